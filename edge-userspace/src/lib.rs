@@ -1,0 +1,7 @@
+//! edge userspace: the loader, typed maps, config and the pieces shared by
+//! `edged` (daemon) and `edgectl` (operator CLI).
+
+pub mod config;
+pub mod loader;
+pub mod maps;
+pub mod netdev;
