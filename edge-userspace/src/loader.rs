@@ -95,16 +95,19 @@ impl Dataplane {
 
     fn attach(&mut self, port: &str, mode: XdpMode) -> Result<()> {
         let program: &mut Xdp = self.ebpf.program_mut(prog_names::EDGE).context("program edge")?.try_into()?;
-        let link = match mode {
-            XdpMode::Native => program.attach(port, AyaXdpMode::Driver),
-            XdpMode::Generic => program.attach(port, AyaXdpMode::Skb),
-            XdpMode::Auto => program.attach(port, AyaXdpMode::Driver).or_else(|e| {
-                warn!("{port}: native XDP attach failed ({e}); falling back to generic mode");
-                program.attach(port, AyaXdpMode::Skb)
-            }),
-        }
-        .with_context(|| format!("attaching XDP to {port}"))?;
-        info!("attached to {port} ({mode:?} mode)");
+        let (link, used) = match mode {
+            XdpMode::Native => (program.attach(port, AyaXdpMode::Driver), "native"),
+            XdpMode::Generic => (program.attach(port, AyaXdpMode::Skb), "generic"),
+            XdpMode::Auto => match program.attach(port, AyaXdpMode::Driver) {
+                Ok(link) => (Ok(link), "native"),
+                Err(e) => {
+                    warn!("{port}: native XDP attach failed ({e}); falling back to generic mode");
+                    (program.attach(port, AyaXdpMode::Skb), "generic")
+                }
+            },
+        };
+        let link = link.with_context(|| format!("attaching XDP to {port}"))?;
+        info!("attached to {port} ({used} mode)");
         self.links.push((port.to_string(), link));
         Ok(())
     }

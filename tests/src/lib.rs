@@ -1,1 +1,6 @@
+//! Test harness shared by the packet and topology tests and the `edge-lab`
+//! demo: namespace labs, the standard edge topology, frame builders.
 
+pub mod frames;
+pub mod netns;
+pub mod topology;

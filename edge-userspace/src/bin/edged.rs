@@ -16,6 +16,9 @@ struct Args {
     /// Config file (TOML); see docs/config.md.
     #[arg(short, long, default_value = "/etc/edge/edge.toml")]
     config: PathBuf,
+    /// Pin path to use instead of the config's `daemon.pin_path`.
+    #[arg(long)]
+    pin_path: Option<PathBuf>,
     /// Validate the config, print any problems, and exit without touching anything.
     #[arg(long)]
     check: bool,
@@ -33,7 +36,10 @@ async fn main() {
 async fn run(args: Args) -> Result<()> {
     let text = std::fs::read_to_string(&args.config)
         .with_context(|| format!("reading config {}", args.config.display()))?;
-    let plan = Config::parse(&text).with_context(|| format!("config {}", args.config.display()))?;
+    let mut plan = Config::parse(&text).with_context(|| format!("config {}", args.config.display()))?;
+    if let Some(pin_path) = args.pin_path {
+        plan.pin_path = pin_path;
+    }
     if args.check {
         info!("{}: ok", args.config.display());
         return Ok(());
