@@ -59,14 +59,15 @@ fn forward_v4(ctx: &XdpContext, eth: *mut EthHdr, l3: usize) -> Verdict {
     let Ok(ip) = parse::ipv4(ctx, l3) else {
         return MALFORMED;
     };
-    // The kernel sends the ICMP time-exceeded.
-    if unsafe { (*ip).ttl } <= 1 {
-        return (Action::Pass, Reason::TtlExceeded);
-    }
     let key = Key::new(32, unsafe { (*ip).dst_addr });
     let Some(prefix) = EDGE_PFX_V4.get(&key) else {
         return (Action::Pass, Reason::Unregistered);
     };
+    // Checked after the lookup so that only traffic we would forward counts
+    // here (not link-local control traffic). The kernel sends time-exceeded.
+    if unsafe { (*ip).ttl } <= 1 {
+        return (Action::Pass, Reason::TtlExceeded);
+    }
     let (pop, action) = match next_hop(ctx, prefix) {
         Ok(hop) => hop,
         Err(verdict) => return verdict,
@@ -84,13 +85,13 @@ fn forward_v6(ctx: &XdpContext, eth: *mut EthHdr, l3: usize) -> Verdict {
     if unsafe { (*ip).vcf[0] } >> 4 != 6 {
         return MALFORMED;
     }
-    if unsafe { (*ip).hop_limit } <= 1 {
-        return (Action::Pass, Reason::TtlExceeded);
-    }
     let key = Key::new(128, unsafe { (*ip).dst_addr });
     let Some(prefix) = EDGE_PFX_V6.get(&key) else {
         return (Action::Pass, Reason::Unregistered);
     };
+    if unsafe { (*ip).hop_limit } <= 1 {
+        return (Action::Pass, Reason::TtlExceeded);
+    }
     let (pop, action) = match next_hop(ctx, prefix) {
         Ok(hop) => hop,
         Err(verdict) => return verdict,

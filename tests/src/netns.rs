@@ -95,6 +95,14 @@ impl Lab {
         }
     }
 
+    /// Runs `program args...` inside `ns` (network namespace only).
+    pub fn exec(&self, ns: &str, program: &str, args: &[&str]) -> String {
+        let net = format!("--net=/run/netns/{ns}");
+        let mut all = vec![net.as_str(), program];
+        all.extend_from_slice(args);
+        sh("nsenter", &all)
+    }
+
     /// Sets a sysctl inside `ns`.
     pub fn sysctl(&self, ns: &str, key: &str, value: &str) {
         in_netns(ns, || {

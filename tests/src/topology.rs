@@ -16,7 +16,11 @@ use std::{
     os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd},
     path::{Path, PathBuf},
     process::{Child, Stdio},
-    sync::mpsc,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+        mpsc,
+    },
     time::{Duration, Instant},
 };
 
@@ -65,6 +69,11 @@ impl EdgeLab {
         lab.veth((&edge, "popa0", EDGE_POPA_MAC), (&pop_a, "eth0", POPA_MAC));
         lab.veth((&edge, "popb0", EDGE_POPB_MAC), (&pop_b, "eth0", POPB_MAC));
 
+        // A veth hands locally sent packets on with the L4 checksum still to
+        // be filled in (CHECKSUM_PARTIAL); XDP forwarding drops that
+        // metadata, so the PoP would see bad checksums. Real NICs finish the
+        // checksum on the wire; in the lab the customer computes it itself.
+        lab.exec(&cust, "ethtool", &["--offload", "eth0", "tx", "off"]);
         lab.addr(&cust, "eth0", "192.0.2.1/24");
         lab.addr(&cust, "eth0", "2001:db8:c::1/64");
         lab.addr(&edge, "cust0", "192.0.2.254/24");
@@ -203,7 +212,7 @@ pub fn send_stream(ns: &str, dests: &[SocketAddr], count: u32, rate: u32, stop: 
             let sock = if dest.is_ipv4() { &v4 } else { &v6 };
             let mut payload = [0u8; 32];
             payload[..4].copy_from_slice(&seq.to_be_bytes());
-            payload[4..].copy_from_slice(b"edge-lab sequence-numbered udp.");
+            payload[4..].copy_from_slice(b"edge lab: sequence-numbered ");
             if sock.send_to(&payload, dest).is_ok() {
                 sent[i] += 1;
             }
@@ -216,15 +225,22 @@ pub fn send_stream(ns: &str, dests: &[SocketAddr], count: u32, rate: u32, stop: 
     sent
 }
 
-/// Counts datagrams arriving on `sock` until `quiet` passes with nothing new.
-pub fn drain_count(sock: &UdpSocket, quiet: Duration) -> u32 {
-    sock.set_read_timeout(Some(quiet)).unwrap();
-    let mut buf = [0u8; 2048];
-    let mut n = 0;
-    while sock.recv(&mut buf).is_ok() {
-        n += 1;
-    }
-    n
+/// Counts datagrams on `sock` on a thread of its own (so the socket buffer
+/// never overflows) until `done` is set and 300 ms pass with nothing new.
+/// Returns the count and the highest sequence number seen per receiver.
+pub fn spawn_counter(sock: UdpSocket, done: Arc<AtomicBool>) -> std::thread::JoinHandle<u32> {
+    std::thread::spawn(move || {
+        sock.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+        let mut buf = [0u8; 2048];
+        let mut n = 0;
+        loop {
+            match sock.recv(&mut buf) {
+                Ok(_) => n += 1,
+                Err(_) if done.load(Ordering::Relaxed) => return n,
+                Err(_) => {}
+            }
+        }
+    })
 }
 
 /// A raw AF_PACKET capture of every frame arriving on one interface.

@@ -155,6 +155,7 @@ fn cases() -> Vec<Case> {
         passed("IPv4 TTL 1", udp("192.0.2.1", "203.0.113.10", |u| u.ttl = 1).build(), Reason::TtlExceeded),
         passed("IPv4 TTL 0", udp("192.0.2.1", "203.0.113.10", |u| u.ttl = 0).build(), Reason::TtlExceeded),
         passed("IPv6 hop limit 1", udp("2001:db8:c::1", "2001:db8:a::10", |u| u.ttl = 1).build(), Reason::TtlExceeded),
+        passed("unregistered with hop limit 1 counts as unregistered", udp("fe80::1", "ff02::16", |u| u.ttl = 1).build(), Reason::Unregistered),
         passed("IPv4 TTL 1 inside a VLAN", udp("192.0.2.1", "203.0.113.10", |u| { u.ttl = 1; u.vlans = vec![5] }).build(), Reason::TtlExceeded),
         passed("ARP is not IP", arp_request(), Reason::NotIp),
         passed("three VLAN tags: the third is not parsed", udp("192.0.2.1", "203.0.113.10", |u| u.vlans = vec![1, 2, 3]).build(), Reason::NotIp),
