@@ -334,11 +334,11 @@ pop = "ams"
         assert_eq!(
             p,
             vec![
-                "line 37: PoP ams is defined twice",
-                "line 38: PoP ams: interface eth9 is not a listed port",
-                "line 39: PoP ams: MAC 01:00:5E:00:00:01 is not a unicast address",
-                "line 29: prefix 203.0.113.0/24 is already registered on line 21",
-                "line 34: prefix 198.51.100.0/24: unknown PoP \"nyc\"",
+                "line 36: PoP ams is defined twice",
+                "line 37: PoP ams: interface eth9 is not a listed port",
+                "line 38: PoP ams: MAC 01:00:5E:00:00:01 is not a unicast address",
+                "line 28: prefix 203.0.113.0/24 is already registered on line 20",
+                "line 33: prefix 198.51.100.0/24: unknown PoP \"nyc\"",
             ]
         );
     }
