@@ -13,7 +13,10 @@
 use std::{
     io::{BufRead as _, BufReader},
     net::{IpAddr, SocketAddr, UdpSocket},
-    os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd},
+    os::{
+        fd::{AsRawFd as _, FromRawFd as _, OwnedFd},
+        unix::process::CommandExt as _,
+    },
     path::{Path, PathBuf},
     process::{Child, Stdio},
     sync::{
@@ -141,6 +144,9 @@ impl Edged {
             .arg("--pin-path")
             .arg(pin_path)
             .stdout(Stdio::piped())
+            // Its own process group: a Ctrl-C on the terminal reaches the
+            // lab, which reads the counters and then stops edged itself.
+            .process_group(0)
             .spawn()
             .expect("spawn edged");
         let stdout = child.stdout.take().expect("stdout");
