@@ -8,7 +8,9 @@ use anyhow::Context as _;
 fn main() -> anyhow::Result<()> {
     let manifest = std::env::var("CARGO_MANIFEST_DIR").context("CARGO_MANIFEST_DIR not set")?;
     let root = Path::new(&manifest).join("../edge-ebpf");
-    let root = root.canonicalize().with_context(|| format!("{} not found", root.display()))?;
+    let root = root
+        .canonicalize()
+        .with_context(|| format!("{} not found", root.display()))?;
     let root = root.to_str().context("edge-ebpf path is not UTF-8")?;
     aya_build::build_ebpf(
         [aya_build::Package { name: "edge-ebpf", root_dir: root, ..Default::default() }],

@@ -23,7 +23,14 @@ pub mod map_names {
     pub const REASON_STATS: &str = "EDGE_RSN_STATS";
 
     /// Every map the daemon pins, in a stable order.
-    pub const ALL: [&str; 6] = [PREFIX_V4, PREFIX_V6, POPS, TX_PORTS, ACTION_STATS, REASON_STATS];
+    pub const ALL: [&str; 6] = [
+        PREFIX_V4,
+        PREFIX_V6,
+        POPS,
+        TX_PORTS,
+        ACTION_STATS,
+        REASON_STATS,
+    ];
 }
 
 /// Program names inside the eBPF object.
@@ -100,7 +107,13 @@ pub enum Action {
 
 impl Action {
     pub const COUNT: u32 = 5;
-    pub const ALL: [Action; 5] = [Self::Aborted, Self::Drop, Self::Pass, Self::Tx, Self::Redirect];
+    pub const ALL: [Action; 5] = [
+        Self::Aborted,
+        Self::Drop,
+        Self::Pass,
+        Self::Tx,
+        Self::Redirect,
+    ];
 
     pub const fn name(self) -> &'static str {
         match self {

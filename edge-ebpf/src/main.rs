@@ -15,7 +15,7 @@ use aya_ebpf::{
     programs::XdpContext,
 };
 use edge_common::{Action, Counter, POP_F_VALID, Pop, PrefixEntry, Reason};
-use maps::{EDGE_ACT_STATS, EDGE_POPS, EDGE_PFX_V4, EDGE_PFX_V6, EDGE_RSN_STATS, EDGE_TX_PORTS};
+use maps::{EDGE_ACT_STATS, EDGE_PFX_V4, EDGE_PFX_V6, EDGE_POPS, EDGE_RSN_STATS, EDGE_TX_PORTS};
 use network_types::{eth::EthHdr, ip::Ipv6Hdr};
 
 type Verdict = (Action, Reason);

@@ -39,7 +39,10 @@ pub struct Daemon {
 
 impl Default for Daemon {
     fn default() -> Self {
-        Self { pin_path: default_pin_path(), xdp_mode: XdpMode::default() }
+        Self {
+            pin_path: default_pin_path(),
+            xdp_mode: XdpMode::default(),
+        }
     }
 }
 
@@ -153,7 +156,10 @@ impl Config {
     fn validate(self, text: &str) -> Result<Plan, Invalid> {
         let mut problems = Vec::new();
         let mut bad = |span: Option<Range<usize>>, message: String| {
-            problems.push(Problem { line: span.map(|s| line_of(text, s.start)), message })
+            problems.push(Problem {
+                line: span.map(|s| line_of(text, s.start)),
+                message,
+            })
         };
 
         let mut ports = Vec::new();
@@ -161,15 +167,28 @@ impl Config {
         for port in &self.ports {
             let name = port.interface.get_ref();
             if name.is_empty() || name.len() > 15 {
-                bad(Some(port.interface.span()), format!("interface name {name:?} must be 1-15 characters"));
+                bad(
+                    Some(port.interface.span()),
+                    format!("interface name {name:?} must be 1-15 characters"),
+                );
             } else if port_names.insert(name.clone(), ()).is_some() {
-                bad(Some(port.interface.span()), format!("port {name} is listed twice"));
+                bad(
+                    Some(port.interface.span()),
+                    format!("port {name} is listed twice"),
+                );
             } else {
                 ports.push((name.clone(), port.role));
             }
         }
         if ports.len() > limits::MAX_TX_PORTS as usize {
-            bad(None, format!("{} ports exceed the limit of {}", ports.len(), limits::MAX_TX_PORTS));
+            bad(
+                None,
+                format!(
+                    "{} ports exceed the limit of {}",
+                    ports.len(),
+                    limits::MAX_TX_PORTS
+                ),
+            );
         }
 
         let mut pops = Vec::new();
@@ -179,27 +198,50 @@ impl Config {
             if name.is_empty() {
                 bad(Some(pop.name.span()), "PoP name must not be empty".into());
             } else if pop_ids.insert(name.clone(), pops.len() as u32).is_some() {
-                bad(Some(pop.name.span()), format!("PoP {name} is defined twice"));
+                bad(
+                    Some(pop.name.span()),
+                    format!("PoP {name} is defined twice"),
+                );
             }
             let interface = pop.interface.get_ref();
             if !port_names.contains_key(interface) {
-                bad(Some(pop.interface.span()), format!("PoP {name}: interface {interface} is not a listed port"));
+                bad(
+                    Some(pop.interface.span()),
+                    format!("PoP {name}: interface {interface} is not a listed port"),
+                );
             }
             let mac = match pop.mac.get_ref().parse::<MacAddr6>() {
                 Ok(mac) if mac.is_nil() || mac.is_multicast() => {
-                    bad(Some(pop.mac.span()), format!("PoP {name}: MAC {mac} is not a unicast address"));
+                    bad(
+                        Some(pop.mac.span()),
+                        format!("PoP {name}: MAC {mac} is not a unicast address"),
+                    );
                     [0; 6]
                 }
                 Ok(mac) => mac.into_array(),
                 Err(e) => {
-                    bad(Some(pop.mac.span()), format!("PoP {name}: bad MAC {:?}: {e}", pop.mac.get_ref()));
+                    bad(
+                        Some(pop.mac.span()),
+                        format!("PoP {name}: bad MAC {:?}: {e}", pop.mac.get_ref()),
+                    );
                     [0; 6]
                 }
             };
-            pops.push(PlannedPop { name: name.clone(), interface: interface.clone(), mac });
+            pops.push(PlannedPop {
+                name: name.clone(),
+                interface: interface.clone(),
+                mac,
+            });
         }
         if pops.len() > limits::MAX_POPS as usize {
-            bad(None, format!("{} PoPs exceed the limit of {}", pops.len(), limits::MAX_POPS));
+            bad(
+                None,
+                format!(
+                    "{} PoPs exceed the limit of {}",
+                    pops.len(),
+                    limits::MAX_POPS
+                ),
+            );
         }
 
         let mut prefixes = Vec::new();
@@ -209,21 +251,36 @@ impl Config {
             let text_prefix = entry.prefix.get_ref();
             let net = match text_prefix.parse::<IpNet>() {
                 Ok(net) if net.trunc() != net => {
-                    bad(Some(entry.prefix.span()), format!("prefix {net} has host bits set (did you mean {}?)", net.trunc()));
+                    bad(
+                        Some(entry.prefix.span()),
+                        format!(
+                            "prefix {net} has host bits set (did you mean {}?)",
+                            net.trunc()
+                        ),
+                    );
                     continue;
                 }
                 Ok(net) => net,
                 Err(e) => {
-                    bad(Some(entry.prefix.span()), format!("bad prefix {text_prefix:?}: {e}"));
+                    bad(
+                        Some(entry.prefix.span()),
+                        format!("bad prefix {text_prefix:?}: {e}"),
+                    );
                     continue;
                 }
             };
             if let Some(first) = seen.insert(net, line_of(text, entry.prefix.span().start)) {
-                bad(Some(entry.prefix.span()), format!("prefix {net} is already registered on line {first}"));
+                bad(
+                    Some(entry.prefix.span()),
+                    format!("prefix {net} is already registered on line {first}"),
+                );
                 continue;
             }
             let Some(&pop) = pop_ids.get(entry.pop.get_ref()) else {
-                bad(Some(entry.pop.span()), format!("prefix {net}: unknown PoP {:?}", entry.pop.get_ref()));
+                bad(
+                    Some(entry.pop.span()),
+                    format!("prefix {net}: unknown PoP {:?}", entry.pop.get_ref()),
+                );
                 continue;
             };
             match net {
@@ -233,10 +290,22 @@ impl Config {
             prefixes.push((net, pop));
         }
         if v4 > limits::MAX_PREFIXES_V4 {
-            bad(None, format!("{v4} IPv4 prefixes exceed the limit of {}", limits::MAX_PREFIXES_V4));
+            bad(
+                None,
+                format!(
+                    "{v4} IPv4 prefixes exceed the limit of {}",
+                    limits::MAX_PREFIXES_V4
+                ),
+            );
         }
         if v6 > limits::MAX_PREFIXES_V6 {
-            bad(None, format!("{v6} IPv6 prefixes exceed the limit of {}", limits::MAX_PREFIXES_V6));
+            bad(
+                None,
+                format!(
+                    "{v6} IPv6 prefixes exceed the limit of {}",
+                    limits::MAX_PREFIXES_V6
+                ),
+            );
         }
 
         if !problems.is_empty() {
@@ -254,7 +323,11 @@ impl Config {
 
 /// 1-based line of byte offset `pos`.
 fn line_of(text: &str, pos: usize) -> usize {
-    text[..pos.min(text.len())].bytes().filter(|&b| b == b'\n').count() + 1
+    text[..pos.min(text.len())]
+        .bytes()
+        .filter(|&b| b == b'\n')
+        .count()
+        + 1
 }
 
 #[cfg(test)]
@@ -289,7 +362,12 @@ pop = "ams"
 "#;
 
     fn problems(text: &str) -> Vec<String> {
-        Config::parse(text).unwrap_err().0.iter().map(ToString::to_string).collect()
+        Config::parse(text)
+            .unwrap_err()
+            .0
+            .iter()
+            .map(ToString::to_string)
+            .collect()
     }
 
     #[test]
@@ -297,7 +375,13 @@ pop = "ams"
         let plan = Config::parse(GOOD).unwrap();
         assert_eq!(plan.pin_path, PathBuf::from("/sys/fs/bpf/test"));
         assert_eq!(plan.xdp_mode, XdpMode::Generic);
-        assert_eq!(plan.ports, vec![("eth0".into(), Role::Peering), ("eth1".into(), Role::Backbone)]);
+        assert_eq!(
+            plan.ports,
+            vec![
+                ("eth0".into(), Role::Peering),
+                ("eth1".into(), Role::Backbone)
+            ]
+        );
         assert_eq!(plan.pops[0].mac, [2, 0, 0, 0, 0x0a, 1]);
         assert_eq!(plan.prefixes.len(), 2);
         assert_eq!(plan.prefixes[1], ("2001:db8:b::/48".parse().unwrap(), 0));
@@ -319,17 +403,27 @@ pop = "ams"
 
     #[test]
     fn every_semantic_problem_is_reported_with_its_line() {
-        let text = GOOD.replace("203.0.113.0/24", "203.0.113.1/24").replace("pop = \"ams\"\n\n[[prefixes]]\nprefix = \"2001", "pop = \"nowhere\"\n\n[[prefixes]]\nprefix = \"2001")
+        let text = GOOD
+            .replace("203.0.113.0/24", "203.0.113.1/24")
+            .replace(
+                "pop = \"ams\"\n\n[[prefixes]]\nprefix = \"2001",
+                "pop = \"nowhere\"\n\n[[prefixes]]\nprefix = \"2001",
+            )
             .replace("02:00:00:00:0a:01", "02:00:00:zz:0a:01");
         let p = problems(&text);
         assert_eq!(p.len(), 2, "{p:?}");
         assert!(p[0].starts_with("line 17: PoP ams: bad MAC"), "{p:?}");
-        assert!(p[1].starts_with("line 20: prefix 203.0.113.1/24 has host bits set"), "{p:?}");
+        assert!(
+            p[1].starts_with("line 20: prefix 203.0.113.1/24 has host bits set"),
+            "{p:?}"
+        );
     }
 
     #[test]
     fn duplicates_and_unknown_names() {
-        let text = format!("{GOOD}\n[[prefixes]]\nprefix = \"203.0.113.0/24\"\npop = \"ams\"\n\n[[prefixes]]\nprefix = \"198.51.100.0/24\"\npop = \"nyc\"\n\n[[pops]]\nname = \"ams\"\ninterface = \"eth9\"\nmac = \"01:00:5e:00:00:01\"\n");
+        let text = format!(
+            "{GOOD}\n[[prefixes]]\nprefix = \"203.0.113.0/24\"\npop = \"ams\"\n\n[[prefixes]]\nprefix = \"198.51.100.0/24\"\npop = \"nyc\"\n\n[[pops]]\nname = \"ams\"\ninterface = \"eth9\"\nmac = \"01:00:5e:00:00:01\"\n"
+        );
         let p = problems(&text);
         assert_eq!(
             p,
@@ -347,6 +441,9 @@ pop = "ams"
     fn bad_prefix_text() {
         let p = problems("[[prefixes]]\nprefix = \"203.0.113.0/33\"\npop = \"x\"\n");
         assert_eq!(p.len(), 1);
-        assert!(p[0].starts_with("line 2: bad prefix \"203.0.113.0/33\""), "{p:?}");
+        assert!(
+            p[0].starts_with("line 2: bad prefix \"203.0.113.0/33\""),
+            "{p:?}"
+        );
     }
 }

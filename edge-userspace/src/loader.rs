@@ -27,7 +27,9 @@ pub fn object() -> &'static [u8] {
 
 /// Loads the object (maps created, programs not yet verified).
 pub fn load() -> Result<Ebpf> {
-    EbpfLoader::new().load(object()).context("loading the edge eBPF object")
+    EbpfLoader::new()
+        .load(object())
+        .context("loading the edge eBPF object")
 }
 
 /// Makes sure `dir` exists on a bpffs, mounting bpffs on /sys/fs/bpf if
@@ -35,13 +37,19 @@ pub fn load() -> Result<Ebpf> {
 pub fn ensure_bpffs(dir: &Path) -> Result<()> {
     let is_bpffs = |p: &Path| {
         nix::sys::statfs::statfs(p)
-            .map(|s| s.filesystem_type().0 as i64 == libc::BPF_FS_MAGIC as i64)
+            .map(|s| s.filesystem_type().0 == libc::BPF_FS_MAGIC)
             .unwrap_or(false)
     };
     let root = Path::new("/sys/fs/bpf");
     if dir.starts_with(root) && !is_bpffs(root) {
-        nix::mount::mount(Some("bpf"), root, Some("bpf"), nix::mount::MsFlags::empty(), None::<&str>)
-            .context("mounting bpffs on /sys/fs/bpf")?;
+        nix::mount::mount(
+            Some("bpf"),
+            root,
+            Some("bpf"),
+            nix::mount::MsFlags::empty(),
+            None::<&str>,
+        )
+        .context("mounting bpffs on /sys/fs/bpf")?;
         info!("mounted bpffs on {}", root.display());
     }
     fs::create_dir_all(dir).with_context(|| format!("creating pin directory {}", dir.display()))?;
@@ -74,18 +82,29 @@ impl Dataplane {
                 warn!("replacing stale pin {}", path.display());
                 fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
             }
-            let map = ebpf.map(name).with_context(|| format!("map {name} missing from object"))?;
-            map.pin(&path).with_context(|| format!("pinning {}", path.display()))?;
+            let map = ebpf
+                .map(name)
+                .with_context(|| format!("map {name} missing from object"))?;
+            map.pin(&path)
+                .with_context(|| format!("pinning {}", path.display()))?;
         }
         let program: &mut Xdp = ebpf
             .program_mut(prog_names::EDGE)
             .context("program edge missing from object")?
             .try_into()?;
-        program.load().context("the verifier rejected the edge program")?;
+        program
+            .load()
+            .context("the verifier rejected the edge program")?;
 
         let tables = Tables::take(&mut ebpf)?;
         let counters = Counters::take(&mut ebpf)?;
-        let mut dp = Self { ebpf, tables, counters, pin_dir, links: Vec::new() };
+        let mut dp = Self {
+            ebpf,
+            tables,
+            counters,
+            pin_dir,
+            links: Vec::new(),
+        };
         dp.apply(plan)?;
         for (port, _role) in &plan.ports {
             dp.attach(port, plan.xdp_mode)?;
@@ -94,7 +113,11 @@ impl Dataplane {
     }
 
     fn attach(&mut self, port: &str, mode: XdpMode) -> Result<()> {
-        let program: &mut Xdp = self.ebpf.program_mut(prog_names::EDGE).context("program edge")?.try_into()?;
+        let program: &mut Xdp = self
+            .ebpf
+            .program_mut(prog_names::EDGE)
+            .context("program edge")?
+            .try_into()?;
         let (link, used) = match mode {
             XdpMode::Native => (program.attach(port, AyaXdpMode::Driver), "native"),
             XdpMode::Generic => (program.attach(port, AyaXdpMode::Skb), "generic"),
@@ -130,7 +153,8 @@ impl Dataplane {
             self.tables.set_pop(id as u32, entry)?;
         }
         for &(net, pop) in &plan.prefixes {
-            self.tables.set_prefix(net, PrefixEntry { pop, _reserved: 0 })?;
+            self.tables
+                .set_prefix(net, PrefixEntry { pop, _reserved: 0 })?;
         }
         info!(
             "applied {} ports, {} PoPs, {} prefixes",
@@ -147,7 +171,12 @@ impl Dataplane {
 
     /// Detaches the program from every port and removes the pins.
     pub fn stop(self) -> Result<()> {
-        let Self { ebpf, pin_dir, links, .. } = self;
+        let Self {
+            ebpf,
+            pin_dir,
+            links,
+            ..
+        } = self;
         drop(links);
         drop(ebpf);
         for name in map_names::ALL {

@@ -21,7 +21,10 @@ pub enum MapsError {
     #[error("map {map}: {source}")]
     Map { map: &'static str, source: MapError },
     #[error("map {map}: {source}")]
-    Xdp { map: &'static str, source: XdpMapError },
+    Xdp {
+        map: &'static str,
+        source: XdpMapError,
+    },
     #[error("map {map} not found in the eBPF object")]
     Missing { map: &'static str },
     #[error("opening pinned map {path}: {source}")]
@@ -91,11 +94,19 @@ impl Tables {
         match net {
             IpNet::V4(n) => self
                 .prefixes_v4
-                .insert(&Key::new(n.prefix_len().into(), n.network().octets()), entry, 0)
+                .insert(
+                    &Key::new(n.prefix_len().into(), n.network().octets()),
+                    entry,
+                    0,
+                )
                 .map_err(|e| write_error(map_names::PREFIX_V4, limits::MAX_PREFIXES_V4, e)),
             IpNet::V6(n) => self
                 .prefixes_v6
-                .insert(&Key::new(n.prefix_len().into(), n.network().octets()), entry, 0)
+                .insert(
+                    &Key::new(n.prefix_len().into(), n.network().octets()),
+                    entry,
+                    0,
+                )
                 .map_err(|e| write_error(map_names::PREFIX_V6, limits::MAX_PREFIXES_V6, e)),
         }
     }
@@ -109,23 +120,38 @@ impl Tables {
         match result {
             Ok(entry) => Ok(Some(entry)),
             Err(MapError::KeyNotFound) => Ok(None),
-            Err(source) => Err(MapsError::Map { map: map_names::PREFIX_V4, source }),
+            Err(source) => Err(MapsError::Map {
+                map: map_names::PREFIX_V4,
+                source,
+            }),
         }
     }
 
     pub fn set_pop(&mut self, id: u32, pop: Pop) -> Result<(), MapsError> {
         if id >= limits::MAX_POPS {
-            return Err(MapsError::MapFull { map: map_names::POPS, limit: limits::MAX_POPS });
+            return Err(MapsError::MapFull {
+                map: map_names::POPS,
+                limit: limits::MAX_POPS,
+            });
         }
-        self.pops.set(id, pop, 0).map_err(|e| write_error(map_names::POPS, limits::MAX_POPS, e))
+        self.pops
+            .set(id, pop, 0)
+            .map_err(|e| write_error(map_names::POPS, limits::MAX_POPS, e))
     }
 
     /// Lets the program redirect to `ifindex`.
     pub fn add_tx_port(&mut self, ifindex: u32) -> Result<(), MapsError> {
-        self.tx_ports.insert(ifindex, ifindex, None, 0).map_err(|e| match e {
-            XdpMapError::MapError(e) => write_error(map_names::TX_PORTS, limits::MAX_TX_PORTS, e),
-            source => MapsError::Xdp { map: map_names::TX_PORTS, source },
-        })
+        self.tx_ports
+            .insert(ifindex, ifindex, None, 0)
+            .map_err(|e| match e {
+                XdpMapError::MapError(e) => {
+                    write_error(map_names::TX_PORTS, limits::MAX_TX_PORTS, e)
+                }
+                source => MapsError::Xdp {
+                    map: map_names::TX_PORTS,
+                    source,
+                },
+            })
     }
 }
 
@@ -155,10 +181,12 @@ impl Stats {
     }
 
     pub fn total(&self) -> Count {
-        self.actions.iter().fold(Count::default(), |t, (_, c)| Count {
-            packets: t.packets + c.packets,
-            bytes: t.bytes + c.bytes,
-        })
+        self.actions
+            .iter()
+            .fold(Count::default(), |t, (_, c)| Count {
+                packets: t.packets + c.packets,
+                bytes: t.bytes + c.bytes,
+            })
     }
 }
 
@@ -171,7 +199,10 @@ pub struct Counters {
 impl Counters {
     pub fn take(ebpf: &mut aya::Ebpf) -> Result<Self, MapsError> {
         let mut take = |map: &'static str| ebpf.take_map(map).ok_or(MapsError::Missing { map });
-        Self::from_maps(take(map_names::ACTION_STATS)?, take(map_names::REASON_STATS)?)
+        Self::from_maps(
+            take(map_names::ACTION_STATS)?,
+            take(map_names::REASON_STATS)?,
+        )
     }
 
     pub fn open(dir: &Path) -> Result<Self, MapsError> {
@@ -183,16 +214,22 @@ impl Counters {
 
     fn from_maps(actions: Map, reasons: Map) -> Result<Self, MapsError> {
         Ok(Self {
-            actions: PerCpuArray::try_from(actions)
-                .map_err(|source| MapsError::Map { map: map_names::ACTION_STATS, source })?,
-            reasons: PerCpuArray::try_from(reasons)
-                .map_err(|source| MapsError::Map { map: map_names::REASON_STATS, source })?,
+            actions: PerCpuArray::try_from(actions).map_err(|source| MapsError::Map {
+                map: map_names::ACTION_STATS,
+                source,
+            })?,
+            reasons: PerCpuArray::try_from(reasons).map_err(|source| MapsError::Map {
+                map: map_names::REASON_STATS,
+                source,
+            })?,
         })
     }
 
     pub fn read(&self) -> Result<Stats, MapsError> {
         let sum = |map: &PerCpuArray<MapData, Counter>, name: &'static str, i: u32| {
-            let per_cpu = map.get(&i, 0).map_err(|source| MapsError::Map { map: name, source })?;
+            let per_cpu = map
+                .get(&i, 0)
+                .map_err(|source| MapsError::Map { map: name, source })?;
             Ok::<_, MapsError>(per_cpu.iter().fold(Count::default(), |t, c| Count {
                 packets: t.packets + c.packets,
                 bytes: t.bytes + c.bytes,
@@ -200,10 +237,16 @@ impl Counters {
         };
         let mut stats = Stats::default();
         for a in Action::ALL {
-            stats.actions.push((a.name(), sum(&self.actions, map_names::ACTION_STATS, a as u32)?));
+            stats.actions.push((
+                a.name(),
+                sum(&self.actions, map_names::ACTION_STATS, a as u32)?,
+            ));
         }
         for r in Reason::ALL {
-            stats.reasons.push((r.name(), sum(&self.reasons, map_names::REASON_STATS, r as u32)?));
+            stats.reasons.push((
+                r.name(),
+                sum(&self.reasons, map_names::REASON_STATS, r as u32)?,
+            ));
         }
         Ok(stats)
     }

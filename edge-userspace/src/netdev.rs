@@ -14,7 +14,12 @@ pub fn mac(name: &str) -> Result<[u8; 6]> {
         if ifa.interface_name != name {
             continue;
         }
-        if let Some(mac) = ifa.address.as_ref().and_then(|a| a.as_link_addr()).and_then(|l| l.addr()) {
+        if let Some(mac) = ifa
+            .address
+            .as_ref()
+            .and_then(|a| a.as_link_addr())
+            .and_then(|l| l.addr())
+        {
             return Ok(mac);
         }
     }

@@ -44,17 +44,29 @@ impl Udp {
 
     pub fn build(&self) -> Vec<u8> {
         let mut out = Vec::new();
-        let ip_type = if self.src.is_ipv4() { EtherType::IPV4 } else { EtherType::IPV6 };
+        let ip_type = if self.src.is_ipv4() {
+            EtherType::IPV4
+        } else {
+            EtherType::IPV6
+        };
         let first_type = match self.vlans.len() {
             0 => ip_type,
             1 => EtherType::VLAN_TAGGED_FRAME,
             _ => EtherType::PROVIDER_BRIDGING,
         };
-        Ethernet2Header { source: self.src_mac, destination: self.dst_mac, ether_type: first_type }
-            .write(&mut out)
-            .unwrap();
+        Ethernet2Header {
+            source: self.src_mac,
+            destination: self.dst_mac,
+            ether_type: first_type,
+        }
+        .write(&mut out)
+        .unwrap();
         for (i, &id) in self.vlans.iter().enumerate() {
-            let next = if i + 1 == self.vlans.len() { ip_type } else { EtherType::VLAN_TAGGED_FRAME };
+            let next = if i + 1 == self.vlans.len() {
+                ip_type
+            } else {
+                EtherType::VLAN_TAGGED_FRAME
+            };
             SingleVlanHeader {
                 pcp: VlanPcp::ZERO,
                 drop_eligible_indicator: false,
@@ -67,12 +79,21 @@ impl Udp {
         let udp_len = (UdpHeader::LEN + self.payload.len()) as u16;
         match (self.src, self.dst) {
             (IpAddr::V4(s), IpAddr::V4(d)) => {
-                let mut ip = Ipv4Header::new(udp_len, self.ttl, IpNumber::UDP, s.octets(), d.octets()).unwrap();
-                ip.options = self.ipv4_options.as_slice().try_into().expect("IPv4 options");
+                let mut ip =
+                    Ipv4Header::new(udp_len, self.ttl, IpNumber::UDP, s.octets(), d.octets())
+                        .unwrap();
+                ip.options = self
+                    .ipv4_options
+                    .as_slice()
+                    .try_into()
+                    .expect("IPv4 options");
                 ip.identification = self.ident;
                 ip.header_checksum = ip.calc_header_checksum();
                 ip.write(&mut out).unwrap();
-                UdpHeader::with_ipv4_checksum(40000, 5000, &ip, &self.payload).unwrap().write(&mut out).unwrap();
+                UdpHeader::with_ipv4_checksum(40000, 5000, &ip, &self.payload)
+                    .unwrap()
+                    .write(&mut out)
+                    .unwrap();
             }
             (IpAddr::V6(s), IpAddr::V6(d)) => {
                 let ip = Ipv6Header {
@@ -85,7 +106,10 @@ impl Udp {
                     destination: d.octets(),
                 };
                 ip.write(&mut out).unwrap();
-                UdpHeader::with_ipv6_checksum(40000, 5000, &ip, &self.payload).unwrap().write(&mut out).unwrap();
+                UdpHeader::with_ipv6_checksum(40000, 5000, &ip, &self.payload)
+                    .unwrap()
+                    .write(&mut out)
+                    .unwrap();
             }
             _ => panic!("mixed address families"),
         }
@@ -95,7 +119,13 @@ impl Udp {
 
     /// The same frame as forwarded to a next hop: new MACs, TTL one lower.
     pub fn forwarded(&self, src_mac: [u8; 6], dst_mac: [u8; 6]) -> Vec<u8> {
-        Self { src_mac, dst_mac, ttl: self.ttl - 1, ..self.clone() }.build()
+        Self {
+            src_mac,
+            dst_mac,
+            ttl: self.ttl - 1,
+            ..self.clone()
+        }
+        .build()
     }
 }
 
@@ -114,7 +144,10 @@ pub fn arp_request() -> Vec<u8> {
 /// Checks an IPv4 header's checksum from scratch (RFC 791: the one's
 /// complement sum of the header words is 0xFFFF).
 pub fn ipv4_checksum_ok(header: &[u8]) -> bool {
-    let mut sum: u32 = header.chunks(2).map(|w| u32::from(u16::from_be_bytes([w[0], w[1]]))).sum();
+    let mut sum: u32 = header
+        .chunks(2)
+        .map(|w| u32::from(u16::from_be_bytes([w[0], w[1]])))
+        .sum();
     while sum > 0xFFFF {
         sum = (sum & 0xFFFF) + (sum >> 16);
     }

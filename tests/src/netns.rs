@@ -18,7 +18,9 @@ use nix::sched::{CloneFlags, setns};
 /// CAP_NET_ADMIN and CAP_BPF, and a test that cannot run must fail, not skip.
 pub fn require_root() {
     if !nix::unistd::geteuid().is_root() {
-        panic!("this test needs root (network namespaces, XDP, BPF_PROG_TEST_RUN): run `cargo xtask test` as root");
+        panic!(
+            "this test needs root (network namespaces, XDP, BPF_PROG_TEST_RUN): run `cargo xtask test` as root"
+        );
     }
 }
 
@@ -52,7 +54,10 @@ impl Lab {
         require_root();
         static SEQ: AtomicU32 = AtomicU32::new(0);
         let seq = SEQ.fetch_add(1, Ordering::Relaxed);
-        Self { prefix: format!("edge-{tag}-{}-{seq}", std::process::id()), namespaces: Vec::new() }
+        Self {
+            prefix: format!("edge-{tag}-{}-{seq}", std::process::id()),
+            namespaces: Vec::new(),
+        }
     }
 
     /// Creates namespace `name` (loopback up) and returns its full name.
@@ -77,10 +82,17 @@ impl Lab {
     }
 
     /// A veth pair `a_if` in `a_ns` ↔ `b_if` in `b_ns`, both up, with the given MACs.
-    pub fn veth(&self, (a_ns, a_if, a_mac): (&str, &str, &str), (b_ns, b_if, b_mac): (&str, &str, &str)) {
+    pub fn veth(
+        &self,
+        (a_ns, a_if, a_mac): (&str, &str, &str),
+        (b_ns, b_if, b_mac): (&str, &str, &str),
+    ) {
         self.ip(
             a_ns,
-            &["link", "add", "name", a_if, "address", a_mac, "type", "veth", "peer", "name", b_if, "address", b_mac, "netns", b_ns],
+            &[
+                "link", "add", "name", a_if, "address", a_mac, "type", "veth", "peer", "name",
+                b_if, "address", b_mac, "netns", b_ns,
+            ],
         );
         self.ip(a_ns, &["link", "set", a_if, "up"]);
         self.ip(b_ns, &["link", "set", b_if, "up"]);

@@ -81,8 +81,17 @@ impl EdgeLab {
         lab.addr(&cust, "eth0", "2001:db8:c::1/64");
         lab.addr(&edge, "cust0", "192.0.2.254/24");
         lab.addr(&edge, "cust0", "2001:db8:c::fe/64");
-        for prefix in ["203.0.113.0/24", "198.51.100.0/24", "2001:db8:a::/48", "2001:db8:b::/48"] {
-            let via = if prefix.contains(':') { "2001:db8:c::fe" } else { "192.0.2.254" };
+        for prefix in [
+            "203.0.113.0/24",
+            "198.51.100.0/24",
+            "2001:db8:a::/48",
+            "2001:db8:b::/48",
+        ] {
+            let via = if prefix.contains(':') {
+                "2001:db8:c::fe"
+            } else {
+                "192.0.2.254"
+            };
             lab.ip(&cust, &["route", "add", prefix, "via", via]);
         }
         for (ns, v4, v6) in [(&pop_a, POPA_V4, POPA_V6), (&pop_b, POPB_V4, POPB_V6)] {
@@ -97,7 +106,14 @@ impl EdgeLab {
         lab.sysctl(&edge, "net.ipv6.conf.all.forwarding", "0");
 
         let pass = [&pop_a, &pop_b].map(|ns| attach_pass(ns, "eth0")).into();
-        Self { cust, edge, pop_a, pop_b, _pass: pass, lab }
+        Self {
+            cust,
+            edge,
+            pop_a,
+            pop_b,
+            _pass: pass,
+            lab,
+        }
     }
 
     /// A pin path unique to this lab.
@@ -110,9 +126,14 @@ impl EdgeLab {
 pub fn attach_pass(ns: &str, ifname: &str) -> aya::Ebpf {
     in_netns(ns, || {
         let mut ebpf = edge_userspace::loader::load().expect("load object");
-        let prog: &mut Xdp = ebpf.program_mut(prog_names::PASS).expect("pass program").try_into().unwrap();
+        let prog: &mut Xdp = ebpf
+            .program_mut(prog_names::PASS)
+            .expect("pass program")
+            .try_into()
+            .unwrap();
         prog.load().expect("load pass program");
-        prog.attach(ifname, XdpMode::Driver).unwrap_or_else(|e| panic!("attach pass to {ns}/{ifname}: {e}"));
+        prog.attach(ifname, XdpMode::Driver)
+            .unwrap_or_else(|e| panic!("attach pass to {ns}/{ifname}: {e}"));
         ebpf
     })
 }
@@ -125,7 +146,11 @@ pub fn workspace_bin(name: &str) -> PathBuf {
         dir.pop();
     }
     let path = dir.join(name);
-    assert!(path.exists(), "{} not found: build it first (`cargo build --bins`; `cargo xtask test` does)", path.display());
+    assert!(
+        path.exists(),
+        "{} not found: build it first (`cargo build --bins`; `cargo xtask test` does)",
+        path.display()
+    );
     path
 }
 
@@ -160,9 +185,15 @@ impl Edged {
         });
         if rx.recv_timeout(Duration::from_secs(20)).is_err() {
             let _ = child.kill();
-            panic!("edged did not become ready within 20 s (status {:?})", child.try_wait());
+            panic!(
+                "edged did not become ready within 20 s (status {:?})",
+                child.try_wait()
+            );
         }
-        Self { child, pin_path: pin_path.to_path_buf() }
+        Self {
+            child,
+            pin_path: pin_path.to_path_buf(),
+        }
     }
 
     /// Stops edged (SIGTERM) and waits for a clean exit.
@@ -179,7 +210,10 @@ impl Edged {
             let deadline = Instant::now() + Duration::from_secs(10);
             while Instant::now() < deadline {
                 if let Ok(Some(status)) = self.child.try_wait() {
-                    assert!(status.success() || std::thread::panicking(), "edged exited with {status}");
+                    assert!(
+                        status.success() || std::thread::panicking(),
+                        "edged exited with {status}"
+                    );
                     return;
                 }
                 std::thread::sleep(Duration::from_millis(20));
@@ -198,13 +232,21 @@ impl Drop for Edged {
 
 /// A UDP socket bound in `ns`.
 pub fn udp_socket(ns: &str, bind: SocketAddr) -> UdpSocket {
-    in_netns(ns, || UdpSocket::bind(bind).unwrap_or_else(|e| panic!("bind {bind} in {ns}: {e}")))
+    in_netns(ns, || {
+        UdpSocket::bind(bind).unwrap_or_else(|e| panic!("bind {bind} in {ns}: {e}"))
+    })
 }
 
 /// Sends `count` datagrams to each of `dests` from `ns` at about `rate` per
 /// second per destination; each payload carries a sequence number. Stops
 /// early when `stop` says so. Returns the number sent per destination.
-pub fn send_stream(ns: &str, dests: &[SocketAddr], count: u32, rate: u32, stop: &dyn Fn() -> bool) -> Vec<u32> {
+pub fn send_stream(
+    ns: &str,
+    dests: &[SocketAddr],
+    count: u32,
+    rate: u32,
+    stop: &dyn Fn() -> bool,
+) -> Vec<u32> {
     let v4 = udp_socket(ns, "0.0.0.0:0".parse().unwrap());
     let v6 = udp_socket(ns, "[::]:0".parse().unwrap());
     let mut sent = vec![0; dests.len()];
@@ -236,7 +278,8 @@ pub fn send_stream(ns: &str, dests: &[SocketAddr], count: u32, rate: u32, stop: 
 /// Returns the count and the highest sequence number seen per receiver.
 pub fn spawn_counter(sock: UdpSocket, done: Arc<AtomicBool>) -> std::thread::JoinHandle<u32> {
     std::thread::spawn(move || {
-        sock.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(300)))
+            .unwrap();
         let mut buf = [0u8; 2048];
         let mut n = 0;
         loop {
@@ -263,7 +306,11 @@ impl Capture {
             // SAFETY: plain socket syscalls with checked results.
             unsafe {
                 let fd = libc::socket(libc::AF_PACKET, libc::SOCK_RAW, i32::from(proto));
-                assert!(fd >= 0, "AF_PACKET socket: {}", std::io::Error::last_os_error());
+                assert!(
+                    fd >= 0,
+                    "AF_PACKET socket: {}",
+                    std::io::Error::last_os_error()
+                );
                 let fd = OwnedFd::from_raw_fd(fd);
                 let mut sll: libc::sockaddr_ll = std::mem::zeroed();
                 sll.sll_family = libc::AF_PACKET as u16;
@@ -281,12 +328,19 @@ impl Capture {
     }
 
     /// The next incoming frame for which `pred` holds, within `timeout`.
-    pub fn next_matching(&self, timeout: Duration, pred: impl Fn(&[u8]) -> bool) -> Option<Vec<u8>> {
+    pub fn next_matching(
+        &self,
+        timeout: Duration,
+        pred: impl Fn(&[u8]) -> bool,
+    ) -> Option<Vec<u8>> {
         let deadline = Instant::now() + timeout;
         let mut buf = vec![0u8; 4096];
         loop {
             let left = deadline.checked_duration_since(Instant::now())?;
-            let tv = libc::timeval { tv_sec: left.as_secs() as _, tv_usec: left.subsec_micros().max(1) as _ };
+            let tv = libc::timeval {
+                tv_sec: left.as_secs() as _,
+                tv_usec: left.subsec_micros().max(1) as _,
+            };
             // SAFETY: valid fd, buffer and option pointers.
             let n = unsafe {
                 libc::setsockopt(
@@ -306,7 +360,7 @@ impl Capture {
                     (&raw mut from).cast(),
                     &mut len,
                 );
-                if n > 0 && from.sll_pkttype == libc::PACKET_OUTGOING as u8 {
+                if n > 0 && from.sll_pkttype == libc::PACKET_OUTGOING {
                     continue;
                 }
                 n

@@ -41,7 +41,11 @@ struct Harness {
 impl Harness {
     fn new() -> Self {
         let mut ebpf = loader::load().expect("load object");
-        let prog: &mut Xdp = ebpf.program_mut(prog_names::EDGE).expect("edge program").try_into().unwrap();
+        let prog: &mut Xdp = ebpf
+            .program_mut(prog_names::EDGE)
+            .expect("edge program")
+            .try_into()
+            .unwrap();
         prog.load().expect("verifier accepts the edge program");
         let mut tables = Tables::take(&mut ebpf).expect("tables");
         let counters = Counters::take(&mut ebpf).expect("counters");
@@ -50,10 +54,25 @@ impl Harness {
         let egress = netdev::ifindex("out0").unwrap();
         tables.add_tx_port(ingress).unwrap();
         tables.add_tx_port(egress).unwrap();
-        let pop = |ifindex, src_mac, dst_mac| Pop { ifindex, flags: POP_F_VALID, src_mac, dst_mac, _pad: [0; 4] };
-        tables.set_pop(POP_A, pop(egress, EGRESS_MAC, NH_A)).unwrap();
-        tables.set_pop(POP_B, pop(ingress, INGRESS_MAC, NH_B)).unwrap();
-        tables.set_pop(POP_NO_TX, pop(netdev::ifindex("lo").unwrap(), EGRESS_MAC, NH_A)).unwrap();
+        let pop = |ifindex, src_mac, dst_mac| Pop {
+            ifindex,
+            flags: POP_F_VALID,
+            src_mac,
+            dst_mac,
+            _pad: [0; 4],
+        };
+        tables
+            .set_pop(POP_A, pop(egress, EGRESS_MAC, NH_A))
+            .unwrap();
+        tables
+            .set_pop(POP_B, pop(ingress, INGRESS_MAC, NH_B))
+            .unwrap();
+        tables
+            .set_pop(
+                POP_NO_TX,
+                pop(netdev::ifindex("lo").unwrap(), EGRESS_MAC, NH_A),
+            )
+            .unwrap();
         for (net, pop) in [
             ("203.0.113.0/24", POP_A),
             ("203.0.0.0/16", POP_B),
@@ -62,14 +81,26 @@ impl Harness {
             ("2001:db8:a::/48", POP_A),
             ("2001:db8::/32", POP_B),
         ] {
-            tables.set_prefix(net.parse().unwrap(), PrefixEntry { pop, _reserved: 0 }).unwrap();
+            tables
+                .set_prefix(net.parse().unwrap(), PrefixEntry { pop, _reserved: 0 })
+                .unwrap();
         }
-        Self { ebpf, tables, counters, ingress }
+        Self {
+            ebpf,
+            tables,
+            counters,
+            ingress,
+        }
     }
 
     /// Runs one frame arriving on `in0`; returns the XDP action and output frame.
     fn run(&self, frame: &[u8]) -> (u32, Vec<u8>) {
-        let prog: &Xdp = self.ebpf.program(prog_names::EDGE).unwrap().try_into().unwrap();
+        let prog: &Xdp = self
+            .ebpf
+            .program(prog_names::EDGE)
+            .unwrap()
+            .try_into()
+            .unwrap();
         // struct xdp_md: data, data_end, data_meta, ingress_ifindex, rx_queue_index, egress_ifindex
         // The kernel requires data_end == the frame's length (net/bpf/test_run.c).
         let mut ctx = [0u8; 24];
@@ -97,7 +128,10 @@ impl Harness {
 fn with_harness(tag: &str, body: impl FnOnce(&mut Harness) + Send) {
     let mut lab = Lab::new(tag);
     let ns = lab.add_ns("pkt");
-    lab.veth((&ns, "in0", "02:00:00:00:ee:02"), (&ns, "out0", "02:00:00:00:ee:01"));
+    lab.veth(
+        (&ns, "in0", "02:00:00:00:ee:02"),
+        (&ns, "out0", "02:00:00:00:ee:01"),
+    );
     in_netns(&ns, || body(&mut Harness::new()));
 }
 
@@ -111,11 +145,23 @@ struct Case {
 }
 
 fn forwarded(name: &'static str, udp: Udp, action: Action, src: [u8; 6], dst: [u8; 6]) -> Case {
-    Case { name, input: udp.build(), action, reason: Reason::Forwarded, output: Some(udp.forwarded(src, dst)) }
+    Case {
+        name,
+        input: udp.build(),
+        action,
+        reason: Reason::Forwarded,
+        output: Some(udp.forwarded(src, dst)),
+    }
 }
 
 fn passed(name: &'static str, input: Vec<u8>, reason: Reason) -> Case {
-    Case { name, input, action: Action::Pass, reason, output: None }
+    Case {
+        name,
+        input,
+        action: Action::Pass,
+        reason,
+        output: None,
+    }
 }
 
 fn udp(src: &str, dst: &str, f: impl FnOnce(&mut Udp)) -> Udp {
@@ -141,46 +187,170 @@ fn cases() -> Vec<Case> {
     let short_vlan = udp("192.0.2.1", "203.0.113.10", |u| u.vlans = vec![7]).build()[..16].to_vec();
 
     vec![
-        forwarded("IPv4 to a registered /24: redirect", v4("203.0.113.10"), Action::Redirect, EGRESS_MAC, NH_A),
-        forwarded("IPv6 to a registered /48: redirect", v6("2001:db8:a::10"), Action::Redirect, EGRESS_MAC, NH_A),
-        forwarded("IPv4, longest prefix wins (/16 → ingress port): XDP_TX", v4("203.0.5.5"), Action::Tx, INGRESS_MAC, NH_B),
-        forwarded("IPv6, longest prefix wins (/32 → ingress port): XDP_TX", v6("2001:db8:ffff::1"), Action::Tx, INGRESS_MAC, NH_B),
-        forwarded("IPv4 in one 802.1Q tag", udp("192.0.2.1", "203.0.113.10", |u| u.vlans = vec![100]), Action::Redirect, EGRESS_MAC, NH_A),
-        forwarded("IPv6 in QinQ (802.1ad + 802.1Q)", udp("2001:db8:c::1", "2001:db8:a::1", |u| u.vlans = vec![100, 200]), Action::Redirect, EGRESS_MAC, NH_A),
-        forwarded("IPv4 with 8 bytes of options", udp("192.0.2.1", "203.0.113.10", |u| u.ipv4_options = vec![0x94, 4, 0, 0, 1, 1, 1, 0]), Action::Redirect, EGRESS_MAC, NH_A),
-        forwarded("IPv4 TTL 2 is forwarded with TTL 1", udp("192.0.2.1", "203.0.113.10", |u| u.ttl = 2), Action::Redirect, EGRESS_MAC, NH_A),
-        forwarded("IPv4 TTL 255", udp("192.0.2.1", "203.0.113.10", |u| u.ttl = 255), Action::Redirect, EGRESS_MAC, NH_A),
-        passed("IPv4 unregistered destination", v4("192.0.2.99").build(), Reason::Unregistered),
-        passed("IPv6 unregistered destination", v6("2001:db9::1").build(), Reason::Unregistered),
-        passed("IPv4 TTL 1", udp("192.0.2.1", "203.0.113.10", |u| u.ttl = 1).build(), Reason::TtlExceeded),
-        passed("IPv4 TTL 0", udp("192.0.2.1", "203.0.113.10", |u| u.ttl = 0).build(), Reason::TtlExceeded),
-        passed("IPv6 hop limit 1", udp("2001:db8:c::1", "2001:db8:a::10", |u| u.ttl = 1).build(), Reason::TtlExceeded),
-        passed("unregistered with hop limit 1 counts as unregistered", udp("fe80::1", "ff02::16", |u| u.ttl = 1).build(), Reason::Unregistered),
-        passed("IPv4 TTL 1 inside a VLAN", udp("192.0.2.1", "203.0.113.10", |u| { u.ttl = 1; u.vlans = vec![5] }).build(), Reason::TtlExceeded),
+        forwarded(
+            "IPv4 to a registered /24: redirect",
+            v4("203.0.113.10"),
+            Action::Redirect,
+            EGRESS_MAC,
+            NH_A,
+        ),
+        forwarded(
+            "IPv6 to a registered /48: redirect",
+            v6("2001:db8:a::10"),
+            Action::Redirect,
+            EGRESS_MAC,
+            NH_A,
+        ),
+        forwarded(
+            "IPv4, longest prefix wins (/16 → ingress port): XDP_TX",
+            v4("203.0.5.5"),
+            Action::Tx,
+            INGRESS_MAC,
+            NH_B,
+        ),
+        forwarded(
+            "IPv6, longest prefix wins (/32 → ingress port): XDP_TX",
+            v6("2001:db8:ffff::1"),
+            Action::Tx,
+            INGRESS_MAC,
+            NH_B,
+        ),
+        forwarded(
+            "IPv4 in one 802.1Q tag",
+            udp("192.0.2.1", "203.0.113.10", |u| u.vlans = vec![100]),
+            Action::Redirect,
+            EGRESS_MAC,
+            NH_A,
+        ),
+        forwarded(
+            "IPv6 in QinQ (802.1ad + 802.1Q)",
+            udp("2001:db8:c::1", "2001:db8:a::1", |u| {
+                u.vlans = vec![100, 200]
+            }),
+            Action::Redirect,
+            EGRESS_MAC,
+            NH_A,
+        ),
+        forwarded(
+            "IPv4 with 8 bytes of options",
+            udp("192.0.2.1", "203.0.113.10", |u| {
+                u.ipv4_options = vec![0x94, 4, 0, 0, 1, 1, 1, 0]
+            }),
+            Action::Redirect,
+            EGRESS_MAC,
+            NH_A,
+        ),
+        forwarded(
+            "IPv4 TTL 2 is forwarded with TTL 1",
+            udp("192.0.2.1", "203.0.113.10", |u| u.ttl = 2),
+            Action::Redirect,
+            EGRESS_MAC,
+            NH_A,
+        ),
+        forwarded(
+            "IPv4 TTL 255",
+            udp("192.0.2.1", "203.0.113.10", |u| u.ttl = 255),
+            Action::Redirect,
+            EGRESS_MAC,
+            NH_A,
+        ),
+        passed(
+            "IPv4 unregistered destination",
+            v4("192.0.2.99").build(),
+            Reason::Unregistered,
+        ),
+        passed(
+            "IPv6 unregistered destination",
+            v6("2001:db9::1").build(),
+            Reason::Unregistered,
+        ),
+        passed(
+            "IPv4 TTL 1",
+            udp("192.0.2.1", "203.0.113.10", |u| u.ttl = 1).build(),
+            Reason::TtlExceeded,
+        ),
+        passed(
+            "IPv4 TTL 0",
+            udp("192.0.2.1", "203.0.113.10", |u| u.ttl = 0).build(),
+            Reason::TtlExceeded,
+        ),
+        passed(
+            "IPv6 hop limit 1",
+            udp("2001:db8:c::1", "2001:db8:a::10", |u| u.ttl = 1).build(),
+            Reason::TtlExceeded,
+        ),
+        passed(
+            "unregistered with hop limit 1 counts as unregistered",
+            udp("fe80::1", "ff02::16", |u| u.ttl = 1).build(),
+            Reason::Unregistered,
+        ),
+        passed(
+            "IPv4 TTL 1 inside a VLAN",
+            udp("192.0.2.1", "203.0.113.10", |u| {
+                u.ttl = 1;
+                u.vlans = vec![5]
+            })
+            .build(),
+            Reason::TtlExceeded,
+        ),
         passed("ARP is not IP", arp_request(), Reason::NotIp),
-        passed("three VLAN tags: the third is not parsed", udp("192.0.2.1", "203.0.113.10", |u| u.vlans = vec![1, 2, 3]).build(), Reason::NotIp),
-        passed("PoP without a valid next hop", v4("198.51.100.1").build(), Reason::NoNextHop),
-        passed("PoP egress not in the devmap", v4("198.51.100.200").build(), Reason::NoTxPort),
+        passed(
+            "three VLAN tags: the third is not parsed",
+            udp("192.0.2.1", "203.0.113.10", |u| u.vlans = vec![1, 2, 3]).build(),
+            Reason::NotIp,
+        ),
+        passed(
+            "PoP without a valid next hop",
+            v4("198.51.100.1").build(),
+            Reason::NoNextHop,
+        ),
+        passed(
+            "PoP egress not in the devmap",
+            v4("198.51.100.200").build(),
+            Reason::NoTxPort,
+        ),
         passed("Ethernet header only", eth_only, Reason::Malformed),
         passed("IPv4 header cut at 19 bytes", short_v4, Reason::Malformed),
         passed("IPv6 header cut at 39 bytes", short_v6, Reason::Malformed),
         passed("VLAN tag cut short", short_vlan, Reason::Malformed),
         passed("IPv4 IHL 4 (< 20 bytes)", ihl_too_small, Reason::Malformed),
-        passed("IPv4 IHL 15 past the end of the frame", ihl_past_end, Reason::Malformed),
-        passed("IPv6 version nibble under the IPv4 EtherType", v6_in_v4_ethertype, Reason::Malformed),
-        passed("IPv4 version nibble under the IPv6 EtherType", v4_in_v6_ethertype, Reason::Malformed),
+        passed(
+            "IPv4 IHL 15 past the end of the frame",
+            ihl_past_end,
+            Reason::Malformed,
+        ),
+        passed(
+            "IPv6 version nibble under the IPv4 EtherType",
+            v6_in_v4_ethertype,
+            Reason::Malformed,
+        ),
+        passed(
+            "IPv4 version nibble under the IPv6 EtherType",
+            v4_in_v6_ethertype,
+            Reason::Malformed,
+        ),
     ]
 }
 
-fn delta(before: &Stats, after: &Stats) -> (Vec<(&'static str, u64, u64)>, Vec<(&'static str, u64, u64)>) {
-    let diff = |b: &[(&'static str, edge_userspace::maps::Count)], a: &[(&'static str, edge_userspace::maps::Count)]| {
+/// Counters that moved: (name, packets, bytes).
+type Moved = Vec<(&'static str, u64, u64)>;
+
+fn delta(
+    before: &Stats,
+    after: &Stats,
+) -> (Moved, Moved) {
+    let diff = |b: &[(&'static str, edge_userspace::maps::Count)],
+                a: &[(&'static str, edge_userspace::maps::Count)]| {
         b.iter()
             .zip(a)
             .filter(|(x, y)| x.1 != y.1)
             .map(|(x, y)| (x.0, y.1.packets - x.1.packets, y.1.bytes - x.1.bytes))
             .collect::<Vec<_>>()
     };
-    (diff(&before.actions, &after.actions), diff(&before.reasons, &after.reasons))
+    (
+        diff(&before.actions, &after.actions),
+        diff(&before.reasons, &after.reasons),
+    )
 }
 
 #[test]
@@ -203,7 +373,10 @@ fn fixtures_give_the_expected_action_bytes_and_counters() {
             let len = case.input.len() as u64;
             assert_eq!(
                 delta(&before, &after),
-                (vec![(case.action.name(), 1, len)], vec![(case.reason.name(), 1, len)]),
+                (
+                    vec![(case.action.name(), 1, len)],
+                    vec![(case.reason.name(), 1, len)]
+                ),
                 "{}: exactly one action and one reason counted",
                 case.name
             );
@@ -228,8 +401,15 @@ fn ipv4_checksum_stays_correct_across_many_headers() {
                 });
                 let (ret, out) = h.run(&u.build());
                 assert_eq!(ret, Action::Redirect as u32);
-                assert!(ipv4_checksum_ok(&out[14..34]), "ttl {ttl} ident {ident}: bad checksum");
-                assert_eq!(out, u.forwarded(EGRESS_MAC, NH_A), "ttl {ttl} ident {ident}");
+                assert!(
+                    ipv4_checksum_ok(&out[14..34]),
+                    "ttl {ttl} ident {ident}: bad checksum"
+                );
+                assert_eq!(
+                    out,
+                    u.forwarded(EGRESS_MAC, NH_A),
+                    "ttl {ttl} ident {ident}"
+                );
                 n += 1;
             }
         }
@@ -242,10 +422,16 @@ fn object_has_every_map_and_program() {
     with_harness("obj", |_h| {
         let ebpf = loader::load().unwrap();
         for name in map_names::ALL {
-            assert!(ebpf.map(name).is_some(), "map {name} missing from the object");
+            assert!(
+                ebpf.map(name).is_some(),
+                "map {name} missing from the object"
+            );
         }
         for name in [prog_names::EDGE, prog_names::PASS] {
-            assert!(ebpf.program(name).is_some(), "program {name} missing from the object");
+            assert!(
+                ebpf.program(name).is_some(),
+                "program {name} missing from the object"
+            );
         }
     });
 }

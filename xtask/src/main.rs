@@ -74,7 +74,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
             // (detach, unpin, delete namespaces) and wait for it.
             ctrlc::set_handler(|| {}).context("installing SIGINT handler")?;
             let bins = target_dir().join("debug");
-            let status = if args.first().is_some_and(|a| a == "--config" || a.starts_with("--config=")) {
+            let status = if args
+                .first()
+                .is_some_and(|a| a == "--config" || a.starts_with("--config="))
+            {
                 Command::new(bins.join("edged")).args(&args).status()
             } else {
                 Command::new(bins.join("edge-lab")).args(&args).status()
@@ -114,11 +117,16 @@ unsafe extern "C" {
 }
 
 fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
 }
 
 fn target_dir() -> PathBuf {
-    env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| workspace_root().join("target"))
+    env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"))
 }
 
 fn cargo() -> Command {
@@ -143,7 +151,9 @@ fn build(release: bool) -> Result<()> {
 /// Runs a command and returns its stdout, or None if it cannot run or fails.
 fn output(program: &str, args: &[&str]) -> Option<String> {
     let out = Command::new(program).args(args).output().ok()?;
-    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 fn run_checked(cmd: &mut Command) -> Result<()> {
@@ -161,7 +171,10 @@ fn setup() -> Result<()> {
     bpf_linker(&nightly)?;
     nextest()?;
     debian_packages()?;
-    eprintln!("xtask setup: ready ({:.1} s)", started.elapsed().as_secs_f64());
+    eprintln!(
+        "xtask setup: ready ({:.1} s)",
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 
@@ -177,7 +190,13 @@ fn nightly() -> Result<Nightly> {
         Some(vv) => vv,
         None => {
             eprintln!("xtask setup: installing the nightly toolchain");
-            run_checked(Command::new("rustup").args(["toolchain", "install", "nightly", "--profile", "minimal"]))?;
+            run_checked(Command::new("rustup").args([
+                "toolchain",
+                "install",
+                "nightly",
+                "--profile",
+                "minimal",
+            ]))?;
             output("rustc", &["+nightly", "-vV"]).context("rustc +nightly -vV")?
         }
     };
@@ -190,23 +209,40 @@ fn nightly() -> Result<Nightly> {
     let llvm = field("LLVM version:")?;
     let version = field("release:")?;
     let llvm_major = llvm.split('.').next().unwrap_or_default().to_string();
-    let sysroot = output("rustc", &["+nightly", "--print", "sysroot"]).context("nightly sysroot")?;
-    Ok(Nightly { sysroot: PathBuf::from(sysroot.trim()), version, llvm_major })
+    let sysroot =
+        output("rustc", &["+nightly", "--print", "sysroot"]).context("nightly sysroot")?;
+    Ok(Nightly {
+        sysroot: PathBuf::from(sysroot.trim()),
+        version,
+        llvm_major,
+    })
 }
 
 fn rust_src() -> Result<()> {
-    let installed = output("rustup", &["component", "list", "--toolchain", "nightly", "--installed"]).unwrap_or_default();
+    let installed = output(
+        "rustup",
+        &["component", "list", "--toolchain", "nightly", "--installed"],
+    )
+    .unwrap_or_default();
     if installed.lines().any(|l| l.starts_with("rust-src")) {
         return Ok(());
     }
     eprintln!("xtask setup: adding rust-src to nightly");
-    run_checked(Command::new("rustup").args(["component", "add", "rust-src", "--toolchain", "nightly"]))
+    run_checked(Command::new("rustup").args([
+        "component",
+        "add",
+        "rust-src",
+        "--toolchain",
+        "nightly",
+    ]))
 }
 
 fn cargo_home() -> PathBuf {
     env::var_os("CARGO_HOME")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env::var_os("HOME").unwrap_or_else(|| "/root".into())).join(".cargo"))
+        .unwrap_or_else(|| {
+            PathBuf::from(env::var_os("HOME").unwrap_or_else(|| "/root".into())).join(".cargo")
+        })
 }
 
 /// bpf-linker 0.13 built against the nightly's own libLLVM (no system LLVM):
@@ -230,20 +266,42 @@ fn bpf_linker(nightly: &Nightly) -> Result<()> {
         .with_context(|| format!("reading {}", lib.display()))?
         .filter_map(|e| e.ok())
         .map(|e| e.file_name().to_string_lossy().into_owned())
-        .find(|n| n.starts_with(&format!("libLLVM.so.{}.", nightly.llvm_major)) && n.contains("-rust-"))
-        .with_context(|| format!("no libLLVM.so.{}.* in {}", nightly.llvm_major, lib.display()))?;
+        .find(|n| {
+            n.starts_with(&format!("libLLVM.so.{}.", nightly.llvm_major)) && n.contains("-rust-")
+        })
+        .with_context(|| {
+            format!(
+                "no libLLVM.so.{}.* in {}",
+                nightly.llvm_major,
+                lib.display()
+            )
+        })?;
     let prefix = cargo_home().join("edge-llvm").join(&nightly.version);
     let prefix_lib = prefix.join("lib");
-    std::fs::create_dir_all(&prefix_lib).with_context(|| format!("creating {}", prefix_lib.display()))?;
+    std::fs::create_dir_all(&prefix_lib)
+        .with_context(|| format!("creating {}", prefix_lib.display()))?;
     for name in ["libLLVM.so", libllvm.as_str()] {
         let link = prefix_lib.join(name);
         let _ = std::fs::remove_file(&link);
-        std::os::unix::fs::symlink(lib.join(&libllvm), &link).with_context(|| format!("linking {}", link.display()))?;
+        std::os::unix::fs::symlink(lib.join(&libllvm), &link)
+            .with_context(|| format!("linking {}", link.display()))?;
     }
-    eprintln!("xtask setup: building bpf-linker {VERSION} against the nightly's LLVM {} (about a minute)", nightly.llvm_major);
+    eprintln!(
+        "xtask setup: building bpf-linker {VERSION} against the nightly's LLVM {} (about a minute)",
+        nightly.llvm_major
+    );
     let install = |locked: bool| {
         let mut cmd = Command::new("cargo");
-        cmd.args(["install", "bpf-linker", "--force", "--version", VERSION, "--no-default-features", "--features", &feature]);
+        cmd.args([
+            "install",
+            "bpf-linker",
+            "--force",
+            "--version",
+            VERSION,
+            "--no-default-features",
+            "--features",
+            &feature,
+        ]);
         if locked {
             cmd.arg("--locked");
         }
@@ -267,20 +325,33 @@ fn nextest() -> Result<()> {
 }
 
 /// Tools the tests and the lab call, and the Debian package of each.
-const DEBIAN: &[(&str, &str)] = &[("ip", "iproute2"), ("nsenter", "util-linux"), ("ethtool", "ethtool")];
+const DEBIAN: &[(&str, &str)] = &[
+    ("ip", "iproute2"),
+    ("nsenter", "util-linux"),
+    ("ethtool", "ethtool"),
+];
 
 fn debian_packages() -> Result<()> {
     let on_path = |tool: &str| {
         env::var_os("PATH")
             .map(|p| env::split_paths(&p).any(|d| d.join(tool).is_file()))
             .unwrap_or(false)
-            || ["/usr/sbin", "/sbin", "/usr/bin"].iter().any(|d| Path::new(d).join(tool).is_file())
+            || ["/usr/sbin", "/sbin", "/usr/bin"]
+                .iter()
+                .any(|d| Path::new(d).join(tool).is_file())
     };
-    let missing: Vec<&str> = DEBIAN.iter().filter(|(tool, _)| !on_path(tool)).map(|(_, pkg)| *pkg).collect();
+    let missing: Vec<&str> = DEBIAN
+        .iter()
+        .filter(|(tool, _)| !on_path(tool))
+        .map(|(_, pkg)| *pkg)
+        .collect();
     if missing.is_empty() {
         return Ok(());
     }
-    eprintln!("xtask setup: installing Debian packages: {}", missing.join(" "));
+    eprintln!(
+        "xtask setup: installing Debian packages: {}",
+        missing.join(" ")
+    );
     run_checked(Command::new("apt-get").args(["update", "-q"]))?;
     run_checked(
         Command::new("apt-get")

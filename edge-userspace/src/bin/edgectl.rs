@@ -49,8 +49,9 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Stats => {
-            let counters = Counters::open(&cli.pin_path)
-                .with_context(|| format!("is edged running with pin path {}?", cli.pin_path.display()))?;
+            let counters = Counters::open(&cli.pin_path).with_context(|| {
+                format!("is edged running with pin path {}?", cli.pin_path.display())
+            })?;
             let stats = counters.read()?;
             if cli.json {
                 println!("{}", serde_json::to_string_pretty(&stats)?);
@@ -60,7 +61,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Config(ConfigCommand::Check { file }) => {
-            let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
             match Config::parse(&text) {
                 Ok(plan) => {
                     if cli.json {

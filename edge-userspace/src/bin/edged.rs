@@ -36,7 +36,8 @@ async fn main() {
 async fn run(args: Args) -> Result<()> {
     let text = std::fs::read_to_string(&args.config)
         .with_context(|| format!("reading config {}", args.config.display()))?;
-    let mut plan = Config::parse(&text).with_context(|| format!("config {}", args.config.display()))?;
+    let mut plan =
+        Config::parse(&text).with_context(|| format!("config {}", args.config.display()))?;
     if let Some(pin_path) = args.pin_path {
         plan.pin_path = pin_path;
     }
@@ -48,7 +49,10 @@ async fn run(args: Args) -> Result<()> {
     let mut sigterm = signal(SignalKind::terminate())?;
 
     let dataplane = Dataplane::start(&plan)?;
-    info!("forwarding; maps pinned under {}", dataplane.pin_dir().display());
+    info!(
+        "forwarding; maps pinned under {}",
+        dataplane.pin_dir().display()
+    );
     // Readiness line for supervisors and tests.
     println!("edged: ready");
 

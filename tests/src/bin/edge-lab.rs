@@ -18,8 +18,8 @@ use clap::Parser;
 use edge_tests::{
     netns::require_root,
     topology::{
-        EdgeLab, Edged, LAB_CONFIG, POPA_V4, POPA_V6, POPB_V4, POPB_V6, send_stream, sock, spawn_counter, udp_socket,
-        workspace_bin,
+        EdgeLab, Edged, LAB_CONFIG, POPA_V4, POPA_V6, POPB_V4, POPB_V6, send_stream, sock,
+        spawn_counter, udp_socket, workspace_bin,
     },
 };
 
@@ -64,7 +64,10 @@ fn main() -> ExitCode {
         ("pop-b", "IPv6", sock(POPB_V6, 5000), &lab.pop_b),
     ];
     let done = Arc::new(AtomicBool::new(false));
-    let receivers: Vec<_> = dests.iter().map(|(_, _, d, ns)| spawn_counter(udp_socket(ns, *d), done.clone())).collect();
+    let receivers: Vec<_> = dests
+        .iter()
+        .map(|(_, _, d, ns)| spawn_counter(udp_socket(ns, *d), done.clone()))
+        .collect();
     println!(
         "edge-lab: sending {} s at {} datagrams/s to each of {} destinations",
         args.seconds,
@@ -72,20 +75,45 @@ fn main() -> ExitCode {
         dests.len()
     );
     let addrs: Vec<_> = dests.iter().map(|d| d.2).collect();
-    let sent = send_stream(&lab.cust, &addrs, args.seconds * args.rate, args.rate, &|| stop.load(Ordering::Relaxed));
+    let sent = send_stream(
+        &lab.cust,
+        &addrs,
+        args.seconds * args.rate,
+        args.rate,
+        &|| stop.load(Ordering::Relaxed),
+    );
     done.store(true, Ordering::Relaxed);
-    let received: Vec<u32> = receivers.into_iter().map(|h| h.join().unwrap_or(0)).collect();
+    let received: Vec<u32> = receivers
+        .into_iter()
+        .map(|h| h.join().unwrap_or(0))
+        .collect();
 
-    println!("\n{:<8} {:<6} {:<24} {:>8} {:>9}", "PoP", "family", "destination", "sent", "received");
+    println!(
+        "\n{:<8} {:<6} {:<24} {:>8} {:>9}",
+        "PoP", "family", "destination", "sent", "received"
+    );
     for ((pop, family, dest, _), (s, r)) in dests.iter().zip(sent.iter().zip(&received)) {
-        println!("{pop:<8} {family:<6} {:<24} {s:>8} {r:>9}", dest.to_string());
+        println!(
+            "{pop:<8} {family:<6} {:<24} {s:>8} {r:>9}",
+            dest.to_string()
+        );
     }
 
-    println!("\nedged counters (edgectl stats --pin-path {}):", edged.pin_path.display());
-    let _ = Command::new(workspace_bin("edgectl")).arg("stats").arg("--pin-path").arg(&edged.pin_path).status();
+    println!(
+        "\nedged counters (edgectl stats --pin-path {}):",
+        edged.pin_path.display()
+    );
+    let _ = Command::new(workspace_bin("edgectl"))
+        .arg("stats")
+        .arg("--pin-path")
+        .arg(&edged.pin_path)
+        .status();
 
     if args.hold > 0 && !stop.load(Ordering::Relaxed) {
-        println!("edge-lab: holding the lab for {} s (Ctrl-C to end early)", args.hold);
+        println!(
+            "edge-lab: holding the lab for {} s (Ctrl-C to end early)",
+            args.hold
+        );
         let until = std::time::Instant::now() + std::time::Duration::from_secs(args.hold);
         while std::time::Instant::now() < until && !stop.load(Ordering::Relaxed) {
             std::thread::sleep(std::time::Duration::from_millis(100));
@@ -97,5 +125,9 @@ fn main() -> ExitCode {
     drop(lab);
     println!("edge-lab: torn down (namespaces deleted, program detached, pins removed)");
     let complete = sent == received && sent.iter().all(|&s| s > 0);
-    if complete || stop.load(Ordering::Relaxed) { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+    if complete || stop.load(Ordering::Relaxed) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }
