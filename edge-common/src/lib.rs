@@ -6,30 +6,54 @@
 //! lookup miss.
 #![no_std]
 
-/// Map names, shared by the kernel program (`#[map(name = ...)]`) and userspace.
-/// Kernel map names hold at most 15 characters.
+/// Map names, shared by the kernel program and userspace (a packet test
+/// checks that each one exists in the object). At most 15 characters.
 pub mod map_names {
+    /// HashMap: ingress ifindex → [`crate::PortEntry`].
+    pub const PORTS: &str = "EDGE_PORTS";
     /// LPM trie: IPv4 prefix → [`crate::PrefixEntry`].
     pub const PREFIX_V4: &str = "EDGE_PFX_V4";
     /// LPM trie: IPv6 prefix → [`crate::PrefixEntry`].
     pub const PREFIX_V6: &str = "EDGE_PFX_V6";
+    /// Array: policy id → [`crate::PolicyTable`].
+    pub const POLICIES: &str = "EDGE_POLICIES";
     /// Array: PoP id → [`crate::Pop`] (next hop).
     pub const POPS: &str = "EDGE_POPS";
     /// DEVMAP_HASH: egress ifindex → egress ifindex, for `bpf_redirect_map`.
     pub const TX_PORTS: &str = "EDGE_TX_PORTS";
+    /// Array, one entry: [`crate::Settings`].
+    pub const SETTINGS: &str = "EDGE_SETTINGS";
+    /// HashMap: this host's own IPv4 addresses (value unused).
+    pub const LOCAL_V4: &str = "EDGE_LOCAL_V4";
+    /// HashMap: this host's own IPv6 addresses (value unused).
+    pub const LOCAL_V6: &str = "EDGE_LOCAL_V6";
     /// Per-CPU array: [`crate::Action`] → [`crate::Counter`].
     pub const ACTION_STATS: &str = "EDGE_ACT_STATS";
     /// Per-CPU array: [`crate::Reason`] → [`crate::Counter`].
     pub const REASON_STATS: &str = "EDGE_RSN_STATS";
+    /// Per-CPU array: prefix counter slot → [`crate::Counter`].
+    pub const PREFIX_STATS: &str = "EDGE_PFX_STATS";
+    /// Per-CPU array: PoP id → [`crate::Counter`] (packets sent to it).
+    pub const POP_STATS: &str = "EDGE_POP_STATS";
+    /// Per-CPU array: port id → [`crate::Counter`] (packets received on it).
+    pub const PORT_STATS: &str = "EDGE_PORT_STATS";
 
     /// Every map the daemon pins, in a stable order.
-    pub const ALL: [&str; 6] = [
+    pub const ALL: [&str; 14] = [
+        PORTS,
         PREFIX_V4,
         PREFIX_V6,
+        POLICIES,
         POPS,
         TX_PORTS,
+        SETTINGS,
+        LOCAL_V4,
+        LOCAL_V6,
         ACTION_STATS,
         REASON_STATS,
+        PREFIX_STATS,
+        POP_STATS,
+        PORT_STATS,
     ];
 }
 
@@ -45,27 +69,106 @@ pub mod prog_names {
 /// Capacity limits of the maps. Userspace checks them before writing and names
 /// the limit in its error.
 pub mod limits {
+    pub const MAX_PORTS: u32 = 64;
     pub const MAX_PREFIXES_V4: u32 = 1 << 20;
     pub const MAX_PREFIXES_V6: u32 = 1 << 18;
     pub const MAX_POPS: u32 = 256;
-    pub const MAX_TX_PORTS: u32 = 64;
+    pub const MAX_POLICIES: u32 = 256;
+    /// Per-prefix counter slots; slot 0 counts prefixes beyond the limit.
+    pub const MAX_PREFIX_SLOTS: u32 = 1 << 16;
+    pub const MAX_LOCAL_ADDRS: u32 = 1024;
     /// Most VLAN tags (802.1Q / 802.1ad) the parser walks.
     pub const VLAN_MAX_DEPTH: usize = 2;
 }
 
-/// A registered prefix: what the longest-prefix match returns.
+/// Port roles (`PortEntry::role`).
+pub mod role {
+    /// ISP / IX partners and customers: classified by source address.
+    pub const PEERING: u32 = 0;
+    /// The private backbone: classified by destination address.
+    pub const BACKBONE: u32 = 1;
+    /// Internet transit: classified by destination address.
+    pub const TRANSIT: u32 = 2;
+}
+
+/// An attached port.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct PrefixEntry {
-    /// Index into the PoP array.
-    pub pop: u32,
-    /// Reserved for registration/policy data; zero.
-    pub _reserved: u32,
+pub struct PortEntry {
+    /// `role::*`.
+    pub role: u32,
+    /// Dense port id (0..MAX_PORTS): bit in `PrefixEntry::allowed_ports`,
+    /// index of the port counters.
+    pub id: u32,
 }
-const _: () = assert!(core::mem::size_of::<PrefixEntry>() == 8);
+const _: () = assert!(core::mem::size_of::<PortEntry>() == 8);
 
-/// A PoP entry is in use.
-pub const POP_F_VALID: u32 = 1;
+/// Routing preferences (`PrefixEntry::preference`).
+pub mod preference {
+    /// Cold potato: carried on the backbone.
+    pub const MICROSOFT: u8 = 0;
+    /// Hot potato: handed to transit here.
+    pub const INTERNET: u8 = 1;
+}
+
+/// `PrefixEntry::dscp` when the prefix leaves the DS field alone.
+pub const DSCP_KEEP: u8 = 0xFF;
+
+/// A registered prefix: what the longest-prefix match returns.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PrefixEntry {
+    /// Peering port ids (bit n = port id n) the prefix may arrive on; 0 = any.
+    pub allowed_ports: u64,
+    /// Per-prefix counter slot.
+    pub slot: u32,
+    /// Policy id (for `preference::MICROSOFT` toward the customer).
+    pub policy: u32,
+    /// `preference::*`.
+    pub preference: u8,
+    /// DSCP (0-63) written on forwarded packets, or `DSCP_KEEP`.
+    pub dscp: u8,
+    pub _pad: [u8; 6],
+}
+const _: () = assert!(core::mem::size_of::<PrefixEntry>() == 24);
+
+impl Default for PrefixEntry {
+    fn default() -> Self {
+        Self { allowed_ports: 0, slot: 0, policy: 0, preference: preference::MICROSOFT, dscp: DSCP_KEEP, _pad: [0; 6] }
+    }
+}
+
+/// Selection slots per policy table. Prime, so that Maglev's permutations
+/// cover every slot; the kernel indexes with `flow_hash % POLICY_SLOTS`.
+pub const POLICY_SLOTS: usize = 1021;
+/// `PolicyTable::pops` entry meaning "no PoP": the packet goes to the kernel.
+pub const NO_POP: u16 = u16::MAX;
+
+/// A policy's selection table: flow hash → PoP id. Computed by userspace
+/// from the routing method, members and health; the kernel only indexes it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PolicyTable {
+    pub pops: [u16; 1024],
+}
+const _: () = assert!(core::mem::size_of::<PolicyTable>() == 2048);
+const _: () = assert!(POLICY_SLOTS <= 1024);
+
+impl Default for PolicyTable {
+    fn default() -> Self {
+        Self { pops: [NO_POP; 1024] }
+    }
+}
+
+/// PoP flags.
+pub mod pop_flags {
+    /// The entry is in use.
+    pub const VALID: u32 = 1;
+    /// Encapsulate IPv4 in IPv4 toward `tunnel_dst` (first 4 bytes).
+    pub const ENCAP_IPIP: u32 = 2;
+    /// Encapsulate IPv6 in IPv6 toward `tunnel_dst`.
+    pub const ENCAP_IP6IP6: u32 = 4;
+}
 
 /// A next hop: where and how a packet leaves this host.
 #[repr(C)]
@@ -73,15 +176,55 @@ pub const POP_F_VALID: u32 = 1;
 pub struct Pop {
     /// Egress interface index.
     pub ifindex: u32,
-    /// `POP_F_*` bits; an all-zero entry is unused.
+    /// `pop_flags::*`; an all-zero entry is unused.
     pub flags: u32,
     /// Source MAC written into forwarded frames (the egress port's address).
     pub src_mac: [u8; 6],
     /// Destination MAC written into forwarded frames (the next hop's address).
     pub dst_mac: [u8; 6],
     pub _pad: [u8; 4],
+    /// IPv4 tunnel source (outer source address for IP-in-IP).
+    pub tunnel_src_v4: [u8; 4],
+    /// IPv4 tunnel endpoint (outer destination).
+    pub tunnel_dst_v4: [u8; 4],
+    /// IPv6 tunnel source.
+    pub tunnel_src_v6: [u8; 16],
+    /// IPv6 tunnel endpoint.
+    pub tunnel_dst_v6: [u8; 16],
 }
-const _: () = assert!(core::mem::size_of::<Pop>() == 24);
+const _: () = assert!(core::mem::size_of::<Pop>() == 64);
+
+/// Default actions for traffic no registered prefix covers.
+pub mod default_action {
+    pub const PASS: u32 = 0;
+    pub const DROP: u32 = 1;
+}
+
+/// `Settings` exit fields when there is no such exit.
+pub const NO_EXIT: u32 = u32::MAX;
+
+/// Global settings, one array entry.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Settings {
+    /// `default_action::*` for unregistered traffic.
+    pub default_action: u32,
+    /// PoP id where customer traffic with the microsoft preference enters
+    /// the backbone, or `NO_EXIT`.
+    pub backbone_exit: u32,
+    /// PoP id of the transit exit (internet preference), or `NO_EXIT`.
+    pub transit_exit: u32,
+    /// TTL / hop limit of outer headers.
+    pub encap_ttl: u8,
+    pub _pad: [u8; 3],
+}
+const _: () = assert!(core::mem::size_of::<Settings>() == 16);
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self { default_action: default_action::PASS, backbone_exit: NO_EXIT, transit_exit: NO_EXIT, encap_ttl: 64, _pad: [0; 3] }
+    }
+}
 
 /// Packets and bytes, one per CPU per index.
 #[repr(C)]
@@ -107,13 +250,7 @@ pub enum Action {
 
 impl Action {
     pub const COUNT: u32 = 5;
-    pub const ALL: [Action; 5] = [
-        Self::Aborted,
-        Self::Drop,
-        Self::Pass,
-        Self::Tx,
-        Self::Redirect,
-    ];
+    pub const ALL: [Action; 5] = [Self::Aborted, Self::Drop, Self::Pass, Self::Tx, Self::Redirect];
 
     pub const fn name(self) -> &'static str {
         match self {
@@ -137,59 +274,125 @@ impl Action {
     }
 }
 
-/// Why the program took its action. Every packet is counted once here and
-/// once in its [`Action`].
-#[repr(u32)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Reason {
-    /// Matched a registered prefix and sent to its next hop.
-    Forwarded = 0,
-    /// Not IPv4 or IPv6 (ARP, LLDP, ...): the kernel's business.
-    NotIp = 1,
-    /// Truncated or inconsistent headers: handed to the kernel, which drops
-    /// or accounts for them as it always does.
-    Malformed = 2,
-    /// No registered prefix covers the address.
-    Unregistered = 3,
-    /// TTL or hop limit ≤ 1: the kernel sends the ICMP time-exceeded.
-    TtlExceeded = 4,
-    /// The prefix names a PoP that has no valid next hop.
-    NoNextHop = 5,
-    /// The egress port is not in the TX port map.
-    NoTxPort = 6,
+macro_rules! reasons {
+    ($($(#[$doc:meta])* $variant:ident = $value:literal, $name:literal;)+) => {
+        /// Why the program took its action. Every packet is counted once
+        /// here and once in its [`Action`].
+        #[repr(u32)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub enum Reason {
+            $($(#[$doc])* $variant = $value,)+
+        }
+
+        impl Reason {
+            pub const ALL: &[Reason] = &[$(Self::$variant,)+];
+            pub const COUNT: u32 = Self::ALL.len() as u32;
+
+            pub const fn name(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $name,)+
+                }
+            }
+        }
+    };
 }
 
-impl Reason {
-    pub const COUNT: u32 = 7;
-    pub const ALL: [Reason; 7] = [
-        Self::Forwarded,
-        Self::NotIp,
-        Self::Malformed,
-        Self::Unregistered,
-        Self::TtlExceeded,
-        Self::NoNextHop,
-        Self::NoTxPort,
-    ];
+reasons! {
+    /// Forwarded toward the backbone (microsoft preference, from the customer).
+    Backbone = 0, "backbone";
+    /// Forwarded to the PoP the prefix's policy selected (microsoft
+    /// preference, toward the customer).
+    Policy = 1, "policy";
+    /// Forwarded to the transit exit (internet preference).
+    Transit = 2, "transit";
+    /// Not IPv4 or IPv6 (ARP, LLDP, more VLAN tags than parsed): the kernel's business.
+    NotIp = 3, "not_ip";
+    /// Truncated or inconsistent headers: handed to the kernel untouched.
+    Malformed = 4, "malformed";
+    /// IPv4 with options: the kernel's slow path.
+    Ipv4Options = 5, "ipv4_options";
+    /// An IPv4 or IPv6 fragment.
+    Fragment = 6, "fragment";
+    /// An IPv6 extension header the program does not walk.
+    Ipv6Extension = 7, "ipv6_extension";
+    /// Neighbour discovery, multicast or broadcast: link-local control.
+    Control = 8, "control";
+    /// Addressed to this host itself (BGP sessions, probes, management).
+    Local = 9, "local";
+    /// The ingress interface is not a configured port.
+    UnknownPort = 10, "unknown_port";
+    /// No registered prefix covers the classified address.
+    Unregistered = 11, "unregistered";
+    /// A protected prefix arrived on a peering port it is not registered on.
+    Protection = 12, "protection";
+    /// TTL or hop limit ≤ 1: the kernel sends the ICMP time-exceeded.
+    TtlExceeded = 13, "ttl_exceeded";
+    /// No PoP: the policy slot is empty, the exit is not configured, or the PoP entry is unused.
+    NoNextHop = 14, "no_next_hop";
+    /// The PoP's egress port is not in the TX port map.
+    NoTxPort = 15, "no_tx_port";
+    /// Growing the frame for encapsulation failed.
+    EncapFailed = 16, "encap_failed";
+}
 
-    pub const fn name(self) -> &'static str {
-        match self {
-            Self::Forwarded => "forwarded",
-            Self::NotIp => "not_ip",
-            Self::Malformed => "malformed",
-            Self::Unregistered => "unregistered",
-            Self::TtlExceeded => "ttl_exceeded",
-            Self::NoNextHop => "no_next_hop",
-            Self::NoTxPort => "no_tx_port",
-        }
-    }
+/// FNV-style mixing of one 32-bit word into a running hash.
+#[inline(always)]
+const fn mix(h: u32, w: u32) -> u32 {
+    let h = (h ^ w).wrapping_mul(0x9E37_79B1);
+    h ^ (h >> 15)
+}
+
+/// Final avalanche (murmur3's fmix32), so that `% POLICY_SLOTS` sees all bits.
+#[inline(always)]
+const fn fmix(mut h: u32) -> u32 {
+    h ^= h >> 16;
+    h = h.wrapping_mul(0x85EB_CA6B);
+    h ^= h >> 13;
+    h = h.wrapping_mul(0xC2B2_AE35);
+    h ^ (h >> 16)
+}
+
+const FLOW_SEED: u32 = 0x6564_6765; // "edge"
+
+/// Flow hash of an IPv4 packet. `ports` is the 32-bit word holding the
+/// source and destination ports as they sit in the packet (0 when the
+/// packet has no ports). Words are taken in memory order (`from_ne_bytes`),
+/// the same in kernel and userspace on one host.
+#[inline(always)]
+pub const fn flow_hash_v4(src: [u8; 4], dst: [u8; 4], proto: u8, ports: u32) -> u32 {
+    let mut h = mix(FLOW_SEED, u32::from_ne_bytes(src));
+    h = mix(h, u32::from_ne_bytes(dst));
+    h = mix(h, ports);
+    fmix(mix(h, proto as u32))
+}
+
+/// Mixes the four words of an IPv6 address into `h`.
+#[inline(always)]
+const fn mix_v6(mut h: u32, a: &[u8; 16]) -> u32 {
+    h = mix(h, u32::from_ne_bytes([a[0], a[1], a[2], a[3]]));
+    h = mix(h, u32::from_ne_bytes([a[4], a[5], a[6], a[7]]));
+    h = mix(h, u32::from_ne_bytes([a[8], a[9], a[10], a[11]]));
+    mix(h, u32::from_ne_bytes([a[12], a[13], a[14], a[15]]))
+}
+
+/// Flow hash of an IPv6 packet; see [`flow_hash_v4`].
+#[inline(always)]
+pub const fn flow_hash_v6(src: [u8; 16], dst: [u8; 16], proto: u8, ports: u32) -> u32 {
+    let mut h = mix_v6(FLOW_SEED, &src);
+    h = mix_v6(h, &dst);
+    h = mix(h, ports);
+    fmix(mix(h, proto as u32))
 }
 
 #[cfg(feature = "user")]
 mod pod {
     // SAFETY: all types are `#[repr(C)]`, made of integers and byte arrays,
     // with explicit padding and no implicit holes (checked by the size asserts).
+    unsafe impl aya::Pod for super::PortEntry {}
     unsafe impl aya::Pod for super::PrefixEntry {}
+    unsafe impl aya::Pod for super::PolicyTable {}
     unsafe impl aya::Pod for super::Pop {}
+    unsafe impl aya::Pod for super::Settings {}
     unsafe impl aya::Pod for super::Counter {}
 }
 
@@ -200,23 +403,19 @@ mod tests {
     #[test]
     fn action_discriminants_are_xdp_codes() {
         // include/uapi/linux/bpf.h: XDP_ABORTED = 0, XDP_DROP, XDP_PASS, XDP_TX, XDP_REDIRECT.
-        assert_eq!(Action::Aborted as u32, 0);
-        assert_eq!(Action::Drop as u32, 1);
-        assert_eq!(Action::Pass as u32, 2);
-        assert_eq!(Action::Tx as u32, 3);
-        assert_eq!(Action::Redirect as u32, 4);
         for (i, a) in Action::ALL.iter().enumerate() {
+            assert_eq!(*a as u32, i as u32);
             assert_eq!(Action::from_u32(i as u32), Some(*a));
         }
         assert_eq!(Action::from_u32(Action::COUNT), None);
     }
 
     #[test]
-    fn reasons_are_dense() {
+    fn reasons_are_dense_and_named_uniquely() {
         for (i, r) in Reason::ALL.iter().enumerate() {
             assert_eq!(*r as u32, i as u32);
+            assert!(Reason::ALL[..i].iter().all(|o| o.name() != r.name()));
         }
-        assert_eq!(Reason::ALL.len() as u32, Reason::COUNT);
     }
 
     #[test]
@@ -224,5 +423,31 @@ mod tests {
         for n in map_names::ALL {
             assert!(n.len() <= 15, "{n} is longer than BPF_OBJ_NAME_LEN - 1");
         }
+    }
+
+    #[test]
+    fn flow_hash_spreads_evenly_over_the_slots() {
+        // 100k flows from one prefix to one server, varying the source port:
+        // every slot gets close to its share.
+        let mut hits = [0u32; POLICY_SLOTS];
+        let flows = 100_000u32;
+        for i in 0..flows {
+            let src = [192, 0, 2, (i % 256) as u8];
+            let ports = u32::from_ne_bytes([((i >> 8) & 0xff) as u8, (i >> 16) as u8, 0x01, 0xbb]);
+            hits[flow_hash_v4(src, [203, 0, 113, 10], 6, ports) as usize % POLICY_SLOTS] += 1;
+        }
+        let mean = f64::from(flows) / POLICY_SLOTS as f64;
+        let (min, max) = (*hits.iter().min().unwrap(), *hits.iter().max().unwrap());
+        assert!(f64::from(min) > mean * 0.5 && f64::from(max) < mean * 1.6, "min {min} max {max} mean {mean}");
+    }
+
+    #[test]
+    fn flow_hash_depends_on_every_field() {
+        let base = flow_hash_v6([1; 16], [2; 16], 17, 1234);
+        assert_ne!(base, flow_hash_v6([3; 16], [2; 16], 17, 1234));
+        assert_ne!(base, flow_hash_v6([1; 16], [3; 16], 17, 1234));
+        assert_ne!(base, flow_hash_v6([1; 16], [2; 16], 6, 1234));
+        assert_ne!(base, flow_hash_v6([1; 16], [2; 16], 17, 1235));
+        assert_eq!(base, flow_hash_v6([1; 16], [2; 16], 17, 1234));
     }
 }

@@ -1,6 +1,7 @@
 //! edge: the XDP forwarder. Reads top to bottom: parse → classify → decide →
-//! rewrite → count. Everything that can be computed ahead of time (next-hop
-//! MACs, egress ports) is computed by edged and read from maps.
+//! rewrite → count. Everything that can be computed ahead of time (policy
+//! selection tables, next-hop MACs, tunnel endpoints, egress ports) is
+//! computed by edged and read from maps.
 #![no_std]
 #![no_main]
 
@@ -14,25 +15,54 @@ use aya_ebpf::{
     maps::{PerCpuArray, lpm_trie::Key},
     programs::XdpContext,
 };
-use edge_common::{Action, Counter, POP_F_VALID, Pop, PrefixEntry, Reason};
-use maps::{EDGE_ACT_STATS, EDGE_PFX_V4, EDGE_PFX_V6, EDGE_POPS, EDGE_RSN_STATS, EDGE_TX_PORTS};
-use network_types::{eth::EthHdr, ip::Ipv6Hdr};
+use edge_common::{
+    Action, Counter, DSCP_KEEP, POLICY_SLOTS, Pop, PortEntry, PrefixEntry, Reason, Settings, default_action,
+    flow_hash_v4, flow_hash_v6, pop_flags, preference, role,
+};
+use maps::*;
+use network_types::ip::{Ipv4Hdr, Ipv6Hdr};
+use parse::L2;
 
-type Verdict = (Action, Reason);
+/// What happened to a packet, and which counters it belongs to. Indexes
+/// that do not apply stay `NONE`: the counter lookup misses and is skipped.
+#[derive(Clone, Copy)]
+struct Verdict {
+    action: Action,
+    reason: Reason,
+    port: u32,
+    slot: u32,
+    pop: u32,
+}
 
-/// Malformed frames go to the kernel untouched: it drops and accounts for
-/// them as it always does, and the operator sees them in `malformed`.
-const MALFORMED: Verdict = (Action::Pass, Reason::Malformed);
+const NONE: u32 = u32::MAX;
 
-/// The forwarder. Every path ends in exactly one (action, reason) pair,
-/// each counted once. No path aborts: a frame we cannot handle is passed.
+impl Verdict {
+    #[inline(always)]
+    fn with(mut self, action: Action, reason: Reason) -> Self {
+        self.action = action;
+        self.reason = reason;
+        self
+    }
+
+    #[inline(always)]
+    fn pass(self, reason: Reason) -> Self {
+        self.with(Action::Pass, reason)
+    }
+}
+
+/// The forwarder. Every path ends in exactly one (action, reason) pair and
+/// is counted once in each. No path returns XDP_ABORTED: a frame the
+/// program cannot handle goes to the kernel untouched.
 #[xdp]
 pub fn edge(ctx: XdpContext) -> u32 {
     let bytes = (ctx.data_end() - ctx.data()) as u64;
-    let (action, reason) = forward(&ctx);
-    count(&EDGE_ACT_STATS, action as u32, bytes);
-    count(&EDGE_RSN_STATS, reason as u32, bytes);
-    action as u32
+    let v = forward(&ctx);
+    count(&EDGE_ACT_STATS, v.action as u32, bytes);
+    count(&EDGE_RSN_STATS, v.reason as u32, bytes);
+    count(&EDGE_PORT_STATS, v.port, bytes);
+    count(&EDGE_PFX_STATS, v.slot, bytes);
+    count(&EDGE_POP_STATS, v.pop, bytes);
+    v.action as u32
 }
 
 /// `XDP_PASS` only, for veth peers: a veth delivers XDP_REDIRECTed frames
@@ -44,80 +74,243 @@ pub fn edge_pass(_ctx: XdpContext) -> u32 {
 
 #[inline(always)]
 fn forward(ctx: &XdpContext) -> Verdict {
-    let Ok((eth, proto, l3)) = parse::ethernet(ctx) else {
-        return MALFORMED;
+    let v = Verdict { action: Action::Pass, reason: Reason::Malformed, port: NONE, slot: NONE, pop: NONE };
+    let ifindex = ctx.ingress_ifindex() as u32;
+    let Some(port) = (unsafe { EDGE_PORTS.get(&ifindex) }) else {
+        return v.pass(Reason::UnknownPort);
     };
-    match proto {
-        parse::ETH_P_IP => forward_v4(ctx, eth, l3),
-        parse::ETH_P_IPV6 => forward_v6(ctx, eth, l3),
-        _ => (Action::Pass, Reason::NotIp),
+    let v = Verdict { port: port.id, ..v };
+    let Ok(l2) = parse::ethernet(ctx) else {
+        return v.pass(Reason::Malformed);
+    };
+    // The settings entry always exists (array map); the check is for the verifier.
+    let Some(settings) = EDGE_SETTINGS.get(0) else {
+        return v.pass(Reason::Malformed);
+    };
+    match l2.proto {
+        parse::ETH_P_IP => forward_v4(ctx, v, port, settings, &l2),
+        parse::ETH_P_IPV6 => forward_v6(ctx, v, port, settings, &l2),
+        _ => v.pass(Reason::NotIp),
     }
 }
 
 #[inline(always)]
-fn forward_v4(ctx: &XdpContext, eth: *mut EthHdr, l3: usize) -> Verdict {
-    let Ok(ip) = parse::ipv4(ctx, l3) else {
-        return MALFORMED;
+fn forward_v4(ctx: &XdpContext, v: Verdict, port: &PortEntry, settings: &Settings, l2: &L2) -> Verdict {
+    // Parse: the fixed header only; options and fragments go to the kernel.
+    let Ok(ip) = parse::ptr_at::<Ipv4Hdr>(ctx, l2.l3) else {
+        return v.pass(Reason::Malformed);
     };
-    let key = Key::new(32, unsafe { (*ip).dst_addr });
+    let (vihl, frags, proto) = unsafe { ((*ip).vihl, u16::from_be_bytes((*ip).frags), (*ip).proto) };
+    let (src, dst) = unsafe { ((*ip).src_addr, (*ip).dst_addr) };
+    if vihl >> 4 != 4 || vihl & 0x0F < 5 {
+        return v.pass(Reason::Malformed);
+    }
+    if vihl & 0x0F != 5 {
+        return v.pass(Reason::Ipv4Options);
+    }
+    // More-fragments flag or a fragment offset.
+    if frags & 0x3FFF != 0 {
+        return v.pass(Reason::Fragment);
+    }
+    // Multicast (224/4), limited broadcast and class E: never forwarded here.
+    if dst[0] >= 224 {
+        return v.pass(Reason::Control);
+    }
+    if unsafe { EDGE_LOCAL_V4.get(&dst) }.is_some() {
+        return v.pass(Reason::Local);
+    }
+    let l4_ports = if proto == parse::IPPROTO_TCP || proto == parse::IPPROTO_UDP {
+        match parse::ports(ctx, l2.l3 + Ipv4Hdr::LEN) {
+            Ok(p) => p,
+            Err(()) => return v.pass(Reason::Malformed),
+        }
+    } else {
+        0
+    };
+
+    // Classify: by source on peering ports (the customer sending in), by
+    // destination elsewhere (toward the customer).
+    let from_customer = port.role == role::PEERING;
+    let key = Key::new(32, if from_customer { src } else { dst });
     let Some(prefix) = EDGE_PFX_V4.get(&key) else {
-        return (Action::Pass, Reason::Unregistered);
+        return unregistered(v, settings);
     };
-    // Checked after the lookup so that only traffic we would forward counts
-    // here (not link-local control traffic). The kernel sends time-exceeded.
+    let v = Verdict { slot: prefix.slot, ..v };
+    if violates_protection(port, prefix, from_customer) {
+        return v.with(Action::Drop, Reason::Protection);
+    }
+    // The kernel sends the ICMP time-exceeded.
     if unsafe { (*ip).ttl } <= 1 {
-        return (Action::Pass, Reason::TtlExceeded);
+        return v.pass(Reason::TtlExceeded);
     }
-    let (pop, action) = match next_hop(ctx, prefix) {
-        Ok(hop) => hop,
-        Err(verdict) => return verdict,
+
+    // Decide.
+    let hash = flow_hash_v4(src, dst, proto, l4_ports);
+    let (v, pop, action) = match decide(ctx, v, prefix, settings, from_customer, hash) {
+        Ok(d) => d,
+        Err(v) => return v,
     };
-    rewrite::set_macs(eth, &pop.src_mac, &pop.dst_mac);
+    if pop.flags & pop_flags::ENCAP_IPIP == 0 && pop.flags & pop_flags::ENCAP_IP6IP6 != 0 {
+        return v.pass(Reason::NoNextHop);
+    }
+
+    // Rewrite.
+    if prefix.dscp != DSCP_KEEP {
+        rewrite::ipv4_set_dscp(ip, prefix.dscp);
+    }
     rewrite::ipv4_decrement_ttl(ip);
-    (action, Reason::Forwarded)
+    if pop.flags & pop_flags::ENCAP_IPIP != 0 {
+        // Fails only without headroom, which XDP guarantees (XDP_PACKET_HEADROOM).
+        // The frame is already rewritten, so it is dropped, not passed.
+        if rewrite::encap_ipip(ctx, l2.l3, pop, settings.encap_ttl).is_err() {
+            return v.with(Action::Drop, Reason::EncapFailed);
+        }
+    } else {
+        rewrite::set_macs(l2.eth, pop);
+    }
+    v.with(action, v.reason)
 }
 
 #[inline(always)]
-fn forward_v6(ctx: &XdpContext, eth: *mut EthHdr, l3: usize) -> Verdict {
-    let Ok(ip) = parse::ptr_at::<Ipv6Hdr>(ctx, l3) else {
-        return MALFORMED;
+fn forward_v6(ctx: &XdpContext, v: Verdict, port: &PortEntry, settings: &Settings, l2: &L2) -> Verdict {
+    let Ok(ip) = parse::ptr_at::<Ipv6Hdr>(ctx, l2.l3) else {
+        return v.pass(Reason::Malformed);
     };
-    if unsafe { (*ip).vcf[0] } >> 4 != 6 {
-        return MALFORMED;
+    let (vcf0, next, src, dst) = unsafe { ((*ip).vcf[0], (*ip).next_hdr, (*ip).src_addr, (*ip).dst_addr) };
+    if vcf0 >> 4 != 6 {
+        return v.pass(Reason::Malformed);
     }
-    let key = Key::new(128, unsafe { (*ip).dst_addr });
+    if next == 44 {
+        return v.pass(Reason::Fragment);
+    }
+    if parse::is_ipv6_extension(next) {
+        return v.pass(Reason::Ipv6Extension);
+    }
+    // Multicast (ff00::/8) and link-local (fe80::/10) at either end.
+    if dst[0] == 0xFF || (dst[0] == 0xFE && dst[1] & 0xC0 == 0x80) || (src[0] == 0xFE && src[1] & 0xC0 == 0x80) {
+        return v.pass(Reason::Control);
+    }
+    let l4 = l2.l3 + Ipv6Hdr::LEN;
+    if next == parse::IPPROTO_ICMPV6 {
+        // Neighbour discovery (RFC 4861 types 133-137) stays with the kernel.
+        let Ok(icmp_type) = parse::ptr_at::<u8>(ctx, l4) else {
+            return v.pass(Reason::Malformed);
+        };
+        if (133..=137).contains(&unsafe { *icmp_type }) {
+            return v.pass(Reason::Control);
+        }
+    }
+    if unsafe { EDGE_LOCAL_V6.get(&dst) }.is_some() {
+        return v.pass(Reason::Local);
+    }
+    let l4_ports = if next == parse::IPPROTO_TCP || next == parse::IPPROTO_UDP {
+        match parse::ports(ctx, l4) {
+            Ok(p) => p,
+            Err(()) => return v.pass(Reason::Malformed),
+        }
+    } else {
+        0
+    };
+
+    let from_customer = port.role == role::PEERING;
+    let key = Key::new(128, if from_customer { src } else { dst });
     let Some(prefix) = EDGE_PFX_V6.get(&key) else {
-        return (Action::Pass, Reason::Unregistered);
+        return unregistered(v, settings);
     };
-    if unsafe { (*ip).hop_limit } <= 1 {
-        return (Action::Pass, Reason::TtlExceeded);
+    let v = Verdict { slot: prefix.slot, ..v };
+    if violates_protection(port, prefix, from_customer) {
+        return v.with(Action::Drop, Reason::Protection);
     }
-    let (pop, action) = match next_hop(ctx, prefix) {
-        Ok(hop) => hop,
-        Err(verdict) => return verdict,
+    if unsafe { (*ip).hop_limit } <= 1 {
+        return v.pass(Reason::TtlExceeded);
+    }
+
+    let hash = flow_hash_v6(src, dst, next, l4_ports);
+    let (v, pop, action) = match decide(ctx, v, prefix, settings, from_customer, hash) {
+        Ok(d) => d,
+        Err(v) => return v,
     };
-    rewrite::set_macs(eth, &pop.src_mac, &pop.dst_mac);
+    if pop.flags & pop_flags::ENCAP_IP6IP6 == 0 && pop.flags & pop_flags::ENCAP_IPIP != 0 {
+        return v.pass(Reason::NoNextHop);
+    }
+
+    if prefix.dscp != DSCP_KEEP {
+        rewrite::ipv6_set_dscp(ip, prefix.dscp);
+    }
     unsafe { (*ip).hop_limit -= 1 };
-    (action, Reason::Forwarded)
+    if pop.flags & pop_flags::ENCAP_IP6IP6 != 0 {
+        if rewrite::encap_ip6ip6(ctx, l2.l3, pop, settings.encap_ttl).is_err() {
+            return v.with(Action::Drop, Reason::EncapFailed);
+        }
+    } else {
+        rewrite::set_macs(l2.eth, pop);
+    }
+    v.with(action, v.reason)
 }
 
-/// Resolves the prefix's PoP and sets up the transmit: `XDP_TX` back out of
-/// the ingress port, or `XDP_REDIRECT` through the devmap. Decided before
-/// any rewrite, so a failure passes the frame unmodified.
+/// Unregistered traffic gets the configured default.
 #[inline(always)]
-fn next_hop(ctx: &XdpContext, prefix: &PrefixEntry) -> Result<(&'static Pop, Action), Verdict> {
-    let Some(pop) = EDGE_POPS.get(prefix.pop) else {
-        return Err((Action::Pass, Reason::NoNextHop));
-    };
-    if pop.flags & POP_F_VALID == 0 {
-        return Err((Action::Pass, Reason::NoNextHop));
+fn unregistered(v: Verdict, settings: &Settings) -> Verdict {
+    if settings.default_action == default_action::DROP {
+        v.with(Action::Drop, Reason::Unregistered)
+    } else {
+        v.pass(Reason::Unregistered)
     }
+}
+
+/// Traffic protection: a prefix registered on some peering ports, arriving
+/// from the customer side on another one, is a spoof or hijack signal.
+#[inline(always)]
+fn violates_protection(port: &PortEntry, prefix: &PrefixEntry, from_customer: bool) -> bool {
+    from_customer && prefix.allowed_ports != 0 && (prefix.allowed_ports >> (port.id & 63)) & 1 == 0
+}
+
+/// Picks the PoP by routing preference and direction, and sets up the
+/// transmit: `XDP_TX` back out of the ingress port, or `XDP_REDIRECT`
+/// through the devmap. Done before any rewrite, so a failure passes the
+/// frame unmodified.
+///
+/// | preference | from the customer | toward the customer |
+/// |---|---|---|
+/// | microsoft (cold potato) | backbone exit | the policy's PoP for this flow |
+/// | internet (hot potato) | transit exit | transit exit |
+#[inline(always)]
+fn decide(
+    ctx: &XdpContext,
+    v: Verdict,
+    prefix: &PrefixEntry,
+    settings: &Settings,
+    from_customer: bool,
+    hash: u32,
+) -> Result<(Verdict, &'static Pop, Action), Verdict> {
+    let (pop_id, reason) = if prefix.preference == preference::INTERNET {
+        (settings.transit_exit, Reason::Transit)
+    } else if from_customer {
+        (settings.backbone_exit, Reason::Backbone)
+    } else {
+        let Some(table) = EDGE_POLICIES.get(prefix.policy) else {
+            return Err(v.pass(Reason::NoNextHop));
+        };
+        let slot = (hash % POLICY_SLOTS as u32) as usize;
+        // `slot` < POLICY_SLOTS ≤ 1024; the `get` is the bounds check the verifier needs.
+        match table.pops.get(slot) {
+            Some(&p) => (p as u32, Reason::Policy),
+            None => return Err(v.pass(Reason::NoNextHop)),
+        }
+    };
+    let Some(pop) = EDGE_POPS.get(pop_id) else {
+        return Err(v.pass(Reason::NoNextHop));
+    };
+    if pop.flags & pop_flags::VALID == 0 {
+        return Err(v.pass(Reason::NoNextHop));
+    }
+    let v = Verdict { pop: pop_id, reason, ..v };
     if pop.ifindex == ctx.ingress_ifindex() as u32 {
-        return Ok((pop, Action::Tx));
+        return Ok((v, pop, Action::Tx));
     }
     match EDGE_TX_PORTS.redirect(pop.ifindex, 0) {
-        Ok(_) => Ok((pop, Action::Redirect)),
-        Err(_) => Err((Action::Pass, Reason::NoTxPort)),
+        Ok(_) => Ok((v, pop, Action::Redirect)),
+        Err(_) => Err(v.pass(Reason::NoTxPort)),
     }
 }
 

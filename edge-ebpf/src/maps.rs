@@ -1,36 +1,67 @@
 //! Every map of the program. Names are the constants in `edge_common::map_names`
-//! (a packet test checks that each one exists in the object).
+//! (a packet test checks that each one exists in the object). Userspace
+//! (edged) writes every map except the counters, which only this program writes.
 
 use aya_ebpf::{
     macros::map,
-    maps::{Array, DevMapHash, LpmTrie, PerCpuArray},
+    maps::{Array, DevMapHash, HashMap, LpmTrie, PerCpuArray},
 };
-use edge_common::{Counter, Pop, PrefixEntry, limits};
+use edge_common::{Action, Counter, PolicyTable, Pop, PortEntry, PrefixEntry, Reason, Settings, limits};
 
-/// IPv4 registered prefixes (key: address in network byte order). Written by edged.
+/// Ingress ifindex → port role and id.
+#[map]
+pub static EDGE_PORTS: HashMap<u32, PortEntry> = HashMap::with_max_entries(limits::MAX_PORTS, 0);
+
+/// IPv4 registered prefixes (key: address in network byte order).
 #[map]
 pub static EDGE_PFX_V4: LpmTrie<[u8; 4], PrefixEntry> =
     LpmTrie::with_max_entries(limits::MAX_PREFIXES_V4, 0);
 
-/// IPv6 registered prefixes (key: address in network byte order). Written by edged.
+/// IPv6 registered prefixes (key: address in network byte order).
 #[map]
 pub static EDGE_PFX_V6: LpmTrie<[u8; 16], PrefixEntry> =
     LpmTrie::with_max_entries(limits::MAX_PREFIXES_V6, 0);
 
-/// PoP id → next hop (egress port, MACs). Written by edged.
+/// Policy id → selection table (flow hash → PoP id).
+#[map]
+pub static EDGE_POLICIES: Array<PolicyTable> = Array::with_max_entries(limits::MAX_POLICIES, 0);
+
+/// PoP id → next hop (egress port, MACs, optional tunnel).
 #[map]
 pub static EDGE_POPS: Array<Pop> = Array::with_max_entries(limits::MAX_POPS, 0);
 
-/// Egress ifindex → device, for bpf_redirect_map. Written by edged.
+/// Egress ifindex → device, for bpf_redirect_map.
 #[map]
-pub static EDGE_TX_PORTS: DevMapHash = DevMapHash::with_max_entries(limits::MAX_TX_PORTS, 0);
+pub static EDGE_TX_PORTS: DevMapHash = DevMapHash::with_max_entries(limits::MAX_PORTS, 0);
 
-/// Packets and bytes per action (index = XDP return code). Written here, read by edged/edgectl.
+/// Global settings (one entry).
 #[map]
-pub static EDGE_ACT_STATS: PerCpuArray<Counter> =
-    PerCpuArray::with_max_entries(edge_common::Action::COUNT, 0);
+pub static EDGE_SETTINGS: Array<Settings> = Array::with_max_entries(1, 0);
 
-/// Packets and bytes per reason. Written here, read by edged/edgectl.
+/// This host's own IPv4 addresses: traffic to them goes to the kernel.
 #[map]
-pub static EDGE_RSN_STATS: PerCpuArray<Counter> =
-    PerCpuArray::with_max_entries(edge_common::Reason::COUNT, 0);
+pub static EDGE_LOCAL_V4: HashMap<[u8; 4], u8> = HashMap::with_max_entries(limits::MAX_LOCAL_ADDRS, 0);
+
+/// This host's own IPv6 addresses.
+#[map]
+pub static EDGE_LOCAL_V6: HashMap<[u8; 16], u8> = HashMap::with_max_entries(limits::MAX_LOCAL_ADDRS, 0);
+
+/// Packets and bytes per action (index = XDP return code).
+#[map]
+pub static EDGE_ACT_STATS: PerCpuArray<Counter> = PerCpuArray::with_max_entries(Action::COUNT, 0);
+
+/// Packets and bytes per reason.
+#[map]
+pub static EDGE_RSN_STATS: PerCpuArray<Counter> = PerCpuArray::with_max_entries(Reason::COUNT, 0);
+
+/// Packets and bytes per prefix counter slot (classified packets).
+#[map]
+pub static EDGE_PFX_STATS: PerCpuArray<Counter> = PerCpuArray::with_max_entries(limits::MAX_PREFIX_SLOTS, 0);
+
+/// Packets and bytes sent to each PoP.
+#[map]
+pub static EDGE_POP_STATS: PerCpuArray<Counter> = PerCpuArray::with_max_entries(limits::MAX_POPS, 0);
+
+/// Packets and bytes received per port id.
+#[map]
+pub static EDGE_PORT_STATS: PerCpuArray<Counter> = PerCpuArray::with_max_entries(limits::MAX_PORTS, 0);

@@ -1,17 +1,21 @@
 //! Bounds-checked header access and one small parser per layer, in the spirit
-//! of xdp-tools' parsing helpers: each takes the cursor and returns the next
-//! protocol, or `Err(())` when the frame is too short or inconsistent.
+//! of xdp-tools' parsing helpers: each returns what the next layer needs, or
+//! `Err(())` when the frame is too short or inconsistent.
 
 use core::mem::size_of;
 
 use aya_ebpf::programs::XdpContext;
 use edge_common::limits::VLAN_MAX_DEPTH;
-use network_types::{eth::EthHdr, ip::Ipv4Hdr, vlan::VlanHdr};
+use network_types::{eth::EthHdr, vlan::VlanHdr};
 
 pub const ETH_P_IP: u16 = 0x0800;
 pub const ETH_P_IPV6: u16 = 0x86DD;
 const ETH_P_8021Q: u16 = 0x8100;
 const ETH_P_8021AD: u16 = 0x88A8;
+
+pub const IPPROTO_TCP: u8 = 6;
+pub const IPPROTO_UDP: u8 = 17;
+pub const IPPROTO_ICMPV6: u8 = 58;
 
 /// A pointer to a `T` at `offset` bytes into the frame, if the whole `T` is inside it.
 #[inline(always)]
@@ -24,35 +28,43 @@ pub fn ptr_at<T>(ctx: &XdpContext, offset: usize) -> Result<*mut T, ()> {
     Ok((start + offset) as *mut T)
 }
 
-/// Ethernet plus up to `VLAN_MAX_DEPTH` 802.1Q/802.1ad tags. Returns the
-/// Ethernet header, the EtherType (host order) and the offset of the network
-/// header.
+/// The link layer: Ethernet plus up to `VLAN_MAX_DEPTH` tags.
+pub struct L2 {
+    pub eth: *mut EthHdr,
+    /// EtherType after the tags (host order).
+    pub proto: u16,
+    /// Offset of the network header = length of the L2 header (14, 18 or 22).
+    pub l3: usize,
+}
+
+/// Ethernet plus up to `VLAN_MAX_DEPTH` 802.1Q/802.1ad tags.
 #[inline(always)]
-pub fn ethernet(ctx: &XdpContext) -> Result<(*mut EthHdr, u16, usize), ()> {
+pub fn ethernet(ctx: &XdpContext) -> Result<L2, ()> {
     let eth: *mut EthHdr = ptr_at(ctx, 0)?;
     let mut proto = u16::from_be(unsafe { (*eth).ether_type });
-    let mut off = EthHdr::LEN;
+    let mut l3 = EthHdr::LEN;
     // Fixed bound so the verifier sees a finite loop.
     for _ in 0..VLAN_MAX_DEPTH {
         if proto != ETH_P_8021Q && proto != ETH_P_8021AD {
             break;
         }
-        let vlan: *const VlanHdr = ptr_at(ctx, off)?;
+        let vlan: *const VlanHdr = ptr_at(ctx, l3)?;
         proto = u16::from_be(unsafe { (*vlan).ether_type });
-        off += VlanHdr::LEN;
+        l3 += VlanHdr::LEN;
     }
-    Ok((eth, proto, off))
+    Ok(L2 { eth, proto, l3 })
 }
 
-/// IPv4 header at `off`: checks version and IHL (options are allowed and
-/// skipped, never assumed absent) and that the whole header is in the frame.
+/// The 32-bit word holding a TCP/UDP header's source and destination ports
+/// at `l4`, as it sits in the packet.
 #[inline(always)]
-pub fn ipv4(ctx: &XdpContext, off: usize) -> Result<*mut Ipv4Hdr, ()> {
-    let ip: *mut Ipv4Hdr = ptr_at(ctx, off)?;
-    let vihl = unsafe { (*ip).vihl };
-    let ihl = ((vihl & 0x0F) as usize) * 4;
-    if vihl >> 4 != 4 || ihl < Ipv4Hdr::LEN || ctx.data() + off + ihl > ctx.data_end() {
-        return Err(());
-    }
-    Ok(ip)
+pub fn ports(ctx: &XdpContext, l4: usize) -> Result<u32, ()> {
+    let p: *const [u8; 4] = ptr_at(ctx, l4)?;
+    Ok(u32::from_ne_bytes(unsafe { *p }))
+}
+
+/// IPv6 next-header values that are extension headers (RFC 8200 §4, IANA).
+#[inline(always)]
+pub fn is_ipv6_extension(next: u8) -> bool {
+    matches!(next, 0 | 43 | 44 | 50 | 51 | 60 | 135 | 139 | 140 | 253 | 254)
 }

@@ -1,6 +1,11 @@
-//! Header rewrites: MACs, TTL / hop limit, incremental IPv4 checksum.
+//! Header rewrites: MACs, TTL / hop limit, DS field, IP-in-IP encapsulation,
+//! and the RFC 1624 incremental checksum they need.
 
-use network_types::{eth::EthHdr, ip::Ipv4Hdr};
+use aya_ebpf::{helpers::bpf_xdp_adjust_head, programs::XdpContext};
+use edge_common::Pop;
+use network_types::{eth::EthHdr, ip::{Ipv4Hdr, Ipv6Hdr}};
+
+use crate::parse::ptr_at;
 
 /// Folds a 32-bit one's complement sum into 16 bits.
 #[inline(always)]
@@ -13,7 +18,7 @@ fn csum_fold(mut sum: u32) -> u16 {
 /// RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m'), for one 16-bit word changing
 /// from `old` to `new`. All three values in the same (network) byte order.
 #[inline(always)]
-pub fn csum_replace2(check: u16, old: u16, new: u16) -> u16 {
+fn csum_replace2(check: u16, old: u16, new: u16) -> u16 {
     !csum_fold((!check) as u32 + (!old) as u32 + new as u32)
 }
 
@@ -25,15 +30,120 @@ pub fn ipv4_decrement_ttl(ip: *mut Ipv4Hdr) {
         let old = u16::from_ne_bytes([(*ip).ttl, (*ip).proto]);
         (*ip).ttl -= 1;
         let new = u16::from_ne_bytes([(*ip).ttl, (*ip).proto]);
-        let check = u16::from_ne_bytes((*ip).check);
-        (*ip).check = csum_replace2(check, old, new).to_ne_bytes();
+        (*ip).check = csum_replace2(u16::from_ne_bytes((*ip).check), old, new).to_ne_bytes();
+    }
+}
+
+/// Writes `dscp` into the IPv4 DS field, keeping the ECN bits, and patches
+/// the checksum (the DS field shares its word with version/IHL).
+#[inline(always)]
+pub fn ipv4_set_dscp(ip: *mut Ipv4Hdr, dscp: u8) {
+    unsafe {
+        let old = u16::from_ne_bytes([(*ip).vihl, (*ip).tos]);
+        (*ip).tos = (dscp << 2) | ((*ip).tos & 0x03);
+        let new = u16::from_ne_bytes([(*ip).vihl, (*ip).tos]);
+        (*ip).check = csum_replace2(u16::from_ne_bytes((*ip).check), old, new).to_ne_bytes();
+    }
+}
+
+/// Writes `dscp` into the IPv6 traffic class, keeping the ECN bits. The
+/// traffic class straddles the first two bytes (version | TC | flow label).
+#[inline(always)]
+pub fn ipv6_set_dscp(ip: *mut Ipv6Hdr, dscp: u8) {
+    unsafe {
+        let b0 = (*ip).vcf[0];
+        let b1 = (*ip).vcf[1];
+        let ecn = (b1 >> 4) & 0x03;
+        let tc = (dscp << 2) | ecn;
+        (*ip).vcf[0] = (b0 & 0xF0) | (tc >> 4);
+        (*ip).vcf[1] = (tc << 4) | (b1 & 0x0F);
     }
 }
 
 #[inline(always)]
-pub fn set_macs(eth: *mut EthHdr, src: &[u8; 6], dst: &[u8; 6]) {
+pub fn set_macs(eth: *mut EthHdr, pop: &Pop) {
     unsafe {
-        (*eth).src_addr = *src;
-        (*eth).dst_addr = *dst;
+        (*eth).src_addr = pop.src_mac;
+        (*eth).dst_addr = pop.dst_mac;
     }
+}
+
+/// Moves the `N`-byte link-layer header `shift` bytes toward the front of
+/// the frame (after `bpf_xdp_adjust_head` made room behind it).
+#[inline(always)]
+fn move_l2<const N: usize>(ctx: &XdpContext, shift: usize) -> Result<(), ()> {
+    let from: *const [u8; N] = ptr_at(ctx, shift)?;
+    let to: *mut [u8; N] = ptr_at(ctx, 0)?;
+    unsafe {
+        let l2 = from.read_unaligned();
+        to.write_unaligned(l2);
+    }
+    Ok(())
+}
+
+/// Grows the frame by `len` bytes in front and moves the link-layer header
+/// (`l2_len` bytes: 14, 18 or 22) back to the front, leaving `len` bytes of
+/// room for an outer header between it and the inner packet.
+#[inline(always)]
+fn make_room(ctx: &XdpContext, l2_len: usize, len: usize) -> Result<(), ()> {
+    if unsafe { bpf_xdp_adjust_head(ctx.ctx, -(len as i32)) } != 0 {
+        return Err(());
+    }
+    match l2_len {
+        14 => move_l2::<14>(ctx, len),
+        18 => move_l2::<18>(ctx, len),
+        22 => move_l2::<22>(ctx, len),
+        _ => Err(()),
+    }
+}
+
+/// IPv4-in-IPv4 (RFC 2003) toward the PoP's tunnel endpoint. The outer DS
+/// field is copied from the inner header (already rewritten), the outer TTL
+/// is `ttl`, and the outer checksum is computed over the new header.
+#[inline(always)]
+pub fn encap_ipip(ctx: &XdpContext, l2_len: usize, pop: &Pop, ttl: u8) -> Result<(), ()> {
+    let inner: *const Ipv4Hdr = ptr_at(ctx, l2_len)?;
+    let (tos, inner_len) = unsafe { ((*inner).tos, u16::from_be_bytes((*inner).tot_len)) };
+    make_room(ctx, l2_len, Ipv4Hdr::LEN)?;
+    let eth: *mut EthHdr = ptr_at(ctx, 0)?;
+    set_macs(eth, pop);
+    let outer: *mut [u8; 20] = ptr_at(ctx, l2_len)?;
+    let len = inner_len.wrapping_add(Ipv4Hdr::LEN as u16).to_be_bytes();
+    let (s, d) = (pop.tunnel_src_v4, pop.tunnel_dst_v4);
+    let mut h: [u8; 20] = [
+        0x45, tos, len[0], len[1], 0, 0, 0, 0, ttl, 4, 0, 0, s[0], s[1], s[2], s[3], d[0], d[1], d[2], d[3],
+    ];
+    let mut sum: u32 = 0;
+    let mut i = 0;
+    while i < 20 {
+        sum += u16::from_ne_bytes([h[i], h[i + 1]]) as u32;
+        i += 2;
+    }
+    let check = (!csum_fold(sum)).to_ne_bytes();
+    h[10] = check[0];
+    h[11] = check[1];
+    unsafe { outer.write_unaligned(h) };
+    Ok(())
+}
+
+/// IPv6-in-IPv6 (RFC 2473) toward the PoP's tunnel endpoint. Traffic class
+/// and flow label are copied from the inner header (the flow label keeps
+/// ECMP entropy on the backbone), the outer hop limit is `ttl`.
+#[inline(always)]
+pub fn encap_ip6ip6(ctx: &XdpContext, l2_len: usize, pop: &Pop, ttl: u8) -> Result<(), ()> {
+    let inner: *const Ipv6Hdr = ptr_at(ctx, l2_len)?;
+    let (vcf, payload_len) = unsafe { ((*inner).vcf, u16::from_be_bytes((*inner).payload_len)) };
+    make_room(ctx, l2_len, Ipv6Hdr::LEN)?;
+    let eth: *mut EthHdr = ptr_at(ctx, 0)?;
+    set_macs(eth, pop);
+    let outer: *mut Ipv6Hdr = ptr_at(ctx, l2_len)?;
+    unsafe {
+        (*outer).vcf = vcf;
+        (*outer).payload_len = payload_len.wrapping_add(Ipv6Hdr::LEN as u16).to_be_bytes();
+        (*outer).next_hdr = 41;
+        (*outer).hop_limit = ttl;
+        (*outer).src_addr = pop.tunnel_src_v6;
+        (*outer).dst_addr = pop.tunnel_dst_v6;
+    }
+    Ok(())
 }

@@ -1,9 +1,17 @@
 //! The TOML config: schema, parsing and whole-file validation.
 //!
 //! A config is parsed and validated as a whole before anything is applied;
-//! every problem is reported with its line, not just the first one.
+//! every problem is reported with its line, not just the first one. The
+//! result is a [`Plan`]: names resolved to ids, strings parsed, ready to be
+//! written into the maps.
 
-use std::{collections::HashMap, fmt, ops::Range, path::PathBuf};
+use std::{
+    collections::HashMap,
+    fmt,
+    net::{Ipv4Addr, Ipv6Addr},
+    ops::Range,
+    path::PathBuf,
+};
 
 use edge_common::limits;
 use ipnet::IpNet;
@@ -16,38 +24,48 @@ pub const DEFAULT_PIN_PATH: &str = "/sys/fs/bpf/edge";
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Config {
+struct File {
     #[serde(default)]
-    pub daemon: Daemon,
+    daemon: Daemon,
     #[serde(default)]
-    pub ports: Vec<Port>,
+    forwarding: Forwarding,
     #[serde(default)]
-    pub pops: Vec<PopConfig>,
+    ports: Vec<PortConfig>,
     #[serde(default)]
-    pub prefixes: Vec<PrefixConfig>,
+    pops: Vec<PopConfig>,
+    #[serde(default)]
+    policies: Vec<PolicyConfig>,
+    #[serde(default)]
+    prefixes: Vec<PrefixConfig>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Daemon {
-    /// bpffs directory holding the pinned maps.
+struct Daemon {
     #[serde(default = "default_pin_path")]
-    pub pin_path: PathBuf,
+    pin_path: PathBuf,
     #[serde(default)]
-    pub xdp_mode: XdpMode,
+    xdp_mode: XdpMode,
 }
 
 impl Default for Daemon {
     fn default() -> Self {
-        Self {
-            pin_path: default_pin_path(),
-            xdp_mode: XdpMode::default(),
-        }
+        Self { pin_path: default_pin_path(), xdp_mode: XdpMode::default() }
     }
 }
 
 fn default_pin_path() -> PathBuf {
     DEFAULT_PIN_PATH.into()
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Forwarding {
+    #[serde(default)]
+    default_action: DefaultAction,
+    backbone_exit: Option<Spanned<String>>,
+    transit_exit: Option<Spanned<String>>,
+    encap_ttl: Option<Spanned<i64>>,
 }
 
 /// How the program is attached to the ports.
@@ -63,6 +81,17 @@ pub enum XdpMode {
     Generic,
 }
 
+/// What happens to traffic that no registered prefix covers.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum DefaultAction {
+    /// Hand it to the kernel (its routing table decides).
+    #[default]
+    Pass,
+    /// Drop it in XDP.
+    Drop,
+}
+
 /// What a port connects to; decides which address classifies its traffic.
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, Hash)]
 #[serde(rename_all = "lowercase")]
@@ -75,29 +104,99 @@ pub enum Role {
     Transit,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Port {
-    pub interface: Spanned<String>,
-    pub role: Role,
+impl Role {
+    pub fn code(self) -> u32 {
+        match self {
+            Role::Peering => edge_common::role::PEERING,
+            Role::Backbone => edge_common::role::BACKBONE,
+            Role::Transit => edge_common::role::TRANSIT,
+        }
+    }
+}
+
+/// A prefix's routing preference.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Preference {
+    /// Cold potato: carried on the backbone.
+    #[default]
+    Microsoft,
+    /// Hot potato: handed to transit here.
+    Internet,
+}
+
+/// A policy's routing method (Traffic Manager's names).
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Method {
+    /// All traffic to the healthy member with the lowest priority number.
+    Priority,
+    /// Flows spread by weight (consistent hashing).
+    Weighted,
+    /// Flows spread evenly across all healthy members.
+    Multivalue,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct PopConfig {
-    pub name: Spanned<String>,
-    /// Egress interface; must be one of the ports.
-    pub interface: Spanned<String>,
-    /// The next hop's MAC address.
-    pub mac: Spanned<String>,
+struct PortConfig {
+    interface: Spanned<String>,
+    role: Role,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct PrefixConfig {
-    pub prefix: Spanned<String>,
-    /// Name of the PoP that receives the prefix's traffic.
-    pub pop: Spanned<String>,
+struct Tunnel {
+    source: String,
+    destination: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PopConfig {
+    name: Spanned<String>,
+    interface: Spanned<String>,
+    mac: Spanned<String>,
+    encap_ipv4: Option<Spanned<Tunnel>>,
+    encap_ipv6: Option<Spanned<Tunnel>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MemberConfig {
+    pop: Spanned<String>,
+    weight: Option<Spanned<i64>>,
+    priority: Option<Spanned<i64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PolicyConfig {
+    name: Spanned<String>,
+    method: Method,
+    members: Spanned<Vec<MemberConfig>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Dscp {
+    Number(i64),
+    Name(String),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PrefixConfig {
+    prefix: Spanned<String>,
+    registration: Option<String>,
+    #[serde(default)]
+    preference: Preference,
+    policy: Option<Spanned<String>>,
+    /// Shorthand for a single-member policy.
+    pop: Option<Spanned<String>>,
+    dscp: Option<Spanned<Dscp>>,
+    #[serde(default)]
+    protect: Vec<Spanned<String>>,
 }
 
 /// One problem in a config file.
@@ -123,15 +222,30 @@ impl fmt::Display for Problem {
     .0.iter().map(|p| format!("  {p}")).collect::<Vec<_>>().join("\n"))]
 pub struct Invalid(pub Vec<Problem>);
 
-/// A validated config: names resolved to indices, strings parsed.
+/// A validated config: names resolved to ids, strings parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {
     pub pin_path: PathBuf,
     pub xdp_mode: XdpMode,
-    pub ports: Vec<(String, Role)>,
+    pub default_action: DefaultAction,
+    /// PoP id where customer traffic (microsoft preference) enters the backbone.
+    pub backbone_exit: Option<u32>,
+    /// PoP id of the transit exit (internet preference).
+    pub transit_exit: Option<u32>,
+    pub encap_ttl: u8,
+    /// Port id = index.
+    pub ports: Vec<PlannedPort>,
     /// PoP id = index.
     pub pops: Vec<PlannedPop>,
-    pub prefixes: Vec<(IpNet, u32)>,
+    /// Policy id = index.
+    pub policies: Vec<PlannedPolicy>,
+    pub prefixes: Vec<PlannedPrefix>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedPort {
+    pub interface: String,
+    pub role: Role,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -139,195 +253,353 @@ pub struct PlannedPop {
     pub name: String,
     pub interface: String,
     pub mac: [u8; 6],
+    pub encap_ipv4: Option<(Ipv4Addr, Ipv4Addr)>,
+    pub encap_ipv6: Option<(Ipv6Addr, Ipv6Addr)>,
 }
 
-impl Config {
-    /// Parses and validates `text`; `Err` lists every problem with its line.
-    pub fn parse(text: &str) -> Result<Plan, Invalid> {
-        let config: Config = toml::from_str(text).map_err(|e| {
-            Invalid(vec![Problem {
-                line: e.span().map(|s| line_of(text, s.start)),
-                message: e.message().trim().to_string(),
-            }])
-        })?;
-        config.validate(text)
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedPolicy {
+    pub name: String,
+    pub method: Method,
+    pub members: Vec<Member>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Member {
+    pub pop: u32,
+    pub weight: u32,
+    pub priority: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedPrefix {
+    pub net: IpNet,
+    /// Registration name (defaults to the prefix itself).
+    pub registration: String,
+    pub preference: Preference,
+    /// Policy id; `None` for internet-preference prefixes without a policy.
+    pub policy: Option<u32>,
+    pub dscp: Option<u8>,
+    /// Port ids of the peering ports the prefix is registered on (empty = any).
+    pub protect: Vec<u32>,
+}
+
+/// DSCP names (RFC 2474 class selectors, RFC 2597 AF, RFC 3246 EF, RFC 5865 VA, RFC 8622 LE).
+pub fn dscp_by_name(name: &str) -> Option<u8> {
+    let n = name.to_ascii_lowercase();
+    Some(match n.as_str() {
+        "be" | "df" | "default" => 0,
+        "le" => 1,
+        "ef" => 46,
+        "va" | "voice-admit" => 44,
+        _ => {
+            if let Some(c) = n.strip_prefix("cs") {
+                let c: u8 = c.parse().ok().filter(|c| *c <= 7)?;
+                c << 3
+            } else if let Some(af) = n.strip_prefix("af") {
+                let b = af.as_bytes();
+                if b.len() != 2 || !(b'1'..=b'4').contains(&b[0]) || !(b'1'..=b'3').contains(&b[1]) {
+                    return None;
+                }
+                ((b[0] - b'0') << 3) | ((b[1] - b'0') << 1)
+            } else {
+                return None;
+            }
+        }
+    })
+}
+
+/// Parses and validates `text`; `Err` lists every problem with its line.
+pub fn parse(text: &str) -> Result<Plan, Invalid> {
+    let file: File = toml::from_str(text).map_err(|e| {
+        Invalid(vec![Problem {
+            line: e.span().map(|s| line_of(text, s.start)),
+            message: e.message().trim().to_string(),
+        }])
+    })?;
+    Validator { text, problems: Vec::new() }.run(file)
+}
+
+struct Validator<'a> {
+    text: &'a str,
+    problems: Vec<Problem>,
+}
+
+impl Validator<'_> {
+    fn bad(&mut self, span: Option<Range<usize>>, message: impl Into<String>) {
+        let line = span.map(|s| line_of(self.text, s.start));
+        self.problems.push(Problem { line, message: message.into() });
     }
 
-    fn validate(self, text: &str) -> Result<Plan, Invalid> {
-        let mut problems = Vec::new();
-        let mut bad = |span: Option<Range<usize>>, message: String| {
-            problems.push(Problem {
-                line: span.map(|s| line_of(text, s.start)),
-                message,
-            })
-        };
+    fn limit(&mut self, what: &str, n: usize, limit: u32) {
+        if n > limit as usize {
+            self.bad(None, format!("{n} {what} exceed the limit of {limit}"));
+        }
+    }
 
-        let mut ports = Vec::new();
-        let mut port_names = HashMap::new();
-        for port in &self.ports {
+    fn run(mut self, file: File) -> Result<Plan, Invalid> {
+        let ports = self.ports(&file.ports);
+        let port_ids: HashMap<&str, u32> =
+            ports.iter().enumerate().map(|(i, p)| (p.interface.as_str(), i as u32)).collect();
+        let pops = self.pops(&file.pops, &port_ids);
+        let pop_ids: HashMap<&str, u32> = pops.iter().enumerate().map(|(i, p)| (p.name.as_str(), i as u32)).collect();
+        let mut policies = self.policies(&file.policies, &pop_ids);
+        let fwd = &file.forwarding;
+        let backbone_exit = fwd.backbone_exit.as_ref().and_then(|n| self.pop_ref(n, &pop_ids, "backbone_exit"));
+        let transit_exit = fwd.transit_exit.as_ref().and_then(|n| self.pop_ref(n, &pop_ids, "transit_exit"));
+        let encap_ttl = match &fwd.encap_ttl {
+            None => 64,
+            Some(t) if (1..=255).contains(t.get_ref()) => *t.get_ref() as u8,
+            Some(t) => {
+                self.bad(Some(t.span()), format!("encap_ttl {} is outside 1-255", t.get_ref()));
+                64
+            }
+        };
+        let prefixes = self.prefixes(&file.prefixes, &ports, &port_ids, &pop_ids, &mut policies);
+
+        let peering = ports.iter().any(|p| p.role == Role::Peering);
+        if backbone_exit.is_none() && peering && prefixes.iter().any(|p| p.preference == Preference::Microsoft) {
+            self.bad(None, "[forwarding] backbone_exit is required: peering ports carry microsoft-preference prefixes");
+        }
+        if transit_exit.is_none() && prefixes.iter().any(|p| p.preference == Preference::Internet) {
+            self.bad(None, "[forwarding] transit_exit is required: some prefixes have the internet preference");
+        }
+
+        if !self.problems.is_empty() {
+            return Err(Invalid(self.problems));
+        }
+        Ok(Plan {
+            pin_path: file.daemon.pin_path,
+            xdp_mode: file.daemon.xdp_mode,
+            default_action: fwd.default_action,
+            backbone_exit,
+            transit_exit,
+            encap_ttl,
+            ports,
+            pops,
+            policies,
+            prefixes,
+        })
+    }
+
+    fn pop_ref(&mut self, name: &Spanned<String>, pop_ids: &HashMap<&str, u32>, what: &str) -> Option<u32> {
+        let id = pop_ids.get(name.get_ref().as_str()).copied();
+        if id.is_none() {
+            self.bad(Some(name.span()), format!("{what}: unknown PoP {:?}", name.get_ref()));
+        }
+        id
+    }
+
+    fn ports(&mut self, ports: &[PortConfig]) -> Vec<PlannedPort> {
+        let mut out: Vec<PlannedPort> = Vec::new();
+        for port in ports {
             let name = port.interface.get_ref();
             if name.is_empty() || name.len() > 15 {
-                bad(
-                    Some(port.interface.span()),
-                    format!("interface name {name:?} must be 1-15 characters"),
-                );
-            } else if port_names.insert(name.clone(), ()).is_some() {
-                bad(
-                    Some(port.interface.span()),
-                    format!("port {name} is listed twice"),
-                );
+                self.bad(Some(port.interface.span()), format!("interface name {name:?} must be 1-15 characters"));
+            } else if out.iter().any(|p| &p.interface == name) {
+                self.bad(Some(port.interface.span()), format!("port {name} is listed twice"));
             } else {
-                ports.push((name.clone(), port.role));
+                out.push(PlannedPort { interface: name.clone(), role: port.role });
             }
         }
-        if ports.len() > limits::MAX_TX_PORTS as usize {
-            bad(
-                None,
-                format!(
-                    "{} ports exceed the limit of {}",
-                    ports.len(),
-                    limits::MAX_TX_PORTS
-                ),
-            );
-        }
+        self.limit("ports", out.len(), limits::MAX_PORTS);
+        out
+    }
 
-        let mut pops = Vec::new();
-        let mut pop_ids = HashMap::new();
-        for pop in &self.pops {
+    fn pops(&mut self, pops: &[PopConfig], port_ids: &HashMap<&str, u32>) -> Vec<PlannedPop> {
+        let mut out: Vec<PlannedPop> = Vec::new();
+        for pop in pops {
             let name = pop.name.get_ref();
             if name.is_empty() {
-                bad(Some(pop.name.span()), "PoP name must not be empty".into());
-            } else if pop_ids.insert(name.clone(), pops.len() as u32).is_some() {
-                bad(
-                    Some(pop.name.span()),
-                    format!("PoP {name} is defined twice"),
-                );
+                self.bad(Some(pop.name.span()), "PoP name must not be empty");
+            } else if out.iter().any(|p| &p.name == name) {
+                self.bad(Some(pop.name.span()), format!("PoP {name} is defined twice"));
             }
             let interface = pop.interface.get_ref();
-            if !port_names.contains_key(interface) {
-                bad(
-                    Some(pop.interface.span()),
-                    format!("PoP {name}: interface {interface} is not a listed port"),
-                );
+            if !port_ids.contains_key(interface.as_str()) {
+                self.bad(Some(pop.interface.span()), format!("PoP {name}: interface {interface} is not a listed port"));
             }
             let mac = match pop.mac.get_ref().parse::<MacAddr6>() {
                 Ok(mac) if mac.is_nil() || mac.is_multicast() => {
-                    bad(
-                        Some(pop.mac.span()),
-                        format!("PoP {name}: MAC {mac} is not a unicast address"),
-                    );
+                    self.bad(Some(pop.mac.span()), format!("PoP {name}: MAC {mac} is not a unicast address"));
                     [0; 6]
                 }
                 Ok(mac) => mac.into_array(),
                 Err(e) => {
-                    bad(
-                        Some(pop.mac.span()),
-                        format!("PoP {name}: bad MAC {:?}: {e}", pop.mac.get_ref()),
-                    );
+                    self.bad(Some(pop.mac.span()), format!("PoP {name}: bad MAC {:?}: {e}", pop.mac.get_ref()));
                     [0; 6]
                 }
             };
-            pops.push(PlannedPop {
-                name: name.clone(),
-                interface: interface.clone(),
-                mac,
-            });
+            let encap_ipv4 = pop.encap_ipv4.as_ref().and_then(|t| self.tunnel::<Ipv4Addr>(name, t, "encap_ipv4"));
+            let encap_ipv6 = pop.encap_ipv6.as_ref().and_then(|t| self.tunnel::<Ipv6Addr>(name, t, "encap_ipv6"));
+            out.push(PlannedPop { name: name.clone(), interface: interface.clone(), mac, encap_ipv4, encap_ipv6 });
         }
-        if pops.len() > limits::MAX_POPS as usize {
-            bad(
-                None,
-                format!(
-                    "{} PoPs exceed the limit of {}",
-                    pops.len(),
-                    limits::MAX_POPS
-                ),
-            );
-        }
+        self.limit("PoPs", out.len(), limits::MAX_POPS);
+        out
+    }
 
-        let mut prefixes = Vec::new();
-        let mut seen = HashMap::new();
-        let (mut v4, mut v6) = (0u32, 0u32);
-        for entry in &self.prefixes {
-            let text_prefix = entry.prefix.get_ref();
-            let net = match text_prefix.parse::<IpNet>() {
+    fn tunnel<A: std::str::FromStr>(&mut self, pop: &str, t: &Spanned<Tunnel>, what: &str) -> Option<(A, A)> {
+        let parse = |s: &str| s.parse::<A>().ok();
+        match (parse(&t.get_ref().source), parse(&t.get_ref().destination)) {
+            (Some(s), Some(d)) => Some((s, d)),
+            _ => {
+                self.bad(
+                    Some(t.span()),
+                    format!("PoP {pop}: {what} needs a source and destination of the right address family"),
+                );
+                None
+            }
+        }
+    }
+
+    fn policies(&mut self, policies: &[PolicyConfig], pop_ids: &HashMap<&str, u32>) -> Vec<PlannedPolicy> {
+        let mut out: Vec<PlannedPolicy> = Vec::new();
+        for policy in policies {
+            let name = policy.name.get_ref();
+            if name.is_empty() || name.starts_with("pop:") {
+                self.bad(Some(policy.name.span()), format!("policy name {name:?} must be non-empty and not start with `pop:`"));
+            } else if out.iter().any(|p| &p.name == name) {
+                self.bad(Some(policy.name.span()), format!("policy {name} is defined twice"));
+            }
+            if policy.members.get_ref().is_empty() {
+                self.bad(Some(policy.members.span()), format!("policy {name} has no members"));
+            }
+            let mut members: Vec<Member> = Vec::new();
+            for (i, m) in policy.members.get_ref().iter().enumerate() {
+                let Some(pop) = self.pop_ref(&m.pop, pop_ids, &format!("policy {name}")) else { continue };
+                if members.iter().any(|x| x.pop == pop) {
+                    self.bad(Some(m.pop.span()), format!("policy {name}: PoP {} is a member twice", m.pop.get_ref()));
+                    continue;
+                }
+                let mut number = |v: &Option<Spanned<i64>>, what: &str, default: u32| match v {
+                    None => default,
+                    Some(v) if (1..=1000).contains(v.get_ref()) => *v.get_ref() as u32,
+                    Some(v) => {
+                        self.bad(Some(v.span()), format!("policy {name}: {what} {} is outside 1-1000", v.get_ref()));
+                        default
+                    }
+                };
+                let weight = number(&m.weight, "weight", 1);
+                let priority = number(&m.priority, "priority", i as u32 + 1);
+                members.push(Member { pop, weight, priority });
+            }
+            out.push(PlannedPolicy { name: name.clone(), method: policy.method, members });
+        }
+        out
+    }
+
+    fn prefixes(
+        &mut self,
+        prefixes: &[PrefixConfig],
+        ports: &[PlannedPort],
+        port_ids: &HashMap<&str, u32>,
+        pop_ids: &HashMap<&str, u32>,
+        policies: &mut Vec<PlannedPolicy>,
+    ) -> Vec<PlannedPrefix> {
+        let mut out = Vec::new();
+        let mut seen: HashMap<IpNet, usize> = HashMap::new();
+        let (mut v4, mut v6) = (0usize, 0usize);
+        for entry in prefixes {
+            let text = entry.prefix.get_ref();
+            let net = match text.parse::<IpNet>() {
                 Ok(net) if net.trunc() != net => {
-                    bad(
+                    self.bad(
                         Some(entry.prefix.span()),
-                        format!(
-                            "prefix {net} has host bits set (did you mean {}?)",
-                            net.trunc()
-                        ),
+                        format!("prefix {net} has host bits set (did you mean {}?)", net.trunc()),
                     );
                     continue;
                 }
                 Ok(net) => net,
                 Err(e) => {
-                    bad(
+                    self.bad(Some(entry.prefix.span()), format!("bad prefix {text:?}: {e}"));
+                    continue;
+                }
+            };
+            if let Some(first) = seen.insert(net, line_of(self.text, entry.prefix.span().start)) {
+                self.bad(Some(entry.prefix.span()), format!("prefix {net} is already registered on line {first}"));
+                continue;
+            }
+            let policy = match (&entry.policy, &entry.pop) {
+                (Some(_), Some(pop)) => {
+                    self.bad(Some(pop.span()), format!("prefix {net}: give either policy or pop, not both"));
+                    continue;
+                }
+                (Some(name), None) => match policies.iter().position(|p| &p.name == name.get_ref()) {
+                    Some(id) => Some(id as u32),
+                    None => {
+                        self.bad(Some(name.span()), format!("prefix {net}: unknown policy {:?}", name.get_ref()));
+                        continue;
+                    }
+                },
+                (None, Some(pop)) => {
+                    let Some(pop_id) = self.pop_ref(pop, pop_ids, &format!("prefix {net}")) else { continue };
+                    let name = format!("pop:{}", pop.get_ref());
+                    Some(match policies.iter().position(|p| p.name == name) {
+                        Some(id) => id as u32,
+                        None => {
+                            let member = Member { pop: pop_id, weight: 1, priority: 1 };
+                            policies.push(PlannedPolicy { name, method: Method::Priority, members: vec![member] });
+                            (policies.len() - 1) as u32
+                        }
+                    })
+                }
+                (None, None) if entry.preference == Preference::Internet => None,
+                (None, None) => {
+                    self.bad(
                         Some(entry.prefix.span()),
-                        format!("bad prefix {text_prefix:?}: {e}"),
+                        format!("prefix {net}: the microsoft preference needs a policy (or a pop)"),
                     );
                     continue;
                 }
             };
-            if let Some(first) = seen.insert(net, line_of(text, entry.prefix.span().start)) {
-                bad(
-                    Some(entry.prefix.span()),
-                    format!("prefix {net} is already registered on line {first}"),
-                );
-                continue;
-            }
-            let Some(&pop) = pop_ids.get(entry.pop.get_ref()) else {
-                bad(
-                    Some(entry.pop.span()),
-                    format!("prefix {net}: unknown PoP {:?}", entry.pop.get_ref()),
-                );
-                continue;
+            let dscp = match &entry.dscp {
+                None => None,
+                Some(d) => match d.get_ref() {
+                    Dscp::Number(n) if (0..=63).contains(n) => Some(*n as u8),
+                    Dscp::Number(n) => {
+                        self.bad(Some(d.span()), format!("prefix {net}: DSCP {n} is outside 0-63"));
+                        None
+                    }
+                    Dscp::Name(name) => match dscp_by_name(name) {
+                        Some(v) => Some(v),
+                        None => {
+                            self.bad(Some(d.span()), format!("prefix {net}: unknown DSCP class {name:?} (ef, af11-af43, cs0-cs7, be, le, va, or 0-63)"));
+                            None
+                        }
+                    },
+                },
             };
+            let mut protect = Vec::new();
+            for p in &entry.protect {
+                match port_ids.get(p.get_ref().as_str()) {
+                    Some(&id) if ports[id as usize].role == Role::Peering => protect.push(id),
+                    Some(_) => self.bad(Some(p.span()), format!("prefix {net}: protect names {}, which is not a peering port", p.get_ref())),
+                    None => self.bad(Some(p.span()), format!("prefix {net}: protect names unknown port {:?}", p.get_ref())),
+                }
+            }
             match net {
                 IpNet::V4(_) => v4 += 1,
                 IpNet::V6(_) => v6 += 1,
             }
-            prefixes.push((net, pop));
+            out.push(PlannedPrefix {
+                net,
+                registration: entry.registration.clone().unwrap_or_else(|| net.to_string()),
+                preference: entry.preference,
+                policy,
+                dscp,
+                protect,
+            });
         }
-        if v4 > limits::MAX_PREFIXES_V4 {
-            bad(
-                None,
-                format!(
-                    "{v4} IPv4 prefixes exceed the limit of {}",
-                    limits::MAX_PREFIXES_V4
-                ),
-            );
-        }
-        if v6 > limits::MAX_PREFIXES_V6 {
-            bad(
-                None,
-                format!(
-                    "{v6} IPv6 prefixes exceed the limit of {}",
-                    limits::MAX_PREFIXES_V6
-                ),
-            );
-        }
-
-        if !problems.is_empty() {
-            return Err(Invalid(problems));
-        }
-        Ok(Plan {
-            pin_path: self.daemon.pin_path,
-            xdp_mode: self.daemon.xdp_mode,
-            ports,
-            pops,
-            prefixes,
-        })
+        self.limit("IPv4 prefixes", v4, limits::MAX_PREFIXES_V4);
+        self.limit("IPv6 prefixes", v6, limits::MAX_PREFIXES_V6);
+        self.limit("policies", policies.len(), limits::MAX_POLICIES);
+        out
     }
 }
 
 /// 1-based line of byte offset `pos`.
 fn line_of(text: &str, pos: usize) -> usize {
-    text[..pos.min(text.len())]
-        .bytes()
-        .filter(|&b| b == b'\n')
-        .count()
-        + 1
+    text[..pos.min(text.len())].bytes().filter(|&b| b == b'\n').count() + 1
 }
 
 #[cfg(test)]
@@ -339,59 +611,105 @@ mod tests {
 pin_path = "/sys/fs/bpf/test"
 xdp_mode = "generic"
 
+[forwarding]
+default_action = "drop"
+backbone_exit = "core"
+transit_exit = "isp"
+
 [[ports]]
-interface = "eth0"
+interface = "peer0"
 role = "peering"
 
 [[ports]]
-interface = "eth1"
+interface = "bb0"
 role = "backbone"
+
+[[ports]]
+interface = "tr0"
+role = "transit"
+
+[[pops]]
+name = "core"
+interface = "bb0"
+mac = "02:00:00:00:0a:01"
+
+[[pops]]
+name = "isp"
+interface = "tr0"
+mac = "02:00:00:00:0b:01"
 
 [[pops]]
 name = "ams"
-interface = "eth1"
-mac = "02:00:00:00:0a:01"
+interface = "bb0"
+mac = "02:00:00:00:0c:01"
+encap_ipv4 = { source = "198.51.100.1", destination = "203.0.113.1" }
+
+[[policies]]
+name = "eu"
+method = "weighted"
+members = [{ pop = "ams", weight = 3 }, { pop = "core", weight = 1 }]
 
 [[prefixes]]
 prefix = "203.0.113.0/24"
-pop = "ams"
+registration = "contoso"
+policy = "eu"
+dscp = "af41"
+protect = ["peer0"]
 
 [[prefixes]]
 prefix = "2001:db8:b::/48"
+preference = "internet"
+dscp = 46
+
+[[prefixes]]
+prefix = "198.51.100.0/24"
 pop = "ams"
 "#;
 
     fn problems(text: &str) -> Vec<String> {
-        Config::parse(text)
-            .unwrap_err()
-            .0
-            .iter()
-            .map(ToString::to_string)
-            .collect()
+        parse(text).unwrap_err().0.iter().map(ToString::to_string).collect()
     }
 
     #[test]
     fn good_config_resolves_names() {
-        let plan = Config::parse(GOOD).unwrap();
+        let plan = parse(GOOD).unwrap();
         assert_eq!(plan.pin_path, PathBuf::from("/sys/fs/bpf/test"));
         assert_eq!(plan.xdp_mode, XdpMode::Generic);
-        assert_eq!(
-            plan.ports,
-            vec![
-                ("eth0".into(), Role::Peering),
-                ("eth1".into(), Role::Backbone)
-            ]
-        );
-        assert_eq!(plan.pops[0].mac, [2, 0, 0, 0, 0x0a, 1]);
-        assert_eq!(plan.prefixes.len(), 2);
-        assert_eq!(plan.prefixes[1], ("2001:db8:b::/48".parse().unwrap(), 0));
+        assert_eq!(plan.default_action, DefaultAction::Drop);
+        assert_eq!((plan.backbone_exit, plan.transit_exit), (Some(0), Some(1)));
+        assert_eq!(plan.ports[2], PlannedPort { interface: "tr0".into(), role: Role::Transit });
+        assert_eq!(plan.pops[2].encap_ipv4, Some(("198.51.100.1".parse().unwrap(), "203.0.113.1".parse().unwrap())));
+        assert_eq!(plan.policies[0].members, vec![
+            Member { pop: 2, weight: 3, priority: 1 },
+            Member { pop: 0, weight: 1, priority: 2 }
+        ]);
+        let p = &plan.prefixes[0];
+        assert_eq!((p.registration.as_str(), p.policy, p.dscp, p.protect.as_slice()), ("contoso", Some(0), Some(34), &[0][..]));
+        let p = &plan.prefixes[1];
+        assert_eq!((p.preference, p.policy, p.dscp), (Preference::Internet, None, Some(46)));
+        // `pop = "ams"` became a single-member priority policy.
+        assert_eq!(plan.prefixes[2].policy, Some(1));
+        assert_eq!(plan.policies[1].name, "pop:ams");
+        assert_eq!(plan.policies[1].method, Method::Priority);
     }
 
     #[test]
     fn defaults_apply() {
-        let plan = Config::parse("").unwrap();
+        let plan = parse("").unwrap();
         assert_eq!(plan.pin_path, PathBuf::from(DEFAULT_PIN_PATH));
         assert_eq!(plan.xdp_mode, XdpMode::Auto);
+        assert_eq!(plan.default_action, DefaultAction::Pass);
+        assert_eq!(plan.encap_ttl, 64);
+    }
+
+    #[test]
+    fn dscp_names() {
+        for (name, value) in [("ef", 46), ("AF41", 34), ("af11", 10), ("af43", 38), ("cs1", 8), ("cs7", 56), ("be", 0), ("le", 1)] {
+            assert_eq!(dscp_by_name(name), Some(value), "{name}");
+        }
+        for bad in ["af44", "af51", "cs8", "gold", "af1"] {
+            assert_eq!(dscp_by_name(bad), None, "{bad}");
+        }
     }
 
     #[test]
@@ -405,34 +723,56 @@ pop = "ams"
     fn every_semantic_problem_is_reported_with_its_line() {
         let text = GOOD
             .replace("203.0.113.0/24", "203.0.113.1/24")
-            .replace(
-                "pop = \"ams\"\n\n[[prefixes]]\nprefix = \"2001",
-                "pop = \"nowhere\"\n\n[[prefixes]]\nprefix = \"2001",
-            )
-            .replace("02:00:00:00:0a:01", "02:00:00:zz:0a:01");
-        let p = problems(&text);
-        assert_eq!(p.len(), 2, "{p:?}");
-        assert!(p[0].starts_with("line 17: PoP ams: bad MAC"), "{p:?}");
-        assert!(
-            p[1].starts_with("line 20: prefix 203.0.113.1/24 has host bits set"),
-            "{p:?}"
+            .replace("weight = 3", "weight = 0")
+            .replace("dscp = 46", "dscp = 64")
+            .replace("02:00:00:00:0b:01", "02:00:00:zz:0b:01")
+            .replace("protect = [\"peer0\"]", "protect = [\"bb0\", \"nope\"]")
+            .replace("destination = \"203.0.113.1\"", "destination = \"2001:db8::1\"");
+        assert_eq!(
+            problems(&text),
+            vec![
+                "line 31: PoP isp: bad MAC \"02:00:00:zz:0b:01\": Unexpected character 'z' at position 10",
+                "line 37: PoP ams: encap_ipv4 needs a source and destination of the right address family",
+                "line 42: policy eu: weight 0 is outside 1-1000",
+                "line 45: prefix 203.0.113.1/24 has host bits set (did you mean 203.0.113.0/24?)",
+                "line 54: prefix 2001:db8:b::/48: DSCP 64 is outside 0-63",
+            ]
+        );
+        let text = GOOD.replace("protect = [\"peer0\"]", "protect = [\"bb0\", \"nope\"]");
+        assert_eq!(
+            problems(&text),
+            vec![
+                "line 49: prefix 203.0.113.0/24: protect names bb0, which is not a peering port",
+                "line 49: prefix 203.0.113.0/24: protect names unknown port \"nope\"",
+            ]
         );
     }
 
     #[test]
     fn duplicates_and_unknown_names() {
         let text = format!(
-            "{GOOD}\n[[prefixes]]\nprefix = \"203.0.113.0/24\"\npop = \"ams\"\n\n[[prefixes]]\nprefix = \"198.51.100.0/24\"\npop = \"nyc\"\n\n[[pops]]\nname = \"ams\"\ninterface = \"eth9\"\nmac = \"01:00:5e:00:00:01\"\n"
+            "{GOOD}\n[[prefixes]]\nprefix = \"203.0.113.0/24\"\npop = \"ams\"\n\n[[prefixes]]\nprefix = \"192.0.2.0/24\"\npolicy = \"nyc\"\n\n[[pops]]\nname = \"ams\"\ninterface = \"eth9\"\nmac = \"01:00:5e:00:00:01\"\n"
         );
-        let p = problems(&text);
         assert_eq!(
-            p,
+            problems(&text),
             vec![
-                "line 36: PoP ams is defined twice",
-                "line 37: PoP ams: interface eth9 is not a listed port",
-                "line 38: PoP ams: MAC 01:00:5E:00:00:01 is not a unicast address",
-                "line 28: prefix 203.0.113.0/24 is already registered on line 20",
-                "line 33: prefix 198.51.100.0/24: unknown PoP \"nyc\"",
+                "line 69: PoP ams is defined twice",
+                "line 70: PoP ams: interface eth9 is not a listed port",
+                "line 71: PoP ams: MAC 01:00:5E:00:00:01 is not a unicast address",
+                "line 61: prefix 203.0.113.0/24 is already registered on line 45",
+                "line 66: prefix 192.0.2.0/24: unknown policy \"nyc\"",
+            ]
+        );
+    }
+
+    #[test]
+    fn exits_are_required_where_traffic_needs_them() {
+        let text = GOOD.replace("backbone_exit = \"core\"\n", "").replace("transit_exit = \"isp\"\n", "");
+        assert_eq!(
+            problems(&text),
+            vec![
+                "[forwarding] backbone_exit is required: peering ports carry microsoft-preference prefixes",
+                "[forwarding] transit_exit is required: some prefixes have the internet preference",
             ]
         );
     }
@@ -441,9 +781,6 @@ pop = "ams"
     fn bad_prefix_text() {
         let p = problems("[[prefixes]]\nprefix = \"203.0.113.0/33\"\npop = \"x\"\n");
         assert_eq!(p.len(), 1);
-        assert!(
-            p[0].starts_with("line 2: bad prefix \"203.0.113.0/33\""),
-            "{p:?}"
-        );
+        assert!(p[0].starts_with("line 2: bad prefix \"203.0.113.0/33\""), "{p:?}");
     }
 }

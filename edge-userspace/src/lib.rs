@@ -5,3 +5,4 @@ pub mod config;
 pub mod loader;
 pub mod maps;
 pub mod netdev;
+pub mod policy;

@@ -11,13 +11,16 @@ use aya::{
     Ebpf, EbpfLoader,
     programs::{Xdp, XdpMode as AyaXdpMode, xdp::XdpLinkId},
 };
-use edge_common::{POP_F_VALID, Pop, PrefixEntry, map_names, prog_names};
+use edge_common::{
+    DSCP_KEEP, NO_EXIT, Pop, PortEntry, PrefixEntry, Settings, default_action, map_names, pop_flags, preference,
+    prog_names,
+};
 use log::{info, warn};
 
 use crate::{
-    config::{Plan, XdpMode},
-    maps::{Counters, Tables},
-    netdev,
+    config::{DefaultAction, Plan, Preference, XdpMode},
+    maps::{Counters, Tables, prefix_slot},
+    netdev, policy,
 };
 
 /// The eBPF object built by aya-build (see build.rs).
@@ -106,8 +109,8 @@ impl Dataplane {
             links: Vec::new(),
         };
         dp.apply(plan)?;
-        for (port, _role) in &plan.ports {
-            dp.attach(port, plan.xdp_mode)?;
+        for port in &plan.ports {
+            dp.attach(&port.interface, plan.xdp_mode)?;
         }
         Ok(dp)
     }
@@ -135,34 +138,10 @@ impl Dataplane {
         Ok(())
     }
 
-    /// Writes PoPs, transmit ports and prefixes. Interface facts (ifindex,
-    /// MAC) are read here, in the daemon's network namespace.
+    /// Writes the plan into the maps. Interface facts (ifindex, MAC,
+    /// addresses) are read here, in the daemon's network namespace.
     pub fn apply(&mut self, plan: &Plan) -> Result<()> {
-        for (port, _) in &plan.ports {
-            let ifindex = netdev::ifindex(port)?;
-            self.tables.add_tx_port(ifindex)?;
-        }
-        for (id, pop) in plan.pops.iter().enumerate() {
-            let entry = Pop {
-                ifindex: netdev::ifindex(&pop.interface)?,
-                flags: POP_F_VALID,
-                src_mac: netdev::mac(&pop.interface)?,
-                dst_mac: pop.mac,
-                _pad: [0; 4],
-            };
-            self.tables.set_pop(id as u32, entry)?;
-        }
-        for &(net, pop) in &plan.prefixes {
-            self.tables
-                .set_prefix(net, PrefixEntry { pop, _reserved: 0 })?;
-        }
-        info!(
-            "applied {} ports, {} PoPs, {} prefixes",
-            plan.ports.len(),
-            plan.pops.len(),
-            plan.prefixes.len()
-        );
-        Ok(())
+        write_plan(&mut self.tables, plan)
     }
 
     pub fn pin_dir(&self) -> &Path {
@@ -190,4 +169,71 @@ impl Dataplane {
         info!("detached and unpinned {}", pin_dir.display());
         Ok(())
     }
+}
+
+/// Writes a whole plan into `tables`: settings, ports, PoPs, policy tables
+/// (every member counted as up), this host's addresses, prefixes.
+pub fn write_plan(tables: &mut Tables, plan: &Plan) -> Result<()> {
+    tables.set_settings(Settings {
+        default_action: match plan.default_action {
+            DefaultAction::Pass => default_action::PASS,
+            DefaultAction::Drop => default_action::DROP,
+        },
+        backbone_exit: plan.backbone_exit.unwrap_or(NO_EXIT),
+        transit_exit: plan.transit_exit.unwrap_or(NO_EXIT),
+        encap_ttl: plan.encap_ttl,
+        _pad: [0; 3],
+    })?;
+    for (id, port) in plan.ports.iter().enumerate() {
+        let ifindex = netdev::ifindex(&port.interface)?;
+        tables.set_port(ifindex, PortEntry { role: port.role.code(), id: id as u32 })?;
+    }
+    for (id, pop) in plan.pops.iter().enumerate() {
+        let mut entry = Pop {
+            ifindex: netdev::ifindex(&pop.interface)?,
+            flags: pop_flags::VALID,
+            src_mac: netdev::mac(&pop.interface)?,
+            dst_mac: pop.mac,
+            ..Pop::default()
+        };
+        if let Some((src, dst)) = pop.encap_ipv4 {
+            entry.flags |= pop_flags::ENCAP_IPIP;
+            entry.tunnel_src_v4 = src.octets();
+            entry.tunnel_dst_v4 = dst.octets();
+        }
+        if let Some((src, dst)) = pop.encap_ipv6 {
+            entry.flags |= pop_flags::ENCAP_IP6IP6;
+            entry.tunnel_src_v6 = src.octets();
+            entry.tunnel_dst_v6 = dst.octets();
+        }
+        tables.set_pop(id as u32, entry)?;
+    }
+    for (id, p) in plan.policies.iter().enumerate() {
+        tables.set_policy(id as u32, &policy::table(p.method, &p.members, |_| true))?;
+    }
+    for addr in netdev::local_addresses()? {
+        tables.add_local(addr)?;
+    }
+    for (i, p) in plan.prefixes.iter().enumerate() {
+        let entry = PrefixEntry {
+            allowed_ports: p.protect.iter().fold(0u64, |m, &id| m | (1 << id)),
+            slot: prefix_slot(i),
+            policy: p.policy.unwrap_or(0),
+            preference: match p.preference {
+                Preference::Microsoft => preference::MICROSOFT,
+                Preference::Internet => preference::INTERNET,
+            },
+            dscp: p.dscp.unwrap_or(DSCP_KEEP),
+            _pad: [0; 6],
+        };
+        tables.set_prefix(p.net, entry)?;
+    }
+    info!(
+        "applied {} ports, {} PoPs, {} policies, {} prefixes",
+        plan.ports.len(),
+        plan.pops.len(),
+        plan.policies.len(),
+        plan.prefixes.len()
+    );
+    Ok(())
 }

@@ -7,10 +7,12 @@ use std::{
 };
 
 use aya::maps::{
-    Array, DevMapHash, LpmTrie, Map, MapData, MapError, PerCpuArray, lpm_trie::Key,
+    Array, DevMapHash, HashMap, LpmTrie, Map, MapData, MapError, PerCpuArray, lpm_trie::Key,
     xdp::XdpMapError,
 };
-use edge_common::{Action, Counter, Pop, PrefixEntry, Reason, limits, map_names};
+use edge_common::{
+    Action, Counter, PolicyTable, Pop, PortEntry, PrefixEntry, Reason, Settings, limits, map_names,
+};
 use ipnet::IpNet;
 use serde::Serialize;
 
@@ -49,43 +51,71 @@ fn open_pinned(dir: &Path, map: &'static str) -> Result<Map, MapsError> {
         .map_err(|source| MapsError::Pin { path, source })
 }
 
-/// The forwarding tables: prefixes, PoPs and transmit ports.
+/// The forwarding tables: everything the program reads except counters.
 pub struct Tables {
+    ports: HashMap<MapData, u32, PortEntry>,
     prefixes_v4: LpmTrie<MapData, [u8; 4], PrefixEntry>,
     prefixes_v6: LpmTrie<MapData, [u8; 16], PrefixEntry>,
+    policies: Array<MapData, PolicyTable>,
     pops: Array<MapData, Pop>,
     tx_ports: DevMapHash<MapData>,
+    settings: Array<MapData, Settings>,
+    local_v4: HashMap<MapData, [u8; 4], u8>,
+    local_v6: HashMap<MapData, [u8; 16], u8>,
+}
+
+const TABLE_MAPS: [&str; 9] = [
+    map_names::PORTS,
+    map_names::PREFIX_V4,
+    map_names::PREFIX_V6,
+    map_names::POLICIES,
+    map_names::POPS,
+    map_names::TX_PORTS,
+    map_names::SETTINGS,
+    map_names::LOCAL_V4,
+    map_names::LOCAL_V6,
+];
+
+fn typed<T: TryFrom<Map, Error = MapError>>(map: &'static str, m: Map) -> Result<T, MapsError> {
+    T::try_from(m).map_err(|source| MapsError::Map { map, source })
 }
 
 impl Tables {
     /// Takes the maps out of a loaded object.
     pub fn take(ebpf: &mut aya::Ebpf) -> Result<Self, MapsError> {
-        let mut take = |map: &'static str| ebpf.take_map(map).ok_or(MapsError::Missing { map });
-        Self::from_maps(
-            take(map_names::PREFIX_V4)?,
-            take(map_names::PREFIX_V6)?,
-            take(map_names::POPS)?,
-            take(map_names::TX_PORTS)?,
-        )
+        let maps = TABLE_MAPS.map(|map| ebpf.take_map(map).ok_or(MapsError::Missing { map }));
+        Self::from_maps(maps)
     }
 
     /// Opens the maps pinned under `dir`.
     pub fn open(dir: &Path) -> Result<Self, MapsError> {
-        Self::from_maps(
-            open_pinned(dir, map_names::PREFIX_V4)?,
-            open_pinned(dir, map_names::PREFIX_V6)?,
-            open_pinned(dir, map_names::POPS)?,
-            open_pinned(dir, map_names::TX_PORTS)?,
-        )
+        Self::from_maps(TABLE_MAPS.map(|map| open_pinned(dir, map)))
     }
 
-    fn from_maps(v4: Map, v6: Map, pops: Map, tx: Map) -> Result<Self, MapsError> {
-        let map = |map: &'static str| move |source: MapError| MapsError::Map { map, source };
+    fn from_maps(maps: [Result<Map, MapsError>; 9]) -> Result<Self, MapsError> {
+        let [ports, v4, v6, policies, pops, tx, settings, l4, l6] = maps;
         Ok(Self {
-            prefixes_v4: LpmTrie::try_from(v4).map_err(map(map_names::PREFIX_V4))?,
-            prefixes_v6: LpmTrie::try_from(v6).map_err(map(map_names::PREFIX_V6))?,
-            pops: Array::try_from(pops).map_err(map(map_names::POPS))?,
-            tx_ports: DevMapHash::try_from(tx).map_err(map(map_names::TX_PORTS))?,
+            ports: typed(map_names::PORTS, ports?)?,
+            prefixes_v4: typed(map_names::PREFIX_V4, v4?)?,
+            prefixes_v6: typed(map_names::PREFIX_V6, v6?)?,
+            policies: typed(map_names::POLICIES, policies?)?,
+            pops: typed(map_names::POPS, pops?)?,
+            tx_ports: typed(map_names::TX_PORTS, tx?)?,
+            settings: typed(map_names::SETTINGS, settings?)?,
+            local_v4: typed(map_names::LOCAL_V4, l4?)?,
+            local_v6: typed(map_names::LOCAL_V6, l6?)?,
+        })
+    }
+
+    /// Declares `ifindex` a port: its role and id for the program, and a
+    /// transmit target for redirects.
+    pub fn set_port(&mut self, ifindex: u32, entry: PortEntry) -> Result<(), MapsError> {
+        self.ports
+            .insert(ifindex, entry, 0)
+            .map_err(|e| write_error(map_names::PORTS, limits::MAX_PORTS, e))?;
+        self.tx_ports.insert(ifindex, ifindex, None, 0).map_err(|e| match e {
+            XdpMapError::MapError(e) => write_error(map_names::TX_PORTS, limits::MAX_PORTS, e),
+            source => MapsError::Xdp { map: map_names::TX_PORTS, source },
         })
     }
 
@@ -94,64 +124,59 @@ impl Tables {
         match net {
             IpNet::V4(n) => self
                 .prefixes_v4
-                .insert(
-                    &Key::new(n.prefix_len().into(), n.network().octets()),
-                    entry,
-                    0,
-                )
+                .insert(&Key::new(n.prefix_len().into(), n.network().octets()), entry, 0)
                 .map_err(|e| write_error(map_names::PREFIX_V4, limits::MAX_PREFIXES_V4, e)),
             IpNet::V6(n) => self
                 .prefixes_v6
-                .insert(
-                    &Key::new(n.prefix_len().into(), n.network().octets()),
-                    entry,
-                    0,
-                )
+                .insert(&Key::new(n.prefix_len().into(), n.network().octets()), entry, 0)
                 .map_err(|e| write_error(map_names::PREFIX_V6, limits::MAX_PREFIXES_V6, e)),
         }
     }
 
     /// The entry of the longest registered prefix covering `addr`, as the kernel would find it.
     pub fn lookup(&self, addr: IpAddr) -> Result<Option<PrefixEntry>, MapsError> {
-        let result = match addr {
-            IpAddr::V4(a) => self.prefixes_v4.get(&Key::new(32, a.octets()), 0),
-            IpAddr::V6(a) => self.prefixes_v6.get(&Key::new(128, a.octets()), 0),
+        let (map, result) = match addr {
+            IpAddr::V4(a) => (map_names::PREFIX_V4, self.prefixes_v4.get(&Key::new(32, a.octets()), 0)),
+            IpAddr::V6(a) => (map_names::PREFIX_V6, self.prefixes_v6.get(&Key::new(128, a.octets()), 0)),
         };
         match result {
             Ok(entry) => Ok(Some(entry)),
             Err(MapError::KeyNotFound) => Ok(None),
-            Err(source) => Err(MapsError::Map {
-                map: map_names::PREFIX_V4,
-                source,
-            }),
+            Err(source) => Err(MapsError::Map { map, source }),
         }
+    }
+
+    pub fn set_policy(&mut self, id: u32, table: &PolicyTable) -> Result<(), MapsError> {
+        if id >= limits::MAX_POLICIES {
+            return Err(MapsError::MapFull { map: map_names::POLICIES, limit: limits::MAX_POLICIES });
+        }
+        self.policies.set(id, table, 0).map_err(|e| write_error(map_names::POLICIES, limits::MAX_POLICIES, e))
     }
 
     pub fn set_pop(&mut self, id: u32, pop: Pop) -> Result<(), MapsError> {
         if id >= limits::MAX_POPS {
-            return Err(MapsError::MapFull {
-                map: map_names::POPS,
-                limit: limits::MAX_POPS,
-            });
+            return Err(MapsError::MapFull { map: map_names::POPS, limit: limits::MAX_POPS });
         }
-        self.pops
-            .set(id, pop, 0)
-            .map_err(|e| write_error(map_names::POPS, limits::MAX_POPS, e))
+        self.pops.set(id, pop, 0).map_err(|e| write_error(map_names::POPS, limits::MAX_POPS, e))
     }
 
-    /// Lets the program redirect to `ifindex`.
-    pub fn add_tx_port(&mut self, ifindex: u32) -> Result<(), MapsError> {
-        self.tx_ports
-            .insert(ifindex, ifindex, None, 0)
-            .map_err(|e| match e {
-                XdpMapError::MapError(e) => {
-                    write_error(map_names::TX_PORTS, limits::MAX_TX_PORTS, e)
-                }
-                source => MapsError::Xdp {
-                    map: map_names::TX_PORTS,
-                    source,
-                },
-            })
+    pub fn set_settings(&mut self, settings: Settings) -> Result<(), MapsError> {
+        self.settings.set(0, settings, 0).map_err(|e| write_error(map_names::SETTINGS, 1, e))
+    }
+
+    /// Marks `addr` as one of this host's own addresses: the program hands
+    /// traffic to it to the kernel.
+    pub fn add_local(&mut self, addr: IpAddr) -> Result<(), MapsError> {
+        match addr {
+            IpAddr::V4(a) => self
+                .local_v4
+                .insert(a.octets(), 1, 0)
+                .map_err(|e| write_error(map_names::LOCAL_V4, limits::MAX_LOCAL_ADDRS, e)),
+            IpAddr::V6(a) => self
+                .local_v6
+                .insert(a.octets(), 1, 0)
+                .map_err(|e| write_error(map_names::LOCAL_V6, limits::MAX_LOCAL_ADDRS, e)),
+        }
     }
 }
 
@@ -167,8 +192,14 @@ pub struct Count {
 pub struct Stats {
     /// By action name (`pass`, `redirect`, ...), in `Action::ALL` order.
     pub actions: Vec<(&'static str, Count)>,
-    /// By reason name (`forwarded`, `unregistered`, ...), in `Reason::ALL` order.
+    /// By reason name (`policy`, `unregistered`, ...), in `Reason::ALL` order.
     pub reasons: Vec<(&'static str, Count)>,
+    /// Prefix counter slots with traffic: (slot, count).
+    pub prefixes: Vec<(u32, Count)>,
+    /// PoPs that received traffic: (PoP id, count).
+    pub pops: Vec<(u32, Count)>,
+    /// Ports that received traffic: (port id, count).
+    pub ports: Vec<(u32, Count)>,
 }
 
 impl Stats {
@@ -180,89 +211,151 @@ impl Stats {
         self.reasons[r as usize].1
     }
 
+    pub fn pop(&self, id: u32) -> Count {
+        self.pops.iter().find(|(p, _)| *p == id).map(|(_, c)| *c).unwrap_or_default()
+    }
+
+    pub fn prefix(&self, slot: u32) -> Count {
+        self.prefixes.iter().find(|(p, _)| *p == slot).map(|(_, c)| *c).unwrap_or_default()
+    }
+
+    pub fn port(&self, id: u32) -> Count {
+        self.ports.iter().find(|(p, _)| *p == id).map(|(_, c)| *c).unwrap_or_default()
+    }
+
     pub fn total(&self) -> Count {
-        self.actions
-            .iter()
-            .fold(Count::default(), |t, (_, c)| Count {
-                packets: t.packets + c.packets,
-                bytes: t.bytes + c.bytes,
-            })
+        self.actions.iter().fold(Count::default(), |t, (_, c)| t.add(c))
     }
 }
 
+impl Count {
+    fn add(self, c: &Count) -> Count {
+        Count { packets: self.packets + c.packets, bytes: self.bytes + c.bytes }
+    }
+}
+
+const COUNTER_MAPS: [&str; 5] = [
+    map_names::ACTION_STATS,
+    map_names::REASON_STATS,
+    map_names::PREFIX_STATS,
+    map_names::POP_STATS,
+    map_names::PORT_STATS,
+];
+
 /// Readers of the per-CPU counter maps.
 pub struct Counters {
-    actions: PerCpuArray<MapData, Counter>,
-    reasons: PerCpuArray<MapData, Counter>,
+    maps: [PerCpuArray<MapData, Counter>; 5],
 }
 
 impl Counters {
     pub fn take(ebpf: &mut aya::Ebpf) -> Result<Self, MapsError> {
-        let mut take = |map: &'static str| ebpf.take_map(map).ok_or(MapsError::Missing { map });
-        Self::from_maps(
-            take(map_names::ACTION_STATS)?,
-            take(map_names::REASON_STATS)?,
-        )
+        Self::from_maps(COUNTER_MAPS.map(|map| ebpf.take_map(map).ok_or(MapsError::Missing { map })))
     }
 
     pub fn open(dir: &Path) -> Result<Self, MapsError> {
-        Self::from_maps(
-            open_pinned(dir, map_names::ACTION_STATS)?,
-            open_pinned(dir, map_names::REASON_STATS)?,
-        )
+        Self::from_maps(COUNTER_MAPS.map(|map| open_pinned(dir, map)))
     }
 
-    fn from_maps(actions: Map, reasons: Map) -> Result<Self, MapsError> {
+    fn from_maps(maps: [Result<Map, MapsError>; 5]) -> Result<Self, MapsError> {
+        let [a, r, pfx, pop, port] = maps;
         Ok(Self {
-            actions: PerCpuArray::try_from(actions).map_err(|source| MapsError::Map {
-                map: map_names::ACTION_STATS,
-                source,
-            })?,
-            reasons: PerCpuArray::try_from(reasons).map_err(|source| MapsError::Map {
-                map: map_names::REASON_STATS,
-                source,
-            })?,
+            maps: [
+                typed(COUNTER_MAPS[0], a?)?,
+                typed(COUNTER_MAPS[1], r?)?,
+                typed(COUNTER_MAPS[2], pfx?)?,
+                typed(COUNTER_MAPS[3], pop?)?,
+                typed(COUNTER_MAPS[4], port?)?,
+            ],
         })
     }
 
+    /// Sums one index over CPUs.
+    fn sum(&self, which: usize, i: u32) -> Result<Count, MapsError> {
+        let per_cpu = self.maps[which].get(&i, 0).map_err(|source| MapsError::Map { map: COUNTER_MAPS[which], source })?;
+        Ok(per_cpu.iter().fold(Count::default(), |t, c| Count { packets: t.packets + c.packets, bytes: t.bytes + c.bytes }))
+    }
+
+    /// Every index with traffic, summed over CPUs.
+    fn nonzero(&self, which: usize) -> Result<Vec<(u32, Count)>, MapsError> {
+        let mut out = Vec::new();
+        for (i, per_cpu) in self.maps[which].iter().enumerate() {
+            let per_cpu = per_cpu.map_err(|source| MapsError::Map { map: COUNTER_MAPS[which], source })?;
+            let c = per_cpu.iter().fold(Count::default(), |t, c| Count { packets: t.packets + c.packets, bytes: t.bytes + c.bytes });
+            if c.packets != 0 {
+                out.push((i as u32, c));
+            }
+        }
+        Ok(out)
+    }
+
     pub fn read(&self) -> Result<Stats, MapsError> {
-        let sum = |map: &PerCpuArray<MapData, Counter>, name: &'static str, i: u32| {
-            let per_cpu = map
-                .get(&i, 0)
-                .map_err(|source| MapsError::Map { map: name, source })?;
-            Ok::<_, MapsError>(per_cpu.iter().fold(Count::default(), |t, c| Count {
-                packets: t.packets + c.packets,
-                bytes: t.bytes + c.bytes,
-            }))
-        };
         let mut stats = Stats::default();
         for a in Action::ALL {
-            stats.actions.push((
-                a.name(),
-                sum(&self.actions, map_names::ACTION_STATS, a as u32)?,
-            ));
+            stats.actions.push((a.name(), self.sum(0, a as u32)?));
         }
-        for r in Reason::ALL {
-            stats.reasons.push((
-                r.name(),
-                sum(&self.reasons, map_names::REASON_STATS, r as u32)?,
-            ));
+        for &r in Reason::ALL {
+            stats.reasons.push((r.name(), self.sum(1, r as u32)?));
         }
+        stats.prefixes = self.nonzero(2)?;
+        stats.pops = self.nonzero(3)?;
+        stats.ports = self.nonzero(4)?;
         Ok(stats)
     }
 }
 
-/// The counters as an aligned text table.
-pub fn render_stats(stats: &Stats) -> String {
+/// Counter slot of the prefix at `index` in a plan: slots 1.. in order,
+/// slot 0 shared by prefixes beyond `MAX_PREFIX_SLOTS`.
+pub fn prefix_slot(index: usize) -> u32 {
+    u32::try_from(index + 1).ok().filter(|&s| s < limits::MAX_PREFIX_SLOTS).unwrap_or(0)
+}
+
+/// The counters as an aligned text table; `plan` (the running config) names
+/// the prefixes, PoPs and ports.
+pub fn render_stats(stats: &Stats, plan: Option<&crate::config::Plan>) -> String {
     use std::fmt::Write as _;
     let mut out = String::new();
-    let _ = writeln!(out, "{:<16} {:>14} {:>16}", "action", "packets", "bytes");
-    for (name, c) in &stats.actions {
-        let _ = writeln!(out, "{name:<16} {:>14} {:>16}", c.packets, c.bytes);
-    }
-    let _ = writeln!(out, "\n{:<16} {:>14} {:>16}", "reason", "packets", "bytes");
-    for (name, c) in &stats.reasons {
-        let _ = writeln!(out, "{name:<16} {:>14} {:>16}", c.packets, c.bytes);
-    }
+    let mut section = |title: &str, rows: Vec<(String, Count)>| {
+        let _ = writeln!(out, "{title:<32} {:>14} {:>16}", "packets", "bytes");
+        for (name, c) in rows {
+            let _ = writeln!(out, "  {name:<30} {:>14} {:>16}", c.packets, c.bytes);
+        }
+        out.push('\n');
+    };
+    let named = |rows: &[(&'static str, Count)]| rows.iter().map(|(n, c)| (n.to_string(), *c)).collect();
+    section("action", named(&stats.actions));
+    section("reason", named(&stats.reasons));
+    let label = |kind: &str, id: u32, name: Option<String>| name.unwrap_or_else(|| format!("{kind} {id}"));
+    section(
+        "prefix",
+        stats
+            .prefixes
+            .iter()
+            .map(|&(slot, c)| {
+                let name = plan.and_then(|p| {
+                    let i = (slot as usize).checked_sub(1)?;
+                    p.prefixes.get(i).map(|x| format!("{} ({})", x.net, x.registration))
+                });
+                (label("slot", slot, name), c)
+            })
+            .collect(),
+    );
+    section(
+        "pop",
+        stats
+            .pops
+            .iter()
+            .map(|&(id, c)| (label("pop", id, plan.and_then(|p| p.pops.get(id as usize)).map(|x| x.name.clone())), c))
+            .collect(),
+    );
+    section(
+        "port (received)",
+        stats
+            .ports
+            .iter()
+            .map(|&(id, c)| {
+                (label("port", id, plan.and_then(|p| p.ports.get(id as usize)).map(|x| x.interface.clone())), c)
+            })
+            .collect(),
+    );
     out
 }

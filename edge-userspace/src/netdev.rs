@@ -1,5 +1,7 @@
 //! Interface facts from the kernel, in the calling thread's network namespace.
 
+use std::net::IpAddr;
+
 use anyhow::{Context as _, Result, bail};
 
 /// The interface's index.
@@ -24,6 +26,22 @@ pub fn mac(name: &str) -> Result<[u8; 6]> {
         }
     }
     bail!("interface {name} not found or has no Ethernet address")
+}
+
+/// Every IP address configured on any interface of this namespace.
+pub fn local_addresses() -> Result<Vec<IpAddr>> {
+    let mut out = Vec::new();
+    for ifa in nix::ifaddrs::getifaddrs().context("getifaddrs")? {
+        let Some(addr) = ifa.address else { continue };
+        if let Some(a) = addr.as_sockaddr_in() {
+            out.push(IpAddr::V4(a.ip()));
+        } else if let Some(a) = addr.as_sockaddr_in6() {
+            out.push(IpAddr::V6(a.ip()));
+        }
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@ use std::{path::PathBuf, process::ExitCode};
 
 use anyhow::{Context as _, Result};
 use clap::{Parser, Subcommand};
-use edge_userspace::{config::Config, maps::Counters};
+use edge_userspace::{config, maps::Counters};
 
 /// Operate an edge forwarder.
 #[derive(Debug, Parser)]
@@ -22,8 +22,12 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Show packet and byte counters per action and per reason.
-    Stats,
+    /// Show packet and byte counters per action, reason, prefix, PoP and port.
+    Stats {
+        /// The config edged runs with, to name prefixes, PoPs and ports.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Config file operations.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -48,7 +52,15 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
-        Command::Stats => {
+        Command::Stats { config } => {
+            let plan = match config {
+                Some(file) => {
+                    let text =
+                        std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+                    Some(config::parse(&text).with_context(|| format!("config {}", file.display()))?)
+                }
+                None => None,
+            };
             let counters = Counters::open(&cli.pin_path).with_context(|| {
                 format!("is edged running with pin path {}?", cli.pin_path.display())
             })?;
@@ -56,14 +68,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
             if cli.json {
                 println!("{}", serde_json::to_string_pretty(&stats)?);
             } else {
-                print!("{}", edge_userspace::maps::render_stats(&stats));
+                print!("{}", edge_userspace::maps::render_stats(&stats, plan.as_ref()));
             }
             Ok(ExitCode::SUCCESS)
         }
         Command::Config(ConfigCommand::Check { file }) => {
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("reading {}", file.display()))?;
-            match Config::parse(&text) {
+            match config::parse(&text) {
                 Ok(plan) => {
                     if cli.json {
                         println!("{}", serde_json::json!({"ok": true, "problems": []}));

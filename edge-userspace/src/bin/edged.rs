@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context as _, Result};
 use clap::Parser;
-use edge_userspace::{config::Config, loader::Dataplane};
+use edge_userspace::{config, loader::Dataplane};
 use log::{error, info};
 use tokio::signal::unix::{SignalKind, signal};
 
@@ -37,7 +37,7 @@ async fn run(args: Args) -> Result<()> {
     let text = std::fs::read_to_string(&args.config)
         .with_context(|| format!("reading config {}", args.config.display()))?;
     let mut plan =
-        Config::parse(&text).with_context(|| format!("config {}", args.config.display()))?;
+        config::parse(&text).with_context(|| format!("config {}", args.config.display()))?;
     if let Some(pin_path) = args.pin_path {
         plan.pin_path = pin_path;
     }
