@@ -16,8 +16,8 @@ use aya_ebpf::{
     programs::XdpContext,
 };
 use edge_common::{
-    Action, Counter, DSCP_KEEP, POLICY_SLOTS, Pop, PortEntry, PrefixEntry, Reason, Settings, default_action,
-    flow_hash_v4, flow_hash_v6, pop_flags, preference, role,
+    Action, Counter, DSCP_KEEP, Pop, PortEntry, PrefixEntry, Reason, Settings, default_action,
+    flow_hash_v4, flow_hash_v6, policy_slot, pop_flags, preference, role,
 };
 use maps::*;
 use network_types::ip::{Ipv4Hdr, Ipv6Hdr};
@@ -151,7 +151,8 @@ fn forward_v4(ctx: &XdpContext, v: Verdict, port: &PortEntry, settings: &Setting
         Err(v) => return v,
     };
     if pop.flags & pop_flags::ENCAP_IPIP == 0 && pop.flags & pop_flags::ENCAP_IP6IP6 != 0 {
-        return v.pass(Reason::NoNextHop);
+        // The PoP is reached only through a tunnel of the other family.
+        return Verdict { pop: NONE, ..v }.pass(Reason::NoNextHop);
     }
 
     // Rewrite.
@@ -231,7 +232,8 @@ fn forward_v6(ctx: &XdpContext, v: Verdict, port: &PortEntry, settings: &Setting
         Err(v) => return v,
     };
     if pop.flags & pop_flags::ENCAP_IP6IP6 == 0 && pop.flags & pop_flags::ENCAP_IPIP != 0 {
-        return v.pass(Reason::NoNextHop);
+        // The PoP is reached only through a tunnel of the other family.
+        return Verdict { pop: NONE, ..v }.pass(Reason::NoNextHop);
     }
 
     if prefix.dscp != DSCP_KEEP {
@@ -291,9 +293,8 @@ fn decide(
         let Some(table) = EDGE_POLICIES.get(prefix.policy) else {
             return Err(v.pass(Reason::NoNextHop));
         };
-        let slot = (hash % POLICY_SLOTS as u32) as usize;
-        // `slot` < POLICY_SLOTS ≤ 1024; the `get` is the bounds check the verifier needs.
-        match table.pops.get(slot) {
+        // policy_slot() < POLICY_SLOTS ≤ 1024, which the verifier can follow.
+        match table.pops.get(policy_slot(hash)) {
             Some(&p) => (p as u32, Reason::Policy),
             None => return Err(v.pass(Reason::NoNextHop)),
         }
@@ -304,12 +305,11 @@ fn decide(
     if pop.flags & pop_flags::VALID == 0 {
         return Err(v.pass(Reason::NoNextHop));
     }
-    let v = Verdict { pop: pop_id, reason, ..v };
     if pop.ifindex == ctx.ingress_ifindex() as u32 {
-        return Ok((v, pop, Action::Tx));
+        return Ok((Verdict { pop: pop_id, reason, ..v }, pop, Action::Tx));
     }
     match EDGE_TX_PORTS.redirect(pop.ifindex, 0) {
-        Ok(_) => Ok((v, pop, Action::Redirect)),
+        Ok(_) => Ok((Verdict { pop: pop_id, reason, ..v }, pop, Action::Redirect)),
         Err(_) => Err(v.pass(Reason::NoTxPort)),
     }
 }

@@ -98,12 +98,14 @@ fn make_room(ctx: &XdpContext, l2_len: usize, len: usize) -> Result<(), ()> {
 }
 
 /// IPv4-in-IPv4 (RFC 2003) toward the PoP's tunnel endpoint. The outer DS
-/// field is copied from the inner header (already rewritten), the outer TTL
-/// is `ttl`, and the outer checksum is computed over the new header.
+/// field and DF bit are copied from the inner header (already rewritten),
+/// the outer TTL is `ttl`, and the outer checksum is computed over the new
+/// header.
 #[inline(always)]
 pub fn encap_ipip(ctx: &XdpContext, l2_len: usize, pop: &Pop, ttl: u8) -> Result<(), ()> {
     let inner: *const Ipv4Hdr = ptr_at(ctx, l2_len)?;
-    let (tos, inner_len) = unsafe { ((*inner).tos, u16::from_be_bytes((*inner).tot_len)) };
+    let (tos, inner_len, df) =
+        unsafe { ((*inner).tos, u16::from_be_bytes((*inner).tot_len), (*inner).frags[0] & 0x40) };
     make_room(ctx, l2_len, Ipv4Hdr::LEN)?;
     let eth: *mut EthHdr = ptr_at(ctx, 0)?;
     set_macs(eth, pop);
@@ -111,7 +113,7 @@ pub fn encap_ipip(ctx: &XdpContext, l2_len: usize, pop: &Pop, ttl: u8) -> Result
     let len = inner_len.wrapping_add(Ipv4Hdr::LEN as u16).to_be_bytes();
     let (s, d) = (pop.tunnel_src_v4, pop.tunnel_dst_v4);
     let mut h: [u8; 20] = [
-        0x45, tos, len[0], len[1], 0, 0, 0, 0, ttl, 4, 0, 0, s[0], s[1], s[2], s[3], d[0], d[1], d[2], d[3],
+        0x45, tos, len[0], len[1], 0, 0, df, 0, ttl, 4, 0, 0, s[0], s[1], s[2], s[3], d[0], d[1], d[2], d[3],
     ];
     let mut sum: u32 = 0;
     let mut i = 0;

@@ -275,20 +275,21 @@ impl Counters {
         Ok(per_cpu.iter().fold(Count::default(), |t, c| Count { packets: t.packets + c.packets, bytes: t.bytes + c.bytes }))
     }
 
-    /// Every index with traffic, summed over CPUs.
-    fn nonzero(&self, which: usize) -> Result<Vec<(u32, Count)>, MapsError> {
+    /// Every index below `limit` with traffic, summed over CPUs.
+    fn nonzero(&self, which: usize, limit: u32) -> Result<Vec<(u32, Count)>, MapsError> {
         let mut out = Vec::new();
-        for (i, per_cpu) in self.maps[which].iter().enumerate() {
-            let per_cpu = per_cpu.map_err(|source| MapsError::Map { map: COUNTER_MAPS[which], source })?;
-            let c = per_cpu.iter().fold(Count::default(), |t, c| Count { packets: t.packets + c.packets, bytes: t.bytes + c.bytes });
+        for i in 0..limit.min(self.maps[which].len()) {
+            let c = self.sum(which, i)?;
             if c.packets != 0 {
-                out.push((i as u32, c));
+                out.push((i, c));
             }
         }
         Ok(out)
     }
 
-    pub fn read(&self) -> Result<Stats, MapsError> {
+    /// A snapshot of every counter; prefix slots are read up to
+    /// `prefix_slots` (one syscall per slot: pass the number in use).
+    pub fn read(&self, prefix_slots: u32) -> Result<Stats, MapsError> {
         let mut stats = Stats::default();
         for a in Action::ALL {
             stats.actions.push((a.name(), self.sum(0, a as u32)?));
@@ -296,9 +297,9 @@ impl Counters {
         for &r in Reason::ALL {
             stats.reasons.push((r.name(), self.sum(1, r as u32)?));
         }
-        stats.prefixes = self.nonzero(2)?;
-        stats.pops = self.nonzero(3)?;
-        stats.ports = self.nonzero(4)?;
+        stats.prefixes = self.nonzero(2, prefix_slots)?;
+        stats.pops = self.nonzero(3, limits::MAX_POPS)?;
+        stats.ports = self.nonzero(4, limits::MAX_PORTS)?;
         Ok(stats)
     }
 }

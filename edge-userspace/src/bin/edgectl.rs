@@ -64,7 +64,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let counters = Counters::open(&cli.pin_path).with_context(|| {
                 format!("is edged running with pin path {}?", cli.pin_path.display())
             })?;
-            let stats = counters.read()?;
+            let slots = plan.as_ref().map_or(edge_common::limits::MAX_PREFIX_SLOTS, |p| p.prefixes.len() as u32 + 1);
+            let stats = counters.read(slots)?;
             if cli.json {
                 println!("{}", serde_json::to_string_pretty(&stats)?);
             } else {

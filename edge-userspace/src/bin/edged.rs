@@ -60,7 +60,7 @@ async fn run(args: Args) -> Result<()> {
         _ = sigint.recv() => info!("SIGINT: stopping"),
         _ = sigterm.recv() => info!("SIGTERM: stopping"),
     }
-    let stats = dataplane.counters.read()?;
+    let stats = dataplane.counters.read(plan.prefixes.len() as u32 + 1)?;
     for (name, c) in &stats.actions {
         info!("total {name}: {} packets, {} bytes", c.packets, c.bytes);
     }
