@@ -1,14 +1,19 @@
-//! The standard edge lab: a customer host, the edge host (XDP attached by
-//! edged) and two PoP hosts, each in its own namespace.
+//! The standard edge lab: a customer, a rogue peer, the edge host (XDP
+//! attached by edged), two backbone PoPs and a transit host, each in its own
+//! network namespace.
 //!
 //! ```text
-//!  cust:eth0 ───── edge:cust0   edge:popa0 ───── pop-a:eth0   203.0.113.0/24, 2001:db8:a::/48
-//!  192.0.2.1       192.0.2.254  edge:popb0 ───── pop-b:eth0   198.51.100.0/24, 2001:db8:b::/48
-//!  2001:db8:c::1   2001:db8:c::fe
+//!  cust:eth0  ── edge:peer0 (peering)   edge:bba0 (backbone) ── pop-a:eth0   tunnel endpoint 203.0.113.1, 2001:db8:ff::2
+//!  rogue:eth0 ── edge:peer1 (peering)   edge:bbb0 (backbone) ── pop-b:eth0   backbone exit, 198.51.100.6, 2001:db8:ff:b::2
+//!                                        edge:tr0  (transit)  ── transit:eth0 transit exit, 198.51.100.10, 2001:db8:ff:f::2
 //! ```
 //!
-//! The edge's kernel has IP forwarding off: only XDP can carry a packet from
-//! the customer to a PoP.
+//! Registered (tests/lab.toml): contoso 192.0.2.0/25 + 2001:db8:c::/48
+//! (microsoft, protected on peer0, reached directly on peer0), fabrikam
+//! 192.0.2.128/25 + 2001:db8:d::/48 (internet, DSCP af41), northwind
+//! 203.0.113.128/25 + 2001:db8:e::/48 (microsoft, nearest PoP pop-a through
+//! an IP-in-IP tunnel). The edge's kernel has IP forwarding off: only XDP
+//! can carry a packet between the hosts.
 
 use std::{
     io::{BufRead as _, BufReader},
@@ -36,24 +41,35 @@ use crate::netns::{Lab, in_netns, netns_command};
 pub const LAB_CONFIG: &str = include_str!("../lab.toml");
 
 pub const CUST_MAC: &str = "02:00:00:00:0c:01";
-pub const EDGE_CUST_MAC: &str = "02:00:00:00:0c:fe";
-pub const EDGE_POPA_MAC: &str = "02:00:00:00:0a:fe";
+pub const EDGE_PEER0_MAC: &str = "02:00:00:00:0c:fe";
+pub const ROGUE_MAC: &str = "02:00:00:00:0d:01";
+pub const EDGE_PEER1_MAC: &str = "02:00:00:00:0d:fe";
 pub const POPA_MAC: &str = "02:00:00:00:0a:01";
-pub const EDGE_POPB_MAC: &str = "02:00:00:00:0b:fe";
+pub const EDGE_BBA_MAC: &str = "02:00:00:00:0a:fe";
 pub const POPB_MAC: &str = "02:00:00:00:0b:01";
+pub const EDGE_BBB_MAC: &str = "02:00:00:00:0b:fe";
+pub const TRANSIT_MAC: &str = "02:00:00:00:0f:01";
+pub const EDGE_TR_MAC: &str = "02:00:00:00:0f:fe";
 
-/// Destinations served by each PoP (addresses assigned in the PoP namespaces).
-pub const POPA_V4: &str = "203.0.113.10";
-pub const POPA_V6: &str = "2001:db8:a::10";
-pub const POPB_V4: &str = "198.51.100.10";
-pub const POPB_V6: &str = "2001:db8:b::10";
+pub const CONTOSO_V4: &str = "192.0.2.1";
+pub const CONTOSO_V6: &str = "2001:db8:c::1";
+pub const FABRIKAM_V4: &str = "192.0.2.129";
+pub const FABRIKAM_V6: &str = "2001:db8:d::1";
+pub const NORTHWIND_V4: &str = "203.0.113.200";
+pub const NORTHWIND_V6: &str = "2001:db8:e::200";
+pub const POPB_V4: &str = "198.51.100.6";
+pub const POPB_V6: &str = "2001:db8:ff:b::2";
+pub const TRANSIT_V4: &str = "198.51.100.10";
+pub const TRANSIT_V6: &str = "2001:db8:ff:f::2";
 
 pub struct EdgeLab {
     pub cust: String,
+    pub rogue: String,
     pub edge: String,
     pub pop_a: String,
     pub pop_b: String,
-    /// XDP_PASS programs on the PoP ends of the veths (a veth drops
+    pub transit: String,
+    /// XDP_PASS programs on the far ends of the edge's veths (a veth drops
     /// redirected frames unless its peer runs XDP). Detached on drop.
     _pass: Vec<aya::Ebpf>,
     /// Dropped last: deletes the namespaces.
@@ -64,59 +80,58 @@ impl EdgeLab {
     pub fn build(tag: &str) -> Self {
         let mut lab = Lab::new(tag);
         let cust = lab.add_ns("cust");
+        let rogue = lab.add_ns("rogue");
         let edge = lab.add_ns("edge");
         let pop_a = lab.add_ns("popa");
         let pop_b = lab.add_ns("popb");
-
-        lab.veth((&cust, "eth0", CUST_MAC), (&edge, "cust0", EDGE_CUST_MAC));
-        lab.veth((&edge, "popa0", EDGE_POPA_MAC), (&pop_a, "eth0", POPA_MAC));
-        lab.veth((&edge, "popb0", EDGE_POPB_MAC), (&pop_b, "eth0", POPB_MAC));
-
-        // A veth hands locally sent packets on with the L4 checksum still to
-        // be filled in (CHECKSUM_PARTIAL); XDP forwarding drops that
-        // metadata, so the PoP would see bad checksums. Real NICs finish the
-        // checksum on the wire; in the lab the customer computes it itself.
-        lab.exec(&cust, "ethtool", &["--offload", "eth0", "tx", "off"]);
-        lab.addr(&cust, "eth0", "192.0.2.1/24");
-        lab.addr(&cust, "eth0", "2001:db8:c::1/64");
-        lab.addr(&edge, "cust0", "192.0.2.254/24");
-        lab.addr(&edge, "cust0", "2001:db8:c::fe/64");
-        for prefix in [
-            "203.0.113.0/24",
-            "198.51.100.0/24",
-            "2001:db8:a::/48",
-            "2001:db8:b::/48",
-        ] {
-            let via = if prefix.contains(':') {
-                "2001:db8:c::fe"
-            } else {
-                "192.0.2.254"
-            };
-            lab.ip(&cust, &["route", "add", prefix, "via", via]);
+        let transit = lab.add_ns("trans");
+        let hosts = [(&cust, CUST_MAC, "peer0", EDGE_PEER0_MAC), (&rogue, ROGUE_MAC, "peer1", EDGE_PEER1_MAC),
+            (&pop_a, POPA_MAC, "bba0", EDGE_BBA_MAC), (&pop_b, POPB_MAC, "bbb0", EDGE_BBB_MAC),
+            (&transit, TRANSIT_MAC, "tr0", EDGE_TR_MAC)];
+        for (ns, mac, port, port_mac) in hosts {
+            lab.veth((ns, "eth0", mac), (&edge, port, port_mac));
+            // A veth hands locally sent packets on with the L4 checksum still
+            // to be filled in (CHECKSUM_PARTIAL); XDP forwarding drops that
+            // metadata, so receivers would see bad checksums. Real NICs
+            // finish the checksum on the wire; in the lab senders compute it.
+            lab.exec(ns, "ethtool", &["--offload", "eth0", "tx", "off"]);
         }
-        for (ns, v4, v6) in [(&pop_a, POPA_V4, POPA_V6), (&pop_b, POPB_V4, POPB_V6)] {
-            lab.addr(ns, "eth0", &format!("{v4}/24"));
-            lab.addr(ns, "eth0", &format!("{v6}/48"));
-            // Routes back toward the customer, so the PoP's rp_filter accepts it.
-            lab.ip(ns, &["route", "add", "192.0.2.0/24", "dev", "eth0"]);
-            lab.ip(ns, &["route", "add", "2001:db8:c::/64", "dev", "eth0"]);
+        let addrs: [(&str, &str, &[&str]); 10] = [
+            (&cust, "eth0", &["192.0.2.1/25", "192.0.2.129/25", "2001:db8:c::1/64", "2001:db8:d::1/64"]),
+            (&edge, "peer0", &["192.0.2.126/25", "2001:db8:c::fe/64"]),
+            (&rogue, "eth0", &["192.0.2.1/32"]),
+            (&edge, "bba0", &["198.51.100.1/30", "2001:db8:ff:a::1/64"]),
+            (&pop_a, "eth0", &["198.51.100.2/30", "2001:db8:ff:a::2/64"]),
+            (&pop_a, "lo", &["203.0.113.1/32", "2001:db8:ff::2/128"]),
+            (&edge, "bbb0", &["198.51.100.5/30", "2001:db8:ff:b::1/64"]),
+            (&pop_b, "eth0", &["198.51.100.6/30", "2001:db8:ff:b::2/64"]),
+            (&edge, "tr0", &["198.51.100.9/30", "2001:db8:ff:f::1/64"]),
+            (&transit, "eth0", &["198.51.100.10/30", "2001:db8:ff:f::2/64"]),
+        ];
+        for (ns, dev, list) in addrs {
+            for a in list {
+                lab.addr(ns, dev, a);
+            }
+        }
+        lab.ip(&cust, &["route", "add", "default", "via", "192.0.2.126"]);
+        lab.ip(&cust, &["-6", "route", "add", "default", "via", "2001:db8:c::fe"]);
+        // The rogue peer spoofs contoso's address toward the edge's peer1.
+        lab.ip(&rogue, &["route", "add", "default", "via", "192.0.2.126", "dev", "eth0", "onlink"]);
+        lab.ip(&rogue, &["neigh", "add", "192.0.2.126", "lladdr", EDGE_PEER1_MAC, "dev", "eth0", "nud", "permanent"]);
+        for (ns, via4, via6) in [(&pop_a, "198.51.100.1", "2001:db8:ff:a::1"), (&pop_b, "198.51.100.5", "2001:db8:ff:b::1"),
+            (&transit, "198.51.100.9", "2001:db8:ff:f::1")] {
+            lab.ip(ns, &["route", "add", "default", "via", via4]);
+            lab.ip(ns, &["-6", "route", "add", "default", "via", via6]);
         }
         // Only XDP may forward: the edge kernel's forwarding stays off.
         lab.sysctl(&edge, "net.ipv4.ip_forward", "0");
         lab.sysctl(&edge, "net.ipv6.conf.all.forwarding", "0");
 
-        let pass = [&pop_a, &pop_b].map(|ns| attach_pass(ns, "eth0")).into();
-        Self {
-            cust,
-            edge,
-            pop_a,
-            pop_b,
-            _pass: pass,
-            lab,
-        }
+        let pass = [&cust, &rogue, &pop_a, &pop_b, &transit].map(|ns| attach_pass(ns, "eth0")).into();
+        Self { cust, rogue, edge, pop_a, pop_b, transit, _pass: pass, lab }
     }
 
-    /// A pin path unique to this lab.
+/// A pin path unique to this lab.
     pub fn pin_path(&self) -> PathBuf {
         PathBuf::from(format!("/sys/fs/bpf/{}", self.edge))
     }
@@ -237,31 +252,31 @@ pub fn udp_socket(ns: &str, bind: SocketAddr) -> UdpSocket {
     })
 }
 
-/// Sends `count` datagrams to each of `dests` from `ns` at about `rate` per
-/// second per destination; each payload carries a sequence number. Stops
-/// early when `stop` says so. Returns the number sent per destination.
-pub fn send_stream(
-    ns: &str,
-    dests: &[SocketAddr],
-    count: u32,
-    rate: u32,
-    stop: &dyn Fn() -> bool,
-) -> Vec<u32> {
-    let v4 = udp_socket(ns, "0.0.0.0:0".parse().unwrap());
-    let v6 = udp_socket(ns, "[::]:0".parse().unwrap());
-    let mut sent = vec![0; dests.len()];
+/// One sequence-numbered UDP stream: from `ns`, bound to `from`, to `to`.
+#[derive(Clone, Debug)]
+pub struct Stream {
+    pub ns: String,
+    pub from: SocketAddr,
+    pub to: SocketAddr,
+}
+
+/// Sends `count` datagrams on each stream at about `rate` per second per
+/// stream; each payload starts with its sequence number. Stops early when
+/// `stop` says so. Returns the number sent per stream.
+pub fn send_streams(streams: &[Stream], count: u32, rate: u32, stop: &dyn Fn() -> bool) -> Vec<u32> {
+    let socks: Vec<UdpSocket> = streams.iter().map(|s| udp_socket(&s.ns, s.from)).collect();
+    let mut sent = vec![0; streams.len()];
     let interval = Duration::from_secs_f64(1.0 / f64::from(rate.max(1)));
     let start = Instant::now();
     for seq in 0..count {
         if stop() {
             break;
         }
-        for (i, dest) in dests.iter().enumerate() {
-            let sock = if dest.is_ipv4() { &v4 } else { &v6 };
+        for (i, (sock, s)) in socks.iter().zip(streams).enumerate() {
             let mut payload = [0u8; 32];
             payload[..4].copy_from_slice(&seq.to_be_bytes());
             payload[4..].copy_from_slice(b"edge lab: sequence-numbered ");
-            if sock.send_to(&payload, dest).is_ok() {
+            if sock.send_to(&payload, s.to).is_ok() {
                 sent[i] += 1;
             }
         }
@@ -271,6 +286,31 @@ pub fn send_stream(
         }
     }
     sent
+}
+
+/// A stream of the lab's main job, with what it shows and where it lands.
+pub struct LabStream {
+    pub what: &'static str,
+    pub stream: Stream,
+    /// Namespace of the receiver.
+    pub at: String,
+}
+
+/// The streams `cargo xtask run` sends (and the stream test checks).
+pub fn lab_streams(lab: &EdgeLab) -> Vec<LabStream> {
+    let s = |what, ns: &String, from: &str, to: &str, port: u16, at: &String| LabStream {
+        what,
+        stream: Stream { ns: ns.clone(), from: sock(from, 0), to: sock(to, port) },
+        at: at.clone(),
+    };
+    vec![
+        s("contoso → backbone (microsoft)", &lab.cust, CONTOSO_V4, POPB_V4, 5000, &lab.pop_b),
+        s("contoso → backbone (microsoft)", &lab.cust, CONTOSO_V6, POPB_V6, 5000, &lab.pop_b),
+        s("fabrikam → transit (internet)", &lab.cust, FABRIKAM_V4, TRANSIT_V4, 5000, &lab.transit),
+        s("fabrikam → transit (internet)", &lab.cust, FABRIKAM_V6, TRANSIT_V6, 5000, &lab.transit),
+        s("backbone → contoso (policy)", &lab.pop_b, POPB_V4, CONTOSO_V4, 5001, &lab.cust),
+        s("backbone → contoso (policy)", &lab.pop_b, POPB_V6, CONTOSO_V6, 5001, &lab.cust),
+    ]
 }
 
 /// Counts datagrams on `sock` on a thread of its own (so the socket buffer

@@ -11,11 +11,7 @@ use std::{
 use edge_tests::{
     frames::ipv4_checksum_ok,
     netns::in_netns,
-    topology::{
-        Capture, EDGE_POPA_MAC, EDGE_POPB_MAC, EdgeLab, Edged, LAB_CONFIG, POPA_MAC, POPA_V4,
-        POPA_V6, POPB_MAC, POPB_V4, POPB_V6, send_stream, sock, spawn_counter, udp_socket,
-        workspace_bin,
-    },
+    topology::*,
 };
 use etherparse::{NetSlice, SlicedPacket, TransportSlice};
 
@@ -29,22 +25,33 @@ fn write_config(lab: &EdgeLab) -> PathBuf {
     path
 }
 
-/// The UDP datagram to `port` in `frame`, if any: (ttl, payload, ipv4 header bytes).
-fn udp_to(frame: &[u8], port: u16) -> Option<(u8, Vec<u8>, Option<Vec<u8>>)> {
+/// The UDP datagram to `port` in `frame` (possibly inside an IP-in-IP
+/// tunnel): (inner TTL / hop limit, DS byte, payload).
+fn udp_to(frame: &[u8], port: u16) -> Option<(u8, u8, Vec<u8>)> {
     let p = SlicedPacket::from_ethernet(frame).ok()?;
-    let Some(TransportSlice::Udp(udp)) = &p.transport else {
-        return None;
+    let inner;
+    let p = match &p.net {
+        Some(NetSlice::Ipv4(ip)) if ip.header().protocol().0 == 4 => {
+            inner = SlicedPacket::from_ip(ip.payload().payload).ok()?;
+            &inner
+        }
+        Some(NetSlice::Ipv6(ip)) if ip.header().next_header().0 == 41 => {
+            inner = SlicedPacket::from_ip(ip.payload().payload).ok()?;
+            &inner
+        }
+        _ => &p,
     };
+    let Some(TransportSlice::Udp(udp)) = &p.transport else { return None };
     if udp.destination_port() != port {
         return None;
     }
-    match p.net? {
-        NetSlice::Ipv4(ip) => Some((
-            ip.header().ttl(),
-            udp.payload().to_vec(),
-            Some(ip.header().slice().to_vec()),
-        )),
-        NetSlice::Ipv6(ip) => Some((ip.header().hop_limit(), udp.payload().to_vec(), None)),
+    match p.net.as_ref()? {
+        NetSlice::Ipv4(ip) => {
+            let h = ip.header();
+            assert!(ipv4_checksum_ok(h.slice()), "inner IPv4 checksum");
+            Some((h.ttl(), (h.dcp().value() << 2) | h.ecn().value(), udp.payload().to_vec()))
+        }
+        NetSlice::Ipv6(ip) => Some((ip.header().hop_limit(), ip.header().traffic_class(), udp.payload().to_vec())),
         _ => None,
     }
 }
@@ -55,81 +62,92 @@ fn edgectl_stats(pin_path: &std::path::Path) -> serde_json::Value {
         .arg(pin_path)
         .output()
         .expect("run edgectl");
-    assert!(
-        out.status.success(),
-        "edgectl stats: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "edgectl stats: {}", String::from_utf8_lossy(&out.stderr));
     serde_json::from_slice(&out.stdout).expect("edgectl --json output")
 }
 
 fn counter(stats: &serde_json::Value, group: &str, name: &str) -> u64 {
-    stats[group]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e[0] == name)
-        .unwrap_or_else(|| panic!("{group}/{name} missing"))[1]["packets"]
+    stats[group].as_array().unwrap().iter().find(|e| e[0] == name).unwrap_or_else(|| panic!("{group}/{name} missing"))
+        [1]["packets"]
         .as_u64()
         .unwrap()
 }
 
+/// Sends one datagram from `ns` (bound to `from`) to `to:port` and returns
+/// the frame captured on `capture` carrying it, if it arrives within 3 s.
+fn send_and_capture(ns: &str, from: &str, to: &str, port: u16, capture: &Capture) -> Option<Vec<u8>> {
+    let s = udp_socket(ns, sock(from, 0));
+    s.send_to(format!("to port {port}").as_bytes(), sock(to, port)).unwrap();
+    capture.next_matching(Duration::from_secs(3), |f| udp_to(f, port).is_some())
+}
+
 #[test]
-fn customer_traffic_reaches_the_pops_through_xdp_only() {
-    let lab = EdgeLab::build("e2e");
-    let forwarding = in_netns(&lab.edge, || {
-        std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap()
-    });
+fn preferences_policies_protection_and_encapsulation_end_to_end() {
+    let lab = EdgeLab::build("dp");
+    let forwarding = in_netns(&lab.edge, || std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap());
     assert_eq!(forwarding.trim(), "0", "the edge kernel must not forward");
     let config = write_config(&lab);
     let edged = Edged::start(&lab.edge, &config, &lab.pin_path());
+    let at_popa = Capture::open(&lab.pop_a, "eth0");
+    let at_popb = Capture::open(&lab.pop_b, "eth0");
+    let at_transit = Capture::open(&lab.transit, "eth0");
+    let at_cust = Capture::open(&lab.cust, "eth0");
 
-    let cap_a = Capture::open(&lab.pop_a, "eth0");
-    let cap_b = Capture::open(&lab.pop_b, "eth0");
-    let v4 = udp_socket(&lab.cust, "0.0.0.0:0".parse().unwrap());
-    let v6 = udp_socket(&lab.cust, "[::]:0".parse().unwrap());
-    v4.set_ttl(64).unwrap();
-    // IPv4 to pop-a, IPv6 to pop-b: each arrives once, TTL / hop limit 63,
-    // MACs rewritten by the edge, payload untouched.
-    v4.send_to(b"v4 through xdp", sock(POPA_V4, 7001)).unwrap();
-    let frame = cap_a
-        .next_matching(Duration::from_secs(5), |f| udp_to(f, 7001).is_some())
-        .expect("IPv4 datagram at pop-a");
-    assert_eq!(&frame[0..6], &mac(POPA_MAC), "destination MAC = pop-a");
-    assert_eq!(
-        &frame[6..12],
-        &mac(EDGE_POPA_MAC),
-        "source MAC = edge's pop-a port"
-    );
-    let (ttl, payload, header) = udp_to(&frame, 7001).unwrap();
-    assert_eq!(ttl, 63, "TTL decremented once");
-    assert_eq!(payload, b"v4 through xdp");
-    assert!(ipv4_checksum_ok(&header.unwrap()), "IPv4 header checksum");
+    // contoso (microsoft) from the customer: enters the backbone here (pop-b).
+    for (from, to, port) in [(CONTOSO_V4, POPB_V4, 7001), (CONTOSO_V6, POPB_V6, 7002)] {
+        let f = send_and_capture(&lab.cust, from, to, port, &at_popb).unwrap_or_else(|| panic!("{from} → pop-b"));
+        assert_eq!((&f[0..6], &f[6..12]), (&mac(POPB_MAC)[..], &mac(EDGE_BBB_MAC)[..]), "MACs rewritten");
+        let (ttl, ds, payload) = udp_to(&f, port).unwrap();
+        assert_eq!((ttl, ds & !3), (63, 0), "TTL decremented, DS untouched");
+        assert_eq!(payload, format!("to port {port}").as_bytes());
+    }
+    // fabrikam (internet) from the customer: handed to transit, DSCP AF41.
+    for (from, to, port) in [(FABRIKAM_V4, TRANSIT_V4, 7003), (FABRIKAM_V6, TRANSIT_V6, 7004)] {
+        let f = send_and_capture(&lab.cust, from, to, port, &at_transit).unwrap_or_else(|| panic!("{from} → transit"));
+        assert_eq!(&f[0..6], &mac(TRANSIT_MAC)[..]);
+        let (ttl, ds, _) = udp_to(&f, port).unwrap();
+        assert_eq!((ttl, ds >> 2), (63, 34), "TTL decremented, DSCP af41");
+    }
+    // Toward contoso from the backbone: its policy picks the direct link.
+    for (to, port) in [(CONTOSO_V4, 7005), (CONTOSO_V6, 7006)] {
+        let from = if to.contains(':') { POPB_V6 } else { POPB_V4 };
+        let f = send_and_capture(&lab.pop_b, from, to, port, &at_cust).unwrap_or_else(|| panic!("pop-b → {to}"));
+        assert_eq!((&f[0..6], &f[6..12]), (&mac(CUST_MAC)[..], &mac(EDGE_PEER0_MAC)[..]));
+    }
+    // Toward fabrikam from the backbone: hot potato, out through transit.
+    let f = send_and_capture(&lab.pop_b, POPB_V4, FABRIKAM_V4, 7007, &at_transit).expect("pop-b → fabrikam via transit");
+    assert_eq!(&f[0..6], &mac(TRANSIT_MAC)[..]);
+    // Toward northwind: to pop-a through the tunnel, outer header checked.
+    let f = send_and_capture(&lab.pop_b, POPB_V4, NORTHWIND_V4, 7008, &at_popa).expect("northwind via pop-a");
+    assert_eq!(&f[12..14], &[0x08, 0x00]);
+    assert_eq!(f[14], 0x45);
+    assert_eq!(f[14 + 9], 4, "outer protocol IP-in-IP");
+    assert_eq!(f[14 + 8], 64, "outer TTL = encap_ttl");
+    assert_eq!(&f[14 + 12..14 + 20], &[198, 51, 100, 1, 203, 0, 113, 1], "tunnel source and endpoint");
+    assert!(ipv4_checksum_ok(&f[14..34]), "outer checksum");
+    assert_eq!(u16::from_be_bytes([f[16], f[17]]) as usize, f.len() - 14, "outer total length");
+    assert_eq!(udp_to(&f, 7008).unwrap().0, 63, "inner TTL decremented once");
+    let f = send_and_capture(&lab.pop_b, POPB_V6, NORTHWIND_V6, 7009, &at_popa).expect("northwind v6 via pop-a");
+    assert_eq!(&f[12..14], &[0x86, 0xdd]);
+    assert_eq!((f[14 + 6], f[14 + 7]), (41, 64), "next header IPv6, hop limit = encap_ttl");
+    assert_eq!(&f[14 + 24..14 + 40], &"2001:db8:ff::2".parse::<std::net::Ipv6Addr>().unwrap().octets());
+    assert_eq!(udp_to(&f, 7009).unwrap().0, 63);
 
-    v6.send_to(b"v6 through xdp", sock(POPB_V6, 7002)).unwrap();
-    let frame = cap_b
-        .next_matching(Duration::from_secs(5), |f| udp_to(f, 7002).is_some())
-        .expect("IPv6 datagram at pop-b");
-    assert_eq!(&frame[0..6], &mac(POPB_MAC));
-    assert_eq!(&frame[6..12], &mac(EDGE_POPB_MAC));
-    let (hops, payload, _) = udp_to(&frame, 7002).unwrap();
-    assert_eq!(hops, 63, "hop limit decremented once");
-    assert_eq!(payload, b"v6 through xdp");
-
-    // TTL 1: XDP passes it to the kernel, which does not forward.
-    v4.set_ttl(1).unwrap();
-    v4.send_to(b"ttl one", sock(POPA_V4, 7003)).unwrap();
-    assert!(
-        cap_a
-            .next_matching(Duration::from_millis(700), |f| udp_to(f, 7003).is_some())
-            .is_none(),
-        "a TTL-1 packet must not be forwarded"
-    );
+    // The rogue peer spoofs contoso on peer1: dropped, counted, never forwarded.
+    let rogue = udp_socket(&lab.rogue, sock(CONTOSO_V4, 0));
+    for _ in 0..5 {
+        rogue.send_to(b"spoofed", sock(POPB_V4, 7010)).unwrap();
+    }
+    assert!(at_popb.next_matching(Duration::from_millis(700), |f| udp_to(f, 7010).is_some()).is_none(), "spoofed traffic forwarded");
 
     let stats = edgectl_stats(&edged.pin_path);
-    assert_eq!(counter(&stats, "reasons", "forwarded"), 2, "{stats}");
-    assert_eq!(counter(&stats, "actions", "redirect"), 2, "{stats}");
-    assert_eq!(counter(&stats, "reasons", "ttl_exceeded"), 1, "{stats}");
+    assert_eq!(counter(&stats, "reasons", "protection"), 5, "{stats}");
+    // At least the datagrams above; the receivers' ICMP port-unreachable
+    // replies are forwarded too (by the same rules), so not exactly.
+    assert!(counter(&stats, "reasons", "backbone") >= 2, "{stats}");
+    assert!(counter(&stats, "reasons", "transit") >= 3, "{stats}");
+    assert!(counter(&stats, "reasons", "policy") >= 4, "{stats}");
+    assert_eq!(counter(&stats, "actions", "drop"), 5, "{stats}");
 
     let pin_path = edged.pin_path.clone();
     edged.stop();
@@ -138,32 +156,23 @@ fn customer_traffic_reaches_the_pops_through_xdp_only() {
 }
 
 #[test]
-fn a_sequence_numbered_stream_arrives_complete_in_both_families() {
+fn sequence_numbered_streams_arrive_complete_in_both_families() {
     let lab = EdgeLab::build("stream");
     let config = write_config(&lab);
     let edged = Edged::start(&lab.edge, &config, &lab.pin_path());
     let done = Arc::new(AtomicBool::new(false));
-    let dests = [
-        sock(POPA_V4, 5000),
-        sock(POPA_V6, 5000),
-        sock(POPB_V4, 5000),
-        sock(POPB_V6, 5000),
-    ];
-    let counters: Vec<_> = [&lab.pop_a, &lab.pop_a, &lab.pop_b, &lab.pop_b]
-        .iter()
-        .zip(&dests)
-        .map(|(ns, d)| spawn_counter(udp_socket(ns, *d), done.clone()))
-        .collect();
-    let sent = send_stream(&lab.cust, &dests, 500, 1000, &|| false);
+    let streams = lab_streams(&lab);
+    let counters: Vec<_> =
+        streams.iter().map(|l| spawn_counter(udp_socket(&l.at, l.stream.to), done.clone())).collect();
+    let list: Vec<Stream> = streams.iter().map(|l| l.stream.clone()).collect();
+    let sent = send_streams(&list, 500, 1000, &|| false);
     done.store(true, std::sync::atomic::Ordering::Relaxed);
     let received: Vec<u32> = counters.into_iter().map(|h| h.join().unwrap()).collect();
-    assert_eq!(sent, vec![500; 4]);
-    assert_eq!(
-        received, sent,
-        "every datagram arrives, none twice (to {dests:?})"
-    );
+    assert_eq!(sent, vec![500; streams.len()]);
+    assert_eq!(received, sent, "every datagram arrives, none twice");
     let stats = edgectl_stats(&edged.pin_path);
-    assert_eq!(counter(&stats, "reasons", "forwarded"), 2000, "{stats}");
+    let forwarded: u64 = ["backbone", "transit", "policy"].iter().map(|r| counter(&stats, "reasons", r)).sum();
+    assert_eq!(forwarded, 500 * streams.len() as u64, "{stats}");
     edged.stop();
     std::fs::remove_file(config).unwrap();
 }

@@ -1,10 +1,11 @@
 //! edge-lab: the forwarder's main job on a small lab, run by `cargo xtask run`.
 //!
-//! Builds a customer, the edge host and two PoP hosts in network namespaces,
-//! starts edged with the embedded example config (tests/lab.toml), sends a
-//! sequence-numbered UDP stream from the customer to both PoPs in both IP
-//! families, prints what arrived where and edged's counters, and tears
-//! everything down (also on Ctrl-C).
+//! Builds a customer, a rogue peer, the edge host, two backbone PoPs and a
+//! transit host in network namespaces, starts edged with the embedded
+//! example config (tests/lab.toml), sends sequence-numbered UDP streams in
+//! both IP families (customer → backbone, customer → transit, backbone →
+//! customer) plus spoofed traffic from the rogue peer, prints what arrived
+//! where and edged's counters, and tears everything down (also on Ctrl-C).
 
 use std::{
     process::{Command, ExitCode},
@@ -12,16 +13,11 @@ use std::{
         Arc,
         atomic::{AtomicBool, Ordering},
     },
+    time::{Duration, Instant},
 };
 
 use clap::Parser;
-use edge_tests::{
-    netns::require_root,
-    topology::{
-        EdgeLab, Edged, LAB_CONFIG, POPA_V4, POPA_V6, POPB_V4, POPB_V6, send_stream, sock,
-        spawn_counter, udp_socket, workspace_bin,
-    },
-};
+use edge_tests::{netns::require_root, topology::*};
 
 /// Run the edge forwarder on a namespace lab and show what it forwarded.
 #[derive(Debug, Parser)]
@@ -29,7 +25,7 @@ struct Args {
     /// How long to send traffic, in seconds.
     #[arg(long, default_value_t = 3)]
     seconds: u32,
-    /// Datagrams per second to each of the four destinations.
+    /// Datagrams per second on each stream.
     #[arg(long, default_value_t = 200)]
     rate: u32,
     /// Keep the lab up this many seconds after the traffic, for a look
@@ -51,72 +47,52 @@ fn main() -> ExitCode {
         .expect("SIGINT handler");
     }
 
-    println!("edge-lab: building namespaces: customer, edge (XDP), pop-a, pop-b");
+    println!("edge-lab: building namespaces: customer, rogue peer, edge (XDP), pop-a, pop-b, transit");
     let lab = EdgeLab::build("lab");
     let config = std::env::temp_dir().join(format!("{}.toml", lab.edge));
     std::fs::write(&config, LAB_CONFIG).expect("write config");
     let edged = Edged::start(&lab.edge, &config, &lab.pin_path());
 
-    let dests = [
-        ("pop-a", "IPv4", sock(POPA_V4, 5000), &lab.pop_a),
-        ("pop-a", "IPv6", sock(POPA_V6, 5000), &lab.pop_a),
-        ("pop-b", "IPv4", sock(POPB_V4, 5000), &lab.pop_b),
-        ("pop-b", "IPv6", sock(POPB_V6, 5000), &lab.pop_b),
-    ];
+    let mut streams = lab_streams(&lab);
+    // Spoofed contoso traffic from another peering port: must never arrive.
+    streams.push(LabStream {
+        what: "rogue peer spoofing contoso (protection)",
+        stream: Stream { ns: lab.rogue.clone(), from: sock(CONTOSO_V4, 0), to: sock(POPB_V4, 5002) },
+        at: lab.pop_b.clone(),
+    });
     let done = Arc::new(AtomicBool::new(false));
-    let receivers: Vec<_> = dests
-        .iter()
-        .map(|(_, _, d, ns)| spawn_counter(udp_socket(ns, *d), done.clone()))
-        .collect();
-    println!(
-        "edge-lab: sending {} s at {} datagrams/s to each of {} destinations",
-        args.seconds,
-        args.rate,
-        dests.len()
-    );
-    let addrs: Vec<_> = dests.iter().map(|d| d.2).collect();
-    let sent = send_stream(
-        &lab.cust,
-        &addrs,
-        args.seconds * args.rate,
-        args.rate,
-        &|| stop.load(Ordering::Relaxed),
-    );
+    let receivers: Vec<_> =
+        streams.iter().map(|l| spawn_counter(udp_socket(&l.at, l.stream.to), done.clone())).collect();
+    println!("edge-lab: sending {} s at {} datagrams/s on each of {} streams", args.seconds, args.rate, streams.len());
+    let list: Vec<Stream> = streams.iter().map(|l| l.stream.clone()).collect();
+    let sent = send_streams(&list, args.seconds * args.rate, args.rate, &|| stop.load(Ordering::Relaxed));
     done.store(true, Ordering::Relaxed);
-    let received: Vec<u32> = receivers
-        .into_iter()
-        .map(|h| h.join().unwrap_or(0))
-        .collect();
+    let received: Vec<u32> = receivers.into_iter().map(|h| h.join().unwrap_or(0)).collect();
 
-    println!(
-        "\n{:<8} {:<6} {:<24} {:>8} {:>9}",
-        "PoP", "family", "destination", "sent", "received"
-    );
-    for ((pop, family, dest, _), (s, r)) in dests.iter().zip(sent.iter().zip(&received)) {
+    println!("\n{:<42} {:<22} {:<26} {:>6} {:>9}", "stream", "from", "to", "sent", "received");
+    for (l, (s, r)) in streams.iter().zip(sent.iter().zip(&received)) {
         println!(
-            "{pop:<8} {family:<6} {:<24} {s:>8} {r:>9}",
-            dest.to_string()
+            "{:<42} {:<22} {:<26} {s:>6} {r:>9}",
+            l.what,
+            l.stream.from.ip().to_string(),
+            l.stream.to.to_string()
         );
     }
 
-    println!(
-        "\nedged counters (edgectl stats --pin-path {}):",
-        edged.pin_path.display()
-    );
+    println!("\nedged counters (edgectl stats --pin-path {}):", edged.pin_path.display());
     let _ = Command::new(workspace_bin("edgectl"))
         .arg("stats")
         .arg("--pin-path")
         .arg(&edged.pin_path)
+        .arg("--config")
+        .arg(&config)
         .status();
 
     if args.hold > 0 && !stop.load(Ordering::Relaxed) {
-        println!(
-            "edge-lab: holding the lab for {} s (Ctrl-C to end early)",
-            args.hold
-        );
-        let until = std::time::Instant::now() + std::time::Duration::from_secs(args.hold);
-        while std::time::Instant::now() < until && !stop.load(Ordering::Relaxed) {
-            std::thread::sleep(std::time::Duration::from_millis(100));
+        println!("edge-lab: holding the lab for {} s (Ctrl-C to end early)", args.hold);
+        let until = Instant::now() + Duration::from_secs(args.hold);
+        while Instant::now() < until && !stop.load(Ordering::Relaxed) {
+            std::thread::sleep(Duration::from_millis(100));
         }
     }
 
@@ -124,10 +100,7 @@ fn main() -> ExitCode {
     let _ = std::fs::remove_file(&config);
     drop(lab);
     println!("edge-lab: torn down (namespaces deleted, program detached, pins removed)");
-    let complete = sent == received && sent.iter().all(|&s| s > 0);
-    if complete || stop.load(Ordering::Relaxed) {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    }
+    let n = streams.len() - 1;
+    let complete = sent[..n] == received[..n] && sent.iter().all(|&s| s > 0) && received[n] == 0;
+    if complete || stop.load(Ordering::Relaxed) { ExitCode::SUCCESS } else { ExitCode::FAILURE }
 }
