@@ -134,7 +134,14 @@ const _: () = assert!(core::mem::size_of::<PrefixEntry>() == 24);
 
 impl Default for PrefixEntry {
     fn default() -> Self {
-        Self { allowed_ports: 0, slot: 0, policy: 0, preference: preference::MICROSOFT, dscp: DSCP_KEEP, _pad: [0; 6] }
+        Self {
+            allowed_ports: 0,
+            slot: 0,
+            policy: 0,
+            preference: preference::MICROSOFT,
+            dscp: DSCP_KEEP,
+            _pad: [0; 6],
+        }
     }
 }
 
@@ -156,7 +163,9 @@ const _: () = assert!(POLICY_SLOTS <= 1024);
 
 impl Default for PolicyTable {
     fn default() -> Self {
-        Self { pops: [NO_POP; 1024] }
+        Self {
+            pops: [NO_POP; 1024],
+        }
     }
 }
 
@@ -222,7 +231,13 @@ const _: () = assert!(core::mem::size_of::<Settings>() == 16);
 
 impl Default for Settings {
     fn default() -> Self {
-        Self { default_action: default_action::PASS, backbone_exit: NO_EXIT, transit_exit: NO_EXIT, encap_ttl: 64, _pad: [0; 3] }
+        Self {
+            default_action: default_action::PASS,
+            backbone_exit: NO_EXIT,
+            transit_exit: NO_EXIT,
+            encap_ttl: 64,
+            _pad: [0; 3],
+        }
     }
 }
 
@@ -250,7 +265,13 @@ pub enum Action {
 
 impl Action {
     pub const COUNT: u32 = 5;
-    pub const ALL: [Action; 5] = [Self::Aborted, Self::Drop, Self::Pass, Self::Tx, Self::Redirect];
+    pub const ALL: [Action; 5] = [
+        Self::Aborted,
+        Self::Drop,
+        Self::Pass,
+        Self::Tx,
+        Self::Redirect,
+    ];
 
     pub const fn name(self) -> &'static str {
         match self {
@@ -446,7 +467,10 @@ mod tests {
         }
         let mean = f64::from(flows) / POLICY_SLOTS as f64;
         let (min, max) = (*hits.iter().min().unwrap(), *hits.iter().max().unwrap());
-        assert!(f64::from(min) > mean * 0.5 && f64::from(max) < mean * 1.6, "min {min} max {max} mean {mean}");
+        assert!(
+            f64::from(min) > mean * 0.5 && f64::from(max) < mean * 1.6,
+            "min {min} max {max} mean {mean}"
+        );
     }
 
     #[test]

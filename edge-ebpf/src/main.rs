@@ -74,9 +74,15 @@ pub fn edge_pass(_ctx: XdpContext) -> u32 {
 
 #[inline(always)]
 fn forward(ctx: &XdpContext) -> Verdict {
-    let v = Verdict { action: Action::Pass, reason: Reason::Malformed, port: NONE, slot: NONE, pop: NONE };
+    let v = Verdict {
+        action: Action::Pass,
+        reason: Reason::Malformed,
+        port: NONE,
+        slot: NONE,
+        pop: NONE,
+    };
     let ifindex = ctx.ingress_ifindex() as u32;
-    let Some(port) = (unsafe { EDGE_PORTS.get(&ifindex) }) else {
+    let Some(port) = (unsafe { EDGE_PORTS.get(ifindex) }) else {
         return v.pass(Reason::UnknownPort);
     };
     let v = Verdict { port: port.id, ..v };
@@ -95,12 +101,19 @@ fn forward(ctx: &XdpContext) -> Verdict {
 }
 
 #[inline(always)]
-fn forward_v4(ctx: &XdpContext, v: Verdict, port: &PortEntry, settings: &Settings, l2: &L2) -> Verdict {
+fn forward_v4(
+    ctx: &XdpContext,
+    v: Verdict,
+    port: &PortEntry,
+    settings: &Settings,
+    l2: &L2,
+) -> Verdict {
     // Parse: the fixed header only; options and fragments go to the kernel.
     let Ok(ip) = parse::ptr_at::<Ipv4Hdr>(ctx, l2.l3) else {
         return v.pass(Reason::Malformed);
     };
-    let (vihl, frags, proto) = unsafe { ((*ip).vihl, u16::from_be_bytes((*ip).frags), (*ip).proto) };
+    let (vihl, frags, proto) =
+        unsafe { ((*ip).vihl, u16::from_be_bytes((*ip).frags), (*ip).proto) };
     let (src, dst) = unsafe { ((*ip).src_addr, (*ip).dst_addr) };
     if vihl >> 4 != 4 || vihl & 0x0F < 5 {
         return v.pass(Reason::Malformed);
@@ -116,7 +129,7 @@ fn forward_v4(ctx: &XdpContext, v: Verdict, port: &PortEntry, settings: &Setting
     if dst[0] >= 224 {
         return v.pass(Reason::Control);
     }
-    if unsafe { EDGE_LOCAL_V4.get(&dst) }.is_some() {
+    if unsafe { EDGE_LOCAL_V4.get(dst) }.is_some() {
         return v.pass(Reason::Local);
     }
     let l4_ports = if proto == parse::IPPROTO_TCP || proto == parse::IPPROTO_UDP {
@@ -135,7 +148,10 @@ fn forward_v4(ctx: &XdpContext, v: Verdict, port: &PortEntry, settings: &Setting
     let Some(prefix) = EDGE_PFX_V4.get(&key) else {
         return unregistered(v, settings);
     };
-    let v = Verdict { slot: prefix.slot, ..v };
+    let v = Verdict {
+        slot: prefix.slot,
+        ..v
+    };
     if violates_protection(port, prefix, from_customer) {
         return v.with(Action::Drop, Reason::Protection);
     }
@@ -173,11 +189,18 @@ fn forward_v4(ctx: &XdpContext, v: Verdict, port: &PortEntry, settings: &Setting
 }
 
 #[inline(always)]
-fn forward_v6(ctx: &XdpContext, v: Verdict, port: &PortEntry, settings: &Settings, l2: &L2) -> Verdict {
+fn forward_v6(
+    ctx: &XdpContext,
+    v: Verdict,
+    port: &PortEntry,
+    settings: &Settings,
+    l2: &L2,
+) -> Verdict {
     let Ok(ip) = parse::ptr_at::<Ipv6Hdr>(ctx, l2.l3) else {
         return v.pass(Reason::Malformed);
     };
-    let (vcf0, next, src, dst) = unsafe { ((*ip).vcf[0], (*ip).next_hdr, (*ip).src_addr, (*ip).dst_addr) };
+    let (vcf0, next, src, dst) =
+        unsafe { ((*ip).vcf[0], (*ip).next_hdr, (*ip).src_addr, (*ip).dst_addr) };
     if vcf0 >> 4 != 6 {
         return v.pass(Reason::Malformed);
     }
@@ -188,7 +211,10 @@ fn forward_v6(ctx: &XdpContext, v: Verdict, port: &PortEntry, settings: &Setting
         return v.pass(Reason::Ipv6Extension);
     }
     // Multicast (ff00::/8) and link-local (fe80::/10) at either end.
-    if dst[0] == 0xFF || (dst[0] == 0xFE && dst[1] & 0xC0 == 0x80) || (src[0] == 0xFE && src[1] & 0xC0 == 0x80) {
+    if dst[0] == 0xFF
+        || (dst[0] == 0xFE && dst[1] & 0xC0 == 0x80)
+        || (src[0] == 0xFE && src[1] & 0xC0 == 0x80)
+    {
         return v.pass(Reason::Control);
     }
     let l4 = l2.l3 + Ipv6Hdr::LEN;
@@ -201,7 +227,7 @@ fn forward_v6(ctx: &XdpContext, v: Verdict, port: &PortEntry, settings: &Setting
             return v.pass(Reason::Control);
         }
     }
-    if unsafe { EDGE_LOCAL_V6.get(&dst) }.is_some() {
+    if unsafe { EDGE_LOCAL_V6.get(dst) }.is_some() {
         return v.pass(Reason::Local);
     }
     let l4_ports = if next == parse::IPPROTO_TCP || next == parse::IPPROTO_UDP {
@@ -218,7 +244,10 @@ fn forward_v6(ctx: &XdpContext, v: Verdict, port: &PortEntry, settings: &Setting
     let Some(prefix) = EDGE_PFX_V6.get(&key) else {
         return unregistered(v, settings);
     };
-    let v = Verdict { slot: prefix.slot, ..v };
+    let v = Verdict {
+        slot: prefix.slot,
+        ..v
+    };
     if violates_protection(port, prefix, from_customer) {
         return v.with(Action::Drop, Reason::Protection);
     }
@@ -306,10 +335,26 @@ fn decide(
         return Err(v.pass(Reason::NoNextHop));
     }
     if pop.ifindex == ctx.ingress_ifindex() as u32 {
-        return Ok((Verdict { pop: pop_id, reason, ..v }, pop, Action::Tx));
+        return Ok((
+            Verdict {
+                pop: pop_id,
+                reason,
+                ..v
+            },
+            pop,
+            Action::Tx,
+        ));
     }
     match EDGE_TX_PORTS.redirect(pop.ifindex, 0) {
-        Ok(_) => Ok((Verdict { pop: pop_id, reason, ..v }, pop, Action::Redirect)),
+        Ok(_) => Ok((
+            Verdict {
+                pop: pop_id,
+                reason,
+                ..v
+            },
+            pop,
+            Action::Redirect,
+        )),
         Err(_) => Err(v.pass(Reason::NoTxPort)),
     }
 }

@@ -6,7 +6,9 @@ use aya_ebpf::{
     macros::map,
     maps::{Array, DevMapHash, HashMap, LpmTrie, PerCpuArray},
 };
-use edge_common::{Action, Counter, PolicyTable, Pop, PortEntry, PrefixEntry, Reason, Settings, limits};
+use edge_common::{
+    Action, Counter, PolicyTable, Pop, PortEntry, PrefixEntry, Reason, Settings, limits,
+};
 
 /// Ingress ifindex → port role and id.
 #[map]
@@ -40,11 +42,13 @@ pub static EDGE_SETTINGS: Array<Settings> = Array::with_max_entries(1, 0);
 
 /// This host's own IPv4 addresses: traffic to them goes to the kernel.
 #[map]
-pub static EDGE_LOCAL_V4: HashMap<[u8; 4], u8> = HashMap::with_max_entries(limits::MAX_LOCAL_ADDRS, 0);
+pub static EDGE_LOCAL_V4: HashMap<[u8; 4], u8> =
+    HashMap::with_max_entries(limits::MAX_LOCAL_ADDRS, 0);
 
 /// This host's own IPv6 addresses.
 #[map]
-pub static EDGE_LOCAL_V6: HashMap<[u8; 16], u8> = HashMap::with_max_entries(limits::MAX_LOCAL_ADDRS, 0);
+pub static EDGE_LOCAL_V6: HashMap<[u8; 16], u8> =
+    HashMap::with_max_entries(limits::MAX_LOCAL_ADDRS, 0);
 
 /// Packets and bytes per action (index = XDP return code).
 #[map]
@@ -56,12 +60,15 @@ pub static EDGE_RSN_STATS: PerCpuArray<Counter> = PerCpuArray::with_max_entries(
 
 /// Packets and bytes per prefix counter slot (classified packets).
 #[map]
-pub static EDGE_PFX_STATS: PerCpuArray<Counter> = PerCpuArray::with_max_entries(limits::MAX_PREFIX_SLOTS, 0);
+pub static EDGE_PFX_STATS: PerCpuArray<Counter> =
+    PerCpuArray::with_max_entries(limits::MAX_PREFIX_SLOTS, 0);
 
 /// Packets and bytes sent to each PoP.
 #[map]
-pub static EDGE_POP_STATS: PerCpuArray<Counter> = PerCpuArray::with_max_entries(limits::MAX_POPS, 0);
+pub static EDGE_POP_STATS: PerCpuArray<Counter> =
+    PerCpuArray::with_max_entries(limits::MAX_POPS, 0);
 
 /// Packets and bytes received per port id.
 #[map]
-pub static EDGE_PORT_STATS: PerCpuArray<Counter> = PerCpuArray::with_max_entries(limits::MAX_PORTS, 0);
+pub static EDGE_PORT_STATS: PerCpuArray<Counter> =
+    PerCpuArray::with_max_entries(limits::MAX_PORTS, 0);

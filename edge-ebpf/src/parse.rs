@@ -66,5 +66,8 @@ pub fn ports(ctx: &XdpContext, l4: usize) -> Result<u32, ()> {
 /// IPv6 next-header values that are extension headers (RFC 8200 §4, IANA).
 #[inline(always)]
 pub fn is_ipv6_extension(next: u8) -> bool {
-    matches!(next, 0 | 43 | 44 | 50 | 51 | 60 | 135 | 139 | 140 | 253 | 254)
+    matches!(
+        next,
+        0 | 43 | 44 | 50 | 51 | 60 | 135 | 139 | 140 | 253 | 254
+    )
 }

@@ -3,7 +3,10 @@
 
 use aya_ebpf::{helpers::bpf_xdp_adjust_head, programs::XdpContext};
 use edge_common::Pop;
-use network_types::{eth::EthHdr, ip::{Ipv4Hdr, Ipv6Hdr}};
+use network_types::{
+    eth::EthHdr,
+    ip::{Ipv4Hdr, Ipv6Hdr},
+};
 
 use crate::parse::ptr_at;
 
@@ -104,8 +107,13 @@ fn make_room(ctx: &XdpContext, l2_len: usize, len: usize) -> Result<(), ()> {
 #[inline(always)]
 pub fn encap_ipip(ctx: &XdpContext, l2_len: usize, pop: &Pop, ttl: u8) -> Result<(), ()> {
     let inner: *const Ipv4Hdr = ptr_at(ctx, l2_len)?;
-    let (tos, inner_len, df) =
-        unsafe { ((*inner).tos, u16::from_be_bytes((*inner).tot_len), (*inner).frags[0] & 0x40) };
+    let (tos, inner_len, df) = unsafe {
+        (
+            (*inner).tos,
+            u16::from_be_bytes((*inner).tot_len),
+            (*inner).frags[0] & 0x40,
+        )
+    };
     make_room(ctx, l2_len, Ipv4Hdr::LEN)?;
     let eth: *mut EthHdr = ptr_at(ctx, 0)?;
     set_macs(eth, pop);
@@ -113,7 +121,8 @@ pub fn encap_ipip(ctx: &XdpContext, l2_len: usize, pop: &Pop, ttl: u8) -> Result
     let len = inner_len.wrapping_add(Ipv4Hdr::LEN as u16).to_be_bytes();
     let (s, d) = (pop.tunnel_src_v4, pop.tunnel_dst_v4);
     let mut h: [u8; 20] = [
-        0x45, tos, len[0], len[1], 0, 0, df, 0, ttl, 4, 0, 0, s[0], s[1], s[2], s[3], d[0], d[1], d[2], d[3],
+        0x45, tos, len[0], len[1], 0, 0, df, 0, ttl, 4, 0, 0, s[0], s[1], s[2], s[3], d[0], d[1],
+        d[2], d[3],
     ];
     let mut sum: u32 = 0;
     let mut i = 0;

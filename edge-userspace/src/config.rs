@@ -50,7 +50,10 @@ struct Daemon {
 
 impl Default for Daemon {
     fn default() -> Self {
-        Self { pin_path: default_pin_path(), xdp_mode: XdpMode::default() }
+        Self {
+            pin_path: default_pin_path(),
+            xdp_mode: XdpMode::default(),
+        }
     }
 }
 
@@ -298,7 +301,8 @@ pub fn dscp_by_name(name: &str) -> Option<u8> {
                 c << 3
             } else if let Some(af) = n.strip_prefix("af") {
                 let b = af.as_bytes();
-                if b.len() != 2 || !(b'1'..=b'4').contains(&b[0]) || !(b'1'..=b'3').contains(&b[1]) {
+                if b.len() != 2 || !(b'1'..=b'4').contains(&b[0]) || !(b'1'..=b'3').contains(&b[1])
+                {
                     return None;
                 }
                 ((b[0] - b'0') << 3) | ((b[1] - b'0') << 1)
@@ -317,7 +321,11 @@ pub fn parse(text: &str) -> Result<Plan, Invalid> {
             message: e.message().trim().to_string(),
         }])
     })?;
-    Validator { text, problems: Vec::new() }.run(file)
+    Validator {
+        text,
+        problems: Vec::new(),
+    }
+    .run(file)
 }
 
 struct Validator<'a> {
@@ -328,7 +336,10 @@ struct Validator<'a> {
 impl Validator<'_> {
     fn bad(&mut self, span: Option<Range<usize>>, message: impl Into<String>) {
         let line = span.map(|s| line_of(self.text, s.start));
-        self.problems.push(Problem { line, message: message.into() });
+        self.problems.push(Problem {
+            line,
+            message: message.into(),
+        });
     }
 
     fn limit(&mut self, what: &str, n: usize, limit: u32) {
@@ -339,30 +350,58 @@ impl Validator<'_> {
 
     fn run(mut self, file: File) -> Result<Plan, Invalid> {
         let ports = self.ports(&file.ports);
-        let port_ids: HashMap<&str, u32> =
-            ports.iter().enumerate().map(|(i, p)| (p.interface.as_str(), i as u32)).collect();
+        let port_ids: HashMap<&str, u32> = ports
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.interface.as_str(), i as u32))
+            .collect();
         let pops = self.pops(&file.pops, &port_ids);
-        let pop_ids: HashMap<&str, u32> = pops.iter().enumerate().map(|(i, p)| (p.name.as_str(), i as u32)).collect();
+        let pop_ids: HashMap<&str, u32> = pops
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.name.as_str(), i as u32))
+            .collect();
         let mut policies = self.policies(&file.policies, &pop_ids);
         let fwd = &file.forwarding;
-        let backbone_exit = fwd.backbone_exit.as_ref().and_then(|n| self.pop_ref(n, &pop_ids, "backbone_exit"));
-        let transit_exit = fwd.transit_exit.as_ref().and_then(|n| self.pop_ref(n, &pop_ids, "transit_exit"));
+        let backbone_exit = fwd
+            .backbone_exit
+            .as_ref()
+            .and_then(|n| self.pop_ref(n, &pop_ids, "backbone_exit"));
+        let transit_exit = fwd
+            .transit_exit
+            .as_ref()
+            .and_then(|n| self.pop_ref(n, &pop_ids, "transit_exit"));
         let encap_ttl = match &fwd.encap_ttl {
             None => 64,
             Some(t) if (1..=255).contains(t.get_ref()) => *t.get_ref() as u8,
             Some(t) => {
-                self.bad(Some(t.span()), format!("encap_ttl {} is outside 1-255", t.get_ref()));
+                self.bad(
+                    Some(t.span()),
+                    format!("encap_ttl {} is outside 1-255", t.get_ref()),
+                );
                 64
             }
         };
         let prefixes = self.prefixes(&file.prefixes, &ports, &port_ids, &pop_ids, &mut policies);
 
         let peering = ports.iter().any(|p| p.role == Role::Peering);
-        if backbone_exit.is_none() && peering && prefixes.iter().any(|p| p.preference == Preference::Microsoft) {
+        if backbone_exit.is_none()
+            && peering
+            && prefixes
+                .iter()
+                .any(|p| p.preference == Preference::Microsoft)
+        {
             self.bad(None, "[forwarding] backbone_exit is required: peering ports carry microsoft-preference prefixes");
         }
-        if transit_exit.is_none() && prefixes.iter().any(|p| p.preference == Preference::Internet) {
-            self.bad(None, "[forwarding] transit_exit is required: some prefixes have the internet preference");
+        if transit_exit.is_none()
+            && prefixes
+                .iter()
+                .any(|p| p.preference == Preference::Internet)
+        {
+            self.bad(
+                None,
+                "[forwarding] transit_exit is required: some prefixes have the internet preference",
+            );
         }
 
         if !self.problems.is_empty() {
@@ -382,10 +421,18 @@ impl Validator<'_> {
         })
     }
 
-    fn pop_ref(&mut self, name: &Spanned<String>, pop_ids: &HashMap<&str, u32>, what: &str) -> Option<u32> {
+    fn pop_ref(
+        &mut self,
+        name: &Spanned<String>,
+        pop_ids: &HashMap<&str, u32>,
+        what: &str,
+    ) -> Option<u32> {
         let id = pop_ids.get(name.get_ref().as_str()).copied();
         if id.is_none() {
-            self.bad(Some(name.span()), format!("{what}: unknown PoP {:?}", name.get_ref()));
+            self.bad(
+                Some(name.span()),
+                format!("{what}: unknown PoP {:?}", name.get_ref()),
+            );
         }
         id
     }
@@ -395,11 +442,20 @@ impl Validator<'_> {
         for port in ports {
             let name = port.interface.get_ref();
             if name.is_empty() || name.len() > 15 {
-                self.bad(Some(port.interface.span()), format!("interface name {name:?} must be 1-15 characters"));
+                self.bad(
+                    Some(port.interface.span()),
+                    format!("interface name {name:?} must be 1-15 characters"),
+                );
             } else if out.iter().any(|p| &p.interface == name) {
-                self.bad(Some(port.interface.span()), format!("port {name} is listed twice"));
+                self.bad(
+                    Some(port.interface.span()),
+                    format!("port {name} is listed twice"),
+                );
             } else {
-                out.push(PlannedPort { interface: name.clone(), role: port.role });
+                out.push(PlannedPort {
+                    interface: name.clone(),
+                    role: port.role,
+                });
             }
         }
         self.limit("ports", out.len(), limits::MAX_PORTS);
@@ -413,32 +469,61 @@ impl Validator<'_> {
             if name.is_empty() {
                 self.bad(Some(pop.name.span()), "PoP name must not be empty");
             } else if out.iter().any(|p| &p.name == name) {
-                self.bad(Some(pop.name.span()), format!("PoP {name} is defined twice"));
+                self.bad(
+                    Some(pop.name.span()),
+                    format!("PoP {name} is defined twice"),
+                );
             }
             let interface = pop.interface.get_ref();
             if !port_ids.contains_key(interface.as_str()) {
-                self.bad(Some(pop.interface.span()), format!("PoP {name}: interface {interface} is not a listed port"));
+                self.bad(
+                    Some(pop.interface.span()),
+                    format!("PoP {name}: interface {interface} is not a listed port"),
+                );
             }
             let mac = match pop.mac.get_ref().parse::<MacAddr6>() {
                 Ok(mac) if mac.is_nil() || mac.is_multicast() => {
-                    self.bad(Some(pop.mac.span()), format!("PoP {name}: MAC {mac} is not a unicast address"));
+                    self.bad(
+                        Some(pop.mac.span()),
+                        format!("PoP {name}: MAC {mac} is not a unicast address"),
+                    );
                     [0; 6]
                 }
                 Ok(mac) => mac.into_array(),
                 Err(e) => {
-                    self.bad(Some(pop.mac.span()), format!("PoP {name}: bad MAC {:?}: {e}", pop.mac.get_ref()));
+                    self.bad(
+                        Some(pop.mac.span()),
+                        format!("PoP {name}: bad MAC {:?}: {e}", pop.mac.get_ref()),
+                    );
                     [0; 6]
                 }
             };
-            let encap_ipv4 = pop.encap_ipv4.as_ref().and_then(|t| self.tunnel::<Ipv4Addr>(name, t, "encap_ipv4"));
-            let encap_ipv6 = pop.encap_ipv6.as_ref().and_then(|t| self.tunnel::<Ipv6Addr>(name, t, "encap_ipv6"));
-            out.push(PlannedPop { name: name.clone(), interface: interface.clone(), mac, encap_ipv4, encap_ipv6 });
+            let encap_ipv4 = pop
+                .encap_ipv4
+                .as_ref()
+                .and_then(|t| self.tunnel::<Ipv4Addr>(name, t, "encap_ipv4"));
+            let encap_ipv6 = pop
+                .encap_ipv6
+                .as_ref()
+                .and_then(|t| self.tunnel::<Ipv6Addr>(name, t, "encap_ipv6"));
+            out.push(PlannedPop {
+                name: name.clone(),
+                interface: interface.clone(),
+                mac,
+                encap_ipv4,
+                encap_ipv6,
+            });
         }
         self.limit("PoPs", out.len(), limits::MAX_POPS);
         out
     }
 
-    fn tunnel<A: std::str::FromStr>(&mut self, pop: &str, t: &Spanned<Tunnel>, what: &str) -> Option<(A, A)> {
+    fn tunnel<A: std::str::FromStr>(
+        &mut self,
+        pop: &str,
+        t: &Spanned<Tunnel>,
+        what: &str,
+    ) -> Option<(A, A)> {
         let parse = |s: &str| s.parse::<A>().ok();
         match (parse(&t.get_ref().source), parse(&t.get_ref().destination)) {
             (Some(s), Some(d)) => Some((s, d)),
@@ -452,38 +537,67 @@ impl Validator<'_> {
         }
     }
 
-    fn policies(&mut self, policies: &[PolicyConfig], pop_ids: &HashMap<&str, u32>) -> Vec<PlannedPolicy> {
+    fn policies(
+        &mut self,
+        policies: &[PolicyConfig],
+        pop_ids: &HashMap<&str, u32>,
+    ) -> Vec<PlannedPolicy> {
         let mut out: Vec<PlannedPolicy> = Vec::new();
         for policy in policies {
             let name = policy.name.get_ref();
             if name.is_empty() || name.starts_with("pop:") {
-                self.bad(Some(policy.name.span()), format!("policy name {name:?} must be non-empty and not start with `pop:`"));
+                self.bad(
+                    Some(policy.name.span()),
+                    format!("policy name {name:?} must be non-empty and not start with `pop:`"),
+                );
             } else if out.iter().any(|p| &p.name == name) {
-                self.bad(Some(policy.name.span()), format!("policy {name} is defined twice"));
+                self.bad(
+                    Some(policy.name.span()),
+                    format!("policy {name} is defined twice"),
+                );
             }
             if policy.members.get_ref().is_empty() {
-                self.bad(Some(policy.members.span()), format!("policy {name} has no members"));
+                self.bad(
+                    Some(policy.members.span()),
+                    format!("policy {name} has no members"),
+                );
             }
             let mut members: Vec<Member> = Vec::new();
             for (i, m) in policy.members.get_ref().iter().enumerate() {
-                let Some(pop) = self.pop_ref(&m.pop, pop_ids, &format!("policy {name}")) else { continue };
+                let Some(pop) = self.pop_ref(&m.pop, pop_ids, &format!("policy {name}")) else {
+                    continue;
+                };
                 if members.iter().any(|x| x.pop == pop) {
-                    self.bad(Some(m.pop.span()), format!("policy {name}: PoP {} is a member twice", m.pop.get_ref()));
+                    self.bad(
+                        Some(m.pop.span()),
+                        format!("policy {name}: PoP {} is a member twice", m.pop.get_ref()),
+                    );
                     continue;
                 }
                 let mut number = |v: &Option<Spanned<i64>>, what: &str, default: u32| match v {
                     None => default,
                     Some(v) if (1..=1000).contains(v.get_ref()) => *v.get_ref() as u32,
                     Some(v) => {
-                        self.bad(Some(v.span()), format!("policy {name}: {what} {} is outside 1-1000", v.get_ref()));
+                        self.bad(
+                            Some(v.span()),
+                            format!("policy {name}: {what} {} is outside 1-1000", v.get_ref()),
+                        );
                         default
                     }
                 };
                 let weight = number(&m.weight, "weight", 1);
                 let priority = number(&m.priority, "priority", i as u32 + 1);
-                members.push(Member { pop, weight, priority });
+                members.push(Member {
+                    pop,
+                    weight,
+                    priority,
+                });
             }
-            out.push(PlannedPolicy { name: name.clone(), method: policy.method, members });
+            out.push(PlannedPolicy {
+                name: name.clone(),
+                method: policy.method,
+                members,
+            });
         }
         out
     }
@@ -505,40 +619,66 @@ impl Validator<'_> {
                 Ok(net) if net.trunc() != net => {
                     self.bad(
                         Some(entry.prefix.span()),
-                        format!("prefix {net} has host bits set (did you mean {}?)", net.trunc()),
+                        format!(
+                            "prefix {net} has host bits set (did you mean {}?)",
+                            net.trunc()
+                        ),
                     );
                     continue;
                 }
                 Ok(net) => net,
                 Err(e) => {
-                    self.bad(Some(entry.prefix.span()), format!("bad prefix {text:?}: {e}"));
+                    self.bad(
+                        Some(entry.prefix.span()),
+                        format!("bad prefix {text:?}: {e}"),
+                    );
                     continue;
                 }
             };
             if let Some(first) = seen.insert(net, line_of(self.text, entry.prefix.span().start)) {
-                self.bad(Some(entry.prefix.span()), format!("prefix {net} is already registered on line {first}"));
+                self.bad(
+                    Some(entry.prefix.span()),
+                    format!("prefix {net} is already registered on line {first}"),
+                );
                 continue;
             }
             let policy = match (&entry.policy, &entry.pop) {
                 (Some(_), Some(pop)) => {
-                    self.bad(Some(pop.span()), format!("prefix {net}: give either policy or pop, not both"));
+                    self.bad(
+                        Some(pop.span()),
+                        format!("prefix {net}: give either policy or pop, not both"),
+                    );
                     continue;
                 }
-                (Some(name), None) => match policies.iter().position(|p| &p.name == name.get_ref()) {
+                (Some(name), None) => match policies.iter().position(|p| &p.name == name.get_ref())
+                {
                     Some(id) => Some(id as u32),
                     None => {
-                        self.bad(Some(name.span()), format!("prefix {net}: unknown policy {:?}", name.get_ref()));
+                        self.bad(
+                            Some(name.span()),
+                            format!("prefix {net}: unknown policy {:?}", name.get_ref()),
+                        );
                         continue;
                     }
                 },
                 (None, Some(pop)) => {
-                    let Some(pop_id) = self.pop_ref(pop, pop_ids, &format!("prefix {net}")) else { continue };
+                    let Some(pop_id) = self.pop_ref(pop, pop_ids, &format!("prefix {net}")) else {
+                        continue;
+                    };
                     let name = format!("pop:{}", pop.get_ref());
                     Some(match policies.iter().position(|p| p.name == name) {
                         Some(id) => id as u32,
                         None => {
-                            let member = Member { pop: pop_id, weight: 1, priority: 1 };
-                            policies.push(PlannedPolicy { name, method: Method::Priority, members: vec![member] });
+                            let member = Member {
+                                pop: pop_id,
+                                weight: 1,
+                                priority: 1,
+                            };
+                            policies.push(PlannedPolicy {
+                                name,
+                                method: Method::Priority,
+                                members: vec![member],
+                            });
                             (policies.len() - 1) as u32
                         }
                     })
@@ -557,7 +697,10 @@ impl Validator<'_> {
                 Some(d) => match d.get_ref() {
                     Dscp::Number(n) if (0..=63).contains(n) => Some(*n as u8),
                     Dscp::Number(n) => {
-                        self.bad(Some(d.span()), format!("prefix {net}: DSCP {n} is outside 0-63"));
+                        self.bad(
+                            Some(d.span()),
+                            format!("prefix {net}: DSCP {n} is outside 0-63"),
+                        );
                         None
                     }
                     Dscp::Name(name) => match dscp_by_name(name) {
@@ -573,8 +716,17 @@ impl Validator<'_> {
             for p in &entry.protect {
                 match port_ids.get(p.get_ref().as_str()) {
                     Some(&id) if ports[id as usize].role == Role::Peering => protect.push(id),
-                    Some(_) => self.bad(Some(p.span()), format!("prefix {net}: protect names {}, which is not a peering port", p.get_ref())),
-                    None => self.bad(Some(p.span()), format!("prefix {net}: protect names unknown port {:?}", p.get_ref())),
+                    Some(_) => self.bad(
+                        Some(p.span()),
+                        format!(
+                            "prefix {net}: protect names {}, which is not a peering port",
+                            p.get_ref()
+                        ),
+                    ),
+                    None => self.bad(
+                        Some(p.span()),
+                        format!("prefix {net}: protect names unknown port {:?}", p.get_ref()),
+                    ),
                 }
             }
             match net {
@@ -583,7 +735,10 @@ impl Validator<'_> {
             }
             out.push(PlannedPrefix {
                 net,
-                registration: entry.registration.clone().unwrap_or_else(|| net.to_string()),
+                registration: entry
+                    .registration
+                    .clone()
+                    .unwrap_or_else(|| net.to_string()),
                 preference: entry.preference,
                 policy,
                 dscp,
@@ -599,7 +754,11 @@ impl Validator<'_> {
 
 /// 1-based line of byte offset `pos`.
 fn line_of(text: &str, pos: usize) -> usize {
-    text[..pos.min(text.len())].bytes().filter(|&b| b == b'\n').count() + 1
+    text[..pos.min(text.len())]
+        .bytes()
+        .filter(|&b| b == b'\n')
+        .count()
+        + 1
 }
 
 #[cfg(test)]
@@ -667,7 +826,12 @@ pop = "ams"
 "#;
 
     fn problems(text: &str) -> Vec<String> {
-        parse(text).unwrap_err().0.iter().map(ToString::to_string).collect()
+        parse(text)
+            .unwrap_err()
+            .0
+            .iter()
+            .map(ToString::to_string)
+            .collect()
     }
 
     #[test]
@@ -677,16 +841,50 @@ pop = "ams"
         assert_eq!(plan.xdp_mode, XdpMode::Generic);
         assert_eq!(plan.default_action, DefaultAction::Drop);
         assert_eq!((plan.backbone_exit, plan.transit_exit), (Some(0), Some(1)));
-        assert_eq!(plan.ports[2], PlannedPort { interface: "tr0".into(), role: Role::Transit });
-        assert_eq!(plan.pops[2].encap_ipv4, Some(("198.51.100.1".parse().unwrap(), "203.0.113.1".parse().unwrap())));
-        assert_eq!(plan.policies[0].members, vec![
-            Member { pop: 2, weight: 3, priority: 1 },
-            Member { pop: 0, weight: 1, priority: 2 }
-        ]);
+        assert_eq!(
+            plan.ports[2],
+            PlannedPort {
+                interface: "tr0".into(),
+                role: Role::Transit
+            }
+        );
+        assert_eq!(
+            plan.pops[2].encap_ipv4,
+            Some((
+                "198.51.100.1".parse().unwrap(),
+                "203.0.113.1".parse().unwrap()
+            ))
+        );
+        assert_eq!(
+            plan.policies[0].members,
+            vec![
+                Member {
+                    pop: 2,
+                    weight: 3,
+                    priority: 1
+                },
+                Member {
+                    pop: 0,
+                    weight: 1,
+                    priority: 2
+                }
+            ]
+        );
         let p = &plan.prefixes[0];
-        assert_eq!((p.registration.as_str(), p.policy, p.dscp, p.protect.as_slice()), ("contoso", Some(0), Some(34), &[0][..]));
+        assert_eq!(
+            (
+                p.registration.as_str(),
+                p.policy,
+                p.dscp,
+                p.protect.as_slice()
+            ),
+            ("contoso", Some(0), Some(34), &[0][..])
+        );
         let p = &plan.prefixes[1];
-        assert_eq!((p.preference, p.policy, p.dscp), (Preference::Internet, None, Some(46)));
+        assert_eq!(
+            (p.preference, p.policy, p.dscp),
+            (Preference::Internet, None, Some(46))
+        );
         // `pop = "ams"` became a single-member priority policy.
         assert_eq!(plan.prefixes[2].policy, Some(1));
         assert_eq!(plan.policies[1].name, "pop:ams");
@@ -704,7 +902,16 @@ pop = "ams"
 
     #[test]
     fn dscp_names() {
-        for (name, value) in [("ef", 46), ("AF41", 34), ("af11", 10), ("af43", 38), ("cs1", 8), ("cs7", 56), ("be", 0), ("le", 1)] {
+        for (name, value) in [
+            ("ef", 46),
+            ("AF41", 34),
+            ("af11", 10),
+            ("af43", 38),
+            ("cs1", 8),
+            ("cs7", 56),
+            ("be", 0),
+            ("le", 1),
+        ] {
             assert_eq!(dscp_by_name(name), Some(value), "{name}");
         }
         for bad in ["af44", "af51", "cs8", "gold", "af1"] {
@@ -727,7 +934,10 @@ pop = "ams"
             .replace("dscp = 46", "dscp = 64")
             .replace("02:00:00:00:0b:01", "02:00:00:zz:0b:01")
             .replace("protect = [\"peer0\"]", "protect = [\"bb0\", \"nope\"]")
-            .replace("destination = \"203.0.113.1\"", "destination = \"2001:db8::1\"");
+            .replace(
+                "destination = \"203.0.113.1\"",
+                "destination = \"2001:db8::1\"",
+            );
         assert_eq!(
             problems(&text),
             vec![
@@ -767,7 +977,9 @@ pop = "ams"
 
     #[test]
     fn exits_are_required_where_traffic_needs_them() {
-        let text = GOOD.replace("backbone_exit = \"core\"\n", "").replace("transit_exit = \"isp\"\n", "");
+        let text = GOOD
+            .replace("backbone_exit = \"core\"\n", "")
+            .replace("transit_exit = \"isp\"\n", "");
         assert_eq!(
             problems(&text),
             vec![
@@ -781,6 +993,9 @@ pop = "ams"
     fn bad_prefix_text() {
         let p = problems("[[prefixes]]\nprefix = \"203.0.113.0/33\"\npop = \"x\"\n");
         assert_eq!(p.len(), 1);
-        assert!(p[0].starts_with("line 2: bad prefix \"203.0.113.0/33\""), "{p:?}");
+        assert!(
+            p[0].starts_with("line 2: bad prefix \"203.0.113.0/33\""),
+            "{p:?}"
+        );
     }
 }

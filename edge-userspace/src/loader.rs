@@ -12,8 +12,8 @@ use aya::{
     programs::{Xdp, XdpMode as AyaXdpMode, xdp::XdpLinkId},
 };
 use edge_common::{
-    DSCP_KEEP, NO_EXIT, Pop, PortEntry, PrefixEntry, Settings, default_action, map_names, pop_flags, preference,
-    prog_names,
+    DSCP_KEEP, NO_EXIT, Pop, PortEntry, PrefixEntry, Settings, default_action, map_names,
+    pop_flags, preference, prog_names,
 };
 use log::{info, warn};
 
@@ -186,7 +186,13 @@ pub fn write_plan(tables: &mut Tables, plan: &Plan) -> Result<()> {
     })?;
     for (id, port) in plan.ports.iter().enumerate() {
         let ifindex = netdev::ifindex(&port.interface)?;
-        tables.set_port(ifindex, PortEntry { role: port.role.code(), id: id as u32 })?;
+        tables.set_port(
+            ifindex,
+            PortEntry {
+                role: port.role.code(),
+                id: id as u32,
+            },
+        )?;
     }
     for (id, pop) in plan.pops.iter().enumerate() {
         let mut entry = Pop {

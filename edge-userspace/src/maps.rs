@@ -113,10 +113,15 @@ impl Tables {
         self.ports
             .insert(ifindex, entry, 0)
             .map_err(|e| write_error(map_names::PORTS, limits::MAX_PORTS, e))?;
-        self.tx_ports.insert(ifindex, ifindex, None, 0).map_err(|e| match e {
-            XdpMapError::MapError(e) => write_error(map_names::TX_PORTS, limits::MAX_PORTS, e),
-            source => MapsError::Xdp { map: map_names::TX_PORTS, source },
-        })
+        self.tx_ports
+            .insert(ifindex, ifindex, None, 0)
+            .map_err(|e| match e {
+                XdpMapError::MapError(e) => write_error(map_names::TX_PORTS, limits::MAX_PORTS, e),
+                source => MapsError::Xdp {
+                    map: map_names::TX_PORTS,
+                    source,
+                },
+            })
     }
 
     /// Registers (or replaces) a prefix.
@@ -124,11 +129,19 @@ impl Tables {
         match net {
             IpNet::V4(n) => self
                 .prefixes_v4
-                .insert(&Key::new(n.prefix_len().into(), n.network().octets()), entry, 0)
+                .insert(
+                    &Key::new(n.prefix_len().into(), n.network().octets()),
+                    entry,
+                    0,
+                )
                 .map_err(|e| write_error(map_names::PREFIX_V4, limits::MAX_PREFIXES_V4, e)),
             IpNet::V6(n) => self
                 .prefixes_v6
-                .insert(&Key::new(n.prefix_len().into(), n.network().octets()), entry, 0)
+                .insert(
+                    &Key::new(n.prefix_len().into(), n.network().octets()),
+                    entry,
+                    0,
+                )
                 .map_err(|e| write_error(map_names::PREFIX_V6, limits::MAX_PREFIXES_V6, e)),
         }
     }
@@ -136,8 +149,14 @@ impl Tables {
     /// The entry of the longest registered prefix covering `addr`, as the kernel would find it.
     pub fn lookup(&self, addr: IpAddr) -> Result<Option<PrefixEntry>, MapsError> {
         let (map, result) = match addr {
-            IpAddr::V4(a) => (map_names::PREFIX_V4, self.prefixes_v4.get(&Key::new(32, a.octets()), 0)),
-            IpAddr::V6(a) => (map_names::PREFIX_V6, self.prefixes_v6.get(&Key::new(128, a.octets()), 0)),
+            IpAddr::V4(a) => (
+                map_names::PREFIX_V4,
+                self.prefixes_v4.get(&Key::new(32, a.octets()), 0),
+            ),
+            IpAddr::V6(a) => (
+                map_names::PREFIX_V6,
+                self.prefixes_v6.get(&Key::new(128, a.octets()), 0),
+            ),
         };
         match result {
             Ok(entry) => Ok(Some(entry)),
@@ -148,20 +167,32 @@ impl Tables {
 
     pub fn set_policy(&mut self, id: u32, table: &PolicyTable) -> Result<(), MapsError> {
         if id >= limits::MAX_POLICIES {
-            return Err(MapsError::MapFull { map: map_names::POLICIES, limit: limits::MAX_POLICIES });
+            return Err(MapsError::MapFull {
+                map: map_names::POLICIES,
+                limit: limits::MAX_POLICIES,
+            });
         }
-        self.policies.set(id, table, 0).map_err(|e| write_error(map_names::POLICIES, limits::MAX_POLICIES, e))
+        self.policies
+            .set(id, table, 0)
+            .map_err(|e| write_error(map_names::POLICIES, limits::MAX_POLICIES, e))
     }
 
     pub fn set_pop(&mut self, id: u32, pop: Pop) -> Result<(), MapsError> {
         if id >= limits::MAX_POPS {
-            return Err(MapsError::MapFull { map: map_names::POPS, limit: limits::MAX_POPS });
+            return Err(MapsError::MapFull {
+                map: map_names::POPS,
+                limit: limits::MAX_POPS,
+            });
         }
-        self.pops.set(id, pop, 0).map_err(|e| write_error(map_names::POPS, limits::MAX_POPS, e))
+        self.pops
+            .set(id, pop, 0)
+            .map_err(|e| write_error(map_names::POPS, limits::MAX_POPS, e))
     }
 
     pub fn set_settings(&mut self, settings: Settings) -> Result<(), MapsError> {
-        self.settings.set(0, settings, 0).map_err(|e| write_error(map_names::SETTINGS, 1, e))
+        self.settings
+            .set(0, settings, 0)
+            .map_err(|e| write_error(map_names::SETTINGS, 1, e))
     }
 
     /// Marks `addr` as one of this host's own addresses: the program hands
@@ -212,25 +243,42 @@ impl Stats {
     }
 
     pub fn pop(&self, id: u32) -> Count {
-        self.pops.iter().find(|(p, _)| *p == id).map(|(_, c)| *c).unwrap_or_default()
+        self.pops
+            .iter()
+            .find(|(p, _)| *p == id)
+            .map(|(_, c)| *c)
+            .unwrap_or_default()
     }
 
     pub fn prefix(&self, slot: u32) -> Count {
-        self.prefixes.iter().find(|(p, _)| *p == slot).map(|(_, c)| *c).unwrap_or_default()
+        self.prefixes
+            .iter()
+            .find(|(p, _)| *p == slot)
+            .map(|(_, c)| *c)
+            .unwrap_or_default()
     }
 
     pub fn port(&self, id: u32) -> Count {
-        self.ports.iter().find(|(p, _)| *p == id).map(|(_, c)| *c).unwrap_or_default()
+        self.ports
+            .iter()
+            .find(|(p, _)| *p == id)
+            .map(|(_, c)| *c)
+            .unwrap_or_default()
     }
 
     pub fn total(&self) -> Count {
-        self.actions.iter().fold(Count::default(), |t, (_, c)| t.add(c))
+        self.actions
+            .iter()
+            .fold(Count::default(), |t, (_, c)| t.add(c))
     }
 }
 
 impl Count {
     fn add(self, c: &Count) -> Count {
-        Count { packets: self.packets + c.packets, bytes: self.bytes + c.bytes }
+        Count {
+            packets: self.packets + c.packets,
+            bytes: self.bytes + c.bytes,
+        }
     }
 }
 
@@ -249,7 +297,9 @@ pub struct Counters {
 
 impl Counters {
     pub fn take(ebpf: &mut aya::Ebpf) -> Result<Self, MapsError> {
-        Self::from_maps(COUNTER_MAPS.map(|map| ebpf.take_map(map).ok_or(MapsError::Missing { map })))
+        Self::from_maps(
+            COUNTER_MAPS.map(|map| ebpf.take_map(map).ok_or(MapsError::Missing { map })),
+        )
     }
 
     pub fn open(dir: &Path) -> Result<Self, MapsError> {
@@ -271,8 +321,16 @@ impl Counters {
 
     /// Sums one index over CPUs.
     fn sum(&self, which: usize, i: u32) -> Result<Count, MapsError> {
-        let per_cpu = self.maps[which].get(&i, 0).map_err(|source| MapsError::Map { map: COUNTER_MAPS[which], source })?;
-        Ok(per_cpu.iter().fold(Count::default(), |t, c| Count { packets: t.packets + c.packets, bytes: t.bytes + c.bytes }))
+        let per_cpu = self.maps[which]
+            .get(&i, 0)
+            .map_err(|source| MapsError::Map {
+                map: COUNTER_MAPS[which],
+                source,
+            })?;
+        Ok(per_cpu.iter().fold(Count::default(), |t, c| Count {
+            packets: t.packets + c.packets,
+            bytes: t.bytes + c.bytes,
+        }))
     }
 
     /// Every index below `limit` with traffic, summed over CPUs.
@@ -307,7 +365,10 @@ impl Counters {
 /// Counter slot of the prefix at `index` in a plan: slots 1.. in order,
 /// slot 0 shared by prefixes beyond `MAX_PREFIX_SLOTS`.
 pub fn prefix_slot(index: usize) -> u32 {
-    u32::try_from(index + 1).ok().filter(|&s| s < limits::MAX_PREFIX_SLOTS).unwrap_or(0)
+    u32::try_from(index + 1)
+        .ok()
+        .filter(|&s| s < limits::MAX_PREFIX_SLOTS)
+        .unwrap_or(0)
 }
 
 /// The counters as an aligned text table; `plan` (the running config) names
@@ -322,10 +383,12 @@ pub fn render_stats(stats: &Stats, plan: Option<&crate::config::Plan>) -> String
         }
         out.push('\n');
     };
-    let named = |rows: &[(&'static str, Count)]| rows.iter().map(|(n, c)| (n.to_string(), *c)).collect();
+    let named =
+        |rows: &[(&'static str, Count)]| rows.iter().map(|(n, c)| (n.to_string(), *c)).collect();
     section("action", named(&stats.actions));
     section("reason", named(&stats.reasons));
-    let label = |kind: &str, id: u32, name: Option<String>| name.unwrap_or_else(|| format!("{kind} {id}"));
+    let label =
+        |kind: &str, id: u32, name: Option<String>| name.unwrap_or_else(|| format!("{kind} {id}"));
     section(
         "prefix",
         stats
@@ -334,7 +397,9 @@ pub fn render_stats(stats: &Stats, plan: Option<&crate::config::Plan>) -> String
             .map(|&(slot, c)| {
                 let name = plan.and_then(|p| {
                     let i = (slot as usize).checked_sub(1)?;
-                    p.prefixes.get(i).map(|x| format!("{} ({})", x.net, x.registration))
+                    p.prefixes
+                        .get(i)
+                        .map(|x| format!("{} ({})", x.net, x.registration))
                 });
                 (label("slot", slot, name), c)
             })
@@ -345,7 +410,17 @@ pub fn render_stats(stats: &Stats, plan: Option<&crate::config::Plan>) -> String
         stats
             .pops
             .iter()
-            .map(|&(id, c)| (label("pop", id, plan.and_then(|p| p.pops.get(id as usize)).map(|x| x.name.clone())), c))
+            .map(|&(id, c)| {
+                (
+                    label(
+                        "pop",
+                        id,
+                        plan.and_then(|p| p.pops.get(id as usize))
+                            .map(|x| x.name.clone()),
+                    ),
+                    c,
+                )
+            })
             .collect(),
     );
     section(
@@ -354,7 +429,15 @@ pub fn render_stats(stats: &Stats, plan: Option<&crate::config::Plan>) -> String
             .ports
             .iter()
             .map(|&(id, c)| {
-                (label("port", id, plan.and_then(|p| p.ports.get(id as usize)).map(|x| x.interface.clone())), c)
+                (
+                    label(
+                        "port",
+                        id,
+                        plan.and_then(|p| p.ports.get(id as usize))
+                            .map(|x| x.interface.clone()),
+                    ),
+                    c,
+                )
             })
             .collect(),
     );

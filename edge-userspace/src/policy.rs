@@ -28,7 +28,9 @@ pub fn table(method: Method, members: &[Member], up: impl Fn(u32) -> bool) -> Po
 
 /// 64-bit FNV-1a, for stable per-PoP permutations.
 fn fnv1a(seed: u64, bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325 ^ seed, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3))
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325 ^ seed, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    })
 }
 
 /// Weighted Maglev (Eisenbud et al., NSDI 2016): each member walks its own
@@ -43,7 +45,10 @@ fn maglev(members: &[Member], weight: impl Fn(&Member) -> u32, t: &mut PolicyTab
     let m = POLICY_SLOTS as u64;
     let total: u64 = members.iter().map(|x| u64::from(weight(x))).sum();
     // Shares of the M slots: floor, then the remainder by largest fraction.
-    let mut share: Vec<u64> = members.iter().map(|x| m * u64::from(weight(x)) / total).collect();
+    let mut share: Vec<u64> = members
+        .iter()
+        .map(|x| m * u64::from(weight(x)) / total)
+        .collect();
     let mut order: Vec<usize> = (0..members.len()).collect();
     order.sort_by_key(|&i| std::cmp::Reverse((m * u64::from(weight(&members[i]))) % total));
     let missing = m - share.iter().sum::<u64>();
@@ -55,7 +60,10 @@ fn maglev(members: &[Member], weight: impl Fn(&Member) -> u32, t: &mut PolicyTab
         .iter()
         .map(|x| {
             let key = x.pop.to_le_bytes();
-            (fnv1a(0x5eed_0001, &key) % m, fnv1a(0x5eed_0002, &key) % (m - 1) + 1)
+            (
+                fnv1a(0x5eed_0001, &key) % m,
+                fnv1a(0x5eed_0002, &key) % (m - 1) + 1,
+            )
         })
         .collect();
     let mut next = vec![0u64; members.len()];
@@ -90,7 +98,11 @@ mod tests {
     use super::*;
 
     fn member(pop: u32, weight: u32, priority: u32) -> Member {
-        Member { pop, weight, priority }
+        Member {
+            pop,
+            weight,
+            priority,
+        }
     }
 
     fn counts(t: &PolicyTable) -> std::collections::BTreeMap<u16, usize> {
@@ -104,9 +116,18 @@ mod tests {
     #[test]
     fn priority_takes_the_lowest_number_that_is_up() {
         let members = [member(7, 1, 2), member(3, 1, 1), member(9, 1, 3)];
-        assert_eq!(counts(&table(Method::Priority, &members, |_| true)), [(3, POLICY_SLOTS)].into());
-        assert_eq!(counts(&table(Method::Priority, &members, |p| p != 3)), [(7, POLICY_SLOTS)].into());
-        assert_eq!(counts(&table(Method::Priority, &members, |_| false)), [(NO_POP, POLICY_SLOTS)].into());
+        assert_eq!(
+            counts(&table(Method::Priority, &members, |_| true)),
+            [(3, POLICY_SLOTS)].into()
+        );
+        assert_eq!(
+            counts(&table(Method::Priority, &members, |p| p != 3)),
+            [(7, POLICY_SLOTS)].into()
+        );
+        assert_eq!(
+            counts(&table(Method::Priority, &members, |_| false)),
+            [(NO_POP, POLICY_SLOTS)].into()
+        );
     }
 
     #[test]
@@ -126,14 +147,24 @@ mod tests {
 
     #[test]
     fn a_weighted_member_leaving_moves_little_more_than_its_own_share() {
-        let members = [member(0, 1, 1), member(1, 1, 2), member(2, 2, 3), member(3, 4, 4)];
+        let members = [
+            member(0, 1, 1),
+            member(1, 1, 2),
+            member(2, 2, 3),
+            member(3, 4, 4),
+        ];
         let before = table(Method::Weighted, &members, |_| true);
         let after = table(Method::Weighted, &members, |p| p != 1);
-        let moved = (0..POLICY_SLOTS).filter(|&i| before.pops[i] != after.pops[i]).count();
+        let moved = (0..POLICY_SLOTS)
+            .filter(|&i| before.pops[i] != after.pops[i])
+            .count();
         let own = (0..POLICY_SLOTS).filter(|&i| before.pops[i] == 1).count();
         assert_eq!(own, 128); // 1/8 of 1021, rounded
         // Maglev moves its own slots plus a small fraction of the rest.
-        assert!(moved >= own && (moved as f64) < own as f64 * 1.5, "moved {moved}, own {own}");
+        assert!(
+            moved >= own && (moved as f64) < own as f64 * 1.5,
+            "moved {moved}, own {own}"
+        );
         assert!((0..POLICY_SLOTS).all(|i| after.pops[i] != 1));
     }
 
@@ -141,8 +172,13 @@ mod tests {
     fn tables_do_not_depend_on_member_order() {
         let a = [member(0, 2, 1), member(1, 1, 2)];
         let b = [member(1, 1, 2), member(0, 2, 1)];
-        let (ta, tb) = (table(Method::Weighted, &a, |_| true), table(Method::Weighted, &b, |_| true));
-        let same = (0..POLICY_SLOTS).filter(|&i| ta.pops[i] == tb.pops[i]).count();
+        let (ta, tb) = (
+            table(Method::Weighted, &a, |_| true),
+            table(Method::Weighted, &b, |_| true),
+        );
+        let same = (0..POLICY_SLOTS)
+            .filter(|&i| ta.pops[i] == tb.pops[i])
+            .count();
         assert!(same > POLICY_SLOTS * 9 / 10, "{same}");
     }
 }

@@ -6,18 +6,26 @@
 use std::net::IpAddr;
 
 use etherparse::{
-    EtherType, Ethernet2Header, Icmpv4Header, Icmpv4Type, Icmpv6Header, Icmpv6Type, IpDscp, IpEcn, IpFragOffset,
-    IpNumber, Ipv4Header, Ipv6FlowLabel, Ipv6Header, SingleVlanHeader, TcpHeader, UdpHeader, VlanId, VlanPcp,
-    IcmpEchoHeader,
+    EtherType, Ethernet2Header, IcmpEchoHeader, Icmpv4Header, Icmpv4Type, Icmpv6Header, Icmpv6Type,
+    IpDscp, IpEcn, IpFragOffset, IpNumber, Ipv4Header, Ipv6FlowLabel, Ipv6Header, SingleVlanHeader,
+    TcpHeader, UdpHeader, VlanId, VlanPcp,
 };
 
 /// The transport layer of a test packet.
 #[derive(Clone, Copy, Debug)]
 pub enum L4 {
-    Udp { sport: u16, dport: u16 },
-    Tcp { sport: u16, dport: u16 },
+    Udp {
+        sport: u16,
+        dport: u16,
+    },
+    Tcp {
+        sport: u16,
+        dport: u16,
+    },
     /// ICMPv4 echo request, or for IPv6 an ICMPv6 message of this type.
-    Icmp { ty: u8 },
+    Icmp {
+        ty: u8,
+    },
     /// Any other protocol number, payload only.
     Other(u8),
 }
@@ -68,7 +76,10 @@ impl Pkt {
             ipv4_options: Vec::new(),
             v6_ext: None,
             flow_label: 0x12345,
-            l4: L4::Udp { sport: 40000, dport: 5000 },
+            l4: L4::Udp {
+                sport: 40000,
+                dport: 5000,
+            },
             payload: b"edge packet test payload, 0123456789".to_vec(),
         }
     }
@@ -89,7 +100,9 @@ impl Pkt {
     /// The frame as forwarded in place: new MACs, TTL one lower, DSCP
     /// rewritten if `dscp` is given (ECN kept).
     pub fn forwarded(&self, src_mac: [u8; 6], dst_mac: [u8; 6], dscp: Option<u8>) -> Vec<u8> {
-        self.next_hop(dscp).with(|p| (p.src_mac, p.dst_mac) = (src_mac, dst_mac)).build()
+        self.next_hop(dscp)
+            .with(|p| (p.src_mac, p.dst_mac) = (src_mac, dst_mac))
+            .build()
     }
 
     /// The frame as encapsulated toward a tunnel endpoint: L2 (tags kept,
@@ -108,8 +121,14 @@ impl Pkt {
         let mut out = self.l2(src_mac, dst_mac);
         match (tunnel_src, tunnel_dst) {
             (IpAddr::V4(s), IpAddr::V4(d)) => {
-                let mut h =
-                    Ipv4Header::new(inner_ip.len() as u16, outer_ttl, IpNumber::IPV4, s.octets(), d.octets()).unwrap();
+                let mut h = Ipv4Header::new(
+                    inner_ip.len() as u16,
+                    outer_ttl,
+                    IpNumber::IPV4,
+                    s.octets(),
+                    d.octets(),
+                )
+                .unwrap();
                 h.dscp = IpDscp::try_new(inner.tos >> 2).unwrap();
                 h.ecn = IpEcn::try_new(inner.tos & 3).unwrap();
                 h.identification = 0;
@@ -148,15 +167,29 @@ impl Pkt {
 
     fn l2(&self, src_mac: [u8; 6], dst_mac: [u8; 6]) -> Vec<u8> {
         let mut out = Vec::new();
-        let ip_type = if self.src.is_ipv4() { EtherType::IPV4 } else { EtherType::IPV6 };
+        let ip_type = if self.src.is_ipv4() {
+            EtherType::IPV4
+        } else {
+            EtherType::IPV6
+        };
         let first_type = match self.vlans.len() {
             0 => ip_type,
             1 => EtherType::VLAN_TAGGED_FRAME,
             _ => EtherType::PROVIDER_BRIDGING,
         };
-        Ethernet2Header { source: src_mac, destination: dst_mac, ether_type: first_type }.write(&mut out).unwrap();
+        Ethernet2Header {
+            source: src_mac,
+            destination: dst_mac,
+            ether_type: first_type,
+        }
+        .write(&mut out)
+        .unwrap();
         for (i, &id) in self.vlans.iter().enumerate() {
-            let next = if i + 1 == self.vlans.len() { ip_type } else { EtherType::VLAN_TAGGED_FRAME };
+            let next = if i + 1 == self.vlans.len() {
+                ip_type
+            } else {
+                EtherType::VLAN_TAGGED_FRAME
+            };
             SingleVlanHeader {
                 pcp: VlanPcp::ZERO,
                 drop_eligible_indicator: false,
@@ -175,8 +208,14 @@ impl Pkt {
         let mut out = Vec::new();
         match (self.src, self.dst) {
             (IpAddr::V4(s), IpAddr::V4(d)) => {
-                let mut ip = Ipv4Header::new(l4.len() as u16, self.ttl, proto, s.octets(), d.octets()).unwrap();
-                ip.options = self.ipv4_options.as_slice().try_into().expect("IPv4 options");
+                let mut ip =
+                    Ipv4Header::new(l4.len() as u16, self.ttl, proto, s.octets(), d.octets())
+                        .unwrap();
+                ip.options = self
+                    .ipv4_options
+                    .as_slice()
+                    .try_into()
+                    .expect("IPv4 options");
                 ip.identification = self.ident;
                 ip.dscp = IpDscp::try_new(self.tos >> 2).unwrap();
                 ip.ecn = IpEcn::try_new(self.tos & 3).unwrap();
@@ -225,14 +264,28 @@ impl Pkt {
         let proto = match self.l4 {
             L4::Udp { sport, dport } => {
                 let h = if src.is_ipv4() {
-                    let mut h = UdpHeader { source_port: sport, destination_port: dport, length: 0, checksum: 0 };
+                    let mut h = UdpHeader {
+                        source_port: sport,
+                        destination_port: dport,
+                        length: 0,
+                        checksum: 0,
+                    };
                     h.length = (UdpHeader::LEN + self.payload.len()) as u16;
-                    h.checksum = h.calc_checksum_ipv4_raw(v4(src), v4(dst), &self.payload).unwrap();
+                    h.checksum = h
+                        .calc_checksum_ipv4_raw(v4(src), v4(dst), &self.payload)
+                        .unwrap();
                     h
                 } else {
-                    let mut h = UdpHeader { source_port: sport, destination_port: dport, length: 0, checksum: 0 };
+                    let mut h = UdpHeader {
+                        source_port: sport,
+                        destination_port: dport,
+                        length: 0,
+                        checksum: 0,
+                    };
                     h.length = (UdpHeader::LEN + self.payload.len()) as u16;
-                    h.checksum = h.calc_checksum_ipv6_raw(v6(src), v6(dst), &self.payload).unwrap();
+                    h.checksum = h
+                        .calc_checksum_ipv6_raw(v6(src), v6(dst), &self.payload)
+                        .unwrap();
                     h
                 };
                 h.write(&mut out).unwrap();
@@ -241,21 +294,35 @@ impl Pkt {
             L4::Tcp { sport, dport } => {
                 let mut h = TcpHeader::new(sport, dport, 1, 4096);
                 h.checksum = if src.is_ipv4() {
-                    h.calc_checksum_ipv4_raw(v4(src), v4(dst), &self.payload).unwrap()
+                    h.calc_checksum_ipv4_raw(v4(src), v4(dst), &self.payload)
+                        .unwrap()
                 } else {
-                    h.calc_checksum_ipv6_raw(v6(src), v6(dst), &self.payload).unwrap()
+                    h.calc_checksum_ipv6_raw(v6(src), v6(dst), &self.payload)
+                        .unwrap()
                 };
                 h.write(&mut out).unwrap();
                 IpNumber::TCP
             }
             L4::Icmp { ty } if src.is_ipv4() => {
-                let t = Icmpv4Type::EchoRequest(IcmpEchoHeader { id: 7, seq: u16::from(ty) });
-                Icmpv4Header::with_checksum(t, &self.payload).write(&mut out).unwrap();
+                let t = Icmpv4Type::EchoRequest(IcmpEchoHeader {
+                    id: 7,
+                    seq: u16::from(ty),
+                });
+                Icmpv4Header::with_checksum(t, &self.payload)
+                    .write(&mut out)
+                    .unwrap();
                 IpNumber::ICMP
             }
             L4::Icmp { ty } => {
-                let t = Icmpv6Type::Unknown { type_u8: ty, code_u8: 0, bytes5to8: [0; 4] };
-                Icmpv6Header::with_checksum(t, v6(src), v6(dst), &self.payload).unwrap().write(&mut out).unwrap();
+                let t = Icmpv6Type::Unknown {
+                    type_u8: ty,
+                    code_u8: 0,
+                    bytes5to8: [0; 4],
+                };
+                Icmpv6Header::with_checksum(t, v6(src), v6(dst), &self.payload)
+                    .unwrap()
+                    .write(&mut out)
+                    .unwrap();
                 IpNumber::IPV6_ICMP
             }
             L4::Other(p) => IpNumber(p),
@@ -284,7 +351,9 @@ pub fn arp_request(vlan: Option<u16>) -> Vec<u8> {
 
 /// An LLDP frame (EtherType 0x88cc) to the nearest-bridge group address.
 pub fn lldp() -> Vec<u8> {
-    let mut f = vec![0x01, 0x80, 0xc2, 0x00, 0x00, 0x0e, 0x02, 0, 0, 0, 0x0c, 0x01, 0x88, 0xcc];
+    let mut f = vec![
+        0x01, 0x80, 0xc2, 0x00, 0x00, 0x0e, 0x02, 0, 0, 0, 0x0c, 0x01, 0x88, 0xcc,
+    ];
     // Chassis ID TLV (type 1, len 7, MAC subtype) and End TLV.
     f.extend_from_slice(&[0x02, 0x07, 0x04, 0x02, 0, 0, 0, 0x0c, 0x01, 0x00, 0x00]);
     f.resize(60, 0);
@@ -294,7 +363,10 @@ pub fn lldp() -> Vec<u8> {
 /// Checks an IPv4 header's checksum from scratch (RFC 791: the one's
 /// complement sum of the header words is 0xFFFF).
 pub fn ipv4_checksum_ok(header: &[u8]) -> bool {
-    let mut sum: u32 = header.chunks(2).map(|w| u32::from(u16::from_be_bytes([w[0], w[1]]))).sum();
+    let mut sum: u32 = header
+        .chunks(2)
+        .map(|w| u32::from(u16::from_be_bytes([w[0], w[1]])))
+        .sum();
     while sum > 0xFFFF {
         sum = (sum & 0xFFFF) + (sum >> 16);
     }
@@ -318,7 +390,9 @@ mod tests {
 
     #[test]
     fn vlan_tags_nest() {
-        let f = Pkt::udp("2001:db8:c::1", "2001:db8:a::10").with(|p| p.vlans = vec![100, 200]).build();
+        let f = Pkt::udp("2001:db8:c::1", "2001:db8:a::10")
+            .with(|p| p.vlans = vec![100, 200])
+            .build();
         assert_eq!(&f[12..14], &[0x88, 0xa8]);
         assert_eq!(&f[16..18], &[0x81, 0x00]);
         assert_eq!(&f[20..22], &[0x86, 0xdd]);
@@ -328,7 +402,10 @@ mod tests {
     #[test]
     fn encapsulation_wraps_the_forwarded_packet() {
         let p = Pkt::udp("192.0.2.1", "198.51.100.10");
-        let tunnel = ("198.51.100.1".parse().unwrap(), "203.0.113.1".parse().unwrap());
+        let tunnel = (
+            "198.51.100.1".parse().unwrap(),
+            "203.0.113.1".parse().unwrap(),
+        );
         let f = p.encapsulated([2; 6], [4; 6], Some(34), tunnel, 64);
         let inner = p.forwarded([9; 6], [9; 6], Some(34));
         assert_eq!(f.len(), inner.len() + 20);

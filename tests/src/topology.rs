@@ -85,9 +85,13 @@ impl EdgeLab {
         let pop_a = lab.add_ns("popa");
         let pop_b = lab.add_ns("popb");
         let transit = lab.add_ns("trans");
-        let hosts = [(&cust, CUST_MAC, "peer0", EDGE_PEER0_MAC), (&rogue, ROGUE_MAC, "peer1", EDGE_PEER1_MAC),
-            (&pop_a, POPA_MAC, "bba0", EDGE_BBA_MAC), (&pop_b, POPB_MAC, "bbb0", EDGE_BBB_MAC),
-            (&transit, TRANSIT_MAC, "tr0", EDGE_TR_MAC)];
+        let hosts = [
+            (&cust, CUST_MAC, "peer0", EDGE_PEER0_MAC),
+            (&rogue, ROGUE_MAC, "peer1", EDGE_PEER1_MAC),
+            (&pop_a, POPA_MAC, "bba0", EDGE_BBA_MAC),
+            (&pop_b, POPB_MAC, "bbb0", EDGE_BBB_MAC),
+            (&transit, TRANSIT_MAC, "tr0", EDGE_TR_MAC),
+        ];
         for (ns, mac, port, port_mac) in hosts {
             lab.veth((ns, "eth0", mac), (&edge, port, port_mac));
             // A veth hands locally sent packets on with the L4 checksum still
@@ -97,7 +101,16 @@ impl EdgeLab {
             lab.exec(ns, "ethtool", &["--offload", "eth0", "tx", "off"]);
         }
         let addrs: [(&str, &str, &[&str]); 10] = [
-            (&cust, "eth0", &["192.0.2.1/25", "192.0.2.129/25", "2001:db8:c::1/64", "2001:db8:d::1/64"]),
+            (
+                &cust,
+                "eth0",
+                &[
+                    "192.0.2.1/25",
+                    "192.0.2.129/25",
+                    "2001:db8:c::1/64",
+                    "2001:db8:d::1/64",
+                ],
+            ),
             (&edge, "peer0", &["192.0.2.126/25", "2001:db8:c::fe/64"]),
             (&rogue, "eth0", &["192.0.2.1/32"]),
             (&edge, "bba0", &["198.51.100.1/30", "2001:db8:ff:a::1/64"]),
@@ -106,7 +119,11 @@ impl EdgeLab {
             (&edge, "bbb0", &["198.51.100.5/30", "2001:db8:ff:b::1/64"]),
             (&pop_b, "eth0", &["198.51.100.6/30", "2001:db8:ff:b::2/64"]),
             (&edge, "tr0", &["198.51.100.9/30", "2001:db8:ff:f::1/64"]),
-            (&transit, "eth0", &["198.51.100.10/30", "2001:db8:ff:f::2/64"]),
+            (
+                &transit,
+                "eth0",
+                &["198.51.100.10/30", "2001:db8:ff:f::2/64"],
+            ),
         ];
         for (ns, dev, list) in addrs {
             for a in list {
@@ -114,12 +131,43 @@ impl EdgeLab {
             }
         }
         lab.ip(&cust, &["route", "add", "default", "via", "192.0.2.126"]);
-        lab.ip(&cust, &["-6", "route", "add", "default", "via", "2001:db8:c::fe"]);
+        lab.ip(
+            &cust,
+            &["-6", "route", "add", "default", "via", "2001:db8:c::fe"],
+        );
         // The rogue peer spoofs contoso's address toward the edge's peer1.
-        lab.ip(&rogue, &["route", "add", "default", "via", "192.0.2.126", "dev", "eth0", "onlink"]);
-        lab.ip(&rogue, &["neigh", "add", "192.0.2.126", "lladdr", EDGE_PEER1_MAC, "dev", "eth0", "nud", "permanent"]);
-        for (ns, via4, via6) in [(&pop_a, "198.51.100.1", "2001:db8:ff:a::1"), (&pop_b, "198.51.100.5", "2001:db8:ff:b::1"),
-            (&transit, "198.51.100.9", "2001:db8:ff:f::1")] {
+        lab.ip(
+            &rogue,
+            &[
+                "route",
+                "add",
+                "default",
+                "via",
+                "192.0.2.126",
+                "dev",
+                "eth0",
+                "onlink",
+            ],
+        );
+        lab.ip(
+            &rogue,
+            &[
+                "neigh",
+                "add",
+                "192.0.2.126",
+                "lladdr",
+                EDGE_PEER1_MAC,
+                "dev",
+                "eth0",
+                "nud",
+                "permanent",
+            ],
+        );
+        for (ns, via4, via6) in [
+            (&pop_a, "198.51.100.1", "2001:db8:ff:a::1"),
+            (&pop_b, "198.51.100.5", "2001:db8:ff:b::1"),
+            (&transit, "198.51.100.9", "2001:db8:ff:f::1"),
+        ] {
             lab.ip(ns, &["route", "add", "default", "via", via4]);
             lab.ip(ns, &["-6", "route", "add", "default", "via", via6]);
         }
@@ -127,11 +175,22 @@ impl EdgeLab {
         lab.sysctl(&edge, "net.ipv4.ip_forward", "0");
         lab.sysctl(&edge, "net.ipv6.conf.all.forwarding", "0");
 
-        let pass = [&cust, &rogue, &pop_a, &pop_b, &transit].map(|ns| attach_pass(ns, "eth0")).into();
-        Self { cust, rogue, edge, pop_a, pop_b, transit, _pass: pass, lab }
+        let pass = [&cust, &rogue, &pop_a, &pop_b, &transit]
+            .map(|ns| attach_pass(ns, "eth0"))
+            .into();
+        Self {
+            cust,
+            rogue,
+            edge,
+            pop_a,
+            pop_b,
+            transit,
+            _pass: pass,
+            lab,
+        }
     }
 
-/// A pin path unique to this lab.
+    /// A pin path unique to this lab.
     pub fn pin_path(&self) -> PathBuf {
         PathBuf::from(format!("/sys/fs/bpf/{}", self.edge))
     }
@@ -263,7 +322,12 @@ pub struct Stream {
 /// Sends `count` datagrams on each stream at about `rate` per second per
 /// stream; each payload starts with its sequence number. Stops early when
 /// `stop` says so. Returns the number sent per stream.
-pub fn send_streams(streams: &[Stream], count: u32, rate: u32, stop: &dyn Fn() -> bool) -> Vec<u32> {
+pub fn send_streams(
+    streams: &[Stream],
+    count: u32,
+    rate: u32,
+    stop: &dyn Fn() -> bool,
+) -> Vec<u32> {
     let socks: Vec<UdpSocket> = streams.iter().map(|s| udp_socket(&s.ns, s.from)).collect();
     let mut sent = vec![0; streams.len()];
     let interval = Duration::from_secs_f64(1.0 / f64::from(rate.max(1)));
@@ -300,16 +364,62 @@ pub struct LabStream {
 pub fn lab_streams(lab: &EdgeLab) -> Vec<LabStream> {
     let s = |what, ns: &String, from: &str, to: &str, port: u16, at: &String| LabStream {
         what,
-        stream: Stream { ns: ns.clone(), from: sock(from, 0), to: sock(to, port) },
+        stream: Stream {
+            ns: ns.clone(),
+            from: sock(from, 0),
+            to: sock(to, port),
+        },
         at: at.clone(),
     };
     vec![
-        s("contoso → backbone (microsoft)", &lab.cust, CONTOSO_V4, POPB_V4, 5000, &lab.pop_b),
-        s("contoso → backbone (microsoft)", &lab.cust, CONTOSO_V6, POPB_V6, 5000, &lab.pop_b),
-        s("fabrikam → transit (internet)", &lab.cust, FABRIKAM_V4, TRANSIT_V4, 5000, &lab.transit),
-        s("fabrikam → transit (internet)", &lab.cust, FABRIKAM_V6, TRANSIT_V6, 5000, &lab.transit),
-        s("backbone → contoso (policy)", &lab.pop_b, POPB_V4, CONTOSO_V4, 5001, &lab.cust),
-        s("backbone → contoso (policy)", &lab.pop_b, POPB_V6, CONTOSO_V6, 5001, &lab.cust),
+        s(
+            "contoso → backbone (microsoft)",
+            &lab.cust,
+            CONTOSO_V4,
+            POPB_V4,
+            5000,
+            &lab.pop_b,
+        ),
+        s(
+            "contoso → backbone (microsoft)",
+            &lab.cust,
+            CONTOSO_V6,
+            POPB_V6,
+            5000,
+            &lab.pop_b,
+        ),
+        s(
+            "fabrikam → transit (internet)",
+            &lab.cust,
+            FABRIKAM_V4,
+            TRANSIT_V4,
+            5000,
+            &lab.transit,
+        ),
+        s(
+            "fabrikam → transit (internet)",
+            &lab.cust,
+            FABRIKAM_V6,
+            TRANSIT_V6,
+            5000,
+            &lab.transit,
+        ),
+        s(
+            "backbone → contoso (policy)",
+            &lab.pop_b,
+            POPB_V4,
+            CONTOSO_V4,
+            5001,
+            &lab.cust,
+        ),
+        s(
+            "backbone → contoso (policy)",
+            &lab.pop_b,
+            POPB_V6,
+            CONTOSO_V6,
+            5001,
+            &lab.cust,
+        ),
     ]
 }
 

@@ -12,7 +12,9 @@ use aya::{
     Ebpf,
     programs::{TestRun as _, TestRunOptions, Xdp},
 };
-use edge_common::{Action, POLICY_SLOTS, PolicyTable, Pop, PrefixEntry, Reason, map_names, pop_flags, prog_names};
+use edge_common::{
+    Action, POLICY_SLOTS, PolicyTable, Pop, PrefixEntry, Reason, map_names, pop_flags, prog_names,
+};
 use edge_tests::{
     frames::{L4, Pkt, arp_request, ipv4_checksum_ok, lldp},
     netns::{Lab, in_netns},
@@ -148,14 +150,20 @@ impl Harness {
     fn new(config_text: &str) -> Self {
         let plan = config::parse(config_text).expect("test config");
         let mut ebpf = loader::load().expect("load object");
-        let prog: &mut Xdp = ebpf.program_mut(prog_names::EDGE).expect("edge program").try_into().unwrap();
+        let prog: &mut Xdp = ebpf
+            .program_mut(prog_names::EDGE)
+            .expect("edge program")
+            .try_into()
+            .unwrap();
         prog.load().expect("verifier accepts the edge program");
         let mut tables = Tables::take(&mut ebpf).expect("tables");
         let counters = Counters::take(&mut ebpf).expect("counters");
         loader::write_plan(&mut tables, &plan).expect("write plan");
 
         let empty_policy = plan.policies.len() as u32;
-        tables.set_policy(empty_policy, &PolicyTable::default()).unwrap();
+        tables
+            .set_policy(empty_policy, &PolicyTable::default())
+            .unwrap();
         let no_tx = Pop {
             ifindex: netdev::ifindex("lo").unwrap(),
             flags: pop_flags::VALID,
@@ -167,17 +175,34 @@ impl Harness {
         let mut to_no_tx = PolicyTable::default();
         to_no_tx.pops[..POLICY_SLOTS].fill(NO_TX_POP as u16);
         tables.set_policy(empty_policy + 1, &to_no_tx).unwrap();
-        for (prefix, policy) in [(EMPTY_POLICY_PREFIX, empty_policy), (NO_TX_PREFIX, empty_policy + 1)] {
+        for (prefix, policy) in [
+            (EMPTY_POLICY_PREFIX, empty_policy),
+            (NO_TX_PREFIX, empty_policy + 1),
+        ] {
             // No counter slot: these test prefixes are not registrations.
-            let entry = PrefixEntry { policy, slot: u32::MAX, ..PrefixEntry::default() };
+            let entry = PrefixEntry {
+                policy,
+                slot: u32::MAX,
+                ..PrefixEntry::default()
+            };
             tables.set_prefix(prefix.parse().unwrap(), entry).unwrap();
         }
-        Self { ebpf, tables, counters, plan }
+        Self {
+            ebpf,
+            tables,
+            counters,
+            plan,
+        }
     }
 
     /// Runs one frame arriving on `ingress`; returns the XDP action and output frame.
     fn run(&self, ingress: &str, frame: &[u8]) -> (u32, Vec<u8>) {
-        let prog: &Xdp = self.ebpf.program(prog_names::EDGE).unwrap().try_into().unwrap();
+        let prog: &Xdp = self
+            .ebpf
+            .program(prog_names::EDGE)
+            .unwrap()
+            .try_into()
+            .unwrap();
         // struct xdp_md { data, data_end, data_meta, ingress_ifindex, rx_queue_index, egress_ifindex };
         // the kernel requires data_end == the frame's length (net/bpf/test_run.c).
         let mut ctx = [0u8; 24];
@@ -197,20 +222,35 @@ impl Harness {
     }
 
     fn stats(&self) -> Stats {
-        self.counters.read(self.plan.prefixes.len() as u32 + 1).unwrap()
+        self.counters
+            .read(self.plan.prefixes.len() as u32 + 1)
+            .unwrap()
     }
 
     fn pop_id(&self, name: &str) -> u32 {
-        self.plan.pops.iter().position(|p| p.name == name).unwrap_or_else(|| panic!("PoP {name}")) as u32
+        self.plan
+            .pops
+            .iter()
+            .position(|p| p.name == name)
+            .unwrap_or_else(|| panic!("PoP {name}")) as u32
     }
 
     fn slot(&self, registration: &str) -> u32 {
-        let i = self.plan.prefixes.iter().position(|p| p.registration == registration).expect("prefix");
+        let i = self
+            .plan
+            .prefixes
+            .iter()
+            .position(|p| p.registration == registration)
+            .expect("prefix");
         prefix_slot(i)
     }
 
     fn port_id(&self, name: &str) -> Option<u32> {
-        self.plan.ports.iter().position(|p| p.interface == name).map(|i| i as u32)
+        self.plan
+            .ports
+            .iter()
+            .position(|p| p.interface == name)
+            .map(|i| i as u32)
     }
 }
 
@@ -243,19 +283,43 @@ struct Case {
     prefix: Option<&'static str>,
 }
 
-fn case(name: impl Into<String>, ingress: &'static str, input: Vec<u8>, action: Action, reason: Reason) -> Case {
-    Case { name: name.into(), ingress, input, action, reason, output: None, pop: None, prefix: None }
+fn case(
+    name: impl Into<String>,
+    ingress: &'static str,
+    input: Vec<u8>,
+    action: Action,
+    reason: Reason,
+) -> Case {
+    Case {
+        name: name.into(),
+        ingress,
+        input,
+        action,
+        reason,
+        output: None,
+        pop: None,
+        prefix: None,
+    }
 }
 
 impl Case {
     fn out(self, output: Vec<u8>) -> Self {
-        Case { output: Some(output), ..self }
+        Case {
+            output: Some(output),
+            ..self
+        }
     }
     fn pop(self, pop: &'static str) -> Self {
-        Case { pop: Some(pop), ..self }
+        Case {
+            pop: Some(pop),
+            ..self
+        }
     }
     fn prefix(self, prefix: &'static str) -> Self {
-        Case { prefix: Some(prefix), ..self }
+        Case {
+            prefix: Some(prefix),
+            ..self
+        }
     }
 }
 
@@ -270,14 +334,23 @@ fn tags(vlans: &[u16]) -> String {
 }
 
 fn v4v6(v4: (&str, &str), v6: (&str, &str)) -> [(&'static str, Pkt); 2] {
-    [("IPv4", Pkt::udp(v4.0, v4.1)), ("IPv6", Pkt::udp(v6.0, v6.1))]
+    [
+        ("IPv4", Pkt::udp(v4.0, v4.1)),
+        ("IPv6", Pkt::udp(v6.0, v6.1)),
+    ]
 }
 
 fn tunnel(family: &str) -> (IpAddr, IpAddr) {
     if family == "IPv4" {
-        ("198.51.100.1".parse().unwrap(), "203.0.113.1".parse().unwrap())
+        (
+            "198.51.100.1".parse().unwrap(),
+            "203.0.113.1".parse().unwrap(),
+        )
     } else {
-        ("2001:db8:ff::1".parse().unwrap(), "2001:db8:ff::2".parse().unwrap())
+        (
+            "2001:db8:ff::1".parse().unwrap(),
+            "2001:db8:ff::2".parse().unwrap(),
+        )
     }
 }
 
@@ -287,85 +360,173 @@ fn forwarding_cases() -> Vec<Case> {
     for vlans in VLANS {
         let t = tags(vlans);
         // From the customer, microsoft preference: into the backbone here.
-        for (fam, p) in v4v6(("192.0.2.10", "203.0.113.200"), ("2001:db8:c::10", "2001:db8:1234::1")) {
+        for (fam, p) in v4v6(
+            ("192.0.2.10", "203.0.113.200"),
+            ("2001:db8:c::10", "2001:db8:1234::1"),
+        ) {
             let p = p.with(|p| p.vlans = vlans.to_vec());
             let reg = if fam == "IPv4" { "cust-a" } else { "cust-a6" };
             cases.push(
-                case(format!("{fam} {t}: customer (microsoft) → backbone exit"), "peer0", p.build(), Redirect, Reason::Backbone)
-                    .out(p.forwarded(port_mac("bb0"), NH_CORE, None))
-                    .pop("core")
-                    .prefix(reg),
+                case(
+                    format!("{fam} {t}: customer (microsoft) → backbone exit"),
+                    "peer0",
+                    p.build(),
+                    Redirect,
+                    Reason::Backbone,
+                )
+                .out(p.forwarded(port_mac("bb0"), NH_CORE, None))
+                .pop("core")
+                .prefix(reg),
             );
         }
         // From the customer, internet preference: to transit, DSCP EF.
-        for (fam, p) in v4v6(("192.0.2.200", "203.0.113.200"), ("2001:db8:d::10", "2001:db8:1234::1")) {
+        for (fam, p) in v4v6(
+            ("192.0.2.200", "203.0.113.200"),
+            ("2001:db8:d::10", "2001:db8:1234::1"),
+        ) {
             let p = p.with(|p| p.vlans = vlans.to_vec());
-            let reg = if fam == "IPv4" { "cust-b" } else { "2001:db8:d::/48" };
+            let reg = if fam == "IPv4" {
+                "cust-b"
+            } else {
+                "2001:db8:d::/48"
+            };
             cases.push(
-                case(format!("{fam} {t}: customer (internet) → transit, DSCP ef"), "peer0", p.build(), Redirect, Reason::Transit)
-                    .out(p.forwarded(port_mac("tr0"), NH_ISP, Some(46)))
-                    .pop("isp")
-                    .prefix(reg),
+                case(
+                    format!("{fam} {t}: customer (internet) → transit, DSCP ef"),
+                    "peer0",
+                    p.build(),
+                    Redirect,
+                    Reason::Transit,
+                )
+                .out(p.forwarded(port_mac("tr0"), NH_ISP, Some(46)))
+                .pop("isp")
+                .prefix(reg),
             );
         }
         // Toward the customer, microsoft preference: the policy's PoP.
-        for (fam, p) in v4v6(("203.0.113.200", "192.0.2.10"), ("2001:db8:1234::1", "2001:db8:c::10")) {
+        for (fam, p) in v4v6(
+            ("203.0.113.200", "192.0.2.10"),
+            ("2001:db8:1234::1", "2001:db8:c::10"),
+        ) {
             let p = p.with(|p| p.vlans = vlans.to_vec());
             let reg = if fam == "IPv4" { "cust-a" } else { "cust-a6" };
             cases.push(
-                case(format!("{fam} {t}: backbone → customer via its policy"), "bb0", p.build(), Redirect, Reason::Policy)
-                    .out(p.forwarded(port_mac("peer0"), NH_CUST, None))
-                    .pop("cust")
-                    .prefix(reg),
-            );
-        }
-        // Toward a remote PoP through the tunnel, DSCP AF41, ECN kept.
-        for (fam, p) in v4v6(("203.0.113.200", "198.51.100.10"), ("2001:db8:1234::1", "2001:db8:a::10")) {
-            let p = p.with(|p| p.vlans = vlans.to_vec());
-            let reg = if fam == "IPv4" { "198.51.100.0/25" } else { "2001:db8:a::/48" };
-            cases.push(
-                case(format!("{fam} {t}: transit → remote PoP, encapsulated, DSCP af41"), "tr0", p.build(), Redirect, Reason::Policy)
-                    .out(p.encapsulated(port_mac("bb0"), NH_AMS, Some(34), tunnel(fam), ENCAP_TTL))
-                    .pop("ams")
-                    .prefix(reg),
-            );
-        }
-        // Protection: a protected prefix on the wrong peering port.
-        for (fam, p) in v4v6(("192.0.2.10", "203.0.113.200"), ("2001:db8:c::10", "2001:db8:1234::1")) {
-            let p = p.with(|p| p.vlans = vlans.to_vec());
-            let reg = if fam == "IPv4" { "cust-a" } else { "cust-a6" };
-            cases.push(
-                case(format!("{fam} {t}: protected prefix on another peering port is dropped"), "peer1", p.build(), Action::Drop, Reason::Protection)
-                    .prefix(reg),
-            );
-        }
-    }
-    for (fam, p) in v4v6(("203.0.113.200", "192.0.2.10"), ("2001:db8:1234::1", "2001:db8:c::10")) {
-        let reg = if fam == "IPv4" { "cust-a" } else { "cust-a6" };
-        cases.push(
-            case(format!("{fam}: transit → customer (microsoft) via its policy"), "tr0", p.build(), Redirect, Reason::Policy)
+                case(
+                    format!("{fam} {t}: backbone → customer via its policy"),
+                    "bb0",
+                    p.build(),
+                    Redirect,
+                    Reason::Policy,
+                )
                 .out(p.forwarded(port_mac("peer0"), NH_CUST, None))
                 .pop("cust")
                 .prefix(reg),
+            );
+        }
+        // Toward a remote PoP through the tunnel, DSCP AF41, ECN kept.
+        for (fam, p) in v4v6(
+            ("203.0.113.200", "198.51.100.10"),
+            ("2001:db8:1234::1", "2001:db8:a::10"),
+        ) {
+            let p = p.with(|p| p.vlans = vlans.to_vec());
+            let reg = if fam == "IPv4" {
+                "198.51.100.0/25"
+            } else {
+                "2001:db8:a::/48"
+            };
+            cases.push(
+                case(
+                    format!("{fam} {t}: transit → remote PoP, encapsulated, DSCP af41"),
+                    "tr0",
+                    p.build(),
+                    Redirect,
+                    Reason::Policy,
+                )
+                .out(p.encapsulated(port_mac("bb0"), NH_AMS, Some(34), tunnel(fam), ENCAP_TTL))
+                .pop("ams")
+                .prefix(reg),
+            );
+        }
+        // Protection: a protected prefix on the wrong peering port.
+        for (fam, p) in v4v6(
+            ("192.0.2.10", "203.0.113.200"),
+            ("2001:db8:c::10", "2001:db8:1234::1"),
+        ) {
+            let p = p.with(|p| p.vlans = vlans.to_vec());
+            let reg = if fam == "IPv4" { "cust-a" } else { "cust-a6" };
+            cases.push(
+                case(
+                    format!("{fam} {t}: protected prefix on another peering port is dropped"),
+                    "peer1",
+                    p.build(),
+                    Action::Drop,
+                    Reason::Protection,
+                )
+                .prefix(reg),
+            );
+        }
+    }
+    for (fam, p) in v4v6(
+        ("203.0.113.200", "192.0.2.10"),
+        ("2001:db8:1234::1", "2001:db8:c::10"),
+    ) {
+        let reg = if fam == "IPv4" { "cust-a" } else { "cust-a6" };
+        cases.push(
+            case(
+                format!("{fam}: transit → customer (microsoft) via its policy"),
+                "tr0",
+                p.build(),
+                Redirect,
+                Reason::Policy,
+            )
+            .out(p.forwarded(port_mac("peer0"), NH_CUST, None))
+            .pop("cust")
+            .prefix(reg),
         );
     }
-    for (fam, p) in v4v6(("203.0.113.200", "192.0.2.200"), ("2001:db8:1234::1", "2001:db8:d::10")) {
-        let reg = if fam == "IPv4" { "cust-b" } else { "2001:db8:d::/48" };
+    for (fam, p) in v4v6(
+        ("203.0.113.200", "192.0.2.200"),
+        ("2001:db8:1234::1", "2001:db8:d::10"),
+    ) {
+        let reg = if fam == "IPv4" {
+            "cust-b"
+        } else {
+            "2001:db8:d::/48"
+        };
         cases.push(
-            case(format!("{fam}: backbone → customer (internet) via transit"), "bb0", p.build(), Redirect, Reason::Transit)
-                .out(p.forwarded(port_mac("tr0"), NH_ISP, Some(46)))
-                .pop("isp")
-                .prefix(reg),
+            case(
+                format!("{fam}: backbone → customer (internet) via transit"),
+                "bb0",
+                p.build(),
+                Redirect,
+                Reason::Transit,
+            )
+            .out(p.forwarded(port_mac("tr0"), NH_ISP, Some(46)))
+            .pop("isp")
+            .prefix(reg),
         );
         cases.push(
-            case(format!("{fam}: transit → customer (internet): egress = ingress, XDP_TX"), "tr0", p.build(), Tx, Reason::Transit)
-                .out(p.forwarded(port_mac("tr0"), NH_ISP, Some(46)))
-                .pop("isp")
-                .prefix(reg),
+            case(
+                format!("{fam}: transit → customer (internet): egress = ingress, XDP_TX"),
+                "tr0",
+                p.build(),
+                Tx,
+                Reason::Transit,
+            )
+            .out(p.forwarded(port_mac("tr0"), NH_ISP, Some(46)))
+            .pop("isp")
+            .prefix(reg),
         );
     }
-    for (fam, p) in v4v6(("203.0.113.200", "198.51.100.10"), ("2001:db8:1234::1", "2001:db8:a::10")) {
-        let reg = if fam == "IPv4" { "198.51.100.0/25" } else { "2001:db8:a::/48" };
+    for (fam, p) in v4v6(
+        ("203.0.113.200", "198.51.100.10"),
+        ("2001:db8:1234::1", "2001:db8:a::10"),
+    ) {
+        let reg = if fam == "IPv4" {
+            "198.51.100.0/25"
+        } else {
+            "2001:db8:a::/48"
+        };
         let p = p.with(|p| p.tos = 0b11);
         cases.push(
             case(format!("{fam}: backbone → remote PoP on the same port: XDP_TX, encapsulated, ECN CE kept"), "bb0", p.build(), Tx, Reason::Policy)
@@ -376,36 +537,71 @@ fn forwarding_cases() -> Vec<Case> {
     }
     let fra = Pkt::udp("198.51.100.200", "203.0.113.10");
     let icmp = fra.with(|p| p.l4 = L4::Icmp { ty: 8 });
-    let tcp = fra.with(|p| p.l4 = L4::Tcp { sport: 443, dport: 51000 });
+    let tcp = fra.with(|p| {
+        p.l4 = L4::Tcp {
+            sport: 443,
+            dport: 51000,
+        }
+    });
     let df_clear = fra.with(|p| p.dont_fragment = false);
-    for (what, p) in [("UDP", fra), ("ICMP echo", icmp), ("TCP", tcp), ("UDP without DF", df_clear)] {
+    for (what, p) in [
+        ("UDP", fra),
+        ("ICMP echo", icmp),
+        ("TCP", tcp),
+        ("UDP without DF", df_clear),
+    ] {
         cases.push(
-            case(format!("IPv4 {what}: transit → PoP, DS field untouched"), "tr0", p.build(), Redirect, Reason::Policy)
-                .out(p.forwarded(port_mac("bb0"), NH_FRA, None))
-                .pop("fra")
-                .prefix("203.0.113.0/26"),
+            case(
+                format!("IPv4 {what}: transit → PoP, DS field untouched"),
+                "tr0",
+                p.build(),
+                Redirect,
+                Reason::Policy,
+            )
+            .out(p.forwarded(port_mac("bb0"), NH_FRA, None))
+            .pop("fra")
+            .prefix("203.0.113.0/26"),
         );
     }
-    let echo6 = Pkt::udp("2001:db8:c::10", "2001:db8:1234::1").with(|p| p.l4 = L4::Icmp { ty: 128 });
+    let echo6 =
+        Pkt::udp("2001:db8:c::10", "2001:db8:1234::1").with(|p| p.l4 = L4::Icmp { ty: 128 });
     cases.push(
-        case("IPv6 ICMPv6 echo from the customer → backbone exit", "peer0", echo6.build(), Redirect, Reason::Backbone)
-            .out(echo6.forwarded(port_mac("bb0"), NH_CORE, None))
-            .pop("core")
-            .prefix("cust-a6"),
+        case(
+            "IPv6 ICMPv6 echo from the customer → backbone exit",
+            "peer0",
+            echo6.build(),
+            Redirect,
+            Reason::Backbone,
+        )
+        .out(echo6.forwarded(port_mac("bb0"), NH_CORE, None))
+        .pop("core")
+        .prefix("cust-a6"),
     );
     let ttl2 = Pkt::udp("203.0.113.200", "192.0.2.10").with(|p| p.ttl = 2);
     cases.push(
-        case("IPv4 TTL 2 is forwarded with TTL 1", "bb0", ttl2.build(), Redirect, Reason::Policy)
-            .out(ttl2.forwarded(port_mac("peer0"), NH_CUST, None))
-            .pop("cust")
-            .prefix("cust-a"),
+        case(
+            "IPv4 TTL 2 is forwarded with TTL 1",
+            "bb0",
+            ttl2.build(),
+            Redirect,
+            Reason::Policy,
+        )
+        .out(ttl2.forwarded(port_mac("peer0"), NH_CUST, None))
+        .pop("cust")
+        .prefix("cust-a"),
     );
     let open = Pkt::udp("192.0.2.200", "203.0.113.200");
     cases.push(
-        case("IPv4: an unprotected prefix may arrive on any peering port", "peer1", open.build(), Redirect, Reason::Transit)
-            .out(open.forwarded(port_mac("tr0"), NH_ISP, Some(46)))
-            .pop("isp")
-            .prefix("cust-b"),
+        case(
+            "IPv4: an unprotected prefix may arrive on any peering port",
+            "peer1",
+            open.build(),
+            Redirect,
+            Reason::Transit,
+        )
+        .out(open.forwarded(port_mac("tr0"), NH_ISP, Some(46)))
+        .pop("isp")
+        .prefix("cust-b"),
     );
     cases
 }
@@ -418,43 +614,230 @@ fn passed_cases() -> Vec<Case> {
     let from_cust = Pkt::udp("192.0.2.10", "203.0.113.200");
 
     let ttl = |p: &Pkt, t: u8| p.with(|p| p.ttl = t).build();
-    cases.push(case("IPv4 TTL 1 toward the customer", "bb0", ttl(&to_cust, 1), Pass, Reason::TtlExceeded).prefix("cust-a"));
-    cases.push(case("IPv4 TTL 0", "bb0", ttl(&to_cust, 0), Pass, Reason::TtlExceeded).prefix("cust-a"));
-    cases.push(case("IPv6 hop limit 1", "bb0", ttl(&to_cust6, 1), Pass, Reason::TtlExceeded).prefix("cust-a6"));
-    cases.push(case("IPv4 TTL 1 from the customer", "peer0", ttl(&from_cust, 1), Pass, Reason::TtlExceeded).prefix("cust-a"));
+    cases.push(
+        case(
+            "IPv4 TTL 1 toward the customer",
+            "bb0",
+            ttl(&to_cust, 1),
+            Pass,
+            Reason::TtlExceeded,
+        )
+        .prefix("cust-a"),
+    );
+    cases.push(
+        case(
+            "IPv4 TTL 0",
+            "bb0",
+            ttl(&to_cust, 0),
+            Pass,
+            Reason::TtlExceeded,
+        )
+        .prefix("cust-a"),
+    );
+    cases.push(
+        case(
+            "IPv6 hop limit 1",
+            "bb0",
+            ttl(&to_cust6, 1),
+            Pass,
+            Reason::TtlExceeded,
+        )
+        .prefix("cust-a6"),
+    );
+    cases.push(
+        case(
+            "IPv4 TTL 1 from the customer",
+            "peer0",
+            ttl(&from_cust, 1),
+            Pass,
+            Reason::TtlExceeded,
+        )
+        .prefix("cust-a"),
+    );
     let tagged = to_cust.with(|p| (p.ttl, p.vlans) = (1, vec![5]));
-    cases.push(case("IPv4 802.1Q TTL 1", "bb0", tagged.build(), Pass, Reason::TtlExceeded).prefix("cust-a"));
+    cases.push(
+        case(
+            "IPv4 802.1Q TTL 1",
+            "bb0",
+            tagged.build(),
+            Pass,
+            Reason::TtlExceeded,
+        )
+        .prefix("cust-a"),
+    );
 
-    cases.push(case("IPv4 unregistered destination", "bb0", Pkt::udp("203.0.113.200", "203.0.113.250").build(), Pass, Reason::Unregistered));
-    cases.push(case("IPv6 unregistered destination", "bb0", Pkt::udp("2001:db8:c::10", "2001:db8:1234::1").build(), Pass, Reason::Unregistered));
-    cases.push(case("IPv4 unregistered customer source", "peer0", Pkt::udp("203.0.113.250", "192.0.2.10").build(), Pass, Reason::Unregistered));
-    cases.push(case("IPv6 unregistered customer source", "peer0", Pkt::udp("2001:db8:1234::1", "2001:db8:c::10").build(), Pass, Reason::Unregistered));
+    cases.push(case(
+        "IPv4 unregistered destination",
+        "bb0",
+        Pkt::udp("203.0.113.200", "203.0.113.250").build(),
+        Pass,
+        Reason::Unregistered,
+    ));
+    cases.push(case(
+        "IPv6 unregistered destination",
+        "bb0",
+        Pkt::udp("2001:db8:c::10", "2001:db8:1234::1").build(),
+        Pass,
+        Reason::Unregistered,
+    ));
+    cases.push(case(
+        "IPv4 unregistered customer source",
+        "peer0",
+        Pkt::udp("203.0.113.250", "192.0.2.10").build(),
+        Pass,
+        Reason::Unregistered,
+    ));
+    cases.push(case(
+        "IPv6 unregistered customer source",
+        "peer0",
+        Pkt::udp("2001:db8:1234::1", "2001:db8:c::10").build(),
+        Pass,
+        Reason::Unregistered,
+    ));
 
-    cases.push(case("IPv4 to this host (registered range)", "tr0", Pkt::udp("203.0.113.200", "198.51.100.254").build(), Pass, Reason::Local));
-    cases.push(case("IPv6 to this host", "tr0", Pkt::udp("2001:db8:1234::1", "2001:db8:ff::fe").build(), Pass, Reason::Local));
+    cases.push(case(
+        "IPv4 to this host (registered range)",
+        "tr0",
+        Pkt::udp("203.0.113.200", "198.51.100.254").build(),
+        Pass,
+        Reason::Local,
+    ));
+    cases.push(case(
+        "IPv6 to this host",
+        "tr0",
+        Pkt::udp("2001:db8:1234::1", "2001:db8:ff::fe").build(),
+        Pass,
+        Reason::Local,
+    ));
 
-    cases.push(case("IPv4 multicast (OSPF)", "peer0", Pkt::udp("192.0.2.10", "224.0.0.5").build(), Pass, Reason::Control));
-    cases.push(case("IPv4 limited broadcast", "peer0", Pkt::udp("192.0.2.10", "255.255.255.255").build(), Pass, Reason::Control));
-    cases.push(case("IPv6 multicast", "peer0", Pkt::udp("2001:db8:c::10", "ff02::1").build(), Pass, Reason::Control));
-    cases.push(case("IPv6 link-local source", "bb0", Pkt::udp("fe80::1", "2001:db8:c::10").build(), Pass, Reason::Control));
-    let nd = |ty| Pkt::udp("2001:db8:c::10", "2001:db8:c::20").with(|p| (p.l4, p.ttl) = (L4::Icmp { ty }, 255)).build();
-    cases.push(case("IPv6 neighbour solicitation between global addresses", "peer0", nd(135), Pass, Reason::Control));
-    cases.push(case("IPv6 neighbour advertisement", "peer0", nd(136), Pass, Reason::Control));
-    cases.push(case("IPv6 router advertisement", "peer0", nd(134), Pass, Reason::Control));
+    cases.push(case(
+        "IPv4 multicast (OSPF)",
+        "peer0",
+        Pkt::udp("192.0.2.10", "224.0.0.5").build(),
+        Pass,
+        Reason::Control,
+    ));
+    cases.push(case(
+        "IPv4 limited broadcast",
+        "peer0",
+        Pkt::udp("192.0.2.10", "255.255.255.255").build(),
+        Pass,
+        Reason::Control,
+    ));
+    cases.push(case(
+        "IPv6 multicast",
+        "peer0",
+        Pkt::udp("2001:db8:c::10", "ff02::1").build(),
+        Pass,
+        Reason::Control,
+    ));
+    cases.push(case(
+        "IPv6 link-local source",
+        "bb0",
+        Pkt::udp("fe80::1", "2001:db8:c::10").build(),
+        Pass,
+        Reason::Control,
+    ));
+    let nd = |ty| {
+        Pkt::udp("2001:db8:c::10", "2001:db8:c::20")
+            .with(|p| (p.l4, p.ttl) = (L4::Icmp { ty }, 255))
+            .build()
+    };
+    cases.push(case(
+        "IPv6 neighbour solicitation between global addresses",
+        "peer0",
+        nd(135),
+        Pass,
+        Reason::Control,
+    ));
+    cases.push(case(
+        "IPv6 neighbour advertisement",
+        "peer0",
+        nd(136),
+        Pass,
+        Reason::Control,
+    ));
+    cases.push(case(
+        "IPv6 router advertisement",
+        "peer0",
+        nd(134),
+        Pass,
+        Reason::Control,
+    ));
 
-    cases.push(case("IPv4 with options", "bb0", to_cust.with(|p| p.ipv4_options = vec![0x94, 4, 0, 0]).build(), Pass, Reason::Ipv4Options));
-    cases.push(case("IPv4 802.1Q with options", "bb0", to_cust.with(|p| (p.ipv4_options, p.vlans) = (vec![1, 1, 1, 0], vec![9])).build(), Pass, Reason::Ipv4Options));
-    cases.push(case("IPv4 first fragment (MF)", "bb0", to_cust.with(|p| (p.more_fragments, p.dont_fragment) = (true, false)).build(), Pass, Reason::Fragment));
-    cases.push(case("IPv4 last fragment (offset)", "bb0", to_cust.with(|p| (p.frag_offset, p.dont_fragment) = (185, false)).build(), Pass, Reason::Fragment));
-    cases.push(case("IPv6 fragment header", "bb0", to_cust6.with(|p| p.v6_ext = Some(44)).build(), Pass, Reason::Fragment));
-    for (ext, name) in [(0, "hop-by-hop"), (43, "routing"), (60, "destination options")] {
-        cases.push(case(format!("IPv6 {name} header"), "bb0", to_cust6.with(|p| p.v6_ext = Some(ext)).build(), Pass, Reason::Ipv6Extension));
+    cases.push(case(
+        "IPv4 with options",
+        "bb0",
+        to_cust
+            .with(|p| p.ipv4_options = vec![0x94, 4, 0, 0])
+            .build(),
+        Pass,
+        Reason::Ipv4Options,
+    ));
+    cases.push(case(
+        "IPv4 802.1Q with options",
+        "bb0",
+        to_cust
+            .with(|p| (p.ipv4_options, p.vlans) = (vec![1, 1, 1, 0], vec![9]))
+            .build(),
+        Pass,
+        Reason::Ipv4Options,
+    ));
+    cases.push(case(
+        "IPv4 first fragment (MF)",
+        "bb0",
+        to_cust
+            .with(|p| (p.more_fragments, p.dont_fragment) = (true, false))
+            .build(),
+        Pass,
+        Reason::Fragment,
+    ));
+    cases.push(case(
+        "IPv4 last fragment (offset)",
+        "bb0",
+        to_cust
+            .with(|p| (p.frag_offset, p.dont_fragment) = (185, false))
+            .build(),
+        Pass,
+        Reason::Fragment,
+    ));
+    cases.push(case(
+        "IPv6 fragment header",
+        "bb0",
+        to_cust6.with(|p| p.v6_ext = Some(44)).build(),
+        Pass,
+        Reason::Fragment,
+    ));
+    for (ext, name) in [
+        (0, "hop-by-hop"),
+        (43, "routing"),
+        (60, "destination options"),
+    ] {
+        cases.push(case(
+            format!("IPv6 {name} header"),
+            "bb0",
+            to_cust6.with(|p| p.v6_ext = Some(ext)).build(),
+            Pass,
+            Reason::Ipv6Extension,
+        ));
     }
 
     cases.push(case("ARP", "peer0", arp_request(None), Pass, Reason::NotIp));
-    cases.push(case("ARP in 802.1Q", "peer0", arp_request(Some(10)), Pass, Reason::NotIp));
+    cases.push(case(
+        "ARP in 802.1Q",
+        "peer0",
+        arp_request(Some(10)),
+        Pass,
+        Reason::NotIp,
+    ));
     cases.push(case("LLDP", "peer0", lldp(), Pass, Reason::NotIp));
-    cases.push(case("three VLAN tags: the third is not parsed", "bb0", to_cust.with(|p| p.vlans = vec![1, 2, 3]).build(), Pass, Reason::NotIp));
+    cases.push(case(
+        "three VLAN tags: the third is not parsed",
+        "bb0",
+        to_cust.with(|p| p.vlans = vec![1, 2, 3]).build(),
+        Pass,
+        Reason::NotIp,
+    ));
 
     let v4 = to_cust.build();
     let v6 = to_cust6.build();
@@ -467,8 +850,12 @@ fn passed_cases() -> Vec<Case> {
     v4_in_v6[14] = 0x45;
     let vlan = to_cust.with(|p| p.vlans = vec![7]).build();
     let qinq = to_cust.with(|p| p.vlans = vec![7, 8]).build();
-    let tcp6 = to_cust6.with(|p| p.l4 = L4::Tcp { sport: 1, dport: 2 }).build();
-    let icmp6 = Pkt::udp("2001:db8:1234::1", "2001:db8:c::10").with(|p| (p.l4, p.payload) = (L4::Icmp { ty: 128 }, vec![])).build();
+    let tcp6 = to_cust6
+        .with(|p| p.l4 = L4::Tcp { sport: 1, dport: 2 })
+        .build();
+    let icmp6 = Pkt::udp("2001:db8:1234::1", "2001:db8:c::10")
+        .with(|p| (p.l4, p.payload) = (L4::Icmp { ty: 128 }, vec![]))
+        .build();
     for (name, frame) in [
         ("Ethernet header only, IPv4 EtherType", cut(&v4, 14)),
         ("Ethernet header only, IPv6 EtherType", cut(&v6, 14)),
@@ -489,13 +876,37 @@ fn passed_cases() -> Vec<Case> {
         cases.push(case(name, "bb0", frame, Pass, Reason::Malformed));
     }
 
-    cases.push(case("ingress interface that is not a port", "lo", v4.clone(), Pass, Reason::UnknownPort));
+    cases.push(case(
+        "ingress interface that is not a port",
+        "lo",
+        v4.clone(),
+        Pass,
+        Reason::UnknownPort,
+    ));
     cases.push(
-        case("IPv6 to a PoP with only an IPv4 tunnel", "tr0", Pkt::udp("2001:db8:1234::1", "2001:db8:e::10").build(), Pass, Reason::NoNextHop)
-            .prefix("2001:db8:e::/48"),
+        case(
+            "IPv6 to a PoP with only an IPv4 tunnel",
+            "tr0",
+            Pkt::udp("2001:db8:1234::1", "2001:db8:e::10").build(),
+            Pass,
+            Reason::NoNextHop,
+        )
+        .prefix("2001:db8:e::/48"),
     );
-    cases.push(case("policy with no PoP up", "tr0", Pkt::udp("198.51.100.200", "203.0.113.70").build(), Pass, Reason::NoNextHop));
-    cases.push(case("PoP egress not a transmit port", "tr0", Pkt::udp("198.51.100.200", "203.0.113.130").build(), Pass, Reason::NoTxPort));
+    cases.push(case(
+        "policy with no PoP up",
+        "tr0",
+        Pkt::udp("198.51.100.200", "203.0.113.70").build(),
+        Pass,
+        Reason::NoNextHop,
+    ));
+    cases.push(case(
+        "PoP egress not a transmit port",
+        "tr0",
+        Pkt::udp("198.51.100.200", "203.0.113.130").build(),
+        Pass,
+        Reason::NoTxPort,
+    ));
     cases
 }
 
@@ -506,14 +917,30 @@ fn moved(before: &Stats, after: &Stats) -> Moved {
     let mut out = Vec::new();
     let mut diff = |kind: &str, b: &[(String, Count)], a: &[(String, Count)]| {
         for (name, c) in a {
-            let old = b.iter().find(|(n, _)| n == name).map(|(_, c)| *c).unwrap_or_default();
+            let old = b
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, c)| *c)
+                .unwrap_or_default();
             if *c != old {
-                out.push((format!("{kind}:{name}"), c.packets - old.packets, c.bytes - old.bytes));
+                out.push((
+                    format!("{kind}:{name}"),
+                    c.packets - old.packets,
+                    c.bytes - old.bytes,
+                ));
             }
         }
     };
-    let named = |rows: &[(&'static str, Count)]| rows.iter().map(|(n, c)| (n.to_string(), *c)).collect::<Vec<_>>();
-    let ids = |rows: &[(u32, Count)]| rows.iter().map(|(n, c)| (n.to_string(), *c)).collect::<Vec<_>>();
+    let named = |rows: &[(&'static str, Count)]| {
+        rows.iter()
+            .map(|(n, c)| (n.to_string(), *c))
+            .collect::<Vec<_>>()
+    };
+    let ids = |rows: &[(u32, Count)]| {
+        rows.iter()
+            .map(|(n, c)| (n.to_string(), *c))
+            .collect::<Vec<_>>()
+    };
     diff("action", &named(&before.actions), &named(&after.actions));
     diff("reason", &named(&before.reasons), &named(&after.reasons));
     diff("prefix", &ids(&before.prefixes), &ids(&after.prefixes));
@@ -529,7 +956,12 @@ fn run_cases(h: &Harness, cases: &[Case]) {
         let (ret, out) = h.run(c.ingress, &c.input);
         let after = h.stats();
         let counted = moved(&before, &after);
-        assert_eq!(Action::from_u32(ret), Some(c.action), "{}: action (counters moved: {counted:?})", c.name);
+        assert_eq!(
+            Action::from_u32(ret),
+            Some(c.action),
+            "{}: action (counters moved: {counted:?})",
+            c.name
+        );
         let expected = c.output.as_ref().unwrap_or(&c.input);
         assert_eq!(&out, expected, "{}: output frame", c.name);
         if c.output.is_some() && out.len() >= 34 && out[12..14] == [0x08, 0x00] {
@@ -573,10 +1005,28 @@ fn pass_and_drop_fixtures() {
 fn unregistered_traffic_gets_the_configured_default() {
     let config = CONFIG.replace("default_action = \"pass\"", "default_action = \"drop\"");
     let cases = vec![
-        case("IPv4 unregistered, default drop", "bb0", Pkt::udp("203.0.113.200", "203.0.113.250").build(), Action::Drop, Reason::Unregistered),
-        case("IPv6 unregistered, default drop", "bb0", Pkt::udp("2001:db8:c::1", "2001:db8:1234::1").build(), Action::Drop, Reason::Unregistered),
+        case(
+            "IPv4 unregistered, default drop",
+            "bb0",
+            Pkt::udp("203.0.113.200", "203.0.113.250").build(),
+            Action::Drop,
+            Reason::Unregistered,
+        ),
+        case(
+            "IPv6 unregistered, default drop",
+            "bb0",
+            Pkt::udp("2001:db8:c::1", "2001:db8:1234::1").build(),
+            Action::Drop,
+            Reason::Unregistered,
+        ),
         // Control traffic still reaches the kernel.
-        case("ARP, default drop", "bb0", arp_request(None), Action::Pass, Reason::NotIp),
+        case(
+            "ARP, default drop",
+            "bb0",
+            arp_request(None),
+            Action::Pass,
+            Reason::NotIp,
+        ),
     ];
     with_harness("dflt", &config, |h| run_cases(h, &cases));
 }
@@ -591,12 +1041,20 @@ fn ipv4_checksum_stays_correct_across_many_headers() {
         for ttl in [2u8, 3, 64, 255] {
             for ident in (0..=u16::MAX).step_by(97) {
                 let p = Pkt::udp("203.0.113.200", "192.0.2.200").with(|p| {
-                    (p.ttl, p.ident, p.tos) = (ttl, ident, (ident % 4) as u8 | ((ident % 64) as u8) << 2)
+                    (p.ttl, p.ident, p.tos) =
+                        (ttl, ident, (ident % 4) as u8 | ((ident % 64) as u8) << 2)
                 });
                 let (ret, out) = h.run("bb0", &p.build());
                 assert_eq!(ret, Action::Redirect as u32);
-                assert!(ipv4_checksum_ok(&out[14..34]), "ttl {ttl} ident {ident}: bad checksum");
-                assert_eq!(out, p.forwarded(port_mac("tr0"), NH_ISP, Some(46)), "ttl {ttl} ident {ident}");
+                assert!(
+                    ipv4_checksum_ok(&out[14..34]),
+                    "ttl {ttl} ident {ident}: bad checksum"
+                );
+                assert_eq!(
+                    out,
+                    p.forwarded(port_mac("tr0"), NH_ISP, Some(46)),
+                    "ttl {ttl} ident {ident}"
+                );
                 n += 1;
             }
         }
@@ -610,13 +1068,27 @@ fn spread(h: &Harness, flows: u32, v6: bool) -> (u32, u32) {
     let (mut ams, mut fra) = (0, 0);
     for i in 0..flows {
         let (src, dst) = if v6 {
-            (format!("2001:db8:77::{:x}", i / 500 + 1), "2001:db8:f::10".to_string())
+            (
+                format!("2001:db8:77::{:x}", i / 500 + 1),
+                "2001:db8:f::10".to_string(),
+            )
         } else {
-            (format!("203.0.113.{}", 200 + i / 10_000), "198.51.100.130".to_string())
+            (
+                format!("203.0.113.{}", 200 + i / 10_000),
+                "198.51.100.130".to_string(),
+            )
         };
-        let p = Pkt::udp(&src, &dst).with(|p| p.l4 = L4::Udp { sport: 1024 + (i % 50_000) as u16, dport: 443 });
+        let p = Pkt::udp(&src, &dst).with(|p| {
+            p.l4 = L4::Udp {
+                sport: 1024 + (i % 50_000) as u16,
+                dport: 443,
+            }
+        });
         let (ret, out) = h.run("tr0", &p.build());
-        assert!(ret == Action::Redirect as u32 || ret == Action::Tx as u32, "flow {i}: action {ret}");
+        assert!(
+            ret == Action::Redirect as u32 || ret == Action::Tx as u32,
+            "flow {i}: action {ret}"
+        );
         match out[0..6].try_into().unwrap() {
             NH_AMS => ams += 1,
             NH_FRA => fra += 1,
@@ -634,15 +1106,26 @@ fn flows_spread_by_weight_and_never_split() {
             let (ams, fra) = spread(h, flows, v6);
             let share = f64::from(ams) / f64::from(flows);
             // Weights 1:3 → 25% / 75%, within 5% of each weight.
-            assert!((share - 0.25).abs() < 0.25 * 0.05, "v6 {v6}: ams got {ams}, fra {fra} of {flows}");
-            assert!((f64::from(fra) / f64::from(flows) - 0.75).abs() < 0.75 * 0.05, "v6 {v6}: fra {fra}");
+            assert!(
+                (share - 0.25).abs() < 0.25 * 0.05,
+                "v6 {v6}: ams got {ams}, fra {fra} of {flows}"
+            );
+            assert!(
+                (f64::from(fra) / f64::from(flows) - 0.75).abs() < 0.75 * 0.05,
+                "v6 {v6}: fra {fra}"
+            );
         }
         // One flow, many packets: always the same next hop.
         for sport in [1000u16, 2000, 3000, 4000] {
-            let p = Pkt::udp("203.0.113.201", "198.51.100.131").with(|p| p.l4 = L4::Udp { sport, dport: 443 });
+            let p = Pkt::udp("203.0.113.201", "198.51.100.131")
+                .with(|p| p.l4 = L4::Udp { sport, dport: 443 });
             let first = h.run("tr0", &p.build()).1[0..6].to_vec();
             for _ in 0..500 {
-                assert_eq!(h.run("tr0", &p.build()).1[0..6], first[..], "flow with source port {sport} split");
+                assert_eq!(
+                    h.run("tr0", &p.build()).1[0..6],
+                    first[..],
+                    "flow with source port {sport} split"
+                );
             }
         }
     });
@@ -653,10 +1136,16 @@ fn object_has_every_map_and_program() {
     edge_tests::netns::require_root();
     let ebpf = loader::load().unwrap();
     for name in map_names::ALL {
-        assert!(ebpf.map(name).is_some(), "map {name} missing from the object");
+        assert!(
+            ebpf.map(name).is_some(),
+            "map {name} missing from the object"
+        );
     }
     for name in [prog_names::EDGE, prog_names::PASS] {
-        assert!(ebpf.program(name).is_some(), "program {name} missing from the object");
+        assert!(
+            ebpf.program(name).is_some(),
+            "program {name} missing from the object"
+        );
     }
 }
 

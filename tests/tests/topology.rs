@@ -8,11 +8,7 @@ use std::{
     time::Duration,
 };
 
-use edge_tests::{
-    frames::ipv4_checksum_ok,
-    netns::in_netns,
-    topology::*,
-};
+use edge_tests::{frames::ipv4_checksum_ok, netns::in_netns, topology::*};
 use etherparse::{NetSlice, SlicedPacket, TransportSlice};
 
 fn mac(s: &str) -> [u8; 6] {
@@ -41,7 +37,9 @@ fn udp_to(frame: &[u8], port: u16) -> Option<(u8, u8, Vec<u8>)> {
         }
         _ => &p,
     };
-    let Some(TransportSlice::Udp(udp)) = &p.transport else { return None };
+    let Some(TransportSlice::Udp(udp)) = &p.transport else {
+        return None;
+    };
     if udp.destination_port() != port {
         return None;
     }
@@ -49,9 +47,17 @@ fn udp_to(frame: &[u8], port: u16) -> Option<(u8, u8, Vec<u8>)> {
         NetSlice::Ipv4(ip) => {
             let h = ip.header();
             assert!(ipv4_checksum_ok(h.slice()), "inner IPv4 checksum");
-            Some((h.ttl(), (h.dcp().value() << 2) | h.ecn().value(), udp.payload().to_vec()))
+            Some((
+                h.ttl(),
+                (h.dcp().value() << 2) | h.ecn().value(),
+                udp.payload().to_vec(),
+            ))
         }
-        NetSlice::Ipv6(ip) => Some((ip.header().hop_limit(), ip.header().traffic_class(), udp.payload().to_vec())),
+        NetSlice::Ipv6(ip) => Some((
+            ip.header().hop_limit(),
+            ip.header().traffic_class(),
+            udp.payload().to_vec(),
+        )),
         _ => None,
     }
 }
@@ -62,29 +68,46 @@ fn edgectl_stats(pin_path: &std::path::Path) -> serde_json::Value {
         .arg(pin_path)
         .output()
         .expect("run edgectl");
-    assert!(out.status.success(), "edgectl stats: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "edgectl stats: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).expect("edgectl --json output")
 }
 
 fn counter(stats: &serde_json::Value, group: &str, name: &str) -> u64 {
-    stats[group].as_array().unwrap().iter().find(|e| e[0] == name).unwrap_or_else(|| panic!("{group}/{name} missing"))
-        [1]["packets"]
+    stats[group]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e[0] == name)
+        .unwrap_or_else(|| panic!("{group}/{name} missing"))[1]["packets"]
         .as_u64()
         .unwrap()
 }
 
 /// Sends one datagram from `ns` (bound to `from`) to `to:port` and returns
 /// the frame captured on `capture` carrying it, if it arrives within 3 s.
-fn send_and_capture(ns: &str, from: &str, to: &str, port: u16, capture: &Capture) -> Option<Vec<u8>> {
+fn send_and_capture(
+    ns: &str,
+    from: &str,
+    to: &str,
+    port: u16,
+    capture: &Capture,
+) -> Option<Vec<u8>> {
     let s = udp_socket(ns, sock(from, 0));
-    s.send_to(format!("to port {port}").as_bytes(), sock(to, port)).unwrap();
+    s.send_to(format!("to port {port}").as_bytes(), sock(to, port))
+        .unwrap();
     capture.next_matching(Duration::from_secs(3), |f| udp_to(f, port).is_some())
 }
 
 #[test]
 fn preferences_policies_protection_and_encapsulation_end_to_end() {
     let lab = EdgeLab::build("dp");
-    let forwarding = in_netns(&lab.edge, || std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap());
+    let forwarding = in_netns(&lab.edge, || {
+        std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap()
+    });
     assert_eq!(forwarding.trim(), "0", "the edge kernel must not forward");
     let config = write_config(&lab);
     let edged = Edged::start(&lab.edge, &config, &lab.pin_path());
@@ -95,15 +118,24 @@ fn preferences_policies_protection_and_encapsulation_end_to_end() {
 
     // contoso (microsoft) from the customer: enters the backbone here (pop-b).
     for (from, to, port) in [(CONTOSO_V4, POPB_V4, 7001), (CONTOSO_V6, POPB_V6, 7002)] {
-        let f = send_and_capture(&lab.cust, from, to, port, &at_popb).unwrap_or_else(|| panic!("{from} → pop-b"));
-        assert_eq!((&f[0..6], &f[6..12]), (&mac(POPB_MAC)[..], &mac(EDGE_BBB_MAC)[..]), "MACs rewritten");
+        let f = send_and_capture(&lab.cust, from, to, port, &at_popb)
+            .unwrap_or_else(|| panic!("{from} → pop-b"));
+        assert_eq!(
+            (&f[0..6], &f[6..12]),
+            (&mac(POPB_MAC)[..], &mac(EDGE_BBB_MAC)[..]),
+            "MACs rewritten"
+        );
         let (ttl, ds, payload) = udp_to(&f, port).unwrap();
         assert_eq!((ttl, ds & !3), (63, 0), "TTL decremented, DS untouched");
         assert_eq!(payload, format!("to port {port}").as_bytes());
     }
     // fabrikam (internet) from the customer: handed to transit, DSCP AF41.
-    for (from, to, port) in [(FABRIKAM_V4, TRANSIT_V4, 7003), (FABRIKAM_V6, TRANSIT_V6, 7004)] {
-        let f = send_and_capture(&lab.cust, from, to, port, &at_transit).unwrap_or_else(|| panic!("{from} → transit"));
+    for (from, to, port) in [
+        (FABRIKAM_V4, TRANSIT_V4, 7003),
+        (FABRIKAM_V6, TRANSIT_V6, 7004),
+    ] {
+        let f = send_and_capture(&lab.cust, from, to, port, &at_transit)
+            .unwrap_or_else(|| panic!("{from} → transit"));
         assert_eq!(&f[0..6], &mac(TRANSIT_MAC)[..]);
         let (ttl, ds, _) = udp_to(&f, port).unwrap();
         assert_eq!((ttl, ds >> 2), (63, 34), "TTL decremented, DSCP af41");
@@ -111,26 +143,55 @@ fn preferences_policies_protection_and_encapsulation_end_to_end() {
     // Toward contoso from the backbone: its policy picks the direct link.
     for (to, port) in [(CONTOSO_V4, 7005), (CONTOSO_V6, 7006)] {
         let from = if to.contains(':') { POPB_V6 } else { POPB_V4 };
-        let f = send_and_capture(&lab.pop_b, from, to, port, &at_cust).unwrap_or_else(|| panic!("pop-b → {to}"));
-        assert_eq!((&f[0..6], &f[6..12]), (&mac(CUST_MAC)[..], &mac(EDGE_PEER0_MAC)[..]));
+        let f = send_and_capture(&lab.pop_b, from, to, port, &at_cust)
+            .unwrap_or_else(|| panic!("pop-b → {to}"));
+        assert_eq!(
+            (&f[0..6], &f[6..12]),
+            (&mac(CUST_MAC)[..], &mac(EDGE_PEER0_MAC)[..])
+        );
     }
     // Toward fabrikam from the backbone: hot potato, out through transit.
-    let f = send_and_capture(&lab.pop_b, POPB_V4, FABRIKAM_V4, 7007, &at_transit).expect("pop-b → fabrikam via transit");
+    let f = send_and_capture(&lab.pop_b, POPB_V4, FABRIKAM_V4, 7007, &at_transit)
+        .expect("pop-b → fabrikam via transit");
     assert_eq!(&f[0..6], &mac(TRANSIT_MAC)[..]);
     // Toward northwind: to pop-a through the tunnel, outer header checked.
-    let f = send_and_capture(&lab.pop_b, POPB_V4, NORTHWIND_V4, 7008, &at_popa).expect("northwind via pop-a");
+    let f = send_and_capture(&lab.pop_b, POPB_V4, NORTHWIND_V4, 7008, &at_popa)
+        .expect("northwind via pop-a");
     assert_eq!(&f[12..14], &[0x08, 0x00]);
     assert_eq!(f[14], 0x45);
     assert_eq!(f[14 + 9], 4, "outer protocol IP-in-IP");
     assert_eq!(f[14 + 8], 64, "outer TTL = encap_ttl");
-    assert_eq!(&f[14 + 12..14 + 20], &[198, 51, 100, 1, 203, 0, 113, 1], "tunnel source and endpoint");
+    assert_eq!(
+        &f[14 + 12..14 + 20],
+        &[198, 51, 100, 1, 203, 0, 113, 1],
+        "tunnel source and endpoint"
+    );
     assert!(ipv4_checksum_ok(&f[14..34]), "outer checksum");
-    assert_eq!(u16::from_be_bytes([f[16], f[17]]) as usize, f.len() - 14, "outer total length");
-    assert_eq!(udp_to(&f, 7008).unwrap().0, 63, "inner TTL decremented once");
-    let f = send_and_capture(&lab.pop_b, POPB_V6, NORTHWIND_V6, 7009, &at_popa).expect("northwind v6 via pop-a");
+    assert_eq!(
+        u16::from_be_bytes([f[16], f[17]]) as usize,
+        f.len() - 14,
+        "outer total length"
+    );
+    assert_eq!(
+        udp_to(&f, 7008).unwrap().0,
+        63,
+        "inner TTL decremented once"
+    );
+    let f = send_and_capture(&lab.pop_b, POPB_V6, NORTHWIND_V6, 7009, &at_popa)
+        .expect("northwind v6 via pop-a");
     assert_eq!(&f[12..14], &[0x86, 0xdd]);
-    assert_eq!((f[14 + 6], f[14 + 7]), (41, 64), "next header IPv6, hop limit = encap_ttl");
-    assert_eq!(&f[14 + 24..14 + 40], &"2001:db8:ff::2".parse::<std::net::Ipv6Addr>().unwrap().octets());
+    assert_eq!(
+        (f[14 + 6], f[14 + 7]),
+        (41, 64),
+        "next header IPv6, hop limit = encap_ttl"
+    );
+    assert_eq!(
+        &f[14 + 24..14 + 40],
+        &"2001:db8:ff::2"
+            .parse::<std::net::Ipv6Addr>()
+            .unwrap()
+            .octets()
+    );
     assert_eq!(udp_to(&f, 7009).unwrap().0, 63);
 
     // The rogue peer spoofs contoso on peer1: dropped, counted, never forwarded.
@@ -138,7 +199,12 @@ fn preferences_policies_protection_and_encapsulation_end_to_end() {
     for _ in 0..5 {
         rogue.send_to(b"spoofed", sock(POPB_V4, 7010)).unwrap();
     }
-    assert!(at_popb.next_matching(Duration::from_millis(700), |f| udp_to(f, 7010).is_some()).is_none(), "spoofed traffic forwarded");
+    assert!(
+        at_popb
+            .next_matching(Duration::from_millis(700), |f| udp_to(f, 7010).is_some())
+            .is_none(),
+        "spoofed traffic forwarded"
+    );
 
     let stats = edgectl_stats(&edged.pin_path);
     assert_eq!(counter(&stats, "reasons", "protection"), 5, "{stats}");
@@ -162,8 +228,10 @@ fn sequence_numbered_streams_arrive_complete_in_both_families() {
     let edged = Edged::start(&lab.edge, &config, &lab.pin_path());
     let done = Arc::new(AtomicBool::new(false));
     let streams = lab_streams(&lab);
-    let counters: Vec<_> =
-        streams.iter().map(|l| spawn_counter(udp_socket(&l.at, l.stream.to), done.clone())).collect();
+    let counters: Vec<_> = streams
+        .iter()
+        .map(|l| spawn_counter(udp_socket(&l.at, l.stream.to), done.clone()))
+        .collect();
     let list: Vec<Stream> = streams.iter().map(|l| l.stream.clone()).collect();
     let sent = send_streams(&list, 500, 1000, &|| false);
     done.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -171,7 +239,10 @@ fn sequence_numbered_streams_arrive_complete_in_both_families() {
     assert_eq!(sent, vec![500; streams.len()]);
     assert_eq!(received, sent, "every datagram arrives, none twice");
     let stats = edgectl_stats(&edged.pin_path);
-    let forwarded: u64 = ["backbone", "transit", "policy"].iter().map(|r| counter(&stats, "reasons", r)).sum();
+    let forwarded: u64 = ["backbone", "transit", "policy"]
+        .iter()
+        .map(|r| counter(&stats, "reasons", r))
+        .sum();
     assert_eq!(forwarded, 500 * streams.len() as u64, "{stats}");
     edged.stop();
     std::fs::remove_file(config).unwrap();

@@ -55,21 +55,31 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Stats { config } => {
             let plan = match config {
                 Some(file) => {
-                    let text =
-                        std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
-                    Some(config::parse(&text).with_context(|| format!("config {}", file.display()))?)
+                    let text = std::fs::read_to_string(&file)
+                        .with_context(|| format!("reading {}", file.display()))?;
+                    Some(
+                        config::parse(&text)
+                            .with_context(|| format!("config {}", file.display()))?,
+                    )
                 }
                 None => None,
             };
             let counters = Counters::open(&cli.pin_path).with_context(|| {
                 format!("is edged running with pin path {}?", cli.pin_path.display())
             })?;
-            let slots = plan.as_ref().map_or(edge_common::limits::MAX_PREFIX_SLOTS, |p| p.prefixes.len() as u32 + 1);
+            let slots = plan
+                .as_ref()
+                .map_or(edge_common::limits::MAX_PREFIX_SLOTS, |p| {
+                    p.prefixes.len() as u32 + 1
+                });
             let stats = counters.read(slots)?;
             if cli.json {
                 println!("{}", serde_json::to_string_pretty(&stats)?);
             } else {
-                print!("{}", edge_userspace::maps::render_stats(&stats, plan.as_ref()));
+                print!(
+                    "{}",
+                    edge_userspace::maps::render_stats(&stats, plan.as_ref())
+                );
             }
             Ok(ExitCode::SUCCESS)
         }

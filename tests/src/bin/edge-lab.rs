@@ -47,7 +47,9 @@ fn main() -> ExitCode {
         .expect("SIGINT handler");
     }
 
-    println!("edge-lab: building namespaces: customer, rogue peer, edge (XDP), pop-a, pop-b, transit");
+    println!(
+        "edge-lab: building namespaces: customer, rogue peer, edge (XDP), pop-a, pop-b, transit"
+    );
     let lab = EdgeLab::build("lab");
     let config = std::env::temp_dir().join(format!("{}.toml", lab.edge));
     std::fs::write(&config, LAB_CONFIG).expect("write config");
@@ -57,19 +59,38 @@ fn main() -> ExitCode {
     // Spoofed contoso traffic from another peering port: must never arrive.
     streams.push(LabStream {
         what: "rogue peer spoofing contoso (protection)",
-        stream: Stream { ns: lab.rogue.clone(), from: sock(CONTOSO_V4, 0), to: sock(POPB_V4, 5002) },
+        stream: Stream {
+            ns: lab.rogue.clone(),
+            from: sock(CONTOSO_V4, 0),
+            to: sock(POPB_V4, 5002),
+        },
         at: lab.pop_b.clone(),
     });
     let done = Arc::new(AtomicBool::new(false));
-    let receivers: Vec<_> =
-        streams.iter().map(|l| spawn_counter(udp_socket(&l.at, l.stream.to), done.clone())).collect();
-    println!("edge-lab: sending {} s at {} datagrams/s on each of {} streams", args.seconds, args.rate, streams.len());
+    let receivers: Vec<_> = streams
+        .iter()
+        .map(|l| spawn_counter(udp_socket(&l.at, l.stream.to), done.clone()))
+        .collect();
+    println!(
+        "edge-lab: sending {} s at {} datagrams/s on each of {} streams",
+        args.seconds,
+        args.rate,
+        streams.len()
+    );
     let list: Vec<Stream> = streams.iter().map(|l| l.stream.clone()).collect();
-    let sent = send_streams(&list, args.seconds * args.rate, args.rate, &|| stop.load(Ordering::Relaxed));
+    let sent = send_streams(&list, args.seconds * args.rate, args.rate, &|| {
+        stop.load(Ordering::Relaxed)
+    });
     done.store(true, Ordering::Relaxed);
-    let received: Vec<u32> = receivers.into_iter().map(|h| h.join().unwrap_or(0)).collect();
+    let received: Vec<u32> = receivers
+        .into_iter()
+        .map(|h| h.join().unwrap_or(0))
+        .collect();
 
-    println!("\n{:<42} {:<22} {:<26} {:>6} {:>9}", "stream", "from", "to", "sent", "received");
+    println!(
+        "\n{:<42} {:<22} {:<26} {:>6} {:>9}",
+        "stream", "from", "to", "sent", "received"
+    );
     for (l, (s, r)) in streams.iter().zip(sent.iter().zip(&received)) {
         println!(
             "{:<42} {:<22} {:<26} {s:>6} {r:>9}",
@@ -79,7 +100,10 @@ fn main() -> ExitCode {
         );
     }
 
-    println!("\nedged counters (edgectl stats --pin-path {}):", edged.pin_path.display());
+    println!(
+        "\nedged counters (edgectl stats --pin-path {}):",
+        edged.pin_path.display()
+    );
     let _ = Command::new(workspace_bin("edgectl"))
         .arg("stats")
         .arg("--pin-path")
@@ -89,7 +113,10 @@ fn main() -> ExitCode {
         .status();
 
     if args.hold > 0 && !stop.load(Ordering::Relaxed) {
-        println!("edge-lab: holding the lab for {} s (Ctrl-C to end early)", args.hold);
+        println!(
+            "edge-lab: holding the lab for {} s (Ctrl-C to end early)",
+            args.hold
+        );
         let until = Instant::now() + Duration::from_secs(args.hold);
         while Instant::now() < until && !stop.load(Ordering::Relaxed) {
             std::thread::sleep(Duration::from_millis(100));
@@ -102,5 +129,9 @@ fn main() -> ExitCode {
     println!("edge-lab: torn down (namespaces deleted, program detached, pins removed)");
     let n = streams.len() - 1;
     let complete = sent[..n] == received[..n] && sent.iter().all(|&s| s > 0) && received[n] == 0;
-    if complete || stop.load(Ordering::Relaxed) { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+    if complete || stop.load(Ordering::Relaxed) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }
