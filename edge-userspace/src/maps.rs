@@ -243,27 +243,15 @@ impl Stats {
     }
 
     pub fn pop(&self, id: u32) -> Count {
-        self.pops
-            .iter()
-            .find(|(p, _)| *p == id)
-            .map(|(_, c)| *c)
-            .unwrap_or_default()
+        by_id(&self.pops, id)
     }
 
     pub fn prefix(&self, slot: u32) -> Count {
-        self.prefixes
-            .iter()
-            .find(|(p, _)| *p == slot)
-            .map(|(_, c)| *c)
-            .unwrap_or_default()
+        by_id(&self.prefixes, slot)
     }
 
     pub fn port(&self, id: u32) -> Count {
-        self.ports
-            .iter()
-            .find(|(p, _)| *p == id)
-            .map(|(_, c)| *c)
-            .unwrap_or_default()
+        by_id(&self.ports, id)
     }
 
     pub fn total(&self) -> Count {
@@ -271,6 +259,13 @@ impl Stats {
             .iter()
             .fold(Count::default(), |t, (_, c)| t.add(c))
     }
+}
+
+fn by_id(rows: &[(u32, Count)], id: u32) -> Count {
+    rows.iter()
+        .find(|(i, _)| *i == id)
+        .map(|(_, c)| *c)
+        .unwrap_or_default()
 }
 
 impl Count {
@@ -327,9 +322,11 @@ impl Counters {
                 map: COUNTER_MAPS[which],
                 source,
             })?;
-        Ok(per_cpu.iter().fold(Count::default(), |t, c| Count {
-            packets: t.packets + c.packets,
-            bytes: t.bytes + c.bytes,
+        Ok(per_cpu.iter().fold(Count::default(), |t, c| {
+            t.add(&Count {
+                packets: c.packets,
+                bytes: c.bytes,
+            })
         }))
     }
 

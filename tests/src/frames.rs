@@ -263,30 +263,18 @@ impl Pkt {
         };
         let proto = match self.l4 {
             L4::Udp { sport, dport } => {
-                let h = if src.is_ipv4() {
-                    let mut h = UdpHeader {
-                        source_port: sport,
-                        destination_port: dport,
-                        length: 0,
-                        checksum: 0,
-                    };
-                    h.length = (UdpHeader::LEN + self.payload.len()) as u16;
-                    h.checksum = h
-                        .calc_checksum_ipv4_raw(v4(src), v4(dst), &self.payload)
-                        .unwrap();
-                    h
+                let mut h = UdpHeader {
+                    source_port: sport,
+                    destination_port: dport,
+                    length: (UdpHeader::LEN + self.payload.len()) as u16,
+                    checksum: 0,
+                };
+                h.checksum = if src.is_ipv4() {
+                    h.calc_checksum_ipv4_raw(v4(src), v4(dst), &self.payload)
+                        .unwrap()
                 } else {
-                    let mut h = UdpHeader {
-                        source_port: sport,
-                        destination_port: dport,
-                        length: 0,
-                        checksum: 0,
-                    };
-                    h.length = (UdpHeader::LEN + self.payload.len()) as u16;
-                    h.checksum = h
-                        .calc_checksum_ipv6_raw(v6(src), v6(dst), &self.payload)
-                        .unwrap();
-                    h
+                    h.calc_checksum_ipv6_raw(v6(src), v6(dst), &self.payload)
+                        .unwrap()
                 };
                 h.write(&mut out).unwrap();
                 IpNumber::UDP
