@@ -165,6 +165,14 @@ impl Tables {
         }
     }
 
+    /// A policy's selection table as the kernel sees it.
+    pub fn policy(&self, id: u32) -> Result<PolicyTable, MapsError> {
+        self.policies.get(&id, 0).map_err(|source| MapsError::Map {
+            map: map_names::POLICIES,
+            source,
+        })
+    }
+
     pub fn set_policy(&mut self, id: u32, table: &PolicyTable) -> Result<(), MapsError> {
         if id >= limits::MAX_POLICIES {
             return Err(MapsError::MapFull {

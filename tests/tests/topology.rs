@@ -215,6 +215,50 @@ fn preferences_policies_protection_and_encapsulation_end_to_end() {
     assert!(counter(&stats, "reasons", "policy") >= 4, "{stats}");
     assert_eq!(counter(&stats, "actions", "drop"), 5, "{stats}");
 
+    // What the operator sees for an address, from the running maps.
+    let lookup = |addr: &str| {
+        let out = Command::new(workspace_bin("edgectl"))
+            .args(["--json", "prefix", "lookup", addr, "--config"])
+            .arg(&config)
+            .arg("--pin-path")
+            .arg(&edged.pin_path)
+            .output()
+            .expect("run edgectl");
+        (
+            out.status.code(),
+            serde_json::from_slice::<serde_json::Value>(&out.stdout).expect("json"),
+        )
+    };
+    let (code, v) = lookup("192.0.2.77");
+    assert_eq!(code, Some(0));
+    assert_eq!(
+        (v["prefix"].as_str(), v["registration"].as_str()),
+        (Some("192.0.2.0/25"), Some("contoso")),
+        "{v}"
+    );
+    assert_eq!(
+        v["policy_table"],
+        serde_json::json!([{"pop": "contoso-direct", "slots": 1021}]),
+        "{v}"
+    );
+    let (_, v) = lookup("2001:db8:e::9");
+    assert_eq!(
+        v["policy_table"],
+        serde_json::json!([{"pop": "pop-a", "slots": 1021}]),
+        "{v}"
+    );
+    let (_, v) = lookup("192.0.2.200");
+    assert_eq!(
+        (v["preference"].as_str(), v["dscp"].as_u64()),
+        (Some("internet"), Some(34)),
+        "{v}"
+    );
+    let (code, v) = lookup("198.51.100.77");
+    assert_eq!(
+        (code, &v["registered"]),
+        (Some(3), &serde_json::json!(false))
+    );
+
     let pin_path = edged.pin_path.clone();
     edged.stop();
     assert!(!pin_path.exists(), "edged removes its pins on exit");
