@@ -75,9 +75,16 @@ pub struct Dataplane {
 impl Dataplane {
     /// Loads and verifies the program, pins the maps under the plan's pin
     /// path, attaches to every port and writes the plan into the maps.
+    ///
+    /// On failure nothing is left behind: links are dropped (detached) and
+    /// the pins removed.
     pub fn start(plan: &Plan) -> Result<Self> {
+        ensure_bpffs(&plan.pin_path)?;
+        Self::start_pinned(plan).inspect_err(|_| remove_pins(&plan.pin_path))
+    }
+
+    fn start_pinned(plan: &Plan) -> Result<Self> {
         let pin_dir = plan.pin_path.clone();
-        ensure_bpffs(&pin_dir)?;
         let mut ebpf = load()?;
         for name in map_names::ALL {
             let path = pin_dir.join(name);
@@ -158,17 +165,24 @@ impl Dataplane {
         } = self;
         drop(links);
         drop(ebpf);
-        for name in map_names::ALL {
-            let path = pin_dir.join(name);
-            if path.exists() {
-                fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
-            }
-        }
-        // Only removes the directory if nothing else was pinned there.
-        let _ = fs::remove_dir(&pin_dir);
+        remove_pins(&pin_dir);
         info!("detached and unpinned {}", pin_dir.display());
         Ok(())
     }
+}
+
+/// Removes the map pins under `dir`, and `dir` itself if nothing else is
+/// pinned there.
+fn remove_pins(dir: &Path) {
+    for name in map_names::ALL {
+        let path = dir.join(name);
+        if path.exists()
+            && let Err(e) = fs::remove_file(&path)
+        {
+            warn!("removing {}: {e}", path.display());
+        }
+    }
+    let _ = fs::remove_dir(dir);
 }
 
 /// Writes a whole plan into `tables`: settings, ports, PoPs, policy tables

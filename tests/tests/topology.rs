@@ -291,3 +291,33 @@ fn sequence_numbered_streams_arrive_complete_in_both_families() {
     edged.stop();
     std::fs::remove_file(config).unwrap();
 }
+
+#[test]
+fn a_failed_start_says_why_and_leaves_nothing_behind() {
+    let lab = EdgeLab::build("fail");
+    // A valid config naming an interface the edge does not have.
+    let config = std::env::temp_dir().join(format!("{}.toml", lab.edge));
+    std::fs::write(
+        &config,
+        LAB_CONFIG.replace("interface = \"tr0\"", "interface = \"missing0\""),
+    )
+    .unwrap();
+    let pin_path = lab.pin_path();
+    let out = edge_tests::netns::netns_command(&lab.edge, &workspace_bin("edged"))
+        .arg("--config")
+        .arg(&config)
+        .arg("--pin-path")
+        .arg(&pin_path)
+        .output()
+        .expect("run edged");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("interface missing0 not found"), "{stderr}");
+    assert!(!pin_path.exists(), "pins left behind after a failed start");
+    let links = lab.lab.ip(&lab.edge, &["link", "show"]);
+    assert!(
+        !links.contains("xdp"),
+        "XDP left attached after a failed start:\n{links}"
+    );
+    std::fs::remove_file(config).unwrap();
+}
