@@ -1105,6 +1105,7 @@ fn flows_spread_by_weight_and_never_split() {
             let flows = 10_000;
             let (ams, fra) = spread(h, flows, v6);
             let share = f64::from(ams) / f64::from(flows);
+            println!("v6 {v6}: {flows} flows, ams (weight 1) {ams}, fra (weight 3) {fra}");
             // Weights 1:3 → 25% / 75%, within 5% of each weight.
             assert!(
                 (share - 0.25).abs() < 0.25 * 0.05,
