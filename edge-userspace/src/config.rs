@@ -46,6 +46,8 @@ struct Daemon {
     pin_path: PathBuf,
     #[serde(default)]
     xdp_mode: XdpMode,
+    /// Prometheus endpoint; an empty string turns it off.
+    metrics_address: Option<Spanned<String>>,
 }
 
 impl Default for Daemon {
@@ -53,9 +55,14 @@ impl Default for Daemon {
         Self {
             pin_path: default_pin_path(),
             xdp_mode: XdpMode::default(),
+            metrics_address: None,
         }
     }
 }
+
+/// Where the Prometheus endpoint listens unless the config says otherwise:
+/// localhost only.
+pub const DEFAULT_METRICS_ADDRESS: &str = "127.0.0.1:9477";
 
 fn default_pin_path() -> PathBuf {
     DEFAULT_PIN_PATH.into()
@@ -230,6 +237,8 @@ pub struct Invalid(pub Vec<Problem>);
 pub struct Plan {
     pub pin_path: PathBuf,
     pub xdp_mode: XdpMode,
+    /// The Prometheus endpoint, if on.
+    pub metrics_address: Option<std::net::SocketAddr>,
     pub default_action: DefaultAction,
     /// PoP id where customer traffic (microsoft preference) enters the backbone.
     pub backbone_exit: Option<u32>,
@@ -383,6 +392,20 @@ impl Validator<'_> {
             }
         };
         let prefixes = self.prefixes(&file.prefixes, &ports, &port_ids, &pop_ids, &mut policies);
+        let metrics_address = match &file.daemon.metrics_address {
+            None => DEFAULT_METRICS_ADDRESS.parse().ok(),
+            Some(a) if a.get_ref().is_empty() => None,
+            Some(a) => match a.get_ref().parse() {
+                Ok(addr) => Some(addr),
+                Err(_) => {
+                    self.bad(
+                        Some(a.span()),
+                        format!("metrics_address {:?} is not an IP:port", a.get_ref()),
+                    );
+                    None
+                }
+            },
+        };
 
         let peering = ports.iter().any(|p| p.role == Role::Peering);
         if backbone_exit.is_none()
@@ -410,6 +433,7 @@ impl Validator<'_> {
         Ok(Plan {
             pin_path: file.daemon.pin_path,
             xdp_mode: file.daemon.xdp_mode,
+            metrics_address,
             default_action: fwd.default_action,
             backbone_exit,
             transit_exit,
@@ -898,6 +922,20 @@ pop = "ams"
         assert_eq!(plan.xdp_mode, XdpMode::Auto);
         assert_eq!(plan.default_action, DefaultAction::Pass);
         assert_eq!(plan.encap_ttl, 64);
+        assert_eq!(
+            plan.metrics_address,
+            Some("127.0.0.1:9477".parse().unwrap())
+        );
+        assert_eq!(
+            parse("[daemon]\nmetrics_address = \"\"")
+                .unwrap()
+                .metrics_address,
+            None
+        );
+        assert_eq!(
+            problems("[daemon]\nmetrics_address = \"localhost\""),
+            ["line 2: metrics_address \"localhost\" is not an IP:port"]
+        );
     }
 
     #[test]

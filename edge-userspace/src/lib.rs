@@ -4,5 +4,6 @@
 pub mod config;
 pub mod loader;
 pub mod maps;
+pub mod metrics;
 pub mod netdev;
 pub mod policy;

@@ -1,0 +1,219 @@
+//! Prometheus metrics: the program's counters (summed over CPUs) and daemon
+//! facts, encoded by prometheus-client in the OpenMetrics text format and
+//! served over HTTP (`GET /metrics`).
+
+use std::{net::SocketAddr, path::PathBuf, thread::JoinHandle, time::Instant};
+
+use anyhow::{Context as _, Result};
+use log::warn;
+use prometheus_client::{
+    encoding::text::encode,
+    metrics::{counter::Counter, family::Family, gauge::Gauge},
+    registry::Registry,
+};
+
+use crate::{
+    config::{Plan, Role},
+    maps::{Count, Counters, Stats},
+};
+
+type Labels = Vec<(&'static str, String)>;
+
+/// Registers a packets/bytes counter pair and fills it from `rows`.
+fn counter_pair(
+    registry: &mut Registry,
+    name: &str,
+    help: &str,
+    rows: impl IntoIterator<Item = (Labels, Count)>,
+) {
+    let packets = Family::<Labels, Counter>::default();
+    let bytes = Family::<Labels, Counter>::default();
+    for (labels, c) in rows {
+        packets.get_or_create(&labels).inc_by(c.packets);
+        bytes.get_or_create(&labels).inc_by(c.bytes);
+    }
+    registry.register(
+        format!("{name}_packets"),
+        format!("Packets {help}"),
+        packets,
+    );
+    registry.register(format!("{name}_bytes"), format!("Bytes {help}"), bytes);
+}
+
+/// The exposition for one snapshot of the counters.
+pub fn render(stats: &Stats, plan: &Plan, uptime_seconds: u64) -> String {
+    let mut r = Registry::with_prefix("edge");
+    let named = |key: &'static str, rows: &[(&'static str, Count)]| {
+        rows.iter()
+            .map(move |(n, c)| (vec![(key, n.to_string())], *c))
+            .collect::<Vec<_>>()
+    };
+    counter_pair(
+        &mut r,
+        "action",
+        "by XDP action.",
+        named("action", &stats.actions),
+    );
+    counter_pair(
+        &mut r,
+        "reason",
+        "by the reason for their action.",
+        named("reason", &stats.reasons),
+    );
+    counter_pair(
+        &mut r,
+        "prefix",
+        "classified into each registered prefix.",
+        stats.prefixes.iter().map(|&(slot, c)| {
+            let p = (slot as usize)
+                .checked_sub(1)
+                .and_then(|i| plan.prefixes.get(i));
+            let labels = match p {
+                Some(p) => vec![
+                    ("prefix", p.net.to_string()),
+                    ("registration", p.registration.clone()),
+                ],
+                None => vec![("prefix", "other".into()), ("registration", "other".into())],
+            };
+            (labels, c)
+        }),
+    );
+    counter_pair(
+        &mut r,
+        "pop",
+        "sent to each PoP.",
+        stats.pops.iter().map(|&(id, c)| {
+            let name = plan
+                .pops
+                .get(id as usize)
+                .map_or_else(|| id.to_string(), |p| p.name.clone());
+            (vec![("pop", name)], c)
+        }),
+    );
+    counter_pair(
+        &mut r,
+        "port_received",
+        "received on each port.",
+        stats.ports.iter().map(|&(id, c)| {
+            let (name, role) =
+                plan.ports
+                    .get(id as usize)
+                    .map_or((id.to_string(), "unknown"), |p| {
+                        let role = match p.role {
+                            Role::Peering => "peering",
+                            Role::Backbone => "backbone",
+                            Role::Transit => "transit",
+                        };
+                        (p.interface.clone(), role)
+                    });
+            (vec![("port", name), ("role", role.to_string())], c)
+        }),
+    );
+    let gauge = |r: &mut Registry, name: &str, help: &str, value: i64| {
+        let g = Gauge::<i64>::default();
+        g.set(value);
+        r.register(name, help, g);
+    };
+    let info = Family::<Labels, Gauge>::default();
+    info.get_or_create(&vec![("version", env!("CARGO_PKG_VERSION").to_string())])
+        .set(1);
+    r.register("build_info", "edged build information.", info);
+    gauge(
+        &mut r,
+        "uptime_seconds",
+        "Seconds since edged started.",
+        uptime_seconds as i64,
+    );
+    gauge(
+        &mut r,
+        "registered_prefixes",
+        "Registered prefixes in the running config.",
+        plan.prefixes.len() as i64,
+    );
+    gauge(
+        &mut r,
+        "pops",
+        "PoPs in the running config.",
+        plan.pops.len() as i64,
+    );
+    let mut out = String::new();
+    encode(&mut out, &r).expect("encoding into a String cannot fail");
+    out
+}
+
+/// Serves `GET /metrics` on `addr` from a thread of its own, reading the
+/// counters pinned under `pin_dir` on every scrape.
+pub fn serve(addr: SocketAddr, pin_dir: PathBuf, plan: Plan) -> Result<JoinHandle<()>> {
+    let server = tiny_http::Server::http(addr)
+        .map_err(|e| anyhow::anyhow!("binding the metrics endpoint {addr}: {e}"))?;
+    let counters = Counters::open(&pin_dir).context("opening the counters for metrics")?;
+    let started = Instant::now();
+    let slots = plan.prefixes.len() as u32 + 1;
+    let content_type = tiny_http::Header::from_bytes(
+        &b"Content-Type"[..],
+        &b"application/openmetrics-text; version=1.0.0; charset=utf-8"[..],
+    )
+    .expect("static header");
+    Ok(std::thread::spawn(move || {
+        for request in server.incoming_requests() {
+            let response = if request.url() != "/metrics" {
+                tiny_http::Response::from_string("not found: try /metrics\n").with_status_code(404)
+            } else {
+                match counters.read(slots) {
+                    Ok(stats) => tiny_http::Response::from_string(render(
+                        &stats,
+                        &plan,
+                        started.elapsed().as_secs(),
+                    ))
+                    .with_header(content_type.clone()),
+                    Err(e) => tiny_http::Response::from_string(format!("reading counters: {e}\n"))
+                        .with_status_code(500),
+                }
+            };
+            if let Err(e) = request.respond(response) {
+                warn!("metrics: {e}");
+            }
+        }
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exposition_names_and_labels() {
+        let plan = crate::config::parse(
+            "[[ports]]\ninterface = \"bb0\"\nrole = \"backbone\"\n[[pops]]\nname = \"ams\"\ninterface = \"bb0\"\nmac = \"02:00:00:00:00:01\"\n[[prefixes]]\nprefix = \"192.0.2.0/24\"\nregistration = \"contoso\"\npop = \"ams\"\n",
+        )
+        .unwrap();
+        let c = Count {
+            packets: 7,
+            bytes: 700,
+        };
+        let stats = Stats {
+            actions: vec![("redirect", c)],
+            reasons: vec![("policy", c)],
+            prefixes: vec![(1, c)],
+            pops: vec![(0, c)],
+            ports: vec![(0, c)],
+        };
+        let text = render(&stats, &plan, 42);
+        for line in [
+            "edge_action_packets_total{action=\"redirect\"} 7",
+            "edge_reason_bytes_total{reason=\"policy\"} 700",
+            "edge_prefix_packets_total{prefix=\"192.0.2.0/24\",registration=\"contoso\"} 7",
+            "edge_pop_packets_total{pop=\"ams\"} 7",
+            "edge_port_received_packets_total{port=\"bb0\",role=\"backbone\"} 7",
+            "edge_build_info{version=\"0.1.0\"} 1",
+            "edge_uptime_seconds 42",
+            "edge_registered_prefixes 1",
+            "# EOF",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "missing {line:?} in:\n{text}"
+            );
+        }
+    }
+}
