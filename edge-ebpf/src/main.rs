@@ -148,28 +148,18 @@ fn forward_v4(
     let Some(prefix) = EDGE_PFX_V4.get(&key) else {
         return unregistered(v, settings);
     };
-    let v = Verdict {
-        slot: prefix.slot,
-        ..v
-    };
-    if violates_protection(port, prefix, from_customer) {
-        return v.with(Action::Drop, Reason::Protection);
-    }
-    // The kernel sends the ICMP time-exceeded.
-    if unsafe { (*ip).ttl } <= 1 {
-        return v.pass(Reason::TtlExceeded);
-    }
-
     // Decide.
     let hash = flow_hash_v4(src, dst, proto, l4_ports);
-    let (v, pop, action) = match decide(ctx, v, prefix, settings, from_customer, hash) {
+    let route = Route {
+        from_customer,
+        ttl: unsafe { (*ip).ttl },
+        hash,
+        encap: pop_flags::ENCAP_IPIP,
+    };
+    let (v, pop) = match decide(ctx, v, port, prefix, settings, route) {
         Ok(d) => d,
         Err(v) => return v,
     };
-    if pop.flags & pop_flags::ENCAP_IPIP == 0 && pop.flags & pop_flags::ENCAP_IP6IP6 != 0 {
-        // The PoP is reached only through a tunnel of the other family.
-        return Verdict { pop: NONE, ..v }.pass(Reason::NoNextHop);
-    }
 
     // Rewrite.
     if prefix.dscp != DSCP_KEEP {
@@ -185,7 +175,7 @@ fn forward_v4(
     } else {
         rewrite::set_macs(l2.eth, pop);
     }
-    v.with(action, v.reason)
+    v
 }
 
 #[inline(always)]
@@ -244,26 +234,17 @@ fn forward_v6(
     let Some(prefix) = EDGE_PFX_V6.get(&key) else {
         return unregistered(v, settings);
     };
-    let v = Verdict {
-        slot: prefix.slot,
-        ..v
-    };
-    if violates_protection(port, prefix, from_customer) {
-        return v.with(Action::Drop, Reason::Protection);
-    }
-    if unsafe { (*ip).hop_limit } <= 1 {
-        return v.pass(Reason::TtlExceeded);
-    }
-
     let hash = flow_hash_v6(src, dst, next, l4_ports);
-    let (v, pop, action) = match decide(ctx, v, prefix, settings, from_customer, hash) {
+    let route = Route {
+        from_customer,
+        ttl: unsafe { (*ip).hop_limit },
+        hash,
+        encap: pop_flags::ENCAP_IP6IP6,
+    };
+    let (v, pop) = match decide(ctx, v, port, prefix, settings, route) {
         Ok(d) => d,
         Err(v) => return v,
     };
-    if pop.flags & pop_flags::ENCAP_IP6IP6 == 0 && pop.flags & pop_flags::ENCAP_IPIP != 0 {
-        // The PoP is reached only through a tunnel of the other family.
-        return Verdict { pop: NONE, ..v }.pass(Reason::NoNextHop);
-    }
 
     if prefix.dscp != DSCP_KEEP {
         rewrite::ipv6_set_dscp(ip, prefix.dscp);
@@ -276,7 +257,7 @@ fn forward_v6(
     } else {
         rewrite::set_macs(l2.eth, pop);
     }
-    v.with(action, v.reason)
+    v
 }
 
 /// Unregistered traffic gets the configured default.
@@ -289,14 +270,19 @@ fn unregistered(v: Verdict, settings: &Settings) -> Verdict {
     }
 }
 
-/// Traffic protection: a prefix registered on some peering ports, arriving
-/// from the customer side on another one, is a spoof or hijack signal.
-#[inline(always)]
-fn violates_protection(port: &PortEntry, prefix: &PrefixEntry, from_customer: bool) -> bool {
-    from_customer && prefix.allowed_ports != 0 && (prefix.allowed_ports >> (port.id & 63)) & 1 == 0
+/// What `decide` needs to know about the packet besides its prefix.
+struct Route {
+    /// Arrived on a peering port (classified by source).
+    from_customer: bool,
+    /// TTL or hop limit.
+    ttl: u8,
+    hash: u32,
+    /// The `pop_flags` tunnel bit of the packet's family.
+    encap: u32,
 }
 
-/// Picks the PoP by routing preference and direction, and sets up the
+/// Everything between classification and rewrite: traffic protection, the
+/// TTL check, the PoP by routing preference and direction, and the
 /// transmit: `XDP_TX` back out of the ingress port, or `XDP_REDIRECT`
 /// through the devmap. Done before any rewrite, so a failure passes the
 /// frame unmodified.
@@ -309,21 +295,37 @@ fn violates_protection(port: &PortEntry, prefix: &PrefixEntry, from_customer: bo
 fn decide(
     ctx: &XdpContext,
     v: Verdict,
+    port: &PortEntry,
     prefix: &PrefixEntry,
     settings: &Settings,
-    from_customer: bool,
-    hash: u32,
-) -> Result<(Verdict, &'static Pop, Action), Verdict> {
+    route: Route,
+) -> Result<(Verdict, &'static Pop), Verdict> {
+    let v = Verdict {
+        slot: prefix.slot,
+        ..v
+    };
+    // Traffic protection: a prefix registered on some peering ports,
+    // arriving from the customer side on another one, is a spoof or hijack.
+    if route.from_customer
+        && prefix.allowed_ports != 0
+        && (prefix.allowed_ports >> (port.id & 63)) & 1 == 0
+    {
+        return Err(v.with(Action::Drop, Reason::Protection));
+    }
+    // The kernel sends the ICMP time-exceeded.
+    if route.ttl <= 1 {
+        return Err(v.pass(Reason::TtlExceeded));
+    }
     let (pop_id, reason) = if prefix.preference == preference::INTERNET {
         (settings.transit_exit, Reason::Transit)
-    } else if from_customer {
+    } else if route.from_customer {
         (settings.backbone_exit, Reason::Backbone)
     } else {
         let Some(table) = EDGE_POLICIES.get(prefix.policy) else {
             return Err(v.pass(Reason::NoNextHop));
         };
         // policy_slot() < POLICY_SLOTS ≤ 1024, which the verifier can follow.
-        match table.pops.get(policy_slot(hash)) {
+        match table.pops.get(policy_slot(route.hash)) {
             Some(&p) => (p as u32, Reason::Policy),
             None => return Err(v.pass(Reason::NoNextHop)),
         }
@@ -331,32 +333,21 @@ fn decide(
     let Some(pop) = EDGE_POPS.get(pop_id) else {
         return Err(v.pass(Reason::NoNextHop));
     };
-    if pop.flags & pop_flags::VALID == 0 {
+    // Unused, or reached only through a tunnel of the other family.
+    let tunnels = pop_flags::ENCAP_IPIP | pop_flags::ENCAP_IP6IP6;
+    if pop.flags & pop_flags::VALID == 0
+        || (pop.flags & tunnels != 0 && pop.flags & route.encap == 0)
+    {
         return Err(v.pass(Reason::NoNextHop));
     }
-    if pop.ifindex == ctx.ingress_ifindex() as u32 {
-        return Ok((
-            Verdict {
-                pop: pop_id,
-                reason,
-                ..v
-            },
-            pop,
-            Action::Tx,
-        ));
-    }
-    match EDGE_TX_PORTS.redirect(pop.ifindex, 0) {
-        Ok(_) => Ok((
-            Verdict {
-                pop: pop_id,
-                reason,
-                ..v
-            },
-            pop,
-            Action::Redirect,
-        )),
-        Err(_) => Err(v.pass(Reason::NoTxPort)),
-    }
+    let action = if pop.ifindex == ctx.ingress_ifindex() as u32 {
+        Action::Tx
+    } else if EDGE_TX_PORTS.redirect(pop.ifindex, 0).is_ok() {
+        Action::Redirect
+    } else {
+        return Err(v.pass(Reason::NoTxPort));
+    };
+    Ok((Verdict { pop: pop_id, ..v }.with(action, reason), pop))
 }
 
 /// Per-CPU, so no atomics: XDP runs in softirq context on one CPU.

@@ -242,10 +242,6 @@ pub struct Stats {
 }
 
 impl Stats {
-    pub fn action(&self, a: Action) -> Count {
-        self.actions[a as usize].1
-    }
-
     pub fn reason(&self, r: Reason) -> Count {
         self.reasons[r as usize].1
     }
@@ -260,12 +256,6 @@ impl Stats {
 
     pub fn port(&self, id: u32) -> Count {
         by_id(&self.ports, id)
-    }
-
-    pub fn total(&self) -> Count {
-        self.actions
-            .iter()
-            .fold(Count::default(), |t, (_, c)| t.add(c))
     }
 }
 
