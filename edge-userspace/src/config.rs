@@ -21,6 +21,10 @@ use toml::Spanned;
 
 /// Where pinned maps live unless the config says otherwise.
 pub const DEFAULT_PIN_PATH: &str = "/sys/fs/bpf/edge";
+/// Where edged listens for edgectl unless the config says otherwise.
+pub const DEFAULT_SOCKET_PATH: &str = "/run/edge/edged.sock";
+/// Where edged keeps its desired state (live changes, stable ids).
+pub const DEFAULT_STATE_PATH: &str = "/var/lib/edge/state.json";
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -29,6 +33,8 @@ struct File {
     daemon: Daemon,
     #[serde(default)]
     forwarding: Forwarding,
+    #[serde(default)]
+    limits: LimitsConfig,
     #[serde(default)]
     ports: Vec<PortConfig>,
     #[serde(default)]
@@ -48,6 +54,10 @@ struct Daemon {
     xdp_mode: XdpMode,
     /// Prometheus endpoint; an empty string turns it off.
     metrics_address: Option<Spanned<String>>,
+    #[serde(default = "default_socket_path")]
+    socket_path: PathBuf,
+    #[serde(default = "default_state_path")]
+    state_path: PathBuf,
 }
 
 impl Default for Daemon {
@@ -56,6 +66,40 @@ impl Default for Daemon {
             pin_path: default_pin_path(),
             xdp_mode: XdpMode::default(),
             metrics_address: None,
+            socket_path: default_socket_path(),
+            state_path: default_state_path(),
+        }
+    }
+}
+
+fn default_socket_path() -> PathBuf {
+    DEFAULT_SOCKET_PATH.into()
+}
+
+fn default_state_path() -> PathBuf {
+    DEFAULT_STATE_PATH.into()
+}
+
+/// Map sizes: lower them to save kernel memory on small hosts.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LimitsConfig {
+    prefixes_v4: Option<Spanned<i64>>,
+    prefixes_v6: Option<Spanned<i64>>,
+}
+
+/// Sizes of the prefix maps (entries).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub prefixes_v4: u32,
+    pub prefixes_v6: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            prefixes_v4: limits::MAX_PREFIXES_V4,
+            prefixes_v6: limits::MAX_PREFIXES_V6,
         }
     }
 }
@@ -236,7 +280,10 @@ pub struct Invalid(pub Vec<Problem>);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {
     pub pin_path: PathBuf,
+    pub socket_path: PathBuf,
+    pub state_path: PathBuf,
     pub xdp_mode: XdpMode,
+    pub limits: Limits,
     /// The Prometheus endpoint, if on.
     pub metrics_address: Option<std::net::SocketAddr>,
     pub default_action: DefaultAction,
@@ -288,6 +335,8 @@ pub struct PlannedPrefix {
     pub net: IpNet,
     /// Registration name (defaults to the prefix itself).
     pub registration: String,
+    /// Added live (`edgectl prefix add`) rather than by the config file.
+    pub live: bool,
     pub preference: Preference,
     /// Policy id; `None` for internet-preference prefixes without a policy.
     pub policy: Option<u32>,
@@ -332,13 +381,102 @@ pub fn parse(text: &str) -> Result<Plan, Invalid> {
     })?;
     Validator {
         text,
+        base_len: text.len(),
         problems: Vec::new(),
     }
     .run(file)
 }
 
+/// Live changes made with edgectl on top of the config file: prefixes added
+/// (or replacing the file's entry for the same prefix) and prefixes removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, Deserialize)]
+pub struct Live {
+    #[serde(default)]
+    pub added: Vec<PrefixSpec>,
+    #[serde(default)]
+    pub removed: Vec<IpNet>,
+}
+
+/// A prefix as `edgectl prefix add` gives it: the keys of a `[[prefixes]]` entry.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrefixSpec {
+    pub prefix: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registration: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preference: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pop: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dscp: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub protect: Vec<String>,
+}
+
+/// Parses and validates the config `text` with the live changes applied:
+/// a live prefix replaces the file's entry for the same network, a removed
+/// prefix is left out. Problems in live changes carry no line.
+pub fn parse_with(text: &str, live: &Live) -> Result<Plan, Invalid> {
+    if live.added.is_empty() && live.removed.is_empty() {
+        return parse(text);
+    }
+    #[derive(serde::Serialize)]
+    struct Added<'a> {
+        prefixes: &'a [PrefixSpec],
+    }
+    let extra = toml::to_string(&Added {
+        prefixes: &live.added,
+    })
+    .map_err(|e| {
+        Invalid(vec![Problem {
+            line: None,
+            message: format!("live changes: {e}"),
+        }])
+    })?;
+    let combined = format!("{text}\n{extra}");
+    let base_lines = line_of(text, text.len());
+    let relabel = |mut problems: Vec<Problem>| {
+        for p in &mut problems {
+            if p.line.is_some_and(|l| l > base_lines) {
+                p.line = None;
+                p.message = format!("live change: {}", p.message);
+            }
+        }
+        Invalid(problems)
+    };
+    let mut file: File = toml::from_str(&combined).map_err(|e| {
+        relabel(vec![Problem {
+            line: e.span().map(|s| line_of(&combined, s.start)),
+            message: e.message().trim().to_string(),
+        }])
+    })?;
+    let net_of = |p: &PrefixConfig| p.prefix.get_ref().parse::<IpNet>().ok();
+    let live_nets: Vec<IpNet> = file
+        .prefixes
+        .iter()
+        .filter(|p| p.prefix.span().start >= text.len())
+        .filter_map(net_of)
+        .collect();
+    file.prefixes.retain(|p| {
+        p.prefix.span().start >= text.len()
+            || !net_of(p).is_some_and(|n| live_nets.contains(&n) || live.removed.contains(&n))
+    });
+    Validator {
+        text: &combined,
+        base_len: text.len(),
+        problems: Vec::new(),
+    }
+    .run(file)
+    .map_err(|e| relabel(e.0))
+}
+
 struct Validator<'a> {
     text: &'a str,
+    /// Length of the config file's own text; entries past it are live changes.
+    base_len: usize,
     problems: Vec<Problem>,
 }
 
@@ -391,7 +529,15 @@ impl Validator<'_> {
                 64
             }
         };
-        let prefixes = self.prefixes(&file.prefixes, &ports, &port_ids, &pop_ids, &mut policies);
+        let limits = self.limits(&file.limits);
+        let prefixes = self.prefixes(
+            &file.prefixes,
+            &ports,
+            &port_ids,
+            &pop_ids,
+            &mut policies,
+            limits,
+        );
         let metrics_address = match &file.daemon.metrics_address {
             None => DEFAULT_METRICS_ADDRESS.parse().ok(),
             Some(a) if a.get_ref().is_empty() => None,
@@ -432,7 +578,10 @@ impl Validator<'_> {
         }
         Ok(Plan {
             pin_path: file.daemon.pin_path,
+            socket_path: file.daemon.socket_path,
+            state_path: file.daemon.state_path,
             xdp_mode: file.daemon.xdp_mode,
+            limits,
             metrics_address,
             default_action: fwd.default_action,
             backbone_exit,
@@ -443,6 +592,24 @@ impl Validator<'_> {
             policies,
             prefixes,
         })
+    }
+
+    fn limits(&mut self, l: &LimitsConfig) -> Limits {
+        let mut size = |v: &Option<Spanned<i64>>, key: &str, max: u32| match v {
+            None => max,
+            Some(v) if (1..=i64::from(max)).contains(v.get_ref()) => *v.get_ref() as u32,
+            Some(v) => {
+                self.bad(
+                    Some(v.span()),
+                    format!("[limits] {key} {} is outside 1-{max}", v.get_ref()),
+                );
+                max
+            }
+        };
+        Limits {
+            prefixes_v4: size(&l.prefixes_v4, "prefixes_v4", limits::MAX_PREFIXES_V4),
+            prefixes_v6: size(&l.prefixes_v6, "prefixes_v6", limits::MAX_PREFIXES_V6),
+        }
     }
 
     fn pop_ref(
@@ -633,6 +800,7 @@ impl Validator<'_> {
         port_ids: &HashMap<&str, u32>,
         pop_ids: &HashMap<&str, u32>,
         policies: &mut Vec<PlannedPolicy>,
+        sizes: Limits,
     ) -> Vec<PlannedPrefix> {
         let mut out = Vec::new();
         let mut seen: HashMap<IpNet, usize> = HashMap::new();
@@ -763,14 +931,34 @@ impl Validator<'_> {
                     .registration
                     .clone()
                     .unwrap_or_else(|| net.to_string()),
+                live: entry.prefix.span().start >= self.base_len,
                 preference: entry.preference,
                 policy,
                 dscp,
                 protect,
             });
         }
-        self.limit("IPv4 prefixes", v4, limits::MAX_PREFIXES_V4);
-        self.limit("IPv6 prefixes", v6, limits::MAX_PREFIXES_V6);
+        for (family, n, limit, map) in [
+            (
+                "IPv4",
+                v4,
+                sizes.prefixes_v4,
+                edge_common::map_names::PREFIX_V4,
+            ),
+            (
+                "IPv6",
+                v6,
+                sizes.prefixes_v6,
+                edge_common::map_names::PREFIX_V6,
+            ),
+        ] {
+            if n > limit as usize {
+                self.bad(
+                    None,
+                    format!("map {map} is full: {n} {family} prefixes exceed its limit of {limit} entries ([limits] prefixes_{})", family.to_lowercase()),
+                );
+            }
+        }
         self.limit("policies", policies.len(), limits::MAX_POLICIES);
         out
     }

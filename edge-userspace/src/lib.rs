@@ -2,8 +2,12 @@
 //! `edged` (daemon) and `edgectl` (operator CLI).
 
 pub mod config;
+pub mod control;
+pub mod daemon;
+pub mod desired;
 pub mod loader;
 pub mod maps;
 pub mod metrics;
 pub mod netdev;
 pub mod policy;
+pub mod state;

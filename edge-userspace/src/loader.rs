@@ -1,5 +1,5 @@
-//! Loads the eBPF object, pins its maps, attaches the forwarder to the ports
-//! and writes a validated config into the maps.
+//! Loads the eBPF object with its maps and links pinned, so that the data
+//! plane outlives the daemon, and removes it all on teardown.
 
 use std::{
     fs,
@@ -9,18 +9,19 @@ use std::{
 use anyhow::{Context as _, Result, bail};
 use aya::{
     Ebpf, EbpfLoader,
-    programs::{Xdp, XdpMode as AyaXdpMode, xdp::XdpLinkId},
+    programs::{
+        Xdp, XdpMode as AyaXdpMode,
+        links::{FdLink, PinnedLink},
+        xdp::XdpLink,
+    },
 };
-use edge_common::{
-    DSCP_KEEP, NO_EXIT, Pop, PortEntry, PrefixEntry, Settings, default_action, map_names,
-    pop_flags, preference, prog_names,
-};
+use edge_common::{map_names, prog_names};
 use log::{info, warn};
 
+pub use crate::desired::write_plan;
 use crate::{
-    config::{DefaultAction, Plan, Preference, XdpMode},
-    maps::{Counters, Tables, prefix_slot},
-    netdev, policy,
+    config::{Limits, XdpMode},
+    maps::{Counters, Tables},
 };
 
 /// The eBPF object built by aya-build (see build.rs).
@@ -62,42 +63,87 @@ pub fn ensure_bpffs(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// A loaded, attached forwarder with pinned maps. Dropping it detaches the
-/// program; [`Dataplane::stop`] also removes the pins.
+/// Where the XDP link of `interface` is pinned. bpffs refuses names with
+/// dots, which interface names may hold (`eth0.100`); they cannot hold `:`.
+fn link_pin(dir: &Path, interface: &str) -> PathBuf {
+    dir.join(format!("link_{}", interface.replace('.', ":")))
+}
+
+/// The loaded forwarder: program verified, maps pinned under the pin path
+/// (reused from an earlier run when compatible, so their contents and the
+/// traffic survive a daemon restart), links pinned too. Dropping it leaves
+/// the data plane running; [`teardown`] removes it.
 pub struct Dataplane {
     ebpf: Ebpf,
     pub tables: Tables,
     pub counters: Counters,
     pin_dir: PathBuf,
-    links: Vec<(String, XdpLinkId)>,
+    /// Compatible pinned maps were found and reused: a restart, not a first start.
+    pub resumed: bool,
+}
+
+/// What the object expects of a map: (key size, value size, max entries, flags).
+fn expected_maps(limits: Limits) -> Result<Vec<(&'static str, [u32; 4])>> {
+    let obj = aya_obj::Object::parse(object()).context("parsing the edge eBPF object")?;
+    map_names::ALL
+        .iter()
+        .map(|&name| {
+            let m = obj
+                .maps
+                .get(name)
+                .with_context(|| format!("map {name} missing from object"))?;
+            let max = match name {
+                map_names::PREFIX_V4 => limits.prefixes_v4,
+                map_names::PREFIX_V6 => limits.prefixes_v6,
+                _ => m.max_entries(),
+            };
+            Ok((name, [m.key_size(), m.value_size(), max, m.map_flags()]))
+        })
+        .collect()
 }
 
 impl Dataplane {
-    /// Loads and verifies the program, pins the maps under the plan's pin
-    /// path, attaches to every port and writes the plan into the maps.
-    ///
-    /// On failure nothing is left behind: links are dropped (detached) and
-    /// the pins removed.
-    pub fn start(plan: &Plan) -> Result<Self> {
-        ensure_bpffs(&plan.pin_path)?;
-        Self::start_pinned(plan).inspect_err(|_| remove_pins(&plan.pin_path))
-    }
-
-    fn start_pinned(plan: &Plan) -> Result<Self> {
-        let pin_dir = plan.pin_path.clone();
-        let mut ebpf = load()?;
-        for name in map_names::ALL {
+    /// Loads and verifies the program with its maps pinned under `pin_dir`.
+    /// A pinned map of the same shape is reused with its contents; one of
+    /// another shape (an upgrade that changed it, other limits) is replaced,
+    /// with a warning. Nothing is attached yet.
+    pub fn load(pin_dir: &Path, limits: Limits) -> Result<Self> {
+        ensure_bpffs(pin_dir)?;
+        let mut reused = 0;
+        let expected = expected_maps(limits)?;
+        for (name, want) in &expected {
             let path = pin_dir.join(name);
-            if path.exists() {
-                warn!("replacing stale pin {}", path.display());
-                fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
+            if !path.exists() {
+                continue;
             }
-            let map = ebpf
-                .map(name)
-                .with_context(|| format!("map {name} missing from object"))?;
-            map.pin(&path)
-                .with_context(|| format!("pinning {}", path.display()))?;
+            let have = aya::maps::MapInfo::from_pin(&path)
+                .map(|i| [i.key_size(), i.value_size(), i.max_entries(), i.map_flags()]);
+            match have {
+                Ok(have) if have == *want => reused += 1,
+                other => {
+                    warn!(
+                        "pinned map {} does not match this build ({other:?}, want {want:?}): replacing it; its contents are lost",
+                        path.display()
+                    );
+                    fs::remove_file(&path)
+                        .with_context(|| format!("removing {}", path.display()))?;
+                }
+            }
         }
+        let mut loader = EbpfLoader::new();
+        loader
+            .map_max_entries(map_names::PREFIX_V4, limits.prefixes_v4)
+            .map_max_entries(map_names::PREFIX_V6, limits.prefixes_v6);
+        let paths: Vec<(&str, PathBuf)> = map_names::ALL
+            .iter()
+            .map(|&n| (n, pin_dir.join(n)))
+            .collect();
+        for (name, path) in &paths {
+            loader.map_pin_path(name, path.as_path());
+        }
+        let mut ebpf = loader
+            .load(object())
+            .context("loading the edge eBPF object")?;
         let program: &mut Xdp = ebpf
             .program_mut(prog_names::EDGE)
             .context("program edge missing from object")?
@@ -105,75 +151,138 @@ impl Dataplane {
         program
             .load()
             .context("the verifier rejected the edge program")?;
-
         let tables = Tables::take(&mut ebpf)?;
         let counters = Counters::take(&mut ebpf)?;
-        let mut dp = Self {
+        let resumed = reused == expected.len();
+        if resumed {
+            info!("reusing the maps pinned under {}", pin_dir.display());
+        } else if reused > 0 {
+            warn!(
+                "reused {reused} of {} pinned maps under {}",
+                expected.len(),
+                pin_dir.display()
+            );
+        }
+        Ok(Self {
             ebpf,
             tables,
             counters,
-            pin_dir,
-            links: Vec::new(),
-        };
-        dp.apply(plan)?;
-        for port in &plan.ports {
-            dp.attach(&port.interface, plan.xdp_mode)?;
-        }
-        Ok(dp)
-    }
-
-    fn attach(&mut self, port: &str, mode: XdpMode) -> Result<()> {
-        let program: &mut Xdp = self
-            .ebpf
-            .program_mut(prog_names::EDGE)
-            .context("program edge")?
-            .try_into()?;
-        let (link, used) = match mode {
-            XdpMode::Native => (program.attach(port, AyaXdpMode::Driver), "native"),
-            XdpMode::Generic => (program.attach(port, AyaXdpMode::Skb), "generic"),
-            XdpMode::Auto => match program.attach(port, AyaXdpMode::Driver) {
-                Ok(link) => (Ok(link), "native"),
-                Err(e) => {
-                    warn!("{port}: native XDP attach failed ({e}); falling back to generic mode");
-                    (program.attach(port, AyaXdpMode::Skb), "generic")
-                }
-            },
-        };
-        let link = link.with_context(|| format!("attaching XDP to {port}"))?;
-        info!("attached to {port} ({used} mode)");
-        self.links.push((port.to_string(), link));
-        Ok(())
-    }
-
-    /// Writes the plan into the maps. Interface facts (ifindex, MAC,
-    /// addresses) are read here, in the daemon's network namespace.
-    pub fn apply(&mut self, plan: &Plan) -> Result<()> {
-        write_plan(&mut self.tables, plan)
+            pin_dir: pin_dir.to_path_buf(),
+            resumed,
+        })
     }
 
     pub fn pin_dir(&self) -> &Path {
         &self.pin_dir
     }
 
-    /// Detaches the program from every port and removes the pins.
-    pub fn stop(self) -> Result<()> {
-        let Self {
-            ebpf,
-            pin_dir,
-            links,
-            ..
-        } = self;
-        drop(links);
-        drop(ebpf);
-        remove_pins(&pin_dir);
-        info!("detached and unpinned {}", pin_dir.display());
+    /// Attaches the program to every interface in `ports` and pins the
+    /// links. Where a pinned link exists (a restart or an upgrade) the new
+    /// program replaces the old one atomically (`bpf_link_update`): no packet
+    /// sees a port without a program. Pinned links of interfaces not in
+    /// `ports` are detached.
+    pub fn attach(&mut self, ports: &[&str], mode: XdpMode) -> Result<()> {
+        for port in ports {
+            self.attach_port(port, mode)?;
+        }
+        for (interface, pin) in pinned_links(&self.pin_dir) {
+            if !ports.contains(&interface.as_str()) {
+                detach_pinned(&pin);
+                info!("detached from {interface} (no longer a port)");
+            }
+        }
+        Ok(())
+    }
+
+    fn attach_port(&mut self, port: &str, mode: XdpMode) -> Result<()> {
+        let pin = link_pin(&self.pin_dir, port);
+        let program: &mut Xdp = self
+            .ebpf
+            .program_mut(prog_names::EDGE)
+            .context("program edge")?
+            .try_into()?;
+        if pin.exists() {
+            let replaced = PinnedLink::from_pin(&pin)
+                .map_err(anyhow::Error::from)
+                .and_then(|l| XdpLink::try_from(FdLink::from(l)).map_err(anyhow::Error::from))
+                .and_then(|l| program.attach_to_link(l).map_err(anyhow::Error::from));
+            match replaced {
+                Ok(id) => {
+                    // The pin holds the link; our handle can go.
+                    drop(program.take_link(id)?);
+                    info!("{port}: replaced the program on the pinned link");
+                    return Ok(());
+                }
+                Err(e) => {
+                    warn!("{port}: pinned link unusable ({e:#}); attaching anew");
+                    let _ = fs::remove_file(&pin);
+                }
+            }
+        }
+        let (id, used) = match mode {
+            XdpMode::Native => (program.attach(port, AyaXdpMode::Driver), "native"),
+            XdpMode::Generic => (program.attach(port, AyaXdpMode::Skb), "generic"),
+            XdpMode::Auto => match program.attach(port, AyaXdpMode::Driver) {
+                Ok(id) => (Ok(id), "native"),
+                Err(e) => {
+                    warn!("{port}: native XDP attach failed ({e}); falling back to generic mode");
+                    (program.attach(port, AyaXdpMode::Skb), "generic")
+                }
+            },
+        };
+        let id = id.with_context(|| format!("attaching XDP to {port}"))?;
+        let link = program.take_link(id)?;
+        let fd = FdLink::try_from(link).with_context(|| {
+            format!("{port}: the kernel gave a netlink XDP attachment, which cannot be pinned")
+        })?;
+        fd.pin(&pin)
+            .with_context(|| format!("pinning the link of {port}"))?;
+        info!("attached to {port} ({used} mode)");
         Ok(())
     }
 }
 
-/// Removes the map pins under `dir`, and `dir` itself if nothing else is
-/// pinned there.
-fn remove_pins(dir: &Path) {
+/// (interface, pin path) of every link pinned under `dir`.
+fn pinned_links(dir: &Path) -> Vec<(String, PathBuf)> {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            Some((name.strip_prefix("link_")?.replace(':', "."), e.path()))
+        })
+        .collect()
+}
+
+/// Unpins a link; with its last reference gone the kernel detaches it.
+fn detach_pinned(pin: &Path) {
+    match PinnedLink::from_pin(pin) {
+        Ok(link) => {
+            if let Err(e) = link.unpin() {
+                warn!("unpinning {}: {e}", pin.display());
+            }
+        }
+        Err(e) => {
+            warn!("opening {}: {e}; removing it", pin.display());
+            let _ = fs::remove_file(pin);
+        }
+    }
+}
+
+/// Whether a forwarder is pinned under `dir` (maps or links).
+pub fn is_pinned(dir: &Path) -> bool {
+    map_names::ALL.iter().any(|n| dir.join(n).exists()) || !pinned_links(dir).is_empty()
+}
+
+/// Removes the forwarder pinned under `dir`: detaches every pinned link,
+/// removes the map pins and the directory. What is not there is skipped.
+pub fn teardown(dir: &Path) {
+    for (interface, pin) in pinned_links(dir) {
+        detach_pinned(&pin);
+        info!("detached from {interface}");
+    }
     for name in map_names::ALL {
         let path = dir.join(name);
         if path.exists()
@@ -183,77 +292,4 @@ fn remove_pins(dir: &Path) {
         }
     }
     let _ = fs::remove_dir(dir);
-}
-
-/// Writes a whole plan into `tables`: settings, ports, PoPs, policy tables
-/// (every member counted as up), this host's addresses, prefixes.
-pub fn write_plan(tables: &mut Tables, plan: &Plan) -> Result<()> {
-    tables.set_settings(Settings {
-        default_action: match plan.default_action {
-            DefaultAction::Pass => default_action::PASS,
-            DefaultAction::Drop => default_action::DROP,
-        },
-        backbone_exit: plan.backbone_exit.unwrap_or(NO_EXIT),
-        transit_exit: plan.transit_exit.unwrap_or(NO_EXIT),
-        encap_ttl: plan.encap_ttl,
-        _pad: [0; 3],
-    })?;
-    for (id, port) in plan.ports.iter().enumerate() {
-        let ifindex = netdev::ifindex(&port.interface)?;
-        tables.set_port(
-            ifindex,
-            PortEntry {
-                role: port.role.code(),
-                id: id as u32,
-            },
-        )?;
-    }
-    for (id, pop) in plan.pops.iter().enumerate() {
-        let mut entry = Pop {
-            ifindex: netdev::ifindex(&pop.interface)?,
-            flags: pop_flags::VALID,
-            src_mac: netdev::mac(&pop.interface)?,
-            dst_mac: pop.mac,
-            ..Pop::default()
-        };
-        if let Some((src, dst)) = pop.encap_ipv4 {
-            entry.flags |= pop_flags::ENCAP_IPIP;
-            entry.tunnel_src_v4 = src.octets();
-            entry.tunnel_dst_v4 = dst.octets();
-        }
-        if let Some((src, dst)) = pop.encap_ipv6 {
-            entry.flags |= pop_flags::ENCAP_IP6IP6;
-            entry.tunnel_src_v6 = src.octets();
-            entry.tunnel_dst_v6 = dst.octets();
-        }
-        tables.set_pop(id as u32, entry)?;
-    }
-    for (id, p) in plan.policies.iter().enumerate() {
-        tables.set_policy(id as u32, &policy::table(p.method, &p.members, |_| true))?;
-    }
-    for addr in netdev::local_addresses()? {
-        tables.add_local(addr)?;
-    }
-    for (i, p) in plan.prefixes.iter().enumerate() {
-        let entry = PrefixEntry {
-            allowed_ports: p.protect.iter().fold(0u64, |m, &id| m | (1 << id)),
-            slot: prefix_slot(i),
-            policy: p.policy.unwrap_or(0),
-            preference: match p.preference {
-                Preference::Microsoft => preference::MICROSOFT,
-                Preference::Internet => preference::INTERNET,
-            },
-            dscp: p.dscp.unwrap_or(DSCP_KEEP),
-            _pad: [0; 6],
-        };
-        tables.set_prefix(p.net, entry)?;
-    }
-    info!(
-        "applied {} ports, {} PoPs, {} policies, {} prefixes",
-        plan.ports.len(),
-        plan.pops.len(),
-        plan.policies.len(),
-        plan.prefixes.len()
-    );
-    Ok(())
 }

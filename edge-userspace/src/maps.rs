@@ -29,6 +29,8 @@ pub enum MapsError {
     },
     #[error("map {map} not found in the eBPF object")]
     Missing { map: &'static str },
+    #[error("counting possible CPUs: {0}")]
+    Cpus(std::io::Error),
     #[error("opening pinned map {path}: {source}")]
     Pin { path: PathBuf, source: MapError },
 }
@@ -143,6 +145,117 @@ impl Tables {
                     0,
                 )
                 .map_err(|e| write_error(map_names::PREFIX_V6, limits::MAX_PREFIXES_V6, e)),
+        }
+    }
+
+    /// Removes a prefix; `false` if it was not registered.
+    pub fn del_prefix(&mut self, net: IpNet) -> Result<bool, MapsError> {
+        let (map, result) = match net {
+            IpNet::V4(n) => (
+                map_names::PREFIX_V4,
+                self.prefixes_v4
+                    .remove(&Key::new(n.prefix_len().into(), n.network().octets())),
+            ),
+            IpNet::V6(n) => (
+                map_names::PREFIX_V6,
+                self.prefixes_v6
+                    .remove(&Key::new(n.prefix_len().into(), n.network().octets())),
+            ),
+        };
+        match result {
+            Ok(()) => Ok(true),
+            Err(MapError::KeyNotFound) => Ok(false),
+            Err(source) => Err(MapsError::Map { map, source }),
+        }
+    }
+
+    /// Every registered prefix and its entry, read back from the maps.
+    pub fn prefixes(&self) -> Result<Vec<(IpNet, PrefixEntry)>, MapsError> {
+        let mut out = Vec::new();
+        for item in self.prefixes_v4.iter() {
+            let (key, entry) = item.map_err(|source| MapsError::Map {
+                map: map_names::PREFIX_V4,
+                source,
+            })?;
+            let net = ipnet::Ipv4Net::new(key.data().into(), key.prefix_len() as u8)
+                .expect("the kernel holds valid lengths");
+            out.push((IpNet::V4(net), entry));
+        }
+        for item in self.prefixes_v6.iter() {
+            let (key, entry) = item.map_err(|source| MapsError::Map {
+                map: map_names::PREFIX_V6,
+                source,
+            })?;
+            let net = ipnet::Ipv6Net::new(key.data().into(), key.prefix_len() as u8)
+                .expect("the kernel holds valid lengths");
+            out.push((IpNet::V6(net), entry));
+        }
+        Ok(out)
+    }
+
+    /// Every port: (ifindex, entry).
+    pub fn ports(&self) -> Result<Vec<(u32, PortEntry)>, MapsError> {
+        self.ports
+            .iter()
+            .collect::<Result<_, _>>()
+            .map_err(|source| MapsError::Map {
+                map: map_names::PORTS,
+                source,
+            })
+    }
+
+    /// Removes a port (and its transmit entry).
+    pub fn del_port(&mut self, ifindex: u32) -> Result<(), MapsError> {
+        let gone = |r: Result<(), MapError>, map| match r {
+            Ok(()) | Err(MapError::KeyNotFound) => Ok(()),
+            Err(source) => Err(MapsError::Map { map, source }),
+        };
+        gone(self.ports.remove(&ifindex), map_names::PORTS)?;
+        gone(self.tx_ports.remove(ifindex), map_names::TX_PORTS)
+    }
+
+    pub fn pop(&self, id: u32) -> Result<Pop, MapsError> {
+        self.pops.get(&id, 0).map_err(|source| MapsError::Map {
+            map: map_names::POPS,
+            source,
+        })
+    }
+
+    pub fn settings(&self) -> Result<Settings, MapsError> {
+        self.settings.get(&0, 0).map_err(|source| MapsError::Map {
+            map: map_names::SETTINGS,
+            source,
+        })
+    }
+
+    /// This host's addresses as the program knows them.
+    pub fn locals(&self) -> Result<Vec<IpAddr>, MapsError> {
+        let mut out: Vec<IpAddr> = Vec::new();
+        for k in self.local_v4.keys() {
+            let k = k.map_err(|source| MapsError::Map {
+                map: map_names::LOCAL_V4,
+                source,
+            })?;
+            out.push(std::net::Ipv4Addr::from(k).into());
+        }
+        for k in self.local_v6.keys() {
+            let k = k.map_err(|source| MapsError::Map {
+                map: map_names::LOCAL_V6,
+                source,
+            })?;
+            out.push(std::net::Ipv6Addr::from(k).into());
+        }
+        Ok(out)
+    }
+
+    pub fn del_local(&mut self, addr: IpAddr) -> Result<(), MapsError> {
+        let (map, r) = match addr {
+            IpAddr::V4(a) => (map_names::LOCAL_V4, self.local_v4.remove(&a.octets())),
+            IpAddr::V6(a) => (map_names::LOCAL_V6, self.local_v6.remove(&a.octets())),
+        };
+        match r {
+            Ok(()) | Err(MapError::KeyNotFound) => Ok(()),
+            Err(source) => Err(MapsError::Map { map, source }),
         }
     }
 
@@ -338,6 +451,22 @@ impl Counters {
             }
         }
         Ok(out)
+    }
+
+    /// Zeroes a prefix counter slot (before it is given to another prefix).
+    pub fn reset_prefix_slot(&mut self, slot: u32) -> Result<(), MapsError> {
+        let map = &mut self.maps[2];
+        let zero = aya::maps::PerCpuValues::try_from(vec![
+            Counter::default();
+            aya::util::nr_cpus().map_err(
+                |(_, e)| MapsError::Cpus(e)
+            )?
+        ])
+        .expect("one value per CPU");
+        map.set(slot, zero, 0).map_err(|source| MapsError::Map {
+            map: COUNTER_MAPS[2],
+            source,
+        })
     }
 
     /// A snapshot of every counter; prefix slots are read up to

@@ -2,7 +2,13 @@
 //! facts, encoded by prometheus-client in the OpenMetrics text format and
 //! served over HTTP (`GET /metrics`).
 
-use std::{net::SocketAddr, path::PathBuf, thread::JoinHandle, time::Instant};
+use std::{
+    net::SocketAddr,
+    path::PathBuf,
+    sync::{Arc, RwLock},
+    thread::JoinHandle,
+    time::Instant,
+};
 
 use anyhow::{Context as _, Result};
 use log::warn;
@@ -13,7 +19,7 @@ use prometheus_client::{
 };
 
 use crate::{
-    config::{Plan, Role},
+    desired::View,
     maps::{Count, Counters, Stats},
 };
 
@@ -41,7 +47,7 @@ fn counter_pair(
 }
 
 /// The exposition for one snapshot of the counters.
-pub fn render(stats: &Stats, plan: &Plan, uptime_seconds: u64) -> String {
+pub fn render(stats: &Stats, view: &View, uptime_seconds: u64) -> String {
     let mut r = Registry::with_prefix("edge");
     let named = |key: &'static str, rows: &[(&'static str, Count)]| {
         rows.iter()
@@ -65,12 +71,9 @@ pub fn render(stats: &Stats, plan: &Plan, uptime_seconds: u64) -> String {
         "prefix",
         "classified into each registered prefix.",
         stats.prefixes.iter().map(|&(slot, c)| {
-            let p = (slot as usize)
-                .checked_sub(1)
-                .and_then(|i| plan.prefixes.get(i));
-            let labels = match p {
+            let labels = match view.prefix_by_slot(slot) {
                 Some(p) => vec![
-                    ("prefix", p.net.to_string()),
+                    ("prefix", p.prefix.to_string()),
                     ("registration", p.registration.clone()),
                 ],
                 None => vec![("prefix", "other".into()), ("registration", "other".into())],
@@ -83,10 +86,9 @@ pub fn render(stats: &Stats, plan: &Plan, uptime_seconds: u64) -> String {
         "pop",
         "sent to each PoP.",
         stats.pops.iter().map(|&(id, c)| {
-            let name = plan
-                .pops
-                .get(id as usize)
-                .map_or_else(|| id.to_string(), |p| p.name.clone());
+            let name = view
+                .pop_name(id)
+                .map_or_else(|| id.to_string(), str::to_string);
             (vec![("pop", name)], c)
         }),
     );
@@ -95,17 +97,9 @@ pub fn render(stats: &Stats, plan: &Plan, uptime_seconds: u64) -> String {
         "port_received",
         "received on each port.",
         stats.ports.iter().map(|&(id, c)| {
-            let (name, role) =
-                plan.ports
-                    .get(id as usize)
-                    .map_or((id.to_string(), "unknown"), |p| {
-                        let role = match p.role {
-                            Role::Peering => "peering",
-                            Role::Backbone => "backbone",
-                            Role::Transit => "transit",
-                        };
-                        (p.interface.clone(), role)
-                    });
+            let (name, role) = view.port(id).map_or((id.to_string(), "unknown"), |p| {
+                (p.interface.clone(), p.role)
+            });
             (vec![("port", name), ("role", role.to_string())], c)
         }),
     );
@@ -128,13 +122,30 @@ pub fn render(stats: &Stats, plan: &Plan, uptime_seconds: u64) -> String {
         &mut r,
         "registered_prefixes",
         "Registered prefixes in the running config.",
-        plan.prefixes.len() as i64,
+        view.prefixes.len() as i64,
     );
     gauge(
         &mut r,
         "pops",
         "PoPs in the running config.",
-        plan.pops.len() as i64,
+        view.pops.len() as i64,
+    );
+    gauge(
+        &mut r,
+        "config_generation",
+        "Changes applied since edged started (1 = the config at start).",
+        view.generation as i64,
+    );
+    let drained = Family::<Labels, Gauge>::default();
+    for p in &view.pops {
+        drained
+            .get_or_create(&vec![("pop", p.name.clone())])
+            .set(i64::from(p.drained));
+    }
+    r.register(
+        "pop_drained",
+        "1 when the operator drained the PoP.",
+        drained,
     );
     let mut out = String::new();
     encode(&mut out, &r).expect("encoding into a String cannot fail");
@@ -143,12 +154,15 @@ pub fn render(stats: &Stats, plan: &Plan, uptime_seconds: u64) -> String {
 
 /// Serves `GET /metrics` on `addr` from a thread of its own, reading the
 /// counters pinned under `pin_dir` on every scrape.
-pub fn serve(addr: SocketAddr, pin_dir: PathBuf, plan: Plan) -> Result<JoinHandle<()>> {
+pub fn serve(
+    addr: SocketAddr,
+    pin_dir: PathBuf,
+    view: Arc<RwLock<Arc<View>>>,
+) -> Result<JoinHandle<()>> {
     let server = tiny_http::Server::http(addr)
         .map_err(|e| anyhow::anyhow!("binding the metrics endpoint {addr}: {e}"))?;
     let counters = Counters::open(&pin_dir).context("opening the counters for metrics")?;
     let started = Instant::now();
-    let slots = plan.prefixes.len() as u32 + 1;
     let content_type = tiny_http::Header::from_bytes(
         &b"Content-Type"[..],
         &b"application/openmetrics-text; version=1.0.0; charset=utf-8"[..],
@@ -159,10 +173,18 @@ pub fn serve(addr: SocketAddr, pin_dir: PathBuf, plan: Plan) -> Result<JoinHandl
             let response = if request.url() != "/metrics" {
                 tiny_http::Response::from_string("not found: try /metrics\n").with_status_code(404)
             } else {
+                let view = view.read().expect("view lock").clone();
+                let slots = view
+                    .prefixes
+                    .iter()
+                    .map(|p| p.counter_slot)
+                    .max()
+                    .unwrap_or(0)
+                    + 1;
                 match counters.read(slots) {
                     Ok(stats) => tiny_http::Response::from_string(render(
                         &stats,
-                        &plan,
+                        &view,
                         started.elapsed().as_secs(),
                     ))
                     .with_header(content_type.clone()),
@@ -183,10 +205,35 @@ mod tests {
 
     #[test]
     fn exposition_names_and_labels() {
-        let plan = crate::config::parse(
-            "[[ports]]\ninterface = \"bb0\"\nrole = \"backbone\"\n[[pops]]\nname = \"ams\"\ninterface = \"bb0\"\nmac = \"02:00:00:00:00:01\"\n[[prefixes]]\nprefix = \"192.0.2.0/24\"\nregistration = \"contoso\"\npop = \"ams\"\n",
-        )
-        .unwrap();
+        use crate::desired::{PopView, PortView, PrefixView};
+        let view = View {
+            generation: 3,
+            ports: vec![PortView {
+                id: 0,
+                interface: "bb0".into(),
+                role: "backbone",
+                ifindex: 7,
+            }],
+            pops: vec![PopView {
+                id: 0,
+                name: "ams".into(),
+                interface: "bb0".into(),
+                mac: "02:00:00:00:00:01".into(),
+                encap: vec![],
+                drained: true,
+            }],
+            prefixes: vec![PrefixView {
+                prefix: "192.0.2.0/24".parse().unwrap(),
+                registration: "contoso".into(),
+                preference: "microsoft",
+                policy: Some("pop:ams".into()),
+                dscp: None,
+                protect: vec![],
+                source: "config",
+                counter_slot: 1,
+            }],
+            ..View::default()
+        };
         let c = Count {
             packets: 7,
             bytes: 700,
@@ -198,7 +245,7 @@ mod tests {
             pops: vec![(0, c)],
             ports: vec![(0, c)],
         };
-        let text = render(&stats, &plan, 42);
+        let text = render(&stats, &view, 42);
         for line in [
             "edge_action_packets_total{action=\"redirect\"} 7",
             "edge_reason_bytes_total{reason=\"policy\"} 700",
@@ -208,6 +255,8 @@ mod tests {
             "edge_build_info{version=\"0.1.0\"} 1",
             "edge_uptime_seconds 42",
             "edge_registered_prefixes 1",
+            "edge_config_generation 3",
+            "edge_pop_drained{pop=\"ams\"} 1",
             "# EOF",
         ] {
             assert!(

@@ -228,20 +228,64 @@ pub fn workspace_bin(name: &str) -> PathBuf {
     path
 }
 
-/// An edged process in a namespace; stopped with SIGTERM on drop.
+/// An edged in a namespace, with its own pin path, control socket and state
+/// file. Dropping it tears the forwarder down (through edged if it runs,
+/// else with `edged --detach`), so no pin, link or state outlives a test.
 pub struct Edged {
-    child: Child,
+    child: Option<Child>,
+    ns: String,
+    pub config: PathBuf,
     pub pin_path: PathBuf,
+    pub socket: PathBuf,
+    pub state: PathBuf,
+}
+
+/// What an edgectl run printed.
+#[derive(Debug)]
+pub struct CtlOutput {
+    pub code: Option<i32>,
+    pub json: serde_json::Value,
+    pub stderr: String,
 }
 
 impl Edged {
-    /// Starts `edged -c config --pin-path pin` in `ns` and waits until it is ready.
+    /// Starts edged in `ns` with `config`; socket and state files go in a
+    /// directory named after the pin path. Waits until it is ready.
     pub fn start(ns: &str, config: &Path, pin_path: &Path) -> Self {
-        let mut child = netns_command(ns, &workspace_bin("edged"))
-            .args(["--config"])
-            .arg(config)
+        let name = pin_path.file_name().expect("pin path name").to_owned();
+        let dir = std::env::temp_dir().join(name);
+        std::fs::create_dir_all(&dir).expect("edged test dir");
+        let mut e = Self {
+            child: None,
+            ns: ns.to_string(),
+            config: config.to_path_buf(),
+            pin_path: pin_path.to_path_buf(),
+            socket: dir.join("edged.sock"),
+            state: dir.join("state.json"),
+        };
+        e.spawn();
+        e
+    }
+
+    /// The command line of edged for this instance, plus `extra` flags.
+    pub fn command(&self, extra: &[&str]) -> std::process::Command {
+        let mut c = netns_command(&self.ns, &workspace_bin("edged"));
+        c.arg("--config")
+            .arg(&self.config)
             .arg("--pin-path")
-            .arg(pin_path)
+            .arg(&self.pin_path)
+            .arg("--socket")
+            .arg(&self.socket)
+            .arg("--state")
+            .arg(&self.state)
+            .args(extra);
+        c
+    }
+
+    fn spawn(&mut self) {
+        assert!(self.child.is_none(), "edged already running");
+        let mut child = self
+            .command(&[])
             .stdout(Stdio::piped())
             // Its own process group: a Ctrl-C on the terminal reaches the
             // lab, which reads the counters and then stops edged itself.
@@ -257,50 +301,124 @@ impl Edged {
                 }
             }
         });
-        if rx.recv_timeout(Duration::from_secs(20)).is_err() {
+        if rx.recv_timeout(Duration::from_secs(30)).is_err() {
             let _ = child.kill();
             panic!(
-                "edged did not become ready within 20 s (status {:?})",
+                "edged did not become ready within 30 s (status {:?})",
                 child.try_wait()
             );
         }
-        Self {
-            child,
-            pin_path: pin_path.to_path_buf(),
+        self.child = Some(child);
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.as_ref().expect("edged running").id() as i32
+    }
+
+    /// Starts edged again after [`Edged::stop`] or [`Edged::kill`].
+    pub fn restart(&mut self) {
+        self.spawn();
+    }
+
+    /// SIGTERM: edged exits, the data plane keeps forwarding.
+    pub fn stop(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = child.try_wait() {
+                assert!(
+                    status.success() || std::thread::panicking(),
+                    "edged exited with {status}"
+                );
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("edged did not exit within 10 s of SIGTERM");
+    }
+
+    /// SIGKILL: no chance to clean anything up.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
         }
     }
 
-    /// Stops edged (SIGTERM) and waits for a clean exit.
-    pub fn stop(mut self) {
-        self.terminate();
+    /// Sends SIGHUP (reload).
+    pub fn hup(&self) {
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.pid()),
+            nix::sys::signal::Signal::SIGHUP,
+        )
+        .expect("SIGHUP");
     }
 
-    fn terminate(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(self.child.id() as i32),
-                nix::sys::signal::Signal::SIGTERM,
-            );
+    /// Runs `edgectl --json --socket S ARGS...` and parses its output.
+    pub fn ctl(&self, args: &[&str]) -> CtlOutput {
+        let out = std::process::Command::new(workspace_bin("edgectl"))
+            .arg("--json")
+            .arg("--socket")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .expect("run edgectl");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        CtlOutput {
+            code: out.status.code(),
+            json: serde_json::from_str(&stdout)
+                .unwrap_or_else(|e| panic!("edgectl {args:?}: output is not JSON ({e}): {stdout}")),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// `edgectl ARGS` must succeed; its reply's data.
+    pub fn ctl_ok(&self, args: &[&str]) -> serde_json::Value {
+        let o = self.ctl(args);
+        assert_eq!(o.code, Some(0), "edgectl {args:?}: {o:?}");
+        if o.json.get("ok").is_some() && o.json.get("data").is_some() {
+            o.json["data"].clone()
+        } else {
+            o.json
+        }
+    }
+
+    /// Removes the forwarder (edgectl teardown, or edged --detach when
+    /// edged is not running) and waits for edged to exit.
+    pub fn teardown(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let o = self.ctl(&["teardown"]);
             let deadline = Instant::now() + Duration::from_secs(10);
             while Instant::now() < deadline {
-                if let Ok(Some(status)) = self.child.try_wait() {
-                    assert!(
-                        status.success() || std::thread::panicking(),
-                        "edged exited with {status}"
-                    );
-                    return;
+                if let Ok(Some(_)) = child.try_wait() {
+                    break;
                 }
                 std::thread::sleep(Duration::from_millis(20));
             }
-            let _ = self.child.kill();
-            let _ = self.child.wait();
+            let _ = child.kill();
+            let _ = child.wait();
+            if o.code == Some(0) {
+                return;
+            }
         }
+        let _ = self.command(&["--detach"]).output();
     }
 }
 
 impl Drop for Edged {
     fn drop(&mut self) {
-        self.terminate();
+        self.teardown();
+        if let Some(dir) = self.socket.parent() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 }
 

@@ -3,7 +3,6 @@
 
 use std::{
     path::PathBuf,
-    process::Command,
     sync::{Arc, atomic::AtomicBool},
     time::Duration,
 };
@@ -62,29 +61,10 @@ fn udp_to(frame: &[u8], port: u16) -> Option<(u8, u8, Vec<u8>)> {
     }
 }
 
-fn edgectl_stats(pin_path: &std::path::Path) -> serde_json::Value {
-    let out = Command::new(workspace_bin("edgectl"))
-        .args(["--json", "stats", "--pin-path"])
-        .arg(pin_path)
-        .output()
-        .expect("run edgectl");
-    assert!(
-        out.status.success(),
-        "edgectl stats: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("edgectl --json output")
-}
-
 fn counter(stats: &serde_json::Value, group: &str, name: &str) -> u64 {
-    stats[group]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e[0] == name)
-        .unwrap_or_else(|| panic!("{group}/{name} missing"))[1]["packets"]
+    stats[group][name]["packets"]
         .as_u64()
-        .unwrap()
+        .unwrap_or_else(|| panic!("{group}/{name} missing in {stats}"))
 }
 
 /// Sends one datagram from `ns` (bound to `from`) to `to:port` and returns
@@ -110,7 +90,7 @@ fn preferences_policies_protection_and_encapsulation_end_to_end() {
     });
     assert_eq!(forwarding.trim(), "0", "the edge kernel must not forward");
     let config = write_config(&lab);
-    let edged = Edged::start(&lab.edge, &config, &lab.pin_path());
+    let mut edged = Edged::start(&lab.edge, &config, &lab.pin_path());
     let at_popa = Capture::open(&lab.pop_a, "eth0");
     let at_popb = Capture::open(&lab.pop_b, "eth0");
     let at_transit = Capture::open(&lab.transit, "eth0");
@@ -206,7 +186,7 @@ fn preferences_policies_protection_and_encapsulation_end_to_end() {
         "spoofed traffic forwarded"
     );
 
-    let stats = edgectl_stats(&edged.pin_path);
+    let stats = edged.ctl_ok(&["stats"]);
     assert_eq!(counter(&stats, "reasons", "protection"), 5, "{stats}");
     // At least the datagrams above; the receivers' ICMP port-unreachable
     // replies are forwarded too (by the same rules), so not exactly.
@@ -217,17 +197,8 @@ fn preferences_policies_protection_and_encapsulation_end_to_end() {
 
     // What the operator sees for an address, from the running maps.
     let lookup = |addr: &str| {
-        let out = Command::new(workspace_bin("edgectl"))
-            .args(["--json", "prefix", "lookup", addr, "--config"])
-            .arg(&config)
-            .arg("--pin-path")
-            .arg(&edged.pin_path)
-            .output()
-            .expect("run edgectl");
-        (
-            out.status.code(),
-            serde_json::from_slice::<serde_json::Value>(&out.stdout).expect("json"),
-        )
+        let o = edged.ctl(&["prefix", "lookup", addr]);
+        (o.code, o.json)
     };
     let (code, v) = lookup("192.0.2.77");
     assert_eq!(code, Some(0));
@@ -237,14 +208,15 @@ fn preferences_policies_protection_and_encapsulation_end_to_end() {
         "{v}"
     );
     assert_eq!(
-        v["policy_table"],
-        serde_json::json!([{"pop": "contoso-direct", "slots": 1021}]),
+        v["toward_customer"],
+        serde_json::json!([{"pop": "contoso-direct", "slots": 1021, "share": 1.0}]),
         "{v}"
     );
+    assert_eq!(v["from_customer"], "pop-b", "{v}");
     let (_, v) = lookup("2001:db8:e::9");
     assert_eq!(
-        v["policy_table"],
-        serde_json::json!([{"pop": "pop-a", "slots": 1021}]),
+        v["toward_customer"],
+        serde_json::json!([{"pop": "pop-a", "slots": 1021, "share": 1.0}]),
         "{v}"
     );
     let (_, v) = lookup("192.0.2.200");
@@ -260,8 +232,10 @@ fn preferences_policies_protection_and_encapsulation_end_to_end() {
     );
 
     let pin_path = edged.pin_path.clone();
-    edged.stop();
-    assert!(!pin_path.exists(), "edged removes its pins on exit");
+    edged.teardown();
+    assert!(!pin_path.exists(), "teardown removes the pins");
+    let links = lab.lab.ip(&lab.edge, &["link", "show"]);
+    assert!(!links.contains("xdp"), "XDP left attached:\n{links}");
     std::fs::remove_file(config).unwrap();
 }
 
@@ -282,13 +256,13 @@ fn sequence_numbered_streams_arrive_complete_in_both_families() {
     let received: Vec<u32> = counters.into_iter().map(|h| h.join().unwrap()).collect();
     assert_eq!(sent, vec![500; streams.len()]);
     assert_eq!(received, sent, "every datagram arrives, none twice");
-    let stats = edgectl_stats(&edged.pin_path);
+    let stats = edged.ctl_ok(&["stats"]);
     let forwarded: u64 = ["backbone", "transit", "policy"]
         .iter()
         .map(|r| counter(&stats, "reasons", r))
         .sum();
     assert_eq!(forwarded, 500 * streams.len() as u64, "{stats}");
-    edged.stop();
+    drop(edged);
     std::fs::remove_file(config).unwrap();
 }
 
@@ -308,6 +282,10 @@ fn a_failed_start_says_why_and_leaves_nothing_behind() {
         .arg(&config)
         .arg("--pin-path")
         .arg(&pin_path)
+        .arg("--socket")
+        .arg(std::env::temp_dir().join(format!("{}.sock", lab.edge)))
+        .arg("--state")
+        .arg(std::env::temp_dir().join(format!("{}.state", lab.edge)))
         .output()
         .expect("run edged");
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -1,234 +1,664 @@
-//! edgectl: the operator CLI.
+//! edgectl: the operator CLI. Talks to edged over its control socket.
+//!
+//! Exit codes: 0 success; 1 failure (edged not reachable, a write failed);
+//! 2 invalid input (bad config, bad CIDR, unknown name); 3 not found (no
+//! such prefix / PoP / policy, address not registered); 4 a map is full.
 
-use std::{path::PathBuf, process::ExitCode};
+use std::{
+    io::Write as _,
+    net::IpAddr,
+    path::{Path, PathBuf},
+    process::ExitCode,
+    time::{Duration, Instant},
+};
 
 use anyhow::{Context as _, Result};
-use clap::{Parser, Subcommand};
-use edge_userspace::{config, maps::Counters};
+use clap::{CommandFactory as _, Parser, Subcommand};
+use edge_userspace::{
+    config::{self, PrefixSpec},
+    control::{self, Request, Response},
+};
+use ipnet::IpNet;
+use serde_json::Value;
 
 /// Operate an edge forwarder.
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Cli {
-    /// bpffs directory where edged pinned its maps.
-    #[arg(long, global = true, default_value = edge_userspace::config::DEFAULT_PIN_PATH)]
-    pin_path: PathBuf,
-    /// Print machine-readable JSON instead of a table.
+    /// edged's control socket.
+    #[arg(long, global = true, default_value = config::DEFAULT_SOCKET_PATH)]
+    socket: PathBuf,
+    /// Print machine-readable JSON instead of text.
     #[arg(long, global = true)]
     json: bool,
+    /// How long to wait for edged's reply (seconds).
+    #[arg(long, global = true, default_value_t = 120)]
+    timeout: u64,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Show packet and byte counters per action, reason, prefix, PoP and port.
+    /// The daemon: version, uptime, config generation, ports, map fill.
+    Status,
+    /// Packet and byte counters per action, reason, prefix, PoP and port,
+    /// with rates when watching.
     Stats {
-        /// The config edged runs with, to name prefixes, PoPs and ports.
+        /// Refresh in place every interval until interrupted.
         #[arg(long)]
-        config: Option<PathBuf>,
+        watch: bool,
+        /// Seconds between samples (rates are per second over it).
+        #[arg(long, default_value_t = 1.0)]
+        interval: f64,
+        #[command(subcommand)]
+        focus: Option<StatsFocus>,
     },
+    /// Registered prefixes.
+    #[command(subcommand)]
+    Prefix(PrefixCommand),
+    /// PoPs (next hops).
+    #[command(subcommand)]
+    Pop(PopCommand),
+    /// Policies and their selection tables.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
     /// Config file operations.
     #[command(subcommand)]
     Config(ConfigCommand),
-    /// Registered prefixes in the running maps.
-    #[command(subcommand)]
-    Prefix(PrefixCommand),
+    /// Remove the forwarder: detach from every port, remove pins and state;
+    /// edged exits.
+    Teardown,
+    /// Print a shell completion script.
+    Completions { shell: clap_complete::Shell },
+}
+
+#[derive(Debug, Subcommand)]
+enum StatsFocus {
+    /// Only one registered prefix.
+    Prefix { prefix: IpNet },
 }
 
 #[derive(Debug, Subcommand)]
 enum PrefixCommand {
-    /// What a packet to (from a backbone/transit port) or from (on a peering
-    /// port) ADDRESS gets right now: the longest registered prefix, its
-    /// preference, DSCP, protection, and the PoPs its policy table holds.
-    Lookup {
-        address: std::net::IpAddr,
-        /// The config edged runs with, to name prefixes and PoPs.
+    /// Register a prefix live (kept across restarts; replaces the config's
+    /// entry for the same prefix).
+    Add {
+        prefix: String,
         #[arg(long)]
-        config: Option<PathBuf>,
+        registration: Option<String>,
+        /// microsoft (cold potato) or internet (hot potato).
+        #[arg(long)]
+        preference: Option<String>,
+        #[arg(long, conflicts_with = "pop")]
+        policy: Option<String>,
+        /// Shorthand for a one-member policy.
+        #[arg(long)]
+        pop: Option<String>,
+        /// DSCP class name or number.
+        #[arg(long)]
+        dscp: Option<String>,
+        /// Peering ports the prefix is registered on (comma separated).
+        #[arg(long, value_delimiter = ',')]
+        protect: Vec<String>,
+    },
+    /// Remove a prefix (a config prefix stays removed until `prefix add`).
+    Del { prefix: IpNet },
+    /// Every registered prefix and where it came from.
+    List,
+    /// One registered prefix.
+    Show { prefix: IpNet },
+    /// What a packet to or from ADDRESS gets right now: prefix, preference,
+    /// policy and the PoPs of its selection table.
+    Lookup { address: IpAddr },
+}
+
+#[derive(Debug, Subcommand)]
+enum PopCommand {
+    List,
+    /// Take a PoP out of every policy (counts as down).
+    Drain {
+        pop: String,
+    },
+    Undrain {
+        pop: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum PolicyCommand {
+    List,
+    /// A policy's members and its selection table summary.
+    Show {
+        policy: String,
     },
 }
 
 #[derive(Debug, Subcommand)]
 enum ConfigCommand {
-    /// Validate a config file without touching anything; prints every problem with its line.
+    /// Validate a config file without touching anything; prints every
+    /// problem with its line.
     Check { file: PathBuf },
+    /// Make edged re-read its config file and apply it as a diff (a bad
+    /// config is rejected whole; the running state stays).
+    Reload,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(cli) {
+    match run(&cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("edgectl: {e:#}");
+            if cli.json {
+                println!(
+                    "{}",
+                    serde_json::json!({"ok": false, "error": format!("{e:#}")})
+                );
+            } else {
+                eprintln!("edgectl: {e:#}");
+            }
             ExitCode::FAILURE
         }
     }
 }
 
-fn read_plan(file: &std::path::Path) -> Result<config::Plan> {
-    let text =
-        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
-    config::parse(&text).with_context(|| format!("config {}", file.display()))
+fn exit_code(kind: Option<&str>) -> ExitCode {
+    match kind {
+        Some("invalid") => ExitCode::from(2),
+        Some("not_found") => ExitCode::from(3),
+        Some("map_full") => ExitCode::from(4),
+        _ => ExitCode::FAILURE,
+    }
 }
 
-fn run(cli: Cli) -> Result<ExitCode> {
-    match cli.command {
-        Command::Stats { config } => {
-            let plan = config.map(|f| read_plan(&f)).transpose()?;
-            let counters = Counters::open(&cli.pin_path).with_context(|| {
-                format!("is edged running with pin path {}?", cli.pin_path.display())
-            })?;
-            let slots = plan
-                .as_ref()
-                .map_or(edge_common::limits::MAX_PREFIX_SLOTS, |p| {
-                    p.prefixes.len() as u32 + 1
-                });
-            let stats = counters.read(slots)?;
-            if cli.json {
-                println!("{}", serde_json::to_string_pretty(&stats)?);
-            } else {
-                print!(
-                    "{}",
-                    edge_userspace::maps::render_stats(&stats, plan.as_ref())
-                );
-            }
+fn call(cli: &Cli, request: &Request) -> Result<Response> {
+    control::call(&cli.socket, request, Duration::from_secs(cli.timeout))
+}
+
+/// Sends `request`; prints the reply as JSON or with `text`.
+fn simple(cli: &Cli, request: Request, text: impl Fn(&Value) -> String) -> Result<ExitCode> {
+    let r = call(cli, &request)?;
+    if cli.json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+    } else if r.ok {
+        print!("{}", text(&r.data));
+    } else {
+        eprintln!("edgectl: {}", r.error.as_deref().unwrap_or("failed"));
+    }
+    Ok(if r.ok {
+        ExitCode::SUCCESS
+    } else {
+        exit_code(r.kind.as_deref())
+    })
+}
+
+fn changes(v: &Value) -> String {
+    format!(
+        "ok: {} map entries written, {} removed\n",
+        v["changes"]["written"], v["changes"]["removed"]
+    )
+}
+
+fn s(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "-".into(),
+        other => other.to_string(),
+    }
+}
+
+fn run(cli: &Cli) -> Result<ExitCode> {
+    match &cli.command {
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                *shell,
+                &mut Cli::command(),
+                "edgectl",
+                &mut std::io::stdout(),
+            );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Prefix(PrefixCommand::Lookup { address, config }) => {
-            let plan = config.map(|f| read_plan(&f)).transpose()?;
-            let tables = edge_userspace::maps::Tables::open(&cli.pin_path).with_context(|| {
-                format!("is edged running with pin path {}?", cli.pin_path.display())
-            })?;
-            let Some(entry) = tables.lookup(address)? else {
-                if cli.json {
-                    println!(
-                        "{}",
-                        serde_json::json!({"address": address, "registered": false})
-                    );
-                } else {
-                    println!("{address}: no registered prefix (the default action applies)");
-                }
-                return Ok(ExitCode::from(3));
-            };
-            let planned = plan
-                .as_ref()
-                .and_then(|p| p.prefixes.get((entry.slot as usize).checked_sub(1)?));
-            let pop_name = |id: u16| {
-                plan.as_ref()
-                    .and_then(|p| p.pops.get(usize::from(id)))
-                    .map_or_else(|| format!("pop {id}"), |p| p.name.clone())
-            };
-            let internet = entry.preference == edge_common::preference::INTERNET;
-            let table = if internet {
-                None
-            } else {
-                Some(tables.policy(entry.policy)?)
-            };
-            let mut shares: Vec<(String, usize)> = Vec::new();
-            for &pop in table
-                .iter()
-                .flat_map(|t| &t.pops[..edge_common::POLICY_SLOTS])
-            {
-                let name = if pop == edge_common::NO_POP {
-                    "none (to the kernel)".into()
-                } else {
-                    pop_name(pop)
+        Command::Config(ConfigCommand::Check { file }) => config_check(cli, file),
+        Command::Config(ConfigCommand::Reload) => simple(cli, Request::ConfigReload {}, changes),
+        Command::Status => simple(cli, Request::Status {}, status_text),
+        Command::Teardown => simple(cli, Request::Teardown {}, |v| {
+            format!("torn down: {} unpinned; edged exits\n", s(&v["torn_down"]))
+        }),
+        Command::Stats {
+            watch,
+            interval,
+            focus,
+        } => stats(cli, *watch, *interval, focus.as_ref()),
+        Command::Prefix(p) => match p {
+            PrefixCommand::Add {
+                prefix,
+                registration,
+                preference,
+                policy,
+                pop,
+                dscp,
+                protect,
+            } => {
+                let spec = PrefixSpec {
+                    prefix: prefix.clone(),
+                    registration: registration.clone(),
+                    preference: preference.clone(),
+                    policy: policy.clone(),
+                    pop: pop.clone(),
+                    dscp: dscp.clone(),
+                    protect: protect.clone(),
                 };
-                match shares.iter_mut().find(|(n, _)| *n == name) {
-                    Some((_, n)) => *n += 1,
-                    None => shares.push((name, 1)),
-                }
+                simple(cli, Request::PrefixAdd { spec }, changes)
             }
-            let preference = if internet { "internet" } else { "microsoft" };
-            let dscp = (entry.dscp != edge_common::DSCP_KEEP).then_some(entry.dscp);
-            let protected: Vec<u32> = (0..64)
-                .filter(|i| entry.allowed_ports >> i & 1 == 1)
-                .collect();
-            if cli.json {
-                let shares: Vec<_> = shares
-                    .iter()
-                    .map(|(n, c)| serde_json::json!({"pop": n, "slots": c}))
-                    .collect();
-                println!(
-                    "{}",
-                    serde_json::json!({
-                        "address": address, "registered": true,
-                        "prefix": planned.map(|p| p.net.to_string()),
-                        "registration": planned.map(|p| p.registration.clone()),
-                        "counter_slot": entry.slot, "preference": preference, "policy": entry.policy,
-                        "dscp": dscp, "protected_port_ids": protected, "policy_table": shares,
-                    })
+            PrefixCommand::Del { prefix } => {
+                simple(cli, Request::PrefixDel { prefix: *prefix }, changes)
+            }
+            PrefixCommand::List => simple(cli, Request::PrefixList {}, |v| {
+                let mut out = format!(
+                    "{:<22} {:<20} {:<10} {:<18} {:<6} {:<7} {}\n",
+                    "prefix", "registration", "preference", "policy", "dscp", "source", "protect"
                 );
-            } else {
-                match planned {
-                    Some(p) => println!("{address}: {} ({})", p.net, p.registration),
-                    None => println!("{address}: registered (counter slot {})", entry.slot),
+                for p in v.as_array().into_iter().flatten() {
+                    out += &format!(
+                        "{:<22} {:<20} {:<10} {:<18} {:<6} {:<7} {}\n",
+                        s(&p["prefix"]),
+                        s(&p["registration"]),
+                        s(&p["preference"]),
+                        s(&p["policy"]),
+                        s(&p["dscp"]),
+                        s(&p["source"]),
+                        p["protect"]
+                            .as_array()
+                            .map(|a| a.iter().map(s).collect::<Vec<_>>().join(","))
+                            .filter(|x| !x.is_empty())
+                            .unwrap_or_else(|| "-".into()),
+                    );
                 }
-                println!("  preference  {preference}");
-                println!(
-                    "  dscp        {}",
-                    dscp.map_or("keep".into(), |d| d.to_string())
-                );
-                println!(
-                    "  protected   {}",
-                    if protected.is_empty() {
-                        "no (any peering port)".into()
-                    } else {
-                        format!("port ids {protected:?}")
+                out
+            }),
+            PrefixCommand::Show { prefix } => {
+                simple(cli, Request::PrefixShow { prefix: *prefix }, |v| {
+                    let mut out = String::new();
+                    for (k, val) in v.as_object().into_iter().flatten() {
+                        out += &format!("{k:<14} {}\n", s(val));
                     }
+                    out
+                })
+            }
+            PrefixCommand::Lookup { address } => lookup(cli, *address),
+        },
+        Command::Pop(p) => match p {
+            PopCommand::List => simple(cli, Request::PopList {}, |v| {
+                let mut out = format!(
+                    "{:<4} {:<18} {:<12} {:<18} {:<8} {}\n",
+                    "id", "pop", "interface", "next hop", "state", "encapsulation"
                 );
-                if internet {
-                    println!("  next hop    the transit exit, both directions (hot potato)");
-                } else {
-                    println!(
-                        "  from the customer: the backbone exit; toward the customer: policy {}, by flow:",
-                        entry.policy
+                for p in v.as_array().into_iter().flatten() {
+                    out += &format!(
+                        "{:<4} {:<18} {:<12} {:<18} {:<8} {}\n",
+                        s(&p["id"]),
+                        s(&p["name"]),
+                        s(&p["interface"]),
+                        s(&p["mac"]),
+                        if p["drained"] == true {
+                            "drained"
+                        } else {
+                            "up"
+                        },
+                        p["encap"]
+                            .as_array()
+                            .map(|a| a.iter().map(s).collect::<Vec<_>>().join("; "))
+                            .filter(|x| !x.is_empty())
+                            .unwrap_or_else(|| "-".into()),
                     );
                 }
-                for (name, n) in shares {
-                    println!(
-                        "    {name:<24} {n:>5} slots ({:.1}% of flows)",
-                        100.0 * n as f64 / edge_common::POLICY_SLOTS as f64
+                out
+            }),
+            PopCommand::Drain { pop } => {
+                simple(cli, Request::PopDrain { pop: pop.clone() }, changes)
+            }
+            PopCommand::Undrain { pop } => {
+                simple(cli, Request::PopUndrain { pop: pop.clone() }, changes)
+            }
+        },
+        Command::Policy(p) => match p {
+            PolicyCommand::List => simple(cli, Request::PolicyList {}, |v| {
+                let mut out = format!(
+                    "{:<4} {:<24} {:<11} {}\n",
+                    "id", "policy", "method", "members"
+                );
+                for p in v.as_array().into_iter().flatten() {
+                    let members: Vec<String> = p["members"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(|m| {
+                            format!(
+                                "{}(w{} p{}{})",
+                                s(&m["pop"]),
+                                m["weight"],
+                                m["priority"],
+                                if m["up"] == true { "" } else { " down" }
+                            )
+                        })
+                        .collect();
+                    out += &format!(
+                        "{:<4} {:<24} {:<11} {}\n",
+                        s(&p["id"]),
+                        s(&p["name"]),
+                        s(&p["method"]),
+                        members.join(" ")
                     );
                 }
+                out
+            }),
+            PolicyCommand::Show { policy } => simple(
+                cli,
+                Request::PolicyShow {
+                    policy: policy.clone(),
+                },
+                |v| {
+                    let p = &v["policy"];
+                    let mut out = format!(
+                        "policy {} (id {}), method {}, used by {} prefixes\n",
+                        s(&p["name"]),
+                        p["id"],
+                        s(&p["method"]),
+                        v["prefixes"]
+                    );
+                    out += &format!("selection table ({} slots):\n", v["slots"]);
+                    out += &table_text(&v["table"]);
+                    out
+                },
+            ),
+        },
+    }
+}
+
+fn table_text(rows: &Value) -> String {
+    let mut out = String::new();
+    for r in rows.as_array().into_iter().flatten() {
+        out += &format!(
+            "  {:<24} {:>5} slots ({:.1}% of flows)\n",
+            s(&r["pop"]),
+            r["slots"],
+            100.0 * r["share"].as_f64().unwrap_or(0.0)
+        );
+    }
+    out
+}
+
+fn status_text(v: &Value) -> String {
+    let mut out = format!(
+        "edged {} (pid {}), up {} s, config {} (generation {})\n",
+        s(&v["version"]),
+        v["pid"],
+        v["uptime_seconds"],
+        s(&v["config"]),
+        v["generation"]
+    );
+    out += &format!(
+        "pins {}, state {}\n",
+        s(&v["pin_path"]),
+        s(&v["state_path"])
+    );
+    out += &format!(
+        "default action {}, backbone exit {}, transit exit {}\n",
+        s(&v["default_action"]),
+        s(&v["backbone_exit"]),
+        s(&v["transit_exit"])
+    );
+    out += "ports:\n";
+    for p in v["ports"].as_array().into_iter().flatten() {
+        out += &format!(
+            "  {:<12} {:<9} ifindex {}\n",
+            s(&p["interface"]),
+            s(&p["role"]),
+            p["ifindex"]
+        );
+    }
+    out += "maps:\n";
+    for (k, m) in v["maps"].as_object().into_iter().flatten() {
+        let used = m["used"].as_f64().unwrap_or(0.0);
+        let limit = m["limit"].as_f64().unwrap_or(1.0);
+        out += &format!(
+            "  {k:<12} {:>9} / {:<9} ({:.1}%)\n",
+            m["used"],
+            m["limit"],
+            100.0 * used / limit
+        );
+    }
+    if let Some(d) = v["drained"].as_array().filter(|d| !d.is_empty()) {
+        out += &format!(
+            "drained: {}\n",
+            d.iter().map(s).collect::<Vec<_>>().join(", ")
+        );
+    }
+    out
+}
+
+fn lookup(cli: &Cli, address: IpAddr) -> Result<ExitCode> {
+    let r = call(cli, &Request::PrefixLookup { address })?;
+    if !r.ok {
+        if cli.json {
+            println!("{}", serde_json::to_string_pretty(&r)?);
+        } else {
+            eprintln!("edgectl: {}", r.error.as_deref().unwrap_or("failed"));
+        }
+        return Ok(exit_code(r.kind.as_deref()));
+    }
+    let v = &r.data;
+    if cli.json {
+        println!("{}", serde_json::to_string_pretty(v)?);
+    } else if v["registered"] == true {
+        println!(
+            "{address}: {} ({}, {})",
+            s(&v["prefix"]),
+            s(&v["registration"]),
+            s(&v["source"])
+        );
+        println!("  preference       {}", s(&v["preference"]));
+        println!("  policy           {}", s(&v["policy"]));
+        println!(
+            "  dscp             {}",
+            v["dscp"].as_u64().map_or("keep".into(), |d| d.to_string())
+        );
+        let protect = v["protect"].as_array().cloned().unwrap_or_default();
+        println!(
+            "  protected on     {}",
+            if protect.is_empty() {
+                "any peering port".to_string()
+            } else {
+                protect.iter().map(s).collect::<Vec<_>>().join(", ")
+            }
+        );
+        println!("  from customer    {}", s(&v["from_customer"]));
+        println!("  toward customer, by flow:");
+        print!("{}", table_text(&v["toward_customer"]));
+    } else {
+        println!(
+            "{address}: no registered prefix (default action {})",
+            s(&v["default_action"])
+        );
+    }
+    Ok(if v["registered"] == true {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(3)
+    })
+}
+
+fn config_check(cli: &Cli, file: &Path) -> Result<ExitCode> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    match config::parse(&text) {
+        Ok(plan) => {
+            if cli.json {
+                println!("{}", serde_json::json!({"ok": true, "problems": []}));
+            } else {
+                println!(
+                    "{}: ok ({} ports, {} PoPs, {} policies, {} prefixes)",
+                    file.display(),
+                    plan.ports.len(),
+                    plan.pops.len(),
+                    plan.policies.len(),
+                    plan.prefixes.len()
+                );
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Config(ConfigCommand::Check { file }) => {
-            let text = std::fs::read_to_string(&file)
-                .with_context(|| format!("reading {}", file.display()))?;
-            match config::parse(&text) {
-                Ok(plan) => {
-                    if cli.json {
-                        println!("{}", serde_json::json!({"ok": true, "problems": []}));
-                    } else {
-                        println!(
-                            "{}: ok ({} ports, {} PoPs, {} prefixes)",
-                            file.display(),
-                            plan.ports.len(),
-                            plan.pops.len(),
-                            plan.prefixes.len()
-                        );
-                    }
-                    Ok(ExitCode::SUCCESS)
-                }
-                Err(invalid) => {
-                    if cli.json {
-                        let problems: Vec<_> = invalid
-                            .0
-                            .iter()
-                            .map(|p| serde_json::json!({"line": p.line, "message": p.message}))
-                            .collect();
-                        println!("{}", serde_json::json!({"ok": false, "problems": problems}));
-                    } else {
-                        for p in &invalid.0 {
-                            eprintln!("{}: {p}", file.display());
-                        }
-                    }
-                    Ok(ExitCode::from(2))
+        Err(invalid) => {
+            if cli.json {
+                let problems: Vec<_> = invalid
+                    .0
+                    .iter()
+                    .map(|p| serde_json::json!({"line": p.line, "message": p.message}))
+                    .collect();
+                println!("{}", serde_json::json!({"ok": false, "problems": problems}));
+            } else {
+                for p in &invalid.0 {
+                    eprintln!("{}: {p}", file.display());
                 }
             }
+            Ok(ExitCode::from(2))
         }
     }
+}
+
+/// One stats sample: (taken at, data).
+fn sample(
+    cli: &Cli,
+    focus: Option<&StatsFocus>,
+) -> Result<std::result::Result<(Instant, Value), Response>> {
+    let prefix = focus.map(|StatsFocus::Prefix { prefix }| *prefix);
+    let r = call(cli, &Request::Stats { prefix })?;
+    Ok(if r.ok {
+        Ok((Instant::now(), r.data))
+    } else {
+        Err(r)
+    })
+}
+
+/// Rows (section, name, packets, bytes) of a stats reply.
+fn rows(v: &Value) -> Vec<(String, String, u64, u64)> {
+    let mut out = Vec::new();
+    let n = |c: &Value, k: &str| c[k].as_u64().unwrap_or(0);
+    for section in ["actions", "reasons"] {
+        for (name, c) in v[section].as_object().into_iter().flatten() {
+            out.push((section.into(), name.clone(), n(c, "packets"), n(c, "bytes")));
+        }
+    }
+    for (section, key) in [("prefixes", "prefix"), ("pops", "pop"), ("ports", "port")] {
+        for c in v[section].as_array().into_iter().flatten() {
+            let mut name = s(&c[key]);
+            if section == "prefixes" {
+                name = format!("{name} ({})", s(&c["registration"]));
+            }
+            out.push((section.into(), name, n(c, "packets"), n(c, "bytes")));
+        }
+    }
+    out
+}
+
+fn stats(cli: &Cli, watch: bool, interval: f64, focus: Option<&StatsFocus>) -> Result<ExitCode> {
+    let interval = Duration::from_secs_f64(interval.clamp(0.1, 3600.0));
+    let (mut t0, mut v0) = match sample(cli, focus)? {
+        Ok(s) => s,
+        Err(r) => {
+            if cli.json {
+                println!("{}", serde_json::to_string_pretty(&r)?);
+            } else {
+                eprintln!("edgectl: {}", r.error.as_deref().unwrap_or("failed"));
+            }
+            return Ok(exit_code(r.kind.as_deref()));
+        }
+    };
+    if !watch {
+        if cli.json {
+            println!("{}", serde_json::to_string_pretty(&v0)?);
+        } else {
+            print!("{}", stats_text(&v0, None));
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    loop {
+        std::thread::sleep(interval);
+        let (t1, v1) = match sample(cli, focus)? {
+            Ok(s) => s,
+            Err(r) => {
+                eprintln!("edgectl: {}", r.error.as_deref().unwrap_or("failed"));
+                return Ok(exit_code(r.kind.as_deref()));
+            }
+        };
+        let secs = (t1 - t0).as_secs_f64();
+        if cli.json {
+            let rates: Vec<Value> = rates(&v0, &v1, secs)
+                .into_iter()
+                .map(|(sec, name, p, b, pps, bps)| {
+                    serde_json::json!({"section": sec, "name": name, "packets": p, "bytes": b,
+                        "packets_per_second": pps, "bits_per_second": bps})
+                })
+                .collect();
+            println!(
+                "{}",
+                serde_json::json!({"interval_seconds": secs, "rows": rates})
+            );
+        } else {
+            // Clear the screen and home the cursor: refresh in place.
+            print!("\x1b[2J\x1b[H{}", stats_text(&v1, Some((&v0, secs))));
+        }
+        std::io::stdout().flush()?;
+        (t0, v0) = (t1, v1);
+    }
+}
+
+/// (section, name, packets, bytes, packets/s, bits/s) between two samples.
+fn rates(v0: &Value, v1: &Value, secs: f64) -> Vec<(String, String, u64, u64, f64, f64)> {
+    let before = rows(v0);
+    rows(v1)
+        .into_iter()
+        .map(|(sec, name, p, b)| {
+            let (p0, b0) = before
+                .iter()
+                .find(|r| r.0 == sec && r.1 == name)
+                .map_or((p, b), |r| (r.2, r.3));
+            let pps = p.saturating_sub(p0) as f64 / secs;
+            let bps = 8.0 * b.saturating_sub(b0) as f64 / secs;
+            (sec, name, p, b, pps, bps)
+        })
+        .collect()
+}
+
+fn stats_text(v: &Value, previous: Option<(&Value, f64)>) -> String {
+    let rows = match previous {
+        Some((v0, secs)) => rates(v0, v, secs),
+        None => rows(v)
+            .into_iter()
+            .map(|(a, b, c, d)| (a, b, c, d, f64::NAN, f64::NAN))
+            .collect(),
+    };
+    let mut out = String::new();
+    let mut section = String::new();
+    for (sec, name, p, b, pps, bps) in rows {
+        if sec != section {
+            out += &format!(
+                "\n{:<36} {:>14} {:>16} {:>12} {:>12}\n",
+                sec, "packets", "bytes", "pkt/s", "bit/s"
+            );
+            section = sec;
+        }
+        let rate = |x: f64| {
+            if x.is_nan() {
+                "-".to_string()
+            } else {
+                format!("{x:.0}")
+            }
+        };
+        out += &format!(
+            "  {name:<34} {p:>14} {b:>16} {:>12} {:>12}\n",
+            rate(pps),
+            rate(bps)
+        );
+    }
+    out
 }

@@ -1,13 +1,23 @@
-//! edged: loads the forwarder, attaches it to the configured ports, fills
-//! the maps from the config, and detaches cleanly on SIGINT/SIGTERM.
+//! edged: loads the forwarder (or takes over the one an earlier run left
+//! pinned), applies the config as a diff, and serves the control socket and
+//! the metrics endpoint. Stopping edged leaves the data plane forwarding;
+//! `edged --detach` or `edgectl teardown` removes it.
 
 use std::path::PathBuf;
 
 use anyhow::{Context as _, Result};
 use clap::Parser;
-use edge_userspace::{config, loader::Dataplane};
-use log::{error, info};
-use tokio::signal::unix::{SignalKind, signal};
+use edge_userspace::{
+    control::{self, Request},
+    daemon::{self, Daemon, Overrides},
+    loader, metrics,
+    state::State,
+};
+use log::{error, info, warn};
+use tokio::{
+    signal::unix::{SignalKind, signal},
+    sync::mpsc,
+};
 
 /// The edge forwarder daemon.
 #[derive(Debug, Parser)]
@@ -19,9 +29,19 @@ struct Args {
     /// Pin path to use instead of the config's `daemon.pin_path`.
     #[arg(long)]
     pin_path: Option<PathBuf>,
+    /// Control socket to use instead of the config's `daemon.socket_path`.
+    #[arg(long)]
+    socket: Option<PathBuf>,
+    /// State file to use instead of the config's `daemon.state_path`.
+    #[arg(long)]
+    state: Option<PathBuf>,
     /// Validate the config, print any problems, and exit without touching anything.
     #[arg(long)]
     check: bool,
+    /// Remove the forwarder: detach from every port, remove the pins and the
+    /// state file (through the running edged if there is one), then exit.
+    #[arg(long, conflicts_with = "check")]
+    detach: bool,
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -34,35 +54,115 @@ async fn main() {
 }
 
 async fn run(args: Args) -> Result<()> {
-    let text = std::fs::read_to_string(&args.config)
-        .with_context(|| format!("reading config {}", args.config.display()))?;
-    let mut plan =
-        config::parse(&text).with_context(|| format!("config {}", args.config.display()))?;
-    if let Some(pin_path) = args.pin_path {
-        plan.pin_path = pin_path;
-    }
+    let overrides = Overrides {
+        pin_path: args.pin_path,
+        socket_path: args.socket,
+        state_path: args.state,
+    };
     if args.check {
+        let paths = daemon::paths(&args.config, &overrides)?;
+        let state = State::load(&paths.state_path)?;
+        daemon::read_config(&args.config, &state, &overrides)?;
         info!("{}: ok", args.config.display());
         return Ok(());
     }
+    if args.detach {
+        return detach(&args.config, &overrides);
+    }
+    warn_if_writable(&args.config);
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut sigterm = signal(SignalKind::terminate())?;
+    let mut sighup = signal(SignalKind::hangup())?;
 
-    let dataplane = Dataplane::start(&plan)?;
+    let plan = daemon::paths(&args.config, &overrides)?;
+    // Bind first: a second edged fails here, before touching the maps.
+    let listener = control::bind(&plan.socket_path)?;
+    let mut daemon = match Daemon::start(&args.config, overrides) {
+        Ok(d) => d,
+        Err(e) => {
+            let _ = std::fs::remove_file(&plan.socket_path);
+            return Err(e);
+        }
+    };
+    let plan = daemon.plan().clone();
     info!(
-        "forwarding; maps pinned under {}",
-        dataplane.pin_dir().display()
+        "forwarding; maps pinned under {}, control socket {}",
+        plan.pin_path.display(),
+        plan.socket_path.display()
     );
+    if let Some(addr) = plan.metrics_address {
+        metrics::serve(addr, plan.pin_path.clone(), daemon.view())?;
+        info!("metrics on http://{addr}/metrics");
+    }
+    let (tx, mut rx) = mpsc::channel(64);
+    tokio::spawn(control::serve(listener, tx));
     // Readiness line for supervisors and tests.
     println!("edged: ready");
 
-    tokio::select! {
-        _ = sigint.recv() => info!("SIGINT: stopping"),
-        _ = sigterm.recv() => info!("SIGTERM: stopping"),
+    loop {
+        tokio::select! {
+            Some((request, reply)) = rx.recv() => {
+                let teardown = matches!(request, Request::Teardown {});
+                let (response, exit) = daemon.handle(request);
+                if !response.ok && !teardown {
+                    warn!("request failed: {}", response.error.as_deref().unwrap_or(""));
+                }
+                let _ = reply.send(response);
+                if exit {
+                    // Let the reply reach the client before exiting.
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    break;
+                }
+            }
+            _ = sighup.recv() => match daemon.reload() {
+                Ok(c) => info!("SIGHUP: reloaded ({} written, {} removed)", c.written, c.removed),
+                Err(e) => error!("SIGHUP: reload rejected, running state kept: {e:#}"),
+            },
+            _ = sigint.recv() => { info!("SIGINT: exiting; the data plane keeps forwarding"); break }
+            _ = sigterm.recv() => { info!("SIGTERM: exiting; the data plane keeps forwarding"); break }
+        }
     }
-    let stats = dataplane.counters.read(plan.prefixes.len() as u32 + 1)?;
-    for (name, c) in &stats.actions {
-        info!("total {name}: {} packets, {} bytes", c.packets, c.bytes);
+    let _ = std::fs::remove_file(&plan.socket_path);
+    Ok(())
+}
+
+/// `--detach`: through the running edged if it answers, else directly.
+fn detach(config: &std::path::Path, overrides: &Overrides) -> Result<()> {
+    let plan = daemon::paths(config, overrides)?;
+    match control::call(
+        &plan.socket_path,
+        &Request::Teardown {},
+        std::time::Duration::from_secs(30),
+    ) {
+        Ok(r) if r.ok => {
+            info!("the running edged tore the forwarder down");
+            return Ok(());
+        }
+        Ok(r) => warn!(
+            "edged refused the teardown: {}",
+            r.error.unwrap_or_default()
+        ),
+        Err(_) => info!("no edged answers; tearing down directly"),
     }
-    dataplane.stop()
+    loader::teardown(&plan.pin_path);
+    State::remove(&plan.state_path);
+    let _ = std::fs::remove_file(&plan.socket_path);
+    info!(
+        "detached, {} unpinned, state removed",
+        plan.pin_path.display()
+    );
+    Ok(())
+}
+
+/// A config anyone can write is a config anyone can use to reroute traffic.
+fn warn_if_writable(path: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt as _;
+    if let Ok(m) = std::fs::metadata(path).context("stat")
+        && m.permissions().mode() & 0o002 != 0
+    {
+        warn!(
+            "{} is world-writable: anyone on this host can change the forwarding",
+            path.display()
+        );
+    }
 }

@@ -53,7 +53,7 @@ fn main() -> ExitCode {
     let lab = EdgeLab::build("lab");
     let config = std::env::temp_dir().join(format!("{}.toml", lab.edge));
     std::fs::write(&config, LAB_CONFIG).expect("write config");
-    let edged = Edged::start(&lab.edge, &config, &lab.pin_path());
+    let mut edged = Edged::start(&lab.edge, &config, &lab.pin_path());
 
     let mut streams = lab_streams(&lab);
     // Spoofed contoso traffic from another peering port: must never arrive.
@@ -101,15 +101,13 @@ fn main() -> ExitCode {
     }
 
     println!(
-        "\nedged counters (edgectl stats --pin-path {}):",
-        edged.pin_path.display()
+        "\nedged counters (edgectl --socket {} stats):",
+        edged.socket.display()
     );
     let _ = Command::new(workspace_bin("edgectl"))
+        .arg("--socket")
+        .arg(&edged.socket)
         .arg("stats")
-        .arg("--pin-path")
-        .arg(&edged.pin_path)
-        .arg("--config")
-        .arg(&config)
         .status();
 
     if args.hold > 0 && !stop.load(Ordering::Relaxed) {
@@ -123,7 +121,7 @@ fn main() -> ExitCode {
         }
     }
 
-    edged.stop();
+    edged.teardown();
     let _ = std::fs::remove_file(&config);
     drop(lab);
     println!("edge-lab: torn down (namespaces deleted, program detached, pins removed)");

@@ -1,0 +1,578 @@
+//! Desired map contents and applying them as a diff.
+//!
+//! A config (plus live changes and drained PoPs) is compiled into the exact
+//! contents every table map should hold ([`Desired`]); the maps are read back
+//! into the same shape ([`dump`]); [`apply`] writes only the differences, in
+//! an order that keeps every intermediate state valid for packets (next hops
+//! and tables before the prefixes that use them, removals last), and undoes
+//! what it wrote if a write fails half way.
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    net::IpAddr,
+};
+
+use anyhow::{Context as _, Result};
+use edge_common::{
+    DSCP_KEEP, NO_EXIT, PolicyTable, Pop, PortEntry, PrefixEntry, Settings, default_action, limits,
+    pop_flags, preference,
+};
+use ipnet::IpNet;
+use log::warn;
+
+use crate::{
+    config::{DefaultAction, Member, Method, Plan, Preference, Role},
+    maps::{Counters, MapsError, Tables},
+    netdev, policy,
+    state::{Ids, State},
+};
+
+/// What every table map should hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Desired {
+    pub settings: Settings,
+    /// ifindex → port.
+    pub ports: BTreeMap<u32, PortEntry>,
+    /// PoP id → next hop; unused ids hold `Pop::default()`.
+    pub pops: Vec<Pop>,
+    /// Policy id → table; unused ids hold `PolicyTable::default()` (all `NO_POP`).
+    pub policies: Vec<PolicyTable>,
+    pub prefixes: BTreeMap<IpNet, PrefixEntry>,
+    pub locals: BTreeSet<IpAddr>,
+}
+
+impl Default for Desired {
+    fn default() -> Self {
+        Self {
+            settings: Settings::default(),
+            ports: BTreeMap::new(),
+            pops: vec![Pop::default(); limits::MAX_POPS as usize],
+            policies: vec![PolicyTable::default(); limits::MAX_POLICIES as usize],
+            prefixes: BTreeMap::new(),
+            locals: BTreeSet::new(),
+        }
+    }
+}
+
+/// Reads every table map back.
+pub fn dump(tables: &Tables) -> Result<Desired, MapsError> {
+    let mut d = Desired {
+        settings: tables.settings()?,
+        ports: tables.ports()?.into_iter().collect(),
+        prefixes: tables.prefixes()?.into_iter().collect(),
+        locals: tables.locals()?.into_iter().collect(),
+        ..Desired::default()
+    };
+    for id in 0..limits::MAX_POPS {
+        d.pops[id as usize] = tables.pop(id)?;
+    }
+    for id in 0..limits::MAX_POLICIES {
+        d.policies[id as usize] = tables.policy(id)?;
+    }
+    Ok(d)
+}
+
+/// Names and facts for the ids in the maps: what edgectl and the metrics
+/// show. Built together with the [`Desired`] it describes.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct View {
+    /// Bumped on every applied change.
+    pub generation: u64,
+    pub ports: Vec<PortView>,
+    pub pops: Vec<PopView>,
+    pub policies: Vec<PolicyView>,
+    pub prefixes: Vec<PrefixView>,
+    pub default_action: &'static str,
+    pub backbone_exit: Option<String>,
+    pub transit_exit: Option<String>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PortView {
+    pub id: u32,
+    pub interface: String,
+    pub role: &'static str,
+    pub ifindex: u32,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PopView {
+    pub id: u32,
+    pub name: String,
+    pub interface: String,
+    pub mac: String,
+    pub encap: Vec<String>,
+    pub drained: bool,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PolicyView {
+    pub id: u32,
+    pub name: String,
+    pub method: &'static str,
+    /// (PoP name, weight, priority)
+    pub members: Vec<MemberView>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct MemberView {
+    pub pop: String,
+    pub weight: u32,
+    pub priority: u32,
+    pub up: bool,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PrefixView {
+    pub prefix: IpNet,
+    pub registration: String,
+    pub preference: &'static str,
+    pub policy: Option<String>,
+    pub dscp: Option<u8>,
+    pub protect: Vec<String>,
+    /// `config` or `live` (edgectl prefix add).
+    pub source: &'static str,
+    pub counter_slot: u32,
+}
+
+impl View {
+    pub fn pop_name(&self, id: u32) -> Option<&str> {
+        self.pops
+            .iter()
+            .find(|p| p.id == id)
+            .map(|p| p.name.as_str())
+    }
+
+    pub fn policy_name(&self, id: u32) -> Option<&str> {
+        self.policies
+            .iter()
+            .find(|p| p.id == id)
+            .map(|p| p.name.as_str())
+    }
+
+    pub fn port(&self, id: u32) -> Option<&PortView> {
+        self.ports.iter().find(|p| p.id == id)
+    }
+
+    pub fn prefix_by_slot(&self, slot: u32) -> Option<&PrefixView> {
+        (slot != 0)
+            .then(|| self.prefixes.iter().find(|p| p.counter_slot == slot))
+            .flatten()
+    }
+
+    pub fn prefix(&self, net: IpNet) -> Option<&PrefixView> {
+        self.prefixes.iter().find(|p| p.prefix == net)
+    }
+}
+
+pub fn role_name(r: Role) -> &'static str {
+    match r {
+        Role::Peering => "peering",
+        Role::Backbone => "backbone",
+        Role::Transit => "transit",
+    }
+}
+
+pub fn method_name(m: Method) -> &'static str {
+    match m {
+        Method::Priority => "priority",
+        Method::Weighted => "weighted",
+        Method::Multivalue => "multivalue",
+    }
+}
+
+fn mac_text(m: [u8; 6]) -> String {
+    macaddr::MacAddr6::from(m).to_string().to_lowercase()
+}
+
+/// Compiles `plan` with `state` (drained PoPs, previous ids) into the map
+/// contents, keeping the counter slots prefixes already have in `current`.
+/// Interface facts (ifindex, MACs, addresses) are read here, in the calling
+/// network namespace; nothing is written. Returns the new ids too.
+pub fn compile(plan: &Plan, state: &State, current: &Desired) -> Result<(Desired, Ids, View)> {
+    let port_ids = Ids::assign(
+        &state.ids.ports,
+        &plan
+            .ports
+            .iter()
+            .map(|p| p.interface.as_str())
+            .collect::<Vec<_>>(),
+        limits::MAX_PORTS,
+    );
+    let pop_ids = Ids::assign(
+        &state.ids.pops,
+        &plan
+            .pops
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect::<Vec<_>>(),
+        limits::MAX_POPS,
+    );
+    let policy_ids = Ids::assign(
+        &state.ids.policies,
+        &plan
+            .policies
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect::<Vec<_>>(),
+        limits::MAX_POLICIES,
+    );
+    let ids = Ids {
+        ports: plan
+            .ports
+            .iter()
+            .zip(&port_ids)
+            .map(|(p, &id)| (p.interface.clone(), id))
+            .collect(),
+        pops: plan
+            .pops
+            .iter()
+            .zip(&pop_ids)
+            .map(|(p, &id)| (p.name.clone(), id))
+            .collect(),
+        policies: plan
+            .policies
+            .iter()
+            .zip(&policy_ids)
+            .map(|(p, &id)| (p.name.clone(), id))
+            .collect(),
+    };
+    let drained = |plan_pop: usize| state.drained.contains(&plan.pops[plan_pop].name);
+
+    let mut d = Desired {
+        settings: Settings {
+            default_action: match plan.default_action {
+                DefaultAction::Pass => default_action::PASS,
+                DefaultAction::Drop => default_action::DROP,
+            },
+            backbone_exit: plan.backbone_exit.map_or(NO_EXIT, |i| pop_ids[i as usize]),
+            transit_exit: plan.transit_exit.map_or(NO_EXIT, |i| pop_ids[i as usize]),
+            encap_ttl: plan.encap_ttl,
+            _pad: [0; 3],
+        },
+        ..Desired::default()
+    };
+    let mut view = View {
+        default_action: match plan.default_action {
+            DefaultAction::Pass => "pass",
+            DefaultAction::Drop => "drop",
+        },
+        backbone_exit: plan
+            .backbone_exit
+            .map(|i| plan.pops[i as usize].name.clone()),
+        transit_exit: plan
+            .transit_exit
+            .map(|i| plan.pops[i as usize].name.clone()),
+        ..View::default()
+    };
+
+    for (i, port) in plan.ports.iter().enumerate() {
+        let ifindex = netdev::ifindex(&port.interface)?;
+        d.ports.insert(
+            ifindex,
+            PortEntry {
+                role: port.role.code(),
+                id: port_ids[i],
+            },
+        );
+        view.ports.push(PortView {
+            id: port_ids[i],
+            interface: port.interface.clone(),
+            role: role_name(port.role),
+            ifindex,
+        });
+    }
+    for (i, pop) in plan.pops.iter().enumerate() {
+        let mut entry = Pop {
+            ifindex: netdev::ifindex(&pop.interface)?,
+            flags: pop_flags::VALID,
+            src_mac: netdev::mac(&pop.interface)?,
+            dst_mac: pop.mac,
+            ..Pop::default()
+        };
+        let mut encap = Vec::new();
+        if let Some((src, dst)) = pop.encap_ipv4 {
+            entry.flags |= pop_flags::ENCAP_IPIP;
+            entry.tunnel_src_v4 = src.octets();
+            entry.tunnel_dst_v4 = dst.octets();
+            encap.push(format!("ipip {src} -> {dst}"));
+        }
+        if let Some((src, dst)) = pop.encap_ipv6 {
+            entry.flags |= pop_flags::ENCAP_IP6IP6;
+            entry.tunnel_src_v6 = src.octets();
+            entry.tunnel_dst_v6 = dst.octets();
+            encap.push(format!("ip6ip6 {src} -> {dst}"));
+        }
+        d.pops[pop_ids[i] as usize] = entry;
+        view.pops.push(PopView {
+            id: pop_ids[i],
+            name: pop.name.clone(),
+            interface: pop.interface.clone(),
+            mac: mac_text(pop.mac),
+            encap,
+            drained: drained(i),
+        });
+    }
+    for (i, p) in plan.policies.iter().enumerate() {
+        // Members by map id; health (drain) by plan index.
+        let members: Vec<Member> = p
+            .members
+            .iter()
+            .map(|m| Member {
+                pop: pop_ids[m.pop as usize],
+                ..*m
+            })
+            .collect();
+        let down: BTreeSet<u32> = p
+            .members
+            .iter()
+            .filter(|m| drained(m.pop as usize))
+            .map(|m| pop_ids[m.pop as usize])
+            .collect();
+        d.policies[policy_ids[i] as usize] =
+            policy::table(p.method, &members, |pop| !down.contains(&pop));
+        view.policies.push(PolicyView {
+            id: policy_ids[i],
+            name: p.name.clone(),
+            method: method_name(p.method),
+            members: p
+                .members
+                .iter()
+                .map(|m| MemberView {
+                    pop: plan.pops[m.pop as usize].name.clone(),
+                    weight: m.weight,
+                    priority: m.priority,
+                    up: !drained(m.pop as usize),
+                })
+                .collect(),
+        });
+    }
+    for addr in netdev::local_addresses()? {
+        d.locals.insert(addr);
+    }
+
+    // Counter slots: a prefix keeps the slot it has in the maps; new ones
+    // take the lowest free slot (slot 0, shared, once they run out).
+    let mut taken = BTreeSet::new();
+    let mut slots: Vec<Option<u32>> = plan
+        .prefixes
+        .iter()
+        .map(|p| {
+            let slot = current.prefixes.get(&p.net).map(|e| e.slot)?;
+            (slot != 0 && slot < limits::MAX_PREFIX_SLOTS && taken.insert(slot)).then_some(slot)
+        })
+        .collect();
+    let mut free = (1..limits::MAX_PREFIX_SLOTS).filter(|s| !taken.contains(s));
+    for s in slots.iter_mut().filter(|s| s.is_none()) {
+        *s = Some(free.next().unwrap_or(0));
+    }
+    for (p, slot) in plan.prefixes.iter().zip(slots) {
+        let slot = slot.expect("assigned above");
+        let entry = PrefixEntry {
+            allowed_ports: p
+                .protect
+                .iter()
+                .fold(0u64, |m, &id| m | (1 << port_ids[id as usize])),
+            slot,
+            policy: p.policy.map_or(0, |i| policy_ids[i as usize]),
+            preference: match p.preference {
+                Preference::Microsoft => preference::MICROSOFT,
+                Preference::Internet => preference::INTERNET,
+            },
+            dscp: p.dscp.unwrap_or(DSCP_KEEP),
+            _pad: [0; 6],
+        };
+        d.prefixes.insert(p.net, entry);
+        view.prefixes.push(PrefixView {
+            prefix: p.net,
+            registration: p.registration.clone(),
+            preference: match p.preference {
+                Preference::Microsoft => "microsoft",
+                Preference::Internet => "internet",
+            },
+            policy: p.policy.map(|i| plan.policies[i as usize].name.clone()),
+            dscp: p.dscp,
+            protect: p
+                .protect
+                .iter()
+                .map(|&id| plan.ports[id as usize].interface.clone())
+                .collect(),
+            source: if p.live { "live" } else { "config" },
+            counter_slot: slot,
+        });
+    }
+    Ok((d, ids, view))
+}
+
+/// What an [`apply`] wrote.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Changes {
+    pub written: usize,
+    pub removed: usize,
+}
+
+impl Changes {
+    pub fn is_empty(&self) -> bool {
+        self.written == 0 && self.removed == 0
+    }
+}
+
+/// One write, and how to undo it.
+enum Undo {
+    Settings(Settings),
+    Port(u32, Option<PortEntry>),
+    Pop(u32, Pop),
+    Policy(u32, PolicyTable),
+    Prefix(IpNet, Option<PrefixEntry>),
+    Local(IpAddr, bool),
+}
+
+/// Writes the differences between `from` (what the maps hold) and `to`.
+/// On a failed write, everything written so far is undone and the error
+/// returned: the maps hold `from` again.
+pub fn apply(
+    tables: &mut Tables,
+    mut counters: Option<&mut Counters>,
+    from: &Desired,
+    to: &Desired,
+) -> Result<Changes> {
+    let mut log: Vec<Undo> = Vec::new();
+    let result = write_diff(tables, counters.as_deref_mut(), from, to, &mut log);
+    match result {
+        Ok(()) => {
+            let removed = log
+                .iter()
+                .filter(|u| {
+                    matches!(u, Undo::Port(i, Some(_)) if !to.ports.contains_key(i))
+                        || matches!(u, Undo::Prefix(n, Some(_)) if !to.prefixes.contains_key(n))
+                        || matches!(u, Undo::Local(a, true) if !to.locals.contains(a))
+                })
+                .count();
+            Ok(Changes {
+                written: log.len() - removed,
+                removed,
+            })
+        }
+        Err(e) => {
+            let n = log.len();
+            for undo in log.into_iter().rev() {
+                if let Err(u) = undo_one(tables, undo) {
+                    warn!("undoing a partial apply: {u}");
+                }
+            }
+            Err(e.context(format!(
+                "applying the change failed; the {n} writes made were undone"
+            )))
+        }
+    }
+}
+
+fn undo_one(tables: &mut Tables, undo: Undo) -> Result<(), MapsError> {
+    match undo {
+        Undo::Settings(s) => tables.set_settings(s),
+        Undo::Port(ifindex, Some(e)) => tables.set_port(ifindex, e),
+        Undo::Port(ifindex, None) => tables.del_port(ifindex),
+        Undo::Pop(id, p) => tables.set_pop(id, p),
+        Undo::Policy(id, t) => tables.set_policy(id, &t),
+        Undo::Prefix(net, Some(e)) => tables.set_prefix(net, e),
+        Undo::Prefix(net, None) => tables.del_prefix(net).map(|_| ()),
+        Undo::Local(addr, true) => tables.add_local(addr),
+        Undo::Local(addr, false) => tables.del_local(addr),
+    }
+}
+
+fn write_diff(
+    tables: &mut Tables,
+    mut counters: Option<&mut Counters>,
+    from: &Desired,
+    to: &Desired,
+    log: &mut Vec<Undo>,
+) -> Result<()> {
+    // 1. Next hops, ports, tables and settings: new and changed entries
+    //    first, so the prefixes written next find everything they use.
+    for (id, (old, new)) in from.pops.iter().zip(&to.pops).enumerate() {
+        if old != new && new.flags != 0 {
+            tables.set_pop(id as u32, *new)?;
+            log.push(Undo::Pop(id as u32, *old));
+        }
+    }
+    for (&ifindex, new) in &to.ports {
+        let old = from.ports.get(&ifindex);
+        if old != Some(new) {
+            tables.set_port(ifindex, *new)?;
+            log.push(Undo::Port(ifindex, old.copied()));
+        }
+    }
+    for addr in to.locals.difference(&from.locals) {
+        tables.add_local(*addr)?;
+        log.push(Undo::Local(*addr, false));
+    }
+    for (id, (old, new)) in from.policies.iter().zip(&to.policies).enumerate() {
+        if old != new && *new != PolicyTable::default() {
+            tables.set_policy(id as u32, new)?;
+            log.push(Undo::Policy(id as u32, *old));
+        }
+    }
+    if from.settings != to.settings {
+        tables.set_settings(to.settings)?;
+        log.push(Undo::Settings(from.settings));
+    }
+    // 2. Prefixes: new and changed, then removed.
+    for (&net, new) in &to.prefixes {
+        let old = from.prefixes.get(&net);
+        if old == Some(new) {
+            continue;
+        }
+        if old.map(|o| o.slot) != Some(new.slot)
+            && new.slot != 0
+            && let Some(c) = counters.as_deref_mut()
+        {
+            c.reset_prefix_slot(new.slot)
+                .context("clearing a counter slot")?;
+        }
+        tables
+            .set_prefix(net, *new)
+            .with_context(|| format!("writing prefix {net}"))?;
+        log.push(Undo::Prefix(net, old.copied()));
+    }
+    for (&net, old) in &from.prefixes {
+        if !to.prefixes.contains_key(&net) {
+            tables.del_prefix(net)?;
+            log.push(Undo::Prefix(net, Some(*old)));
+        }
+    }
+    // 3. What nothing uses any more.
+    for (id, (old, new)) in from.policies.iter().zip(&to.policies).enumerate() {
+        if old != new && *new == PolicyTable::default() {
+            tables.set_policy(id as u32, new)?;
+            log.push(Undo::Policy(id as u32, *old));
+        }
+    }
+    for (id, (old, new)) in from.pops.iter().zip(&to.pops).enumerate() {
+        if old != new && new.flags == 0 {
+            tables.set_pop(id as u32, *new)?;
+            log.push(Undo::Pop(id as u32, *old));
+        }
+    }
+    for (&ifindex, old) in &from.ports {
+        if !to.ports.contains_key(&ifindex) {
+            tables.del_port(ifindex)?;
+            log.push(Undo::Port(ifindex, Some(*old)));
+        }
+    }
+    for addr in from.locals.difference(&to.locals) {
+        tables.del_local(*addr)?;
+        log.push(Undo::Local(*addr, true));
+    }
+    Ok(())
+}
+
+/// Writes a whole plan into `tables` as if they were fresh (ids in config
+/// order, no live changes, nothing drained): for tests and benchmarks that
+/// load the object themselves.
+pub fn write_plan(tables: &mut Tables, plan: &Plan) -> Result<()> {
+    let current = dump(tables)?;
+    let (want, _, _) = compile(plan, &State::default(), &current)?;
+    apply(tables, None, &current, &want)?;
+    Ok(())
+}
