@@ -259,6 +259,8 @@ pub struct Problem {
     /// 1-based line, when known.
     pub line: Option<usize>,
     pub message: String,
+    /// A map limit is exceeded (edgectl exits with 4).
+    pub map_full: bool,
 }
 
 impl fmt::Display for Problem {
@@ -377,6 +379,7 @@ pub fn parse(text: &str) -> Result<Plan, Invalid> {
         Invalid(vec![Problem {
             line: e.span().map(|s| line_of(text, s.start)),
             message: e.message().trim().to_string(),
+            map_full: false,
         }])
     })?;
     Validator {
@@ -434,6 +437,7 @@ pub fn parse_with(text: &str, live: &Live) -> Result<Plan, Invalid> {
         Invalid(vec![Problem {
             line: None,
             message: format!("live changes: {e}"),
+            map_full: false,
         }])
     })?;
     let combined = format!("{text}\n{extra}");
@@ -451,6 +455,7 @@ pub fn parse_with(text: &str, live: &Live) -> Result<Plan, Invalid> {
         relabel(vec![Problem {
             line: e.span().map(|s| line_of(&combined, s.start)),
             message: e.message().trim().to_string(),
+            map_full: false,
         }])
     })?;
     let net_of = |p: &PrefixConfig| p.prefix.get_ref().parse::<IpNet>().ok();
@@ -486,6 +491,7 @@ impl Validator<'_> {
         self.problems.push(Problem {
             line,
             message: message.into(),
+            map_full: false,
         });
     }
 
@@ -957,6 +963,9 @@ impl Validator<'_> {
                     None,
                     format!("map {map} is full: {n} {family} prefixes exceed its limit of {limit} entries ([limits] prefixes_{})", family.to_lowercase()),
                 );
+                if let Some(p) = self.problems.last_mut() {
+                    p.map_full = true;
+                }
             }
         }
         self.limit("policies", policies.len(), limits::MAX_POLICIES);

@@ -253,12 +253,15 @@ pub fn call(socket: &Path, request: &Request, timeout: Duration) -> Result<Respo
     stream.set_write_timeout(Some(timeout))?;
     let mut bytes = serde_json::to_vec(request)?;
     bytes.push(b'\n');
-    stream.write_all(&bytes)?;
+    // A refusal arrives before the request is read: a failed write still
+    // leaves the reply to read.
+    let written = stream.write_all(&bytes);
     let mut line = String::new();
     BufReader::new(&stream)
         .read_line(&mut line)
         .context("reading edged's reply")?;
     if line.is_empty() {
+        written.context("sending the request")?;
         bail!("edged closed the connection without replying");
     }
     serde_json::from_str(&line).context("edged's reply is not valid JSON")

@@ -86,7 +86,10 @@ pub struct Daemon {
 
 /// Why a change failed: the word in the reply's `kind`.
 fn kind_of(e: &anyhow::Error) -> &'static str {
-    if e.chain().any(|c| c.downcast_ref::<Invalid>().is_some()) {
+    let invalid = e.chain().find_map(|c| c.downcast_ref::<Invalid>());
+    if invalid.is_some_and(|i| i.0.iter().any(|p| p.map_full)) {
+        "map_full"
+    } else if invalid.is_some() {
         "invalid"
     } else if e.chain().any(|c| c.downcast_ref::<NotFound>().is_some()) {
         "not_found"
@@ -114,7 +117,16 @@ impl Daemon {
         let mut dp = Dataplane::load(&plan.pin_path, plan.limits)?;
         let resumed = dp.resumed;
         let result = (|| -> Result<(Desired, State, View)> {
-            let current = desired::dump(&dp.tables).context("reading the pinned maps")?;
+            let mut current = desired::dump(&dp.tables).context("reading the pinned maps")?;
+            if !resumed {
+                // Some maps are new: write every table entry again (the
+                // prefixes read back still give their slots and deletions).
+                current = Desired {
+                    prefixes: current.prefixes,
+                    ..Desired::default()
+                };
+                current.settings.encap_ttl = 0; // never valid: rewritten
+            }
             let (want, ids, view) = desired::compile(&plan, &state, &current)?;
             let changes = desired::apply(&mut dp.tables, Some(&mut dp.counters), &current, &want)?;
             let ports: Vec<&str> = plan.ports.iter().map(|p| p.interface.as_str()).collect();

@@ -82,6 +82,8 @@ pub struct Dataplane {
     pub resumed: bool,
 }
 
+const BPF_F_RDONLY_PROG: u32 = 1 << 7;
+
 /// What the object expects of a map: (key size, value size, max entries, flags).
 fn expected_maps(limits: Limits) -> Result<Vec<(&'static str, [u32; 4])>> {
     let obj = aya_obj::Object::parse(object()).context("parsing the edge eBPF object")?;
@@ -116,8 +118,15 @@ impl Dataplane {
             if !path.exists() {
                 continue;
             }
-            let have = aya::maps::MapInfo::from_pin(&path)
-                .map(|i| [i.key_size(), i.value_size(), i.max_entries(), i.map_flags()]);
+            // The kernel adds BPF_F_RDONLY_PROG to device maps' flags.
+            let have = aya::maps::MapInfo::from_pin(&path).map(|i| {
+                [
+                    i.key_size(),
+                    i.value_size(),
+                    i.max_entries(),
+                    i.map_flags() & !BPF_F_RDONLY_PROG,
+                ]
+            });
             match have {
                 Ok(have) if have == *want => reused += 1,
                 other => {

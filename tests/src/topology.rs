@@ -374,8 +374,8 @@ impl Edged {
         let stdout = String::from_utf8_lossy(&out.stdout);
         CtlOutput {
             code: out.status.code(),
-            json: serde_json::from_str(&stdout)
-                .unwrap_or_else(|e| panic!("edgectl {args:?}: output is not JSON ({e}): {stdout}")),
+            // Usage errors (clap) print text, not JSON.
+            json: serde_json::from_str(&stdout).unwrap_or(serde_json::Value::Null),
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         }
     }
@@ -647,4 +647,84 @@ impl Capture {
 /// `dest:port` as a socket address.
 pub fn sock(addr: &str, port: u16) -> SocketAddr {
     SocketAddr::new(addr.parse::<IpAddr>().expect("address"), port)
+}
+
+/// What a receiver of one sequence-numbered stream saw.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub sent: u32,
+    pub received: u32,
+    /// Sent but never received.
+    pub lost: u32,
+    pub duplicated: u32,
+    /// Arrived after a higher sequence number.
+    pub reordered: u32,
+    /// The first few lost sequence numbers.
+    pub first_lost: Vec<u32>,
+}
+
+impl Tally {
+    /// Tallies the sequence numbers `seen` (in arrival order) of `sent` datagrams.
+    pub fn of(sent: u32, seen: &[u32]) -> Self {
+        let mut count = vec![0u32; sent as usize];
+        let mut t = Tally {
+            sent,
+            received: seen.len() as u32,
+            ..Tally::default()
+        };
+        let mut highest = None;
+        for &s in seen {
+            if let Some(c) = count.get_mut(s as usize) {
+                *c += 1;
+                if *c > 1 {
+                    t.duplicated += 1;
+                }
+            }
+            if highest.is_some_and(|h| s < h) {
+                t.reordered += 1;
+            }
+            highest = highest.max(Some(s));
+        }
+        for (s, &c) in count.iter().enumerate() {
+            if c == 0 {
+                t.lost += 1;
+                if t.first_lost.len() < 10 {
+                    t.first_lost.push(s as u32);
+                }
+            }
+        }
+        t
+    }
+}
+
+/// Receives datagrams on `sock` until `done` and a quiet 300 ms; returns the
+/// sequence numbers (first 4 payload bytes) in arrival order.
+pub fn spawn_sequence_receiver(
+    sock: UdpSocket,
+    done: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<Vec<u32>> {
+    std::thread::spawn(move || {
+        sock.set_read_timeout(Some(Duration::from_millis(300)))
+            .unwrap();
+        let mut buf = [0u8; 2048];
+        let mut seen = Vec::new();
+        loop {
+            match sock.recv(&mut buf) {
+                Ok(n) if n >= 4 => seen.push(u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]])),
+                Ok(_) => {}
+                Err(_) if done.load(Ordering::Relaxed) => return seen,
+                Err(_) => {}
+            }
+        }
+    })
+}
+
+/// The id of the XDP program attached to `ifname` in `ns`, from `ip link`.
+pub fn xdp_prog_id(lab: &Lab, ns: &str, ifname: &str) -> Option<u32> {
+    let out = lab.ip(ns, &["-d", "link", "show", "dev", ifname]);
+    let at = out.find("prog/xdp id ")?;
+    out[at + 12..]
+        .split_whitespace()
+        .next()
+        .and_then(|s| s.parse().ok())
 }

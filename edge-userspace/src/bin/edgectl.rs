@@ -449,7 +449,7 @@ fn lookup(cli: &Cli, address: IpAddr) -> Result<ExitCode> {
     }
     let v = &r.data;
     if cli.json {
-        println!("{}", serde_json::to_string_pretty(v)?);
+        println!("{}", serde_json::to_string_pretty(&r)?);
     } else if v["registered"] == true {
         println!(
             "{address}: {} ({}, {})",
@@ -575,7 +575,7 @@ fn stats(cli: &Cli, watch: bool, interval: f64, focus: Option<&StatsFocus>) -> R
     };
     if !watch {
         if cli.json {
-            println!("{}", serde_json::to_string_pretty(&v0)?);
+            println!("{}", serde_json::to_string_pretty(&Response::ok(v0))?);
         } else {
             print!("{}", stats_text(&v0, None));
         }

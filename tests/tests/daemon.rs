@@ -1,0 +1,550 @@
+//! Daemon tests (tier 3): edged and edgectl end to end in the lab topology:
+//! live changes, restarts, reloads, the control socket, and traffic that
+//! never stops while any of that happens.
+
+use std::{
+    io::{BufRead as _, BufReader, Write as _},
+    os::unix::{fs::PermissionsExt as _, net::UnixStream},
+    path::PathBuf,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use edge_tests::topology::*;
+use serde_json::{Value, json};
+
+fn write_config(lab: &EdgeLab, text: &str) -> PathBuf {
+    let path = std::env::temp_dir().join(format!("{}.toml", lab.edge));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// The prefixes `edgectl prefix list` shows: (prefix, registration, source).
+fn prefixes(edged: &Edged) -> Vec<(String, String, String)> {
+    let list = edged.ctl_ok(&["prefix", "list"]);
+    let mut v: Vec<_> = list
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|p| {
+            (
+                p["prefix"].as_str().unwrap().to_string(),
+                p["registration"].as_str().unwrap().to_string(),
+                p["source"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn has_prefix(edged: &Edged, prefix: &str) -> bool {
+    prefixes(edged).iter().any(|p| p.0 == prefix)
+}
+
+/// The PoPs of the kernel table toward a customer address: [(pop, slots)].
+fn toward(edged: &Edged, address: &str) -> Vec<(String, u64)> {
+    let v = edged.ctl_ok(&["prefix", "lookup", address]);
+    v["toward_customer"]
+        .as_array()
+        .unwrap_or_else(|| panic!("lookup {address}: {v}"))
+        .iter()
+        .map(|r| {
+            (
+                r["pop"].as_str().unwrap().to_string(),
+                r["slots"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn error_of(o: &CtlOutput) -> String {
+    o.json["error"].as_str().unwrap_or_default().to_string()
+}
+
+fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+const TAILSPIN: &str = "\n[[prefixes]]\nprefix = \"198.51.100.128/25\"\nregistration = \"tailspin\"\npop = \"pop-b\"\n";
+const WOODGROVE: &str = "\n[[prefixes]]\nprefix = \"2001:db8:77::/48\"\nregistration = \"woodgrove\"\npolicy = \"northwind-nearest\"\n";
+
+#[test]
+fn no_packet_is_lost_across_restart_kill_reload_and_a_rejected_config() {
+    let lab = EdgeLab::build("zl");
+    let config = write_config(&lab, LAB_CONFIG);
+    let mut edged = Edged::start(&lab.edge, &config, &lab.pin_path());
+
+    let streams = lab_streams(&lab);
+    let done = Arc::new(AtomicBool::new(false));
+    let receivers: Vec<_> = streams
+        .iter()
+        .map(|l| spawn_sequence_receiver(udp_socket(&l.at, l.stream.to), done.clone()))
+        .collect();
+    let stop = Arc::new(AtomicBool::new(false));
+    let sender = {
+        let list: Vec<Stream> = streams.iter().map(|l| l.stream.clone()).collect();
+        let stop = stop.clone();
+        // 1000 datagrams/s per stream until the faults are over (at most 60 s).
+        std::thread::spawn(move || {
+            send_streams(&list, 60_000, 1000, &|| stop.load(Ordering::Relaxed))
+        })
+    };
+    let settle = || std::thread::sleep(Duration::from_millis(400));
+    settle();
+
+    // (a) A restart: SIGTERM, nothing running for a while, start again.
+    let prog_before = xdp_prog_id(&lab.lab, &lab.edge, "peer0").expect("XDP attached");
+    let t = Instant::now();
+    edged.stop();
+    settle();
+    edged.restart();
+    let restart = t.elapsed();
+    let prog_after = xdp_prog_id(&lab.lab, &lab.edge, "peer0").expect("XDP attached");
+    assert_ne!(
+        prog_before, prog_after,
+        "the restarted edged replaces the program on the pinned link"
+    );
+    settle();
+
+    // (b) kill -9, then start again.
+    edged.kill();
+    settle();
+    edged.restart();
+    settle();
+
+    // (c) Reloads that change unrelated prefixes: edgectl, then SIGHUP.
+    std::fs::write(&config, format!("{LAB_CONFIG}{TAILSPIN}")).unwrap();
+    let r = edged.ctl_ok(&["config", "reload"]);
+    assert_eq!(
+        r["changes"]["written"], 2,
+        "its policy table and the prefix: {r}"
+    );
+    assert!(has_prefix(&edged, "198.51.100.128/25"));
+    settle();
+    std::fs::write(&config, format!("{LAB_CONFIG}{WOODGROVE}")).unwrap();
+    edged.hup();
+    wait_until("the SIGHUP reload", || {
+        has_prefix(&edged, "2001:db8:77::/48") && !has_prefix(&edged, "198.51.100.128/25")
+    });
+    settle();
+
+    // (d) Bad configs, by edgectl and by SIGHUP: rejected whole, nothing changes.
+    let before = prefixes(&edged);
+    let generation = edged.ctl_ok(&["status"])["generation"].clone();
+    for bad in [
+        format!("{LAB_CONFIG}{TAILSPIN}\n[forwarding\n"),
+        format!("{LAB_CONFIG}{TAILSPIN}").replace("pop = \"pop-b\"", "pop = \"pop-z\""),
+    ] {
+        std::fs::write(&config, bad).unwrap();
+        let o = edged.ctl(&["config", "reload"]);
+        assert_eq!(o.code, Some(2), "{o:?}");
+        assert_eq!(o.json["kind"], "invalid", "{o:?}");
+        edged.hup();
+        std::thread::sleep(Duration::from_millis(200));
+        assert_eq!(
+            prefixes(&edged),
+            before,
+            "a rejected config changed nothing"
+        );
+        assert_eq!(edged.ctl_ok(&["status"])["generation"], generation);
+    }
+    settle();
+    stop.store(true, Ordering::Relaxed);
+    let sent = sender.join().unwrap();
+    done.store(true, Ordering::Relaxed);
+    let seen: Vec<Vec<u32>> = receivers.into_iter().map(|h| h.join().unwrap()).collect();
+
+    println!("restart (stop to ready) took {restart:?}");
+    println!(
+        "{:<34} {:<24} {:>6} {:>8} {:>5} {:>5} {:>9}",
+        "stream", "to", "sent", "received", "lost", "dup", "reordered"
+    );
+    let mut tallies = Vec::new();
+    for ((l, &n), seen) in streams.iter().zip(&sent).zip(&seen) {
+        let t = Tally::of(n, seen);
+        println!(
+            "{:<34} {:<24} {:>6} {:>8} {:>5} {:>5} {:>9}",
+            l.what,
+            l.stream.to.to_string(),
+            t.sent,
+            t.received,
+            t.lost,
+            t.duplicated,
+            t.reordered
+        );
+        tallies.push(t);
+    }
+    for t in &tallies {
+        assert!(t.sent > 2000, "the stream ran through every fault: {t:?}");
+        assert_eq!((t.lost, t.duplicated), (0, 0), "{t:?}");
+    }
+    drop(edged);
+    std::fs::remove_file(config).unwrap();
+}
+
+#[test]
+fn prefix_commands_live_changes_and_limits() {
+    let lab = EdgeLab::build("cliprefix");
+    // Room for five IPv4 prefixes: the three of the lab and two more.
+    let config = write_config(
+        &lab,
+        &LAB_CONFIG.replace("[forwarding]", "[limits]\nprefixes_v4 = 5\n\n[forwarding]"),
+    );
+    let mut edged = Edged::start(&lab.edge, &config, &lab.pin_path());
+    let status = edged.ctl_ok(&["status"]);
+    assert_eq!(status["generation"], 1, "{status}");
+    assert_eq!(
+        status["maps"]["prefixes_v4"],
+        json!({"used": 3, "limit": 5}),
+        "{status}"
+    );
+    assert_eq!(prefixes(&edged).len(), 6);
+    assert!(prefixes(&edged).iter().all(|p| p.2 == "config"));
+
+    // Add live; it is in the kernel's maps at once.
+    let o = edged.ctl_ok(&[
+        "prefix",
+        "add",
+        "198.51.100.128/25",
+        "--registration",
+        "tailspin",
+        "--pop",
+        "pop-b",
+        "--dscp",
+        "ef",
+    ]);
+    assert_eq!(
+        o["changes"]["written"], 2,
+        "a policy table and a prefix: {o}"
+    );
+    let v = edged.ctl_ok(&["prefix", "lookup", "198.51.100.200"]);
+    assert_eq!(
+        (&v["registration"], &v["source"], &v["dscp"]),
+        (&json!("tailspin"), &json!("live"), &json!(46)),
+        "{v}"
+    );
+    assert_eq!(toward(&edged, "198.51.100.200"), [("pop-b".into(), 1021)]);
+    let show = edged.ctl_ok(&["prefix", "show", "198.51.100.128/25"]);
+    assert_eq!(show["policy"], "pop:pop-b", "{show}");
+
+    // A config prefix removed live stays removed across a restart, like
+    // the live addition.
+    edged.ctl_ok(&["prefix", "del", "192.0.2.128/25"]);
+    let o = edged.ctl(&["prefix", "lookup", "192.0.2.200"]);
+    assert_eq!(
+        (o.code, &o.json["data"]["registered"]),
+        (Some(3), &json!(false))
+    );
+    edged.stop();
+    edged.restart();
+    assert!(has_prefix(&edged, "198.51.100.128/25"));
+    assert!(!has_prefix(&edged, "192.0.2.128/25"));
+    assert_eq!(
+        edged.ctl_ok(&["prefix", "lookup", "198.51.100.200"])["registration"],
+        "tailspin"
+    );
+    // Back again, by a live add with the config's own values.
+    edged.ctl_ok(&[
+        "prefix",
+        "add",
+        "192.0.2.128/25",
+        "--registration",
+        "fabrikam",
+        "--preference",
+        "internet",
+        "--dscp",
+        "af41",
+    ]);
+    let v = edged.ctl_ok(&["prefix", "lookup", "192.0.2.200"]);
+    assert_eq!(
+        (&v["preference"], &v["dscp"]),
+        (&json!("internet"), &json!(34))
+    );
+
+    // The fifth IPv4 prefix fits; the sixth does not.
+    edged.ctl_ok(&["prefix", "add", "198.51.100.0/26", "--pop", "pop-a"]);
+    let o = edged.ctl(&["prefix", "add", "198.51.100.64/26", "--pop", "pop-a"]);
+    assert_eq!(o.code, Some(4), "{o:?}");
+    assert_eq!(o.json["kind"], "map_full");
+    assert!(
+        error_of(&o).contains("EDGE_PFX_V4") && error_of(&o).contains("limit of 5"),
+        "{o:?}"
+    );
+    assert!(!has_prefix(&edged, "198.51.100.64/26"));
+
+    // Bad input: clear errors and exit codes, nothing changes.
+    let before = prefixes(&edged);
+    for (args, code, needle) in [
+        (
+            vec!["prefix", "add", "192.0.2.1/24", "--pop", "pop-a"],
+            2,
+            "host bits",
+        ),
+        (
+            vec!["prefix", "add", "300.1.1.0/24", "--pop", "pop-a"],
+            2,
+            "bad prefix",
+        ),
+        (
+            vec!["prefix", "add", "2001:db8:99::/48", "--pop", "pop-z"],
+            2,
+            "unknown PoP \"pop-z\"",
+        ),
+        (
+            vec!["prefix", "add", "2001:db8:99::/48", "--policy", "nope"],
+            2,
+            "unknown policy",
+        ),
+        (
+            vec![
+                "prefix",
+                "add",
+                "2001:db8:99::/48",
+                "--pop",
+                "pop-a",
+                "--dscp",
+                "af99",
+            ],
+            2,
+            "unknown DSCP",
+        ),
+        (
+            vec!["prefix", "del", "198.51.100.64/26"],
+            3,
+            "not registered",
+        ),
+        (
+            vec!["prefix", "show", "198.51.100.64/26"],
+            3,
+            "not registered",
+        ),
+    ] {
+        let o = edged.ctl(&args);
+        assert_eq!(o.code, Some(code), "{args:?}: {o:?}");
+        assert!(error_of(&o).contains(needle), "{args:?}: {o:?}");
+    }
+    // A CIDR that is not one is refused by edgectl itself (usage error, 2).
+    let o = edged.ctl(&["prefix", "del", "nonsense"]);
+    assert_eq!(o.code, Some(2), "{o:?}");
+    assert!(o.stderr.contains("invalid"), "{o:?}");
+    assert_eq!(prefixes(&edged), before);
+
+    // Deleting the live prefixes empties the live state.
+    edged.ctl_ok(&["prefix", "del", "198.51.100.0/26"]);
+    edged.ctl_ok(&["prefix", "del", "198.51.100.128/25"]);
+    let state: Value = serde_json::from_slice(&std::fs::read(&edged.state).unwrap()).unwrap();
+    let added: Vec<&str> = state["live"]["added"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["prefix"].as_str().unwrap())
+        .collect();
+    assert_eq!(added, ["192.0.2.128/25"], "{state}");
+    assert_eq!(
+        std::fs::metadata(&edged.state)
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o600
+    );
+    drop(edged);
+    std::fs::remove_file(config).unwrap();
+}
+
+#[test]
+fn pop_policy_stats_config_and_teardown_commands() {
+    let lab = EdgeLab::build("clipop");
+    let config = write_config(&lab, LAB_CONFIG);
+    let mut edged = Edged::start(&lab.edge, &config, &lab.pin_path());
+
+    let pops = edged.ctl_ok(&["pop", "list"]);
+    let names: Vec<&str> = pops
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["contoso-direct", "pop-a", "pop-b", "transit"]);
+    assert!(
+        pops.as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["drained"] == false)
+    );
+
+    // Draining the first choice of contoso's policy moves contoso to pop-a,
+    // in the kernel's table; it lasts across a restart; undrain restores it.
+    assert_eq!(
+        toward(&edged, "192.0.2.9"),
+        [("contoso-direct".into(), 1021)]
+    );
+    let r = edged.ctl_ok(&["pop", "drain", "contoso-direct"]);
+    assert_eq!(
+        r["changes"]["written"], 1,
+        "one policy table rewritten: {r}"
+    );
+    assert_eq!(toward(&edged, "192.0.2.9"), [("pop-a".into(), 1021)]);
+    let policies = edged.ctl_ok(&["policy", "list"]);
+    let contoso = policies
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "contoso-nearest")
+        .expect("policy");
+    assert_eq!(contoso["members"][0]["up"], false, "{contoso}");
+    edged.stop();
+    edged.restart();
+    assert_eq!(toward(&edged, "192.0.2.9"), [("pop-a".into(), 1021)]);
+    assert_eq!(
+        edged.ctl_ok(&["status"])["drained"],
+        json!(["contoso-direct"])
+    );
+    edged.ctl_ok(&["pop", "undrain", "contoso-direct"]);
+    assert_eq!(
+        toward(&edged, "192.0.2.9"),
+        [("contoso-direct".into(), 1021)]
+    );
+    let show = edged.ctl_ok(&["policy", "show", "contoso-nearest"]);
+    assert_eq!(
+        show["table"],
+        json!([{"pop": "contoso-direct", "slots": 1021, "share": 1.0}]),
+        "{show}"
+    );
+    assert_eq!(show["prefixes"], 2, "{show}");
+    for (args, code) in [
+        (vec!["pop", "drain", "pop-z"], 3),
+        (vec!["pop", "undrain", "pop-z"], 3),
+        (vec!["policy", "show", "nope"], 3),
+        (vec!["stats", "prefix", "198.51.100.0/24"], 3),
+    ] {
+        let o = edged.ctl(&args);
+        assert_eq!(o.code, Some(code), "{args:?}: {o:?}");
+        assert_eq!(o.json["ok"], false, "{o:?}");
+    }
+
+    // Stats: every action and reason, each prefix, PoP and port.
+    let stats = edged.ctl_ok(&["stats"]);
+    for key in ["actions", "reasons"] {
+        assert!(
+            stats[key].as_object().is_some_and(|o| o.len() >= 5),
+            "{stats}"
+        );
+    }
+    assert_eq!(stats["prefixes"].as_array().unwrap().len(), 6);
+    assert_eq!(stats["pops"].as_array().unwrap().len(), 4);
+    assert_eq!(stats["ports"].as_array().unwrap().len(), 5);
+    let one = edged.ctl_ok(&["stats", "prefix", "192.0.2.0/25"]);
+    assert_eq!(one["prefixes"].as_array().unwrap().len(), 1, "{one}");
+    assert_eq!(one["prefixes"][0]["registration"], "contoso");
+
+    // Config check: good, then every problem with its line.
+    let o = edged.ctl(&["config", "check", config.to_str().unwrap()]);
+    assert_eq!((o.code, &o.json["ok"]), (Some(0), &json!(true)), "{o:?}");
+    let bad = std::env::temp_dir().join(format!("{}-bad.toml", lab.edge));
+    std::fs::write(
+        &bad,
+        format!("{LAB_CONFIG}\n[[prefixes]]\nprefix = \"192.0.2.1/25\"\npop = \"nowhere\"\n"),
+    )
+    .unwrap();
+    let o = edged.ctl(&["config", "check", bad.to_str().unwrap()]);
+    assert_eq!((o.code, &o.json["ok"]), (Some(2), &json!(false)), "{o:?}");
+    let lines = LAB_CONFIG.lines().count() as u64;
+    let problems = o.json["problems"].as_array().unwrap();
+    assert_eq!(problems.len(), 1, "host bits stop the entry: {o:?}");
+    assert_eq!(problems[0]["line"], lines + 3, "{o:?}");
+    std::fs::remove_file(bad).unwrap();
+
+    // Teardown: edged exits, nothing is left: pins, links, state, socket.
+    let r = edged.ctl_ok(&["teardown"]);
+    assert!(r["torn_down"].is_string(), "{r}");
+    wait_until("the pins to go", || !edged.pin_path.exists());
+    assert!(!edged.state.exists(), "state file removed");
+    let links = lab.lab.ip(&lab.edge, &["link", "show"]);
+    assert!(!links.contains("xdp"), "XDP left attached:\n{links}");
+    wait_until("the socket to go", || !edged.socket.exists());
+    std::fs::remove_file(config).unwrap();
+}
+
+/// Sends raw bytes on a new connection; returns the reply line, if any.
+fn raw(socket: &std::path::Path, bytes: &[u8]) -> Option<Value> {
+    let mut s = UnixStream::connect(socket).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let _ = s.write_all(bytes);
+    let mut line = String::new();
+    BufReader::new(&s).read_line(&mut line).ok()?;
+    serde_json::from_str(&line).ok()
+}
+
+#[test]
+fn the_control_socket_is_root_only_and_survives_malformed_requests() {
+    let lab = EdgeLab::build("sock");
+    let config = write_config(&lab, LAB_CONFIG);
+    let edged = Edged::start(&lab.edge, &config, &lab.pin_path());
+    let meta = std::fs::metadata(&edged.socket).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600, "socket mode");
+
+    for bad in [
+        &b"{\n"[..],
+        b"not json\n",
+        b"{\"command\":\"rm_rf\"}\n",
+        b"{\"command\":\"prefix_add\",\"spec\":{\"prefix\":\"192.0.2.0/25\",\"colour\":1}}\n",
+        b"\xff\xfe\xfd\n",
+    ] {
+        let r = raw(&edged.socket, bad).expect("an error reply");
+        assert_eq!(
+            (&r["ok"], &r["kind"]),
+            (&json!(false), &json!("invalid")),
+            "{r}"
+        );
+    }
+    // A line longer than the limit: an error, then the connection closes.
+    let mut huge = vec![b'x'; 70 * 1024];
+    huge.push(b'\n');
+    let r = raw(&edged.socket, &huge).expect("an error reply");
+    assert!(r["error"].as_str().unwrap().contains("longer than"), "{r}");
+    // A client that connects and says nothing does not block others.
+    let _idle = UnixStream::connect(&edged.socket).unwrap();
+    let r = raw(&edged.socket, b"{\"command\":\"status\"}\n").expect("status");
+    assert_eq!(r["ok"], true, "edged still answers: {r}");
+
+    // Another user: refused by the file mode, and, with the mode opened up,
+    // by the peer-credential check.
+    let as_nobody = || {
+        std::process::Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(workspace_bin("edgectl"))
+            .arg("--json")
+            .arg("--socket")
+            .arg(&edged.socket)
+            .arg("status")
+            .output()
+            .expect("setpriv (util-linux)")
+    };
+    // The socket's directory must be searchable by nobody for the test.
+    let dir = edged.socket.parent().unwrap();
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let o = as_nobody();
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("Permission denied"),
+        "{o:?}"
+    );
+    std::fs::set_permissions(&edged.socket, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let o = as_nobody();
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("root only"),
+        "{o:?}"
+    );
+    drop(edged);
+    std::fs::remove_file(config).unwrap();
+}
