@@ -64,6 +64,17 @@ pub struct Tables {
     settings: Array<MapData, Settings>,
     local_v4: HashMap<MapData, [u8; 4], u8>,
     local_v6: HashMap<MapData, [u8; 16], u8>,
+    /// Sizes of the prefix maps as created (config `[limits]`).
+    limit_v4: u32,
+    limit_v6: u32,
+}
+
+/// max_entries of an LPM trie map, as the kernel has it.
+fn lpm_size(m: &Result<Map, MapsError>, default: u32) -> u32 {
+    match m {
+        Ok(Map::LpmTrie(d)) => d.info().map_or(default, |i| i.max_entries()),
+        _ => default,
+    }
 }
 
 const TABLE_MAPS: [&str; 9] = [
@@ -96,7 +107,11 @@ impl Tables {
 
     fn from_maps(maps: [Result<Map, MapsError>; 9]) -> Result<Self, MapsError> {
         let [ports, v4, v6, policies, pops, tx, settings, l4, l6] = maps;
+        let limit_v4 = lpm_size(&v4, limits::MAX_PREFIXES_V4);
+        let limit_v6 = lpm_size(&v6, limits::MAX_PREFIXES_V6);
         Ok(Self {
+            limit_v4,
+            limit_v6,
             ports: typed(map_names::PORTS, ports?)?,
             prefixes_v4: typed(map_names::PREFIX_V4, v4?)?,
             prefixes_v6: typed(map_names::PREFIX_V6, v6?)?,
@@ -136,7 +151,7 @@ impl Tables {
                     entry,
                     0,
                 )
-                .map_err(|e| write_error(map_names::PREFIX_V4, limits::MAX_PREFIXES_V4, e)),
+                .map_err(|e| write_error(map_names::PREFIX_V4, self.limit_v4, e)),
             IpNet::V6(n) => self
                 .prefixes_v6
                 .insert(
@@ -144,7 +159,7 @@ impl Tables {
                     entry,
                     0,
                 )
-                .map_err(|e| write_error(map_names::PREFIX_V6, limits::MAX_PREFIXES_V6, e)),
+                .map_err(|e| write_error(map_names::PREFIX_V6, self.limit_v6, e)),
         }
     }
 

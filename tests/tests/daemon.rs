@@ -548,3 +548,55 @@ fn the_control_socket_is_root_only_and_survives_malformed_requests() {
     drop(edged);
     std::fs::remove_file(config).unwrap();
 }
+
+#[test]
+fn a_change_that_fails_half_way_is_undone() {
+    use edge_userspace::{
+        config::{self, Limits},
+        desired,
+        loader::{self, Dataplane},
+        state::State,
+    };
+    let lab = EdgeLab::build("undo");
+    let pin = PathBuf::from(format!("/sys/fs/bpf/{}-undo", lab.edge));
+    edge_tests::netns::in_netns(&lab.edge, || {
+        // An IPv4 prefix map with room for 4 entries; the lab has 3.
+        let limits = Limits {
+            prefixes_v4: 4,
+            ..Limits::default()
+        };
+        let mut dp = Dataplane::load(&pin, limits).expect("load");
+        let plan = config::parse(LAB_CONFIG).unwrap();
+        let empty = desired::dump(&dp.tables).unwrap();
+        let (first, ids, _) = desired::compile(&plan, &State::default(), &empty).unwrap();
+        desired::apply(&mut dp.tables, Some(&mut dp.counters), &empty, &first).unwrap();
+        assert_eq!(desired::dump(&dp.tables).unwrap(), first);
+
+        // A change touching every kind of entry, whose prefixes do not fit:
+        // validation would refuse it; here the kernel does, half way.
+        let grown = LAB_CONFIG.replace("encap_ttl = 64", "encap_ttl = 9")
+            + "\n[[prefixes]]\nprefix = \"198.51.100.0/26\"\npop = \"pop-b\"\n"
+            + "\n[[prefixes]]\nprefix = \"198.51.100.64/26\"\npop = \"pop-b\"\n"
+            + "\n[[prefixes]]\nprefix = \"2001:db8:5::/48\"\npop = \"pop-b\"\n";
+        let plan2 = config::parse(&grown).unwrap();
+        let state = State {
+            ids,
+            ..State::default()
+        };
+        let (second, _, _) = desired::compile(&plan2, &state, &first).unwrap();
+        let err = desired::apply(&mut dp.tables, Some(&mut dp.counters), &first, &second)
+            .expect_err("the fifth IPv4 prefix does not fit");
+        let text = format!("{err:#}");
+        assert!(
+            text.contains("EDGE_PFX_V4 is full (limit 4 entries)") && text.contains("undone"),
+            "{text}"
+        );
+        assert_eq!(
+            desired::dump(&dp.tables).unwrap(),
+            first,
+            "the maps hold exactly what they held before"
+        );
+    });
+    loader::teardown(&pin);
+    assert!(!pin.exists());
+}
