@@ -1,0 +1,190 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_edgectl_global_optspecs
+    string join \n socket= json timeout= h/help V/version
+end
+
+function __fish_edgectl_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_edgectl_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_edgectl_using_subcommand
+    set -l cmd (__fish_edgectl_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c edgectl -n "__fish_edgectl_needs_command" -l socket -d 'edged\'s control socket' -r -F
+complete -c edgectl -n "__fish_edgectl_needs_command" -l timeout -d 'How long to wait for edged\'s reply (seconds)' -r
+complete -c edgectl -n "__fish_edgectl_needs_command" -l json -d 'Print machine-readable JSON instead of text'
+complete -c edgectl -n "__fish_edgectl_needs_command" -s h -l help -d 'Print help'
+complete -c edgectl -n "__fish_edgectl_needs_command" -s V -l version -d 'Print version'
+complete -c edgectl -n "__fish_edgectl_needs_command" -f -a "status" -d 'The daemon: version, uptime, config generation, ports, map fill'
+complete -c edgectl -n "__fish_edgectl_needs_command" -f -a "stats" -d 'Packet and byte counters per action, reason, prefix, PoP and port, with rates when watching'
+complete -c edgectl -n "__fish_edgectl_needs_command" -f -a "prefix" -d 'Registered prefixes'
+complete -c edgectl -n "__fish_edgectl_needs_command" -f -a "pop" -d 'PoPs (next hops)'
+complete -c edgectl -n "__fish_edgectl_needs_command" -f -a "policy" -d 'Policies and their selection tables'
+complete -c edgectl -n "__fish_edgectl_needs_command" -f -a "config" -d 'Config file operations'
+complete -c edgectl -n "__fish_edgectl_needs_command" -f -a "teardown" -d 'Remove the forwarder: detach from every port, remove pins and state; edged exits'
+complete -c edgectl -n "__fish_edgectl_needs_command" -f -a "completions" -d 'Print a shell completion script'
+complete -c edgectl -n "__fish_edgectl_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c edgectl -n "__fish_edgectl_using_subcommand status" -l socket -d 'edged\'s control socket' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand status" -l timeout -d 'How long to wait for edged\'s reply (seconds)' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand status" -l json -d 'Print machine-readable JSON instead of text'
+complete -c edgectl -n "__fish_edgectl_using_subcommand status" -s h -l help -d 'Print help'
+complete -c edgectl -n "__fish_edgectl_using_subcommand stats; and not __fish_seen_subcommand_from prefix help" -l interval -d 'Seconds between samples (rates are per second over it)' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand stats; and not __fish_seen_subcommand_from prefix help" -l socket -d 'edged\'s control socket' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand stats; and not __fish_seen_subcommand_from prefix help" -l timeout -d 'How long to wait for edged\'s reply (seconds)' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand stats; and not __fish_seen_subcommand_from prefix help" -l watch -d 'Refresh in place every interval until interrupted'
+complete -c edgectl -n "__fish_edgectl_using_subcommand stats; and not __fish_seen_subcommand_from prefix help" -l json -d 'Print machine-readable JSON instead of text'
+complete -c edgectl -n "__fish_edgectl_using_subcommand stats; and not __fish_seen_subcommand_from prefix help" -s h -l help -d 'Print help'
+complete -c edgectl -n "__fish_edgectl_using_subcommand stats; and not __fish_seen_subcommand_from prefix help" -f -a "prefix" -d 'Only one registered prefix'
+complete -c edgectl -n "__fish_edgectl_using_subcommand stats; and not __fish_seen_subcommand_from prefix help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c edgectl -n "__fish_edgectl_using_subcommand stats; and __fish_seen_subcommand_from prefix" -l socket -d 'edged\'s control socket' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand stats; and __fish_seen_subcommand_from prefix" -l timeout -d 'How long to wait for edged\'s reply (seconds)' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand stats; and __fish_seen_subcommand_from prefix" -l json -d 'Print machine-readable JSON instead of text'
+complete -c edgectl -n "__fish_edgectl_using_subcommand stats; and __fish_seen_subcommand_from prefix" -s h -l help -d 'Print help'
+complete -c edgectl -n "__fish_edgectl_using_subcommand stats; and __fish_seen_subcommand_from help" -f -a "prefix" -d 'Only one registered prefix'
+complete -c edgectl -n "__fish_edgectl_using_subcommand stats; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and not __fish_seen_subcommand_from add del list show lookup help" -l socket -d 'edged\'s control socket' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and not __fish_seen_subcommand_from add del list show lookup help" -l timeout -d 'How long to wait for edged\'s reply (seconds)' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and not __fish_seen_subcommand_from add del list show lookup help" -l json -d 'Print machine-readable JSON instead of text'
+complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and not __fish_seen_subcommand_from add del list show lookup help" -s h -l help -d 'Print help'
+complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and not __fish_seen_subcommand_from add del list show lookup help" -f -a "add" -d 'Register a prefix live (kept across restarts; replaces the config\'s entry for the same prefix)'
+complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and not __fish_seen_subcommand_from add del list show lookup help" -f -a "del" -d 'Remove a prefix (a config prefix stays removed until `prefix add`)'
+complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and not __fish_seen_subcommand_from add del list show lookup help" -f -a "list" -d 'Every registered prefix and where it came from'
+complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and not __fish_seen_subcommand_from add del list show lookup help" -f -a "show" -d 'One registered prefix'
+complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and not __fish_seen_subcommand_from add del list show lookup help" -f -a "lookup" -d 'What a packet to or from ADDRESS gets right now: prefix, preference, policy and the PoPs of its selection table'
+complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and not __fish_seen_subcommand_from add del list show lookup help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from add" -l registration -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from add" -l preference -d 'microsoft (cold potato) or internet (hot potato)' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from add" -l policy -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from add" -l pop -d 'Shorthand for a one-member policy' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from add" -l dscp -d 'DSCP class name or number' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from add" -l protect -d 'Peering ports the prefix is registered on (comma separated)' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from add" -l socket -d 'edged\'s control socket' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from add" -l timeout -d 'How long to wait for edged\'s reply (seconds)' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from add" -l json -d 'Print machine-readable JSON instead of text'
+complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from add" -s h -l help -d 'Print help'
+complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from del" -l socket -d 'edged\'s control socket' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from del" -l timeout -d 'How long to wait for edged\'s reply (seconds)' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from del" -l json -d 'Print machine-readable JSON instead of text'
+complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from del" -s h -l help -d 'Print help'
+complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from list" -l socket -d 'edged\'s control socket' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from list" -l timeout -d 'How long to wait for edged\'s reply (seconds)' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from list" -l json -d 'Print machine-readable JSON instead of text'
+complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
+complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from show" -l socket -d 'edged\'s control socket' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from show" -l timeout -d 'How long to wait for edged\'s reply (seconds)' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from show" -l json -d 'Print machine-readable JSON instead of text'
+complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help'
+complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from lookup" -l socket -d 'edged\'s control socket' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from lookup" -l timeout -d 'How long to wait for edged\'s reply (seconds)' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from lookup" -l json -d 'Print machine-readable JSON instead of text'
+complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from lookup" -s h -l help -d 'Print help'
+complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from help" -f -a "add" -d 'Register a prefix live (kept across restarts; replaces the config\'s entry for the same prefix)'
+complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from help" -f -a "del" -d 'Remove a prefix (a config prefix stays removed until `prefix add`)'
+complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from help" -f -a "list" -d 'Every registered prefix and where it came from'
+complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from help" -f -a "show" -d 'One registered prefix'
+complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from help" -f -a "lookup" -d 'What a packet to or from ADDRESS gets right now: prefix, preference, policy and the PoPs of its selection table'
+complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c edgectl -n "__fish_edgectl_using_subcommand pop; and not __fish_seen_subcommand_from list drain undrain help" -l socket -d 'edged\'s control socket' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand pop; and not __fish_seen_subcommand_from list drain undrain help" -l timeout -d 'How long to wait for edged\'s reply (seconds)' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand pop; and not __fish_seen_subcommand_from list drain undrain help" -l json -d 'Print machine-readable JSON instead of text'
+complete -c edgectl -n "__fish_edgectl_using_subcommand pop; and not __fish_seen_subcommand_from list drain undrain help" -s h -l help -d 'Print help'
+complete -c edgectl -n "__fish_edgectl_using_subcommand pop; and not __fish_seen_subcommand_from list drain undrain help" -f -a "list"
+complete -c edgectl -n "__fish_edgectl_using_subcommand pop; and not __fish_seen_subcommand_from list drain undrain help" -f -a "drain" -d 'Take a PoP out of every policy (counts as down)'
+complete -c edgectl -n "__fish_edgectl_using_subcommand pop; and not __fish_seen_subcommand_from list drain undrain help" -f -a "undrain"
+complete -c edgectl -n "__fish_edgectl_using_subcommand pop; and not __fish_seen_subcommand_from list drain undrain help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c edgectl -n "__fish_edgectl_using_subcommand pop; and __fish_seen_subcommand_from list" -l socket -d 'edged\'s control socket' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand pop; and __fish_seen_subcommand_from list" -l timeout -d 'How long to wait for edged\'s reply (seconds)' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand pop; and __fish_seen_subcommand_from list" -l json -d 'Print machine-readable JSON instead of text'
+complete -c edgectl -n "__fish_edgectl_using_subcommand pop; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
+complete -c edgectl -n "__fish_edgectl_using_subcommand pop; and __fish_seen_subcommand_from drain" -l socket -d 'edged\'s control socket' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand pop; and __fish_seen_subcommand_from drain" -l timeout -d 'How long to wait for edged\'s reply (seconds)' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand pop; and __fish_seen_subcommand_from drain" -l json -d 'Print machine-readable JSON instead of text'
+complete -c edgectl -n "__fish_edgectl_using_subcommand pop; and __fish_seen_subcommand_from drain" -s h -l help -d 'Print help'
+complete -c edgectl -n "__fish_edgectl_using_subcommand pop; and __fish_seen_subcommand_from undrain" -l socket -d 'edged\'s control socket' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand pop; and __fish_seen_subcommand_from undrain" -l timeout -d 'How long to wait for edged\'s reply (seconds)' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand pop; and __fish_seen_subcommand_from undrain" -l json -d 'Print machine-readable JSON instead of text'
+complete -c edgectl -n "__fish_edgectl_using_subcommand pop; and __fish_seen_subcommand_from undrain" -s h -l help -d 'Print help'
+complete -c edgectl -n "__fish_edgectl_using_subcommand pop; and __fish_seen_subcommand_from help" -f -a "list"
+complete -c edgectl -n "__fish_edgectl_using_subcommand pop; and __fish_seen_subcommand_from help" -f -a "drain" -d 'Take a PoP out of every policy (counts as down)'
+complete -c edgectl -n "__fish_edgectl_using_subcommand pop; and __fish_seen_subcommand_from help" -f -a "undrain"
+complete -c edgectl -n "__fish_edgectl_using_subcommand pop; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c edgectl -n "__fish_edgectl_using_subcommand policy; and not __fish_seen_subcommand_from list show help" -l socket -d 'edged\'s control socket' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand policy; and not __fish_seen_subcommand_from list show help" -l timeout -d 'How long to wait for edged\'s reply (seconds)' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand policy; and not __fish_seen_subcommand_from list show help" -l json -d 'Print machine-readable JSON instead of text'
+complete -c edgectl -n "__fish_edgectl_using_subcommand policy; and not __fish_seen_subcommand_from list show help" -s h -l help -d 'Print help'
+complete -c edgectl -n "__fish_edgectl_using_subcommand policy; and not __fish_seen_subcommand_from list show help" -f -a "list"
+complete -c edgectl -n "__fish_edgectl_using_subcommand policy; and not __fish_seen_subcommand_from list show help" -f -a "show" -d 'A policy\'s members and its selection table summary'
+complete -c edgectl -n "__fish_edgectl_using_subcommand policy; and not __fish_seen_subcommand_from list show help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c edgectl -n "__fish_edgectl_using_subcommand policy; and __fish_seen_subcommand_from list" -l socket -d 'edged\'s control socket' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand policy; and __fish_seen_subcommand_from list" -l timeout -d 'How long to wait for edged\'s reply (seconds)' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand policy; and __fish_seen_subcommand_from list" -l json -d 'Print machine-readable JSON instead of text'
+complete -c edgectl -n "__fish_edgectl_using_subcommand policy; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
+complete -c edgectl -n "__fish_edgectl_using_subcommand policy; and __fish_seen_subcommand_from show" -l socket -d 'edged\'s control socket' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand policy; and __fish_seen_subcommand_from show" -l timeout -d 'How long to wait for edged\'s reply (seconds)' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand policy; and __fish_seen_subcommand_from show" -l json -d 'Print machine-readable JSON instead of text'
+complete -c edgectl -n "__fish_edgectl_using_subcommand policy; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help'
+complete -c edgectl -n "__fish_edgectl_using_subcommand policy; and __fish_seen_subcommand_from help" -f -a "list"
+complete -c edgectl -n "__fish_edgectl_using_subcommand policy; and __fish_seen_subcommand_from help" -f -a "show" -d 'A policy\'s members and its selection table summary'
+complete -c edgectl -n "__fish_edgectl_using_subcommand policy; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c edgectl -n "__fish_edgectl_using_subcommand config; and not __fish_seen_subcommand_from check reload help" -l socket -d 'edged\'s control socket' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand config; and not __fish_seen_subcommand_from check reload help" -l timeout -d 'How long to wait for edged\'s reply (seconds)' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand config; and not __fish_seen_subcommand_from check reload help" -l json -d 'Print machine-readable JSON instead of text'
+complete -c edgectl -n "__fish_edgectl_using_subcommand config; and not __fish_seen_subcommand_from check reload help" -s h -l help -d 'Print help'
+complete -c edgectl -n "__fish_edgectl_using_subcommand config; and not __fish_seen_subcommand_from check reload help" -f -a "check" -d 'Validate a config file without touching anything; prints every problem with its line'
+complete -c edgectl -n "__fish_edgectl_using_subcommand config; and not __fish_seen_subcommand_from check reload help" -f -a "reload" -d 'Make edged re-read its config file and apply it as a diff (a bad config is rejected whole; the running state stays)'
+complete -c edgectl -n "__fish_edgectl_using_subcommand config; and not __fish_seen_subcommand_from check reload help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c edgectl -n "__fish_edgectl_using_subcommand config; and __fish_seen_subcommand_from check" -l socket -d 'edged\'s control socket' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand config; and __fish_seen_subcommand_from check" -l timeout -d 'How long to wait for edged\'s reply (seconds)' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand config; and __fish_seen_subcommand_from check" -l json -d 'Print machine-readable JSON instead of text'
+complete -c edgectl -n "__fish_edgectl_using_subcommand config; and __fish_seen_subcommand_from check" -s h -l help -d 'Print help'
+complete -c edgectl -n "__fish_edgectl_using_subcommand config; and __fish_seen_subcommand_from reload" -l socket -d 'edged\'s control socket' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand config; and __fish_seen_subcommand_from reload" -l timeout -d 'How long to wait for edged\'s reply (seconds)' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand config; and __fish_seen_subcommand_from reload" -l json -d 'Print machine-readable JSON instead of text'
+complete -c edgectl -n "__fish_edgectl_using_subcommand config; and __fish_seen_subcommand_from reload" -s h -l help -d 'Print help'
+complete -c edgectl -n "__fish_edgectl_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "check" -d 'Validate a config file without touching anything; prints every problem with its line'
+complete -c edgectl -n "__fish_edgectl_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "reload" -d 'Make edged re-read its config file and apply it as a diff (a bad config is rejected whole; the running state stays)'
+complete -c edgectl -n "__fish_edgectl_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c edgectl -n "__fish_edgectl_using_subcommand teardown" -l socket -d 'edged\'s control socket' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand teardown" -l timeout -d 'How long to wait for edged\'s reply (seconds)' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand teardown" -l json -d 'Print machine-readable JSON instead of text'
+complete -c edgectl -n "__fish_edgectl_using_subcommand teardown" -s h -l help -d 'Print help'
+complete -c edgectl -n "__fish_edgectl_using_subcommand completions" -l socket -d 'edged\'s control socket' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand completions" -l timeout -d 'How long to wait for edged\'s reply (seconds)' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand completions" -l json -d 'Print machine-readable JSON instead of text'
+complete -c edgectl -n "__fish_edgectl_using_subcommand completions" -s h -l help -d 'Print help'
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from status stats prefix pop policy config teardown completions help" -f -a "status" -d 'The daemon: version, uptime, config generation, ports, map fill'
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from status stats prefix pop policy config teardown completions help" -f -a "stats" -d 'Packet and byte counters per action, reason, prefix, PoP and port, with rates when watching'
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from status stats prefix pop policy config teardown completions help" -f -a "prefix" -d 'Registered prefixes'
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from status stats prefix pop policy config teardown completions help" -f -a "pop" -d 'PoPs (next hops)'
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from status stats prefix pop policy config teardown completions help" -f -a "policy" -d 'Policies and their selection tables'
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from status stats prefix pop policy config teardown completions help" -f -a "config" -d 'Config file operations'
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from status stats prefix pop policy config teardown completions help" -f -a "teardown" -d 'Remove the forwarder: detach from every port, remove pins and state; edged exits'
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from status stats prefix pop policy config teardown completions help" -f -a "completions" -d 'Print a shell completion script'
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from status stats prefix pop policy config teardown completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from stats" -f -a "prefix" -d 'Only one registered prefix'
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from prefix" -f -a "add" -d 'Register a prefix live (kept across restarts; replaces the config\'s entry for the same prefix)'
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from prefix" -f -a "del" -d 'Remove a prefix (a config prefix stays removed until `prefix add`)'
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from prefix" -f -a "list" -d 'Every registered prefix and where it came from'
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from prefix" -f -a "show" -d 'One registered prefix'
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from prefix" -f -a "lookup" -d 'What a packet to or from ADDRESS gets right now: prefix, preference, policy and the PoPs of its selection table'
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from pop" -f -a "list"
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from pop" -f -a "drain" -d 'Take a PoP out of every policy (counts as down)'
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from pop" -f -a "undrain"
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from policy" -f -a "list"
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from policy" -f -a "show" -d 'A policy\'s members and its selection table summary'
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "check" -d 'Validate a config file without touching anything; prints every problem with its line'
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "reload" -d 'Make edged re-read its config file and apply it as a diff (a bad config is rejected whole; the running state stays)'

@@ -1,0 +1,1051 @@
+#compdef edgectl
+
+autoload -U is-at-least
+
+_edgectl() {
+    typeset -A opt_args
+    typeset -a _arguments_options
+    local ret=1
+
+    if is-at-least 5.2; then
+        _arguments_options=(-s -S -C)
+    else
+        _arguments_options=(-s -C)
+    fi
+
+    local context curcontext="$curcontext" state line
+    _arguments "${_arguments_options[@]}" : \
+'--socket=[edged'\''s control socket]:SOCKET:_files' \
+'--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
+'--json[Print machine-readable JSON instead of text]' \
+'-h[Print help]' \
+'--help[Print help]' \
+'-V[Print version]' \
+'--version[Print version]' \
+":: :_edgectl_commands" \
+"*::: :->edge-userspace" \
+&& ret=0
+    case $state in
+    (edge-userspace)
+        words=($line[1] "${words[@]}")
+        (( CURRENT += 1 ))
+        curcontext="${curcontext%:*:*}:edgectl-command-$line[1]:"
+        case $line[1] in
+            (status)
+_arguments "${_arguments_options[@]}" : \
+'--socket=[edged'\''s control socket]:SOCKET:_files' \
+'--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
+'--json[Print machine-readable JSON instead of text]' \
+'-h[Print help]' \
+'--help[Print help]' \
+&& ret=0
+;;
+(stats)
+_arguments "${_arguments_options[@]}" : \
+'--interval=[Seconds between samples (rates are per second over it)]:INTERVAL:_default' \
+'--socket=[edged'\''s control socket]:SOCKET:_files' \
+'--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
+'--watch[Refresh in place every interval until interrupted]' \
+'--json[Print machine-readable JSON instead of text]' \
+'-h[Print help]' \
+'--help[Print help]' \
+":: :_edgectl__subcmd__stats_commands" \
+"*::: :->stats" \
+&& ret=0
+
+    case $state in
+    (stats)
+        words=($line[1] "${words[@]}")
+        (( CURRENT += 1 ))
+        curcontext="${curcontext%:*:*}:edgectl-stats-command-$line[1]:"
+        case $line[1] in
+            (prefix)
+_arguments "${_arguments_options[@]}" : \
+'--socket=[edged'\''s control socket]:SOCKET:_files' \
+'--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
+'--json[Print machine-readable JSON instead of text]' \
+'-h[Print help]' \
+'--help[Print help]' \
+':prefix:_default' \
+&& ret=0
+;;
+(help)
+_arguments "${_arguments_options[@]}" : \
+":: :_edgectl__subcmd__stats__subcmd__help_commands" \
+"*::: :->help" \
+&& ret=0
+
+    case $state in
+    (help)
+        words=($line[1] "${words[@]}")
+        (( CURRENT += 1 ))
+        curcontext="${curcontext%:*:*}:edgectl-stats-help-command-$line[1]:"
+        case $line[1] in
+            (prefix)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(help)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+        esac
+    ;;
+esac
+;;
+        esac
+    ;;
+esac
+;;
+(prefix)
+_arguments "${_arguments_options[@]}" : \
+'--socket=[edged'\''s control socket]:SOCKET:_files' \
+'--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
+'--json[Print machine-readable JSON instead of text]' \
+'-h[Print help]' \
+'--help[Print help]' \
+":: :_edgectl__subcmd__prefix_commands" \
+"*::: :->prefix" \
+&& ret=0
+
+    case $state in
+    (prefix)
+        words=($line[1] "${words[@]}")
+        (( CURRENT += 1 ))
+        curcontext="${curcontext%:*:*}:edgectl-prefix-command-$line[1]:"
+        case $line[1] in
+            (add)
+_arguments "${_arguments_options[@]}" : \
+'--registration=[]:REGISTRATION:_default' \
+'--preference=[microsoft (cold potato) or internet (hot potato)]:PREFERENCE:_default' \
+'(--pop)--policy=[]:POLICY:_default' \
+'--pop=[Shorthand for a one-member policy]:POP:_default' \
+'--dscp=[DSCP class name or number]:DSCP:_default' \
+'*--protect=[Peering ports the prefix is registered on (comma separated)]:PROTECT:_default' \
+'--socket=[edged'\''s control socket]:SOCKET:_files' \
+'--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
+'--json[Print machine-readable JSON instead of text]' \
+'-h[Print help]' \
+'--help[Print help]' \
+':prefix:_default' \
+&& ret=0
+;;
+(del)
+_arguments "${_arguments_options[@]}" : \
+'--socket=[edged'\''s control socket]:SOCKET:_files' \
+'--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
+'--json[Print machine-readable JSON instead of text]' \
+'-h[Print help]' \
+'--help[Print help]' \
+':prefix:_default' \
+&& ret=0
+;;
+(list)
+_arguments "${_arguments_options[@]}" : \
+'--socket=[edged'\''s control socket]:SOCKET:_files' \
+'--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
+'--json[Print machine-readable JSON instead of text]' \
+'-h[Print help]' \
+'--help[Print help]' \
+&& ret=0
+;;
+(show)
+_arguments "${_arguments_options[@]}" : \
+'--socket=[edged'\''s control socket]:SOCKET:_files' \
+'--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
+'--json[Print machine-readable JSON instead of text]' \
+'-h[Print help]' \
+'--help[Print help]' \
+':prefix:_default' \
+&& ret=0
+;;
+(lookup)
+_arguments "${_arguments_options[@]}" : \
+'--socket=[edged'\''s control socket]:SOCKET:_files' \
+'--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
+'--json[Print machine-readable JSON instead of text]' \
+'-h[Print help]' \
+'--help[Print help]' \
+':address:_default' \
+&& ret=0
+;;
+(help)
+_arguments "${_arguments_options[@]}" : \
+":: :_edgectl__subcmd__prefix__subcmd__help_commands" \
+"*::: :->help" \
+&& ret=0
+
+    case $state in
+    (help)
+        words=($line[1] "${words[@]}")
+        (( CURRENT += 1 ))
+        curcontext="${curcontext%:*:*}:edgectl-prefix-help-command-$line[1]:"
+        case $line[1] in
+            (add)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(del)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(list)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(show)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(lookup)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(help)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+        esac
+    ;;
+esac
+;;
+        esac
+    ;;
+esac
+;;
+(pop)
+_arguments "${_arguments_options[@]}" : \
+'--socket=[edged'\''s control socket]:SOCKET:_files' \
+'--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
+'--json[Print machine-readable JSON instead of text]' \
+'-h[Print help]' \
+'--help[Print help]' \
+":: :_edgectl__subcmd__pop_commands" \
+"*::: :->pop" \
+&& ret=0
+
+    case $state in
+    (pop)
+        words=($line[1] "${words[@]}")
+        (( CURRENT += 1 ))
+        curcontext="${curcontext%:*:*}:edgectl-pop-command-$line[1]:"
+        case $line[1] in
+            (list)
+_arguments "${_arguments_options[@]}" : \
+'--socket=[edged'\''s control socket]:SOCKET:_files' \
+'--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
+'--json[Print machine-readable JSON instead of text]' \
+'-h[Print help]' \
+'--help[Print help]' \
+&& ret=0
+;;
+(drain)
+_arguments "${_arguments_options[@]}" : \
+'--socket=[edged'\''s control socket]:SOCKET:_files' \
+'--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
+'--json[Print machine-readable JSON instead of text]' \
+'-h[Print help]' \
+'--help[Print help]' \
+':pop:_default' \
+&& ret=0
+;;
+(undrain)
+_arguments "${_arguments_options[@]}" : \
+'--socket=[edged'\''s control socket]:SOCKET:_files' \
+'--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
+'--json[Print machine-readable JSON instead of text]' \
+'-h[Print help]' \
+'--help[Print help]' \
+':pop:_default' \
+&& ret=0
+;;
+(help)
+_arguments "${_arguments_options[@]}" : \
+":: :_edgectl__subcmd__pop__subcmd__help_commands" \
+"*::: :->help" \
+&& ret=0
+
+    case $state in
+    (help)
+        words=($line[1] "${words[@]}")
+        (( CURRENT += 1 ))
+        curcontext="${curcontext%:*:*}:edgectl-pop-help-command-$line[1]:"
+        case $line[1] in
+            (list)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(drain)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(undrain)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(help)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+        esac
+    ;;
+esac
+;;
+        esac
+    ;;
+esac
+;;
+(policy)
+_arguments "${_arguments_options[@]}" : \
+'--socket=[edged'\''s control socket]:SOCKET:_files' \
+'--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
+'--json[Print machine-readable JSON instead of text]' \
+'-h[Print help]' \
+'--help[Print help]' \
+":: :_edgectl__subcmd__policy_commands" \
+"*::: :->policy" \
+&& ret=0
+
+    case $state in
+    (policy)
+        words=($line[1] "${words[@]}")
+        (( CURRENT += 1 ))
+        curcontext="${curcontext%:*:*}:edgectl-policy-command-$line[1]:"
+        case $line[1] in
+            (list)
+_arguments "${_arguments_options[@]}" : \
+'--socket=[edged'\''s control socket]:SOCKET:_files' \
+'--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
+'--json[Print machine-readable JSON instead of text]' \
+'-h[Print help]' \
+'--help[Print help]' \
+&& ret=0
+;;
+(show)
+_arguments "${_arguments_options[@]}" : \
+'--socket=[edged'\''s control socket]:SOCKET:_files' \
+'--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
+'--json[Print machine-readable JSON instead of text]' \
+'-h[Print help]' \
+'--help[Print help]' \
+':policy:_default' \
+&& ret=0
+;;
+(help)
+_arguments "${_arguments_options[@]}" : \
+":: :_edgectl__subcmd__policy__subcmd__help_commands" \
+"*::: :->help" \
+&& ret=0
+
+    case $state in
+    (help)
+        words=($line[1] "${words[@]}")
+        (( CURRENT += 1 ))
+        curcontext="${curcontext%:*:*}:edgectl-policy-help-command-$line[1]:"
+        case $line[1] in
+            (list)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(show)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(help)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+        esac
+    ;;
+esac
+;;
+        esac
+    ;;
+esac
+;;
+(config)
+_arguments "${_arguments_options[@]}" : \
+'--socket=[edged'\''s control socket]:SOCKET:_files' \
+'--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
+'--json[Print machine-readable JSON instead of text]' \
+'-h[Print help]' \
+'--help[Print help]' \
+":: :_edgectl__subcmd__config_commands" \
+"*::: :->config" \
+&& ret=0
+
+    case $state in
+    (config)
+        words=($line[1] "${words[@]}")
+        (( CURRENT += 1 ))
+        curcontext="${curcontext%:*:*}:edgectl-config-command-$line[1]:"
+        case $line[1] in
+            (check)
+_arguments "${_arguments_options[@]}" : \
+'--socket=[edged'\''s control socket]:SOCKET:_files' \
+'--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
+'--json[Print machine-readable JSON instead of text]' \
+'-h[Print help]' \
+'--help[Print help]' \
+':file:_files' \
+&& ret=0
+;;
+(reload)
+_arguments "${_arguments_options[@]}" : \
+'--socket=[edged'\''s control socket]:SOCKET:_files' \
+'--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
+'--json[Print machine-readable JSON instead of text]' \
+'-h[Print help]' \
+'--help[Print help]' \
+&& ret=0
+;;
+(help)
+_arguments "${_arguments_options[@]}" : \
+":: :_edgectl__subcmd__config__subcmd__help_commands" \
+"*::: :->help" \
+&& ret=0
+
+    case $state in
+    (help)
+        words=($line[1] "${words[@]}")
+        (( CURRENT += 1 ))
+        curcontext="${curcontext%:*:*}:edgectl-config-help-command-$line[1]:"
+        case $line[1] in
+            (check)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(reload)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(help)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+        esac
+    ;;
+esac
+;;
+        esac
+    ;;
+esac
+;;
+(teardown)
+_arguments "${_arguments_options[@]}" : \
+'--socket=[edged'\''s control socket]:SOCKET:_files' \
+'--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
+'--json[Print machine-readable JSON instead of text]' \
+'-h[Print help]' \
+'--help[Print help]' \
+&& ret=0
+;;
+(completions)
+_arguments "${_arguments_options[@]}" : \
+'--socket=[edged'\''s control socket]:SOCKET:_files' \
+'--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
+'--json[Print machine-readable JSON instead of text]' \
+'-h[Print help]' \
+'--help[Print help]' \
+':shell:(bash elvish fish powershell zsh)' \
+&& ret=0
+;;
+(help)
+_arguments "${_arguments_options[@]}" : \
+":: :_edgectl__subcmd__help_commands" \
+"*::: :->help" \
+&& ret=0
+
+    case $state in
+    (help)
+        words=($line[1] "${words[@]}")
+        (( CURRENT += 1 ))
+        curcontext="${curcontext%:*:*}:edgectl-help-command-$line[1]:"
+        case $line[1] in
+            (status)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(stats)
+_arguments "${_arguments_options[@]}" : \
+":: :_edgectl__subcmd__help__subcmd__stats_commands" \
+"*::: :->stats" \
+&& ret=0
+
+    case $state in
+    (stats)
+        words=($line[1] "${words[@]}")
+        (( CURRENT += 1 ))
+        curcontext="${curcontext%:*:*}:edgectl-help-stats-command-$line[1]:"
+        case $line[1] in
+            (prefix)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+        esac
+    ;;
+esac
+;;
+(prefix)
+_arguments "${_arguments_options[@]}" : \
+":: :_edgectl__subcmd__help__subcmd__prefix_commands" \
+"*::: :->prefix" \
+&& ret=0
+
+    case $state in
+    (prefix)
+        words=($line[1] "${words[@]}")
+        (( CURRENT += 1 ))
+        curcontext="${curcontext%:*:*}:edgectl-help-prefix-command-$line[1]:"
+        case $line[1] in
+            (add)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(del)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(list)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(show)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(lookup)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+        esac
+    ;;
+esac
+;;
+(pop)
+_arguments "${_arguments_options[@]}" : \
+":: :_edgectl__subcmd__help__subcmd__pop_commands" \
+"*::: :->pop" \
+&& ret=0
+
+    case $state in
+    (pop)
+        words=($line[1] "${words[@]}")
+        (( CURRENT += 1 ))
+        curcontext="${curcontext%:*:*}:edgectl-help-pop-command-$line[1]:"
+        case $line[1] in
+            (list)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(drain)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(undrain)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+        esac
+    ;;
+esac
+;;
+(policy)
+_arguments "${_arguments_options[@]}" : \
+":: :_edgectl__subcmd__help__subcmd__policy_commands" \
+"*::: :->policy" \
+&& ret=0
+
+    case $state in
+    (policy)
+        words=($line[1] "${words[@]}")
+        (( CURRENT += 1 ))
+        curcontext="${curcontext%:*:*}:edgectl-help-policy-command-$line[1]:"
+        case $line[1] in
+            (list)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(show)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+        esac
+    ;;
+esac
+;;
+(config)
+_arguments "${_arguments_options[@]}" : \
+":: :_edgectl__subcmd__help__subcmd__config_commands" \
+"*::: :->config" \
+&& ret=0
+
+    case $state in
+    (config)
+        words=($line[1] "${words[@]}")
+        (( CURRENT += 1 ))
+        curcontext="${curcontext%:*:*}:edgectl-help-config-command-$line[1]:"
+        case $line[1] in
+            (check)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(reload)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+        esac
+    ;;
+esac
+;;
+(teardown)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(completions)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(help)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+        esac
+    ;;
+esac
+;;
+        esac
+    ;;
+esac
+}
+
+(( $+functions[_edgectl_commands] )) ||
+_edgectl_commands() {
+    local commands; commands=(
+'status:The daemon\: version, uptime, config generation, ports, map fill' \
+'stats:Packet and byte counters per action, reason, prefix, PoP and port, with rates when watching' \
+'prefix:Registered prefixes' \
+'pop:PoPs (next hops)' \
+'policy:Policies and their selection tables' \
+'config:Config file operations' \
+'teardown:Remove the forwarder\: detach from every port, remove pins and state; edged exits' \
+'completions:Print a shell completion script' \
+'help:Print this message or the help of the given subcommand(s)' \
+    )
+    _describe -t commands 'edgectl commands' commands "$@"
+}
+(( $+functions[_edgectl__subcmd__completions_commands] )) ||
+_edgectl__subcmd__completions_commands() {
+    local commands; commands=()
+    _describe -t commands 'edgectl completions commands' commands "$@"
+}
+(( $+functions[_edgectl__subcmd__config_commands] )) ||
+_edgectl__subcmd__config_commands() {
+    local commands; commands=(
+'check:Validate a config file without touching anything; prints every problem with its line' \
+'reload:Make edged re-read its config file and apply it as a diff (a bad config is rejected whole; the running state stays)' \
+'help:Print this message or the help of the given subcommand(s)' \
+    )
+    _describe -t commands 'edgectl config commands' commands "$@"
+}
+(( $+functions[_edgectl__subcmd__config__subcmd__check_commands] )) ||
+_edgectl__subcmd__config__subcmd__check_commands() {
+    local commands; commands=()
+    _describe -t commands 'edgectl config check commands' commands "$@"
+}
+(( $+functions[_edgectl__subcmd__config__subcmd__help_commands] )) ||
+_edgectl__subcmd__config__subcmd__help_commands() {
+    local commands; commands=(
+'check:Validate a config file without touching anything; prints every problem with its line' \
+'reload:Make edged re-read its config file and apply it as a diff (a bad config is rejected whole; the running state stays)' \
+'help:Print this message or the help of the given subcommand(s)' \
+    )
+    _describe -t commands 'edgectl config help commands' commands "$@"
+}
+(( $+functions[_edgectl__subcmd__config__subcmd__help__subcmd__check_commands] )) ||
+_edgectl__subcmd__config__subcmd__help__subcmd__check_commands() {
+    local commands; commands=()
+    _describe -t commands 'edgectl config help check commands' commands "$@"
+}
+(( $+functions[_edgectl__subcmd__config__subcmd__help__subcmd__help_commands] )) ||
+_edgectl__subcmd__config__subcmd__help__subcmd__help_commands() {
+    local commands; commands=()
+    _describe -t commands 'edgectl config help help commands' commands "$@"
+}
+(( $+functions[_edgectl__subcmd__config__subcmd__help__subcmd__reload_commands] )) ||
+_edgectl__subcmd__config__subcmd__help__subcmd__reload_commands() {
+    local commands; commands=()
+    _describe -t commands 'edgectl config help reload commands' commands "$@"
+}
+(( $+functions[_edgectl__subcmd__config__subcmd__reload_commands] )) ||
+_edgectl__subcmd__config__subcmd__reload_commands() {
+    local commands; commands=()
+    _describe -t commands 'edgectl config reload commands' commands "$@"
+}
+(( $+functions[_edgectl__subcmd__help_commands] )) ||
+_edgectl__subcmd__help_commands() {
+    local commands; commands=(
+'status:The daemon\: version, uptime, config generation, ports, map fill' \
+'stats:Packet and byte counters per action, reason, prefix, PoP and port, with rates when watching' \
+'prefix:Registered prefixes' \
+'pop:PoPs (next hops)' \
+'policy:Policies and their selection tables' \
+'config:Config file operations' \
+'teardown:Remove the forwarder\: detach from every port, remove pins and state; edged exits' \
+'completions:Print a shell completion script' \
+'help:Print this message or the help of the given subcommand(s)' \
+    )
+    _describe -t commands 'edgectl help commands' commands "$@"
+}
+(( $+functions[_edgectl__subcmd__help__subcmd__completions_commands] )) ||
+_edgectl__subcmd__help__subcmd__completions_commands() {
+    local commands; commands=()
+    _describe -t commands 'edgectl help completions commands' commands "$@"
+}
+(( $+functions[_edgectl__subcmd__help__subcmd__config_commands] )) ||
+_edgectl__subcmd__help__subcmd__config_commands() {
+    local commands; commands=(
+'check:Validate a config file without touching anything; prints every problem with its line' \
+'reload:Make edged re-read its config file and apply it as a diff (a bad config is rejected whole; the running state stays)' \
+    )
+    _describe -t commands 'edgectl help config commands' commands "$@"
+}
+(( $+functions[_edgectl__subcmd__help__subcmd__config__subcmd__check_commands] )) ||
+_edgectl__subcmd__help__subcmd__config__subcmd__check_commands() {
+    local commands; commands=()
+    _describe -t commands 'edgectl help config check commands' commands "$@"
+}
+(( $+functions[_edgectl__subcmd__help__subcmd__config__subcmd__reload_commands] )) ||
+_edgectl__subcmd__help__subcmd__config__subcmd__reload_commands() {
+    local commands; commands=()
+    _describe -t commands 'edgectl help config reload commands' commands "$@"
+}
+(( $+functions[_edgectl__subcmd__help__subcmd__help_commands] )) ||
+_edgectl__subcmd__help__subcmd__help_commands() {
+    local commands; commands=()
+    _describe -t commands 'edgectl help help commands' commands "$@"
+}
+(( $+functions[_edgectl__subcmd__help__subcmd__policy_commands] )) ||
+_edgectl__subcmd__help__subcmd__policy_commands() {
+    local commands; commands=(
+'list:' \
+'show:A policy'\''s members and its selection table summary' \
+    )
+    _describe -t commands 'edgectl help policy commands' commands "$@"
+}
+(( $+functions[_edgectl__subcmd__help__subcmd__policy__subcmd__list_commands] )) ||
+_edgectl__subcmd__help__subcmd__policy__subcmd__list_commands() {
+    local commands; commands=()
+    _describe -t commands 'edgectl help policy list commands' commands "$@"
+}
+(( $+functions[_edgectl__subcmd__help__subcmd__policy__subcmd__show_commands] )) ||
+_edgectl__subcmd__help__subcmd__policy__subcmd__show_commands() {
+    local commands; commands=()
+    _describe -t commands 'edgectl help policy show commands' commands "$@"
+}
+(( $+functions[_edgectl__subcmd__help__subcmd__pop_commands] )) ||
+_edgectl__subcmd__help__subcmd__pop_commands() {
+    local commands; commands=(
+'list:' \
+'drain:Take a PoP out of every policy (counts as down)' \
+'undrain:' \
+    )
+    _describe -t commands 'edgectl help pop commands' commands "$@"
+}
+(( $+functions[_edgectl__subcmd__help__subcmd__pop__subcmd__drain_commands] )) ||
+_edgectl__subcmd__help__subcmd__pop__subcmd__drain_commands() {
+    local commands; commands=()
+    _describe -t commands 'edgectl help pop drain commands' commands "$@"
+}
+(( $+functions[_edgectl__subcmd__help__subcmd__pop__subcmd__list_commands] )) ||
+_edgectl__subcmd__help__subcmd__pop__subcmd__list_commands() {
+    local commands; commands=()
+    _describe -t commands 'edgectl help pop list commands' commands "$@"
+}
+(( $+functions[_edgectl__subcmd__help__subcmd__pop__subcmd__undrain_commands] )) ||
+_edgectl__subcmd__help__subcmd__pop__subcmd__undrain_commands() {
+    local commands; commands=()
+    _describe -t commands 'edgectl help pop undrain commands' commands "$@"
+}
+(( $+functions[_edgectl__subcmd__help__subcmd__prefix_commands] )) ||
+_edgectl__subcmd__help__subcmd__prefix_commands() {
+    local commands; commands=(
+'add:Register a prefix live (kept across restarts; replaces the config'\''s entry for the same prefix)' \
+'del:Remove a prefix (a config prefix stays removed until \`prefix add\`)' \
+'list:Every registered prefix and where it came from' \
+'show:One registered prefix' \
+'lookup:What a packet to or from ADDRESS gets right now\: prefix, preference, policy and the PoPs of its selection table' \
+    )
+    _describe -t commands 'edgectl help prefix commands' commands "$@"
+}
+(( $+functions[_edgectl__subcmd__help__subcmd__prefix__subcmd__add_commands] )) ||
+_edgectl__subcmd__help__subcmd__prefix__subcmd__add_commands() {
+    local commands; commands=()
+    _describe -t commands 'edgectl help prefix add commands' commands "$@"
+}
+(( $+functions[_edgectl__subcmd__help__subcmd__prefix__subcmd__del_commands] )) ||
+_edgectl__subcmd__help__subcmd__prefix__subcmd__del_commands() {
+    local commands; commands=()
+    _describe -t commands 'edgectl help prefix del commands' commands "$@"
+}
+(( $+functions[_edgectl__subcmd__help__subcmd__prefix__subcmd__list_commands] )) ||
+_edgectl__subcmd__help__subcmd__prefix__subcmd__list_commands() {
+    local commands; commands=()
+    _describe -t commands 'edgectl help prefix list commands' commands "$@"
+}
+(( $+functions[_edgectl__subcmd__help__subcmd__prefix__subcmd__lookup_commands] )) ||
+_edgectl__subcmd__help__subcmd__prefix__subcmd__lookup_commands() {
+    local commands; commands=()
+    _describe -t commands 'edgectl help prefix lookup commands' commands "$@"
+}
+(( $+functions[_edgectl__subcmd__help__subcmd__prefix__subcmd__show_commands] )) ||
+_edgectl__subcmd__help__subcmd__prefix__subcmd__show_commands() {
+    local commands; commands=()
+    _describe -t commands 'edgectl help prefix show commands' commands "$@"
+}
+(( $+functions[_edgectl__subcmd__help__subcmd__stats_commands] )) ||
+_edgectl__subcmd__help__subcmd__stats_commands() {
+    local commands; commands=(
+'prefix:Only one registered prefix' \
+    )
+    _describe -t commands 'edgectl help stats commands' commands "$@"
+}
+(( $+functions[_edgectl__subcmd__help__subcmd__stats__subcmd__prefix_commands] )) ||
+_edgectl__subcmd__help__subcmd__stats__subcmd__prefix_commands() {
+    local commands; commands=()
+    _describe -t commands 'edgectl help stats prefix commands' commands "$@"
+}
+(( $+functions[_edgectl__subcmd__help__subcmd__status_commands] )) ||
+_edgectl__subcmd__help__subcmd__status_commands() {
+    local commands; commands=()
+    _describe -t commands 'edgectl help status commands' commands "$@"
+}
+(( $+functions[_edgectl__subcmd__help__subcmd__teardown_commands] )) ||
+_edgectl__subcmd__help__subcmd__teardown_commands() {
+    local commands; commands=()
+    _describe -t commands 'edgectl help teardown commands' commands "$@"
+}
+(( $+functions[_edgectl__subcmd__policy_commands] )) ||
+_edgectl__subcmd__policy_commands() {
+    local commands; commands=(
+'list:' \
+'show:A policy'\''s members and its selection table summary' \
+'help:Print this message or the help of the given subcommand(s)' \
+    )
+    _describe -t commands 'edgectl policy commands' commands "$@"
+}
+(( $+functions[_edgectl__subcmd__policy__subcmd__help_commands] )) ||
+_edgectl__subcmd__policy__subcmd__help_commands() {
+    local commands; commands=(
+'list:' \
+'show:A policy'\''s members and its selection table summary' \
+'help:Print this message or the help of the given subcommand(s)' \
+    )
+    _describe -t commands 'edgectl policy help commands' commands "$@"
+}
+(( $+functions[_edgectl__subcmd__policy__subcmd__help__subcmd__help_commands] )) ||
+_edgectl__subcmd__policy__subcmd__help__subcmd__help_commands() {
+    local commands; commands=()
+    _describe -t commands 'edgectl policy help help commands' commands "$@"
+}
+(( $+functions[_edgectl__subcmd__policy__subcmd__help__subcmd__list_commands] )) ||
+_edgectl__subcmd__policy__subcmd__help__subcmd__list_commands() {
+    local commands; commands=()
+    _describe -t commands 'edgectl policy help list commands' commands "$@"
+}
+(( $+functions[_edgectl__subcmd__policy__subcmd__help__subcmd__show_commands] )) ||
+_edgectl__subcmd__policy__subcmd__help__subcmd__show_commands() {
+    local commands; commands=()
+    _describe -t commands 'edgectl policy help show commands' commands "$@"
+}
+(( $+functions[_edgectl__subcmd__policy__subcmd__list_commands] )) ||
+_edgectl__subcmd__policy__subcmd__list_commands() {
+    local commands; commands=()
+    _describe -t commands 'edgectl policy list commands' commands "$@"
+}
+(( $+functions[_edgectl__subcmd__policy__subcmd__show_commands] )) ||
+_edgectl__subcmd__policy__subcmd__show_commands() {
+    local commands; commands=()
+    _describe -t commands 'edgectl policy show commands' commands "$@"
+}
+(( $+functions[_edgectl__subcmd__pop_commands] )) ||
+_edgectl__subcmd__pop_commands() {
+    local commands; commands=(
+'list:' \
+'drain:Take a PoP out of every policy (counts as down)' \
+'undrain:' \
+'help:Print this message or the help of the given subcommand(s)' \
+    )
+    _describe -t commands 'edgectl pop commands' commands "$@"
+}
+(( $+functions[_edgectl__subcmd__pop__subcmd__drain_commands] )) ||
+_edgectl__subcmd__pop__subcmd__drain_commands() {
+    local commands; commands=()
+    _describe -t commands 'edgectl pop drain commands' commands "$@"
+}
+(( $+functions[_edgectl__subcmd__pop__subcmd__help_commands] )) ||
+_edgectl__subcmd__pop__subcmd__help_commands() {
+    local commands; commands=(
+'list:' \
+'drain:Take a PoP out of every policy (counts as down)' \
+'undrain:' \
+'help:Print this message or the help of the given subcommand(s)' \
+    )
+    _describe -t commands 'edgectl pop help commands' commands "$@"
+}
+(( $+functions[_edgectl__subcmd__pop__subcmd__help__subcmd__drain_commands] )) ||
+_edgectl__subcmd__pop__subcmd__help__subcmd__drain_commands() {
+    local commands; commands=()
+    _describe -t commands 'edgectl pop help drain commands' commands "$@"
+}
+(( $+functions[_edgectl__subcmd__pop__subcmd__help__subcmd__help_commands] )) ||
+_edgectl__subcmd__pop__subcmd__help__subcmd__help_commands() {
+    local commands; commands=()
+    _describe -t commands 'edgectl pop help help commands' commands "$@"
+}
+(( $+functions[_edgectl__subcmd__pop__subcmd__help__subcmd__list_commands] )) ||
+_edgectl__subcmd__pop__subcmd__help__subcmd__list_commands() {
+    local commands; commands=()
+    _describe -t commands 'edgectl pop help list commands' commands "$@"
+}
+(( $+functions[_edgectl__subcmd__pop__subcmd__help__subcmd__undrain_commands] )) ||
+_edgectl__subcmd__pop__subcmd__help__subcmd__undrain_commands() {
+    local commands; commands=()
+    _describe -t commands 'edgectl pop help undrain commands' commands "$@"
+}
+(( $+functions[_edgectl__subcmd__pop__subcmd__list_commands] )) ||
+_edgectl__subcmd__pop__subcmd__list_commands() {
+    local commands; commands=()
+    _describe -t commands 'edgectl pop list commands' commands "$@"
+}
+(( $+functions[_edgectl__subcmd__pop__subcmd__undrain_commands] )) ||
+_edgectl__subcmd__pop__subcmd__undrain_commands() {
+    local commands; commands=()
+    _describe -t commands 'edgectl pop undrain commands' commands "$@"
+}
+(( $+functions[_edgectl__subcmd__prefix_commands] )) ||
+_edgectl__subcmd__prefix_commands() {
+    local commands; commands=(
+'add:Register a prefix live (kept across restarts; replaces the config'\''s entry for the same prefix)' \
+'del:Remove a prefix (a config prefix stays removed until \`prefix add\`)' \
+'list:Every registered prefix and where it came from' \
+'show:One registered prefix' \
+'lookup:What a packet to or from ADDRESS gets right now\: prefix, preference, policy and the PoPs of its selection table' \
+'help:Print this message or the help of the given subcommand(s)' \
+    )
+    _describe -t commands 'edgectl prefix commands' commands "$@"
+}
+(( $+functions[_edgectl__subcmd__prefix__subcmd__add_commands] )) ||
+_edgectl__subcmd__prefix__subcmd__add_commands() {
+    local commands; commands=()
+    _describe -t commands 'edgectl prefix add commands' commands "$@"
+}
+(( $+functions[_edgectl__subcmd__prefix__subcmd__del_commands] )) ||
+_edgectl__subcmd__prefix__subcmd__del_commands() {
+    local commands; commands=()
+    _describe -t commands 'edgectl prefix del commands' commands "$@"
+}
+(( $+functions[_edgectl__subcmd__prefix__subcmd__help_commands] )) ||
+_edgectl__subcmd__prefix__subcmd__help_commands() {
+    local commands; commands=(
+'add:Register a prefix live (kept across restarts; replaces the config'\''s entry for the same prefix)' \
+'del:Remove a prefix (a config prefix stays removed until \`prefix add\`)' \
+'list:Every registered prefix and where it came from' \
+'show:One registered prefix' \
+'lookup:What a packet to or from ADDRESS gets right now\: prefix, preference, policy and the PoPs of its selection table' \
+'help:Print this message or the help of the given subcommand(s)' \
+    )
+    _describe -t commands 'edgectl prefix help commands' commands "$@"
+}
+(( $+functions[_edgectl__subcmd__prefix__subcmd__help__subcmd__add_commands] )) ||
+_edgectl__subcmd__prefix__subcmd__help__subcmd__add_commands() {
+    local commands; commands=()
+    _describe -t commands 'edgectl prefix help add commands' commands "$@"
+}
+(( $+functions[_edgectl__subcmd__prefix__subcmd__help__subcmd__del_commands] )) ||
+_edgectl__subcmd__prefix__subcmd__help__subcmd__del_commands() {
+    local commands; commands=()
+    _describe -t commands 'edgectl prefix help del commands' commands "$@"
+}
+(( $+functions[_edgectl__subcmd__prefix__subcmd__help__subcmd__help_commands] )) ||
+_edgectl__subcmd__prefix__subcmd__help__subcmd__help_commands() {
+    local commands; commands=()
+    _describe -t commands 'edgectl prefix help help commands' commands "$@"
+}
+(( $+functions[_edgectl__subcmd__prefix__subcmd__help__subcmd__list_commands] )) ||
+_edgectl__subcmd__prefix__subcmd__help__subcmd__list_commands() {
+    local commands; commands=()
+    _describe -t commands 'edgectl prefix help list commands' commands "$@"
+}
+(( $+functions[_edgectl__subcmd__prefix__subcmd__help__subcmd__lookup_commands] )) ||
+_edgectl__subcmd__prefix__subcmd__help__subcmd__lookup_commands() {
+    local commands; commands=()
+    _describe -t commands 'edgectl prefix help lookup commands' commands "$@"
+}
+(( $+functions[_edgectl__subcmd__prefix__subcmd__help__subcmd__show_commands] )) ||
+_edgectl__subcmd__prefix__subcmd__help__subcmd__show_commands() {
+    local commands; commands=()
+    _describe -t commands 'edgectl prefix help show commands' commands "$@"
+}
+(( $+functions[_edgectl__subcmd__prefix__subcmd__list_commands] )) ||
+_edgectl__subcmd__prefix__subcmd__list_commands() {
+    local commands; commands=()
+    _describe -t commands 'edgectl prefix list commands' commands "$@"
+}
+(( $+functions[_edgectl__subcmd__prefix__subcmd__lookup_commands] )) ||
+_edgectl__subcmd__prefix__subcmd__lookup_commands() {
+    local commands; commands=()
+    _describe -t commands 'edgectl prefix lookup commands' commands "$@"
+}
+(( $+functions[_edgectl__subcmd__prefix__subcmd__show_commands] )) ||
+_edgectl__subcmd__prefix__subcmd__show_commands() {
+    local commands; commands=()
+    _describe -t commands 'edgectl prefix show commands' commands "$@"
+}
+(( $+functions[_edgectl__subcmd__stats_commands] )) ||
+_edgectl__subcmd__stats_commands() {
+    local commands; commands=(
+'prefix:Only one registered prefix' \
+'help:Print this message or the help of the given subcommand(s)' \
+    )
+    _describe -t commands 'edgectl stats commands' commands "$@"
+}
+(( $+functions[_edgectl__subcmd__stats__subcmd__help_commands] )) ||
+_edgectl__subcmd__stats__subcmd__help_commands() {
+    local commands; commands=(
+'prefix:Only one registered prefix' \
+'help:Print this message or the help of the given subcommand(s)' \
+    )
+    _describe -t commands 'edgectl stats help commands' commands "$@"
+}
+(( $+functions[_edgectl__subcmd__stats__subcmd__help__subcmd__help_commands] )) ||
+_edgectl__subcmd__stats__subcmd__help__subcmd__help_commands() {
+    local commands; commands=()
+    _describe -t commands 'edgectl stats help help commands' commands "$@"
+}
+(( $+functions[_edgectl__subcmd__stats__subcmd__help__subcmd__prefix_commands] )) ||
+_edgectl__subcmd__stats__subcmd__help__subcmd__prefix_commands() {
+    local commands; commands=()
+    _describe -t commands 'edgectl stats help prefix commands' commands "$@"
+}
+(( $+functions[_edgectl__subcmd__stats__subcmd__prefix_commands] )) ||
+_edgectl__subcmd__stats__subcmd__prefix_commands() {
+    local commands; commands=()
+    _describe -t commands 'edgectl stats prefix commands' commands "$@"
+}
+(( $+functions[_edgectl__subcmd__status_commands] )) ||
+_edgectl__subcmd__status_commands() {
+    local commands; commands=()
+    _describe -t commands 'edgectl status commands' commands "$@"
+}
+(( $+functions[_edgectl__subcmd__teardown_commands] )) ||
+_edgectl__subcmd__teardown_commands() {
+    local commands; commands=()
+    _describe -t commands 'edgectl teardown commands' commands "$@"
+}
+
+if [ "$funcstack[1]" = "_edgectl" ]; then
+    _edgectl "$@"
+else
+    compdef _edgectl edgectl
+fi
