@@ -85,6 +85,8 @@ pub struct View {
     pub default_action: &'static str,
     pub backbone_exit: Option<String>,
     pub transit_exit: Option<String>,
+    /// (map name, entries in use, limit) of the maps that fill up.
+    pub maps: Vec<(&'static str, u32, u32)>,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -110,8 +112,31 @@ pub struct PolicyView {
     pub id: u32,
     pub name: String,
     pub method: &'static str,
-    /// (PoP name, weight, priority)
     pub members: Vec<MemberView>,
+    /// The selection table: slots per PoP name (`none` = to the kernel).
+    pub table: Vec<(String, u32)>,
+}
+
+/// Slots per PoP in `table`, named by `name`, in order of first appearance.
+pub fn table_shares(table: &PolicyTable, name: impl Fn(u16) -> String) -> Vec<(String, u32)> {
+    let mut shares: Vec<(u16, u32)> = Vec::new();
+    for &pop in &table.pops[..edge_common::POLICY_SLOTS] {
+        match shares.iter_mut().find(|(p, _)| *p == pop) {
+            Some((_, n)) => *n += 1,
+            None => shares.push((pop, 1)),
+        }
+    }
+    shares
+        .into_iter()
+        .map(|(pop, n)| {
+            let label = if pop == edge_common::NO_POP {
+                "none".to_string()
+            } else {
+                name(pop)
+            };
+            (label, n)
+        })
+        .collect()
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -329,9 +354,16 @@ pub fn compile(plan: &Plan, state: &State, current: &Desired) -> Result<(Desired
             .filter(|m| drained(m.pop as usize))
             .map(|m| pop_ids[m.pop as usize])
             .collect();
-        d.policies[policy_ids[i] as usize] =
-            policy::table(p.method, &members, |pop| !down.contains(&pop));
+        let table = policy::table(p.method, &members, |pop| !down.contains(&pop));
+        d.policies[policy_ids[i] as usize] = table;
+        let by_id = |id: u16| {
+            pop_ids
+                .iter()
+                .position(|&x| x == u32::from(id))
+                .map_or_else(|| format!("pop {id}"), |i| plan.pops[i].name.clone())
+        };
         view.policies.push(PolicyView {
+            table: table_shares(&table, by_id),
             id: policy_ids[i],
             name: p.name.clone(),
             method: method_name(p.method),
@@ -350,6 +382,49 @@ pub fn compile(plan: &Plan, state: &State, current: &Desired) -> Result<(Desired
     for addr in netdev::local_addresses()? {
         d.locals.insert(addr);
     }
+    let v4 = plan
+        .prefixes
+        .iter()
+        .filter(|p| p.net.addr().is_ipv4())
+        .count() as u32;
+    let v6 = plan.prefixes.len() as u32 - v4;
+    view.maps = vec![
+        (
+            edge_common::map_names::PREFIX_V4,
+            v4,
+            plan.limits.prefixes_v4,
+        ),
+        (
+            edge_common::map_names::PREFIX_V6,
+            v6,
+            plan.limits.prefixes_v6,
+        ),
+        (
+            edge_common::map_names::POPS,
+            plan.pops.len() as u32,
+            limits::MAX_POPS,
+        ),
+        (
+            edge_common::map_names::POLICIES,
+            plan.policies.len() as u32,
+            limits::MAX_POLICIES,
+        ),
+        (
+            edge_common::map_names::PORTS,
+            plan.ports.len() as u32,
+            limits::MAX_PORTS,
+        ),
+        (
+            edge_common::map_names::LOCAL_V4,
+            d.locals.iter().filter(|a| a.is_ipv4()).count() as u32,
+            limits::MAX_LOCAL_ADDRS,
+        ),
+        (
+            edge_common::map_names::LOCAL_V6,
+            d.locals.iter().filter(|a| a.is_ipv6()).count() as u32,
+            limits::MAX_LOCAL_ADDRS,
+        ),
+    ];
 
     // Counter slots: a prefix keeps the slot it has in the maps; new ones
     // take the lowest free slot (slot 0, shared, once they run out).

@@ -57,19 +57,19 @@ pub fn render(stats: &Stats, view: &View, uptime_seconds: u64) -> String {
     counter_pair(
         &mut r,
         "action",
-        "by XDP action.",
+        "by XDP action",
         named("action", &stats.actions),
     );
     counter_pair(
         &mut r,
         "reason",
-        "by the reason for their action.",
+        "by the reason for their action",
         named("reason", &stats.reasons),
     );
     counter_pair(
         &mut r,
         "prefix",
-        "classified into each registered prefix.",
+        "classified into each registered prefix",
         stats.prefixes.iter().map(|&(slot, c)| {
             let labels = match view.prefix_by_slot(slot) {
                 Some(p) => vec![
@@ -84,7 +84,7 @@ pub fn render(stats: &Stats, view: &View, uptime_seconds: u64) -> String {
     counter_pair(
         &mut r,
         "pop",
-        "sent to each PoP.",
+        "sent to each PoP",
         stats.pops.iter().map(|&(id, c)| {
             let name = view
                 .pop_name(id)
@@ -95,7 +95,7 @@ pub fn render(stats: &Stats, view: &View, uptime_seconds: u64) -> String {
     counter_pair(
         &mut r,
         "port_received",
-        "received on each port.",
+        "received on each port",
         stats.ports.iter().map(|&(id, c)| {
             let (name, role) = view.port(id).map_or((id.to_string(), "unknown"), |p| {
                 (p.interface.clone(), p.role)
@@ -111,29 +111,29 @@ pub fn render(stats: &Stats, view: &View, uptime_seconds: u64) -> String {
     let info = Family::<Labels, Gauge>::default();
     info.get_or_create(&vec![("version", env!("CARGO_PKG_VERSION").to_string())])
         .set(1);
-    r.register("build_info", "edged build information.", info);
+    r.register("build_info", "edged build information", info);
     gauge(
         &mut r,
         "uptime_seconds",
-        "Seconds since edged started.",
+        "Seconds since edged started",
         uptime_seconds as i64,
     );
     gauge(
         &mut r,
         "registered_prefixes",
-        "Registered prefixes in the running config.",
+        "Registered prefixes in the running config",
         view.prefixes.len() as i64,
     );
     gauge(
         &mut r,
         "pops",
-        "PoPs in the running config.",
+        "PoPs in the running config",
         view.pops.len() as i64,
     );
     gauge(
         &mut r,
         "config_generation",
-        "Changes applied since edged started (1 = the config at start).",
+        "Changes applied since edged started (1 = the config at start)",
         view.generation as i64,
     );
     let drained = Family::<Labels, Gauge>::default();
@@ -144,11 +144,75 @@ pub fn render(stats: &Stats, view: &View, uptime_seconds: u64) -> String {
     }
     r.register(
         "pop_drained",
-        "1 when the operator drained the PoP.",
+        "1 when the operator drained the PoP",
         drained,
     );
+    let shares = Family::<Labels, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
+    for p in &view.policies {
+        for (pop, slots) in &p.table {
+            shares
+                .get_or_create(&vec![("policy", p.name.clone()), ("pop", pop.clone())])
+                .set(f64::from(*slots) / edge_common::POLICY_SLOTS as f64);
+        }
+    }
+    r.register(
+        "policy_share",
+        "Share of a policy's flows each PoP takes (none: to the kernel)",
+        shares,
+    );
+    let used = Family::<Labels, Gauge>::default();
+    let limit = Family::<Labels, Gauge>::default();
+    for (map, u, l) in &view.maps {
+        used.get_or_create(&vec![("map", map.to_string())])
+            .set(i64::from(*u));
+        limit
+            .get_or_create(&vec![("map", map.to_string())])
+            .set(i64::from(*l));
+    }
+    r.register("map_entries", "Entries in use per map", used);
+    r.register("map_limit_entries", "Entries each map can hold", limit);
     let mut out = String::new();
     encode(&mut out, &r).expect("encoding into a String cannot fail");
+    out
+}
+
+/// The classic Prometheus text format (0.0.4) of an OpenMetrics exposition
+/// holding counters and gauges only: counter families are named with their
+/// `_total` suffix, and there is no `# EOF`.
+pub fn classic_text(openmetrics: &str) -> String {
+    let mut counters = std::collections::HashSet::new();
+    for line in openmetrics.lines() {
+        if let Some(name) = line
+            .strip_prefix("# TYPE ")
+            .and_then(|l| l.strip_suffix(" counter"))
+        {
+            counters.insert(name.to_string());
+        }
+    }
+    let mut out = String::with_capacity(openmetrics.len());
+    for line in openmetrics.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        let meta = ["# HELP ", "# TYPE "]
+            .into_iter()
+            .find_map(|p| Some((p, line.strip_prefix(p)?)));
+        match meta {
+            Some((p, rest)) => {
+                let (name, tail) = rest.split_once(' ').unwrap_or((rest, ""));
+                let suffix = if counters.contains(name) {
+                    "_total"
+                } else {
+                    ""
+                };
+                out += &format!("{p}{name}{suffix} {tail}\n");
+            }
+            None => {
+                out += line;
+                out.push('\n');
+            }
+        }
+    }
     out
 }
 
@@ -163,13 +227,18 @@ pub fn serve(
         .map_err(|e| anyhow::anyhow!("binding the metrics endpoint {addr}: {e}"))?;
     let counters = Counters::open(&pin_dir).context("opening the counters for metrics")?;
     let started = Instant::now();
-    let content_type = tiny_http::Header::from_bytes(
-        &b"Content-Type"[..],
-        &b"application/openmetrics-text; version=1.0.0; charset=utf-8"[..],
-    )
-    .expect("static header");
+    let header = |v: &str| {
+        tiny_http::Header::from_bytes(&b"Content-Type"[..], v.as_bytes()).expect("static header")
+    };
+    let openmetrics = header("application/openmetrics-text; version=1.0.0; charset=utf-8");
+    let classic = header("text/plain; version=0.0.4; charset=utf-8");
     Ok(std::thread::spawn(move || {
         for request in server.incoming_requests() {
+            // Content negotiation as Prometheus does it: OpenMetrics when
+            // asked for, the classic text format otherwise.
+            let wants_openmetrics = request.headers().iter().any(|h| {
+                h.field.equiv("Accept") && h.value.as_str().contains("application/openmetrics-text")
+            });
             let response = if request.url() != "/metrics" {
                 tiny_http::Response::from_string("not found: try /metrics\n").with_status_code(404)
             } else {
@@ -182,12 +251,15 @@ pub fn serve(
                     .unwrap_or(0)
                     + 1;
                 match counters.read(slots) {
-                    Ok(stats) => tiny_http::Response::from_string(render(
-                        &stats,
-                        &view,
-                        started.elapsed().as_secs(),
-                    ))
-                    .with_header(content_type.clone()),
+                    Ok(stats) => {
+                        let text = render(&stats, &view, started.elapsed().as_secs());
+                        if wants_openmetrics {
+                            tiny_http::Response::from_string(text).with_header(openmetrics.clone())
+                        } else {
+                            tiny_http::Response::from_string(classic_text(&text))
+                                .with_header(classic.clone())
+                        }
+                    }
                     Err(e) => tiny_http::Response::from_string(format!("reading counters: {e}\n"))
                         .with_status_code(500),
                 }
@@ -232,6 +304,14 @@ mod tests {
                 source: "config",
                 counter_slot: 1,
             }],
+            policies: vec![crate::desired::PolicyView {
+                id: 0,
+                name: "pop:ams".into(),
+                method: "priority",
+                members: vec![],
+                table: vec![("ams".into(), 766), ("none".into(), 255)],
+            }],
+            maps: vec![("EDGE_PFX_V4", 1, 16)],
             ..View::default()
         };
         let c = Count {
@@ -257,6 +337,10 @@ mod tests {
             "edge_registered_prefixes 1",
             "edge_config_generation 3",
             "edge_pop_drained{pop=\"ams\"} 1",
+            "edge_policy_share{policy=\"pop:ams\",pop=\"ams\"} 0.7502448579823702",
+            "edge_policy_share{policy=\"pop:ams\",pop=\"none\"} 0.24975514201762978",
+            "edge_map_entries{map=\"EDGE_PFX_V4\"} 1",
+            "edge_map_limit_entries{map=\"EDGE_PFX_V4\"} 16",
             "# EOF",
         ] {
             assert!(
@@ -264,5 +348,18 @@ mod tests {
                 "missing {line:?} in:\n{text}"
             );
         }
+        let classic = classic_text(&text);
+        for line in [
+            "# HELP edge_action_packets_total Packets by XDP action.",
+            "# TYPE edge_action_packets_total counter",
+            "edge_action_packets_total{action=\"redirect\"} 7",
+            "# TYPE edge_uptime_seconds gauge",
+        ] {
+            assert!(
+                classic.lines().any(|l| l == line),
+                "missing {line:?} in:\n{classic}"
+            );
+        }
+        assert!(!classic.contains("# EOF"));
     }
 }

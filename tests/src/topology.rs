@@ -728,3 +728,30 @@ pub fn xdp_prog_id(lab: &Lab, ns: &str, ifname: &str) -> Option<u32> {
         .next()
         .and_then(|s| s.parse().ok())
 }
+
+/// `GET path` from `addr` inside `ns`, over HTTP/1.0; the body.
+pub fn http_get(ns: &str, addr: SocketAddr, path: &str) -> String {
+    use std::io::{Read as _, Write as _};
+    let path = path.to_string();
+    in_netns(ns, move || {
+        let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+            .unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
+        let mut response = String::new();
+        s.read_to_string(&mut response).unwrap();
+        let (head, body) = response.split_once("\r\n\r\n").expect("an HTTP response");
+        assert!(
+            head.starts_with("HTTP/1.") && head.contains(" 200 "),
+            "{head}"
+        );
+        body.to_string()
+    })
+}
+
+/// The value of the sample `name{labels}` in a Prometheus exposition.
+pub fn sample(exposition: &str, series: &str) -> Option<f64> {
+    exposition
+        .lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}

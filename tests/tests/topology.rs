@@ -3,6 +3,7 @@
 
 use std::{
     path::PathBuf,
+    process::Command,
     sync::{Arc, atomic::AtomicBool},
     time::Duration,
 };
@@ -262,6 +263,71 @@ fn sequence_numbered_streams_arrive_complete_in_both_families() {
         .map(|r| counter(&stats, "reasons", r))
         .sum();
     assert_eq!(forwarded, 500 * streams.len() as u64, "{stats}");
+
+    // The Prometheus endpoint, scraped over HTTP: per-prefix and per-PoP
+    // counters equal what was sent, exactly.
+    let text = http_get(&lab.edge, "127.0.0.1:9477".parse().unwrap(), "/metrics");
+    let packets = |series: &str| {
+        sample(&text, series).unwrap_or_else(|| panic!("{series} missing in:\n{text}"))
+    };
+    for (series, n) in [
+        // contoso: 500 from the customer and 500 toward it, per family.
+        (
+            "edge_prefix_packets_total{prefix=\"192.0.2.0/25\",registration=\"contoso\"}",
+            1000.0,
+        ),
+        (
+            "edge_prefix_packets_total{prefix=\"2001:db8:c::/48\",registration=\"contoso\"}",
+            1000.0,
+        ),
+        (
+            "edge_prefix_packets_total{prefix=\"192.0.2.128/25\",registration=\"fabrikam\"}",
+            500.0,
+        ),
+        (
+            "edge_prefix_packets_total{prefix=\"2001:db8:d::/48\",registration=\"fabrikam\"}",
+            500.0,
+        ),
+        ("edge_pop_packets_total{pop=\"pop-b\"}", 1000.0),
+        ("edge_pop_packets_total{pop=\"transit\"}", 1000.0),
+        ("edge_pop_packets_total{pop=\"contoso-direct\"}", 1000.0),
+        ("edge_action_packets_total{action=\"redirect\"}", 3000.0),
+        (
+            "edge_policy_share{policy=\"contoso-nearest\",pop=\"contoso-direct\"}",
+            1.0,
+        ),
+        ("edge_map_entries{map=\"EDGE_PFX_V4\"}", 3.0),
+        ("edge_config_generation", 1.0),
+    ] {
+        assert_eq!(packets(series), n, "{series}");
+    }
+    // promtool (Debian package prometheus) lints the classic text format
+    // (served without an OpenMetrics Accept header); both carry the same samples.
+    assert!(
+        text.contains("# TYPE edge_action_packets_total counter"),
+        "{text}"
+    );
+    let mut promtool = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool (xtask setup installs the Debian package prometheus)");
+    use std::io::Write as _;
+    promtool
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = promtool.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool check metrics: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     drop(edged);
     std::fs::remove_file(config).unwrap();
 }

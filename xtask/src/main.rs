@@ -329,6 +329,8 @@ const DEBIAN: &[(&str, &str)] = &[
     ("ip", "iproute2"),
     ("nsenter", "util-linux"),
     ("ethtool", "ethtool"),
+    ("setpriv", "util-linux"),
+    ("promtool", "prometheus"),
 ];
 
 fn debian_packages() -> Result<()> {
