@@ -43,6 +43,103 @@ struct File {
     policies: Vec<PolicyConfig>,
     #[serde(default)]
     prefixes: Vec<PrefixConfig>,
+    #[serde(default)]
+    route_sources: Vec<RouteSourceConfig>,
+}
+
+/// Which address family a route source takes.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Family {
+    #[default]
+    Any,
+    Ipv4,
+    Ipv6,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Protocol {
+    Number(i64),
+    Name(String),
+}
+
+/// Routes of a kernel table that become registered prefixes.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RouteSourceConfig {
+    table: Spanned<i64>,
+    #[serde(default)]
+    family: Family,
+    protocol: Option<Spanned<Protocol>>,
+    metric: Option<Spanned<i64>>,
+    realm: Option<Spanned<i64>>,
+    registration: Option<String>,
+    #[serde(default)]
+    preference: Preference,
+    policy: Option<Spanned<String>>,
+    pop: Option<Spanned<String>>,
+    dscp: Option<Spanned<Dscp>>,
+    #[serde(default)]
+    protect: Vec<Spanned<String>>,
+}
+
+/// A validated `[[route_sources]]` entry: a filter and the entry its routes get.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedRouteSource {
+    pub table: u32,
+    pub family: Family,
+    pub protocol: Option<u8>,
+    pub metric: Option<u32>,
+    pub realm: Option<u32>,
+    /// Registration name of its prefixes (default: the prefix).
+    pub registration: Option<String>,
+    pub preference: Preference,
+    pub policy: Option<u32>,
+    pub dscp: Option<u8>,
+    pub protect: Vec<u32>,
+}
+
+impl PlannedRouteSource {
+    pub fn matches(&self, r: &crate::routes::Route) -> bool {
+        r.table == self.table
+            && match self.family {
+                Family::Any => true,
+                Family::Ipv4 => r.net.addr().is_ipv4(),
+                Family::Ipv6 => r.net.addr().is_ipv6(),
+            }
+            && self.protocol.is_none_or(|p| p == r.protocol)
+            && self.metric.is_none_or(|m| m == r.metric)
+            && self.realm.is_none_or(|x| x == r.realm)
+    }
+}
+
+/// Route protocol names of /etc/iproute2/rt_protos.
+pub fn protocol_by_name(name: &str) -> Option<u8> {
+    Some(match name {
+        "redirect" => 1,
+        "kernel" => 2,
+        "boot" => 3,
+        "static" => 4,
+        "gated" => 8,
+        "ra" => 9,
+        "mrt" => 10,
+        "zebra" => 11,
+        "bird" => 12,
+        "dnrouted" => 13,
+        "xorp" => 14,
+        "ntk" => 15,
+        "dhcp" => 16,
+        "keepalived" => 18,
+        "babel" => 42,
+        "openr" => 99,
+        "bgp" => 186,
+        "isis" => 187,
+        "ospf" => 188,
+        "rip" => 189,
+        "eigrp" => 192,
+        _ => return None,
+    })
 }
 
 #[derive(Debug, Deserialize)]
@@ -253,6 +350,24 @@ struct PrefixConfig {
     protect: Vec<Spanned<String>>,
 }
 
+/// The attribute keys shared by `[[prefixes]]` and `[[route_sources]]`.
+struct AttrsConfig<'a> {
+    /// Where problems without a key of their own point.
+    at: Range<usize>,
+    preference: Preference,
+    policy: &'a Option<Spanned<String>>,
+    pop: &'a Option<Spanned<String>>,
+    dscp: &'a Option<Spanned<Dscp>>,
+    protect: &'a [Spanned<String>],
+}
+
+/// Resolved attributes.
+struct Attrs {
+    policy: Option<u32>,
+    dscp: Option<u8>,
+    protect: Vec<u32>,
+}
+
 /// One problem in a config file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
@@ -301,6 +416,7 @@ pub struct Plan {
     /// Policy id = index.
     pub policies: Vec<PlannedPolicy>,
     pub prefixes: Vec<PlannedPrefix>,
+    pub route_sources: Vec<PlannedRouteSource>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -337,14 +453,38 @@ pub struct PlannedPrefix {
     pub net: IpNet,
     /// Registration name (defaults to the prefix itself).
     pub registration: String,
-    /// Added live (`edgectl prefix add`) rather than by the config file.
-    pub live: bool,
+    /// Where the entry comes from.
+    pub origin: Origin,
     pub preference: Preference,
     /// Policy id; `None` for internet-preference prefixes without a policy.
     pub policy: Option<u32>,
     pub dscp: Option<u8>,
     /// Port ids of the peering ports the prefix is registered on (empty = any).
     pub protect: Vec<u32>,
+}
+
+/// Where a registered prefix comes from. Precedence, highest first: live
+/// changes, the config file, routes (a route for a network the config or a
+/// live change registers is ignored).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Origin {
+    Config,
+    /// `edgectl prefix add`.
+    Live,
+    /// A route in a kernel routing table (`[[route_sources]]`).
+    Route {
+        table: u32,
+    },
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::Config => f.write_str("config"),
+            Origin::Live => f.write_str("live"),
+            Origin::Route { table } => write!(f, "route table {table}"),
+        }
+    }
 }
 
 /// DSCP names (RFC 2474 class selectors, RFC 2597 AF, RFC 3246 EF, RFC 5865 VA, RFC 8622 LE).
@@ -544,6 +684,13 @@ impl Validator<'_> {
             &mut policies,
             limits,
         );
+        let route_sources = self.route_sources(
+            &file.route_sources,
+            &ports,
+            &port_ids,
+            &pop_ids,
+            &mut policies,
+        );
         let metrics_address = match &file.daemon.metrics_address {
             None => DEFAULT_METRICS_ADDRESS.parse().ok(),
             Some(a) if a.get_ref().is_empty() => None,
@@ -597,7 +744,98 @@ impl Validator<'_> {
             pops,
             policies,
             prefixes,
+            route_sources,
         })
+    }
+
+    fn route_sources(
+        &mut self,
+        sources: &[RouteSourceConfig],
+        ports: &[PlannedPort],
+        port_ids: &HashMap<&str, u32>,
+        pop_ids: &HashMap<&str, u32>,
+        policies: &mut Vec<PlannedPolicy>,
+    ) -> Vec<PlannedRouteSource> {
+        let mut out = Vec::new();
+        for s in sources {
+            let table = *s.table.get_ref();
+            if !(1..=i64::from(u32::MAX)).contains(&table) || [253, 255].contains(&table) {
+                self.bad(
+                    Some(s.table.span()),
+                    format!("route source table {table} must be 1-4294967295 and not local (255) or default (253)"),
+                );
+                continue;
+            }
+            let what = format!("route source table {table}");
+            let mut number = |v: &Option<Spanned<i64>>, key: &str| -> Result<Option<u32>, ()> {
+                match v {
+                    None => Ok(None),
+                    Some(v) if (0..=i64::from(u32::MAX)).contains(v.get_ref()) => {
+                        Ok(Some(*v.get_ref() as u32))
+                    }
+                    Some(v) => {
+                        self.bad(
+                            Some(v.span()),
+                            format!("{what}: {key} {} is out of range", v.get_ref()),
+                        );
+                        Err(())
+                    }
+                }
+            };
+            let (Ok(metric), Ok(realm)) = (number(&s.metric, "metric"), number(&s.realm, "realm"))
+            else {
+                continue;
+            };
+            let protocol = match &s.protocol {
+                None => None,
+                Some(p) => match p.get_ref() {
+                    Protocol::Number(n) if (0..=255).contains(n) => Some(*n as u8),
+                    Protocol::Name(n) if protocol_by_name(n).is_some() => protocol_by_name(n),
+                    _ => {
+                        self.bad(
+                            Some(p.span()),
+                            format!("{what}: protocol must be 0-255 or a name of /etc/iproute2/rt_protos (bird, bgp, static, zebra, ...)"),
+                        );
+                        continue;
+                    }
+                },
+            };
+            let Some(Attrs {
+                policy,
+                dscp,
+                protect,
+            }) = self.attrs(
+                &what,
+                AttrsConfig {
+                    at: s.table.span(),
+                    preference: s.preference,
+                    policy: &s.policy,
+                    pop: &s.pop,
+                    dscp: &s.dscp,
+                    protect: &s.protect,
+                },
+                ports,
+                port_ids,
+                pop_ids,
+                policies,
+            )
+            else {
+                continue;
+            };
+            out.push(PlannedRouteSource {
+                table: table as u32,
+                family: s.family,
+                protocol,
+                metric,
+                realm,
+                registration: s.registration.clone(),
+                preference: s.preference,
+                policy,
+                dscp,
+                protect,
+            });
+        }
+        out
     }
 
     fn limits(&mut self, l: &LimitsConfig) -> Limits {
@@ -799,6 +1037,107 @@ impl Validator<'_> {
         out
     }
 
+    /// Resolves what a prefix (or a route source) asks for: its policy (a
+    /// `pop` shorthand becomes a one-member policy), DSCP and protection.
+    fn attrs(
+        &mut self,
+        what: &str,
+        c: AttrsConfig<'_>,
+        ports: &[PlannedPort],
+        port_ids: &HashMap<&str, u32>,
+        pop_ids: &HashMap<&str, u32>,
+        policies: &mut Vec<PlannedPolicy>,
+    ) -> Option<Attrs> {
+        let policy = match (&c.policy, &c.pop) {
+            (Some(_), Some(pop)) => {
+                self.bad(
+                    Some(pop.span()),
+                    format!("{what}: give either policy or pop, not both"),
+                );
+                return None;
+            }
+            (Some(name), None) => match policies.iter().position(|p| &p.name == name.get_ref()) {
+                Some(id) => Some(id as u32),
+                None => {
+                    self.bad(
+                        Some(name.span()),
+                        format!("{what}: unknown policy {:?}", name.get_ref()),
+                    );
+                    return None;
+                }
+            },
+            (None, Some(pop)) => {
+                let Some(pop_id) = self.pop_ref(pop, pop_ids, what) else {
+                    return None;
+                };
+                let name = format!("pop:{}", pop.get_ref());
+                Some(match policies.iter().position(|p| p.name == name) {
+                    Some(id) => id as u32,
+                    None => {
+                        let member = Member {
+                            pop: pop_id,
+                            weight: 1,
+                            priority: 1,
+                        };
+                        policies.push(PlannedPolicy {
+                            name,
+                            method: Method::Priority,
+                            members: vec![member],
+                        });
+                        (policies.len() - 1) as u32
+                    }
+                })
+            }
+            (None, None) if c.preference == Preference::Internet => None,
+            (None, None) => {
+                self.bad(
+                    Some(c.at.clone()),
+                    format!("{what}: the microsoft preference needs a policy (or a pop)"),
+                );
+                return None;
+            }
+        };
+        let dscp = match c.dscp {
+            None => None,
+            Some(d) => match d.get_ref() {
+                Dscp::Number(n) if (0..=63).contains(n) => Some(*n as u8),
+                Dscp::Number(n) => {
+                    self.bad(Some(d.span()), format!("{what}: DSCP {n} is outside 0-63"));
+                    None
+                }
+                Dscp::Name(name) => match dscp_by_name(name) {
+                    Some(v) => Some(v),
+                    None => {
+                        self.bad(Some(d.span()), format!("{what}: unknown DSCP class {name:?} (ef, af11-af43, cs0-cs7, be, le, va, or 0-63)"));
+                        None
+                    }
+                },
+            },
+        };
+        let mut protect = Vec::new();
+        for p in c.protect {
+            match port_ids.get(p.get_ref().as_str()) {
+                Some(&id) if ports[id as usize].role == Role::Peering => protect.push(id),
+                Some(_) => self.bad(
+                    Some(p.span()),
+                    format!(
+                        "{what}: protect names {}, which is not a peering port",
+                        p.get_ref()
+                    ),
+                ),
+                None => self.bad(
+                    Some(p.span()),
+                    format!("{what}: protect names unknown port {:?}", p.get_ref()),
+                ),
+            }
+        }
+        Some(Attrs {
+            policy,
+            dscp,
+            protect,
+        })
+    }
+
     fn prefixes(
         &mut self,
         prefixes: &[PrefixConfig],
@@ -840,93 +1179,29 @@ impl Validator<'_> {
                 );
                 continue;
             }
-            let policy = match (&entry.policy, &entry.pop) {
-                (Some(_), Some(pop)) => {
-                    self.bad(
-                        Some(pop.span()),
-                        format!("prefix {net}: give either policy or pop, not both"),
-                    );
-                    continue;
-                }
-                (Some(name), None) => match policies.iter().position(|p| &p.name == name.get_ref())
-                {
-                    Some(id) => Some(id as u32),
-                    None => {
-                        self.bad(
-                            Some(name.span()),
-                            format!("prefix {net}: unknown policy {:?}", name.get_ref()),
-                        );
-                        continue;
-                    }
+            let what = format!("prefix {net}");
+            let Some(Attrs {
+                policy,
+                dscp,
+                protect,
+            }) = self.attrs(
+                &what,
+                AttrsConfig {
+                    at: entry.prefix.span(),
+                    preference: entry.preference,
+                    policy: &entry.policy,
+                    pop: &entry.pop,
+                    dscp: &entry.dscp,
+                    protect: &entry.protect,
                 },
-                (None, Some(pop)) => {
-                    let Some(pop_id) = self.pop_ref(pop, pop_ids, &format!("prefix {net}")) else {
-                        continue;
-                    };
-                    let name = format!("pop:{}", pop.get_ref());
-                    Some(match policies.iter().position(|p| p.name == name) {
-                        Some(id) => id as u32,
-                        None => {
-                            let member = Member {
-                                pop: pop_id,
-                                weight: 1,
-                                priority: 1,
-                            };
-                            policies.push(PlannedPolicy {
-                                name,
-                                method: Method::Priority,
-                                members: vec![member],
-                            });
-                            (policies.len() - 1) as u32
-                        }
-                    })
-                }
-                (None, None) if entry.preference == Preference::Internet => None,
-                (None, None) => {
-                    self.bad(
-                        Some(entry.prefix.span()),
-                        format!("prefix {net}: the microsoft preference needs a policy (or a pop)"),
-                    );
-                    continue;
-                }
+                ports,
+                port_ids,
+                pop_ids,
+                policies,
+            )
+            else {
+                continue;
             };
-            let dscp = match &entry.dscp {
-                None => None,
-                Some(d) => match d.get_ref() {
-                    Dscp::Number(n) if (0..=63).contains(n) => Some(*n as u8),
-                    Dscp::Number(n) => {
-                        self.bad(
-                            Some(d.span()),
-                            format!("prefix {net}: DSCP {n} is outside 0-63"),
-                        );
-                        None
-                    }
-                    Dscp::Name(name) => match dscp_by_name(name) {
-                        Some(v) => Some(v),
-                        None => {
-                            self.bad(Some(d.span()), format!("prefix {net}: unknown DSCP class {name:?} (ef, af11-af43, cs0-cs7, be, le, va, or 0-63)"));
-                            None
-                        }
-                    },
-                },
-            };
-            let mut protect = Vec::new();
-            for p in &entry.protect {
-                match port_ids.get(p.get_ref().as_str()) {
-                    Some(&id) if ports[id as usize].role == Role::Peering => protect.push(id),
-                    Some(_) => self.bad(
-                        Some(p.span()),
-                        format!(
-                            "prefix {net}: protect names {}, which is not a peering port",
-                            p.get_ref()
-                        ),
-                    ),
-                    None => self.bad(
-                        Some(p.span()),
-                        format!("prefix {net}: protect names unknown port {:?}", p.get_ref()),
-                    ),
-                }
-            }
             match net {
                 IpNet::V4(_) => v4 += 1,
                 IpNet::V6(_) => v6 += 1,
@@ -937,7 +1212,11 @@ impl Validator<'_> {
                     .registration
                     .clone()
                     .unwrap_or_else(|| net.to_string()),
-                live: entry.prefix.span().start >= self.base_len,
+                origin: if entry.prefix.span().start >= self.base_len {
+                    Origin::Live
+                } else {
+                    Origin::Config
+                },
                 preference: entry.preference,
                 policy,
                 dscp,

@@ -18,6 +18,7 @@ use edge_common::{DSCP_KEEP, NO_POP, POLICY_SLOTS, limits, preference};
 use ipnet::IpNet;
 use log::{error, info, warn};
 use serde_json::{Value, json};
+use tokio::sync::mpsc;
 
 use crate::{
     config::{self, Invalid, Plan},
@@ -25,6 +26,7 @@ use crate::{
     desired::{self, Changes, Desired, View},
     loader::{self, Dataplane},
     maps::{Count, MapsError},
+    routes::{self, RouteEvent, RouteStore},
     state::State,
 };
 
@@ -80,6 +82,9 @@ pub struct Daemon {
     state: State,
     dp: Dataplane,
     current: Desired,
+    routes: RouteStore,
+    sync: Option<routes::Sync>,
+    route_tx: mpsc::Sender<RouteEvent>,
     view: Arc<RwLock<Arc<View>>>,
     started: Instant,
 }
@@ -110,10 +115,19 @@ impl Daemon {
     /// the config as a diff and attaches. On a first start that fails,
     /// nothing is left behind; on a restart that fails, the running data
     /// plane is left as it was.
-    pub fn start(config_path: &Path, overrides: Overrides) -> Result<Self> {
+    pub fn start(
+        config_path: &Path,
+        overrides: Overrides,
+    ) -> Result<(Self, mpsc::Receiver<RouteEvent>)> {
         let paths = paths(config_path, &overrides)?;
         let state = State::load(&paths.state_path)?;
-        let (text, plan) = read_config(config_path, &state, &overrides)?;
+        let (text, mut plan) = read_config(config_path, &state, &overrides)?;
+        // Routes first: a restart must not drop the synced prefixes even
+        // for a moment.
+        let (route_tx, route_rx) = mpsc::channel(64);
+        let mut store = RouteStore::default();
+        let sync = start_sync(&plan, &mut store, &route_tx)?;
+        routes::extend(&mut plan, &mut store);
         let mut dp = Dataplane::load(&plan.pin_path, plan.limits)?;
         let resumed = dp.resumed;
         let result = (|| -> Result<(Desired, State, View)> {
@@ -155,7 +169,8 @@ impl Daemon {
             }
         };
         view.generation = 1;
-        Ok(Self {
+        view.routes = route_view(&store);
+        let daemon = Self {
             config_path: config_path.to_path_buf(),
             overrides,
             text,
@@ -163,9 +178,34 @@ impl Daemon {
             state,
             dp,
             current,
+            routes: store,
+            sync,
+            route_tx,
             view: Arc::new(RwLock::new(Arc::new(view))),
             started: Instant::now(),
-        })
+        };
+        Ok((daemon, route_rx))
+    }
+
+    /// Applies route changes from the sync thread (and any already queued).
+    pub fn routes_changed(&mut self, first: RouteEvent, rx: &mut mpsc::Receiver<RouteEvent>) {
+        self.routes.apply(first);
+        let mut events = 1;
+        while let Ok(e) = rx.try_recv() {
+            self.routes.apply(e);
+            events += 1;
+        }
+        let t = Instant::now();
+        match self.change(self.text.clone(), self.state.clone()) {
+            Ok(c) => log::debug!(
+                "route sync: {events} batches, {} routes: {} written, {} removed in {:?}",
+                self.routes.len(),
+                c.written,
+                c.removed,
+                t.elapsed()
+            ),
+            Err(e) => error!("route sync: applying routes failed: {e:#}"),
+        }
     }
 
     pub fn plan(&self) -> &Plan {
@@ -186,6 +226,14 @@ impl Daemon {
     fn change(&mut self, text: String, state: State) -> Result<Changes> {
         let mut plan = config::parse_with(&text, &state.live)?;
         self.overrides.apply(&mut plan);
+        let tables = source_tables(&plan);
+        if self.sync.as_ref().map(|s| &s.tables) != Some(&tables) {
+            // Other tables: follow those instead, from a fresh dump.
+            self.sync = None;
+            self.routes = RouteStore::default();
+            self.sync = start_sync(&plan, &mut self.routes, &self.route_tx)?;
+        }
+        routes::extend(&mut plan, &mut self.routes);
         if plan.pin_path != self.plan.pin_path
             || plan.limits != self.plan.limits
             || plan.xdp_mode != self.plan.xdp_mode
@@ -219,6 +267,7 @@ impl Daemon {
             self.dp.attach(&ports, plan.xdp_mode)?;
         }
         view.generation = self.snapshot().generation + 1;
+        view.routes = route_view(&self.routes);
         *self.view.write().expect("view lock") = Arc::new(view);
         self.text = text;
         self.plan = plan;
@@ -263,8 +312,21 @@ impl Daemon {
                     .map(|c| json!({"changes": c}))
             }
             Request::PrefixDel { prefix } => {
-                if self.snapshot().prefix(prefix).is_none() {
-                    return (not_registered(prefix), false);
+                match self.snapshot().prefix(prefix) {
+                    None => return (not_registered(prefix), false),
+                    Some(p) if p.source.starts_with("route") => {
+                        return (
+                            Response::error(
+                                "invalid",
+                                format!(
+                                    "prefix {prefix} comes from {}: withdraw the route (or add a live entry to override it)",
+                                    p.source
+                                ),
+                            ),
+                            false,
+                        );
+                    }
+                    Some(_) => {}
                 }
                 let mut state = self.state.clone();
                 state
@@ -336,7 +398,12 @@ impl Daemon {
             .filter(|p| p.net.addr().is_ipv4())
             .count();
         let v6 = self.plan.prefixes.len() - v4;
-        let live = self.plan.prefixes.iter().filter(|p| p.live).count();
+        let live = self
+            .plan
+            .prefixes
+            .iter()
+            .filter(|p| p.origin == config::Origin::Live)
+            .count();
         json!({
             "version": env!("CARGO_PKG_VERSION"),
             "pid": std::process::id(),
@@ -359,6 +426,7 @@ impl Daemon {
                 "ports": {"used": self.plan.ports.len(), "limit": limits::MAX_PORTS},
             },
             "pops": self.plan.pops.len(),
+            "routes": view.routes,
             "drained": self.state.drained,
             "policies": self.plan.policies.len(),
         })
@@ -484,7 +552,7 @@ impl Daemon {
             "registered": true,
             "prefix": prefix.map(|p| p.prefix),
             "registration": prefix.map(|p| p.registration.clone()),
-            "source": prefix.map(|p| p.source),
+            "source": prefix.map(|p| p.source.clone()),
             "counter_slot": entry.slot,
             "preference": if internet { "internet" } else { "microsoft" },
             "policy": if internet { None } else { view.policy_name(entry.policy).map(str::to_string) },
@@ -497,6 +565,35 @@ impl Daemon {
                 self.shares(&view, entry.policy)?
             },
         }))
+    }
+}
+
+/// The kernel tables the plan's route sources follow.
+fn source_tables(plan: &Plan) -> std::collections::BTreeSet<u32> {
+    plan.route_sources.iter().map(|s| s.table).collect()
+}
+
+/// Starts following the plan's tables (none: no thread), filling `store`.
+fn start_sync(
+    plan: &Plan,
+    store: &mut RouteStore,
+    tx: &mpsc::Sender<RouteEvent>,
+) -> Result<Option<routes::Sync>> {
+    let tables = source_tables(plan);
+    if tables.is_empty() {
+        return Ok(None);
+    }
+    let (sync, routes) = routes::Sync::start(tables, routes::SyncOptions::default(), tx.clone())
+        .context("starting route sync")?;
+    store.apply(RouteEvent::Full(routes));
+    Ok(Some(sync))
+}
+
+fn route_view(store: &RouteStore) -> desired::RoutesView {
+    desired::RoutesView {
+        routes: store.len(),
+        resyncs: store.resyncs,
+        skipped: store.skipped,
     }
 }
 

@@ -87,6 +87,18 @@ pub struct View {
     pub transit_exit: Option<String>,
     /// (map name, entries in use, limit) of the maps that fill up.
     pub maps: Vec<(&'static str, u32, u32)>,
+    pub routes: RoutesView,
+}
+
+/// Route sync figures.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct RoutesView {
+    /// Routes in the followed tables (best per table and network).
+    pub routes: usize,
+    /// Full dumps (the first included; more mean overruns or table changes).
+    pub resyncs: u64,
+    /// Routes left out because a prefix map was full.
+    pub skipped: usize,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -155,8 +167,8 @@ pub struct PrefixView {
     pub policy: Option<String>,
     pub dscp: Option<u8>,
     pub protect: Vec<String>,
-    /// `config` or `live` (edgectl prefix add).
-    pub source: &'static str,
+    /// `config`, `live` (edgectl prefix add) or `route table N`.
+    pub source: String,
     pub counter_slot: u32,
 }
 
@@ -472,7 +484,7 @@ pub fn compile(plan: &Plan, state: &State, current: &Desired) -> Result<(Desired
                 .iter()
                 .map(|&id| plan.ports[id as usize].interface.clone())
                 .collect(),
-            source: if p.live { "live" } else { "config" },
+            source: p.origin.to_string(),
             counter_slot: slot,
         });
     }

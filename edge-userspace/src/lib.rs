@@ -10,4 +10,5 @@ pub mod maps;
 pub mod metrics;
 pub mod netdev;
 pub mod policy;
+pub mod routes;
 pub mod state;

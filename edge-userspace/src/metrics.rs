@@ -170,6 +170,25 @@ pub fn render(stats: &Stats, view: &View, uptime_seconds: u64) -> String {
             .set(i64::from(*l));
     }
     r.register("map_entries", "Entries in use per map", used);
+    gauge(
+        &mut r,
+        "routes",
+        "Routes in the followed kernel tables (route sync)",
+        view.routes.routes as i64,
+    );
+    gauge(
+        &mut r,
+        "routes_skipped",
+        "Routes left out because a prefix map is full",
+        view.routes.skipped as i64,
+    );
+    let resyncs = Counter::<u64>::default();
+    resyncs.inc_by(view.routes.resyncs);
+    r.register(
+        "route_resyncs",
+        "Full dumps of the followed tables (start, table change, netlink overrun)",
+        resyncs,
+    );
     r.register("map_limit_entries", "Entries each map can hold", limit);
     let mut out = String::new();
     encode(&mut out, &r).expect("encoding into a String cannot fail");
@@ -301,7 +320,7 @@ mod tests {
                 policy: Some("pop:ams".into()),
                 dscp: None,
                 protect: vec![],
-                source: "config",
+                source: "config".into(),
                 counter_slot: 1,
             }],
             policies: vec![crate::desired::PolicyView {

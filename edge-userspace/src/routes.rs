@@ -1,0 +1,502 @@
+//! Route sync: registered prefixes from kernel routing tables that a real
+//! BGP daemon (BIRD, FRR) fills. edge never speaks BGP; it follows tables.
+//!
+//! A thread dumps the routes of the configured tables (netlink
+//! `RTM_GETROUTE`), then follows route events (`RTNLGRP_IPV4_ROUTE`,
+//! `RTNLGRP_IPV6_ROUTE`), coalescing bursts into batches. A receive buffer
+//! overrun (`ENOBUFS`: events were lost) triggers a full dump that replaces
+//! everything: never silent drift. [`extend`] turns the routes into prefix
+//! entries by the config's `[[route_sources]]`.
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    net::IpAddr,
+    os::fd::AsRawFd as _,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, Result, bail};
+use ipnet::IpNet;
+use log::{info, warn};
+use netlink_packet_core::{
+    NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage, NetlinkPayload,
+};
+use netlink_packet_route::{
+    AddressFamily, RouteNetlinkMessage,
+    route::{RouteAddress, RouteAttribute, RouteMessage, RouteType},
+};
+use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_ROUTE};
+use tokio::sync::mpsc;
+
+use crate::config::{Origin, Plan, PlannedPrefix};
+
+/// One route of a followed table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Route {
+    pub net: IpNet,
+    pub table: u32,
+    /// `rtm_protocol` (12 = bird, 186 = bgp, 4 = static, ...).
+    pub protocol: u8,
+    /// Route priority (`metric`).
+    pub metric: u32,
+    /// Destination realm (0 when none).
+    pub realm: u32,
+}
+
+/// What the sync thread sends the daemon.
+#[derive(Debug, Clone)]
+pub enum RouteEvent {
+    /// Every route of the followed tables (after a start or an overrun).
+    Full(Vec<Route>),
+    /// Coalesced changes: the route now, or `None` when it was deleted.
+    /// Keyed by (table, network, metric).
+    Changes(Vec<((u32, IpNet, u32), Option<Route>)>),
+}
+
+/// The routes of the followed tables, as the daemon keeps them.
+#[derive(Debug, Clone, Default)]
+pub struct RouteStore {
+    /// (table, network) → metric → route; the lowest metric is the route.
+    routes: BTreeMap<(u32, IpNet), BTreeMap<u32, Route>>,
+    /// Full resyncs done (the first dump included).
+    pub resyncs: u64,
+    /// Routes left out because a prefix map was full, at the last extend.
+    pub skipped: usize,
+}
+
+impl RouteStore {
+    pub fn apply(&mut self, event: RouteEvent) {
+        match event {
+            RouteEvent::Full(routes) => {
+                self.routes.clear();
+                self.resyncs += 1;
+                for r in routes {
+                    self.insert(r);
+                }
+            }
+            RouteEvent::Changes(changes) => {
+                for ((table, net, metric), route) in changes {
+                    match route {
+                        Some(r) => self.insert(r),
+                        None => {
+                            if let Some(m) = self.routes.get_mut(&(table, net)) {
+                                m.remove(&metric);
+                                if m.is_empty() {
+                                    self.routes.remove(&(table, net));
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn insert(&mut self, r: Route) {
+        self.routes
+            .entry((r.table, r.net))
+            .or_default()
+            .insert(r.metric, r);
+    }
+
+    /// The best route of every (table, network).
+    pub fn best(&self) -> impl Iterator<Item = &Route> {
+        self.routes
+            .values()
+            .filter_map(|m| m.first_key_value().map(|(_, r)| r))
+    }
+
+    pub fn len(&self) -> usize {
+        self.routes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.routes.is_empty()
+    }
+}
+
+/// Adds the routes of `store` to `plan` as prefixes, by the plan's route
+/// sources: the first source whose table and filters match a route decides
+/// its entry. A network the config or a live change registers keeps that
+/// entry; a network in several tables takes the first source's. Routes
+/// beyond a prefix map's limit are left out (counted in `store.skipped`).
+pub fn extend(plan: &mut Plan, store: &mut RouteStore) {
+    store.skipped = 0;
+    if plan.route_sources.is_empty() {
+        return;
+    }
+    let mut taken: BTreeSet<IpNet> = plan.prefixes.iter().map(|p| p.net).collect();
+    let mut v4 = plan
+        .prefixes
+        .iter()
+        .filter(|p| p.net.addr().is_ipv4())
+        .count();
+    let mut v6 = plan.prefixes.len() - v4;
+    let mut skipped = 0;
+    let mut chosen: Vec<(usize, &Route)> = store
+        .best()
+        .filter_map(|r| {
+            let i = plan.route_sources.iter().position(|s| s.matches(r))?;
+            Some((i, r))
+        })
+        .collect();
+    chosen.sort_by_key(|(i, r)| (*i, r.net));
+    for (i, r) in chosen {
+        if !taken.insert(r.net) {
+            continue;
+        }
+        let (n, limit) = match r.net {
+            IpNet::V4(_) => (&mut v4, plan.limits.prefixes_v4),
+            IpNet::V6(_) => (&mut v6, plan.limits.prefixes_v6),
+        };
+        if *n >= limit as usize {
+            skipped += 1;
+            continue;
+        }
+        *n += 1;
+        let s = &plan.route_sources[i];
+        plan.prefixes.push(PlannedPrefix {
+            net: r.net,
+            registration: s.registration.clone().unwrap_or_else(|| r.net.to_string()),
+            origin: Origin::Route { table: r.table },
+            preference: s.preference,
+            policy: s.policy,
+            dscp: s.dscp,
+            protect: s.protect.clone(),
+        });
+    }
+    store.skipped = skipped;
+    if skipped > 0 {
+        warn!("{skipped} routes left out: the prefix maps are full ([limits])");
+    }
+}
+
+/// The route in a netlink message, if it belongs to one of `tables`.
+fn route_of(msg: &RouteMessage, tables: &BTreeSet<u32>) -> Option<Route> {
+    let h = &msg.header;
+    if !matches!(
+        h.kind,
+        RouteType::Unicast | RouteType::BlackHole | RouteType::Unreachable | RouteType::Prohibit
+    ) {
+        return None;
+    }
+    let mut table = u32::from(h.table);
+    let mut dst: Option<IpAddr> = None;
+    let (mut metric, mut realm) = (0, 0);
+    for a in &msg.attributes {
+        match a {
+            RouteAttribute::Table(t) => table = *t,
+            RouteAttribute::Destination(RouteAddress::Inet(a)) => dst = Some((*a).into()),
+            RouteAttribute::Destination(RouteAddress::Inet6(a)) => dst = Some((*a).into()),
+            RouteAttribute::Priority(p) => metric = *p,
+            RouteAttribute::Realm(r) => realm = u32::from(r.destination),
+            _ => {}
+        }
+    }
+    if !tables.contains(&table) {
+        return None;
+    }
+    let dst = match (dst, h.address_family) {
+        (Some(d), _) => d,
+        (None, AddressFamily::Inet) => IpAddr::from([0u8; 4]),
+        (None, AddressFamily::Inet6) => IpAddr::from([0u16; 8]),
+        _ => return None,
+    };
+    let net = IpNet::new(dst, h.destination_prefix_length).ok()?.trunc();
+    Some(Route {
+        net,
+        table,
+        protocol: h.protocol.into(),
+        metric,
+        realm,
+    })
+}
+
+/// Reads every netlink message of one datagram.
+fn messages(buf: &[u8]) -> Vec<NetlinkMessage<RouteNetlinkMessage>> {
+    let mut out = Vec::new();
+    let mut offset = 0;
+    while offset < buf.len() {
+        let Ok(m) = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&buf[offset..]) else {
+            break;
+        };
+        let len = m.header.length as usize;
+        out.push(m);
+        if len == 0 {
+            break;
+        }
+        offset += len;
+    }
+    out
+}
+
+/// Every route of `tables` (one `RTM_GETROUTE` dump, both families).
+pub fn dump(tables: &BTreeSet<u32>) -> Result<Vec<Route>> {
+    // A dump the kernel marks inconsistent (the table changed under it) is
+    // taken again.
+    for _ in 0..10 {
+        if let Some(routes) = dump_once(tables)? {
+            return Ok(routes);
+        }
+    }
+    bail!("route dump: the tables kept changing during 10 dumps")
+}
+
+/// One dump; `None` when the kernel flagged it interrupted.
+fn dump_once(tables: &BTreeSet<u32>) -> Result<Option<Vec<Route>>> {
+    let mut socket = Socket::new(NETLINK_ROUTE).context("netlink socket")?;
+    socket.bind_auto().context("netlink bind")?;
+    socket.connect(&SocketAddr::new(0, 0))?;
+    let mut header = NetlinkHeader::default();
+    header.flags = NLM_F_REQUEST | NLM_F_DUMP;
+    header.sequence_number = 1;
+    let mut msg = RouteMessage::default();
+    msg.header.address_family = AddressFamily::Unspec;
+    let mut req = NetlinkMessage::new(
+        header,
+        NetlinkPayload::from(RouteNetlinkMessage::GetRoute(msg)),
+    );
+    req.finalize();
+    let mut buf = vec![0u8; req.buffer_len()];
+    req.serialize(&mut buf);
+    socket
+        .send(&buf, 0)
+        .context("sending the route dump request")?;
+    let mut routes = Vec::new();
+    let mut interrupted = false;
+    let mut rx = Vec::with_capacity(1 << 20);
+    loop {
+        rx.clear();
+        socket.recv(&mut rx, 0).context("reading the route dump")?;
+        for m in messages(&rx) {
+            interrupted |= m.header.flags & NLM_F_DUMP_INTR != 0;
+            match m.payload {
+                NetlinkPayload::Done(_) => return Ok((!interrupted).then_some(routes)),
+                NetlinkPayload::Error(e) => bail!("route dump: {e:?}"),
+                NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewRoute(r)) => {
+                    if let Some(r) = route_of(&r, tables) {
+                        routes.push(r);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// The event socket: subscribed to route changes, with a large receive
+/// buffer (`rcvbuf` bytes, forced past rmem_max) and a short read timeout.
+fn event_socket(rcvbuf: usize) -> Result<Socket> {
+    let mut socket = Socket::new(NETLINK_ROUTE).context("netlink socket")?;
+    socket.bind_auto().context("netlink bind")?;
+    socket.add_membership(libc::RTNLGRP_IPV4_ROUTE)?;
+    socket.add_membership(libc::RTNLGRP_IPV6_ROUTE)?;
+    let fd = socket.as_raw_fd();
+    let size = rcvbuf as libc::c_int;
+    // SAFETY: setsockopt with a valid fd and a c_int / timeval argument.
+    unsafe {
+        if libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUFFORCE,
+            (&size as *const libc::c_int).cast(),
+            size_of::<libc::c_int>() as libc::socklen_t,
+        ) != 0
+        {
+            socket.set_rx_buf_sz(rcvbuf)?;
+        }
+        let tv = libc::timeval {
+            tv_sec: 0,
+            tv_usec: 50_000,
+        };
+        if libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_RCVTIMEO,
+            (&tv as *const libc::timeval).cast(),
+            size_of::<libc::timeval>() as libc::socklen_t,
+        ) != 0
+        {
+            bail!("SO_RCVTIMEO: {}", std::io::Error::last_os_error());
+        }
+    }
+    Ok(socket)
+}
+
+/// How the sync thread batches.
+#[derive(Debug, Clone, Copy)]
+pub struct SyncOptions {
+    /// Event socket receive buffer, bytes.
+    pub rcvbuf: usize,
+    /// A batch is sent after this much quiet, or
+    pub quiet: Duration,
+    /// after this long since its first change, or
+    pub max_delay: Duration,
+    /// at this many changes.
+    pub max_batch: usize,
+}
+
+impl Default for SyncOptions {
+    fn default() -> Self {
+        Self {
+            rcvbuf: 32 << 20,
+            quiet: Duration::from_millis(50),
+            max_delay: Duration::from_millis(250),
+            max_batch: 50_000,
+        }
+    }
+}
+
+/// A running route sync; dropping it stops the thread.
+pub struct Sync {
+    pub tables: BTreeSet<u32>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Drop for Sync {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+impl Sync {
+    /// Subscribes to route events, dumps `tables` (returned, to apply
+    /// before anything else), then follows the events from a thread of its
+    /// own: coalesced changes, a full dump again after any overrun. Events
+    /// between the subscription and the dump repeat what the dump has.
+    pub fn start(
+        tables: BTreeSet<u32>,
+        options: SyncOptions,
+        tx: mpsc::Sender<RouteEvent>,
+    ) -> Result<(Self, Vec<Route>)> {
+        let socket = event_socket(options.rcvbuf)?;
+        let t = Instant::now();
+        let routes = dump(&tables)?;
+        info!(
+            "route sync: {} routes in tables {tables:?} (dumped in {:?})",
+            routes.len(),
+            t.elapsed()
+        );
+        let stop = Arc::new(AtomicBool::new(false));
+        {
+            let (tables, stop) = (tables.clone(), stop.clone());
+            std::thread::Builder::new()
+                .name("route-sync".into())
+                .spawn(move || {
+                    if let Err(e) = follow(&socket, &tables, options, &tx, &stop) {
+                        warn!("route sync stopped: {e:#}");
+                    }
+                })?;
+        }
+        Ok((Self { tables, stop }, routes))
+    }
+}
+
+fn follow(
+    socket: &Socket,
+    tables: &BTreeSet<u32>,
+    o: SyncOptions,
+    tx: &mpsc::Sender<RouteEvent>,
+    stop: &AtomicBool,
+) -> Result<()> {
+    let full = |why: &str| -> Result<()> {
+        let t = Instant::now();
+        let routes = dump(tables)?;
+        info!(
+            "route sync: {} routes in tables {tables:?} ({why}, dumped in {:?})",
+            routes.len(),
+            t.elapsed()
+        );
+        tx.blocking_send(RouteEvent::Full(routes))
+            .map_err(|_| anyhow::anyhow!("daemon gone"))
+    };
+    let mut pending: BTreeMap<(u32, IpNet, u32), Option<Route>> = BTreeMap::new();
+    let mut first: Option<Instant> = None;
+    let mut last = Instant::now();
+    let mut rx = Vec::with_capacity(1 << 20);
+    while !stop.load(Ordering::Relaxed) {
+        rx.clear();
+        match socket.recv(&mut rx, 0) {
+            Ok(_) => {
+                last = Instant::now();
+                for m in messages(&rx) {
+                    let (msg, add) = match m.payload {
+                        NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewRoute(r)) => (r, true),
+                        NetlinkPayload::InnerMessage(RouteNetlinkMessage::DelRoute(r)) => {
+                            (r, false)
+                        }
+                        _ => continue,
+                    };
+                    if let Some(r) = route_of(&msg, tables) {
+                        pending.insert((r.table, r.net, r.metric), add.then_some(r));
+                        first.get_or_insert(last);
+                    }
+                }
+            }
+            Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {
+                warn!("route sync: netlink overrun, events lost: full resync");
+                pending.clear();
+                first = None;
+                full("overrun")?;
+                continue;
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(e) => return Err(e).context("reading route events"),
+        }
+        let due = first.is_some_and(|f| {
+            last.elapsed() >= o.quiet || f.elapsed() >= o.max_delay || pending.len() >= o.max_batch
+        });
+        if due {
+            let batch: Vec<_> = std::mem::take(&mut pending).into_iter().collect();
+            first = None;
+            if tx.blocking_send(RouteEvent::Changes(batch)).is_err() {
+                return Ok(());
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(net: &str, table: u32, metric: u32) -> Route {
+        Route {
+            net: net.parse().unwrap(),
+            table,
+            protocol: 12,
+            metric,
+            realm: 0,
+        }
+    }
+
+    #[test]
+    fn the_lowest_metric_is_the_route_and_deletes_are_per_metric() {
+        let mut s = RouteStore::default();
+        s.apply(RouteEvent::Full(vec![
+            r("192.0.2.0/24", 200, 20),
+            r("192.0.2.0/24", 200, 10),
+            r("198.51.100.0/24", 200, 5),
+        ]));
+        assert_eq!(s.len(), 2);
+        assert_eq!(s.best().next().unwrap().metric, 10);
+        s.apply(RouteEvent::Changes(vec![
+            ((200, "192.0.2.0/24".parse().unwrap(), 10), None),
+            ((200, "198.51.100.0/24".parse().unwrap(), 5), None),
+        ]));
+        let best: Vec<_> = s.best().copied().collect();
+        assert_eq!(best, [r("192.0.2.0/24", 200, 20)]);
+        s.apply(RouteEvent::Full(vec![]));
+        assert!(s.is_empty());
+        assert_eq!(s.resyncs, 2);
+    }
+}
