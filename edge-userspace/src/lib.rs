@@ -2,8 +2,10 @@
 //! `edged` (daemon) and `edgectl` (operator CLI).
 
 pub mod config;
+pub mod health;
 pub mod loader;
 pub mod maps;
 pub mod metrics;
 pub mod netdev;
 pub mod policy;
+pub mod resolve;

@@ -1,0 +1,492 @@
+//! From a plan, the PoPs' health and RTTs to the kernel's selection tables.
+//!
+//! The kernel only knows: per registered prefix a table id, per table id
+//! 1021 slots of PoP ids chosen by flow hash. Methods, health, regions,
+//! customer subnets, nesting and the all-down fallback are all computed
+//! here, in two steps:
+//!
+//! 1. [`Layout::new`] (depends on the plan only): the distinct tables the
+//!    prefixes need, each named by a stable [`TableKey`] (policy, and the
+//!    prefix's region when the policy's choice depends on it, and the subnet
+//!    member for subnet policies), which table every prefix uses, and the
+//!    more-specific entries subnet policies add.
+//! 2. [`resolve`] (pure, cheap; run on every health or RTT change): the
+//!    contents of every table.
+//!
+//! A health change only changes table contents, never the layout, so a
+//! failover rewrites the tables of the affected policies only, however many
+//! prefixes use them ([`Resolved::changed`]).
+
+use std::{
+    collections::{BTreeMap, BTreeSet, HashMap, HashSet},
+    fmt,
+    time::Duration,
+};
+
+use edge_common::{NO_POP, POLICY_SLOTS, PolicyTable};
+use ipnet::IpNet;
+
+use crate::{
+    config::{Fallback, Method, Plan, Region, Target},
+    policy,
+};
+
+/// What the methods need to know about a PoP.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PopView {
+    /// Healthy and not drained.
+    pub up: bool,
+    /// Smoothed RTT, if measured.
+    pub rtt: Option<Duration>,
+}
+
+impl PopView {
+    /// Up, no RTT: a PoP without a probe.
+    pub const UP: PopView = PopView {
+        up: true,
+        rtt: None,
+    };
+    pub const DOWN: PopView = PopView {
+        up: false,
+        rtt: None,
+    };
+}
+
+/// Names one selection table, stably across health changes (and across
+/// config reloads that keep the names).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TableKey {
+    /// The policy the prefix names.
+    pub policy: String,
+    /// The prefix's region (the root when it has none), only when the
+    /// policy or a nested one is geographic.
+    pub region: Option<Region>,
+    /// Subnet policies: the member the table is for (`pop:NAME` or
+    /// `policy:NAME`).
+    pub subnet_member: Option<String>,
+}
+
+impl fmt::Display for TableKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.policy)?;
+        if let Some(r) = &self.region {
+            write!(f, " [{r}]")?;
+        }
+        if let Some(m) = &self.subnet_member {
+            write!(f, " [{m}]")?;
+        }
+        Ok(())
+    }
+}
+
+/// A more-specific LPM entry a subnet policy adds inside a registered
+/// prefix: same registration, counter slot, preference, DSCP and protection
+/// as the prefix, but its own table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MoreSpecific {
+    /// Index of the registered prefix in `plan.prefixes`.
+    pub prefix: usize,
+    pub net: IpNet,
+    /// Index into [`Layout::keys`].
+    pub table: u32,
+}
+
+/// Which table every prefix uses; depends on the plan only.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Layout {
+    /// The distinct tables, sorted.
+    pub keys: Vec<TableKey>,
+    /// By prefix index: the index into `keys` of its table (`None`: no policy).
+    pub prefix_table: Vec<Option<u32>>,
+    /// Entries subnet policies add, by prefix, then in mapping order.
+    pub more_specific: Vec<MoreSpecific>,
+}
+
+/// The label of a member in keys and choices: `pop:NAME` or `policy:NAME`.
+pub fn member_label(plan: &Plan, t: Target) -> String {
+    match t {
+        Target::Pop(p) => format!("pop:{}", plan.pops[p as usize].name),
+        Target::Policy(p) => format!("policy:{}", plan.policies[p as usize].name),
+    }
+}
+
+/// Whether a policy's tables depend on the prefix's region: it or a nested
+/// policy is geographic.
+fn region_sensitive(plan: &Plan) -> Vec<bool> {
+    fn walk(plan: &Plan, p: usize, memo: &mut Vec<Option<bool>>) -> bool {
+        if let Some(v) = memo[p] {
+            return v;
+        }
+        let policy = &plan.policies[p];
+        let v = policy.method == Method::Geographic
+            || policy.members.iter().any(|m| match m.target {
+                Target::Policy(q) => walk(plan, q as usize, memo),
+                Target::Pop(_) => false,
+            });
+        memo[p] = Some(v);
+        v
+    }
+    let mut memo = vec![None; plan.policies.len()];
+    (0..plan.policies.len())
+        .map(|p| walk(plan, p, &mut memo))
+        .collect()
+}
+
+impl Layout {
+    pub fn new(plan: &Plan) -> Layout {
+        let sensitive = region_sensitive(plan);
+        let key_of = |p: u32, region: &Option<Region>, subnet_member: Option<String>| TableKey {
+            policy: plan.policies[p as usize].name.clone(),
+            region: sensitive[p as usize].then(|| region.clone().unwrap_or_default()),
+            subnet_member,
+        };
+        // Prefixes that subnet expansion must not cut into.
+        let uses_subnets = plan.prefixes.iter().any(|p| {
+            p.policy
+                .is_some_and(|id| plan.policies[id as usize].method == Method::Subnet)
+        });
+        let registered: HashSet<IpNet> = if uses_subnets {
+            plan.prefixes.iter().map(|p| p.net).collect()
+        } else {
+            HashSet::new()
+        };
+
+        let mut raw: Vec<Option<TableKey>> = Vec::with_capacity(plan.prefixes.len());
+        let mut extra: Vec<(usize, IpNet, TableKey)> = Vec::new();
+        for (i, prefix) in plan.prefixes.iter().enumerate() {
+            let Some(p) = prefix.policy else {
+                raw.push(None);
+                continue;
+            };
+            let policy = &plan.policies[p as usize];
+            if policy.method != Method::Subnet {
+                raw.push(Some(key_of(p, &prefix.region, None)));
+                continue;
+            }
+            let fallback = policy.members.iter().find(|m| m.subnets.is_empty());
+            let mappings: Vec<(IpNet, Target)> = policy
+                .members
+                .iter()
+                .flat_map(|m| m.subnets.iter().map(move |n| (*n, m.target)))
+                .collect();
+            // The prefix itself: the most specific mapping that covers it,
+            // else the fallback member.
+            let own = mappings
+                .iter()
+                .filter(|(n, _)| n.contains(&prefix.net))
+                .max_by_key(|(n, _)| n.prefix_len())
+                .map(|(_, t)| *t)
+                .or(fallback.map(|m| m.target));
+            raw.push(Some(key_of(
+                p,
+                &prefix.region,
+                own.map(|t| member_label(plan, t)),
+            )));
+            // Mappings strictly inside it, unless a more specific registered
+            // prefix (another registration) covers them.
+            for (net, t) in &mappings {
+                if *net == prefix.net || !prefix.net.contains(net) {
+                    continue;
+                }
+                let owned_by_other = (prefix.net.prefix_len() + 1..=net.prefix_len()).any(|len| {
+                    net.supernet_of_len(len)
+                        .is_some_and(|s| s != prefix.net && registered.contains(&s))
+                });
+                if !owned_by_other {
+                    extra.push((
+                        i,
+                        *net,
+                        key_of(p, &prefix.region, Some(member_label(plan, *t))),
+                    ));
+                }
+            }
+        }
+        let keys: Vec<TableKey> = raw
+            .iter()
+            .flatten()
+            .chain(extra.iter().map(|e| &e.2))
+            .cloned()
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let index: HashMap<&TableKey, u32> = keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| (k, i as u32))
+            .collect();
+        Layout {
+            prefix_table: raw.iter().map(|k| k.as_ref().map(|k| index[k])).collect(),
+            more_specific: extra
+                .iter()
+                .map(|(prefix, net, k)| MoreSpecific {
+                    prefix: *prefix,
+                    net: *net,
+                    table: index[k],
+                })
+                .collect(),
+            keys,
+        }
+    }
+
+    /// The key of prefix `i`'s table.
+    pub fn table_of(&self, prefix: usize) -> Option<&TableKey> {
+        self.prefix_table
+            .get(prefix)
+            .copied()
+            .flatten()
+            .map(|k| &self.keys[k as usize])
+    }
+}
+
+trait SupernetOfLen {
+    fn supernet_of_len(&self, len: u8) -> Option<IpNet>;
+}
+
+impl SupernetOfLen for IpNet {
+    fn supernet_of_len(&self, len: u8) -> Option<IpNet> {
+        IpNet::new(self.addr(), len).ok().map(|n| n.trunc())
+    }
+}
+
+/// The performance method's current choices, by (policy, region): fed back
+/// into the next [`resolve`] for hysteresis.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Choices(pub BTreeMap<(String, Option<Region>), String>);
+
+impl Choices {
+    /// The member label (`pop:NAME` / `policy:NAME`) chosen for `policy`.
+    pub fn get(&self, policy: &str, region: Option<&Region>) -> Option<&str> {
+        self.0
+            .get(&(policy.to_string(), region.cloned()))
+            .map(String::as_str)
+    }
+}
+
+/// One computed table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Table {
+    pub pops: PolicyTable,
+    /// Set when no member was up and the policy's fallback fills the table:
+    /// the daemon logs it loudly and counts it.
+    pub fallback: Option<Fallback>,
+}
+
+/// Every table's contents, and the choices to feed back next time.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Resolved {
+    pub tables: BTreeMap<TableKey, Table>,
+    pub choices: Choices,
+}
+
+impl Resolved {
+    /// Tables whose contents differ from `old`'s (or that `old` lacks):
+    /// what a failover writes.
+    pub fn changed<'a>(&'a self, old: &Resolved) -> Vec<&'a TableKey> {
+        self.tables
+            .iter()
+            .filter(|(k, t)| old.tables.get(*k).is_none_or(|o| o.pops != t.pops))
+            .map(|(k, _)| k)
+            .collect()
+    }
+
+    /// Tables filled by their fallback because no member is up.
+    pub fn in_fallback(&self) -> impl Iterator<Item = (&TableKey, Fallback)> {
+        self.tables
+            .iter()
+            .filter_map(|(k, t)| t.fallback.map(|f| (k, f)))
+    }
+}
+
+/// Computes every table of `layout` from the PoPs' health (`health(pop id)`)
+/// and the previous performance choices.
+pub fn resolve(
+    plan: &Plan,
+    layout: &Layout,
+    health: &impl Fn(u32) -> PopView,
+    prev: &Choices,
+) -> Resolved {
+    let mut r = Resolver {
+        plan,
+        health,
+        prev,
+        sensitive: region_sensitive(plan),
+        memo: HashMap::new(),
+        choices: Choices::default(),
+    };
+    let mut tables = BTreeMap::new();
+    for key in &layout.keys {
+        let Some(p) = plan.policies.iter().position(|x| x.name == key.policy) else {
+            continue;
+        };
+        let region = key.region.clone().unwrap_or_default();
+        let outcome = match &key.subnet_member {
+            Some(label) => r.subnet(p, label, &region),
+            None => r.policy(p, &region),
+        };
+        let table = match outcome {
+            Some(pops) => Table {
+                pops,
+                fallback: None,
+            },
+            None => {
+                let fallback = plan.policies[p].fallback;
+                Table {
+                    pops: match (fallback, plan.transit_exit) {
+                        (Fallback::Transit, Some(t)) => policy::single(t),
+                        _ => PolicyTable::default(),
+                    },
+                    fallback: Some(fallback),
+                }
+            }
+        };
+        tables.insert(key.clone(), table);
+    }
+    Resolved {
+        tables,
+        choices: r.choices,
+    }
+}
+
+struct Resolver<'a, H> {
+    plan: &'a Plan,
+    health: &'a H,
+    prev: &'a Choices,
+    sensitive: Vec<bool>,
+    /// (policy, region if it matters) → its table, `None` when no member is up.
+    memo: HashMap<(usize, Option<Region>), Option<PolicyTable>>,
+    choices: Choices,
+}
+
+impl<H: Fn(u32) -> PopView> Resolver<'_, H> {
+    /// A member's table, `None` when it is down (a PoP) or has no live
+    /// member (a policy; its own fallback does not apply when nested).
+    fn member(&mut self, t: Target, region: &Region) -> Option<PolicyTable> {
+        match t {
+            Target::Pop(p) => (self.health)(p).up.then(|| policy::single(p)),
+            Target::Policy(q) => self.policy(q as usize, region),
+        }
+    }
+
+    fn policy(&mut self, p: usize, region: &Region) -> Option<PolicyTable> {
+        let key = (p, self.sensitive[p].then(|| region.clone()));
+        if let Some(t) = self.memo.get(&key) {
+            return *t;
+        }
+        let t = self.compute(p, region);
+        self.memo.insert(key, t);
+        t
+    }
+
+    fn compute(&mut self, p: usize, region: &Region) -> Option<PolicyTable> {
+        let policy = &self.plan.policies[p];
+        let live: Vec<(usize, PolicyTable)> = (0..policy.members.len())
+            .filter_map(|i| {
+                self.member(policy.members[i].target, region)
+                    .map(|t| (i, t))
+            })
+            .collect();
+        if live.is_empty() {
+            return None;
+        }
+        let members = &policy.members;
+        Some(match policy.method {
+            Method::Priority => {
+                let best = policy::priority(live.iter().map(|(i, _)| members[*i].priority))?;
+                live[best].1
+            }
+            Method::Weighted => spread(&live, |i| (members[i].target, members[i].weight)),
+            Method::Multivalue => spread(&live, |i| (members[i].target, 1)),
+            Method::Performance => {
+                let candidates: Vec<(Option<Duration>, u32)> = live
+                    .iter()
+                    .map(|(i, t)| (self.rtt(members[*i].target, t), members[*i].priority))
+                    .collect();
+                let region_key = self.sensitive[p].then(|| region.clone());
+                let current = self
+                    .prev
+                    .get(&policy.name, region_key.as_ref())
+                    .and_then(|label| {
+                        live.iter()
+                            .position(|(i, _)| member_label(self.plan, members[*i].target) == label)
+                    });
+                let best = policy::performance(&candidates, current, &policy.hysteresis)?;
+                self.choices.0.insert(
+                    (policy.name.clone(), region_key),
+                    member_label(self.plan, members[live[best].0].target),
+                );
+                live[best].1
+            }
+            Method::Geographic => {
+                // The most specific level of the prefix's region with a live
+                // member in it; flows spread by weight among those members.
+                let level = region.lineage().find_map(|level| {
+                    let inside: Vec<(usize, PolicyTable)> = live
+                        .iter()
+                        .filter(|(i, _)| {
+                            members[*i]
+                                .region
+                                .as_ref()
+                                .is_some_and(|r| r.within(&level))
+                        })
+                        .copied()
+                        .collect();
+                    (!inside.is_empty()).then_some(inside)
+                })?;
+                spread(&level, |i| (members[i].target, members[i].weight))
+            }
+            // Only reached for a subnet policy without a subnet context:
+            // its fallback member.
+            Method::Subnet => {
+                let fallback = members.iter().position(|m| m.subnets.is_empty())?;
+                live.iter().find(|(i, _)| *i == fallback)?.1
+            }
+        })
+    }
+
+    /// A subnet policy's table for one member: that member if it is up,
+    /// else the fallback member, else `None` (the policy's fallback).
+    fn subnet(&mut self, p: usize, label: &str, region: &Region) -> Option<PolicyTable> {
+        let policy = &self.plan.policies[p];
+        let mapped = policy
+            .members
+            .iter()
+            .find(|m| member_label(self.plan, m.target) == label)
+            .map(|m| m.target);
+        let fallback = policy
+            .members
+            .iter()
+            .find(|m| m.subnets.is_empty())
+            .map(|m| m.target);
+        [mapped, fallback]
+            .into_iter()
+            .flatten()
+            .find_map(|t| self.member(t, region))
+    }
+
+    /// A member's RTT: a PoP's own; a policy's, the lowest of the PoPs its
+    /// table uses.
+    fn rtt(&self, t: Target, table: &PolicyTable) -> Option<Duration> {
+        match t {
+            Target::Pop(p) => (self.health)(p).rtt,
+            Target::Policy(_) => table.pops[..POLICY_SLOTS]
+                .iter()
+                .filter(|&&p| p != NO_POP)
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .filter_map(|&p| (self.health)(u32::from(p)).rtt)
+                .min(),
+        }
+    }
+}
+
+/// Weighted Maglev over live members (index into the policy's members and
+/// their tables): each slot takes its owner's table's value at that slot, so
+/// nested tables compose and stay consistent.
+fn spread(live: &[(usize, PolicyTable)], weight: impl Fn(usize) -> (Target, u32)) -> PolicyTable {
+    let members: Vec<(Target, u32)> = live.iter().map(|(i, _)| weight(*i)).collect();
+    let mut t = PolicyTable::default();
+    for (slot, owner) in policy::maglev(&members).into_iter().enumerate() {
+        t.pops[slot] = live[owner].1.pops[slot];
+    }
+    t
+}
