@@ -613,7 +613,7 @@ impl Validator<'_> {
         if !self.problems.is_empty() {
             return Err(Invalid(self.problems));
         }
-        Ok(Plan {
+        let plan = Plan {
             pin_path: file.daemon.pin_path,
             xdp_mode: file.daemon.xdp_mode,
             metrics_address,
@@ -625,7 +625,20 @@ impl Validator<'_> {
             pops,
             policies,
             prefixes,
-        })
+        };
+        // Regions and subnet members multiply the tables a policy needs.
+        let tables = crate::resolve::Layout::new(&plan).keys.len();
+        if tables > limits::MAX_POLICIES as usize {
+            self.bad(
+                None,
+                format!(
+                    "{tables} selection tables (policies × prefix regions × subnet members) exceed the limit of {}",
+                    limits::MAX_POLICIES
+                ),
+            );
+            return Err(Invalid(self.problems));
+        }
+        Ok(plan)
     }
 
     /// Each policy's fallback: as configured, else `transit` when there is
@@ -1685,6 +1698,313 @@ pop = "ams"
         assert!(
             p[0].starts_with("line 2: bad prefix \"203.0.113.0/33\""),
             "{p:?}"
+        );
+    }
+
+    const HEALTH: &str = r#"
+[forwarding]
+backbone_exit = "core"
+transit_exit = "isp"
+
+[[ports]]
+interface = "bb0"
+role = "backbone"
+
+[[ports]]
+interface = "tr0"
+role = "transit"
+
+[[pops]]
+name = "core"
+interface = "bb0"
+mac = "02:00:00:00:0a:01"
+region = "world > europe > ie"
+probe = { type = "icmp", address = "203.0.113.1" }
+
+[[pops]]
+name = "isp"
+interface = "tr0"
+mac = "02:00:00:00:0b:01"
+probe = { type = "http", address = "2001:db8::1", path = "/health", status = 204, interval_ms = 2000, timeout_ms = 1000, rise = 1, fall = 5, interface = "" }
+
+[[pops]]
+name = "ams"
+interface = "bb0"
+mac = "02:00:00:00:0c:01"
+region = "world > Europe > NL"
+
+[pops.probe]
+type = "udp"
+address = "198.51.100.7"
+port = 7
+interval_ms = 200
+
+[[policies]]
+name = "eu"
+method = "performance"
+members = [{ pop = "core" }, { pop = "ams" }]
+hysteresis_ms = 8
+hysteresis_percent = 15
+fallback = "pass"
+
+[[policies]]
+name = "geo"
+method = "geographic"
+members = [{ policy = "eu", region = "world > europe" }, { pop = "isp", region = "world", weight = 2 }]
+
+[[policies]]
+name = "sites"
+method = "subnet"
+members = [{ pop = "ams", subnets = ["192.0.2.0/26", "2001:db8:5::/48"] }, { policy = "geo" }]
+
+[[prefixes]]
+prefix = "192.0.2.0/24"
+policy = "sites"
+region = "world > europe > fr"
+"#;
+
+    #[test]
+    fn health_and_method_keys_resolve() {
+        let plan = parse(HEALTH).unwrap_or_else(|e| panic!("{e}"));
+        let core = &plan.pops[0];
+        assert_eq!(
+            core.region,
+            Some(Region::parse("world > europe > ie").unwrap())
+        );
+        assert_eq!(
+            core.probe,
+            Some(Probe {
+                kind: ProbeKind::Icmp,
+                address: "203.0.113.1".parse().unwrap(),
+                device: Some("bb0".into()),
+                interval: Duration::from_secs(1),
+                timeout: Duration::from_millis(500),
+                rise: 2,
+                fall: 3,
+            }),
+            "defaults: the PoP's interface, 1 s / 500 ms / 2 / 3"
+        );
+        let isp = plan.pops[1].probe.as_ref().unwrap();
+        assert_eq!(
+            (
+                isp.kind.clone(),
+                isp.device.as_deref(),
+                isp.interval,
+                isp.timeout,
+                isp.rise,
+                isp.fall
+            ),
+            (
+                ProbeKind::Http {
+                    port: 80,
+                    path: "/health".into(),
+                    host: None,
+                    status: 204
+                },
+                None,
+                Duration::from_secs(2),
+                Duration::from_secs(1),
+                1,
+                5
+            )
+        );
+        let ams = plan.pops[2].probe.as_ref().unwrap();
+        assert_eq!(
+            ams.kind,
+            ProbeKind::Udp {
+                port: 7,
+                payload: DEFAULT_UDP_PAYLOAD.as_bytes().to_vec()
+            }
+        );
+        // A short interval shortens the default timeout.
+        assert_eq!(
+            (ams.interval, ams.timeout),
+            (Duration::from_millis(200), Duration::from_millis(200))
+        );
+        assert_eq!(
+            plan.pops[2].region.as_ref().unwrap().to_string(),
+            "world > europe > nl"
+        );
+
+        let eu = &plan.policies[0];
+        assert_eq!(eu.method, Method::Performance);
+        assert_eq!(eu.fallback, Fallback::Pass);
+        assert_eq!(
+            eu.hysteresis,
+            Hysteresis {
+                absolute: Duration::from_millis(8),
+                percent: 15
+            }
+        );
+        let geo = &plan.policies[1];
+        assert_eq!(
+            geo.fallback,
+            Fallback::Transit,
+            "default with a transit exit"
+        );
+        assert_eq!(geo.members[0].target, Target::Policy(0));
+        assert_eq!(
+            geo.members[0].region,
+            Some(Region::parse("world>europe").unwrap())
+        );
+        assert_eq!(
+            (geo.members[1].target, geo.members[1].weight),
+            (Target::Pop(1), 2)
+        );
+        let sites = &plan.policies[2];
+        assert_eq!(
+            sites.members[0].subnets,
+            vec![
+                "192.0.2.0/26".parse::<IpNet>().unwrap(),
+                "2001:db8:5::/48".parse().unwrap()
+            ]
+        );
+        assert!(sites.members[1].subnets.is_empty());
+        assert_eq!(
+            plan.prefixes[0].region,
+            Some(Region(vec!["world".into(), "europe".into(), "fr".into()]))
+        );
+    }
+
+    #[test]
+    fn regions_parse_and_nest() {
+        let ie = Region::parse(" World >europe> IE ").unwrap();
+        assert_eq!(ie.to_string(), "world > europe > ie");
+        assert!(ie.within(&Region::parse("world > europe").unwrap()));
+        assert!(ie.within(&Region::default()));
+        assert!(!ie.within(&Region::parse("world > eu").unwrap()));
+        assert_eq!(
+            ie.lineage().map(|r| r.to_string()).collect::<Vec<_>>(),
+            ["world > europe > ie", "world > europe", "world", "(root)"]
+        );
+        assert!(Region::parse("world >> ie").is_err());
+        assert!(Region::parse("").is_err());
+        assert!(Region::parse("world > new york").is_err());
+    }
+
+    #[test]
+    fn health_and_method_problems_are_reported_with_their_lines() {
+        let text = HEALTH
+            .replace(
+                "address = \"203.0.113.1\"",
+                "address = \"203.0.113.1\", port = 7",
+            )
+            .replace("status = 204", "status = 700")
+            .replace("timeout_ms = 1000", "timeout_ms = 3000")
+            .replace("rise = 1", "rise = 0")
+            .replace(
+                "region = \"world > Europe > NL\"",
+                "region = \"world > > nl\"",
+            )
+            .replace("port = 7\ninterval_ms = 200", "interval_ms = 20")
+            .replace("hysteresis_ms = 8", "hysteresis_ms = -1")
+            .replace("region = \"world\", weight = 2", "weight = 2")
+            .replace("\"192.0.2.0/26\"", "\"192.0.2.1/26\"")
+            .replace("{ policy = \"geo\" }", "{ policy = \"nowhere\" }")
+            .replace("region = \"world > europe > fr\"", "region = \"world/fr\"");
+        assert_eq!(
+            problems(&text),
+            vec![
+                "line 19: PoP core: probe: `port` does not apply to a icmp probe",
+                "line 25: PoP isp: probe: status 700 is outside 100-599",
+                "line 25: PoP isp: probe: timeout_ms 3000 is longer than interval_ms 2000",
+                "line 25: PoP isp: probe: rise 0 is outside 1-100",
+                "line 31: PoP ams: region \"world > > nl\" has an empty segment",
+                "line 33: PoP ams: probe: a udp probe needs a port",
+                "line 36: PoP ams: probe: interval_ms 20 is outside 50-600000",
+                "line 42: policy eu: hysteresis_ms -1 is outside 0-10000",
+                "line 49: policy geo: member isp has no region (give the member or its PoP a region)",
+                "line 54: policy sites: subnet 192.0.2.1/26 has host bits set (did you mean 192.0.2.0/26?)",
+                "line 54: policy sites: unknown member policy \"nowhere\"",
+                "line 59: prefix 192.0.2.0/24: region \"world/fr\": segment \"world/fr\" may only hold letters, digits, `-` and `_`",
+            ]
+        );
+    }
+
+    #[test]
+    fn method_specific_keys_and_member_shapes_are_checked() {
+        let text = HEALTH
+            .replace(
+                "members = [{ pop = \"core\" }, { pop = \"ams\" }]",
+                "members = [{ pop = \"core\", region = \"world\" }, { pop = \"ams\", policy = \"geo\" }, { pop = \"core\" }]",
+            )
+            .replace("{ policy = \"geo\" }]", "{ policy = \"geo\" }, { pop = \"core\" }]")
+            .replace("prefix = \"192.0.2.0/24\"", "prefix = \"192.0.2.0/24\"\npop = \"core\"");
+        assert_eq!(
+            problems(&text),
+            vec![
+                "line 42: policy eu: a member region applies to the geographic method only",
+                "line 42: policy eu: a member names either a pop or a policy",
+                "line 42: policy eu: core is a member twice",
+                "line 55: policy sites: a subnet policy needs exactly one member without subnets (the fallback member), not 2",
+                "line 59: prefix 192.0.2.0/24: give either policy or pop, not both",
+            ]
+        );
+        let text = HEALTH
+            .replace("hysteresis_ms = 8\nhysteresis_percent = 15\n", "")
+            .replace(
+                "method = \"geographic\"",
+                "method = \"geographic\"\nhysteresis_percent = 5",
+            )
+            .replace(
+                "subnets = [\"192.0.2.0/26\", \"2001:db8:5::/48\"]",
+                "subnets = []",
+            )
+            .replace(
+                "{ policy = \"eu\", region",
+                "{ policy = \"eu\", subnets = [\"10.0.0.0/8\"], region",
+            );
+        assert_eq!(
+            problems(&text),
+            vec![
+                "line 49: policy geo: subnets apply to the subnet method only",
+                "line 48: policy geo: hysteresis_percent applies to the performance method only",
+                "line 54: policy sites: empty subnets (leave the key out for the fallback member)",
+            ]
+        );
+    }
+
+    #[test]
+    fn nested_policies_may_not_loop_or_nest_a_subnet_policy() {
+        let text = format!(
+            "{HEALTH}\n[[policies]]\nname = \"a\"\nmethod = \"priority\"\nmembers = [{{ policy = \"b\" }}]\n\n[[policies]]\nname = \"b\"\nmethod = \"weighted\"\nmembers = [{{ pop = \"core\" }}, {{ policy = \"c\" }}]\n\n[[policies]]\nname = \"c\"\nmethod = \"priority\"\nmembers = [{{ policy = \"a\" }}, {{ policy = \"sites\" }}]\n\n[[policies]]\nname = \"self\"\nmethod = \"priority\"\nmembers = [{{ policy = \"self\" }}]\n"
+        );
+        assert_eq!(
+            problems(&text),
+            vec![
+                "line 75: policy c: subnet policy sites cannot be a member (it maps customer addresses, which only a prefix has)",
+                "line 63: policy a: nested policies form a cycle: a > b > c > a",
+                "line 78: policy self: nested policies form a cycle: self > self",
+            ]
+        );
+    }
+
+    #[test]
+    fn explicit_transit_fallback_needs_a_transit_exit() {
+        let text = HEALTH
+            .replace("transit_exit = \"isp\"\n", "")
+            .replace("fallback = \"pass\"", "fallback = \"transit\"");
+        assert_eq!(
+            problems(&text),
+            ["line 44: policy eu: fallback = \"transit\" needs [forwarding] transit_exit"]
+        );
+    }
+
+    #[test]
+    fn too_many_region_tables_are_refused() {
+        let mut text = HEALTH.to_string();
+        for i in 0..300 {
+            text.push_str(&format!(
+                "\n[[prefixes]]\nprefix = \"10.{}.{}.0/24\"\npolicy = \"geo\"\nregion = \"world > r{i}\"\n",
+                i / 256,
+                i % 256
+            ));
+        }
+        assert_eq!(
+            problems(&text),
+            [
+                "302 selection tables (policies × prefix regions × subnet members) exceed the limit of 256"
+            ]
         );
     }
 }
