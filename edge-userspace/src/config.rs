@@ -2007,4 +2007,24 @@ region = "world > europe > fr"
             ]
         );
     }
+
+    #[test]
+    fn the_documented_example_is_valid() {
+        let doc = include_str!("../../docs/config.md");
+        let example = doc
+            .split("### Example\n\n```toml\n")
+            .nth(1)
+            .and_then(|rest| rest.split("```").next())
+            .expect("docs/config.md has an example");
+        let text = format!(
+            "[[ports]]\ninterface = \"bb0\"\nrole = \"backbone\"\n\n[[ports]]\ninterface = \"bb1\"\nrole = \"backbone\"\n{example}"
+        );
+        let plan = parse(&text).unwrap_or_else(|e| panic!("{e}"));
+        let layout = crate::resolve::Layout::new(&plan);
+        assert_eq!(layout.more_specific.len(), 1);
+        assert_eq!(
+            layout.table_of(0).unwrap().to_string(),
+            "by-site [world > europe > fr] [policy:near]"
+        );
+    }
 }
