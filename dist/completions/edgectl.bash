@@ -34,6 +34,9 @@ _edgectl() {
             edgectl,prefix)
                 cmd="edgectl__subcmd__prefix"
                 ;;
+            edgectl,report)
+                cmd="edgectl__subcmd__report"
+                ;;
             edgectl,stats)
                 cmd="edgectl__subcmd__stats"
                 ;;
@@ -79,6 +82,9 @@ _edgectl() {
             edgectl__subcmd__help,prefix)
                 cmd="edgectl__subcmd__help__subcmd__prefix"
                 ;;
+            edgectl__subcmd__help,report)
+                cmd="edgectl__subcmd__help__subcmd__report"
+                ;;
             edgectl__subcmd__help,stats)
                 cmd="edgectl__subcmd__help__subcmd__stats"
                 ;;
@@ -123,6 +129,9 @@ _edgectl() {
                 ;;
             edgectl__subcmd__help__subcmd__prefix,show)
                 cmd="edgectl__subcmd__help__subcmd__prefix__subcmd__show"
+                ;;
+            edgectl__subcmd__help__subcmd__report,latency)
+                cmd="edgectl__subcmd__help__subcmd__report__subcmd__latency"
                 ;;
             edgectl__subcmd__help__subcmd__stats,prefix)
                 cmd="edgectl__subcmd__help__subcmd__stats__subcmd__prefix"
@@ -205,6 +214,18 @@ _edgectl() {
             edgectl__subcmd__prefix__subcmd__help,show)
                 cmd="edgectl__subcmd__prefix__subcmd__help__subcmd__show"
                 ;;
+            edgectl__subcmd__report,help)
+                cmd="edgectl__subcmd__report__subcmd__help"
+                ;;
+            edgectl__subcmd__report,latency)
+                cmd="edgectl__subcmd__report__subcmd__latency"
+                ;;
+            edgectl__subcmd__report__subcmd__help,help)
+                cmd="edgectl__subcmd__report__subcmd__help__subcmd__help"
+                ;;
+            edgectl__subcmd__report__subcmd__help,latency)
+                cmd="edgectl__subcmd__report__subcmd__help__subcmd__latency"
+                ;;
             edgectl__subcmd__stats,help)
                 cmd="edgectl__subcmd__stats__subcmd__help"
                 ;;
@@ -224,7 +245,7 @@ _edgectl() {
 
     case "${cmd}" in
         edgectl)
-            opts="-h -V --socket --json --timeout --help --version status stats prefix pop policy config teardown completions help"
+            opts="-h -V --socket --json --timeout --help --version status stats prefix pop policy config report teardown completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -390,7 +411,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__help)
-            opts="status stats prefix pop policy config teardown completions help"
+            opts="status stats prefix pop policy config report teardown completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -642,6 +663,34 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__help__subcmd__prefix__subcmd__show)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__help__subcmd__report)
+            opts="latency"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__help__subcmd__report__subcmd__latency)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1230,6 +1279,96 @@ _edgectl() {
                 return 0
             fi
             case "${prev}" in
+                --socket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__report)
+            opts="-h --socket --json --timeout --help latency help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --socket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__report__subcmd__help)
+            opts="latency help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__report__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__report__subcmd__help__subcmd__latency)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__report__subcmd__latency)
+            opts="-h --window --socket --json --timeout --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --window)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --socket)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -35,6 +35,7 @@ complete -c edgectl -n "__fish_edgectl_needs_command" -f -a "prefix" -d 'Registe
 complete -c edgectl -n "__fish_edgectl_needs_command" -f -a "pop" -d 'PoPs (next hops)'
 complete -c edgectl -n "__fish_edgectl_needs_command" -f -a "policy" -d 'Policies and their selection tables'
 complete -c edgectl -n "__fish_edgectl_needs_command" -f -a "config" -d 'Config file operations'
+complete -c edgectl -n "__fish_edgectl_needs_command" -f -a "report" -d 'Reports'
 complete -c edgectl -n "__fish_edgectl_needs_command" -f -a "teardown" -d 'Remove the forwarder: detach from every port, remove pins and state; edged exits'
 complete -c edgectl -n "__fish_edgectl_needs_command" -f -a "completions" -d 'Print a shell completion script'
 complete -c edgectl -n "__fish_edgectl_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -158,6 +159,19 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand config; and __fish_seen_
 complete -c edgectl -n "__fish_edgectl_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "check" -d 'Validate a config file without touching anything; prints every problem with its line'
 complete -c edgectl -n "__fish_edgectl_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "reload" -d 'Make edged re-read its config file and apply it as a diff (a bad config is rejected whole; the running state stays)'
 complete -c edgectl -n "__fish_edgectl_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c edgectl -n "__fish_edgectl_using_subcommand report; and not __fish_seen_subcommand_from latency help" -l socket -d 'edged\'s control socket' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand report; and not __fish_seen_subcommand_from latency help" -l timeout -d 'How long to wait for edged\'s reply (seconds)' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand report; and not __fish_seen_subcommand_from latency help" -l json -d 'Print machine-readable JSON instead of text'
+complete -c edgectl -n "__fish_edgectl_using_subcommand report; and not __fish_seen_subcommand_from latency help" -s h -l help -d 'Print help'
+complete -c edgectl -n "__fish_edgectl_using_subcommand report; and not __fish_seen_subcommand_from latency help" -f -a "latency" -d 'RTT percentiles per PoP from the health probes'
+complete -c edgectl -n "__fish_edgectl_using_subcommand report; and not __fish_seen_subcommand_from latency help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c edgectl -n "__fish_edgectl_using_subcommand report; and __fish_seen_subcommand_from latency" -l window -d 'Seconds of history (at most 3600)' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand report; and __fish_seen_subcommand_from latency" -l socket -d 'edged\'s control socket' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand report; and __fish_seen_subcommand_from latency" -l timeout -d 'How long to wait for edged\'s reply (seconds)' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand report; and __fish_seen_subcommand_from latency" -l json -d 'Print machine-readable JSON instead of text'
+complete -c edgectl -n "__fish_edgectl_using_subcommand report; and __fish_seen_subcommand_from latency" -s h -l help -d 'Print help'
+complete -c edgectl -n "__fish_edgectl_using_subcommand report; and __fish_seen_subcommand_from help" -f -a "latency" -d 'RTT percentiles per PoP from the health probes'
+complete -c edgectl -n "__fish_edgectl_using_subcommand report; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c edgectl -n "__fish_edgectl_using_subcommand teardown" -l socket -d 'edged\'s control socket' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand teardown" -l timeout -d 'How long to wait for edged\'s reply (seconds)' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand teardown" -l json -d 'Print machine-readable JSON instead of text'
@@ -166,15 +180,16 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand completions" -l socket -
 complete -c edgectl -n "__fish_edgectl_using_subcommand completions" -l timeout -d 'How long to wait for edged\'s reply (seconds)' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand completions" -l json -d 'Print machine-readable JSON instead of text'
 complete -c edgectl -n "__fish_edgectl_using_subcommand completions" -s h -l help -d 'Print help'
-complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from status stats prefix pop policy config teardown completions help" -f -a "status" -d 'The daemon: version, uptime, config generation, ports, map fill'
-complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from status stats prefix pop policy config teardown completions help" -f -a "stats" -d 'Packet and byte counters per action, reason, prefix, PoP and port, with rates when watching'
-complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from status stats prefix pop policy config teardown completions help" -f -a "prefix" -d 'Registered prefixes'
-complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from status stats prefix pop policy config teardown completions help" -f -a "pop" -d 'PoPs (next hops)'
-complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from status stats prefix pop policy config teardown completions help" -f -a "policy" -d 'Policies and their selection tables'
-complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from status stats prefix pop policy config teardown completions help" -f -a "config" -d 'Config file operations'
-complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from status stats prefix pop policy config teardown completions help" -f -a "teardown" -d 'Remove the forwarder: detach from every port, remove pins and state; edged exits'
-complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from status stats prefix pop policy config teardown completions help" -f -a "completions" -d 'Print a shell completion script'
-complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from status stats prefix pop policy config teardown completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from status stats prefix pop policy config report teardown completions help" -f -a "status" -d 'The daemon: version, uptime, config generation, ports, map fill'
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from status stats prefix pop policy config report teardown completions help" -f -a "stats" -d 'Packet and byte counters per action, reason, prefix, PoP and port, with rates when watching'
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from status stats prefix pop policy config report teardown completions help" -f -a "prefix" -d 'Registered prefixes'
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from status stats prefix pop policy config report teardown completions help" -f -a "pop" -d 'PoPs (next hops)'
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from status stats prefix pop policy config report teardown completions help" -f -a "policy" -d 'Policies and their selection tables'
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from status stats prefix pop policy config report teardown completions help" -f -a "config" -d 'Config file operations'
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from status stats prefix pop policy config report teardown completions help" -f -a "report" -d 'Reports'
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from status stats prefix pop policy config report teardown completions help" -f -a "teardown" -d 'Remove the forwarder: detach from every port, remove pins and state; edged exits'
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from status stats prefix pop policy config report teardown completions help" -f -a "completions" -d 'Print a shell completion script'
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from status stats prefix pop policy config report teardown completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from stats" -f -a "prefix" -d 'Only one registered prefix'
 complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from prefix" -f -a "add" -d 'Register a prefix live (kept across restarts; replaces the config\'s entry for the same prefix)'
 complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from prefix" -f -a "del" -d 'Remove a prefix (a config prefix stays removed until `prefix add`)'
@@ -188,3 +203,4 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_su
 complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from policy" -f -a "show" -d 'A policy\'s members and its selection table summary'
 complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "check" -d 'Validate a config file without touching anything; prints every problem with its line'
 complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "reload" -d 'Make edged re-read its config file and apply it as a diff (a bad config is rejected whole; the running state stays)'
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from report" -f -a "latency" -d 'RTT percentiles per PoP from the health probes'

@@ -431,6 +431,61 @@ esac
     ;;
 esac
 ;;
+(report)
+_arguments "${_arguments_options[@]}" : \
+'--socket=[edged'\''s control socket]:SOCKET:_files' \
+'--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
+'--json[Print machine-readable JSON instead of text]' \
+'-h[Print help]' \
+'--help[Print help]' \
+":: :_edgectl__subcmd__report_commands" \
+"*::: :->report" \
+&& ret=0
+
+    case $state in
+    (report)
+        words=($line[1] "${words[@]}")
+        (( CURRENT += 1 ))
+        curcontext="${curcontext%:*:*}:edgectl-report-command-$line[1]:"
+        case $line[1] in
+            (latency)
+_arguments "${_arguments_options[@]}" : \
+'--window=[Seconds of history (at most 3600)]:WINDOW:_default' \
+'--socket=[edged'\''s control socket]:SOCKET:_files' \
+'--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
+'--json[Print machine-readable JSON instead of text]' \
+'-h[Print help]' \
+'--help[Print help]' \
+&& ret=0
+;;
+(help)
+_arguments "${_arguments_options[@]}" : \
+":: :_edgectl__subcmd__report__subcmd__help_commands" \
+"*::: :->help" \
+&& ret=0
+
+    case $state in
+    (help)
+        words=($line[1] "${words[@]}")
+        (( CURRENT += 1 ))
+        curcontext="${curcontext%:*:*}:edgectl-report-help-command-$line[1]:"
+        case $line[1] in
+            (latency)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(help)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+        esac
+    ;;
+esac
+;;
+        esac
+    ;;
+esac
+;;
 (teardown)
 _arguments "${_arguments_options[@]}" : \
 '--socket=[edged'\''s control socket]:SOCKET:_files' \
@@ -598,6 +653,26 @@ _arguments "${_arguments_options[@]}" : \
     ;;
 esac
 ;;
+(report)
+_arguments "${_arguments_options[@]}" : \
+":: :_edgectl__subcmd__help__subcmd__report_commands" \
+"*::: :->report" \
+&& ret=0
+
+    case $state in
+    (report)
+        words=($line[1] "${words[@]}")
+        (( CURRENT += 1 ))
+        curcontext="${curcontext%:*:*}:edgectl-help-report-command-$line[1]:"
+        case $line[1] in
+            (latency)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+        esac
+    ;;
+esac
+;;
 (teardown)
 _arguments "${_arguments_options[@]}" : \
 && ret=0
@@ -628,6 +703,7 @@ _edgectl_commands() {
 'pop:PoPs (next hops)' \
 'policy:Policies and their selection tables' \
 'config:Config file operations' \
+'report:Reports' \
 'teardown:Remove the forwarder\: detach from every port, remove pins and state; edged exits' \
 'completions:Print a shell completion script' \
 'help:Print this message or the help of the given subcommand(s)' \
@@ -691,6 +767,7 @@ _edgectl__subcmd__help_commands() {
 'pop:PoPs (next hops)' \
 'policy:Policies and their selection tables' \
 'config:Config file operations' \
+'report:Reports' \
 'teardown:Remove the forwarder\: detach from every port, remove pins and state; edged exits' \
 'completions:Print a shell completion script' \
 'help:Print this message or the help of the given subcommand(s)' \
@@ -802,6 +879,18 @@ _edgectl__subcmd__help__subcmd__prefix__subcmd__lookup_commands() {
 _edgectl__subcmd__help__subcmd__prefix__subcmd__show_commands() {
     local commands; commands=()
     _describe -t commands 'edgectl help prefix show commands' commands "$@"
+}
+(( $+functions[_edgectl__subcmd__help__subcmd__report_commands] )) ||
+_edgectl__subcmd__help__subcmd__report_commands() {
+    local commands; commands=(
+'latency:RTT percentiles per PoP from the health probes' \
+    )
+    _describe -t commands 'edgectl help report commands' commands "$@"
+}
+(( $+functions[_edgectl__subcmd__help__subcmd__report__subcmd__latency_commands] )) ||
+_edgectl__subcmd__help__subcmd__report__subcmd__latency_commands() {
+    local commands; commands=()
+    _describe -t commands 'edgectl help report latency commands' commands "$@"
 }
 (( $+functions[_edgectl__subcmd__help__subcmd__stats_commands] )) ||
 _edgectl__subcmd__help__subcmd__stats_commands() {
@@ -1001,6 +1090,37 @@ _edgectl__subcmd__prefix__subcmd__lookup_commands() {
 _edgectl__subcmd__prefix__subcmd__show_commands() {
     local commands; commands=()
     _describe -t commands 'edgectl prefix show commands' commands "$@"
+}
+(( $+functions[_edgectl__subcmd__report_commands] )) ||
+_edgectl__subcmd__report_commands() {
+    local commands; commands=(
+'latency:RTT percentiles per PoP from the health probes' \
+'help:Print this message or the help of the given subcommand(s)' \
+    )
+    _describe -t commands 'edgectl report commands' commands "$@"
+}
+(( $+functions[_edgectl__subcmd__report__subcmd__help_commands] )) ||
+_edgectl__subcmd__report__subcmd__help_commands() {
+    local commands; commands=(
+'latency:RTT percentiles per PoP from the health probes' \
+'help:Print this message or the help of the given subcommand(s)' \
+    )
+    _describe -t commands 'edgectl report help commands' commands "$@"
+}
+(( $+functions[_edgectl__subcmd__report__subcmd__help__subcmd__help_commands] )) ||
+_edgectl__subcmd__report__subcmd__help__subcmd__help_commands() {
+    local commands; commands=()
+    _describe -t commands 'edgectl report help help commands' commands "$@"
+}
+(( $+functions[_edgectl__subcmd__report__subcmd__help__subcmd__latency_commands] )) ||
+_edgectl__subcmd__report__subcmd__help__subcmd__latency_commands() {
+    local commands; commands=()
+    _describe -t commands 'edgectl report help latency commands' commands "$@"
+}
+(( $+functions[_edgectl__subcmd__report__subcmd__latency_commands] )) ||
+_edgectl__subcmd__report__subcmd__latency_commands() {
+    local commands; commands=()
+    _describe -t commands 'edgectl report latency commands' commands "$@"
 }
 (( $+functions[_edgectl__subcmd__stats_commands] )) ||
 _edgectl__subcmd__stats_commands() {

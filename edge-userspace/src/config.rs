@@ -8,9 +8,10 @@
 use std::{
     collections::HashMap,
     fmt,
-    net::{Ipv4Addr, Ipv6Addr},
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
     ops::Range,
     path::PathBuf,
+    time::Duration,
 };
 
 use edge_common::limits;
@@ -18,6 +19,8 @@ use ipnet::IpNet;
 use macaddr::MacAddr6;
 use serde::Deserialize;
 use toml::Spanned;
+
+use crate::health::{Probe, ProbeKind};
 
 /// Where pinned maps live unless the config says otherwise.
 pub const DEFAULT_PIN_PATH: &str = "/sys/fs/bpf/edge";
@@ -286,6 +289,104 @@ pub enum Method {
     Weighted,
     /// Flows spread evenly across all healthy members.
     Multivalue,
+    /// All traffic to the healthy member with the lowest RTT, with hysteresis.
+    Performance,
+    /// The most specific region (of the prefix's region path) with a healthy
+    /// member wins; flows spread by weight among its members.
+    Geographic,
+    /// Customer subnets mapped to members, with one fallback member.
+    Subnet,
+}
+
+/// What a policy's table holds when none of its members is up.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum Fallback {
+    /// Every slot to `transit_exit` (the internet path).
+    #[default]
+    Transit,
+    /// Every slot `NO_POP`: the kernel's routing decides.
+    Pass,
+}
+
+/// The performance method's rule against flapping: the current member is
+/// replaced only by one whose RTT is lower by more than
+/// `max(absolute, percent % of the current RTT)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Hysteresis {
+    pub absolute: Duration,
+    pub percent: u32,
+}
+
+impl Default for Hysteresis {
+    fn default() -> Self {
+        Self {
+            absolute: Duration::from_millis(DEFAULT_HYSTERESIS_MS),
+            percent: DEFAULT_HYSTERESIS_PERCENT,
+        }
+    }
+}
+
+/// Performance hysteresis defaults: 5 ms or 10 %, whichever is larger.
+pub const DEFAULT_HYSTERESIS_MS: u64 = 5;
+pub const DEFAULT_HYSTERESIS_PERCENT: u32 = 10;
+
+/// Probe defaults: interval, timeout (or the interval if shorter), rise, fall.
+pub const DEFAULT_PROBE_INTERVAL_MS: u64 = 1000;
+pub const DEFAULT_PROBE_TIMEOUT_MS: u64 = 500;
+pub const DEFAULT_PROBE_RISE: u32 = 2;
+pub const DEFAULT_PROBE_FALL: u32 = 3;
+/// The UDP echo probe's payload unless the config gives one.
+pub const DEFAULT_UDP_PAYLOAD: &str = "edge-probe";
+
+/// A region path, most general first (`world > europe > ie`). The empty path
+/// is the root: every region is within it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Region(pub Vec<String>);
+
+impl Region {
+    /// Parses `a > b > c`: segments of lowercase letters, digits, `-` and
+    /// `_` (input is lowercased), separated by `>`.
+    pub fn parse(text: &str) -> Result<Region, String> {
+        let mut segments = Vec::new();
+        for seg in text.split('>') {
+            let seg = seg.trim().to_ascii_lowercase();
+            if seg.is_empty() {
+                return Err(format!("region {text:?} has an empty segment"));
+            }
+            if !seg
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+            {
+                return Err(format!(
+                    "region {text:?}: segment {seg:?} may only hold letters, digits, `-` and `_`"
+                ));
+            }
+            segments.push(seg);
+        }
+        Ok(Region(segments))
+    }
+
+    /// Whether `self` is `ancestor` or lies below it.
+    pub fn within(&self, ancestor: &Region) -> bool {
+        self.0.starts_with(&ancestor.0)
+    }
+
+    /// `self`, its parent, ..., the root (empty path).
+    pub fn lineage(&self) -> impl Iterator<Item = Region> + '_ {
+        (0..=self.0.len())
+            .rev()
+            .map(|n| Region(self.0[..n].to_vec()))
+    }
+}
+
+impl fmt::Display for Region {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            return f.write_str("(root)");
+        }
+        f.write_str(&self.0.join(" > "))
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -310,14 +411,46 @@ struct PopConfig {
     mac: Spanned<String>,
     encap_ipv4: Option<Spanned<Tunnel>>,
     encap_ipv6: Option<Spanned<Tunnel>>,
+    region: Option<Spanned<String>>,
+    probe: Option<Spanned<ProbeConfig>>,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+enum ProbeType {
+    Icmp,
+    Tcp,
+    Http,
+    Udp,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProbeConfig {
+    #[serde(rename = "type")]
+    kind: ProbeType,
+    address: Spanned<String>,
+    port: Option<Spanned<i64>>,
+    path: Option<Spanned<String>>,
+    host: Option<Spanned<String>>,
+    status: Option<Spanned<i64>>,
+    payload: Option<Spanned<String>>,
+    interface: Option<Spanned<String>>,
+    interval_ms: Option<Spanned<i64>>,
+    timeout_ms: Option<Spanned<i64>>,
+    rise: Option<Spanned<i64>>,
+    fall: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct MemberConfig {
-    pop: Spanned<String>,
+    pop: Option<Spanned<String>>,
+    policy: Option<Spanned<String>>,
     weight: Option<Spanned<i64>>,
     priority: Option<Spanned<i64>>,
+    region: Option<Spanned<String>>,
+    subnets: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -325,7 +458,10 @@ struct MemberConfig {
 struct PolicyConfig {
     name: Spanned<String>,
     method: Method,
-    members: Spanned<Vec<MemberConfig>>,
+    members: Spanned<Vec<Spanned<MemberConfig>>>,
+    fallback: Option<Spanned<Fallback>>,
+    hysteresis_ms: Option<Spanned<i64>>,
+    hysteresis_percent: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -348,6 +484,7 @@ struct PrefixConfig {
     dscp: Option<Spanned<Dscp>>,
     #[serde(default)]
     protect: Vec<Spanned<String>>,
+    region: Option<Spanned<String>>,
 }
 
 /// The attribute keys shared by `[[prefixes]]` and `[[route_sources]]`.
@@ -432,6 +569,10 @@ pub struct PlannedPop {
     pub mac: [u8; 6],
     pub encap_ipv4: Option<(Ipv4Addr, Ipv4Addr)>,
     pub encap_ipv6: Option<(Ipv6Addr, Ipv6Addr)>,
+    /// Where the PoP is (geographic method).
+    pub region: Option<Region>,
+    /// Its health probe; a PoP without one is up unless drained.
+    pub probe: Option<Probe>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -439,13 +580,52 @@ pub struct PlannedPolicy {
     pub name: String,
     pub method: Method,
     pub members: Vec<Member>,
+    /// The table when no member is up.
+    pub fallback: Fallback,
+    /// Performance method only.
+    pub hysteresis: Hysteresis,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What a policy member points at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Target {
+    /// A PoP id.
+    Pop(u32),
+    /// Another policy (id), resolved recursively; never a cycle.
+    Policy(u32),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Member {
-    pub pop: u32,
+    pub target: Target,
     pub weight: u32,
     pub priority: u32,
+    /// Geographic method: the member's region (its own, else its PoP's).
+    pub region: Option<Region>,
+    /// Subnet method: the customer subnets mapped to this member; the one
+    /// member without subnets is the fallback member.
+    pub subnets: Vec<IpNet>,
+}
+
+impl Member {
+    /// A PoP member with the given weight and priority.
+    pub fn pop(pop: u32, weight: u32, priority: u32) -> Self {
+        Self {
+            target: Target::Pop(pop),
+            weight,
+            priority,
+            region: None,
+            subnets: Vec::new(),
+        }
+    }
+
+    /// A nested-policy member with the given weight and priority.
+    pub fn policy(policy: u32, weight: u32, priority: u32) -> Self {
+        Self {
+            target: Target::Policy(policy),
+            ..Self::pop(0, weight, priority)
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -461,6 +641,8 @@ pub struct PlannedPrefix {
     pub dscp: Option<u8>,
     /// Port ids of the peering ports the prefix is registered on (empty = any).
     pub protect: Vec<u32>,
+    /// Where the customer is (geographic method); `None` = the root.
+    pub region: Option<Region>,
 }
 
 /// Where a registered prefix comes from. Precedence, highest first: live
@@ -654,7 +836,7 @@ impl Validator<'_> {
             .enumerate()
             .map(|(i, p)| (p.name.as_str(), i as u32))
             .collect();
-        let mut policies = self.policies(&file.policies, &pop_ids);
+        let mut policies = self.policies(&file.policies, &pops);
         let fwd = &file.forwarding;
         let backbone_exit = fwd
             .backbone_exit
@@ -691,6 +873,7 @@ impl Validator<'_> {
             &pop_ids,
             &mut policies,
         );
+        self.fallbacks(&file.policies, &mut policies, transit_exit);
         let metrics_address = match &file.daemon.metrics_address {
             None => DEFAULT_METRICS_ADDRESS.parse().ok(),
             Some(a) if a.get_ref().is_empty() => None,
@@ -729,7 +912,7 @@ impl Validator<'_> {
         if !self.problems.is_empty() {
             return Err(Invalid(self.problems));
         }
-        Ok(Plan {
+        let plan = Plan {
             pin_path: file.daemon.pin_path,
             socket_path: file.daemon.socket_path,
             state_path: file.daemon.state_path,
@@ -745,7 +928,48 @@ impl Validator<'_> {
             policies,
             prefixes,
             route_sources,
-        })
+        };
+        // Regions and subnet members multiply the tables a policy needs.
+        let tables = crate::resolve::Layout::new(&plan).keys.len();
+        if tables > limits::MAX_POLICIES as usize {
+            self.bad(
+                None,
+                format!(
+                    "{tables} selection tables (policies × prefix regions × subnet members) exceed the limit of {}",
+                    limits::MAX_POLICIES
+                ),
+            );
+            return Err(Invalid(self.problems));
+        }
+        Ok(plan)
+    }
+
+    /// Each policy's fallback: as configured, else `transit` when there is
+    /// a transit exit and `pass` when there is none.
+    fn fallbacks(
+        &mut self,
+        config: &[PolicyConfig],
+        policies: &mut [PlannedPolicy],
+        transit_exit: Option<u32>,
+    ) {
+        for (i, policy) in policies.iter_mut().enumerate() {
+            let configured = config.get(i).and_then(|c| c.fallback.as_ref());
+            policy.fallback = match configured {
+                Some(f) if *f.get_ref() == Fallback::Transit && transit_exit.is_none() => {
+                    self.bad(
+                        Some(f.span()),
+                        format!(
+                            "policy {}: fallback = \"transit\" needs [forwarding] transit_exit",
+                            policy.name
+                        ),
+                    );
+                    Fallback::Pass
+                }
+                Some(f) => *f.get_ref(),
+                None if transit_exit.is_some() => Fallback::Transit,
+                None => Fallback::Pass,
+            };
+        }
     }
 
     fn route_sources(
@@ -941,16 +1165,237 @@ impl Validator<'_> {
                 .encap_ipv6
                 .as_ref()
                 .and_then(|t| self.tunnel::<Ipv6Addr>(name, t, "encap_ipv6"));
+            let region = pop
+                .region
+                .as_ref()
+                .and_then(|r| self.region(r, &format!("PoP {name}")));
+            let probe = pop
+                .probe
+                .as_ref()
+                .and_then(|p| self.probe(name, interface, p));
             out.push(PlannedPop {
                 name: name.clone(),
                 interface: interface.clone(),
                 mac,
                 encap_ipv4,
                 encap_ipv6,
+                region,
+                probe,
             });
         }
         self.limit("PoPs", out.len(), limits::MAX_POPS);
         out
+    }
+
+    fn region(&mut self, text: &Spanned<String>, what: &str) -> Option<Region> {
+        match Region::parse(text.get_ref()) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                self.bad(Some(text.span()), format!("{what}: {e}"));
+                None
+            }
+        }
+    }
+
+    /// `v` within `range`, else a problem and `None`.
+    fn ranged(
+        &mut self,
+        v: &Spanned<i64>,
+        range: std::ops::RangeInclusive<i64>,
+        what: &str,
+    ) -> Option<i64> {
+        if range.contains(v.get_ref()) {
+            Some(*v.get_ref())
+        } else {
+            self.bad(
+                Some(v.span()),
+                format!(
+                    "{what} {} is outside {}-{}",
+                    v.get_ref(),
+                    range.start(),
+                    range.end()
+                ),
+            );
+            None
+        }
+    }
+
+    fn probe(&mut self, pop: &str, interface: &str, p: &Spanned<ProbeConfig>) -> Option<Probe> {
+        let what = format!("PoP {pop}: probe");
+        let c = p.get_ref();
+        let mut ok = true;
+        let address = match c.address.get_ref().parse::<IpAddr>() {
+            Ok(a) => a,
+            Err(_) => {
+                self.bad(
+                    Some(c.address.span()),
+                    format!(
+                        "{what}: address {:?} is not an IP address",
+                        c.address.get_ref()
+                    ),
+                );
+                ok = false;
+                IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+            }
+        };
+        // Keys that only some probe types take.
+        let kind_name = format!("{:?}", c.kind).to_lowercase();
+        fn only(key: &'static str, types: &[ProbeType]) -> (&'static str, Vec<ProbeType>) {
+            (key, types.to_vec())
+        }
+        let rules = [
+            (
+                c.port.as_ref().map(Spanned::span),
+                only("port", &[ProbeType::Tcp, ProbeType::Http, ProbeType::Udp]),
+            ),
+            (
+                c.path.as_ref().map(Spanned::span),
+                only("path", &[ProbeType::Http]),
+            ),
+            (
+                c.host.as_ref().map(Spanned::span),
+                only("host", &[ProbeType::Http]),
+            ),
+            (
+                c.status.as_ref().map(Spanned::span),
+                only("status", &[ProbeType::Http]),
+            ),
+            (
+                c.payload.as_ref().map(Spanned::span),
+                only("payload", &[ProbeType::Udp]),
+            ),
+        ];
+        for (span, (key, types)) in rules {
+            if let Some(span) = span
+                && !types.contains(&c.kind)
+            {
+                self.bad(
+                    Some(span),
+                    format!("{what}: `{key}` does not apply to a {kind_name} probe"),
+                );
+                ok = false;
+            }
+        }
+        let port = match &c.port {
+            Some(v) => self
+                .ranged(v, 1..=65535, &format!("{what}: port"))
+                .map(|p| p as u16),
+            None if matches!(c.kind, ProbeType::Tcp | ProbeType::Udp) => {
+                self.bad(
+                    Some(p.span()),
+                    format!("{what}: a {kind_name} probe needs a port"),
+                );
+                None
+            }
+            None => Some(80),
+        };
+        ok &= port.is_some();
+        let port = port.unwrap_or(0);
+        let kind = match c.kind {
+            ProbeType::Icmp => ProbeKind::Icmp,
+            ProbeType::Tcp => ProbeKind::Tcp { port },
+            ProbeType::Udp => {
+                let payload = c
+                    .payload
+                    .as_ref()
+                    .map_or(DEFAULT_UDP_PAYLOAD, |p| p.get_ref().as_str());
+                if payload.is_empty() || payload.len() > 1024 {
+                    self.bad(
+                        c.payload.as_ref().map(Spanned::span),
+                        format!("{what}: payload must be 1-1024 bytes"),
+                    );
+                    ok = false;
+                }
+                ProbeKind::Udp {
+                    port,
+                    payload: payload.as_bytes().to_vec(),
+                }
+            }
+            ProbeType::Http => {
+                let path = c.path.as_ref().map_or("/", |p| p.get_ref().as_str());
+                if !path.starts_with('/') || path.bytes().any(|b| b <= b' ' || b == 0x7f) {
+                    self.bad(
+                        c.path.as_ref().map(Spanned::span),
+                        format!("{what}: path {path:?} must start with `/` and hold no spaces or control characters"),
+                    );
+                    ok = false;
+                }
+                let host = c.host.as_ref().map(|h| h.get_ref().clone());
+                if let Some(h) = &host
+                    && (h.is_empty() || h.bytes().any(|b| b <= b' ' || b == 0x7f))
+                {
+                    self.bad(
+                        c.host.as_ref().map(Spanned::span),
+                        format!("{what}: host {h:?} must be non-empty without spaces or control characters"),
+                    );
+                    ok = false;
+                }
+                let status = match &c.status {
+                    None => Some(200),
+                    Some(v) => self.ranged(v, 100..=599, &format!("{what}: status")),
+                };
+                ok &= status.is_some();
+                ProbeKind::Http {
+                    port,
+                    path: path.to_string(),
+                    host,
+                    status: status.unwrap_or(200) as u16,
+                }
+            }
+        };
+        let device = match &c.interface {
+            None => Some(interface.to_string()),
+            Some(d) if d.get_ref().is_empty() => None,
+            Some(d) if d.get_ref().len() > 15 => {
+                self.bad(
+                    Some(d.span()),
+                    format!(
+                        "{what}: interface name {:?} is longer than 15 characters",
+                        d.get_ref()
+                    ),
+                );
+                ok = false;
+                None
+            }
+            Some(d) => Some(d.get_ref().clone()),
+        };
+        let interval = match &c.interval_ms {
+            None => Some(DEFAULT_PROBE_INTERVAL_MS as i64),
+            Some(v) => self.ranged(v, 50..=600_000, &format!("{what}: interval_ms")),
+        };
+        let timeout = match &c.timeout_ms {
+            None => interval.map(|i| i.min(DEFAULT_PROBE_TIMEOUT_MS as i64)),
+            Some(v) => self.ranged(v, 10..=60_000, &format!("{what}: timeout_ms")),
+        };
+        if let (Some(i), Some(t), Some(span)) = (interval, timeout, c.timeout_ms.as_ref())
+            && t > i
+        {
+            self.bad(
+                Some(span.span()),
+                format!("{what}: timeout_ms {t} is longer than interval_ms {i}"),
+            );
+            ok = false;
+        }
+        let mut count = |v: &Option<Spanned<i64>>, key: &str, default: u32| match v {
+            None => Some(default),
+            Some(v) => self
+                .ranged(v, 1..=100, &format!("{what}: {key}"))
+                .map(|n| n as u32),
+        };
+        let rise = count(&c.rise, "rise", DEFAULT_PROBE_RISE);
+        let fall = count(&c.fall, "fall", DEFAULT_PROBE_FALL);
+        match (ok, interval, timeout, rise, fall) {
+            (true, Some(interval), Some(timeout), Some(rise), Some(fall)) => Some(Probe {
+                kind,
+                address,
+                device,
+                interval: Duration::from_millis(interval as u64),
+                timeout: Duration::from_millis(timeout as u64),
+                rise,
+                fall,
+            }),
+            _ => None,
+        }
     }
 
     fn tunnel<A: std::str::FromStr>(
@@ -972,11 +1417,19 @@ impl Validator<'_> {
         }
     }
 
-    fn policies(
-        &mut self,
-        policies: &[PolicyConfig],
-        pop_ids: &HashMap<&str, u32>,
-    ) -> Vec<PlannedPolicy> {
+    fn policies(&mut self, policies: &[PolicyConfig], pops: &[PlannedPop]) -> Vec<PlannedPolicy> {
+        let pop_ids: HashMap<&str, u32> = pops
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.name.as_str(), i as u32))
+            .collect();
+        // Policy id = position in the file; members may name later policies.
+        let mut policy_ids: HashMap<&str, u32> = HashMap::new();
+        for (i, p) in policies.iter().enumerate() {
+            policy_ids
+                .entry(p.name.get_ref().as_str())
+                .or_insert(i as u32);
+        }
         let mut out: Vec<PlannedPolicy> = Vec::new();
         for policy in policies {
             let name = policy.name.get_ref();
@@ -997,43 +1450,182 @@ impl Validator<'_> {
                     format!("policy {name} has no members"),
                 );
             }
+            let method = policy.method;
             let mut members: Vec<Member> = Vec::new();
-            for (i, m) in policy.members.get_ref().iter().enumerate() {
-                let Some(pop) = self.pop_ref(&m.pop, pop_ids, &format!("policy {name}")) else {
-                    continue;
+            for (i, spanned) in policy.members.get_ref().iter().enumerate() {
+                let m = spanned.get_ref();
+                let target = match (&m.pop, &m.policy) {
+                    (Some(pop), None) => {
+                        let Some(id) = self.pop_ref(pop, &pop_ids, &format!("policy {name}"))
+                        else {
+                            continue;
+                        };
+                        (Target::Pop(id), pop)
+                    }
+                    (None, Some(nested)) => match policy_ids.get(nested.get_ref().as_str()) {
+                        Some(&id) if policies[id as usize].method == Method::Subnet => {
+                            self.bad(
+                                Some(nested.span()),
+                                format!(
+                                    "policy {name}: subnet policy {} cannot be a member (it maps customer addresses, which only a prefix has)",
+                                    nested.get_ref()
+                                ),
+                            );
+                            continue;
+                        }
+                        Some(&id) => (Target::Policy(id), nested),
+                        None => {
+                            self.bad(
+                                Some(nested.span()),
+                                format!(
+                                    "policy {name}: unknown member policy {:?}",
+                                    nested.get_ref()
+                                ),
+                            );
+                            continue;
+                        }
+                    },
+                    _ => {
+                        self.bad(
+                            Some(spanned.span()),
+                            format!("policy {name}: a member names either a pop or a policy"),
+                        );
+                        continue;
+                    }
                 };
-                if members.iter().any(|x| x.pop == pop) {
+                let (target, target_name) = target;
+                if members.iter().any(|x| x.target == target) {
                     self.bad(
-                        Some(m.pop.span()),
-                        format!("policy {name}: PoP {} is a member twice", m.pop.get_ref()),
+                        Some(target_name.span()),
+                        format!("policy {name}: {} is a member twice", target_name.get_ref()),
                     );
                     continue;
                 }
                 let mut number = |v: &Option<Spanned<i64>>, what: &str, default: u32| match v {
                     None => default,
-                    Some(v) if (1..=1000).contains(v.get_ref()) => *v.get_ref() as u32,
-                    Some(v) => {
-                        self.bad(
-                            Some(v.span()),
-                            format!("policy {name}: {what} {} is outside 1-1000", v.get_ref()),
-                        );
-                        default
-                    }
+                    Some(v) => self
+                        .ranged(v, 1..=1000, &format!("policy {name}: {what}"))
+                        .map_or(default, |n| n as u32),
                 };
                 let weight = number(&m.weight, "weight", 1);
                 let priority = number(&m.priority, "priority", i as u32 + 1);
+                let own_region = match &m.region {
+                    Some(r) if method != Method::Geographic => {
+                        self.bad(
+                            Some(r.span()),
+                            format!(
+                                "policy {name}: a member region applies to the geographic method only"
+                            ),
+                        );
+                        None
+                    }
+                    Some(r) => self.region(r, &format!("policy {name}")),
+                    None => None,
+                };
+                let region = match (own_region, target) {
+                    (Some(r), _) => Some(r),
+                    (None, Target::Pop(p)) if method == Method::Geographic => {
+                        pops[p as usize].region.clone()
+                    }
+                    _ => None,
+                };
+                if method == Method::Geographic && region.is_none() && m.region.is_none() {
+                    self.bad(
+                        Some(target_name.span()),
+                        format!(
+                            "policy {name}: member {} has no region (give the member or its PoP a region)",
+                            target_name.get_ref()
+                        ),
+                    );
+                }
+                let mut subnets = Vec::new();
+                match &m.subnets {
+                    Some(list) if method != Method::Subnet => self.bad(
+                        Some(list.span()),
+                        format!("policy {name}: subnets apply to the subnet method only"),
+                    ),
+                    Some(list) => {
+                        if list.get_ref().is_empty() {
+                            self.bad(
+                                Some(list.span()),
+                                format!(
+                                    "policy {name}: empty subnets (leave the key out for the fallback member)"
+                                ),
+                            );
+                        }
+                        for text in list.get_ref() {
+                            if let Some(net) = self.cidr(text, &format!("policy {name}: subnet")) {
+                                let dup = members
+                                    .iter()
+                                    .flat_map(|x| &x.subnets)
+                                    .chain(&subnets)
+                                    .any(|n| *n == net);
+                                if dup {
+                                    self.bad(
+                                        Some(text.span()),
+                                        format!("policy {name}: subnet {net} is mapped twice"),
+                                    );
+                                } else {
+                                    subnets.push(net);
+                                }
+                            }
+                        }
+                    }
+                    None => {}
+                }
                 members.push(Member {
-                    pop,
+                    target,
                     weight,
                     priority,
+                    region,
+                    subnets,
                 });
+            }
+            if method == Method::Subnet {
+                let fallbacks = policy
+                    .members
+                    .get_ref()
+                    .iter()
+                    .filter(|m| m.get_ref().subnets.is_none())
+                    .count();
+                if fallbacks != 1 {
+                    self.bad(
+                        Some(policy.members.span()),
+                        format!(
+                            "policy {name}: a subnet policy needs exactly one member without subnets (the fallback member), not {fallbacks}"
+                        ),
+                    );
+                }
+            }
+            let mut hysteresis = Hysteresis::default();
+            for (v, key, range) in [
+                (&policy.hysteresis_ms, "hysteresis_ms", 0..=10_000),
+                (&policy.hysteresis_percent, "hysteresis_percent", 0..=1000),
+            ] {
+                let Some(v) = v else { continue };
+                if method != Method::Performance {
+                    self.bad(
+                        Some(v.span()),
+                        format!("policy {name}: {key} applies to the performance method only"),
+                    );
+                } else if let Some(n) = self.ranged(v, range, &format!("policy {name}: {key}")) {
+                    if key == "hysteresis_ms" {
+                        hysteresis.absolute = Duration::from_millis(n as u64);
+                    } else {
+                        hysteresis.percent = n as u32;
+                    }
+                }
             }
             out.push(PlannedPolicy {
                 name: name.clone(),
-                method: policy.method,
+                method,
                 members,
+                // Set once the exits are known (`fallbacks`).
+                fallback: Fallback::Pass,
+                hysteresis,
             });
         }
+        self.nesting(policies, &out);
         out
     }
 
@@ -1074,15 +1666,12 @@ impl Validator<'_> {
                 Some(match policies.iter().position(|p| p.name == name) {
                     Some(id) => id as u32,
                     None => {
-                        let member = Member {
-                            pop: pop_id,
-                            weight: 1,
-                            priority: 1,
-                        };
                         policies.push(PlannedPolicy {
                             name,
                             method: Method::Priority,
-                            members: vec![member],
+                            members: vec![Member::pop(pop_id, 1, 1)],
+                            fallback: Fallback::Pass,
+                            hysteresis: Hysteresis::default(),
                         });
                         (policies.len() - 1) as u32
                     }
@@ -1136,6 +1725,55 @@ impl Validator<'_> {
             dscp,
             protect,
         })
+    }
+
+    /// Nested policies form no cycle.
+    fn nesting(&mut self, config: &[PolicyConfig], planned: &[PlannedPolicy]) {
+        for (id, (policy, c)) in planned.iter().zip(config).enumerate() {
+            // A path from `id` back to itself; reported once, at the
+            // policy of the cycle that comes first in the file.
+            if let Some(cycle) = cycle_from(planned, id as u32)
+                && cycle.iter().all(|&q| q >= id as u32)
+            {
+                let names: Vec<&str> = cycle
+                    .iter()
+                    .chain([&(id as u32)])
+                    .map(|&q| planned[q as usize].name.as_str())
+                    .collect();
+                self.bad(
+                    Some(c.name.span()),
+                    format!(
+                        "policy {}: nested policies form a cycle: {}",
+                        policy.name,
+                        names.join(" > ")
+                    ),
+                );
+            }
+        }
+    }
+
+    /// A CIDR without host bits.
+    fn cidr(&mut self, text: &Spanned<String>, what: &str) -> Option<IpNet> {
+        match text.get_ref().parse::<IpNet>() {
+            Ok(net) if net.trunc() != net => {
+                self.bad(
+                    Some(text.span()),
+                    format!(
+                        "{what} {net} has host bits set (did you mean {}?)",
+                        net.trunc()
+                    ),
+                );
+                None
+            }
+            Ok(net) => Some(net),
+            Err(e) => {
+                self.bad(
+                    Some(text.span()),
+                    format!("{what}: bad CIDR {:?}: {e}", text.get_ref()),
+                );
+                None
+            }
+        }
     }
 
     fn prefixes(
@@ -1202,6 +1840,10 @@ impl Validator<'_> {
             else {
                 continue;
             };
+            let region = entry
+                .region
+                .as_ref()
+                .and_then(|r| self.region(r, &format!("prefix {net}")));
             match net {
                 IpNet::V4(_) => v4 += 1,
                 IpNet::V6(_) => v6 += 1,
@@ -1221,6 +1863,7 @@ impl Validator<'_> {
                 policy,
                 dscp,
                 protect,
+                region,
             });
         }
         for (family, n, limit, map) in [
@@ -1250,6 +1893,38 @@ impl Validator<'_> {
         self.limit("policies", policies.len(), limits::MAX_POLICIES);
         out
     }
+}
+
+/// The policies on a path of nested members from `start` back to `start`
+/// (starting with `start`), if there is one.
+fn cycle_from(policies: &[PlannedPolicy], start: u32) -> Option<Vec<u32>> {
+    fn walk(
+        policies: &[PlannedPolicy],
+        at: u32,
+        start: u32,
+        path: &mut Vec<u32>,
+        seen: &mut Vec<bool>,
+    ) -> bool {
+        path.push(at);
+        for m in &policies[at as usize].members {
+            if let Target::Policy(q) = m.target {
+                if q == start {
+                    return true;
+                }
+                if !seen[q as usize] {
+                    seen[q as usize] = true;
+                    if walk(policies, q, start, path, seen) {
+                        return true;
+                    }
+                }
+            }
+        }
+        path.pop();
+        false
+    }
+    let mut path = Vec::new();
+    let mut seen = vec![false; policies.len()];
+    walk(policies, start, start, &mut path, &mut seen).then_some(path)
 }
 
 /// 1-based line of byte offset `pos`.
@@ -1357,18 +2032,7 @@ pop = "ams"
         );
         assert_eq!(
             plan.policies[0].members,
-            vec![
-                Member {
-                    pop: 2,
-                    weight: 3,
-                    priority: 1
-                },
-                Member {
-                    pop: 0,
-                    weight: 1,
-                    priority: 2
-                }
-            ]
+            vec![Member::pop(2, 3, 1), Member::pop(0, 1, 2)]
         );
         let p = &plan.prefixes[0];
         assert_eq!(
@@ -1510,6 +2174,333 @@ pop = "ams"
         assert!(
             p[0].starts_with("line 2: bad prefix \"203.0.113.0/33\""),
             "{p:?}"
+        );
+    }
+
+    const HEALTH: &str = r#"
+[forwarding]
+backbone_exit = "core"
+transit_exit = "isp"
+
+[[ports]]
+interface = "bb0"
+role = "backbone"
+
+[[ports]]
+interface = "tr0"
+role = "transit"
+
+[[pops]]
+name = "core"
+interface = "bb0"
+mac = "02:00:00:00:0a:01"
+region = "world > europe > ie"
+probe = { type = "icmp", address = "203.0.113.1" }
+
+[[pops]]
+name = "isp"
+interface = "tr0"
+mac = "02:00:00:00:0b:01"
+probe = { type = "http", address = "2001:db8::1", path = "/health", status = 204, interval_ms = 2000, timeout_ms = 1000, rise = 1, fall = 5, interface = "" }
+
+[[pops]]
+name = "ams"
+interface = "bb0"
+mac = "02:00:00:00:0c:01"
+region = "world > Europe > NL"
+
+[pops.probe]
+type = "udp"
+address = "198.51.100.7"
+port = 7
+interval_ms = 200
+
+[[policies]]
+name = "eu"
+method = "performance"
+members = [{ pop = "core" }, { pop = "ams" }]
+hysteresis_ms = 8
+hysteresis_percent = 15
+fallback = "pass"
+
+[[policies]]
+name = "geo"
+method = "geographic"
+members = [{ policy = "eu", region = "world > europe" }, { pop = "isp", region = "world", weight = 2 }]
+
+[[policies]]
+name = "sites"
+method = "subnet"
+members = [{ pop = "ams", subnets = ["192.0.2.0/26", "2001:db8:5::/48"] }, { policy = "geo" }]
+
+[[prefixes]]
+prefix = "192.0.2.0/24"
+policy = "sites"
+region = "world > europe > fr"
+"#;
+
+    #[test]
+    fn health_and_method_keys_resolve() {
+        let plan = parse(HEALTH).unwrap_or_else(|e| panic!("{e}"));
+        let core = &plan.pops[0];
+        assert_eq!(
+            core.region,
+            Some(Region::parse("world > europe > ie").unwrap())
+        );
+        assert_eq!(
+            core.probe,
+            Some(Probe {
+                kind: ProbeKind::Icmp,
+                address: "203.0.113.1".parse().unwrap(),
+                device: Some("bb0".into()),
+                interval: Duration::from_secs(1),
+                timeout: Duration::from_millis(500),
+                rise: 2,
+                fall: 3,
+            }),
+            "defaults: the PoP's interface, 1 s / 500 ms / 2 / 3"
+        );
+        let isp = plan.pops[1].probe.as_ref().unwrap();
+        assert_eq!(
+            (
+                isp.kind.clone(),
+                isp.device.as_deref(),
+                isp.interval,
+                isp.timeout,
+                isp.rise,
+                isp.fall
+            ),
+            (
+                ProbeKind::Http {
+                    port: 80,
+                    path: "/health".into(),
+                    host: None,
+                    status: 204
+                },
+                None,
+                Duration::from_secs(2),
+                Duration::from_secs(1),
+                1,
+                5
+            )
+        );
+        let ams = plan.pops[2].probe.as_ref().unwrap();
+        assert_eq!(
+            ams.kind,
+            ProbeKind::Udp {
+                port: 7,
+                payload: DEFAULT_UDP_PAYLOAD.as_bytes().to_vec()
+            }
+        );
+        // A short interval shortens the default timeout.
+        assert_eq!(
+            (ams.interval, ams.timeout),
+            (Duration::from_millis(200), Duration::from_millis(200))
+        );
+        assert_eq!(
+            plan.pops[2].region.as_ref().unwrap().to_string(),
+            "world > europe > nl"
+        );
+
+        let eu = &plan.policies[0];
+        assert_eq!(eu.method, Method::Performance);
+        assert_eq!(eu.fallback, Fallback::Pass);
+        assert_eq!(
+            eu.hysteresis,
+            Hysteresis {
+                absolute: Duration::from_millis(8),
+                percent: 15
+            }
+        );
+        let geo = &plan.policies[1];
+        assert_eq!(
+            geo.fallback,
+            Fallback::Transit,
+            "default with a transit exit"
+        );
+        assert_eq!(geo.members[0].target, Target::Policy(0));
+        assert_eq!(
+            geo.members[0].region,
+            Some(Region::parse("world>europe").unwrap())
+        );
+        assert_eq!(
+            (geo.members[1].target, geo.members[1].weight),
+            (Target::Pop(1), 2)
+        );
+        let sites = &plan.policies[2];
+        assert_eq!(
+            sites.members[0].subnets,
+            vec![
+                "192.0.2.0/26".parse::<IpNet>().unwrap(),
+                "2001:db8:5::/48".parse().unwrap()
+            ]
+        );
+        assert!(sites.members[1].subnets.is_empty());
+        assert_eq!(
+            plan.prefixes[0].region,
+            Some(Region(vec!["world".into(), "europe".into(), "fr".into()]))
+        );
+    }
+
+    #[test]
+    fn regions_parse_and_nest() {
+        let ie = Region::parse(" World >europe> IE ").unwrap();
+        assert_eq!(ie.to_string(), "world > europe > ie");
+        assert!(ie.within(&Region::parse("world > europe").unwrap()));
+        assert!(ie.within(&Region::default()));
+        assert!(!ie.within(&Region::parse("world > eu").unwrap()));
+        assert_eq!(
+            ie.lineage().map(|r| r.to_string()).collect::<Vec<_>>(),
+            ["world > europe > ie", "world > europe", "world", "(root)"]
+        );
+        assert!(Region::parse("world >> ie").is_err());
+        assert!(Region::parse("").is_err());
+        assert!(Region::parse("world > new york").is_err());
+    }
+
+    #[test]
+    fn health_and_method_problems_are_reported_with_their_lines() {
+        let text = HEALTH
+            .replace(
+                "address = \"203.0.113.1\"",
+                "address = \"203.0.113.1\", port = 7",
+            )
+            .replace("status = 204", "status = 700")
+            .replace("timeout_ms = 1000", "timeout_ms = 3000")
+            .replace("rise = 1", "rise = 0")
+            .replace(
+                "region = \"world > Europe > NL\"",
+                "region = \"world > > nl\"",
+            )
+            .replace("port = 7\ninterval_ms = 200", "interval_ms = 20")
+            .replace("hysteresis_ms = 8", "hysteresis_ms = -1")
+            .replace("region = \"world\", weight = 2", "weight = 2")
+            .replace("\"192.0.2.0/26\"", "\"192.0.2.1/26\"")
+            .replace("{ policy = \"geo\" }", "{ policy = \"nowhere\" }")
+            .replace("region = \"world > europe > fr\"", "region = \"world/fr\"");
+        assert_eq!(
+            problems(&text),
+            vec![
+                "line 19: PoP core: probe: `port` does not apply to a icmp probe",
+                "line 25: PoP isp: probe: status 700 is outside 100-599",
+                "line 25: PoP isp: probe: timeout_ms 3000 is longer than interval_ms 2000",
+                "line 25: PoP isp: probe: rise 0 is outside 1-100",
+                "line 31: PoP ams: region \"world > > nl\" has an empty segment",
+                "line 33: PoP ams: probe: a udp probe needs a port",
+                "line 36: PoP ams: probe: interval_ms 20 is outside 50-600000",
+                "line 42: policy eu: hysteresis_ms -1 is outside 0-10000",
+                "line 49: policy geo: member isp has no region (give the member or its PoP a region)",
+                "line 54: policy sites: subnet 192.0.2.1/26 has host bits set (did you mean 192.0.2.0/26?)",
+                "line 54: policy sites: unknown member policy \"nowhere\"",
+                "line 59: prefix 192.0.2.0/24: region \"world/fr\": segment \"world/fr\" may only hold letters, digits, `-` and `_`",
+            ]
+        );
+    }
+
+    #[test]
+    fn method_specific_keys_and_member_shapes_are_checked() {
+        let text = HEALTH
+            .replace(
+                "members = [{ pop = \"core\" }, { pop = \"ams\" }]",
+                "members = [{ pop = \"core\", region = \"world\" }, { pop = \"ams\", policy = \"geo\" }, { pop = \"core\" }]",
+            )
+            .replace("{ policy = \"geo\" }]", "{ policy = \"geo\" }, { pop = \"core\" }]")
+            .replace("prefix = \"192.0.2.0/24\"", "prefix = \"192.0.2.0/24\"\npop = \"core\"");
+        assert_eq!(
+            problems(&text),
+            vec![
+                "line 42: policy eu: a member region applies to the geographic method only",
+                "line 42: policy eu: a member names either a pop or a policy",
+                "line 42: policy eu: core is a member twice",
+                "line 55: policy sites: a subnet policy needs exactly one member without subnets (the fallback member), not 2",
+                "line 59: prefix 192.0.2.0/24: give either policy or pop, not both",
+            ]
+        );
+        let text = HEALTH
+            .replace("hysteresis_ms = 8\nhysteresis_percent = 15\n", "")
+            .replace(
+                "method = \"geographic\"",
+                "method = \"geographic\"\nhysteresis_percent = 5",
+            )
+            .replace(
+                "subnets = [\"192.0.2.0/26\", \"2001:db8:5::/48\"]",
+                "subnets = []",
+            )
+            .replace(
+                "{ policy = \"eu\", region",
+                "{ policy = \"eu\", subnets = [\"10.0.0.0/8\"], region",
+            );
+        assert_eq!(
+            problems(&text),
+            vec![
+                "line 49: policy geo: subnets apply to the subnet method only",
+                "line 48: policy geo: hysteresis_percent applies to the performance method only",
+                "line 54: policy sites: empty subnets (leave the key out for the fallback member)",
+            ]
+        );
+    }
+
+    #[test]
+    fn nested_policies_may_not_loop_or_nest_a_subnet_policy() {
+        let text = format!(
+            "{HEALTH}\n[[policies]]\nname = \"a\"\nmethod = \"priority\"\nmembers = [{{ policy = \"b\" }}]\n\n[[policies]]\nname = \"b\"\nmethod = \"weighted\"\nmembers = [{{ pop = \"core\" }}, {{ policy = \"c\" }}]\n\n[[policies]]\nname = \"c\"\nmethod = \"priority\"\nmembers = [{{ policy = \"a\" }}, {{ policy = \"sites\" }}]\n\n[[policies]]\nname = \"self\"\nmethod = \"priority\"\nmembers = [{{ policy = \"self\" }}]\n"
+        );
+        assert_eq!(
+            problems(&text),
+            vec![
+                "line 75: policy c: subnet policy sites cannot be a member (it maps customer addresses, which only a prefix has)",
+                "line 63: policy a: nested policies form a cycle: a > b > c > a",
+                "line 78: policy self: nested policies form a cycle: self > self",
+            ]
+        );
+    }
+
+    #[test]
+    fn explicit_transit_fallback_needs_a_transit_exit() {
+        let text = HEALTH
+            .replace("transit_exit = \"isp\"\n", "")
+            .replace("fallback = \"pass\"", "fallback = \"transit\"");
+        assert_eq!(
+            problems(&text),
+            ["line 44: policy eu: fallback = \"transit\" needs [forwarding] transit_exit"]
+        );
+    }
+
+    #[test]
+    fn too_many_region_tables_are_refused() {
+        let mut text = HEALTH.to_string();
+        for i in 0..300 {
+            text.push_str(&format!(
+                "\n[[prefixes]]\nprefix = \"10.{}.{}.0/24\"\npolicy = \"geo\"\nregion = \"world > r{i}\"\n",
+                i / 256,
+                i % 256
+            ));
+        }
+        assert_eq!(
+            problems(&text),
+            [
+                "302 selection tables (policies × prefix regions × subnet members) exceed the limit of 256"
+            ]
+        );
+    }
+
+    #[test]
+    fn the_documented_example_is_valid() {
+        let doc = include_str!("../../docs/config.md");
+        let example = doc
+            .split("### Example\n\n```toml\n")
+            .nth(1)
+            .and_then(|rest| rest.split("```").next())
+            .expect("docs/config.md has an example");
+        let text = format!(
+            "[[ports]]\ninterface = \"bb0\"\nrole = \"backbone\"\n\n[[ports]]\ninterface = \"bb1\"\nrole = \"backbone\"\n{example}"
+        );
+        let plan = parse(&text).unwrap_or_else(|e| panic!("{e}"));
+        let layout = crate::resolve::Layout::new(&plan);
+        assert_eq!(layout.more_specific.len(), 1);
+        assert_eq!(
+            layout.table_of(0).unwrap().to_string(),
+            "by-site [world > europe > fr] [policy:near]"
         );
     }
 }

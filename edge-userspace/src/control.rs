@@ -66,8 +66,17 @@ pub enum Request {
     PolicyShow {
         policy: String,
     },
+    /// RTT percentiles per PoP over the last `window_seconds`.
+    ReportLatency {
+        #[serde(default = "default_window")]
+        window_seconds: u64,
+    },
     ConfigReload {},
     Teardown {},
+}
+
+fn default_window() -> u64 {
+    300
 }
 
 /// What edged answers: `ok` with `data`, or an `error` message.

@@ -7,10 +7,11 @@
 //! that fails at any step leaves the maps and the state file as they were.
 
 use std::{
+    collections::{BTreeMap, BTreeSet, VecDeque},
     net::IpAddr,
     path::{Path, PathBuf},
     sync::{Arc, RwLock},
-    time::Instant,
+    time::{Duration, Instant},
 };
 
 use anyhow::{Context as _, Result};
@@ -18,14 +19,16 @@ use edge_common::{DSCP_KEEP, NO_POP, POLICY_SLOTS, limits, preference};
 use ipnet::IpNet;
 use log::{error, info, warn};
 use serde_json::{Value, json};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use crate::{
     config::{self, Invalid, Plan},
     control::{Request, Response},
-    desired::{self, Changes, Desired, View},
+    desired::{self, Changes, Desired, PopHealthView, View},
+    health::{self, HealthEvent, PopStatus, Probe},
     loader::{self, Dataplane},
     maps::{Count, MapsError},
+    resolve::{self, Choices, Layout, PopView as PopHealth, Resolved},
     routes::{self, RouteEvent, RouteStore},
     state::State,
 };
@@ -85,8 +88,65 @@ pub struct Daemon {
     routes: RouteStore,
     sync: Option<routes::Sync>,
     route_tx: mpsc::Sender<RouteEvent>,
+    /// The latest compile: which table each key is, and their contents.
+    layout: Layout,
+    resolved: Resolved,
+    pop_ids: Vec<u32>,
+    table_ids: Vec<u32>,
+    /// Probe results by PoP name.
+    health: BTreeMap<String, PopStatus>,
+    /// Recent RTT samples by PoP name (for latency reports).
+    rtts: BTreeMap<String, VecDeque<(Instant, Duration)>>,
+    monitors: BTreeMap<String, Monitor>,
+    health_tx: mpsc::Sender<HealthEvent>,
+    /// Times a policy table fell back because every member was down.
+    fallbacks: u64,
     view: Arc<RwLock<Arc<View>>>,
     started: Instant,
+}
+
+/// A running probe of one PoP.
+struct Monitor {
+    probe: Probe,
+    drained: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Monitor {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// RTT samples kept per PoP for latency reports.
+pub const RTT_WINDOW: Duration = Duration::from_secs(3600);
+
+/// What the methods see of plan PoP `i`: drained counts as down; a PoP
+/// without a probe result yet (or without a probe) counts as up.
+fn health_of<'a>(
+    plan: &'a Plan,
+    drained: &'a BTreeSet<String>,
+    health: &'a BTreeMap<String, PopStatus>,
+) -> impl Fn(u32) -> PopHealth + 'a {
+    move |i| {
+        let name = &plan.pops[i as usize].name;
+        if drained.contains(name) {
+            return PopHealth::DOWN;
+        }
+        match health.get(name) {
+            Some(s) => PopHealth {
+                up: s.healthy,
+                rtt: s.srtt,
+            },
+            None => PopHealth::UP,
+        }
+    }
+}
+
+/// Channels the daemon's owner (edged's loop) reads from.
+pub struct Events {
+    pub routes: mpsc::Receiver<RouteEvent>,
+    pub health: mpsc::Receiver<HealthEvent>,
 }
 
 /// Why a change failed: the word in the reply's `kind`.
@@ -115,10 +175,7 @@ impl Daemon {
     /// the config as a diff and attaches. On a first start that fails,
     /// nothing is left behind; on a restart that fails, the running data
     /// plane is left as it was.
-    pub fn start(
-        config_path: &Path,
-        overrides: Overrides,
-    ) -> Result<(Self, mpsc::Receiver<RouteEvent>)> {
+    pub fn start(config_path: &Path, overrides: Overrides) -> Result<(Self, Events)> {
         let paths = paths(config_path, &overrides)?;
         let state = State::load(&paths.state_path)?;
         let (text, mut plan) = read_config(config_path, &state, &overrides)?;
@@ -130,7 +187,8 @@ impl Daemon {
         routes::extend(&mut plan, &mut store);
         let mut dp = Dataplane::load(&plan.pin_path, plan.limits)?;
         let resumed = dp.resumed;
-        let result = (|| -> Result<(Desired, State, View)> {
+        let health = BTreeMap::new();
+        let result = (|| -> Result<(desired::Compiled, State)> {
             let mut current = desired::dump(&dp.tables).context("reading the pinned maps")?;
             if !resumed {
                 // Some maps are new: write every table entry again (the
@@ -141,11 +199,21 @@ impl Daemon {
                 };
                 current.settings.encap_ttl = 0; // never valid: rewritten
             }
-            let (want, ids, view) = desired::compile(&plan, &state, &current)?;
-            let changes = desired::apply(&mut dp.tables, Some(&mut dp.counters), &current, &want)?;
+            let c = desired::compile(
+                &plan,
+                &state,
+                &current,
+                &health_of(&plan, &state.drained, &health),
+                &Choices::default(),
+            )?;
+            let changes =
+                desired::apply(&mut dp.tables, Some(&mut dp.counters), &current, &c.desired)?;
             let ports: Vec<&str> = plan.ports.iter().map(|p| p.interface.as_str()).collect();
             dp.attach(&ports, plan.xdp_mode)?;
-            let state = State { ids, ..state };
+            let state = State {
+                ids: c.ids.clone(),
+                ..state
+            };
             state.save(&plan.state_path)?;
             info!(
                 "{}: {} entries written, {} removed",
@@ -157,9 +225,9 @@ impl Daemon {
                 changes.written,
                 changes.removed
             );
-            Ok((want, state, view))
+            Ok((c, state))
         })();
-        let (current, state, mut view) = match result {
+        let (c, state) = match result {
             Ok(r) => r,
             Err(e) => {
                 if !resumed {
@@ -168,23 +236,234 @@ impl Daemon {
                 return Err(e);
             }
         };
+        let mut view = c.view;
         view.generation = 1;
         view.routes = route_view(&store);
-        let daemon = Self {
+        let (health_tx, health_rx) = mpsc::channel(256);
+        let mut daemon = Self {
             config_path: config_path.to_path_buf(),
             overrides,
             text,
             plan,
             state,
             dp,
-            current,
+            current: c.desired,
             routes: store,
             sync,
             route_tx,
+            layout: c.layout,
+            resolved: c.resolved,
+            pop_ids: c.pop_ids,
+            table_ids: c.table_ids,
+            health,
+            rtts: BTreeMap::new(),
+            monitors: BTreeMap::new(),
+            health_tx,
+            fallbacks: 0,
             view: Arc::new(RwLock::new(Arc::new(view))),
             started: Instant::now(),
         };
-        Ok((daemon, route_rx))
+        daemon.sync_monitors();
+        daemon.publish_health();
+        Ok((
+            daemon,
+            Events {
+                routes: route_rx,
+                health: health_rx,
+            },
+        ))
+    }
+
+    /// Starts, restarts or stops the probe of every PoP to match the plan.
+    fn sync_monitors(&mut self) {
+        let wanted: BTreeMap<String, (u32, Probe)> = self
+            .plan
+            .pops
+            .iter()
+            .zip(&self.pop_ids)
+            .filter_map(|(p, &id)| Some((p.name.clone(), (id, p.probe.clone()?))))
+            .collect();
+        self.monitors
+            .retain(|name, m| wanted.get(name).is_some_and(|(_, p)| *p == m.probe));
+        self.health.retain(|name, _| wanted.contains_key(name));
+        for (name, (id, probe)) in wanted {
+            let drained = self.state.drained.contains(&name);
+            if let Some(m) = self.monitors.get(&name) {
+                m.drained.send_replace(drained);
+                continue;
+            }
+            let (tx, rx) = watch::channel(drained);
+            info!("{name}: probing {probe}");
+            let task = tokio::spawn(health::run(id, probe.clone(), rx, self.health_tx.clone()));
+            self.monitors.insert(
+                name,
+                Monitor {
+                    probe,
+                    drained: tx,
+                    task,
+                },
+            );
+        }
+    }
+
+    /// A probe result or drain change from a PoP's monitor.
+    pub fn health_event(&mut self, ev: HealthEvent) {
+        let Some(name) = self
+            .plan
+            .pops
+            .iter()
+            .zip(&self.pop_ids)
+            .find(|(_, id)| **id == ev.pop)
+            .map(|(p, _)| p.name.clone())
+        else {
+            return; // a PoP removed by a reload
+        };
+        if let Some(rtt) = ev.rtt {
+            let samples = self.rtts.entry(name.clone()).or_default();
+            samples.push_back((Instant::now(), rtt));
+            while samples
+                .front()
+                .is_some_and(|(t, _)| t.elapsed() > RTT_WINDOW)
+            {
+                samples.pop_front();
+            }
+        }
+        let was = self.health.get(&name).map(|s| s.healthy);
+        let healthy = ev.status.healthy;
+        self.health.insert(name.clone(), ev.status);
+        if was != Some(healthy) && ev.result.is_some() {
+            match (&ev.result, healthy) {
+                (_, true) => warn!("PoP {name} is UP (probe answers)"),
+                (Some(Err(e)), false) => error!("PoP {name} is DOWN: {e}"),
+                _ => error!("PoP {name} is DOWN"),
+            }
+        }
+        let performance = self
+            .plan
+            .policies
+            .iter()
+            .any(|p| p.method == config::Method::Performance);
+        if was != Some(healthy) || (ev.rtt.is_some() && performance) {
+            self.retable();
+        }
+        self.publish_health();
+    }
+
+    /// Recomputes the selection tables from the PoPs' health and writes the
+    /// ones that changed: a failover touches tables only, however many
+    /// prefixes use them.
+    fn retable(&mut self) {
+        let health = health_of(&self.plan, &self.state.drained, &self.health);
+        let resolved = resolve::resolve(&self.plan, &self.layout, &health, &self.resolved.choices);
+        let entries =
+            desired::table_entries(&self.layout, &resolved, &self.pop_ids, &self.table_ids);
+        let mut written = 0;
+        for (id, table, _) in &entries {
+            if self.current.policies[*id as usize] == *table {
+                continue;
+            }
+            match self.dp.tables.set_policy(*id, table) {
+                Ok(()) => {
+                    self.current.policies[*id as usize] = *table;
+                    written += 1;
+                }
+                Err(e) => error!("writing selection table {id}: {e}"),
+            }
+        }
+        for (key, fallback) in resolved.in_fallback() {
+            if self
+                .resolved
+                .tables
+                .get(key)
+                .is_none_or(|t| t.fallback.is_none())
+            {
+                self.fallbacks += 1;
+                error!(
+                    "policy {key}: every member is down; its traffic falls back to {}",
+                    match fallback {
+                        config::Fallback::Transit => "the transit exit",
+                        config::Fallback::Pass => "the kernel (pass)",
+                    }
+                );
+            }
+        }
+        if written > 0 {
+            info!("failover: {written} selection tables rewritten");
+        }
+        let pop_ids = self.pop_ids.clone();
+        let plan = &self.plan;
+        let pop_name = |id: u16| {
+            pop_ids
+                .iter()
+                .position(|&x| x == u32::from(id))
+                .map_or_else(|| format!("pop {id}"), |i| plan.pops[i].name.clone())
+        };
+        let policies = desired::policy_views(plan, &self.layout, &entries, &health, &pop_name);
+        self.resolved = resolved;
+        let mut view = (*self.snapshot()).clone();
+        view.policies = policies;
+        *self.view.write().expect("view lock") = Arc::new(view);
+    }
+
+    /// Puts the PoPs' health into the shared view (metrics, edgectl).
+    fn publish_health(&mut self) {
+        let mut view = (*self.snapshot()).clone();
+        view.health = self
+            .plan
+            .pops
+            .iter()
+            .map(|p| {
+                let s = self.health.get(&p.name);
+                let drained = self.state.drained.contains(&p.name);
+                PopHealthView {
+                    pop: p.name.clone(),
+                    state: if drained {
+                        "drained"
+                    } else {
+                        match s {
+                            None if p.probe.is_none() => "up (no probe)",
+                            None => "up (not probed yet)",
+                            Some(s) if s.healthy => "up",
+                            Some(_) => "down",
+                        }
+                    },
+                    up: !drained && s.is_none_or(|s| s.healthy),
+                    since_seconds: s.map(|s| s.last_change.elapsed().as_secs_f64()),
+                    rtt_ms: s.and_then(|s| s.srtt).map(|d| d.as_secs_f64() * 1e3),
+                    min_rtt_ms: s.and_then(|s| s.min_rtt).map(|d| d.as_secs_f64() * 1e3),
+                    loss: s.map_or(0.0, |s| s.loss),
+                    probes: s.map_or(0, |s| s.probes),
+                }
+            })
+            .collect();
+        view.fallbacks = self.fallbacks;
+        *self.view.write().expect("view lock") = Arc::new(view);
+    }
+
+    /// RTT percentiles per PoP over the last `window`.
+    fn latency(&self, window: Duration) -> Value {
+        let rows: Vec<Value> = self
+            .plan
+            .pops
+            .iter()
+            .map(|p| {
+                let mut v: Vec<f64> = self
+                    .rtts
+                    .get(&p.name)
+                    .into_iter()
+                    .flatten()
+                    .filter(|(t, _)| t.elapsed() <= window)
+                    .map(|(_, d)| d.as_secs_f64() * 1e3)
+                    .collect();
+                v.sort_by(f64::total_cmp);
+                let q = |q: f64| {
+                    (!v.is_empty()).then(|| v[((v.len() - 1) as f64 * q).round() as usize])
+                };
+                json!({"pop": p.name, "samples": v.len(), "min_ms": q(0.0), "p50_ms": q(0.5),
+                    "p90_ms": q(0.9), "p99_ms": q(0.99), "max_ms": q(1.0)})
+            })
+            .collect();
+        json!({"window_seconds": window.as_secs(), "pops": rows})
     }
 
     /// Applies route changes from the sync thread (and any already queued).
@@ -240,14 +519,25 @@ impl Daemon {
         {
             warn!("pin_path, xdp_mode and [limits] take effect at the next restart");
         }
-        let (want, ids, mut view) = desired::compile(&plan, &state, &self.current)?;
+        let c = desired::compile(
+            &plan,
+            &state,
+            &self.current,
+            &health_of(&plan, &state.drained, &self.health),
+            &self.resolved.choices,
+        )?;
+        let want = c.desired;
+        let mut view = c.view;
         let changes = desired::apply(
             &mut self.dp.tables,
             Some(&mut self.dp.counters),
             &self.current,
             &want,
         )?;
-        let state = State { ids, ..state };
+        let state = State {
+            ids: c.ids,
+            ..state
+        };
         if let Err(e) = state.save(&plan.state_path) {
             // Keep the maps and the disk in agreement.
             if let Err(u) = desired::apply(&mut self.dp.tables, None, &want, &self.current) {
@@ -273,6 +563,12 @@ impl Daemon {
         self.plan = plan;
         self.state = state;
         self.current = want;
+        self.layout = c.layout;
+        self.resolved = c.resolved;
+        self.pop_ids = c.pop_ids;
+        self.table_ids = c.table_ids;
+        self.sync_monitors();
+        self.publish_health();
         Ok(changes)
     }
 
@@ -342,7 +638,23 @@ impl Daemon {
                 self.change(self.text.clone(), state)
                     .map(|c| json!({"changes": c}))
             }
-            Request::PopList {} => Ok(json!(self.snapshot().pops)),
+            Request::PopList {} => {
+                let view = self.snapshot();
+                Ok(json!(
+                    view.pops
+                        .iter()
+                        .zip(&view.health)
+                        .map(|(p, h)| {
+                            let mut v = json!(p);
+                            v["health"] = json!(h);
+                            v
+                        })
+                        .collect::<Vec<_>>()
+                ))
+            }
+            Request::ReportLatency { window_seconds } => Ok(self.latency(Duration::from_secs(
+                window_seconds.clamp(1, RTT_WINDOW.as_secs()),
+            ))),
             Request::PopDrain { pop } | Request::PopUndrain { pop }
                 if !self.plan.pops.iter().any(|p| p.name == pop) =>
             {
@@ -444,7 +756,7 @@ impl Daemon {
         let stats = self.dp.counters.read(slots)?;
         let count = |c: Count| json!({"packets": c.packets, "bytes": c.bytes});
         let mut prefixes = Vec::new();
-        for p in &view.prefixes {
+        for p in view.prefixes.iter() {
             if prefix.is_some_and(|n| n != p.prefix) {
                 continue;
             }
@@ -519,7 +831,14 @@ impl Daemon {
             .collect();
         Ok(json!({
             "policy": p,
-            "table": self.shares(&view, p.id)?,
+            "table": match p.tables.first() {
+                Some(t) => json!(self.shares(&view, t.id)?),
+                None => json!([]),
+            },
+            "tables": p.tables.iter().map(|t| -> Result<Value> {
+                Ok(json!({"key": t.key, "id": t.id, "fallback": t.fallback,
+                    "table": self.shares(&view, t.id)?}))
+            }).collect::<Result<Vec<_>>>()?,
             "slots": POLICY_SLOTS,
             "prefixes": users.len(),
             "first_prefixes": users.iter().take(20).collect::<Vec<_>>(),
@@ -555,7 +874,7 @@ impl Daemon {
             "source": prefix.map(|p| p.source.clone()),
             "counter_slot": entry.slot,
             "preference": if internet { "internet" } else { "microsoft" },
-            "policy": if internet { None } else { view.policy_name(entry.policy).map(str::to_string) },
+            "policy": if internet { None } else { view.table_name(entry.policy).map(str::to_string) },
             "dscp": (entry.dscp != DSCP_KEEP).then_some(entry.dscp),
             "protect": protected,
             "from_customer": if internet { view.transit_exit.clone() } else { view.backbone_exit.clone() },

@@ -10,20 +10,22 @@
 use std::{
     collections::{BTreeMap, BTreeSet},
     net::IpAddr,
+    sync::Arc,
 };
 
 use anyhow::{Context as _, Result};
 use edge_common::{
-    DSCP_KEEP, NO_EXIT, PolicyTable, Pop, PortEntry, PrefixEntry, Settings, default_action, limits,
-    pop_flags, preference,
+    DSCP_KEEP, NO_EXIT, NO_POP, PolicyTable, Pop, PortEntry, PrefixEntry, Settings, default_action,
+    limits, map_names, pop_flags, preference,
 };
 use ipnet::IpNet;
 use log::warn;
 
 use crate::{
-    config::{DefaultAction, Member, Method, Plan, Preference, Role},
+    config::{DefaultAction, Fallback, Method, Plan, Preference, Role, Target},
     maps::{Counters, MapsError, Tables},
-    netdev, policy,
+    netdev,
+    resolve::{Choices, Layout, PopView as PopHealth, Resolved, member_label, resolve},
     state::{Ids, State},
 };
 
@@ -73,7 +75,8 @@ pub fn dump(tables: &Tables) -> Result<Desired, MapsError> {
 }
 
 /// Names and facts for the ids in the maps: what edgectl and the metrics
-/// show. Built together with the [`Desired`] it describes.
+/// show. Built together with the [`Desired`] it describes; cheap to clone
+/// (the prefix list is shared).
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct View {
     /// Bumped on every applied change.
@@ -81,13 +84,37 @@ pub struct View {
     pub ports: Vec<PortView>,
     pub pops: Vec<PopView>,
     pub policies: Vec<PolicyView>,
-    pub prefixes: Vec<PrefixView>,
+    pub prefixes: Arc<Vec<PrefixView>>,
+    /// More-specific entries subnet policies add: (network, table id).
+    pub more_specific: Arc<Vec<(IpNet, u32)>>,
     pub default_action: &'static str,
     pub backbone_exit: Option<String>,
     pub transit_exit: Option<String>,
     /// (map name, entries in use, limit) of the maps that fill up.
     pub maps: Vec<(&'static str, u32, u32)>,
     pub routes: RoutesView,
+    /// Every PoP's health, in config order.
+    pub health: Vec<PopHealthView>,
+    /// Times a policy table fell back because every member was down.
+    pub fallbacks: u64,
+}
+
+/// A PoP's health as edgectl and the metrics show it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PopHealthView {
+    pub pop: String,
+    /// `up`, `down`, `drained`, `up (no probe)`, `up (not probed yet)`.
+    pub state: &'static str,
+    /// What the methods use: healthy and not drained.
+    pub up: bool,
+    /// Seconds since the state last changed.
+    pub since_seconds: Option<f64>,
+    /// Smoothed RTT and the recent minimum, milliseconds.
+    pub rtt_ms: Option<f64>,
+    pub min_rtt_ms: Option<f64>,
+    /// Share of the recent probes that failed.
+    pub loss: f64,
+    pub probes: u64,
 }
 
 /// Route sync figures.
@@ -116,17 +143,86 @@ pub struct PopView {
     pub interface: String,
     pub mac: String,
     pub encap: Vec<String>,
+    pub region: Option<String>,
+    /// The probe, described (`icmp 198.51.100.6 every 1s`), if any.
+    pub probe: Option<String>,
     pub drained: bool,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct PolicyView {
-    pub id: u32,
     pub name: String,
     pub method: &'static str,
     pub members: Vec<MemberView>,
-    /// The selection table: slots per PoP name (`none` = to the kernel).
-    pub table: Vec<(String, u32)>,
+    /// The selection tables the policy fills (one, unless regions or
+    /// subnets multiply them).
+    pub tables: Vec<TableView>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct MemberView {
+    /// `pop:NAME` or `policy:NAME`.
+    pub member: String,
+    pub weight: u32,
+    pub priority: u32,
+    /// For PoPs: healthy and not drained.
+    pub up: bool,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TableView {
+    pub id: u32,
+    /// The table's key: policy [region] [subnet member].
+    pub key: String,
+    /// Slots per PoP name (`none` = to the kernel).
+    pub shares: Vec<(String, u32)>,
+    /// Set while no member is up and the fallback fills the table.
+    pub fallback: Option<&'static str>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PrefixView {
+    pub prefix: IpNet,
+    pub registration: String,
+    pub preference: &'static str,
+    pub policy: Option<String>,
+    pub dscp: Option<u8>,
+    pub protect: Vec<String>,
+    /// `config`, `live` (edgectl prefix add) or `route table N`.
+    pub source: String,
+    pub counter_slot: u32,
+}
+
+impl View {
+    pub fn pop_name(&self, id: u32) -> Option<&str> {
+        self.pops
+            .iter()
+            .find(|p| p.id == id)
+            .map(|p| p.name.as_str())
+    }
+
+    /// The key of selection table `id`.
+    pub fn table_name(&self, id: u32) -> Option<&str> {
+        self.policies
+            .iter()
+            .flat_map(|p| &p.tables)
+            .find(|t| t.id == id)
+            .map(|t| t.key.as_str())
+    }
+
+    pub fn port(&self, id: u32) -> Option<&PortView> {
+        self.ports.iter().find(|p| p.id == id)
+    }
+
+    pub fn prefix_by_slot(&self, slot: u32) -> Option<&PrefixView> {
+        (slot != 0)
+            .then(|| self.prefixes.iter().find(|p| p.counter_slot == slot))
+            .flatten()
+    }
+
+    pub fn prefix(&self, net: IpNet) -> Option<&PrefixView> {
+        self.prefixes.iter().find(|p| p.prefix == net)
+    }
 }
 
 /// Slots per PoP in `table`, named by `name`, in order of first appearance.
@@ -151,57 +247,6 @@ pub fn table_shares(table: &PolicyTable, name: impl Fn(u16) -> String) -> Vec<(S
         .collect()
 }
 
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct MemberView {
-    pub pop: String,
-    pub weight: u32,
-    pub priority: u32,
-    pub up: bool,
-}
-
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct PrefixView {
-    pub prefix: IpNet,
-    pub registration: String,
-    pub preference: &'static str,
-    pub policy: Option<String>,
-    pub dscp: Option<u8>,
-    pub protect: Vec<String>,
-    /// `config`, `live` (edgectl prefix add) or `route table N`.
-    pub source: String,
-    pub counter_slot: u32,
-}
-
-impl View {
-    pub fn pop_name(&self, id: u32) -> Option<&str> {
-        self.pops
-            .iter()
-            .find(|p| p.id == id)
-            .map(|p| p.name.as_str())
-    }
-
-    pub fn policy_name(&self, id: u32) -> Option<&str> {
-        self.policies
-            .iter()
-            .find(|p| p.id == id)
-            .map(|p| p.name.as_str())
-    }
-
-    pub fn port(&self, id: u32) -> Option<&PortView> {
-        self.ports.iter().find(|p| p.id == id)
-    }
-
-    pub fn prefix_by_slot(&self, slot: u32) -> Option<&PrefixView> {
-        (slot != 0)
-            .then(|| self.prefixes.iter().find(|p| p.counter_slot == slot))
-            .flatten()
-    }
-
-    pub fn prefix(&self, net: IpNet) -> Option<&PrefixView> {
-        self.prefixes.iter().find(|p| p.prefix == net)
-    }
-}
-
 pub fn role_name(r: Role) -> &'static str {
     match r {
         Role::Peering => "peering",
@@ -215,6 +260,9 @@ pub fn method_name(m: Method) -> &'static str {
         Method::Priority => "priority",
         Method::Weighted => "weighted",
         Method::Multivalue => "multivalue",
+        Method::Performance => "performance",
+        Method::Geographic => "geographic",
+        Method::Subnet => "subnet",
     }
 }
 
@@ -222,11 +270,105 @@ fn mac_text(m: [u8; 6]) -> String {
     macaddr::MacAddr6::from(m).to_string().to_lowercase()
 }
 
-/// Compiles `plan` with `state` (drained PoPs, previous ids) into the map
-/// contents, keeping the counter slots prefixes already have in `current`.
-/// Interface facts (ifindex, MACs, addresses) are read here, in the calling
-/// network namespace; nothing is written. Returns the new ids too.
-pub fn compile(plan: &Plan, state: &State, current: &Desired) -> Result<(Desired, Ids, View)> {
+/// The health of PoPs by plan index, as the methods see it (drain included).
+pub type HealthFn<'a> = &'a dyn Fn(u32) -> PopHealth;
+
+/// What compiling a plan gives.
+pub struct Compiled {
+    pub desired: Desired,
+    pub ids: Ids,
+    pub view: View,
+    pub layout: Layout,
+    pub resolved: Resolved,
+    /// Map id of each PoP, by plan index.
+    pub pop_ids: Vec<u32>,
+    /// Map id of each table, by layout key index.
+    pub table_ids: Vec<u32>,
+}
+
+/// The selection tables of `resolved` by map id, with PoP ids mapped from
+/// plan indices to map ids.
+pub fn table_entries(
+    layout: &Layout,
+    resolved: &Resolved,
+    pop_ids: &[u32],
+    table_ids: &[u32],
+) -> Vec<(u32, PolicyTable, Option<Fallback>)> {
+    layout
+        .keys
+        .iter()
+        .zip(table_ids)
+        .map(|(key, &id)| {
+            let (mut t, fallback) = resolved
+                .tables
+                .get(key)
+                .map_or((PolicyTable::default(), None), |t| (t.pops, t.fallback));
+            for slot in &mut t.pops[..edge_common::POLICY_SLOTS] {
+                if *slot != NO_POP {
+                    *slot = pop_ids[usize::from(*slot)] as u16;
+                }
+            }
+            (id, t, fallback)
+        })
+        .collect()
+}
+
+/// Policy views (members' health, tables and their shares) for `plan`.
+pub fn policy_views(
+    plan: &Plan,
+    layout: &Layout,
+    entries: &[(u32, PolicyTable, Option<Fallback>)],
+    health: HealthFn<'_>,
+    pop_name: &dyn Fn(u16) -> String,
+) -> Vec<PolicyView> {
+    plan.policies
+        .iter()
+        .map(|p| PolicyView {
+            name: p.name.clone(),
+            method: method_name(p.method),
+            members: p
+                .members
+                .iter()
+                .map(|m| MemberView {
+                    member: member_label(plan, m.target),
+                    weight: m.weight,
+                    priority: m.priority,
+                    up: match m.target {
+                        Target::Pop(i) => health(i).up,
+                        Target::Policy(_) => true,
+                    },
+                })
+                .collect(),
+            tables: layout
+                .keys
+                .iter()
+                .zip(entries)
+                .filter(|(k, _)| k.policy == p.name)
+                .map(|(k, (id, t, fallback))| TableView {
+                    id: *id,
+                    key: k.to_string(),
+                    shares: table_shares(t, pop_name),
+                    fallback: fallback.map(|f| match f {
+                        Fallback::Transit => "transit",
+                        Fallback::Pass => "pass",
+                    }),
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+/// Compiles `plan` with `state` (drained PoPs, previous ids) and the PoPs'
+/// health into the map contents, keeping the counter slots prefixes already
+/// have in `current`. Interface facts (ifindex, MACs, addresses) are read
+/// here, in the calling network namespace; nothing is written.
+pub fn compile(
+    plan: &Plan,
+    state: &State,
+    current: &Desired,
+    health: HealthFn<'_>,
+    choices: &Choices,
+) -> Result<Compiled> {
     let port_ids = Ids::assign(
         &state.ids.ports,
         &plan
@@ -245,13 +387,11 @@ pub fn compile(plan: &Plan, state: &State, current: &Desired) -> Result<(Desired
             .collect::<Vec<_>>(),
         limits::MAX_POPS,
     );
-    let policy_ids = Ids::assign(
+    let layout = Layout::new(plan);
+    let keys: Vec<String> = layout.keys.iter().map(|k| k.to_string()).collect();
+    let table_ids = Ids::assign(
         &state.ids.policies,
-        &plan
-            .policies
-            .iter()
-            .map(|p| p.name.as_str())
-            .collect::<Vec<_>>(),
+        &keys.iter().map(String::as_str).collect::<Vec<_>>(),
         limits::MAX_POLICIES,
     );
     let ids = Ids {
@@ -267,14 +407,12 @@ pub fn compile(plan: &Plan, state: &State, current: &Desired) -> Result<(Desired
             .zip(&pop_ids)
             .map(|(p, &id)| (p.name.clone(), id))
             .collect(),
-        policies: plan
-            .policies
+        policies: keys
             .iter()
-            .zip(&policy_ids)
-            .map(|(p, &id)| (p.name.clone(), id))
+            .cloned()
+            .zip(table_ids.iter().copied())
             .collect(),
     };
-    let drained = |plan_pop: usize| state.drained.contains(&plan.pops[plan_pop].name);
 
     let mut d = Desired {
         settings: Settings {
@@ -347,96 +485,29 @@ pub fn compile(plan: &Plan, state: &State, current: &Desired) -> Result<(Desired
             interface: pop.interface.clone(),
             mac: mac_text(pop.mac),
             encap,
-            drained: drained(i),
+            region: pop.region.as_ref().map(|r| r.to_string()),
+            probe: pop.probe.as_ref().map(|p| p.to_string()),
+            drained: state.drained.contains(&pop.name),
         });
     }
-    for (i, p) in plan.policies.iter().enumerate() {
-        // Members by map id; health (drain) by plan index.
-        let members: Vec<Member> = p
-            .members
-            .iter()
-            .map(|m| Member {
-                pop: pop_ids[m.pop as usize],
-                ..*m
-            })
-            .collect();
-        let down: BTreeSet<u32> = p
-            .members
-            .iter()
-            .filter(|m| drained(m.pop as usize))
-            .map(|m| pop_ids[m.pop as usize])
-            .collect();
-        let table = policy::table(p.method, &members, |pop| !down.contains(&pop));
-        d.policies[policy_ids[i] as usize] = table;
-        let by_id = |id: u16| {
-            pop_ids
-                .iter()
-                .position(|&x| x == u32::from(id))
-                .map_or_else(|| format!("pop {id}"), |i| plan.pops[i].name.clone())
-        };
-        view.policies.push(PolicyView {
-            table: table_shares(&table, by_id),
-            id: policy_ids[i],
-            name: p.name.clone(),
-            method: method_name(p.method),
-            members: p
-                .members
-                .iter()
-                .map(|m| MemberView {
-                    pop: plan.pops[m.pop as usize].name.clone(),
-                    weight: m.weight,
-                    priority: m.priority,
-                    up: !drained(m.pop as usize),
-                })
-                .collect(),
-        });
+
+    // Selection tables: the methods over the PoPs' health.
+    let resolved = resolve(plan, &layout, &|p| health(p), choices);
+    let entries = table_entries(&layout, &resolved, &pop_ids, &table_ids);
+    for (id, t, _) in &entries {
+        d.policies[*id as usize] = *t;
     }
+    let pop_name = |id: u16| {
+        pop_ids
+            .iter()
+            .position(|&x| x == u32::from(id))
+            .map_or_else(|| format!("pop {id}"), |i| plan.pops[i].name.clone())
+    };
+    view.policies = policy_views(plan, &layout, &entries, health, &pop_name);
+
     for addr in netdev::local_addresses()? {
         d.locals.insert(addr);
     }
-    let v4 = plan
-        .prefixes
-        .iter()
-        .filter(|p| p.net.addr().is_ipv4())
-        .count() as u32;
-    let v6 = plan.prefixes.len() as u32 - v4;
-    view.maps = vec![
-        (
-            edge_common::map_names::PREFIX_V4,
-            v4,
-            plan.limits.prefixes_v4,
-        ),
-        (
-            edge_common::map_names::PREFIX_V6,
-            v6,
-            plan.limits.prefixes_v6,
-        ),
-        (
-            edge_common::map_names::POPS,
-            plan.pops.len() as u32,
-            limits::MAX_POPS,
-        ),
-        (
-            edge_common::map_names::POLICIES,
-            plan.policies.len() as u32,
-            limits::MAX_POLICIES,
-        ),
-        (
-            edge_common::map_names::PORTS,
-            plan.ports.len() as u32,
-            limits::MAX_PORTS,
-        ),
-        (
-            edge_common::map_names::LOCAL_V4,
-            d.locals.iter().filter(|a| a.is_ipv4()).count() as u32,
-            limits::MAX_LOCAL_ADDRS,
-        ),
-        (
-            edge_common::map_names::LOCAL_V6,
-            d.locals.iter().filter(|a| a.is_ipv6()).count() as u32,
-            limits::MAX_LOCAL_ADDRS,
-        ),
-    ];
 
     // Counter slots: a prefix keeps the slot it has in the maps; new ones
     // take the lowest free slot (slot 0, shared, once they run out).
@@ -453,7 +524,9 @@ pub fn compile(plan: &Plan, state: &State, current: &Desired) -> Result<(Desired
     for s in slots.iter_mut().filter(|s| s.is_none()) {
         *s = Some(free.next().unwrap_or(0));
     }
-    for (p, slot) in plan.prefixes.iter().zip(slots) {
+    let mut prefixes = Vec::with_capacity(plan.prefixes.len());
+    let mut entries_by_prefix = Vec::with_capacity(plan.prefixes.len());
+    for (i, (p, slot)) in plan.prefixes.iter().zip(slots).enumerate() {
         let slot = slot.expect("assigned above");
         let entry = PrefixEntry {
             allowed_ports: p
@@ -461,7 +534,7 @@ pub fn compile(plan: &Plan, state: &State, current: &Desired) -> Result<(Desired
                 .iter()
                 .fold(0u64, |m, &id| m | (1 << port_ids[id as usize])),
             slot,
-            policy: p.policy.map_or(0, |i| policy_ids[i as usize]),
+            policy: layout.prefix_table[i].map_or(0, |k| table_ids[k as usize]),
             preference: match p.preference {
                 Preference::Microsoft => preference::MICROSOFT,
                 Preference::Internet => preference::INTERNET,
@@ -470,7 +543,8 @@ pub fn compile(plan: &Plan, state: &State, current: &Desired) -> Result<(Desired
             _pad: [0; 6],
         };
         d.prefixes.insert(p.net, entry);
-        view.prefixes.push(PrefixView {
+        entries_by_prefix.push(entry);
+        prefixes.push(PrefixView {
             prefix: p.net,
             registration: p.registration.clone(),
             preference: match p.preference {
@@ -488,7 +562,51 @@ pub fn compile(plan: &Plan, state: &State, current: &Desired) -> Result<(Desired
             counter_slot: slot,
         });
     }
-    Ok((d, ids, view))
+    // Subnet policies: more-specific entries inside their prefix, with the
+    // prefix's entry but their own table.
+    let mut more = Vec::new();
+    for m in &layout.more_specific {
+        let entry = PrefixEntry {
+            policy: table_ids[m.table as usize],
+            ..entries_by_prefix[m.prefix]
+        };
+        d.prefixes.entry(m.net).or_insert(entry);
+        more.push((m.net, entry.policy));
+    }
+    view.prefixes = Arc::new(prefixes);
+    view.more_specific = Arc::new(more);
+    let v4 = d.prefixes.keys().filter(|n| n.addr().is_ipv4()).count() as u32;
+    let v6 = d.prefixes.len() as u32 - v4;
+    view.maps = vec![
+        (map_names::PREFIX_V4, v4, plan.limits.prefixes_v4),
+        (map_names::PREFIX_V6, v6, plan.limits.prefixes_v6),
+        (map_names::POPS, plan.pops.len() as u32, limits::MAX_POPS),
+        (
+            map_names::POLICIES,
+            layout.keys.len() as u32,
+            limits::MAX_POLICIES,
+        ),
+        (map_names::PORTS, plan.ports.len() as u32, limits::MAX_PORTS),
+        (
+            map_names::LOCAL_V4,
+            d.locals.iter().filter(|a| a.is_ipv4()).count() as u32,
+            limits::MAX_LOCAL_ADDRS,
+        ),
+        (
+            map_names::LOCAL_V6,
+            d.locals.iter().filter(|a| a.is_ipv6()).count() as u32,
+            limits::MAX_LOCAL_ADDRS,
+        ),
+    ];
+    Ok(Compiled {
+        desired: d,
+        ids,
+        view,
+        layout,
+        resolved,
+        pop_ids,
+        table_ids,
+    })
 }
 
 /// What an [`apply`] wrote.
@@ -659,7 +777,13 @@ fn write_diff(
 /// load the object themselves.
 pub fn write_plan(tables: &mut Tables, plan: &Plan) -> Result<()> {
     let current = dump(tables)?;
-    let (want, _, _) = compile(plan, &State::default(), &current)?;
-    apply(tables, None, &current, &want)?;
+    let c = compile(
+        plan,
+        &State::default(),
+        &current,
+        &|_| PopHealth::UP,
+        &Choices::default(),
+    )?;
+    apply(tables, None, &current, &c.desired)?;
     Ok(())
 }

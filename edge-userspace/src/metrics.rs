@@ -148,10 +148,10 @@ pub fn render(stats: &Stats, view: &View, uptime_seconds: u64) -> String {
         drained,
     );
     let shares = Family::<Labels, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
-    for p in &view.policies {
-        for (pop, slots) in &p.table {
+    for t in view.policies.iter().flat_map(|p| &p.tables) {
+        for (pop, slots) in &t.shares {
             shares
-                .get_or_create(&vec![("policy", p.name.clone()), ("pop", pop.clone())])
+                .get_or_create(&vec![("policy", t.key.clone()), ("pop", pop.clone())])
                 .set(f64::from(*slots) / edge_common::POLICY_SLOTS as f64);
         }
     }
@@ -159,6 +159,49 @@ pub fn render(stats: &Stats, view: &View, uptime_seconds: u64) -> String {
         "policy_share",
         "Share of a policy's flows each PoP takes (none: to the kernel)",
         shares,
+    );
+    type FGauge = Gauge<f64, std::sync::atomic::AtomicU64>;
+    let up = Family::<Labels, Gauge>::default();
+    let rtt = Family::<Labels, FGauge>::default();
+    let min_rtt = Family::<Labels, FGauge>::default();
+    let loss = Family::<Labels, FGauge>::default();
+    for h in &view.health {
+        let l = vec![("pop", h.pop.clone())];
+        up.get_or_create(&l).set(i64::from(h.up));
+        if let Some(ms) = h.rtt_ms {
+            rtt.get_or_create(&l).set(ms / 1e3);
+        }
+        if let Some(ms) = h.min_rtt_ms {
+            min_rtt.get_or_create(&l).set(ms / 1e3);
+        }
+        loss.get_or_create(&l).set(h.loss);
+    }
+    r.register(
+        "pop_up",
+        "1 when the PoP takes traffic (healthy and not drained)",
+        up,
+    );
+    r.register(
+        "pop_rtt_seconds",
+        "Smoothed probe round-trip time (EWMA, alpha 1/8)",
+        rtt,
+    );
+    r.register(
+        "pop_rtt_min_seconds",
+        "Lowest probe round-trip time of the recent probes",
+        min_rtt,
+    );
+    r.register(
+        "pop_probe_loss_ratio",
+        "Share of the recent probes that failed",
+        loss,
+    );
+    let fallbacks = Counter::<u64>::default();
+    fallbacks.inc_by(view.fallbacks);
+    r.register(
+        "policy_fallbacks",
+        "Times a policy table fell back because every member was down",
+        fallbacks,
     );
     let used = Family::<Labels, Gauge>::default();
     let limit = Family::<Labels, Gauge>::default();
@@ -311,9 +354,22 @@ mod tests {
                 interface: "bb0".into(),
                 mac: "02:00:00:00:00:01".into(),
                 encap: vec![],
+                region: None,
+                probe: None,
                 drained: true,
             }],
-            prefixes: vec![PrefixView {
+            health: vec![crate::desired::PopHealthView {
+                pop: "ams".into(),
+                state: "down",
+                up: false,
+                since_seconds: Some(3.0),
+                rtt_ms: Some(1.5),
+                min_rtt_ms: Some(1.0),
+                loss: 0.25,
+                probes: 20,
+            }],
+            fallbacks: 2,
+            prefixes: std::sync::Arc::new(vec![PrefixView {
                 prefix: "192.0.2.0/24".parse().unwrap(),
                 registration: "contoso".into(),
                 preference: "microsoft",
@@ -322,13 +378,17 @@ mod tests {
                 protect: vec![],
                 source: "config".into(),
                 counter_slot: 1,
-            }],
+            }]),
             policies: vec![crate::desired::PolicyView {
-                id: 0,
                 name: "pop:ams".into(),
                 method: "priority",
                 members: vec![],
-                table: vec![("ams".into(), 766), ("none".into(), 255)],
+                tables: vec![crate::desired::TableView {
+                    id: 0,
+                    key: "pop:ams".into(),
+                    shares: vec![("ams".into(), 766), ("none".into(), 255)],
+                    fallback: None,
+                }],
             }],
             maps: vec![("EDGE_PFX_V4", 1, 16)],
             ..View::default()
@@ -359,6 +419,11 @@ mod tests {
             "edge_policy_share{policy=\"pop:ams\",pop=\"ams\"} 0.7502448579823702",
             "edge_policy_share{policy=\"pop:ams\",pop=\"none\"} 0.24975514201762978",
             "edge_map_entries{map=\"EDGE_PFX_V4\"} 1",
+            "edge_pop_up{pop=\"ams\"} 0",
+            "edge_pop_rtt_seconds{pop=\"ams\"} 0.0015",
+            "edge_pop_rtt_min_seconds{pop=\"ams\"} 0.001",
+            "edge_pop_probe_loss_ratio{pop=\"ams\"} 0.25",
+            "edge_policy_fallbacks_total 2",
             "edge_map_limit_entries{map=\"EDGE_PFX_V4\"} 16",
             "# EOF",
         ] {

@@ -4,53 +4,145 @@
 //! The kernel never knows the method. A failover rewrites the tables of
 //! the affected policies only, whatever the number of prefixes.
 
+use std::time::Duration;
+
 use edge_common::{POLICY_SLOTS, PolicyTable};
 
-use crate::config::{Member, Method};
+use crate::config::{Hysteresis, Member, Method, Target};
 
-/// The table for `members` under `method`, counting only members for which
-/// `up(pop)` holds. With no member up, every slot is `NO_POP` (the packet
-/// goes to the kernel).
+/// The table for the PoP members of `members` under `method`, counting
+/// only members for which `up(pop)` holds; with no member up, every slot is
+/// `NO_POP` (the packet goes to the kernel). Flat policies only: nested
+/// members are left out, `performance` acts as `priority` (no RTTs here),
+/// `geographic` as `weighted` over every member, `subnet` as its fallback
+/// member. The daemon uses [`crate::resolve`], which handles every method,
+/// nesting and the fallback.
 pub fn table(method: Method, members: &[Member], up: impl Fn(u32) -> bool) -> PolicyTable {
-    let live: Vec<Member> = members.iter().copied().filter(|m| up(m.pop)).collect();
+    let live: Vec<(u32, &Member)> = members
+        .iter()
+        .filter_map(|m| match m.target {
+            Target::Pop(p) if up(p) => Some((p, m)),
+            _ => None,
+        })
+        .collect();
     let mut t = PolicyTable::default();
+    let pick = |i: usize| live[i].0 as u16;
     match method {
-        Method::Priority => {
-            if let Some(best) = live.iter().min_by_key(|m| (m.priority, m.pop)) {
-                t.pops[..POLICY_SLOTS].fill(best.pop as u16);
+        Method::Priority | Method::Performance => {
+            if let Some(best) = priority(live.iter().map(|(_, m)| m.priority)) {
+                t.pops[..POLICY_SLOTS].fill(pick(best));
             }
         }
-        Method::Weighted => maglev(&live, |m| m.weight, &mut t),
-        Method::Multivalue => maglev(&live, |_| 1, &mut t),
+        Method::Subnet => {
+            if let Some(i) = live.iter().position(|(_, m)| m.subnets.is_empty()) {
+                t.pops[..POLICY_SLOTS].fill(pick(i));
+            }
+        }
+        Method::Weighted | Method::Geographic | Method::Multivalue => {
+            let weighted: Vec<(Target, u32)> = live
+                .iter()
+                .map(|(p, m)| {
+                    let w = if method == Method::Multivalue {
+                        1
+                    } else {
+                        m.weight
+                    };
+                    (Target::Pop(*p), w)
+                })
+                .collect();
+            for (slot, owner) in maglev(&weighted).into_iter().enumerate() {
+                t.pops[slot] = pick(owner);
+            }
+        }
     }
     t
 }
 
-/// 64-bit FNV-1a, for stable per-PoP permutations.
+/// A table sending every slot to `pop`.
+pub fn single(pop: u32) -> PolicyTable {
+    let mut t = PolicyTable::default();
+    t.pops[..POLICY_SLOTS].fill(pop as u16);
+    t
+}
+
+/// The index of the lowest priority number (the first on a tie).
+pub fn priority(priorities: impl Iterator<Item = u32>) -> Option<usize> {
+    priorities
+        .enumerate()
+        .min_by_key(|&(i, p)| (p, i))
+        .map(|(i, _)| i)
+}
+
+/// The performance method's choice among live candidates, each with its RTT
+/// (`None`: no sample yet) and priority number; `current` is the previous
+/// choice (an index into `candidates`) if it is still live.
+///
+/// The lowest RTT wins, but the current choice is kept unless the best is
+/// faster by more than `max(h.absolute, h.percent % of the current RTT)`,
+/// so noise does not flap traffic. Candidates without an RTT lose to any
+/// with one; when none has an RTT, the lowest priority number wins. Ties go
+/// to the lower priority number, then the earlier candidate.
+pub fn performance(
+    candidates: &[(Option<Duration>, u32)],
+    current: Option<usize>,
+    h: &Hysteresis,
+) -> Option<usize> {
+    let best = candidates
+        .iter()
+        .enumerate()
+        .filter_map(|(i, (rtt, prio))| rtt.map(|r| (r, *prio, i)))
+        .min()
+        .map(|(_, _, i)| i);
+    let Some(best) = best else {
+        return priority(candidates.iter().map(|c| c.1));
+    };
+    match current.and_then(|c| candidates.get(c).map(|x| (c, x.0))) {
+        Some((c, Some(cur))) => {
+            let best_rtt = candidates[best].0.unwrap_or_default();
+            let threshold = h.absolute.max(cur.mul_f64(f64::from(h.percent) / 100.0));
+            if cur.saturating_sub(best_rtt) > threshold {
+                Some(best)
+            } else {
+                Some(c)
+            }
+        }
+        _ => Some(best),
+    }
+}
+
+/// 64-bit FNV-1a, for stable per-member permutations.
 fn fnv1a(seed: u64, bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325 ^ seed, |h, &b| {
         (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
     })
 }
 
-/// Weighted Maglev (Eisenbud et al., NSDI 2016): each member walks its own
-/// permutation of the slots (offset and skip from a hash of its PoP id) and
-/// claims the next free one in turn, until it holds its weight's share.
-/// Because the permutations depend only on the member, a member leaving
-/// moves (almost) only its own slots.
-fn maglev(members: &[Member], weight: impl Fn(&Member) -> u32, t: &mut PolicyTable) {
+/// The bytes a member's Maglev permutation is derived from: a PoP's id
+/// (little endian), a policy's id after a `P`.
+fn maglev_key(t: Target) -> Vec<u8> {
+    match t {
+        Target::Pop(p) => p.to_le_bytes().to_vec(),
+        Target::Policy(p) => [&[b'P'][..], &p.to_le_bytes()].concat(),
+    }
+}
+
+/// Weighted Maglev (Eisenbud et al., NSDI 2016) over `(member, weight)`:
+/// the owner (index into `members`) of each of the `POLICY_SLOTS` slots.
+/// Each member walks its own permutation of the slots (offset and skip from
+/// a hash of the member) and claims the next free one in turn, until it
+/// holds its weight's share. Because the permutations depend only on the
+/// member, a member leaving moves (almost) only its own slots. Empty when
+/// `members` is.
+pub fn maglev(members: &[(Target, u32)]) -> Vec<usize> {
     if members.is_empty() {
-        return;
+        return Vec::new();
     }
     let m = POLICY_SLOTS as u64;
-    let total: u64 = members.iter().map(|x| u64::from(weight(x))).sum();
+    let total: u64 = members.iter().map(|x| u64::from(x.1)).sum();
     // Shares of the M slots: floor, then the remainder by largest fraction.
-    let mut share: Vec<u64> = members
-        .iter()
-        .map(|x| m * u64::from(weight(x)) / total)
-        .collect();
+    let mut share: Vec<u64> = members.iter().map(|x| m * u64::from(x.1) / total).collect();
     let mut order: Vec<usize> = (0..members.len()).collect();
-    order.sort_by_key(|&i| std::cmp::Reverse((m * u64::from(weight(&members[i]))) % total));
+    order.sort_by_key(|&i| std::cmp::Reverse((m * u64::from(members[i].1)) % total));
     let missing = m - share.iter().sum::<u64>();
     for &i in order.iter().take(missing as usize) {
         share[i] += 1;
@@ -59,7 +151,7 @@ fn maglev(members: &[Member], weight: impl Fn(&Member) -> u32, t: &mut PolicyTab
     let perm: Vec<(u64, u64)> = members
         .iter()
         .map(|x| {
-            let key = x.pop.to_le_bytes();
+            let key = maglev_key(x.0);
             (
                 fnv1a(0x5eed_0001, &key) % m,
                 fnv1a(0x5eed_0002, &key) % (m - 1) + 1,
@@ -68,10 +160,10 @@ fn maglev(members: &[Member], weight: impl Fn(&Member) -> u32, t: &mut PolicyTab
         .collect();
     let mut next = vec![0u64; members.len()];
     let mut held = vec![0u64; members.len()];
-    let mut taken = vec![false; POLICY_SLOTS];
+    let mut owner = vec![usize::MAX; POLICY_SLOTS];
     let mut filled = 0;
     while filled < POLICY_SLOTS {
-        for (i, member) in members.iter().enumerate() {
+        for i in 0..members.len() {
             if held[i] >= share[i] {
                 continue;
             }
@@ -79,16 +171,16 @@ fn maglev(members: &[Member], weight: impl Fn(&Member) -> u32, t: &mut PolicyTab
             let slot = loop {
                 let c = ((offset + next[i] * skip) % m) as usize;
                 next[i] += 1;
-                if !taken[c] {
+                if owner[c] == usize::MAX {
                     break c;
                 }
             };
-            taken[slot] = true;
-            t.pops[slot] = member.pop as u16;
+            owner[slot] = i;
             held[i] += 1;
             filled += 1;
         }
     }
+    owner
 }
 
 #[cfg(test)]
@@ -98,11 +190,7 @@ mod tests {
     use super::*;
 
     fn member(pop: u32, weight: u32, priority: u32) -> Member {
-        Member {
-            pop,
-            weight,
-            priority,
-        }
+        Member::pop(pop, weight, priority)
     }
 
     fn counts(t: &PolicyTable) -> std::collections::BTreeMap<u16, usize> {

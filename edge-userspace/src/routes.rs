@@ -167,6 +167,7 @@ pub fn extend(plan: &mut Plan, store: &mut RouteStore) {
             policy: s.policy,
             dscp: s.dscp,
             protect: s.protect.clone(),
+            region: None,
         });
     }
     store.skipped = skipped;

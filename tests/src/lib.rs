@@ -3,4 +3,5 @@
 
 pub mod frames;
 pub mod netns;
+pub mod three_pops;
 pub mod topology;

@@ -555,6 +555,7 @@ fn a_change_that_fails_half_way_is_undone() {
         config::{self, Limits},
         desired,
         loader::{self, Dataplane},
+        resolve::{Choices, PopView},
         state::State,
     };
     let lab = EdgeLab::build("undo");
@@ -568,7 +569,10 @@ fn a_change_that_fails_half_way_is_undone() {
         let mut dp = Dataplane::load(&pin, limits).expect("load");
         let plan = config::parse(LAB_CONFIG).unwrap();
         let empty = desired::dump(&dp.tables).unwrap();
-        let (first, ids, _) = desired::compile(&plan, &State::default(), &empty).unwrap();
+        let up = |_| PopView::UP;
+        let c =
+            desired::compile(&plan, &State::default(), &empty, &up, &Choices::default()).unwrap();
+        let (first, ids) = (c.desired, c.ids);
         desired::apply(&mut dp.tables, Some(&mut dp.counters), &empty, &first).unwrap();
         assert_eq!(desired::dump(&dp.tables).unwrap(), first);
 
@@ -583,7 +587,9 @@ fn a_change_that_fails_half_way_is_undone() {
             ids,
             ..State::default()
         };
-        let (second, _, _) = desired::compile(&plan2, &state, &first).unwrap();
+        let second = desired::compile(&plan2, &state, &first, &up, &Choices::default())
+            .unwrap()
+            .desired;
         let err = desired::apply(&mut dp.tables, Some(&mut dp.counters), &first, &second)
             .expect_err("the fifth IPv4 prefix does not fit");
         let text = format!("{err:#}");

@@ -66,6 +66,9 @@ enum Command {
     /// Config file operations.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Reports.
+    #[command(subcommand)]
+    Report(ReportCommand),
     /// Remove the forwarder: detach from every port, remove pins and state;
     /// edged exits.
     Teardown,
@@ -131,6 +134,16 @@ enum PolicyCommand {
     /// A policy's members and its selection table summary.
     Show {
         policy: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ReportCommand {
+    /// RTT percentiles per PoP from the health probes.
+    Latency {
+        /// Seconds of history (at most 3600).
+        #[arg(long, default_value_t = 300)]
+        window: u64,
     },
 }
 
@@ -220,6 +233,32 @@ fn run(cli: &Cli) -> Result<ExitCode> {
         }
         Command::Config(ConfigCommand::Check { file }) => config_check(cli, file),
         Command::Config(ConfigCommand::Reload) => simple(cli, Request::ConfigReload {}, changes),
+        Command::Report(ReportCommand::Latency { window }) => simple(
+            cli,
+            Request::ReportLatency {
+                window_seconds: *window,
+            },
+            |v| {
+                let ms = |x: &Value| x.as_f64().map_or("-".into(), |m| format!("{m:.2}"));
+                let mut out = format!(
+                    "RTT over the last {} s, milliseconds\n{:<18} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}\n",
+                    v["window_seconds"], "pop", "samples", "min", "p50", "p90", "p99", "max"
+                );
+                for p in v["pops"].as_array().into_iter().flatten() {
+                    out += &format!(
+                        "{:<18} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}\n",
+                        s(&p["pop"]),
+                        p["samples"],
+                        ms(&p["min_ms"]),
+                        ms(&p["p50_ms"]),
+                        ms(&p["p90_ms"]),
+                        ms(&p["p99_ms"]),
+                        ms(&p["max_ms"])
+                    );
+                }
+                out
+            },
+        ),
         Command::Status => simple(cli, Request::Status {}, status_text),
         Command::Teardown => simple(cli, Request::Teardown {}, |v| {
             format!("torn down: {} unpinned; edged exits\n", s(&v["torn_down"]))
@@ -335,16 +374,22 @@ fn run(cli: &Cli) -> Result<ExitCode> {
                         .map(|m| {
                             format!(
                                 "{}(w{} p{}{})",
-                                s(&m["pop"]),
+                                s(&m["member"]),
                                 m["weight"],
                                 m["priority"],
                                 if m["up"] == true { "" } else { " down" }
                             )
                         })
                         .collect();
+                    let ids: Vec<String> = p["tables"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(|t| t["id"].to_string())
+                        .collect();
                     out += &format!(
                         "{:<4} {:<24} {:<11} {}\n",
-                        s(&p["id"]),
+                        ids.join(","),
                         s(&p["name"]),
                         s(&p["method"]),
                         members.join(" ")
@@ -360,14 +405,24 @@ fn run(cli: &Cli) -> Result<ExitCode> {
                 |v| {
                     let p = &v["policy"];
                     let mut out = format!(
-                        "policy {} (id {}), method {}, used by {} prefixes\n",
+                        "policy {}, method {}, used by {} prefixes\n",
                         s(&p["name"]),
-                        p["id"],
                         s(&p["method"]),
                         v["prefixes"]
                     );
-                    out += &format!("selection table ({} slots):\n", v["slots"]);
-                    out += &table_text(&v["table"]);
+                    for t in v["tables"].as_array().into_iter().flatten() {
+                        out += &format!(
+                            "selection table {} (id {}, {} slots){}:\n",
+                            s(&t["key"]),
+                            t["id"],
+                            v["slots"],
+                            t["fallback"]
+                                .as_str()
+                                .map(|f| format!(", ALL MEMBERS DOWN: fallback {f}"))
+                                .unwrap_or_default()
+                        );
+                        out += &table_text(&t["table"]);
+                    }
                     out
                 },
             ),

@@ -77,7 +77,7 @@ async fn run(args: Args) -> Result<()> {
     let plan = daemon::paths(&args.config, &overrides)?;
     // Bind first: a second edged fails here, before touching the maps.
     let listener = control::bind(&plan.socket_path)?;
-    let (mut daemon, mut route_rx) = match Daemon::start(&args.config, overrides) {
+    let (mut daemon, mut events) = match Daemon::start(&args.config, overrides) {
         Ok(d) => d,
         Err(e) => {
             let _ = std::fs::remove_file(&plan.socket_path);
@@ -114,7 +114,8 @@ async fn run(args: Args) -> Result<()> {
                     break;
                 }
             }
-            Some(event) = route_rx.recv() => daemon.routes_changed(event, &mut route_rx),
+            Some(event) = events.routes.recv() => daemon.routes_changed(event, &mut events.routes),
+            Some(event) = events.health.recv() => daemon.health_event(event),
             _ = sighup.recv() => match daemon.reload() {
                 Ok(c) => info!("SIGHUP: reloaded ({} written, {} removed)", c.written, c.removed),
                 Err(e) => error!("SIGHUP: reload rejected, running state kept: {e:#}"),

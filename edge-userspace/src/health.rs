@@ -1,0 +1,1067 @@
+//! PoP health: probes, the health state machine and the per-PoP runner.
+//!
+//! - [`probe_once`] sends one probe (ICMP echo, TCP connect, HTTP GET, UDP
+//!   echo) from this host toward a PoP's probe address, bound to the PoP's
+//!   egress interface when the probe names one (`SO_BINDTODEVICE`), and
+//!   returns the round-trip time or a [`ProbeError`] saying what went wrong.
+//! - [`Health`] is pure: rise / fall counting, up / down with the time of the
+//!   last change, smoothed RTT (EWMA), the recent minimum RTT and the loss
+//!   over the last [`WINDOW`] probes. Operator drain counts as down without
+//!   touching the probe history.
+//! - [`run`] probes one PoP every interval and sends a [`HealthEvent`] per
+//!   probe (RTT sample and state) and per drain change over an mpsc channel.
+
+use std::{
+    collections::VecDeque,
+    io,
+    net::{IpAddr, SocketAddr},
+    sync::atomic::{AtomicU16, Ordering},
+    time::{Duration, Instant},
+};
+
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::{TcpSocket, TcpStream, UdpSocket},
+    sync::{mpsc, watch},
+    time::MissedTickBehavior,
+};
+
+use crate::resolve::PopView;
+
+/// A PoP's health probe, validated (see docs/config.md, `[[pops]] probe`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Probe {
+    pub kind: ProbeKind,
+    /// The probe address (the PoP's own address, or the far end of its tunnel).
+    pub address: IpAddr,
+    /// Interface the probe is bound to (`SO_BINDTODEVICE`); `None` = the
+    /// routing table decides.
+    pub device: Option<String>,
+    pub interval: Duration,
+    /// Per probe; never longer than `interval`.
+    pub timeout: Duration,
+    /// Consecutive successes that bring a down PoP up.
+    pub rise: u32,
+    /// Consecutive failures that take an up PoP down.
+    pub fall: u32,
+}
+
+impl std::fmt::Display for Probe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.kind {
+            ProbeKind::Icmp => write!(f, "icmp {}", self.address)?,
+            ProbeKind::Tcp { port } => write!(f, "tcp {}", SocketAddr::new(self.address, *port))?,
+            ProbeKind::Http {
+                port, path, status, ..
+            } => write!(
+                f,
+                "http {}{path} (expect {status})",
+                SocketAddr::new(self.address, *port)
+            )?,
+            ProbeKind::Udp { port, .. } => {
+                write!(f, "udp echo {}", SocketAddr::new(self.address, *port))?
+            }
+        }
+        if let Some(d) = &self.device {
+            write!(f, " via {d}")?;
+        }
+        write!(
+            f,
+            ", every {:?} (timeout {:?}, rise {}, fall {})",
+            self.interval, self.timeout, self.rise, self.fall
+        )
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProbeKind {
+    /// ICMP / ICMPv6 echo through a raw socket (needs CAP_NET_RAW).
+    Icmp,
+    /// A TCP connection is accepted (closed with a reset at once).
+    Tcp { port: u16 },
+    /// `GET path` answers with `status`.
+    Http {
+        port: u16,
+        path: String,
+        /// `Host` header; the probe address when `None`.
+        host: Option<String>,
+        status: u16,
+    },
+    /// `payload` sent in one datagram comes back unchanged.
+    Udp { port: u16, payload: Vec<u8> },
+}
+
+/// Why a probe failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    /// No route, or an ICMP destination-unreachable / time-exceeded came back.
+    #[error("unreachable: {0}")]
+    Unreachable(String),
+    /// TCP reset, or ICMP port unreachable for UDP.
+    #[error("connection refused")]
+    Refused,
+    /// No answer within the probe's timeout.
+    #[error("no answer within {0:?}")]
+    Timeout(Duration),
+    /// The HTTP status was not the expected one.
+    #[error("HTTP status {got}, expected {want}")]
+    BadStatus { got: u16, want: u16 },
+    /// The answer was not HTTP, or ended before the status line.
+    #[error("bad HTTP response: {0}")]
+    BadResponse(String),
+    /// The UDP or ICMP echo did not hold what was sent.
+    #[error("echo mismatch: sent {sent} bytes, got back {got} different bytes")]
+    BadEcho { sent: usize, got: usize },
+    /// Any other socket error.
+    #[error("{0}")]
+    Io(#[from] io::Error),
+}
+
+/// Maps a socket error to the probe error it means.
+fn classify(e: io::Error) -> ProbeError {
+    match e.raw_os_error() {
+        Some(libc::ECONNREFUSED) => ProbeError::Refused,
+        Some(libc::EHOSTUNREACH | libc::ENETUNREACH | libc::ENETDOWN | libc::EHOSTDOWN) => {
+            ProbeError::Unreachable(e.to_string())
+        }
+        _ => ProbeError::Io(e),
+    }
+}
+
+/// Sends one probe; the round-trip time on success. Never takes longer than
+/// `probe.timeout`.
+pub async fn probe_once(probe: &Probe) -> Result<Duration, ProbeError> {
+    let start = Instant::now();
+    let work = async {
+        match &probe.kind {
+            ProbeKind::Icmp => icmp(probe, start).await,
+            ProbeKind::Tcp { port } => {
+                tcp(probe, *port).await?;
+                Ok(start.elapsed())
+            }
+            ProbeKind::Http {
+                port,
+                path,
+                host,
+                status,
+            } => http(probe, *port, path, host.as_deref(), *status, start).await,
+            ProbeKind::Udp { port, payload } => udp(probe, *port, payload, start).await,
+        }
+    };
+    tokio::time::timeout(probe.timeout, work)
+        .await
+        .unwrap_or(Err(ProbeError::Timeout(probe.timeout)))
+}
+
+async fn tcp(probe: &Probe, port: u16) -> Result<TcpStream, ProbeError> {
+    let socket = match probe.address {
+        IpAddr::V4(_) => TcpSocket::new_v4(),
+        IpAddr::V6(_) => TcpSocket::new_v6(),
+    }?;
+    if let Some(dev) = &probe.device {
+        socket.bind_device(Some(dev.as_bytes()))?;
+    }
+    // Close with a reset: no TIME_WAIT left behind per probe.
+    socket.set_zero_linger()?;
+    socket
+        .connect(SocketAddr::new(probe.address, port))
+        .await
+        .map_err(classify)
+}
+
+async fn http(
+    probe: &Probe,
+    port: u16,
+    path: &str,
+    host: Option<&str>,
+    want: u16,
+    start: Instant,
+) -> Result<Duration, ProbeError> {
+    let mut stream = tcp(probe, port).await?;
+    let host = match (host, probe.address) {
+        (Some(h), _) => h.to_string(),
+        (None, IpAddr::V6(a)) if port == 80 => format!("[{a}]"),
+        (None, IpAddr::V6(a)) => format!("[{a}]:{port}"),
+        (None, a) if port == 80 => a.to_string(),
+        (None, a) => format!("{a}:{port}"),
+    };
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: edge-probe\r\nAccept: */*\r\nConnection: close\r\n\r\n"
+    );
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .map_err(classify)?;
+    let mut buf = Vec::with_capacity(1024);
+    loop {
+        if buf.len() >= 16 * 1024 {
+            return Err(ProbeError::BadResponse(
+                "no status line in the first 16 KiB".into(),
+            ));
+        }
+        let mut chunk = [0u8; 2048];
+        let n = stream.read(&mut chunk).await.map_err(classify)?;
+        if n == 0 {
+            return Err(ProbeError::BadResponse(format!(
+                "connection closed after {} bytes, before the status line",
+                buf.len()
+            )));
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        let mut headers = [httparse::EMPTY_HEADER; 32];
+        let mut response = httparse::Response::new(&mut headers);
+        let parsed = response.parse(&buf);
+        // The status line is enough; the headers need not be complete.
+        if let Some(got) = response.code {
+            return if got == want {
+                Ok(start.elapsed())
+            } else {
+                Err(ProbeError::BadStatus { got, want })
+            };
+        }
+        if let Err(e) = parsed {
+            return Err(ProbeError::BadResponse(e.to_string()));
+        }
+    }
+}
+
+async fn udp(
+    probe: &Probe,
+    port: u16,
+    payload: &[u8],
+    start: Instant,
+) -> Result<Duration, ProbeError> {
+    let bind: SocketAddr = match probe.address {
+        IpAddr::V4(_) => (std::net::Ipv4Addr::UNSPECIFIED, 0).into(),
+        IpAddr::V6(_) => (std::net::Ipv6Addr::UNSPECIFIED, 0).into(),
+    };
+    let socket = UdpSocket::bind(bind).await?;
+    if let Some(dev) = &probe.device {
+        socket.bind_device(Some(dev.as_bytes()))?;
+    }
+    // Connected: an ICMP port unreachable comes back as ECONNREFUSED, and
+    // only the probe address's datagrams are received.
+    socket
+        .connect(SocketAddr::new(probe.address, port))
+        .await
+        .map_err(classify)?;
+    socket.send(payload).await.map_err(classify)?;
+    let mut buf = vec![0u8; payload.len() + 512];
+    let n = socket.recv(&mut buf).await.map_err(classify)?;
+    if &buf[..n] == payload {
+        Ok(start.elapsed())
+    } else {
+        Err(ProbeError::BadEcho {
+            sent: payload.len(),
+            got: n,
+        })
+    }
+}
+
+/// Internet checksum (RFC 1071).
+fn checksum(data: &[u8]) -> u16 {
+    let mut sum: u32 = data
+        .chunks(2)
+        .map(|c| u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)])))
+        .sum();
+    while sum >> 16 != 0 {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+/// What an ICMP message received on the raw socket says about our echo.
+#[derive(Debug, PartialEq, Eq)]
+enum Icmp {
+    /// An echo reply with our id and sequence; the payload matched or not.
+    Reply { payload_ok: bool },
+    /// An error message quoting our echo request: (type, code).
+    Error(u8, u8),
+    /// Someone else's.
+    Other,
+}
+
+/// Reads an ICMP(v6) message (IPv4: with its IP header, as raw IPv4
+/// sockets deliver it; IPv6: without) against our echo's id, sequence and payload.
+fn read_icmp(v6: bool, packet: &[u8], id: u16, seq: u16, payload: &[u8]) -> Icmp {
+    let icmp = if v6 {
+        packet
+    } else {
+        let ihl = usize::from(packet.first().map_or(0, |b| b & 0x0f)) * 4;
+        if ihl < 20 || packet.len() < ihl {
+            return Icmp::Other;
+        }
+        &packet[ihl..]
+    };
+    if icmp.len() < 8 {
+        return Icmp::Other;
+    }
+    let ours = |h: &[u8], request: u8| {
+        h.len() >= 8
+            && h[0] == request
+            && u16::from_be_bytes([h[4], h[5]]) == id
+            && u16::from_be_bytes([h[6], h[7]]) == seq
+    };
+    let (reply, request, errors): (u8, u8, &[u8]) = if v6 {
+        (129, 128, &[1, 3])
+    } else {
+        (0, 8, &[3, 11])
+    };
+    if icmp[0] == reply
+        && ours(
+            &[request, 0, 0, 0, icmp[4], icmp[5], icmp[6], icmp[7]],
+            request,
+        )
+    {
+        return Icmp::Reply {
+            payload_ok: &icmp[8..] == payload,
+        };
+    }
+    if errors.contains(&icmp[0]) {
+        // The quoted packet: the original IP header, then our ICMP header.
+        let quoted = &icmp[8..];
+        let inner = if v6 {
+            quoted.get(40..)
+        } else {
+            let ihl = usize::from(quoted.first().map_or(0, |b| b & 0x0f)) * 4;
+            if ihl < 20 { None } else { quoted.get(ihl..) }
+        };
+        if inner.is_some_and(|h| ours(h, request)) {
+            return Icmp::Error(icmp[0], icmp[1]);
+        }
+    }
+    Icmp::Other
+}
+
+static ICMP_SEQ: AtomicU16 = AtomicU16::new(0);
+
+async fn icmp(probe: &Probe, start: Instant) -> Result<Duration, ProbeError> {
+    let v6 = probe.address.is_ipv6();
+    let socket = if v6 {
+        Socket::new(Domain::IPV6, Type::RAW, Some(Protocol::ICMPV6))
+    } else {
+        Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::ICMPV4))
+    }?;
+    if let Some(dev) = &probe.device {
+        socket.bind_device(Some(dev.as_bytes()))?;
+    }
+    socket.set_nonblocking(true)?;
+    // A raw socket read and written with recvfrom / sendto, like a datagram
+    // socket: tokio's UdpSocket drives it.
+    let socket = UdpSocket::from_std(socket.into())?;
+
+    let id = std::process::id() as u16;
+    let seq = ICMP_SEQ.fetch_add(1, Ordering::Relaxed);
+    let mut payload = b"edge-probe".to_vec();
+    payload.extend_from_slice(&(start.elapsed().as_nanos() as u64 ^ u64::from(seq)).to_be_bytes());
+    let mut packet = vec![if v6 { 128 } else { 8 }, 0, 0, 0];
+    packet.extend_from_slice(&id.to_be_bytes());
+    packet.extend_from_slice(&seq.to_be_bytes());
+    packet.extend_from_slice(&payload);
+    if !v6 {
+        // The kernel fills in the ICMPv6 checksum (it needs the pseudo-header).
+        let sum = checksum(&packet);
+        packet[2..4].copy_from_slice(&sum.to_be_bytes());
+    }
+    socket
+        .send_to(&packet, SocketAddr::new(probe.address, 0))
+        .await
+        .map_err(classify)?;
+    let mut buf = [0u8; 1500];
+    loop {
+        let (n, from) = socket.recv_from(&mut buf).await.map_err(classify)?;
+        match read_icmp(v6, &buf[..n], id, seq, &payload) {
+            Icmp::Reply { payload_ok } if from.ip() == probe.address => {
+                return if payload_ok {
+                    Ok(start.elapsed())
+                } else {
+                    Err(ProbeError::BadEcho {
+                        sent: payload.len(),
+                        got: n,
+                    })
+                };
+            }
+            Icmp::Error(kind, code) => {
+                let what = match (v6, kind) {
+                    (false, 3) | (true, 1) => "destination unreachable",
+                    _ => "time exceeded",
+                };
+                return Err(ProbeError::Unreachable(format!(
+                    "ICMP {what} (code {code}) from {}",
+                    from.ip()
+                )));
+            }
+            _ => continue,
+        }
+    }
+}
+
+/// Probes kept for loss and the recent minimum RTT.
+pub const WINDOW: usize = 20;
+/// Weight of a new sample in the smoothed RTT (RFC 6298's alpha).
+pub const EWMA_ALPHA: f64 = 0.125;
+
+/// The health of one PoP, fed with probe results. Pure: the caller passes
+/// the time.
+///
+/// The first probe result decides the state at once (one success: up, one
+/// failure: down); after that `rise` consecutive successes bring a down PoP
+/// up and `fall` consecutive failures take an up PoP down. Before any
+/// result the PoP counts as up.
+#[derive(Debug, Clone)]
+pub struct Health {
+    rise: u32,
+    fall: u32,
+    healthy: bool,
+    drained: bool,
+    decided: bool,
+    /// Consecutive results against the current state.
+    streak: u32,
+    last_change: Instant,
+    srtt: Option<Duration>,
+    /// `Some(rtt)` for a success, `None` for a failure; newest last.
+    recent: VecDeque<Option<Duration>>,
+    probes: u64,
+}
+
+/// A PoP's health as `edgectl pop list` would show it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PopStatus {
+    /// Healthy and not drained: what the methods use.
+    pub up: bool,
+    /// What the probes say.
+    pub healthy: bool,
+    pub drained: bool,
+    /// When `up` last changed (or the state machine was made).
+    pub last_change: Instant,
+    /// Smoothed RTT (EWMA, alpha 1/8).
+    pub srtt: Option<Duration>,
+    /// Lowest RTT of the last [`WINDOW`] probes.
+    pub min_rtt: Option<Duration>,
+    /// Fraction of the last [`WINDOW`] probes that failed (0 before any).
+    pub loss: f64,
+    /// Probes so far.
+    pub probes: u64,
+}
+
+impl Health {
+    pub fn new(rise: u32, fall: u32, now: Instant) -> Self {
+        Self {
+            rise: rise.max(1),
+            fall: fall.max(1),
+            healthy: true,
+            drained: false,
+            decided: false,
+            streak: 0,
+            last_change: now,
+            srtt: None,
+            recent: VecDeque::with_capacity(WINDOW),
+            probes: 0,
+        }
+    }
+
+    /// Feeds one probe result (`Some(rtt)` or `None` for a failure);
+    /// returns the new effective state if it changed.
+    pub fn record(&mut self, result: Option<Duration>, now: Instant) -> Option<bool> {
+        let before = self.up();
+        self.probes += 1;
+        if self.recent.len() == WINDOW {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(result);
+        if let Some(rtt) = result {
+            self.srtt = Some(match self.srtt {
+                None => rtt,
+                Some(s) => s.mul_f64(1.0 - EWMA_ALPHA) + rtt.mul_f64(EWMA_ALPHA),
+            });
+        }
+        let ok = result.is_some();
+        if !self.decided {
+            self.decided = true;
+            self.healthy = ok;
+            self.streak = 0;
+        } else if ok == self.healthy {
+            self.streak = 0;
+        } else {
+            self.streak += 1;
+            if self.streak >= if ok { self.rise } else { self.fall } {
+                self.healthy = ok;
+                self.streak = 0;
+            }
+        }
+        self.changed(before, now)
+    }
+
+    /// Operator drain: down while drained, probes go on. Returns the new
+    /// effective state if it changed.
+    pub fn set_drained(&mut self, drained: bool, now: Instant) -> Option<bool> {
+        let before = self.up();
+        self.drained = drained;
+        self.changed(before, now)
+    }
+
+    fn changed(&mut self, before: bool, now: Instant) -> Option<bool> {
+        let up = self.up();
+        (up != before).then(|| {
+            self.last_change = now;
+            up
+        })
+    }
+
+    /// Healthy and not drained.
+    pub fn up(&self) -> bool {
+        self.healthy && !self.drained
+    }
+
+    pub fn status(&self) -> PopStatus {
+        let failed = self.recent.iter().filter(|r| r.is_none()).count();
+        PopStatus {
+            up: self.up(),
+            healthy: self.healthy,
+            drained: self.drained,
+            last_change: self.last_change,
+            srtt: self.srtt,
+            min_rtt: self.recent.iter().flatten().min().copied(),
+            loss: if self.recent.is_empty() {
+                0.0
+            } else {
+                failed as f64 / self.recent.len() as f64
+            },
+            probes: self.probes,
+        }
+    }
+
+    /// What the routing methods see.
+    pub fn view(&self) -> PopView {
+        PopView {
+            up: self.up(),
+            rtt: self.srtt,
+        }
+    }
+}
+
+/// One runner report: after every probe (an RTT sample or a failure) and
+/// after every drain change.
+#[derive(Debug)]
+pub struct HealthEvent {
+    pub pop: u32,
+    /// Effective state after this event (healthy and not drained).
+    pub up: bool,
+    /// `up` changed with this event.
+    pub changed: bool,
+    /// This probe's RTT (`None` for a failure or a drain change).
+    pub rtt: Option<Duration>,
+    /// This probe's result; `None` for a drain change.
+    pub result: Option<Result<Duration, ProbeError>>,
+    pub status: PopStatus,
+}
+
+/// Probes PoP `pop` every `probe.interval` until `events` is closed (or the
+/// task is aborted), sending a [`HealthEvent`] per probe and per change of
+/// `drained` (`true`: the operator drained the PoP; it counts as down and is
+/// still probed). A drain change during a probe is seen when the probe ends
+/// (at most `probe.timeout` later).
+pub async fn run(
+    pop: u32,
+    probe: Probe,
+    mut drained: watch::Receiver<bool>,
+    events: mpsc::Sender<HealthEvent>,
+) {
+    let mut health = Health::new(probe.rise, probe.fall, Instant::now());
+    health.set_drained(*drained.borrow_and_update(), Instant::now());
+    let mut watching = true;
+    let mut ticker = tokio::time::interval(probe.interval);
+    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        let event = tokio::select! {
+            _ = ticker.tick() => {
+                let result = probe_once(&probe).await;
+                let rtt = result.as_ref().ok().copied();
+                let changed = health.record(rtt, Instant::now()).is_some();
+                HealthEvent { pop, up: health.up(), changed, rtt, result: Some(result), status: health.status() }
+            }
+            r = drained.changed(), if watching => {
+                if r.is_err() {
+                    // The drain handle is gone: keep the last state.
+                    watching = false;
+                    continue;
+                }
+                let d = *drained.borrow_and_update();
+                let changed = health.set_drained(d, Instant::now()).is_some();
+                HealthEvent { pop, up: health.up(), changed, rtt: None, result: None, status: health.status() }
+            }
+        };
+        if events.send(event).await.is_err() {
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::net::TcpListener;
+
+    use super::*;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    #[test]
+    fn first_result_decides_then_rise_and_fall_count() {
+        let t0 = Instant::now();
+        let mut h = Health::new(2, 3, t0);
+        assert!(h.up(), "up before any probe");
+        // First failure: down at once.
+        assert_eq!(h.record(None, t0 + ms(1)), Some(false));
+        assert_eq!(h.status().last_change, t0 + ms(1));
+        // One success is not enough (rise 2), the second is.
+        assert_eq!(h.record(Some(ms(10)), t0 + ms(2)), None);
+        assert_eq!(h.record(Some(ms(10)), t0 + ms(3)), Some(true));
+        assert_eq!(h.status().last_change, t0 + ms(3));
+        // Two failures, a success (resets the streak), then three failures.
+        assert_eq!(h.record(None, t0 + ms(4)), None);
+        assert_eq!(h.record(None, t0 + ms(5)), None);
+        assert_eq!(h.record(Some(ms(10)), t0 + ms(6)), None);
+        assert_eq!(h.record(None, t0 + ms(7)), None);
+        assert_eq!(h.record(None, t0 + ms(8)), None);
+        assert_eq!(h.record(None, t0 + ms(9)), Some(false));
+        assert!(!h.up());
+        assert_eq!(h.status().last_change, t0 + ms(9));
+        // A success between failures resets the rise count too.
+        assert_eq!(h.record(Some(ms(10)), t0 + ms(10)), None);
+        assert_eq!(h.record(None, t0 + ms(11)), None);
+        assert_eq!(h.record(Some(ms(10)), t0 + ms(12)), None);
+        assert_eq!(h.record(Some(ms(10)), t0 + ms(13)), Some(true));
+
+        let mut first_ok = Health::new(2, 3, t0);
+        assert_eq!(first_ok.record(Some(ms(1)), t0), None, "already up");
+        assert!(first_ok.up());
+    }
+
+    #[test]
+    fn drain_counts_as_down_and_keeps_probing() {
+        let t0 = Instant::now();
+        let mut h = Health::new(2, 3, t0);
+        h.record(Some(ms(5)), t0);
+        assert_eq!(h.set_drained(true, t0 + ms(1)), Some(false));
+        assert_eq!(h.set_drained(true, t0 + ms(2)), None);
+        // Probes keep feeding the state machine while drained: the PoP fails
+        // and recovers underneath, but stays down for the methods.
+        for i in 0..3 {
+            assert_eq!(h.record(None, t0 + ms(3 + i)), None);
+        }
+        assert!(!h.status().healthy);
+        for i in 0..2 {
+            assert_eq!(h.record(Some(ms(5)), t0 + ms(6 + i)), None);
+        }
+        let s = h.status();
+        assert!(s.healthy && s.drained && !s.up);
+        assert!(!h.view().up);
+        assert_eq!(s.probes, 6);
+        // Undrained: up again at once, since the probes say healthy.
+        assert_eq!(h.set_drained(false, t0 + ms(9)), Some(true));
+        assert_eq!(h.status().last_change, t0 + ms(9));
+    }
+
+    #[test]
+    fn srtt_is_an_ewma_min_and_loss_cover_the_window() {
+        let t0 = Instant::now();
+        let mut h = Health::new(2, 3, t0);
+        h.record(Some(ms(80)), t0);
+        assert_eq!(h.status().srtt, Some(ms(80)));
+        h.record(Some(ms(160)), t0);
+        // 7/8 * 80 + 1/8 * 160 = 90.
+        assert_eq!(h.status().srtt, Some(ms(90)));
+        h.record(None, t0);
+        assert_eq!(
+            h.status().srtt,
+            Some(ms(90)),
+            "failures leave the RTT alone"
+        );
+        let s = h.status();
+        assert_eq!(s.min_rtt, Some(ms(80)));
+        assert!((s.loss - 1.0 / 3.0).abs() < 1e-9, "{}", s.loss);
+        // After WINDOW more results the old minimum and failure are gone.
+        for i in 0..WINDOW as u64 {
+            h.record(if i % 4 == 0 { None } else { Some(ms(100 + i)) }, t0);
+        }
+        let s = h.status();
+        assert_eq!(s.min_rtt, Some(ms(101)));
+        assert!((s.loss - 5.0 / 20.0).abs() < 1e-9, "{}", s.loss);
+        // Converges toward a steady RTT.
+        for _ in 0..100 {
+            h.record(Some(ms(20)), t0);
+        }
+        let srtt = h.status().srtt.unwrap();
+        assert!(srtt >= ms(20) && srtt < ms(21), "{srtt:?}");
+    }
+
+    #[test]
+    fn icmp_messages_are_matched_to_our_echo() {
+        let payload = b"edge-probe12345678";
+        let mut reply = vec![
+            0x45, 0, 0, 0, 0, 0, 0, 0, 64, 1, 0, 0, 127, 0, 0, 1, 127, 0, 0, 1,
+        ];
+        reply.extend_from_slice(&[0, 0, 0, 0, 0x12, 0x34, 0, 7]);
+        reply.extend_from_slice(payload);
+        assert_eq!(
+            read_icmp(false, &reply, 0x1234, 7, payload),
+            Icmp::Reply { payload_ok: true }
+        );
+        assert_eq!(read_icmp(false, &reply, 0x1234, 8, payload), Icmp::Other);
+        assert_eq!(
+            read_icmp(false, &reply, 0x1234, 7, b"other"),
+            Icmp::Reply { payload_ok: false }
+        );
+        // Our own request (seen on loopback) is not a reply.
+        let mut request = reply.clone();
+        request[20] = 8;
+        assert_eq!(read_icmp(false, &request, 0x1234, 7, payload), Icmp::Other);
+        // A destination unreachable quoting our request.
+        let mut unreach = reply[..20].to_vec();
+        unreach.extend_from_slice(&[3, 1, 0, 0, 0, 0, 0, 0]);
+        unreach.extend_from_slice(&request[..28]);
+        assert_eq!(
+            read_icmp(false, &unreach, 0x1234, 7, payload),
+            Icmp::Error(3, 1)
+        );
+        assert_eq!(read_icmp(false, &unreach, 0x1234, 9, payload), Icmp::Other);
+        // IPv6: no IP header on the reply; 40 bytes of quoted header in errors.
+        let mut reply6 = vec![129, 0, 0, 0, 0x12, 0x34, 0, 7];
+        reply6.extend_from_slice(payload);
+        assert_eq!(
+            read_icmp(true, &reply6, 0x1234, 7, payload),
+            Icmp::Reply { payload_ok: true }
+        );
+        let mut unreach6 = vec![1, 3, 0, 0, 0, 0, 0, 0];
+        unreach6.extend_from_slice(&[0x60; 40]);
+        unreach6.extend_from_slice(&[128, 0, 0, 0, 0x12, 0x34, 0, 7]);
+        assert_eq!(
+            read_icmp(true, &unreach6, 0x1234, 7, payload),
+            Icmp::Error(1, 3)
+        );
+        assert_eq!(read_icmp(true, &[129, 0], 0x1234, 7, payload), Icmp::Other);
+    }
+
+    #[test]
+    fn checksum_matches_rfc1071() {
+        // RFC 1071's example words sum to 0xddf2 (one's complement: 0x220d).
+        assert_eq!(
+            checksum(&[0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7]),
+            0x220d
+        );
+        let mut msg = vec![8, 0, 0, 0, 1, 2, 3, 4, 5];
+        let sum = checksum(&msg);
+        msg[2..4].copy_from_slice(&sum.to_be_bytes());
+        assert_eq!(checksum(&msg), 0);
+    }
+
+    fn probe(kind: ProbeKind, address: &str) -> Probe {
+        Probe {
+            kind,
+            address: address.parse().unwrap(),
+            device: None,
+            interval: ms(100),
+            timeout: ms(300),
+            rise: 2,
+            fall: 3,
+        }
+    }
+
+    /// A TCP port on 127.0.0.1 nobody listens on.
+    async fn closed_port() -> u16 {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        l.local_addr().unwrap().port()
+    }
+
+    #[tokio::test]
+    async fn tcp_probe_succeeds_and_is_refused() {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = l.local_addr().unwrap().port();
+        let rtt = probe_once(&probe(ProbeKind::Tcp { port }, "127.0.0.1"))
+            .await
+            .unwrap();
+        assert!(rtt < ms(300), "{rtt:?}");
+        drop(l);
+        let err = probe_once(&probe(ProbeKind::Tcp { port }, "127.0.0.1"))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ProbeError::Refused), "{err:?}");
+        let port = closed_port().await;
+        let err = probe_once(&probe(ProbeKind::Tcp { port }, "::1"))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ProbeError::Refused), "{err:?}");
+    }
+
+    /// An HTTP server on 127.0.0.1 answering every request with `reply`
+    /// (after `delay`); counts the requests it saw.
+    async fn http_server(reply: &'static [u8], delay: Duration) -> (u16, mpsc::Receiver<String>) {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = l.local_addr().unwrap().port();
+        let (tx, rx) = mpsc::channel(16);
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut s, _)) = l.accept().await else {
+                    return;
+                };
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 1024];
+                    while !buf.ends_with(b"\r\n\r\n") {
+                        match s.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                    let _ = tx.send(String::from_utf8_lossy(&buf).into_owned()).await;
+                    tokio::time::sleep(delay).await;
+                    let _ = s.write_all(reply).await;
+                });
+            }
+        });
+        (port, rx)
+    }
+
+    fn http_probe(port: u16, status: u16) -> Probe {
+        probe(
+            ProbeKind::Http {
+                port,
+                path: "/health?full=1".into(),
+                host: Some("pop.example".into()),
+                status,
+            },
+            "127.0.0.1",
+        )
+    }
+
+    #[tokio::test]
+    async fn http_probe_checks_the_status() {
+        let (port, mut requests) =
+            http_server(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", ms(0)).await;
+        let rtt = probe_once(&http_probe(port, 200)).await.unwrap();
+        assert!(rtt < ms(300));
+        let request = requests.recv().await.unwrap();
+        assert!(
+            request.starts_with("GET /health?full=1 HTTP/1.1\r\n")
+                && request.contains("\r\nHost: pop.example\r\n"),
+            "{request}"
+        );
+        let err = probe_once(&http_probe(port, 204)).await.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ProbeError::BadStatus {
+                    got: 200,
+                    want: 204
+                }
+            ),
+            "{err:?}"
+        );
+
+        let (port, _r) = http_server(b"HTTP/1.1 503 Service Unavailable\r\n\r\n", ms(0)).await;
+        let err = probe_once(&http_probe(port, 200)).await.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ProbeError::BadStatus {
+                    got: 503,
+                    want: 200
+                }
+            ),
+            "{err:?}"
+        );
+        // The status line alone is enough (headers still coming).
+        let (port, _r) = http_server(b"HTTP/1.0 200 OK\r\nX-Slow: ", ms(0)).await;
+        probe_once(&http_probe(port, 200)).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn http_probe_errors() {
+        let (port, _r) = http_server(b"SSH-2.0-OpenSSH\r\n", ms(0)).await;
+        let err = probe_once(&http_probe(port, 200)).await.unwrap_err();
+        assert!(matches!(err, ProbeError::BadResponse(_)), "{err:?}");
+        let (port, _r) = http_server(b"", ms(0)).await;
+        let err = probe_once(&http_probe(port, 200)).await.unwrap_err();
+        assert!(matches!(err, ProbeError::BadResponse(_)), "{err:?}");
+        // Answers after the timeout.
+        let (port, _r) = http_server(b"HTTP/1.1 200 OK\r\n\r\n", ms(1000)).await;
+        let started = Instant::now();
+        let err = probe_once(&http_probe(port, 200)).await.unwrap_err();
+        assert!(
+            matches!(err, ProbeError::Timeout(t) if t == ms(300)),
+            "{err:?}"
+        );
+        let took = started.elapsed();
+        assert!(took >= ms(300) && took < ms(600), "{took:?}");
+        let err = probe_once(&http_probe(closed_port().await, 200))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ProbeError::Refused), "{err:?}");
+    }
+
+    /// A UDP server on `addr` answering each datagram with `answer(datagram)`
+    /// (`None`: no answer).
+    async fn udp_server(addr: &str, answer: fn(&[u8]) -> Option<Vec<u8>>) -> u16 {
+        let s = UdpSocket::bind(addr).await.unwrap();
+        let port = s.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            let mut buf = [0u8; 2048];
+            while let Ok((n, from)) = s.recv_from(&mut buf).await {
+                if let Some(a) = answer(&buf[..n]) {
+                    let _ = s.send_to(&a, from).await;
+                }
+            }
+        });
+        port
+    }
+
+    fn udp_probe(port: u16, address: &str) -> Probe {
+        probe(
+            ProbeKind::Udp {
+                port,
+                payload: b"edge-probe".to_vec(),
+            },
+            address,
+        )
+    }
+
+    #[tokio::test]
+    async fn udp_probe_success_bad_and_missing_echo() {
+        let port = udp_server("127.0.0.1:0", |d| Some(d.to_vec())).await;
+        let rtt = probe_once(&udp_probe(port, "127.0.0.1")).await.unwrap();
+        assert!(rtt < ms(300));
+        let port = udp_server("[::1]:0", |d| Some(d.to_vec())).await;
+        probe_once(&udp_probe(port, "::1")).await.unwrap();
+
+        let port = udp_server("127.0.0.1:0", |d| Some(d.to_ascii_uppercase())).await;
+        let err = probe_once(&udp_probe(port, "127.0.0.1")).await.unwrap_err();
+        assert!(
+            matches!(err, ProbeError::BadEcho { sent: 10, got: 10 }),
+            "{err:?}"
+        );
+
+        let port = udp_server("127.0.0.1:0", |_| None).await;
+        let err = probe_once(&udp_probe(port, "127.0.0.1")).await.unwrap_err();
+        assert!(matches!(err, ProbeError::Timeout(_)), "{err:?}");
+
+        // Nobody on the port: ICMP port unreachable, seen as refused.
+        let s = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let port = s.local_addr().unwrap().port();
+        drop(s);
+        let err = probe_once(&udp_probe(port, "127.0.0.1")).await.unwrap_err();
+        assert!(matches!(err, ProbeError::Refused), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn probing_an_unknown_interface_is_an_io_error() {
+        let mut p = probe(ProbeKind::Tcp { port: 9 }, "127.0.0.1");
+        p.device = Some("edge-nosuch0".into());
+        let err = probe_once(&p).await.unwrap_err();
+        assert!(matches!(err, ProbeError::Io(_)), "{err:?}");
+    }
+
+    /// The runner against a TCP server that goes away and comes back:
+    /// down after `fall` failed probes, up after `rise` good ones.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn runner_follows_a_server_that_goes_and_comes_back() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let interval = ms(100);
+        let mut p = probe(ProbeKind::Tcp { port: addr.port() }, "127.0.0.1");
+        p.interval = interval;
+        p.timeout = ms(50);
+        let (drain_tx, drain_rx) = watch::channel(false);
+        let (tx, mut rx) = mpsc::channel(64);
+        let task = tokio::spawn(run(7, p, drain_rx, tx));
+
+        let next = async |rx: &mut mpsc::Receiver<HealthEvent>| {
+            tokio::time::timeout(Duration::from_secs(3), rx.recv())
+                .await
+                .expect("an event within 3 s")
+                .expect("runner alive")
+        };
+        // Up from the first probe, with an RTT sample.
+        let e = next(&mut rx).await;
+        assert_eq!((e.pop, e.up, e.changed), (7, true, false));
+        assert!(e.rtt.is_some() && e.status.srtt.is_some());
+
+        // Take the server away: down on the 3rd failed probe (fall 3).
+        drop(listener);
+        let gone = Instant::now();
+        let mut failures = 0;
+        let down_after = loop {
+            let e = next(&mut rx).await;
+            if e.result.as_ref().is_some_and(|r| r.is_err()) {
+                assert!(matches!(e.result, Some(Err(ProbeError::Refused))), "{e:?}");
+                failures += 1;
+            }
+            if e.changed {
+                assert!(!e.up);
+                break gone.elapsed();
+            }
+            assert!(e.up, "still up before the fall count");
+        };
+        assert_eq!(failures, 3);
+        // The first failure comes within one interval of the stop, then two more.
+        assert!(
+            down_after >= interval * 2 && down_after < interval * 3 + ms(150),
+            "down after {down_after:?}"
+        );
+
+        // Drain while down: no change; bring the server back: the probes say
+        // healthy after rise 2, but drained keeps it down.
+        drain_tx.send(true).unwrap();
+        let e = next(&mut rx).await;
+        assert!(e.result.is_none() && !e.changed && !e.up && e.status.drained);
+        let listener = std::net::TcpListener::bind(addr).unwrap();
+        loop {
+            let e = next(&mut rx).await;
+            assert!(!e.up && !e.changed);
+            if e.status.healthy {
+                break;
+            }
+        }
+        // Undrain: up at once.
+        drain_tx.send(false).unwrap();
+        let e = next(&mut rx).await;
+        assert!(e.result.is_none() && e.changed && e.up);
+
+        // Take it away and back without drain: up after two good probes.
+        drop(listener);
+        loop {
+            let e = next(&mut rx).await;
+            if e.changed {
+                assert!(!e.up);
+                break;
+            }
+        }
+        let _listener = std::net::TcpListener::bind(addr).unwrap();
+        let back = Instant::now();
+        let mut successes = 0;
+        let up_after = loop {
+            let e = next(&mut rx).await;
+            successes += usize::from(e.rtt.is_some());
+            if e.changed {
+                assert!(e.up);
+                break back.elapsed();
+            }
+        };
+        assert_eq!(successes, 2);
+        assert!(
+            up_after >= interval && up_after < interval * 2 + ms(150),
+            "up after {up_after:?}"
+        );
+        assert!(next(&mut rx).await.status.loss > 0.0);
+
+        // Closing the channel stops the runner.
+        drop(rx);
+        tokio::time::timeout(Duration::from_secs(2), task)
+            .await
+            .expect("runner stops when the channel closes")
+            .unwrap();
+    }
+}
