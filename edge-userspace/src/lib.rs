@@ -2,6 +2,7 @@
 //! `edged` (daemon) and `edgectl` (operator CLI).
 
 pub mod config;
+pub mod fib;
 pub mod loader;
 pub mod maps;
 pub mod metrics;
