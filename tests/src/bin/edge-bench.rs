@@ -106,7 +106,10 @@ fn main() -> Result<()> {
     }
     let sizes = Sizes::new(cli.quick);
     let started = Instant::now();
-    let mut report = Report::default();
+    let mut report = Report {
+        repeat: sizes.repeat,
+        ..Report::default()
+    };
 
     let mut lab = Lab::new("bench");
     let ns = lab.add_ns("pkt");
@@ -453,7 +456,14 @@ impl Bench {
             repeat: self.repeat,
             ..TestRunOptions::new()
         })?;
-        let ns = t.elapsed().as_nanos() as f64 / f64::from(self.repeat);
+        // The kernel's own figure: the time of the repeat loop divided by
+        // `repeat`, in whole ns. The wall clock around the syscall is not
+        // usable: the syscall has a fixed cost of milliseconds here.
+        let wall = t.elapsed().as_nanos() as f64 / f64::from(self.repeat);
+        let ns = result.duration.as_nanos() as f64;
+        if std::env::var_os("EDGE_BENCH_DEBUG").is_some() {
+            eprintln!("  batch: kernel {ns} ns/run, wall {wall:.2} ns/run");
+        }
         out.truncate(result.data_size_out as usize);
         ensure!(
             result.return_value == expect.action as u32,
@@ -503,8 +513,10 @@ impl Bench {
                 );
             }
         }
-        // Sanity: the kernel's own per-run time (whole ns) is not above the wall clock's.
-        ensure!(result.duration.as_nanos() as f64 <= ns + 1.0);
+        ensure!(
+            ns > 0.0 && ns <= wall + 1.0,
+            "kernel time {ns} ns, wall {wall} ns"
+        );
         Ok(ns)
     }
 
@@ -561,7 +573,21 @@ fn frame_to(dst: IpAddr) -> Pkt {
     })
 }
 
+/// Runs the calling thread SCHED_FIFO, so that other work on a shared
+/// machine (compilers) does not preempt a batch and inflate its time.
+/// Batches are short (≤ 1 s) and the kernel's RT throttling still leaves
+/// other tasks 5% of each second.
+fn realtime() -> Result<()> {
+    let param = libc::sched_param { sched_priority: 10 };
+    // SAFETY: plain syscall on the calling thread with a valid parameter.
+    if unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) } != 0 {
+        anyhow::bail!("sched_setscheduler: {}", std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 fn per_packet(sizes: &Sizes, report: &mut Report) -> Result<()> {
+    realtime()?;
     let mut b = Bench::new(sizes.repeat)?;
     let floor_pkt = frame_to("198.51.100.1".parse()?);
     let input = floor_pkt.build();
@@ -690,6 +716,11 @@ prefix = "198.51.100.0/24"
 pop = "sink"
 "#;
 
+/// Frames per generator syscall: small, so the generator hands the CPU to
+/// the receive processing (softirqs) often instead of overflowing the
+/// veth rings.
+const TPUT_BURST: u32 = 8192;
+
 fn sink_count(sink: &Ebpf) -> Result<u64> {
     let map: PerCpuArray<&MapData, u64> =
         PerCpuArray::try_from(sink.map("BENCH_SINK").context("BENCH_SINK")?)?;
@@ -805,12 +836,12 @@ fn throughput(sizes: &Sizes) -> Result<Throughput> {
                 let r = p.test_run(TestRunOptions {
                     data_in: Some(&frame),
                     ctx_in: Some(&ctx),
-                    repeat: 1 << 16,
+                    repeat: TPUT_BURST,
                     attrs: TestRunAttrs::new().xdp_live_frames(64),
                     ..TestRunOptions::new()
                 })?;
                 ensure!(r.return_value == 0, "live frames run failed");
-                sent += 1 << 16;
+                sent += u64::from(TPUT_BURST);
             }
             Ok((sent, start.elapsed().as_secs_f64()))
         })?;
@@ -826,8 +857,10 @@ fn throughput(sizes: &Sizes) -> Result<Throughput> {
         })?;
         ensure!(delivered > 0, "{mode}: nothing reached the sink");
         if mode == "xdp" {
+            // The sink also sees the lab's own chatter (IPv6 router
+            // solicitations and the like): a few frames more.
             ensure!(
-                redirected >= delivered,
+                redirected + 100 >= delivered,
                 "xdp: the sink got {delivered} frames but edge forwarded {redirected}"
             );
         } else {
@@ -995,6 +1028,7 @@ fn load_only(family: &str, n: usize) -> Result<()> {
 
 #[derive(Default)]
 struct Report {
+    repeat: u32,
     floor: Floor,
     figures: Vec<Figure>,
     throughput: Throughput,
@@ -1047,10 +1081,11 @@ impl Report {
             s,
             "64-byte UDP frames arriving on a backbone port, classified by destination, forwarded to the PoP of the \
              prefix's policy (parse, classify, policy, rewrite, redirect decision), or for misses handed to the kernel \
-             (unregistered, default pass). Each figure is the median of {RUNS} runs of {} repetitions, timed by the \
-             wall clock around the syscall. `hot`: one destination; `spread`: {TEMPLATES} destinations drawn across \
+             (unregistered, default pass). Each figure is the median of {RUNS} runs of {} repetitions, each run \
+             timed by the kernel (BPF_PROG_TEST_RUN's duration: the repeat loop's time over `repeat`, whole ns; \
+             the batch thread runs SCHED_FIFO so other work on the machine does not preempt it). `hot`: one destination; `spread`: {TEMPLATES} destinations drawn across \
              the table, a different one each packet; `miss`: {TEMPLATES} addresses no prefix covers.\n",
-            self.figures.first().map_or(0, |_| 1_000_000)
+            self.repeat
         );
         let _ = writeln!(
             s,
