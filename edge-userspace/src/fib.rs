@@ -171,6 +171,8 @@ pub struct MapStore {
     tbl24: Mmap,
     tbl8: Mmap,
     leaves: Array<MapData, PrefixEntry>,
+    /// The mapped maps' fds, kept so the maps show up as this process's.
+    _fds: (MapData, MapData),
 }
 
 impl MapStore {
@@ -183,8 +185,6 @@ impl MapStore {
             });
         }
         let t8 = Mmap::new(&tbl8, map_names::FIB4_TBL8, (BLOCK * 4) as u32)?;
-        // The mappings keep the maps alive; the MapData fds can go.
-        drop((tbl24, tbl8));
         let leaves =
             Array::try_from(aya::maps::Map::Array(leaves)).map_err(|source| MapsError::Map {
                 map: map_names::FIB4_LEAVES,
@@ -194,6 +194,7 @@ impl MapStore {
             tbl24: t24,
             tbl8: t8,
             leaves,
+            _fds: (tbl24, tbl8),
         })
     }
 }

@@ -473,7 +473,10 @@ impl Bench {
         );
         if direct {
             // The floor swaps MACs in place: an even number of runs restores the input.
-            ensure!(self.repeat % 2 == 0 && out == *input, "floor output");
+            ensure!(
+                self.repeat.is_multiple_of(2) && out == *input,
+                "floor output"
+            );
             return Ok(ns);
         }
         let last = (self.repeat as usize - 1) % expect.outputs.len();
@@ -887,10 +890,13 @@ fn throughput(sizes: &Sizes) -> Result<Throughput> {
 
 // ---------------------------------------------------------------- control plane
 
+/// (prefixes, seconds, loader VmRSS KiB, RssAnon KiB, map memory by name).
+type Load = (usize, f64, u64, u64, Vec<(String, u64)>);
+
 #[derive(Default)]
 struct Control {
     /// (prefixes, seconds, loader VmRSS KiB, RssAnon KiB, map memory by name).
-    loads: Vec<(usize, f64, u64, u64, Vec<(String, u64)>)>,
+    loads: Vec<Load>,
     /// Rewriting every policy table after a PoP failure: (policies, members, ms).
     failover: (u32, usize, f64),
 }
