@@ -37,9 +37,17 @@ pub mod map_names {
     pub const POP_STATS: &str = "EDGE_POP_STATS";
     /// Per-CPU array: port id → [`crate::Counter`] (packets received on it).
     pub const PORT_STATS: &str = "EDGE_PORT_STATS";
+    /// Array (mmapable): the IPv4 DIR-24-8 first level, one
+    /// [`crate::fib`] entry per /24, two per element (`[u32; 2]`).
+    pub const FIB4_TBL24: &str = "EDGE_FIB4_T24";
+    /// Array (mmapable): IPv4 DIR-24-8 blocks of 256 entries (`[u32; 256]`)
+    /// for /24s holding prefixes longer than /24.
+    pub const FIB4_TBL8: &str = "EDGE_FIB4_T8";
+    /// Array: IPv4 leaf id → [`crate::PrefixEntry`] (leaf 0 is "no prefix").
+    pub const FIB4_LEAVES: &str = "EDGE_FIB4_LEAF";
 
     /// Every map the daemon pins, in a stable order.
-    pub const ALL: [&str; 14] = [
+    pub const ALL: [&str; 17] = [
         PORTS,
         PREFIX_V4,
         PREFIX_V6,
@@ -54,6 +62,9 @@ pub mod map_names {
         PREFIX_STATS,
         POP_STATS,
         PORT_STATS,
+        FIB4_TBL24,
+        FIB4_TBL8,
+        FIB4_LEAVES,
     ];
 }
 
@@ -64,6 +75,10 @@ pub mod prog_names {
     /// `XDP_PASS` only: attached to veth peers so that XDP_REDIRECT into a veth
     /// is delivered (a veth drops redirected frames unless its peer runs XDP).
     pub const PASS: &str = "edge_pass";
+    /// The forwarder with its IPv4 lookup through the LPM trie instead of
+    /// DIR-24-8: the baseline of `cargo xtask bench` and the reference of
+    /// the differential packet test. Never attached.
+    pub const EDGE_LPM: &str = "edge_lpm";
 }
 
 /// Capacity limits of the maps. Userspace checks them before writing and names
@@ -77,8 +92,32 @@ pub mod limits {
     /// Per-prefix counter slots; slot 0 counts prefixes beyond the limit.
     pub const MAX_PREFIX_SLOTS: u32 = 1 << 16;
     pub const MAX_LOCAL_ADDRS: u32 = 1024;
+    /// IPv4 DIR-24-8 blocks (1 KiB each): one per /24 that holds prefixes
+    /// longer than /24.
+    pub const FIB4_TBL8_BLOCKS: u32 = 1 << 15;
+    /// Distinct IPv4 [`crate::PrefixEntry`] values (prefixes with equal
+    /// entries share a leaf), leaf 0 included.
+    pub const FIB4_LEAVES: u32 = 1 << 18;
     /// Most VLAN tags (802.1Q / 802.1ad) the parser walks.
     pub const VLAN_MAX_DEPTH: usize = 2;
+}
+
+/// The IPv4 DIR-24-8 lookup (see docs/lookup.md). An entry is a `u32`:
+/// with [`fib::BLOCK`] set, [`fib::INDEX`] is a TBL8 block; otherwise it is
+/// a leaf id (0: no prefix). Bits 24..30 hold the length of the prefix the
+/// entry came from, for userspace only: the kernel masks them off.
+pub mod fib {
+    /// The entry points to a TBL8 block.
+    pub const BLOCK: u32 = 1 << 31;
+    /// Leaf id or block index.
+    pub const INDEX: u32 = (1 << 24) - 1;
+    /// Position of the prefix length (userspace bookkeeping).
+    pub const DEPTH_SHIFT: u32 = 24;
+    /// TBL24 elements: 2^24 entries, two per 8-byte element (array values
+    /// are rounded up to 8 bytes, so one `u32` per element would double it).
+    pub const TBL24_PAIRS: u32 = 1 << 23;
+    /// Entries per TBL8 block.
+    pub const BLOCK_ENTRIES: usize = 256;
 }
 
 /// Port roles (`PortEntry::role`).

@@ -5,6 +5,7 @@
 #![no_std]
 #![no_main]
 
+mod fib;
 mod maps;
 mod parse;
 mod rewrite;
@@ -55,8 +56,22 @@ impl Verdict {
 /// program cannot handle goes to the kernel untouched.
 #[xdp]
 pub fn edge(ctx: XdpContext) -> u32 {
+    run::<false>(&ctx)
+}
+
+/// The same forwarder with the IPv4 lookup through the LPM trie (the
+/// registry DIR-24-8 is derived from): the baseline of `cargo xtask bench`
+/// and the reference of the differential packet test. Never attached.
+#[xdp]
+pub fn edge_lpm(ctx: XdpContext) -> u32 {
+    run::<true>(&ctx)
+}
+
+/// Forwards and counts; `LPM` selects the IPv4 lookup.
+#[inline(always)]
+fn run<const LPM: bool>(ctx: &XdpContext) -> u32 {
     let bytes = (ctx.data_end() - ctx.data()) as u64;
-    let v = forward(&ctx);
+    let v = forward::<LPM>(ctx);
     count(&EDGE_ACT_STATS, v.action as u32, bytes);
     count(&EDGE_RSN_STATS, v.reason as u32, bytes);
     count(&EDGE_PORT_STATS, v.port, bytes);
@@ -73,7 +88,7 @@ pub fn edge_pass(_ctx: XdpContext) -> u32 {
 }
 
 #[inline(always)]
-fn forward(ctx: &XdpContext) -> Verdict {
+fn forward<const LPM: bool>(ctx: &XdpContext) -> Verdict {
     let v = Verdict {
         action: Action::Pass,
         reason: Reason::Malformed,
@@ -94,14 +109,14 @@ fn forward(ctx: &XdpContext) -> Verdict {
         return v.pass(Reason::Malformed);
     };
     match l2.proto {
-        parse::ETH_P_IP => forward_v4(ctx, v, port, settings, &l2),
+        parse::ETH_P_IP => forward_v4::<LPM>(ctx, v, port, settings, &l2),
         parse::ETH_P_IPV6 => forward_v6(ctx, v, port, settings, &l2),
         _ => v.pass(Reason::NotIp),
     }
 }
 
 #[inline(always)]
-fn forward_v4(
+fn forward_v4<const LPM: bool>(
     ctx: &XdpContext,
     v: Verdict,
     port: &PortEntry,
@@ -144,8 +159,13 @@ fn forward_v4(
     // Classify: by source on peering ports (the customer sending in), by
     // destination elsewhere (toward the customer).
     let from_customer = port.role == role::PEERING;
-    let key = Key::new(32, if from_customer { src } else { dst });
-    let Some(prefix) = EDGE_PFX_V4.get(&key) else {
+    let addr = if from_customer { src } else { dst };
+    let found = if LPM {
+        EDGE_PFX_V4.get(&Key::new(32, addr))
+    } else {
+        fib::lookup_v4(addr)
+    };
+    let Some(prefix) = found else {
         return unregistered(v, settings);
     };
     // Decide.

@@ -29,6 +29,11 @@ pub fn object() -> &'static [u8] {
     aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/edge"))
 }
 
+/// The programs of `cargo xtask bench` (edge-ebpf's bench.rs), never loaded by edged.
+pub fn bench_object() -> &'static [u8] {
+    aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/bench"))
+}
+
 /// Loads the object (maps created, programs not yet verified).
 pub fn load() -> Result<Ebpf> {
     EbpfLoader::new()

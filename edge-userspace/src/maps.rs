@@ -13,8 +13,10 @@ use aya::maps::{
 use edge_common::{
     Action, Counter, PolicyTable, Pop, PortEntry, PrefixEntry, Reason, Settings, limits, map_names,
 };
-use ipnet::IpNet;
+use ipnet::{IpNet, Ipv4Net};
 use serde::Serialize;
+
+use crate::fib::{self, Fib4, MapStore};
 
 #[derive(Debug, thiserror::Error)]
 pub enum MapsError {
@@ -33,6 +35,8 @@ pub enum MapsError {
     Cpus(std::io::Error),
     #[error("opening pinned map {path}: {source}")]
     Pin { path: PathBuf, source: MapError },
+    #[error("map {map}: {what}")]
+    Mmap { map: &'static str, what: String },
 }
 
 /// Turns a failed write into `MapFull` when the kernel says the map is full
@@ -67,6 +71,11 @@ pub struct Tables {
     /// Sizes of the prefix maps as created (config `[limits]`).
     limit_v4: u32,
     limit_v6: u32,
+    /// The IPv4 DIR-24-8 tables the kernel reads, derived from `prefixes_v4`.
+    fib4: Fib4<MapStore>,
+    /// Whether `fib4`'s model has been rebuilt from the maps (done on the
+    /// first IPv4 prefix change: the maps may be pinned ones in use).
+    fib4_ready: bool,
 }
 
 /// max_entries of an LPM trie map, as the kernel has it.
@@ -77,7 +86,7 @@ fn lpm_size(m: &Result<Map, MapsError>, default: u32) -> u32 {
     }
 }
 
-const TABLE_MAPS: [&str; 9] = [
+const TABLE_MAPS: [&str; 12] = [
     map_names::PORTS,
     map_names::PREFIX_V4,
     map_names::PREFIX_V6,
@@ -87,6 +96,9 @@ const TABLE_MAPS: [&str; 9] = [
     map_names::SETTINGS,
     map_names::LOCAL_V4,
     map_names::LOCAL_V6,
+    map_names::FIB4_TBL24,
+    map_names::FIB4_TBL8,
+    map_names::FIB4_LEAVES,
 ];
 
 fn typed<T: TryFrom<Map, Error = MapError>>(map: &'static str, m: Map) -> Result<T, MapsError> {
@@ -105,13 +117,40 @@ impl Tables {
         Self::from_maps(TABLE_MAPS.map(|map| open_pinned(dir, map)))
     }
 
-    fn from_maps(maps: [Result<Map, MapsError>; 9]) -> Result<Self, MapsError> {
-        let [ports, v4, v6, policies, pops, tx, settings, l4, l6] = maps;
+    fn from_maps(maps: [Result<Map, MapsError>; 12]) -> Result<Self, MapsError> {
+        let [
+            ports,
+            v4,
+            v6,
+            policies,
+            pops,
+            tx,
+            settings,
+            l4,
+            l6,
+            t24,
+            t8,
+            leaves,
+        ] = maps;
         let limit_v4 = lpm_size(&v4, limits::MAX_PREFIXES_V4);
         let limit_v6 = lpm_size(&v6, limits::MAX_PREFIXES_V6);
+        let array = |map: &'static str, m: Map| match m {
+            Map::Array(data) => Ok(data),
+            _ => Err(MapsError::Mmap {
+                map,
+                what: "not an array".into(),
+            }),
+        };
+        let fib4 = MapStore::new(
+            array(map_names::FIB4_TBL24, t24?)?,
+            array(map_names::FIB4_TBL8, t8?)?,
+            array(map_names::FIB4_LEAVES, leaves?)?,
+        )?;
         Ok(Self {
             limit_v4,
             limit_v6,
+            fib4: Fib4::new(fib4),
+            fib4_ready: false,
             ports: typed(map_names::PORTS, ports?)?,
             prefixes_v4: typed(map_names::PREFIX_V4, v4?)?,
             prefixes_v6: typed(map_names::PREFIX_V6, v6?)?,
@@ -141,17 +180,51 @@ impl Tables {
             })
     }
 
-    /// Registers (or replaces) a prefix.
+    /// The IPv4 DIR-24-8 model, rebuilt from the maps and the trie on first use.
+    fn fib4(&mut self) -> Result<&mut Fib4<MapStore>, MapsError> {
+        if !self.fib4_ready {
+            let registry = self
+                .prefixes_v4
+                .iter()
+                .map(|r| {
+                    r.map(|(k, e)| {
+                        let net = Ipv4Net::new(k.data().into(), k.prefix_len() as u8)
+                            .expect("the kernel keeps prefix lengths ≤ 32");
+                        (net, e)
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|source| MapsError::Map {
+                    map: map_names::PREFIX_V4,
+                    source,
+                })?;
+            self.fib4.recover(registry)?;
+            self.fib4_ready = true;
+        }
+        Ok(&mut self.fib4)
+    }
+
+    /// Registers (or replaces) a prefix: in the LPM trie (the registry)
+    /// first, then, for IPv4, in the DIR-24-8 tables the kernel reads (on
+    /// failure there the trie is restored).
     pub fn set_prefix(&mut self, net: IpNet, entry: PrefixEntry) -> Result<(), MapsError> {
         match net {
-            IpNet::V4(n) => self
-                .prefixes_v4
-                .insert(
-                    &Key::new(n.prefix_len().into(), n.network().octets()),
-                    entry,
-                    0,
-                )
-                .map_err(|e| write_error(map_names::PREFIX_V4, self.limit_v4, e)),
+            IpNet::V4(n) => {
+                let n = n.trunc();
+                let key = Key::new(n.prefix_len().into(), n.network().octets());
+                let old = self.fib4()?.get(n);
+                self.prefixes_v4
+                    .insert(&key, entry, 0)
+                    .map_err(|e| write_error(map_names::PREFIX_V4, self.limit_v4, e))?;
+                if let Err(e) = self.fib4.insert(n, entry) {
+                    let _ = match old {
+                        Some(old) => self.prefixes_v4.insert(&key, old, 0),
+                        None => self.prefixes_v4.remove(&key),
+                    };
+                    return Err(e);
+                }
+                Ok(())
+            }
             IpNet::V6(n) => self
                 .prefixes_v6
                 .insert(
@@ -160,27 +233,6 @@ impl Tables {
                     0,
                 )
                 .map_err(|e| write_error(map_names::PREFIX_V6, self.limit_v6, e)),
-        }
-    }
-
-    /// Removes a prefix; `false` if it was not registered.
-    pub fn del_prefix(&mut self, net: IpNet) -> Result<bool, MapsError> {
-        let (map, result) = match net {
-            IpNet::V4(n) => (
-                map_names::PREFIX_V4,
-                self.prefixes_v4
-                    .remove(&Key::new(n.prefix_len().into(), n.network().octets())),
-            ),
-            IpNet::V6(n) => (
-                map_names::PREFIX_V6,
-                self.prefixes_v6
-                    .remove(&Key::new(n.prefix_len().into(), n.network().octets())),
-            ),
-        };
-        match result {
-            Ok(()) => Ok(true),
-            Err(MapError::KeyNotFound) => Ok(false),
-            Err(source) => Err(MapsError::Map { map, source }),
         }
     }
 
@@ -274,13 +326,38 @@ impl Tables {
         }
     }
 
-    /// The entry of the longest registered prefix covering `addr`, as the kernel would find it.
+    /// Unregisters a prefix; true if it was registered. IPv4 leaves the
+    /// DIR-24-8 tables first, then the trie.
+    pub fn del_prefix(&mut self, net: IpNet) -> Result<bool, MapsError> {
+        let removed = match net {
+            IpNet::V4(n) => {
+                let n = n.trunc();
+                self.fib4()?.remove(n)?;
+                self.prefixes_v4
+                    .remove(&Key::new(n.prefix_len().into(), n.network().octets()))
+            }
+            IpNet::V6(n) => {
+                let n = n.trunc();
+                self.prefixes_v6
+                    .remove(&Key::new(n.prefix_len().into(), n.network().octets()))
+            }
+        };
+        let map = match net {
+            IpNet::V4(_) => map_names::PREFIX_V4,
+            IpNet::V6(_) => map_names::PREFIX_V6,
+        };
+        match removed {
+            Ok(()) => Ok(true),
+            Err(MapError::KeyNotFound) => Ok(false),
+            Err(source) => Err(MapsError::Map { map, source }),
+        }
+    }
+
+    /// The entry of the longest registered prefix covering `addr`, as the
+    /// kernel finds it (IPv4: through the DIR-24-8 tables; IPv6: the trie).
     pub fn lookup(&self, addr: IpAddr) -> Result<Option<PrefixEntry>, MapsError> {
         let (map, result) = match addr {
-            IpAddr::V4(a) => (
-                map_names::PREFIX_V4,
-                self.prefixes_v4.get(&Key::new(32, a.octets()), 0),
-            ),
+            IpAddr::V4(a) => return fib::lookup_in(self.fib4.store(), a),
             IpAddr::V6(a) => (
                 map_names::PREFIX_V6,
                 self.prefixes_v6.get(&Key::new(128, a.octets()), 0),

@@ -1,4 +1,4 @@
-//! `cargo xtask`: setup, build, run, test.
+//! `cargo xtask`: setup, build, run, test, bench.
 //!
 //! xtask itself builds on a machine that has neither rust-src nor bpf-linker
 //! (it installs them), so it never depends on edge-userspace, whose build
@@ -37,6 +37,13 @@ enum Task {
     Run {
         /// Arguments for edge-lab (`--seconds`, `--rate`, `--hold`), or
         /// `--config FILE [edged args...]` to run edged itself.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Setup, build in release, and run the benchmarks (needs root): writes
+    /// BENCHMARKS.md and benchmarks.svg at the workspace root.
+    Bench {
+        /// Extra arguments for edge-bench (e.g. `--quick`).
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
@@ -83,6 +90,59 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 Command::new(bins.join("edge-lab")).args(&args).status()
             }
             .context("starting the forwarder")?;
+            Ok(exit_code(status.code()))
+        }
+        Task::Bench { args } => {
+            setup()?;
+            require_root("cargo xtask bench")?;
+            run_checked(cargo().args([
+                "build",
+                "--release",
+                "-p",
+                "edge-tests",
+                "--bin",
+                "edge-bench",
+            ]))?;
+            let root = workspace_root();
+            let commit = output(
+                "git",
+                &[
+                    "-C",
+                    &root.to_string_lossy(),
+                    "rev-parse",
+                    "--short",
+                    "HEAD",
+                ],
+            )
+            .map(|c| c.trim().to_string())
+            .unwrap_or_else(|| "unknown".into());
+            let dirty = output(
+                "git",
+                &[
+                    "-C",
+                    &root.to_string_lossy(),
+                    "status",
+                    "--porcelain",
+                    "--untracked-files=no",
+                ],
+            )
+            .is_some_and(|s| !s.trim().is_empty());
+            let commit = if dirty {
+                format!("{commit} (with uncommitted changes)")
+            } else {
+                commit
+            };
+            let status = Command::new(target_dir().join("release").join("edge-bench"))
+                .arg("--out")
+                .arg(root.join("BENCHMARKS.md"))
+                .arg("--plot")
+                .arg(root.join("benchmarks.svg"))
+                .arg("--commit")
+                .arg(commit)
+                .args(&args)
+                .stdout(std::process::Stdio::null())
+                .status()
+                .context("running edge-bench")?;
             Ok(exit_code(status.code()))
         }
         Task::Test { args } => {

@@ -1,0 +1,101 @@
+//! Programs for `cargo xtask bench` (the `bench` object, never loaded by
+//! edged):
+//!
+//! - `bench_floor`: the floor, the least an XDP forwarder does (swap the
+//!   MACs, `XDP_TX`);
+//! - `bench_reset`: restores a template frame, then tail-calls the program
+//!   under test. BPF_PROG_TEST_RUN with `repeat` reruns a program on the
+//!   buffer it already rewrote (the TTL would run out after 254 runs), so
+//!   every counted run starts from a fresh 64-byte frame: template
+//!   `seq & mask`, `seq` counting the runs;
+//! - `bench_tx`: `XDP_TX`, the generator of the throughput bench (live frames);
+//! - `bench_sink`: counts and drops, the sink of the throughput bench.
+#![no_std]
+#![no_main]
+
+use aya_ebpf::{
+    bindings::xdp_action,
+    macros::{map, xdp},
+    maps::{Array, PerCpuArray, ProgramArray},
+    programs::XdpContext,
+};
+
+/// Bench frames are exactly this long (64-byte IPv4 and IPv6 UDP frames).
+const FRAME: usize = 64;
+/// Templates `bench_reset` cycles through (a power of two).
+const TEMPLATES: u32 = 4096;
+
+/// Template frames.
+#[map]
+static BENCH_FRAMES: Array<[u64; FRAME / 8]> = Array::with_max_entries(TEMPLATES, 0);
+
+/// `[0]`: template mask (count − 1); `[1]`: runs so far (the next template).
+#[map]
+static BENCH_STATE: Array<u32> = Array::with_max_entries(2, 0);
+
+/// `[0]`: the program under test.
+#[map]
+static BENCH_PROGS: ProgramArray = ProgramArray::with_max_entries(1, 0);
+
+/// `[0]`: packets the sink received.
+#[map]
+static BENCH_SINK: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
+
+#[xdp]
+pub fn bench_floor(ctx: XdpContext) -> u32 {
+    let (start, end) = (ctx.data(), ctx.data_end());
+    if start + 12 > end {
+        return xdp_action::XDP_ABORTED;
+    }
+    let macs = start as *mut [[u8; 6]; 2];
+    unsafe {
+        let [dst, src] = *macs;
+        *macs = [src, dst];
+    }
+    xdp_action::XDP_TX
+}
+
+#[xdp]
+pub fn bench_reset(ctx: XdpContext) -> u32 {
+    let (Some(&mask), Some(seq)) = (BENCH_STATE.get(0), BENCH_STATE.get_ptr_mut(1)) else {
+        return xdp_action::XDP_ABORTED;
+    };
+    let i = unsafe { *seq };
+    unsafe { *seq = i.wrapping_add(1) };
+    let Some(template) = BENCH_FRAMES.get(i & mask) else {
+        return xdp_action::XDP_ABORTED;
+    };
+    let (start, end) = (ctx.data(), ctx.data_end());
+    if start + FRAME > end {
+        return xdp_action::XDP_ABORTED;
+    }
+    unsafe {
+        core::ptr::write_unaligned(start as *mut [u64; FRAME / 8], *template);
+        BENCH_PROGS.tail_call(&ctx, 0);
+    }
+    // The tail call failed (empty slot): the bench sees ABORTED and stops.
+    xdp_action::XDP_ABORTED
+}
+
+#[xdp]
+pub fn bench_tx(_ctx: XdpContext) -> u32 {
+    xdp_action::XDP_TX
+}
+
+#[xdp]
+pub fn bench_sink(_ctx: XdpContext) -> u32 {
+    if let Some(n) = BENCH_SINK.get_ptr_mut(0) {
+        unsafe { *n += 1 };
+    }
+    xdp_action::XDP_DROP
+}
+
+#[cfg(not(test))]
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo) -> ! {
+    loop {}
+}
+
+#[unsafe(link_section = "license")]
+#[unsafe(no_mangle)]
+static LICENSE: [u8; 13] = *b"Dual MIT/GPL\0";

@@ -1,0 +1,843 @@
+//! The IPv4 DIR-24-8 lookup, userspace half: the model that computes every
+//! entry the kernel reads (edge-ebpf's fib.rs), and the storage it writes
+//! them to (the memory-mapped maps in the daemon, plain memory in tests).
+//!
+//! The LPM trie stays the registry of prefixes; this structure is derived
+//! from it (see docs/lookup.md). Layout, as the kernel reads it:
+//!
+//! - TBL24: 2^24 `u32` entries, one per /24 (an mmapable array of `[u32; 2]`);
+//! - TBL8: blocks of 256 entries, one per /24 holding prefixes longer than /24;
+//! - leaves: leaf id → [`PrefixEntry`]; prefixes with equal entries share a leaf.
+//!
+//! An entry is a leaf id with the length of its prefix in bits 24..30
+//! (`edge_common::fib`), or `BLOCK | block index`. Updates stay atomic from
+//! a packet's point of view: a leaf is written before any entry points to
+//! it and never changed while in use; a block is filled before its pointer
+//! is published with one aligned store; entries change with single aligned
+//! 4-byte stores; a freed leaf or block is reused only after an RCU grace
+//! period (so no lookup still holds it).
+
+use std::{
+    collections::HashMap,
+    net::Ipv4Addr,
+    os::fd::{AsFd as _, AsRawFd as _},
+    sync::atomic::{AtomicU32, Ordering},
+};
+
+use aya::maps::{Array, MapData};
+use edge_common::{PrefixEntry, fib, limits, map_names};
+use ipnet::Ipv4Net;
+
+use crate::maps::MapsError;
+
+/// Entries in TBL24.
+pub const TBL24_ENTRIES: usize = 1 << 24;
+const BLOCK: usize = fib::BLOCK_ENTRIES;
+
+/// Where the entries live.
+pub trait Store {
+    /// The 2^24 TBL24 entries.
+    fn tbl24(&self) -> &[AtomicU32];
+    /// Every TBL8 block, 256 entries each.
+    fn tbl8(&self) -> &[AtomicU32];
+    fn write_leaf(&mut self, id: u32, entry: &PrefixEntry) -> Result<(), MapsError>;
+    fn read_leaf(&self, id: u32) -> Result<PrefixEntry, MapsError>;
+    /// Leaf ids available (leaf 0 included).
+    fn leaf_limit(&self) -> u32;
+    /// Returns once no lookup that started before the call is still running.
+    fn grace(&mut self);
+}
+
+/// A zeroed `Vec<AtomicU32>` of `n` entries, without touching each one.
+fn zeroed(n: usize) -> Vec<AtomicU32> {
+    let mut v = std::mem::ManuallyDrop::new(vec![0u32; n]);
+    // SAFETY: AtomicU32 has the size, alignment and bit validity of u32.
+    unsafe { Vec::from_raw_parts(v.as_mut_ptr().cast::<AtomicU32>(), v.len(), v.capacity()) }
+}
+
+/// The tables in plain memory: the model alone, for tests and for tools.
+pub struct VecStore {
+    tbl24: Vec<AtomicU32>,
+    tbl8: Vec<AtomicU32>,
+    leaves: Vec<PrefixEntry>,
+    /// Grace periods waited for.
+    pub graces: u32,
+}
+
+impl VecStore {
+    pub fn new(blocks: u32, leaves: u32) -> Self {
+        Self {
+            tbl24: zeroed(TBL24_ENTRIES),
+            tbl8: zeroed(blocks as usize * BLOCK),
+            leaves: vec![PrefixEntry::default(); leaves as usize],
+            graces: 0,
+        }
+    }
+}
+
+impl Default for VecStore {
+    fn default() -> Self {
+        Self::new(limits::FIB4_TBL8_BLOCKS, limits::FIB4_LEAVES)
+    }
+}
+
+impl Store for VecStore {
+    fn tbl24(&self) -> &[AtomicU32] {
+        &self.tbl24
+    }
+    fn tbl8(&self) -> &[AtomicU32] {
+        &self.tbl8
+    }
+    fn write_leaf(&mut self, id: u32, entry: &PrefixEntry) -> Result<(), MapsError> {
+        self.leaves[id as usize] = *entry;
+        Ok(())
+    }
+    fn read_leaf(&self, id: u32) -> Result<PrefixEntry, MapsError> {
+        Ok(self.leaves[id as usize])
+    }
+    fn leaf_limit(&self) -> u32 {
+        self.leaves.len() as u32
+    }
+    fn grace(&mut self) {
+        self.graces += 1;
+    }
+}
+
+/// include/uapi/linux/bpf.h: the array can be memory-mapped.
+const BPF_F_MMAPABLE: u32 = 1 << 10;
+
+/// A shared, writable mapping of an mmapable array map.
+struct Mmap {
+    ptr: *mut AtomicU32,
+    entries: usize,
+}
+
+// SAFETY: the mapping is plain shared memory accessed only through atomics.
+unsafe impl Send for Mmap {}
+unsafe impl Sync for Mmap {}
+
+impl Mmap {
+    /// Maps `map` (an mmapable array of `value_size`-byte values), checking its shape.
+    fn new(map: &MapData, name: &'static str, value_size: u32) -> Result<Self, MapsError> {
+        let bad = |what: String| MapsError::Mmap { map: name, what };
+        let info = map
+            .info()
+            .map_err(|source| MapsError::Map { map: name, source })?;
+        if info.value_size() != value_size || info.map_flags() & BPF_F_MMAPABLE == 0 {
+            return Err(bad(format!(
+                "value size {} flags {:#x}: not an mmapable array of {value_size}-byte values",
+                info.value_size(),
+                info.map_flags()
+            )));
+        }
+        let bytes = info.max_entries() as usize * value_size as usize;
+        // SAFETY: a fresh shared mapping of the map's fd; the kernel checks
+        // the length against the map, and the mapping is unmapped on drop.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                bytes,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                map.fd().as_fd().as_raw_fd(),
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(bad(format!("mmap: {}", std::io::Error::last_os_error())));
+        }
+        Ok(Self {
+            ptr: ptr.cast(),
+            entries: bytes / 4,
+        })
+    }
+
+    fn slice(&self) -> &[AtomicU32] {
+        // SAFETY: the mapping is `entries` u32s long, page aligned, and lives as long as self.
+        unsafe { std::slice::from_raw_parts(self.ptr, self.entries) }
+    }
+}
+
+impl Drop for Mmap {
+    fn drop(&mut self) {
+        // SAFETY: unmaps exactly what `new` mapped.
+        unsafe { libc::munmap(self.ptr.cast(), self.entries * 4) };
+    }
+}
+
+/// The tables in the kernel's maps: TBL24 and TBL8 memory-mapped, leaves
+/// written with map updates.
+pub struct MapStore {
+    tbl24: Mmap,
+    tbl8: Mmap,
+    leaves: Array<MapData, PrefixEntry>,
+    /// The mapped maps' fds, kept so the maps show up as this process's.
+    _fds: (MapData, MapData),
+}
+
+impl MapStore {
+    pub fn new(tbl24: MapData, tbl8: MapData, leaves: MapData) -> Result<Self, MapsError> {
+        let t24 = Mmap::new(&tbl24, map_names::FIB4_TBL24, 8)?;
+        if t24.entries != TBL24_ENTRIES {
+            return Err(MapsError::Mmap {
+                map: map_names::FIB4_TBL24,
+                what: format!("{} entries, expected {TBL24_ENTRIES}", t24.entries),
+            });
+        }
+        let t8 = Mmap::new(&tbl8, map_names::FIB4_TBL8, (BLOCK * 4) as u32)?;
+        let leaves =
+            Array::try_from(aya::maps::Map::Array(leaves)).map_err(|source| MapsError::Map {
+                map: map_names::FIB4_LEAVES,
+                source,
+            })?;
+        Ok(Self {
+            tbl24: t24,
+            tbl8: t8,
+            leaves,
+            _fds: (tbl24, tbl8),
+        })
+    }
+}
+
+impl Store for MapStore {
+    fn tbl24(&self) -> &[AtomicU32] {
+        self.tbl24.slice()
+    }
+    fn tbl8(&self) -> &[AtomicU32] {
+        self.tbl8.slice()
+    }
+    fn write_leaf(&mut self, id: u32, entry: &PrefixEntry) -> Result<(), MapsError> {
+        self.leaves
+            .set(id, entry, 0)
+            .map_err(|source| MapsError::Map {
+                map: map_names::FIB4_LEAVES,
+                source,
+            })
+    }
+    fn read_leaf(&self, id: u32) -> Result<PrefixEntry, MapsError> {
+        self.leaves.get(&id, 0).map_err(|source| MapsError::Map {
+            map: map_names::FIB4_LEAVES,
+            source,
+        })
+    }
+    fn leaf_limit(&self) -> u32 {
+        self.leaves.len()
+    }
+    /// membarrier(MEMBARRIER_CMD_GLOBAL) waits for an RCU grace period
+    /// (synchronize_rcu), and XDP programs run inside RCU read-side
+    /// sections: afterwards no lookup can still hold a freed leaf or block.
+    fn grace(&mut self) {
+        const MEMBARRIER_CMD_GLOBAL: libc::c_long = 1;
+        // SAFETY: membarrier takes no pointers.
+        let r = unsafe { libc::syscall(libc::SYS_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0) };
+        if r != 0 {
+            // nohz_full kernels refuse it: a lookup takes well under a
+            // microsecond, so a long sleep is a safe stand-in.
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+}
+
+/// The value of an entry: leaf id or block index.
+const fn index(e: u32) -> u32 {
+    e & fib::INDEX
+}
+
+/// The prefix length an entry came from (0 for "no prefix").
+const fn depth(e: u32) -> u8 {
+    ((e & !fib::BLOCK) >> fib::DEPTH_SHIFT) as u8
+}
+
+const fn leaf_entry(id: u32, len: u8) -> u32 {
+    (len as u32) << fib::DEPTH_SHIFT | id
+}
+
+/// An id allocator that quarantines freed ids until a grace period passed.
+#[derive(Debug)]
+struct Ids {
+    limit: u32,
+    next: u32,
+    free: Vec<u32>,
+    quarantine: Vec<u32>,
+}
+
+impl Ids {
+    fn new(first: u32, limit: u32) -> Self {
+        Self {
+            limit,
+            next: first,
+            free: Vec::new(),
+            quarantine: Vec::new(),
+        }
+    }
+
+    /// Everything from `first` not in `used` is free (after `recover`'s grace period).
+    fn with_used(first: u32, limit: u32, used: &[bool]) -> Self {
+        Self {
+            limit,
+            next: limit,
+            free: (first..limit)
+                .rev()
+                .filter(|&i| !used[i as usize])
+                .collect(),
+            quarantine: Vec::new(),
+        }
+    }
+
+    fn alloc(&mut self, grace: impl FnOnce()) -> Option<u32> {
+        if let Some(i) = self.free.pop() {
+            return Some(i);
+        }
+        if self.next < self.limit {
+            self.next += 1;
+            return Some(self.next - 1);
+        }
+        if self.quarantine.is_empty() {
+            return None;
+        }
+        grace();
+        self.free.append(&mut self.quarantine);
+        self.free.pop()
+    }
+
+    fn release(&mut self, i: u32) {
+        self.quarantine.push(i);
+    }
+
+    fn in_use(&self, first: u32) -> u32 {
+        self.next - first - (self.free.len() + self.quarantine.len()) as u32
+    }
+}
+
+/// A leaf's identity: every field of the entry.
+type LeafKey = (u64, u32, u32, u8, u8);
+
+fn leaf_key(e: &PrefixEntry) -> LeafKey {
+    (e.allowed_ports, e.slot, e.policy, e.preference, e.dscp)
+}
+
+/// The DIR-24-8 model over a [`Store`].
+pub struct Fib4<S> {
+    store: S,
+    /// Registered prefixes by length: network (host order) → leaf id.
+    by_len: Vec<HashMap<u32, u32>>,
+    leaf_ids: HashMap<LeafKey, u32>,
+    /// By leaf id: the entry and the number of prefixes using it.
+    leaves: Vec<(PrefixEntry, u32)>,
+    leaf_alloc: Ids,
+    blocks: Ids,
+}
+
+fn full(map: &'static str, limit: u32) -> MapsError {
+    MapsError::MapFull { map, limit }
+}
+
+impl<S: Store> Fib4<S> {
+    /// A model over empty tables (fresh maps are zeroed: no prefix anywhere).
+    pub fn new(store: S) -> Self {
+        let blocks = (store.tbl8().len() / BLOCK) as u32;
+        let leaves = store.leaf_limit();
+        Self {
+            store,
+            by_len: vec![HashMap::new(); 33],
+            leaf_ids: HashMap::new(),
+            leaves: Vec::new(),
+            leaf_alloc: Ids::new(1, leaves),
+            blocks: Ids::new(0, blocks),
+        }
+    }
+
+    /// Rebuilds the model over tables that may already be in use (maps
+    /// pinned by an earlier daemon) from the registry (`prefixes`, read
+    /// from the LPM trie). Leaves and blocks the tables point to are kept;
+    /// every registered prefix is painted again (same values where the
+    /// tables are consistent, a repair where an update was cut short).
+    pub fn recover(
+        &mut self,
+        prefixes: impl IntoIterator<Item = (Ipv4Net, PrefixEntry)>,
+    ) -> Result<(), MapsError> {
+        let store = &mut self.store;
+        let nblocks = store.tbl8().len() / BLOCK;
+        let leaf_limit = store.leaf_limit();
+        let mut used_blocks = vec![false; nblocks];
+        let mut used_leaves = vec![false; leaf_limit as usize];
+        let mut mark = |e: u32| {
+            if let Some(u) = used_leaves.get_mut(index(e) as usize) {
+                *u = true;
+            }
+        };
+        for e in store.tbl24() {
+            let e = e.load(Ordering::Acquire);
+            if e & fib::BLOCK == 0 {
+                mark(e);
+                continue;
+            }
+            let b = index(e) as usize;
+            if b < nblocks && !used_blocks[b] {
+                used_blocks[b] = true;
+                for e in &store.tbl8()[b * BLOCK..(b + 1) * BLOCK] {
+                    mark(e.load(Ordering::Acquire));
+                }
+            }
+        }
+        used_leaves[0] = true;
+        // A lookup may still hold something an earlier writer freed.
+        store.grace();
+        self.by_len = vec![HashMap::new(); 33];
+        self.leaf_ids.clear();
+        self.leaves.clear();
+        self.leaf_alloc = Ids::with_used(1, leaf_limit, &used_leaves);
+        self.blocks = Ids::with_used(0, nblocks as u32, &used_blocks);
+        let mut live = Vec::new();
+        for id in 1..leaf_limit {
+            if used_leaves[id as usize] {
+                let entry = self.store.read_leaf(id)?;
+                self.set_leaf(id, entry, 0);
+                self.leaf_ids.entry(leaf_key(&entry)).or_insert(id);
+                live.push(id);
+            }
+        }
+        let mut prefixes: Vec<_> = prefixes.into_iter().collect();
+        prefixes.sort_by_key(|(n, _)| n.prefix_len());
+        for (net, entry) in prefixes {
+            self.insert(net, entry)?;
+        }
+        // Leaves the tables pointed to that no prefix uses any more.
+        for id in live {
+            if self.leaves[id as usize].1 == 0 {
+                self.forget_leaf(id);
+            }
+        }
+        Ok(())
+    }
+
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// Registered prefixes.
+    pub fn len(&self) -> usize {
+        self.by_len.iter().map(HashMap::len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// TBL8 blocks in use.
+    pub fn blocks_in_use(&self) -> u32 {
+        self.blocks.in_use(0)
+    }
+
+    /// Distinct leaves in use.
+    pub fn leaves_in_use(&self) -> u32 {
+        self.leaf_alloc.in_use(1)
+    }
+
+    /// The entry registered for exactly `net`.
+    pub fn get(&self, net: Ipv4Net) -> Option<PrefixEntry> {
+        let id = self.by_len[net.prefix_len() as usize].get(&u32::from(net.network()))?;
+        Some(self.leaves[*id as usize].0)
+    }
+
+    /// Longest-prefix match through the tables, as the kernel does it.
+    pub fn lookup(&self, addr: Ipv4Addr) -> Option<PrefixEntry> {
+        match index(entry_of(&self.store, addr)) {
+            0 => None,
+            id => Some(self.leaves[id as usize].0),
+        }
+    }
+
+    fn set_leaf(&mut self, id: u32, entry: PrefixEntry, refs: u32) {
+        let i = id as usize;
+        if self.leaves.len() <= i {
+            self.leaves.resize(i + 1, (PrefixEntry::default(), 0));
+        }
+        self.leaves[i] = (entry, refs);
+    }
+
+    /// A leaf holding `entry`, shared or newly written; counts one more user.
+    fn acquire_leaf(&mut self, entry: &PrefixEntry) -> Result<u32, MapsError> {
+        if let Some(&id) = self.leaf_ids.get(&leaf_key(entry)) {
+            self.leaves[id as usize].1 += 1;
+            return Ok(id);
+        }
+        let store = &mut self.store;
+        let limit = self.leaf_alloc.limit;
+        let id = self
+            .leaf_alloc
+            .alloc(|| store.grace())
+            .ok_or(full(map_names::FIB4_LEAVES, limit))?;
+        self.store.write_leaf(id, entry)?;
+        self.set_leaf(id, *entry, 1);
+        self.leaf_ids.insert(leaf_key(entry), id);
+        Ok(id)
+    }
+
+    fn release_leaf(&mut self, id: u32) {
+        let refs = &mut self.leaves[id as usize].1;
+        *refs -= 1;
+        if *refs == 0 {
+            self.forget_leaf(id);
+        }
+    }
+
+    /// Frees leaf `id` (reused after a grace period).
+    fn forget_leaf(&mut self, id: u32) {
+        let key = leaf_key(&self.leaves[id as usize].0);
+        if self.leaf_ids.get(&key) == Some(&id) {
+            self.leaf_ids.remove(&key);
+        }
+        self.leaf_alloc.release(id);
+    }
+
+    /// Registers (or replaces) `net`; returns the entry it replaced.
+    pub fn insert(
+        &mut self,
+        net: Ipv4Net,
+        entry: PrefixEntry,
+    ) -> Result<Option<PrefixEntry>, MapsError> {
+        let (n, len) = (u32::from(net.network()), net.prefix_len());
+        let old = self.by_len[len as usize].get(&n).copied();
+        if let Some(old) = old
+            && leaf_key(&self.leaves[old as usize].0) == leaf_key(&entry)
+        {
+            // Nothing changes, but a recovering model repaints.
+            self.paint(n, len, leaf_entry(old, len), |d| d <= len);
+            return Ok(Some(entry));
+        }
+        let id = self.acquire_leaf(&entry)?;
+        if len > 24
+            && let Err(e) = self.split((n >> 8) as usize)
+        {
+            self.release_leaf(id);
+            return Err(e);
+        }
+        self.paint(n, len, leaf_entry(id, len), |d| d <= len);
+        self.by_len[len as usize].insert(n, id);
+        Ok(old.map(|old| {
+            let e = self.leaves[old as usize].0;
+            self.release_leaf(old);
+            e
+        }))
+    }
+
+    /// Unregisters `net`; returns its entry if it was registered.
+    pub fn remove(&mut self, net: Ipv4Net) -> Result<Option<PrefixEntry>, MapsError> {
+        let (n, len) = (u32::from(net.network()), net.prefix_len());
+        let Some(id) = self.by_len[len as usize].remove(&n) else {
+            return Ok(None);
+        };
+        let parent = (0..len)
+            .rev()
+            .find_map(|l| {
+                let p = if l == 0 {
+                    0
+                } else {
+                    n & (u32::MAX << (32 - l))
+                };
+                self.by_len[l as usize].get(&p).map(|&id| leaf_entry(id, l))
+            })
+            .unwrap_or(0);
+        self.paint(n, len, parent, |d| d == len);
+        if len > 24 {
+            self.merge((n >> 8) as usize);
+        }
+        let e = self.leaves[id as usize].0;
+        self.release_leaf(id);
+        Ok(Some(e))
+    }
+
+    /// Makes TBL24 entry `i` a block (filled with its current entry first).
+    fn split(&mut self, i: usize) -> Result<(), MapsError> {
+        let e = self.store.tbl24()[i].load(Ordering::Acquire);
+        if e & fib::BLOCK != 0 {
+            return Ok(());
+        }
+        let store = &mut self.store;
+        let limit = self.blocks.limit;
+        let b = self
+            .blocks
+            .alloc(|| store.grace())
+            .ok_or(full(map_names::FIB4_TBL8, limit))? as usize;
+        for slot in &self.store.tbl8()[b * BLOCK..(b + 1) * BLOCK] {
+            slot.store(e, Ordering::Relaxed);
+        }
+        // Release: the block's entries are visible before the pointer.
+        self.store.tbl24()[i].store(fib::BLOCK | b as u32, Ordering::Release);
+        Ok(())
+    }
+
+    /// Turns TBL24 entry `i` back into a leaf when its block no longer holds
+    /// anything longer than /24 (all 256 entries are then the same).
+    fn merge(&mut self, i: usize) {
+        let e = self.store.tbl24()[i].load(Ordering::Acquire);
+        if e & fib::BLOCK == 0 {
+            return;
+        }
+        let b = index(e) as usize;
+        let block = &self.store.tbl8()[b * BLOCK..(b + 1) * BLOCK];
+        if block.iter().all(|s| depth(s.load(Ordering::Relaxed)) <= 24) {
+            let leaf = block[0].load(Ordering::Relaxed);
+            self.store.tbl24()[i].store(leaf, Ordering::Release);
+            self.blocks.release(b as u32);
+        }
+    }
+
+    /// Writes `value` into every entry covering `n/len` whose prefix length
+    /// satisfies `pick`, through blocks.
+    fn paint(&self, n: u32, len: u8, value: u32, pick: impl Fn(u8) -> bool) {
+        let (t24, t8) = (self.store.tbl24(), self.store.tbl8());
+        let set = |slot: &AtomicU32| {
+            let e = slot.load(Ordering::Relaxed);
+            if pick(depth(e)) && e != value {
+                slot.store(value, Ordering::Release);
+            }
+        };
+        if len <= 24 {
+            let first = (n >> 8) as usize;
+            for slot in &t24[first..first + (1usize << (24 - len))] {
+                let e = slot.load(Ordering::Acquire);
+                if e & fib::BLOCK != 0 {
+                    let b = index(e) as usize;
+                    t8[b * BLOCK..(b + 1) * BLOCK].iter().for_each(set);
+                } else {
+                    set(slot);
+                }
+            }
+        } else {
+            let e = t24[(n >> 8) as usize].load(Ordering::Acquire);
+            debug_assert!(
+                e & fib::BLOCK != 0,
+                "a prefix longer than /24 lives in a block"
+            );
+            let b = index(e) as usize;
+            let first = b * BLOCK + (n & 0xFF) as usize;
+            t8[first..first + (1usize << (32 - len))]
+                .iter()
+                .for_each(set);
+        }
+    }
+}
+
+/// The entry (leaf or "none") the tables hold for `addr`, read as the kernel reads it.
+fn entry_of(store: &impl Store, addr: Ipv4Addr) -> u32 {
+    let a = u32::from(addr);
+    let e = store.tbl24()[(a >> 8) as usize].load(Ordering::Acquire);
+    if e & fib::BLOCK == 0 {
+        return e;
+    }
+    store.tbl8()[index(e) as usize * BLOCK + (a & 0xFF) as usize].load(Ordering::Acquire)
+}
+
+/// Longest-prefix match through the tables and the leaf map alone (no
+/// model needed): what the kernel finds.
+pub fn lookup_in(store: &impl Store, addr: Ipv4Addr) -> Result<Option<PrefixEntry>, MapsError> {
+    match index(entry_of(store, addr)) {
+        0 => Ok(None),
+        id => store.read_leaf(id).map(Some),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+
+    use rand::{Rng, SeedableRng, rngs::SmallRng};
+
+    use super::*;
+
+    fn entry(slot: u32) -> PrefixEntry {
+        PrefixEntry {
+            slot,
+            ..PrefixEntry::default()
+        }
+    }
+
+    /// The plain reference: every registered prefix, longest match by
+    /// trying each length from /32 down.
+    #[derive(Default)]
+    struct Reference(Vec<HashMap<u32, PrefixEntry>>);
+
+    impl Reference {
+        fn new() -> Self {
+            Self(vec![HashMap::new(); 33])
+        }
+        fn lookup(&self, a: Ipv4Addr) -> Option<PrefixEntry> {
+            let a = u32::from(a);
+            (0..=32u32).rev().find_map(|l| {
+                let n = if l == 0 {
+                    0
+                } else {
+                    a & (u32::MAX << (32 - l))
+                };
+                self.0[l as usize].get(&n).copied()
+            })
+        }
+    }
+
+    fn net(s: &str) -> Ipv4Net {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn longest_match_through_blocks_and_back() {
+        let mut fib = Fib4::new(VecStore::new(16, 64));
+        let a = |s: &str| s.parse::<Ipv4Addr>().unwrap();
+        fib.insert(net("10.0.0.0/8"), entry(1)).unwrap();
+        fib.insert(net("10.1.2.0/24"), entry(2)).unwrap();
+        fib.insert(net("10.1.2.128/25"), entry(3)).unwrap();
+        fib.insert(net("10.1.2.200/32"), entry(4)).unwrap();
+        let slot = |fib: &Fib4<VecStore>, s: &str| fib.lookup(a(s)).map(|e| e.slot);
+        assert_eq!(slot(&fib, "10.9.9.9"), Some(1));
+        assert_eq!(slot(&fib, "10.1.2.1"), Some(2));
+        assert_eq!(slot(&fib, "10.1.2.129"), Some(3));
+        assert_eq!(slot(&fib, "10.1.2.200"), Some(4));
+        assert_eq!(slot(&fib, "11.0.0.0"), None);
+        assert_eq!(fib.blocks_in_use(), 1);
+        // A shorter prefix inserted later does not hide longer ones, in blocks too.
+        fib.insert(net("10.1.0.0/16"), entry(5)).unwrap();
+        assert_eq!(slot(&fib, "10.1.2.200"), Some(4));
+        assert_eq!(slot(&fib, "10.1.3.1"), Some(5));
+        // Deleting falls back to the next shorter prefix; the block goes
+        // when nothing longer than /24 is left in it.
+        assert_eq!(fib.remove(net("10.1.2.128/25")).unwrap(), Some(entry(3)));
+        assert_eq!(slot(&fib, "10.1.2.129"), Some(2));
+        fib.remove(net("10.1.2.200/32")).unwrap();
+        assert_eq!(slot(&fib, "10.1.2.200"), Some(2));
+        assert_eq!(fib.blocks_in_use(), 0);
+        fib.remove(net("10.1.2.0/24")).unwrap();
+        assert_eq!(slot(&fib, "10.1.2.1"), Some(5));
+        assert_eq!(fib.remove(net("10.1.2.0/24")).unwrap(), None);
+        // Replacing an entry changes the answer in place.
+        fib.insert(net("10.0.0.0/8"), entry(9)).unwrap();
+        assert_eq!(slot(&fib, "10.9.9.9"), Some(9));
+        assert_eq!(fib.len(), 2);
+    }
+
+    #[test]
+    fn equal_entries_share_a_leaf_and_freed_ones_wait_for_a_grace_period() {
+        let mut fib = Fib4::new(VecStore::new(4, 4));
+        fib.insert(net("192.0.2.0/24"), entry(7)).unwrap();
+        fib.insert(net("198.51.100.0/24"), entry(7)).unwrap();
+        assert_eq!(fib.leaves_in_use(), 1);
+        fib.insert(net("203.0.113.0/24"), entry(8)).unwrap();
+        fib.insert(net("203.0.113.0/25"), entry(9)).unwrap();
+        assert_eq!(fib.leaves_in_use(), 3);
+        // Ids 1..3 are taken (the limit is 4, leaf 0 is "none"): freeing
+        // one and allocating again must wait for a grace period.
+        fib.remove(net("203.0.113.0/25")).unwrap();
+        assert_eq!(fib.store().graces, 0);
+        fib.insert(net("203.0.113.0/26"), entry(10)).unwrap();
+        assert_eq!(fib.store().graces, 1);
+        assert_eq!(fib.lookup("203.0.113.1".parse().unwrap()), Some(entry(10)));
+        // Full: the error names the map and its limit, and nothing changed.
+        let err = fib.insert(net("203.0.113.64/26"), entry(11)).unwrap_err();
+        assert!(matches!(err, MapsError::MapFull { map, .. } if map == map_names::FIB4_LEAVES));
+        assert_eq!(fib.lookup("203.0.113.65".parse().unwrap()), Some(entry(8)));
+    }
+
+    #[test]
+    fn blocks_run_out_cleanly() {
+        let mut fib = Fib4::new(VecStore::new(1, 64));
+        fib.insert(net("192.0.2.0/25"), entry(1)).unwrap();
+        let err = fib.insert(net("198.51.100.0/25"), entry(2)).unwrap_err();
+        assert!(matches!(err, MapsError::MapFull { map, limit: 1 } if map == map_names::FIB4_TBL8));
+        assert_eq!(fib.lookup("198.51.100.1".parse().unwrap()), None);
+        assert_eq!(fib.leaves_in_use(), 1);
+    }
+
+    /// A random prefix with a routing-table-like length mix (some longer than /24).
+    fn random_net(rng: &mut SmallRng) -> Ipv4Net {
+        let len = match rng.random_range(0..100) {
+            0..55 => 24,
+            55..65 => 23,
+            65..75 => 22,
+            75..82 => 20 + rng.random_range(0..2),
+            82..88 => 16 + rng.random_range(0..4),
+            88..90 => rng.random_range(8..16),
+            _ => rng.random_range(25..=32),
+        };
+        // Addresses from a few /8s, so prefixes nest and overlap.
+        let a = (rng.random_range(1..5u32) << 24) | rng.random_range(0..1 << 24);
+        Ipv4Net::new(Ipv4Addr::from(a), len).unwrap().trunc()
+    }
+
+    /// The differential test: 1,000,000 random lookups against the plain
+    /// reference over a random table of 100k prefixes, with adds, deletes
+    /// and replacements in between, and the recovered model (as after a
+    /// daemon restart) agreeing with the original at the end.
+    #[test]
+    fn agrees_with_a_plain_reference_over_a_million_lookups() {
+        let mut rng = SmallRng::seed_from_u64(7);
+        let mut fib = Fib4::new(VecStore::default());
+        let mut reference = Reference::new();
+        let mut nets = Vec::new();
+        let add = |fib: &mut Fib4<VecStore>,
+                   reference: &mut Reference,
+                   nets: &mut Vec<Ipv4Net>,
+                   rng: &mut SmallRng| {
+            let n = random_net(rng);
+            // Few distinct entries, so leaves are shared and freed.
+            let e = entry(rng.random_range(0..2000));
+            fib.insert(n, e).unwrap();
+            let l = n.prefix_len() as usize;
+            if reference.0[l].insert(u32::from(n.network()), e).is_none() {
+                nets.push(n);
+            }
+        };
+        while nets.len() < 100_000 {
+            add(&mut fib, &mut reference, &mut nets, &mut rng);
+        }
+        assert_eq!(fib.len(), nets.len());
+        let mut checked = 0u32;
+        for round in 0..1000 {
+            for _ in 0..1000 {
+                // Half the lookups inside a registered prefix, half anywhere in the /8s used.
+                let a = if rng.random_bool(0.5) {
+                    let n = nets[rng.random_range(0..nets.len())];
+                    u32::from(n.network()) | (rng.random::<u32>() & !u32::from(n.netmask()))
+                } else {
+                    rng.random_range(1u32 << 24..6 << 24)
+                };
+                let a = Ipv4Addr::from(a);
+                assert_eq!(fib.lookup(a), reference.lookup(a), "{a} in round {round}");
+                checked += 1;
+            }
+            // Between rounds: deletes, adds and replacements.
+            for _ in 0..50 {
+                let i = rng.random_range(0..nets.len());
+                let n = nets.swap_remove(i);
+                let l = n.prefix_len() as usize;
+                let e = reference.0[l].remove(&u32::from(n.network()));
+                assert_eq!(fib.remove(n).unwrap(), e);
+                add(&mut fib, &mut reference, &mut nets, &mut rng);
+            }
+            for _ in 0..10 {
+                let n = nets[rng.random_range(0..nets.len())];
+                let e = entry(rng.random_range(0..2000));
+                fib.insert(n, e).unwrap();
+                reference.0[n.prefix_len() as usize].insert(u32::from(n.network()), e);
+            }
+        }
+        assert_eq!(checked, 1_000_000);
+        assert!(fib.blocks_in_use() > 100, "{} blocks", fib.blocks_in_use());
+
+        // Recovery from the tables and the registry gives the same answers.
+        let registry: Vec<_> = nets.iter().map(|&n| (n, fib.get(n).unwrap())).collect();
+        let Fib4 { store, .. } = fib;
+        let mut recovered = Fib4::new(store);
+        recovered.recover(registry).unwrap();
+        for _ in 0..100_000 {
+            let a = Ipv4Addr::from(rng.random_range(1u32 << 24..6 << 24));
+            assert_eq!(
+                recovered.lookup(a),
+                reference.lookup(a),
+                "{a} after recovery"
+            );
+            assert_eq!(
+                lookup_in(recovered.store(), a).unwrap(),
+                reference.lookup(a)
+            );
+        }
+    }
+}
