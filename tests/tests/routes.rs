@@ -382,3 +382,185 @@ fn a_hundred_thousand_routes_sync_within_a_measured_time() {
     drop(edged);
     std::fs::remove_file(config).unwrap();
 }
+
+/// The announcer: BGP AS 65002, static routes tagged with communities by
+/// `communities` (network, community) lines.
+fn announcer_config(routes: &[(&str, (u32, u32))]) -> String {
+    let mut statics = String::new();
+    let mut tags = String::new();
+    for (net, (a, b)) in routes {
+        statics += &format!("  route {net} blackhole;\n");
+        tags += &format!("  if net = {net} then bgp_community.add(({a},{b}));\n");
+    }
+    format!(
+        "log \"LOGFILE\" all;
+router id 198.51.100.250;
+protocol device {{ }}
+protocol static announced {{
+  ipv4;
+{statics}}}
+filter add_communities {{
+{tags}  accept;
+}}
+protocol bgp edge {{
+  local 198.51.100.250 as 65002;
+  neighbor 198.51.100.249 as 65001;
+  connect delay time 1; connect retry time 1; error wait time 1, 2;
+  ipv4 {{ import none; export filter add_communities; next hop self; }};
+}}
+"
+    )
+}
+
+/// The edge's BIRD: BGP AS 65001; communities pick the kernel table:
+/// (8075,8001) cold potato → table 200, (8075,8002) hot potato → table 201.
+/// The same example is in docs/routes.md.
+const EDGE_BIRD: &str = "log \"LOGFILE\" all;
+router id 198.51.100.249;
+ipv4 table cold4;
+ipv4 table hot4;
+protocol device { }
+protocol bgp upstream {
+  local 198.51.100.249 as 65001;
+  neighbor 198.51.100.250 as 65002;
+  connect delay time 1; connect retry time 1; error wait time 1, 2;
+  ipv4 { import all; export none; };
+}
+protocol pipe cold_potato {
+  table master4; peer table cold4;
+  import none;
+  export where (8075, 8001) ~ bgp_community;
+}
+protocol pipe hot_potato {
+  table master4; peer table hot4;
+  import none;
+  export where (8075, 8002) ~ bgp_community;
+}
+protocol kernel table200 {
+  ipv4 { table cold4; import none; export all; };
+  kernel table 200;
+}
+protocol kernel table201 {
+  ipv4 { table hot4; import none; export all; };
+  kernel table 201;
+}
+";
+
+#[test]
+fn a_real_bgp_session_drives_the_maps_through_the_kernel_tables() {
+    use edge_tests::bird::Bird;
+    let mut lab = EdgeLab::build("bgp");
+    let peer = lab.lab.add_ns("bgppeer");
+    lab.lab.veth(
+        (&peer, "eth0", "02:00:00:00:b6:01"),
+        (&lab.edge, "bgp0", "02:00:00:00:b6:fe"),
+    );
+    lab.lab.addr(&peer, "eth0", "198.51.100.250/30");
+    lab.lab.addr(&lab.edge, "bgp0", "198.51.100.249/30");
+    const COLD: (u32, u32) = (8075, 8001);
+    const HOT: (u32, u32) = (8075, 8002);
+    let announcer = Bird::start(
+        &peer,
+        &format!("{peer}-bird"),
+        &announcer_config(&[("203.0.113.0/28", COLD), ("203.0.113.16/28", HOT)]),
+    );
+    let edge_bird = Bird::start(&lab.edge, &format!("{}-bird", lab.edge), EDGE_BIRD);
+    let config = write_config(&lab, &config_with_sources());
+    let edged = Edged::start(&lab.edge, &config, &lab.pin_path());
+    let up = edge_bird.wait_established("upstream", Duration::from_secs(30));
+    println!("BGP session established after {up:?}");
+
+    let expect = |want: &[(&str, &str, u32)], what: &str| {
+        let want: BTreeSet<_> = want.iter().map(|(p, r, t)| entry(p, r, *t)).collect();
+        let took = wait_until(what, Duration::from_secs(15), || synced(&edged) == want);
+        println!("{what}: maps follow after {took:?}");
+    };
+    expect(
+        &[
+            ("203.0.113.0/28", "bgp-cold", 200),
+            ("203.0.113.16/28", "bgp-hot", 201),
+        ],
+        "announcements",
+    );
+
+    // Traffic to the announced prefixes goes as their community says.
+    let at_popa = Capture::open(&lab.pop_a, "eth0");
+    let at_transit = Capture::open(&lab.transit, "eth0");
+    let s = udp_socket(&lab.pop_b, sock(POPB_V4, 0));
+    s.send_to(b"cold", sock("203.0.113.5", 6011)).unwrap();
+    at_popa
+        .next_matching(Duration::from_secs(3), |f| {
+            f.len() > 62 && f[14 + 9] == 4 && f[56..58] == 6011u16.to_be_bytes()
+        })
+        .expect("(8075,8001): cold potato, tunnelled to pop-a");
+    s.send_to(b"hot", sock("203.0.113.20", 6012)).unwrap();
+    let f = at_transit
+        .next_matching(Duration::from_secs(3), |f| {
+            f.len() > 42 && f[36..38] == 6012u16.to_be_bytes()
+        })
+        .expect("(8075,8002): hot potato, to transit");
+    assert_eq!(f[15] >> 2, 46, "DSCP EF of the hot-potato source");
+
+    // A new announcement; then the communities swap; then a withdrawal.
+    announcer.reconfigure(&announcer_config(&[
+        ("203.0.113.0/28", COLD),
+        ("203.0.113.16/28", HOT),
+        ("198.51.100.128/25", COLD),
+    ]));
+    expect(
+        &[
+            ("203.0.113.0/28", "bgp-cold", 200),
+            ("203.0.113.16/28", "bgp-hot", 201),
+            ("198.51.100.128/25", "bgp-cold", 200),
+        ],
+        "a new announcement",
+    );
+    announcer.reconfigure(&announcer_config(&[
+        ("203.0.113.0/28", HOT),
+        ("203.0.113.16/28", COLD),
+        ("198.51.100.128/25", COLD),
+    ]));
+    expect(
+        &[
+            ("203.0.113.0/28", "bgp-hot", 201),
+            ("203.0.113.16/28", "bgp-cold", 200),
+            ("198.51.100.128/25", "bgp-cold", 200),
+        ],
+        "community changes",
+    );
+    assert_eq!(
+        edged.ctl_ok(&["prefix", "lookup", "203.0.113.5"])["preference"],
+        "internet"
+    );
+    announcer.reconfigure(&announcer_config(&[
+        ("203.0.113.0/28", HOT),
+        ("203.0.113.16/28", COLD),
+    ]));
+    expect(
+        &[
+            ("203.0.113.0/28", "bgp-hot", 201),
+            ("203.0.113.16/28", "bgp-cold", 200),
+        ],
+        "a withdrawal",
+    );
+
+    // A session reset: everything is withdrawn and announced again; the
+    // maps end equal to the tables.
+    edge_bird.cmd(&["restart", "upstream"]).unwrap();
+    edge_bird.wait_established("upstream", Duration::from_secs(30));
+    expect(
+        &[
+            ("203.0.113.0/28", "bgp-hot", 201),
+            ("203.0.113.16/28", "bgp-cold", 200),
+        ],
+        "a session reset",
+    );
+    let mut tables = table(&lab, "-4", 200);
+    tables.extend(table(&lab, "-4", 201));
+    let maps: BTreeSet<String> = synced(&edged).into_iter().map(|e| e.0).collect();
+    assert_eq!(maps, tables);
+    drop(edged);
+    drop(edge_bird);
+    drop(announcer);
+    std::fs::remove_file(config).unwrap();
+}

@@ -391,6 +391,7 @@ const DEBIAN: &[(&str, &str)] = &[
     ("ethtool", "ethtool"),
     ("setpriv", "util-linux"),
     ("promtool", "prometheus"),
+    ("bird", "bird2"),
 ];
 
 fn debian_packages() -> Result<()> {
