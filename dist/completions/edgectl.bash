@@ -22,6 +22,9 @@ _edgectl() {
             edgectl,config)
                 cmd="edgectl__subcmd__config"
                 ;;
+            edgectl,events)
+                cmd="edgectl__subcmd__events"
+                ;;
             edgectl,help)
                 cmd="edgectl__subcmd__help"
                 ;;
@@ -69,6 +72,9 @@ _edgectl() {
                 ;;
             edgectl__subcmd__help,config)
                 cmd="edgectl__subcmd__help__subcmd__config"
+                ;;
+            edgectl__subcmd__help,events)
+                cmd="edgectl__subcmd__help__subcmd__events"
                 ;;
             edgectl__subcmd__help,help)
                 cmd="edgectl__subcmd__help__subcmd__help"
@@ -245,7 +251,7 @@ _edgectl() {
 
     case "${cmd}" in
         edgectl)
-            opts="-h -V --socket --json --timeout --help --version status stats prefix pop policy config report teardown completions help"
+            opts="-h -V --socket --json --timeout --help --version status stats prefix pop policy config report events teardown completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -410,8 +416,34 @@ _edgectl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        edgectl__subcmd__events)
+            opts="-h --limit --socket --json --timeout --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --limit)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --socket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         edgectl__subcmd__help)
-            opts="status stats prefix pop policy config report teardown completions help"
+            opts="status stats prefix pop policy config report events teardown completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -469,6 +501,20 @@ _edgectl() {
         edgectl__subcmd__help__subcmd__config__subcmd__reload)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__help__subcmd__events)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

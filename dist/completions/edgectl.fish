@@ -36,6 +36,7 @@ complete -c edgectl -n "__fish_edgectl_needs_command" -f -a "pop" -d 'PoPs (next
 complete -c edgectl -n "__fish_edgectl_needs_command" -f -a "policy" -d 'Policies and their selection tables'
 complete -c edgectl -n "__fish_edgectl_needs_command" -f -a "config" -d 'Config file operations'
 complete -c edgectl -n "__fish_edgectl_needs_command" -f -a "report" -d 'Reports'
+complete -c edgectl -n "__fish_edgectl_needs_command" -f -a "events" -d 'Recent events: protection violations, PoP state changes, fallbacks'
 complete -c edgectl -n "__fish_edgectl_needs_command" -f -a "teardown" -d 'Remove the forwarder: detach from every port, remove pins and state; edged exits'
 complete -c edgectl -n "__fish_edgectl_needs_command" -f -a "completions" -d 'Print a shell completion script'
 complete -c edgectl -n "__fish_edgectl_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -172,6 +173,11 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand report; and __fish_seen_
 complete -c edgectl -n "__fish_edgectl_using_subcommand report; and __fish_seen_subcommand_from latency" -s h -l help -d 'Print help'
 complete -c edgectl -n "__fish_edgectl_using_subcommand report; and __fish_seen_subcommand_from help" -f -a "latency" -d 'RTT percentiles per PoP from the health probes'
 complete -c edgectl -n "__fish_edgectl_using_subcommand report; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c edgectl -n "__fish_edgectl_using_subcommand events" -l limit -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand events" -l socket -d 'edged\'s control socket' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand events" -l timeout -d 'How long to wait for edged\'s reply (seconds)' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand events" -l json -d 'Print machine-readable JSON instead of text'
+complete -c edgectl -n "__fish_edgectl_using_subcommand events" -s h -l help -d 'Print help'
 complete -c edgectl -n "__fish_edgectl_using_subcommand teardown" -l socket -d 'edged\'s control socket' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand teardown" -l timeout -d 'How long to wait for edged\'s reply (seconds)' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand teardown" -l json -d 'Print machine-readable JSON instead of text'
@@ -180,16 +186,17 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand completions" -l socket -
 complete -c edgectl -n "__fish_edgectl_using_subcommand completions" -l timeout -d 'How long to wait for edged\'s reply (seconds)' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand completions" -l json -d 'Print machine-readable JSON instead of text'
 complete -c edgectl -n "__fish_edgectl_using_subcommand completions" -s h -l help -d 'Print help'
-complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from status stats prefix pop policy config report teardown completions help" -f -a "status" -d 'The daemon: version, uptime, config generation, ports, map fill'
-complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from status stats prefix pop policy config report teardown completions help" -f -a "stats" -d 'Packet and byte counters per action, reason, prefix, PoP and port, with rates when watching'
-complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from status stats prefix pop policy config report teardown completions help" -f -a "prefix" -d 'Registered prefixes'
-complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from status stats prefix pop policy config report teardown completions help" -f -a "pop" -d 'PoPs (next hops)'
-complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from status stats prefix pop policy config report teardown completions help" -f -a "policy" -d 'Policies and their selection tables'
-complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from status stats prefix pop policy config report teardown completions help" -f -a "config" -d 'Config file operations'
-complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from status stats prefix pop policy config report teardown completions help" -f -a "report" -d 'Reports'
-complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from status stats prefix pop policy config report teardown completions help" -f -a "teardown" -d 'Remove the forwarder: detach from every port, remove pins and state; edged exits'
-complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from status stats prefix pop policy config report teardown completions help" -f -a "completions" -d 'Print a shell completion script'
-complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from status stats prefix pop policy config report teardown completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from status stats prefix pop policy config report events teardown completions help" -f -a "status" -d 'The daemon: version, uptime, config generation, ports, map fill'
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from status stats prefix pop policy config report events teardown completions help" -f -a "stats" -d 'Packet and byte counters per action, reason, prefix, PoP and port, with rates when watching'
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from status stats prefix pop policy config report events teardown completions help" -f -a "prefix" -d 'Registered prefixes'
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from status stats prefix pop policy config report events teardown completions help" -f -a "pop" -d 'PoPs (next hops)'
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from status stats prefix pop policy config report events teardown completions help" -f -a "policy" -d 'Policies and their selection tables'
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from status stats prefix pop policy config report events teardown completions help" -f -a "config" -d 'Config file operations'
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from status stats prefix pop policy config report events teardown completions help" -f -a "report" -d 'Reports'
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from status stats prefix pop policy config report events teardown completions help" -f -a "events" -d 'Recent events: protection violations, PoP state changes, fallbacks'
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from status stats prefix pop policy config report events teardown completions help" -f -a "teardown" -d 'Remove the forwarder: detach from every port, remove pins and state; edged exits'
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from status stats prefix pop policy config report events teardown completions help" -f -a "completions" -d 'Print a shell completion script'
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from status stats prefix pop policy config report events teardown completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from stats" -f -a "prefix" -d 'Only one registered prefix'
 complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from prefix" -f -a "add" -d 'Register a prefix live (kept across restarts; replaces the config\'s entry for the same prefix)'
 complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from prefix" -f -a "del" -d 'Remove a prefix (a config prefix stays removed until `prefix add`)'

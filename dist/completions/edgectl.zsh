@@ -486,6 +486,16 @@ esac
     ;;
 esac
 ;;
+(events)
+_arguments "${_arguments_options[@]}" : \
+'--limit=[]:LIMIT:_default' \
+'--socket=[edged'\''s control socket]:SOCKET:_files' \
+'--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
+'--json[Print machine-readable JSON instead of text]' \
+'-h[Print help]' \
+'--help[Print help]' \
+&& ret=0
+;;
 (teardown)
 _arguments "${_arguments_options[@]}" : \
 '--socket=[edged'\''s control socket]:SOCKET:_files' \
@@ -673,6 +683,10 @@ _arguments "${_arguments_options[@]}" : \
     ;;
 esac
 ;;
+(events)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
 (teardown)
 _arguments "${_arguments_options[@]}" : \
 && ret=0
@@ -704,6 +718,7 @@ _edgectl_commands() {
 'policy:Policies and their selection tables' \
 'config:Config file operations' \
 'report:Reports' \
+'events:Recent events\: protection violations, PoP state changes, fallbacks' \
 'teardown:Remove the forwarder\: detach from every port, remove pins and state; edged exits' \
 'completions:Print a shell completion script' \
 'help:Print this message or the help of the given subcommand(s)' \
@@ -758,6 +773,11 @@ _edgectl__subcmd__config__subcmd__reload_commands() {
     local commands; commands=()
     _describe -t commands 'edgectl config reload commands' commands "$@"
 }
+(( $+functions[_edgectl__subcmd__events_commands] )) ||
+_edgectl__subcmd__events_commands() {
+    local commands; commands=()
+    _describe -t commands 'edgectl events commands' commands "$@"
+}
 (( $+functions[_edgectl__subcmd__help_commands] )) ||
 _edgectl__subcmd__help_commands() {
     local commands; commands=(
@@ -768,6 +788,7 @@ _edgectl__subcmd__help_commands() {
 'policy:Policies and their selection tables' \
 'config:Config file operations' \
 'report:Reports' \
+'events:Recent events\: protection violations, PoP state changes, fallbacks' \
 'teardown:Remove the forwarder\: detach from every port, remove pins and state; edged exits' \
 'completions:Print a shell completion script' \
 'help:Print this message or the help of the given subcommand(s)' \
@@ -796,6 +817,11 @@ _edgectl__subcmd__help__subcmd__config__subcmd__check_commands() {
 _edgectl__subcmd__help__subcmd__config__subcmd__reload_commands() {
     local commands; commands=()
     _describe -t commands 'edgectl help config reload commands' commands "$@"
+}
+(( $+functions[_edgectl__subcmd__help__subcmd__events_commands] )) ||
+_edgectl__subcmd__help__subcmd__events_commands() {
+    local commands; commands=()
+    _describe -t commands 'edgectl help events commands' commands "$@"
 }
 (( $+functions[_edgectl__subcmd__help__subcmd__help_commands] )) ||
 _edgectl__subcmd__help__subcmd__help_commands() {

@@ -45,9 +45,15 @@ pub mod map_names {
     pub const FIB4_TBL8: &str = "EDGE_FIB4_T8";
     /// Array: IPv4 leaf id → [`crate::PrefixEntry`] (leaf 0 is "no prefix").
     pub const FIB4_LEAVES: &str = "EDGE_FIB4_LEAF";
+    /// Ring buffer: [`crate::ProtectionEvent`]s for edged.
+    pub const EVENTS: &str = "EDGE_EVENTS";
+    /// Per-CPU array, one entry: [`crate::EventBudget`] (the rate limit).
+    pub const EVENT_BUDGET: &str = "EDGE_EVT_BUDGET";
+    /// Per-CPU array: [`crate::event_stats`] index → [`crate::Counter`].
+    pub const EVENT_STATS: &str = "EDGE_EVT_STATS";
 
     /// Every map the daemon pins, in a stable order.
-    pub const ALL: [&str; 17] = [
+    pub const ALL: [&str; 20] = [
         PORTS,
         PREFIX_V4,
         PREFIX_V6,
@@ -65,7 +71,59 @@ pub mod map_names {
         FIB4_TBL24,
         FIB4_TBL8,
         FIB4_LEAVES,
+        EVENTS,
+        EVENT_BUDGET,
+        EVENT_STATS,
     ];
+}
+
+/// A protection violation, for edged: a registered prefix's traffic
+/// arriving from the customer side on a peering port it is not registered on.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ProtectionEvent {
+    /// Source and destination addresses (IPv4 in the first 4 bytes).
+    pub src: [u8; 16],
+    pub dst: [u8; 16],
+    /// The prefix's counter slot.
+    pub slot: u32,
+    /// The port id it arrived on.
+    pub port: u32,
+    /// 4 or 6.
+    pub family: u8,
+    pub _pad: [u8; 7],
+}
+const _: () = assert!(core::mem::size_of::<ProtectionEvent>() == 48);
+
+/// The per-CPU token bucket that bounds events, so a flood of violations
+/// costs the forwarding path a counter increment, not a ring-buffer write.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EventBudget {
+    /// Tokens × 10⁹ (one event costs [`EVENT_COST`]).
+    pub tokens: u64,
+    /// `bpf_ktime_get_ns` of the last refill.
+    pub last_ns: u64,
+}
+
+/// Events per second per CPU, sustained.
+pub const EVENT_RATE: u64 = 100;
+/// Events a CPU may send in a burst.
+pub const EVENT_BURST: u64 = 100;
+/// Token cost of one event (tokens are nano-events).
+pub const EVENT_COST: u64 = 1_000_000_000;
+/// Ring buffer size, bytes (a power of two, page-aligned).
+pub const EVENT_RING_BYTES: u32 = 256 * 1024;
+
+/// Indexes of the `EDGE_EVT_STATS` counters.
+pub mod event_stats {
+    /// Written to the ring buffer.
+    pub const SENT: u32 = 0;
+    /// Not sent: over the rate limit.
+    pub const RATE_LIMITED: u32 = 1;
+    /// Not sent: the ring buffer was full (edged not reading).
+    pub const RING_FULL: u32 = 2;
+    pub const COUNT: u32 = 3;
 }
 
 /// Program names inside the eBPF object.
@@ -462,6 +520,8 @@ mod pod {
     unsafe impl aya::Pod for super::Pop {}
     unsafe impl aya::Pod for super::Settings {}
     unsafe impl aya::Pod for super::Counter {}
+    unsafe impl aya::Pod for super::ProtectionEvent {}
+    unsafe impl aya::Pod for super::EventBudget {}
 }
 
 #[cfg(test)]

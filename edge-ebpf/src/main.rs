@@ -5,6 +5,7 @@
 #![no_std]
 #![no_main]
 
+mod events;
 mod fib;
 mod maps;
 mod parse;
@@ -178,7 +179,12 @@ fn forward_v4<const LPM: bool>(
     };
     let (v, pop) = match decide(ctx, v, port, prefix, settings, route) {
         Ok(d) => d,
-        Err(v) => return v,
+        Err(v) => {
+            if v.reason == Reason::Protection {
+                events::protection(&src, &dst, 4, prefix.slot, port.id);
+            }
+            return v;
+        }
     };
 
     // Rewrite.
@@ -263,7 +269,12 @@ fn forward_v6(
     };
     let (v, pop) = match decide(ctx, v, port, prefix, settings, route) {
         Ok(d) => d,
-        Err(v) => return v,
+        Err(v) => {
+            if v.reason == Reason::Protection {
+                events::protection(&src, &dst, 6, prefix.slot, port.id);
+            }
+            return v;
+        }
     };
 
     if prefix.dscp != DSCP_KEEP {
@@ -372,7 +383,7 @@ fn decide(
 
 /// Per-CPU, so no atomics: XDP runs in softirq context on one CPU.
 #[inline(always)]
-fn count(map: &PerCpuArray<Counter>, index: u32, bytes: u64) {
+pub(crate) fn count(map: &PerCpuArray<Counter>, index: u32, bytes: u64) {
     if let Some(c) = map.get_ptr_mut(index) {
         unsafe {
             (*c).packets += 1;

@@ -4,7 +4,7 @@
 
 use aya_ebpf::{
     macros::map,
-    maps::{Array, DevMapHash, HashMap, LpmTrie, PerCpuArray},
+    maps::{Array, DevMapHash, HashMap, LpmTrie, PerCpuArray, RingBuf},
 };
 use edge_common::{
     Action, Counter, PolicyTable, Pop, PortEntry, PrefixEntry, Reason, Settings, limits,
@@ -72,3 +72,17 @@ pub static EDGE_POP_STATS: PerCpuArray<Counter> =
 #[map]
 pub static EDGE_PORT_STATS: PerCpuArray<Counter> =
     PerCpuArray::with_max_entries(limits::MAX_PORTS, 0);
+
+/// Protection violations for edged, rate-limited by `EDGE_EVT_BUDGET`.
+#[map]
+pub static EDGE_EVENTS: RingBuf = RingBuf::with_byte_size(edge_common::EVENT_RING_BYTES, 0);
+
+/// The per-CPU token bucket of the events.
+#[map]
+pub static EDGE_EVT_BUDGET: PerCpuArray<edge_common::EventBudget> =
+    PerCpuArray::with_max_entries(1, 0);
+
+/// Events sent, rate-limited, lost to a full ring (`edge_common::event_stats`).
+#[map]
+pub static EDGE_EVT_STATS: PerCpuArray<Counter> =
+    PerCpuArray::with_max_entries(edge_common::event_stats::COUNT, 0);

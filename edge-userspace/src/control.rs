@@ -66,6 +66,11 @@ pub enum Request {
     PolicyShow {
         policy: String,
     },
+    /// The most recent `limit` events (protection, PoP state, fallback).
+    Events {
+        #[serde(default = "default_limit")]
+        limit: usize,
+    },
     /// RTT percentiles per PoP over the last `window_seconds`.
     ReportLatency {
         #[serde(default = "default_window")]
@@ -73,6 +78,10 @@ pub enum Request {
     },
     ConfigReload {},
     Teardown {},
+}
+
+fn default_limit() -> usize {
+    50
 }
 
 fn default_window() -> u64 {

@@ -10,12 +10,12 @@ use std::{
     collections::{BTreeMap, BTreeSet, VecDeque},
     net::IpAddr,
     path::{Path, PathBuf},
-    sync::{Arc, RwLock},
+    sync::{Arc, RwLock, atomic::AtomicBool},
     time::{Duration, Instant},
 };
 
 use anyhow::{Context as _, Result};
-use edge_common::{DSCP_KEEP, NO_POP, POLICY_SLOTS, limits, preference};
+use edge_common::{DSCP_KEEP, NO_POP, POLICY_SLOTS, ProtectionEvent, limits, preference};
 use ipnet::IpNet;
 use log::{error, info, warn};
 use serde_json::{Value, json};
@@ -25,6 +25,7 @@ use crate::{
     config::{self, Invalid, Plan},
     control::{Request, Response},
     desired::{self, Changes, Desired, PopHealthView, View},
+    events,
     health::{self, HealthEvent, PopStatus, Probe},
     loader::{self, Dataplane},
     maps::{Count, MapsError},
@@ -101,6 +102,7 @@ pub struct Daemon {
     health_tx: mpsc::Sender<HealthEvent>,
     /// Times a policy table fell back because every member was down.
     fallbacks: u64,
+    events: events::Events,
     view: Arc<RwLock<Arc<View>>>,
     started: Instant,
 }
@@ -144,9 +146,10 @@ fn health_of<'a>(
 }
 
 /// Channels the daemon's owner (edged's loop) reads from.
-pub struct Events {
+pub struct Channels {
     pub routes: mpsc::Receiver<RouteEvent>,
     pub health: mpsc::Receiver<HealthEvent>,
+    pub protection: mpsc::Receiver<ProtectionEvent>,
 }
 
 /// Why a change failed: the word in the reply's `kind`.
@@ -175,7 +178,7 @@ impl Daemon {
     /// the config as a diff and attaches. On a first start that fails,
     /// nothing is left behind; on a restart that fails, the running data
     /// plane is left as it was.
-    pub fn start(config_path: &Path, overrides: Overrides) -> Result<(Self, Events)> {
+    pub fn start(config_path: &Path, overrides: Overrides) -> Result<(Self, Channels)> {
         let paths = paths(config_path, &overrides)?;
         let state = State::load(&paths.state_path)?;
         let (text, mut plan) = read_config(config_path, &state, &overrides)?;
@@ -240,6 +243,11 @@ impl Daemon {
         view.generation = 1;
         view.routes = route_view(&store);
         let (health_tx, health_rx) = mpsc::channel(256);
+        let (protection_tx, protection_rx) = mpsc::channel(1024);
+        if let Some(ring) = dp.events.take() {
+            events::spawn(ring, protection_tx, Arc::new(AtomicBool::new(false)))
+                .context("starting the event reader")?;
+        }
         let mut daemon = Self {
             config_path: config_path.to_path_buf(),
             overrides,
@@ -260,6 +268,7 @@ impl Daemon {
             monitors: BTreeMap::new(),
             health_tx,
             fallbacks: 0,
+            events: events::Events::default(),
             view: Arc::new(RwLock::new(Arc::new(view))),
             started: Instant::now(),
         };
@@ -267,9 +276,10 @@ impl Daemon {
         daemon.publish_health();
         Ok((
             daemon,
-            Events {
+            Channels {
                 routes: route_rx,
                 health: health_rx,
+                protection: protection_rx,
             },
         ))
     }
@@ -332,11 +342,12 @@ impl Daemon {
         let healthy = ev.status.healthy;
         self.health.insert(name.clone(), ev.status);
         if was != Some(healthy) && ev.result.is_some() {
-            match (&ev.result, healthy) {
-                (_, true) => warn!("PoP {name} is UP (probe answers)"),
-                (Some(Err(e)), false) => error!("PoP {name} is DOWN: {e}"),
-                _ => error!("PoP {name} is DOWN"),
-            }
+            let message = match (&ev.result, healthy) {
+                (_, true) => format!("{name} is UP (its probe answers)"),
+                (Some(Err(e)), false) => format!("{name} is DOWN: {e}"),
+                _ => format!("{name} is DOWN"),
+            };
+            self.events.record("pop", message);
         }
         let performance = self
             .plan
@@ -378,12 +389,16 @@ impl Daemon {
                 .is_none_or(|t| t.fallback.is_none())
             {
                 self.fallbacks += 1;
-                error!(
-                    "policy {key}: every member is down; its traffic falls back to {}",
-                    match fallback {
-                        config::Fallback::Transit => "the transit exit",
-                        config::Fallback::Pass => "the kernel (pass)",
-                    }
+                error!("policy {key}: every member is down");
+                self.events.record(
+                    "fallback",
+                    format!(
+                        "policy {key}: every member is down; its traffic falls back to {}",
+                        match fallback {
+                            config::Fallback::Transit => "the transit exit",
+                            config::Fallback::Pass => "the kernel (pass)",
+                        }
+                    ),
                 );
             }
         }
@@ -438,6 +453,31 @@ impl Daemon {
             .collect();
         view.fallbacks = self.fallbacks;
         *self.view.write().expect("view lock") = Arc::new(view);
+    }
+
+    /// A protection event from the kernel.
+    pub fn protection_event(&mut self, ev: ProtectionEvent) {
+        let view = self.snapshot();
+        let (src, _) = events::addresses(&ev);
+        let (prefix, registered_on) = match view.prefix_by_slot(ev.slot) {
+            Some(p) => (
+                format!("{} ({})", p.prefix, p.registration),
+                p.protect.join(", "),
+            ),
+            None => (format!("counter slot {}", ev.slot), "other ports".into()),
+        };
+        let port = view
+            .port(ev.port)
+            .map_or_else(|| format!("port {}", ev.port), |p| p.interface.clone());
+        self.events.protection(prefix, port, src, &registered_on);
+        let mut view = (*view).clone();
+        view.protection = self.events.totals();
+        *self.view.write().expect("view lock") = Arc::new(view);
+    }
+
+    /// Logs violation counts pending from the last interval.
+    pub fn flush_events(&mut self) {
+        self.events.flush();
     }
 
     /// RTT percentiles per PoP over the last `window`.
@@ -652,6 +692,10 @@ impl Daemon {
                         .collect::<Vec<_>>()
                 ))
             }
+            Request::Events { limit } => Ok(json!({
+                "received": self.events.received,
+                "events": self.events.recent(limit.min(events::KEEP)),
+            })),
             Request::ReportLatency { window_seconds } => Ok(self.latency(Duration::from_secs(
                 window_seconds.clamp(1, RTT_WINDOW.as_secs()),
             ))),

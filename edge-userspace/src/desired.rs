@@ -97,6 +97,8 @@ pub struct View {
     pub health: Vec<PopHealthView>,
     /// Times a policy table fell back because every member was down.
     pub fallbacks: u64,
+    /// Protection events received: ((prefix, port), count).
+    pub protection: Vec<((String, String), u64)>,
 }
 
 /// A PoP's health as edgectl and the metrics show it.

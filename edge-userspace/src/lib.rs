@@ -5,6 +5,7 @@ pub mod config;
 pub mod control;
 pub mod daemon;
 pub mod desired;
+pub mod events;
 pub mod fib;
 pub mod health;
 pub mod loader;

@@ -9,6 +9,7 @@ use std::{
 use anyhow::{Context as _, Result, bail};
 use aya::{
     Ebpf, EbpfLoader,
+    maps::{MapData, RingBuf},
     programs::{
         Xdp, XdpMode as AyaXdpMode,
         links::{FdLink, PinnedLink},
@@ -82,6 +83,8 @@ pub struct Dataplane {
     ebpf: Ebpf,
     pub tables: Tables,
     pub counters: Counters,
+    /// Protection events; the daemon takes it for its reader thread.
+    pub events: Option<RingBuf<MapData>>,
     pin_dir: PathBuf,
     /// Compatible pinned maps were found and reused: a restart, not a first start.
     pub resumed: bool,
@@ -167,6 +170,10 @@ impl Dataplane {
             .context("the verifier rejected the edge program")?;
         let tables = Tables::take(&mut ebpf)?;
         let counters = Counters::take(&mut ebpf)?;
+        let events = ebpf
+            .take_map(map_names::EVENTS)
+            .context("map EDGE_EVENTS missing from object")
+            .and_then(|m| RingBuf::try_from(m).context("EDGE_EVENTS is not a ring buffer"))?;
         let resumed = reused == expected.len();
         if resumed {
             info!("reusing the maps pinned under {}", pin_dir.display());
@@ -181,6 +188,7 @@ impl Dataplane {
             ebpf,
             tables,
             counters,
+            events: Some(events),
             pin_dir: pin_dir.to_path_buf(),
             resumed,
         })

@@ -444,6 +444,8 @@ pub struct Stats {
     pub pops: Vec<(u32, Count)>,
     /// Ports that received traffic: (port id, count).
     pub ports: Vec<(u32, Count)>,
+    /// Protection events: `sent`, `rate_limited`, `ring_full` (packets only).
+    pub events: Vec<(&'static str, u64)>,
 }
 
 impl Stats {
@@ -480,17 +482,18 @@ impl Count {
     }
 }
 
-const COUNTER_MAPS: [&str; 5] = [
+const COUNTER_MAPS: [&str; 6] = [
     map_names::ACTION_STATS,
     map_names::REASON_STATS,
     map_names::PREFIX_STATS,
     map_names::POP_STATS,
     map_names::PORT_STATS,
+    map_names::EVENT_STATS,
 ];
 
 /// Readers of the per-CPU counter maps.
 pub struct Counters {
-    maps: [PerCpuArray<MapData, Counter>; 5],
+    maps: [PerCpuArray<MapData, Counter>; 6],
 }
 
 impl Counters {
@@ -504,8 +507,8 @@ impl Counters {
         Self::from_maps(COUNTER_MAPS.map(|map| open_pinned(dir, map)))
     }
 
-    fn from_maps(maps: [Result<Map, MapsError>; 5]) -> Result<Self, MapsError> {
-        let [a, r, pfx, pop, port] = maps;
+    fn from_maps(maps: [Result<Map, MapsError>; 6]) -> Result<Self, MapsError> {
+        let [a, r, pfx, pop, port, ev] = maps;
         Ok(Self {
             maps: [
                 typed(COUNTER_MAPS[0], a?)?,
@@ -513,6 +516,7 @@ impl Counters {
                 typed(COUNTER_MAPS[2], pfx?)?,
                 typed(COUNTER_MAPS[3], pop?)?,
                 typed(COUNTER_MAPS[4], port?)?,
+                typed(COUNTER_MAPS[5], ev?)?,
             ],
         })
     }
@@ -574,6 +578,13 @@ impl Counters {
         stats.prefixes = self.nonzero(2, prefix_slots)?;
         stats.pops = self.nonzero(3, limits::MAX_POPS)?;
         stats.ports = self.nonzero(4, limits::MAX_PORTS)?;
+        for (name, i) in [
+            ("sent", edge_common::event_stats::SENT),
+            ("rate_limited", edge_common::event_stats::RATE_LIMITED),
+            ("ring_full", edge_common::event_stats::RING_FULL),
+        ] {
+            stats.events.push((name, self.sum(5, i)?.packets));
+        }
         Ok(stats)
     }
 }

@@ -203,6 +203,28 @@ pub fn render(stats: &Stats, view: &View, uptime_seconds: u64) -> String {
         "Times a policy table fell back because every member was down",
         fallbacks,
     );
+    let events = Family::<Labels, Counter>::default();
+    for (outcome, n) in &stats.events {
+        events
+            .get_or_create(&vec![("outcome", outcome.to_string())])
+            .inc_by(*n);
+    }
+    r.register(
+        "protection_events",
+        "Protection events in the kernel: sent to edged, or not (rate limit, full ring)",
+        events,
+    );
+    let received = Family::<Labels, Counter>::default();
+    for ((prefix, port), n) in &view.protection {
+        received
+            .get_or_create(&vec![("prefix", prefix.clone()), ("port", port.clone())])
+            .inc_by(*n);
+    }
+    r.register(
+        "protection_events_received",
+        "Protection events edged received, by prefix (registration) and port",
+        received,
+    );
     let used = Family::<Labels, Gauge>::default();
     let limit = Family::<Labels, Gauge>::default();
     for (map, u, l) in &view.maps {
@@ -369,6 +391,7 @@ mod tests {
                 probes: 20,
             }],
             fallbacks: 2,
+            protection: vec![(("192.0.2.0/24 (contoso)".into(), "peer1".into()), 3)],
             prefixes: std::sync::Arc::new(vec![PrefixView {
                 prefix: "192.0.2.0/24".parse().unwrap(),
                 registration: "contoso".into(),
@@ -403,6 +426,7 @@ mod tests {
             prefixes: vec![(1, c)],
             pops: vec![(0, c)],
             ports: vec![(0, c)],
+            events: vec![("sent", 3), ("rate_limited", 9), ("ring_full", 0)],
         };
         let text = render(&stats, &view, 42);
         for line in [
@@ -424,6 +448,8 @@ mod tests {
             "edge_pop_rtt_min_seconds{pop=\"ams\"} 0.001",
             "edge_pop_probe_loss_ratio{pop=\"ams\"} 0.25",
             "edge_policy_fallbacks_total 2",
+            "edge_protection_events_total{outcome=\"rate_limited\"} 9",
+            "edge_protection_events_received_total{prefix=\"192.0.2.0/24 (contoso)\",port=\"peer1\"} 3",
             "edge_map_limit_entries{map=\"EDGE_PFX_V4\"} 16",
             "# EOF",
         ] {

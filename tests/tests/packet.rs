@@ -1161,3 +1161,59 @@ fn lookup_from_userspace_matches_the_kernel() {
         assert_eq!(slot("2001:db9::"), None);
     });
 }
+
+#[test]
+fn protection_events_are_rate_limited_in_the_kernel() {
+    use aya::maps::{Map, MapData, RingBuf};
+    use edge_common::{EVENT_BURST, EVENT_RATE, ProtectionEvent, map_names};
+    with_harness("events", CONFIG, |h| {
+        // One CPU: the budget is per CPU.
+        let mut set = nix::sched::CpuSet::new();
+        set.set(0).unwrap();
+        nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &set).unwrap();
+        let id = match h.ebpf.map(map_names::EVENTS).expect("ring buffer") {
+            Map::RingBuf(d) => d.info().unwrap().id(),
+            _ => panic!("EDGE_EVENTS is not a ring buffer"),
+        };
+        let mut ring = RingBuf::try_from(Map::RingBuf(MapData::from_id(id).unwrap())).unwrap();
+        let spoof = Pkt::udp("192.0.2.10", "203.0.113.200").build();
+        const N: u64 = 5000;
+        let before = h.stats();
+        let t = std::time::Instant::now();
+        for _ in 0..N {
+            let (action, out) = h.run("peer1", &spoof);
+            assert_eq!(action, Action::Drop as u32);
+            assert_eq!(out, spoof);
+        }
+        let secs = t.elapsed().as_secs_f64();
+        let after = h.stats();
+        let moved =
+            after.reason(Reason::Protection).packets - before.reason(Reason::Protection).packets;
+        assert_eq!(moved, N, "every spoofed frame dropped and counted");
+        let mut events = Vec::new();
+        while let Some(item) = ring.next() {
+            let ev: ProtectionEvent = unsafe { std::ptr::read_unaligned(item.as_ptr().cast()) };
+            events.push(ev);
+        }
+        let sent = events.len() as u64;
+        let allowed = EVENT_BURST + (EVENT_RATE as f64 * secs).ceil() as u64;
+        println!(
+            "{N} violations in {secs:.3} s: {sent} events sent (burst {EVENT_BURST} + {EVENT_RATE}/s)"
+        );
+        assert!(
+            sent >= EVENT_BURST.min(N) && sent <= allowed,
+            "{sent} events, allowed {allowed}"
+        );
+        let count = |name: &str| after.events.iter().find(|(n, _)| *n == name).unwrap().1;
+        assert_eq!(count("sent"), sent);
+        assert_eq!(count("rate_limited"), N - sent);
+        assert_eq!(count("ring_full"), 0);
+        let ev = events[0];
+        assert_eq!(
+            (ev.family, &ev.src[..4], &ev.dst[..4]),
+            (4, &[192, 0, 2, 10][..], &[203, 0, 113, 200][..])
+        );
+        assert_eq!(ev.slot, h.slot("cust-a"));
+        assert_eq!(Some(ev.port), h.port_id("peer1"));
+    });
+}

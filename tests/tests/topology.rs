@@ -189,6 +189,28 @@ fn preferences_policies_protection_and_encapsulation_end_to_end() {
 
     let stats = edged.ctl_ok(&["stats"]);
     assert_eq!(counter(&stats, "reasons", "protection"), 5, "{stats}");
+    // The violation reaches edged through the ring buffer: logged once
+    // (not five times), counted five times.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let events = loop {
+        let e = edged.ctl_ok(&["events"]);
+        if e["received"] == 5 || std::time::Instant::now() > deadline {
+            break e;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(events["received"], 5, "{events}");
+    let protection: Vec<&serde_json::Value> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "protection")
+        .collect();
+    assert_eq!(protection.len(), 1, "{events}");
+    assert_eq!(
+        protection[0]["message"],
+        "traffic of 192.0.2.0/25 (contoso) from 192.0.2.1 arrived on peer1; it is registered on peer0: dropped"
+    );
     // At least the datagrams above; the receivers' ICMP port-unreachable
     // replies are forwarded too (by the same rules), so not exactly.
     assert!(counter(&stats, "reasons", "backbone") >= 2, "{stats}");

@@ -69,6 +69,11 @@ enum Command {
     /// Reports.
     #[command(subcommand)]
     Report(ReportCommand),
+    /// Recent events: protection violations, PoP state changes, fallbacks.
+    Events {
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
     /// Remove the forwarder: detach from every port, remove pins and state;
     /// edged exits.
     Teardown,
@@ -233,6 +238,15 @@ fn run(cli: &Cli) -> Result<ExitCode> {
         }
         Command::Config(ConfigCommand::Check { file }) => config_check(cli, file),
         Command::Config(ConfigCommand::Reload) => simple(cli, Request::ConfigReload {}, changes),
+        Command::Events { limit } => simple(cli, Request::Events { limit: *limit }, |v| {
+            let mut out = String::new();
+            for e in v["events"].as_array().into_iter().flatten() {
+                let t = e["time"].as_f64().unwrap_or(0.0);
+                out += &format!("{t:>16.3}  {:<10} {}\n", s(&e["kind"]), s(&e["message"]));
+            }
+            out += &format!("({} protection events received in all)\n", v["received"]);
+            out
+        }),
         Command::Report(ReportCommand::Latency { window }) => simple(
             cli,
             Request::ReportLatency {

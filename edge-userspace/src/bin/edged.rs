@@ -96,6 +96,7 @@ async fn run(args: Args) -> Result<()> {
     }
     let (tx, mut rx) = mpsc::channel(64);
     tokio::spawn(control::serve(listener, tx));
+    let mut flush = tokio::time::interval(edge_userspace::events::LOG_INTERVAL);
     // Readiness line for supervisors and tests.
     println!("edged: ready");
 
@@ -116,6 +117,8 @@ async fn run(args: Args) -> Result<()> {
             }
             Some(event) = events.routes.recv() => daemon.routes_changed(event, &mut events.routes),
             Some(event) = events.health.recv() => daemon.health_event(event),
+            Some(event) = events.protection.recv() => daemon.protection_event(event),
+            _ = flush.tick() => daemon.flush_events(),
             _ = sighup.recv() => match daemon.reload() {
                 Ok(c) => info!("SIGHUP: reloaded ({} written, {} removed)", c.written, c.removed),
                 Err(e) => error!("SIGHUP: reload rejected, running state kept: {e:#}"),
