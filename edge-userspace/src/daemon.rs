@@ -614,8 +614,7 @@ impl Daemon {
 
     /// Re-reads the config file and applies it.
     pub fn reload(&mut self) -> Result<Changes> {
-        let text = std::fs::read_to_string(&self.config_path)
-            .with_context(|| format!("reading {}", self.config_path.display()))?;
+        let text = read_settled(&self.config_path)?;
         let state = self.state.clone();
         self.change(text, state)
             .with_context(|| format!("config {}", self.config_path.display()))
@@ -929,6 +928,24 @@ impl Daemon {
             },
         }))
     }
+}
+
+/// Reads a config file that may be being written right now (an editor or
+/// `echo > file` that truncates first): the text counts once two reads
+/// 50 ms apart agree. Write configs atomically (a rename) all the same.
+fn read_settled(path: &Path) -> Result<String> {
+    let read =
+        || std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()));
+    let mut text = read()?;
+    for _ in 0..40 {
+        std::thread::sleep(Duration::from_millis(50));
+        let again = read()?;
+        if again == text {
+            return Ok(text);
+        }
+        text = again;
+    }
+    anyhow::bail!("{} keeps changing; not reloading", path.display())
 }
 
 /// The kernel tables the plan's route sources follow.

@@ -47,6 +47,13 @@ enum Task {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Setup, build, and run sequence-numbered streams through the edge
+    /// while faults happen (needs root): writes RELIABILITY.md.
+    Reliability {
+        /// Extra arguments for edge-reliability (e.g. `--rate 500`).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Setup, build, and run every test layer (needs root).
     Test {
         /// Extra arguments for cargo nextest (e.g. a test name filter).
@@ -143,6 +150,18 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 .stdout(std::process::Stdio::null())
                 .status()
                 .context("running edge-bench")?;
+            Ok(exit_code(status.code()))
+        }
+        Task::Reliability { args } => {
+            setup()?;
+            build(false)?;
+            require_root("cargo xtask reliability")?;
+            let status = Command::new(target_dir().join("debug").join("edge-reliability"))
+                .arg("--out")
+                .arg(workspace_root().join("RELIABILITY.md"))
+                .args(&args)
+                .status()
+                .context("running edge-reliability")?;
             Ok(exit_code(status.code()))
         }
         Task::Test { args } => {
