@@ -473,3 +473,37 @@ mod tests {
         assert!(!classic.contains("# EOF"));
     }
 }
+
+#[cfg(test)]
+mod dashboard {
+    /// Every metric the shipped Grafana dashboard queries is one edged
+    /// serves (names from docs/metrics.md's table, which the exposition test
+    /// pins down).
+    #[test]
+    fn the_dashboard_queries_only_served_metrics() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let dash: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.join("../dist/grafana/edge.json")).unwrap(),
+        )
+        .unwrap();
+        let docs = std::fs::read_to_string(dir.join("../docs/metrics.md")).unwrap();
+        let mut checked = 0;
+        for panel in dash["panels"].as_array().unwrap() {
+            for t in panel["targets"].as_array().unwrap() {
+                let expr = t["expr"].as_str().unwrap();
+                for name in expr
+                    .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                    .filter(|w| w.starts_with("edge_"))
+                {
+                    assert!(
+                        docs.contains(&format!("`{name}`")),
+                        "panel {:?} queries {name}, which docs/metrics.md does not list",
+                        panel["title"]
+                    );
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 20, "{checked} metric references");
+    }
+}
