@@ -408,7 +408,9 @@ struct Tunnel {
 struct PopConfig {
     name: Spanned<String>,
     interface: Spanned<String>,
-    mac: Spanned<String>,
+    mac: Option<Spanned<String>>,
+    /// The next hop's address, its MAC taken from the neighbour table.
+    next_hop: Option<Spanned<String>>,
     encap_ipv4: Option<Spanned<Tunnel>>,
     encap_ipv6: Option<Spanned<Tunnel>>,
     region: Option<Spanned<String>>,
@@ -566,7 +568,10 @@ pub struct PlannedPort {
 pub struct PlannedPop {
     pub name: String,
     pub interface: String,
+    /// The next hop's MAC (zero when `next_hop` gives its address instead).
     pub mac: [u8; 6],
+    /// The next hop's address: its MAC comes from the neighbour table.
+    pub next_hop: Option<std::net::IpAddr>,
     pub encap_ipv4: Option<(Ipv4Addr, Ipv4Addr)>,
     pub encap_ipv6: Option<(Ipv6Addr, Ipv6Addr)>,
     /// Where the PoP is (geographic method).
@@ -1140,21 +1145,54 @@ impl Validator<'_> {
                     format!("PoP {name}: interface {interface} is not a listed port"),
                 );
             }
-            let mac = match pop.mac.get_ref().parse::<MacAddr6>() {
-                Ok(mac) if mac.is_nil() || mac.is_multicast() => {
+            let mac = match &pop.mac {
+                None => [0; 6],
+                Some(m) => match m.get_ref().parse::<MacAddr6>() {
+                    Ok(mac) if mac.is_nil() || mac.is_multicast() => {
+                        self.bad(
+                            Some(m.span()),
+                            format!("PoP {name}: MAC {mac} is not a unicast address"),
+                        );
+                        [0; 6]
+                    }
+                    Ok(mac) => mac.into_array(),
+                    Err(e) => {
+                        self.bad(
+                            Some(m.span()),
+                            format!("PoP {name}: bad MAC {:?}: {e}", m.get_ref()),
+                        );
+                        [0; 6]
+                    }
+                },
+            };
+            let next_hop = match (&pop.mac, &pop.next_hop) {
+                (Some(_), None) => None,
+                (None, Some(ip)) => match ip.get_ref().parse::<std::net::IpAddr>() {
+                    Ok(a) if !a.is_unspecified() && !a.is_multicast() => Some(a),
+                    _ => {
+                        self.bad(
+                            Some(ip.span()),
+                            format!(
+                                "PoP {name}: next_hop {:?} is not a unicast IP address",
+                                ip.get_ref()
+                            ),
+                        );
+                        None
+                    }
+                },
+                (Some(_), Some(ip)) => {
                     self.bad(
-                        Some(pop.mac.span()),
-                        format!("PoP {name}: MAC {mac} is not a unicast address"),
+                        Some(ip.span()),
+                        format!("PoP {name}: give either mac or next_hop, not both"),
                     );
-                    [0; 6]
+                    None
                 }
-                Ok(mac) => mac.into_array(),
-                Err(e) => {
+                (None, None) => {
                     self.bad(
-                        Some(pop.mac.span()),
-                        format!("PoP {name}: bad MAC {:?}: {e}", pop.mac.get_ref()),
+                        Some(pop.name.span()),
+                        format!("PoP {name}: needs mac (the next hop's MAC) or next_hop (its address, resolved from the neighbour table)"),
                     );
-                    [0; 6]
+                    None
                 }
             };
             let encap_ipv4 = pop
@@ -1177,6 +1215,7 @@ impl Validator<'_> {
                 name: name.clone(),
                 interface: interface.clone(),
                 mac,
+                next_hop,
                 encap_ipv4,
                 encap_ipv6,
                 region,

@@ -103,6 +103,10 @@ pub struct Daemon {
     /// Times a policy table fell back because every member was down.
     fallbacks: u64,
     events: events::Events,
+    /// PoPs whose next hop address did not resolve (plan index).
+    unresolved: BTreeSet<u32>,
+    /// The next hops the neighbour watcher looks for.
+    watched: Arc<RwLock<BTreeSet<(u32, IpAddr)>>>,
     view: Arc<RwLock<Arc<View>>>,
     started: Instant,
 }
@@ -129,10 +133,11 @@ fn health_of<'a>(
     plan: &'a Plan,
     drained: &'a BTreeSet<String>,
     health: &'a BTreeMap<String, PopStatus>,
+    unresolved: &'a BTreeSet<u32>,
 ) -> impl Fn(u32) -> PopHealth + 'a {
     move |i| {
         let name = &plan.pops[i as usize].name;
-        if drained.contains(name) {
+        if drained.contains(name) || unresolved.contains(&i) {
             return PopHealth::DOWN;
         }
         match health.get(name) {
@@ -147,6 +152,8 @@ fn health_of<'a>(
 
 /// Channels the daemon's owner (edged's loop) reads from.
 pub struct Channels {
+    /// A watched neighbour changed.
+    pub neighbours: mpsc::Receiver<()>,
     pub routes: mpsc::Receiver<RouteEvent>,
     pub health: mpsc::Receiver<HealthEvent>,
     pub protection: mpsc::Receiver<ProtectionEvent>,
@@ -206,7 +213,7 @@ impl Daemon {
                 &plan,
                 &state,
                 &current,
-                &health_of(&plan, &state.drained, &health),
+                &health_of(&plan, &state.drained, &health, &BTreeSet::new()),
                 &Choices::default(),
             )?;
             let changes =
@@ -244,6 +251,9 @@ impl Daemon {
         view.routes = route_view(&store);
         let (health_tx, health_rx) = mpsc::channel(256);
         let (protection_tx, protection_rx) = mpsc::channel(1024);
+        let (neighbour_tx, neighbour_rx) = mpsc::channel(16);
+        let watched = Arc::new(RwLock::new(c.next_hops.clone()));
+        crate::neigh::watch(watched.clone(), neighbour_tx).context("watching neighbours")?;
         if let Some(ring) = dp.events.take() {
             events::spawn(ring, protection_tx, Arc::new(AtomicBool::new(false)))
                 .context("starting the event reader")?;
@@ -269,6 +279,8 @@ impl Daemon {
             health_tx,
             fallbacks: 0,
             events: events::Events::default(),
+            unresolved: c.unresolved,
+            watched,
             view: Arc::new(RwLock::new(Arc::new(view))),
             started: Instant::now(),
         };
@@ -277,6 +289,7 @@ impl Daemon {
         Ok((
             daemon,
             Channels {
+                neighbours: neighbour_rx,
                 routes: route_rx,
                 health: health_rx,
                 protection: protection_rx,
@@ -364,7 +377,12 @@ impl Daemon {
     /// ones that changed: a failover touches tables only, however many
     /// prefixes use them.
     fn retable(&mut self) {
-        let health = health_of(&self.plan, &self.state.drained, &self.health);
+        let health = health_of(
+            &self.plan,
+            &self.state.drained,
+            &self.health,
+            &self.unresolved,
+        );
         let resolved = resolve::resolve(&self.plan, &self.layout, &health, &self.resolved.choices);
         let entries =
             desired::table_entries(&self.layout, &resolved, &self.pop_ids, &self.table_ids);
@@ -475,6 +493,19 @@ impl Daemon {
         *self.view.write().expect("view lock") = Arc::new(view);
     }
 
+    /// A watched next hop appeared, changed or went: compile again.
+    pub fn neighbours_changed(&mut self, rx: &mut mpsc::Receiver<()>) {
+        while rx.try_recv().is_ok() {}
+        match self.change(self.text.clone(), self.state.clone()) {
+            Ok(c) if !c.is_empty() => info!(
+                "neighbour change: {} written, {} removed",
+                c.written, c.removed
+            ),
+            Ok(_) => {}
+            Err(e) => error!("neighbour change: {e:#}"),
+        }
+    }
+
     /// Logs violation counts pending from the last interval.
     pub fn flush_events(&mut self) {
         self.events.flush();
@@ -563,7 +594,7 @@ impl Daemon {
             &plan,
             &state,
             &self.current,
-            &health_of(&plan, &state.drained, &self.health),
+            &health_of(&plan, &state.drained, &self.health, &BTreeSet::new()),
             &self.resolved.choices,
         )?;
         let want = c.desired;
@@ -605,6 +636,8 @@ impl Daemon {
         self.current = want;
         self.layout = c.layout;
         self.resolved = c.resolved;
+        self.unresolved = c.unresolved;
+        *self.watched.write().expect("watch set lock") = c.next_hops;
         self.pop_ids = c.pop_ids;
         self.table_ids = c.table_ids;
         self.sync_monitors();

@@ -11,6 +11,7 @@ use std::{
     collections::{BTreeMap, BTreeSet},
     net::IpAddr,
     sync::Arc,
+    time::Duration,
 };
 
 use anyhow::{Context as _, Result};
@@ -275,6 +276,9 @@ fn mac_text(m: [u8; 6]) -> String {
 /// The health of PoPs by plan index, as the methods see it (drain included).
 pub type HealthFn<'a> = &'a dyn Fn(u32) -> PopHealth;
 
+/// How long compiling waits for a next hop given by address to resolve.
+pub const NEIGHBOUR_WAIT: Duration = Duration::from_millis(500);
+
 /// What compiling a plan gives.
 pub struct Compiled {
     pub desired: Desired,
@@ -286,6 +290,10 @@ pub struct Compiled {
     pub pop_ids: Vec<u32>,
     /// Map id of each table, by layout key index.
     pub table_ids: Vec<u32>,
+    /// PoPs (plan index) whose next hop address did not resolve: down.
+    pub unresolved: BTreeSet<u32>,
+    /// (ifindex, address) of every next hop given by address.
+    pub next_hops: BTreeSet<(u32, IpAddr)>,
 }
 
 /// The selection tables of `resolved` by map id, with PoP ids mapped from
@@ -459,14 +467,38 @@ pub fn compile(
             ifindex,
         });
     }
+    let mut unresolved = BTreeSet::new();
+    let mut next_hops = BTreeSet::new();
     for (i, pop) in plan.pops.iter().enumerate() {
+        let ifindex = netdev::ifindex(&pop.interface)?;
         let mut entry = Pop {
-            ifindex: netdev::ifindex(&pop.interface)?,
+            ifindex,
             flags: pop_flags::VALID,
             src_mac: netdev::mac(&pop.interface)?,
             dst_mac: pop.mac,
             ..Pop::default()
         };
+        let mut mac = mac_text(pop.mac);
+        if let Some(ip) = pop.next_hop {
+            next_hops.insert((ifindex, ip));
+            match crate::neigh::resolve(&pop.interface, ifindex, ip, NEIGHBOUR_WAIT)? {
+                Some(m) => {
+                    entry.dst_mac = m;
+                    mac = format!("{ip} ({})", mac_text(m));
+                }
+                None => {
+                    // Not usable until the neighbour answers: counts as down.
+                    entry.flags = 0;
+                    unresolved.insert(i as u32);
+                    mac = format!("{ip} (unresolved)");
+                    log::warn!(
+                        "PoP {}: next hop {ip} not in the neighbour table of {} (no answer yet)",
+                        pop.name,
+                        pop.interface
+                    );
+                }
+            }
+        }
         let mut encap = Vec::new();
         if let Some((src, dst)) = pop.encap_ipv4 {
             entry.flags |= pop_flags::ENCAP_IPIP;
@@ -485,7 +517,7 @@ pub fn compile(
             id: pop_ids[i],
             name: pop.name.clone(),
             interface: pop.interface.clone(),
-            mac: mac_text(pop.mac),
+            mac,
             encap,
             region: pop.region.as_ref().map(|r| r.to_string()),
             probe: pop.probe.as_ref().map(|p| p.to_string()),
@@ -493,7 +525,16 @@ pub fn compile(
         });
     }
 
-    // Selection tables: the methods over the PoPs' health.
+    // Selection tables: the methods over the PoPs' health (a next hop not
+    // resolved counts as down).
+    let health = |p: u32| {
+        if unresolved.contains(&p) {
+            PopHealth::DOWN
+        } else {
+            health(p)
+        }
+    };
+    let health: HealthFn<'_> = &health;
     let resolved = resolve(plan, &layout, &|p| health(p), choices);
     let entries = table_entries(&layout, &resolved, &pop_ids, &table_ids);
     for (id, t, _) in &entries {
@@ -608,6 +649,8 @@ pub fn compile(
         resolved,
         pop_ids,
         table_ids,
+        unresolved,
+        next_hops,
     })
 }
 

@@ -11,6 +11,7 @@ pub mod health;
 pub mod loader;
 pub mod maps;
 pub mod metrics;
+pub mod neigh;
 pub mod netdev;
 pub mod policy;
 pub mod resolve;

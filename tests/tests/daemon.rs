@@ -606,3 +606,71 @@ fn a_change_that_fails_half_way_is_undone() {
     loader::teardown(&pin);
     assert!(!pin.exists());
 }
+
+#[test]
+fn a_next_hop_given_by_address_is_resolved_and_followed() {
+    let lab = EdgeLab::build("nh");
+    let config = write_config(
+        &lab,
+        &LAB_CONFIG.replace(
+            "interface = \"bbb0\"\nmac = \"02:00:00:00:0b:01\"",
+            "interface = \"bbb0\"\nnext_hop = \"198.51.100.6\"",
+        ),
+    );
+    assert!(
+        std::fs::read_to_string(&config)
+            .unwrap()
+            .contains("next_hop")
+    );
+    let edged = Edged::start(&lab.edge, &config, &lab.pin_path());
+    let pops = edged.ctl_ok(&["pop", "list"]);
+    let popb = pops
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "pop-b")
+        .unwrap();
+    assert_eq!(popb["mac"], "198.51.100.6 (02:00:00:00:0b:01)", "{popb}");
+
+    // Customer traffic enters the backbone at pop-b with the resolved MAC.
+    let at_popb = Capture::open(&lab.pop_b, "eth0");
+    let s = udp_socket(&lab.cust, sock(CONTOSO_V4, 0));
+    let send = |port: u16| {
+        s.send_to(b"via next hop", sock(POPB_V4, port)).unwrap();
+        at_popb.next_matching(Duration::from_secs(3), |f| {
+            f.len() > 42 && f[36..38] == port.to_be_bytes()
+        })
+    };
+    let f = send(6301).expect("forwarded to pop-b");
+    assert_eq!(&f[0..6], &[2, 0, 0, 0, 0x0b, 1]);
+
+    // The neighbour entry changes (a new router behind the address): the
+    // PoP's MAC follows, without a reload.
+    lab.lab.ip(
+        &lab.edge,
+        &[
+            "neigh",
+            "replace",
+            "198.51.100.6",
+            "lladdr",
+            "02:00:00:00:0b:99",
+            "dev",
+            "bbb0",
+            "nud",
+            "permanent",
+        ],
+    );
+    wait_until("the PoP's MAC to follow the neighbour table", || {
+        let pops = edged.ctl_ok(&["pop", "list"]);
+        pops.as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["mac"] == "198.51.100.6 (02:00:00:00:0b:99)")
+    });
+    // The frame now carries the new MAC (pop-b's NIC, promiscuous via
+    // AF_PACKET, still sees it).
+    let f = send(6302).expect("forwarded with the new MAC");
+    assert_eq!(&f[0..6], &[2, 0, 0, 0, 0x0b, 0x99]);
+    drop(edged);
+    std::fs::remove_file(config).unwrap();
+}

@@ -117,6 +117,7 @@ async fn run(args: Args) -> Result<()> {
             }
             Some(event) = events.routes.recv() => daemon.routes_changed(event, &mut events.routes),
             Some(event) = events.health.recv() => daemon.health_event(event),
+            Some(()) = events.neighbours.recv() => daemon.neighbours_changed(&mut events.neighbours),
             Some(event) = events.protection.recv() => daemon.protection_event(event),
             _ = flush.tick() => daemon.flush_events(),
             _ = sighup.recv() => match daemon.reload() {
