@@ -674,3 +674,56 @@ fn a_next_hop_given_by_address_is_resolved_and_followed() {
     drop(edged);
     std::fs::remove_file(config).unwrap();
 }
+
+#[test]
+fn stats_watch_shows_rates() {
+    let lab = EdgeLab::build("watch");
+    let config = write_config(&lab, LAB_CONFIG);
+    let edged = Edged::start(&lab.edge, &config, &lab.pin_path());
+    let mut watch = std::process::Command::new(workspace_bin("edgectl"))
+        .arg("--json")
+        .arg("--socket")
+        .arg(&edged.socket)
+        .args([
+            "stats",
+            "--watch",
+            "--interval",
+            "0.5",
+            "prefix",
+            "192.0.2.0/25",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // 500 datagrams/s from contoso for 2 s.
+    let stream = Stream {
+        ns: lab.cust.clone(),
+        from: sock(CONTOSO_V4, 0),
+        to: sock(POPB_V4, 6400),
+    };
+    let sent = send_streams(&[stream], 1000, 500, &|| false);
+    std::thread::sleep(Duration::from_millis(300));
+    let _ = watch.kill();
+    let out = watch.wait_with_output().unwrap();
+    let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(lines.len() >= 3, "one sample per interval: {lines:?}");
+    let rate = |v: &Value| {
+        v["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["section"] == "prefixes")
+            .map(|r| r["packets_per_second"].as_f64().unwrap())
+            .unwrap()
+    };
+    let rates: Vec<f64> = lines.iter().map(rate).collect();
+    println!("sent {sent:?}; contoso packets/s per interval: {rates:?}");
+    // The busiest interval is near the sending rate (the sender paces 500/s).
+    let max = rates.iter().cloned().fold(0.0, f64::max);
+    assert!((350.0..=650.0).contains(&max), "{rates:?}");
+    drop(edged);
+    std::fs::remove_file(config).unwrap();
+}
