@@ -63,6 +63,10 @@ pub fn ensure_bpffs(dir: &Path) -> Result<()> {
         info!("mounted bpffs on {}", root.display());
     }
     fs::create_dir_all(dir).with_context(|| format!("creating pin directory {}", dir.display()))?;
+    // Pinned maps and links are root's only.
+    use std::os::unix::fs::PermissionsExt as _;
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+        .with_context(|| format!("chmod 0700 {}", dir.display()))?;
     if !is_bpffs(dir) {
         bail!("pin path {} is not on a bpf filesystem", dir.display());
     }

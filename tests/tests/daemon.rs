@@ -491,6 +491,18 @@ fn the_control_socket_is_root_only_and_survives_malformed_requests() {
     let edged = Edged::start(&lab.edge, &config, &lab.pin_path());
     let meta = std::fs::metadata(&edged.socket).unwrap();
     assert_eq!(meta.permissions().mode() & 0o777, 0o600, "socket mode");
+    // Pinned maps and links: root's only.
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&edged.pin_path), 0o700, "pin directory mode");
+    for pin in std::fs::read_dir(&edged.pin_path).unwrap() {
+        let pin = pin.unwrap().path();
+        assert_eq!(
+            mode(&pin) & 0o077,
+            0,
+            "{} is readable by others",
+            pin.display()
+        );
+    }
 
     for bad in [
         &b"{\n"[..],
@@ -546,6 +558,17 @@ fn the_control_socket_is_root_only_and_survives_malformed_requests() {
         "{o:?}"
     );
     drop(edged);
+    // A world-writable config: edged warns.
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let out = std::process::Command::new(workspace_bin("edged"))
+        .arg("--config")
+        .arg(&config)
+        .arg("--check")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("is world-writable"), "{stderr}");
     std::fs::remove_file(config).unwrap();
 }
 

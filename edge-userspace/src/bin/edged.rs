@@ -59,6 +59,7 @@ async fn run(args: Args) -> Result<()> {
         socket_path: args.socket,
         state_path: args.state,
     };
+    warn_if_writable(&args.config);
     if args.check {
         let paths = daemon::paths(&args.config, &overrides)?;
         let state = State::load(&paths.state_path)?;
@@ -69,7 +70,6 @@ async fn run(args: Args) -> Result<()> {
     if args.detach {
         return detach(&args.config, &overrides);
     }
-    warn_if_writable(&args.config);
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sighup = signal(SignalKind::hangup())?;
