@@ -66,6 +66,9 @@ struct Cli {
     /// (run in a namespace with the bench's interfaces); prints JSON.
     #[arg(long, value_name = "COUNT")]
     compile_only: Option<usize>,
+    /// Only the control-plane section (for working on it, not for the record).
+    #[arg(long)]
+    control_only: bool,
 }
 
 const FRAME: usize = 64;
@@ -122,6 +125,12 @@ fn main() -> Result<()> {
         ..Report::default()
     };
 
+    if cli.control_only {
+        eprintln!("== control plane");
+        report.control = control_plane(&sizes)?;
+        println!("{}", report.markdown(&cli.commit, cli.quick));
+        return Ok(());
+    }
     let mut lab = Lab::new("bench");
     let ns = lab.add_ns("pkt");
     lab.veth(
@@ -1237,7 +1246,7 @@ fn route_sync(n: usize) -> Result<SyncRun> {
         (&ns, "cust0", &mac(CUST_MAC)),
         (&ns, "cust0x", "02:00:00:00:e1:01"),
     );
-    let dir = std::env::temp_dir().join(format!("edge-bench-rt-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("edge-bench-routes-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let config = dir.join("edged.toml");
     std::fs::write(
