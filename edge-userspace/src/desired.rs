@@ -767,30 +767,37 @@ fn write_diff(
         tables.set_settings(to.settings)?;
         log.push(Undo::Settings(from.settings));
     }
-    // 2. Prefixes: new and changed, then removed.
-    for (&net, new) in &to.prefixes {
-        let old = from.prefixes.get(&net);
-        if old == Some(new) {
-            continue;
-        }
-        if old.map(|o| o.slot) != Some(new.slot)
-            && new.slot != 0
-            && let Some(c) = counters.as_deref_mut()
-        {
-            c.reset_prefix_slot(new.slot)
-                .context("clearing a counter slot")?;
-        }
-        tables
-            .set_prefix(net, *new)
-            .with_context(|| format!("writing prefix {net}"))?;
-        log.push(Undo::Prefix(net, old.copied()));
-    }
-    for (&net, old) in &from.prefixes {
-        if !to.prefixes.contains_key(&net) {
-            tables.del_prefix(net)?;
-            log.push(Undo::Prefix(net, Some(*old)));
+    // 2. Prefixes: new and changed, then removed; written in batches (see
+    //    `Tables::set_prefixes`), each logged once written.
+    let (writes, removals) = prefix_diff(&from.prefixes, &to.prefixes);
+    if let Some(c) = counters.as_deref_mut() {
+        for &(net, new, old) in &writes {
+            if old.map(|o| o.slot) != Some(new.slot) && new.slot != 0 {
+                c.reset_prefix_slot(new.slot)
+                    .with_context(|| format!("clearing the counter slot of {net}"))?;
+            }
         }
     }
+    log.reserve(writes.len() + removals.len());
+    let items: Vec<(IpNet, PrefixEntry)> = writes.iter().map(|&(n, e, _)| (n, e)).collect();
+    let (done, result) = tables.set_prefixes(&items);
+    log.extend(
+        writes[..done]
+            .iter()
+            .map(|&(net, _, old)| Undo::Prefix(net, old)),
+    );
+    if let Err(e) = result {
+        let net = items[done].0;
+        return Err(anyhow::Error::new(e).context(format!("writing prefix {net}")));
+    }
+    let nets: Vec<IpNet> = removals.iter().map(|&(n, _)| n).collect();
+    let (done, result) = tables.del_prefixes(&nets);
+    log.extend(
+        removals[..done]
+            .iter()
+            .map(|&(net, old)| Undo::Prefix(net, Some(old))),
+    );
+    result?;
     // 3. What nothing uses any more.
     for (id, (old, new)) in from.policies.iter().zip(&to.policies).enumerate() {
         if old != new && *new == PolicyTable::default() {
@@ -815,6 +822,54 @@ fn write_diff(
         log.push(Undo::Local(*addr, true));
     }
     Ok(())
+}
+
+/// The prefixes to write ((network, new entry, old entry)) and to remove
+/// ((network, old entry)) to go from `from` to `to`, in network order: one
+/// merge walk over both sorted maps.
+#[allow(clippy::type_complexity)]
+fn prefix_diff(
+    from: &BTreeMap<IpNet, PrefixEntry>,
+    to: &BTreeMap<IpNet, PrefixEntry>,
+) -> (
+    Vec<(IpNet, PrefixEntry, Option<PrefixEntry>)>,
+    Vec<(IpNet, PrefixEntry)>,
+) {
+    let mut writes = Vec::new();
+    let mut removals = Vec::new();
+    let mut a = from.iter().peekable();
+    let mut b = to.iter().peekable();
+    loop {
+        match (a.peek(), b.peek()) {
+            (None, None) => break,
+            (Some(&(&n, &old)), None) => {
+                removals.push((n, old));
+                a.next();
+            }
+            (None, Some(&(&n, &new))) => {
+                writes.push((n, new, None));
+                b.next();
+            }
+            (Some(&(&na, &old)), Some(&(&nb, &new))) => match na.cmp(&nb) {
+                std::cmp::Ordering::Less => {
+                    removals.push((na, old));
+                    a.next();
+                }
+                std::cmp::Ordering::Greater => {
+                    writes.push((nb, new, None));
+                    b.next();
+                }
+                std::cmp::Ordering::Equal => {
+                    if old != new {
+                        writes.push((nb, new, Some(old)));
+                    }
+                    a.next();
+                    b.next();
+                }
+            },
+        }
+    }
+    (writes, removals)
 }
 
 /// Writes a whole plan into `tables` as if they were fresh (ids in config

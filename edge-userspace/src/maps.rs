@@ -7,8 +7,8 @@ use std::{
 };
 
 use aya::maps::{
-    Array, DevMapHash, HashMap, LpmTrie, Map, MapData, MapError, PerCpuArray, lpm_trie::Key,
-    xdp::XdpMapError,
+    Array, DevMapHash, HashMap, IterableMap as _, LpmTrie, Map, MapData, MapError, PerCpuArray,
+    lpm_trie::Key, xdp::XdpMapError,
 };
 use edge_common::{
     Action, Counter, PolicyTable, Pop, PortEntry, PrefixEntry, Reason, Settings, limits, map_names,
@@ -76,6 +76,9 @@ pub struct Tables {
     /// Whether `fib4`'s model has been rebuilt from the maps (done on the
     /// first IPv4 prefix change: the maps may be pinned ones in use).
     fib4_ready: bool,
+    /// Whether the kernel takes batched updates of the LPM tries
+    /// (`BPF_MAP_UPDATE_BATCH`); `None` until the first batch tells.
+    batch_ok: Option<bool>,
 }
 
 /// max_entries of an LPM trie map, as the kernel has it.
@@ -151,6 +154,7 @@ impl Tables {
             limit_v6,
             fib4: Fib4::new(fib4),
             fib4_ready: false,
+            batch_ok: None,
             ports: typed(map_names::PORTS, ports?)?,
             prefixes_v4: typed(map_names::PREFIX_V4, v4?)?,
             prefixes_v6: typed(map_names::PREFIX_V6, v6?)?,
@@ -234,6 +238,259 @@ impl Tables {
                 )
                 .map_err(|e| write_error(map_names::PREFIX_V6, self.limit_v6, e)),
         }
+    }
+
+    /// Registers (or replaces) many prefixes, in order, as [`Tables::set_prefix`]
+    /// does one at a time, but with the LPM trie written in batches
+    /// (`BPF_MAP_UPDATE_BATCH`, one syscall per [`BATCH`] prefixes) where
+    /// the kernel supports it. Returns how many were written; on an error,
+    /// the ones before that count are written and nothing after it (the
+    /// maps hold the old entries of the rest).
+    pub fn set_prefixes(
+        &mut self,
+        items: &[(IpNet, PrefixEntry)],
+    ) -> (usize, Result<(), MapsError>) {
+        let mut done = 0;
+        while done < items.len() {
+            let rest = &items[done..];
+            // A run of one family, at most BATCH long.
+            let v4 = rest[0].0.addr().is_ipv4();
+            let run = rest
+                .iter()
+                .take(BATCH)
+                .take_while(|(n, _)| n.addr().is_ipv4() == v4)
+                .count();
+            let chunk = &rest[..run];
+            let result = if self.batch_ok == Some(false) || run < MIN_BATCH {
+                self.set_prefixes_one_by_one(chunk)
+            } else if v4 {
+                self.set_v4_batch(chunk)
+            } else {
+                self.set_v6_batch(chunk)
+            };
+            match result {
+                (n, Ok(())) => done += n,
+                (n, Err(e)) => return (done + n, Err(e)),
+            }
+        }
+        (done, Ok(()))
+    }
+
+    fn set_prefixes_one_by_one(
+        &mut self,
+        items: &[(IpNet, PrefixEntry)],
+    ) -> (usize, Result<(), MapsError>) {
+        for (i, (net, entry)) in items.iter().enumerate() {
+            if let Err(e) = self.set_prefix(*net, *entry) {
+                return (i, Err(e));
+            }
+        }
+        (items.len(), Ok(()))
+    }
+
+    /// One batch of IPv6 prefixes: the trie is all there is.
+    fn set_v6_batch(&mut self, items: &[(IpNet, PrefixEntry)]) -> (usize, Result<(), MapsError>) {
+        let keys: Vec<Key<[u8; 16]>> = items
+            .iter()
+            .map(|(n, _)| Key::new(u32::from(n.prefix_len()), v6_octets(n)))
+            .collect();
+        let values: Vec<PrefixEntry> = items.iter().map(|(_, e)| *e).collect();
+        let fd = raw_fd(self.prefixes_v6.map());
+        match update_batch(fd, &keys, &values) {
+            Ok(()) => {
+                self.batch_ok = Some(true);
+                (items.len(), Ok(()))
+            }
+            Err(BatchError::Unsupported) => {
+                self.batch_ok = Some(false);
+                self.set_prefixes_one_by_one(items)
+            }
+            Err(BatchError::Failed { done, error }) => (
+                done,
+                Err(batch_error(map_names::PREFIX_V6, self.limit_v6, error)),
+            ),
+        }
+    }
+
+    /// One batch of IPv4 prefixes: the trie in one syscall, then the
+    /// DIR-24-8 tables one prefix at a time (trie entries whose DIR-24-8
+    /// write did not happen are restored).
+    fn set_v4_batch(&mut self, items: &[(IpNet, PrefixEntry)]) -> (usize, Result<(), MapsError>) {
+        let nets: Vec<Ipv4Net> = items
+            .iter()
+            .map(|(n, _)| match n {
+                IpNet::V4(n) => n.trunc(),
+                IpNet::V6(_) => unreachable!("a run of IPv4 prefixes"),
+            })
+            .collect();
+        let fib = match self.fib4() {
+            Ok(f) => f,
+            Err(e) => return (0, Err(e)),
+        };
+        let old: Vec<Option<PrefixEntry>> = nets.iter().map(|n| fib.get(*n)).collect();
+        let keys: Vec<Key<[u8; 4]>> = nets
+            .iter()
+            .map(|n| Key::new(n.prefix_len().into(), n.network().octets()))
+            .collect();
+        let values: Vec<PrefixEntry> = items.iter().map(|(_, e)| *e).collect();
+        let fd = raw_fd(self.prefixes_v4.map());
+        let in_trie = match update_batch(fd, &keys, &values) {
+            Ok(()) => {
+                self.batch_ok = Some(true);
+                items.len()
+            }
+            Err(BatchError::Unsupported) => {
+                self.batch_ok = Some(false);
+                return self.set_prefixes_one_by_one(items);
+            }
+            Err(BatchError::Failed { done, error }) => {
+                // The first `done` are in the trie: restore them.
+                self.restore_v4_trie(&keys[..done], &old[..done]);
+                return (
+                    0,
+                    Err(batch_error(map_names::PREFIX_V4, self.limit_v4, error)),
+                );
+            }
+        };
+        for (i, (net, (_, entry))) in nets.iter().zip(items).enumerate().take(in_trie) {
+            if let Err(e) = self.fib4.insert(*net, *entry) {
+                self.restore_v4_trie(&keys[i..in_trie], &old[i..in_trie]);
+                return (i, Err(e));
+            }
+        }
+        (in_trie, Ok(()))
+    }
+
+    fn restore_v4_trie(&mut self, keys: &[Key<[u8; 4]>], old: &[Option<PrefixEntry>]) {
+        for (key, old) in keys.iter().zip(old) {
+            let _ = match old {
+                Some(old) => self.prefixes_v4.insert(key, *old, 0),
+                None => self.prefixes_v4.remove(key),
+            };
+        }
+    }
+
+    /// Unregisters many prefixes, as [`Tables::del_prefix`] does one at a
+    /// time, with the trie deletes batched (`BPF_MAP_DELETE_BATCH`) where
+    /// the kernel supports it. Returns how many were removed (or were not
+    /// registered); on an error, the ones before that count are removed and
+    /// nothing after it.
+    pub fn del_prefixes(&mut self, nets: &[IpNet]) -> (usize, Result<(), MapsError>) {
+        let mut done = 0;
+        while done < nets.len() {
+            let rest = &nets[done..];
+            let v4 = rest[0].addr().is_ipv4();
+            let run = rest
+                .iter()
+                .take(BATCH)
+                .take_while(|n| n.addr().is_ipv4() == v4)
+                .count();
+            let chunk = &rest[..run];
+            let result = if self.batch_ok == Some(false) || run < MIN_BATCH {
+                self.del_prefixes_one_by_one(chunk)
+            } else {
+                self.del_batch(chunk, v4)
+            };
+            match result {
+                (n, Ok(())) => done += n,
+                (n, Err(e)) => return (done + n, Err(e)),
+            }
+        }
+        (done, Ok(()))
+    }
+
+    fn del_prefixes_one_by_one(&mut self, nets: &[IpNet]) -> (usize, Result<(), MapsError>) {
+        for (i, net) in nets.iter().enumerate() {
+            if let Err(e) = self.del_prefix(*net) {
+                return (i, Err(e));
+            }
+        }
+        (nets.len(), Ok(()))
+    }
+
+    /// One batch of one family: IPv4 leaves the DIR-24-8 tables first, then
+    /// the trie. A prefix the trie does not hold is skipped.
+    fn del_batch(&mut self, nets: &[IpNet], v4: bool) -> (usize, Result<(), MapsError>) {
+        let mut removed_fib: Vec<(Ipv4Net, PrefixEntry)> = Vec::new();
+        if v4 {
+            let fib = match self.fib4() {
+                Ok(f) => f,
+                Err(e) => return (0, Err(e)),
+            };
+            for (i, n) in nets.iter().enumerate() {
+                let IpNet::V4(n) = n else { unreachable!() };
+                match fib.remove(n.trunc()) {
+                    Ok(Some(old)) => removed_fib.push((n.trunc(), old)),
+                    Ok(None) => {}
+                    Err(e) => {
+                        // Put back what this batch took out.
+                        for (n, old) in removed_fib {
+                            let _ = self.fib4.insert(n, old);
+                        }
+                        return (i, Err(e));
+                    }
+                }
+            }
+        }
+        let (fd, map, key_bytes) = if v4 {
+            (raw_fd(self.prefixes_v4.map()), map_names::PREFIX_V4, 8)
+        } else {
+            (raw_fd(self.prefixes_v6.map()), map_names::PREFIX_V6, 20)
+        };
+        let mut keys: Vec<u8> = Vec::with_capacity(nets.len() * key_bytes);
+        for n in nets {
+            keys.extend_from_slice(&u32::from(n.prefix_len()).to_ne_bytes());
+            match n {
+                IpNet::V4(n) => keys.extend_from_slice(&n.trunc().network().octets()),
+                IpNet::V6(_) => keys.extend_from_slice(&v6_octets(n)),
+            }
+        }
+        let mut at = 0;
+        while at < nets.len() {
+            match delete_batch(fd, &keys[at * key_bytes..], key_bytes, nets.len() - at) {
+                Ok(()) => at = nets.len(),
+                Err(BatchError::Unsupported) => {
+                    self.batch_ok = Some(false);
+                    for n in &nets[at..] {
+                        let r = match n {
+                            IpNet::V4(n) => self
+                                .prefixes_v4
+                                .remove(&Key::new(n.prefix_len().into(), n.trunc().network().octets())),
+                            IpNet::V6(_) => self
+                                .prefixes_v6
+                                .remove(&Key::new(n.prefix_len().into(), v6_octets(n))),
+                        };
+                        if let Err(source) = r
+                            && !matches!(source, MapError::KeyNotFound)
+                        {
+                            return (at, Err(MapsError::Map { map, source }));
+                        }
+                        at += 1;
+                    }
+                }
+                Err(BatchError::Failed { done, error }) => {
+                    at += done;
+                    if error.raw_os_error() == Some(libc::ENOENT) {
+                        at += 1; // not registered: nothing to remove
+                        continue;
+                    }
+                    // The rest stay registered: back into the DIR-24-8 tables.
+                    let rest: Vec<Ipv4Net> = nets[at..]
+                        .iter()
+                        .filter_map(|n| match n {
+                            IpNet::V4(n) => Some(n.trunc()),
+                            IpNet::V6(_) => None,
+                        })
+                        .collect();
+                    for (n, old) in removed_fib.iter().filter(|(n, _)| rest.contains(n)) {
+                        let _ = self.fib4.insert(*n, *old);
+                    }
+                    return (at, Err(batch_error(map, 0, error)));
+                }
+            }
+        }
+        self.batch_ok = Some(true);
+        (nets.len(), Ok(()))
     }
 
     /// Every registered prefix and its entry, read back from the maps.
@@ -422,6 +679,119 @@ impl Tables {
                 .map_err(|e| write_error(map_names::LOCAL_V6, limits::MAX_LOCAL_ADDRS, e)),
         }
     }
+}
+
+/// Prefixes per batched trie write.
+pub const BATCH: usize = 4096;
+/// Fewer prefixes than this are written one at a time.
+const MIN_BATCH: usize = 8;
+
+fn v6_octets(n: &IpNet) -> [u8; 16] {
+    match n {
+        IpNet::V6(n) => n.trunc().network().octets(),
+        IpNet::V4(_) => unreachable!("an IPv6 prefix"),
+    }
+}
+
+fn raw_fd(map: &MapData) -> std::os::fd::RawFd {
+    use std::os::fd::{AsFd as _, AsRawFd as _};
+    map.fd().as_fd().as_raw_fd()
+}
+
+enum BatchError {
+    /// The kernel has no batch operation for this map (or no batch
+    /// commands at all): write one element at a time.
+    Unsupported,
+    /// The first `done` elements were processed, then `error`.
+    Failed { done: usize, error: std::io::Error },
+}
+
+fn batch_error(map: &'static str, limit: u32, error: std::io::Error) -> MapsError {
+    if limit > 0 && matches!(error.raw_os_error(), Some(libc::E2BIG | libc::ENOSPC)) {
+        return MapsError::MapFull { map, limit };
+    }
+    MapsError::Map {
+        map,
+        source: MapError::SyscallError(aya::sys::SyscallError {
+            call: "bpf_map_batch",
+            io_error: error,
+        }),
+    }
+}
+
+/// include/uapi/linux/bpf.h: `union bpf_attr`'s `batch` member.
+#[repr(C)]
+#[derive(Default)]
+struct BatchAttr {
+    in_batch: u64,
+    out_batch: u64,
+    keys: u64,
+    values: u64,
+    count: u32,
+    map_fd: u32,
+    elem_flags: u64,
+    flags: u64,
+}
+
+const BPF_MAP_UPDATE_BATCH: libc::c_long = 26;
+const BPF_MAP_DELETE_BATCH: libc::c_long = 27;
+/// The kernel's ENOTSUPP (not in libc: internal, but returned to userspace).
+const ENOTSUPP: i32 = 524;
+
+fn batch_syscall(cmd: libc::c_long, attr: &mut BatchAttr) -> Result<(), BatchError> {
+    let want = attr.count as usize;
+    // SAFETY: `attr` is a valid `union bpf_attr` prefix of the given size;
+    // the key and value buffers it points to hold `count` elements and
+    // outlive the call.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            cmd,
+            std::ptr::from_mut(attr),
+            std::mem::size_of::<BatchAttr>(),
+        )
+    };
+    if r == 0 {
+        return Ok(());
+    }
+    let error = std::io::Error::last_os_error();
+    let done = (attr.count as usize).min(want);
+    match error.raw_os_error() {
+        Some(libc::EINVAL | ENOTSUPP | libc::EOPNOTSUPP) if done == 0 => {
+            Err(BatchError::Unsupported)
+        }
+        _ => Err(BatchError::Failed { done, error }),
+    }
+}
+
+/// `BPF_MAP_UPDATE_BATCH` of `keys[i]` → `values[i]` (flags `BPF_ANY`).
+fn update_batch<K, V>(fd: std::os::fd::RawFd, keys: &[K], values: &[V]) -> Result<(), BatchError> {
+    assert_eq!(keys.len(), values.len());
+    let mut attr = BatchAttr {
+        keys: keys.as_ptr() as u64,
+        values: values.as_ptr() as u64,
+        count: keys.len() as u32,
+        map_fd: fd as u32,
+        ..BatchAttr::default()
+    };
+    batch_syscall(BPF_MAP_UPDATE_BATCH, &mut attr)
+}
+
+/// `BPF_MAP_DELETE_BATCH` of `count` keys of `key_size` bytes each.
+fn delete_batch(
+    fd: std::os::fd::RawFd,
+    keys: &[u8],
+    key_size: usize,
+    count: usize,
+) -> Result<(), BatchError> {
+    assert!(keys.len() >= key_size * count);
+    let mut attr = BatchAttr {
+        keys: keys.as_ptr() as u64,
+        count: count as u32,
+        map_fd: fd as u32,
+        ..BatchAttr::default()
+    };
+    batch_syscall(BPF_MAP_DELETE_BATCH, &mut attr)
 }
 
 /// Packets and bytes, summed over CPUs.

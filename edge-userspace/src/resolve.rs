@@ -151,8 +151,20 @@ impl Layout {
             HashSet::new()
         };
 
-        let mut raw: Vec<Option<TableKey>> = Vec::with_capacity(plan.prefixes.len());
-        let mut extra: Vec<(usize, IpNet, TableKey)> = Vec::new();
+        // Distinct keys in order of first use; prefixes refer to them by
+        // index (no key cloned per prefix: route sync brings a million).
+        let mut uniq: Vec<TableKey> = Vec::new();
+        let mut seen: HashMap<TableKey, u32> = HashMap::new();
+        let mut intern = |k: TableKey| -> u32 {
+            *seen.entry(k).or_insert_with_key(|k| {
+                uniq.push(k.clone());
+                uniq.len() as u32 - 1
+            })
+        };
+        // The key of a policy whose tables do not depend on the prefix.
+        let mut plain: Vec<Option<u32>> = vec![None; plan.policies.len()];
+        let mut raw: Vec<Option<u32>> = Vec::with_capacity(plan.prefixes.len());
+        let mut extra: Vec<(usize, IpNet, u32)> = Vec::new();
         for (i, prefix) in plan.prefixes.iter().enumerate() {
             let Some(p) = prefix.policy else {
                 raw.push(None);
@@ -160,7 +172,19 @@ impl Layout {
             };
             let policy = &plan.policies[p as usize];
             if policy.method != Method::Subnet {
-                raw.push(Some(key_of(p, &prefix.region, None)));
+                if !sensitive[p as usize] {
+                    let k = match plain[p as usize] {
+                        Some(k) => k,
+                        None => {
+                            let k = intern(key_of(p, &None, None));
+                            plain[p as usize] = Some(k);
+                            k
+                        }
+                    };
+                    raw.push(Some(k));
+                } else {
+                    raw.push(Some(intern(key_of(p, &prefix.region, None))));
+                }
                 continue;
             }
             let fallback = policy.members.iter().find(|m| m.subnets.is_empty());
@@ -177,11 +201,11 @@ impl Layout {
                 .max_by_key(|(n, _)| n.prefix_len())
                 .map(|(_, t)| *t)
                 .or(fallback.map(|m| m.target));
-            raw.push(Some(key_of(
+            raw.push(Some(intern(key_of(
                 p,
                 &prefix.region,
                 own.map(|t| member_label(plan, t)),
-            )));
+            ))));
             // Mappings strictly inside it, unless a more specific registered
             // prefix (another registration) covers them.
             for (net, t) in &mappings {
@@ -193,35 +217,32 @@ impl Layout {
                         .is_some_and(|s| s != prefix.net && registered.contains(&s))
                 });
                 if !owned_by_other {
-                    extra.push((
-                        i,
-                        *net,
-                        key_of(p, &prefix.region, Some(member_label(plan, *t))),
-                    ));
+                    let k = intern(key_of(p, &prefix.region, Some(member_label(plan, *t))));
+                    extra.push((i, *net, k));
                 }
             }
         }
-        let keys: Vec<TableKey> = raw
+        drop(seen);
+        // Sorted keys, and each first-use index's place among them.
+        let mut order: Vec<u32> = (0..uniq.len() as u32).collect();
+        order.sort_by(|&a, &b| uniq[a as usize].cmp(&uniq[b as usize]));
+        let mut place = vec![0u32; uniq.len()];
+        for (new, &old) in order.iter().enumerate() {
+            place[old as usize] = new as u32;
+        }
+        let mut keys: Vec<Option<TableKey>> = uniq.into_iter().map(Some).collect();
+        let keys: Vec<TableKey> = order
             .iter()
-            .flatten()
-            .chain(extra.iter().map(|e| &e.2))
-            .cloned()
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        let index: HashMap<&TableKey, u32> = keys
-            .iter()
-            .enumerate()
-            .map(|(i, k)| (k, i as u32))
+            .map(|&old| keys[old as usize].take().expect("each key once"))
             .collect();
         Layout {
-            prefix_table: raw.iter().map(|k| k.as_ref().map(|k| index[k])).collect(),
+            prefix_table: raw.iter().map(|k| k.map(|k| place[k as usize])).collect(),
             more_specific: extra
                 .iter()
-                .map(|(prefix, net, k)| MoreSpecific {
-                    prefix: *prefix,
-                    net: *net,
-                    table: index[k],
+                .map(|&(prefix, net, k)| MoreSpecific {
+                    prefix,
+                    net,
+                    table: place[k as usize],
                 })
                 .collect(),
             keys,

@@ -60,8 +60,11 @@ pub enum RouteEvent {
 /// The routes of the followed tables, as the daemon keeps them.
 #[derive(Debug, Clone, Default)]
 pub struct RouteStore {
-    /// (table, network) → metric → route; the lowest metric is the route.
-    routes: BTreeMap<(u32, IpNet), BTreeMap<u32, Route>>,
+    /// (table, network) → its routes by ascending metric (one metric each);
+    /// the first is the route. A Vec, not a map: nearly every network has
+    /// one route, and at a million routes a map per network costs hundreds
+    /// of MiB.
+    routes: BTreeMap<(u32, IpNet), Vec<Route>>,
     /// Full resyncs done (the first dump included).
     pub resyncs: u64,
     /// Routes left out because a prefix map was full, at the last extend.
@@ -84,7 +87,7 @@ impl RouteStore {
                         Some(r) => self.insert(r),
                         None => {
                             if let Some(m) = self.routes.get_mut(&(table, net)) {
-                                m.remove(&metric);
+                                m.retain(|r| r.metric != metric);
                                 if m.is_empty() {
                                     self.routes.remove(&(table, net));
                                 }
@@ -97,17 +100,21 @@ impl RouteStore {
     }
 
     fn insert(&mut self, r: Route) {
-        self.routes
+        let m = self
+            .routes
             .entry((r.table, r.net))
-            .or_default()
-            .insert(r.metric, r);
+            .or_insert_with(|| Vec::with_capacity(1));
+        match m.binary_search_by_key(&r.metric, |x| x.metric) {
+            Ok(i) => m[i] = r,
+            Err(i) => m.insert(i, r),
+        }
     }
 
     /// The best route of every (table, network).
     pub fn best(&self) -> impl Iterator<Item = &Route> {
         self.routes
             .values()
-            .filter_map(|m| m.first_key_value().map(|(_, r)| r))
+            .filter_map(|m| m.first())
     }
 
     pub fn len(&self) -> usize {

@@ -109,6 +109,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 "edge-tests",
                 "--bin",
                 "edge-bench",
+                "-p",
+                "edge-userspace",
+                "--bin",
+                "edged",
+                "--bin",
+                "edgectl",
             ]))?;
             let root = workspace_root();
             let commit = output(

@@ -6,7 +6,10 @@
 //!   trie (`edge_lpm`), for hits on one hot destination, hits spread over
 //!   4096 destinations and misses, against the floor (swap MACs, XDP_TX);
 //! - throughput through veth, XDP forwarding against the kernel's own;
-//! - control plane: prefix load time, loader RSS, map memory, failover.
+//! - control plane: prefix load time, loader RSS, map memory, failover;
+//!   edged's path for a whole config of 100k/1M prefixes (compile + apply)
+//!   and a reload changing 1% of them; route sync of 100k/1M routes through
+//!   a running edged, with its RSS.
 //!
 //! How every counted run takes the measured path: see `run_batch`.
 
@@ -29,11 +32,14 @@ use clap::Parser;
 use edge_common::{Action, POLICY_SLOTS, PrefixEntry, Reason, prog_names};
 use edge_tests::{
     frames::Pkt,
-    netns::{Lab, in_netns, require_root},
+    netns::{Lab, in_netns, netns_command, require_root},
+    topology::Edged,
 };
 use edge_userspace::{
     config::{self, Member, Method},
-    loader,
+    desired, loader,
+    resolve::{Choices, PopView as PopHealth},
+    state::State,
     maps::{Counters, Stats, Tables, prefix_slot},
     netdev, policy,
 };
@@ -58,6 +64,14 @@ struct Cli {
     /// print its load time, RSS and map memory as JSON.
     #[arg(long, num_args = 2, value_names = ["FAMILY", "COUNT"])]
     load_only: Option<Vec<String>>,
+    /// Internal: compile and apply a config of this many IPv4 prefixes into
+    /// fresh maps, then a reload changing 1% of them, in a fresh process
+    /// (run in a namespace with the bench's interfaces); prints JSON.
+    #[arg(long, value_name = "COUNT")]
+    compile_only: Option<usize>,
+    /// Only the control-plane section (for working on it, not for the record).
+    #[arg(long)]
+    control_only: bool,
 }
 
 const FRAME: usize = 64;
@@ -104,6 +118,9 @@ fn main() -> Result<()> {
     if let Some(args) = &cli.load_only {
         return load_only(&args[0], args[1].parse().context("prefix count")?);
     }
+    if let Some(n) = cli.compile_only {
+        return compile_only(n);
+    }
     let sizes = Sizes::new(cli.quick);
     let started = Instant::now();
     let mut report = Report {
@@ -111,6 +128,12 @@ fn main() -> Result<()> {
         ..Report::default()
     };
 
+    if cli.control_only {
+        eprintln!("== control plane");
+        report.control = control_plane(&sizes)?;
+        println!("{}", report.markdown(&cli.commit, cli.quick));
+        return Ok(());
+    }
     let mut lab = Lab::new("bench");
     let ns = lab.add_ns("pkt");
     lab.veth(
@@ -899,6 +922,10 @@ struct Control {
     loads: Vec<Load>,
     /// Rewriting every policy table after a PoP failure: (policies, members, ms).
     failover: (u32, usize, f64),
+    /// edged's path for a whole config, and a 1% reload.
+    full: Vec<FullLoad>,
+    /// Route sync through a running edged.
+    sync: Vec<SyncRun>,
 }
 
 fn control_plane(sizes: &Sizes) -> Result<Control> {
@@ -958,6 +985,14 @@ fn control_plane(sizes: &Sizes) -> Result<Control> {
         "failover: {policies} policy tables rewritten in {:.2} ms",
         c.failover.2
     );
+    drop(tables);
+    drop(ebpf);
+
+    c.full = full_loads(sizes)?;
+    for &n in &sizes.load {
+        eprintln!("route sync: {n} IPv4 routes through edged");
+        c.sync.push(route_sync(n)?);
+    }
     Ok(c)
 }
 
@@ -1000,12 +1035,16 @@ fn load_only(family: &str, n: usize) -> Result<()> {
     drop(generator);
     let mut ebpf = loader::load()?;
     let mut tables = Tables::take(&mut ebpf)?;
+    let items: Vec<(IpNet, PrefixEntry)> = nets
+        .iter()
+        .enumerate()
+        .map(|(i, net)| (IpNet::V4(*net), bench_entry(i)))
+        .collect();
     let t = Instant::now();
-    for (i, net) in nets.iter().enumerate() {
-        tables.set_prefix(IpNet::V4(*net), bench_entry(i))?;
-        if (i + 1) % 200_000 == 0 {
-            eprintln!("  loading: {} of {n}", i + 1);
-        }
+    for (k, chunk) in items.chunks(200_000).enumerate() {
+        let (_, result) = tables.set_prefixes(chunk);
+        result?;
+        eprintln!("  loading: {} of {n}", k * 200_000 + chunk.len());
     }
     let secs = t.elapsed().as_secs_f64();
     let status = std::fs::read_to_string("/proc/self/status")?;
@@ -1024,6 +1063,277 @@ fn load_only(family: &str, n: usize) -> Result<()> {
     );
     drop(tables);
     Ok(())
+}
+
+// ---------------------------------------------------------------- daemon path
+
+/// The bench config with one policy for every prefix the bench adds.
+fn planned(net: Ipv4Net, dscp: Option<u8>) -> config::PlannedPrefix {
+    config::PlannedPrefix {
+        net: IpNet::V4(net),
+        registration: "bench".into(),
+        origin: config::Origin::Config,
+        preference: config::Preference::Microsoft,
+        policy: Some(0),
+        dscp,
+        protect: Vec::new(),
+        region: None,
+    }
+}
+
+/// `--compile-only COUNT`: edged's path for a whole config in a fresh
+/// process: `desired::compile` then `desired::apply` into fresh maps, then a
+/// reload where 1% of the prefixes change (half get another DSCP, half are
+/// replaced by other prefixes). Prints JSON.
+fn compile_only(n: usize) -> Result<()> {
+    let mut plan = config::parse(CONFIG).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut generator = PrefixGen::new(1);
+    for p in &plan.prefixes {
+        generator.seen.insert(p.net);
+    }
+    plan.prefixes
+        .extend((0..n).map(|_| planned(generator.v4(), None)));
+    let mut ebpf = loader::load()?;
+    let mut tables = Tables::take(&mut ebpf)?;
+    let mut counters = Counters::take(&mut ebpf)?;
+    let up = |_| PopHealth::UP;
+    let empty = desired::dump(&tables)?;
+
+    let t = Instant::now();
+    let c = desired::compile(
+        &plan,
+        &State::default(),
+        &empty,
+        &up,
+        &Choices::default(),
+    )?;
+    let compile_s = t.elapsed().as_secs_f64();
+    eprintln!("  {n} prefixes: compiled in {compile_s:.2} s");
+    let t = Instant::now();
+    let changes = desired::apply(&mut tables, Some(&mut counters), &empty, &c.desired)?;
+    let apply_s = t.elapsed().as_secs_f64();
+    eprintln!(
+        "  {n} prefixes: applied in {apply_s:.2} s ({} written)",
+        changes.written
+    );
+
+    // The reload: 1% of the bench's prefixes change.
+    let base = plan.prefixes.len() - n;
+    let mut reloaded = plan.clone();
+    let mut changed = 0;
+    for (k, i) in (base..plan.prefixes.len()).step_by(100).enumerate() {
+        let p = &mut reloaded.prefixes[i];
+        if k % 2 == 0 {
+            p.dscp = Some(46);
+        } else {
+            *p = planned(generator.v4(), None);
+        }
+        changed += 1;
+    }
+    let state = State {
+        ids: c.ids.clone(),
+        ..State::default()
+    };
+    let t = Instant::now();
+    let c2 = desired::compile(&reloaded, &state, &c.desired, &up, &Choices::default())?;
+    let reload_compile_s = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let reload = desired::apply(&mut tables, Some(&mut counters), &c.desired, &c2.desired)?;
+    let reload_apply_s = t.elapsed().as_secs_f64();
+    eprintln!(
+        "  reload changing {changed} prefixes: compiled in {reload_compile_s:.2} s, applied in {reload_apply_s:.3} s ({} written, {} removed)",
+        reload.written, reload.removed
+    );
+    // What the maps hold is what was compiled.
+    let held = tables.prefixes()?;
+    ensure!(
+        held.len() == c2.desired.prefixes.len()
+            && held
+                .iter()
+                .all(|(net, e)| c2.desired.prefixes.get(net) == Some(e)),
+        "the maps do not hold the reloaded config"
+    );
+    for p in reloaded.prefixes.iter().skip(base).step_by(997) {
+        let want = c2.desired.prefixes[&p.net];
+        let got = tables.lookup(p.net.addr())?;
+        ensure!(
+            got.is_some_and(|g| g.policy == want.policy),
+            "lookup of {} in the DIR-24-8 tables",
+            p.net
+        );
+    }
+    let status = std::fs::read_to_string("/proc/self/status")?;
+    println!(
+        "{}",
+        serde_json::json!({
+            "compile_s": compile_s,
+            "apply_s": apply_s,
+            "written": changes.written,
+            "reload_changed": changed,
+            "reload_compile_s": reload_compile_s,
+            "reload_apply_s": reload_apply_s,
+            "reload_written": reload.written,
+            "reload_removed": reload.removed,
+            "vm_rss_kib": status_kib(&status, "VmRSS:"),
+            "rss_anon_kib": status_kib(&status, "RssAnon:"),
+        })
+    );
+    Ok(())
+}
+
+/// One `--compile-only` run: (prefixes, compile s, apply s, changed, reload
+/// compile s, reload apply s, RssAnon KiB).
+#[derive(Clone, Copy, Default)]
+struct FullLoad {
+    prefixes: usize,
+    compile_s: f64,
+    apply_s: f64,
+    changed: u64,
+    reload_compile_s: f64,
+    reload_apply_s: f64,
+    rss_anon_kib: u64,
+}
+
+fn full_loads(sizes: &Sizes) -> Result<Vec<FullLoad>> {
+    let mut lab = Lab::new("benchcp");
+    let ns = lab.add_ns("cp");
+    lab.veth((&ns, "bb0", &mac(BB_MAC)), (&ns, "bb0x", "02:00:00:00:e1:00"));
+    lab.veth(
+        (&ns, "cust0", &mac(CUST_MAC)),
+        (&ns, "cust0x", "02:00:00:00:e1:01"),
+    );
+    let exe = std::env::current_exe()?;
+    let mut out = Vec::new();
+    for &n in &sizes.load {
+        eprintln!("daemon path: config of {n} IPv4 prefixes");
+        let o = netns_command(&ns, &exe)
+            .args(["--compile-only", &n.to_string()])
+            .stderr(std::process::Stdio::inherit())
+            .output()
+            .context("running the compile-only process")?;
+        ensure!(o.status.success(), "compile-only of {n} prefixes failed");
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout)?;
+        let f = |k: &str| v[k].as_f64().with_context(|| k.to_string());
+        out.push(FullLoad {
+            prefixes: n,
+            compile_s: f("compile_s")?,
+            apply_s: f("apply_s")?,
+            changed: v["reload_changed"].as_u64().unwrap_or(0),
+            reload_compile_s: f("reload_compile_s")?,
+            reload_apply_s: f("reload_apply_s")?,
+            rss_anon_kib: v["rss_anon_kib"].as_u64().unwrap_or(0),
+        });
+    }
+    drop(lab);
+    Ok(out)
+}
+
+// ---------------------------------------------------------------- route sync
+
+#[derive(Clone, Copy, Default)]
+struct SyncRun {
+    routes: usize,
+    /// `ip -batch` alone.
+    install_s: f64,
+    /// From the batch's start until edgectl status shows every route in the maps.
+    synced_s: f64,
+    resyncs: u64,
+    /// edged's VmRSS and RssAnon with every route in the maps, KiB.
+    rss_kib: u64,
+    anon_kib: u64,
+}
+
+/// An edged in a namespace follows table 200; `ip -batch` installs N
+/// blackhole /32s in 10.0.0.0/8 there (routes only: nothing is sent).
+fn route_sync(n: usize) -> Result<SyncRun> {
+    let mut lab = Lab::new("benchrt");
+    let ns = lab.add_ns("rt");
+    lab.veth((&ns, "bb0", &mac(BB_MAC)), (&ns, "bb0x", "02:00:00:00:e1:00"));
+    lab.veth(
+        (&ns, "cust0", &mac(CUST_MAC)),
+        (&ns, "cust0x", "02:00:00:00:e1:01"),
+    );
+    let dir = std::env::temp_dir().join(format!("edge-bench-routes-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let config = dir.join("edged.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "{CONFIG}\n[[route_sources]]\ntable = 200\nregistration = \"bgp\"\npolicy = \"to-cust\"\n"
+        ),
+    )?;
+    let pin = PathBuf::from(format!("/sys/fs/bpf/edge-bench-rt-{}", std::process::id()));
+    let edged = Edged::start(&ns, &config, &pin);
+    let used = |edged: &Edged| -> u64 {
+        edged.ctl_ok(&["status"])["maps"]["prefixes_v4"]["used"]
+            .as_u64()
+            .unwrap_or(0)
+    };
+    let base = used(&edged);
+    let batch = dir.join("routes.batch");
+    let mut text = String::with_capacity(n * 48);
+    for i in 0..n as u32 {
+        let a = Ipv4Addr::from((10u32 << 24) | i);
+        let _ = writeln!(text, "route add blackhole {a}/32 table 200");
+    }
+    std::fs::write(&batch, text)?;
+    let t = Instant::now();
+    let mut ip = netns_command(&ns, std::path::Path::new("ip"))
+        .arg("-batch")
+        .arg(&batch)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .context("ip -batch")?;
+    let mut install_s = None;
+    let mut shown = 0;
+    let want = base + n as u64;
+    loop {
+        if install_s.is_none()
+            && let Some(status) = ip.try_wait()?
+        {
+            ensure!(status.success(), "ip -batch failed");
+            install_s = Some(t.elapsed().as_secs_f64());
+            eprintln!("  ip -batch done after {:.1} s", install_s.unwrap());
+        }
+        let u = used(&edged);
+        if u / 100_000 != shown {
+            shown = u / 100_000;
+            eprintln!(
+                "  {} of {n} routes in the maps after {:.1} s",
+                u.saturating_sub(base),
+                t.elapsed().as_secs_f64()
+            );
+        }
+        if u >= want && install_s.is_some() {
+            break;
+        }
+        ensure!(
+            t.elapsed() < Duration::from_secs(600),
+            "route sync of {n} routes: {u} of {want} after 600 s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let synced_s = t.elapsed().as_secs_f64();
+    let s = edged.ctl_ok(&["status"]);
+    let status = std::fs::read_to_string(format!("/proc/{}/status", edged.pid()))?;
+    let run = SyncRun {
+        routes: n,
+        install_s: install_s.unwrap_or(synced_s),
+        synced_s,
+        resyncs: s["routes"]["resyncs"].as_u64().unwrap_or(0),
+        rss_kib: status_kib(&status, "VmRSS:"),
+        anon_kib: status_kib(&status, "RssAnon:"),
+    };
+    eprintln!(
+        "route sync of {n} routes: all in the maps after {synced_s:.1} s (ip -batch {:.1} s), {} full dumps, edged VmRSS {} MiB",
+        run.install_s,
+        run.resyncs,
+        run.rss_kib / 1024
+    );
+    drop(edged);
+    drop(lab);
+    std::fs::remove_dir_all(&dir)?;
+    Ok(run)
 }
 
 // ---------------------------------------------------------------- report
@@ -1199,6 +1509,17 @@ impl Report {
                 " MiB",
             );
         }
+        if let Some(l) = self.control.full.last() {
+            target(
+                &format!(
+                    "load of {} IPv4 prefixes as edged does it (compile + apply)",
+                    l.prefixes
+                ),
+                Some(l.compile_s + l.apply_s),
+                2.0,
+                " s",
+            );
+        }
 
         let t = &self.throughput;
         let _ = writeln!(s, "\n## Throughput through veth\n");
@@ -1235,8 +1556,9 @@ impl Report {
         let _ = writeln!(
             s,
             "A fresh loader process (`edge-bench --load-only v4 N`) loads the object and registers N IPv4 prefixes \
-             with `Tables::set_prefix`, as edged does: each goes into the LPM trie (the registry, one syscall) and \
-             into the DIR-24-8 tables (stores into the memory-mapped maps; a leaf write when the entry is new).\n"
+             with `Tables::set_prefixes`, as edged's `desired::apply` does: into the LPM trie (the registry) in \
+             batches of 4096 (`BPF_MAP_UPDATE_BATCH`, one syscall per batch), and into the DIR-24-8 tables (stores \
+             into the memory-mapped maps; a leaf write when the entry is new). The prefixes come in random order.\n"
         );
         let _ = writeln!(
             s,
@@ -1270,6 +1592,64 @@ impl Report {
              and `Tables::set_policy`: **{:.2} ms** (median of {RUNS}).",
             c.failover.0, c.failover.1, c.failover.2
         );
+        if !c.full.is_empty() {
+            let _ = writeln!(
+                s,
+                "\n### A whole config, as edged applies it\n\n\
+                 edged's own path for a config of N IPv4 prefixes (every prefix with a policy), in a fresh process \
+                 (`edge-bench --compile-only N`) with fresh maps: `desired::compile` (the exact contents of every map) \
+                 then `desired::apply` (the diff against the empty maps, written with undo). The reload then changes 1% \
+                 of the prefixes (half get another DSCP, half are replaced by other prefixes) and compiles and applies \
+                 again from the state after the load. Afterwards the bench checks the maps hold exactly what was compiled.\n"
+            );
+            let _ = writeln!(
+                s,
+                "| prefixes | compile | apply | load (compile + apply) | reload: prefixes changed | reload compile | reload apply | reload total | process RssAnon |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+            );
+            for f in &c.full {
+                let _ = writeln!(
+                    s,
+                    "| {} | {:.2} s | {:.2} s | **{:.2} s** | {} | {:.2} s | {:.3} s | **{:.2} s** | {:.0} MiB |",
+                    f.prefixes,
+                    f.compile_s,
+                    f.apply_s,
+                    f.compile_s + f.apply_s,
+                    f.changed,
+                    f.reload_compile_s,
+                    f.reload_apply_s,
+                    f.reload_compile_s + f.reload_apply_s,
+                    f.rss_anon_kib as f64 / 1024.0
+                );
+            }
+        }
+        if !c.sync.is_empty() {
+            let _ = writeln!(
+                s,
+                "\n### Route sync\n\n\
+                 edged runs in a namespace with a `[[route_sources]]` entry for table 200; `ip -batch` installs N \
+                 blackhole /32 routes in 10.0.0.0/8 into table 200 (routes only, nothing is sent). Synced: the time from \
+                 the batch's start until `edgectl status` shows every one of them in the prefix map. Full dumps count the \
+                 first one at start; more mean netlink overruns (each a full resync). RSS is edged's, with every route \
+                 in the maps.\n"
+            );
+            let _ = writeln!(
+                s,
+                "| routes | ip -batch | synced | routes/s | full dumps | edged VmRSS | of which anonymous |\n|---:|---:|---:|---:|---:|---:|---:|"
+            );
+            for r in &c.sync {
+                let _ = writeln!(
+                    s,
+                    "| {} | {:.1} s | **{:.1} s** | {:.0} | {} | {:.0} MiB | {:.0} MiB |",
+                    r.routes,
+                    r.install_s,
+                    r.synced_s,
+                    r.routes as f64 / r.synced_s,
+                    r.resyncs,
+                    r.rss_kib as f64 / 1024.0,
+                    r.anon_kib as f64 / 1024.0
+                );
+            }
+        }
         let _ = writeln!(s, "\n![ns per packet against prefix count](benchmarks.svg)");
         s
     }
