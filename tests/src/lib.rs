@@ -2,5 +2,6 @@
 //! demo: namespace labs, the standard edge topology, frame builders.
 
 pub mod frames;
+pub mod fuzzgen;
 pub mod netns;
 pub mod topology;
