@@ -115,8 +115,16 @@ impl Generator {
         assert!(ingress_count > 0);
         Self {
             seed,
-            prefixes_v4: prefixes.iter().filter(|p| p.addr().is_ipv4()).copied().collect(),
-            prefixes_v6: prefixes.iter().filter(|p| p.addr().is_ipv6()).copied().collect(),
+            prefixes_v4: prefixes
+                .iter()
+                .filter(|p| p.addr().is_ipv4())
+                .copied()
+                .collect(),
+            prefixes_v6: prefixes
+                .iter()
+                .filter(|p| p.addr().is_ipv6())
+                .copied()
+                .collect(),
             locals_v4: locals
                 .iter()
                 .filter_map(|a| match a {
@@ -204,7 +212,9 @@ impl Generator {
                 let IpAddr::V6(base) = p.network() else {
                     unreachable!()
                 };
-                let host = u128::MAX.checked_shr(u32::from(p.prefix_len())).unwrap_or(0);
+                let host = u128::MAX
+                    .checked_shr(u32::from(p.prefix_len()))
+                    .unwrap_or(0);
                 (u128::from(base) | (rng.random::<u128>() & host)).to_be_bytes()
             }
             50..60 if !self.locals_v6.is_empty() => *self.locals_v6.choose(rng).unwrap(),
@@ -324,8 +334,8 @@ impl Generator {
             let mut frags: u16 = if rng.random_bool(0.5) { 0x4000 } else { 0 };
             if rng.random_bool(0.1) {
                 frags = match rng.random_range(0..3) {
-                    0 => 0x2000,                                 // MF, offset 0
-                    1 => rng.random_range(1..0x2000),            // last fragment
+                    0 => 0x2000,                                  // MF, offset 0
+                    1 => rng.random_range(1..0x2000),             // last fragment
                     _ => 0x2000 | rng.random_range(1..0x2000u16), // middle
                 };
             }
@@ -397,9 +407,11 @@ fn transport(rng: &mut ChaCha8Rng, proto: u8) -> Vec<u8> {
     rng.fill_bytes(&mut t);
     match proto {
         6 => t[12] = 5 << 4,
-        58 => t[0] = *[128u8, 129, 133, 134, 135, 136, 137, 1, rng.random()]
-            .choose(rng)
-            .unwrap(),
+        58 => {
+            t[0] = *[128u8, 129, 133, 134, 135, 136, 137, 1, rng.random()]
+                .choose(rng)
+                .unwrap()
+        }
         _ => {}
     }
     t
@@ -467,9 +479,17 @@ fn mutate(rng: &mut ChaCha8Rng, f: &mut [u8], l: &Layout) {
         // The EtherType / a TPID.
         4 => {
             let at = rng.random_range(0..=(l3 - 14) / 4) * 4 + 12;
-            let v = *[0x0800u16, 0x86dd, 0x8100, 0x88a8, 0x0806, 0x9100, rng.random()]
-                .choose(rng)
-                .unwrap();
+            let v = *[
+                0x0800u16,
+                0x86dd,
+                0x8100,
+                0x88a8,
+                0x0806,
+                0x9100,
+                rng.random(),
+            ]
+            .choose(rng)
+            .unwrap();
             f[at..at + 2].copy_from_slice(&v.to_be_bytes());
         }
         // Version nibble / IHL.
@@ -504,9 +524,22 @@ fn lie(rng: &mut ChaCha8Rng, f: &mut [u8], l: &Layout) {
     let l3 = l.l3;
     let real = (l.end - l3) as i64;
     let pick = |rng: &mut ChaCha8Rng, real: i64| -> u16 {
-        let v = *[0, 1, 7, 8, 19, 20, 39, 40, real - 1, real + 1, real + 100, 65535]
-            .choose(rng)
-            .unwrap();
+        let v = *[
+            0,
+            1,
+            7,
+            8,
+            19,
+            20,
+            39,
+            40,
+            real - 1,
+            real + 1,
+            real + 100,
+            65535,
+        ]
+        .choose(rng)
+        .unwrap();
         if rng.random_bool(0.2) {
             rng.random()
         } else {
@@ -569,7 +602,10 @@ mod tests {
         let mut differs = 0;
         for i in [0, 1, 999, 123_456_789] {
             let (a, b) = (g.frame(i), g.frame(i));
-            assert_eq!((a.bytes, a.ingress, a.kind), (b.bytes.clone(), b.ingress, b.kind));
+            assert_eq!(
+                (a.bytes, a.ingress, a.kind),
+                (b.bytes.clone(), b.ingress, b.kind)
+            );
             differs += usize::from(other.frame(i).bytes != b.bytes);
         }
         assert!(differs >= 3, "seeds 7 and 8 give the same frames");
@@ -582,7 +618,10 @@ mod tests {
         let mut ingress = [0u32; 5];
         for i in 0..20_000 {
             let f = g.frame(i);
-            assert!((MIN_FRAME..=MAX_FRAME).contains(&f.bytes.len()), "frame {i}");
+            assert!(
+                (MIN_FRAME..=MAX_FRAME).contains(&f.bytes.len()),
+                "frame {i}"
+            );
             *kinds.entry(f.kind).or_insert(0u32) += 1;
             ingress[f.ingress] += 1;
         }

@@ -276,7 +276,10 @@ fn packet_fuzz() {
     let frames = env_u64("EDGE_FUZZ_FRAMES").unwrap_or(DEFAULT_FRAMES);
     let start = env_u64("EDGE_FUZZ_START").unwrap_or(0);
     assert!(frames > 0, "EDGE_FUZZ_FRAMES=0 tests nothing");
-    eprintln!("packet fuzz: seed {seed:#x}, frames {start}..{}", start + frames);
+    eprintln!(
+        "packet fuzz: seed {seed:#x}, frames {start}..{}",
+        start + frames
+    );
 
     let mut lab = Lab::new("fuzz");
     let ns = lab.add_ns("pkt");
@@ -304,6 +307,8 @@ fn run(seed: u64, start: u64, frames: u64) {
     let mut out = vec![0u8; 4096];
     let mut failures: Vec<Failure> = Vec::new();
     let mut failed = 0u64;
+    // Problems with the numbers taken out, so a summary groups them.
+    let mut problems: BTreeMap<String, u64> = BTreeMap::new();
     let mut returned = [0u64; Action::COUNT as usize];
     let mut kinds: BTreeMap<Kind, u64> = BTreeMap::new();
     let mut bytes = 0u64;
@@ -333,6 +338,16 @@ fn run(seed: u64, start: u64, frames: u64) {
         }
         if let Err(problem) = check(&fuzz, &frame, action, output) {
             failed += 1;
+            let shape: String = problem
+                .split(':')
+                .next()
+                .unwrap_or_default()
+                .chars()
+                .filter(|c| !c.is_ascii_digit())
+                .collect();
+            *problems
+                .entry(format!("{:?}: {shape}", frame.kind))
+                .or_default() += 1;
             if failures.len() < 10 {
                 failures.push(Failure {
                     index,
@@ -382,6 +397,10 @@ fn run(seed: u64, start: u64, frames: u64) {
 
     if !failures.is_empty() {
         let mut msg = format!("{failed} of {frames} frames broke an invariant (seed {seed:#x}):\n");
+        for (shape, n) in &problems {
+            msg += &format!("  {n:>8}  {shape}\n");
+        }
+        msg += "first failing frames:\n";
         for f in &failures {
             msg += &format!(
                 "\nframe {} ({:?}, ingress {}): {}\n  action {}\n  input  ({} bytes) {}\n  output ({} bytes) {}\n  replay: EDGE_FUZZ_SEED={seed:#x} EDGE_FUZZ_START={} EDGE_FUZZ_FRAMES=1 cargo xtask test packet_fuzz\n",
@@ -402,12 +421,18 @@ fn run(seed: u64, start: u64, frames: u64) {
 
     // Every frame counted once per action and once per reason, bytes too,
     // and each action counter matches the return codes.
-    let total = |rows: &[(&str, u64, u64)]| {
-        rows.iter()
-            .fold((0, 0), |(p, b), r| (p + r.1, b + r.2))
-    };
-    assert_eq!(total(&actions), (frames, bytes), "action counters: {actions:?}");
-    assert_eq!(total(&reasons), (frames, bytes), "reason counters: {reasons:?}");
+    let total =
+        |rows: &[(&str, u64, u64)]| rows.iter().fold((0, 0), |(p, b), r| (p + r.1, b + r.2));
+    assert_eq!(
+        total(&actions),
+        (frames, bytes),
+        "action counters: {actions:?}"
+    );
+    assert_eq!(
+        total(&reasons),
+        (frames, bytes),
+        "reason counters: {reasons:?}"
+    );
     for (a, (name, packets, _)) in Action::ALL.iter().zip(&actions) {
         assert_eq!(
             returned[*a as usize], *packets,
@@ -454,14 +479,16 @@ fn check(fuzz: &Fuzz, frame: &Frame, action: u32, out: &[u8]) -> Result<(), Stri
 
 /// The link layer with etherparse: (offset of the network header, EtherType).
 fn link_layer(frame: &[u8]) -> Result<(usize, u16), String> {
-    let eth = Ethernet2Slice::from_slice_without_fcs(frame).map_err(|e| format!("Ethernet: {e}"))?;
+    let eth =
+        Ethernet2Slice::from_slice_without_fcs(frame).map_err(|e| format!("Ethernet: {e}"))?;
     let mut ether_type = eth.ether_type().0;
     let mut l3 = eth.header_len();
     for _ in 0..2 {
         if ether_type != 0x8100 && ether_type != 0x88a8 {
             break;
         }
-        let tag = SingleVlanSlice::from_slice(&frame[l3..]).map_err(|e| format!("VLAN tag: {e}"))?;
+        let tag =
+            SingleVlanSlice::from_slice(&frame[l3..]).map_err(|e| format!("VLAN tag: {e}"))?;
         ether_type = tag.ether_type().0;
         l3 += tag.header_len();
     }
@@ -568,7 +595,10 @@ fn forwarded_v4(fuzz: &Fuzz, pop: &Pop, input: &[u8], out: &[u8], l3: usize) -> 
             (outer.total_len() != want_len, "total length"),
             (o[1] != inner.slice()[1], "DS field"),
             (outer.dont_fragment() != inner.dont_fragment(), "DF"),
-            (outer.more_fragments() || outer.fragments_offset().value() != 0, "fragment"),
+            (
+                outer.more_fragments() || outer.fragments_offset().value() != 0,
+                "fragment",
+            ),
             (!ipv4_checksum_ok(o), "checksum"),
         ];
         if let Some((_, what)) = problems.iter().find(|(bad, _)| *bad) {
