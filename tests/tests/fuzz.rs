@@ -664,3 +664,167 @@ fn forwarded_v6(fuzz: &Fuzz, pop: &Pop, input: &[u8], out: &[u8], l3: usize) -> 
     }
     Ok(())
 }
+
+/// Runs one frame: (action, output, the reasons counted for it).
+fn run_one(fuzz: &Fuzz, ingress: usize, frame: &[u8]) -> (u32, Vec<u8>, Vec<&'static str>) {
+    let prog: &Xdp = fuzz
+        .ebpf
+        .program(prog_names::EDGE)
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let before = fuzz.stats();
+    let mut ctx = [0u8; 24];
+    ctx[4..8].copy_from_slice(&(frame.len() as u32).to_ne_bytes());
+    ctx[12..16].copy_from_slice(&fuzz.ifindex[ingress].to_ne_bytes());
+    let mut out = vec![0u8; frame.len() + 256];
+    let result = prog
+        .test_run(TestRunOptions {
+            data_in: Some(frame),
+            data_out: Some(&mut out),
+            ctx_in: Some(&ctx),
+            ..TestRunOptions::new()
+        })
+        .expect("BPF_PROG_TEST_RUN");
+    out.truncate(result.data_size_out as usize);
+    let after = fuzz.stats();
+    let reasons = after
+        .reasons
+        .iter()
+        .zip(&before.reasons)
+        .filter(|((_, a), (_, b))| a.packets != b.packets)
+        .map(|((name, _), _)| *name)
+        .collect();
+    (result.return_value, out, reasons)
+}
+
+fn unhex(s: &str) -> Vec<u8> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+/// What the packet fuzzer found (seed 0x1, before the fix): frames whose
+/// IPv4 total length, IPv4 header checksum or IPv6 payload length lies
+/// were forwarded (the kernel's ip_rcv() / ip6_rcv_core() drop them).
+/// Each now goes to the kernel untouched as `malformed`; the same frames
+/// with honest headers, and with Ethernet padding after the IP packet,
+/// are still forwarded.
+#[test]
+fn lying_lengths_and_bad_checksums_are_not_forwarded() {
+    use edge_tests::frames::Pkt;
+    let mut lab = Lab::new("fzrg");
+    let ns = lab.add_ns("pkt");
+    for (i, port) in PORTS.iter().enumerate() {
+        let mac = format!("02:00:00:00:e0:{i:02x}");
+        let peer_mac = format!("02:00:00:00:e1:{i:02x}");
+        lab.veth((&ns, port, &mac), (&ns, &format!("{port}x"), &peer_mac));
+    }
+    in_netns(&ns, || {
+        let fuzz = Fuzz::new();
+        let bb0 = INGRESS.iter().position(|i| *i == "bb0").unwrap();
+        let v4 = Pkt::udp("203.0.113.200", "192.0.2.200").build();
+        let v6 = Pkt::udp("2001:db8:1234::1", "2001:db8:d::10").build();
+        let (l3, v4_len, v6_len) = (14, v4.len() - 14, v6.len() - 54);
+        let with = |f: &[u8], edit: &dyn Fn(&mut Vec<u8>)| {
+            let mut f = f.to_vec();
+            edit(&mut f);
+            f
+        };
+        let v4_total = |n: u16| {
+            with(&v4, &|f| {
+                f[l3 + 2..l3 + 4].copy_from_slice(&n.to_be_bytes());
+                edge_tests::fuzzgen::set_ipv4_checksum(&mut f[l3..l3 + 20]);
+            })
+        };
+        let v6_payload = |n: u16| {
+            with(&v6, &|f| {
+                f[l3 + 4..l3 + 6].copy_from_slice(&n.to_be_bytes())
+            })
+        };
+        let padded = |f: &[u8]| with(f, &|f| f.extend_from_slice(&[0; 6]));
+
+        // Honest frames, with and without padding: forwarded, well-formed.
+        for (name, frame) in [
+            ("IPv4", v4.clone()),
+            ("IPv4 with Ethernet padding", padded(&v4)),
+            ("IPv6", v6.clone()),
+            ("IPv6 with Ethernet padding", padded(&v6)),
+        ] {
+            let (action, out, reasons) = run_one(&fuzz, bb0, &frame);
+            assert_eq!(action, Action::Redirect as u32, "{name}");
+            assert_eq!(reasons, ["transit"], "{name}");
+            let f = Frame {
+                bytes: frame,
+                ingress: bb0,
+                kind: Kind::Valid,
+            };
+            check(&fuzz, &f, action, &out).unwrap_or_else(|e| panic!("{name}: {e}"));
+        }
+
+        let mut cases: Vec<(String, usize, Vec<u8>)> = vec![
+            (
+                "IPv4 total length one over the frame".into(),
+                bb0,
+                v4_total(v4_len as u16 + 1),
+            ),
+            ("IPv4 total length 19".into(), bb0, v4_total(19)),
+            ("IPv4 total length 0".into(), bb0, v4_total(0)),
+            ("IPv4 total length 65535".into(), bb0, v4_total(65535)),
+            (
+                "IPv4 bad header checksum".into(),
+                bb0,
+                with(&v4, &|f| f[l3 + 11] ^= 0x10),
+            ),
+            (
+                "IPv6 payload length one over the frame".into(),
+                bb0,
+                v6_payload(v6_len as u16 + 1),
+            ),
+            ("IPv6 payload length 65535".into(), bb0, v6_payload(65535)),
+        ];
+        // The frames the fuzzer reported, as it printed them.
+        for (index, ingress, hex) in [
+            (
+                250,
+                "bb0",
+                "699b305a259e786f25c7b02481008a4c81005b79080045a9002a5fc84000c629ed9bc6336432cb00713713",
+            ),
+            (
+                307,
+                "peer0",
+                "e9e48102b1352011be26f0d90800450300133bdf40000201c2f3c63364ed4867068d5be7c05b5f14b400e373cfcdfd6f2984bcaa684aa0d91a98665fb2220a55cd5f9073091c",
+            ),
+            (
+                362,
+                "tr0",
+                "e2686639ac858cdb4205c83f080045d1001356c940006830bcc0cb007111c000024d",
+            ),
+            (
+                236,
+                "peer1",
+                "86b892e340b47238136c566a86dd6365838d003229d620010db8000fc7fb187618fb66707b7820010db8000e9f990dfab1c849c0444b",
+            ),
+            (
+                276,
+                "peer0",
+                "95d1e4b42bc130a1aa7e9d57810071de88a8a14086dd6d73757d0091a34020010db8000aa8042ca14f734c3efcbf20010db8000a57025da2e0c556ade24474d62bed5db7e9f924882c0a33f1389129",
+            ),
+            (
+                500,
+                "tr0",
+                "06546943ddb824de2c9c968586dd649216780002043820010db8000cd729f1e6e6145222dab120010db8000db13de183c86268bff584e3",
+            ),
+        ] {
+            let ingress = INGRESS.iter().position(|i| *i == ingress).unwrap();
+            cases.push((format!("seed 0x1 frame {index}"), ingress, unhex(hex)));
+        }
+        for (name, ingress, frame) in cases {
+            let (action, out, reasons) = run_one(&fuzz, ingress, &frame);
+            assert_eq!(action, Action::Pass as u32, "{name}");
+            assert_eq!(reasons, ["malformed"], "{name}");
+            assert_eq!(out, frame, "{name}: output");
+        }
+    });
+}
