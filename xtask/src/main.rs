@@ -218,6 +218,7 @@ fn fuzz_targets(seconds: u64) -> Result<bool> {
                 || line.starts_with("\tNEW_FUNC")
                 || line.starts_with('"')
                 || line.starts_with("######")
+                || line.starts_with("WARNING: Failed to find function")
                 || (line.starts_with('#') && !line.contains("pulse") && !line.contains("DONE"));
             if !chatter {
                 eprintln!("  {target}: {line}");
