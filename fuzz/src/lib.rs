@@ -21,7 +21,10 @@ pub fn check_problems(text: &str, invalid: &Invalid) {
 /// Every id in an accepted plan points at something in it.
 pub fn check_plan(plan: &Plan) {
     let (ports, pops, policies) = (plan.ports.len(), plan.pops.len(), plan.policies.len());
-    for exit in [plan.backbone_exit, plan.transit_exit].into_iter().flatten() {
+    for exit in [plan.backbone_exit, plan.transit_exit]
+        .into_iter()
+        .flatten()
+    {
         assert!((exit as usize) < pops, "exit PoP {exit} of {pops}");
     }
     for pop in &plan.pops {
@@ -34,18 +37,31 @@ pub fn check_plan(plan: &Plan) {
     }
     for policy in &plan.policies {
         for m in &policy.members {
-            assert!((m.pop as usize) < pops, "policy {} member {}", policy.name, m.pop);
+            assert!(
+                (m.pop as usize) < pops,
+                "policy {} member {}",
+                policy.name,
+                m.pop
+            );
         }
     }
     for (i, p) in plan.prefixes.iter().enumerate() {
         if let Some(policy) = p.policy {
-            assert!((policy as usize) < policies, "prefix {} policy {policy}", p.net);
+            assert!(
+                (policy as usize) < policies,
+                "prefix {} policy {policy}",
+                p.net
+            );
         }
         if let Some(dscp) = p.dscp {
             assert!(dscp < 64, "prefix {} DSCP {dscp}", p.net);
         }
         for &port in &p.protect {
-            assert!((port as usize) < ports, "prefix {} protects port {port}", p.net);
+            assert!(
+                (port as usize) < ports,
+                "prefix {} protects port {port}",
+                p.net
+            );
         }
         assert_eq!(p.net, p.net.trunc(), "prefix {} has host bits", p.net);
         assert!(

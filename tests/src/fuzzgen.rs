@@ -191,7 +191,7 @@ impl Generator {
 
     fn addr_v4(&self, rng: &mut ChaCha8Rng) -> [u8; 4] {
         match rng.random_range(0..100) {
-            0..50 if !self.prefixes_v4.is_empty() => {
+            0..65 if !self.prefixes_v4.is_empty() => {
                 let p = self.prefixes_v4.choose(rng).unwrap();
                 let IpAddr::V4(base) = p.network() else {
                     unreachable!()
@@ -199,15 +199,15 @@ impl Generator {
                 let host = u32::MAX.checked_shr(u32::from(p.prefix_len())).unwrap_or(0);
                 (u32::from(base) | (rng.next_u32() & host)).to_be_bytes()
             }
-            50..60 if !self.locals_v4.is_empty() => *self.locals_v4.choose(rng).unwrap(),
-            60..70 => *SPECIAL_V4.choose(rng).unwrap(),
+            65..75 if !self.locals_v4.is_empty() => *self.locals_v4.choose(rng).unwrap(),
+            75..85 => *SPECIAL_V4.choose(rng).unwrap(),
             _ => rng.next_u32().to_be_bytes(),
         }
     }
 
     fn addr_v6(&self, rng: &mut ChaCha8Rng) -> [u8; 16] {
         match rng.random_range(0..100) {
-            0..50 if !self.prefixes_v6.is_empty() => {
+            0..60 if !self.prefixes_v6.is_empty() => {
                 let p = self.prefixes_v6.choose(rng).unwrap();
                 let IpAddr::V6(base) = p.network() else {
                     unreachable!()
@@ -217,9 +217,9 @@ impl Generator {
                     .unwrap_or(0);
                 (u128::from(base) | (rng.random::<u128>() & host)).to_be_bytes()
             }
-            50..60 if !self.locals_v6.is_empty() => *self.locals_v6.choose(rng).unwrap(),
-            60..70 => *SPECIAL_V6.choose(rng).unwrap(),
-            70..85 => {
+            60..68 if !self.locals_v6.is_empty() => *self.locals_v6.choose(rng).unwrap(),
+            68..76 => *SPECIAL_V6.choose(rng).unwrap(),
+            76..88 => {
                 // Somewhere in 2001:db8::/32, near the registered prefixes.
                 let mut a: [u8; 16] = rng.random();
                 a[..4].copy_from_slice(&[0x20, 0x01, 0x0d, 0xb8]);
@@ -256,7 +256,9 @@ impl Generator {
         f.extend_from_slice(&ether_type.to_be_bytes());
         l.l3 = f.len();
 
-        let ttl = *[0u8, 1, 2, 64, 255, rng.random()].choose(rng).unwrap();
+        let ttl = *[0u8, 1, 2, 64, 64, 255, rng.random(), rng.random()]
+            .choose(rng)
+            .unwrap();
         let mut proto = *[17u8, 17, 6, 6, 1, 58, 4, 41, 47, rng.random()]
             .choose(rng)
             .unwrap();
