@@ -199,7 +199,7 @@ fn preferences_policies_protection_and_encapsulation_end_to_end() {
     // What the operator sees for an address, from the running maps.
     let lookup = |addr: &str| {
         let o = edged.ctl(&["prefix", "lookup", addr]);
-        (o.code, o.json)
+        (o.code, o.json["data"].clone())
     };
     let (code, v) = lookup("192.0.2.77");
     assert_eq!(code, Some(0));
