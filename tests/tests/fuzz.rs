@@ -20,7 +20,7 @@
 //! add up to the frames run, packets and bytes, and the action counters
 //! match the return codes one by one.
 //!
-//! `EDGE_FUZZ_FRAMES` (default 100,000; `cargo xtask fuzz` runs 1,000,000),
+//! `EDGE_FUZZ_FRAMES` (default 200,000; `cargo xtask fuzz` runs 1,000,000),
 //! `EDGE_FUZZ_SEED` (default: from the clock, always printed) and
 //! `EDGE_FUZZ_START` (first frame index) select the frames; a failure
 //! prints the line that replays the failing frame alone.
@@ -53,7 +53,7 @@ const PORTS: [&str; 4] = ["peer0", "peer1", "bb0", "tr0"];
 /// Ingress interfaces: every port role, and one that is not a port.
 const INGRESS: [&str; 5] = ["peer0", "peer1", "bb0", "tr0", "lo"];
 const ENCAP_TTL: u8 = 60;
-const DEFAULT_FRAMES: u64 = 100_000;
+const DEFAULT_FRAMES: u64 = 200_000;
 
 /// Every kind of PoP (direct on each port, tunnels of both families, a
 /// PoP with only an IPv4 tunnel), both preferences, protection, DSCP
