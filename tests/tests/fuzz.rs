@@ -271,7 +271,7 @@ struct Failure {
 fn packet_fuzz() {
     let seed = env_u64("EDGE_FUZZ_SEED").unwrap_or_else(|| {
         let t = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
-        t.as_secs() ^ u64::from(t.subsec_nanos()) << 20
+        t.as_secs() ^ (u64::from(t.subsec_nanos()) << 20)
     });
     let frames = env_u64("EDGE_FUZZ_FRAMES").unwrap_or(DEFAULT_FRAMES);
     let start = env_u64("EDGE_FUZZ_START").unwrap_or(0);
@@ -281,16 +281,23 @@ fn packet_fuzz() {
         start + frames
     );
 
-    let mut lab = Lab::new("fuzz");
+    let (_lab, ns) = lab("fuzz");
+    in_netns(&ns, || run(seed, start, frames));
+}
+
+/// A namespace holding the ports (veth pairs) and the host's own
+/// addresses; deleted when the `Lab` drops.
+fn lab(tag: &str) -> (Lab, String) {
+    let mut lab = Lab::new(tag);
     let ns = lab.add_ns("pkt");
     for (i, port) in PORTS.iter().enumerate() {
         let mac = format!("02:00:00:00:e0:{i:02x}");
         let peer_mac = format!("02:00:00:00:e1:{i:02x}");
         lab.veth((&ns, port, &mac), (&ns, &format!("{port}x"), &peer_mac));
     }
-    lab.addr(&ns, "bb0", "198.51.100.254/32");
-    lab.addr(&ns, "bb0", "2001:db8:ff::fe/128");
-    in_netns(&ns, || run(seed, start, frames));
+    lab.addr(&ns, "bb0", &format!("{}/32", LOCALS[0]));
+    lab.addr(&ns, "bb0", &format!("{}/128", LOCALS[1]));
+    (lab, ns)
 }
 
 fn run(seed: u64, start: u64, frames: u64) {
@@ -714,13 +721,7 @@ fn unhex(s: &str) -> Vec<u8> {
 #[test]
 fn lying_lengths_and_bad_checksums_are_not_forwarded() {
     use edge_tests::frames::Pkt;
-    let mut lab = Lab::new("fzrg");
-    let ns = lab.add_ns("pkt");
-    for (i, port) in PORTS.iter().enumerate() {
-        let mac = format!("02:00:00:00:e0:{i:02x}");
-        let peer_mac = format!("02:00:00:00:e1:{i:02x}");
-        lab.veth((&ns, port, &mac), (&ns, &format!("{port}x"), &peer_mac));
-    }
+    let (_lab, ns) = lab("fzrg");
     in_netns(&ns, || {
         let fuzz = Fuzz::new();
         let bb0 = INGRESS.iter().position(|i| *i == "bb0").unwrap();
