@@ -829,3 +829,93 @@ fn lying_lengths_and_bad_checksums_are_not_forwarded() {
         }
     });
 }
+
+/// The checker is not vacuous: real outputs pass it, and each way a
+/// program could get a frame wrong is caught.
+#[test]
+fn checker_catches_broken_outputs() {
+    use edge_tests::frames::Pkt;
+    let (_lab, ns) = lab("fzck");
+    in_netns(&ns, || {
+        let fuzz = Fuzz::new();
+        let at = |name: &str| INGRESS.iter().position(|i| *i == name).unwrap();
+        // (ingress, frame, action): transit in place, IPv4 and IPv6 tunnels.
+        let cases = [
+            (
+                at("bb0"),
+                Pkt::udp("203.0.113.200", "192.0.2.200").build(),
+                Action::Redirect,
+            ),
+            (
+                at("tr0"),
+                Pkt::udp("203.0.113.200", "198.51.100.10").build(),
+                Action::Redirect,
+            ),
+            (
+                at("tr0"),
+                Pkt::udp("2001:db8:1234::1", "2001:db8:a::10").build(),
+                Action::Redirect,
+            ),
+        ];
+        for (ingress, input, want) in cases {
+            let (action, out, _) = run_one(&fuzz, ingress, &input);
+            assert_eq!(action, want as u32);
+            let frame = Frame {
+                bytes: input.clone(),
+                ingress,
+                kind: Kind::Valid,
+            };
+            check(&fuzz, &frame, action, &out).expect("the real output passes");
+            let encap = out.len() > input.len();
+            let v4 = out[12..14] == [0x08, 0x00];
+            let inner = 14 + out.len() - input.len();
+            let ttl_at = inner + if v4 { 8 } else { 7 };
+            let mut broken: Vec<(&str, u32, Vec<u8>)> = vec![
+                ("aborted", 0, out.clone()),
+                ("unknown action", 9, out.clone()),
+                ("TX to another port", Action::Tx as u32, out.clone()),
+                ("passed but modified", Action::Pass as u32, out.clone()),
+                ("dropped but modified", Action::Drop as u32, out.clone()),
+            ];
+            let mut edit = |what: &'static str, f: &dyn Fn(&mut Vec<u8>)| {
+                let mut o = out.clone();
+                f(&mut o);
+                broken.push((what, action, o));
+            };
+            edit("TTL not decremented", &|o| o[ttl_at] += 1);
+            edit("TTL decremented twice", &|o| o[ttl_at] -= 1);
+            edit("payload changed", &|o| *o.last_mut().unwrap() ^= 1);
+            edit("frame grew", &|o| o.push(0));
+            edit("frame shrank", &|o| {
+                o.pop();
+            });
+            edit("unknown MAC", &|o| o[0] ^= 1);
+            edit("EtherType changed", &|o| o[12] ^= 0x80);
+            edit("ECN changed", &|o| {
+                o[inner + 1] ^= if v4 { 1 } else { 0x10 }
+            });
+            if v4 {
+                edit("checksum wrong", &|o| o[inner + 11] ^= 1);
+                edit("identification changed", &|o| o[inner + 4] ^= 1);
+                edit("total length beyond the frame", &|o| o[inner + 2] ^= 0x40);
+            } else {
+                edit("flow label changed", &|o| o[inner + 3] ^= 1);
+                edit("payload length beyond the frame", &|o| o[inner + 4] ^= 0x40);
+            }
+            if encap {
+                edit("outer TTL", &|o| o[14 + if v4 { 8 } else { 7 }] ^= 1);
+                edit("outer destination", &|o| {
+                    let n = o.len();
+                    o[if v4 { 14 + 19 } else { 14 + 39 }.min(n - 1)] ^= 1
+                });
+                edit("outer length", &|o| o[14 + if v4 { 3 } else { 5 }] ^= 1);
+            }
+            for (what, action, o) in broken {
+                assert!(
+                    check(&fuzz, &frame, action, &o).is_err(),
+                    "{what} got through the checker"
+                );
+            }
+        }
+    });
+}
