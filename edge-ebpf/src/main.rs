@@ -137,6 +137,12 @@ fn forward_v4<const LPM: bool>(
     if vihl & 0x0F != 5 {
         return v.pass(Reason::Ipv4Options);
     }
+    // What the kernel's ip_rcv() checks: a total length outside the frame
+    // or a bad header checksum is not forwarded (found by the packet fuzzer).
+    let tot_len = u16::from_be_bytes(unsafe { (*ip).tot_len }) as usize;
+    if tot_len < Ipv4Hdr::LEN || l2.l3 + tot_len > frame_len(ctx) || !parse::ipv4_checksum_ok(ip) {
+        return v.pass(Reason::Malformed);
+    }
     // More-fragments flag or a fragment offset.
     if frags & 0x3FFF != 0 {
         return v.pass(Reason::Fragment);
@@ -220,6 +226,11 @@ fn forward_v6(
     if vcf0 >> 4 != 6 {
         return v.pass(Reason::Malformed);
     }
+    // A payload length beyond the frame (ip6_rcv_core() drops it).
+    let payload_len = u16::from_be_bytes(unsafe { (*ip).payload_len }) as usize;
+    if l2.l3 + Ipv6Hdr::LEN + payload_len > frame_len(ctx) {
+        return v.pass(Reason::Malformed);
+    }
     if next == 44 {
         return v.pass(Reason::Fragment);
     }
@@ -289,6 +300,12 @@ fn forward_v6(
         rewrite::set_macs(l2.eth, pop);
     }
     v
+}
+
+/// The frame's length in bytes.
+#[inline(always)]
+fn frame_len(ctx: &XdpContext) -> usize {
+    ctx.data_end() - ctx.data()
 }
 
 /// Unregistered traffic gets the configured default.

@@ -6,7 +6,7 @@ use core::mem::size_of;
 
 use aya_ebpf::programs::XdpContext;
 use edge_common::limits::VLAN_MAX_DEPTH;
-use network_types::{eth::EthHdr, vlan::VlanHdr};
+use network_types::{eth::EthHdr, ip::Ipv4Hdr, vlan::VlanHdr};
 
 pub const ETH_P_IP: u16 = 0x0800;
 pub const ETH_P_IPV6: u16 = 0x86DD;
@@ -70,4 +70,21 @@ pub fn is_ipv6_extension(next: u8) -> bool {
         next,
         0 | 43 | 44 | 50 | 51 | 60 | 135 | 139 | 140 | 253 | 254
     )
+}
+
+/// Whether an IPv4 header without options has a correct checksum (RFC
+/// 1071: the one's complement sum of its words is 0xFFFF). The sum is taken
+/// in memory order, which gives the same verdict in either byte order.
+#[inline(always)]
+pub fn ipv4_checksum_ok(ip: *const Ipv4Hdr) -> bool {
+    let h = unsafe { (ip as *const [u8; Ipv4Hdr::LEN]).read_unaligned() };
+    let mut sum: u32 = 0;
+    let mut i = 0;
+    while i < Ipv4Hdr::LEN {
+        sum += u16::from_ne_bytes([h[i], h[i + 1]]) as u32;
+        i += 2;
+    }
+    sum = (sum & 0xFFFF) + (sum >> 16);
+    sum = (sum & 0xFFFF) + (sum >> 16);
+    sum == 0xFFFF
 }

@@ -3,6 +3,7 @@
 
 pub mod bird;
 pub mod frames;
+pub mod fuzzgen;
 pub mod netns;
 pub mod three_pops;
 pub mod topology;

@@ -1,4 +1,4 @@
-//! `cargo xtask`: setup, build, run, test, bench.
+//! `cargo xtask`: setup, build, run, test, bench, reliability, fuzz.
 //!
 //! xtask itself builds on a machine that has neither rust-src nor bpf-linker
 //! (it installs them), so it never depends on edge-userspace, whose build
@@ -6,8 +6,9 @@
 
 use std::{
     env,
+    io::{BufRead as _, BufReader},
     path::{Path, PathBuf},
-    process::{Command, ExitCode},
+    process::{Command, ExitCode, Stdio},
     time::Instant,
 };
 
@@ -24,7 +25,8 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Task {
     /// Install what is missing (idempotent): nightly rust-src, bpf-linker
-    /// built against the nightly's own LLVM, cargo-nextest, Debian packages.
+    /// built against the nightly's own LLVM, cargo-nextest, cargo-fuzz,
+    /// Debian packages.
     Setup,
     /// Setup, then build every binary (the eBPF object is built by aya-build).
     Build {
@@ -54,11 +56,27 @@ enum Task {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// Setup, build, and run every test layer (needs root).
+    /// Setup, build, and run every test layer (needs root). Without
+    /// arguments it ends with a short cargo-fuzz pass over every target.
     Test {
-        /// Extra arguments for cargo nextest (e.g. a test name filter).
+        /// Extra arguments for cargo nextest (e.g. a test name filter); the
+        /// cargo-fuzz pass is skipped when any are given.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
+    },
+    /// Setup, build, then fuzz: every cargo-fuzz target (config parser and
+    /// validator, control-socket decoder) for a while each, and the packet
+    /// fuzzer through BPF_PROG_TEST_RUN (needs root).
+    Fuzz {
+        /// Seconds per cargo-fuzz target.
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+        /// Frames for the packet fuzzer.
+        #[arg(long, default_value_t = 1_000_000)]
+        frames: u64,
+        /// Seed for the packet fuzzer (default: from the clock, printed).
+        #[arg(long)]
+        seed: Option<String>,
     },
 }
 
@@ -179,9 +197,148 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 .args(&args)
                 .status()
                 .context("running cargo nextest")?;
-            Ok(exit_code(status.code()))
+            if !args.is_empty() {
+                return Ok(exit_code(status.code()));
+            }
+            let fuzzed = fuzz_targets(TEST_FUZZ_SECONDS)?;
+            Ok(if status.success() && fuzzed {
+                ExitCode::SUCCESS
+            } else {
+                eprintln!(
+                    "xtask test: FAILED (tests: {status}; cargo-fuzz: {})",
+                    if fuzzed { "ok" } else { "failed" }
+                );
+                exit_code(status.code().filter(|&c| c != 0).or(Some(1)))
+            })
+        }
+        Task::Fuzz {
+            seconds,
+            frames,
+            seed,
+        } => {
+            setup()?;
+            build(false)?;
+            require_root("cargo xtask fuzz")?;
+            let fuzzed = fuzz_targets(seconds)?;
+            eprintln!("xtask fuzz: packet fuzzer, {frames} frames through BPF_PROG_TEST_RUN");
+            let mut cmd = cargo();
+            cmd.args([
+                "nextest",
+                "run",
+                "--cargo-quiet",
+                "--no-capture",
+                "--package",
+                "edge-tests",
+                "--test",
+                "fuzz",
+                "packet_fuzz",
+            ])
+            .env("EDGE_FUZZ_FRAMES", frames.to_string());
+            if let Some(seed) = seed {
+                cmd.env("EDGE_FUZZ_SEED", seed);
+            }
+            let status = cmd.status().context("running the packet fuzzer")?;
+            Ok(if status.success() && fuzzed {
+                ExitCode::SUCCESS
+            } else {
+                eprintln!(
+                    "xtask fuzz: FAILED (packet fuzzer: {status}; cargo-fuzz: {})",
+                    if fuzzed { "ok" } else { "failed" }
+                );
+                ExitCode::FAILURE
+            })
         }
     }
+}
+
+/// Seconds per cargo-fuzz target in `cargo xtask test`.
+const TEST_FUZZ_SECONDS: u64 = 3;
+
+/// The cargo-fuzz targets (fuzz/Cargo.toml) and their dictionaries.
+const FUZZ_TARGETS: [(&str, Option<&str>); 4] = [
+    ("config_parse", Some("config.dict")),
+    ("config_parse_with", Some("config.dict")),
+    ("live_strings", None),
+    ("control_decode", Some("control.dict")),
+];
+
+/// Runs every cargo-fuzz target for `seconds` (nightly, libFuzzer), from
+/// its seeds (fuzz/seeds, committed) and working corpus (fuzz/corpus, kept
+/// between runs). Shows libFuzzer's progress lines and a summary; returns
+/// whether every target ran clean. A crash leaves its input in
+/// fuzz/artifacts/<target>/ and the command to reproduce it in the output.
+fn fuzz_targets(seconds: u64) -> Result<bool> {
+    let fuzz = workspace_root().join("fuzz");
+    let started = Instant::now();
+    eprintln!("xtask fuzz: building the cargo-fuzz targets (nightly, libFuzzer)");
+    run_checked(fuzz_command(&fuzz).args(["build", "--sanitizer", "none", "--debug-assertions"]))?;
+    let mut clean = true;
+    let mut summary = Vec::new();
+    for (target, dict) in FUZZ_TARGETS {
+        let corpus = fuzz.join("corpus").join(target);
+        std::fs::create_dir_all(&corpus)
+            .with_context(|| format!("creating {}", corpus.display()))?;
+        eprintln!("xtask fuzz: {target} for {seconds} s");
+        let mut cmd = fuzz_command(&fuzz);
+        cmd.args(["run", "--sanitizer", "none", "--debug-assertions", target])
+            .arg(&corpus)
+            .arg(fuzz.join("seeds").join(target))
+            .arg("--")
+            .arg(format!("-max_total_time={seconds}"))
+            .args(["-print_final_stats=1", "-timeout=10", "-rss_limit_mb=4096"]);
+        if let Some(dict) = dict {
+            cmd.arg(format!("-dict={}", fuzz.join("dict").join(dict).display()));
+        }
+        let mut child = cmd
+            .stderr(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("running cargo fuzz run {target}"))?;
+        let (mut execs, mut rate) = (String::from("?"), String::from("?"));
+        for line in BufReader::new(child.stderr.take().expect("stderr")).lines() {
+            let line = line.context("reading libFuzzer's output")?;
+            if let Some(v) = line.strip_prefix("stat::number_of_executed_units:") {
+                execs = v.trim().to_string();
+            } else if let Some(v) = line.strip_prefix("stat::average_exec_per_sec:") {
+                rate = v.trim().to_string();
+            }
+            // Progress and results; not every new-coverage line.
+            let chatter = line.starts_with("INFO:")
+                || line.starts_with("stat::")
+                || line.starts_with("\tNEW_FUNC")
+                || line.starts_with('"')
+                || line.starts_with("######")
+                || line.starts_with("WARNING: Failed to find function")
+                || (line.starts_with('#') && !line.contains("pulse") && !line.contains("DONE"));
+            if !chatter {
+                eprintln!("  {target}: {line}");
+            }
+        }
+        let status = child.wait().context("waiting for cargo fuzz")?;
+        clean &= status.success();
+        summary.push(format!(
+            "  {target:<20} {:>12} execs {:>8} execs/s  {}",
+            execs,
+            rate,
+            if status.success() {
+                "ok".to_string()
+            } else {
+                format!("FAILED ({status})")
+            }
+        ));
+    }
+    eprintln!(
+        "xtask fuzz: cargo-fuzz done in {:.0} s\n{}",
+        started.elapsed().as_secs_f64(),
+        summary.join("\n")
+    );
+    Ok(clean)
+}
+
+fn fuzz_command(fuzz_dir: &Path) -> Command {
+    // Through rustup's cargo, so that `+nightly` picks the toolchain.
+    let mut cmd = Command::new("cargo");
+    cmd.current_dir(fuzz_dir).args(["+nightly", "fuzz"]);
+    cmd
 }
 
 fn exit_code(code: Option<i32>) -> ExitCode {
@@ -255,6 +412,7 @@ fn setup() -> Result<()> {
     rust_src()?;
     bpf_linker(&nightly)?;
     nextest()?;
+    cargo_fuzz()?;
     debian_packages()?;
     eprintln!(
         "xtask setup: ready ({:.1} s)",
@@ -407,6 +565,14 @@ fn nextest() -> Result<()> {
     }
     eprintln!("xtask setup: installing cargo-nextest");
     run_checked(Command::new("cargo").args(["install", "cargo-nextest", "--locked"]))
+}
+
+fn cargo_fuzz() -> Result<()> {
+    if output("cargo", &["fuzz", "--version"]).is_some() {
+        return Ok(());
+    }
+    eprintln!("xtask setup: installing cargo-fuzz");
+    run_checked(Command::new("cargo").args(["install", "cargo-fuzz", "--locked"]))
 }
 
 /// Tools the tests and the lab call, and the Debian package of each.

@@ -1,0 +1,19 @@
+//! `control::decode` on any line: never panics; a decoded request
+//! re-encodes (as edgectl sends it) and decodes to the same value.
+#![no_main]
+
+use edge_userspace::control::{self, MAX_REQUEST, Request};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(request) = control::decode(data) else {
+        return;
+    };
+    let line = serde_json::to_vec(&request).expect("a decoded request encodes");
+    let again: Request = if line.len() <= MAX_REQUEST {
+        control::decode(&line).unwrap_or_else(|e| panic!("re-encoded request rejected: {e}"))
+    } else {
+        serde_json::from_slice(&line).expect("re-encoded request decodes")
+    };
+    assert_eq!(again, request, "round trip changed the request");
+});
