@@ -2543,3 +2543,32 @@ region = "world > europe > fr"
         );
     }
 }
+
+#[cfg(test)]
+mod shipped_example {
+    /// dist/edge.toml, the complete example, is a valid config that uses
+    /// every section.
+    #[test]
+    fn the_complete_example_is_valid() {
+        let text = include_str!("../../dist/edge.toml");
+        let plan = super::parse(text).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(plan.ports.len(), 4);
+        assert_eq!(plan.pops.len(), 5);
+        assert!(plan.pops.iter().filter(|p| p.probe.is_some()).count() == 4);
+        assert!(plan.pops.iter().any(|p| p.next_hop.is_some()));
+        assert_eq!(plan.route_sources.len(), 2);
+        assert_eq!(plan.prefixes.len(), 6);
+        for section in [
+            "[daemon]",
+            "[limits]",
+            "[forwarding]",
+            "[[ports]]",
+            "[[pops]]",
+            "[[policies]]",
+            "[[prefixes]]",
+            "[[route_sources]]",
+        ] {
+            assert!(text.contains(section), "{section}");
+        }
+    }
+}

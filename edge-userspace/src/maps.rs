@@ -453,9 +453,10 @@ impl Tables {
                     self.batch_ok = Some(false);
                     for n in &nets[at..] {
                         let r = match n {
-                            IpNet::V4(n) => self
-                                .prefixes_v4
-                                .remove(&Key::new(n.prefix_len().into(), n.trunc().network().octets())),
+                            IpNet::V4(n) => self.prefixes_v4.remove(&Key::new(
+                                n.prefix_len().into(),
+                                n.trunc().network().octets(),
+                            )),
                             IpNet::V6(_) => self
                                 .prefixes_v6
                                 .remove(&Key::new(n.prefix_len().into(), v6_octets(n))),

@@ -112,9 +112,7 @@ impl RouteStore {
 
     /// The best route of every (table, network).
     pub fn best(&self) -> impl Iterator<Item = &Route> {
-        self.routes
-            .values()
-            .filter_map(|m| m.first())
+        self.routes.values().filter_map(|m| m.first())
     }
 
     pub fn len(&self) -> usize {

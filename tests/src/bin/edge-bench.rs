@@ -38,10 +38,10 @@ use edge_tests::{
 use edge_userspace::{
     config::{self, Member, Method},
     desired, loader,
-    resolve::{Choices, PopView as PopHealth},
-    state::State,
     maps::{Counters, Stats, Tables, prefix_slot},
     netdev, policy,
+    resolve::{Choices, PopView as PopHealth},
+    state::State,
 };
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use rand::{Rng, SeedableRng, rngs::SmallRng};
@@ -1100,13 +1100,7 @@ fn compile_only(n: usize) -> Result<()> {
     let empty = desired::dump(&tables)?;
 
     let t = Instant::now();
-    let c = desired::compile(
-        &plan,
-        &State::default(),
-        &empty,
-        &up,
-        &Choices::default(),
-    )?;
+    let c = desired::compile(&plan, &State::default(), &empty, &up, &Choices::default())?;
     let compile_s = t.elapsed().as_secs_f64();
     eprintln!("  {n} prefixes: compiled in {compile_s:.2} s");
     let t = Instant::now();
@@ -1197,7 +1191,10 @@ struct FullLoad {
 fn full_loads(sizes: &Sizes) -> Result<Vec<FullLoad>> {
     let mut lab = Lab::new("benchcp");
     let ns = lab.add_ns("cp");
-    lab.veth((&ns, "bb0", &mac(BB_MAC)), (&ns, "bb0x", "02:00:00:00:e1:00"));
+    lab.veth(
+        (&ns, "bb0", &mac(BB_MAC)),
+        (&ns, "bb0x", "02:00:00:00:e1:00"),
+    );
     lab.veth(
         (&ns, "cust0", &mac(CUST_MAC)),
         (&ns, "cust0x", "02:00:00:00:e1:01"),
@@ -1248,7 +1245,10 @@ struct SyncRun {
 fn route_sync(n: usize) -> Result<SyncRun> {
     let mut lab = Lab::new("benchrt");
     let ns = lab.add_ns("rt");
-    lab.veth((&ns, "bb0", &mac(BB_MAC)), (&ns, "bb0x", "02:00:00:00:e1:00"));
+    lab.veth(
+        (&ns, "bb0", &mac(BB_MAC)),
+        (&ns, "bb0x", "02:00:00:00:e1:00"),
+    );
     lab.veth(
         (&ns, "cust0", &mac(CUST_MAC)),
         (&ns, "cust0x", "02:00:00:00:e1:01"),
