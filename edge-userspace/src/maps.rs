@@ -17,6 +17,7 @@ use ipnet::{IpNet, Ipv4Net};
 use serde::Serialize;
 
 use crate::fib::{self, Fib4, MapStore};
+use crate::index::Index;
 
 #[derive(Debug, thiserror::Error)]
 pub enum MapsError {
@@ -76,6 +77,8 @@ pub struct Tables {
     /// Whether `fib4`'s model has been rebuilt from the maps (done on the
     /// first IPv4 prefix change: the maps may be pinned ones in use).
     fib4_ready: bool,
+    /// The kernel's array copy of `ports` and filter of `local_v4`/`local_v6`.
+    index: Index,
 }
 
 /// max_entries of an LPM trie map, as the kernel has it.
@@ -86,7 +89,7 @@ fn lpm_size(m: &Result<Map, MapsError>, default: u32) -> u32 {
     }
 }
 
-const TABLE_MAPS: [&str; 12] = [
+const TABLE_MAPS: [&str; 14] = [
     map_names::PORTS,
     map_names::PREFIX_V4,
     map_names::PREFIX_V6,
@@ -99,6 +102,8 @@ const TABLE_MAPS: [&str; 12] = [
     map_names::FIB4_TBL24,
     map_names::FIB4_TBL8,
     map_names::FIB4_LEAVES,
+    map_names::PORT_INDEX,
+    map_names::LOCAL_BITS,
 ];
 
 fn typed<T: TryFrom<Map, Error = MapError>>(map: &'static str, m: Map) -> Result<T, MapsError> {
@@ -117,7 +122,7 @@ impl Tables {
         Self::from_maps(TABLE_MAPS.map(|map| open_pinned(dir, map)))
     }
 
-    fn from_maps(maps: [Result<Map, MapsError>; 12]) -> Result<Self, MapsError> {
+    fn from_maps(maps: [Result<Map, MapsError>; 14]) -> Result<Self, MapsError> {
         let [
             ports,
             v4,
@@ -131,6 +136,8 @@ impl Tables {
             t24,
             t8,
             leaves,
+            port_index,
+            local_bits,
         ] = maps;
         let limit_v4 = lpm_size(&v4, limits::MAX_PREFIXES_V4);
         let limit_v6 = lpm_size(&v6, limits::MAX_PREFIXES_V6);
@@ -151,6 +158,10 @@ impl Tables {
             limit_v6,
             fib4: Fib4::new(fib4),
             fib4_ready: false,
+            index: Index::new(
+                typed(map_names::PORT_INDEX, port_index?)?,
+                typed(map_names::LOCAL_BITS, local_bits?)?,
+            ),
             ports: typed(map_names::PORTS, ports?)?,
             prefixes_v4: typed(map_names::PREFIX_V4, v4?)?,
             prefixes_v6: typed(map_names::PREFIX_V6, v6?)?,
@@ -169,6 +180,7 @@ impl Tables {
         self.ports
             .insert(ifindex, entry, 0)
             .map_err(|e| write_error(map_names::PORTS, limits::MAX_PORTS, e))?;
+        self.index.set_port(ifindex, Some(entry))?;
         self.tx_ports
             .insert(ifindex, ifindex, None, 0)
             .map_err(|e| match e {
@@ -277,6 +289,7 @@ impl Tables {
             Ok(()) | Err(MapError::KeyNotFound) => Ok(()),
             Err(source) => Err(MapsError::Map { map, source }),
         };
+        self.index.set_port(ifindex, None)?;
         gone(self.ports.remove(&ifindex), map_names::PORTS)?;
         gone(self.tx_ports.remove(ifindex), map_names::TX_PORTS)
     }
@@ -321,9 +334,11 @@ impl Tables {
             IpAddr::V6(a) => (map_names::LOCAL_V6, self.local_v6.remove(&a.octets())),
         };
         match r {
-            Ok(()) | Err(MapError::KeyNotFound) => Ok(()),
-            Err(source) => Err(MapsError::Map { map, source }),
+            Ok(()) | Err(MapError::KeyNotFound) => {}
+            Err(source) => return Err(MapsError::Map { map, source }),
         }
+        let locals = self.locals()?;
+        self.index.sync_local(addr, &locals)
     }
 
     /// Unregisters a prefix; true if it was registered. IPv4 leaves the
@@ -411,7 +426,7 @@ impl Tables {
     /// Marks `addr` as one of this host's own addresses: the program hands
     /// traffic to it to the kernel.
     pub fn add_local(&mut self, addr: IpAddr) -> Result<(), MapsError> {
-        match addr {
+        let added = match addr {
             IpAddr::V4(a) => self
                 .local_v4
                 .insert(a.octets(), 1, 0)
@@ -420,7 +435,10 @@ impl Tables {
                 .local_v6
                 .insert(a.octets(), 1, 0)
                 .map_err(|e| write_error(map_names::LOCAL_V6, limits::MAX_LOCAL_ADDRS, e)),
-        }
+        };
+        added?;
+        let locals = self.locals()?;
+        self.index.sync_local(addr, &locals)
     }
 }
 
