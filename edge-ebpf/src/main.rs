@@ -154,7 +154,12 @@ fn forward_v4<const LPM: bool>(
     };
     let (vihl, frags, proto) =
         unsafe { ((*ip).vihl, u16::from_be_bytes((*ip).frags), (*ip).proto) };
-    let (src, dst) = unsafe { ((*ip).src_addr, (*ip).dst_addr) };
+    let (src, dst) = unsafe {
+        (
+            parse::bytes(&raw const (*ip).src_addr),
+            parse::bytes(&raw const (*ip).dst_addr),
+        )
+    };
     if vihl >> 4 != 4 || vihl & 0x0F < 5 {
         return v.pass(Reason::Malformed);
     }
@@ -239,8 +244,14 @@ fn forward_v6(
     let Ok(ip) = parse::ptr_at::<Ipv6Hdr>(ctx, l2.l3) else {
         return v.pass(Reason::Malformed);
     };
-    let (vcf0, next, src, dst) =
-        unsafe { ((*ip).vcf[0], (*ip).next_hdr, (*ip).src_addr, (*ip).dst_addr) };
+    let (vcf0, next, src, dst) = unsafe {
+        (
+            (*ip).vcf[0],
+            (*ip).next_hdr,
+            parse::bytes(&raw const (*ip).src_addr),
+            parse::bytes(&raw const (*ip).dst_addr),
+        )
+    };
     if vcf0 >> 4 != 6 {
         return v.pass(Reason::Malformed);
     }
