@@ -64,6 +64,54 @@ impl Index {
             .map_err(err(map_names::PORT_INDEX))
     }
 
+    /// Makes both maps agree with the registries (`ports`: every port,
+    /// `locals`: every local address), writing only what differs. Run when
+    /// the maps are taken at load: they may be pinned ones from a build
+    /// without them (created empty) or cut short by a crash.
+    pub fn resync(
+        &mut self,
+        ports: &[(u32, PortEntry)],
+        locals: &[IpAddr],
+    ) -> Result<(), MapsError> {
+        let mut want = vec![PortSlot::default(); limits::PORT_INDEX as usize];
+        for &(ifindex, entry) in ports {
+            if let Some(slot) = want.get_mut(ifindex as usize) {
+                *slot = PortSlot {
+                    entry,
+                    valid: 1,
+                    _pad: 0,
+                };
+            }
+        }
+        for (i, slot) in want.into_iter().enumerate() {
+            let i = i as u32;
+            if self.ports.get(&i, 0).map_err(err(map_names::PORT_INDEX))? != slot {
+                self.ports
+                    .set(i, slot, 0)
+                    .map_err(err(map_names::PORT_INDEX))?;
+            }
+        }
+        let mut words = vec![0u64; (limits::LOCAL_BITS / 64) as usize];
+        for a in locals {
+            let b = bit_of(*a);
+            words[(b / 64) as usize] |= 1 << (b % 64);
+        }
+        for (i, value) in words.into_iter().enumerate() {
+            let i = i as u32;
+            if self
+                .local_bits
+                .get(&i, 0)
+                .map_err(err(map_names::LOCAL_BITS))?
+                != value
+            {
+                self.local_bits
+                    .set(i, value, 0)
+                    .map_err(err(map_names::LOCAL_BITS))?;
+            }
+        }
+        Ok(())
+    }
+
     /// Recomputes the filter word of `addr` from `locals` (every local
     /// address after the change) and writes it if it changed.
     pub fn sync_local(&mut self, addr: IpAddr, locals: &[IpAddr]) -> Result<(), MapsError> {

@@ -114,7 +114,12 @@ impl Tables {
     /// Takes the maps out of a loaded object.
     pub fn take(ebpf: &mut aya::Ebpf) -> Result<Self, MapsError> {
         let maps = TABLE_MAPS.map(|map| ebpf.take_map(map).ok_or(MapsError::Missing { map }));
-        Self::from_maps(maps)
+        let mut tables = Self::from_maps(maps)?;
+        // The kernel's array copies may be new (pinned maps of an older
+        // build) while the registries are reused: bring them in line.
+        let (ports, locals) = (tables.ports()?, tables.locals()?);
+        tables.index.resync(&ports, &locals)?;
+        Ok(tables)
     }
 
     /// Opens the maps pinned under `dir`.
