@@ -16,8 +16,10 @@ use edge_common::{
 use ipnet::{IpNet, Ipv4Net};
 use serde::Serialize;
 
-use crate::fib::{self, Fib4, MapStore};
-use crate::index::Index;
+use crate::{
+    fib::{self, Fib4, MapStore},
+    index::Index,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum MapsError {

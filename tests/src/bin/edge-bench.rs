@@ -128,7 +128,10 @@ fn main() -> Result<()> {
     in_netns(&ns, || per_packet(&sizes, &mut report))?;
     drop(lab);
     if cli.only.as_deref() == Some("packet") {
-        eprintln!("bench: per-packet only, done in {:.0} s", started.elapsed().as_secs_f64());
+        eprintln!(
+            "bench: per-packet only, done in {:.0} s",
+            started.elapsed().as_secs_f64()
+        );
         return Ok(());
     }
 
