@@ -51,9 +51,15 @@ pub mod map_names {
     pub const EVENT_BUDGET: &str = "EDGE_EVT_BUDGET";
     /// Per-CPU array: [`crate::event_stats`] index → [`crate::Counter`].
     pub const EVENT_STATS: &str = "EDGE_EVT_STATS";
+    /// Array: ifindex (below [`crate::limits::PORT_INDEX`]) → [`crate::PortSlot`],
+    /// the kernel's fast copy of `EDGE_PORTS`.
+    pub const PORT_INDEX: &str = "EDGE_PORT_IDX";
+    /// Array of `u64`: a bitmap over [`crate::local_bit`] of this host's
+    /// addresses; only a set bit costs the packet a `EDGE_LOCAL_V*` lookup.
+    pub const LOCAL_BITS: &str = "EDGE_LOCAL_BITS";
 
     /// Every map the daemon pins, in a stable order.
-    pub const ALL: [&str; 20] = [
+    pub const ALL: [&str; 22] = [
         PORTS,
         PREFIX_V4,
         PREFIX_V6,
@@ -74,6 +80,8 @@ pub mod map_names {
         EVENTS,
         EVENT_BUDGET,
         EVENT_STATS,
+        PORT_INDEX,
+        LOCAL_BITS,
     ];
 }
 
@@ -156,6 +164,11 @@ pub mod limits {
     /// Distinct IPv4 [`crate::PrefixEntry`] values (prefixes with equal
     /// entries share a leaf), leaf 0 included.
     pub const FIB4_LEAVES: u32 = 1 << 18;
+    /// Ifindexes below this have their port in the `EDGE_PORT_IDX` array
+    /// (one load); larger ones are looked up in the `EDGE_PORTS` hash.
+    pub const PORT_INDEX: u32 = 4096;
+    /// Bits of the local-address filter (`EDGE_LOCAL_BITS`, 64 per word).
+    pub const LOCAL_BITS: u32 = 1 << 16;
     /// Most VLAN tags (802.1Q / 802.1ad) the parser walks.
     pub const VLAN_MAX_DEPTH: usize = 2;
 }
@@ -199,6 +212,25 @@ pub struct PortEntry {
     pub id: u32,
 }
 const _: () = assert!(core::mem::size_of::<PortEntry>() == 8);
+
+/// An `EDGE_PORT_IDX` element: the port of an ifindex, if `valid` is 1.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PortSlot {
+    pub entry: PortEntry,
+    /// 1: `entry` is a port; 0: the ifindex is not a port.
+    pub valid: u32,
+    pub _pad: u32,
+}
+const _: () = assert!(core::mem::size_of::<PortSlot>() == 16);
+
+/// The `EDGE_LOCAL_BITS` bit of a local address: its last two bytes (the
+/// part of an address that varies most between hosts). A clear bit means
+/// "not a local address"; a set bit sends the packet to the exact lookup.
+#[inline(always)]
+pub const fn local_bit(last_two: [u8; 2]) -> u32 {
+    u16::from_be_bytes(last_two) as u32
+}
 
 /// Routing preferences (`PrefixEntry::preference`).
 pub mod preference {
@@ -515,6 +547,7 @@ mod pod {
     // SAFETY: all types are `#[repr(C)]`, made of integers and byte arrays,
     // with explicit padding and no implicit holes (checked by the size asserts).
     unsafe impl aya::Pod for super::PortEntry {}
+    unsafe impl aya::Pod for super::PortSlot {}
     unsafe impl aya::Pod for super::PrefixEntry {}
     unsafe impl aya::Pod for super::PolicyTable {}
     unsafe impl aya::Pod for super::Pop {}

@@ -19,7 +19,7 @@ use aya_ebpf::{
 };
 use edge_common::{
     Action, Counter, DSCP_KEEP, Pop, PortEntry, PrefixEntry, Reason, Settings, default_action,
-    flow_hash_v4, flow_hash_v6, policy_slot, pop_flags, preference, role,
+    flow_hash_v4, flow_hash_v6, limits, local_bit, policy_slot, pop_flags, preference, role,
 };
 use maps::*;
 use network_types::ip::{Ipv4Hdr, Ipv6Hdr};
@@ -97,8 +97,7 @@ fn forward<const LPM: bool>(ctx: &XdpContext) -> Verdict {
         slot: NONE,
         pop: NONE,
     };
-    let ifindex = ctx.ingress_ifindex() as u32;
-    let Some(port) = (unsafe { EDGE_PORTS.get(ifindex) }) else {
+    let Some(port) = port(ctx.ingress_ifindex() as u32) else {
         return v.pass(Reason::UnknownPort);
     };
     let v = Verdict { port: port.id, ..v };
@@ -116,6 +115,31 @@ fn forward<const LPM: bool>(ctx: &XdpContext) -> Verdict {
     }
 }
 
+/// The port of an ingress ifindex: the array for small ifindexes, the hash
+/// beyond it.
+#[inline(always)]
+fn port(ifindex: u32) -> Option<&'static PortEntry> {
+    if ifindex < limits::PORT_INDEX {
+        let slot = EDGE_PORT_IDX.get(ifindex)?;
+        if slot.valid == 0 {
+            return None;
+        }
+        return Some(&slot.entry);
+    }
+    unsafe { EDGE_PORTS.get(ifindex) }
+}
+
+/// Whether the address whose last two bytes are `last_two` may be local:
+/// false for most packets after one array load.
+#[inline(always)]
+fn maybe_local(last_two: [u8; 2]) -> bool {
+    let bit = local_bit(last_two);
+    match EDGE_LOCAL_BITS.get(bit >> 6) {
+        Some(word) => (*word >> (bit & 63)) & 1 != 0,
+        None => true,
+    }
+}
+
 #[inline(always)]
 fn forward_v4<const LPM: bool>(
     ctx: &XdpContext,
@@ -130,7 +154,12 @@ fn forward_v4<const LPM: bool>(
     };
     let (vihl, frags, proto) =
         unsafe { ((*ip).vihl, u16::from_be_bytes((*ip).frags), (*ip).proto) };
-    let (src, dst) = unsafe { ((*ip).src_addr, (*ip).dst_addr) };
+    let (src, dst) = unsafe {
+        (
+            parse::bytes(&raw const (*ip).src_addr),
+            parse::bytes(&raw const (*ip).dst_addr),
+        )
+    };
     if vihl >> 4 != 4 || vihl & 0x0F < 5 {
         return v.pass(Reason::Malformed);
     }
@@ -151,7 +180,7 @@ fn forward_v4<const LPM: bool>(
     if dst[0] >= 224 {
         return v.pass(Reason::Control);
     }
-    if unsafe { EDGE_LOCAL_V4.get(dst) }.is_some() {
+    if maybe_local([dst[2], dst[3]]) && unsafe { EDGE_LOCAL_V4.get(dst) }.is_some() {
         return v.pass(Reason::Local);
     }
     let l4_ports = if proto == parse::IPPROTO_TCP || proto == parse::IPPROTO_UDP {
@@ -221,8 +250,14 @@ fn forward_v6(
     let Ok(ip) = parse::ptr_at::<Ipv6Hdr>(ctx, l2.l3) else {
         return v.pass(Reason::Malformed);
     };
-    let (vcf0, next, src, dst) =
-        unsafe { ((*ip).vcf[0], (*ip).next_hdr, (*ip).src_addr, (*ip).dst_addr) };
+    let (vcf0, next, src, dst) = unsafe {
+        (
+            (*ip).vcf[0],
+            (*ip).next_hdr,
+            parse::bytes(&raw const (*ip).src_addr),
+            parse::bytes(&raw const (*ip).dst_addr),
+        )
+    };
     if vcf0 >> 4 != 6 {
         return v.pass(Reason::Malformed);
     }
@@ -254,7 +289,7 @@ fn forward_v6(
             return v.pass(Reason::Control);
         }
     }
-    if unsafe { EDGE_LOCAL_V6.get(dst) }.is_some() {
+    if maybe_local([dst[14], dst[15]]) && unsafe { EDGE_LOCAL_V6.get(dst) }.is_some() {
         return v.pass(Reason::Local);
     }
     let l4_ports = if next == parse::IPPROTO_TCP || next == parse::IPPROTO_UDP {

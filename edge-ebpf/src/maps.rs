@@ -7,12 +7,17 @@ use aya_ebpf::{
     maps::{Array, DevMapHash, HashMap, LpmTrie, PerCpuArray, RingBuf},
 };
 use edge_common::{
-    Action, Counter, PolicyTable, Pop, PortEntry, PrefixEntry, Reason, Settings, limits,
+    Action, Counter, PolicyTable, Pop, PortEntry, PortSlot, PrefixEntry, Reason, Settings, limits,
 };
 
 /// Ingress ifindex → port role and id.
 #[map]
 pub static EDGE_PORTS: HashMap<u32, PortEntry> = HashMap::with_max_entries(limits::MAX_PORTS, 0);
+
+/// Ingress ifindex → port, for ifindexes below `limits::PORT_INDEX`: one
+/// array load instead of a hash lookup. Userspace writes it with `EDGE_PORTS`.
+#[map]
+pub static EDGE_PORT_IDX: Array<PortSlot> = Array::with_max_entries(limits::PORT_INDEX, 0);
 
 /// IPv4 registered prefixes (key: address in network byte order).
 #[map]
@@ -49,6 +54,12 @@ pub static EDGE_LOCAL_V4: HashMap<[u8; 4], u8> =
 #[map]
 pub static EDGE_LOCAL_V6: HashMap<[u8; 16], u8> =
     HashMap::with_max_entries(limits::MAX_LOCAL_ADDRS, 0);
+
+/// Filter in front of `EDGE_LOCAL_V4`/`EDGE_LOCAL_V6`: bit
+/// `edge_common::local_bit` of every local address is set, so most packets
+/// skip the hash lookup with one array load.
+#[map]
+pub static EDGE_LOCAL_BITS: Array<u64> = Array::with_max_entries(limits::LOCAL_BITS / 64, 0);
 
 /// Packets and bytes per action (index = XDP return code).
 #[map]

@@ -60,7 +60,26 @@ pub fn ethernet(ctx: &XdpContext) -> Result<L2, ()> {
 #[inline(always)]
 pub fn ports(ctx: &XdpContext, l4: usize) -> Result<u32, ()> {
     let p: *const [u8; 4] = ptr_at(ctx, l4)?;
-    Ok(u32::from_ne_bytes(unsafe { *p }))
+    Ok(u32::from_ne_bytes(unsafe { bytes(p) }))
+}
+
+/// `N` bytes of header (`N` even) at a 2-byte aligned address, read as
+/// 16-bit loads. Headers are `#[repr(packed)]`, so copying a `[u8; N]`
+/// field compiles to `N` byte loads and shifts to reassemble them; every
+/// header field read this way (addresses, ports) sits at an even offset
+/// of a frame that starts 2-byte aligned.
+#[inline(always)]
+pub unsafe fn bytes<const N: usize>(p: *const [u8; N]) -> [u8; N] {
+    let p = p as *const u16;
+    let mut out = [0u8; N];
+    let mut i = 0;
+    while i < N / 2 {
+        let [a, b] = unsafe { *p.add(i) }.to_ne_bytes();
+        out[2 * i] = a;
+        out[2 * i + 1] = b;
+        i += 1;
+    }
+    out
 }
 
 /// IPv6 next-header values that are extension headers (RFC 8200 §4, IANA).

@@ -63,11 +63,24 @@ pub fn ipv6_set_dscp(ip: *mut Ipv6Hdr, dscp: u8) {
     }
 }
 
+/// Writes the PoP's MACs as six 16-bit stores: a plain 6-byte array copy
+/// compiles to two calls of a byte-by-byte `memmove` subprogram.
+/// `Pop::src_mac` and `dst_mac` are adjacent at offset 8 (2-byte aligned),
+/// and the Ethernet header starts the frame.
 #[inline(always)]
 pub fn set_macs(eth: *mut EthHdr, pop: &Pop) {
+    const _: () = assert!(core::mem::offset_of!(Pop, src_mac) == 8);
+    const _: () = assert!(core::mem::offset_of!(Pop, dst_mac) == 14);
+    let from = pop as *const Pop as *const u16;
+    let to = eth as *mut u16;
     unsafe {
-        (*eth).src_addr = pop.src_mac;
-        (*eth).dst_addr = pop.dst_mac;
+        // eth: dst (words 0-2), src (3-5); pop: src (words 4-6), dst (7-9).
+        *to = *from.add(7);
+        *to.add(1) = *from.add(8);
+        *to.add(2) = *from.add(9);
+        *to.add(3) = *from.add(4);
+        *to.add(4) = *from.add(5);
+        *to.add(5) = *from.add(6);
     }
 }
 

@@ -8,6 +8,7 @@ pub mod desired;
 pub mod events;
 pub mod fib;
 pub mod health;
+pub mod index;
 pub mod loader;
 pub mod maps;
 pub mod metrics;

@@ -16,7 +16,10 @@ use edge_common::{
 use ipnet::{IpNet, Ipv4Net};
 use serde::Serialize;
 
-use crate::fib::{self, Fib4, MapStore};
+use crate::{
+    fib::{self, Fib4, MapStore},
+    index::Index,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum MapsError {
@@ -79,6 +82,8 @@ pub struct Tables {
     /// Whether the kernel takes batched updates of the LPM tries
     /// (`BPF_MAP_UPDATE_BATCH`); `None` until the first batch tells.
     batch_ok: Option<bool>,
+    /// The kernel's array copy of `ports` and filter of `local_v4`/`local_v6`.
+    index: Index,
 }
 
 /// max_entries of an LPM trie map, as the kernel has it.
@@ -89,7 +94,7 @@ fn lpm_size(m: &Result<Map, MapsError>, default: u32) -> u32 {
     }
 }
 
-const TABLE_MAPS: [&str; 12] = [
+const TABLE_MAPS: [&str; 14] = [
     map_names::PORTS,
     map_names::PREFIX_V4,
     map_names::PREFIX_V6,
@@ -102,6 +107,8 @@ const TABLE_MAPS: [&str; 12] = [
     map_names::FIB4_TBL24,
     map_names::FIB4_TBL8,
     map_names::FIB4_LEAVES,
+    map_names::PORT_INDEX,
+    map_names::LOCAL_BITS,
 ];
 
 fn typed<T: TryFrom<Map, Error = MapError>>(map: &'static str, m: Map) -> Result<T, MapsError> {
@@ -112,7 +119,12 @@ impl Tables {
     /// Takes the maps out of a loaded object.
     pub fn take(ebpf: &mut aya::Ebpf) -> Result<Self, MapsError> {
         let maps = TABLE_MAPS.map(|map| ebpf.take_map(map).ok_or(MapsError::Missing { map }));
-        Self::from_maps(maps)
+        let mut tables = Self::from_maps(maps)?;
+        // The kernel's array copies may be new (pinned maps of an older
+        // build) while the registries are reused: bring them in line.
+        let (ports, locals) = (tables.ports()?, tables.locals()?);
+        tables.index.resync(&ports, &locals)?;
+        Ok(tables)
     }
 
     /// Opens the maps pinned under `dir`.
@@ -120,7 +132,7 @@ impl Tables {
         Self::from_maps(TABLE_MAPS.map(|map| open_pinned(dir, map)))
     }
 
-    fn from_maps(maps: [Result<Map, MapsError>; 12]) -> Result<Self, MapsError> {
+    fn from_maps(maps: [Result<Map, MapsError>; 14]) -> Result<Self, MapsError> {
         let [
             ports,
             v4,
@@ -134,6 +146,8 @@ impl Tables {
             t24,
             t8,
             leaves,
+            port_index,
+            local_bits,
         ] = maps;
         let limit_v4 = lpm_size(&v4, limits::MAX_PREFIXES_V4);
         let limit_v6 = lpm_size(&v6, limits::MAX_PREFIXES_V6);
@@ -155,6 +169,10 @@ impl Tables {
             fib4: Fib4::new(fib4),
             fib4_ready: false,
             batch_ok: None,
+            index: Index::new(
+                typed(map_names::PORT_INDEX, port_index?)?,
+                typed(map_names::LOCAL_BITS, local_bits?)?,
+            ),
             ports: typed(map_names::PORTS, ports?)?,
             prefixes_v4: typed(map_names::PREFIX_V4, v4?)?,
             prefixes_v6: typed(map_names::PREFIX_V6, v6?)?,
@@ -173,6 +191,7 @@ impl Tables {
         self.ports
             .insert(ifindex, entry, 0)
             .map_err(|e| write_error(map_names::PORTS, limits::MAX_PORTS, e))?;
+        self.index.set_port(ifindex, Some(entry))?;
         self.tx_ports
             .insert(ifindex, ifindex, None, 0)
             .map_err(|e| match e {
@@ -535,6 +554,7 @@ impl Tables {
             Ok(()) | Err(MapError::KeyNotFound) => Ok(()),
             Err(source) => Err(MapsError::Map { map, source }),
         };
+        self.index.set_port(ifindex, None)?;
         gone(self.ports.remove(&ifindex), map_names::PORTS)?;
         gone(self.tx_ports.remove(ifindex), map_names::TX_PORTS)
     }
@@ -579,9 +599,11 @@ impl Tables {
             IpAddr::V6(a) => (map_names::LOCAL_V6, self.local_v6.remove(&a.octets())),
         };
         match r {
-            Ok(()) | Err(MapError::KeyNotFound) => Ok(()),
-            Err(source) => Err(MapsError::Map { map, source }),
+            Ok(()) | Err(MapError::KeyNotFound) => {}
+            Err(source) => return Err(MapsError::Map { map, source }),
         }
+        let locals = self.locals()?;
+        self.index.sync_local(addr, &locals)
     }
 
     /// Unregisters a prefix; true if it was registered. IPv4 leaves the
@@ -669,7 +691,7 @@ impl Tables {
     /// Marks `addr` as one of this host's own addresses: the program hands
     /// traffic to it to the kernel.
     pub fn add_local(&mut self, addr: IpAddr) -> Result<(), MapsError> {
-        match addr {
+        let added = match addr {
             IpAddr::V4(a) => self
                 .local_v4
                 .insert(a.octets(), 1, 0)
@@ -678,7 +700,10 @@ impl Tables {
                 .local_v6
                 .insert(a.octets(), 1, 0)
                 .map_err(|e| write_error(map_names::LOCAL_V6, limits::MAX_LOCAL_ADDRS, e)),
-        }
+        };
+        added?;
+        let locals = self.locals()?;
+        self.index.sync_local(addr, &locals)
     }
 }
 

@@ -750,3 +750,47 @@ fn stats_watch_shows_rates() {
     drop(edged);
     std::fs::remove_file(config).unwrap();
 }
+
+/// The kernel's array copies of the port and local-address registries
+/// (`EDGE_PORT_IDX`, `EDGE_LOCAL_BITS`) left behind by a crash between the
+/// registry write and the copy's (simulated: emptied while edged is down):
+/// the restart reuses every pinned map, has nothing to change, and
+/// `Tables::take` refills the copies from the registries, so no port reads
+/// as unknown.
+#[test]
+fn the_port_and_local_copies_are_refilled_from_the_pinned_registries() {
+    use aya::maps::{Array, Map, MapData};
+    use edge_common::{PortSlot, limits, map_names};
+
+    let lab = EdgeLab::build("up");
+    let config = write_config(&lab, LAB_CONFIG);
+    let mut edged = Edged::start(&lab.edge, &config, &lab.pin_path());
+    edged.stop();
+    let open = |name: &str| Map::Array(MapData::from_pin(lab.pin_path().join(name)).unwrap());
+    let mut ports: Array<MapData, PortSlot> = Array::try_from(open(map_names::PORT_INDEX)).unwrap();
+    for i in 0..limits::PORT_INDEX {
+        ports.set(i, PortSlot::default(), 0).unwrap();
+    }
+    let mut bits: Array<MapData, u64> = Array::try_from(open(map_names::LOCAL_BITS)).unwrap();
+    for i in 0..limits::LOCAL_BITS / 64 {
+        bits.set(i, 0, 0).unwrap();
+    }
+    edged.restart();
+
+    let streams = lab_streams(&lab);
+    let done = Arc::new(AtomicBool::new(false));
+    let receivers: Vec<_> = streams
+        .iter()
+        .map(|l| spawn_sequence_receiver(udp_socket(&l.at, l.stream.to), done.clone()))
+        .collect();
+    let list: Vec<Stream> = streams.iter().map(|l| l.stream.clone()).collect();
+    let sent = send_streams(&list, 300, 1000, &|| false);
+    std::thread::sleep(Duration::from_millis(300));
+    done.store(true, Ordering::Relaxed);
+    for ((l, &n), h) in streams.iter().zip(&sent).zip(receivers) {
+        let t = Tally::of(n, &h.join().unwrap());
+        assert_eq!((t.lost, t.duplicated), (0, 0), "{}: {t:?}", l.what);
+    }
+    drop(edged);
+    std::fs::remove_file(config).unwrap();
+}

@@ -710,6 +710,22 @@ fn passed_cases() -> Vec<Case> {
         Reason::Local,
     ));
 
+    // Same last two bytes as the local 2001:db8:ff::fe: its EDGE_LOCAL_BITS
+    // bit is set, the exact lookup says "not local", the packet is forwarded.
+    let near_local = Pkt::udp("2001:db8:1234::1", "2001:db8:c::fe");
+    cases.push(
+        case(
+            "IPv6 sharing a local address's filter bit is forwarded",
+            "tr0",
+            near_local.build(),
+            Action::Redirect,
+            Reason::Policy,
+        )
+        .out(near_local.forwarded(port_mac("peer0"), NH_CUST, None))
+        .pop("cust")
+        .prefix("cust-a6"),
+    );
+
     cases.push(case(
         "IPv4 multicast (OSPF)",
         "peer0",

@@ -60,6 +60,10 @@ struct Cli {
     /// Small sizes and repeat counts, for trying the bench out (not for the record).
     #[arg(long)]
     quick: bool,
+    /// Run one section only (`packet`: the per-packet figures, printed to
+    /// stderr; no report is written).
+    #[arg(long)]
+    only: Option<String>,
     /// Internal: load this many prefixes of a family in a fresh process and
     /// print its load time, RSS and map memory as JSON.
     #[arg(long, num_args = 2, value_names = ["FAMILY", "COUNT"])]
@@ -146,6 +150,13 @@ fn main() -> Result<()> {
     );
     in_netns(&ns, || per_packet(&sizes, &mut report))?;
     drop(lab);
+    if cli.only.as_deref() == Some("packet") {
+        eprintln!(
+            "bench: per-packet only, done in {:.0} s",
+            started.elapsed().as_secs_f64()
+        );
+        return Ok(());
+    }
 
     eprintln!("== throughput through veth");
     report.throughput = throughput(&sizes)?;
