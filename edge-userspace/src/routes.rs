@@ -447,6 +447,18 @@ fn follow(
                 warn!("route sync: netlink overrun, events lost: full resync");
                 pending.clear();
                 first = None;
+                // The kernel keeps dropping events, without a new ENOBUFS,
+                // until the receive queue has been emptied (the socket is
+                // "congested"): empty it first, so that every change from
+                // the dump on is queued and applied after the dump.
+                loop {
+                    rx.clear();
+                    match socket.recv(&mut rx, libc::MSG_DONTWAIT) {
+                        Ok(_) => continue,
+                        Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => continue,
+                        Err(_) => break,
+                    }
+                }
                 full("overrun")?;
                 continue;
             }
