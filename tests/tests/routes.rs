@@ -333,7 +333,7 @@ fn a_hundred_thousand_routes_sync_within_a_measured_time() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(100_000);
     let batch = std::env::temp_dir().join(format!("{}.batch", lab.edge));
-    let mut text = String::with_capacity(N as usize * 48);
+    let mut text = String::with_capacity(n as usize * 48);
     for i in 0..n {
         // 2001:db8::/32 split into /56s.
         text += &format!(
