@@ -221,16 +221,20 @@ fn main() -> std::process::ExitCode {
                 .output()
                 .unwrap();
             assert!(out.status.success());
-            while edged.ctl_ok(&["status"])["routes"]["routes"] != 100_000
-                && t.elapsed() < Duration::from_secs(60)
-            {
+            while edged.ctl_ok(&["status"])["routes"]["routes"] != 100_000 {
+                assert!(
+                    t.elapsed() < Duration::from_secs(60),
+                    "100,000 routes not synced in 60 s"
+                );
                 std::thread::sleep(Duration::from_millis(100));
             }
             lab.lab
                 .ip(&lab.edge, &["-6", "route", "flush", "table", "200"]);
-            while edged.ctl_ok(&["status"])["routes"]["routes"] != 0
-                && t.elapsed() < Duration::from_secs(90)
-            {
+            while edged.ctl_ok(&["status"])["routes"]["routes"] != 0 {
+                assert!(
+                    t.elapsed() < Duration::from_secs(90),
+                    "the flush not followed in 90 s"
+                );
                 std::thread::sleep(Duration::from_millis(100));
             }
             let _ = std::fs::remove_file(batch);
