@@ -1698,9 +1698,7 @@ impl Validator<'_> {
                 }
             },
             (None, Some(pop)) => {
-                let Some(pop_id) = self.pop_ref(pop, pop_ids, what) else {
-                    return None;
-                };
+                let pop_id = self.pop_ref(pop, pop_ids, what)?;
                 let name = format!("pop:{}", pop.get_ref());
                 Some(match policies.iter().position(|p| p.name == name) {
                     Some(id) => id as u32,

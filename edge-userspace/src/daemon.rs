@@ -822,14 +822,7 @@ impl Daemon {
 
     fn stats(&self, prefix: Option<IpNet>) -> Result<Value> {
         let view = self.snapshot();
-        let slots = view
-            .prefixes
-            .iter()
-            .map(|p| p.counter_slot)
-            .max()
-            .unwrap_or(0)
-            + 1;
-        let stats = self.dp.counters.read(slots)?;
+        let stats = self.dp.counters.read(view.prefix_slots())?;
         let count = |c: Count| json!({"packets": c.packets, "bytes": c.bytes});
         let mut prefixes = Vec::new();
         for p in view.prefixes.iter() {

@@ -223,6 +223,16 @@ impl View {
             .flatten()
     }
 
+    /// Counter slots to read: one past the highest in use.
+    pub fn prefix_slots(&self) -> u32 {
+        self.prefixes
+            .iter()
+            .map(|p| p.counter_slot)
+            .max()
+            .unwrap_or(0)
+            + 1
+    }
+
     pub fn prefix(&self, net: IpNet) -> Option<&PrefixView> {
         self.prefixes.iter().find(|p| p.prefix == net)
     }
@@ -672,7 +682,7 @@ enum Undo {
     Settings(Settings),
     Port(u32, Option<PortEntry>),
     Pop(u32, Pop),
-    Policy(u32, PolicyTable),
+    Policy(u32, Box<PolicyTable>),
     Prefix(IpNet, Option<PrefixEntry>),
     Local(IpAddr, bool),
 }
@@ -682,12 +692,12 @@ enum Undo {
 /// returned: the maps hold `from` again.
 pub fn apply(
     tables: &mut Tables,
-    mut counters: Option<&mut Counters>,
+    counters: Option<&mut Counters>,
     from: &Desired,
     to: &Desired,
 ) -> Result<Changes> {
     let mut log: Vec<Undo> = Vec::new();
-    let result = write_diff(tables, counters.as_deref_mut(), from, to, &mut log);
+    let result = write_diff(tables, counters, from, to, &mut log);
     match result {
         Ok(()) => {
             let removed = log
@@ -760,7 +770,7 @@ fn write_diff(
     for (id, (old, new)) in from.policies.iter().zip(&to.policies).enumerate() {
         if old != new && *new != PolicyTable::default() {
             tables.set_policy(id as u32, new)?;
-            log.push(Undo::Policy(id as u32, *old));
+            log.push(Undo::Policy(id as u32, Box::new(*old)));
         }
     }
     if from.settings != to.settings {
@@ -770,7 +780,7 @@ fn write_diff(
     // 2. Prefixes: new and changed, then removed; written in batches (see
     //    `Tables::set_prefixes`), each logged once written.
     let (writes, removals) = prefix_diff(&from.prefixes, &to.prefixes);
-    if let Some(c) = counters.as_deref_mut() {
+    if let Some(c) = counters.as_mut() {
         for &(net, new, old) in &writes {
             if old.map(|o| o.slot) != Some(new.slot) && new.slot != 0 {
                 c.reset_prefix_slot(new.slot)
@@ -802,7 +812,7 @@ fn write_diff(
     for (id, (old, new)) in from.policies.iter().zip(&to.policies).enumerate() {
         if old != new && *new == PolicyTable::default() {
             tables.set_policy(id as u32, new)?;
-            log.push(Undo::Policy(id as u32, *old));
+            log.push(Undo::Policy(id as u32, Box::new(*old)));
         }
     }
     for (id, (old, new)) in from.pops.iter().zip(&to.pops).enumerate() {

@@ -327,14 +327,7 @@ pub fn serve(
                 tiny_http::Response::from_string("not found: try /metrics\n").with_status_code(404)
             } else {
                 let view = view.read().expect("view lock").clone();
-                let slots = view
-                    .prefixes
-                    .iter()
-                    .map(|p| p.counter_slot)
-                    .max()
-                    .unwrap_or(0)
-                    + 1;
-                match counters.read(slots) {
+                match counters.read(view.prefix_slots()) {
                     Ok(stats) => {
                         let text = render(&stats, &view, started.elapsed().as_secs());
                         if wants_openmetrics {

@@ -45,22 +45,7 @@ fn entry(m: &NeighbourMessage) -> Option<(u32, IpAddr, [u8; 6])> {
     Some((m.header.ifindex, ip?, mac?))
 }
 
-fn parse(buf: &[u8]) -> Vec<NetlinkMessage<RouteNetlinkMessage>> {
-    let mut out = Vec::new();
-    let mut offset = 0;
-    while offset < buf.len() {
-        let Ok(m) = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&buf[offset..]) else {
-            break;
-        };
-        let len = m.header.length as usize;
-        out.push(m);
-        if len == 0 {
-            break;
-        }
-        offset += len;
-    }
-    out
-}
+use crate::routes::messages as parse;
 
 /// Every usable entry of the neighbour table.
 pub fn table() -> Result<Vec<(u32, IpAddr, [u8; 6])>> {

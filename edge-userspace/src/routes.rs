@@ -223,7 +223,7 @@ fn route_of(msg: &RouteMessage, tables: &BTreeSet<u32>) -> Option<Route> {
 }
 
 /// Reads every netlink message of one datagram.
-fn messages(buf: &[u8]) -> Vec<NetlinkMessage<RouteNetlinkMessage>> {
+pub(crate) fn messages(buf: &[u8]) -> Vec<NetlinkMessage<RouteNetlinkMessage>> {
     let mut out = Vec::new();
     let mut offset = 0;
     while offset < buf.len() {

@@ -271,7 +271,11 @@ fn routes_in_a_table_become_prefixes_and_follow_every_change() {
             let mut i = 0u32;
             while !stop.load(Ordering::Relaxed) && i < 2000 {
                 let net = format!("2001:db8:71:{:x}::/64", i % 97);
-                let verb = if (i / 97) % 2 == 0 { "add" } else { "del" };
+                let verb = if (i / 97).is_multiple_of(2) {
+                    "add"
+                } else {
+                    "del"
+                };
                 let _ = Command::new("ip")
                     .args([
                         "-n",
