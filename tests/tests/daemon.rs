@@ -583,6 +583,14 @@ fn a_change_that_fails_half_way_is_undone() {
     };
     let lab = EdgeLab::build("undo");
     let pin = PathBuf::from(format!("/sys/fs/bpf/{}-undo", lab.edge));
+    // Removes the pins even when an assertion below fails.
+    struct Unpin(PathBuf);
+    impl Drop for Unpin {
+        fn drop(&mut self) {
+            loader::teardown(&self.0);
+        }
+    }
+    let _unpin = Unpin(pin.clone());
     edge_tests::netns::in_netns(&lab.edge, || {
         // An IPv4 prefix map with room for 4 entries; the lab has 3.
         let limits = Limits {
@@ -626,7 +634,7 @@ fn a_change_that_fails_half_way_is_undone() {
             "the maps hold exactly what they held before"
         );
     });
-    loader::teardown(&pin);
+    drop(_unpin);
     assert!(!pin.exists());
 }
 
