@@ -699,35 +699,30 @@ fn rates(v0: &Value, v1: &Value, secs: f64) -> Vec<(String, String, u64, u64, f6
 }
 
 fn stats_text(v: &Value, previous: Option<(&Value, f64)>) -> String {
+    let watching = previous.is_some();
     let rows = match previous {
         Some((v0, secs)) => rates(v0, v, secs),
         None => rows(v)
             .into_iter()
-            .map(|(a, b, c, d)| (a, b, c, d, f64::NAN, f64::NAN))
+            .map(|(a, b, c, d)| (a, b, c, d, 0.0, 0.0))
             .collect(),
     };
     let mut out = String::new();
     let mut section = String::new();
     for (sec, name, p, b, pps, bps) in rows {
         if sec != section {
-            out += &format!(
-                "\n{:<36} {:>14} {:>16} {:>12} {:>12}\n",
-                sec, "packets", "bytes", "pkt/s", "bit/s"
-            );
+            out += &format!("\n{:<36} {:>14} {:>16}", sec, "packets", "bytes");
+            if watching {
+                out += &format!(" {:>12} {:>12}", "pkt/s", "bit/s");
+            }
+            out.push('\n');
             section = sec;
         }
-        let rate = |x: f64| {
-            if x.is_nan() {
-                "-".to_string()
-            } else {
-                format!("{x:.0}")
-            }
-        };
-        out += &format!(
-            "  {name:<34} {p:>14} {b:>16} {:>12} {:>12}\n",
-            rate(pps),
-            rate(bps)
-        );
+        out += &format!("  {name:<34} {p:>14} {b:>16}");
+        if watching {
+            out += &format!(" {pps:>12.0} {bps:>12.0}");
+        }
+        out.push('\n');
     }
     out
 }
