@@ -664,6 +664,16 @@ pub enum Origin {
     },
 }
 
+impl serde::Serialize for Origin {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Origin::Route { table } => s.collect_str(&format_args!("route table {table}")),
+            Origin::Config => s.serialize_str("config"),
+            Origin::Live => s.serialize_str("live"),
+        }
+    }
+}
+
 impl fmt::Display for Origin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -682,7 +682,7 @@ impl Daemon {
             Request::PrefixDel { prefix } => {
                 match self.snapshot().prefix(prefix) {
                     None => return (not_registered(prefix), false),
-                    Some(p) if p.source.starts_with("route") => {
+                    Some(p) if matches!(p.source, config::Origin::Route { .. }) => {
                         return (
                             Response::error(
                                 "invalid",
@@ -940,7 +940,7 @@ impl Daemon {
             "registered": true,
             "prefix": prefix.map(|p| p.prefix),
             "registration": prefix.map(|p| p.registration.clone()),
-            "source": prefix.map(|p| p.source.clone()),
+            "source": prefix.map(|p| p.source),
             "counter_slot": entry.slot,
             "preference": if internet { "internet" } else { "microsoft" },
             "policy": if internet { None } else { view.table_name(entry.policy).map(str::to_string) },

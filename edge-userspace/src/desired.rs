@@ -188,11 +188,11 @@ pub struct PrefixView {
     pub prefix: IpNet,
     pub registration: String,
     pub preference: &'static str,
-    pub policy: Option<String>,
+    pub policy: Option<Arc<str>>,
     pub dscp: Option<u8>,
     pub protect: Vec<String>,
     /// `config`, `live` (edgectl prefix add) or `route table N`.
-    pub source: String,
+    pub source: crate::config::Origin,
     pub counter_slot: u32,
 }
 
@@ -577,6 +577,11 @@ pub fn compile(
     for s in slots.iter_mut().filter(|s| s.is_none()) {
         *s = Some(free.next().unwrap_or(0));
     }
+    let policy_names: Vec<Arc<str>> = plan
+        .policies
+        .iter()
+        .map(|p| Arc::from(p.name.as_str()))
+        .collect();
     let mut prefixes = Vec::with_capacity(plan.prefixes.len());
     let mut entries_by_prefix = Vec::with_capacity(plan.prefixes.len());
     for (i, (p, slot)) in plan.prefixes.iter().zip(slots).enumerate() {
@@ -604,14 +609,14 @@ pub fn compile(
                 Preference::Microsoft => "microsoft",
                 Preference::Internet => "internet",
             },
-            policy: p.policy.map(|i| plan.policies[i as usize].name.clone()),
+            policy: p.policy.map(|i| policy_names[i as usize].clone()),
             dscp: p.dscp,
             protect: p
                 .protect
                 .iter()
                 .map(|&id| plan.ports[id as usize].interface.clone())
                 .collect(),
-            source: p.origin.to_string(),
+            source: p.origin,
             counter_slot: slot,
         });
     }

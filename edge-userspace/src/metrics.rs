@@ -389,10 +389,10 @@ mod tests {
                 prefix: "192.0.2.0/24".parse().unwrap(),
                 registration: "contoso".into(),
                 preference: "microsoft",
-                policy: Some("pop:ams".into()),
+                policy: Some(std::sync::Arc::from("pop:ams")),
                 dscp: None,
                 protect: vec![],
-                source: "config".into(),
+                source: crate::config::Origin::Config,
                 counter_slot: 1,
             }]),
             policies: vec![crate::desired::PolicyView {
