@@ -198,10 +198,6 @@ impl Dataplane {
         })
     }
 
-    pub fn pin_dir(&self) -> &Path {
-        &self.pin_dir
-    }
-
     /// Attaches the program to every interface in `ports` and pins the
     /// links. Where a pinned link exists (a restart or an upgrade) the new
     /// program replaces the old one atomically (`bpf_link_update`): no packet
@@ -295,11 +291,6 @@ fn detach_pinned(pin: &Path) {
             let _ = fs::remove_file(pin);
         }
     }
-}
-
-/// Whether a forwarder is pinned under `dir` (maps or links).
-pub fn is_pinned(dir: &Path) -> bool {
-    map_names::ALL.iter().any(|n| dir.join(n).exists()) || !pinned_links(dir).is_empty()
 }
 
 /// Removes the forwarder pinned under `dir`: detaches every pinned link,

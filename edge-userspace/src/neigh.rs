@@ -8,16 +8,14 @@ use std::{
     time::{Duration, Instant},
 };
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Context as _, Result};
 use log::{debug, warn};
-use netlink_packet_core::{
-    NLM_F_DUMP, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage, NetlinkPayload,
-};
+use netlink_packet_core::NetlinkPayload;
 use netlink_packet_route::{
     AddressFamily, RouteNetlinkMessage,
     neighbour::{NeighbourAddress, NeighbourAttribute, NeighbourMessage, NeighbourState},
 };
-use netlink_sys::{Socket, SocketAddr as NlAddr, protocols::NETLINK_ROUTE};
+use netlink_sys::{Socket, protocols::NETLINK_ROUTE};
 use tokio::sync::mpsc;
 
 /// (ifindex, address, MAC) of one usable neighbour entry.
@@ -49,37 +47,24 @@ use crate::routes::messages as parse;
 
 /// Every usable entry of the neighbour table.
 pub fn table() -> Result<Vec<(u32, IpAddr, [u8; 6])>> {
-    let mut socket = Socket::new(NETLINK_ROUTE).context("netlink socket")?;
-    socket.bind_auto()?;
-    socket.connect(&NlAddr::new(0, 0))?;
-    let mut header = NetlinkHeader::default();
-    header.flags = NLM_F_REQUEST | NLM_F_DUMP;
     let mut msg = NeighbourMessage::default();
     msg.header.family = AddressFamily::Unspec;
-    let mut req = NetlinkMessage::new(
-        header,
-        NetlinkPayload::from(RouteNetlinkMessage::GetNeighbour(msg)),
-    );
-    req.finalize();
-    let mut buf = vec![0u8; req.buffer_len()];
-    req.serialize(&mut buf);
-    socket.send(&buf, 0)?;
-    let mut out = Vec::new();
-    let mut rx = Vec::with_capacity(1 << 16);
-    loop {
-        rx.clear();
-        socket.recv(&mut rx, 0)?;
-        for m in parse(&rx) {
-            match m.payload {
-                NetlinkPayload::Done(_) => return Ok(out),
-                NetlinkPayload::Error(e) => bail!("neighbour dump: {e:?}"),
-                NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewNeighbour(n)) => {
-                    out.extend(entry(&n));
-                }
-                _ => {}
-            }
+    for _ in 0..10 {
+        // An interrupted (inconsistent) dump is taken again.
+        if let Some(messages) = crate::routes::netlink_dump(
+            RouteNetlinkMessage::GetNeighbour(msg.clone()),
+            "neighbour",
+        )? {
+            return Ok(messages
+                .iter()
+                .filter_map(|m| match m {
+                    RouteNetlinkMessage::NewNeighbour(n) => entry(n),
+                    _ => None,
+                })
+                .collect());
         }
     }
+    anyhow::bail!("neighbour dump: the table kept changing during 10 dumps")
 }
 
 /// The MAC of `ip` on `ifindex` from the neighbour table. When it is not

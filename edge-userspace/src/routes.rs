@@ -254,40 +254,54 @@ pub fn dump(tables: &BTreeSet<u32>) -> Result<Vec<Route>> {
 
 /// One dump; `None` when the kernel flagged it interrupted.
 fn dump_once(tables: &BTreeSet<u32>) -> Result<Option<Vec<Route>>> {
+    let mut msg = RouteMessage::default();
+    msg.header.address_family = AddressFamily::Unspec;
+    Ok(
+        netlink_dump(RouteNetlinkMessage::GetRoute(msg), "route")?.map(|messages| {
+            messages
+                .iter()
+                .filter_map(|m| match m {
+                    RouteNetlinkMessage::NewRoute(r) => route_of(r, tables),
+                    _ => None,
+                })
+                .collect()
+        }),
+    )
+}
+
+/// Sends one netlink dump `request` and collects what comes back; `None`
+/// when the kernel flagged the dump interrupted (inconsistent).
+pub(crate) fn netlink_dump(
+    request: RouteNetlinkMessage,
+    what: &str,
+) -> Result<Option<Vec<RouteNetlinkMessage>>> {
     let mut socket = Socket::new(NETLINK_ROUTE).context("netlink socket")?;
     socket.bind_auto().context("netlink bind")?;
     socket.connect(&SocketAddr::new(0, 0))?;
     let mut header = NetlinkHeader::default();
     header.flags = NLM_F_REQUEST | NLM_F_DUMP;
     header.sequence_number = 1;
-    let mut msg = RouteMessage::default();
-    msg.header.address_family = AddressFamily::Unspec;
-    let mut req = NetlinkMessage::new(
-        header,
-        NetlinkPayload::from(RouteNetlinkMessage::GetRoute(msg)),
-    );
+    let mut req = NetlinkMessage::new(header, NetlinkPayload::from(request));
     req.finalize();
     let mut buf = vec![0u8; req.buffer_len()];
     req.serialize(&mut buf);
     socket
         .send(&buf, 0)
-        .context("sending the route dump request")?;
-    let mut routes = Vec::new();
+        .with_context(|| format!("sending the {what} dump request"))?;
+    let mut out = Vec::new();
     let mut interrupted = false;
     let mut rx = Vec::with_capacity(1 << 20);
     loop {
         rx.clear();
-        socket.recv(&mut rx, 0).context("reading the route dump")?;
+        socket
+            .recv(&mut rx, 0)
+            .with_context(|| format!("reading the {what} dump"))?;
         for m in messages(&rx) {
             interrupted |= m.header.flags & NLM_F_DUMP_INTR != 0;
             match m.payload {
-                NetlinkPayload::Done(_) => return Ok((!interrupted).then_some(routes)),
-                NetlinkPayload::Error(e) => bail!("route dump: {e:?}"),
-                NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewRoute(r)) => {
-                    if let Some(r) = route_of(&r, tables) {
-                        routes.push(r);
-                    }
-                }
+                NetlinkPayload::Done(_) => return Ok((!interrupted).then_some(out)),
+                NetlinkPayload::Error(e) => bail!("{what} dump: {e:?}"),
+                NetlinkPayload::InnerMessage(inner) => out.push(inner),
                 _ => {}
             }
         }

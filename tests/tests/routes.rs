@@ -567,8 +567,28 @@ fn a_real_bgp_session_drives_the_maps_through_the_kernel_tables() {
 
     // A session reset: everything is withdrawn and announced again; the
     // maps end equal to the tables.
+    // The protocol line carries the time of the last state change: a new
+    // one after the reset proves the session went down and came back.
+    let state = || {
+        edge_bird
+            .cmd(&["show", "protocols", "upstream"])
+            .unwrap()
+            .lines()
+            .find(|l| l.starts_with("upstream"))
+            .unwrap_or_default()
+            .to_string()
+    };
+    let before = state();
+    std::thread::sleep(Duration::from_millis(1100)); // the time has 1 s resolution at least
     edge_bird.cmd(&["restart", "upstream"]).unwrap();
-    edge_bird.wait_established("upstream", Duration::from_secs(30));
+    wait_until(
+        "the session to be reset and established again",
+        Duration::from_secs(30),
+        || {
+            let now = state();
+            now != before && now.contains("Established")
+        },
+    );
     expect(
         &[
             ("203.0.113.0/28", "bgp-hot", 201),
