@@ -19,8 +19,8 @@ use prometheus_client::{
 };
 
 use crate::{
+    dataplane::maps::{Count, Counters, Stats},
     desired::View,
-    maps::{Count, Counters, Stats},
 };
 
 type Labels = Vec<(&'static str, String)>;
@@ -392,7 +392,7 @@ mod tests {
                 policy: Some(std::sync::Arc::from("pop:ams")),
                 dscp: None,
                 protect: vec![],
-                source: crate::config::Origin::Config,
+                source: crate::plan::Origin::Config,
                 counter_slot: 1,
             }]),
             policies: vec![crate::desired::PolicyView {

@@ -1,6 +1,6 @@
 //! Invariants shared by the fuzz targets.
 
-use edge_userspace::config::{Invalid, Plan};
+use edge_userspace::{config::Invalid, plan::Plan};
 
 /// A rejected config names at least one problem, and every line it names
 /// is a line of `text` (1-based; a final line without a newline counts).
@@ -38,8 +38,8 @@ pub fn check_plan(plan: &Plan) {
     for policy in &plan.policies {
         for m in &policy.members {
             let ok = match m.target {
-                edge_userspace::config::Target::Pop(p) => (p as usize) < pops,
-                edge_userspace::config::Target::Policy(q) => (q as usize) < policies,
+                edge_userspace::plan::Target::Pop(p) => (p as usize) < pops,
+                edge_userspace::plan::Target::Policy(q) => (q as usize) < policies,
             };
             assert!(ok, "policy {} member {:?}", policy.name, m.target);
         }

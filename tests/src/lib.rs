@@ -5,5 +5,6 @@ pub mod bird;
 pub mod frames;
 pub mod fuzzgen;
 pub mod netns;
+pub mod reference;
 pub mod three_pops;
 pub mod topology;

@@ -575,11 +575,11 @@ fn the_control_socket_is_root_only_and_survives_malformed_requests() {
 #[test]
 fn a_change_that_fails_half_way_is_undone() {
     use edge_userspace::{
-        config::{self, Limits},
-        desired,
-        loader::{self, Dataplane},
-        resolve::{Choices, PopView},
-        state::State,
+        config,
+        dataplane::loader::{self, Dataplane},
+        desired::{self, state::State},
+        plan::Limits,
+        policy::{Choices, PopView},
     };
     let lab = EdgeLab::build("undo");
     let pin = PathBuf::from(format!("/sys/fs/bpf/{}-undo", lab.edge));

@@ -39,12 +39,16 @@ use edge_tests::{
     frames::ipv4_checksum_ok,
     fuzzgen::{Frame, Generator, Kind},
     netns::{Lab, in_netns},
+    reference::write_plan,
 };
 use edge_userspace::{
-    config::{self, Plan},
-    loader,
-    maps::{Counters, Stats, Tables},
-    netdev,
+    config,
+    dataplane::{
+        loader,
+        maps::{Counters, Stats, Tables},
+    },
+    host::netdev,
+    plan::Plan,
 };
 use etherparse::{Ethernet2Slice, Ipv4HeaderSlice, Ipv6HeaderSlice, SingleVlanSlice};
 use ipnet::IpNet;
@@ -187,7 +191,7 @@ impl Fuzz {
         prog.load().expect("verifier accepts the edge program");
         let mut tables = Tables::take(&mut ebpf).expect("tables");
         let counters = Counters::take(&mut ebpf).expect("counters");
-        loader::write_plan(&mut tables, &plan).expect("write plan");
+        write_plan(&mut tables, &plan).expect("write plan");
 
         let empty_policy = plan.policies.len() as u32;
         tables
@@ -377,14 +381,15 @@ fn run(seed: u64, start: u64, frames: u64) {
     let secs = started.elapsed().as_secs_f64();
     let after = fuzz.stats();
 
-    let delta = |rows_a: &[(&'static str, edge_userspace::maps::Count)],
-                 rows_b: &[(&'static str, edge_userspace::maps::Count)]| {
-        rows_a
-            .iter()
-            .zip(rows_b)
-            .map(|((name, a), (_, b))| (*name, a.packets - b.packets, a.bytes - b.bytes))
-            .collect::<Vec<_>>()
-    };
+    let delta =
+        |rows_a: &[(&'static str, edge_userspace::dataplane::maps::Count)],
+         rows_b: &[(&'static str, edge_userspace::dataplane::maps::Count)]| {
+            rows_a
+                .iter()
+                .zip(rows_b)
+                .map(|((name, a), (_, b))| (*name, a.packets - b.packets, a.bytes - b.bytes))
+                .collect::<Vec<_>>()
+        };
     let actions = delta(&after.actions, &before.actions);
     let reasons = delta(&after.reasons, &before.reasons);
     eprintln!(

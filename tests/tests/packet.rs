@@ -18,12 +18,16 @@ use edge_common::{
 use edge_tests::{
     frames::{L4, Pkt, arp_request, ipv4_checksum_ok, lldp},
     netns::{Lab, in_netns},
+    reference::write_plan,
 };
 use edge_userspace::{
-    config::{self, Plan},
-    loader,
-    maps::{Count, Counters, Stats, Tables, prefix_slot},
-    netdev,
+    config,
+    dataplane::{
+        loader,
+        maps::{Count, Counters, Stats, Tables, prefix_slot},
+    },
+    host::netdev,
+    plan::Plan,
 };
 
 const PORTS: [&str; 4] = ["peer0", "peer1", "bb0", "tr0"];
@@ -158,7 +162,7 @@ impl Harness {
         prog.load().expect("verifier accepts the edge program");
         let mut tables = Tables::take(&mut ebpf).expect("tables");
         let counters = Counters::take(&mut ebpf).expect("counters");
-        loader::write_plan(&mut tables, &plan).expect("write plan");
+        write_plan(&mut tables, &plan).expect("write plan");
 
         let empty_policy = plan.policies.len() as u32;
         tables

@@ -9,7 +9,10 @@ use std::{
 };
 
 use edge_tests::netns::{Lab, in_netns};
-use edge_userspace::health::{Probe, ProbeError, ProbeKind, probe_once};
+use edge_userspace::{
+    health::{ProbeError, probe_once},
+    plan::{Probe, ProbeKind},
+};
 
 const TIMEOUT: Duration = Duration::from_millis(400);
 

@@ -12,7 +12,10 @@ use edge_tests::{
     three_pops::*,
     topology::{Edged, Stream, send_streams, sock, spawn_counter},
 };
-use edge_userspace::health::{Probe, ProbeKind, probe_once};
+use edge_userspace::{
+    health::probe_once,
+    plan::{Probe, ProbeKind},
+};
 
 fn udp_probe(i: usize, v6: bool) -> Probe {
     let (v4addr, v6addr, _) = pop_addrs(i);

@@ -26,7 +26,7 @@ use serde_json::Value;
 #[command(version)]
 struct Cli {
     /// edged's control socket.
-    #[arg(long, global = true, default_value = config::DEFAULT_SOCKET_PATH)]
+    #[arg(long, global = true, default_value = edge_userspace::plan::DEFAULT_SOCKET_PATH)]
     socket: PathBuf,
     /// Print machine-readable JSON instead of text.
     #[arg(long, global = true)]

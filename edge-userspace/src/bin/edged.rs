@@ -10,8 +10,9 @@ use clap::Parser;
 use edge_userspace::{
     control::{self, Request},
     daemon::{self, Daemon, Overrides},
-    loader, metrics,
-    state::State,
+    dataplane::{events, loader},
+    desired::state::State,
+    metrics,
 };
 use log::{error, info, warn};
 use tokio::{
@@ -96,7 +97,7 @@ async fn run(args: Args) -> Result<()> {
     }
     let (tx, mut rx) = mpsc::channel(64);
     tokio::spawn(control::serve(listener, tx));
-    let mut flush = tokio::time::interval(edge_userspace::events::LOG_INTERVAL);
+    let mut flush = tokio::time::interval(events::LOG_INTERVAL);
     // Readiness line for supervisors and tests.
     println!("edged: ready");
 

@@ -33,15 +33,20 @@ use edge_common::{Action, POLICY_SLOTS, PrefixEntry, Reason, prog_names};
 use edge_tests::{
     frames::Pkt,
     netns::{Lab, in_netns, netns_command, require_root},
+    reference::write_plan,
     topology::Edged,
 };
 use edge_userspace::{
-    config::{self, Member, Method},
-    desired, loader,
-    maps::{Counters, Stats, Tables, prefix_slot},
-    netdev, policy,
-    resolve::{Choices, PopView as PopHealth},
-    state::State,
+    config,
+    dataplane::{
+        loader,
+        maps::{Counters, Stats, Tables, prefix_slot},
+    },
+    desired::{self, state::State},
+    host::netdev,
+    plan::{Member, Method},
+    policy,
+    policy::{Choices, PopView as PopHealth},
 };
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use rand::{Rng, SeedableRng, rngs::SmallRng};
@@ -394,7 +399,7 @@ impl Bench {
         }
         let mut tables = Tables::take(&mut edge)?;
         let counters = Counters::take(&mut edge)?;
-        loader::write_plan(&mut tables, &plan)?;
+        write_plan(&mut tables, &plan)?;
         let mut harness = EbpfLoader::new().load(loader::bench_object())?;
         for name in ["bench_floor", "bench_reset"] {
             let p: &mut Xdp = harness.program_mut(name).context(name)?.try_into()?;
@@ -827,7 +832,7 @@ fn throughput(sizes: &Sizes) -> Result<Throughput> {
         }
         let mut tables = Tables::take(&mut o)?;
         let counters = Counters::take(&mut o)?;
-        loader::write_plan(&mut tables, &plan)?;
+        write_plan(&mut tables, &plan)?;
         // The tables must outlive the run: the maps stay referenced by the program.
         std::mem::forget(tables);
         Ok((o, counters))
@@ -1079,12 +1084,12 @@ fn load_only(family: &str, n: usize) -> Result<()> {
 // ---------------------------------------------------------------- daemon path
 
 /// The bench config with one policy for every prefix the bench adds.
-fn planned(net: Ipv4Net, dscp: Option<u8>) -> config::PlannedPrefix {
-    config::PlannedPrefix {
+fn planned(net: Ipv4Net, dscp: Option<u8>) -> edge_userspace::plan::PlannedPrefix {
+    edge_userspace::plan::PlannedPrefix {
         net: IpNet::V4(net),
         registration: "bench".into(),
-        origin: config::Origin::Config,
-        preference: config::Preference::Microsoft,
+        origin: edge_userspace::plan::Origin::Config,
+        preference: edge_userspace::plan::Preference::Microsoft,
         policy: Some(0),
         dscp,
         protect: Vec::new(),

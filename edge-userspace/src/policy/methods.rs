@@ -8,14 +8,14 @@ use std::time::Duration;
 
 use edge_common::{POLICY_SLOTS, PolicyTable};
 
-use crate::config::{Hysteresis, Member, Method, Target};
+use crate::plan::{Hysteresis, Member, Method, Target};
 
 /// The table for the PoP members of `members` under `method`, counting
 /// only members for which `up(pop)` holds; with no member up, every slot is
 /// `NO_POP` (the packet goes to the kernel). Flat policies only: nested
 /// members are left out, `performance` acts as `priority` (no RTTs here),
 /// `geographic` as `weighted` over every member, `subnet` as its fallback
-/// member. The daemon uses [`crate::resolve`], which handles every method,
+/// member. The daemon uses [`super::resolve`], which handles every method,
 /// nesting and the fallback.
 pub fn table(method: Method, members: &[Member], up: impl Fn(u32) -> bool) -> PolicyTable {
     let live: Vec<(u32, &Member)> = members

@@ -22,16 +22,18 @@ use serde_json::{Value, json};
 use tokio::sync::{mpsc, watch};
 
 use crate::{
-    config::{self, Invalid, Plan},
+    config::{self, Invalid},
     control::{Request, Response},
-    desired::{self, Changes, Desired, PopHealthView, View},
-    events,
-    health::{self, HealthEvent, PopStatus, Probe},
-    loader::{self, Dataplane},
-    maps::{Count, MapsError},
-    resolve::{self, Choices, Layout, PopView as PopHealth, Resolved},
-    routes::{self, RouteEvent, RouteStore},
-    state::State,
+    dataplane::{
+        MapsError, events,
+        loader::{self, Dataplane},
+        maps::Count,
+    },
+    desired::{self, Changes, Desired, PopHealthView, View, state::State},
+    health::{self, HealthEvent, PopStatus},
+    host::routes::{self, RouteEvent, RouteStore},
+    plan::{Plan, Probe},
+    policy::{self as resolve, Choices, Layout, PopView as PopHealth, Resolved},
 };
 
 /// Where the daemon's files are; flags override the config.
@@ -253,7 +255,7 @@ impl Daemon {
         let (protection_tx, protection_rx) = mpsc::channel(1024);
         let (neighbour_tx, neighbour_rx) = mpsc::channel(16);
         let watched = Arc::new(RwLock::new(c.next_hops.clone()));
-        crate::neigh::watch(watched.clone(), neighbour_tx).context("watching neighbours")?;
+        crate::host::neigh::watch(watched.clone(), neighbour_tx).context("watching neighbours")?;
         if let Some(ring) = dp.events.take() {
             events::spawn(ring, protection_tx, Arc::new(AtomicBool::new(false)))
                 .context("starting the event reader")?;
@@ -366,7 +368,7 @@ impl Daemon {
             .plan
             .policies
             .iter()
-            .any(|p| p.method == config::Method::Performance);
+            .any(|p| p.method == crate::plan::Method::Performance);
         if was != Some(healthy) || (ev.rtt.is_some() && performance) {
             self.retable();
         }
@@ -413,8 +415,8 @@ impl Daemon {
                     format!(
                         "policy {key}: every member is down; its traffic falls back to {}",
                         match fallback {
-                            config::Fallback::Transit => "the transit exit",
-                            config::Fallback::Pass => "the kernel (pass)",
+                            crate::plan::Fallback::Transit => "the transit exit",
+                            crate::plan::Fallback::Pass => "the kernel (pass)",
                         }
                     ),
                 );
@@ -682,7 +684,7 @@ impl Daemon {
             Request::PrefixDel { prefix } => {
                 match self.snapshot().prefix(prefix) {
                     None => return (not_registered(prefix), false),
-                    Some(p) if matches!(p.source, config::Origin::Route { .. }) => {
+                    Some(p) if matches!(p.source, crate::plan::Origin::Route { .. }) => {
                         return (
                             Response::error(
                                 "invalid",
@@ -790,7 +792,7 @@ impl Daemon {
             .plan
             .prefixes
             .iter()
-            .filter(|p| p.origin == config::Origin::Live)
+            .filter(|p| p.origin == crate::plan::Origin::Live)
             .count();
         json!({
             "version": env!("CARGO_PKG_VERSION"),

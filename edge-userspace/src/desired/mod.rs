@@ -7,6 +7,8 @@
 //! and tables before the prefixes that use them, removals last), and undoes
 //! what it wrote if a write fails half way.
 
+pub mod state;
+
 use std::{
     collections::{BTreeMap, BTreeSet},
     net::IpAddr,
@@ -21,13 +23,16 @@ use edge_common::{
 };
 use ipnet::IpNet;
 use log::warn;
+use state::{Ids, State};
 
 use crate::{
-    config::{DefaultAction, Fallback, Method, Plan, Preference, Role, Target},
-    maps::{Counters, MapsError, Tables},
-    netdev,
-    resolve::{Choices, Layout, PopView as PopHealth, Resolved, member_label, resolve},
-    state::{Ids, State},
+    dataplane::{
+        MapsError,
+        maps::{Counters, Tables},
+    },
+    host::netdev,
+    plan::{DefaultAction, Fallback, Method, Plan, Preference, Role, Target},
+    policy::{Choices, Layout, PopView as PopHealth, Resolved, member_label, resolve},
 };
 
 /// What every table map should hold.
@@ -192,7 +197,7 @@ pub struct PrefixView {
     pub dscp: Option<u8>,
     pub protect: Vec<String>,
     /// `config`, `live` (edgectl prefix add) or `route table N`.
-    pub source: crate::config::Origin,
+    pub source: crate::plan::Origin,
     pub counter_slot: u32,
 }
 
@@ -491,7 +496,7 @@ pub fn compile(
         let mut mac = mac_text(pop.mac);
         if let Some(ip) = pop.next_hop {
             next_hops.insert((ifindex, ip));
-            match crate::neigh::resolve(&pop.interface, ifindex, ip, NEIGHBOUR_WAIT)? {
+            match crate::host::neigh::resolve(&pop.interface, ifindex, ip, NEIGHBOUR_WAIT)? {
                 Some(m) => {
                     entry.dst_mac = m;
                     mac = format!("{ip} ({})", mac_text(m));
@@ -885,20 +890,4 @@ fn prefix_diff(
         }
     }
     (writes, removals)
-}
-
-/// Writes a whole plan into `tables` as if they were fresh (ids in config
-/// order, no live changes, nothing drained): for tests and benchmarks that
-/// load the object themselves.
-pub fn write_plan(tables: &mut Tables, plan: &Plan) -> Result<()> {
-    let current = dump(tables)?;
-    let c = compile(
-        plan,
-        &State::default(),
-        &current,
-        &|_| PopHealth::UP,
-        &Choices::default(),
-    )?;
-    apply(tables, None, &current, &c.desired)?;
-    Ok(())
 }

@@ -22,17 +22,16 @@ use std::{
 use anyhow::{Context as _, Result, bail};
 use ipnet::IpNet;
 use log::{info, warn};
-use netlink_packet_core::{
-    NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage, NetlinkPayload,
-};
+use netlink_packet_core::NetlinkPayload;
 use netlink_packet_route::{
     AddressFamily, RouteNetlinkMessage,
     route::{RouteAddress, RouteAttribute, RouteMessage, RouteType},
 };
-use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_ROUTE};
+use netlink_sys::{Socket, protocols::NETLINK_ROUTE};
 use tokio::sync::mpsc;
 
-use crate::config::{Origin, Plan, PlannedPrefix};
+use super::netlink::{messages, netlink_dump};
+use crate::plan::{Family, Origin, Plan, PlannedPrefix, PlannedRouteSource};
 
 /// One route of a followed table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,7 +144,7 @@ pub fn extend(plan: &mut Plan, store: &mut RouteStore) {
     let mut chosen: Vec<(usize, &Route)> = store
         .best()
         .filter_map(|r| {
-            let i = plan.route_sources.iter().position(|s| s.matches(r))?;
+            let i = plan.route_sources.iter().position(|s| matches(s, r))?;
             Some((i, r))
         })
         .collect();
@@ -222,24 +221,6 @@ fn route_of(msg: &RouteMessage, tables: &BTreeSet<u32>) -> Option<Route> {
     })
 }
 
-/// Reads every netlink message of one datagram.
-pub(crate) fn messages(buf: &[u8]) -> Vec<NetlinkMessage<RouteNetlinkMessage>> {
-    let mut out = Vec::new();
-    let mut offset = 0;
-    while offset < buf.len() {
-        let Ok(m) = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&buf[offset..]) else {
-            break;
-        };
-        let len = m.header.length as usize;
-        out.push(m);
-        if len == 0 {
-            break;
-        }
-        offset += len;
-    }
-    out
-}
-
 /// Every route of `tables` (one `RTM_GETROUTE` dump, both families).
 pub fn dump(tables: &BTreeSet<u32>) -> Result<Vec<Route>> {
     // A dump the kernel marks inconsistent (the table changed under it) is
@@ -267,45 +248,6 @@ fn dump_once(tables: &BTreeSet<u32>) -> Result<Option<Vec<Route>>> {
                 .collect()
         }),
     )
-}
-
-/// Sends one netlink dump `request` and collects what comes back; `None`
-/// when the kernel flagged the dump interrupted (inconsistent).
-pub(crate) fn netlink_dump(
-    request: RouteNetlinkMessage,
-    what: &str,
-) -> Result<Option<Vec<RouteNetlinkMessage>>> {
-    let mut socket = Socket::new(NETLINK_ROUTE).context("netlink socket")?;
-    socket.bind_auto().context("netlink bind")?;
-    socket.connect(&SocketAddr::new(0, 0))?;
-    let mut header = NetlinkHeader::default();
-    header.flags = NLM_F_REQUEST | NLM_F_DUMP;
-    header.sequence_number = 1;
-    let mut req = NetlinkMessage::new(header, NetlinkPayload::from(request));
-    req.finalize();
-    let mut buf = vec![0u8; req.buffer_len()];
-    req.serialize(&mut buf);
-    socket
-        .send(&buf, 0)
-        .with_context(|| format!("sending the {what} dump request"))?;
-    let mut out = Vec::new();
-    let mut interrupted = false;
-    let mut rx = Vec::with_capacity(1 << 20);
-    loop {
-        rx.clear();
-        socket
-            .recv(&mut rx, 0)
-            .with_context(|| format!("reading the {what} dump"))?;
-        for m in messages(&rx) {
-            interrupted |= m.header.flags & NLM_F_DUMP_INTR != 0;
-            match m.payload {
-                NetlinkPayload::Done(_) => return Ok((!interrupted).then_some(out)),
-                NetlinkPayload::Error(e) => bail!("{what} dump: {e:?}"),
-                NetlinkPayload::InnerMessage(inner) => out.push(inner),
-                _ => {}
-            }
-        }
-    }
 }
 
 /// The event socket: subscribed to route changes, with a large receive
@@ -495,6 +437,19 @@ fn follow(
         }
     }
     Ok(())
+}
+
+/// Whether route `r` is one of `source`'s (table, family, protocol, metric, realm).
+fn matches(source: &PlannedRouteSource, r: &Route) -> bool {
+    r.table == source.table
+        && match source.family {
+            Family::Any => true,
+            Family::Ipv4 => r.net.addr().is_ipv4(),
+            Family::Ipv6 => r.net.addr().is_ipv6(),
+        }
+        && source.protocol.is_none_or(|p| p == r.protocol)
+        && source.metric.is_none_or(|m| m == r.metric)
+        && source.realm.is_none_or(|x| x == r.realm)
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use std::net::IpAddr;
 use aya::maps::{Array, MapData};
 use edge_common::{PortEntry, PortSlot, limits, local_bit, map_names};
 
-use crate::maps::MapsError;
+use super::MapsError;
 
 pub struct Index {
     ports: Array<MapData, PortSlot>,

@@ -1,10 +1,7 @@
 //! Typed owners of the pinned maps: one place that writes each map, and the
 //! errors that say which map and which limit.
 
-use std::{
-    net::IpAddr,
-    path::{Path, PathBuf},
-};
+use std::{net::IpAddr, path::Path};
 
 use aya::maps::{
     Array, DevMapHash, HashMap, IterableMap as _, LpmTrie, Map, MapData, MapError, PerCpuArray,
@@ -16,42 +13,11 @@ use edge_common::{
 use ipnet::{IpNet, Ipv4Net};
 use serde::Serialize;
 
-use crate::{
+use super::{
+    error::{MapsError, write_error},
     fib::{self, Fib4, MapStore},
     index::Index,
 };
-
-#[derive(Debug, thiserror::Error)]
-pub enum MapsError {
-    #[error("map {map} is full (limit {limit} entries)")]
-    MapFull { map: &'static str, limit: u32 },
-    #[error("map {map}: {source}")]
-    Map { map: &'static str, source: MapError },
-    #[error("map {map}: {source}")]
-    Xdp {
-        map: &'static str,
-        source: XdpMapError,
-    },
-    #[error("map {map} not found in the eBPF object")]
-    Missing { map: &'static str },
-    #[error("counting possible CPUs: {0}")]
-    Cpus(std::io::Error),
-    #[error("opening pinned map {path}: {source}")]
-    Pin { path: PathBuf, source: MapError },
-    #[error("map {map}: {what}")]
-    Mmap { map: &'static str, what: String },
-}
-
-/// Turns a failed write into `MapFull` when the kernel says the map is full
-/// (E2BIG for hash maps, ENOSPC for LPM tries).
-fn write_error(map: &'static str, limit: u32, source: MapError) -> MapsError {
-    if let MapError::SyscallError(e) = &source
-        && matches!(e.io_error.raw_os_error(), Some(libc::E2BIG | libc::ENOSPC))
-    {
-        return MapsError::MapFull { map, limit };
-    }
-    MapsError::Map { map, source }
-}
 
 fn open_pinned(dir: &Path, map: &'static str) -> Result<Map, MapsError> {
     let path = dir.join(map);

@@ -26,10 +26,8 @@ use std::{
 use edge_common::{NO_POP, POLICY_SLOTS, PolicyTable};
 use ipnet::IpNet;
 
-use crate::{
-    config::{Fallback, Method, Plan, Region, Target},
-    policy,
-};
+use super::methods as policy;
+use crate::plan::{Fallback, Method, Plan, Region, Target};
 
 /// What the methods need to know about a PoP.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -300,9 +298,9 @@ pub struct Resolved {
 }
 
 impl Resolved {
-    /// Tables whose contents differ from `old`'s (or that `old` lacks):
-    /// what a failover writes.
-    pub fn changed<'a>(&'a self, old: &Resolved) -> Vec<&'a TableKey> {
+    /// Tables whose contents differ from `old`'s (or that `old` lacks).
+    #[cfg(test)]
+    fn changed<'a>(&'a self, old: &Resolved) -> Vec<&'a TableKey> {
         self.tables
             .iter()
             .filter(|(k, t)| old.tables.get(*k).is_none_or(|o| o.pops != t.pops))

@@ -43,7 +43,7 @@ fn entry(m: &NeighbourMessage) -> Option<(u32, IpAddr, [u8; 6])> {
     Some((m.header.ifindex, ip?, mac?))
 }
 
-use crate::routes::messages as parse;
+use super::netlink::messages as parse;
 
 /// Every usable entry of the neighbour table.
 pub fn table() -> Result<Vec<(u32, IpAddr, [u8; 6])>> {
@@ -51,7 +51,7 @@ pub fn table() -> Result<Vec<(u32, IpAddr, [u8; 6])>> {
     msg.header.family = AddressFamily::Unspec;
     for _ in 0..10 {
         // An interrupted (inconsistent) dump is taken again.
-        if let Some(messages) = crate::routes::netlink_dump(
+        if let Some(messages) = super::netlink::netlink_dump(
             RouteNetlinkMessage::GetNeighbour(msg.clone()),
             "neighbour",
         )? {

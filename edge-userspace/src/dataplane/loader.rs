@@ -19,11 +19,8 @@ use aya::{
 use edge_common::{map_names, prog_names};
 use log::{info, warn};
 
-pub use crate::desired::write_plan;
-use crate::{
-    config::{Limits, XdpMode},
-    maps::{Counters, Tables},
-};
+use super::maps::{Counters, Tables};
+use crate::plan::{Limits, XdpMode};
 
 /// The eBPF object built by aya-build (see build.rs).
 pub fn object() -> &'static [u8] {

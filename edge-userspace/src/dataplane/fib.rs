@@ -28,7 +28,7 @@ use aya::maps::{Array, MapData};
 use edge_common::{PrefixEntry, fib, limits, map_names};
 use ipnet::Ipv4Net;
 
-use crate::maps::MapsError;
+use super::MapsError;
 
 /// Entries in TBL24.
 pub const TBL24_ENTRIES: usize = 1 << 24;

@@ -1,0 +1,217 @@
+//! The TOML schema: the file's shape as serde reads it, with spans for
+//! error lines. Nothing here is validated; `validate` turns it into a plan.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::plan::{
+    DEFAULT_PIN_PATH, DEFAULT_SOCKET_PATH, DEFAULT_STATE_PATH, DefaultAction, Fallback, Family,
+    Method, Preference, Role, XdpMode,
+};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct File {
+    #[serde(default)]
+    pub(crate) daemon: Daemon,
+    #[serde(default)]
+    pub(crate) forwarding: Forwarding,
+    #[serde(default)]
+    pub(crate) limits: LimitsConfig,
+    #[serde(default)]
+    pub(crate) ports: Vec<PortConfig>,
+    #[serde(default)]
+    pub(crate) pops: Vec<PopConfig>,
+    #[serde(default)]
+    pub(crate) policies: Vec<PolicyConfig>,
+    #[serde(default)]
+    pub(crate) prefixes: Vec<PrefixConfig>,
+    #[serde(default)]
+    pub(crate) route_sources: Vec<RouteSourceConfig>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum Protocol {
+    Number(i64),
+    Name(String),
+}
+
+/// Routes of a kernel table that become registered prefixes.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RouteSourceConfig {
+    pub(crate) table: Spanned<i64>,
+    #[serde(default)]
+    pub(crate) family: Family,
+    pub(crate) protocol: Option<Spanned<Protocol>>,
+    pub(crate) metric: Option<Spanned<i64>>,
+    pub(crate) realm: Option<Spanned<i64>>,
+    pub(crate) registration: Option<String>,
+    #[serde(default)]
+    pub(crate) preference: Preference,
+    pub(crate) policy: Option<Spanned<String>>,
+    pub(crate) pop: Option<Spanned<String>>,
+    pub(crate) dscp: Option<Spanned<Dscp>>,
+    #[serde(default)]
+    pub(crate) protect: Vec<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Daemon {
+    #[serde(default = "default_pin_path")]
+    pub(crate) pin_path: PathBuf,
+    #[serde(default)]
+    pub(crate) xdp_mode: XdpMode,
+    /// Prometheus endpoint; an empty string turns it off.
+    pub(crate) metrics_address: Option<Spanned<String>>,
+    #[serde(default = "default_socket_path")]
+    pub(crate) socket_path: PathBuf,
+    #[serde(default = "default_state_path")]
+    pub(crate) state_path: PathBuf,
+}
+
+impl Default for Daemon {
+    fn default() -> Self {
+        Self {
+            pin_path: default_pin_path(),
+            xdp_mode: XdpMode::default(),
+            metrics_address: None,
+            socket_path: default_socket_path(),
+            state_path: default_state_path(),
+        }
+    }
+}
+
+pub(crate) fn default_socket_path() -> PathBuf {
+    DEFAULT_SOCKET_PATH.into()
+}
+
+pub(crate) fn default_state_path() -> PathBuf {
+    DEFAULT_STATE_PATH.into()
+}
+
+/// Map sizes: lower them to save kernel memory on small hosts.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct LimitsConfig {
+    pub(crate) prefixes_v4: Option<Spanned<i64>>,
+    pub(crate) prefixes_v6: Option<Spanned<i64>>,
+}
+
+pub(crate) fn default_pin_path() -> PathBuf {
+    DEFAULT_PIN_PATH.into()
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Forwarding {
+    #[serde(default)]
+    pub(crate) default_action: DefaultAction,
+    pub(crate) backbone_exit: Option<Spanned<String>>,
+    pub(crate) transit_exit: Option<Spanned<String>>,
+    pub(crate) encap_ttl: Option<Spanned<i64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PortConfig {
+    pub(crate) interface: Spanned<String>,
+    pub(crate) role: Role,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Tunnel {
+    pub(crate) source: String,
+    pub(crate) destination: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PopConfig {
+    pub(crate) name: Spanned<String>,
+    pub(crate) interface: Spanned<String>,
+    pub(crate) mac: Option<Spanned<String>>,
+    /// The next hop's address, its MAC taken from the neighbour table.
+    pub(crate) next_hop: Option<Spanned<String>>,
+    pub(crate) encap_ipv4: Option<Spanned<Tunnel>>,
+    pub(crate) encap_ipv6: Option<Spanned<Tunnel>>,
+    pub(crate) region: Option<Spanned<String>>,
+    pub(crate) probe: Option<Spanned<ProbeConfig>>,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum ProbeType {
+    Icmp,
+    Tcp,
+    Http,
+    Udp,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ProbeConfig {
+    #[serde(rename = "type")]
+    pub(crate) kind: ProbeType,
+    pub(crate) address: Spanned<String>,
+    pub(crate) port: Option<Spanned<i64>>,
+    pub(crate) path: Option<Spanned<String>>,
+    pub(crate) host: Option<Spanned<String>>,
+    pub(crate) status: Option<Spanned<i64>>,
+    pub(crate) payload: Option<Spanned<String>>,
+    pub(crate) interface: Option<Spanned<String>>,
+    pub(crate) interval_ms: Option<Spanned<i64>>,
+    pub(crate) timeout_ms: Option<Spanned<i64>>,
+    pub(crate) rise: Option<Spanned<i64>>,
+    pub(crate) fall: Option<Spanned<i64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct MemberConfig {
+    pub(crate) pop: Option<Spanned<String>>,
+    pub(crate) policy: Option<Spanned<String>>,
+    pub(crate) weight: Option<Spanned<i64>>,
+    pub(crate) priority: Option<Spanned<i64>>,
+    pub(crate) region: Option<Spanned<String>>,
+    pub(crate) subnets: Option<Spanned<Vec<Spanned<String>>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PolicyConfig {
+    pub(crate) name: Spanned<String>,
+    pub(crate) method: Method,
+    pub(crate) members: Spanned<Vec<Spanned<MemberConfig>>>,
+    pub(crate) fallback: Option<Spanned<Fallback>>,
+    pub(crate) hysteresis_ms: Option<Spanned<i64>>,
+    pub(crate) hysteresis_percent: Option<Spanned<i64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum Dscp {
+    Number(i64),
+    Name(String),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PrefixConfig {
+    pub(crate) prefix: Spanned<String>,
+    pub(crate) registration: Option<String>,
+    #[serde(default)]
+    pub(crate) preference: Preference,
+    pub(crate) policy: Option<Spanned<String>>,
+    /// Shorthand for a single-member policy.
+    pub(crate) pop: Option<Spanned<String>>,
+    pub(crate) dscp: Option<Spanned<Dscp>>,
+    #[serde(default)]
+    pub(crate) protect: Vec<Spanned<String>>,
+    pub(crate) region: Option<Spanned<String>>,
+}

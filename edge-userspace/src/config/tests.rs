@@ -1,0 +1,596 @@
+use std::{path::PathBuf, time::Duration};
+
+use super::*;
+use crate::plan::*;
+
+const GOOD: &str = r#"
+[daemon]
+pin_path = "/sys/fs/bpf/test"
+xdp_mode = "generic"
+
+[forwarding]
+default_action = "drop"
+backbone_exit = "core"
+transit_exit = "isp"
+
+[[ports]]
+interface = "peer0"
+role = "peering"
+
+[[ports]]
+interface = "bb0"
+role = "backbone"
+
+[[ports]]
+interface = "tr0"
+role = "transit"
+
+[[pops]]
+name = "core"
+interface = "bb0"
+mac = "02:00:00:00:0a:01"
+
+[[pops]]
+name = "isp"
+interface = "tr0"
+mac = "02:00:00:00:0b:01"
+
+[[pops]]
+name = "ams"
+interface = "bb0"
+mac = "02:00:00:00:0c:01"
+encap_ipv4 = { source = "198.51.100.1", destination = "203.0.113.1" }
+
+[[policies]]
+name = "eu"
+method = "weighted"
+members = [{ pop = "ams", weight = 3 }, { pop = "core", weight = 1 }]
+
+[[prefixes]]
+prefix = "203.0.113.0/24"
+registration = "contoso"
+policy = "eu"
+dscp = "af41"
+protect = ["peer0"]
+
+[[prefixes]]
+prefix = "2001:db8:b::/48"
+preference = "internet"
+dscp = 46
+
+[[prefixes]]
+prefix = "198.51.100.0/24"
+pop = "ams"
+"#;
+
+fn problems(text: &str) -> Vec<String> {
+    parse(text)
+        .unwrap_err()
+        .0
+        .iter()
+        .map(ToString::to_string)
+        .collect()
+}
+
+#[test]
+fn good_config_resolves_names() {
+    let plan = parse(GOOD).unwrap();
+    assert_eq!(plan.pin_path, PathBuf::from("/sys/fs/bpf/test"));
+    assert_eq!(plan.xdp_mode, XdpMode::Generic);
+    assert_eq!(plan.default_action, DefaultAction::Drop);
+    assert_eq!((plan.backbone_exit, plan.transit_exit), (Some(0), Some(1)));
+    assert_eq!(
+        plan.ports[2],
+        PlannedPort {
+            interface: "tr0".into(),
+            role: Role::Transit
+        }
+    );
+    assert_eq!(
+        plan.pops[2].encap_ipv4,
+        Some((
+            "198.51.100.1".parse().unwrap(),
+            "203.0.113.1".parse().unwrap()
+        ))
+    );
+    assert_eq!(
+        plan.policies[0].members,
+        vec![Member::pop(2, 3, 1), Member::pop(0, 1, 2)]
+    );
+    let p = &plan.prefixes[0];
+    assert_eq!(
+        (
+            p.registration.as_str(),
+            p.policy,
+            p.dscp,
+            p.protect.as_slice()
+        ),
+        ("contoso", Some(0), Some(34), &[0][..])
+    );
+    let p = &plan.prefixes[1];
+    assert_eq!(
+        (p.preference, p.policy, p.dscp),
+        (Preference::Internet, None, Some(46))
+    );
+    // `pop = "ams"` became a single-member priority policy.
+    assert_eq!(plan.prefixes[2].policy, Some(1));
+    assert_eq!(plan.policies[1].name, "pop:ams");
+    assert_eq!(plan.policies[1].method, Method::Priority);
+}
+
+#[test]
+fn defaults_apply() {
+    let plan = parse("").unwrap();
+    assert_eq!(plan.pin_path, PathBuf::from(DEFAULT_PIN_PATH));
+    assert_eq!(plan.xdp_mode, XdpMode::Auto);
+    assert_eq!(plan.default_action, DefaultAction::Pass);
+    assert_eq!(plan.encap_ttl, 64);
+    assert_eq!(
+        plan.metrics_address,
+        Some("127.0.0.1:9477".parse().unwrap())
+    );
+    assert_eq!(
+        parse("[daemon]\nmetrics_address = \"\"")
+            .unwrap()
+            .metrics_address,
+        None
+    );
+    assert_eq!(
+        problems("[daemon]\nmetrics_address = \"localhost\""),
+        ["line 2: metrics_address \"localhost\" is not an IP:port"]
+    );
+}
+
+#[test]
+fn dscp_names() {
+    for (name, value) in [
+        ("ef", 46),
+        ("AF41", 34),
+        ("af11", 10),
+        ("af43", 38),
+        ("cs1", 8),
+        ("cs7", 56),
+        ("be", 0),
+        ("le", 1),
+    ] {
+        assert_eq!(dscp_by_name(name), Some(value), "{name}");
+    }
+    for bad in ["af44", "af51", "cs8", "gold", "af1"] {
+        assert_eq!(dscp_by_name(bad), None, "{bad}");
+    }
+}
+
+#[test]
+fn unknown_key_is_reported_with_its_line() {
+    let p = problems("[daemon]\npin_path = \"/x\"\ncolour = 1\n");
+    assert_eq!(p.len(), 1);
+    assert!(p[0].starts_with("line 3: unknown field `colour`"), "{p:?}");
+}
+
+#[test]
+fn every_semantic_problem_is_reported_with_its_line() {
+    let text = GOOD
+        .replace("203.0.113.0/24", "203.0.113.1/24")
+        .replace("weight = 3", "weight = 0")
+        .replace("dscp = 46", "dscp = 64")
+        .replace("02:00:00:00:0b:01", "02:00:00:zz:0b:01")
+        .replace("protect = [\"peer0\"]", "protect = [\"bb0\", \"nope\"]")
+        .replace(
+            "destination = \"203.0.113.1\"",
+            "destination = \"2001:db8::1\"",
+        );
+    assert_eq!(
+        problems(&text),
+        vec![
+            "line 31: PoP isp: bad MAC \"02:00:00:zz:0b:01\": Unexpected character 'z' at position 10",
+            "line 37: PoP ams: encap_ipv4 needs a source and destination of the right address family",
+            "line 42: policy eu: weight 0 is outside 1-1000",
+            "line 45: prefix 203.0.113.1/24 has host bits set (did you mean 203.0.113.0/24?)",
+            "line 54: prefix 2001:db8:b::/48: DSCP 64 is outside 0-63",
+        ]
+    );
+    let text = GOOD.replace("protect = [\"peer0\"]", "protect = [\"bb0\", \"nope\"]");
+    assert_eq!(
+        problems(&text),
+        vec![
+            "line 49: prefix 203.0.113.0/24: protect names bb0, which is not a peering port",
+            "line 49: prefix 203.0.113.0/24: protect names unknown port \"nope\"",
+        ]
+    );
+}
+
+#[test]
+fn duplicates_and_unknown_names() {
+    let text = format!(
+        "{GOOD}\n[[prefixes]]\nprefix = \"203.0.113.0/24\"\npop = \"ams\"\n\n[[prefixes]]\nprefix = \"192.0.2.0/24\"\npolicy = \"nyc\"\n\n[[pops]]\nname = \"ams\"\ninterface = \"eth9\"\nmac = \"01:00:5e:00:00:01\"\n"
+    );
+    assert_eq!(
+        problems(&text),
+        vec![
+            "line 69: PoP ams is defined twice",
+            "line 70: PoP ams: interface eth9 is not a listed port",
+            "line 71: PoP ams: MAC 01:00:5E:00:00:01 is not a unicast address",
+            "line 61: prefix 203.0.113.0/24 is already registered on line 45",
+            "line 66: prefix 192.0.2.0/24: unknown policy \"nyc\"",
+        ]
+    );
+}
+
+#[test]
+fn exits_are_required_where_traffic_needs_them() {
+    let text = GOOD
+        .replace("backbone_exit = \"core\"\n", "")
+        .replace("transit_exit = \"isp\"\n", "");
+    assert_eq!(
+        problems(&text),
+        vec![
+            "[forwarding] backbone_exit is required: peering ports carry microsoft-preference prefixes",
+            "[forwarding] transit_exit is required: some prefixes have the internet preference",
+        ]
+    );
+}
+
+#[test]
+fn bad_prefix_text() {
+    let p = problems("[[prefixes]]\nprefix = \"203.0.113.0/33\"\npop = \"x\"\n");
+    assert_eq!(p.len(), 1);
+    assert!(
+        p[0].starts_with("line 2: bad prefix \"203.0.113.0/33\""),
+        "{p:?}"
+    );
+}
+
+const HEALTH: &str = r#"
+[forwarding]
+backbone_exit = "core"
+transit_exit = "isp"
+
+[[ports]]
+interface = "bb0"
+role = "backbone"
+
+[[ports]]
+interface = "tr0"
+role = "transit"
+
+[[pops]]
+name = "core"
+interface = "bb0"
+mac = "02:00:00:00:0a:01"
+region = "world > europe > ie"
+probe = { type = "icmp", address = "203.0.113.1" }
+
+[[pops]]
+name = "isp"
+interface = "tr0"
+mac = "02:00:00:00:0b:01"
+probe = { type = "http", address = "2001:db8::1", path = "/health", status = 204, interval_ms = 2000, timeout_ms = 1000, rise = 1, fall = 5, interface = "" }
+
+[[pops]]
+name = "ams"
+interface = "bb0"
+mac = "02:00:00:00:0c:01"
+region = "world > Europe > NL"
+
+[pops.probe]
+type = "udp"
+address = "198.51.100.7"
+port = 7
+interval_ms = 200
+
+[[policies]]
+name = "eu"
+method = "performance"
+members = [{ pop = "core" }, { pop = "ams" }]
+hysteresis_ms = 8
+hysteresis_percent = 15
+fallback = "pass"
+
+[[policies]]
+name = "geo"
+method = "geographic"
+members = [{ policy = "eu", region = "world > europe" }, { pop = "isp", region = "world", weight = 2 }]
+
+[[policies]]
+name = "sites"
+method = "subnet"
+members = [{ pop = "ams", subnets = ["192.0.2.0/26", "2001:db8:5::/48"] }, { policy = "geo" }]
+
+[[prefixes]]
+prefix = "192.0.2.0/24"
+policy = "sites"
+region = "world > europe > fr"
+"#;
+
+#[test]
+fn health_and_method_keys_resolve() {
+    let plan = parse(HEALTH).unwrap_or_else(|e| panic!("{e}"));
+    let core = &plan.pops[0];
+    assert_eq!(
+        core.region,
+        Some(Region::parse("world > europe > ie").unwrap())
+    );
+    assert_eq!(
+        core.probe,
+        Some(Probe {
+            kind: ProbeKind::Icmp,
+            address: "203.0.113.1".parse().unwrap(),
+            device: Some("bb0".into()),
+            interval: Duration::from_secs(1),
+            timeout: Duration::from_millis(500),
+            rise: 2,
+            fall: 3,
+        }),
+        "defaults: the PoP's interface, 1 s / 500 ms / 2 / 3"
+    );
+    let isp = plan.pops[1].probe.as_ref().unwrap();
+    assert_eq!(
+        (
+            isp.kind.clone(),
+            isp.device.as_deref(),
+            isp.interval,
+            isp.timeout,
+            isp.rise,
+            isp.fall
+        ),
+        (
+            ProbeKind::Http {
+                port: 80,
+                path: "/health".into(),
+                host: None,
+                status: 204
+            },
+            None,
+            Duration::from_secs(2),
+            Duration::from_secs(1),
+            1,
+            5
+        )
+    );
+    let ams = plan.pops[2].probe.as_ref().unwrap();
+    assert_eq!(
+        ams.kind,
+        ProbeKind::Udp {
+            port: 7,
+            payload: DEFAULT_UDP_PAYLOAD.as_bytes().to_vec()
+        }
+    );
+    // A short interval shortens the default timeout.
+    assert_eq!(
+        (ams.interval, ams.timeout),
+        (Duration::from_millis(200), Duration::from_millis(200))
+    );
+    assert_eq!(
+        plan.pops[2].region.as_ref().unwrap().to_string(),
+        "world > europe > nl"
+    );
+
+    let eu = &plan.policies[0];
+    assert_eq!(eu.method, Method::Performance);
+    assert_eq!(eu.fallback, Fallback::Pass);
+    assert_eq!(
+        eu.hysteresis,
+        Hysteresis {
+            absolute: Duration::from_millis(8),
+            percent: 15
+        }
+    );
+    let geo = &plan.policies[1];
+    assert_eq!(
+        geo.fallback,
+        Fallback::Transit,
+        "default with a transit exit"
+    );
+    assert_eq!(geo.members[0].target, Target::Policy(0));
+    assert_eq!(
+        geo.members[0].region,
+        Some(Region::parse("world>europe").unwrap())
+    );
+    assert_eq!(
+        (geo.members[1].target, geo.members[1].weight),
+        (Target::Pop(1), 2)
+    );
+    let sites = &plan.policies[2];
+    assert_eq!(
+        sites.members[0].subnets,
+        vec![
+            "192.0.2.0/26".parse::<IpNet>().unwrap(),
+            "2001:db8:5::/48".parse().unwrap()
+        ]
+    );
+    assert!(sites.members[1].subnets.is_empty());
+    assert_eq!(
+        plan.prefixes[0].region,
+        Some(Region(vec!["world".into(), "europe".into(), "fr".into()]))
+    );
+}
+
+#[test]
+fn regions_parse_and_nest() {
+    let ie = Region::parse(" World >europe> IE ").unwrap();
+    assert_eq!(ie.to_string(), "world > europe > ie");
+    assert!(ie.within(&Region::parse("world > europe").unwrap()));
+    assert!(ie.within(&Region::default()));
+    assert!(!ie.within(&Region::parse("world > eu").unwrap()));
+    assert_eq!(
+        ie.lineage().map(|r| r.to_string()).collect::<Vec<_>>(),
+        ["world > europe > ie", "world > europe", "world", "(root)"]
+    );
+    assert!(Region::parse("world >> ie").is_err());
+    assert!(Region::parse("").is_err());
+    assert!(Region::parse("world > new york").is_err());
+}
+
+#[test]
+fn health_and_method_problems_are_reported_with_their_lines() {
+    let text = HEALTH
+        .replace(
+            "address = \"203.0.113.1\"",
+            "address = \"203.0.113.1\", port = 7",
+        )
+        .replace("status = 204", "status = 700")
+        .replace("timeout_ms = 1000", "timeout_ms = 3000")
+        .replace("rise = 1", "rise = 0")
+        .replace(
+            "region = \"world > Europe > NL\"",
+            "region = \"world > > nl\"",
+        )
+        .replace("port = 7\ninterval_ms = 200", "interval_ms = 20")
+        .replace("hysteresis_ms = 8", "hysteresis_ms = -1")
+        .replace("region = \"world\", weight = 2", "weight = 2")
+        .replace("\"192.0.2.0/26\"", "\"192.0.2.1/26\"")
+        .replace("{ policy = \"geo\" }", "{ policy = \"nowhere\" }")
+        .replace("region = \"world > europe > fr\"", "region = \"world/fr\"");
+    assert_eq!(
+        problems(&text),
+        vec![
+            "line 19: PoP core: probe: `port` does not apply to a icmp probe",
+            "line 25: PoP isp: probe: status 700 is outside 100-599",
+            "line 25: PoP isp: probe: timeout_ms 3000 is longer than interval_ms 2000",
+            "line 25: PoP isp: probe: rise 0 is outside 1-100",
+            "line 31: PoP ams: region \"world > > nl\" has an empty segment",
+            "line 33: PoP ams: probe: a udp probe needs a port",
+            "line 36: PoP ams: probe: interval_ms 20 is outside 50-600000",
+            "line 42: policy eu: hysteresis_ms -1 is outside 0-10000",
+            "line 49: policy geo: member isp has no region (give the member or its PoP a region)",
+            "line 54: policy sites: subnet 192.0.2.1/26 has host bits set (did you mean 192.0.2.0/26?)",
+            "line 54: policy sites: unknown member policy \"nowhere\"",
+            "line 59: prefix 192.0.2.0/24: region \"world/fr\": segment \"world/fr\" may only hold letters, digits, `-` and `_`",
+        ]
+    );
+}
+
+#[test]
+fn method_specific_keys_and_member_shapes_are_checked() {
+    let text = HEALTH
+            .replace(
+                "members = [{ pop = \"core\" }, { pop = \"ams\" }]",
+                "members = [{ pop = \"core\", region = \"world\" }, { pop = \"ams\", policy = \"geo\" }, { pop = \"core\" }]",
+            )
+            .replace("{ policy = \"geo\" }]", "{ policy = \"geo\" }, { pop = \"core\" }]")
+            .replace("prefix = \"192.0.2.0/24\"", "prefix = \"192.0.2.0/24\"\npop = \"core\"");
+    assert_eq!(
+        problems(&text),
+        vec![
+            "line 42: policy eu: a member region applies to the geographic method only",
+            "line 42: policy eu: a member names either a pop or a policy",
+            "line 42: policy eu: core is a member twice",
+            "line 55: policy sites: a subnet policy needs exactly one member without subnets (the fallback member), not 2",
+            "line 59: prefix 192.0.2.0/24: give either policy or pop, not both",
+        ]
+    );
+    let text = HEALTH
+        .replace("hysteresis_ms = 8\nhysteresis_percent = 15\n", "")
+        .replace(
+            "method = \"geographic\"",
+            "method = \"geographic\"\nhysteresis_percent = 5",
+        )
+        .replace(
+            "subnets = [\"192.0.2.0/26\", \"2001:db8:5::/48\"]",
+            "subnets = []",
+        )
+        .replace(
+            "{ policy = \"eu\", region",
+            "{ policy = \"eu\", subnets = [\"10.0.0.0/8\"], region",
+        );
+    assert_eq!(
+        problems(&text),
+        vec![
+            "line 49: policy geo: subnets apply to the subnet method only",
+            "line 48: policy geo: hysteresis_percent applies to the performance method only",
+            "line 54: policy sites: empty subnets (leave the key out for the fallback member)",
+        ]
+    );
+}
+
+#[test]
+fn nested_policies_may_not_loop_or_nest_a_subnet_policy() {
+    let text = format!(
+        "{HEALTH}\n[[policies]]\nname = \"a\"\nmethod = \"priority\"\nmembers = [{{ policy = \"b\" }}]\n\n[[policies]]\nname = \"b\"\nmethod = \"weighted\"\nmembers = [{{ pop = \"core\" }}, {{ policy = \"c\" }}]\n\n[[policies]]\nname = \"c\"\nmethod = \"priority\"\nmembers = [{{ policy = \"a\" }}, {{ policy = \"sites\" }}]\n\n[[policies]]\nname = \"self\"\nmethod = \"priority\"\nmembers = [{{ policy = \"self\" }}]\n"
+    );
+    assert_eq!(
+        problems(&text),
+        vec![
+            "line 75: policy c: subnet policy sites cannot be a member (it maps customer addresses, which only a prefix has)",
+            "line 63: policy a: nested policies form a cycle: a > b > c > a",
+            "line 78: policy self: nested policies form a cycle: self > self",
+        ]
+    );
+}
+
+#[test]
+fn explicit_transit_fallback_needs_a_transit_exit() {
+    let text = HEALTH
+        .replace("transit_exit = \"isp\"\n", "")
+        .replace("fallback = \"pass\"", "fallback = \"transit\"");
+    assert_eq!(
+        problems(&text),
+        ["line 44: policy eu: fallback = \"transit\" needs [forwarding] transit_exit"]
+    );
+}
+
+#[test]
+fn too_many_region_tables_are_refused() {
+    let mut text = HEALTH.to_string();
+    for i in 0..300 {
+        text.push_str(&format!(
+                "\n[[prefixes]]\nprefix = \"10.{}.{}.0/24\"\npolicy = \"geo\"\nregion = \"world > r{i}\"\n",
+                i / 256,
+                i % 256
+            ));
+    }
+    assert_eq!(
+        problems(&text),
+        [
+            "302 selection tables (policies × prefix regions × subnet members) exceed the limit of 256"
+        ]
+    );
+}
+
+#[test]
+fn the_documented_example_is_valid() {
+    let doc = include_str!("../../../docs/config.md");
+    let example = doc
+        .split("### Example\n\n```toml\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("docs/config.md has an example");
+    let text = format!(
+        "[[ports]]\ninterface = \"bb0\"\nrole = \"backbone\"\n\n[[ports]]\ninterface = \"bb1\"\nrole = \"backbone\"\n{example}"
+    );
+    let plan = parse(&text).unwrap_or_else(|e| panic!("{e}"));
+    let layout = crate::policy::Layout::new(&plan);
+    assert_eq!(layout.more_specific.len(), 1);
+    assert_eq!(
+        layout.table_of(0).unwrap().to_string(),
+        "by-site [world > europe > fr] [policy:near]"
+    );
+}
+
+mod shipped_example {
+    /// dist/edge.toml, the complete example, is a valid config that uses
+    /// every section.
+    #[test]
+    fn the_complete_example_is_valid() {
+        let text = include_str!("../../../dist/edge.toml");
+        let plan = super::parse(text).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(plan.ports.len(), 4);
+        assert_eq!(plan.pops.len(), 5);
+        assert!(plan.pops.iter().filter(|p| p.probe.is_some()).count() == 4);
+        assert!(plan.pops.iter().any(|p| p.next_hop.is_some()));
+        assert_eq!(plan.route_sources.len(), 2);
+        assert_eq!(plan.prefixes.len(), 6);
+        for section in [
+            "[daemon]",
+            "[limits]",
+            "[forwarding]",
+            "[[ports]]",
+            "[[pops]]",
+            "[[policies]]",
+            "[[prefixes]]",
+            "[[route_sources]]",
+        ] {
+            assert!(text.contains(section), "{section}");
+        }
+    }
+}

@@ -1,0 +1,288 @@
+//! Whole-file validation: every problem found, with its line; names
+//! resolved to ids. Split by section: ports and PoPs, policies, prefixes.
+
+mod policies;
+mod pops;
+mod prefixes;
+
+use std::{collections::HashMap, ops::Range};
+
+use edge_common::limits;
+pub use prefixes::{dscp_by_name, protocol_by_name};
+use toml::Spanned;
+
+use super::{Invalid, Problem, schema::*};
+use crate::plan::*;
+
+pub(crate) struct Validator<'a> {
+    pub(super) text: &'a str,
+    /// Length of the config file's own text; entries past it are live changes.
+    pub(super) base_len: usize,
+    pub(super) problems: Vec<Problem>,
+}
+
+impl Validator<'_> {
+    pub(super) fn bad(&mut self, span: Option<Range<usize>>, message: impl Into<String>) {
+        let line = span.map(|s| line_of(self.text, s.start));
+        self.problems.push(Problem {
+            line,
+            message: message.into(),
+            map_full: false,
+        });
+    }
+
+    pub(super) fn limit(&mut self, what: &str, n: usize, limit: u32) {
+        if n > limit as usize {
+            self.bad(None, format!("{n} {what} exceed the limit of {limit}"));
+        }
+    }
+
+    pub(super) fn run(mut self, file: File) -> Result<Plan, Invalid> {
+        let ports = self.ports(&file.ports);
+        let port_ids: HashMap<&str, u32> = ports
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.interface.as_str(), i as u32))
+            .collect();
+        let pops = self.pops(&file.pops, &port_ids);
+        let pop_ids: HashMap<&str, u32> = pops
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.name.as_str(), i as u32))
+            .collect();
+        let mut policies = self.policies(&file.policies, &pops);
+        let fwd = &file.forwarding;
+        let backbone_exit = fwd
+            .backbone_exit
+            .as_ref()
+            .and_then(|n| self.pop_ref(n, &pop_ids, "backbone_exit"));
+        let transit_exit = fwd
+            .transit_exit
+            .as_ref()
+            .and_then(|n| self.pop_ref(n, &pop_ids, "transit_exit"));
+        let encap_ttl = match &fwd.encap_ttl {
+            None => 64,
+            Some(t) if (1..=255).contains(t.get_ref()) => *t.get_ref() as u8,
+            Some(t) => {
+                self.bad(
+                    Some(t.span()),
+                    format!("encap_ttl {} is outside 1-255", t.get_ref()),
+                );
+                64
+            }
+        };
+        let limits = self.limits(&file.limits);
+        let prefixes = self.prefixes(
+            &file.prefixes,
+            &ports,
+            &port_ids,
+            &pop_ids,
+            &mut policies,
+            limits,
+        );
+        let route_sources = self.route_sources(
+            &file.route_sources,
+            &ports,
+            &port_ids,
+            &pop_ids,
+            &mut policies,
+        );
+        self.fallbacks(&file.policies, &mut policies, transit_exit);
+        let metrics_address = match &file.daemon.metrics_address {
+            None => DEFAULT_METRICS_ADDRESS.parse().ok(),
+            Some(a) if a.get_ref().is_empty() => None,
+            Some(a) => match a.get_ref().parse() {
+                Ok(addr) => Some(addr),
+                Err(_) => {
+                    self.bad(
+                        Some(a.span()),
+                        format!("metrics_address {:?} is not an IP:port", a.get_ref()),
+                    );
+                    None
+                }
+            },
+        };
+
+        let peering = ports.iter().any(|p| p.role == Role::Peering);
+        if backbone_exit.is_none()
+            && peering
+            && prefixes
+                .iter()
+                .any(|p| p.preference == Preference::Microsoft)
+        {
+            self.bad(None, "[forwarding] backbone_exit is required: peering ports carry microsoft-preference prefixes");
+        }
+        if transit_exit.is_none()
+            && prefixes
+                .iter()
+                .any(|p| p.preference == Preference::Internet)
+        {
+            self.bad(
+                None,
+                "[forwarding] transit_exit is required: some prefixes have the internet preference",
+            );
+        }
+
+        if !self.problems.is_empty() {
+            return Err(Invalid(self.problems));
+        }
+        let plan = Plan {
+            pin_path: file.daemon.pin_path,
+            socket_path: file.daemon.socket_path,
+            state_path: file.daemon.state_path,
+            xdp_mode: file.daemon.xdp_mode,
+            limits,
+            metrics_address,
+            default_action: fwd.default_action,
+            backbone_exit,
+            transit_exit,
+            encap_ttl,
+            ports,
+            pops,
+            policies,
+            prefixes,
+            route_sources,
+        };
+        // Regions and subnet members multiply the tables a policy needs.
+        let tables = crate::policy::Layout::new(&plan).keys.len();
+        if tables > limits::MAX_POLICIES as usize {
+            self.bad(
+                None,
+                format!(
+                    "{tables} selection tables (policies × prefix regions × subnet members) exceed the limit of {}",
+                    limits::MAX_POLICIES
+                ),
+            );
+            return Err(Invalid(self.problems));
+        }
+        Ok(plan)
+    }
+
+    /// Each policy's fallback: as configured, else `transit` when there is
+    /// a transit exit and `pass` when there is none.
+    pub(super) fn fallbacks(
+        &mut self,
+        config: &[PolicyConfig],
+        policies: &mut [PlannedPolicy],
+        transit_exit: Option<u32>,
+    ) {
+        for (i, policy) in policies.iter_mut().enumerate() {
+            let configured = config.get(i).and_then(|c| c.fallback.as_ref());
+            policy.fallback = match configured {
+                Some(f) if *f.get_ref() == Fallback::Transit && transit_exit.is_none() => {
+                    self.bad(
+                        Some(f.span()),
+                        format!(
+                            "policy {}: fallback = \"transit\" needs [forwarding] transit_exit",
+                            policy.name
+                        ),
+                    );
+                    Fallback::Pass
+                }
+                Some(f) => *f.get_ref(),
+                None if transit_exit.is_some() => Fallback::Transit,
+                None => Fallback::Pass,
+            };
+        }
+    }
+
+    pub(super) fn limits(&mut self, l: &LimitsConfig) -> Limits {
+        let mut size = |v: &Option<Spanned<i64>>, key: &str, max: u32| match v {
+            None => max,
+            Some(v) if (1..=i64::from(max)).contains(v.get_ref()) => *v.get_ref() as u32,
+            Some(v) => {
+                self.bad(
+                    Some(v.span()),
+                    format!("[limits] {key} {} is outside 1-{max}", v.get_ref()),
+                );
+                max
+            }
+        };
+        Limits {
+            prefixes_v4: size(&l.prefixes_v4, "prefixes_v4", limits::MAX_PREFIXES_V4),
+            prefixes_v6: size(&l.prefixes_v6, "prefixes_v6", limits::MAX_PREFIXES_V6),
+        }
+    }
+
+    pub(super) fn pop_ref(
+        &mut self,
+        name: &Spanned<String>,
+        pop_ids: &HashMap<&str, u32>,
+        what: &str,
+    ) -> Option<u32> {
+        let id = pop_ids.get(name.get_ref().as_str()).copied();
+        if id.is_none() {
+            self.bad(
+                Some(name.span()),
+                format!("{what}: unknown PoP {:?}", name.get_ref()),
+            );
+        }
+        id
+    }
+
+    /// Nested policies form no cycle.
+    pub(super) fn nesting(&mut self, config: &[PolicyConfig], planned: &[PlannedPolicy]) {
+        for (id, (policy, c)) in planned.iter().zip(config).enumerate() {
+            // A path from `id` back to itself; reported once, at the
+            // policy of the cycle that comes first in the file.
+            if let Some(cycle) = cycle_from(planned, id as u32)
+                && cycle.iter().all(|&q| q >= id as u32)
+            {
+                let names: Vec<&str> = cycle
+                    .iter()
+                    .chain([&(id as u32)])
+                    .map(|&q| planned[q as usize].name.as_str())
+                    .collect();
+                self.bad(
+                    Some(c.name.span()),
+                    format!(
+                        "policy {}: nested policies form a cycle: {}",
+                        policy.name,
+                        names.join(" > ")
+                    ),
+                );
+            }
+        }
+    }
+}
+
+/// The policies on a path of nested members from `start` back to `start`
+/// (starting with `start`), if there is one.
+fn cycle_from(policies: &[PlannedPolicy], start: u32) -> Option<Vec<u32>> {
+    pub(super) fn walk(
+        policies: &[PlannedPolicy],
+        at: u32,
+        start: u32,
+        path: &mut Vec<u32>,
+        seen: &mut Vec<bool>,
+    ) -> bool {
+        path.push(at);
+        for m in &policies[at as usize].members {
+            if let Target::Policy(q) = m.target {
+                if q == start {
+                    return true;
+                }
+                if !seen[q as usize] {
+                    seen[q as usize] = true;
+                    if walk(policies, q, start, path, seen) {
+                        return true;
+                    }
+                }
+            }
+        }
+        path.pop();
+        false
+    }
+    let mut path = Vec::new();
+    let mut seen = vec![false; policies.len()];
+    walk(policies, start, start, &mut path, &mut seen).then_some(path)
+}
+
+/// 1-based line of byte offset `pos`.
+pub(crate) fn line_of(text: &str, pos: usize) -> usize {
+    text[..pos.min(text.len())]
+        .bytes()
+        .filter(|&b| b == b'\n')
+        .count()
+        + 1
+}

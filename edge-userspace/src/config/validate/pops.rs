@@ -1,0 +1,380 @@
+//! `[[ports]]` and `[[pops]]`: interfaces, next hops, tunnels, regions, probes.
+
+use std::{
+    collections::HashMap,
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
+    time::Duration,
+};
+
+use edge_common::limits;
+use macaddr::MacAddr6;
+use toml::Spanned;
+
+use super::{super::schema::*, Validator};
+use crate::plan::*;
+
+impl Validator<'_> {
+    pub(super) fn ports(&mut self, ports: &[PortConfig]) -> Vec<PlannedPort> {
+        let mut out: Vec<PlannedPort> = Vec::new();
+        for port in ports {
+            let name = port.interface.get_ref();
+            if name.is_empty() || name.len() > 15 {
+                self.bad(
+                    Some(port.interface.span()),
+                    format!("interface name {name:?} must be 1-15 characters"),
+                );
+            } else if out.iter().any(|p| &p.interface == name) {
+                self.bad(
+                    Some(port.interface.span()),
+                    format!("port {name} is listed twice"),
+                );
+            } else {
+                out.push(PlannedPort {
+                    interface: name.clone(),
+                    role: port.role,
+                });
+            }
+        }
+        self.limit("ports", out.len(), limits::MAX_PORTS);
+        out
+    }
+
+    pub(super) fn pops(
+        &mut self,
+        pops: &[PopConfig],
+        port_ids: &HashMap<&str, u32>,
+    ) -> Vec<PlannedPop> {
+        let mut out: Vec<PlannedPop> = Vec::new();
+        for pop in pops {
+            let name = pop.name.get_ref();
+            if name.is_empty() {
+                self.bad(Some(pop.name.span()), "PoP name must not be empty");
+            } else if out.iter().any(|p| &p.name == name) {
+                self.bad(
+                    Some(pop.name.span()),
+                    format!("PoP {name} is defined twice"),
+                );
+            }
+            let interface = pop.interface.get_ref();
+            if !port_ids.contains_key(interface.as_str()) {
+                self.bad(
+                    Some(pop.interface.span()),
+                    format!("PoP {name}: interface {interface} is not a listed port"),
+                );
+            }
+            let mac = match &pop.mac {
+                None => [0; 6],
+                Some(m) => match m.get_ref().parse::<MacAddr6>() {
+                    Ok(mac) if mac.is_nil() || mac.is_multicast() => {
+                        self.bad(
+                            Some(m.span()),
+                            format!("PoP {name}: MAC {mac} is not a unicast address"),
+                        );
+                        [0; 6]
+                    }
+                    Ok(mac) => mac.into_array(),
+                    Err(e) => {
+                        self.bad(
+                            Some(m.span()),
+                            format!("PoP {name}: bad MAC {:?}: {e}", m.get_ref()),
+                        );
+                        [0; 6]
+                    }
+                },
+            };
+            let next_hop = match (&pop.mac, &pop.next_hop) {
+                (Some(_), None) => None,
+                (None, Some(ip)) => match ip.get_ref().parse::<std::net::IpAddr>() {
+                    Ok(a) if !a.is_unspecified() && !a.is_multicast() => Some(a),
+                    _ => {
+                        self.bad(
+                            Some(ip.span()),
+                            format!(
+                                "PoP {name}: next_hop {:?} is not a unicast IP address",
+                                ip.get_ref()
+                            ),
+                        );
+                        None
+                    }
+                },
+                (Some(_), Some(ip)) => {
+                    self.bad(
+                        Some(ip.span()),
+                        format!("PoP {name}: give either mac or next_hop, not both"),
+                    );
+                    None
+                }
+                (None, None) => {
+                    self.bad(
+                        Some(pop.name.span()),
+                        format!("PoP {name}: needs mac (the next hop's MAC) or next_hop (its address, resolved from the neighbour table)"),
+                    );
+                    None
+                }
+            };
+            let encap_ipv4 = pop
+                .encap_ipv4
+                .as_ref()
+                .and_then(|t| self.tunnel::<Ipv4Addr>(name, t, "encap_ipv4"));
+            let encap_ipv6 = pop
+                .encap_ipv6
+                .as_ref()
+                .and_then(|t| self.tunnel::<Ipv6Addr>(name, t, "encap_ipv6"));
+            let region = pop
+                .region
+                .as_ref()
+                .and_then(|r| self.region(r, &format!("PoP {name}")));
+            let probe = pop
+                .probe
+                .as_ref()
+                .and_then(|p| self.probe(name, interface, p));
+            out.push(PlannedPop {
+                name: name.clone(),
+                interface: interface.clone(),
+                mac,
+                next_hop,
+                encap_ipv4,
+                encap_ipv6,
+                region,
+                probe,
+            });
+        }
+        self.limit("PoPs", out.len(), limits::MAX_POPS);
+        out
+    }
+
+    pub(super) fn region(&mut self, text: &Spanned<String>, what: &str) -> Option<Region> {
+        match Region::parse(text.get_ref()) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                self.bad(Some(text.span()), format!("{what}: {e}"));
+                None
+            }
+        }
+    }
+
+    /// `v` within `range`, else a problem and `None`.
+    pub(super) fn ranged(
+        &mut self,
+        v: &Spanned<i64>,
+        range: std::ops::RangeInclusive<i64>,
+        what: &str,
+    ) -> Option<i64> {
+        if range.contains(v.get_ref()) {
+            Some(*v.get_ref())
+        } else {
+            self.bad(
+                Some(v.span()),
+                format!(
+                    "{what} {} is outside {}-{}",
+                    v.get_ref(),
+                    range.start(),
+                    range.end()
+                ),
+            );
+            None
+        }
+    }
+
+    pub(super) fn probe(
+        &mut self,
+        pop: &str,
+        interface: &str,
+        p: &Spanned<ProbeConfig>,
+    ) -> Option<Probe> {
+        let what = format!("PoP {pop}: probe");
+        let c = p.get_ref();
+        let mut ok = true;
+        let address = match c.address.get_ref().parse::<IpAddr>() {
+            Ok(a) => a,
+            Err(_) => {
+                self.bad(
+                    Some(c.address.span()),
+                    format!(
+                        "{what}: address {:?} is not an IP address",
+                        c.address.get_ref()
+                    ),
+                );
+                ok = false;
+                IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+            }
+        };
+        // Keys that only some probe types take.
+        let kind_name = format!("{:?}", c.kind).to_lowercase();
+        fn only(key: &'static str, types: &[ProbeType]) -> (&'static str, Vec<ProbeType>) {
+            (key, types.to_vec())
+        }
+        let rules = [
+            (
+                c.port.as_ref().map(Spanned::span),
+                only("port", &[ProbeType::Tcp, ProbeType::Http, ProbeType::Udp]),
+            ),
+            (
+                c.path.as_ref().map(Spanned::span),
+                only("path", &[ProbeType::Http]),
+            ),
+            (
+                c.host.as_ref().map(Spanned::span),
+                only("host", &[ProbeType::Http]),
+            ),
+            (
+                c.status.as_ref().map(Spanned::span),
+                only("status", &[ProbeType::Http]),
+            ),
+            (
+                c.payload.as_ref().map(Spanned::span),
+                only("payload", &[ProbeType::Udp]),
+            ),
+        ];
+        for (span, (key, types)) in rules {
+            if let Some(span) = span
+                && !types.contains(&c.kind)
+            {
+                self.bad(
+                    Some(span),
+                    format!("{what}: `{key}` does not apply to a {kind_name} probe"),
+                );
+                ok = false;
+            }
+        }
+        let port = match &c.port {
+            Some(v) => self
+                .ranged(v, 1..=65535, &format!("{what}: port"))
+                .map(|p| p as u16),
+            None if matches!(c.kind, ProbeType::Tcp | ProbeType::Udp) => {
+                self.bad(
+                    Some(p.span()),
+                    format!("{what}: a {kind_name} probe needs a port"),
+                );
+                None
+            }
+            None => Some(80),
+        };
+        ok &= port.is_some();
+        let port = port.unwrap_or(0);
+        let kind = match c.kind {
+            ProbeType::Icmp => ProbeKind::Icmp,
+            ProbeType::Tcp => ProbeKind::Tcp { port },
+            ProbeType::Udp => {
+                let payload = c
+                    .payload
+                    .as_ref()
+                    .map_or(DEFAULT_UDP_PAYLOAD, |p| p.get_ref().as_str());
+                if payload.is_empty() || payload.len() > 1024 {
+                    self.bad(
+                        c.payload.as_ref().map(Spanned::span),
+                        format!("{what}: payload must be 1-1024 bytes"),
+                    );
+                    ok = false;
+                }
+                ProbeKind::Udp {
+                    port,
+                    payload: payload.as_bytes().to_vec(),
+                }
+            }
+            ProbeType::Http => {
+                let path = c.path.as_ref().map_or("/", |p| p.get_ref().as_str());
+                if !path.starts_with('/') || path.bytes().any(|b| b <= b' ' || b == 0x7f) {
+                    self.bad(
+                        c.path.as_ref().map(Spanned::span),
+                        format!("{what}: path {path:?} must start with `/` and hold no spaces or control characters"),
+                    );
+                    ok = false;
+                }
+                let host = c.host.as_ref().map(|h| h.get_ref().clone());
+                if let Some(h) = &host
+                    && (h.is_empty() || h.bytes().any(|b| b <= b' ' || b == 0x7f))
+                {
+                    self.bad(
+                        c.host.as_ref().map(Spanned::span),
+                        format!("{what}: host {h:?} must be non-empty without spaces or control characters"),
+                    );
+                    ok = false;
+                }
+                let status = match &c.status {
+                    None => Some(200),
+                    Some(v) => self.ranged(v, 100..=599, &format!("{what}: status")),
+                };
+                ok &= status.is_some();
+                ProbeKind::Http {
+                    port,
+                    path: path.to_string(),
+                    host,
+                    status: status.unwrap_or(200) as u16,
+                }
+            }
+        };
+        let device = match &c.interface {
+            None => Some(interface.to_string()),
+            Some(d) if d.get_ref().is_empty() => None,
+            Some(d) if d.get_ref().len() > 15 => {
+                self.bad(
+                    Some(d.span()),
+                    format!(
+                        "{what}: interface name {:?} is longer than 15 characters",
+                        d.get_ref()
+                    ),
+                );
+                ok = false;
+                None
+            }
+            Some(d) => Some(d.get_ref().clone()),
+        };
+        let interval = match &c.interval_ms {
+            None => Some(DEFAULT_PROBE_INTERVAL_MS as i64),
+            Some(v) => self.ranged(v, 50..=600_000, &format!("{what}: interval_ms")),
+        };
+        let timeout = match &c.timeout_ms {
+            None => interval.map(|i| i.min(DEFAULT_PROBE_TIMEOUT_MS as i64)),
+            Some(v) => self.ranged(v, 10..=60_000, &format!("{what}: timeout_ms")),
+        };
+        if let (Some(i), Some(t), Some(span)) = (interval, timeout, c.timeout_ms.as_ref())
+            && t > i
+        {
+            self.bad(
+                Some(span.span()),
+                format!("{what}: timeout_ms {t} is longer than interval_ms {i}"),
+            );
+            ok = false;
+        }
+        let mut count = |v: &Option<Spanned<i64>>, key: &str, default: u32| match v {
+            None => Some(default),
+            Some(v) => self
+                .ranged(v, 1..=100, &format!("{what}: {key}"))
+                .map(|n| n as u32),
+        };
+        let rise = count(&c.rise, "rise", DEFAULT_PROBE_RISE);
+        let fall = count(&c.fall, "fall", DEFAULT_PROBE_FALL);
+        match (ok, interval, timeout, rise, fall) {
+            (true, Some(interval), Some(timeout), Some(rise), Some(fall)) => Some(Probe {
+                kind,
+                address,
+                device,
+                interval: Duration::from_millis(interval as u64),
+                timeout: Duration::from_millis(timeout as u64),
+                rise,
+                fall,
+            }),
+            _ => None,
+        }
+    }
+
+    pub(super) fn tunnel<A: std::str::FromStr>(
+        &mut self,
+        pop: &str,
+        t: &Spanned<Tunnel>,
+        what: &str,
+    ) -> Option<(A, A)> {
+        let parse = |s: &str| s.parse::<A>().ok();
+        match (parse(&t.get_ref().source), parse(&t.get_ref().destination)) {
+            (Some(s), Some(d)) => Some((s, d)),
+            _ => {
+                self.bad(
+                    Some(t.span()),
+                    format!("PoP {pop}: {what} needs a source and destination of the right address family"),
+                );
+                None
+            }
+        }
+    }
+}

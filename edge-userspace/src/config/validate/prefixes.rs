@@ -1,0 +1,302 @@
+//! `[[prefixes]]` and `[[route_sources]]`: networks, DSCP and protocol names.
+
+use std::collections::HashMap;
+
+use edge_common::limits;
+use ipnet::IpNet;
+use toml::Spanned;
+
+use super::{
+    super::schema::*,
+    Validator, line_of,
+    policies::{Attrs, AttrsConfig},
+};
+use crate::plan::*;
+
+/// Route protocol names of /etc/iproute2/rt_protos.
+pub fn protocol_by_name(name: &str) -> Option<u8> {
+    Some(match name {
+        "redirect" => 1,
+        "kernel" => 2,
+        "boot" => 3,
+        "static" => 4,
+        "gated" => 8,
+        "ra" => 9,
+        "mrt" => 10,
+        "zebra" => 11,
+        "bird" => 12,
+        "dnrouted" => 13,
+        "xorp" => 14,
+        "ntk" => 15,
+        "dhcp" => 16,
+        "keepalived" => 18,
+        "babel" => 42,
+        "openr" => 99,
+        "bgp" => 186,
+        "isis" => 187,
+        "ospf" => 188,
+        "rip" => 189,
+        "eigrp" => 192,
+        _ => return None,
+    })
+}
+
+/// DSCP names (RFC 2474 class selectors, RFC 2597 AF, RFC 3246 EF, RFC 5865 VA, RFC 8622 LE).
+pub fn dscp_by_name(name: &str) -> Option<u8> {
+    let n = name.to_ascii_lowercase();
+    Some(match n.as_str() {
+        "be" | "df" | "default" => 0,
+        "le" => 1,
+        "ef" => 46,
+        "va" | "voice-admit" => 44,
+        _ => {
+            if let Some(c) = n.strip_prefix("cs") {
+                let c: u8 = c.parse().ok().filter(|c| *c <= 7)?;
+                c << 3
+            } else if let Some(af) = n.strip_prefix("af") {
+                let b = af.as_bytes();
+                if b.len() != 2 || !(b'1'..=b'4').contains(&b[0]) || !(b'1'..=b'3').contains(&b[1])
+                {
+                    return None;
+                }
+                ((b[0] - b'0') << 3) | ((b[1] - b'0') << 1)
+            } else {
+                return None;
+            }
+        }
+    })
+}
+
+impl Validator<'_> {
+    pub(super) fn route_sources(
+        &mut self,
+        sources: &[RouteSourceConfig],
+        ports: &[PlannedPort],
+        port_ids: &HashMap<&str, u32>,
+        pop_ids: &HashMap<&str, u32>,
+        policies: &mut Vec<PlannedPolicy>,
+    ) -> Vec<PlannedRouteSource> {
+        let mut out = Vec::new();
+        for s in sources {
+            let table = *s.table.get_ref();
+            if !(1..=i64::from(u32::MAX)).contains(&table) || [253, 255].contains(&table) {
+                self.bad(
+                    Some(s.table.span()),
+                    format!("route source table {table} must be 1-4294967295 and not local (255) or default (253)"),
+                );
+                continue;
+            }
+            let what = format!("route source table {table}");
+            let mut number = |v: &Option<Spanned<i64>>, key: &str| -> Result<Option<u32>, ()> {
+                match v {
+                    None => Ok(None),
+                    Some(v) if (0..=i64::from(u32::MAX)).contains(v.get_ref()) => {
+                        Ok(Some(*v.get_ref() as u32))
+                    }
+                    Some(v) => {
+                        self.bad(
+                            Some(v.span()),
+                            format!("{what}: {key} {} is out of range", v.get_ref()),
+                        );
+                        Err(())
+                    }
+                }
+            };
+            let (Ok(metric), Ok(realm)) = (number(&s.metric, "metric"), number(&s.realm, "realm"))
+            else {
+                continue;
+            };
+            let protocol = match &s.protocol {
+                None => None,
+                Some(p) => match p.get_ref() {
+                    Protocol::Number(n) if (0..=255).contains(n) => Some(*n as u8),
+                    Protocol::Name(n) if protocol_by_name(n).is_some() => protocol_by_name(n),
+                    _ => {
+                        self.bad(
+                            Some(p.span()),
+                            format!("{what}: protocol must be 0-255 or a name of /etc/iproute2/rt_protos (bird, bgp, static, zebra, ...)"),
+                        );
+                        continue;
+                    }
+                },
+            };
+            let Some(Attrs {
+                policy,
+                dscp,
+                protect,
+            }) = self.attrs(
+                &what,
+                AttrsConfig {
+                    at: s.table.span(),
+                    preference: s.preference,
+                    policy: &s.policy,
+                    pop: &s.pop,
+                    dscp: &s.dscp,
+                    protect: &s.protect,
+                },
+                ports,
+                port_ids,
+                pop_ids,
+                policies,
+            )
+            else {
+                continue;
+            };
+            out.push(PlannedRouteSource {
+                table: table as u32,
+                family: s.family,
+                protocol,
+                metric,
+                realm,
+                registration: s.registration.clone(),
+                preference: s.preference,
+                policy,
+                dscp,
+                protect,
+            });
+        }
+        out
+    }
+
+    /// A CIDR without host bits.
+    pub(super) fn cidr(&mut self, text: &Spanned<String>, what: &str) -> Option<IpNet> {
+        match text.get_ref().parse::<IpNet>() {
+            Ok(net) if net.trunc() != net => {
+                self.bad(
+                    Some(text.span()),
+                    format!(
+                        "{what} {net} has host bits set (did you mean {}?)",
+                        net.trunc()
+                    ),
+                );
+                None
+            }
+            Ok(net) => Some(net),
+            Err(e) => {
+                self.bad(
+                    Some(text.span()),
+                    format!("{what}: bad CIDR {:?}: {e}", text.get_ref()),
+                );
+                None
+            }
+        }
+    }
+
+    pub(super) fn prefixes(
+        &mut self,
+        prefixes: &[PrefixConfig],
+        ports: &[PlannedPort],
+        port_ids: &HashMap<&str, u32>,
+        pop_ids: &HashMap<&str, u32>,
+        policies: &mut Vec<PlannedPolicy>,
+        sizes: Limits,
+    ) -> Vec<PlannedPrefix> {
+        let mut out = Vec::new();
+        let mut seen: HashMap<IpNet, usize> = HashMap::new();
+        let (mut v4, mut v6) = (0usize, 0usize);
+        for entry in prefixes {
+            let text = entry.prefix.get_ref();
+            let net = match text.parse::<IpNet>() {
+                Ok(net) if net.trunc() != net => {
+                    self.bad(
+                        Some(entry.prefix.span()),
+                        format!(
+                            "prefix {net} has host bits set (did you mean {}?)",
+                            net.trunc()
+                        ),
+                    );
+                    continue;
+                }
+                Ok(net) => net,
+                Err(e) => {
+                    self.bad(
+                        Some(entry.prefix.span()),
+                        format!("bad prefix {text:?}: {e}"),
+                    );
+                    continue;
+                }
+            };
+            if let Some(first) = seen.insert(net, line_of(self.text, entry.prefix.span().start)) {
+                self.bad(
+                    Some(entry.prefix.span()),
+                    format!("prefix {net} is already registered on line {first}"),
+                );
+                continue;
+            }
+            let what = format!("prefix {net}");
+            let Some(Attrs {
+                policy,
+                dscp,
+                protect,
+            }) = self.attrs(
+                &what,
+                AttrsConfig {
+                    at: entry.prefix.span(),
+                    preference: entry.preference,
+                    policy: &entry.policy,
+                    pop: &entry.pop,
+                    dscp: &entry.dscp,
+                    protect: &entry.protect,
+                },
+                ports,
+                port_ids,
+                pop_ids,
+                policies,
+            )
+            else {
+                continue;
+            };
+            let region = entry
+                .region
+                .as_ref()
+                .and_then(|r| self.region(r, &format!("prefix {net}")));
+            match net {
+                IpNet::V4(_) => v4 += 1,
+                IpNet::V6(_) => v6 += 1,
+            }
+            out.push(PlannedPrefix {
+                net,
+                registration: entry
+                    .registration
+                    .clone()
+                    .unwrap_or_else(|| net.to_string()),
+                origin: if entry.prefix.span().start >= self.base_len {
+                    Origin::Live
+                } else {
+                    Origin::Config
+                },
+                preference: entry.preference,
+                policy,
+                dscp,
+                protect,
+                region,
+            });
+        }
+        for (family, n, limit, map) in [
+            (
+                "IPv4",
+                v4,
+                sizes.prefixes_v4,
+                edge_common::map_names::PREFIX_V4,
+            ),
+            (
+                "IPv6",
+                v6,
+                sizes.prefixes_v6,
+                edge_common::map_names::PREFIX_V6,
+            ),
+        ] {
+            if n > limit as usize {
+                self.bad(
+                    None,
+                    format!("map {map} is full: {n} {family} prefixes exceed its limit of {limit} entries ([limits] prefixes_{})", family.to_lowercase()),
+                );
+                if let Some(p) = self.problems.last_mut() {
+                    p.map_full = true;
+                }
+            }
+        }
+        self.limit("policies", policies.len(), limits::MAX_POLICIES);
+        out
+    }
+}

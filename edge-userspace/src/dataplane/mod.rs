@@ -1,0 +1,14 @@
+//! The kernel program as userspace sees it: loading and pinning it
+//! ([`loader`]), typed owners of its maps ([`maps`]), the DIR-24-8 IPv4
+//! table ([`fib`]), the port and local-address copies ([`index`]), per-CPU
+//! counters and the protection ring buffer ([`events`]). Every map access
+//! fails with one error type, [`MapsError`].
+
+pub mod error;
+pub mod events;
+pub mod fib;
+pub mod index;
+pub mod loader;
+pub mod maps;
+
+pub use error::MapsError;

@@ -1,0 +1,66 @@
+//! The one netlink dump helper (routes and neighbours): request, read every
+//! part, parse.
+
+use anyhow::{Context as _, Result, bail};
+use netlink_packet_core::{
+    NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage, NetlinkPayload,
+};
+use netlink_packet_route::RouteNetlinkMessage;
+use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_ROUTE};
+
+/// Reads every netlink message of one datagram.
+pub(crate) fn messages(buf: &[u8]) -> Vec<NetlinkMessage<RouteNetlinkMessage>> {
+    let mut out = Vec::new();
+    let mut offset = 0;
+    while offset < buf.len() {
+        let Ok(m) = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&buf[offset..]) else {
+            break;
+        };
+        let len = m.header.length as usize;
+        out.push(m);
+        if len == 0 {
+            break;
+        }
+        offset += len;
+    }
+    out
+}
+
+/// Sends one netlink dump `request` and collects what comes back; `None`
+/// when the kernel flagged the dump interrupted (inconsistent).
+pub(crate) fn netlink_dump(
+    request: RouteNetlinkMessage,
+    what: &str,
+) -> Result<Option<Vec<RouteNetlinkMessage>>> {
+    let mut socket = Socket::new(NETLINK_ROUTE).context("netlink socket")?;
+    socket.bind_auto().context("netlink bind")?;
+    socket.connect(&SocketAddr::new(0, 0))?;
+    let mut header = NetlinkHeader::default();
+    header.flags = NLM_F_REQUEST | NLM_F_DUMP;
+    header.sequence_number = 1;
+    let mut req = NetlinkMessage::new(header, NetlinkPayload::from(request));
+    req.finalize();
+    let mut buf = vec![0u8; req.buffer_len()];
+    req.serialize(&mut buf);
+    socket
+        .send(&buf, 0)
+        .with_context(|| format!("sending the {what} dump request"))?;
+    let mut out = Vec::new();
+    let mut interrupted = false;
+    let mut rx = Vec::with_capacity(1 << 20);
+    loop {
+        rx.clear();
+        socket
+            .recv(&mut rx, 0)
+            .with_context(|| format!("reading the {what} dump"))?;
+        for m in messages(&rx) {
+            interrupted |= m.header.flags & NLM_F_DUMP_INTR != 0;
+            match m.payload {
+                NetlinkPayload::Done(_) => return Ok((!interrupted).then_some(out)),
+                NetlinkPayload::Error(e) => bail!("{what} dump: {e:?}"),
+                NetlinkPayload::InnerMessage(inner) => out.push(inner),
+                _ => {}
+            }
+        }
+    }
+}

@@ -1,0 +1,389 @@
+//! The validated model every layer speaks: ports, PoPs, policies, prefixes
+//! and route sources with names resolved to ids and strings parsed. It knows
+//! nothing of TOML (that is `config`) nor of maps (that is `dataplane`).
+
+mod probe;
+
+use std::{
+    fmt,
+    net::{Ipv4Addr, Ipv6Addr},
+    path::PathBuf,
+    time::Duration,
+};
+
+use edge_common::limits;
+use ipnet::IpNet;
+pub use probe::{Probe, ProbeKind};
+use serde::Deserialize;
+
+/// Where pinned maps live unless the config says otherwise.
+pub const DEFAULT_PIN_PATH: &str = "/sys/fs/bpf/edge";
+/// Where edged listens for edgectl unless the config says otherwise.
+pub const DEFAULT_SOCKET_PATH: &str = "/run/edge/edged.sock";
+/// Where edged keeps its desired state (live changes, stable ids).
+pub const DEFAULT_STATE_PATH: &str = "/var/lib/edge/state.json";
+
+/// Which address family a route source takes.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Family {
+    #[default]
+    Any,
+    Ipv4,
+    Ipv6,
+}
+
+/// A validated `[[route_sources]]` entry: a filter and the entry its routes get.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedRouteSource {
+    pub table: u32,
+    pub family: Family,
+    pub protocol: Option<u8>,
+    pub metric: Option<u32>,
+    pub realm: Option<u32>,
+    /// Registration name of its prefixes (default: the prefix).
+    pub registration: Option<String>,
+    pub preference: Preference,
+    pub policy: Option<u32>,
+    pub dscp: Option<u8>,
+    pub protect: Vec<u32>,
+}
+
+/// Sizes of the prefix maps (entries).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub prefixes_v4: u32,
+    pub prefixes_v6: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            prefixes_v4: limits::MAX_PREFIXES_V4,
+            prefixes_v6: limits::MAX_PREFIXES_V6,
+        }
+    }
+}
+
+/// Where the Prometheus endpoint listens unless the config says otherwise:
+/// localhost only.
+pub const DEFAULT_METRICS_ADDRESS: &str = "127.0.0.1:9477";
+
+/// How the program is attached to the ports.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum XdpMode {
+    /// Native (driver) mode, falling back to generic mode with a warning.
+    #[default]
+    Auto,
+    /// Native (driver) mode only.
+    Native,
+    /// Generic (skb) mode only.
+    Generic,
+}
+
+/// What happens to traffic that no registered prefix covers.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum DefaultAction {
+    /// Hand it to the kernel (its routing table decides).
+    #[default]
+    Pass,
+    /// Drop it in XDP.
+    Drop,
+}
+
+/// What a port connects to; decides which address classifies its traffic.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// ISP / IX partners and customers: classified by source address.
+    Peering,
+    /// The private backbone toward regions and other PoPs.
+    Backbone,
+    /// Internet transit.
+    Transit,
+}
+
+impl Role {
+    pub fn code(self) -> u32 {
+        match self {
+            Role::Peering => edge_common::role::PEERING,
+            Role::Backbone => edge_common::role::BACKBONE,
+            Role::Transit => edge_common::role::TRANSIT,
+        }
+    }
+}
+
+/// A prefix's routing preference.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Preference {
+    /// Cold potato: carried on the backbone.
+    #[default]
+    Microsoft,
+    /// Hot potato: handed to transit here.
+    Internet,
+}
+
+/// A policy's routing method (Traffic Manager's names).
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Method {
+    /// All traffic to the healthy member with the lowest priority number.
+    Priority,
+    /// Flows spread by weight (consistent hashing).
+    Weighted,
+    /// Flows spread evenly across all healthy members.
+    Multivalue,
+    /// All traffic to the healthy member with the lowest RTT, with hysteresis.
+    Performance,
+    /// The most specific region (of the prefix's region path) with a healthy
+    /// member wins; flows spread by weight among its members.
+    Geographic,
+    /// Customer subnets mapped to members, with one fallback member.
+    Subnet,
+}
+
+/// What a policy's table holds when none of its members is up.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum Fallback {
+    /// Every slot to `transit_exit` (the internet path).
+    #[default]
+    Transit,
+    /// Every slot `NO_POP`: the kernel's routing decides.
+    Pass,
+}
+
+/// The performance method's rule against flapping: the current member is
+/// replaced only by one whose RTT is lower by more than
+/// `max(absolute, percent % of the current RTT)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Hysteresis {
+    pub absolute: Duration,
+    pub percent: u32,
+}
+
+impl Default for Hysteresis {
+    fn default() -> Self {
+        Self {
+            absolute: Duration::from_millis(DEFAULT_HYSTERESIS_MS),
+            percent: DEFAULT_HYSTERESIS_PERCENT,
+        }
+    }
+}
+
+/// Performance hysteresis defaults: 5 ms or 10 %, whichever is larger.
+pub const DEFAULT_HYSTERESIS_MS: u64 = 5;
+pub const DEFAULT_HYSTERESIS_PERCENT: u32 = 10;
+
+/// Probe defaults: interval, timeout (or the interval if shorter), rise, fall.
+pub const DEFAULT_PROBE_INTERVAL_MS: u64 = 1000;
+pub const DEFAULT_PROBE_TIMEOUT_MS: u64 = 500;
+pub const DEFAULT_PROBE_RISE: u32 = 2;
+pub const DEFAULT_PROBE_FALL: u32 = 3;
+/// The UDP echo probe's payload unless the config gives one.
+pub const DEFAULT_UDP_PAYLOAD: &str = "edge-probe";
+
+/// A region path, most general first (`world > europe > ie`). The empty path
+/// is the root: every region is within it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Region(pub Vec<String>);
+
+impl Region {
+    /// Parses `a > b > c`: segments of lowercase letters, digits, `-` and
+    /// `_` (input is lowercased), separated by `>`.
+    pub fn parse(text: &str) -> Result<Region, String> {
+        let mut segments = Vec::new();
+        for seg in text.split('>') {
+            let seg = seg.trim().to_ascii_lowercase();
+            if seg.is_empty() {
+                return Err(format!("region {text:?} has an empty segment"));
+            }
+            if !seg
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+            {
+                return Err(format!(
+                    "region {text:?}: segment {seg:?} may only hold letters, digits, `-` and `_`"
+                ));
+            }
+            segments.push(seg);
+        }
+        Ok(Region(segments))
+    }
+
+    /// Whether `self` is `ancestor` or lies below it.
+    pub fn within(&self, ancestor: &Region) -> bool {
+        self.0.starts_with(&ancestor.0)
+    }
+
+    /// `self`, its parent, ..., the root (empty path).
+    pub fn lineage(&self) -> impl Iterator<Item = Region> + '_ {
+        (0..=self.0.len())
+            .rev()
+            .map(|n| Region(self.0[..n].to_vec()))
+    }
+}
+
+impl fmt::Display for Region {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            return f.write_str("(root)");
+        }
+        f.write_str(&self.0.join(" > "))
+    }
+}
+
+/// A validated config: names resolved to ids, strings parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    pub pin_path: PathBuf,
+    pub socket_path: PathBuf,
+    pub state_path: PathBuf,
+    pub xdp_mode: XdpMode,
+    pub limits: Limits,
+    /// The Prometheus endpoint, if on.
+    pub metrics_address: Option<std::net::SocketAddr>,
+    pub default_action: DefaultAction,
+    /// PoP id where customer traffic (microsoft preference) enters the backbone.
+    pub backbone_exit: Option<u32>,
+    /// PoP id of the transit exit (internet preference).
+    pub transit_exit: Option<u32>,
+    pub encap_ttl: u8,
+    /// Port id = index.
+    pub ports: Vec<PlannedPort>,
+    /// PoP id = index.
+    pub pops: Vec<PlannedPop>,
+    /// Policy id = index.
+    pub policies: Vec<PlannedPolicy>,
+    pub prefixes: Vec<PlannedPrefix>,
+    pub route_sources: Vec<PlannedRouteSource>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedPort {
+    pub interface: String,
+    pub role: Role,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedPop {
+    pub name: String,
+    pub interface: String,
+    /// The next hop's MAC (zero when `next_hop` gives its address instead).
+    pub mac: [u8; 6],
+    /// The next hop's address: its MAC comes from the neighbour table.
+    pub next_hop: Option<std::net::IpAddr>,
+    pub encap_ipv4: Option<(Ipv4Addr, Ipv4Addr)>,
+    pub encap_ipv6: Option<(Ipv6Addr, Ipv6Addr)>,
+    /// Where the PoP is (geographic method).
+    pub region: Option<Region>,
+    /// Its health probe; a PoP without one is up unless drained.
+    pub probe: Option<Probe>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedPolicy {
+    pub name: String,
+    pub method: Method,
+    pub members: Vec<Member>,
+    /// The table when no member is up.
+    pub fallback: Fallback,
+    /// Performance method only.
+    pub hysteresis: Hysteresis,
+}
+
+/// What a policy member points at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Target {
+    /// A PoP id.
+    Pop(u32),
+    /// Another policy (id), resolved recursively; never a cycle.
+    Policy(u32),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub target: Target,
+    pub weight: u32,
+    pub priority: u32,
+    /// Geographic method: the member's region (its own, else its PoP's).
+    pub region: Option<Region>,
+    /// Subnet method: the customer subnets mapped to this member; the one
+    /// member without subnets is the fallback member.
+    pub subnets: Vec<IpNet>,
+}
+
+impl Member {
+    /// A PoP member with the given weight and priority.
+    pub fn pop(pop: u32, weight: u32, priority: u32) -> Self {
+        Self {
+            target: Target::Pop(pop),
+            weight,
+            priority,
+            region: None,
+            subnets: Vec::new(),
+        }
+    }
+
+    /// A nested-policy member with the given weight and priority.
+    pub fn policy(policy: u32, weight: u32, priority: u32) -> Self {
+        Self {
+            target: Target::Policy(policy),
+            ..Self::pop(0, weight, priority)
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedPrefix {
+    pub net: IpNet,
+    /// Registration name (defaults to the prefix itself).
+    pub registration: String,
+    /// Where the entry comes from.
+    pub origin: Origin,
+    pub preference: Preference,
+    /// Policy id; `None` for internet-preference prefixes without a policy.
+    pub policy: Option<u32>,
+    pub dscp: Option<u8>,
+    /// Port ids of the peering ports the prefix is registered on (empty = any).
+    pub protect: Vec<u32>,
+    /// Where the customer is (geographic method); `None` = the root.
+    pub region: Option<Region>,
+}
+
+/// Where a registered prefix comes from. Precedence, highest first: live
+/// changes, the config file, routes (a route for a network the config or a
+/// live change registers is ignored).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Origin {
+    Config,
+    /// `edgectl prefix add`.
+    Live,
+    /// A route in a kernel routing table (`[[route_sources]]`).
+    Route {
+        table: u32,
+    },
+}
+
+impl serde::Serialize for Origin {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Origin::Route { table } => s.collect_str(&format_args!("route table {table}")),
+            Origin::Config => s.serialize_str("config"),
+            Origin::Live => s.serialize_str("live"),
+        }
+    }
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::Config => f.write_str("config"),
+            Origin::Live => f.write_str("live"),
+            Origin::Route { table } => write!(f, "route table {table}"),
+        }
+    }
+}
