@@ -1,0 +1,272 @@
+//! Failover: probe monitors per PoP, health events, and the selection
+//! tables rewritten when a PoP's health (or its next hop) changes.
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use log::{error, info};
+use tokio::sync::{mpsc, watch};
+
+use super::*;
+use crate::{
+    desired::{self, PopHealthView},
+    health::{self, HealthEvent, PopStatus},
+    plan::{Plan, Probe},
+    policy::{self as resolve, PopView as PopHealth},
+};
+
+/// A running probe of one PoP.
+pub(super) struct Monitor {
+    probe: Probe,
+    drained: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Monitor {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// RTT samples kept per PoP for latency reports.
+pub const RTT_WINDOW: Duration = Duration::from_secs(3600);
+
+/// What the methods see of plan PoP `i`: drained counts as down; a PoP
+/// without a probe result yet (or without a probe) counts as up.
+pub(super) fn health_of<'a>(
+    plan: &'a Plan,
+    drained: &'a BTreeSet<String>,
+    health: &'a BTreeMap<String, PopStatus>,
+    unresolved: &'a BTreeSet<u32>,
+) -> impl Fn(u32) -> PopHealth + 'a {
+    move |i| {
+        let name = &plan.pops[i as usize].name;
+        if drained.contains(name) || unresolved.contains(&i) {
+            return PopHealth::DOWN;
+        }
+        match health.get(name) {
+            Some(s) => PopHealth {
+                up: s.healthy,
+                rtt: s.srtt,
+            },
+            None => PopHealth::UP,
+        }
+    }
+}
+
+impl Daemon {
+    /// Starts, restarts or stops the probe of every PoP to match the plan.
+    pub(super) fn sync_monitors(&mut self) {
+        let wanted: BTreeMap<String, (u32, Probe)> = self
+            .applied
+            .plan
+            .pops
+            .iter()
+            .zip(&self.applied.pop_ids)
+            .filter_map(|(p, &id)| Some((p.name.clone(), (id, p.probe.clone()?))))
+            .collect();
+        self.failover
+            .monitors
+            .retain(|name, m| wanted.get(name).is_some_and(|(_, p)| *p == m.probe));
+        self.failover
+            .health
+            .retain(|name, _| wanted.contains_key(name));
+        for (name, (id, probe)) in wanted {
+            let drained = self.applied.state.drained.contains(&name);
+            if let Some(m) = self.failover.monitors.get(&name) {
+                m.drained.send_replace(drained);
+                continue;
+            }
+            let (tx, rx) = watch::channel(drained);
+            info!("{name}: probing {probe}");
+            let task = tokio::spawn(health::run(
+                id,
+                probe.clone(),
+                rx,
+                self.failover.health_tx.clone(),
+            ));
+            self.failover.monitors.insert(
+                name,
+                Monitor {
+                    probe,
+                    drained: tx,
+                    task,
+                },
+            );
+        }
+    }
+
+    /// A probe result or drain change from a PoP's monitor.
+    pub fn health_event(&mut self, ev: HealthEvent) {
+        let Some(name) = self
+            .applied
+            .plan
+            .pops
+            .iter()
+            .zip(&self.applied.pop_ids)
+            .find(|(_, id)| **id == ev.pop)
+            .map(|(p, _)| p.name.clone())
+        else {
+            return; // a PoP removed by a reload
+        };
+        if let Some(rtt) = ev.rtt {
+            let samples = self.failover.rtts.entry(name.clone()).or_default();
+            samples.push_back((Instant::now(), rtt));
+            while samples
+                .front()
+                .is_some_and(|(t, _)| t.elapsed() > RTT_WINDOW)
+            {
+                samples.pop_front();
+            }
+        }
+        let was = self.failover.health.get(&name).map(|s| s.healthy);
+        let healthy = ev.status.healthy;
+        self.failover.health.insert(name.clone(), ev.status);
+        if was != Some(healthy) && ev.result.is_some() {
+            let message = match (&ev.result, healthy) {
+                (_, true) => format!("{name} is UP (its probe answers)"),
+                (Some(Err(e)), false) => format!("{name} is DOWN: {e}"),
+                _ => format!("{name} is DOWN"),
+            };
+            self.events.record("pop", message);
+        }
+        let performance = self
+            .applied
+            .plan
+            .policies
+            .iter()
+            .any(|p| p.method == crate::plan::Method::Performance);
+        if was != Some(healthy) || (ev.rtt.is_some() && performance) {
+            self.retable();
+        }
+        self.publish_health();
+    }
+
+    /// Recomputes the selection tables from the PoPs' health and writes the
+    /// ones that changed: a failover touches tables only, however many
+    /// prefixes use them.
+    pub(super) fn retable(&mut self) {
+        let health = health_of(
+            &self.applied.plan,
+            &self.applied.state.drained,
+            &self.failover.health,
+            &self.failover.unresolved,
+        );
+        let resolved = resolve::resolve(
+            &self.applied.plan,
+            &self.applied.layout,
+            &health,
+            &self.applied.resolved.choices,
+        );
+        let entries = desired::table_entries(
+            &self.applied.layout,
+            &resolved,
+            &self.applied.pop_ids,
+            &self.applied.table_ids,
+        );
+        let mut written = 0;
+        for (id, table, _) in &entries {
+            if self.applied.current.policies[*id as usize] == *table {
+                continue;
+            }
+            match self.dp.tables.set_policy(*id, table) {
+                Ok(()) => {
+                    self.applied.current.policies[*id as usize] = *table;
+                    written += 1;
+                }
+                Err(e) => error!("writing selection table {id}: {e}"),
+            }
+        }
+        for (key, fallback) in resolved.in_fallback() {
+            if self
+                .applied
+                .resolved
+                .tables
+                .get(key)
+                .is_none_or(|t| t.fallback.is_none())
+            {
+                self.failover.fallbacks += 1;
+                error!("policy {key}: every member is down");
+                self.events.record(
+                    "fallback",
+                    format!(
+                        "policy {key}: every member is down; its traffic falls back to {}",
+                        match fallback {
+                            crate::plan::Fallback::Transit => "the transit exit",
+                            crate::plan::Fallback::Pass => "the kernel (pass)",
+                        }
+                    ),
+                );
+            }
+        }
+        if written > 0 {
+            info!("failover: {written} selection tables rewritten");
+        }
+        let pop_ids = self.applied.pop_ids.clone();
+        let plan = &self.applied.plan;
+        let pop_name = |id: u16| {
+            pop_ids
+                .iter()
+                .position(|&x| x == u32::from(id))
+                .map_or_else(|| format!("pop {id}"), |i| plan.pops[i].name.clone())
+        };
+        let policies =
+            desired::policy_views(plan, &self.applied.layout, &entries, &health, &pop_name);
+        self.applied.resolved = resolved;
+        let mut view = (*self.snapshot()).clone();
+        view.policies = policies;
+        *self.view.write().expect("view lock") = Arc::new(view);
+    }
+
+    /// Puts the PoPs' health into the shared view (metrics, edgectl).
+    pub(super) fn publish_health(&mut self) {
+        let mut view = (*self.snapshot()).clone();
+        view.health = self
+            .applied
+            .plan
+            .pops
+            .iter()
+            .map(|p| {
+                let s = self.failover.health.get(&p.name);
+                let drained = self.applied.state.drained.contains(&p.name);
+                PopHealthView {
+                    pop: p.name.clone(),
+                    state: if drained {
+                        "drained"
+                    } else {
+                        match s {
+                            None if p.probe.is_none() => "up (no probe)",
+                            None => "up (not probed yet)",
+                            Some(s) if s.healthy => "up",
+                            Some(_) => "down",
+                        }
+                    },
+                    up: !drained && s.is_none_or(|s| s.healthy),
+                    since_seconds: s.map(|s| s.last_change.elapsed().as_secs_f64()),
+                    rtt_ms: s.and_then(|s| s.srtt).map(|d| d.as_secs_f64() * 1e3),
+                    min_rtt_ms: s.and_then(|s| s.min_rtt).map(|d| d.as_secs_f64() * 1e3),
+                    loss: s.map_or(0.0, |s| s.loss),
+                    probes: s.map_or(0, |s| s.probes),
+                }
+            })
+            .collect();
+        view.fallbacks = self.failover.fallbacks;
+        *self.view.write().expect("view lock") = Arc::new(view);
+    }
+
+    /// A watched next hop appeared, changed or went: compile again.
+    pub fn neighbours_changed(&mut self, rx: &mut mpsc::Receiver<()>) {
+        while rx.try_recv().is_ok() {}
+        match self.change(self.source.text.clone(), self.applied.state.clone()) {
+            Ok(c) if !c.is_empty() => info!(
+                "neighbour change: {} written, {} removed",
+                c.written, c.removed
+            ),
+            Ok(_) => {}
+            Err(e) => error!("neighbour change: {e:#}"),
+        }
+    }
+}

@@ -1,0 +1,191 @@
+//! The change pipeline: a new config text or state compiled as a whole,
+//! applied as a diff with undo, then recorded; route and config reloads.
+
+use std::{
+    collections::BTreeSet,
+    path::Path,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, Result};
+use log::{error, info, warn};
+use tokio::sync::mpsc;
+
+use super::*;
+use crate::{
+    config::{self},
+    dataplane::loader::{self},
+    desired::{self, Changes, state::State},
+    host::routes::{self, RouteEvent, RouteStore},
+    plan::Plan,
+};
+
+/// Reads a config file that may be being written right now (an editor or
+/// `echo > file` that truncates first): the text counts once two reads
+/// 50 ms apart agree. Write configs atomically (a rename) all the same.
+pub(super) fn read_settled(path: &Path) -> Result<String> {
+    let read =
+        || std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()));
+    let mut text = read()?;
+    for _ in 0..40 {
+        std::thread::sleep(Duration::from_millis(50));
+        let again = read()?;
+        if again == text {
+            return Ok(text);
+        }
+        text = again;
+    }
+    anyhow::bail!("{} keeps changing; not reloading", path.display())
+}
+
+/// The kernel tables the plan's route sources follow.
+pub(super) fn source_tables(plan: &Plan) -> std::collections::BTreeSet<u32> {
+    plan.route_sources.iter().map(|s| s.table).collect()
+}
+
+/// Starts following the plan's tables (none: no thread), filling `store`.
+pub(super) fn start_sync(
+    plan: &Plan,
+    store: &mut RouteStore,
+    tx: &mpsc::Sender<RouteEvent>,
+) -> Result<Option<routes::Sync>> {
+    let tables = source_tables(plan);
+    if tables.is_empty() {
+        return Ok(None);
+    }
+    let (sync, routes) = routes::Sync::start(tables, routes::SyncOptions::default(), tx.clone())
+        .context("starting route sync")?;
+    store.apply(RouteEvent::Full(routes));
+    Ok(Some(sync))
+}
+
+pub(super) fn route_view(store: &RouteStore) -> desired::RoutesView {
+    desired::RoutesView {
+        routes: store.len(),
+        resyncs: store.resyncs,
+        skipped: store.skipped,
+    }
+}
+
+impl Daemon {
+    /// Validates `text` with `state`, writes the difference into the maps,
+    /// then records the state; any failure leaves everything as it was.
+    pub(super) fn change(&mut self, text: String, state: State) -> Result<Changes> {
+        let mut plan = config::parse_with(&text, &state.live)?;
+        self.source.overrides.apply(&mut plan);
+        let tables = source_tables(&plan);
+        if self.routes.sync.as_ref().map(|s| &s.tables) != Some(&tables) {
+            // Other tables: follow those instead, from a fresh dump.
+            self.routes.sync = None;
+            self.routes.store = RouteStore::default();
+            self.routes.sync = start_sync(&plan, &mut self.routes.store, &self.routes.tx)?;
+        }
+        routes::extend(&mut plan, &mut self.routes.store);
+        if plan.pin_path != self.applied.plan.pin_path
+            || plan.limits != self.applied.plan.limits
+            || plan.xdp_mode != self.applied.plan.xdp_mode
+        {
+            warn!("pin_path, xdp_mode and [limits] take effect at the next restart");
+        }
+        let c = desired::compile(
+            &plan,
+            &state,
+            &self.applied.current,
+            &health_of(
+                &plan,
+                &state.drained,
+                &self.failover.health,
+                &BTreeSet::new(),
+            ),
+            &self.applied.resolved.choices,
+        )?;
+        let want = c.desired;
+        let mut view = c.view;
+        let changes = desired::apply(
+            &mut self.dp.tables,
+            Some(&mut self.dp.counters),
+            &self.applied.current,
+            &want,
+        )?;
+        let state = State {
+            ids: c.ids,
+            ..state
+        };
+        if let Err(e) = state.save(&plan.state_path) {
+            // Keep the maps and the disk in agreement.
+            if let Err(u) = desired::apply(&mut self.dp.tables, None, &want, &self.applied.current)
+            {
+                error!("restoring the maps after a failed state write: {u:#}");
+            }
+            return Err(e.context("recording the desired state"));
+        }
+        let ports: Vec<&str> = plan.ports.iter().map(|p| p.interface.as_str()).collect();
+        if ports
+            != self
+                .applied
+                .plan
+                .ports
+                .iter()
+                .map(|p| p.interface.as_str())
+                .collect::<Vec<_>>()
+        {
+            self.dp.attach(&ports, plan.xdp_mode)?;
+        }
+        view.generation = self.snapshot().generation + 1;
+        view.routes = route_view(&self.routes.store);
+        *self.view.write().expect("view lock") = Arc::new(view);
+        self.source.text = text;
+        self.applied.plan = plan;
+        self.applied.state = state;
+        self.applied.current = want;
+        self.applied.layout = c.layout;
+        self.applied.resolved = c.resolved;
+        self.failover.unresolved = c.unresolved;
+        *self.failover.watched.write().expect("watch set lock") = c.next_hops;
+        self.applied.pop_ids = c.pop_ids;
+        self.applied.table_ids = c.table_ids;
+        self.sync_monitors();
+        self.publish_health();
+        Ok(changes)
+    }
+
+    /// Re-reads the config file and applies it.
+    pub fn reload(&mut self) -> Result<Changes> {
+        let text = read_settled(&self.source.config_path)?;
+        let state = self.applied.state.clone();
+        self.change(text, state)
+            .with_context(|| format!("config {}", self.source.config_path.display()))
+    }
+
+    /// Applies route changes from the sync thread (and any already queued).
+    pub fn routes_changed(&mut self, first: RouteEvent, rx: &mut mpsc::Receiver<RouteEvent>) {
+        self.routes.store.apply(first);
+        let mut events = 1;
+        while let Ok(e) = rx.try_recv() {
+            self.routes.store.apply(e);
+            events += 1;
+        }
+        let t = Instant::now();
+        match self.change(self.source.text.clone(), self.applied.state.clone()) {
+            Ok(c) => log::debug!(
+                "route sync: {events} batches, {} routes: {} written, {} removed in {:?}",
+                self.routes.store.len(),
+                c.written,
+                c.removed,
+                t.elapsed()
+            ),
+            Err(e) => error!("route sync: applying routes failed: {e:#}"),
+        }
+    }
+
+    /// Detaches everything, removes the pins and the state file.
+    pub(super) fn teardown(&mut self) {
+        loader::teardown(&self.applied.plan.pin_path);
+        State::remove(&self.applied.plan.state_path);
+        info!(
+            "torn down: detached, {} unpinned, state removed",
+            self.applied.plan.pin_path.display()
+        );
+    }
+}
