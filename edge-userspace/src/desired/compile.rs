@@ -1,0 +1,403 @@
+//! Plan + state + health → the exact contents of every map ([`Desired`])
+//! and the view that names them.
+
+use std::{collections::BTreeSet, net::IpAddr, sync::Arc, time::Duration};
+
+use anyhow::Result;
+use edge_common::{
+    DSCP_KEEP, NO_EXIT, NO_POP, PolicyTable, Pop, PortEntry, PrefixEntry, Settings, default_action,
+    limits, map_names, pop_flags, preference,
+};
+
+use super::*;
+use crate::{
+    host::netdev,
+    plan::{DefaultAction, Fallback, Plan, Preference, Target},
+    policy::{Choices, Layout, PopView as PopHealth, Resolved, member_label, resolve},
+};
+
+/// The health of PoPs by plan index, as the methods see it (drain included).
+pub type HealthFn<'a> = &'a dyn Fn(u32) -> PopHealth;
+
+/// How long compiling waits for a next hop given by address to resolve.
+pub const NEIGHBOUR_WAIT: Duration = Duration::from_millis(500);
+
+/// What compiling a plan gives.
+pub struct Compiled {
+    pub desired: Desired,
+    pub ids: Ids,
+    pub view: View,
+    pub layout: Layout,
+    pub resolved: Resolved,
+    /// Map id of each PoP, by plan index.
+    pub pop_ids: Vec<u32>,
+    /// Map id of each table, by layout key index.
+    pub table_ids: Vec<u32>,
+    /// PoPs (plan index) whose next hop address did not resolve: down.
+    pub unresolved: BTreeSet<u32>,
+    /// (ifindex, address) of every next hop given by address.
+    pub next_hops: BTreeSet<(u32, IpAddr)>,
+}
+
+/// The selection tables of `resolved` by map id, with PoP ids mapped from
+/// plan indices to map ids.
+pub fn table_entries(
+    layout: &Layout,
+    resolved: &Resolved,
+    pop_ids: &[u32],
+    table_ids: &[u32],
+) -> Vec<(u32, PolicyTable, Option<Fallback>)> {
+    layout
+        .keys
+        .iter()
+        .zip(table_ids)
+        .map(|(key, &id)| {
+            let (mut t, fallback) = resolved
+                .tables
+                .get(key)
+                .map_or((PolicyTable::default(), None), |t| (t.pops, t.fallback));
+            for slot in &mut t.pops[..edge_common::POLICY_SLOTS] {
+                if *slot != NO_POP {
+                    *slot = pop_ids[usize::from(*slot)] as u16;
+                }
+            }
+            (id, t, fallback)
+        })
+        .collect()
+}
+
+/// Policy views (members' health, tables and their shares) for `plan`.
+pub fn policy_views(
+    plan: &Plan,
+    layout: &Layout,
+    entries: &[(u32, PolicyTable, Option<Fallback>)],
+    health: HealthFn<'_>,
+    pop_name: &dyn Fn(u16) -> String,
+) -> Vec<PolicyView> {
+    plan.policies
+        .iter()
+        .map(|p| PolicyView {
+            name: p.name.clone(),
+            method: method_name(p.method),
+            members: p
+                .members
+                .iter()
+                .map(|m| MemberView {
+                    member: member_label(plan, m.target),
+                    weight: m.weight,
+                    priority: m.priority,
+                    up: match m.target {
+                        Target::Pop(i) => health(i).up,
+                        Target::Policy(_) => true,
+                    },
+                })
+                .collect(),
+            tables: layout
+                .keys
+                .iter()
+                .zip(entries)
+                .filter(|(k, _)| k.policy == p.name)
+                .map(|(k, (id, t, fallback))| TableView {
+                    id: *id,
+                    key: k.to_string(),
+                    shares: table_shares(t, pop_name),
+                    fallback: fallback.map(|f| match f {
+                        Fallback::Transit => "transit",
+                        Fallback::Pass => "pass",
+                    }),
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+/// Compiles `plan` with `state` (drained PoPs, previous ids) and the PoPs'
+/// health into the map contents, keeping the counter slots prefixes already
+/// have in `current`. Interface facts (ifindex, MACs, addresses) are read
+/// here, in the calling network namespace; nothing is written.
+pub fn compile(
+    plan: &Plan,
+    state: &State,
+    current: &Desired,
+    health: HealthFn<'_>,
+    choices: &Choices,
+) -> Result<Compiled> {
+    let port_ids = Ids::assign(
+        &state.ids.ports,
+        &plan
+            .ports
+            .iter()
+            .map(|p| p.interface.as_str())
+            .collect::<Vec<_>>(),
+        limits::MAX_PORTS,
+    );
+    let pop_ids = Ids::assign(
+        &state.ids.pops,
+        &plan
+            .pops
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect::<Vec<_>>(),
+        limits::MAX_POPS,
+    );
+    let layout = Layout::new(plan);
+    let keys: Vec<String> = layout.keys.iter().map(|k| k.to_string()).collect();
+    let table_ids = Ids::assign(
+        &state.ids.policies,
+        &keys.iter().map(String::as_str).collect::<Vec<_>>(),
+        limits::MAX_POLICIES,
+    );
+    let ids = Ids {
+        ports: plan
+            .ports
+            .iter()
+            .zip(&port_ids)
+            .map(|(p, &id)| (p.interface.clone(), id))
+            .collect(),
+        pops: plan
+            .pops
+            .iter()
+            .zip(&pop_ids)
+            .map(|(p, &id)| (p.name.clone(), id))
+            .collect(),
+        policies: keys
+            .iter()
+            .cloned()
+            .zip(table_ids.iter().copied())
+            .collect(),
+    };
+
+    let mut d = Desired {
+        settings: Settings {
+            default_action: match plan.default_action {
+                DefaultAction::Pass => default_action::PASS,
+                DefaultAction::Drop => default_action::DROP,
+            },
+            backbone_exit: plan.backbone_exit.map_or(NO_EXIT, |i| pop_ids[i as usize]),
+            transit_exit: plan.transit_exit.map_or(NO_EXIT, |i| pop_ids[i as usize]),
+            encap_ttl: plan.encap_ttl,
+            _pad: [0; 3],
+        },
+        ..Desired::default()
+    };
+    let mut view = View {
+        default_action: match plan.default_action {
+            DefaultAction::Pass => "pass",
+            DefaultAction::Drop => "drop",
+        },
+        backbone_exit: plan
+            .backbone_exit
+            .map(|i| plan.pops[i as usize].name.clone()),
+        transit_exit: plan
+            .transit_exit
+            .map(|i| plan.pops[i as usize].name.clone()),
+        ..View::default()
+    };
+
+    for (i, port) in plan.ports.iter().enumerate() {
+        let ifindex = netdev::ifindex(&port.interface)?;
+        d.ports.insert(
+            ifindex,
+            PortEntry {
+                role: port.role.code(),
+                id: port_ids[i],
+            },
+        );
+        view.ports.push(PortView {
+            id: port_ids[i],
+            interface: port.interface.clone(),
+            role: role_name(port.role),
+            ifindex,
+        });
+    }
+    let mut unresolved = BTreeSet::new();
+    let mut next_hops = BTreeSet::new();
+    for (i, pop) in plan.pops.iter().enumerate() {
+        let ifindex = netdev::ifindex(&pop.interface)?;
+        let mut entry = Pop {
+            ifindex,
+            flags: pop_flags::VALID,
+            src_mac: netdev::mac(&pop.interface)?,
+            dst_mac: pop.mac,
+            ..Pop::default()
+        };
+        let mut mac = mac_text(pop.mac);
+        if let Some(ip) = pop.next_hop {
+            next_hops.insert((ifindex, ip));
+            match crate::host::neigh::resolve(&pop.interface, ifindex, ip, NEIGHBOUR_WAIT)? {
+                Some(m) => {
+                    entry.dst_mac = m;
+                    mac = format!("{ip} ({})", mac_text(m));
+                }
+                None => {
+                    // Not usable until the neighbour answers: counts as down.
+                    entry.flags = 0;
+                    unresolved.insert(i as u32);
+                    mac = format!("{ip} (unresolved)");
+                    log::warn!(
+                        "PoP {}: next hop {ip} not in the neighbour table of {} (no answer yet)",
+                        pop.name,
+                        pop.interface
+                    );
+                }
+            }
+        }
+        let mut encap = Vec::new();
+        if let Some((src, dst)) = pop.encap_ipv4 {
+            entry.flags |= pop_flags::ENCAP_IPIP;
+            entry.tunnel_src_v4 = src.octets();
+            entry.tunnel_dst_v4 = dst.octets();
+            encap.push(format!("ipip {src} -> {dst}"));
+        }
+        if let Some((src, dst)) = pop.encap_ipv6 {
+            entry.flags |= pop_flags::ENCAP_IP6IP6;
+            entry.tunnel_src_v6 = src.octets();
+            entry.tunnel_dst_v6 = dst.octets();
+            encap.push(format!("ip6ip6 {src} -> {dst}"));
+        }
+        d.pops[pop_ids[i] as usize] = entry;
+        view.pops.push(PopView {
+            id: pop_ids[i],
+            name: pop.name.clone(),
+            interface: pop.interface.clone(),
+            mac,
+            encap,
+            region: pop.region.as_ref().map(|r| r.to_string()),
+            probe: pop.probe.as_ref().map(|p| p.to_string()),
+            drained: state.drained.contains(&pop.name),
+        });
+    }
+
+    // Selection tables: the methods over the PoPs' health (a next hop not
+    // resolved counts as down).
+    let health = |p: u32| {
+        if unresolved.contains(&p) {
+            PopHealth::DOWN
+        } else {
+            health(p)
+        }
+    };
+    let health: HealthFn<'_> = &health;
+    let resolved = resolve(plan, &layout, &|p| health(p), choices);
+    let entries = table_entries(&layout, &resolved, &pop_ids, &table_ids);
+    for (id, t, _) in &entries {
+        d.policies[*id as usize] = *t;
+    }
+    let pop_name = |id: u16| {
+        pop_ids
+            .iter()
+            .position(|&x| x == u32::from(id))
+            .map_or_else(|| format!("pop {id}"), |i| plan.pops[i].name.clone())
+    };
+    view.policies = policy_views(plan, &layout, &entries, health, &pop_name);
+
+    for addr in netdev::local_addresses()? {
+        d.locals.insert(addr);
+    }
+
+    // Counter slots: a prefix keeps the slot it has in the maps; new ones
+    // take the lowest free slot (slot 0, shared, once they run out).
+    let mut taken = BTreeSet::new();
+    let mut slots: Vec<Option<u32>> = plan
+        .prefixes
+        .iter()
+        .map(|p| {
+            let slot = current.prefixes.get(&p.net).map(|e| e.slot)?;
+            (slot != 0 && slot < limits::MAX_PREFIX_SLOTS && taken.insert(slot)).then_some(slot)
+        })
+        .collect();
+    let mut free = (1..limits::MAX_PREFIX_SLOTS).filter(|s| !taken.contains(s));
+    for s in slots.iter_mut().filter(|s| s.is_none()) {
+        *s = Some(free.next().unwrap_or(0));
+    }
+    let policy_names: Vec<Arc<str>> = plan
+        .policies
+        .iter()
+        .map(|p| Arc::from(p.name.as_str()))
+        .collect();
+    let mut prefixes = Vec::with_capacity(plan.prefixes.len());
+    let mut entries_by_prefix = Vec::with_capacity(plan.prefixes.len());
+    for (i, (p, slot)) in plan.prefixes.iter().zip(slots).enumerate() {
+        let slot = slot.expect("assigned above");
+        let entry = PrefixEntry {
+            allowed_ports: p
+                .protect
+                .iter()
+                .fold(0u64, |m, &id| m | (1 << port_ids[id as usize])),
+            slot,
+            policy: layout.prefix_table[i].map_or(0, |k| table_ids[k as usize]),
+            preference: match p.preference {
+                Preference::Microsoft => preference::MICROSOFT,
+                Preference::Internet => preference::INTERNET,
+            },
+            dscp: p.dscp.unwrap_or(DSCP_KEEP),
+            _pad: [0; 6],
+        };
+        d.prefixes.insert(p.net, entry);
+        entries_by_prefix.push(entry);
+        prefixes.push(PrefixView {
+            prefix: p.net,
+            registration: p.registration.clone(),
+            preference: match p.preference {
+                Preference::Microsoft => "microsoft",
+                Preference::Internet => "internet",
+            },
+            policy: p.policy.map(|i| policy_names[i as usize].clone()),
+            dscp: p.dscp,
+            protect: p
+                .protect
+                .iter()
+                .map(|&id| plan.ports[id as usize].interface.clone())
+                .collect(),
+            source: p.origin,
+            counter_slot: slot,
+        });
+    }
+    // Subnet policies: more-specific entries inside their prefix, with the
+    // prefix's entry but their own table.
+    let mut more = Vec::new();
+    for m in &layout.more_specific {
+        let entry = PrefixEntry {
+            policy: table_ids[m.table as usize],
+            ..entries_by_prefix[m.prefix]
+        };
+        d.prefixes.entry(m.net).or_insert(entry);
+        more.push((m.net, entry.policy));
+    }
+    view.prefixes = Arc::new(prefixes);
+    view.more_specific = Arc::new(more);
+    let v4 = d.prefixes.keys().filter(|n| n.addr().is_ipv4()).count() as u32;
+    let v6 = d.prefixes.len() as u32 - v4;
+    view.maps = vec![
+        (map_names::PREFIX_V4, v4, plan.limits.prefixes_v4),
+        (map_names::PREFIX_V6, v6, plan.limits.prefixes_v6),
+        (map_names::POPS, plan.pops.len() as u32, limits::MAX_POPS),
+        (
+            map_names::POLICIES,
+            layout.keys.len() as u32,
+            limits::MAX_POLICIES,
+        ),
+        (map_names::PORTS, plan.ports.len() as u32, limits::MAX_PORTS),
+        (
+            map_names::LOCAL_V4,
+            d.locals.iter().filter(|a| a.is_ipv4()).count() as u32,
+            limits::MAX_LOCAL_ADDRS,
+        ),
+        (
+            map_names::LOCAL_V6,
+            d.locals.iter().filter(|a| a.is_ipv6()).count() as u32,
+            limits::MAX_LOCAL_ADDRS,
+        ),
+    ];
+    Ok(Compiled {
+        desired: d,
+        ids,
+        view,
+        layout,
+        resolved,
+        pop_ids,
+        table_ids,
+        unresolved,
+        next_hops,
+    })
+}
