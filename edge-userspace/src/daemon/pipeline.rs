@@ -68,6 +68,38 @@ pub(super) fn route_view(store: &RouteStore) -> desired::RoutesView {
     }
 }
 
+/// The heart of every change: compile `plan` with `state` on `host`, write
+/// the difference from `current` through `maps`, then record the state with
+/// `save`. A failure at any step leaves the maps (and the record) as they
+/// were: a failed write is undone by `apply`, a failed save undoes the
+/// whole diff.
+#[expect(clippy::too_many_arguments, reason = "one change's every input, named")]
+pub(super) fn commit(
+    host: &impl desired::Host,
+    maps: &mut impl desired::MapWriter,
+    current: &Desired,
+    plan: &Plan,
+    state: State,
+    health: &dyn Fn(u32) -> crate::policy::PopView,
+    choices: &crate::policy::Choices,
+    save: impl FnOnce(&State) -> Result<()>,
+) -> Result<(desired::Compiled, State, Changes)> {
+    let c = desired::compile_on(host, plan, &state, current, health, choices)?;
+    let changes = desired::apply_to(maps, current, &c.desired)?;
+    let state = State {
+        ids: c.ids.clone(),
+        ..state
+    };
+    if let Err(e) = save(&state) {
+        // Keep the maps and the disk in agreement.
+        if let Err(u) = desired::apply_to(maps, &c.desired, current) {
+            error!("restoring the maps after a failed state write: {u:#}");
+        }
+        return Err(e.context("recording the desired state"));
+    }
+    Ok((c, state, changes))
+}
+
 impl Daemon {
     /// Validates `text` with `state`, writes the difference into the maps,
     /// then records the state; any failure leaves everything as it was.
@@ -88,38 +120,27 @@ impl Daemon {
         {
             warn!("pin_path, xdp_mode and [limits] take effect at the next restart");
         }
-        let c = desired::compile(
-            &plan,
-            &state,
-            &self.applied.current,
-            &health_of(
+        let state_path = plan.state_path.clone();
+        let drained = state.drained.clone();
+        let none = BTreeSet::new();
+        let (c, state, changes) = {
+            let health = health_of(&plan, &drained, &self.failover.health, &none);
+            commit(
+                &desired::Kernel,
+                &mut desired::Maps {
+                    tables: &mut self.dp.tables,
+                    counters: Some(&mut self.dp.counters),
+                },
+                &self.applied.current,
                 &plan,
-                &state.drained,
-                &self.failover.health,
-                &BTreeSet::new(),
-            ),
-            &self.applied.resolved.choices,
-        )?;
+                state,
+                &health,
+                &self.applied.resolved.choices,
+                |s| s.save(&state_path),
+            )?
+        };
         let want = c.desired;
         let mut view = c.view;
-        let changes = desired::apply(
-            &mut self.dp.tables,
-            Some(&mut self.dp.counters),
-            &self.applied.current,
-            &want,
-        )?;
-        let state = State {
-            ids: c.ids,
-            ..state
-        };
-        if let Err(e) = state.save(&plan.state_path) {
-            // Keep the maps and the disk in agreement.
-            if let Err(u) = desired::apply(&mut self.dp.tables, None, &want, &self.applied.current)
-            {
-                error!("restoring the maps after a failed state write: {u:#}");
-            }
-            return Err(e.context("recording the desired state"));
-        }
         let ports: Vec<&str> = plan.ports.iter().map(|p| p.interface.as_str()).collect();
         if ports
             != self
@@ -189,3 +210,6 @@ impl Daemon {
         );
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -111,11 +111,54 @@ pub fn policy_views(
         .collect()
 }
 
+/// What compiling needs to know about this host: interface indexes and
+/// MACs, local addresses, next hops' MACs. [`Kernel`] asks the kernel (in
+/// the calling network namespace); tests give fixed facts.
+pub trait Host {
+    fn ifindex(&self, interface: &str) -> Result<u32>;
+    fn mac(&self, interface: &str) -> Result<[u8; 6]>;
+    fn local_addresses(&self) -> Result<Vec<IpAddr>>;
+    /// The MAC of next hop `ip` on `interface`, if it resolves in time.
+    fn neighbour(&self, interface: &str, ifindex: u32, ip: IpAddr) -> Result<Option<[u8; 6]>>;
+}
+
+/// This host, through ioctls and netlink. Resolving a next hop that is not
+/// in the neighbour table blocks up to [`NEIGHBOUR_WAIT`]: call it off the
+/// async runtime.
+pub struct Kernel;
+
+impl Host for Kernel {
+    fn ifindex(&self, interface: &str) -> Result<u32> {
+        netdev::ifindex(interface)
+    }
+    fn mac(&self, interface: &str) -> Result<[u8; 6]> {
+        netdev::mac(interface)
+    }
+    fn local_addresses(&self) -> Result<Vec<IpAddr>> {
+        netdev::local_addresses()
+    }
+    fn neighbour(&self, interface: &str, ifindex: u32, ip: IpAddr) -> Result<Option<[u8; 6]>> {
+        crate::host::neigh::resolve(interface, ifindex, ip, NEIGHBOUR_WAIT)
+    }
+}
+
+/// [`compile_on`] this host ([`Kernel`]).
+pub fn compile(
+    plan: &Plan,
+    state: &State,
+    current: &Desired,
+    health: HealthFn<'_>,
+    choices: &Choices,
+) -> Result<Compiled> {
+    compile_on(&Kernel, plan, state, current, health, choices)
+}
+
 /// Compiles `plan` with `state` (drained PoPs, previous ids) and the PoPs'
 /// health into the map contents, keeping the counter slots prefixes already
-/// have in `current`. Interface facts (ifindex, MACs, addresses) are read
-/// here, in the calling network namespace; nothing is written.
-pub fn compile(
+/// have in `current`. Interface facts (ifindex, MACs, addresses) come from
+/// `host`; nothing is written.
+pub fn compile_on(
+    host: &impl Host,
     plan: &Plan,
     state: &State,
     current: &Desired,
@@ -195,7 +238,7 @@ pub fn compile(
     };
 
     for (i, port) in plan.ports.iter().enumerate() {
-        let ifindex = netdev::ifindex(&port.interface)?;
+        let ifindex = host.ifindex(&port.interface)?;
         d.ports.insert(
             ifindex,
             PortEntry {
@@ -213,18 +256,18 @@ pub fn compile(
     let mut unresolved = BTreeSet::new();
     let mut next_hops = BTreeSet::new();
     for (i, pop) in plan.pops.iter().enumerate() {
-        let ifindex = netdev::ifindex(&pop.interface)?;
+        let ifindex = host.ifindex(&pop.interface)?;
         let mut entry = Pop {
             ifindex,
             flags: pop_flags::VALID,
-            src_mac: netdev::mac(&pop.interface)?,
+            src_mac: host.mac(&pop.interface)?,
             dst_mac: pop.mac,
             ..Pop::default()
         };
         let mut mac = mac_text(pop.mac);
         if let Some(ip) = pop.next_hop {
             next_hops.insert((ifindex, ip));
-            match crate::host::neigh::resolve(&pop.interface, ifindex, ip, NEIGHBOUR_WAIT)? {
+            match host.neighbour(&pop.interface, ifindex, ip)? {
                 Some(m) => {
                     entry.dst_mac = m;
                     mac = format!("{ip} ({})", mac_text(m));
@@ -291,7 +334,7 @@ pub fn compile(
     };
     view.policies = policy_views(plan, &layout, &entries, health, &pop_name);
 
-    for addr in netdev::local_addresses()? {
+    for addr in host.local_addresses()? {
         d.locals.insert(addr);
     }
 

@@ -9,6 +9,8 @@
 
 mod apply;
 mod compile;
+#[cfg(test)]
+pub(crate) mod memory;
 pub mod state;
 mod view;
 

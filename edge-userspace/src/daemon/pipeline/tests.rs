@@ -1,0 +1,223 @@
+//! The change pipeline without root: a config compiled against a fixed
+//! host, written into maps held in memory, recorded through a save that can
+//! fail; every failure leaves the maps as they were.
+
+use std::{cell::RefCell, collections::BTreeMap, net::IpAddr};
+
+use ipnet::IpNet;
+
+use super::*;
+use crate::{
+    config::{self, Live, PrefixSpec},
+    desired::{Host, memory::Memory},
+    policy::{Choices, PopView},
+};
+
+const CONFIG: &str = r#"
+[forwarding]
+backbone_exit = "core"
+transit_exit = "isp"
+
+[[ports]]
+interface = "peer0"
+role = "peering"
+
+[[ports]]
+interface = "bb0"
+role = "backbone"
+
+[[ports]]
+interface = "tr0"
+role = "transit"
+
+[[pops]]
+name = "core"
+interface = "bb0"
+mac = "02:00:00:00:00:01"
+
+[[pops]]
+name = "west"
+interface = "bb0"
+mac = "02:00:00:00:00:02"
+
+[[pops]]
+name = "isp"
+interface = "tr0"
+mac = "02:00:00:00:00:03"
+
+[[policies]]
+name = "spread"
+method = "weighted"
+members = [{ pop = "core", weight = 1 }, { pop = "west", weight = 1 }]
+
+[[prefixes]]
+prefix = "198.51.100.0/24"
+policy = "spread"
+"#;
+
+/// Interfaces peer0, bb0 and tr0 (ifindex 2, 3, 4); nothing else.
+struct Lab;
+
+impl Host for Lab {
+    fn ifindex(&self, interface: &str) -> Result<u32> {
+        match interface {
+            "peer0" => Ok(2),
+            "bb0" => Ok(3),
+            "tr0" => Ok(4),
+            _ => anyhow::bail!("no interface {interface}"),
+        }
+    }
+    fn mac(&self, interface: &str) -> Result<[u8; 6]> {
+        Ok([2, 0xee, 0, 0, 0, self.ifindex(interface)? as u8])
+    }
+    fn local_addresses(&self) -> Result<Vec<IpAddr>> {
+        Ok(vec!["192.0.2.1".parse().unwrap()])
+    }
+    fn neighbour(&self, _: &str, _: u32, _: IpAddr) -> Result<Option<[u8; 6]>> {
+        Ok(None)
+    }
+}
+
+fn up(_: u32) -> PopView {
+    PopView::UP
+}
+
+/// Runs one change; `saved` collects what was recorded.
+fn run(
+    maps: &mut Memory,
+    plan: &Plan,
+    state: State,
+    saved: &RefCell<Vec<State>>,
+    save_fails: bool,
+) -> Result<(desired::Compiled, State, Changes)> {
+    let current = maps.maps.clone();
+    commit(
+        &Lab,
+        maps,
+        &current,
+        plan,
+        state,
+        &up,
+        &Choices::default(),
+        |s| {
+            if save_fails {
+                anyhow::bail!("disk full");
+            }
+            saved.borrow_mut().push(s.clone());
+            Ok(())
+        },
+    )
+}
+
+fn live_add(prefix: &str) -> State {
+    State {
+        live: Live {
+            added: vec![PrefixSpec {
+                prefix: prefix.into(),
+                pop: Some("west".into()),
+                ..PrefixSpec::default()
+            }],
+            removed: Vec::new(),
+        },
+        ..State::default()
+    }
+}
+
+#[test]
+fn a_config_then_a_live_change_reach_the_maps_and_the_record() {
+    let saved = RefCell::new(Vec::new());
+    let mut maps = Memory::holding(&Desired::default());
+    let plan = config::parse(CONFIG).unwrap();
+    let (c, state, changes) = run(&mut maps, &plan, State::default(), &saved, false).unwrap();
+    assert_eq!(maps.maps, c.desired);
+    assert_eq!(saved.borrow().last(), Some(&state));
+    assert_eq!(
+        state.ids.pops,
+        BTreeMap::from([("core".into(), 0), ("west".into(), 1), ("isp".into(), 2)])
+    );
+    assert_eq!(maps.maps.ports.len(), 3);
+    assert!(changes.written > 0 && changes.removed == 0);
+    let net: IpNet = "198.51.100.0/24".parse().unwrap();
+    let entry = maps.maps.prefixes[&net];
+    assert_eq!(maps.maps.settings.backbone_exit, 0);
+    assert_eq!(maps.maps.settings.transit_exit, 2);
+    assert!(maps.maps.policies[entry.policy as usize].pops.contains(&1));
+
+    // A live prefix on top: the ids stay, the new prefix gets a fresh slot.
+    let live = State {
+        ids: state.ids.clone(),
+        ..live_add("203.0.113.0/24")
+    };
+    let plan = config::parse_with(CONFIG, &live.live).unwrap();
+    maps.reset.clear();
+    let (c2, state2, changes) = run(&mut maps, &plan, live, &saved, false).unwrap();
+    assert_eq!(maps.maps, c2.desired);
+    assert_eq!(state2.ids.pops, state.ids.pops);
+    assert_eq!(state2.ids.ports, state.ids.ports);
+    // `pop = "west"` is a one-member policy of its own; `spread` keeps its id.
+    assert_eq!(state2.ids.policies["spread"], state.ids.policies["spread"]);
+    assert!(state2.ids.policies.contains_key("pop:west"));
+    let added = maps.maps.prefixes[&"203.0.113.0/24".parse::<IpNet>().unwrap()];
+    assert_ne!(added.slot, entry.slot);
+    assert_eq!(maps.reset, vec![added.slot]);
+    assert_eq!(
+        maps.maps.prefixes[&net], entry,
+        "the config prefix is untouched"
+    );
+    assert!(changes.written >= 1);
+}
+
+#[test]
+fn a_failed_record_undoes_the_change() {
+    let saved = RefCell::new(Vec::new());
+    let mut maps = Memory::holding(&Desired::default());
+    let plan = config::parse(CONFIG).unwrap();
+    run(&mut maps, &plan, State::default(), &saved, false).unwrap();
+    let before = maps.maps.clone();
+    let live = live_add("203.0.113.0/24");
+    let plan = config::parse_with(CONFIG, &live.live).unwrap();
+    let err = run(&mut maps, &plan, live, &saved, true)
+        .err()
+        .expect("the change must fail");
+    assert!(
+        format!("{err:#}").contains("recording the desired state"),
+        "{err:#}"
+    );
+    assert_eq!(maps.maps, before);
+    assert_eq!(
+        saved.borrow().len(),
+        1,
+        "only the first change was recorded"
+    );
+}
+
+#[test]
+fn a_failed_write_changes_nothing_and_records_nothing() {
+    let saved = RefCell::new(Vec::new());
+    let mut maps = Memory::holding(&Desired::default());
+    let plan = config::parse(CONFIG).unwrap();
+    run(&mut maps, &plan, State::default(), &saved, false).unwrap();
+    let before = maps.maps.clone();
+    let live = live_add("203.0.113.0/24");
+    let plan = config::parse_with(CONFIG, &live.live).unwrap();
+    maps.fail_at = Some(maps.writes + 1);
+    let err = run(&mut maps, &plan, live, &saved, false)
+        .err()
+        .expect("the change must fail");
+    assert!(format!("{err:#}").contains("were undone"), "{err:#}");
+    assert_eq!(maps.maps, before);
+    assert_eq!(saved.borrow().len(), 1);
+}
+
+#[test]
+fn a_missing_interface_fails_before_any_write() {
+    let saved = RefCell::new(Vec::new());
+    let mut maps = Memory::holding(&Desired::default());
+    let plan = config::parse(&CONFIG.replace("\"tr0\"", "\"tr9\"")).unwrap();
+    let err = run(&mut maps, &plan, State::default(), &saved, false)
+        .err()
+        .expect("the change must fail");
+    assert!(format!("{err:#}").contains("no interface tr9"), "{err:#}");
+    assert_eq!(maps.writes, 0);
+    assert!(saved.borrow().is_empty());
+}
