@@ -4,22 +4,20 @@
 use std::{net::IpAddr, path::Path};
 
 use aya::maps::{
-    Array, DevMapHash, HashMap, IterableMap as _, LpmTrie, Map, MapData, MapError, PerCpuArray,
-    lpm_trie::Key, xdp::XdpMapError,
+    Array, DevMapHash, HashMap, IterableMap as _, LpmTrie, Map, MapData, MapError, lpm_trie::Key,
+    xdp::XdpMapError,
 };
-use edge_common::{
-    Action, Counter, PolicyTable, Pop, PortEntry, PrefixEntry, Reason, Settings, limits, map_names,
-};
+use edge_common::{PolicyTable, Pop, PortEntry, PrefixEntry, Settings, limits, map_names};
 use ipnet::{IpNet, Ipv4Net};
-use serde::Serialize;
 
 use super::{
+    batch::*,
     error::{MapsError, write_error},
     fib::{self, Fib4, MapStore},
     index::Index,
 };
 
-fn open_pinned(dir: &Path, map: &'static str) -> Result<Map, MapsError> {
+pub(super) fn open_pinned(dir: &Path, map: &'static str) -> Result<Map, MapsError> {
     let path = dir.join(map);
     MapData::from_pin(&path)
         .and_then(Map::from_map_data)
@@ -77,7 +75,10 @@ const TABLE_MAPS: [&str; 14] = [
     map_names::LOCAL_BITS,
 ];
 
-fn typed<T: TryFrom<Map, Error = MapError>>(map: &'static str, m: Map) -> Result<T, MapsError> {
+pub(super) fn typed<T: TryFrom<Map, Error = MapError>>(
+    map: &'static str,
+    m: Map,
+) -> Result<T, MapsError> {
     T::try_from(m).map_err(|source| MapsError::Map { map, source })
 }
 
@@ -678,284 +679,4 @@ pub const BATCH: usize = 4096;
 /// Fewer prefixes than this are written one at a time.
 const MIN_BATCH: usize = 8;
 
-fn v6_octets(n: &IpNet) -> [u8; 16] {
-    match n {
-        IpNet::V6(n) => n.trunc().network().octets(),
-        IpNet::V4(_) => unreachable!("an IPv6 prefix"),
-    }
-}
-
-fn raw_fd(map: &MapData) -> std::os::fd::RawFd {
-    use std::os::fd::{AsFd as _, AsRawFd as _};
-    map.fd().as_fd().as_raw_fd()
-}
-
-enum BatchError {
-    /// The kernel has no batch operation for this map (or no batch
-    /// commands at all): write one element at a time.
-    Unsupported,
-    /// The first `done` elements were processed, then `error`.
-    Failed { done: usize, error: std::io::Error },
-}
-
-fn batch_error(map: &'static str, limit: u32, error: std::io::Error) -> MapsError {
-    if limit > 0 && matches!(error.raw_os_error(), Some(libc::E2BIG | libc::ENOSPC)) {
-        return MapsError::MapFull { map, limit };
-    }
-    MapsError::Map {
-        map,
-        source: MapError::SyscallError(aya::sys::SyscallError {
-            call: "bpf_map_batch",
-            io_error: error,
-        }),
-    }
-}
-
-/// include/uapi/linux/bpf.h: `union bpf_attr`'s `batch` member.
-#[repr(C)]
-#[derive(Default)]
-struct BatchAttr {
-    in_batch: u64,
-    out_batch: u64,
-    keys: u64,
-    values: u64,
-    count: u32,
-    map_fd: u32,
-    elem_flags: u64,
-    flags: u64,
-}
-
-const BPF_MAP_UPDATE_BATCH: libc::c_long = 26;
-const BPF_MAP_DELETE_BATCH: libc::c_long = 27;
-/// The kernel's ENOTSUPP (not in libc: internal, but returned to userspace).
-const ENOTSUPP: i32 = 524;
-
-fn batch_syscall(cmd: libc::c_long, attr: &mut BatchAttr) -> Result<(), BatchError> {
-    let want = attr.count as usize;
-    // SAFETY: `attr` is a valid `union bpf_attr` prefix of the given size;
-    // the key and value buffers it points to hold `count` elements and
-    // outlive the call.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_bpf,
-            cmd,
-            std::ptr::from_mut(attr),
-            std::mem::size_of::<BatchAttr>(),
-        )
-    };
-    if r == 0 {
-        return Ok(());
-    }
-    let error = std::io::Error::last_os_error();
-    let done = (attr.count as usize).min(want);
-    match error.raw_os_error() {
-        Some(libc::EINVAL | ENOTSUPP | libc::EOPNOTSUPP) if done == 0 => {
-            Err(BatchError::Unsupported)
-        }
-        _ => Err(BatchError::Failed { done, error }),
-    }
-}
-
-/// `BPF_MAP_UPDATE_BATCH` of `keys[i]` → `values[i]` (flags `BPF_ANY`).
-fn update_batch<K, V>(fd: std::os::fd::RawFd, keys: &[K], values: &[V]) -> Result<(), BatchError> {
-    assert_eq!(keys.len(), values.len());
-    let mut attr = BatchAttr {
-        keys: keys.as_ptr() as u64,
-        values: values.as_ptr() as u64,
-        count: keys.len() as u32,
-        map_fd: fd as u32,
-        ..BatchAttr::default()
-    };
-    batch_syscall(BPF_MAP_UPDATE_BATCH, &mut attr)
-}
-
-/// `BPF_MAP_DELETE_BATCH` of `count` keys of `key_size` bytes each.
-fn delete_batch(
-    fd: std::os::fd::RawFd,
-    keys: &[u8],
-    key_size: usize,
-    count: usize,
-) -> Result<(), BatchError> {
-    assert!(keys.len() >= key_size * count);
-    let mut attr = BatchAttr {
-        keys: keys.as_ptr() as u64,
-        count: count as u32,
-        map_fd: fd as u32,
-        ..BatchAttr::default()
-    };
-    batch_syscall(BPF_MAP_DELETE_BATCH, &mut attr)
-}
-
-/// Packets and bytes, summed over CPUs.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct Count {
-    pub packets: u64,
-    pub bytes: u64,
-}
-
-/// A snapshot of the program's counters.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct Stats {
-    /// By action name (`pass`, `redirect`, ...), in `Action::ALL` order.
-    pub actions: Vec<(&'static str, Count)>,
-    /// By reason name (`policy`, `unregistered`, ...), in `Reason::ALL` order.
-    pub reasons: Vec<(&'static str, Count)>,
-    /// Prefix counter slots with traffic: (slot, count).
-    pub prefixes: Vec<(u32, Count)>,
-    /// PoPs that received traffic: (PoP id, count).
-    pub pops: Vec<(u32, Count)>,
-    /// Ports that received traffic: (port id, count).
-    pub ports: Vec<(u32, Count)>,
-    /// Protection events: `sent`, `rate_limited`, `ring_full` (packets only).
-    pub events: Vec<(&'static str, u64)>,
-}
-
-impl Stats {
-    pub fn reason(&self, r: Reason) -> Count {
-        self.reasons[r as usize].1
-    }
-
-    pub fn pop(&self, id: u32) -> Count {
-        by_id(&self.pops, id)
-    }
-
-    pub fn prefix(&self, slot: u32) -> Count {
-        by_id(&self.prefixes, slot)
-    }
-
-    pub fn port(&self, id: u32) -> Count {
-        by_id(&self.ports, id)
-    }
-}
-
-fn by_id(rows: &[(u32, Count)], id: u32) -> Count {
-    rows.iter()
-        .find(|(i, _)| *i == id)
-        .map(|(_, c)| *c)
-        .unwrap_or_default()
-}
-
-impl Count {
-    fn add(self, c: &Count) -> Count {
-        Count {
-            packets: self.packets + c.packets,
-            bytes: self.bytes + c.bytes,
-        }
-    }
-}
-
-const COUNTER_MAPS: [&str; 6] = [
-    map_names::ACTION_STATS,
-    map_names::REASON_STATS,
-    map_names::PREFIX_STATS,
-    map_names::POP_STATS,
-    map_names::PORT_STATS,
-    map_names::EVENT_STATS,
-];
-
-/// Readers of the per-CPU counter maps.
-pub struct Counters {
-    maps: [PerCpuArray<MapData, Counter>; 6],
-}
-
-impl Counters {
-    pub fn take(ebpf: &mut aya::Ebpf) -> Result<Self, MapsError> {
-        Self::from_maps(
-            COUNTER_MAPS.map(|map| ebpf.take_map(map).ok_or(MapsError::Missing { map })),
-        )
-    }
-
-    pub fn open(dir: &Path) -> Result<Self, MapsError> {
-        Self::from_maps(COUNTER_MAPS.map(|map| open_pinned(dir, map)))
-    }
-
-    fn from_maps(maps: [Result<Map, MapsError>; 6]) -> Result<Self, MapsError> {
-        let [a, r, pfx, pop, port, ev] = maps;
-        Ok(Self {
-            maps: [
-                typed(COUNTER_MAPS[0], a?)?,
-                typed(COUNTER_MAPS[1], r?)?,
-                typed(COUNTER_MAPS[2], pfx?)?,
-                typed(COUNTER_MAPS[3], pop?)?,
-                typed(COUNTER_MAPS[4], port?)?,
-                typed(COUNTER_MAPS[5], ev?)?,
-            ],
-        })
-    }
-
-    /// Sums one index over CPUs.
-    fn sum(&self, which: usize, i: u32) -> Result<Count, MapsError> {
-        let per_cpu = self.maps[which]
-            .get(&i, 0)
-            .map_err(|source| MapsError::Map {
-                map: COUNTER_MAPS[which],
-                source,
-            })?;
-        Ok(per_cpu.iter().fold(Count::default(), |t, c| {
-            t.add(&Count {
-                packets: c.packets,
-                bytes: c.bytes,
-            })
-        }))
-    }
-
-    /// Every index below `limit` with traffic, summed over CPUs.
-    fn nonzero(&self, which: usize, limit: u32) -> Result<Vec<(u32, Count)>, MapsError> {
-        let mut out = Vec::new();
-        for i in 0..limit.min(self.maps[which].len()) {
-            let c = self.sum(which, i)?;
-            if c.packets != 0 {
-                out.push((i, c));
-            }
-        }
-        Ok(out)
-    }
-
-    /// Zeroes a prefix counter slot (before it is given to another prefix).
-    pub fn reset_prefix_slot(&mut self, slot: u32) -> Result<(), MapsError> {
-        let map = &mut self.maps[2];
-        let zero = aya::maps::PerCpuValues::try_from(vec![
-            Counter::default();
-            aya::util::nr_cpus().map_err(
-                |(_, e)| MapsError::Cpus(e)
-            )?
-        ])
-        .expect("one value per CPU");
-        map.set(slot, zero, 0).map_err(|source| MapsError::Map {
-            map: COUNTER_MAPS[2],
-            source,
-        })
-    }
-
-    /// A snapshot of every counter; prefix slots are read up to
-    /// `prefix_slots` (one syscall per slot: pass the number in use).
-    pub fn read(&self, prefix_slots: u32) -> Result<Stats, MapsError> {
-        let mut stats = Stats::default();
-        for a in Action::ALL {
-            stats.actions.push((a.name(), self.sum(0, a as u32)?));
-        }
-        for &r in Reason::ALL {
-            stats.reasons.push((r.name(), self.sum(1, r as u32)?));
-        }
-        stats.prefixes = self.nonzero(2, prefix_slots)?;
-        stats.pops = self.nonzero(3, limits::MAX_POPS)?;
-        stats.ports = self.nonzero(4, limits::MAX_PORTS)?;
-        for (name, i) in [
-            ("sent", edge_common::event_stats::SENT),
-            ("rate_limited", edge_common::event_stats::RATE_LIMITED),
-            ("ring_full", edge_common::event_stats::RING_FULL),
-        ] {
-            stats.events.push((name, self.sum(5, i)?.packets));
-        }
-        Ok(stats)
-    }
-}
-
-/// Counter slot of the prefix at `index` in a plan: slots 1.. in order,
-/// slot 0 shared by prefixes beyond `MAX_PREFIX_SLOTS`.
-pub fn prefix_slot(index: usize) -> u32 {
-    u32::try_from(index + 1)
-        .ok()
-        .filter(|&s| s < limits::MAX_PREFIX_SLOTS)
-        .unwrap_or(0)
-}
+pub use super::counters::{Count, Counters, Stats, prefix_slot};

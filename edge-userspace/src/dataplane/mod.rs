@@ -4,6 +4,8 @@
 //! counters and the protection ring buffer ([`events`]). Every map access
 //! fails with one error type, [`MapsError`].
 
+mod batch;
+pub mod counters;
 pub mod error;
 pub mod events;
 pub mod fib;
