@@ -9,15 +9,16 @@ mod schema;
 mod tests;
 mod validate;
 
-use std::fmt;
+use std::{collections::HashSet, fmt};
 
 use ipnet::IpNet;
-use schema::{File, PrefixConfig};
+use schema::{Dscp, File, PrefixConfig};
 use serde::Deserialize;
+use toml::Spanned;
 use validate::{Validator, line_of};
 pub use validate::{dscp_by_name, protocol_by_name};
 
-use crate::plan::Plan;
+use crate::plan::{Plan, Preference};
 
 /// One problem in a config file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,19 +47,18 @@ pub struct Invalid(pub Vec<Problem>);
 
 /// Parses and validates `text`; `Err` lists every problem with its line.
 pub fn parse(text: &str) -> Result<Plan, Invalid> {
-    let file: File = toml::from_str(text).map_err(|e| {
+    Validator::new(text).run(read(text)?)
+}
+
+/// The file's text as its schema, or the syntax error with its line.
+fn read(text: &str) -> Result<File, Invalid> {
+    toml::from_str(text).map_err(|e| {
         Invalid(vec![Problem {
             line: e.span().map(|s| line_of(text, s.start)),
             message: e.message().trim().to_string(),
             map_full: false,
         }])
-    })?;
-    Validator {
-        text,
-        base_len: text.len(),
-        problems: Vec::new(),
-    }
-    .run(file)
+    })
 }
 
 /// Live changes made with edgectl on top of the config file: prefixes added
@@ -97,54 +97,65 @@ pub fn parse_with(text: &str, live: &Live) -> Result<Plan, Invalid> {
     if live.added.is_empty() && live.removed.is_empty() {
         return parse(text);
     }
-    #[derive(serde::Serialize)]
-    struct Added<'a> {
-        prefixes: &'a [PrefixSpec],
-    }
-    let extra = toml::to_string(&Added {
-        prefixes: &live.added,
-    })
-    .map_err(|e| {
-        Invalid(vec![Problem {
-            line: None,
-            message: format!("live changes: {e}"),
-            map_full: false,
-        }])
-    })?;
-    let combined = format!("{text}\n{extra}");
-    let base_lines = line_of(text, text.len());
-    let relabel = |mut problems: Vec<Problem>| {
-        for p in &mut problems {
-            if p.line.is_some_and(|l| l > base_lines) {
-                p.line = None;
-                p.message = format!("live change: {}", p.message);
-            }
-        }
-        Invalid(problems)
-    };
-    let mut file: File = toml::from_str(&combined).map_err(|e| {
-        relabel(vec![Problem {
-            line: e.span().map(|s| line_of(&combined, s.start)),
-            message: e.message().trim().to_string(),
-            map_full: false,
-        }])
-    })?;
-    let net_of = |p: &PrefixConfig| p.prefix.get_ref().parse::<IpNet>().ok();
-    let live_nets: Vec<IpNet> = file
-        .prefixes
+    let mut file = read(text)?;
+    // Live entries are merged as values keyed by the parsed network (never
+    // as generated TOML text): they replace the file's entry for the same
+    // network however it is spelled, and carry spans past the file's end,
+    // so their problems say "live change" instead of a line.
+    let replaced: HashSet<IpNet> = live
+        .added
         .iter()
-        .filter(|p| p.prefix.span().start >= text.len())
-        .filter_map(net_of)
+        .filter_map(|s| s.prefix.parse::<IpNet>().ok())
+        .chain(live.removed.iter().copied())
         .collect();
     file.prefixes.retain(|p| {
-        p.prefix.span().start >= text.len()
-            || !net_of(p).is_some_and(|n| live_nets.contains(&n) || live.removed.contains(&n))
+        !p.prefix
+            .get_ref()
+            .parse::<IpNet>()
+            .is_ok_and(|n| replaced.contains(&n))
     });
-    Validator {
-        text: &combined,
-        base_len: text.len(),
-        problems: Vec::new(),
+    let mut problems = Vec::new();
+    for (i, spec) in live.added.iter().enumerate() {
+        match live_entry(spec, text.len() + i) {
+            Ok(entry) => file.prefixes.push(entry),
+            Err(message) => problems.push(Problem {
+                line: None,
+                message: format!("live change: {message}"),
+                map_full: false,
+            }),
+        }
     }
-    .run(file)
-    .map_err(|e| relabel(e.0))
+    if !problems.is_empty() {
+        return Err(Invalid(problems));
+    }
+    Validator::new(text).run(file)
+}
+
+/// A live prefix as the entry a `[[prefixes]]` table would give, spanned at
+/// `at` (past the file's end).
+fn live_entry(spec: &PrefixSpec, at: usize) -> Result<PrefixConfig, String> {
+    let span = |s: &str| Spanned::new(at..at + 1, s.to_string());
+    let preference = match spec.preference.as_deref() {
+        None | Some("microsoft") => Preference::Microsoft,
+        Some("internet") => Preference::Internet,
+        Some(other) => {
+            return Err(format!(
+                "prefix {}: unknown preference {other:?} (microsoft or internet)",
+                spec.prefix
+            ));
+        }
+    };
+    Ok(PrefixConfig {
+        prefix: span(&spec.prefix),
+        registration: spec.registration.clone(),
+        preference,
+        policy: spec.policy.as_deref().map(span),
+        pop: spec.pop.as_deref().map(span),
+        dscp: spec
+            .dscp
+            .as_ref()
+            .map(|d| Spanned::new(at..at + 1, Dscp::Name(d.clone()))),
+        protect: spec.protect.iter().map(|p| span(p)).collect(),
+        region: None,
+    })
 }

@@ -594,3 +594,117 @@ mod shipped_example {
         }
     }
 }
+
+mod live_values {
+    //! Live changes merge as values keyed by the parsed network.
+
+    use super::*;
+
+    fn spec(prefix: &str) -> PrefixSpec {
+        PrefixSpec {
+            prefix: prefix.into(),
+            pop: Some("core".into()),
+            ..PrefixSpec::default()
+        }
+    }
+
+    const BASE: &str = r#"
+[[ports]]
+interface = "bb0"
+role = "backbone"
+
+[[pops]]
+name = "core"
+interface = "bb0"
+mac = "02:00:00:00:00:01"
+
+[[prefixes]]
+prefix = "2001:db8:a::/48"
+pop = "core"
+
+[[prefixes]]
+prefix = "198.51.100.0/24"
+pop = "core"
+"#;
+
+    #[test]
+    fn removing_a_config_prefix_needs_no_live_add_first() {
+        let live = Live {
+            added: vec![],
+            removed: vec!["198.51.100.0/24".parse().unwrap()],
+        };
+        let plan = parse_with(BASE, &live).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(plan.prefixes.len(), 1);
+    }
+
+    #[test]
+    fn a_network_spelled_in_capitals_replaces_the_file_entry() {
+        let live = Live {
+            added: vec![spec("2001:DB8:A::/48")],
+            removed: vec![],
+        };
+        let plan = parse_with(BASE, &live).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(plan.prefixes.len(), 2);
+        let replaced = plan
+            .prefixes
+            .iter()
+            .find(|p| p.net == "2001:db8:a::/48".parse::<IpNet>().unwrap())
+            .unwrap();
+        assert_eq!(replaced.origin, Origin::Live);
+    }
+
+    #[test]
+    fn an_inline_prefixes_array_takes_live_adds() {
+        let inline = r#"
+prefixes = [{ prefix = "198.51.100.0/24", pop = "core" }]
+
+[[ports]]
+interface = "bb0"
+role = "backbone"
+
+[[pops]]
+name = "core"
+interface = "bb0"
+mac = "02:00:00:00:00:01"
+"#;
+        let live = Live {
+            added: vec![spec("203.0.113.0/24")],
+            removed: vec![],
+        };
+        let plan = parse_with(inline, &live).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(plan.prefixes.len(), 2);
+    }
+
+    #[test]
+    fn problems_in_live_changes_carry_no_line() {
+        let live = Live {
+            added: vec![
+                spec("203.0.113.0/24"),
+                PrefixSpec {
+                    pop: Some("nowhere".into()),
+                    ..spec("192.0.2.0/24")
+                },
+                PrefixSpec {
+                    preference: Some("cold".into()),
+                    ..spec("192.0.2.128/25")
+                },
+            ],
+            removed: vec![],
+        };
+        let e = parse_with(BASE, &live).unwrap_err();
+        assert!(e.0.iter().all(|p| p.line.is_none()), "{e}");
+        assert!(e.0[0].message.starts_with("live change:"), "{e}");
+        assert!(e.0[0].message.contains("cold"), "{e}");
+        let dup = Live {
+            added: vec![spec("203.0.113.0/24"), spec("203.0.113.0/24")],
+            removed: vec![],
+        };
+        let e = parse_with(BASE, &dup).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("already registered by a live change"),
+            "{e}"
+        );
+        assert!(e.0.iter().all(|p| p.line.is_none()), "{e}");
+    }
+}

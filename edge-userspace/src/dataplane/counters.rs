@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use aya::maps::{IterableMap as _, Map, MapData, PerCpuArray};
+use aya::maps::{Map, MapData, PerCpuArray};
 use edge_common::{Action, Counter, Reason, limits, map_names};
 use serde::Serialize;
 

@@ -14,19 +14,42 @@ use toml::Spanned;
 use super::{Invalid, Problem, schema::*};
 use crate::plan::*;
 
-pub(crate) struct Validator<'a> {
-    pub(super) text: &'a str,
+pub(crate) struct Validator {
     /// Length of the config file's own text; entries past it are live changes.
     pub(super) base_len: usize,
+    /// Byte offset where each line starts (line n at index n - 1).
+    newlines: Vec<usize>,
     pub(super) problems: Vec<Problem>,
 }
 
-impl Validator<'_> {
+impl Validator {
+    /// The validator of a config file's `text` (entries spanned past its
+    /// end are live changes).
+    pub(crate) fn new(text: &str) -> Self {
+        let mut newlines = vec![0];
+        newlines.extend(text.match_indices('\n').map(|(i, _)| i + 1));
+        Self {
+            base_len: text.len(),
+            newlines,
+            problems: Vec::new(),
+        }
+    }
+
+    /// The 1-based line of byte `pos`; `None` for a live change.
+    pub(super) fn line(&self, pos: usize) -> Option<usize> {
+        (pos < self.base_len).then(|| self.newlines.partition_point(|&start| start <= pos))
+    }
+
     pub(super) fn bad(&mut self, span: Option<Range<usize>>, message: impl Into<String>) {
-        let line = span.map(|s| line_of(self.text, s.start));
+        let message = message.into();
+        let (line, message) = match span {
+            Some(s) if s.start >= self.base_len => (None, format!("live change: {message}")),
+            Some(s) => (self.line(s.start), message),
+            None => (None, message),
+        };
         self.problems.push(Problem {
             line,
-            message: message.into(),
+            message,
             map_full: false,
         });
     }

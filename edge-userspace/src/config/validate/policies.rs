@@ -25,7 +25,7 @@ pub(super) struct Attrs {
     pub(super) protect: Vec<u32>,
 }
 
-impl Validator<'_> {
+impl Validator {
     pub(super) fn policies(
         &mut self,
         policies: &[PolicyConfig],

@@ -13,7 +13,7 @@ use toml::Spanned;
 use super::{super::schema::*, Validator};
 use crate::plan::*;
 
-impl Validator<'_> {
+impl Validator {
     pub(super) fn ports(&mut self, ports: &[PortConfig]) -> Vec<PlannedPort> {
         let mut out: Vec<PlannedPort> = Vec::new();
         for port in ports {

@@ -8,7 +8,7 @@ use toml::Spanned;
 
 use super::{
     super::schema::*,
-    Validator, line_of,
+    Validator,
     policies::{Attrs, AttrsConfig},
 };
 use crate::plan::*;
@@ -67,7 +67,7 @@ pub fn dscp_by_name(name: &str) -> Option<u8> {
     })
 }
 
-impl Validator<'_> {
+impl Validator {
     pub(super) fn route_sources(
         &mut self,
         sources: &[RouteSourceConfig],
@@ -192,7 +192,7 @@ impl Validator<'_> {
         sizes: Limits,
     ) -> Vec<PlannedPrefix> {
         let mut out = Vec::new();
-        let mut seen: HashMap<IpNet, usize> = HashMap::new();
+        let mut seen: HashMap<IpNet, Option<usize>> = HashMap::new();
         let (mut v4, mut v6) = (0usize, 0usize);
         for entry in prefixes {
             let text = entry.prefix.get_ref();
@@ -216,10 +216,14 @@ impl Validator<'_> {
                     continue;
                 }
             };
-            if let Some(first) = seen.insert(net, line_of(self.text, entry.prefix.span().start)) {
+            if let Some(first) = seen.insert(net, self.line(entry.prefix.span().start)) {
+                let at = match first {
+                    Some(line) => format!("on line {line}"),
+                    None => "by a live change".to_string(),
+                };
                 self.bad(
                     Some(entry.prefix.span()),
-                    format!("prefix {net} is already registered on line {first}"),
+                    format!("prefix {net} is already registered {at}"),
                 );
                 continue;
             }
