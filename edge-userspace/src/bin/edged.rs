@@ -18,6 +18,7 @@ use log::{error, info, warn};
 use tokio::{
     signal::unix::{SignalKind, signal},
     sync::mpsc,
+    task::block_in_place,
 };
 
 /// The edge forwarder daemon.
@@ -45,7 +46,11 @@ struct Args {
     detach: bool,
 }
 
-#[tokio::main(flavor = "current_thread")]
+// Two workers: the daemon's own work (compiling and writing a change,
+// resolving a next hop, reading a settling config file) blocks, and runs in
+// `block_in_place` so that the probes, the control socket and the metrics
+// keep running on the other worker meanwhile.
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     if let Err(e) = run(Args::parse()).await {
@@ -78,7 +83,7 @@ async fn run(args: Args) -> Result<()> {
     let plan = daemon::paths(&args.config, &overrides)?;
     // Bind first: a second edged fails here, before touching the maps.
     let listener = control::bind(&plan.socket_path)?;
-    let (mut daemon, mut events) = match Daemon::start(&args.config, overrides) {
+    let (mut daemon, mut events) = match block_in_place(|| Daemon::start(&args.config, overrides)) {
         Ok(d) => d,
         Err(e) => {
             let _ = std::fs::remove_file(&plan.socket_path);
@@ -105,7 +110,7 @@ async fn run(args: Args) -> Result<()> {
         tokio::select! {
             Some((request, reply)) = rx.recv() => {
                 let teardown = matches!(request, Request::Teardown {});
-                let (response, exit) = daemon.handle(request);
+                let (response, exit) = block_in_place(|| daemon.handle(request));
                 if !response.ok && !teardown {
                     warn!("request failed: {}", response.error.as_deref().unwrap_or(""));
                 }
@@ -116,12 +121,12 @@ async fn run(args: Args) -> Result<()> {
                     break;
                 }
             }
-            Some(event) = events.routes.recv() => daemon.routes_changed(event, &mut events.routes),
-            Some(event) = events.health.recv() => daemon.health_event(event),
-            Some(()) = events.neighbours.recv() => daemon.neighbours_changed(&mut events.neighbours),
+            Some(event) = events.routes.recv() => block_in_place(|| daemon.routes_changed(event, &mut events.routes)),
+            Some(event) = events.health.recv() => block_in_place(|| daemon.health_event(event)),
+            Some(()) = events.neighbours.recv() => block_in_place(|| daemon.neighbours_changed(&mut events.neighbours)),
             Some(event) = events.protection.recv() => daemon.protection_event(event),
             _ = flush.tick() => daemon.flush_events(),
-            _ = sighup.recv() => match daemon.reload() {
+            _ = sighup.recv() => match block_in_place(|| daemon.reload()) {
                 Ok(c) => info!("SIGHUP: reloaded ({} written, {} removed)", c.written, c.removed),
                 Err(e) => error!("SIGHUP: reload rejected, running state kept: {e:#}"),
             },
