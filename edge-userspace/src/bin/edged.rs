@@ -69,7 +69,9 @@ async fn run(args: Args) -> Result<()> {
     if args.check {
         let paths = daemon::paths(&args.config, &overrides)?;
         let state = State::load(&paths.state_path)?;
-        daemon::read_config(&args.config, &state, &overrides)?;
+        let (_, plan) = daemon::read_config(&args.config, &state, &overrides)?;
+        edge_userspace::desired::layout(&plan)
+            .with_context(|| format!("config {}", args.config.display()))?;
         info!("{}: ok", args.config.display());
         return Ok(());
     }

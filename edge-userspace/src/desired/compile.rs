@@ -11,6 +11,7 @@ use edge_common::{
 
 use super::*;
 use crate::{
+    config::{Invalid, Problem},
     host::netdev,
     plan::{DefaultAction, Fallback, Plan, Preference, Target},
     policy::{Choices, Layout, PopView as PopHealth, Resolved, member_label, resolve},
@@ -142,6 +143,26 @@ impl Host for Kernel {
     }
 }
 
+/// The selection tables `plan` needs (built once per change), or the
+/// problem when regions and subnet members multiply them past the kernel's
+/// limit. Part of checking a config: `edged --check` and `edgectl config
+/// check` call it after `config::parse`.
+pub fn layout(plan: &Plan) -> Result<Layout, Invalid> {
+    let layout = Layout::new(plan);
+    let tables = layout.keys.len();
+    if tables > limits::MAX_POLICIES as usize {
+        return Err(Invalid(vec![Problem {
+            line: None,
+            message: format!(
+                "{tables} selection tables (policies × prefix regions × subnet members) exceed the limit of {}",
+                limits::MAX_POLICIES
+            ),
+            map_full: false,
+        }]));
+    }
+    Ok(layout)
+}
+
 /// [`compile_on`] this host ([`Kernel`]).
 pub fn compile(
     plan: &Plan,
@@ -183,7 +204,7 @@ pub fn compile_on(
             .collect::<Vec<_>>(),
         limits::MAX_POPS,
     );
-    let layout = Layout::new(plan);
+    let layout = layout(plan)?;
     let keys: Vec<String> = layout.keys.iter().map(|k| k.to_string()).collect();
     let table_ids = Ids::assign(
         &state.ids.policies,

@@ -166,18 +166,6 @@ impl Validator {
             prefixes,
             route_sources,
         };
-        // Regions and subnet members multiply the tables a policy needs.
-        let tables = crate::policy::Layout::new(&plan).keys.len();
-        if tables > limits::MAX_POLICIES as usize {
-            self.bad(
-                None,
-                format!(
-                    "{tables} selection tables (policies × prefix regions × subnet members) exceed the limit of {}",
-                    limits::MAX_POLICIES
-                ),
-            );
-            return Err(Invalid(self.problems));
-        }
         Ok(plan)
     }
 
