@@ -199,7 +199,7 @@ impl EdgeLab {
 /// Loads the object and attaches its XDP_PASS program to `ifname` in `ns`.
 pub fn attach_pass(ns: &str, ifname: &str) -> aya::Ebpf {
     in_netns(ns, || {
-        let mut ebpf = edge_userspace::loader::load().expect("load object");
+        let mut ebpf = crate::harness::loader::load().expect("load object");
         let prog: &mut Xdp = ebpf
             .program_mut(prog_names::PASS)
             .expect("pass program")
@@ -569,7 +569,7 @@ impl Capture {
     pub fn open(ns: &str, ifname: &str) -> Self {
         let ifname = ifname.to_string();
         in_netns(ns, move || {
-            let ifindex = edge_userspace::netdev::ifindex(&ifname).expect("ifindex");
+            let ifindex = crate::harness::netdev::ifindex(&ifname).expect("ifindex");
             let proto = (libc::ETH_P_ALL as u16).to_be();
             // SAFETY: plain socket syscalls with checked results.
             unsafe {

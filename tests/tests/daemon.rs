@@ -574,7 +574,7 @@ fn the_control_socket_is_root_only_and_survives_malformed_requests() {
 
 #[test]
 fn a_change_that_fails_half_way_is_undone() {
-    use edge_userspace::{
+    use edge_tests::harness::{
         config::{self, Limits},
         desired,
         loader::{self, Dataplane},

@@ -8,8 +8,8 @@ use std::{
     time::{Duration, Instant},
 };
 
+use edge_tests::harness::health::{Probe, ProbeError, ProbeKind, probe_once};
 use edge_tests::netns::{Lab, in_netns};
-use edge_userspace::health::{Probe, ProbeError, ProbeKind, probe_once};
 
 const TIMEOUT: Duration = Duration::from_millis(400);
 

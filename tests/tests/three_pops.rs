@@ -7,12 +7,12 @@ use std::{
     time::{Duration, Instant},
 };
 
+use edge_tests::harness::health::{Probe, ProbeKind, probe_once};
 use edge_tests::{
     netns::in_netns,
     three_pops::*,
     topology::{Edged, Stream, send_streams, sock, spawn_counter},
 };
-use edge_userspace::health::{Probe, ProbeKind, probe_once};
 
 fn udp_probe(i: usize, v6: bool) -> Probe {
     let (v4addr, v6addr, _) = pop_addrs(i);
@@ -88,7 +88,7 @@ fn edged_sends_the_customer_stream_to_the_policys_pop() {
             "{ type = \"udp\", address = \"ADDR\", port = 7, interval_ms = 200, timeout_ms = 100 }",
         ),
     );
-    edge_userspace::config::parse(&config).unwrap_or_else(|e| panic!("{e}"));
+    edge_tests::harness::config::parse(&config).unwrap_or_else(|e| panic!("{e}"));
     let path = std::env::temp_dir().join(format!("{}.toml", lab.edge));
     std::fs::write(&path, &config).unwrap();
     let pin = std::path::PathBuf::from(format!("/sys/fs/bpf/{}", lab.edge));

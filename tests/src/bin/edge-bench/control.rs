@@ -11,16 +11,16 @@ use std::{
 use anyhow::{Context as _, Result, ensure};
 use edge_common::{POLICY_SLOTS, PrefixEntry};
 use edge_tests::{
+    harness::{
+        config::{self, Member, Method},
+        desired, loader,
+        maps::{Counters, Tables},
+        policy,
+        resolve::{Choices, PopView as PopHealth},
+        state::State,
+    },
     netns::{Lab, netns_command},
     topology::Edged,
-};
-use edge_userspace::{
-    config::{self, Member, Method},
-    desired, loader,
-    maps::{Counters, Tables},
-    policy,
-    resolve::{Choices, PopView as PopHealth},
-    state::State,
 };
 use ipnet::{IpNet, Ipv4Net};
 

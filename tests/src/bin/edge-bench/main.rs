@@ -71,36 +71,7 @@ pub const BB_MAC: [u8; 6] = [0x02, 0, 0, 0, 0xe0, 0x00];
 pub const CUST_MAC: [u8; 6] = [0x02, 0, 0, 0, 0xe0, 0x01];
 pub const NH_CUST: [u8; 6] = [0x02, 0, 0, 0, 0xcc, 0x01];
 
-pub const CONFIG: &str = r#"
-[forwarding]
-default_action = "pass"
-backbone_exit = "core"
-
-[[ports]]
-interface = "bb0"
-role = "backbone"
-[[ports]]
-interface = "cust0"
-role = "peering"
-
-[[pops]]
-name = "cust"
-interface = "cust0"
-mac = "02:00:00:00:cc:01"
-[[pops]]
-name = "core"
-interface = "bb0"
-mac = "02:00:00:00:c0:01"
-
-[[policies]]
-name = "to-cust"
-method = "weighted"
-members = [{ pop = "cust", weight = 1 }]
-
-[[prefixes]]
-prefix = "192.0.2.0/24"
-policy = "to-cust"
-"#;
+pub const CONFIG: &str = include_str!("../../../fixtures/bench.toml");
 
 fn main() -> Result<()> {
     let cli = Cli::parse();

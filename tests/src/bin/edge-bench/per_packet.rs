@@ -7,17 +7,18 @@ use std::{
 
 use anyhow::{Context as _, Result, ensure};
 use aya::{
-    Ebpf, EbpfLoader,
+    Ebpf,
     maps::{Array, MapData, ProgramArray},
-    programs::{TestRun as _, TestRunOptions, Xdp},
+    programs::{TestRun as _, TestRunOptions},
 };
 use edge_common::{Action, Reason, prog_names};
-use edge_tests::frames::Pkt;
-use edge_userspace::{
-    config::{self},
-    loader,
-    maps::{Counters, Stats, Tables},
-    netdev,
+use edge_tests::{
+    frames::Pkt,
+    harness::{
+        self,
+        maps::{Counters, Stats, Tables},
+        netdev,
+    },
 };
 use ipnet::IpNet;
 use rand::{Rng, SeedableRng, rngs::SmallRng};
@@ -86,22 +87,9 @@ pub struct Expect {
 
 impl Bench {
     pub fn new(repeat: u32) -> Result<Self> {
-        let plan = config::parse(CONFIG).map_err(|e| anyhow::anyhow!("bench config: {e:?}"))?;
-        let mut edge = loader::load()?;
-        for name in [prog_names::EDGE, prog_names::EDGE_LPM] {
-            let p: &mut Xdp = edge.program_mut(name).context(name)?.try_into()?;
-            p.load()
-                .with_context(|| format!("verifier rejected {name}"))?;
-        }
-        let mut tables = Tables::take(&mut edge)?;
-        let counters = Counters::take(&mut edge)?;
-        loader::write_plan(&mut tables, &plan)?;
-        let mut harness = EbpfLoader::new().load(loader::bench_object())?;
-        for name in ["bench_floor", "bench_reset"] {
-            let p: &mut Xdp = harness.program_mut(name).context(name)?.try_into()?;
-            p.load()
-                .with_context(|| format!("verifier rejected {name}"))?;
-        }
+        let (edge, tables, counters, _) =
+            harness::load(CONFIG, &[prog_names::EDGE, prog_names::EDGE_LPM])?;
+        let harness = harness::load_bench(&["bench_floor", "bench_reset"])?;
         Ok(Self {
             edge,
             harness,
@@ -112,17 +100,13 @@ impl Bench {
         })
     }
 
-    pub fn xdp<'a>(ebpf: &'a Ebpf, name: &str) -> Result<&'a Xdp> {
-        Ok(ebpf.program(name).context("program")?.try_into()?)
-    }
-
     /// Points `bench_reset`'s tail call at `target` and loads the templates.
     pub fn arm(&mut self, target: Target, templates: &[Vec<u8>]) -> Result<()> {
         ensure!(templates.len().is_power_of_two() && templates.len() <= TEMPLATES);
         let fd = match target {
-            Target::Floor => Self::xdp(&self.harness, "bench_floor")?.fd()?,
-            Target::Edge => Self::xdp(&self.edge, prog_names::EDGE)?.fd()?,
-            Target::EdgeLpm => Self::xdp(&self.edge, prog_names::EDGE_LPM)?.fd()?,
+            Target::Floor => harness::xdp(&self.harness, "bench_floor")?.fd()?,
+            Target::Edge => harness::xdp(&self.edge, prog_names::EDGE)?.fd()?,
+            Target::EdgeLpm => harness::xdp(&self.edge, prog_names::EDGE_LPM)?.fd()?,
         }
         .try_clone()?;
         let mut progs: ProgramArray<&mut MapData> =
@@ -172,16 +156,14 @@ impl Bench {
     /// in the expected action and reason and by 0 in every other.
     pub fn run_batch(&mut self, target: Target, direct: bool, expect: &Expect) -> Result<f64> {
         let input = &expect.templates[0].clone();
-        let mut ctx = [0u8; 24];
-        ctx[4..8].copy_from_slice(&(FRAME as u32).to_ne_bytes());
-        ctx[12..16].copy_from_slice(&self.bb0.to_ne_bytes());
+        let ctx = harness::xdp_md(FRAME, self.bb0);
         self.seq(Some(0))?;
         let before = self.stats()?;
         let mut out = vec![0u8; FRAME + 256];
         let prog = if direct {
-            Self::xdp(&self.harness, "bench_floor")?
+            harness::xdp(&self.harness, "bench_floor")?
         } else {
-            Self::xdp(&self.harness, "bench_reset")?
+            harness::xdp(&self.harness, "bench_reset")?
         };
         let t = Instant::now();
         let result = prog.test_run(TestRunOptions {

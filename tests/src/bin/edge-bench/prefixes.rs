@@ -6,7 +6,7 @@ use std::{
 };
 
 use edge_common::PrefixEntry;
-use edge_userspace::maps::prefix_slot;
+use edge_tests::harness::maps::prefix_slot;
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use rand::{Rng, SeedableRng, rngs::SmallRng};
 

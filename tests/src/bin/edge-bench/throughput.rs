@@ -4,23 +4,18 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, ensure};
 use aya::{
-    Ebpf, EbpfLoader,
+    Ebpf,
     maps::{MapData, PerCpuArray},
     programs::{TestRun as _, TestRunAttrs, TestRunOptions, Xdp, XdpMode},
 };
 use edge_common::{Reason, prog_names};
 use edge_tests::{
     frames::Pkt,
+    harness::{self, maps::Counters, netdev},
     netns::{Lab, in_netns},
 };
-use edge_userspace::{
-    config::{self},
-    loader,
-    maps::{Counters, Tables},
-    netdev,
-};
 
-use crate::{FRAME, Sizes, per_packet::Bench};
+use crate::{FRAME, Sizes};
 
 #[derive(Default)]
 pub struct Throughput {
@@ -31,31 +26,7 @@ pub struct Throughput {
     pub kernel: (f64, f64),
 }
 
-pub const TPUT_CONFIG: &str = r#"
-[forwarding]
-default_action = "pass"
-backbone_exit = "core"
-
-[[ports]]
-interface = "e0"
-role = "backbone"
-[[ports]]
-interface = "e1"
-role = "peering"
-
-[[pops]]
-name = "sink"
-interface = "e1"
-mac = "02:00:00:00:10:04"
-[[pops]]
-name = "core"
-interface = "e0"
-mac = "02:00:00:00:10:01"
-
-[[prefixes]]
-prefix = "198.51.100.0/24"
-pop = "sink"
-"#;
+pub const TPUT_CONFIG: &str = include_str!("../../../fixtures/bench-throughput.toml");
 
 /// Frames per generator syscall: small, so the generator hands the CPU to
 /// the receive processing (softirqs) often instead of overflowing the
@@ -110,28 +81,18 @@ pub fn throughput(sizes: &Sizes) -> Result<Throughput> {
     );
 
     let sink = in_netns(&sink_ns, || -> Result<Ebpf> {
-        let mut o = EbpfLoader::new().load(loader::bench_object())?;
+        let mut o = harness::load_bench(&["bench_sink"])?;
         let p: &mut Xdp = o.program_mut("bench_sink").context("sink")?.try_into()?;
-        p.load()?;
         p.attach("s0", XdpMode::Driver)?;
         Ok(o)
     })?;
     let generator = in_netns(&gen_ns, || -> Result<(Ebpf, u32)> {
-        let mut o = EbpfLoader::new().load(loader::bench_object())?;
-        let p: &mut Xdp = o.program_mut("bench_tx").context("tx")?.try_into()?;
-        p.load()?;
+        let o = harness::load_bench(&["bench_tx"])?;
         Ok((o, netdev::ifindex("g0")?))
     })?;
     let (mut edge, counters) = in_netns(&edge_ns, || -> Result<(Ebpf, Counters)> {
-        let plan = config::parse(TPUT_CONFIG).map_err(|e| anyhow::anyhow!("{e:?}"))?;
-        let mut o = loader::load()?;
-        for name in [prog_names::EDGE, prog_names::PASS] {
-            let p: &mut Xdp = o.program_mut(name).context(name)?.try_into()?;
-            p.load()?;
-        }
-        let mut tables = Tables::take(&mut o)?;
-        let counters = Counters::take(&mut o)?;
-        loader::write_plan(&mut tables, &plan)?;
+        let (o, tables, counters, _) =
+            harness::load(TPUT_CONFIG, &[prog_names::EDGE, prog_names::PASS])?;
         // The tables must outlive the run: the maps stay referenced by the program.
         std::mem::forget(tables);
         Ok((o, counters))
@@ -166,10 +127,8 @@ pub fn throughput(sizes: &Sizes) -> Result<Throughput> {
         let before = counters.read(0)?;
         let delivered0 = sink_count(&sink)?;
         let (generated, secs) = in_netns(&gen_ns, || -> Result<(u64, f64)> {
-            let p = Bench::xdp(&generator.0, "bench_tx")?;
-            let mut ctx = [0u8; 24];
-            ctx[4..8].copy_from_slice(&(FRAME as u32).to_ne_bytes());
-            ctx[12..16].copy_from_slice(&generator.1.to_ne_bytes());
+            let p = harness::xdp(&generator.0, "bench_tx")?;
+            let ctx = harness::xdp_md(FRAME, generator.1);
             let start = Instant::now();
             let mut sent = 0u64;
             // Bounded: stops after the configured time.
