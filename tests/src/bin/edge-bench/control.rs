@@ -19,13 +19,13 @@ use edge_tests::{
         resolve::{Choices, PopView as PopHealth},
         state::State,
     },
-    netns::{Lab, netns_command},
+    netns::netns_command,
     topology::Edged,
 };
 use ipnet::{IpNet, Ipv4Net};
 
 use crate::{
-    BB_MAC, CONFIG, CUST_MAC, RUNS, Sizes, mac,
+    CONFIG, RUNS, Sizes, bench_lab,
     prefixes::{PrefixGen, bench_entry},
 };
 
@@ -305,16 +305,7 @@ pub struct FullLoad {
 }
 
 pub fn full_loads(sizes: &Sizes) -> Result<Vec<FullLoad>> {
-    let mut lab = Lab::new("benchcp");
-    let ns = lab.add_ns("cp");
-    lab.veth(
-        (&ns, "bb0", &mac(BB_MAC)),
-        (&ns, "bb0x", "02:00:00:00:e1:00"),
-    );
-    lab.veth(
-        (&ns, "cust0", &mac(CUST_MAC)),
-        (&ns, "cust0x", "02:00:00:00:e1:01"),
-    );
+    let (lab, ns) = bench_lab("benchcp", "cp");
     let exe = std::env::current_exe()?;
     let mut out = Vec::new();
     for &n in &sizes.load {
@@ -359,16 +350,7 @@ pub struct SyncRun {
 /// An edged in a namespace follows table 200; `ip -batch` installs N
 /// blackhole /32s in 10.0.0.0/8 there (routes only: nothing is sent).
 pub fn route_sync(n: usize) -> Result<SyncRun> {
-    let mut lab = Lab::new("benchrt");
-    let ns = lab.add_ns("rt");
-    lab.veth(
-        (&ns, "bb0", &mac(BB_MAC)),
-        (&ns, "bb0x", "02:00:00:00:e1:00"),
-    );
-    lab.veth(
-        (&ns, "cust0", &mac(CUST_MAC)),
-        (&ns, "cust0x", "02:00:00:00:e1:01"),
-    );
+    let (lab, ns) = bench_lab("benchrt", "rt");
     let dir = std::env::temp_dir().join(format!("edge-bench-routes-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let config = dir.join("edged.toml");

@@ -95,16 +95,7 @@ fn main() -> Result<()> {
         println!("{}", report.markdown(&cli.commit, cli.quick));
         return Ok(());
     }
-    let mut lab = Lab::new("bench");
-    let ns = lab.add_ns("pkt");
-    lab.veth(
-        (&ns, "bb0", &mac(BB_MAC)),
-        (&ns, "bb0x", "02:00:00:00:e1:00"),
-    );
-    lab.veth(
-        (&ns, "cust0", &mac(CUST_MAC)),
-        (&ns, "cust0x", "02:00:00:00:e1:01"),
-    );
+    let (lab, ns) = bench_lab("bench", "pkt");
     in_netns(&ns, || per_packet(&sizes, &mut report))?;
     drop(lab);
     if cli.only.as_deref() == Some("packet") {
@@ -134,7 +125,24 @@ fn main() -> Result<()> {
     Ok(())
 }
 
-pub fn mac(m: [u8; 6]) -> String {
+/// A namespace `ns` with the bench config's ports, bb0 and cust0 (veth
+/// pairs with their peers in the same namespace); deleted when the `Lab`
+/// drops.
+pub fn bench_lab(tag: &str, ns: &str) -> (Lab, String) {
+    let mut lab = Lab::new(tag);
+    let ns = lab.add_ns(ns);
+    lab.veth(
+        (&ns, "bb0", &mac(BB_MAC)),
+        (&ns, "bb0x", "02:00:00:00:e1:00"),
+    );
+    lab.veth(
+        (&ns, "cust0", &mac(CUST_MAC)),
+        (&ns, "cust0x", "02:00:00:00:e1:01"),
+    );
+    (lab, ns)
+}
+
+fn mac(m: [u8; 6]) -> String {
     m.iter()
         .map(|b| format!("{b:02x}"))
         .collect::<Vec<_>>()
