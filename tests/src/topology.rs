@@ -194,6 +194,22 @@ impl EdgeLab {
     pub fn pin_path(&self) -> PathBuf {
         PathBuf::from(format!("/sys/fs/bpf/{}", self.edge))
     }
+
+    /// Writes an `ip -batch` file adding `n` blackhole /56 routes in
+    /// 2001:db8::/32 to table 200 (the table edged follows); returns its path.
+    pub fn blackhole_batch(&self, n: u32) -> PathBuf {
+        let batch = std::env::temp_dir().join(format!("{}.batch", self.edge));
+        let mut text = String::with_capacity(n as usize * 48);
+        for i in 0..n {
+            text += &format!(
+                "route add blackhole 2001:db8:{:x}:{:x}00::/56 table 200\n",
+                0x100 + i / 256,
+                i % 256
+            );
+        }
+        std::fs::write(&batch, text).unwrap();
+        batch
+    }
 }
 
 /// Loads the object and attaches its XDP_PASS program to `ifname` in `ns`.
