@@ -8,8 +8,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use edge_tests::harness::health::{Probe, ProbeError, ProbeKind, probe_once};
-use edge_tests::netns::{Lab, in_netns};
+use edge_tests::{
+    harness::health::{Probe, ProbeError, ProbeKind, probe_once},
+    netns::{Lab, in_netns},
+};
 
 const TIMEOUT: Duration = Duration::from_millis(400);
 

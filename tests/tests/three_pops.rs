@@ -7,8 +7,8 @@ use std::{
     time::{Duration, Instant},
 };
 
-use edge_tests::harness::health::{Probe, ProbeKind, probe_once};
 use edge_tests::{
+    harness::health::{Probe, ProbeKind, probe_once},
     netns::in_netns,
     three_pops::*,
     topology::{Edged, Stream, send_streams, sock, spawn_counter},
