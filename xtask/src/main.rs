@@ -35,7 +35,8 @@ enum Task {
     /// Debian packages.
     Setup,
     /// Setup, then clippy (`-D warnings`) on the host crates and on the
-    /// eBPF crate for its bpf target, and `cargo fmt --all --check` with the nightly's rustfmt (rustfmt.toml uses nightly options).
+    /// eBPF crate for its bpf target, and `cargo fmt --all --check` with
+    /// the nightly's rustfmt (rustfmt.toml uses nightly options).
     Lint,
     /// Setup, then build every binary (the eBPF object is built by aya-build).
     Build {
