@@ -16,7 +16,7 @@ use edge_tests::{
     frames::Pkt,
     harness::{
         self,
-        maps::{Counters, Stats, Tables},
+        maps::{Count, Counters, Stats, Tables},
         netdev,
     },
 };
@@ -207,31 +207,31 @@ impl Bench {
         );
         if target != Target::Floor {
             let after = self.stats()?;
-            for ((name, b), (_, a)) in before.actions.iter().zip(&after.actions) {
-                let want = if *name == expect.action.name() {
-                    u64::from(self.repeat)
-                } else {
-                    0
+            // `repeat` runs counted under `counted`, none under any other.
+            let only =
+                |what: &str, counted: &str, before: &[(&str, Count)], after: &[(&str, Count)]| {
+                    for ((name, b), (_, a)) in before.iter().zip(after) {
+                        let want = if *name == counted {
+                            u64::from(self.repeat)
+                        } else {
+                            0
+                        };
+                        ensure!(
+                            a.packets - b.packets == want,
+                            "{what} {name}: {} runs, expected {want}",
+                            a.packets - b.packets
+                        );
+                    }
+                    Ok(())
                 };
-                ensure!(
-                    a.packets - b.packets == want,
-                    "action {name}: {} runs, expected {want}",
-                    a.packets - b.packets
-                );
-            }
+            only(
+                "action",
+                expect.action.name(),
+                &before.actions,
+                &after.actions,
+            )?;
             let reason = expect.reason.context("reason")?;
-            for ((name, b), (_, a)) in before.reasons.iter().zip(&after.reasons) {
-                let want = if *name == reason.name() {
-                    u64::from(self.repeat)
-                } else {
-                    0
-                };
-                ensure!(
-                    a.packets - b.packets == want,
-                    "reason {name}: {} runs, expected {want}",
-                    a.packets - b.packets
-                );
-            }
+            only("reason", reason.name(), &before.reasons, &after.reasons)?;
         }
         ensure!(
             ns > 0.0 && ns <= wall + 1.0,
