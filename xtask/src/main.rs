@@ -30,7 +30,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Task {
-    /// Install what is missing (idempotent): nightly rust-src, bpf-linker
+    /// Install what is missing (idempotent): nightly rust-src, clippy and
+    /// rustfmt for the nightly and the workspace's toolchain, bpf-linker
     /// built against the nightly's own LLVM, cargo-nextest, cargo-fuzz,
     /// Debian packages.
     Setup,
