@@ -1,9 +1,11 @@
-//! Test harness shared by the packet and topology tests and the `edge-lab`
-//! demo: namespace labs, the standard edge topology, frame builders.
+//! Test harness shared by the tests and the `edge-lab`, `edge-bench` and
+//! `edge-reliability` binaries: namespace labs, the standard edge topology,
+//! frame builders, the eBPF object under BPF_PROG_TEST_RUN.
 
 pub mod bird;
 pub mod frames;
 pub mod fuzzgen;
+pub mod harness;
 pub mod netns;
 pub mod reference;
 pub mod three_pops;

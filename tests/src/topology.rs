@@ -194,12 +194,28 @@ impl EdgeLab {
     pub fn pin_path(&self) -> PathBuf {
         PathBuf::from(format!("/sys/fs/bpf/{}", self.edge))
     }
+
+    /// Writes an `ip -batch` file adding `n` blackhole /56 routes in
+    /// 2001:db8::/32 to table 200 (the table edged follows); returns its path.
+    pub fn blackhole_batch(&self, n: u32) -> PathBuf {
+        let batch = std::env::temp_dir().join(format!("{}.batch", self.edge));
+        let mut text = String::with_capacity(n as usize * 48);
+        for i in 0..n {
+            text += &format!(
+                "route add blackhole 2001:db8:{:x}:{:x}00::/56 table 200\n",
+                0x100 + i / 256,
+                i % 256
+            );
+        }
+        std::fs::write(&batch, text).unwrap();
+        batch
+    }
 }
 
 /// Loads the object and attaches its XDP_PASS program to `ifname` in `ns`.
 pub fn attach_pass(ns: &str, ifname: &str) -> aya::Ebpf {
     in_netns(ns, || {
-        let mut ebpf = edge_userspace::dataplane::loader::load().expect("load object");
+        let mut ebpf = crate::harness::loader::load().expect("load object");
         let prog: &mut Xdp = ebpf
             .program_mut(prog_names::PASS)
             .expect("pass program")
@@ -569,7 +585,7 @@ impl Capture {
     pub fn open(ns: &str, ifname: &str) -> Self {
         let ifname = ifname.to_string();
         in_netns(ns, move || {
-            let ifindex = edge_userspace::host::netdev::ifindex(&ifname).expect("ifindex");
+            let ifindex = crate::harness::netdev::ifindex(&ifname).expect("ifindex");
             let proto = (libc::ETH_P_ALL as u16).to_be();
             // SAFETY: plain socket syscalls with checked results.
             unsafe {

@@ -574,12 +574,12 @@ fn the_control_socket_is_root_only_and_survives_malformed_requests() {
 
 #[test]
 fn a_change_that_fails_half_way_is_undone() {
-    use edge_userspace::{
-        config,
-        dataplane::loader::{self, Dataplane},
-        desired::{self, state::State},
+    use edge_tests::harness::{
+        config, desired,
+        loader::{self, Dataplane},
         plan::Limits,
         policy::{Choices, PopView},
+        state::State,
     };
     let lab = EdgeLab::build("undo");
     let pin = PathBuf::from(format!("/sys/fs/bpf/{}-undo", lab.edge));

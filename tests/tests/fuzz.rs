@@ -31,147 +31,28 @@ use std::{
     time::{Instant, SystemTime, UNIX_EPOCH},
 };
 
-use aya::programs::{TestRun as _, TestRunOptions, Xdp};
-use edge_common::{
-    Action, POLICY_SLOTS, PolicyTable, Pop, PrefixEntry, Reason, pop_flags, prog_names,
-};
+use edge_common::{Action, Pop, Reason, pop_flags};
 use edge_tests::{
     frames::ipv4_checksum_ok,
     fuzzgen::{Frame, Generator, Kind},
-    netns::{Lab, in_netns},
-    reference::write_plan,
-};
-use edge_userspace::{
-    config,
-    dataplane::{
-        loader,
-        maps::{Counters, Stats, Tables},
+    harness::{
+        EMPTY_POLICY_PREFIX, FUZZ_CONFIG, Harness, LOCALS, NO_TX_PREFIX,
+        maps::{Count, Stats},
+        netdev, port_lab, run_into,
     },
-    host::netdev,
-    plan::Plan,
+    netns::in_netns,
 };
 use etherparse::{Ethernet2Slice, Ipv4HeaderSlice, Ipv6HeaderSlice, SingleVlanSlice};
 use ipnet::IpNet;
 
-const PORTS: [&str; 4] = ["peer0", "peer1", "bb0", "tr0"];
 /// Ingress interfaces: every port role, and one that is not a port.
 const INGRESS: [&str; 5] = ["peer0", "peer1", "bb0", "tr0", "lo"];
 const ENCAP_TTL: u8 = 60;
 const DEFAULT_FRAMES: u64 = 200_000;
 
-/// Every kind of PoP (direct on each port, tunnels of both families, a
-/// PoP with only an IPv4 tunnel), both preferences, protection, DSCP
-/// rewrites, weighted policies; unregistered traffic is dropped.
-const CONFIG: &str = r#"
-[forwarding]
-default_action = "drop"
-backbone_exit = "core"
-transit_exit = "isp"
-encap_ttl = 60
-
-[[ports]]
-interface = "peer0"
-role = "peering"
-[[ports]]
-interface = "peer1"
-role = "peering"
-[[ports]]
-interface = "bb0"
-role = "backbone"
-[[ports]]
-interface = "tr0"
-role = "transit"
-
-[[pops]]
-name = "core"
-interface = "bb0"
-mac = "02:00:00:00:c0:01"
-[[pops]]
-name = "isp"
-interface = "tr0"
-mac = "02:00:00:00:15:01"
-[[pops]]
-name = "ams"
-interface = "bb0"
-mac = "02:00:00:00:a0:01"
-encap_ipv4 = { source = "198.51.100.1", destination = "203.0.113.1" }
-encap_ipv6 = { source = "2001:db8:ff::1", destination = "2001:db8:ff::2" }
-[[pops]]
-name = "fra"
-interface = "bb0"
-mac = "02:00:00:00:f0:01"
-[[pops]]
-name = "cust"
-interface = "peer0"
-mac = "02:00:00:00:cc:01"
-[[pops]]
-name = "cust2"
-interface = "peer1"
-mac = "02:00:00:00:cc:02"
-[[pops]]
-name = "v4only"
-interface = "tr0"
-mac = "02:00:00:00:44:01"
-encap_ipv4 = { source = "198.51.100.1", destination = "203.0.113.4" }
-
-[[policies]]
-name = "spread"
-method = "weighted"
-members = [{ pop = "ams", weight = 1 }, { pop = "fra", weight = 3 }, { pop = "cust2", weight = 1 }]
-
-[[prefixes]]
-prefix = "192.0.2.0/25"
-registration = "cust-a"
-pop = "cust"
-protect = ["peer0"]
-[[prefixes]]
-prefix = "192.0.2.128/25"
-registration = "cust-b"
-preference = "internet"
-dscp = "ef"
-[[prefixes]]
-prefix = "198.51.100.0/25"
-pop = "ams"
-dscp = "af41"
-[[prefixes]]
-prefix = "198.51.100.128/25"
-policy = "spread"
-[[prefixes]]
-prefix = "203.0.113.0/26"
-pop = "v4only"
-[[prefixes]]
-prefix = "2001:db8:c::/48"
-registration = "cust-a6"
-pop = "cust"
-protect = ["peer0"]
-[[prefixes]]
-prefix = "2001:db8:d::/48"
-preference = "internet"
-dscp = 46
-[[prefixes]]
-prefix = "2001:db8:a::/48"
-pop = "ams"
-dscp = "cs1"
-[[prefixes]]
-prefix = "2001:db8:e::/48"
-pop = "v4only"
-[[prefixes]]
-prefix = "2001:db8:f::/48"
-policy = "spread"
-"#;
-
-/// Written by hand after the config: a prefix whose policy table is empty,
-/// and one whose PoP's egress is not a transmit port.
-const EMPTY_POLICY_PREFIX: &str = "203.0.113.64/26";
-const NO_TX_PREFIX: &str = "203.0.113.128/26";
-const NO_TX_POP: u32 = 200;
-/// The host's own addresses (on bb0).
-const LOCALS: [&str; 2] = ["198.51.100.254", "2001:db8:ff::fe"];
-
 struct Fuzz {
-    ebpf: aya::Ebpf,
-    counters: Counters,
-    plan: Plan,
+    /// The object with fixtures/fuzz.toml's config.
+    h: Harness,
     /// Valid PoPs as the kernel sees them: (id, entry).
     pops: Vec<(u32, Pop)>,
     /// DSCP values a forwarded frame may carry besides its own.
@@ -181,56 +62,17 @@ struct Fuzz {
 
 impl Fuzz {
     fn new() -> Self {
-        let plan = config::parse(CONFIG).expect("fuzz config");
-        let mut ebpf = loader::load().expect("load object");
-        let prog: &mut Xdp = ebpf
-            .program_mut(prog_names::EDGE)
-            .expect("edge program")
-            .try_into()
-            .unwrap();
-        prog.load().expect("verifier accepts the edge program");
-        let mut tables = Tables::take(&mut ebpf).expect("tables");
-        let counters = Counters::take(&mut ebpf).expect("counters");
-        write_plan(&mut tables, &plan).expect("write plan");
-
-        let empty_policy = plan.policies.len() as u32;
-        tables
-            .set_policy(empty_policy, &PolicyTable::default())
-            .unwrap();
-        let no_tx = Pop {
-            ifindex: netdev::ifindex("lo").unwrap(),
-            flags: pop_flags::VALID,
-            src_mac: [2; 6],
-            dst_mac: [4; 6],
-            ..Pop::default()
-        };
-        tables.set_pop(NO_TX_POP, no_tx).unwrap();
-        let mut to_no_tx = PolicyTable::default();
-        to_no_tx.pops[..POLICY_SLOTS].fill(NO_TX_POP as u16);
-        tables.set_policy(empty_policy + 1, &to_no_tx).unwrap();
-        for (prefix, policy) in [
-            (EMPTY_POLICY_PREFIX, empty_policy),
-            (NO_TX_PREFIX, empty_policy + 1),
-        ] {
-            let entry = PrefixEntry {
-                policy,
-                slot: u32::MAX,
-                ..PrefixEntry::default()
-            };
-            tables.set_prefix(prefix.parse().unwrap(), entry).unwrap();
-        }
-        let pops = (0..plan.pops.len() as u32)
-            .map(|id| (id, tables.pop(id).expect("PoP entry")))
+        let h = Harness::new(FUZZ_CONFIG);
+        let pops = (0..h.plan.pops.len() as u32)
+            .map(|id| (id, h.tables.pop(id).expect("PoP entry")))
             .collect();
-        let dscps = plan.prefixes.iter().filter_map(|p| p.dscp).collect();
+        let dscps = h.plan.prefixes.iter().filter_map(|p| p.dscp).collect();
         let ifindex = INGRESS
             .iter()
             .map(|i| netdev::ifindex(i).expect("ingress ifindex"))
             .collect();
         Self {
-            ebpf,
-            counters,
-            plan,
+            h,
             pops,
             dscps,
             ifindex,
@@ -238,7 +80,7 @@ impl Fuzz {
     }
 
     fn generator(&self, seed: u64) -> Generator {
-        let mut prefixes: Vec<IpNet> = self.plan.prefixes.iter().map(|p| p.net).collect();
+        let mut prefixes: Vec<IpNet> = self.h.plan.prefixes.iter().map(|p| p.net).collect();
         prefixes.push(EMPTY_POLICY_PREFIX.parse().unwrap());
         prefixes.push(NO_TX_PREFIX.parse().unwrap());
         let locals: Vec<IpAddr> = LOCALS.iter().map(|a| a.parse().unwrap()).collect();
@@ -246,9 +88,7 @@ impl Fuzz {
     }
 
     fn stats(&self) -> Stats {
-        self.counters
-            .read(self.plan.prefixes.len() as u32 + 1)
-            .unwrap()
+        self.h.stats()
     }
 }
 
@@ -285,34 +125,14 @@ fn packet_fuzz() {
         start + frames
     );
 
-    let (_lab, ns) = lab("fuzz");
+    let (_lab, ns) = port_lab("fuzz");
     in_netns(&ns, || run(seed, start, frames));
-}
-
-/// A namespace holding the ports (veth pairs) and the host's own
-/// addresses; deleted when the `Lab` drops.
-fn lab(tag: &str) -> (Lab, String) {
-    let mut lab = Lab::new(tag);
-    let ns = lab.add_ns("pkt");
-    for (i, port) in PORTS.iter().enumerate() {
-        let mac = format!("02:00:00:00:e0:{i:02x}");
-        let peer_mac = format!("02:00:00:00:e1:{i:02x}");
-        lab.veth((&ns, port, &mac), (&ns, &format!("{port}x"), &peer_mac));
-    }
-    lab.addr(&ns, "bb0", &format!("{}/32", LOCALS[0]));
-    lab.addr(&ns, "bb0", &format!("{}/128", LOCALS[1]));
-    (lab, ns)
 }
 
 fn run(seed: u64, start: u64, frames: u64) {
     let fuzz = Fuzz::new();
     let generator = fuzz.generator(seed);
-    let prog: &Xdp = fuzz
-        .ebpf
-        .program(prog_names::EDGE)
-        .unwrap()
-        .try_into()
-        .unwrap();
+    let prog = fuzz.h.program();
     let before = fuzz.stats();
 
     let mut out = vec![0u8; 4096];
@@ -328,20 +148,9 @@ fn run(seed: u64, start: u64, frames: u64) {
     for n in 0..frames {
         let index = start + n;
         let frame = generator.frame(index);
-        // struct xdp_md: data_end = the frame's length, ingress_ifindex.
-        let mut ctx = [0u8; 24];
-        ctx[4..8].copy_from_slice(&(frame.bytes.len() as u32).to_ne_bytes());
-        ctx[12..16].copy_from_slice(&fuzz.ifindex[frame.ingress].to_ne_bytes());
-        let result = prog
-            .test_run(TestRunOptions {
-                data_in: Some(&frame.bytes),
-                data_out: Some(&mut out),
-                ctx_in: Some(&ctx),
-                ..TestRunOptions::new()
-            })
+        let (action, len) = run_into(prog, fuzz.ifindex[frame.ingress], &frame.bytes, &mut out)
             .unwrap_or_else(|e| panic!("BPF_PROG_TEST_RUN, seed {seed:#x} frame {index}: {e}"));
-        let output = &out[..result.data_size_out as usize];
-        let action = result.return_value;
+        let output = &out[..len];
         bytes += frame.bytes.len() as u64;
         *kinds.entry(frame.kind).or_default() += 1;
         if let Some(slot) = returned.get_mut(action as usize) {
@@ -381,15 +190,13 @@ fn run(seed: u64, start: u64, frames: u64) {
     let secs = started.elapsed().as_secs_f64();
     let after = fuzz.stats();
 
-    let delta =
-        |rows_a: &[(&'static str, edge_userspace::dataplane::maps::Count)],
-         rows_b: &[(&'static str, edge_userspace::dataplane::maps::Count)]| {
-            rows_a
-                .iter()
-                .zip(rows_b)
-                .map(|((name, a), (_, b))| (*name, a.packets - b.packets, a.bytes - b.bytes))
-                .collect::<Vec<_>>()
-        };
+    let delta = |rows_a: &[(&'static str, Count)], rows_b: &[(&'static str, Count)]| {
+        rows_a
+            .iter()
+            .zip(rows_b)
+            .map(|((name, a), (_, b))| (*name, a.packets - b.packets, a.bytes - b.bytes))
+            .collect::<Vec<_>>()
+    };
     let actions = delta(&after.actions, &before.actions);
     let reasons = delta(&after.reasons, &before.reasons);
     eprintln!(
@@ -679,26 +486,8 @@ fn forwarded_v6(fuzz: &Fuzz, pop: &Pop, input: &[u8], out: &[u8], l3: usize) -> 
 
 /// Runs one frame: (action, output, the reasons counted for it).
 fn run_one(fuzz: &Fuzz, ingress: usize, frame: &[u8]) -> (u32, Vec<u8>, Vec<&'static str>) {
-    let prog: &Xdp = fuzz
-        .ebpf
-        .program(prog_names::EDGE)
-        .unwrap()
-        .try_into()
-        .unwrap();
     let before = fuzz.stats();
-    let mut ctx = [0u8; 24];
-    ctx[4..8].copy_from_slice(&(frame.len() as u32).to_ne_bytes());
-    ctx[12..16].copy_from_slice(&fuzz.ifindex[ingress].to_ne_bytes());
-    let mut out = vec![0u8; frame.len() + 256];
-    let result = prog
-        .test_run(TestRunOptions {
-            data_in: Some(frame),
-            data_out: Some(&mut out),
-            ctx_in: Some(&ctx),
-            ..TestRunOptions::new()
-        })
-        .expect("BPF_PROG_TEST_RUN");
-    out.truncate(result.data_size_out as usize);
+    let (action, out) = fuzz.h.run_on(fuzz.ifindex[ingress], frame);
     let after = fuzz.stats();
     let reasons = after
         .reasons
@@ -707,7 +496,7 @@ fn run_one(fuzz: &Fuzz, ingress: usize, frame: &[u8]) -> (u32, Vec<u8>, Vec<&'st
         .filter(|((_, a), (_, b))| a.packets != b.packets)
         .map(|((name, _), _)| *name)
         .collect();
-    (result.return_value, out, reasons)
+    (action, out, reasons)
 }
 
 fn unhex(s: &str) -> Vec<u8> {
@@ -726,7 +515,7 @@ fn unhex(s: &str) -> Vec<u8> {
 #[test]
 fn lying_lengths_and_bad_checksums_are_not_forwarded() {
     use edge_tests::frames::Pkt;
-    let (_lab, ns) = lab("fzrg");
+    let (_lab, ns) = port_lab("fzrg");
     in_netns(&ns, || {
         let fuzz = Fuzz::new();
         let bb0 = INGRESS.iter().position(|i| *i == "bb0").unwrap();
@@ -840,7 +629,7 @@ fn lying_lengths_and_bad_checksums_are_not_forwarded() {
 #[test]
 fn checker_catches_broken_outputs() {
     use edge_tests::frames::Pkt;
-    let (_lab, ns) = lab("fzck");
+    let (_lab, ns) = port_lab("fzck");
     in_netns(&ns, || {
         let fuzz = Fuzz::new();
         let at = |name: &str| INGRESS.iter().position(|i| *i == name).unwrap();

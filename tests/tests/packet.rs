@@ -8,29 +8,17 @@
 
 use std::net::IpAddr;
 
-use aya::{
-    Ebpf,
-    programs::{TestRun as _, TestRunOptions, Xdp},
-};
-use edge_common::{
-    Action, POLICY_SLOTS, PolicyTable, Pop, PrefixEntry, Reason, map_names, pop_flags, prog_names,
-};
+use edge_common::{Action, Reason, map_names, prog_names};
 use edge_tests::{
     frames::{L4, Pkt, arp_request, ipv4_checksum_ok, lldp},
-    netns::{Lab, in_netns},
-    reference::write_plan,
-};
-use edge_userspace::{
-    config,
-    dataplane::{
-        loader,
-        maps::{Count, Counters, Stats, Tables, prefix_slot},
+    harness::{
+        Harness, PACKET_CONFIG as CONFIG, loader,
+        maps::{Count, Stats},
+        port_lab, port_mac,
     },
-    host::netdev,
-    plan::Plan,
+    netns::in_netns,
 };
 
-const PORTS: [&str; 4] = ["peer0", "peer1", "bb0", "tr0"];
 const NH_CORE: [u8; 6] = [0x02, 0, 0, 0, 0xc0, 0x01];
 const NH_ISP: [u8; 6] = [0x02, 0, 0, 0, 0x15, 0x01];
 const NH_AMS: [u8; 6] = [0x02, 0, 0, 0, 0xa0, 0x01];
@@ -38,238 +26,10 @@ const NH_FRA: [u8; 6] = [0x02, 0, 0, 0, 0xf0, 0x01];
 const NH_CUST: [u8; 6] = [0x02, 0, 0, 0, 0xcc, 0x01];
 const ENCAP_TTL: u8 = 60;
 
-fn port_mac(name: &str) -> [u8; 6] {
-    let i = PORTS.iter().position(|p| *p == name).expect("port") as u8;
-    [0x02, 0, 0, 0, 0xe0, i]
-}
-
-const CONFIG: &str = r#"
-[forwarding]
-default_action = "pass"
-backbone_exit = "core"
-transit_exit = "isp"
-encap_ttl = 60
-
-[[ports]]
-interface = "peer0"
-role = "peering"
-[[ports]]
-interface = "peer1"
-role = "peering"
-[[ports]]
-interface = "bb0"
-role = "backbone"
-[[ports]]
-interface = "tr0"
-role = "transit"
-
-[[pops]]
-name = "core"
-interface = "bb0"
-mac = "02:00:00:00:c0:01"
-[[pops]]
-name = "isp"
-interface = "tr0"
-mac = "02:00:00:00:15:01"
-[[pops]]
-name = "ams"
-interface = "bb0"
-mac = "02:00:00:00:a0:01"
-encap_ipv4 = { source = "198.51.100.1", destination = "203.0.113.1" }
-encap_ipv6 = { source = "2001:db8:ff::1", destination = "2001:db8:ff::2" }
-[[pops]]
-name = "fra"
-interface = "bb0"
-mac = "02:00:00:00:f0:01"
-[[pops]]
-name = "cust"
-interface = "peer0"
-mac = "02:00:00:00:cc:01"
-[[pops]]
-name = "v4only"
-interface = "bb0"
-mac = "02:00:00:00:44:01"
-encap_ipv4 = { source = "198.51.100.1", destination = "203.0.113.4" }
-
-[[policies]]
-name = "spread"
-method = "weighted"
-members = [{ pop = "ams", weight = 1 }, { pop = "fra", weight = 3 }]
-
-[[prefixes]]
-prefix = "192.0.2.0/25"
-registration = "cust-a"
-pop = "cust"
-protect = ["peer0"]
-[[prefixes]]
-prefix = "192.0.2.128/25"
-registration = "cust-b"
-preference = "internet"
-dscp = "ef"
-[[prefixes]]
-prefix = "198.51.100.0/25"
-pop = "ams"
-dscp = "af41"
-[[prefixes]]
-prefix = "198.51.100.128/25"
-policy = "spread"
-[[prefixes]]
-prefix = "203.0.113.0/26"
-pop = "fra"
-[[prefixes]]
-prefix = "2001:db8:c::/48"
-registration = "cust-a6"
-pop = "cust"
-protect = ["peer0"]
-[[prefixes]]
-prefix = "2001:db8:d::/48"
-preference = "internet"
-dscp = 46
-[[prefixes]]
-prefix = "2001:db8:a::/48"
-pop = "ams"
-dscp = "af41"
-[[prefixes]]
-prefix = "2001:db8:e::/48"
-pop = "v4only"
-[[prefixes]]
-prefix = "2001:db8:f::/48"
-policy = "spread"
-"#;
-
-/// Prefixes written by hand after the config: an empty policy table and a
-/// PoP whose egress is not a transmit port.
-const EMPTY_POLICY_PREFIX: &str = "203.0.113.64/26";
-const NO_TX_PREFIX: &str = "203.0.113.128/26";
-const NO_TX_POP: u32 = 200;
-
-struct Harness {
-    ebpf: Ebpf,
-    tables: Tables,
-    counters: Counters,
-    plan: Plan,
-}
-
-impl Harness {
-    fn new(config_text: &str) -> Self {
-        let plan = config::parse(config_text).expect("test config");
-        let mut ebpf = loader::load().expect("load object");
-        let prog: &mut Xdp = ebpf
-            .program_mut(prog_names::EDGE)
-            .expect("edge program")
-            .try_into()
-            .unwrap();
-        prog.load().expect("verifier accepts the edge program");
-        let mut tables = Tables::take(&mut ebpf).expect("tables");
-        let counters = Counters::take(&mut ebpf).expect("counters");
-        write_plan(&mut tables, &plan).expect("write plan");
-
-        let empty_policy = plan.policies.len() as u32;
-        tables
-            .set_policy(empty_policy, &PolicyTable::default())
-            .unwrap();
-        let no_tx = Pop {
-            ifindex: netdev::ifindex("lo").unwrap(),
-            flags: pop_flags::VALID,
-            src_mac: [2; 6],
-            dst_mac: [4; 6],
-            ..Pop::default()
-        };
-        tables.set_pop(NO_TX_POP, no_tx).unwrap();
-        let mut to_no_tx = PolicyTable::default();
-        to_no_tx.pops[..POLICY_SLOTS].fill(NO_TX_POP as u16);
-        tables.set_policy(empty_policy + 1, &to_no_tx).unwrap();
-        for (prefix, policy) in [
-            (EMPTY_POLICY_PREFIX, empty_policy),
-            (NO_TX_PREFIX, empty_policy + 1),
-        ] {
-            // No counter slot: these test prefixes are not registrations.
-            let entry = PrefixEntry {
-                policy,
-                slot: u32::MAX,
-                ..PrefixEntry::default()
-            };
-            tables.set_prefix(prefix.parse().unwrap(), entry).unwrap();
-        }
-        Self {
-            ebpf,
-            tables,
-            counters,
-            plan,
-        }
-    }
-
-    /// Runs one frame arriving on `ingress`; returns the XDP action and output frame.
-    fn run(&self, ingress: &str, frame: &[u8]) -> (u32, Vec<u8>) {
-        let prog: &Xdp = self
-            .ebpf
-            .program(prog_names::EDGE)
-            .unwrap()
-            .try_into()
-            .unwrap();
-        // struct xdp_md { data, data_end, data_meta, ingress_ifindex, rx_queue_index, egress_ifindex };
-        // the kernel requires data_end == the frame's length (net/bpf/test_run.c).
-        let mut ctx = [0u8; 24];
-        ctx[4..8].copy_from_slice(&(frame.len() as u32).to_ne_bytes());
-        ctx[12..16].copy_from_slice(&netdev::ifindex(ingress).unwrap().to_ne_bytes());
-        let mut out = vec![0u8; frame.len() + 256];
-        let result = prog
-            .test_run(TestRunOptions {
-                data_in: Some(frame),
-                data_out: Some(&mut out),
-                ctx_in: Some(&ctx),
-                ..TestRunOptions::new()
-            })
-            .expect("BPF_PROG_TEST_RUN");
-        out.truncate(result.data_size_out as usize);
-        (result.return_value, out)
-    }
-
-    fn stats(&self) -> Stats {
-        self.counters
-            .read(self.plan.prefixes.len() as u32 + 1)
-            .unwrap()
-    }
-
-    fn pop_id(&self, name: &str) -> u32 {
-        self.plan
-            .pops
-            .iter()
-            .position(|p| p.name == name)
-            .unwrap_or_else(|| panic!("PoP {name}")) as u32
-    }
-
-    fn slot(&self, registration: &str) -> u32 {
-        let i = self
-            .plan
-            .prefixes
-            .iter()
-            .position(|p| p.registration == registration)
-            .expect("prefix");
-        prefix_slot(i)
-    }
-
-    fn port_id(&self, name: &str) -> Option<u32> {
-        self.plan
-            .ports
-            .iter()
-            .position(|p| p.interface == name)
-            .map(|i| i as u32)
-    }
-}
-
-/// Runs `body` with a harness built from `config_text` in a fresh namespace.
+/// Runs `body` with a harness built from `config_text` in a fresh namespace
+/// holding the four ports.
 fn with_harness(tag: &str, config_text: &str, body: impl FnOnce(&Harness) + Send) {
-    let mut lab = Lab::new(tag);
-    let ns = lab.add_ns("pkt");
-    for (i, port) in PORTS.iter().enumerate() {
-        let mac = format!("02:00:00:00:e0:{i:02x}");
-        let peer_mac = format!("02:00:00:00:e1:{i:02x}");
-        lab.veth((&ns, port, &mac), (&ns, &format!("{port}x"), &peer_mac));
-    }
-    // This host's own addresses: traffic to them is the kernel's.
-    lab.addr(&ns, "bb0", "198.51.100.254/32");
-    lab.addr(&ns, "bb0", "2001:db8:ff::fe/128");
+    let (_lab, ns) = port_lab(tag);
     in_netns(&ns, || body(&Harness::new(config_text)));
 }
 

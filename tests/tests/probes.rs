@@ -8,10 +8,12 @@ use std::{
     time::{Duration, Instant},
 };
 
-use edge_tests::netns::{Lab, in_netns};
-use edge_userspace::{
-    health::{ProbeError, probe_once},
-    plan::{Probe, ProbeKind},
+use edge_tests::{
+    harness::{
+        health::{ProbeError, probe_once},
+        plan::{Probe, ProbeKind},
+    },
+    netns::{Lab, in_netns},
 };
 
 const TIMEOUT: Duration = Duration::from_millis(400);

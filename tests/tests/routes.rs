@@ -336,17 +336,7 @@ fn a_hundred_thousand_routes_sync_within_a_measured_time() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(100_000);
-    let batch = std::env::temp_dir().join(format!("{}.batch", lab.edge));
-    let mut text = String::with_capacity(n as usize * 48);
-    for i in 0..n {
-        // 2001:db8::/32 split into /56s.
-        text += &format!(
-            "route add blackhole 2001:db8:{:x}:{:x}00::/56 table 200\n",
-            0x100 + i / 256,
-            i % 256
-        );
-    }
-    std::fs::write(&batch, text).unwrap();
+    let batch = lab.blackhole_batch(n);
     let t = Instant::now();
     let out = netns_command(&lab.edge, std::path::Path::new("ip"))
         .arg("-batch")

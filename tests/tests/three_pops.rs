@@ -8,13 +8,13 @@ use std::{
 };
 
 use edge_tests::{
+    harness::{
+        health::probe_once,
+        plan::{Probe, ProbeKind},
+    },
     netns::in_netns,
     three_pops::*,
     topology::{Edged, Stream, send_streams, sock, spawn_counter},
-};
-use edge_userspace::{
-    health::probe_once,
-    plan::{Probe, ProbeKind},
 };
 
 fn udp_probe(i: usize, v6: bool) -> Probe {
@@ -91,7 +91,7 @@ fn edged_sends_the_customer_stream_to_the_policys_pop() {
             "{ type = \"udp\", address = \"ADDR\", port = 7, interval_ms = 200, timeout_ms = 100 }",
         ),
     );
-    edge_userspace::config::parse(&config).unwrap_or_else(|e| panic!("{e}"));
+    edge_tests::harness::config::parse(&config).unwrap_or_else(|e| panic!("{e}"));
     let path = std::env::temp_dir().join(format!("{}.toml", lab.edge));
     std::fs::write(&path, &config).unwrap();
     let pin = std::path::PathBuf::from(format!("/sys/fs/bpf/{}", lab.edge));

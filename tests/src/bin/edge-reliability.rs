@@ -204,16 +204,7 @@ fn main() -> std::process::ExitCode {
         "bulk rewrite of the prefix table (100,000 routes synced in, then flushed)",
         zero,
         under_fault(&streams, rate, || {
-            let batch = std::env::temp_dir().join(format!("{}.batch", lab.edge));
-            let mut text = String::new();
-            for i in 0..100_000u32 {
-                text += &format!(
-                    "route add blackhole 2001:db8:{:x}:{:x}00::/56 table 200\n",
-                    0x100 + i / 256,
-                    i % 256
-                );
-            }
-            std::fs::write(&batch, text).unwrap();
+            let batch = lab.blackhole_batch(100_000);
             let t = Instant::now();
             let out = netns_command(&lab.edge, std::path::Path::new("ip"))
                 .arg("-batch")

@@ -1,0 +1,180 @@
+//! `cargo xtask bench`: every figure of BENCHMARKS.md, measured in one run
+//! on this machine, and the plot of ns/packet against prefix count.
+//!
+//! - per-packet cost with BPF_PROG_TEST_RUN (repeat 1,000,000, median of 5)
+//!   of the full forwarding path, DIR-24-8 (`edge`) and the kernel's LPM
+//!   trie (`edge_lpm`), for hits on one hot destination, hits spread over
+//!   4096 destinations and misses, against the floor (swap MACs, XDP_TX);
+//! - throughput through veth, XDP forwarding against the kernel's own;
+//! - control plane: prefix load time, loader RSS, map memory, failover;
+//!   edged's path for a whole config of 100k/1M prefixes (compile + apply)
+//!   and a reload changing 1% of them; route sync of 100k/1M routes through
+//!   a running edged, with its RSS.
+//!
+//! How every counted run takes the measured path: see `per_packet::Bench::run_batch`.
+
+mod control;
+mod per_packet;
+mod prefixes;
+mod report;
+mod throughput;
+
+use std::{path::PathBuf, time::Instant};
+
+use anyhow::{Context as _, Result};
+use clap::Parser;
+use edge_tests::netns::{Lab, in_netns, require_root};
+
+use crate::{
+    control::{compile_only, control_plane, load_only},
+    per_packet::per_packet,
+    report::Report,
+    throughput::throughput,
+};
+
+#[derive(Parser)]
+struct Cli {
+    /// Write the report here (Markdown).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Write the plot here (SVG).
+    #[arg(long)]
+    plot: Option<PathBuf>,
+    /// Commit measured (for the report).
+    #[arg(long, default_value = "unknown")]
+    commit: String,
+    /// Small sizes and repeat counts, for trying the bench out (not for the record).
+    #[arg(long)]
+    quick: bool,
+    /// Run one section only (`packet`: the per-packet figures, printed to
+    /// stderr; no report is written).
+    #[arg(long)]
+    only: Option<String>,
+    /// Internal: load this many prefixes of a family in a fresh process and
+    /// print its load time, RSS and map memory as JSON.
+    #[arg(long, num_args = 2, value_names = ["FAMILY", "COUNT"])]
+    load_only: Option<Vec<String>>,
+    /// Internal: compile and apply a config of this many IPv4 prefixes into
+    /// fresh maps, then a reload changing 1% of them, in a fresh process
+    /// (run in a namespace with the bench's interfaces); prints JSON.
+    #[arg(long, value_name = "COUNT")]
+    compile_only: Option<usize>,
+    /// Only the control-plane section (for working on it, not for the record).
+    #[arg(long)]
+    control_only: bool,
+}
+
+pub const FRAME: usize = 64;
+pub const TEMPLATES: usize = 4096;
+pub const RUNS: usize = 5;
+pub const BB_MAC: [u8; 6] = [0x02, 0, 0, 0, 0xe0, 0x00];
+pub const CUST_MAC: [u8; 6] = [0x02, 0, 0, 0, 0xe0, 0x01];
+pub const NH_CUST: [u8; 6] = [0x02, 0, 0, 0, 0xcc, 0x01];
+
+pub const CONFIG: &str = include_str!("../../../fixtures/bench.toml");
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    require_root();
+    if let Some(args) = &cli.load_only {
+        return load_only(&args[0], args[1].parse().context("prefix count")?);
+    }
+    if let Some(n) = cli.compile_only {
+        return compile_only(n);
+    }
+    let sizes = Sizes::new(cli.quick);
+    let started = Instant::now();
+    let mut report = Report {
+        repeat: sizes.repeat,
+        ..Report::default()
+    };
+
+    if cli.control_only {
+        eprintln!("== control plane");
+        report.control = control_plane(&sizes)?;
+        println!("{}", report.markdown(&cli.commit, cli.quick));
+        return Ok(());
+    }
+    let (lab, ns) = bench_lab("bench", "pkt");
+    in_netns(&ns, || per_packet(&sizes, &mut report))?;
+    drop(lab);
+    if cli.only.as_deref() == Some("packet") {
+        eprintln!(
+            "bench: per-packet only, done in {:.0} s",
+            started.elapsed().as_secs_f64()
+        );
+        return Ok(());
+    }
+
+    eprintln!("== throughput through veth");
+    report.throughput = throughput(&sizes)?;
+    eprintln!("== control plane");
+    report.control = control_plane(&sizes)?;
+    eprintln!("bench: done in {:.0} s", started.elapsed().as_secs_f64());
+
+    let text = report.markdown(&cli.commit, cli.quick);
+    println!("{text}");
+    if let Some(out) = &cli.out {
+        std::fs::write(out, &text).with_context(|| format!("writing {}", out.display()))?;
+        eprintln!("bench: wrote {}", out.display());
+    }
+    if let Some(plot) = &cli.plot {
+        report.plot(plot)?;
+        eprintln!("bench: wrote {}", plot.display());
+    }
+    Ok(())
+}
+
+/// A namespace `ns` with the bench config's ports, bb0 and cust0 (veth
+/// pairs with their peers in the same namespace); deleted when the `Lab`
+/// drops.
+pub fn bench_lab(tag: &str, ns: &str) -> (Lab, String) {
+    let mut lab = Lab::new(tag);
+    let ns = lab.add_ns(ns);
+    lab.veth(
+        (&ns, "bb0", &mac(BB_MAC)),
+        (&ns, "bb0x", "02:00:00:00:e1:00"),
+    );
+    lab.veth(
+        (&ns, "cust0", &mac(CUST_MAC)),
+        (&ns, "cust0x", "02:00:00:00:e1:01"),
+    );
+    (lab, ns)
+}
+
+fn mac(m: [u8; 6]) -> String {
+    m.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+pub struct Sizes {
+    pub v4: Vec<usize>,
+    pub v6: Vec<usize>,
+    pub repeat: u32,
+    pub load: Vec<usize>,
+    pub throughput_secs: f64,
+}
+
+impl Sizes {
+    fn new(quick: bool) -> Self {
+        if quick {
+            Self {
+                v4: vec![1_000, 20_000],
+                v6: vec![1_000, 20_000],
+                repeat: 100_000,
+                load: vec![20_000],
+                throughput_secs: 0.5,
+            }
+        } else {
+            Self {
+                v4: vec![1_000, 100_000, 1_000_000],
+                v6: vec![1_000, 100_000, 200_000],
+                repeat: 1_000_000,
+                load: vec![100_000, 1_000_000],
+                throughput_secs: 3.0,
+            }
+        }
+    }
+}
