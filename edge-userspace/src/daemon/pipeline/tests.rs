@@ -167,8 +167,10 @@ fn a_config_then_a_live_change_reach_the_maps_and_the_record() {
     assert!(changes.written >= 1);
 }
 
-#[test]
-fn a_failed_record_undoes_the_change() {
+/// The config applied, then a live add that fails: at the write numbered
+/// `fail_write` (from the live add's first), or at the record. Returns the
+/// error; checks that the maps and the record are as after the config.
+fn failing_live_add(fail_write: Option<usize>, save_fails: bool) -> String {
     let saved = RefCell::new(Vec::new());
     let mut maps = Memory::holding(&Desired::default());
     let plan = config::parse(CONFIG).unwrap();
@@ -176,37 +178,27 @@ fn a_failed_record_undoes_the_change() {
     let before = maps.maps.clone();
     let live = live_add("203.0.113.0/24");
     let plan = config::parse_with(CONFIG, &live.live).unwrap();
-    let err = run(&mut maps, &plan, live, &saved, true)
-        .err()
-        .expect("the change must fail");
-    assert!(
-        format!("{err:#}").contains("recording the desired state"),
-        "{err:#}"
-    );
+    maps.fail_at = fail_write.map(|n| maps.writes + n);
+    let Err(err) = run(&mut maps, &plan, live, &saved, save_fails) else {
+        panic!("the change must fail");
+    };
     assert_eq!(maps.maps, before);
-    assert_eq!(
-        saved.borrow().len(),
-        1,
-        "only the first change was recorded"
-    );
+    assert_eq!(saved.borrow().len(), 1, "only the config was recorded");
+    format!("{err:#}")
+}
+
+#[test]
+fn a_failed_record_undoes_the_change() {
+    let err = failing_live_add(None, true);
+    assert!(err.contains("recording the desired state"), "{err}");
 }
 
 #[test]
 fn a_failed_write_changes_nothing_and_records_nothing() {
-    let saved = RefCell::new(Vec::new());
-    let mut maps = Memory::holding(&Desired::default());
-    let plan = config::parse(CONFIG).unwrap();
-    run(&mut maps, &plan, State::default(), &saved, false).unwrap();
-    let before = maps.maps.clone();
-    let live = live_add("203.0.113.0/24");
-    let plan = config::parse_with(CONFIG, &live.live).unwrap();
-    maps.fail_at = Some(maps.writes + 1);
-    let err = run(&mut maps, &plan, live, &saved, false)
-        .err()
-        .expect("the change must fail");
-    assert!(format!("{err:#}").contains("were undone"), "{err:#}");
-    assert_eq!(maps.maps, before);
-    assert_eq!(saved.borrow().len(), 1);
+    for n in 0..3 {
+        let err = failing_live_add(Some(n), false);
+        assert!(err.contains("were undone"), "{err}");
+    }
 }
 
 #[test]
@@ -214,9 +206,9 @@ fn a_missing_interface_fails_before_any_write() {
     let saved = RefCell::new(Vec::new());
     let mut maps = Memory::holding(&Desired::default());
     let plan = config::parse(&CONFIG.replace("\"tr0\"", "\"tr9\"")).unwrap();
-    let err = run(&mut maps, &plan, State::default(), &saved, false)
-        .err()
-        .expect("the change must fail");
+    let Err(err) = run(&mut maps, &plan, State::default(), &saved, false) else {
+        panic!("the change must fail");
+    };
     assert!(format!("{err:#}").contains("no interface tr9"), "{err:#}");
     assert_eq!(maps.writes, 0);
     assert!(saved.borrow().is_empty());
