@@ -14,6 +14,8 @@ use crate::{
 
 /// IPv4 multicast (224/4), limited broadcast and class E start here.
 const IPV4_MULTICAST_FIRST: u8 = 224;
+/// The first byte of IPv6 multicast (ff00::/8).
+const IPV6_MULTICAST: u8 = 0xFF;
 /// Neighbour discovery (RFC 4861): router solicitation (133) to redirect (137).
 const ND_ROUTER_SOLICIT: u8 = 133;
 const ND_REDIRECT: u8 = 137;
@@ -55,11 +57,7 @@ pub fn ipv4_control(dst: &[u8; 4]) -> Result<(), Reason> {
 /// neighbour discovery, stay with the kernel.
 #[inline(always)]
 pub fn ipv6_control(ctx: &XdpContext, ip: &L3<Ipv6Hdr>) -> Result<(), Reason> {
-    let (src, dst) = (&ip.src, &ip.dst);
-    if dst[0] == 0xFF
-        || (dst[0] == 0xFE && dst[1] & 0xC0 == 0x80)
-        || (src[0] == 0xFE && src[1] & 0xC0 == 0x80)
-    {
+    if ip.dst[0] == IPV6_MULTICAST || is_ipv6_link_local(&ip.dst) || is_ipv6_link_local(&ip.src) {
         return Err(Reason::Control);
     }
     if ip.proto == IPPROTO_ICMPV6 {
@@ -72,6 +70,12 @@ pub fn ipv6_control(ctx: &XdpContext, ip: &L3<Ipv6Hdr>) -> Result<(), Reason> {
         }
     }
     Ok(())
+}
+
+/// fe80::/10.
+#[inline(always)]
+fn is_ipv6_link_local(a: &[u8; 16]) -> bool {
+    a[0] == 0xFE && a[1] & 0xC0 == 0x80
 }
 
 /// Whether `dst` is one of this host's IPv4 addresses.

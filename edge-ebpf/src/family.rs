@@ -4,7 +4,7 @@
 //! rewrite, so the generic code costs nothing at run time.
 
 use aya_ebpf::{maps::lpm_trie::Key, programs::XdpContext};
-use edge_common::{PrefixEntry, Reason, event_family, flow_hash_v4, flow_hash_v6, pop_flags};
+use edge_common::{Pop, PrefixEntry, Reason, event_family, flow_hash_v4, flow_hash_v6, pop_flags};
 use network_types::ip::{Ipv4Hdr, Ipv6Hdr};
 
 use crate::{
@@ -43,7 +43,7 @@ pub trait Family: Sized {
     /// Decrements the TTL or hop limit.
     fn decrement_ttl(hdr: *mut Self);
     /// Encapsulates the packet at `l2_len` in a tunnel to `pop`.
-    fn encap(ctx: &XdpContext, l2_len: usize, pop: &edge_common::Pop, ttl: u8) -> Result<(), ()>;
+    fn encap(ctx: &XdpContext, l2_len: usize, pop: &Pop, ttl: u8) -> Result<(), ()>;
 }
 
 impl Family for Ipv4Hdr {
@@ -98,7 +98,7 @@ impl Family for Ipv4Hdr {
     }
 
     #[inline(always)]
-    fn encap(ctx: &XdpContext, l2_len: usize, pop: &edge_common::Pop, ttl: u8) -> Result<(), ()> {
+    fn encap(ctx: &XdpContext, l2_len: usize, pop: &Pop, ttl: u8) -> Result<(), ()> {
         rewrite::encap_ipip(ctx, l2_len, pop, ttl)
     }
 }
@@ -151,7 +151,7 @@ impl Family for Ipv6Hdr {
     }
 
     #[inline(always)]
-    fn encap(ctx: &XdpContext, l2_len: usize, pop: &edge_common::Pop, ttl: u8) -> Result<(), ()> {
+    fn encap(ctx: &XdpContext, l2_len: usize, pop: &Pop, ttl: u8) -> Result<(), ()> {
         rewrite::encap_ip6ip6(ctx, l2_len, pop, ttl)
     }
 }

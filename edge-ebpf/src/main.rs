@@ -70,7 +70,7 @@ pub fn edge_lpm(ctx: XdpContext) -> u32 {
 /// Forwards and counts; `LPM` selects the IPv4 lookup.
 #[inline(always)]
 fn run<const LPM: bool>(ctx: &XdpContext) -> u32 {
-    let bytes = (ctx.data_end() - ctx.data()) as u64;
+    let bytes = parse::frame_len(ctx) as u64;
     let v = forward::<LPM>(ctx);
     count(&EDGE_ACT_STATS, v.action as u32, bytes);
     count(&EDGE_RSN_STATS, v.reason as u32, bytes);

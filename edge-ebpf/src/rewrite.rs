@@ -21,6 +21,9 @@ const L2_TAGGED: usize = EthHdr::LEN + VlanHdr::LEN;
 const L2_DOUBLE_TAGGED: usize = EthHdr::LEN + 2 * VlanHdr::LEN;
 const _: () = assert!(VLAN_MAX_DEPTH == 2);
 
+/// The ECN bits of the DS field / traffic class (RFC 3168).
+const ECN_MASK: u8 = 0x03;
+
 /// Decrements the IPv4 TTL and patches the header checksum. The TTL shares
 /// its 16-bit word with the protocol field.
 #[inline(always)]
@@ -33,9 +36,6 @@ pub fn ipv4_decrement_ttl(ip: *mut Ipv4Hdr) {
         (*ip).check = csum::replace2(u16::from_ne_bytes((*ip).check), old, new).to_ne_bytes();
     }
 }
-
-/// The ECN bits of the DS field / traffic class (RFC 3168).
-const ECN_MASK: u8 = 0x03;
 
 /// Decrements the IPv6 hop limit (no checksum covers it).
 #[inline(always)]
@@ -151,8 +151,8 @@ pub fn encap_ipip(ctx: &XdpContext, l2_len: usize, pop: &Pop, ttl: u8) -> Result
     let len = inner_len.wrapping_add(Ipv4Hdr::LEN as u16).to_be_bytes();
     let (s, d) = (pop.tunnel_src_v4, pop.tunnel_dst_v4);
     let vihl = (IPV4_VERSION << 4) | IPV4_IHL_MIN;
-    // Identification 0 (RFC 6864: atomic datagrams), no fragment offset,
-    // checksum 0 until computed.
+    // Identification 0, the inner DF bit, no fragment offset; the checksum
+    // field is 0 until computed.
     #[rustfmt::skip]
     let mut h: [u8; Ipv4Hdr::LEN] = [
         vihl, tos, len[0], len[1],
