@@ -44,7 +44,8 @@ pub fn forwardable<H: Family>(ctx: &XdpContext, ip: &L3<H>) -> Result<u32, Reaso
     }
 }
 
-/// Multicast, limited broadcast and class E are never forwarded here.
+/// Multicast, limited broadcast and class E destinations are never
+/// forwarded here.
 #[inline(always)]
 pub fn ipv4_control(dst: &[u8; 4]) -> Result<(), Reason> {
     if dst[0] >= IPV4_MULTICAST_FIRST {
@@ -53,8 +54,8 @@ pub fn ipv4_control(dst: &[u8; 4]) -> Result<(), Reason> {
     Ok(())
 }
 
-/// Multicast (ff00::/8) and link-local (fe80::/10) at either end, and
-/// neighbour discovery, stay with the kernel.
+/// A multicast destination (ff00::/8), link-local (fe80::/10) at either
+/// end, and neighbour discovery stay with the kernel.
 #[inline(always)]
 pub fn ipv6_control(ctx: &XdpContext, ip: &L3<Ipv6Hdr>) -> Result<(), Reason> {
     if ip.dst[0] == IPV6_MULTICAST || is_ipv6_link_local(&ip.dst) || is_ipv6_link_local(&ip.src) {
