@@ -615,3 +615,15 @@ mod tests {
         assert_eq!(base, flow_hash_v6([1; 16], [2; 16], 17, 1234));
     }
 }
+
+// ---------------------------------------------------------------------------
+// Protocol constants shared by the XDP program and userspace.
+// ---------------------------------------------------------------------------
+
+/// Values of [`ProtectionEvent::family`].
+pub mod event_family {
+    /// The addresses are IPv4 (in the first 4 bytes).
+    pub const IPV4: u8 = 4;
+    /// The addresses are IPv6.
+    pub const IPV6: u8 = 6;
+}

@@ -48,6 +48,8 @@ pub fn bench_floor(ctx: XdpContext) -> u32 {
         return xdp_action::XDP_ABORTED;
     }
     let macs = start as *mut [[u8; 6]; 2];
+    // SAFETY: the 12 bytes are inside the frame (checked above); byte
+    // arrays need no alignment.
     unsafe {
         let [dst, src] = *macs;
         *macs = [src, dst];
@@ -60,7 +62,10 @@ pub fn bench_reset(ctx: XdpContext) -> u32 {
     let (Some(&mask), Some(seq)) = (BENCH_STATE.get(0), BENCH_STATE.get_ptr_mut(1)) else {
         return xdp_action::XDP_ABORTED;
     };
+    // SAFETY: an array slot, valid for the map's life; the
+    // bench runs one BPF_PROG_TEST_RUN at a time, so nothing races.
     let i = unsafe { *seq };
+    // SAFETY: as above.
     unsafe { *seq = i.wrapping_add(1) };
     let Some(template) = BENCH_FRAMES.get(i & mask) else {
         return xdp_action::XDP_ABORTED;
@@ -69,6 +74,9 @@ pub fn bench_reset(ctx: XdpContext) -> u32 {
     if start + FRAME > end {
         return xdp_action::XDP_ABORTED;
     }
+    // SAFETY: the 64 bytes are inside the frame (checked above), written
+    // unaligned; tail_call does not return on success, and on failure the
+    // frame is left as written.
     unsafe {
         core::ptr::write_unaligned(start as *mut [u64; FRAME / 8], *template);
         BENCH_PROGS.tail_call(&ctx, 0);
@@ -85,6 +93,8 @@ pub fn bench_tx(_ctx: XdpContext) -> u32 {
 #[xdp]
 pub fn bench_sink(_ctx: XdpContext) -> u32 {
     if let Some(n) = BENCH_SINK.get_ptr_mut(0) {
+        // SAFETY: this CPU's slot of a per-CPU map, and XDP runs in softirq
+        // context: nothing else writes it meanwhile.
         unsafe { *n += 1 };
     }
     xdp_action::XDP_DROP

@@ -16,7 +16,10 @@ pub fn protection(src: &[u8], dst: &[u8], family: u8, slot: u32, port: u32) {
     let Some(budget) = EDGE_EVT_BUDGET.get_ptr_mut(0) else {
         return;
     };
+    // SAFETY: this CPU's slot of a per-CPU map, and XDP runs in softirq
+    // context: no other reference to it exists during this run.
     let budget = unsafe { &mut *budget };
+    // SAFETY: a helper without arguments or side effects.
     let now = unsafe { bpf_ktime_get_ns() };
     // Capped before multiplying: no overflow, and no 128-bit arithmetic
     // (which BPF lacks).

@@ -5,22 +5,21 @@
 #![no_std]
 #![no_main]
 
+mod classify;
+mod csum;
 mod events;
+mod family;
 mod fib;
 mod maps;
 mod parse;
 mod rewrite;
 
-use aya_ebpf::{
-    bindings::xdp_action,
-    macros::xdp,
-    maps::{PerCpuArray, lpm_trie::Key},
-    programs::XdpContext,
-};
+use aya_ebpf::{bindings::xdp_action, macros::xdp, maps::PerCpuArray, programs::XdpContext};
 use edge_common::{
     Action, Counter, DSCP_KEEP, Pop, PortEntry, PrefixEntry, Reason, Settings, default_action,
-    flow_hash_v4, flow_hash_v6, limits, local_bit, policy_slot, pop_flags, preference, role,
+    limits, policy_slot, pop_flags, preference, role,
 };
+use family::Family;
 use maps::*;
 use network_types::ip::{Ipv4Hdr, Ipv6Hdr};
 use parse::L2;
@@ -71,7 +70,7 @@ pub fn edge_lpm(ctx: XdpContext) -> u32 {
 /// Forwards and counts; `LPM` selects the IPv4 lookup.
 #[inline(always)]
 fn run<const LPM: bool>(ctx: &XdpContext) -> u32 {
-    let bytes = (ctx.data_end() - ctx.data()) as u64;
+    let bytes = parse::frame_len(ctx) as u64;
     let v = forward::<LPM>(ctx);
     count(&EDGE_ACT_STATS, v.action as u32, bytes);
     count(&EDGE_RSN_STATS, v.reason as u32, bytes);
@@ -109,8 +108,8 @@ fn forward<const LPM: bool>(ctx: &XdpContext) -> Verdict {
         return v.pass(Reason::Malformed);
     };
     match l2.proto {
-        parse::ETH_P_IP => forward_v4::<LPM>(ctx, v, port, settings, &l2),
-        parse::ETH_P_IPV6 => forward_v6(ctx, v, port, settings, &l2),
+        parse::ETH_P_IP => forward_ip::<Ipv4Hdr, LPM>(ctx, v, port, settings, &l2),
+        parse::ETH_P_IPV6 => forward_ip::<Ipv6Hdr, LPM>(ctx, v, port, settings, &l2),
         _ => v.pass(Reason::NotIp),
     }
 }
@@ -126,97 +125,57 @@ fn port(ifindex: u32) -> Option<&'static PortEntry> {
         }
         return Some(&slot.entry);
     }
+    // SAFETY: the value stays mapped for the whole run (RCU read side) and
+    // is only read; a concurrent update by edged at worst gives this packet
+    // the old entry.
     unsafe { EDGE_PORTS.get(ifindex) }
 }
 
-/// Whether the address whose last two bytes are `last_two` may be local:
-/// false for most packets after one array load.
+/// The pipeline of both families, compiled once for each (`H` is the
+/// family's header type, see `family.rs`).
 #[inline(always)]
-fn maybe_local(last_two: [u8; 2]) -> bool {
-    let bit = local_bit(last_two);
-    match EDGE_LOCAL_BITS.get(bit >> 6) {
-        Some(word) => (*word >> (bit & 63)) & 1 != 0,
-        None => true,
-    }
-}
-
-#[inline(always)]
-fn forward_v4<const LPM: bool>(
+fn forward_ip<H: Family, const LPM: bool>(
     ctx: &XdpContext,
     v: Verdict,
     port: &PortEntry,
     settings: &Settings,
     l2: &L2,
 ) -> Verdict {
-    // Parse: the fixed header only; options and fragments go to the kernel.
-    let Ok(ip) = parse::ptr_at::<Ipv4Hdr>(ctx, l2.l3) else {
+    // Parse.
+    let Ok(ip) = H::parse(ctx, l2.l3) else {
         return v.pass(Reason::Malformed);
-    };
-    let (vihl, frags, proto) =
-        unsafe { ((*ip).vihl, u16::from_be_bytes((*ip).frags), (*ip).proto) };
-    let (src, dst) = unsafe {
-        (
-            parse::bytes(&raw const (*ip).src_addr),
-            parse::bytes(&raw const (*ip).dst_addr),
-        )
-    };
-    if vihl >> 4 != 4 || vihl & 0x0F < 5 {
-        return v.pass(Reason::Malformed);
-    }
-    if vihl & 0x0F != 5 {
-        return v.pass(Reason::Ipv4Options);
-    }
-    // What the kernel's ip_rcv() checks: a total length outside the frame
-    // or a bad header checksum is not forwarded (found by the packet fuzzer).
-    let tot_len = u16::from_be_bytes(unsafe { (*ip).tot_len }) as usize;
-    if tot_len < Ipv4Hdr::LEN || l2.l3 + tot_len > frame_len(ctx) || !parse::ipv4_checksum_ok(ip) {
-        return v.pass(Reason::Malformed);
-    }
-    // More-fragments flag or a fragment offset.
-    if frags & 0x3FFF != 0 {
-        return v.pass(Reason::Fragment);
-    }
-    // Multicast (224/4), limited broadcast and class E: never forwarded here.
-    if dst[0] >= 224 {
-        return v.pass(Reason::Control);
-    }
-    if maybe_local([dst[2], dst[3]]) && unsafe { EDGE_LOCAL_V4.get(dst) }.is_some() {
-        return v.pass(Reason::Local);
-    }
-    let l4_ports = if proto == parse::IPPROTO_TCP || proto == parse::IPPROTO_UDP {
-        match parse::ports(ctx, l2.l3 + Ipv4Hdr::LEN) {
-            Ok(p) => p,
-            Err(()) => return v.pass(Reason::Malformed),
-        }
-    } else {
-        0
     };
 
-    // Classify: by source on peering ports (the customer sending in), by
-    // destination elsewhere (toward the customer).
-    let from_customer = port.role == role::PEERING;
-    let addr = if from_customer { src } else { dst };
-    let found = if LPM {
-        EDGE_PFX_V4.get(&Key::new(32, addr))
-    } else {
-        fib::lookup_v4(addr)
+    // Classify: what is not ours goes to the kernel; the rest by source on
+    // peering ports (the customer sending in), by destination elsewhere
+    // (toward the customer).
+    let ports = match classify::forwardable(ctx, &ip) {
+        Ok(ports) => ports,
+        Err(reason) => return v.pass(reason),
     };
-    let Some(prefix) = found else {
+    let from_customer = port.role == role::PEERING;
+    let Some(prefix) = H::lookup::<LPM>(if from_customer { ip.src } else { ip.dst }) else {
         return unregistered(v, settings);
     };
+
     // Decide.
-    let hash = flow_hash_v4(src, dst, proto, l4_ports);
     let route = Route {
         from_customer,
-        ttl: unsafe { (*ip).ttl },
-        hash,
-        encap: pop_flags::ENCAP_IPIP,
+        ttl: H::ttl(ip.hdr),
+        hash: H::flow_hash(&ip, ports),
+        encap: H::ENCAP,
     };
     let (v, pop) = match decide(ctx, v, port, prefix, settings, route) {
         Ok(d) => d,
         Err(v) => {
             if v.reason == Reason::Protection {
-                events::protection(&src, &dst, 4, prefix.slot, port.id);
+                events::protection(
+                    ip.src.as_ref(),
+                    ip.dst.as_ref(),
+                    H::EVENT,
+                    prefix.slot,
+                    port.id,
+                );
             }
             return v;
         }
@@ -224,123 +183,19 @@ fn forward_v4<const LPM: bool>(
 
     // Rewrite.
     if prefix.dscp != DSCP_KEEP {
-        rewrite::ipv4_set_dscp(ip, prefix.dscp);
+        H::set_dscp(ip.hdr, prefix.dscp);
     }
-    rewrite::ipv4_decrement_ttl(ip);
-    if pop.flags & pop_flags::ENCAP_IPIP != 0 {
+    H::decrement_ttl(ip.hdr);
+    if pop.flags & H::ENCAP != 0 {
         // Fails only without headroom, which XDP guarantees (XDP_PACKET_HEADROOM).
         // The frame is already rewritten, so it is dropped, not passed.
-        if rewrite::encap_ipip(ctx, l2.l3, pop, settings.encap_ttl).is_err() {
+        if H::encap(ctx, l2.l3, pop, settings.encap_ttl).is_err() {
             return v.with(Action::Drop, Reason::EncapFailed);
         }
     } else {
         rewrite::set_macs(l2.eth, pop);
     }
     v
-}
-
-#[inline(always)]
-fn forward_v6(
-    ctx: &XdpContext,
-    v: Verdict,
-    port: &PortEntry,
-    settings: &Settings,
-    l2: &L2,
-) -> Verdict {
-    let Ok(ip) = parse::ptr_at::<Ipv6Hdr>(ctx, l2.l3) else {
-        return v.pass(Reason::Malformed);
-    };
-    let (vcf0, next, src, dst) = unsafe {
-        (
-            (*ip).vcf[0],
-            (*ip).next_hdr,
-            parse::bytes(&raw const (*ip).src_addr),
-            parse::bytes(&raw const (*ip).dst_addr),
-        )
-    };
-    if vcf0 >> 4 != 6 {
-        return v.pass(Reason::Malformed);
-    }
-    // A payload length beyond the frame (ip6_rcv_core() drops it).
-    let payload_len = u16::from_be_bytes(unsafe { (*ip).payload_len }) as usize;
-    if l2.l3 + Ipv6Hdr::LEN + payload_len > frame_len(ctx) {
-        return v.pass(Reason::Malformed);
-    }
-    if next == 44 {
-        return v.pass(Reason::Fragment);
-    }
-    if parse::is_ipv6_extension(next) {
-        return v.pass(Reason::Ipv6Extension);
-    }
-    // Multicast (ff00::/8) and link-local (fe80::/10) at either end.
-    if dst[0] == 0xFF
-        || (dst[0] == 0xFE && dst[1] & 0xC0 == 0x80)
-        || (src[0] == 0xFE && src[1] & 0xC0 == 0x80)
-    {
-        return v.pass(Reason::Control);
-    }
-    let l4 = l2.l3 + Ipv6Hdr::LEN;
-    if next == parse::IPPROTO_ICMPV6 {
-        // Neighbour discovery (RFC 4861 types 133-137) stays with the kernel.
-        let Ok(icmp_type) = parse::ptr_at::<u8>(ctx, l4) else {
-            return v.pass(Reason::Malformed);
-        };
-        if (133..=137).contains(&unsafe { *icmp_type }) {
-            return v.pass(Reason::Control);
-        }
-    }
-    if maybe_local([dst[14], dst[15]]) && unsafe { EDGE_LOCAL_V6.get(dst) }.is_some() {
-        return v.pass(Reason::Local);
-    }
-    let l4_ports = if next == parse::IPPROTO_TCP || next == parse::IPPROTO_UDP {
-        match parse::ports(ctx, l4) {
-            Ok(p) => p,
-            Err(()) => return v.pass(Reason::Malformed),
-        }
-    } else {
-        0
-    };
-
-    let from_customer = port.role == role::PEERING;
-    let key = Key::new(128, if from_customer { src } else { dst });
-    let Some(prefix) = EDGE_PFX_V6.get(&key) else {
-        return unregistered(v, settings);
-    };
-    let hash = flow_hash_v6(src, dst, next, l4_ports);
-    let route = Route {
-        from_customer,
-        ttl: unsafe { (*ip).hop_limit },
-        hash,
-        encap: pop_flags::ENCAP_IP6IP6,
-    };
-    let (v, pop) = match decide(ctx, v, port, prefix, settings, route) {
-        Ok(d) => d,
-        Err(v) => {
-            if v.reason == Reason::Protection {
-                events::protection(&src, &dst, 6, prefix.slot, port.id);
-            }
-            return v;
-        }
-    };
-
-    if prefix.dscp != DSCP_KEEP {
-        rewrite::ipv6_set_dscp(ip, prefix.dscp);
-    }
-    unsafe { (*ip).hop_limit -= 1 };
-    if pop.flags & pop_flags::ENCAP_IP6IP6 != 0 {
-        if rewrite::encap_ip6ip6(ctx, l2.l3, pop, settings.encap_ttl).is_err() {
-            return v.with(Action::Drop, Reason::EncapFailed);
-        }
-    } else {
-        rewrite::set_macs(l2.eth, pop);
-    }
-    v
-}
-
-/// The frame's length in bytes.
-#[inline(always)]
-fn frame_len(ctx: &XdpContext) -> usize {
-    ctx.data_end() - ctx.data()
 }
 
 /// Unregistered traffic gets the configured default.
@@ -437,6 +292,8 @@ fn decide(
 #[inline(always)]
 pub(crate) fn count(map: &PerCpuArray<Counter>, index: u32, bytes: u64) {
     if let Some(c) = map.get_ptr_mut(index) {
+        // SAFETY: this CPU's slot of a per-CPU map, and XDP runs in softirq
+        // context: nothing else writes it meanwhile.
         unsafe {
             (*c).packets += 1;
             (*c).bytes += bytes;

@@ -1,21 +1,57 @@
 //! Bounds-checked header access and one small parser per layer, in the spirit
-//! of xdp-tools' parsing helpers: each returns what the next layer needs, or
+//! of xdp-tools' parsing helpers: each returns what the next step needs, or
 //! `Err(())` when the frame is too short or inconsistent.
 
 use core::mem::size_of;
 
 use aya_ebpf::programs::XdpContext;
 use edge_common::limits::VLAN_MAX_DEPTH;
-use network_types::{eth::EthHdr, ip::Ipv4Hdr, vlan::VlanHdr};
+use network_types::{
+    eth::EthHdr,
+    ip::{Ipv4Hdr, Ipv6Hdr},
+    vlan::VlanHdr,
+};
 
+use crate::{csum, family::Family};
+
+// EtherTypes (include/uapi/linux/if_ether.h).
 pub const ETH_P_IP: u16 = 0x0800;
 pub const ETH_P_IPV6: u16 = 0x86DD;
 const ETH_P_8021Q: u16 = 0x8100;
 const ETH_P_8021AD: u16 = 0x88A8;
 
+// IP protocol and IPv6 next-header numbers (IANA, include/uapi/linux/in.h, in6.h).
+/// IPv6 hop-by-hop options.
+const IPPROTO_HOPOPTS: u8 = 0;
+/// IPv4 in IP (RFC 2003): the outer protocol of an IPv4 tunnel.
+pub const IPPROTO_IPIP: u8 = 4;
 pub const IPPROTO_TCP: u8 = 6;
 pub const IPPROTO_UDP: u8 = 17;
+/// IPv6 in IP (RFC 2473): the outer next header of an IPv6 tunnel.
+pub const IPPROTO_IPV6: u8 = 41;
+const IPPROTO_ROUTING: u8 = 43;
+const IPPROTO_FRAGMENT: u8 = 44;
+const IPPROTO_ESP: u8 = 50;
+const IPPROTO_AH: u8 = 51;
 pub const IPPROTO_ICMPV6: u8 = 58;
+const IPPROTO_DSTOPTS: u8 = 60;
+const IPPROTO_MH: u8 = 135;
+const IPPROTO_HIP: u8 = 139;
+const IPPROTO_SHIM6: u8 = 140;
+/// RFC 3692 experimentation and testing.
+const IPPROTO_EXPERIMENT1: u8 = 253;
+const IPPROTO_EXPERIMENT2: u8 = 254;
+
+/// The IPv4 version field.
+pub const IPV4_VERSION: u8 = 4;
+/// The IHL of a header without options (in 32-bit words).
+pub const IPV4_IHL_MIN: u8 = 5;
+/// Don't fragment, in the first byte of the flags/fragment offset field.
+pub const IPV4_DF: u8 = 0x40;
+/// More fragments and the fragment offset.
+const IPV4_MF_OFFSET: u16 = 0x3FFF;
+/// The IPv6 version field.
+const IPV6_VERSION: u8 = 6;
 
 /// A pointer to a `T` at `offset` bytes into the frame, if the whole `T` is inside it.
 #[inline(always)]
@@ -26,6 +62,12 @@ pub fn ptr_at<T>(ctx: &XdpContext, offset: usize) -> Result<*mut T, ()> {
         return Err(());
     }
     Ok((start + offset) as *mut T)
+}
+
+/// The frame's length in bytes.
+#[inline(always)]
+pub fn frame_len(ctx: &XdpContext) -> usize {
+    ctx.data_end() - ctx.data()
 }
 
 /// The link layer: Ethernet plus up to `VLAN_MAX_DEPTH` tags.
@@ -41,6 +83,7 @@ pub struct L2 {
 #[inline(always)]
 pub fn ethernet(ctx: &XdpContext) -> Result<L2, ()> {
     let eth: *mut EthHdr = ptr_at(ctx, 0)?;
+    // SAFETY: ptr_at checked that the Ethernet header is inside the frame.
     let mut proto = u16::from_be(unsafe { (*eth).ether_type });
     let mut l3 = EthHdr::LEN;
     // Fixed bound so the verifier sees a finite loop.
@@ -49,10 +92,132 @@ pub fn ethernet(ctx: &XdpContext) -> Result<L2, ()> {
             break;
         }
         let vlan: *const VlanHdr = ptr_at(ctx, l3)?;
+        // SAFETY: ptr_at checked that the tag is inside the frame.
         proto = u16::from_be(unsafe { (*vlan).ether_type });
         l3 += VlanHdr::LEN;
     }
     Ok(L2 { eth, proto, l3 })
+}
+
+/// The network layer of either family, as classification sees it.
+pub struct L3<H: Family> {
+    /// The header, inside the frame (checked by the parser): the TTL or
+    /// hop limit, DS field and tunnel fields are read and written through it.
+    pub hdr: *mut H,
+    /// Source and destination addresses (network byte order).
+    pub src: H::Addr,
+    pub dst: H::Addr,
+    /// The L4 protocol (IPv6: the next header).
+    pub proto: u8,
+    /// Offset of the L4 header in the frame.
+    pub l4: usize,
+    /// A fragment (IPv4: more fragments or an offset; IPv6: a fragment header).
+    pub fragment: bool,
+    /// IPv4 options or an IPv6 extension header other than a fragment
+    /// header. An IPv4 header with options is not checked further: the
+    /// kernel gets it.
+    pub options: bool,
+}
+
+/// An IPv4 header at `l3`. Malformed (what the kernel's ip_rcv() drops):
+/// not version 4, an IHL below 5, and, without options, a total length
+/// outside the frame or a bad header checksum (found by the packet fuzzer).
+#[inline(always)]
+pub fn ipv4(ctx: &XdpContext, l3: usize) -> Result<L3<Ipv4Hdr>, ()> {
+    let hdr: *mut Ipv4Hdr = ptr_at(ctx, l3)?;
+    // SAFETY: ptr_at checked that the fixed header is inside the frame.
+    let vihl = unsafe { (*hdr).vihl };
+    let ihl = vihl & 0x0F;
+    if vihl >> 4 != IPV4_VERSION || ihl < IPV4_IHL_MIN {
+        return Err(());
+    }
+    let options = ihl != IPV4_IHL_MIN;
+    if !options {
+        // SAFETY: as above.
+        let tot_len = u16::from_be_bytes(unsafe { (*hdr).tot_len }) as usize;
+        if tot_len < Ipv4Hdr::LEN || l3 + tot_len > frame_len(ctx) || !ipv4_checksum_ok(hdr) {
+            return Err(());
+        }
+    }
+    // SAFETY: as above; both addresses sit at even offsets of the header.
+    let (frags, proto, src, dst) = unsafe {
+        (
+            u16::from_be_bytes((*hdr).frags),
+            (*hdr).proto,
+            bytes(&raw const (*hdr).src_addr),
+            bytes(&raw const (*hdr).dst_addr),
+        )
+    };
+    Ok(L3 {
+        hdr,
+        src,
+        dst,
+        proto,
+        l4: l3 + ihl as usize * 4,
+        fragment: frags & IPV4_MF_OFFSET != 0,
+        options,
+    })
+}
+
+/// Whether an IPv4 header without options has a correct checksum.
+#[inline(always)]
+fn ipv4_checksum_ok(hdr: *const Ipv4Hdr) -> bool {
+    // SAFETY: `hdr` is the header ipv4() bounds-checked; read as bytes, unaligned.
+    let h = unsafe { (hdr as *const [u8; Ipv4Hdr::LEN]).read_unaligned() };
+    csum::verify(&h)
+}
+
+/// An IPv6 header at `l3`. Malformed: not version 6, or a payload length
+/// beyond the frame (what the kernel's ip6_rcv_core() drops).
+#[inline(always)]
+pub fn ipv6(ctx: &XdpContext, l3: usize) -> Result<L3<Ipv6Hdr>, ()> {
+    let hdr: *mut Ipv6Hdr = ptr_at(ctx, l3)?;
+    // SAFETY: ptr_at checked that the header is inside the frame; both
+    // addresses sit at even offsets of it.
+    let (vcf0, next, payload_len, src, dst) = unsafe {
+        (
+            (*hdr).vcf[0],
+            (*hdr).next_hdr,
+            u16::from_be_bytes((*hdr).payload_len) as usize,
+            bytes(&raw const (*hdr).src_addr),
+            bytes(&raw const (*hdr).dst_addr),
+        )
+    };
+    if vcf0 >> 4 != IPV6_VERSION {
+        return Err(());
+    }
+    if l3 + Ipv6Hdr::LEN + payload_len > frame_len(ctx) {
+        return Err(());
+    }
+    let fragment = next == IPPROTO_FRAGMENT;
+    Ok(L3 {
+        hdr,
+        src,
+        dst,
+        proto: next,
+        l4: l3 + Ipv6Hdr::LEN,
+        fragment,
+        options: !fragment && is_ipv6_extension(next),
+    })
+}
+
+/// IPv6 next-header values that are extension headers (RFC 8200 §4, IANA).
+#[inline(always)]
+fn is_ipv6_extension(next: u8) -> bool {
+    matches!(
+        next,
+        IPPROTO_HOPOPTS
+            | IPPROTO_ROUTING
+            | IPPROTO_FRAGMENT
+            | IPPROTO_ESP
+            | IPPROTO_AH
+            | IPPROTO_DSTOPTS
+            | IPPROTO_MH
+            | IPPROTO_HIP
+            | IPPROTO_SHIM6
+            | IPPROTO_EXPERIMENT1
+            | IPPROTO_EXPERIMENT2
+    )
 }
 
 /// The 32-bit word holding a TCP/UDP header's source and destination ports
@@ -60,6 +225,8 @@ pub fn ethernet(ctx: &XdpContext) -> Result<L2, ()> {
 #[inline(always)]
 pub fn ports(ctx: &XdpContext, l4: usize) -> Result<u32, ()> {
     let p: *const [u8; 4] = ptr_at(ctx, l4)?;
+    // SAFETY: ptr_at checked the 4 bytes; an L4 header starts at an even
+    // offset (14 + 4k bytes of L2, 20 + 4k of IPv4, 40 of IPv6).
     Ok(u32::from_ne_bytes(unsafe { bytes(p) }))
 }
 
@@ -68,42 +235,21 @@ pub fn ports(ctx: &XdpContext, l4: usize) -> Result<u32, ()> {
 /// field compiles to `N` byte loads and shifts to reassemble them; every
 /// header field read this way (addresses, ports) sits at an even offset
 /// of a frame that starts 2-byte aligned.
+///
+/// # Safety
+///
+/// `p` must point to `N` readable bytes, 2-byte aligned.
 #[inline(always)]
 pub unsafe fn bytes<const N: usize>(p: *const [u8; N]) -> [u8; N] {
     let p = p as *const u16;
     let mut out = [0u8; N];
     let mut i = 0;
     while i < N / 2 {
+        // SAFETY: word i of the N bytes the caller vouches for.
         let [a, b] = unsafe { *p.add(i) }.to_ne_bytes();
         out[2 * i] = a;
         out[2 * i + 1] = b;
         i += 1;
     }
     out
-}
-
-/// IPv6 next-header values that are extension headers (RFC 8200 §4, IANA).
-#[inline(always)]
-pub fn is_ipv6_extension(next: u8) -> bool {
-    matches!(
-        next,
-        0 | 43 | 44 | 50 | 51 | 60 | 135 | 139 | 140 | 253 | 254
-    )
-}
-
-/// Whether an IPv4 header without options has a correct checksum (RFC
-/// 1071: the one's complement sum of its words is 0xFFFF). The sum is taken
-/// in memory order, which gives the same verdict in either byte order.
-#[inline(always)]
-pub fn ipv4_checksum_ok(ip: *const Ipv4Hdr) -> bool {
-    let h = unsafe { (ip as *const [u8; Ipv4Hdr::LEN]).read_unaligned() };
-    let mut sum: u32 = 0;
-    let mut i = 0;
-    while i < Ipv4Hdr::LEN {
-        sum += u16::from_ne_bytes([h[i], h[i + 1]]) as u32;
-        i += 2;
-    }
-    sum = (sum & 0xFFFF) + (sum >> 16);
-    sum = (sum & 0xFFFF) + (sum >> 16);
-    sum == 0xFFFF
 }

@@ -1,51 +1,59 @@
-//! Header rewrites: MACs, TTL / hop limit, DS field, IP-in-IP encapsulation,
-//! and the RFC 1624 incremental checksum they need.
+//! Header rewrites: MACs, TTL / hop limit, DS field, IP-in-IP
+//! encapsulation. Checksums are `csum`'s.
 
 use aya_ebpf::{helpers::bpf_xdp_adjust_head, programs::XdpContext};
-use edge_common::Pop;
+use edge_common::{Pop, limits::VLAN_MAX_DEPTH};
 use network_types::{
     eth::EthHdr,
     ip::{Ipv4Hdr, Ipv6Hdr},
+    vlan::VlanHdr,
 };
 
-use crate::parse::ptr_at;
+use crate::{
+    csum,
+    parse::{IPPROTO_IPIP, IPPROTO_IPV6, IPV4_DF, IPV4_IHL_MIN, IPV4_VERSION, ptr_at},
+};
 
-/// Folds a 32-bit one's complement sum into 16 bits.
-#[inline(always)]
-fn csum_fold(mut sum: u32) -> u16 {
-    sum = (sum & 0xFFFF) + (sum >> 16);
-    sum = (sum & 0xFFFF) + (sum >> 16);
-    sum as u16
-}
+/// The link-layer header lengths `parse::ethernet` returns: untagged, one
+/// tag, two tags.
+const L2_UNTAGGED: usize = EthHdr::LEN;
+const L2_TAGGED: usize = EthHdr::LEN + VlanHdr::LEN;
+const L2_DOUBLE_TAGGED: usize = EthHdr::LEN + 2 * VlanHdr::LEN;
+const _: () = assert!(VLAN_MAX_DEPTH == 2);
 
-/// RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m'), for one 16-bit word changing
-/// from `old` to `new`. All three values in the same (network) byte order.
-#[inline(always)]
-fn csum_replace2(check: u16, old: u16, new: u16) -> u16 {
-    !csum_fold((!check) as u32 + (!old) as u32 + new as u32)
-}
+/// The ECN bits of the DS field / traffic class (RFC 3168).
+const ECN_MASK: u8 = 0x03;
 
 /// Decrements the IPv4 TTL and patches the header checksum. The TTL shares
 /// its 16-bit word with the protocol field.
 #[inline(always)]
 pub fn ipv4_decrement_ttl(ip: *mut Ipv4Hdr) {
+    // SAFETY: `ip` is a parsed header, inside the frame.
     unsafe {
         let old = u16::from_ne_bytes([(*ip).ttl, (*ip).proto]);
         (*ip).ttl -= 1;
         let new = u16::from_ne_bytes([(*ip).ttl, (*ip).proto]);
-        (*ip).check = csum_replace2(u16::from_ne_bytes((*ip).check), old, new).to_ne_bytes();
+        (*ip).check = csum::replace2(u16::from_ne_bytes((*ip).check), old, new).to_ne_bytes();
     }
+}
+
+/// Decrements the IPv6 hop limit (no checksum covers it).
+#[inline(always)]
+pub fn ipv6_decrement_hop_limit(ip: *mut Ipv6Hdr) {
+    // SAFETY: `ip` is a parsed header, inside the frame.
+    unsafe { (*ip).hop_limit -= 1 };
 }
 
 /// Writes `dscp` into the IPv4 DS field, keeping the ECN bits, and patches
 /// the checksum (the DS field shares its word with version/IHL).
 #[inline(always)]
 pub fn ipv4_set_dscp(ip: *mut Ipv4Hdr, dscp: u8) {
+    // SAFETY: `ip` is a parsed header, inside the frame.
     unsafe {
         let old = u16::from_ne_bytes([(*ip).vihl, (*ip).tos]);
-        (*ip).tos = (dscp << 2) | ((*ip).tos & 0x03);
+        (*ip).tos = (dscp << 2) | ((*ip).tos & ECN_MASK);
         let new = u16::from_ne_bytes([(*ip).vihl, (*ip).tos]);
-        (*ip).check = csum_replace2(u16::from_ne_bytes((*ip).check), old, new).to_ne_bytes();
+        (*ip).check = csum::replace2(u16::from_ne_bytes((*ip).check), old, new).to_ne_bytes();
     }
 }
 
@@ -53,10 +61,11 @@ pub fn ipv4_set_dscp(ip: *mut Ipv4Hdr, dscp: u8) {
 /// traffic class straddles the first two bytes (version | TC | flow label).
 #[inline(always)]
 pub fn ipv6_set_dscp(ip: *mut Ipv6Hdr, dscp: u8) {
+    // SAFETY: `ip` is a parsed header, inside the frame.
     unsafe {
         let b0 = (*ip).vcf[0];
         let b1 = (*ip).vcf[1];
-        let ecn = (b1 >> 4) & 0x03;
+        let ecn = (b1 >> 4) & ECN_MASK;
         let tc = (dscp << 2) | ecn;
         (*ip).vcf[0] = (b0 & 0xF0) | (tc >> 4);
         (*ip).vcf[1] = (tc << 4) | (b1 & 0x0F);
@@ -73,6 +82,9 @@ pub fn set_macs(eth: *mut EthHdr, pop: &Pop) {
     const _: () = assert!(core::mem::offset_of!(Pop, dst_mac) == 14);
     let from = pop as *const Pop as *const u16;
     let to = eth as *mut u16;
+    // SAFETY: `eth` is the bounds-checked Ethernet header at the 2-byte
+    // aligned frame start; `pop` is a map value, 8-byte aligned, and its
+    // words 4-9 are the MACs (asserted above).
     unsafe {
         // eth: dst (words 0-2), src (3-5); pop: src (words 4-6), dst (7-9).
         *to = *from.add(7);
@@ -90,6 +102,8 @@ pub fn set_macs(eth: *mut EthHdr, pop: &Pop) {
 fn move_l2<const N: usize>(ctx: &XdpContext, shift: usize) -> Result<(), ()> {
     let from: *const [u8; N] = ptr_at(ctx, shift)?;
     let to: *mut [u8; N] = ptr_at(ctx, 0)?;
+    // SAFETY: ptr_at checked both ranges; a read then a write, so the
+    // overlap does not matter.
     unsafe {
         let l2 = from.read_unaligned();
         to.write_unaligned(l2);
@@ -102,13 +116,15 @@ fn move_l2<const N: usize>(ctx: &XdpContext, shift: usize) -> Result<(), ()> {
 /// room for an outer header between it and the inner packet.
 #[inline(always)]
 fn make_room(ctx: &XdpContext, l2_len: usize, len: usize) -> Result<(), ()> {
+    // SAFETY: `ctx.ctx` is this program's xdp_md; packet pointers taken
+    // before the call are not used after it (the verifier enforces it).
     if unsafe { bpf_xdp_adjust_head(ctx.ctx, -(len as i32)) } != 0 {
         return Err(());
     }
     match l2_len {
-        14 => move_l2::<14>(ctx, len),
-        18 => move_l2::<18>(ctx, len),
-        22 => move_l2::<22>(ctx, len),
+        L2_UNTAGGED => move_l2::<L2_UNTAGGED>(ctx, len),
+        L2_TAGGED => move_l2::<L2_TAGGED>(ctx, len),
+        L2_DOUBLE_TAGGED => move_l2::<L2_DOUBLE_TAGGED>(ctx, len),
         _ => Err(()),
     }
 }
@@ -120,32 +136,35 @@ fn make_room(ctx: &XdpContext, l2_len: usize, len: usize) -> Result<(), ()> {
 #[inline(always)]
 pub fn encap_ipip(ctx: &XdpContext, l2_len: usize, pop: &Pop, ttl: u8) -> Result<(), ()> {
     let inner: *const Ipv4Hdr = ptr_at(ctx, l2_len)?;
+    // SAFETY: ptr_at checked that the inner header is inside the frame.
     let (tos, inner_len, df) = unsafe {
         (
             (*inner).tos,
             u16::from_be_bytes((*inner).tot_len),
-            (*inner).frags[0] & 0x40,
+            (*inner).frags[0] & IPV4_DF,
         )
     };
     make_room(ctx, l2_len, Ipv4Hdr::LEN)?;
     let eth: *mut EthHdr = ptr_at(ctx, 0)?;
     set_macs(eth, pop);
-    let outer: *mut [u8; 20] = ptr_at(ctx, l2_len)?;
+    let outer: *mut [u8; Ipv4Hdr::LEN] = ptr_at(ctx, l2_len)?;
     let len = inner_len.wrapping_add(Ipv4Hdr::LEN as u16).to_be_bytes();
     let (s, d) = (pop.tunnel_src_v4, pop.tunnel_dst_v4);
-    let mut h: [u8; 20] = [
-        0x45, tos, len[0], len[1], 0, 0, df, 0, ttl, 4, 0, 0, s[0], s[1], s[2], s[3], d[0], d[1],
-        d[2], d[3],
+    let vihl = (IPV4_VERSION << 4) | IPV4_IHL_MIN;
+    // Identification 0, the inner DF bit, no fragment offset; the checksum
+    // field is 0 until computed.
+    #[rustfmt::skip]
+    let mut h: [u8; Ipv4Hdr::LEN] = [
+        vihl, tos, len[0], len[1],
+        0, 0, df, 0,
+        ttl, IPPROTO_IPIP, 0, 0,
+        s[0], s[1], s[2], s[3],
+        d[0], d[1], d[2], d[3],
     ];
-    let mut sum: u32 = 0;
-    let mut i = 0;
-    while i < 20 {
-        sum += u16::from_ne_bytes([h[i], h[i + 1]]) as u32;
-        i += 2;
-    }
-    let check = (!csum_fold(sum)).to_ne_bytes();
+    let check = csum::compute(csum::sum(&h)).to_ne_bytes();
     h[10] = check[0];
     h[11] = check[1];
+    // SAFETY: ptr_at checked that the 20 bytes are inside the frame.
     unsafe { outer.write_unaligned(h) };
     Ok(())
 }
@@ -156,15 +175,17 @@ pub fn encap_ipip(ctx: &XdpContext, l2_len: usize, pop: &Pop, ttl: u8) -> Result
 #[inline(always)]
 pub fn encap_ip6ip6(ctx: &XdpContext, l2_len: usize, pop: &Pop, ttl: u8) -> Result<(), ()> {
     let inner: *const Ipv6Hdr = ptr_at(ctx, l2_len)?;
+    // SAFETY: ptr_at checked that the inner header is inside the frame.
     let (vcf, payload_len) = unsafe { ((*inner).vcf, u16::from_be_bytes((*inner).payload_len)) };
     make_room(ctx, l2_len, Ipv6Hdr::LEN)?;
     let eth: *mut EthHdr = ptr_at(ctx, 0)?;
     set_macs(eth, pop);
     let outer: *mut Ipv6Hdr = ptr_at(ctx, l2_len)?;
+    // SAFETY: ptr_at checked that the outer header is inside the frame.
     unsafe {
         (*outer).vcf = vcf;
         (*outer).payload_len = payload_len.wrapping_add(Ipv6Hdr::LEN as u16).to_be_bytes();
-        (*outer).next_hdr = 41;
+        (*outer).next_hdr = IPPROTO_IPV6;
         (*outer).hop_limit = ttl;
         (*outer).src_addr = pop.tunnel_src_v6;
         (*outer).dst_addr = pop.tunnel_dst_v6;

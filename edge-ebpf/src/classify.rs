@@ -1,0 +1,105 @@
+//! Classification of a parsed packet: what is the kernel's (options,
+//! fragments, control traffic, this host's own addresses), and the flow's
+//! ports. The registered prefix is looked up by [`Family::lookup`].
+
+use aya_ebpf::programs::XdpContext;
+use edge_common::{Reason, local_bit};
+use network_types::ip::Ipv6Hdr;
+
+use crate::{
+    family::Family,
+    maps::{EDGE_LOCAL_BITS, EDGE_LOCAL_V4, EDGE_LOCAL_V6},
+    parse::{self, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP, L3},
+};
+
+/// IPv4 multicast (224/4), limited broadcast and class E start here.
+const IPV4_MULTICAST_FIRST: u8 = 224;
+/// The first byte of IPv6 multicast (ff00::/8).
+const IPV6_MULTICAST: u8 = 0xFF;
+/// Neighbour discovery (RFC 4861): router solicitation (133) to redirect (137).
+const ND_ROUTER_SOLICIT: u8 = 133;
+const ND_REDIRECT: u8 = 137;
+
+/// `Ok(ports)` for a packet this program forwards: the word holding its
+/// TCP/UDP ports for the flow hash (0 without ports). `Err(reason)` for one
+/// that goes to the kernel, checked in this order: options or extension
+/// headers, fragments, control traffic, this host's addresses, and a
+/// truncated TCP/UDP header (malformed).
+#[inline(always)]
+pub fn forwardable<H: Family>(ctx: &XdpContext, ip: &L3<H>) -> Result<u32, Reason> {
+    if ip.options {
+        return Err(H::OPTIONS);
+    }
+    if ip.fragment {
+        return Err(Reason::Fragment);
+    }
+    H::control(ctx, ip)?;
+    if H::is_local(&ip.dst) {
+        return Err(Reason::Local);
+    }
+    if ip.proto == IPPROTO_TCP || ip.proto == IPPROTO_UDP {
+        parse::ports(ctx, ip.l4).map_err(|()| Reason::Malformed)
+    } else {
+        Ok(0)
+    }
+}
+
+/// Multicast, limited broadcast and class E destinations are never
+/// forwarded here.
+#[inline(always)]
+pub fn ipv4_control(dst: &[u8; 4]) -> Result<(), Reason> {
+    if dst[0] >= IPV4_MULTICAST_FIRST {
+        return Err(Reason::Control);
+    }
+    Ok(())
+}
+
+/// A multicast destination (ff00::/8), link-local (fe80::/10) at either
+/// end, and neighbour discovery stay with the kernel.
+#[inline(always)]
+pub fn ipv6_control(ctx: &XdpContext, ip: &L3<Ipv6Hdr>) -> Result<(), Reason> {
+    if ip.dst[0] == IPV6_MULTICAST || is_ipv6_link_local(&ip.dst) || is_ipv6_link_local(&ip.src) {
+        return Err(Reason::Control);
+    }
+    if ip.proto == IPPROTO_ICMPV6 {
+        let Ok(icmp_type) = parse::ptr_at::<u8>(ctx, ip.l4) else {
+            return Err(Reason::Malformed);
+        };
+        // SAFETY: ptr_at checked that the type byte is inside the frame.
+        if (ND_ROUTER_SOLICIT..=ND_REDIRECT).contains(&unsafe { *icmp_type }) {
+            return Err(Reason::Control);
+        }
+    }
+    Ok(())
+}
+
+/// fe80::/10.
+#[inline(always)]
+fn is_ipv6_link_local(a: &[u8; 16]) -> bool {
+    a[0] == 0xFE && a[1] & 0xC0 == 0x80
+}
+
+/// Whether `dst` is one of this host's IPv4 addresses.
+#[inline(always)]
+pub fn ipv4_is_local(dst: &[u8; 4]) -> bool {
+    // SAFETY: the value is only tested for presence, never read.
+    maybe_local([dst[2], dst[3]]) && unsafe { EDGE_LOCAL_V4.get(dst) }.is_some()
+}
+
+/// Whether `dst` is one of this host's IPv6 addresses.
+#[inline(always)]
+pub fn ipv6_is_local(dst: &[u8; 16]) -> bool {
+    // SAFETY: the value is only tested for presence, never read.
+    maybe_local([dst[14], dst[15]]) && unsafe { EDGE_LOCAL_V6.get(dst) }.is_some()
+}
+
+/// Whether the address whose last two bytes are `last_two` may be local:
+/// false for most packets after one array load.
+#[inline(always)]
+fn maybe_local(last_two: [u8; 2]) -> bool {
+    let bit = local_bit(last_two);
+    match EDGE_LOCAL_BITS.get(bit >> 6) {
+        Some(word) => (*word >> (bit & 63)) & 1 != 0,
+        None => true,
+    }
+}

@@ -1,0 +1,157 @@
+//! What differs between IPv4 and IPv6, in one place. The pipeline in
+//! `main.rs` is written once, generic over [`Family`], and compiled once per
+//! family: each method is a small inline piece of parse, classify or
+//! rewrite, so the generic code costs nothing at run time.
+
+use aya_ebpf::{maps::lpm_trie::Key, programs::XdpContext};
+use edge_common::{Pop, PrefixEntry, Reason, event_family, flow_hash_v4, flow_hash_v6, pop_flags};
+use network_types::ip::{Ipv4Hdr, Ipv6Hdr};
+
+use crate::{
+    classify, fib,
+    maps::{EDGE_PFX_V4, EDGE_PFX_V6},
+    parse::{self, L3},
+    rewrite,
+};
+
+/// An IP family, implemented by its header type.
+pub trait Family: Sized {
+    /// An address, network byte order.
+    type Addr: Copy + AsRef<[u8]>;
+    /// `ProtectionEvent::family`.
+    const EVENT: u8;
+    /// The `pop_flags` tunnel bit of the family.
+    const ENCAP: u32;
+    /// The reason of a header with `L3::options`.
+    const OPTIONS: Reason;
+
+    /// The network header at `l3`; `Err` if malformed.
+    fn parse(ctx: &XdpContext, l3: usize) -> Result<L3<Self>, ()>;
+    /// `Err(reason)` for control traffic, which stays with the kernel.
+    fn control(ctx: &XdpContext, ip: &L3<Self>) -> Result<(), Reason>;
+    /// Whether `dst` is one of this host's addresses.
+    fn is_local(dst: &Self::Addr) -> bool;
+    /// The longest registered prefix covering `addr`; `LPM` selects the
+    /// IPv4 lookup (IPv6 always uses the trie).
+    fn lookup<const LPM: bool>(addr: Self::Addr) -> Option<&'static PrefixEntry>;
+    /// The flow hash of the policy table.
+    fn flow_hash(ip: &L3<Self>, ports: u32) -> u32;
+    /// TTL or hop limit.
+    fn ttl(hdr: *const Self) -> u8;
+    /// Writes `dscp` into the DS field, keeping the ECN bits.
+    fn set_dscp(hdr: *mut Self, dscp: u8);
+    /// Decrements the TTL or hop limit.
+    fn decrement_ttl(hdr: *mut Self);
+    /// Encapsulates the packet at `l2_len` in a tunnel to `pop`.
+    fn encap(ctx: &XdpContext, l2_len: usize, pop: &Pop, ttl: u8) -> Result<(), ()>;
+}
+
+impl Family for Ipv4Hdr {
+    type Addr = [u8; 4];
+    const EVENT: u8 = event_family::IPV4;
+    const ENCAP: u32 = pop_flags::ENCAP_IPIP;
+    const OPTIONS: Reason = Reason::Ipv4Options;
+
+    #[inline(always)]
+    fn parse(ctx: &XdpContext, l3: usize) -> Result<L3<Self>, ()> {
+        parse::ipv4(ctx, l3)
+    }
+
+    #[inline(always)]
+    fn control(_ctx: &XdpContext, ip: &L3<Self>) -> Result<(), Reason> {
+        classify::ipv4_control(&ip.dst)
+    }
+
+    #[inline(always)]
+    fn is_local(dst: &[u8; 4]) -> bool {
+        classify::ipv4_is_local(dst)
+    }
+
+    #[inline(always)]
+    fn lookup<const LPM: bool>(addr: [u8; 4]) -> Option<&'static PrefixEntry> {
+        if LPM {
+            EDGE_PFX_V4.get(Key::new(32, addr))
+        } else {
+            fib::lookup_v4(addr)
+        }
+    }
+
+    #[inline(always)]
+    fn flow_hash(ip: &L3<Self>, ports: u32) -> u32 {
+        flow_hash_v4(ip.src, ip.dst, ip.proto, ports)
+    }
+
+    #[inline(always)]
+    fn ttl(hdr: *const Self) -> u8 {
+        // SAFETY: `hdr` is an `L3::hdr`, inside the frame (checked by the parser).
+        unsafe { (*hdr).ttl }
+    }
+
+    #[inline(always)]
+    fn set_dscp(hdr: *mut Self, dscp: u8) {
+        rewrite::ipv4_set_dscp(hdr, dscp);
+    }
+
+    #[inline(always)]
+    fn decrement_ttl(hdr: *mut Self) {
+        rewrite::ipv4_decrement_ttl(hdr);
+    }
+
+    #[inline(always)]
+    fn encap(ctx: &XdpContext, l2_len: usize, pop: &Pop, ttl: u8) -> Result<(), ()> {
+        rewrite::encap_ipip(ctx, l2_len, pop, ttl)
+    }
+}
+
+impl Family for Ipv6Hdr {
+    type Addr = [u8; 16];
+    const EVENT: u8 = event_family::IPV6;
+    const ENCAP: u32 = pop_flags::ENCAP_IP6IP6;
+    const OPTIONS: Reason = Reason::Ipv6Extension;
+
+    #[inline(always)]
+    fn parse(ctx: &XdpContext, l3: usize) -> Result<L3<Self>, ()> {
+        parse::ipv6(ctx, l3)
+    }
+
+    #[inline(always)]
+    fn control(ctx: &XdpContext, ip: &L3<Self>) -> Result<(), Reason> {
+        classify::ipv6_control(ctx, ip)
+    }
+
+    #[inline(always)]
+    fn is_local(dst: &[u8; 16]) -> bool {
+        classify::ipv6_is_local(dst)
+    }
+
+    #[inline(always)]
+    fn lookup<const LPM: bool>(addr: [u8; 16]) -> Option<&'static PrefixEntry> {
+        EDGE_PFX_V6.get(Key::new(128, addr))
+    }
+
+    #[inline(always)]
+    fn flow_hash(ip: &L3<Self>, ports: u32) -> u32 {
+        flow_hash_v6(ip.src, ip.dst, ip.proto, ports)
+    }
+
+    #[inline(always)]
+    fn ttl(hdr: *const Self) -> u8 {
+        // SAFETY: `hdr` is an `L3::hdr`, inside the frame (checked by the parser).
+        unsafe { (*hdr).hop_limit }
+    }
+
+    #[inline(always)]
+    fn set_dscp(hdr: *mut Self, dscp: u8) {
+        rewrite::ipv6_set_dscp(hdr, dscp);
+    }
+
+    #[inline(always)]
+    fn decrement_ttl(hdr: *mut Self) {
+        rewrite::ipv6_decrement_hop_limit(hdr);
+    }
+
+    #[inline(always)]
+    fn encap(ctx: &XdpContext, l2_len: usize, pop: &Pop, ttl: u8) -> Result<(), ()> {
+        rewrite::encap_ip6ip6(ctx, l2_len, pop, ttl)
+    }
+}
