@@ -97,7 +97,7 @@ pub struct ProtectionEvent {
     pub slot: u32,
     /// The port id it arrived on.
     pub port: u32,
-    /// 4 or 6.
+    /// [`event_family`]: IPV4 or IPV6.
     pub family: u8,
     pub _pad: [u8; 7],
 }

@@ -61,7 +61,7 @@ pub fn spawn(
 
 /// The source and destination of an event.
 pub fn addresses(ev: &ProtectionEvent) -> (IpAddr, IpAddr) {
-    if ev.family == 4 {
+    if ev.family == edge_common::event_family::IPV4 {
         let a = |b: &[u8; 16]| IpAddr::V4(Ipv4Addr::new(b[0], b[1], b[2], b[3]));
         (a(&ev.src), a(&ev.dst))
     } else {
