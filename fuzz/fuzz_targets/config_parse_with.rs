@@ -29,7 +29,7 @@ fuzz_target!(|data: &[u8]| {
                 .collect();
             for net in &added {
                 assert!(
-                    plan.prefixes.iter().any(|p| p.net == *net && p.origin == edge_userspace::edge_userspace::plan::Origin::Live),
+                    plan.prefixes.iter().any(|p| p.net == *net && p.origin == edge_userspace::plan::Origin::Live),
                     "live prefix {net} missing from the plan"
                 );
             }

@@ -33,7 +33,7 @@ fuzz_target!(|data: &[u8]| {
         .iter()
         .find(|p| p.net.to_string() == "198.51.100.0/24")
         .expect("live prefix in the plan");
-    assert_eq!(p.origin, edge_userspace::edge_userspace::plan::Origin::Live);
+    assert_eq!(p.origin, edge_userspace::plan::Origin::Live);
     assert_eq!(
         p.registration, registration,
         "registration changed on the way"
