@@ -1,6 +1,6 @@
 //! The protocol's types: requests and every reply round-trip through JSON,
 //! versions are checked both ways, the replies keep the shapes of the views
-//! they come from.
+//! they come from, and docs/protocol.md's examples are what the types say.
 
 use std::{fmt::Debug, sync::Arc};
 
@@ -442,5 +442,137 @@ fn replies_keep_the_shape_of_the_views() {
     assert_eq!(
         serde_json::to_value(Routes::from(routes)).unwrap(),
         serde_json::to_value(routes).unwrap()
+    );
+}
+
+/// The fenced examples in docs/protocol.md: every ```json block is tagged
+/// `request`, `refused` (a request edged refuses with kind `version`) or
+/// `reply TYPE`; a request decodes and survives encode → decode, a reply
+/// decodes as its type and re-encodes to the same JSON, and every verb and
+/// reply type has an example.
+#[test]
+fn the_protocol_doc_examples_match_the_types() {
+    fn same<T: Serialize + DeserializeOwned>(block: &str) -> Result<(), String> {
+        let want: Value = serde_json::from_str(block).map_err(|e| format!("not JSON: {e}"))?;
+        let typed: Response<T> = decode_reply(block).map_err(|e| format!("{e:#}"))?;
+        let got = serde_json::to_value(&typed).unwrap();
+        (got == want)
+            .then_some(())
+            .ok_or_else(|| format!("re-encodes as {got}"))
+    }
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/protocol.md");
+    let doc = std::fs::read_to_string(path).unwrap();
+    let mut verbs = std::collections::BTreeSet::new();
+    let mut replies = std::collections::BTreeSet::new();
+    let mut problems = Vec::new();
+    let mut blocks = 0;
+    let mut lines = doc.lines().enumerate();
+    while let Some((n, line)) = lines.next() {
+        let Some(info) = line.strip_prefix("```json") else {
+            continue;
+        };
+        let block: String = lines
+            .by_ref()
+            .map(|(_, l)| l)
+            .take_while(|l| *l != "```")
+            .collect::<Vec<_>>()
+            .join("\n");
+        blocks += 1;
+        let tag: Vec<&str> = info.split_whitespace().collect();
+        let checked = match tag[..] {
+            ["request"] => match decode(block.as_bytes()) {
+                Ok(request) => {
+                    let v = serde_json::to_value(&request).unwrap();
+                    verbs.insert(v["command"].as_str().unwrap().to_string());
+                    // Optional fields are optional: the request, not its
+                    // JSON, survives the round trip.
+                    let again = decode(&encode(&request)).map_err(|e| e.to_string());
+                    (again.as_ref() == Ok(&request))
+                        .then_some(())
+                        .ok_or_else(|| format!("re-encoded, decodes as {again:?}"))
+                }
+                Err(e) => Err(e.to_string()),
+            },
+            ["refused"] => match decode(block.as_bytes()) {
+                Err(e) if e.kind == ErrorKind::Version => Ok(()),
+                other => Err(format!("not refused for its version: {other:?}")),
+            },
+            ["reply", ty] => {
+                replies.insert(ty.to_string());
+                match ty {
+                    "Status" => same::<Status>(&block),
+                    "Stats" => same::<Stats>(&block),
+                    "PrefixList" => same::<PrefixList>(&block),
+                    "Prefix" => same::<Prefix>(&block),
+                    "Lookup" => same::<Lookup>(&block),
+                    "Changed" => same::<Changed>(&block),
+                    "PopList" => same::<PopList>(&block),
+                    "PolicyList" => same::<PolicyList>(&block),
+                    "PolicyShow" => same::<PolicyShow>(&block),
+                    "Events" => same::<Events>(&block),
+                    "Latency" => same::<Latency>(&block),
+                    "TornDown" => same::<TornDown>(&block),
+                    "error" => same::<Value>(&block).and_then(|()| {
+                        let v: Value = serde_json::from_str(&block).unwrap();
+                        (v["ok"] == false && v["data"].is_null())
+                            .then_some(())
+                            .ok_or_else(|| "an error reply has ok false, data null".into())
+                    }),
+                    _ => Err(format!("unknown reply type {ty}")),
+                }
+            }
+            _ => Err(format!("untagged json block ({info:?})")),
+        };
+        if let Err(e) = checked {
+            problems.push(format!("docs/protocol.md:{}: {e}", n + 1));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    assert!(blocks > 0, "no examples found");
+    let all_verbs = [
+        "status",
+        "stats",
+        "prefix_add",
+        "prefix_del",
+        "prefix_list",
+        "prefix_show",
+        "prefix_lookup",
+        "pop_list",
+        "pop_drain",
+        "pop_undrain",
+        "policy_list",
+        "policy_show",
+        "events",
+        "report_latency",
+        "config_reload",
+        "teardown",
+    ];
+    let missing: Vec<_> = all_verbs.iter().filter(|v| !verbs.contains(**v)).collect();
+    assert!(
+        missing.is_empty(),
+        "verbs without a request example: {missing:?}"
+    );
+    let all_replies = [
+        "Status",
+        "Stats",
+        "PrefixList",
+        "Prefix",
+        "Lookup",
+        "Changed",
+        "PopList",
+        "PolicyList",
+        "PolicyShow",
+        "Events",
+        "Latency",
+        "TornDown",
+        "error",
+    ];
+    let missing: Vec<_> = all_replies
+        .iter()
+        .filter(|v| !replies.contains(**v))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "reply types without an example: {missing:?}"
     );
 }
