@@ -507,14 +507,34 @@ fn the_control_socket_is_root_only_and_survives_malformed_requests() {
     for bad in [
         &b"{\n"[..],
         b"not json\n",
-        b"{\"command\":\"rm_rf\"}\n",
-        b"{\"command\":\"prefix_add\",\"spec\":{\"prefix\":\"192.0.2.0/25\",\"colour\":1}}\n",
+        b"{\"protocol\":1,\"command\":\"rm_rf\"}\n",
+        b"{\"protocol\":1,\"command\":\"prefix_add\",\"spec\":{\"prefix\":\"192.0.2.0/25\",\"colour\":1}}\n",
         b"\xff\xfe\xfd\n",
     ] {
         let r = raw(&edged.socket, bad).expect("an error reply");
         assert_eq!(
             (&r["ok"], &r["kind"]),
             (&json!(false), &json!("invalid")),
+            "{r}"
+        );
+    }
+    // Without the protocol version, or with another: refused, naming the
+    // version edged speaks.
+    for bad in [
+        &b"{\"command\":\"status\"}\n"[..],
+        b"{\"protocol\":2,\"command\":\"status\"}\n",
+    ] {
+        let r = raw(&edged.socket, bad).expect("an error reply");
+        assert_eq!(
+            (&r["ok"], &r["kind"], &r["protocol"]),
+            (&json!(false), &json!("version"), &json!(1)),
+            "{r}"
+        );
+        assert!(
+            r["error"]
+                .as_str()
+                .unwrap()
+                .contains("edged speaks protocol 1"),
             "{r}"
         );
     }
@@ -525,7 +545,7 @@ fn the_control_socket_is_root_only_and_survives_malformed_requests() {
     assert!(r["error"].as_str().unwrap().contains("longer than"), "{r}");
     // A client that connects and says nothing does not block others.
     let _idle = UnixStream::connect(&edged.socket).unwrap();
-    let r = raw(&edged.socket, b"{\"command\":\"status\"}\n").expect("status");
+    let r = raw(&edged.socket, b"{\"protocol\":1,\"command\":\"status\"}\n").expect("status");
     assert_eq!(r["ok"], true, "edged still answers: {r}");
 
     // Another user: refused by the file mode, and, with the mode opened up,

@@ -143,7 +143,7 @@ async fn run(args: Args) -> Result<()> {
 /// `--detach`: through the running edged if it answers, else directly.
 fn detach(config: &std::path::Path, overrides: &Overrides) -> Result<()> {
     let plan = daemon::paths(config, overrides)?;
-    match control::call(
+    match control::call::<control::TornDown>(
         &plan.socket_path,
         &Request::Teardown {},
         std::time::Duration::from_secs(30),

@@ -6,34 +6,37 @@ use std::{net::IpAddr, sync::Arc, time::Duration};
 use anyhow::Result;
 use edge_common::{DSCP_KEEP, NO_POP, POLICY_SLOTS, ProtectionEvent, limits, preference};
 use ipnet::IpNet;
-use serde_json::{Value, json};
 
 use super::*;
 use crate::{
     config::{self, Invalid},
-    control::{Request, Response},
-    dataplane::{MapsError, events, maps::Count},
+    control::{
+        Changed, Count, ErrorKind, Events, Fill, KernelTable, Latency, Lookup, Maps, Pop, PopCount,
+        PopLatency, Port, PortCount, Prefix, PrefixCount, PrefixCounts, Registered, Reply, Request,
+        Response, Share, Stats, Status, TornDown, Unregistered,
+    },
+    dataplane::{MapsError, events, maps},
     desired::View,
 };
 
-/// Why a change failed: the word in the reply's `kind`.
-pub(super) fn kind_of(e: &anyhow::Error) -> &'static str {
+/// Why a change failed: the reply's `kind`.
+pub(super) fn kind_of(e: &anyhow::Error) -> ErrorKind {
     let invalid = e.chain().find_map(|c| c.downcast_ref::<Invalid>());
     if invalid.is_some_and(|i| i.0.iter().any(|p| p.map_full)) {
-        "map_full"
+        ErrorKind::MapFull
     } else if invalid.is_some() {
-        "invalid"
+        ErrorKind::Invalid
     } else if e.chain().any(|c| c.downcast_ref::<NotFound>().is_some()) {
-        "not_found"
+        ErrorKind::NotFound
     } else if e.chain().any(|c| {
         matches!(
             c.downcast_ref::<MapsError>(),
             Some(MapsError::MapFull { .. })
         )
     }) {
-        "map_full"
+        ErrorKind::MapFull
     } else {
-        "failed"
+        ErrorKind::Failed
     }
 }
 
@@ -43,7 +46,14 @@ pub(super) fn kind_of(e: &anyhow::Error) -> &'static str {
 pub struct NotFound(pub String);
 
 pub(super) fn not_registered(prefix: IpNet) -> Response {
-    Response::error("not_found", format!("prefix {prefix} is not registered"))
+    Response::error(
+        ErrorKind::NotFound,
+        format!("prefix {prefix} is not registered"),
+    )
+}
+
+fn changed(c: crate::desired::Changes) -> Reply {
+    Reply::Changed(Changed::from(c))
 }
 
 impl Daemon {
@@ -51,14 +61,18 @@ impl Daemon {
     pub fn handle(&mut self, request: Request) -> (Response, bool) {
         let mut exit = false;
         let result = match request {
-            Request::Status {} => Ok(self.status()),
-            Request::Stats { prefix } => self.stats(prefix),
-            Request::PrefixList {} => Ok(json!(self.snapshot().prefixes)),
+            Request::Status {} => Ok(Reply::Status(Box::new(self.status()))),
+            Request::Stats { prefix } => self.stats(prefix).map(Reply::Stats),
+            Request::PrefixList {} => Ok(Reply::PrefixList(
+                self.snapshot().prefixes.iter().map(Prefix::from).collect(),
+            )),
             Request::PrefixShow { prefix } => match self.snapshot().prefix(prefix) {
-                Some(p) => Ok(json!(p)),
+                Some(p) => Ok(Reply::Prefix(p.into())),
                 None => return (not_registered(prefix), false),
             },
-            Request::PrefixLookup { address } => self.lookup(address),
+            Request::PrefixLookup { address } => {
+                self.lookup(address).map(|l| Reply::Lookup(Box::new(l)))
+            }
             Request::PrefixAdd { spec } => {
                 let mut state = self.applied.state.clone();
                 let net = spec.prefix.parse::<IpNet>().ok();
@@ -70,8 +84,7 @@ impl Daemon {
                     state.live.removed.retain(|n| *n != net);
                 }
                 state.live.added.push(spec);
-                self.change(self.source.text.clone(), state)
-                    .map(|c| json!({"changes": c}))
+                self.change(self.source.text.clone(), state).map(changed)
             }
             Request::PrefixDel { prefix } => {
                 match self.snapshot().prefix(prefix) {
@@ -79,7 +92,7 @@ impl Daemon {
                     Some(p) if matches!(p.source, crate::plan::Origin::Route { .. }) => {
                         return (
                             Response::error(
-                                "invalid",
+                                ErrorKind::Invalid,
                                 format!(
                                     "prefix {prefix} comes from {}: withdraw the route (or add a live entry to override it)",
                                     p.source
@@ -101,57 +114,63 @@ impl Daemon {
                 if in_file && !state.live.removed.contains(&prefix) {
                     state.live.removed.push(prefix);
                 }
-                self.change(self.source.text.clone(), state)
-                    .map(|c| json!({"changes": c}))
+                self.change(self.source.text.clone(), state).map(changed)
             }
             Request::PopList {} => {
                 let view = self.snapshot();
-                Ok(json!(
+                Ok(Reply::PopList(
                     view.pops
                         .iter()
                         .zip(&view.health)
-                        .map(|(p, h)| {
-                            let mut v = json!(p);
-                            v["health"] = json!(h);
-                            v
-                        })
-                        .collect::<Vec<_>>()
+                        .map(|(p, h)| Pop::new(p, h))
+                        .collect(),
                 ))
             }
-            Request::Events { limit } => Ok(json!({
-                "received": self.events.received,
-                "events": self.events.recent(limit.min(events::KEEP)),
+            Request::Events { limit } => Ok(Reply::Events(Events {
+                events: self
+                    .events
+                    .recent(limit.min(events::KEEP))
+                    .into_iter()
+                    .map(|r| crate::control::Event {
+                        kind: r.kind.into(),
+                        message: r.message,
+                        time: r.time,
+                    })
+                    .collect(),
+                received: self.events.received,
             })),
-            Request::ReportLatency { window_seconds } => Ok(self.latency(Duration::from_secs(
-                window_seconds.clamp(1, RTT_WINDOW.as_secs()),
+            Request::ReportLatency { window_seconds } => Ok(Reply::Latency(self.latency(
+                Duration::from_secs(window_seconds.clamp(1, RTT_WINDOW.as_secs())),
             ))),
             Request::PopDrain { pop } | Request::PopUndrain { pop }
                 if !self.applied.plan.pops.iter().any(|p| p.name == pop) =>
             {
                 return (
-                    Response::error("not_found", format!("no PoP named {pop:?}")),
+                    Response::error(ErrorKind::NotFound, format!("no PoP named {pop:?}")),
                     false,
                 );
             }
             Request::PopDrain { pop } => {
                 let mut state = self.applied.state.clone();
                 state.drained.insert(pop);
-                self.change(self.source.text.clone(), state)
-                    .map(|c| json!({"changes": c}))
+                self.change(self.source.text.clone(), state).map(changed)
             }
             Request::PopUndrain { pop } => {
                 let mut state = self.applied.state.clone();
                 state.drained.remove(&pop);
-                self.change(self.source.text.clone(), state)
-                    .map(|c| json!({"changes": c}))
+                self.change(self.source.text.clone(), state).map(changed)
             }
-            Request::PolicyList {} => Ok(json!(self.snapshot().policies)),
-            Request::PolicyShow { policy } => self.policy(&policy),
-            Request::ConfigReload {} => self.reload().map(|c| json!({"changes": c})),
+            Request::PolicyList {} => Ok(Reply::PolicyList(
+                self.snapshot().policies.iter().map(Into::into).collect(),
+            )),
+            Request::PolicyShow { policy } => self.policy(&policy).map(Reply::PolicyShow),
+            Request::ConfigReload {} => self.reload().map(changed),
             Request::Teardown {} => {
                 exit = true;
                 self.teardown();
-                Ok(json!({"torn_down": self.applied.plan.pin_path}))
+                Ok(Reply::TornDown(TornDown {
+                    torn_down: self.applied.plan.pin_path.clone(),
+                }))
             }
         };
         let response = match result {
@@ -161,95 +180,122 @@ impl Daemon {
         (response, exit)
     }
 
-    pub(super) fn status(&self) -> Value {
+    pub(super) fn status(&self) -> Status {
         let view = self.snapshot();
-        let v4 = self
-            .applied
-            .plan
+        let plan = &self.applied.plan;
+        let v4 = plan
             .prefixes
             .iter()
             .filter(|p| p.net.addr().is_ipv4())
             .count();
-        let v6 = self.applied.plan.prefixes.len() - v4;
-        let live = self
-            .applied
-            .plan
+        let v6 = plan.prefixes.len() - v4;
+        let live = plan
             .prefixes
             .iter()
             .filter(|p| p.origin == crate::plan::Origin::Live)
             .count();
-        json!({
-            "version": env!("CARGO_PKG_VERSION"),
-            "pid": std::process::id(),
-            "uptime_seconds": self.started.elapsed().as_secs(),
-            "config": self.source.config_path,
-            "generation": view.generation,
-            "pin_path": self.applied.plan.pin_path,
-            "state_path": self.applied.plan.state_path,
-            "socket_path": self.applied.plan.socket_path,
-            "ports": view.ports,
-            "default_action": view.default_action,
-            "backbone_exit": view.backbone_exit,
-            "transit_exit": view.transit_exit,
-            "prefixes": {"total": self.applied.plan.prefixes.len(), "live": live, "removed_live": self.applied.state.live.removed.len()},
-            "maps": {
-                "prefixes_v4": {"used": v4, "limit": self.applied.plan.limits.prefixes_v4},
-                "prefixes_v6": {"used": v6, "limit": self.applied.plan.limits.prefixes_v6},
-                "pops": {"used": self.applied.plan.pops.len(), "limit": limits::MAX_POPS},
-                "policies": {"used": self.applied.plan.policies.len(), "limit": limits::MAX_POLICIES},
-                "ports": {"used": self.applied.plan.ports.len(), "limit": limits::MAX_PORTS},
+        let fill = |used: usize, limit: u32| Fill {
+            limit: u64::from(limit),
+            used: used as u64,
+        };
+        Status {
+            backbone_exit: view.backbone_exit.clone(),
+            config: self.source.config_path.clone(),
+            default_action: view.default_action.into(),
+            drained: self.applied.state.drained.iter().cloned().collect(),
+            generation: view.generation,
+            maps: Maps {
+                policies: fill(plan.policies.len(), limits::MAX_POLICIES),
+                pops: fill(plan.pops.len(), limits::MAX_POPS),
+                ports: fill(plan.ports.len(), limits::MAX_PORTS),
+                prefixes_v4: fill(v4, plan.limits.prefixes_v4),
+                prefixes_v6: fill(v6, plan.limits.prefixes_v6),
             },
-            "pops": self.applied.plan.pops.len(),
-            "routes": view.routes,
-            "drained": self.applied.state.drained,
-            "policies": self.applied.plan.policies.len(),
-        })
+            pid: std::process::id(),
+            pin_path: plan.pin_path.clone(),
+            policies: plan.policies.len(),
+            pops: plan.pops.len(),
+            ports: view.ports.iter().map(Port::from).collect(),
+            prefixes: PrefixCounts {
+                live,
+                removed_live: self.applied.state.live.removed.len(),
+                total: plan.prefixes.len(),
+            },
+            routes: view.routes.into(),
+            socket_path: plan.socket_path.clone(),
+            state_path: plan.state_path.clone(),
+            transit_exit: view.transit_exit.clone(),
+            uptime_seconds: self.started.elapsed().as_secs(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        }
     }
 
-    pub(super) fn stats(&self, prefix: Option<IpNet>) -> Result<Value> {
+    pub(super) fn stats(&self, prefix: Option<IpNet>) -> Result<Stats> {
         let view = self.snapshot();
         let stats = self.dp.counters.read(view.prefix_slots())?;
-        let count = |c: Count| json!({"packets": c.packets, "bytes": c.bytes});
+        let count = |c: maps::Count| Count {
+            bytes: c.bytes,
+            packets: c.packets,
+        };
         let mut prefixes = Vec::new();
         for p in view.prefixes.iter() {
             if prefix.is_some_and(|n| n != p.prefix) {
                 continue;
             }
             let c = stats.prefix(p.counter_slot);
-            prefixes.push(json!({
-                "prefix": p.prefix, "registration": p.registration, "source": p.source,
-                "packets": c.packets, "bytes": c.bytes,
-            }));
+            prefixes.push(PrefixCount {
+                bytes: c.bytes,
+                packets: c.packets,
+                prefix: p.prefix,
+                registration: p.registration.clone(),
+                source: p.source.to_string(),
+            });
         }
         if let Some(n) = prefix
             && prefixes.is_empty()
         {
             anyhow::bail!(NotFound(format!("prefix {n} is not registered")));
         }
-        let named = |rows: &[(&'static str, Count)]| -> Value {
+        let named = |rows: &[(&'static str, maps::Count)]| {
             rows.iter()
                 .map(|(n, c)| (n.to_string(), count(*c)))
-                .collect::<serde_json::Map<_, _>>()
-                .into()
+                .collect()
         };
-        Ok(json!({
-            "generation": view.generation,
-            "actions": named(&stats.actions),
-            "reasons": named(&stats.reasons),
-            "prefixes": prefixes,
-            "pops": view.pops.iter().map(|p| {
-                let c = stats.pop(p.id);
-                json!({"pop": p.name, "packets": c.packets, "bytes": c.bytes})
-            }).collect::<Vec<_>>(),
-            "ports": view.ports.iter().map(|p| {
-                let c = stats.port(p.id);
-                json!({"port": p.interface, "role": p.role, "packets": c.packets, "bytes": c.bytes})
-            }).collect::<Vec<_>>(),
-        }))
+        Ok(Stats {
+            actions: named(&stats.actions),
+            generation: view.generation,
+            pops: view
+                .pops
+                .iter()
+                .map(|p| {
+                    let c = stats.pop(p.id);
+                    PopCount {
+                        bytes: c.bytes,
+                        packets: c.packets,
+                        pop: p.name.clone(),
+                    }
+                })
+                .collect(),
+            ports: view
+                .ports
+                .iter()
+                .map(|p| {
+                    let c = stats.port(p.id);
+                    PortCount {
+                        bytes: c.bytes,
+                        packets: c.packets,
+                        port: p.interface.clone(),
+                        role: p.role.into(),
+                    }
+                })
+                .collect(),
+            prefixes,
+            reasons: named(&stats.reasons),
+        })
     }
 
     /// Shares of a kernel selection table: (PoP name or "kernel", slots).
-    pub(super) fn shares(&self, view: &View, policy: u32) -> Result<Vec<Value>> {
+    pub(super) fn shares(&self, view: &View, policy: u32) -> Result<Vec<Share>> {
         let table = self.dp.tables.policy(policy)?;
         let mut shares: Vec<(String, usize)> = Vec::new();
         for &pop in &table.pops[..POLICY_SLOTS] {
@@ -266,14 +312,15 @@ impl Daemon {
         }
         Ok(shares
             .into_iter()
-            .map(|(pop, slots)| {
-                json!({"pop": pop, "slots": slots,
-                    "share": slots as f64 / POLICY_SLOTS as f64})
+            .map(|(pop, slots)| Share {
+                pop: Some(pop),
+                share: slots as f64 / POLICY_SLOTS as f64,
+                slots: slots as u64,
             })
             .collect())
     }
 
-    pub(super) fn policy(&self, name: &str) -> Result<Value> {
+    pub(super) fn policy(&self, name: &str) -> Result<crate::control::PolicyShow> {
         let view = self.snapshot();
         let Some(p) = view.policies.iter().find(|p| p.name == name) else {
             anyhow::bail!(NotFound(format!("no policy named {name:?}")));
@@ -284,27 +331,38 @@ impl Daemon {
             .filter(|x| x.policy.as_deref() == Some(name))
             .map(|x| x.prefix.to_string())
             .collect();
-        Ok(json!({
-            "policy": p,
-            "table": match p.tables.first() {
-                Some(t) => json!(self.shares(&view, t.id)?),
-                None => json!([]),
+        Ok(crate::control::PolicyShow {
+            first_prefixes: users.iter().take(20).cloned().collect(),
+            policy: p.into(),
+            prefixes: users.len(),
+            slots: POLICY_SLOTS,
+            table: match p.tables.first() {
+                Some(t) => self.shares(&view, t.id)?,
+                None => Vec::new(),
             },
-            "tables": p.tables.iter().map(|t| -> Result<Value> {
-                Ok(json!({"key": t.key, "id": t.id, "fallback": t.fallback,
-                    "table": self.shares(&view, t.id)?}))
-            }).collect::<Result<Vec<_>>>()?,
-            "slots": POLICY_SLOTS,
-            "prefixes": users.len(),
-            "first_prefixes": users.iter().take(20).collect::<Vec<_>>(),
-        }))
+            tables: p
+                .tables
+                .iter()
+                .map(|t| -> Result<KernelTable> {
+                    Ok(KernelTable {
+                        fallback: t.fallback.map(str::to_string),
+                        id: t.id,
+                        key: t.key.clone(),
+                        table: self.shares(&view, t.id)?,
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?,
+        })
     }
 
-    pub(super) fn lookup(&self, address: IpAddr) -> Result<Value> {
+    pub(super) fn lookup(&self, address: IpAddr) -> Result<Lookup> {
         let view = self.snapshot();
         let Some(entry) = self.dp.tables.lookup(address)? else {
-            return Ok(json!({"address": address, "registered": false,
-                "default_action": view.default_action}));
+            return Ok(Lookup::Unregistered(Unregistered {
+                address,
+                default_action: view.default_action.into(),
+                registered: false,
+            }));
         };
         // The kernel answers with the entry; its prefix is the longest
         // registered one that contains the address.
@@ -314,27 +372,39 @@ impl Daemon {
             .filter(|p| p.prefix.contains(&address))
             .max_by_key(|p| p.prefix.prefix_len());
         let internet = entry.preference == preference::INTERNET;
-        let protected: Vec<String> = (0..64u32)
+        let protect: Vec<String> = (0..64u32)
             .filter(|i| entry.allowed_ports >> i & 1 == 1)
             .map(|i| {
                 view.port(i)
                     .map_or_else(|| format!("port {i}"), |p| p.interface.clone())
             })
             .collect();
-        Ok(json!({
-            "address": address,
-            "registered": true,
-            "prefix": prefix.map(|p| p.prefix),
-            "registration": prefix.map(|p| p.registration.clone()),
-            "source": prefix.map(|p| p.source),
-            "counter_slot": entry.slot,
-            "preference": if internet { "internet" } else { "microsoft" },
-            "policy": if internet { None } else { view.table_name(entry.policy).map(str::to_string) },
-            "dscp": (entry.dscp != DSCP_KEEP).then_some(entry.dscp),
-            "protect": protected,
-            "from_customer": if internet { view.transit_exit.clone() } else { view.backbone_exit.clone() },
-            "toward_customer": if internet {
-                vec![json!({"pop": view.transit_exit, "slots": POLICY_SLOTS, "share": 1.0})]
+        Ok(Lookup::Registered(Registered {
+            address,
+            counter_slot: entry.slot,
+            dscp: (entry.dscp != DSCP_KEEP).then_some(entry.dscp),
+            from_customer: if internet {
+                view.transit_exit.clone()
+            } else {
+                view.backbone_exit.clone()
+            },
+            policy: if internet {
+                None
+            } else {
+                view.table_name(entry.policy).map(str::to_string)
+            },
+            preference: if internet { "internet" } else { "microsoft" }.into(),
+            prefix: prefix.map(|p| p.prefix),
+            protect,
+            registered: true,
+            registration: prefix.map(|p| p.registration.clone()),
+            source: prefix.map(|p| p.source.to_string()),
+            toward_customer: if internet {
+                vec![Share {
+                    pop: view.transit_exit.clone(),
+                    share: 1.0,
+                    slots: POLICY_SLOTS as u64,
+                }]
             } else {
                 self.shares(&view, entry.policy)?
             },
@@ -342,8 +412,8 @@ impl Daemon {
     }
 
     /// RTT percentiles per PoP over the last `window`.
-    pub(super) fn latency(&self, window: Duration) -> Value {
-        let rows: Vec<Value> = self
+    pub(super) fn latency(&self, window: Duration) -> Latency {
+        let pops = self
             .applied
             .plan
             .pops
@@ -362,11 +432,21 @@ impl Daemon {
                 let q = |q: f64| {
                     (!v.is_empty()).then(|| v[((v.len() - 1) as f64 * q).round() as usize])
                 };
-                json!({"pop": p.name, "samples": v.len(), "min_ms": q(0.0), "p50_ms": q(0.5),
-                    "p90_ms": q(0.9), "p99_ms": q(0.99), "max_ms": q(1.0)})
+                PopLatency {
+                    max_ms: q(1.0),
+                    min_ms: q(0.0),
+                    p50_ms: q(0.5),
+                    p90_ms: q(0.9),
+                    p99_ms: q(0.99),
+                    pop: p.name.clone(),
+                    samples: v.len(),
+                }
             })
             .collect();
-        json!({"window_seconds": window.as_secs(), "pops": rows})
+        Latency {
+            pops,
+            window_seconds: window.as_secs(),
+        }
     }
 
     /// A protection event from the kernel.

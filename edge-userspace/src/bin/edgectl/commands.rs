@@ -1,0 +1,185 @@
+//! Requests to edged and what edgectl does with the typed replies: print
+//! them as JSON (`--json`, the reply as edged sent it) or as text
+//! (`render`), and pick the exit code.
+
+use std::{
+    io::Write as _,
+    net::IpAddr,
+    path::Path,
+    process::ExitCode,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, Result};
+use edge_userspace::{
+    config,
+    control::{self, ErrorKind, Lookup, Request, Response, Stats},
+};
+use ipnet::IpNet;
+use serde::{Serialize, de::DeserializeOwned};
+
+use super::{Cli, render};
+
+/// The exit code for a failed reply's kind.
+fn exit_code(kind: Option<ErrorKind>) -> ExitCode {
+    match kind {
+        Some(ErrorKind::Invalid) => ExitCode::from(2),
+        Some(ErrorKind::NotFound) => ExitCode::from(3),
+        Some(ErrorKind::MapFull) => ExitCode::from(4),
+        _ => ExitCode::FAILURE,
+    }
+}
+
+/// Sends `request`, expecting a reply of type `T`.
+fn call<T: DeserializeOwned>(cli: &Cli, request: &Request) -> Result<Response<T>> {
+    control::call(&cli.socket, request, Duration::from_secs(cli.timeout))
+}
+
+/// Prints a failed reply (as JSON with `--json`) and returns its exit code.
+fn failed<T: Serialize>(cli: &Cli, r: &Response<T>) -> Result<ExitCode> {
+    if cli.json {
+        println!("{}", serde_json::to_string_pretty(r)?);
+    } else {
+        eprintln!("edgectl: {}", r.error.as_deref().unwrap_or("failed"));
+    }
+    Ok(exit_code(r.kind))
+}
+
+/// The data of a successful reply.
+fn data<T>(r: &Response<T>) -> Result<&T> {
+    r.data
+        .as_ref()
+        .context("edged's reply is ok but carries no data")
+}
+
+/// Sends `request`, whose reply type is `T`; prints the reply as JSON or
+/// with `text`.
+pub(super) fn simple<T: Serialize + DeserializeOwned>(
+    cli: &Cli,
+    request: Request,
+    text: impl Fn(&T) -> String,
+) -> Result<ExitCode> {
+    let r: Response<T> = call(cli, &request)?;
+    if !r.ok {
+        return failed(cli, &r);
+    }
+    let d = data(&r)?;
+    if cli.json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+    } else {
+        print!("{}", text(d));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `prefix lookup`: exit code 3 for an address no prefix covers.
+pub(super) fn lookup(cli: &Cli, address: IpAddr) -> Result<ExitCode> {
+    let r: Response<Lookup> = call(cli, &Request::PrefixLookup { address })?;
+    if !r.ok {
+        return failed(cli, &r);
+    }
+    let lookup = data(&r)?;
+    if cli.json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+    } else {
+        print!("{}", render::lookup(address, lookup));
+    }
+    Ok(match lookup {
+        Lookup::Registered(_) => ExitCode::SUCCESS,
+        Lookup::Unregistered(_) => ExitCode::from(3),
+    })
+}
+
+/// `config check`: no daemon involved.
+pub(super) fn config_check(cli: &Cli, file: &Path) -> Result<ExitCode> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    match config::parse(&text) {
+        Ok(plan) => {
+            if cli.json {
+                println!("{}", serde_json::json!({"ok": true, "problems": []}));
+            } else {
+                println!(
+                    "{}: ok ({} ports, {} PoPs, {} policies, {} prefixes)",
+                    file.display(),
+                    plan.ports.len(),
+                    plan.pops.len(),
+                    plan.policies.len(),
+                    plan.prefixes.len()
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(invalid) => {
+            if cli.json {
+                let problems: Vec<_> = invalid
+                    .0
+                    .iter()
+                    .map(|p| serde_json::json!({"line": p.line, "message": p.message}))
+                    .collect();
+                println!("{}", serde_json::json!({"ok": false, "problems": problems}));
+            } else {
+                for p in &invalid.0 {
+                    eprintln!("{}: {p}", file.display());
+                }
+            }
+            Ok(ExitCode::from(2))
+        }
+    }
+}
+
+/// One stats sample: (taken at, counters), or the failed reply.
+fn sample(cli: &Cli, prefix: Option<IpNet>) -> Result<Result<(Instant, Stats), Response<Stats>>> {
+    let r: Response<Stats> = call(cli, &Request::Stats { prefix })?;
+    Ok(match r.data {
+        Some(stats) if r.ok => Ok((Instant::now(), stats)),
+        _ => Err(r),
+    })
+}
+
+/// `stats`, once or watching (rates between samples).
+pub(super) fn stats(
+    cli: &Cli,
+    watch: bool,
+    interval: f64,
+    prefix: Option<IpNet>,
+) -> Result<ExitCode> {
+    let interval = Duration::from_secs_f64(interval.clamp(0.1, 3600.0));
+    let (mut t0, mut v0) = match sample(cli, prefix)? {
+        Ok(s) => s,
+        Err(r) => return failed(cli, &r),
+    };
+    if !watch {
+        if cli.json {
+            println!("{}", serde_json::to_string_pretty(&Response::ok(v0))?);
+        } else {
+            print!("{}", render::stats(&v0, None));
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    loop {
+        std::thread::sleep(interval);
+        let (t1, v1) = match sample(cli, prefix)? {
+            Ok(s) => s,
+            Err(r) => {
+                eprintln!("edgectl: {}", r.error.as_deref().unwrap_or("failed"));
+                return Ok(exit_code(r.kind));
+            }
+        };
+        let secs = (t1 - t0).as_secs_f64();
+        if cli.json {
+            println!(
+                "{}",
+                serde_json::to_string(&render::Watch {
+                    interval_seconds: secs,
+                    rows: render::rates(&v0, &v1, secs),
+                })?
+            );
+        } else {
+            // Clear the screen and home the cursor: refresh in place.
+            print!("\x1b[2J\x1b[H{}", render::stats(&v1, Some((&v0, secs))));
+        }
+        std::io::stdout().flush()?;
+        (t0, v0) = (t1, v1);
+    }
+}

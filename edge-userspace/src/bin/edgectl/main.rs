@@ -1,0 +1,265 @@
+//! edgectl: the operator CLI. Talks to edged over its control socket.
+//!
+//! Exit codes: 0 success; 1 failure (edged not reachable, a write failed);
+//! 2 invalid input (bad config, bad CIDR, unknown name); 3 not found (no
+//! such prefix / PoP / policy, address not registered); 4 a map is full.
+//!
+//! `main.rs` defines the command line and dispatches; `commands.rs` builds
+//! the requests and calls edged; `render.rs` turns typed replies into text.
+
+mod commands;
+mod render;
+
+use std::{net::IpAddr, path::PathBuf, process::ExitCode};
+
+use anyhow::Result;
+use clap::{CommandFactory as _, Parser, Subcommand};
+use edge_userspace::{config::PrefixSpec, control::Request};
+use ipnet::IpNet;
+
+/// Operate an edge forwarder.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Cli {
+    /// edged's control socket.
+    #[arg(long, global = true, default_value = edge_userspace::plan::DEFAULT_SOCKET_PATH)]
+    socket: PathBuf,
+    /// Print machine-readable JSON instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+    /// How long to wait for edged's reply (seconds).
+    #[arg(long, global = true, default_value_t = 120)]
+    timeout: u64,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// The daemon: version, uptime, config generation, ports, map fill.
+    Status,
+    /// Packet and byte counters per action, reason, prefix, PoP and port,
+    /// with rates when watching.
+    Stats {
+        /// Refresh in place every interval until interrupted.
+        #[arg(long)]
+        watch: bool,
+        /// Seconds between samples (rates are per second over it).
+        #[arg(long, default_value_t = 1.0)]
+        interval: f64,
+        #[command(subcommand)]
+        focus: Option<StatsFocus>,
+    },
+    /// Registered prefixes.
+    #[command(subcommand)]
+    Prefix(PrefixCommand),
+    /// PoPs (next hops).
+    #[command(subcommand)]
+    Pop(PopCommand),
+    /// Policies and their selection tables.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+    /// Config file operations.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Reports.
+    #[command(subcommand)]
+    Report(ReportCommand),
+    /// Recent events: protection violations, PoP state changes, fallbacks.
+    Events {
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// Remove the forwarder: detach from every port, remove pins and state;
+    /// edged exits.
+    Teardown,
+    /// Print a shell completion script.
+    Completions { shell: clap_complete::Shell },
+}
+
+#[derive(Debug, Subcommand)]
+enum StatsFocus {
+    /// Only one registered prefix.
+    Prefix { prefix: IpNet },
+}
+
+#[derive(Debug, Subcommand)]
+enum PrefixCommand {
+    /// Register a prefix live (kept across restarts; replaces the config's
+    /// entry for the same prefix).
+    Add {
+        prefix: String,
+        #[arg(long)]
+        registration: Option<String>,
+        /// microsoft (cold potato) or internet (hot potato).
+        #[arg(long)]
+        preference: Option<String>,
+        #[arg(long, conflicts_with = "pop")]
+        policy: Option<String>,
+        /// Shorthand for a one-member policy.
+        #[arg(long)]
+        pop: Option<String>,
+        /// DSCP class name or number.
+        #[arg(long)]
+        dscp: Option<String>,
+        /// Peering ports the prefix is registered on (comma separated).
+        #[arg(long, value_delimiter = ',')]
+        protect: Vec<String>,
+    },
+    /// Remove a prefix (a config prefix stays removed until `prefix add`).
+    Del { prefix: IpNet },
+    /// Every registered prefix and where it came from.
+    List,
+    /// One registered prefix.
+    Show { prefix: IpNet },
+    /// What a packet to or from ADDRESS gets right now: prefix, preference,
+    /// policy and the PoPs of its selection table.
+    Lookup { address: IpAddr },
+}
+
+#[derive(Debug, Subcommand)]
+enum PopCommand {
+    List,
+    /// Take a PoP out of every policy (counts as down).
+    Drain {
+        pop: String,
+    },
+    Undrain {
+        pop: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum PolicyCommand {
+    List,
+    /// A policy's members and its selection table summary.
+    Show {
+        policy: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ReportCommand {
+    /// RTT percentiles per PoP from the health probes.
+    Latency {
+        /// Seconds of history (at most 3600).
+        #[arg(long, default_value_t = 300)]
+        window: u64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Validate a config file without touching anything; prints every
+    /// problem with its line.
+    Check { file: PathBuf },
+    /// Make edged re-read its config file and apply it as a diff (a bad
+    /// config is rejected whole; the running state stays).
+    Reload,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(&cli) {
+        Ok(code) => code,
+        Err(e) => {
+            if cli.json {
+                println!(
+                    "{}",
+                    serde_json::json!({"ok": false, "error": format!("{e:#}")})
+                );
+            } else {
+                eprintln!("edgectl: {e:#}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: &Cli) -> Result<ExitCode> {
+    use commands::simple;
+    match &cli.command {
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                *shell,
+                &mut Cli::command(),
+                "edgectl",
+                &mut std::io::stdout(),
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Config(ConfigCommand::Check { file }) => commands::config_check(cli, file),
+        Command::Config(ConfigCommand::Reload) => {
+            simple(cli, Request::ConfigReload {}, render::changed)
+        }
+        Command::Events { limit } => simple(cli, Request::Events { limit: *limit }, render::events),
+        Command::Report(ReportCommand::Latency { window }) => simple(
+            cli,
+            Request::ReportLatency {
+                window_seconds: *window,
+            },
+            render::latency,
+        ),
+        Command::Status => simple(cli, Request::Status {}, render::status),
+        Command::Teardown => simple(cli, Request::Teardown {}, render::torn_down),
+        Command::Stats {
+            watch,
+            interval,
+            focus,
+        } => {
+            let prefix = focus.as_ref().map(|StatsFocus::Prefix { prefix }| *prefix);
+            commands::stats(cli, *watch, *interval, prefix)
+        }
+        Command::Prefix(p) => match p {
+            PrefixCommand::Add {
+                prefix,
+                registration,
+                preference,
+                policy,
+                pop,
+                dscp,
+                protect,
+            } => {
+                let spec = PrefixSpec {
+                    prefix: prefix.clone(),
+                    registration: registration.clone(),
+                    preference: preference.clone(),
+                    policy: policy.clone(),
+                    pop: pop.clone(),
+                    dscp: dscp.clone(),
+                    protect: protect.clone(),
+                };
+                simple(cli, Request::PrefixAdd { spec }, render::changed)
+            }
+            PrefixCommand::Del { prefix } => {
+                simple(cli, Request::PrefixDel { prefix: *prefix }, render::changed)
+            }
+            PrefixCommand::List => simple(cli, Request::PrefixList {}, render::prefix_list),
+            PrefixCommand::Show { prefix } => {
+                simple(cli, Request::PrefixShow { prefix: *prefix }, render::prefix)
+            }
+            PrefixCommand::Lookup { address } => commands::lookup(cli, *address),
+        },
+        Command::Pop(p) => match p {
+            PopCommand::List => simple(cli, Request::PopList {}, render::pop_list),
+            PopCommand::Drain { pop } => {
+                simple(cli, Request::PopDrain { pop: pop.clone() }, render::changed)
+            }
+            PopCommand::Undrain { pop } => simple(
+                cli,
+                Request::PopUndrain { pop: pop.clone() },
+                render::changed,
+            ),
+        },
+        Command::Policy(p) => match p {
+            PolicyCommand::List => simple(cli, Request::PolicyList {}, render::policy_list),
+            PolicyCommand::Show { policy } => simple(
+                cli,
+                Request::PolicyShow {
+                    policy: policy.clone(),
+                },
+                render::policy_show,
+            ),
+        },
+    }
+}

@@ -1,0 +1,393 @@
+//! Typed replies as text tables.
+//!
+//! Some numbers are printed without the padding their column headers
+//! suggest (the latency report's samples, the map fill in `status`, the
+//! slots of a selection table): the text predates the typed protocol, when
+//! they were JSON values, whose `Display` ignores width; it is kept as it
+//! was.
+
+use std::{fmt::Write as _, net::IpAddr};
+
+use edge_userspace::control::{
+    Changed, Events, Latency, Lookup, PolicyList, PolicyShow, PopList, Prefix, PrefixList, Share,
+    Stats, Status, TornDown,
+};
+use serde::Serialize;
+
+/// An optional value, `-` when absent.
+fn or_dash<T: ToString>(v: Option<T>) -> String {
+    v.map_or_else(|| "-".into(), |v| v.to_string())
+}
+
+/// A list joined with `sep`, `-` when empty.
+fn joined(items: &[String], sep: &str) -> String {
+    if items.is_empty() {
+        "-".into()
+    } else {
+        items.join(sep)
+    }
+}
+
+pub(super) fn changed(c: &Changed) -> String {
+    format!(
+        "ok: {} map entries written, {} removed\n",
+        c.changes.written, c.changes.removed
+    )
+}
+
+pub(super) fn torn_down(t: &TornDown) -> String {
+    format!(
+        "torn down: {} unpinned; edged exits\n",
+        t.torn_down.display()
+    )
+}
+
+pub(super) fn events(v: &Events) -> String {
+    let mut out = String::new();
+    for e in &v.events {
+        let _ = writeln!(out, "{:>16.3}  {:<10} {}", e.time, e.kind, e.message);
+    }
+    let _ = writeln!(out, "({} protection events received in all)", v.received);
+    out
+}
+
+pub(super) fn latency(v: &Latency) -> String {
+    let ms = |x: Option<f64>| x.map_or("-".into(), |m| format!("{m:.2}"));
+    let mut out = format!(
+        "RTT over the last {} s, milliseconds\n{:<18} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}\n",
+        v.window_seconds, "pop", "samples", "min", "p50", "p90", "p99", "max"
+    );
+    for p in &v.pops {
+        let _ = writeln!(
+            out,
+            "{:<18} {} {:>8} {:>8} {:>8} {:>8} {:>8}",
+            p.pop,
+            p.samples,
+            ms(p.min_ms),
+            ms(p.p50_ms),
+            ms(p.p90_ms),
+            ms(p.p99_ms),
+            ms(p.max_ms)
+        );
+    }
+    out
+}
+
+pub(super) fn prefix_list(v: &PrefixList) -> String {
+    let mut out = format!(
+        "{:<22} {:<20} {:<10} {:<18} {:<6} {:<7} {}\n",
+        "prefix", "registration", "preference", "policy", "dscp", "source", "protect"
+    );
+    for p in v {
+        let _ = writeln!(
+            out,
+            "{:<22} {:<20} {:<10} {:<18} {:<6} {:<7} {}",
+            p.prefix.to_string(),
+            p.registration,
+            p.preference,
+            or_dash(p.policy.as_deref()),
+            or_dash(p.dscp),
+            p.source,
+            joined(&p.protect, ","),
+        );
+    }
+    out
+}
+
+/// Every field, one per line, in the JSON's (alphabetical) order.
+pub(super) fn prefix(p: &Prefix) -> String {
+    let protect = serde_json::to_string(&p.protect).unwrap_or_default();
+    let rows: [(&str, String); 8] = [
+        ("counter_slot", p.counter_slot.to_string()),
+        ("dscp", or_dash(p.dscp)),
+        ("policy", or_dash(p.policy.as_deref())),
+        ("preference", p.preference.clone()),
+        ("prefix", p.prefix.to_string()),
+        ("protect", protect),
+        ("registration", p.registration.clone()),
+        ("source", p.source.clone()),
+    ];
+    let mut out = String::new();
+    for (k, v) in rows {
+        let _ = writeln!(out, "{k:<14} {v}");
+    }
+    out
+}
+
+pub(super) fn pop_list(v: &PopList) -> String {
+    let mut out = format!(
+        "{:<4} {:<18} {:<12} {:<18} {:<8} {}\n",
+        "id", "pop", "interface", "next hop", "state", "encapsulation"
+    );
+    for p in v {
+        let _ = writeln!(
+            out,
+            "{:<4} {:<18} {:<12} {:<18} {:<8} {}",
+            p.id.to_string(),
+            p.name,
+            p.interface,
+            p.mac,
+            if p.drained { "drained" } else { "up" },
+            joined(&p.encap, "; "),
+        );
+    }
+    out
+}
+
+pub(super) fn policy_list(v: &PolicyList) -> String {
+    let mut out = format!(
+        "{:<4} {:<24} {:<11} {}\n",
+        "id", "policy", "method", "members"
+    );
+    for p in v {
+        let members: Vec<String> = p
+            .members
+            .iter()
+            .map(|m| {
+                format!(
+                    "{}(w{} p{}{})",
+                    m.member,
+                    m.weight,
+                    m.priority,
+                    if m.up { "" } else { " down" }
+                )
+            })
+            .collect();
+        let ids: Vec<String> = p.tables.iter().map(|t| t.id.to_string()).collect();
+        let _ = writeln!(
+            out,
+            "{:<4} {:<24} {:<11} {}",
+            ids.join(","),
+            p.name,
+            p.method,
+            members.join(" ")
+        );
+    }
+    out
+}
+
+pub(super) fn policy_show(v: &PolicyShow) -> String {
+    let mut out = format!(
+        "policy {}, method {}, used by {} prefixes\n",
+        v.policy.name, v.policy.method, v.prefixes
+    );
+    for t in &v.tables {
+        let _ = writeln!(
+            out,
+            "selection table {} (id {}, {} slots){}:",
+            t.key,
+            t.id,
+            v.slots,
+            t.fallback
+                .as_deref()
+                .map(|f| format!(", ALL MEMBERS DOWN: fallback {f}"))
+                .unwrap_or_default()
+        );
+        out += &table(&t.table);
+    }
+    out
+}
+
+fn table(rows: &[Share]) -> String {
+    let mut out = String::new();
+    for r in rows {
+        let _ = writeln!(
+            out,
+            "  {:<24} {} slots ({:.1}% of flows)",
+            or_dash(r.pop.as_deref()),
+            r.slots,
+            100.0 * r.share
+        );
+    }
+    out
+}
+
+pub(super) fn status(v: &Status) -> String {
+    let mut out = format!(
+        "edged {} (pid {}), up {} s, config {} (generation {})\n",
+        v.version,
+        v.pid,
+        v.uptime_seconds,
+        v.config.display(),
+        v.generation
+    );
+    let _ = writeln!(
+        out,
+        "pins {}, state {}",
+        v.pin_path.display(),
+        v.state_path.display()
+    );
+    let _ = writeln!(
+        out,
+        "default action {}, backbone exit {}, transit exit {}",
+        v.default_action,
+        or_dash(v.backbone_exit.as_deref()),
+        or_dash(v.transit_exit.as_deref())
+    );
+    out += "ports:\n";
+    for p in &v.ports {
+        let _ = writeln!(
+            out,
+            "  {:<12} {:<9} ifindex {}",
+            p.interface, p.role, p.ifindex
+        );
+    }
+    out += "maps:\n";
+    for (k, m) in v.maps.rows() {
+        let _ = writeln!(
+            out,
+            "  {k:<12} {} / {} ({:.1}%)",
+            m.used,
+            m.limit,
+            100.0 * m.used as f64 / m.limit as f64
+        );
+    }
+    if !v.drained.is_empty() {
+        let _ = writeln!(out, "drained: {}", v.drained.join(", "));
+    }
+    out
+}
+
+pub(super) fn lookup(address: IpAddr, v: &Lookup) -> String {
+    let r = match v {
+        Lookup::Unregistered(u) => {
+            return format!(
+                "{address}: no registered prefix (default action {})\n",
+                u.default_action
+            );
+        }
+        Lookup::Registered(r) => r,
+    };
+    let mut out = format!(
+        "{address}: {} ({}, {})\n",
+        or_dash(r.prefix),
+        or_dash(r.registration.as_deref()),
+        or_dash(r.source.as_deref())
+    );
+    let _ = writeln!(out, "  preference       {}", r.preference);
+    let _ = writeln!(out, "  policy           {}", or_dash(r.policy.as_deref()));
+    let _ = writeln!(
+        out,
+        "  dscp             {}",
+        r.dscp.map_or("keep".into(), |d| d.to_string())
+    );
+    let _ = writeln!(
+        out,
+        "  protected on     {}",
+        if r.protect.is_empty() {
+            "any peering port".to_string()
+        } else {
+            r.protect.join(", ")
+        }
+    );
+    let _ = writeln!(
+        out,
+        "  from customer    {}",
+        or_dash(r.from_customer.as_deref())
+    );
+    out += "  toward customer, by flow:\n";
+    out += &table(&r.toward_customer);
+    out
+}
+
+/// Rows (section, name, packets, bytes) of a stats reply.
+fn rows(v: &Stats) -> Vec<(String, String, u64, u64)> {
+    let mut out = Vec::new();
+    for (section, counts) in [("actions", &v.actions), ("reasons", &v.reasons)] {
+        for (name, c) in counts {
+            out.push((section.into(), name.clone(), c.packets, c.bytes));
+        }
+    }
+    for p in &v.prefixes {
+        let name = format!("{} ({})", p.prefix, p.registration);
+        out.push(("prefixes".into(), name, p.packets, p.bytes));
+    }
+    for p in &v.pops {
+        out.push(("pops".into(), p.pop.clone(), p.packets, p.bytes));
+    }
+    for p in &v.ports {
+        out.push(("ports".into(), p.port.clone(), p.packets, p.bytes));
+    }
+    out
+}
+
+/// One line of `stats --watch --json`.
+#[derive(Debug, Serialize)]
+pub(super) struct Watch {
+    pub interval_seconds: f64,
+    pub rows: Vec<Rate>,
+}
+
+/// A counter and its rates between two samples.
+#[derive(Debug, Serialize)]
+pub(super) struct Rate {
+    pub bits_per_second: f64,
+    pub bytes: u64,
+    pub name: String,
+    pub packets: u64,
+    pub packets_per_second: f64,
+    pub section: String,
+}
+
+/// Rates between two samples `secs` apart.
+pub(super) fn rates(v0: &Stats, v1: &Stats, secs: f64) -> Vec<Rate> {
+    let before = rows(v0);
+    rows(v1)
+        .into_iter()
+        .map(|(section, name, packets, bytes)| {
+            let (p0, b0) = before
+                .iter()
+                .find(|r| r.0 == section && r.1 == name)
+                .map_or((packets, bytes), |r| (r.2, r.3));
+            Rate {
+                bits_per_second: 8.0 * bytes.saturating_sub(b0) as f64 / secs,
+                bytes,
+                name,
+                packets,
+                packets_per_second: packets.saturating_sub(p0) as f64 / secs,
+                section,
+            }
+        })
+        .collect()
+}
+
+/// The counters as a table; with the previous sample, rates too.
+pub(super) fn stats(v: &Stats, previous: Option<(&Stats, f64)>) -> String {
+    let watching = previous.is_some();
+    let rows = match previous {
+        Some((v0, secs)) => rates(v0, v, secs),
+        None => rows(v)
+            .into_iter()
+            .map(|(section, name, packets, bytes)| Rate {
+                bits_per_second: 0.0,
+                bytes,
+                name,
+                packets,
+                packets_per_second: 0.0,
+                section,
+            })
+            .collect(),
+    };
+    let mut out = String::new();
+    let mut section = String::new();
+    for r in rows {
+        if r.section != section {
+            let _ = write!(out, "\n{:<36} {:>14} {:>16}", r.section, "packets", "bytes");
+            if watching {
+                let _ = write!(out, " {:>12} {:>12}", "pkt/s", "bit/s");
+            }
+            out.push('\n');
+            section = r.section;
+        }
+        let _ = write!(out, "  {:<34} {:>14} {:>16}", r.name, r.packets, r.bytes);
+        if watching {
+            let _ = write!(
+                out,
+                " {:>12.0} {:>12.0}",
+                r.packets_per_second, r.bits_per_second
+            );
+        }
+        out.push('\n');
+    }
+    out
+}

@@ -1,0 +1,720 @@
+//! The control protocol's types, shared by edged and edgectl: every request,
+//! the reply envelope, and one reply type per verb. docs/protocol.md
+//! describes the wire format; its examples are checked against these types
+//! (`tests.rs`).
+//!
+//! Versioning: every request carries `"protocol": PROTOCOL`, every reply
+//! carries the protocol edged speaks. edged refuses a request without the
+//! field or with another version (reply kind `version`); edgectl refuses a
+//! reply without the field or with another version. Compatible additions (a
+//! new optional request field, a new reply field, a new verb) keep the
+//! version; anything an older peer would misread bumps it.
+//!
+//! Reply fields are declared in alphabetical order: the order the JSON had
+//! when the replies were built as untyped maps, so `edgectl --json` output
+//! is unchanged.
+
+use std::{collections::BTreeMap, net::IpAddr, path::PathBuf};
+
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use serde_json::Value;
+
+use crate::{config::PrefixSpec, desired};
+
+/// The protocol version this build speaks (requests and replies).
+pub const PROTOCOL: u32 = 1;
+/// The request field that carries the version.
+pub const PROTOCOL_FIELD: &str = "protocol";
+/// Longest request line accepted (bytes).
+pub const MAX_REQUEST: usize = 64 * 1024;
+
+/// What edgectl asks. On the wire: `{"protocol":1,"command":"...",...}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "command", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Request {
+    /// Reply: [`Status`].
+    Status {},
+    /// Reply: [`Stats`].
+    Stats {
+        #[serde(default)]
+        prefix: Option<IpNet>,
+    },
+    /// Reply: [`Changed`].
+    PrefixAdd { spec: PrefixSpec },
+    /// Reply: [`Changed`].
+    PrefixDel { prefix: IpNet },
+    /// Reply: [`PrefixList`].
+    PrefixList {},
+    /// Reply: [`Prefix`].
+    PrefixShow { prefix: IpNet },
+    /// Reply: [`Lookup`].
+    PrefixLookup { address: IpAddr },
+    /// Reply: [`PopList`].
+    PopList {},
+    /// Reply: [`Changed`].
+    PopDrain { pop: String },
+    /// Reply: [`Changed`].
+    PopUndrain { pop: String },
+    /// Reply: [`PolicyList`].
+    PolicyList {},
+    /// Reply: [`PolicyShow`].
+    PolicyShow { policy: String },
+    /// The most recent `limit` events (protection, PoP state, fallback).
+    /// Reply: [`Events`].
+    Events {
+        #[serde(default = "default_limit")]
+        limit: usize,
+    },
+    /// RTT percentiles per PoP over the last `window_seconds`.
+    /// Reply: [`Latency`].
+    ReportLatency {
+        #[serde(default = "default_window")]
+        window_seconds: u64,
+    },
+    /// Reply: [`Changed`].
+    ConfigReload {},
+    /// Reply: [`TornDown`].
+    Teardown {},
+}
+
+fn default_limit() -> usize {
+    50
+}
+
+fn default_window() -> u64 {
+    300
+}
+
+/// The request as one line (no newline), with the protocol version.
+pub fn encode(request: &Request) -> Vec<u8> {
+    #[derive(Serialize)]
+    struct Line<'a> {
+        protocol: u32,
+        #[serde(flatten)]
+        request: &'a Request,
+    }
+    serde_json::to_vec(&Line {
+        protocol: PROTOCOL,
+        request,
+    })
+    .expect("a request encodes")
+}
+
+/// A request line edged does not act on, and the reply it gets.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{message}")]
+pub struct Refused {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+impl Refused {
+    fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+/// Decodes one request line: the version first (a request of another
+/// version gets kind `version` whatever else it says), then the request.
+pub fn decode(line: &[u8]) -> Result<Request, Refused> {
+    if line.len() > MAX_REQUEST {
+        return Err(Refused::new(
+            ErrorKind::Invalid,
+            format!("request longer than {MAX_REQUEST} bytes"),
+        ));
+    }
+    let malformed =
+        |e: serde_json::Error| Refused::new(ErrorKind::Invalid, format!("malformed request: {e}"));
+    let mut object: serde_json::Map<String, Value> =
+        serde_json::from_slice(line).map_err(malformed)?;
+    match object.remove(PROTOCOL_FIELD) {
+        None => {
+            return Err(Refused::new(
+                ErrorKind::Version,
+                format!(
+                    "the request has no \"{PROTOCOL_FIELD}\" field; edged speaks protocol {PROTOCOL} (send \"{PROTOCOL_FIELD}\":{PROTOCOL})"
+                ),
+            ));
+        }
+        Some(v) if v.as_u64() == Some(u64::from(PROTOCOL)) => {}
+        Some(v) => {
+            return Err(Refused::new(
+                ErrorKind::Version,
+                format!("the request speaks protocol {v}; edged speaks protocol {PROTOCOL} only"),
+            ));
+        }
+    }
+    Request::deserialize(Value::Object(object)).map_err(malformed)
+}
+
+/// Why a request failed, as a word scripts can test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// Bad input: a malformed request, an invalid config or prefix.
+    Invalid,
+    /// No such prefix, PoP or policy.
+    NotFound,
+    /// A map is full (the message names it and its limit).
+    MapFull,
+    /// Anything else (a write failed, edged is stopping).
+    Failed,
+    /// The peer may not use the socket (root only).
+    Denied,
+    /// The request's protocol version is missing or not edged's.
+    Version,
+}
+
+/// What edged answers: `ok` with `data` (the verb's reply type), or an
+/// `error` message and its `kind` (then `data` is null).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Response<T = Reply> {
+    /// The protocol edged speaks.
+    pub protocol: u32,
+    pub ok: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<ErrorKind>,
+    #[serde(default = "none")]
+    pub data: Option<T>,
+}
+
+fn none<T>() -> Option<T> {
+    None
+}
+
+impl<T> Response<T> {
+    pub fn ok(data: T) -> Self {
+        Self {
+            protocol: PROTOCOL,
+            ok: true,
+            error: None,
+            kind: None,
+            data: Some(data),
+        }
+    }
+
+    pub fn error(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            protocol: PROTOCOL,
+            ok: false,
+            error: Some(message.into()),
+            kind: Some(kind),
+            data: None,
+        }
+    }
+}
+
+impl<T> From<Refused> for Response<T> {
+    fn from(r: Refused) -> Self {
+        Self::error(r.kind, r.message)
+    }
+}
+
+/// Decodes a reply line as the reply to a request whose reply type is `T`:
+/// the version first (a reply without it or of another version is an
+/// error naming both versions), then the rest.
+pub fn decode_reply<T: DeserializeOwned>(line: &str) -> anyhow::Result<Response<T>> {
+    use anyhow::{Context as _, bail};
+    let value: Value = serde_json::from_str(line).context("edged's reply is not valid JSON")?;
+    match value.get(PROTOCOL_FIELD) {
+        Some(v) if v.as_u64() == Some(u64::from(PROTOCOL)) => {}
+        Some(v) => bail!(
+            "edged speaks protocol {v}; this edgectl speaks protocol {PROTOCOL} only (use the edgectl that came with edged)"
+        ),
+        None => {
+            let said = value
+                .get("error")
+                .and_then(Value::as_str)
+                .map(|e| format!(" (it said: {e})"))
+                .unwrap_or_default();
+            bail!(
+                "edged's reply has no protocol version: edged predates protocol {PROTOCOL}, the one this edgectl speaks (use the edgectl that came with edged){said}"
+            )
+        }
+    }
+    serde_json::from_value(value).context("edged's reply does not match the protocol")
+}
+
+/// Any verb's reply, as edged sends it (the verb fixes which; a reader
+/// decodes the verb's own type).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Reply {
+    Status(Box<Status>),
+    Stats(Stats),
+    PrefixList(PrefixList),
+    Prefix(Prefix),
+    Lookup(Box<Lookup>),
+    Changed(Changed),
+    PopList(PopList),
+    PolicyList(PolicyList),
+    PolicyShow(PolicyShow),
+    Events(Events),
+    Latency(Latency),
+    TornDown(TornDown),
+}
+
+/// `status`: the daemon.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Status {
+    pub backbone_exit: Option<String>,
+    /// The config file's path.
+    pub config: PathBuf,
+    pub default_action: String,
+    /// PoPs drained by the operator.
+    pub drained: Vec<String>,
+    /// Bumped on every applied change.
+    pub generation: u64,
+    pub maps: Maps,
+    pub pid: u32,
+    pub pin_path: PathBuf,
+    /// Policies in the config.
+    pub policies: usize,
+    /// PoPs in the config.
+    pub pops: usize,
+    pub ports: Vec<Port>,
+    pub prefixes: PrefixCounts,
+    pub routes: Routes,
+    pub socket_path: PathBuf,
+    pub state_path: PathBuf,
+    pub transit_exit: Option<String>,
+    pub uptime_seconds: u64,
+    /// edged's version (the crate's, not the protocol's).
+    pub version: String,
+}
+
+/// Registered prefixes.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct PrefixCounts {
+    /// Added with `prefix add`.
+    pub live: usize,
+    /// Config prefixes removed with `prefix del`.
+    pub removed_live: usize,
+    pub total: usize,
+}
+
+/// The fill of the maps that fill up.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Maps {
+    pub policies: Fill,
+    pub pops: Fill,
+    pub ports: Fill,
+    pub prefixes_v4: Fill,
+    pub prefixes_v6: Fill,
+}
+
+impl Maps {
+    /// (name, fill), in the JSON's order.
+    pub fn rows(&self) -> [(&'static str, Fill); 5] {
+        [
+            ("policies", self.policies),
+            ("pops", self.pops),
+            ("ports", self.ports),
+            ("prefixes_v4", self.prefixes_v4),
+            ("prefixes_v6", self.prefixes_v6),
+        ]
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Fill {
+    pub limit: u64,
+    pub used: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Port {
+    pub id: u32,
+    pub ifindex: u32,
+    pub interface: String,
+    /// `peering`, `backbone`, `transit`, ...
+    pub role: String,
+}
+
+impl From<&desired::PortView> for Port {
+    fn from(p: &desired::PortView) -> Self {
+        Self {
+            id: p.id,
+            ifindex: p.ifindex,
+            interface: p.interface.clone(),
+            role: p.role.into(),
+        }
+    }
+}
+
+/// Route sync figures.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Routes {
+    /// Full dumps (the first included; more mean overruns or table changes).
+    pub resyncs: u64,
+    /// Routes in the followed tables (best per table and network).
+    pub routes: usize,
+    /// Routes left out because a prefix map was full.
+    pub skipped: usize,
+}
+
+impl From<desired::RoutesView> for Routes {
+    fn from(r: desired::RoutesView) -> Self {
+        Self {
+            resyncs: r.resyncs,
+            routes: r.routes,
+            skipped: r.skipped,
+        }
+    }
+}
+
+/// `stats`: counters since the program was loaded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Stats {
+    /// By action name.
+    pub actions: BTreeMap<String, Count>,
+    pub generation: u64,
+    pub pops: Vec<PopCount>,
+    pub ports: Vec<PortCount>,
+    /// Every registered prefix (or the one asked for).
+    pub prefixes: Vec<PrefixCount>,
+    /// By reason name.
+    pub reasons: BTreeMap<String, Count>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Count {
+    pub bytes: u64,
+    pub packets: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PrefixCount {
+    pub bytes: u64,
+    pub packets: u64,
+    pub prefix: IpNet,
+    pub registration: String,
+    pub source: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PopCount {
+    pub bytes: u64,
+    pub packets: u64,
+    pub pop: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PortCount {
+    pub bytes: u64,
+    pub packets: u64,
+    /// The interface.
+    pub port: String,
+    pub role: String,
+}
+
+/// `prefix_show`: one registered prefix.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Prefix {
+    pub counter_slot: u32,
+    pub dscp: Option<u8>,
+    pub policy: Option<String>,
+    /// `microsoft` or `internet`.
+    pub preference: String,
+    pub prefix: IpNet,
+    pub protect: Vec<String>,
+    pub registration: String,
+    /// `config`, `live` or `route table N`.
+    pub source: String,
+}
+
+impl From<&desired::PrefixView> for Prefix {
+    fn from(p: &desired::PrefixView) -> Self {
+        Self {
+            counter_slot: p.counter_slot,
+            dscp: p.dscp,
+            policy: p.policy.as_deref().map(str::to_string),
+            preference: p.preference.into(),
+            prefix: p.prefix,
+            protect: p.protect.clone(),
+            registration: p.registration.clone(),
+            source: p.source.to_string(),
+        }
+    }
+}
+
+/// `prefix_list`: every registered prefix.
+pub type PrefixList = Vec<Prefix>;
+
+/// `prefix_lookup`: what a packet to or from the address gets now.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Lookup {
+    Registered(Registered),
+    Unregistered(Unregistered),
+}
+
+/// An address a registered prefix covers (`"registered": true`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Registered {
+    pub address: IpAddr,
+    pub counter_slot: u32,
+    /// Null: the packet's DSCP is kept.
+    pub dscp: Option<u8>,
+    /// The exit toward the backbone or transit.
+    pub from_customer: Option<String>,
+    /// The selection table's key (null for `internet`).
+    pub policy: Option<String>,
+    pub preference: String,
+    /// The longest registered prefix that covers the address.
+    pub prefix: Option<IpNet>,
+    /// Peering ports the prefix is registered on (empty: any).
+    pub protect: Vec<String>,
+    pub registered: bool,
+    pub registration: Option<String>,
+    pub source: Option<String>,
+    /// Where flows toward the customer go, by share of the table.
+    pub toward_customer: Vec<Share>,
+}
+
+/// An address no registered prefix covers (`"registered": false`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Unregistered {
+    pub address: IpAddr,
+    pub default_action: String,
+    pub registered: bool,
+}
+
+/// One PoP's share of a selection table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Share {
+    /// The PoP's name, or `none (to the kernel)`.
+    pub pop: Option<String>,
+    /// `slots` / the table's size.
+    pub share: f64,
+    pub slots: u64,
+}
+
+/// `prefix_add`, `prefix_del`, `pop_drain`, `pop_undrain`, `config_reload`:
+/// what the change wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Changed {
+    pub changes: Changes,
+}
+
+/// Map entries written and removed.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Changes {
+    pub removed: usize,
+    pub written: usize,
+}
+
+impl From<desired::Changes> for Changed {
+    fn from(c: desired::Changes) -> Self {
+        Self {
+            changes: Changes {
+                removed: c.removed,
+                written: c.written,
+            },
+        }
+    }
+}
+
+/// A PoP and its health.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Pop {
+    pub drained: bool,
+    pub encap: Vec<String>,
+    pub health: Health,
+    pub id: u32,
+    pub interface: String,
+    /// The next hop: `ADDRESS (MAC)`.
+    pub mac: String,
+    pub name: String,
+    /// The probe, described (`icmp 198.51.100.6 every 1s`), if any.
+    pub probe: Option<String>,
+    pub region: Option<String>,
+}
+
+impl Pop {
+    pub fn new(p: &desired::PopView, h: &desired::PopHealthView) -> Self {
+        Self {
+            drained: p.drained,
+            encap: p.encap.clone(),
+            health: h.into(),
+            id: p.id,
+            interface: p.interface.clone(),
+            mac: p.mac.clone(),
+            name: p.name.clone(),
+            probe: p.probe.clone(),
+            region: p.region.clone(),
+        }
+    }
+}
+
+/// A PoP's health.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Health {
+    /// Share of the recent probes that failed.
+    pub loss: f64,
+    pub min_rtt_ms: Option<f64>,
+    pub pop: String,
+    pub probes: u64,
+    /// Smoothed RTT, milliseconds.
+    pub rtt_ms: Option<f64>,
+    /// Seconds since the state last changed.
+    pub since_seconds: Option<f64>,
+    /// `up`, `down`, `drained`, `up (no probe)`, `up (not probed yet)`.
+    pub state: String,
+    /// Healthy and not drained.
+    pub up: bool,
+}
+
+impl From<&desired::PopHealthView> for Health {
+    fn from(h: &desired::PopHealthView) -> Self {
+        Self {
+            loss: h.loss,
+            min_rtt_ms: h.min_rtt_ms,
+            pop: h.pop.clone(),
+            probes: h.probes,
+            rtt_ms: h.rtt_ms,
+            since_seconds: h.since_seconds,
+            state: h.state.into(),
+            up: h.up,
+        }
+    }
+}
+
+/// `pop_list`: every PoP, in config order.
+pub type PopList = Vec<Pop>;
+
+/// A policy, its members and its selection tables.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Policy {
+    pub members: Vec<Member>,
+    pub method: String,
+    pub name: String,
+    pub tables: Vec<Table>,
+}
+
+impl From<&desired::PolicyView> for Policy {
+    fn from(p: &desired::PolicyView) -> Self {
+        Self {
+            members: p
+                .members
+                .iter()
+                .map(|m| Member {
+                    member: m.member.clone(),
+                    priority: m.priority,
+                    up: m.up,
+                    weight: m.weight,
+                })
+                .collect(),
+            method: p.method.into(),
+            name: p.name.clone(),
+            tables: p
+                .tables
+                .iter()
+                .map(|t| Table {
+                    fallback: t.fallback.map(str::to_string),
+                    id: t.id,
+                    key: t.key.clone(),
+                    shares: t.shares.clone(),
+                })
+                .collect(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Member {
+    /// `pop:NAME` or `policy:NAME`.
+    pub member: String,
+    pub priority: u32,
+    /// For PoPs: healthy and not drained.
+    pub up: bool,
+    pub weight: u32,
+}
+
+/// A selection table as the config makes it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Table {
+    /// Set while no member is up and the fallback fills the table.
+    pub fallback: Option<String>,
+    pub id: u32,
+    /// policy [region] [subnet member].
+    pub key: String,
+    /// Slots per PoP name (`none` = to the kernel).
+    pub shares: Vec<(String, u32)>,
+}
+
+/// `policy_list`: every policy.
+pub type PolicyList = Vec<Policy>;
+
+/// `policy_show`: a policy and what its tables in the kernel hold.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PolicyShow {
+    /// The first 20 prefixes that use the policy.
+    pub first_prefixes: Vec<String>,
+    pub policy: Policy,
+    /// Prefixes that use the policy.
+    pub prefixes: usize,
+    /// Slots per selection table.
+    pub slots: usize,
+    /// The first table's shares.
+    pub table: Vec<Share>,
+    pub tables: Vec<KernelTable>,
+}
+
+/// A selection table as the kernel holds it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KernelTable {
+    pub fallback: Option<String>,
+    pub id: u32,
+    pub key: String,
+    pub table: Vec<Share>,
+}
+
+/// `events`: the most recent events.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Events {
+    /// Oldest first.
+    pub events: Vec<Event>,
+    /// Protection events received since edged started.
+    pub received: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// `protection`, `pop`, `fallback`.
+    pub kind: String,
+    pub message: String,
+    /// Seconds since the Unix epoch.
+    pub time: f64,
+}
+
+/// `report_latency`: RTT percentiles per PoP.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Latency {
+    pub pops: Vec<PopLatency>,
+    pub window_seconds: u64,
+}
+
+/// One PoP's RTTs, milliseconds (null without samples).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PopLatency {
+    pub max_ms: Option<f64>,
+    pub min_ms: Option<f64>,
+    pub p50_ms: Option<f64>,
+    pub p90_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
+    pub pop: String,
+    pub samples: usize,
+}
+
+/// `teardown`: the pin directory removed; edged exits after replying.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TornDown {
+    pub torn_down: PathBuf,
+}

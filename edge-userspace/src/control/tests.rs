@@ -1,0 +1,578 @@
+//! The protocol's types: requests and every reply round-trip through JSON,
+//! versions are checked both ways, the replies keep the shapes of the views
+//! they come from, and docs/protocol.md's examples are what the types say.
+
+use std::{fmt::Debug, sync::Arc};
+
+use serde::{Serialize, de::DeserializeOwned};
+use serde_json::{Value, json};
+
+use super::*;
+use crate::{config::PrefixSpec, desired};
+
+/// Serialize → deserialize gives the value back, and so does the wire
+/// envelope around it.
+fn round_trip<T: Serialize + DeserializeOwned + PartialEq + Debug + Clone>(v: &T) {
+    let text = serde_json::to_string(v).unwrap();
+    let back: T = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{text}: {e}"));
+    assert_eq!(&back, v, "{text}");
+    let reply = Response::ok(v.clone());
+    let line = serde_json::to_string(&reply).unwrap();
+    let back: Response<T> = decode_reply(&line).unwrap_or_else(|e| panic!("{line}: {e:#}"));
+    assert_eq!(back, reply, "{line}");
+}
+
+fn share(pop: Option<&str>, slots: u64) -> Share {
+    Share {
+        pop: pop.map(str::to_string),
+        share: slots as f64 / 4096.0,
+        slots,
+    }
+}
+
+fn status() -> Status {
+    let fill = |used, limit| Fill { limit, used };
+    Status {
+        backbone_exit: Some("bb-a".into()),
+        config: "/etc/edge/edge.toml".into(),
+        default_action: "pass".into(),
+        drained: vec!["pop-b".into()],
+        generation: 7,
+        maps: Maps {
+            policies: fill(3, 256),
+            pops: fill(2, 256),
+            ports: fill(5, 64),
+            prefixes_v4: fill(4, 1_048_576),
+            prefixes_v6: fill(0, 262_144),
+        },
+        pid: 4242,
+        pin_path: "/sys/fs/bpf/edge".into(),
+        policies: 3,
+        pops: 2,
+        ports: vec![Port {
+            id: 0,
+            ifindex: 3,
+            interface: "peer0".into(),
+            role: "peering".into(),
+        }],
+        prefixes: PrefixCounts {
+            live: 1,
+            removed_live: 0,
+            total: 4,
+        },
+        routes: Routes {
+            resyncs: 1,
+            routes: 0,
+            skipped: 0,
+        },
+        socket_path: "/run/edge/edged.sock".into(),
+        state_path: "/var/lib/edge/state.json".into(),
+        transit_exit: None,
+        uptime_seconds: 3600,
+        version: "0.1.0".into(),
+    }
+}
+
+fn stats() -> Stats {
+    let count = |packets, bytes| Count { bytes, packets };
+    Stats {
+        actions: [("backbone".to_string(), count(10, 1500))].into(),
+        generation: 7,
+        pops: vec![PopCount {
+            bytes: 1500,
+            packets: 10,
+            pop: "pop-a".into(),
+        }],
+        ports: vec![PortCount {
+            bytes: 1500,
+            packets: 10,
+            port: "peer0".into(),
+            role: "peering".into(),
+        }],
+        prefixes: vec![PrefixCount {
+            bytes: 1500,
+            packets: 10,
+            prefix: "192.0.2.0/25".parse().unwrap(),
+            registration: "contoso".into(),
+            source: "config".into(),
+        }],
+        reasons: [("policy".to_string(), count(10, 1500))].into(),
+    }
+}
+
+fn prefix(dscp: Option<u8>, policy: Option<&str>) -> Prefix {
+    Prefix {
+        counter_slot: 1,
+        dscp,
+        policy: policy.map(str::to_string),
+        preference: "microsoft".into(),
+        prefix: "2001:db8:c::/48".parse().unwrap(),
+        protect: vec!["peer0".into()],
+        registration: "contoso".into(),
+        source: "route table 100".into(),
+    }
+}
+
+fn pop(drained: bool) -> Pop {
+    Pop {
+        drained,
+        encap: vec!["vlan 100".into()],
+        health: Health {
+            loss: 0.25,
+            min_rtt_ms: Some(1.5),
+            pop: "pop-a".into(),
+            probes: 12,
+            rtt_ms: None,
+            since_seconds: Some(30.125),
+            state: "up".into(),
+            up: !drained,
+        },
+        id: 1,
+        interface: "bb-a".into(),
+        mac: "198.51.100.2 (02:00:00:00:0a:01)".into(),
+        name: "pop-a".into(),
+        probe: Some("icmp 198.51.100.2 every 1s".into()),
+        region: None,
+    }
+}
+
+fn policy() -> Policy {
+    Policy {
+        members: vec![Member {
+            member: "pop:pop-a".into(),
+            priority: 0,
+            up: true,
+            weight: 1,
+        }],
+        method: "nearest".into(),
+        name: "contoso-nearest".into(),
+        tables: vec![Table {
+            fallback: Some("transit".into()),
+            id: 2,
+            key: "contoso-nearest".into(),
+            shares: vec![("pop-a".into(), 4096)],
+        }],
+    }
+}
+
+fn registered(internet: bool) -> Lookup {
+    Lookup::Registered(Registered {
+        address: "192.0.2.1".parse().unwrap(),
+        counter_slot: 1,
+        dscp: (!internet).then_some(46),
+        from_customer: Some("bb-a".into()),
+        policy: (!internet).then(|| "contoso-nearest".into()),
+        preference: if internet { "internet" } else { "microsoft" }.into(),
+        prefix: Some("192.0.2.0/25".parse().unwrap()),
+        protect: vec![],
+        registered: true,
+        registration: Some("contoso".into()),
+        source: Some("config".into()),
+        toward_customer: vec![share(Some("pop-a"), 2048), share(None, 2048)],
+    })
+}
+
+#[test]
+fn every_reply_round_trips() {
+    round_trip(&status());
+    round_trip(&stats());
+    round_trip(&vec![prefix(None, None), prefix(Some(46), Some("p"))]);
+    round_trip(&prefix(Some(0), None));
+    round_trip(&registered(false));
+    round_trip(&registered(true));
+    round_trip(&Lookup::Unregistered(Unregistered {
+        address: "2001:db8::1".parse().unwrap(),
+        default_action: "pass".into(),
+        registered: false,
+    }));
+    round_trip(&Changed {
+        changes: Changes {
+            removed: 1,
+            written: 2,
+        },
+    });
+    round_trip(&vec![pop(false), pop(true)]);
+    round_trip(&vec![policy()]);
+    round_trip(&PolicyShow {
+        first_prefixes: vec!["192.0.2.0/25".into()],
+        policy: policy(),
+        prefixes: 1,
+        slots: 4096,
+        table: vec![share(Some("pop-a"), 4096)],
+        tables: vec![KernelTable {
+            fallback: None,
+            id: 2,
+            key: "contoso-nearest".into(),
+            table: vec![share(Some("pop-a"), 4096)],
+        }],
+    });
+    round_trip(&Events {
+        events: vec![Event {
+            kind: "pop".into(),
+            message: "pop-b down".into(),
+            time: 1_764_000_000.5,
+        }],
+        received: 3,
+    });
+    round_trip(&Latency {
+        pops: vec![
+            PopLatency {
+                max_ms: Some(2.5),
+                min_ms: Some(0.75),
+                p50_ms: Some(1.0),
+                p90_ms: Some(2.0),
+                p99_ms: Some(2.5),
+                pop: "pop-a".into(),
+                samples: 4,
+            },
+            PopLatency {
+                max_ms: None,
+                min_ms: None,
+                p50_ms: None,
+                p90_ms: None,
+                p99_ms: None,
+                pop: "pop-b".into(),
+                samples: 0,
+            },
+        ],
+        window_seconds: 300,
+    });
+    round_trip(&TornDown {
+        torn_down: "/sys/fs/bpf/edge".into(),
+    });
+    // An error reply: `data` is null, whatever the verb's type.
+    let e: Response<Status> = Response::error(ErrorKind::NotFound, "no PoP named \"x\"");
+    let line = serde_json::to_string(&e).unwrap();
+    assert_eq!(
+        serde_json::from_str::<Value>(&line).unwrap(),
+        json!({"protocol": 1, "ok": false, "error": "no PoP named \"x\"", "kind": "not_found", "data": null})
+    );
+    assert_eq!(decode_reply::<Status>(&line).unwrap(), e);
+}
+
+/// What edged sends for a verb is what the verb's own type reads.
+#[test]
+fn the_reply_enum_serializes_as_the_verbs_type() {
+    let pairs: Vec<(Reply, Value)> = vec![
+        (
+            Reply::Status(Box::new(status())),
+            serde_json::to_value(status()).unwrap(),
+        ),
+        (
+            Reply::Stats(stats()),
+            serde_json::to_value(stats()).unwrap(),
+        ),
+        (
+            Reply::Lookup(Box::new(registered(true))),
+            serde_json::to_value(registered(true)).unwrap(),
+        ),
+    ];
+    for (reply, want) in pairs {
+        assert_eq!(serde_json::to_value(&reply).unwrap(), want);
+    }
+}
+
+#[test]
+fn requests_round_trip_and_bad_ones_are_errors() {
+    let r = Request::PrefixAdd {
+        spec: PrefixSpec {
+            prefix: "198.51.100.0/24".into(),
+            pop: Some("ams".into()),
+            ..PrefixSpec::default()
+        },
+    };
+    let line = encode(&r);
+    assert_eq!(decode(&line).unwrap(), r);
+    assert!(line.starts_with(br#"{"protocol":1,"command":"prefix_add","#));
+    assert_eq!(
+        decode(br#"{"protocol":1,"command":"pop_drain","pop":"ams"}"#).unwrap(),
+        Request::PopDrain { pop: "ams".into() }
+    );
+    for bad in [
+        &b"{"[..],
+        b"null",
+        b"[1]",
+        b"{\"protocol\":1,\"command\":\"rm_rf\"}",
+        b"{\"protocol\":1,\"command\":\"prefix_del\",\"prefix\":\"192.0.2.1/24x\"}",
+        b"{\"protocol\":1,\"command\":\"status\",\"extra\":1}",
+        b"{\"protocol\":1,\"command\":\"pop_drain\",\"pop\":\"a\",\"extra\":1}",
+        b"\xff\xfe",
+    ] {
+        let e = decode(bad).expect_err(&String::from_utf8_lossy(bad));
+        assert_eq!(e.kind, ErrorKind::Invalid, "{e}");
+    }
+    let e = decode(&vec![b' '; MAX_REQUEST + 1]).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Invalid);
+}
+
+/// edged's side: a request without the version, or with another, gets kind
+/// `version` and a message naming the versions, whatever else it says.
+#[test]
+fn edged_refuses_an_unknown_protocol_version() {
+    for (line, says) in [
+        (&br#"{"command":"status"}"#[..], "has no \"protocol\" field"),
+        (br#"{"command":"rm_rf"}"#, "has no \"protocol\" field"),
+        (br#"{"protocol":2,"command":"status"}"#, "speaks protocol 2"),
+        (br#"{"protocol":0,"command":"status"}"#, "speaks protocol 0"),
+        (
+            br#"{"protocol":"1","command":"status"}"#,
+            "speaks protocol \"1\"",
+        ),
+        (
+            br#"{"protocol":null,"command":"status"}"#,
+            "speaks protocol null",
+        ),
+        (
+            br#"{"protocol":1.5,"command":"status"}"#,
+            "speaks protocol 1.5",
+        ),
+    ] {
+        let e = decode(line).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Version, "{e}");
+        assert!(e.message.contains(says), "{e}");
+        assert!(e.message.contains("edged speaks protocol 1"), "{e}");
+        let reply: Response = e.into();
+        let v = serde_json::to_value(&reply).unwrap();
+        assert_eq!(
+            (&v["protocol"], &v["ok"], &v["kind"]),
+            (&json!(1), &json!(false), &json!("version"))
+        );
+    }
+}
+
+/// edgectl's side: a reply without the version, or with another, is an
+/// error naming both versions (and what an older edged said).
+#[test]
+fn edgectl_refuses_an_unknown_protocol_version() {
+    let newer = r#"{"protocol":2,"ok":true,"data":{"changes":{"removed":0,"written":1}}}"#;
+    let e = format!("{:#}", decode_reply::<Changed>(newer).unwrap_err());
+    assert!(
+        e.contains("edged speaks protocol 2; this edgectl speaks protocol 1"),
+        "{e}"
+    );
+    // An edged from before the version refuses the field it does not know.
+    let older = r#"{"ok":false,"error":"malformed request: unknown field `protocol`","kind":"invalid","data":null}"#;
+    let e = format!("{:#}", decode_reply::<Changed>(older).unwrap_err());
+    assert!(e.contains("no protocol version"), "{e}");
+    assert!(e.contains("this edgectl speaks"), "{e}");
+    assert!(e.contains("unknown field `protocol`"), "{e}");
+    let e = format!("{:#}", decode_reply::<Changed>("not json").unwrap_err());
+    assert!(e.contains("not valid JSON"), "{e}");
+    // The right version but the wrong shape: an error, not a panic.
+    let wrong = r#"{"protocol":1,"ok":true,"data":{"changes":1}}"#;
+    assert!(decode_reply::<Changed>(wrong).is_err());
+}
+
+/// The reply types keep the JSON the views had when edged sent them as
+/// they are (`edgectl --json` output and scripts depend on it).
+#[test]
+fn replies_keep_the_shape_of_the_views() {
+    let p = desired::PrefixView {
+        prefix: "192.0.2.0/25".parse().unwrap(),
+        registration: "contoso".into(),
+        preference: "microsoft",
+        policy: Some(Arc::from("contoso-nearest")),
+        dscp: Some(46),
+        protect: vec!["peer0".into()],
+        source: crate::plan::Origin::Route { table: 100 },
+        counter_slot: 3,
+    };
+    assert_eq!(
+        serde_json::to_value(Prefix::from(&p)).unwrap(),
+        serde_json::to_value(&p).unwrap()
+    );
+    let pop = desired::PopView {
+        id: 1,
+        name: "pop-a".into(),
+        interface: "bb-a".into(),
+        mac: "198.51.100.2 (02:00:00:00:0a:01)".into(),
+        encap: vec!["vlan 100".into()],
+        region: Some("eu".into()),
+        probe: None,
+        drained: false,
+    };
+    let health = desired::PopHealthView {
+        pop: "pop-a".into(),
+        state: "up",
+        up: true,
+        since_seconds: Some(2.5),
+        rtt_ms: Some(1.25),
+        min_rtt_ms: None,
+        loss: 0.0,
+        probes: 9,
+    };
+    let mut old = serde_json::to_value(&pop).unwrap();
+    old["health"] = serde_json::to_value(&health).unwrap();
+    assert_eq!(serde_json::to_value(Pop::new(&pop, &health)).unwrap(), old);
+    let policy = desired::PolicyView {
+        name: "contoso-nearest".into(),
+        method: "nearest",
+        members: vec![desired::MemberView {
+            member: "pop:pop-a".into(),
+            weight: 2,
+            priority: 1,
+            up: false,
+        }],
+        tables: vec![desired::TableView {
+            id: 4,
+            key: "contoso-nearest eu".into(),
+            shares: vec![("pop-a".into(), 4096)],
+            fallback: Some("transit"),
+        }],
+    };
+    assert_eq!(
+        serde_json::to_value(Policy::from(&policy)).unwrap(),
+        serde_json::to_value(&policy).unwrap()
+    );
+    let port = desired::PortView {
+        id: 0,
+        interface: "peer0".into(),
+        role: "peering",
+        ifindex: 7,
+    };
+    assert_eq!(
+        serde_json::to_value(Port::from(&port)).unwrap(),
+        serde_json::to_value(&port).unwrap()
+    );
+    let routes = desired::RoutesView {
+        routes: 3,
+        resyncs: 1,
+        skipped: 2,
+    };
+    assert_eq!(
+        serde_json::to_value(Routes::from(routes)).unwrap(),
+        serde_json::to_value(routes).unwrap()
+    );
+}
+
+/// The fenced examples in docs/protocol.md: every ```json block is tagged
+/// `request`, `refused` (a request edged refuses with kind `version`) or
+/// `reply TYPE`; a request decodes and survives encode → decode, a reply
+/// decodes as its type and re-encodes to the same JSON, and every verb and
+/// reply type has an example.
+#[test]
+fn the_protocol_doc_examples_match_the_types() {
+    fn same<T: Serialize + DeserializeOwned>(block: &str) -> Result<(), String> {
+        let want: Value = serde_json::from_str(block).map_err(|e| format!("not JSON: {e}"))?;
+        let typed: Response<T> = decode_reply(block).map_err(|e| format!("{e:#}"))?;
+        let got = serde_json::to_value(&typed).unwrap();
+        (got == want)
+            .then_some(())
+            .ok_or_else(|| format!("re-encodes as {got}"))
+    }
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/protocol.md");
+    let doc = std::fs::read_to_string(path).unwrap();
+    let mut verbs = std::collections::BTreeSet::new();
+    let mut replies = std::collections::BTreeSet::new();
+    let mut problems = Vec::new();
+    let mut blocks = 0;
+    let mut lines = doc.lines().enumerate();
+    while let Some((n, line)) = lines.next() {
+        let Some(info) = line.strip_prefix("```json") else {
+            continue;
+        };
+        let block: String = lines
+            .by_ref()
+            .map(|(_, l)| l)
+            .take_while(|l| *l != "```")
+            .collect::<Vec<_>>()
+            .join("\n");
+        blocks += 1;
+        let tag: Vec<&str> = info.split_whitespace().collect();
+        let checked = match tag[..] {
+            ["request"] => match decode(block.as_bytes()) {
+                Ok(request) => {
+                    let v = serde_json::to_value(&request).unwrap();
+                    verbs.insert(v["command"].as_str().unwrap().to_string());
+                    // Optional fields are optional: the request, not its
+                    // JSON, survives the round trip.
+                    let again = decode(&encode(&request)).map_err(|e| e.to_string());
+                    (again.as_ref() == Ok(&request))
+                        .then_some(())
+                        .ok_or_else(|| format!("re-encoded, decodes as {again:?}"))
+                }
+                Err(e) => Err(e.to_string()),
+            },
+            ["refused"] => match decode(block.as_bytes()) {
+                Err(e) if e.kind == ErrorKind::Version => Ok(()),
+                other => Err(format!("not refused for its version: {other:?}")),
+            },
+            ["reply", ty] => {
+                replies.insert(ty.to_string());
+                match ty {
+                    "Status" => same::<Status>(&block),
+                    "Stats" => same::<Stats>(&block),
+                    "PrefixList" => same::<PrefixList>(&block),
+                    "Prefix" => same::<Prefix>(&block),
+                    "Lookup" => same::<Lookup>(&block),
+                    "Changed" => same::<Changed>(&block),
+                    "PopList" => same::<PopList>(&block),
+                    "PolicyList" => same::<PolicyList>(&block),
+                    "PolicyShow" => same::<PolicyShow>(&block),
+                    "Events" => same::<Events>(&block),
+                    "Latency" => same::<Latency>(&block),
+                    "TornDown" => same::<TornDown>(&block),
+                    "error" => same::<Value>(&block).and_then(|()| {
+                        let v: Value = serde_json::from_str(&block).unwrap();
+                        (v["ok"] == false && v["data"].is_null())
+                            .then_some(())
+                            .ok_or_else(|| "an error reply has ok false, data null".into())
+                    }),
+                    _ => Err(format!("unknown reply type {ty}")),
+                }
+            }
+            _ => Err(format!("untagged json block ({info:?})")),
+        };
+        if let Err(e) = checked {
+            problems.push(format!("docs/protocol.md:{}: {e}", n + 1));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    assert!(blocks > 0, "no examples found");
+    let all_verbs = [
+        "status",
+        "stats",
+        "prefix_add",
+        "prefix_del",
+        "prefix_list",
+        "prefix_show",
+        "prefix_lookup",
+        "pop_list",
+        "pop_drain",
+        "pop_undrain",
+        "policy_list",
+        "policy_show",
+        "events",
+        "report_latency",
+        "config_reload",
+        "teardown",
+    ];
+    let missing: Vec<_> = all_verbs.iter().filter(|v| !verbs.contains(**v)).collect();
+    assert!(
+        missing.is_empty(),
+        "verbs without a request example: {missing:?}"
+    );
+    let all_replies = [
+        "Status",
+        "Stats",
+        "PrefixList",
+        "Prefix",
+        "Lookup",
+        "Changed",
+        "PopList",
+        "PolicyList",
+        "PolicyShow",
+        "Events",
+        "Latency",
+        "TornDown",
+        "error",
+    ];
+    let missing: Vec<_> = all_replies
+        .iter()
+        .filter(|v| !replies.contains(**v))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "reply types without an example: {missing:?}"
+    );
+}
