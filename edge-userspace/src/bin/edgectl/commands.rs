@@ -14,6 +14,7 @@ use anyhow::{Context as _, Result};
 use edge_userspace::{
     config,
     control::{self, ErrorKind, Lookup, Request, Response, Stats},
+    desired,
 };
 use ipnet::IpNet;
 use serde::{Serialize, de::DeserializeOwned};
@@ -94,7 +95,8 @@ pub(super) fn lookup(cli: &Cli, address: IpAddr) -> Result<ExitCode> {
 pub(super) fn config_check(cli: &Cli, file: &Path) -> Result<ExitCode> {
     let text =
         std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
-    match config::parse(&text) {
+    // The file, then the selection tables it lays out (their limit).
+    match config::parse(&text).and_then(|plan| desired::layout(&plan).map(|_| plan)) {
         Ok(plan) => {
             if cli.json {
                 println!("{}", serde_json::json!({"ok": true, "problems": []}));
