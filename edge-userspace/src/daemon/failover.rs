@@ -60,21 +60,20 @@ pub(super) fn health_of<'a>(
 impl Daemon {
     /// Starts, restarts or stops the probe of every PoP to match the plan.
     pub(super) fn sync_monitors(&mut self) {
-        let wanted: BTreeMap<String, (u32, Probe)> = self
+        let wanted: BTreeMap<String, Probe> = self
             .applied
             .plan
             .pops
             .iter()
-            .zip(&self.applied.pop_ids)
-            .filter_map(|(p, &id)| Some((p.name.clone(), (id, p.probe.clone()?))))
+            .filter_map(|p| Some((p.name.clone(), p.probe.clone()?)))
             .collect();
         self.failover
             .monitors
-            .retain(|name, m| wanted.get(name).is_some_and(|(_, p)| *p == m.probe));
+            .retain(|name, m| wanted.get(name).is_some_and(|p| *p == m.probe));
         self.failover
             .health
             .retain(|name, _| wanted.contains_key(name));
-        for (name, (id, probe)) in wanted {
+        for (name, probe) in wanted {
             let drained = self.applied.state.drained.contains(&name);
             if let Some(m) = self.failover.monitors.get(&name) {
                 m.drained.send_replace(drained);
@@ -83,7 +82,7 @@ impl Daemon {
             let (tx, rx) = watch::channel(drained);
             info!("{name}: probing {probe}");
             let task = tokio::spawn(health::run(
-                id,
+                name.clone(),
                 probe.clone(),
                 rx,
                 self.failover.health_tx.clone(),
@@ -101,17 +100,10 @@ impl Daemon {
 
     /// A probe result or drain change from a PoP's monitor.
     pub fn health_event(&mut self, ev: HealthEvent) {
-        let Some(name) = self
-            .applied
-            .plan
-            .pops
-            .iter()
-            .zip(&self.applied.pop_ids)
-            .find(|(_, id)| **id == ev.pop)
-            .map(|(p, _)| p.name.clone())
-        else {
+        let name = ev.pop.clone();
+        if !self.applied.plan.pops.iter().any(|p| p.name == name) {
             return; // a PoP removed by a reload
-        };
+        }
         if let Some(rtt) = ev.rtt {
             let samples = self.failover.rtts.entry(name.clone()).or_default();
             samples.push_back((Instant::now(), rtt));

@@ -474,7 +474,8 @@ impl Health {
 /// after every drain change.
 #[derive(Debug)]
 pub struct HealthEvent {
-    pub pop: u32,
+    /// The PoP, by name: its one identity from the config to the daemon.
+    pub pop: String,
     /// Effective state after this event (healthy and not drained).
     pub up: bool,
     /// `up` changed with this event.
@@ -492,7 +493,7 @@ pub struct HealthEvent {
 /// still probed). A drain change during a probe is seen when the probe ends
 /// (at most `probe.timeout` later).
 pub async fn run(
-    pop: u32,
+    pop: String,
     probe: Probe,
     mut drained: watch::Receiver<bool>,
     events: mpsc::Sender<HealthEvent>,
@@ -508,7 +509,7 @@ pub async fn run(
                 let result = probe_once(&probe).await;
                 let rtt = result.as_ref().ok().copied();
                 let changed = health.record(rtt, Instant::now()).is_some();
-                HealthEvent { pop, up: health.up(), changed, rtt, result: Some(result), status: health.status() }
+                HealthEvent { pop: pop.clone(), up: health.up(), changed, rtt, result: Some(result), status: health.status() }
             }
             r = drained.changed(), if watching => {
                 if r.is_err() {
@@ -518,7 +519,7 @@ pub async fn run(
                 }
                 let d = *drained.borrow_and_update();
                 let changed = health.set_drained(d, Instant::now()).is_some();
-                HealthEvent { pop, up: health.up(), changed, rtt: None, result: None, status: health.status() }
+                HealthEvent { pop: pop.clone(), up: health.up(), changed, rtt: None, result: None, status: health.status() }
             }
         };
         if events.send(event).await.is_err() {

@@ -374,7 +374,7 @@ async fn runner_follows_a_server_that_goes_and_comes_back() {
     p.timeout = ms(50);
     let (drain_tx, drain_rx) = watch::channel(false);
     let (tx, mut rx) = mpsc::channel(64);
-    let task = tokio::spawn(run(7, p, drain_rx, tx));
+    let task = tokio::spawn(run("ams".into(), p, drain_rx, tx));
 
     let next = async |rx: &mut mpsc::Receiver<HealthEvent>| {
         tokio::time::timeout(Duration::from_secs(3), rx.recv())
@@ -384,7 +384,7 @@ async fn runner_follows_a_server_that_goes_and_comes_back() {
     };
     // Up from the first probe, with an RTT sample.
     let e = next(&mut rx).await;
-    assert_eq!((e.pop, e.up, e.changed), (7, true, false));
+    assert_eq!((e.pop.as_str(), e.up, e.changed), ("ams", true, false));
     assert!(e.rtt.is_some() && e.status.srtt.is_some());
 
     // Take the server away: down on the 3rd failed probe (fall 3).
