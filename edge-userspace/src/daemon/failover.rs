@@ -8,7 +8,7 @@ use std::{
 };
 
 use log::{error, info};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 
 use super::*;
 use crate::{
@@ -21,7 +21,6 @@ use crate::{
 /// A running probe of one PoP.
 pub(super) struct Monitor {
     probe: Probe,
-    drained: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -74,31 +73,20 @@ impl Daemon {
             .health
             .retain(|name, _| wanted.contains_key(name));
         for (name, probe) in wanted {
-            let drained = self.applied.state.drained.contains(&name);
-            if let Some(m) = self.failover.monitors.get(&name) {
-                m.drained.send_replace(drained);
+            if self.failover.monitors.contains_key(&name) {
                 continue;
             }
-            let (tx, rx) = watch::channel(drained);
             info!("{name}: probing {probe}");
             let task = tokio::spawn(health::run(
                 name.clone(),
                 probe.clone(),
-                rx,
                 self.failover.health_tx.clone(),
             ));
-            self.failover.monitors.insert(
-                name,
-                Monitor {
-                    probe,
-                    drained: tx,
-                    task,
-                },
-            );
+            self.failover.monitors.insert(name, Monitor { probe, task });
         }
     }
 
-    /// A probe result or drain change from a PoP's monitor.
+    /// A probe result from a PoP's monitor.
     pub fn health_event(&mut self, ev: HealthEvent) {
         let name = ev.pop.clone();
         if !self.applied.plan.pops.iter().any(|p| p.name == name) {
@@ -117,10 +105,10 @@ impl Daemon {
         let was = self.failover.health.get(&name).map(|s| s.healthy);
         let healthy = ev.status.healthy;
         self.failover.health.insert(name.clone(), ev.status);
-        if was != Some(healthy) && ev.result.is_some() {
+        if was != Some(healthy) {
             let message = match (&ev.result, healthy) {
                 (_, true) => format!("{name} is UP (its probe answers)"),
-                (Some(Err(e)), false) => format!("{name} is DOWN: {e}"),
+                (Err(e), false) => format!("{name} is DOWN: {e}"),
                 _ => format!("{name} is DOWN"),
             };
             self.events.record("pop", message);
@@ -260,5 +248,41 @@ impl Daemon {
             Ok(_) => {}
             Err(e) => error!("neighbour change: {e:#}"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use super::*;
+    use crate::health::Health;
+
+    /// Drain lives in one place, the state: a drained PoP is down for the
+    /// methods whatever its probes say, and up again (with its probes'
+    /// verdict) when undrained.
+    #[test]
+    fn drained_and_unresolved_pops_are_down_for_the_methods() {
+        let text = "[[ports]]\ninterface = \"bb0\"\nrole = \"backbone\"\n\n[[pops]]\nname = \"a\"\ninterface = \"bb0\"\nmac = \"02:00:00:00:00:01\"\n\n[[pops]]\nname = \"b\"\ninterface = \"bb0\"\nmac = \"02:00:00:00:00:02\"\n\n[[pops]]\nname = \"c\"\ninterface = \"bb0\"\nmac = \"02:00:00:00:00:03\"\n";
+        let plan = crate::config::parse(text).unwrap();
+        let t0 = Instant::now();
+        let mut probed = Health::new(2, 3, t0);
+        probed.record(Some(Duration::from_millis(7)), t0);
+        let health = BTreeMap::from([("a".to_string(), probed.status())]);
+        let mut drained = BTreeSet::from(["a".to_string()]);
+        let unresolved = BTreeSet::from([2]);
+        let view =
+            |drained: &BTreeSet<String>, i| health_of(&plan, drained, &health, &unresolved)(i);
+        assert_eq!(view(&drained, 0), PopHealth::DOWN, "drained, probes say up");
+        assert_eq!(view(&drained, 1), PopHealth::UP, "no probe");
+        assert_eq!(view(&drained, 2), PopHealth::DOWN, "next hop unresolved");
+        drained.clear();
+        assert_eq!(
+            view(&drained, 0),
+            PopHealth {
+                up: true,
+                rtt: Some(Duration::from_millis(7))
+            }
+        );
     }
 }

@@ -6,10 +6,10 @@
 //!   returns the round-trip time or a [`ProbeError`] saying what went wrong.
 //! - [`Health`] is pure: rise / fall counting, up / down with the time of the
 //!   last change, smoothed RTT (EWMA), the recent minimum RTT and the loss
-//!   over the last [`WINDOW`] probes. Operator drain counts as down without
-//!   touching the probe history.
+//!   over the last [`WINDOW`] probes. Operator drain is not here: it is the
+//!   daemon's (the state file), and a drained PoP keeps being probed.
 //! - [`run`] probes one PoP every interval and sends a [`HealthEvent`] per
-//!   probe (RTT sample and state) and per drain change over an mpsc channel.
+//!   probe (RTT sample and state) over an mpsc channel.
 
 use std::{
     collections::VecDeque,
@@ -23,7 +23,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::{TcpSocket, TcpStream, UdpSocket},
-    sync::{mpsc, watch},
+    sync::mpsc,
     time::MissedTickBehavior,
 };
 
@@ -351,7 +351,6 @@ pub struct Health {
     rise: u32,
     fall: u32,
     healthy: bool,
-    drained: bool,
     decided: bool,
     /// Consecutive results against the current state.
     streak: u32,
@@ -365,12 +364,9 @@ pub struct Health {
 /// A PoP's health as `edgectl pop list` would show it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PopStatus {
-    /// Healthy and not drained: what the methods use.
-    pub up: bool,
-    /// What the probes say.
+    /// What the probes say (drain is the daemon's: its state file).
     pub healthy: bool,
-    pub drained: bool,
-    /// When `up` last changed (or the state machine was made).
+    /// When `healthy` last changed (or the state machine was made).
     pub last_change: Instant,
     /// Smoothed RTT (EWMA, alpha 1/8).
     pub srtt: Option<Duration>,
@@ -388,7 +384,6 @@ impl Health {
             rise: rise.max(1),
             fall: fall.max(1),
             healthy: true,
-            drained: false,
             decided: false,
             streak: 0,
             last_change: now,
@@ -399,9 +394,9 @@ impl Health {
     }
 
     /// Feeds one probe result (`Some(rtt)` or `None` for a failure);
-    /// returns the new effective state if it changed.
+    /// returns the new state if it changed.
     pub fn record(&mut self, result: Option<Duration>, now: Instant) -> Option<bool> {
-        let before = self.up();
+        let before = self.healthy;
         self.probes += 1;
         if self.recent.len() == WINDOW {
             self.recent.pop_front();
@@ -430,33 +425,22 @@ impl Health {
         self.changed(before, now)
     }
 
-    /// Operator drain: down while drained, probes go on. Returns the new
-    /// effective state if it changed.
-    pub fn set_drained(&mut self, drained: bool, now: Instant) -> Option<bool> {
-        let before = self.up();
-        self.drained = drained;
-        self.changed(before, now)
-    }
-
     fn changed(&mut self, before: bool, now: Instant) -> Option<bool> {
-        let up = self.up();
-        (up != before).then(|| {
+        (self.healthy != before).then(|| {
             self.last_change = now;
-            up
+            self.healthy
         })
     }
 
-    /// Healthy and not drained.
+    /// What the probes say.
     pub fn up(&self) -> bool {
-        self.healthy && !self.drained
+        self.healthy
     }
 
     pub fn status(&self) -> PopStatus {
         let failed = self.recent.iter().filter(|r| r.is_none()).count();
         PopStatus {
-            up: self.up(),
             healthy: self.healthy,
-            drained: self.drained,
             last_change: self.last_change,
             srtt: self.srtt,
             min_rtt: self.recent.iter().flatten().min().copied(),
@@ -476,51 +460,36 @@ impl Health {
 pub struct HealthEvent {
     /// The PoP, by name: its one identity from the config to the daemon.
     pub pop: String,
-    /// Effective state after this event (healthy and not drained).
+    /// What the probes say after this one.
     pub up: bool,
-    /// `up` changed with this event.
+    /// `up` changed with this probe.
     pub changed: bool,
-    /// This probe's RTT (`None` for a failure or a drain change).
+    /// This probe's RTT (`None` for a failure).
     pub rtt: Option<Duration>,
-    /// This probe's result; `None` for a drain change.
-    pub result: Option<Result<Duration, ProbeError>>,
+    /// This probe's result.
+    pub result: Result<Duration, ProbeError>,
     pub status: PopStatus,
 }
 
 /// Probes PoP `pop` every `probe.interval` until `events` is closed (or the
-/// task is aborted), sending a [`HealthEvent`] per probe and per change of
-/// `drained` (`true`: the operator drained the PoP; it counts as down and is
-/// still probed). A drain change during a probe is seen when the probe ends
-/// (at most `probe.timeout` later).
-pub async fn run(
-    pop: String,
-    probe: Probe,
-    mut drained: watch::Receiver<bool>,
-    events: mpsc::Sender<HealthEvent>,
-) {
+/// task is aborted), sending a [`HealthEvent`] per probe. Drain is not its
+/// business: a drained PoP is still probed, and the daemon counts it down.
+pub async fn run(pop: String, probe: Probe, events: mpsc::Sender<HealthEvent>) {
     let mut health = Health::new(probe.rise, probe.fall, Instant::now());
-    health.set_drained(*drained.borrow_and_update(), Instant::now());
-    let mut watching = true;
     let mut ticker = tokio::time::interval(probe.interval);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
-        let event = tokio::select! {
-            _ = ticker.tick() => {
-                let result = probe_once(&probe).await;
-                let rtt = result.as_ref().ok().copied();
-                let changed = health.record(rtt, Instant::now()).is_some();
-                HealthEvent { pop: pop.clone(), up: health.up(), changed, rtt, result: Some(result), status: health.status() }
-            }
-            r = drained.changed(), if watching => {
-                if r.is_err() {
-                    // The drain handle is gone: keep the last state.
-                    watching = false;
-                    continue;
-                }
-                let d = *drained.borrow_and_update();
-                let changed = health.set_drained(d, Instant::now()).is_some();
-                HealthEvent { pop: pop.clone(), up: health.up(), changed, rtt: None, result: None, status: health.status() }
-            }
+        ticker.tick().await;
+        let result = probe_once(&probe).await;
+        let rtt = result.as_ref().ok().copied();
+        let changed = health.record(rtt, Instant::now()).is_some();
+        let event = HealthEvent {
+            pop: pop.clone(),
+            up: health.up(),
+            changed,
+            rtt,
+            result,
+            status: health.status(),
         };
         if events.send(event).await.is_err() {
             return;
