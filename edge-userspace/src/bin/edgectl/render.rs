@@ -114,22 +114,64 @@ pub(super) fn prefix(p: &Prefix) -> String {
     out
 }
 
+/// One row a PoP: where it is, its health as the methods see it (`state`:
+/// up, down, drained, or up without a probe result), since when, smoothed
+/// and minimum RTT and loss over the recent probes, encapsulation.
 pub(super) fn pop_list(v: &PopList) -> String {
-    let mut out = format!(
-        "{:<4} {:<18} {:<12} {:<18} {:<8} {}\n",
-        "id", "pop", "interface", "next hop", "state", "encapsulation"
-    );
-    for p in v {
-        let _ = writeln!(
-            out,
-            "{:<4} {:<18} {:<12} {:<18} {:<8} {}",
-            p.id.to_string(),
-            p.name,
-            p.interface,
-            p.mac,
-            if p.drained { "drained" } else { "up" },
-            joined(&p.encap, "; "),
-        );
+    let ms = |x: Option<f64>| x.map_or_else(|| "-".to_string(), |x| format!("{x:.2}"));
+    let rows: Vec<[String; 9]> = v
+        .iter()
+        .map(|p| {
+            let h = &p.health;
+            [
+                p.id.to_string(),
+                p.name.clone(),
+                p.interface.clone(),
+                p.mac.clone(),
+                h.state.clone(),
+                h.since_seconds
+                    .map_or_else(|| "-".to_string(), |s| format!("{s:.0}s")),
+                format!("{}/{}", ms(h.rtt_ms), ms(h.min_rtt_ms)),
+                if h.probes == 0 {
+                    "-".to_string()
+                } else {
+                    format!("{:.0}%", h.loss * 100.0)
+                },
+                joined(&p.encap, "; "),
+            ]
+        })
+        .collect();
+    let head = [
+        "id",
+        "pop",
+        "interface",
+        "next hop",
+        "state",
+        "since",
+        "rtt/min ms",
+        "loss",
+        "encapsulation",
+    ]
+    .map(String::from);
+    // Columns as wide as their widest cell (next hops and states vary).
+    let mut width = [0usize; 9];
+    for row in std::iter::once(&head).chain(&rows) {
+        for (w, cell) in width.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for row in std::iter::once(&head).chain(&rows) {
+        let mut line = String::new();
+        for (i, (cell, w)) in row.iter().zip(width).enumerate() {
+            if i + 1 == row.len() {
+                line.push_str(cell);
+            } else {
+                let _ = write!(line, "{cell:<w$} ");
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
     }
     out
 }
@@ -390,4 +432,63 @@ pub(super) fn stats(v: &Stats, previous: Option<(&Stats, f64)>) -> String {
         out.push('\n');
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use edge_userspace::control::{Health, Pop};
+
+    use super::*;
+
+    fn pop(id: u32, name: &str, mac: &str, state: &str, up: bool, drained: bool) -> Pop {
+        Pop {
+            drained,
+            encap: Vec::new(),
+            health: Health {
+                loss: if up { 0.0 } else { 0.5 },
+                min_rtt_ms: Some(0.4),
+                pop: name.into(),
+                probes: 20,
+                rtt_ms: Some(0.61),
+                since_seconds: Some(7.2),
+                state: state.into(),
+                up,
+            },
+            id,
+            interface: "bb0".into(),
+            mac: mac.into(),
+            name: name.into(),
+            probe: None,
+            region: None,
+        }
+    }
+
+    /// The text says what the probes say: a failed PoP is down, a drained
+    /// one drained, with since, RTT and loss; columns line up whatever the
+    /// next hop's length.
+    #[test]
+    fn pop_list_shows_real_health_in_aligned_columns() {
+        let text = pop_list(&vec![
+            pop(0, "fra", "02:00:00:00:0f:01", "down", false, false),
+            pop(
+                1,
+                "lon",
+                "198.51.100.3 (02:00:00:00:0e:01)",
+                "up",
+                true,
+                false,
+            ),
+            pop(2, "ams", "02:00:00:00:0a:01", "drained", false, true),
+        ]);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 4, "{text}");
+        let state_at = lines[0].find("state").unwrap();
+        let cells: Vec<&str> = lines[1..].iter().map(|l| &l[state_at..]).collect();
+        assert!(cells[0].starts_with("down "), "{text}");
+        assert!(cells[1].starts_with("up "), "{text}");
+        assert!(cells[2].starts_with("drained "), "{text}");
+        assert!(
+            lines[1].contains("7s") && lines[1].contains("0.61/0.40") && lines[1].contains("50%")
+        );
+    }
 }
