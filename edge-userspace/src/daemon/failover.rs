@@ -56,6 +56,37 @@ pub(super) fn health_of<'a>(
     }
 }
 
+/// The tables that fall back in `new` and did not in `old`, each as its
+/// `fallback` event's message: after a health change, and after a change (a
+/// drain that leaves a policy without members, a reload).
+pub(super) fn new_fallbacks(old: &Resolved, new: &Resolved) -> Vec<String> {
+    new.in_fallback()
+        .filter(|(key, _)| old.tables.get(*key).is_none_or(|t| t.fallback.is_none()))
+        .map(|(key, fallback)| {
+            format!(
+                "policy {key}: every member is down or drained; its traffic falls back to {}",
+                match fallback {
+                    crate::plan::Fallback::Transit => "the transit exit",
+                    crate::plan::Fallback::Pass => "the kernel (pass)",
+                }
+            )
+        })
+        .collect()
+}
+
+/// Counts, logs and records `messages` from [`new_fallbacks`].
+pub(super) fn record_fallbacks(
+    fallbacks: &mut u64,
+    events: &mut events::Events,
+    messages: Vec<String>,
+) {
+    for m in messages {
+        *fallbacks += 1;
+        error!("{m}");
+        events.record("fallback", m);
+    }
+}
+
 impl Daemon {
     /// Starts, restarts or stops the probe of every PoP to match the plan.
     pub(super) fn sync_monitors(&mut self) {
@@ -160,28 +191,8 @@ impl Daemon {
                 Err(e) => error!("writing selection table {id}: {e}"),
             }
         }
-        for (key, fallback) in resolved.in_fallback() {
-            if self
-                .applied
-                .resolved
-                .tables
-                .get(key)
-                .is_none_or(|t| t.fallback.is_none())
-            {
-                self.failover.fallbacks += 1;
-                error!("policy {key}: every member is down");
-                self.events.record(
-                    "fallback",
-                    format!(
-                        "policy {key}: every member is down; its traffic falls back to {}",
-                        match fallback {
-                            crate::plan::Fallback::Transit => "the transit exit",
-                            crate::plan::Fallback::Pass => "the kernel (pass)",
-                        }
-                    ),
-                );
-            }
-        }
+        let fallen = new_fallbacks(&self.applied.resolved, &resolved);
+        record_fallbacks(&mut self.failover.fallbacks, &mut self.events, fallen);
         if written > 0 {
             info!("failover: {written} selection tables rewritten");
         }
@@ -284,5 +295,30 @@ mod tests {
                 rtt: Some(Duration::from_millis(7))
             }
         );
+    }
+
+    /// A table that starts to fall back is one event, whatever emptied it
+    /// (a probe or a drain); one that stays in fallback is not another.
+    #[test]
+    fn a_policy_left_without_members_is_one_fallback_event() {
+        let text = "[[ports]]\ninterface = \"bb0\"\nrole = \"backbone\"\n\n[[pops]]\nname = \"a\"\ninterface = \"bb0\"\nmac = \"02:00:00:00:00:01\"\n\n[[policies]]\nname = \"only-a\"\nmethod = \"priority\"\nfallback = \"pass\"\nmembers = [{ pop = \"a\" }]\n\n[[prefixes]]\nprefix = \"198.51.100.0/24\"\npolicy = \"only-a\"\n";
+        let plan = crate::config::parse(text).unwrap();
+        let layout = crate::policy::Layout::new(&plan);
+        let choices = crate::policy::Choices::default();
+        let up = resolve::resolve(&plan, &layout, &|_| PopHealth::UP, &choices);
+        let drained = resolve::resolve(&plan, &layout, &|_| PopHealth::DOWN, &choices);
+        assert!(new_fallbacks(&up, &up).is_empty());
+        assert_eq!(
+            new_fallbacks(&up, &drained),
+            [
+                "policy only-a: every member is down or drained; its traffic falls back to the kernel (pass)"
+            ]
+        );
+        assert!(new_fallbacks(&drained, &drained).is_empty());
+        let mut count = 0;
+        let mut events = events::Events::default();
+        record_fallbacks(&mut count, &mut events, new_fallbacks(&up, &drained));
+        assert_eq!(count, 1);
+        assert_eq!(events.recent(10).len(), 1);
     }
 }
