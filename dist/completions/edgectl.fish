@@ -68,9 +68,9 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and not __fish_s
 complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and not __fish_seen_subcommand_from add del list show lookup help" -f -a "show" -d 'One registered prefix'
 complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and not __fish_seen_subcommand_from add del list show lookup help" -f -a "lookup" -d 'What a packet to or from ADDRESS gets right now: prefix, preference, policy and the PoPs of its selection table'
 complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and not __fish_seen_subcommand_from add del list show lookup help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from add" -l registration -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from add" -l registration -d 'Registration name (default: the prefix itself)' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from add" -l preference -d 'microsoft (cold potato) or internet (hot potato)' -r
-complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from add" -l policy -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from add" -l policy -d 'The policy that picks its PoP (toward the customer)' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from add" -l pop -d 'Shorthand for a one-member policy' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from add" -l dscp -d 'DSCP class name or number' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from add" -l protect -d 'Peering ports the prefix is registered on (comma separated)' -r
@@ -104,9 +104,9 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand pop; and not __fish_seen
 complete -c edgectl -n "__fish_edgectl_using_subcommand pop; and not __fish_seen_subcommand_from list drain undrain help" -l timeout -d 'How long to wait for edged\'s reply (seconds)' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand pop; and not __fish_seen_subcommand_from list drain undrain help" -l json -d 'Print machine-readable JSON instead of text'
 complete -c edgectl -n "__fish_edgectl_using_subcommand pop; and not __fish_seen_subcommand_from list drain undrain help" -s h -l help -d 'Print help'
-complete -c edgectl -n "__fish_edgectl_using_subcommand pop; and not __fish_seen_subcommand_from list drain undrain help" -f -a "list"
+complete -c edgectl -n "__fish_edgectl_using_subcommand pop; and not __fish_seen_subcommand_from list drain undrain help" -f -a "list" -d 'Every PoP: next hop, health (state, since, RTT, loss), encapsulation'
 complete -c edgectl -n "__fish_edgectl_using_subcommand pop; and not __fish_seen_subcommand_from list drain undrain help" -f -a "drain" -d 'Take a PoP out of every policy (counts as down)'
-complete -c edgectl -n "__fish_edgectl_using_subcommand pop; and not __fish_seen_subcommand_from list drain undrain help" -f -a "undrain"
+complete -c edgectl -n "__fish_edgectl_using_subcommand pop; and not __fish_seen_subcommand_from list drain undrain help" -f -a "undrain" -d 'Put a drained PoP back (up again if its probe says so)'
 complete -c edgectl -n "__fish_edgectl_using_subcommand pop; and not __fish_seen_subcommand_from list drain undrain help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c edgectl -n "__fish_edgectl_using_subcommand pop; and __fish_seen_subcommand_from list" -l socket -d 'edged\'s control socket' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand pop; and __fish_seen_subcommand_from list" -l timeout -d 'How long to wait for edged\'s reply (seconds)' -r
@@ -120,15 +120,15 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand pop; and __fish_seen_sub
 complete -c edgectl -n "__fish_edgectl_using_subcommand pop; and __fish_seen_subcommand_from undrain" -l timeout -d 'How long to wait for edged\'s reply (seconds)' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand pop; and __fish_seen_subcommand_from undrain" -l json -d 'Print machine-readable JSON instead of text'
 complete -c edgectl -n "__fish_edgectl_using_subcommand pop; and __fish_seen_subcommand_from undrain" -s h -l help -d 'Print help'
-complete -c edgectl -n "__fish_edgectl_using_subcommand pop; and __fish_seen_subcommand_from help" -f -a "list"
+complete -c edgectl -n "__fish_edgectl_using_subcommand pop; and __fish_seen_subcommand_from help" -f -a "list" -d 'Every PoP: next hop, health (state, since, RTT, loss), encapsulation'
 complete -c edgectl -n "__fish_edgectl_using_subcommand pop; and __fish_seen_subcommand_from help" -f -a "drain" -d 'Take a PoP out of every policy (counts as down)'
-complete -c edgectl -n "__fish_edgectl_using_subcommand pop; and __fish_seen_subcommand_from help" -f -a "undrain"
+complete -c edgectl -n "__fish_edgectl_using_subcommand pop; and __fish_seen_subcommand_from help" -f -a "undrain" -d 'Put a drained PoP back (up again if its probe says so)'
 complete -c edgectl -n "__fish_edgectl_using_subcommand pop; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c edgectl -n "__fish_edgectl_using_subcommand policy; and not __fish_seen_subcommand_from list show help" -l socket -d 'edged\'s control socket' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand policy; and not __fish_seen_subcommand_from list show help" -l timeout -d 'How long to wait for edged\'s reply (seconds)' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand policy; and not __fish_seen_subcommand_from list show help" -l json -d 'Print machine-readable JSON instead of text'
 complete -c edgectl -n "__fish_edgectl_using_subcommand policy; and not __fish_seen_subcommand_from list show help" -s h -l help -d 'Print help'
-complete -c edgectl -n "__fish_edgectl_using_subcommand policy; and not __fish_seen_subcommand_from list show help" -f -a "list"
+complete -c edgectl -n "__fish_edgectl_using_subcommand policy; and not __fish_seen_subcommand_from list show help" -f -a "list" -d 'Every policy: method, members (up or down), its selection tables'
 complete -c edgectl -n "__fish_edgectl_using_subcommand policy; and not __fish_seen_subcommand_from list show help" -f -a "show" -d 'A policy\'s members and its selection table summary'
 complete -c edgectl -n "__fish_edgectl_using_subcommand policy; and not __fish_seen_subcommand_from list show help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c edgectl -n "__fish_edgectl_using_subcommand policy; and __fish_seen_subcommand_from list" -l socket -d 'edged\'s control socket' -r -F
@@ -139,7 +139,7 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand policy; and __fish_seen_
 complete -c edgectl -n "__fish_edgectl_using_subcommand policy; and __fish_seen_subcommand_from show" -l timeout -d 'How long to wait for edged\'s reply (seconds)' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand policy; and __fish_seen_subcommand_from show" -l json -d 'Print machine-readable JSON instead of text'
 complete -c edgectl -n "__fish_edgectl_using_subcommand policy; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help'
-complete -c edgectl -n "__fish_edgectl_using_subcommand policy; and __fish_seen_subcommand_from help" -f -a "list"
+complete -c edgectl -n "__fish_edgectl_using_subcommand policy; and __fish_seen_subcommand_from help" -f -a "list" -d 'Every policy: method, members (up or down), its selection tables'
 complete -c edgectl -n "__fish_edgectl_using_subcommand policy; and __fish_seen_subcommand_from help" -f -a "show" -d 'A policy\'s members and its selection table summary'
 complete -c edgectl -n "__fish_edgectl_using_subcommand policy; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c edgectl -n "__fish_edgectl_using_subcommand config; and not __fish_seen_subcommand_from check reload help" -l socket -d 'edged\'s control socket' -r -F
@@ -173,7 +173,7 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand report; and __fish_seen_
 complete -c edgectl -n "__fish_edgectl_using_subcommand report; and __fish_seen_subcommand_from latency" -s h -l help -d 'Print help'
 complete -c edgectl -n "__fish_edgectl_using_subcommand report; and __fish_seen_subcommand_from help" -f -a "latency" -d 'RTT percentiles per PoP from the health probes'
 complete -c edgectl -n "__fish_edgectl_using_subcommand report; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c edgectl -n "__fish_edgectl_using_subcommand events" -l limit -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand events" -l limit -d 'How many of the most recent events' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand events" -l socket -d 'edged\'s control socket' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand events" -l timeout -d 'How long to wait for edged\'s reply (seconds)' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand events" -l json -d 'Print machine-readable JSON instead of text'
@@ -203,10 +203,10 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_su
 complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from prefix" -f -a "list" -d 'Every registered prefix and where it came from'
 complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from prefix" -f -a "show" -d 'One registered prefix'
 complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from prefix" -f -a "lookup" -d 'What a packet to or from ADDRESS gets right now: prefix, preference, policy and the PoPs of its selection table'
-complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from pop" -f -a "list"
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from pop" -f -a "list" -d 'Every PoP: next hop, health (state, since, RTT, loss), encapsulation'
 complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from pop" -f -a "drain" -d 'Take a PoP out of every policy (counts as down)'
-complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from pop" -f -a "undrain"
-complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from policy" -f -a "list"
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from pop" -f -a "undrain" -d 'Put a drained PoP back (up again if its probe says so)'
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from policy" -f -a "list" -d 'Every policy: method, members (up or down), its selection tables'
 complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from policy" -f -a "show" -d 'A policy\'s members and its selection table summary'
 complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "check" -d 'Validate a config file without touching anything; prints every problem with its line'
 complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "reload" -d 'Make edged re-read its config file and apply it as a diff (a bad config is rejected whole; the running state stays)'

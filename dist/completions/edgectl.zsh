@@ -116,9 +116,9 @@ _arguments "${_arguments_options[@]}" : \
         case $line[1] in
             (add)
 _arguments "${_arguments_options[@]}" : \
-'--registration=[]:REGISTRATION:_default' \
+'--registration=[Registration name (default\: the prefix itself)]:REGISTRATION:_default' \
 '--preference=[microsoft (cold potato) or internet (hot potato)]:PREFERENCE:_default' \
-'(--pop)--policy=[]:POLICY:_default' \
+'(--pop)--policy=[The policy that picks its PoP (toward the customer)]:POLICY:_default' \
 '--pop=[Shorthand for a one-member policy]:POP:_default' \
 '--dscp=[DSCP class name or number]:DSCP:_default' \
 '*--protect=[Peering ports the prefix is registered on (comma separated)]:PROTECT:_default' \
@@ -488,7 +488,7 @@ esac
 ;;
 (events)
 _arguments "${_arguments_options[@]}" : \
-'--limit=[]:LIMIT:_default' \
+'--limit=[How many of the most recent events]:LIMIT:_default' \
 '--socket=[edged'\''s control socket]:SOCKET:_files' \
 '--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
 '--json[Print machine-readable JSON instead of text]' \
@@ -831,7 +831,7 @@ _edgectl__subcmd__help__subcmd__help_commands() {
 (( $+functions[_edgectl__subcmd__help__subcmd__policy_commands] )) ||
 _edgectl__subcmd__help__subcmd__policy_commands() {
     local commands; commands=(
-'list:' \
+'list:Every policy\: method, members (up or down), its selection tables' \
 'show:A policy'\''s members and its selection table summary' \
     )
     _describe -t commands 'edgectl help policy commands' commands "$@"
@@ -849,9 +849,9 @@ _edgectl__subcmd__help__subcmd__policy__subcmd__show_commands() {
 (( $+functions[_edgectl__subcmd__help__subcmd__pop_commands] )) ||
 _edgectl__subcmd__help__subcmd__pop_commands() {
     local commands; commands=(
-'list:' \
+'list:Every PoP\: next hop, health (state, since, RTT, loss), encapsulation' \
 'drain:Take a PoP out of every policy (counts as down)' \
-'undrain:' \
+'undrain:Put a drained PoP back (up again if its probe says so)' \
     )
     _describe -t commands 'edgectl help pop commands' commands "$@"
 }
@@ -943,7 +943,7 @@ _edgectl__subcmd__help__subcmd__teardown_commands() {
 (( $+functions[_edgectl__subcmd__policy_commands] )) ||
 _edgectl__subcmd__policy_commands() {
     local commands; commands=(
-'list:' \
+'list:Every policy\: method, members (up or down), its selection tables' \
 'show:A policy'\''s members and its selection table summary' \
 'help:Print this message or the help of the given subcommand(s)' \
     )
@@ -952,7 +952,7 @@ _edgectl__subcmd__policy_commands() {
 (( $+functions[_edgectl__subcmd__policy__subcmd__help_commands] )) ||
 _edgectl__subcmd__policy__subcmd__help_commands() {
     local commands; commands=(
-'list:' \
+'list:Every policy\: method, members (up or down), its selection tables' \
 'show:A policy'\''s members and its selection table summary' \
 'help:Print this message or the help of the given subcommand(s)' \
     )
@@ -986,9 +986,9 @@ _edgectl__subcmd__policy__subcmd__show_commands() {
 (( $+functions[_edgectl__subcmd__pop_commands] )) ||
 _edgectl__subcmd__pop_commands() {
     local commands; commands=(
-'list:' \
+'list:Every PoP\: next hop, health (state, since, RTT, loss), encapsulation' \
 'drain:Take a PoP out of every policy (counts as down)' \
-'undrain:' \
+'undrain:Put a drained PoP back (up again if its probe says so)' \
 'help:Print this message or the help of the given subcommand(s)' \
     )
     _describe -t commands 'edgectl pop commands' commands "$@"
@@ -1001,9 +1001,9 @@ _edgectl__subcmd__pop__subcmd__drain_commands() {
 (( $+functions[_edgectl__subcmd__pop__subcmd__help_commands] )) ||
 _edgectl__subcmd__pop__subcmd__help_commands() {
     local commands; commands=(
-'list:' \
+'list:Every PoP\: next hop, health (state, since, RTT, loss), encapsulation' \
 'drain:Take a PoP out of every policy (counts as down)' \
-'undrain:' \
+'undrain:Put a drained PoP back (up again if its probe says so)' \
 'help:Print this message or the help of the given subcommand(s)' \
     )
     _describe -t commands 'edgectl pop help commands' commands "$@"

@@ -3,7 +3,7 @@
 //! (`render`), and pick the exit code.
 
 use std::{
-    io::Write as _,
+    io::{IsTerminal as _, Write as _},
     net::IpAddr,
     path::Path,
     process::ExitCode,
@@ -169,19 +169,28 @@ pub(super) fn stats(
             }
         };
         let secs = (t1 - t0).as_secs_f64();
-        if cli.json {
-            println!(
-                "{}",
+        let text = if cli.json {
+            format!(
+                "{}\n",
                 serde_json::to_string(&render::Watch {
                     interval_seconds: secs,
                     rows: render::rates(&v0, &v1, secs),
                 })?
-            );
-        } else {
+            )
+        } else if std::io::stdout().is_terminal() {
             // Clear the screen and home the cursor: refresh in place.
-            print!("\x1b[2J\x1b[H{}", render::stats(&v1, Some((&v0, secs))));
+            format!("\x1b[2J\x1b[H{}", render::stats(&v1, Some((&v0, secs))))
+        } else {
+            // Into a pipe or file: one block after another, no escapes.
+            format!("{}\n", render::stats(&v1, Some((&v0, secs))))
+        };
+        let mut out = std::io::stdout().lock();
+        match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+            Ok(()) => {}
+            // The reader went away (`| head`): done, not a failure.
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(ExitCode::SUCCESS),
+            Err(e) => return Err(e.into()),
         }
-        std::io::stdout().flush()?;
         (t0, v0) = (t1, v1);
     }
 }

@@ -67,6 +67,7 @@ enum Command {
     Report(ReportCommand),
     /// Recent events: protection violations, PoP state changes, fallbacks.
     Events {
+        /// How many of the most recent events.
         #[arg(long, default_value_t = 50)]
         limit: usize,
     },
@@ -89,11 +90,13 @@ enum PrefixCommand {
     /// entry for the same prefix).
     Add {
         prefix: String,
+        /// Registration name (default: the prefix itself).
         #[arg(long)]
         registration: Option<String>,
         /// microsoft (cold potato) or internet (hot potato).
         #[arg(long)]
         preference: Option<String>,
+        /// The policy that picks its PoP (toward the customer).
         #[arg(long, conflicts_with = "pop")]
         policy: Option<String>,
         /// Shorthand for a one-member policy.
@@ -119,23 +122,20 @@ enum PrefixCommand {
 
 #[derive(Debug, Subcommand)]
 enum PopCommand {
+    /// Every PoP: next hop, health (state, since, RTT, loss), encapsulation.
     List,
     /// Take a PoP out of every policy (counts as down).
-    Drain {
-        pop: String,
-    },
-    Undrain {
-        pop: String,
-    },
+    Drain { pop: String },
+    /// Put a drained PoP back (up again if its probe says so).
+    Undrain { pop: String },
 }
 
 #[derive(Debug, Subcommand)]
 enum PolicyCommand {
+    /// Every policy: method, members (up or down), its selection tables.
     List,
     /// A policy's members and its selection table summary.
-    Show {
-        policy: String,
-    },
+    Show { policy: String },
 }
 
 #[derive(Debug, Subcommand)]
