@@ -76,10 +76,12 @@ impl Daemon {
             Request::PrefixAdd { spec } => {
                 let mut state = self.applied.state.clone();
                 let net = spec.prefix.parse::<IpNet>().ok();
-                state
-                    .live
-                    .added
-                    .retain(|p| Some(&p.prefix) != Some(&spec.prefix));
+                // The same network however it is spelled (`2001:DB8::/32`).
+                let same = |p: &crate::config::PrefixSpec| match net {
+                    Some(net) => p.prefix.parse::<IpNet>().ok() == Some(net),
+                    None => p.prefix == spec.prefix,
+                };
+                state.live.added.retain(|p| !same(p));
                 if let Some(net) = net {
                     state.live.removed.retain(|n| *n != net);
                 }
