@@ -24,7 +24,8 @@ const ND_REDIRECT: u8 = 137;
 /// TCP/UDP ports for the flow hash (0 without ports). `Err(reason)` for one
 /// that goes to the kernel, checked in this order: options or extension
 /// headers, fragments, control traffic, this host's addresses, and a
-/// truncated TCP/UDP header (malformed).
+/// TCP/UDP header cut short by the datagram's length (malformed: the ports
+/// are never read from the Ethernet padding after it).
 #[inline(always)]
 pub fn forwardable<H: Family>(ctx: &XdpContext, ip: &L3<H>) -> Result<u32, Reason> {
     if ip.options {
@@ -38,7 +39,7 @@ pub fn forwardable<H: Family>(ctx: &XdpContext, ip: &L3<H>) -> Result<u32, Reaso
         return Err(Reason::Local);
     }
     if ip.proto == IPPROTO_TCP || ip.proto == IPPROTO_UDP {
-        parse::ports(ctx, ip.l4).map_err(|()| Reason::Malformed)
+        parse::ports(ctx, ip.l4, ip.end).map_err(|()| Reason::Malformed)
     } else {
         Ok(0)
     }
@@ -62,6 +63,10 @@ pub fn ipv6_control(ctx: &XdpContext, ip: &L3<Ipv6Hdr>) -> Result<(), Reason> {
         return Err(Reason::Control);
     }
     if ip.proto == IPPROTO_ICMPV6 {
+        // The type byte inside the datagram, not from the frame's padding.
+        if ip.l4 + 1 > ip.end {
+            return Err(Reason::Malformed);
+        }
         let Ok(icmp_type) = parse::ptr_at::<u8>(ctx, ip.l4) else {
             return Err(Reason::Malformed);
         };

@@ -111,6 +111,10 @@ pub struct L3<H: Family> {
     pub proto: u8,
     /// Offset of the L4 header in the frame.
     pub l4: usize,
+    /// Offset where the IP datagram ends (IPv4: total length; IPv6: payload
+    /// length): an L4 header is read only before it, never from the
+    /// Ethernet padding after it.
+    pub end: usize,
     /// A fragment (IPv4: more fragments or an offset; IPv6: a fragment header).
     pub fragment: bool,
     /// IPv4 options or an IPv6 extension header other than a fragment
@@ -132,12 +136,15 @@ pub fn ipv4(ctx: &XdpContext, l3: usize) -> Result<L3<Ipv4Hdr>, ()> {
         return Err(());
     }
     let options = ihl != IPV4_IHL_MIN;
+    // With options the kernel gets the packet unread: its end is not used.
+    let mut end = frame_len(ctx);
     if !options {
         // SAFETY: as above.
         let tot_len = u16::from_be_bytes(unsafe { (*hdr).tot_len }) as usize;
-        if tot_len < Ipv4Hdr::LEN || l3 + tot_len > frame_len(ctx) || !ipv4_checksum_ok(hdr) {
+        if tot_len < Ipv4Hdr::LEN || l3 + tot_len > end || !ipv4_checksum_ok(hdr) {
             return Err(());
         }
+        end = l3 + tot_len;
     }
     // SAFETY: as above; both addresses sit at even offsets of the header.
     let (frags, proto, src, dst) = unsafe {
@@ -154,6 +161,7 @@ pub fn ipv4(ctx: &XdpContext, l3: usize) -> Result<L3<Ipv4Hdr>, ()> {
         dst,
         proto,
         l4: l3 + ihl as usize * 4,
+        end,
         fragment: frags & IPV4_MF_OFFSET != 0,
         options,
     })
@@ -186,7 +194,8 @@ pub fn ipv6(ctx: &XdpContext, l3: usize) -> Result<L3<Ipv6Hdr>, ()> {
     if vcf0 >> 4 != IPV6_VERSION {
         return Err(());
     }
-    if l3 + Ipv6Hdr::LEN + payload_len > frame_len(ctx) {
+    let end = l3 + Ipv6Hdr::LEN + payload_len;
+    if end > frame_len(ctx) {
         return Err(());
     }
     let fragment = next == IPPROTO_FRAGMENT;
@@ -196,6 +205,7 @@ pub fn ipv6(ctx: &XdpContext, l3: usize) -> Result<L3<Ipv6Hdr>, ()> {
         dst,
         proto: next,
         l4: l3 + Ipv6Hdr::LEN,
+        end,
         fragment,
         options: !fragment && is_ipv6_extension(next),
     })
@@ -221,9 +231,13 @@ fn is_ipv6_extension(next: u8) -> bool {
 }
 
 /// The 32-bit word holding a TCP/UDP header's source and destination ports
-/// at `l4`, as it sits in the packet.
+/// at `l4`, as it sits in the packet; `Err` when they are not inside the
+/// datagram ending at `end`.
 #[inline(always)]
-pub fn ports(ctx: &XdpContext, l4: usize) -> Result<u32, ()> {
+pub fn ports(ctx: &XdpContext, l4: usize, end: usize) -> Result<u32, ()> {
+    if l4 + 4 > end {
+        return Err(());
+    }
     let p: *const [u8; 4] = ptr_at(ctx, l4)?;
     // SAFETY: ptr_at checked the 4 bytes; an L4 header starts at an even
     // offset (14 + 4k bytes of L2, 20 + 4k of IPv4, 40 of IPv6).

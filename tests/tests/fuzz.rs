@@ -578,6 +578,24 @@ fn lying_lengths_and_bad_checksums_are_not_forwarded() {
                 v6_payload(v6_len as u16 + 1),
             ),
             ("IPv6 payload length 65535".into(), bb0, v6_payload(65535)),
+            // The ports must come from inside the datagram, never from the
+            // Ethernet padding after it (the rest of the frame is padding).
+            (
+                "IPv4 total length 22: the ports in the padding".into(),
+                bb0,
+                v4_total(22),
+            ),
+            (
+                "IPv4 total length 20: no UDP header".into(),
+                bb0,
+                v4_total(20),
+            ),
+            (
+                "IPv6 payload length 2: the ports in the padding".into(),
+                bb0,
+                v6_payload(2),
+            ),
+            ("IPv6 payload length 0".into(), bb0, v6_payload(0)),
         ];
         // The frames the fuzzer reported, as it printed them.
         for (index, ingress, hex) in [
