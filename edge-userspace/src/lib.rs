@@ -45,49 +45,55 @@ const LAYERS: [&str; 10] = [
 
 #[cfg(test)]
 mod layering {
-    use std::path::Path;
+    use std::path::{Path, PathBuf};
 
     use super::LAYERS;
 
-    /// Every `crate::LAYER` path in the files of `dir`, recursively.
-    fn uses(dir: &Path, out: &mut Vec<(String, String)>) {
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                uses(&path, out);
-                continue;
+    /// The files of a layer: `src/LAYER.rs`, or every file below `src/LAYER/`
+    /// except unit-test files (tests may build fixtures with a higher layer,
+    /// say a plan parsed from TOML: only the code the layer ships counts).
+    fn files(path: &Path) -> Vec<PathBuf> {
+        if !path.is_dir() {
+            return vec![path.with_extension("rs")];
+        }
+        let mut out = Vec::new();
+        for entry in std::fs::read_dir(path).unwrap() {
+            let p = entry.unwrap().path();
+            if p.is_dir() {
+                out.extend(files(&p));
+            } else if !p.ends_with("tests.rs") {
+                out.push(p);
             }
-            let text = std::fs::read_to_string(&path).unwrap();
-            // Unit tests may build their fixtures with a higher layer (a
-            // plan parsed from TOML): only the code the layer ships counts.
-            let text = match text.find("#[cfg(test)]\nmod tests") {
-                Some(end) => &text[..end],
-                None => &text,
+        }
+        out
+    }
+
+    /// The layers `text` names as `crate::LAYER…` or as an item of a
+    /// `use crate::{…}` group, outside its inline `mod tests`.
+    fn named(text: &str) -> Vec<&'static str> {
+        let text = &text[..text.find("#[cfg(test)]\nmod tests").unwrap_or(text.len())];
+        let mut out = Vec::new();
+        for rest in text.split("crate::").skip(1) {
+            // `crate::{a, b::c}`: every item of the group; `crate::a::b`: `a`.
+            let items: Vec<&str> = match rest.strip_prefix('{') {
+                Some(group) => group[..group.find("};").unwrap_or(group.len())]
+                    .split([',', '{', '\n'])
+                    .collect(),
+                None => vec![rest],
             };
-            if path.ends_with("tests.rs") {
-                continue;
-            }
-            for layer in LAYERS {
-                for pat in [format!("crate::{layer}"), format!("crate::{{{layer}")] {
-                    if text.contains(&pat) {
-                        out.push((path.display().to_string(), layer.to_string()));
-                    }
-                }
-            }
-            // `use crate::{a, b::c}` groups: every layer named at the start of a group item.
-            for group in text.split("use crate::{").skip(1) {
-                let body = &group[..group.find("};").unwrap_or(group.len())];
-                for layer in LAYERS {
-                    let named = body.split([',', '{', '\n']).any(|item| {
-                        let item = item.trim();
-                        item == layer || item.starts_with(&format!("{layer}::"))
-                    });
-                    if named {
-                        out.push((path.display().to_string(), layer.to_string()));
-                    }
+            for item in items {
+                let first = item
+                    .trim()
+                    .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+                    .next();
+                if let Some(layer) = LAYERS.iter().find(|l| first == Some(**l))
+                    && !out.contains(layer)
+                {
+                    out.push(*layer);
                 }
             }
         }
+        out
     }
 
     /// Imports point down the layers: a module of layer N names only
@@ -97,42 +103,33 @@ mod layering {
         let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
         let mut bad = Vec::new();
         for (rank, layer) in LAYERS.iter().enumerate() {
-            let dir = src.join(layer);
-            let mut found = Vec::new();
-            if dir.is_dir() {
-                uses(&dir, &mut found);
-            } else {
-                let file = src.join(format!("{layer}.rs"));
-                assert!(file.is_file(), "layer {layer} has no module");
-                let tmp = std::env::temp_dir().join(format!("edge-layer-{layer}"));
-                std::fs::create_dir_all(&tmp).unwrap();
-                std::fs::copy(&file, tmp.join("mod.rs")).unwrap();
-                uses(&tmp, &mut found);
-                for f in &mut found {
-                    f.0 = file.display().to_string();
-                }
-            }
-            for (file, used) in found {
-                let used_rank = LAYERS.iter().position(|l| *l == used).unwrap();
-                if used_rank > rank {
-                    bad.push(format!("{file} ({layer}) imports {used} (a higher layer)"));
+            let layer_files = files(&src.join(layer));
+            assert!(
+                layer_files.iter().all(|f| f.is_file()),
+                "layer {layer} has no module"
+            );
+            for file in layer_files {
+                let text = std::fs::read_to_string(&file).unwrap();
+                for used in named(&text) {
+                    if LAYERS.iter().position(|l| *l == used).unwrap() > rank {
+                        bad.push(format!(
+                            "{} ({layer}) imports {used} (a higher layer)",
+                            file.display()
+                        ));
+                    }
                 }
             }
         }
         assert!(bad.is_empty(), "imports pointing up:\n{}", bad.join("\n"));
     }
 
-    /// The check itself sees an upward import.
+    /// The check sees each way of naming a layer, and not a name that
+    /// only starts like one, nor what an inline test module uses.
     #[test]
-    fn the_check_sees_an_upward_import() {
-        let tmp = std::env::temp_dir().join("edge-layer-selftest");
-        std::fs::create_dir_all(&tmp).unwrap();
-        std::fs::write(tmp.join("mod.rs"), "use crate::{\n    desired::View,\n    plan::Plan,\n};\nfn f() { crate::daemon::x(); }\n").unwrap();
-        let mut found = Vec::new();
-        uses(&tmp, &mut found);
-        let layers: Vec<_> = found.iter().map(|f| f.1.as_str()).collect();
-        for l in ["desired", "plan", "daemon"] {
-            assert!(layers.contains(&l), "{l} not seen in {layers:?}");
-        }
+    fn the_check_sees_every_way_of_naming_a_layer() {
+        let text = "use crate::{\n    desired::View,\n    plan::Plan,\n    policy as p,\n};\nfn f() { crate::daemon::x(); }\nuse crate::host;\nconst X: &str = \"crate::planet\";\n#[cfg(test)]\nmod tests {\n    use crate::control;\n}\n";
+        let mut seen = named(text);
+        seen.sort();
+        assert_eq!(seen, ["daemon", "desired", "host", "plan", "policy"]);
     }
 }

@@ -123,7 +123,7 @@ impl Daemon {
         if !self.applied.plan.pops.iter().any(|p| p.name == name) {
             return; // a PoP removed by a reload
         }
-        if let Some(rtt) = ev.rtt {
+        if let Ok(rtt) = ev.result {
             let samples = self.failover.rtts.entry(name.clone()).or_default();
             samples.push_back((Instant::now(), rtt));
             while samples
@@ -150,7 +150,7 @@ impl Daemon {
             .policies
             .iter()
             .any(|p| p.method == crate::plan::Method::Performance);
-        if was != Some(healthy) || (ev.rtt.is_some() && performance) {
+        if was != Some(healthy) || (ev.result.is_ok() && performance) {
             self.retable();
         }
         self.publish_health();

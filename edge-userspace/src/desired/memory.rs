@@ -3,7 +3,7 @@
 
 use std::net::IpAddr;
 
-use edge_common::{NO_POP, PolicyTable, Pop, PortEntry, PrefixEntry, Settings};
+use edge_common::{NO_POP, PolicyTable, Pop, PortEntry, PrefixEntry, Settings, preference};
 use ipnet::IpNet;
 
 use super::{Desired, MapWriter};
@@ -44,15 +44,19 @@ impl Memory {
         Ok(())
     }
 
-    /// A prefix written now finds its table, and the table's PoPs.
+    /// A prefix written now finds its table, and the table's PoPs in use
+    /// (a microsoft-preference prefix; an internet one uses no table).
     fn check_prefix(&mut self, e: &PrefixEntry) {
+        if e.preference != preference::MICROSOFT {
+            return;
+        }
         let table = &self.maps.policies[e.policy as usize];
-        let pops_ok = table
+        let pops_in_use = table
             .pops
             .iter()
             .filter(|&&p| p != NO_POP)
             .all(|&p| self.maps.pops[p as usize].flags != 0);
-        if e.policy != NO_POP as u32 && (*table == PolicyTable::default() || !pops_ok) {
+        if *table == PolicyTable::default() || !pops_in_use {
             self.order_ok = false;
         }
     }

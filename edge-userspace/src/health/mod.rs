@@ -433,7 +433,7 @@ impl Health {
     }
 
     /// What the probes say.
-    pub fn up(&self) -> bool {
+    pub fn healthy(&self) -> bool {
         self.healthy
     }
 
@@ -460,13 +460,9 @@ impl Health {
 pub struct HealthEvent {
     /// The PoP, by name: its one identity from the config to the daemon.
     pub pop: String,
-    /// What the probes say after this one.
-    pub up: bool,
-    /// `up` changed with this probe.
+    /// The state (`status.healthy`) changed with this probe.
     pub changed: bool,
-    /// This probe's RTT (`None` for a failure).
-    pub rtt: Option<Duration>,
-    /// This probe's result.
+    /// This probe's result: its RTT, or why it failed.
     pub result: Result<Duration, ProbeError>,
     pub status: PopStatus,
 }
@@ -485,9 +481,7 @@ pub async fn run(pop: String, probe: Probe, events: mpsc::Sender<HealthEvent>) {
         let changed = health.record(rtt, Instant::now()).is_some();
         let event = HealthEvent {
             pop: pop.clone(),
-            up: health.up(),
             changed,
-            rtt,
             result,
             status: health.status(),
         };

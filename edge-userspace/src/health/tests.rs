@@ -10,7 +10,7 @@ fn ms(n: u64) -> Duration {
 fn first_result_decides_then_rise_and_fall_count() {
     let t0 = Instant::now();
     let mut h = Health::new(2, 3, t0);
-    assert!(h.up(), "up before any probe");
+    assert!(h.healthy(), "up before any probe");
     // First failure: down at once.
     assert_eq!(h.record(None, t0 + ms(1)), Some(false));
     assert_eq!(h.status().last_change, t0 + ms(1));
@@ -25,7 +25,7 @@ fn first_result_decides_then_rise_and_fall_count() {
     assert_eq!(h.record(None, t0 + ms(7)), None);
     assert_eq!(h.record(None, t0 + ms(8)), None);
     assert_eq!(h.record(None, t0 + ms(9)), Some(false));
-    assert!(!h.up());
+    assert!(!h.healthy());
     assert_eq!(h.status().last_change, t0 + ms(9));
     // A success between failures resets the rise count too.
     assert_eq!(h.record(Some(ms(10)), t0 + ms(10)), None);
@@ -35,7 +35,7 @@ fn first_result_decides_then_rise_and_fall_count() {
 
     let mut first_ok = Health::new(2, 3, t0);
     assert_eq!(first_ok.record(Some(ms(1)), t0), None, "already up");
-    assert!(first_ok.up());
+    assert!(first_ok.healthy());
 }
 
 #[test]
@@ -358,8 +358,11 @@ async fn runner_follows_a_server_that_goes_and_comes_back() {
     };
     // Up from the first probe, with an RTT sample.
     let e = next(&mut rx).await;
-    assert_eq!((e.pop.as_str(), e.up, e.changed), ("ams", true, false));
-    assert!(e.rtt.is_some() && e.status.srtt.is_some());
+    assert_eq!(
+        (e.pop.as_str(), e.status.healthy, e.changed),
+        ("ams", true, false)
+    );
+    assert!(e.result.is_ok() && e.status.srtt.is_some());
 
     // Take the server away: down on the 3rd failed probe (fall 3).
     drop(listener);
@@ -372,10 +375,10 @@ async fn runner_follows_a_server_that_goes_and_comes_back() {
             failures += 1;
         }
         if e.changed {
-            assert!(!e.up);
+            assert!(!e.status.healthy);
             break gone.elapsed();
         }
-        assert!(e.up, "still up before the fall count");
+        assert!(e.status.healthy, "still up before the fall count");
     };
     assert_eq!(failures, 3);
     // The first failure comes within one interval of the stop, then two more.
@@ -391,10 +394,10 @@ async fn runner_follows_a_server_that_goes_and_comes_back() {
         let e = next(&mut rx).await;
         good += usize::from(e.result.is_ok());
         if e.changed {
-            assert!(e.up);
+            assert!(e.status.healthy);
             break;
         }
-        assert!(!e.up);
+        assert!(!e.status.healthy);
     }
     assert_eq!(good, 2);
 
@@ -403,7 +406,7 @@ async fn runner_follows_a_server_that_goes_and_comes_back() {
     loop {
         let e = next(&mut rx).await;
         if e.changed {
-            assert!(!e.up);
+            assert!(!e.status.healthy);
             break;
         }
     }
@@ -412,9 +415,9 @@ async fn runner_follows_a_server_that_goes_and_comes_back() {
     let mut successes = 0;
     let up_after = loop {
         let e = next(&mut rx).await;
-        successes += usize::from(e.rtt.is_some());
+        successes += usize::from(e.result.is_ok());
         if e.changed {
-            assert!(e.up);
+            assert!(e.status.healthy);
             break back.elapsed();
         }
     };
