@@ -775,6 +775,45 @@ fn stats_watch_shows_rates() {
     // The busiest interval is near the sending rate (the sender paces 500/s).
     let max = rates.iter().cloned().fold(0.0, f64::max);
     assert!((350.0..=650.0).contains(&max), "{rates:?}");
+
+    // Text into a pipe whose reader goes away after a few lines (`| head`):
+    // no screen escapes, and edgectl ends quietly with 0 instead of panicking.
+    let mut text = std::process::Command::new(workspace_bin("edgectl"))
+        .arg("--socket")
+        .arg(&edged.socket)
+        .args(["stats", "--watch", "--interval", "0.2"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut head = String::new();
+    {
+        use std::io::BufRead as _;
+        let mut reader = std::io::BufReader::new(text.stdout.take().unwrap());
+        for _ in 0..3 {
+            reader.read_line(&mut head).unwrap();
+        }
+    } // the read end closes here
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let status = loop {
+        if let Some(s) = text.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "edgectl kept writing into a closed pipe"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut text.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(status.success(), "{status:?}: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(
+        !head.contains('\x1b'),
+        "screen escapes into a pipe: {head:?}"
+    );
+    assert!(!head.trim().is_empty(), "nothing printed");
     drop(edged);
     std::fs::remove_file(config).unwrap();
 }
