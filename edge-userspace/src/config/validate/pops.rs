@@ -128,6 +128,10 @@ impl Validator {
                 .probe
                 .as_ref()
                 .and_then(|p| self.probe(name, interface, p));
+            let mtu = pop
+                .mtu
+                .as_ref()
+                .and_then(|m| self.pop_mtu(name, m, &encap_ipv6));
             out.push(PlannedPop {
                 name: name.clone(),
                 interface: interface.clone(),
@@ -137,10 +141,29 @@ impl Validator {
                 encap_ipv6,
                 region,
                 probe,
+                mtu,
             });
         }
         self.limit("PoPs", out.len(), limits::MAX_POPS);
         out
+    }
+
+    /// A PoP's `mtu`: 1280 (the IPv6 minimum, above IPv4's 576 and 68) to
+    /// 65535 (the longest IP packet); with an IPv6 tunnel at least 1320, so
+    /// that 1280 bytes fit inside the 40-byte outer header.
+    fn pop_mtu<T>(&mut self, pop: &str, m: &Spanned<i64>, encap_ipv6: &Option<T>) -> Option<u32> {
+        let mtu = self.ranged(m, 1280..=65535, &format!("PoP {pop}: mtu"))?;
+        if encap_ipv6.is_some() && mtu < i64::from(PlannedPop::IPV6_TUNNEL_MTU) {
+            self.bad(
+                Some(m.span()),
+                format!(
+                    "PoP {pop}: mtu {mtu} is below {}, which an IPv6 tunnel needs (1280 inside its 40-byte outer header)",
+                    PlannedPop::IPV6_TUNNEL_MTU
+                ),
+            );
+            return None;
+        }
+        Some(mtu as u32)
     }
 
     pub(super) fn region(&mut self, text: &Spanned<String>, what: &str) -> Option<Region> {
