@@ -401,3 +401,56 @@ impl Validator {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::parse;
+
+    /// A port and one PoP with `extra` keys.
+    fn config(extra: &str) -> String {
+        format!(
+            "[[ports]]\ninterface = \"bb0\"\nrole = \"backbone\"\n\n[[pops]]\nname = \"ams\"\ninterface = \"bb0\"\nmac = \"02:00:00:00:0a:01\"\n{extra}\n"
+        )
+    }
+
+    fn problems(text: &str) -> Vec<String> {
+        parse(text)
+            .unwrap_err()
+            .0
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn mtu_is_optional_and_taken_as_given() {
+        let plan = parse(&config("")).unwrap();
+        assert_eq!(plan.pops[0].mtu, None, "the interface's, at compile time");
+        for mtu in [1280, 1500, 9000, 65535] {
+            let plan = parse(&config(&format!("mtu = {mtu}"))).unwrap();
+            assert_eq!(plan.pops[0].mtu, Some(mtu));
+        }
+        let v6 = "encap_ipv6 = { source = \"2001:db8::1\", destination = \"2001:db8::2\" }";
+        let plan = parse(&config(&format!("{v6}\nmtu = 1320"))).unwrap();
+        assert_eq!(plan.pops[0].mtu, Some(1320));
+    }
+
+    #[test]
+    fn mtu_out_of_range_is_reported_with_its_line() {
+        for mtu in [0, 576, 1279, 65536] {
+            assert_eq!(
+                problems(&config(&format!("mtu = {mtu}"))),
+                vec![format!("line 9: PoP ams: mtu {mtu} is outside 1280-65535")]
+            );
+        }
+        let v6 = "encap_ipv6 = { source = \"2001:db8::1\", destination = \"2001:db8::2\" }";
+        assert_eq!(
+            problems(&config(&format!("{v6}\nmtu = 1319"))),
+            vec![
+                "line 10: PoP ams: mtu 1319 is below 1320, which an IPv6 tunnel needs (1280 inside its 40-byte outer header)"
+            ]
+        );
+        // Not a number: a parse error, alone.
+        assert_eq!(problems(&config("mtu = \"1500\"")).len(), 1);
+    }
+}
