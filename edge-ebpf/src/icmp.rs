@@ -12,8 +12,8 @@
 //! No ICMP is sent (the kernel gets the packet) toward a PoP without a
 //! tunnel of the family (no address of this host to send from), for an
 //! ICMP error (RFC 1812 4.3.2.7, RFC 4443 2.4 (e)), for a sender that is
-//! not one host (unspecified, loopback, multicast, broadcast source; IPv4
-//! sent to a link-layer broadcast or multicast address), nor beyond the
+//! not one host (unspecified, loopback, multicast, broadcast source; a
+//! frame to a link-layer broadcast or multicast address), nor beyond the
 //! per-CPU rate limit (then the packet is dropped). IPv4 without DF goes to
 //! the kernel too: fragmenting is its business.
 
@@ -107,7 +107,7 @@ pub fn ipv4(ctx: &XdpContext, l2: &L2, ip: &L3<Ipv4Hdr>, pop: &Pop) -> (Action, 
 pub fn ipv6(ctx: &XdpContext, l2: &L2, ip: &L3<Ipv6Hdr>, pop: &Pop) -> (Action, Reason) {
     if pop.flags & pop_flags::ENCAP_IP6IP6 == 0
         || ip.end - l2.l3 < V6_QUOTE
-        || !ipv6_may_answer(ctx, ip)
+        || !ipv6_may_answer(ctx, l2, ip)
     {
         return (Action::Pass, Reason::TooBigNoIcmp);
     }
@@ -121,14 +121,22 @@ pub fn ipv6(ctx: &XdpContext, l2: &L2, ip: &L3<Ipv6Hdr>, pop: &Pop) -> (Action, 
     }
 }
 
+/// Whether the frame went to a link-layer broadcast or multicast address:
+/// never answered (RFC 1812 4.3.2.7; RFC 4443 2.4 (e) would allow a packet
+/// too big, but the reply's source MAC would be the group address).
+#[inline(always)]
+fn to_group_mac(l2: &L2) -> bool {
+    // SAFETY: the parsed Ethernet header, inside the frame.
+    (unsafe { (*l2.eth).dst_addr[0] }) & 1 != 0
+}
+
 /// RFC 1812 4.3.2.7: no ICMP error about an ICMP error, a packet sent to a
 /// link-layer broadcast or multicast, or one whose source is not one host
 /// (0/8, 127/8, multicast, class E, broadcast). Multicast and broadcast
 /// destinations and fragments never get here (control, fragment).
 #[inline(always)]
 fn ipv4_may_answer(ctx: &XdpContext, l2: &L2, ip: &L3<Ipv4Hdr>) -> bool {
-    // SAFETY: the parsed Ethernet header, inside the frame.
-    if unsafe { (*l2.eth).dst_addr[0] } & 1 != 0 {
+    if to_group_mac(l2) {
         return false;
     }
     if matches!(ip.src[0], 0 | 127 | 224..) {
@@ -158,10 +166,10 @@ fn ipv4_may_answer(ctx: &XdpContext, l2: &L2, ip: &L3<Ipv4Hdr>) -> bool {
 /// RFC 4443 2.4 (e): no ICMPv6 error about an ICMPv6 error, nor to a source
 /// that is not one host (unspecified, multicast). Packet too big is the
 /// one error a multicast destination may get, but those stay with the
-/// kernel (control).
+/// kernel (control), and frames to a group MAC are not answered here.
 #[inline(always)]
-fn ipv6_may_answer(ctx: &XdpContext, ip: &L3<Ipv6Hdr>) -> bool {
-    if ip.src[0] == 0xFF || ip.src == [0; 16] {
+fn ipv6_may_answer(ctx: &XdpContext, l2: &L2, ip: &L3<Ipv6Hdr>) -> bool {
+    if to_group_mac(l2) || ip.src[0] == 0xFF || ip.src == [0; 16] {
         return false;
     }
     if ip.proto != IPPROTO_ICMPV6 {
