@@ -206,13 +206,21 @@ fn transfer(lab: &MtuLab, server: SocketAddr, limit: Duration) -> usize {
     .unwrap_or_else(|e| panic!("connect to {server}: {e}"));
     let writer = std::thread::spawn(move || {
         let mut client = client;
-        let left = deadline.saturating_duration_since(Instant::now());
+        // Short timeouts, so the writer gives up at the deadline (a
+        // timeout restarts with every write that moves some bytes).
         client
-            .set_write_timeout(Some(left.max(Duration::from_millis(1))))
+            .set_write_timeout(Some(Duration::from_millis(100)))
             .unwrap();
         let data: Vec<u8> = (0..BYTES).map(pattern).collect();
-        let written = client.write_all(&data).is_ok();
-        if written {
+        let mut sent = 0;
+        while sent < BYTES && Instant::now() < deadline {
+            match client.write(&data[sent..]) {
+                Ok(n) => sent += n,
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+                Err(e) => panic!("write to the server: {e}"),
+            }
+        }
+        if sent == BYTES {
             let _ = client.shutdown(Shutdown::Write);
         }
         // Kept open until the server is done: the caller drops it.
@@ -325,6 +333,7 @@ fn tcp_through_an_encapsulated_pop_converges_by_path_mtu_discovery() {
         );
         assert_eq!(got, BYTES, "{server}: the whole transfer arrives");
         let r = route(&lab, server);
+        println!("{}", r.trim_end());
         assert!(
             r.contains(&format!(" mtu {mtu} ")) || r.trim_end().ends_with(&format!(" mtu {mtu}")),
             "{server}: the client's path MTU is {mtu}: {r}"
