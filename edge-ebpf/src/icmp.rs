@@ -306,7 +306,7 @@ fn sum_quote<const Q: usize>(ctx: &XdpContext, off: usize) -> Result<u64, ()> {
 /// multiple of 4, at most 512: the helper's limits).
 #[inline(always)]
 fn csum_at<const K: usize>(ctx: &XdpContext, off: usize) -> Result<u64, ()> {
-    const { assert!(K % 4 == 0 && K <= CSUM_CHUNK) };
+    const { assert!(K.is_multiple_of(4) && K <= CSUM_CHUNK) };
     let p: *mut [u8; K] = parse::ptr_at(ctx, off)?;
     // SAFETY: the helper only reads the K bytes at `p`, which ptr_at
     // checked are inside the frame; no `from` buffer.
