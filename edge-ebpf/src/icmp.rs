@@ -4,18 +4,23 @@
 //!
 //! The reply keeps the frame's VLAN tags and swaps its MACs. IPv4: type 3
 //! code 4 "fragmentation needed" with the next-hop MTU, quoting as much of
-//! the packet as fits in 576 bytes (RFC 1812 4.3.2.3). IPv6: type 2 "packet
-//! too big" with the MTU, quoting as much as fits in 1280 bytes (RFC 4443
-//! 2.4 (c)). Its source is the PoP's tunnel source of the family (an
-//! address of this host); DS field CS6, TTL / hop limit 64.
+//! the packet as fits in 576 bytes (RFC 1812 4.3.2.3; the header and 8
+//! bytes of a shorter one). IPv6: type 2 "packet too big" with the MTU,
+//! quoting as much as fits in 1280 bytes (RFC 4443 2.4 (c)). Its source is
+//! the PoP's tunnel source of the family (an address of this host); DS
+//! field CS6, TTL / hop limit 64. The packet's bytes stay where they are:
+//! the headers go in front (`bpf_xdp_adjust_head`), the frame is cut after
+//! the quote (`bpf_xdp_adjust_tail`), and the quote's checksum is summed by
+//! `bpf_csum_diff` in chunks of constant size (no loop for the verifier).
 //!
 //! No ICMP is sent (the kernel gets the packet) toward a PoP without a
 //! tunnel of the family (no address of this host to send from), for an
 //! ICMP error (RFC 1812 4.3.2.7, RFC 4443 2.4 (e)), for a sender that is
 //! not one host (unspecified, loopback, multicast, broadcast source; a
-//! frame to a link-layer broadcast or multicast address), nor beyond the
-//! per-CPU rate limit (then the packet is dropped). IPv4 without DF goes to
-//! the kernel too: fragmenting is its business.
+//! frame to a link-layer broadcast or multicast address), for IPv6 behind a
+//! link below 1280 bytes; beyond the per-CPU rate limit the packet is
+//! dropped. IPv4 without DF goes to the kernel too: fragmenting is its
+//! business.
 
 use aya_ebpf::{
     helpers::{bpf_csum_diff, bpf_xdp_adjust_tail},
@@ -77,9 +82,8 @@ pub fn ipv4(ctx: &XdpContext, l2: &L2, ip: &L3<Ipv4Hdr>, pop: &Pop) -> (Action, 
     if unsafe { (*ip.hdr).frags[0] } & IPV4_DF == 0 {
         return (Action::Pass, Reason::TooBigNoDf);
     }
-    if pop.flags & pop_flags::ENCAP_IPIP == 0
-        || ip.end - l2.l3 < V4_QUOTE_MIN
-        || !ipv4_may_answer(ctx, l2, ip)
+    let len = ip.end - l2.l3;
+    if pop.flags & pop_flags::ENCAP_IPIP == 0 || len < V4_QUOTE_MIN || !ipv4_may_answer(ctx, l2, ip)
     {
         return (Action::Pass, Reason::TooBigNoIcmp);
     }
@@ -87,7 +91,6 @@ pub fn ipv4(ctx: &XdpContext, l2: &L2, ip: &L3<Ipv4Hdr>, pop: &Pop) -> (Action, 
         return (Action::Drop, Reason::TooBigLimited);
     }
     let mtu = pop.mtu.saturating_sub(Ipv4Hdr::LEN as u16);
-    let len = ip.end - l2.l3;
     let sent = if len >= V4_QUOTE {
         frag_needed::<V4_QUOTE>(ctx, l2.l3, ip, pop.tunnel_src_v4, mtu)
     } else {
