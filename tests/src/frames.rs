@@ -474,9 +474,9 @@ mod tests {
         assert_eq!(&f[12..18], &p.build()[12..18], "tag kept");
         assert!(ipv4_checksum_ok(&f[18..38]));
         assert_eq!((f[38], f[39]), (3, 4), "type, code");
-        assert_eq!(&f[44..46], &[0, 0]);
-        assert_eq!(u16::from_be_bytes([f[46], f[47]]), 1480);
-        assert_eq!(&f[48..], &p.build()[18..18 + 548]);
+        assert_eq!(&f[42..44], &[0, 0], "unused");
+        assert_eq!(u16::from_be_bytes([f[44], f[45]]), 1480, "next-hop MTU");
+        assert_eq!(&f[46..], &p.build()[18..18 + 548]);
         let short = Pkt::udp("203.0.113.200", "198.51.100.10").sized(500);
         let f = short.too_big_reply("198.51.100.1".parse().unwrap(), 380);
         assert_eq!(f.len(), 14 + 56);
