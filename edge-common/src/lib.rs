@@ -338,7 +338,8 @@ pub mod default_action {
     pub const DROP: u32 = 1;
 }
 
-/// `Settings` exit fields when there is no such exit.
+/// `Settings` exit fields when there is no such exit: the table lookup
+/// misses and the packet goes to the kernel (`no_next_hop`).
 pub const NO_EXIT: u32 = u32::MAX;
 
 /// Global settings, one array entry.
@@ -347,11 +348,13 @@ pub const NO_EXIT: u32 = u32::MAX;
 pub struct Settings {
     /// `default_action::*` for unregistered traffic.
     pub default_action: u32,
-    /// PoP id where customer traffic with the microsoft preference enters
-    /// the backbone, or `NO_EXIT`.
-    pub backbone_exit: u32,
-    /// PoP id of the transit exit (internet preference), or `NO_EXIT`.
-    pub transit_exit: u32,
+    /// Selection table (`EDGE_POLICIES` index) of the backbone exit, where
+    /// customer traffic with the microsoft preference enters the backbone,
+    /// or `NO_EXIT`. Computed by userspace from the exit's PoPs, method and
+    /// health like any policy table.
+    pub backbone_table: u32,
+    /// Selection table of the transit exit (internet preference), or `NO_EXIT`.
+    pub transit_table: u32,
     /// TTL / hop limit of outer headers.
     pub encap_ttl: u8,
     pub _pad: [u8; 3],
@@ -362,8 +365,8 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             default_action: default_action::PASS,
-            backbone_exit: NO_EXIT,
-            transit_exit: NO_EXIT,
+            backbone_table: NO_EXIT,
+            transit_table: NO_EXIT,
             encap_ttl: 64,
             _pad: [0; 3],
         }
@@ -477,7 +480,9 @@ reasons! {
     Protection = 12, "protection";
     /// TTL or hop limit ≤ 1: the kernel sends the ICMP time-exceeded.
     TtlExceeded = 13, "ttl_exceeded";
-    /// No PoP: the policy slot is empty, the exit is not configured, or the PoP entry is unused.
+    /// No PoP: the selection slot (policy or exit) is empty, because every
+    /// candidate is down and the fallback is `pass`; the exit is not
+    /// configured; or the PoP entry is unused.
     NoNextHop = 14, "no_next_hop";
     /// The PoP's egress port is not in the TX port map.
     NoTxPort = 15, "no_tx_port";

@@ -462,9 +462,16 @@ pub struct Registered {
     pub counter_slot: u32,
     /// Null: the packet's DSCP is kept.
     pub dscp: Option<u8>,
-    /// The exit toward the backbone or transit.
+    /// The exit the customer's traffic takes: the backbone exit
+    /// (`microsoft`) or the transit exit (`internet`), by its policy
+    /// (`pop:NAME` for an exit named by a PoP); null when not configured.
     pub from_customer: Option<String>,
-    /// The selection table's key (null for `internet`).
+    /// Where the exit sends the customer's flows now, by share of its
+    /// table: its PoPs that are up, its fallback's while none is, or
+    /// `none (to the kernel)`.
+    pub from_customer_pops: Vec<Share>,
+    /// The selection table's key toward the customer (for `internet`, the
+    /// transit exit's policy).
     pub policy: Option<String>,
     pub preference: String,
     /// The longest registered prefix that covers the address.

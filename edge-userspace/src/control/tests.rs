@@ -160,8 +160,16 @@ fn registered(internet: bool) -> Lookup {
         address: "192.0.2.1".parse().unwrap(),
         counter_slot: 1,
         dscp: (!internet).then_some(46),
-        from_customer: Some("bb-a".into()),
-        policy: (!internet).then(|| "contoso-nearest".into()),
+        from_customer: Some("pop:bb-a".into()),
+        from_customer_pops: vec![share(Some("bb-a"), 1021)],
+        policy: Some(
+            if internet {
+                "pop:tr-a"
+            } else {
+                "contoso-nearest"
+            }
+            .into(),
+        ),
         preference: if internet { "internet" } else { "microsoft" }.into(),
         prefix: Some("192.0.2.0/25".parse().unwrap()),
         protect: vec![],

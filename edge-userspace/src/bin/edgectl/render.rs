@@ -324,9 +324,10 @@ pub(super) fn lookup(address: IpAddr, v: &Lookup) -> String {
     );
     let _ = writeln!(
         out,
-        "  from customer    {}",
+        "  from customer    exit {}, by flow:",
         or_dash(r.from_customer.as_deref())
     );
+    out += &table(&r.from_customer_pops);
     out += "  toward customer, by flow:\n";
     out += &table(&r.toward_customer);
     out
