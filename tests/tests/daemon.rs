@@ -861,3 +861,48 @@ fn the_port_and_local_copies_are_refilled_from_the_pinned_registries() {
     drop(edged);
     std::fs::remove_file(config).unwrap();
 }
+
+/// A fresh start and a restart over its pins leave the same maps, and a
+/// restart with the unchanged config writes nothing (issue 14, item 6: the
+/// first start left the unused policy tables zero, and the first restart
+/// wrote the unused marker into each of them).
+#[test]
+fn a_restart_with_an_unchanged_config_writes_nothing() {
+    use edge_tests::harness::{desired, maps::Tables};
+    let lab = EdgeLab::build("same");
+    let config = write_config(&lab, LAB_CONFIG);
+    let (mut edged, log) = Edged::start_logged(&lab.edge, &config, &lab.pin_path(), &[]);
+    let filled = log
+        .wait_for("filled the maps", Duration::from_secs(5))
+        .expect("a first start fills the maps");
+    println!("{filled}");
+    let maps = || desired::dump(&Tables::open(&lab.pin_path()).expect("pinned maps")).unwrap();
+    let fresh = maps();
+
+    edged.stop();
+    let log = edged.restart_logged(&[]);
+    let line = log
+        .wait_for("reconciled the pinned maps", Duration::from_secs(5))
+        .expect("the restart reuses the pins");
+    assert!(
+        line.ends_with("reconciled the pinned maps: 0 entries written, 0 removed"),
+        "{line}"
+    );
+    let restarted = maps();
+    let differ: Vec<usize> = (0..fresh.policies.len())
+        .filter(|&id| fresh.policies[id] != restarted.policies[id])
+        .collect();
+    assert!(
+        differ.is_empty(),
+        "{} policy tables differ after the restart: {differ:?}",
+        differ.len()
+    );
+    assert!(
+        fresh == restarted,
+        "a fresh start and a restart leave the same maps"
+    );
+    let r = edged.ctl_ok(&["config", "reload"]);
+    assert_eq!(r["changes"], json!({"removed": 0, "written": 0}), "{r}");
+    drop(edged);
+    std::fs::remove_file(config).unwrap();
+}

@@ -171,10 +171,20 @@ impl Daemon {
         let result = (|| -> Result<(desired::Compiled, State)> {
             let mut current = desired::dump(&dp.tables).context("reading the pinned maps")?;
             if !resumed {
-                // Some maps are new: write every table entry again (the
-                // prefixes read back still give their slots and deletions).
+                // Some maps are new. Ports and local addresses have kernel
+                // copies (the transmit map, the index arrays) that may be
+                // among the new maps: write them all again, and the
+                // settings. The rest is taken as read: the prefixes give
+                // their slots and deletions, and the PoP and policy arrays
+                // hold what they hold. A new policy array holds zeros, not
+                // the unused marker (`NO_POP`) a restart reads back for
+                // every unused id, so the first start writes the marker
+                // too: a fresh start and a restart leave the same maps, and
+                // an unchanged config then writes nothing.
                 current = Desired {
                     prefixes: current.prefixes,
+                    pops: current.pops,
+                    policies: current.policies,
                     ..Desired::default()
                 };
                 current.settings.encap_ttl = 0; // never valid: rewritten
