@@ -448,7 +448,7 @@ impl Daemon {
             };
             let ours = self.dp.peer_pass(port);
             found.push(VethPeer {
-                edged_pass: ours.is_some() && ours.map(Xdp::Native) == Some(peer.xdp),
+                edged_pass: ours.map(Xdp::Native) == Some(peer.xdp),
                 gro: peer.gro.as_ref().ok().copied(),
                 netns: peer.netns_name(),
                 peer: Some(peer.name.clone()),
