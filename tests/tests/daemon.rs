@@ -920,6 +920,15 @@ fn pins_only_edged_can_see_are_refused_unless_private_pins() {
     let config = write_config(&lab, LAB_CONFIG);
     // The host's bpffs is mounted, with the pin directory on it.
     loader::ensure_bpffs(&lab.pin_path()).unwrap();
+    // Removes the host's pin directory even when an assertion below fails
+    // (a private edged's teardown removes only its own).
+    struct Unpin(PathBuf);
+    impl Drop for Unpin {
+        fn drop(&mut self) {
+            loader::teardown(&self.0);
+        }
+    }
+    let _unpin = Unpin(lab.pin_path());
     let mut edged = Edged::unstarted(&lab.edge, &config, &lab.pin_path());
 
     // `ip netns exec NS edged`: refused, nothing attached, no socket left.
