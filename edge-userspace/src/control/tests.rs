@@ -47,6 +47,10 @@ fn status() -> Status {
         },
         pid: 4242,
         pin_path: "/sys/fs/bpf/edge".into(),
+        pins: Pins {
+            detail: "edged runs in PID 1's mount namespace; bpffs was mounted already".into(),
+            scope: "shared".into(),
+        },
         policies: 3,
         pops: 2,
         ports: vec![Port {
@@ -70,6 +74,19 @@ fn status() -> Status {
         transit_exit: None,
         uptime_seconds: 3600,
         version: "0.1.0".into(),
+        veth_peers: vec![VethPeer {
+            edged_pass: false,
+            gro: Some(false),
+            netns: Some("lab-pop".into()),
+            peer: Some("eth0".into()),
+            port: "peer0".into(),
+            reason: "the peer eth0 (netns lab-pop) has no XDP program in native mode and GRO off"
+                .into(),
+            receives: Some(false),
+            up: Some(true),
+            xdp: Some("none".into()),
+        }],
+        warnings: vec!["veth peer0: the peer eth0 (netns lab-pop) drops".into()],
     }
 }
 

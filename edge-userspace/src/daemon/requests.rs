@@ -215,6 +215,7 @@ impl Daemon {
             },
             pid: std::process::id(),
             pin_path: plan.pin_path.clone(),
+            pins: self.pins_status(),
             policies: plan.policies.len(),
             pops: plan.pops.len(),
             ports: view.ports.iter().map(Port::from).collect(),
@@ -229,6 +230,8 @@ impl Daemon {
             transit_exit: view.transit_exit.clone(),
             uptime_seconds: self.started.elapsed().as_secs(),
             version: env!("CARGO_PKG_VERSION").into(),
+            veth_peers: self.host.veth_peers.clone(),
+            warnings: self.warnings(),
         }
     }
 
