@@ -257,6 +257,12 @@ pub fn render(stats: &Stats, view: &View, host: &HostFacts, uptime_seconds: u64)
         "Routes left out because a prefix map is full",
         view.routes.skipped as i64,
     );
+    gauge(
+        &mut r,
+        "routes_martian",
+        "Routes left out because they lie in a special-purpose range no router forwards",
+        view.routes.martians as i64,
+    );
     let resyncs = Counter::<u64>::default();
     resyncs.inc_by(view.routes.resyncs);
     r.register(

@@ -801,3 +801,24 @@ fn exits_take_a_pop_or_a_policy_with_a_checked_fallback() {
         );
     }
 }
+
+#[test]
+fn martian_prefixes_are_refused_with_their_range() {
+    for (net, range) in [
+        ("127.0.0.0/8", "127.0.0.0/8 (loopback)"),
+        ("224.1.0.0/16", "224.0.0.0/4 (multicast)"),
+        ("fe80::/64", "fe80::/10 (link-local)"),
+        (
+            "::ffff:192.0.2.0/120",
+            "::ffff:0.0.0.0/96 (IPv4-mapped (RFC 4291))",
+        ),
+    ] {
+        let text = format!("{GOOD}\n[[prefixes]]\nprefix = \"{net}\"\npop = \"ams\"\n");
+        let got = problems(&text);
+        let want = format!("prefix {net} lies in {range}, which no router forwards");
+        assert!(got.iter().any(|p| p.contains(&want)), "{want:?} in {got:?}");
+    }
+    // A default route contains them all and is fine.
+    let text = format!("{GOOD}\n[[prefixes]]\nprefix = \"0.0.0.0/0\"\npop = \"ams\"\n");
+    parse(&text).unwrap_or_else(|e| panic!("{e}"));
+}

@@ -394,6 +394,11 @@ impl From<&desired::PortView> for Port {
 /// Route sync figures.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Routes {
+    /// Routes left out because they lie in a special-purpose range no
+    /// router forwards (loopback, multicast, link-local, ...). Absent
+    /// from an older edged: 0.
+    #[serde(default)]
+    pub martians: usize,
     /// Full dumps (the first included; more mean overruns or table changes).
     pub resyncs: u64,
     /// Routes in the followed tables (best per table and network).
@@ -405,6 +410,7 @@ pub struct Routes {
 impl From<desired::RoutesView> for Routes {
     fn from(r: desired::RoutesView) -> Self {
         Self {
+            martians: r.martians,
             resyncs: r.resyncs,
             routes: r.routes,
             skipped: r.skipped,

@@ -65,6 +65,7 @@ fn status() -> Status {
             total: 4,
         },
         routes: Routes {
+            martians: 0,
             resyncs: 1,
             routes: 0,
             skipped: 0,
@@ -463,6 +464,7 @@ fn replies_keep_the_shape_of_the_views() {
         routes: 3,
         resyncs: 1,
         skipped: 2,
+        martians: 1,
     };
     assert_eq!(
         serde_json::to_value(Routes::from(routes)).unwrap(),

@@ -65,6 +65,8 @@ pub struct RoutesView {
     pub resyncs: u64,
     /// Routes left out because a prefix map was full.
     pub skipped: usize,
+    /// Routes left out because they lie in a special-purpose range.
+    pub martians: usize,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]

@@ -2,6 +2,7 @@
 //! and route sources with names resolved to ids and strings parsed. It knows
 //! nothing of TOML (that is `config`) nor of maps (that is `dataplane`).
 
+mod martian;
 mod probe;
 
 use std::{
@@ -13,6 +14,7 @@ use std::{
 
 use edge_common::limits;
 use ipnet::IpNet;
+pub use martian::martian;
 pub use probe::{Probe, ProbeKind};
 use serde::Deserialize;
 
