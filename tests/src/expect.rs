@@ -80,9 +80,9 @@ pub struct Model {
     pub ports: BTreeMap<u32, PortEntry>,
     /// Registered prefixes with their entries (any order).
     pub prefixes: Vec<(IpNet, PrefixEntry)>,
-    /// Selection tables by id (only those present).
+    /// Selection tables by id: every id of the array map.
     pub tables: BTreeMap<u32, PolicyTable>,
-    /// PoP entries by id (only those present).
+    /// PoP entries by id (all-zero ones left out).
     pub pops: BTreeMap<u32, Pop>,
     pub settings: Settings,
     pub locals: BTreeSet<IpAddr>,
@@ -94,14 +94,6 @@ impl Model {
         let ports = tables.ports()?.into_iter().collect();
         let prefixes = tables.prefixes()?;
         let settings = tables.settings()?;
-        let mut policy_ids: BTreeSet<u32> = prefixes.iter().map(|(_, e)| e.policy).collect();
-        // Exits are PoP ids today; once they index selection tables the
-        // tables they name are needed too.
-        policy_ids.extend(
-            [settings.backbone_exit, settings.transit_exit]
-                .into_iter()
-                .filter(|&e| e < limits::MAX_POLICIES),
-        );
         let mut model = Self {
             ports,
             prefixes,
@@ -109,10 +101,9 @@ impl Model {
             locals: tables.locals()?.into_iter().collect(),
             ..Self::default()
         };
-        for id in policy_ids {
-            if id < limits::MAX_POLICIES {
-                model.tables.insert(id, tables.policy(id)?);
-            }
+        // Every selection table (an array: each id has one, empty or not).
+        for id in 0..limits::MAX_POLICIES {
+            model.tables.insert(id, tables.policy(id)?);
         }
         for id in 0..limits::MAX_POPS {
             let pop = tables.pop(id)?;
@@ -426,41 +417,38 @@ pub enum Direction {
     TowardCustomer,
 }
 
-/// Where a registered packet goes, or why nowhere: the one place that maps
-/// (preference, direction) to a forwarding reason and a PoP.
+/// Where a registered packet goes, or why nowhere: the one place that
+/// maps (preference, direction) to a forwarding reason and a PoP.
 ///
-/// Today the exits are PoP ids (`Settings::backbone_exit` /
-/// `transit_exit`); toward the customer the prefix's selection table picks
-/// the PoP by the flow hash. When the exits become selection-table ids,
-/// the two exit arms index `model.tables` with `slot` like the policy arm.
+/// Toward the customer (microsoft preference) the prefix's selection table
+/// gives the PoP at `slot` (`policy_slot` of the flow hash). The exits are
+/// PoP ids in `Settings` today (`NO_EXIT`: none); once they are
+/// selection-table ids (`backbone_table` / `transit_table`), their arms
+/// become `from_table(model.settings.transit_table)` and the like: the
+/// model already holds every table.
 pub fn next_hop(
     model: &Model,
     entry: &PrefixEntry,
     direction: Direction,
     slot: usize,
 ) -> (Reason, Result<u32, &'static str>) {
-    let exit = |id: u32, what| {
-        if id == NO_EXIT { Err(what) } else { Ok(id) }
+    let from_table = |id: u32| match model.tables.get(&id) {
+        None => Err("no such selection table"),
+        Some(t) if t.pops[slot] == NO_POP => Err("empty selection slot"),
+        Some(t) => Ok(u32::from(t.pops[slot])),
     };
-    if entry.preference == preference::INTERNET {
-        return (
+    let exit = |id: u32, none| if id == NO_EXIT { Err(none) } else { Ok(id) };
+    let settings = &model.settings;
+    match (entry.preference, direction) {
+        (preference::INTERNET, _) => (
             Reason::Transit,
-            exit(model.settings.transit_exit, "no transit exit"),
-        );
-    }
-    match direction {
-        Direction::FromCustomer => (
-            Reason::Backbone,
-            exit(model.settings.backbone_exit, "no backbone exit"),
+            exit(settings.transit_exit, "no transit exit"),
         ),
-        Direction::TowardCustomer => {
-            let pop = match model.tables.get(&entry.policy) {
-                None => Err("the prefix's selection table does not exist"),
-                Some(t) if t.pops[slot] == NO_POP => Err("empty selection slot"),
-                Some(t) => Ok(u32::from(t.pops[slot])),
-            };
-            (Reason::Policy, pop)
-        }
+        (_, Direction::FromCustomer) => (
+            Reason::Backbone,
+            exit(settings.backbone_exit, "no backbone exit"),
+        ),
+        (_, Direction::TowardCustomer) => (Reason::Policy, from_table(entry.policy)),
     }
 }
 
@@ -536,5 +524,250 @@ fn decide(model: &Model, ip: &Ip, ports: u32, port: PortEntry, ingress: u32) -> 
         reason,
         pop: Some(pop_id),
         why,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use edge_common::{POLICY_SLOTS, PolicyTable};
+
+    use super::*;
+    use crate::{
+        frames::{L4, Pkt},
+        fuzzgen::set_ipv4_checksum,
+    };
+
+    const PEER0: u32 = 10;
+    const PEER1: u32 = 11;
+    const BB0: u32 = 12;
+
+    /// Two peering ports and a backbone; a protected microsoft prefix of
+    /// each family whose table sends everything to PoP 0 (on peer0), an
+    /// internet prefix, prefixes whose table points to PoP 3 (an IPv4
+    /// tunnel only), is empty, or does not exist; PoP 1 the backbone exit,
+    /// PoP 2 the transit exit; unregistered traffic dropped.
+    fn model() -> Model {
+        let port = |role, id| PortEntry { role, id };
+        let entry = |preference, allowed_ports| PrefixEntry {
+            policy: 0,
+            preference,
+            allowed_ports,
+            ..PrefixEntry::default()
+        };
+        let pop = |ifindex, flags| Pop {
+            ifindex,
+            flags: pop_flags::VALID | flags,
+            ..Pop::default()
+        };
+        let mut to_pop0 = PolicyTable::default();
+        to_pop0.pops[..POLICY_SLOTS].fill(0);
+        let mut to_pop3 = PolicyTable::default();
+        to_pop3.pops[..POLICY_SLOTS].fill(3);
+        Model {
+            ports: [
+                (PEER0, port(role::PEERING, 0)),
+                (PEER1, port(role::PEERING, 1)),
+                (BB0, port(role::BACKBONE, 2)),
+            ]
+            .into(),
+            prefixes: vec![
+                ("192.0.2.0/25", entry(preference::MICROSOFT, 1)),
+                ("2001:db8:c::/48", entry(preference::MICROSOFT, 1)),
+                ("203.0.113.0/24", entry(preference::INTERNET, 0)),
+                (
+                    "2001:db8:e::/48",
+                    PrefixEntry {
+                        policy: 1,
+                        ..entry(preference::MICROSOFT, 0)
+                    },
+                ),
+                (
+                    "198.51.100.0/25",
+                    PrefixEntry {
+                        policy: 2,
+                        ..entry(preference::MICROSOFT, 0)
+                    },
+                ),
+                (
+                    "198.51.100.128/25",
+                    PrefixEntry {
+                        policy: 300,
+                        ..entry(preference::MICROSOFT, 0)
+                    },
+                ),
+            ]
+            .into_iter()
+            .map(|(net, e)| (net.parse().unwrap(), e))
+            .collect(),
+            tables: [(0, to_pop0), (1, to_pop3), (2, PolicyTable::default())].into(),
+            pops: [
+                (0, pop(PEER0, 0)),
+                (1, pop(BB0, 0)),
+                (2, pop(BB0, 0)),
+                (3, pop(BB0, pop_flags::ENCAP_IPIP)),
+            ]
+            .into(),
+            settings: Settings {
+                default_action: default_action::DROP,
+                backbone_exit: 1,
+                transit_exit: 2,
+                ..Settings::default()
+            },
+            locals: ["198.51.100.254".parse().unwrap()].into(),
+        }
+    }
+
+    fn outcome_of(frame: &[u8], ingress: u32) -> (String, &'static str) {
+        let v = expect(&model(), frame, ingress);
+        (v.outcome(), v.why)
+    }
+
+    fn is(frame: &[u8], ingress: u32, want: &str) {
+        let (got, why) = outcome_of(frame, ingress);
+        assert_eq!(got, want, "{why}: {frame:02x?}");
+    }
+
+    /// The IPv4 total length (checksum fixed) or IPv6 payload length of
+    /// `frame` set to `n`, the frame padded with zeros to 60 bytes.
+    fn short(frame: &[u8], n: u16) -> Vec<u8> {
+        let mut f = frame.to_vec();
+        if f[12..14] == [0x08, 0x00] {
+            f[16..18].copy_from_slice(&n.to_be_bytes());
+            set_ipv4_checksum(&mut f[14..34]);
+        } else {
+            f[18..20].copy_from_slice(&n.to_be_bytes());
+        }
+        f.resize(f.len().max(60), 0);
+        f
+    }
+
+    #[test]
+    fn forwarding_by_preference_and_direction() {
+        let toward = Pkt::udp("203.0.113.9", "192.0.2.10").build();
+        is(&toward, BB0, "redirect/policy → PoP 0");
+        // By source on a peering port: the internet prefix.
+        is(&toward, PEER0, "redirect/transit → PoP 2");
+        let from = Pkt::udp("192.0.2.10", "198.18.0.1").build();
+        is(&from, PEER0, "redirect/backbone → PoP 1");
+        is(&from, PEER1, "drop/protection");
+        is(&from, BB0, "drop/unregistered");
+        is(&from, 99, "pass/unknown_port");
+        let internet = Pkt::udp("203.0.113.9", "198.18.0.1").build();
+        is(&internet, PEER1, "redirect/transit → PoP 2");
+        let back_out = Pkt::udp("198.18.0.1", "192.0.2.10").build();
+        is(&back_out, BB0, "redirect/policy → PoP 0");
+        let six = Pkt::udp("2001:db8:1::1", "2001:db8:c::1").build();
+        is(&six, BB0, "redirect/policy → PoP 0");
+        let tunnel_v4_only = Pkt::udp("2001:db8:1::1", "2001:db8:e::1").build();
+        is(&tunnel_v4_only, BB0, "pass/no_next_hop");
+        let empty = Pkt::udp("203.0.113.9", "198.51.100.1").build();
+        assert_eq!(outcome_of(&empty, BB0).1, "empty selection slot");
+        let no_table = Pkt::udp("203.0.113.9", "198.51.100.200").build();
+        assert_eq!(outcome_of(&no_table, BB0).1, "no such selection table");
+        let ttl1 = Pkt::udp("203.0.113.9", "192.0.2.10").with(|p| p.ttl = 1);
+        is(&ttl1.build(), BB0, "pass/ttl_exceeded");
+    }
+
+    #[test]
+    fn ports_and_the_icmpv6_type_come_only_from_the_datagram() {
+        let v4 = Pkt::udp("203.0.113.9", "192.0.2.10").build();
+        assert_eq!(
+            outcome_of(&short(&v4, 22), BB0),
+            (
+                "pass/malformed".into(),
+                "IPv4 ports only in the Ethernet padding"
+            )
+        );
+        is(&short(&v4, 24), BB0, "redirect/policy → PoP 0");
+        let mut no_padding = short(&v4, 22);
+        no_padding.truncate(14 + 22);
+        assert_eq!(
+            outcome_of(&no_padding, BB0).1,
+            "IPv4 datagram and frame end before the ports"
+        );
+        let tcp6 = Pkt::udp("2001:db8:1::1", "2001:db8:c::1")
+            .with(|p| p.l4 = L4::Tcp { sport: 1, dport: 2 })
+            .build();
+        is(&short(&tcp6, 2), BB0, "pass/malformed");
+        is(&short(&tcp6, 4), BB0, "redirect/policy → PoP 0");
+        let ns = Pkt::udp("2001:db8:1::1", "2001:db8:c::1")
+            .with(|p| p.l4 = L4::Icmp { ty: 135 })
+            .build();
+        assert_eq!(
+            outcome_of(&short(&ns, 0), BB0),
+            (
+                "pass/malformed".into(),
+                "ICMPv6 type only in the Ethernet padding"
+            )
+        );
+        is(&short(&ns, 1), BB0, "pass/control");
+        // Control and local are decided before the ports are needed.
+        let local = Pkt::udp("203.0.113.9", "198.51.100.254").build();
+        is(&short(&local, 22), BB0, "pass/local");
+        let multicast = Pkt::udp("2001:db8:1::1", "ff02::1")
+            .with(|p| p.l4 = L4::Icmp { ty: 135 })
+            .build();
+        is(&short(&multicast, 0), BB0, "pass/control");
+    }
+
+    #[test]
+    fn what_goes_to_the_kernel() {
+        let v4 = Pkt::udp("203.0.113.9", "192.0.2.10");
+        // Options win over the rest of the IPv4 checks.
+        let mut options = v4.with(|p| p.ipv4_options = vec![1; 4]).build();
+        is(&options, BB0, "pass/ipv4_options");
+        options[24] ^= 0xff; // checksum wrong
+        is(&options, BB0, "pass/ipv4_options");
+        options.truncate(14 + 22); // options cut short
+        is(&options, BB0, "pass/ipv4_options");
+        let mut bad_sum = v4.build();
+        bad_sum[24] ^= 0xff;
+        is(&bad_sum, BB0, "pass/malformed");
+        let mut ihl4 = v4.build();
+        ihl4[14] = 0x44;
+        is(&ihl4, BB0, "pass/malformed");
+        for dst in ["224.0.0.5", "240.0.0.1", "255.255.255.255"] {
+            is(
+                &v4.with(|p| p.dst = dst.parse().unwrap()).build(),
+                BB0,
+                "pass/control",
+            );
+        }
+        is(
+            &v4.with(|p| p.dst = "223.255.255.255".parse().unwrap())
+                .build(),
+            BB0,
+            "drop/unregistered",
+        );
+        let fragment = v4.with(|p| p.more_fragments = true).build();
+        is(&fragment, BB0, "pass/fragment");
+        is(
+            &v4.with(|p| p.vlans = vec![1, 2]).build(),
+            BB0,
+            "redirect/policy → PoP 0",
+        );
+        is(
+            &v4.with(|p| p.vlans = vec![1, 2, 3]).build(),
+            BB0,
+            "pass/not_ip",
+        );
+        let tagged = v4.with(|p| p.vlans = vec![1]).build();
+        is(&tagged[..16], BB0, "pass/malformed");
+        let v6 = Pkt::udp("2001:db8:1::1", "2001:db8:c::1");
+        is(
+            &v6.with(|p| p.v6_ext = Some(44)).build(),
+            BB0,
+            "pass/fragment",
+        );
+        is(
+            &v6.with(|p| p.v6_ext = Some(60)).build(),
+            BB0,
+            "pass/ipv6_extension",
+        );
+        let link_local = v6.with(|p| p.src = "fe80::1".parse().unwrap()).build();
+        is(&link_local, BB0, "pass/control");
+        let mut lying = v6.build();
+        lying[19] = lying[19].wrapping_add(1);
+        is(&lying, BB0, "pass/malformed");
     }
 }
