@@ -11,7 +11,9 @@
 //! or without an extension chain, UDP / TCP / ICMP / anything, addresses
 //! inside and outside the registered prefixes, TTL 0 / 1 / 255 / ...), then
 //! is used as is, or has one field mutated, or is cut at a header boundary,
-//! or gets a lying length field; or the frame is random bytes.
+//! or gets a lying length field; or the frame is random bytes; or it is a
+//! padded frame (`Kind::Padded`: a datagram too short for its ports or
+//! ICMPv6 type, with them in the Ethernet padding after it).
 
 use std::net::IpAddr;
 

@@ -1,7 +1,8 @@
 //! Packet fuzzing (issue #9): frames from a seeded generator
 //! (edge_tests::fuzzgen: random bytes, valid frames with one field mutated,
-//! truncations at every header boundary, lying length fields, VLAN stacks,
-//! IPv6 extension chains, IPv4 options, fragments, addresses inside and
+//! truncations at every header boundary, lying length fields, datagrams
+//! too short for their ports with the ports in the Ethernet padding, VLAN
+//! stacks, IPv6 extension chains, IPv4 options, fragments, addresses inside and
 //! outside the registered prefixes, TTL 0 / 1 / 255, every port role and a
 //! non-port as ingress) through the real object with BPF_PROG_TEST_RUN,
 //! checking on every frame:
