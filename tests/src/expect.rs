@@ -11,6 +11,14 @@
 //! shared, because it is a definition rather than a classification
 //! (`edge_common::flow_hash_v4` / `flow_hash_v6` and `policy_slot`).
 //!
+//! Where the docs leave the precedence of two reasons open, the first runs
+//! disagreed with the kernel, and the reference now follows the order the
+//! kernel program documents (parse.rs, classify.rs): an IPv4 header with
+//! options is `ipv4_options` before its lengths and checksum are looked
+//! at; IPv4 destinations from 224.0.0.0 up (class E too) are `control`;
+//! `control` and `local` come before the ports check (and IPv6 multicast
+//! or link-local before the ICMPv6 type check). Each such rule says so.
+//!
 //! [`Verdict::why`] says in words what decided, for failure messages and
 //! for the fuzzer's coverage summary.
 
