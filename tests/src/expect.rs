@@ -428,12 +428,11 @@ pub enum Direction {
 /// Where a registered packet goes, or why nowhere: the one place that
 /// maps (preference, direction) to a forwarding reason and a PoP.
 ///
-/// Toward the customer (microsoft preference) the prefix's selection table
-/// gives the PoP at `slot` (`policy_slot` of the flow hash). The exits are
-/// PoP ids in `Settings` today (`NO_EXIT`: none); once they are
-/// selection-table ids (`backbone_table` / `transit_table`), their arms
-/// become `from_table(model.settings.transit_table)` and the like: the
-/// model already holds every table.
+/// Every direction takes the PoP at `slot` (`policy_slot` of the flow hash)
+/// of a selection table: toward the customer (microsoft preference) the
+/// prefix's, from the customer the backbone exit's, and for the internet
+/// preference the transit exit's (`Settings::backbone_table` /
+/// `transit_table`; `NO_EXIT`: none configured).
 pub fn next_hop(
     model: &Model,
     entry: &PrefixEntry,
@@ -445,16 +444,22 @@ pub fn next_hop(
         Some(t) if t.pops[slot] == NO_POP => Err("empty selection slot"),
         Some(t) => Ok(u32::from(t.pops[slot])),
     };
-    let exit = |id: u32, none| if id == NO_EXIT { Err(none) } else { Ok(id) };
+    let exit = |id: u32, none| {
+        if id == NO_EXIT {
+            Err(none)
+        } else {
+            from_table(id)
+        }
+    };
     let settings = &model.settings;
     match (entry.preference, direction) {
         (preference::INTERNET, _) => (
             Reason::Transit,
-            exit(settings.transit_exit, "no transit exit"),
+            exit(settings.transit_table, "no transit exit"),
         ),
         (_, Direction::FromCustomer) => (
             Reason::Backbone,
-            exit(settings.backbone_exit, "no backbone exit"),
+            exit(settings.backbone_table, "no backbone exit"),
         ),
         (_, Direction::TowardCustomer) => (Reason::Policy, from_table(entry.policy)),
     }
@@ -571,6 +576,11 @@ mod tests {
         to_pop0.pops[..POLICY_SLOTS].fill(0);
         let mut to_pop3 = PolicyTable::default();
         to_pop3.pops[..POLICY_SLOTS].fill(3);
+        // The exits' tables: every slot to PoP 1 (backbone) or 2 (transit).
+        let mut to_pop1 = PolicyTable::default();
+        to_pop1.pops[..POLICY_SLOTS].fill(1);
+        let mut to_pop2 = PolicyTable::default();
+        to_pop2.pops[..POLICY_SLOTS].fill(2);
         Model {
             ports: [
                 (PEER0, port(role::PEERING, 0)),
@@ -607,7 +617,14 @@ mod tests {
             .into_iter()
             .map(|(net, e)| (net.parse().unwrap(), e))
             .collect(),
-            tables: [(0, to_pop0), (1, to_pop3), (2, PolicyTable::default())].into(),
+            tables: [
+                (0, to_pop0),
+                (1, to_pop3),
+                (2, PolicyTable::default()),
+                (3, to_pop1),
+                (4, to_pop2),
+            ]
+            .into(),
             pops: [
                 (0, pop(PEER0, 0)),
                 (1, pop(BB0, 0)),
@@ -617,8 +634,8 @@ mod tests {
             .into(),
             settings: Settings {
                 default_action: default_action::DROP,
-                backbone_exit: 1,
-                transit_exit: 2,
+                backbone_table: 3,
+                transit_table: 4,
                 ..Settings::default()
             },
             locals: ["198.51.100.254".parse().unwrap()].into(),
