@@ -57,9 +57,12 @@ pub mod map_names {
     /// Array of `u64`: a bitmap over [`crate::local_bit`] of this host's
     /// addresses; only a set bit costs the packet a `EDGE_LOCAL_V*` lookup.
     pub const LOCAL_BITS: &str = "EDGE_LOCAL_BITS";
+    /// Per-CPU array, one entry: [`crate::EventBudget`], the rate limit of
+    /// the ICMP errors the program sends ([`crate::ICMP_RATE`]).
+    pub const ICMP_BUDGET: &str = "EDGE_ICMP_BDGT";
 
     /// Every map the daemon pins, in a stable order.
-    pub const ALL: [&str; 22] = [
+    pub const ALL: [&str; 23] = [
         PORTS,
         PREFIX_V4,
         PREFIX_V6,
@@ -82,6 +85,7 @@ pub mod map_names {
         EVENT_STATS,
         PORT_INDEX,
         LOCAL_BITS,
+        ICMP_BUDGET,
     ];
 }
 
@@ -123,6 +127,15 @@ pub const EVENT_COST: u64 = 1_000_000_000;
 /// Ring buffer size, bytes (a power of two, page-aligned).
 pub const EVENT_RING_BYTES: u32 = 256 * 1024;
 
+/// ICMP "fragmentation needed" / "packet too big" messages per second per
+/// CPU, sustained (an [`EventBudget`] of its own, `EDGE_ICMP_BDGT`). Beyond
+/// it an oversized packet is dropped (`Reason::TooBigLimited`).
+pub const ICMP_RATE: u64 = 1000;
+/// ICMP errors a CPU may send in a burst.
+pub const ICMP_BURST: u64 = 100;
+/// Token cost of one ICMP error (tokens are nano-messages).
+pub const ICMP_COST: u64 = 1_000_000_000;
+
 /// Indexes of the `EDGE_EVT_STATS` counters.
 pub mod event_stats {
     /// Written to the ring buffer.
@@ -145,6 +158,10 @@ pub mod prog_names {
     /// DIR-24-8: the baseline of `cargo xtask bench` and the reference of
     /// the differential packet test. Never attached.
     pub const EDGE_LPM: &str = "edge_lpm";
+    /// Test only, never attached by edged: strips an outer IPv4 (IP-in-IP)
+    /// or IPv6 (IPv6-in-IPv6) header and passes the inner packet to the
+    /// stack, the far end of a tunnel in a lab without tunnel devices.
+    pub const TEST_DECAP: &str = "edge_test_decap";
 }
 
 /// Capacity limits of the maps. Userspace checks them before writing and names
@@ -320,7 +337,10 @@ pub struct Pop {
     pub src_mac: [u8; 6],
     /// Destination MAC written into forwarded frames (the next hop's address).
     pub dst_mac: [u8; 6],
-    pub _pad: [u8; 4],
+    /// The egress link's MTU (largest IP packet, bytes); 0: unknown, not
+    /// checked. A packet longer than this with its tunnel header is not sent.
+    pub mtu: u16,
+    pub _pad: [u8; 2],
     /// IPv4 tunnel source (outer source address for IP-in-IP).
     pub tunnel_src_v4: [u8; 4],
     /// IPv4 tunnel endpoint (outer destination).
@@ -486,8 +506,19 @@ reasons! {
     NoNextHop = 14, "no_next_hop";
     /// The PoP's egress port is not in the TX port map.
     NoTxPort = 15, "no_tx_port";
-    /// Growing the frame for encapsulation failed.
+    /// Growing the frame for encapsulation (or for an ICMP error) failed.
     EncapFailed = 16, "encap_failed";
+    /// Too big for the PoP's link MTU (with its tunnel header): an ICMP
+    /// "fragmentation needed" / "packet too big" went back to the sender.
+    TooBig = 17, "too_big";
+    /// Too big, and the ICMP errors were over their rate limit: dropped.
+    TooBigLimited = 18, "too_big_limited";
+    /// Too big, IPv4 without DF: the kernel's (it may fragment it).
+    TooBigNoDf = 19, "too_big_no_df";
+    /// Too big, and no ICMP from here: a PoP without a tunnel of the
+    /// packet's family (no address of this host to send from), an ICMP
+    /// error, or a sender that is not one host. The kernel's.
+    TooBigNoIcmp = 20, "too_big_no_icmp";
 }
 
 /// The policy table slot of a flow hash: `hash * POLICY_SLOTS / 2^32`

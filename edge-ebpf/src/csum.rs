@@ -1,6 +1,7 @@
 //! The Internet checksum (RFC 1071) and its incremental update (RFC 1624),
 //! for the IPv4 header: verified on receive, patched on rewrite, computed
-//! for an outer tunnel header.
+//! for an outer tunnel header and for ICMP errors (whose quoted bytes the
+//! `bpf_csum_diff` helper sums, `icmp.rs`).
 //!
 //! Words are summed in memory order (`from_ne_bytes`): the one's complement
 //! sum is byte-order independent (RFC 1071 §2(B)), so a sum taken this way
@@ -32,6 +33,15 @@ pub fn fold(mut sum: u32) -> u16 {
 #[inline(always)]
 pub fn verify<const N: usize>(h: &[u8; N]) -> bool {
     fold(sum(h)) == 0xFFFF
+}
+
+/// [`compute`] for a sum of 32-bit partial sums (`bpf_csum_diff` results
+/// added up).
+#[inline(always)]
+pub fn compute64(sum: u64) -> u16 {
+    let sum = (sum & 0xFFFF_FFFF) + (sum >> 32);
+    let sum = (sum & 0xFFFF_FFFF) + (sum >> 32);
+    !fold(((sum & 0xFFFF) + (sum >> 16)) as u32)
 }
 
 /// The checksum field of a header whose words, with the field zeroed, sum

@@ -4,13 +4,15 @@
 //! rewrite, so the generic code costs nothing at run time.
 
 use aya_ebpf::{maps::lpm_trie::Key, programs::XdpContext};
-use edge_common::{Pop, PrefixEntry, Reason, event_family, flow_hash_v4, flow_hash_v6, pop_flags};
+use edge_common::{
+    Action, Pop, PrefixEntry, Reason, event_family, flow_hash_v4, flow_hash_v6, pop_flags,
+};
 use network_types::ip::{Ipv4Hdr, Ipv6Hdr};
 
 use crate::{
-    classify, fib,
+    classify, fib, icmp,
     maps::{EDGE_PFX_V4, EDGE_PFX_V6},
-    parse::{self, L3},
+    parse::{self, L2, L3},
     rewrite,
 };
 
@@ -24,6 +26,8 @@ pub trait Family: Sized {
     const ENCAP: u32;
     /// The reason of a header with `L3::options`.
     const OPTIONS: Reason;
+    /// Bytes the tunnel of the family adds (its outer header).
+    const TUNNEL_LEN: usize;
 
     /// The network header at `l3`; `Err` if malformed.
     fn parse(ctx: &XdpContext, l3: usize) -> Result<L3<Self>, ()>;
@@ -44,6 +48,9 @@ pub trait Family: Sized {
     fn decrement_ttl(hdr: *mut Self);
     /// Encapsulates the packet at `l2_len` in a tunnel to `pop`.
     fn encap(ctx: &XdpContext, l2_len: usize, pop: &Pop, ttl: u8) -> Result<(), ()>;
+    /// A packet too big for `pop`'s link: the ICMP error back to its sender
+    /// (the frame rewritten, `XDP_TX`), or the kernel, or a drop.
+    fn too_big(ctx: &XdpContext, l2: &L2, ip: &L3<Self>, pop: &Pop) -> (Action, Reason);
 }
 
 impl Family for Ipv4Hdr {
@@ -51,6 +58,7 @@ impl Family for Ipv4Hdr {
     const EVENT: u8 = event_family::IPV4;
     const ENCAP: u32 = pop_flags::ENCAP_IPIP;
     const OPTIONS: Reason = Reason::Ipv4Options;
+    const TUNNEL_LEN: usize = Ipv4Hdr::LEN;
 
     #[inline(always)]
     fn parse(ctx: &XdpContext, l3: usize) -> Result<L3<Self>, ()> {
@@ -101,6 +109,11 @@ impl Family for Ipv4Hdr {
     fn encap(ctx: &XdpContext, l2_len: usize, pop: &Pop, ttl: u8) -> Result<(), ()> {
         rewrite::encap_ipip(ctx, l2_len, pop, ttl)
     }
+
+    #[inline(always)]
+    fn too_big(ctx: &XdpContext, l2: &L2, ip: &L3<Self>, pop: &Pop) -> (Action, Reason) {
+        icmp::ipv4(ctx, l2, ip, pop)
+    }
 }
 
 impl Family for Ipv6Hdr {
@@ -108,6 +121,7 @@ impl Family for Ipv6Hdr {
     const EVENT: u8 = event_family::IPV6;
     const ENCAP: u32 = pop_flags::ENCAP_IP6IP6;
     const OPTIONS: Reason = Reason::Ipv6Extension;
+    const TUNNEL_LEN: usize = Ipv6Hdr::LEN;
 
     #[inline(always)]
     fn parse(ctx: &XdpContext, l3: usize) -> Result<L3<Self>, ()> {
@@ -153,5 +167,10 @@ impl Family for Ipv6Hdr {
     #[inline(always)]
     fn encap(ctx: &XdpContext, l2_len: usize, pop: &Pop, ttl: u8) -> Result<(), ()> {
         rewrite::encap_ip6ip6(ctx, l2_len, pop, ttl)
+    }
+
+    #[inline(always)]
+    fn too_big(ctx: &XdpContext, l2: &L2, ip: &L3<Self>, pop: &Pop) -> (Action, Reason) {
+        icmp::ipv6(ctx, l2, ip, pop)
     }
 }

@@ -1,5 +1,5 @@
 //! edge: the XDP forwarder. Reads top to bottom: parse → classify → decide →
-//! rewrite → count. Everything that can be computed ahead of time (policy
+//! MTU → rewrite → count. Everything that can be computed ahead of time (policy
 //! selection tables, next-hop MACs, tunnel endpoints, egress ports) is
 //! computed by edged and read from maps.
 #![no_std]
@@ -7,9 +7,11 @@
 
 mod classify;
 mod csum;
+mod decap;
 mod events;
 mod family;
 mod fib;
+mod icmp;
 mod maps;
 mod parse;
 mod rewrite;
@@ -181,6 +183,14 @@ fn forward_ip<H: Family, const LPM: bool>(
         }
     };
 
+    // MTU: a packet the PoP's link cannot carry (with its tunnel header)
+    // is not sent: an ICMP error goes back to its sender, or the kernel
+    // gets it (icmp.rs). Not sent to the PoP, so not counted for it.
+    if exceeds_mtu::<H>(pop, ip.end - l2.l3) {
+        let (action, reason) = H::too_big(ctx, l2, &ip, pop);
+        return Verdict { pop: NONE, ..v }.with(action, reason);
+    }
+
     // Rewrite.
     if prefix.dscp != DSCP_KEEP {
         H::set_dscp(ip.hdr, prefix.dscp);
@@ -196,6 +206,18 @@ fn forward_ip<H: Family, const LPM: bool>(
         rewrite::set_macs(l2.eth, pop);
     }
     v
+}
+
+/// Whether an IP packet of `len` bytes, with the tunnel header `pop` adds
+/// to its family, is longer than `pop`'s link MTU (0: not checked).
+#[inline(always)]
+fn exceeds_mtu<H: Family>(pop: &Pop, len: usize) -> bool {
+    let tunnel = if pop.flags & H::ENCAP != 0 {
+        H::TUNNEL_LEN
+    } else {
+        0
+    };
+    pop.mtu != 0 && len + tunnel > pop.mtu as usize
 }
 
 /// Unregistered traffic gets the configured default.

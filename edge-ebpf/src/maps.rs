@@ -97,3 +97,9 @@ pub static EDGE_EVT_BUDGET: PerCpuArray<edge_common::EventBudget> =
 #[map]
 pub static EDGE_EVT_STATS: PerCpuArray<Counter> =
     PerCpuArray::with_max_entries(edge_common::event_stats::COUNT, 0);
+
+/// The per-CPU token bucket of the ICMP errors the program sends
+/// (`edge_common::ICMP_RATE`).
+#[map]
+pub static EDGE_ICMP_BDGT: PerCpuArray<edge_common::EventBudget> =
+    PerCpuArray::with_max_entries(1, 0);

@@ -23,6 +23,7 @@ const ETH_P_8021AD: u16 = 0x88A8;
 // IP protocol and IPv6 next-header numbers (IANA, include/uapi/linux/in.h, in6.h).
 /// IPv6 hop-by-hop options.
 const IPPROTO_HOPOPTS: u8 = 0;
+pub const IPPROTO_ICMP: u8 = 1;
 /// IPv4 in IP (RFC 2003): the outer protocol of an IPv4 tunnel.
 pub const IPPROTO_IPIP: u8 = 4;
 pub const IPPROTO_TCP: u8 = 6;

@@ -96,37 +96,71 @@ pub fn set_macs(eth: *mut EthHdr, pop: &Pop) {
     }
 }
 
-/// Moves the `N`-byte link-layer header `shift` bytes toward the front of
-/// the frame (after `bpf_xdp_adjust_head` made room behind it).
+/// Moves the `N`-byte link-layer header from offset `from` to offset `to`
+/// of the frame.
 #[inline(always)]
-fn move_l2<const N: usize>(ctx: &XdpContext, shift: usize) -> Result<(), ()> {
-    let from: *const [u8; N] = ptr_at(ctx, shift)?;
-    let to: *mut [u8; N] = ptr_at(ctx, 0)?;
+fn move_l2<const N: usize>(ctx: &XdpContext, from: usize, to: usize) -> Result<(), ()> {
+    let src: *const [u8; N] = ptr_at(ctx, from)?;
+    let dst: *mut [u8; N] = ptr_at(ctx, to)?;
     // SAFETY: ptr_at checked both ranges; a read then a write, so the
     // overlap does not matter.
     unsafe {
-        let l2 = from.read_unaligned();
-        to.write_unaligned(l2);
+        let l2 = src.read_unaligned();
+        dst.write_unaligned(l2);
     }
     Ok(())
 }
 
+/// Moves the link-layer header (`l2_len` bytes: 14, 18 or 22) from offset
+/// `from` to offset `to`.
+#[inline(always)]
+fn move_l2_len(ctx: &XdpContext, l2_len: usize, from: usize, to: usize) -> Result<(), ()> {
+    match l2_len {
+        L2_UNTAGGED => move_l2::<L2_UNTAGGED>(ctx, from, to),
+        L2_TAGGED => move_l2::<L2_TAGGED>(ctx, from, to),
+        L2_DOUBLE_TAGGED => move_l2::<L2_DOUBLE_TAGGED>(ctx, from, to),
+        _ => Err(()),
+    }
+}
+
 /// Grows the frame by `len` bytes in front and moves the link-layer header
 /// (`l2_len` bytes: 14, 18 or 22) back to the front, leaving `len` bytes of
-/// room for an outer header between it and the inner packet.
+/// room for an outer header (or an ICMP error's headers) between it and
+/// the packet.
 #[inline(always)]
-fn make_room(ctx: &XdpContext, l2_len: usize, len: usize) -> Result<(), ()> {
+pub fn make_room(ctx: &XdpContext, l2_len: usize, len: usize) -> Result<(), ()> {
     // SAFETY: `ctx.ctx` is this program's xdp_md; packet pointers taken
     // before the call are not used after it (the verifier enforces it).
     if unsafe { bpf_xdp_adjust_head(ctx.ctx, -(len as i32)) } != 0 {
         return Err(());
     }
-    match l2_len {
-        L2_UNTAGGED => move_l2::<L2_UNTAGGED>(ctx, len),
-        L2_TAGGED => move_l2::<L2_TAGGED>(ctx, len),
-        L2_DOUBLE_TAGGED => move_l2::<L2_DOUBLE_TAGGED>(ctx, len),
-        _ => Err(()),
+    move_l2_len(ctx, l2_len, len, 0)
+}
+
+/// The reverse of [`make_room`]: removes the `len` bytes after the
+/// link-layer header (`l2_len` bytes), moving the header up to the packet
+/// and shrinking the frame in front. The test decapsulator's.
+#[inline(always)]
+pub fn strip(ctx: &XdpContext, l2_len: usize, len: usize) -> Result<(), ()> {
+    move_l2_len(ctx, l2_len, 0, len)?;
+    // SAFETY: as in make_room.
+    if unsafe { bpf_xdp_adjust_head(ctx.ctx, len as i32) } != 0 {
+        return Err(());
     }
+    Ok(())
+}
+
+/// Swaps the source and destination MACs of the frame (an answer to its
+/// sender), as three 16-bit words each.
+#[inline(always)]
+pub fn swap_macs(ctx: &XdpContext) -> Result<(), ()> {
+    let eth: *mut [u16; 6] = ptr_at(ctx, 0)?;
+    // SAFETY: ptr_at checked the 12 bytes; the frame starts 2-byte aligned.
+    unsafe {
+        let m = *eth;
+        *eth = [m[3], m[4], m[5], m[0], m[1], m[2]];
+    }
+    Ok(())
 }
 
 /// IPv4-in-IPv4 (RFC 2003) toward the PoP's tunnel endpoint. The outer DS

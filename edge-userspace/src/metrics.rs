@@ -407,6 +407,7 @@ mod tests {
                 region: None,
                 probe: None,
                 drained: true,
+                mtu: 1500,
             }],
             health: vec![crate::desired::PopHealthView {
                 pop: "ams".into(),

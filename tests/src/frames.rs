@@ -8,7 +8,7 @@ use std::net::IpAddr;
 use etherparse::{
     EtherType, Ethernet2Header, IcmpEchoHeader, Icmpv4Header, Icmpv4Type, Icmpv6Header, Icmpv6Type,
     IpDscp, IpEcn, IpFragOffset, IpNumber, Ipv4Header, Ipv6FlowLabel, Ipv6Header, SingleVlanHeader,
-    TcpHeader, UdpHeader, VlanId, VlanPcp,
+    TcpHeader, UdpHeader, VlanId, VlanPcp, icmpv4,
 };
 
 /// The transport layer of a test packet.
@@ -153,6 +153,81 @@ impl Pkt {
             _ => panic!("mixed tunnel address families"),
         }
         out.extend_from_slice(&inner_ip);
+        out
+    }
+
+    /// The same packet with its payload resized so that the IP packet is
+    /// `ip_len` bytes long (payload bytes in a pattern, so quotes differ).
+    pub fn sized(&self, ip_len: usize) -> Self {
+        let overhead = self.ip().len() - self.payload.len();
+        assert!(ip_len >= overhead, "{ip_len} bytes cannot hold the headers");
+        self.with(|p| p.payload = (0..ip_len - overhead).map(|i| (i * 7 + 3) as u8).collect())
+    }
+
+    /// The ICMP error edge sends back when this packet is too big for its
+    /// PoP's link: from `from` (the PoP's tunnel source) to the packet's
+    /// source, out of the ingress port (MACs swapped, VLAN tags kept), DS
+    /// field CS6, TTL / hop limit 64. IPv4: "fragmentation needed" with
+    /// next-hop MTU `mtu`, quoting the first 548 bytes of the packet (576
+    /// in all, RFC 1812), or its header and 8 bytes when it is shorter;
+    /// IPv6: "packet too big" with MTU `mtu`, quoting the first 1232 bytes
+    /// (1280 in all, RFC 4443). The packet is quoted as received.
+    pub fn too_big_reply(&self, from: IpAddr, mtu: u32) -> Vec<u8> {
+        let ip = self.ip();
+        let mut out = self.l2(self.dst_mac, self.src_mac);
+        match (from, self.src) {
+            (IpAddr::V4(f), IpAddr::V4(s)) => {
+                let quote = &ip[..if ip.len() >= 548 { 548 } else { 28 }];
+                let icmp = Icmpv4Header::with_checksum(
+                    Icmpv4Type::DestinationUnreachable(
+                        icmpv4::DestUnreachableHeader::FragmentationNeeded {
+                            next_hop_mtu: u16::try_from(mtu).unwrap(),
+                        },
+                    ),
+                    quote,
+                );
+                let mut h = Ipv4Header::new(
+                    (icmp.header_len() + quote.len()) as u16,
+                    64,
+                    IpNumber::ICMP,
+                    f.octets(),
+                    s.octets(),
+                )
+                .unwrap();
+                h.dscp = IpDscp::CS6;
+                h.ecn = IpEcn::ZERO;
+                h.identification = 0;
+                h.dont_fragment = false;
+                h.header_checksum = h.calc_header_checksum();
+                h.write(&mut out).unwrap();
+                icmp.write(&mut out).unwrap();
+                out.extend_from_slice(quote);
+            }
+            (IpAddr::V6(f), IpAddr::V6(s)) => {
+                let quote = &ip[..ip.len().min(1232)];
+                let icmp = Icmpv6Header::with_checksum(
+                    Icmpv6Type::PacketTooBig { mtu },
+                    f.octets(),
+                    s.octets(),
+                    quote,
+                )
+                .unwrap();
+                Ipv6Header {
+                    traffic_class: IpDscp::CS6.value() << 2,
+                    flow_label: Ipv6FlowLabel::ZERO,
+                    payload_length: (icmp.header_len() + quote.len()) as u16,
+                    next_header: IpNumber::IPV6_ICMP,
+                    hop_limit: 64,
+                    source: f.octets(),
+                    destination: s.octets(),
+                }
+                .write(&mut out)
+                .unwrap();
+                icmp.write(&mut out).unwrap();
+                out.extend_from_slice(quote);
+            }
+            _ => panic!("mixed address families"),
+        }
         out
     }
 
@@ -385,6 +460,32 @@ mod tests {
         assert_eq!(&f[16..18], &[0x81, 0x00]);
         assert_eq!(&f[20..22], &[0x86, 0xdd]);
         assert_eq!(f[22] >> 4, 6);
+    }
+
+    #[test]
+    fn too_big_replies_have_the_rfc_sizes_and_quote_the_packet() {
+        let p = Pkt::udp("203.0.113.200", "198.51.100.10")
+            .with(|p| p.vlans = vec![7])
+            .sized(1481);
+        assert_eq!(p.build().len(), 18 + 1481);
+        let f = p.too_big_reply("198.51.100.1".parse().unwrap(), 1480);
+        assert_eq!(f.len(), 18 + 576);
+        assert_eq!((&f[0..6], &f[6..12]), (&p.src_mac[..], &p.dst_mac[..]));
+        assert_eq!(&f[12..18], &p.build()[12..18], "tag kept");
+        assert!(ipv4_checksum_ok(&f[18..38]));
+        assert_eq!((f[38], f[39]), (3, 4), "type, code");
+        assert_eq!(&f[44..46], &[0, 0]);
+        assert_eq!(u16::from_be_bytes([f[46], f[47]]), 1480);
+        assert_eq!(&f[48..], &p.build()[18..18 + 548]);
+        let short = Pkt::udp("203.0.113.200", "198.51.100.10").sized(500);
+        let f = short.too_big_reply("198.51.100.1".parse().unwrap(), 380);
+        assert_eq!(f.len(), 14 + 56);
+        let p6 = Pkt::udp("2001:db8:1234::1", "2001:db8:a::10").sized(1461);
+        let f = p6.too_big_reply("2001:db8:ff::1".parse().unwrap(), 1460);
+        assert_eq!(f.len(), 14 + 1280);
+        assert_eq!((f[14 + 40], f[14 + 41]), (2, 0), "type, code");
+        assert_eq!(&f[14 + 44..14 + 48], &1460u32.to_be_bytes());
+        assert_eq!(&f[14 + 48..], &p6.build()[14..14 + 1232]);
     }
 
     #[test]

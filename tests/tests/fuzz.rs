@@ -464,6 +464,14 @@ fn run(seed: u64, start: u64, frames: u64) {
             if *r == Reason::EncapFailed {
                 continue; // needs a frame without headroom: never in XDP
             }
+            // The generator's packets fit the ports' 1500-byte MTU even
+            // encapsulated; packet.rs tests the too-big paths byte for byte.
+            if matches!(
+                r,
+                Reason::TooBig | Reason::TooBigLimited | Reason::TooBigNoDf | Reason::TooBigNoIcmp
+            ) {
+                continue;
+            }
             let n = reasons[*r as usize].1;
             assert!(n > 0, "no frame ended with reason {}", r.name());
         }

@@ -997,3 +997,501 @@ fn protection_events_are_rate_limited_in_the_kernel() {
         assert_eq!(Some(ev.port), h.port_id("peer1"));
     });
 }
+
+// ---------------------------------------------------------------------------
+// Tunnel MTU (issue 14, item 3): a packet longer than its PoP's link MTU
+// with the tunnel header is never sent (the device would drop it, silently
+// for edge's counters). The ICMP error that path MTU discovery needs goes
+// back to the sender, built in XDP and compared byte for byte with one
+// etherparse builds; or the kernel gets the packet.
+// ---------------------------------------------------------------------------
+
+/// The ICMP errors' source: PoP ams's tunnel source of the family.
+fn ams_source(fam: &str) -> IpAddr {
+    tunnel(fam).0
+}
+
+/// An IPv4 and an IPv6 UDP packet from transit toward ams (tunnels of both
+/// families on bb0), with their registrations.
+fn toward_ams() -> [(&'static str, Pkt, &'static str); 2] {
+    [
+        (
+            "IPv4",
+            Pkt::udp("203.0.113.200", "198.51.100.10"),
+            "198.51.100.0/25",
+        ),
+        (
+            "IPv6",
+            Pkt::udp("2001:db8:1234::1", "2001:db8:a::10"),
+            "2001:db8:a::/48",
+        ),
+    ]
+}
+
+/// The boundary toward ams when its link MTU is `link`: the longest packet
+/// that fits is encapsulated into exactly `link` bytes; one byte more gets
+/// the ICMP error reporting `link` minus the tunnel header, for every VLAN
+/// depth, arriving on another port (transit) and on the PoP's own (bb0).
+fn boundary_cases(link: usize) -> Vec<Case> {
+    let mut cases = Vec::new();
+    for vlans in VLANS {
+        let t = tags(vlans);
+        for (fam, p, reg) in toward_ams() {
+            let outer = if fam == "IPv4" { 20 } else { 40 };
+            let fits = link - outer;
+            let p = p.with(|p| p.vlans = vlans.to_vec());
+            for ingress in ["tr0", "bb0"] {
+                let fwd = if ingress == "bb0" {
+                    Action::Tx
+                } else {
+                    Action::Redirect
+                };
+                let ok = p.sized(fits);
+                cases.push(
+                    case(
+                        format!("{fam} {t} from {ingress}: {fits} bytes fit a {link}-byte link in the tunnel"),
+                        ingress,
+                        ok.build(),
+                        fwd,
+                        Reason::Policy,
+                    )
+                    .out(ok.encapsulated(port_mac("bb0"), NH_AMS, Some(34), tunnel(fam), ENCAP_TTL))
+                    .pop("ams")
+                    .prefix(reg),
+                );
+                let big = p.sized(fits + 1);
+                cases.push(
+                    case(
+                        format!(
+                            "{fam} {t} from {ingress}: {} bytes get an ICMP error saying {fits}",
+                            fits + 1
+                        ),
+                        ingress,
+                        big.build(),
+                        Action::Tx,
+                        Reason::TooBig,
+                    )
+                    .out(big.too_big_reply(ams_source(fam), fits as u32))
+                    .prefix(reg),
+                );
+            }
+        }
+    }
+    cases
+}
+
+/// Everything besides the boundary, for a 1500-byte link: what gets an
+/// ICMP error and what goes to the kernel.
+fn too_big_cases() -> Vec<Case> {
+    use Action::{Pass, Redirect, Tx};
+    let mut cases = Vec::new();
+    let [(_, v4, reg4), (_, v6, reg6)] = toward_ams();
+    let src4 = ams_source("IPv4");
+    let src6 = ams_source("IPv6");
+
+    // What is answered: any transport, ICMP queries, the largest frames.
+    let tcp = v4.with(|p| {
+        p.l4 = L4::Tcp {
+            sport: 443,
+            dport: 51000,
+        }
+    });
+    let tcp6 = v6.with(|p| {
+        p.l4 = L4::Tcp {
+            sport: 443,
+            dport: 51000,
+        }
+    });
+    let echo = v4.with(|p| p.l4 = L4::Icmp { ty: 8 });
+    let echo6 = v6.with(|p| p.l4 = L4::Icmp { ty: 128 });
+    let other = v4.with(|p| p.l4 = L4::Other(47));
+    for (what, p, n, mtu, src, reg) in [
+        ("IPv4 TCP", &tcp, 1500, 1480, src4, reg4),
+        ("IPv4 ICMP echo", &echo, 1481, 1480, src4, reg4),
+        ("IPv4 GRE", &other, 1481, 1480, src4, reg4),
+        ("IPv4 of 3000 bytes", &v4, 3000, 1480, src4, reg4),
+        ("IPv6 TCP", &tcp6, 1500, 1460, src6, reg6),
+        ("IPv6 ICMPv6 echo", &echo6, 1461, 1460, src6, reg6),
+        ("IPv6 of 3000 bytes", &v6, 3000, 1460, src6, reg6),
+    ] {
+        let p = p.sized(n);
+        cases.push(
+            case(
+                format!("{what}, {n} bytes: ICMP error"),
+                "tr0",
+                p.build(),
+                Tx,
+                Reason::TooBig,
+            )
+            .out(p.too_big_reply(src, mtu))
+            .prefix(reg),
+        );
+    }
+
+    // IPv4 without DF: the kernel may fragment it.
+    let no_df = v4.with(|p| p.dont_fragment = false).sized(1481);
+    cases.push(
+        case(
+            "IPv4 without DF, too big: to the kernel",
+            "tr0",
+            no_df.build(),
+            Pass,
+            Reason::TooBigNoDf,
+        )
+        .prefix(reg4),
+    );
+    let no_df_fits = v4.with(|p| p.dont_fragment = false).sized(1480);
+    cases.push(
+        case(
+            "IPv4 without DF that fits: encapsulated",
+            "tr0",
+            no_df_fits.build(),
+            Redirect,
+            Reason::Policy,
+        )
+        .out(no_df_fits.encapsulated(port_mac("bb0"), NH_AMS, Some(34), tunnel("IPv4"), ENCAP_TTL))
+        .pop("ams")
+        .prefix(reg4),
+    );
+
+    // No ICMP error about an ICMP error (RFC 1812 4.3.2.7, RFC 4443 2.4 (e)).
+    for ty in [3u8, 4, 5, 11, 12] {
+        let mut p = v4.with(|p| p.l4 = L4::Other(1)).sized(1481);
+        p.payload[..4].copy_from_slice(&[ty, 1, 0, 0]);
+        cases.push(
+            case(
+                format!("IPv4 ICMP error type {ty}, too big: to the kernel"),
+                "tr0",
+                p.build(),
+                Pass,
+                Reason::TooBigNoIcmp,
+            )
+            .prefix(reg4),
+        );
+    }
+    let mut query = v4.with(|p| p.l4 = L4::Other(1)).sized(1481);
+    query.payload[..4].copy_from_slice(&[13, 0, 0, 0]);
+    cases.push(
+        case(
+            "IPv4 ICMP timestamp (a query), too big: ICMP error",
+            "tr0",
+            query.build(),
+            Tx,
+            Reason::TooBig,
+        )
+        .out(query.too_big_reply(src4, 1480))
+        .prefix(reg4),
+    );
+    for ty in [1u8, 2, 3, 4, 127] {
+        let p = v6.with(|p| p.l4 = L4::Icmp { ty }).sized(1461);
+        cases.push(
+            case(
+                format!("IPv6 ICMPv6 error type {ty}, too big: to the kernel"),
+                "tr0",
+                p.build(),
+                Pass,
+                Reason::TooBigNoIcmp,
+            )
+            .prefix(reg6),
+        );
+    }
+
+    // Senders that are not one host, and link-layer broadcast / multicast.
+    for src in [
+        "0.0.0.0",
+        "0.1.2.3",
+        "127.0.0.1",
+        "224.0.0.1",
+        "240.0.0.1",
+        "255.255.255.255",
+    ] {
+        let p = Pkt::udp(src, "198.51.100.10").sized(1481);
+        cases.push(
+            case(
+                format!("IPv4 from {src}, too big: no ICMP error"),
+                "tr0",
+                p.build(),
+                Pass,
+                Reason::TooBigNoIcmp,
+            )
+            .prefix(reg4),
+        );
+    }
+    for src in ["::", "ff0e::1"] {
+        let p = Pkt::udp(src, "2001:db8:a::10").sized(1461);
+        cases.push(
+            case(
+                format!("IPv6 from {src}, too big: no ICMP error"),
+                "tr0",
+                p.build(),
+                Pass,
+                Reason::TooBigNoIcmp,
+            )
+            .prefix(reg6),
+        );
+    }
+    for (fam, p, reg, mac) in [
+        ("IPv4", &v4, reg4, [0xff; 6]),
+        ("IPv4", &v4, reg4, [0x01, 0, 0x5e, 0, 0, 1]),
+        ("IPv6", &v6, reg6, [0x33, 0x33, 0, 0, 0, 1]),
+    ] {
+        let p = p
+            .with(|p| p.dst_mac = mac)
+            .sized(if fam == "IPv4" { 1481 } else { 1461 });
+        cases.push(
+            case(
+                format!("{fam} sent to {mac:02x?}, too big: no ICMP error"),
+                "tr0",
+                p.build(),
+                Pass,
+                Reason::TooBigNoIcmp,
+            )
+            .prefix(reg),
+        );
+    }
+
+    // PoPs without a tunnel (no address of this host to answer from): the
+    // egress MTU is checked all the same, oversized packets go to the kernel.
+    let fra = Pkt::udp("198.51.100.200", "203.0.113.10");
+    let cust6 = Pkt::udp("2001:db8:1234::1", "2001:db8:c::10");
+    for (fam, p, ingress, pop, nh, port, reg) in [
+        ("IPv4", &fra, "tr0", "fra", NH_FRA, "bb0", "203.0.113.0/26"),
+        ("IPv6", &cust6, "bb0", "cust", NH_CUST, "peer0", "cust-a6"),
+    ] {
+        let fits = p.sized(1500);
+        cases.push(
+            case(
+                format!("{fam} to direct PoP {pop}: 1500 bytes fit"),
+                ingress,
+                fits.build(),
+                Redirect,
+                Reason::Policy,
+            )
+            .out(fits.forwarded(port_mac(port), nh, None))
+            .pop(pop)
+            .prefix(reg),
+        );
+        let big = p.sized(1501);
+        cases.push(
+            case(
+                format!("{fam} to direct PoP {pop}: 1501 bytes to the kernel"),
+                ingress,
+                big.build(),
+                Pass,
+                Reason::TooBigNoIcmp,
+            )
+            .prefix(reg),
+        );
+    }
+
+    // Earlier steps come first: TTL, protection.
+    let ttl1 = v4.with(|p| p.ttl = 1).sized(1481);
+    cases.push(
+        case(
+            "IPv4 TTL 1, too big: time exceeded first",
+            "tr0",
+            ttl1.build(),
+            Pass,
+            Reason::TtlExceeded,
+        )
+        .prefix(reg4),
+    );
+    let spoof = Pkt::udp("192.0.2.10", "203.0.113.200").sized(1600);
+    cases.push(
+        case(
+            "spoofed, too big: protection first",
+            "peer1",
+            spoof.build(),
+            Action::Drop,
+            Reason::Protection,
+        )
+        .prefix("cust-a"),
+    );
+    cases
+}
+
+#[test]
+fn oversized_packets_get_an_icmp_error_for_the_pops_link_mtu() {
+    // The veths' MTU, 1500, read from the interfaces when the config compiles.
+    let mut cases = boundary_cases(1500);
+    cases.extend(too_big_cases());
+    assert!(cases.len() >= 60, "{} cases", cases.len());
+    with_harness("mtu", CONFIG, |h| {
+        assert_eq!(h.tables.pop(h.pop_id("ams")).unwrap().mtu, 1500);
+        run_cases(h, &cases);
+    });
+}
+
+#[test]
+fn every_length_around_the_mtu_is_forwarded_or_answered_exactly() {
+    // A sweep: IPv4 and IPv6, UDP and TCP, every VLAN depth, lengths
+    // around the boundary and the largest frames.
+    with_harness("mtusweep", CONFIG, |h| {
+        let mut n = 0;
+        for vlans in VLANS {
+            for (fam, p, _) in toward_ams() {
+                let outer = if fam == "IPv4" { 20 } else { 40 };
+                let fits = 1500 - outer;
+                let tcp = p.with(|p| p.l4 = L4::Tcp { sport: 1, dport: 2 });
+                for p in [p, tcp] {
+                    let p = p.with(|p| p.vlans = vlans.to_vec());
+                    for len in (fits - 40..fits + 40).chain([2000, 3000, 3400]) {
+                        let p = p.sized(len);
+                        let (action, out) = h.run("tr0", &p.build());
+                        if len <= fits {
+                            assert_eq!(action, Action::Redirect as u32, "{fam} {len}");
+                            assert_eq!(
+                                out,
+                                p.encapsulated(
+                                    port_mac("bb0"),
+                                    NH_AMS,
+                                    Some(34),
+                                    tunnel(fam),
+                                    ENCAP_TTL
+                                ),
+                                "{fam} {vlans:?} {len}"
+                            );
+                        } else {
+                            assert_eq!(action, Action::Tx as u32, "{fam} {len}");
+                            assert_eq!(
+                                out,
+                                p.too_big_reply(ams_source(fam), fits as u32),
+                                "{fam} {vlans:?} {len}"
+                            );
+                            // Under the ICMP rate limit: a token (1 ms at
+                            // 1000/s) back before the next one.
+                            std::thread::sleep(std::time::Duration::from_micros(1100));
+                        }
+                        n += 1;
+                    }
+                }
+            }
+        }
+        println!("{n} packets around the MTU");
+    });
+}
+
+#[test]
+fn the_mtu_key_overrides_the_interface() {
+    let config = CONFIG.replace(
+        "encap_ipv6 = { source = \"2001:db8:ff::1\", destination = \"2001:db8:ff::2\" }",
+        "encap_ipv6 = { source = \"2001:db8:ff::1\", destination = \"2001:db8:ff::2\" }\nmtu = 1400",
+    );
+    assert_ne!(config, CONFIG);
+    let cases = boundary_cases(1400);
+    with_harness("mtucfg", &config, |h| {
+        assert_eq!(h.tables.pop(h.pop_id("ams")).unwrap().mtu, 1400);
+        assert_eq!(h.tables.pop(h.pop_id("fra")).unwrap().mtu, 1500);
+        run_cases(h, &cases);
+    });
+}
+
+#[test]
+fn the_interface_mtu_is_read_when_the_config_compiles() {
+    // bb0 (where ams is) with a larger MTU: the boundary moves with it.
+    let (lab, ns) = port_lab("mtuif");
+    lab.ip(&ns, &["link", "set", "bb0", "mtu", "2000"]);
+    let cases = boundary_cases(2000);
+    in_netns(&ns, || {
+        let h = Harness::new(CONFIG);
+        assert_eq!(h.tables.pop(h.pop_id("ams")).unwrap().mtu, 2000);
+        run_cases(&h, &cases);
+    });
+    // A link below 568 bytes: IPv4 errors quote the header and 8 bytes
+    // (RFC 792); IPv6 cannot run there (below 1280): no ICMP error.
+    let (lab, ns) = port_lab("mtusmall");
+    lab.ip(&ns, &["link", "set", "bb0", "mtu", "400"]);
+    let [(_, v4, reg4), (_, v6, reg6)] = toward_ams();
+    let fits = v4.sized(380);
+    let big = v4.sized(381);
+    let big6 = v6.sized(1000);
+    let cases = vec![
+        case(
+            "IPv4, 380 bytes fit a 400-byte link",
+            "tr0",
+            fits.build(),
+            Action::Redirect,
+            Reason::Policy,
+        )
+        .out(fits.encapsulated(port_mac("bb0"), NH_AMS, Some(34), tunnel("IPv4"), ENCAP_TTL))
+        .pop("ams")
+        .prefix(reg4),
+        case(
+            "IPv4, 381 bytes: ICMP error quoting 28 bytes",
+            "tr0",
+            big.build(),
+            Action::Tx,
+            Reason::TooBig,
+        )
+        .out(big.too_big_reply(ams_source("IPv4"), 380))
+        .prefix(reg4),
+        case(
+            "IPv6 on a link below 1280: to the kernel",
+            "tr0",
+            big6.build(),
+            Action::Pass,
+            Reason::TooBigNoIcmp,
+        )
+        .prefix(reg6),
+    ];
+    assert_eq!(big.too_big_reply(ams_source("IPv4"), 380).len(), 14 + 56);
+    in_netns(&ns, || {
+        let h = Harness::new(CONFIG);
+        assert_eq!(h.tables.pop(h.pop_id("ams")).unwrap().mtu, 400);
+        run_cases(&h, &cases);
+    });
+}
+
+#[test]
+fn icmp_errors_are_rate_limited_in_the_kernel() {
+    use edge_common::{ICMP_BURST, ICMP_RATE};
+    with_harness("mturate", CONFIG, |h| {
+        // One CPU: the budget is per CPU.
+        let mut set = nix::sched::CpuSet::new();
+        set.set(0).unwrap();
+        nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &set).unwrap();
+        let [(_, v4, _), (_, v6, _)] = toward_ams();
+        let big = [v4.sized(1481), v6.sized(1461)];
+        let frames = big.each_ref().map(Pkt::build);
+        let replies = [
+            big[0].too_big_reply(ams_source("IPv4"), 1480),
+            big[1].too_big_reply(ams_source("IPv6"), 1460),
+        ];
+        const N: u64 = 4000;
+        let before = h.stats();
+        let t = std::time::Instant::now();
+        let (mut sent, mut limited) = (0u64, 0u64);
+        for i in 0..N {
+            let k = (i % 2) as usize;
+            let (action, out) = h.run("tr0", &frames[k]);
+            match Action::from_u32(action) {
+                Some(Action::Tx) => {
+                    assert_eq!(out, replies[k], "frame {i}");
+                    sent += 1;
+                }
+                Some(Action::Drop) => {
+                    assert_eq!(out, frames[k], "a dropped frame is untouched");
+                    limited += 1;
+                }
+                other => panic!("frame {i}: {other:?}"),
+            }
+        }
+        let secs = t.elapsed().as_secs_f64();
+        let after = h.stats();
+        let moved = |r: Reason| after.reason(r).packets - before.reason(r).packets;
+        let allowed = ICMP_BURST + (ICMP_RATE as f64 * secs).ceil() as u64;
+        println!(
+            "{N} oversized packets in {secs:.3} s: {sent} ICMP errors (burst {ICMP_BURST} + {ICMP_RATE}/s), {limited} dropped"
+        );
+        assert!(
+            sent >= ICMP_BURST.min(N) && sent <= allowed,
+            "{sent} ICMP errors, allowed {allowed}"
+        );
+        // Implied by the bound whenever the loop outran the rate (it runs
+        // in milliseconds); said for the reader.
+        assert!(allowed >= N || limited > 0);
+        assert_eq!(moved(Reason::TooBig), sent);
+        assert_eq!(moved(Reason::TooBigLimited), limited);
+        assert_eq!(sent + limited, N);
+    });
+}

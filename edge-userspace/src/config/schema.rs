@@ -144,6 +144,8 @@ pub(crate) struct PopConfig {
     pub(crate) encap_ipv6: Option<Spanned<Tunnel>>,
     pub(crate) region: Option<Spanned<String>>,
     pub(crate) probe: Option<Spanned<ProbeConfig>>,
+    /// The egress link's MTU, instead of the interface's.
+    pub(crate) mtu: Option<Spanned<i64>>,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]

@@ -587,6 +587,10 @@ pub struct Pop {
     pub interface: String,
     /// The next hop: `ADDRESS (MAC)`.
     pub mac: String,
+    /// The egress link's MTU the program checks (`null` from an edged that
+    /// does not check it).
+    #[serde(default)]
+    pub mtu: Option<u32>,
     pub name: String,
     /// The probe, described (`icmp 198.51.100.6 every 1s`), if any.
     pub probe: Option<String>,
@@ -602,6 +606,7 @@ impl Pop {
             id: p.id,
             interface: p.interface.clone(),
             mac: p.mac.clone(),
+            mtu: Some(p.mtu),
             name: p.name.clone(),
             probe: p.probe.clone(),
             region: p.region.clone(),

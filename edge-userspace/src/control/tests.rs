@@ -148,6 +148,7 @@ fn pop(drained: bool) -> Pop {
         id: 1,
         interface: "bb-a".into(),
         mac: "198.51.100.2 (02:00:00:00:0a:01)".into(),
+        mtu: Some(1500),
         name: "pop-a".into(),
         probe: Some("icmp 198.51.100.2 every 1s".into()),
         region: None,
@@ -416,6 +417,7 @@ fn replies_keep_the_shape_of_the_views() {
         region: Some("eu".into()),
         probe: None,
         drained: false,
+        mtu: 1500,
     };
     let health = desired::PopHealthView {
         pop: "pop-a".into(),

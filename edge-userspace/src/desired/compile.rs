@@ -13,7 +13,7 @@ use super::*;
 use crate::{
     config::{Invalid, Problem},
     host::netdev,
-    plan::{DefaultAction, Fallback, Plan, Preference, Target},
+    plan::{DefaultAction, Fallback, Plan, PlannedPop, Preference, Target},
     policy::{Choices, Layout, PopView as PopHealth, Resolved, member_label, resolve},
 };
 
@@ -109,12 +109,14 @@ pub fn policy_views(
         .collect()
 }
 
-/// What compiling needs to know about this host: interface indexes and
-/// MACs, local addresses, next hops' MACs. [`Kernel`] asks the kernel (in
-/// the calling network namespace); tests give fixed facts.
+/// What compiling needs to know about this host: interface indexes,
+/// MACs and MTUs, local addresses, next hops' MACs. [`Kernel`] asks the
+/// kernel (in the calling network namespace); tests give fixed facts.
 pub trait Host {
     fn ifindex(&self, interface: &str) -> Result<u32>;
     fn mac(&self, interface: &str) -> Result<[u8; 6]>;
+    /// The interface's MTU (largest IP packet), for PoPs without `mtu`.
+    fn mtu(&self, interface: &str) -> Result<u32>;
     fn local_addresses(&self) -> Result<Vec<IpAddr>>;
     /// The MAC of next hop `ip` on `interface`, if it resolves in time.
     fn neighbour(&self, interface: &str, ifindex: u32, ip: IpAddr) -> Result<Option<[u8; 6]>>;
@@ -131,6 +133,9 @@ impl Host for Kernel {
     }
     fn mac(&self, interface: &str) -> Result<[u8; 6]> {
         netdev::mac(interface)
+    }
+    fn mtu(&self, interface: &str) -> Result<u32> {
+        netdev::mtu(interface)
     }
     fn local_addresses(&self) -> Result<Vec<IpAddr>> {
         netdev::local_addresses()
@@ -281,11 +286,25 @@ pub fn compile_on(
     let mut next_hops = BTreeSet::new();
     for (i, pop) in plan.pops.iter().enumerate() {
         let ifindex = host.ifindex(&pop.interface)?;
+        // The link MTU the program checks: the config's, else the
+        // interface's (as it is now; read again at every change).
+        let mtu = match pop.mtu {
+            Some(m) => m,
+            None => host.mtu(&pop.interface)?,
+        };
+        if pop.encap_ipv6.is_some() && mtu < PlannedPop::IPV6_TUNNEL_MTU {
+            log::warn!(
+                "PoP {}: MTU {mtu} leaves IPv6 in its tunnel less than 1280 bytes; senders cannot go below 1280, so large IPv6 packets to it are lost",
+                pop.name
+            );
+        }
         let mut entry = Pop {
             ifindex,
             flags: pop_flags::VALID,
             src_mac: host.mac(&pop.interface)?,
             dst_mac: pop.mac,
+            // An IP packet is at most 65535 bytes: a larger MTU never binds.
+            mtu: mtu.min(u32::from(u16::MAX)) as u16,
             ..Pop::default()
         };
         let mut mac = mac_text(pop.mac);
@@ -332,6 +351,7 @@ pub fn compile_on(
             region: pop.region.as_ref().map(|r| r.to_string()),
             probe: pop.probe.as_ref().map(|p| p.to_string()),
             drained: state.drained.contains(&pop.name),
+            mtu,
         });
     }
 

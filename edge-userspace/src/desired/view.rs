@@ -88,6 +88,9 @@ pub struct PopView {
     /// The probe, described (`icmp 198.51.100.6 every 1s`), if any.
     pub probe: Option<String>,
     pub drained: bool,
+    /// The egress link's MTU the program checks: the config's `mtu`, else
+    /// the interface's when the config was last compiled.
+    pub mtu: u32,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]

@@ -328,6 +328,14 @@ pub struct PlannedPop {
     pub region: Option<Region>,
     /// Its health probe; a PoP without one is up unless drained.
     pub probe: Option<Probe>,
+    /// The egress link's MTU from the config; `None`: the interface's.
+    pub mtu: Option<u32>,
+}
+
+impl PlannedPop {
+    /// The least link MTU of a PoP with an IPv6 tunnel: 1280 (the IPv6
+    /// minimum) inside the 40-byte outer header.
+    pub const IPV6_TUNNEL_MTU: u32 = 1320;
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

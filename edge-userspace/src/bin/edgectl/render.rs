@@ -114,12 +114,13 @@ pub(super) fn prefix(p: &Prefix) -> String {
     out
 }
 
-/// One row a PoP: where it is, its health as the methods see it (`state`:
-/// up, down, drained, or up without a probe result), since when, smoothed
-/// and minimum RTT and loss over the recent probes, encapsulation.
+/// One row a PoP: where it is, its link MTU, its health as the methods see
+/// it (`state`: up, down, drained, or up without a probe result), since
+/// when, smoothed and minimum RTT and loss over the recent probes,
+/// encapsulation.
 pub(super) fn pop_list(v: &PopList) -> String {
     let ms = |x: Option<f64>| x.map_or_else(|| "-".to_string(), |x| format!("{x:.2}"));
-    let rows: Vec<[String; 9]> = v
+    let rows: Vec<[String; 10]> = v
         .iter()
         .map(|p| {
             let h = &p.health;
@@ -128,6 +129,7 @@ pub(super) fn pop_list(v: &PopList) -> String {
                 p.name.clone(),
                 p.interface.clone(),
                 p.mac.clone(),
+                or_dash(p.mtu),
                 h.state.clone(),
                 h.since_seconds
                     .map_or_else(|| "-".to_string(), |s| format!("{s:.0}s")),
@@ -146,6 +148,7 @@ pub(super) fn pop_list(v: &PopList) -> String {
         "pop",
         "interface",
         "next hop",
+        "mtu",
         "state",
         "since",
         "rtt/min ms",
@@ -154,7 +157,7 @@ pub(super) fn pop_list(v: &PopList) -> String {
     ]
     .map(String::from);
     // Columns as wide as their widest cell (next hops and states vary).
-    let mut width = [0usize; 9];
+    let mut width = [0usize; 10];
     for row in std::iter::once(&head).chain(&rows) {
         for (w, cell) in width.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
@@ -497,6 +500,7 @@ mod tests {
             id,
             interface: "bb0".into(),
             mac: mac.into(),
+            mtu: Some(1500),
             name: name.into(),
             probe: None,
             region: None,
@@ -530,5 +534,21 @@ mod tests {
         assert!(
             lines[1].contains("7s") && lines[1].contains("0.61/0.40") && lines[1].contains("50%")
         );
+    }
+
+    /// The MTU column: the link MTU edged checks, `-` from an edged that
+    /// does not report one.
+    #[test]
+    fn pop_list_shows_the_link_mtu() {
+        let mut old = pop(1, "lon", "02:00:00:00:0e:01", "up", true, false);
+        old.mtu = None;
+        let text = pop_list(&vec![
+            pop(0, "fra", "02:00:00:00:0f:01", "up", true, false),
+            old,
+        ]);
+        let lines: Vec<&str> = text.lines().collect();
+        let mtu_at = lines[0].find("mtu").unwrap();
+        assert!(lines[1][mtu_at..].starts_with("1500 "), "{text}");
+        assert!(lines[2][mtu_at..].starts_with("-    "), "{text}");
     }
 }

@@ -128,6 +128,10 @@ impl Validator {
                 .probe
                 .as_ref()
                 .and_then(|p| self.probe(name, interface, p));
+            let mtu = pop
+                .mtu
+                .as_ref()
+                .and_then(|m| self.pop_mtu(name, m, &encap_ipv6));
             out.push(PlannedPop {
                 name: name.clone(),
                 interface: interface.clone(),
@@ -137,10 +141,29 @@ impl Validator {
                 encap_ipv6,
                 region,
                 probe,
+                mtu,
             });
         }
         self.limit("PoPs", out.len(), limits::MAX_POPS);
         out
+    }
+
+    /// A PoP's `mtu`: 1280 (the IPv6 minimum, above IPv4's 576 and 68) to
+    /// 65535 (the longest IP packet); with an IPv6 tunnel at least 1320, so
+    /// that 1280 bytes fit inside the 40-byte outer header.
+    fn pop_mtu<T>(&mut self, pop: &str, m: &Spanned<i64>, encap_ipv6: &Option<T>) -> Option<u32> {
+        let mtu = self.ranged(m, 1280..=65535, &format!("PoP {pop}: mtu"))?;
+        if encap_ipv6.is_some() && mtu < i64::from(PlannedPop::IPV6_TUNNEL_MTU) {
+            self.bad(
+                Some(m.span()),
+                format!(
+                    "PoP {pop}: mtu {mtu} is below {}, which an IPv6 tunnel needs (1280 inside its 40-byte outer header)",
+                    PlannedPop::IPV6_TUNNEL_MTU
+                ),
+            );
+            return None;
+        }
+        Some(mtu as u32)
     }
 
     pub(super) fn region(&mut self, text: &Spanned<String>, what: &str) -> Option<Region> {
@@ -376,5 +399,58 @@ impl Validator {
                 None
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::parse;
+
+    /// A port and one PoP with `extra` keys.
+    fn config(extra: &str) -> String {
+        format!(
+            "[[ports]]\ninterface = \"bb0\"\nrole = \"backbone\"\n\n[[pops]]\nname = \"ams\"\ninterface = \"bb0\"\nmac = \"02:00:00:00:0a:01\"\n{extra}\n"
+        )
+    }
+
+    fn problems(text: &str) -> Vec<String> {
+        parse(text)
+            .unwrap_err()
+            .0
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn mtu_is_optional_and_taken_as_given() {
+        let plan = parse(&config("")).unwrap();
+        assert_eq!(plan.pops[0].mtu, None, "the interface's, at compile time");
+        for mtu in [1280, 1500, 9000, 65535] {
+            let plan = parse(&config(&format!("mtu = {mtu}"))).unwrap();
+            assert_eq!(plan.pops[0].mtu, Some(mtu));
+        }
+        let v6 = "encap_ipv6 = { source = \"2001:db8::1\", destination = \"2001:db8::2\" }";
+        let plan = parse(&config(&format!("{v6}\nmtu = 1320"))).unwrap();
+        assert_eq!(plan.pops[0].mtu, Some(1320));
+    }
+
+    #[test]
+    fn mtu_out_of_range_is_reported_with_its_line() {
+        for mtu in [0, 576, 1279, 65536] {
+            assert_eq!(
+                problems(&config(&format!("mtu = {mtu}"))),
+                vec![format!("line 9: PoP ams: mtu {mtu} is outside 1280-65535")]
+            );
+        }
+        let v6 = "encap_ipv6 = { source = \"2001:db8::1\", destination = \"2001:db8::2\" }";
+        assert_eq!(
+            problems(&config(&format!("{v6}\nmtu = 1319"))),
+            vec![
+                "line 10: PoP ams: mtu 1319 is below 1320, which an IPv6 tunnel needs (1280 inside its 40-byte outer header)"
+            ]
+        );
+        // Not a number: a parse error, alone.
+        assert_eq!(problems(&config("mtu = \"1500\"")).len(), 1);
     }
 }

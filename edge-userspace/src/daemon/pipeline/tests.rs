@@ -71,6 +71,9 @@ impl Host for Lab {
     fn mac(&self, interface: &str) -> Result<[u8; 6]> {
         Ok([2, 0xee, 0, 0, 0, self.ifindex(interface)? as u8])
     }
+    fn mtu(&self, interface: &str) -> Result<u32> {
+        self.ifindex(interface).map(|_| 1500)
+    }
     fn local_addresses(&self) -> Result<Vec<IpAddr>> {
         Ok(vec!["192.0.2.1".parse().unwrap()])
     }
