@@ -488,7 +488,9 @@ reasons! {
     Fragment = 6, "fragment";
     /// An IPv6 extension header the program does not walk.
     Ipv6Extension = 7, "ipv6_extension";
-    /// Neighbour discovery, multicast or broadcast: link-local control.
+    /// Link-local control: an IPv4 destination from 224.0.0.0 up
+    /// (multicast, class E, limited broadcast); an IPv6 ff00::/8
+    /// destination, fe80::/10 at either end, ICMPv6 types 133-137.
     Control = 8, "control";
     /// Addressed to this host itself (BGP sessions, probes, management).
     Local = 9, "local";
@@ -519,6 +521,11 @@ reasons! {
     /// packet's family (no address of this host to send from), an ICMP
     /// error, or a sender that is not one host. The kernel's.
     TooBigNoIcmp = 20, "too_big_no_icmp";
+    /// A source or destination no router forwards (RFC 1812 5.3.7, RFC
+    /// 4291): 0/8, 127/8, 169.254/16, a multicast or class E source;
+    /// ::, ::1, IPv4-mapped, a multicast source. Dropped, even when a
+    /// registered prefix (a default route) covers it.
+    Martian = 21, "martian";
 }
 
 /// The policy table slot of a flow hash: `hash * POLICY_SLOTS / 2^32`

@@ -153,6 +153,8 @@ fn forward_ip<H: Family, const LPM: bool>(
     // (toward the customer).
     let ports = match classify::forwardable(ctx, &ip) {
         Ok(ports) => ports,
+        // A router discards martians (RFC 1812 5.3.7); the rest is the kernel's.
+        Err(Reason::Martian) => return v.with(Action::Drop, Reason::Martian),
         Err(reason) => return v.pass(reason),
     };
     let from_customer = port.role == role::PEERING;

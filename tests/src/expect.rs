@@ -410,8 +410,50 @@ fn control_or_local(model: &Model, ip: &Ip) -> Option<Verdict> {
             _ => {}
         }
     }
+    if let Some(why) = martian(ip) {
+        return Some(Verdict::drop(Reason::Martian, why));
+    }
     if model.locals.contains(&ip.addr(&ip.dst)) {
         return Some(Verdict::pass(Local, "to this host's own address"));
+    }
+    None
+}
+
+/// Addresses no router forwards (RFC 1812 5.3.7, RFC 4291 2.5), as
+/// docs/config.md lists them, once control traffic is out of the way.
+fn martian(ip: &Ip) -> Option<&'static str> {
+    if ip.v6 {
+        let addr = |a: &[u8; 16]| std::net::Ipv6Addr::from(*a);
+        for a in [addr(&ip.src), addr(&ip.dst)] {
+            if a.is_unspecified() {
+                return Some("IPv6 unspecified address");
+            }
+            if a.is_loopback() {
+                return Some("IPv6 loopback address");
+            }
+            if a.segments()[..6] == [0, 0, 0, 0, 0, 0xffff] {
+                return Some("IPv4-mapped IPv6 address");
+            }
+        }
+        if addr(&ip.src).is_multicast() {
+            return Some("IPv6 multicast source");
+        }
+    } else {
+        let addr = |a: &[u8; 16]| std::net::Ipv4Addr::new(a[0], a[1], a[2], a[3]);
+        for a in [addr(&ip.src), addr(&ip.dst)] {
+            if a.octets()[0] == 0 {
+                return Some("IPv4 \"this network\" address");
+            }
+            if a.is_loopback() {
+                return Some("IPv4 loopback address");
+            }
+            if a.is_link_local() {
+                return Some("IPv4 link-local address");
+            }
+        }
+        if ip.src[0] >= 224 {
+            return Some("IPv4 multicast or class E source");
+        }
     }
     None
 }
