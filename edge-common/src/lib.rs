@@ -358,7 +358,8 @@ pub mod default_action {
     pub const DROP: u32 = 1;
 }
 
-/// `Settings` exit fields when there is no such exit.
+/// `Settings` exit fields when there is no such exit: the table lookup
+/// misses and the packet goes to the kernel (`no_next_hop`).
 pub const NO_EXIT: u32 = u32::MAX;
 
 /// Global settings, one array entry.
@@ -367,11 +368,13 @@ pub const NO_EXIT: u32 = u32::MAX;
 pub struct Settings {
     /// `default_action::*` for unregistered traffic.
     pub default_action: u32,
-    /// PoP id where customer traffic with the microsoft preference enters
-    /// the backbone, or `NO_EXIT`.
-    pub backbone_exit: u32,
-    /// PoP id of the transit exit (internet preference), or `NO_EXIT`.
-    pub transit_exit: u32,
+    /// Selection table (`EDGE_POLICIES` index) of the backbone exit, where
+    /// customer traffic with the microsoft preference enters the backbone,
+    /// or `NO_EXIT`. Computed by userspace from the exit's PoPs, method and
+    /// health like any policy table.
+    pub backbone_table: u32,
+    /// Selection table of the transit exit (internet preference), or `NO_EXIT`.
+    pub transit_table: u32,
     /// TTL / hop limit of outer headers.
     pub encap_ttl: u8,
     pub _pad: [u8; 3],
@@ -382,8 +385,8 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             default_action: default_action::PASS,
-            backbone_exit: NO_EXIT,
-            transit_exit: NO_EXIT,
+            backbone_table: NO_EXIT,
+            transit_table: NO_EXIT,
             encap_ttl: 64,
             _pad: [0; 3],
         }
@@ -485,7 +488,9 @@ reasons! {
     Fragment = 6, "fragment";
     /// An IPv6 extension header the program does not walk.
     Ipv6Extension = 7, "ipv6_extension";
-    /// Neighbour discovery, multicast or broadcast: link-local control.
+    /// Link-local control: an IPv4 destination from 224.0.0.0 up
+    /// (multicast, class E, limited broadcast); an IPv6 ff00::/8
+    /// destination, fe80::/10 at either end, ICMPv6 types 133-137.
     Control = 8, "control";
     /// Addressed to this host itself (BGP sessions, probes, management).
     Local = 9, "local";
@@ -497,7 +502,9 @@ reasons! {
     Protection = 12, "protection";
     /// TTL or hop limit ≤ 1: the kernel sends the ICMP time-exceeded.
     TtlExceeded = 13, "ttl_exceeded";
-    /// No PoP: the policy slot is empty, the exit is not configured, or the PoP entry is unused.
+    /// No PoP: the selection slot (policy or exit) is empty, because every
+    /// candidate is down and the fallback is `pass`; the exit is not
+    /// configured; or the PoP entry is unused.
     NoNextHop = 14, "no_next_hop";
     /// The PoP's egress port is not in the TX port map.
     NoTxPort = 15, "no_tx_port";
@@ -514,6 +521,11 @@ reasons! {
     /// packet's family (no address of this host to send from), an ICMP
     /// error, or a sender that is not one host. The kernel's.
     TooBigNoIcmp = 20, "too_big_no_icmp";
+    /// A source or destination no router forwards (RFC 1812 5.3.7, RFC
+    /// 4291): 0/8, 127/8, 169.254/16, a multicast or class E source;
+    /// ::, ::1, IPv4-mapped, a multicast source. Dropped, even when a
+    /// registered prefix (a default route) covers it.
+    Martian = 21, "martian";
 }
 
 /// The policy table slot of a flow hash: `hash * POLICY_SLOTS / 2^32`

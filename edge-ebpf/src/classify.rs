@@ -22,8 +22,9 @@ const ND_REDIRECT: u8 = 137;
 
 /// `Ok(ports)` for a packet this program forwards: the word holding its
 /// TCP/UDP ports for the flow hash (0 without ports). `Err(reason)` for one
-/// that goes to the kernel, checked in this order: options or extension
-/// headers, fragments, control traffic, this host's addresses, and a
+/// that goes to the kernel (or is dropped: a martian), checked in this
+/// order: options or extension headers, fragments, control traffic,
+/// martian sources and destinations, this host's addresses, and a
 /// TCP/UDP header cut short by the datagram's length (malformed: the ports
 /// are never read from the Ethernet padding after it).
 #[inline(always)]
@@ -35,6 +36,9 @@ pub fn forwardable<H: Family>(ctx: &XdpContext, ip: &L3<H>) -> Result<u32, Reaso
         return Err(Reason::Fragment);
     }
     H::control(ctx, ip)?;
+    if H::martian(ip) {
+        return Err(Reason::Martian);
+    }
     if H::is_local(&ip.dst) {
         return Err(Reason::Local);
     }
@@ -79,6 +83,33 @@ pub fn ipv6_control(ctx: &XdpContext, ip: &L3<Ipv6Hdr>) -> Result<(), Reason> {
 }
 
 /// fe80::/10.
+/// RFC 1812 5.3.7: a router forwards nothing from or to "this network"
+/// (0/8), loopback (127/8) or link-local (169.254/16) addresses, nor from a
+/// multicast or class E (224/4, 240/4) source. Multicast, class E and
+/// broadcast destinations are `control` already (checked first, so DHCP's
+/// 0.0.0.0 → 255.255.255.255 stays the kernel's).
+#[inline(always)]
+pub fn ipv4_martian(src: &[u8; 4], dst: &[u8; 4]) -> bool {
+    let special = |a: &[u8; 4]| a[0] == 0 || a[0] == 127 || (a[0] == 169 && a[1] == 254);
+    special(src) || special(dst) || src[0] >= IPV4_MULTICAST_FIRST
+}
+
+/// RFC 4291: the unspecified (::) and loopback (::1) addresses and
+/// IPv4-mapped addresses (::ffff:0:0/96) at either end, and a multicast
+/// source. Multicast destinations and link-local addresses are `control`
+/// already (so DAD's :: → ff02::1:ffXX:XXXX stays the kernel's).
+#[inline(always)]
+pub fn ipv6_martian(src: &[u8; 16], dst: &[u8; 16]) -> bool {
+    let special = |a: &[u8; 16]| {
+        let zeros = a[..10].iter().fold(0u8, |acc, b| acc | b) == 0;
+        let tail = u16::from_be_bytes([a[10], a[11]]);
+        let low = a[12] | a[13] | a[14];
+        // ::, ::1 and ::ffff:a.b.c.d.
+        zeros && ((tail == 0 && low == 0 && a[15] <= 1) || tail == 0xFFFF)
+    };
+    special(src) || special(dst) || src[0] == IPV6_MULTICAST
+}
+
 #[inline(always)]
 fn is_ipv6_link_local(a: &[u8; 16]) -> bool {
     a[0] == 0xFE && a[1] & 0xC0 == 0x80

@@ -33,6 +33,8 @@ pub trait Family: Sized {
     fn parse(ctx: &XdpContext, l3: usize) -> Result<L3<Self>, ()>;
     /// `Err(reason)` for control traffic, which stays with the kernel.
     fn control(ctx: &XdpContext, ip: &L3<Self>) -> Result<(), Reason>;
+    /// Whether the source or destination is one no router forwards.
+    fn martian(ip: &L3<Self>) -> bool;
     /// Whether `dst` is one of this host's addresses.
     fn is_local(dst: &Self::Addr) -> bool;
     /// The longest registered prefix covering `addr`; `LPM` selects the
@@ -68,6 +70,11 @@ impl Family for Ipv4Hdr {
     #[inline(always)]
     fn control(_ctx: &XdpContext, ip: &L3<Self>) -> Result<(), Reason> {
         classify::ipv4_control(&ip.dst)
+    }
+
+    #[inline(always)]
+    fn martian(ip: &L3<Self>) -> bool {
+        classify::ipv4_martian(&ip.src, &ip.dst)
     }
 
     #[inline(always)]
@@ -131,6 +138,11 @@ impl Family for Ipv6Hdr {
     #[inline(always)]
     fn control(ctx: &XdpContext, ip: &L3<Self>) -> Result<(), Reason> {
         classify::ipv6_control(ctx, ip)
+    }
+
+    #[inline(always)]
+    fn martian(ip: &L3<Self>) -> bool {
+        classify::ipv6_martian(&ip.src, &ip.dst)
     }
 
     #[inline(always)]

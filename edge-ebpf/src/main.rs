@@ -153,6 +153,8 @@ fn forward_ip<H: Family, const LPM: bool>(
     // (toward the customer).
     let ports = match classify::forwardable(ctx, &ip) {
         Ok(ports) => ports,
+        // A router discards martians (RFC 1812 5.3.7); the rest is the kernel's.
+        Err(Reason::Martian) => return v.with(Action::Drop, Reason::Martian),
         Err(reason) => return v.pass(reason),
     };
     let from_customer = port.role == role::PEERING;
@@ -249,8 +251,8 @@ struct Route {
 ///
 /// | preference | from the customer | toward the customer |
 /// |---|---|---|
-/// | microsoft (cold potato) | backbone exit | the policy's PoP for this flow |
-/// | internet (hot potato) | transit exit | transit exit |
+/// | microsoft (cold potato) | backbone exit's table | the policy's table |
+/// | internet (hot potato) | transit exit's table | transit exit's table |
 #[inline(always)]
 fn decide(
     ctx: &XdpContext,
@@ -276,19 +278,23 @@ fn decide(
     if route.ttl <= 1 {
         return Err(v.pass(Reason::TtlExceeded));
     }
-    let (pop_id, reason) = if prefix.preference == preference::INTERNET {
-        (settings.transit_exit, Reason::Transit)
+    // Every direction picks its PoP the same way: a selection table that
+    // edged computes from the members, method and health, indexed by the
+    // flow hash (exits are tables too, so they follow health).
+    let (table, reason) = if prefix.preference == preference::INTERNET {
+        (settings.transit_table, Reason::Transit)
     } else if route.from_customer {
-        (settings.backbone_exit, Reason::Backbone)
+        (settings.backbone_table, Reason::Backbone)
     } else {
-        let Some(table) = EDGE_POLICIES.get(prefix.policy) else {
-            return Err(v.pass(Reason::NoNextHop));
-        };
-        // policy_slot() < POLICY_SLOTS ≤ 1024, which the verifier can follow.
-        match table.pops.get(policy_slot(route.hash)) {
-            Some(&p) => (p as u32, Reason::Policy),
-            None => return Err(v.pass(Reason::NoNextHop)),
-        }
+        (prefix.policy, Reason::Policy)
+    };
+    let Some(table) = EDGE_POLICIES.get(table) else {
+        return Err(v.pass(Reason::NoNextHop));
+    };
+    // policy_slot() < POLICY_SLOTS ≤ 1024, which the verifier can follow.
+    let pop_id = match table.pops.get(policy_slot(route.hash)) {
+        Some(&p) => p as u32,
+        None => return Err(v.pass(Reason::NoNextHop)),
     };
     let Some(pop) = EDGE_POPS.get(pop_id) else {
         return Err(v.pass(Reason::NoNextHop));

@@ -46,8 +46,18 @@ fn counter_pair(
     registry.register(format!("{name}_bytes"), format!("Bytes {help}"), bytes);
 }
 
+/// What edged found when it checked the host (not from the maps).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HostFacts {
+    /// Whether the pins outlive edged (`None`: it could not tell).
+    pub pins_persistent: Option<bool>,
+    /// (port, peer, receives) of every egress veth port: whether frames XDP
+    /// redirects into it reach its peer (`None`: edged cannot tell).
+    pub veth_peers: Vec<(String, String, Option<bool>)>,
+}
+
 /// The exposition for one snapshot of the counters.
-pub fn render(stats: &Stats, view: &View, uptime_seconds: u64) -> String {
+pub fn render(stats: &Stats, view: &View, host: &HostFacts, uptime_seconds: u64) -> String {
     let mut r = Registry::with_prefix("edge");
     let named = |key: &'static str, rows: &[(&'static str, Count)]| {
         rows.iter()
@@ -247,6 +257,12 @@ pub fn render(stats: &Stats, view: &View, uptime_seconds: u64) -> String {
         "Routes left out because a prefix map is full",
         view.routes.skipped as i64,
     );
+    gauge(
+        &mut r,
+        "routes_martian",
+        "Routes left out because they lie in a special-purpose range no router forwards",
+        view.routes.martians as i64,
+    );
     let resyncs = Counter::<u64>::default();
     resyncs.inc_by(view.routes.resyncs);
     r.register(
@@ -255,6 +271,23 @@ pub fn render(stats: &Stats, view: &View, uptime_seconds: u64) -> String {
         resyncs,
     );
     r.register("map_limit_entries", "Entries each map can hold", limit);
+    let receives = Family::<Labels, Gauge>::default();
+    for (port, peer, r) in &host.veth_peers {
+        receives
+            .get_or_create(&vec![("port", port.clone()), ("peer", peer.clone())])
+            .set(i64::from(*r == Some(true)));
+    }
+    r.register(
+        "veth_peer_receives",
+        "1 when frames XDP redirects into the veth port reach its peer; 0 when the peer drops them or edged cannot tell (edgectl status says which)",
+        receives,
+    );
+    gauge(
+        &mut r,
+        "pins_persistent",
+        "1 when the pin directory is visible outside edged's mount namespace, so the data plane outlives edged; 0 when not or unknown",
+        i64::from(host.pins_persistent == Some(true)),
+    );
     let mut out = String::new();
     encode(&mut out, &r).expect("encoding into a String cannot fail");
     out
@@ -306,6 +339,7 @@ pub fn serve(
     addr: SocketAddr,
     pin_dir: PathBuf,
     view: Arc<RwLock<Arc<View>>>,
+    host: Arc<RwLock<Arc<HostFacts>>>,
 ) -> Result<JoinHandle<()>> {
     let server = tiny_http::Server::http(addr)
         .map_err(|e| anyhow::anyhow!("binding the metrics endpoint {addr}: {e}"))?;
@@ -327,9 +361,10 @@ pub fn serve(
                 tiny_http::Response::from_string("not found: try /metrics\n").with_status_code(404)
             } else {
                 let view = view.read().expect("view lock").clone();
+                let host = host.read().expect("host facts lock").clone();
                 match counters.read(view.prefix_slots()) {
                     Ok(stats) => {
-                        let text = render(&stats, &view, started.elapsed().as_secs());
+                        let text = render(&stats, &view, &host, started.elapsed().as_secs());
                         if wants_openmetrics {
                             tiny_http::Response::from_string(text).with_header(openmetrics.clone())
                         } else {
@@ -422,7 +457,11 @@ mod tests {
             ports: vec![(0, c)],
             events: vec![("sent", 3), ("rate_limited", 9), ("ring_full", 0)],
         };
-        let text = render(&stats, &view, 42);
+        let host = HostFacts {
+            pins_persistent: Some(true),
+            veth_peers: vec![("bb0".into(), "eth0".into(), Some(false))],
+        };
+        let text = render(&stats, &view, &host, 42);
         for line in [
             "edge_action_packets_total{action=\"redirect\"} 7",
             "edge_reason_bytes_total{reason=\"policy\"} 700",
@@ -445,6 +484,8 @@ mod tests {
             "edge_protection_events_total{outcome=\"rate_limited\"} 9",
             "edge_protection_events_received_total{prefix=\"192.0.2.0/24 (contoso)\",port=\"peer1\"} 3",
             "edge_map_limit_entries{map=\"EDGE_PFX_V4\"} 16",
+            "edge_veth_peer_receives{port=\"bb0\",peer=\"eth0\"} 0",
+            "edge_pins_persistent 1",
             "# EOF",
         ] {
             assert!(

@@ -25,7 +25,11 @@ pub fn check_plan(plan: &Plan) {
         .into_iter()
         .flatten()
     {
-        assert!((exit as usize) < pops, "exit PoP {exit} of {pops}");
+        assert!(
+            (exit.policy as usize) < policies,
+            "exit policy {} of {policies}",
+            exit.policy
+        );
     }
     for pop in &plan.pops {
         assert!(

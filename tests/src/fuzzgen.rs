@@ -11,7 +11,9 @@
 //! or without an extension chain, UDP / TCP / ICMP / anything, addresses
 //! inside and outside the registered prefixes, TTL 0 / 1 / 255 / ...), then
 //! is used as is, or has one field mutated, or is cut at a header boundary,
-//! or gets a lying length field; or the frame is random bytes.
+//! or gets a lying length field; or the frame is random bytes; or it is a
+//! padded frame (`Kind::Padded`: a datagram too short for its ports or
+//! ICMPv6 type, with them in the Ethernet padding after it).
 
 use std::net::IpAddr;
 
@@ -38,15 +40,21 @@ pub enum Kind {
     /// A valid frame whose IPv4 total length / IHL, IPv6 payload length or
     /// UDP length does not match the frame.
     LyingLength,
+    /// An IP datagram (TCP, UDP or ICMPv6) whose length ends inside or
+    /// before its transport header, in a frame padded to at least 60 bytes
+    /// that holds the rest of the header after the datagram: the ports or
+    /// the ICMPv6 type are there to be read, but only from the padding.
+    Padded,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 5] = [
+    pub const ALL: [Kind; 6] = [
         Kind::Random,
         Kind::Valid,
         Kind::Mutated,
         Kind::Truncated,
         Kind::LyingLength,
+        Kind::Padded,
     ];
 }
 
@@ -155,10 +163,11 @@ impl Generator {
         let roll = rng.random_range(0..100);
         let kind = match roll {
             0..10 => Kind::Random,
-            10..35 => Kind::Valid,
-            35..65 => Kind::Mutated,
-            65..80 => Kind::Truncated,
-            _ => Kind::LyingLength,
+            10..32 => Kind::Valid,
+            32..60 => Kind::Mutated,
+            60..74 => Kind::Truncated,
+            74..92 => Kind::LyingLength,
+            _ => Kind::Padded,
         };
         let bytes = match kind {
             Kind::Random => random_frame(&mut rng),
@@ -180,6 +189,7 @@ impl Generator {
                 lie(&mut rng, &mut f, &l);
                 f
             }
+            Kind::Padded => self.padded(&mut rng),
         };
         debug_assert!((MIN_FRAME..=MAX_FRAME).contains(&bytes.len()));
         Frame {
@@ -227,6 +237,91 @@ impl Generator {
             }
             _ => rng.random(),
         }
+    }
+
+    /// A `Kind::Padded` frame: 0-2 VLAN tags, an IPv4 (no options, not a
+    /// fragment, right checksum) or IPv6 header (no extensions) whose
+    /// length leaves 0-3 bytes for the TCP / UDP header (0 for an ICMPv6
+    /// one), sometimes exactly enough or a little more (the boundary), then
+    /// the whole transport header with plausible ports or a real ICMPv6
+    /// type, then zeros to 60 bytes (the shortest Ethernet frame without
+    /// its FCS) and sometimes a few more.
+    fn padded(&self, rng: &mut ChaCha8Rng) -> Vec<u8> {
+        let mut f = Vec::with_capacity(96);
+        let mut mac: [u8; 12] = rng.random();
+        mac[6] &= 0xfe;
+        f.extend_from_slice(&mac);
+        for _ in 0..rng.random_range(0..=2) {
+            let tpid: u16 = if rng.random_bool(0.5) { 0x8100 } else { 0x88a8 };
+            f.extend_from_slice(&tpid.to_be_bytes());
+            f.extend_from_slice(&rng.random::<[u8; 2]>());
+        }
+        let v6 = rng.random_bool(0.5);
+        let proto = if v6 {
+            *[6u8, 17, 58].choose(rng).unwrap()
+        } else {
+            *[6u8, 17].choose(rng).unwrap()
+        };
+        let mut transport = transport(rng, proto);
+        if proto != 58 {
+            let sport: u16 = rng.random_range(1024..=65535);
+            let dport: u16 = *[53u16, 80, 443, 123, 179, rng.random()]
+                .choose(rng)
+                .unwrap();
+            let (a, b) = if rng.random_bool(0.5) {
+                (sport, dport)
+            } else {
+                (dport, sport)
+            };
+            transport[0..2].copy_from_slice(&a.to_be_bytes());
+            transport[2..4].copy_from_slice(&b.to_be_bytes());
+        }
+        // Transport bytes inside the datagram: short of what is read, or
+        // (one frame in five) enough, so both sides of the line are run.
+        let needed = if proto == 58 { 1 } else { 4 };
+        let inside = if rng.random_bool(0.8) {
+            rng.random_range(0..needed)
+        } else {
+            rng.random_range(needed..=transport.len())
+        };
+        let ttl = *[64u8, 64, 64, 255, 2, 1].choose(rng).unwrap();
+        if v6 {
+            f.extend_from_slice(&0x86ddu16.to_be_bytes());
+            let mut h = [0u8; 40];
+            let tc_flow = (6u32 << 28) | (rng.next_u32() & 0x0fff_ffff);
+            h[..4].copy_from_slice(&tc_flow.to_be_bytes());
+            h[4..6].copy_from_slice(&(inside as u16).to_be_bytes());
+            h[6] = proto;
+            h[7] = ttl;
+            h[8..24].copy_from_slice(&self.addr_v6(rng));
+            h[24..40].copy_from_slice(&self.addr_v6(rng));
+            f.extend_from_slice(&h);
+        } else {
+            f.extend_from_slice(&0x0800u16.to_be_bytes());
+            let mut h = [0u8; 20];
+            h[0] = 0x45;
+            h[1] = rng.random();
+            h[2..4].copy_from_slice(&(20 + inside as u16).to_be_bytes());
+            h[4..6].copy_from_slice(&rng.random::<[u8; 2]>());
+            if rng.random_bool(0.5) {
+                h[6] = 0x40; // DF
+            }
+            h[8] = ttl;
+            h[9] = proto;
+            h[12..16].copy_from_slice(&self.addr_v4(rng));
+            h[16..20].copy_from_slice(&self.addr_v4(rng));
+            set_ipv4_checksum(&mut h);
+            f.extend_from_slice(&h);
+        }
+        f.extend_from_slice(&transport);
+        let padded = f.len().max(60)
+            + if rng.random_bool(0.2) {
+                rng.random_range(1..8)
+            } else {
+                0
+            };
+        f.resize(padded, 0);
+        f
     }
 
     /// A valid frame and where its headers are.
@@ -629,6 +724,53 @@ mod tests {
         }
         assert_eq!(kinds.len(), Kind::ALL.len(), "{kinds:?}");
         assert!(ingress.iter().all(|&n| n > 3000), "{ingress:?}");
+    }
+
+    /// Padded frames hold what the ports / ICMPv6 type would be only after
+    /// the datagram's end, in every shape: IPv4 and IPv6, TCP, UDP and
+    /// ICMPv6, with and without tags; a fifth of them are just long enough.
+    #[test]
+    fn padded_frames_put_the_transport_header_in_the_padding() {
+        let g = generator(3);
+        let mut shapes = std::collections::BTreeSet::new();
+        let (mut short, mut enough) = (0, 0);
+        for i in 0..20_000 {
+            let f = g.frame(i);
+            if f.kind != Kind::Padded {
+                continue;
+            }
+            let b = &f.bytes;
+            assert!(b.len() >= 60, "frame {i}: {} bytes", b.len());
+            let mut l3 = 14;
+            while matches!(u16::from_be_bytes([b[l3 - 2], b[l3 - 1]]), 0x8100 | 0x88a8) {
+                l3 += 4;
+            }
+            let v6 = b[l3 - 2..l3] == [0x86, 0xdd];
+            let (proto, l4, end) = if v6 {
+                let payload = usize::from(u16::from_be_bytes([b[l3 + 4], b[l3 + 5]]));
+                (b[l3 + 6], l3 + 40, l3 + 40 + payload)
+            } else {
+                assert!(
+                    crate::frames::ipv4_checksum_ok(&b[l3..l3 + 20]),
+                    "frame {i}"
+                );
+                let total = usize::from(u16::from_be_bytes([b[l3 + 2], b[l3 + 3]]));
+                (b[l3 + 9], l3 + 20, l3 + total)
+            };
+            let need = if proto == 58 { 1 } else { 4 };
+            assert!(end <= b.len() && l4 + need <= b.len(), "frame {i}");
+            if end < l4 + need {
+                short += 1;
+                shapes.insert((v6, proto, l3 > 14));
+            } else {
+                enough += 1;
+            }
+        }
+        assert_eq!(shapes.len(), 2 * 2 * 2 + 2, "{shapes:?}");
+        assert!(
+            short > 800 && enough > 150,
+            "{short} short, {enough} long enough"
+        );
     }
 
     /// Valid frames are valid for an independent parser: etherparse slices

@@ -3,6 +3,7 @@
 //! frame builders, the eBPF object under BPF_PROG_TEST_RUN.
 
 pub mod bird;
+pub mod expect;
 pub mod frames;
 pub mod fuzzgen;
 pub mod harness;

@@ -7,6 +7,7 @@
 //!  edge:bb2 (backbone) ── pop2:eth0   198.51.100.6,  2001:db8:ff:2::2
 //!  edge:bb3 (backbone) ── pop3:eth0   198.51.100.10, 2001:db8:ff:3::2
 //!  edge:tr0 (transit)  ── transit:eth0 198.51.100.14, 2001:db8:ff:f::2
+//!  edge:peer0 (peering) ── cust:eth0  198.51.100.18 (sends as 203.0.113.20, 192.0.2.20)
 //! ```
 //!
 //! The customer (203.0.113.0/24, 2001:db8:c::/48, microsoft preference) sits
@@ -17,6 +18,11 @@
 //! ([`UdpEcho`]) for UDP probes, and can be stopped and started
 //! ([`ThreePopLab::stop_pop`]). The edge's kernel has IP forwarding off:
 //! only XDP carries the streams.
+//!
+//! For the exits ([`ThreePopLab::exit_config`]), a customer host on a
+//! peering port sends from its registered addresses toward
+//! [`INTERNET_V4`], which every PoP and the transit host hold on their
+//! loopback: the exit that carries a stream is where it arrives.
 
 use std::{
     net::UdpSocket,
@@ -37,6 +43,13 @@ pub const CUSTOMER_V4: &str = "203.0.113.10";
 pub const CUSTOMER_V6: &str = "2001:db8:c::10";
 pub const TRANSIT_V4: &str = "198.51.100.14";
 pub const TRANSIT_V6: &str = "2001:db8:ff:f::2";
+/// The customer host's source addresses: microsoft preference (the
+/// backbone exit) and internet preference (the transit exit).
+pub const CUST_MICROSOFT_V4: &str = "203.0.113.20";
+pub const CUST_INTERNET_V4: &str = "192.0.2.20";
+/// A destination beyond the edge, on every PoP's and the transit host's
+/// loopback.
+pub const INTERNET_V4: &str = "198.18.0.10";
 
 /// PoP `i` (0-2): (IPv4, IPv6, MAC) of its `eth0`.
 pub fn pop_addrs(i: usize) -> (String, String, String) {
@@ -51,6 +64,8 @@ pub struct ThreePopLab {
     pub edge: String,
     pub pops: [String; 3],
     pub transit: String,
+    /// The customer host behind the peering port `peer0`.
+    pub cust: String,
     _pass: Vec<aya::Ebpf>,
     /// Dropped last: deletes the namespaces.
     pub lab: Lab,
@@ -62,6 +77,7 @@ impl ThreePopLab {
         let edge = lab.add_ns("edge");
         let pops = ["pop1", "pop2", "pop3"].map(|n| lab.add_ns(n));
         let transit = lab.add_ns("trans");
+        let cust = lab.add_ns("cust");
         for (i, pop) in pops.iter().enumerate() {
             let (v4, v6, mac) = pop_addrs(i);
             let port = format!("bb{}", i + 1);
@@ -75,6 +91,7 @@ impl ThreePopLab {
             lab.addr(pop, "eth0", &format!("{v6}/64"));
             lab.addr(pop, "lo", &format!("{CUSTOMER_V4}/32"));
             lab.addr(pop, "lo", &format!("{CUSTOMER_V6}/128"));
+            lab.addr(pop, "lo", &format!("{INTERNET_V4}/32"));
             lab.ip(
                 pop,
                 &[
@@ -105,6 +122,17 @@ impl ThreePopLab {
         lab.addr(&edge, "tr0", "2001:db8:ff:f::1/64");
         lab.addr(&transit, "eth0", &format!("{TRANSIT_V4}/30"));
         lab.addr(&transit, "eth0", &format!("{TRANSIT_V6}/64"));
+        lab.addr(&transit, "lo", &format!("{INTERNET_V4}/32"));
+        lab.veth(
+            (&cust, "eth0", "02:00:00:00:3e:01"),
+            (&edge, "peer0", "02:00:00:00:3e:fe"),
+        );
+        lab.addr(&edge, "peer0", "198.51.100.17/30");
+        lab.addr(&cust, "eth0", "198.51.100.18/30");
+        lab.addr(&cust, "lo", &format!("{CUST_MICROSOFT_V4}/32"));
+        lab.addr(&cust, "lo", &format!("{CUST_INTERNET_V4}/32"));
+        lab.ip(&cust, &["route", "add", "default", "via", "198.51.100.17"]);
+        lab.exec(&cust, "ethtool", &["--offload", "eth0", "tx", "off"]);
         lab.ip(
             &transit,
             &["route", "add", "default", "via", "198.51.100.13"],
@@ -120,13 +148,14 @@ impl ThreePopLab {
         lab.sysctl(&edge, "net.ipv6.conf.all.forwarding", "0");
         let pass = pops
             .iter()
-            .chain([&transit])
+            .chain([&transit, &cust])
             .map(|ns| attach_pass(ns, "eth0"))
             .collect();
         Self {
             edge,
             pops,
             transit,
+            cust,
             _pass: pass,
             lab,
         }
@@ -163,6 +192,51 @@ impl ThreePopLab {
              [[prefixes]]\nprefix = \"2001:db8:c::/48\"\nregistration = \"customer\"\npolicy = \"customer\"\n"
         ));
         c
+    }
+
+    /// An edged config for the exits: [`Self::config`] with the peering
+    /// port `peer0`, the customer's internet-preference prefix
+    /// 192.0.2.0/24, the backbone exit `pop1` (a PoP: its default fallback
+    /// is the transit exit) and the transit exit `transits`, a priority
+    /// policy over `transit` then `pop3`. Every PoP, transit included,
+    /// gets `probe` (with `ADDR` its IPv4 address).
+    pub fn exit_config(&self, probe: &str) -> String {
+        let c = self.config("priority", Some(probe));
+        let c = c.replacen(
+            "[forwarding]\ntransit_exit = \"transit\"\n",
+            "[forwarding]\nbackbone_exit = \"pop1\"\ntransit_exit = \"transits\"\n\n\
+             [[ports]]\ninterface = \"peer0\"\nrole = \"peering\"\n",
+            1,
+        );
+        let c = c.replacen(
+            "mac = \"02:00:00:00:3f:01\"\n",
+            &format!(
+                "mac = \"02:00:00:00:3f:01\"\nprobe = {}\n",
+                probe.replace("ADDR", TRANSIT_V4)
+            ),
+            1,
+        );
+        c + "\n[[policies]]\nname = \"transits\"\nmethod = \"priority\"\n\
+             members = [{ pop = \"transit\" }, { pop = \"pop3\" }]\n\n\
+             [[prefixes]]\nprefix = \"192.0.2.0/24\"\nregistration = \"web\"\npreference = \"internet\"\n"
+    }
+
+    /// Takes the transit host off the wire.
+    pub fn stop_transit(&self) {
+        self.lab.ip(&self.transit, &["link", "set", "eth0", "down"]);
+    }
+
+    /// Puts the transit host back on the wire.
+    pub fn start_transit(&self) {
+        self.lab.ip(&self.transit, &["link", "set", "eth0", "up"]);
+    }
+
+    /// A UDP socket on [`INTERNET_V4`] in namespace `ns`: where a customer
+    /// stream arrives when that host's exit carries it.
+    pub fn internet_socket(&self, ns: &str, port: u16) -> UdpSocket {
+        in_netns(ns, || {
+            UdpSocket::bind(format!("{INTERNET_V4}:{port}")).unwrap()
+        })
     }
 
     /// Takes PoP `i` off the wire (its link down: probes and traffic fail).

@@ -438,6 +438,153 @@ impl Drop for Edged {
     }
 }
 
+/// What an edged logged (its stderr), line by line as it runs; every line
+/// is also copied to the test's stderr.
+#[derive(Clone, Default)]
+pub struct EdgedLog(Arc<std::sync::Mutex<Vec<String>>>);
+
+impl EdgedLog {
+    pub fn lines(&self) -> Vec<String> {
+        self.0.lock().expect("log lock").clone()
+    }
+
+    /// The lines containing `needle`.
+    pub fn matching(&self, needle: &str) -> Vec<String> {
+        self.lines()
+            .into_iter()
+            .filter(|l| l.contains(needle))
+            .collect()
+    }
+
+    /// The first line containing `needle`, waiting up to `timeout` for it.
+    pub fn wait_for(&self, needle: &str, timeout: Duration) -> Option<String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(l) = self.matching(needle).into_iter().next() {
+                return Some(l);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl std::fmt::Debug for EdgedLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "\n{}", self.lines().join("\n"))
+    }
+}
+
+impl Edged {
+    /// [`Edged::start`] with `extra` flags, collecting edged's log.
+    pub fn start_logged(
+        ns: &str,
+        config: &Path,
+        pin_path: &Path,
+        extra: &[&str],
+    ) -> (Self, EdgedLog) {
+        let mut e = Self::unstarted(ns, config, pin_path);
+        let log = e
+            .spawn_logged(e.command(extra))
+            .unwrap_or_else(|(status, log)| panic!("edged exited ({status:?}): {log:?}"));
+        (e, log)
+    }
+
+    /// An instance with its paths set (as [`Edged::start`] sets them) and
+    /// no edged running yet: start it with [`Edged::spawn_logged`].
+    pub fn unstarted(ns: &str, config: &Path, pin_path: &Path) -> Self {
+        let name = pin_path.file_name().expect("pin path name").to_owned();
+        let dir = std::env::temp_dir().join(name);
+        std::fs::create_dir_all(&dir).expect("edged test dir");
+        Self {
+            child: None,
+            ns: ns.to_string(),
+            config: config.to_path_buf(),
+            pin_path: pin_path.to_path_buf(),
+            socket: dir.join("edged.sock"),
+            state: dir.join("state.json"),
+        }
+    }
+
+    /// [`Edged::restart`] with `extra` flags, collecting edged's log.
+    pub fn restart_logged(&mut self, extra: &[&str]) -> EdgedLog {
+        self.spawn_logged(self.command(extra))
+            .unwrap_or_else(|(status, log)| panic!("edged exited ({status:?}): {log:?}"))
+    }
+
+    /// The edged command line of [`Edged::command`] run the way `ip netns
+    /// exec NS` runs it: in a mount namespace of its own, with a fresh
+    /// `/sys` (so no bpffs on `/sys/fs/bpf`).
+    pub fn ip_netns_exec_command(&self, extra: &[&str]) -> std::process::Command {
+        let mut c = std::process::Command::new("ip");
+        c.args(["netns", "exec", &self.ns])
+            .arg(workspace_bin("edged"))
+            .arg("--config")
+            .arg(&self.config)
+            .arg("--pin-path")
+            .arg(&self.pin_path)
+            .arg("--socket")
+            .arg(&self.socket)
+            .arg("--state")
+            .arg(&self.state)
+            .args(extra);
+        c
+    }
+
+    /// Runs `command` (an edged command line) as this instance's edged and
+    /// waits up to 30 s until it is ready; its log is collected. When edged
+    /// exits first: its exit status and log.
+    pub fn spawn_logged(
+        &mut self,
+        mut command: std::process::Command,
+    ) -> Result<EdgedLog, (Option<std::process::ExitStatus>, EdgedLog)> {
+        assert!(self.child.is_none(), "edged already running");
+        let mut child = command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .spawn()
+            .expect("spawn edged");
+        let log = EdgedLog::default();
+        let stderr = child.stderr.take().expect("stderr");
+        let lines = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                eprintln!("edged: {line}");
+                lines.0.lock().expect("log lock").push(line);
+            }
+        });
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if line.contains("edged: ready") {
+                    let _ = tx.send(());
+                }
+            }
+        });
+        match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(()) => {
+                self.child = Some(child);
+                Ok(log)
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                let status = child.wait().ok();
+                // Let the log reader catch the last lines.
+                std::thread::sleep(Duration::from_millis(100));
+                Err((status, log))
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("edged did not become ready within 30 s: {log:?}");
+            }
+        }
+    }
+}
+
 /// A UDP socket bound in `ns`.
 pub fn udp_socket(ns: &str, bind: SocketAddr) -> UdpSocket {
     in_netns(ns, || {

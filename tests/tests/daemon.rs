@@ -861,3 +861,173 @@ fn the_port_and_local_copies_are_refilled_from_the_pinned_registries() {
     drop(edged);
     std::fs::remove_file(config).unwrap();
 }
+
+/// A fresh start and a restart over its pins leave the same maps, and a
+/// restart with the unchanged config writes nothing (issue 14, item 6: the
+/// first start left the unused policy tables zero, and the first restart
+/// wrote the unused marker into each of them).
+#[test]
+fn a_restart_with_an_unchanged_config_writes_nothing() {
+    use edge_tests::harness::{desired, maps::Tables};
+    let lab = EdgeLab::build("same");
+    let config = write_config(&lab, LAB_CONFIG);
+    let (mut edged, log) = Edged::start_logged(&lab.edge, &config, &lab.pin_path(), &[]);
+    let filled = log
+        .wait_for("filled the maps", Duration::from_secs(5))
+        .expect("a first start fills the maps");
+    println!("{filled}");
+    let maps = || desired::dump(&Tables::open(&lab.pin_path()).expect("pinned maps")).unwrap();
+    let fresh = maps();
+
+    edged.stop();
+    let log = edged.restart_logged(&[]);
+    let line = log
+        .wait_for("reconciled the pinned maps", Duration::from_secs(5))
+        .expect("the restart reuses the pins");
+    assert!(
+        line.ends_with("reconciled the pinned maps: 0 entries written, 0 removed"),
+        "{line}"
+    );
+    let restarted = maps();
+    let differ: Vec<usize> = (0..fresh.policies.len())
+        .filter(|&id| fresh.policies[id] != restarted.policies[id])
+        .collect();
+    assert!(
+        differ.is_empty(),
+        "{} policy tables differ after the restart: {differ:?}",
+        differ.len()
+    );
+    assert!(
+        fresh == restarted,
+        "a fresh start and a restart leave the same maps"
+    );
+    let r = edged.ctl_ok(&["config", "reload"]);
+    assert_eq!(r["changes"], json!({"removed": 0, "written": 0}), "{r}");
+    drop(edged);
+    std::fs::remove_file(config).unwrap();
+}
+
+/// Started the `ip netns exec` way (a mount namespace of its own, a fresh
+/// `/sys`), edged would pin into a bpffs only it sees, and the data plane
+/// would vanish with it at every stop (issue 14, item 5): it refuses to
+/// start, saying why and what to do, unless `--private-pins`; then it warns,
+/// and status and the metrics say so. A mount namespace of its own that
+/// still sees the host's bpffs (as systemd's `ProtectSystem` gives) is fine.
+#[test]
+fn pins_only_edged_can_see_are_refused_unless_private_pins() {
+    use edge_tests::harness::loader;
+    let lab = EdgeLab::build("mntns");
+    let config = write_config(&lab, LAB_CONFIG);
+    // The host's bpffs is mounted, with the pin directory on it.
+    loader::ensure_bpffs(&lab.pin_path()).unwrap();
+    // Removes the host's pin directory even when an assertion below fails
+    // (a private edged's teardown removes only its own).
+    struct Unpin(PathBuf);
+    impl Drop for Unpin {
+        fn drop(&mut self) {
+            loader::teardown(&self.0);
+        }
+    }
+    let _unpin = Unpin(lab.pin_path());
+    let mut edged = Edged::unstarted(&lab.edge, &config, &lab.pin_path());
+
+    // `ip netns exec NS edged`: refused, nothing attached, no socket left.
+    let (status, log) = edged
+        .spawn_logged(edged.ip_netns_exec_command(&[]))
+        .expect_err("edged refuses pins only its mount namespace sees");
+    assert_eq!(status.and_then(|s| s.code()), Some(1), "{log:?}");
+    let error = log
+        .matching("visible only in edged's own mount namespace")
+        .pop()
+        .unwrap_or_else(|| panic!("the reason: {log:?}"));
+    for part in [
+        " ERROR ",
+        "would vanish when edged exits",
+        "nsenter --net=/run/netns/NS edged",
+        "--private-pins",
+    ] {
+        assert!(error.contains(part), "{part:?} missing in: {error}");
+    }
+    assert_eq!(xdp_prog_id(&lab.lab, &lab.edge, "peer0"), None);
+    assert!(!edged.socket.exists());
+
+    // With --private-pins: it runs, says so loudly, in status and metrics.
+    let log = edged
+        .spawn_logged(edged.ip_netns_exec_command(&["--private-pins"]))
+        .unwrap_or_else(|(s, log)| panic!("edged --private-pins exited ({s:?}): {log:?}"));
+    assert!(
+        log.matching("RUNNING WITHOUT PERSISTENCE (--private-pins)")
+            .iter()
+            .any(|l| l.contains(" WARN ")),
+        "{log:?}"
+    );
+    let status = edged.ctl_ok(&["status"]);
+    assert_eq!(status["pins"]["scope"], "private", "{status}");
+    let warnings = status["warnings"].as_array().unwrap();
+    assert!(
+        warnings[0]
+            .as_str()
+            .unwrap()
+            .starts_with("pins private to edged's mount namespace"),
+        "{warnings:?}"
+    );
+    let metrics = http_get(&lab.edge, "127.0.0.1:9477".parse().unwrap(), "/metrics");
+    assert_eq!(sample(&metrics, "edge_pins_persistent"), Some(0.0));
+    // What the refusal protects from: stopped, the data plane is gone.
+    assert!(xdp_prog_id(&lab.lab, &lab.edge, "peer0").is_some());
+    edged.stop();
+    assert!(
+        log.wait_for(
+            "SIGTERM: exiting; the data plane stops with it",
+            Duration::from_secs(5)
+        )
+        .is_some(),
+        "{log:?}"
+    );
+    wait_until("the private pins to vanish with edged", || {
+        xdp_prog_id(&lab.lab, &lab.edge, "peer0").is_none()
+    });
+
+    // A mount namespace of its own that sees the host's bpffs: fine.
+    let mut unshared = std::process::Command::new("unshare");
+    unshared
+        .args(["--mount", "nsenter"])
+        .arg(format!("--net=/run/netns/{}", lab.edge))
+        .arg(workspace_bin("edged"))
+        .arg("--config")
+        .arg(&edged.config)
+        .arg("--pin-path")
+        .arg(&edged.pin_path)
+        .arg("--socket")
+        .arg(&edged.socket)
+        .arg("--state")
+        .arg(&edged.state);
+    let log = edged
+        .spawn_logged(unshared)
+        .unwrap_or_else(|(s, log)| panic!("edged exited ({s:?}): {log:?}"));
+    let status = edged.ctl_ok(&["status"]);
+    assert_eq!(status["pins"]["scope"], "shared", "{status}");
+    assert!(
+        status["pins"]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("edged has a mount namespace of its own, and"),
+        "{status}"
+    );
+    assert!(
+        status["warnings"].as_array().unwrap().is_empty(),
+        "{status}"
+    );
+    assert!(
+        log.matching("outlive edged")
+            .iter()
+            .any(|l| l.contains(" INFO "))
+    );
+    edged.stop();
+    assert!(
+        xdp_prog_id(&lab.lab, &lab.edge, "peer0").is_some(),
+        "the shared pins outlive edged"
+    );
+    drop(edged);
+    std::fs::remove_file(config).unwrap();
+}

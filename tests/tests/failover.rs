@@ -256,3 +256,179 @@ fn the_performance_method_moves_to_a_faster_pop() {
     );
     let _ = s.finish();
 }
+
+/// Waits until edged's probe state of `pop` is `state` (bounded).
+fn wait_state(edged: &Edged, pop: &str, state: &str, limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        let list = edged.ctl_ok(&["pop", "list"]);
+        if list
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["name"] == pop && p["health"]["state"] == state)
+        {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
+/// The exits follow health (issue 14): the backbone exit is one PoP
+/// (pop1), so when its link fails the customer's cold-potato traffic falls
+/// back to the transit exit, and returns when pop1 answers again; the
+/// transit exit is a priority policy (transit, then pop3), so when the
+/// transit link fails the hot-potato traffic moves to pop3 and returns.
+/// Each move happens within fall × interval + 2 intervals, and the loss of
+/// each stream is bounded by that much traffic.
+#[test]
+fn the_exits_fail_over_within_fall_intervals_and_come_back() {
+    let lab = ThreePopLab::build("fx");
+    let probe = format!(
+        "{{ type = \"udp\", address = \"ADDR\", port = 7, interval_ms = {INTERVAL_MS}, timeout_ms = 100, rise = {RISE}, fall = {FALL} }}"
+    );
+    let path = std::env::temp_dir().join(format!("{}.toml", lab.edge));
+    std::fs::write(&path, lab.exit_config(&probe)).unwrap();
+    let mut echoes: Vec<UdpEcho> = (0..3)
+        .map(|i| UdpEcho::start(&lab.pops[i], &format!("{}:7", pop_addrs(i).0)))
+        .collect();
+    echoes.push(UdpEcho::start(&lab.transit, &format!("{TRANSIT_V4}:7")));
+    let pin = std::path::PathBuf::from(format!("/sys/fs/bpf/{}", lab.edge));
+    let edged = Edged::start(&lab.edge, &path, &pin);
+
+    // Receivers: the backbone stream (port 6300) at pop1 or the transit
+    // host, the transit stream (6301) at the transit host or pop3.
+    let done = Arc::new(AtomicBool::new(false));
+    let mut receivers = Vec::new();
+    let mut log = |ns: &str, port| {
+        let (l, h) = spawn_log(lab.internet_socket(ns, port), done.clone());
+        receivers.push(h);
+        l
+    };
+    let bb_pop1 = log(&lab.pops[0], 6300);
+    let bb_transit = log(&lab.transit, 6300);
+    let tr_transit = log(&lab.transit, 6301);
+    let tr_pop3 = log(&lab.pops[2], 6301);
+    let stop = Arc::new(AtomicBool::new(false));
+    let streams = [
+        Stream {
+            ns: lab.cust.clone(),
+            from: sock(CUST_MICROSOFT_V4, 0),
+            to: sock(INTERNET_V4, 6300),
+        },
+        Stream {
+            ns: lab.cust.clone(),
+            from: sock(CUST_INTERNET_V4, 0),
+            to: sock(INTERNET_V4, 6301),
+        },
+    ];
+    let s = stop.clone();
+    let sender = std::thread::spawn(move || {
+        send_streams(&streams, 60_000, 1000, &|| s.load(Ordering::Relaxed))
+    });
+    let t = Instant::now();
+    assert!(
+        wait_arrival(&bb_pop1, t, Duration::from_secs(3)).is_some(),
+        "the customer's microsoft traffic reaches the backbone exit pop1"
+    );
+    assert!(
+        wait_arrival(&tr_transit, t, Duration::from_secs(3)).is_some(),
+        "the customer's internet traffic reaches the transit exit"
+    );
+    let exit_pops = |addr: &str| {
+        let l = edged.ctl_ok(&["prefix", "lookup", addr]);
+        (
+            l["from_customer"].as_str().unwrap_or("-").to_string(),
+            l["from_customer_pops"][0]["pop"]
+                .as_str()
+                .unwrap_or("-")
+                .to_string(),
+        )
+    };
+    assert_eq!(
+        exit_pops(CUST_MICROSOFT_V4),
+        ("pop:pop1".into(), "pop1".into())
+    );
+    assert_eq!(
+        exit_pops(CUST_INTERNET_V4),
+        ("transits".into(), "transit".into())
+    );
+    let budget = Duration::from_millis((FALL + 2) * INTERVAL_MS);
+
+    // The backbone exit's link fails: to the transit exit (its fallback).
+    let failed = Instant::now();
+    lab.stop_pop(0);
+    let moved = wait_arrival(&bb_transit, failed, Duration::from_secs(5))
+        .expect("backbone traffic reaches the transit exit");
+    println!("backbone exit: at the transit exit {moved:?} after pop1 failed (budget {budget:?})");
+    assert!(moved < budget, "{moved:?} ≥ {budget:?}");
+    assert_eq!(
+        exit_pops(CUST_MICROSOFT_V4),
+        ("pop:pop1".into(), "transit".into())
+    );
+    let events = edged.ctl_ok(&["events"]);
+    assert!(
+        events.to_string().contains("backbone_exit pop:pop1"),
+        "a fallback event names the exit: {events}"
+    );
+    // Back: link up, then the probe answers again.
+    echoes[0].set_silent(true);
+    lab.start_pop(0);
+    std::thread::sleep(Duration::from_millis(1000));
+    let back = Instant::now();
+    echoes[0].set_silent(false);
+    let returned = wait_arrival(&bb_pop1, back, Duration::from_secs(5))
+        .expect("backbone traffic returns to pop1");
+    println!("backbone exit: back at pop1 {returned:?} after its probe answered");
+    assert!(returned < Duration::from_millis((RISE + 2) * INTERVAL_MS));
+    assert!(wait_state(&edged, "pop1", "up", Duration::from_secs(2)));
+
+    // The transit exit's first PoP fails: to pop3, its second.
+    let failed = Instant::now();
+    lab.stop_transit();
+    let moved = wait_arrival(&tr_pop3, failed, Duration::from_secs(5))
+        .expect("transit traffic reaches pop3");
+    println!("transit exit: at pop3 {moved:?} after transit failed (budget {budget:?})");
+    assert!(moved < budget, "{moved:?} ≥ {budget:?}");
+    assert_eq!(
+        exit_pops(CUST_INTERNET_V4),
+        ("transits".into(), "pop3".into())
+    );
+    echoes[3].set_silent(true);
+    lab.start_transit();
+    std::thread::sleep(Duration::from_millis(1000));
+    let back = Instant::now();
+    echoes[3].set_silent(false);
+    let returned = wait_arrival(&tr_transit, back, Duration::from_secs(5))
+        .expect("transit traffic returns to the transit host");
+    println!("transit exit: back at transit {returned:?} after its probe answered");
+    assert!(returned < Duration::from_millis((RISE + 2) * INTERVAL_MS));
+    std::thread::sleep(Duration::from_millis(300));
+
+    stop.store(true, Ordering::Relaxed);
+    let sent = sender.join().unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    done.store(true, Ordering::Relaxed);
+    for r in receivers {
+        r.join().unwrap();
+    }
+    let got = |logs: [&Log; 2]| logs.iter().map(|l| l.lock().unwrap().len()).sum::<usize>();
+    let (bb, tr) = (got([&bb_pop1, &bb_transit]), got([&tr_transit, &tr_pop3]));
+    let bound = (budget.as_millis() as usize) * 1000 / 1000;
+    println!(
+        "backbone stream: sent {}, received {bb}; transit stream: sent {}, received {tr}; loss bound {bound} each",
+        sent[0], sent[1]
+    );
+    assert!(
+        (sent[0] as usize).saturating_sub(bb) <= bound,
+        "backbone loss {}",
+        (sent[0] as usize).saturating_sub(bb)
+    );
+    assert!(
+        (sent[1] as usize).saturating_sub(tr) <= bound,
+        "transit loss {}",
+        (sent[1] as usize).saturating_sub(tr)
+    );
+    let _ = std::fs::remove_file(&path);
+}

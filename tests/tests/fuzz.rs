@@ -1,7 +1,8 @@
 //! Packet fuzzing (issue #9): frames from a seeded generator
 //! (edge_tests::fuzzgen: random bytes, valid frames with one field mutated,
-//! truncations at every header boundary, lying length fields, VLAN stacks,
-//! IPv6 extension chains, IPv4 options, fragments, addresses inside and
+//! truncations at every header boundary, lying length fields, datagrams
+//! too short for their ports with the ports in the Ethernet padding, VLAN
+//! stacks, IPv6 extension chains, IPv4 options, fragments, addresses inside and
 //! outside the registered prefixes, TTL 0 / 1 / 255, every port role and a
 //! non-port as ingress) through the real object with BPF_PROG_TEST_RUN,
 //! checking on every frame:
@@ -16,9 +17,15 @@
 //!   kept, its MACs are a PoP's, `XDP_TX` exactly when the PoP's port is the
 //!   ingress, and everything after the IP header is unchanged;
 //!
+//! - the action, the reason the program counted (`EDGE_RSN_STATS`, read
+//!   per frame) and, for a forwarded frame, the PoP (by its MACs) are the
+//!   ones the reference classifier (edge_tests::expect, written apart from
+//!   the kernel program) computes from the frame's bytes and the maps;
+//!
 //! and at the end that the action and reason counters (per-CPU, summed)
 //! add up to the frames run, packets and bytes, and the action counters
-//! match the return codes one by one.
+//! match the return codes one by one; a run of 50,000 frames or more has
+//! expected and met every reason and action, and the padding class.
 //!
 //! `EDGE_FUZZ_FRAMES` (default 200,000; `cargo xtask fuzz` runs 1,000,000),
 //! `EDGE_FUZZ_SEED` (default: from the clock, always printed) and
@@ -31,8 +38,13 @@ use std::{
     time::{Instant, SystemTime, UNIX_EPOCH},
 };
 
-use edge_common::{Action, Pop, Reason, pop_flags};
+use aya::{
+    maps::{Map, MapData, PerCpuArray},
+    programs::Xdp,
+};
+use edge_common::{Action, Counter, Pop, Reason, map_names, pop_flags};
 use edge_tests::{
+    expect::{self, Model, Verdict},
     frames::ipv4_checksum_ok,
     fuzzgen::{Frame, Generator, Kind},
     harness::{
@@ -58,12 +70,14 @@ struct Fuzz {
     /// DSCP values a forwarded frame may carry besides its own.
     dscps: Vec<u8>,
     ifindex: Vec<u32>,
+    /// The maps as the reference classifier reads them.
+    model: Model,
 }
 
 impl Fuzz {
     fn new() -> Self {
         let h = Harness::new(FUZZ_CONFIG);
-        let pops = (0..h.plan.pops.len() as u32)
+        let pops: Vec<(u32, Pop)> = (0..h.plan.pops.len() as u32)
             .map(|id| (id, h.tables.pop(id).expect("PoP entry")))
             .collect();
         let dscps = h.plan.prefixes.iter().filter_map(|p| p.dscp).collect();
@@ -71,12 +85,26 @@ impl Fuzz {
             .iter()
             .map(|i| netdev::ifindex(i).expect("ingress ifindex"))
             .collect();
+        let model = Model::from_tables(&h.tables).expect("read the maps back");
+        // The hand-written prefixes are in the maps the reference reads.
+        assert_eq!(model.prefixes.len(), h.plan.prefixes.len() + 2);
+        // A forwarded frame's MACs name one PoP.
+        for (i, (_, a)) in pops.iter().enumerate() {
+            let same = |(_, b): &(u32, Pop)| (a.src_mac, a.dst_mac) == (b.src_mac, b.dst_mac);
+            assert!(!pops[..i].iter().any(same), "two PoPs share their MACs");
+        }
         Self {
             h,
             pops,
             dscps,
             ifindex,
+            model,
         }
+    }
+
+    /// What the reference classifier expects for `frame`.
+    fn expect(&self, frame: &Frame) -> Verdict {
+        expect::expect(&self.model, &frame.bytes, self.ifindex[frame.ingress])
     }
 
     fn generator(&self, seed: u64) -> Generator {
@@ -90,6 +118,132 @@ impl Fuzz {
     fn stats(&self) -> Stats {
         self.h.stats()
     }
+}
+
+/// The program's reason counters (`EDGE_RSN_STATS`, per-CPU), read to
+/// learn the reason of each frame. A frame's reason is the counter that
+/// moved by one packet and the frame's length; reading all of them per
+/// frame would cost one syscall per reason, so only the expected one is
+/// read (one syscall): it moved as it should exactly when the kernel agrees
+/// (the end-of-run totals show that no frame counted two reasons; a full
+/// read every `FULL_READ_EVERY` frames narrows that down to a range).
+/// Anything else reads them all and names what moved.
+struct ReasonCounters {
+    map: PerCpuArray<MapData, Counter>,
+    /// What each reason counter held after the last frame: packets, bytes.
+    seen: Vec<(u64, u64)>,
+}
+
+const FULL_READ_EVERY: u64 = 4096;
+
+impl ReasonCounters {
+    /// The program's own map, found through its map ids (the harness took
+    /// the object's handle for its `Counters`).
+    fn of(prog: &Xdp) -> Self {
+        let ids = prog
+            .info()
+            .expect("program info")
+            .map_ids()
+            .expect("map ids")
+            .expect("the kernel lists a program's maps");
+        let data = ids
+            .into_iter()
+            .map(|id| MapData::from_id(id).expect("map by id"))
+            .find(|m| m.info().expect("map info").name_as_str() == Some(map_names::REASON_STATS))
+            .expect("the program uses EDGE_RSN_STATS");
+        let map = PerCpuArray::try_from(Map::PerCpuArray(data)).expect("a per-CPU array");
+        let mut counters = Self {
+            map,
+            seen: Vec::new(),
+        };
+        counters.seen = counters.read_all();
+        counters
+    }
+
+    fn read(&self, reason: u32) -> (u64, u64) {
+        let per_cpu = self.map.get(&reason, 0).expect("read EDGE_RSN_STATS");
+        per_cpu
+            .iter()
+            .fold((0, 0), |(p, b), c| (p + c.packets, b + c.bytes))
+    }
+
+    fn read_all(&self) -> Vec<(u64, u64)> {
+        (0..Reason::COUNT).map(|r| self.read(r)).collect()
+    }
+
+    /// The reason counted for the frame just run (`len` bytes), when the
+    /// reference expects `expected`.
+    fn counted(&mut self, expected: Reason, len: u64) -> Result<Reason, String> {
+        let i = expected as usize;
+        let (p, b) = self.seen[i];
+        if self.read(expected as u32) == (p + 1, b + len) {
+            self.seen[i] = (p + 1, b + len);
+            return Ok(expected);
+        }
+        self.moved(len)
+    }
+
+    /// Reads every counter: the one reason that moved by exactly this
+    /// frame, or what moved instead.
+    fn moved(&mut self, len: u64) -> Result<Reason, String> {
+        let now = self.read_all();
+        let moved: Vec<(Reason, u64, u64)> = Reason::ALL
+            .iter()
+            .zip(now.iter().zip(&self.seen))
+            .filter(|(_, (n, s))| n != s)
+            .map(|(r, (n, s))| (*r, n.0 - s.0, n.1 - s.1))
+            .collect();
+        self.seen = now;
+        match moved.as_slice() {
+            [(r, 1, bytes)] if *bytes == len => Ok(*r),
+            _ => Err(format!(
+                "reason counters moved by {:?} for one frame of {len} bytes",
+                moved
+                    .iter()
+                    .map(|(r, p, b)| format!("{} +{p} packets +{b} bytes", r.name()))
+                    .collect::<Vec<_>>()
+            )),
+        }
+    }
+
+    /// Whether the counters still hold what the frames counted one by one.
+    fn in_step(&mut self) -> Result<(), String> {
+        let seen = self.seen.clone();
+        let now = self.read_all();
+        if now == seen {
+            return Ok(());
+        }
+        self.seen = now.clone();
+        Err(format!(
+            "reason counters moved besides the frames' own reasons: {:?}",
+            Reason::ALL
+                .iter()
+                .zip(now.iter().zip(&seen))
+                .filter(|(_, (n, s))| n != s)
+                .map(|(r, (n, s))| format!("{} +{}", r.name(), n.0 - s.0))
+                .collect::<Vec<_>>()
+        ))
+    }
+}
+
+/// The kernel's outcome against the reference's.
+fn agrees(
+    verdict: &Verdict,
+    action: u32,
+    counted: Result<Reason, String>,
+    pop: Option<u32>,
+) -> Result<(), String> {
+    let counted = counted?;
+    let action = Action::from_u32(action).expect("checked before");
+    if (action, counted, pop) == (verdict.action, verdict.reason, verdict.pop) {
+        return Ok(());
+    }
+    Err(format!(
+        "disagrees with the reference, which expects {} ({}), the kernel did {}: reference disagreement",
+        verdict.outcome(),
+        verdict.why,
+        expect::outcome(action, counted, pop),
+    ))
 }
 
 /// Parses `EDGE_FUZZ_*` numbers: decimal, `0x` hex, `_` separators.
@@ -109,6 +263,7 @@ struct Failure {
     action: u32,
     output: Vec<u8>,
     problem: String,
+    verdict: Verdict,
 }
 
 #[test]
@@ -134,6 +289,11 @@ fn run(seed: u64, start: u64, frames: u64) {
     let generator = fuzz.generator(seed);
     let prog = fuzz.h.program();
     let before = fuzz.stats();
+    let mut counters = ReasonCounters::of(prog);
+    // What the reference expected, by reason and by rule.
+    let mut expected = [0u64; Reason::COUNT as usize];
+    let mut rules: BTreeMap<&'static str, u64> = BTreeMap::new();
+    let mut padded_tagged = 0u64;
 
     let mut out = vec![0u8; 4096];
     let mut failures: Vec<Failure> = Vec::new();
@@ -156,7 +316,23 @@ fn run(seed: u64, start: u64, frames: u64) {
         if let Some(slot) = returned.get_mut(action as usize) {
             *slot += 1;
         }
-        if let Err(problem) = check(&fuzz, &frame, action, output) {
+        let verdict = fuzz.expect(&frame);
+        expected[verdict.reason as usize] += 1;
+        *rules.entry(verdict.why).or_default() += 1;
+        if verdict.why.contains("padding") && [0x81, 0x88].contains(&frame.bytes[12]) {
+            padded_tagged += 1;
+        }
+        let counted = counters.counted(verdict.reason, frame.bytes.len() as u64);
+        let mut result = check(&fuzz, &frame, action, output)
+            .and_then(|pop| agrees(&verdict, action, counted, pop));
+        if result.is_ok() && (n + 1) % FULL_READ_EVERY == 0 {
+            result = counters.in_step().map_err(|e| {
+                format!(
+                    "{e}, within the {FULL_READ_EVERY} frames up to this one: counters out of step"
+                )
+            });
+        }
+        if let Err(problem) = result {
             failed += 1;
             let shape: String = problem
                 .split(':')
@@ -175,6 +351,7 @@ fn run(seed: u64, start: u64, frames: u64) {
                     frame,
                     action,
                     problem,
+                    verdict,
                 });
             }
         }
@@ -189,6 +366,7 @@ fn run(seed: u64, start: u64, frames: u64) {
     }
     let secs = started.elapsed().as_secs_f64();
     let after = fuzz.stats();
+    let out_of_step = counters.in_step();
 
     let delta = |rows_a: &[(&'static str, Count)], rows_b: &[(&'static str, Count)]| {
         rows_a
@@ -213,6 +391,10 @@ fn run(seed: u64, start: u64, frames: u64) {
     };
     eprintln!("  actions: {}", nonzero(&actions));
     eprintln!("  reasons: {}", nonzero(&reasons));
+    eprintln!("  the reference's rules, frames each:");
+    for (rule, n) in &rules {
+        eprintln!("    {n:>9}  {rule}");
+    }
 
     if !failures.is_empty() {
         let mut msg = format!("{failed} of {frames} frames broke an invariant (seed {seed:#x}):\n");
@@ -222,12 +404,14 @@ fn run(seed: u64, start: u64, frames: u64) {
         msg += "first failing frames:\n";
         for f in &failures {
             msg += &format!(
-                "\nframe {} ({:?}, ingress {}): {}\n  action {}\n  input  ({} bytes) {}\n  output ({} bytes) {}\n  replay: EDGE_FUZZ_SEED={seed:#x} EDGE_FUZZ_START={} EDGE_FUZZ_FRAMES=1 cargo xtask test packet_fuzz\n",
+                "\nframe {} ({:?}, ingress {}): {}\n  action {}, reference {} ({})\n  input  ({} bytes) {}\n  output ({} bytes) {}\n  replay: EDGE_FUZZ_SEED={seed:#x} EDGE_FUZZ_START={} EDGE_FUZZ_FRAMES=1 cargo xtask test packet_fuzz\n",
                 f.index,
                 f.frame.kind,
                 INGRESS[f.frame.ingress],
                 f.problem,
                 f.action,
+                f.verdict.outcome(),
+                f.verdict.why,
                 f.frame.bytes.len(),
                 hex(&f.frame.bytes),
                 f.output.len(),
@@ -238,6 +422,7 @@ fn run(seed: u64, start: u64, frames: u64) {
         panic!("{msg}");
     }
 
+    out_of_step.unwrap_or_else(|e| panic!("at the end of the run: {e}"));
     // Every frame counted once per action and once per reason, bytes too,
     // and each action counter matches the return codes.
     let total =
@@ -261,7 +446,19 @@ fn run(seed: u64, start: u64, frames: u64) {
     }
     assert_eq!(returned[Action::Aborted as usize], 0);
 
-    // A big run reaches every outcome, so none of them is left untested.
+    // The kernel's counts are the reference's, reason by reason.
+    for r in Reason::ALL {
+        assert_eq!(
+            reasons[*r as usize].1,
+            expected[*r as usize],
+            "{}: counted, expected",
+            r.name()
+        );
+    }
+
+    // A big run reaches every outcome, so none of them is left untested,
+    // and the class of frames that once read their ports from the
+    // Ethernet padding, in every shape.
     if frames >= 50_000 {
         for r in Reason::ALL {
             if *r == Reason::EncapFailed {
@@ -281,6 +478,18 @@ fn run(seed: u64, start: u64, frames: u64) {
         for a in [Action::Drop, Action::Pass, Action::Tx, Action::Redirect] {
             assert!(returned[a as usize] > 0, "no frame got {}", a.name());
         }
+        for rule in [
+            "IPv4 ports only in the Ethernet padding",
+            "IPv6 ports only in the Ethernet padding",
+            "ICMPv6 type only in the Ethernet padding",
+        ] {
+            let n = rules.get(rule).copied().unwrap_or(0);
+            assert!(n >= frames / 1000, "{rule}: only {n} frames");
+        }
+        assert!(
+            padded_tagged >= frames / 1000,
+            "{padded_tagged} padding-class frames with VLAN tags"
+        );
     }
 }
 
@@ -288,8 +497,8 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-/// The invariants for one frame.
-fn check(fuzz: &Fuzz, frame: &Frame, action: u32, out: &[u8]) -> Result<(), String> {
+/// The invariants for one frame; the PoP a forwarded frame went to.
+fn check(fuzz: &Fuzz, frame: &Frame, action: u32, out: &[u8]) -> Result<Option<u32>, String> {
     let input = &frame.bytes;
     match Action::from_u32(action) {
         None => Err(format!("unknown XDP action {action}")),
@@ -297,9 +506,9 @@ fn check(fuzz: &Fuzz, frame: &Frame, action: u32, out: &[u8]) -> Result<(), Stri
         Some(Action::Drop | Action::Pass) if out != input.as_slice() => {
             Err("passed or dropped frame was modified".into())
         }
-        Some(Action::Drop | Action::Pass) => Ok(()),
+        Some(Action::Drop | Action::Pass) => Ok(None),
         Some(a @ (Action::Tx | Action::Redirect)) => {
-            check_forwarded(fuzz, input, out, a, fuzz.ifindex[frame.ingress])
+            check_forwarded(fuzz, input, out, a, fuzz.ifindex[frame.ingress]).map(Some)
         }
     }
 }
@@ -328,7 +537,7 @@ fn check_forwarded(
     out: &[u8],
     action: Action,
     ingress: u32,
-) -> Result<(), String> {
+) -> Result<u32, String> {
     let (l3, ether_type) = link_layer(out)?;
     if out[12..l3] != input[12..l3] {
         return Err("VLAN tags or EtherType changed".into());
@@ -354,6 +563,7 @@ fn check_forwarded(
         0x86dd => forwarded_v6(fuzz, pop, input, out, l3),
         other => Err(format!("forwarded a frame with EtherType {other:#06x}")),
     }
+    .map(|()| *pop_id)
 }
 
 /// The DS byte of a forwarded packet: the ECN bits kept, the DSCP either
@@ -563,7 +773,9 @@ fn lying_lengths_and_bad_checksums_are_not_forwarded() {
                 ingress: bb0,
                 kind: Kind::Valid,
             };
-            check(&fuzz, &f, action, &out).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let pop = check(&fuzz, &f, action, &out).unwrap_or_else(|e| panic!("{name}: {e}"));
+            agrees(&fuzz.expect(&f), action, Ok(Reason::Transit), pop)
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
         }
 
         let mut cases: Vec<(String, usize, Vec<u8>)> = vec![
@@ -646,12 +858,21 @@ fn lying_lengths_and_bad_checksums_are_not_forwarded() {
             assert_eq!(action, Action::Pass as u32, "{name}");
             assert_eq!(reasons, ["malformed"], "{name}");
             assert_eq!(out, frame, "{name}: output");
+            // The reference classifier knows each of them.
+            let f = Frame {
+                bytes: frame,
+                ingress,
+                kind: Kind::LyingLength,
+            };
+            agrees(&fuzz.expect(&f), action, Ok(Reason::Malformed), None)
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
         }
     });
 }
 
 /// The checker is not vacuous: real outputs pass it, and each way a
-/// program could get a frame wrong is caught.
+/// program could get a frame wrong is caught, a wrong action, reason or
+/// PoP (against the reference classifier) too.
 #[test]
 fn checker_catches_broken_outputs() {
     use edge_tests::frames::Pkt;
@@ -685,7 +906,22 @@ fn checker_catches_broken_outputs() {
                 ingress,
                 kind: Kind::Valid,
             };
-            check(&fuzz, &frame, action, &out).expect("the real output passes");
+            let pop = check(&fuzz, &frame, action, &out).expect("the real output passes");
+            let verdict = fuzz.expect(&frame);
+            let reason = verdict.reason;
+            agrees(&verdict, action, Ok(reason), pop).expect("the real outcome agrees");
+            for (what, action, reason, pop) in [
+                ("another action", Action::Pass as u32, Ok(reason), pop),
+                ("another reason", action, Ok(Reason::Backbone), pop),
+                ("another PoP", action, Ok(reason), pop.map(|p| p + 1)),
+                ("no PoP", action, Ok(reason), None),
+                ("two reasons counted", action, Err("moved".to_string()), pop),
+            ] {
+                assert!(
+                    agrees(&verdict, action, reason, pop).is_err(),
+                    "{what} got past the reference"
+                );
+            }
             let encap = out.len() > input.len();
             let v4 = out[12..14] == [0x08, 0x00];
             let inner = 14 + out.len() - input.len();

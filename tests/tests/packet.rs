@@ -811,6 +811,104 @@ fn unregistered_traffic_gets_the_configured_default() {
     with_harness("dflt", &config, |h| run_cases(h, &cases));
 }
 
+/// Martians (RFC 1812 5.3.7, RFC 4291) are dropped and counted even with
+/// default routes registered, which cover every address; control traffic
+/// from the unspecified address (DHCP, DAD) still reaches the kernel.
+#[test]
+fn martians_are_dropped_even_under_a_default_route() {
+    let config = format!(
+        "{CONFIG}\n[[prefixes]]\nprefix = \"0.0.0.0/0\"\npop = \"isp\"\n\n[[prefixes]]\nprefix = \"::/0\"\npop = \"isp\"\n"
+    );
+    let drop = |name: &str, ingress, src: &str, dst: &str| {
+        case(
+            format!("{name}: {src} → {dst}"),
+            ingress,
+            Pkt::udp(src, dst).build(),
+            Action::Drop,
+            Reason::Martian,
+        )
+    };
+    let mut cases = vec![
+        drop("loopback destination", "bb0", "203.0.113.200", "127.0.0.1"),
+        drop("loopback source", "peer0", "127.0.0.1", "203.0.113.200"),
+        drop(
+            "this-network destination",
+            "bb0",
+            "203.0.113.200",
+            "0.1.2.3",
+        ),
+        drop("unspecified source", "bb0", "0.0.0.0", "203.0.113.200"),
+        drop("link-local source", "bb0", "169.254.1.1", "203.0.113.200"),
+        drop("multicast source", "bb0", "224.0.0.5", "203.0.113.200"),
+        drop("class E source", "peer0", "240.0.0.1", "203.0.113.200"),
+        drop(
+            "broadcast source",
+            "bb0",
+            "255.255.255.255",
+            "203.0.113.200",
+        ),
+        drop(
+            "IPv6 loopback destination",
+            "bb0",
+            "2001:db8:1234::1",
+            "::1",
+        ),
+        drop("IPv6 unspecified source", "bb0", "::", "2001:db8:1234::1"),
+        drop(
+            "IPv6 multicast source",
+            "bb0",
+            "ff02::1",
+            "2001:db8:1234::1",
+        ),
+        drop(
+            "IPv4-mapped destination",
+            "bb0",
+            "2001:db8:1234::1",
+            "::ffff:192.0.2.1",
+        ),
+        drop(
+            "IPv4-mapped source",
+            "peer0",
+            "::ffff:192.0.2.1",
+            "2001:db8:1234::1",
+        ),
+    ];
+    cases.extend([
+        case(
+            "DHCP discover 0.0.0.0 → 255.255.255.255 is control",
+            "bb0",
+            Pkt::udp("0.0.0.0", "255.255.255.255").build(),
+            Action::Pass,
+            Reason::Control,
+        ),
+        case(
+            "from :: to a solicited-node group (DAD) is control",
+            "bb0",
+            Pkt::udp("::", "ff02::1:ff00:1").build(),
+            Action::Pass,
+            Reason::Control,
+        ),
+    ]);
+    // Neighbours of the special ranges are forwarded by the default route.
+    let neighbours = [
+        Pkt::udp("203.0.113.200", "128.0.0.1").build(),
+        Pkt::udp("2001:db8:1234::1", "::2").build(),
+    ];
+    with_harness("mart", &config, |h| {
+        run_cases(h, &cases);
+        for frame in &neighbours {
+            let before = h.stats();
+            let (ret, _) = h.run("bb0", frame);
+            let counted = moved(&before, &h.stats());
+            assert_eq!(Action::from_u32(ret), Some(Action::Redirect), "{counted:?}");
+            assert!(
+                counted.iter().any(|(n, _, _)| n == "reason:policy"),
+                "{counted:?}"
+            );
+        }
+    });
+}
+
 #[test]
 fn ipv4_checksum_stays_correct_across_many_headers() {
     // The kernel patches the checksum incrementally (RFC 1624) for the TTL

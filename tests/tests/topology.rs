@@ -235,7 +235,14 @@ fn preferences_policies_protection_and_encapsulation_end_to_end() {
         serde_json::json!([{"pop": "contoso-direct", "slots": 1021, "share": 1.0}]),
         "{v}"
     );
-    assert_eq!(v["from_customer"], "pop-b", "{v}");
+    // The backbone exit, given as the PoP pop-b: its policy pop:pop-b,
+    // all of whose flows go to pop-b while it is up.
+    assert_eq!(v["from_customer"], "pop:pop-b", "{v}");
+    assert_eq!(
+        v["from_customer_pops"],
+        serde_json::json!([{"pop": "pop-b", "slots": 1021, "share": 1.0}]),
+        "{v}"
+    );
     let (_, v) = lookup("2001:db8:e::9");
     assert_eq!(
         v["toward_customer"],

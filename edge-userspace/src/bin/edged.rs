@@ -44,6 +44,18 @@ struct Args {
     /// state file (through the running edged if there is one), then exit.
     #[arg(long, conflicts_with = "check")]
     detach: bool,
+    /// Run even when the pin directory is visible only in edged's own mount
+    /// namespace (started with `ip netns exec`, say): the data plane then
+    /// stops whenever edged stops. Without it, edged refuses to start there.
+    #[arg(long)]
+    private_pins: bool,
+    /// Attach an XDP_PASS program to the far end of every egress veth port
+    /// whose far end would drop what XDP redirects into it (no XDP program
+    /// in native mode, GRO off), in the far end's namespace: for veth labs.
+    /// Pinned with the ports' links; removed on teardown, when the port
+    /// leaves the config, and at a start or reload without this flag.
+    #[arg(long)]
+    veth_peer_pass: bool,
 }
 
 // Two workers: the daemon's own work (compiling and writing a change,
@@ -64,6 +76,8 @@ async fn run(args: Args) -> Result<()> {
         pin_path: args.pin_path,
         socket_path: args.socket,
         state_path: args.state,
+        private_pins: args.private_pins,
+        veth_peer_pass: args.veth_peer_pass,
     };
     warn_if_writable(&args.config);
     if args.check {
@@ -99,12 +113,26 @@ async fn run(args: Args) -> Result<()> {
         plan.socket_path.display()
     );
     if let Some(addr) = plan.metrics_address {
-        metrics::serve(addr, plan.pin_path.clone(), daemon.view())?;
+        metrics::serve(
+            addr,
+            plan.pin_path.clone(),
+            daemon.view(),
+            daemon.host_facts(),
+        )?;
         info!("metrics on http://{addr}/metrics");
     }
     let (tx, mut rx) = mpsc::channel(64);
     tokio::spawn(control::serve(listener, tx));
     let mut flush = tokio::time::interval(events::LOG_INTERVAL);
+    let mut host_check = tokio::time::interval_at(
+        tokio::time::Instant::now() + daemon::HOST_CHECK_INTERVAL,
+        daemon::HOST_CHECK_INTERVAL,
+    );
+    let stops = if daemon.pins().scope == loader::Scope::Private {
+        "the data plane stops with it (--private-pins)"
+    } else {
+        "the data plane keeps forwarding"
+    };
     // Readiness line for supervisors and tests.
     println!("edged: ready");
 
@@ -112,7 +140,12 @@ async fn run(args: Args) -> Result<()> {
         tokio::select! {
             Some((request, reply)) = rx.recv() => {
                 let teardown = matches!(request, Request::Teardown {});
+                let reload = matches!(request, Request::ConfigReload {});
                 let (response, exit) = block_in_place(|| daemon.handle(request));
+                if reload && response.ok {
+                    // Ports may have changed.
+                    block_in_place(|| daemon.check_veth_peers(true));
+                }
                 if !response.ok && !teardown {
                     warn!("request failed: {}", response.error.as_deref().unwrap_or(""));
                 }
@@ -128,12 +161,16 @@ async fn run(args: Args) -> Result<()> {
             Some(()) = events.neighbours.recv() => block_in_place(|| daemon.neighbours_changed(&mut events.neighbours)),
             Some(event) = events.protection.recv() => daemon.protection_event(event),
             _ = flush.tick() => daemon.flush_events(),
+            _ = host_check.tick() => block_in_place(|| daemon.check_veth_peers(false)),
             _ = sighup.recv() => match block_in_place(|| daemon.reload()) {
-                Ok(c) => info!("SIGHUP: reloaded ({} written, {} removed)", c.written, c.removed),
+                Ok(c) => {
+                    info!("SIGHUP: reloaded ({} written, {} removed)", c.written, c.removed);
+                    block_in_place(|| daemon.check_veth_peers(true));
+                }
                 Err(e) => error!("SIGHUP: reload rejected, running state kept: {e:#}"),
             },
-            _ = sigint.recv() => { info!("SIGINT: exiting; the data plane keeps forwarding"); break }
-            _ = sigterm.recv() => { info!("SIGTERM: exiting; the data plane keeps forwarding"); break }
+            _ = sigint.recv() => { info!("SIGINT: exiting; {stops}"); break }
+            _ = sigterm.recv() => { info!("SIGTERM: exiting; {stops}"); break }
         }
     }
     let _ = std::fs::remove_file(&plan.socket_path);

@@ -112,7 +112,9 @@ pub(crate) struct Forwarding {
     #[serde(default)]
     pub(crate) default_action: DefaultAction,
     pub(crate) backbone_exit: Option<Spanned<String>>,
+    pub(crate) backbone_exit_fallback: Option<Spanned<Fallback>>,
     pub(crate) transit_exit: Option<Spanned<String>>,
+    pub(crate) transit_exit_fallback: Option<Spanned<Fallback>>,
     pub(crate) encap_ttl: Option<Spanned<i64>>,
 }
 

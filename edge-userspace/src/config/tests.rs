@@ -78,7 +78,15 @@ fn good_config_resolves_names() {
     assert_eq!(plan.pin_path, PathBuf::from("/sys/fs/bpf/test"));
     assert_eq!(plan.xdp_mode, XdpMode::Generic);
     assert_eq!(plan.default_action, DefaultAction::Drop);
-    assert_eq!((plan.backbone_exit, plan.transit_exit), (Some(0), Some(1)));
+    let exit =
+        |e: Option<Exit>| e.map(|e| (plan.policies[e.policy as usize].name.clone(), e.fallback));
+    assert_eq!(
+        (exit(plan.backbone_exit), exit(plan.transit_exit)),
+        (
+            Some(("pop:core".into(), Fallback::Transit)),
+            Some(("pop:isp".into(), Fallback::Pass))
+        )
+    );
     assert_eq!(
         plan.ports[2],
         PlannedPort {
@@ -113,9 +121,11 @@ fn good_config_resolves_names() {
         (Preference::Internet, None, Some(46))
     );
     // `pop = "ams"` became a single-member priority policy.
-    assert_eq!(plan.prefixes[2].policy, Some(1));
-    assert_eq!(plan.policies[1].name, "pop:ams");
-    assert_eq!(plan.policies[1].method, Method::Priority);
+    let ams = &plan.policies[plan.prefixes[2].policy.unwrap() as usize];
+    assert_eq!(
+        (ams.name.as_str(), ams.method),
+        ("pop:ams", Method::Priority)
+    );
 }
 
 #[test]
@@ -704,13 +714,111 @@ fn too_many_region_tables_are_refused() {
     // Valid as a file; refused when laid out (once per change, by compile).
     let plan = parse(&text).unwrap_or_else(|e| panic!("{e}"));
     let Err(invalid) = crate::desired::layout(&plan) else {
-        panic!("302 tables laid out");
+        panic!("304 tables laid out");
     };
     let problems: Vec<String> = invalid.0.iter().map(|p| p.to_string()).collect();
     assert_eq!(
         problems,
         [
-            "302 selection tables (policies × prefix regions × subnet members) exceed the limit of 256"
+            "304 selection tables (policies × prefix regions × subnet members) exceed the limit of 256"
         ]
     );
+}
+
+#[test]
+fn exits_take_a_pop_or_a_policy_with_a_checked_fallback() {
+    let with = |fwd: &str, extra: &str| {
+        GOOD.replace(
+            "backbone_exit = \"core\"\ntransit_exit = \"isp\"\n",
+            &format!("{fwd}\n"),
+        ) + extra
+    };
+    // A policy as an exit, with the other exit as its fallback.
+    let plan = parse(&with(
+        "backbone_exit = \"eu\"\nbackbone_exit_fallback = \"pass\"\ntransit_exit = \"pop:isp\"\ntransit_exit_fallback = \"backbone\"",
+        "",
+    ))
+    .unwrap_or_else(|e| panic!("{e}"));
+    let (b, t) = (plan.backbone_exit.unwrap(), plan.transit_exit.unwrap());
+    assert_eq!(plan.policies[b.policy as usize].name, "eu");
+    assert_eq!(b.fallback, Fallback::Pass);
+    assert_eq!(plan.policies[t.policy as usize].name, "pop:isp");
+    assert_eq!(t.fallback, Fallback::Backbone);
+
+    let cases = [
+        (
+            with("backbone_exit = \"nowhere\"\ntransit_exit = \"isp\"", ""),
+            "line 8: backbone_exit: unknown PoP or policy \"nowhere\"",
+        ),
+        (
+            with(
+                "backbone_exit = \"core\"\ntransit_exit = \"isp\"",
+                "\n[[policies]]\nname = \"core\"\nmethod = \"priority\"\nmembers = [{ pop = \"ams\" }]\n",
+            ),
+            "line 8: backbone_exit: \"core\" is both a PoP and a policy; write \"pop:core\" for the PoP, or rename one",
+        ),
+        (
+            with(
+                "backbone_exit = \"core\"\ntransit_exit = \"isp\"\ntransit_exit_fallback = \"transit\"",
+                "",
+            ),
+            "line 10: transit_exit_fallback is \"backbone\" or \"pass\", not \"transit\"",
+        ),
+        (
+            with(
+                "backbone_exit = \"core\"\nbackbone_exit_fallback = \"transit\"",
+                "",
+            ),
+            "line 9: backbone_exit_fallback = \"transit\" needs [forwarding] transit_exit",
+        ),
+        (
+            with(
+                "transit_exit = \"isp\"\nbackbone_exit_fallback = \"pass\"",
+                "",
+            ),
+            "line 9: [forwarding] backbone_exit_fallback without backbone_exit",
+        ),
+        (
+            with(
+                "backbone_exit = \"sites\"\ntransit_exit = \"isp\"",
+                "\n[[policies]]\nname = \"sites\"\nmethod = \"subnet\"\nmembers = [{ pop = \"ams\", subnets = [\"192.0.2.0/26\"] }, { pop = \"core\" }]\n",
+            ),
+            "line 8: backbone_exit: policy \"sites\" is a subnet policy, which maps customer addresses; an exit needs another method",
+        ),
+        (
+            with(
+                "backbone_exit = \"core\"\ntransit_exit = \"isp\"",
+                "\n[[policies]]\nname = \"bb\"\nmethod = \"priority\"\nmembers = [{ pop = \"ams\" }]\nfallback = \"backbone\"\n",
+            ),
+            "fallback is \"transit\" or \"pass\" (only transit_exit_fallback may be \"backbone\")",
+        ),
+    ];
+    for (text, want) in cases {
+        let got = problems(&text);
+        assert!(
+            got.iter().any(|p| p.contains(want)),
+            "want {want:?} in {got:?}"
+        );
+    }
+}
+
+#[test]
+fn martian_prefixes_are_refused_with_their_range() {
+    for (net, range) in [
+        ("127.0.0.0/8", "127.0.0.0/8 (loopback)"),
+        ("224.1.0.0/16", "224.0.0.0/4 (multicast)"),
+        ("fe80::/64", "fe80::/10 (link-local)"),
+        (
+            "::ffff:192.0.2.0/120",
+            "::ffff:0.0.0.0/96 (IPv4-mapped (RFC 4291))",
+        ),
+    ] {
+        let text = format!("{GOOD}\n[[prefixes]]\nprefix = \"{net}\"\npop = \"ams\"\n");
+        let got = problems(&text);
+        let want = format!("prefix {net} lies in {range}, which no router forwards");
+        assert!(got.iter().any(|p| p.contains(&want)), "{want:?} in {got:?}");
+    }
+    // A default route contains them all and is fine.
+    let text = format!("{GOOD}\n[[prefixes]]\nprefix = \"0.0.0.0/0\"\npop = \"ams\"\n");
+    parse(&text).unwrap_or_else(|e| panic!("{e}"));
 }

@@ -274,6 +274,8 @@ pub struct Status {
     pub maps: Maps,
     pub pid: u32,
     pub pin_path: PathBuf,
+    /// Whether the pins outlive edged.
+    pub pins: Pins,
     /// Policies in the config.
     pub policies: usize,
     /// PoPs in the config.
@@ -287,6 +289,47 @@ pub struct Status {
     pub uptime_seconds: u64,
     /// edged's version (the crate's, not the protocol's).
     pub version: String,
+    /// Every port a PoP leaves through that is a veth, and its peer.
+    pub veth_peers: Vec<VethPeer>,
+    /// What keeps edged from doing what it says, for people: private pins,
+    /// veth peers that drop redirected frames (empty when all is well).
+    pub warnings: Vec<String>,
+}
+
+/// Where the pin directory is visible from (`status.pins`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Pins {
+    /// What edged compared (mount namespaces, the directory).
+    pub detail: String,
+    /// `shared`: the pins outlive edged; `private`: only edged's mount
+    /// namespace sees them, they vanish when it exits (`--private-pins`);
+    /// `unknown`: edged could not tell.
+    pub scope: String,
+}
+
+/// An egress veth port's peer, the end that receives what XDP redirects
+/// into the port (`status.veth_peers`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VethPeer {
+    /// edged attached its XDP_PASS program to the peer (`--veth-peer-pass`).
+    pub edged_pass: bool,
+    /// GRO on the peer; null when edged could not read it.
+    pub gro: Option<bool>,
+    /// The peer's network namespace (`ip netns` name, `pid N` or `id N`);
+    /// null when it is edged's own.
+    pub netns: Option<String>,
+    /// The peer's name; null when edged could not read it.
+    pub peer: Option<String>,
+    pub port: String,
+    /// Why `receives` says what it says, and what to do about it.
+    pub reason: String,
+    /// Whether frames XDP redirects into the port reach the peer; null
+    /// when edged cannot tell.
+    pub receives: Option<bool>,
+    pub up: Option<bool>,
+    /// The peer's XDP program: `none`, `native`, `generic`, `offload`; null
+    /// when edged could not read it.
+    pub xdp: Option<String>,
 }
 
 /// Registered prefixes.
@@ -351,6 +394,11 @@ impl From<&desired::PortView> for Port {
 /// Route sync figures.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Routes {
+    /// Routes left out because they lie in a special-purpose range no
+    /// router forwards (loopback, multicast, link-local, ...). Absent
+    /// from an older edged: 0.
+    #[serde(default)]
+    pub martians: usize,
     /// Full dumps (the first included; more mean overruns or table changes).
     pub resyncs: u64,
     /// Routes in the followed tables (best per table and network).
@@ -362,6 +410,7 @@ pub struct Routes {
 impl From<desired::RoutesView> for Routes {
     fn from(r: desired::RoutesView) -> Self {
         Self {
+            martians: r.martians,
             resyncs: r.resyncs,
             routes: r.routes,
             skipped: r.skipped,
@@ -462,9 +511,16 @@ pub struct Registered {
     pub counter_slot: u32,
     /// Null: the packet's DSCP is kept.
     pub dscp: Option<u8>,
-    /// The exit toward the backbone or transit.
+    /// The exit the customer's traffic takes: the backbone exit
+    /// (`microsoft`) or the transit exit (`internet`), by its policy
+    /// (`pop:NAME` for an exit named by a PoP); null when not configured.
     pub from_customer: Option<String>,
-    /// The selection table's key (null for `internet`).
+    /// Where the exit sends the customer's flows now, by share of its
+    /// table: its PoPs that are up, its fallback's while none is, or
+    /// `none (to the kernel)`.
+    pub from_customer_pops: Vec<Share>,
+    /// The selection table's key toward the customer (for `internet`, the
+    /// transit exit's policy).
     pub policy: Option<String>,
     pub preference: String,
     /// The longest registered prefix that covers the address.

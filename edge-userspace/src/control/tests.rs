@@ -47,6 +47,10 @@ fn status() -> Status {
         },
         pid: 4242,
         pin_path: "/sys/fs/bpf/edge".into(),
+        pins: Pins {
+            detail: "edged runs in PID 1's mount namespace; bpffs was mounted already".into(),
+            scope: "shared".into(),
+        },
         policies: 3,
         pops: 2,
         ports: vec![Port {
@@ -61,6 +65,7 @@ fn status() -> Status {
             total: 4,
         },
         routes: Routes {
+            martians: 0,
             resyncs: 1,
             routes: 0,
             skipped: 0,
@@ -70,6 +75,19 @@ fn status() -> Status {
         transit_exit: None,
         uptime_seconds: 3600,
         version: "0.1.0".into(),
+        veth_peers: vec![VethPeer {
+            edged_pass: false,
+            gro: Some(false),
+            netns: Some("lab-pop".into()),
+            peer: Some("eth0".into()),
+            port: "peer0".into(),
+            reason: "the peer eth0 (netns lab-pop) has no XDP program in native mode and GRO off"
+                .into(),
+            receives: Some(false),
+            up: Some(true),
+            xdp: Some("none".into()),
+        }],
+        warnings: vec!["veth peer0: the peer eth0 (netns lab-pop) drops".into()],
     }
 }
 
@@ -161,8 +179,16 @@ fn registered(internet: bool) -> Lookup {
         address: "192.0.2.1".parse().unwrap(),
         counter_slot: 1,
         dscp: (!internet).then_some(46),
-        from_customer: Some("bb-a".into()),
-        policy: (!internet).then(|| "contoso-nearest".into()),
+        from_customer: Some("pop:bb-a".into()),
+        from_customer_pops: vec![share(Some("bb-a"), 1021)],
+        policy: Some(
+            if internet {
+                "pop:tr-a"
+            } else {
+                "contoso-nearest"
+            }
+            .into(),
+        ),
         preference: if internet { "internet" } else { "microsoft" }.into(),
         prefix: Some("192.0.2.0/25".parse().unwrap()),
         protect: vec![],
@@ -440,6 +466,7 @@ fn replies_keep_the_shape_of_the_views() {
         routes: 3,
         resyncs: 1,
         skipped: 2,
+        martians: 1,
     };
     assert_eq!(
         serde_json::to_value(Routes::from(routes)).unwrap(),

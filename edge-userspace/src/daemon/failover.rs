@@ -61,12 +61,18 @@ pub(super) fn health_of<'a>(
 /// drain that leaves a policy without members, a reload).
 pub(super) fn new_fallbacks(old: &Resolved, new: &Resolved) -> Vec<String> {
     new.in_fallback()
-        .filter(|(key, _)| old.tables.get(*key).is_none_or(|t| t.fallback.is_none()))
+        .filter(|(key, fallback)| {
+            old.tables
+                .get(*key)
+                .is_none_or(|t| t.fallback != Some(*fallback))
+        })
         .map(|(key, fallback)| {
             format!(
-                "policy {key}: every member is down or drained; its traffic falls back to {}",
+                "{}{key}: every member is down or drained; its traffic falls back to {}",
+                if key.exit.is_some() { "" } else { "policy " },
                 match fallback {
                     crate::plan::Fallback::Transit => "the transit exit",
+                    crate::plan::Fallback::Backbone => "the backbone exit",
                     crate::plan::Fallback::Pass => "the kernel (pass)",
                 }
             )

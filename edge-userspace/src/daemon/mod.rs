@@ -16,18 +16,23 @@ use std::{
 
 use anyhow::{Context as _, Result};
 use edge_common::ProtectionEvent;
-use log::info;
+use log::{error, info, warn};
 use tokio::sync::mpsc;
 
 use crate::{
     config::{self},
+    control::{Pins, VethPeer},
     dataplane::{
         events,
-        loader::{self, Dataplane},
+        loader::{self, Dataplane, Scope},
     },
     desired::{self, Desired, View, state::State},
     health::{HealthEvent, PopStatus},
-    host::routes::{self, RouteEvent, RouteStore},
+    host::{
+        routes::{self, RouteEvent, RouteStore},
+        veth::{self, Xdp},
+    },
+    metrics::HostFacts,
     plan::Plan,
     policy::{Choices, Layout, Resolved},
 };
@@ -41,12 +46,19 @@ use failover::{Monitor, health_of};
 use pipeline::{route_view, start_sync};
 pub use requests::NotFound;
 
-/// Where the daemon's files are; flags override the config.
+/// edged's flags: where the daemon's files are (overriding the config),
+/// and what it may do about the host.
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {
     pub pin_path: Option<PathBuf>,
     pub socket_path: Option<PathBuf>,
     pub state_path: Option<PathBuf>,
+    /// Run even when only edged's own mount namespace sees the pin
+    /// directory (`--private-pins`); without it edged refuses to start.
+    pub private_pins: bool,
+    /// Attach XDP_PASS to the peers of egress veths that would drop
+    /// redirected frames (`--veth-peer-pass`).
+    pub veth_peer_pass: bool,
 }
 
 impl Overrides {
@@ -94,7 +106,21 @@ pub struct Daemon {
     /// The snapshot `status`, `stats` and the metrics endpoint read.
     view: Arc<RwLock<Arc<View>>>,
     started: Instant,
+    host: HostChecks,
 }
+
+/// What edged found when it checked the host: where its pins are visible
+/// from (once, at start), and the egress veths' peers (at start, at every
+/// reload, and every [`HOST_CHECK_INTERVAL`]).
+struct HostChecks {
+    pins: loader::PinScope,
+    veth_peers: Vec<VethPeer>,
+    /// The same, for the metrics endpoint.
+    facts: Arc<RwLock<Arc<HostFacts>>>,
+}
+
+/// How often edged's loop checks the veth peers again.
+pub const HOST_CHECK_INTERVAL: Duration = Duration::from_secs(30);
 
 /// Where the config comes from.
 struct Source {
@@ -159,6 +185,7 @@ impl Daemon {
         let paths = paths(config_path, &overrides)?;
         let state = State::load(&paths.state_path)?;
         let (text, mut plan) = read_config(config_path, &state, &overrides)?;
+        let pins = check_pins(&plan.pin_path, overrides.private_pins)?;
         // Routes first: a restart must not drop the synced prefixes even
         // for a moment.
         let (route_tx, route_rx) = mpsc::channel(64);
@@ -171,10 +198,20 @@ impl Daemon {
         let result = (|| -> Result<(desired::Compiled, State)> {
             let mut current = desired::dump(&dp.tables).context("reading the pinned maps")?;
             if !resumed {
-                // Some maps are new: write every table entry again (the
-                // prefixes read back still give their slots and deletions).
+                // Some maps are new. Ports and local addresses have kernel
+                // copies (the transmit map, the index arrays) that may be
+                // among the new maps: write them all again, and the
+                // settings. The rest is taken as read: the prefixes give
+                // their slots and deletions, and the PoP and policy arrays
+                // hold what they hold. A new policy array holds zeros, not
+                // the unused marker (`NO_POP`) a restart reads back for
+                // every unused id, so the first start writes the marker
+                // too: a fresh start and a restart leave the same maps, and
+                // an unchanged config then writes nothing.
                 current = Desired {
                     prefixes: current.prefixes,
+                    pops: current.pops,
+                    policies: current.policies,
                     ..Desired::default()
                 };
                 current.settings.encap_ttl = 0; // never valid: rewritten
@@ -261,9 +298,15 @@ impl Daemon {
             events: events::Events::default(),
             view: Arc::new(RwLock::new(Arc::new(view))),
             started: Instant::now(),
+            host: HostChecks {
+                pins,
+                veth_peers: Vec::new(),
+                facts: Arc::default(),
+            },
         };
         daemon.sync_monitors();
         daemon.publish_health();
+        daemon.check_veth_peers(true);
         Ok((
             daemon,
             Channels {
@@ -287,4 +330,201 @@ impl Daemon {
     fn snapshot(&self) -> Arc<View> {
         self.view.read().expect("view lock").clone()
     }
+
+    /// What edged found about the host, shared with the metrics endpoint.
+    pub fn host_facts(&self) -> Arc<RwLock<Arc<HostFacts>>> {
+        self.host.facts.clone()
+    }
+
+    /// Where the pin directory is visible from.
+    pub fn pins(&self) -> &loader::PinScope {
+        &self.host.pins
+    }
+
+    /// `status.pins`.
+    fn pins_status(&self) -> Pins {
+        Pins {
+            detail: self.host.pins.detail.clone(),
+            scope: self.host.pins.scope.word().into(),
+        }
+    }
+
+    /// `status.warnings`: private or unknown pins, veth peers that drop
+    /// (or may drop) redirected frames.
+    fn warnings(&self) -> Vec<String> {
+        let pins = &self.host.pins;
+        let mut out = Vec::new();
+        match pins.scope {
+            Scope::Shared => {}
+            Scope::Private => out.push(format!(
+                "pins private to edged's mount namespace ({}): the data plane stops when edged stops or restarts",
+                pins.detail
+            )),
+            Scope::Unknown => out.push(format!(
+                "cannot tell whether the pins outlive edged ({})",
+                pins.detail
+            )),
+        }
+        for v in &self.host.veth_peers {
+            if v.receives != Some(true) {
+                out.push(format!("veth {}: {}", v.port, v.reason));
+            }
+        }
+        out
+    }
+
+    /// Checks the peer of every egress veth port (one a PoP leaves
+    /// through): whether it receives what XDP redirects into the port.
+    /// With `act` (start, reload), also applies `--veth-peer-pass`: attaches
+    /// XDP_PASS to the peers that need it, and detaches what edged attached
+    /// to peers of ports that are no longer egress veths (all of them
+    /// without the flag). Logs what changed since the last check (all of it
+    /// the first time), and publishes the result for status and metrics.
+    pub fn check_veth_peers(&mut self, act: bool) {
+        let plan = &self.applied.plan;
+        let mut egress: Vec<&str> = plan
+            .pops
+            .iter()
+            .map(|p| p.interface.as_str())
+            .filter(|i| plan.ports.iter().any(|p| p.interface == *i))
+            .collect();
+        egress.sort();
+        egress.dedup();
+        let pass = self.source.overrides.veth_peer_pass;
+        if act {
+            self.dp.detach_peer_passes(if pass { &egress } else { &[] });
+        }
+        // Redirects from generic-mode XDP go through the kernel's stack.
+        let native = plan
+            .ports
+            .iter()
+            .any(|p| matches!(veth::xdp_of(&p.interface), Ok(Xdp::Native(_))));
+        let mut found = Vec::new();
+        for port in egress {
+            let mut peer = match veth::peer(port) {
+                Ok(Some(p)) => p,
+                Ok(None) => continue,
+                Err(e) => {
+                    found.push(VethPeer {
+                        edged_pass: false,
+                        gro: None,
+                        netns: None,
+                        peer: None,
+                        port: port.into(),
+                        reason: format!("cannot read the peer of veth {port}: {e:#}"),
+                        receives: None,
+                        up: None,
+                        xdp: None,
+                    });
+                    continue;
+                }
+            };
+            let needs = !matches!(peer.xdp, Xdp::Native(_)) && peer.gro == Ok(false);
+            if act && pass && native && needs {
+                match self.dp.attach_peer_pass(port, &peer) {
+                    Ok(id) => {
+                        info!(
+                            "{port}: attached XDP_PASS (program {id}) to its peer {} (--veth-peer-pass), so that it receives redirected frames",
+                            peer.label()
+                        );
+                        match veth::peer(port) {
+                            Ok(Some(p)) => peer = p,
+                            other => warn!("{port}: reading its peer again: {other:?}"),
+                        }
+                    }
+                    Err(e) => error!(
+                        "{port}: attaching XDP_PASS to its peer {}: {e:#}",
+                        peer.label()
+                    ),
+                }
+            }
+            let (receives, reason) = if native {
+                peer.receives(port)
+            } else {
+                (
+                    Some(true),
+                    "edge's ports run XDP in generic mode: redirected frames take the kernel's stack to the peer".into(),
+                )
+            };
+            let ours = self.dp.peer_pass(port);
+            found.push(VethPeer {
+                edged_pass: ours.map(Xdp::Native) == Some(peer.xdp),
+                gro: peer.gro.as_ref().ok().copied(),
+                netns: peer.netns_name(),
+                peer: Some(peer.name.clone()),
+                port: port.into(),
+                reason,
+                receives,
+                up: Some(peer.up),
+                xdp: Some(peer.xdp.word().into()),
+            });
+        }
+        for v in &found {
+            let before = self.host.veth_peers.iter().find(|b| b.port == v.port);
+            if before.is_some_and(|b| (b.receives, &b.reason) == (v.receives, &v.reason)) {
+                continue;
+            }
+            match v.receives {
+                Some(true) => info!("veth {}: {}", v.port, v.reason),
+                Some(false) => warn!(
+                    "veth {}: {} (edgectl status lists it under warnings)",
+                    v.port, v.reason
+                ),
+                None => warn!("veth {}: {}", v.port, v.reason),
+            }
+        }
+        let facts = HostFacts {
+            pins_persistent: match self.host.pins.scope {
+                Scope::Shared => Some(true),
+                Scope::Private => Some(false),
+                Scope::Unknown => None,
+            },
+            veth_peers: found
+                .iter()
+                .map(|v| {
+                    (
+                        v.port.clone(),
+                        v.peer.clone().unwrap_or_default(),
+                        v.receives,
+                    )
+                })
+                .collect(),
+        };
+        *self.host.facts.write().expect("host facts lock") = Arc::new(facts);
+        self.host.veth_peers = found;
+    }
+}
+
+/// Where the pins under `dir` are visible from: logged, and a start
+/// refused when only edged's own mount namespace sees them, unless
+/// `private_pins` (`--private-pins`). Pins nothing else can see vanish with
+/// edged, and the data plane with them, at every stop or restart, which is
+/// what edged is there to prevent, and nothing would say so until traffic
+/// is lost: refusing at start makes it seen while someone is looking.
+fn check_pins(dir: &Path, private_pins: bool) -> Result<loader::PinScope> {
+    let mounted = loader::ensure_bpffs(dir)?;
+    let pins = loader::pin_scope(dir, mounted);
+    match pins.scope {
+        Scope::Shared => info!(
+            "pins under {} outlive edged ({})",
+            dir.display(),
+            pins.detail
+        ),
+        Scope::Private if !private_pins => anyhow::bail!(
+            "the pin directory {} is visible only in edged's own mount namespace ({}): the pinned maps and links would vanish when edged exits, and the data plane with them, at every stop or restart. Started with `ip netns exec`? Start edged with `nsenter --net=/run/netns/NS edged ...` instead (docs/operations.md, \"Running in a network namespace\"), or pass --private-pins to run without persistence",
+            dir.display(),
+            pins.detail
+        ),
+        Scope::Private => warn!(
+            "RUNNING WITHOUT PERSISTENCE (--private-pins): the pin directory {} is visible only in edged's own mount namespace ({}); the data plane stops when edged stops or restarts",
+            dir.display(),
+            pins.detail
+        ),
+        Scope::Unknown => warn!(
+            "cannot tell whether the pins under {} outlive edged ({}): if edged runs in a mount namespace of its own without the host's bpffs, the data plane stops when edged stops",
+            dir.display(),
+            pins.detail
+        ),
+    }
+    Ok(pins)
 }

@@ -65,6 +65,7 @@ pub(super) fn route_view(store: &RouteStore) -> desired::RoutesView {
         routes: store.len(),
         resyncs: store.resyncs,
         skipped: store.skipped,
+        martians: store.martians,
     }
 }
 

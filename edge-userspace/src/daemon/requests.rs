@@ -215,6 +215,7 @@ impl Daemon {
             },
             pid: std::process::id(),
             pin_path: plan.pin_path.clone(),
+            pins: self.pins_status(),
             policies: plan.policies.len(),
             pops: plan.pops.len(),
             ports: view.ports.iter().map(Port::from).collect(),
@@ -229,6 +230,8 @@ impl Daemon {
             transit_exit: view.transit_exit.clone(),
             uptime_seconds: self.started.elapsed().as_secs(),
             version: env!("CARGO_PKG_VERSION").into(),
+            veth_peers: self.host.veth_peers.clone(),
+            warnings: self.warnings(),
         }
     }
 
@@ -381,17 +384,28 @@ impl Daemon {
                     .map_or_else(|| format!("port {i}"), |p| p.interface.clone())
             })
             .collect();
+        let (exit, exit_table) = if internet {
+            (&view.transit_exit, view.transit_table)
+        } else {
+            (&view.backbone_exit, view.backbone_table)
+        };
+        // What the exit's table holds now (its PoPs, or its fallback's).
+        let exit_shares = match exit_table {
+            Some(t) => self.shares(&view, t)?,
+            None => vec![Share {
+                pop: Some("none (to the kernel)".into()),
+                share: 1.0,
+                slots: POLICY_SLOTS as u64,
+            }],
+        };
         Ok(Lookup::Registered(Registered {
             address,
             counter_slot: entry.slot,
             dscp: (entry.dscp != DSCP_KEEP).then_some(entry.dscp),
-            from_customer: if internet {
-                view.transit_exit.clone()
-            } else {
-                view.backbone_exit.clone()
-            },
+            from_customer: exit.clone(),
+            from_customer_pops: exit_shares.clone(),
             policy: if internet {
-                None
+                exit.clone()
             } else {
                 view.table_name(entry.policy).map(str::to_string)
             },
@@ -402,11 +416,7 @@ impl Daemon {
             registration: prefix.map(|p| p.registration.clone()),
             source: prefix.map(|p| p.source.to_string()),
             toward_customer: if internet {
-                vec![Share {
-                    pop: view.transit_exit.clone(),
-                    share: 1.0,
-                    slots: POLICY_SLOTS as u64,
-                }]
+                exit_shares
             } else {
                 self.shares(&view, entry.policy)?
             },

@@ -20,7 +20,10 @@ use edge_common::{map_names, prog_names};
 use log::{info, warn};
 
 use super::maps::{Counters, Tables};
-use crate::plan::{Limits, XdpMode};
+use crate::{
+    host::veth::Peer,
+    plan::{Limits, XdpMode},
+};
 
 /// The eBPF object built by aya-build (see build.rs).
 pub fn object() -> &'static [u8] {
@@ -40,15 +43,16 @@ pub fn load() -> Result<Ebpf> {
 }
 
 /// Makes sure `dir` exists on a bpffs, mounting bpffs on /sys/fs/bpf if
-/// nothing is mounted there yet.
-pub fn ensure_bpffs(dir: &Path) -> Result<()> {
+/// nothing is mounted there yet; whether it mounted it.
+pub fn ensure_bpffs(dir: &Path) -> Result<bool> {
     let is_bpffs = |p: &Path| {
         nix::sys::statfs::statfs(p)
             .map(|s| s.filesystem_type().0 == libc::BPF_FS_MAGIC)
             .unwrap_or(false)
     };
     let root = Path::new("/sys/fs/bpf");
-    if dir.starts_with(root) && !is_bpffs(root) {
+    let mounted = dir.starts_with(root) && !is_bpffs(root);
+    if mounted {
         nix::mount::mount(
             Some("bpf"),
             root,
@@ -67,7 +71,144 @@ pub fn ensure_bpffs(dir: &Path) -> Result<()> {
     if !is_bpffs(dir) {
         bail!("pin path {} is not on a bpf filesystem", dir.display());
     }
-    Ok(())
+    Ok(mounted)
+}
+
+/// Whether pins under the pin directory outlive edged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// The directory is the one outside edged's mount namespace too (edged
+    /// shares the host's mount namespace, or has one of its own that still
+    /// sees the host's bpffs, as under systemd's `ProtectSystem`): the pins
+    /// outlive edged.
+    Shared,
+    /// Only edged's own mount namespace sees it (`ip netns exec`, `unshare
+    /// -m` without the host's bpffs): the pins, and the data plane with
+    /// them, vanish when edged exits.
+    Private,
+    /// edged could not tell.
+    Unknown,
+}
+
+impl Scope {
+    /// `shared`, `private`, `unknown`.
+    pub fn word(self) -> &'static str {
+        match self {
+            Scope::Shared => "shared",
+            Scope::Private => "private",
+            Scope::Unknown => "unknown",
+        }
+    }
+}
+
+/// Where the pin directory is visible from, and how edged found out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PinScope {
+    pub scope: Scope,
+    /// What edged compared, for the log and `edgectl status`.
+    pub detail: String,
+}
+
+/// Compares the mount namespace of edged with that of PID 1 (or, where
+/// PID 1's cannot be read, as in some sandboxes, of the nearest ancestor
+/// process in another mount namespace) and, when they differ, the pin
+/// directory `dir` as edged sees it with the same path as that process sees
+/// it (through `/proc/PID/root`). `mounted`: edged mounted bpffs itself.
+pub fn pin_scope(dir: &Path, mounted: bool) -> PinScope {
+    let ns = |pid: &str| fs::read_link(format!("/proc/{pid}/ns/mnt"));
+    let how = if mounted {
+        "edged mounted bpffs on /sys/fs/bpf itself"
+    } else {
+        "bpffs was mounted already"
+    };
+    let scope = |scope, detail: String| PinScope {
+        scope,
+        detail: format!("{detail}; {how}"),
+    };
+    let own = match ns("self") {
+        Ok(own) => own,
+        Err(e) => return scope(Scope::Unknown, format!("reading /proc/self/ns/mnt: {e}")),
+    };
+    let reference = match ns("1") {
+        Ok(init) if init == own => {
+            return scope(
+                Scope::Shared,
+                "edged runs in PID 1's mount namespace".into(),
+            );
+        }
+        Ok(_) => Some((1, "PID 1".to_string())),
+        Err(_) => {
+            // The nearest ancestor in another mount namespace.
+            let mut pid = std::os::unix::process::parent_id();
+            let mut found = None;
+            while pid > 1 {
+                if let Ok(theirs) = ns(&pid.to_string())
+                    && theirs != own
+                {
+                    found = Some((pid, format!("edged's ancestor process {pid}")));
+                    break;
+                }
+                match parent_of(pid) {
+                    Some(p) => pid = p,
+                    None => break,
+                }
+            }
+            found
+        }
+    };
+    let Some((pid, who)) = reference else {
+        return scope(
+            Scope::Shared,
+            "edged shares the mount namespace of its ancestors (PID 1's cannot be read)".into(),
+        );
+    };
+    let theirs = Path::new(&format!("/proc/{pid}/root")).join(dir.strip_prefix("/").unwrap_or(dir));
+    use std::os::unix::fs::MetadataExt as _;
+    match (fs::metadata(dir), fs::metadata(&theirs)) {
+        (Ok(a), Ok(b)) if (a.dev(), a.ino()) == (b.dev(), b.ino()) => scope(
+            Scope::Shared,
+            format!(
+                "edged has a mount namespace of its own, and {who} sees the same {}",
+                dir.display()
+            ),
+        ),
+        (Ok(_), Ok(_)) => scope(
+            Scope::Private,
+            format!(
+                "edged has a mount namespace of its own, and {who} sees another directory at {}",
+                dir.display()
+            ),
+        ),
+        (Ok(_), Err(e)) if e.kind() == std::io::ErrorKind::NotFound => scope(
+            Scope::Private,
+            format!(
+                "edged has a mount namespace of its own, and {who} has no {}",
+                dir.display()
+            ),
+        ),
+        (a, b) => scope(
+            Scope::Unknown,
+            format!(
+                "comparing {} with {}: {}",
+                dir.display(),
+                theirs.display(),
+                a.err()
+                    .or(b.err())
+                    .map_or_else(String::new, |e| e.to_string())
+            ),
+        ),
+    }
+}
+
+/// A process's parent, from `/proc/PID/status`.
+fn parent_of(pid: u32) -> Option<u32> {
+    fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("PPid:"))?
+        .trim()
+        .parse()
+        .ok()
 }
 
 /// Where the XDP link of `interface` is pinned. bpffs refuses names with
@@ -261,8 +402,78 @@ impl Dataplane {
     }
 }
 
-/// (interface, pin path) of every link pinned under `dir`.
+impl Dataplane {
+    /// The program id of the XDP_PASS link edged pinned for the peer of
+    /// veth port `port`, if there is one.
+    pub fn peer_pass(&self, port: &str) -> Option<u32> {
+        let pin = peer_pin(&self.pin_dir, port);
+        let link = PinnedLink::from_pin(&pin).ok()?;
+        FdLink::from(link).info().ok().map(|i| i.program_id())
+    }
+
+    /// Attaches the object's XDP_PASS program in native mode to `peer`, the
+    /// far end of veth port `port` (in its own namespace, if it has one), so
+    /// that it receives what XDP redirects into `port`; pins the link next
+    /// to the ports' (`peer_PORT`), so that it stays across restarts.
+    /// [`Dataplane::detach_peer_passes`] and [`teardown`] remove it. The
+    /// program id.
+    pub fn attach_peer_pass(&mut self, port: &str, peer: &Peer) -> Result<u32> {
+        let pin = peer_pin(&self.pin_dir, port);
+        if pin.exists() {
+            // A link whose peer went away (or lost it): start again.
+            detach_pinned(&pin);
+        }
+        let program: &mut Xdp = self
+            .ebpf
+            .program_mut(prog_names::PASS)
+            .context("program edge_pass missing from object")?
+            .try_into()?;
+        if program.fd().is_err() {
+            program
+                .load()
+                .context("the verifier rejected the edge_pass program")?;
+        }
+        let id = peer
+            .run(|| program.attach_to_if_index(peer.ifindex, AyaXdpMode::Driver))?
+            .with_context(|| format!("attaching XDP_PASS to {}", peer.label()))?;
+        let link = program.take_link(id)?;
+        let fd = FdLink::try_from(link).with_context(|| {
+            format!(
+                "{}: the kernel gave a netlink XDP attachment, which cannot be pinned",
+                peer.label()
+            )
+        })?;
+        let prog = fd.info().map(|i| i.program_id()).unwrap_or(0);
+        fd.pin(&pin)
+            .with_context(|| format!("pinning the XDP_PASS link of {}", peer.label()))?;
+        Ok(prog)
+    }
+
+    /// Detaches the XDP_PASS programs edged attached to the peers of veth
+    /// ports not in `keep`.
+    pub fn detach_peer_passes(&self, keep: &[&str]) {
+        for (port, pin) in pinned(&self.pin_dir, "peer_") {
+            if !keep.contains(&port.as_str()) {
+                detach_pinned(&pin);
+                info!("{port}: detached the XDP_PASS program edged attached to its peer");
+            }
+        }
+    }
+}
+
+/// (interface, pin path) of every port link pinned under `dir`.
 fn pinned_links(dir: &Path) -> Vec<(String, PathBuf)> {
+    pinned(dir, "link_")
+}
+
+/// Where the XDP_PASS link edged attached to the peer of veth port
+/// `interface` is pinned (`--veth-peer-pass`).
+fn peer_pin(dir: &Path, interface: &str) -> PathBuf {
+    dir.join(format!("peer_{}", interface.replace('.', ":")))
+}
+
+/// (port, pin path) of every pinned link named `PREFIX<port>` under `dir`.
+fn pinned(dir: &Path, prefix: &str) -> Vec<(String, PathBuf)> {
     let Ok(entries) = fs::read_dir(dir) else {
         return Vec::new();
     };
@@ -270,7 +481,7 @@ fn pinned_links(dir: &Path) -> Vec<(String, PathBuf)> {
         .filter_map(|e| e.ok())
         .filter_map(|e| {
             let name = e.file_name().into_string().ok()?;
-            Some((name.strip_prefix("link_")?.replace(':', "."), e.path()))
+            Some((name.strip_prefix(prefix)?.replace(':', "."), e.path()))
         })
         .collect()
 }
@@ -296,6 +507,10 @@ pub fn teardown(dir: &Path) {
     for (interface, pin) in pinned_links(dir) {
         detach_pinned(&pin);
         info!("detached from {interface}");
+    }
+    for (port, pin) in pinned(dir, "peer_") {
+        detach_pinned(&pin);
+        info!("detached the XDP_PASS program from the peer of {port}");
     }
     for name in map_names::ALL {
         let path = dir.join(name);

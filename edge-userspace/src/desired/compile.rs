@@ -102,10 +102,7 @@ pub fn policy_views(
                     id: *id,
                     key: k.to_string(),
                     shares: table_shares(t, pop_name),
-                    fallback: fallback.map(|f| match f {
-                        Fallback::Transit => "transit",
-                        Fallback::Pass => "pass",
-                    }),
+                    fallback: fallback.map(Fallback::name),
                 })
                 .collect(),
         })
@@ -242,8 +239,12 @@ pub fn compile_on(
                 DefaultAction::Pass => default_action::PASS,
                 DefaultAction::Drop => default_action::DROP,
             },
-            backbone_exit: plan.backbone_exit.map_or(NO_EXIT, |i| pop_ids[i as usize]),
-            transit_exit: plan.transit_exit.map_or(NO_EXIT, |i| pop_ids[i as usize]),
+            backbone_table: layout
+                .backbone_table
+                .map_or(NO_EXIT, |k| table_ids[k as usize]),
+            transit_table: layout
+                .transit_table
+                .map_or(NO_EXIT, |k| table_ids[k as usize]),
             encap_ttl: plan.encap_ttl,
             _pad: [0; 3],
         },
@@ -256,10 +257,12 @@ pub fn compile_on(
         },
         backbone_exit: plan
             .backbone_exit
-            .map(|i| plan.pops[i as usize].name.clone()),
+            .map(|e| plan.policies[e.policy as usize].name.clone()),
         transit_exit: plan
             .transit_exit
-            .map(|i| plan.pops[i as usize].name.clone()),
+            .map(|e| plan.policies[e.policy as usize].name.clone()),
+        backbone_table: layout.backbone_table.map(|k| table_ids[k as usize]),
+        transit_table: layout.transit_table.map(|k| table_ids[k as usize]),
         ..View::default()
     };
 

@@ -22,8 +22,11 @@ pub struct View {
     /// More-specific entries subnet policies add: (network, table id).
     pub more_specific: Arc<Vec<(IpNet, u32)>>,
     pub default_action: &'static str,
+    /// The exits' policies (`pop:NAME` for a PoP) and selection tables.
     pub backbone_exit: Option<String>,
     pub transit_exit: Option<String>,
+    pub backbone_table: Option<u32>,
+    pub transit_table: Option<u32>,
     /// (map name, entries in use, limit) of the maps that fill up.
     pub maps: Vec<(&'static str, u32, u32)>,
     pub routes: RoutesView,
@@ -62,6 +65,8 @@ pub struct RoutesView {
     pub resyncs: u64,
     /// Routes left out because a prefix map was full.
     pub skipped: usize,
+    /// Routes left out because they lie in a special-purpose range.
+    pub martians: usize,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]

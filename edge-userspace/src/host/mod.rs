@@ -5,3 +5,4 @@ pub mod neigh;
 pub mod netdev;
 pub mod netlink;
 pub mod routes;
+pub mod veth;

@@ -1,5 +1,6 @@
-//! The one netlink dump helper (routes and neighbours): request, read every
-//! part, parse.
+//! The netlink helpers: one dump (routes and neighbours: request, read
+//! every part, parse) and one request with one answer (a link, a namespace
+//! id).
 
 use anyhow::{Context as _, Result, bail};
 use netlink_packet_core::{
@@ -59,6 +60,41 @@ pub(crate) fn netlink_dump(
                 NetlinkPayload::Done(_) => return Ok((!interrupted).then_some(out)),
                 NetlinkPayload::Error(e) => bail!("{what} dump: {e:?}"),
                 NetlinkPayload::InnerMessage(inner) => out.push(inner),
+                _ => {}
+            }
+        }
+    }
+}
+
+/// A netlink request that the kernel answers with one message (`RTM_GETLINK`
+/// of one link, `RTM_GETNSID`): the answer, or the kernel's error (its
+/// errno in the error chain as an `std::io::Error`).
+pub(crate) fn netlink_get(request: RouteNetlinkMessage, what: &str) -> Result<RouteNetlinkMessage> {
+    let mut socket = Socket::new(NETLINK_ROUTE).context("netlink socket")?;
+    socket.bind_auto().context("netlink bind")?;
+    socket.connect(&SocketAddr::new(0, 0))?;
+    let mut header = NetlinkHeader::default();
+    header.flags = NLM_F_REQUEST;
+    header.sequence_number = 1;
+    let mut req = NetlinkMessage::new(header, NetlinkPayload::from(request));
+    req.finalize();
+    let mut buf = vec![0u8; req.buffer_len()];
+    req.serialize(&mut buf);
+    socket
+        .send(&buf, 0)
+        .with_context(|| format!("sending the {what} request"))?;
+    let mut rx = Vec::with_capacity(1 << 16);
+    loop {
+        rx.clear();
+        socket
+            .recv(&mut rx, 0)
+            .with_context(|| format!("reading the {what} answer"))?;
+        for m in messages(&rx) {
+            match m.payload {
+                NetlinkPayload::InnerMessage(inner) => return Ok(inner),
+                NetlinkPayload::Error(e) => {
+                    return Err(anyhow::Error::new(e.to_io()).context(what.to_string()));
+                }
                 _ => {}
             }
         }

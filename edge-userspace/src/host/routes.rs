@@ -31,7 +31,7 @@ use netlink_sys::{Socket, protocols::NETLINK_ROUTE};
 use tokio::sync::mpsc;
 
 use super::netlink::{messages, netlink_dump};
-use crate::plan::{Family, Origin, Plan, PlannedPrefix, PlannedRouteSource};
+use crate::plan::{Family, Origin, Plan, PlannedPrefix, PlannedRouteSource, martian};
 
 /// One route of a followed table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,6 +68,9 @@ pub struct RouteStore {
     pub resyncs: u64,
     /// Routes left out because a prefix map was full, at the last extend.
     pub skipped: usize,
+    /// Routes left out because they lie in a special-purpose range no
+    /// router forwards (127/8, 224/4, fe80::/10, ...), at the last extend.
+    pub martians: usize,
 }
 
 impl RouteStore {
@@ -141,6 +144,7 @@ pub fn extend(plan: &mut Plan, store: &mut RouteStore) {
         .count();
     let mut v6 = plan.prefixes.len() - v4;
     let mut skipped = 0;
+    let mut martians: Vec<IpNet> = Vec::new();
     let mut chosen: Vec<(usize, &Route)> = store
         .best()
         .filter_map(|r| {
@@ -151,6 +155,10 @@ pub fn extend(plan: &mut Plan, store: &mut RouteStore) {
     chosen.sort_by_key(|(i, r)| (*i, r.net));
     for (i, r) in chosen {
         if !taken.insert(r.net) {
+            continue;
+        }
+        if martian(&r.net).is_some() {
+            martians.push(r.net);
             continue;
         }
         let (n, limit) = match r.net {
@@ -175,6 +183,14 @@ pub fn extend(plan: &mut Plan, store: &mut RouteStore) {
         });
     }
     store.skipped = skipped;
+    if !martians.is_empty() && martians.len() != store.martians {
+        warn!(
+            "{} routes left out: they lie in special-purpose ranges no router forwards (first: {})",
+            martians.len(),
+            martians[0]
+        );
+    }
+    store.martians = martians.len();
     if skipped > 0 {
         warn!("{skipped} routes left out: the prefix maps are full ([limits])");
     }
@@ -485,5 +501,28 @@ mod tests {
         s.apply(RouteEvent::Full(vec![]));
         assert!(s.is_empty());
         assert_eq!(s.resyncs, 2);
+    }
+
+    #[test]
+    fn martian_routes_are_left_out_and_counted_a_default_route_is_kept() {
+        let mut plan = crate::config::parse(
+            "[forwarding]\ntransit_exit = \"isp\"\n\
+             [[ports]]\ninterface = \"tr0\"\nrole = \"transit\"\n\
+             [[pops]]\nname = \"isp\"\ninterface = \"tr0\"\nmac = \"02:00:00:00:0a:01\"\n\
+             [[route_sources]]\ntable = 200\npreference = \"internet\"\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let mut s = RouteStore::default();
+        s.apply(RouteEvent::Full(vec![
+            r("0.0.0.0/0", 200, 1),
+            r("127.0.0.0/8", 200, 1),
+            r("224.0.0.0/24", 200, 1),
+            r("fe80::/64", 200, 1),
+            r("192.0.2.0/24", 200, 1),
+        ]));
+        extend(&mut plan, &mut s);
+        let nets: Vec<String> = plan.prefixes.iter().map(|p| p.net.to_string()).collect();
+        assert_eq!(nets, ["0.0.0.0/0", "192.0.2.0/24"]);
+        assert_eq!((s.martians, s.skipped), (3, 0));
     }
 }

@@ -2,6 +2,7 @@
 //! and route sources with names resolved to ids and strings parsed. It knows
 //! nothing of TOML (that is `config`) nor of maps (that is `dataplane`).
 
+mod martian;
 mod probe;
 
 use std::{
@@ -13,6 +14,7 @@ use std::{
 
 use edge_common::limits;
 use ipnet::IpNet;
+pub use martian::martian;
 pub use probe::{Probe, ProbeKind};
 use serde::Deserialize;
 
@@ -145,15 +147,59 @@ pub enum Method {
     Subnet,
 }
 
-/// What a policy's table holds when none of its members is up.
+/// What a selection table holds when none of its members is up.
 #[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[serde(rename_all = "lowercase")]
 pub enum Fallback {
-    /// Every slot to `transit_exit` (the internet path).
+    /// The transit exit's table (the internet path), while a member of it
+    /// is up; otherwise `Pass`.
     #[default]
     Transit,
     /// Every slot `NO_POP`: the kernel's routing decides.
     Pass,
+    /// The backbone exit's table, while a member of it is up; otherwise
+    /// `Pass`. Only the transit exit may fall back to the backbone.
+    Backbone,
+}
+
+impl Fallback {
+    pub fn name(self) -> &'static str {
+        match self {
+            Fallback::Transit => "transit",
+            Fallback::Pass => "pass",
+            Fallback::Backbone => "backbone",
+        }
+    }
+}
+
+/// The two exits of `[forwarding]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ExitKind {
+    /// Customer traffic of microsoft-preference prefixes into the backbone.
+    Backbone,
+    /// Internet-preference traffic, both directions.
+    Transit,
+}
+
+impl ExitKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            ExitKind::Backbone => "backbone",
+            ExitKind::Transit => "transit",
+        }
+    }
+}
+
+/// An exit: a policy (a PoP named as an exit is its `pop:NAME` policy), so
+/// it follows health and takes any routing method but `subnet`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Exit {
+    /// Policy id.
+    pub policy: u32,
+    /// What the exit's table holds when no member is up: `Pass`, or the
+    /// other exit (`Transit` for the backbone exit, `Backbone` for the
+    /// transit exit).
+    pub fallback: Fallback,
 }
 
 /// The performance method's rule against flapping: the current member is
@@ -247,10 +293,10 @@ pub struct Plan {
     /// The Prometheus endpoint, if on.
     pub metrics_address: Option<std::net::SocketAddr>,
     pub default_action: DefaultAction,
-    /// PoP id where customer traffic (microsoft preference) enters the backbone.
-    pub backbone_exit: Option<u32>,
-    /// PoP id of the transit exit (internet preference).
-    pub transit_exit: Option<u32>,
+    /// Where customer traffic (microsoft preference) enters the backbone.
+    pub backbone_exit: Option<Exit>,
+    /// The transit exit (internet preference).
+    pub transit_exit: Option<Exit>,
     pub encap_ttl: u8,
     /// Port id = index.
     pub ports: Vec<PlannedPort>,

@@ -27,7 +27,7 @@ use edge_common::{NO_POP, POLICY_SLOTS, PolicyTable};
 use ipnet::IpNet;
 
 use super::methods as policy;
-use crate::plan::{Fallback, Method, Plan, Region, Target};
+use crate::plan::{ExitKind, Fallback, Method, Plan, Region, Target};
 
 /// What the methods need to know about a PoP.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,10 +62,16 @@ pub struct TableKey {
     /// Subnet policies: the member the table is for (`pop:NAME` or
     /// `policy:NAME`).
     pub subnet_member: Option<String>,
+    /// Set for an exit's table: it has the exit's fallback, not the
+    /// policy's, and no region (the root: every member).
+    pub exit: Option<ExitKind>,
 }
 
 impl fmt::Display for TableKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(e) = self.exit {
+            write!(f, "{}_exit ", e.name())?;
+        }
         f.write_str(&self.policy)?;
         if let Some(r) = &self.region {
             write!(f, " [{r}]")?;
@@ -98,6 +104,10 @@ pub struct Layout {
     pub prefix_table: Vec<Option<u32>>,
     /// Entries subnet policies add, by prefix, then in mapping order.
     pub more_specific: Vec<MoreSpecific>,
+    /// Index into `keys` of the backbone exit's table.
+    pub backbone_table: Option<u32>,
+    /// Index into `keys` of the transit exit's table.
+    pub transit_table: Option<u32>,
 }
 
 /// The label of a member in keys and choices: `pop:NAME` or `policy:NAME`.
@@ -137,6 +147,7 @@ impl Layout {
             policy: plan.policies[p as usize].name.clone(),
             region: sensitive[p as usize].then(|| region.clone().unwrap_or_default()),
             subnet_member,
+            exit: None,
         };
         // Prefixes that subnet expansion must not cut into.
         let uses_subnets = plan.prefixes.iter().any(|p| {
@@ -220,6 +231,16 @@ impl Layout {
                 }
             }
         }
+        let mut exit_key = |kind: ExitKind, exit: Option<crate::plan::Exit>| {
+            exit.map(|e| {
+                intern(TableKey {
+                    exit: Some(kind),
+                    ..key_of(e.policy, &None, None)
+                })
+            })
+        };
+        let backbone = exit_key(ExitKind::Backbone, plan.backbone_exit);
+        let transit = exit_key(ExitKind::Transit, plan.transit_exit);
         drop(seen);
         // Sorted keys, and each first-use index's place among them.
         let mut order: Vec<u32> = (0..uniq.len() as u32).collect();
@@ -243,6 +264,8 @@ impl Layout {
                     table: place[k as usize],
                 })
                 .collect(),
+            backbone_table: backbone.map(|k| place[k as usize]),
+            transit_table: transit.map(|k| place[k as usize]),
             keys,
         }
     }
@@ -332,31 +355,51 @@ pub fn resolve(
         memo: HashMap::new(),
         choices: Choices::default(),
     };
+    // The exits' own tables first: they are the fallbacks of the others.
+    let root = Region::default();
+    let mut exit_table =
+        |exit: Option<crate::plan::Exit>| exit.and_then(|e| r.policy(e.policy as usize, &root));
+    let backbone = exit_table(plan.backbone_exit);
+    let transit = exit_table(plan.transit_exit);
     let mut tables = BTreeMap::new();
     for key in &layout.keys {
         let Some(p) = plan.policies.iter().position(|x| x.name == key.policy) else {
             continue;
         };
         let region = key.region.clone().unwrap_or_default();
-        let outcome = match &key.subnet_member {
-            Some(label) => r.subnet(p, label, &region),
-            None => r.policy(p, &region),
+        let (outcome, fallback) = match key.exit {
+            Some(ExitKind::Backbone) => (
+                backbone,
+                plan.backbone_exit.map_or(Fallback::Pass, |e| e.fallback),
+            ),
+            Some(ExitKind::Transit) => (
+                transit,
+                plan.transit_exit.map_or(Fallback::Pass, |e| e.fallback),
+            ),
+            None => (
+                match &key.subnet_member {
+                    Some(label) => r.subnet(p, label, &region),
+                    None => r.policy(p, &region),
+                },
+                plan.policies[p].fallback,
+            ),
         };
         let table = match outcome {
             Some(pops) => Table {
                 pops,
                 fallback: None,
             },
-            None => {
-                let fallback = plan.policies[p].fallback;
-                Table {
-                    pops: match (fallback, plan.transit_exit) {
-                        (Fallback::Transit, Some(t)) => policy::single(t),
-                        _ => PolicyTable::default(),
-                    },
+            // Falling back to an exit that is down too: to the kernel.
+            None => match (fallback, backbone, transit) {
+                (Fallback::Transit, _, Some(pops)) | (Fallback::Backbone, Some(pops), _) => Table {
+                    pops,
                     fallback: Some(fallback),
-                }
-            }
+                },
+                _ => Table {
+                    pops: PolicyTable::default(),
+                    fallback: Some(Fallback::Pass),
+                },
+            },
         };
         tables.insert(key.clone(), table);
     }

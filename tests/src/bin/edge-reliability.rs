@@ -15,7 +15,10 @@ use std::{
 use clap::Parser;
 use edge_tests::{
     netns::{netns_command, require_root},
-    three_pops::{CUSTOMER_V4, TRANSIT_V4, ThreePopLab, UdpEcho, pop_addrs},
+    three_pops::{
+        CUST_INTERNET_V4, CUST_MICROSOFT_V4, CUSTOMER_V4, INTERNET_V4, TRANSIT_V4, ThreePopLab,
+        UdpEcho, pop_addrs,
+    },
     topology::*,
 };
 
@@ -298,6 +301,68 @@ fn main() -> std::process::ExitCode {
     r.ok &= within;
     rows.push(r);
     drop(edged);
+
+    // Part 3: the exits on the same lab: a customer on a peering port, the
+    // backbone exit pop1 (falling back to the transit exit), the transit
+    // exit a priority policy over transit, then pop3.
+    let transit_echo = UdpEcho::start(&lab.transit, &format!("{TRANSIT_V4}:7"));
+    std::fs::write(&config, lab.exit_config(probe)).unwrap();
+    let edged = Edged::start(&lab.edge, &config, &pin);
+    std::thread::sleep(Duration::from_millis(800));
+    let exit_stream = |from: &str, port: u16, at: Vec<String>| {
+        vec![(
+            Stream {
+                ns: lab.cust.clone(),
+                from: sock(from, 0),
+                to: sock(INTERNET_V4, port),
+            },
+            at,
+        )]
+    };
+    let backbone = exit_stream(
+        CUST_MICROSOFT_V4,
+        6300,
+        vec![lab.pops[0].clone(), lab.transit.clone()],
+    );
+    let transit = exit_stream(
+        CUST_INTERNET_V4,
+        6301,
+        vec![lab.transit.clone(), lab.pops[2].clone()],
+    );
+    for (fault, stream, down, up) in [
+        (
+            "backbone exit PoP link down 1.5 s (pop1 off the wire, then back): to the transit exit and back",
+            &backbone,
+            &(|| lab.stop_pop(0)) as &dyn Fn(),
+            &(|| lab.start_pop(0)) as &dyn Fn(),
+        ),
+        (
+            "transit exit PoP link down 1.5 s (transit off the wire, then back): to pop3 and back",
+            &transit,
+            &(|| lab.stop_transit()) as &dyn Fn(),
+            &(|| lab.start_transit()) as &dyn Fn(),
+        ),
+    ] {
+        let t = under_fault(stream, rate, || {
+            down();
+            std::thread::sleep(Duration::from_millis(1500));
+            up();
+            std::thread::sleep(Duration::from_millis(2500));
+        });
+        let within = u64::from(t.1.lost) <= bound;
+        let mut r = row(
+            fault,
+            &format!(
+                "loss only until detection: ≤ (fall + 2) × interval = {budget_ms} ms of traffic ({bound} datagrams)"
+            ),
+            t,
+            false,
+        );
+        r.ok &= within;
+        rows.push(r);
+    }
+    drop(edged);
+    drop(transit_echo);
     drop(echoes);
     drop(lab);
     let _ = std::fs::remove_file(&config);
@@ -308,7 +373,7 @@ fn main() -> std::process::ExitCode {
     );
     let _ = writeln!(
         md,
-        "Sequence-numbered UDP streams at {} datagrams/s each run through the edge while one fault happens at a time (0.4 s of traffic before it, 0.6 s after). Part 1: the standard lab (tests/src/topology.rs), six streams: contoso → backbone, fabrikam → transit, backbone → contoso, each over IPv4 and IPv6. Part 2: the three-PoP lab (tests/src/three_pops.rs), one stream from transit toward the customer, policy `priority` over pop1 > pop2 > pop3, UDP probes every 200 ms (timeout 100 ms, rise 2, fall 3), received at whichever PoP carries it.\n",
+        "Sequence-numbered UDP streams at {} datagrams/s each run through the edge while one fault happens at a time (0.4 s of traffic before it, 0.6 s after). Part 1: the standard lab (tests/src/topology.rs), six streams: contoso → backbone, fabrikam → transit, backbone → contoso, each over IPv4 and IPv6. Part 2: the three-PoP lab (tests/src/three_pops.rs), one stream from transit toward the customer, policy `priority` over pop1 > pop2 > pop3, UDP probes every 200 ms (timeout 100 ms, rise 2, fall 3), received at whichever PoP carries it. Part 3: the same lab with a customer on a peering port (tests/src/three_pops.rs `exit_config`): one stream to the backbone exit (the PoP pop1, falling back to the transit exit) and one to the transit exit (a priority policy over the transit host, then pop3), received wherever the exit sends it.\n",
         args.rate
     );
     md += "| fault | promise | streams | sent | received | lost | duplicated | verdict |\n|---|---|---:|---:|---:|---:|---:|---|\n";

@@ -258,8 +258,9 @@ pub(super) fn status(v: &Status) -> String {
     );
     let _ = writeln!(
         out,
-        "pins {}, state {}",
+        "pins {} ({}), state {}",
         v.pin_path.display(),
+        v.pins.scope,
         v.state_path.display()
     );
     let _ = writeln!(
@@ -277,6 +278,38 @@ pub(super) fn status(v: &Status) -> String {
             p.interface, p.role, p.ifindex
         );
     }
+    if !v.veth_peers.is_empty() {
+        out += "veth peers (what XDP redirects into the port reaches the peer?):\n";
+        for p in &v.veth_peers {
+            let peer = match (&p.peer, &p.netns) {
+                (Some(peer), Some(ns)) => format!("{peer} (netns {ns})"),
+                (Some(peer), None) => peer.clone(),
+                (None, _) => "?".into(),
+            };
+            let gro = match p.gro {
+                Some(true) => "on",
+                Some(false) => "off",
+                None => "?",
+            };
+            let receives = match p.receives {
+                Some(true) => "yes",
+                Some(false) => "NO: dropped",
+                None => "UNKNOWN",
+            };
+            let _ = writeln!(
+                out,
+                "  {:<12} → {peer}: xdp {}{}, gro {gro}, {}: {receives}",
+                p.port,
+                p.xdp.as_deref().unwrap_or("?"),
+                if p.edged_pass { " (edged's pass)" } else { "" },
+                match p.up {
+                    Some(true) => "up",
+                    Some(false) => "down",
+                    None => "?",
+                },
+            );
+        }
+    }
     out += "maps:\n";
     for (k, m) in v.maps.rows() {
         let _ = writeln!(
@@ -289,6 +322,12 @@ pub(super) fn status(v: &Status) -> String {
     }
     if !v.drained.is_empty() {
         let _ = writeln!(out, "drained: {}", v.drained.join(", "));
+    }
+    if !v.warnings.is_empty() {
+        out += "WARNINGS:\n";
+        for w in &v.warnings {
+            let _ = writeln!(out, "  ! {w}");
+        }
     }
     out
 }
@@ -327,9 +366,10 @@ pub(super) fn lookup(address: IpAddr, v: &Lookup) -> String {
     );
     let _ = writeln!(
         out,
-        "  from customer    {}",
+        "  from customer    exit {}, by flow:",
         or_dash(r.from_customer.as_deref())
     );
+    out += &table(&r.from_customer_pops);
     out += "  toward customer, by flow:\n";
     out += &table(&r.toward_customer);
     out

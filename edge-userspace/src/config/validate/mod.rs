@@ -8,6 +8,7 @@ mod prefixes;
 use std::{collections::HashMap, ops::Range};
 
 use edge_common::limits;
+use policies::pop_policy;
 pub use prefixes::{dscp_by_name, protocol_by_name};
 use toml::Spanned;
 
@@ -75,14 +76,9 @@ impl Validator {
             .collect();
         let mut policies = self.policies(&file.policies, &pops);
         let fwd = &file.forwarding;
-        let backbone_exit = fwd
-            .backbone_exit
-            .as_ref()
-            .and_then(|n| self.pop_ref(n, &pop_ids, "backbone_exit"));
-        let transit_exit = fwd
-            .transit_exit
-            .as_ref()
-            .and_then(|n| self.pop_ref(n, &pop_ids, "transit_exit"));
+        let configured = file.policies.len();
+        let backbone_exit = self.exit(fwd, ExitKind::Backbone, &pop_ids, &mut policies, configured);
+        let transit_exit = self.exit(fwd, ExitKind::Transit, &pop_ids, &mut policies, configured);
         let encap_ttl = match &fwd.encap_ttl {
             None => 64,
             Some(t) if (1..=255).contains(t.get_ref()) => *t.get_ref() as u8,
@@ -110,7 +106,7 @@ impl Validator {
             &pop_ids,
             &mut policies,
         );
-        self.fallbacks(&file.policies, &mut policies, transit_exit);
+        self.fallbacks(&file.policies, &mut policies, transit_exit.is_some());
         let metrics_address = match &file.daemon.metrics_address {
             None => DEFAULT_METRICS_ADDRESS.parse().ok(),
             Some(a) if a.get_ref().is_empty() => None,
@@ -127,7 +123,7 @@ impl Validator {
         };
 
         let peering = ports.iter().any(|p| p.role == Role::Peering);
-        if backbone_exit.is_none()
+        if fwd.backbone_exit.is_none()
             && peering
             && prefixes
                 .iter()
@@ -135,7 +131,7 @@ impl Validator {
         {
             self.bad(None, "[forwarding] backbone_exit is required: peering ports carry microsoft-preference prefixes");
         }
-        if transit_exit.is_none()
+        if fwd.transit_exit.is_none()
             && prefixes
                 .iter()
                 .any(|p| p.preference == Preference::Internet)
@@ -175,12 +171,12 @@ impl Validator {
         &mut self,
         config: &[PolicyConfig],
         policies: &mut [PlannedPolicy],
-        transit_exit: Option<u32>,
+        transit_exit: bool,
     ) {
         for (i, policy) in policies.iter_mut().enumerate() {
             let configured = config.get(i).and_then(|c| c.fallback.as_ref());
             policy.fallback = match configured {
-                Some(f) if *f.get_ref() == Fallback::Transit && transit_exit.is_none() => {
+                Some(f) if *f.get_ref() == Fallback::Transit && !transit_exit => {
                     self.bad(
                         Some(f.span()),
                         format!(
@@ -190,11 +186,121 @@ impl Validator {
                     );
                     Fallback::Pass
                 }
+                Some(f) if *f.get_ref() == Fallback::Backbone => {
+                    self.bad(
+                        Some(f.span()),
+                        format!(
+                            "policy {}: fallback is \"transit\" or \"pass\" (only transit_exit_fallback may be \"backbone\")",
+                            policy.name
+                        ),
+                    );
+                    Fallback::Pass
+                }
                 Some(f) => *f.get_ref(),
-                None if transit_exit.is_some() => Fallback::Transit,
+                None if transit_exit => Fallback::Transit,
                 None => Fallback::Pass,
             };
         }
+    }
+
+    /// `[forwarding] backbone_exit` or `transit_exit`, with its fallback.
+    /// The name is a PoP (its `pop:NAME` policy, created here if no prefix
+    /// made it), `pop:NAME`, or a policy among the first `configured` ones
+    /// (those of the file); a name that is both a PoP and a policy must be
+    /// written `pop:NAME` for the PoP.
+    fn exit(
+        &mut self,
+        fwd: &Forwarding,
+        kind: ExitKind,
+        pop_ids: &HashMap<&str, u32>,
+        policies: &mut Vec<PlannedPolicy>,
+        configured: usize,
+    ) -> Option<Exit> {
+        let (name, fallback, other, other_name) = match kind {
+            ExitKind::Backbone => (
+                &fwd.backbone_exit,
+                &fwd.backbone_exit_fallback,
+                fwd.transit_exit.is_some(),
+                Fallback::Transit,
+            ),
+            ExitKind::Transit => (
+                &fwd.transit_exit,
+                &fwd.transit_exit_fallback,
+                fwd.backbone_exit.is_some(),
+                Fallback::Backbone,
+            ),
+        };
+        let key = format!("{}_exit", kind.name());
+        let Some(name) = name else {
+            if let Some(f) = fallback {
+                self.bad(
+                    Some(f.span()),
+                    format!("[forwarding] {key}_fallback without {key}"),
+                );
+            }
+            return None;
+        };
+        let text = name.get_ref().as_str();
+        let policy = policies[..configured].iter().position(|p| p.name == text);
+        let pop = text.strip_prefix("pop:").unwrap_or(text);
+        let id = match (pop_ids.get(pop), policy) {
+            (Some(_), Some(_)) if !text.starts_with("pop:") => {
+                self.bad(
+                    Some(name.span()),
+                    format!("{key}: {text:?} is both a PoP and a policy; write \"pop:{text}\" for the PoP, or rename one"),
+                );
+                return None;
+            }
+            (Some(&pop_id), _) => pop_policy(policies, pop, pop_id),
+            (None, Some(id)) => id as u32,
+            (None, None) => {
+                self.bad(
+                    Some(name.span()),
+                    format!("{key}: unknown PoP or policy {text:?}"),
+                );
+                return None;
+            }
+        };
+        if policies[id as usize].method == Method::Subnet {
+            self.bad(
+                Some(name.span()),
+                format!("{key}: policy {text:?} is a subnet policy, which maps customer addresses; an exit needs another method"),
+            );
+            return None;
+        }
+        let fallback = match fallback {
+            None if other && kind == ExitKind::Backbone => Fallback::Transit,
+            None => Fallback::Pass,
+            Some(f) if *f.get_ref() == Fallback::Pass => Fallback::Pass,
+            Some(f) if *f.get_ref() == other_name => {
+                if !other {
+                    self.bad(
+                        Some(f.span()),
+                        format!(
+                            "{key}_fallback = {:?} needs [forwarding] {}_exit",
+                            other_name.name(),
+                            other_name.name()
+                        ),
+                    );
+                }
+                other_name
+            }
+            Some(f) => {
+                self.bad(
+                    Some(f.span()),
+                    format!(
+                        "{key}_fallback is {:?} or \"pass\", not {:?}",
+                        other_name.name(),
+                        f.get_ref().name()
+                    ),
+                );
+                Fallback::Pass
+            }
+        };
+        Some(Exit {
+            policy: id,
+            fallback,
+        })
     }
 
     pub(super) fn limits(&mut self, l: &LimitsConfig) -> Limits {

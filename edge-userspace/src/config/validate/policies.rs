@@ -273,20 +273,7 @@ impl Validator {
             },
             (None, Some(pop)) => {
                 let pop_id = self.pop_ref(pop, pop_ids, what)?;
-                let name = format!("pop:{}", pop.get_ref());
-                Some(match policies.iter().position(|p| p.name == name) {
-                    Some(id) => id as u32,
-                    None => {
-                        policies.push(PlannedPolicy {
-                            name,
-                            method: Method::Priority,
-                            members: vec![Member::pop(pop_id, 1, 1)],
-                            fallback: Fallback::Pass,
-                            hysteresis: Hysteresis::default(),
-                        });
-                        (policies.len() - 1) as u32
-                    }
-                })
+                Some(pop_policy(policies, pop.get_ref(), pop_id))
             }
             (None, None) if c.preference == Preference::Internet => None,
             (None, None) => {
@@ -336,5 +323,25 @@ impl Validator {
             dscp,
             protect,
         })
+    }
+}
+
+/// The id of PoP `pop_id`'s one-member policy `pop:NAME` (method
+/// `priority`, fallback `pass`), created on first use: what `pop = "NAME"`
+/// means on a prefix, a route source or an exit.
+pub(super) fn pop_policy(policies: &mut Vec<PlannedPolicy>, name: &str, pop_id: u32) -> u32 {
+    let name = format!("pop:{name}");
+    match policies.iter().position(|p| p.name == name) {
+        Some(id) => id as u32,
+        None => {
+            policies.push(PlannedPolicy {
+                name,
+                method: Method::Priority,
+                members: vec![Member::pop(pop_id, 1, 1)],
+                fallback: Fallback::Pass,
+                hysteresis: Hysteresis::default(),
+            });
+            (policies.len() - 1) as u32
+        }
     }
 }

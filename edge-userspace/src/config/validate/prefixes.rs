@@ -207,7 +207,18 @@ impl Validator {
                     );
                     continue;
                 }
-                Ok(net) => net,
+                Ok(net) => match martian(&net) {
+                    Some(range) => {
+                        self.bad(
+                            Some(entry.prefix.span()),
+                            format!(
+                                "prefix {net} lies in {range}, which no router forwards; it cannot be registered"
+                            ),
+                        );
+                        continue;
+                    }
+                    None => net,
+                },
                 Err(e) => {
                     self.bad(
                         Some(entry.prefix.span()),

@@ -4,6 +4,7 @@
 
 use std::{cell::RefCell, collections::BTreeMap, net::IpAddr};
 
+use edge_common::POLICY_SLOTS;
 use ipnet::IpNet;
 
 use super::*;
@@ -142,8 +143,16 @@ fn a_config_then_a_live_change_reach_the_maps_and_the_record() {
     assert!(changes.written > 0 && changes.removed == 0);
     let net: IpNet = "198.51.100.0/24".parse().unwrap();
     let entry = maps.maps.prefixes[&net];
-    assert_eq!(maps.maps.settings.backbone_exit, 0);
-    assert_eq!(maps.maps.settings.transit_exit, 2);
+    // The exits are selection tables holding their PoP.
+    let exit = |t: u32| maps.maps.policies[t as usize].pops[..POLICY_SLOTS].to_vec();
+    assert_eq!(
+        exit(maps.maps.settings.backbone_table),
+        vec![0; POLICY_SLOTS]
+    );
+    assert_eq!(
+        exit(maps.maps.settings.transit_table),
+        vec![2; POLICY_SLOTS]
+    );
     assert!(maps.maps.policies[entry.policy as usize].pops.contains(&1));
 
     // A live prefix on top: the ids stay, the new prefix gets a fresh slot.

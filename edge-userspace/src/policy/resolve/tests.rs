@@ -84,6 +84,7 @@ fn key(policy: &str) -> TableKey {
         policy: policy.into(),
         region: None,
         subnet_member: None,
+        exit: None,
     }
 }
 
@@ -144,10 +145,24 @@ fn priority_fails_over_in_order_and_prefixes_never_move() {
     let plan = plan(PRIORITY);
     let (layout, all_up) = run(&plan, &health(&[], &[]));
     // Three prefixes share one table; every prefix points at its key.
-    assert_eq!(layout.keys, vec![key("eu"), key("us"), key("us-pass")]);
+    // The exits have tables of their own (their own fallback).
+    let exit = |policy: &str, kind| TableKey {
+        exit: Some(kind),
+        ..key(policy)
+    };
+    assert_eq!(
+        layout.keys,
+        vec![
+            key("eu"),
+            exit("pop:core", ExitKind::Backbone),
+            exit("pop:isp", ExitKind::Transit),
+            key("us"),
+            key("us-pass")
+        ]
+    );
     assert_eq!(
         layout.prefix_table,
-        vec![Some(0), Some(0), Some(0), Some(1), Some(2)]
+        vec![Some(0), Some(0), Some(0), Some(3), Some(4)]
     );
     assert!(layout.more_specific.is_empty());
     assert_eq!(only(&all_up.tables[&key("eu")]), AMS);
@@ -199,6 +214,94 @@ fn without_a_transit_exit_the_default_fallback_is_pass() {
     assert!(plan.policies.iter().all(|p| p.fallback == Fallback::Pass));
     let (_, r) = run(&plan, &health(&[NYC], &[]));
     assert_eq!(only(&r.tables[&key("us")]), NO_POP);
+}
+
+fn exit_key(policy: &str, kind: ExitKind) -> TableKey {
+    TableKey {
+        exit: Some(kind),
+        ..key(policy)
+    }
+}
+
+#[test]
+fn an_exit_named_by_a_pop_follows_its_health_and_falls_back_to_the_other_exit() {
+    let plan = plan(PRIORITY);
+    let backbone = exit_key("pop:core", ExitKind::Backbone);
+    let transit = exit_key("pop:isp", ExitKind::Transit);
+    let (layout, up) = run(&plan, &health(&[], &[]));
+    assert_eq!(
+        layout.keys[layout.backbone_table.unwrap() as usize],
+        backbone
+    );
+    assert_eq!(layout.keys[layout.transit_table.unwrap() as usize], transit);
+    assert_eq!(only(&up.tables[&backbone]), CORE);
+    assert_eq!(only(&up.tables[&transit]), ISP);
+
+    // The backbone exit's PoP down: its default fallback is the transit exit.
+    let core_down = resolve(&plan, &layout, &health(&[CORE], &[]), &up.choices);
+    assert_eq!(only(&core_down.tables[&backbone]), ISP);
+    assert_eq!(
+        core_down.tables[&backbone].fallback,
+        Some(Fallback::Transit)
+    );
+    assert_eq!(core_down.changed(&up), vec![&backbone]);
+
+    // Both down: the kernel, never a dead PoP; the transit exit's default
+    // fallback is pass.
+    let both = resolve(&plan, &layout, &health(&[CORE, ISP], &[]), &up.choices);
+    assert_eq!(only(&both.tables[&backbone]), NO_POP);
+    assert_eq!(both.tables[&backbone].fallback, Some(Fallback::Pass));
+    assert_eq!(only(&both.tables[&transit]), NO_POP);
+
+    // A policy falling back to transit takes the transit exit's table: while
+    // the transit PoP is down too, the kernel.
+    let all = resolve(
+        &plan,
+        &layout,
+        &health(&[ISP, NYC, AMS, DUB, LON], &[]),
+        &up.choices,
+    );
+    assert_eq!(only(&all.tables[&key("us")]), NO_POP);
+    assert_eq!(all.tables[&key("us")].fallback, Some(Fallback::Pass));
+    assert_eq!(only(&all.tables[&backbone]), CORE);
+}
+
+#[test]
+fn an_exit_takes_a_policy_with_its_method_and_its_own_fallback() {
+    let text = format!(
+        "{BASE}{PRIORITY}{}",
+        r#"
+[[policies]]
+name = "exits"
+method = "weighted"
+members = [{ pop = "core", weight = 1 }, { pop = "lon", weight = 1 }]
+fallback = "transit"
+"#
+    )
+    .replace(
+        "transit_exit = \"isp\"\n",
+        "transit_exit = \"exits\"\ntransit_exit_fallback = \"backbone\"\nbackbone_exit_fallback = \"pass\"\n",
+    )
+    .replace("backbone_exit = \"core\"", "backbone_exit = \"pop:isp\"");
+    let plan = parse(&text).unwrap_or_else(|e| panic!("{e}"));
+    let transit = exit_key("exits", ExitKind::Transit);
+    let backbone = exit_key("pop:isp", ExitKind::Backbone);
+    let (layout, up) = run(&plan, &health(&[], &[]));
+    // Weighted 1:1 between core and lon.
+    let c = counts(&up.tables[&transit].pops);
+    assert_eq!(c.keys().copied().collect::<Vec<_>>(), vec![CORE, LON]);
+    assert!(c.values().all(|&n| n > 400), "{c:?}");
+    // One member down: all its flows to the other, none elsewhere.
+    let lon_down = resolve(&plan, &layout, &health(&[LON], &[]), &up.choices);
+    assert_eq!(only(&lon_down.tables[&transit]), CORE);
+    // Both down: the exit's fallback (the backbone exit), not the
+    // policy's own `transit` (itself).
+    let both = resolve(&plan, &layout, &health(&[LON, CORE], &[]), &up.choices);
+    assert_eq!(only(&both.tables[&transit]), ISP);
+    assert_eq!(both.tables[&transit].fallback, Some(Fallback::Backbone));
+    // The backbone exit's fallback is pass.
+    let isp_down = resolve(&plan, &layout, &health(&[ISP], &[]), &up.choices);
+    assert_eq!(only(&isp_down.tables[&backbone]), NO_POP);
 }
 
 const WEIGHTED: &str = r#"
@@ -389,6 +492,7 @@ fn region_key(policy: &str, region: &str) -> TableKey {
             Region::parse(region).unwrap()
         }),
         subnet_member: None,
+        exit: None,
     }
 }
 
@@ -400,8 +504,9 @@ fn geographic_takes_the_most_specific_region_and_falls_back_up() {
     let jp = region_key("geo", "world > asia > jp");
     let root = region_key("geo", "");
     let (layout, r) = run(&plan, &health(&[], &[]));
-    // One table per distinct region; region names are case-insensitive.
-    assert_eq!(layout.keys.len(), 4);
+    // One table per distinct region (and one per exit); region names are
+    // case-insensitive.
+    assert_eq!(layout.keys.len(), 6);
     assert_eq!(layout.table_of(0), Some(&ie));
     assert_eq!(layout.table_of(1), Some(&ie));
     assert_eq!(layout.table_of(4), Some(&root));
@@ -437,7 +542,8 @@ fn geographic_takes_the_most_specific_region_and_falls_back_up() {
         &r.choices,
     );
     assert_eq!(only(&r.tables[&ie]), ISP);
-    assert_eq!(r.in_fallback().count(), 4);
+    // The four region tables, and the backbone exit (core is down too).
+    assert_eq!(r.in_fallback().count(), 5);
 }
 
 const SUBNET: &str = r#"
@@ -480,6 +586,7 @@ fn subnet_key(member: &str) -> TableKey {
         policy: "sites".into(),
         region: None,
         subnet_member: Some(member.into()),
+        exit: None,
     }
 }
 
