@@ -519,7 +519,7 @@ reasons! {
     TooBigNoDf = 19, "too_big_no_df";
     /// Too big, and no ICMP from here: a PoP without a tunnel of the
     /// packet's family (no address of this host to send from), an ICMP
-    /// error, or a sender that is not one host. The kernel's.
+    /// error, a frame to a group MAC. The kernel's.
     TooBigNoIcmp = 20, "too_big_no_icmp";
     /// A source or destination no router forwards (RFC 1812 5.3.7, RFC
     /// 4291): 0/8, 127/8, 169.254/16, a multicast or class E source;

@@ -15,12 +15,13 @@
 //!
 //! No ICMP is sent (the kernel gets the packet) toward a PoP without a
 //! tunnel of the family (no address of this host to send from), for an
-//! ICMP error (RFC 1812 4.3.2.7, RFC 4443 2.4 (e)), for a sender that is
-//! not one host (unspecified, loopback, multicast, broadcast source; a
-//! frame to a link-layer broadcast or multicast address), for IPv6 behind a
-//! link below 1280 bytes; beyond the per-CPU rate limit the packet is
-//! dropped. IPv4 without DF goes to the kernel too: fragmenting is its
-//! business.
+//! ICMP error (RFC 1812 4.3.2.7, RFC 4443 2.4 (e)), for a frame to a
+//! link-layer broadcast or multicast address, for IPv6 behind a link below
+//! 1280 bytes; beyond the per-CPU rate limit the packet is dropped. IPv4
+//! without DF goes to the kernel too: fragmenting is its business. A
+//! sender that is not one host (unspecified, loopback, multicast,
+//! broadcast source) is a martian, dropped by classification already; the
+//! check here only keeps this module right on its own.
 
 use aya_ebpf::{
     helpers::{bpf_csum_diff, bpf_xdp_adjust_tail},
