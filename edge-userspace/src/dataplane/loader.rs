@@ -43,13 +43,12 @@ pub fn load() -> Result<Ebpf> {
 }
 
 /// Makes sure `dir` exists on a bpffs, mounting bpffs on /sys/fs/bpf if
-/// nothing is mounted there yet; whether it mounted it.
+/// nothing is mounted there yet; whether it mounted it. A `dir` that is not
+/// on a bpffs (or would not be: its nearest existing ancestor is not) is
+/// refused before anything is created or its mode changed.
 pub fn ensure_bpffs(dir: &Path) -> Result<bool> {
-    let is_bpffs = |p: &Path| {
-        nix::sys::statfs::statfs(p)
-            .map(|s| s.filesystem_type().0 == libc::BPF_FS_MAGIC)
-            .unwrap_or(false)
-    };
+    let magic = |p: &Path| nix::sys::statfs::statfs(p).map(|s| s.filesystem_type().0);
+    let is_bpffs = |p: &Path| magic(p).map(|m| m == libc::BPF_FS_MAGIC).unwrap_or(false);
     let root = Path::new("/sys/fs/bpf");
     let mounted = dir.starts_with(root) && !is_bpffs(root);
     if mounted {
@@ -63,13 +62,31 @@ pub fn ensure_bpffs(dir: &Path) -> Result<bool> {
         .context("mounting bpffs on /sys/fs/bpf")?;
         info!("mounted bpffs on {}", root.display());
     }
+    let existing = dir
+        .ancestors()
+        .find(|p| p.exists())
+        .unwrap_or(Path::new("/"));
+    if !is_bpffs(existing) {
+        let what = match magic(existing) {
+            Ok(m) => format!("filesystem type {m:#x}"),
+            Err(e) => format!("statfs: {e}"),
+        };
+        bail!(
+            "pin path {} is not on a bpf filesystem ({} is on {what}, not bpffs); nothing was created or changed there: choose a path under /sys/fs/bpf, or mount bpffs (`mount -t bpf bpf DIR`)",
+            dir.display(),
+            existing.display()
+        );
+    }
     fs::create_dir_all(dir).with_context(|| format!("creating pin directory {}", dir.display()))?;
     // Pinned maps and links are root's only.
     use std::os::unix::fs::PermissionsExt as _;
-    fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
-        .with_context(|| format!("chmod 0700 {}", dir.display()))?;
-    if !is_bpffs(dir) {
-        bail!("pin path {} is not on a bpf filesystem", dir.display());
+    let mode = fs::metadata(dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .permissions()
+        .mode();
+    if mode & 0o777 != 0o700 {
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("chmod 0700 {}", dir.display()))?;
     }
     Ok(mounted)
 }
@@ -521,4 +538,36 @@ pub fn teardown(dir: &Path) {
         }
     }
     let _ = fs::remove_dir(dir);
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt as _;
+
+    use super::*;
+
+    /// A pin path not on a bpffs is refused before anything changes there
+    /// (issue 15): its mode stays, nothing is created under it.
+    #[test]
+    fn a_pin_path_not_on_bpffs_is_refused_unchanged() {
+        let dir = std::env::temp_dir().join(format!("edge-notbpf-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+        let e = format!("{:#}", ensure_bpffs(&dir).unwrap_err());
+        assert!(
+            e.contains(&format!(
+                "pin path {} is not on a bpf filesystem",
+                dir.display()
+            )) && e.contains("nothing was created or changed"),
+            "{e}"
+        );
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir), 0o755, "the refused directory's mode changed");
+        // A missing directory under it is not created.
+        let below = dir.join("edge");
+        assert!(ensure_bpffs(&below).is_err());
+        assert!(!below.exists(), "created under a refused path");
+        fs::remove_dir_all(&dir).unwrap();
+    }
 }
