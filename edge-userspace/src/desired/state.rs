@@ -411,7 +411,7 @@ mod tests {
         s.save(&path).unwrap();
         assert_eq!(fs::read(&target).unwrap(), b"do not overwrite");
         assert_eq!(State::load(&path).unwrap(), s);
-        assert!(!fs::symlink_metadata(path.with_extension("tmp")).is_ok());
+        assert!(fs::symlink_metadata(path.with_extension("tmp")).is_err());
         // The same for the writability check.
         std::os::unix::fs::symlink(&target, path.with_extension("tmp")).unwrap();
         State::check_writable(&path).unwrap();
