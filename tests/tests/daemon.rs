@@ -1108,6 +1108,13 @@ fn a_restart_that_fails_leaves_the_running_forwarder_as_it_was() {
     ] {
         std::fs::write(&config, text).unwrap();
         let log = failed_restart(&mut edged, what);
+        let after = snap(&edged);
+        assert_eq!(after.pins, before.pins, "{what}: pins");
+        assert_eq!(after.xdp, before.xdp, "{what}: XDP programs");
+        assert!(
+            after.tables == before.tables,
+            "{what}: the maps' contents changed"
+        );
         let error = log
             .matching("the restart failed; the running forwarder is left as it was")
             .pop()
@@ -1115,13 +1122,6 @@ fn a_restart_that_fails_leaves_the_running_forwarder_as_it_was() {
         assert!(
             error.contains(needle),
             "{what}: {needle:?} missing in {error}"
-        );
-        let after = snap(&edged);
-        assert_eq!(after.pins, before.pins, "{what}: pins");
-        assert_eq!(after.xdp, before.xdp, "{what}: XDP programs");
-        assert!(
-            after.tables == before.tables,
-            "{what}: the maps' contents changed"
         );
         assert_eq!(after.state, before.state, "{what}: state file");
         assert_lab_streams_arrive(&lab, 100);
@@ -1209,6 +1209,14 @@ fn a_restart_that_cannot_record_its_state_changes_nothing() {
     std::fs::write(&config, format!("{LAB_CONFIG}{TAILSPIN}")).unwrap();
     let log = failed_restart(&mut edged, "a full state directory");
     let tmp = tiny.dir.join("state.tmp");
+    let after = snap(&edged);
+    assert!(
+        after.tables == before.tables,
+        "the new prefix reached the maps: {after:?}"
+    );
+    assert_eq!((&after.pins, &after.xdp), (&before.pins, &before.xdp));
+    assert_eq!(after.state, before.state);
+    assert!(!tmp.exists(), "the temporary file was left behind");
     let error = log
         .matching("No space left on device")
         .pop()
@@ -1218,14 +1226,6 @@ fn a_restart_that_cannot_record_its_state_changes_nothing() {
             && error.contains("nothing was changed"),
         "{error}"
     );
-    let after = snap(&edged);
-    assert!(
-        after.tables == before.tables,
-        "the new prefix reached the maps: {after:?}"
-    );
-    assert_eq!((&after.pins, &after.xdp), (&before.pins, &before.xdp));
-    assert_eq!(after.state, before.state);
-    assert!(!tmp.exists(), "the temporary file was left behind");
     assert_lab_streams_arrive(&lab, 100);
     tiny.free();
 
@@ -1233,6 +1233,10 @@ fn a_restart_that_cannot_record_its_state_changes_nothing() {
     std::fs::write(&config, LAB_CONFIG).unwrap();
     tiny.read_only(true);
     let log = failed_restart(&mut edged, "a read-only state directory");
+    let after = snap(&edged);
+    assert_eq!(after.xdp, before.xdp, "the program was replaced");
+    assert_eq!(after.pins, before.pins);
+    assert!(after.tables == before.tables);
     let error = log
         .matching("Read-only file system")
         .pop()
@@ -1244,10 +1248,6 @@ fn a_restart_that_cannot_record_its_state_changes_nothing() {
         )),
         "{error}"
     );
-    let after = snap(&edged);
-    assert_eq!(after.xdp, before.xdp, "the program was replaced");
-    assert_eq!(after.pins, before.pins);
-    assert!(after.tables == before.tables);
     tiny.read_only(false);
 
     // Room again: the changed config goes through, and is recorded.
@@ -1308,8 +1308,6 @@ fn restart_only_keys_wait_for_the_restart_and_teardown_removes_what_runs() {
     let log = edged
         .spawn_logged(command)
         .unwrap_or_else(|(s, log)| panic!("edged exited ({s:?}): {log:?}"));
-    let status = edged.ctl_ok(&["status"]);
-    assert_eq!(status["pending_restart"], json!([]), "{status}");
 
     let other = std::env::temp_dir().join(format!("{}-other", lab.edge));
     let (pin2, socket2, state2) = (
@@ -1323,10 +1321,18 @@ fn restart_only_keys_wait_for_the_restart_and_teardown_removes_what_runs() {
     )
     .unwrap();
     let r = edged.ctl_ok(&["config", "reload"]);
+    assert!(
+        has_prefix(&edged, "198.51.100.128/25"),
+        "the rest is applied"
+    );
+    let status = edged.ctl_ok(&["status"]);
+    assert_eq!(status["pin_path"], json!(edged.pin_path), "{status}");
+    assert_eq!(status["socket_path"], json!(edged.socket), "{status}");
+    assert_eq!(status["state_path"], json!(edged.state), "{status}");
     let pending = json!(["pin_path", "metrics_address", "socket_path", "state_path"]);
     assert_eq!(r["pending_restart"], pending, "{r}");
-    assert_eq!(r["changes"]["written"], 2, "the rest is applied: {r}");
-    assert!(has_prefix(&edged, "198.51.100.128/25"));
+    assert_eq!(r["changes"]["written"], 2, "{r}");
+    assert_eq!(status["pending_restart"], pending, "{status}");
     let warn = log
         .wait_for("take effect at the next restart", Duration::from_secs(5))
         .expect("the pending keys logged");
@@ -1339,11 +1345,6 @@ fn restart_only_keys_wait_for_the_restart_and_teardown_removes_what_runs() {
             )),
         "{warn}"
     );
-    let status = edged.ctl_ok(&["status"]);
-    assert_eq!(status["pending_restart"], pending, "{status}");
-    assert_eq!(status["pin_path"], json!(edged.pin_path), "{status}");
-    assert_eq!(status["socket_path"], json!(edged.socket), "{status}");
-    assert_eq!(status["state_path"], json!(edged.state), "{status}");
     assert!(
         status["warnings"].as_array().unwrap().iter().any(|w| w
             .as_str()
