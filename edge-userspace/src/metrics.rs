@@ -49,6 +49,8 @@ fn counter_pair(
 /// What edged found when it checked the host (not from the maps).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct HostFacts {
+    /// (port, times) its XDP link was found gone and attached again.
+    pub link_repairs: Vec<(String, u64)>,
     /// Whether the pins outlive edged (`None`: it could not tell).
     pub pins_persistent: Option<bool>,
     /// (port, peer, receives) of every egress veth port: whether frames XDP
@@ -288,6 +290,17 @@ pub fn render(stats: &Stats, view: &View, host: &HostFacts, uptime_seconds: u64)
         "1 when the pin directory is visible outside edged's mount namespace, so the data plane outlives edged; 0 when not or unknown",
         i64::from(host.pins_persistent == Some(true)),
     );
+    let repairs = Family::<Labels, Counter>::default();
+    for (port, n) in &host.link_repairs {
+        repairs
+            .get_or_create(&vec![("port", port.clone())])
+            .inc_by(*n);
+    }
+    r.register(
+        "link_repairs",
+        "Times a port's XDP link was found gone (its pin deleted, the interface recreated) and attached again",
+        repairs,
+    );
     let mut out = String::new();
     encode(&mut out, &r).expect("encoding into a String cannot fail");
     out
@@ -458,6 +471,7 @@ mod tests {
             events: vec![("sent", 3), ("rate_limited", 9), ("ring_full", 0)],
         };
         let host = HostFacts {
+            link_repairs: vec![("peer0".into(), 2)],
             pins_persistent: Some(true),
             veth_peers: vec![("bb0".into(), "eth0".into(), Some(false))],
         };
@@ -486,6 +500,7 @@ mod tests {
             "edge_map_limit_entries{map=\"EDGE_PFX_V4\"} 16",
             "edge_veth_peer_receives{port=\"bb0\",peer=\"eth0\"} 0",
             "edge_pins_persistent 1",
+            "edge_link_repairs_total{port=\"peer0\"} 2",
             "# EOF",
         ] {
             assert!(

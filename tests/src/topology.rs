@@ -918,3 +918,175 @@ pub fn sample(exposition: &str, series: &str) -> Option<f64> {
         .lines()
         .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
 }
+
+/// The forwarder pinned under a pin path as seen from outside edged: every
+/// pin (a map with its id, a link with its id and program), the XDP program
+/// on each port, the table maps' contents and the state file's bytes. Two
+/// equal snapshots: nothing was changed in between.
+#[derive(PartialEq)]
+pub struct DataplaneSnapshot {
+    /// Pin name → `map ID` or `link ID program ID`.
+    pub pins: std::collections::BTreeMap<String, String>,
+    /// Port → the id of the XDP program attached to it.
+    pub xdp: std::collections::BTreeMap<String, Option<u32>>,
+    /// The table maps, read back (`None`: they could not be opened).
+    pub tables: Option<crate::harness::desired::Desired>,
+    /// The state file (`None`: there is none).
+    pub state: Option<Vec<u8>>,
+}
+
+impl std::fmt::Debug for DataplaneSnapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DataplaneSnapshot")
+            .field("pins", &self.pins)
+            .field("xdp", &self.xdp)
+            .field(
+                "tables",
+                &self
+                    .tables
+                    .as_ref()
+                    .map(|t| format!("{} prefixes, {} ports", t.prefixes.len(), t.ports.len())),
+            )
+            .field(
+                "state",
+                &self
+                    .state
+                    .as_ref()
+                    .map(|s| String::from_utf8_lossy(s).into_owned()),
+            )
+            .finish()
+    }
+}
+
+/// Takes a [`DataplaneSnapshot`] of the forwarder pinned under `pin_path`
+/// with its ports `ports` in `ns` and its state file `state`.
+pub fn dataplane_snapshot(
+    lab: &Lab,
+    ns: &str,
+    pin_path: &Path,
+    state: &Path,
+    ports: &[&str],
+) -> DataplaneSnapshot {
+    use aya::{
+        maps::MapInfo,
+        programs::links::{FdLink, PinnedLink},
+    };
+    let mut pins = std::collections::BTreeMap::new();
+    for e in std::fs::read_dir(pin_path).into_iter().flatten().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        // Links are pinned as link_PORT or peer_PORT (a staged one with
+        // next_ before that); everything else is a map.
+        let link = ["link_", "peer_", "next_link_", "next_peer_"]
+            .iter()
+            .any(|p| name.starts_with(p));
+        let what = if link {
+            match PinnedLink::from_pin(e.path()).map(|l| FdLink::from(l).info()) {
+                Ok(Ok(i)) => format!("link {} program {}", i.id(), i.program_id()),
+                Ok(Err(e)) | Err(e) => format!("unreadable link: {e}"),
+            }
+        } else {
+            match MapInfo::from_pin(e.path()) {
+                Ok(m) => format!("map {}", m.id()),
+                Err(e) => format!("unreadable map: {e}"),
+            }
+        };
+        pins.insert(name, what);
+    }
+    DataplaneSnapshot {
+        pins,
+        xdp: ports
+            .iter()
+            .map(|p| (p.to_string(), xdp_prog_id(lab, ns, p)))
+            .collect(),
+        tables: crate::harness::maps::Tables::open(pin_path)
+            .ok()
+            .and_then(|t| crate::harness::desired::dump(&t).ok()),
+        state: std::fs::read(state).ok(),
+    }
+}
+
+/// The lab's six streams (`lab_streams`), `count` datagrams each at 1000/s:
+/// panics unless every one arrives, once.
+pub fn assert_lab_streams_arrive(lab: &EdgeLab, count: u32) {
+    let streams = lab_streams(lab);
+    let done = Arc::new(AtomicBool::new(false));
+    let receivers: Vec<_> = streams
+        .iter()
+        .map(|l| spawn_sequence_receiver(udp_socket(&l.at, l.stream.to), done.clone()))
+        .collect();
+    let list: Vec<Stream> = streams.iter().map(|l| l.stream.clone()).collect();
+    let sent = send_streams(&list, count, 1000, &|| false);
+    std::thread::sleep(Duration::from_millis(300));
+    done.store(true, Ordering::Relaxed);
+    for ((l, &n), h) in streams.iter().zip(&sent).zip(receivers) {
+        let t = Tally::of(n, &h.join().unwrap());
+        assert_eq!(
+            (t.sent, t.lost, t.duplicated),
+            (count, 0, 0),
+            "{}: {t:?}",
+            l.what
+        );
+    }
+}
+
+/// A small tmpfs mounted (in the test's mount namespace, which edged
+/// shares) on a directory of its own: a state directory that can be filled
+/// up or made read-only. Unmounted and removed on drop, also when a test
+/// panics.
+pub struct TinyFs {
+    pub dir: PathBuf,
+}
+
+impl TinyFs {
+    /// Mounts a tmpfs of `size` (`16k`) on a new directory named after `tag`.
+    pub fn mount(tag: &str, size: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("{tag}-tinyfs"));
+        std::fs::create_dir_all(&dir).expect("tinyfs dir");
+        crate::netns::sh(
+            "mount",
+            &[
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+                dir.to_str().unwrap(),
+            ],
+        );
+        Self { dir }
+    }
+
+    /// Fills it up: a file grows until the filesystem says it is full.
+    pub fn fill(&self) {
+        use std::io::Write as _;
+        let mut f = std::fs::File::create(self.dir.join("filler")).expect("filler");
+        let block = [0xeeu8; 1024];
+        for _ in 0..100_000 {
+            if f.write_all(&block).and_then(|()| f.sync_all()).is_err() {
+                return;
+            }
+        }
+        panic!("{} never filled up", self.dir.display());
+    }
+
+    /// Room again.
+    pub fn free(&self) {
+        let _ = std::fs::remove_file(self.dir.join("filler"));
+    }
+
+    /// Remounts it read-only (`true`) or read-write.
+    pub fn read_only(&self, ro: bool) {
+        let how = if ro { "remount,ro" } else { "remount,rw" };
+        crate::netns::sh("mount", &["-o", how, self.dir.to_str().unwrap()]);
+    }
+}
+
+impl Drop for TinyFs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.dir)
+            .status();
+        let _ = std::fs::remove_dir(&self.dir);
+    }
+}

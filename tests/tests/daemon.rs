@@ -1031,3 +1031,385 @@ fn pins_only_edged_can_see_are_refused_unless_private_pins() {
     drop(edged);
     std::fs::remove_file(config).unwrap();
 }
+
+/// The lab's five ports.
+const LAB_PORTS: [&str; 5] = ["peer0", "peer1", "bba0", "bbb0", "tr0"];
+
+/// A restart edged refuses to complete: its exit status and log.
+fn failed_restart(edged: &mut Edged, what: &str) -> EdgedLog {
+    match edged.spawn_logged(edged.command(&[])) {
+        Ok(log) => panic!("{what}: the restart succeeded: {log:?}"),
+        Err((status, log)) => {
+            assert_eq!(
+                status.and_then(|s| s.code()),
+                Some(1),
+                "{what}: exit status: {log:?}"
+            );
+            log
+        }
+    }
+}
+
+/// Issue 15, item 3: a restart that cannot complete leaves the running
+/// forwarder exactly as it found it: program, links, maps (the same maps,
+/// holding the same entries), state file. On main, a restart with other
+/// `[limits]` and a missing interface detached XDP from every port and
+/// removed every pin. Here it fails three ways: before anything is written
+/// (a missing interface), after the new program replaced the old one on
+/// the links over new maps (other limits, a port that refuses native XDP),
+/// and after the diff was written into the running maps and the links
+/// (same limits, the same port); and once more with a state file edged
+/// cannot trust (two ports sharing an id). Each time the snapshot is the
+/// same and the old program forwards; then a restart with other limits
+/// completes: new maps in place, nothing staged left.
+#[test]
+fn a_restart_that_fails_leaves_the_running_forwarder_as_it_was() {
+    let lab = EdgeLab::build("failrs");
+    let config = write_config(&lab, LAB_CONFIG);
+    let mut edged = Edged::start(&lab.edge, &config, &lab.pin_path());
+    edged.stop();
+    let snap =
+        |e: &Edged| dataplane_snapshot(&lab.lab, &lab.edge, &e.pin_path, &e.state, &LAB_PORTS);
+    let before = snap(&edged);
+    assert!(before.xdp.values().all(Option::is_some), "{before:?}");
+    assert!(
+        before.tables.is_some() && before.state.is_some(),
+        "{before:?}"
+    );
+    // A port that refuses native XDP (a bridge has no driver support): it
+    // is attached last, after the program was replaced on the others.
+    lab.lab
+        .ip(&lab.edge, &["link", "add", "br9", "type", "bridge"]);
+    lab.lab.ip(&lab.edge, &["link", "set", "br9", "up"]);
+    let limits = |t: &str| {
+        t.replace(
+            "[forwarding]",
+            "[limits]\nprefixes_v4 = 4096\n\n[forwarding]",
+        )
+    };
+    let native = |t: &str| t.replace("xdp_mode = \"auto\"", "xdp_mode = \"native\"");
+    let port = |name: &str| format!("\n[[ports]]\ninterface = \"{name}\"\nrole = \"transit\"\n");
+    for (what, text, needle) in [
+        (
+            "other [limits] and a missing interface",
+            limits(LAB_CONFIG) + &port("nope0"),
+            "nope0",
+        ),
+        (
+            "other [limits] and a port refusing native XDP",
+            native(&limits(LAB_CONFIG)) + &port("br9"),
+            "attaching XDP to br9",
+        ),
+        (
+            "the same maps and a port refusing native XDP",
+            native(LAB_CONFIG) + &port("br9"),
+            "attaching XDP to br9",
+        ),
+    ] {
+        std::fs::write(&config, text).unwrap();
+        let log = failed_restart(&mut edged, what);
+        let after = snap(&edged);
+        assert_eq!(after.pins, before.pins, "{what}: pins");
+        assert_eq!(after.xdp, before.xdp, "{what}: XDP programs");
+        assert!(
+            after.tables == before.tables,
+            "{what}: the maps' contents changed"
+        );
+        let error = log
+            .matching("the restart failed; the running forwarder is left as it was")
+            .pop()
+            .unwrap_or_else(|| panic!("{what}: the reason: {log:?}"));
+        assert!(
+            error.contains(needle),
+            "{what}: {needle:?} missing in {error}"
+        );
+        assert_eq!(after.state, before.state, "{what}: state file");
+        assert_lab_streams_arrive(&lab, 100);
+    }
+
+    // A state file with two ports sharing an id (a hand edit): refused,
+    // naming the file and the problem, before anything changes.
+    std::fs::write(&config, LAB_CONFIG).unwrap();
+    let good = std::fs::read(&edged.state).unwrap();
+    let mut state: Value = serde_json::from_slice(&good).unwrap();
+    state["ids"]["ports"]["peer1"] = state["ids"]["ports"]["peer0"].clone();
+    std::fs::write(&edged.state, serde_json::to_vec(&state).unwrap()).unwrap();
+    let log = failed_restart(&mut edged, "a state file giving two ports one id");
+    let error = log
+        .matching(&format!("state file {} is invalid", edged.state.display()))
+        .pop()
+        .unwrap_or_else(|| panic!("the reason: {log:?}"));
+    assert!(
+        error.contains(r#"ids.ports: "peer0" and "peer1" share id"#),
+        "{error}"
+    );
+    std::fs::write(&edged.state, &good).unwrap();
+    let after = snap(&edged);
+    assert_eq!((&after.pins, &after.xdp), (&before.pins, &before.xdp));
+    assert!(after.tables == before.tables);
+
+    // Other limits alone: the restart completes; every map is new, in
+    // place of the old one, nothing staged is left, traffic flows.
+    std::fs::write(&config, limits(LAB_CONFIG)).unwrap();
+    let log = edged.restart_logged(&[]);
+    assert!(
+        log.wait_for("the new maps are in place", Duration::from_secs(5))
+            .is_some(),
+        "{log:?}"
+    );
+    let after = snap(&edged);
+    assert_eq!(
+        after.pins.keys().collect::<Vec<_>>(),
+        before.pins.keys().collect::<Vec<_>>(),
+        "the same pins, nothing staged left"
+    );
+    for (name, what) in &after.pins {
+        assert_ne!(Some(what), before.pins.get(name), "{name} was not replaced");
+    }
+    for (port, prog) in &after.xdp {
+        assert!(
+            prog.is_some() && *prog != before.xdp[port],
+            "{port}: {after:?}"
+        );
+    }
+    assert_eq!(
+        edged.ctl_ok(&["status"])["maps"]["prefixes_v4"]["limit"],
+        4096
+    );
+    assert_lab_streams_arrive(&lab, 100);
+    drop(edged);
+    std::fs::remove_file(config).unwrap();
+}
+
+/// Issue 15, item 4 (and the read-only state directory): a restart that
+/// cannot record its state changes nothing. On main, with the state
+/// directory full, a restart with a changed config exited with "No space
+/// left on device" (no file named) after the change was live in the
+/// kernel; with it read-only, an unchanged restart failed after the
+/// program was replaced on the links. Now both fail before anything
+/// changes, naming the file; with room again the change goes through.
+#[test]
+fn a_restart_that_cannot_record_its_state_changes_nothing() {
+    let lab = EdgeLab::build("fullst");
+    let config = write_config(&lab, LAB_CONFIG);
+    let tiny = TinyFs::mount(&lab.edge, "16k");
+    let mut edged = Edged::unstarted(&lab.edge, &config, &lab.pin_path());
+    edged.state = tiny.dir.join("state.json");
+    edged
+        .spawn_logged(edged.command(&[]))
+        .unwrap_or_else(|(s, log)| panic!("edged exited ({s:?}): {log:?}"));
+    edged.stop();
+    let snap =
+        |e: &Edged| dataplane_snapshot(&lab.lab, &lab.edge, &e.pin_path, &e.state, &LAB_PORTS);
+    let before = snap(&edged);
+    assert!(before.state.is_some(), "{before:?}");
+
+    // Full: a changed config (one more prefix) is not applied.
+    tiny.fill();
+    std::fs::write(&config, format!("{LAB_CONFIG}{TAILSPIN}")).unwrap();
+    let log = failed_restart(&mut edged, "a full state directory");
+    let tmp = tiny.dir.join("state.tmp");
+    let after = snap(&edged);
+    assert!(
+        after.tables == before.tables,
+        "the new prefix reached the maps: {after:?}"
+    );
+    assert_eq!((&after.pins, &after.xdp), (&before.pins, &before.xdp));
+    assert_eq!(after.state, before.state);
+    assert!(!tmp.exists(), "the temporary file was left behind");
+    let error = log
+        .matching("No space left on device")
+        .pop()
+        .unwrap_or_else(|| panic!("the reason: {log:?}"));
+    assert!(
+        error.contains(&format!("writing {}", tmp.display()))
+            && error.contains("nothing was changed"),
+        "{error}"
+    );
+    assert_lab_streams_arrive(&lab, 100);
+    tiny.free();
+
+    // Read-only: an unchanged restart fails before replacing the program.
+    std::fs::write(&config, LAB_CONFIG).unwrap();
+    tiny.read_only(true);
+    let log = failed_restart(&mut edged, "a read-only state directory");
+    let after = snap(&edged);
+    assert_eq!(after.xdp, before.xdp, "the program was replaced");
+    assert_eq!(after.pins, before.pins);
+    assert!(after.tables == before.tables);
+    let error = log
+        .matching("Read-only file system")
+        .pop()
+        .unwrap_or_else(|| panic!("the reason: {log:?}"));
+    assert!(
+        error.contains(&format!(
+            "the state file {} cannot be written",
+            edged.state.display()
+        )),
+        "{error}"
+    );
+    tiny.read_only(false);
+
+    // Room again: the changed config goes through, and is recorded.
+    std::fs::write(&config, format!("{LAB_CONFIG}{TAILSPIN}")).unwrap();
+    edged.restart();
+    assert!(has_prefix(&edged, "198.51.100.128/25"));
+    drop(edged);
+    drop(tiny);
+    std::fs::remove_file(config).unwrap();
+}
+
+/// Issue 15, item 7: a reload that changes the daemon-level keys a restart
+/// takes (`pin_path`, `socket_path`, `state_path`, `metrics_address`)
+/// applies everything else and reports those as pending: in the reply, in
+/// the log and in status, which keeps showing the paths edged runs with.
+/// Teardown then removes what really runs. On main, status showed the new
+/// pin path at once and teardown "tore down" it (empty) and deleted the
+/// state file while every pin and XDP stayed.
+#[test]
+fn restart_only_keys_wait_for_the_restart_and_teardown_removes_what_runs() {
+    let lab = EdgeLab::build("pend");
+    let config = write_config(&lab, "");
+    let mut edged = Edged::unstarted(&lab.edge, &config, &lab.pin_path());
+    // The paths come from the config alone (no flags).
+    let with = |pin: &std::path::Path,
+                socket: &std::path::Path,
+                state: &std::path::Path,
+                metrics: &str| {
+        LAB_CONFIG
+            .lines()
+            .map(|l| {
+                if l.starts_with("pin_path") {
+                    format!(
+                        "pin_path = \"{}\"\nsocket_path = \"{}\"\nstate_path = \"{}\"\nmetrics_address = \"{metrics}\"",
+                        pin.display(),
+                        socket.display(),
+                        state.display()
+                    )
+                } else {
+                    l.to_string()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    std::fs::write(
+        &config,
+        with(
+            &edged.pin_path,
+            &edged.socket,
+            &edged.state,
+            "127.0.0.1:9477",
+        ),
+    )
+    .unwrap();
+    let mut command = edge_tests::netns::netns_command(&lab.edge, &workspace_bin("edged"));
+    command.arg("--config").arg(&config);
+    let log = edged
+        .spawn_logged(command)
+        .unwrap_or_else(|(s, log)| panic!("edged exited ({s:?}): {log:?}"));
+
+    let other = std::env::temp_dir().join(format!("{}-other", lab.edge));
+    let (pin2, socket2, state2) = (
+        PathBuf::from(format!("{}-other", lab.pin_path().display())),
+        other.join("edged.sock"),
+        other.join("state.json"),
+    );
+    std::fs::write(
+        &config,
+        with(&pin2, &socket2, &state2, "127.0.0.1:9478") + TAILSPIN,
+    )
+    .unwrap();
+    let r = edged.ctl_ok(&["config", "reload"]);
+    assert!(
+        has_prefix(&edged, "198.51.100.128/25"),
+        "the rest is applied"
+    );
+    let status = edged.ctl_ok(&["status"]);
+    assert_eq!(status["pin_path"], json!(edged.pin_path), "{status}");
+    assert_eq!(status["socket_path"], json!(edged.socket), "{status}");
+    assert_eq!(status["state_path"], json!(edged.state), "{status}");
+    let pending = json!(["pin_path", "metrics_address", "socket_path", "state_path"]);
+    assert_eq!(r["pending_restart"], pending, "{r}");
+    assert_eq!(r["changes"]["written"], 2, "{r}");
+    assert_eq!(status["pending_restart"], pending, "{status}");
+    let warn = log
+        .wait_for("take effect at the next restart", Duration::from_secs(5))
+        .expect("the pending keys logged");
+    assert!(
+        warn.contains(" WARN ")
+            && warn.contains(&format!(
+                "pin_path {} (running: {})",
+                pin2.display(),
+                edged.pin_path.display()
+            )),
+        "{warn}"
+    );
+    assert!(
+        status["warnings"].as_array().unwrap().iter().any(|w| w
+            .as_str()
+            .unwrap()
+            .contains("take effect at the next restart")),
+        "{status}"
+    );
+    // The change was recorded where edged runs, nothing went elsewhere.
+    assert!(edged.state.exists() && !state2.exists() && !pin2.exists());
+    let metrics = http_get(&lab.edge, "127.0.0.1:9477".parse().unwrap(), "/metrics");
+    assert!(sample(&metrics, "edge_registered_prefixes").is_some());
+
+    // Teardown removes what runs.
+    let r = edged.ctl_ok(&["teardown"]);
+    assert_eq!(r["torn_down"], json!(edged.pin_path), "{r}");
+    wait_until("the running pins to go", || !edged.pin_path.exists());
+    assert!(!edged.state.exists(), "the running state file removed");
+    for port in LAB_PORTS {
+        assert_eq!(xdp_prog_id(&lab.lab, &lab.edge, port), None, "{port}");
+    }
+    assert!(!pin2.exists() && !state2.exists());
+    drop(edged);
+    let _ = std::fs::remove_dir_all(other);
+    std::fs::remove_file(config).unwrap();
+}
+
+/// Issue 15: a deleted link pin detaches XDP from its port (the pin held
+/// the link's last reference). On main nothing noticed; now edged finds it
+/// within its link check interval (2 s), attaches again and pins the link,
+/// logs a WARN, and counts it in status and the metrics.
+#[test]
+fn a_deleted_link_pin_is_noticed_and_repaired() {
+    let lab = EdgeLab::build("relink");
+    let config = write_config(&lab, LAB_CONFIG);
+    let (edged, log) = Edged::start_logged(&lab.edge, &config, &lab.pin_path(), &[]);
+    let prog = xdp_prog_id(&lab.lab, &lab.edge, "peer0").expect("XDP attached");
+    let pin = edged.pin_path.join("link_peer0");
+    std::fs::remove_file(&pin).unwrap();
+    let line = log
+        .wait_for("attached XDP again", Duration::from_secs(10))
+        .unwrap_or_else(|| panic!("no repair: {log:?}"));
+    assert!(
+        line.contains(" WARN ")
+            && line.contains(&format!("peer0: its link pin {} is gone", pin.display())),
+        "{line}"
+    );
+    assert!(pin.exists(), "pinned again");
+    assert_eq!(
+        xdp_prog_id(&lab.lab, &lab.edge, "peer0"),
+        Some(prog),
+        "edged's program runs on peer0 again"
+    );
+    let status = edged.ctl_ok(&["status"]);
+    assert_eq!(status["link_repairs"]["total"], 1, "{status}");
+    assert_eq!(
+        status["link_repairs"]["recent"][0]["port"], "peer0",
+        "{status}"
+    );
+    let metrics = http_get(&lab.edge, "127.0.0.1:9477".parse().unwrap(), "/metrics");
+    assert_eq!(
+        sample(&metrics, "edge_link_repairs_total{port=\"peer0\"}"),
+        Some(1.0),
+        "{metrics}"
+    );
+    assert_lab_streams_arrive(&lab, 100);
+    drop(edged);
+    std::fs::remove_file(config).unwrap();
+}

@@ -128,6 +128,10 @@ async fn run(args: Args) -> Result<()> {
         tokio::time::Instant::now() + daemon::HOST_CHECK_INTERVAL,
         daemon::HOST_CHECK_INTERVAL,
     );
+    let mut link_check = tokio::time::interval_at(
+        tokio::time::Instant::now() + daemon::LINK_CHECK_INTERVAL,
+        daemon::LINK_CHECK_INTERVAL,
+    );
     let stops = if daemon.pins().scope == loader::Scope::Private {
         "the data plane stops with it (--private-pins)"
     } else {
@@ -144,7 +148,10 @@ async fn run(args: Args) -> Result<()> {
                 let (response, exit) = block_in_place(|| daemon.handle(request));
                 if reload && response.ok {
                     // Ports may have changed.
-                    block_in_place(|| daemon.check_veth_peers(true));
+                    block_in_place(|| {
+                        daemon.check_veth_peers(true);
+                        daemon.check_links();
+                    });
                 }
                 if !response.ok && !teardown {
                     warn!("request failed: {}", response.error.as_deref().unwrap_or(""));
@@ -162,10 +169,14 @@ async fn run(args: Args) -> Result<()> {
             Some(event) = events.protection.recv() => daemon.protection_event(event),
             _ = flush.tick() => daemon.flush_events(),
             _ = host_check.tick() => block_in_place(|| daemon.check_veth_peers(false)),
+            _ = link_check.tick() => block_in_place(|| daemon.check_links()),
             _ = sighup.recv() => match block_in_place(|| daemon.reload()) {
                 Ok(c) => {
                     info!("SIGHUP: reloaded ({} written, {} removed)", c.written, c.removed);
-                    block_in_place(|| daemon.check_veth_peers(true));
+                    block_in_place(|| {
+                        daemon.check_veth_peers(true);
+                        daemon.check_links();
+                    });
                 }
                 Err(e) => error!("SIGHUP: reload rejected, running state kept: {e:#}"),
             },

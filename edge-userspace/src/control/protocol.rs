@@ -271,8 +271,19 @@ pub struct Status {
     pub drained: Vec<String>,
     /// Bumped on every applied change.
     pub generation: u64,
+    /// Ports whose XDP link edged found gone and attached again.
+    #[serde(default)]
+    pub link_repairs: LinkRepairs,
     pub maps: Maps,
+    /// Restart-only keys (`pin_path`, `socket_path`, `state_path`,
+    /// `metrics_address`, `xdp_mode`, `limits.prefixes_v4`,
+    /// `limits.prefixes_v6`) the config sets otherwise than edged runs
+    /// with: they take effect at the next restart. The paths in this reply
+    /// are the running ones.
+    #[serde(default)]
+    pub pending_restart: Vec<String>,
     pub pid: u32,
+    /// The pin directory edged runs with (what teardown removes).
     pub pin_path: PathBuf,
     /// Whether the pins outlive edged.
     pub pins: Pins,
@@ -294,6 +305,26 @@ pub struct Status {
     /// What keeps edged from doing what it says, for people: private pins,
     /// veth peers that drop redirected frames (empty when all is well).
     pub warnings: Vec<String>,
+}
+
+/// The ports' XDP links edged found gone (a deleted link pin detaches
+/// XDP from its port) and attached again (`status.link_repairs`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LinkRepairs {
+    /// The most recent repairs (at most 8), oldest first.
+    pub recent: Vec<LinkRepair>,
+    /// Repairs since edged started.
+    pub total: u64,
+}
+
+/// One repaired link.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LinkRepair {
+    /// What edged found.
+    pub found: String,
+    pub port: String,
+    /// Seconds since the Unix epoch.
+    pub time: f64,
 }
 
 /// Where the pin directory is visible from (`status.pins`).
@@ -554,9 +585,14 @@ pub struct Share {
 
 /// `prefix_add`, `prefix_del`, `pop_drain`, `pop_undrain`, `config_reload`:
 /// what the change wrote.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Changed {
     pub changes: Changes,
+    /// `config_reload` only: the restart-only keys the reloaded config sets
+    /// otherwise than edged runs with (as in `status`); they wait for the
+    /// next restart, everything else was applied. Absent when none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pending_restart: Vec<String>,
 }
 
 /// Map entries written and removed.
@@ -573,6 +609,7 @@ impl From<desired::Changes> for Changed {
                 removed: c.removed,
                 written: c.written,
             },
+            pending_restart: Vec::new(),
         }
     }
 }

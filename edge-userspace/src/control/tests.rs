@@ -38,6 +38,14 @@ fn status() -> Status {
         default_action: "pass".into(),
         drained: vec!["pop-b".into()],
         generation: 7,
+        link_repairs: LinkRepairs {
+            recent: vec![LinkRepair {
+                found: "its link pin /sys/fs/bpf/edge/link_peer0 is gone, and XDP with it".into(),
+                port: "peer0".into(),
+                time: 1_700_000_000.5,
+            }],
+            total: 1,
+        },
         maps: Maps {
             policies: fill(3, 256),
             pops: fill(2, 256),
@@ -45,6 +53,7 @@ fn status() -> Status {
             prefixes_v4: fill(4, 1_048_576),
             prefixes_v6: fill(0, 262_144),
         },
+        pending_restart: vec!["pin_path".into()],
         pid: 4242,
         pin_path: "/sys/fs/bpf/edge".into(),
         pins: Pins {
@@ -217,6 +226,14 @@ fn every_reply_round_trips() {
             removed: 1,
             written: 2,
         },
+        pending_restart: Vec::new(),
+    });
+    round_trip(&Changed {
+        changes: Changes {
+            removed: 0,
+            written: 0,
+        },
+        pending_restart: vec!["pin_path".into(), "limits.prefixes_v4".into()],
     });
     round_trip(&vec![pop(false), pop(true)]);
     round_trip(&vec![policy()]);

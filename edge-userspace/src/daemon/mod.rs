@@ -21,7 +21,7 @@ use tokio::sync::mpsc;
 
 use crate::{
     config::{self},
-    control::{Pins, VethPeer},
+    control::{LinkRepair, LinkRepairs, Pins, VethPeer},
     dataplane::{
         events,
         loader::{self, Dataplane, Scope},
@@ -33,7 +33,7 @@ use crate::{
         veth::{self, Xdp},
     },
     metrics::HostFacts,
-    plan::Plan,
+    plan::{Limits, Plan, XdpMode},
     policy::{Choices, Layout, Resolved},
 };
 
@@ -94,6 +94,108 @@ pub fn paths(path: &Path, o: &Overrides) -> Result<Plan> {
     Ok(plan)
 }
 
+/// The daemon-level keys edged takes once, at start: the pin directory,
+/// the control socket, the state file, the metrics endpoint, the XDP mode
+/// and the prefix maps' sizes. A reload that changes them in the config
+/// keeps running with these; the keys it changed are pending until the
+/// next restart (`pending_restart` in the reload's reply and in status).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Running {
+    pub pin_path: PathBuf,
+    pub socket_path: PathBuf,
+    pub state_path: PathBuf,
+    pub metrics_address: Option<std::net::SocketAddr>,
+    pub xdp_mode: XdpMode,
+    pub limits: Limits,
+}
+
+/// A restart-only key the config sets otherwise than edged runs with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pending {
+    /// The config key (`pin_path`, `limits.prefixes_v4`, ...).
+    pub key: String,
+    /// Its value in the config file.
+    pub config: String,
+    /// The value edged runs with.
+    pub running: String,
+}
+
+impl std::fmt::Display for Pending {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {} (running: {})",
+            self.key, self.config, self.running
+        )
+    }
+}
+
+impl Running {
+    pub fn of(plan: &Plan) -> Self {
+        Self {
+            pin_path: plan.pin_path.clone(),
+            socket_path: plan.socket_path.clone(),
+            state_path: plan.state_path.clone(),
+            metrics_address: plan.metrics_address,
+            xdp_mode: plan.xdp_mode,
+            limits: plan.limits,
+        }
+    }
+
+    /// The keys `plan` (a reload's, flags applied) sets otherwise, in the
+    /// order of docs/config.md.
+    pub fn pending(&self, plan: &Plan) -> Vec<Pending> {
+        let path = |p: &Path| p.display().to_string();
+        let addr =
+            |a: Option<std::net::SocketAddr>| a.map_or_else(|| "off".into(), |a| a.to_string());
+        let mode = |m: XdpMode| format!("{m:?}").to_lowercase();
+        let rows = [
+            ("pin_path", path(&plan.pin_path), path(&self.pin_path)),
+            ("xdp_mode", mode(plan.xdp_mode), mode(self.xdp_mode)),
+            (
+                "metrics_address",
+                addr(plan.metrics_address),
+                addr(self.metrics_address),
+            ),
+            (
+                "socket_path",
+                path(&plan.socket_path),
+                path(&self.socket_path),
+            ),
+            ("state_path", path(&plan.state_path), path(&self.state_path)),
+            (
+                "limits.prefixes_v4",
+                plan.limits.prefixes_v4.to_string(),
+                self.limits.prefixes_v4.to_string(),
+            ),
+            (
+                "limits.prefixes_v6",
+                plan.limits.prefixes_v6.to_string(),
+                self.limits.prefixes_v6.to_string(),
+            ),
+        ];
+        rows.into_iter()
+            .filter(|(_, config, running)| config != running)
+            .map(|(key, config, running)| Pending {
+                key: key.into(),
+                config,
+                running,
+            })
+            .collect()
+    }
+
+    /// Puts the running values into `plan`: a reload applies everything
+    /// else, and these stay as edged started with them.
+    pub fn keep(&self, plan: &mut Plan) {
+        plan.pin_path = self.pin_path.clone();
+        plan.socket_path = self.socket_path.clone();
+        plan.state_path = self.state_path.clone();
+        plan.metrics_address = self.metrics_address;
+        plan.xdp_mode = self.xdp_mode;
+        plan.limits = self.limits;
+    }
+}
+
 /// The running daemon: where its config comes from, what it last applied,
 /// the routes and health that feed it, and what it publishes.
 pub struct Daemon {
@@ -107,6 +209,10 @@ pub struct Daemon {
     view: Arc<RwLock<Arc<View>>>,
     started: Instant,
     host: HostChecks,
+    /// The restart-only keys as edged started with them.
+    running: Running,
+    /// The restart-only keys the config (as last applied) sets otherwise.
+    pending: Vec<Pending>,
 }
 
 /// What edged found when it checked the host: where its pins are visible
@@ -115,12 +221,32 @@ pub struct Daemon {
 struct HostChecks {
     pins: loader::PinScope,
     veth_peers: Vec<VethPeer>,
+    /// The ports' XDP links found gone and attached again.
+    links: LinkChecks,
     /// The same, for the metrics endpoint.
     facts: Arc<RwLock<Arc<HostFacts>>>,
 }
 
+/// What the link checks ([`Daemon::check_links`]) found.
+#[derive(Default)]
+struct LinkChecks {
+    /// Repairs by port, since edged started.
+    repairs: BTreeMap<String, u64>,
+    /// The most recent repairs, oldest first.
+    recent: VecDeque<LinkRepair>,
+    /// Ports whose link is gone and could not be repaired (or checked), and why.
+    failing: BTreeMap<String, String>,
+}
+
+/// Repairs kept for `status`.
+const RECENT_REPAIRS: usize = 8;
+
 /// How often edged's loop checks the veth peers again.
 pub const HOST_CHECK_INTERVAL: Duration = Duration::from_secs(30);
+
+/// How often edged's loop checks that every port runs the program through
+/// its pinned link ([`Daemon::check_links`]).
+pub const LINK_CHECK_INTERVAL: Duration = Duration::from_secs(2);
 
 /// Where the config comes from.
 struct Source {
@@ -180,11 +306,20 @@ impl Daemon {
     /// Loads the data plane (reusing what an earlier run pinned), applies
     /// the config as a diff and attaches. On a first start that fails,
     /// nothing is left behind; on a restart that fails, the running data
-    /// plane is left as it was.
+    /// plane is left exactly as it was (program, links, maps, state file).
     pub fn start(config_path: &Path, overrides: Overrides) -> Result<(Self, Channels)> {
         let paths = paths(config_path, &overrides)?;
         let state = State::load(&paths.state_path)?;
         let (text, mut plan) = read_config(config_path, &state, &overrides)?;
+        // Before anything changes: a state file that cannot be written
+        // (read-only or missing directory, a file where the directory
+        // belongs) would fail the start half way.
+        State::check_writable(&plan.state_path).with_context(|| {
+            format!(
+                "the state file {} cannot be written; nothing was changed",
+                plan.state_path.display()
+            )
+        })?;
         let pins = check_pins(&plan.pin_path, overrides.private_pins)?;
         // Routes first: a restart must not drop the synced prefixes even
         // for a moment.
@@ -193,64 +328,16 @@ impl Daemon {
         let sync = start_sync(&plan, &mut store, &route_tx)?;
         routes::extend(&mut plan, &mut store);
         let mut dp = Dataplane::load(&plan.pin_path, plan.limits)?;
-        let resumed = dp.resumed;
-        let health = BTreeMap::new();
-        let result = (|| -> Result<(desired::Compiled, State)> {
-            let mut current = desired::dump(&dp.tables).context("reading the pinned maps")?;
-            if !resumed {
-                // Some maps are new. Ports and local addresses have kernel
-                // copies (the transmit map, the index arrays) that may be
-                // among the new maps: write them all again, and the
-                // settings. The rest is taken as read: the prefixes give
-                // their slots and deletions, and the PoP and policy arrays
-                // hold what they hold. A new policy array holds zeros, not
-                // the unused marker (`NO_POP`) a restart reads back for
-                // every unused id, so the first start writes the marker
-                // too: a fresh start and a restart leave the same maps, and
-                // an unchanged config then writes nothing.
-                current = Desired {
-                    prefixes: current.prefixes,
-                    pops: current.pops,
-                    policies: current.policies,
-                    ..Desired::default()
-                };
-                current.settings.encap_ttl = 0; // never valid: rewritten
-            }
-            let c = desired::compile(
-                &plan,
-                &state,
-                &current,
-                &health_of(&plan, &state.drained, &health, &BTreeSet::new()),
-                &Choices::default(),
-            )?;
-            let changes =
-                desired::apply(&mut dp.tables, Some(&mut dp.counters), &current, &c.desired)?;
-            let ports: Vec<&str> = plan.ports.iter().map(|p| p.interface.as_str()).collect();
-            dp.attach(&ports, plan.xdp_mode)?;
-            let state = State {
-                ids: c.ids.clone(),
-                ..state
-            };
-            state.save(&plan.state_path)?;
-            info!(
-                "{}: {} entries written, {} removed",
-                if resumed {
-                    "reconciled the pinned maps"
-                } else {
-                    "filled the maps"
-                },
-                changes.written,
-                changes.removed
-            );
-            Ok((c, state))
-        })();
-        let (c, state) = match result {
+        let (c, state) = match install(&mut dp, &plan, state) {
             Ok(r) => r,
             Err(e) => {
-                if !resumed {
-                    loader::teardown(&plan.pin_path);
-                }
-                return Err(e);
+                let fresh = dp.fresh;
+                dp.discard();
+                return Err(e.context(if fresh {
+                    "the first start failed; nothing is left behind"
+                } else {
+                    "the restart failed; the running forwarder is left as it was (program, links, maps, state file)"
+                }));
             }
         };
         let mut view = c.view;
@@ -265,6 +352,7 @@ impl Daemon {
             events::spawn(ring, protection_tx, Arc::new(AtomicBool::new(false)))
                 .context("starting the event reader")?;
         }
+        let running = Running::of(&plan);
         let mut daemon = Self {
             source: Source {
                 config_path: config_path.to_path_buf(),
@@ -286,7 +374,7 @@ impl Daemon {
                 tx: route_tx,
             },
             failover: Failover {
-                health,
+                health: BTreeMap::new(),
                 rtts: BTreeMap::new(),
                 monitors: BTreeMap::new(),
                 health_tx,
@@ -301,8 +389,11 @@ impl Daemon {
             host: HostChecks {
                 pins,
                 veth_peers: Vec::new(),
+                links: LinkChecks::default(),
                 facts: Arc::default(),
             },
+            running,
+            pending: Vec::new(),
         };
         daemon.sync_monitors();
         daemon.publish_health();
@@ -370,7 +461,135 @@ impl Daemon {
                 out.push(format!("veth {}: {}", v.port, v.reason));
             }
         }
+        for (port, why) in &self.host.links.failing {
+            out.push(format!("{port}: {why}"));
+        }
+        if !self.pending.is_empty() {
+            out.push(format!(
+                "the config changes keys that take effect at the next restart: {}",
+                self.pending
+                    .iter()
+                    .map(Pending::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
         out
+    }
+
+    /// `status.pending_restart`: the restart-only keys the config sets
+    /// otherwise than edged runs with.
+    fn pending_restart(&self) -> Vec<String> {
+        self.pending.iter().map(|p| p.key.clone()).collect()
+    }
+
+    /// `status.link_repairs`.
+    fn link_repairs(&self) -> LinkRepairs {
+        LinkRepairs {
+            recent: self.host.links.recent.iter().cloned().collect(),
+            total: self.host.links.repairs.values().sum(),
+        }
+    }
+
+    /// Checks that every port runs the program through its pinned link,
+    /// and attaches it again where not: a deleted link pin (which detaches
+    /// XDP from the port), an interface that lost its link (deleted and
+    /// created again). Each repair is a WARN line, counted in status
+    /// (`link_repairs`) and the metrics (`edge_link_repairs_total`); a port
+    /// that cannot be repaired is an ERROR line (once) and a warning in
+    /// status until it can. Run every [`LINK_CHECK_INTERVAL`] and after
+    /// every reload.
+    pub fn check_links(&mut self) {
+        let mode = self.running.xdp_mode;
+        let ports: Vec<String> = self
+            .applied
+            .plan
+            .ports
+            .iter()
+            .map(|p| p.interface.clone())
+            .collect();
+        let mut changed = false;
+        for port in ports {
+            let found = match self.dp.check_link(&port) {
+                Ok(None) => {
+                    if self.host.links.failing.remove(&port).is_some() {
+                        info!("{port}: XDP runs on it again through its pinned link");
+                    }
+                    continue;
+                }
+                Ok(Some(found)) => found,
+                Err(e) => {
+                    self.link_failing(&port, format!("cannot check its XDP link: {e:#}"));
+                    continue;
+                }
+            };
+            match self.dp.repair_link(&port, mode) {
+                Ok(program) => {
+                    warn!(
+                        "{port}: {found}: attached XDP again (program {program}) and pinned the link; the port forwarded nothing meanwhile (edgectl status: link_repairs)"
+                    );
+                    self.host.links.failing.remove(&port);
+                    *self.host.links.repairs.entry(port.clone()).or_default() += 1;
+                    if self.host.links.recent.len() == RECENT_REPAIRS {
+                        self.host.links.recent.pop_front();
+                    }
+                    self.host.links.recent.push_back(LinkRepair {
+                        found,
+                        port,
+                        time: std::time::SystemTime::now()
+                            .duration_since(std::time::UNIX_EPOCH)
+                            .map_or(0.0, |d| d.as_secs_f64()),
+                    });
+                    changed = true;
+                }
+                Err(e) => {
+                    self.link_failing(&port, format!("{found}; attaching XDP again failed: {e:#}"))
+                }
+            }
+        }
+        if changed {
+            self.publish_facts();
+        }
+    }
+
+    /// A port whose link is gone and stays so: an ERROR line when the
+    /// reason is new, a warning in status meanwhile.
+    fn link_failing(&mut self, port: &str, why: String) {
+        if self.host.links.failing.get(port) != Some(&why) {
+            error!("{port}: {why} (edgectl status lists it under warnings)");
+            self.host.links.failing.insert(port.to_string(), why);
+        }
+    }
+
+    /// Publishes what edged found about the host for the metrics endpoint.
+    fn publish_facts(&self) {
+        let facts = HostFacts {
+            link_repairs: self
+                .host
+                .links
+                .repairs
+                .iter()
+                .map(|(p, n)| (p.clone(), *n))
+                .collect(),
+            pins_persistent: match self.host.pins.scope {
+                Scope::Shared => Some(true),
+                Scope::Private => Some(false),
+                Scope::Unknown => None,
+            },
+            veth_peers: self
+                .host
+                .veth_peers
+                .iter()
+                .map(|v| {
+                    (
+                        v.port.clone(),
+                        v.peer.clone().unwrap_or_default(),
+                        v.receives,
+                    )
+                })
+                .collect(),
+        };
+        *self.host.facts.write().expect("host facts lock") = Arc::new(facts);
     }
 
     /// Checks the peer of every egress veth port (one a PoP leaves
@@ -473,26 +692,98 @@ impl Daemon {
                 None => warn!("veth {}: {}", v.port, v.reason),
             }
         }
-        let facts = HostFacts {
-            pins_persistent: match self.host.pins.scope {
-                Scope::Shared => Some(true),
-                Scope::Private => Some(false),
-                Scope::Unknown => None,
-            },
-            veth_peers: found
-                .iter()
-                .map(|v| {
-                    (
-                        v.port.clone(),
-                        v.peer.clone().unwrap_or_default(),
-                        v.receives,
-                    )
-                })
-                .collect(),
-        };
-        *self.host.facts.write().expect("host facts lock") = Arc::new(facts);
         self.host.veth_peers = found;
+        self.publish_facts();
     }
+}
+
+/// A start's one transaction: compiles `plan`, writes the state file's new
+/// contents aside, writes the maps, attaches (replacing the program on the
+/// pinned links), and only then records the state, puts new maps in place
+/// and detaches ports that left. A failure at any step undoes the steps
+/// before it: the writes into running maps are reversed, each link runs
+/// its old program again, links attached anew are detached; the caller
+/// discards what the load created ([`Dataplane::discard`]).
+fn install(dp: &mut Dataplane, plan: &Plan, state: State) -> Result<(desired::Compiled, State)> {
+    let health = BTreeMap::new();
+    let mut current = desired::dump(&dp.tables).context("reading the pinned maps")?;
+    if !dp.resumed {
+        // New maps. Ports and local addresses have kernel copies (the
+        // transmit map, the index arrays): write them all, and the
+        // settings. The rest is taken as read: the prefixes give their
+        // slots and deletions, and the PoP and policy arrays hold what they
+        // hold. A new policy array holds zeros, not the unused marker
+        // (`NO_POP`) a restart reads back for every unused id, so the first
+        // start writes the marker too: a fresh start and a restart leave
+        // the same maps, and an unchanged config then writes nothing.
+        current = Desired {
+            prefixes: current.prefixes,
+            pops: current.pops,
+            policies: current.policies,
+            ..Desired::default()
+        };
+        current.settings.encap_ttl = 0; // never valid: rewritten
+    }
+    let c = desired::compile(
+        plan,
+        &state,
+        &current,
+        &health_of(plan, &state.drained, &health, &BTreeSet::new()),
+        &Choices::default(),
+    )?;
+    let state = State {
+        ids: c.ids.clone(),
+        ..state
+    };
+    // Recorded last, written first: a full disk shows here, before the
+    // kernel is touched.
+    let record = state.prepare(&plan.state_path).with_context(|| {
+        format!(
+            "writing the state file {}; nothing was changed",
+            plan.state_path.display()
+        )
+    })?;
+    let changes = desired::apply(&mut dp.tables, Some(&mut dp.counters), &current, &c.desired)?;
+    // Reverses the writes into maps the running program reads (a restart
+    // over them); new maps are discarded whole. Counter slots are left
+    // alone: the slots written were free ones.
+    let undo = |dp: &mut Dataplane| {
+        if dp.resumed
+            && let Err(e) = desired::apply(&mut dp.tables, None, &c.desired, &current)
+        {
+            error!("putting the running maps back after a failed restart: {e:#}");
+        }
+    };
+    let ports: Vec<&str> = plan.ports.iter().map(|p| p.interface.as_str()).collect();
+    let attached = match dp.attach_ports(&ports, plan.xdp_mode) {
+        Ok(a) => a,
+        Err(e) => {
+            undo(dp);
+            return Err(e);
+        }
+    };
+    if let Err(e) = record.commit() {
+        attached.rollback();
+        undo(dp);
+        return Err(e.context("recording the desired state"));
+    }
+    // Done: nothing below undoes the start.
+    attached.commit();
+    if let Err(e) = dp.commit_maps() {
+        error!("{e:#}");
+    }
+    dp.detach_others(&ports);
+    info!(
+        "{}: {} entries written, {} removed",
+        if dp.resumed {
+            "reconciled the pinned maps"
+        } else {
+            "filled the maps"
+        },
+        changes.written,
+        changes.removed
+    );
+    Ok((c, state))
 }
 
 /// Where the pins under `dir` are visible from: logged, and a start
@@ -527,4 +818,76 @@ fn check_pins(dir: &Path, private_pins: bool) -> Result<loader::PinScope> {
         ),
     }
     Ok(pins)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CONFIG: &str = r#"
+[daemon]
+pin_path = "/sys/fs/bpf/a"
+socket_path = "/run/a/edged.sock"
+state_path = "/var/lib/a/state.json"
+
+[[ports]]
+interface = "peer0"
+role = "peering"
+"#;
+
+    /// A reload's restart-only keys (issue 15, item 7): listed as pending,
+    /// with config and running values, and the plan keeps the running ones;
+    /// a flag that overrides a key makes its config value irrelevant.
+    #[test]
+    fn restart_only_keys_changed_by_a_reload_are_pending_not_taken() {
+        let start = config::parse(CONFIG).unwrap();
+        let running = Running::of(&start);
+        assert!(running.pending(&start).is_empty());
+        let text = CONFIG
+            .replace("/sys/fs/bpf/a", "/sys/fs/bpf/b")
+            .replace("/run/a/", "/run/b/")
+            .replace("/var/lib/a/", "/var/lib/b/")
+            .replace(
+                "[daemon]",
+                "[daemon]\nxdp_mode = \"generic\"\nmetrics_address = \"\"",
+            )
+            .replace("[[ports]]", "[limits]\nprefixes_v4 = 1000\n\n[[ports]]");
+        let mut plan = config::parse(&text).unwrap();
+        let pending = running.pending(&plan);
+        let keys: Vec<&str> = pending.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "pin_path",
+                "xdp_mode",
+                "metrics_address",
+                "socket_path",
+                "state_path",
+                "limits.prefixes_v4"
+            ]
+        );
+        assert_eq!(
+            pending[0].to_string(),
+            "pin_path /sys/fs/bpf/b (running: /sys/fs/bpf/a)"
+        );
+        assert_eq!(
+            pending[2].to_string(),
+            "metrics_address off (running: 127.0.0.1:9477)"
+        );
+        running.keep(&mut plan);
+        assert_eq!(Running::of(&plan), running);
+        assert!(running.pending(&plan).is_empty());
+
+        // --pin-path given: the config's pin_path changes nothing.
+        let o = Overrides {
+            pin_path: Some("/sys/fs/bpf/flag".into()),
+            ..Overrides::default()
+        };
+        let mut start = config::parse(CONFIG).unwrap();
+        o.apply(&mut start);
+        let running = Running::of(&start);
+        let mut plan = config::parse(&CONFIG.replace("/sys/fs/bpf/a", "/sys/fs/bpf/b")).unwrap();
+        o.apply(&mut plan);
+        assert!(running.pending(&plan).is_empty());
+    }
 }

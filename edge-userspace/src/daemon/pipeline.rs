@@ -107,6 +107,9 @@ impl Daemon {
     pub(super) fn change(&mut self, text: String, state: State) -> Result<Changes> {
         let mut plan = config::parse_with(&text, &state.live)?;
         self.source.overrides.apply(&mut plan);
+        // The restart-only keys stay as edged started with them.
+        let pending = self.running.pending(&plan);
+        self.running.keep(&mut plan);
         let tables = source_tables(&plan);
         if self.routes.sync.as_ref().map(|s| &s.tables) != Some(&tables) {
             // Other tables: follow those instead, from a fresh dump.
@@ -115,16 +118,31 @@ impl Daemon {
             self.routes.sync = start_sync(&plan, &mut self.routes.store, &self.routes.tx)?;
         }
         routes::extend(&mut plan, &mut self.routes.store);
-        if plan.pin_path != self.applied.plan.pin_path
-            || plan.limits != self.applied.plan.limits
-            || plan.xdp_mode != self.applied.plan.xdp_mode
-        {
-            warn!("pin_path, xdp_mode and [limits] take effect at the next restart");
-        }
         let state_path = plan.state_path.clone();
         let drained = state.drained.clone();
         let none = BTreeSet::new();
-        let (c, state, changes) = {
+        // New ports are attached before the change is committed (a port
+        // the maps do not know yet passes everything to the kernel), and
+        // detached again if it fails; ports that left are detached after.
+        let ports: Vec<&str> = plan.ports.iter().map(|p| p.interface.as_str()).collect();
+        let moved = ports
+            != self
+                .applied
+                .plan
+                .ports
+                .iter()
+                .map(|p| p.interface.as_str())
+                .collect::<Vec<_>>();
+        // (A port that does not exist is left to the compile to report.)
+        let exist = ports
+            .iter()
+            .all(|p| crate::host::netdev::ifindex(p).is_ok());
+        let attached = if moved && exist {
+            Some(self.dp.attach_ports(&ports, plan.xdp_mode)?)
+        } else {
+            None
+        };
+        let committed = {
             let health = health_of(&plan, &drained, &self.failover.health, &none);
             commit(
                 &desired::Kernel,
@@ -138,22 +156,30 @@ impl Daemon {
                 &health,
                 &self.applied.resolved.choices,
                 |s| s.save(&state_path),
-            )?
+            )
         };
+        let (c, state, changes) = match committed {
+            Ok(c) => c,
+            Err(e) => {
+                if let Some(a) = attached {
+                    a.rollback();
+                }
+                return Err(e);
+            }
+        };
+        if moved {
+            match attached {
+                Some(a) => a.commit(),
+                // The compile resolved every port: they exist now.
+                None => match self.dp.attach_ports(&ports, plan.xdp_mode) {
+                    Ok(a) => a.commit(),
+                    Err(e) => error!("attaching the new ports: {e:#}"),
+                },
+            }
+            self.dp.detach_others(&ports);
+        }
         let want = c.desired;
         let mut view = c.view;
-        let ports: Vec<&str> = plan.ports.iter().map(|p| p.interface.as_str()).collect();
-        if ports
-            != self
-                .applied
-                .plan
-                .ports
-                .iter()
-                .map(|p| p.interface.as_str())
-                .collect::<Vec<_>>()
-        {
-            self.dp.attach(&ports, plan.xdp_mode)?;
-        }
         view.generation = self.snapshot().generation + 1;
         view.routes = route_view(&self.routes.store);
         *self.view.write().expect("view lock") = Arc::new(view);
@@ -169,17 +195,33 @@ impl Daemon {
         *self.failover.watched.write().expect("watch set lock") = c.next_hops;
         self.applied.pop_ids = c.pop_ids;
         self.applied.table_ids = c.table_ids;
+        self.pending = pending;
         self.sync_monitors();
         self.publish_health();
         Ok(changes)
     }
 
-    /// Re-reads the config file and applies it.
+    /// Re-reads the config file and applies it. Restart-only keys it
+    /// changes are not applied: they are logged (WARN) and listed in
+    /// `pending_restart`.
     pub fn reload(&mut self) -> Result<Changes> {
         let text = read_settled(&self.source.config_path)?;
         let state = self.applied.state.clone();
-        self.change(text, state)
-            .with_context(|| format!("config {}", self.source.config_path.display()))
+        let changes = self
+            .change(text, state)
+            .with_context(|| format!("config {}", self.source.config_path.display()))?;
+        if !self.pending.is_empty() {
+            warn!(
+                "config {}: these keys take effect at the next restart, edged runs on with its own until then: {} (edgectl status: pending_restart)",
+                self.source.config_path.display(),
+                self.pending
+                    .iter()
+                    .map(|p| p.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        Ok(changes)
     }
 
     /// Applies route changes from the sync thread (and any already queued).

@@ -166,12 +166,17 @@ impl Daemon {
                 self.snapshot().policies.iter().map(Into::into).collect(),
             )),
             Request::PolicyShow { policy } => self.policy(&policy).map(Reply::PolicyShow),
-            Request::ConfigReload {} => self.reload().map(changed),
+            Request::ConfigReload {} => self.reload().map(|c| {
+                Reply::Changed(Changed {
+                    pending_restart: self.pending_restart(),
+                    ..Changed::from(c)
+                })
+            }),
             Request::Teardown {} => {
                 exit = true;
                 self.teardown();
                 Ok(Reply::TornDown(TornDown {
-                    torn_down: self.applied.plan.pin_path.clone(),
+                    torn_down: self.running.pin_path.clone(),
                 }))
             }
         };
@@ -206,6 +211,7 @@ impl Daemon {
             default_action: view.default_action.into(),
             drained: self.applied.state.drained.iter().cloned().collect(),
             generation: view.generation,
+            link_repairs: self.link_repairs(),
             maps: Maps {
                 policies: fill(plan.policies.len(), limits::MAX_POLICIES),
                 pops: fill(plan.pops.len(), limits::MAX_POPS),
@@ -213,8 +219,9 @@ impl Daemon {
                 prefixes_v4: fill(v4, plan.limits.prefixes_v4),
                 prefixes_v6: fill(v6, plan.limits.prefixes_v6),
             },
+            pending_restart: self.pending_restart(),
             pid: std::process::id(),
-            pin_path: plan.pin_path.clone(),
+            pin_path: self.running.pin_path.clone(),
             pins: self.pins_status(),
             policies: plan.policies.len(),
             pops: plan.pops.len(),
@@ -225,8 +232,8 @@ impl Daemon {
                 total: plan.prefixes.len(),
             },
             routes: view.routes.into(),
-            socket_path: plan.socket_path.clone(),
-            state_path: plan.state_path.clone(),
+            socket_path: self.running.socket_path.clone(),
+            state_path: self.running.state_path.clone(),
             transit_exit: view.transit_exit.clone(),
             uptime_seconds: self.started.elapsed().as_secs(),
             version: env!("CARGO_PKG_VERSION").into(),

@@ -1,8 +1,17 @@
 //! Loads the eBPF object with its maps and links pinned, so that the data
 //! plane outlives the daemon, and removes it all on teardown.
+//!
+//! A restart never changes the running forwarder until it is sure to
+//! complete: maps it must replace are created under staged names
+//! (`next_NAME`) beside the running ones and renamed into place only at the
+//! end ([`Dataplane::commit_maps`]); the new program replaces the old one on
+//! each pinned link with `bpf_link_update`, remembering the old program so
+//! that [`Attached::rollback`] can put it back; links attached anew are
+//! pinned under staged names too where a pin is in the way.
 
 use std::{
     fs,
+    os::fd::{AsFd as _, AsRawFd as _, BorrowedFd, FromRawFd as _, OwnedFd},
     path::{Path, PathBuf},
 };
 
@@ -13,15 +22,14 @@ use aya::{
     programs::{
         Xdp, XdpMode as AyaXdpMode,
         links::{FdLink, PinnedLink},
-        xdp::XdpLink,
     },
 };
 use edge_common::{map_names, prog_names};
-use log::{info, warn};
+use log::{error, info, warn};
 
 use super::maps::{Counters, Tables};
 use crate::{
-    host::veth::Peer,
+    host::veth::{self, Peer},
     plan::{Limits, XdpMode},
 };
 
@@ -43,13 +51,12 @@ pub fn load() -> Result<Ebpf> {
 }
 
 /// Makes sure `dir` exists on a bpffs, mounting bpffs on /sys/fs/bpf if
-/// nothing is mounted there yet; whether it mounted it.
+/// nothing is mounted there yet; whether it mounted it. A `dir` that is not
+/// on a bpffs (or would not be: its nearest existing ancestor is not) is
+/// refused before anything is created or its mode changed.
 pub fn ensure_bpffs(dir: &Path) -> Result<bool> {
-    let is_bpffs = |p: &Path| {
-        nix::sys::statfs::statfs(p)
-            .map(|s| s.filesystem_type().0 == libc::BPF_FS_MAGIC)
-            .unwrap_or(false)
-    };
+    let magic = |p: &Path| nix::sys::statfs::statfs(p).map(|s| s.filesystem_type().0);
+    let is_bpffs = |p: &Path| magic(p).map(|m| m == libc::BPF_FS_MAGIC).unwrap_or(false);
     let root = Path::new("/sys/fs/bpf");
     let mounted = dir.starts_with(root) && !is_bpffs(root);
     if mounted {
@@ -63,13 +70,31 @@ pub fn ensure_bpffs(dir: &Path) -> Result<bool> {
         .context("mounting bpffs on /sys/fs/bpf")?;
         info!("mounted bpffs on {}", root.display());
     }
+    let existing = dir
+        .ancestors()
+        .find(|p| p.exists())
+        .unwrap_or(Path::new("/"));
+    if !is_bpffs(existing) {
+        let what = match magic(existing) {
+            Ok(m) => format!("filesystem type {m:#x}"),
+            Err(e) => format!("statfs: {e}"),
+        };
+        bail!(
+            "pin path {} is not on a bpf filesystem ({} is on {what}, not bpffs); nothing was created or changed there: choose a path under /sys/fs/bpf, or mount bpffs (`mount -t bpf bpf DIR`)",
+            dir.display(),
+            existing.display()
+        );
+    }
     fs::create_dir_all(dir).with_context(|| format!("creating pin directory {}", dir.display()))?;
     // Pinned maps and links are root's only.
     use std::os::unix::fs::PermissionsExt as _;
-    fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
-        .with_context(|| format!("chmod 0700 {}", dir.display()))?;
-    if !is_bpffs(dir) {
-        bail!("pin path {} is not on a bpf filesystem", dir.display());
+    let mode = fs::metadata(dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .permissions()
+        .mode();
+    if mode & 0o777 != 0o700 {
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("chmod 0700 {}", dir.display()))?;
     }
     Ok(mounted)
 }
@@ -217,6 +242,15 @@ fn link_pin(dir: &Path, interface: &str) -> PathBuf {
     dir.join(format!("link_{}", interface.replace('.', ":")))
 }
 
+/// Pin names beginning with this are a restart's new maps and links, not
+/// yet in place (`next_EDGE_PORTS`, `next_link_eth0`).
+const STAGED: &str = "next_";
+
+/// Where a restart pins what replaces `name` until it completes.
+fn staged_pin(dir: &Path, name: &str) -> PathBuf {
+    dir.join(format!("{STAGED}{name}"))
+}
+
 /// The loaded forwarder: program verified, maps pinned under the pin path
 /// (reused from an earlier run when compatible, so their contents and the
 /// traffic survive a daemon restart), links pinned too. Dropping it leaves
@@ -228,8 +262,13 @@ pub struct Dataplane {
     /// Protection events; the daemon takes it for its reader thread.
     pub events: Option<RingBuf<MapData>>,
     pin_dir: PathBuf,
-    /// Compatible pinned maps were found and reused: a restart, not a first start.
+    /// Nothing was pinned: a first start (a failure removes everything).
+    pub fresh: bool,
+    /// Every pinned map was reused: a restart over the running maps.
     pub resumed: bool,
+    /// A restart that replaces the maps: a complete new set is pinned under
+    /// staged names until [`Dataplane::commit_maps`].
+    pub staged: bool,
 }
 
 const BPF_F_RDONLY_PROG: u32 = 1 << 7;
@@ -256,18 +295,26 @@ fn expected_maps(limits: Limits) -> Result<Vec<(&'static str, [u32; 4])>> {
 
 impl Dataplane {
     /// Loads and verifies the program with its maps pinned under `pin_dir`.
-    /// A pinned map of the same shape is reused with its contents; one of
-    /// another shape (an upgrade that changed it, other limits) is replaced,
-    /// with a warning. Nothing is attached yet.
+    /// When every pinned map has the shape this build wants, they are all
+    /// reused with their contents ([`Dataplane::resumed`]). When one does
+    /// not (an upgrade that changed it, other `[limits]`) or is missing, a
+    /// complete new set is created beside the pinned ones, under staged
+    /// names ([`Dataplane::staged`]): nothing the running program reads is
+    /// written until the program is swapped, and a restart that fails
+    /// leaves the running maps alone. Nothing is attached yet.
     pub fn load(pin_dir: &Path, limits: Limits) -> Result<Self> {
         ensure_bpffs(pin_dir)?;
-        let mut reused = 0;
+        remove_leftovers(pin_dir);
         let expected = expected_maps(limits)?;
+        let mut present = 0;
+        let mut differ = Vec::new();
         for (name, want) in &expected {
             let path = pin_dir.join(name);
             if !path.exists() {
+                differ.push(format!("{name}: not pinned"));
                 continue;
             }
+            present += 1;
             // The kernel adds BPF_F_RDONLY_PROG to device maps' flags.
             let have = aya::maps::MapInfo::from_pin(&path).map(|i| {
                 [
@@ -278,16 +325,22 @@ impl Dataplane {
                 ]
             });
             match have {
-                Ok(have) if have == *want => reused += 1,
-                other => {
-                    warn!(
-                        "pinned map {} does not match this build ({other:?}, want {want:?}): replacing it; its contents are lost",
-                        path.display()
-                    );
-                    fs::remove_file(&path)
-                        .with_context(|| format!("removing {}", path.display()))?;
-                }
+                Ok(have) if have == *want => {}
+                Ok(have) => differ.push(format!(
+                    "{name}: key, value, entries, flags {have:?}, this build {want:?}"
+                )),
+                Err(e) => differ.push(format!("{name}: {e}")),
             }
+        }
+        let fresh = present == 0 && pinned_links(pin_dir).is_empty();
+        let resumed = !fresh && differ.is_empty();
+        let staged = !fresh && !differ.is_empty();
+        if staged {
+            warn!(
+                "the maps pinned under {} do not all match this build ({}): a complete new set is created beside them ({STAGED}*), filled, and put in their place once the restart has completed (their contents and counters start anew); until then, and if the restart fails, the running forwarder keeps its own",
+                pin_dir.display(),
+                differ.join("; ")
+            );
         }
         let mut loader = EbpfLoader::new();
         loader
@@ -295,36 +348,52 @@ impl Dataplane {
             .map_max_entries(map_names::PREFIX_V6, limits.prefixes_v6);
         let paths: Vec<(&str, PathBuf)> = map_names::ALL
             .iter()
-            .map(|&n| (n, pin_dir.join(n)))
+            .map(|&n| {
+                (
+                    n,
+                    if staged {
+                        staged_pin(pin_dir, n)
+                    } else {
+                        pin_dir.join(n)
+                    },
+                )
+            })
             .collect();
         for (name, path) in &paths {
             loader.map_pin_path(name, path.as_path());
         }
-        let mut ebpf = loader
-            .load(object())
-            .context("loading the edge eBPF object")?;
-        let program: &mut Xdp = ebpf
-            .program_mut(prog_names::EDGE)
-            .context("program edge missing from object")?
-            .try_into()?;
-        program
-            .load()
-            .context("the verifier rejected the edge program")?;
-        let tables = Tables::take(&mut ebpf)?;
-        let counters = Counters::take(&mut ebpf)?;
-        let events = ebpf
-            .take_map(map_names::EVENTS)
-            .context("map EDGE_EVENTS missing from object")
-            .and_then(|m| RingBuf::try_from(m).context("EDGE_EVENTS is not a ring buffer"))?;
-        let resumed = reused == expected.len();
+        let loaded = (|| -> Result<_> {
+            let mut ebpf = loader
+                .load(object())
+                .context("loading the edge eBPF object")?;
+            let program: &mut Xdp = ebpf
+                .program_mut(prog_names::EDGE)
+                .context("program edge missing from object")?
+                .try_into()?;
+            program
+                .load()
+                .context("the verifier rejected the edge program")?;
+            let tables = Tables::take(&mut ebpf)?;
+            let counters = Counters::take(&mut ebpf)?;
+            let events = ebpf
+                .take_map(map_names::EVENTS)
+                .context("map EDGE_EVENTS missing from object")
+                .and_then(|m| RingBuf::try_from(m).context("EDGE_EVENTS is not a ring buffer"))?;
+            Ok((ebpf, tables, counters, events))
+        })();
+        let (ebpf, tables, counters, events) = match loaded {
+            Ok(l) => l,
+            Err(e) => {
+                if fresh {
+                    teardown(pin_dir);
+                } else if staged {
+                    remove_staged(pin_dir);
+                }
+                return Err(e);
+            }
+        };
         if resumed {
             info!("reusing the maps pinned under {}", pin_dir.display());
-        } else if reused > 0 {
-            warn!(
-                "reused {reused} of {} pinned maps under {}",
-                expected.len(),
-                pin_dir.display()
-            );
         }
         Ok(Self {
             ebpf,
@@ -332,50 +401,125 @@ impl Dataplane {
             counters,
             events: Some(events),
             pin_dir: pin_dir.to_path_buf(),
+            fresh,
             resumed,
+            staged,
         })
     }
 
-    /// Attaches the program to every interface in `ports` and pins the
-    /// links. Where a pinned link exists (a restart or an upgrade) the new
-    /// program replaces the old one atomically (`bpf_link_update`): no packet
-    /// sees a port without a program. Pinned links of interfaces not in
-    /// `ports` are detached.
-    pub fn attach(&mut self, ports: &[&str], mode: XdpMode) -> Result<()> {
-        for port in ports {
-            self.attach_port(port, mode)?;
+    /// Undoes a load whose start failed: a first start's pins all go
+    /// ([`teardown`]); a restart's staged maps go, and the running
+    /// forwarder's pins stay as they were.
+    pub fn discard(self) {
+        let dir = self.pin_dir.clone();
+        let fresh = self.fresh;
+        drop(self);
+        if fresh {
+            teardown(&dir);
+        } else if remove_staged(&dir) > 0 {
+            info!(
+                "removed the new maps this restart made under {} ({STAGED}*)",
+                dir.display()
+            );
         }
-        for (interface, pin) in pinned_links(&self.pin_dir) {
-            if !ports.contains(&interface.as_str()) {
-                detach_pinned(&pin);
-                info!("detached from {interface} (no longer a port)");
+    }
+
+    /// Puts a restart's new maps in place of the old ones (renamed over
+    /// their pins): the last step of a restart, once the program runs with
+    /// them everywhere and the state is recorded.
+    pub fn commit_maps(&mut self) -> Result<()> {
+        if !self.staged {
+            return Ok(());
+        }
+        let mut failed = Vec::new();
+        for name in map_names::ALL {
+            let (from, to) = (staged_pin(&self.pin_dir, name), self.pin_dir.join(name));
+            if let Err(e) = fs::rename(&from, &to) {
+                failed.push(format!(
+                    "renaming {} onto {}: {e}",
+                    from.display(),
+                    to.display()
+                ));
             }
         }
+        self.staged = false;
+        if !failed.is_empty() {
+            bail!(
+                "{}; the program runs with the new maps, but these pins still name the old ones: restart edged to rebuild them",
+                failed.join("; ")
+            );
+        }
+        info!("the new maps are in place under {}", self.pin_dir.display());
         Ok(())
     }
 
-    fn attach_port(&mut self, port: &str, mode: XdpMode) -> Result<()> {
-        let pin = link_pin(&self.pin_dir, port);
+    /// The id of the loaded edge program.
+    fn program_id(&mut self) -> Result<u32> {
         let program: &mut Xdp = self
             .ebpf
             .program_mut(prog_names::EDGE)
             .context("program edge")?
             .try_into()?;
+        Ok(program.info()?.id())
+    }
+
+    /// Attaches the program to every interface in `ports` and pins the
+    /// links. Where a pinned link exists (a restart or an upgrade) the new
+    /// program replaces the old one atomically (`bpf_link_update`): no packet
+    /// sees a port without a program; a link that already runs this program
+    /// is left alone. Links of interfaces not in `ports` are not touched
+    /// ([`Dataplane::detach_others`]). On failure, what it did is undone
+    /// and the error returned; on success, what it did, to be committed
+    /// ([`Attached::commit`]) or undone ([`Attached::rollback`]).
+    pub fn attach_ports(&mut self, ports: &[&str], mode: XdpMode) -> Result<Attached> {
+        let mut done = Attached::default();
+        for port in ports {
+            if let Err(e) = self.attach_port(port, mode, &mut done) {
+                done.rollback();
+                return Err(e);
+            }
+        }
+        Ok(done)
+    }
+
+    fn attach_port(&mut self, port: &str, mode: XdpMode, done: &mut Attached) -> Result<()> {
+        let pin = link_pin(&self.pin_dir, port);
+        let ours = self.program_id()?;
+        let program: &mut Xdp = self
+            .ebpf
+            .program_mut(prog_names::EDGE)
+            .context("program edge")?
+            .try_into()?;
+        let mut at = pin.clone();
         if pin.exists() {
-            let replaced = PinnedLink::from_pin(&pin)
-                .map_err(anyhow::Error::from)
-                .and_then(|l| XdpLink::try_from(FdLink::from(l)).map_err(anyhow::Error::from))
-                .and_then(|l| program.attach_to_link(l).map_err(anyhow::Error::from));
+            let replaced = (|| -> Result<Option<OwnedFd>> {
+                let link = PinnedLink::from_pin(&pin)?;
+                let running = FdLink::from(link).info()?.program_id();
+                if running == ours {
+                    return Ok(None);
+                }
+                let old = prog_fd_by_id(running)
+                    .with_context(|| format!("opening the running program {running}"))?;
+                let link = obj_get(&pin)?;
+                link_update(link.as_fd(), program.fd()?.as_fd(), Some(old.as_fd()))?;
+                Ok(Some(old))
+            })();
             match replaced {
-                Ok(id) => {
-                    // The pin holds the link; our handle can go.
-                    drop(program.take_link(id)?);
+                Ok(None) => return Ok(()),
+                Ok(Some(old)) => {
                     info!("{port}: replaced the program on the pinned link");
+                    warn_mode(port, mode);
+                    done.replaced.push((port.to_string(), pin, old));
                     return Ok(());
                 }
                 Err(e) => {
+                    // Pinned anew beside it; the pin is replaced once the
+                    // start or change completes.
                     warn!("{port}: pinned link unusable ({e:#}); attaching anew");
-                    let _ = fs::remove_file(&pin);
+                    at = staged_pin(&self.pin_dir, &format!("link_{}", port.replace('.', ":")));
+                    if at.exists() {
+                        detach_pinned(&at);
+                    }
                 }
             }
         }
@@ -395,11 +539,227 @@ impl Dataplane {
         let fd = FdLink::try_from(link).with_context(|| {
             format!("{port}: the kernel gave a netlink XDP attachment, which cannot be pinned")
         })?;
-        fd.pin(&pin)
-            .with_context(|| format!("pinning the link of {port}"))?;
+        fd.pin(&at)
+            .with_context(|| format!("pinning the link of {port} at {}", at.display()))?;
         info!("attached to {port} ({used} mode)");
+        done.new.push((port.to_string(), at, pin));
         Ok(())
     }
+
+    /// Detaches the pinned links of interfaces not in `ports` (no longer
+    /// ports).
+    pub fn detach_others(&self, ports: &[&str]) {
+        for (interface, pin) in pinned_links(&self.pin_dir) {
+            if !ports.contains(&interface.as_str()) {
+                detach_pinned(&pin);
+                info!("detached from {interface} (no longer a port)");
+            }
+        }
+    }
+
+    /// Whether `port` runs this program through its pinned link: `None`
+    /// when it does, else what is wrong (the pin gone, the link no longer
+    /// on the interface), for the log and `edgectl status`.
+    pub fn check_link(&self, port: &str) -> Result<Option<String>> {
+        let pin = link_pin(&self.pin_dir, port);
+        if !pin.exists() {
+            return Ok(Some(format!(
+                "its link pin {} is gone, and XDP with it",
+                pin.display()
+            )));
+        }
+        let link =
+            PinnedLink::from_pin(&pin).with_context(|| format!("opening {}", pin.display()))?;
+        let prog = FdLink::from(link)
+            .info()
+            .with_context(|| format!("reading the link pinned at {}", pin.display()))?
+            .program_id();
+        let on = veth::xdp_of(port)?;
+        Ok(match on {
+            veth::Xdp::Native(id) | veth::Xdp::Generic(id) | veth::Xdp::Offload(id)
+                if id == prog =>
+            {
+                None
+            }
+            other => Some(format!(
+                "the link pinned at {} no longer runs on it (XDP on {port}: {})",
+                pin.display(),
+                other.word()
+            )),
+        })
+    }
+
+    /// Attaches the program to `port` anew and pins the link (its pin was
+    /// deleted, or the interface lost the link): the program id.
+    pub fn repair_link(&mut self, port: &str, mode: XdpMode) -> Result<u32> {
+        let pin = link_pin(&self.pin_dir, port);
+        if pin.exists() {
+            detach_pinned(&pin);
+        }
+        let mut done = Attached::default();
+        self.attach_port(port, mode, &mut done)?;
+        done.commit();
+        self.program_id()
+    }
+}
+
+/// Warns when `port` runs XDP in another mode than the config asks: an
+/// attached port keeps its mode when the program is replaced.
+fn warn_mode(port: &str, mode: XdpMode) {
+    let have = match veth::xdp_of(port) {
+        Ok(veth::Xdp::Native(_)) => "native",
+        Ok(veth::Xdp::Generic(_)) => "generic",
+        _ => return,
+    };
+    let want = match mode {
+        XdpMode::Native => "native",
+        XdpMode::Generic => "generic",
+        XdpMode::Auto => return,
+    };
+    if have != want {
+        warn!(
+            "{port}: XDP runs in {have} mode, the config asks {want}: a port keeps its mode while its pinned link lasts (remove the port from the config and reload, then add it again; or edgectl teardown and start)"
+        );
+    }
+}
+
+/// What [`Dataplane::attach_ports`] did, to commit or undo.
+#[derive(Default)]
+#[must_use = "commit or roll back what was attached"]
+pub struct Attached {
+    /// Links whose program was replaced: (port, pin, the program it ran).
+    replaced: Vec<(String, PathBuf, OwnedFd)>,
+    /// Links attached anew: (port, where pinned, where it belongs).
+    new: Vec<(String, PathBuf, PathBuf)>,
+}
+
+impl Attached {
+    /// Whether anything changed.
+    pub fn is_empty(&self) -> bool {
+        self.replaced.is_empty() && self.new.is_empty()
+    }
+
+    /// Puts the links pinned under staged names in place.
+    pub fn commit(self) {
+        for (port, at, pin) in self.new {
+            if at != pin
+                && let Err(e) = fs::rename(&at, &pin)
+            {
+                error!(
+                    "{port}: renaming {} onto {}: {e}; the link stays pinned at {}",
+                    at.display(),
+                    pin.display(),
+                    at.display()
+                );
+            }
+        }
+    }
+
+    /// Undoes it all: each replaced link runs its old program again, links
+    /// attached anew are detached.
+    pub fn rollback(self) {
+        for (port, pin, old) in self.replaced.into_iter().rev() {
+            match obj_get(&pin).and_then(|l| link_update(l.as_fd(), old.as_fd(), None)) {
+                Ok(()) => info!("{port}: the pinned link runs its old program again"),
+                Err(e) => error!(
+                    "{port}: putting the old program back on the link pinned at {}: {e:#}",
+                    pin.display()
+                ),
+            }
+        }
+        for (port, at, _) in self.new.into_iter().rev() {
+            detach_pinned(&at);
+            info!("{port}: detached again");
+        }
+    }
+}
+
+/// The `bpf(2)` commands the loader needs that aya does not offer on a
+/// pinned link: open a pin, open a program by id, update a link.
+fn bpf<T>(cmd: libc::c_long, attr: &T) -> std::io::Result<libc::c_long> {
+    // SAFETY: `attr` is a valid `bpf_attr` prefix for `cmd`, of its size.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            cmd,
+            std::ptr::from_ref(attr),
+            std::mem::size_of::<T>(),
+        )
+    };
+    if r < 0 {
+        Err(std::io::Error::last_os_error())
+    } else {
+        Ok(r)
+    }
+}
+
+const BPF_OBJ_GET: libc::c_long = 7;
+const BPF_PROG_GET_FD_BY_ID: libc::c_long = 13;
+const BPF_LINK_UPDATE: libc::c_long = 29;
+const BPF_F_REPLACE: u32 = 4;
+
+fn fd_of(r: libc::c_long) -> OwnedFd {
+    // SAFETY: the kernel returned a new file descriptor, ours alone.
+    unsafe { OwnedFd::from_raw_fd(r as i32) }
+}
+
+/// Opens a pinned object (`BPF_OBJ_GET`).
+fn obj_get(path: &Path) -> Result<OwnedFd> {
+    use std::os::unix::ffi::OsStrExt as _;
+    #[repr(C)]
+    struct Attr {
+        pathname: u64,
+        bpf_fd: u32,
+        file_flags: u32,
+    }
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes())?;
+    let attr = Attr {
+        pathname: c.as_ptr() as u64,
+        bpf_fd: 0,
+        file_flags: 0,
+    };
+    bpf(BPF_OBJ_GET, &attr)
+        .map(fd_of)
+        .with_context(|| format!("opening {}", path.display()))
+}
+
+/// A program by id (`BPF_PROG_GET_FD_BY_ID`): holding it keeps it loaded.
+fn prog_fd_by_id(id: u32) -> Result<OwnedFd> {
+    #[repr(C)]
+    struct Attr {
+        id: u32,
+        next_id: u32,
+        open_flags: u32,
+    }
+    let attr = Attr {
+        id,
+        next_id: 0,
+        open_flags: 0,
+    };
+    bpf(BPF_PROG_GET_FD_BY_ID, &attr)
+        .map(fd_of)
+        .with_context(|| format!("opening program {id}"))
+}
+
+/// Makes `link` run `program` (`BPF_LINK_UPDATE`), only if it still runs
+/// `expected` when given.
+fn link_update(link: BorrowedFd, program: BorrowedFd, expected: Option<BorrowedFd>) -> Result<()> {
+    #[repr(C)]
+    struct Attr {
+        link_fd: u32,
+        new_prog_fd: u32,
+        flags: u32,
+        old_prog_fd: u32,
+    }
+    let attr = Attr {
+        link_fd: link.as_raw_fd() as u32,
+        new_prog_fd: program.as_raw_fd() as u32,
+        flags: if expected.is_some() { BPF_F_REPLACE } else { 0 },
+        old_prog_fd: expected.map_or(0, |e| e.as_raw_fd() as u32),
+    };
+    bpf(BPF_LINK_UPDATE, &attr)
+        .map(|_| ())
+        .context("bpf_link_update")
 }
 
 impl Dataplane {
@@ -501,9 +861,37 @@ fn detach_pinned(pin: &Path) {
     }
 }
 
+/// Removes what a restart that did not complete (a crash) left under
+/// staged names: new maps, links attached anew.
+fn remove_leftovers(dir: &Path) {
+    let n = remove_staged(dir);
+    if n > 0 {
+        warn!(
+            "removed {n} pins under {} that a restart which did not complete left ({STAGED}*)",
+            dir.display()
+        );
+    }
+}
+
+/// Removes every pin under a staged name (links are detached); how many.
+fn remove_staged(dir: &Path) -> usize {
+    let mut n = 0;
+    for (name, pin) in pinned(dir, STAGED) {
+        if name.starts_with("link_") || name.starts_with("peer_") {
+            detach_pinned(&pin);
+        } else if let Err(e) = fs::remove_file(&pin) {
+            warn!("removing {}: {e}", pin.display());
+            continue;
+        }
+        n += 1;
+    }
+    n
+}
+
 /// Removes the forwarder pinned under `dir`: detaches every pinned link,
 /// removes the map pins and the directory. What is not there is skipped.
 pub fn teardown(dir: &Path) {
+    remove_leftovers(dir);
     for (interface, pin) in pinned_links(dir) {
         detach_pinned(&pin);
         info!("detached from {interface}");
@@ -521,4 +909,36 @@ pub fn teardown(dir: &Path) {
         }
     }
     let _ = fs::remove_dir(dir);
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt as _;
+
+    use super::*;
+
+    /// A pin path not on a bpffs is refused before anything changes there
+    /// (issue 15): its mode stays, nothing is created under it.
+    #[test]
+    fn a_pin_path_not_on_bpffs_is_refused_unchanged() {
+        let dir = std::env::temp_dir().join(format!("edge-notbpf-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+        let e = format!("{:#}", ensure_bpffs(&dir).unwrap_err());
+        assert!(
+            e.contains(&format!(
+                "pin path {} is not on a bpf filesystem",
+                dir.display()
+            )) && e.contains("nothing was created or changed"),
+            "{e}"
+        );
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir), 0o755, "the refused directory's mode changed");
+        // A missing directory under it is not created.
+        let below = dir.join("edge");
+        assert!(ensure_bpffs(&below).is_err());
+        assert!(!below.exists(), "created under a refused path");
+        fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -367,13 +367,89 @@ fn main() -> std::process::ExitCode {
     drop(lab);
     let _ = std::fs::remove_file(&config);
 
+    // Part 4: restarts that fail, on the standard lab (issue 15): each is
+    // refused before it changes anything, the running forwarder forwards
+    // on untouched, and a good restart follows; then a restart with other
+    // [limits] that completes (a new set of maps built beside the running
+    // one, the program swapped on every link). The state directory is a
+    // small tmpfs, to fill up.
+    eprintln!("edge-reliability: building the lab for failed restarts");
+    let lab = EdgeLab::build("relf");
+    let config = std::env::temp_dir().join(format!("{}.toml", lab.edge));
+    std::fs::write(&config, LAB_CONFIG).unwrap();
+    let tiny = TinyFs::mount(&lab.edge, "16k");
+    let mut edged = Edged::unstarted(&lab.edge, &config, &lab.pin_path());
+    edged.state = tiny.dir.join("state.json");
+    edged
+        .spawn_logged(edged.command(&[]))
+        .unwrap_or_else(|(s, log)| panic!("edged exited ({s:?}): {log:?}"));
+    let streams: Vec<(Stream, Vec<String>)> = lab_streams(&lab)
+        .into_iter()
+        .map(|l| (l.stream, vec![l.at]))
+        .collect();
+    let limits = LAB_CONFIG.replace(
+        "[forwarding]",
+        "[limits]\nprefixes_v4 = 4096\n\n[forwarding]",
+    );
+    let refused = |edged: &mut Edged, what: &str| match edged.spawn_logged(edged.command(&[])) {
+        Ok(log) => panic!("{what}: the restart succeeded: {log:?}"),
+        Err((status, log)) => assert_eq!(status.and_then(|s| s.code()), Some(1), "{what}: {log:?}"),
+    };
+    rows.push(row(
+        "restart that fails: other [limits] and a missing interface (refused, the running forwarder left as it was), then a good restart",
+        zero,
+        under_fault(&streams, rate, || {
+            edged.stop();
+            std::fs::write(
+                &config,
+                format!("{limits}\n[[ports]]\ninterface = \"nope0\"\nrole = \"transit\"\n"),
+            )
+            .unwrap();
+            refused(&mut edged, "a missing interface");
+            std::fs::write(&config, LAB_CONFIG).unwrap();
+            edged.restart();
+        }),
+        true,
+    ));
+    rows.push(row(
+        "restart that fails: state directory full (ENOSPC), config changed (refused before any write), then a good restart",
+        zero,
+        under_fault(&streams, rate, || {
+            edged.stop();
+            tiny.fill();
+            std::fs::write(
+                &config,
+                format!("{LAB_CONFIG}\n[[prefixes]]\nprefix = \"198.51.100.128/25\"\npop = \"pop-b\"\n"),
+            )
+            .unwrap();
+            refused(&mut edged, "a full state directory");
+            tiny.free();
+            edged.restart();
+        }),
+        true,
+    ));
+    rows.push(row(
+        "restart with other [limits] (new maps built beside the running ones, the program swapped on every link)",
+        zero,
+        under_fault(&streams, rate, || {
+            edged.stop();
+            std::fs::write(&config, &limits).unwrap();
+            edged.restart();
+        }),
+        true,
+    ));
+    drop(edged);
+    drop(tiny);
+    drop(lab);
+    let _ = std::fs::remove_file(&config);
+
     // The report.
     let mut md = String::from(
         "# Reliability\n\nOutput of `cargo xtask reliability` (tests/src/bin/edge-reliability.rs).\n\n",
     );
     let _ = writeln!(
         md,
-        "Sequence-numbered UDP streams at {} datagrams/s each run through the edge while one fault happens at a time (0.4 s of traffic before it, 0.6 s after). Part 1: the standard lab (tests/src/topology.rs), six streams: contoso → backbone, fabrikam → transit, backbone → contoso, each over IPv4 and IPv6. Part 2: the three-PoP lab (tests/src/three_pops.rs), one stream from transit toward the customer, policy `priority` over pop1 > pop2 > pop3, UDP probes every 200 ms (timeout 100 ms, rise 2, fall 3), received at whichever PoP carries it. Part 3: the same lab with a customer on a peering port (tests/src/three_pops.rs `exit_config`): one stream to the backbone exit (the PoP pop1, falling back to the transit exit) and one to the transit exit (a priority policy over the transit host, then pop3), received wherever the exit sends it.\n",
+        "Sequence-numbered UDP streams at {} datagrams/s each run through the edge while one fault happens at a time (0.4 s of traffic before it, 0.6 s after). Part 1: the standard lab (tests/src/topology.rs), six streams: contoso → backbone, fabrikam → transit, backbone → contoso, each over IPv4 and IPv6. Part 2: the three-PoP lab (tests/src/three_pops.rs), one stream from transit toward the customer, policy `priority` over pop1 > pop2 > pop3, UDP probes every 200 ms (timeout 100 ms, rise 2, fall 3), received at whichever PoP carries it. Part 3: the same lab with a customer on a peering port (tests/src/three_pops.rs `exit_config`): one stream to the backbone exit (the PoP pop1, falling back to the transit exit) and one to the transit exit (a priority policy over the transit host, then pop3), received wherever the exit sends it. Part 4: the standard lab again, with edged's state directory on a 16 KiB tmpfs: restarts that fail (other `[limits]` and a missing interface; a full state directory with a changed config), each followed by a good restart, and a restart with other `[limits]` that completes.\n",
         args.rate
     );
     md += "| fault | promise | streams | sent | received | lost | duplicated | verdict |\n|---|---|---:|---:|---:|---:|---:|---|\n";
@@ -391,7 +467,7 @@ fn main() -> std::process::ExitCode {
             if r.ok { "kept" } else { "**broken**" }
         );
     }
-    md += "\nZero loss holds because the data plane does not depend on the daemon: program, maps and links are pinned in bpffs, a restart replaces the program with `bpf_link_update`, and every change is written as a diff that keeps each intermediate state valid (docs/operations.md). Failover loss is the time to detect the failure (fall × interval) plus one table write.\n";
+    md += "\nZero loss holds because the data plane does not depend on the daemon: program, maps and links are pinned in bpffs, a restart replaces the program with `bpf_link_update`, and every change is written as a diff that keeps each intermediate state valid (docs/operations.md). Failover loss is the time to detect the failure (fall × interval) plus one table write. A restart that fails changes nothing: it is refused before it touches the running forwarder, or undoes what it did (the old program back on every link); a restart that must replace maps builds the new ones beside the running ones and swaps the program atomically.\n";
     md += "\nHostile input: see docs/fuzzing.md (packet fuzzing through BPF_PROG_TEST_RUN, cargo-fuzz of the config parser and the control-socket decoder) and the control-socket tests in tests/tests/daemon.rs.\n";
     std::fs::write(&args.out, md).expect("write the report");
     eprintln!("edge-reliability: wrote {}", args.out.display());

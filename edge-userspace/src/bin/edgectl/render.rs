@@ -29,10 +29,18 @@ fn joined(items: &[String], sep: &str) -> String {
 }
 
 pub(super) fn changed(c: &Changed) -> String {
-    format!(
+    let mut out = format!(
         "ok: {} map entries written, {} removed\n",
         c.changes.written, c.changes.removed
-    )
+    );
+    if !c.pending_restart.is_empty() {
+        let _ = writeln!(
+            out,
+            "pending restart (changed in the config, not applied until edged restarts): {}",
+            c.pending_restart.join(", ")
+        );
+    }
+    out
 }
 
 pub(super) fn torn_down(t: &TornDown) -> String {
@@ -322,6 +330,23 @@ pub(super) fn status(v: &Status) -> String {
     }
     if !v.drained.is_empty() {
         let _ = writeln!(out, "drained: {}", v.drained.join(", "));
+    }
+    if !v.pending_restart.is_empty() {
+        let _ = writeln!(
+            out,
+            "pending restart (changed in the config, not applied until edged restarts): {}",
+            v.pending_restart.join(", ")
+        );
+    }
+    if v.link_repairs.total > 0 {
+        let _ = writeln!(
+            out,
+            "XDP links repaired: {} (found gone and attached again)",
+            v.link_repairs.total
+        );
+        for r in &v.link_repairs.recent {
+            let _ = writeln!(out, "  {:.3}  {}: {}", r.time, r.port, r.found);
+        }
     }
     if !v.warnings.is_empty() {
         out += "WARNINGS:\n";
