@@ -286,16 +286,22 @@ impl Edged {
     /// The command line of edged for this instance, plus `extra` flags.
     pub fn command(&self, extra: &[&str]) -> std::process::Command {
         let mut c = netns_command(&self.ns, &workspace_bin("edged"));
-        c.arg("--config")
-            .arg(&self.config)
-            .arg("--pin-path")
-            .arg(&self.pin_path)
-            .arg("--socket")
-            .arg(&self.socket)
-            .arg("--state")
-            .arg(&self.state)
-            .args(extra);
+        c.args(self.args()).args(extra);
         c
+    }
+
+    /// This instance's config, pin path, socket and state file, as flags.
+    fn args(&self) -> [&std::ffi::OsStr; 8] {
+        [
+            "--config".as_ref(),
+            self.config.as_os_str(),
+            "--pin-path".as_ref(),
+            self.pin_path.as_os_str(),
+            "--socket".as_ref(),
+            self.socket.as_os_str(),
+            "--state".as_ref(),
+            self.state.as_os_str(),
+        ]
     }
 
     fn spawn(&mut self) {
@@ -521,14 +527,7 @@ impl Edged {
         let mut c = std::process::Command::new("ip");
         c.args(["netns", "exec", &self.ns])
             .arg(workspace_bin("edged"))
-            .arg("--config")
-            .arg(&self.config)
-            .arg("--pin-path")
-            .arg(&self.pin_path)
-            .arg("--socket")
-            .arg(&self.socket)
-            .arg("--state")
-            .arg(&self.state)
+            .args(self.args())
             .args(extra);
         c
     }

@@ -27,17 +27,13 @@ pub(crate) fn messages(buf: &[u8]) -> Vec<NetlinkMessage<RouteNetlinkMessage>> {
     out
 }
 
-/// Sends one netlink dump `request` and collects what comes back; `None`
-/// when the kernel flagged the dump interrupted (inconsistent).
-pub(crate) fn netlink_dump(
-    request: RouteNetlinkMessage,
-    what: &str,
-) -> Result<Option<Vec<RouteNetlinkMessage>>> {
+/// A connected NETLINK_ROUTE socket that has sent `request` with `flags`.
+fn send(request: RouteNetlinkMessage, flags: u16, what: &str) -> Result<Socket> {
     let mut socket = Socket::new(NETLINK_ROUTE).context("netlink socket")?;
     socket.bind_auto().context("netlink bind")?;
     socket.connect(&SocketAddr::new(0, 0))?;
     let mut header = NetlinkHeader::default();
-    header.flags = NLM_F_REQUEST | NLM_F_DUMP;
+    header.flags = flags;
     header.sequence_number = 1;
     let mut req = NetlinkMessage::new(header, NetlinkPayload::from(request));
     req.finalize();
@@ -45,7 +41,21 @@ pub(crate) fn netlink_dump(
     req.serialize(&mut buf);
     socket
         .send(&buf, 0)
-        .with_context(|| format!("sending the {what} dump request"))?;
+        .with_context(|| format!("sending the {what}"))?;
+    Ok(socket)
+}
+
+/// Sends one netlink dump `request` and collects what comes back; `None`
+/// when the kernel flagged the dump interrupted (inconsistent).
+pub(crate) fn netlink_dump(
+    request: RouteNetlinkMessage,
+    what: &str,
+) -> Result<Option<Vec<RouteNetlinkMessage>>> {
+    let socket = send(
+        request,
+        NLM_F_REQUEST | NLM_F_DUMP,
+        &format!("{what} dump request"),
+    )?;
     let mut out = Vec::new();
     let mut interrupted = false;
     let mut rx = Vec::with_capacity(1 << 20);
@@ -70,19 +80,7 @@ pub(crate) fn netlink_dump(
 /// of one link, `RTM_GETNSID`): the answer, or the kernel's error (its
 /// errno in the error chain as an `std::io::Error`).
 pub(crate) fn netlink_get(request: RouteNetlinkMessage, what: &str) -> Result<RouteNetlinkMessage> {
-    let mut socket = Socket::new(NETLINK_ROUTE).context("netlink socket")?;
-    socket.bind_auto().context("netlink bind")?;
-    socket.connect(&SocketAddr::new(0, 0))?;
-    let mut header = NetlinkHeader::default();
-    header.flags = NLM_F_REQUEST;
-    header.sequence_number = 1;
-    let mut req = NetlinkMessage::new(header, NetlinkPayload::from(request));
-    req.finalize();
-    let mut buf = vec![0u8; req.buffer_len()];
-    req.serialize(&mut buf);
-    socket
-        .send(&buf, 0)
-        .with_context(|| format!("sending the {what} request"))?;
+    let socket = send(request, NLM_F_REQUEST, &format!("{what} request"))?;
     let mut rx = Vec::with_capacity(1 << 16);
     loop {
         rx.clear();
