@@ -112,6 +112,7 @@ async fn run(args: Args) -> Result<()> {
         plan.pin_path.display(),
         plan.socket_path.display()
     );
+    metrics::raise_fd_limit();
     if let Some(addr) = plan.metrics_address {
         metrics::serve(
             addr,

@@ -1,17 +1,7 @@
 //! Prometheus metrics: the program's counters (summed over CPUs) and daemon
 //! facts, encoded by prometheus-client in the OpenMetrics text format and
-//! served over HTTP (`GET /metrics`).
+//! served over HTTP (`GET /metrics`) by [`endpoint`], on edged's runtime.
 
-use std::{
-    net::SocketAddr,
-    path::PathBuf,
-    sync::{Arc, RwLock},
-    thread::JoinHandle,
-    time::Instant,
-};
-
-use anyhow::{Context as _, Result};
-use log::warn;
 use prometheus_client::{
     encoding::text::encode,
     metrics::{counter::Counter, family::Family, gauge::Gauge},
@@ -19,9 +9,13 @@ use prometheus_client::{
 };
 
 use crate::{
-    dataplane::maps::{Count, Counters, Stats},
+    dataplane::maps::{Count, Stats},
     desired::View,
 };
+
+pub mod endpoint;
+
+pub use endpoint::{EndpointStats, raise_fd_limit, serve};
 
 type Labels = Vec<(&'static str, String)>;
 
@@ -59,7 +53,13 @@ pub struct HostFacts {
 }
 
 /// The exposition for one snapshot of the counters.
-pub fn render(stats: &Stats, view: &View, host: &HostFacts, uptime_seconds: u64) -> String {
+pub fn render(
+    stats: &Stats,
+    view: &View,
+    host: &HostFacts,
+    endpoint: &EndpointStats,
+    uptime_seconds: u64,
+) -> String {
     let mut r = Registry::with_prefix("edge");
     let named = |key: &'static str, rows: &[(&'static str, Count)]| {
         rows.iter()
@@ -301,9 +301,66 @@ pub fn render(stats: &Stats, view: &View, host: &HostFacts, uptime_seconds: u64)
         "Times a port's XDP link was found gone (its pin deleted, the interface recreated) and attached again",
         repairs,
     );
+    endpoint_metrics(&mut r, endpoint);
     let mut out = String::new();
     encode(&mut out, &r).expect("encoding into a String cannot fail");
     out
+}
+
+/// The metrics endpoint's own connections (docs/metrics.md).
+fn endpoint_metrics(r: &mut Registry, e: &EndpointStats) {
+    let gauge = |r: &mut Registry, name: &str, help: &str, value: u64| {
+        let g = Gauge::<i64>::default();
+        g.set(value as i64);
+        r.register(name, help, g);
+    };
+    let counter = |r: &mut Registry, name: &str, help: &str, value: u64| {
+        let c = Counter::<u64>::default();
+        c.inc_by(value);
+        r.register(name, help, c);
+    };
+    gauge(
+        r,
+        "metrics_connections",
+        "Connections to the metrics endpoint open now",
+        e.open,
+    );
+    gauge(
+        r,
+        "metrics_connections_limit",
+        "Connections the metrics endpoint holds open at most",
+        e.limit,
+    );
+    counter(
+        r,
+        "metrics_connections_accepted",
+        "Connections the metrics endpoint accepted",
+        e.accepted,
+    );
+    counter(
+        r,
+        "metrics_connections_rejected",
+        "Connections answered 503 and closed at once: the limit was reached and every open connection had a request in progress",
+        e.rejected,
+    );
+    counter(
+        r,
+        "metrics_connections_evicted",
+        "Connections closed before their request was complete, the oldest first, to make room for a new one (limit reached, or no file descriptor left)",
+        e.evicted,
+    );
+    counter(
+        r,
+        "metrics_connections_timed_out",
+        "Connections closed because the request head did not arrive in time or the connection outlived its deadline",
+        e.timed_out,
+    );
+    counter(
+        r,
+        "metrics_accept_errors",
+        "Failures to accept a connection (such as no file descriptor left), each retried after a pause",
+        e.accept_errors,
+    );
 }
 
 /// The classic Prometheus text format (0.0.4) of an OpenMetrics exposition
@@ -344,56 +401,6 @@ pub fn classic_text(openmetrics: &str) -> String {
         }
     }
     out
-}
-
-/// Serves `GET /metrics` on `addr` from a thread of its own, reading the
-/// counters pinned under `pin_dir` on every scrape.
-pub fn serve(
-    addr: SocketAddr,
-    pin_dir: PathBuf,
-    view: Arc<RwLock<Arc<View>>>,
-    host: Arc<RwLock<Arc<HostFacts>>>,
-) -> Result<JoinHandle<()>> {
-    let server = tiny_http::Server::http(addr)
-        .map_err(|e| anyhow::anyhow!("binding the metrics endpoint {addr}: {e}"))?;
-    let counters = Counters::open(&pin_dir).context("opening the counters for metrics")?;
-    let started = Instant::now();
-    let header = |v: &str| {
-        tiny_http::Header::from_bytes(&b"Content-Type"[..], v.as_bytes()).expect("static header")
-    };
-    let openmetrics = header("application/openmetrics-text; version=1.0.0; charset=utf-8");
-    let classic = header("text/plain; version=0.0.4; charset=utf-8");
-    Ok(std::thread::spawn(move || {
-        for request in server.incoming_requests() {
-            // Content negotiation as Prometheus does it: OpenMetrics when
-            // asked for, the classic text format otherwise.
-            let wants_openmetrics = request.headers().iter().any(|h| {
-                h.field.equiv("Accept") && h.value.as_str().contains("application/openmetrics-text")
-            });
-            let response = if request.url() != "/metrics" {
-                tiny_http::Response::from_string("not found: try /metrics\n").with_status_code(404)
-            } else {
-                let view = view.read().expect("view lock").clone();
-                let host = host.read().expect("host facts lock").clone();
-                match counters.read(view.prefix_slots()) {
-                    Ok(stats) => {
-                        let text = render(&stats, &view, &host, started.elapsed().as_secs());
-                        if wants_openmetrics {
-                            tiny_http::Response::from_string(text).with_header(openmetrics.clone())
-                        } else {
-                            tiny_http::Response::from_string(classic_text(&text))
-                                .with_header(classic.clone())
-                        }
-                    }
-                    Err(e) => tiny_http::Response::from_string(format!("reading counters: {e}\n"))
-                        .with_status_code(500),
-                }
-            };
-            if let Err(e) = request.respond(response) {
-                warn!("metrics: {e}");
-            }
-        }
-    }))
 }
 
 #[cfg(test)]
@@ -475,7 +482,16 @@ mod tests {
             pins_persistent: Some(true),
             veth_peers: vec![("bb0".into(), "eth0".into(), Some(false))],
         };
-        let text = render(&stats, &view, &host, 42);
+        let endpoint = EndpointStats {
+            open: 1,
+            limit: 64,
+            accepted: 9,
+            rejected: 2,
+            evicted: 3,
+            timed_out: 4,
+            accept_errors: 5,
+        };
+        let text = render(&stats, &view, &host, &endpoint, 42);
         for line in [
             "edge_action_packets_total{action=\"redirect\"} 7",
             "edge_reason_bytes_total{reason=\"policy\"} 700",
@@ -501,6 +517,13 @@ mod tests {
             "edge_veth_peer_receives{port=\"bb0\",peer=\"eth0\"} 0",
             "edge_pins_persistent 1",
             "edge_link_repairs_total{port=\"peer0\"} 2",
+            "edge_metrics_connections 1",
+            "edge_metrics_connections_limit 64",
+            "edge_metrics_connections_accepted_total 9",
+            "edge_metrics_connections_rejected_total 2",
+            "edge_metrics_connections_evicted_total 3",
+            "edge_metrics_connections_timed_out_total 4",
+            "edge_metrics_accept_errors_total 5",
             "# EOF",
         ] {
             assert!(
