@@ -463,7 +463,7 @@ fn raise_nofile() -> io::Result<(u64, u64)> {
             return Err(io::Error::last_os_error());
         }
     }
-    Ok((before as u64, limit.rlim_cur as u64))
+    Ok((before, limit.rlim_cur))
 }
 
 #[cfg(test)]
@@ -674,6 +674,6 @@ mod tests {
         // SAFETY: getrlimit writes the rlimit it is given.
         assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut l) }, 0);
         assert_eq!(l.rlim_cur, l.rlim_max);
-        assert_eq!(after, l.rlim_cur as u64);
+        assert_eq!(after, l.rlim_cur);
     }
 }
