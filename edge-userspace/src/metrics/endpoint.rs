@@ -73,6 +73,8 @@ pub const LIMITS: Limits = Limits {
 
 /// Accept errors are logged at most once per this long.
 const LOG_EVERY: Duration = Duration::from_secs(10);
+/// Pause after a failed accept that closed a waiting connection.
+const FREED_RETRY: Duration = Duration::from_millis(5);
 /// How long a new connection waits for the one it displaced to close.
 const EVICT_WAIT: Duration = Duration::from_millis(200);
 /// Bytes hyper buffers per connection (the request head must fit).
@@ -213,7 +215,14 @@ impl Endpoint {
                             },
                         );
                     }
-                    tokio::time::sleep(self.limits.accept_retry).await;
+                    // Room made: try again as soon as that connection is
+                    // gone; else wait for descriptors to come back.
+                    tokio::time::sleep(if freed {
+                        FREED_RETRY
+                    } else {
+                        self.limits.accept_retry
+                    })
+                    .await;
                     continue;
                 }
             };
