@@ -196,7 +196,7 @@ impl Endpoint {
                     let freed = exhausted && self.evict_oldest();
                     if let Some(more) = throttle.ready(Instant::now()) {
                         warn!(
-                            "metrics endpoint: accept: {e}{}{}; retrying every {} ms{}",
+                            "metrics endpoint: accept: {e}{}{}; retrying (every {} ms while nothing can be closed){}",
                             if more > 0 {
                                 format!(" ({more} more since the last message)")
                             } else {
