@@ -45,12 +45,17 @@ fn nofile(pid: i32) -> (u64, u64) {
 }
 
 fn open_fds(pid: i32) -> u64 {
-    std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap().count() as u64
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count() as u64
 }
 
 fn alive(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .is_ok_and(|s| s.rsplit(')').next().is_some_and(|t| !t.trim_start().starts_with('Z')))
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        s.rsplit(')')
+            .next()
+            .is_some_and(|t| !t.trim_start().starts_with('Z'))
+    })
 }
 
 /// One scrape with `within` for everything: (status line, body, time), or
@@ -165,8 +170,10 @@ fn the_metrics_endpoint_holds_against_half_open_slow_and_pipelining_clients() {
     assert!(hard > 256, "the hard limit {hard} leaves nothing to raise");
     assert_eq!(soft, hard, "edged raises its soft limit to the hard one");
     assert!(
-        !log.matching(&format!("soft limit raised from 256 to the hard limit, {hard}"))
-            .is_empty(),
+        !log.matching(&format!(
+            "soft limit raised from 256 to the hard limit, {hard}"
+        ))
+        .is_empty(),
         "{:?}",
         log.lines()
     );
@@ -222,16 +229,30 @@ fn the_metrics_endpoint_holds_against_half_open_slow_and_pipelining_clients() {
     // counts from accept, the last accept was before the scrapes.
     let until = flood_start + HEADER_TIMEOUT + Duration::from_secs(2);
     for (i, s) in held.iter_mut().enumerate() {
-        let got = closed_by(s, until)
-            .unwrap_or_else(|| panic!("flood connection {i} still open after {:?}", flood_start.elapsed()));
-        assert!(got.is_empty(), "connection {i} got {:?}", String::from_utf8_lossy(&got));
+        let got = closed_by(s, until).unwrap_or_else(|| {
+            panic!(
+                "flood connection {i} still open after {:?}",
+                flood_start.elapsed()
+            )
+        });
+        assert!(
+            got.is_empty(),
+            "connection {i} got {:?}",
+            String::from_utf8_lossy(&got)
+        );
     }
     let all_closed = flood_start.elapsed();
-    let got = closed_by(&mut pipeliner, flood_start + DEADLINE + Duration::from_secs(2))
-        .expect("the pipelining client is closed by the server");
+    let got = closed_by(
+        &mut pipeliner,
+        flood_start + DEADLINE + Duration::from_secs(2),
+    )
+    .expect("the pipelining client is closed by the server");
     writer.join().unwrap();
     let responses = String::from_utf8_lossy(&got).matches("HTTP/1.1 ").count();
-    assert!(responses <= 1, "the pipelining client got {responses} responses");
+    assert!(
+        responses <= 1,
+        "the pipelining client got {responses} responses"
+    );
     eprintln!(
         "all {flooded} flood connections closed by the server {all_closed:?} after the flood began; the pipelining client got {responses} response(s)"
     );
@@ -251,7 +272,10 @@ fn the_metrics_endpoint_holds_against_half_open_slow_and_pipelining_clients() {
         evicted + timed_out + rejected >= flooded as f64,
         "{evicted} + {timed_out} + {rejected} < {flooded}"
     );
-    assert!(timed_out >= 1.0, "the ones left were closed at the header timeout");
+    assert!(
+        timed_out >= 1.0,
+        "the ones left were closed at the header timeout"
+    );
     assert!(
         count("edge_metrics_connections_accepted_total") >= flooded as f64 + 6.0,
         "{after}"

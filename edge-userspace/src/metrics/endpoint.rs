@@ -297,21 +297,17 @@ impl Endpoint {
             return text(StatusCode::NOT_FOUND, "not found: try /metrics\n".into());
         }
         if !matches!(*request.method(), Method::GET | Method::HEAD) {
-            let mut r = text(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "GET /metrics only\n".into(),
-            );
+            let mut r = text(StatusCode::METHOD_NOT_ALLOWED, "GET /metrics only\n".into());
             r.headers_mut()
                 .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
             return r;
         }
         // Content negotiation as Prometheus does it: OpenMetrics when asked
         // for, the classic text format otherwise.
-        let openmetrics = request
-            .headers()
-            .get_all(header::ACCEPT)
-            .iter()
-            .any(|v| v.to_str().is_ok_and(|v| v.contains("application/openmetrics-text")));
+        let openmetrics = request.headers().get_all(header::ACCEPT).iter().any(|v| {
+            v.to_str()
+                .is_ok_and(|v| v.contains("application/openmetrics-text"))
+        });
         let Ok(turn) = self.rendering.clone().acquire_owned().await else {
             return text(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n".into());
         };
@@ -545,19 +541,32 @@ mod tests {
         .await;
         let classic = get(addr, SCRAPE).await;
         assert!(classic.starts_with("HTTP/1.1 200 OK\r\n"), "{classic}");
-        assert!(classic.contains("content-type: text/plain; version=0.0.4"), "{classic}");
+        assert!(
+            classic.contains("content-type: text/plain; version=0.0.4"),
+            "{classic}"
+        );
         assert!(classic.contains("connection: close"), "{classic}");
-        assert!(classic.ends_with("\r\n\r\n# TYPE edge_x_total counter\nedge_x_total 3\n"), "{classic}");
+        assert!(
+            classic.ends_with("\r\n\r\n# TYPE edge_x_total counter\nedge_x_total 3\n"),
+            "{classic}"
+        );
         let om = get(
             addr,
             "GET /metrics HTTP/1.1\r\nHost: a\r\nAccept: application/openmetrics-text; version=1.0.0\r\n\r\n",
         )
         .await;
-        assert!(om.contains("content-type: application/openmetrics-text"), "{om}");
+        assert!(
+            om.contains("content-type: application/openmetrics-text"),
+            "{om}"
+        );
         assert!(om.ends_with("edge_x_total 3\n# EOF\n"), "{om}");
         let nf = get(addr, "GET / HTTP/1.1\r\nHost: a\r\n\r\n").await;
         assert!(nf.starts_with("HTTP/1.1 404 "), "{nf}");
-        let na = get(addr, "POST /metrics HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n").await;
+        let na = get(
+            addr,
+            "POST /metrics HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n",
+        )
+        .await;
         assert!(na.starts_with("HTTP/1.1 405 "), "{na}");
         let bad = get(addr, "NOT HTTP AT ALL\r\n\r\n").await;
         assert!(bad.starts_with("HTTP/1.1 400 "), "{bad}");
@@ -639,7 +648,11 @@ mod tests {
         // Both requests in progress (rendered, stuck writing).
         let t = Instant::now();
         while !endpoint.waiting().is_empty() || endpoint.stats().open < 2 {
-            assert!(t.elapsed() < Duration::from_secs(2), "{:?}", endpoint.stats());
+            assert!(
+                t.elapsed() < Duration::from_secs(2),
+                "{:?}",
+                endpoint.stats()
+            );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         let r = get(addr, SCRAPE).await;
@@ -670,7 +683,10 @@ mod tests {
     async fn a_port_in_use_is_an_error() {
         let first = bind("127.0.0.1:0".parse().unwrap()).unwrap();
         let e = bind(first.local_addr().unwrap()).unwrap_err();
-        assert!(format!("{e:#}").contains("binding the metrics endpoint 127.0.0.1:"), "{e:#}");
+        assert!(
+            format!("{e:#}").contains("binding the metrics endpoint 127.0.0.1:"),
+            "{e:#}"
+        );
     }
 
     #[test]

@@ -144,7 +144,8 @@ fn metrics_flood(lab: &EdgeLab, streams: &[(Stream, Vec<String>)], rate: u32) ->
             let mut response = String::new();
             s.read_to_string(&mut response).map_err(|e| e.to_string())?;
             let took = t.elapsed();
-            if !response.starts_with("HTTP/1.1 200 OK") || !response.contains("edge_uptime_seconds") {
+            if !response.starts_with("HTTP/1.1 200 OK") || !response.contains("edge_uptime_seconds")
+            {
                 return Err(format!("answered {:?}", response.lines().next()));
             }
             if took > within {
@@ -159,7 +160,8 @@ fn metrics_flood(lab: &EdgeLab, streams: &[(Stream, Vec<String>)], rate: u32) ->
             let connect = || TcpStream::connect_timeout(&metrics, Duration::from_secs(2)).unwrap();
             let mut held: Vec<TcpStream> = (0..350).map(|_| connect()).collect();
             for s in &mut held[300..] {
-                s.write_all(b"GET /metrics HTTP/1.1\r\nHost: 127.0").unwrap();
+                s.write_all(b"GET /metrics HTTP/1.1\r\nHost: 127.0")
+                    .unwrap();
             }
             (held, connect())
         });
@@ -180,7 +182,11 @@ fn metrics_flood(lab: &EdgeLab, streams: &[(Stream, Vec<String>)], rate: u32) ->
         writer.join().unwrap();
         drop((held, pipeliner));
     });
-    let slowest = scrapes.iter().filter_map(|s| s.as_ref().ok()).max().copied();
+    let slowest = scrapes
+        .iter()
+        .filter_map(|s| s.as_ref().ok())
+        .max()
+        .copied();
     let failed: Vec<&String> = scrapes.iter().filter_map(|s| s.as_ref().err()).collect();
     let mut r = row(
         &format!(
