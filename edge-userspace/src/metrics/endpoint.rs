@@ -23,10 +23,15 @@ use std::{
     io,
     net::SocketAddr,
     path::PathBuf,
+    pin::Pin,
     sync::{
         Arc, Mutex, MutexGuard, PoisonError, RwLock,
-        atomic::{AtomicU64, Ordering::Relaxed},
+        atomic::{
+            AtomicU64,
+            Ordering::{Relaxed, SeqCst},
+        },
     },
+    task::{Context, Poll},
     time::{Duration, Instant},
 };
 
@@ -42,6 +47,7 @@ use hyper::{
 use hyper_util::rt::{TokioIo, TokioTimer};
 use log::{debug, info, warn};
 use tokio::{
+    io::{AsyncRead, AsyncWrite, ReadBuf},
     net::{TcpListener, TcpStream},
     sync::{OwnedSemaphorePermit, Semaphore, oneshot},
     task::JoinHandle,
@@ -75,6 +81,9 @@ pub const LIMITS: Limits = Limits {
 const LOG_EVERY: Duration = Duration::from_secs(10);
 /// Pause after a failed accept that closed a waiting connection.
 const FREED_RETRY: Duration = Duration::from_millis(5);
+/// A connection with a request in progress that moved no byte for this
+/// long (a client not reading its response) may be closed to make room.
+const STALLED: Duration = Duration::from_secs(1);
 /// How long a new connection waits for the one it displaced to close.
 const EVICT_WAIT: Duration = Duration::from_millis(200);
 /// Bytes hyper buffers per connection (the request head must fit).
@@ -116,15 +125,40 @@ struct Counts {
 /// Renders the exposition (OpenMetrics) with the endpoint's figures.
 pub type Source = dyn Fn(&EndpointStats) -> Result<String> + Send + Sync;
 
+/// An open connection, as eviction sees it.
+struct Conn {
+    /// Closes it.
+    close: oneshot::Sender<()>,
+    /// Its request has not arrived yet.
+    waiting: bool,
+    /// When it last moved a byte (milliseconds since the endpoint started).
+    progress: Arc<AtomicU64>,
+}
+
+/// The last exposition rendered.
+#[derive(Default)]
+struct Rendered {
+    /// Renders started before it, itself included (0: none yet).
+    index: u64,
+    openmetrics: Option<Result<Bytes, String>>,
+    /// The classic text of it, made on first use.
+    classic: Option<Bytes>,
+}
+
 /// One endpoint: its bounds, its connections and its counters.
 pub struct Endpoint {
     limits: Limits,
+    started: Instant,
     slots: Arc<Semaphore>,
-    /// Connections still waiting for their request, in accept order, each
-    /// with the way to close it.
-    waiting: Mutex<BTreeMap<u64, oneshot::Sender<()>>>,
+    /// Open connections, in accept order.
+    conns: Mutex<BTreeMap<u64, Conn>>,
     counts: Counts,
-    /// One render at a time.
+    /// Renders started so far.
+    renders: AtomicU64,
+    /// The last render; held while rendering (one at a time).
+    last: tokio::sync::Mutex<Rendered>,
+    /// Held by a render on the blocking pool, even when the request that
+    /// started it is gone: never two at once.
     rendering: Arc<Semaphore>,
     source: Arc<Source>,
     http: http1::Builder,
@@ -139,9 +173,12 @@ impl Endpoint {
             .max_buf_size(MAX_BUF);
         Arc::new(Self {
             limits,
+            started: Instant::now(),
             slots: Arc::new(Semaphore::new(limits.connections)),
-            waiting: Mutex::default(),
+            conns: Mutex::default(),
             counts: Counts::default(),
+            renders: AtomicU64::new(0),
+            last: tokio::sync::Mutex::default(),
             rendering: Arc::new(Semaphore::new(1)),
             source,
             http,
@@ -164,18 +201,38 @@ impl Endpoint {
         }
     }
 
-    fn waiting(&self) -> MutexGuard<'_, BTreeMap<u64, oneshot::Sender<()>>> {
-        self.waiting.lock().unwrap_or_else(PoisonError::into_inner)
+    fn conns(&self) -> MutexGuard<'_, BTreeMap<u64, Conn>> {
+        self.conns.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Closes the oldest connection still waiting for its request; false
-    /// when there is none.
+    fn now_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    /// Closes, to make room, the oldest connection still waiting for its
+    /// request or else the one stalled longest (no byte moved for
+    /// [`STALLED`]: a client not reading its response); false when there is
+    /// none.
     fn evict_oldest(&self) -> bool {
+        let now = self.now_ms();
+        let mut conns = self.conns();
         loop {
-            let Some((_, close)) = self.waiting().pop_first() else {
+            let waiting = conns.iter().find(|(_, c)| c.waiting);
+            let stalled = || {
+                conns
+                    .iter()
+                    .map(|(id, c)| (c.progress.load(Relaxed), id))
+                    .filter(|(at, _)| now.saturating_sub(*at) >= STALLED.as_millis() as u64)
+                    .min()
+                    .map(|(_, id)| id)
+            };
+            let Some(id) = waiting.map(|(id, _)| id).or_else(stalled).copied() else {
                 return false;
             };
-            if close.send(()).is_ok() {
+            let Some(conn) = conns.remove(&id) else {
+                return false;
+            };
+            if conn.close.send(()).is_ok() {
                 self.counts.evicted.fetch_add(1, Relaxed);
                 return true;
             }
@@ -245,7 +302,18 @@ impl Endpoint {
             };
             next_id += 1;
             let (close, closed) = oneshot::channel();
-            self.waiting().insert(next_id, close);
+            let progress = Arc::new(AtomicU64::new(self.now_ms()));
+            let conn = Conn {
+                close,
+                waiting: true,
+                progress: progress.clone(),
+            };
+            self.conns().insert(next_id, conn);
+            let stream = Tracked {
+                stream,
+                progress,
+                started: self.started,
+            };
             tokio::spawn(self.clone().connection(next_id, stream, permit, closed));
         }
     }
@@ -253,7 +321,7 @@ impl Endpoint {
     async fn connection(
         self: Arc<Self>,
         id: u64,
-        stream: TcpStream,
+        stream: Tracked,
         permit: OwnedSemaphorePermit,
         closed: oneshot::Receiver<()>,
     ) {
@@ -263,14 +331,16 @@ impl Endpoint {
             service_fn(move |request| {
                 let me = me.clone();
                 async move {
-                    // A request in progress is never evicted.
-                    me.waiting().remove(&id);
+                    // In progress: evicted only when it stalls.
+                    if let Some(c) = me.conns().get_mut(&id) {
+                        c.waiting = false;
+                    }
                     Ok::<_, Infallible>(me.respond(&request).await)
                 }
             })
         };
         let conn = self.http.serve_connection(TokioIo::new(stream), service);
-        // The sender dropped (the request arrived): never closed this way.
+        // The sender dropped (never, while the task runs): not closed so.
         let evicted = async {
             if closed.await.is_err() {
                 std::future::pending::<()>().await;
@@ -289,7 +359,7 @@ impl Endpoint {
             },
             () = evicted => {} // counted where it was decided
         }
-        self.waiting().remove(&id);
+        self.conns().remove(&id);
     }
 
     async fn respond(&self, request: &Request<Incoming>) -> Response<Full<Bytes>> {
@@ -308,45 +378,149 @@ impl Endpoint {
             v.to_str()
                 .is_ok_and(|v| v.contains("application/openmetrics-text"))
         });
-        let Ok(turn) = self.rendering.clone().acquire_owned().await else {
-            return text(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n".into());
+        let body = match self.exposition(openmetrics).await {
+            Ok(body) => body,
+            Err(e) => return text(StatusCode::INTERNAL_SERVER_ERROR, e),
         };
-        let source = self.source.clone();
-        let stats = self.stats();
-        // The permit moves along: a render outlives a connection dropped at
-        // its deadline, and the next one waits for it.
-        let rendered = tokio::task::spawn_blocking(move || {
-            let _turn = turn;
-            source(&stats).map(|t| if openmetrics { t } else { classic_text(&t) })
-        })
-        .await;
-        let (body, content_type) = match rendered {
-            Ok(Ok(body)) => (
-                body,
-                if openmetrics {
-                    "application/openmetrics-text; version=1.0.0; charset=utf-8"
-                } else {
-                    "text/plain; version=0.0.4; charset=utf-8"
-                },
-            ),
-            Ok(Err(e)) => {
-                return text(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    format!("reading counters: {e:#}\n"),
-                );
-            }
-            Err(e) => {
-                warn!("metrics: rendering failed: {e}");
-                return text(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    format!("rendering failed: {e}\n"),
-                );
-            }
+        let content_type = if openmetrics {
+            "application/openmetrics-text; version=1.0.0; charset=utf-8"
+        } else {
+            "text/plain; version=0.0.4; charset=utf-8"
         };
-        let mut r = Response::new(Full::new(Bytes::from(body)));
+        let mut r = Response::new(Full::new(body));
         r.headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
         r
+    }
+
+    /// An exposition rendered after the request arrived: scrapes that
+    /// arrive while one is rendered share the next, so any number of them
+    /// costs at most two renders in a row, and none is answered with
+    /// counters older than its request.
+    async fn exposition(&self, openmetrics: bool) -> Result<Bytes, String> {
+        let arrived = self.renders.load(SeqCst);
+        let mut last = self.last.lock().await;
+        if last.index <= arrived || last.openmetrics.is_none() {
+            let index = self.renders.fetch_add(1, SeqCst) + 1;
+            let source = self.source.clone();
+            let stats = self.stats();
+            let text = self
+                .blocking(move || source(&stats).map_err(|e| format!("reading counters: {e:#}\n")))
+                .await
+                .and_then(|r| r);
+            *last = Rendered {
+                index,
+                openmetrics: Some(text.map(Bytes::from)),
+                classic: None,
+            };
+        }
+        let om = match &last.openmetrics {
+            Some(Ok(om)) => om.clone(),
+            Some(Err(e)) => return Err(e.clone()),
+            None => return Err("no exposition\n".into()),
+        };
+        if openmetrics {
+            return Ok(om);
+        }
+        if let Some(classic) = &last.classic {
+            return Ok(classic.clone());
+        }
+        let classic = self
+            .blocking(move || Bytes::from(classic_text(&String::from_utf8_lossy(&om))))
+            .await?;
+        last.classic = Some(classic.clone());
+        Ok(classic)
+    }
+
+    /// Runs `f` on the blocking pool, one at a time (the turn moves along:
+    /// a render outlives a connection dropped at its deadline, and the
+    /// next waits for it).
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, String> {
+        let turn = self
+            .rendering
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|e| format!("{e}\n"))?;
+        tokio::task::spawn_blocking(move || {
+            let _turn = turn;
+            f()
+        })
+        .await
+        .map_err(|e| {
+            warn!("metrics: rendering failed: {e}");
+            format!("rendering failed: {e}\n")
+        })
+    }
+}
+
+/// A connection's socket, noting when it last moved a byte.
+struct Tracked {
+    stream: TcpStream,
+    progress: Arc<AtomicU64>,
+    started: Instant,
+}
+
+impl Tracked {
+    fn moved(&self) {
+        self.progress
+            .store(self.started.elapsed().as_millis() as u64, Relaxed);
+    }
+}
+
+impl AsyncRead for Tracked {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let r = Pin::new(&mut self.stream).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            self.moved();
+        }
+        r
+    }
+}
+
+impl AsyncWrite for Tracked {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let r = Pin::new(&mut self.stream).poll_write(cx, data);
+        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
+            self.moved();
+        }
+        r
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let r = Pin::new(&mut self.stream).poll_write_vectored(cx, bufs);
+        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
+            self.moved();
+        }
+        r
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
     }
 }
 
@@ -629,12 +803,14 @@ mod tests {
     }
 
     /// Past the limit with every connection's request in progress: 503 at
-    /// once, counted; a client that never reads its (large) response is
-    /// closed at the deadline, counted.
+    /// once, counted. Clients that never read their (large) response: once
+    /// stalled for 1 s the one stalled longest makes room for a scrape; the
+    /// other is closed at the deadline. Each counted.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn past_the_limit_with_requests_in_progress_is_503_and_readers_time_out() {
+    async fn past_the_limit_503_then_stalled_readers_make_room_or_time_out() {
         let limits = Limits {
             connections: 2,
+            deadline: Duration::from_secs(4),
             ..TEST_LIMITS
         };
         // 16 MiB: more than two sockets' buffers hold.
@@ -647,7 +823,7 @@ mod tests {
         }
         // Both requests in progress (rendered, stuck writing).
         let t = Instant::now();
-        while !endpoint.waiting().is_empty() || endpoint.stats().open < 2 {
+        while endpoint.conns().values().any(|c| c.waiting) || endpoint.stats().open < 2 {
             assert!(
                 t.elapsed() < Duration::from_secs(2),
                 "{:?}",
@@ -658,13 +834,50 @@ mod tests {
         let r = get(addr, SCRAPE).await;
         assert!(r.starts_with("HTTP/1.1 503 "), "{r}");
         assert_eq!(endpoint.stats().rejected, 1);
-        // Closed at the deadline (1.5 s after accept), not before.
-        tokio::time::sleep(Duration::from_millis(2000).saturating_sub(t.elapsed())).await;
+        // Stalled 1 s: one of them makes room.
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        let r = get(addr, SCRAPE).await;
+        assert!(r.starts_with("HTTP/1.1 200 OK"), "{}", &r[..40]);
         let s = endpoint.stats();
-        assert_eq!((s.timed_out, s.open), (2, 0), "{s:?}");
+        assert_eq!((s.evicted, s.timed_out, s.open), (1, 0, 1), "{s:?}");
+        // The other is closed at the deadline (4 s after accept).
+        tokio::time::sleep(Duration::from_millis(4500).saturating_sub(t.elapsed())).await;
+        let s = endpoint.stats();
+        assert_eq!((s.evicted, s.timed_out, s.open), (1, 1, 0), "{s:?}");
         drop(slow);
         let r = get(addr, SCRAPE).await;
         assert!(r.starts_with("HTTP/1.1 200 OK"), "{}", &r[..40]);
+    }
+
+    /// Scrapes that arrive together share renders, each started after they
+    /// arrived: 20 at once cost at most two.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_scrapes_share_renders_started_after_they_arrived() {
+        let renders = Arc::new(AtomicU64::new(0));
+        let limits = Limits {
+            connections: 32,
+            ..TEST_LIMITS
+        };
+        let counted = renders.clone();
+        let (_, addr) = start(limits, move |_| {
+            let n = counted.fetch_add(1, SeqCst) + 1;
+            std::thread::sleep(Duration::from_millis(300));
+            format!("render {n}\n")
+        })
+        .await;
+        let t = Instant::now();
+        let scrapes: Vec<_> = (0..20).map(|_| tokio::spawn(get(addr, SCRAPE))).collect();
+        for s in scrapes {
+            let r = s.await.unwrap();
+            assert!(r.starts_with("HTTP/1.1 200 OK"), "{r}");
+        }
+        let took = t.elapsed();
+        let n = renders.load(SeqCst);
+        assert!((1..=2).contains(&n), "{n} renders for 20 scrapes");
+        assert!(took < Duration::from_millis(1500), "{took:?}");
+        // A scrape after them gets a render of its own.
+        let after = get(addr, SCRAPE).await;
+        assert!(after.ends_with(&format!("render {}\n", n + 1)), "{after}");
     }
 
     #[test]
