@@ -2,20 +2,27 @@
 //! tasks on edged's tokio runtime (no thread of its own).
 //!
 //! It is open to every local user, so it must hold against hostile ones
-//! (issue 15): at most [`LIMITS`]`.connections` connections are open at
-//! once; a new one past that closes the oldest connection still waiting
-//! for its request (half-open and slowloris clients go first, scrapes in
-//! progress are never interrupted), and is answered 503 and closed only
-//! when every open connection has a request in progress. The request head
-//! must arrive within `header_timeout` and the whole connection end within
-//! `deadline`; one request per connection (no keep-alive), so a client
-//! that pipelines requests without reading gets at most one response
-//! buffered and is then closed. One exposition is rendered at a time, on
-//! the blocking pool (it reads the BPF maps), so neither the runtime's
-//! workers nor the thread count grow with the clients. Accept errors (no
-//! file descriptor left) are counted, logged at most every 10 s, and
-//! retried after a pause; with no descriptor left the oldest waiting
-//! connection is closed to give one back. Nothing here panics.
+//! (issue 15):
+//! - at most [`LIMITS`]`.connections` connections are open at once. A new
+//!   one past that closes the oldest connection still waiting for its
+//!   request (half-open and slowloris clients go first), else the one
+//!   whose response has moved no byte for longest, if that is at least
+//!   [`STALLED`] (a client not reading); only when there is neither is it
+//!   answered 503 and closed. A scrape that is sending or receiving is
+//!   never interrupted.
+//! - the request head must arrive within `header_timeout` of the accept,
+//!   and the connection end within `deadline`. One request per connection
+//!   (no keep-alive), so a client that pipelines requests without reading
+//!   gets at most one response and is then closed.
+//! - one exposition is rendered at a time, on the blocking pool (it reads
+//!   the BPF maps), and scrapes that arrive during a render share the next
+//!   one: the runtime's workers never block on it, the thread count does
+//!   not grow with the clients, and N scrapes at once cost two renders.
+//! - accept errors (no file descriptor left) are counted, logged at most
+//!   every 10 s, and retried after a pause; with no descriptor left a
+//!   connection is closed as above to give one back. Nothing here panics.
+//!
+//! HTTP parsing is hyper's (`http1::Builder` with `header_read_timeout`).
 
 use std::{
     collections::BTreeMap,

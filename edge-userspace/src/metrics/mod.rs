@@ -340,13 +340,13 @@ fn endpoint_metrics(r: &mut Registry, e: &EndpointStats) {
     counter(
         r,
         "metrics_connections_rejected",
-        "Connections answered 503 and closed at once: the limit was reached and every open connection had a request in progress",
+        "Connections answered 503 and closed at once: the limit was reached and every open connection had a request in progress that was moving",
         e.rejected,
     );
     counter(
         r,
         "metrics_connections_evicted",
-        "Connections closed before their request was complete, the oldest first, to make room for a new one (limit reached, or no file descriptor left)",
+        "Connections closed to make room for a new one (limit reached, or no file descriptor left): the oldest still waiting for its request, else the one whose response moved no byte for longest",
         e.evicted,
     );
     counter(
