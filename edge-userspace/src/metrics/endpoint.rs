@@ -162,6 +162,8 @@ pub struct Endpoint {
     counts: Counts,
     /// Renders started so far.
     renders: AtomicU64,
+    /// Scrapes waiting for or holding an exposition.
+    pending: AtomicU64,
     /// The last render; held while rendering (one at a time).
     last: tokio::sync::Mutex<Rendered>,
     /// Held by a render on the blocking pool, even when the request that
@@ -185,6 +187,7 @@ impl Endpoint {
             conns: Mutex::default(),
             counts: Counts::default(),
             renders: AtomicU64::new(0),
+            pending: AtomicU64::new(0),
             last: tokio::sync::Mutex::default(),
             rendering: Arc::new(Semaphore::new(1)),
             source,
@@ -415,7 +418,26 @@ impl Endpoint {
     /// counters older than its request.
     async fn exposition(&self, openmetrics: bool) -> Result<Bytes, String> {
         let arrived = self.renders.load(SeqCst);
+        let pending = Pending::enter(&self.pending);
         let mut last = self.last.lock().await;
+        let body = self.exposition_in(&mut last, arrived, openmetrics).await;
+        // Only a scrape that arrived before a render started may share it:
+        // with none left, the exposition is not kept (it can be large).
+        if pending.leave() == 0 {
+            *last = Rendered {
+                index: last.index,
+                ..Rendered::default()
+            };
+        }
+        body
+    }
+
+    async fn exposition_in(
+        &self,
+        last: &mut Rendered,
+        arrived: u64,
+        openmetrics: bool,
+    ) -> Result<Bytes, String> {
         if last.index <= arrived || last.openmetrics.is_none() {
             let index = self.renders.fetch_add(1, SeqCst) + 1;
             let source = self.source.clone();
@@ -470,6 +492,34 @@ impl Endpoint {
             warn!("metrics: rendering failed: {e}");
             format!("rendering failed: {e}\n")
         })
+    }
+}
+
+/// Counts a scrape waiting for or holding an exposition, until it leaves
+/// (or is dropped, its connection gone).
+struct Pending<'a> {
+    count: &'a AtomicU64,
+    left: bool,
+}
+
+impl<'a> Pending<'a> {
+    fn enter(count: &'a AtomicU64) -> Self {
+        count.fetch_add(1, SeqCst);
+        Self { count, left: false }
+    }
+
+    /// How many are left besides this one.
+    fn leave(mut self) -> u64 {
+        self.left = true;
+        self.count.fetch_sub(1, SeqCst) - 1
+    }
+}
+
+impl Drop for Pending<'_> {
+    fn drop(&mut self) {
+        if !self.left {
+            self.count.fetch_sub(1, SeqCst);
+        }
     }
 }
 
@@ -873,7 +923,7 @@ mod tests {
             ..TEST_LIMITS
         };
         let counted = renders.clone();
-        let (_, addr) = start(limits, move |_| {
+        let (endpoint, addr) = start(limits, move |_| {
             let n = counted.fetch_add(1, SeqCst) + 1;
             std::thread::sleep(Duration::from_millis(300));
             format!("render {n}\n")
@@ -889,7 +939,9 @@ mod tests {
         let n = renders.load(SeqCst);
         assert!((1..=2).contains(&n), "{n} renders for 20 scrapes");
         assert!(took < Duration::from_millis(1500), "{took:?}");
-        // A scrape after them gets a render of its own.
+        // Not kept once they are answered; a scrape after them gets a
+        // render of its own.
+        assert!(endpoint.last.lock().await.openmetrics.is_none());
         let after = get(addr, SCRAPE).await;
         assert!(after.ends_with(&format!("render {}\n", n + 1)), "{after}");
     }
