@@ -19,7 +19,7 @@ use ipnet::IpNet;
 
 /// Operate an edge forwarder.
 #[derive(Debug, Parser)]
-#[command(version)]
+#[command(name = "edgectl", version = env!("EDGE_VERSION"))]
 struct Cli {
     /// edged's control socket.
     #[arg(long, global = true, default_value = edge_userspace::plan::DEFAULT_SOCKET_PATH)]
@@ -76,6 +76,12 @@ enum Command {
     Teardown,
     /// Print a shell completion script.
     Completions { shell: clap_complete::Shell },
+    /// Write the man pages (edgectl.1 and one per subcommand) into DIR.
+    /// Hidden: for `cargo xtask package`, which cannot link edge-userspace
+    /// (its build script needs the eBPF toolchain that `cargo xtask setup`
+    /// installs); the pages come from the binary that is packaged.
+    #[command(hide = true)]
+    ManPages { dir: PathBuf },
 }
 
 #[derive(Debug, Subcommand)]
@@ -186,6 +192,10 @@ fn run(cli: &Cli) -> Result<ExitCode> {
                 "edgectl",
                 &mut std::io::stdout(),
             );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::ManPages { dir } => {
+            clap_mangen::generate_to(Cli::command(), dir)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Config(ConfigCommand::Check { file }) => commands::config_check(cli, file),
