@@ -4,8 +4,8 @@
 //! holds and why.
 //!
 //! The man pages and completions come from the release binaries themselves
-//! (`edged --man-pages DIR`, `edgectl man-pages DIR`, `edgectl completions
-//! SHELL`, all hidden but the last): xtask cannot link edge-userspace to
+//! (`edged --man-pages DIR`, `edgectl --man-pages DIR`, `edgectl
+//! completions SHELL`, all hidden but the last): xtask cannot link edge-userspace to
 //! call clap_mangen on its `Command`s, because edge-userspace's build
 //! script needs the eBPF toolchain that `cargo xtask setup` installs.
 
@@ -87,7 +87,7 @@ pub fn package() -> Result<PathBuf> {
     )?;
     run_checked(
         Command::new(release.join("edgectl"))
-            .arg("man-pages")
+            .arg("--man-pages")
             .arg(&pages),
     )?;
     let mut names: Vec<String> = fs::read_dir(&pages)?

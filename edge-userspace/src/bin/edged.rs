@@ -56,11 +56,11 @@ struct Args {
     /// leaves the config, and at a start or reload without this flag.
     #[arg(long)]
     veth_peer_pass: bool,
-    /// Write the man page (edged.8) into DIR and exit. Hidden: for
-    /// `cargo xtask package`. The page comes from the binary itself
-    /// because xtask cannot link edge-userspace (its build script needs the
-    /// eBPF toolchain that `cargo xtask setup` installs), and so the page
-    /// always describes the very binary that is packaged.
+    // Hidden, for `cargo xtask package`: xtask cannot link edge-userspace
+    // to render the page itself (its build script needs the eBPF toolchain
+    // that `cargo xtask setup` installs), and a page from the binary
+    // describes exactly the binary that is packaged.
+    /// Write the man page (edged.8) into DIR and exit.
     #[arg(long, hide = true, value_name = "DIR")]
     man_pages: Option<PathBuf>,
 }

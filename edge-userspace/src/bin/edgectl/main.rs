@@ -76,12 +76,6 @@ enum Command {
     Teardown,
     /// Print a shell completion script.
     Completions { shell: clap_complete::Shell },
-    /// Write the man pages (edgectl.1 and one per subcommand) into DIR.
-    /// Hidden: for `cargo xtask package`, which cannot link edge-userspace
-    /// (its build script needs the eBPF toolchain that `cargo xtask setup`
-    /// installs); the pages come from the binary that is packaged.
-    #[command(hide = true)]
-    ManPages { dir: PathBuf },
 }
 
 #[derive(Debug, Subcommand)]
@@ -165,6 +159,25 @@ enum ConfigCommand {
 }
 
 fn main() -> ExitCode {
+    // `edgectl --man-pages DIR` writes edgectl.1 and one page per
+    // subcommand (clap_mangen) into DIR, for `cargo xtask package`, which
+    // cannot link edge-userspace to render them itself: its build script
+    // needs the eBPF toolchain that `cargo xtask setup` installs. The pages
+    // then describe exactly the binary that is packaged. Not a clap
+    // argument: clap_complete would offer it in every shell's completions
+    // (hidden or not), and --help would have to hide it.
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if let [_, flag, dir] = args.as_slice()
+        && flag == "--man-pages"
+    {
+        return match clap_mangen::generate_to(Cli::command(), dir) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("edgectl: writing the man pages into {}: {e}", dir.display());
+                ExitCode::FAILURE
+            }
+        };
+    }
     let cli = Cli::parse();
     match run(&cli) {
         Ok(code) => code,
@@ -192,10 +205,6 @@ fn run(cli: &Cli) -> Result<ExitCode> {
                 "edgectl",
                 &mut std::io::stdout(),
             );
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::ManPages { dir } => {
-            clap_mangen::generate_to(Cli::command(), dir)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Config(ConfigCommand::Check { file }) => commands::config_check(cli, file),
