@@ -557,7 +557,7 @@ fn edged_forwards_probes_reloads_and_restarts_with_exactly_the_units_capabilitie
     assert_ne!(probed, LAB_CONFIG, "pop-b's mac line moved in tests/lab.toml");
     std::fs::write(&config, &probed).unwrap();
     let mut edged = Edged::unstarted(&lab.edge, &config, &lab.pin_path());
-    let bounded = |e: &Edged| {
+    let bounded = |e: &Edged, caps: &[&str]| {
         // nsenter (which needs CAP_SYS_ADMIN itself) enters the lab, then
         // setpriv drops every capability but the unit's before edged runs.
         let mut c = Command::new("nsenter");
@@ -580,8 +580,10 @@ fn edged_forwards_probes_reloads_and_restarts_with_exactly_the_units_capabilitie
             .arg(&e.state);
         c
     };
+    let all: Vec<&str> = caps.iter().map(String::as_str).collect();
+    let without = |c: &str| all.iter().copied().filter(|x| *x != c).collect::<Vec<_>>();
     let log = edged
-        .spawn_logged(bounded(&edged))
+        .spawn_logged(bounded(&edged, &all))
         .unwrap_or_else(|(s, log)| panic!("edged exited ({s:?}): {log:?}"));
     // It really runs with those and no more.
     let status = std::fs::read_to_string(format!("/proc/{}/status", edged.pid())).unwrap();
@@ -596,21 +598,24 @@ fn edged_forwards_probes_reloads_and_restarts_with_exactly_the_units_capabilitie
     assert_eq!(eff, want, "edged's effective capabilities: {eff:#x}");
 
     assert_lab_streams_arrive(&lab, 200);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let pops = edged.ctl_ok(&["pop", "list"]);
-        let state = pops
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|p| p["name"] == "pop-b")
-            .map(|p| p["health"]["state"].as_str().unwrap_or_default().to_string());
-        if state.as_deref() == Some("up") {
-            break;
+    let probe_becomes = |edged: &Edged, want: &str, log: &EdgedLog| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let pops = edged.ctl_ok(&["pop", "list"]);
+            let state = pops
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|p| p["name"] == "pop-b")
+                .map(|p| p["health"]["state"].as_str().unwrap_or_default().to_string());
+            if state.as_deref() == Some(want) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "the ICMP probe never went {want}: {pops}: {log:?}");
+            std::thread::sleep(Duration::from_millis(100));
         }
-        assert!(Instant::now() < deadline, "the ICMP probe never came up: {pops}: {log:?}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    };
+    probe_becomes(&edged, "up", &log);
     let o = edged.ctl(&["config", "reload"]);
     assert_eq!(o.code, Some(0), "{o:?}");
     assert!(log.matching("Operation not permitted").is_empty(), "{log:?}");
@@ -618,10 +623,36 @@ fn edged_forwards_probes_reloads_and_restarts_with_exactly_the_units_capabilitie
     // A restart takes the pinned data plane over, with the same set.
     edged.stop();
     let log = edged
-        .spawn_logged(bounded(&edged))
+        .spawn_logged(bounded(&edged, &all))
         .unwrap_or_else(|(s, log)| panic!("edged did not restart ({s:?}): {log:?}"));
     assert_lab_streams_arrive(&lab, 200);
     assert!(log.matching("Operation not permitted").is_empty(), "{log:?}");
+    edged.stop();
+
+    // Each of the two that nothing stands in for is needed. Without
+    // CAP_NET_RAW the ICMP probe fails (its PoP goes down) ...
+    let log = edged
+        .spawn_logged(bounded(&edged, &without("net_raw")))
+        .unwrap_or_else(|(s, log)| panic!("edged without net_raw did not start ({s:?}): {log:?}"));
+    probe_becomes(&edged, "down", &log);
+    assert!(
+        log.wait_for("Operation not permitted", Duration::from_secs(5)).is_some(),
+        "{log:?}"
+    );
+    edged.stop();
+    // ... and without CAP_SYS_ADMIN a restart cannot take the running data
+    // plane over (it cannot open the running program by id): it fails,
+    // leaving the forwarder as it was.
+    match edged.spawn_logged(bounded(&edged, &without("sys_admin"))) {
+        Ok(log) => panic!("a takeover without CAP_SYS_ADMIN succeeded: {log:?}"),
+        Err((status, log)) => {
+            assert_eq!(status.and_then(|s| s.code()), Some(1), "{log:?}");
+        }
+    }
+    assert_lab_streams_arrive(&lab, 200);
+    edged
+        .spawn_logged(bounded(&edged, &all))
+        .unwrap_or_else(|(s, log)| panic!("edged did not restart ({s:?}): {log:?}"));
     // Teardown (on drop) goes through this edged too.
     drop(edged);
     assert!(!lab.pin_path().exists(), "teardown left {}", lab.pin_path().display());
