@@ -59,7 +59,11 @@ fn version(manifest: &Path) {
     }
     // Only files that exist: cargo reruns a build script on every build
     // for one that does not (a packed ref has no file of its own).
-    for p in watched.iter().map(|p| manifest.join(p)).filter(|p| p.exists()) {
+    for p in watched
+        .iter()
+        .map(|p| manifest.join(p))
+        .filter(|p| p.exists())
+    {
         println!("cargo:rerun-if-changed={}", p.display());
     }
 }

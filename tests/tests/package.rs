@@ -44,7 +44,12 @@ fn text(out: &Output) -> String {
 /// Runs `cmd`, panicking with its output unless it succeeds; its stdout.
 fn ok(cmd: &mut Command) -> String {
     let out = run(cmd);
-    assert!(out.status.success(), "{cmd:?} failed ({}): {}", out.status, text(&out));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed ({}): {}",
+        out.status,
+        text(&out)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -58,10 +63,18 @@ fn deb() -> PathBuf {
         .map_err(|(_, e)| e)
         .expect("flock");
     let started = Instant::now();
-    let stdout = ok(Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
-        .args(["xtask", "package"])
-        .current_dir(workspace()));
-    let deb = PathBuf::from(stdout.lines().last().expect("xtask package prints the .deb").trim());
+    let stdout = ok(
+        Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+            .args(["xtask", "package"])
+            .current_dir(workspace()),
+    );
+    let deb = PathBuf::from(
+        stdout
+            .lines()
+            .last()
+            .expect("xtask package prints the .deb")
+            .trim(),
+    );
     let size = std::fs::metadata(&deb).expect("the .deb").len();
     eprintln!(
         "package: {} ({size} bytes, {:.2} MiB) in {:.1} s",
@@ -132,11 +145,17 @@ fn package_lists_every_promised_file_and_the_conffile() {
     // The man pages render, and say what the binaries' --help says.
     let tree = std::env::temp_dir().join(format!("edge-deb-x-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tree);
-    ok(Command::new("dpkg-deb").arg("--extract").arg(&deb).arg(&tree));
+    ok(Command::new("dpkg-deb")
+        .arg("--extract")
+        .arg(&deb)
+        .arg(&tree));
     for (page, says) in [
         ("usr/share/man/man8/edged.8.gz", "--check"),
         ("usr/share/man/man1/edgectl.1.gz", "completions"),
-        ("usr/share/man/man1/edgectl-prefix-add.1.gz", "--registration"),
+        (
+            "usr/share/man/man1/edgectl-prefix-add.1.gz",
+            "--registration",
+        ),
     ] {
         let out = run(Command::new("man")
             .arg("-l")
@@ -144,7 +163,10 @@ fn package_lists_every_promised_file_and_the_conffile() {
             .env("MANWIDTH", "100"));
         let shown = String::from_utf8_lossy(&out.stdout).replace('\u{2010}', "-");
         assert!(out.status.success(), "man -l {page}: {}", text(&out));
-        assert!(shown.contains(says), "{page} does not mention {says}:\n{shown}");
+        assert!(
+            shown.contains(says),
+            "{page} does not mention {says}:\n{shown}"
+        );
     }
 
     std::fs::remove_dir_all(&tree).unwrap();
@@ -165,7 +187,10 @@ fn package_lists_every_promised_file_and_the_conffile() {
         " prerm",
         " postrm",
     ] {
-        assert!(info.contains(field), "no {field:?} in dpkg-deb --info:\n{info}");
+        assert!(
+            info.contains(field),
+            "no {field:?} in dpkg-deb --info:\n{info}"
+        );
     }
     let field = |name: &str| {
         ok(Command::new("dpkg-deb").arg("--field").arg(&deb).arg(name))
@@ -293,8 +318,15 @@ fn package_installs_checks_its_config_and_removes_and_purges_cleanly() {
     // ... and a broken one fails it: the check is real.
     let broken = root.path("broken.toml");
     std::fs::write(&broken, "[daemon]\nxdp_mode = \"sideways\"\n").unwrap();
-    let bad = run(Command::new(&edged).arg("--check").arg("--config").arg(&broken));
-    assert!(!bad.status.success(), "a broken config passed --check: {}", text(&bad));
+    let bad = run(Command::new(&edged)
+        .arg("--check")
+        .arg("--config")
+        .arg(&broken));
+    assert!(
+        !bad.status.success(),
+        "a broken config passed --check: {}",
+        text(&bad)
+    );
     std::fs::remove_file(&broken).unwrap();
 
     // The packaged binaries are the ones this tree builds.
@@ -304,17 +336,27 @@ fn package_installs_checks_its_config_and_removes_and_purges_cleanly() {
     // The conffile: an operator's edit survives `dpkg -r`; the state
     // edged would have written is gone after --purge, as is /etc/edge.
     let conf = root.path("etc/edge/edge.toml");
-    let edited = format!("{}\n# edited by the operator\n", std::fs::read_to_string(&conf).unwrap());
+    let edited = format!(
+        "{}\n# edited by the operator\n",
+        std::fs::read_to_string(&conf).unwrap()
+    );
     std::fs::write(&conf, &edited).unwrap();
     std::fs::create_dir_all(root.path("var/lib/edge")).unwrap();
     std::fs::write(root.path("var/lib/edge/state.json"), "{}").unwrap();
 
     let removed = root.dpkg_ok(&["--remove", "edge"]);
     assert_eq!(root.state().as_deref(), Some("rc"), "{removed}");
-    assert_eq!(std::fs::read_to_string(&conf).unwrap(), edited, "dpkg -r kept the conffile");
+    assert_eq!(
+        std::fs::read_to_string(&conf).unwrap(),
+        edited,
+        "dpkg -r kept the conffile"
+    );
     let left = root.files();
     for p in PROMISED.iter().filter(|p| **p != "etc/edge/edge.toml") {
-        assert!(!left.iter().any(|l| l == p), "/{p} left after dpkg -r: {left:?}");
+        assert!(
+            !left.iter().any(|l| l == p),
+            "/{p} left after dpkg -r: {left:?}"
+        );
     }
 
     let purged = root.dpkg_ok(&["--purge", "edge"]);
@@ -352,8 +394,14 @@ fn installed_unit_verifies_and_its_security_exposure_is_within_the_bound() {
     let verify = run(&mut verify_cmd());
     let said = text(&verify);
     assert!(verify.status.success(), "systemd-analyze verify: {said}");
-    let about_us: Vec<&str> = said.lines().filter(|l| l.contains("edged.service")).collect();
-    assert!(about_us.is_empty(), "systemd-analyze verify warns: {about_us:?}");
+    let about_us: Vec<&str> = said
+        .lines()
+        .filter(|l| l.contains("edged.service"))
+        .collect();
+    assert!(
+        about_us.is_empty(),
+        "systemd-analyze verify warns: {about_us:?}"
+    );
     // The check is real: the same unit without its binaries fails it.
     std::fs::remove_file(root.path("usr/sbin/edged")).unwrap();
     let missing = run(&mut verify_cmd());
@@ -387,7 +435,10 @@ fn installed_unit_verifies_and_its_security_exposure_is_within_the_bound() {
         "✓ RestrictAddressFamilies=~AF_PACKET",
         "✓ CapabilityBoundingSet=~CAP_SYS_MODULE",
     ] {
-        assert!(report.contains(setting), "{setting} not in force:\n{report}");
+        assert!(
+            report.contains(setting),
+            "{setting} not in force:\n{report}"
+        );
     }
     // docs/packaging.md records the measured score.
     let docs = std::fs::read_to_string(workspace().join("docs/packaging.md")).unwrap();
@@ -418,6 +469,55 @@ fn version_names_the_program_and_the_build() {
         let out = ok(Command::new(workspace_bin(name)).arg("--version"));
         assert_version(&out, name);
     }
+}
+
+/// `edged --check` on the shipped config with stderr going to `log`.
+fn check_logging_to(log: &Path, journal_stream: Option<String>) -> String {
+    let file = std::fs::File::create(log).unwrap();
+    let mut cmd = Command::new(workspace_bin("edged"));
+    cmd.arg("--check")
+        .arg("--config")
+        .arg(workspace().join("dist/edge.toml"))
+        .arg("--state")
+        .arg(log.with_extension("state.json"))
+        .env_remove("JOURNAL_STREAM")
+        .env_remove("RUST_LOG")
+        .stderr(file);
+    if let Some(js) = journal_stream {
+        cmd.env("JOURNAL_STREAM", js);
+    }
+    ok(&mut cmd);
+    std::fs::read_to_string(log).unwrap()
+}
+
+#[test]
+fn edged_logs_syslog_priorities_without_timestamps_only_to_the_journal() {
+    use std::os::unix::fs::MetadataExt as _;
+    let log = std::env::temp_dir().join(format!("edge-journal-{}.log", std::process::id()));
+    std::fs::write(&log, "").unwrap();
+    let m = std::fs::metadata(&log).unwrap();
+    // JOURNAL_STREAM names stderr's own file (device:inode), as journald
+    // sets it for a service: priority prefix, target, no timestamp.
+    let journal = check_logging_to(&log, Some(format!("{}:{}", m.dev(), m.ino())));
+    assert_eq!(
+        journal,
+        "<6>edged: {}: ok\n".replace(
+            "{}",
+            &workspace().join("dist/edge.toml").display().to_string()
+        )
+    );
+    // Inherited from a process whose stderr was the journal, but this
+    // stderr is another file: env_logger's usual format, timestamp first.
+    let inherited = check_logging_to(&log, Some(format!("{}:{}", m.dev(), m.ino() + 1)));
+    // Not under systemd at all.
+    let plain = check_logging_to(&log, None);
+    for out in [&inherited, &plain] {
+        assert!(
+            out.starts_with("[20") && out.contains(" INFO  edged] ") && !out.contains("<6>"),
+            "{out:?}"
+        );
+    }
+    let _ = std::fs::remove_file(&log);
 }
 
 /// Notifications edged sent to a NOTIFY_SOCKET, as received.
@@ -509,7 +609,11 @@ fn edged_notifies_ready_reloads_and_stopping() {
     // SIGHUP, the other reload path.
     std::fs::write(&config, LAB_CONFIG).unwrap();
     edged.hup();
-    notes.expect(&["RELOADING=1", "MONOTONIC_USEC=", "STATUS=reloading the config (SIGHUP)"]);
+    notes.expect(&[
+        "RELOADING=1",
+        "MONOTONIC_USEC=",
+        "STATUS=reloading the config (SIGHUP)",
+    ]);
     notes.expect(&["READY=1", "STATUS=forwarding; config reloaded (SIGHUP)"]);
 
     edged.stop();
@@ -554,7 +658,10 @@ fn edged_forwards_probes_reloads_and_restarts_with_exactly_the_units_capabilitie
         ),
         1,
     );
-    assert_ne!(probed, LAB_CONFIG, "pop-b's mac line moved in tests/lab.toml");
+    assert_ne!(
+        probed, LAB_CONFIG,
+        "pop-b's mac line moved in tests/lab.toml"
+    );
     std::fs::write(&config, &probed).unwrap();
     let mut edged = Edged::unstarted(&lab.edge, &config, &lab.pin_path());
     let bounded = |e: &Edged, caps: &[&str]| {
@@ -565,7 +672,10 @@ fn edged_forwards_probes_reloads_and_restarts_with_exactly_the_units_capabilitie
             .arg("setpriv")
             .arg(format!(
                 "--bounding-set=-all,{}",
-                caps.iter().map(|c| format!("+{c}")).collect::<Vec<_>>().join(",")
+                caps.iter()
+                    .map(|c| format!("+{c}"))
+                    .collect::<Vec<_>>()
+                    .join(",")
             ))
             .arg("--inh-caps=-all")
             .arg("--")
@@ -587,17 +697,26 @@ fn edged_forwards_probes_reloads_and_restarts_with_exactly_the_units_capabilitie
         .unwrap_or_else(|(s, log)| panic!("edged exited ({s:?}): {log:?}"));
     // It really runs with those and no more.
     let status = std::fs::read_to_string(format!("/proc/{}/status", edged.pid())).unwrap();
-    eprintln!("{}", status.lines().filter(|l| l.starts_with("Cap")).collect::<Vec<_>>().join("\n"));
+    eprintln!(
+        "{}",
+        status
+            .lines()
+            .filter(|l| l.starts_with("Cap"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
     let eff = status
         .lines()
         .find_map(|l| l.strip_prefix("CapEff:"))
         .map(|v| u64::from_str_radix(v.trim(), 16).unwrap())
         .unwrap();
     // CAP_NET_ADMIN 12, CAP_NET_RAW 13, CAP_SYS_ADMIN 21, CAP_PERFMON 38, CAP_BPF 39.
-    let want = [12u32, 13, 21, 38, 39].iter().map(|b| 1u64 << b).sum::<u64>();
+    let want = [12u32, 13, 21, 38, 39]
+        .iter()
+        .map(|b| 1u64 << b)
+        .sum::<u64>();
     assert_eq!(eff, want, "edged's effective capabilities: {eff:#x}");
 
-    assert_lab_streams_arrive(&lab, 200);
     let probe_becomes = |edged: &Edged, want: &str, log: &EdgedLog| {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
@@ -607,54 +726,84 @@ fn edged_forwards_probes_reloads_and_restarts_with_exactly_the_units_capabilitie
                 .unwrap()
                 .iter()
                 .find(|p| p["name"] == "pop-b")
-                .map(|p| p["health"]["state"].as_str().unwrap_or_default().to_string());
+                .map(|p| {
+                    p["health"]["state"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string()
+                });
             if state.as_deref() == Some(want) {
                 break;
             }
-            assert!(Instant::now() < deadline, "the ICMP probe never went {want}: {pops}: {log:?}");
+            assert!(
+                Instant::now() < deadline,
+                "the ICMP probe never went {want}: {pops}: {log:?}"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     };
+    // The probe brings pop-b up (the backbone exit: until then customer
+    // traffic falls back to transit), traffic flows, a reload works.
     probe_becomes(&edged, "up", &log);
+    assert_lab_streams_arrive(&lab, 200);
     let o = edged.ctl(&["config", "reload"]);
     assert_eq!(o.code, Some(0), "{o:?}");
-    assert!(log.matching("Operation not permitted").is_empty(), "{log:?}");
+    assert!(
+        log.matching("Operation not permitted").is_empty(),
+        "{log:?}"
+    );
 
     // A restart takes the pinned data plane over, with the same set.
     edged.stop();
     let log = edged
         .spawn_logged(bounded(&edged, &all))
         .unwrap_or_else(|(s, log)| panic!("edged did not restart ({s:?}): {log:?}"));
+    probe_becomes(&edged, "up", &log);
     assert_lab_streams_arrive(&lab, 200);
-    assert!(log.matching("Operation not permitted").is_empty(), "{log:?}");
+    assert!(
+        log.matching("Operation not permitted").is_empty(),
+        "{log:?}"
+    );
     edged.stop();
 
     // Each of the two that nothing stands in for is needed. Without
-    // CAP_NET_RAW the ICMP probe fails (its PoP goes down) ...
+    // CAP_SYS_ADMIN a restart cannot take the running data plane over (it
+    // cannot open the running program by id): it fails, and leaves the
+    // forwarder as it was, forwarding ...
+    match edged.spawn_logged(bounded(&edged, &without("sys_admin"))) {
+        Ok(log) => panic!("a takeover without CAP_SYS_ADMIN succeeded: {log:?}"),
+        Err((status, log)) => {
+            assert_eq!(status.and_then(|s| s.code()), Some(1), "{log:?}");
+            assert!(
+                !log.matching("opening the running program").is_empty()
+                    && !log
+                        .matching("the running forwarder is left as it was")
+                        .is_empty(),
+                "{log:?}"
+            );
+        }
+    }
+    assert_lab_streams_arrive(&lab, 200);
+    // ... and without CAP_NET_RAW the ICMP probe fails (its PoP goes down).
     let log = edged
         .spawn_logged(bounded(&edged, &without("net_raw")))
         .unwrap_or_else(|(s, log)| panic!("edged without net_raw did not start ({s:?}): {log:?}"));
     probe_becomes(&edged, "down", &log);
     assert!(
-        log.wait_for("Operation not permitted", Duration::from_secs(5)).is_some(),
+        log.wait_for("Operation not permitted", Duration::from_secs(5))
+            .is_some(),
         "{log:?}"
     );
     edged.stop();
-    // ... and without CAP_SYS_ADMIN a restart cannot take the running data
-    // plane over (it cannot open the running program by id): it fails,
-    // leaving the forwarder as it was.
-    match edged.spawn_logged(bounded(&edged, &without("sys_admin"))) {
-        Ok(log) => panic!("a takeover without CAP_SYS_ADMIN succeeded: {log:?}"),
-        Err((status, log)) => {
-            assert_eq!(status.and_then(|s| s.code()), Some(1), "{log:?}");
-        }
-    }
-    assert_lab_streams_arrive(&lab, 200);
     edged
         .spawn_logged(bounded(&edged, &all))
         .unwrap_or_else(|(s, log)| panic!("edged did not restart ({s:?}): {log:?}"));
     // Teardown (on drop) goes through this edged too.
     drop(edged);
-    assert!(!lab.pin_path().exists(), "teardown left {}", lab.pin_path().display());
+    assert!(
+        !lab.pin_path().exists(),
+        "teardown left {}",
+        lab.pin_path().display()
+    );
     let _ = std::fs::remove_file(&config);
 }

@@ -111,7 +111,11 @@ pub fn package() -> Result<PathBuf> {
     // Documentation.
     let doc = "usr/share/doc/edge";
     stage.copy(&src.join("README.md"), &format!("{doc}/README.md"), 0o644)?;
-    stage.copy(&src.join("dist/copyright"), &format!("{doc}/copyright"), 0o644)?;
+    stage.copy(
+        &src.join("dist/copyright"),
+        &format!("{doc}/copyright"),
+        0o644,
+    )?;
     stage.copy(
         &src.join("dist/grafana/edge.json"),
         &format!("{doc}/grafana/edge.json"),
@@ -165,7 +169,12 @@ fn control(version: &str, arch: &str, installed_kib: u64) -> Result<String> {
     let libc = output("dpkg-query", &["-W", "-f=${Version}", "libc6"])
         .context("dpkg-query libc6: the build machine has no libc6 package")?;
     // 2.36-9+deb12u14 -> 2.36
-    let libc = libc.trim().split('-').next().unwrap_or_default().to_string();
+    let libc = libc
+        .trim()
+        .split('-')
+        .next()
+        .unwrap_or_default()
+        .to_string();
     Ok(format!(
         "Package: {NAME}
 Version: {version}

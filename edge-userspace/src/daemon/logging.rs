@@ -94,7 +94,11 @@ mod tests {
     #[test]
     fn every_line_of_a_multiline_message_keeps_the_priority() {
         assert_eq!(
-            journal_line(Level::Warn, "edge_userspace::daemon", "config rejected:\n  line 3: x"),
+            journal_line(
+                Level::Warn,
+                "edge_userspace::daemon",
+                "config rejected:\n  line 3: x"
+            ),
             "<4>edge_userspace::daemon: config rejected:\n<4>  line 3: x\n"
         );
     }
