@@ -160,6 +160,7 @@ async fn run(args: Args) -> Result<()> {
         "forwarding; control socket {}",
         plan.socket_path.display()
     ));
+    let mut farewell = format!("exiting; {stops}");
 
     loop {
         tokio::select! {
@@ -192,6 +193,9 @@ async fn run(args: Args) -> Result<()> {
                 }
                 let _ = reply.send(response);
                 if exit {
+                    if teardown {
+                        farewell = "torn down (detached, unpinned); exiting".into();
+                    }
                     // Let the reply reach the client before exiting.
                     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
                     break;
@@ -227,7 +231,7 @@ async fn run(args: Args) -> Result<()> {
             _ = sigterm.recv() => { info!("SIGTERM: exiting; {stops}"); break }
         }
     }
-    notify::stopping(&format!("exiting; {stops}"));
+    notify::stopping(&farewell);
     let _ = std::fs::remove_file(&plan.socket_path);
     Ok(())
 }

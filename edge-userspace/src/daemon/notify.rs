@@ -36,11 +36,6 @@ pub fn reloaded(status: &str) {
     ready(status);
 }
 
-/// A free-form status line.
-pub fn status(status: &str) {
-    send(&[NotifyState::Status(status)]);
-}
-
 /// edged is exiting.
 pub fn stopping(status: &str) {
     send(&[NotifyState::Stopping, NotifyState::Status(status)]);
