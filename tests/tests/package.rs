@@ -344,6 +344,17 @@ fn package_installs_checks_its_config_and_removes_and_purges_cleanly() {
     std::fs::create_dir_all(root.path("var/lib/edge")).unwrap();
     std::fs::write(root.path("var/lib/edge/state.json"), "{}").unwrap();
 
+    // Installing again (the upgrade path of the maintainer scripts: prerm
+    // upgrade, postinst configure OLD-VERSION) keeps the edit, asking
+    // nothing: the packaged file did not change.
+    let again = root.dpkg_ok(&["--install", deb.to_str().unwrap()]);
+    assert_eq!(root.state().as_deref(), Some("ii"), "{again}");
+    assert_eq!(
+        std::fs::read_to_string(&conf).unwrap(),
+        edited,
+        "an upgrade overwrote the edited conffile: {again}"
+    );
+
     let removed = root.dpkg_ok(&["--remove", "edge"]);
     assert_eq!(root.state().as_deref(), Some("rc"), "{removed}");
     assert_eq!(
