@@ -181,7 +181,7 @@ fn package_lists_every_promised_file_and_the_conffile() {
         "Package: edge",
         "Architecture: amd64",
         "Depends: libc6 (>= ",
-        ", iproute2",
+        ", libgcc-s1, iproute2",
         "Description: ",
         " postinst",
         " prerm",
@@ -204,9 +204,12 @@ fn package_lists_every_promised_file_and_the_conffile() {
     );
 }
 
+/// The packages edge depends on.
+const DEPENDS: [&str; 3] = ["libc6", "libgcc-s1", "iproute2"];
+
 /// A dpkg root of its own (`dpkg --root`): an empty database that knows
-/// the host's libc6 and iproute2 (so Depends is checked against what a
-/// Debian 12 host has, not forced), removed on drop.
+/// the host's libc6, libgcc-s1 and iproute2 (so Depends is checked against
+/// what a Debian 12 host has, not forced), removed on drop.
 struct DpkgRoot {
     dir: PathBuf,
 }
@@ -220,7 +223,7 @@ impl DpkgRoot {
             std::fs::create_dir_all(db.join(sub)).unwrap();
         }
         let mut status = String::new();
-        for pkg in ["libc6", "iproute2"] {
+        for pkg in DEPENDS {
             let version = ok(Command::new("dpkg-query").args(["-W", "-f=${Version}", pkg]));
             status.push_str(&format!(
                 "Package: {pkg}\nStatus: install ok installed\nPriority: optional\n\
@@ -229,7 +232,7 @@ impl DpkgRoot {
             ));
         }
         std::fs::write(db.join("status"), status).unwrap();
-        for pkg in ["libc6", "iproute2"] {
+        for pkg in DEPENDS {
             std::fs::write(db.join(format!("info/{pkg}.list")), "").unwrap();
         }
         std::fs::write(db.join("available"), "").unwrap();

@@ -163,8 +163,8 @@ pub fn package() -> Result<PathBuf> {
 }
 
 /// DEBIAN/control. libc6: at least the build machine's glibc (the binaries
-/// may use any symbol it has); iproute2: docs and tests drive `ip`, and
-/// operators inspect XDP with `ip link`.
+/// may use any symbol it has); libgcc-s1: both link libgcc_s (unwinding);
+/// iproute2: operators inspect XDP and routes with `ip`, as the docs do.
 fn control(version: &str, arch: &str, installed_kib: u64) -> Result<String> {
     let libc = output("dpkg-query", &["-W", "-f=${Version}", "libc6"])
         .context("dpkg-query libc6: the build machine has no libc6 package")?;
@@ -181,7 +181,7 @@ Version: {version}
 Architecture: {arch}
 Maintainer: edge developers <edge@example.invalid>
 Installed-Size: {installed_kib}
-Depends: libc6 (>= {libc}), iproute2
+Depends: libc6 (>= {libc}), libgcc-s1, iproute2
 Section: net
 Priority: optional
 Homepage: https://example.invalid/edge
