@@ -23,10 +23,10 @@ _edgectl() {
 '-V[Print version]' \
 '--version[Print version]' \
 ":: :_edgectl_commands" \
-"*::: :->edge-userspace" \
+"*::: :->edgectl" \
 && ret=0
     case $state in
-    (edge-userspace)
+    (edgectl)
         words=($line[1] "${words[@]}")
         (( CURRENT += 1 ))
         curcontext="${curcontext%:*:*}:edgectl-command-$line[1]:"

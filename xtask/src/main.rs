@@ -1,4 +1,4 @@
-//! `cargo xtask`: setup, build, run, test, lint, bench, reliability, fuzz.
+//! `cargo xtask`: setup, build, run, test, lint, bench, reliability, fuzz, package.
 //!
 //! xtask itself builds on a machine that has neither rust-src nor bpf-linker
 //! (it installs them), so it never depends on edge-userspace, whose build
@@ -8,6 +8,7 @@ mod bench;
 mod cargo;
 mod fuzz;
 mod lint;
+mod package;
 mod setup;
 mod test;
 
@@ -89,6 +90,10 @@ enum Task {
         #[arg(long)]
         seed: Option<String>,
     },
+    /// Setup, build edged and edgectl in release, and make the Debian
+    /// package: target/debian/edge_VERSION_ARCH.deb (its path is printed on
+    /// stdout). See docs/packaging.md.
+    Package,
 }
 
 fn main() -> ExitCode {
@@ -151,5 +156,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
             frames,
             seed,
         } => fuzz::fuzz(seconds, frames, seed),
+        Task::Package => {
+            setup()?;
+            let deb = package::package()?;
+            println!("{}", deb.display());
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }

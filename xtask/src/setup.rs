@@ -229,6 +229,12 @@ const DEBIAN: &[(&str, &str)] = &[
     ("setpriv", "util-linux"),
     ("promtool", "prometheus"),
     ("bird", "bird2"),
+    // The package tests: build and install it, verify the unit, render the
+    // man pages.
+    ("dpkg-deb", "dpkg"),
+    ("systemd-analyze", "systemd"),
+    ("man", "man-db"),
+    ("strip", "binutils"),
 ];
 
 fn debian_packages() -> Result<()> {

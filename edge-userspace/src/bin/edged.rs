@@ -9,7 +9,7 @@ use anyhow::{Context as _, Result};
 use clap::Parser;
 use edge_userspace::{
     control::{self, Request},
-    daemon::{self, Daemon, Overrides},
+    daemon::{self, Daemon, Overrides, logging, notify},
     dataplane::{events, loader},
     desired::state::State,
     metrics,
@@ -23,7 +23,7 @@ use tokio::{
 
 /// The edge forwarder daemon.
 #[derive(Debug, Parser)]
-#[command(version)]
+#[command(name = "edged", version = env!("EDGE_VERSION"))]
 struct Args {
     /// Config file (TOML); see docs/config.md.
     #[arg(short, long, default_value = "/etc/edge/edge.toml")]
@@ -56,6 +56,13 @@ struct Args {
     /// leaves the config, and at a start or reload without this flag.
     #[arg(long)]
     veth_peer_pass: bool,
+    // Hidden, for `cargo xtask package`: xtask cannot link edge-userspace
+    // to render the page itself (its build script needs the eBPF toolchain
+    // that `cargo xtask setup` installs), and a page from the binary
+    // describes exactly the binary that is packaged.
+    /// Write the man page (edged.8) into DIR and exit.
+    #[arg(long, hide = true, value_name = "DIR")]
+    man_pages: Option<PathBuf>,
 }
 
 // Two workers: the daemon's own work (compiling and writing a change,
@@ -64,14 +71,24 @@ struct Args {
 // keep running on the other worker meanwhile.
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    logging::init();
     if let Err(e) = run(Args::parse()).await {
         error!("{e:#}");
+        notify::stopping(&format!("failed: {e:#}"));
         std::process::exit(1);
     }
 }
 
 async fn run(args: Args) -> Result<()> {
+    if let Some(dir) = &args.man_pages {
+        use clap::CommandFactory as _;
+        let path = clap_mangen::Man::new(Args::command())
+            .section("8")
+            .generate_to(dir)
+            .with_context(|| format!("writing the man page into {}", dir.display()))?;
+        println!("{}", path.display());
+        return Ok(());
+    }
     let overrides = Overrides {
         pin_path: args.pin_path,
         socket_path: args.socket,
@@ -140,12 +157,20 @@ async fn run(args: Args) -> Result<()> {
     };
     // Readiness line for supervisors and tests.
     println!("edged: ready");
+    notify::ready(&format!(
+        "forwarding; control socket {}",
+        plan.socket_path.display()
+    ));
+    let mut farewell = format!("exiting; {stops}");
 
     loop {
         tokio::select! {
             Some((request, reply)) = rx.recv() => {
                 let teardown = matches!(request, Request::Teardown {});
                 let reload = matches!(request, Request::ConfigReload {});
+                if reload {
+                    notify::reloading("reloading the config (control socket)");
+                }
                 let (response, exit) = block_in_place(|| daemon.handle(request));
                 if reload && response.ok {
                     // Ports may have changed.
@@ -154,11 +179,24 @@ async fn run(args: Args) -> Result<()> {
                         daemon.check_links();
                     });
                 }
+                if reload {
+                    notify::reloaded(&if response.ok {
+                        "forwarding; config reloaded".to_string()
+                    } else {
+                        format!(
+                            "forwarding; reload rejected, running state kept: {}",
+                            response.error.as_deref().unwrap_or("")
+                        )
+                    });
+                }
                 if !response.ok && !teardown {
                     warn!("request failed: {}", response.error.as_deref().unwrap_or(""));
                 }
                 let _ = reply.send(response);
                 if exit {
+                    if teardown {
+                        farewell = "torn down (detached, unpinned); exiting".into();
+                    }
                     // Let the reply reach the client before exiting.
                     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
                     break;
@@ -171,20 +209,30 @@ async fn run(args: Args) -> Result<()> {
             _ = flush.tick() => daemon.flush_events(),
             _ = host_check.tick() => block_in_place(|| daemon.check_veth_peers(false)),
             _ = link_check.tick() => block_in_place(|| daemon.check_links()),
-            _ = sighup.recv() => match block_in_place(|| daemon.reload()) {
-                Ok(c) => {
-                    info!("SIGHUP: reloaded ({} written, {} removed)", c.written, c.removed);
-                    block_in_place(|| {
-                        daemon.check_veth_peers(true);
-                        daemon.check_links();
-                    });
+            _ = sighup.recv() => {
+                notify::reloading("reloading the config (SIGHUP)");
+                match block_in_place(|| daemon.reload()) {
+                    Ok(c) => {
+                        info!("SIGHUP: reloaded ({} written, {} removed)", c.written, c.removed);
+                        block_in_place(|| {
+                            daemon.check_veth_peers(true);
+                            daemon.check_links();
+                        });
+                        notify::reloaded("forwarding; config reloaded (SIGHUP)");
+                    }
+                    Err(e) => {
+                        error!("SIGHUP: reload rejected, running state kept: {e:#}");
+                        notify::reloaded(&format!(
+                            "forwarding; reload (SIGHUP) rejected, running state kept: {e:#}"
+                        ));
+                    }
                 }
-                Err(e) => error!("SIGHUP: reload rejected, running state kept: {e:#}"),
-            },
+            }
             _ = sigint.recv() => { info!("SIGINT: exiting; {stops}"); break }
             _ = sigterm.recv() => { info!("SIGTERM: exiting; {stops}"); break }
         }
     }
+    notify::stopping(&farewell);
     let _ = std::fs::remove_file(&plan.socket_path);
     Ok(())
 }

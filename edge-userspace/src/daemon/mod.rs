@@ -38,6 +38,8 @@ use crate::{
 };
 
 mod failover;
+pub mod logging;
+pub mod notify;
 mod pipeline;
 mod requests;
 

@@ -19,7 +19,7 @@ use ipnet::IpNet;
 
 /// Operate an edge forwarder.
 #[derive(Debug, Parser)]
-#[command(version)]
+#[command(name = "edgectl", version = env!("EDGE_VERSION"))]
 struct Cli {
     /// edged's control socket.
     #[arg(long, global = true, default_value = edge_userspace::plan::DEFAULT_SOCKET_PATH)]
@@ -159,6 +159,25 @@ enum ConfigCommand {
 }
 
 fn main() -> ExitCode {
+    // `edgectl --man-pages DIR` writes edgectl.1 and one page per
+    // subcommand (clap_mangen) into DIR, for `cargo xtask package`, which
+    // cannot link edge-userspace to render them itself: its build script
+    // needs the eBPF toolchain that `cargo xtask setup` installs. The pages
+    // then describe exactly the binary that is packaged. Not a clap
+    // argument: clap_complete would offer it in every shell's completions
+    // (hidden or not), and --help would have to hide it.
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if let [_, flag, dir] = args.as_slice()
+        && flag == "--man-pages"
+    {
+        return match clap_mangen::generate_to(Cli::command(), dir) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("edgectl: writing the man pages into {}: {e}", dir.display());
+                ExitCode::FAILURE
+            }
+        };
+    }
     let cli = Cli::parse();
     match run(&cli) {
         Ok(code) => code,
