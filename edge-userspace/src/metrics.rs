@@ -51,6 +51,8 @@ fn counter_pair(
 pub struct HostFacts {
     /// (port, times) its XDP link was found gone and attached again.
     pub link_repairs: Vec<(String, u64)>,
+    /// (interface, kind, times) of every interface change seen.
+    pub interface_events: Vec<(String, &'static str, u64)>,
     /// Whether the pins outlive edged (`None`: it could not tell).
     pub pins_persistent: Option<bool>,
     /// (port, peer, receives) of every egress veth port: whether frames XDP
@@ -301,6 +303,20 @@ pub fn render(stats: &Stats, view: &View, host: &HostFacts, uptime_seconds: u64)
         "Times a port's XDP link was found gone (its pin deleted, the interface recreated) and attached again",
         repairs,
     );
+    let changes = Family::<Labels, Counter>::default();
+    for (interface, event, n) in &host.interface_events {
+        changes
+            .get_or_create(&vec![
+                ("interface", interface.clone()),
+                ("event", event.to_string()),
+            ])
+            .inc_by(*n);
+    }
+    r.register(
+        "interface_events",
+        "Changes of an interface the config names: vanished (deleted or renamed away), returned, replaced (deleted and created again), mac_changed",
+        changes,
+    );
     let mut out = String::new();
     encode(&mut out, &r).expect("encoding into a String cannot fail");
     out
@@ -472,6 +488,7 @@ mod tests {
         };
         let host = HostFacts {
             link_repairs: vec![("peer0".into(), 2)],
+            interface_events: vec![("bb0".into(), "vanished", 1)],
             pins_persistent: Some(true),
             veth_peers: vec![("bb0".into(), "eth0".into(), Some(false))],
         };
@@ -501,6 +518,7 @@ mod tests {
             "edge_veth_peer_receives{port=\"bb0\",peer=\"eth0\"} 0",
             "edge_pins_persistent 1",
             "edge_link_repairs_total{port=\"peer0\"} 2",
+            "edge_interface_events_total{interface=\"bb0\",event=\"vanished\"} 1",
             "# EOF",
         ] {
             assert!(
