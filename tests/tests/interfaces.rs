@@ -243,6 +243,8 @@ fn a_port_deleted_and_created_again_is_followed() {
         serde_json::json!({"returned": 1, "vanished": 1}),
         "{status}"
     );
+    // Attached by the change itself, not repaired after by the link check.
+    assert_eq!(status["link_repairs"]["total"], 0, "{status}");
     // And a restart takes the pinned state over.
     edged.stop();
     edged.restart();

@@ -124,7 +124,9 @@ fn message(t: &Transition, old: &Facts, new: &Facts) -> String {
         Kind::Vanished => {
             let renamed = index(old)
                 .and_then(|i| nix::net::if_::if_indextoname(i).ok())
-                .and_then(|c| c.into_string().ok());
+                .and_then(|c| c.into_string().ok())
+                // A deleted index reads as "" on some kernels, not ENXIO.
+                .filter(|to| !to.is_empty());
             match renamed {
                 Some(to) => format!(
                     "interface {name} was renamed to {to}: as a port it is absent (no traffic taken from or sent to it) and PoPs on it are down until the config names {to} or {name} returns"

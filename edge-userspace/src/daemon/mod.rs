@@ -645,6 +645,8 @@ impl Daemon {
             .iter()
             .map(|p| p.interface.as_str())
             .filter(|i| plan.ports.iter().any(|p| p.interface == *i))
+            // A vanished interface is reported as such (warnings, events).
+            .filter(|i| !matches!(self.host.interfaces.links.get(*i), Some(None)))
             .collect();
         egress.sort();
         egress.dedup();

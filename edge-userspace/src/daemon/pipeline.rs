@@ -142,14 +142,22 @@ impl Daemon {
             .copied()
             .filter(|p| !absent.contains(*p))
             .collect();
-        let moved = ports
-            != self
-                .applied
-                .plan
-                .ports
-                .iter()
-                .map(|p| p.interface.as_str())
-                .collect::<Vec<_>>();
+        // A port whose interface is another than the one edged attached to
+        // (created again, or back from a rename) needs XDP attached again.
+        let returned = present.iter().any(|p| {
+            self.host.interfaces.links.get(*p).is_some_and(|before| {
+                before.map(|(i, _)| i) != seen.links.get(*p).copied().flatten().map(|(i, _)| i)
+            })
+        });
+        let moved = returned
+            || ports
+                != self
+                    .applied
+                    .plan
+                    .ports
+                    .iter()
+                    .map(|p| p.interface.as_str())
+                    .collect::<Vec<_>>();
         // (A port that does not exist is left to the compile to report.)
         let exist = present
             .iter()

@@ -487,6 +487,14 @@ impl Dataplane {
         let ours = self.program_id()?;
         if !pin.exists() {
             self.take_over_renamed(port, &pin);
+        } else if let Ok(ifindex) = crate::host::netdev::ifindex(port) {
+            // The interface was deleted and created again: its old link is
+            // defunct (on no interface) and the new one runs nothing yet.
+            let on = obj_get(&pin).and_then(|fd| xdp_link_ifindex(fd.as_fd()));
+            if matches!(on, Ok(i) if i != ifindex) {
+                info!("{port}: its pinned link is on a gone interface; attaching anew");
+                detach_pinned(&pin);
+            }
         }
         let program: &mut Xdp = self
             .ebpf
