@@ -204,6 +204,7 @@ async fn run(args: Args) -> Result<()> {
             }
             Some(event) = events.routes.recv() => block_in_place(|| daemon.routes_changed(event, &mut events.routes)),
             Some(event) = events.health.recv() => block_in_place(|| daemon.health_event(event)),
+            Some(()) = events.links.recv() => block_in_place(|| daemon.check_links()),
             Some(()) = events.neighbours.recv() => block_in_place(|| daemon.neighbours_changed(&mut events.neighbours)),
             Some(event) = events.protection.recv() => daemon.protection_event(event),
             _ = flush.tick() => daemon.flush_events(),

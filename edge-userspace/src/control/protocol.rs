@@ -271,6 +271,11 @@ pub struct Status {
     pub drained: Vec<String>,
     /// Bumped on every applied change.
     pub generation: u64,
+    /// Changes of the interfaces the config names since edged started, by
+    /// interface and kind (`vanished`, `returned`, `replaced`,
+    /// `mac_changed`). Absent from an older edged: empty.
+    #[serde(default)]
+    pub interface_events: BTreeMap<String, BTreeMap<String, u64>>,
     /// Ports whose XDP link edged found gone and attached again.
     #[serde(default)]
     pub link_repairs: LinkRepairs,
@@ -404,6 +409,10 @@ pub struct Fill {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Port {
+    /// The interface is gone (deleted, or renamed away) since edged took
+    /// it: no map entry, nothing taken from or sent to it (`ifindex` 0).
+    #[serde(default)]
+    pub absent: bool,
     pub id: u32,
     pub ifindex: u32,
     pub interface: String,
@@ -414,6 +423,7 @@ pub struct Port {
 impl From<&desired::PortView> for Port {
     fn from(p: &desired::PortView) -> Self {
         Self {
+            absent: p.ifindex == 0,
             id: p.id,
             ifindex: p.ifindex,
             interface: p.interface.clone(),

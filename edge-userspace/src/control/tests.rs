@@ -2,7 +2,7 @@
 //! versions are checked both ways, the replies keep the shapes of the views
 //! they come from, and docs/protocol.md's examples are what the types say.
 
-use std::{fmt::Debug, sync::Arc};
+use std::{collections::BTreeMap, fmt::Debug, sync::Arc};
 
 use serde::{Serialize, de::DeserializeOwned};
 use serde_json::{Value, json};
@@ -38,6 +38,10 @@ fn status() -> Status {
         default_action: "pass".into(),
         drained: vec!["pop-b".into()],
         generation: 7,
+        interface_events: BTreeMap::from([(
+            "bb0".to_string(),
+            BTreeMap::from([("vanished".to_string(), 1), ("returned".to_string(), 1)]),
+        )]),
         link_repairs: LinkRepairs {
             recent: vec![LinkRepair {
                 found: "its link pin /sys/fs/bpf/edge/link_peer0 is gone, and XDP with it".into(),
@@ -63,6 +67,7 @@ fn status() -> Status {
         policies: 3,
         pops: 2,
         ports: vec![Port {
+            absent: false,
             id: 0,
             ifindex: 3,
             interface: "peer0".into(),

@@ -40,6 +40,7 @@ use crate::{
 mod failover;
 pub mod logging;
 pub mod notify;
+mod interfaces;
 mod pipeline;
 mod requests;
 
@@ -227,6 +228,10 @@ struct HostChecks {
     links: LinkChecks,
     /// The same, for the metrics endpoint.
     facts: Arc<RwLock<Arc<HostFacts>>>,
+    /// The interfaces and addresses the last change compiled.
+    interfaces: interfaces::Facts,
+    /// Interface changes seen, by (interface, kind), since edged started.
+    interface_events: BTreeMap<(String, interfaces::Kind), u64>,
 }
 
 /// What the link checks ([`Daemon::check_links`]) found.
@@ -299,6 +304,9 @@ struct Failover {
 pub struct Channels {
     /// A watched neighbour changed.
     pub neighbours: mpsc::Receiver<()>,
+    /// An interface or a local address changed: call
+    /// [`Daemon::check_links`].
+    pub links: mpsc::Receiver<()>,
     pub routes: mpsc::Receiver<RouteEvent>,
     pub health: mpsc::Receiver<HealthEvent>,
     pub protection: mpsc::Receiver<ProtectionEvent>,
@@ -329,6 +337,7 @@ impl Daemon {
         let mut store = RouteStore::default();
         let sync = start_sync(&plan, &mut store, &route_tx)?;
         routes::extend(&mut plan, &mut store);
+        let seen = interfaces::Facts::read(&interfaces::named(&plan))?;
         let mut dp = Dataplane::load(&plan.pin_path, plan.limits)?;
         let (c, state) = match install(&mut dp, &plan, state) {
             Ok(r) => r,
@@ -350,6 +359,8 @@ impl Daemon {
         let (neighbour_tx, neighbour_rx) = mpsc::channel(16);
         let watched = Arc::new(RwLock::new(c.next_hops.clone()));
         crate::host::neigh::watch(watched.clone(), neighbour_tx).context("watching neighbours")?;
+        let (link_tx, link_rx) = mpsc::channel(1);
+        crate::host::links::watch(link_tx).context("watching links and addresses")?;
         if let Some(ring) = dp.events.take() {
             events::spawn(ring, protection_tx, Arc::new(AtomicBool::new(false)))
                 .context("starting the event reader")?;
@@ -393,6 +404,8 @@ impl Daemon {
                 veth_peers: Vec::new(),
                 links: LinkChecks::default(),
                 facts: Arc::default(),
+                interfaces: seen,
+                interface_events: BTreeMap::new(),
             },
             running,
             pending: Vec::new(),
@@ -404,6 +417,7 @@ impl Daemon {
             daemon,
             Channels {
                 neighbours: neighbour_rx,
+                links: link_rx,
                 routes: route_rx,
                 health: health_rx,
                 protection: protection_rx,
@@ -485,6 +499,15 @@ impl Daemon {
         self.pending.iter().map(|p| p.key.clone()).collect()
     }
 
+    /// `status.interface_events`.
+    fn interface_events(&self) -> BTreeMap<String, BTreeMap<String, u64>> {
+        let mut out: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
+        for ((i, k), n) in &self.host.interface_events {
+            out.entry(i.clone()).or_default().insert(k.word().into(), *n);
+        }
+        out
+    }
+
     /// `status.link_repairs`.
     fn link_repairs(&self) -> LinkRepairs {
         LinkRepairs {
@@ -502,6 +525,9 @@ impl Daemon {
     /// status until it can. Run every [`LINK_CHECK_INTERVAL`] and after
     /// every reload.
     pub fn check_links(&mut self) {
+        // Interfaces gone or back first: the maps must know a recreated
+        // port's new index before XDP runs on it again.
+        self.follow_host();
         let mode = self.running.xdp_mode;
         let ports: Vec<String> = self
             .applied
@@ -512,6 +538,13 @@ impl Daemon {
             .collect();
         let mut changed = false;
         for port in ports {
+            if crate::host::netdev::ifindex(&port).is_err() {
+                self.link_failing(
+                    &port,
+                    "the interface is gone (deleted or renamed): the port is absent until an interface of that name appears".into(),
+                );
+                continue;
+            }
             let found = match self.dp.check_link(&port) {
                 Ok(None) => {
                     if self.host.links.failing.remove(&port).is_some() {
@@ -573,6 +606,12 @@ impl Daemon {
                 .iter()
                 .map(|(p, n)| (p.clone(), *n))
                 .collect(),
+            interface_events: self
+                .host
+                .interface_events
+                .iter()
+                .map(|((i, k), n)| (i.clone(), k.word(), *n))
+                .collect(),
             pins_persistent: match self.host.pins.scope {
                 Scope::Shared => Some(true),
                 Scope::Private => Some(false),
@@ -608,6 +647,8 @@ impl Daemon {
             .iter()
             .map(|p| p.interface.as_str())
             .filter(|i| plan.ports.iter().any(|p| p.interface == *i))
+            // A vanished interface is reported as such (warnings, events).
+            .filter(|i| !matches!(self.host.interfaces.links.get(*i), Some(None)))
             .collect();
         egress.sort();
         egress.dedup();

@@ -121,31 +121,56 @@ impl Daemon {
         let state_path = plan.state_path.clone();
         let drained = state.drained.clone();
         let none = BTreeSet::new();
+        // The host as it is now. Interfaces edged already ran with that
+        // have vanished since (deleted, renamed away) are compiled as
+        // absent rather than failing every change; one the config names
+        // anew must exist.
+        let was = interfaces::named(&self.applied.plan);
+        let names: BTreeSet<String> = was
+            .iter()
+            .cloned()
+            .chain(interfaces::named(&plan))
+            .collect();
+        let mut seen = interfaces::Facts::read(&names)?;
+        let absent = seen.missing(&was);
         // New ports are attached before the change is committed (a port
         // the maps do not know yet passes everything to the kernel), and
         // detached again if it fails; ports that left are detached after.
         let ports: Vec<&str> = plan.ports.iter().map(|p| p.interface.as_str()).collect();
-        let moved = ports
-            != self
-                .applied
-                .plan
-                .ports
-                .iter()
-                .map(|p| p.interface.as_str())
-                .collect::<Vec<_>>();
+        let present: Vec<&str> = ports
+            .iter()
+            .copied()
+            .filter(|p| !absent.contains(*p))
+            .collect();
+        // A port whose interface is another than the one edged attached to
+        // (created again, or back from a rename) needs XDP attached again.
+        let returned = present.iter().any(|p| {
+            self.host.interfaces.links.get(*p).is_some_and(|before| {
+                before.map(|(i, _)| i) != seen.links.get(*p).copied().flatten().map(|(i, _)| i)
+            })
+        });
+        let moved = returned
+            || ports
+                != self
+                    .applied
+                    .plan
+                    .ports
+                    .iter()
+                    .map(|p| p.interface.as_str())
+                    .collect::<Vec<_>>();
         // (A port that does not exist is left to the compile to report.)
-        let exist = ports
+        let exist = present
             .iter()
             .all(|p| crate::host::netdev::ifindex(p).is_ok());
         let attached = if moved && exist {
-            Some(self.dp.attach_ports(&ports, plan.xdp_mode)?)
+            Some(self.dp.attach_ports(&present, plan.xdp_mode)?)
         } else {
             None
         };
         let committed = {
             let health = health_of(&plan, &drained, &self.failover.health, &none);
             commit(
-                &desired::Kernel,
+                &desired::KernelWithout(&absent),
                 &mut desired::Maps {
                     tables: &mut self.dp.tables,
                     counters: Some(&mut self.dp.counters),
@@ -171,7 +196,7 @@ impl Daemon {
             match attached {
                 Some(a) => a.commit(),
                 // The compile resolved every port: they exist now.
-                None => match self.dp.attach_ports(&ports, plan.xdp_mode) {
+                None => match self.dp.attach_ports(&present, plan.xdp_mode) {
                     Ok(a) => a.commit(),
                     Err(e) => error!("attaching the new ports: {e:#}"),
                 },
@@ -183,6 +208,9 @@ impl Daemon {
         view.generation = self.snapshot().generation + 1;
         view.routes = route_view(&self.routes.store);
         *self.view.write().expect("view lock") = Arc::new(view);
+        let now = interfaces::named(&plan);
+        seen.links.retain(|name, _| now.contains(name));
+        self.host.interfaces = seen;
         self.source.text = text;
         self.applied.plan = plan;
         self.applied.state = state;

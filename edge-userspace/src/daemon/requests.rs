@@ -211,6 +211,7 @@ impl Daemon {
             default_action: view.default_action.into(),
             drained: self.applied.state.drained.iter().cloned().collect(),
             generation: view.generation,
+            interface_events: self.interface_events(),
             link_repairs: self.link_repairs(),
             maps: Maps {
                 policies: fill(plan.policies.len(), limits::MAX_POLICIES),

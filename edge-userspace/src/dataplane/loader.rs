@@ -485,6 +485,17 @@ impl Dataplane {
     fn attach_port(&mut self, port: &str, mode: XdpMode, done: &mut Attached) -> Result<()> {
         let pin = link_pin(&self.pin_dir, port);
         let ours = self.program_id()?;
+        if !pin.exists() {
+            self.take_over_renamed(port, &pin);
+        } else if let Ok(ifindex) = crate::host::netdev::ifindex(port) {
+            // The interface was deleted and created again: its old link is
+            // defunct (on no interface) and the new one runs nothing yet.
+            let on = obj_get(&pin).and_then(|fd| xdp_link_ifindex(fd.as_fd()));
+            if matches!(on, Ok(i) if i != ifindex) {
+                info!("{port}: its pinned link is on a gone interface; attaching anew");
+                detach_pinned(&pin);
+            }
+        }
         let program: &mut Xdp = self
             .ebpf
             .program_mut(prog_names::EDGE)
@@ -544,6 +555,35 @@ impl Dataplane {
         info!("attached to {port} ({used} mode)");
         done.new.push((port.to_string(), at, pin));
         Ok(())
+    }
+
+    /// When `port` was renamed from another port's name, its link is
+    /// pinned under the old name and still attached (a second attach would
+    /// fail EBUSY): renames that pin to `pin`, where the port's link
+    /// belongs.
+    fn take_over_renamed(&self, port: &str, pin: &Path) {
+        let Ok(ifindex) = crate::host::netdev::ifindex(port) else {
+            return;
+        };
+        for (old, at) in pinned_links(&self.pin_dir) {
+            if old == port {
+                continue;
+            }
+            let on = obj_get(&at).and_then(|fd| xdp_link_ifindex(fd.as_fd()));
+            if matches!(on, Ok(i) if i == ifindex) {
+                match fs::rename(&at, pin) {
+                    Ok(()) => info!(
+                        "{port}: took over the XDP link pinned for {old} (the interface was renamed {old} -> {port})"
+                    ),
+                    Err(e) => warn!(
+                        "{port}: renaming the link pin {} to {}: {e}",
+                        at.display(),
+                        pin.display()
+                    ),
+                }
+                return;
+            }
+        }
     }
 
     /// Detaches the pinned links of interfaces not in `ports` (no longer
@@ -695,7 +735,9 @@ fn bpf<T>(cmd: libc::c_long, attr: &T) -> std::io::Result<libc::c_long> {
 
 const BPF_OBJ_GET: libc::c_long = 7;
 const BPF_PROG_GET_FD_BY_ID: libc::c_long = 13;
+const BPF_OBJ_GET_INFO_BY_FD: libc::c_long = 15;
 const BPF_LINK_UPDATE: libc::c_long = 29;
+const BPF_LINK_TYPE_XDP: u32 = 6;
 const BPF_F_REPLACE: u32 = 4;
 
 fn fd_of(r: libc::c_long) -> OwnedFd {
@@ -721,6 +763,31 @@ fn obj_get(path: &Path) -> Result<OwnedFd> {
     bpf(BPF_OBJ_GET, &attr)
         .map(fd_of)
         .with_context(|| format!("opening {}", path.display()))
+}
+
+/// The interface an XDP link is attached to (`BPF_OBJ_GET_INFO_BY_FD`;
+/// aya's `LinkInfo` does not expose it): 0 once the interface is gone.
+fn xdp_link_ifindex(link: BorrowedFd) -> Result<u32> {
+    #[repr(C)]
+    struct Attr {
+        bpf_fd: u32,
+        info_len: u32,
+        info: u64,
+    }
+    // struct bpf_link_info: type, id, prog_id, then (8-aligned, at byte
+    // 16) the union whose `xdp.ifindex` is the first u32.
+    let mut info = [0u64; 4];
+    let attr = Attr {
+        bpf_fd: link.as_raw_fd() as u32,
+        info_len: std::mem::size_of_val(&info) as u32,
+        info: info.as_mut_ptr() as u64,
+    };
+    bpf(BPF_OBJ_GET_INFO_BY_FD, &attr).context("bpf_obj_get_info_by_fd (link)")?;
+    let type_ = info[0] as u32;
+    if type_ != BPF_LINK_TYPE_XDP {
+        bail!("link of type {type_}, not XDP");
+    }
+    Ok(info[2] as u32)
 }
 
 /// A program by id (`BPF_PROG_GET_FD_BY_ID`): holding it keeps it loaded.

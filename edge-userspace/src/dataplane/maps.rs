@@ -17,6 +17,27 @@ use super::{
     index::Index,
 };
 
+/// Whether a map error says the key is not there: aya returns the delete
+/// syscall's ENOENT as a syscall error, not [`MapError::KeyNotFound`]. A
+/// delete that finds nothing has reached its goal (the kernel itself drops
+/// a device map's entry when the interface goes away).
+pub(super) fn not_found(e: &MapError) -> bool {
+    match e {
+        MapError::KeyNotFound => true,
+        MapError::SyscallError(s) => s.io_error.raw_os_error() == Some(libc::ENOENT),
+        _ => false,
+    }
+}
+
+/// A delete's result: `Ok(false)` when the key was not there.
+fn deleted(r: Result<(), MapError>) -> Result<bool, MapError> {
+    match r {
+        Ok(()) => Ok(true),
+        Err(e) if not_found(&e) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 pub(super) fn open_pinned(dir: &Path, map: &'static str) -> Result<Map, MapsError> {
     let path = dir.join(map);
     MapData::from_pin(&path)
@@ -447,9 +468,7 @@ impl Tables {
                                 .prefixes_v6
                                 .remove(&Key::new(n.prefix_len().into(), v6_octets(n))),
                         };
-                        if let Err(source) = r
-                            && !matches!(source, MapError::KeyNotFound)
-                        {
+                        if let Err(source) = deleted(r) {
                             return (at, Err(MapsError::Map { map, source }));
                         }
                         at += 1;
@@ -517,8 +536,10 @@ impl Tables {
 
     /// Removes a port (and its transmit entry).
     pub fn del_port(&mut self, ifindex: u32) -> Result<(), MapsError> {
-        let gone = |r: Result<(), MapError>, map| match r {
-            Ok(()) | Err(MapError::KeyNotFound) => Ok(()),
+        // The kernel drops a device map's entry itself when the
+        // interface is deleted: gone already is done.
+        let gone = |r: Result<(), MapError>, map| match deleted(r) {
+            Ok(_) => Ok(()),
             Err(source) => Err(MapsError::Map { map, source }),
         };
         self.index.set_port(ifindex, None)?;
@@ -565,9 +586,8 @@ impl Tables {
             IpAddr::V4(a) => (map_names::LOCAL_V4, self.local_v4.remove(&a.octets())),
             IpAddr::V6(a) => (map_names::LOCAL_V6, self.local_v6.remove(&a.octets())),
         };
-        match r {
-            Ok(()) | Err(MapError::KeyNotFound) => {}
-            Err(source) => return Err(MapsError::Map { map, source }),
+        if let Err(source) = deleted(r) {
+            return Err(MapsError::Map { map, source });
         }
         let locals = self.locals()?;
         self.index.sync_local(addr, &locals)
@@ -593,11 +613,7 @@ impl Tables {
             IpNet::V4(_) => map_names::PREFIX_V4,
             IpNet::V6(_) => map_names::PREFIX_V6,
         };
-        match removed {
-            Ok(()) => Ok(true),
-            Err(MapError::KeyNotFound) => Ok(false),
-            Err(source) => Err(MapsError::Map { map, source }),
-        }
+        deleted(removed).map_err(|source| MapsError::Map { map, source })
     }
 
     /// The entry of the longest registered prefix covering `addr`, as the

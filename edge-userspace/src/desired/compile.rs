@@ -120,6 +120,13 @@ pub trait Host {
     fn local_addresses(&self) -> Result<Vec<IpAddr>>;
     /// The MAC of next hop `ip` on `interface`, if it resolves in time.
     fn neighbour(&self, interface: &str, ifindex: u32, ip: IpAddr) -> Result<Option<[u8; 6]>>;
+    /// Whether `interface` is known to have vanished since edged took it
+    /// (deleted, or renamed away): compiled as absent (a port without a
+    /// map entry, a PoP that is down) instead of failing the change. An
+    /// interface the config names anew must exist.
+    fn absent(&self, _interface: &str) -> bool {
+        false
+    }
 }
 
 /// This host, through ioctls and netlink. Resolving a next hop that is not
@@ -142,6 +149,31 @@ impl Host for Kernel {
     }
     fn neighbour(&self, interface: &str, ifindex: u32, ip: IpAddr) -> Result<Option<[u8; 6]>> {
         crate::host::neigh::resolve(interface, ifindex, ip, NEIGHBOUR_WAIT)
+    }
+}
+
+/// This host, with the interfaces in `.0` absent: those a running edged
+/// took and that have vanished since ([`Host::absent`]).
+pub struct KernelWithout<'a>(pub &'a BTreeSet<String>);
+
+impl Host for KernelWithout<'_> {
+    fn ifindex(&self, interface: &str) -> Result<u32> {
+        Kernel.ifindex(interface)
+    }
+    fn mac(&self, interface: &str) -> Result<[u8; 6]> {
+        Kernel.mac(interface)
+    }
+    fn mtu(&self, interface: &str) -> Result<u32> {
+        Kernel.mtu(interface)
+    }
+    fn local_addresses(&self) -> Result<Vec<IpAddr>> {
+        Kernel.local_addresses()
+    }
+    fn neighbour(&self, interface: &str, ifindex: u32, ip: IpAddr) -> Result<Option<[u8; 6]>> {
+        Kernel.neighbour(interface, ifindex, ip)
+    }
+    fn absent(&self, interface: &str) -> bool {
+        self.0.contains(interface)
     }
 }
 
@@ -267,6 +299,17 @@ pub fn compile_on(
     };
 
     for (i, port) in plan.ports.iter().enumerate() {
+        if host.absent(&port.interface) {
+            // No map entry: nothing arrives on it, and nothing is sent
+            // through it (the kernel dropped its device map entry).
+            view.ports.push(PortView {
+                id: port_ids[i],
+                interface: port.interface.clone(),
+                role: role_name(port.role),
+                ifindex: 0,
+            });
+            continue;
+        }
         let ifindex = host.ifindex(&port.interface)?;
         d.ports.insert(
             ifindex,
@@ -285,6 +328,23 @@ pub fn compile_on(
     let mut unresolved = BTreeSet::new();
     let mut next_hops = BTreeSet::new();
     for (i, pop) in plan.pops.iter().enumerate() {
+        if host.absent(&pop.interface) {
+            // Down for the methods: its policies fail over as when probes
+            // fail, at once.
+            unresolved.insert(i as u32);
+            view.pops.push(PopView {
+                id: pop_ids[i],
+                name: pop.name.clone(),
+                interface: pop.interface.clone(),
+                mac: format!("{} (interface gone)", mac_text(pop.mac)),
+                encap: Vec::new(),
+                region: pop.region.as_ref().map(|r| r.to_string()),
+                probe: pop.probe.as_ref().map(|p| p.to_string()),
+                drained: state.drained.contains(&pop.name),
+                mtu: pop.mtu.unwrap_or(0),
+            });
+            continue;
+        }
         let ifindex = host.ifindex(&pop.interface)?;
         // The link MTU the program checks: the config's, else the
         // interface's (as it is now; read again at every change).

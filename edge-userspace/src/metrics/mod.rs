@@ -45,6 +45,8 @@ fn counter_pair(
 pub struct HostFacts {
     /// (port, times) its XDP link was found gone and attached again.
     pub link_repairs: Vec<(String, u64)>,
+    /// (interface, kind, times) of every interface change seen.
+    pub interface_events: Vec<(String, &'static str, u64)>,
     /// Whether the pins outlive edged (`None`: it could not tell).
     pub pins_persistent: Option<bool>,
     /// (port, peer, receives) of every egress veth port: whether frames XDP
@@ -302,6 +304,20 @@ pub fn render(
         repairs,
     );
     endpoint_metrics(&mut r, endpoint);
+    let changes = Family::<Labels, Counter>::default();
+    for (interface, event, n) in &host.interface_events {
+        changes
+            .get_or_create(&vec![
+                ("interface", interface.clone()),
+                ("event", event.to_string()),
+            ])
+            .inc_by(*n);
+    }
+    r.register(
+        "interface_events",
+        "Changes of an interface the config names: vanished (deleted or renamed away), returned, replaced (deleted and created again), mac_changed",
+        changes,
+    );
     let mut out = String::new();
     encode(&mut out, &r).expect("encoding into a String cannot fail");
     out
@@ -479,6 +495,7 @@ mod tests {
         };
         let host = HostFacts {
             link_repairs: vec![("peer0".into(), 2)],
+            interface_events: vec![("bb0".into(), "vanished", 1)],
             pins_persistent: Some(true),
             veth_peers: vec![("bb0".into(), "eth0".into(), Some(false))],
         };
@@ -524,6 +541,7 @@ mod tests {
             "edge_metrics_connections_evicted_total 3",
             "edge_metrics_connections_timed_out_total 4",
             "edge_metrics_accept_errors_total 5",
+            "edge_interface_events_total{interface=\"bb0\",event=\"vanished\"} 1",
             "# EOF",
         ] {
             assert!(

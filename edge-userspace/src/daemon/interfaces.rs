@@ -1,0 +1,256 @@
+//! Following the interfaces the config names, and the host's addresses:
+//! an interface deleted, created again, renamed, or an address added, is
+//! compiled in (or out) as it happens, from netlink link and address events
+//! ([`crate::host::links::watch`]) and, as a safety net, the periodic link
+//! check.
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    net::IpAddr,
+};
+
+use anyhow::Result;
+use log::{error, info};
+
+use super::Daemon;
+use crate::{host::netdev, plan::Plan};
+
+/// What edged compiled from the host: each named interface's index and MAC
+/// (`None`: not there), and the local addresses.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(super) struct Facts {
+    pub links: BTreeMap<String, Option<(u32, [u8; 6])>>,
+    pub addresses: Vec<IpAddr>,
+}
+
+/// Every interface `plan` names: its ports and its PoPs' interfaces.
+pub(super) fn named(plan: &Plan) -> BTreeSet<String> {
+    plan.ports
+        .iter()
+        .map(|p| p.interface.clone())
+        .chain(plan.pops.iter().map(|p| p.interface.clone()))
+        .collect()
+}
+
+impl Facts {
+    /// The facts of `names` as the kernel has them now.
+    pub fn read(names: &BTreeSet<String>) -> Result<Self> {
+        let links = names
+            .iter()
+            .map(|n| {
+                let found = netdev::ifindex(n)
+                    .ok()
+                    .map(|i| (i, netdev::mac(n).unwrap_or_default()));
+                (n.clone(), found)
+            })
+            .collect();
+        Ok(Self {
+            links,
+            addresses: netdev::local_addresses()?,
+        })
+    }
+
+    /// The interfaces of `names` that are not there.
+    pub fn missing(&self, names: &BTreeSet<String>) -> BTreeSet<String> {
+        names
+            .iter()
+            .filter(|n| matches!(self.links.get(*n), Some(None)))
+            .cloned()
+            .collect()
+    }
+}
+
+/// One interface's change between two readings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Transition {
+    pub interface: String,
+    pub kind: Kind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) enum Kind {
+    /// Deleted or renamed away (`renamed_to`: the name its index has now).
+    Vanished,
+    /// There again (created anew, or renamed back).
+    Returned,
+    /// Another interface under the same name (deleted and created again
+    /// between two readings).
+    Replaced,
+    /// Its MAC changed.
+    Readdressed,
+}
+
+impl Kind {
+    /// The label in `status` and the metrics.
+    pub fn word(self) -> &'static str {
+        match self {
+            Kind::Vanished => "vanished",
+            Kind::Returned => "returned",
+            Kind::Replaced => "replaced",
+            Kind::Readdressed => "mac_changed",
+        }
+    }
+}
+
+/// What changed for the interfaces both readings name. Pure: the daemon
+/// logs and counts what it returns.
+pub(super) fn transitions(old: &Facts, new: &Facts) -> Vec<Transition> {
+    let mut out = Vec::new();
+    for (name, now) in &new.links {
+        let Some(before) = old.links.get(name) else {
+            continue; // newly named by the config: nothing to compare
+        };
+        let kind = match (before, now) {
+            (Some(_), None) => Kind::Vanished,
+            (None, Some(_)) => Kind::Returned,
+            (Some((a, _)), Some((b, _))) if a != b => Kind::Replaced,
+            (Some((_, a)), Some((_, b))) if a != b => Kind::Readdressed,
+            _ => continue,
+        };
+        out.push(Transition {
+            interface: name.clone(),
+            kind,
+        });
+    }
+    out
+}
+
+/// The event line for `t`; `old` is the reading before (for the index a
+/// vanished interface had, to name what it was renamed to).
+fn message(t: &Transition, old: &Facts, new: &Facts) -> String {
+    let name = &t.interface;
+    let index = |f: &Facts| f.links.get(name).copied().flatten().map(|(i, _)| i);
+    match t.kind {
+        Kind::Vanished => {
+            let renamed = index(old)
+                .and_then(|i| nix::net::if_::if_indextoname(i).ok())
+                .and_then(|c| c.into_string().ok())
+                // A deleted index reads as "" on some kernels, not ENXIO.
+                .filter(|to| !to.is_empty());
+            match renamed {
+                Some(to) => format!(
+                    "interface {name} was renamed to {to}: as a port it is absent (no traffic taken from or sent to it) and PoPs on it are down until the config names {to} or {name} returns"
+                ),
+                None => format!(
+                    "interface {name} is gone (deleted): as a port it is absent and PoPs on it are down until it returns"
+                ),
+            }
+        }
+        Kind::Returned => format!(
+            "interface {name} is back (index {}): XDP attached again, its port and PoPs compiled in",
+            index(new).unwrap_or(0)
+        ),
+        Kind::Replaced => format!(
+            "interface {name} was deleted and created again (index {} -> {}): XDP attached again, its port and PoPs compiled in",
+            index(old).unwrap_or(0),
+            index(new).unwrap_or(0)
+        ),
+        Kind::Readdressed => format!("interface {name} changed its MAC: PoPs on it rewritten"),
+    }
+}
+
+impl Daemon {
+    /// Compiles what changed on the host since the last change: interfaces
+    /// the config names (gone, back, replaced, new MAC) and local
+    /// addresses. Each interface change is an event (`edgectl events`,
+    /// kind `interface`), a WARN line and a count (`status`
+    /// `interface_events`, metric `edge_interface_events_total`). Nothing
+    /// happens when nothing changed.
+    pub(super) fn follow_host(&mut self) {
+        let names = named(&self.applied.plan);
+        let now = match Facts::read(&names) {
+            Ok(f) => f,
+            Err(e) => {
+                error!("reading the interfaces: {e:#}");
+                return;
+            }
+        };
+        if now == self.host.interfaces {
+            return;
+        }
+        for t in transitions(&self.host.interfaces, &now) {
+            let m = message(&t, &self.host.interfaces, &now);
+            *self
+                .host
+                .interface_events
+                .entry((t.interface.clone(), t.kind))
+                .or_default() += 1;
+            self.events.record("interface", m);
+        }
+        let addresses = now.addresses != self.host.interfaces.addresses;
+        match self.change(self.source.text.clone(), self.applied.state.clone()) {
+            Ok(c) => info!(
+                "host changed ({}): {} written, {} removed",
+                if addresses {
+                    "interfaces or local addresses"
+                } else {
+                    "interfaces"
+                },
+                c.written,
+                c.removed
+            ),
+            Err(e) => {
+                // Not taken: read again at the next check.
+                self.host.interfaces = now;
+                error!("the host changed, and compiling it in failed (running state kept): {e:#}");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn facts(links: &[(&str, Option<u32>)]) -> Facts {
+        Facts {
+            links: links
+                .iter()
+                .map(|(n, i)| (n.to_string(), i.map(|i| (i, [2, 0, 0, 0, 0, i as u8]))))
+                .collect(),
+            addresses: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn each_interface_change_is_one_transition() {
+        let before = facts(&[("a", Some(4)), ("b", Some(5)), ("c", None), ("d", Some(7))]);
+        let after = facts(&[
+            ("a", None),
+            ("b", Some(9)),
+            ("c", Some(8)),
+            ("d", Some(7)),
+            ("e", Some(10)),
+        ]);
+        let got: Vec<(String, Kind)> = transitions(&before, &after)
+            .into_iter()
+            .map(|t| (t.interface, t.kind))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("a".into(), Kind::Vanished),
+                ("b".into(), Kind::Replaced),
+                ("c".into(), Kind::Returned),
+            ],
+            "d unchanged, e newly named"
+        );
+        let mut mac = after.clone();
+        mac.links.insert("d".into(), Some((7, [2, 0, 0, 0, 0, 99])));
+        assert_eq!(
+            transitions(&after, &mac),
+            vec![Transition {
+                interface: "d".into(),
+                kind: Kind::Readdressed
+            }]
+        );
+        assert!(transitions(&after, &after).is_empty());
+    }
+
+    #[test]
+    fn missing_names_only_the_absent() {
+        let f = facts(&[("a", Some(4)), ("b", None)]);
+        let names: BTreeSet<String> = ["a", "b", "z"].iter().map(|s| s.to_string()).collect();
+        assert_eq!(f.missing(&names), BTreeSet::from(["b".to_string()]));
+    }
+}

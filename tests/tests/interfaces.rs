@@ -1,0 +1,317 @@
+//! Interfaces that change under a running edged (issue 15, item 5): a port
+//! deleted and created again, a port deleted and dropped from the config,
+//! a port renamed and the config updated. edged follows netlink link
+//! events: it compiles a vanished port out (and its PoPs down) without
+//! wedging later changes, compiles a returned one back in and attaches XDP
+//! again, and takes a renamed interface's pinned link over by its new name.
+//!
+//! ```text
+//!  cust:eth0 ── edge:peer0 (peering)    edge:bb0 (backbone) ── pop:eth0   198.51.100.6
+//!  (XDP_PASS attached by the test)      edge:bb1 (backbone) ── pop2:eth0  198.51.100.2
+//! ```
+//!
+//! contoso 192.0.2.0/25 (microsoft) leaves for the backbone exit `core`
+//! (bb0). The far ends receive what XDP redirects with GRO on.
+
+use std::{
+    path::PathBuf,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use edge_tests::{
+    netns::Lab,
+    topology::{
+        CUST_MAC, EDGE_BBA_MAC, EDGE_BBB_MAC, EDGE_PEER0_MAC, Edged, EdgedLog, POPA_MAC, POPB_MAC,
+        Stream, attach_pass, send_streams, sock, spawn_sequence_receiver, udp_socket, xdp_prog_id,
+    },
+};
+use serde_json::Value;
+
+struct IfLab {
+    cust: String,
+    edge: String,
+    pop: String,
+    pop2: String,
+    _pass: aya::Ebpf,
+    /// Dropped last: deletes the namespaces.
+    lab: Lab,
+}
+
+impl IfLab {
+    fn build(tag: &str) -> Self {
+        let mut lab = Lab::new(tag);
+        let cust = lab.add_ns("cust");
+        let edge = lab.add_ns("edge");
+        let pop = lab.add_ns("pop");
+        let pop2 = lab.add_ns("pop2");
+        lab.veth((&cust, "eth0", CUST_MAC), (&edge, "peer0", EDGE_PEER0_MAC));
+        lab.exec(&cust, "ethtool", &["--offload", "eth0", "tx", "off"]);
+        lab.addr(&cust, "eth0", "192.0.2.1/25");
+        lab.addr(&edge, "peer0", "192.0.2.126/25");
+        lab.ip(&cust, &["route", "add", "default", "via", "192.0.2.126"]);
+        lab.sysctl(&edge, "net.ipv4.ip_forward", "0");
+        let pass = attach_pass(&cust, "eth0");
+        let l = Self {
+            cust,
+            edge,
+            pop,
+            pop2,
+            _pass: pass,
+            lab,
+        };
+        l.backbone("bb0");
+        l.backbone("bb1");
+        l
+    }
+
+    /// Creates the veth pair of backbone port `port` (bb0 or bb1) and its
+    /// PoP's end, as the lab first had it.
+    fn backbone(&self, port: &str) {
+        let (ns, edge_mac, pop_mac, edge_ip, pop_ip) = match port {
+            "bb0" => (
+                &self.pop,
+                EDGE_BBB_MAC,
+                POPB_MAC,
+                "198.51.100.5/30",
+                "198.51.100.6/30",
+            ),
+            _ => (
+                &self.pop2,
+                EDGE_BBA_MAC,
+                POPA_MAC,
+                "198.51.100.1/30",
+                "198.51.100.2/30",
+            ),
+        };
+        self.lab
+            .veth((ns, "eth0", pop_mac), (&self.edge, port, edge_mac));
+        self.lab.exec(ns, "ethtool", &["-K", "eth0", "gro", "on"]);
+        self.lab.addr(ns, "eth0", pop_ip);
+        self.lab.addr(&self.edge, port, edge_ip);
+    }
+
+    fn pin_path(&self) -> PathBuf {
+        PathBuf::from(format!("/sys/fs/bpf/{}", self.edge))
+    }
+
+    /// The config: backbone port `bb` with the PoP `core`, and bb1 with
+    /// `core2` when `bb1`.
+    fn config(&self, bb: &str, bb1: bool) -> PathBuf {
+        let mut text = format!(
+            r#"
+[daemon]
+xdp_mode = "native"
+
+[forwarding]
+backbone_exit = "core"
+
+[[ports]]
+interface = "peer0"
+role = "peering"
+
+[[ports]]
+interface = "{bb}"
+role = "backbone"
+
+[[pops]]
+name = "contoso-direct"
+interface = "peer0"
+mac = "{CUST_MAC}"
+
+[[pops]]
+name = "core"
+interface = "{bb}"
+mac = "{POPB_MAC}"
+
+[[prefixes]]
+prefix = "192.0.2.0/25"
+registration = "contoso"
+preference = "microsoft"
+pop = "contoso-direct"
+"#
+        );
+        if bb1 {
+            text += &format!(
+                "\n[[ports]]\ninterface = \"bb1\"\nrole = \"backbone\"\n\n[[pops]]\nname = \"core2\"\ninterface = \"bb1\"\nmac = \"{POPA_MAC}\"\n"
+            );
+        }
+        let path = std::env::temp_dir().join(format!("{}.toml", self.edge));
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    /// Sends `n` datagrams from contoso to the PoP behind bb0
+    /// (198.51.100.6:5000) at 500/s; how many arrived.
+    fn send(&self, n: u32) -> u32 {
+        let done = Arc::new(AtomicBool::new(false));
+        let receiver = spawn_sequence_receiver(
+            udp_socket(&self.pop, sock("198.51.100.6", 5000)),
+            done.clone(),
+        );
+        let stream = Stream {
+            ns: self.cust.clone(),
+            from: sock("192.0.2.1", 0),
+            to: sock("198.51.100.6", 5000),
+        };
+        let sent = send_streams(&[stream], n, 500, &|| false);
+        assert_eq!(sent, [n], "every datagram left the customer");
+        std::thread::sleep(Duration::from_millis(300));
+        done.store(true, Ordering::Relaxed);
+        receiver.join().unwrap().len() as u32
+    }
+}
+
+/// `status.ports` entry of `interface`.
+fn port_of(status: &Value, interface: &str) -> Option<Value> {
+    status["ports"]
+        .as_array()
+        .unwrap_or_else(|| panic!("status has no ports: {status}"))
+        .iter()
+        .find(|p| p["interface"] == interface)
+        .cloned()
+}
+
+fn wait_log(log: &EdgedLog, needle: &str) -> String {
+    log.wait_for(needle, Duration::from_secs(10))
+        .unwrap_or_else(|| panic!("no log line with {needle:?} within 10 s: {log:?}"))
+}
+
+#[test]
+fn a_port_deleted_and_created_again_is_followed() {
+    let lab = IfLab::build("ifrec");
+    let config = lab.config("bb0", false);
+    let (mut edged, log) = Edged::start_logged(&lab.edge, &config, &lab.pin_path(), &[]);
+    assert_eq!(lab.send(100), 100, "forwarding before anything changed");
+    let before = port_of(&edged.ctl_ok(&["status"]), "bb0").unwrap()["ifindex"]
+        .as_u64()
+        .unwrap();
+
+    // Deleted: compiled out at once, the PoP on it down, no wedge.
+    lab.lab.ip(&lab.edge, &["link", "del", "bb0"]);
+    let line = wait_log(&log, "interface bb0 is gone");
+    assert!(line.contains(" WARN "), "{line}");
+    let status = edged.ctl_ok(&["status"]);
+    let bb0 = port_of(&status, "bb0").unwrap();
+    assert_eq!((bb0["absent"].clone(), bb0["ifindex"].clone()), (true.into(), 0.into()), "{bb0}");
+    assert!(
+        status["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w.as_str().unwrap().starts_with("bb0: the interface is gone")),
+        "{status}"
+    );
+    // Every kind of change still applies while it is gone.
+    edged.ctl_ok(&["prefix", "add", "203.0.113.0/26", "--pop", "core"]);
+    edged.ctl_ok(&["pop", "drain", "contoso-direct"]);
+    edged.ctl_ok(&["pop", "undrain", "contoso-direct"]);
+    edged.ctl_ok(&["config", "reload"]);
+    edged.ctl_ok(&["prefix", "del", "203.0.113.0/26"]);
+    let events = edged.ctl_ok(&["events"]);
+    assert!(
+        events.to_string().contains("interface bb0 is gone"),
+        "{events}"
+    );
+
+    // Created again (a new index): compiled in and attached at once.
+    let t = Instant::now();
+    lab.backbone("bb0");
+    wait_log(&log, "interface bb0 is back");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let after = loop {
+        let p = port_of(&edged.ctl_ok(&["status"]), "bb0").unwrap();
+        let xdp = xdp_prog_id(&lab.lab, &lab.edge, "bb0");
+        if p["absent"] == false && xdp.is_some() {
+            break p["ifindex"].as_u64().unwrap();
+        }
+        assert!(Instant::now() < deadline, "bb0 not taken back: {p}, xdp {xdp:?}");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    println!(
+        "bb0 recreated: index {before} -> {after}, compiled in and attached after {:?}",
+        t.elapsed()
+    );
+    assert_ne!(before, after, "the kernel gave the new bb0 another index");
+    assert_eq!(lab.send(100), 100, "forwarding through the new bb0");
+    let status = edged.ctl_ok(&["status"]);
+    assert_eq!(
+        status["interface_events"]["bb0"],
+        serde_json::json!({"returned": 1, "vanished": 1}),
+        "{status}"
+    );
+    // Attached by the change itself, not repaired after by the link check.
+    assert_eq!(status["link_repairs"]["total"], 0, "{status}");
+    // And a restart takes the pinned state over.
+    edged.stop();
+    edged.restart();
+    assert_eq!(lab.send(100), 100, "forwarding after a restart");
+    edged.teardown();
+}
+
+#[test]
+fn a_port_deleted_and_dropped_from_the_config_reloads() {
+    let lab = IfLab::build("ifdel");
+    let (mut edged, log) =
+        Edged::start_logged(&lab.edge, &lab.config("bb0", true), &lab.pin_path(), &[]);
+    assert_eq!(lab.send(100), 100);
+    lab.lab.ip(&lab.edge, &["link", "del", "bb1"]);
+    wait_log(&log, "interface bb1 is gone");
+    // The kernel already dropped bb1's device map entry: the reload that
+    // removes it finds nothing to delete, and succeeds.
+    lab.config("bb0", false);
+    edged.ctl_ok(&["config", "reload"]);
+    let status = edged.ctl_ok(&["status"]);
+    assert!(port_of(&status, "bb1").is_none(), "{status}");
+    assert!(
+        !lab.pin_path().join("link_bb1").exists(),
+        "bb1's link pin was left"
+    );
+    assert_eq!(lab.send(100), 100, "bb0 forwards on");
+    edged.ctl_ok(&["prefix", "add", "203.0.113.0/26", "--pop", "core"]);
+    edged.teardown();
+}
+
+#[test]
+fn a_renamed_port_is_taken_over_by_its_new_name() {
+    let lab = IfLab::build("ifren");
+    let (mut edged, log) =
+        Edged::start_logged(&lab.edge, &lab.config("bb0", false), &lab.pin_path(), &[]);
+    assert_eq!(lab.send(100), 100);
+    let program = xdp_prog_id(&lab.lab, &lab.edge, "bb0").expect("XDP on bb0");
+    for args in [
+        &["link", "set", "bb0", "down"][..],
+        &["link", "set", "bb0", "name", "bbx"],
+        &["link", "set", "bbx", "up"],
+    ] {
+        lab.lab.ip(&lab.edge, args);
+    }
+    let line = wait_log(&log, "interface bb0 was renamed to bbx");
+    assert!(line.contains(" WARN "), "{line}");
+    assert_eq!(
+        port_of(&edged.ctl_ok(&["status"]), "bb0").unwrap()["absent"],
+        true
+    );
+    // The config names it by its new name: its pinned link is taken over
+    // (attaching anew would fail EBUSY), the program stays.
+    lab.config("bbx", false);
+    edged.ctl_ok(&["config", "reload"]);
+    wait_log(&log, "bbx: took over the XDP link pinned for bb0");
+    assert!(lab.pin_path().join("link_bbx").exists());
+    assert!(!lab.pin_path().join("link_bb0").exists());
+    assert_eq!(xdp_prog_id(&lab.lab, &lab.edge, "bbx"), Some(program));
+    let bbx = port_of(&edged.ctl_ok(&["status"]), "bbx").unwrap();
+    assert_eq!(bbx["absent"], false, "{bbx}");
+    assert_eq!(lab.send(100), 100, "forwarding through bbx");
+    edged.stop();
+    edged.restart();
+    assert_eq!(lab.send(100), 100, "forwarding after a restart");
+    edged.teardown();
+    assert!(
+        xdp_prog_id(&lab.lab, &lab.edge, "bbx").is_none(),
+        "teardown left XDP on bbx"
+    );
+}
