@@ -196,13 +196,16 @@ fn a_port_deleted_and_created_again_is_followed() {
     assert!(line.contains(" WARN "), "{line}");
     let status = edged.ctl_ok(&["status"]);
     let bb0 = port_of(&status, "bb0").unwrap();
-    assert_eq!((bb0["absent"].clone(), bb0["ifindex"].clone()), (true.into(), 0.into()), "{bb0}");
+    assert_eq!(
+        (bb0["absent"].clone(), bb0["ifindex"].clone()),
+        (true.into(), 0.into()),
+        "{bb0}"
+    );
     assert!(
-        status["warnings"]
-            .as_array()
+        status["warnings"].as_array().unwrap().iter().any(|w| w
+            .as_str()
             .unwrap()
-            .iter()
-            .any(|w| w.as_str().unwrap().starts_with("bb0: the interface is gone")),
+            .starts_with("bb0: the interface is gone")),
         "{status}"
     );
     // Every kind of change still applies while it is gone.
@@ -228,7 +231,10 @@ fn a_port_deleted_and_created_again_is_followed() {
         if p["absent"] == false && xdp.is_some() {
             break p["ifindex"].as_u64().unwrap();
         }
-        assert!(Instant::now() < deadline, "bb0 not taken back: {p}, xdp {xdp:?}");
+        assert!(
+            Instant::now() < deadline,
+            "bb0 not taken back: {p}, xdp {xdp:?}"
+        );
         std::thread::sleep(Duration::from_millis(10));
     };
     println!(

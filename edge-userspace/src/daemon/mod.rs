@@ -38,9 +38,9 @@ use crate::{
 };
 
 mod failover;
+mod interfaces;
 pub mod logging;
 pub mod notify;
-mod interfaces;
 mod pipeline;
 mod requests;
 
@@ -503,7 +503,9 @@ impl Daemon {
     fn interface_events(&self) -> BTreeMap<String, BTreeMap<String, u64>> {
         let mut out: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
         for ((i, k), n) in &self.host.interface_events {
-            out.entry(i.clone()).or_default().insert(k.word().into(), *n);
+            out.entry(i.clone())
+                .or_default()
+                .insert(k.word().into(), *n);
         }
         out
     }
