@@ -423,7 +423,7 @@ pub struct Port {
 impl From<&desired::PortView> for Port {
     fn from(p: &desired::PortView) -> Self {
         Self {
-            absent: p.ifindex == 0,
+            absent: p.absent,
             id: p.id,
             ifindex: p.ifindex,
             interface: p.interface.clone(),

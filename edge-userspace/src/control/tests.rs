@@ -479,6 +479,7 @@ fn replies_keep_the_shape_of_the_views() {
         interface: "peer0".into(),
         role: "peering",
         ifindex: 7,
+        absent: false,
     };
     assert_eq!(
         serde_json::to_value(Port::from(&port)).unwrap(),

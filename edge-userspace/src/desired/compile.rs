@@ -307,6 +307,7 @@ pub fn compile_on(
                 interface: port.interface.clone(),
                 role: role_name(port.role),
                 ifindex: 0,
+                absent: true,
             });
             continue;
         }
@@ -323,6 +324,7 @@ pub fn compile_on(
             interface: port.interface.clone(),
             role: role_name(port.role),
             ifindex,
+            absent: false,
         });
     }
     let mut unresolved = BTreeSet::new();

@@ -433,6 +433,7 @@ mod tests {
                 interface: "bb0".into(),
                 role: "backbone",
                 ifindex: 7,
+                absent: false,
             }],
             pops: vec![PopView {
                 id: 0,
