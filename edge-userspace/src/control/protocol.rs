@@ -273,7 +273,7 @@ pub struct Status {
     pub generation: u64,
     /// Changes of the interfaces the config names since edged started, by
     /// interface and kind (`vanished`, `returned`, `replaced`,
-    /// `mac_changed`). Absent from an older edged: empty.
+    /// `mac_changed`, `mtu_changed`). Absent from an older edged: empty.
     #[serde(default)]
     pub interface_events: BTreeMap<String, BTreeMap<String, u64>>,
     /// Ports whose XDP link edged found gone and attached again.

@@ -146,7 +146,8 @@ impl Daemon {
         // (created again, or back from a rename) needs XDP attached again.
         let returned = present.iter().any(|p| {
             self.host.interfaces.links.get(*p).is_some_and(|before| {
-                before.map(|(i, _)| i) != seen.links.get(*p).copied().flatten().map(|(i, _)| i)
+                before.map(|l| l.ifindex)
+                    != seen.links.get(*p).copied().flatten().map(|l| l.ifindex)
             })
         });
         let moved = returned

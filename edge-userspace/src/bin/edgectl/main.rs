@@ -159,6 +159,15 @@ enum ConfigCommand {
 }
 
 fn main() -> ExitCode {
+    // Output piped into `head` and the like ends quietly when the reader
+    // goes, as for any Unix filter, not with a panic on EPIPE.
+    // SAFETY: restoring the default disposition, before any thread starts.
+    unsafe {
+        let _ = nix::sys::signal::signal(
+            nix::sys::signal::Signal::SIGPIPE,
+            nix::sys::signal::SigHandler::SigDfl,
+        );
+    }
     // `edgectl --man-pages DIR` writes edgectl.1 and one page per
     // subcommand (clap_mangen) into DIR, for `cargo xtask package`, which
     // cannot link edge-userspace to render them itself: its build script

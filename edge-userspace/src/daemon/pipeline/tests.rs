@@ -225,3 +225,23 @@ fn a_missing_interface_fails_before_any_write() {
     assert_eq!(maps.writes, 0);
     assert!(saved.borrow().is_empty());
 }
+
+/// A PoP's `mtu` above its interface's is held to the interface's: the
+/// device would drop the larger packets, unseen by any counter.
+#[test]
+fn a_pop_mtu_is_never_above_its_interface_mtu() {
+    let saved = RefCell::new(Vec::new());
+    let mut maps = Memory::holding(&Desired::default());
+    let config = CONFIG.replace(
+        "mac = \"02:00:00:00:00:02\"",
+        "mac = \"02:00:00:00:00:02\"\nmtu = 9000",
+    );
+    let config = config.replace(
+        "mac = \"02:00:00:00:00:01\"",
+        "mac = \"02:00:00:00:00:01\"\nmtu = 1400",
+    );
+    let plan = config::parse(&config).unwrap();
+    let (_, state, _) = run(&mut maps, &plan, State::default(), &saved, false).unwrap();
+    let mtu = |name: &str| maps.maps.pops[state.ids.pops[name] as usize].mtu;
+    assert_eq!((mtu("core"), mtu("west"), mtu("isp")), (1400, 1500, 1500));
+}
