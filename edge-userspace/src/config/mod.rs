@@ -39,6 +39,17 @@ impl fmt::Display for Problem {
     }
 }
 
+/// The `[limits]` keys, each with the prefix map it sizes (docs/config.md).
+pub const LIMIT_KEYS: [(&str, &str); 2] = [
+    ("prefixes_v4", edge_common::map_names::PREFIX_V4),
+    ("prefixes_v6", edge_common::map_names::PREFIX_V6),
+];
+
+/// The `[limits]` key that sizes `map`, for messages about a full map.
+pub fn limit_key(map: &str) -> Option<&'static str> {
+    LIMIT_KEYS.iter().find(|(_, m)| *m == map).map(|(k, _)| *k)
+}
+
 /// Every problem found in a config, in file order.
 #[derive(Debug, thiserror::Error)]
 #[error("invalid config ({} problem{}):\n{}", .0.len(), if .0.len() == 1 { "" } else { "s" },

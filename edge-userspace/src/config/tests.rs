@@ -822,3 +822,57 @@ fn martian_prefixes_are_refused_with_their_range() {
     let text = format!("{GOOD}\n[[prefixes]]\nprefix = \"0.0.0.0/0\"\npop = \"ams\"\n");
     parse(&text).unwrap_or_else(|e| panic!("{e}"));
 }
+
+mod limit_keys {
+    //! Messages about a full prefix map name the `[limits]` key that sizes
+    //! it, spelled as docs/config.md spells it (issue 15).
+
+    use super::*;
+
+    #[test]
+    fn every_limit_key_is_the_documented_one() {
+        let doc = include_str!("../../../docs/config.md");
+        for (key, _) in LIMIT_KEYS {
+            assert!(
+                doc.contains(&format!("| `{key}` |")),
+                "{key} is not in docs/config.md"
+            );
+            // And the config takes it.
+            let text = GOOD.replace(
+                "[forwarding]",
+                &format!("[limits]\n{key} = 1000\n\n[forwarding]"),
+            );
+            parse(&text).unwrap_or_else(|e| panic!("{key}: {e}"));
+        }
+    }
+
+    #[test]
+    fn a_full_prefix_map_names_its_limit_key() {
+        let v4 = GOOD.replace("[forwarding]", "[limits]\nprefixes_v4 = 1\n\n[forwarding]");
+        let p = problems(&v4);
+        assert!(
+            p.iter()
+                .any(|p| p.contains("EDGE_PFX_V4 is full") && p.contains("[limits] prefixes_v4)")),
+            "{p:?}"
+        );
+        let v6 = format!(
+            "{}\n[[prefixes]]\nprefix = \"2001:db8:1::/48\"\npop = \"ams\"\n\n[[prefixes]]\nprefix = \"2001:db8:2::/48\"\npop = \"ams\"\n",
+            GOOD.replace("[forwarding]", "[limits]\nprefixes_v6 = 1\n\n[forwarding]")
+        );
+        let p = problems(&v6);
+        assert!(
+            p.iter()
+                .any(|p| p.contains("EDGE_PFX_V6 is full") && p.contains("[limits] prefixes_v6)")),
+            "{p:?}"
+        );
+        for map in [
+            edge_common::map_names::PREFIX_V4,
+            edge_common::map_names::PREFIX_V6,
+        ] {
+            let key = limit_key(map).unwrap();
+            let kernel = crate::dataplane::MapsError::MapFull { map, limit: 7 }.to_string();
+            assert!(kernel.contains(&format!("[limits] {key}")), "{kernel}");
+        }
+        assert_eq!(limit_key(edge_common::map_names::POPS), None);
+    }
+}
