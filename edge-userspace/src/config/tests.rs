@@ -876,3 +876,97 @@ mod limit_keys {
         assert_eq!(limit_key(edge_common::map_names::POPS), None);
     }
 }
+
+mod reading {
+    //! How the file is read (issue 15): bytes that are not UTF-8 are a
+    //! problem of the file with its line; the reload guard's keys.
+
+    use super::*;
+
+    #[test]
+    fn bytes_that_are_not_utf8_are_a_problem_with_their_line_and_column() {
+        let mut bytes = b"[daemon]\nxdp_mode = \"auto\"\n# caf\xc3\xa9 ok\n".to_vec();
+        bytes.extend_from_slice(b"# \xc3\xa9\xff bad\n[forwarding]\n");
+        let Invalid(p) = decode(bytes).unwrap_err();
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert_eq!(p[0].line, Some(4), "{p:?}");
+        // Column in characters (é is one), byte offset in the file.
+        assert!(
+            p[0].message
+                .starts_with("column 4 (byte 42 of the file, 0xff): not UTF-8"),
+            "{}",
+            p[0]
+        );
+        assert!(!p[0].map_full);
+        // At the very start, and UTF-8 passes through.
+        let Invalid(p) = decode(vec![0xfe, b'\n']).unwrap_err();
+        assert_eq!(
+            (p[0].line, p[0].message.starts_with("column 1 (byte 0")),
+            (Some(1), true)
+        );
+        assert_eq!(decode("é\n".as_bytes().to_vec()).unwrap(), "é\n");
+    }
+
+    #[test]
+    fn read_file_names_the_file_and_keeps_the_problem_for_the_exit_code() {
+        let path = std::env::temp_dir().join(format!("edge-utf8-{}.toml", std::process::id()));
+        std::fs::write(&path, b"[daemon]\n\xff\n").unwrap();
+        let e = read_file(&path).unwrap_err();
+        std::fs::remove_file(&path).unwrap();
+        let text = format!("{e:#}");
+        assert!(
+            text.contains(&format!("config {}", path.display())),
+            "{text}"
+        );
+        assert!(text.contains("line 2: column 1"), "{text}");
+        assert!(
+            e.chain().any(|c| c.downcast_ref::<Invalid>().is_some()),
+            "{text}"
+        );
+        let missing = read_file(&path).unwrap_err();
+        assert!(
+            missing
+                .chain()
+                .all(|c| c.downcast_ref::<Invalid>().is_none())
+        );
+    }
+
+    #[test]
+    fn the_reload_guard_keys() {
+        assert_eq!(parse(GOOD).unwrap().reload, ReloadGuard::default());
+        assert_eq!(
+            ReloadGuard::default(),
+            ReloadGuard {
+                settle: Duration::from_millis(1000),
+                max_shrink_percent: 50
+            }
+        );
+        let text = GOOD.replace(
+            "xdp_mode = \"generic\"",
+            "xdp_mode = \"generic\"\nreload_settle_ms = 250\nreload_max_shrink_percent = 100",
+        );
+        let plan = parse(&text).unwrap();
+        assert_eq!(
+            plan.reload,
+            ReloadGuard {
+                settle: Duration::from_millis(250),
+                max_shrink_percent: 100
+            }
+        );
+        // Out of range: problems with their lines, among the others.
+        let text = GOOD.replace(
+            "xdp_mode = \"generic\"",
+            "xdp_mode = \"generic\"\nreload_settle_ms = 60001\nreload_max_shrink_percent = -1",
+        ).replace("interface = \"tr0\"\nrole = \"transit\"", "interface = \"tr0\"\nrole = \"transit\"\n\n[[ports]]\ninterface = \"tr0\"\nrole = \"transit\"");
+        let p = problems(&text);
+        assert!(
+            p[0].starts_with("line 5: [daemon] reload_settle_ms 60001 is outside 0-60000"),
+            "{p:?}"
+        );
+        assert!(
+            p[1].starts_with("line 6: [daemon] reload_max_shrink_percent -1 is outside 0-100"),
+            "{p:?}"
+        );
+        assert!(p.len() > 2 && p[2].contains("tr0"), "{p:?}");
+    }
+}
