@@ -564,6 +564,9 @@ fn the_protocol_doc_examples_match_the_types() {
                     "Latency" => same::<Latency>(&block),
                     "TornDown" => same::<TornDown>(&block),
                     "error" => same::<Value>(&block).and_then(|()| {
+                        // Its kind is one the types know.
+                        serde_json::from_str::<Response<Value>>(&block)
+                            .map_err(|e| format!("not an error reply: {e}"))?;
                         let v: Value = serde_json::from_str(&block).unwrap();
                         (v["ok"] == false && v["data"].is_null())
                             .then_some(())
