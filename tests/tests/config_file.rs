@@ -213,7 +213,7 @@ fn a_reload_during_a_stalled_write_is_refused_unless_forced() {
     // of the file's 20 prefixes, more than half: refused, by edgectl and by
     // SIGHUP, the running config kept.
     let mut file = std::fs::File::create(&config).unwrap();
-    file.write_all(whole[..cut].as_bytes()).unwrap();
+    file.write_all(&whole.as_bytes()[..cut]).unwrap();
     file.flush().unwrap();
     let o = edged.ctl(&["config", "reload"]);
     assert_eq!(
@@ -243,7 +243,7 @@ fn a_reload_during_a_stalled_write_is_refused_unless_forced() {
     assert_eq!(prefix_count(&edged), 8);
 
     // The writer finishes: the file grows back, which needs no force.
-    file.write_all(whole[cut..].as_bytes()).unwrap();
+    file.write_all(&whole.as_bytes()[cut..]).unwrap();
     drop(file);
     edged.ctl_ok(&["config", "reload"]);
     assert_eq!(prefix_count(&edged), 20);

@@ -92,7 +92,7 @@ pub(super) fn read_settled(path: &Path, settle: Duration) -> Result<String> {
     loop {
         let stable = stable_since.elapsed();
         if stable >= settle {
-            return Ok(config::decode(bytes).with_context(|| format!("config {}", path.display()))?);
+            return config::decode(bytes).with_context(|| format!("config {}", path.display()));
         }
         if Instant::now() >= give_up {
             anyhow::bail!(
