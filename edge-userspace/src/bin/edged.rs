@@ -37,7 +37,9 @@ struct Args {
     /// State file to use instead of the config's `daemon.state_path`.
     #[arg(long)]
     state: Option<PathBuf>,
-    /// Validate the config, print any problems, and exit without touching anything.
+    /// Validate the config, print any problems, and exit without touching
+    /// anything (exit code 2 when the config is invalid, 1 when anything
+    /// else fails: the file cannot be read, the state file is invalid).
     #[arg(long)]
     check: bool,
     /// Remove the forwarder: detach from every port, remove the pins and the
