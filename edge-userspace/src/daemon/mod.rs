@@ -41,11 +41,13 @@ mod failover;
 mod interfaces;
 pub mod logging;
 pub mod notify;
+mod permissions;
 mod pipeline;
 mod requests;
 
 pub use failover::RTT_WINDOW;
 use failover::{Monitor, health_of};
+pub use permissions::{config_file_warnings, warn_if_writable};
 use pipeline::{route_view, start_sync};
 pub use requests::NotFound;
 
@@ -80,8 +82,7 @@ impl Overrides {
 
 /// Reads and validates a config file with the live changes of `state`.
 pub fn read_config(path: &Path, state: &State, o: &Overrides) -> Result<(String, Plan)> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text = config::read_file(path)?;
     let mut plan = config::parse_with(&text, &state.live)
         .with_context(|| format!("config {}", path.display()))?;
     o.apply(&mut plan);
@@ -90,8 +91,7 @@ pub fn read_config(path: &Path, state: &State, o: &Overrides) -> Result<(String,
 
 /// The paths a config names (state file included), before any state is read.
 pub fn paths(path: &Path, o: &Overrides) -> Result<Plan> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text = config::read_file(path)?;
     let mut plan = config::parse(&text).with_context(|| format!("config {}", path.display()))?;
     o.apply(&mut plan);
     Ok(plan)

@@ -155,7 +155,13 @@ enum ConfigCommand {
     Check { file: PathBuf },
     /// Make edged re-read its config file and apply it as a diff (a bad
     /// config is rejected whole; the running state stays).
-    Reload,
+    Reload {
+        /// Apply the file even when it drops more of the file's prefixes
+        /// than `[daemon] reload_max_shrink_percent` allows (a guard
+        /// against a file caught half-written).
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -217,9 +223,11 @@ fn run(cli: &Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Config(ConfigCommand::Check { file }) => commands::config_check(cli, file),
-        Command::Config(ConfigCommand::Reload) => {
-            simple(cli, Request::ConfigReload {}, render::changed)
-        }
+        Command::Config(ConfigCommand::Reload { force }) => simple(
+            cli,
+            Request::ConfigReload { force: *force },
+            render::changed,
+        ),
         Command::Events { limit } => simple(cli, Request::Events { limit: *limit }, render::events),
         Command::Report(ReportCommand::Latency { window }) => simple(
             cli,

@@ -304,7 +304,10 @@ impl Validator {
             if n > limit as usize {
                 self.bad(
                     None,
-                    format!("map {map} is full: {n} {family} prefixes exceed its limit of {limit} entries ([limits] prefixes_{})", family.to_lowercase()),
+                    format!(
+                        "map {map} is full: {n} {family} prefixes exceed its limit of {limit} entries ([limits] {})",
+                        crate::config::limit_key(map).unwrap_or("?")
+                    ),
                 );
                 if let Some(p) = self.problems.last_mut() {
                     p.map_full = true;
