@@ -401,6 +401,20 @@ fn pop_policy_stats_config_and_teardown_commands() {
         .find(|p| p["name"] == "contoso-nearest")
         .expect("policy");
     assert_eq!(contoso["members"][0]["up"], false, "{contoso}");
+    // The drain is on record: an event of kind `change` (the audit trail).
+    let events = edged.ctl_ok(&["events"]);
+    let changes: Vec<&str> = events["events"]
+        .as_array()
+        .unwrap_or_else(|| panic!("events: {events}"))
+        .iter()
+        .filter(|e| e["kind"] == "change")
+        .map(|e| e["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        changes,
+        ["PoP contoso-direct drained (out of every policy and exit): 1 written, 0 removed"],
+        "{events}"
+    );
     edged.stop();
     edged.restart();
     assert_eq!(toward(&edged, "192.0.2.9"), [("pop-a".into(), 1021)]);
@@ -858,6 +872,26 @@ fn stats_watch_shows_rates() {
         "screen escapes into a pipe: {head:?}"
     );
     assert!(!head.trim().is_empty(), "nothing printed");
+
+    // Every other command too: a reader already gone (`| head -c 0`) ends
+    // edgectl quietly, exit 0, no panic.
+    for args in [
+        &["--json", "prefix", "lookup", "192.0.2.9"][..],
+        &["pop", "list"],
+    ] {
+        let (read, write) = nix::unistd::pipe().unwrap();
+        drop(read);
+        let o = std::process::Command::new(workspace_bin("edgectl"))
+            .arg("--socket")
+            .arg(&edged.socket)
+            .args(args)
+            .stdout(std::process::Stdio::from(write))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(o.status.success(), "{args:?}: {:?}: {stderr}", o.status);
+        assert!(stderr.is_empty(), "{args:?}: {stderr}");
+    }
     drop(edged);
     std::fs::remove_file(config).unwrap();
 }

@@ -88,8 +88,7 @@ pub(super) fn record_fallbacks(
 ) {
     for m in messages {
         *fallbacks += 1;
-        error!("{m}");
-        events.record("fallback", m);
+        events.record_at(log::Level::Error, "fallback", m);
     }
 }
 
@@ -148,7 +147,12 @@ impl Daemon {
                 (Err(e), false) => format!("{name} is DOWN: {e}"),
                 _ => format!("{name} is DOWN"),
             };
-            self.events.record("pop", message);
+            let level = if healthy {
+                log::Level::Info
+            } else {
+                log::Level::Warn
+            };
+            self.events.record_at(level, "pop", message);
         }
         let performance = self
             .applied

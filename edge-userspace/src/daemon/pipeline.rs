@@ -372,6 +372,11 @@ impl Daemon {
                 Ok(check_shrink(before, file_prefixes(plan), guard.max_shrink_percent)?)
             })
             .with_context(|| format!("config {}", path.display()))?;
+        let forced = if force { " (forced)" } else { "" };
+        self.audit(
+            format!("config {} reloaded{forced}", path.display()),
+            &changes,
+        );
         if !self.pending.is_empty() {
             warn!(
                 "config {}: these keys take effect at the next restart, edged runs on with its own until then: {} (edgectl status: pending_restart)",

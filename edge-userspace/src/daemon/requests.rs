@@ -88,8 +88,11 @@ impl Daemon {
                 if let Some(net) = net {
                     state.live.removed.retain(|n| *n != net);
                 }
+                let what = format!("prefix {} added (live)", spec.prefix);
                 state.live.added.push(spec);
-                self.change(self.source.text.clone(), state).map(changed)
+                self.change(self.source.text.clone(), state)
+                    .inspect(|c| self.audit(what, c))
+                    .map(changed)
             }
             Request::PrefixDel { prefix } => {
                 match self.snapshot().prefix(prefix) {
@@ -119,7 +122,10 @@ impl Daemon {
                 if in_file && !state.live.removed.contains(&prefix) {
                     state.live.removed.push(prefix);
                 }
-                self.change(self.source.text.clone(), state).map(changed)
+                let what = format!("prefix {prefix} removed (live)");
+                self.change(self.source.text.clone(), state)
+                    .inspect(|c| self.audit(what, c))
+                    .map(changed)
             }
             Request::PopList {} => {
                 let view = self.snapshot();
@@ -157,13 +163,19 @@ impl Daemon {
             }
             Request::PopDrain { pop } => {
                 let mut state = self.applied.state.clone();
+                let what = format!("PoP {pop} drained (out of every policy and exit)");
                 state.drained.insert(pop);
-                self.change(self.source.text.clone(), state).map(changed)
+                self.change(self.source.text.clone(), state)
+                    .inspect(|c| self.audit(what, c))
+                    .map(changed)
             }
             Request::PopUndrain { pop } => {
                 let mut state = self.applied.state.clone();
                 state.drained.remove(&pop);
-                self.change(self.source.text.clone(), state).map(changed)
+                let what = format!("PoP {pop} undrained");
+                self.change(self.source.text.clone(), state)
+                    .inspect(|c| self.audit(what, c))
+                    .map(changed)
             }
             Request::PolicyList {} => Ok(Reply::PolicyList(
                 self.snapshot().policies.iter().map(Into::into).collect(),
@@ -188,6 +200,16 @@ impl Daemon {
             Err(e) => Response::error(kind_of(&e), format!("{e:#}")),
         };
         (response, exit)
+    }
+
+    /// An operator's change that applied: an event (kind `change`) and an
+    /// INFO line, the audit trail of what was changed when.
+    pub(super) fn audit(&mut self, what: String, c: &crate::desired::Changes) {
+        self.events.record_at(
+            log::Level::Info,
+            "change",
+            format!("{what}: {} written, {} removed", c.written, c.removed),
+        );
     }
 
     pub(super) fn status(&self) -> Status {

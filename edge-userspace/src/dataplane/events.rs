@@ -16,7 +16,7 @@ use std::{
 
 use aya::maps::{MapData, RingBuf};
 use edge_common::ProtectionEvent;
-use log::{debug, warn};
+use log::debug;
 use serde::Serialize;
 use tokio::sync::mpsc;
 
@@ -106,9 +106,15 @@ fn now_unix() -> f64 {
 }
 
 impl Events {
-    /// Adds a record to the log (and the daemon's log output).
+    /// Adds a record to the log (and the daemon's log output, at WARN).
     pub fn record(&mut self, kind: &'static str, message: String) {
-        warn!("{kind}: {message}");
+        self.record_at(log::Level::Warn, kind, message);
+    }
+
+    /// Adds a record, logged once at `level` (`fallback` is an ERROR, a
+    /// PoP coming up or an operator's change INFO).
+    pub fn record_at(&mut self, level: log::Level, kind: &'static str, message: String) {
+        log::log!(level, "{kind}: {message}");
         if self.records.len() == KEEP {
             self.records.pop_front();
         }

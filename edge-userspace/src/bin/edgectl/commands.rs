@@ -39,7 +39,7 @@ fn call<T: DeserializeOwned>(cli: &Cli, request: &Request) -> Result<Response<T>
 /// Prints a failed reply (as JSON with `--json`) and returns its exit code.
 fn failed<T: Serialize>(cli: &Cli, r: &Response<T>) -> Result<ExitCode> {
     if cli.json {
-        println!("{}", serde_json::to_string_pretty(r)?);
+        out(&format!("{}\n", serde_json::to_string_pretty(r)?))?;
     } else {
         eprintln!("edgectl: {}", r.error.as_deref().unwrap_or("failed"));
     }
@@ -66,9 +66,9 @@ pub(super) fn simple<T: Serialize + DeserializeOwned>(
     }
     let d = data(&r)?;
     if cli.json {
-        println!("{}", serde_json::to_string_pretty(&r)?);
+        out(&format!("{}\n", serde_json::to_string_pretty(&r)?))?;
     } else {
-        print!("{}", text(d));
+        out(&text(d))?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -81,9 +81,9 @@ pub(super) fn lookup(cli: &Cli, address: IpAddr) -> Result<ExitCode> {
     }
     let lookup = data(&r)?;
     if cli.json {
-        println!("{}", serde_json::to_string_pretty(&r)?);
+        out(&format!("{}\n", serde_json::to_string_pretty(&r)?))?;
     } else {
-        print!("{}", render::lookup(address, lookup));
+        out(&render::lookup(address, lookup))?;
     }
     Ok(match lookup {
         Lookup::Registered(_) => ExitCode::SUCCESS,
@@ -102,16 +102,19 @@ pub(super) fn config_check(cli: &Cli, file: &Path) -> Result<ExitCode> {
     match checked {
         Ok(plan) => {
             if cli.json {
-                println!("{}", serde_json::json!({"ok": true, "problems": []}));
+                out(&format!(
+                    "{}\n",
+                    serde_json::json!({"ok": true, "problems": []})
+                ))?;
             } else {
-                println!(
-                    "{}: ok ({} ports, {} PoPs, {} policies, {} prefixes)",
+                out(&format!(
+                    "{}: ok ({} ports, {} PoPs, {} policies, {} prefixes)\n",
                     file.display(),
                     plan.ports.len(),
                     plan.pops.len(),
                     plan.policies.len(),
                     plan.prefixes.len()
-                );
+                ))?;
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -122,7 +125,10 @@ pub(super) fn config_check(cli: &Cli, file: &Path) -> Result<ExitCode> {
                     .iter()
                     .map(|p| serde_json::json!({"line": p.line, "message": p.message}))
                     .collect();
-                println!("{}", serde_json::json!({"ok": false, "problems": problems}));
+                out(&format!(
+                    "{}\n",
+                    serde_json::json!({"ok": false, "problems": problems})
+                ))?;
             } else {
                 for p in &invalid.0 {
                     eprintln!("{}: {p}", file.display());
@@ -156,9 +162,12 @@ pub(super) fn stats(
     };
     if !watch {
         if cli.json {
-            println!("{}", serde_json::to_string_pretty(&Response::ok(v0))?);
+            out(&format!(
+                "{}\n",
+                serde_json::to_string_pretty(&Response::ok(v0))?
+            ))?;
         } else {
-            print!("{}", render::stats(&v0, None));
+            out(&render::stats(&v0, None))?;
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -196,4 +205,15 @@ pub(super) fn stats(
         }
         (t0, v0) = (t1, v1);
     }
+}
+
+/// Writes `text` to stdout. A reader that went away (`edgectl ... | head`)
+/// is an [`std::io::ErrorKind::BrokenPipe`] error, which `main` ends
+/// quietly with success, as `stats --watch` does.
+pub(super) fn out(text: &str) -> Result<()> {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(text.as_bytes())?;
+    stdout.flush()?;
+    Ok(())
 }

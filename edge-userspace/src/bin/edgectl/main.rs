@@ -165,15 +165,6 @@ enum ConfigCommand {
 }
 
 fn main() -> ExitCode {
-    // Output piped into `head` and the like ends quietly when the reader
-    // goes, as for any Unix filter, not with a panic on EPIPE.
-    // SAFETY: restoring the default disposition, before any thread starts.
-    unsafe {
-        let _ = nix::sys::signal::signal(
-            nix::sys::signal::Signal::SIGPIPE,
-            nix::sys::signal::SigHandler::SigDfl,
-        );
-    }
     // `edgectl --man-pages DIR` writes edgectl.1 and one page per
     // subcommand (clap_mangen) into DIR, for `cargo xtask package`, which
     // cannot link edge-userspace to render them itself: its build script
@@ -196,6 +187,15 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(&cli) {
         Ok(code) => code,
+        // The reader of our output went away (`edgectl ... | head`).
+        Err(e)
+            if e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) =>
+        {
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             if cli.json {
                 println!(
