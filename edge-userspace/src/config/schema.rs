@@ -118,8 +118,10 @@ pub(crate) fn default_pin_path() -> PathBuf {
 pub(crate) struct Forwarding {
     #[serde(default)]
     pub(crate) default_action: DefaultAction,
+    #[serde(default, deserialize_with = "exit_name")]
     pub(crate) backbone_exit: Option<Spanned<String>>,
     pub(crate) backbone_exit_fallback: Option<Spanned<Fallback>>,
+    #[serde(default, deserialize_with = "exit_name")]
     pub(crate) transit_exit: Option<Spanned<String>>,
     pub(crate) transit_exit_fallback: Option<Spanned<Fallback>>,
     pub(crate) encap_ttl: Option<Spanned<i64>>,
@@ -225,4 +227,35 @@ pub(crate) struct PrefixConfig {
     #[serde(default)]
     pub(crate) protect: Vec<Spanned<String>>,
     pub(crate) region: Option<Spanned<String>>,
+}
+
+/// An exit names one PoP or policy. A list (`["pop-a", "pop-b"]`) is the
+/// likely mistake: its error says what to write instead.
+fn exit_name<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Spanned<String>>, D::Error> {
+    struct Name(String);
+    struct Visitor;
+    impl<'de> serde::de::Visitor<'de> for Visitor {
+        type Value = Name;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("the name of a PoP or of a policy")
+        }
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Name, E> {
+            Ok(Name(v.to_string()))
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, _: A) -> Result<Name, A::Error> {
+            Err(serde::de::Error::custom(
+                "an exit is one name, not a list: for several PoPs, name a [[policies]] entry that lists them (method priority or weighted)",
+            ))
+        }
+    }
+    impl<'de> Deserialize<'de> for Name {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            d.deserialize_any(Visitor)
+        }
+    }
+    let v: Option<Spanned<Name>> = Option::deserialize(d)?;
+    Ok(v.map(|s| {
+        let span = s.span();
+        Spanned::new(span, s.into_inner().0)
+    }))
 }

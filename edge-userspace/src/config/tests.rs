@@ -747,6 +747,13 @@ fn exits_take_a_pop_or_a_policy_with_a_checked_fallback() {
 
     let cases = [
         (
+            with(
+                "backbone_exit = [\"core\", \"ams\"]\ntransit_exit = \"isp\"",
+                "",
+            ),
+            "line 8: an exit is one name, not a list: for several PoPs, name a [[policies]] entry that lists them (method priority or weighted)",
+        ),
+        (
             with("backbone_exit = \"nowhere\"\ntransit_exit = \"isp\"", ""),
             "line 8: backbone_exit: unknown PoP or policy \"nowhere\"",
         ),

@@ -220,8 +220,18 @@ pub(super) fn policy_list(v: &PolicyList) -> String {
 }
 
 pub(super) fn policy_show(v: &PolicyShow) -> String {
+    // A policy an exit names is used by every prefix of that preference.
+    let exits: String = ["backbone_exit", "transit_exit"]
+        .iter()
+        .filter(|e| {
+            v.tables
+                .iter()
+                .any(|t| t.key.strip_prefix(**e).is_some_and(|k| k.starts_with(' ')))
+        })
+        .map(|e| format!(" and as {e}"))
+        .collect();
     let mut out = format!(
-        "policy {}, method {}, used by {} prefixes\n",
+        "policy {}, method {}, used by {} prefixes{exits}\n",
         v.policy.name, v.policy.method, v.prefixes
     );
     for t in &v.tables {
@@ -575,5 +585,42 @@ mod tests {
         let mtu_at = lines[0].find("mtu").unwrap();
         assert!(lines[1][mtu_at..].starts_with("1500 "), "{text}");
         assert!(lines[2][mtu_at..].starts_with("-    "), "{text}");
+    }
+
+    #[test]
+    fn policy_show_says_when_an_exit_uses_the_policy() {
+        let show = |keys: &[&str]| {
+            policy_show(&PolicyShow {
+                first_prefixes: Vec::new(),
+                policy: edge_userspace::control::Policy {
+                    members: Vec::new(),
+                    method: "priority".into(),
+                    name: "bb-exits".into(),
+                    tables: Vec::new(),
+                },
+                prefixes: 0,
+                slots: 1021,
+                table: Vec::new(),
+                tables: keys
+                    .iter()
+                    .enumerate()
+                    .map(|(i, k)| edge_userspace::control::KernelTable {
+                        fallback: None,
+                        id: i as u32,
+                        key: k.to_string(),
+                        table: Vec::new(),
+                    })
+                    .collect(),
+            })
+        };
+        let first = |s: String| s.lines().next().unwrap().to_string();
+        assert_eq!(
+            first(show(&["backbone_exit bb-exits"])),
+            "policy bb-exits, method priority, used by 0 prefixes and as backbone_exit"
+        );
+        assert_eq!(
+            first(show(&["bb-exits"])),
+            "policy bb-exits, method priority, used by 0 prefixes"
+        );
     }
 }
