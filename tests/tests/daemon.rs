@@ -4,7 +4,10 @@
 
 use std::{
     io::{BufRead as _, BufReader, Write as _},
-    os::unix::{fs::PermissionsExt as _, net::UnixStream},
+    os::unix::{
+        fs::{MetadataExt as _, PermissionsExt as _},
+        net::UnixStream,
+    },
     path::PathBuf,
     sync::{
         Arc,
@@ -604,6 +607,82 @@ fn the_control_socket_is_root_only_and_survives_malformed_requests() {
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("is world-writable"), "{stderr}");
     std::fs::remove_file(config).unwrap();
+}
+
+/// `[daemon] read_group`: the socket is 0660 and owned by the group, whose
+/// members may run the show commands (the daemon checks the peer's groups)
+/// but not change anything; other users are refused as before.
+#[test]
+fn a_read_group_member_may_look_but_not_change() {
+    const GROUP: u32 = 4242;
+    let lab = EdgeLab::build("rgrp");
+    let config = write_config(
+        &lab,
+        &LAB_CONFIG.replace(
+            "[daemon]\n",
+            &format!("[daemon]\nread_group = \"{GROUP}\"\n"),
+        ),
+    );
+    let edged = Edged::start(&lab.edge, &config, &lab.pin_path());
+    let meta = std::fs::metadata(&edged.socket).unwrap();
+    assert_eq!(
+        (meta.permissions().mode() & 0o777, meta.gid()),
+        (0o660, GROUP),
+        "socket mode and group"
+    );
+    let dir = edged.socket.parent().unwrap();
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    // A user whose supplementary groups hold it (not its primary group).
+    let as_user = |groups: &str, args: &[&str]| {
+        std::process::Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534"])
+            .arg(format!("--groups={groups}"))
+            .arg(workspace_bin("edgectl"))
+            .arg("--json")
+            .arg("--socket")
+            .arg(&edged.socket)
+            .args(args)
+            .output()
+            .expect("setpriv (util-linux)")
+    };
+    for read in [
+        &["status"][..],
+        &["stats"],
+        &["pop", "list"],
+        &["events"],
+        &["prefix", "list"],
+    ] {
+        let o = as_user(&GROUP.to_string(), read);
+        assert!(o.status.success(), "{read:?}: {o:?}");
+    }
+    for change in [
+        &["prefix", "add", "203.0.113.0/24", "--pop", "pop-a"][..],
+        &["pop", "drain", "pop-a"],
+        &["config", "reload"],
+        &["teardown"],
+    ] {
+        let o = as_user(&GROUP.to_string(), change);
+        let out: serde_json::Value =
+            serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{change:?}: {e}: {o:?}"));
+        assert_eq!(
+            (o.status.code(), &out["kind"]),
+            (Some(5), &json!("denied")),
+            "{change:?}: {out}"
+        );
+        assert!(
+            out["error"].as_str().unwrap().contains("read-only access"),
+            "{out}"
+        );
+    }
+    // Nothing changed, and edged still runs.
+    assert_eq!(edged.ctl_ok(&["status"])["drained"], json!([]));
+    // Not in the group: the file mode refuses it.
+    let o = as_user("4243", &["status"]);
+    assert!(!o.status.success(), "{o:?}");
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("Permission denied"),
+        "{o:?}"
+    );
 }
 
 #[test]

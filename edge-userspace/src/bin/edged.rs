@@ -126,7 +126,7 @@ async fn run(args: Args) -> Result<()> {
 
     let plan = daemon::paths(&args.config, &overrides)?;
     // Bind first: a second edged fails here, before touching the maps.
-    let listener = control::bind(&plan.socket_path)?;
+    let (listener, readers) = control::bind(&plan.socket_path, plan.read_group.as_deref())?;
     let (mut daemon, mut events) = match block_in_place(|| Daemon::start(&args.config, overrides)) {
         Ok(d) => d,
         Err(e) => {
@@ -151,7 +151,7 @@ async fn run(args: Args) -> Result<()> {
         info!("metrics on http://{addr}/metrics");
     }
     let (tx, mut rx) = mpsc::channel(64);
-    tokio::spawn(control::serve(listener, tx));
+    tokio::spawn(control::serve(listener, tx, readers));
     let mut flush = tokio::time::interval(events::LOG_INTERVAL);
     let mut host_check = tokio::time::interval_at(
         tokio::time::Instant::now() + daemon::HOST_CHECK_INTERVAL,

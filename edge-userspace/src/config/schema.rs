@@ -77,6 +77,9 @@ pub(crate) struct Daemon {
     /// A reload dropping more than this share of the file's prefixes
     /// needs `--force`.
     pub(crate) reload_max_shrink_percent: Option<Spanned<i64>>,
+    /// A group whose members may use the read-only commands.
+    #[serde(default)]
+    pub(crate) read_group: String,
 }
 
 impl Default for Daemon {
@@ -89,6 +92,7 @@ impl Default for Daemon {
             state_path: default_state_path(),
             reload_settle_ms: None,
             reload_max_shrink_percent: None,
+            read_group: String::new(),
         }
     }
 }

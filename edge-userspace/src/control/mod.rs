@@ -41,8 +41,14 @@ pub const IDLE: Duration = Duration::from_secs(60);
 /// A request on its way to the daemon, with where the reply goes.
 pub type Envelope = (Request, oneshot::Sender<Response>);
 
-/// Binds the socket (replacing a stale one), root-only.
-pub fn bind(path: &Path) -> Result<UnixListener> {
+/// The group whose members may use the read-only commands: its number.
+pub type Readers = Option<u32>;
+
+/// Binds the socket (replacing a stale one): root only (0600), or with
+/// `read_group` (a group name or number) 0660 owned by that group, whose
+/// members may then send read-only requests ([`Request::reads_only`]).
+pub fn bind(path: &Path, read_group: Option<&str>) -> Result<(UnixListener, Readers)> {
+    let readers = read_group.map(group_id).transpose()?;
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
@@ -57,16 +63,62 @@ pub fn bind(path: &Path) -> Result<UnixListener> {
     }
     let listener =
         UnixListener::bind(path).with_context(|| format!("binding {}", path.display()))?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-        .with_context(|| format!("chmod 0600 {}", path.display()))?;
-    Ok(listener)
+    if let Some(gid) = readers {
+        nix::unistd::chown(path, None, Some(nix::unistd::Gid::from_raw(gid)))
+            .with_context(|| format!("chgrp {gid} {}", path.display()))?;
+    }
+    let mode = if readers.is_some() { 0o660 } else { 0o600 };
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .with_context(|| format!("chmod {mode:o} {}", path.display()))?;
+    Ok((listener, readers))
+}
+
+/// A group's number, from its name or the number itself.
+fn group_id(group: &str) -> Result<u32> {
+    if let Ok(gid) = group.parse::<u32>() {
+        return Ok(gid);
+    }
+    match nix::unistd::Group::from_name(group) {
+        Ok(Some(g)) => Ok(g.gid.as_raw()),
+        Ok(None) => bail!(
+            "[daemon] read_group: no group named {group:?} on this host (create it: groupadd --system {group})"
+        ),
+        Err(e) => bail!("[daemon] read_group: looking up group {group:?}: {e}"),
+    }
+}
+
+/// Whether the process `pid` (the peer) is in group `gid`: its effective
+/// group or one of its supplementary groups (`/proc/PID/status`, as the
+/// peer credentials carry only the primary group).
+fn in_group(pid: Option<i32>, primary: u32, gid: u32) -> bool {
+    if primary == gid {
+        return true;
+    }
+    let Some(pid) = pid else { return false };
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Groups:"))
+                .map(|g| g.split_whitespace().any(|x| x.parse() == Ok(gid)))
+        })
+        .unwrap_or(false)
+}
+
+/// What a connection may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Access {
+    /// root, or edged's own user: everything.
+    Full,
+    /// A member of `read_group`: read-only requests.
+    Read,
 }
 
 /// Accepts connections forever, passing requests to `tx`. At most
 /// [`MAX_CONNECTIONS`] are served at once; up to [`MAX_WAITING`] more wait
 /// [`SLOT_WAIT`] for a slot; any other is answered with a `busy` error
 /// saying so, and closed.
-pub async fn serve(listener: UnixListener, tx: mpsc::Sender<Envelope>) {
+pub async fn serve(listener: UnixListener, tx: mpsc::Sender<Envelope>, readers: Readers) {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let waiting = Arc::new(Semaphore::new(MAX_WAITING));
     let me = nix::unistd::geteuid().as_raw();
@@ -90,7 +142,7 @@ pub async fn serve(listener: UnixListener, tx: mpsc::Sender<Envelope>) {
         if let Ok(permit) = slots.clone().try_acquire_owned() {
             tokio::spawn(async move {
                 let _permit = permit;
-                if let Err(e) = connection(stream, tx, me).await {
+                if let Err(e) = connection(stream, tx, me, readers).await {
                     debug!("control connection: {e:#}");
                 }
             });
@@ -110,7 +162,7 @@ pub async fn serve(listener: UnixListener, tx: mpsc::Sender<Envelope>) {
             match slot {
                 Ok(Ok(permit)) => {
                     let _permit = permit;
-                    if let Err(e) = connection(stream, tx, me).await {
+                    if let Err(e) = connection(stream, tx, me, readers).await {
                         debug!("control connection: {e:#}");
                     }
                 }
@@ -163,13 +215,29 @@ impl Refusals {
     }
 }
 
-async fn connection(stream: UnixStream, tx: mpsc::Sender<Envelope>, me: u32) -> Result<()> {
+async fn connection(
+    stream: UnixStream,
+    tx: mpsc::Sender<Envelope>,
+    me: u32,
+    readers: Readers,
+) -> Result<()> {
     let cred = stream.peer_cred().context("reading peer credentials")?;
     let (read, mut write) = stream.into_split();
-    if cred.uid() != 0 && cred.uid() != me {
+    let access = if cred.uid() == 0 || cred.uid() == me {
+        Some(Access::Full)
+    } else {
+        readers
+            .filter(|&g| in_group(cred.pid(), cred.gid(), g))
+            .map(|_| Access::Read)
+    };
+    let Some(access) = access else {
+        let who = match readers {
+            Some(g) => format!("root and members of group {g} (read-only)"),
+            None => "root only".into(),
+        };
         let reply = Response::error(
             ErrorKind::Denied,
-            format!("uid {} may not control edged (root only)", cred.uid()),
+            format!("uid {} may not control edged ({who})", cred.uid()),
         );
         write_reply(&mut write, &reply).await?;
         warn!(
@@ -178,7 +246,7 @@ async fn connection(stream: UnixStream, tx: mpsc::Sender<Envelope>, me: u32) -> 
             cred.pid()
         );
         return Ok(());
-    }
+    };
     let mut reader = tokio::io::BufReader::new(read);
     let mut line = Vec::new();
     let mut window = Instant::now();
@@ -221,6 +289,23 @@ async fn connection(stream: UnixStream, tx: mpsc::Sender<Envelope>, me: u32) -> 
         }
         let reply = match decode(trimmed) {
             Err(refused) => refused.into(),
+            Ok(request) if access == Access::Read && !request.reads_only() => {
+                warn!(
+                    "control socket: refused {} from uid {} (pid {:?}): read-only access",
+                    request.command(),
+                    cred.uid(),
+                    cred.pid()
+                );
+                Response::error(
+                    ErrorKind::Denied,
+                    format!(
+                        "uid {} has read-only access (group {}): {} changes edged and needs root",
+                        cred.uid(),
+                        readers.unwrap_or_default(),
+                        request.command()
+                    ),
+                )
+            }
             Ok(request) => {
                 let (reply_tx, reply_rx) = oneshot::channel();
                 if tx.send((request, reply_tx)).await.is_err() {

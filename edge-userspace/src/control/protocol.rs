@@ -83,6 +83,39 @@ pub enum Request {
     Teardown {},
 }
 
+impl Request {
+    /// Whether the request only reads (what a member of the socket's
+    /// `read_group` may send); every other changes edged.
+    pub fn reads_only(&self) -> bool {
+        match self {
+            Request::Status {}
+            | Request::Stats { .. }
+            | Request::PrefixList {}
+            | Request::PrefixShow { .. }
+            | Request::PrefixLookup { .. }
+            | Request::PopList {}
+            | Request::PolicyList {}
+            | Request::PolicyShow { .. }
+            | Request::Events { .. }
+            | Request::ReportLatency { .. } => true,
+            Request::PrefixAdd { .. }
+            | Request::PrefixDel { .. }
+            | Request::PopDrain { .. }
+            | Request::PopUndrain { .. }
+            | Request::ConfigReload { .. }
+            | Request::Teardown {} => false,
+        }
+    }
+
+    /// The command's name on the wire (`prefix_add`).
+    pub fn command(&self) -> String {
+        serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v["command"].as_str().map(str::to_string))
+            .unwrap_or_default()
+    }
+}
+
 fn default_limit() -> usize {
     50
 }

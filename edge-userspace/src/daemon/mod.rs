@@ -106,6 +106,7 @@ pub fn paths(path: &Path, o: &Overrides) -> Result<Plan> {
 pub struct Running {
     pub pin_path: PathBuf,
     pub socket_path: PathBuf,
+    pub read_group: Option<String>,
     pub state_path: PathBuf,
     pub metrics_address: Option<std::net::SocketAddr>,
     pub xdp_mode: XdpMode,
@@ -138,6 +139,7 @@ impl Running {
         Self {
             pin_path: plan.pin_path.clone(),
             socket_path: plan.socket_path.clone(),
+            read_group: plan.read_group.clone(),
             state_path: plan.state_path.clone(),
             metrics_address: plan.metrics_address,
             xdp_mode: plan.xdp_mode,
@@ -152,6 +154,7 @@ impl Running {
         let addr =
             |a: Option<std::net::SocketAddr>| a.map_or_else(|| "off".into(), |a| a.to_string());
         let mode = |m: XdpMode| format!("{m:?}").to_lowercase();
+        let group = |g: &Option<String>| g.clone().unwrap_or_else(|| "(root only)".into());
         let rows = [
             ("pin_path", path(&plan.pin_path), path(&self.pin_path)),
             ("xdp_mode", mode(plan.xdp_mode), mode(self.xdp_mode)),
@@ -164,6 +167,11 @@ impl Running {
                 "socket_path",
                 path(&plan.socket_path),
                 path(&self.socket_path),
+            ),
+            (
+                "read_group",
+                group(&plan.read_group),
+                group(&self.read_group),
             ),
             ("state_path", path(&plan.state_path), path(&self.state_path)),
             (
@@ -192,6 +200,7 @@ impl Running {
     pub fn keep(&self, plan: &mut Plan) {
         plan.pin_path = self.pin_path.clone();
         plan.socket_path = self.socket_path.clone();
+        plan.read_group = self.read_group.clone();
         plan.state_path = self.state_path.clone();
         plan.metrics_address = self.metrics_address;
         plan.xdp_mode = self.xdp_mode;
@@ -894,7 +903,7 @@ role = "peering"
             .replace("/var/lib/a/", "/var/lib/b/")
             .replace(
                 "[daemon]",
-                "[daemon]\nxdp_mode = \"generic\"\nmetrics_address = \"\"",
+                "[daemon]\nxdp_mode = \"generic\"\nmetrics_address = \"\"\nread_group = \"edge-read\"",
             )
             .replace("[[ports]]", "[limits]\nprefixes_v4 = 1000\n\n[[ports]]");
         let mut plan = config::parse(&text).unwrap();
@@ -907,6 +916,7 @@ role = "peering"
                 "xdp_mode",
                 "metrics_address",
                 "socket_path",
+                "read_group",
                 "state_path",
                 "limits.prefixes_v4"
             ]

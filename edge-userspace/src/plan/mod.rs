@@ -316,6 +316,9 @@ impl fmt::Display for Region {
 pub struct Plan {
     pub pin_path: PathBuf,
     pub socket_path: PathBuf,
+    /// The group (name or number) whose members may read through the
+    /// control socket; `None`: root only.
+    pub read_group: Option<String>,
     pub state_path: PathBuf,
     /// How a reload reads the file.
     pub reload: ReloadGuard,

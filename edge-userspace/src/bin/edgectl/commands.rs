@@ -27,6 +27,7 @@ fn exit_code(kind: Option<ErrorKind>) -> ExitCode {
         Some(ErrorKind::Invalid) => ExitCode::from(2),
         Some(ErrorKind::NotFound) => ExitCode::from(3),
         Some(ErrorKind::MapFull) => ExitCode::from(4),
+        Some(ErrorKind::Denied) => ExitCode::from(5),
         _ => ExitCode::FAILURE,
     }
 }

@@ -148,6 +148,7 @@ impl Validator {
         let plan = Plan {
             pin_path: file.daemon.pin_path,
             socket_path: file.daemon.socket_path,
+            read_group: Some(file.daemon.read_group).filter(|g| !g.is_empty()),
             state_path: file.daemon.state_path,
             // Validated by `config::reload` (how the file is read).
             reload: crate::plan::ReloadGuard::default(),
