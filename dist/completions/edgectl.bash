@@ -417,13 +417,17 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__events)
-            opts="-h --limit --socket --json --timeout --help"
+            opts="-f -h --limit --follow --interval --socket --json --timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --limit)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --interval)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -36,7 +36,7 @@ complete -c edgectl -n "__fish_edgectl_needs_command" -f -a "pop" -d 'PoPs (next
 complete -c edgectl -n "__fish_edgectl_needs_command" -f -a "policy" -d 'Policies and their selection tables'
 complete -c edgectl -n "__fish_edgectl_needs_command" -f -a "config" -d 'Config file operations'
 complete -c edgectl -n "__fish_edgectl_needs_command" -f -a "report" -d 'Reports'
-complete -c edgectl -n "__fish_edgectl_needs_command" -f -a "events" -d 'Recent events: protection violations, PoP state changes, fallbacks'
+complete -c edgectl -n "__fish_edgectl_needs_command" -f -a "events" -d 'Recent events: protection violations, PoP state changes, fallbacks, interface changes, operators\' changes'
 complete -c edgectl -n "__fish_edgectl_needs_command" -f -a "teardown" -d 'Remove the forwarder: detach from every port, remove pins and state; edged exits'
 complete -c edgectl -n "__fish_edgectl_needs_command" -f -a "completions" -d 'Print a shell completion script'
 complete -c edgectl -n "__fish_edgectl_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -175,8 +175,10 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand report; and __fish_seen_
 complete -c edgectl -n "__fish_edgectl_using_subcommand report; and __fish_seen_subcommand_from help" -f -a "latency" -d 'RTT percentiles per PoP from the health probes'
 complete -c edgectl -n "__fish_edgectl_using_subcommand report; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c edgectl -n "__fish_edgectl_using_subcommand events" -l limit -d 'How many of the most recent events' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand events" -l interval -d 'Seconds between two looks at edged\'s events with --follow' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand events" -l socket -d 'edged\'s control socket' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand events" -l timeout -d 'How long to wait for edged\'s reply (seconds)' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand events" -s f -l follow -d 'Then keep printing new events as they happen (until interrupted); with --json, one event per line'
 complete -c edgectl -n "__fish_edgectl_using_subcommand events" -l json -d 'Print machine-readable JSON instead of text'
 complete -c edgectl -n "__fish_edgectl_using_subcommand events" -s h -l help -d 'Print help'
 complete -c edgectl -n "__fish_edgectl_using_subcommand teardown" -l socket -d 'edged\'s control socket' -r -F
@@ -194,7 +196,7 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_see
 complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from status stats prefix pop policy config report events teardown completions help" -f -a "policy" -d 'Policies and their selection tables'
 complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from status stats prefix pop policy config report events teardown completions help" -f -a "config" -d 'Config file operations'
 complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from status stats prefix pop policy config report events teardown completions help" -f -a "report" -d 'Reports'
-complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from status stats prefix pop policy config report events teardown completions help" -f -a "events" -d 'Recent events: protection violations, PoP state changes, fallbacks'
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from status stats prefix pop policy config report events teardown completions help" -f -a "events" -d 'Recent events: protection violations, PoP state changes, fallbacks, interface changes, operators\' changes'
 complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from status stats prefix pop policy config report events teardown completions help" -f -a "teardown" -d 'Remove the forwarder: detach from every port, remove pins and state; edged exits'
 complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from status stats prefix pop policy config report events teardown completions help" -f -a "completions" -d 'Print a shell completion script'
 complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from status stats prefix pop policy config report events teardown completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -387,7 +387,7 @@ _arguments "${_arguments_options[@]}" : \
 '--json[Print machine-readable JSON instead of text]' \
 '-h[Print help]' \
 '--help[Print help]' \
-':file:_files' \
+'::file -- The file (default\: the packaged config'\''s place):_files' \
 && ret=0
 ;;
 (reload)
@@ -490,8 +490,11 @@ esac
 (events)
 _arguments "${_arguments_options[@]}" : \
 '--limit=[How many of the most recent events]:LIMIT:_default' \
+'--interval=[Seconds between two looks at edged'\''s events with --follow]:INTERVAL:_default' \
 '--socket=[edged'\''s control socket]:SOCKET:_files' \
 '--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
+'-f[Then keep printing new events as they happen (until interrupted); with --json, one event per line]' \
+'--follow[Then keep printing new events as they happen (until interrupted); with --json, one event per line]' \
 '--json[Print machine-readable JSON instead of text]' \
 '-h[Print help]' \
 '--help[Print help]' \
@@ -719,7 +722,7 @@ _edgectl_commands() {
 'policy:Policies and their selection tables' \
 'config:Config file operations' \
 'report:Reports' \
-'events:Recent events\: protection violations, PoP state changes, fallbacks' \
+'events:Recent events\: protection violations, PoP state changes, fallbacks, interface changes, operators'\'' changes' \
 'teardown:Remove the forwarder\: detach from every port, remove pins and state; edged exits' \
 'completions:Print a shell completion script' \
 'help:Print this message or the help of the given subcommand(s)' \
@@ -789,7 +792,7 @@ _edgectl__subcmd__help_commands() {
 'policy:Policies and their selection tables' \
 'config:Config file operations' \
 'report:Reports' \
-'events:Recent events\: protection violations, PoP state changes, fallbacks' \
+'events:Recent events\: protection violations, PoP state changes, fallbacks, interface changes, operators'\'' changes' \
 'teardown:Remove the forwarder\: detach from every port, remove pins and state; edged exits' \
 'completions:Print a shell completion script' \
 'help:Print this message or the help of the given subcommand(s)' \

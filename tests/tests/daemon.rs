@@ -390,7 +390,50 @@ fn pop_policy_stats_config_and_teardown_commands() {
         toward(&edged, "192.0.2.9"),
         [("contoso-direct".into(), 1021)]
     );
+    // `events --follow` prints what happens from then on, one JSON line
+    // per event (with --limit 0, nothing from before: the reload's event).
+    edged.ctl_ok(&["config", "reload"]);
+    let mut follow = std::process::Command::new(workspace_bin("edgectl"))
+        .arg("--socket")
+        .arg(&edged.socket)
+        .args([
+            "--json",
+            "events",
+            "--follow",
+            "--limit",
+            "0",
+            "--interval",
+            "0.1",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
     let r = edged.ctl_ok(&["pop", "drain", "contoso-direct"]);
+    let followed = {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let stdout = follow.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let line = rx.recv_timeout(Duration::from_secs(5));
+        follow.kill().unwrap();
+        follow.wait().unwrap();
+        line.expect("events --follow printed the drain within 5 s")
+    };
+    let event: Value = serde_json::from_str(&followed).unwrap();
+    assert_eq!(event["kind"], "change", "{followed}");
+    assert!(
+        event["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("PoP contoso-direct drained"),
+        "{followed}"
+    );
     assert_eq!(
         r["changes"]["written"], 1,
         "one policy table rewritten: {r}"
@@ -414,10 +457,11 @@ fn pop_policy_stats_config_and_teardown_commands() {
         .map(|e| e["message"].as_str().unwrap())
         .collect();
     assert_eq!(
-        changes,
-        ["PoP contoso-direct drained (out of every policy and exit): 1 written, 0 removed"],
+        changes.last(),
+        Some(&"PoP contoso-direct drained (out of every policy and exit): 1 written, 0 removed"),
         "{events}"
     );
+    assert!(changes[0].contains("reloaded: 0 written"), "{events}");
     edged.stop();
     edged.restart();
     assert_eq!(toward(&edged, "192.0.2.9"), [("pop-a".into(), 1021)]);

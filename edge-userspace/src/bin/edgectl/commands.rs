@@ -13,7 +13,7 @@ use std::{
 use anyhow::{Context as _, Result};
 use edge_userspace::{
     config,
-    control::{self, ErrorKind, Lookup, Request, Response, Stats},
+    control::{self, ErrorKind, Event, Events, Lookup, Request, Response, Stats},
     desired,
 };
 use ipnet::IpNet;
@@ -205,6 +205,54 @@ pub(super) fn stats(
             Err(e) => return Err(e.into()),
         }
         (t0, v0) = (t1, v1);
+    }
+}
+
+/// `events --follow`: the last `limit` events, then every new one as edged
+/// records it (a look every `interval` seconds), until interrupted. With
+/// --json, one event per line (JSON Lines).
+pub(super) fn follow_events(cli: &Cli, limit: usize, interval: f64) -> Result<ExitCode> {
+    let interval = Duration::from_secs_f64(interval.clamp(0.1, 3600.0));
+    // The newest event shown, to find where the next look continues (edged
+    // keeps the last 1000; a look asks for all of them).
+    let mut last: Option<Event> = None;
+    let mut first = true;
+    loop {
+        // The first look also needs the newest event, to continue after
+        // it, when `limit` is 0.
+        let ask = if first { limit.max(1) } else { 1000 };
+        let r: Response<Events> = call(cli, &Request::Events { limit: ask })?;
+        if !r.ok {
+            return failed(cli, &r);
+        }
+        let events = &data(&r)?.events;
+        let new = match &last {
+            None if first => &events[events.len().saturating_sub(limit)..],
+            None => &events[..],
+            Some(l) => match events.iter().rposition(|e| e == l) {
+                Some(i) => &events[i + 1..],
+                // Gone from edged's window: everything after its time.
+                None => {
+                    let from = events.partition_point(|e| e.time <= l.time);
+                    &events[from..]
+                }
+            },
+        };
+        let mut text = String::new();
+        for e in new {
+            if cli.json {
+                text += &serde_json::to_string(e)?;
+                text.push('\n');
+            } else {
+                text += &render::event(e);
+            }
+        }
+        out(&text)?;
+        if let Some(e) = events.last() {
+            last = Some(e.clone());
+        }
+        first = false;
+        std::thread::sleep(interval);
     }
 }
 

@@ -65,11 +65,19 @@ enum Command {
     /// Reports.
     #[command(subcommand)]
     Report(ReportCommand),
-    /// Recent events: protection violations, PoP state changes, fallbacks.
+    /// Recent events: protection violations, PoP state changes, fallbacks,
+    /// interface changes, operators' changes.
     Events {
         /// How many of the most recent events.
         #[arg(long, default_value_t = 50)]
         limit: usize,
+        /// Then keep printing new events as they happen (until interrupted);
+        /// with --json, one event per line.
+        #[arg(long, short = 'f')]
+        follow: bool,
+        /// Seconds between two looks at edged's events with --follow.
+        #[arg(long, default_value_t = 1.0)]
+        interval: f64,
     },
     /// Remove the forwarder: detach from every port, remove pins and state;
     /// edged exits.
@@ -152,7 +160,11 @@ enum ReportCommand {
 enum ConfigCommand {
     /// Validate a config file without touching anything; prints every
     /// problem with its line.
-    Check { file: PathBuf },
+    Check {
+        /// The file (default: the packaged config's place).
+        #[arg(default_value = "/etc/edge/edge.toml")]
+        file: PathBuf,
+    },
     /// Make edged re-read its config file and apply it as a diff (a bad
     /// config is rejected whole; the running state stays).
     Reload {
@@ -228,7 +240,16 @@ fn run(cli: &Cli) -> Result<ExitCode> {
             Request::ConfigReload { force: *force },
             render::changed,
         ),
-        Command::Events { limit } => simple(cli, Request::Events { limit: *limit }, render::events),
+        Command::Events {
+            limit,
+            follow: false,
+            ..
+        } => simple(cli, Request::Events { limit: *limit }, render::events),
+        Command::Events {
+            limit,
+            follow: true,
+            interval,
+        } => commands::follow_events(cli, *limit, *interval),
         Command::Report(ReportCommand::Latency { window }) => simple(
             cli,
             Request::ReportLatency {

@@ -53,10 +53,18 @@ pub(super) fn torn_down(t: &TornDown) -> String {
 pub(super) fn events(v: &Events) -> String {
     let mut out = String::new();
     for e in &v.events {
-        let _ = writeln!(out, "{:>16.3}  {:<10} {}", e.time, e.kind, e.message);
+        out += &event(e);
     }
     let _ = writeln!(out, "({} protection events received in all)", v.received);
     out
+}
+
+/// One event as a line: its time (UTC, RFC 3339, milliseconds), kind and
+/// message.
+pub(super) fn event(e: &edge_userspace::control::Event) -> String {
+    let time = jiff::Timestamp::from_microsecond((e.time * 1e6) as i64)
+        .map_or_else(|_| format!("{:.3}", e.time), |t| format!("{t:.3}"));
+    format!("{time}  {:<10} {}\n", e.kind, e.message)
 }
 
 pub(super) fn latency(v: &Latency) -> String {
@@ -621,6 +629,19 @@ mod tests {
         assert_eq!(
             first(show(&["bb-exits"])),
             "policy bb-exits, method priority, used by 0 prefixes"
+        );
+    }
+
+    #[test]
+    fn an_event_reads_with_its_utc_time() {
+        let e = edge_userspace::control::Event {
+            kind: "pop".into(),
+            message: "core is DOWN".into(),
+            time: 1_764_688_000.25,
+        };
+        assert_eq!(
+            event(&e),
+            "2025-12-02T15:06:40.250Z  pop        core is DOWN\n"
         );
     }
 }
