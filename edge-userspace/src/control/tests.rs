@@ -450,6 +450,7 @@ fn replies_keep_the_shape_of_the_views() {
         min_rtt_ms: None,
         loss: 0.0,
         probes: 9,
+        rtt_histogram: Default::default(),
     };
     let mut old = serde_json::to_value(&pop).unwrap();
     old["health"] = serde_json::to_value(&health).unwrap();

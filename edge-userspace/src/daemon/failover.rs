@@ -129,6 +129,11 @@ impl Daemon {
             return; // a PoP removed by a reload
         }
         if let Ok(rtt) = ev.result {
+            self.failover
+                .rtt_histograms
+                .entry(name.clone())
+                .or_default()
+                .observe(rtt);
             let samples = self.failover.rtts.entry(name.clone()).or_default();
             samples.push_back((Instant::now(), rtt));
             while samples
@@ -251,6 +256,12 @@ impl Daemon {
                     min_rtt_ms: s.and_then(|s| s.min_rtt).map(|d| d.as_secs_f64() * 1e3),
                     loss: s.map_or(0.0, |s| s.loss),
                     probes: s.map_or(0, |s| s.probes),
+                    rtt_histogram: self
+                        .failover
+                        .rtt_histograms
+                        .get(&p.name)
+                        .copied()
+                        .unwrap_or_default(),
                 }
             })
             .collect();

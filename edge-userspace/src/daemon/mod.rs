@@ -299,6 +299,8 @@ struct Failover {
     health: BTreeMap<String, PopStatus>,
     /// Recent RTT samples by PoP name (for latency reports).
     rtts: BTreeMap<String, VecDeque<(Instant, Duration)>>,
+    /// Every answered probe's RTT by PoP name, since edged started.
+    rtt_histograms: BTreeMap<String, crate::health::RttHistogram>,
     monitors: BTreeMap<String, Monitor>,
     health_tx: mpsc::Sender<HealthEvent>,
     /// Times a policy table fell back because every member was down.
@@ -398,6 +400,7 @@ impl Daemon {
             failover: Failover {
                 health: BTreeMap::new(),
                 rtts: BTreeMap::new(),
+                rtt_histograms: BTreeMap::new(),
                 monitors: BTreeMap::new(),
                 health_tx,
                 fallbacks: 0,

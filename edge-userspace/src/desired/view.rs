@@ -54,6 +54,9 @@ pub struct PopHealthView {
     /// Share of the recent probes that failed.
     pub loss: f64,
     pub probes: u64,
+    /// Answered probes' RTTs since edged started (the metrics).
+    #[serde(skip)]
+    pub rtt_histogram: crate::health::RttHistogram,
 }
 
 /// Route sync figures.

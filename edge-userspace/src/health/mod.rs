@@ -491,5 +491,37 @@ pub async fn run(pop: String, probe: Probe, events: mpsc::Sender<HealthEvent>) {
     }
 }
 
+/// Probe round-trip times as a cumulative histogram (the metric
+/// `edge_pop_probe_rtt_seconds`): counts per bucket since edged started.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct RttHistogram {
+    /// Samples per bucket: `counts[i]` those at most `RTT_BUCKETS[i]`
+    /// (and above the bucket before); the last, those above every bound.
+    pub counts: [u64; RTT_BUCKETS.len() + 1],
+    /// Sum of every sample, seconds.
+    pub sum: f64,
+}
+
+/// Upper bounds of [`RttHistogram`]'s buckets, seconds: 0.5 ms to 5 s, a
+/// 1-2-5 series (a LAN hop to a far continent, and probes that nearly time
+/// out).
+pub const RTT_BUCKETS: [f64; 13] = [
+    0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0,
+];
+
+impl RttHistogram {
+    pub fn observe(&mut self, rtt: Duration) {
+        let s = rtt.as_secs_f64();
+        let i = RTT_BUCKETS.partition_point(|&b| b < s);
+        self.counts[i] += 1;
+        self.sum += s;
+    }
+
+    /// Samples in all.
+    pub fn count(&self) -> u64 {
+        self.counts.iter().sum()
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -435,3 +435,19 @@ async fn runner_follows_a_server_that_goes_and_comes_back() {
         .expect("runner stops when the channel closes")
         .unwrap();
 }
+
+#[test]
+fn rtt_histogram_puts_each_sample_in_its_bucket() {
+    let mut h = RttHistogram::default();
+    for ms in [0.2, 0.5, 0.7, 3.0, 40.0, 9000.0] {
+        h.observe(Duration::from_secs_f64(ms / 1e3));
+    }
+    // A sample on a bound belongs to that bucket (le = less or equal).
+    assert_eq!(h.counts[0], 2, "0.2 and 0.5 ms: le 0.0005");
+    assert_eq!(h.counts[1], 1, "0.7 ms: le 0.001");
+    assert_eq!(h.counts[3], 1, "3 ms: le 0.005");
+    assert_eq!(h.counts[6], 1, "40 ms: le 0.05");
+    assert_eq!(h.counts[RTT_BUCKETS.len()], 1, "9 s: above every bound");
+    assert_eq!(h.count(), 6);
+    assert!((h.sum - 9.0444).abs() < 1e-9, "{}", h.sum);
+}

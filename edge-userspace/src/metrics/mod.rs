@@ -3,14 +3,15 @@
 //! served over HTTP (`GET /metrics`) by [`endpoint`], on edged's runtime.
 
 use prometheus_client::{
-    encoding::text::encode,
-    metrics::{counter::Counter, family::Family, gauge::Gauge},
+    encoding::{EncodeMetric, MetricEncoder, NoLabelSet, text::encode},
+    metrics::{MetricType, TypedMetric, counter::Counter, family::Family, gauge::Gauge},
     registry::Registry,
 };
 
 use crate::{
     dataplane::maps::{Count, Stats},
     desired::View,
+    health::{RTT_BUCKETS, RttHistogram},
 };
 
 pub mod endpoint;
@@ -18,6 +19,38 @@ pub mod endpoint;
 pub use endpoint::{EndpointStats, raise_fd_limit, serve};
 
 type Labels = Vec<(&'static str, String)>;
+
+/// Every PoP's probe RTT histogram, as one metric family. By hand rather
+/// than prometheus-client's `Histogram`: the counts live in the daemon
+/// (a plain [`RttHistogram`] per PoP, published with the view), and a
+/// scrape encodes them as they are.
+#[derive(Debug)]
+struct ProbeRtt(Vec<(Labels, RttHistogram)>);
+
+impl TypedMetric for ProbeRtt {
+    const TYPE: MetricType = MetricType::Histogram;
+}
+
+impl EncodeMetric for ProbeRtt {
+    fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
+        for (labels, h) in &self.0 {
+            let buckets: Vec<(f64, u64)> = RTT_BUCKETS
+                .iter()
+                .copied()
+                .chain([f64::MAX]) // +Inf
+                .zip(h.counts)
+                .collect();
+            encoder
+                .encode_family(labels)?
+                .encode_histogram::<NoLabelSet>(h.sum, h.count(), &buckets, None)?;
+        }
+        Ok(())
+    }
+
+    fn metric_type(&self) -> MetricType {
+        Self::TYPE
+    }
+}
 
 /// Registers a packets/bytes counter pair and fills it from `rows`.
 fn counter_pair(
@@ -62,26 +95,28 @@ pub fn render(
     endpoint: &EndpointStats,
     uptime_seconds: u64,
 ) -> String {
-    let mut r = Registry::with_prefix("edge");
+    let mut root = Registry::default();
+    process_metrics(&mut root);
+    let r = root.sub_registry_with_prefix("edge");
     let named = |key: &'static str, rows: &[(&'static str, Count)]| {
         rows.iter()
             .map(move |(n, c)| (vec![(key, n.to_string())], *c))
             .collect::<Vec<_>>()
     };
     counter_pair(
-        &mut r,
+        r,
         "action",
         "by XDP action",
         named("action", &stats.actions),
     );
     counter_pair(
-        &mut r,
+        r,
         "reason",
         "by the reason for their action",
         named("reason", &stats.reasons),
     );
     counter_pair(
-        &mut r,
+        r,
         "prefix",
         "classified into each registered prefix",
         stats.prefixes.iter().map(|&(slot, c)| {
@@ -96,7 +131,7 @@ pub fn render(
         }),
     );
     counter_pair(
-        &mut r,
+        r,
         "pop",
         "sent to each PoP",
         stats.pops.iter().map(|&(id, c)| {
@@ -107,7 +142,7 @@ pub fn render(
         }),
     );
     counter_pair(
-        &mut r,
+        r,
         "port_received",
         "received on each port",
         stats.ports.iter().map(|&(id, c)| {
@@ -127,25 +162,25 @@ pub fn render(
         .set(1);
     r.register("build_info", "edged build information", info);
     gauge(
-        &mut r,
+        r,
         "uptime_seconds",
         "Seconds since edged started",
         uptime_seconds as i64,
     );
     gauge(
-        &mut r,
+        r,
         "registered_prefixes",
         "Registered prefixes in the running config",
         view.prefixes.len() as i64,
     );
     gauge(
-        &mut r,
+        r,
         "pops",
         "PoPs in the running config",
         view.pops.len() as i64,
     );
     gauge(
-        &mut r,
+        r,
         "config_generation",
         "Changes applied since edged started (1 = the config at start)",
         view.generation as i64,
@@ -206,6 +241,17 @@ pub fn render(
         min_rtt,
     );
     r.register(
+        "pop_probe_rtt_seconds",
+        "Probe round-trip times since edged started (answered probes)",
+        ProbeRtt(
+            view.health
+                .iter()
+                .filter(|h| h.rtt_histogram.count() > 0)
+                .map(|h| (vec![("pop", h.pop.clone())], h.rtt_histogram))
+                .collect(),
+        ),
+    );
+    r.register(
         "pop_probe_loss_ratio",
         "Share of the recent probes that failed",
         loss,
@@ -250,19 +296,19 @@ pub fn render(
     }
     r.register("map_entries", "Entries in use per map", used);
     gauge(
-        &mut r,
+        r,
         "routes",
         "Routes in the followed kernel tables (route sync)",
         view.routes.routes as i64,
     );
     gauge(
-        &mut r,
+        r,
         "routes_skipped",
         "Routes left out because a prefix map is full",
         view.routes.skipped as i64,
     );
     gauge(
-        &mut r,
+        r,
         "routes_martian",
         "Routes left out because they lie in a special-purpose range no router forwards",
         view.routes.martians as i64,
@@ -287,7 +333,7 @@ pub fn render(
         receives,
     );
     gauge(
-        &mut r,
+        r,
         "pins_persistent",
         "1 when the pin directory is visible outside edged's mount namespace, so the data plane outlives edged; 0 when not or unknown",
         i64::from(host.pins_persistent == Some(true)),
@@ -303,7 +349,7 @@ pub fn render(
         "Times a port's XDP link was found gone (its pin deleted, the interface recreated) and attached again",
         repairs,
     );
-    endpoint_metrics(&mut r, endpoint);
+    endpoint_metrics(r, endpoint);
     let changes = Family::<Labels, Counter>::default();
     for (interface, event, n) in &host.interface_events {
         changes
@@ -319,8 +365,73 @@ pub fn render(
         changes,
     );
     let mut out = String::new();
-    encode(&mut out, &r).expect("encoding into a String cannot fail");
+    encode(&mut out, &root).expect("encoding into a String cannot fail");
     out
+}
+
+/// The standard `process_*` metrics (as Prometheus client libraries export
+/// them, unprefixed, so that the usual dashboards and alerts apply): CPU
+/// time, memory, file descriptors, threads, start time. A field /proc
+/// cannot give is left out.
+fn process_metrics(r: &mut Registry) {
+    let Ok(me) = procfs::process::Process::myself() else {
+        return;
+    };
+    let ticks = procfs::ticks_per_second() as f64;
+    type FGauge = Gauge<f64, std::sync::atomic::AtomicU64>;
+    let gauge = |r: &mut Registry, name: &str, help: &str, v: f64| {
+        let g = FGauge::default();
+        g.set(v);
+        r.register(name, help, g);
+    };
+    if let Ok(st) = me.stat() {
+        let cpu = prometheus_client::metrics::counter::Counter::<f64, std::sync::atomic::AtomicU64>::default();
+        cpu.inc_by((st.utime + st.stime) as f64 / ticks);
+        r.register(
+            "process_cpu_seconds",
+            "User and system CPU time spent, seconds",
+            cpu,
+        );
+        gauge(
+            r,
+            "process_resident_memory_bytes",
+            "Resident memory size, bytes",
+            (st.rss * procfs::page_size()) as f64,
+        );
+        gauge(
+            r,
+            "process_virtual_memory_bytes",
+            "Virtual memory size, bytes",
+            st.vsize as f64,
+        );
+        gauge(
+            r,
+            "process_threads",
+            "Threads in the process",
+            st.num_threads as f64,
+        );
+        if let Ok(boot) = procfs::boot_time_secs() {
+            gauge(
+                r,
+                "process_start_time_seconds",
+                "Start time of the process since the Unix epoch, seconds",
+                boot as f64 + st.starttime as f64 / ticks,
+            );
+        }
+    }
+    if let Ok(n) = me.fd_count() {
+        gauge(r, "process_open_fds", "Open file descriptors", n as f64);
+    }
+    if let Ok(l) = me.limits()
+        && let procfs::process::LimitValue::Value(max) = l.max_open_files.soft_limit
+    {
+        gauge(
+            r,
+            "process_max_fds",
+            "Maximum number of open file descriptors",
+            max as f64,
+        );
+    }
 }
 
 /// The metrics endpoint's own connections (docs/metrics.md).
@@ -455,6 +566,13 @@ mod tests {
                 min_rtt_ms: Some(1.0),
                 loss: 0.25,
                 probes: 20,
+                rtt_histogram: {
+                    let mut h = crate::health::RttHistogram::default();
+                    for ms in [0.7, 1.5, 30.0] {
+                        h.observe(std::time::Duration::from_secs_f64(ms / 1e3));
+                    }
+                    h
+                },
             }],
             fallbacks: 2,
             protection: vec![(("192.0.2.0/24 (contoso)".into(), "peer1".into()), 3)],
@@ -528,6 +646,13 @@ mod tests {
             "edge_pop_rtt_seconds{pop=\"ams\"} 0.0015",
             "edge_pop_rtt_min_seconds{pop=\"ams\"} 0.001",
             "edge_pop_probe_loss_ratio{pop=\"ams\"} 0.25",
+            "# TYPE edge_pop_probe_rtt_seconds histogram",
+            "edge_pop_probe_rtt_seconds_count{pop=\"ams\"} 3",
+            "edge_pop_probe_rtt_seconds_bucket{le=\"0.0005\",pop=\"ams\"} 0",
+            "edge_pop_probe_rtt_seconds_bucket{le=\"0.001\",pop=\"ams\"} 1",
+            "edge_pop_probe_rtt_seconds_bucket{le=\"0.002\",pop=\"ams\"} 2",
+            "edge_pop_probe_rtt_seconds_bucket{le=\"0.05\",pop=\"ams\"} 3",
+            "edge_pop_probe_rtt_seconds_bucket{le=\"+Inf\",pop=\"ams\"} 3",
             "edge_policy_fallbacks_total 2",
             "edge_protection_events_total{outcome=\"rate_limited\"} 9",
             "edge_protection_events_received_total{prefix=\"192.0.2.0/24 (contoso)\",port=\"peer1\"} 3",
@@ -563,6 +688,32 @@ mod tests {
             );
         }
         assert!(!classic.contains("# EOF"));
+        // This process's own figures, unprefixed as client libraries name
+        // them.
+        let value = |name: &str| -> f64 {
+            let line = text
+                .lines()
+                .find(|l| l.starts_with(&format!("{name} ")))
+                .unwrap_or_else(|| panic!("no {name} in:\n{text}"));
+            line.rsplit(' ').next().unwrap().parse().unwrap()
+        };
+        assert!(
+            text.contains("# TYPE process_cpu_seconds counter"),
+            "{text}"
+        );
+        assert!(value("process_resident_memory_bytes") > 1e6);
+        assert!(value("process_open_fds") >= 3.0);
+        assert!(value("process_max_fds") >= value("process_open_fds"));
+        assert!(value("process_threads") >= 1.0);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64();
+        let start = value("process_start_time_seconds");
+        assert!(
+            start <= now + 1.0 && start > now - 86_400.0,
+            "{start} vs {now}"
+        );
     }
 }
 
