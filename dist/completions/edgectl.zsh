@@ -15,7 +15,7 @@ _edgectl() {
 
     local context curcontext="$curcontext" state line
     _arguments "${_arguments_options[@]}" : \
-'--socket=[edged'\''s control socket]:SOCKET:_files' \
+'--socket=[edged'\''s control socket (\`daemon.socket_path\` in edged'\''s config)]:SOCKET:_files' \
 '--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
 '--json[Print machine-readable JSON instead of text]' \
 '-h[Print help]' \
@@ -33,7 +33,7 @@ _edgectl() {
         case $line[1] in
             (status)
 _arguments "${_arguments_options[@]}" : \
-'--socket=[edged'\''s control socket]:SOCKET:_files' \
+'--socket=[edged'\''s control socket (\`daemon.socket_path\` in edged'\''s config)]:SOCKET:_files' \
 '--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
 '--json[Print machine-readable JSON instead of text]' \
 '-h[Print help]' \
@@ -43,7 +43,7 @@ _arguments "${_arguments_options[@]}" : \
 (stats)
 _arguments "${_arguments_options[@]}" : \
 '--interval=[Seconds between samples (rates are per second over it)]:INTERVAL:_default' \
-'--socket=[edged'\''s control socket]:SOCKET:_files' \
+'--socket=[edged'\''s control socket (\`daemon.socket_path\` in edged'\''s config)]:SOCKET:_files' \
 '--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
 '--watch[Refresh in place every interval until interrupted]' \
 '--json[Print machine-readable JSON instead of text]' \
@@ -61,7 +61,7 @@ _arguments "${_arguments_options[@]}" : \
         case $line[1] in
             (prefix)
 _arguments "${_arguments_options[@]}" : \
-'--socket=[edged'\''s control socket]:SOCKET:_files' \
+'--socket=[edged'\''s control socket (\`daemon.socket_path\` in edged'\''s config)]:SOCKET:_files' \
 '--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
 '--json[Print machine-readable JSON instead of text]' \
 '-h[Print help]' \
@@ -99,7 +99,7 @@ esac
 ;;
 (prefix)
 _arguments "${_arguments_options[@]}" : \
-'--socket=[edged'\''s control socket]:SOCKET:_files' \
+'--socket=[edged'\''s control socket (\`daemon.socket_path\` in edged'\''s config)]:SOCKET:_files' \
 '--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
 '--json[Print machine-readable JSON instead of text]' \
 '-h[Print help]' \
@@ -122,7 +122,7 @@ _arguments "${_arguments_options[@]}" : \
 '--pop=[Shorthand for a one-member policy]:POP:_default' \
 '--dscp=[DSCP class name or number]:DSCP:_default' \
 '*--protect=[Peering ports the prefix is registered on (comma separated)]:PROTECT:_default' \
-'--socket=[edged'\''s control socket]:SOCKET:_files' \
+'--socket=[edged'\''s control socket (\`daemon.socket_path\` in edged'\''s config)]:SOCKET:_files' \
 '--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
 '--json[Print machine-readable JSON instead of text]' \
 '-h[Print help]' \
@@ -132,7 +132,7 @@ _arguments "${_arguments_options[@]}" : \
 ;;
 (del)
 _arguments "${_arguments_options[@]}" : \
-'--socket=[edged'\''s control socket]:SOCKET:_files' \
+'--socket=[edged'\''s control socket (\`daemon.socket_path\` in edged'\''s config)]:SOCKET:_files' \
 '--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
 '--json[Print machine-readable JSON instead of text]' \
 '-h[Print help]' \
@@ -142,7 +142,7 @@ _arguments "${_arguments_options[@]}" : \
 ;;
 (list)
 _arguments "${_arguments_options[@]}" : \
-'--socket=[edged'\''s control socket]:SOCKET:_files' \
+'--socket=[edged'\''s control socket (\`daemon.socket_path\` in edged'\''s config)]:SOCKET:_files' \
 '--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
 '--json[Print machine-readable JSON instead of text]' \
 '-h[Print help]' \
@@ -151,7 +151,7 @@ _arguments "${_arguments_options[@]}" : \
 ;;
 (show)
 _arguments "${_arguments_options[@]}" : \
-'--socket=[edged'\''s control socket]:SOCKET:_files' \
+'--socket=[edged'\''s control socket (\`daemon.socket_path\` in edged'\''s config)]:SOCKET:_files' \
 '--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
 '--json[Print machine-readable JSON instead of text]' \
 '-h[Print help]' \
@@ -161,7 +161,7 @@ _arguments "${_arguments_options[@]}" : \
 ;;
 (lookup)
 _arguments "${_arguments_options[@]}" : \
-'--socket=[edged'\''s control socket]:SOCKET:_files' \
+'--socket=[edged'\''s control socket (\`daemon.socket_path\` in edged'\''s config)]:SOCKET:_files' \
 '--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
 '--json[Print machine-readable JSON instead of text]' \
 '-h[Print help]' \
@@ -215,7 +215,7 @@ esac
 ;;
 (pop)
 _arguments "${_arguments_options[@]}" : \
-'--socket=[edged'\''s control socket]:SOCKET:_files' \
+'--socket=[edged'\''s control socket (\`daemon.socket_path\` in edged'\''s config)]:SOCKET:_files' \
 '--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
 '--json[Print machine-readable JSON instead of text]' \
 '-h[Print help]' \
@@ -232,7 +232,7 @@ _arguments "${_arguments_options[@]}" : \
         case $line[1] in
             (list)
 _arguments "${_arguments_options[@]}" : \
-'--socket=[edged'\''s control socket]:SOCKET:_files' \
+'--socket=[edged'\''s control socket (\`daemon.socket_path\` in edged'\''s config)]:SOCKET:_files' \
 '--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
 '--json[Print machine-readable JSON instead of text]' \
 '-h[Print help]' \
@@ -241,7 +241,7 @@ _arguments "${_arguments_options[@]}" : \
 ;;
 (drain)
 _arguments "${_arguments_options[@]}" : \
-'--socket=[edged'\''s control socket]:SOCKET:_files' \
+'--socket=[edged'\''s control socket (\`daemon.socket_path\` in edged'\''s config)]:SOCKET:_files' \
 '--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
 '--json[Print machine-readable JSON instead of text]' \
 '-h[Print help]' \
@@ -251,7 +251,7 @@ _arguments "${_arguments_options[@]}" : \
 ;;
 (undrain)
 _arguments "${_arguments_options[@]}" : \
-'--socket=[edged'\''s control socket]:SOCKET:_files' \
+'--socket=[edged'\''s control socket (\`daemon.socket_path\` in edged'\''s config)]:SOCKET:_files' \
 '--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
 '--json[Print machine-readable JSON instead of text]' \
 '-h[Print help]' \
@@ -297,7 +297,7 @@ esac
 ;;
 (policy)
 _arguments "${_arguments_options[@]}" : \
-'--socket=[edged'\''s control socket]:SOCKET:_files' \
+'--socket=[edged'\''s control socket (\`daemon.socket_path\` in edged'\''s config)]:SOCKET:_files' \
 '--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
 '--json[Print machine-readable JSON instead of text]' \
 '-h[Print help]' \
@@ -314,7 +314,7 @@ _arguments "${_arguments_options[@]}" : \
         case $line[1] in
             (list)
 _arguments "${_arguments_options[@]}" : \
-'--socket=[edged'\''s control socket]:SOCKET:_files' \
+'--socket=[edged'\''s control socket (\`daemon.socket_path\` in edged'\''s config)]:SOCKET:_files' \
 '--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
 '--json[Print machine-readable JSON instead of text]' \
 '-h[Print help]' \
@@ -323,7 +323,7 @@ _arguments "${_arguments_options[@]}" : \
 ;;
 (show)
 _arguments "${_arguments_options[@]}" : \
-'--socket=[edged'\''s control socket]:SOCKET:_files' \
+'--socket=[edged'\''s control socket (\`daemon.socket_path\` in edged'\''s config)]:SOCKET:_files' \
 '--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
 '--json[Print machine-readable JSON instead of text]' \
 '-h[Print help]' \
@@ -365,7 +365,7 @@ esac
 ;;
 (config)
 _arguments "${_arguments_options[@]}" : \
-'--socket=[edged'\''s control socket]:SOCKET:_files' \
+'--socket=[edged'\''s control socket (\`daemon.socket_path\` in edged'\''s config)]:SOCKET:_files' \
 '--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
 '--json[Print machine-readable JSON instead of text]' \
 '-h[Print help]' \
@@ -382,7 +382,7 @@ _arguments "${_arguments_options[@]}" : \
         case $line[1] in
             (check)
 _arguments "${_arguments_options[@]}" : \
-'--socket=[edged'\''s control socket]:SOCKET:_files' \
+'--socket=[edged'\''s control socket (\`daemon.socket_path\` in edged'\''s config)]:SOCKET:_files' \
 '--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
 '--json[Print machine-readable JSON instead of text]' \
 '-h[Print help]' \
@@ -392,7 +392,7 @@ _arguments "${_arguments_options[@]}" : \
 ;;
 (reload)
 _arguments "${_arguments_options[@]}" : \
-'--socket=[edged'\''s control socket]:SOCKET:_files' \
+'--socket=[edged'\''s control socket (\`daemon.socket_path\` in edged'\''s config)]:SOCKET:_files' \
 '--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
 '--force[Apply the file even when it drops more of the file'\''s prefixes than \`\[daemon\] reload_max_shrink_percent\` allows (a guard against a file caught half-written)]' \
 '--json[Print machine-readable JSON instead of text]' \
@@ -434,7 +434,7 @@ esac
 ;;
 (report)
 _arguments "${_arguments_options[@]}" : \
-'--socket=[edged'\''s control socket]:SOCKET:_files' \
+'--socket=[edged'\''s control socket (\`daemon.socket_path\` in edged'\''s config)]:SOCKET:_files' \
 '--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
 '--json[Print machine-readable JSON instead of text]' \
 '-h[Print help]' \
@@ -452,7 +452,7 @@ _arguments "${_arguments_options[@]}" : \
             (latency)
 _arguments "${_arguments_options[@]}" : \
 '--window=[Seconds of history (at most 3600)]:WINDOW:_default' \
-'--socket=[edged'\''s control socket]:SOCKET:_files' \
+'--socket=[edged'\''s control socket (\`daemon.socket_path\` in edged'\''s config)]:SOCKET:_files' \
 '--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
 '--json[Print machine-readable JSON instead of text]' \
 '-h[Print help]' \
@@ -491,7 +491,7 @@ esac
 _arguments "${_arguments_options[@]}" : \
 '--limit=[How many of the most recent events]:LIMIT:_default' \
 '--interval=[Seconds between two looks at edged'\''s events with --follow]:INTERVAL:_default' \
-'--socket=[edged'\''s control socket]:SOCKET:_files' \
+'--socket=[edged'\''s control socket (\`daemon.socket_path\` in edged'\''s config)]:SOCKET:_files' \
 '--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
 '-f[Then keep printing new events as they happen (until interrupted); with --json, one event per line]' \
 '--follow[Then keep printing new events as they happen (until interrupted); with --json, one event per line]' \
@@ -502,7 +502,7 @@ _arguments "${_arguments_options[@]}" : \
 ;;
 (teardown)
 _arguments "${_arguments_options[@]}" : \
-'--socket=[edged'\''s control socket]:SOCKET:_files' \
+'--socket=[edged'\''s control socket (\`daemon.socket_path\` in edged'\''s config)]:SOCKET:_files' \
 '--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
 '--json[Print machine-readable JSON instead of text]' \
 '-h[Print help]' \
@@ -511,7 +511,7 @@ _arguments "${_arguments_options[@]}" : \
 ;;
 (completions)
 _arguments "${_arguments_options[@]}" : \
-'--socket=[edged'\''s control socket]:SOCKET:_files' \
+'--socket=[edged'\''s control socket (\`daemon.socket_path\` in edged'\''s config)]:SOCKET:_files' \
 '--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
 '--json[Print machine-readable JSON instead of text]' \
 '-h[Print help]' \

@@ -26,7 +26,8 @@ use edge_tests::{
     netns::Lab,
     topology::{
         CUST_MAC, EDGE_BBA_MAC, EDGE_BBB_MAC, EDGE_PEER0_MAC, Edged, EdgedLog, POPA_MAC, POPB_MAC,
-        Stream, attach_pass, send_streams, sock, spawn_sequence_receiver, udp_socket, xdp_prog_id,
+        Stream, attach_pass, http_get, send_streams, sock, spawn_sequence_receiver, udp_socket,
+        xdp_prog_id,
     },
 };
 use serde_json::Value;
@@ -258,6 +259,13 @@ fn a_port_deleted_and_created_again_is_followed() {
     assert_ne!(before, after, "the kernel gave the new bb0 another index");
     assert_eq!(lab.send(100), 100, "forwarding through the new bb0");
     let status = edged.ctl_ok(&["status"]);
+    // The metrics count it as soon as status does (no wait for a periodic
+    // publication).
+    let metrics = http_get(&lab.edge, "127.0.0.1:9477".parse().unwrap(), "/metrics");
+    assert!(
+        metrics.contains("edge_interface_events_total{interface=\"bb0\",event=\"returned\"} 1"),
+        "{metrics}"
+    );
     assert_eq!(
         status["interface_events"]["bb0"],
         serde_json::json!({"mtu_changed": 1, "returned": 1, "vanished": 1}),
@@ -326,6 +334,22 @@ fn a_renamed_port_is_taken_over_by_its_new_name() {
     let bbx = port_of(&edged.ctl_ok(&["status"]), "bbx").unwrap();
     assert_eq!(bbx["absent"], false, "{bbx}");
     assert_eq!(lab.send(100), 100, "forwarding through bbx");
+    // bb0 is no port any more: its warning goes with the next link check
+    // (every 2 s, or a link event).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let status = edged.ctl_ok(&["status"]);
+        let stale = status["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w.as_str().unwrap().starts_with("bb0:"));
+        if !stale {
+            break;
+        }
+        assert!(Instant::now() < deadline, "bb0's warning stays: {status}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
     edged.stop();
     edged.restart();
     assert_eq!(lab.send(100), 100, "forwarding after a restart");

@@ -336,7 +336,7 @@ pub fn call<T: DeserializeOwned>(
 ) -> Result<Response<T>> {
     let mut stream = StdUnixStream::connect(socket).with_context(|| {
         format!(
-            "connecting to edged at {} (is it running? --socket sets the path)",
+            "connecting to edged at {} (is it running? --socket or EDGE_SOCKET sets the path)",
             socket.display()
         )
     })?;

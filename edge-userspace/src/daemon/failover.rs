@@ -80,15 +80,35 @@ pub(super) fn new_fallbacks(old: &Resolved, new: &Resolved) -> Vec<String> {
         .collect()
 }
 
-/// Counts, logs and records `messages` from [`new_fallbacks`].
+/// The tables that fell back in `old` and no longer do in `new` (a member
+/// is up again), each as its `fallback` event's message: the other half of
+/// the record.
+pub(super) fn ended_fallbacks(old: &Resolved, new: &Resolved) -> Vec<String> {
+    old.in_fallback()
+        .filter(|(key, _)| new.tables.get(*key).is_some_and(|t| t.fallback.is_none()))
+        .map(|(key, _)| {
+            format!(
+                "{}{key}: a member is up again; its traffic no longer falls back",
+                if key.exit.is_some() { "" } else { "policy " },
+            )
+        })
+        .collect()
+}
+
+/// Counts, logs and records the tables that started to fall back
+/// (`old` → `new`), and records those that stopped.
 pub(super) fn record_fallbacks(
     fallbacks: &mut u64,
     events: &mut events::Events,
-    messages: Vec<String>,
+    old: &Resolved,
+    new: &Resolved,
 ) {
-    for m in messages {
+    for m in new_fallbacks(old, new) {
         *fallbacks += 1;
         events.record_at(log::Level::Error, "fallback", m);
+    }
+    for m in ended_fallbacks(old, new) {
+        events.record_at(log::Level::Info, "fallback", m);
     }
 }
 
@@ -206,8 +226,12 @@ impl Daemon {
                 Err(e) => error!("writing selection table {id}: {e}"),
             }
         }
-        let fallen = new_fallbacks(&self.applied.resolved, &resolved);
-        record_fallbacks(&mut self.failover.fallbacks, &mut self.events, fallen);
+        record_fallbacks(
+            &mut self.failover.fallbacks,
+            &mut self.events,
+            &self.applied.resolved,
+            &resolved,
+        );
         if written > 0 {
             info!("failover: {written} selection tables rewritten");
         }
@@ -338,8 +362,17 @@ mod tests {
         assert!(new_fallbacks(&drained, &drained).is_empty());
         let mut count = 0;
         let mut events = events::Events::default();
-        record_fallbacks(&mut count, &mut events, new_fallbacks(&up, &drained));
+        record_fallbacks(&mut count, &mut events, &up, &drained);
         assert_eq!(count, 1);
         assert_eq!(events.recent(10).len(), 1);
+        // And back: one event that it ended, not counted as a fallback.
+        assert!(ended_fallbacks(&up, &drained).is_empty());
+        record_fallbacks(&mut count, &mut events, &drained, &up);
+        assert_eq!(count, 1);
+        let recent = events.recent(10);
+        assert_eq!(
+            recent.last().map(|r| r.message.as_str()),
+            Some("policy only-a: a member is up again; its traffic no longer falls back")
+        );
     }
 }

@@ -178,20 +178,26 @@ impl Daemon {
     /// addresses. Each interface change is an event (`edgectl events`,
     /// kind `interface`), a WARN line and a count (`status`
     /// `interface_events`, metric `edge_interface_events_total`). Nothing
-    /// happens when nothing changed.
-    pub(super) fn follow_host(&mut self) {
+    /// happens when nothing changed. Whether something did.
+    pub(super) fn follow_host(&mut self) -> bool {
         let names = named(&self.applied.plan);
         let now = match Facts::read(&names) {
             Ok(f) => f,
             Err(e) => {
                 error!("reading the interfaces: {e:#}");
-                return;
+                return false;
             }
         };
         if now == self.host.interfaces {
-            return;
+            return false;
         }
-        for t in transitions(&self.host.interfaces, &now) {
+        let changed = transitions(&self.host.interfaces, &now);
+        // An interface back (created again, renamed back) has a new veth
+        // peer to check (GRO, XDP) at once, not at the next periodic check.
+        let back = changed
+            .iter()
+            .any(|t| matches!(t.kind, Kind::Returned | Kind::Replaced));
+        for t in changed {
             let m = message(&t, &self.host.interfaces, &now);
             *self
                 .host
@@ -202,22 +208,28 @@ impl Daemon {
         }
         let addresses = now.addresses != self.host.interfaces.addresses;
         match self.change(self.source.text.clone(), self.applied.state.clone()) {
-            Ok(c) => info!(
-                "host changed ({}): {} written, {} removed",
-                if addresses {
-                    "interfaces or local addresses"
-                } else {
-                    "interfaces"
-                },
-                c.written,
-                c.removed
-            ),
+            Ok(c) => {
+                info!(
+                    "host changed ({}): {} written, {} removed",
+                    if addresses {
+                        "interfaces or local addresses"
+                    } else {
+                        "interfaces"
+                    },
+                    c.written,
+                    c.removed
+                );
+                if back {
+                    self.check_veth_peers(true);
+                }
+            }
             Err(e) => {
                 // Not taken: read again at the next check.
                 self.host.interfaces = now;
                 error!("the host changed, and compiling it in failed (running state kept): {e:#}");
             }
         }
+        true
     }
 }
 

@@ -541,7 +541,7 @@ impl Daemon {
     pub fn check_links(&mut self) {
         // Interfaces gone or back first: the maps must know a recreated
         // port's new index before XDP runs on it again.
-        self.follow_host();
+        let mut changed = self.follow_host();
         let mode = self.running.xdp_mode;
         let ports: Vec<String> = self
             .applied
@@ -550,7 +550,11 @@ impl Daemon {
             .iter()
             .map(|p| p.interface.clone())
             .collect();
-        let mut changed = false;
+        // A port the config no longer names (renamed in it, removed) has
+        // nothing left to warn about.
+        let before = self.host.links.failing.len();
+        self.host.links.failing.retain(|p, _| ports.contains(p));
+        changed |= self.host.links.failing.len() != before;
         for port in ports {
             if crate::host::netdev::ifindex(&port).is_err() {
                 self.link_failing(

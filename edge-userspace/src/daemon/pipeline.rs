@@ -332,8 +332,12 @@ impl Daemon {
         self.applied.state = state;
         self.applied.current = want;
         self.applied.layout = c.layout;
-        let fallen = failover::new_fallbacks(&self.applied.resolved, &c.resolved);
-        failover::record_fallbacks(&mut self.failover.fallbacks, &mut self.events, fallen);
+        failover::record_fallbacks(
+            &mut self.failover.fallbacks,
+            &mut self.events,
+            &self.applied.resolved,
+            &c.resolved,
+        );
         self.applied.resolved = c.resolved;
         self.failover.unresolved = c.unresolved;
         *self.failover.watched.write().expect("watch set lock") = c.next_hops;

@@ -21,8 +21,13 @@ use ipnet::IpNet;
 #[derive(Debug, Parser)]
 #[command(name = "edgectl", version = env!("EDGE_VERSION"))]
 struct Cli {
-    /// edged's control socket.
-    #[arg(long, global = true, default_value = edge_userspace::plan::DEFAULT_SOCKET_PATH)]
+    /// edged's control socket (`daemon.socket_path` in edged's config).
+    #[arg(
+        long,
+        global = true,
+        env = "EDGE_SOCKET",
+        default_value = edge_userspace::plan::DEFAULT_SOCKET_PATH
+    )]
     socket: PathBuf,
     /// Print machine-readable JSON instead of text.
     #[arg(long, global = true)]

@@ -366,6 +366,13 @@ pub(super) fn status(v: &Status) -> String {
             let _ = writeln!(out, "  {:.3}  {}: {}", r.time, r.port, r.found);
         }
     }
+    if !v.interface_events.is_empty() {
+        out += "interface changes followed (edgectl events: kind interface):\n";
+        for (interface, kinds) in &v.interface_events {
+            let kinds: Vec<String> = kinds.iter().map(|(k, n)| format!("{k} {n}")).collect();
+            let _ = writeln!(out, "  {interface:<12} {}", kinds.join(", "));
+        }
+    }
     if !v.warnings.is_empty() {
         out += "WARNINGS:\n";
         for w in &v.warnings {
