@@ -4,6 +4,7 @@
 //! A config is parsed and validated as a whole before anything is applied;
 //! every problem is reported with its line, not just the first one.
 
+mod chunked;
 mod schema;
 #[cfg(test)]
 mod tests;
@@ -50,8 +51,37 @@ pub fn parse(text: &str) -> Result<Plan, Invalid> {
     Validator::new(text).run(read(text)?)
 }
 
+/// A config file parsed (TOML and schema), not validated yet: what edged
+/// needs to know before it reads its state file (where that is), without
+/// parsing a big file twice.
+#[derive(Debug)]
+pub struct Parsed(File);
+
+/// Parses `text` (a syntax error, an unknown key or a value of the wrong
+/// type is the one problem, with its line); [`Parsed::validate`] does the
+/// rest.
+pub fn read_file(text: &str) -> Result<Parsed, Invalid> {
+    read(text).map(Parsed)
+}
+
+impl Parsed {
+    /// `[daemon] state_path`.
+    pub fn state_path(&self) -> &std::path::Path {
+        &self.0.daemon.state_path
+    }
+
+    /// Validates the file (`text`, as parsed) with the live changes applied:
+    /// [`parse_with`].
+    pub fn validate(self, text: &str, live: &Live) -> Result<Plan, Invalid> {
+        merge(self.0, text, live)
+    }
+}
+
 /// The file's text as its schema, or the syntax error with its line.
 fn read(text: &str) -> Result<File, Invalid> {
+    if let Some(file) = chunked::read(text) {
+        return Ok(file);
+    }
     toml::from_str(text).map_err(|e| {
         Invalid(vec![Problem {
             line: e.span().map(|s| line_of(text, s.start)),
@@ -94,10 +124,14 @@ pub struct PrefixSpec {
 /// a live prefix replaces the file's entry for the same network, a removed
 /// prefix is left out. Problems in live changes carry no line.
 pub fn parse_with(text: &str, live: &Live) -> Result<Plan, Invalid> {
+    merge(read(text)?, text, live)
+}
+
+/// The file's `file` (parsed from `text`) with `live` merged, validated.
+fn merge(mut file: File, text: &str, live: &Live) -> Result<Plan, Invalid> {
     if live.added.is_empty() && live.removed.is_empty() {
-        return parse(text);
+        return Validator::new(text).run(file);
     }
-    let mut file = read(text)?;
     // Live entries are merged as values keyed by the parsed network (never
     // as generated TOML text): they replace the file's entry for the same
     // network however it is spelled, and carry spans past the file's end,

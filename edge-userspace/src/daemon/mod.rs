@@ -78,14 +78,32 @@ impl Overrides {
     }
 }
 
-/// Reads and validates a config file with the live changes of `state`.
-pub fn read_config(path: &Path, state: &State, o: &Overrides) -> Result<(String, Plan)> {
+/// A config file read once, its state file, and the two validated together.
+pub struct Loaded {
+    /// The file's text.
+    pub text: String,
+    /// The config with the live changes of `state` applied, flags applied.
+    pub plan: Plan,
+    pub state: State,
+}
+
+/// Reads the config file once, then the state file it (or `--state`)
+/// names, and validates the config with the state's live changes: what
+/// `edged --check` checks and what a start applies.
+pub fn load(path: &Path, o: &Overrides) -> Result<Loaded> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let mut plan = config::parse_with(&text, &state.live)
+    let parsed = config::read_file(&text).with_context(|| format!("config {}", path.display()))?;
+    let state_path = o
+        .state_path
+        .clone()
+        .unwrap_or_else(|| parsed.state_path().to_path_buf());
+    let state = State::load(&state_path)?;
+    let mut plan = parsed
+        .validate(&text, &state.live)
         .with_context(|| format!("config {}", path.display()))?;
     o.apply(&mut plan);
-    Ok((text, plan))
+    Ok(Loaded { text, plan, state })
 }
 
 /// The paths a config names (state file included), before any state is read.
@@ -317,10 +335,17 @@ impl Daemon {
     /// the config as a diff and attaches. On a first start that fails,
     /// nothing is left behind; on a restart that fails, the running data
     /// plane is left exactly as it was (program, links, maps, state file).
-    pub fn start(config_path: &Path, overrides: Overrides) -> Result<(Self, Channels)> {
-        let paths = paths(config_path, &overrides)?;
-        let state = State::load(&paths.state_path)?;
-        let (text, mut plan) = read_config(config_path, &state, &overrides)?;
+    /// `loaded` is the config file as [`load`] read it.
+    pub fn start(
+        config_path: &Path,
+        overrides: Overrides,
+        loaded: Loaded,
+    ) -> Result<(Self, Channels)> {
+        let Loaded {
+            text,
+            mut plan,
+            state,
+        } = loaded;
         // Before anything changes: a state file that cannot be written
         // (read-only or missing directory, a file where the directory
         // belongs) would fail the start half way.

@@ -17,6 +17,7 @@ mod control;
 mod per_packet;
 mod prefixes;
 mod report;
+mod scale;
 mod throughput;
 
 use std::{path::PathBuf, time::Instant};
@@ -62,6 +63,34 @@ struct Cli {
     /// Only the control-plane section (for working on it, not for the record).
     #[arg(long)]
     control_only: bool,
+    /// Only the control plane at scale (config check, start, live adds, a
+    /// batch, reads at 100k and 1M prefixes): JSON lines on stdout.
+    #[arg(long)]
+    scale_only: bool,
+    /// Where edged and edgectl are (default: next to this executable), for
+    /// measuring another build.
+    #[arg(long)]
+    bin_dir: Option<PathBuf>,
+    /// Prefix counts of the scale section.
+    #[arg(long, value_delimiter = ',', default_values_t = [100_000, 1_000_000])]
+    scale_sizes: Vec<usize>,
+    /// Internal: write the scale section's config of COUNT prefixes (and its
+    /// batch file, FILE.batch) and exit.
+    #[arg(long, num_args = 2, value_names = ["COUNT", "FILE"])]
+    write_scale_config: Option<Vec<String>>,
+    /// Longest a step of the scale section may take (seconds).
+    #[arg(long, default_value_t = 300)]
+    scale_timeout: u64,
+}
+
+impl Cli {
+    fn scale_options(&self) -> scale::ScaleOptions {
+        scale::ScaleOptions {
+            bin_dir: self.bin_dir.clone().unwrap_or_else(scale::own_dir),
+            sizes: self.scale_sizes.clone(),
+            timeout: std::time::Duration::from_secs(self.scale_timeout),
+        }
+    }
 }
 
 pub const FRAME: usize = 64;
@@ -81,6 +110,17 @@ fn main() -> Result<()> {
     }
     if let Some(n) = cli.compile_only {
         return compile_only(n);
+    }
+    if let Some(args) = &cli.write_scale_config {
+        let n: usize = args[0].parse().context("prefix count")?;
+        std::fs::write(&args[1], scale::config_text(n))?;
+        std::fs::write(format!("{}.batch", args[1]), scale::batch_text(n))?;
+        return Ok(());
+    }
+    if cli.scale_only {
+        let runs = scale::scale(&cli.scale_options())?;
+        scale::print_json(&runs);
+        return Ok(());
     }
     let sizes = Sizes::new(cli.quick);
     let started = Instant::now();
