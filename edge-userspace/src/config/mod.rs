@@ -136,18 +136,22 @@ fn merge(mut file: File, text: &str, live: &Live) -> Result<Plan, Invalid> {
     // as generated TOML text): they replace the file's entry for the same
     // network however it is spelled, and carry spans past the file's end,
     // so their problems say "live change" instead of a line.
-    let replaced: HashSet<IpNet> = live
+    let added: HashSet<IpNet> = live
         .added
         .iter()
         .filter_map(|s| s.prefix.parse::<IpNet>().ok())
-        .chain(live.removed.iter().copied())
         .collect();
-    file.prefixes.retain(|p| {
-        !p.prefix
-            .get_ref()
-            .parse::<IpNet>()
-            .is_ok_and(|n| replaced.contains(&n))
-    });
+    let removed: HashSet<IpNet> = live.removed.iter().copied().collect();
+    let mut shadowed = std::collections::BTreeSet::new();
+    file.prefixes
+        .retain(|p| match p.prefix.get_ref().parse::<IpNet>() {
+            Ok(n) if added.contains(&n) => {
+                shadowed.insert(n);
+                false
+            }
+            Ok(n) => !removed.contains(&n),
+            Err(_) => true,
+        });
     let mut problems = Vec::new();
     for (i, spec) in live.added.iter().enumerate() {
         match live_entry(spec, text.len() + i) {
@@ -162,7 +166,100 @@ fn merge(mut file: File, text: &str, live: &Live) -> Result<Plan, Invalid> {
     if !problems.is_empty() {
         return Err(Invalid(problems));
     }
-    Validator::new(text).run(file)
+    let mut plan = Validator::new(text).run(file)?;
+    plan.shadowed = shadowed;
+    Ok(plan)
+}
+
+/// Live prefixes checked against `plan` (valid, the one edged runs) as
+/// [`parse_with`] would check them in the merged config, each resolved to
+/// its entry: the same problems, in the same words. `registered` tells
+/// whether the file or a live change registers a network now (a live
+/// prefix for it replaces that entry; the map limits count it once). `Ok(None)`: a prefix needs
+/// what only a whole validation makes (a `pop:NAME` policy that no entry
+/// used yet), so the caller validates the whole config instead. The specs
+/// are for distinct networks.
+pub fn validate_live(
+    plan: &Plan,
+    specs: &[PrefixSpec],
+    registered: &dyn Fn(&IpNet) -> bool,
+) -> Result<Option<Vec<crate::plan::PlannedPrefix>>, Invalid> {
+    let mut problems = Vec::new();
+    let mut entries = Vec::with_capacity(specs.len());
+    for spec in specs {
+        match live_entry(spec, 0) {
+            Ok(entry) => entries.push(entry),
+            Err(message) => problems.push(Problem {
+                line: None,
+                message: format!("live change: {message}"),
+                map_full: false,
+            }),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(Invalid(problems));
+    }
+    let port_ids: std::collections::HashMap<&str, u32> = plan
+        .ports
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.interface.as_str(), i as u32))
+        .collect();
+    let pop_ids: std::collections::HashMap<&str, u32> = plan
+        .pops
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.name.as_str(), i as u32))
+        .collect();
+    let mut policies = plan.policies.clone();
+    let mut v = Validator::live();
+    let mut seen = std::collections::HashMap::with_capacity(entries.len());
+    let mut out = Vec::with_capacity(entries.len());
+    for entry in &entries {
+        if let Some(p) = v.prefix(
+            entry,
+            &mut seen,
+            &plan.ports,
+            &port_ids,
+            &pop_ids,
+            &mut policies,
+        ) {
+            out.push(p);
+        }
+    }
+    let (mut v4, mut v6) = (0usize, 0usize);
+    for p in &plan.prefixes {
+        if matches!(p.origin, crate::plan::Origin::Route { .. }) {
+            continue;
+        }
+        match p.net {
+            IpNet::V4(_) => v4 += 1,
+            IpNet::V6(_) => v6 += 1,
+        }
+    }
+    for p in &out {
+        if !registered(&p.net) {
+            match p.net {
+                IpNet::V4(_) => v4 += 1,
+                IpNet::V6(_) => v6 += 1,
+            }
+        }
+    }
+    v.map_limits(v4, v6, plan.limits);
+    v.exits_required(
+        plan.backbone_exit.is_some(),
+        plan.transit_exit.is_some(),
+        &plan.ports,
+        &out,
+    );
+    let problems = v.into_problems();
+    if !problems.is_empty() {
+        return Err(Invalid(problems));
+    }
+    if policies.len() != plan.policies.len() {
+        return Ok(None);
+    }
+    Ok(Some(out))
 }
 
 /// A live prefix as the entry a `[[prefixes]]` table would give, spanned at

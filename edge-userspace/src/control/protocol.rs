@@ -528,7 +528,7 @@ impl From<&desired::PrefixView> for Prefix {
             preference: p.preference.into(),
             prefix: p.prefix,
             protect: p.protect.clone(),
-            registration: p.registration.clone(),
+            registration: p.registration.to_string(),
             source: p.source.to_string(),
         }
     }

@@ -39,6 +39,7 @@ use crate::{
 
 mod failover;
 mod interfaces;
+mod live;
 pub mod logging;
 pub mod notify;
 mod pipeline;
@@ -293,6 +294,9 @@ struct Applied {
     /// Map id of each plan PoP and each layout table.
     pop_ids: Vec<u32>,
     table_ids: Vec<u32>,
+    /// The prefix counter slots in use (for live changes without a whole
+    /// compile).
+    slots: desired::delta::Slots,
 }
 
 /// The kernel routing tables followed into prefixes.
@@ -376,6 +380,7 @@ impl Daemon {
                 }));
             }
         };
+        let slots = desired::delta::Slots::of(&c.view.prefixes);
         let mut view = c.view;
         view.generation = 1;
         view.routes = route_view(&store);
@@ -405,6 +410,7 @@ impl Daemon {
                 resolved: c.resolved,
                 pop_ids: c.pop_ids,
                 table_ids: c.table_ids,
+                slots,
             },
             routes: Routes {
                 store,

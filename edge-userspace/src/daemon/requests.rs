@@ -9,7 +9,7 @@ use ipnet::IpNet;
 
 use super::*;
 use crate::{
-    config::{self, Invalid},
+    config::Invalid,
     control::{
         Changed, Count, ErrorKind, Events, Fill, KernelTable, Latency, Lookup, Maps, Pop, PopCount,
         PopLatency, Port, PortCount, Prefix, PrefixCount, PrefixCounts, Registered, Reply, Request,
@@ -73,21 +73,7 @@ impl Daemon {
             Request::PrefixLookup { address } => {
                 self.lookup(address).map(|l| Reply::Lookup(Box::new(l)))
             }
-            Request::PrefixAdd { spec } => {
-                let mut state = self.applied.state.clone();
-                let net = spec.prefix.parse::<IpNet>().ok();
-                // The same network however it is spelled (`2001:DB8::/32`).
-                let same = |p: &crate::config::PrefixSpec| match net {
-                    Some(net) => p.prefix.parse::<IpNet>().ok() == Some(net),
-                    None => p.prefix == spec.prefix,
-                };
-                state.live.added.retain(|p| !same(p));
-                if let Some(net) = net {
-                    state.live.removed.retain(|n| *n != net);
-                }
-                state.live.added.push(spec);
-                self.change(self.source.text.clone(), state).map(changed)
-            }
+            Request::PrefixAdd { spec } => self.live_change(vec![spec], Vec::new()).map(changed),
             Request::PrefixDel { prefix } => {
                 match self.snapshot().prefix(prefix) {
                     None => return (not_registered(prefix), false),
@@ -105,18 +91,7 @@ impl Daemon {
                     }
                     Some(_) => {}
                 }
-                let mut state = self.applied.state.clone();
-                state
-                    .live
-                    .added
-                    .retain(|p| p.prefix.parse::<IpNet>().ok() != Some(prefix));
-                let in_file = config::parse(&self.source.text)
-                    .map(|p| p.prefixes.iter().any(|x| x.net == prefix))
-                    .unwrap_or(false);
-                if in_file && !state.live.removed.contains(&prefix) {
-                    state.live.removed.push(prefix);
-                }
-                self.change(self.source.text.clone(), state).map(changed)
+                self.live_change(Vec::new(), vec![prefix]).map(changed)
             }
             Request::PopList {} => {
                 let view = self.snapshot();
@@ -260,7 +235,7 @@ impl Daemon {
                 bytes: c.bytes,
                 packets: c.packets,
                 prefix: p.prefix,
-                registration: p.registration.clone(),
+                registration: p.registration.to_string(),
                 source: p.source.to_string(),
             });
         }
@@ -421,7 +396,7 @@ impl Daemon {
             prefix: prefix.map(|p| p.prefix),
             protect,
             registered: true,
-            registration: prefix.map(|p| p.registration.clone()),
+            registration: prefix.map(|p| p.registration.to_string()),
             source: prefix.map(|p| p.source.to_string()),
             toward_customer: if internet {
                 exit_shares

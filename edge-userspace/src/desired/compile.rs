@@ -450,10 +450,10 @@ pub fn compile_on(
         .iter()
         .map(|p| {
             let slot = current.prefixes.get(&p.net).map(|e| e.slot)?;
-            (slot != 0 && slot < limits::MAX_PREFIX_SLOTS && taken.insert(slot)).then_some(slot)
+            (slot != 0 && slot < delta::slot_limit() && taken.insert(slot)).then_some(slot)
         })
         .collect();
-    let mut free = (1..limits::MAX_PREFIX_SLOTS).filter(|s| !taken.contains(s));
+    let mut free = (1..delta::slot_limit()).filter(|s| !taken.contains(s));
     for s in slots.iter_mut().filter(|s| s.is_none()) {
         *s = Some(free.next().unwrap_or(0));
     }
@@ -462,6 +462,8 @@ pub fn compile_on(
         .iter()
         .map(|p| Arc::from(p.name.as_str()))
         .collect();
+    let mut registrations: std::collections::HashMap<&str, Arc<str>> =
+        std::collections::HashMap::new();
     let mut prefixes = Vec::with_capacity(plan.prefixes.len());
     let mut entries_by_prefix = Vec::with_capacity(plan.prefixes.len());
     for (i, (p, slot)) in plan.prefixes.iter().zip(slots).enumerate() {
@@ -484,7 +486,10 @@ pub fn compile_on(
         entries_by_prefix.push(entry);
         prefixes.push(PrefixView {
             prefix: p.net,
-            registration: p.registration.clone(),
+            registration: registrations
+                .entry(p.registration.as_str())
+                .or_insert_with(|| Arc::from(p.registration.as_str()))
+                .clone(),
             preference: match p.preference {
                 Preference::Microsoft => "microsoft",
                 Preference::Internet => "internet",

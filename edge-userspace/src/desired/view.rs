@@ -124,10 +124,11 @@ pub struct TableView {
     pub fallback: Option<&'static str>,
 }
 
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct PrefixView {
     pub prefix: IpNet,
-    pub registration: String,
+    /// Shared by the prefixes of one registration.
+    pub registration: Arc<str>,
     pub preference: &'static str,
     pub policy: Option<Arc<str>>,
     pub dscp: Option<u8>,

@@ -88,7 +88,7 @@ pub fn render(
             let labels = match view.prefix_by_slot(slot) {
                 Some(p) => vec![
                     ("prefix", p.prefix.to_string()),
-                    ("registration", p.registration.clone()),
+                    ("registration", p.registration.to_string()),
                 ],
                 None => vec![("prefix", "other".into()), ("registration", "other".into())],
             };

@@ -306,6 +306,9 @@ pub struct Plan {
     pub policies: Vec<PlannedPolicy>,
     pub prefixes: Vec<PlannedPrefix>,
     pub route_sources: Vec<PlannedRouteSource>,
+    /// Networks the config file registers whose entry a live change
+    /// replaces (a live `prefix del` of one removes the file's entry too).
+    pub shadowed: std::collections::BTreeSet<IpNet>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

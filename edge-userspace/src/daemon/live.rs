@@ -1,0 +1,210 @@
+//! Live prefix changes (`prefix add`, `prefix del`, `prefix add --file`):
+//! checked against the running plan and written as a delta
+//! ([`desired::delta`]), without parsing the config file or compiling the
+//! whole plan again, whenever the change touches registered prefixes only;
+//! otherwise (a new selection table, a subnet policy, a route entry) through
+//! the whole pipeline ([`Daemon::change`]). Either way the change is one
+//! transaction: validated whole, written with undo, recorded, or nothing.
+
+use std::{collections::HashSet, sync::Arc};
+
+use anyhow::Result;
+use ipnet::IpNet;
+use log::error;
+
+use super::*;
+use crate::{
+    config::{self, PrefixSpec},
+    desired::{
+        Changes,
+        delta::{self, Registered, Target},
+    },
+};
+
+/// The network a spec names, if it parses.
+fn net_of(spec: &PrefixSpec) -> Option<IpNet> {
+    spec.prefix.parse::<IpNet>().ok()
+}
+
+/// The state after registering `add` (each replacing the live entry for
+/// its network, however spelled) and unregistering `del` (a network of the
+/// file stays removed: `in_file`).
+pub(super) fn next_state(
+    state: &State,
+    add: &[PrefixSpec],
+    del: &[IpNet],
+    in_file: &dyn Fn(&IpNet) -> bool,
+) -> State {
+    let mut state = state.clone();
+    let nets: HashSet<IpNet> = add
+        .iter()
+        .filter_map(net_of)
+        .chain(del.iter().copied())
+        .collect();
+    let texts: HashSet<&str> = add
+        .iter()
+        .filter(|s| net_of(s).is_none())
+        .map(|s| s.prefix.as_str())
+        .collect();
+    if !nets.is_empty() || !texts.is_empty() {
+        state.live.added.retain(|p| match net_of(p) {
+            Some(n) => !nets.contains(&n),
+            None => !texts.contains(p.prefix.as_str()),
+        });
+    }
+    let added: HashSet<IpNet> = add.iter().filter_map(net_of).collect();
+    if !added.is_empty() {
+        state.live.removed.retain(|n| !added.contains(n));
+    }
+    state.live.added.extend(add.iter().cloned());
+    for net in del {
+        if in_file(net) && !state.live.removed.contains(net) {
+            state.live.removed.push(*net);
+        }
+    }
+    state
+}
+
+/// What registering `add` and unregistering `del` does to `applied` (whose
+/// view rows are `rows`), as a delta: `Ok(None)` when only the whole
+/// pipeline can apply it; `Err` when the change is invalid (the problems a
+/// whole validation gives).
+pub(super) fn work_out(
+    applied: &Applied,
+    rows: &[desired::PrefixView],
+    add: &[PrefixSpec],
+    del: &[IpNet],
+) -> Result<Option<delta::Delta>> {
+    let plan = &applied.plan;
+    let current = &applied.current;
+    let Some(planned) = config::validate_live(plan, add, &|n| current.prefixes.contains_key(n))?
+    else {
+        return Ok(None);
+    };
+    let Some(port_ids) = plan
+        .ports
+        .iter()
+        .map(|p| applied.state.ids.ports.get(&p.interface).copied())
+        .collect::<Option<Vec<u32>>>()
+    else {
+        return Ok(None);
+    };
+    let removed: HashSet<IpNet> = applied.state.live.removed.iter().copied().collect();
+    Ok(delta::plan_delta(
+        &Registered {
+            plan,
+            layout: &applied.layout,
+            current,
+            prefixes: rows,
+            slots: &applied.slots,
+            table_ids: &applied.table_ids,
+            port_ids: &port_ids,
+            file_removed: &|n| removed.contains(n),
+        },
+        planned,
+        del,
+    ))
+}
+
+impl Daemon {
+    /// Whether the config file registers `net` (its entry may be replaced
+    /// by a live one).
+    pub(super) fn in_file(&self, net: &IpNet) -> bool {
+        self.applied.plan.shadowed.contains(net)
+            || self
+                .snapshot()
+                .prefix(*net)
+                .is_some_and(|p| p.source == crate::plan::Origin::Config)
+    }
+
+    /// Registers `add` (each replacing the entry for its network) and
+    /// unregisters `del` (registered, not by a route), as one change.
+    pub(super) fn live_change(&mut self, add: Vec<PrefixSpec>, del: Vec<IpNet>) -> Result<Changes> {
+        let state = next_state(&self.applied.state, &add, &del, &|n| self.in_file(n));
+        if let Some(changes) = self.live_delta(&state, &add, &del)? {
+            return Ok(changes);
+        }
+        self.change(self.source.text.clone(), state)
+    }
+
+    /// The change as a delta, if it can be one (`None`: compile the whole
+    /// plan). `state` is the state after it.
+    fn live_delta(
+        &mut self,
+        state: &State,
+        add: &[PrefixSpec],
+        del: &[IpNet],
+    ) -> Result<Option<Changes>> {
+        let plan = &self.applied.plan;
+        if !plan.route_sources.is_empty() {
+            // Routes come and go behind live entries: the whole pipeline
+            // decides which one registers a network.
+            let tables: Vec<u32> = plan.route_sources.iter().map(|s| s.table).collect();
+            let store = &self.routes.store;
+            if store.skipped > 0
+                || add
+                    .iter()
+                    .filter_map(net_of)
+                    .chain(del.iter().copied())
+                    .any(|n| store.has_net(tables.iter().copied(), &n))
+            {
+                return Ok(None);
+            }
+        }
+        let view = self.snapshot();
+        let Some(d) = work_out(&self.applied, &view.prefixes, add, del)? else {
+            return Ok(None);
+        };
+        drop(view);
+        let mut maps = desired::Maps {
+            tables: &mut self.dp.tables,
+            counters: Some(&mut self.dp.counters),
+        };
+        let changes = desired::apply_prefixes(&mut maps, &d.writes, &d.removals)?;
+        if let Err(e) = state.save(&self.applied.plan.state_path) {
+            // Keep the maps and the disk in agreement.
+            if let Err(u) = desired::undo_prefixes(&mut maps, &d.writes, &d.removals) {
+                error!("restoring the maps after a failed state write: {u:#}");
+            }
+            return Err(e.context("recording the desired state"));
+        }
+        let family = |n: &IpNet| usize::from(n.addr().is_ipv6());
+        let mut grown = [0isize; 2];
+        for (net, _, old) in &d.writes {
+            if old.is_none() {
+                grown[family(net)] += 1;
+            }
+        }
+        for (net, _) in &d.removals {
+            grown[family(net)] -= 1;
+        }
+        // The view: taken out of its lock and changed in place when no
+        // reader holds it (else copied).
+        let mut slot = self.view.write().expect("view lock");
+        let old = std::mem::take(&mut *slot);
+        let mut view = Arc::try_unwrap(old).unwrap_or_else(|shared| (*shared).clone());
+        d.commit(Target {
+            plan: &mut self.applied.plan,
+            layout: &mut self.applied.layout,
+            current: &mut self.applied.current,
+            prefixes: Arc::make_mut(&mut view.prefixes),
+            slots: &mut self.applied.slots,
+        });
+        for (map, used, _) in &mut view.maps {
+            let g = match *map {
+                m if m == edge_common::map_names::PREFIX_V4 => grown[0],
+                m if m == edge_common::map_names::PREFIX_V6 => grown[1],
+                _ => 0,
+            };
+            *used = (*used as isize + g) as u32;
+        }
+        view.generation += 1;
+        *slot = Arc::new(view);
+        drop(slot);
+        self.applied.state = state.clone();
+        Ok(Some(changes))
+    }
+}
+
+#[cfg(test)]
+mod tests;
