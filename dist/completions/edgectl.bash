@@ -395,7 +395,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__config__subcmd__reload)
-            opts="-h --socket --json --timeout --help"
+            opts="-h --force --socket --json --timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

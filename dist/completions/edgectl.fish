@@ -155,6 +155,7 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand config; and __fish_seen_
 complete -c edgectl -n "__fish_edgectl_using_subcommand config; and __fish_seen_subcommand_from check" -s h -l help -d 'Print help'
 complete -c edgectl -n "__fish_edgectl_using_subcommand config; and __fish_seen_subcommand_from reload" -l socket -d 'edged\'s control socket' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand config; and __fish_seen_subcommand_from reload" -l timeout -d 'How long to wait for edged\'s reply (seconds)' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand config; and __fish_seen_subcommand_from reload" -l force -d 'Apply the file even when it drops more of the file\'s prefixes than `[daemon] reload_max_shrink_percent` allows (a guard against a file caught half-written)'
 complete -c edgectl -n "__fish_edgectl_using_subcommand config; and __fish_seen_subcommand_from reload" -l json -d 'Print machine-readable JSON instead of text'
 complete -c edgectl -n "__fish_edgectl_using_subcommand config; and __fish_seen_subcommand_from reload" -s h -l help -d 'Print help'
 complete -c edgectl -n "__fish_edgectl_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "check" -d 'Validate a config file without touching anything; prints every problem with its line'

@@ -394,6 +394,7 @@ _arguments "${_arguments_options[@]}" : \
 _arguments "${_arguments_options[@]}" : \
 '--socket=[edged'\''s control socket]:SOCKET:_files' \
 '--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
+'--force[Apply the file even when it drops more of the file'\''s prefixes than \`\[daemon\] reload_max_shrink_percent\` allows (a guard against a file caught half-written)]' \
 '--json[Print machine-readable JSON instead of text]' \
 '-h[Print help]' \
 '--help[Print help]' \

@@ -190,6 +190,57 @@ impl EdgeLab {
         }
     }
 
+    /// Creates the edge's port `port` (`bba0`, `bbb0` or `tr0`) and its far
+    /// end again as [`EdgeLab::build`] made them, after `ip link del`
+    /// (which deletes both ends): the veth pair with its MACs, addresses
+    /// and the far end's default routes. The far end receives what XDP
+    /// redirects with GRO on (the XDP_PASS program `build` attached went
+    /// with the old interface).
+    pub fn recreate_port(&self, port: &str) {
+        let (ns, mac, port_mac, port_addrs, far_addrs) = match port {
+            "bba0" => (
+                &self.pop_a,
+                POPA_MAC,
+                EDGE_BBA_MAC,
+                ["198.51.100.1/30", "2001:db8:ff:a::1/64"],
+                ["198.51.100.2/30", "2001:db8:ff:a::2/64"],
+            ),
+            "bbb0" => (
+                &self.pop_b,
+                POPB_MAC,
+                EDGE_BBB_MAC,
+                ["198.51.100.5/30", "2001:db8:ff:b::1/64"],
+                ["198.51.100.6/30", "2001:db8:ff:b::2/64"],
+            ),
+            "tr0" => (
+                &self.transit,
+                TRANSIT_MAC,
+                EDGE_TR_MAC,
+                ["198.51.100.9/30", "2001:db8:ff:f::1/64"],
+                ["198.51.100.10/30", "2001:db8:ff:f::2/64"],
+            ),
+            other => panic!("recreate_port: {other} is not a backbone or transit port"),
+        };
+        self.lab
+            .veth((ns, "eth0", mac), (&self.edge, port, port_mac));
+        self.lab
+            .exec(ns, "ethtool", &["--offload", "eth0", "tx", "off"]);
+        self.lab.exec(ns, "ethtool", &["-K", "eth0", "gro", "on"]);
+        for a in port_addrs {
+            self.lab.addr(&self.edge, port, a);
+        }
+        for a in far_addrs {
+            self.lab.addr(ns, "eth0", a);
+        }
+        let via: Vec<&str> = port_addrs
+            .iter()
+            .map(|a| a.split('/').next().unwrap())
+            .collect();
+        self.lab.ip(ns, &["route", "add", "default", "via", via[0]]);
+        self.lab
+            .ip(ns, &["-6", "route", "add", "default", "via", via[1]]);
+    }
+
     /// A pin path unique to this lab.
     pub fn pin_path(&self) -> PathBuf {
         PathBuf::from(format!("/sys/fs/bpf/{}", self.edge))

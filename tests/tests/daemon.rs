@@ -593,6 +593,50 @@ fn the_control_socket_is_root_only_and_survives_malformed_requests() {
 }
 
 #[test]
+fn edgectl_says_when_the_control_socket_is_at_its_connection_limit() {
+    let lab = EdgeLab::build("busy");
+    let config = write_config(&lab, LAB_CONFIG);
+    let edged = Edged::start(&lab.edge, &config, &lab.pin_path());
+    // Clients holding every slot (16), idle.
+    let held: Vec<UnixStream> = (0..16)
+        .map(|_| UnixStream::connect(&edged.socket).unwrap())
+        .collect();
+    // Let edged take them all before edgectl asks.
+    std::thread::sleep(Duration::from_millis(300));
+    let t = Instant::now();
+    let out = std::process::Command::new(workspace_bin("edgectl"))
+        .arg("--socket")
+        .arg(&edged.socket)
+        .arg("status")
+        .output()
+        .unwrap();
+    let took = t.elapsed();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "edged's control socket {} is at its connection limit: it serves 16 connections at once, and all 16 are taken",
+            edged.socket.display()
+        )) && stderr.contains("Try again in a moment"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("os error 11"), "{stderr}");
+    // Told after the wait for a slot (2 s), not after edgectl's timeout.
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    let o = edged.ctl(&["status"]);
+    assert_eq!(
+        (o.code, &o.json["kind"]),
+        (Some(1), &json!("busy")),
+        "{o:?}"
+    );
+    // A slot freed: served again.
+    drop(held);
+    wait_until("a slot", || edged.ctl(&["status"]).code == Some(0));
+    drop(edged);
+    std::fs::remove_file(config).unwrap();
+}
+
+#[test]
 fn a_change_that_fails_half_way_is_undone() {
     use edge_tests::harness::{
         config, desired,

@@ -190,6 +190,20 @@ fn a_port_deleted_and_created_again_is_followed() {
         .as_u64()
         .unwrap();
 
+    // A new MTU: PoPs on it check packets against it from then on.
+    lab.lab
+        .ip(&lab.edge, &["link", "set", "bb0", "mtu", "1400"]);
+    wait_log(&log, "interface bb0 changed its MTU (1500 -> 1400)");
+    let pops = edged.ctl_ok(&["pop", "list"]);
+    let core = pops
+        .as_array()
+        .unwrap_or_else(|| panic!("pop list has no pops: {pops}"))
+        .iter()
+        .find(|p| p["name"] == "core")
+        .cloned()
+        .unwrap();
+    assert_eq!(core["mtu"], 1400, "{core}");
+
     // Deleted: compiled out at once, the PoP on it down, no wedge.
     lab.lab.ip(&lab.edge, &["link", "del", "bb0"]);
     let line = wait_log(&log, "interface bb0 is gone");
@@ -246,7 +260,7 @@ fn a_port_deleted_and_created_again_is_followed() {
     let status = edged.ctl_ok(&["status"]);
     assert_eq!(
         status["interface_events"]["bb0"],
-        serde_json::json!({"returned": 1, "vanished": 1}),
+        serde_json::json!({"mtu_changed": 1, "returned": 1, "vanished": 1}),
         "{status}"
     );
     // Attached by the change itself, not repaired after by the link check.

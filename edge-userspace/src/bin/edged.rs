@@ -37,7 +37,9 @@ struct Args {
     /// State file to use instead of the config's `daemon.state_path`.
     #[arg(long)]
     state: Option<PathBuf>,
-    /// Validate the config, print any problems, and exit without touching anything.
+    /// Validate the config, print any problems, and exit without touching
+    /// anything (exit code 2 when the config is invalid, 1 when anything
+    /// else fails: the file cannot be read, the state file is invalid).
     #[arg(long)]
     check: bool,
     /// Remove the forwarder: detach from every port, remove the pins and the
@@ -72,10 +74,19 @@ struct Args {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     logging::init();
-    if let Err(e) = run(Args::parse()).await {
+    let args = Args::parse();
+    let check = args.check;
+    if let Err(e) = run(args).await {
         error!("{e:#}");
         notify::stopping(&format!("failed: {e:#}"));
-        std::process::exit(1);
+        // `--check` of an invalid config exits with 2, as `edgectl config
+        // check` does; anything else that fails (an unreadable file, a
+        // start) with 1.
+        let invalid = e.chain().any(|c| {
+            c.downcast_ref::<edge_userspace::config::Invalid>()
+                .is_some()
+        });
+        std::process::exit(if check && invalid { 2 } else { 1 });
     }
 }
 
@@ -96,7 +107,7 @@ async fn run(args: Args) -> Result<()> {
         private_pins: args.private_pins,
         veth_peer_pass: args.veth_peer_pass,
     };
-    warn_if_writable(&args.config);
+    daemon::warn_if_writable(&args.config);
     if args.check {
         let loaded = daemon::load(&args.config, &overrides)?;
         edge_userspace::desired::layout(&loaded.plan)
@@ -168,7 +179,7 @@ async fn run(args: Args) -> Result<()> {
         tokio::select! {
             Some((request, reply)) = rx.recv() => {
                 let teardown = matches!(request, Request::Teardown {});
-                let reload = matches!(request, Request::ConfigReload {});
+                let reload = matches!(request, Request::ConfigReload { .. });
                 if reload {
                     notify::reloading("reloading the config (control socket)");
                 }
@@ -213,7 +224,7 @@ async fn run(args: Args) -> Result<()> {
             _ = link_check.tick() => block_in_place(|| daemon.check_links()),
             _ = sighup.recv() => {
                 notify::reloading("reloading the config (SIGHUP)");
-                match block_in_place(|| daemon.reload()) {
+                match block_in_place(|| daemon.reload(false)) {
                     Ok(c) => {
                         info!("SIGHUP: reloaded ({} written, {} removed)", c.written, c.removed);
                         block_in_place(|| {
@@ -265,17 +276,4 @@ fn detach(config: &std::path::Path, overrides: &Overrides) -> Result<()> {
         plan.pin_path.display()
     );
     Ok(())
-}
-
-/// A config anyone can write is a config anyone can use to reroute traffic.
-fn warn_if_writable(path: &std::path::Path) {
-    use std::os::unix::fs::PermissionsExt as _;
-    if let Ok(m) = std::fs::metadata(path).context("stat")
-        && m.permissions().mode() & 0o002 != 0
-    {
-        warn!(
-            "{} is world-writable: anyone on this host can change the forwarding",
-            path.display()
-        );
-    }
 }

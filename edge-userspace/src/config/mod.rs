@@ -5,12 +5,13 @@
 //! every problem is reported with its line, not just the first one.
 
 mod chunked;
+mod reload;
 mod schema;
 #[cfg(test)]
 mod tests;
 mod validate;
 
-use std::{collections::HashSet, fmt};
+use std::{collections::HashSet, fmt, path::Path};
 
 use ipnet::IpNet;
 use schema::{Dscp, File, PrefixConfig};
@@ -40,15 +41,75 @@ impl fmt::Display for Problem {
     }
 }
 
+/// The `[limits]` keys, each with the prefix map it sizes (docs/config.md).
+pub const LIMIT_KEYS: [(&str, &str); 2] = [
+    ("prefixes_v4", edge_common::map_names::PREFIX_V4),
+    ("prefixes_v6", edge_common::map_names::PREFIX_V6),
+];
+
+/// The `[limits]` key that sizes `map`, for messages about a full map.
+pub fn limit_key(map: &str) -> Option<&'static str> {
+    LIMIT_KEYS.iter().find(|(_, m)| *m == map).map(|(k, _)| *k)
+}
+
 /// Every problem found in a config, in file order.
 #[derive(Debug, thiserror::Error)]
 #[error("invalid config ({} problem{}):\n{}", .0.len(), if .0.len() == 1 { "" } else { "s" },
     .0.iter().map(|p| format!("  {p}")).collect::<Vec<_>>().join("\n"))]
 pub struct Invalid(pub Vec<Problem>);
 
+/// A config file's bytes as text. A TOML file is UTF-8: anything else is
+/// a problem of the file (an `Invalid`, like a syntax error) with the line,
+/// column and byte offset of the first byte that is not UTF-8.
+pub fn decode(bytes: Vec<u8>) -> Result<String, Invalid> {
+    String::from_utf8(bytes).map_err(|e| {
+        let bytes = e.as_bytes();
+        let at = e.utf8_error().valid_up_to();
+        let valid = &bytes[..at];
+        let line_start = valid.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        // The line's text before the bad byte is valid UTF-8: count its
+        // characters, so the column is what an editor shows.
+        let column = std::str::from_utf8(&valid[line_start..]).map_or(0, |t| t.chars().count()) + 1;
+        let line = valid.iter().filter(|&&b| b == b'\n').count() + 1;
+        Invalid(vec![Problem {
+            line: Some(line),
+            message: format!(
+                "column {column} (byte {at} of the file, 0x{:02x}): not UTF-8; a config is UTF-8 text (save it as UTF-8)",
+                bytes[at]
+            ),
+            map_full: false,
+        }])
+    })
+}
+
+/// Reads the config file at `path`: its text, or why not. A file that is
+/// not UTF-8 is an [`Invalid`] config (in the error's chain), naming the
+/// line of its first bad byte.
+pub fn read_file(path: &Path) -> anyhow::Result<String> {
+    use anyhow::Context as _;
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    decode(bytes).with_context(|| format!("config {}", path.display()))
+}
+
 /// Parses and validates `text`; `Err` lists every problem with its line.
 pub fn parse(text: &str) -> Result<Plan, Invalid> {
-    Validator::new(text).run(read(text)?)
+    validate(text, read(text)?)
+}
+
+/// Validates the parsed `file` of `text` as a whole.
+fn validate(text: &str, file: File) -> Result<Plan, Invalid> {
+    let (guard, problems) = reload::guard(&file.daemon, text);
+    match Validator::new(text).run(file) {
+        Ok(mut plan) if problems.is_empty() => {
+            plan.reload = guard;
+            Ok(plan)
+        }
+        Ok(_) => Err(Invalid(problems)),
+        Err(Invalid(mut all)) => {
+            reload::merge(&mut all, problems);
+            Err(Invalid(all))
+        }
+    }
 }
 
 /// A config file parsed (TOML and schema), not validated yet: what edged
@@ -60,7 +121,7 @@ pub struct Parsed(File);
 /// Parses `text` (a syntax error, an unknown key or a value of the wrong
 /// type is the one problem, with its line); [`Parsed::validate`] does the
 /// rest.
-pub fn read_file(text: &str) -> Result<Parsed, Invalid> {
+pub fn parse_file(text: &str) -> Result<Parsed, Invalid> {
     read(text).map(Parsed)
 }
 
@@ -130,7 +191,7 @@ pub fn parse_with(text: &str, live: &Live) -> Result<Plan, Invalid> {
 /// The file's `file` (parsed from `text`) with `live` merged, validated.
 fn merge(mut file: File, text: &str, live: &Live) -> Result<Plan, Invalid> {
     if live.added.is_empty() && live.removed.is_empty() {
-        return Validator::new(text).run(file);
+        return validate(text, file);
     }
     // Live entries are merged as values keyed by the parsed network (never
     // as generated TOML text): they replace the file's entry for the same
@@ -166,7 +227,7 @@ fn merge(mut file: File, text: &str, live: &Live) -> Result<Plan, Invalid> {
     if !problems.is_empty() {
         return Err(Invalid(problems));
     }
-    let mut plan = Validator::new(text).run(file)?;
+    let mut plan = validate(text, file)?;
     plan.shadowed = shadowed;
     Ok(plan)
 }

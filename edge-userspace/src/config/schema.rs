@@ -72,6 +72,11 @@ pub(crate) struct Daemon {
     pub(crate) socket_path: PathBuf,
     #[serde(default = "default_state_path")]
     pub(crate) state_path: PathBuf,
+    /// A reload reads the file once it stayed the same this long (ms).
+    pub(crate) reload_settle_ms: Option<Spanned<i64>>,
+    /// A reload dropping more than this share of the file's prefixes
+    /// needs `--force`.
+    pub(crate) reload_max_shrink_percent: Option<Spanned<i64>>,
 }
 
 impl Default for Daemon {
@@ -82,6 +87,8 @@ impl Default for Daemon {
             metrics_address: None,
             socket_path: default_socket_path(),
             state_path: default_state_path(),
+            reload_settle_ms: None,
+            reload_max_shrink_percent: None,
         }
     }
 }

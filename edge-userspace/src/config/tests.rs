@@ -822,3 +822,151 @@ fn martian_prefixes_are_refused_with_their_range() {
     let text = format!("{GOOD}\n[[prefixes]]\nprefix = \"0.0.0.0/0\"\npop = \"ams\"\n");
     parse(&text).unwrap_or_else(|e| panic!("{e}"));
 }
+
+mod limit_keys {
+    //! Messages about a full prefix map name the `[limits]` key that sizes
+    //! it, spelled as docs/config.md spells it (issue 15).
+
+    use super::*;
+
+    #[test]
+    fn every_limit_key_is_the_documented_one() {
+        let doc = include_str!("../../../docs/config.md");
+        for (key, _) in LIMIT_KEYS {
+            assert!(
+                doc.contains(&format!("| `{key}` |")),
+                "{key} is not in docs/config.md"
+            );
+            // And the config takes it.
+            let text = GOOD.replace(
+                "[forwarding]",
+                &format!("[limits]\n{key} = 1000\n\n[forwarding]"),
+            );
+            parse(&text).unwrap_or_else(|e| panic!("{key}: {e}"));
+        }
+    }
+
+    #[test]
+    fn a_full_prefix_map_names_its_limit_key() {
+        let v4 = GOOD.replace("[forwarding]", "[limits]\nprefixes_v4 = 1\n\n[forwarding]");
+        let p = problems(&v4);
+        assert!(
+            p.iter()
+                .any(|p| p.contains("EDGE_PFX_V4 is full") && p.contains("[limits] prefixes_v4)")),
+            "{p:?}"
+        );
+        let v6 = format!(
+            "{}\n[[prefixes]]\nprefix = \"2001:db8:1::/48\"\npop = \"ams\"\n\n[[prefixes]]\nprefix = \"2001:db8:2::/48\"\npop = \"ams\"\n",
+            GOOD.replace("[forwarding]", "[limits]\nprefixes_v6 = 1\n\n[forwarding]")
+        );
+        let p = problems(&v6);
+        assert!(
+            p.iter()
+                .any(|p| p.contains("EDGE_PFX_V6 is full") && p.contains("[limits] prefixes_v6)")),
+            "{p:?}"
+        );
+        for map in [
+            edge_common::map_names::PREFIX_V4,
+            edge_common::map_names::PREFIX_V6,
+        ] {
+            let key = limit_key(map).unwrap();
+            let kernel = crate::dataplane::MapsError::MapFull { map, limit: 7 }.to_string();
+            assert!(kernel.contains(&format!("[limits] {key}")), "{kernel}");
+        }
+        assert_eq!(limit_key(edge_common::map_names::POPS), None);
+    }
+}
+
+mod reading {
+    //! How the file is read (issue 15): bytes that are not UTF-8 are a
+    //! problem of the file with its line; the reload guard's keys.
+
+    use super::*;
+
+    #[test]
+    fn bytes_that_are_not_utf8_are_a_problem_with_their_line_and_column() {
+        let mut bytes = b"[daemon]\nxdp_mode = \"auto\"\n# caf\xc3\xa9 ok\n".to_vec();
+        bytes.extend_from_slice(b"# \xc3\xa9\xff bad\n[forwarding]\n");
+        let Invalid(p) = decode(bytes).unwrap_err();
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert_eq!(p[0].line, Some(4), "{p:?}");
+        // Column in characters (é is one), byte offset in the file.
+        assert!(
+            p[0].message
+                .starts_with("column 4 (byte 42 of the file, 0xff): not UTF-8"),
+            "{}",
+            p[0]
+        );
+        assert!(!p[0].map_full);
+        // At the very start, and UTF-8 passes through.
+        let Invalid(p) = decode(vec![0xfe, b'\n']).unwrap_err();
+        assert_eq!(
+            (p[0].line, p[0].message.starts_with("column 1 (byte 0")),
+            (Some(1), true)
+        );
+        assert_eq!(decode("é\n".as_bytes().to_vec()).unwrap(), "é\n");
+    }
+
+    #[test]
+    fn read_file_names_the_file_and_keeps_the_problem_for_the_exit_code() {
+        let path = std::env::temp_dir().join(format!("edge-utf8-{}.toml", std::process::id()));
+        std::fs::write(&path, b"[daemon]\n\xff\n").unwrap();
+        let e = read_file(&path).unwrap_err();
+        std::fs::remove_file(&path).unwrap();
+        let text = format!("{e:#}");
+        assert!(
+            text.contains(&format!("config {}", path.display())),
+            "{text}"
+        );
+        assert!(text.contains("line 2: column 1"), "{text}");
+        assert!(
+            e.chain().any(|c| c.downcast_ref::<Invalid>().is_some()),
+            "{text}"
+        );
+        let missing = read_file(&path).unwrap_err();
+        assert!(
+            missing
+                .chain()
+                .all(|c| c.downcast_ref::<Invalid>().is_none())
+        );
+    }
+
+    #[test]
+    fn the_reload_guard_keys() {
+        assert_eq!(parse(GOOD).unwrap().reload, ReloadGuard::default());
+        assert_eq!(
+            ReloadGuard::default(),
+            ReloadGuard {
+                settle: Duration::from_millis(1000),
+                max_shrink_percent: 50
+            }
+        );
+        let text = GOOD.replace(
+            "xdp_mode = \"generic\"",
+            "xdp_mode = \"generic\"\nreload_settle_ms = 250\nreload_max_shrink_percent = 100",
+        );
+        let plan = parse(&text).unwrap();
+        assert_eq!(
+            plan.reload,
+            ReloadGuard {
+                settle: Duration::from_millis(250),
+                max_shrink_percent: 100
+            }
+        );
+        // Out of range: problems with their lines, among the others.
+        let text = GOOD.replace(
+            "xdp_mode = \"generic\"",
+            "xdp_mode = \"generic\"\nreload_settle_ms = 60001\nreload_max_shrink_percent = -1",
+        ).replace("interface = \"tr0\"\nrole = \"transit\"", "interface = \"tr0\"\nrole = \"transit\"\n\n[[ports]]\ninterface = \"tr0\"\nrole = \"transit\"");
+        let p = problems(&text);
+        assert!(
+            p[0].starts_with("line 5: [daemon] reload_settle_ms 60001 is outside 0-60000"),
+            "{p:?}"
+        );
+        assert!(
+            p[1].starts_with("line 6: [daemon] reload_max_shrink_percent -1 is outside 0-100"),
+            "{p:?}"
+        );
+        assert!(p.len() > 2 && p[2].contains("tr0"), "{p:?}");
+    }
+}

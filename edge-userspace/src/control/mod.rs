@@ -27,6 +27,12 @@ pub use protocol::*;
 
 /// Connections served at once; more wait.
 pub const MAX_CONNECTIONS: usize = 16;
+/// Connections waiting for a slot at once; a connection beyond these is
+/// told at once that the socket is at its limit.
+pub const MAX_WAITING: usize = 16;
+/// How long a connection waits for a slot before it is told that the
+/// socket is at its limit (reply kind `busy`) and closed.
+pub const SLOT_WAIT: Duration = Duration::from_secs(2);
 /// Requests per second per connection (a burst of this many, then paced).
 pub const REQUESTS_PER_SECOND: u32 = 200;
 /// An idle connection is closed after this long.
@@ -56,10 +62,21 @@ pub fn bind(path: &Path) -> Result<UnixListener> {
     Ok(listener)
 }
 
-/// Accepts connections forever, passing requests to `tx`.
+/// Accepts connections forever, passing requests to `tx`. At most
+/// [`MAX_CONNECTIONS`] are served at once; up to [`MAX_WAITING`] more wait
+/// [`SLOT_WAIT`] for a slot; any other is answered with a `busy` error
+/// saying so, and closed.
 pub async fn serve(listener: UnixListener, tx: mpsc::Sender<Envelope>) {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let waiting = Arc::new(Semaphore::new(MAX_WAITING));
     let me = nix::unistd::geteuid().as_raw();
+    let path = listener
+        .local_addr()
+        .ok()
+        .and_then(|a| a.as_pathname().map(Path::to_path_buf))
+        .unwrap_or_default();
+    let busy = Arc::new(busy_reply(&path));
+    let refusals = Arc::new(Refusals::default());
     loop {
         let (stream, _) = match listener.accept().await {
             Ok(s) => s,
@@ -69,16 +86,80 @@ pub async fn serve(listener: UnixListener, tx: mpsc::Sender<Envelope>) {
                 continue;
             }
         };
-        let Ok(permit) = slots.clone().acquire_owned().await else {
-            return;
-        };
         let tx = tx.clone();
+        if let Ok(permit) = slots.clone().try_acquire_owned() {
+            tokio::spawn(async move {
+                let _permit = permit;
+                if let Err(e) = connection(stream, tx, me).await {
+                    debug!("control connection: {e:#}");
+                }
+            });
+            continue;
+        }
+        let Ok(wait) = waiting.clone().try_acquire_owned() else {
+            // No room even to wait: say so without blocking (a new
+            // socket's buffer takes the line), then close.
+            let _ = stream.try_write(&busy);
+            refusals.note();
+            continue;
+        };
+        let (slots, busy, refusals) = (slots.clone(), busy.clone(), refusals.clone());
         tokio::spawn(async move {
-            let _permit = permit;
-            if let Err(e) = connection(stream, tx, me).await {
-                debug!("control connection: {e:#}");
+            let slot = tokio::time::timeout(SLOT_WAIT, slots.acquire_owned()).await;
+            drop(wait);
+            match slot {
+                Ok(Ok(permit)) => {
+                    let _permit = permit;
+                    if let Err(e) = connection(stream, tx, me).await {
+                        debug!("control connection: {e:#}");
+                    }
+                }
+                _ => {
+                    refusals.note();
+                    let mut stream = stream;
+                    let _ =
+                        tokio::time::timeout(Duration::from_secs(1), stream.write_all(&busy)).await;
+                }
             }
         });
+    }
+}
+
+/// The reply to a connection the socket has no room for, as a line.
+fn busy_reply(path: &Path) -> Vec<u8> {
+    let reply: Response = Response::error(
+        ErrorKind::Busy,
+        format!(
+            "edged's control socket {} is at its connection limit: it serves {MAX_CONNECTIONS} connections at once, and all {MAX_CONNECTIONS} are taken (other clients hold them; an idle one is closed after {} s). Try again in a moment, or find the holders: ss -xp | grep {}",
+            path.display(),
+            IDLE.as_secs(),
+            path.display(),
+        ),
+    );
+    let mut bytes = serde_json::to_vec(&reply).unwrap_or_default();
+    bytes.push(b'\n');
+    bytes
+}
+
+/// Connections refused for want of a slot, logged at most every 10 s.
+#[derive(Default)]
+struct Refusals {
+    count: std::sync::atomic::AtomicU64,
+    logged: std::sync::Mutex<Option<Instant>>,
+}
+
+impl Refusals {
+    fn note(&self) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.count.fetch_add(1, Relaxed);
+        let mut logged = self.logged.lock().expect("refusals lock");
+        if logged.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
+            *logged = Some(Instant::now());
+            warn!(
+                "control socket: at its limit of {MAX_CONNECTIONS} connections: {} refused (busy) since the last report",
+                self.count.swap(0, Relaxed)
+            );
+        }
     }
 }
 
@@ -182,9 +263,18 @@ pub fn call<T: DeserializeOwned>(
     // leaves the reply to read.
     let written = stream.write_all(&bytes);
     let mut line = String::new();
-    BufReader::new(&stream)
-        .read_line(&mut line)
-        .context("reading edged's reply")?;
+    if let Err(e) = BufReader::new(&stream).read_line(&mut line) {
+        if matches!(
+            e.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        ) {
+            bail!(
+                "edged did not reply within {} s (--timeout sets the wait): it may still be applying a large change; `edgectl status` shows whether it answers",
+                timeout.as_secs_f64()
+            );
+        }
+        return Err(anyhow::Error::new(e).context("reading edged's reply"));
+    }
     if line.is_empty() {
         written.context("sending the request")?;
         bail!("edged closed the connection without replying");

@@ -72,8 +72,13 @@ pub enum Request {
         #[serde(default = "default_window")]
         window_seconds: u64,
     },
+    /// Re-read the config file; `force` applies it even when it drops more
+    /// of the file's prefixes than `reload_max_shrink_percent`.
     /// Reply: [`Changed`].
-    ConfigReload {},
+    ConfigReload {
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        force: bool,
+    },
     /// Reply: [`TornDown`].
     Teardown {},
 }
@@ -167,6 +172,9 @@ pub enum ErrorKind {
     Denied,
     /// The request's protocol version is missing or not edged's.
     Version,
+    /// The control socket is at its connection limit: the connection was
+    /// closed without reading a request.
+    Busy,
 }
 
 /// What edged answers: `ok` with `data` (the verb's reply type), or an
@@ -273,7 +281,7 @@ pub struct Status {
     pub generation: u64,
     /// Changes of the interfaces the config names since edged started, by
     /// interface and kind (`vanished`, `returned`, `replaced`,
-    /// `mac_changed`). Absent from an older edged: empty.
+    /// `mac_changed`, `mtu_changed`). Absent from an older edged: empty.
     #[serde(default)]
     pub interface_events: BTreeMap<String, BTreeMap<String, u64>>,
     /// Ports whose XDP link edged found gone and attached again.
@@ -423,7 +431,7 @@ pub struct Port {
 impl From<&desired::PortView> for Port {
     fn from(p: &desired::PortView) -> Self {
         Self {
-            absent: p.ifindex == 0,
+            absent: p.absent,
             id: p.id,
             ifindex: p.ifindex,
             interface: p.interface.clone(),

@@ -19,8 +19,16 @@ use crate::{host::netdev, plan::Plan};
 /// (`None`: not there), and the local addresses.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(super) struct Facts {
-    pub links: BTreeMap<String, Option<(u32, [u8; 6])>>,
+    pub links: BTreeMap<String, Option<Link>>,
     pub addresses: Vec<IpAddr>,
+}
+
+/// What edged compiles from one interface.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Link {
+    pub ifindex: u32,
+    pub mac: [u8; 6],
+    pub mtu: u32,
 }
 
 /// Every interface `plan` names: its ports and its PoPs' interfaces.
@@ -38,9 +46,11 @@ impl Facts {
         let links = names
             .iter()
             .map(|n| {
-                let found = netdev::ifindex(n)
-                    .ok()
-                    .map(|i| (i, netdev::mac(n).unwrap_or_default()));
+                let found = netdev::ifindex(n).ok().map(|ifindex| Link {
+                    ifindex,
+                    mac: netdev::mac(n).unwrap_or_default(),
+                    mtu: netdev::mtu(n).unwrap_or_default(),
+                });
                 (n.clone(), found)
             })
             .collect();
@@ -78,6 +88,8 @@ pub(super) enum Kind {
     Replaced,
     /// Its MAC changed.
     Readdressed,
+    /// Its MTU changed (PoPs on it check packets against the new one).
+    Remtu,
 }
 
 impl Kind {
@@ -88,6 +100,7 @@ impl Kind {
             Kind::Returned => "returned",
             Kind::Replaced => "replaced",
             Kind::Readdressed => "mac_changed",
+            Kind::Remtu => "mtu_changed",
         }
     }
 }
@@ -103,8 +116,9 @@ pub(super) fn transitions(old: &Facts, new: &Facts) -> Vec<Transition> {
         let kind = match (before, now) {
             (Some(_), None) => Kind::Vanished,
             (None, Some(_)) => Kind::Returned,
-            (Some((a, _)), Some((b, _))) if a != b => Kind::Replaced,
-            (Some((_, a)), Some((_, b))) if a != b => Kind::Readdressed,
+            (Some(a), Some(b)) if a.ifindex != b.ifindex => Kind::Replaced,
+            (Some(a), Some(b)) if a.mac != b.mac => Kind::Readdressed,
+            (Some(a), Some(b)) if a.mtu != b.mtu => Kind::Remtu,
             _ => continue,
         };
         out.push(Transition {
@@ -119,7 +133,7 @@ pub(super) fn transitions(old: &Facts, new: &Facts) -> Vec<Transition> {
 /// vanished interface had, to name what it was renamed to).
 fn message(t: &Transition, old: &Facts, new: &Facts) -> String {
     let name = &t.interface;
-    let index = |f: &Facts| f.links.get(name).copied().flatten().map(|(i, _)| i);
+    let index = |f: &Facts| f.links.get(name).copied().flatten().map(|l| l.ifindex);
     match t.kind {
         Kind::Vanished => {
             let renamed = index(old)
@@ -146,6 +160,15 @@ fn message(t: &Transition, old: &Facts, new: &Facts) -> String {
             index(new).unwrap_or(0)
         ),
         Kind::Readdressed => format!("interface {name} changed its MAC: PoPs on it rewritten"),
+        Kind::Remtu => {
+            let mtu = |f: &Facts| f.links.get(name).copied().flatten().map_or(0, |l| l.mtu);
+            format!(
+                "interface {name} changed its MTU ({} -> {}): PoPs on it without their own mtu check packets against {}",
+                mtu(old),
+                mtu(new),
+                mtu(new)
+            )
+        }
     }
 }
 
@@ -206,7 +229,14 @@ mod tests {
         Facts {
             links: links
                 .iter()
-                .map(|(n, i)| (n.to_string(), i.map(|i| (i, [2, 0, 0, 0, 0, i as u8]))))
+                .map(|(n, i)| {
+                    let link = i.map(|ifindex| Link {
+                        ifindex,
+                        mac: [2, 0, 0, 0, 0, ifindex as u8],
+                        mtu: 1500,
+                    });
+                    (n.to_string(), link)
+                })
                 .collect(),
             addresses: Vec::new(),
         }
@@ -236,12 +266,25 @@ mod tests {
             "d unchanged, e newly named"
         );
         let mut mac = after.clone();
-        mac.links.insert("d".into(), Some((7, [2, 0, 0, 0, 0, 99])));
+        let mut d = after.links["d"].unwrap();
+        d.mac[5] = 99;
+        mac.links.insert("d".into(), Some(d));
         assert_eq!(
             transitions(&after, &mac),
             vec![Transition {
                 interface: "d".into(),
                 kind: Kind::Readdressed
+            }]
+        );
+        let mut mtu = after.clone();
+        let mut d = after.links["d"].unwrap();
+        d.mtu = 1400;
+        mtu.links.insert("d".into(), Some(d));
+        assert_eq!(
+            transitions(&after, &mtu),
+            vec![Transition {
+                interface: "d".into(),
+                kind: Kind::Remtu
             }]
         );
         assert!(transitions(&after, &after).is_empty());

@@ -42,11 +42,13 @@ mod interfaces;
 mod live;
 pub mod logging;
 pub mod notify;
+mod permissions;
 mod pipeline;
 mod requests;
 
 pub use failover::RTT_WINDOW;
 use failover::{Monitor, health_of};
+pub use permissions::{config_file_warnings, warn_if_writable};
 use pipeline::{route_view, start_sync};
 pub use requests::NotFound;
 
@@ -92,9 +94,8 @@ pub struct Loaded {
 /// names, and validates the config with the state's live changes: what
 /// `edged --check` checks and what a start applies.
 pub fn load(path: &Path, o: &Overrides) -> Result<Loaded> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let parsed = config::read_file(&text).with_context(|| format!("config {}", path.display()))?;
+    let text = config::read_file(path)?;
+    let parsed = config::parse_file(&text).with_context(|| format!("config {}", path.display()))?;
     let state_path = o
         .state_path
         .clone()
@@ -109,8 +110,7 @@ pub fn load(path: &Path, o: &Overrides) -> Result<Loaded> {
 
 /// The paths a config names (state file included), before any state is read.
 pub fn paths(path: &Path, o: &Overrides) -> Result<Plan> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text = config::read_file(path)?;
     let mut plan = config::parse(&text).with_context(|| format!("config {}", path.display()))?;
     o.apply(&mut plan);
     Ok(plan)

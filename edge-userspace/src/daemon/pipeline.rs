@@ -21,22 +21,125 @@ use crate::{
     plan::Plan,
 };
 
-/// Reads a config file that may be being written right now (an editor or
-/// `echo > file` that truncates first): the text counts once two reads
-/// 50 ms apart agree. Write configs atomically (a rename) all the same.
-pub(super) fn read_settled(path: &Path) -> Result<String> {
-    let read =
-        || std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()));
-    let mut text = read()?;
-    for _ in 0..40 {
-        std::thread::sleep(Duration::from_millis(50));
-        let again = read()?;
-        if again == text {
-            return Ok(text);
+/// What a reading of the config file saw: its metadata (size, modification
+/// time, inode) and a hash of its contents.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Seen {
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+    inode: (u64, u64),
+    hash: u64,
+}
+
+/// Reads `path` once: its bytes, what it looked like, and how long ago it
+/// was last modified. A file that changed while being read is read again
+/// (a bounded number of times).
+fn look(path: &Path) -> Result<(Vec<u8>, Seen, Option<Duration>)> {
+    use std::{
+        hash::{DefaultHasher, Hash as _, Hasher as _},
+        os::unix::fs::MetadataExt as _,
+    };
+    let stat = || {
+        std::fs::metadata(path).map(|m| {
+            let modified = m.modified().ok();
+            let seen = Seen {
+                len: m.len(),
+                modified,
+                inode: (m.dev(), m.ino()),
+                hash: 0,
+            };
+            (seen, modified)
+        })
+    };
+    let reading = || format!("reading {}", path.display());
+    let mut tries = 0;
+    loop {
+        let (before, modified) = stat().with_context(reading)?;
+        let bytes = std::fs::read(path).with_context(reading)?;
+        let (after, _) = stat().with_context(reading)?;
+        tries += 1;
+        if before == after && after.len == bytes.len() as u64 || tries == 20 {
+            let mut h = DefaultHasher::new();
+            bytes.hash(&mut h);
+            let seen = Seen {
+                hash: h.finish(),
+                ..after
+            };
+            let age = modified.and_then(|m| m.elapsed().ok());
+            return Ok((bytes, seen, age));
         }
-        text = again;
+        std::thread::sleep(Duration::from_millis(5));
     }
-    anyhow::bail!("{} keeps changing; not reloading", path.display())
+}
+
+/// Reads a config file that may be being written right now (an editor or
+/// `echo > file` that truncates first, a copy in several writes): the text
+/// counts once the file's size, modification time, inode and contents have
+/// stayed the same for `settle` (`[daemon] reload_settle_ms`). A file last
+/// modified longer ago than that counts at once. Gives up when the file
+/// keeps changing for ten settle times (at least 5 s). A writer that stalls
+/// longer than `settle` half way still fools this: the shrink guard
+/// (`check_shrink`) catches most of that, and writing the file atomically
+/// (a temporary file renamed over it) all of it.
+pub(super) fn read_settled(path: &Path, settle: Duration) -> Result<String> {
+    let give_up = Instant::now() + (settle * 10).max(Duration::from_secs(5));
+    let step = (settle / 5).clamp(Duration::from_millis(10), Duration::from_millis(100));
+    let (mut bytes, mut seen, age) = look(path)?;
+    // Unchanged since `stable_since`.
+    let mut stable_since = Instant::now()
+        .checked_sub(age.unwrap_or_default().min(settle))
+        .unwrap_or_else(Instant::now);
+    loop {
+        let stable = stable_since.elapsed();
+        if stable >= settle {
+            return config::decode(bytes).with_context(|| format!("config {}", path.display()));
+        }
+        if Instant::now() >= give_up {
+            anyhow::bail!(
+                "{} keeps changing (not the same for {} ms within {} s); not reloading",
+                path.display(),
+                settle.as_millis(),
+                (settle * 10).max(Duration::from_secs(5)).as_secs()
+            );
+        }
+        std::thread::sleep(step.min(settle - stable));
+        let (again, now, _) = look(path)?;
+        if now != seen {
+            (bytes, seen) = (again, now);
+            stable_since = Instant::now();
+        }
+    }
+}
+
+/// Prefixes the config file itself registers (not live changes, not
+/// routes).
+pub(super) fn file_prefixes(plan: &Plan) -> usize {
+    plan.prefixes
+        .iter()
+        .filter(|p| p.origin == crate::plan::Origin::Config)
+        .count()
+}
+
+/// A reload refused by the shrink guard (reply kind `invalid`).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Shrunk(pub String);
+
+/// The shrink guard: a file registering `now` prefixes where the running
+/// one registers `before` is refused when it drops more than `max_percent`
+/// of them.
+pub(super) fn check_shrink(before: usize, now: usize, max_percent: u32) -> Result<(), Shrunk> {
+    if before == 0 || now >= before {
+        return Ok(());
+    }
+    let dropped = before - now;
+    if dropped * 100 <= before * max_percent as usize {
+        return Ok(());
+    }
+    Err(Shrunk(format!(
+        "refused: the file registers {now} prefixes, {dropped} fewer than the running config's {before} ({}%, more than reload_max_shrink_percent = {max_percent}); the running state is kept. A file caught half-written? Write configs atomically (a temporary file, then rename it over the config). If the cut is meant: `edgectl config reload --force` (SIGHUP cannot force)",
+        dropped * 100 / before
+    )))
 }
 
 /// The kernel tables the plan's route sources follow.
@@ -105,7 +208,19 @@ impl Daemon {
     /// Validates `text` with `state`, writes the difference into the maps,
     /// then records the state; any failure leaves everything as it was.
     pub(super) fn change(&mut self, text: String, state: State) -> Result<Changes> {
+        self.change_checked(text, state, |_| Ok(()))
+    }
+
+    /// [`Daemon::change`], with `check` refusing the validated plan before
+    /// anything is touched.
+    pub(super) fn change_checked(
+        &mut self,
+        text: String,
+        state: State,
+        check: impl FnOnce(&Plan) -> Result<()>,
+    ) -> Result<Changes> {
         let mut plan = config::parse_with(&text, &state.live)?;
+        check(&plan)?;
         self.source.overrides.apply(&mut plan);
         // The restart-only keys stay as edged started with them.
         let pending = self.running.pending(&plan);
@@ -146,7 +261,8 @@ impl Daemon {
         // (created again, or back from a rename) needs XDP attached again.
         let returned = present.iter().any(|p| {
             self.host.interfaces.links.get(*p).is_some_and(|before| {
-                before.map(|(i, _)| i) != seen.links.get(*p).copied().flatten().map(|(i, _)| i)
+                before.map(|l| l.ifindex)
+                    != seen.links.get(*p).copied().flatten().map(|l| l.ifindex)
             })
         });
         let moved = returned
@@ -233,12 +349,30 @@ impl Daemon {
     /// Re-reads the config file and applies it. Restart-only keys it
     /// changes are not applied: they are logged (WARN) and listed in
     /// `pending_restart`.
-    pub fn reload(&mut self) -> Result<Changes> {
-        let text = read_settled(&self.source.config_path)?;
+    ///
+    /// The running config's reload guard applies (a file caught half
+    /// written cannot turn its own guard off): the file is read once it has
+    /// settled, and unless `force`, refused when it drops more of the
+    /// file's prefixes than `reload_max_shrink_percent`.
+    pub fn reload(&mut self, force: bool) -> Result<Changes> {
+        let path = self.source.config_path.clone();
+        let guard = self.applied.plan.reload;
+        super::warn_if_writable(&path);
+        let text = read_settled(&path, guard.settle)?;
         let state = self.applied.state.clone();
+        let before = file_prefixes(&self.applied.plan);
         let changes = self
-            .change(text, state)
-            .with_context(|| format!("config {}", self.source.config_path.display()))?;
+            .change_checked(text, state, |plan| {
+                if force {
+                    let now = file_prefixes(plan);
+                    if check_shrink(before, now, guard.max_shrink_percent).is_err() {
+                        warn!("reload forced: the file registers {now} prefixes, the running config {before}");
+                    }
+                    return Ok(());
+                }
+                Ok(check_shrink(before, file_prefixes(plan), guard.max_shrink_percent)?)
+            })
+            .with_context(|| format!("config {}", path.display()))?;
         if !self.pending.is_empty() {
             warn!(
                 "config {}: these keys take effect at the next restart, edged runs on with its own until then: {} (edgectl status: pending_restart)",

@@ -24,7 +24,10 @@ pub(super) fn kind_of(e: &anyhow::Error) -> ErrorKind {
     let invalid = e.chain().find_map(|c| c.downcast_ref::<Invalid>());
     if invalid.is_some_and(|i| i.0.iter().any(|p| p.map_full)) {
         ErrorKind::MapFull
-    } else if invalid.is_some() {
+    } else if invalid.is_some()
+        || e.chain()
+            .any(|c| c.downcast_ref::<super::pipeline::Shrunk>().is_some())
+    {
         ErrorKind::Invalid
     } else if e.chain().any(|c| c.downcast_ref::<NotFound>().is_some()) {
         ErrorKind::NotFound
@@ -141,7 +144,7 @@ impl Daemon {
                 self.snapshot().policies.iter().map(Into::into).collect(),
             )),
             Request::PolicyShow { policy } => self.policy(&policy).map(Reply::PolicyShow),
-            Request::ConfigReload {} => self.reload().map(|c| {
+            Request::ConfigReload { force } => self.reload(force).map(|c| {
                 Reply::Changed(Changed {
                     pending_restart: self.pending_restart(),
                     ..Changed::from(c)

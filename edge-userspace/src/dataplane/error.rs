@@ -6,7 +6,7 @@ use aya::maps::{MapError, xdp::XdpMapError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum MapsError {
-    #[error("map {map} is full (limit {limit} entries)")]
+    #[error("map {map} is full (limit {limit} entries){}", limit_hint(map))]
     MapFull { map: &'static str, limit: u32 },
     #[error("map {map}: {source}")]
     Map { map: &'static str, source: MapError },
@@ -23,6 +23,13 @@ pub enum MapsError {
     Pin { path: PathBuf, source: MapError },
     #[error("map {map}: {what}")]
     Mmap { map: &'static str, what: String },
+}
+
+/// For a prefix map, the `[limits]` key that sizes it.
+fn limit_hint(map: &str) -> String {
+    crate::config::limit_key(map)
+        .map(|k| format!("; [limits] {k} sets its size"))
+        .unwrap_or_default()
 }
 
 /// Turns a failed write into `MapFull` when the kernel says the map is full

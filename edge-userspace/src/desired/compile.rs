@@ -307,6 +307,7 @@ pub fn compile_on(
                 interface: port.interface.clone(),
                 role: role_name(port.role),
                 ifindex: 0,
+                absent: true,
             });
             continue;
         }
@@ -323,6 +324,7 @@ pub fn compile_on(
             interface: port.interface.clone(),
             role: role_name(port.role),
             ifindex,
+            absent: false,
         });
     }
     let mut unresolved = BTreeSet::new();
@@ -347,10 +349,21 @@ pub fn compile_on(
         }
         let ifindex = host.ifindex(&pop.interface)?;
         // The link MTU the program checks: the config's, else the
-        // interface's (as it is now; read again at every change).
+        // interface's (as it is now; read again at every change). Never
+        // more than the interface's: the device would drop what is larger,
+        // unseen by the counters.
+        let link = host.mtu(&pop.interface)?;
         let mtu = match pop.mtu {
+            Some(m) if m > link => {
+                log::warn!(
+                    "PoP {}: mtu = {m} exceeds the MTU of {} ({link}): packets are checked against {link}",
+                    pop.name,
+                    pop.interface
+                );
+                link
+            }
             Some(m) => m,
-            None => host.mtu(&pop.interface)?,
+            None => link,
         };
         if pop.encap_ipv6.is_some() && mtu < PlannedPop::IPV6_TUNNEL_MTU {
             log::warn!(

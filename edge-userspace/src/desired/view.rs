@@ -74,7 +74,10 @@ pub struct PortView {
     pub id: u32,
     pub interface: String,
     pub role: &'static str,
+    /// 0 while the interface is absent (deleted or renamed away).
     pub ifindex: u32,
+    /// The interface is gone: the port takes and sends nothing.
+    pub absent: bool,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]

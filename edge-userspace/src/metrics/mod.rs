@@ -315,7 +315,7 @@ pub fn render(
     }
     r.register(
         "interface_events",
-        "Changes of an interface the config names: vanished (deleted or renamed away), returned, replaced (deleted and created again), mac_changed",
+        "Changes of an interface the config names: vanished (deleted or renamed away), returned, replaced (deleted and created again), mac_changed, mtu_changed",
         changes,
     );
     let mut out = String::new();
@@ -433,6 +433,7 @@ mod tests {
                 interface: "bb0".into(),
                 role: "backbone",
                 ifindex: 7,
+                absent: false,
             }],
             pops: vec![PopView {
                 id: 0,

@@ -18,6 +18,35 @@ pub use martian::martian;
 pub use probe::{Probe, ProbeKind};
 use serde::Deserialize;
 
+/// How a reload reads the config file (`[daemon]` `reload_settle_ms` and
+/// `reload_max_shrink_percent`): guards against applying a file caught
+/// half-written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReloadGuard {
+    /// The file must have stayed the same (size, modification time, inode,
+    /// contents) this long before a reload reads it.
+    pub settle: Duration,
+    /// A reload whose file registers fewer prefixes than the running one by
+    /// more than this share (percent of the running file's) is refused
+    /// unless forced; 100 never refuses.
+    pub max_shrink_percent: u32,
+}
+
+impl ReloadGuard {
+    pub const DEFAULT_SETTLE_MS: u64 = 1000;
+    pub const MAX_SETTLE_MS: u64 = 60_000;
+    pub const DEFAULT_MAX_SHRINK_PERCENT: u32 = 50;
+}
+
+impl Default for ReloadGuard {
+    fn default() -> Self {
+        Self {
+            settle: Duration::from_millis(Self::DEFAULT_SETTLE_MS),
+            max_shrink_percent: Self::DEFAULT_MAX_SHRINK_PERCENT,
+        }
+    }
+}
+
 /// Where pinned maps live unless the config says otherwise.
 pub const DEFAULT_PIN_PATH: &str = "/sys/fs/bpf/edge";
 /// Where edged listens for edgectl unless the config says otherwise.
@@ -288,6 +317,8 @@ pub struct Plan {
     pub pin_path: PathBuf,
     pub socket_path: PathBuf,
     pub state_path: PathBuf,
+    /// How a reload reads the file.
+    pub reload: ReloadGuard,
     pub xdp_mode: XdpMode,
     pub limits: Limits,
     /// The Prometheus endpoint, if on.

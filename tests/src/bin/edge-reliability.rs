@@ -34,6 +34,14 @@ struct Args {
     /// its table row (the report is left alone).
     #[arg(long)]
     only_metrics_flood: bool,
+    /// Run only the interface faults (part 5) on a lab of their own and
+    /// print their table rows (the report is left alone).
+    #[arg(long)]
+    only_interfaces: bool,
+    /// Run only the failed restarts (part 4) and print their table rows
+    /// (the report is left alone).
+    #[arg(long)]
+    only_failed_restarts: bool,
 }
 
 /// One fault's outcome over all its streams.
@@ -52,6 +60,28 @@ fn under_fault(
     rate: u32,
     fault: impl FnOnce(),
 ) -> (usize, Tally) {
+    let each = under_fault_each(streams, rate, fault);
+    (streams.len(), sum(&each))
+}
+
+/// The sum of tallies.
+fn sum(tallies: &[Tally]) -> Tally {
+    let mut total = Tally::default();
+    for t in tallies {
+        total.sent += t.sent;
+        total.received += t.received;
+        total.lost += t.lost;
+        total.duplicated += t.duplicated;
+    }
+    total
+}
+
+/// [`under_fault`], with each stream's tally.
+fn under_fault_each(
+    streams: &[(Stream, Vec<String>)],
+    rate: u32,
+    fault: impl FnOnce(),
+) -> Vec<Tally> {
     let done = Arc::new(AtomicBool::new(false));
     // Every receiving namespace of a stream gets a socket; their arrivals
     // are merged (a stream may move between PoPs).
@@ -78,17 +108,15 @@ fn under_fault(
     let sent = sender.join().unwrap();
     std::thread::sleep(Duration::from_millis(200));
     done.store(true, Ordering::Relaxed);
-    let mut total = Tally::default();
-    for (rx, n) in receivers.into_iter().zip(sent) {
-        let mut seen: Vec<u32> = rx.into_iter().flat_map(|h| h.join().unwrap()).collect();
-        seen.sort_unstable(); // merged from several sockets: order is per socket
-        let t = Tally::of(n, &seen);
-        total.sent += t.sent;
-        total.received += t.received;
-        total.lost += t.lost;
-        total.duplicated += t.duplicated;
-    }
-    (streams.len(), total)
+    receivers
+        .into_iter()
+        .zip(sent)
+        .map(|(rx, n)| {
+            let mut seen: Vec<u32> = rx.into_iter().flat_map(|h| h.join().unwrap()).collect();
+            seen.sort_unstable(); // merged from several sockets: order is per socket
+            Tally::of(n, &seen)
+        })
+        .collect()
 }
 
 /// Reordering within each stream, measured on its own (one receiver).
@@ -205,6 +233,226 @@ fn metrics_flood(lab: &EdgeLab, streams: &[(Stream, Vec<String>)], rate: u32) ->
     r
 }
 
+/// Part 4: restarts that fail, on the standard lab (issue 15).
+fn failed_restarts(rate: u32) -> Vec<Row> {
+    let mut rows = Vec::new();
+    let zero = "zero loss";
+    // Part 4: restarts that fail, on the standard lab (issue 15): each is
+    // refused before it changes anything, the running forwarder forwards
+    // on untouched, and a good restart follows; then a restart with other
+    // [limits] that completes (a new set of maps built beside the running
+    // one, the program swapped on every link). The state directory is a
+    // small tmpfs, to fill up.
+    eprintln!("edge-reliability: building the lab for failed restarts");
+    let lab = EdgeLab::build("relf");
+    let config = std::env::temp_dir().join(format!("{}.toml", lab.edge));
+    std::fs::write(&config, LAB_CONFIG).unwrap();
+    let tiny = TinyFs::mount(&lab.edge, "16k");
+    let mut edged = Edged::unstarted(&lab.edge, &config, &lab.pin_path());
+    edged.state = tiny.dir.join("state.json");
+    edged
+        .spawn_logged(edged.command(&[]))
+        .unwrap_or_else(|(s, log)| panic!("edged exited ({s:?}): {log:?}"));
+    let streams: Vec<(Stream, Vec<String>)> = lab_streams(&lab)
+        .into_iter()
+        .map(|l| (l.stream, vec![l.at]))
+        .collect();
+    let limits = LAB_CONFIG.replace(
+        "[forwarding]",
+        "[limits]\nprefixes_v4 = 4096\n\n[forwarding]",
+    );
+    let refused = |edged: &mut Edged, what: &str| match edged.spawn_logged(edged.command(&[])) {
+        Ok(log) => panic!("{what}: the restart succeeded: {log:?}"),
+        Err((status, log)) => assert_eq!(status.and_then(|s| s.code()), Some(1), "{what}: {log:?}"),
+    };
+    rows.push(row(
+        "restart that fails: other [limits] and a missing interface (refused, the running forwarder left as it was), then a good restart",
+        zero,
+        under_fault(&streams, rate, || {
+            edged.stop();
+            std::fs::write(
+                &config,
+                format!("{limits}\n[[ports]]\ninterface = \"nope0\"\nrole = \"transit\"\n"),
+            )
+            .unwrap();
+            refused(&mut edged, "a missing interface");
+            std::fs::write(&config, LAB_CONFIG).unwrap();
+            edged.restart();
+        }),
+        true,
+    ));
+    rows.push(row(
+        "restart that fails: state directory full (ENOSPC), config changed (refused before any write), then a good restart",
+        zero,
+        under_fault(&streams, rate, || {
+            edged.stop();
+            tiny.fill();
+            std::fs::write(
+                &config,
+                format!("{LAB_CONFIG}\n[[prefixes]]\nprefix = \"198.51.100.128/25\"\npop = \"pop-b\"\n"),
+            )
+            .unwrap();
+            refused(&mut edged, "a full state directory");
+            tiny.free();
+            edged.restart();
+        }),
+        true,
+    ));
+    rows.push(row(
+        "restart with other [limits] (new maps built beside the running ones, the program swapped on every link)",
+        zero,
+        under_fault(&streams, rate, || {
+            edged.stop();
+            std::fs::write(&config, &limits).unwrap();
+            edged.restart();
+        }),
+        true,
+    ));
+    drop(edged);
+    drop(tiny);
+    drop(lab);
+    let _ = std::fs::remove_file(&config);
+
+    rows
+}
+
+/// A row for an interface fault: the first `through` streams cross the
+/// interface, the others do not. Kept: the others lose nothing, and each
+/// stream through it loses no more than the time it was out of service
+/// (`out`, as the fault measured it, `out_what` saying from when to when)
+/// plus `grace_ms`.
+fn interface_row(
+    fault: &str,
+    out_what: &str,
+    out: Duration,
+    each: &[Tally],
+    through: usize,
+    rate: u32,
+    grace_ms: u64,
+) -> Row {
+    let (via, others) = each.split_at(through);
+    let worst = via.iter().map(|t| t.lost).max().unwrap_or(0);
+    let lost_ms = u64::from(worst) * 1000 / u64::from(rate);
+    let out_ms = out.as_millis() as u64;
+    let others_lost: u32 = others.iter().map(|t| t.lost).sum();
+    let mut r = row(
+        &format!(
+            "{fault}: out of service {out_ms} ms ({out_what}); the streams through it lost at most {worst} datagrams each ({lost_ms} ms), the {} others {others_lost}",
+            others.len()
+        ),
+        &format!(
+            "the other streams: zero loss; through it: loss only while it is out of service, plus ≤ {grace_ms} ms"
+        ),
+        (each.len(), sum(each)),
+        false,
+    );
+    r.ok &= others_lost == 0 && lost_ms <= out_ms + grace_ms;
+    r
+}
+
+/// Part 5: interfaces that change under traffic (issue 15), on the
+/// standard lab; edged follows netlink link events (docs/operations.md,
+/// "Interfaces that change"). Two streams (contoso → pop-b, IPv4 and IPv6)
+/// cross bbb0, the backbone exit's port; three do not (fabrikam → transit,
+/// IPv4 and IPv6, and pop-a → contoso).
+fn interfaces(rate: u32) -> Vec<Row> {
+    eprintln!("edge-reliability: building the lab for interface changes");
+    let lab = EdgeLab::build("reli");
+    let config = std::env::temp_dir().join(format!("{}.toml", lab.edge));
+    std::fs::write(&config, LAB_CONFIG).unwrap();
+    let edged = Edged::start(&lab.edge, &config, &lab.pin_path());
+    let mut streams: Vec<(Stream, Vec<String>)> = lab_streams(&lab)
+        .into_iter()
+        .take(4)
+        .map(|l| (l.stream, vec![l.at]))
+        .collect();
+    streams.push((
+        Stream {
+            ns: lab.pop_a.clone(),
+            from: sock("198.51.100.2", 0),
+            to: sock(CONTOSO_V4, 5002),
+        },
+        vec![lab.cust.clone()],
+    ));
+    let through = 2;
+    let grace_ms = 250;
+    let mut rows = Vec::new();
+
+    let mut out = Duration::ZERO;
+    let each = under_fault_each(&streams, rate, || {
+        let t = Instant::now();
+        lab.lab.ip(&lab.edge, &["link", "del", "bbb0"]);
+        std::thread::sleep(Duration::from_millis(300));
+        lab.recreate_port("bbb0");
+        out = t.elapsed();
+        std::thread::sleep(Duration::from_millis(500));
+    });
+    rows.push(interface_row(
+        "interface deleted and created again (bbb0, the backbone exit's port: `ip link del`, 300 ms later the veth created again with the same name, addresses and far end)",
+        "from the deletion until it exists again",
+        out,
+        &each,
+        through,
+        rate,
+        grace_ms,
+    ));
+
+    let without_peer1 = LAB_CONFIG.replace(
+        "[[ports]]\ninterface = \"peer1\"                 # another peer (the rogue one in the lab)\nrole = \"peering\"\n\n",
+        "",
+    );
+    assert_ne!(without_peer1, LAB_CONFIG, "the lab config's peer1 port");
+    rows.push(row(
+        "interface deleted and dropped from the config (peer1: `ip link del`, then `edgectl config reload` of the config without it: succeeds, its link pin removed)",
+        "zero loss (no stream crosses peer1)",
+        under_fault(&streams, rate, || {
+            lab.lab.ip(&lab.edge, &["link", "del", "peer1"]);
+            std::fs::write(&config, &without_peer1).unwrap();
+            edged.ctl_ok(&["config", "reload"]);
+            assert!(
+                !lab.pin_path().join("link_peer1").exists(),
+                "peer1's link pin was left"
+            );
+        }),
+        true,
+    ));
+
+    let renamed = without_peer1.replace("\"bbb0\"", "\"bbx0\"");
+    let mut out = Duration::ZERO;
+    let each = under_fault_each(&streams, rate, || {
+        // The config naming bbx0, written beforehand and settled (the
+        // reload below does not wait for reload_settle_ms).
+        std::fs::write(&config, &renamed).unwrap();
+        std::thread::sleep(Duration::from_millis(1100));
+        let t = Instant::now();
+        for args in [
+            &["link", "set", "bbb0", "down"][..],
+            &["link", "set", "bbb0", "name", "bbx0"],
+            &["link", "set", "bbx0", "up"],
+        ] {
+            lab.lab.ip(&lab.edge, args);
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        edged.ctl_ok(&["config", "reload"]);
+        out = t.elapsed();
+        assert!(lab.pin_path().join("link_bbx0").exists(), "bbx0 not pinned");
+        std::thread::sleep(Duration::from_millis(500));
+    });
+    rows.push(interface_row(
+        "interface renamed, config updated (bbb0 set down, renamed bbx0, up; 300 ms later `edgectl config reload` of the config naming bbx0: its pinned link taken over)",
+        "from the rename until the reload's reply",
+        out,
+        &each,
+        through,
+        rate,
+        grace_ms,
+    ));
+    drop(edged);
+    drop(lab);
+    let _ = std::fs::remove_file(&config);
+    rows
+}
+
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
     require_root();
@@ -223,6 +471,21 @@ fn main() -> std::process::ExitCode {
         let _ = std::fs::remove_file(&config);
         println!("{}", table_row(&r));
         return if r.ok {
+            std::process::ExitCode::SUCCESS
+        } else {
+            std::process::ExitCode::FAILURE
+        };
+    }
+    if args.only_interfaces || args.only_failed_restarts {
+        let rows = if args.only_interfaces {
+            interfaces(args.rate)
+        } else {
+            failed_restarts(args.rate)
+        };
+        for r in &rows {
+            println!("{}", table_row(r));
+        }
+        return if rows.iter().all(|r| r.ok) {
             std::process::ExitCode::SUCCESS
         } else {
             std::process::ExitCode::FAILURE
@@ -490,81 +753,8 @@ fn main() -> std::process::ExitCode {
     drop(lab);
     let _ = std::fs::remove_file(&config);
 
-    // Part 4: restarts that fail, on the standard lab (issue 15): each is
-    // refused before it changes anything, the running forwarder forwards
-    // on untouched, and a good restart follows; then a restart with other
-    // [limits] that completes (a new set of maps built beside the running
-    // one, the program swapped on every link). The state directory is a
-    // small tmpfs, to fill up.
-    eprintln!("edge-reliability: building the lab for failed restarts");
-    let lab = EdgeLab::build("relf");
-    let config = std::env::temp_dir().join(format!("{}.toml", lab.edge));
-    std::fs::write(&config, LAB_CONFIG).unwrap();
-    let tiny = TinyFs::mount(&lab.edge, "16k");
-    let mut edged = Edged::unstarted(&lab.edge, &config, &lab.pin_path());
-    edged.state = tiny.dir.join("state.json");
-    edged
-        .spawn_logged(edged.command(&[]))
-        .unwrap_or_else(|(s, log)| panic!("edged exited ({s:?}): {log:?}"));
-    let streams: Vec<(Stream, Vec<String>)> = lab_streams(&lab)
-        .into_iter()
-        .map(|l| (l.stream, vec![l.at]))
-        .collect();
-    let limits = LAB_CONFIG.replace(
-        "[forwarding]",
-        "[limits]\nprefixes_v4 = 4096\n\n[forwarding]",
-    );
-    let refused = |edged: &mut Edged, what: &str| match edged.spawn_logged(edged.command(&[])) {
-        Ok(log) => panic!("{what}: the restart succeeded: {log:?}"),
-        Err((status, log)) => assert_eq!(status.and_then(|s| s.code()), Some(1), "{what}: {log:?}"),
-    };
-    rows.push(row(
-        "restart that fails: other [limits] and a missing interface (refused, the running forwarder left as it was), then a good restart",
-        zero,
-        under_fault(&streams, rate, || {
-            edged.stop();
-            std::fs::write(
-                &config,
-                format!("{limits}\n[[ports]]\ninterface = \"nope0\"\nrole = \"transit\"\n"),
-            )
-            .unwrap();
-            refused(&mut edged, "a missing interface");
-            std::fs::write(&config, LAB_CONFIG).unwrap();
-            edged.restart();
-        }),
-        true,
-    ));
-    rows.push(row(
-        "restart that fails: state directory full (ENOSPC), config changed (refused before any write), then a good restart",
-        zero,
-        under_fault(&streams, rate, || {
-            edged.stop();
-            tiny.fill();
-            std::fs::write(
-                &config,
-                format!("{LAB_CONFIG}\n[[prefixes]]\nprefix = \"198.51.100.128/25\"\npop = \"pop-b\"\n"),
-            )
-            .unwrap();
-            refused(&mut edged, "a full state directory");
-            tiny.free();
-            edged.restart();
-        }),
-        true,
-    ));
-    rows.push(row(
-        "restart with other [limits] (new maps built beside the running ones, the program swapped on every link)",
-        zero,
-        under_fault(&streams, rate, || {
-            edged.stop();
-            std::fs::write(&config, &limits).unwrap();
-            edged.restart();
-        }),
-        true,
-    ));
-    drop(edged);
-    drop(tiny);
-    drop(lab);
-    let _ = std::fs::remove_file(&config);
+    rows.extend(failed_restarts(rate));
+    rows.extend(interfaces(rate));
 
     // The report.
     let mut md = String::from(
@@ -572,14 +762,14 @@ fn main() -> std::process::ExitCode {
     );
     let _ = writeln!(
         md,
-        "Sequence-numbered UDP streams at {} datagrams/s each run through the edge while one fault happens at a time (0.4 s of traffic before it, 0.6 s after). Part 1: the standard lab (tests/src/topology.rs), six streams: contoso → backbone, fabrikam → transit, backbone → contoso, each over IPv4 and IPv6. Part 2: the three-PoP lab (tests/src/three_pops.rs), one stream from transit toward the customer, policy `priority` over pop1 > pop2 > pop3, UDP probes every 200 ms (timeout 100 ms, rise 2, fall 3), received at whichever PoP carries it. Part 3: the same lab with a customer on a peering port (tests/src/three_pops.rs `exit_config`): one stream to the backbone exit (the PoP pop1, falling back to the transit exit) and one to the transit exit (a priority policy over the transit host, then pop3), received wherever the exit sends it. Part 4: the standard lab again, with edged's state directory on a 16 KiB tmpfs: restarts that fail (other `[limits]` and a missing interface; a full state directory with a changed config), each followed by a good restart, and a restart with other `[limits]` that completes. The metrics endpoint flood runs in part 1 (`--only-metrics-flood` runs it alone, on a lab of its own).\n",
+        "Sequence-numbered UDP streams at {} datagrams/s each run through the edge while one fault happens at a time (0.4 s of traffic before it, 0.6 s after). Part 1: the standard lab (tests/src/topology.rs), six streams: contoso → backbone, fabrikam → transit, backbone → contoso, each over IPv4 and IPv6. Part 2: the three-PoP lab (tests/src/three_pops.rs), one stream from transit toward the customer, policy `priority` over pop1 > pop2 > pop3, UDP probes every 200 ms (timeout 100 ms, rise 2, fall 3), received at whichever PoP carries it. Part 3: the same lab with a customer on a peering port (tests/src/three_pops.rs `exit_config`): one stream to the backbone exit (the PoP pop1, falling back to the transit exit) and one to the transit exit (a priority policy over the transit host, then pop3), received wherever the exit sends it. Part 4: the standard lab again, with edged's state directory on a 16 KiB tmpfs: restarts that fail (other `[limits]` and a missing interface; a full state directory with a changed config), each followed by a good restart, and a restart with other `[limits]` that completes. Part 5: the standard lab again, interfaces that change under traffic (edged follows netlink link events): bbb0, the backbone exit's port, deleted and created again, and renamed with the config updated; peer1 deleted and dropped from the config. Two streams (contoso → backbone, IPv4 and IPv6) cross bbb0, three do not (fabrikam → transit, IPv4 and IPv6, and pop-a → contoso). The metrics endpoint flood runs in part 1 (`--only-metrics-flood` runs it alone, on a lab of its own; `--only-failed-restarts` and `--only-interfaces` run parts 4 and 5 alone).\n",
         args.rate
     );
     md += "| fault | promise | streams | sent | received | lost | duplicated | verdict |\n|---|---|---:|---:|---:|---:|---:|---|\n";
     for r in &rows {
         let _ = writeln!(md, "{}", table_row(r));
     }
-    md += "\nZero loss holds because the data plane does not depend on the daemon: program, maps and links are pinned in bpffs, a restart replaces the program with `bpf_link_update`, and every change is written as a diff that keeps each intermediate state valid (docs/operations.md). Failover loss is the time to detect the failure (fall × interval) plus one table write. A restart that fails changes nothing: it is refused before it touches the running forwarder, or undoes what it did (the old program back on every link); a restart that must replace maps builds the new ones beside the running ones and swaps the program atomically.\n";
+    md += "\nZero loss holds because the data plane does not depend on the daemon: program, maps and links are pinned in bpffs, a restart replaces the program with `bpf_link_update`, and every change is written as a diff that keeps each intermediate state valid (docs/operations.md). Failover loss is the time to detect the failure (fall × interval) plus one table write. A restart that fails changes nothing: it is refused before it touches the running forwarder, or undoes what it did (the old program back on every link); a restart that must replace maps builds the new ones beside the running ones and swaps the program atomically. An interface that changes takes only its own traffic with it: edged follows netlink link events, compiles a vanished port out at once and back in when it returns (attaching XDP again) or when a reload names it by its new name (taking its pinned link over), so the loss through it is the time it is out of service.\n";
     md += "\nHostile input: see docs/fuzzing.md (packet fuzzing through BPF_PROG_TEST_RUN, cargo-fuzz of the config parser and the control-socket decoder) and the control-socket tests in tests/tests/daemon.rs.\n";
     std::fs::write(&args.out, md).expect("write the report");
     eprintln!("edge-reliability: wrote {}", args.out.display());

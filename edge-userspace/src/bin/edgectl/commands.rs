@@ -93,10 +93,13 @@ pub(super) fn lookup(cli: &Cli, address: IpAddr) -> Result<ExitCode> {
 
 /// `config check`: no daemon involved.
 pub(super) fn config_check(cli: &Cli, file: &Path) -> Result<ExitCode> {
-    let text =
-        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
-    // The file, then the selection tables it lays out (their limit).
-    match config::parse(&text).and_then(|plan| desired::layout(&plan).map(|_| plan)) {
+    let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    // UTF-8 (a file that is not is invalid, with the line), the file, then
+    // the selection tables it lays out (their limit).
+    let checked = config::decode(bytes).and_then(|text| {
+        config::parse(&text).and_then(|plan| desired::layout(&plan).map(|_| plan))
+    });
+    match checked {
         Ok(plan) => {
             if cli.json {
                 println!("{}", serde_json::json!({"ok": true, "problems": []}));

@@ -155,10 +155,25 @@ enum ConfigCommand {
     Check { file: PathBuf },
     /// Make edged re-read its config file and apply it as a diff (a bad
     /// config is rejected whole; the running state stays).
-    Reload,
+    Reload {
+        /// Apply the file even when it drops more of the file's prefixes
+        /// than `[daemon] reload_max_shrink_percent` allows (a guard
+        /// against a file caught half-written).
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 fn main() -> ExitCode {
+    // Output piped into `head` and the like ends quietly when the reader
+    // goes, as for any Unix filter, not with a panic on EPIPE.
+    // SAFETY: restoring the default disposition, before any thread starts.
+    unsafe {
+        let _ = nix::sys::signal::signal(
+            nix::sys::signal::Signal::SIGPIPE,
+            nix::sys::signal::SigHandler::SigDfl,
+        );
+    }
     // `edgectl --man-pages DIR` writes edgectl.1 and one page per
     // subcommand (clap_mangen) into DIR, for `cargo xtask package`, which
     // cannot link edge-userspace to render them itself: its build script
@@ -208,9 +223,11 @@ fn run(cli: &Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Config(ConfigCommand::Check { file }) => commands::config_check(cli, file),
-        Command::Config(ConfigCommand::Reload) => {
-            simple(cli, Request::ConfigReload {}, render::changed)
-        }
+        Command::Config(ConfigCommand::Reload { force }) => simple(
+            cli,
+            Request::ConfigReload { force: *force },
+            render::changed,
+        ),
         Command::Events { limit } => simple(cli, Request::Events { limit: *limit }, render::events),
         Command::Report(ReportCommand::Latency { window }) => simple(
             cli,

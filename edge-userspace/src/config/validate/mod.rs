@@ -147,6 +147,8 @@ impl Validator {
             pin_path: file.daemon.pin_path,
             socket_path: file.daemon.socket_path,
             state_path: file.daemon.state_path,
+            // Validated by `config::reload` (how the file is read).
+            reload: crate::plan::ReloadGuard::default(),
             xdp_mode: file.daemon.xdp_mode,
             limits,
             metrics_address,

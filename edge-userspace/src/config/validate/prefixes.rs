@@ -305,17 +305,15 @@ impl Validator {
 
     /// `v4` and `v6` prefixes fit the prefix maps (`sizes`).
     pub(crate) fn map_limits(&mut self, v4: usize, v6: usize, sizes: Limits) {
-        for (family, key, n, limit, map) in [
+        for (family, n, limit, map) in [
             (
                 "IPv4",
-                "v4",
                 v4,
                 sizes.prefixes_v4,
                 edge_common::map_names::PREFIX_V4,
             ),
             (
                 "IPv6",
-                "v6",
                 v6,
                 sizes.prefixes_v6,
                 edge_common::map_names::PREFIX_V6,
@@ -324,7 +322,10 @@ impl Validator {
             if n > limit as usize {
                 self.bad(
                     None,
-                    format!("map {map} is full: {n} {family} prefixes exceed its limit of {limit} entries ([limits] prefixes_{key})"),
+                    format!(
+                        "map {map} is full: {n} {family} prefixes exceed its limit of {limit} entries ([limits] {})",
+                        crate::config::limit_key(map).unwrap_or("?")
+                    ),
                 );
                 if let Some(p) = self.problems.last_mut() {
                     p.map_full = true;

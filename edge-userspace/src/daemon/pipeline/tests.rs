@@ -225,3 +225,130 @@ fn a_missing_interface_fails_before_any_write() {
     assert_eq!(maps.writes, 0);
     assert!(saved.borrow().is_empty());
 }
+
+/// A PoP's `mtu` above its interface's is held to the interface's: the
+/// device would drop the larger packets, unseen by any counter.
+#[test]
+fn a_pop_mtu_is_never_above_its_interface_mtu() {
+    let saved = RefCell::new(Vec::new());
+    let mut maps = Memory::holding(&Desired::default());
+    let config = CONFIG.replace(
+        "mac = \"02:00:00:00:00:02\"",
+        "mac = \"02:00:00:00:00:02\"\nmtu = 9000",
+    );
+    let config = config.replace(
+        "mac = \"02:00:00:00:00:01\"",
+        "mac = \"02:00:00:00:00:01\"\nmtu = 1400",
+    );
+    let plan = config::parse(&config).unwrap();
+    let (_, state, _) = run(&mut maps, &plan, State::default(), &saved, false).unwrap();
+    let mtu = |name: &str| maps.maps.pops[state.ids.pops[name] as usize].mtu;
+    assert_eq!((mtu("core"), mtu("west"), mtu("isp")), (1400, 1500, 1500));
+}
+
+mod reload_guard {
+    //! A reload reads a file once it has settled, and refuses one that
+    //! drops too many of the file's prefixes (issue 15).
+
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    fn temp(name: &str) -> std::path::PathBuf {
+        std::env::temp_dir().join(format!("edge-settle-{}-{name}", std::process::id()))
+    }
+
+    #[test]
+    fn a_file_is_read_once_it_stayed_the_same_for_the_settle_time() {
+        let path = temp("stall");
+        let settle = Duration::from_millis(300);
+        std::fs::write(&path, "first half\n").unwrap();
+        // A writer that stalls 150 ms (less than the settle time) between
+        // its two writes: the whole file is read, not the first half.
+        let writer = {
+            let path = path.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(150));
+                use std::io::Write as _;
+                let mut f = std::fs::OpenOptions::new()
+                    .append(true)
+                    .open(&path)
+                    .unwrap();
+                f.write_all(b"second half\n").unwrap();
+            })
+        };
+        let t = Instant::now();
+        let text = read_settled(&path, settle).unwrap();
+        writer.join().unwrap();
+        assert_eq!(text, "first half\nsecond half\n");
+        assert!(
+            t.elapsed() >= Duration::from_millis(150) + settle,
+            "{:?}",
+            t.elapsed()
+        );
+
+        // Unchanged for longer than the settle time already: read at once.
+        std::thread::sleep(settle);
+        let t = Instant::now();
+        read_settled(&path, settle).unwrap();
+        assert!(t.elapsed() < settle, "{:?}", t.elapsed());
+
+        // Bytes that are not UTF-8: the config's problem, with its line.
+        std::fs::write(&path, b"ok\n\xff\n").unwrap();
+        let e = read_settled(&path, Duration::ZERO).unwrap_err();
+        assert!(format!("{e:#}").contains("line 2: column 1"), "{e:#}");
+        assert!(
+            e.chain()
+                .any(|c| c.downcast_ref::<config::Invalid>().is_some())
+        );
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
+    fn a_file_that_keeps_changing_is_not_read() {
+        let path = temp("busy");
+        std::fs::write(&path, "0").unwrap();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let writer = {
+            let (path, stop) = (path.clone(), stop.clone());
+            std::thread::spawn(move || {
+                for i in 0..2000 {
+                    if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        break;
+                    }
+                    std::fs::write(&path, i.to_string()).unwrap();
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            })
+        };
+        let t = Instant::now();
+        let e = read_settled(&path, Duration::from_millis(100)).unwrap_err();
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        writer.join().unwrap();
+        assert!(format!("{e:#}").contains("keeps changing"), "{e:#}");
+        assert!(t.elapsed() < Duration::from_secs(8), "{:?}", t.elapsed());
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
+    fn the_shrink_guard() {
+        // Up to the share: fine; beyond it: refused, saying how to force.
+        assert!(check_shrink(14, 7, 50).is_ok());
+        let e = check_shrink(14, 6, 50).unwrap_err().to_string();
+        assert!(e.contains("registers 6 prefixes, 8 fewer than the running config's 14 (57%, more than reload_max_shrink_percent = 50)"), "{e}");
+        assert!(
+            e.contains("edgectl config reload --force") && e.contains("SIGHUP cannot force"),
+            "{e}"
+        );
+        assert!(check_shrink(14, 0, 100).is_ok());
+        assert!(check_shrink(14, 13, 0).is_err());
+        assert!(check_shrink(0, 0, 0).is_ok());
+        assert!(check_shrink(3, 10, 0).is_ok());
+        let plan = config::parse(CONFIG).unwrap();
+        assert_eq!(
+            file_prefixes(&plan),
+            plan.prefixes.len(),
+            "every prefix of a plan without live changes or routes is the file's"
+        );
+    }
+}
