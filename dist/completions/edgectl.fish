@@ -45,6 +45,12 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand status" -l timeout -d 'H
 complete -c edgectl -n "__fish_edgectl_using_subcommand status" -l json -d 'Print machine-readable JSON instead of text'
 complete -c edgectl -n "__fish_edgectl_using_subcommand status" -s h -l help -d 'Print help'
 complete -c edgectl -n "__fish_edgectl_using_subcommand stats; and not __fish_seen_subcommand_from prefix help" -l interval -d 'Seconds between samples (rates are per second over it)' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand stats; and not __fish_seen_subcommand_from prefix help" -l top -d 'Only the N prefixes with the most packets, busiest first' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand stats; and not __fish_seen_subcommand_from prefix help" -l registration -d 'Only the prefixes of this registration' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand stats; and not __fish_seen_subcommand_from prefix help" -l within -d 'Only the prefixes inside this network (or equal to it)' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand stats; and not __fish_seen_subcommand_from prefix help" -l source -d 'Only the prefixes from this source (route: any route table\'s)' -r -f -a "config\t''
+live\t''
+route\t''"
 complete -c edgectl -n "__fish_edgectl_using_subcommand stats; and not __fish_seen_subcommand_from prefix help" -l socket -d 'edged\'s control socket' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand stats; and not __fish_seen_subcommand_from prefix help" -l timeout -d 'How long to wait for edged\'s reply (seconds)' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand stats; and not __fish_seen_subcommand_from prefix help" -l watch -d 'Refresh in place every interval until interrupted'
@@ -62,8 +68,8 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and not __fish_s
 complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and not __fish_seen_subcommand_from add del list show lookup help" -l timeout -d 'How long to wait for edged\'s reply (seconds)' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and not __fish_seen_subcommand_from add del list show lookup help" -l json -d 'Print machine-readable JSON instead of text'
 complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and not __fish_seen_subcommand_from add del list show lookup help" -s h -l help -d 'Print help'
-complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and not __fish_seen_subcommand_from add del list show lookup help" -f -a "add" -d 'Register a prefix live (kept across restarts; replaces the config\'s entry for the same prefix)'
-complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and not __fish_seen_subcommand_from add del list show lookup help" -f -a "del" -d 'Remove a prefix (a config prefix stays removed until `prefix add`)'
+complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and not __fish_seen_subcommand_from add del list show lookup help" -f -a "add" -d 'Register a prefix live (kept across restarts; replaces the config\'s entry for the same prefix), or every prefix of a file in one transaction (--file)'
+complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and not __fish_seen_subcommand_from add del list show lookup help" -f -a "del" -d 'Remove a prefix (a config prefix stays removed until `prefix add`), or every prefix of a file in one transaction (--file)'
 complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and not __fish_seen_subcommand_from add del list show lookup help" -f -a "list" -d 'Every registered prefix and where it came from'
 complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and not __fish_seen_subcommand_from add del list show lookup help" -f -a "show" -d 'One registered prefix'
 complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and not __fish_seen_subcommand_from add del list show lookup help" -f -a "lookup" -d 'What a packet to or from ADDRESS gets right now: prefix, preference, policy and the PoPs of its selection table'
@@ -74,14 +80,22 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_
 complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from add" -l pop -d 'Shorthand for a one-member policy' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from add" -l dscp -d 'DSCP class name or number' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from add" -l protect -d 'Peering ports the prefix is registered on (comma separated)' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from add" -l file -d 'Register every prefix of FILE (`-`: standard input) as one transaction, all or nothing: one per line, written as this command\'s arguments (`PREFIX [--pop NAME] [--dscp ef] ...`); blank lines and `#` comments are skipped' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from add" -l socket -d 'edged\'s control socket' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from add" -l timeout -d 'How long to wait for edged\'s reply (seconds)' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from add" -l json -d 'Print machine-readable JSON instead of text'
 complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from add" -s h -l help -d 'Print help'
+complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from del" -l file -d 'Remove every prefix of FILE (`-`: standard input) as one transaction, all or nothing: one prefix per line; blank lines and `#` comments are skipped' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from del" -l socket -d 'edged\'s control socket' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from del" -l timeout -d 'How long to wait for edged\'s reply (seconds)' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from del" -l json -d 'Print machine-readable JSON instead of text'
 complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from del" -s h -l help -d 'Print help'
+complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from list" -l top -d 'Only the N prefixes with the most packets, busiest first' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from list" -l registration -d 'Only the prefixes of this registration' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from list" -l within -d 'Only the prefixes inside this network (or equal to it)' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from list" -l source -d 'Only the prefixes from this source (route: any route table\'s)' -r -f -a "config\t''
+live\t''
+route\t''"
 complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from list" -l socket -d 'edged\'s control socket' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from list" -l timeout -d 'How long to wait for edged\'s reply (seconds)' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from list" -l json -d 'Print machine-readable JSON instead of text'
@@ -94,8 +108,8 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_
 complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from lookup" -l timeout -d 'How long to wait for edged\'s reply (seconds)' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from lookup" -l json -d 'Print machine-readable JSON instead of text'
 complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from lookup" -s h -l help -d 'Print help'
-complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from help" -f -a "add" -d 'Register a prefix live (kept across restarts; replaces the config\'s entry for the same prefix)'
-complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from help" -f -a "del" -d 'Remove a prefix (a config prefix stays removed until `prefix add`)'
+complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from help" -f -a "add" -d 'Register a prefix live (kept across restarts; replaces the config\'s entry for the same prefix), or every prefix of a file in one transaction (--file)'
+complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from help" -f -a "del" -d 'Remove a prefix (a config prefix stays removed until `prefix add`), or every prefix of a file in one transaction (--file)'
 complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from help" -f -a "list" -d 'Every registered prefix and where it came from'
 complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from help" -f -a "show" -d 'One registered prefix'
 complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from help" -f -a "lookup" -d 'What a packet to or from ADDRESS gets right now: prefix, preference, policy and the PoPs of its selection table'
@@ -199,8 +213,8 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_see
 complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from status stats prefix pop policy config report events teardown completions help" -f -a "completions" -d 'Print a shell completion script'
 complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from status stats prefix pop policy config report events teardown completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from stats" -f -a "prefix" -d 'Only one registered prefix'
-complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from prefix" -f -a "add" -d 'Register a prefix live (kept across restarts; replaces the config\'s entry for the same prefix)'
-complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from prefix" -f -a "del" -d 'Remove a prefix (a config prefix stays removed until `prefix add`)'
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from prefix" -f -a "add" -d 'Register a prefix live (kept across restarts; replaces the config\'s entry for the same prefix), or every prefix of a file in one transaction (--file)'
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from prefix" -f -a "del" -d 'Remove a prefix (a config prefix stays removed until `prefix add`), or every prefix of a file in one transaction (--file)'
 complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from prefix" -f -a "list" -d 'Every registered prefix and where it came from'
 complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from prefix" -f -a "show" -d 'One registered prefix'
 complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from prefix" -f -a "lookup" -d 'What a packet to or from ADDRESS gets right now: prefix, preference, policy and the PoPs of its selection table'

@@ -43,6 +43,10 @@ _arguments "${_arguments_options[@]}" : \
 (stats)
 _arguments "${_arguments_options[@]}" : \
 '--interval=[Seconds between samples (rates are per second over it)]:INTERVAL:_default' \
+'--top=[Only the N prefixes with the most packets, busiest first]:N:_default' \
+'--registration=[Only the prefixes of this registration]:NAME:_default' \
+'--within=[Only the prefixes inside this network (or equal to it)]:CIDR:_default' \
+'--source=[Only the prefixes from this source (route\: any route table'\''s)]:SOURCE:(config live route)' \
 '--socket=[edged'\''s control socket]:SOCKET:_files' \
 '--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
 '--watch[Refresh in place every interval until interrupted]' \
@@ -122,26 +126,32 @@ _arguments "${_arguments_options[@]}" : \
 '--pop=[Shorthand for a one-member policy]:POP:_default' \
 '--dscp=[DSCP class name or number]:DSCP:_default' \
 '*--protect=[Peering ports the prefix is registered on (comma separated)]:PROTECT:_default' \
+'(--registration --preference --policy --pop --dscp --protect)--file=[Register every prefix of FILE (\`-\`\: standard input) as one transaction, all or nothing\: one per line, written as this command'\''s arguments (\`PREFIX \[--pop NAME\] \[--dscp ef\] ...\`); blank lines and \`#\` comments are skipped]:FILE:_files' \
 '--socket=[edged'\''s control socket]:SOCKET:_files' \
 '--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
 '--json[Print machine-readable JSON instead of text]' \
 '-h[Print help]' \
 '--help[Print help]' \
-':prefix:_default' \
+'::prefix -- The prefix (CIDR):_default' \
 && ret=0
 ;;
 (del)
 _arguments "${_arguments_options[@]}" : \
+'()--file=[Remove every prefix of FILE (\`-\`\: standard input) as one transaction, all or nothing\: one prefix per line; blank lines and \`#\` comments are skipped]:FILE:_files' \
 '--socket=[edged'\''s control socket]:SOCKET:_files' \
 '--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
 '--json[Print machine-readable JSON instead of text]' \
 '-h[Print help]' \
 '--help[Print help]' \
-':prefix:_default' \
+'::prefix:_default' \
 && ret=0
 ;;
 (list)
 _arguments "${_arguments_options[@]}" : \
+'--top=[Only the N prefixes with the most packets, busiest first]:N:_default' \
+'--registration=[Only the prefixes of this registration]:NAME:_default' \
+'--within=[Only the prefixes inside this network (or equal to it)]:CIDR:_default' \
+'--source=[Only the prefixes from this source (route\: any route table'\''s)]:SOURCE:(config live route)' \
 '--socket=[edged'\''s control socket]:SOCKET:_files' \
 '--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
 '--json[Print machine-readable JSON instead of text]' \
@@ -874,8 +884,8 @@ _edgectl__subcmd__help__subcmd__pop__subcmd__undrain_commands() {
 (( $+functions[_edgectl__subcmd__help__subcmd__prefix_commands] )) ||
 _edgectl__subcmd__help__subcmd__prefix_commands() {
     local commands; commands=(
-'add:Register a prefix live (kept across restarts; replaces the config'\''s entry for the same prefix)' \
-'del:Remove a prefix (a config prefix stays removed until \`prefix add\`)' \
+'add:Register a prefix live (kept across restarts; replaces the config'\''s entry for the same prefix), or every prefix of a file in one transaction (--file)' \
+'del:Remove a prefix (a config prefix stays removed until \`prefix add\`), or every prefix of a file in one transaction (--file)' \
 'list:Every registered prefix and where it came from' \
 'show:One registered prefix' \
 'lookup:What a packet to or from ADDRESS gets right now\: prefix, preference, policy and the PoPs of its selection table' \
@@ -1042,8 +1052,8 @@ _edgectl__subcmd__pop__subcmd__undrain_commands() {
 (( $+functions[_edgectl__subcmd__prefix_commands] )) ||
 _edgectl__subcmd__prefix_commands() {
     local commands; commands=(
-'add:Register a prefix live (kept across restarts; replaces the config'\''s entry for the same prefix)' \
-'del:Remove a prefix (a config prefix stays removed until \`prefix add\`)' \
+'add:Register a prefix live (kept across restarts; replaces the config'\''s entry for the same prefix), or every prefix of a file in one transaction (--file)' \
+'del:Remove a prefix (a config prefix stays removed until \`prefix add\`), or every prefix of a file in one transaction (--file)' \
 'list:Every registered prefix and where it came from' \
 'show:One registered prefix' \
 'lookup:What a packet to or from ADDRESS gets right now\: prefix, preference, policy and the PoPs of its selection table' \
@@ -1064,8 +1074,8 @@ _edgectl__subcmd__prefix__subcmd__del_commands() {
 (( $+functions[_edgectl__subcmd__prefix__subcmd__help_commands] )) ||
 _edgectl__subcmd__prefix__subcmd__help_commands() {
     local commands; commands=(
-'add:Register a prefix live (kept across restarts; replaces the config'\''s entry for the same prefix)' \
-'del:Remove a prefix (a config prefix stays removed until \`prefix add\`)' \
+'add:Register a prefix live (kept across restarts; replaces the config'\''s entry for the same prefix), or every prefix of a file in one transaction (--file)' \
+'del:Remove a prefix (a config prefix stays removed until \`prefix add\`), or every prefix of a file in one transaction (--file)' \
 'list:Every registered prefix and where it came from' \
 'show:One registered prefix' \
 'lookup:What a packet to or from ADDRESS gets right now\: prefix, preference, policy and the PoPs of its selection table' \

@@ -239,22 +239,38 @@ fn merge(mut file: File, text: &str, live: &Live) -> Result<Plan, Invalid> {
 /// prefix for it replaces that entry; the map limits count it once). `Ok(None)`: a prefix needs
 /// what only a whole validation makes (a `pop:NAME` policy that no entry
 /// used yet), so the caller validates the whole config instead. The specs
-/// are for distinct networks.
+/// are for distinct networks. With `lines` (one per spec: the line of a
+/// batch file it came from), a spec's problems carry its line instead of
+/// the words "live change".
 pub fn validate_live(
     plan: &Plan,
     specs: &[PrefixSpec],
     registered: &dyn Fn(&IpNet) -> bool,
+    lines: Option<&[usize]>,
 ) -> Result<Option<Vec<crate::plan::PlannedPrefix>>, Invalid> {
+    // A spec's problem, with its line when from a batch.
+    let of_spec = |i: usize, mut p: Problem| -> Problem {
+        if let Some(lines) = lines {
+            p.line = lines.get(i).copied();
+            if let Some(m) = p.message.strip_prefix("live change: ") {
+                p.message = m.to_string();
+            }
+        }
+        p
+    };
     let mut problems = Vec::new();
     let mut entries = Vec::with_capacity(specs.len());
-    for spec in specs {
+    for (i, spec) in specs.iter().enumerate() {
         match live_entry(spec, 0) {
             Ok(entry) => entries.push(entry),
-            Err(message) => problems.push(Problem {
-                line: None,
-                message: format!("live change: {message}"),
-                map_full: false,
-            }),
+            Err(message) => problems.push(of_spec(
+                i,
+                Problem {
+                    line: None,
+                    message: format!("live change: {message}"),
+                    map_full: false,
+                },
+            )),
         }
     }
     if !problems.is_empty() {
@@ -276,7 +292,10 @@ pub fn validate_live(
     let mut v = Validator::live();
     let mut seen = std::collections::HashMap::with_capacity(entries.len());
     let mut out = Vec::with_capacity(entries.len());
-    for entry in &entries {
+    // (spec, the first of its problems)
+    let mut from: Vec<(usize, usize)> = Vec::new();
+    for (i, entry) in entries.iter().enumerate() {
+        let before = v.problem_count();
         if let Some(p) = v.prefix(
             entry,
             &mut seen,
@@ -287,7 +306,11 @@ pub fn validate_live(
         ) {
             out.push(p);
         }
+        if v.problem_count() > before {
+            from.push((i, before));
+        }
     }
+    let of_entries = v.problem_count();
     let (mut v4, mut v6) = (0usize, 0usize);
     for p in &plan.prefixes {
         if matches!(p.origin, crate::plan::Origin::Route { .. }) {
@@ -313,7 +336,13 @@ pub fn validate_live(
         &plan.ports,
         &out,
     );
-    let problems = v.into_problems();
+    let mut problems = v.into_problems();
+    for (k, &(i, start)) in from.iter().enumerate() {
+        let end = from.get(k + 1).map_or(of_entries, |&(_, s)| s);
+        for p in &mut problems[start..end] {
+            *p = of_spec(i, p.clone());
+        }
+    }
     if !problems.is_empty() {
         return Err(Invalid(problems));
     }

@@ -8,7 +8,7 @@ use toml::Spanned;
 
 use crate::plan::{
     DEFAULT_PIN_PATH, DEFAULT_SOCKET_PATH, DEFAULT_STATE_PATH, DefaultAction, Fallback, Family,
-    Method, Preference, Role, XdpMode,
+    Method, Preference, PrefixMetrics, Role, XdpMode,
 };
 
 #[derive(Debug, Deserialize)]
@@ -77,6 +77,9 @@ pub(crate) struct Daemon {
     /// A reload dropping more than this share of the file's prefixes
     /// needs `--force`.
     pub(crate) reload_max_shrink_percent: Option<Spanned<i64>>,
+    /// Which prefix counters the metrics carry.
+    #[serde(default)]
+    pub(crate) prefix_metrics: PrefixMetrics,
 }
 
 impl Default for Daemon {
@@ -89,6 +92,7 @@ impl Default for Daemon {
             state_path: default_state_path(),
             reload_settle_ms: None,
             reload_max_shrink_percent: None,
+            prefix_metrics: PrefixMetrics::default(),
         }
     }
 }

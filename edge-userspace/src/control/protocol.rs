@@ -28,6 +28,22 @@ pub const PROTOCOL: u32 = 1;
 pub const PROTOCOL_FIELD: &str = "protocol";
 /// Longest request line accepted (bytes).
 pub const MAX_REQUEST: usize = 64 * 1024;
+/// Most items in one `prefix_batch` (more than the prefix maps hold).
+pub const MAX_BATCH: usize = 1 << 21;
+
+/// One line after a `prefix_batch` request: a prefix to register (`add`,
+/// the keys of `prefix_add`'s `spec`) or to unregister (`del`), with the
+/// line of the batch file it came from (problems name it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchItem {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub add: Option<PrefixSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub del: Option<IpNet>,
+}
 
 /// What edgectl asks. On the wire: `{"protocol":1,"command":"...",...}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -35,17 +51,56 @@ pub const MAX_REQUEST: usize = 64 * 1024;
 pub enum Request {
     /// Reply: [`Status`].
     Status {},
-    /// Reply: [`Stats`].
+    /// Reply: [`Stats`]. With `prefix`, that prefix's row only; else the
+    /// rows of the prefixes with a counter slot of their own that pass
+    /// the filters (all given must match), the `top` busiest when given.
     Stats {
         #[serde(default)]
         prefix: Option<IpNet>,
+        /// Only the N prefixes with the most packets (ties: list order).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        top: Option<usize>,
+        /// Only this registration's prefixes.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        registration: Option<String>,
+        /// Only prefixes inside this network (or equal to it).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        within: Option<IpNet>,
+        /// Only prefixes from this source: `config`, `live` or `route`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        source: Option<String>,
     },
     /// Reply: [`Changed`].
     PrefixAdd { spec: PrefixSpec },
     /// Reply: [`Changed`].
     PrefixDel { prefix: IpNet },
-    /// Reply: [`PrefixList`].
-    PrefixList {},
+    /// Registers and unregisters prefixes as one transaction: validated
+    /// whole, applied in one change and recorded once, or not at all. The
+    /// request line is followed by `count` lines, one [`BatchItem`] each
+    /// (at most [`MAX_BATCH`]). Reply: [`Changed`].
+    PrefixBatch {
+        count: usize,
+        /// The items, read from the lines after the request (never part
+        /// of the request line itself).
+        #[serde(skip)]
+        items: Vec<BatchItem>,
+    },
+    /// Reply: [`PrefixList`]: every registered prefix that passes the
+    /// filters (all given must match), the `top` busiest when given.
+    PrefixList {
+        /// Only the N prefixes with the most packets (ties: list order).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        top: Option<usize>,
+        /// Only this registration's prefixes.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        registration: Option<String>,
+        /// Only prefixes inside this network (or equal to it).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        within: Option<IpNet>,
+        /// Only prefixes from this source: `config`, `live` or `route`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        source: Option<String>,
+    },
     /// Reply: [`Prefix`].
     PrefixShow { prefix: IpNet },
     /// Reply: [`Lookup`].
@@ -475,10 +530,26 @@ pub struct Stats {
     pub generation: u64,
     pub pops: Vec<PopCount>,
     pub ports: Vec<PortCount>,
-    /// Every registered prefix (or the one asked for).
+    /// Every registered prefix with a counter slot of its own that passes
+    /// the request's filters (the `top` busiest, busiest first), or the
+    /// one asked for.
     pub prefixes: Vec<PrefixCount>,
     /// By reason name.
     pub reasons: BTreeMap<String, Count>,
+    /// The counter the prefixes beyond the 65,535 counter slots share
+    /// (`prefixes`: how many of them pass the filters); absent when every
+    /// prefix has a slot of its own, or with `prefix`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shared: Option<SharedCount>,
+}
+
+/// The counter of the prefixes without a counter slot of their own.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct SharedCount {
+    pub bytes: u64,
+    pub packets: u64,
+    /// Prefixes counted in it.
+    pub prefixes: usize,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
@@ -493,7 +564,65 @@ pub struct PrefixCount {
     pub packets: u64,
     pub prefix: IpNet,
     pub registration: String,
+    /// The prefix has no counter slot of its own (beyond 65,535 prefixes):
+    /// the figures are the shared counter's. Absent when false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub shared: bool,
     pub source: String,
+}
+
+/// Which registered prefixes a list or stats request wants.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PrefixFilter {
+    pub registration: Option<String>,
+    pub within: Option<IpNet>,
+    pub source: Option<String>,
+}
+
+impl PrefixFilter {
+    /// The source words a filter takes.
+    pub const SOURCES: [&'static str; 3] = ["config", "live", "route"];
+
+    /// A filter, or why not (an unknown source).
+    pub fn new(
+        registration: Option<String>,
+        within: Option<IpNet>,
+        source: Option<String>,
+    ) -> Result<Self, String> {
+        if let Some(s) = &source
+            && !Self::SOURCES.contains(&s.as_str())
+        {
+            return Err(format!(
+                "source {s:?}: config, live or route (a route table's prefixes)"
+            ));
+        }
+        Ok(Self {
+            registration,
+            within: within.map(|n| n.trunc()),
+            source,
+        })
+    }
+
+    /// Whether `p` passes.
+    pub fn matches(&self, p: &desired::PrefixView) -> bool {
+        self.registration
+            .as_deref()
+            .is_none_or(|r| *p.registration == *r)
+            && self.within.is_none_or(|w| w.contains(&p.prefix))
+            && self.source.as_deref().is_none_or(|s| {
+                matches!(
+                    (s, p.source),
+                    ("config", crate::plan::Origin::Config)
+                        | ("live", crate::plan::Origin::Live)
+                        | ("route", crate::plan::Origin::Route { .. })
+                )
+            })
+    }
+
+    /// No filter at all.
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

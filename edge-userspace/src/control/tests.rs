@@ -126,9 +126,15 @@ fn stats() -> Stats {
             packets: 10,
             prefix: "192.0.2.0/25".parse().unwrap(),
             registration: "contoso".into(),
+            shared: false,
             source: "config".into(),
         }],
         reasons: [("policy".to_string(), count(10, 1500))].into(),
+        shared: Some(SharedCount {
+            bytes: 300,
+            packets: 2,
+            prefixes: 934_465,
+        }),
     }
 }
 

@@ -8,13 +8,14 @@
 
 use std::{collections::HashSet, sync::Arc};
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 use ipnet::IpNet;
 use log::error;
 
 use super::*;
 use crate::{
-    config::{self, PrefixSpec},
+    config::{self, Invalid, PrefixSpec, Problem},
+    control::BatchItem,
     desired::{
         Changes,
         delta::{self, Registered, Target},
@@ -77,7 +78,8 @@ pub(super) fn work_out(
 ) -> Result<Option<delta::Delta>> {
     let plan = &applied.plan;
     let current = &applied.current;
-    let Some(planned) = config::validate_live(plan, add, &|n| current.prefixes.contains_key(n))?
+    let Some(planned) =
+        config::validate_live(plan, add, &|n| current.prefixes.contains_key(n), None)?
     else {
         return Ok(None);
     };
@@ -125,6 +127,93 @@ impl Daemon {
             return Ok(changes);
         }
         self.change(self.source.text.clone(), state)
+    }
+
+    /// A batch of live changes as one transaction: every item checked
+    /// first (each problem with the item's line), then applied as one
+    /// change, or nothing.
+    pub(super) fn batch(&mut self, items: Vec<BatchItem>) -> Result<Changes> {
+        let n = items.len();
+        let mut problems = Vec::new();
+        let mut add = Vec::new();
+        let mut add_lines = Vec::new();
+        let mut del: Vec<(IpNet, usize)> = Vec::new();
+        let mut seen: std::collections::HashMap<IpNet, usize> = Default::default();
+        for (i, item) in items.into_iter().enumerate() {
+            let line = item.line.unwrap_or(i + 1);
+            let bad = |message: String| Problem {
+                line: Some(line),
+                message,
+                map_full: false,
+            };
+            let net = match (&item.add, item.del) {
+                (Some(spec), None) => net_of(spec),
+                (None, Some(net)) => Some(net),
+                _ => {
+                    problems.push(bad("an item adds or deletes one prefix".into()));
+                    continue;
+                }
+            };
+            if let Some(net) = net
+                && let Some(first) = seen.insert(net, line)
+            {
+                problems.push(bad(format!(
+                    "prefix {net} is already in this batch (line {first})"
+                )));
+                continue;
+            }
+            match (item.add, item.del) {
+                (Some(spec), _) => {
+                    add.push(spec);
+                    add_lines.push(line);
+                }
+                (_, Some(net)) => del.push((net, line)),
+                _ => {}
+            }
+        }
+        // What is deleted must be registered, and not by a route.
+        if !del.is_empty() {
+            let wanted: std::collections::HashMap<IpNet, crate::plan::Origin> = {
+                let nets: HashSet<IpNet> = del.iter().map(|d| d.0).collect();
+                self.snapshot()
+                    .prefixes
+                    .iter()
+                    .filter(|p| nets.contains(&p.prefix))
+                    .map(|p| (p.prefix, p.source))
+                    .collect()
+            };
+            for &(net, line) in &del {
+                let message = match wanted.get(&net) {
+                    None => format!("prefix {net} is not registered"),
+                    Some(source @ crate::plan::Origin::Route { .. }) => format!(
+                        "prefix {net} comes from {source}: withdraw the route (or add a live entry to override it)"
+                    ),
+                    Some(_) => continue,
+                };
+                problems.push(Problem {
+                    line: Some(line),
+                    message,
+                    map_full: false,
+                });
+            }
+        }
+        let current = &self.applied.current;
+        if let Err(Invalid(p)) = config::validate_live(
+            &self.applied.plan,
+            &add,
+            &|n| current.prefixes.contains_key(n),
+            Some(&add_lines),
+        ) {
+            problems.extend(p);
+        }
+        if !problems.is_empty() {
+            problems.sort_by_key(|p| p.line.unwrap_or(usize::MAX));
+            return Err(anyhow::Error::new(Invalid(problems))
+                .context(format!("batch of {n} items refused; nothing was applied")));
+        }
+        let del = del.into_iter().map(|d| d.0).collect();
+        self.live_change(add, del)
+            .with_context(|| format!("batch of {n} items; nothing was applied"))
     }
 
     /// The change as a delta, if it can be one (`None`: compile the whole

@@ -12,8 +12,8 @@ use crate::{
     config::Invalid,
     control::{
         Changed, Count, ErrorKind, Events, Fill, KernelTable, Latency, Lookup, Maps, Pop, PopCount,
-        PopLatency, Port, PortCount, Prefix, PrefixCount, PrefixCounts, Registered, Reply, Request,
-        Response, Share, Stats, Status, TornDown, Unregistered,
+        PopLatency, Port, PortCount, Prefix, PrefixCount, PrefixCounts, PrefixFilter, Registered,
+        Reply, Request, Response, Share, SharedCount, Stats, Status, TornDown, Unregistered,
     },
     dataplane::{MapsError, events, maps},
     desired::View,
@@ -65,10 +65,25 @@ impl Daemon {
         let mut exit = false;
         let result = match request {
             Request::Status {} => Ok(Reply::Status(Box::new(self.status()))),
-            Request::Stats { prefix } => self.stats(prefix).map(Reply::Stats),
-            Request::PrefixList {} => Ok(Reply::PrefixList(
-                self.snapshot().prefixes.iter().map(Prefix::from).collect(),
-            )),
+            Request::Stats {
+                prefix,
+                top,
+                registration,
+                within,
+                source,
+            } => match PrefixFilter::new(registration, within, source) {
+                Ok(filter) => self.stats(prefix, top, &filter).map(Reply::Stats),
+                Err(e) => return (Response::error(ErrorKind::Invalid, e), false),
+            },
+            Request::PrefixList {
+                top,
+                registration,
+                within,
+                source,
+            } => match PrefixFilter::new(registration, within, source) {
+                Ok(filter) => self.prefix_list(top, &filter).map(Reply::PrefixList),
+                Err(e) => return (Response::error(ErrorKind::Invalid, e), false),
+            },
             Request::PrefixShow { prefix } => match self.snapshot().prefix(prefix) {
                 Some(p) => Ok(Reply::Prefix(p.into())),
                 None => return (not_registered(prefix), false),
@@ -77,6 +92,7 @@ impl Daemon {
                 self.lookup(address).map(|l| Reply::Lookup(Box::new(l)))
             }
             Request::PrefixAdd { spec } => self.live_change(vec![spec], Vec::new()).map(changed),
+            Request::PrefixBatch { items, .. } => self.batch(items).map(changed),
             Request::PrefixDel { prefix } => {
                 match self.snapshot().prefix(prefix) {
                     None => return (not_registered(prefix), false),
@@ -221,32 +237,114 @@ impl Daemon {
         }
     }
 
-    pub(super) fn stats(&self, prefix: Option<IpNet>) -> Result<Stats> {
+    /// The rows of `view`'s prefixes that pass `filter`: (row index,
+    /// count of its own slot), the `top` busiest first when given (ties in
+    /// list order). Prefixes without a slot of their own count 0 here.
+    fn busiest(
+        view: &View,
+        counts: &[maps::Count],
+        filter: &PrefixFilter,
+        top: Option<usize>,
+        slotted_only: bool,
+    ) -> Vec<(usize, maps::Count)> {
+        let at = |slot: u32| {
+            (slot != 0)
+                .then(|| counts.get(slot as usize).copied())
+                .flatten()
+                .unwrap_or_default()
+        };
+        let mut rows: Vec<(usize, maps::Count)> = view
+            .prefixes
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| !(slotted_only && p.counter_slot == 0) && filter.matches(p))
+            .map(|(i, p)| (i, at(p.counter_slot)))
+            .collect();
+        if let Some(n) = top {
+            rows.sort_by(|a, b| {
+                (b.1.packets, b.1.bytes)
+                    .cmp(&(a.1.packets, a.1.bytes))
+                    .then(a.0.cmp(&b.0))
+            });
+            rows.truncate(n);
+        }
+        rows
+    }
+
+    pub(super) fn prefix_list(
+        &self,
+        top: Option<usize>,
+        filter: &PrefixFilter,
+    ) -> Result<crate::control::PrefixList> {
+        let view = self.snapshot();
+        if top.is_none() {
+            return Ok(view
+                .prefixes
+                .iter()
+                .filter(|p| filter.matches(p))
+                .map(Prefix::from)
+                .collect());
+        }
+        let counts = self.dp.counters.read(view.prefix_slots())?.prefix_counts();
+        Ok(Self::busiest(&view, &counts, filter, top, false)
+            .into_iter()
+            .map(|(i, _)| Prefix::from(&view.prefixes[i]))
+            .collect())
+    }
+
+    pub(super) fn stats(
+        &self,
+        prefix: Option<IpNet>,
+        top: Option<usize>,
+        filter: &PrefixFilter,
+    ) -> Result<Stats> {
         let view = self.snapshot();
         let stats = self.dp.counters.read(view.prefix_slots())?;
+        let counts = stats.prefix_counts();
         let count = |c: maps::Count| Count {
             bytes: c.bytes,
             packets: c.packets,
         };
-        let mut prefixes = Vec::new();
-        for p in view.prefixes.iter() {
-            if prefix.is_some_and(|n| n != p.prefix) {
-                continue;
+        let row = |p: &crate::desired::PrefixView, c: maps::Count| PrefixCount {
+            bytes: c.bytes,
+            packets: c.packets,
+            prefix: p.prefix,
+            registration: p.registration.to_string(),
+            shared: p.counter_slot == 0,
+            source: p.source.to_string(),
+        };
+        let other = counts.first().copied().unwrap_or_default();
+        let mut shared = None;
+        let prefixes = match prefix {
+            Some(n) => match view.prefix(n) {
+                Some(p) => vec![row(
+                    p,
+                    counts
+                        .get(p.counter_slot as usize)
+                        .copied()
+                        .unwrap_or_default(),
+                )],
+                None => anyhow::bail!(NotFound(format!("prefix {n} is not registered"))),
+            },
+            None => {
+                let unslotted = view
+                    .prefixes
+                    .iter()
+                    .filter(|p| p.counter_slot == 0 && filter.matches(p))
+                    .count();
+                if unslotted > 0 {
+                    shared = Some(SharedCount {
+                        bytes: other.bytes,
+                        packets: other.packets,
+                        prefixes: unslotted,
+                    });
+                }
+                Self::busiest(&view, &counts, filter, top, true)
+                    .into_iter()
+                    .map(|(i, c)| row(&view.prefixes[i], c))
+                    .collect()
             }
-            let c = stats.prefix(p.counter_slot);
-            prefixes.push(PrefixCount {
-                bytes: c.bytes,
-                packets: c.packets,
-                prefix: p.prefix,
-                registration: p.registration.to_string(),
-                source: p.source.to_string(),
-            });
-        }
-        if let Some(n) = prefix
-            && prefixes.is_empty()
-        {
-            anyhow::bail!(NotFound(format!("prefix {n} is not registered")));
-        }
+        };
         let named = |rows: &[(&'static str, maps::Count)]| {
             rows.iter()
                 .map(|(n, c)| (n.to_string(), count(*c)))
@@ -282,6 +380,7 @@ impl Daemon {
                 .collect(),
             prefixes,
             reasons: named(&stats.reasons),
+            shared,
         })
     }
 

@@ -295,6 +295,7 @@ pub fn compile_on(
             .map(|e| plan.policies[e.policy as usize].name.clone()),
         backbone_table: layout.backbone_table.map(|k| table_ids[k as usize]),
         transit_table: layout.transit_table.map(|k| table_ids[k as usize]),
+        prefix_metrics: plan.prefix_metrics,
         ..View::default()
     };
 

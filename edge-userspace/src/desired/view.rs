@@ -36,6 +36,8 @@ pub struct View {
     pub fallbacks: u64,
     /// Protection events received: ((prefix, port), count).
     pub protection: Vec<((String, String), u64)>,
+    /// Which prefix counters the metrics carry.
+    pub prefix_metrics: crate::plan::PrefixMetrics,
 }
 
 /// A PoP's health as edgectl and the metrics show it.

@@ -409,8 +409,16 @@ fn rows(v: &Stats) -> Vec<(String, String, u64, u64)> {
         }
     }
     for p in &v.prefixes {
-        let name = format!("{} ({})", p.prefix, p.registration);
+        let name = if p.shared {
+            format!("{} ({}, shared counter)", p.prefix, p.registration)
+        } else {
+            format!("{} ({})", p.prefix, p.registration)
+        };
         out.push(("prefixes".into(), name, p.packets, p.bytes));
+    }
+    if let Some(s) = &v.shared {
+        let name = format!("other ({} prefixes without a slot)", s.prefixes);
+        out.push(("prefixes".into(), name, s.packets, s.bytes));
     }
     for p in &v.pops {
         out.push(("pops".into(), p.pop.clone(), p.packets, p.bytes));
@@ -439,16 +447,19 @@ pub(super) struct Rate {
     pub section: String,
 }
 
-/// Rates between two samples `secs` apart.
+/// Rates between two samples `secs` apart (rows matched by section and
+/// name, in linear time).
 pub(super) fn rates(v0: &Stats, v1: &Stats, secs: f64) -> Vec<Rate> {
-    let before = rows(v0);
+    let before: std::collections::HashMap<(String, String), (u64, u64)> = rows(v0)
+        .into_iter()
+        .map(|(section, name, packets, bytes)| ((section, name), (packets, bytes)))
+        .collect();
     rows(v1)
         .into_iter()
         .map(|(section, name, packets, bytes)| {
-            let (p0, b0) = before
-                .iter()
-                .find(|r| r.0 == section && r.1 == name)
-                .map_or((packets, bytes), |r| (r.2, r.3));
+            let key = (section, name);
+            let (p0, b0) = before.get(&key).copied().unwrap_or((packets, bytes));
+            let (section, name) = key;
             Rate {
                 bits_per_second: 8.0 * bytes.saturating_sub(b0) as f64 / secs,
                 bytes,

@@ -47,6 +47,11 @@ impl Validator {
         self.problems
     }
 
+    /// How many problems were found so far.
+    pub(crate) fn problem_count(&self) -> usize {
+        self.problems.len()
+    }
+
     /// The 1-based line of byte `pos`; `None` for a live change.
     pub(super) fn line(&self, pos: usize) -> Option<usize> {
         (pos < self.base_len).then(|| self.newlines.partition_point(|&start| start <= pos))
@@ -152,6 +157,7 @@ impl Validator {
             xdp_mode: file.daemon.xdp_mode,
             limits,
             metrics_address,
+            prefix_metrics: file.daemon.prefix_metrics,
             default_action: fwd.default_action,
             backbone_exit,
             transit_exit,
