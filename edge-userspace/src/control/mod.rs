@@ -302,6 +302,24 @@ async fn batch_items<R: tokio::io::AsyncBufRead + Unpin>(
 }
 
 async fn write_reply(write: &mut tokio::net::unix::OwnedWriteHalf, r: &Response) -> Result<()> {
+    if let Some(Reply::PrefixRows(rows)) = &r.data {
+        // A big list goes out in pieces, encoded as they go: the same
+        // bytes as the whole reply, without the whole reply in memory.
+        let head = serde_json::to_vec(&Response::<()> {
+            data: None,
+            ..Response::ok(())
+        })?;
+        let head = head
+            .strip_suffix(b"\"data\":null}")
+            .context("the reply envelope ends with data")?;
+        write.write_all(head).await?;
+        write.write_all(b"\"data\":").await?;
+        for piece in rows.pieces(1 << 20) {
+            write.write_all(&piece).await?;
+        }
+        write.write_all(b"}\n").await?;
+        return Ok(());
+    }
     let mut bytes = serde_json::to_vec(r)?;
     bytes.push(b'\n');
     write.write_all(&bytes).await?;

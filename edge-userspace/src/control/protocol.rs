@@ -284,15 +284,25 @@ impl<T> From<Refused> for Response<T> {
 /// error naming both versions), then the rest.
 pub fn decode_reply<T: DeserializeOwned>(line: &str) -> anyhow::Result<Response<T>> {
     use anyhow::{Context as _, bail};
-    let value: Value = serde_json::from_str(line).context("edged's reply is not valid JSON")?;
-    match value.get(PROTOCOL_FIELD) {
+    // The version and error first, skipping the rest (a reply of a million
+    // rows is not built as a tree of values), then the typed reply.
+    #[derive(Deserialize)]
+    struct Head {
+        #[serde(default)]
+        protocol: Option<Value>,
+        #[serde(default)]
+        error: Option<Value>,
+    }
+    let head: Head = serde_json::from_str(line).context("edged's reply is not valid JSON")?;
+    match head.protocol {
         Some(v) if v.as_u64() == Some(u64::from(PROTOCOL)) => {}
         Some(v) => bail!(
             "edged speaks protocol {v}; this edgectl speaks protocol {PROTOCOL} only (use the edgectl that came with edged)"
         ),
         None => {
-            let said = value
-                .get("error")
+            let said = head
+                .error
+                .as_ref()
                 .and_then(Value::as_str)
                 .map(|e| format!(" (it said: {e})"))
                 .unwrap_or_default();
@@ -301,7 +311,7 @@ pub fn decode_reply<T: DeserializeOwned>(line: &str) -> anyhow::Result<Response<
             )
         }
     }
-    serde_json::from_value(value).context("edged's reply does not match the protocol")
+    serde_json::from_str(line).context("edged's reply does not match the protocol")
 }
 
 /// Any verb's reply, as edged sends it (the verb fixes which; a reader
@@ -312,6 +322,8 @@ pub enum Reply {
     Status(Box<Status>),
     Stats(Stats),
     PrefixList(PrefixList),
+    /// A [`PrefixList`] straight from the view (edged's side).
+    PrefixRows(PrefixRows),
     Prefix(Prefix),
     Lookup(Box<Lookup>),
     Changed(Changed),
@@ -673,6 +685,110 @@ impl From<&desired::PrefixView> for Prefix {
 
 /// `prefix_list`: every registered prefix.
 pub type PrefixList = Vec<Prefix>;
+
+/// A [`PrefixList`] as edged sends it: rows of a view snapshot, serialized
+/// from the view as they go (at a million prefixes, no copy of the list is
+/// made, and the connection writes it in pieces: [`PrefixRows::pieces`]).
+#[derive(Debug, Clone)]
+pub struct PrefixRows {
+    pub view: std::sync::Arc<desired::View>,
+    /// Indices into the view's prefixes, in order; `None`: all of them.
+    pub rows: Option<Vec<u32>>,
+}
+
+impl PartialEq for PrefixRows {
+    fn eq(&self, other: &Self) -> bool {
+        self.iter().eq(other.iter())
+    }
+}
+
+/// A [`Prefix`] borrowed from the view: the same JSON.
+#[derive(Serialize)]
+struct PrefixRef<'a> {
+    counter_slot: u32,
+    dscp: Option<u8>,
+    policy: Option<&'a str>,
+    preference: &'a str,
+    prefix: IpNet,
+    protect: &'a [String],
+    registration: &'a str,
+    source: crate::plan::Origin,
+}
+
+impl<'a> From<&'a desired::PrefixView> for PrefixRef<'a> {
+    fn from(p: &'a desired::PrefixView) -> Self {
+        Self {
+            counter_slot: p.counter_slot,
+            dscp: p.dscp,
+            policy: p.policy.as_deref(),
+            preference: p.preference,
+            prefix: p.prefix,
+            protect: &p.protect,
+            registration: &p.registration,
+            source: p.source,
+        }
+    }
+}
+
+impl PrefixRows {
+    pub fn iter(&self) -> Box<dyn Iterator<Item = &desired::PrefixView> + Send + '_> {
+        match &self.rows {
+            None => Box::new(self.view.prefixes.iter()),
+            Some(rows) => Box::new(rows.iter().map(|&i| &self.view.prefixes[i as usize])),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.rows
+            .as_ref()
+            .map_or(self.view.prefixes.len(), Vec::len)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The JSON array in pieces of about `bytes` each: the same bytes as
+    /// serializing the whole.
+    pub fn pieces(&self, bytes: usize) -> impl Iterator<Item = Vec<u8>> + Send + '_ {
+        let mut rows = self.iter().peekable();
+        let mut first = true;
+        let mut done = false;
+        std::iter::from_fn(move || {
+            if done {
+                return None;
+            }
+            let mut out = Vec::with_capacity(bytes + 512);
+            if first {
+                out.push(b'[');
+                first = false;
+            }
+            while out.len() < bytes {
+                let Some(p) = rows.next() else { break };
+                serde_json::to_writer(&mut out, &PrefixRef::from(p)).expect("a row encodes");
+                if rows.peek().is_some() {
+                    out.push(b',');
+                }
+            }
+            if rows.peek().is_none() {
+                out.push(b']');
+                done = true;
+            }
+            Some(out)
+        })
+    }
+}
+
+impl Serialize for PrefixRows {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq as _;
+        let mut seq = s.serialize_seq(Some(self.len()))?;
+        for p in self.iter() {
+            seq.serialize_element(&PrefixRef::from(p))?;
+        }
+        seq.end()
+    }
+}
 
 /// `prefix_lookup`: what a packet to or from the address gets now.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

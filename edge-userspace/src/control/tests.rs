@@ -637,3 +637,42 @@ fn the_protocol_doc_examples_match_the_types() {
         "reply types without an example: {missing:?}"
     );
 }
+
+/// A prefix list straight from the view is the JSON of the list of
+/// `Prefix` made from it, whole or in pieces, and decodes as one.
+#[test]
+fn prefix_rows_are_a_prefix_list() {
+    let row = |net: &str, slot| desired::PrefixView {
+        prefix: net.parse().unwrap(),
+        registration: Arc::from("contoso"),
+        preference: "microsoft",
+        policy: Some(Arc::from("eu")),
+        dscp: Some(46),
+        protect: vec!["peer0".into()],
+        source: crate::plan::Origin::Route { table: 100 },
+        counter_slot: slot,
+    };
+    let view = Arc::new(desired::View {
+        prefixes: Arc::new(
+            (0..500)
+                .map(|i| row(&format!("10.{}.{}.0/24", i / 256, i % 256), i))
+                .collect(),
+        ),
+        ..desired::View::default()
+    });
+    for rows in [None, Some(vec![3, 1, 499]), Some(vec![])] {
+        let r = PrefixRows {
+            view: view.clone(),
+            rows: rows.clone(),
+        };
+        let list: PrefixList = r.iter().map(Prefix::from).collect();
+        let whole = serde_json::to_vec(&r).unwrap();
+        assert_eq!(whole, serde_json::to_vec(&list).unwrap());
+        let pieces: Vec<Vec<u8>> = r.pieces(1000).collect();
+        assert!(rows.is_some() || pieces.len() > 10, "{}", pieces.len());
+        assert_eq!(pieces.concat(), whole);
+        let reply = serde_json::to_string(&Response::ok(Reply::PrefixRows(r))).unwrap();
+        let back: Response<PrefixList> = decode_reply(&reply).unwrap();
+        assert_eq!(back.data.unwrap(), list);
+    }
+}

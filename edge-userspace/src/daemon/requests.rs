@@ -12,8 +12,8 @@ use crate::{
     config::Invalid,
     control::{
         Changed, Count, ErrorKind, Events, Fill, KernelTable, Latency, Lookup, Maps, Pop, PopCount,
-        PopLatency, Port, PortCount, Prefix, PrefixCount, PrefixCounts, PrefixFilter, Registered,
-        Reply, Request, Response, Share, SharedCount, Stats, Status, TornDown, Unregistered,
+        PopLatency, Port, PortCount, PrefixCount, PrefixCounts, PrefixFilter, Registered, Reply,
+        Request, Response, Share, SharedCount, Stats, Status, TornDown, Unregistered,
     },
     dataplane::{MapsError, events, maps},
     desired::View,
@@ -81,7 +81,7 @@ impl Daemon {
                 within,
                 source,
             } => match PrefixFilter::new(registration, within, source) {
-                Ok(filter) => self.prefix_list(top, &filter).map(Reply::PrefixList),
+                Ok(filter) => self.prefix_list(top, &filter).map(Reply::PrefixRows),
                 Err(e) => return (Response::error(ErrorKind::Invalid, e), false),
             },
             Request::PrefixShow { prefix } => match self.snapshot().prefix(prefix) {
@@ -271,25 +271,35 @@ impl Daemon {
         rows
     }
 
+    /// The rows of `prefix list`, from a view snapshot (encoded by the
+    /// connection as it sends them).
     pub(super) fn prefix_list(
         &self,
         top: Option<usize>,
         filter: &PrefixFilter,
-    ) -> Result<crate::control::PrefixList> {
+    ) -> Result<crate::control::PrefixRows> {
         let view = self.snapshot();
-        if top.is_none() {
-            return Ok(view
-                .prefixes
-                .iter()
-                .filter(|p| filter.matches(p))
-                .map(Prefix::from)
-                .collect());
-        }
-        let counts = self.dp.counters.read(view.prefix_slots())?.prefix_counts();
-        Ok(Self::busiest(&view, &counts, filter, top, false)
-            .into_iter()
-            .map(|(i, _)| Prefix::from(&view.prefixes[i]))
-            .collect())
+        let rows = match top {
+            None if filter.is_empty() => None,
+            None => Some(
+                view.prefixes
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, p)| filter.matches(p))
+                    .map(|(i, _)| i as u32)
+                    .collect(),
+            ),
+            Some(_) => {
+                let counts = self.dp.counters.read(view.prefix_slots())?.prefix_counts();
+                Some(
+                    Self::busiest(&view, &counts, filter, top, false)
+                        .into_iter()
+                        .map(|(i, _)| i as u32)
+                        .collect(),
+                )
+            }
+        };
+        Ok(crate::control::PrefixRows { view, rows })
     }
 
     pub(super) fn stats(

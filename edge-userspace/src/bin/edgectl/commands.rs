@@ -64,11 +64,14 @@ pub(super) fn simple<T: Serialize + DeserializeOwned>(
         return failed(cli, &r);
     }
     let d = data(&r)?;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     if cli.json {
-        println!("{}", serde_json::to_string_pretty(&r)?);
+        serde_json::to_writer_pretty(&mut out, &r)?;
+        writeln!(out)?;
     } else {
-        print!("{}", text(d));
+        out.write_all(text(d).as_bytes())?;
     }
+    out.flush()?;
     Ok(ExitCode::SUCCESS)
 }
 
