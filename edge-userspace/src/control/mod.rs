@@ -356,6 +356,17 @@ fn call_with<T: DeserializeOwned>(
     items: &[BatchItem],
     timeout: Duration,
 ) -> Result<Response<T>> {
+    decode_reply(&call_line(socket, request, items, timeout)?)
+}
+
+/// Sends `request` (and the lines of `items` after it): edged's reply line,
+/// for [`decode_reply`] (a big reply decoded borrowing from it).
+pub fn call_line(
+    socket: &Path,
+    request: &Request,
+    items: &[BatchItem],
+    timeout: Duration,
+) -> Result<String> {
     let mut stream = StdUnixStream::connect(socket).with_context(|| {
         format!(
             "connecting to edged at {} (is it running? --socket sets the path)",
@@ -390,7 +401,7 @@ fn call_with<T: DeserializeOwned>(
         written.context("sending the request")?;
         bail!("edged closed the connection without replying");
     }
-    decode_reply(&line)
+    Ok(line)
 }
 
 #[cfg(test)]

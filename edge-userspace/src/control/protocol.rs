@@ -17,7 +17,7 @@
 use std::{collections::BTreeMap, net::IpAddr, path::PathBuf};
 
 use ipnet::IpNet;
-use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::{config::PrefixSpec, desired};
@@ -282,10 +282,21 @@ impl<T> From<Refused> for Response<T> {
 /// Decodes a reply line as the reply to a request whose reply type is `T`:
 /// the version first (a reply without it or of another version is an
 /// error naming both versions), then the rest.
-pub fn decode_reply<T: DeserializeOwned>(line: &str) -> anyhow::Result<Response<T>> {
+pub fn decode_reply<'a, T: Deserialize<'a>>(line: &'a str) -> anyhow::Result<Response<T>> {
     use anyhow::{Context as _, bail};
-    // The version and error first, skipping the rest (a reply of a million
-    // rows is not built as a tree of values), then the typed reply.
+    let version = |v: &Value| {
+        format!(
+            "edged speaks protocol {v}; this edgectl speaks protocol {PROTOCOL} only (use the edgectl that came with edged)"
+        )
+    };
+    // Typed first: a reply of a million rows is read once, never built as a
+    // tree of values. A reply without a version does not decode; the
+    // version and error are then read on their own, for the message.
+    let typed = match serde_json::from_str::<Response<T>>(line) {
+        Ok(r) if r.protocol != PROTOCOL => bail!(version(&Value::from(r.protocol))),
+        Ok(r) => return Ok(r),
+        Err(e) => e,
+    };
     #[derive(Deserialize)]
     struct Head {
         #[serde(default)]
@@ -296,9 +307,7 @@ pub fn decode_reply<T: DeserializeOwned>(line: &str) -> anyhow::Result<Response<
     let head: Head = serde_json::from_str(line).context("edged's reply is not valid JSON")?;
     match head.protocol {
         Some(v) if v.as_u64() == Some(u64::from(PROTOCOL)) => {}
-        Some(v) => bail!(
-            "edged speaks protocol {v}; this edgectl speaks protocol {PROTOCOL} only (use the edgectl that came with edged)"
-        ),
+        Some(v) => bail!(version(&v)),
         None => {
             let said = head
                 .error
@@ -311,7 +320,7 @@ pub fn decode_reply<T: DeserializeOwned>(line: &str) -> anyhow::Result<Response<
             )
         }
     }
-    serde_json::from_str(line).context("edged's reply does not match the protocol")
+    Err(anyhow::Error::new(typed).context("edged's reply does not match the protocol"))
 }
 
 /// Any verb's reply, as edged sends it (the verb fixes which; a reader

@@ -135,6 +135,26 @@ pub(super) fn config_check(cli: &Cli, file: &Path) -> Result<ExitCode> {
     }
 }
 
+/// `prefix list`: a reply of up to a million rows, decoded borrowing from
+/// its line and written out row by row.
+pub(super) fn prefix_list(cli: &Cli, request: Request) -> Result<ExitCode> {
+    let line = control::call_line(&cli.socket, &request, &[], Duration::from_secs(cli.timeout))?;
+    let r: Response<Vec<render::PrefixRow<'_>>> = control::decode_reply(&line)?;
+    if !r.ok {
+        return failed(cli, &r);
+    }
+    let rows = data(&r)?;
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+    if cli.json {
+        serde_json::to_writer_pretty(&mut out, &r)?;
+        writeln!(out)?;
+    } else {
+        render::prefix_list(rows, &mut out)?;
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `prefix add --file` / `prefix del --file`: the file checked here, then
 /// sent as one `prefix_batch`; nothing is sent when a line is bad.
 pub(super) fn batch(cli: &Cli, file: &Path, kind: super::batch::Kind) -> Result<ExitCode> {

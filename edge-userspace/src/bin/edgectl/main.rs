@@ -306,7 +306,7 @@ fn run(cli: &Cli) -> Result<ExitCode> {
                     within: f.within,
                     source: f.source,
                 };
-                simple(cli, request, render::prefix_list)
+                commands::prefix_list(cli, request)
             }
             PrefixCommand::Show { prefix } => {
                 simple(cli, Request::PrefixShow { prefix: *prefix }, render::prefix)

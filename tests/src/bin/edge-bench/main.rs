@@ -48,7 +48,8 @@ struct Cli {
     #[arg(long)]
     quick: bool,
     /// Run one section only (`packet`: the per-packet figures, printed to
-    /// stderr; no report is written).
+    /// stderr; no report is written; `scale`: the control plane at scale,
+    /// whose section of the report (--out) is rewritten in place).
     #[arg(long)]
     only: Option<String>,
     /// Internal: load this many prefixes of a family in a fresh process and
@@ -122,6 +123,19 @@ fn main() -> Result<()> {
         scale::print_json(&runs);
         return Ok(());
     }
+    if cli.only.as_deref() == Some("scale") {
+        let o = cli.scale_options();
+        let runs = scale::scale(&o)?;
+        scale::print_json(&runs);
+        let section = scale::markdown(&runs, o.timeout, &cli.commit);
+        if let Some(out) = &cli.out {
+            let doc = std::fs::read_to_string(out).unwrap_or_default();
+            std::fs::write(out, scale::replace_section(&doc, &section))
+                .with_context(|| format!("writing {}", out.display()))?;
+            eprintln!("bench: rewrote the scale section of {}", out.display());
+        }
+        return Ok(());
+    }
     let sizes = Sizes::new(cli.quick);
     let started = Instant::now();
     let mut report = Report {
@@ -150,6 +164,11 @@ fn main() -> Result<()> {
     report.throughput = throughput(&sizes)?;
     eprintln!("== control plane");
     report.control = control_plane(&sizes)?;
+    if !cli.quick {
+        let o = cli.scale_options();
+        report.scale = scale::scale(&o)?;
+        report.scale_timeout = o.timeout;
+    }
     eprintln!("bench: done in {:.0} s", started.elapsed().as_secs_f64());
 
     let text = report.markdown(&cli.commit, cli.quick);

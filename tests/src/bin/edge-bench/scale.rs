@@ -196,6 +196,12 @@ pub struct ScaleRun {
     pub stats_top: Option<Timed>,
     /// GET /metrics: seconds and bytes.
     pub scrape: Option<(f64, usize)>,
+    /// `edgectl config reload` of the unchanged file (a whole compile of
+    /// every prefix); then, after a reload setting `prefix_metrics =
+    /// "prefix"` (refused by a build without the key: `None`), a scrape
+    /// with a series per prefix.
+    pub reload: Option<Timed>,
+    pub scrape_prefix: Option<(f64, usize)>,
     /// edged's VmRSS / RssAnon after the reads, and its peak (VmHWM), KiB.
     pub rss_end_kib: (u64, u64),
     pub hwm_kib: u64,
@@ -459,6 +465,19 @@ fn scale_one(o: &ScaleOptions, n: usize) -> Result<ScaleRun> {
     eprintln!("  stats --watch: {:?} s", run.watch_s);
     run.scrape = scrape(&ns, o.timeout)?;
     eprintln!("  metrics scrape: {:?}", run.scrape);
+    // A reload of the unchanged file: the whole pipeline.
+    run.reload = read(&["config", "reload"])?;
+    // Per-prefix series (an edged without the key refuses the file).
+    let text = std::fs::read_to_string(&config)?;
+    std::fs::write(
+        &config,
+        format!("[daemon]\nprefix_metrics = \"prefix\"\n\n{text}"),
+    )?;
+    drop(text);
+    if read(&["config", "reload"])?.is_some_and(|r| r.ok) {
+        run.scrape_prefix = scrape(&ns, o.timeout)?;
+        eprintln!("  metrics scrape, per prefix: {:?}", run.scrape_prefix);
+    }
     run.rss_end_kib = d.rss();
     run.hwm_kib = d.hwm();
     eprintln!(
@@ -545,6 +564,228 @@ fn scrape(ns: &str, timeout: Duration) -> Result<Option<(f64, usize)>> {
     })
 }
 
+/// A run as `print_json` wrote it.
+pub fn from_json(v: &serde_json::Value) -> ScaleRun {
+    let t = |k: &str| {
+        let x = &v[k];
+        x.is_object().then(|| Timed {
+            secs: x["s"].as_f64().unwrap_or(0.0),
+            max_rss_kib: x["max_rss_kib"].as_u64().unwrap_or(0),
+            ok: x["ok"].as_bool().unwrap_or(false),
+        })
+    };
+    let pair = |k: &str| {
+        let x = &v[k];
+        (
+            x[0].as_u64().unwrap_or(0),
+            x[1].as_u64().unwrap_or(0),
+        )
+    };
+    let scrape = |k: &str| {
+        let x = &v[k];
+        x.is_object().then(|| {
+            (
+                x["s"].as_f64().unwrap_or(0.0),
+                x["bytes"].as_u64().unwrap_or(0) as usize,
+            )
+        })
+    };
+    ScaleRun {
+        prefixes: v["prefixes"].as_u64().unwrap_or(0) as usize,
+        config_mib: v["config_mib"].as_f64().unwrap_or(0.0),
+        check: t("check"),
+        edged_check: t("edged_check"),
+        start_s: v["start_s"].as_f64(),
+        rss_start_kib: pair("rss_start_kib"),
+        add_ms: v["add_ms"].as_f64(),
+        del_ms: v["del_ms"].as_f64(),
+        batch: t("batch"),
+        batch_supported: v["batch"].is_object(),
+        stats: t("stats"),
+        stats_json: t("stats_json"),
+        watch_s: v["watch_s"].as_f64(),
+        list: t("list"),
+        list_json: t("list_json"),
+        list_top: t("list_top"),
+        stats_top: t("stats_top"),
+        scrape: scrape("scrape"),
+        reload: t("reload"),
+        scrape_prefix: scrape("scrape_prefix"),
+        rss_end_kib: pair("rss_end_kib"),
+        hwm_kib: v["hwm_kib"].as_u64().unwrap_or(0),
+        hwm_before_reads_kib: v["hwm_before_reads_kib"].as_u64().unwrap_or(0),
+    }
+}
+
+/// The figures of the build before this work (commit 48c4607, measured
+/// with this bench and `--bin-dir`), kept for the comparison.
+pub const BEFORE: &str = include_str!("../../../fixtures/scale-before.jsonl");
+
+/// The "Control plane at scale" section of BENCHMARKS.md.
+pub fn markdown(runs: &[ScaleRun], timeout: Duration, commit: &str) -> String {
+    let before: Vec<ScaleRun> = BEFORE
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .map(|v| from_json(&v))
+        .collect();
+    let before_commit = BEFORE
+        .lines()
+        .find_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .and_then(|v| v["commit"].as_str().map(str::to_string))
+        .unwrap_or_else(|| "unknown".into());
+    let (cpu, kernel, cores) = crate::report::machine();
+    let out_of = format!("> {} s", timeout.as_secs());
+    let secs = |t: &Option<Timed>| match t {
+        Some(t) if t.ok => format!("{:.2} s", t.secs),
+        Some(_) => "failed".into(),
+        None => out_of.clone(),
+    };
+    let secs_rss = |t: &Option<Timed>| match t {
+        Some(t) if t.ok => format!("{:.2} s ({} MiB)", t.secs, t.max_rss_kib / 1024),
+        other => secs(other),
+    };
+    let ms = |v: Option<f64>| v.map_or_else(|| out_of.clone(), |v| format!("{v:.1} ms"));
+    let mib = |kib: u64| format!("{} MiB", kib / 1024);
+    let scrape = |v: &Option<(f64, usize)>| match v {
+        Some((s, b)) => format!("{s:.2} s ({:.1} MB)", *b as f64 / 1e6),
+        None => out_of.clone(),
+    };
+    type Row<'a> = (&'a str, Box<dyn Fn(&ScaleRun) -> String + 'a>, &'a str);
+    let rows: Vec<Row> = vec![
+        ("config file", Box::new(|r| format!("{:.1} MiB", r.config_mib)), ""),
+        ("`edgectl config check` (its peak RSS)", Box::new(|r| secs_rss(&r.check)), "≤ 5 s"),
+        ("`edged --check` (its peak RSS)", Box::new(|r| secs_rss(&r.edged_check)), "≤ 5 s"),
+        (
+            "edged start: spawn to ready (forwarding, socket served)",
+            Box::new(|r| r.start_s.map_or_else(|| out_of.clone(), |s| format!("{s:.2} s"))),
+            "≤ 10 s",
+        ),
+        (
+            "edged VmRSS after start (anonymous)",
+            Box::new(|r| format!("{} ({})", mib(r.rss_start_kib.0), mib(r.rss_start_kib.1))),
+            "",
+        ),
+        ("one live `prefix add` (median of 5)", Box::new(|r| ms(r.add_ms)), "≤ 50 ms"),
+        ("one live `prefix del`", Box::new(|r| ms(r.del_ms)), ""),
+        (
+            "100,000 live adds in one batch (`prefix add --file`)",
+            Box::new(|r| {
+                if r.batch_supported {
+                    secs(&r.batch)
+                } else {
+                    "no batch command".into()
+                }
+            }),
+            "≤ 5 s",
+        ),
+        ("`edgectl stats`", Box::new(|r| secs(&r.stats)), "< 1 s"),
+        ("`edgectl --json stats`", Box::new(|r| secs(&r.stats_json)), "< 1 s"),
+        (
+            "`edgectl stats --top 10`",
+            Box::new(|r| r.stats_top.map_or_else(|| "no --top".into(), |t| secs(&Some(t)))),
+            "< 1 s",
+        ),
+        (
+            "`edgectl stats --watch`: two samples and the rates",
+            Box::new(|r| r.watch_s.map_or_else(|| out_of.clone(), |s| format!("{s:.2} s"))),
+            "< 1 s",
+        ),
+        ("`edgectl prefix list` (every prefix)", Box::new(|r| secs(&r.list)), ""),
+        ("`edgectl --json prefix list`", Box::new(|r| secs(&r.list_json)), ""),
+        (
+            "`edgectl prefix list --top 10`",
+            Box::new(|r| r.list_top.map_or_else(|| "no --top".into(), |t| secs(&Some(t)))),
+            "< 1 s",
+        ),
+        ("metrics scrape (default series)", Box::new(|r| scrape(&r.scrape)), "< 1 s"),
+        (
+            "`edgectl config reload`, file unchanged (whole pipeline)",
+            Box::new(|r| secs(&r.reload)),
+            "",
+        ),
+        (
+            "metrics scrape, `prefix_metrics = \"prefix\"`",
+            Box::new(|r| match &r.scrape_prefix {
+                Some(_) => scrape(&r.scrape_prefix),
+                None => "no such key".into(),
+            }),
+            "< 1 s",
+        ),
+        (
+            "edged peak RSS (VmHWM) before the reads",
+            Box::new(|r| mib(r.hwm_before_reads_kib)),
+            "",
+        ),
+        (
+            "edged peak RSS after the reads; VmRSS then",
+            Box::new(|r| format!("{}; {}", mib(r.hwm_kib), mib(r.rss_end_kib.0))),
+            "no jump",
+        ),
+    ];
+    let mut s = String::new();
+    let _ = writeln!(s, "## Control plane at scale
+");
+    let _ = writeln!(
+        s,
+        "`edge-bench --scale-only` (`cargo xtask bench -- --only scale` rewrites this section): a config file          of N prefixes, each its own `[[prefixes]]` table with a policy and one of N/{PER_REGISTRATION}          registrations: IPv4 /32s of 198.18.0.0/15 and IPv6 /64s of 2001:db8::/32, half and half while they          last; the IPv6 map holds 262,144 entries, so at 1,000,000 the other 606,784 are IPv4 /32s of          10.0.0.0/8. edged runs in a namespace of its own with two veths; nothing is sent. Before the reads          every prefix counter slot is given a count (written into the pinned per-CPU map), as if every prefix          with a slot of its own had traffic. Wall times of the real binaries (edgectl's output to /dev/null);          every step is bounded ({out_of}: it ran out). Machine: {cpu}, {cores} cores, kernel {kernel}, shared          with other work, so figures vary by tens of percent between runs.
+"
+    );
+    let _ = writeln!(
+        s,
+        "_before_: commit {before_commit}, measured with the same bench (`--bin-dir`); _after_: commit          {commit}.
+"
+    );
+    let sizes: Vec<usize> = runs.iter().map(|r| r.prefixes).collect();
+    let mut head = "| |".to_string();
+    let mut rule = "|---|".to_string();
+    for n in &sizes {
+        let _ = write!(head, " {n} before | {n} after |");
+        rule += "---:|---:|";
+    }
+    let _ = writeln!(s, "{head} target |
+{rule}---|");
+    for (name, f, target) in &rows {
+        let mut line = format!("| {name} |");
+        for r in runs {
+            let b = before
+                .iter()
+                .find(|b| b.prefixes == r.prefixes)
+                .map_or_else(|| "-".into(), |b| f(b));
+            let _ = write!(line, " {b} | **{}** |", f(r));
+        }
+        let _ = writeln!(s, "{line} {target} |");
+    }
+    let _ = writeln!(
+        s,
+        "
+A live change registers or unregisters prefixes as a delta (`desired::delta`: the same maps,          counter slots, rows and state file as compiling the changed config as a whole, checked by a random          walk against whole compiles), so its cost follows the change, not the config; a change that needs a          new selection table, touches a subnet policy or a route entry takes the whole pipeline (as the          batch's first use of a PoP's `pop:NAME` policy would). `stats` lists the prefixes with a counter slot          of their own (65,535 at most; the others share one counter, shown once). Before, every read at          1,000,000 built and parsed replies of up to a million rows with quadratic lookups, and the scrape          carried one series per prefix slot; the default is now one per registration (`prefix_metrics`,          docs/metrics.md).
+"
+    );
+    s
+}
+
+/// `doc` (BENCHMARKS.md) with its "Control plane at scale" section replaced
+/// by `section` (added before the plot when it has none).
+pub fn replace_section(doc: &str, section: &str) -> String {
+    const HEAD: &str = "## Control plane at scale";
+    let ends = |from: usize| {
+        doc[from..]
+            .match_indices('\n')
+            .map(|(i, _)| from + i + 1)
+            .find(|&i| doc[i..].starts_with("## ") || doc[i..].starts_with("!["))
+    };
+    match doc.find(HEAD) {
+        Some(start) => {
+            let end = ends(start + HEAD.len()).unwrap_or(doc.len());
+            format!("{}{section}\n{}", &doc[..start], &doc[end..])
+        }
+        None => match doc.find("\n![") {
+            Some(at) => format!("{}\n{section}{}", &doc[..at], &doc[at..]),
+            None => format!("{doc}\n{section}"),
+        },
+    }
+}
+
 /// `--scale-only`: the figures as JSON lines on stdout, for comparing
 /// builds (`--bin-dir`).
 pub fn print_json(runs: &[ScaleRun]) {
@@ -572,6 +813,8 @@ pub fn print_json(runs: &[ScaleRun]) {
                 "list_json": t(&r.list_json),
                 "list_top": t(&r.list_top),
                 "scrape": r.scrape.map(|(s, b)| serde_json::json!({"s": s, "bytes": b})),
+                "reload": t(&r.reload),
+                "scrape_prefix": r.scrape_prefix.map(|(s, b)| serde_json::json!({"s": s, "bytes": b})),
                 "rss_end_kib": [r.rss_end_kib.0, r.rss_end_kib.1],
                 "hwm_kib": r.hwm_kib,
                 "hwm_before_reads_kib": r.hwm_before_reads_kib,
@@ -591,6 +834,22 @@ pub fn own_dir() -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_section_is_replaced_in_place() {
+        let doc = "# B\n\n## Control plane\n\nx\n\n![plot](b.svg)\n";
+        let once = replace_section(doc, "## Control plane at scale\n\none\n");
+        assert_eq!(
+            once,
+            "# B\n\n## Control plane\n\nx\n\n## Control plane at scale\n\none\n\n![plot](b.svg)\n"
+        );
+        let twice = replace_section(&once, "## Control plane at scale\n\ntwo\n");
+        assert_eq!(twice, once.replace("one", "two"));
+        // The before figures parse.
+        assert!(BEFORE.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()).all(
+            |v| from_json(&v).prefixes > 0
+        ));
+    }
 
     #[test]
     fn sizes_fit_the_maps() {
