@@ -582,6 +582,14 @@ fn the_protocol_doc_examples_match_the_types() {
                     _ => Err(format!("unknown reply type {ty}")),
                 }
             }
+            ["batch-item"] => serde_json::from_str::<BatchItem>(&block)
+                .map_err(|e| format!("not a batch item: {e}"))
+                .and_then(|item| {
+                    let want: Value = serde_json::from_str(&block).unwrap();
+                    (serde_json::to_value(&item).unwrap() == want)
+                        .then_some(())
+                        .ok_or_else(|| "re-encodes otherwise".into())
+                }),
             _ => Err(format!("untagged json block ({info:?})")),
         };
         if let Err(e) = checked {
@@ -595,6 +603,7 @@ fn the_protocol_doc_examples_match_the_types() {
         "stats",
         "prefix_add",
         "prefix_del",
+        "prefix_batch",
         "prefix_list",
         "prefix_show",
         "prefix_lookup",

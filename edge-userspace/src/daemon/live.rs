@@ -123,10 +123,10 @@ impl Daemon {
     /// unregisters `del` (registered, not by a route), as one change.
     pub(super) fn live_change(&mut self, add: Vec<PrefixSpec>, del: Vec<IpNet>) -> Result<Changes> {
         let state = next_state(&self.applied.state, &add, &del, &|n| self.in_file(n));
-        if let Some(changes) = self.live_delta(&state, &add, &del)? {
-            return Ok(changes);
+        match self.live_delta(state, &add, &del)? {
+            Ok(changes) => Ok(changes),
+            Err(state) => self.change(self.source.text.clone(), state),
         }
-        self.change(self.source.text.clone(), state)
     }
 
     /// A batch of live changes as one transaction: every item checked
@@ -216,14 +216,14 @@ impl Daemon {
             .with_context(|| format!("batch of {n} items; nothing was applied"))
     }
 
-    /// The change as a delta, if it can be one (`None`: compile the whole
-    /// plan). `state` is the state after it.
+    /// The change as a delta, if it can be one (else `state` back: compile
+    /// the whole plan). `state` is the state after it.
     fn live_delta(
         &mut self,
-        state: &State,
+        state: State,
         add: &[PrefixSpec],
         del: &[IpNet],
-    ) -> Result<Option<Changes>> {
+    ) -> Result<Result<Changes, State>> {
         let plan = &self.applied.plan;
         if !plan.route_sources.is_empty() {
             // Routes come and go behind live entries: the whole pipeline
@@ -237,12 +237,12 @@ impl Daemon {
                     .chain(del.iter().copied())
                     .any(|n| store.has_net(tables.iter().copied(), &n))
             {
-                return Ok(None);
+                return Ok(Err(state));
             }
         }
         let view = self.snapshot();
         let Some(d) = work_out(&self.applied, &view.prefixes, add, del)? else {
-            return Ok(None);
+            return Ok(Err(state));
         };
         drop(view);
         let mut maps = desired::Maps {
@@ -290,8 +290,8 @@ impl Daemon {
         view.generation += 1;
         *slot = Arc::new(view);
         drop(slot);
-        self.applied.state = state.clone();
-        Ok(Some(changes))
+        self.applied.state = state;
+        Ok(Ok(changes))
     }
 }
 

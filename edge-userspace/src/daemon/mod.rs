@@ -235,6 +235,9 @@ pub struct Daemon {
     running: Running,
     /// The restart-only keys the config (as last applied) sets otherwise.
     pending: Vec<Pending>,
+    /// The view's rows by counter slot, and the generation they index
+    /// (protection events name their prefix through it).
+    slot_rows: (u64, Vec<u32>),
 }
 
 /// What edged found when it checked the host: where its pins are visible
@@ -440,6 +443,7 @@ impl Daemon {
             },
             running,
             pending: Vec::new(),
+            slot_rows: (0, Vec::new()),
         };
         daemon.sync_monitors();
         daemon.publish_health();

@@ -556,11 +556,37 @@ impl Daemon {
         }
     }
 
+    /// The registered prefix counted in `slot` (not 0), through an index of
+    /// the view's rows by slot, built once per generation: events come by
+    /// the hundred per second, prefixes by the million.
+    fn prefix_by_slot<'v>(
+        &mut self,
+        view: &'v View,
+        slot: u32,
+    ) -> Option<&'v crate::desired::PrefixView> {
+        if slot == 0 {
+            return None;
+        }
+        if self.slot_rows.0 != view.generation || self.slot_rows.1.is_empty() {
+            let mut rows = vec![u32::MAX; limits::MAX_PREFIX_SLOTS as usize];
+            for (i, p) in view.prefixes.iter().enumerate() {
+                if let Some(r) = rows.get_mut(p.counter_slot as usize) {
+                    *r = i as u32;
+                }
+            }
+            self.slot_rows = (view.generation, rows);
+        }
+        let i = *self.slot_rows.1.get(slot as usize)?;
+        view.prefixes
+            .get(i as usize)
+            .filter(|p| p.counter_slot == slot)
+    }
+
     /// A protection event from the kernel.
     pub fn protection_event(&mut self, ev: ProtectionEvent) {
         let view = self.snapshot();
         let (src, _) = events::addresses(&ev);
-        let (prefix, registered_on) = match view.prefix_by_slot(ev.slot) {
+        let (prefix, registered_on) = match self.prefix_by_slot(&view, ev.slot) {
             Some(p) => (
                 format!("{} ({})", p.prefix, p.registration),
                 p.protect.join(", "),

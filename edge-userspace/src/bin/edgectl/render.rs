@@ -102,7 +102,10 @@ pub(super) struct PrefixRow<'a> {
 }
 
 /// `prefix list` as a table, written to `out` row by row.
-pub(super) fn prefix_list(rows: &[PrefixRow<'_>], out: &mut impl std::io::Write) -> std::io::Result<()> {
+pub(super) fn prefix_list(
+    rows: &[PrefixRow<'_>],
+    out: &mut impl std::io::Write,
+) -> std::io::Result<()> {
     writeln!(
         out,
         "{:<22} {:<20} {:<10} {:<18} {:<6} {:<7} protect",
