@@ -87,7 +87,7 @@ impl Slots {
     fn free_from(&self, from: u32) -> Option<u32> {
         let mut s = from.max(1);
         while s < slot_limit() {
-            if s % 64 == 0 && self.used[s as usize / 64] == u64::MAX {
+            if s.is_multiple_of(64) && self.used[s as usize / 64] == u64::MAX {
                 s += 64;
             } else if self.is_used(s) {
                 s += 1;

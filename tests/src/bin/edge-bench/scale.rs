@@ -825,7 +825,7 @@ pub fn markdown(runs: &[ScaleRun], timeout: Duration, commit: &str) -> String {
             let b = before
                 .iter()
                 .find(|b| b.prefixes == r.prefixes)
-                .map_or_else(|| "-".into(), |b| f(b));
+                .map_or_else(|| "-".into(), f);
             let _ = write!(line, " {b} | **{}** |", f(r));
         }
         let _ = writeln!(s, "{line} {target} |");
