@@ -27,54 +27,120 @@ fn net_of(spec: &PrefixSpec) -> Option<IpNet> {
     spec.prefix.parse::<IpNet>().ok()
 }
 
-/// The state after registering `add` (each replacing the live entry for
-/// its network, however spelled) and unregistering `del` (a network of the
-/// file stays removed: `in_file`).
-pub(super) fn next_state(
-    state: &State,
+/// How to put back a state [`change_state`] changed: what it took out of
+/// the live lists (with their places) and how long they were.
+#[derive(Debug)]
+pub(super) struct StateUndo {
+    added_len: usize,
+    taken_added: Vec<(usize, PrefixSpec)>,
+    removed_len: usize,
+    taken_removed: Vec<(usize, IpNet)>,
+}
+
+impl StateUndo {
+    /// The networks the change took out of `live.removed`: the file's,
+    /// registered again by a live entry.
+    pub(super) fn unremoved(&self) -> HashSet<IpNet> {
+        self.taken_removed.iter().map(|t| t.1).collect()
+    }
+
+    /// Puts `state` back as it was before the change.
+    pub(super) fn revert(self, state: &mut State) {
+        fn merge<T>(now: &mut Vec<T>, len: usize, taken: Vec<(usize, T)>) {
+            let kept = len - taken.len();
+            now.truncate(kept);
+            if taken.is_empty() {
+                return;
+            }
+            let mut kept = std::mem::take(now).into_iter();
+            let mut taken = taken.into_iter().peekable();
+            let mut out = Vec::with_capacity(len);
+            for i in 0..len {
+                match taken.next_if(|(at, _)| *at == i) {
+                    Some((_, t)) => out.push(t),
+                    None => out.extend(kept.next()),
+                }
+            }
+            *now = out;
+        }
+        merge(&mut state.live.added, self.added_len, self.taken_added);
+        merge(
+            &mut state.live.removed,
+            self.removed_len,
+            self.taken_removed,
+        );
+    }
+}
+
+/// Changes `state` in place to register `add` (each replacing the live
+/// entry for its network, however spelled) and unregister `del` (a network
+/// of the file stays removed: `in_file`), without copying the live lists
+/// (a hundred thousand live entries cost milliseconds to copy): the undo
+/// puts it back. `registered` says whether a network is registered at all
+/// (only then can it have a live entry to replace).
+pub(super) fn change_state(
+    state: &mut State,
     add: &[PrefixSpec],
     del: &[IpNet],
     in_file: &dyn Fn(&IpNet) -> bool,
-) -> State {
-    let mut state = state.clone();
-    let nets: HashSet<IpNet> = add
-        .iter()
-        .filter_map(net_of)
-        .chain(del.iter().copied())
-        .collect();
-    let texts: HashSet<&str> = add
-        .iter()
-        .filter(|s| net_of(s).is_none())
-        .map(|s| s.prefix.as_str())
-        .collect();
-    if !nets.is_empty() || !texts.is_empty() {
-        state.live.added.retain(|p| match net_of(p) {
-            Some(n) => !nets.contains(&n),
-            None => !texts.contains(p.prefix.as_str()),
-        });
-    }
+    registered: &dyn Fn(&IpNet) -> bool,
+) -> StateUndo {
+    let mut undo = StateUndo {
+        added_len: state.live.added.len(),
+        taken_added: Vec::new(),
+        removed_len: state.live.removed.len(),
+        taken_removed: Vec::new(),
+    };
     let added: HashSet<IpNet> = add.iter().filter_map(net_of).collect();
-    if !added.is_empty() {
-        state.live.removed.retain(|n| !added.contains(n));
+    let nets: HashSet<IpNet> = added
+        .iter()
+        .copied()
+        .chain(del.iter().copied())
+        .filter(|n| registered(n))
+        .collect();
+    if !nets.is_empty() {
+        let old = std::mem::take(&mut state.live.added);
+        state.live.added.reserve(old.len() + add.len());
+        for (i, p) in old.into_iter().enumerate() {
+            if net_of(&p).is_some_and(|n| nets.contains(&n)) {
+                undo.taken_added.push((i, p));
+            } else {
+                state.live.added.push(p);
+            }
+        }
+    }
+    if !added.is_empty() && !state.live.removed.is_empty() {
+        let old = std::mem::take(&mut state.live.removed);
+        for (i, n) in old.into_iter().enumerate() {
+            if added.contains(&n) {
+                undo.taken_removed.push((i, n));
+            } else {
+                state.live.removed.push(n);
+            }
+        }
     }
     state.live.added.extend(add.iter().cloned());
+    let mut removed: HashSet<IpNet> = state.live.removed.iter().copied().collect();
     for net in del {
-        if in_file(net) && !state.live.removed.contains(net) {
+        if in_file(net) && removed.insert(*net) {
             state.live.removed.push(*net);
         }
     }
-    state
+    undo
 }
 
 /// What registering `add` and unregistering `del` does to `applied` (whose
 /// view rows are `rows`), as a delta: `Ok(None)` when only the whole
 /// pipeline can apply it; `Err` when the change is invalid (the problems a
 /// whole validation gives).
+/// `unremoved`: the networks of the file that `live.removed` held before
+/// the change and `add` registers again.
 pub(super) fn work_out(
     applied: &Applied,
     rows: &[desired::PrefixView],
     add: &[PrefixSpec],
     del: &[IpNet],
+    unremoved: &HashSet<IpNet>,
 ) -> Result<Option<delta::Delta>> {
     let plan = &applied.plan;
     let current = &applied.current;
@@ -91,7 +157,6 @@ pub(super) fn work_out(
     else {
         return Ok(None);
     };
-    let removed: HashSet<IpNet> = applied.state.live.removed.iter().copied().collect();
     Ok(delta::plan_delta(
         &Registered {
             plan,
@@ -101,7 +166,7 @@ pub(super) fn work_out(
             slots: &applied.slots,
             table_ids: &applied.table_ids,
             port_ids: &port_ids,
-            file_removed: &|n| removed.contains(n),
+            file_removed: &|n| unremoved.contains(n),
         },
         planned,
         del,
@@ -109,23 +174,57 @@ pub(super) fn work_out(
 }
 
 impl Daemon {
-    /// Whether the config file registers `net` (its entry may be replaced
-    /// by a live one).
-    pub(super) fn in_file(&self, net: &IpNet) -> bool {
-        self.applied.plan.shadowed.contains(net)
-            || self
-                .snapshot()
-                .prefix(*net)
-                .is_some_and(|p| p.source == crate::plan::Origin::Config)
+    /// Which of `nets` the config file registers (its entry may be
+    /// replaced by a live one): one pass over the prefixes.
+    pub(super) fn in_file(&self, nets: &[IpNet]) -> HashSet<IpNet> {
+        if nets.is_empty() {
+            return HashSet::new();
+        }
+        let wanted: HashSet<IpNet> = nets.iter().copied().collect();
+        let shadowed = &self.applied.plan.shadowed;
+        let mut out: HashSet<IpNet> = wanted
+            .iter()
+            .filter(|n| shadowed.contains(n))
+            .copied()
+            .collect();
+        out.extend(
+            self.snapshot()
+                .prefixes
+                .iter()
+                .filter(|p| p.source == crate::plan::Origin::Config && wanted.contains(&p.prefix))
+                .map(|p| p.prefix),
+        );
+        out
     }
 
     /// Registers `add` (each replacing the entry for its network) and
     /// unregisters `del` (registered, not by a route), as one change.
+    /// The live state changes in place (with an undo for every way the
+    /// change can fail), so that it is not copied whole.
     pub(super) fn live_change(&mut self, add: Vec<PrefixSpec>, del: Vec<IpNet>) -> Result<Changes> {
-        let state = next_state(&self.applied.state, &add, &del, &|n| self.in_file(n));
-        match self.live_delta(state, &add, &del)? {
+        let in_file = self.in_file(&del);
+        let mut state = std::mem::take(&mut self.applied.state);
+        let undo = change_state(&mut state, &add, &del, &|n| in_file.contains(n), &|n| {
+            self.applied.current.prefixes.contains_key(n)
+        });
+        self.applied.state = state;
+        match self.live_delta(&add, &del, &undo.unremoved()) {
+            Ok(Some(changes)) => return Ok(changes),
+            Ok(None) => {}
+            Err(e) => {
+                undo.revert(&mut self.applied.state);
+                return Err(e);
+            }
+        }
+        // The whole pipeline, from the changed state; it records the state
+        // itself when it succeeds.
+        let state = self.applied.state.clone();
+        match self.change(self.source.text.clone(), state) {
             Ok(changes) => Ok(changes),
-            Err(state) => self.change(self.source.text.clone(), state),
+            Err(e) => {
+                undo.revert(&mut self.applied.state);
+                Err(e)
+            }
         }
     }
 
@@ -216,14 +315,15 @@ impl Daemon {
             .with_context(|| format!("batch of {n} items; nothing was applied"))
     }
 
-    /// The change as a delta, if it can be one (else `state` back: compile
-    /// the whole plan). `state` is the state after it.
+    /// The change as a delta, if it can be one (`None`: compile the whole
+    /// plan). `applied.state` is already the state after it; on an error
+    /// the caller puts it back.
     fn live_delta(
         &mut self,
-        state: State,
         add: &[PrefixSpec],
         del: &[IpNet],
-    ) -> Result<Result<Changes, State>> {
+        unremoved: &HashSet<IpNet>,
+    ) -> Result<Option<Changes>> {
         let plan = &self.applied.plan;
         if !plan.route_sources.is_empty() {
             // Routes come and go behind live entries: the whole pipeline
@@ -237,12 +337,12 @@ impl Daemon {
                     .chain(del.iter().copied())
                     .any(|n| store.has_net(tables.iter().copied(), &n))
             {
-                return Ok(Err(state));
+                return Ok(None);
             }
         }
         let view = self.snapshot();
-        let Some(d) = work_out(&self.applied, &view.prefixes, add, del)? else {
-            return Ok(Err(state));
+        let Some(d) = work_out(&self.applied, &view.prefixes, add, del, unremoved)? else {
+            return Ok(None);
         };
         drop(view);
         let mut maps = desired::Maps {
@@ -250,7 +350,7 @@ impl Daemon {
             counters: Some(&mut self.dp.counters),
         };
         let changes = desired::apply_prefixes(&mut maps, &d.writes, &d.removals)?;
-        if let Err(e) = state.save(&self.applied.plan.state_path) {
+        if let Err(e) = self.applied.state.save(&self.applied.plan.state_path) {
             // Keep the maps and the disk in agreement.
             if let Err(u) = desired::undo_prefixes(&mut maps, &d.writes, &d.removals) {
                 error!("restoring the maps after a failed state write: {u:#}");
@@ -290,8 +390,7 @@ impl Daemon {
         view.generation += 1;
         *slot = Arc::new(view);
         drop(slot);
-        self.applied.state = state;
-        Ok(Ok(changes))
+        Ok(Some(changes))
     }
 }
 

@@ -254,10 +254,21 @@ fn live_changes_as_deltas_equal_whole_compiles() {
                     .iter()
                     .any(|p| p.prefix == *n && p.source == crate::plan::Origin::Config)
         };
-        let state = next_state(&r.applied.state, &add, &del, &in_file);
+        let before = r.applied.state.clone();
+        let current = r.applied.current.clone();
+        let mut state = std::mem::take(&mut r.applied.state);
+        let undo = change_state(&mut state, &add, &del, &in_file, &|n| {
+            current.prefixes.contains_key(n)
+        });
+        let unremoved = undo.unremoved();
+        // The undo puts the state back exactly.
+        let mut back = state.clone();
+        undo.revert(&mut back);
+        assert_eq!(back, before, "step {step}");
+        r.applied.state = before;
         let want = whole(&state, &r.applied.current);
         let what = format!("step {step}: add {add:?} del {del:?}");
-        match work_out(&r.applied, &r.rows, &add, &del) {
+        match work_out(&r.applied, &r.rows, &add, &del, &unremoved) {
             Err(e) => {
                 let want = want.err().unwrap_or_else(|| panic!("{what}: {e:#}"));
                 assert_eq!(format!("{e:#}"), format!("{want:#}"), "{what}");
@@ -323,7 +334,9 @@ fn undone_when_the_state_cannot_be_recorded() {
         ..PrefixSpec::default()
     }];
     let del = vec!["198.51.100.0/28".parse().unwrap()];
-    let d = work_out(&r.applied, &r.rows, &add, &del).unwrap().unwrap();
+    let d = work_out(&r.applied, &r.rows, &add, &del, &Default::default())
+        .unwrap()
+        .unwrap();
     let mut m = Memory::holding(&r.maps.maps);
     desired::apply_prefixes(&mut m, &d.writes, &d.removals).unwrap();
     assert_ne!(m.maps, r.maps.maps);

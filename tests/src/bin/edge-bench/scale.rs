@@ -210,6 +210,8 @@ pub struct ScaleRun {
     pub hwm_kib: u64,
     /// edged's VmHWM just before the reads (after the changes), KiB.
     pub hwm_before_reads_kib: u64,
+    /// edged's VmHWM after the reloads, KiB.
+    pub hwm_reload_kib: u64,
 }
 
 /// edged running in the bench namespace, with its own paths.
@@ -457,6 +459,8 @@ fn scale_one(o: &ScaleOptions, n: usize) -> Result<ScaleRun> {
     eprintln!("  stats --watch: {:?} s", run.watch_s);
     run.scrape = scrape(&ns, o.timeout)?;
     eprintln!("  metrics scrape: {:?}", run.scrape);
+    run.rss_end_kib = d.rss();
+    run.hwm_kib = d.hwm();
     // A reload of the unchanged file: the whole pipeline.
     run.reload = read(&["config", "reload"])?;
     // Per-prefix series (an edged without the key refuses the file).
@@ -470,14 +474,14 @@ fn scale_one(o: &ScaleOptions, n: usize) -> Result<ScaleRun> {
         run.scrape_prefix = scrape(&ns, o.timeout)?;
         eprintln!("  metrics scrape, per prefix: {:?}", run.scrape_prefix);
     }
-    run.rss_end_kib = d.rss();
-    run.hwm_kib = d.hwm();
+    run.hwm_reload_kib = d.hwm();
     eprintln!(
-        "  edged VmRSS {} MiB (anonymous {} MiB), peak {} MiB ({} MiB before the reads)",
+        "  edged VmRSS {} MiB (anonymous {} MiB) after the reads, peak {} MiB ({} MiB before the reads, {} MiB after the reloads)",
         run.rss_end_kib.0 / 1024,
         run.rss_end_kib.1 / 1024,
         run.hwm_kib / 1024,
-        run.hwm_before_reads_kib / 1024
+        run.hwm_before_reads_kib / 1024,
+        run.hwm_reload_kib / 1024
     );
     drop(d);
     drop(lab);
@@ -628,6 +632,7 @@ pub fn from_json(v: &serde_json::Value) -> ScaleRun {
         rss_end_kib: pair("rss_end_kib"),
         hwm_kib: v["hwm_kib"].as_u64().unwrap_or(0),
         hwm_before_reads_kib: v["hwm_before_reads_kib"].as_u64().unwrap_or(0),
+        hwm_reload_kib: v["hwm_reload_kib"].as_u64().unwrap_or(0),
     }
 }
 
@@ -790,6 +795,17 @@ pub fn markdown(runs: &[ScaleRun], timeout: Duration, commit: &str) -> String {
             Box::new(|r| format!("{}; {}", mib(r.hwm_kib), mib(r.rss_end_kib.0))),
             "no jump",
         ),
+        (
+            "edged peak RSS after the two reloads",
+            Box::new(|r| {
+                if r.hwm_reload_kib == 0 {
+                    "-".into()
+                } else {
+                    mib(r.hwm_reload_kib)
+                }
+            }),
+            "",
+        ),
     ];
     let mut s = String::new();
     let _ = writeln!(
@@ -894,6 +910,7 @@ pub fn print_json(runs: &[ScaleRun]) {
                 "rss_end_kib": [r.rss_end_kib.0, r.rss_end_kib.1],
                 "hwm_kib": r.hwm_kib,
                 "hwm_before_reads_kib": r.hwm_before_reads_kib,
+                "hwm_reload_kib": r.hwm_reload_kib,
             })
         );
     }
