@@ -1113,7 +1113,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__prefix__subcmd__add)
-            opts="-h --registration --preference --policy --pop --dscp --protect --socket --json --timeout --help"
+            opts="-h --registration --preference --policy --pop --dscp --protect --file --socket --json --timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1143,6 +1143,10 @@ _edgectl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --socket)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1159,12 +1163,16 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__prefix__subcmd__del)
-            opts="-h --socket --json --timeout --help"
+            opts="-h --file --socket --json --timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --socket)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1279,12 +1287,28 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__prefix__subcmd__list)
-            opts="-h --socket --json --timeout --help"
+            opts="-h --top --registration --within --source --socket --json --timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --top)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --registration)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --within)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --source)
+                    COMPREPLY=($(compgen -W "config live route" -- "${cur}"))
+                    return 0
+                    ;;
                 --socket)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1435,7 +1459,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__stats)
-            opts="-h --watch --interval --socket --json --timeout --help prefix help"
+            opts="-h --watch --interval --top --registration --within --source --socket --json --timeout --help prefix help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1443,6 +1467,22 @@ _edgectl() {
             case "${prev}" in
                 --interval)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --top)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --registration)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --within)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --source)
+                    COMPREPLY=($(compgen -W "config live route" -- "${cur}"))
                     return 0
                     ;;
                 --socket)

@@ -15,7 +15,7 @@ _edgectl() {
 
     local context curcontext="$curcontext" state line
     _arguments "${_arguments_options[@]}" : \
-'--socket=[edged'\''s control socket (\`daemon.socket_path\` in edged'\''s config)]:SOCKET:_files' \
+'--socket=[edged'\''s control socket]:SOCKET:_files' \
 '--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
 '--json[Print machine-readable JSON instead of text]' \
 '-h[Print help]' \
@@ -33,7 +33,7 @@ _edgectl() {
         case $line[1] in
             (status)
 _arguments "${_arguments_options[@]}" : \
-'--socket=[edged'\''s control socket (\`daemon.socket_path\` in edged'\''s config)]:SOCKET:_files' \
+'--socket=[edged'\''s control socket]:SOCKET:_files' \
 '--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
 '--json[Print machine-readable JSON instead of text]' \
 '-h[Print help]' \
@@ -43,7 +43,11 @@ _arguments "${_arguments_options[@]}" : \
 (stats)
 _arguments "${_arguments_options[@]}" : \
 '--interval=[Seconds between samples (rates are per second over it)]:INTERVAL:_default' \
-'--socket=[edged'\''s control socket (\`daemon.socket_path\` in edged'\''s config)]:SOCKET:_files' \
+'--top=[Only the N prefixes with the most packets, busiest first]:N:_default' \
+'--registration=[Only the prefixes of this registration]:NAME:_default' \
+'--within=[Only the prefixes inside this network (or equal to it)]:CIDR:_default' \
+'--source=[Only the prefixes from this source (route\: any route table'\''s)]:SOURCE:(config live route)' \
+'--socket=[edged'\''s control socket]:SOCKET:_files' \
 '--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
 '--watch[Refresh in place every interval until interrupted]' \
 '--json[Print machine-readable JSON instead of text]' \
@@ -61,7 +65,7 @@ _arguments "${_arguments_options[@]}" : \
         case $line[1] in
             (prefix)
 _arguments "${_arguments_options[@]}" : \
-'--socket=[edged'\''s control socket (\`daemon.socket_path\` in edged'\''s config)]:SOCKET:_files' \
+'--socket=[edged'\''s control socket]:SOCKET:_files' \
 '--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
 '--json[Print machine-readable JSON instead of text]' \
 '-h[Print help]' \
@@ -99,7 +103,7 @@ esac
 ;;
 (prefix)
 _arguments "${_arguments_options[@]}" : \
-'--socket=[edged'\''s control socket (\`daemon.socket_path\` in edged'\''s config)]:SOCKET:_files' \
+'--socket=[edged'\''s control socket]:SOCKET:_files' \
 '--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
 '--json[Print machine-readable JSON instead of text]' \
 '-h[Print help]' \
@@ -122,27 +126,33 @@ _arguments "${_arguments_options[@]}" : \
 '--pop=[Shorthand for a one-member policy]:POP:_default' \
 '--dscp=[DSCP class name or number]:DSCP:_default' \
 '*--protect=[Peering ports the prefix is registered on (comma separated)]:PROTECT:_default' \
-'--socket=[edged'\''s control socket (\`daemon.socket_path\` in edged'\''s config)]:SOCKET:_files' \
+'(--registration --preference --policy --pop --dscp --protect)--file=[Register every prefix of FILE (\`-\`\: standard input) as one transaction, all or nothing\: one per line, written as this command'\''s arguments (\`PREFIX \[--pop NAME\] \[--dscp ef\] ...\`); blank lines and \`#\` comments are skipped]:FILE:_files' \
+'--socket=[edged'\''s control socket]:SOCKET:_files' \
 '--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
 '--json[Print machine-readable JSON instead of text]' \
 '-h[Print help]' \
 '--help[Print help]' \
-':prefix:_default' \
+'::prefix -- The prefix (CIDR):_default' \
 && ret=0
 ;;
 (del)
 _arguments "${_arguments_options[@]}" : \
-'--socket=[edged'\''s control socket (\`daemon.socket_path\` in edged'\''s config)]:SOCKET:_files' \
+'()--file=[Remove every prefix of FILE (\`-\`\: standard input) as one transaction, all or nothing\: one prefix per line; blank lines and \`#\` comments are skipped]:FILE:_files' \
+'--socket=[edged'\''s control socket]:SOCKET:_files' \
 '--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
 '--json[Print machine-readable JSON instead of text]' \
 '-h[Print help]' \
 '--help[Print help]' \
-':prefix:_default' \
+'::prefix:_default' \
 && ret=0
 ;;
 (list)
 _arguments "${_arguments_options[@]}" : \
-'--socket=[edged'\''s control socket (\`daemon.socket_path\` in edged'\''s config)]:SOCKET:_files' \
+'--top=[Only the N prefixes with the most packets, busiest first]:N:_default' \
+'--registration=[Only the prefixes of this registration]:NAME:_default' \
+'--within=[Only the prefixes inside this network (or equal to it)]:CIDR:_default' \
+'--source=[Only the prefixes from this source (route\: any route table'\''s)]:SOURCE:(config live route)' \
+'--socket=[edged'\''s control socket]:SOCKET:_files' \
 '--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
 '--json[Print machine-readable JSON instead of text]' \
 '-h[Print help]' \
@@ -151,7 +161,7 @@ _arguments "${_arguments_options[@]}" : \
 ;;
 (show)
 _arguments "${_arguments_options[@]}" : \
-'--socket=[edged'\''s control socket (\`daemon.socket_path\` in edged'\''s config)]:SOCKET:_files' \
+'--socket=[edged'\''s control socket]:SOCKET:_files' \
 '--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
 '--json[Print machine-readable JSON instead of text]' \
 '-h[Print help]' \
@@ -161,7 +171,7 @@ _arguments "${_arguments_options[@]}" : \
 ;;
 (lookup)
 _arguments "${_arguments_options[@]}" : \
-'--socket=[edged'\''s control socket (\`daemon.socket_path\` in edged'\''s config)]:SOCKET:_files' \
+'--socket=[edged'\''s control socket]:SOCKET:_files' \
 '--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
 '--json[Print machine-readable JSON instead of text]' \
 '-h[Print help]' \
@@ -215,7 +225,7 @@ esac
 ;;
 (pop)
 _arguments "${_arguments_options[@]}" : \
-'--socket=[edged'\''s control socket (\`daemon.socket_path\` in edged'\''s config)]:SOCKET:_files' \
+'--socket=[edged'\''s control socket]:SOCKET:_files' \
 '--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
 '--json[Print machine-readable JSON instead of text]' \
 '-h[Print help]' \
@@ -232,7 +242,7 @@ _arguments "${_arguments_options[@]}" : \
         case $line[1] in
             (list)
 _arguments "${_arguments_options[@]}" : \
-'--socket=[edged'\''s control socket (\`daemon.socket_path\` in edged'\''s config)]:SOCKET:_files' \
+'--socket=[edged'\''s control socket]:SOCKET:_files' \
 '--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
 '--json[Print machine-readable JSON instead of text]' \
 '-h[Print help]' \
@@ -241,7 +251,7 @@ _arguments "${_arguments_options[@]}" : \
 ;;
 (drain)
 _arguments "${_arguments_options[@]}" : \
-'--socket=[edged'\''s control socket (\`daemon.socket_path\` in edged'\''s config)]:SOCKET:_files' \
+'--socket=[edged'\''s control socket]:SOCKET:_files' \
 '--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
 '--json[Print machine-readable JSON instead of text]' \
 '-h[Print help]' \
@@ -251,7 +261,7 @@ _arguments "${_arguments_options[@]}" : \
 ;;
 (undrain)
 _arguments "${_arguments_options[@]}" : \
-'--socket=[edged'\''s control socket (\`daemon.socket_path\` in edged'\''s config)]:SOCKET:_files' \
+'--socket=[edged'\''s control socket]:SOCKET:_files' \
 '--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
 '--json[Print machine-readable JSON instead of text]' \
 '-h[Print help]' \
@@ -297,7 +307,7 @@ esac
 ;;
 (policy)
 _arguments "${_arguments_options[@]}" : \
-'--socket=[edged'\''s control socket (\`daemon.socket_path\` in edged'\''s config)]:SOCKET:_files' \
+'--socket=[edged'\''s control socket]:SOCKET:_files' \
 '--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
 '--json[Print machine-readable JSON instead of text]' \
 '-h[Print help]' \
@@ -314,7 +324,7 @@ _arguments "${_arguments_options[@]}" : \
         case $line[1] in
             (list)
 _arguments "${_arguments_options[@]}" : \
-'--socket=[edged'\''s control socket (\`daemon.socket_path\` in edged'\''s config)]:SOCKET:_files' \
+'--socket=[edged'\''s control socket]:SOCKET:_files' \
 '--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
 '--json[Print machine-readable JSON instead of text]' \
 '-h[Print help]' \
@@ -323,7 +333,7 @@ _arguments "${_arguments_options[@]}" : \
 ;;
 (show)
 _arguments "${_arguments_options[@]}" : \
-'--socket=[edged'\''s control socket (\`daemon.socket_path\` in edged'\''s config)]:SOCKET:_files' \
+'--socket=[edged'\''s control socket]:SOCKET:_files' \
 '--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
 '--json[Print machine-readable JSON instead of text]' \
 '-h[Print help]' \
@@ -365,7 +375,7 @@ esac
 ;;
 (config)
 _arguments "${_arguments_options[@]}" : \
-'--socket=[edged'\''s control socket (\`daemon.socket_path\` in edged'\''s config)]:SOCKET:_files' \
+'--socket=[edged'\''s control socket]:SOCKET:_files' \
 '--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
 '--json[Print machine-readable JSON instead of text]' \
 '-h[Print help]' \
@@ -382,17 +392,17 @@ _arguments "${_arguments_options[@]}" : \
         case $line[1] in
             (check)
 _arguments "${_arguments_options[@]}" : \
-'--socket=[edged'\''s control socket (\`daemon.socket_path\` in edged'\''s config)]:SOCKET:_files' \
+'--socket=[edged'\''s control socket]:SOCKET:_files' \
 '--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
 '--json[Print machine-readable JSON instead of text]' \
 '-h[Print help]' \
 '--help[Print help]' \
-'::file -- The file (default\: the packaged config'\''s place):_files' \
+':file:_files' \
 && ret=0
 ;;
 (reload)
 _arguments "${_arguments_options[@]}" : \
-'--socket=[edged'\''s control socket (\`daemon.socket_path\` in edged'\''s config)]:SOCKET:_files' \
+'--socket=[edged'\''s control socket]:SOCKET:_files' \
 '--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
 '--force[Apply the file even when it drops more of the file'\''s prefixes than \`\[daemon\] reload_max_shrink_percent\` allows (a guard against a file caught half-written)]' \
 '--json[Print machine-readable JSON instead of text]' \
@@ -434,7 +444,7 @@ esac
 ;;
 (report)
 _arguments "${_arguments_options[@]}" : \
-'--socket=[edged'\''s control socket (\`daemon.socket_path\` in edged'\''s config)]:SOCKET:_files' \
+'--socket=[edged'\''s control socket]:SOCKET:_files' \
 '--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
 '--json[Print machine-readable JSON instead of text]' \
 '-h[Print help]' \
@@ -452,7 +462,7 @@ _arguments "${_arguments_options[@]}" : \
             (latency)
 _arguments "${_arguments_options[@]}" : \
 '--window=[Seconds of history (at most 3600)]:WINDOW:_default' \
-'--socket=[edged'\''s control socket (\`daemon.socket_path\` in edged'\''s config)]:SOCKET:_files' \
+'--socket=[edged'\''s control socket]:SOCKET:_files' \
 '--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
 '--json[Print machine-readable JSON instead of text]' \
 '-h[Print help]' \
@@ -490,11 +500,8 @@ esac
 (events)
 _arguments "${_arguments_options[@]}" : \
 '--limit=[How many of the most recent events]:LIMIT:_default' \
-'--interval=[Seconds between two looks at edged'\''s events with --follow]:INTERVAL:_default' \
-'--socket=[edged'\''s control socket (\`daemon.socket_path\` in edged'\''s config)]:SOCKET:_files' \
+'--socket=[edged'\''s control socket]:SOCKET:_files' \
 '--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
-'-f[Then keep printing new events as they happen (until interrupted); with --json, one event per line]' \
-'--follow[Then keep printing new events as they happen (until interrupted); with --json, one event per line]' \
 '--json[Print machine-readable JSON instead of text]' \
 '-h[Print help]' \
 '--help[Print help]' \
@@ -502,7 +509,7 @@ _arguments "${_arguments_options[@]}" : \
 ;;
 (teardown)
 _arguments "${_arguments_options[@]}" : \
-'--socket=[edged'\''s control socket (\`daemon.socket_path\` in edged'\''s config)]:SOCKET:_files' \
+'--socket=[edged'\''s control socket]:SOCKET:_files' \
 '--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
 '--json[Print machine-readable JSON instead of text]' \
 '-h[Print help]' \
@@ -511,7 +518,7 @@ _arguments "${_arguments_options[@]}" : \
 ;;
 (completions)
 _arguments "${_arguments_options[@]}" : \
-'--socket=[edged'\''s control socket (\`daemon.socket_path\` in edged'\''s config)]:SOCKET:_files' \
+'--socket=[edged'\''s control socket]:SOCKET:_files' \
 '--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
 '--json[Print machine-readable JSON instead of text]' \
 '-h[Print help]' \
@@ -722,7 +729,7 @@ _edgectl_commands() {
 'policy:Policies and their selection tables' \
 'config:Config file operations' \
 'report:Reports' \
-'events:Recent events\: protection violations, PoP state changes, fallbacks, interface changes, operators'\'' changes' \
+'events:Recent events\: protection violations, PoP state changes, fallbacks' \
 'teardown:Remove the forwarder\: detach from every port, remove pins and state; edged exits' \
 'completions:Print a shell completion script' \
 'help:Print this message or the help of the given subcommand(s)' \
@@ -792,7 +799,7 @@ _edgectl__subcmd__help_commands() {
 'policy:Policies and their selection tables' \
 'config:Config file operations' \
 'report:Reports' \
-'events:Recent events\: protection violations, PoP state changes, fallbacks, interface changes, operators'\'' changes' \
+'events:Recent events\: protection violations, PoP state changes, fallbacks' \
 'teardown:Remove the forwarder\: detach from every port, remove pins and state; edged exits' \
 'completions:Print a shell completion script' \
 'help:Print this message or the help of the given subcommand(s)' \
@@ -877,8 +884,8 @@ _edgectl__subcmd__help__subcmd__pop__subcmd__undrain_commands() {
 (( $+functions[_edgectl__subcmd__help__subcmd__prefix_commands] )) ||
 _edgectl__subcmd__help__subcmd__prefix_commands() {
     local commands; commands=(
-'add:Register a prefix live (kept across restarts; replaces the config'\''s entry for the same prefix)' \
-'del:Remove a prefix (a config prefix stays removed until \`prefix add\`)' \
+'add:Register a prefix live (kept across restarts; replaces the config'\''s entry for the same prefix), or every prefix of a file in one transaction (--file)' \
+'del:Remove a prefix (a config prefix stays removed until \`prefix add\`), or every prefix of a file in one transaction (--file)' \
 'list:Every registered prefix and where it came from' \
 'show:One registered prefix' \
 'lookup:What a packet to or from ADDRESS gets right now\: prefix, preference, policy and the PoPs of its selection table' \
@@ -1045,8 +1052,8 @@ _edgectl__subcmd__pop__subcmd__undrain_commands() {
 (( $+functions[_edgectl__subcmd__prefix_commands] )) ||
 _edgectl__subcmd__prefix_commands() {
     local commands; commands=(
-'add:Register a prefix live (kept across restarts; replaces the config'\''s entry for the same prefix)' \
-'del:Remove a prefix (a config prefix stays removed until \`prefix add\`)' \
+'add:Register a prefix live (kept across restarts; replaces the config'\''s entry for the same prefix), or every prefix of a file in one transaction (--file)' \
+'del:Remove a prefix (a config prefix stays removed until \`prefix add\`), or every prefix of a file in one transaction (--file)' \
 'list:Every registered prefix and where it came from' \
 'show:One registered prefix' \
 'lookup:What a packet to or from ADDRESS gets right now\: prefix, preference, policy and the PoPs of its selection table' \
@@ -1067,8 +1074,8 @@ _edgectl__subcmd__prefix__subcmd__del_commands() {
 (( $+functions[_edgectl__subcmd__prefix__subcmd__help_commands] )) ||
 _edgectl__subcmd__prefix__subcmd__help_commands() {
     local commands; commands=(
-'add:Register a prefix live (kept across restarts; replaces the config'\''s entry for the same prefix)' \
-'del:Remove a prefix (a config prefix stays removed until \`prefix add\`)' \
+'add:Register a prefix live (kept across restarts; replaces the config'\''s entry for the same prefix), or every prefix of a file in one transaction (--file)' \
+'del:Remove a prefix (a config prefix stays removed until \`prefix add\`), or every prefix of a file in one transaction (--file)' \
 'list:Every registered prefix and where it came from' \
 'show:One registered prefix' \
 'lookup:What a packet to or from ADDRESS gets right now\: prefix, preference, policy and the PoPs of its selection table' \

@@ -988,6 +988,7 @@ fn stats_watch_shows_rates() {
     };
     let mut stderr = String::new();
     std::io::Read::read_to_string(&mut text.stderr.take().unwrap(), &mut stderr).unwrap();
+    // Ended quietly with 0 (operations.md, edgectl).
     assert!(status.success(), "{status:?}: {stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert!(
@@ -1612,5 +1613,153 @@ fn a_deleted_link_pin_is_noticed_and_repaired() {
     );
     assert_lab_streams_arrive(&lab, 100);
     drop(edged);
+    std::fs::remove_file(config).unwrap();
+}
+
+/// `prefix add --file`: ten thousand prefixes in one transaction (one
+/// change, one state write, kept across a restart); a batch with one bad
+/// line is refused whole, naming the line, and changes nothing; duplicate
+/// and malformed lines are refused by edgectl before anything is sent;
+/// `--file -` reads standard input; `prefix del --file` removes them again.
+#[test]
+fn prefix_batches_are_all_or_nothing() {
+    let lab = EdgeLab::build("batch");
+    let config = write_config(&lab, LAB_CONFIG);
+    let mut edged = Edged::start(&lab.edge, &config, &lab.pin_path());
+    let before = prefixes(&edged);
+    let generation = |edged: &Edged| edged.ctl_ok(&["status"])["generation"].as_u64().unwrap();
+    let used_v4 = |edged: &Edged| {
+        edged.ctl_ok(&["status"])["maps"]["prefixes_v4"]["used"]
+            .as_u64()
+            .unwrap()
+    };
+    let (g0, v4) = (generation(&edged), used_v4(&edged));
+    let dir = std::env::temp_dir().join(format!("{}-batch", lab.edge));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("batch.txt");
+    let net = |i: usize| format!("198.18.{}.{}/32", i / 256, i % 256);
+    let mut text = String::from("# ten thousand customers' host routes\n\n");
+    for i in 0..10_000 {
+        text += &format!("{} --pop pop-b --registration bench-{}\n", net(i), i / 100);
+    }
+    std::fs::write(&file, &text).unwrap();
+    let path = file.to_str().unwrap();
+
+    // One bad line (an unknown PoP) on line 5003: nothing is applied.
+    let bad = text.replacen(
+        &format!("{} --pop pop-b", net(5_000)),
+        &format!("{} --pop nowhere", net(5_000)),
+        1,
+    );
+    let bad_file = dir.join("bad.txt");
+    std::fs::write(&bad_file, &bad).unwrap();
+    let o = edged.ctl(&["prefix", "add", "--file", bad_file.to_str().unwrap()]);
+    assert_eq!(o.code, Some(2), "{o:?}");
+    let e = error_of(&o);
+    assert!(
+        e.contains("nothing was applied")
+            && e.contains(&format!(
+                "line 5003: prefix {}: unknown PoP \"nowhere\"",
+                net(5_000)
+            )),
+        "{e}"
+    );
+    assert_eq!(generation(&edged), g0);
+    assert_eq!(prefixes(&edged), before);
+
+    // Duplicates and unknown options: edgectl names the lines and sends nothing.
+    let dup = dir.join("dup.txt");
+    std::fs::write(
+        &dup,
+        format!(
+            "{} --pop pop-b\n{} --colour red\n{} --pop pop-b\n",
+            net(1),
+            net(2),
+            net(1)
+        ),
+    )
+    .unwrap();
+    let o = edged.ctl(&["prefix", "add", "--file", dup.to_str().unwrap()]);
+    assert_eq!(o.code, Some(2), "{o:?}");
+    let problems = o.json["problems"].as_array().expect("problems");
+    assert_eq!(problems.len(), 2, "{o:?}");
+    assert_eq!(problems[0]["line"], 2);
+    assert_eq!(problems[1]["line"], 3);
+    assert!(
+        problems[1]["message"]
+            .as_str()
+            .unwrap()
+            .contains("is already on line 1"),
+        "{o:?}"
+    );
+    assert_eq!(generation(&edged), g0);
+
+    // The good batch: one change, every prefix in the maps and the list.
+    let t = Instant::now();
+    let o = edged.ctl_ok(&["prefix", "add", "--file", path]);
+    println!("batch of 10000: {:?}", t.elapsed());
+    // The prefixes, and the table of their new policy pop:pop-b.
+    assert_eq!(o["changes"]["written"], 10_001, "{o}");
+    assert_eq!(generation(&edged), g0 + 1);
+    assert_eq!(used_v4(&edged), v4 + 10_000);
+    assert_eq!(prefixes(&edged).len(), before.len() + 10_000);
+    let l = edged.ctl_ok(&["prefix", "lookup", "198.18.39.15"]);
+    assert_eq!(
+        (&l["registration"], &l["source"]),
+        (&json!("bench-99"), &json!("live")),
+        "{l}"
+    );
+    let some = edged.ctl_ok(&[
+        "prefix",
+        "list",
+        "--registration",
+        "bench-7",
+        "--source",
+        "live",
+    ]);
+    assert_eq!(some.as_array().unwrap().len(), 100, "{some}");
+    let within = edged.ctl_ok(&["prefix", "list", "--within", "198.18.1.0/24"]);
+    assert_eq!(within.as_array().unwrap().len(), 256, "{within}");
+    let state: Value = serde_json::from_slice(&std::fs::read(&edged.state).unwrap()).unwrap();
+    assert_eq!(state["live"]["added"].as_array().unwrap().len(), 10_000);
+
+    // From standard input, replacing two entries (another PoP).
+    let mut child = std::process::Command::new(workspace_bin("edgectl"))
+        .args(["--json", "--socket"])
+        .arg(&edged.socket)
+        .args(["prefix", "add", "--file", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{} --pop pop-a\n{} --pop pop-a\n", net(0), net(1)).as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        edged.ctl_ok(&["prefix", "show", &net(1)])["policy"],
+        "pop:pop-a"
+    );
+    assert_eq!(generation(&edged), g0 + 2);
+
+    // Kept across a restart.
+    edged.stop();
+    edged.restart();
+    assert_eq!(prefixes(&edged).len(), before.len() + 10_000);
+
+    // And removed in one transaction again.
+    let dels: String = (0..10_000).map(|i| net(i) + "\n").collect();
+    let del_file = dir.join("del.txt");
+    std::fs::write(&del_file, dels).unwrap();
+    let o = edged.ctl_ok(&["prefix", "del", "--file", del_file.to_str().unwrap()]);
+    assert_eq!(o["changes"]["removed"], 10_000, "{o}");
+    assert_eq!(prefixes(&edged), before);
+    assert_eq!(used_v4(&edged), v4);
+    drop(edged);
+    std::fs::remove_dir_all(dir).unwrap();
     std::fs::remove_file(config).unwrap();
 }

@@ -272,7 +272,13 @@ fn preferences_policies_protection_and_encapsulation_end_to_end() {
 #[test]
 fn sequence_numbered_streams_arrive_complete_in_both_families() {
     let lab = EdgeLab::build("stream");
-    let config = write_config(&lab);
+    // Per-prefix series as well as per registration.
+    let config = std::env::temp_dir().join(format!("{}.toml", lab.edge));
+    std::fs::write(
+        &config,
+        LAB_CONFIG.replacen("[daemon]\n", "[daemon]\nprefix_metrics = \"prefix\"\n", 1),
+    )
+    .unwrap();
     let edged = Edged::start(&lab.edge, &config, &lab.pin_path());
     let done = Arc::new(AtomicBool::new(false));
     let streams = lab_streams(&lab);
@@ -316,6 +322,14 @@ fn sequence_numbered_streams_arrive_complete_in_both_families() {
         (
             "edge_prefix_packets_total{prefix=\"2001:db8:d::/48\",registration=\"fabrikam\"}",
             500.0,
+        ),
+        (
+            "edge_registration_packets_total{registration=\"contoso\"}",
+            2000.0,
+        ),
+        (
+            "edge_registration_packets_total{registration=\"fabrikam\"}",
+            1000.0,
         ),
         ("edge_pop_packets_total{pop=\"pop-b\"}", 1000.0),
         ("edge_pop_packets_total{pop=\"transit\"}", 1000.0),

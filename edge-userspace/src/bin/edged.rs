@@ -109,10 +109,8 @@ async fn run(args: Args) -> Result<()> {
     };
     daemon::warn_if_writable(&args.config);
     if args.check {
-        let paths = daemon::paths(&args.config, &overrides)?;
-        let state = State::load(&paths.state_path)?;
-        let (_, plan) = daemon::read_config(&args.config, &state, &overrides)?;
-        edge_userspace::desired::layout(&plan)
+        let loaded = daemon::load(&args.config, &overrides)?;
+        edge_userspace::desired::layout(&loaded.plan)
             .with_context(|| format!("config {}", args.config.display()))?;
         info!("{}: ok", args.config.display());
         return Ok(());
@@ -124,16 +122,19 @@ async fn run(args: Args) -> Result<()> {
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sighup = signal(SignalKind::hangup())?;
 
-    let plan = daemon::paths(&args.config, &overrides)?;
+    // The config and state files, read once.
+    let loaded = block_in_place(|| daemon::load(&args.config, &overrides))?;
+    let socket_path = loaded.plan.socket_path.clone();
     // Bind first: a second edged fails here, before touching the maps.
-    let (listener, readers) = control::bind(&plan.socket_path, plan.read_group.as_deref())?;
-    let (mut daemon, mut events) = match block_in_place(|| Daemon::start(&args.config, overrides)) {
-        Ok(d) => d,
-        Err(e) => {
-            let _ = std::fs::remove_file(&plan.socket_path);
-            return Err(e);
-        }
-    };
+    let (listener, readers) = control::bind(&socket_path, loaded.plan.read_group.as_deref())?;
+    let (mut daemon, mut events) =
+        match block_in_place(|| Daemon::start(&args.config, overrides, loaded)) {
+            Ok(d) => d,
+            Err(e) => {
+                let _ = std::fs::remove_file(&socket_path);
+                return Err(e);
+            }
+        };
     let plan = daemon.plan().clone();
     info!(
         "forwarding; maps pinned under {}, control socket {}",

@@ -4,6 +4,7 @@
 //! A config is parsed and validated as a whole before anything is applied;
 //! every problem is reported with its line, not just the first one.
 
+mod chunked;
 mod reload;
 mod schema;
 #[cfg(test)]
@@ -111,8 +112,37 @@ fn validate(text: &str, file: File) -> Result<Plan, Invalid> {
     }
 }
 
+/// A config file parsed (TOML and schema), not validated yet: what edged
+/// needs to know before it reads its state file (where that is), without
+/// parsing a big file twice.
+#[derive(Debug)]
+pub struct Parsed(File);
+
+/// Parses `text` (a syntax error, an unknown key or a value of the wrong
+/// type is the one problem, with its line); [`Parsed::validate`] does the
+/// rest.
+pub fn parse_file(text: &str) -> Result<Parsed, Invalid> {
+    read(text).map(Parsed)
+}
+
+impl Parsed {
+    /// `[daemon] state_path`.
+    pub fn state_path(&self) -> &std::path::Path {
+        &self.0.daemon.state_path
+    }
+
+    /// Validates the file (`text`, as parsed) with the live changes applied:
+    /// [`parse_with`].
+    pub fn validate(self, text: &str, live: &Live) -> Result<Plan, Invalid> {
+        merge(self.0, text, live)
+    }
+}
+
 /// The file's text as its schema, or the syntax error with its line.
 fn read(text: &str) -> Result<File, Invalid> {
+    if let Some(file) = chunked::read(text) {
+        return Ok(file);
+    }
     toml::from_str(text).map_err(|e| {
         Invalid(vec![Problem {
             line: e.span().map(|s| line_of(text, s.start)),
@@ -155,26 +185,34 @@ pub struct PrefixSpec {
 /// a live prefix replaces the file's entry for the same network, a removed
 /// prefix is left out. Problems in live changes carry no line.
 pub fn parse_with(text: &str, live: &Live) -> Result<Plan, Invalid> {
+    merge(read(text)?, text, live)
+}
+
+/// The file's `file` (parsed from `text`) with `live` merged, validated.
+fn merge(mut file: File, text: &str, live: &Live) -> Result<Plan, Invalid> {
     if live.added.is_empty() && live.removed.is_empty() {
-        return parse(text);
+        return validate(text, file);
     }
-    let mut file = read(text)?;
     // Live entries are merged as values keyed by the parsed network (never
     // as generated TOML text): they replace the file's entry for the same
     // network however it is spelled, and carry spans past the file's end,
     // so their problems say "live change" instead of a line.
-    let replaced: HashSet<IpNet> = live
+    let added: HashSet<IpNet> = live
         .added
         .iter()
         .filter_map(|s| s.prefix.parse::<IpNet>().ok())
-        .chain(live.removed.iter().copied())
         .collect();
-    file.prefixes.retain(|p| {
-        !p.prefix
-            .get_ref()
-            .parse::<IpNet>()
-            .is_ok_and(|n| replaced.contains(&n))
-    });
+    let removed: HashSet<IpNet> = live.removed.iter().copied().collect();
+    let mut shadowed = std::collections::BTreeSet::new();
+    file.prefixes
+        .retain(|p| match p.prefix.get_ref().parse::<IpNet>() {
+            Ok(n) if added.contains(&n) => {
+                shadowed.insert(n);
+                false
+            }
+            Ok(n) => !removed.contains(&n),
+            Err(_) => true,
+        });
     let mut problems = Vec::new();
     for (i, spec) in live.added.iter().enumerate() {
         match live_entry(spec, text.len() + i) {
@@ -189,7 +227,129 @@ pub fn parse_with(text: &str, live: &Live) -> Result<Plan, Invalid> {
     if !problems.is_empty() {
         return Err(Invalid(problems));
     }
-    validate(text, file)
+    let mut plan = validate(text, file)?;
+    plan.shadowed = shadowed;
+    Ok(plan)
+}
+
+/// Live prefixes checked against `plan` (valid, the one edged runs) as
+/// [`parse_with`] would check them in the merged config, each resolved to
+/// its entry: the same problems, in the same words. `registered` tells
+/// whether the file or a live change registers a network now (a live
+/// prefix for it replaces that entry; the map limits count it once). `Ok(None)`: a prefix needs
+/// what only a whole validation makes (a `pop:NAME` policy that no entry
+/// used yet), so the caller validates the whole config instead. The specs
+/// are for distinct networks. With `lines` (one per spec: the line of a
+/// batch file it came from), a spec's problems carry its line instead of
+/// the words "live change".
+pub fn validate_live(
+    plan: &Plan,
+    specs: &[PrefixSpec],
+    registered: &dyn Fn(&IpNet) -> bool,
+    lines: Option<&[usize]>,
+) -> Result<Option<Vec<crate::plan::PlannedPrefix>>, Invalid> {
+    // A spec's problem, with its line when from a batch.
+    let of_spec = |i: usize, mut p: Problem| -> Problem {
+        if let Some(lines) = lines {
+            p.line = lines.get(i).copied();
+            if let Some(m) = p.message.strip_prefix("live change: ") {
+                p.message = m.to_string();
+            }
+        }
+        p
+    };
+    let mut problems = Vec::new();
+    let mut entries = Vec::with_capacity(specs.len());
+    for (i, spec) in specs.iter().enumerate() {
+        match live_entry(spec, 0) {
+            Ok(entry) => entries.push(entry),
+            Err(message) => problems.push(of_spec(
+                i,
+                Problem {
+                    line: None,
+                    message: format!("live change: {message}"),
+                    map_full: false,
+                },
+            )),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(Invalid(problems));
+    }
+    let port_ids: std::collections::HashMap<&str, u32> = plan
+        .ports
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.interface.as_str(), i as u32))
+        .collect();
+    let pop_ids: std::collections::HashMap<&str, u32> = plan
+        .pops
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.name.as_str(), i as u32))
+        .collect();
+    let mut policies = plan.policies.clone();
+    let mut v = Validator::live();
+    let mut seen = std::collections::HashMap::with_capacity(entries.len());
+    let mut out = Vec::with_capacity(entries.len());
+    // (spec, the first of its problems)
+    let mut from: Vec<(usize, usize)> = Vec::new();
+    for (i, entry) in entries.iter().enumerate() {
+        let before = v.problem_count();
+        if let Some(p) = v.prefix(
+            entry,
+            &mut seen,
+            &plan.ports,
+            &port_ids,
+            &pop_ids,
+            &mut policies,
+        ) {
+            out.push(p);
+        }
+        if v.problem_count() > before {
+            from.push((i, before));
+        }
+    }
+    let of_entries = v.problem_count();
+    let (mut v4, mut v6) = (0usize, 0usize);
+    for p in &plan.prefixes {
+        if matches!(p.origin, crate::plan::Origin::Route { .. }) {
+            continue;
+        }
+        match p.net {
+            IpNet::V4(_) => v4 += 1,
+            IpNet::V6(_) => v6 += 1,
+        }
+    }
+    for p in &out {
+        if !registered(&p.net) {
+            match p.net {
+                IpNet::V4(_) => v4 += 1,
+                IpNet::V6(_) => v6 += 1,
+            }
+        }
+    }
+    v.map_limits(v4, v6, plan.limits);
+    v.exits_required(
+        plan.backbone_exit.is_some(),
+        plan.transit_exit.is_some(),
+        &plan.ports,
+        &out,
+    );
+    let mut problems = v.into_problems();
+    for (k, &(i, start)) in from.iter().enumerate() {
+        let end = from.get(k + 1).map_or(of_entries, |&(_, s)| s);
+        for p in &mut problems[start..end] {
+            *p = of_spec(i, p.clone());
+        }
+    }
+    if !problems.is_empty() {
+        return Err(Invalid(problems));
+    }
+    if policies.len() != plan.policies.len() {
+        return Ok(None);
+    }
+    Ok(Some(out))
 }
 
 /// A live prefix as the entry a `[[prefixes]]` table would give, spanned at

@@ -8,7 +8,7 @@ use toml::Spanned;
 
 use crate::plan::{
     DEFAULT_PIN_PATH, DEFAULT_SOCKET_PATH, DEFAULT_STATE_PATH, DefaultAction, Fallback, Family,
-    Method, Preference, Role, XdpMode,
+    Method, Preference, PrefixMetrics, Role, XdpMode,
 };
 
 #[derive(Debug, Deserialize)]
@@ -80,6 +80,9 @@ pub(crate) struct Daemon {
     /// A group whose members may use the read-only commands.
     #[serde(default)]
     pub(crate) read_group: String,
+    /// Which prefix counters the metrics carry.
+    #[serde(default)]
+    pub(crate) prefix_metrics: PrefixMetrics,
 }
 
 impl Default for Daemon {
@@ -93,6 +96,7 @@ impl Default for Daemon {
             reload_settle_ms: None,
             reload_max_shrink_percent: None,
             read_group: String::new(),
+            prefix_metrics: PrefixMetrics::default(),
         }
     }
 }

@@ -296,7 +296,7 @@ async fn connection(
                     cred.uid(),
                     cred.pid()
                 );
-                Response::error(
+                let denied = Response::error(
                     ErrorKind::Denied,
                     format!(
                         "uid {} has read-only access (group {}): {} changes edged and needs root",
@@ -304,7 +304,34 @@ async fn connection(
                         readers.unwrap_or_default(),
                         request.command()
                     ),
-                )
+                );
+                if matches!(request, Request::PrefixBatch { .. }) {
+                    // Its items follow on the connection, unread: close.
+                    write_reply(&mut write, &denied).await?;
+                    return Ok(());
+                }
+                denied
+            }
+            Ok(Request::PrefixBatch { count, .. }) => {
+                let items = match batch_items(&mut reader, count).await? {
+                    Ok(items) => items,
+                    Err(refused) => {
+                        // The rest of the batch cannot be trusted.
+                        write_reply(&mut write, &refused.into()).await?;
+                        return Ok(());
+                    }
+                };
+                let (reply_tx, reply_rx) = oneshot::channel();
+                if tx
+                    .send((Request::PrefixBatch { count, items }, reply_tx))
+                    .await
+                    .is_err()
+                {
+                    return Ok(()); // daemon stopping
+                }
+                reply_rx
+                    .await
+                    .unwrap_or_else(|_| Response::error(ErrorKind::Failed, "edged is stopping"))
             }
             Ok(request) => {
                 let (reply_tx, reply_rx) = oneshot::channel();
@@ -320,7 +347,70 @@ async fn connection(
     }
 }
 
+/// The `count` item lines after a `prefix_batch` request; `Ok(Err)`: the
+/// refusal to send back (too many, too long, malformed).
+async fn batch_items<R: tokio::io::AsyncBufRead + Unpin>(
+    reader: &mut R,
+    count: usize,
+) -> Result<Result<Vec<BatchItem>, Refused>> {
+    if count > MAX_BATCH {
+        return Ok(Err(Refused {
+            kind: ErrorKind::Invalid,
+            message: format!("a batch of {count} items: at most {MAX_BATCH}"),
+        }));
+    }
+    let mut items = Vec::with_capacity(count.min(1 << 16));
+    let mut line = Vec::new();
+    for i in 1..=count {
+        line.clear();
+        let n = tokio::time::timeout(
+            IDLE,
+            (&mut *reader)
+                .take(MAX_REQUEST as u64 + 1)
+                .read_until(b'\n', &mut line),
+        )
+        .await
+        .context("idle in a batch")??;
+        let refuse = |message: String| {
+            Ok(Err(Refused {
+                kind: ErrorKind::Invalid,
+                message,
+            }))
+        };
+        if n == 0 {
+            return refuse(format!("the batch ended after {} of {count} items", i - 1));
+        }
+        if line.len() > MAX_REQUEST {
+            return refuse(format!("batch item {i}: longer than {MAX_REQUEST} bytes"));
+        }
+        let text = line.strip_suffix(b"\n").unwrap_or(&line);
+        match serde_json::from_slice::<BatchItem>(text) {
+            Ok(item) => items.push(item),
+            Err(e) => return refuse(format!("batch item {i}: malformed: {e}")),
+        }
+    }
+    Ok(Ok(items))
+}
+
 async fn write_reply(write: &mut tokio::net::unix::OwnedWriteHalf, r: &Response) -> Result<()> {
+    if let Some(Reply::PrefixRows(rows)) = &r.data {
+        // A big list goes out in pieces, encoded as they go: the same
+        // bytes as the whole reply, without the whole reply in memory.
+        let head = serde_json::to_vec(&Response::<()> {
+            data: None,
+            ..Response::ok(())
+        })?;
+        let head = head
+            .strip_suffix(b"\"data\":null}")
+            .context("the reply envelope ends with data")?;
+        write.write_all(head).await?;
+        write.write_all(b"\"data\":").await?;
+        for piece in rows.pieces(1 << 20) {
+            write.write_all(&piece).await?;
+        }
+        write.write_all(b"}\n").await?;
+        return Ok(());
+    }
     let mut bytes = serde_json::to_vec(r)?;
     bytes.push(b'\n');
     write.write_all(&bytes).await?;
@@ -334,6 +424,40 @@ pub fn call<T: DeserializeOwned>(
     request: &Request,
     timeout: Duration,
 ) -> Result<Response<T>> {
+    call_with(socket, request, &[], timeout)
+}
+
+/// Sends a `prefix_batch` of `items` and waits for the reply.
+pub fn call_batch<T: DeserializeOwned>(
+    socket: &Path,
+    items: &[BatchItem],
+    timeout: Duration,
+) -> Result<Response<T>> {
+    let request = Request::PrefixBatch {
+        count: items.len(),
+        items: Vec::new(),
+    };
+    call_with(socket, &request, items, timeout)
+}
+
+/// Sends `request` and the lines of `items` after it.
+fn call_with<T: DeserializeOwned>(
+    socket: &Path,
+    request: &Request,
+    items: &[BatchItem],
+    timeout: Duration,
+) -> Result<Response<T>> {
+    decode_reply(&call_line(socket, request, items, timeout)?)
+}
+
+/// Sends `request` (and the lines of `items` after it): edged's reply line,
+/// for [`decode_reply`] (a big reply decoded borrowing from it).
+pub fn call_line(
+    socket: &Path,
+    request: &Request,
+    items: &[BatchItem],
+    timeout: Duration,
+) -> Result<String> {
     let mut stream = StdUnixStream::connect(socket).with_context(|| {
         format!(
             "connecting to edged at {} (is it running? --socket or EDGE_SOCKET sets the path)",
@@ -344,6 +468,10 @@ pub fn call<T: DeserializeOwned>(
     stream.set_write_timeout(Some(timeout))?;
     let mut bytes = encode(request);
     bytes.push(b'\n');
+    for item in items {
+        serde_json::to_writer(&mut bytes, item).context("encoding a batch item")?;
+        bytes.push(b'\n');
+    }
     // A refusal arrives before the request is read: a failed write still
     // leaves the reply to read.
     let written = stream.write_all(&bytes);
@@ -364,7 +492,7 @@ pub fn call<T: DeserializeOwned>(
         written.context("sending the request")?;
         bail!("edged closed the connection without replying");
     }
-    decode_reply(&line)
+    Ok(line)
 }
 
 #[cfg(test)]

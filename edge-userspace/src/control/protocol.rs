@@ -17,7 +17,7 @@
 use std::{collections::BTreeMap, net::IpAddr, path::PathBuf};
 
 use ipnet::IpNet;
-use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::{config::PrefixSpec, desired};
@@ -28,6 +28,22 @@ pub const PROTOCOL: u32 = 1;
 pub const PROTOCOL_FIELD: &str = "protocol";
 /// Longest request line accepted (bytes).
 pub const MAX_REQUEST: usize = 64 * 1024;
+/// Most items in one `prefix_batch` (more than the prefix maps hold).
+pub const MAX_BATCH: usize = 1 << 21;
+
+/// One line after a `prefix_batch` request: a prefix to register (`add`,
+/// the keys of `prefix_add`'s `spec`) or to unregister (`del`), with the
+/// line of the batch file it came from (problems name it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchItem {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub add: Option<PrefixSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub del: Option<IpNet>,
+}
 
 /// What edgectl asks. On the wire: `{"protocol":1,"command":"...",...}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -35,17 +51,56 @@ pub const MAX_REQUEST: usize = 64 * 1024;
 pub enum Request {
     /// Reply: [`Status`].
     Status {},
-    /// Reply: [`Stats`].
+    /// Reply: [`Stats`]. With `prefix`, that prefix's row only; else the
+    /// rows of the prefixes with a counter slot of their own that pass
+    /// the filters (all given must match), the `top` busiest when given.
     Stats {
         #[serde(default)]
         prefix: Option<IpNet>,
+        /// Only the N prefixes with the most packets (ties: list order).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        top: Option<usize>,
+        /// Only this registration's prefixes.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        registration: Option<String>,
+        /// Only prefixes inside this network (or equal to it).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        within: Option<IpNet>,
+        /// Only prefixes from this source: `config`, `live` or `route`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        source: Option<String>,
     },
     /// Reply: [`Changed`].
     PrefixAdd { spec: PrefixSpec },
     /// Reply: [`Changed`].
     PrefixDel { prefix: IpNet },
-    /// Reply: [`PrefixList`].
-    PrefixList {},
+    /// Registers and unregisters prefixes as one transaction: validated
+    /// whole, applied in one change and recorded once, or not at all. The
+    /// request line is followed by `count` lines, one [`BatchItem`] each
+    /// (at most [`MAX_BATCH`]). Reply: [`Changed`].
+    PrefixBatch {
+        count: usize,
+        /// The items, read from the lines after the request (never part
+        /// of the request line itself).
+        #[serde(skip)]
+        items: Vec<BatchItem>,
+    },
+    /// Reply: [`PrefixList`]: every registered prefix that passes the
+    /// filters (all given must match), the `top` busiest when given.
+    PrefixList {
+        /// Only the N prefixes with the most packets (ties: list order).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        top: Option<usize>,
+        /// Only this registration's prefixes.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        registration: Option<String>,
+        /// Only prefixes inside this network (or equal to it).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        within: Option<IpNet>,
+        /// Only prefixes from this source: `config`, `live` or `route`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        source: Option<String>,
+    },
     /// Reply: [`Prefix`].
     PrefixShow { prefix: IpNet },
     /// Reply: [`Lookup`].
@@ -90,7 +145,7 @@ impl Request {
         match self {
             Request::Status {}
             | Request::Stats { .. }
-            | Request::PrefixList {}
+            | Request::PrefixList { .. }
             | Request::PrefixShow { .. }
             | Request::PrefixLookup { .. }
             | Request::PopList {}
@@ -100,6 +155,7 @@ impl Request {
             | Request::ReportLatency { .. } => true,
             Request::PrefixAdd { .. }
             | Request::PrefixDel { .. }
+            | Request::PrefixBatch { .. }
             | Request::PopDrain { .. }
             | Request::PopUndrain { .. }
             | Request::ConfigReload { .. }
@@ -260,17 +316,36 @@ impl<T> From<Refused> for Response<T> {
 /// Decodes a reply line as the reply to a request whose reply type is `T`:
 /// the version first (a reply without it or of another version is an
 /// error naming both versions), then the rest.
-pub fn decode_reply<T: DeserializeOwned>(line: &str) -> anyhow::Result<Response<T>> {
+pub fn decode_reply<'a, T: Deserialize<'a>>(line: &'a str) -> anyhow::Result<Response<T>> {
     use anyhow::{Context as _, bail};
-    let value: Value = serde_json::from_str(line).context("edged's reply is not valid JSON")?;
-    match value.get(PROTOCOL_FIELD) {
-        Some(v) if v.as_u64() == Some(u64::from(PROTOCOL)) => {}
-        Some(v) => bail!(
+    let version = |v: &Value| {
+        format!(
             "edged speaks protocol {v}; this edgectl speaks protocol {PROTOCOL} only (use the edgectl that came with edged)"
-        ),
+        )
+    };
+    // Typed first: a reply of a million rows is read once, never built as a
+    // tree of values. A reply without a version does not decode; the
+    // version and error are then read on their own, for the message.
+    let typed = match serde_json::from_str::<Response<T>>(line) {
+        Ok(r) if r.protocol != PROTOCOL => bail!(version(&Value::from(r.protocol))),
+        Ok(r) => return Ok(r),
+        Err(e) => e,
+    };
+    #[derive(Deserialize)]
+    struct Head {
+        #[serde(default)]
+        protocol: Option<Value>,
+        #[serde(default)]
+        error: Option<Value>,
+    }
+    let head: Head = serde_json::from_str(line).context("edged's reply is not valid JSON")?;
+    match head.protocol {
+        Some(v) if v.as_u64() == Some(u64::from(PROTOCOL)) => {}
+        Some(v) => bail!(version(&v)),
         None => {
-            let said = value
-                .get("error")
+            let said = head
+                .error
+                .as_ref()
                 .and_then(Value::as_str)
                 .map(|e| format!(" (it said: {e})"))
                 .unwrap_or_default();
@@ -279,7 +354,7 @@ pub fn decode_reply<T: DeserializeOwned>(line: &str) -> anyhow::Result<Response<
             )
         }
     }
-    serde_json::from_value(value).context("edged's reply does not match the protocol")
+    Err(anyhow::Error::new(typed).context("edged's reply does not match the protocol"))
 }
 
 /// Any verb's reply, as edged sends it (the verb fixes which; a reader
@@ -290,6 +365,8 @@ pub enum Reply {
     Status(Box<Status>),
     Stats(Stats),
     PrefixList(PrefixList),
+    /// A [`PrefixList`] straight from the view (edged's side).
+    PrefixRows(PrefixRows),
     Prefix(Prefix),
     Lookup(Box<Lookup>),
     Changed(Changed),
@@ -508,10 +585,26 @@ pub struct Stats {
     pub generation: u64,
     pub pops: Vec<PopCount>,
     pub ports: Vec<PortCount>,
-    /// Every registered prefix (or the one asked for).
+    /// Every registered prefix with a counter slot of its own that passes
+    /// the request's filters (the `top` busiest, busiest first), or the
+    /// one asked for.
     pub prefixes: Vec<PrefixCount>,
     /// By reason name.
     pub reasons: BTreeMap<String, Count>,
+    /// The counter the prefixes beyond the 65,535 counter slots share
+    /// (`prefixes`: how many of them pass the filters); absent when every
+    /// prefix has a slot of its own, or with `prefix`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shared: Option<SharedCount>,
+}
+
+/// The counter of the prefixes without a counter slot of their own.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct SharedCount {
+    pub bytes: u64,
+    pub packets: u64,
+    /// Prefixes counted in it.
+    pub prefixes: usize,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
@@ -526,7 +619,65 @@ pub struct PrefixCount {
     pub packets: u64,
     pub prefix: IpNet,
     pub registration: String,
+    /// The prefix has no counter slot of its own (beyond 65,535 prefixes):
+    /// the figures are the shared counter's. Absent when false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub shared: bool,
     pub source: String,
+}
+
+/// Which registered prefixes a list or stats request wants.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PrefixFilter {
+    pub registration: Option<String>,
+    pub within: Option<IpNet>,
+    pub source: Option<String>,
+}
+
+impl PrefixFilter {
+    /// The source words a filter takes.
+    pub const SOURCES: [&'static str; 3] = ["config", "live", "route"];
+
+    /// A filter, or why not (an unknown source).
+    pub fn new(
+        registration: Option<String>,
+        within: Option<IpNet>,
+        source: Option<String>,
+    ) -> Result<Self, String> {
+        if let Some(s) = &source
+            && !Self::SOURCES.contains(&s.as_str())
+        {
+            return Err(format!(
+                "source {s:?}: config, live or route (a route table's prefixes)"
+            ));
+        }
+        Ok(Self {
+            registration,
+            within: within.map(|n| n.trunc()),
+            source,
+        })
+    }
+
+    /// Whether `p` passes.
+    pub fn matches(&self, p: &desired::PrefixView) -> bool {
+        self.registration
+            .as_deref()
+            .is_none_or(|r| *p.registration == *r)
+            && self.within.is_none_or(|w| w.contains(&p.prefix))
+            && self.source.as_deref().is_none_or(|s| {
+                matches!(
+                    (s, p.source),
+                    ("config", crate::plan::Origin::Config)
+                        | ("live", crate::plan::Origin::Live)
+                        | ("route", crate::plan::Origin::Route { .. })
+                )
+            })
+    }
+
+    /// No filter at all.
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -569,7 +720,7 @@ impl From<&desired::PrefixView> for Prefix {
             preference: p.preference.into(),
             prefix: p.prefix,
             protect: p.protect.clone(),
-            registration: p.registration.clone(),
+            registration: p.registration.to_string(),
             source: p.source.to_string(),
         }
     }
@@ -577,6 +728,110 @@ impl From<&desired::PrefixView> for Prefix {
 
 /// `prefix_list`: every registered prefix.
 pub type PrefixList = Vec<Prefix>;
+
+/// A [`PrefixList`] as edged sends it: rows of a view snapshot, serialized
+/// from the view as they go (at a million prefixes, no copy of the list is
+/// made, and the connection writes it in pieces: [`PrefixRows::pieces`]).
+#[derive(Debug, Clone)]
+pub struct PrefixRows {
+    pub view: std::sync::Arc<desired::View>,
+    /// Indices into the view's prefixes, in order; `None`: all of them.
+    pub rows: Option<Vec<u32>>,
+}
+
+impl PartialEq for PrefixRows {
+    fn eq(&self, other: &Self) -> bool {
+        self.iter().eq(other.iter())
+    }
+}
+
+/// A [`Prefix`] borrowed from the view: the same JSON.
+#[derive(Serialize)]
+struct PrefixRef<'a> {
+    counter_slot: u32,
+    dscp: Option<u8>,
+    policy: Option<&'a str>,
+    preference: &'a str,
+    prefix: IpNet,
+    protect: &'a [String],
+    registration: &'a str,
+    source: crate::plan::Origin,
+}
+
+impl<'a> From<&'a desired::PrefixView> for PrefixRef<'a> {
+    fn from(p: &'a desired::PrefixView) -> Self {
+        Self {
+            counter_slot: p.counter_slot,
+            dscp: p.dscp,
+            policy: p.policy.as_deref(),
+            preference: p.preference,
+            prefix: p.prefix,
+            protect: &p.protect,
+            registration: &p.registration,
+            source: p.source,
+        }
+    }
+}
+
+impl PrefixRows {
+    pub fn iter(&self) -> Box<dyn Iterator<Item = &desired::PrefixView> + Send + '_> {
+        match &self.rows {
+            None => Box::new(self.view.prefixes.iter()),
+            Some(rows) => Box::new(rows.iter().map(|&i| &self.view.prefixes[i as usize])),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.rows
+            .as_ref()
+            .map_or(self.view.prefixes.len(), Vec::len)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The JSON array in pieces of about `bytes` each: the same bytes as
+    /// serializing the whole.
+    pub fn pieces(&self, bytes: usize) -> impl Iterator<Item = Vec<u8>> + Send + '_ {
+        let mut rows = self.iter().peekable();
+        let mut first = true;
+        let mut done = false;
+        std::iter::from_fn(move || {
+            if done {
+                return None;
+            }
+            let mut out = Vec::with_capacity(bytes + 512);
+            if first {
+                out.push(b'[');
+                first = false;
+            }
+            while out.len() < bytes {
+                let Some(p) = rows.next() else { break };
+                serde_json::to_writer(&mut out, &PrefixRef::from(p)).expect("a row encodes");
+                if rows.peek().is_some() {
+                    out.push(b',');
+                }
+            }
+            if rows.peek().is_none() {
+                out.push(b']');
+                done = true;
+            }
+            Some(out)
+        })
+    }
+}
+
+impl Serialize for PrefixRows {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq as _;
+        let mut seq = s.serialize_seq(Some(self.len()))?;
+        for p in self.iter() {
+            seq.serialize_element(&PrefixRef::from(p))?;
+        }
+        seq.end()
+    }
+}
 
 /// `prefix_lookup`: what a packet to or from the address gets now.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -126,9 +126,15 @@ fn stats() -> Stats {
             packets: 10,
             prefix: "192.0.2.0/25".parse().unwrap(),
             registration: "contoso".into(),
+            shared: false,
             source: "config".into(),
         }],
         reasons: [("policy".to_string(), count(10, 1500))].into(),
+        shared: Some(SharedCount {
+            bytes: 300,
+            packets: 2,
+            prefixes: 934_465,
+        }),
     }
 }
 
@@ -577,6 +583,14 @@ fn the_protocol_doc_examples_match_the_types() {
                     _ => Err(format!("unknown reply type {ty}")),
                 }
             }
+            ["batch-item"] => serde_json::from_str::<BatchItem>(&block)
+                .map_err(|e| format!("not a batch item: {e}"))
+                .and_then(|item| {
+                    let want: Value = serde_json::from_str(&block).unwrap();
+                    (serde_json::to_value(&item).unwrap() == want)
+                        .then_some(())
+                        .ok_or_else(|| "re-encodes otherwise".into())
+                }),
             _ => Err(format!("untagged json block ({info:?})")),
         };
         if let Err(e) = checked {
@@ -590,6 +604,7 @@ fn the_protocol_doc_examples_match_the_types() {
         "stats",
         "prefix_add",
         "prefix_del",
+        "prefix_batch",
         "prefix_list",
         "prefix_show",
         "prefix_lookup",
@@ -631,4 +646,43 @@ fn the_protocol_doc_examples_match_the_types() {
         missing.is_empty(),
         "reply types without an example: {missing:?}"
     );
+}
+
+/// A prefix list straight from the view is the JSON of the list of
+/// `Prefix` made from it, whole or in pieces, and decodes as one.
+#[test]
+fn prefix_rows_are_a_prefix_list() {
+    let row = |net: &str, slot| desired::PrefixView {
+        prefix: net.parse().unwrap(),
+        registration: Arc::from("contoso"),
+        preference: "microsoft",
+        policy: Some(Arc::from("eu")),
+        dscp: Some(46),
+        protect: vec!["peer0".into()],
+        source: crate::plan::Origin::Route { table: 100 },
+        counter_slot: slot,
+    };
+    let view = Arc::new(desired::View {
+        prefixes: Arc::new(
+            (0..500)
+                .map(|i| row(&format!("10.{}.{}.0/24", i / 256, i % 256), i))
+                .collect(),
+        ),
+        ..desired::View::default()
+    });
+    for rows in [None, Some(vec![3, 1, 499]), Some(vec![])] {
+        let r = PrefixRows {
+            view: view.clone(),
+            rows: rows.clone(),
+        };
+        let list: PrefixList = r.iter().map(Prefix::from).collect();
+        let whole = serde_json::to_vec(&r).unwrap();
+        assert_eq!(whole, serde_json::to_vec(&list).unwrap());
+        let pieces: Vec<Vec<u8>> = r.pieces(1000).collect();
+        assert!(rows.is_some() || pieces.len() > 10, "{}", pieces.len());
+        assert_eq!(pieces.concat(), whole);
+        let reply = serde_json::to_string(&Response::ok(Reply::PrefixRows(r))).unwrap();
+        let back: Response<PrefixList> = decode_reply(&reply).unwrap();
+        assert_eq!(back.data.unwrap(), list);
+    }
 }

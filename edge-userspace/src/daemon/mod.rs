@@ -39,6 +39,7 @@ use crate::{
 
 mod failover;
 mod interfaces;
+mod live;
 pub mod logging;
 pub mod notify;
 mod permissions;
@@ -80,13 +81,31 @@ impl Overrides {
     }
 }
 
-/// Reads and validates a config file with the live changes of `state`.
-pub fn read_config(path: &Path, state: &State, o: &Overrides) -> Result<(String, Plan)> {
+/// A config file read once, its state file, and the two validated together.
+pub struct Loaded {
+    /// The file's text.
+    pub text: String,
+    /// The config with the live changes of `state` applied, flags applied.
+    pub plan: Plan,
+    pub state: State,
+}
+
+/// Reads the config file once, then the state file it (or `--state`)
+/// names, and validates the config with the state's live changes: what
+/// `edged --check` checks and what a start applies.
+pub fn load(path: &Path, o: &Overrides) -> Result<Loaded> {
     let text = config::read_file(path)?;
-    let mut plan = config::parse_with(&text, &state.live)
+    let parsed = config::parse_file(&text).with_context(|| format!("config {}", path.display()))?;
+    let state_path = o
+        .state_path
+        .clone()
+        .unwrap_or_else(|| parsed.state_path().to_path_buf());
+    let state = State::load(&state_path)?;
+    let mut plan = parsed
+        .validate(&text, &state.live)
         .with_context(|| format!("config {}", path.display()))?;
     o.apply(&mut plan);
-    Ok((text, plan))
+    Ok(Loaded { text, plan, state })
 }
 
 /// The paths a config names (state file included), before any state is read.
@@ -225,6 +244,9 @@ pub struct Daemon {
     running: Running,
     /// The restart-only keys the config (as last applied) sets otherwise.
     pending: Vec<Pending>,
+    /// The view's rows by counter slot, and the generation they index
+    /// (protection events name their prefix through it).
+    slot_rows: (u64, Vec<u32>),
 }
 
 /// What edged found when it checked the host: where its pins are visible
@@ -284,6 +306,9 @@ struct Applied {
     /// Map id of each plan PoP and each layout table.
     pop_ids: Vec<u32>,
     table_ids: Vec<u32>,
+    /// The prefix counter slots in use (for live changes without a whole
+    /// compile).
+    slots: desired::delta::Slots,
 }
 
 /// The kernel routing tables followed into prefixes.
@@ -328,10 +353,17 @@ impl Daemon {
     /// the config as a diff and attaches. On a first start that fails,
     /// nothing is left behind; on a restart that fails, the running data
     /// plane is left exactly as it was (program, links, maps, state file).
-    pub fn start(config_path: &Path, overrides: Overrides) -> Result<(Self, Channels)> {
-        let paths = paths(config_path, &overrides)?;
-        let state = State::load(&paths.state_path)?;
-        let (text, mut plan) = read_config(config_path, &state, &overrides)?;
+    /// `loaded` is the config file as [`load`] read it.
+    pub fn start(
+        config_path: &Path,
+        overrides: Overrides,
+        loaded: Loaded,
+    ) -> Result<(Self, Channels)> {
+        let Loaded {
+            text,
+            mut plan,
+            state,
+        } = loaded;
         // Before anything changes: a state file that cannot be written
         // (read-only or missing directory, a file where the directory
         // belongs) would fail the start half way.
@@ -362,6 +394,7 @@ impl Daemon {
                 }));
             }
         };
+        let slots = desired::delta::Slots::of(&c.view.prefixes);
         let mut view = c.view;
         view.generation = 1;
         view.routes = route_view(&store);
@@ -391,6 +424,7 @@ impl Daemon {
                 resolved: c.resolved,
                 pop_ids: c.pop_ids,
                 table_ids: c.table_ids,
+                slots,
             },
             routes: Routes {
                 store,
@@ -421,6 +455,7 @@ impl Daemon {
             },
             running,
             pending: Vec::new(),
+            slot_rows: (0, Vec::new()),
         };
         daemon.sync_monitors();
         daemon.publish_health();

@@ -320,6 +320,7 @@ impl Daemon {
             self.dp.detach_others(&ports);
         }
         let want = c.desired;
+        self.applied.slots = desired::delta::Slots::of(&c.view.prefixes);
         let mut view = c.view;
         view.generation = self.snapshot().generation + 1;
         view.routes = route_view(&self.routes.store);

@@ -9,11 +9,11 @@ use ipnet::IpNet;
 
 use super::*;
 use crate::{
-    config::{self, Invalid},
+    config::Invalid,
     control::{
         Changed, Count, ErrorKind, Events, Fill, KernelTable, Latency, Lookup, Maps, Pop, PopCount,
-        PopLatency, Port, PortCount, Prefix, PrefixCount, PrefixCounts, Registered, Reply, Request,
-        Response, Share, Stats, Status, TornDown, Unregistered,
+        PopLatency, Port, PortCount, PrefixCount, PrefixCounts, PrefixFilter, Registered, Reply,
+        Request, Response, Share, SharedCount, Stats, Status, TornDown, Unregistered,
     },
     dataplane::{MapsError, events, maps},
     desired::View,
@@ -65,10 +65,25 @@ impl Daemon {
         let mut exit = false;
         let result = match request {
             Request::Status {} => Ok(Reply::Status(Box::new(self.status()))),
-            Request::Stats { prefix } => self.stats(prefix).map(Reply::Stats),
-            Request::PrefixList {} => Ok(Reply::PrefixList(
-                self.snapshot().prefixes.iter().map(Prefix::from).collect(),
-            )),
+            Request::Stats {
+                prefix,
+                top,
+                registration,
+                within,
+                source,
+            } => match PrefixFilter::new(registration, within, source) {
+                Ok(filter) => self.stats(prefix, top, &filter).map(Reply::Stats),
+                Err(e) => return (Response::error(ErrorKind::Invalid, e), false),
+            },
+            Request::PrefixList {
+                top,
+                registration,
+                within,
+                source,
+            } => match PrefixFilter::new(registration, within, source) {
+                Ok(filter) => self.prefix_list(top, &filter).map(Reply::PrefixRows),
+                Err(e) => return (Response::error(ErrorKind::Invalid, e), false),
+            },
             Request::PrefixShow { prefix } => match self.snapshot().prefix(prefix) {
                 Some(p) => Ok(Reply::Prefix(p.into())),
                 None => return (not_registered(prefix), false),
@@ -77,20 +92,14 @@ impl Daemon {
                 self.lookup(address).map(|l| Reply::Lookup(Box::new(l)))
             }
             Request::PrefixAdd { spec } => {
-                let mut state = self.applied.state.clone();
-                let net = spec.prefix.parse::<IpNet>().ok();
-                // The same network however it is spelled (`2001:DB8::/32`).
-                let same = |p: &crate::config::PrefixSpec| match net {
-                    Some(net) => p.prefix.parse::<IpNet>().ok() == Some(net),
-                    None => p.prefix == spec.prefix,
-                };
-                state.live.added.retain(|p| !same(p));
-                if let Some(net) = net {
-                    state.live.removed.retain(|n| *n != net);
-                }
                 let what = format!("prefix {} added (live)", spec.prefix);
-                state.live.added.push(spec);
-                self.change(self.source.text.clone(), state)
+                self.live_change(vec![spec], Vec::new())
+                    .inspect(|c| self.audit(what, c))
+                    .map(changed)
+            }
+            Request::PrefixBatch { items, .. } => {
+                let what = format!("batch of {} prefix changes applied (live)", items.len());
+                self.batch(items)
                     .inspect(|c| self.audit(what, c))
                     .map(changed)
             }
@@ -111,19 +120,8 @@ impl Daemon {
                     }
                     Some(_) => {}
                 }
-                let mut state = self.applied.state.clone();
-                state
-                    .live
-                    .added
-                    .retain(|p| p.prefix.parse::<IpNet>().ok() != Some(prefix));
-                let in_file = config::parse(&self.source.text)
-                    .map(|p| p.prefixes.iter().any(|x| x.net == prefix))
-                    .unwrap_or(false);
-                if in_file && !state.live.removed.contains(&prefix) {
-                    state.live.removed.push(prefix);
-                }
                 let what = format!("prefix {prefix} removed (live)");
-                self.change(self.source.text.clone(), state)
+                self.live_change(Vec::new(), vec![prefix])
                     .inspect(|c| self.audit(what, c))
                     .map(changed)
             }
@@ -268,32 +266,124 @@ impl Daemon {
         }
     }
 
-    pub(super) fn stats(&self, prefix: Option<IpNet>) -> Result<Stats> {
+    /// The rows of `view`'s prefixes that pass `filter`: (row index,
+    /// count of its own slot), the `top` busiest first when given (ties in
+    /// list order). Prefixes without a slot of their own count 0 here.
+    fn busiest(
+        view: &View,
+        counts: &[maps::Count],
+        filter: &PrefixFilter,
+        top: Option<usize>,
+        slotted_only: bool,
+    ) -> Vec<(usize, maps::Count)> {
+        let at = |slot: u32| {
+            (slot != 0)
+                .then(|| counts.get(slot as usize).copied())
+                .flatten()
+                .unwrap_or_default()
+        };
+        let mut rows: Vec<(usize, maps::Count)> = view
+            .prefixes
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| !(slotted_only && p.counter_slot == 0) && filter.matches(p))
+            .map(|(i, p)| (i, at(p.counter_slot)))
+            .collect();
+        if let Some(n) = top {
+            rows.sort_by(|a, b| {
+                (b.1.packets, b.1.bytes)
+                    .cmp(&(a.1.packets, a.1.bytes))
+                    .then(a.0.cmp(&b.0))
+            });
+            rows.truncate(n);
+        }
+        rows
+    }
+
+    /// The rows of `prefix list`, from a view snapshot (encoded by the
+    /// connection as it sends them).
+    pub(super) fn prefix_list(
+        &self,
+        top: Option<usize>,
+        filter: &PrefixFilter,
+    ) -> Result<crate::control::PrefixRows> {
+        let view = self.snapshot();
+        let rows = match top {
+            None if filter.is_empty() => None,
+            None => Some(
+                view.prefixes
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, p)| filter.matches(p))
+                    .map(|(i, _)| i as u32)
+                    .collect(),
+            ),
+            Some(_) => {
+                let counts = self.dp.counters.read(view.prefix_slots())?.prefix_counts();
+                Some(
+                    Self::busiest(&view, &counts, filter, top, false)
+                        .into_iter()
+                        .map(|(i, _)| i as u32)
+                        .collect(),
+                )
+            }
+        };
+        Ok(crate::control::PrefixRows { view, rows })
+    }
+
+    pub(super) fn stats(
+        &self,
+        prefix: Option<IpNet>,
+        top: Option<usize>,
+        filter: &PrefixFilter,
+    ) -> Result<Stats> {
         let view = self.snapshot();
         let stats = self.dp.counters.read(view.prefix_slots())?;
+        let counts = stats.prefix_counts();
         let count = |c: maps::Count| Count {
             bytes: c.bytes,
             packets: c.packets,
         };
-        let mut prefixes = Vec::new();
-        for p in view.prefixes.iter() {
-            if prefix.is_some_and(|n| n != p.prefix) {
-                continue;
+        let row = |p: &crate::desired::PrefixView, c: maps::Count| PrefixCount {
+            bytes: c.bytes,
+            packets: c.packets,
+            prefix: p.prefix,
+            registration: p.registration.to_string(),
+            shared: p.counter_slot == 0,
+            source: p.source.to_string(),
+        };
+        let other = counts.first().copied().unwrap_or_default();
+        let mut shared = None;
+        let prefixes = match prefix {
+            Some(n) => match view.prefix(n) {
+                Some(p) => vec![row(
+                    p,
+                    counts
+                        .get(p.counter_slot as usize)
+                        .copied()
+                        .unwrap_or_default(),
+                )],
+                None => anyhow::bail!(NotFound(format!("prefix {n} is not registered"))),
+            },
+            None => {
+                let unslotted = view
+                    .prefixes
+                    .iter()
+                    .filter(|p| p.counter_slot == 0 && filter.matches(p))
+                    .count();
+                if unslotted > 0 {
+                    shared = Some(SharedCount {
+                        bytes: other.bytes,
+                        packets: other.packets,
+                        prefixes: unslotted,
+                    });
+                }
+                Self::busiest(&view, &counts, filter, top, true)
+                    .into_iter()
+                    .map(|(i, c)| row(&view.prefixes[i], c))
+                    .collect()
             }
-            let c = stats.prefix(p.counter_slot);
-            prefixes.push(PrefixCount {
-                bytes: c.bytes,
-                packets: c.packets,
-                prefix: p.prefix,
-                registration: p.registration.clone(),
-                source: p.source.to_string(),
-            });
-        }
-        if let Some(n) = prefix
-            && prefixes.is_empty()
-        {
-            anyhow::bail!(NotFound(format!("prefix {n} is not registered")));
-        }
+        };
         let named = |rows: &[(&'static str, maps::Count)]| {
             rows.iter()
                 .map(|(n, c)| (n.to_string(), count(*c)))
@@ -329,6 +419,7 @@ impl Daemon {
                 .collect(),
             prefixes,
             reasons: named(&stats.reasons),
+            shared,
         })
     }
 
@@ -446,7 +537,7 @@ impl Daemon {
             prefix: prefix.map(|p| p.prefix),
             protect,
             registered: true,
-            registration: prefix.map(|p| p.registration.clone()),
+            registration: prefix.map(|p| p.registration.to_string()),
             source: prefix.map(|p| p.source.to_string()),
             toward_customer: if internet {
                 exit_shares
@@ -494,11 +585,37 @@ impl Daemon {
         }
     }
 
+    /// The registered prefix counted in `slot` (not 0), through an index of
+    /// the view's rows by slot, built once per generation: events come by
+    /// the hundred per second, prefixes by the million.
+    fn prefix_by_slot<'v>(
+        &mut self,
+        view: &'v View,
+        slot: u32,
+    ) -> Option<&'v crate::desired::PrefixView> {
+        if slot == 0 {
+            return None;
+        }
+        if self.slot_rows.0 != view.generation || self.slot_rows.1.is_empty() {
+            let mut rows = vec![u32::MAX; limits::MAX_PREFIX_SLOTS as usize];
+            for (i, p) in view.prefixes.iter().enumerate() {
+                if let Some(r) = rows.get_mut(p.counter_slot as usize) {
+                    *r = i as u32;
+                }
+            }
+            self.slot_rows = (view.generation, rows);
+        }
+        let i = *self.slot_rows.1.get(slot as usize)?;
+        view.prefixes
+            .get(i as usize)
+            .filter(|p| p.counter_slot == slot)
+    }
+
     /// A protection event from the kernel.
     pub fn protection_event(&mut self, ev: ProtectionEvent) {
         let view = self.snapshot();
         let (src, _) = events::addresses(&ev);
-        let (prefix, registered_on) = match view.prefix_by_slot(ev.slot) {
+        let (prefix, registered_on) = match self.prefix_by_slot(&view, ev.slot) {
             Some(p) => (
                 format!("{} ({})", p.prefix, p.registration),
                 p.protect.join(", "),

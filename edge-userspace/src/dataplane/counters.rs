@@ -49,6 +49,17 @@ impl Stats {
         by_id(&self.prefixes, slot)
     }
 
+    /// Every prefix slot's count, indexed by slot (up to the highest with
+    /// traffic): one lookup per prefix however many there are.
+    pub fn prefix_counts(&self) -> Vec<Count> {
+        let n = self.prefixes.last().map_or(0, |(s, _)| *s as usize + 1);
+        let mut out = vec![Count::default(); n];
+        for &(s, c) in &self.prefixes {
+            out[s as usize] = c;
+        }
+        out
+    }
+
     pub fn port(&self, id: u32) -> Count {
         by_id(&self.ports, id)
     }

@@ -205,10 +205,47 @@ fn write_diff(
         tables.set_settings(to.settings)?;
         log.push(Undo::Settings(from.settings));
     }
-    // 2. Prefixes: new and changed, then removed; written in batches (see
-    //    `Tables::set_prefixes`), each logged once written.
+    // 2. Prefixes: new and changed, then removed.
     let (writes, removals) = prefix_diff(&from.prefixes, &to.prefixes);
-    for &(net, new, old) in &writes {
+    write_prefixes(tables, &writes, &removals, true, log)?;
+    // 3. What nothing uses any more.
+    for (id, (old, new)) in from.policies.iter().zip(&to.policies).enumerate() {
+        if old != new && *new == PolicyTable::default() {
+            tables.set_policy(id as u32, new)?;
+            log.push(Undo::Policy(id as u32, Box::new(*old)));
+        }
+    }
+    for (id, (old, new)) in from.pops.iter().zip(&to.pops).enumerate() {
+        if old != new && new.flags == 0 {
+            tables.set_pop(id as u32, *new)?;
+            log.push(Undo::Pop(id as u32, *old));
+        }
+    }
+    for (&ifindex, old) in &from.ports {
+        if !to.ports.contains_key(&ifindex) {
+            tables.del_port(ifindex)?;
+            log.push(Undo::Port(ifindex, Some(*old)));
+        }
+    }
+    for addr in from.locals.difference(&to.locals) {
+        tables.del_local(*addr)?;
+        log.push(Undo::Local(*addr, true));
+    }
+    Ok(())
+}
+
+/// Writes `writes` ((network, entry, entry before)) then removes
+/// `removals` ((network, entry before)), in batches (see
+/// `Tables::set_prefixes`), each logged once written; with `reset`, a
+/// counter slot given to a prefix anew is zeroed first.
+fn write_prefixes(
+    tables: &mut impl MapWriter,
+    writes: &[(IpNet, PrefixEntry, Option<PrefixEntry>)],
+    removals: &[(IpNet, PrefixEntry)],
+    reset: bool,
+    log: &mut Vec<Undo>,
+) -> Result<()> {
+    for &(net, new, old) in writes.iter().filter(|_| reset) {
         if old.map(|o| o.slot) != Some(new.slot) && new.slot != 0 {
             tables
                 .reset_prefix_slot(new.slot)
@@ -235,30 +272,62 @@ fn write_diff(
             .map(|&(net, old)| Undo::Prefix(net, Some(old))),
     );
     result?;
-    // 3. What nothing uses any more.
-    for (id, (old, new)) in from.policies.iter().zip(&to.policies).enumerate() {
-        if old != new && *new == PolicyTable::default() {
-            tables.set_policy(id as u32, new)?;
-            log.push(Undo::Policy(id as u32, Box::new(*old)));
-        }
-    }
-    for (id, (old, new)) in from.pops.iter().zip(&to.pops).enumerate() {
-        if old != new && new.flags == 0 {
-            tables.set_pop(id as u32, *new)?;
-            log.push(Undo::Pop(id as u32, *old));
-        }
-    }
-    for (&ifindex, old) in &from.ports {
-        if !to.ports.contains_key(&ifindex) {
-            tables.del_port(ifindex)?;
-            log.push(Undo::Port(ifindex, Some(*old)));
-        }
-    }
-    for addr in from.locals.difference(&to.locals) {
-        tables.del_local(*addr)?;
-        log.push(Undo::Local(*addr, true));
-    }
     Ok(())
+}
+
+/// Writes the prefixes of a change worked out without a whole compile
+/// ([`super::delta::Delta`]): `writes` ((network, entry, entry before)),
+/// then `removals` ((network, entry before)). On a failed write everything
+/// written so far is undone and the error returned.
+pub fn apply_prefixes(
+    w: &mut impl MapWriter,
+    writes: &[(IpNet, PrefixEntry, Option<PrefixEntry>)],
+    removals: &[(IpNet, PrefixEntry)],
+) -> Result<Changes> {
+    let mut log = Vec::new();
+    match write_prefixes(w, writes, removals, true, &mut log) {
+        Ok(()) => Ok(Changes {
+            written: writes.len(),
+            removed: removals.len(),
+        }),
+        Err(e) => {
+            let n = log.len();
+            for undo in log.into_iter().rev() {
+                if let Err(u) = undo_one(w, undo) {
+                    warn!("undoing a partial apply: {u}");
+                }
+            }
+            Err(e.context(format!(
+                "applying the change failed; the {n} writes made were undone"
+            )))
+        }
+    }
+}
+
+/// Reverses a completed [`apply_prefixes`] (when the change cannot be
+/// recorded): the maps hold what they held before it.
+pub fn undo_prefixes(
+    w: &mut impl MapWriter,
+    writes: &[(IpNet, PrefixEntry, Option<PrefixEntry>)],
+    removals: &[(IpNet, PrefixEntry)],
+) -> Result<()> {
+    let back: Vec<(IpNet, PrefixEntry, Option<PrefixEntry>)> = removals
+        .iter()
+        .map(|&(net, old)| (net, old, None))
+        .chain(
+            writes
+                .iter()
+                .filter_map(|&(net, new, old)| old.map(|o| (net, o, Some(new)))),
+        )
+        .collect();
+    let gone: Vec<(IpNet, PrefixEntry)> = writes
+        .iter()
+        .filter(|w| w.2.is_none())
+        .map(|&(net, new, _)| (net, new))
+        .collect();
+    let mut log = Vec::new();
+    // Slots taken back keep their counters: nothing is zeroed.
+    write_prefixes(w, &back, &gone, false, &mut log)
 }
 
 /// The prefixes to write ((network, new entry, old entry)) and to remove

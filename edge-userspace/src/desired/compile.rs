@@ -295,6 +295,7 @@ pub fn compile_on(
             .map(|e| plan.policies[e.policy as usize].name.clone()),
         backbone_table: layout.backbone_table.map(|k| table_ids[k as usize]),
         transit_table: layout.transit_table.map(|k| table_ids[k as usize]),
+        prefix_metrics: plan.prefix_metrics,
         ..View::default()
     };
 
@@ -463,10 +464,10 @@ pub fn compile_on(
         .iter()
         .map(|p| {
             let slot = current.prefixes.get(&p.net).map(|e| e.slot)?;
-            (slot != 0 && slot < limits::MAX_PREFIX_SLOTS && taken.insert(slot)).then_some(slot)
+            (slot != 0 && slot < delta::slot_limit() && taken.insert(slot)).then_some(slot)
         })
         .collect();
-    let mut free = (1..limits::MAX_PREFIX_SLOTS).filter(|s| !taken.contains(s));
+    let mut free = (1..delta::slot_limit()).filter(|s| !taken.contains(s));
     for s in slots.iter_mut().filter(|s| s.is_none()) {
         *s = Some(free.next().unwrap_or(0));
     }
@@ -475,6 +476,8 @@ pub fn compile_on(
         .iter()
         .map(|p| Arc::from(p.name.as_str()))
         .collect();
+    let mut registrations: std::collections::HashMap<&str, Arc<str>> =
+        std::collections::HashMap::new();
     let mut prefixes = Vec::with_capacity(plan.prefixes.len());
     let mut entries_by_prefix = Vec::with_capacity(plan.prefixes.len());
     for (i, (p, slot)) in plan.prefixes.iter().zip(slots).enumerate() {
@@ -497,7 +500,10 @@ pub fn compile_on(
         entries_by_prefix.push(entry);
         prefixes.push(PrefixView {
             prefix: p.net,
-            registration: p.registration.clone(),
+            registration: registrations
+                .entry(p.registration.as_str())
+                .or_insert_with(|| Arc::from(p.registration.as_str()))
+                .clone(),
             preference: match p.preference {
                 Preference::Microsoft => "microsoft",
                 Preference::Internet => "internet",

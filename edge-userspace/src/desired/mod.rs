@@ -9,6 +9,7 @@
 
 mod apply;
 mod compile;
+pub mod delta;
 #[cfg(test)]
 pub(crate) mod memory;
 pub mod state;

@@ -36,6 +36,8 @@ pub struct View {
     pub fallbacks: u64,
     /// Protection events received: ((prefix, port), count).
     pub protection: Vec<((String, String), u64)>,
+    /// Which prefix counters the metrics carry.
+    pub prefix_metrics: crate::plan::PrefixMetrics,
 }
 
 /// A PoP's health as edgectl and the metrics show it.
@@ -130,10 +132,11 @@ pub struct TableView {
     pub fallback: Option<&'static str>,
 }
 
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct PrefixView {
     pub prefix: IpNet,
-    pub registration: String,
+    /// Shared by the prefixes of one registration.
+    pub registration: Arc<str>,
     pub preference: &'static str,
     pub policy: Option<Arc<str>>,
     pub dscp: Option<u8>,

@@ -121,6 +121,13 @@ impl RouteStore {
         self.routes.len()
     }
 
+    /// Whether one of `tables` has a route for `net`.
+    pub fn has_net(&self, tables: impl IntoIterator<Item = u32>, net: &IpNet) -> bool {
+        tables
+            .into_iter()
+            .any(|t| self.routes.contains_key(&(t, *net)))
+    }
+
     pub fn is_empty(&self) -> bool {
         self.routes.is_empty()
     }

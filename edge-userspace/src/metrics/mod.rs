@@ -73,6 +73,67 @@ fn counter_pair(
     registry.register(format!("{name}_bytes"), format!("Bytes {help}"), bytes);
 }
 
+/// The prefix counters, as `view.prefix_metrics` says: per registration
+/// (slots summed by their prefix's registration; `other` for the counter the
+/// prefixes without a slot of their own share), and per prefix too. One
+/// pass over the prefixes, whatever their number.
+fn prefix_counters(r: &mut Registry, stats: &Stats, view: &View) {
+    use crate::plan::PrefixMetrics;
+    if view.prefix_metrics == PrefixMetrics::Off {
+        return;
+    }
+    let slots = stats.prefixes.last().map_or(0, |(s, _)| *s as usize + 1);
+    let mut row_of: Vec<Option<usize>> = vec![None; slots];
+    for (i, p) in view.prefixes.iter().enumerate() {
+        if p.counter_slot != 0
+            && let Some(r) = row_of.get_mut(p.counter_slot as usize)
+        {
+            *r = Some(i);
+        }
+    }
+    let row = |slot: u32| -> Option<&crate::desired::PrefixView> {
+        row_of
+            .get(slot as usize)
+            .copied()
+            .flatten()
+            .filter(|_| slot != 0)
+            .map(|i| &view.prefixes[i])
+    };
+    let mut by_registration: std::collections::BTreeMap<&str, Count> = Default::default();
+    for &(slot, c) in &stats.prefixes {
+        let name = row(slot).map_or("other", |p| &*p.registration);
+        let t = by_registration.entry(name).or_default();
+        t.packets += c.packets;
+        t.bytes += c.bytes;
+    }
+    counter_pair(
+        r,
+        "registration",
+        "classified into the prefixes of each registration (other: prefixes without a counter slot of their own)",
+        by_registration
+            .into_iter()
+            .map(|(name, c)| (vec![("registration", name.to_string())], c)),
+    );
+    if view.prefix_metrics != PrefixMetrics::Prefix {
+        return;
+    }
+    counter_pair(
+        r,
+        "prefix",
+        "classified into each registered prefix",
+        stats.prefixes.iter().map(|&(slot, c)| {
+            let labels = match row(slot) {
+                Some(p) => vec![
+                    ("prefix", p.prefix.to_string()),
+                    ("registration", p.registration.to_string()),
+                ],
+                None => vec![("prefix", "other".into()), ("registration", "other".into())],
+            };
+            (labels, c)
+        }),
+    );
+}
+
 /// What edged found when it checked the host (not from the maps).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct HostFacts {
@@ -115,21 +176,7 @@ pub fn render(
         "by the reason for their action",
         named("reason", &stats.reasons),
     );
-    counter_pair(
-        r,
-        "prefix",
-        "classified into each registered prefix",
-        stats.prefixes.iter().map(|&(slot, c)| {
-            let labels = match view.prefix_by_slot(slot) {
-                Some(p) => vec![
-                    ("prefix", p.prefix.to_string()),
-                    ("registration", p.registration.clone()),
-                ],
-                None => vec![("prefix", "other".into()), ("registration", "other".into())],
-            };
-            (labels, c)
-        }),
-    );
+    prefix_counters(r, stats, view);
     counter_pair(
         r,
         "pop",
@@ -598,6 +645,7 @@ mod tests {
                 }],
             }],
             maps: vec![("EDGE_PFX_V4", 1, 16)],
+            prefix_metrics: crate::plan::PrefixMetrics::Prefix,
             ..View::default()
         };
         let c = Count {
@@ -632,6 +680,8 @@ mod tests {
             "edge_action_packets_total{action=\"redirect\"} 7",
             "edge_reason_bytes_total{reason=\"policy\"} 700",
             "edge_prefix_packets_total{prefix=\"192.0.2.0/24\",registration=\"contoso\"} 7",
+            "edge_registration_packets_total{registration=\"contoso\"} 7",
+            "edge_registration_bytes_total{registration=\"contoso\"} 700",
             "edge_pop_packets_total{pop=\"ams\"} 7",
             "edge_port_received_packets_total{port=\"bb0\",role=\"backbone\"} 7",
             "edge_build_info{version=\"0.1.0\"} 1",
@@ -713,6 +763,87 @@ mod tests {
         assert!(
             start <= now + 1.0 && start > now - 86_400.0,
             "{start} vs {now}"
+        );
+    }
+}
+
+#[cfg(test)]
+mod cardinality {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::{desired::PrefixView, plan::PrefixMetrics};
+
+    /// `prefix_metrics`: per registration by default (slots summed, `other`
+    /// for the shared slot), per prefix too with "prefix", none with "off".
+    #[test]
+    fn prefix_series_follow_the_setting() {
+        let row = |net: &str, registration: &str, slot| PrefixView {
+            prefix: net.parse().unwrap(),
+            registration: Arc::from(registration),
+            preference: "microsoft",
+            policy: None,
+            dscp: None,
+            protect: vec![],
+            source: crate::plan::Origin::Config,
+            counter_slot: slot,
+        };
+        let mut view = View {
+            prefixes: Arc::new(vec![
+                row("192.0.2.0/25", "contoso", 1),
+                row("192.0.2.128/25", "contoso", 2),
+                row("198.51.100.0/24", "fabrikam", 3),
+                row("203.0.113.0/24", "late", 0),
+            ]),
+            ..View::default()
+        };
+        let c = |packets| Count {
+            packets,
+            bytes: packets * 100,
+        };
+        let stats = Stats {
+            prefixes: vec![(0, c(5)), (1, c(1)), (2, c(2)), (3, c(4))],
+            ..Stats::default()
+        };
+        let text = |view: &View| {
+            render(
+                &stats,
+                view,
+                &HostFacts::default(),
+                &EndpointStats::default(),
+                1,
+            )
+        };
+        let lines = |t: &str, name: &str| -> Vec<String> {
+            let mut v: Vec<String> = t
+                .lines()
+                .filter(|l| l.starts_with(name))
+                .map(str::to_string)
+                .collect();
+            v.sort();
+            v
+        };
+        let default = text(&view);
+        assert_eq!(
+            lines(&default, "edge_registration_packets_total"),
+            [
+                "edge_registration_packets_total{registration=\"contoso\"} 3",
+                "edge_registration_packets_total{registration=\"fabrikam\"} 4",
+                "edge_registration_packets_total{registration=\"other\"} 5",
+            ]
+        );
+        assert!(lines(&default, "edge_prefix_").is_empty(), "{default}");
+        view.prefix_metrics = PrefixMetrics::Prefix;
+        let all = text(&view);
+        assert_eq!(lines(&all, "edge_prefix_packets_total").len(), 4, "{all}");
+        assert!(
+            all.contains("edge_prefix_bytes_total{prefix=\"other\",registration=\"other\"} 500")
+        );
+        assert_eq!(lines(&all, "edge_registration_packets_total").len(), 3);
+        view.prefix_metrics = PrefixMetrics::Off;
+        let off = text(&view);
+        assert!(
+            lines(&off, "edge_prefix_").is_empty() && lines(&off, "edge_registration_").is_empty()
         );
     }
 }

@@ -18,6 +18,21 @@ pub use martian::martian;
 pub use probe::{Probe, ProbeKind};
 use serde::Deserialize;
 
+/// Which prefix counters the metrics endpoint serves (`[daemon]`
+/// `prefix_metrics`): their series are what a million prefixes multiply.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PrefixMetrics {
+    /// None.
+    Off,
+    /// One pair of series per registration (summed over its prefixes).
+    #[default]
+    Registration,
+    /// Per registration, and one pair per prefix with a counter slot of
+    /// its own (up to 65,535, and `other`).
+    Prefix,
+}
+
 /// How a reload reads the config file (`[daemon]` `reload_settle_ms` and
 /// `reload_max_shrink_percent`): guards against applying a file caught
 /// half-written.
@@ -326,6 +341,8 @@ pub struct Plan {
     pub limits: Limits,
     /// The Prometheus endpoint, if on.
     pub metrics_address: Option<std::net::SocketAddr>,
+    /// Which prefix counters the metrics carry.
+    pub prefix_metrics: PrefixMetrics,
     pub default_action: DefaultAction,
     /// Where customer traffic (microsoft preference) enters the backbone.
     pub backbone_exit: Option<Exit>,
@@ -340,6 +357,9 @@ pub struct Plan {
     pub policies: Vec<PlannedPolicy>,
     pub prefixes: Vec<PlannedPrefix>,
     pub route_sources: Vec<PlannedRouteSource>,
+    /// Networks the config file registers whose entry a live change
+    /// replaces (a live `prefix del` of one removes the file's entry too).
+    pub shadowed: std::collections::BTreeSet<IpNet>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -120,7 +120,7 @@ pub fn member_label(plan: &Plan, t: Target) -> String {
 
 /// Whether a policy's tables depend on the prefix's region: it or a nested
 /// policy is geographic.
-fn region_sensitive(plan: &Plan) -> Vec<bool> {
+pub(crate) fn region_sensitive(plan: &Plan) -> Vec<bool> {
     fn walk(plan: &Plan, p: usize, memo: &mut Vec<Option<bool>>) -> bool {
         if let Some(v) = memo[p] {
             return v;

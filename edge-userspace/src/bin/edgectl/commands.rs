@@ -16,7 +16,6 @@ use edge_userspace::{
     control::{self, ErrorKind, Event, Events, Lookup, Request, Response, Stats},
     desired,
 };
-use ipnet::IpNet;
 use serde::{Serialize, de::DeserializeOwned};
 
 use super::{Cli, render};
@@ -66,11 +65,14 @@ pub(super) fn simple<T: Serialize + DeserializeOwned>(
         return failed(cli, &r);
     }
     let d = data(&r)?;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     if cli.json {
-        out(&format!("{}\n", serde_json::to_string_pretty(&r)?))?;
+        serde_json::to_writer_pretty(&mut out, &r)?;
+        writeln!(out)?;
     } else {
-        out(&text(d))?;
+        out.write_all(text(d).as_bytes())?;
     }
+    out.flush()?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -140,9 +142,77 @@ pub(super) fn config_check(cli: &Cli, file: &Path) -> Result<ExitCode> {
     }
 }
 
+/// `prefix list`: a reply of up to a million rows, decoded borrowing from
+/// its line and written out row by row.
+pub(super) fn prefix_list(cli: &Cli, request: Request) -> Result<ExitCode> {
+    let line = control::call_line(&cli.socket, &request, &[], Duration::from_secs(cli.timeout))?;
+    let r: Response<Vec<render::PrefixRow<'_>>> = control::decode_reply(&line)?;
+    if !r.ok {
+        return failed(cli, &r);
+    }
+    let rows = data(&r)?;
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+    if cli.json {
+        serde_json::to_writer_pretty(&mut out, &r)?;
+        writeln!(out)?;
+    } else {
+        render::prefix_list(rows, &mut out)?;
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `prefix add --file` / `prefix del --file`: the file checked here, then
+/// sent as one `prefix_batch`; nothing is sent when a line is bad.
+pub(super) fn batch(cli: &Cli, file: &Path, kind: super::batch::Kind) -> Result<ExitCode> {
+    let text = super::batch::read(file)?;
+    let items = match super::batch::parse(&text, kind) {
+        Ok(items) => items,
+        Err(problems) => {
+            let name = if file == Path::new("-") {
+                "<stdin>".to_string()
+            } else {
+                file.display().to_string()
+            };
+            if cli.json {
+                let problems: Vec<_> = problems
+                    .iter()
+                    .map(|(line, message)| serde_json::json!({"line": line, "message": message}))
+                    .collect();
+                println!(
+                    "{}",
+                    serde_json::json!({"ok": false, "error": "bad batch lines; nothing was sent", "problems": problems})
+                );
+            } else {
+                for (line, message) in &problems {
+                    eprintln!("{name}:{line}: {message}");
+                }
+                eprintln!(
+                    "edgectl: {} bad line{} in {name}; nothing was sent",
+                    problems.len(),
+                    if problems.len() == 1 { "" } else { "s" }
+                );
+            }
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let r: Response<control::Changed> =
+        control::call_batch(&cli.socket, &items, Duration::from_secs(cli.timeout))?;
+    if !r.ok {
+        return failed(cli, &r);
+    }
+    let d = data(&r)?;
+    if cli.json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+    } else {
+        print!("{}", render::changed(d));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// One stats sample: (taken at, counters), or the failed reply.
-fn sample(cli: &Cli, prefix: Option<IpNet>) -> Result<Result<(Instant, Stats), Response<Stats>>> {
-    let r: Response<Stats> = call(cli, &Request::Stats { prefix })?;
+fn sample(cli: &Cli, request: &Request) -> Result<Result<(Instant, Stats), Response<Stats>>> {
+    let r: Response<Stats> = call(cli, request)?;
     Ok(match r.data {
         Some(stats) if r.ok => Ok((Instant::now(), stats)),
         _ => Err(r),
@@ -150,14 +220,9 @@ fn sample(cli: &Cli, prefix: Option<IpNet>) -> Result<Result<(Instant, Stats), R
 }
 
 /// `stats`, once or watching (rates between samples).
-pub(super) fn stats(
-    cli: &Cli,
-    watch: bool,
-    interval: f64,
-    prefix: Option<IpNet>,
-) -> Result<ExitCode> {
+pub(super) fn stats(cli: &Cli, watch: bool, interval: f64, request: Request) -> Result<ExitCode> {
     let interval = Duration::from_secs_f64(interval.clamp(0.1, 3600.0));
-    let (mut t0, mut v0) = match sample(cli, prefix)? {
+    let (mut t0, mut v0) = match sample(cli, &request)? {
         Ok(s) => s,
         Err(r) => return failed(cli, &r),
     };
@@ -174,7 +239,7 @@ pub(super) fn stats(
     }
     loop {
         std::thread::sleep(interval);
-        let (t1, v1) = match sample(cli, prefix)? {
+        let (t1, v1) = match sample(cli, &request)? {
             Ok(s) => s,
             Err(r) => {
                 eprintln!("edgectl: {}", r.error.as_deref().unwrap_or("failed"));

@@ -7,6 +7,7 @@
 //! `main.rs` defines the command line and dispatches; `commands.rs` builds
 //! the requests and calls edged; `render.rs` turns typed replies into text.
 
+mod batch;
 mod commands;
 mod render;
 
@@ -14,7 +15,7 @@ use std::{net::IpAddr, path::PathBuf, process::ExitCode};
 
 use anyhow::Result;
 use clap::{CommandFactory as _, Parser, Subcommand};
-use edge_userspace::{config::PrefixSpec, control::Request};
+use edge_userspace::control::Request;
 use ipnet::IpNet;
 
 /// Operate an edge forwarder.
@@ -52,6 +53,8 @@ enum Command {
         /// Seconds between samples (rates are per second over it).
         #[arg(long, default_value_t = 1.0)]
         interval: f64,
+        #[command(flatten)]
+        filters: Filters,
         #[command(subcommand)]
         focus: Option<StatsFocus>,
     },
@@ -91,6 +94,23 @@ enum Command {
     Completions { shell: clap_complete::Shell },
 }
 
+/// Which prefixes `stats` and `prefix list` show (all given must match).
+#[derive(Debug, Clone, Default, clap::Args)]
+struct Filters {
+    /// Only the N prefixes with the most packets, busiest first.
+    #[arg(long, value_name = "N")]
+    top: Option<usize>,
+    /// Only the prefixes of this registration.
+    #[arg(long, value_name = "NAME")]
+    registration: Option<String>,
+    /// Only the prefixes inside this network (or equal to it).
+    #[arg(long, value_name = "CIDR")]
+    within: Option<IpNet>,
+    /// Only the prefixes from this source (route: any route table's).
+    #[arg(long, value_parser = ["config", "live", "route"])]
+    source: Option<String>,
+}
+
 #[derive(Debug, Subcommand)]
 enum StatsFocus {
     /// Only one registered prefix.
@@ -100,32 +120,39 @@ enum StatsFocus {
 #[derive(Debug, Subcommand)]
 enum PrefixCommand {
     /// Register a prefix live (kept across restarts; replaces the config's
-    /// entry for the same prefix).
+    /// entry for the same prefix), or every prefix of a file in one
+    /// transaction (--file).
     Add {
-        prefix: String,
-        /// Registration name (default: the prefix itself).
-        #[arg(long)]
-        registration: Option<String>,
-        /// microsoft (cold potato) or internet (hot potato).
-        #[arg(long)]
-        preference: Option<String>,
-        /// The policy that picks its PoP (toward the customer).
-        #[arg(long, conflicts_with = "pop")]
-        policy: Option<String>,
-        /// Shorthand for a one-member policy.
-        #[arg(long)]
-        pop: Option<String>,
-        /// DSCP class name or number.
-        #[arg(long)]
-        dscp: Option<String>,
-        /// Peering ports the prefix is registered on (comma separated).
-        #[arg(long, value_delimiter = ',')]
-        protect: Vec<String>,
+        /// The prefix (CIDR).
+        #[arg(required_unless_present = "file")]
+        prefix: Option<String>,
+        #[command(flatten)]
+        keys: batch::Keys,
+        /// Register every prefix of FILE (`-`: standard input) as one
+        /// transaction, all or nothing: one per line, written as this
+        /// command's arguments (`PREFIX [--pop NAME] [--dscp ef] ...`);
+        /// blank lines and `#` comments are skipped.
+        #[arg(long, value_name = "FILE", conflicts_with_all = [
+            "prefix", "registration", "preference", "policy", "pop", "dscp", "protect"
+        ])]
+        file: Option<PathBuf>,
     },
-    /// Remove a prefix (a config prefix stays removed until `prefix add`).
-    Del { prefix: IpNet },
+    /// Remove a prefix (a config prefix stays removed until `prefix add`),
+    /// or every prefix of a file in one transaction (--file).
+    Del {
+        #[arg(required_unless_present = "file")]
+        prefix: Option<IpNet>,
+        /// Remove every prefix of FILE (`-`: standard input) as one
+        /// transaction, all or nothing: one prefix per line; blank lines and
+        /// `#` comments are skipped.
+        #[arg(long, value_name = "FILE", conflicts_with = "prefix")]
+        file: Option<PathBuf>,
+    },
     /// Every registered prefix and where it came from.
-    List,
+    List {
+        #[command(flatten)]
+        filters: Filters,
+    },
     /// One registered prefix.
     Show { prefix: IpNet },
     /// What a packet to or from ADDRESS gets right now: prefix, preference,
@@ -267,36 +294,46 @@ fn run(cli: &Cli) -> Result<ExitCode> {
         Command::Stats {
             watch,
             interval,
+            filters,
             focus,
         } => {
             let prefix = focus.as_ref().map(|StatsFocus::Prefix { prefix }| *prefix);
-            commands::stats(cli, *watch, *interval, prefix)
+            let f = filters.clone();
+            let request = Request::Stats {
+                prefix,
+                top: f.top,
+                registration: f.registration,
+                within: f.within,
+                source: f.source,
+            };
+            commands::stats(cli, *watch, *interval, request)
         }
         Command::Prefix(p) => match p {
-            PrefixCommand::Add {
-                prefix,
-                registration,
-                preference,
-                policy,
-                pop,
-                dscp,
-                protect,
-            } => {
-                let spec = PrefixSpec {
-                    prefix: prefix.clone(),
-                    registration: registration.clone(),
-                    preference: preference.clone(),
-                    policy: policy.clone(),
-                    pop: pop.clone(),
-                    dscp: dscp.clone(),
-                    protect: protect.clone(),
+            PrefixCommand::Add { prefix, keys, file } => match (prefix, file) {
+                (_, Some(file)) => commands::batch(cli, file, batch::Kind::Add),
+                (Some(prefix), None) => {
+                    let spec = keys.spec(prefix.clone());
+                    simple(cli, Request::PrefixAdd { spec }, render::changed)
+                }
+                (None, None) => unreachable!("clap requires one"),
+            },
+            PrefixCommand::Del { prefix, file } => match (prefix, file) {
+                (_, Some(file)) => commands::batch(cli, file, batch::Kind::Del),
+                (Some(prefix), None) => {
+                    simple(cli, Request::PrefixDel { prefix: *prefix }, render::changed)
+                }
+                (None, None) => unreachable!("clap requires one"),
+            },
+            PrefixCommand::List { filters } => {
+                let f = filters.clone();
+                let request = Request::PrefixList {
+                    top: f.top,
+                    registration: f.registration,
+                    within: f.within,
+                    source: f.source,
                 };
-                simple(cli, Request::PrefixAdd { spec }, render::changed)
+                commands::prefix_list(cli, request)
             }
-            PrefixCommand::Del { prefix } => {
-                simple(cli, Request::PrefixDel { prefix: *prefix }, render::changed)
-            }
-            PrefixCommand::List => simple(cli, Request::PrefixList {}, render::prefix_list),
             PrefixCommand::Show { prefix } => {
                 simple(cli, Request::PrefixShow { prefix: *prefix }, render::prefix)
             }

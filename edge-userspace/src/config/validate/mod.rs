@@ -36,6 +36,22 @@ impl Validator {
         }
     }
 
+    /// A validator of live changes alone: every entry is a live change
+    /// (its problems say so, without a line).
+    pub(crate) fn live() -> Self {
+        Self::new("")
+    }
+
+    /// The problems found so far.
+    pub(crate) fn into_problems(self) -> Vec<Problem> {
+        self.problems
+    }
+
+    /// How many problems were found so far.
+    pub(crate) fn problem_count(&self) -> usize {
+        self.problems.len()
+    }
+
     /// The 1-based line of byte `pos`; `None` for a live change.
     pub(super) fn line(&self, pos: usize) -> Option<usize> {
         (pos < self.base_len).then(|| self.newlines.partition_point(|&start| start <= pos))
@@ -122,25 +138,12 @@ impl Validator {
             },
         };
 
-        let peering = ports.iter().any(|p| p.role == Role::Peering);
-        if fwd.backbone_exit.is_none()
-            && peering
-            && prefixes
-                .iter()
-                .any(|p| p.preference == Preference::Microsoft)
-        {
-            self.bad(None, "[forwarding] backbone_exit is required: peering ports carry microsoft-preference prefixes");
-        }
-        if fwd.transit_exit.is_none()
-            && prefixes
-                .iter()
-                .any(|p| p.preference == Preference::Internet)
-        {
-            self.bad(
-                None,
-                "[forwarding] transit_exit is required: some prefixes have the internet preference",
-            );
-        }
+        self.exits_required(
+            fwd.backbone_exit.is_some(),
+            fwd.transit_exit.is_some(),
+            &ports,
+            &prefixes,
+        );
 
         if !self.problems.is_empty() {
             return Err(Invalid(self.problems));
@@ -155,6 +158,7 @@ impl Validator {
             xdp_mode: file.daemon.xdp_mode,
             limits,
             metrics_address,
+            prefix_metrics: file.daemon.prefix_metrics,
             default_action: fwd.default_action,
             backbone_exit,
             transit_exit,
@@ -164,8 +168,40 @@ impl Validator {
             policies,
             prefixes,
             route_sources,
+            shadowed: Default::default(),
         };
         Ok(plan)
+    }
+
+    /// The exits `prefixes` need: the backbone exit for microsoft-preference
+    /// prefixes when there are peering ports, the transit exit for
+    /// internet-preference ones.
+    pub(crate) fn exits_required(
+        &mut self,
+        backbone_exit: bool,
+        transit_exit: bool,
+        ports: &[PlannedPort],
+        prefixes: &[PlannedPrefix],
+    ) {
+        let peering = ports.iter().any(|p| p.role == Role::Peering);
+        if !backbone_exit
+            && peering
+            && prefixes
+                .iter()
+                .any(|p| p.preference == Preference::Microsoft)
+        {
+            self.bad(None, "[forwarding] backbone_exit is required: peering ports carry microsoft-preference prefixes");
+        }
+        if !transit_exit
+            && prefixes
+                .iter()
+                .any(|p| p.preference == Preference::Internet)
+        {
+            self.bad(
+                None,
+                "[forwarding] transit_exit is required: some prefixes have the internet preference",
+            );
+        }
     }
 
     /// Each policy's fallback: as configured, else `transit` when there is

@@ -191,102 +191,120 @@ impl Validator {
         policies: &mut Vec<PlannedPolicy>,
         sizes: Limits,
     ) -> Vec<PlannedPrefix> {
-        let mut out = Vec::new();
-        let mut seen: HashMap<IpNet, Option<usize>> = HashMap::new();
+        let mut out = Vec::with_capacity(prefixes.len());
+        let mut seen: HashMap<IpNet, Option<usize>> = HashMap::with_capacity(prefixes.len());
         let (mut v4, mut v6) = (0usize, 0usize);
         for entry in prefixes {
-            let text = entry.prefix.get_ref();
-            let net = match text.parse::<IpNet>() {
-                Ok(net) if net.trunc() != net => {
-                    self.bad(
-                        Some(entry.prefix.span()),
-                        format!(
-                            "prefix {net} has host bits set (did you mean {}?)",
-                            net.trunc()
-                        ),
-                    );
-                    continue;
-                }
-                Ok(net) => match martian(&net) {
-                    Some(range) => {
-                        self.bad(
-                            Some(entry.prefix.span()),
-                            format!(
-                                "prefix {net} lies in {range}, which no router forwards; it cannot be registered"
-                            ),
-                        );
-                        continue;
-                    }
-                    None => net,
-                },
-                Err(e) => {
-                    self.bad(
-                        Some(entry.prefix.span()),
-                        format!("bad prefix {text:?}: {e}"),
-                    );
-                    continue;
-                }
-            };
-            if let Some(first) = seen.insert(net, self.line(entry.prefix.span().start)) {
-                let at = match first {
-                    Some(line) => format!("on line {line}"),
-                    None => "by a live change".to_string(),
-                };
-                self.bad(
-                    Some(entry.prefix.span()),
-                    format!("prefix {net} is already registered {at}"),
-                );
-                continue;
-            }
-            let what = format!("prefix {net}");
-            let Some(Attrs {
-                policy,
-                dscp,
-                protect,
-            }) = self.attrs(
-                &what,
-                AttrsConfig {
-                    at: entry.prefix.span(),
-                    preference: entry.preference,
-                    policy: &entry.policy,
-                    pop: &entry.pop,
-                    dscp: &entry.dscp,
-                    protect: &entry.protect,
-                },
-                ports,
-                port_ids,
-                pop_ids,
-                policies,
-            )
-            else {
+            let Some(p) = self.prefix(entry, &mut seen, ports, port_ids, pop_ids, policies) else {
                 continue;
             };
-            let region = entry
-                .region
-                .as_ref()
-                .and_then(|r| self.region(r, &format!("prefix {net}")));
-            match net {
+            match p.net {
                 IpNet::V4(_) => v4 += 1,
                 IpNet::V6(_) => v6 += 1,
             }
-            out.push(PlannedPrefix {
-                net,
-                registration: entry
-                    .registration
-                    .clone()
-                    .unwrap_or_else(|| net.to_string()),
-                origin: if entry.prefix.span().start >= self.base_len {
-                    Origin::Live
-                } else {
-                    Origin::Config
-                },
-                preference: entry.preference,
-                policy,
-                dscp,
-                protect,
-                region,
-            });
+            out.push(p);
         }
+        self.map_limits(v4, v6, sizes);
+        self.limit("policies", policies.len(), limits::MAX_POLICIES);
+        out
+    }
+
+    /// One `[[prefixes]]` entry (or live prefix), checked and resolved;
+    /// `seen` holds the networks of the entries before it (and their line).
+    pub(crate) fn prefix(
+        &mut self,
+        entry: &PrefixConfig,
+        seen: &mut HashMap<IpNet, Option<usize>>,
+        ports: &[PlannedPort],
+        port_ids: &HashMap<&str, u32>,
+        pop_ids: &HashMap<&str, u32>,
+        policies: &mut Vec<PlannedPolicy>,
+    ) -> Option<PlannedPrefix> {
+        let text = entry.prefix.get_ref();
+        let net = match text.parse::<IpNet>() {
+            Ok(net) if net.trunc() != net => {
+                self.bad(
+                    Some(entry.prefix.span()),
+                    format!(
+                        "prefix {net} has host bits set (did you mean {}?)",
+                        net.trunc()
+                    ),
+                );
+                return None;
+            }
+            Ok(net) => match martian(&net) {
+                Some(range) => {
+                    self.bad(
+                        Some(entry.prefix.span()),
+                        format!(
+                            "prefix {net} lies in {range}, which no router forwards; it cannot be registered"
+                        ),
+                    );
+                    return None;
+                }
+                None => net,
+            },
+            Err(e) => {
+                self.bad(
+                    Some(entry.prefix.span()),
+                    format!("bad prefix {text:?}: {e}"),
+                );
+                return None;
+            }
+        };
+        if let Some(first) = seen.insert(net, self.line(entry.prefix.span().start)) {
+            let at = match first {
+                Some(line) => format!("on line {line}"),
+                None => "by a live change".to_string(),
+            };
+            self.bad(
+                Some(entry.prefix.span()),
+                format!("prefix {net} is already registered {at}"),
+            );
+            return None;
+        }
+        let what = format!("prefix {net}");
+        let Attrs {
+            policy,
+            dscp,
+            protect,
+        } = self.attrs(
+            &what,
+            AttrsConfig {
+                at: entry.prefix.span(),
+                preference: entry.preference,
+                policy: &entry.policy,
+                pop: &entry.pop,
+                dscp: &entry.dscp,
+                protect: &entry.protect,
+            },
+            ports,
+            port_ids,
+            pop_ids,
+            policies,
+        )?;
+        let region = entry.region.as_ref().and_then(|r| self.region(r, &what));
+        Some(PlannedPrefix {
+            net,
+            registration: entry
+                .registration
+                .clone()
+                .unwrap_or_else(|| net.to_string()),
+            origin: if entry.prefix.span().start >= self.base_len {
+                Origin::Live
+            } else {
+                Origin::Config
+            },
+            preference: entry.preference,
+            policy,
+            dscp,
+            protect,
+            region,
+        })
+    }
+
+    /// `v4` and `v6` prefixes fit the prefix maps (`sizes`).
+    pub(crate) fn map_limits(&mut self, v4: usize, v6: usize, sizes: Limits) {
         for (family, n, limit, map) in [
             (
                 "IPv4",
@@ -314,7 +332,5 @@ impl Validator {
                 }
             }
         }
-        self.limit("policies", policies.len(), limits::MAX_POLICIES);
-        out
     }
 }

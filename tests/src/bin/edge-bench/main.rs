@@ -17,6 +17,7 @@ mod control;
 mod per_packet;
 mod prefixes;
 mod report;
+mod scale;
 mod throughput;
 
 use std::{path::PathBuf, time::Instant};
@@ -47,7 +48,8 @@ struct Cli {
     #[arg(long)]
     quick: bool,
     /// Run one section only (`packet`: the per-packet figures, printed to
-    /// stderr; no report is written).
+    /// stderr; no report is written; `scale`: the control plane at scale,
+    /// whose section of the report (--out) is rewritten in place).
     #[arg(long)]
     only: Option<String>,
     /// Internal: load this many prefixes of a family in a fresh process and
@@ -62,6 +64,34 @@ struct Cli {
     /// Only the control-plane section (for working on it, not for the record).
     #[arg(long)]
     control_only: bool,
+    /// Only the control plane at scale (config check, start, live adds, a
+    /// batch, reads at 100k and 1M prefixes): JSON lines on stdout.
+    #[arg(long)]
+    scale_only: bool,
+    /// Where edged and edgectl are (default: next to this executable), for
+    /// measuring another build.
+    #[arg(long)]
+    bin_dir: Option<PathBuf>,
+    /// Prefix counts of the scale section.
+    #[arg(long, value_delimiter = ',', default_values_t = [100_000, 1_000_000])]
+    scale_sizes: Vec<usize>,
+    /// Internal: write the scale section's config of COUNT prefixes (and its
+    /// batch file, FILE.batch) and exit.
+    #[arg(long, num_args = 2, value_names = ["COUNT", "FILE"])]
+    write_scale_config: Option<Vec<String>>,
+    /// Longest a step of the scale section may take (seconds).
+    #[arg(long, default_value_t = 300)]
+    scale_timeout: u64,
+}
+
+impl Cli {
+    fn scale_options(&self) -> scale::ScaleOptions {
+        scale::ScaleOptions {
+            bin_dir: self.bin_dir.clone().unwrap_or_else(scale::own_dir),
+            sizes: self.scale_sizes.clone(),
+            timeout: std::time::Duration::from_secs(self.scale_timeout),
+        }
+    }
 }
 
 pub const FRAME: usize = 64;
@@ -81,6 +111,30 @@ fn main() -> Result<()> {
     }
     if let Some(n) = cli.compile_only {
         return compile_only(n);
+    }
+    if let Some(args) = &cli.write_scale_config {
+        let n: usize = args[0].parse().context("prefix count")?;
+        std::fs::write(&args[1], scale::config_text(n))?;
+        std::fs::write(format!("{}.batch", args[1]), scale::batch_text(n))?;
+        return Ok(());
+    }
+    if cli.scale_only {
+        let runs = scale::scale(&cli.scale_options())?;
+        scale::print_json(&runs);
+        return Ok(());
+    }
+    if cli.only.as_deref() == Some("scale") {
+        let o = cli.scale_options();
+        let runs = scale::scale(&o)?;
+        scale::print_json(&runs);
+        let section = scale::markdown(&runs, o.timeout, &cli.commit);
+        if let Some(out) = &cli.out {
+            let doc = std::fs::read_to_string(out).unwrap_or_default();
+            std::fs::write(out, scale::replace_section(&doc, &section))
+                .with_context(|| format!("writing {}", out.display()))?;
+            eprintln!("bench: rewrote the scale section of {}", out.display());
+        }
+        return Ok(());
     }
     let sizes = Sizes::new(cli.quick);
     let started = Instant::now();
@@ -110,6 +164,11 @@ fn main() -> Result<()> {
     report.throughput = throughput(&sizes)?;
     eprintln!("== control plane");
     report.control = control_plane(&sizes)?;
+    if !cli.quick {
+        let o = cli.scale_options();
+        report.scale = scale::scale(&o)?;
+        report.scale_timeout = o.timeout;
+    }
     eprintln!("bench: done in {:.0} s", started.elapsed().as_secs_f64());
 
     let text = report.markdown(&cli.commit, cli.quick);

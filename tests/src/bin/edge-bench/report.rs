@@ -18,6 +18,9 @@ pub struct Report {
     pub figures: Vec<Figure>,
     pub throughput: Throughput,
     pub control: Control,
+    /// The control plane at scale, and the bound on each of its steps.
+    pub scale: Vec<crate::scale::ScaleRun>,
+    pub scale_timeout: std::time::Duration,
 }
 
 pub fn machine() -> (String, String, usize) {
@@ -331,6 +334,10 @@ impl Report {
                     r.anon_kib as f64 / 1024.0
                 );
             }
+        }
+        if !self.scale.is_empty() {
+            s.push('\n');
+            s += &crate::scale::markdown(&self.scale, self.scale_timeout, commit);
         }
         let _ = writeln!(s, "\n![ns per packet against prefix count](benchmarks.svg)");
         s

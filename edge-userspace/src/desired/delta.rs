@@ -1,0 +1,464 @@
+//! Registering and unregistering prefixes without compiling the whole plan
+//! again: at a million prefixes a full compile takes seconds, a live `prefix
+//! add` must take milliseconds.
+//!
+//! [`plan_delta`] works out what a change of registered prefixes does to
+//! what the last compile left (the plan's prefixes, the layout's table per
+//! prefix, the maps' entries, the view's rows, the counter slots in use),
+//! exactly as compiling the changed plan as a whole would: the same entries,
+//! counter slots, order, rows. It declines (`None`) whenever the change
+//! could touch anything but those: a selection table gained or left
+//! unused, a subnet policy (whose more-specific entries depend on the other
+//! prefixes), a route entry. The caller then compiles the whole plan.
+//! [`Delta::commit`] applies it in memory once the maps and the state file
+//! took it.
+
+use std::{collections::HashSet, sync::Arc};
+
+use edge_common::{DSCP_KEEP, PrefixEntry, limits, preference};
+use ipnet::IpNet;
+
+use super::{Desired, PrefixView};
+use crate::{
+    plan::{Origin, Plan, PlannedPrefix, Preference},
+    policy::{Layout, TableKey, region_sensitive},
+};
+
+#[cfg(test)]
+thread_local! {
+    /// Tests run out of counter slots sooner.
+    pub(crate) static SLOT_LIMIT: std::cell::Cell<u32> =
+        const { std::cell::Cell::new(limits::MAX_PREFIX_SLOTS) };
+}
+
+/// Counter slots (slot 0 included): `limits::MAX_PREFIX_SLOTS`.
+pub(crate) fn slot_limit() -> u32 {
+    #[cfg(test)]
+    return SLOT_LIMIT.with(std::cell::Cell::get);
+    #[cfg(not(test))]
+    limits::MAX_PREFIX_SLOTS
+}
+
+/// The prefix counter slots in use (slot 0, shared, aside) and how many
+/// prefixes have none of their own (slot 0).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Slots {
+    used: Vec<u64>,
+    /// Prefixes counted in slot 0.
+    pub zero: usize,
+}
+
+impl Default for Slots {
+    fn default() -> Self {
+        Self {
+            used: vec![0; (limits::MAX_PREFIX_SLOTS as usize).div_ceil(64)],
+            zero: 0,
+        }
+    }
+}
+
+impl Slots {
+    /// The slots of `prefixes` (a view's rows).
+    pub fn of(prefixes: &[PrefixView]) -> Self {
+        let mut s = Self::default();
+        for p in prefixes {
+            match p.counter_slot {
+                0 => s.zero += 1,
+                slot => s.set(slot, true),
+            }
+        }
+        s
+    }
+
+    fn is_used(&self, slot: u32) -> bool {
+        self.used[slot as usize / 64] >> (slot % 64) & 1 == 1
+    }
+
+    fn set(&mut self, slot: u32, used: bool) {
+        let (w, b) = (slot as usize / 64, slot % 64);
+        if used {
+            self.used[w] |= 1 << b;
+        } else {
+            self.used[w] &= !(1 << b);
+        }
+    }
+
+    /// The lowest free slot from `from` on (and below the limit).
+    fn free_from(&self, from: u32) -> Option<u32> {
+        let mut s = from.max(1);
+        while s < slot_limit() {
+            if s.is_multiple_of(64) && self.used[s as usize / 64] == u64::MAX {
+                s += 64;
+            } else if self.is_used(s) {
+                s += 1;
+            } else {
+                return Some(s);
+            }
+        }
+        None
+    }
+}
+
+/// What the last compile left, as [`plan_delta`] reads it.
+pub struct Registered<'a> {
+    pub plan: &'a Plan,
+    pub layout: &'a Layout,
+    pub current: &'a Desired,
+    /// The view's rows, in plan order.
+    pub prefixes: &'a [PrefixView],
+    pub slots: &'a Slots,
+    /// Map id of each layout table.
+    pub table_ids: &'a [u32],
+    /// Map id of each plan port.
+    pub port_ids: &'a [u32],
+    /// Networks the file registers that live changes removed (`live.removed`).
+    pub file_removed: &'a dyn Fn(&IpNet) -> bool,
+}
+
+/// A change of registered prefixes, worked out: the map writes to make,
+/// then [`Delta::commit`] for the rest.
+#[derive(Debug)]
+pub struct Delta {
+    /// Plan indices that leave, ascending.
+    gone: Vec<usize>,
+    /// New entries (table key, view row), in plan order: inserted where
+    /// the entries of the file and live changes end.
+    new: Vec<(PlannedPrefix, Option<u32>, PrefixView)>,
+    /// Existing entries (plan index) given a counter slot of their own.
+    upgrades: Vec<(usize, u32)>,
+    /// Map writes: (network, entry, the entry before).
+    pub writes: Vec<(IpNet, PrefixEntry, Option<PrefixEntry>)>,
+    /// Map removals: (network, the entry before).
+    pub removals: Vec<(IpNet, PrefixEntry)>,
+    slots: Slots,
+    /// `plan.shadowed` changes: (network, shadowed).
+    shadow: Vec<(IpNet, bool)>,
+}
+
+/// Works out registering `add` (validated live entries for distinct
+/// networks; each replaces the entry for its network) and unregistering
+/// `remove` (registered networks, none of them in `add`), or `None` when
+/// only a whole compile can.
+pub fn plan_delta(r: &Registered<'_>, add: Vec<PlannedPrefix>, remove: &[IpNet]) -> Option<Delta> {
+    let plan = r.plan;
+    let layout = r.layout;
+    // Subnet policies add entries that depend on the other prefixes.
+    if !layout.more_specific.is_empty() || layout.keys.iter().any(|k| k.subnet_member.is_some()) {
+        return None;
+    }
+    let sensitive = region_sensitive(plan);
+    // Each new entry's table must exist already.
+    let mut keys = Vec::with_capacity(add.len());
+    for p in &add {
+        let key = match p.policy {
+            None => None,
+            Some(id) => {
+                let policy = plan.policies.get(id as usize)?;
+                if policy.method == crate::plan::Method::Subnet {
+                    return None;
+                }
+                let key = TableKey {
+                    policy: policy.name.clone(),
+                    region: sensitive[id as usize].then(|| p.region.clone().unwrap_or_default()),
+                    subnet_member: None,
+                    exit: None,
+                };
+                Some(layout.keys.binary_search(&key).ok()? as u32)
+            }
+        };
+        keys.push(key);
+    }
+    // The entries that leave: removed, and replaced by new ones.
+    let targets: HashSet<IpNet> = remove
+        .iter()
+        .copied()
+        .chain(add.iter().map(|p| p.net))
+        .filter(|n| r.current.prefixes.contains_key(n))
+        .collect();
+    let mut gone = Vec::with_capacity(targets.len());
+    if !targets.is_empty() {
+        for (i, p) in plan.prefixes.iter().enumerate() {
+            if targets.contains(&p.net) {
+                if matches!(p.origin, Origin::Route { .. }) {
+                    return None;
+                }
+                gone.push(i);
+                if gone.len() == targets.len() {
+                    break;
+                }
+            }
+        }
+        if gone.len() != targets.len() {
+            return None; // the maps hold an entry the plan does not (a subnet's)
+        }
+        // A table no prefix would use any more leaves the layout.
+        let mut users = vec![0usize; layout.keys.len()];
+        for k in layout.prefix_table.iter().flatten() {
+            users[*k as usize] += 1;
+        }
+        for &i in &gone {
+            if let Some(k) = layout.prefix_table[i] {
+                users[k as usize] -= 1;
+            }
+        }
+        for k in keys.iter().flatten() {
+            users[*k as usize] += 1;
+        }
+        if gone
+            .iter()
+            .filter_map(|&i| layout.prefix_table[i])
+            .any(|k| users[k as usize] == 0)
+        {
+            return None;
+        }
+    }
+    let routes = plan
+        .prefixes
+        .iter()
+        .rev()
+        .take_while(|p| matches!(p.origin, Origin::Route { .. }))
+        .count();
+    let live_end = plan.prefixes.len() - routes;
+
+    // Counter slots, as a whole compile gives them: an entry keeps the
+    // slot its network has in the maps; the others take the lowest free
+    // slots in plan order (existing entries without one first, then the
+    // new ones, then route entries), slot 0 once they run out.
+    let mut slots = r.slots.clone();
+    let kept: HashSet<IpNet> = add
+        .iter()
+        .filter(|p| r.current.prefixes.get(&p.net).is_some_and(|e| e.slot != 0))
+        .map(|p| p.net)
+        .collect();
+    for &i in &gone {
+        let row = &r.prefixes[i];
+        match row.counter_slot {
+            0 => slots.zero -= 1,
+            s if !kept.contains(&row.prefix) => slots.set(s, false),
+            _ => {}
+        }
+    }
+    let mut free = Free {
+        next: slots.free_from(1),
+    };
+    let mut upgrades = Vec::new();
+    let gone_set: HashSet<usize> = gone.iter().copied().collect();
+    let upgrade = |range: std::ops::Range<usize>,
+                   slots: &mut Slots,
+                   free: &mut Free,
+                   upgrades: &mut Vec<(usize, u32)>| {
+        for i in range {
+            if slots.zero == 0 || free.next.is_none() {
+                break;
+            }
+            if r.prefixes[i].counter_slot == 0 && !gone_set.contains(&i) {
+                let s = free.take(slots);
+                slots.zero -= 1;
+                upgrades.push((i, s));
+            }
+        }
+    };
+    upgrade(0..live_end, &mut slots, &mut free, &mut upgrades);
+    let mut new = Vec::with_capacity(add.len());
+    let mut writes = Vec::with_capacity(add.len() + upgrades.len());
+    let mut shadow = Vec::new();
+    let from_file: HashSet<IpNet> = gone
+        .iter()
+        .map(|&i| &plan.prefixes[i])
+        .filter(|p| p.origin == Origin::Config)
+        .map(|p| p.net)
+        .collect();
+    let policy_names: Vec<Arc<str>> = plan
+        .policies
+        .iter()
+        .map(|p| Arc::from(p.name.as_str()))
+        .collect();
+    for (p, key) in add.into_iter().zip(keys) {
+        let old = r.current.prefixes.get(&p.net).copied();
+        let slot = match old {
+            Some(e) if e.slot != 0 => e.slot,
+            _ => {
+                let s = free.take(&mut slots);
+                if s == 0 {
+                    slots.zero += 1;
+                }
+                s
+            }
+        };
+        let entry = PrefixEntry {
+            allowed_ports: p
+                .protect
+                .iter()
+                .fold(0u64, |m, &id| m | (1 << r.port_ids[id as usize])),
+            slot,
+            policy: key.map_or(0, |k| r.table_ids[k as usize]),
+            preference: match p.preference {
+                Preference::Microsoft => preference::MICROSOFT,
+                Preference::Internet => preference::INTERNET,
+            },
+            dscp: p.dscp.unwrap_or(DSCP_KEEP),
+            _pad: [0; 6],
+        };
+        // A network of the file's (registered by it, replaced or removed
+        // by a live change) is shadowed by a live entry.
+        let of_file = r.plan.shadowed.contains(&p.net)
+            || (r.file_removed)(&p.net)
+            || from_file.contains(&p.net);
+        if of_file {
+            shadow.push((p.net, true));
+        }
+        let row = PrefixView {
+            prefix: p.net,
+            registration: Arc::from(p.registration.as_str()),
+            preference: match p.preference {
+                Preference::Microsoft => "microsoft",
+                Preference::Internet => "internet",
+            },
+            policy: p.policy.map(|i| policy_names[i as usize].clone()),
+            dscp: p.dscp,
+            protect: p
+                .protect
+                .iter()
+                .map(|&id| plan.ports[id as usize].interface.clone())
+                .collect(),
+            source: p.origin,
+            counter_slot: slot,
+        };
+        if old != Some(entry) {
+            writes.push((p.net, entry, old));
+        }
+        new.push((p, key, row));
+    }
+    upgrade(
+        live_end..plan.prefixes.len(),
+        &mut slots,
+        &mut free,
+        &mut upgrades,
+    );
+    for &(i, s) in &upgrades {
+        let net = r.prefixes[i].prefix;
+        let old = *r.current.prefixes.get(&net)?;
+        writes.push((net, PrefixEntry { slot: s, ..old }, Some(old)));
+    }
+    let mut removals = Vec::with_capacity(remove.len());
+    for net in remove {
+        removals.push((*net, *r.current.prefixes.get(net)?));
+        if r.plan.shadowed.contains(net) {
+            shadow.push((*net, false));
+        }
+    }
+    writes.sort_by_key(|w| w.0);
+    removals.sort_by_key(|w| w.0);
+    Some(Delta {
+        gone,
+        new,
+        upgrades,
+        writes,
+        removals,
+        slots,
+        shadow,
+    })
+}
+
+/// The lowest free counter slot, taken in turn.
+struct Free {
+    next: Option<u32>,
+}
+
+impl Free {
+    /// The next free slot, marked used; 0 once they run out.
+    fn take(&mut self, slots: &mut Slots) -> u32 {
+        match self.next {
+            Some(s) => {
+                slots.set(s, true);
+                self.next = slots.free_from(s + 1);
+                s
+            }
+            None => 0,
+        }
+    }
+}
+
+/// Removes the elements at `gone` (ascending indices) from `v`.
+fn remove_at<T>(v: &mut Vec<T>, gone: &[usize]) {
+    match gone {
+        [] => {}
+        [i] => {
+            v.remove(*i);
+        }
+        _ => {
+            let mut i = 0;
+            let mut g = gone.iter().peekable();
+            v.retain(|_| {
+                let keep = g.peek() != Some(&&i);
+                if !keep {
+                    g.next();
+                }
+                i += 1;
+                keep
+            });
+        }
+    }
+}
+
+/// What [`Delta::commit`] changes in memory.
+pub struct Target<'a> {
+    pub plan: &'a mut Plan,
+    pub layout: &'a mut Layout,
+    pub current: &'a mut Desired,
+    pub prefixes: &'a mut Vec<PrefixView>,
+    pub slots: &'a mut Slots,
+}
+
+impl Delta {
+    /// Puts the change into the plan, layout, map contents, view rows and
+    /// slots: as a compile of the changed plan would have left them.
+    pub fn commit(self, t: Target<'_>) {
+        for &(i, s) in &self.upgrades {
+            t.prefixes[i].counter_slot = s;
+        }
+        remove_at(&mut t.plan.prefixes, &self.gone);
+        remove_at(&mut t.layout.prefix_table, &self.gone);
+        remove_at(t.prefixes, &self.gone);
+        let routes = t
+            .plan
+            .prefixes
+            .iter()
+            .rev()
+            .take_while(|p| matches!(p.origin, Origin::Route { .. }))
+            .count();
+        let at = t.plan.prefixes.len() - routes;
+        let n = self.new.len();
+        let mut plan_rows = Vec::with_capacity(n);
+        let mut keys = Vec::with_capacity(n);
+        let mut rows = Vec::with_capacity(n);
+        for (p, k, row) in self.new {
+            plan_rows.push(p);
+            keys.push(k);
+            rows.push(row);
+        }
+        if at == t.plan.prefixes.len() {
+            t.plan.prefixes.extend(plan_rows);
+            t.layout.prefix_table.extend(keys);
+            t.prefixes.extend(rows);
+        } else {
+            t.plan.prefixes.splice(at..at, plan_rows);
+            t.layout.prefix_table.splice(at..at, keys);
+            t.prefixes.splice(at..at, rows);
+        }
+        for (net, _) in &self.removals {
+            t.current.prefixes.remove(net);
+        }
+        for (net, e, _) in &self.writes {
+            t.current.prefixes.insert(*net, *e);
+        }
+        for (net, on) in self.shadow {
+            if on {
+                t.plan.shadowed.insert(net);
+            } else {
+                t.plan.shadowed.remove(&net);
+            }
+        }
+        *t.slots = self.slots;
+    }
+}
