@@ -390,8 +390,9 @@ fn pop_policy_stats_config_and_teardown_commands() {
         toward(&edged, "192.0.2.9"),
         [("contoso-direct".into(), 1021)]
     );
-    // `events --follow` prints what happens from then on, one JSON line
-    // per event (with --limit 0, nothing from before: the reload's event).
+    // `events --follow` prints the last `--limit` events, then each new
+    // one as it happens, one JSON line per event: here the reload's, then
+    // (once that is out, so the follower has looked) the drain's.
     edged.ctl_ok(&["config", "reload"]);
     let mut follow = std::process::Command::new(workspace_bin("edgectl"))
         .arg("--socket")
@@ -401,30 +402,32 @@ fn pop_policy_stats_config_and_teardown_commands() {
             "events",
             "--follow",
             "--limit",
-            "0",
+            "1",
             "--interval",
             "0.1",
         ])
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let r = edged.ctl_ok(&["pop", "drain", "contoso-direct"]);
-    let followed = {
-        let (tx, rx) = std::sync::mpsc::channel();
-        let stdout = follow.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = follow.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
             }
-        });
-        let line = rx.recv_timeout(Duration::from_secs(5));
-        follow.kill().unwrap();
-        follow.wait().unwrap();
-        line.expect("events --follow printed the drain within 5 s")
-    };
+        }
+    });
+    let first = rx
+        .recv_timeout(Duration::from_secs(5))
+        .expect("events --follow printed the last event within 5 s");
+    assert!(first.contains("reloaded: 0 written"), "{first}");
+    let r = edged.ctl_ok(&["pop", "drain", "contoso-direct"]);
+    let followed = rx.recv_timeout(Duration::from_secs(5));
+    follow.kill().unwrap();
+    follow.wait().unwrap();
+    let followed = followed.expect("events --follow printed the drain within 5 s");
     let event: Value = serde_json::from_str(&followed).unwrap();
     assert_eq!(event["kind"], "change", "{followed}");
     assert!(

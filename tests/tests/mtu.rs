@@ -16,11 +16,11 @@
 //! nothing). A full-size segment (1500 bytes, MSS 1460) is 1520 / 1540
 //! bytes in the tunnel: the veth drops it.
 //!
-//! First, edged is told the link carries 9000 bytes (`mtu = 9000`, as if
-//! it did not check): the transfer stalls, nothing reaches the server and
-//! no ICMP error is counted, while edge counts the packets as forwarded.
-//! Then the key goes (the interface's 1500 applies) and a reload: edge
-//! answers the full-size segments with ICMP "fragmentation needed" (1480) /
+//! First, edge's end of the link says 3000 bytes while the far end takes
+//! 1500 (a path narrower than the interface, which edged cannot see): the
+//! transfer stalls, nothing reaches the server and no ICMP error is
+//! counted, while edge counts the packets as forwarded. Then the config
+//! says `mtu = 1500` and a reload: edge answers the full-size segments with ICMP "fragmentation needed" (1480) /
 //! "packet too big" (1460), the client's kernel caches the path MTU, TCP
 //! sends smaller segments and 1 MB arrives intact in each family.
 
@@ -296,13 +296,21 @@ fn tcp_through_an_encapsulated_pop_converges_by_path_mtu_discovery() {
     let lab = MtuLab::build();
     let config = ConfigFile(std::env::temp_dir().join(format!("{}.toml", lab.edge)));
     let write = |mtu: &str| std::fs::write(&config.0, CONFIG.replace("{mtu}", mtu)).unwrap();
+    // A PoP's `mtu` is never above its interface's (the device would drop
+    // the larger packets itself, unseen).
     write("mtu = 9000");
     let pin = PathBuf::from(format!("/sys/fs/bpf/{}", lab.edge));
     let edged = Edged::start(&lab.edge, &config.0, &pin);
-    assert_eq!(far_mtu(&edged), 9000);
+    assert_eq!(far_mtu(&edged), 1500, "held to the interface's MTU");
 
-    // Without the check (edged believes the link takes 9000 bytes): the
-    // device drops every full-size segment, edge counts them as forwarded.
+    // A path narrower than the interface: edge's end takes 3000 bytes, the
+    // far end 1500. Without `mtu` edged checks against 3000; the far end
+    // drops every full-size tunnel packet, edge counts them as forwarded.
+    write("");
+    lab.lab
+        .ip(&lab.edge, &["link", "set", "bb0", "mtu", "3000"]);
+    edged.ctl_ok(&["config", "reload"]);
+    assert_eq!(far_mtu(&edged), 3000, "the interface's MTU");
     let forwarded = reason(&edged, "policy");
     for (server, port) in [(SERVER_V4, 7001), (SERVER_V6, 7002)] {
         let got = transfer(&lab, sock(server, port), Duration::from_secs(3));
@@ -319,11 +327,11 @@ fn tcp_through_an_encapsulated_pop_converges_by_path_mtu_discovery() {
         "the dropped segments count as forwarded"
     );
 
-    // With the interface's MTU (1500): ICMP errors, the client learns the
-    // path MTU, 1 MB arrives in each family.
-    write("");
+    // With the path's MTU in the config (1500): ICMP errors, the client
+    // learns the path MTU, 1 MB arrives in each family.
+    write("mtu = 1500");
     edged.ctl_ok(&["config", "reload"]);
-    assert_eq!(far_mtu(&edged), 1500, "the interface's MTU");
+    assert_eq!(far_mtu(&edged), 1500, "the config's MTU");
     for (server, port, mtu) in [(SERVER_V4, 7003, 1480), (SERVER_V6, 7004, 1460)] {
         let t = Instant::now();
         let got = transfer(&lab, sock(server, port), Duration::from_secs(30));
