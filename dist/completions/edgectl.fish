@@ -24,7 +24,7 @@ function __fish_edgectl_using_subcommand
     contains -- $cmd[1] $argv
 end
 
-complete -c edgectl -n "__fish_edgectl_needs_command" -l socket -d 'edged\'s control socket' -r -F
+complete -c edgectl -n "__fish_edgectl_needs_command" -l socket -d 'edged\'s control socket (`daemon.socket_path` in edged\'s config)' -r -F
 complete -c edgectl -n "__fish_edgectl_needs_command" -l timeout -d 'How long to wait for edged\'s reply (seconds)' -r
 complete -c edgectl -n "__fish_edgectl_needs_command" -l json -d 'Print machine-readable JSON instead of text'
 complete -c edgectl -n "__fish_edgectl_needs_command" -s h -l help -d 'Print help'
@@ -36,11 +36,11 @@ complete -c edgectl -n "__fish_edgectl_needs_command" -f -a "pop" -d 'PoPs (next
 complete -c edgectl -n "__fish_edgectl_needs_command" -f -a "policy" -d 'Policies and their selection tables'
 complete -c edgectl -n "__fish_edgectl_needs_command" -f -a "config" -d 'Config file operations'
 complete -c edgectl -n "__fish_edgectl_needs_command" -f -a "report" -d 'Reports'
-complete -c edgectl -n "__fish_edgectl_needs_command" -f -a "events" -d 'Recent events: protection violations, PoP state changes, fallbacks'
+complete -c edgectl -n "__fish_edgectl_needs_command" -f -a "events" -d 'Recent events: protection violations, PoP state changes, fallbacks, interface changes, operators\' changes'
 complete -c edgectl -n "__fish_edgectl_needs_command" -f -a "teardown" -d 'Remove the forwarder: detach from every port, remove pins and state; edged exits'
 complete -c edgectl -n "__fish_edgectl_needs_command" -f -a "completions" -d 'Print a shell completion script'
 complete -c edgectl -n "__fish_edgectl_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c edgectl -n "__fish_edgectl_using_subcommand status" -l socket -d 'edged\'s control socket' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand status" -l socket -d 'edged\'s control socket (`daemon.socket_path` in edged\'s config)' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand status" -l timeout -d 'How long to wait for edged\'s reply (seconds)' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand status" -l json -d 'Print machine-readable JSON instead of text'
 complete -c edgectl -n "__fish_edgectl_using_subcommand status" -s h -l help -d 'Print help'
@@ -51,20 +51,20 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand stats; and not __fish_se
 complete -c edgectl -n "__fish_edgectl_using_subcommand stats; and not __fish_seen_subcommand_from prefix help" -l source -d 'Only the prefixes from this source (route: any route table\'s)' -r -f -a "config\t''
 live\t''
 route\t''"
-complete -c edgectl -n "__fish_edgectl_using_subcommand stats; and not __fish_seen_subcommand_from prefix help" -l socket -d 'edged\'s control socket' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand stats; and not __fish_seen_subcommand_from prefix help" -l socket -d 'edged\'s control socket (`daemon.socket_path` in edged\'s config)' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand stats; and not __fish_seen_subcommand_from prefix help" -l timeout -d 'How long to wait for edged\'s reply (seconds)' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand stats; and not __fish_seen_subcommand_from prefix help" -l watch -d 'Refresh in place every interval until interrupted'
 complete -c edgectl -n "__fish_edgectl_using_subcommand stats; and not __fish_seen_subcommand_from prefix help" -l json -d 'Print machine-readable JSON instead of text'
 complete -c edgectl -n "__fish_edgectl_using_subcommand stats; and not __fish_seen_subcommand_from prefix help" -s h -l help -d 'Print help'
 complete -c edgectl -n "__fish_edgectl_using_subcommand stats; and not __fish_seen_subcommand_from prefix help" -f -a "prefix" -d 'Only one registered prefix'
 complete -c edgectl -n "__fish_edgectl_using_subcommand stats; and not __fish_seen_subcommand_from prefix help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c edgectl -n "__fish_edgectl_using_subcommand stats; and __fish_seen_subcommand_from prefix" -l socket -d 'edged\'s control socket' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand stats; and __fish_seen_subcommand_from prefix" -l socket -d 'edged\'s control socket (`daemon.socket_path` in edged\'s config)' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand stats; and __fish_seen_subcommand_from prefix" -l timeout -d 'How long to wait for edged\'s reply (seconds)' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand stats; and __fish_seen_subcommand_from prefix" -l json -d 'Print machine-readable JSON instead of text'
 complete -c edgectl -n "__fish_edgectl_using_subcommand stats; and __fish_seen_subcommand_from prefix" -s h -l help -d 'Print help'
 complete -c edgectl -n "__fish_edgectl_using_subcommand stats; and __fish_seen_subcommand_from help" -f -a "prefix" -d 'Only one registered prefix'
 complete -c edgectl -n "__fish_edgectl_using_subcommand stats; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and not __fish_seen_subcommand_from add del list show lookup help" -l socket -d 'edged\'s control socket' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and not __fish_seen_subcommand_from add del list show lookup help" -l socket -d 'edged\'s control socket (`daemon.socket_path` in edged\'s config)' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and not __fish_seen_subcommand_from add del list show lookup help" -l timeout -d 'How long to wait for edged\'s reply (seconds)' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and not __fish_seen_subcommand_from add del list show lookup help" -l json -d 'Print machine-readable JSON instead of text'
 complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and not __fish_seen_subcommand_from add del list show lookup help" -s h -l help -d 'Print help'
@@ -81,12 +81,12 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_
 complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from add" -l dscp -d 'DSCP class name or number' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from add" -l protect -d 'Peering ports the prefix is registered on (comma separated)' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from add" -l file -d 'Register every prefix of FILE (`-`: standard input) as one transaction, all or nothing: one per line, written as this command\'s arguments (`PREFIX [--pop NAME] [--dscp ef] ...`); blank lines and `#` comments are skipped' -r -F
-complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from add" -l socket -d 'edged\'s control socket' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from add" -l socket -d 'edged\'s control socket (`daemon.socket_path` in edged\'s config)' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from add" -l timeout -d 'How long to wait for edged\'s reply (seconds)' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from add" -l json -d 'Print machine-readable JSON instead of text'
 complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from add" -s h -l help -d 'Print help'
 complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from del" -l file -d 'Remove every prefix of FILE (`-`: standard input) as one transaction, all or nothing: one prefix per line; blank lines and `#` comments are skipped' -r -F
-complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from del" -l socket -d 'edged\'s control socket' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from del" -l socket -d 'edged\'s control socket (`daemon.socket_path` in edged\'s config)' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from del" -l timeout -d 'How long to wait for edged\'s reply (seconds)' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from del" -l json -d 'Print machine-readable JSON instead of text'
 complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from del" -s h -l help -d 'Print help'
@@ -96,15 +96,15 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_
 complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from list" -l source -d 'Only the prefixes from this source (route: any route table\'s)' -r -f -a "config\t''
 live\t''
 route\t''"
-complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from list" -l socket -d 'edged\'s control socket' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from list" -l socket -d 'edged\'s control socket (`daemon.socket_path` in edged\'s config)' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from list" -l timeout -d 'How long to wait for edged\'s reply (seconds)' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from list" -l json -d 'Print machine-readable JSON instead of text'
 complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
-complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from show" -l socket -d 'edged\'s control socket' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from show" -l socket -d 'edged\'s control socket (`daemon.socket_path` in edged\'s config)' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from show" -l timeout -d 'How long to wait for edged\'s reply (seconds)' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from show" -l json -d 'Print machine-readable JSON instead of text'
 complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help'
-complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from lookup" -l socket -d 'edged\'s control socket' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from lookup" -l socket -d 'edged\'s control socket (`daemon.socket_path` in edged\'s config)' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from lookup" -l timeout -d 'How long to wait for edged\'s reply (seconds)' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from lookup" -l json -d 'Print machine-readable JSON instead of text'
 complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from lookup" -s h -l help -d 'Print help'
@@ -114,7 +114,7 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_
 complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from help" -f -a "show" -d 'One registered prefix'
 complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from help" -f -a "lookup" -d 'What a packet to or from ADDRESS gets right now: prefix, preference, policy and the PoPs of its selection table'
 complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c edgectl -n "__fish_edgectl_using_subcommand pop; and not __fish_seen_subcommand_from list drain undrain help" -l socket -d 'edged\'s control socket' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand pop; and not __fish_seen_subcommand_from list drain undrain help" -l socket -d 'edged\'s control socket (`daemon.socket_path` in edged\'s config)' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand pop; and not __fish_seen_subcommand_from list drain undrain help" -l timeout -d 'How long to wait for edged\'s reply (seconds)' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand pop; and not __fish_seen_subcommand_from list drain undrain help" -l json -d 'Print machine-readable JSON instead of text'
 complete -c edgectl -n "__fish_edgectl_using_subcommand pop; and not __fish_seen_subcommand_from list drain undrain help" -s h -l help -d 'Print help'
@@ -122,15 +122,15 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand pop; and not __fish_seen
 complete -c edgectl -n "__fish_edgectl_using_subcommand pop; and not __fish_seen_subcommand_from list drain undrain help" -f -a "drain" -d 'Take a PoP out of every policy (counts as down)'
 complete -c edgectl -n "__fish_edgectl_using_subcommand pop; and not __fish_seen_subcommand_from list drain undrain help" -f -a "undrain" -d 'Put a drained PoP back (up again if its probe says so)'
 complete -c edgectl -n "__fish_edgectl_using_subcommand pop; and not __fish_seen_subcommand_from list drain undrain help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c edgectl -n "__fish_edgectl_using_subcommand pop; and __fish_seen_subcommand_from list" -l socket -d 'edged\'s control socket' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand pop; and __fish_seen_subcommand_from list" -l socket -d 'edged\'s control socket (`daemon.socket_path` in edged\'s config)' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand pop; and __fish_seen_subcommand_from list" -l timeout -d 'How long to wait for edged\'s reply (seconds)' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand pop; and __fish_seen_subcommand_from list" -l json -d 'Print machine-readable JSON instead of text'
 complete -c edgectl -n "__fish_edgectl_using_subcommand pop; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
-complete -c edgectl -n "__fish_edgectl_using_subcommand pop; and __fish_seen_subcommand_from drain" -l socket -d 'edged\'s control socket' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand pop; and __fish_seen_subcommand_from drain" -l socket -d 'edged\'s control socket (`daemon.socket_path` in edged\'s config)' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand pop; and __fish_seen_subcommand_from drain" -l timeout -d 'How long to wait for edged\'s reply (seconds)' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand pop; and __fish_seen_subcommand_from drain" -l json -d 'Print machine-readable JSON instead of text'
 complete -c edgectl -n "__fish_edgectl_using_subcommand pop; and __fish_seen_subcommand_from drain" -s h -l help -d 'Print help'
-complete -c edgectl -n "__fish_edgectl_using_subcommand pop; and __fish_seen_subcommand_from undrain" -l socket -d 'edged\'s control socket' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand pop; and __fish_seen_subcommand_from undrain" -l socket -d 'edged\'s control socket (`daemon.socket_path` in edged\'s config)' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand pop; and __fish_seen_subcommand_from undrain" -l timeout -d 'How long to wait for edged\'s reply (seconds)' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand pop; and __fish_seen_subcommand_from undrain" -l json -d 'Print machine-readable JSON instead of text'
 complete -c edgectl -n "__fish_edgectl_using_subcommand pop; and __fish_seen_subcommand_from undrain" -s h -l help -d 'Print help'
@@ -138,36 +138,36 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand pop; and __fish_seen_sub
 complete -c edgectl -n "__fish_edgectl_using_subcommand pop; and __fish_seen_subcommand_from help" -f -a "drain" -d 'Take a PoP out of every policy (counts as down)'
 complete -c edgectl -n "__fish_edgectl_using_subcommand pop; and __fish_seen_subcommand_from help" -f -a "undrain" -d 'Put a drained PoP back (up again if its probe says so)'
 complete -c edgectl -n "__fish_edgectl_using_subcommand pop; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c edgectl -n "__fish_edgectl_using_subcommand policy; and not __fish_seen_subcommand_from list show help" -l socket -d 'edged\'s control socket' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand policy; and not __fish_seen_subcommand_from list show help" -l socket -d 'edged\'s control socket (`daemon.socket_path` in edged\'s config)' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand policy; and not __fish_seen_subcommand_from list show help" -l timeout -d 'How long to wait for edged\'s reply (seconds)' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand policy; and not __fish_seen_subcommand_from list show help" -l json -d 'Print machine-readable JSON instead of text'
 complete -c edgectl -n "__fish_edgectl_using_subcommand policy; and not __fish_seen_subcommand_from list show help" -s h -l help -d 'Print help'
 complete -c edgectl -n "__fish_edgectl_using_subcommand policy; and not __fish_seen_subcommand_from list show help" -f -a "list" -d 'Every policy: method, members (up or down), its selection tables'
 complete -c edgectl -n "__fish_edgectl_using_subcommand policy; and not __fish_seen_subcommand_from list show help" -f -a "show" -d 'A policy\'s members and its selection table summary'
 complete -c edgectl -n "__fish_edgectl_using_subcommand policy; and not __fish_seen_subcommand_from list show help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c edgectl -n "__fish_edgectl_using_subcommand policy; and __fish_seen_subcommand_from list" -l socket -d 'edged\'s control socket' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand policy; and __fish_seen_subcommand_from list" -l socket -d 'edged\'s control socket (`daemon.socket_path` in edged\'s config)' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand policy; and __fish_seen_subcommand_from list" -l timeout -d 'How long to wait for edged\'s reply (seconds)' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand policy; and __fish_seen_subcommand_from list" -l json -d 'Print machine-readable JSON instead of text'
 complete -c edgectl -n "__fish_edgectl_using_subcommand policy; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
-complete -c edgectl -n "__fish_edgectl_using_subcommand policy; and __fish_seen_subcommand_from show" -l socket -d 'edged\'s control socket' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand policy; and __fish_seen_subcommand_from show" -l socket -d 'edged\'s control socket (`daemon.socket_path` in edged\'s config)' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand policy; and __fish_seen_subcommand_from show" -l timeout -d 'How long to wait for edged\'s reply (seconds)' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand policy; and __fish_seen_subcommand_from show" -l json -d 'Print machine-readable JSON instead of text'
 complete -c edgectl -n "__fish_edgectl_using_subcommand policy; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help'
 complete -c edgectl -n "__fish_edgectl_using_subcommand policy; and __fish_seen_subcommand_from help" -f -a "list" -d 'Every policy: method, members (up or down), its selection tables'
 complete -c edgectl -n "__fish_edgectl_using_subcommand policy; and __fish_seen_subcommand_from help" -f -a "show" -d 'A policy\'s members and its selection table summary'
 complete -c edgectl -n "__fish_edgectl_using_subcommand policy; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c edgectl -n "__fish_edgectl_using_subcommand config; and not __fish_seen_subcommand_from check reload help" -l socket -d 'edged\'s control socket' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand config; and not __fish_seen_subcommand_from check reload help" -l socket -d 'edged\'s control socket (`daemon.socket_path` in edged\'s config)' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand config; and not __fish_seen_subcommand_from check reload help" -l timeout -d 'How long to wait for edged\'s reply (seconds)' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand config; and not __fish_seen_subcommand_from check reload help" -l json -d 'Print machine-readable JSON instead of text'
 complete -c edgectl -n "__fish_edgectl_using_subcommand config; and not __fish_seen_subcommand_from check reload help" -s h -l help -d 'Print help'
 complete -c edgectl -n "__fish_edgectl_using_subcommand config; and not __fish_seen_subcommand_from check reload help" -f -a "check" -d 'Validate a config file without touching anything; prints every problem with its line'
 complete -c edgectl -n "__fish_edgectl_using_subcommand config; and not __fish_seen_subcommand_from check reload help" -f -a "reload" -d 'Make edged re-read its config file and apply it as a diff (a bad config is rejected whole; the running state stays)'
 complete -c edgectl -n "__fish_edgectl_using_subcommand config; and not __fish_seen_subcommand_from check reload help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c edgectl -n "__fish_edgectl_using_subcommand config; and __fish_seen_subcommand_from check" -l socket -d 'edged\'s control socket' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand config; and __fish_seen_subcommand_from check" -l socket -d 'edged\'s control socket (`daemon.socket_path` in edged\'s config)' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand config; and __fish_seen_subcommand_from check" -l timeout -d 'How long to wait for edged\'s reply (seconds)' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand config; and __fish_seen_subcommand_from check" -l json -d 'Print machine-readable JSON instead of text'
 complete -c edgectl -n "__fish_edgectl_using_subcommand config; and __fish_seen_subcommand_from check" -s h -l help -d 'Print help'
-complete -c edgectl -n "__fish_edgectl_using_subcommand config; and __fish_seen_subcommand_from reload" -l socket -d 'edged\'s control socket' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand config; and __fish_seen_subcommand_from reload" -l socket -d 'edged\'s control socket (`daemon.socket_path` in edged\'s config)' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand config; and __fish_seen_subcommand_from reload" -l timeout -d 'How long to wait for edged\'s reply (seconds)' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand config; and __fish_seen_subcommand_from reload" -l force -d 'Apply the file even when it drops more of the file\'s prefixes than `[daemon] reload_max_shrink_percent` allows (a guard against a file caught half-written)'
 complete -c edgectl -n "__fish_edgectl_using_subcommand config; and __fish_seen_subcommand_from reload" -l json -d 'Print machine-readable JSON instead of text'
@@ -175,29 +175,31 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand config; and __fish_seen_
 complete -c edgectl -n "__fish_edgectl_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "check" -d 'Validate a config file without touching anything; prints every problem with its line'
 complete -c edgectl -n "__fish_edgectl_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "reload" -d 'Make edged re-read its config file and apply it as a diff (a bad config is rejected whole; the running state stays)'
 complete -c edgectl -n "__fish_edgectl_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c edgectl -n "__fish_edgectl_using_subcommand report; and not __fish_seen_subcommand_from latency help" -l socket -d 'edged\'s control socket' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand report; and not __fish_seen_subcommand_from latency help" -l socket -d 'edged\'s control socket (`daemon.socket_path` in edged\'s config)' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand report; and not __fish_seen_subcommand_from latency help" -l timeout -d 'How long to wait for edged\'s reply (seconds)' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand report; and not __fish_seen_subcommand_from latency help" -l json -d 'Print machine-readable JSON instead of text'
 complete -c edgectl -n "__fish_edgectl_using_subcommand report; and not __fish_seen_subcommand_from latency help" -s h -l help -d 'Print help'
 complete -c edgectl -n "__fish_edgectl_using_subcommand report; and not __fish_seen_subcommand_from latency help" -f -a "latency" -d 'RTT percentiles per PoP from the health probes'
 complete -c edgectl -n "__fish_edgectl_using_subcommand report; and not __fish_seen_subcommand_from latency help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c edgectl -n "__fish_edgectl_using_subcommand report; and __fish_seen_subcommand_from latency" -l window -d 'Seconds of history (at most 3600)' -r
-complete -c edgectl -n "__fish_edgectl_using_subcommand report; and __fish_seen_subcommand_from latency" -l socket -d 'edged\'s control socket' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand report; and __fish_seen_subcommand_from latency" -l socket -d 'edged\'s control socket (`daemon.socket_path` in edged\'s config)' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand report; and __fish_seen_subcommand_from latency" -l timeout -d 'How long to wait for edged\'s reply (seconds)' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand report; and __fish_seen_subcommand_from latency" -l json -d 'Print machine-readable JSON instead of text'
 complete -c edgectl -n "__fish_edgectl_using_subcommand report; and __fish_seen_subcommand_from latency" -s h -l help -d 'Print help'
 complete -c edgectl -n "__fish_edgectl_using_subcommand report; and __fish_seen_subcommand_from help" -f -a "latency" -d 'RTT percentiles per PoP from the health probes'
 complete -c edgectl -n "__fish_edgectl_using_subcommand report; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c edgectl -n "__fish_edgectl_using_subcommand events" -l limit -d 'How many of the most recent events' -r
-complete -c edgectl -n "__fish_edgectl_using_subcommand events" -l socket -d 'edged\'s control socket' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand events" -l interval -d 'Seconds between two looks at edged\'s events with --follow' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand events" -l socket -d 'edged\'s control socket (`daemon.socket_path` in edged\'s config)' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand events" -l timeout -d 'How long to wait for edged\'s reply (seconds)' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand events" -s f -l follow -d 'Then keep printing new events as they happen (until interrupted); with --json, one event per line'
 complete -c edgectl -n "__fish_edgectl_using_subcommand events" -l json -d 'Print machine-readable JSON instead of text'
 complete -c edgectl -n "__fish_edgectl_using_subcommand events" -s h -l help -d 'Print help'
-complete -c edgectl -n "__fish_edgectl_using_subcommand teardown" -l socket -d 'edged\'s control socket' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand teardown" -l socket -d 'edged\'s control socket (`daemon.socket_path` in edged\'s config)' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand teardown" -l timeout -d 'How long to wait for edged\'s reply (seconds)' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand teardown" -l json -d 'Print machine-readable JSON instead of text'
 complete -c edgectl -n "__fish_edgectl_using_subcommand teardown" -s h -l help -d 'Print help'
-complete -c edgectl -n "__fish_edgectl_using_subcommand completions" -l socket -d 'edged\'s control socket' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand completions" -l socket -d 'edged\'s control socket (`daemon.socket_path` in edged\'s config)' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand completions" -l timeout -d 'How long to wait for edged\'s reply (seconds)' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand completions" -l json -d 'Print machine-readable JSON instead of text'
 complete -c edgectl -n "__fish_edgectl_using_subcommand completions" -s h -l help -d 'Print help'
@@ -208,7 +210,7 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_see
 complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from status stats prefix pop policy config report events teardown completions help" -f -a "policy" -d 'Policies and their selection tables'
 complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from status stats prefix pop policy config report events teardown completions help" -f -a "config" -d 'Config file operations'
 complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from status stats prefix pop policy config report events teardown completions help" -f -a "report" -d 'Reports'
-complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from status stats prefix pop policy config report events teardown completions help" -f -a "events" -d 'Recent events: protection violations, PoP state changes, fallbacks'
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from status stats prefix pop policy config report events teardown completions help" -f -a "events" -d 'Recent events: protection violations, PoP state changes, fallbacks, interface changes, operators\' changes'
 complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from status stats prefix pop policy config report events teardown completions help" -f -a "teardown" -d 'Remove the forwarder: detach from every port, remove pins and state; edged exits'
 complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from status stats prefix pop policy config report events teardown completions help" -f -a "completions" -d 'Print a shell completion script'
 complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from status stats prefix pop policy config report events teardown completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

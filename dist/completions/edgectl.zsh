@@ -15,7 +15,7 @@ _edgectl() {
 
     local context curcontext="$curcontext" state line
     _arguments "${_arguments_options[@]}" : \
-'--socket=[edged'\''s control socket]:SOCKET:_files' \
+'--socket=[edged'\''s control socket (\`daemon.socket_path\` in edged'\''s config)]:SOCKET:_files' \
 '--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
 '--json[Print machine-readable JSON instead of text]' \
 '-h[Print help]' \
@@ -33,7 +33,7 @@ _edgectl() {
         case $line[1] in
             (status)
 _arguments "${_arguments_options[@]}" : \
-'--socket=[edged'\''s control socket]:SOCKET:_files' \
+'--socket=[edged'\''s control socket (\`daemon.socket_path\` in edged'\''s config)]:SOCKET:_files' \
 '--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
 '--json[Print machine-readable JSON instead of text]' \
 '-h[Print help]' \
@@ -47,7 +47,7 @@ _arguments "${_arguments_options[@]}" : \
 '--registration=[Only the prefixes of this registration]:NAME:_default' \
 '--within=[Only the prefixes inside this network (or equal to it)]:CIDR:_default' \
 '--source=[Only the prefixes from this source (route\: any route table'\''s)]:SOURCE:(config live route)' \
-'--socket=[edged'\''s control socket]:SOCKET:_files' \
+'--socket=[edged'\''s control socket (\`daemon.socket_path\` in edged'\''s config)]:SOCKET:_files' \
 '--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
 '--watch[Refresh in place every interval until interrupted]' \
 '--json[Print machine-readable JSON instead of text]' \
@@ -65,7 +65,7 @@ _arguments "${_arguments_options[@]}" : \
         case $line[1] in
             (prefix)
 _arguments "${_arguments_options[@]}" : \
-'--socket=[edged'\''s control socket]:SOCKET:_files' \
+'--socket=[edged'\''s control socket (\`daemon.socket_path\` in edged'\''s config)]:SOCKET:_files' \
 '--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
 '--json[Print machine-readable JSON instead of text]' \
 '-h[Print help]' \
@@ -103,7 +103,7 @@ esac
 ;;
 (prefix)
 _arguments "${_arguments_options[@]}" : \
-'--socket=[edged'\''s control socket]:SOCKET:_files' \
+'--socket=[edged'\''s control socket (\`daemon.socket_path\` in edged'\''s config)]:SOCKET:_files' \
 '--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
 '--json[Print machine-readable JSON instead of text]' \
 '-h[Print help]' \
@@ -127,7 +127,7 @@ _arguments "${_arguments_options[@]}" : \
 '--dscp=[DSCP class name or number]:DSCP:_default' \
 '*--protect=[Peering ports the prefix is registered on (comma separated)]:PROTECT:_default' \
 '(--registration --preference --policy --pop --dscp --protect)--file=[Register every prefix of FILE (\`-\`\: standard input) as one transaction, all or nothing\: one per line, written as this command'\''s arguments (\`PREFIX \[--pop NAME\] \[--dscp ef\] ...\`); blank lines and \`#\` comments are skipped]:FILE:_files' \
-'--socket=[edged'\''s control socket]:SOCKET:_files' \
+'--socket=[edged'\''s control socket (\`daemon.socket_path\` in edged'\''s config)]:SOCKET:_files' \
 '--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
 '--json[Print machine-readable JSON instead of text]' \
 '-h[Print help]' \
@@ -138,7 +138,7 @@ _arguments "${_arguments_options[@]}" : \
 (del)
 _arguments "${_arguments_options[@]}" : \
 '()--file=[Remove every prefix of FILE (\`-\`\: standard input) as one transaction, all or nothing\: one prefix per line; blank lines and \`#\` comments are skipped]:FILE:_files' \
-'--socket=[edged'\''s control socket]:SOCKET:_files' \
+'--socket=[edged'\''s control socket (\`daemon.socket_path\` in edged'\''s config)]:SOCKET:_files' \
 '--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
 '--json[Print machine-readable JSON instead of text]' \
 '-h[Print help]' \
@@ -152,7 +152,7 @@ _arguments "${_arguments_options[@]}" : \
 '--registration=[Only the prefixes of this registration]:NAME:_default' \
 '--within=[Only the prefixes inside this network (or equal to it)]:CIDR:_default' \
 '--source=[Only the prefixes from this source (route\: any route table'\''s)]:SOURCE:(config live route)' \
-'--socket=[edged'\''s control socket]:SOCKET:_files' \
+'--socket=[edged'\''s control socket (\`daemon.socket_path\` in edged'\''s config)]:SOCKET:_files' \
 '--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
 '--json[Print machine-readable JSON instead of text]' \
 '-h[Print help]' \
@@ -161,7 +161,7 @@ _arguments "${_arguments_options[@]}" : \
 ;;
 (show)
 _arguments "${_arguments_options[@]}" : \
-'--socket=[edged'\''s control socket]:SOCKET:_files' \
+'--socket=[edged'\''s control socket (\`daemon.socket_path\` in edged'\''s config)]:SOCKET:_files' \
 '--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
 '--json[Print machine-readable JSON instead of text]' \
 '-h[Print help]' \
@@ -171,7 +171,7 @@ _arguments "${_arguments_options[@]}" : \
 ;;
 (lookup)
 _arguments "${_arguments_options[@]}" : \
-'--socket=[edged'\''s control socket]:SOCKET:_files' \
+'--socket=[edged'\''s control socket (\`daemon.socket_path\` in edged'\''s config)]:SOCKET:_files' \
 '--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
 '--json[Print machine-readable JSON instead of text]' \
 '-h[Print help]' \
@@ -225,7 +225,7 @@ esac
 ;;
 (pop)
 _arguments "${_arguments_options[@]}" : \
-'--socket=[edged'\''s control socket]:SOCKET:_files' \
+'--socket=[edged'\''s control socket (\`daemon.socket_path\` in edged'\''s config)]:SOCKET:_files' \
 '--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
 '--json[Print machine-readable JSON instead of text]' \
 '-h[Print help]' \
@@ -242,7 +242,7 @@ _arguments "${_arguments_options[@]}" : \
         case $line[1] in
             (list)
 _arguments "${_arguments_options[@]}" : \
-'--socket=[edged'\''s control socket]:SOCKET:_files' \
+'--socket=[edged'\''s control socket (\`daemon.socket_path\` in edged'\''s config)]:SOCKET:_files' \
 '--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
 '--json[Print machine-readable JSON instead of text]' \
 '-h[Print help]' \
@@ -251,7 +251,7 @@ _arguments "${_arguments_options[@]}" : \
 ;;
 (drain)
 _arguments "${_arguments_options[@]}" : \
-'--socket=[edged'\''s control socket]:SOCKET:_files' \
+'--socket=[edged'\''s control socket (\`daemon.socket_path\` in edged'\''s config)]:SOCKET:_files' \
 '--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
 '--json[Print machine-readable JSON instead of text]' \
 '-h[Print help]' \
@@ -261,7 +261,7 @@ _arguments "${_arguments_options[@]}" : \
 ;;
 (undrain)
 _arguments "${_arguments_options[@]}" : \
-'--socket=[edged'\''s control socket]:SOCKET:_files' \
+'--socket=[edged'\''s control socket (\`daemon.socket_path\` in edged'\''s config)]:SOCKET:_files' \
 '--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
 '--json[Print machine-readable JSON instead of text]' \
 '-h[Print help]' \
@@ -307,7 +307,7 @@ esac
 ;;
 (policy)
 _arguments "${_arguments_options[@]}" : \
-'--socket=[edged'\''s control socket]:SOCKET:_files' \
+'--socket=[edged'\''s control socket (\`daemon.socket_path\` in edged'\''s config)]:SOCKET:_files' \
 '--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
 '--json[Print machine-readable JSON instead of text]' \
 '-h[Print help]' \
@@ -324,7 +324,7 @@ _arguments "${_arguments_options[@]}" : \
         case $line[1] in
             (list)
 _arguments "${_arguments_options[@]}" : \
-'--socket=[edged'\''s control socket]:SOCKET:_files' \
+'--socket=[edged'\''s control socket (\`daemon.socket_path\` in edged'\''s config)]:SOCKET:_files' \
 '--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
 '--json[Print machine-readable JSON instead of text]' \
 '-h[Print help]' \
@@ -333,7 +333,7 @@ _arguments "${_arguments_options[@]}" : \
 ;;
 (show)
 _arguments "${_arguments_options[@]}" : \
-'--socket=[edged'\''s control socket]:SOCKET:_files' \
+'--socket=[edged'\''s control socket (\`daemon.socket_path\` in edged'\''s config)]:SOCKET:_files' \
 '--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
 '--json[Print machine-readable JSON instead of text]' \
 '-h[Print help]' \
@@ -375,7 +375,7 @@ esac
 ;;
 (config)
 _arguments "${_arguments_options[@]}" : \
-'--socket=[edged'\''s control socket]:SOCKET:_files' \
+'--socket=[edged'\''s control socket (\`daemon.socket_path\` in edged'\''s config)]:SOCKET:_files' \
 '--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
 '--json[Print machine-readable JSON instead of text]' \
 '-h[Print help]' \
@@ -392,17 +392,17 @@ _arguments "${_arguments_options[@]}" : \
         case $line[1] in
             (check)
 _arguments "${_arguments_options[@]}" : \
-'--socket=[edged'\''s control socket]:SOCKET:_files' \
+'--socket=[edged'\''s control socket (\`daemon.socket_path\` in edged'\''s config)]:SOCKET:_files' \
 '--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
 '--json[Print machine-readable JSON instead of text]' \
 '-h[Print help]' \
 '--help[Print help]' \
-':file:_files' \
+'::file -- The file (default\: the packaged config'\''s place):_files' \
 && ret=0
 ;;
 (reload)
 _arguments "${_arguments_options[@]}" : \
-'--socket=[edged'\''s control socket]:SOCKET:_files' \
+'--socket=[edged'\''s control socket (\`daemon.socket_path\` in edged'\''s config)]:SOCKET:_files' \
 '--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
 '--force[Apply the file even when it drops more of the file'\''s prefixes than \`\[daemon\] reload_max_shrink_percent\` allows (a guard against a file caught half-written)]' \
 '--json[Print machine-readable JSON instead of text]' \
@@ -444,7 +444,7 @@ esac
 ;;
 (report)
 _arguments "${_arguments_options[@]}" : \
-'--socket=[edged'\''s control socket]:SOCKET:_files' \
+'--socket=[edged'\''s control socket (\`daemon.socket_path\` in edged'\''s config)]:SOCKET:_files' \
 '--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
 '--json[Print machine-readable JSON instead of text]' \
 '-h[Print help]' \
@@ -462,7 +462,7 @@ _arguments "${_arguments_options[@]}" : \
             (latency)
 _arguments "${_arguments_options[@]}" : \
 '--window=[Seconds of history (at most 3600)]:WINDOW:_default' \
-'--socket=[edged'\''s control socket]:SOCKET:_files' \
+'--socket=[edged'\''s control socket (\`daemon.socket_path\` in edged'\''s config)]:SOCKET:_files' \
 '--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
 '--json[Print machine-readable JSON instead of text]' \
 '-h[Print help]' \
@@ -500,8 +500,11 @@ esac
 (events)
 _arguments "${_arguments_options[@]}" : \
 '--limit=[How many of the most recent events]:LIMIT:_default' \
-'--socket=[edged'\''s control socket]:SOCKET:_files' \
+'--interval=[Seconds between two looks at edged'\''s events with --follow]:INTERVAL:_default' \
+'--socket=[edged'\''s control socket (\`daemon.socket_path\` in edged'\''s config)]:SOCKET:_files' \
 '--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
+'-f[Then keep printing new events as they happen (until interrupted); with --json, one event per line]' \
+'--follow[Then keep printing new events as they happen (until interrupted); with --json, one event per line]' \
 '--json[Print machine-readable JSON instead of text]' \
 '-h[Print help]' \
 '--help[Print help]' \
@@ -509,7 +512,7 @@ _arguments "${_arguments_options[@]}" : \
 ;;
 (teardown)
 _arguments "${_arguments_options[@]}" : \
-'--socket=[edged'\''s control socket]:SOCKET:_files' \
+'--socket=[edged'\''s control socket (\`daemon.socket_path\` in edged'\''s config)]:SOCKET:_files' \
 '--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
 '--json[Print machine-readable JSON instead of text]' \
 '-h[Print help]' \
@@ -518,7 +521,7 @@ _arguments "${_arguments_options[@]}" : \
 ;;
 (completions)
 _arguments "${_arguments_options[@]}" : \
-'--socket=[edged'\''s control socket]:SOCKET:_files' \
+'--socket=[edged'\''s control socket (\`daemon.socket_path\` in edged'\''s config)]:SOCKET:_files' \
 '--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
 '--json[Print machine-readable JSON instead of text]' \
 '-h[Print help]' \
@@ -729,7 +732,7 @@ _edgectl_commands() {
 'policy:Policies and their selection tables' \
 'config:Config file operations' \
 'report:Reports' \
-'events:Recent events\: protection violations, PoP state changes, fallbacks' \
+'events:Recent events\: protection violations, PoP state changes, fallbacks, interface changes, operators'\'' changes' \
 'teardown:Remove the forwarder\: detach from every port, remove pins and state; edged exits' \
 'completions:Print a shell completion script' \
 'help:Print this message or the help of the given subcommand(s)' \
@@ -799,7 +802,7 @@ _edgectl__subcmd__help_commands() {
 'policy:Policies and their selection tables' \
 'config:Config file operations' \
 'report:Reports' \
-'events:Recent events\: protection violations, PoP state changes, fallbacks' \
+'events:Recent events\: protection violations, PoP state changes, fallbacks, interface changes, operators'\'' changes' \
 'teardown:Remove the forwarder\: detach from every port, remove pins and state; edged exits' \
 'completions:Print a shell completion script' \
 'help:Print this message or the help of the given subcommand(s)' \
