@@ -12,7 +12,13 @@
 //!   the templates differ: MACs, DS byte, TTL/hop limit, IPv4 checksum,
 //!   destination, UDP checksum), each with one aligned u64 load and store;
 //!   the other words hold the same bytes in every template and output;
-//! - `bench_tx`: `XDP_TX`, the generator of the throughput bench (live frames);
+//! - `bench_tx`: `XDP_TX`;
+//! - `bench_gen`: the generator of the throughput bench (live frames):
+//!   writes template 0 over the whole 64-byte frame, then `XDP_TX`. Live
+//!   frames recycle their pages without rewriting them, so without this a
+//!   page the forwarder already rewrote (MACs, TTL) would be sent again;
+//! - `bench_redirect`: the throughput bench's baseline forwarder: swaps
+//!   the MACs and redirects to `BENCH_FWD[0]` (an ifindex);
 //! - `bench_sink`: counts and drops, the sink of the throughput bench.
 #![no_std]
 #![no_main]
@@ -41,6 +47,10 @@ static BENCH_STATE: Array<u32> = Array::with_max_entries(3, 0);
 /// `[0]`: the program under test.
 #[map]
 static BENCH_PROGS: ProgramArray = ProgramArray::with_max_entries(1, 0);
+
+/// `[0]`: the ifindex `bench_redirect` sends to.
+#[map]
+static BENCH_FWD: Array<u32> = Array::with_max_entries(1, 0);
 
 /// `[0]`: packets the sink received.
 #[map]
@@ -107,6 +117,44 @@ pub fn bench_reset(ctx: XdpContext) -> u32 {
 #[xdp]
 pub fn bench_tx(_ctx: XdpContext) -> u32 {
     xdp_action::XDP_TX
+}
+
+#[xdp]
+pub fn bench_gen(ctx: XdpContext) -> u32 {
+    let Some(template) = BENCH_FRAMES.get(0) else {
+        return xdp_action::XDP_ABORTED;
+    };
+    let (start, end) = (ctx.data(), ctx.data_end());
+    if start + FRAME > end {
+        return xdp_action::XDP_ABORTED;
+    }
+    let (from, to) = (template.as_ptr(), start as *mut u64);
+    // SAFETY: the 64 bytes are inside the frame (checked above) and the
+    // template; live frames start 8-byte aligned in their page.
+    for k in 0..FRAME / 8 {
+        unsafe { to.add(k).write_volatile(from.add(k).read_volatile()) };
+    }
+    xdp_action::XDP_TX
+}
+
+#[xdp]
+pub fn bench_redirect(ctx: XdpContext) -> u32 {
+    let (start, end) = (ctx.data(), ctx.data_end());
+    if start + 12 > end {
+        return xdp_action::XDP_ABORTED;
+    }
+    let Some(&ifindex) = BENCH_FWD.get(0) else {
+        return xdp_action::XDP_ABORTED;
+    };
+    let macs = start as *mut [[u8; 6]; 2];
+    // SAFETY: the 12 bytes are inside the frame (checked above); byte
+    // arrays need no alignment.
+    unsafe {
+        let [dst, src] = *macs;
+        *macs = [src, dst];
+    }
+    // SAFETY: a plain helper call; XDP_REDIRECT on success.
+    unsafe { aya_ebpf::helpers::generated::bpf_redirect(ifindex, 0) as u32 }
 }
 
 #[xdp]

@@ -47,7 +47,8 @@ struct Cli {
     #[arg(long)]
     quick: bool,
     /// Run one section only (`packet`: the per-packet figures, printed to
-    /// stderr; no report is written).
+    /// stderr; `veth`: the throughput sweep, its Markdown section printed
+    /// and its plot written next to `--plot`; no report is written).
     #[arg(long)]
     only: Option<String>,
     /// Internal: load this many prefixes of a family in a fresh process and
@@ -62,6 +63,10 @@ struct Cli {
     /// Only the control-plane section (for working on it, not for the record).
     #[arg(long)]
     control_only: bool,
+    /// Every section but the control plane (per-packet and veth; the
+    /// report then has no control-plane figures).
+    #[arg(long)]
+    skip_control: bool,
 }
 
 pub const FRAME: usize = 64;
@@ -96,6 +101,16 @@ fn main() -> Result<()> {
         return Ok(());
     }
     let (lab, ns) = bench_lab("bench", "pkt");
+    if cli.only.as_deref() == Some("veth") {
+        drop(lab);
+        eprintln!("== throughput through veth");
+        report.throughput = throughput(&sizes)?;
+        print!("{}", report.throughput_markdown());
+        if let Some(plot) = &cli.plot {
+            report.plot_veth(&report::veth_plot_path(plot))?;
+        }
+        return Ok(());
+    }
     in_netns(&ns, || per_packet(&sizes, &mut report))?;
     drop(lab);
     if cli.only.as_deref() == Some("packet") {
@@ -108,8 +123,10 @@ fn main() -> Result<()> {
 
     eprintln!("== throughput through veth");
     report.throughput = throughput(&sizes)?;
-    eprintln!("== control plane");
-    report.control = control_plane(&sizes)?;
+    if !cli.skip_control {
+        eprintln!("== control plane");
+        report.control = control_plane(&sizes)?;
+    }
     eprintln!("bench: done in {:.0} s", started.elapsed().as_secs_f64());
 
     let text = report.markdown(&cli.commit, cli.quick);
@@ -121,6 +138,9 @@ fn main() -> Result<()> {
     if let Some(plot) = &cli.plot {
         report.plot(plot)?;
         eprintln!("bench: wrote {}", plot.display());
+        let veth = report::veth_plot_path(plot);
+        report.plot_veth(&veth)?;
+        eprintln!("bench: wrote {}", veth.display());
     }
     Ok(())
 }
@@ -155,6 +175,8 @@ pub struct Sizes {
     pub repeat: u32,
     pub load: Vec<usize>,
     pub throughput_secs: f64,
+    /// Offered rates of the veth throughput bench, pps (infinite: unpaced).
+    pub rates: Vec<f64>,
 }
 
 impl Sizes {
@@ -165,7 +187,8 @@ impl Sizes {
                 v6: vec![1_000, 20_000],
                 repeat: 100_000,
                 load: vec![20_000],
-                throughput_secs: 0.5,
+                throughput_secs: 0.3,
+                rates: vec![200_000.0, 800_000.0, f64::INFINITY],
             }
         } else {
             Self {
@@ -173,7 +196,15 @@ impl Sizes {
                 v6: vec![1_000, 100_000, 200_000],
                 repeat: 1_000_000,
                 load: vec![100_000, 1_000_000],
-                throughput_secs: 3.0,
+                throughput_secs: 1.0,
+                rates: vec![
+                    250_000.0,
+                    500_000.0,
+                    1_000_000.0,
+                    2_000_000.0,
+                    4_000_000.0,
+                    f64::INFINITY,
+                ],
             }
         }
     }
