@@ -4,8 +4,10 @@
 //! - per-packet cost with BPF_PROG_TEST_RUN (repeat 1,000,000, median of 5)
 //!   of the full forwarding path, DIR-24-8 (`edge`) and the kernel's LPM
 //!   trie (`edge_lpm`), for hits on one hot destination, hits spread over
-//!   4096 destinations and misses, against the floor (swap MACs, XDP_TX);
-//! - throughput through veth, XDP forwarding against the kernel's own;
+//!   4096 destinations and misses, against the floor (swap MACs, XDP_TX),
+//!   measured between every two program batches;
+//! - throughput through veth on one CPU at paced rates with fresh frames:
+//!   edge, the kernel's forwarding and a plain XDP redirect;
 //! - control plane: prefix load time, loader RSS, map memory, failover;
 //!   edged's path for a whole config of 100k/1M prefixes (compile + apply)
 //!   and a reload changing 1% of them; route sync of 100k/1M routes through

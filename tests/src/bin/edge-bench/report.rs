@@ -97,7 +97,7 @@ impl Report {
              start). `bench_reset`, the wrapper every other figure runs through, restores the 8-byte words of the \
              frame the program under test rewrites or in which the templates differ, with aligned u64 stores, then \
              tail-calls the program; the floor through it costs {:.2} ns at the start (its own frame, the two MAC \
-             words), so the wrapper's own cost is **{:.2} ns** (it was 36-59 ns when it copied the whole 64-byte \
+             words), so the wrapper's own cost is **{:.2} ns** (it was 36-63 ns when it copied the whole 64-byte \
              template byte by byte through the linker's `memmove`).\n",
             f.direct,
             f.wrapped,
