@@ -158,7 +158,7 @@ impl Bench {
         let policy = tables
             .lookup("192.0.2.1".parse()?)?
             .context("the bench config's prefix is not in the maps")?
-            .policy as u32;
+            .policy;
         let harness = harness::load_bench(&["bench_floor", "bench_reset"])?;
         Ok(Self {
             edge,

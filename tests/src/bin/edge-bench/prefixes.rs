@@ -123,7 +123,7 @@ pub fn bench_entry(i: usize) -> PrefixEntry {
 /// config's policy: exits have tables too, so it is not 0).
 pub fn bench_entry_in(i: usize, policy: u32) -> PrefixEntry {
     PrefixEntry {
-        policy: policy as _,
+        policy,
         ..bench_entry(i)
     }
 }
