@@ -231,6 +231,18 @@ impl Report {
             );
         }
 
+        if let (Some(e), Some(k)) = (
+            self.throughput.saturation("edge"),
+            self.throughput.saturation("kernel"),
+        ) && k > 0.0
+        {
+            let r = e / k;
+            let _ = writeln!(
+                s,
+                "| veth saturation on one CPU, edge ÷ kernel forwarding ≥ 2× | {r:.2}× | {} |",
+                if r >= 2.0 { "yes" } else { "**no**" }
+            );
+        }
         s += &self.throughput_markdown();
 
         let c = &self.control;
