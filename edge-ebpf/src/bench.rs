@@ -7,8 +7,18 @@
 //!   under test. BPF_PROG_TEST_RUN with `repeat` reruns a program on the
 //!   buffer it already rewrote (the TTL would run out after 254 runs), so
 //!   every counted run starts from a fresh 64-byte frame: template
-//!   `seq & mask`, `seq` counting the runs;
-//! - `bench_tx`: `XDP_TX`, the generator of the throughput bench (live frames);
+//!   `seq & mask`, `seq` counting the runs. Only the 8-byte words userspace
+//!   names are restored (those the program under test rewrites or in which
+//!   the templates differ: MACs, DS byte, TTL/hop limit, IPv4 checksum,
+//!   destination, UDP checksum), each with one aligned u64 load and store;
+//!   the other words hold the same bytes in every template and output;
+//! - `bench_tx`: `XDP_TX`;
+//! - `bench_gen`: the generator of the throughput bench (live frames):
+//!   writes template 0 over the whole 64-byte frame, then `XDP_TX`. Live
+//!   frames recycle their pages without rewriting them, so without this a
+//!   page the forwarder already rewrote (MACs, TTL) would be sent again;
+//! - `bench_redirect`: the throughput bench's baseline forwarder: swaps
+//!   the MACs and redirects to `BENCH_FWD[0]` (an ifindex);
 //! - `bench_sink`: counts and drops, the sink of the throughput bench.
 #![no_std]
 #![no_main]
@@ -29,13 +39,18 @@ const TEMPLATES: u32 = 4096;
 #[map]
 static BENCH_FRAMES: Array<[u64; FRAME / 8]> = Array::with_max_entries(TEMPLATES, 0);
 
-/// `[0]`: template mask (count − 1); `[1]`: runs so far (the next template).
+/// `[0]`: template mask (count − 1); `[1]`: runs so far (the next template);
+/// `[2]`: the words to restore (bit i: bytes 8i..8i+8).
 #[map]
-static BENCH_STATE: Array<u32> = Array::with_max_entries(2, 0);
+static BENCH_STATE: Array<u32> = Array::with_max_entries(3, 0);
 
 /// `[0]`: the program under test.
 #[map]
 static BENCH_PROGS: ProgramArray = ProgramArray::with_max_entries(1, 0);
+
+/// `[0]`: the ifindex `bench_redirect` sends to.
+#[map]
+static BENCH_FWD: Array<u32> = Array::with_max_entries(1, 0);
 
 /// `[0]`: packets the sink received.
 #[map]
@@ -59,7 +74,11 @@ pub fn bench_floor(ctx: XdpContext) -> u32 {
 
 #[xdp]
 pub fn bench_reset(ctx: XdpContext) -> u32 {
-    let (Some(&mask), Some(seq)) = (BENCH_STATE.get(0), BENCH_STATE.get_ptr_mut(1)) else {
+    let (Some(&mask), Some(&words), Some(seq)) = (
+        BENCH_STATE.get(0),
+        BENCH_STATE.get(2),
+        BENCH_STATE.get_ptr_mut(1),
+    ) else {
         return xdp_action::XDP_ABORTED;
     };
     // SAFETY: an array slot, valid for the map's life; the
@@ -74,13 +93,23 @@ pub fn bench_reset(ctx: XdpContext) -> u32 {
     if start + FRAME > end {
         return xdp_action::XDP_ABORTED;
     }
-    // SAFETY: the 64 bytes are inside the frame (checked above), written
-    // unaligned; tail_call does not return on success, and on failure the
-    // frame is left as written.
-    unsafe {
-        core::ptr::write_unaligned(start as *mut [u64; FRAME / 8], *template);
-        BENCH_PROGS.tail_call(&ctx, 0);
+    let (from, to) = (template.as_ptr(), start as *mut u64);
+    // SAFETY: word k is inside the frame (the 64 bytes are, checked
+    // above) and inside the template. The frame is 8-byte aligned:
+    // BPF_PROG_TEST_RUN puts it XDP_PACKET_HEADROOM (256) bytes into a
+    // kmalloc'd buffer. Volatile, so that each stays one 8-byte load and
+    // store (no memcpy, no byte-wise copy for an unaligned one).
+    macro_rules! restore {
+        ($($k:literal)*) => {$(
+            if words & (1 << $k) != 0 {
+                unsafe { to.add($k).write_volatile(from.add($k).read_volatile()) };
+            }
+        )*};
     }
+    restore!(0 1 2 3 4 5 6 7);
+    // SAFETY: tail_call does not return on success, and on failure the
+    // frame is left as written.
+    unsafe { BENCH_PROGS.tail_call(&ctx, 0) };
     // The tail call failed (empty slot): the bench sees ABORTED and stops.
     xdp_action::XDP_ABORTED
 }
@@ -88,6 +117,44 @@ pub fn bench_reset(ctx: XdpContext) -> u32 {
 #[xdp]
 pub fn bench_tx(_ctx: XdpContext) -> u32 {
     xdp_action::XDP_TX
+}
+
+#[xdp]
+pub fn bench_gen(ctx: XdpContext) -> u32 {
+    let Some(template) = BENCH_FRAMES.get(0) else {
+        return xdp_action::XDP_ABORTED;
+    };
+    let (start, end) = (ctx.data(), ctx.data_end());
+    if start + FRAME > end {
+        return xdp_action::XDP_ABORTED;
+    }
+    let (from, to) = (template.as_ptr(), start as *mut u64);
+    // SAFETY: the 64 bytes are inside the frame (checked above) and the
+    // template; live frames start 8-byte aligned in their page.
+    for k in 0..FRAME / 8 {
+        unsafe { to.add(k).write_volatile(from.add(k).read_volatile()) };
+    }
+    xdp_action::XDP_TX
+}
+
+#[xdp]
+pub fn bench_redirect(ctx: XdpContext) -> u32 {
+    let (start, end) = (ctx.data(), ctx.data_end());
+    if start + 12 > end {
+        return xdp_action::XDP_ABORTED;
+    }
+    let Some(&ifindex) = BENCH_FWD.get(0) else {
+        return xdp_action::XDP_ABORTED;
+    };
+    let macs = start as *mut [[u8; 6]; 2];
+    // SAFETY: the 12 bytes are inside the frame (checked above); byte
+    // arrays need no alignment.
+    unsafe {
+        let [dst, src] = *macs;
+        *macs = [src, dst];
+    }
+    // SAFETY: a plain helper call; XDP_REDIRECT on success.
+    unsafe { aya_ebpf::helpers::generated::bpf_redirect(ifindex, 0) as u32 }
 }
 
 #[xdp]

@@ -4,8 +4,10 @@
 //! - per-packet cost with BPF_PROG_TEST_RUN (repeat 1,000,000, median of 5)
 //!   of the full forwarding path, DIR-24-8 (`edge`) and the kernel's LPM
 //!   trie (`edge_lpm`), for hits on one hot destination, hits spread over
-//!   4096 destinations and misses, against the floor (swap MACs, XDP_TX);
-//! - throughput through veth, XDP forwarding against the kernel's own;
+//!   4096 destinations and misses, against the floor (swap MACs, XDP_TX),
+//!   measured between every two program batches;
+//! - throughput through veth on one CPU at paced rates with fresh frames:
+//!   edge, the kernel's forwarding and a plain XDP redirect;
 //! - control plane: prefix load time, loader RSS, map memory, failover;
 //!   edged's path for a whole config of 100k/1M prefixes (compile + apply)
 //!   and a reload changing 1% of them; route sync of 100k/1M routes through
@@ -48,8 +50,10 @@ struct Cli {
     #[arg(long)]
     quick: bool,
     /// Run one section only (`packet`: the per-packet figures, printed to
-    /// stderr; no report is written; `scale`: the control plane at scale,
-    /// whose section of the report (--out) is rewritten in place).
+    /// stderr; no report is written; `veth`: the throughput sweep, its
+    /// Markdown section printed and its plot written next to `--plot`; no
+    /// report is written; `scale`: the control plane at scale, whose section
+    /// of the report (--out) is rewritten in place).
     #[arg(long)]
     only: Option<String>,
     /// Internal: load this many prefixes of a family in a fresh process and
@@ -82,6 +86,10 @@ struct Cli {
     /// Longest a step of the scale section may take (seconds).
     #[arg(long, default_value_t = 300)]
     scale_timeout: u64,
+    /// Every section but the control plane (per-packet and veth; the
+    /// report then has no control-plane figures).
+    #[arg(long)]
+    skip_control: bool,
 }
 
 impl Cli {
@@ -150,6 +158,16 @@ fn main() -> Result<()> {
         return Ok(());
     }
     let (lab, ns) = bench_lab("bench", "pkt");
+    if cli.only.as_deref() == Some("veth") {
+        drop(lab);
+        eprintln!("== throughput through veth");
+        report.throughput = throughput(&sizes)?;
+        print!("{}", report.throughput_markdown());
+        if let Some(plot) = &cli.plot {
+            report.plot_veth(&report::veth_plot_path(plot))?;
+        }
+        return Ok(());
+    }
     in_netns(&ns, || per_packet(&sizes, &mut report))?;
     drop(lab);
     if cli.only.as_deref() == Some("packet") {
@@ -162,12 +180,14 @@ fn main() -> Result<()> {
 
     eprintln!("== throughput through veth");
     report.throughput = throughput(&sizes)?;
-    eprintln!("== control plane");
-    report.control = control_plane(&sizes)?;
-    if !cli.quick {
-        let o = cli.scale_options();
-        report.scale = scale::scale(&o)?;
-        report.scale_timeout = o.timeout;
+    if !cli.skip_control {
+        eprintln!("== control plane");
+        report.control = control_plane(&sizes)?;
+        if !cli.quick {
+            let o = cli.scale_options();
+            report.scale = scale::scale(&o)?;
+            report.scale_timeout = o.timeout;
+        }
     }
     eprintln!("bench: done in {:.0} s", started.elapsed().as_secs_f64());
 
@@ -180,6 +200,9 @@ fn main() -> Result<()> {
     if let Some(plot) = &cli.plot {
         report.plot(plot)?;
         eprintln!("bench: wrote {}", plot.display());
+        let veth = report::veth_plot_path(plot);
+        report.plot_veth(&veth)?;
+        eprintln!("bench: wrote {}", veth.display());
     }
     Ok(())
 }
@@ -214,6 +237,8 @@ pub struct Sizes {
     pub repeat: u32,
     pub load: Vec<usize>,
     pub throughput_secs: f64,
+    /// Offered rates of the veth throughput bench, pps (infinite: unpaced).
+    pub rates: Vec<f64>,
 }
 
 impl Sizes {
@@ -224,7 +249,8 @@ impl Sizes {
                 v6: vec![1_000, 20_000],
                 repeat: 100_000,
                 load: vec![20_000],
-                throughput_secs: 0.5,
+                throughput_secs: 0.3,
+                rates: vec![200_000.0, 800_000.0, f64::INFINITY],
             }
         } else {
             Self {
@@ -232,7 +258,15 @@ impl Sizes {
                 v6: vec![1_000, 100_000, 200_000],
                 repeat: 1_000_000,
                 load: vec![100_000, 1_000_000],
-                throughput_secs: 3.0,
+                throughput_secs: 1.0,
+                rates: vec![
+                    250_000.0,
+                    500_000.0,
+                    1_000_000.0,
+                    2_000_000.0,
+                    4_000_000.0,
+                    f64::INFINITY,
+                ],
             }
         }
     }

@@ -25,7 +25,7 @@ use rand::{Rng, SeedableRng, rngs::SmallRng};
 
 use crate::{
     BB_MAC, CONFIG, CUST_MAC, FRAME, NH_CUST, RUNS, Sizes, TEMPLATES,
-    prefixes::{PrefixGen, bench_entry, host_in},
+    prefixes::{PrefixGen, bench_entry_in, host_in},
     report::Report,
 };
 
@@ -35,16 +35,36 @@ pub struct Figure {
     pub prefixes: usize,
     /// `hot`, `spread` or `miss`.
     pub case: &'static str,
-    /// ns per packet, median of the runs, through `bench_reset`.
-    pub fib: f64,
-    pub lpm: f64,
+    /// The edge program (DIR-24-8 for IPv4).
+    pub fib: Measured,
+    /// The edge program built on the LPM trie.
+    pub lpm: Measured,
 }
 
+/// One program's figure, from RUNS batches each between two floor batches.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Measured {
+    /// ns per packet through `bench_reset`, median of the batches.
+    pub ns: f64,
+    /// The floor run directly, median of the batches adjacent to this program's.
+    pub floor: f64,
+    /// The floor through `bench_reset` with this figure's templates and
+    /// words, median of the adjacent batches.
+    pub wrapped_floor: f64,
+    /// Median over the batches of (ns − wrapped floor + floor) / floor,
+    /// each batch with the mean of the floors measured just before and just after it.
+    pub ratio: f64,
+}
+
+/// The floor alone, and every floor batch of the run (for its stability).
 #[derive(Default)]
 pub struct Floor {
+    /// Median of the floor's batches at the start (its own frame, the MAC words restored).
     pub direct: f64,
-    /// The floor program through `bench_reset` (template copy + tail call).
+    /// The floor program through `bench_reset` (word restore + tail call), as above.
     pub wrapped: f64,
+    /// Every (direct, wrapped) floor pair of the run, in order.
+    pub samples: Vec<(f64, f64)>,
 }
 
 impl Floor {
@@ -52,9 +72,19 @@ impl Floor {
     pub fn overhead(&self) -> f64 {
         self.wrapped - self.direct
     }
-    /// A wrapped figure, net of `bench_reset`, as a multiple of the floor.
-    pub fn ratio(&self, wrapped: f64) -> f64 {
-        (wrapped - self.overhead()) / self.direct
+}
+
+/// The median of `v` (the mean of the two middle values for an even count).
+pub fn median(v: &[f64]) -> f64 {
+    let mut v = v.to_vec();
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n == 0 {
+        f64::NAN
+    } else if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
     }
 }
 
@@ -65,6 +95,8 @@ pub struct Bench {
     pub counters: Counters,
     pub bb0: u32,
     pub repeat: u32,
+    /// The policy table id of the config's prefix (`to-cust`).
+    pub policy: u32,
 }
 
 /// The program a batch runs through `bench_reset`.
@@ -85,10 +117,48 @@ pub struct Expect {
     pub outputs: Vec<Vec<u8>>,
 }
 
+/// The 8-byte words `bench_reset` restores for `expect` (bit k: bytes
+/// 8k..8k+8): those a program rewrites in some template, or in which the
+/// templates differ; plus the two MAC words the floor swaps, so that the
+/// floor through the wrapper does the same work as the program. Every
+/// other word holds the same bytes in every template and every output,
+/// so it never needs restoring.
+pub fn words(expect: &Expect) -> u32 {
+    fn word(f: &[u8], k: usize) -> &[u8] {
+        &f[8 * k..8 * k + 8]
+    }
+    let mut words = 0b11;
+    for k in 0..FRAME / 8 {
+        let t0 = word(&expect.templates[0], k);
+        if expect
+            .templates
+            .iter()
+            .zip(&expect.outputs)
+            .any(|(t, o)| word(t, k) != t0 || word(o, k) != word(t, k))
+        {
+            words |= 1 << k;
+        }
+    }
+    words
+}
+
+/// A frame with its MACs swapped (the floor's output).
+pub fn swap_macs(frame: &[u8]) -> Vec<u8> {
+    let mut out = frame.to_vec();
+    out[..6].copy_from_slice(&frame[6..12]);
+    out[6..12].copy_from_slice(&frame[..6]);
+    out
+}
+
 impl Bench {
     pub fn new(repeat: u32) -> Result<Self> {
         let (edge, tables, counters, _) =
             harness::load(CONFIG, &[prog_names::EDGE, prog_names::EDGE_LPM])?;
+        // The table id compile gave the config's prefix (192.0.2.0/24).
+        let policy = tables
+            .lookup("192.0.2.1".parse()?)?
+            .context("the bench config's prefix is not in the maps")?
+            .policy;
         let harness = harness::load_bench(&["bench_floor", "bench_reset"])?;
         Ok(Self {
             edge,
@@ -97,12 +167,12 @@ impl Bench {
             counters,
             bb0: netdev::ifindex("bb0")?,
             repeat,
+            policy,
         })
     }
 
-    /// Points `bench_reset`'s tail call at `target` and loads the templates.
-    pub fn arm(&mut self, target: Target, templates: &[Vec<u8>]) -> Result<()> {
-        ensure!(templates.len().is_power_of_two() && templates.len() <= TEMPLATES);
+    /// Points `bench_reset`'s tail call at `target`.
+    pub fn point(&mut self, target: Target) -> Result<()> {
         let fd = match target {
             Target::Floor => harness::xdp(&self.harness, "bench_floor")?.fd()?,
             Target::Edge => harness::xdp(&self.edge, prog_names::EDGE)?.fd()?,
@@ -112,6 +182,13 @@ impl Bench {
         let mut progs: ProgramArray<&mut MapData> =
             ProgramArray::try_from(self.harness.map_mut("BENCH_PROGS").context("BENCH_PROGS")?)?;
         progs.set(0, &fd, 0)?;
+        Ok(())
+    }
+
+    /// Loads `expect`'s templates and the words to restore into `bench_reset`.
+    pub fn arm(&mut self, expect: &Expect) -> Result<()> {
+        let templates = &expect.templates;
+        ensure!(templates.len().is_power_of_two() && templates.len() <= TEMPLATES);
         let mut frames: Array<&mut MapData, [u64; FRAME / 8]> = Array::try_from(
             self.harness
                 .map_mut("BENCH_FRAMES")
@@ -128,6 +205,7 @@ impl Bench {
         let mut state: Array<&mut MapData, u32> =
             Array::try_from(self.harness.map_mut("BENCH_STATE").context("BENCH_STATE")?)?;
         state.set(0, templates.len() as u32 - 1, 0)?;
+        state.set(2, words(expect), 0)?;
         Ok(())
     }
 
@@ -182,11 +260,29 @@ impl Bench {
             eprintln!("  batch: kernel {ns} ns/run, wall {wall:.2} ns/run");
         }
         out.truncate(result.data_size_out as usize);
-        ensure!(
-            result.return_value == expect.action as u32,
-            "returned {} instead of {:?}",
-            result.return_value,
+        let action = if target == Target::Floor {
+            Action::Tx
+        } else {
             expect.action
+        };
+        if std::env::var_os("EDGE_BENCH_DEBUG").is_some() && result.return_value != action as u32 {
+            let after = self.stats()?;
+            for ((name, b), (_, a)) in before.reasons.iter().zip(&after.reasons) {
+                if a.packets != b.packets {
+                    eprintln!("  reason {name}: {}", a.packets - b.packets);
+                }
+            }
+            eprintln!(
+                "  out {:02x?}\n  in  {:02x?}\n  words {:b}",
+                out,
+                input,
+                words(expect)
+            );
+        }
+        ensure!(
+            result.return_value == action as u32,
+            "returned {} instead of {action:?}",
+            result.return_value,
         );
         if direct {
             // The floor swaps MACs in place: an even number of runs restores the input.
@@ -197,8 +293,13 @@ impl Bench {
             return Ok(ns);
         }
         let last = (self.repeat as usize - 1) % expect.outputs.len();
+        let want = if target == Target::Floor {
+            swap_macs(&expect.templates[last])
+        } else {
+            expect.outputs[last].clone()
+        };
         ensure!(
-            out == expect.outputs[last],
+            out == want,
             "output frame differs from the expected rewrite of template {last}"
         );
         ensure!(
@@ -240,18 +341,67 @@ impl Bench {
         Ok(ns)
     }
 
-    /// Median ns/packet of RUNS batches.
-    pub fn measure(&mut self, target: Target, direct: bool, expect: &Expect) -> Result<f64> {
-        if !direct {
-            let templates: Vec<Vec<u8>> = expect.templates.clone();
-            self.arm(target, &templates)?;
+    /// One floor pair: the floor run directly, then through `bench_reset`
+    /// with the armed templates and words; leaves the tail call at `back`.
+    fn floors(&mut self, expect: &Expect, back: Option<Target>) -> Result<(f64, f64)> {
+        let direct = self.run_batch(Target::Floor, true, expect)?;
+        self.point(Target::Floor)?;
+        let wrapped = self.run_batch(Target::Floor, false, expect)?;
+        if let Some(t) = back {
+            self.point(t)?;
         }
-        let mut v = Vec::new();
+        Ok((direct, wrapped))
+    }
+
+    /// RUNS batches of each of `targets` on `expect`, interleaved with
+    /// floor pairs: F, A, F, B, F, A, F, B, ..., F. Each program batch is
+    /// normalised by the floors just before and just after it, so a
+    /// disturbance of the machine touches the batches it falls on, not
+    /// every ratio of the run. Every floor pair goes to `samples`.
+    pub fn measure(
+        &mut self,
+        targets: &[Target],
+        expect: &Expect,
+        samples: &mut Vec<(f64, f64)>,
+    ) -> Result<Vec<Measured>> {
+        self.arm(expect)?;
+        let mut floors = vec![self.floors(expect, None)?];
+        let mut batches: Vec<Vec<(f64, usize)>> = vec![Vec::new(); targets.len()];
         for _ in 0..RUNS {
-            v.push(self.run_batch(target, direct, expect)?);
+            for (i, &t) in targets.iter().enumerate() {
+                self.point(t)?;
+                let ns = self.run_batch(t, false, expect)?;
+                batches[i].push((ns, floors.len() - 1));
+                floors.push(self.floors(expect, None)?);
+            }
         }
-        v.sort_by(f64::total_cmp);
-        Ok(v[RUNS / 2])
+        samples.extend(&floors);
+        Ok(batches
+            .iter()
+            .map(|b| {
+                let adjacent = |j: usize| {
+                    let (d0, w0) = floors[j];
+                    let (d1, w1) = floors[j + 1];
+                    ((d0 + d1) / 2.0, (w0 + w1) / 2.0)
+                };
+                let ns: Vec<f64> = b.iter().map(|&(ns, _)| ns).collect();
+                let direct: Vec<f64> = b.iter().map(|&(_, j)| adjacent(j).0).collect();
+                let wrapped: Vec<f64> = b.iter().map(|&(_, j)| adjacent(j).1).collect();
+                let ratio: Vec<f64> = b
+                    .iter()
+                    .map(|&(ns, j)| {
+                        let (d, w) = adjacent(j);
+                        (ns - w + d) / d
+                    })
+                    .collect();
+                Measured {
+                    ns: median(&ns),
+                    floor: median(&direct),
+                    wrapped_floor: median(&wrapped),
+                    ratio: median(&ratio),
+                }
+            })
+            .collect())
     }
 }
 
@@ -311,17 +461,21 @@ pub fn per_packet(sizes: &Sizes, report: &mut Report) -> Result<()> {
     let mut b = Bench::new(sizes.repeat)?;
     let floor_pkt = frame_to("198.51.100.1".parse()?);
     let input = floor_pkt.build();
-    let mut swapped = input.clone();
-    swapped[..6].copy_from_slice(&input[6..12]);
-    swapped[6..12].copy_from_slice(&input[..6]);
     let floor = Expect {
         action: Action::Tx,
         reason: None,
+        outputs: vec![swap_macs(&input)],
         templates: vec![input],
-        outputs: vec![swapped],
     };
-    report.floor.direct = b.measure(Target::Floor, true, &floor)?;
-    report.floor.wrapped = b.measure(Target::Floor, false, &floor)?;
+    // The floor alone: RUNS floor pairs on its own frame.
+    b.arm(&floor)?;
+    let mut start = Vec::new();
+    for _ in 0..RUNS {
+        start.push(b.floors(&floor, None)?);
+    }
+    report.floor.direct = median(&start.iter().map(|f| f.0).collect::<Vec<_>>());
+    report.floor.wrapped = median(&start.iter().map(|f| f.1).collect::<Vec<_>>());
+    report.floor.samples.extend(&start);
     eprintln!(
         "floor: {:.2} ns direct, {:.2} ns through bench_reset",
         report.floor.direct, report.floor.wrapped
@@ -340,7 +494,8 @@ pub fn per_packet(sizes: &Sizes, report: &mut Report) -> Result<()> {
                 } else {
                     IpNet::V6(generator.v6())
                 };
-                b.tables.set_prefix(net, bench_entry(nets.len()))?;
+                b.tables
+                    .set_prefix(net, bench_entry_in(nets.len(), b.policy))?;
                 nets.push(net);
             }
             eprintln!(
@@ -379,12 +534,15 @@ pub fn per_packet(sizes: &Sizes, report: &mut Report) -> Result<()> {
                 } else {
                     Expect::forward(&pkts)
                 };
-                let fib = b.measure(Target::Edge, false, &expect)?;
-                let lpm = b.measure(Target::EdgeLpm, false, &expect)?;
+                let m = b.measure(
+                    &[Target::Edge, Target::EdgeLpm],
+                    &expect,
+                    &mut report.floor.samples,
+                )?;
+                let (fib, lpm) = (m[0], m[1]);
                 eprintln!(
-                    "{family} {n:>9} {case:<6}: edge {fib:6.2} ns ({:.2}x floor), LPM trie {lpm:6.2} ns ({:.2}x)",
-                    report.floor.ratio(fib),
-                    report.floor.ratio(lpm)
+                    "{family} {n:>9} {case:<6}: floor {:.1} ns ({:.1} wrapped), edge {:6.2} ns ({:.2}x floor), LPM trie {:6.2} ns ({:.2}x)",
+                    fib.floor, fib.wrapped_floor, fib.ns, fib.ratio, lpm.ns, lpm.ratio
                 );
                 report.figures.push(Figure {
                     family,

@@ -118,3 +118,12 @@ pub fn bench_entry(i: usize) -> PrefixEntry {
         ..PrefixEntry::default()
     }
 }
+
+/// [`bench_entry`] in policy table `policy` (the id compile gave the
+/// config's policy: exits have tables too, so it is not 0).
+pub fn bench_entry_in(i: usize, policy: u32) -> PrefixEntry {
+    PrefixEntry {
+        policy,
+        ..bench_entry(i)
+    }
+}
