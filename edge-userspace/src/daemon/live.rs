@@ -216,16 +216,11 @@ impl Daemon {
                 return Err(e);
             }
         }
-        // The whole pipeline, from the changed state; it records the state
-        // itself when it succeeds.
+        // The whole pipeline, from the changed state, with the running one
+        // as it was (it records the new state itself when it succeeds).
         let state = self.applied.state.clone();
-        match self.change(self.source.text.clone(), state) {
-            Ok(changes) => Ok(changes),
-            Err(e) => {
-                undo.revert(&mut self.applied.state);
-                Err(e)
-            }
-        }
+        undo.revert(&mut self.applied.state);
+        self.change(self.source.text.clone(), state)
     }
 
     /// A batch of live changes as one transaction: every item checked

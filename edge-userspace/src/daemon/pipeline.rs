@@ -219,12 +219,30 @@ impl Daemon {
         state: State,
         check: impl FnOnce(&Plan) -> Result<()>,
     ) -> Result<Changes> {
-        let mut plan = config::parse_with(&text, &state.live)?;
-        check(&plan)?;
-        self.source.overrides.apply(&mut plan);
-        // The restart-only keys stay as edged started with them.
-        let pending = self.running.pending(&plan);
-        self.running.keep(&mut plan);
+        let (mut plan, pending) =
+            if text == self.source.text && state.live == self.applied.state.live {
+                // The same file and live changes (a drain, routes, a reload of
+                // an unchanged file): the running plan without its routes is
+                // what parsing them would give; a big file is not parsed again.
+                let mut plan = self.applied.plan.clone();
+                let routes = plan
+                    .prefixes
+                    .iter()
+                    .rev()
+                    .take_while(|p| matches!(p.origin, crate::plan::Origin::Route { .. }))
+                    .count();
+                plan.prefixes.truncate(plan.prefixes.len() - routes);
+                check(&plan)?;
+                (plan, self.pending.clone())
+            } else {
+                let mut plan = config::parse_with(&text, &state.live)?;
+                check(&plan)?;
+                self.source.overrides.apply(&mut plan);
+                // The restart-only keys stay as edged started with them.
+                let pending = self.running.pending(&plan);
+                self.running.keep(&mut plan);
+                (plan, pending)
+            };
         let tables = source_tables(&plan);
         if self.routes.sync.as_ref().map(|s| &s.tables) != Some(&tables) {
             // Other tables: follow those instead, from a fresh dump.

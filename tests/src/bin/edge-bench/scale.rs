@@ -124,7 +124,8 @@ pub fn batch_text(n: usize) -> String {
     s
 }
 
-/// What one command took: wall time, the child's peak RSS, success.
+/// What one command took: wall time, the child's peak RSS (at least this
+/// process's RSS when it was spawned: the kernel carries it over), success.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Timed {
     pub secs: f64,
@@ -315,6 +316,13 @@ fn scale_one(o: &ScaleOptions, n: usize) -> Result<ScaleRun> {
     drop(text);
     let batch = dir.join("batch.txt");
     std::fs::write(&batch, batch_text(n))?;
+    // Give the freed text back: a child starts with this process's peak
+    // RSS as its own (the kernel keeps it across fork and exec), which
+    // would hide the children's own peaks.
+    // SAFETY: malloc_trim only releases free memory.
+    unsafe {
+        libc::malloc_trim(0);
+    }
     let state = dir.join("state.json");
     let socket = dir.join("edged.sock");
     let pin = PathBuf::from(format!(
@@ -808,20 +816,24 @@ pub fn markdown(runs: &[ScaleRun], timeout: Duration, commit: &str) -> String {
         ),
     ];
     let mut s = String::new();
+    let _ = writeln!(s, "## Control plane at scale\n");
     let _ = writeln!(
         s,
-        "## Control plane at scale
-"
+        "`edge-bench --scale-only` (`cargo xtask bench -- --only scale` rewrites this section): a config \
+         file of N prefixes, each its own `[[prefixes]]` table with a policy and one of N/{PER_REGISTRATION} \
+         registrations: IPv4 /32s of 198.18.0.0/15 and IPv6 /64s of 2001:db8::/32, half and half while they \
+         last; the IPv6 map holds 262,144 entries, so at 1,000,000 the other 606,784 are IPv4 /32s of \
+         10.0.0.0/8. edged runs in a namespace of its own with two veths; nothing is sent. Before the reads \
+         every prefix counter slot is given a count (written into the pinned per-CPU map), as if every \
+         prefix with a slot of its own had traffic. Wall times of the real binaries (edgectl's output to \
+         /dev/null), and each command's peak RSS where shown; every step is bounded ({out_of}: it ran out). \
+         Machine: {cpu}, {cores} cores, kernel {kernel}, shared with other work, so figures vary by tens of \
+         percent between runs.\n"
     );
     let _ = writeln!(
         s,
-        "`edge-bench --scale-only` (`cargo xtask bench -- --only scale` rewrites this section): a config file          of N prefixes, each its own `[[prefixes]]` table with a policy and one of N/{PER_REGISTRATION}          registrations: IPv4 /32s of 198.18.0.0/15 and IPv6 /64s of 2001:db8::/32, half and half while they          last; the IPv6 map holds 262,144 entries, so at 1,000,000 the other 606,784 are IPv4 /32s of          10.0.0.0/8. edged runs in a namespace of its own with two veths; nothing is sent. Before the reads          every prefix counter slot is given a count (written into the pinned per-CPU map), as if every prefix          with a slot of its own had traffic. Wall times of the real binaries (edgectl's output to /dev/null);          every step is bounded ({out_of}: it ran out). Machine: {cpu}, {cores} cores, kernel {kernel}, shared          with other work, so figures vary by tens of percent between runs.
-"
-    );
-    let _ = writeln!(
-        s,
-        "_before_: commit {before_commit}, measured with the same bench (`--bin-dir`); _after_: commit          {commit}.
-"
+        "_before_: commit {before_commit}, measured with the same bench (`--bin-dir`; its edged's peak after \
+         the reads includes its reloads); _after_: commit {commit}.\n"
     );
     let sizes: Vec<usize> = runs.iter().map(|r| r.prefixes).collect();
     let mut head = "| |".to_string();
@@ -830,11 +842,7 @@ pub fn markdown(runs: &[ScaleRun], timeout: Duration, commit: &str) -> String {
         let _ = write!(head, " {n} before | {n} after |");
         rule += "---:|---:|";
     }
-    let _ = writeln!(
-        s,
-        "{head} target |
-{rule}---|"
-    );
+    let _ = writeln!(s, "{head} target |\n{rule}---|");
     for (name, f, target) in &rows {
         let mut line = format!("| {name} |");
         for r in runs {
@@ -848,9 +856,16 @@ pub fn markdown(runs: &[ScaleRun], timeout: Duration, commit: &str) -> String {
     }
     let _ = writeln!(
         s,
-        "
-A live change registers or unregisters prefixes as a delta (`desired::delta`: the same maps,          counter slots, rows and state file as compiling the changed config as a whole, checked by a random          walk against whole compiles), so its cost follows the change, not the config; a change that needs a          new selection table, touches a subnet policy or a route entry takes the whole pipeline (as the          batch's first use of a PoP's `pop:NAME` policy would). `stats` lists the prefixes with a counter slot          of their own (65,535 at most; the others share one counter, shown once). Before, every read at          1,000,000 built and parsed replies of up to a million rows with quadratic lookups, and the scrape          carried one series per prefix slot; the default is now one per registration (`prefix_metrics`,          docs/metrics.md).
-"
+        "\nA live change registers or unregisters prefixes as a delta (`desired::delta`: the same maps, \
+         counter slots, rows and state file as compiling the changed config as a whole, checked by a random \
+         walk against whole compiles), so its cost follows the change, not the config; a change that needs \
+         a new selection table, touches a subnet policy or a route entry takes the whole pipeline (as the \
+         batch's first use of a PoP's `pop:NAME` policy would). `stats` lists the prefixes with a counter \
+         slot of their own (65,535 at most; the others share one counter, shown once). Before, every read at \
+         1,000,000 built and parsed replies of up to a million rows with quadratic lookups, and the scrape \
+         carried one series per prefix slot; the default is now one per registration (`prefix_metrics`, \
+         docs/metrics.md). A reload of an unchanged file reuses the running plan instead of parsing the \
+         file again; one that changes the file parses and compiles it whole.\n"
     );
     s
 }
