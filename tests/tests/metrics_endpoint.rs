@@ -223,7 +223,12 @@ fn the_metrics_endpoint_holds_against_half_open_slow_and_pipelining_clients() {
         value(&during, "edge_metrics_connections_evicted_total") >= (flooded as f64 - LIMIT),
         "{during}"
     );
-    assert!(most_threads <= 8, "edged grew to {most_threads} threads");
+    // No thread per connection: at most the runtime's few blocking threads
+    // more (a render, the daemon's own blocking work), whatever the flood.
+    assert!(
+        most_threads <= threads_before + 4,
+        "edged grew from {threads_before} to {most_threads} threads"
+    );
 
     // Every flood connection is closed by the server: the header timeout
     // counts from accept, the last accept was before the scrapes.
