@@ -633,6 +633,14 @@ fn edged_notifies_ready_reloads_and_stopping() {
     edged.stop();
     let m = notes.expect(&["STOPPING=1"]);
     assert!(m.contains("keeps forwarding"), "{m:?}");
+    // Stopped, the forwarder stays: `edged --detach` (on drop) reads the
+    // config, so it goes first and the file after.
+    drop(edged);
+    assert!(
+        !lab.pin_path().exists(),
+        "teardown left {}",
+        lab.pin_path().display()
+    );
     let _ = std::fs::remove_file(&config);
 }
 
