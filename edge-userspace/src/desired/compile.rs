@@ -181,6 +181,34 @@ impl Host for KernelWithout<'_> {
 /// problem when regions and subnet members multiply them past the kernel's
 /// limit. Part of checking a config: `edged --check` and `edgectl config
 /// check` call it after `config::parse`.
+/// The view's row of `p` (edgectl, metrics): the whole compile's and a
+/// live delta's alike.
+pub(crate) fn prefix_row(
+    plan: &Plan,
+    p: &crate::plan::PlannedPrefix,
+    registration: Arc<str>,
+    policy_names: &[Arc<str>],
+    counter_slot: u32,
+) -> PrefixView {
+    PrefixView {
+        prefix: p.net,
+        registration,
+        preference: match p.preference {
+            Preference::Microsoft => "microsoft",
+            Preference::Internet => "internet",
+        },
+        policy: p.policy.map(|i| policy_names[i as usize].clone()),
+        dscp: p.dscp,
+        protect: p
+            .protect
+            .iter()
+            .map(|&id| plan.ports[id as usize].interface.clone())
+            .collect(),
+        source: p.origin,
+        counter_slot,
+    }
+}
+
 pub fn layout(plan: &Plan) -> Result<Layout, Invalid> {
     let layout = Layout::new(plan);
     let tables = layout.keys.len();
@@ -498,26 +526,11 @@ pub fn compile_on(
         };
         d.prefixes.insert(p.net, entry);
         entries_by_prefix.push(entry);
-        prefixes.push(PrefixView {
-            prefix: p.net,
-            registration: registrations
-                .entry(p.registration.as_str())
-                .or_insert_with(|| Arc::from(p.registration.as_str()))
-                .clone(),
-            preference: match p.preference {
-                Preference::Microsoft => "microsoft",
-                Preference::Internet => "internet",
-            },
-            policy: p.policy.map(|i| policy_names[i as usize].clone()),
-            dscp: p.dscp,
-            protect: p
-                .protect
-                .iter()
-                .map(|&id| plan.ports[id as usize].interface.clone())
-                .collect(),
-            source: p.origin,
-            counter_slot: slot,
-        });
+        let registration = registrations
+            .entry(p.registration.as_str())
+            .or_insert_with(|| Arc::from(p.registration.as_str()))
+            .clone();
+        prefixes.push(prefix_row(plan, p, registration, &policy_names, slot));
     }
     // Subnet policies: more-specific entries inside their prefix, with the
     // prefix's entry but their own table.

@@ -307,23 +307,13 @@ pub fn plan_delta(r: &Registered<'_>, add: Vec<PlannedPrefix>, remove: &[IpNet])
         if of_file {
             shadow.push((p.net, true));
         }
-        let row = PrefixView {
-            prefix: p.net,
-            registration: Arc::from(p.registration.as_str()),
-            preference: match p.preference {
-                Preference::Microsoft => "microsoft",
-                Preference::Internet => "internet",
-            },
-            policy: p.policy.map(|i| policy_names[i as usize].clone()),
-            dscp: p.dscp,
-            protect: p
-                .protect
-                .iter()
-                .map(|&id| plan.ports[id as usize].interface.clone())
-                .collect(),
-            source: p.origin,
-            counter_slot: slot,
-        };
+        let row = super::compile::prefix_row(
+            plan,
+            &p,
+            Arc::from(p.registration.as_str()),
+            &policy_names,
+            slot,
+        );
         if old != Some(entry) {
             writes.push((p.net, entry, old));
         }
