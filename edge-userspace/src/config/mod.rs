@@ -204,14 +204,18 @@ fn merge(mut file: File, text: &str, live: &Live) -> Result<Plan, Invalid> {
         .collect();
     let removed: HashSet<IpNet> = live.removed.iter().copied().collect();
     let mut shadowed = std::collections::BTreeSet::new();
+    let mut stale_removals: std::collections::BTreeSet<IpNet> = removed.iter().copied().collect();
     file.prefixes
         .retain(|p| match p.prefix.get_ref().parse::<IpNet>() {
             Ok(n) if added.contains(&n) => {
                 shadowed.insert(n);
                 false
             }
-            Ok(n) => !removed.contains(&n),
-            Err(_) => true,
+            Ok(n) if removed.contains(&n) => {
+                stale_removals.remove(&n);
+                false
+            }
+            _ => true,
         });
     let mut problems = Vec::new();
     for (i, spec) in live.added.iter().enumerate() {
@@ -229,6 +233,7 @@ fn merge(mut file: File, text: &str, live: &Live) -> Result<Plan, Invalid> {
     }
     let mut plan = validate(text, file)?;
     plan.shadowed = shadowed;
+    plan.stale_removals = stale_removals;
     Ok(plan)
 }
 

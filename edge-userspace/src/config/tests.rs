@@ -627,6 +627,25 @@ pop = "core"
         };
         let plan = parse_with(BASE, &live).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(plan.prefixes.len(), 1);
+        assert!(plan.stale_removals.is_empty());
+    }
+
+    /// A live removal of a network the file no longer registers is stale
+    /// (found by the change pipeline's random walk: kept, it made a later
+    /// live add of that network a "file" entry the file does not have).
+    #[test]
+    fn a_removal_the_file_no_longer_matches_is_stale() {
+        let live = Live {
+            added: vec![],
+            removed: vec![
+                "198.51.100.0/24".parse().unwrap(),
+                "203.0.113.0/24".parse().unwrap(),
+            ],
+        };
+        let plan = parse_with(BASE, &live).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(plan.prefixes.len(), 1);
+        let stale: Vec<String> = plan.stale_removals.iter().map(|n| n.to_string()).collect();
+        assert_eq!(stale, ["203.0.113.0/24"]);
     }
 
     #[test]

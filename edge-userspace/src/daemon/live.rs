@@ -388,6 +388,3 @@ impl Daemon {
         Ok(Some(changes))
     }
 }
-
-#[cfg(test)]
-mod tests;

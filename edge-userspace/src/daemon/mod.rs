@@ -45,6 +45,8 @@ pub mod notify;
 mod permissions;
 mod pipeline;
 mod requests;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod walk;
 
 pub use failover::RTT_WINDOW;
 use failover::{Monitor, health_of};
@@ -100,10 +102,11 @@ pub fn load(path: &Path, o: &Overrides) -> Result<Loaded> {
         .state_path
         .clone()
         .unwrap_or_else(|| parsed.state_path().to_path_buf());
-    let state = State::load(&state_path)?;
+    let mut state = State::load(&state_path)?;
     let mut plan = parsed
         .validate(&text, &state.live)
         .with_context(|| format!("config {}", path.display()))?;
+    pipeline::forget_stale_removals(&mut state, &mut plan);
     o.apply(&mut plan);
     Ok(Loaded { text, plan, state })
 }

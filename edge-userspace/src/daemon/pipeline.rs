@@ -172,6 +172,25 @@ pub(super) fn route_view(store: &RouteStore) -> desired::RoutesView {
     }
 }
 
+/// Forgets the live removals of networks the config file no longer
+/// registers (`plan.stale_removals`, logged): left in the state, they would
+/// silently remove the network again the day the file registers it anew.
+pub(super) fn forget_stale_removals(state: &mut State, plan: &mut Plan) {
+    let stale = std::mem::take(&mut plan.stale_removals);
+    if stale.is_empty() {
+        return;
+    }
+    state.live.removed.retain(|n| !stale.contains(n));
+    info!(
+        "live removals forgotten, the config file no longer registers them: {}",
+        stale
+            .iter()
+            .map(|n| n.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+}
+
 /// The heart of every change: compile `plan` with `state` on `host`, write
 /// the difference from `current` through `maps`, then record the state with
 /// `save`. A failure at any step leaves the maps (and the record) as they
@@ -216,7 +235,7 @@ impl Daemon {
     pub(super) fn change_checked(
         &mut self,
         text: String,
-        state: State,
+        mut state: State,
         check: impl FnOnce(&Plan) -> Result<()>,
     ) -> Result<Changes> {
         let (mut plan, pending) =
@@ -237,6 +256,7 @@ impl Daemon {
             } else {
                 let mut plan = config::parse_with(&text, &state.live)?;
                 check(&plan)?;
+                forget_stale_removals(&mut state, &mut plan);
                 self.source.overrides.apply(&mut plan);
                 // The restart-only keys stay as edged started with them.
                 let pending = self.running.pending(&plan);

@@ -24,7 +24,7 @@ use crate::{
     policy::{Layout, TableKey, region_sensitive},
 };
 
-#[cfg(test)]
+#[cfg(any(test, feature = "fuzzing"))]
 thread_local! {
     /// Tests run out of counter slots sooner.
     pub(crate) static SLOT_LIMIT: std::cell::Cell<u32> =
@@ -33,9 +33,9 @@ thread_local! {
 
 /// Counter slots (slot 0 included): `limits::MAX_PREFIX_SLOTS`.
 pub(crate) fn slot_limit() -> u32 {
-    #[cfg(test)]
+    #[cfg(any(test, feature = "fuzzing"))]
     return SLOT_LIMIT.with(std::cell::Cell::get);
-    #[cfg(not(test))]
+    #[cfg(not(any(test, feature = "fuzzing")))]
     limits::MAX_PREFIX_SLOTS
 }
 

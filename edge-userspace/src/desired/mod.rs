@@ -10,7 +10,7 @@
 mod apply;
 mod compile;
 pub mod delta;
-#[cfg(test)]
+#[cfg(any(test, feature = "fuzzing"))]
 pub(crate) mod memory;
 pub mod state;
 mod view;

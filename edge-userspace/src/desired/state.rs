@@ -179,15 +179,17 @@ impl State {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Self::default()),
             Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
         };
-        let state: Self = serde_json::from_slice(&bytes)
-            .map_err(|e| anyhow::anyhow!("state file {} is invalid: {e}; {FIX}", path.display()))?;
+        Self::decode(&bytes, &format!("state file {}", path.display()))
+    }
+
+    /// Decodes and validates a state file's contents (`what`: the file,
+    /// for the error).
+    pub fn decode(bytes: &[u8], what: &str) -> Result<Self> {
+        let state: Self = serde_json::from_slice(bytes)
+            .map_err(|e| anyhow::anyhow!("{what} is invalid: {e}; {FIX}"))?;
         let problems = state.ids.problems();
         if !problems.is_empty() {
-            anyhow::bail!(
-                "state file {} is invalid: {}; {FIX}",
-                path.display(),
-                problems.join("; ")
-            );
+            anyhow::bail!("{what} is invalid: {}; {FIX}", problems.join("; "));
         }
         Ok(state)
     }
@@ -222,7 +224,7 @@ impl State {
 
     /// The file's text: JSON with one live entry per line (readable, and
     /// quick to write with a hundred thousand of them), the rest pretty.
-    fn encode(&self) -> serde_json::Result<Vec<u8>> {
+    pub fn encode(&self) -> serde_json::Result<Vec<u8>> {
         fn list<T: Serialize>(out: &mut Vec<u8>, items: &[T]) -> serde_json::Result<()> {
             if items.is_empty() {
                 out.extend_from_slice(b"[]");

@@ -360,6 +360,11 @@ pub struct Plan {
     /// Networks the config file registers whose entry a live change
     /// replaces (a live `prefix del` of one removes the file's entry too).
     pub shadowed: std::collections::BTreeSet<IpNet>,
+    /// Live removals of networks the config file no longer registers
+    /// (the file dropped them since): the change that applies this plan
+    /// forgets them, so that the file registering one again later
+    /// registers it.
+    pub stale_removals: std::collections::BTreeSet<IpNet>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -169,6 +169,7 @@ impl Validator {
             prefixes,
             route_sources,
             shadowed: Default::default(),
+            stale_removals: Default::default(),
         };
         Ok(plan)
     }
