@@ -150,8 +150,8 @@ fn texts() -> Vec<String> {
     ]
 }
 
-/// Interfaces peer0, bb0 and tr0 (ifindex 2, 3, 4).
-struct Lab;
+/// Interfaces peer0, bb0 and tr0 (ifindex 2, 3, 4); nothing else.
+pub(super) struct Lab;
 
 impl Host for Lab {
     fn ifindex(&self, interface: &str) -> Result<u32> {
@@ -176,7 +176,8 @@ impl Host for Lab {
     }
 }
 
-fn up(_: u32) -> PopView {
+/// Every PoP up.
+pub(super) fn up(_: u32) -> PopView {
     PopView::UP
 }
 

@@ -2,7 +2,7 @@
 //! host, written into maps held in memory, recorded through a save that can
 //! fail; every failure leaves the maps as they were.
 
-use std::{cell::RefCell, collections::BTreeMap, net::IpAddr};
+use std::{cell::RefCell, collections::BTreeMap};
 
 use edge_common::POLICY_SLOTS;
 use ipnet::IpNet;
@@ -10,8 +10,9 @@ use ipnet::IpNet;
 use super::*;
 use crate::{
     config::{self, Live, PrefixSpec},
-    desired::{Host, memory::Memory},
-    policy::{Choices, PopView},
+    daemon::walk::{Lab, up},
+    desired::memory::Memory,
+    policy::Choices,
 };
 
 const CONFIG: &str = r#"
@@ -55,36 +56,6 @@ members = [{ pop = "core", weight = 1 }, { pop = "west", weight = 1 }]
 prefix = "198.51.100.0/24"
 policy = "spread"
 "#;
-
-/// Interfaces peer0, bb0 and tr0 (ifindex 2, 3, 4); nothing else.
-struct Lab;
-
-impl Host for Lab {
-    fn ifindex(&self, interface: &str) -> Result<u32> {
-        match interface {
-            "peer0" => Ok(2),
-            "bb0" => Ok(3),
-            "tr0" => Ok(4),
-            _ => anyhow::bail!("no interface {interface}"),
-        }
-    }
-    fn mac(&self, interface: &str) -> Result<[u8; 6]> {
-        Ok([2, 0xee, 0, 0, 0, self.ifindex(interface)? as u8])
-    }
-    fn mtu(&self, interface: &str) -> Result<u32> {
-        self.ifindex(interface).map(|_| 1500)
-    }
-    fn local_addresses(&self) -> Result<Vec<IpAddr>> {
-        Ok(vec!["192.0.2.1".parse().unwrap()])
-    }
-    fn neighbour(&self, _: &str, _: u32, _: IpAddr) -> Result<Option<[u8; 6]>> {
-        Ok(None)
-    }
-}
-
-fn up(_: u32) -> PopView {
-    PopView::UP
-}
 
 /// Runs one change; `saved` collects what was recorded.
 fn run(
