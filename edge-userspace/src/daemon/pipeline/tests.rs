@@ -299,7 +299,7 @@ mod reload_guard {
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
         writer.join().unwrap();
         assert!(format!("{e:#}").contains("keeps changing"), "{e:#}");
-        assert!(t.elapsed() < Duration::from_secs(8), "{:?}", t.elapsed());
+        assert!(t.elapsed() < Duration::from_secs(20), "{:?}", t.elapsed());
         std::fs::remove_file(&path).unwrap();
     }
 
