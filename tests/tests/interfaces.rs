@@ -3,7 +3,8 @@
 //! a port renamed and the config updated. edged follows netlink link
 //! events: it compiles a vanished port out (and its PoPs down) without
 //! wedging later changes, compiles a returned one back in and attaches XDP
-//! again, and takes a renamed interface's pinned link over by its new name.
+//! again, and takes a renamed interface's pinned link over by its new name;
+//! a port whose link loses its carrier has its PoPs down at once.
 //!
 //! ```text
 //!  cust:eth0 ── edge:peer0 (peering)    edge:bb0 (backbone) ── pop:eth0   198.51.100.6
@@ -148,11 +149,15 @@ pop = "contoso-direct"
     /// Sends `n` datagrams from contoso to the PoP behind bb0
     /// (198.51.100.6:5000) at 500/s; how many arrived.
     fn send(&self, n: u32) -> u32 {
+        self.send_to(&self.pop, n)
+    }
+
+    /// [`IfLab::send`], received in namespace `ns` (which must have
+    /// 198.51.100.6).
+    fn send_to(&self, ns: &str, n: u32) -> u32 {
         let done = Arc::new(AtomicBool::new(false));
-        let receiver = spawn_sequence_receiver(
-            udp_socket(&self.pop, sock("198.51.100.6", 5000)),
-            done.clone(),
-        );
+        let receiver =
+            spawn_sequence_receiver(udp_socket(ns, sock("198.51.100.6", 5000)), done.clone());
         let stream = Stream {
             ns: self.cust.clone(),
             from: sock("192.0.2.1", 0),
@@ -258,7 +263,12 @@ fn a_port_deleted_and_created_again_is_followed() {
     );
     assert_ne!(before, after, "the kernel gave the new bb0 another index");
     assert_eq!(lab.send(100), 100, "forwarding through the new bb0");
-    let status = edged.ctl_ok(&["status"]);
+    let mut status = edged.ctl_ok(&["status"]);
+    // The new veth may have been read once before its ends were up: then
+    // its carrier came back too.
+    if let Some(bb0) = status["interface_events"]["bb0"].as_object_mut() {
+        bb0.remove("carrier_back");
+    }
     // The metrics count it as soon as status does (no wait for a periodic
     // publication).
     let metrics = http_get(&lab.edge, "127.0.0.1:9477".parse().unwrap(), "/metrics");
@@ -358,4 +368,59 @@ fn a_renamed_port_is_taken_over_by_its_new_name() {
         xdp_prog_id(&lab.lab, &lab.edge, "bbx").is_none(),
         "teardown left XDP on bbx"
     );
+}
+
+/// The far end of bb0 goes down (no carrier on bb0): the PoP on it is down
+/// at once, without probes (none are configured here), so the backbone
+/// exit's policy moves to core2 on bb1 instead of redirecting into a device
+/// that drops everything; back when the link runs again.
+#[test]
+fn a_link_without_carrier_takes_its_pops_down_at_once() {
+    let lab = IfLab::build("ifcar");
+    let config = lab.config("bb0", true);
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("backbone_exit = \"core\"", "backbone_exit = \"cores\"")
+        + "\n[[policies]]\nname = \"cores\"\nmethod = \"priority\"\nmembers = [{ pop = \"core\" }, { pop = \"core2\" }]\n";
+    std::fs::write(&config, text).unwrap();
+    // pop2 takes the stream's destination too, to receive it via core2.
+    lab.lab.addr(&lab.pop2, "eth0", "198.51.100.6/32");
+    let (mut edged, log) = Edged::start_logged(&lab.edge, &config, &lab.pin_path(), &[]);
+    assert_eq!(lab.send(100), 100, "through core (bb0) first");
+
+    lab.lab.ip(&lab.pop, &["link", "set", "eth0", "down"]);
+    let line = wait_log(&log, "interface bb0 is down (no carrier)");
+    assert!(line.contains(" WARN "), "{line}");
+    let pops = edged.ctl_ok(&["pop", "list"]);
+    let core = pops
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "core")
+        .cloned()
+        .unwrap();
+    assert_eq!(core["health"]["state"], "down", "{core}");
+    assert_eq!(core["health"]["up"], false, "{core}");
+    assert_eq!(core["health"]["down_reason"], "no carrier on bb0", "{core}");
+    assert_eq!(
+        lab.send_to(&lab.pop2, 100),
+        100,
+        "through core2 (bb1) at once"
+    );
+    let metrics = http_get(&lab.edge, "127.0.0.1:9477".parse().unwrap(), "/metrics");
+    assert!(
+        metrics.contains("edge_interface_events_total{interface=\"bb0\",event=\"carrier_lost\"} 1"),
+        "{metrics}"
+    );
+
+    lab.lab.ip(&lab.pop, &["link", "set", "eth0", "up"]);
+    wait_log(&log, "interface bb0 runs again");
+    assert_eq!(lab.send(100), 100, "through core again");
+    let status = edged.ctl_ok(&["status"]);
+    assert_eq!(
+        status["interface_events"]["bb0"],
+        serde_json::json!({"carrier_back": 1, "carrier_lost": 1}),
+        "{status}"
+    );
+    edged.teardown();
 }

@@ -960,6 +960,10 @@ impl Pop {
 /// A PoP's health.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Health {
+    /// Why the PoP is down whatever its probes say: `interface bb0 is
+    /// gone`, `no carrier on bb0`, `next hop 198.51.100.9 does not resolve`.
+    #[serde(default)]
+    pub down_reason: Option<String>,
     /// Share of the recent probes that failed.
     pub loss: f64,
     pub min_rtt_ms: Option<f64>,
@@ -978,6 +982,7 @@ pub struct Health {
 impl From<&desired::PopHealthView> for Health {
     fn from(h: &desired::PopHealthView) -> Self {
         Self {
+            down_reason: h.down_reason.clone(),
             loss: h.loss,
             min_rtt_ms: h.min_rtt_ms,
             pop: h.pop.clone(),

@@ -156,6 +156,7 @@ fn pop(drained: bool) -> Pop {
         drained,
         encap: vec!["vlan 100".into()],
         health: Health {
+            down_reason: None,
             loss: 0.25,
             min_rtt_ms: Some(1.5),
             pop: "pop-a".into(),
@@ -451,6 +452,7 @@ fn replies_keep_the_shape_of_the_views() {
         pop: "pop-a".into(),
         state: "up",
         up: true,
+        down_reason: None,
         since_seconds: Some(2.5),
         rtt_ms: Some(1.25),
         min_rtt_ms: None,

@@ -254,41 +254,57 @@ impl Daemon {
     /// Puts the PoPs' health into the shared view (metrics, edgectl).
     pub(super) fn publish_health(&mut self) {
         let mut view = (*self.snapshot()).clone();
-        view.health = self
-            .applied
-            .plan
-            .pops
-            .iter()
-            .map(|p| {
-                let s = self.failover.health.get(&p.name);
-                let drained = self.applied.state.drained.contains(&p.name);
-                PopHealthView {
-                    pop: p.name.clone(),
-                    state: if drained {
-                        "drained"
-                    } else {
-                        match s {
-                            None if p.probe.is_none() => "up (no probe)",
-                            None => "up (not probed yet)",
-                            Some(s) if s.healthy => "up",
-                            Some(_) => "down",
+        view.health =
+            self.applied
+                .plan
+                .pops
+                .iter()
+                .enumerate()
+                .map(|(i, p)| {
+                    let s = self.failover.health.get(&p.name);
+                    let drained = self.applied.state.drained.contains(&p.name);
+                    let down_reason = self.failover.unresolved.contains(&(i as u32)).then(|| {
+                        match self.host.interfaces.links.get(&p.interface) {
+                            Some(None) => format!("interface {} is gone", p.interface),
+                            Some(Some(l)) if !l.running => {
+                                format!("no carrier on {}", p.interface)
+                            }
+                            _ => match p.next_hop {
+                                Some(ip) => format!("next hop {ip} does not resolve"),
+                                None => "not resolved".to_string(),
+                            },
                         }
-                    },
-                    up: !drained && s.is_none_or(|s| s.healthy),
-                    since_seconds: s.map(|s| s.last_change.elapsed().as_secs_f64()),
-                    rtt_ms: s.and_then(|s| s.srtt).map(|d| d.as_secs_f64() * 1e3),
-                    min_rtt_ms: s.and_then(|s| s.min_rtt).map(|d| d.as_secs_f64() * 1e3),
-                    loss: s.map_or(0.0, |s| s.loss),
-                    probes: s.map_or(0, |s| s.probes),
-                    rtt_histogram: self
-                        .failover
-                        .rtt_histograms
-                        .get(&p.name)
-                        .copied()
-                        .unwrap_or_default(),
-                }
-            })
-            .collect();
+                    });
+                    PopHealthView {
+                        pop: p.name.clone(),
+                        state: if drained {
+                            "drained"
+                        } else if down_reason.is_some() {
+                            "down"
+                        } else {
+                            match s {
+                                None if p.probe.is_none() => "up (no probe)",
+                                None => "up (not probed yet)",
+                                Some(s) if s.healthy => "up",
+                                Some(_) => "down",
+                            }
+                        },
+                        up: !drained && down_reason.is_none() && s.is_none_or(|s| s.healthy),
+                        down_reason,
+                        since_seconds: s.map(|s| s.last_change.elapsed().as_secs_f64()),
+                        rtt_ms: s.and_then(|s| s.srtt).map(|d| d.as_secs_f64() * 1e3),
+                        min_rtt_ms: s.and_then(|s| s.min_rtt).map(|d| d.as_secs_f64() * 1e3),
+                        loss: s.map_or(0.0, |s| s.loss),
+                        probes: s.map_or(0, |s| s.probes),
+                        rtt_histogram: self
+                            .failover
+                            .rtt_histograms
+                            .get(&p.name)
+                            .copied()
+                            .unwrap_or_default(),
+                    }
+                })
+                .collect();
         view.fallbacks = self.failover.fallbacks;
         *self.view.write().expect("view lock") = Arc::new(view);
     }

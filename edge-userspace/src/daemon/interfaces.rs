@@ -29,6 +29,8 @@ pub(super) struct Link {
     pub ifindex: u32,
     pub mac: [u8; 6],
     pub mtu: u32,
+    /// Up and running (carrier): PoPs on it can be sent to.
+    pub running: bool,
 }
 
 /// Every interface `plan` names: its ports and its PoPs' interfaces.
@@ -50,6 +52,7 @@ impl Facts {
                     ifindex,
                     mac: netdev::mac(n).unwrap_or_default(),
                     mtu: netdev::mtu(n).unwrap_or_default(),
+                    running: netdev::running(n).unwrap_or(true),
                 });
                 (n.clone(), found)
             })
@@ -90,6 +93,10 @@ pub(super) enum Kind {
     Readdressed,
     /// Its MTU changed (PoPs on it check packets against the new one).
     Remtu,
+    /// Down or without carrier (PoPs on it down at once), and running
+    /// again.
+    CarrierLost,
+    CarrierBack,
 }
 
 impl Kind {
@@ -101,6 +108,8 @@ impl Kind {
             Kind::Replaced => "replaced",
             Kind::Readdressed => "mac_changed",
             Kind::Remtu => "mtu_changed",
+            Kind::CarrierLost => "carrier_lost",
+            Kind::CarrierBack => "carrier_back",
         }
     }
 }
@@ -113,18 +122,25 @@ pub(super) fn transitions(old: &Facts, new: &Facts) -> Vec<Transition> {
         let Some(before) = old.links.get(name) else {
             continue; // newly named by the config: nothing to compare
         };
-        let kind = match (before, now) {
-            (Some(_), None) => Kind::Vanished,
-            (None, Some(_)) => Kind::Returned,
-            (Some(a), Some(b)) if a.ifindex != b.ifindex => Kind::Replaced,
-            (Some(a), Some(b)) if a.mac != b.mac => Kind::Readdressed,
-            (Some(a), Some(b)) if a.mtu != b.mtu => Kind::Remtu,
-            _ => continue,
+        let kinds = match (before, now) {
+            (Some(_), None) => vec![Kind::Vanished],
+            (None, Some(_)) => vec![Kind::Returned],
+            (Some(a), Some(b)) if a.ifindex != b.ifindex => vec![Kind::Replaced],
+            (Some(a), Some(b)) => [
+                (a.mac != b.mac).then_some(Kind::Readdressed),
+                (a.mtu != b.mtu).then_some(Kind::Remtu),
+                (a.running && !b.running).then_some(Kind::CarrierLost),
+                (!a.running && b.running).then_some(Kind::CarrierBack),
+            ]
+            .into_iter()
+            .flatten()
+            .collect(),
+            (None, None) => Vec::new(),
         };
-        out.push(Transition {
+        out.extend(kinds.into_iter().map(|kind| Transition {
             interface: name.clone(),
             kind,
-        });
+        }));
     }
     out
 }
@@ -160,6 +176,12 @@ fn message(t: &Transition, old: &Facts, new: &Facts) -> String {
             index(new).unwrap_or(0)
         ),
         Kind::Readdressed => format!("interface {name} changed its MAC: PoPs on it rewritten"),
+        Kind::CarrierLost => format!(
+            "interface {name} is down (no carrier): PoPs on it are down at once (their policies and exits fail over), its port stays"
+        ),
+        Kind::CarrierBack => format!(
+            "interface {name} runs again: PoPs on it count as up again once their probes say so"
+        ),
         Kind::Remtu => {
             let mtu = |f: &Facts| f.links.get(name).copied().flatten().map_or(0, |l| l.mtu);
             format!(
@@ -246,6 +268,7 @@ mod tests {
                         ifindex,
                         mac: [2, 0, 0, 0, 0, ifindex as u8],
                         mtu: 1500,
+                        running: true,
                     });
                     (n.to_string(), link)
                 })
@@ -299,6 +322,19 @@ mod tests {
                 kind: Kind::Remtu
             }]
         );
+        let mut down = after.clone();
+        let mut d = after.links["d"].unwrap();
+        d.running = false;
+        down.links.insert("d".into(), Some(d));
+        let kinds = |a: &Facts, b: &Facts| -> Vec<Kind> {
+            transitions(a, b).into_iter().map(|t| t.kind).collect()
+        };
+        assert_eq!(kinds(&after, &down), [Kind::CarrierLost]);
+        assert_eq!(kinds(&down, &after), [Kind::CarrierBack]);
+        // Several changes of one interface in one reading: each.
+        d.mtu = 9000;
+        down.links.insert("d".into(), Some(d));
+        assert_eq!(kinds(&after, &down), [Kind::Remtu, Kind::CarrierLost]);
         assert!(transitions(&after, &after).is_empty());
     }
 

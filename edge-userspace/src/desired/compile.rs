@@ -127,6 +127,12 @@ pub trait Host {
     fn absent(&self, _interface: &str) -> bool {
         false
     }
+    /// Whether `interface` is there but cannot send (down, no carrier):
+    /// PoPs on it are compiled down, as when their next hop does not
+    /// resolve, so that nothing is redirected into a device that drops it.
+    fn no_carrier(&self, _interface: &str) -> bool {
+        false
+    }
 }
 
 /// This host, through ioctls and netlink. Resolving a next hop that is not
@@ -149,6 +155,9 @@ impl Host for Kernel {
     }
     fn neighbour(&self, interface: &str, ifindex: u32, ip: IpAddr) -> Result<Option<[u8; 6]>> {
         crate::host::neigh::resolve(interface, ifindex, ip, NEIGHBOUR_WAIT)
+    }
+    fn no_carrier(&self, interface: &str) -> bool {
+        netdev::running(interface).is_ok_and(|running| !running)
     }
 }
 
@@ -174,6 +183,9 @@ impl Host for KernelWithout<'_> {
     }
     fn absent(&self, interface: &str) -> bool {
         self.0.contains(interface)
+    }
+    fn no_carrier(&self, interface: &str) -> bool {
+        Kernel.no_carrier(interface)
     }
 }
 
@@ -429,6 +441,12 @@ pub fn compile_on(
                     );
                 }
             }
+        }
+        if host.no_carrier(&pop.interface) {
+            // Down until the link runs again (an interface event says so).
+            entry.flags = 0;
+            unresolved.insert(i as u32);
+            mac = format!("{mac} (no carrier on {})", pop.interface);
         }
         let mut encap = Vec::new();
         if let Some((src, dst)) = pop.encap_ipv4 {

@@ -48,6 +48,9 @@ pub struct PopHealthView {
     pub state: &'static str,
     /// What the methods use: healthy and not drained.
     pub up: bool,
+    /// Why the PoP is down whatever its probes say: its interface is gone
+    /// or has no carrier, or its next hop does not resolve (`None` else).
+    pub down_reason: Option<String>,
     /// Seconds since the state last changed.
     pub since_seconds: Option<f64>,
     /// Smoothed RTT and the recent minimum, milliseconds.

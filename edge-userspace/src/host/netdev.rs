@@ -28,6 +28,23 @@ pub fn mac(name: &str) -> Result<[u8; 6]> {
     bail!("interface {name} not found or has no Ethernet address")
 }
 
+/// Whether the interface can send: administratively up and operationally
+/// running (`IFF_UP` and `IFF_RUNNING`: carrier, or a link whose state the
+/// driver does not report). A veth whose peer is down, a cable pulled:
+/// `false`.
+pub fn running(name: &str) -> Result<bool> {
+    use nix::net::if_::InterfaceFlags;
+    let addrs = nix::ifaddrs::getifaddrs().context("getifaddrs")?;
+    for ifa in addrs {
+        if ifa.interface_name == name {
+            return Ok(ifa
+                .flags
+                .contains(InterfaceFlags::IFF_UP | InterfaceFlags::IFF_RUNNING));
+        }
+    }
+    bail!("interface {name} not found")
+}
+
 /// The interface's MTU: the largest IP packet it sends (link-layer header
 /// and VLAN tags not counted).
 pub fn mtu(name: &str) -> Result<u32> {
@@ -78,6 +95,13 @@ mod tests {
     fn loopback_is_found() {
         assert!(super::ifindex("lo").unwrap() > 0);
         assert!(super::ifindex("no-such-if0").is_err());
+    }
+
+    #[test]
+    fn loopback_runs() {
+        // The tests run where lo is up (a fresh namespace's is down).
+        assert!(super::running("lo").unwrap());
+        assert!(super::running("no-such-if0").is_err());
     }
 
     #[test]

@@ -608,6 +608,7 @@ mod tests {
                 pop: "ams".into(),
                 state: "down",
                 up: false,
+                down_reason: None,
                 since_seconds: Some(3.0),
                 rtt_ms: Some(1.5),
                 min_rtt_ms: Some(1.0),

@@ -160,7 +160,9 @@ pub(super) fn prefix(p: &Prefix) -> String {
 }
 
 /// One row a PoP: where it is, its link MTU, its health as the methods see
-/// it (`state`: up, down, drained, or up without a probe result), since
+/// it (`state`: up, down (with the reason when it is the host's: no
+/// carrier, interface gone, next hop unresolved), drained, or up without a
+/// probe result), since
 /// when, smoothed and minimum RTT and loss over the recent probes,
 /// encapsulation.
 pub(super) fn pop_list(v: &PopList) -> String {
@@ -175,7 +177,10 @@ pub(super) fn pop_list(v: &PopList) -> String {
                 p.interface.clone(),
                 p.mac.clone(),
                 or_dash(p.mtu),
-                h.state.clone(),
+                match &h.down_reason {
+                    Some(why) => format!("{} ({why})", h.state),
+                    None => h.state.clone(),
+                },
                 h.since_seconds
                     .map_or_else(|| "-".to_string(), |s| format!("{s:.0}s")),
                 format!("{}/{}", ms(h.rtt_ms), ms(h.min_rtt_ms)),
@@ -578,6 +583,7 @@ mod tests {
             drained,
             encap: Vec::new(),
             health: Health {
+                down_reason: None,
                 loss: if up { 0.0 } else { 0.5 },
                 min_rtt_ms: Some(0.4),
                 pop: name.into(),
