@@ -68,7 +68,8 @@ const RISE: u64 = 2;
 const FALL: u64 = 3;
 
 struct Setup {
-    lab: ThreePopLab,
+    /// Kept for its namespaces (the test fails PoPs through their probes).
+    _lab: ThreePopLab,
     edged: Edged,
     echoes: Vec<UdpEcho>,
     logs: Vec<Log>,
@@ -109,7 +110,7 @@ impl Setup {
             send_streams(&[stream], 60_000, 1000, &|| s.load(Ordering::Relaxed))
         });
         Setup {
-            lab,
+            _lab: lab,
             edged,
             echoes,
             logs,

@@ -424,3 +424,74 @@ fn a_link_without_carrier_takes_its_pops_down_at_once() {
     );
     edged.teardown();
 }
+
+/// A short carrier loss on a probed PoP's link (shorter than its probe's
+/// `fall`): the PoP is down at once, and stays down after the link runs
+/// again until its probe has answered `rise` times in a row, instead of
+/// taking traffic back the moment the link returns and losing it again when
+/// the probes catch up.
+#[test]
+fn a_pop_back_from_a_carrier_loss_waits_for_its_probe() {
+    let lab = IfLab::build("ifhold");
+    let config = lab.config("bb0", false);
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        &format!("name = \"core\"\ninterface = \"bb0\"\nmac = \"{POPB_MAC}\"\n"),
+        &format!(
+            "name = \"core\"\ninterface = \"bb0\"\nmac = \"{POPB_MAC}\"\nprobe = {{ type = \"icmp\", address = \"198.51.100.6\", interval_ms = 100, timeout_ms = 80, rise = 3, fall = 20 }}\n"
+        ),
+    );
+    assert!(text.contains("rise = 3"), "{text}");
+    std::fs::write(&config, text).unwrap();
+    let (mut edged, log) = Edged::start_logged(&lab.edge, &config, &lab.pin_path(), &[]);
+    let health = |edged: &Edged| -> Value {
+        let pops = edged.ctl_ok(&["pop", "list"]);
+        pops.as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "core")
+            .unwrap()["health"]
+            .clone()
+    };
+    let wait_up = |edged: &Edged| {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while health(edged)["state"] != "up" {
+            assert!(Instant::now() < deadline, "core not up: {}", health(edged));
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    wait_up(&edged);
+    assert_eq!(lab.send(100), 100);
+
+    lab.lab.ip(&lab.pop, &["link", "set", "eth0", "down"]);
+    wait_log(&log, "interface bb0 is down (no carrier)");
+    std::thread::sleep(Duration::from_millis(200));
+    lab.lab.ip(&lab.pop, &["link", "set", "eth0", "up"]);
+    let back = Instant::now();
+    wait_log(&log, "interface bb0 runs again");
+    let h = health(&edged);
+    assert_eq!(h["state"], "down", "held down once the link runs: {h}");
+    assert!(
+        h["down_reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("runs again after a carrier loss")),
+        "{h}"
+    );
+    wait_up(&edged);
+    println!(
+        "core up again {:?} after its link ran again (rise 3 × 100 ms)",
+        back.elapsed()
+    );
+    assert!(
+        back.elapsed() >= Duration::from_millis(200),
+        "{:?}",
+        back.elapsed()
+    );
+    let events = edged.ctl_ok(&["events"]).to_string();
+    assert!(
+        events.contains("core is DOWN: bb0 has no carrier"),
+        "{events}"
+    );
+    assert!(events.contains("core is UP"), "{events}");
+    assert_eq!(lab.send(100), 100, "through core again");
+    edged.teardown();
+}

@@ -128,6 +128,9 @@ impl Daemon {
         self.failover
             .health
             .retain(|name, _| wanted.contains_key(name));
+        self.failover
+            .carrier_hold
+            .retain(|name, _| wanted.contains_key(name));
         for (name, probe) in wanted {
             if self.failover.monitors.contains_key(&name) {
                 continue;
@@ -164,8 +167,31 @@ impl Daemon {
             }
         }
         let was = self.failover.health.get(&name).map(|s| s.healthy);
-        let healthy = ev.status.healthy;
-        self.failover.health.insert(name.clone(), ev.status);
+        let mut status = ev.status;
+        if let Some(answers) = self.failover.carrier_hold.get_mut(&name) {
+            let i = self.applied.plan.pops.iter().position(|p| p.name == name);
+            let runs = i.is_some_and(|i| !self.failover.unresolved.contains(&(i as u32)));
+            *answers = if ev.result.is_ok() && runs {
+                *answers + 1
+            } else {
+                0
+            };
+            let rise = i
+                .and_then(|i| self.applied.plan.pops[i].probe.as_ref())
+                .map_or(1, |p| p.rise);
+            if *answers >= rise {
+                self.failover.carrier_hold.remove(&name);
+            } else if status.healthy {
+                status.healthy = false;
+                status.last_change = self
+                    .failover
+                    .health
+                    .get(&name)
+                    .map_or(status.last_change, |s| s.last_change);
+            }
+        }
+        let healthy = status.healthy;
+        self.failover.health.insert(name.clone(), status);
         if was != Some(healthy) {
             let message = match (&ev.result, healthy) {
                 (_, true) => format!("{name} is UP (its probe answers)"),
@@ -263,8 +289,9 @@ impl Daemon {
                 .map(|(i, p)| {
                     let s = self.failover.health.get(&p.name);
                     let drained = self.applied.state.drained.contains(&p.name);
-                    let down_reason = self.failover.unresolved.contains(&(i as u32)).then(|| {
-                        match self.host.interfaces.links.get(&p.interface) {
+                    let unresolved = self.failover.unresolved.contains(&(i as u32));
+                    let down_reason = if unresolved {
+                        Some(match self.host.interfaces.links.get(&p.interface) {
                             Some(None) => format!("interface {} is gone", p.interface),
                             Some(Some(l)) if !l.running => {
                                 format!("no carrier on {}", p.interface)
@@ -273,8 +300,16 @@ impl Daemon {
                                 Some(ip) => format!("next hop {ip} does not resolve"),
                                 None => "not resolved".to_string(),
                             },
-                        }
-                    });
+                        })
+                    } else {
+                        self.failover.carrier_hold.get(&p.name).map(|answers| {
+                            format!(
+                                "{} runs again after a carrier loss: {answers} of {} probe answers in a row",
+                                p.interface,
+                                p.probe.as_ref().map_or(1, |p| p.rise)
+                            )
+                        })
+                    };
                     PopHealthView {
                         pop: p.name.clone(),
                         state: if drained {

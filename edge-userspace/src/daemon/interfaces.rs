@@ -195,6 +195,50 @@ fn message(t: &Transition, old: &Facts, new: &Facts) -> String {
 }
 
 impl Daemon {
+    /// The probed PoPs on `interface` (its carrier lost, or the interface
+    /// gone) count as down from now until their probe has answered `rise`
+    /// times in a row with the link running again (`carrier_hold`): not
+    /// back the moment the link returns, before the probes can tell.
+    fn hold_pops_on(&mut self, interface: &str, why: Kind) {
+        for p in &self.applied.plan.pops {
+            let Some(probe) = &p.probe else { continue };
+            if p.interface != interface {
+                continue;
+            }
+            self.failover.carrier_hold.insert(p.name.clone(), 0);
+            let now = std::time::Instant::now();
+            let status =
+                self.failover
+                    .health
+                    .entry(p.name.clone())
+                    .or_insert(crate::health::PopStatus {
+                        healthy: true,
+                        last_change: now,
+                        srtt: None,
+                        min_rtt: None,
+                        loss: 0.0,
+                        probes: 0,
+                    });
+            if status.healthy {
+                status.healthy = false;
+                status.last_change = now;
+                let what = if why == Kind::CarrierLost {
+                    "has no carrier"
+                } else {
+                    "is gone"
+                };
+                self.events.record_at(
+                    log::Level::Warn,
+                    "pop",
+                    format!(
+                        "{} is DOWN: {interface} {what} (up again after {} probe answers in a row once it runs)",
+                        p.name, probe.rise
+                    ),
+                );
+            }
+        }
+    }
+
     /// Compiles what changed on the host since the last change: interfaces
     /// the config names (gone, back, replaced, new MAC) and local
     /// addresses. Each interface change is an event (`edgectl events`,
@@ -220,6 +264,22 @@ impl Daemon {
             .iter()
             .any(|t| matches!(t.kind, Kind::Returned | Kind::Replaced));
         for t in changed {
+            match t.kind {
+                Kind::CarrierLost | Kind::Vanished | Kind::Replaced => {
+                    self.hold_pops_on(&t.interface, t.kind);
+                }
+                Kind::CarrierBack => {
+                    // Answers count from now on.
+                    for p in &self.applied.plan.pops {
+                        if p.interface == t.interface
+                            && let Some(n) = self.failover.carrier_hold.get_mut(&p.name)
+                        {
+                            *n = 0;
+                        }
+                    }
+                }
+                _ => {}
+            }
             let m = message(&t, &self.host.interfaces, &now);
             *self
                 .host

@@ -333,8 +333,14 @@ struct Failover {
     health_tx: mpsc::Sender<HealthEvent>,
     /// Times a policy table fell back because every member was down.
     fallbacks: u64,
-    /// PoPs whose next hop address did not resolve (plan index).
+    /// PoPs whose next hop address did not resolve, or whose interface is
+    /// gone or without carrier (plan index).
     unresolved: BTreeSet<u32>,
+    /// Probed PoPs whose link lost its carrier, by name: down until their
+    /// probe has answered `rise` times in a row with the link running
+    /// again (the answers so far), so that a short carrier loss does not
+    /// move traffic back before the probes can tell.
+    carrier_hold: BTreeMap<String, u32>,
     /// The next hops the neighbour watcher looks for.
     watched: Arc<RwLock<BTreeSet<(u32, IpAddr)>>>,
 }
@@ -442,6 +448,7 @@ impl Daemon {
                 health_tx,
                 fallbacks: 0,
                 unresolved: c.unresolved,
+                carrier_hold: BTreeMap::new(),
                 watched,
             },
             dp,

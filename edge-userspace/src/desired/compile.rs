@@ -446,7 +446,6 @@ pub fn compile_on(
             // Down until the link runs again (an interface event says so).
             entry.flags = 0;
             unresolved.insert(i as u32);
-            mac = format!("{mac} (no carrier on {})", pop.interface);
         }
         let mut encap = Vec::new();
         if let Some((src, dst)) = pop.encap_ipv4 {
