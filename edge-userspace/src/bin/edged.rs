@@ -112,6 +112,11 @@ async fn run(args: Args) -> Result<()> {
         let loaded = daemon::load(&args.config, &overrides)?;
         edge_userspace::desired::layout(&loaded.plan)
             .with_context(|| format!("config {}", args.config.display()))?;
+        for name in daemon::missing_interfaces(&loaded.plan) {
+            warn!(
+                "interface {name} does not exist in this network namespace: edged started here with this config fails (interface {name} not found)"
+            );
+        }
         info!("{}: ok", args.config.display());
         return Ok(());
     }

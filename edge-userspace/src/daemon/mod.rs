@@ -111,6 +111,16 @@ pub fn load(path: &Path, o: &Overrides) -> Result<Loaded> {
     Ok(Loaded { text, plan, state })
 }
 
+/// The interfaces `plan` names (ports, PoPs) that do not exist in this
+/// network namespace: a start or reload with it fails (`edged --check`
+/// warns, since it may run elsewhere than the forwarder).
+pub fn missing_interfaces(plan: &Plan) -> Vec<String> {
+    interfaces::named(plan)
+        .into_iter()
+        .filter(|n| crate::host::netdev::ifindex(n).is_err())
+        .collect()
+}
+
 /// The paths a config names (state file included), before any state is read.
 pub fn paths(path: &Path, o: &Overrides) -> Result<Plan> {
     let text = config::read_file(path)?;
