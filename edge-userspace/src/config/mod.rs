@@ -179,6 +179,9 @@ pub struct PrefixSpec {
     pub dscp: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub protect: Vec<String>,
+    /// Where the customer is (a region path), for geographic policies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
 }
 
 /// Parses and validates the config `text` with the live changes applied:
@@ -377,6 +380,6 @@ fn live_entry(spec: &PrefixSpec, at: usize) -> Result<PrefixConfig, String> {
             .as_ref()
             .map(|d| Spanned::new(at..at + 1, Dscp::Name(d.clone()))),
         protect: spec.protect.iter().map(|p| span(p)).collect(),
-        region: None,
+        region: spec.region.as_deref().map(span),
     })
 }

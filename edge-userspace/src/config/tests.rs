@@ -667,6 +667,39 @@ mac = "02:00:00:00:00:01"
         assert_eq!(plan.prefixes.len(), 2);
     }
 
+    /// A live prefix's region is checked as the file's `region` is, by
+    /// the whole validation and by the live one, in the same words.
+    #[test]
+    fn a_live_region_is_validated_like_the_files() {
+        let with = |region: &str| Live {
+            added: vec![PrefixSpec {
+                region: Some(region.into()),
+                ..spec("203.0.113.0/24")
+            }],
+            removed: vec![],
+        };
+        let plan = parse_with(BASE, &with("World > Europe > IE")).unwrap_or_else(|e| panic!("{e}"));
+        let p = plan.prefixes.iter().find(|p| p.origin == Origin::Live).unwrap();
+        assert_eq!(
+            p.region.as_ref().map(ToString::to_string).as_deref(),
+            Some("world > europe > ie")
+        );
+        let in_file = BASE.to_string()
+            + "\n[[prefixes]]\nprefix = \"203.0.113.0/24\"\npop = \"core\"\nregion = \"world > > ie\"\n";
+        let file = parse(&in_file).unwrap_err();
+        let whole = parse_with(BASE, &with("world > > ie")).unwrap_err();
+        let base = parse(BASE).unwrap();
+        let live = validate_live(&base, &with("world > > ie").added, &|_| false, None).unwrap_err();
+        assert_eq!(whole.0.len(), 1, "{whole}");
+        assert_eq!(
+            whole.0[0].message,
+            format!("live change: {}", file.0[0].message),
+            "{whole} / {file}"
+        );
+        assert_eq!(whole.0, live.0);
+        assert!(file.0[0].message.contains("empty segment"), "{file}");
+    }
+
     #[test]
     fn problems_in_live_changes_carry_no_line() {
         let live = Live {

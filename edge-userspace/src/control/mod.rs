@@ -38,8 +38,27 @@ pub const REQUESTS_PER_SECOND: u32 = 200;
 /// An idle connection is closed after this long.
 pub const IDLE: Duration = Duration::from_secs(60);
 
-/// A request on its way to the daemon, with where the reply goes.
-pub type Envelope = (Request, oneshot::Sender<Response>);
+/// A request on its way to the daemon, who sent it, and where the reply
+/// goes.
+pub type Envelope = (Request, Caller, oneshot::Sender<Response>);
+
+/// Who sent a request: the peer's credentials (`SO_PEERCRED`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Caller {
+    pub uid: u32,
+    pub pid: Option<i32>,
+}
+
+impl Caller {
+    /// The user, for the record of live changes: `root (uid 0)`, or
+    /// `uid 1001` when the user has no name.
+    pub fn name(&self) -> String {
+        match nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(self.uid)) {
+            Ok(Some(u)) => format!("{} (uid {})", u.name, self.uid),
+            _ => format!("uid {}", self.uid),
+        }
+    }
+}
 
 /// The group whose members may use the read-only commands: its number.
 pub type Readers = Option<u32>;
@@ -222,6 +241,10 @@ async fn connection(
     readers: Readers,
 ) -> Result<()> {
     let cred = stream.peer_cred().context("reading peer credentials")?;
+    let caller = Caller {
+        uid: cred.uid(),
+        pid: cred.pid(),
+    };
     let (read, mut write) = stream.into_split();
     let access = if cred.uid() == 0 || cred.uid() == me {
         Some(Access::Full)
@@ -323,7 +346,7 @@ async fn connection(
                 };
                 let (reply_tx, reply_rx) = oneshot::channel();
                 if tx
-                    .send((Request::PrefixBatch { count, items }, reply_tx))
+                    .send((Request::PrefixBatch { count, items }, caller, reply_tx))
                     .await
                     .is_err()
                 {
@@ -335,7 +358,7 @@ async fn connection(
             }
             Ok(request) => {
                 let (reply_tx, reply_rx) = oneshot::channel();
-                if tx.send((request, reply_tx)).await.is_err() {
+                if tx.send((request, caller, reply_tx)).await.is_err() {
                     return Ok(()); // daemon stopping
                 }
                 reply_rx

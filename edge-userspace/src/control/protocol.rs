@@ -134,6 +134,21 @@ pub enum Request {
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         force: bool,
     },
+    /// Reply: [`LiveList`]: every live change.
+    LiveList {},
+    /// Drops the live changes of `networks` (or every one with `all`) from
+    /// the overlay, as one change: each network goes back to what the
+    /// config file says (its entry, or nothing). Reply: [`Changed`], with
+    /// `cleared`.
+    LiveClear {
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        networks: Vec<IpNet>,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        all: bool,
+    },
+    /// The config file as edged last applied it, with the live changes on
+    /// top of it. Reply: [`ConfigShow`].
+    ConfigShow {},
     /// Reply: [`TornDown`].
     Teardown {},
 }
@@ -152,13 +167,16 @@ impl Request {
             | Request::PolicyList {}
             | Request::PolicyShow { .. }
             | Request::Events { .. }
-            | Request::ReportLatency { .. } => true,
+            | Request::ReportLatency { .. }
+            | Request::LiveList {}
+            | Request::ConfigShow {} => true,
             Request::PrefixAdd { .. }
             | Request::PrefixDel { .. }
             | Request::PrefixBatch { .. }
             | Request::PopDrain { .. }
             | Request::PopUndrain { .. }
             | Request::ConfigReload { .. }
+            | Request::LiveClear { .. }
             | Request::Teardown {} => false,
         }
     }
@@ -375,6 +393,8 @@ pub enum Reply {
     PolicyShow(PolicyShow),
     Events(Events),
     Latency(Latency),
+    LiveList(LiveList),
+    ConfigShow(Box<ConfigShow>),
     TornDown(TornDown),
 }
 
@@ -899,6 +919,10 @@ pub struct Changed {
     /// next restart, everything else was applied. Absent when none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pending_restart: Vec<String>,
+    /// `live_clear` only: the networks whose live changes were dropped.
+    /// Absent when none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cleared: Vec<IpNet>,
 }
 
 /// Map entries written and removed.
@@ -916,6 +940,7 @@ impl From<desired::Changes> for Changed {
                 written: c.written,
             },
             pending_restart: Vec::new(),
+            cleared: Vec::new(),
         }
     }
 }
@@ -1115,6 +1140,46 @@ pub struct PopLatency {
     pub p99_ms: Option<f64>,
     pub pop: String,
     pub samples: usize,
+}
+
+/// `live_list`: every live change made with edgectl on top of the config
+/// file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LiveList {
+    /// Live entries in the order they were made (a network changed again
+    /// moves to the end), then the file's networks removed.
+    pub changes: Vec<LiveChange>,
+}
+
+/// One network's live change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LiveChange {
+    /// Who made it (`root (uid 0)`); null when not known.
+    pub by: Option<String>,
+    /// `added`: a network the config file does not register; `replaced`:
+    /// the file's entry for the network, replaced whole by `spec`;
+    /// `removed`: the file's entry, removed.
+    pub kind: String,
+    pub network: IpNet,
+    /// The live entry, the keys `prefix_add` was given; null for `removed`.
+    pub spec: Option<PrefixSpec>,
+    /// Seconds since the Unix epoch; null when not known (made by an edged
+    /// that did not record it).
+    pub time: Option<f64>,
+}
+
+/// `config_show`: what edged runs: the config file's text as it was last
+/// applied, and the live changes on top of it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConfigShow {
+    /// As in `live_list`.
+    pub changes: Vec<LiveChange>,
+    /// The config file's path.
+    pub config: PathBuf,
+    pub generation: u64,
+    /// The file's text as edged last read and applied it (the file may
+    /// have changed since: a reload reads it again).
+    pub text: String,
 }
 
 /// `teardown`: the pin directory removed; edged exits after replying.

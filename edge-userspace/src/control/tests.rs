@@ -238,6 +238,7 @@ fn every_reply_round_trips() {
             written: 2,
         },
         pending_restart: Vec::new(),
+        cleared: Vec::new(),
     });
     round_trip(&Changed {
         changes: Changes {
@@ -245,6 +246,7 @@ fn every_reply_round_trips() {
             written: 0,
         },
         pending_restart: vec!["pin_path".into(), "limits.prefixes_v4".into()],
+        cleared: vec!["192.0.2.0/24".parse().unwrap()],
     });
     round_trip(&vec![pop(false), pop(true)]);
     round_trip(&vec![policy()]);
@@ -571,6 +573,8 @@ fn the_protocol_doc_examples_match_the_types() {
                     "Events" => same::<Events>(&block),
                     "Latency" => same::<Latency>(&block),
                     "TornDown" => same::<TornDown>(&block),
+                    "LiveList" => same::<LiveList>(&block),
+                    "ConfigShow" => same::<ConfigShow>(&block),
                     "error" => same::<Value>(&block).and_then(|()| {
                         // Its kind is one the types know.
                         serde_json::from_str::<Response<Value>>(&block)
@@ -616,6 +620,9 @@ fn the_protocol_doc_examples_match_the_types() {
         "events",
         "report_latency",
         "config_reload",
+        "config_show",
+        "live_list",
+        "live_clear",
         "teardown",
     ];
     let missing: Vec<_> = all_verbs.iter().filter(|v| !verbs.contains(**v)).collect();
@@ -635,6 +642,8 @@ fn the_protocol_doc_examples_match_the_types() {
         "PolicyShow",
         "Events",
         "Latency",
+        "LiveList",
+        "ConfigShow",
         "TornDown",
         "error",
     ];

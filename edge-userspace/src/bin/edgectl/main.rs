@@ -133,7 +133,8 @@ enum PrefixCommand {
         /// command's arguments (`PREFIX [--pop NAME] [--dscp ef] ...`);
         /// blank lines and `#` comments are skipped.
         #[arg(long, value_name = "FILE", conflicts_with_all = [
-            "prefix", "registration", "preference", "policy", "pop", "dscp", "protect"
+            "prefix", "registration", "preference", "policy", "pop", "dscp", "protect",
+            "region"
         ])]
         file: Option<PathBuf>,
     },

@@ -231,6 +231,12 @@ fn change(rng: &mut SmallRng, r: &Running) -> (Vec<PrefixSpec>, Vec<IpNet>) {
             if rng.random_bool(0.3) {
                 s.registration = Some(format!("r{}", rng.random_range(0..4)));
             }
+            if rng.random_bool(0.25) {
+                // A region the geographic policy has a table for, a new
+                // one, the root, and one that is no region path.
+                let regions = ["world > asia", "world > europe > ie", "world", "world >"];
+                s.region = Some(regions[rng.random_range(0..regions.len())].into());
+            }
             s
         })
         .collect();
