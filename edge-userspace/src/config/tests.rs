@@ -679,7 +679,11 @@ mac = "02:00:00:00:00:01"
             removed: vec![],
         };
         let plan = parse_with(BASE, &with("World > Europe > IE")).unwrap_or_else(|e| panic!("{e}"));
-        let p = plan.prefixes.iter().find(|p| p.origin == Origin::Live).unwrap();
+        let p = plan
+            .prefixes
+            .iter()
+            .find(|p| p.origin == Origin::Live)
+            .unwrap();
         assert_eq!(
             p.region.as_ref().map(ToString::to_string).as_deref(),
             Some("world > europe > ie")

@@ -321,7 +321,11 @@ impl Daemon {
                 )));
             }
             let mut seen = HashSet::new();
-            networks.iter().copied().filter(|n| seen.insert(*n)).collect()
+            networks
+                .iter()
+                .copied()
+                .filter(|n| seen.insert(*n))
+                .collect()
         };
         if cleared.is_empty() {
             return Ok((Changes::default(), cleared));
