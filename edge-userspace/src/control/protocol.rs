@@ -1182,6 +1182,20 @@ pub struct ConfigShow {
     pub text: String,
 }
 
+impl ConfigShow {
+    /// The live changes as the overlay edged merges onto the file.
+    pub fn live(&self) -> crate::config::Live {
+        let mut live = crate::config::Live::default();
+        for c in &self.changes {
+            match &c.spec {
+                Some(spec) => live.added.push(spec.clone()),
+                None => live.removed.push(c.network),
+            }
+        }
+        live
+    }
+}
+
 /// `teardown`: the pin directory removed; edged exits after replying.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TornDown {

@@ -70,6 +70,10 @@ enum Command {
     /// Config file operations.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Live changes: the prefixes added, replaced or removed with edgectl
+    /// on top of the config file.
+    #[command(subcommand)]
+    Live(LiveCommand),
     /// Reports.
     #[command(subcommand)]
     Report(ReportCommand),
@@ -190,6 +194,24 @@ enum ReportCommand {
 }
 
 #[derive(Debug, Subcommand)]
+enum LiveCommand {
+    /// Every live change: network, kind (added, replaced, removed), when,
+    /// by whom, and the live entry.
+    List,
+    /// Drop live changes from the overlay (destructive: the live entries
+    /// are lost): each network goes back to what the config file says,
+    /// its entry or nothing. One change, all or nothing.
+    Clear {
+        /// The networks whose live changes to drop.
+        #[arg(required_unless_present = "all", value_name = "NETWORK")]
+        networks: Vec<IpNet>,
+        /// Drop every live change.
+        #[arg(long, conflicts_with = "networks")]
+        all: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum ConfigCommand {
     /// Validate a config file without touching anything; prints every
     /// problem with its line.
@@ -198,6 +220,17 @@ enum ConfigCommand {
         #[arg(default_value = "/etc/edge/edge.toml")]
         file: PathBuf,
     },
+    /// The config file as edged last applied it; with --effective, the
+    /// config edged runs: the file with the live changes merged, as TOML.
+    Show {
+        /// The file with the live changes merged (the file's entry for a
+        /// network a live change names replaced or left out).
+        #[arg(long)]
+        effective: bool,
+    },
+    /// What the live changes add, replace and remove relative to the config
+    /// file, as a diff of `[[prefixes]]` entries.
+    Diff,
     /// Make edged re-read its config file and apply it as a diff (a bad
     /// config is rejected whole; the running state stays).
     Reload {
@@ -268,6 +301,19 @@ fn run(cli: &Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Config(ConfigCommand::Check { file }) => commands::config_check(cli, file),
+        Command::Config(ConfigCommand::Show { effective }) => {
+            commands::config_show(cli, *effective)
+        }
+        Command::Config(ConfigCommand::Diff) => commands::config_diff(cli),
+        Command::Live(LiveCommand::List) => simple(cli, Request::LiveList {}, render::live_list),
+        Command::Live(LiveCommand::Clear { networks, all }) => simple(
+            cli,
+            Request::LiveClear {
+                networks: networks.clone(),
+                all: *all,
+            },
+            render::changed,
+        ),
         Command::Config(ConfigCommand::Reload { force }) => simple(
             cli,
             Request::ConfigReload { force: *force },

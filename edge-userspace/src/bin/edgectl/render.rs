@@ -8,9 +8,12 @@
 
 use std::{borrow::Cow, fmt::Write as _, net::IpAddr};
 
-use edge_userspace::control::{
-    Changed, Events, Latency, Lookup, PolicyList, PolicyShow, PopList, Prefix, Share, Stats,
-    Status, TornDown,
+use edge_userspace::{
+    config::PrefixSpec,
+    control::{
+        Changed, ConfigShow, Events, Latency, LiveList, Lookup, PolicyList, PolicyShow, PopList,
+        Prefix, Share, Stats, Status, TornDown,
+    },
 };
 use serde::Serialize;
 
@@ -33,6 +36,19 @@ pub(super) fn changed(c: &Changed) -> String {
         "ok: {} map entries written, {} removed\n",
         c.changes.written, c.changes.removed
     );
+    if !c.cleared.is_empty() {
+        let _ = writeln!(
+            out,
+            "cleared the live changes of {} network{}: {}",
+            c.cleared.len(),
+            if c.cleared.len() == 1 { "" } else { "s" },
+            c.cleared
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
     if !c.pending_restart.is_empty() {
         let _ = writeln!(
             out,
@@ -59,12 +75,157 @@ pub(super) fn events(v: &Events) -> String {
     out
 }
 
+/// A time in seconds since the Unix epoch as UTC, RFC 3339, milliseconds.
+fn utc(time: f64) -> String {
+    jiff::Timestamp::from_microsecond((time * 1e6) as i64)
+        .map_or_else(|_| format!("{time:.3}"), |t| format!("{t:.3}"))
+}
+
 /// One event as a line: its time (UTC, RFC 3339, milliseconds), kind and
 /// message.
 pub(super) fn event(e: &edge_userspace::control::Event) -> String {
-    let time = jiff::Timestamp::from_microsecond((e.time * 1e6) as i64)
-        .map_or_else(|_| format!("{:.3}", e.time), |t| format!("{t:.3}"));
-    format!("{time}  {:<10} {}\n", e.kind, e.message)
+    format!("{}  {:<10} {}\n", utc(e.time), e.kind, e.message)
+}
+
+/// A live entry as the arguments of `prefix add` (a line of an add batch).
+fn spec_args(spec: &PrefixSpec) -> String {
+    fn quoted(v: &str) -> String {
+        if !v.is_empty() && !v.contains(|c: char| c.is_whitespace() || "\"'#".contains(c)) {
+            v.to_string()
+        } else if v.contains('"') {
+            format!("'{v}'")
+        } else {
+            format!("\"{v}\"")
+        }
+    }
+    let mut out = spec.prefix.clone();
+    for (key, value) in [
+        ("registration", &spec.registration),
+        ("preference", &spec.preference),
+        ("policy", &spec.policy),
+        ("pop", &spec.pop),
+        ("dscp", &spec.dscp),
+        ("region", &spec.region),
+    ] {
+        if let Some(v) = value {
+            let _ = write!(out, " --{key} {}", quoted(v));
+        }
+    }
+    if !spec.protect.is_empty() {
+        let _ = write!(out, " --protect {}", quoted(&spec.protect.join(",")));
+    }
+    out
+}
+
+/// `live list`: one row per live change; the entry as `prefix add`'s
+/// arguments.
+pub(super) fn live_list(v: &LiveList) -> String {
+    if v.changes.is_empty() {
+        return "no live changes: edged runs the config file as it is\n".into();
+    }
+    let rows: Vec<[String; 5]> = v
+        .changes
+        .iter()
+        .map(|c| {
+            [
+                c.network.to_string(),
+                c.kind.clone(),
+                c.time.map_or_else(|| "-".into(), utc),
+                or_dash(c.by.as_deref()),
+                c.spec.as_ref().map_or_else(|| "-".into(), spec_args),
+            ]
+        })
+        .collect();
+    columns(&["network", "kind", "when (UTC)", "by", "entry"], &rows)
+}
+
+/// `config show --effective`: the merged config as TOML, under a comment
+/// saying what it is.
+pub(super) fn effective(show: &ConfigShow, table: &toml::Table) -> anyhow::Result<String> {
+    let n = show.changes.len();
+    Ok(format!(
+        "# The config edged runs (generation {}): {} as edged last applied it{}.\n{}",
+        show.generation,
+        show.config.display(),
+        if n == 0 {
+            String::new()
+        } else {
+            format!(
+                ", with {n} live change{} merged (`edgectl config diff`)",
+                if n == 1 { "" } else { "s" }
+            )
+        },
+        toml::to_string(table)?
+    ))
+}
+
+/// `config diff`: per live change, the file's entry it drops (`-`) and the
+/// live entry it adds (`+`).
+pub(super) fn diff(
+    show: &ConfigShow,
+    dropped: &std::collections::BTreeMap<ipnet::IpNet, toml::Table>,
+) -> anyhow::Result<String> {
+    if show.changes.is_empty() {
+        return Ok(format!(
+            "no live changes: edged runs {} as it is\n",
+            show.config.display()
+        ));
+    }
+    let mut out = format!(
+        "--- {} (the file as edged last applied it)\n+++ the config edged runs (the file with {} live change{})\n",
+        show.config.display(),
+        show.changes.len(),
+        if show.changes.len() == 1 { "" } else { "s" }
+    );
+    for c in &show.changes {
+        let when = match (c.time, &c.by) {
+            (Some(t), Some(by)) => format!(", {} by {by}", utc(t)),
+            (Some(t), None) => format!(", {}", utc(t)),
+            (None, Some(by)) => format!(", by {by}"),
+            (None, None) => String::new(),
+        };
+        let _ = writeln!(out, "@@ {} {}{when} @@\n [[prefixes]]", c.network, c.kind);
+        if let Some(file) = dropped.get(&c.network) {
+            for line in toml::to_string(file)?.lines() {
+                let _ = writeln!(out, "-{line}");
+            }
+        }
+        if let Some(spec) = &c.spec {
+            let live = edge_userspace::config::overlay::spec_table(spec);
+            for line in toml::to_string(&live)?.lines() {
+                let _ = writeln!(out, "+{line}");
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Rows under a header, each column as wide as its widest cell.
+fn columns<const N: usize>(header: &[&str; N], rows: &[[String; N]]) -> String {
+    let mut width = header.map(str::len);
+    for row in rows {
+        for (w, cell) in width.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let mut line = |cells: &mut dyn Iterator<Item = &str>| {
+        let mut text = String::new();
+        for (i, cell) in cells.enumerate() {
+            if i + 1 == N {
+                text += cell;
+            } else {
+                let _ = write!(text, "{cell:<w$}  ", w = width[i]);
+            }
+        }
+        out += text.trim_end();
+        out.push('\n');
+    };
+    line(&mut header.iter().copied());
+    for row in rows {
+        line(&mut row.iter().map(String::as_str));
+    }
+    out
 }
 
 pub(super) fn latency(v: &Latency) -> String {
