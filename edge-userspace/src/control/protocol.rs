@@ -914,15 +914,15 @@ pub struct Share {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Changed {
     pub changes: Changes,
+    /// `live_clear` only: the networks whose live changes were dropped.
+    /// Absent when none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cleared: Vec<IpNet>,
     /// `config_reload` only: the restart-only keys the reloaded config sets
     /// otherwise than edged runs with (as in `status`); they wait for the
     /// next restart, everything else was applied. Absent when none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pending_restart: Vec<String>,
-    /// `live_clear` only: the networks whose live changes were dropped.
-    /// Absent when none.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub cleared: Vec<IpNet>,
 }
 
 /// Map entries written and removed.

@@ -734,6 +734,29 @@ mod tests {
 
     use super::*;
 
+    #[test]
+    #[ignore]
+    fn time_decode_render() {
+        let t = std::time::Instant::now();
+        let line = std::fs::read_to_string("/tmp/edge-rows.json").unwrap();
+        eprintln!("read: {:?}", t.elapsed());
+        let t = std::time::Instant::now();
+        let r: edge_userspace::control::Response<Vec<PrefixRow<'_>>> =
+            edge_userspace::control::decode_reply(&line).unwrap();
+        eprintln!("decode: {:?}", t.elapsed());
+        let t = std::time::Instant::now();
+        let mut out =
+            std::io::BufWriter::with_capacity(1 << 16, std::fs::File::create("/dev/null").unwrap());
+        prefix_list(r.data.as_ref().unwrap(), &mut out).unwrap();
+        eprintln!("render: {:?}", t.elapsed());
+        let t = std::time::Instant::now();
+        serde_json::to_writer_pretty(&mut out, &r).unwrap();
+        eprintln!("json pretty: {:?}", t.elapsed());
+        let t = std::time::Instant::now();
+        drop(r);
+        eprintln!("drop: {:?}", t.elapsed());
+    }
+
     fn pop(id: u32, name: &str, mac: &str, state: &str, up: bool, drained: bool) -> Pop {
         Pop {
             drained,
