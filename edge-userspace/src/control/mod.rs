@@ -481,6 +481,28 @@ pub fn call_line(
     items: &[BatchItem],
     timeout: Duration,
 ) -> Result<String> {
+    let (stream, written) = send(socket, request, items, timeout)?;
+    let mut line = String::new();
+    if let Err(e) = BufReader::new(&stream).read_line(&mut line) {
+        return Err(read_error(e, timeout));
+    }
+    if line.is_empty() {
+        written.context("sending the request")?;
+        bail!("edged closed the connection without replying");
+    }
+    Ok(line)
+}
+
+/// Connects to edged and sends `request` (and the batch `items` after it);
+/// the connection, to read the reply from, and whether the request was
+/// written whole (a refusal arrives before the request is read: a failed
+/// write still leaves the reply to read).
+pub fn send(
+    socket: &Path,
+    request: &Request,
+    items: &[BatchItem],
+    timeout: Duration,
+) -> Result<(StdUnixStream, std::io::Result<()>)> {
     let mut stream = StdUnixStream::connect(socket).with_context(|| {
         format!(
             "connecting to edged at {} (is it running? --socket or EDGE_SOCKET sets the path)",
@@ -495,27 +517,23 @@ pub fn call_line(
         serde_json::to_writer(&mut bytes, item).context("encoding a batch item")?;
         bytes.push(b'\n');
     }
-    // A refusal arrives before the request is read: a failed write still
-    // leaves the reply to read.
     let written = stream.write_all(&bytes);
-    let mut line = String::new();
-    if let Err(e) = BufReader::new(&stream).read_line(&mut line) {
-        if matches!(
-            e.kind(),
-            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-        ) {
-            bail!(
-                "edged did not reply within {} s (--timeout sets the wait): it may still be applying a large change; `edgectl status` shows whether it answers",
-                timeout.as_secs_f64()
-            );
-        }
-        return Err(anyhow::Error::new(e).context("reading edged's reply"));
+    Ok((stream, written))
+}
+
+/// A failed read of edged's reply, saying what happened (no reply within
+/// `timeout`).
+pub fn read_error(e: std::io::Error, timeout: Duration) -> anyhow::Error {
+    if matches!(
+        e.kind(),
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+    ) {
+        return anyhow::anyhow!(
+            "edged did not reply within {} s (--timeout sets the wait): it may still be applying a large change; `edgectl status` shows whether it answers",
+            timeout.as_secs_f64()
+        );
     }
-    if line.is_empty() {
-        written.context("sending the request")?;
-        bail!("edged closed the connection without replying");
-    }
-    Ok(line)
+    anyhow::Error::new(e).context("reading edged's reply")
 }
 
 #[cfg(test)]

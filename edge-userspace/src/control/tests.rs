@@ -697,7 +697,10 @@ fn prefix_rows_are_a_prefix_list() {
 }
 
 /// Timing of `prefix_list`'s encoding at a million rows (run by hand:
-/// `cargo test --release -p edge-userspace --lib -- --ignored time_rows`).
+/// `cargo test --release -p edge-userspace --lib -- --ignored time_rows`);
+/// writes the reply to /tmp/edge-rows.json for edgectl's side
+/// (`cargo test --release -p edge-userspace --bin edgectl -- --ignored
+/// time_streamed`).
 #[test]
 #[ignore]
 fn time_rows() {
@@ -733,15 +736,112 @@ fn time_rows() {
         rows: None,
     };
     let t = std::time::Instant::now();
-    let mut total = 0;
+    let total: usize = r.pieces(1 << 20).map(|p| p.len()).sum();
+    eprintln!("pieces: {:?} for {total} bytes", t.elapsed());
     let mut all = Vec::new();
     for p in r.pieces(1 << 20) {
-        total += p.len();
         all.extend_from_slice(&p);
     }
-    eprintln!("pieces: {:?} for {total} bytes", t.elapsed());
     let mut line = br#"{"protocol":1,"ok":true,"data":"#.to_vec();
     line.extend_from_slice(&all);
     line.extend_from_slice(b"}\n");
     std::fs::write("/tmp/edge-rows.json", &line).unwrap();
+}
+
+/// `prefix_list`'s rows, written by hand, are the bytes serde writes for
+/// them: escapes, unicode, every source, DSCP and protection.
+#[test]
+fn prefix_rows_encode_as_serde_does() {
+    let view = |registration: &str, source, dscp, protect: Vec<String>, policy: Option<&str>| {
+        desired::PrefixView {
+            prefix: "2001:db8:c::/48".parse().unwrap(),
+            registration: registration.into(),
+            preference: "internet",
+            policy: policy.map(Into::into),
+            dscp,
+            protect,
+            source,
+            counter_slot: 65535,
+        }
+    };
+    let rows = vec![
+        view("contoso", crate::plan::Origin::Config, None, vec![], None),
+        view(
+            "quote \" back\\slash \u{1} tab\t é 🙂",
+            crate::plan::Origin::Live,
+            Some(46),
+            vec!["peer0".into(), "pe\"er1".into()],
+            Some("pop:a"),
+        ),
+        view(
+            "r",
+            crate::plan::Origin::Route {
+                table: 4_000_000_000,
+            },
+            Some(0),
+            vec!["p".into()],
+            Some("weird\npolicy"),
+        ),
+        desired::PrefixView {
+            prefix: "198.18.0.1/32".parse().unwrap(),
+            ..view("x", crate::plan::Origin::Config, None, vec![], None)
+        },
+    ];
+    let r = PrefixRows {
+        view: Arc::new(desired::View {
+            prefixes: Arc::new(rows),
+            ..Default::default()
+        }),
+        rows: None,
+    };
+    let by_hand: Vec<u8> = r.pieces(16).flatten().collect();
+    let by_serde = serde_json::to_vec(&r.iter().map(PrefixRef::from).collect::<Vec<_>>()).unwrap();
+    assert_eq!(
+        String::from_utf8(by_hand).unwrap(),
+        String::from_utf8(by_serde).unwrap()
+    );
+}
+
+/// [`write_net`] writes what `Display` writes: random addresses with runs
+/// of zero groups of every length and place, every prefix length.
+#[test]
+fn networks_are_written_as_display_writes_them() {
+    use rand::{Rng as _, SeedableRng as _};
+    let mut rng = rand::rngs::SmallRng::seed_from_u64(7);
+    let mut check = |net: ipnet::IpNet| {
+        let mut out = Vec::new();
+        write_net(&mut out, &net);
+        assert_eq!(String::from_utf8(out).unwrap(), net.to_string());
+    };
+    for _ in 0..200_000 {
+        let mut groups = [0u16; 8];
+        for g in &mut groups {
+            *g = match rng.random_range(0..4) {
+                0 | 1 => 0,
+                2 => rng.random_range(0..16),
+                _ => rng.random(),
+            };
+        }
+        let len = rng.random_range(0..=128);
+        check(ipnet::IpNet::new(std::net::Ipv6Addr::from(groups).into(), len).unwrap());
+        let v4: u32 = rng.random();
+        check(
+            ipnet::IpNet::new(
+                std::net::Ipv4Addr::from(v4).into(),
+                rng.random_range(0..=32),
+            )
+            .unwrap(),
+        );
+    }
+    for text in [
+        "::/0",
+        "::1/128",
+        "::ffff:192.0.2.1/128",
+        "1::/16",
+        "::2:0:0:3/64",
+        "1:0:0:2::3/64",
+        "0.0.0.0/0",
+    ] {
+        check(text.parse().unwrap());
+    }
 }

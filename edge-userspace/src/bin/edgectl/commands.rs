@@ -218,21 +218,19 @@ pub(super) fn config_diff(cli: &Cli) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `prefix list`: a reply of up to a million rows, decoded borrowing from
-/// its line and written out row by row.
-pub(super) fn prefix_list(cli: &Cli, request: Request) -> Result<ExitCode> {
-    let line = control::call_line(&cli.socket, &request, &[], Duration::from_secs(cli.timeout))?;
-    let r: Response<Vec<render::PrefixRow<'_>>> = control::decode_reply(&line)?;
+/// `prefix list` replies that are not streamed ([`super::list`]): an
+/// error, or a whole reply decoded at once.
+pub(super) fn list_reply(cli: &Cli, r: &Response<Vec<render::PrefixRow<'_>>>) -> Result<ExitCode> {
     if !r.ok {
-        return failed(cli, &r);
+        return failed(cli, r);
     }
-    let rows = data(&r)?;
+    let rows = data(r)?;
     let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
     if cli.json {
-        serde_json::to_writer_pretty(&mut out, &r)?;
+        serde_json::to_writer_pretty(&mut out, r)?;
         writeln!(out)?;
     } else {
-        render::prefix_list(rows, &mut out)?;
+        super::list::text(rows, &mut out)?;
     }
     out.flush()?;
     Ok(ExitCode::SUCCESS)

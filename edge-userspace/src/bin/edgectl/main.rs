@@ -9,6 +9,7 @@
 
 mod batch;
 mod commands;
+mod list;
 mod render;
 
 use std::{net::IpAddr, path::PathBuf, process::ExitCode};
@@ -379,7 +380,7 @@ fn run(cli: &Cli) -> Result<ExitCode> {
                     within: f.within,
                     source: f.source,
                 };
-                commands::prefix_list(cli, request)
+                list::prefix_list(cli, request)
             }
             PrefixCommand::Show { prefix } => {
                 simple(cli, Request::PrefixShow { prefix: *prefix }, render::prefix)

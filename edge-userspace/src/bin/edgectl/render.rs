@@ -255,49 +255,21 @@ pub(super) fn latency(v: &Latency) -> String {
 /// prints what edged sent).
 #[derive(Debug, Serialize, serde::Deserialize)]
 pub(super) struct PrefixRow<'a> {
-    counter_slot: u32,
-    dscp: Option<u8>,
+    pub(super) counter_slot: u32,
+    pub(super) dscp: Option<u8>,
     #[serde(borrow)]
-    policy: Option<Cow<'a, str>>,
+    pub(super) policy: Option<Cow<'a, str>>,
     #[serde(borrow)]
-    preference: Cow<'a, str>,
-    prefix: ipnet::IpNet,
+    pub(super) preference: Cow<'a, str>,
+    /// As edged wrote it (the text shows it as it is: not parsed).
     #[serde(borrow)]
-    protect: Vec<Cow<'a, str>>,
+    pub(super) prefix: Cow<'a, str>,
     #[serde(borrow)]
-    registration: Cow<'a, str>,
+    pub(super) protect: Vec<Cow<'a, str>>,
     #[serde(borrow)]
-    source: Cow<'a, str>,
-}
-
-/// `prefix list` as a table, written to `out` row by row.
-pub(super) fn prefix_list(
-    rows: &[PrefixRow<'_>],
-    out: &mut impl std::io::Write,
-) -> std::io::Result<()> {
-    writeln!(
-        out,
-        "{:<22} {:<20} {:<10} {:<18} {:<6} {:<7} protect",
-        "prefix", "registration", "preference", "policy", "dscp", "source"
-    )?;
-    let mut net = String::new();
-    for p in rows {
-        net.clear();
-        let _ = write!(net, "{}", p.prefix);
-        let policy = p.policy.as_deref().unwrap_or("-");
-        let dscp = p.dscp.map_or_else(|| "-".to_string(), |d| d.to_string());
-        let protect = if p.protect.is_empty() {
-            "-".to_string()
-        } else {
-            p.protect.join(",")
-        };
-        writeln!(
-            out,
-            "{net:<22} {:<20} {:<10} {policy:<18} {dscp:<6} {:<7} {protect}",
-            p.registration, p.preference, p.source,
-        )?;
-    }
-    Ok(())
+    pub(super) registration: Cow<'a, str>,
+    #[serde(borrow)]
+    pub(super) source: Cow<'a, str>,
 }
 
 /// Every field, one per line, in the JSON's (alphabetical) order.
@@ -734,29 +706,6 @@ mod tests {
 
     use super::*;
 
-    #[test]
-    #[ignore]
-    fn time_decode_render() {
-        let t = std::time::Instant::now();
-        let line = std::fs::read_to_string("/tmp/edge-rows.json").unwrap();
-        eprintln!("read: {:?}", t.elapsed());
-        let t = std::time::Instant::now();
-        let r: edge_userspace::control::Response<Vec<PrefixRow<'_>>> =
-            edge_userspace::control::decode_reply(&line).unwrap();
-        eprintln!("decode: {:?}", t.elapsed());
-        let t = std::time::Instant::now();
-        let mut out =
-            std::io::BufWriter::with_capacity(1 << 16, std::fs::File::create("/dev/null").unwrap());
-        prefix_list(r.data.as_ref().unwrap(), &mut out).unwrap();
-        eprintln!("render: {:?}", t.elapsed());
-        let t = std::time::Instant::now();
-        serde_json::to_writer_pretty(&mut out, &r).unwrap();
-        eprintln!("json pretty: {:?}", t.elapsed());
-        let t = std::time::Instant::now();
-        drop(r);
-        eprintln!("drop: {:?}", t.elapsed());
-    }
-
     fn pop(id: u32, name: &str, mac: &str, state: &str, up: bool, drained: bool) -> Pop {
         Pop {
             drained,
@@ -828,7 +777,7 @@ mod tests {
         let rows: Vec<PrefixRow<'_>> = serde_json::from_str(&json).unwrap();
         assert_eq!(serde_json::to_string(&rows).unwrap(), json);
         let mut out = Vec::new();
-        prefix_list(&rows, &mut out).unwrap();
+        super::super::list::text(&rows, &mut out).unwrap();
         let text = String::from_utf8(out).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 3, "{text}");
