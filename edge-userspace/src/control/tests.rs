@@ -808,7 +808,7 @@ fn prefix_rows_encode_as_serde_does() {
 fn networks_are_written_as_display_writes_them() {
     use rand::{Rng as _, SeedableRng as _};
     let mut rng = rand::rngs::SmallRng::seed_from_u64(7);
-    let mut check = |net: ipnet::IpNet| {
+    let check = |net: ipnet::IpNet| {
         let mut out = Vec::new();
         write_net(&mut out, &net);
         assert_eq!(String::from_utf8(out).unwrap(), net.to_string());

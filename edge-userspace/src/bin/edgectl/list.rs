@@ -5,12 +5,7 @@
 //! cell pushes its row's next columns right); `--json`: the reply as
 //! edged sent it, pretty-printed, the same bytes as printing it whole.
 
-use std::{
-    io::{Read as _, Write},
-    os::unix::net::UnixStream,
-    process::ExitCode,
-    time::Duration,
-};
+use std::{io::Write, process::ExitCode, time::Duration};
 
 use anyhow::{Context as _, Result, bail};
 use edge_userspace::control::{self, Request, Response};
