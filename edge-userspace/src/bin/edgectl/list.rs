@@ -287,17 +287,6 @@ struct Json {
     scratch: Vec<u8>,
 }
 
-/// A JSON string as serde_json writes it.
-fn json_str(out: &mut Vec<u8>, s: &str) {
-    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
-        out.push(b'"');
-        out.extend_from_slice(s.as_bytes());
-        out.push(b'"');
-    } else {
-        serde_json::to_writer(&mut *out, s).expect("a string encodes");
-    }
-}
-
 impl Sink for Json {
     fn row(&mut self, row: &Row<'_>, out: &mut dyn Write) -> std::io::Result<()> {
         let o = &mut self.scratch;
@@ -319,13 +308,13 @@ impl Sink for Json {
         }
         o.extend_from_slice(b",\n      \"policy\": ");
         match row.policy {
-            Some(p) => json_str(o, p),
+            Some(p) => control::write_json_str(o, p),
             None => o.extend_from_slice(b"null"),
         }
         o.extend_from_slice(b",\n      \"preference\": ");
-        json_str(o, row.preference);
+        control::write_json_str(o, row.preference);
         o.extend_from_slice(b",\n      \"prefix\": ");
-        json_str(o, row.prefix);
+        control::write_json_str(o, row.prefix);
         o.extend_from_slice(b",\n      \"protect\": [");
         for (i, port) in row.protect.iter().enumerate() {
             o.extend_from_slice(if i == 0 {
@@ -333,15 +322,15 @@ impl Sink for Json {
             } else {
                 b",\n        "
             });
-            json_str(o, port);
+            control::write_json_str(o, port);
         }
         if !row.protect.is_empty() {
             o.extend_from_slice(b"\n      ");
         }
         o.extend_from_slice(b"],\n      \"registration\": ");
-        json_str(o, row.registration);
+        control::write_json_str(o, row.registration);
         o.extend_from_slice(b",\n      \"source\": ");
-        json_str(o, row.source);
+        control::write_json_str(o, row.source);
         o.extend_from_slice(b"\n    }");
         out.write_all(o)
     }
