@@ -261,8 +261,17 @@ fn blank(doc: &mut String, range: std::ops::Range<usize>) {
 /// The line holding byte `at`, when it is a `key = value` that is TOML of
 /// its own (not a header, not part of a value spread over lines).
 fn key_value_line(doc: &str, at: usize) -> Option<std::ops::Range<usize>> {
-    let start = doc[..at.min(doc.len())].rfind('\n').map_or(0, |i| i + 1);
-    let end = doc[start..].find('\n').map_or(doc.len(), |i| start + i);
+    // By bytes: an error's offset need not fall on a character boundary.
+    let bytes = doc.as_bytes();
+    let at = at.min(bytes.len());
+    let start = bytes[..at]
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |i| i + 1);
+    let end = bytes[at..]
+        .iter()
+        .position(|&b| b == b'\n')
+        .map_or(bytes.len(), |i| at + i);
     let line = &doc[start..end];
     let t = line.trim_start();
     (!t.starts_with('[') && t.contains('=') && toml::from_str::<toml::Table>(line).is_ok())

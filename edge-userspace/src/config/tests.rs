@@ -225,6 +225,15 @@ fn a_toml_error_hides_no_other_problem() {
             "line 30: extra `=`, expected nothing"
         ]
     );
+    // An error after text that is not ASCII, on the line of a table that
+    // is then left out: that one problem.
+    let text = GOOD.replace(
+        "registration = \"contoso\"",
+        "registration = \"café 🙂\" colour",
+    );
+    let p = problems(&text);
+    assert_eq!(p.len(), 1, "{p:#?}");
+    assert!(p[0].starts_with("line 46: "), "{p:#?}");
     // An unclosed string runs to the end: one problem.
     let text = GOOD.replace("registration = \"contoso\"", "registration = \"contoso");
     assert_eq!(problems(&text).len(), 1, "{:#?}", problems(&text));

@@ -696,58 +696,6 @@ fn prefix_rows_are_a_prefix_list() {
     }
 }
 
-/// Timing of `prefix_list`'s encoding at a million rows (run by hand:
-/// `cargo test --release -p edge-userspace --lib -- --ignored time_rows`);
-/// writes the reply to /tmp/edge-rows.json for edgectl's side
-/// (`cargo test --release -p edge-userspace --bin edgectl -- --ignored
-/// time_streamed`).
-#[test]
-#[ignore]
-fn time_rows() {
-    let rows: Vec<desired::PrefixView> = (0..1_000_000u32)
-        .map(|i| desired::PrefixView {
-            prefix: if i % 2 == 0 {
-                ipnet::IpNet::new(std::net::Ipv4Addr::from(0xc612_0000 + i).into(), 32).unwrap()
-            } else {
-                ipnet::IpNet::new(
-                    std::net::Ipv6Addr::from(
-                        0x2001_0db8_0000_0000_0000_0000_0000_0000u128 + (u128::from(i) << 64),
-                    )
-                    .into(),
-                    64,
-                )
-                .unwrap()
-            },
-            registration: format!("bench-{}", i / 64).into(),
-            preference: "microsoft",
-            policy: Some("spread".into()),
-            dscp: None,
-            protect: vec![],
-            source: crate::plan::Origin::Config,
-            counter_slot: i.min(65535),
-        })
-        .collect();
-    let view = desired::View {
-        prefixes: Arc::new(rows),
-        ..Default::default()
-    };
-    let r = PrefixRows {
-        view: Arc::new(view),
-        rows: None,
-    };
-    let t = std::time::Instant::now();
-    let total: usize = r.pieces(1 << 20).map(|p| p.len()).sum();
-    eprintln!("pieces: {:?} for {total} bytes", t.elapsed());
-    let mut all = Vec::new();
-    for p in r.pieces(1 << 20) {
-        all.extend_from_slice(&p);
-    }
-    let mut line = br#"{"protocol":1,"ok":true,"data":"#.to_vec();
-    line.extend_from_slice(&all);
-    line.extend_from_slice(b"}\n");
-    std::fs::write("/tmp/edge-rows.json", &line).unwrap();
-}
-
 /// `prefix_list`'s rows, written by hand, are the bytes serde writes for
 /// them: escapes, unicode, every source, DSCP and protection.
 #[test]

@@ -665,17 +665,4 @@ mod tests {
         let e = rows(&mut r, &mut Json::default(), &mut Vec::new()).unwrap_err();
         assert!(e.to_string().contains("ended in the middle"), "{e}");
     }
-
-    /// Timing at a million rows (by hand: the reply written by
-    /// `control::tests::time_rows` to /tmp/edge-rows.json).
-    #[test]
-    #[ignore]
-    fn time_streamed() {
-        let line = std::fs::read_to_string("/tmp/edge-rows.json").unwrap();
-        for json in [false, true] {
-            let t = std::time::Instant::now();
-            let out = streamed(&line, 1 << 20, json);
-            eprintln!("json {json}: {:?} ({} bytes)", t.elapsed(), out.len());
-        }
-    }
 }

@@ -966,16 +966,19 @@ mod grid_tests {
         assert!(text.contains("\n  drop "), "{text}");
     }
 
-    /// The most rows `stats` lists (every counter slot) render in well
-    /// under a second.
+    /// The most rows `stats` lists (every counter slot): each on a line
+    /// of its own, as wide as the others (laid out by `big_grid`).
     #[test]
-    fn stats_at_every_counter_slot_is_quick() {
+    fn stats_lists_every_counter_slot() {
         let v = stats(65_535);
-        let t = std::time::Instant::now();
         let text = super::stats(&v, Some((&v, 1.0)));
-        let took = t.elapsed();
         assert_eq!(text.lines().count(), 65_535 + 2 + 4);
-        assert!(took.as_secs_f64() < 0.5, "{took:?}");
+        let width = text.lines().nth(1).unwrap().len();
+        assert!(
+            text.lines()
+                .filter(|l| !l.is_empty())
+                .all(|l| l.len() == width)
+        );
     }
 
     /// The big tables' layout is comfy-table's, byte for byte: empty rows,
