@@ -28,6 +28,9 @@ _edgectl() {
             edgectl,help)
                 cmd="edgectl__subcmd__help"
                 ;;
+            edgectl,live)
+                cmd="edgectl__subcmd__live"
+                ;;
             edgectl,policy)
                 cmd="edgectl__subcmd__policy"
                 ;;
@@ -52,20 +55,32 @@ _edgectl() {
             edgectl__subcmd__config,check)
                 cmd="edgectl__subcmd__config__subcmd__check"
                 ;;
+            edgectl__subcmd__config,diff)
+                cmd="edgectl__subcmd__config__subcmd__diff"
+                ;;
             edgectl__subcmd__config,help)
                 cmd="edgectl__subcmd__config__subcmd__help"
                 ;;
             edgectl__subcmd__config,reload)
                 cmd="edgectl__subcmd__config__subcmd__reload"
                 ;;
+            edgectl__subcmd__config,show)
+                cmd="edgectl__subcmd__config__subcmd__show"
+                ;;
             edgectl__subcmd__config__subcmd__help,check)
                 cmd="edgectl__subcmd__config__subcmd__help__subcmd__check"
+                ;;
+            edgectl__subcmd__config__subcmd__help,diff)
+                cmd="edgectl__subcmd__config__subcmd__help__subcmd__diff"
                 ;;
             edgectl__subcmd__config__subcmd__help,help)
                 cmd="edgectl__subcmd__config__subcmd__help__subcmd__help"
                 ;;
             edgectl__subcmd__config__subcmd__help,reload)
                 cmd="edgectl__subcmd__config__subcmd__help__subcmd__reload"
+                ;;
+            edgectl__subcmd__config__subcmd__help,show)
+                cmd="edgectl__subcmd__config__subcmd__help__subcmd__show"
                 ;;
             edgectl__subcmd__help,completions)
                 cmd="edgectl__subcmd__help__subcmd__completions"
@@ -78,6 +93,9 @@ _edgectl() {
                 ;;
             edgectl__subcmd__help,help)
                 cmd="edgectl__subcmd__help__subcmd__help"
+                ;;
+            edgectl__subcmd__help,live)
+                cmd="edgectl__subcmd__help__subcmd__live"
                 ;;
             edgectl__subcmd__help,policy)
                 cmd="edgectl__subcmd__help__subcmd__policy"
@@ -103,8 +121,20 @@ _edgectl() {
             edgectl__subcmd__help__subcmd__config,check)
                 cmd="edgectl__subcmd__help__subcmd__config__subcmd__check"
                 ;;
+            edgectl__subcmd__help__subcmd__config,diff)
+                cmd="edgectl__subcmd__help__subcmd__config__subcmd__diff"
+                ;;
             edgectl__subcmd__help__subcmd__config,reload)
                 cmd="edgectl__subcmd__help__subcmd__config__subcmd__reload"
+                ;;
+            edgectl__subcmd__help__subcmd__config,show)
+                cmd="edgectl__subcmd__help__subcmd__config__subcmd__show"
+                ;;
+            edgectl__subcmd__help__subcmd__live,clear)
+                cmd="edgectl__subcmd__help__subcmd__live__subcmd__clear"
+                ;;
+            edgectl__subcmd__help__subcmd__live,list)
+                cmd="edgectl__subcmd__help__subcmd__live__subcmd__list"
                 ;;
             edgectl__subcmd__help__subcmd__policy,list)
                 cmd="edgectl__subcmd__help__subcmd__policy__subcmd__list"
@@ -141,6 +171,24 @@ _edgectl() {
                 ;;
             edgectl__subcmd__help__subcmd__stats,prefix)
                 cmd="edgectl__subcmd__help__subcmd__stats__subcmd__prefix"
+                ;;
+            edgectl__subcmd__live,clear)
+                cmd="edgectl__subcmd__live__subcmd__clear"
+                ;;
+            edgectl__subcmd__live,help)
+                cmd="edgectl__subcmd__live__subcmd__help"
+                ;;
+            edgectl__subcmd__live,list)
+                cmd="edgectl__subcmd__live__subcmd__list"
+                ;;
+            edgectl__subcmd__live__subcmd__help,clear)
+                cmd="edgectl__subcmd__live__subcmd__help__subcmd__clear"
+                ;;
+            edgectl__subcmd__live__subcmd__help,help)
+                cmd="edgectl__subcmd__live__subcmd__help__subcmd__help"
+                ;;
+            edgectl__subcmd__live__subcmd__help,list)
+                cmd="edgectl__subcmd__live__subcmd__help__subcmd__list"
                 ;;
             edgectl__subcmd__policy,help)
                 cmd="edgectl__subcmd__policy__subcmd__help"
@@ -251,7 +299,7 @@ _edgectl() {
 
     case "${cmd}" in
         edgectl)
-            opts="-h -V --socket --json --timeout --help --version status stats prefix pop policy config report events teardown completions help"
+            opts="-h -V --socket --json --timeout --help --version status stats prefix pop policy config live report events teardown completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -295,7 +343,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__config)
-            opts="-h --socket --json --timeout --help check reload help"
+            opts="-h --socket --json --timeout --help check show diff reload help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -338,8 +386,30 @@ _edgectl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        edgectl__subcmd__config__subcmd__diff)
+            opts="-h --socket --json --timeout --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --socket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         edgectl__subcmd__config__subcmd__help)
-            opts="check reload help"
+            opts="check show diff reload help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -353,6 +423,20 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__config__subcmd__help__subcmd__check)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__config__subcmd__help__subcmd__diff)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -394,8 +478,44 @@ _edgectl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        edgectl__subcmd__config__subcmd__help__subcmd__show)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         edgectl__subcmd__config__subcmd__reload)
             opts="-h --force --socket --json --timeout --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --socket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__config__subcmd__show)
+            opts="-h --effective --socket --json --timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -447,7 +567,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__help)
-            opts="status stats prefix pop policy config report events teardown completions help"
+            opts="status stats prefix pop policy config live report events teardown completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -475,7 +595,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__help__subcmd__config)
-            opts="check reload"
+            opts="check show diff reload"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -502,7 +622,35 @@ _edgectl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        edgectl__subcmd__help__subcmd__config__subcmd__diff)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         edgectl__subcmd__help__subcmd__config__subcmd__reload)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__help__subcmd__config__subcmd__show)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -533,6 +681,48 @@ _edgectl() {
         edgectl__subcmd__help__subcmd__help)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__help__subcmd__live)
+            opts="list clear"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__help__subcmd__live__subcmd__clear)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__help__subcmd__live__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -803,6 +993,128 @@ _edgectl() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__live)
+            opts="-h --socket --json --timeout --help list clear help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --socket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__live__subcmd__clear)
+            opts="-h --all --socket --json --timeout --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --socket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__live__subcmd__help)
+            opts="list clear help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__live__subcmd__help__subcmd__clear)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__live__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__live__subcmd__help__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__live__subcmd__list)
+            opts="-h --socket --json --timeout --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --socket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1113,7 +1425,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__prefix__subcmd__add)
-            opts="-h --registration --preference --policy --pop --dscp --protect --file --socket --json --timeout --help"
+            opts="-h --registration --preference --policy --pop --dscp --protect --region --file --socket --json --timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1140,6 +1452,10 @@ _edgectl() {
                     return 0
                     ;;
                 --protect)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --region)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

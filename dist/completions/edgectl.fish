@@ -35,6 +35,7 @@ complete -c edgectl -n "__fish_edgectl_needs_command" -f -a "prefix" -d 'Registe
 complete -c edgectl -n "__fish_edgectl_needs_command" -f -a "pop" -d 'PoPs (next hops)'
 complete -c edgectl -n "__fish_edgectl_needs_command" -f -a "policy" -d 'Policies and their selection tables'
 complete -c edgectl -n "__fish_edgectl_needs_command" -f -a "config" -d 'Config file operations'
+complete -c edgectl -n "__fish_edgectl_needs_command" -f -a "live" -d 'Live changes: the prefixes added, replaced or removed with edgectl on top of the config file'
 complete -c edgectl -n "__fish_edgectl_needs_command" -f -a "report" -d 'Reports'
 complete -c edgectl -n "__fish_edgectl_needs_command" -f -a "events" -d 'Recent events: protection violations, PoP state changes, fallbacks, interface changes, operators\' changes'
 complete -c edgectl -n "__fish_edgectl_needs_command" -f -a "teardown" -d 'Remove the forwarder: detach from every port, remove pins and state; edged exits'
@@ -80,6 +81,7 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_
 complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from add" -l pop -d 'Shorthand for a one-member policy' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from add" -l dscp -d 'DSCP class name or number' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from add" -l protect -d 'Peering ports the prefix is registered on (comma separated)' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from add" -l region -d 'Where the customer is, a region path (`"world > europe > ie"`): chooses among the members of geographic policies' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from add" -l file -d 'Register every prefix of FILE (`-`: standard input) as one transaction, all or nothing: one per line, written as this command\'s arguments (`PREFIX [--pop NAME] [--dscp ef] ...`); blank lines and `#` comments are skipped' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from add" -l socket -d 'edged\'s control socket (`daemon.socket_path` in edged\'s config)' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from add" -l timeout -d 'How long to wait for edged\'s reply (seconds)' -r
@@ -156,25 +158,57 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand policy; and __fish_seen_
 complete -c edgectl -n "__fish_edgectl_using_subcommand policy; and __fish_seen_subcommand_from help" -f -a "list" -d 'Every policy: method, members (up or down), its selection tables'
 complete -c edgectl -n "__fish_edgectl_using_subcommand policy; and __fish_seen_subcommand_from help" -f -a "show" -d 'A policy\'s members and its selection table summary'
 complete -c edgectl -n "__fish_edgectl_using_subcommand policy; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c edgectl -n "__fish_edgectl_using_subcommand config; and not __fish_seen_subcommand_from check reload help" -l socket -d 'edged\'s control socket (`daemon.socket_path` in edged\'s config)' -r -F
-complete -c edgectl -n "__fish_edgectl_using_subcommand config; and not __fish_seen_subcommand_from check reload help" -l timeout -d 'How long to wait for edged\'s reply (seconds)' -r
-complete -c edgectl -n "__fish_edgectl_using_subcommand config; and not __fish_seen_subcommand_from check reload help" -l json -d 'Print machine-readable JSON instead of text'
-complete -c edgectl -n "__fish_edgectl_using_subcommand config; and not __fish_seen_subcommand_from check reload help" -s h -l help -d 'Print help'
-complete -c edgectl -n "__fish_edgectl_using_subcommand config; and not __fish_seen_subcommand_from check reload help" -f -a "check" -d 'Validate a config file without touching anything; prints every problem with its line'
-complete -c edgectl -n "__fish_edgectl_using_subcommand config; and not __fish_seen_subcommand_from check reload help" -f -a "reload" -d 'Make edged re-read its config file and apply it as a diff (a bad config is rejected whole; the running state stays)'
-complete -c edgectl -n "__fish_edgectl_using_subcommand config; and not __fish_seen_subcommand_from check reload help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c edgectl -n "__fish_edgectl_using_subcommand config; and not __fish_seen_subcommand_from check show diff reload help" -l socket -d 'edged\'s control socket (`daemon.socket_path` in edged\'s config)' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand config; and not __fish_seen_subcommand_from check show diff reload help" -l timeout -d 'How long to wait for edged\'s reply (seconds)' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand config; and not __fish_seen_subcommand_from check show diff reload help" -l json -d 'Print machine-readable JSON instead of text'
+complete -c edgectl -n "__fish_edgectl_using_subcommand config; and not __fish_seen_subcommand_from check show diff reload help" -s h -l help -d 'Print help'
+complete -c edgectl -n "__fish_edgectl_using_subcommand config; and not __fish_seen_subcommand_from check show diff reload help" -f -a "check" -d 'Validate a config file without touching anything; prints every problem with its line'
+complete -c edgectl -n "__fish_edgectl_using_subcommand config; and not __fish_seen_subcommand_from check show diff reload help" -f -a "show" -d 'The config file as edged last applied it; with --effective, the config edged runs: the file with the live changes merged, as TOML'
+complete -c edgectl -n "__fish_edgectl_using_subcommand config; and not __fish_seen_subcommand_from check show diff reload help" -f -a "diff" -d 'What the live changes add, replace and remove relative to the config file, as a diff of `[[prefixes]]` entries'
+complete -c edgectl -n "__fish_edgectl_using_subcommand config; and not __fish_seen_subcommand_from check show diff reload help" -f -a "reload" -d 'Make edged re-read its config file and apply it as a diff (a bad config is rejected whole; the running state stays)'
+complete -c edgectl -n "__fish_edgectl_using_subcommand config; and not __fish_seen_subcommand_from check show diff reload help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c edgectl -n "__fish_edgectl_using_subcommand config; and __fish_seen_subcommand_from check" -l socket -d 'edged\'s control socket (`daemon.socket_path` in edged\'s config)' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand config; and __fish_seen_subcommand_from check" -l timeout -d 'How long to wait for edged\'s reply (seconds)' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand config; and __fish_seen_subcommand_from check" -l json -d 'Print machine-readable JSON instead of text'
 complete -c edgectl -n "__fish_edgectl_using_subcommand config; and __fish_seen_subcommand_from check" -s h -l help -d 'Print help'
+complete -c edgectl -n "__fish_edgectl_using_subcommand config; and __fish_seen_subcommand_from show" -l socket -d 'edged\'s control socket (`daemon.socket_path` in edged\'s config)' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand config; and __fish_seen_subcommand_from show" -l timeout -d 'How long to wait for edged\'s reply (seconds)' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand config; and __fish_seen_subcommand_from show" -l effective -d 'The file with the live changes merged (the file\'s entry for a network a live change names replaced or left out)'
+complete -c edgectl -n "__fish_edgectl_using_subcommand config; and __fish_seen_subcommand_from show" -l json -d 'Print machine-readable JSON instead of text'
+complete -c edgectl -n "__fish_edgectl_using_subcommand config; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help'
+complete -c edgectl -n "__fish_edgectl_using_subcommand config; and __fish_seen_subcommand_from diff" -l socket -d 'edged\'s control socket (`daemon.socket_path` in edged\'s config)' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand config; and __fish_seen_subcommand_from diff" -l timeout -d 'How long to wait for edged\'s reply (seconds)' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand config; and __fish_seen_subcommand_from diff" -l json -d 'Print machine-readable JSON instead of text'
+complete -c edgectl -n "__fish_edgectl_using_subcommand config; and __fish_seen_subcommand_from diff" -s h -l help -d 'Print help'
 complete -c edgectl -n "__fish_edgectl_using_subcommand config; and __fish_seen_subcommand_from reload" -l socket -d 'edged\'s control socket (`daemon.socket_path` in edged\'s config)' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand config; and __fish_seen_subcommand_from reload" -l timeout -d 'How long to wait for edged\'s reply (seconds)' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand config; and __fish_seen_subcommand_from reload" -l force -d 'Apply the file even when it drops more of the file\'s prefixes than `[daemon] reload_max_shrink_percent` allows (a guard against a file caught half-written)'
 complete -c edgectl -n "__fish_edgectl_using_subcommand config; and __fish_seen_subcommand_from reload" -l json -d 'Print machine-readable JSON instead of text'
 complete -c edgectl -n "__fish_edgectl_using_subcommand config; and __fish_seen_subcommand_from reload" -s h -l help -d 'Print help'
 complete -c edgectl -n "__fish_edgectl_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "check" -d 'Validate a config file without touching anything; prints every problem with its line'
+complete -c edgectl -n "__fish_edgectl_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "show" -d 'The config file as edged last applied it; with --effective, the config edged runs: the file with the live changes merged, as TOML'
+complete -c edgectl -n "__fish_edgectl_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "diff" -d 'What the live changes add, replace and remove relative to the config file, as a diff of `[[prefixes]]` entries'
 complete -c edgectl -n "__fish_edgectl_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "reload" -d 'Make edged re-read its config file and apply it as a diff (a bad config is rejected whole; the running state stays)'
 complete -c edgectl -n "__fish_edgectl_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c edgectl -n "__fish_edgectl_using_subcommand live; and not __fish_seen_subcommand_from list clear help" -l socket -d 'edged\'s control socket (`daemon.socket_path` in edged\'s config)' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand live; and not __fish_seen_subcommand_from list clear help" -l timeout -d 'How long to wait for edged\'s reply (seconds)' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand live; and not __fish_seen_subcommand_from list clear help" -l json -d 'Print machine-readable JSON instead of text'
+complete -c edgectl -n "__fish_edgectl_using_subcommand live; and not __fish_seen_subcommand_from list clear help" -s h -l help -d 'Print help'
+complete -c edgectl -n "__fish_edgectl_using_subcommand live; and not __fish_seen_subcommand_from list clear help" -f -a "list" -d 'Every live change: network, kind (added, replaced, removed), when, by whom, and the live entry'
+complete -c edgectl -n "__fish_edgectl_using_subcommand live; and not __fish_seen_subcommand_from list clear help" -f -a "clear" -d 'Drop live changes from the overlay (destructive: the live entries are lost): each network goes back to what the config file says, its entry or nothing. One change, all or nothing'
+complete -c edgectl -n "__fish_edgectl_using_subcommand live; and not __fish_seen_subcommand_from list clear help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c edgectl -n "__fish_edgectl_using_subcommand live; and __fish_seen_subcommand_from list" -l socket -d 'edged\'s control socket (`daemon.socket_path` in edged\'s config)' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand live; and __fish_seen_subcommand_from list" -l timeout -d 'How long to wait for edged\'s reply (seconds)' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand live; and __fish_seen_subcommand_from list" -l json -d 'Print machine-readable JSON instead of text'
+complete -c edgectl -n "__fish_edgectl_using_subcommand live; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
+complete -c edgectl -n "__fish_edgectl_using_subcommand live; and __fish_seen_subcommand_from clear" -l socket -d 'edged\'s control socket (`daemon.socket_path` in edged\'s config)' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand live; and __fish_seen_subcommand_from clear" -l timeout -d 'How long to wait for edged\'s reply (seconds)' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand live; and __fish_seen_subcommand_from clear" -l all -d 'Drop every live change'
+complete -c edgectl -n "__fish_edgectl_using_subcommand live; and __fish_seen_subcommand_from clear" -l json -d 'Print machine-readable JSON instead of text'
+complete -c edgectl -n "__fish_edgectl_using_subcommand live; and __fish_seen_subcommand_from clear" -s h -l help -d 'Print help'
+complete -c edgectl -n "__fish_edgectl_using_subcommand live; and __fish_seen_subcommand_from help" -f -a "list" -d 'Every live change: network, kind (added, replaced, removed), when, by whom, and the live entry'
+complete -c edgectl -n "__fish_edgectl_using_subcommand live; and __fish_seen_subcommand_from help" -f -a "clear" -d 'Drop live changes from the overlay (destructive: the live entries are lost): each network goes back to what the config file says, its entry or nothing. One change, all or nothing'
+complete -c edgectl -n "__fish_edgectl_using_subcommand live; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c edgectl -n "__fish_edgectl_using_subcommand report; and not __fish_seen_subcommand_from latency help" -l socket -d 'edged\'s control socket (`daemon.socket_path` in edged\'s config)' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand report; and not __fish_seen_subcommand_from latency help" -l timeout -d 'How long to wait for edged\'s reply (seconds)' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand report; and not __fish_seen_subcommand_from latency help" -l json -d 'Print machine-readable JSON instead of text'
@@ -203,17 +237,18 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand completions" -l socket -
 complete -c edgectl -n "__fish_edgectl_using_subcommand completions" -l timeout -d 'How long to wait for edged\'s reply (seconds)' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand completions" -l json -d 'Print machine-readable JSON instead of text'
 complete -c edgectl -n "__fish_edgectl_using_subcommand completions" -s h -l help -d 'Print help'
-complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from status stats prefix pop policy config report events teardown completions help" -f -a "status" -d 'The daemon: version, uptime, config generation, ports, map fill'
-complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from status stats prefix pop policy config report events teardown completions help" -f -a "stats" -d 'Packet and byte counters per action, reason, prefix, PoP and port, with rates when watching'
-complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from status stats prefix pop policy config report events teardown completions help" -f -a "prefix" -d 'Registered prefixes'
-complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from status stats prefix pop policy config report events teardown completions help" -f -a "pop" -d 'PoPs (next hops)'
-complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from status stats prefix pop policy config report events teardown completions help" -f -a "policy" -d 'Policies and their selection tables'
-complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from status stats prefix pop policy config report events teardown completions help" -f -a "config" -d 'Config file operations'
-complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from status stats prefix pop policy config report events teardown completions help" -f -a "report" -d 'Reports'
-complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from status stats prefix pop policy config report events teardown completions help" -f -a "events" -d 'Recent events: protection violations, PoP state changes, fallbacks, interface changes, operators\' changes'
-complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from status stats prefix pop policy config report events teardown completions help" -f -a "teardown" -d 'Remove the forwarder: detach from every port, remove pins and state; edged exits'
-complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from status stats prefix pop policy config report events teardown completions help" -f -a "completions" -d 'Print a shell completion script'
-complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from status stats prefix pop policy config report events teardown completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from status stats prefix pop policy config live report events teardown completions help" -f -a "status" -d 'The daemon: version, uptime, config generation, ports, map fill'
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from status stats prefix pop policy config live report events teardown completions help" -f -a "stats" -d 'Packet and byte counters per action, reason, prefix, PoP and port, with rates when watching'
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from status stats prefix pop policy config live report events teardown completions help" -f -a "prefix" -d 'Registered prefixes'
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from status stats prefix pop policy config live report events teardown completions help" -f -a "pop" -d 'PoPs (next hops)'
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from status stats prefix pop policy config live report events teardown completions help" -f -a "policy" -d 'Policies and their selection tables'
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from status stats prefix pop policy config live report events teardown completions help" -f -a "config" -d 'Config file operations'
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from status stats prefix pop policy config live report events teardown completions help" -f -a "live" -d 'Live changes: the prefixes added, replaced or removed with edgectl on top of the config file'
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from status stats prefix pop policy config live report events teardown completions help" -f -a "report" -d 'Reports'
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from status stats prefix pop policy config live report events teardown completions help" -f -a "events" -d 'Recent events: protection violations, PoP state changes, fallbacks, interface changes, operators\' changes'
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from status stats prefix pop policy config live report events teardown completions help" -f -a "teardown" -d 'Remove the forwarder: detach from every port, remove pins and state; edged exits'
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from status stats prefix pop policy config live report events teardown completions help" -f -a "completions" -d 'Print a shell completion script'
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and not __fish_seen_subcommand_from status stats prefix pop policy config live report events teardown completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from stats" -f -a "prefix" -d 'Only one registered prefix'
 complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from prefix" -f -a "add" -d 'Register a prefix live (kept across restarts; replaces the config\'s entry for the same prefix), or every prefix of a file in one transaction (--file)'
 complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from prefix" -f -a "del" -d 'Remove a prefix (a config prefix stays removed until `prefix add`), or every prefix of a file in one transaction (--file)'
@@ -226,5 +261,9 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_su
 complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from policy" -f -a "list" -d 'Every policy: method, members (up or down), its selection tables'
 complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from policy" -f -a "show" -d 'A policy\'s members and its selection table summary'
 complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "check" -d 'Validate a config file without touching anything; prints every problem with its line'
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "show" -d 'The config file as edged last applied it; with --effective, the config edged runs: the file with the live changes merged, as TOML'
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "diff" -d 'What the live changes add, replace and remove relative to the config file, as a diff of `[[prefixes]]` entries'
 complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "reload" -d 'Make edged re-read its config file and apply it as a diff (a bad config is rejected whole; the running state stays)'
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from live" -f -a "list" -d 'Every live change: network, kind (added, replaced, removed), when, by whom, and the live entry'
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from live" -f -a "clear" -d 'Drop live changes from the overlay (destructive: the live entries are lost): each network goes back to what the config file says, its entry or nothing. One change, all or nothing'
 complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from report" -f -a "latency" -d 'RTT percentiles per PoP from the health probes'

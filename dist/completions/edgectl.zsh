@@ -126,7 +126,8 @@ _arguments "${_arguments_options[@]}" : \
 '--pop=[Shorthand for a one-member policy]:POP:_default' \
 '--dscp=[DSCP class name or number]:DSCP:_default' \
 '*--protect=[Peering ports the prefix is registered on (comma separated)]:PROTECT:_default' \
-'(--registration --preference --policy --pop --dscp --protect)--file=[Register every prefix of FILE (\`-\`\: standard input) as one transaction, all or nothing\: one per line, written as this command'\''s arguments (\`PREFIX \[--pop NAME\] \[--dscp ef\] ...\`); blank lines and \`#\` comments are skipped]:FILE:_files' \
+'--region=[Where the customer is, a region path (\`"world > europe > ie"\`)\: chooses among the members of geographic policies]:REGION:_default' \
+'(--registration --preference --policy --pop --dscp --protect --region)--file=[Register every prefix of FILE (\`-\`\: standard input) as one transaction, all or nothing\: one per line, written as this command'\''s arguments (\`PREFIX \[--pop NAME\] \[--dscp ef\] ...\`); blank lines and \`#\` comments are skipped]:FILE:_files' \
 '--socket=[edged'\''s control socket (\`daemon.socket_path\` in edged'\''s config)]:SOCKET:_files' \
 '--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
 '--json[Print machine-readable JSON instead of text]' \
@@ -400,6 +401,25 @@ _arguments "${_arguments_options[@]}" : \
 '::file -- The file (default\: the packaged config'\''s place):_files' \
 && ret=0
 ;;
+(show)
+_arguments "${_arguments_options[@]}" : \
+'--socket=[edged'\''s control socket (\`daemon.socket_path\` in edged'\''s config)]:SOCKET:_files' \
+'--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
+'--effective[The file with the live changes merged (the file'\''s entry for a network a live change names replaced or left out)]' \
+'--json[Print machine-readable JSON instead of text]' \
+'-h[Print help]' \
+'--help[Print help]' \
+&& ret=0
+;;
+(diff)
+_arguments "${_arguments_options[@]}" : \
+'--socket=[edged'\''s control socket (\`daemon.socket_path\` in edged'\''s config)]:SOCKET:_files' \
+'--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
+'--json[Print machine-readable JSON instead of text]' \
+'-h[Print help]' \
+'--help[Print help]' \
+&& ret=0
+;;
 (reload)
 _arguments "${_arguments_options[@]}" : \
 '--socket=[edged'\''s control socket (\`daemon.socket_path\` in edged'\''s config)]:SOCKET:_files' \
@@ -426,7 +446,84 @@ _arguments "${_arguments_options[@]}" : \
 _arguments "${_arguments_options[@]}" : \
 && ret=0
 ;;
+(show)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(diff)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
 (reload)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(help)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+        esac
+    ;;
+esac
+;;
+        esac
+    ;;
+esac
+;;
+(live)
+_arguments "${_arguments_options[@]}" : \
+'--socket=[edged'\''s control socket (\`daemon.socket_path\` in edged'\''s config)]:SOCKET:_files' \
+'--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
+'--json[Print machine-readable JSON instead of text]' \
+'-h[Print help]' \
+'--help[Print help]' \
+":: :_edgectl__subcmd__live_commands" \
+"*::: :->live" \
+&& ret=0
+
+    case $state in
+    (live)
+        words=($line[1] "${words[@]}")
+        (( CURRENT += 1 ))
+        curcontext="${curcontext%:*:*}:edgectl-live-command-$line[1]:"
+        case $line[1] in
+            (list)
+_arguments "${_arguments_options[@]}" : \
+'--socket=[edged'\''s control socket (\`daemon.socket_path\` in edged'\''s config)]:SOCKET:_files' \
+'--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
+'--json[Print machine-readable JSON instead of text]' \
+'-h[Print help]' \
+'--help[Print help]' \
+&& ret=0
+;;
+(clear)
+_arguments "${_arguments_options[@]}" : \
+'--socket=[edged'\''s control socket (\`daemon.socket_path\` in edged'\''s config)]:SOCKET:_files' \
+'--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
+'()--all[Drop every live change]' \
+'--json[Print machine-readable JSON instead of text]' \
+'-h[Print help]' \
+'--help[Print help]' \
+'*::networks -- The networks whose live changes to drop:_default' \
+&& ret=0
+;;
+(help)
+_arguments "${_arguments_options[@]}" : \
+":: :_edgectl__subcmd__live__subcmd__help_commands" \
+"*::: :->help" \
+&& ret=0
+
+    case $state in
+    (help)
+        words=($line[1] "${words[@]}")
+        (( CURRENT += 1 ))
+        curcontext="${curcontext%:*:*}:edgectl-live-help-command-$line[1]:"
+        case $line[1] in
+            (list)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(clear)
 _arguments "${_arguments_options[@]}" : \
 && ret=0
 ;;
@@ -669,7 +766,39 @@ _arguments "${_arguments_options[@]}" : \
 _arguments "${_arguments_options[@]}" : \
 && ret=0
 ;;
+(show)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(diff)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
 (reload)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+        esac
+    ;;
+esac
+;;
+(live)
+_arguments "${_arguments_options[@]}" : \
+":: :_edgectl__subcmd__help__subcmd__live_commands" \
+"*::: :->live" \
+&& ret=0
+
+    case $state in
+    (live)
+        words=($line[1] "${words[@]}")
+        (( CURRENT += 1 ))
+        curcontext="${curcontext%:*:*}:edgectl-help-live-command-$line[1]:"
+        case $line[1] in
+            (list)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(clear)
 _arguments "${_arguments_options[@]}" : \
 && ret=0
 ;;
@@ -731,6 +860,7 @@ _edgectl_commands() {
 'pop:PoPs (next hops)' \
 'policy:Policies and their selection tables' \
 'config:Config file operations' \
+'live:Live changes\: the prefixes added, replaced or removed with edgectl on top of the config file' \
 'report:Reports' \
 'events:Recent events\: protection violations, PoP state changes, fallbacks, interface changes, operators'\'' changes' \
 'teardown:Remove the forwarder\: detach from every port, remove pins and state; edged exits' \
@@ -748,6 +878,8 @@ _edgectl__subcmd__completions_commands() {
 _edgectl__subcmd__config_commands() {
     local commands; commands=(
 'check:Validate a config file without touching anything; prints every problem with its line' \
+'show:The config file as edged last applied it; with --effective, the config edged runs\: the file with the live changes merged, as TOML' \
+'diff:What the live changes add, replace and remove relative to the config file, as a diff of \`\[\[prefixes\]\]\` entries' \
 'reload:Make edged re-read its config file and apply it as a diff (a bad config is rejected whole; the running state stays)' \
 'help:Print this message or the help of the given subcommand(s)' \
     )
@@ -758,10 +890,17 @@ _edgectl__subcmd__config__subcmd__check_commands() {
     local commands; commands=()
     _describe -t commands 'edgectl config check commands' commands "$@"
 }
+(( $+functions[_edgectl__subcmd__config__subcmd__diff_commands] )) ||
+_edgectl__subcmd__config__subcmd__diff_commands() {
+    local commands; commands=()
+    _describe -t commands 'edgectl config diff commands' commands "$@"
+}
 (( $+functions[_edgectl__subcmd__config__subcmd__help_commands] )) ||
 _edgectl__subcmd__config__subcmd__help_commands() {
     local commands; commands=(
 'check:Validate a config file without touching anything; prints every problem with its line' \
+'show:The config file as edged last applied it; with --effective, the config edged runs\: the file with the live changes merged, as TOML' \
+'diff:What the live changes add, replace and remove relative to the config file, as a diff of \`\[\[prefixes\]\]\` entries' \
 'reload:Make edged re-read its config file and apply it as a diff (a bad config is rejected whole; the running state stays)' \
 'help:Print this message or the help of the given subcommand(s)' \
     )
@@ -771,6 +910,11 @@ _edgectl__subcmd__config__subcmd__help_commands() {
 _edgectl__subcmd__config__subcmd__help__subcmd__check_commands() {
     local commands; commands=()
     _describe -t commands 'edgectl config help check commands' commands "$@"
+}
+(( $+functions[_edgectl__subcmd__config__subcmd__help__subcmd__diff_commands] )) ||
+_edgectl__subcmd__config__subcmd__help__subcmd__diff_commands() {
+    local commands; commands=()
+    _describe -t commands 'edgectl config help diff commands' commands "$@"
 }
 (( $+functions[_edgectl__subcmd__config__subcmd__help__subcmd__help_commands] )) ||
 _edgectl__subcmd__config__subcmd__help__subcmd__help_commands() {
@@ -782,10 +926,20 @@ _edgectl__subcmd__config__subcmd__help__subcmd__reload_commands() {
     local commands; commands=()
     _describe -t commands 'edgectl config help reload commands' commands "$@"
 }
+(( $+functions[_edgectl__subcmd__config__subcmd__help__subcmd__show_commands] )) ||
+_edgectl__subcmd__config__subcmd__help__subcmd__show_commands() {
+    local commands; commands=()
+    _describe -t commands 'edgectl config help show commands' commands "$@"
+}
 (( $+functions[_edgectl__subcmd__config__subcmd__reload_commands] )) ||
 _edgectl__subcmd__config__subcmd__reload_commands() {
     local commands; commands=()
     _describe -t commands 'edgectl config reload commands' commands "$@"
+}
+(( $+functions[_edgectl__subcmd__config__subcmd__show_commands] )) ||
+_edgectl__subcmd__config__subcmd__show_commands() {
+    local commands; commands=()
+    _describe -t commands 'edgectl config show commands' commands "$@"
 }
 (( $+functions[_edgectl__subcmd__events_commands] )) ||
 _edgectl__subcmd__events_commands() {
@@ -801,6 +955,7 @@ _edgectl__subcmd__help_commands() {
 'pop:PoPs (next hops)' \
 'policy:Policies and their selection tables' \
 'config:Config file operations' \
+'live:Live changes\: the prefixes added, replaced or removed with edgectl on top of the config file' \
 'report:Reports' \
 'events:Recent events\: protection violations, PoP state changes, fallbacks, interface changes, operators'\'' changes' \
 'teardown:Remove the forwarder\: detach from every port, remove pins and state; edged exits' \
@@ -818,6 +973,8 @@ _edgectl__subcmd__help__subcmd__completions_commands() {
 _edgectl__subcmd__help__subcmd__config_commands() {
     local commands; commands=(
 'check:Validate a config file without touching anything; prints every problem with its line' \
+'show:The config file as edged last applied it; with --effective, the config edged runs\: the file with the live changes merged, as TOML' \
+'diff:What the live changes add, replace and remove relative to the config file, as a diff of \`\[\[prefixes\]\]\` entries' \
 'reload:Make edged re-read its config file and apply it as a diff (a bad config is rejected whole; the running state stays)' \
     )
     _describe -t commands 'edgectl help config commands' commands "$@"
@@ -827,10 +984,20 @@ _edgectl__subcmd__help__subcmd__config__subcmd__check_commands() {
     local commands; commands=()
     _describe -t commands 'edgectl help config check commands' commands "$@"
 }
+(( $+functions[_edgectl__subcmd__help__subcmd__config__subcmd__diff_commands] )) ||
+_edgectl__subcmd__help__subcmd__config__subcmd__diff_commands() {
+    local commands; commands=()
+    _describe -t commands 'edgectl help config diff commands' commands "$@"
+}
 (( $+functions[_edgectl__subcmd__help__subcmd__config__subcmd__reload_commands] )) ||
 _edgectl__subcmd__help__subcmd__config__subcmd__reload_commands() {
     local commands; commands=()
     _describe -t commands 'edgectl help config reload commands' commands "$@"
+}
+(( $+functions[_edgectl__subcmd__help__subcmd__config__subcmd__show_commands] )) ||
+_edgectl__subcmd__help__subcmd__config__subcmd__show_commands() {
+    local commands; commands=()
+    _describe -t commands 'edgectl help config show commands' commands "$@"
 }
 (( $+functions[_edgectl__subcmd__help__subcmd__events_commands] )) ||
 _edgectl__subcmd__help__subcmd__events_commands() {
@@ -841,6 +1008,24 @@ _edgectl__subcmd__help__subcmd__events_commands() {
 _edgectl__subcmd__help__subcmd__help_commands() {
     local commands; commands=()
     _describe -t commands 'edgectl help help commands' commands "$@"
+}
+(( $+functions[_edgectl__subcmd__help__subcmd__live_commands] )) ||
+_edgectl__subcmd__help__subcmd__live_commands() {
+    local commands; commands=(
+'list:Every live change\: network, kind (added, replaced, removed), when, by whom, and the live entry' \
+'clear:Drop live changes from the overlay (destructive\: the live entries are lost)\: each network goes back to what the config file says, its entry or nothing. One change, all or nothing' \
+    )
+    _describe -t commands 'edgectl help live commands' commands "$@"
+}
+(( $+functions[_edgectl__subcmd__help__subcmd__live__subcmd__clear_commands] )) ||
+_edgectl__subcmd__help__subcmd__live__subcmd__clear_commands() {
+    local commands; commands=()
+    _describe -t commands 'edgectl help live clear commands' commands "$@"
+}
+(( $+functions[_edgectl__subcmd__help__subcmd__live__subcmd__list_commands] )) ||
+_edgectl__subcmd__help__subcmd__live__subcmd__list_commands() {
+    local commands; commands=()
+    _describe -t commands 'edgectl help live list commands' commands "$@"
 }
 (( $+functions[_edgectl__subcmd__help__subcmd__policy_commands] )) ||
 _edgectl__subcmd__help__subcmd__policy_commands() {
@@ -953,6 +1138,49 @@ _edgectl__subcmd__help__subcmd__status_commands() {
 _edgectl__subcmd__help__subcmd__teardown_commands() {
     local commands; commands=()
     _describe -t commands 'edgectl help teardown commands' commands "$@"
+}
+(( $+functions[_edgectl__subcmd__live_commands] )) ||
+_edgectl__subcmd__live_commands() {
+    local commands; commands=(
+'list:Every live change\: network, kind (added, replaced, removed), when, by whom, and the live entry' \
+'clear:Drop live changes from the overlay (destructive\: the live entries are lost)\: each network goes back to what the config file says, its entry or nothing. One change, all or nothing' \
+'help:Print this message or the help of the given subcommand(s)' \
+    )
+    _describe -t commands 'edgectl live commands' commands "$@"
+}
+(( $+functions[_edgectl__subcmd__live__subcmd__clear_commands] )) ||
+_edgectl__subcmd__live__subcmd__clear_commands() {
+    local commands; commands=()
+    _describe -t commands 'edgectl live clear commands' commands "$@"
+}
+(( $+functions[_edgectl__subcmd__live__subcmd__help_commands] )) ||
+_edgectl__subcmd__live__subcmd__help_commands() {
+    local commands; commands=(
+'list:Every live change\: network, kind (added, replaced, removed), when, by whom, and the live entry' \
+'clear:Drop live changes from the overlay (destructive\: the live entries are lost)\: each network goes back to what the config file says, its entry or nothing. One change, all or nothing' \
+'help:Print this message or the help of the given subcommand(s)' \
+    )
+    _describe -t commands 'edgectl live help commands' commands "$@"
+}
+(( $+functions[_edgectl__subcmd__live__subcmd__help__subcmd__clear_commands] )) ||
+_edgectl__subcmd__live__subcmd__help__subcmd__clear_commands() {
+    local commands; commands=()
+    _describe -t commands 'edgectl live help clear commands' commands "$@"
+}
+(( $+functions[_edgectl__subcmd__live__subcmd__help__subcmd__help_commands] )) ||
+_edgectl__subcmd__live__subcmd__help__subcmd__help_commands() {
+    local commands; commands=()
+    _describe -t commands 'edgectl live help help commands' commands "$@"
+}
+(( $+functions[_edgectl__subcmd__live__subcmd__help__subcmd__list_commands] )) ||
+_edgectl__subcmd__live__subcmd__help__subcmd__list_commands() {
+    local commands; commands=()
+    _describe -t commands 'edgectl live help list commands' commands "$@"
+}
+(( $+functions[_edgectl__subcmd__live__subcmd__list_commands] )) ||
+_edgectl__subcmd__live__subcmd__list_commands() {
+    local commands; commands=()
+    _describe -t commands 'edgectl live list commands' commands "$@"
 }
 (( $+functions[_edgectl__subcmd__policy_commands] )) ||
 _edgectl__subcmd__policy_commands() {

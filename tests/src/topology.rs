@@ -454,6 +454,18 @@ impl Edged {
     }
 
     /// `edgectl ARGS` must succeed; its reply's data.
+    /// Runs edgectl without `--json`; its standard output (exit code 0).
+    pub fn ctl_text(&self, args: &[&str]) -> String {
+        let out = std::process::Command::new(workspace_bin("edgectl"))
+            .arg("--socket")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .expect("run edgectl");
+        assert!(out.status.success(), "edgectl {args:?}: {out:?}");
+        String::from_utf8(out.stdout).expect("UTF-8")
+    }
+
     pub fn ctl_ok(&self, args: &[&str]) -> serde_json::Value {
         let o = self.ctl(args);
         assert_eq!(o.code, Some(0), "edgectl {args:?}: {o:?}");

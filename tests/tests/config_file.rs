@@ -102,6 +102,66 @@ fn a_config_that_is_not_utf8_is_refused_with_its_line() {
     std::fs::remove_file(config).unwrap();
 }
 
+/// A TOML error hides no other problem: `edged --check` and `edgectl
+/// config check` list the same problems, sorted by line, and exit with 2.
+#[test]
+fn edged_check_and_edgectl_config_check_list_the_same_problems() {
+    let text = LAB_CONFIG
+        .replacen("xdp_mode = \"auto\"", "xdp_mode = auto", 1)
+        .replacen("encap_ttl = 64", "encap_ttl = 0", 1)
+        .replacen(
+            "mac = \"02:00:00:00:0b:01\"",
+            "mac = \"02:00:00:00:0b:01\"\ncolour = \"red\"",
+            1,
+        );
+    let config = std::env::temp_dir().join(format!("edge-check-{}.toml", std::process::id()));
+    std::fs::write(&config, &text).unwrap();
+    let line_of = |needle: &str| text.lines().position(|l| l.contains(needle)).unwrap() + 1;
+
+    let (code, stderr) = edged_check(&config);
+    assert_eq!(code, Some(2), "edged --check: {stderr}");
+    let from_edged: Vec<&str> = stderr
+        .lines()
+        .filter_map(|l| l.trim().starts_with("line ").then_some(l.trim()))
+        .collect();
+    let out = std::process::Command::new(workspace_bin("edgectl"))
+        .args(["config", "check", config.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let prefix = format!("{}: ", config.display());
+    let from_edgectl: Vec<&str> = stderr
+        .lines()
+        .filter_map(|l| l.strip_prefix(&prefix))
+        .collect();
+    assert_eq!(from_edged, from_edgectl);
+    assert_eq!(from_edgectl.len(), 3, "{stderr}");
+    let lines: Vec<String> = [
+        line_of("xdp_mode = auto"),
+        line_of("encap_ttl = 0"),
+        line_of("colour"),
+    ]
+    .iter()
+    .map(|n| format!("line {n}: "))
+    .collect();
+    for (problem, line) in from_edgectl.iter().zip(&lines) {
+        assert!(
+            problem.starts_with(line.as_str()),
+            "{problem} (want {line}): {stderr}"
+        );
+    }
+    assert!(
+        from_edgectl[1].contains("encap_ttl 0 is outside 1-255"),
+        "{stderr}"
+    );
+    assert!(
+        from_edgectl[2].contains("unknown field `colour`"),
+        "{stderr}"
+    );
+    std::fs::remove_file(config).unwrap();
+}
+
 #[test]
 fn a_config_anyone_can_change_is_warned_about() {
     let lab = EdgeLab::build("wwdir");

@@ -363,6 +363,168 @@ fn prefix_commands_live_changes_and_limits() {
     std::fs::remove_file(config).unwrap();
 }
 
+/// `live list`, `config show --effective`, `config diff` and `live clear`:
+/// every live change with when and by whom (kept across a restart), the
+/// config edged runs (a file `config check` passes), the diff against the
+/// file, and clearing that brings the file's entries back in one change.
+#[test]
+fn live_changes_are_listed_diffed_and_cleared() {
+    let lab = EdgeLab::build("clilive");
+    let config = write_config(&lab, LAB_CONFIG);
+    let mut edged = Edged::start(&lab.edge, &config, &lab.pin_path());
+    assert_eq!(edged.ctl_ok(&["live", "list"])["changes"], json!([]));
+    let o = edged.ctl_ok(&["config", "diff"]);
+    assert_eq!(o["changes"], json!([]), "{o}");
+
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    edged.ctl_ok(&[
+        "prefix",
+        "add",
+        "198.51.100.128/25",
+        "--registration",
+        "tailspin",
+        "--pop",
+        "pop-b",
+        "--region",
+        "World > Europe",
+    ]);
+    edged.ctl_ok(&["prefix", "add", "192.0.2.0/25", "--pop", "pop-a"]);
+    edged.ctl_ok(&["prefix", "del", "192.0.2.128/25"]);
+    // A region is checked as in the config.
+    let o = edged.ctl(&[
+        "prefix",
+        "add",
+        "203.0.113.0/25",
+        "--pop",
+        "pop-a",
+        "--region",
+        "world > > ie",
+    ]);
+    assert_eq!(o.code, Some(2), "{o:?}");
+    assert!(error_of(&o).contains("empty segment"), "{o:?}");
+
+    let list = edged.ctl_ok(&["live", "list"]);
+    let changes = list["changes"].as_array().unwrap();
+    let rows: Vec<(&str, &str)> = changes
+        .iter()
+        .map(|c| (c["network"].as_str().unwrap(), c["kind"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("198.51.100.128/25", "added"),
+            ("192.0.2.0/25", "replaced"),
+            ("192.0.2.128/25", "removed"),
+        ],
+        "{list}"
+    );
+    for c in changes {
+        assert_eq!(c["by"], "root (uid 0)", "{c}");
+        let t = c["time"].as_f64().unwrap();
+        assert!(t >= before - 1.0 && t < before + 60.0, "{c}");
+    }
+    assert_eq!(changes[0]["spec"]["region"], "World > Europe", "{list}");
+    assert_eq!(changes[2]["spec"], Value::Null, "{list}");
+
+    // The effective config: the file with the changes merged; as a file
+    // of its own it checks, with the same prefixes.
+    let eff = edged.ctl_ok(&["config", "show", "--effective"]);
+    let nets: Vec<&str> = eff["effective"]["prefixes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["prefix"].as_str().unwrap())
+        .collect();
+    assert!(
+        nets.contains(&"198.51.100.128/25") && !nets.contains(&"192.0.2.128/25"),
+        "{eff}"
+    );
+    let text = edged.ctl_text(&["config", "show", "--effective"]);
+    assert!(text.starts_with("# The config edged runs"), "{text}");
+    let merged = std::env::temp_dir().join(format!("{}-effective.toml", lab.edge));
+    std::fs::write(&merged, &text).unwrap();
+    let checked = edged.ctl_ok(&["config", "check", merged.to_str().unwrap()]);
+    assert_eq!(checked["ok"], true, "{checked}");
+    std::fs::remove_file(&merged).unwrap();
+    assert_eq!(
+        edged.ctl_text(&["config", "show"]),
+        std::fs::read_to_string(&config).unwrap()
+    );
+    let diff = edged.ctl_text(&["config", "diff"]);
+    for needle in [
+        "@@ 192.0.2.0/25 replaced, ",
+        "-policy = \"contoso-nearest\"",
+        "+pop = \"pop-a\"",
+        "@@ 192.0.2.128/25 removed",
+        "-prefix = \"192.0.2.128/25\"",
+        "+region = \"World > Europe\"",
+    ] {
+        assert!(diff.contains(needle), "{needle:?} missing in\n{diff}");
+    }
+    let d = edged.ctl_ok(&["config", "diff"]);
+    assert_eq!(d["changes"][1]["file"]["policy"], "contoso-nearest", "{d}");
+    assert_eq!(d["changes"][1]["live"]["pop"], "pop-a", "{d}");
+
+    // Kept across a restart, stamps included.
+    edged.stop();
+    edged.restart();
+    assert_eq!(edged.ctl_ok(&["live", "list"]), list);
+
+    // Clearing: the file's entries come back; a network without a live
+    // change is not found and nothing is cleared.
+    let o = edged.ctl(&["live", "clear", "192.0.2.128/25", "203.0.113.0/24"]);
+    assert_eq!(o.code, Some(3), "{o:?}");
+    assert!(
+        error_of(&o).contains("no live change for 203.0.113.0/24"),
+        "{o:?}"
+    );
+    let o = edged.ctl_ok(&["live", "clear", "192.0.2.128/25"]);
+    assert_eq!(o["cleared"], json!(["192.0.2.128/25"]), "{o}");
+    let v = edged.ctl_ok(&["prefix", "lookup", "192.0.2.200"]);
+    assert_eq!(
+        (&v["registration"], &v["source"]),
+        (&json!("fabrikam"), &json!("config")),
+        "{v}"
+    );
+    let events = edged.ctl_ok(&["events"]);
+    assert!(
+        events["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["kind"] == "change"
+                && e["message"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("live changes of 1 network cleared (192.0.2.128/25)")),
+        "{events}"
+    );
+    let o = edged.ctl_ok(&["live", "clear", "--all"]);
+    assert_eq!(
+        o["cleared"],
+        json!(["198.51.100.128/25", "192.0.2.0/25"]),
+        "{o}"
+    );
+    assert_eq!(edged.ctl_ok(&["live", "list"])["changes"], json!([]));
+    assert!(prefixes(&edged).iter().all(|p| p.2 == "config"));
+    assert_eq!(
+        toward(&edged, "192.0.2.9"),
+        [("contoso-direct".into(), 1021)]
+    );
+    let state: Value = serde_json::from_slice(&std::fs::read(&edged.state).unwrap()).unwrap();
+    assert_eq!(
+        state["live"],
+        json!({"added": [], "removed": []}),
+        "{state}"
+    );
+    assert_eq!(state.get("stamps"), None, "{state}");
+    drop(edged);
+    std::fs::remove_file(config).unwrap();
+}
+
 #[test]
 fn pop_policy_stats_config_and_teardown_commands() {
     let lab = EdgeLab::build("clipop");
@@ -698,6 +860,9 @@ fn a_read_group_member_may_look_but_not_change() {
         &["pop", "list"],
         &["events"],
         &["prefix", "list"],
+        &["live", "list"],
+        &["config", "show", "--effective"],
+        &["config", "diff"],
     ] {
         let o = as_user(&GROUP.to_string(), read);
         assert!(o.status.success(), "{read:?}: {o:?}");
@@ -706,6 +871,7 @@ fn a_read_group_member_may_look_but_not_change() {
         &["prefix", "add", "203.0.113.0/24", "--pop", "pop-a"][..],
         &["pop", "drain", "pop-a"],
         &["config", "reload"],
+        &["live", "clear", "--all"],
         &["teardown"],
     ] {
         let o = as_user(&GROUP.to_string(), change);

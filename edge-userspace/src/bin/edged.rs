@@ -182,13 +182,13 @@ async fn run(args: Args) -> Result<()> {
 
     loop {
         tokio::select! {
-            Some((request, reply)) = rx.recv() => {
+            Some((request, caller, reply)) = rx.recv() => {
                 let teardown = matches!(request, Request::Teardown {});
                 let reload = matches!(request, Request::ConfigReload { .. });
                 if reload {
                     notify::reloading("reloading the config (control socket)");
                 }
-                let (response, exit) = block_in_place(|| daemon.handle(request));
+                let (response, exit) = block_in_place(|| daemon.handle(request, Some(caller)));
                 if reload && response.ok {
                     // Ports may have changed.
                     block_in_place(|| {

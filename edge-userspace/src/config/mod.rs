@@ -5,6 +5,7 @@
 //! every problem is reported with its line, not just the first one.
 
 mod chunked;
+pub mod overlay;
 mod reload;
 mod schema;
 #[cfg(test)]
@@ -96,7 +97,8 @@ pub fn parse(text: &str) -> Result<Plan, Invalid> {
     validate(text, read(text)?)
 }
 
-/// Validates the parsed `file` of `text` as a whole.
+/// Validates the parsed `file` of `text` as a whole; the problems sorted
+/// by line (those without one last).
 fn validate(text: &str, file: File) -> Result<Plan, Invalid> {
     let (guard, problems) = reload::guard(&file.daemon, text);
     match Validator::new(text).run(file) {
@@ -106,10 +108,17 @@ fn validate(text: &str, file: File) -> Result<Plan, Invalid> {
         }
         Ok(_) => Err(Invalid(problems)),
         Err(Invalid(mut all)) => {
-            reload::merge(&mut all, problems);
+            all.extend(problems);
+            sort_by_line(&mut all);
             Err(Invalid(all))
         }
     }
+}
+
+/// Sorts problems by line, those without a line last, keeping the order
+/// of problems on one line.
+fn sort_by_line(problems: &mut [Problem]) {
+    problems.sort_by_key(|p| p.line.unwrap_or(usize::MAX));
 }
 
 /// A config file parsed (TOML and schema), not validated yet: what edged
@@ -138,18 +147,164 @@ impl Parsed {
     }
 }
 
-/// The file's text as its schema, or the syntax error with its line.
+/// The file's text as its schema; or, when a table has a TOML error (its
+/// syntax, an unknown key, a value of the wrong type), that error and the
+/// problems of the rest of the file (see [`recover`]).
 fn read(text: &str) -> Result<File, Invalid> {
     if let Some(file) = chunked::read(text) {
         return Ok(file);
     }
-    toml::from_str(text).map_err(|e| {
-        Invalid(vec![Problem {
-            line: e.span().map(|s| line_of(text, s.start)),
-            message: e.message().trim().to_string(),
-            map_full: false,
-        }])
-    })
+    toml::from_str(text).map_err(|e| recover(text, e))
+}
+
+/// A TOML error as a problem with its line (`text`: the document it is in;
+/// a blanked copy of the file has the file's lines).
+fn toml_problem(text: &str, e: &toml::de::Error) -> Problem {
+    Problem {
+        line: e.span().map(|s| line_of(text, s.start)),
+        message: e.message().trim().to_string(),
+        map_full: false,
+    }
+}
+
+/// At most this many TOML errors are reported; then the rest of the file
+/// is not validated.
+const MAX_TOML_ERRORS: usize = 20;
+
+/// Every problem of a file with TOML errors (the first is `first`). Each
+/// error is in a top-level table (from one `[name]` or `[[name]]` header
+/// to the next, its sub-tables such as `[pops.probe]` included; the keys
+/// before the first header count as one). The error is reported, then put
+/// out of the way: its line, when that is a `key = value` of its own (an
+/// unknown key, a value of the wrong type), else the whole table, is
+/// blanked (spaces, the lines kept) and the file parsed again; a table
+/// that errs again is blanked whole, without reporting (the error may come
+/// from the blanked line: a key now missing). Once the file parses, what
+/// is left of it is validated as a whole. So each table's first TOML error
+/// is reported, then every validation problem, sorted by line. Problems
+/// that only follow from a blanked table (a prefix naming a PoP whose
+/// table has a syntax error) are reported too.
+fn recover(text: &str, first: toml::de::Error) -> Invalid {
+    let starts = table_starts(text);
+    let mut doc = text.to_string();
+    // Per table: its error reported, a line of it blanked, it all blanked.
+    let mut reported = vec![false; starts.len()];
+    let mut line_blanked = vec![false; starts.len()];
+    let mut blanked = vec![false; starts.len()];
+    let mut problems = Vec::new();
+    let mut error = first;
+    loop {
+        let Some(span) = error.span() else {
+            problems.push(toml_problem(&doc, &error));
+            break;
+        };
+        // The table the error is in (an error at the end: the last one).
+        let i = starts
+            .partition_point(|&s| s <= span.start)
+            .saturating_sub(1);
+        let end = starts.get(i + 1).copied().unwrap_or(doc.len());
+        if !reported[i] {
+            if problems.len() == MAX_TOML_ERRORS {
+                let mut p = toml_problem(&doc, &error);
+                p.message = format!(
+                    "{} (and maybe more: after {MAX_TOML_ERRORS} TOML errors the rest of the file is not checked)",
+                    p.message
+                );
+                problems.push(p);
+                break;
+            }
+            reported[i] = true;
+            problems.push(toml_problem(&doc, &error));
+        }
+        if blanked[i] {
+            break; // blanking did not move it (a string left open to the end)
+        }
+        match key_value_line(&doc, span.start).filter(|_| !line_blanked[i]) {
+            Some(line) => {
+                line_blanked[i] = true;
+                blank(&mut doc, line);
+            }
+            None => {
+                blanked[i] = true;
+                blank(&mut doc, starts[i]..end);
+            }
+        }
+        let parsed = match chunked::read(&doc) {
+            Some(file) => Ok(file),
+            None => toml::from_str::<File>(&doc),
+        };
+        match parsed {
+            Ok(file) => {
+                if let Err(Invalid(more)) = validate(&doc, file) {
+                    problems.extend(more);
+                }
+                break;
+            }
+            Err(e) => error = e,
+        }
+    }
+    sort_by_line(&mut problems);
+    Invalid(problems)
+}
+
+/// Replaces `range` of `doc` with spaces, its newlines kept: every byte
+/// (each byte of a multi-byte character too), so the text stays UTF-8
+/// with the same offsets and lines.
+fn blank(doc: &mut String, range: std::ops::Range<usize>) {
+    let spaces: String = doc.as_bytes()[range.clone()]
+        .iter()
+        .map(|&b| if b == b'\n' { '\n' } else { ' ' })
+        .collect();
+    doc.replace_range(range, &spaces);
+}
+
+/// The line holding byte `at`, when it is a `key = value` that is TOML of
+/// its own (not a header, not part of a value spread over lines).
+fn key_value_line(doc: &str, at: usize) -> Option<std::ops::Range<usize>> {
+    // By bytes: an error's offset need not fall on a character boundary.
+    let bytes = doc.as_bytes();
+    let at = at.min(bytes.len());
+    let start = bytes[..at]
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |i| i + 1);
+    let end = bytes[at..]
+        .iter()
+        .position(|&b| b == b'\n')
+        .map_or(bytes.len(), |i| at + i);
+    let line = &doc[start..end];
+    let t = line.trim_start();
+    (!t.starts_with('[') && t.contains('=') && toml::from_str::<toml::Table>(line).is_ok())
+        .then_some(start..end)
+}
+
+/// Where each top-level table of `text` starts: 0 (the keys before the
+/// first header), then every line that is a table header of one bare key
+/// (`[daemon]`, `[[pops]]`; not `[pops.probe]`, which belongs to the table
+/// before it).
+fn table_starts(text: &str) -> Vec<usize> {
+    let mut out = vec![0];
+    let mut at = 0;
+    for line in text.split_inclusive('\n') {
+        let t = line.trim();
+        let t = t.split_once('#').map_or(t, |(h, _)| h.trim_end());
+        let key = t
+            .strip_prefix("[[")
+            .and_then(|k| k.strip_suffix("]]"))
+            .or_else(|| t.strip_prefix('[').and_then(|k| k.strip_suffix(']')))
+            .map(str::trim);
+        if let Some(key) = key
+            && !key.is_empty()
+            && key
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            && at > 0
+        {
+            out.push(at);
+        }
+        at += line.len();
+    }
+    out
 }
 
 /// Live changes made with edgectl on top of the config file: prefixes added
@@ -179,6 +334,9 @@ pub struct PrefixSpec {
     pub dscp: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub protect: Vec<String>,
+    /// Where the customer is (a region path), for geographic policies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
 }
 
 /// Parses and validates the config `text` with the live changes applied:
@@ -382,6 +540,6 @@ fn live_entry(spec: &PrefixSpec, at: usize) -> Result<PrefixConfig, String> {
             .as_ref()
             .map(|d| Spanned::new(at..at + 1, Dscp::Name(d.clone()))),
         protect: spec.protect.iter().map(|p| span(p)).collect(),
-        region: None,
+        region: spec.region.as_deref().map(span),
     })
 }

@@ -46,18 +46,3 @@ pub(super) fn guard(daemon: &schema::Daemon, text: &str) -> (ReloadGuard, Vec<Pr
         problems,
     )
 }
-
-/// Merges `extra` problems into `problems` by line (those without a line
-/// go last), keeping the order of each list.
-pub(super) fn merge(problems: &mut Vec<Problem>, extra: Vec<Problem>) {
-    for p in extra {
-        let at = match p.line {
-            Some(line) => problems
-                .iter()
-                .position(|q| q.line.is_some_and(|l| l > line))
-                .unwrap_or(problems.len()),
-            None => problems.len(),
-        };
-        problems.insert(at, p);
-    }
-}

@@ -177,6 +177,76 @@ fn unknown_key_is_reported_with_its_line() {
     assert!(p[0].starts_with("line 3: unknown field `colour`"), "{p:?}");
 }
 
+/// A TOML error (syntax, an unknown key, a value of the wrong type) no
+/// longer hides the file's other problems: each table's first one, then
+/// what validating the rest finds, all by line.
+#[test]
+fn a_toml_error_hides_no_other_problem() {
+    let text = GOOD
+        .replace("xdp_mode = \"generic\"", "xdp_mode = generic")
+        .replace(
+            "mac = \"02:00:00:00:0b:01\"",
+            "mac = \"02:00:00:00:0b:01\"\ncolour = 1",
+        )
+        .replace(
+            "method = \"weighted\"",
+            "method = \"weighted\"\nhysteresis_ms = \"5\"",
+        )
+        .replace("203.0.113.0/24", "203.0.113.1/24");
+    let p = problems(&text);
+    assert_eq!(p.len(), 4, "{p:#?}");
+    assert_eq!(
+        p[0],
+        "line 4: string values must be quoted, expected literal string"
+    );
+    assert!(
+        p[1].starts_with("line 32: unknown field `colour`"),
+        "{p:#?}"
+    );
+    assert!(
+        p[2].starts_with("line 43: invalid type: string \"5\""),
+        "{p:#?}"
+    );
+    assert_eq!(
+        p[3],
+        "line 47: prefix 203.0.113.1/24 has host bits set (did you mean 203.0.113.0/24?)"
+    );
+    // A table whose error cannot be put aside on its own line (a syntax
+    // error inside it) is left out whole; what names it is reported too.
+    let text = GOOD.replace(
+        "name = \"isp\"\ninterface",
+        "name = \"isp\"\ninterface = = 1\nx",
+    );
+    let p = problems(&text);
+    assert_eq!(
+        p,
+        [
+            "line 9: transit_exit: unknown PoP or policy \"isp\"",
+            "line 30: extra `=`, expected nothing"
+        ]
+    );
+    // An error after text that is not ASCII, on the line of a table that
+    // is then left out: that one problem.
+    let text = GOOD.replace(
+        "registration = \"contoso\"",
+        "registration = \"café 🙂\" colour",
+    );
+    let p = problems(&text);
+    assert_eq!(p.len(), 1, "{p:#?}");
+    assert!(p[0].starts_with("line 46: "), "{p:#?}");
+    // An unclosed string runs to the end: one problem.
+    let text = GOOD.replace("registration = \"contoso\"", "registration = \"contoso");
+    assert_eq!(problems(&text).len(), 1, "{:#?}", problems(&text));
+    // Many errors: the first 20, and a word that there may be more.
+    let mut text = GOOD.to_string();
+    for i in 0..30 {
+        text += &format!("\n[[ports]]\ninterface = \"x{i}\"\nrole = \"peering\"\ncolour = {i}\n");
+    }
+    let p = problems(&text);
+    assert_eq!(p.len(), 21, "{p:#?}");
+    assert!(p[20].contains("and maybe more"), "{p:#?}");
+}
+
 #[test]
 fn every_semantic_problem_is_reported_with_its_line() {
     let text = GOOD
@@ -217,11 +287,11 @@ fn duplicates_and_unknown_names() {
     assert_eq!(
         problems(&text),
         vec![
+            "line 61: prefix 203.0.113.0/24 is already registered on line 45",
+            "line 66: prefix 192.0.2.0/24: unknown policy \"nyc\"",
             "line 69: PoP ams is defined twice",
             "line 70: PoP ams: interface eth9 is not a listed port",
             "line 71: PoP ams: MAC 01:00:5E:00:00:01 is not a unicast address",
-            "line 61: prefix 203.0.113.0/24 is already registered on line 45",
-            "line 66: prefix 192.0.2.0/24: unknown policy \"nyc\"",
         ]
     );
 }
@@ -506,8 +576,8 @@ fn method_specific_keys_and_member_shapes_are_checked() {
     assert_eq!(
         problems(&text),
         vec![
-            "line 49: policy geo: subnets apply to the subnet method only",
             "line 48: policy geo: hysteresis_percent applies to the performance method only",
+            "line 49: policy geo: subnets apply to the subnet method only",
             "line 54: policy sites: empty subnets (leave the key out for the fallback member)",
         ]
     );
@@ -521,8 +591,8 @@ fn nested_policies_may_not_loop_or_nest_a_subnet_policy() {
     assert_eq!(
         problems(&text),
         vec![
-            "line 75: policy c: subnet policy sites cannot be a member (it maps customer addresses, which only a prefix has)",
             "line 63: policy a: nested policies form a cycle: a > b > c > a",
+            "line 75: policy c: subnet policy sites cannot be a member (it maps customer addresses, which only a prefix has)",
             "line 78: policy self: nested policies form a cycle: self > self",
         ]
     );
@@ -684,6 +754,43 @@ mac = "02:00:00:00:00:01"
         };
         let plan = parse_with(inline, &live).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(plan.prefixes.len(), 2);
+    }
+
+    /// A live prefix's region is checked as the file's `region` is, by
+    /// the whole validation and by the live one, in the same words.
+    #[test]
+    fn a_live_region_is_validated_like_the_files() {
+        let with = |region: &str| Live {
+            added: vec![PrefixSpec {
+                region: Some(region.into()),
+                ..spec("203.0.113.0/24")
+            }],
+            removed: vec![],
+        };
+        let plan = parse_with(BASE, &with("World > Europe > IE")).unwrap_or_else(|e| panic!("{e}"));
+        let p = plan
+            .prefixes
+            .iter()
+            .find(|p| p.origin == Origin::Live)
+            .unwrap();
+        assert_eq!(
+            p.region.as_ref().map(ToString::to_string).as_deref(),
+            Some("world > europe > ie")
+        );
+        let in_file = BASE.to_string()
+            + "\n[[prefixes]]\nprefix = \"203.0.113.0/24\"\npop = \"core\"\nregion = \"world > > ie\"\n";
+        let file = parse(&in_file).unwrap_err();
+        let whole = parse_with(BASE, &with("world > > ie")).unwrap_err();
+        let base = parse(BASE).unwrap();
+        let live = validate_live(&base, &with("world > > ie").added, &|_| false, None).unwrap_err();
+        assert_eq!(whole.0.len(), 1, "{whole}");
+        assert_eq!(
+            whole.0[0].message,
+            format!("live change: {}", file.0[0].message),
+            "{whole} / {file}"
+        );
+        assert_eq!(whole.0, live.0);
+        assert!(file.0[0].message.contains("empty segment"), "{file}");
     }
 
     #[test]

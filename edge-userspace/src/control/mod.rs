@@ -38,8 +38,27 @@ pub const REQUESTS_PER_SECOND: u32 = 200;
 /// An idle connection is closed after this long.
 pub const IDLE: Duration = Duration::from_secs(60);
 
-/// A request on its way to the daemon, with where the reply goes.
-pub type Envelope = (Request, oneshot::Sender<Response>);
+/// A request on its way to the daemon, who sent it, and where the reply
+/// goes.
+pub type Envelope = (Request, Caller, oneshot::Sender<Response>);
+
+/// Who sent a request: the peer's credentials (`SO_PEERCRED`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Caller {
+    pub uid: u32,
+    pub pid: Option<i32>,
+}
+
+impl Caller {
+    /// The user, for the record of live changes: `root (uid 0)`, or
+    /// `uid 1001` when the user has no name.
+    pub fn name(&self) -> String {
+        match nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(self.uid)) {
+            Ok(Some(u)) => format!("{} (uid {})", u.name, self.uid),
+            _ => format!("uid {}", self.uid),
+        }
+    }
+}
 
 /// The group whose members may use the read-only commands: its number.
 pub type Readers = Option<u32>;
@@ -222,6 +241,10 @@ async fn connection(
     readers: Readers,
 ) -> Result<()> {
     let cred = stream.peer_cred().context("reading peer credentials")?;
+    let caller = Caller {
+        uid: cred.uid(),
+        pid: cred.pid(),
+    };
     let (read, mut write) = stream.into_split();
     let access = if cred.uid() == 0 || cred.uid() == me {
         Some(Access::Full)
@@ -323,7 +346,7 @@ async fn connection(
                 };
                 let (reply_tx, reply_rx) = oneshot::channel();
                 if tx
-                    .send((Request::PrefixBatch { count, items }, reply_tx))
+                    .send((Request::PrefixBatch { count, items }, caller, reply_tx))
                     .await
                     .is_err()
                 {
@@ -335,7 +358,7 @@ async fn connection(
             }
             Ok(request) => {
                 let (reply_tx, reply_rx) = oneshot::channel();
-                if tx.send((request, reply_tx)).await.is_err() {
+                if tx.send((request, caller, reply_tx)).await.is_err() {
                     return Ok(()); // daemon stopping
                 }
                 reply_rx
@@ -458,6 +481,28 @@ pub fn call_line(
     items: &[BatchItem],
     timeout: Duration,
 ) -> Result<String> {
+    let (stream, written) = send(socket, request, items, timeout)?;
+    let mut line = String::new();
+    if let Err(e) = BufReader::new(&stream).read_line(&mut line) {
+        return Err(read_error(e, timeout));
+    }
+    if line.is_empty() {
+        written.context("sending the request")?;
+        bail!("edged closed the connection without replying");
+    }
+    Ok(line)
+}
+
+/// Connects to edged and sends `request` (and the batch `items` after it);
+/// the connection, to read the reply from, and whether the request was
+/// written whole (a refusal arrives before the request is read: a failed
+/// write still leaves the reply to read).
+pub fn send(
+    socket: &Path,
+    request: &Request,
+    items: &[BatchItem],
+    timeout: Duration,
+) -> Result<(StdUnixStream, std::io::Result<()>)> {
     let mut stream = StdUnixStream::connect(socket).with_context(|| {
         format!(
             "connecting to edged at {} (is it running? --socket or EDGE_SOCKET sets the path)",
@@ -472,27 +517,23 @@ pub fn call_line(
         serde_json::to_writer(&mut bytes, item).context("encoding a batch item")?;
         bytes.push(b'\n');
     }
-    // A refusal arrives before the request is read: a failed write still
-    // leaves the reply to read.
     let written = stream.write_all(&bytes);
-    let mut line = String::new();
-    if let Err(e) = BufReader::new(&stream).read_line(&mut line) {
-        if matches!(
-            e.kind(),
-            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-        ) {
-            bail!(
-                "edged did not reply within {} s (--timeout sets the wait): it may still be applying a large change; `edgectl status` shows whether it answers",
-                timeout.as_secs_f64()
-            );
-        }
-        return Err(anyhow::Error::new(e).context("reading edged's reply"));
+    Ok((stream, written))
+}
+
+/// A failed read of edged's reply, saying what happened (no reply within
+/// `timeout`).
+pub fn read_error(e: std::io::Error, timeout: Duration) -> anyhow::Error {
+    if matches!(
+        e.kind(),
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+    ) {
+        return anyhow::anyhow!(
+            "edged did not reply within {} s (--timeout sets the wait): it may still be applying a large change; `edgectl status` shows whether it answers",
+            timeout.as_secs_f64()
+        );
     }
-    if line.is_empty() {
-        written.context("sending the request")?;
-        bail!("edged closed the connection without replying");
-    }
-    Ok(line)
+    anyhow::Error::new(e).context("reading edged's reply")
 }
 
 #[cfg(test)]

@@ -239,6 +239,7 @@ fn every_reply_round_trips() {
             written: 2,
         },
         pending_restart: Vec::new(),
+        cleared: Vec::new(),
     });
     round_trip(&Changed {
         changes: Changes {
@@ -246,6 +247,7 @@ fn every_reply_round_trips() {
             written: 0,
         },
         pending_restart: vec!["pin_path".into(), "limits.prefixes_v4".into()],
+        cleared: vec!["192.0.2.0/24".parse().unwrap()],
     });
     round_trip(&vec![pop(false), pop(true)]);
     round_trip(&vec![policy()]);
@@ -573,6 +575,8 @@ fn the_protocol_doc_examples_match_the_types() {
                     "Events" => same::<Events>(&block),
                     "Latency" => same::<Latency>(&block),
                     "TornDown" => same::<TornDown>(&block),
+                    "LiveList" => same::<LiveList>(&block),
+                    "ConfigShow" => same::<ConfigShow>(&block),
                     "error" => same::<Value>(&block).and_then(|()| {
                         // Its kind is one the types know.
                         serde_json::from_str::<Response<Value>>(&block)
@@ -618,6 +622,9 @@ fn the_protocol_doc_examples_match_the_types() {
         "events",
         "report_latency",
         "config_reload",
+        "config_show",
+        "live_list",
+        "live_clear",
         "teardown",
     ];
     let missing: Vec<_> = all_verbs.iter().filter(|v| !verbs.contains(**v)).collect();
@@ -637,6 +644,8 @@ fn the_protocol_doc_examples_match_the_types() {
         "PolicyShow",
         "Events",
         "Latency",
+        "LiveList",
+        "ConfigShow",
         "TornDown",
         "error",
     ];
@@ -686,5 +695,103 @@ fn prefix_rows_are_a_prefix_list() {
         let reply = serde_json::to_string(&Response::ok(Reply::PrefixRows(r))).unwrap();
         let back: Response<PrefixList> = decode_reply(&reply).unwrap();
         assert_eq!(back.data.unwrap(), list);
+    }
+}
+
+/// `prefix_list`'s rows, written by hand, are the bytes serde writes for
+/// them: escapes, unicode, every source, DSCP and protection.
+#[test]
+fn prefix_rows_encode_as_serde_does() {
+    let view = |registration: &str, source, dscp, protect: Vec<String>, policy: Option<&str>| {
+        desired::PrefixView {
+            prefix: "2001:db8:c::/48".parse().unwrap(),
+            registration: registration.into(),
+            preference: "internet",
+            policy: policy.map(Into::into),
+            dscp,
+            protect,
+            source,
+            counter_slot: 65535,
+        }
+    };
+    let rows = vec![
+        view("contoso", crate::plan::Origin::Config, None, vec![], None),
+        view(
+            "quote \" back\\slash \u{1} tab\t é 🙂",
+            crate::plan::Origin::Live,
+            Some(46),
+            vec!["peer0".into(), "pe\"er1".into()],
+            Some("pop:a"),
+        ),
+        view(
+            "r",
+            crate::plan::Origin::Route {
+                table: 4_000_000_000,
+            },
+            Some(0),
+            vec!["p".into()],
+            Some("weird\npolicy"),
+        ),
+        desired::PrefixView {
+            prefix: "198.18.0.1/32".parse().unwrap(),
+            ..view("x", crate::plan::Origin::Config, None, vec![], None)
+        },
+    ];
+    let r = PrefixRows {
+        view: Arc::new(desired::View {
+            prefixes: Arc::new(rows),
+            ..Default::default()
+        }),
+        rows: None,
+    };
+    let by_hand: Vec<u8> = r.pieces(16).flatten().collect();
+    let by_serde = serde_json::to_vec(&r.iter().map(PrefixRef::from).collect::<Vec<_>>()).unwrap();
+    assert_eq!(
+        String::from_utf8(by_hand).unwrap(),
+        String::from_utf8(by_serde).unwrap()
+    );
+}
+
+/// [`write_net`] writes what `Display` writes: random addresses with runs
+/// of zero groups of every length and place, every prefix length.
+#[test]
+fn networks_are_written_as_display_writes_them() {
+    use rand::{Rng as _, SeedableRng as _};
+    let mut rng = rand::rngs::SmallRng::seed_from_u64(7);
+    let check = |net: ipnet::IpNet| {
+        let mut out = Vec::new();
+        write_net(&mut out, &net);
+        assert_eq!(String::from_utf8(out).unwrap(), net.to_string());
+    };
+    for _ in 0..200_000 {
+        let mut groups = [0u16; 8];
+        for g in &mut groups {
+            *g = match rng.random_range(0..4) {
+                0 | 1 => 0,
+                2 => rng.random_range(0..16),
+                _ => rng.random(),
+            };
+        }
+        let len = rng.random_range(0..=128);
+        check(ipnet::IpNet::new(std::net::Ipv6Addr::from(groups).into(), len).unwrap());
+        let v4: u32 = rng.random();
+        check(
+            ipnet::IpNet::new(
+                std::net::Ipv4Addr::from(v4).into(),
+                rng.random_range(0..=32),
+            )
+            .unwrap(),
+        );
+    }
+    for text in [
+        "::/0",
+        "::1/128",
+        "::ffff:192.0.2.1/128",
+        "1::/16",
+        "::2:0:0:3/64",
+        "1:0:0:2::3/64",
+        "0.0.0.0/0",
+    ] {
+        check(text.parse().unwrap());
     }
 }

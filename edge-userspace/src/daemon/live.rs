@@ -15,16 +15,27 @@ use log::error;
 use super::*;
 use crate::{
     config::{self, Invalid, PrefixSpec, Problem},
-    control::BatchItem,
+    control::{BatchItem, LiveChange},
     desired::{
         Changes,
         delta::{self, Registered, Target},
+        state::Stamp,
     },
 };
 
 /// The network a spec names, if it parses.
 fn net_of(spec: &PrefixSpec) -> Option<IpNet> {
     spec.prefix.parse::<IpNet>().ok()
+}
+
+/// Puts back the stamps [`Daemon::stamp`] replaced.
+fn unstamp(state: &mut State, old: Vec<(IpNet, Option<Stamp>)>) {
+    for (net, stamp) in old.into_iter().rev() {
+        match stamp {
+            Some(s) => state.stamps.insert(net, s),
+            None => state.stamps.remove(&net),
+        };
+    }
 }
 
 /// How to put back a state [`change_state`] changed: what it took out of
@@ -203,6 +214,7 @@ impl Daemon {
     /// change can fail), so that it is not copied whole.
     pub(super) fn live_change(&mut self, add: Vec<PrefixSpec>, del: Vec<IpNet>) -> Result<Changes> {
         let in_file = self.in_file(&del);
+        let stamped = self.stamp(&add, &del, &in_file);
         let mut state = std::mem::take(&mut self.applied.state);
         let undo = change_state(&mut state, &add, &del, &|n| in_file.contains(n), &|n| {
             self.applied.current.prefixes.contains_key(n)
@@ -213,6 +225,7 @@ impl Daemon {
             Ok(None) => {}
             Err(e) => {
                 undo.revert(&mut self.applied.state);
+                unstamp(&mut self.applied.state, stamped);
                 return Err(e);
             }
         }
@@ -220,7 +233,113 @@ impl Daemon {
         // as it was (it records the new state itself when it succeeds).
         let state = self.applied.state.clone();
         undo.revert(&mut self.applied.state);
+        unstamp(&mut self.applied.state, stamped);
         self.change(self.source.text.clone(), state)
+    }
+
+    /// Records when and by whom `add` and `del` are made (a network of the
+    /// file deleted stays a live change; a live entry deleted is none any
+    /// more); the stamps they replace, for [`unstamp`].
+    fn stamp(
+        &mut self,
+        add: &[PrefixSpec],
+        del: &[IpNet],
+        in_file: &HashSet<IpNet>,
+    ) -> Vec<(IpNet, Option<Stamp>)> {
+        let stamp = Stamp::now(self.caller.map(|c| c.name()));
+        let stamps = &mut self.applied.state.stamps;
+        let mut old = Vec::with_capacity(add.len() + del.len());
+        for net in add.iter().filter_map(net_of) {
+            old.push((net, stamps.insert(net, stamp.clone())));
+        }
+        for &net in del {
+            let before = if in_file.contains(&net) {
+                stamps.insert(net, stamp.clone())
+            } else {
+                stamps.remove(&net)
+            };
+            old.push((net, before));
+        }
+        old
+    }
+
+    /// Every live change: the live entries in the order they were made,
+    /// then the file's networks removed.
+    pub(super) fn live_changes(&self) -> Vec<LiveChange> {
+        let state = &self.applied.state;
+        let shadowed = &self.applied.plan.shadowed;
+        let change = |net: IpNet, kind: &str, spec: Option<&PrefixSpec>| {
+            let stamp = state.stamps.get(&net);
+            LiveChange {
+                by: stamp.and_then(|s| s.by.clone()),
+                kind: kind.into(),
+                network: net,
+                spec: spec.cloned(),
+                time: stamp.map(|s| s.time_ms as f64 / 1e3),
+            }
+        };
+        let added = state.live.added.iter().filter_map(|spec| {
+            let net = net_of(spec)?;
+            let kind = if shadowed.contains(&net) {
+                "replaced"
+            } else {
+                "added"
+            };
+            Some(change(net, kind, Some(spec)))
+        });
+        let removed = state
+            .live
+            .removed
+            .iter()
+            .map(|&net| change(net, "removed", None));
+        added.chain(removed).collect()
+    }
+
+    /// Drops the live changes of `networks` (every one with `all`) from the
+    /// overlay, as one change through the whole pipeline: each network goes
+    /// back to the config file's entry, or to nothing. The networks
+    /// cleared, in the order given (`all`: in `live list`'s order).
+    pub(super) fn live_clear(
+        &mut self,
+        networks: &[IpNet],
+        all: bool,
+    ) -> Result<(Changes, Vec<IpNet>)> {
+        let live: Vec<IpNet> = self.live_changes().iter().map(|c| c.network).collect();
+        let cleared: Vec<IpNet> = if all {
+            live
+        } else {
+            let known: HashSet<IpNet> = live.into_iter().collect();
+            let missing: Vec<String> = networks
+                .iter()
+                .filter(|n| !known.contains(n))
+                .map(ToString::to_string)
+                .collect();
+            if !missing.is_empty() {
+                anyhow::bail!(super::requests::NotFound(format!(
+                    "no live change for {} (`edgectl live list` shows them); nothing was cleared",
+                    missing.join(", ")
+                )));
+            }
+            let mut seen = HashSet::new();
+            networks
+                .iter()
+                .copied()
+                .filter(|n| seen.insert(*n))
+                .collect()
+        };
+        if cleared.is_empty() {
+            return Ok((Changes::default(), cleared));
+        }
+        let gone: HashSet<IpNet> = cleared.iter().copied().collect();
+        let mut state = self.applied.state.clone();
+        state
+            .live
+            .added
+            .retain(|spec| net_of(spec).is_none_or(|n| !gone.contains(&n)));
+        state.live.removed.retain(|n| !gone.contains(n));
+        state.stamps.retain(|n, _| !gone.contains(n));
+        let changes = self.change(self.source.text.clone(), state)?;
+        Ok((changes, cleared))
     }
 
     /// A batch of live changes as one transaction: every item checked

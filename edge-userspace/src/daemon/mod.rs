@@ -260,6 +260,9 @@ pub struct Daemon {
     /// The view's rows by counter slot, and the generation they index
     /// (protection events name their prefix through it).
     slot_rows: (u64, Vec<u32>),
+    /// Who sent the request being handled (the record of live changes
+    /// names them).
+    caller: Option<crate::control::Caller>,
 }
 
 /// What edged found when it checked the host: where its pins are visible
@@ -476,6 +479,7 @@ impl Daemon {
             running,
             pending: Vec::new(),
             slot_rows: (0, Vec::new()),
+            caller: None,
         };
         daemon.sync_monitors();
         daemon.publish_health();

@@ -181,6 +181,7 @@ pub(super) fn forget_stale_removals(state: &mut State, plan: &mut Plan) {
         return;
     }
     state.live.removed.retain(|n| !stale.contains(n));
+    state.stamps.retain(|n, _| !stale.contains(n));
     info!(
         "live removals forgotten, the config file no longer registers them: {}",
         stale

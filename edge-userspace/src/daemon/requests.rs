@@ -60,8 +60,14 @@ fn changed(c: crate::desired::Changes) -> Reply {
 }
 
 impl Daemon {
-    /// Handles one request; `true` when the daemon should exit afterwards.
-    pub fn handle(&mut self, request: Request) -> (Response, bool) {
+    /// Handles one request from `caller` (the peer on the control socket);
+    /// `true` when the daemon should exit afterwards.
+    pub fn handle(
+        &mut self,
+        request: Request,
+        caller: Option<crate::control::Caller>,
+    ) -> (Response, bool) {
+        self.caller = caller;
         let mut exit = false;
         let result = match request {
             Request::Status {} => Ok(Reply::Status(Box::new(self.status()))),
@@ -185,6 +191,37 @@ impl Daemon {
                     ..Changed::from(c)
                 })
             }),
+            Request::LiveList {} => Ok(Reply::LiveList(crate::control::LiveList {
+                changes: self.live_changes(),
+            })),
+            Request::LiveClear { networks, all } => {
+                self.live_clear(&networks, all).map(|(c, cleared)| {
+                    if !cleared.is_empty() {
+                        let mut named: Vec<String> =
+                            cleared.iter().take(8).map(ToString::to_string).collect();
+                        if cleared.len() > named.len() {
+                            named.push(format!("and {} more", cleared.len() - named.len()));
+                        }
+                        let what = format!(
+                            "live changes of {} network{} cleared ({})",
+                            cleared.len(),
+                            if cleared.len() == 1 { "" } else { "s" },
+                            named.join(", ")
+                        );
+                        self.audit(what, &c);
+                    }
+                    Reply::Changed(Changed {
+                        cleared,
+                        ..Changed::from(c)
+                    })
+                })
+            }
+            Request::ConfigShow {} => Ok(Reply::ConfigShow(Box::new(crate::control::ConfigShow {
+                changes: self.live_changes(),
+                config: self.source.config_path.clone(),
+                generation: self.snapshot().generation,
+                text: self.source.text.clone(),
+            }))),
             Request::Teardown {} => {
                 exit = true;
                 self.teardown();

@@ -656,6 +656,12 @@ fn change(c: &mut impl Choose, r: &Running) -> Option<(Vec<PrefixSpec>, Vec<IpNe
         if chance(&mut pick, 30)? {
             s.registration = Some(format!("r{}", pick(4)?));
         }
+        if chance(&mut pick, 25)? {
+            // A region the geographic policy has a table for, a new one,
+            // the root, and one that is no region path.
+            let regions = ["world > asia", "world > europe > ie", "world", "world >"];
+            s.region = Some(regions[pick(regions.len())?].into());
+        }
         specs.push(s);
     }
     Some((specs, Vec::new()))

@@ -162,6 +162,33 @@ pub struct State {
     pub drained: BTreeSet<String>,
     #[serde(default)]
     pub ids: Ids,
+    /// When and by whom each network's live change (in `live.added` or
+    /// `live.removed`) was made, for `edgectl live list`. A change made by
+    /// an edged that did not record it has none.
+    #[serde(default)]
+    pub stamps: BTreeMap<IpNet, Stamp>,
+}
+
+/// When and by whom a live change was made.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Stamp {
+    /// The operator: the user who sent the request (`root (uid 0)`), if
+    /// known.
+    #[serde(default)]
+    pub by: Option<String>,
+    /// Milliseconds since the Unix epoch.
+    pub time_ms: u64,
+}
+
+impl Stamp {
+    /// A stamp for now, by `by`.
+    pub fn now(by: Option<String>) -> Self {
+        let time_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        Self { by, time_ms }
+    }
 }
 
 /// What to do about a state file edged refuses.
@@ -247,6 +274,17 @@ impl State {
         serde_json::to_writer(&mut out, &self.drained)?;
         out.extend_from_slice(b",\n  \"ids\": ");
         serde_json::to_writer(&mut out, &self.ids)?;
+        if !self.stamps.is_empty() {
+            // One network per line, like the live entries.
+            out.extend_from_slice(b",\n  \"stamps\": {");
+            for (i, (net, stamp)) in self.stamps.iter().enumerate() {
+                out.extend_from_slice(if i == 0 { b"\n    " } else { b",\n    " });
+                serde_json::to_writer(&mut out, &net.to_string())?;
+                out.push(b':');
+                serde_json::to_writer(&mut out, stamp)?;
+            }
+            out.extend_from_slice(b"\n  }");
+        }
         out.extend_from_slice(b"\n}\n");
         Ok(out)
     }
@@ -397,6 +435,13 @@ mod tests {
         s.drained.insert("ams".into());
         s.live.removed.push("192.0.2.0/24".parse().unwrap());
         s.ids.pops.insert("ams".into(), 3);
+        s.stamps.insert(
+            "192.0.2.0/24".parse().unwrap(),
+            Stamp {
+                by: Some("root (uid 0)".into()),
+                time_ms: 1_764_741_953_341,
+            },
+        );
         s.save(&path).unwrap();
         assert_eq!(State::load(&path).unwrap(), s);
         assert!(!path.with_extension("tmp").exists());

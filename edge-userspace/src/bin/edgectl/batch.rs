@@ -4,7 +4,7 @@
 //!
 //! A line of an add batch is `PREFIX [--registration NAME] [--preference
 //! microsoft|internet] [--policy NAME | --pop NAME] [--dscp CLASS]
-//! [--protect PORT,...]`; of a del batch, `PREFIX`. Words are separated by
+//! [--protect PORT,...] [--region PATH]`; of a del batch, `PREFIX`. Words are separated by
 //! blanks; a word may be quoted with `"` or `'` (a registration with
 //! spaces). Blank lines and lines starting with `#` are skipped, and so is
 //! everything from a word starting with `#`.
@@ -38,6 +38,10 @@ pub(super) struct Keys {
     /// Peering ports the prefix is registered on (comma separated).
     #[arg(long, value_delimiter = ',')]
     protect: Vec<String>,
+    /// Where the customer is, a region path (`"world > europe > ie"`):
+    /// chooses among the members of geographic policies.
+    #[arg(long)]
+    region: Option<String>,
 }
 
 impl Keys {
@@ -50,6 +54,7 @@ impl Keys {
             pop: self.pop.clone(),
             dscp: self.dscp.clone(),
             protect: self.protect.clone(),
+            region: self.region.clone(),
         }
     }
 }

@@ -13,7 +13,7 @@ use std::{
 use anyhow::{Context as _, Result};
 use edge_userspace::{
     config,
-    control::{self, ErrorKind, Event, Events, Lookup, Request, Response, Stats},
+    control::{self, ConfigShow, ErrorKind, Event, Events, Lookup, Request, Response, Stats},
     desired,
 };
 use serde::{Serialize, de::DeserializeOwned};
@@ -142,21 +142,95 @@ pub(super) fn config_check(cli: &Cli, file: &Path) -> Result<ExitCode> {
     }
 }
 
-/// `prefix list`: a reply of up to a million rows, decoded borrowing from
-/// its line and written out row by row.
-pub(super) fn prefix_list(cli: &Cli, request: Request) -> Result<ExitCode> {
-    let line = control::call_line(&cli.socket, &request, &[], Duration::from_secs(cli.timeout))?;
-    let r: Response<Vec<render::PrefixRow<'_>>> = control::decode_reply(&line)?;
+/// `config show` and `config diff`: the file as edged applied it and the
+/// live changes, merged here (edged's loop does no TOML work for it).
+fn config_show_reply(cli: &Cli) -> Result<Result<Response<ConfigShow>, ExitCode>> {
+    let r: Response<ConfigShow> = call(cli, &Request::ConfigShow {})?;
     if !r.ok {
-        return failed(cli, &r);
+        return failed(cli, &r).map(Err);
     }
-    let rows = data(&r)?;
+    Ok(Ok(r))
+}
+
+/// `config show [--effective]`.
+pub(super) fn config_show(cli: &Cli, effective: bool) -> Result<ExitCode> {
+    let r = match config_show_reply(cli)? {
+        Ok(r) => r,
+        Err(code) => return Ok(code),
+    };
+    let show = data(&r)?;
+    if !effective {
+        if cli.json {
+            out(&format!("{}\n", serde_json::to_string_pretty(&r)?))?;
+        } else {
+            out(&show.text)?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let overlay = config::overlay::overlay(&show.text, &show.live())
+        .map_err(|e| anyhow::anyhow!("{e}"))
+        .with_context(|| format!("reading {} as edged applied it", show.config.display()))?;
+    if cli.json {
+        let v = serde_json::json!({
+            "ok": true,
+            "config": show.config,
+            "generation": show.generation,
+            "effective": overlay.effective,
+        });
+        out(&format!("{}\n", serde_json::to_string_pretty(&v)?))?;
+    } else {
+        out(&render::effective(show, &overlay.effective)?)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `config diff`: each live change as the file's entry it drops and the
+/// live entry it adds.
+pub(super) fn config_diff(cli: &Cli) -> Result<ExitCode> {
+    let r = match config_show_reply(cli)? {
+        Ok(r) => r,
+        Err(code) => return Ok(code),
+    };
+    let show = data(&r)?;
+    let overlay = config::overlay::overlay(&show.text, &show.live())
+        .map_err(|e| anyhow::anyhow!("{e}"))
+        .with_context(|| format!("reading {} as edged applied it", show.config.display()))?;
+    if cli.json {
+        let changes: Vec<_> = show
+            .changes
+            .iter()
+            .map(|c| {
+                serde_json::json!({
+                    "by": c.by,
+                    "file": overlay.dropped.get(&c.network),
+                    "kind": c.kind,
+                    "live": c.spec.as_ref().map(config::overlay::spec_table),
+                    "network": c.network,
+                    "time": c.time,
+                })
+            })
+            .collect();
+        let v = serde_json::json!({"ok": true, "config": show.config, "changes": changes});
+        out(&format!("{}\n", serde_json::to_string_pretty(&v)?))?;
+    } else {
+        out(&render::diff(show, &overlay.dropped)?)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `prefix list` replies that are not streamed ([`super::list`]): an
+/// error, or a whole reply decoded at once.
+pub(super) fn list_reply(cli: &Cli, r: &Response<Vec<render::PrefixRow<'_>>>) -> Result<ExitCode> {
+    if !r.ok {
+        return failed(cli, r);
+    }
+    let rows = data(r)?;
     let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
     if cli.json {
-        serde_json::to_writer_pretty(&mut out, &r)?;
+        serde_json::to_writer_pretty(&mut out, r)?;
         writeln!(out)?;
     } else {
-        render::prefix_list(rows, &mut out)?;
+        super::list::text(rows, &mut out)?;
     }
     out.flush()?;
     Ok(ExitCode::SUCCESS)

@@ -9,6 +9,7 @@
 
 mod batch;
 mod commands;
+mod list;
 mod render;
 
 use std::{net::IpAddr, path::PathBuf, process::ExitCode};
@@ -70,6 +71,10 @@ enum Command {
     /// Config file operations.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Live changes: the prefixes added, replaced or removed with edgectl
+    /// on top of the config file.
+    #[command(subcommand)]
+    Live(LiveCommand),
     /// Reports.
     #[command(subcommand)]
     Report(ReportCommand),
@@ -133,7 +138,8 @@ enum PrefixCommand {
         /// command's arguments (`PREFIX [--pop NAME] [--dscp ef] ...`);
         /// blank lines and `#` comments are skipped.
         #[arg(long, value_name = "FILE", conflicts_with_all = [
-            "prefix", "registration", "preference", "policy", "pop", "dscp", "protect"
+            "prefix", "registration", "preference", "policy", "pop", "dscp", "protect",
+            "region"
         ])]
         file: Option<PathBuf>,
     },
@@ -189,6 +195,24 @@ enum ReportCommand {
 }
 
 #[derive(Debug, Subcommand)]
+enum LiveCommand {
+    /// Every live change: network, kind (added, replaced, removed), when,
+    /// by whom, and the live entry.
+    List,
+    /// Drop live changes from the overlay (destructive: the live entries
+    /// are lost): each network goes back to what the config file says,
+    /// its entry or nothing. One change, all or nothing.
+    Clear {
+        /// The networks whose live changes to drop.
+        #[arg(required_unless_present = "all", value_name = "NETWORK")]
+        networks: Vec<IpNet>,
+        /// Drop every live change.
+        #[arg(long, conflicts_with = "networks")]
+        all: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum ConfigCommand {
     /// Validate a config file without touching anything; prints every
     /// problem with its line.
@@ -197,6 +221,17 @@ enum ConfigCommand {
         #[arg(default_value = "/etc/edge/edge.toml")]
         file: PathBuf,
     },
+    /// The config file as edged last applied it; with --effective, the
+    /// config edged runs: the file with the live changes merged, as TOML.
+    Show {
+        /// The file with the live changes merged (the file's entry for a
+        /// network a live change names replaced or left out).
+        #[arg(long)]
+        effective: bool,
+    },
+    /// What the live changes add, replace and remove relative to the config
+    /// file, as a diff of `[[prefixes]]` entries.
+    Diff,
     /// Make edged re-read its config file and apply it as a diff (a bad
     /// config is rejected whole; the running state stays).
     Reload {
@@ -267,6 +302,19 @@ fn run(cli: &Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Config(ConfigCommand::Check { file }) => commands::config_check(cli, file),
+        Command::Config(ConfigCommand::Show { effective }) => {
+            commands::config_show(cli, *effective)
+        }
+        Command::Config(ConfigCommand::Diff) => commands::config_diff(cli),
+        Command::Live(LiveCommand::List) => simple(cli, Request::LiveList {}, render::live_list),
+        Command::Live(LiveCommand::Clear { networks, all }) => simple(
+            cli,
+            Request::LiveClear {
+                networks: networks.clone(),
+                all: *all,
+            },
+            render::changed,
+        ),
         Command::Config(ConfigCommand::Reload { force }) => simple(
             cli,
             Request::ConfigReload { force: *force },
@@ -332,7 +380,7 @@ fn run(cli: &Cli) -> Result<ExitCode> {
                     within: f.within,
                     source: f.source,
                 };
-                commands::prefix_list(cli, request)
+                list::prefix_list(cli, request)
             }
             PrefixCommand::Show { prefix } => {
                 simple(cli, Request::PrefixShow { prefix: *prefix }, render::prefix)

@@ -1,18 +1,105 @@
-//! Typed replies as text tables.
-//!
-//! Some numbers are printed without the padding their column headers
-//! suggest (the latency report's samples, the map fill in `status`, the
-//! slots of a selection table): the text predates the typed protocol, when
-//! they were JSON values, whose `Display` ignores width; it is kept as it
-//! was.
+//! Typed replies as text tables: columns laid out by comfy-table (no
+//! borders, one space apart, as wide as their widest cell, never wrapped,
+//! numbers right-aligned), so long IPv6 prefixes and names fit. `prefix
+//! list` streams its rows instead (`list.rs`).
 
 use std::{borrow::Cow, fmt::Write as _, net::IpAddr};
 
-use edge_userspace::control::{
-    Changed, Events, Latency, Lookup, PolicyList, PolicyShow, PopList, Prefix, Share, Stats,
-    Status, TornDown,
+use edge_userspace::{
+    config::PrefixSpec,
+    control::{
+        Changed, ConfigShow, Events, Latency, LiveList, Lookup, PolicyList, PolicyShow, PopList,
+        Prefix, Share, Stats, Status, TornDown,
+    },
 };
 use serde::Serialize;
+
+/// `rows` under `header` as a table without borders: columns one space
+/// apart, as wide as their widest cell (never wrapped to the terminal),
+/// the columns in `right` right-aligned; no trailing blanks. Each line
+/// starts with `indent`.
+fn grid(
+    header: Option<&[&str]>,
+    rows: impl IntoIterator<Item = Vec<String>>,
+    right: &[usize],
+    indent: &str,
+) -> String {
+    let rows: Vec<Vec<String>> = rows.into_iter().collect();
+    if rows.len() > BIG
+        && header.iter().flat_map(|h| h.iter()).all(|c| c.is_ascii())
+        && rows.iter().flatten().all(|c| c.is_ascii())
+    {
+        return big_grid(header, &rows, right, indent);
+    }
+    use comfy_table::{CellAlignment, ContentArrangement, Table, presets::NOTHING};
+    let mut t = Table::new();
+    t.load_style(NOTHING)
+        .set_content_arrangement(ContentArrangement::Disabled);
+    if let Some(h) = header {
+        t.set_header(h.to_vec());
+    }
+    t.add_rows(rows);
+    for (i, c) in t.column_iter_mut().enumerate() {
+        c.set_padding((0, 1));
+        if right.contains(&i) {
+            c.set_cell_alignment(CellAlignment::Right);
+        }
+    }
+    let mut out = String::new();
+    for line in t.lines() {
+        out += format!("{indent}{line}").trim_end();
+        out.push('\n');
+    }
+    out
+}
+
+/// Tables longer than this (`stats` lists up to 65,535 prefixes) are laid
+/// out by [`big_grid`] when all ASCII: the same text, several times faster.
+const BIG: usize = 1000;
+
+/// [`grid`]'s layout, written directly: for ASCII cells (one column per
+/// byte) it is the text comfy-table makes (a unit test compares them).
+fn big_grid(
+    header: Option<&[&str]>,
+    rows: &[Vec<String>],
+    right: &[usize],
+    indent: &str,
+) -> String {
+    let columns = rows
+        .iter()
+        .map(Vec::len)
+        .chain(header.map(<[&str]>::len))
+        .max()
+        .unwrap_or(0);
+    let mut width = vec![0usize; columns];
+    let header: Option<Vec<String>> = header.map(|h| h.iter().map(|c| c.to_string()).collect());
+    for row in header.iter().chain(rows) {
+        for (w, cell) in width.iter_mut().zip(row) {
+            *w = (*w).max(cell.len());
+        }
+    }
+    let mut out = String::with_capacity(rows.len() * (width.iter().sum::<usize>() + columns + 4));
+    let mut line = String::new();
+    for row in header.iter().chain(rows) {
+        line.clear();
+        line.push_str(indent);
+        for (i, w) in width.iter().enumerate() {
+            let cell = row.get(i).map_or("", String::as_str);
+            let pad = w - cell.len();
+            if right.contains(&i) {
+                line.extend(std::iter::repeat_n(' ', pad));
+                line.push_str(cell);
+            } else {
+                line.push_str(cell);
+                line.extend(std::iter::repeat_n(' ', pad));
+            }
+            line.push(' ');
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
 
 /// An optional value, `-` when absent.
 fn or_dash<T: ToString>(v: Option<T>) -> String {
@@ -33,6 +120,19 @@ pub(super) fn changed(c: &Changed) -> String {
         "ok: {} map entries written, {} removed\n",
         c.changes.written, c.changes.removed
     );
+    if !c.cleared.is_empty() {
+        let _ = writeln!(
+            out,
+            "cleared the live changes of {} network{}: {}",
+            c.cleared.len(),
+            if c.cleared.len() == 1 { "" } else { "s" },
+            c.cleared
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
     if !c.pending_restart.is_empty() {
         let _ = writeln!(
             out,
@@ -59,34 +159,155 @@ pub(super) fn events(v: &Events) -> String {
     out
 }
 
+/// A time in seconds since the Unix epoch as UTC, RFC 3339, milliseconds.
+fn utc(time: f64) -> String {
+    jiff::Timestamp::from_microsecond((time * 1e6) as i64)
+        .map_or_else(|_| format!("{time:.3}"), |t| format!("{t:.3}"))
+}
+
 /// One event as a line: its time (UTC, RFC 3339, milliseconds), kind and
 /// message.
 pub(super) fn event(e: &edge_userspace::control::Event) -> String {
-    let time = jiff::Timestamp::from_microsecond((e.time * 1e6) as i64)
-        .map_or_else(|_| format!("{:.3}", e.time), |t| format!("{t:.3}"));
-    format!("{time}  {:<10} {}\n", e.kind, e.message)
+    format!("{}  {:<10} {}\n", utc(e.time), e.kind, e.message)
+}
+
+/// A live entry as the arguments of `prefix add` (a line of an add batch).
+fn spec_args(spec: &PrefixSpec) -> String {
+    fn quoted(v: &str) -> String {
+        if !v.is_empty() && !v.contains(|c: char| c.is_whitespace() || "\"'#".contains(c)) {
+            v.to_string()
+        } else if v.contains('"') {
+            format!("'{v}'")
+        } else {
+            format!("\"{v}\"")
+        }
+    }
+    let mut out = spec.prefix.clone();
+    for (key, value) in [
+        ("registration", &spec.registration),
+        ("preference", &spec.preference),
+        ("policy", &spec.policy),
+        ("pop", &spec.pop),
+        ("dscp", &spec.dscp),
+        ("region", &spec.region),
+    ] {
+        if let Some(v) = value {
+            let _ = write!(out, " --{key} {}", quoted(v));
+        }
+    }
+    if !spec.protect.is_empty() {
+        let _ = write!(out, " --protect {}", quoted(&spec.protect.join(",")));
+    }
+    out
+}
+
+/// `live list`: one row per live change; the entry as `prefix add`'s
+/// arguments.
+pub(super) fn live_list(v: &LiveList) -> String {
+    if v.changes.is_empty() {
+        return "no live changes: edged runs the config file as it is\n".into();
+    }
+    let rows = v.changes.iter().map(|c| {
+        vec![
+            c.network.to_string(),
+            c.kind.clone(),
+            c.time.map_or_else(|| "-".into(), utc),
+            or_dash(c.by.as_deref()),
+            c.spec.as_ref().map_or_else(|| "-".into(), spec_args),
+        ]
+    });
+    grid(
+        Some(&["network", "kind", "when (UTC)", "by", "entry"]),
+        rows,
+        &[],
+        "",
+    )
+}
+
+/// `config show --effective`: the merged config as TOML, under a comment
+/// saying what it is.
+pub(super) fn effective(show: &ConfigShow, table: &toml::Table) -> anyhow::Result<String> {
+    let n = show.changes.len();
+    Ok(format!(
+        "# The config edged runs (generation {}): {} as edged last applied it{}.\n{}",
+        show.generation,
+        show.config.display(),
+        if n == 0 {
+            String::new()
+        } else {
+            format!(
+                ", with {n} live change{} merged (`edgectl config diff`)",
+                if n == 1 { "" } else { "s" }
+            )
+        },
+        toml::to_string(table)?
+    ))
+}
+
+/// `config diff`: per live change, the file's entry it drops (`-`) and the
+/// live entry it adds (`+`).
+pub(super) fn diff(
+    show: &ConfigShow,
+    dropped: &std::collections::BTreeMap<ipnet::IpNet, toml::Table>,
+) -> anyhow::Result<String> {
+    if show.changes.is_empty() {
+        return Ok(format!(
+            "no live changes: edged runs {} as it is\n",
+            show.config.display()
+        ));
+    }
+    let mut out = format!(
+        "--- {} (the file as edged last applied it)\n+++ the config edged runs (the file with {} live change{})\n",
+        show.config.display(),
+        show.changes.len(),
+        if show.changes.len() == 1 { "" } else { "s" }
+    );
+    for c in &show.changes {
+        let when = match (c.time, &c.by) {
+            (Some(t), Some(by)) => format!(", {} by {by}", utc(t)),
+            (Some(t), None) => format!(", {}", utc(t)),
+            (None, Some(by)) => format!(", by {by}"),
+            (None, None) => String::new(),
+        };
+        let _ = writeln!(out, "@@ {} {}{when} @@\n [[prefixes]]", c.network, c.kind);
+        if let Some(file) = dropped.get(&c.network) {
+            for line in toml::to_string(file)?.lines() {
+                let _ = writeln!(out, "-{line}");
+            }
+        }
+        if let Some(spec) = &c.spec {
+            let live = edge_userspace::config::overlay::spec_table(spec);
+            for line in toml::to_string(&live)?.lines() {
+                let _ = writeln!(out, "+{line}");
+            }
+        }
+    }
+    Ok(out)
 }
 
 pub(super) fn latency(v: &Latency) -> String {
     let ms = |x: Option<f64>| x.map_or("-".into(), |m| format!("{m:.2}"));
-    let mut out = format!(
-        "RTT over the last {} s, milliseconds\n{:<18} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}\n",
-        v.window_seconds, "pop", "samples", "min", "p50", "p90", "p99", "max"
-    );
-    for p in &v.pops {
-        let _ = writeln!(
-            out,
-            "{:<18} {} {:>8} {:>8} {:>8} {:>8} {:>8}",
-            p.pop,
-            p.samples,
+    let rows = v.pops.iter().map(|p| {
+        vec![
+            p.pop.clone(),
+            p.samples.to_string(),
             ms(p.min_ms),
             ms(p.p50_ms),
             ms(p.p90_ms),
             ms(p.p99_ms),
-            ms(p.max_ms)
-        );
-    }
-    out
+            ms(p.max_ms),
+        ]
+    });
+    format!(
+        "RTT over the last {} s, milliseconds\n{}",
+        v.window_seconds,
+        grid(
+            Some(&["pop", "samples", "min", "p50", "p90", "p99", "max"]),
+            rows,
+            &[1, 2, 3, 4, 5, 6],
+            ""
+        )
+    )
 }
 
 /// A `prefix_list` row borrowed from the reply line: a million rows cost
@@ -94,49 +315,21 @@ pub(super) fn latency(v: &Latency) -> String {
 /// prints what edged sent).
 #[derive(Debug, Serialize, serde::Deserialize)]
 pub(super) struct PrefixRow<'a> {
-    counter_slot: u32,
-    dscp: Option<u8>,
+    pub(super) counter_slot: u32,
+    pub(super) dscp: Option<u8>,
     #[serde(borrow)]
-    policy: Option<Cow<'a, str>>,
+    pub(super) policy: Option<Cow<'a, str>>,
     #[serde(borrow)]
-    preference: Cow<'a, str>,
-    prefix: ipnet::IpNet,
+    pub(super) preference: Cow<'a, str>,
+    /// As edged wrote it (the text shows it as it is: not parsed).
     #[serde(borrow)]
-    protect: Vec<Cow<'a, str>>,
+    pub(super) prefix: Cow<'a, str>,
     #[serde(borrow)]
-    registration: Cow<'a, str>,
+    pub(super) protect: Vec<Cow<'a, str>>,
     #[serde(borrow)]
-    source: Cow<'a, str>,
-}
-
-/// `prefix list` as a table, written to `out` row by row.
-pub(super) fn prefix_list(
-    rows: &[PrefixRow<'_>],
-    out: &mut impl std::io::Write,
-) -> std::io::Result<()> {
-    writeln!(
-        out,
-        "{:<22} {:<20} {:<10} {:<18} {:<6} {:<7} protect",
-        "prefix", "registration", "preference", "policy", "dscp", "source"
-    )?;
-    let mut net = String::new();
-    for p in rows {
-        net.clear();
-        let _ = write!(net, "{}", p.prefix);
-        let policy = p.policy.as_deref().unwrap_or("-");
-        let dscp = p.dscp.map_or_else(|| "-".to_string(), |d| d.to_string());
-        let protect = if p.protect.is_empty() {
-            "-".to_string()
-        } else {
-            p.protect.join(",")
-        };
-        writeln!(
-            out,
-            "{net:<22} {:<20} {:<10} {policy:<18} {dscp:<6} {:<7} {protect}",
-            p.registration, p.preference, p.source,
-        )?;
-    }
-    Ok(())
+    pub(super) registration: Cow<'a, str>,
+    #[serde(borrow)]
+    pub(super) source: Cow<'a, str>,
 }
 
 /// Every field, one per line, in the JSON's (alphabetical) order.
@@ -167,11 +360,11 @@ pub(super) fn prefix(p: &Prefix) -> String {
 /// encapsulation.
 pub(super) fn pop_list(v: &PopList) -> String {
     let ms = |x: Option<f64>| x.map_or_else(|| "-".to_string(), |x| format!("{x:.2}"));
-    let rows: Vec<[String; 10]> = v
+    let rows: Vec<Vec<String>> = v
         .iter()
         .map(|p| {
             let h = &p.health;
-            [
+            vec![
                 p.id.to_string(),
                 p.name.clone(),
                 p.interface.clone(),
@@ -204,37 +397,12 @@ pub(super) fn pop_list(v: &PopList) -> String {
         "rtt/min ms",
         "loss",
         "encapsulation",
-    ]
-    .map(String::from);
-    // Columns as wide as their widest cell (next hops and states vary).
-    let mut width = [0usize; 10];
-    for row in std::iter::once(&head).chain(&rows) {
-        for (w, cell) in width.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let mut out = String::new();
-    for row in std::iter::once(&head).chain(&rows) {
-        let mut line = String::new();
-        for (i, (cell, w)) in row.iter().zip(width).enumerate() {
-            if i + 1 == row.len() {
-                line.push_str(cell);
-            } else {
-                let _ = write!(line, "{cell:<w$} ");
-            }
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
-    out
+    ];
+    grid(Some(&head), rows, &[0, 4], "")
 }
 
 pub(super) fn policy_list(v: &PolicyList) -> String {
-    let mut out = format!(
-        "{:<4} {:<24} {:<11} {}\n",
-        "id", "policy", "method", "members"
-    );
-    for p in v {
+    let rows = v.iter().map(|p| {
         let members: Vec<String> = p
             .members
             .iter()
@@ -249,16 +417,14 @@ pub(super) fn policy_list(v: &PolicyList) -> String {
             })
             .collect();
         let ids: Vec<String> = p.tables.iter().map(|t| t.id.to_string()).collect();
-        let _ = writeln!(
-            out,
-            "{:<4} {:<24} {:<11} {}",
+        vec![
             ids.join(","),
-            p.name,
-            p.method,
-            members.join(" ")
-        );
-    }
-    out
+            p.name.clone(),
+            p.method.clone(),
+            members.join(" "),
+        ]
+    });
+    grid(Some(&["id", "policy", "method", "members"]), rows, &[], "")
 }
 
 pub(super) fn policy_show(v: &PolicyShow) -> String {
@@ -294,17 +460,14 @@ pub(super) fn policy_show(v: &PolicyShow) -> String {
 }
 
 fn table(rows: &[Share]) -> String {
-    let mut out = String::new();
-    for r in rows {
-        let _ = writeln!(
-            out,
-            "  {:<24} {} slots ({:.1}% of flows)",
+    let rows = rows.iter().map(|r| {
+        vec![
             or_dash(r.pop.as_deref()),
-            r.slots,
-            100.0 * r.share
-        );
-    }
-    out
+            format!("{} slots", r.slots),
+            format!("({:.1}% of flows)", 100.0 * r.share),
+        ]
+    });
+    grid(None, rows, &[1], "  ")
 }
 
 pub(super) fn status(v: &Status) -> String {
@@ -331,13 +494,22 @@ pub(super) fn status(v: &Status) -> String {
         or_dash(v.transit_exit.as_deref())
     );
     out += "ports:\n";
-    for p in &v.ports {
-        let _ = writeln!(
-            out,
-            "  {:<12} {:<9} ifindex {}",
-            p.interface, p.role, p.ifindex
-        );
-    }
+    out += &grid(
+        None,
+        v.ports.iter().map(|p| {
+            vec![
+                p.interface.clone(),
+                p.role.clone(),
+                if p.absent {
+                    "absent".to_string()
+                } else {
+                    format!("ifindex {}", p.ifindex)
+                },
+            ]
+        }),
+        &[],
+        "  ",
+    );
     if !v.veth_peers.is_empty() {
         out += "veth peers (what XDP redirects into the port reaches the peer?):\n";
         for p in &v.veth_peers {
@@ -371,15 +543,19 @@ pub(super) fn status(v: &Status) -> String {
         }
     }
     out += "maps:\n";
-    for (k, m) in v.maps.rows() {
-        let _ = writeln!(
-            out,
-            "  {k:<12} {} / {} ({:.1}%)",
-            m.used,
-            m.limit,
-            100.0 * m.used as f64 / m.limit as f64
-        );
-    }
+    out += &grid(
+        None,
+        v.maps.rows().iter().map(|(k, m)| {
+            vec![
+                k.to_string(),
+                m.used.to_string(),
+                format!("/ {}", m.limit),
+                format!("({:.1}%)", 100.0 * m.used as f64 / m.limit as f64),
+            ]
+        }),
+        &[1, 2, 3],
+        "  ",
+    );
     if !v.drained.is_empty() {
         let _ = writeln!(out, "drained: {}", v.drained.join(", "));
     }
@@ -402,10 +578,15 @@ pub(super) fn status(v: &Status) -> String {
     }
     if !v.interface_events.is_empty() {
         out += "interface changes followed (edgectl events: kind interface):\n";
-        for (interface, kinds) in &v.interface_events {
-            let kinds: Vec<String> = kinds.iter().map(|(k, n)| format!("{k} {n}")).collect();
-            let _ = writeln!(out, "  {interface:<12} {}", kinds.join(", "));
-        }
+        out += &grid(
+            None,
+            v.interface_events.iter().map(|(interface, kinds)| {
+                let kinds: Vec<String> = kinds.iter().map(|(k, n)| format!("{k} {n}")).collect();
+                vec![interface.clone(), kinds.join(", ")]
+            }),
+            &[],
+            "  ",
+        );
     }
     if !v.warnings.is_empty() {
         out += "WARNINGS:\n";
@@ -548,28 +729,33 @@ pub(super) fn stats(v: &Stats, previous: Option<(&Stats, f64)>) -> String {
             })
             .collect(),
     };
-    let mut out = String::new();
+    // One table for every section, so their columns line up: a blank
+    // line and the section's header row, then its counters, indented.
+    let mut table: Vec<Vec<String>> = Vec::with_capacity(rows.len() + 16);
     let mut section = String::new();
     for r in rows {
         if r.section != section {
-            let _ = write!(out, "\n{:<36} {:>14} {:>16}", r.section, "packets", "bytes");
+            let mut head = vec![String::new(), "packets".to_string(), "bytes".to_string()];
             if watching {
-                let _ = write!(out, " {:>12} {:>12}", "pkt/s", "bit/s");
+                head.extend(["pkt/s".to_string(), "bit/s".to_string()]);
             }
-            out.push('\n');
+            table.push(Vec::new());
+            head[0].clone_from(&r.section);
+            table.push(head);
             section = r.section;
         }
-        let _ = write!(out, "  {:<34} {:>14} {:>16}", r.name, r.packets, r.bytes);
+        let mut row = vec![
+            format!("  {}", r.name),
+            r.packets.to_string(),
+            r.bytes.to_string(),
+        ];
         if watching {
-            let _ = write!(
-                out,
-                " {:>12.0} {:>12.0}",
-                r.packets_per_second, r.bits_per_second
-            );
+            row.push(format!("{:.0}", r.packets_per_second));
+            row.push(format!("{:.0}", r.bits_per_second));
         }
-        out.push('\n');
+        table.push(row);
     }
-    out
+    grid(None, table, &[1, 2, 3, 4], "")
 }
 
 #[cfg(test)]
@@ -650,7 +836,7 @@ mod tests {
         let rows: Vec<PrefixRow<'_>> = serde_json::from_str(&json).unwrap();
         assert_eq!(serde_json::to_string(&rows).unwrap(), json);
         let mut out = Vec::new();
-        prefix_list(&rows, &mut out).unwrap();
+        super::super::list::text(&rows, &mut out).unwrap();
         let text = String::from_utf8(out).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 3, "{text}");
@@ -672,9 +858,10 @@ mod tests {
             old,
         ]);
         let lines: Vec<&str> = text.lines().collect();
-        let mtu_at = lines[0].find("mtu").unwrap();
-        assert!(lines[1][mtu_at..].starts_with("1500 "), "{text}");
-        assert!(lines[2][mtu_at..].starts_with("-    "), "{text}");
+        // Right-aligned under its header, as numbers are.
+        let end = lines[0].find(" mtu ").unwrap() + 4;
+        assert_eq!(&lines[1][end - 4..end + 1], "1500 ", "{text}");
+        assert_eq!(&lines[2][end - 4..end + 1], "   - ", "{text}");
     }
 
     #[test]
@@ -725,5 +912,127 @@ mod tests {
             event(&e),
             "2025-12-02T15:06:40.250Z  pop        core is DOWN\n"
         );
+    }
+}
+#[cfg(test)]
+mod grid_tests {
+    use edge_userspace::control::{Count, PrefixCount};
+
+    use super::*;
+
+    fn stats(prefixes: usize) -> Stats {
+        let count = |n: u64| Count {
+            bytes: n * 100,
+            packets: n,
+        };
+        Stats {
+            actions: [("drop", 3), ("redirect", 1_234_567)]
+                .into_iter()
+                .map(|(k, n)| (k.to_string(), count(n)))
+                .collect(),
+            generation: 1,
+            pops: vec![],
+            ports: vec![],
+            prefixes: (0..prefixes)
+                .map(|i| PrefixCount {
+                    bytes: i as u64 * 1000,
+                    packets: i as u64,
+                    prefix: if i == 1 {
+                        "2001:db8:1234:5678:9abc::/80".parse().unwrap()
+                    } else {
+                        "192.0.2.0/24".parse().unwrap()
+                    },
+                    registration: "contoso".into(),
+                    shared: false,
+                    source: "config".into(),
+                })
+                .collect(),
+            reasons: Default::default(),
+            shared: None,
+        }
+    }
+
+    /// Every section's columns line up, long IPv6 prefixes included; the
+    /// counters are right-aligned.
+    #[test]
+    fn stats_columns_fit_ipv6_prefixes() {
+        let text = super::stats(&stats(3), None);
+        eprintln!("{text}");
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "");
+        assert!(lines[1].starts_with("actions "), "{text}");
+        let end = lines[1].len();
+        for l in lines.iter().filter(|l| !l.is_empty()) {
+            assert_eq!(l.len(), end, "{text}");
+        }
+        assert!(
+            text.contains("\n  2001:db8:1234:5678:9abc::/80 (contoso) "),
+            "{text}"
+        );
+        assert!(text.contains("\n  drop "), "{text}");
+    }
+
+    /// The most rows `stats` lists (every counter slot): each on a line
+    /// of its own, as wide as the others (laid out by `big_grid`).
+    #[test]
+    fn stats_lists_every_counter_slot() {
+        let v = stats(65_535);
+        let text = super::stats(&v, Some((&v, 1.0)));
+        assert_eq!(text.lines().count(), 65_535 + 2 + 4);
+        let width = text.lines().nth(1).unwrap().len();
+        assert!(
+            text.lines()
+                .filter(|l| !l.is_empty())
+                .all(|l| l.len() == width)
+        );
+    }
+
+    /// The big tables' layout is comfy-table's, byte for byte: empty rows,
+    /// rows shorter than others, right-aligned columns, an indent.
+    #[test]
+    fn big_tables_are_laid_out_as_comfy_table_does() {
+        let rows: Vec<Vec<String>> = (0..BIG + 5)
+            .map(|i| match i % 5 {
+                0 => Vec::new(),
+                1 => vec!["a".into(), "1".into()],
+                2 => vec![
+                    "  2001:db8:1234:5678:9abc::/80 (contoso)".into(),
+                    "123456".into(),
+                    "x".into(),
+                ],
+                3 => vec![String::new(), "-".into(), "long cell here".into()],
+                _ => vec!["b b".into(), (i * 7919).to_string(), "-".into()],
+            })
+            .collect();
+        for (header, right, indent) in [
+            (None, &[1][..], ""),
+            (Some(&["name", "n", "what"][..]), &[1, 2][..], "  "),
+        ] {
+            let big = grid(header, rows.clone(), right, indent);
+            // The same rows through comfy-table.
+            let via_comfy = {
+                use comfy_table::{CellAlignment, ContentArrangement, Table, presets::NOTHING};
+                let mut t = Table::new();
+                t.load_style(NOTHING)
+                    .set_content_arrangement(ContentArrangement::Disabled);
+                if let Some(h) = header {
+                    t.set_header(h.to_vec());
+                }
+                t.add_rows(rows.clone());
+                for (i, c) in t.column_iter_mut().enumerate() {
+                    c.set_padding((0, 1));
+                    if right.contains(&i) {
+                        c.set_cell_alignment(CellAlignment::Right);
+                    }
+                }
+                t.lines()
+                    .map(|l| format!("{}\n", format!("{indent}{l}").trim_end()))
+                    .collect::<String>()
+            };
+            for (n, (a, b)) in big.lines().zip(via_comfy.lines()).enumerate() {
+                assert_eq!(a, b, "line {n}");
+            }
+            assert_eq!(big, via_comfy);
+        }
     }
 }

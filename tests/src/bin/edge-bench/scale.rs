@@ -765,7 +765,7 @@ pub fn markdown(runs: &[ScaleRun], timeout: Duration, commit: &str) -> String {
         (
             "`edgectl prefix list` (every prefix)",
             Box::new(|r| secs(&r.list)),
-            "",
+            "< 1 s",
         ),
         (
             "`edgectl --json prefix list`",
@@ -879,7 +879,11 @@ pub fn markdown(runs: &[ScaleRun], timeout: Duration, commit: &str) -> String {
          carried one series per prefix slot; the default is now one per registration (`prefix_metrics`, \
          docs/metrics.md). A reload of an unchanged file reuses the running plan instead of parsing the \
          file again (then compiles and applies it whole); one that changes the file parses it too, and \
-         is what raises edged's peak memory at a million prefixes.\n"
+         is what raises edged's peak memory at a million prefixes. The whole `prefix list` streams: edged \
+         writes its rows by hand from the view as the socket takes them, and edgectl reads and prints each \
+         row as it arrives (a reader for the shape edged writes, serde for anything else), so the two \
+         overlap and neither holds the whole reply (before: 1.64 s and 1.83 s with `--json` at a million, \
+         commit f7bd092).\n"
     );
     s
 }
