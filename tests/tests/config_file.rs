@@ -310,3 +310,36 @@ fn a_reload_during_a_stalled_write_is_refused_unless_forced() {
     edged.teardown();
     std::fs::remove_file(config).unwrap();
 }
+
+/// `edged --check` does not fail on interfaces it cannot see (the file may
+/// be checked elsewhere than where it runs) but warns about each one, so
+/// that a start sure to fail (`interface NAME not found`) is seen coming;
+/// in the namespace of the lab, where they exist, it says nothing.
+#[test]
+fn edged_check_warns_about_interfaces_missing_here() {
+    let lab = EdgeLab::build("ckif");
+    let config = write_config(&lab, LAB_CONFIG.as_bytes());
+    // The test's own namespace has none of the lab's ports.
+    let (code, stderr) = edged_check(&config);
+    assert_eq!(code, Some(0), "a warning, not a refusal: {stderr}");
+    for port in ["peer0", "peer1", "bba0", "bbb0", "tr0"] {
+        assert!(
+            stderr.contains(&format!(
+                "interface {port} does not exist in this network namespace"
+            )),
+            "{port}: {stderr}"
+        );
+    }
+    let out = std::process::Command::new("nsenter")
+        .arg(format!("--net=/run/netns/{}", lab.edge))
+        .arg(workspace_bin("edged"))
+        .arg("--config")
+        .arg(&config)
+        .arg("--check")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("does not exist"), "{stderr}");
+    std::fs::remove_file(config).unwrap();
+}
