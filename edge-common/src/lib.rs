@@ -166,9 +166,10 @@ pub mod prog_names {
     /// `XDP_PASS` only: attached to veth peers so that XDP_REDIRECT into a veth
     /// is delivered (a veth drops redirected frames unless its peer runs XDP).
     pub const PASS: &str = "edge_pass";
-    /// The forwarder with its IPv4 lookup through the LPM trie instead of
-    /// DIR-24-8: the baseline of `cargo xtask bench` and the reference of
-    /// the differential packet test. Never attached.
+    /// The forwarder with its lookups through the LPM tries instead of
+    /// DIR-24-8 (IPv4) and the multibit trie (IPv6): the baseline of
+    /// `cargo xtask bench` and the reference of the differential packet
+    /// test. Never attached.
     pub const EDGE_LPM: &str = "edge_lpm";
     /// Test only, never attached by edged: strips an outer IPv4 (IP-in-IP)
     /// or IPv6 (IPv6-in-IPv6) header and passes the inner packet to the

@@ -13,6 +13,7 @@ pub mod fib6;
 pub mod index;
 pub mod loader;
 pub mod maps;
+mod prefixes;
 mod slab;
 
 pub use error::MapsError;
