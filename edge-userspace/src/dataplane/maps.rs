@@ -379,6 +379,17 @@ impl Tables {
         }
     }
 
+    /// What the IPv6 multibit trie holds (as the model counts it: after
+    /// the first IPv6 change since the maps were taken).
+    pub fn ipv6_usage(&self) -> Ipv6Usage {
+        let t = self.v6.tables();
+        Ipv6Usage {
+            nodes: t.nodes_in_use(),
+            tails: t.tails_in_use(),
+            leaves: t.leaves_in_use(),
+        }
+    }
+
     /// A policy's selection table as the kernel sees it.
     pub fn policy(&self, id: u32) -> Result<PolicyTable, MapsError> {
         self.policies.get(&id, 0).map_err(|source| MapsError::Map {
@@ -434,6 +445,14 @@ impl Tables {
         let locals = self.locals()?;
         self.index.sync_local(addr, &locals)
     }
+}
+
+/// Nodes (below the root), tails and leaves the IPv6 multibit trie uses.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Ipv6Usage {
+    pub nodes: u32,
+    pub tails: u32,
+    pub leaves: u32,
 }
 
 /// Prefixes per batched trie write.

@@ -50,7 +50,8 @@ struct Cli {
     #[arg(long)]
     quick: bool,
     /// Run one section only (`packet`: the per-packet figures, printed to
-    /// stderr; no report is written; `veth`: the throughput sweep, its
+    /// stderr as they come and as the report's Markdown on stdout at the
+    /// end; no report is written; `veth`: the throughput sweep, its
     /// Markdown section printed and its plot written next to `--plot`; no
     /// report is written; `scale`: the control plane at scale, whose section
     /// of the report (--out) is rewritten in place).
@@ -171,6 +172,7 @@ fn main() -> Result<()> {
     in_netns(&ns, || per_packet(&sizes, &mut report))?;
     drop(lab);
     if cli.only.as_deref() == Some("packet") {
+        println!("{}", report.markdown(&cli.commit, cli.quick));
         eprintln!(
             "bench: per-packet only, done in {:.0} s",
             started.elapsed().as_secs_f64()
@@ -234,6 +236,8 @@ fn mac(m: [u8; 6]) -> String {
 pub struct Sizes {
     pub v4: Vec<usize>,
     pub v6: Vec<usize>,
+    /// Sizes of the real-shaped IPv6 table.
+    pub v6_real: Vec<usize>,
     pub repeat: u32,
     pub load: Vec<usize>,
     pub throughput_secs: f64,
@@ -247,6 +251,7 @@ impl Sizes {
             Self {
                 v4: vec![1_000, 20_000],
                 v6: vec![1_000, 20_000],
+                v6_real: vec![20_000],
                 repeat: 100_000,
                 load: vec![20_000],
                 throughput_secs: 0.3,
@@ -256,6 +261,7 @@ impl Sizes {
             Self {
                 v4: vec![1_000, 100_000, 1_000_000],
                 v6: vec![1_000, 100_000, 200_000],
+                v6_real: vec![100_000, 200_000],
                 repeat: 1_000_000,
                 load: vec![100_000, 1_000_000],
                 throughput_secs: 1.0,
