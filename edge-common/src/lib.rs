@@ -194,13 +194,27 @@ pub mod limits {
     /// Distinct IPv4 [`crate::PrefixEntry`] values (prefixes with equal
     /// entries share a leaf), leaf 0 included.
     pub const FIB4_LEAVES: u32 = 1 << 18;
-    /// IPv6 trie nodes (1 KiB each), the root's
-    /// [`crate::fib6::ROOT_BLOCKS`] included: one per trie entry holding two
-    /// or more prefixes longer than the entry.
-    pub const FIB6_NODES: u32 = 1 << 16;
-    /// IPv6 tail records (32 bytes each): one per trie entry holding
-    /// exactly one prefix longer than the entry.
-    pub const FIB6_TAILS: u32 = 1 << 18;
+    /// IPv6 trie nodes (1 KiB each) for the default IPv6 prefix limit.
+    pub const FIB6_NODES: u32 = fib6_nodes(MAX_PREFIXES_V6);
+    /// IPv6 tail records (32 bytes each) for the default IPv6 prefix limit.
+    pub const FIB6_TAILS: u32 = fib6_tails(MAX_PREFIXES_V6);
+
+    /// IPv6 trie nodes for `prefixes_v6` prefixes (`[limits] prefixes_v6`),
+    /// the root's [`crate::fib6::ROOT_BLOCKS`] included: one per trie entry
+    /// holding two or more prefixes longer than the entry; a table shaped
+    /// like the public one takes about 0.28 per prefix (BENCHMARKS.md), so
+    /// a quarter of the prefix limit.
+    pub const fn fib6_nodes(prefixes_v6: u32) -> u32 {
+        let below = prefixes_v6 / 4;
+        crate::fib6::ROOT_BLOCKS + if below < 64 { 64 } else { below }
+    }
+
+    /// IPv6 tail records for `prefixes_v6` prefixes: one per trie entry
+    /// holding exactly one prefix longer than the entry, so never more than
+    /// the prefixes, plus the 3 an update may hold while it swaps them.
+    pub const fn fib6_tails(prefixes_v6: u32) -> u32 {
+        prefixes_v6 + 3
+    }
     /// Distinct IPv6 [`crate::PrefixEntry`] values, leaf 0 included.
     pub const FIB6_LEAVES: u32 = 1 << 18;
     /// Ifindexes below this have their port in the `EDGE_PORT_IDX` array
