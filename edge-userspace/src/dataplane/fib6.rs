@@ -211,7 +211,11 @@ const fn level_of(len: u8) -> usize {
 
 /// `a`'s first `len` bits.
 const fn trunc(a: u128, len: u32) -> u128 {
-    if len == 0 { 0 } else { a & (u128::MAX << (128 - len)) }
+    if len == 0 {
+        0
+    } else {
+        a & (u128::MAX << (128 - len))
+    }
 }
 
 /// The entry index of `a` in a node of `level` (the root for 0).
@@ -240,7 +244,10 @@ fn tail_of(net: u128, len: u8, leaf: u32, fallback: u32) -> Tail6 {
 }
 
 fn tail_net(t: &Tail6) -> (u128, u8) {
-    ((u128::from(t.key_hi) << 64) | u128::from(t.key_lo), t.len as u8)
+    (
+        (u128::from(t.key_hi) << 64) | u128::from(t.key_lo),
+        t.len as u8,
+    )
 }
 
 /// Which leaf entries a paint replaces, by the length they came from.
@@ -444,9 +451,7 @@ impl<S: Store6> Fib6<S> {
             return Ok(None);
         }
         self.headroom(0, 1)?;
-        let id = self.by_len[len as usize]
-            .remove(&p)
-            .expect("checked above");
+        let id = self.by_len[len as usize].remove(&p).expect("checked above");
         let parent = (0..len)
             .rev()
             .find_map(|l| {
@@ -476,7 +481,12 @@ impl<S: Store6> Fib6<S> {
             break;
         }
         if painted {
-            self.paint(slot, 1 << (end(target) - u32::from(len)), Pick::Exactly(len), parent);
+            self.paint(
+                slot,
+                1 << (end(target) - u32::from(len)),
+                Pick::Exactly(len),
+                parent,
+            );
         }
         for &(_, n, _) in &path {
             self.below[n as usize] -= 1;
@@ -566,7 +576,12 @@ impl<S: Store6> Fib6<S> {
     /// level where the prefix is painted).
     fn place_at(&mut self, slot: usize, level: usize, p: u128, len: u8, value: u32) {
         if level == level_of(len) {
-            self.paint(slot, 1 << (end(level) - u32::from(len)), Pick::UpTo(len), value);
+            self.paint(
+                slot,
+                1 << (end(level) - u32::from(len)),
+                Pick::UpTo(len),
+                value,
+            );
             return;
         }
         let e = self.load(slot);
@@ -624,7 +639,14 @@ impl<S: Store6> Fib6<S> {
             } else if is_tail(e) {
                 let t = self.store.tail(index(e));
                 if pick.takes(depth(t.fallback)) && t.fallback != value {
-                    self.swap_tail(slot, index(e), &Tail6 { fallback: value, ..t });
+                    self.swap_tail(
+                        slot,
+                        index(e),
+                        &Tail6 {
+                            fallback: value,
+                            ..t
+                        },
+                    );
                 }
             } else if pick.takes(depth(e)) && e != value {
                 self.publish(slot, value);

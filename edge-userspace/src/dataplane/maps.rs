@@ -3,9 +3,7 @@
 
 use std::{net::IpAddr, path::Path};
 
-use aya::maps::{
-    Array, DevMapHash, HashMap, Map, MapData, MapError, xdp::XdpMapError,
-};
+use aya::maps::{Array, DevMapHash, HashMap, Map, MapData, MapError, xdp::XdpMapError};
 use edge_common::{PolicyTable, Pop, PortEntry, PrefixEntry, Settings, limits, map_names};
 use ipnet::IpNet;
 
@@ -157,16 +155,8 @@ impl Tables {
             array(map_names::FIB6_LEAVES, leaves6?)?,
         )?;
         Ok(Self {
-            v4: Family::new(
-                typed(map_names::PREFIX_V4, v4?)?,
-                Fib4::new(fib4),
-                limit_v4,
-            ),
-            v6: Family::new(
-                typed(map_names::PREFIX_V6, v6?)?,
-                Fib6::new(fib6),
-                limit_v6,
-            ),
+            v4: Family::new(typed(map_names::PREFIX_V4, v4?)?, Fib4::new(fib4), limit_v4),
+            v6: Family::new(typed(map_names::PREFIX_V6, v6?)?, Fib6::new(fib6), limit_v6),
             batch_ok: None,
             index: Index::new(
                 typed(map_names::PORT_INDEX, port_index?)?,

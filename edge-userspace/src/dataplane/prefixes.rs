@@ -32,8 +32,7 @@ pub trait Derived {
     fn ipnet(net: Self::Net) -> IpNet;
     /// The entry registered for exactly `net`.
     fn get(&self, net: Self::Net) -> Option<PrefixEntry>;
-    fn insert(&mut self, net: Self::Net, e: PrefixEntry)
-    -> Result<Option<PrefixEntry>, MapsError>;
+    fn insert(&mut self, net: Self::Net, e: PrefixEntry) -> Result<Option<PrefixEntry>, MapsError>;
     fn remove(&mut self, net: Self::Net) -> Result<Option<PrefixEntry>, MapsError>;
     /// Rebuilds the model over tables in use from the registry.
     fn recover(&mut self, registry: Vec<(Self::Net, PrefixEntry)>) -> Result<(), MapsError>;
@@ -296,7 +295,13 @@ impl<F: Derived> Family<F> {
                     *batch_ok = Some(false);
                     for key in &keys[at..] {
                         if let Err(source) = deleted(self.trie.remove(key)) {
-                            return (at, Err(MapsError::Map { map: F::TRIE, source }));
+                            return (
+                                at,
+                                Err(MapsError::Map {
+                                    map: F::TRIE,
+                                    source,
+                                }),
+                            );
                         }
                         at += 1;
                     }

@@ -344,7 +344,10 @@ impl Mmap {
     /// before anything points to it).
     pub fn write_record<T: Copy>(&mut self, i: u32, value: &T) {
         let i = i as usize;
-        assert!((i + 1) * size_of::<T>() <= self.bytes, "record {i} out of range");
+        assert!(
+            (i + 1) * size_of::<T>() <= self.bytes,
+            "record {i} out of range"
+        );
         // SAFETY: in range and aligned, as in `record`.
         unsafe { std::ptr::write_volatile(self.ptr.cast::<T>().add(i), *value) }
     }

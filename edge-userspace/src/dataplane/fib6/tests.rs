@@ -269,16 +269,14 @@ fn agrees_with_a_plain_reference_over_a_million_lookups() {
         (recovered.nodes_in_use(), recovered.tails_in_use()),
         (nodes, tails)
     );
-    let check = |fib: &Fib6<VecStore6>,
-                 reference: &Reference,
-                 rng: &mut SmallRng,
-                 nets: &[Ipv6Net]| {
-        for _ in 0..100_000 {
-            let a = random_addr(rng, nets);
-            assert_eq!(fib.lookup(a), reference.lookup(a), "{a} after recovery");
-            assert_eq!(lookup_in(fib.store(), a).unwrap(), reference.lookup(a));
-        }
-    };
+    let check =
+        |fib: &Fib6<VecStore6>, reference: &Reference, rng: &mut SmallRng, nets: &[Ipv6Net]| {
+            for _ in 0..100_000 {
+                let a = random_addr(rng, nets);
+                assert_eq!(fib.lookup(a), reference.lookup(a), "{a} after recovery");
+                assert_eq!(lookup_in(fib.store(), a).unwrap(), reference.lookup(a));
+            }
+        };
     check(&recovered, &reference, &mut rng, &nets);
     // The recovered model keeps updating correctly, down to nothing.
     for n in nets.drain(..50_000) {
