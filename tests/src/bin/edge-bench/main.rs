@@ -50,8 +50,8 @@ struct Cli {
     #[arg(long)]
     quick: bool,
     /// Run one section only (`packet`: the per-packet figures, printed to
-    /// stderr as they come and as the report's Markdown on stdout at the
-    /// end; no report is written; `veth`: the throughput sweep, its
+    /// stderr, whose section of the report (--out) and plot (--plot) are
+    /// rewritten in place; `veth`: the throughput sweep, its
     /// Markdown section printed and its plot written next to `--plot`; no
     /// report is written; `scale`: the control plane at scale, whose section
     /// of the report (--out) is rewritten in place).
@@ -172,7 +172,29 @@ fn main() -> Result<()> {
     in_netns(&ns, || per_packet(&sizes, &mut report))?;
     drop(lab);
     if cli.only.as_deref() == Some("packet") {
-        println!("{}", report.markdown(&cli.commit, cli.quick));
+        // Only the per-packet section of the report (and its plot) is
+        // rewritten; the Targets table is the full run's.
+        const HEAD: &str = "## Per-packet cost";
+        let text = report.markdown(&cli.commit, cli.quick);
+        let start = text.find(HEAD).context("the report has a per-packet section")?;
+        let end = text[start + HEAD.len()..]
+            .find("\n## ")
+            .map_or(text.len(), |i| start + HEAD.len() + i + 1);
+        let section = format!(
+            "{}\n_This section: `edge-bench --only packet` at commit {}; the rest of the report may come from another run._\n",
+            text[start..end].trim_end(),
+            cli.commit
+        );
+        if let Some(out) = &cli.out {
+            let doc = std::fs::read_to_string(out).unwrap_or_default();
+            std::fs::write(out, scale::replace_named_section(&doc, HEAD, &section))
+                .with_context(|| format!("writing {}", out.display()))?;
+            eprintln!("bench: rewrote the per-packet section of {}", out.display());
+        }
+        if let Some(plot) = &cli.plot {
+            report.plot(plot)?;
+            eprintln!("bench: wrote {}", plot.display());
+        }
         eprintln!(
             "bench: per-packet only, done in {:.0} s",
             started.elapsed().as_secs_f64()
