@@ -316,15 +316,16 @@ impl<S: Store6> Fib6<S> {
                 *u = true;
             }
         };
-        let mut pending: Vec<std::ops::Range<usize>> = vec![0..ROOT_ENTRIES];
-        while let Some(range) = pending.pop() {
-            for slot in &store.nodes()[range] {
+        // (first entry, entries) of the root and of every node reached.
+        let mut pending: Vec<(usize, usize)> = vec![(0, ROOT_ENTRIES)];
+        while let Some((first, count)) = pending.pop() {
+            for slot in &store.nodes()[first..first + count] {
                 let e = slot.load(Ordering::Acquire);
                 if is_node(e) {
                     let n = index(e) as usize;
                     if n < nnodes && !used_nodes[n] {
                         used_nodes[n] = true;
-                        pending.push(base(n as u32)..base(n as u32) + NODE_ENTRIES);
+                        pending.push((base(n as u32), NODE_ENTRIES));
                     }
                 } else if is_tail(e) {
                     if let Some(u) = used_tails.get_mut(index(e) as usize) {

@@ -176,7 +176,9 @@ fn main() -> Result<()> {
         // rewritten; the Targets table is the full run's.
         const HEAD: &str = "## Per-packet cost";
         let text = report.markdown(&cli.commit, cli.quick);
-        let start = text.find(HEAD).context("the report has a per-packet section")?;
+        let start = text
+            .find(HEAD)
+            .context("the report has a per-packet section")?;
         let end = text[start + HEAD.len()..]
             .find("\n## ")
             .map_or(text.len(), |i| start + HEAD.len() + i + 1);
