@@ -30,7 +30,7 @@ use ipnet::Ipv4Net;
 pub use super::slab::LeafStore;
 use super::{
     MapsError,
-    slab::{Ids, LeafMap, Leaves, Mmap, full, grace_period, zeroed},
+    slab::{Ids, LeafMap, Leaves, Mmap, VecLeaves, WithLeaves, full, zeroed},
 };
 
 /// Entries in TBL24.
@@ -49,9 +49,7 @@ pub trait Store: LeafStore {
 pub struct VecStore {
     tbl24: Vec<AtomicU32>,
     tbl8: Vec<AtomicU32>,
-    leaves: Vec<PrefixEntry>,
-    /// Grace periods waited for.
-    pub graces: u32,
+    pub leaves: VecLeaves,
 }
 
 impl VecStore {
@@ -59,8 +57,7 @@ impl VecStore {
         Self {
             tbl24: zeroed(TBL24_ENTRIES),
             tbl8: zeroed(blocks as usize * BLOCK),
-            leaves: vec![PrefixEntry::default(); leaves as usize],
-            graces: 0,
+            leaves: VecLeaves::new(leaves),
         }
     }
 }
@@ -80,19 +77,13 @@ impl Store for VecStore {
     }
 }
 
-impl LeafStore for VecStore {
-    fn write_leaf(&mut self, id: u32, entry: &PrefixEntry) -> Result<(), MapsError> {
-        self.leaves[id as usize] = *entry;
-        Ok(())
+impl WithLeaves for VecStore {
+    type Leaves = VecLeaves;
+    fn leaves(&self) -> &VecLeaves {
+        &self.leaves
     }
-    fn read_leaf(&self, id: u32) -> Result<PrefixEntry, MapsError> {
-        Ok(self.leaves[id as usize])
-    }
-    fn leaf_limit(&self) -> u32 {
-        self.leaves.len() as u32
-    }
-    fn grace(&mut self) {
-        self.graces += 1;
+    fn leaves_mut(&mut self) -> &mut VecLeaves {
+        &mut self.leaves
     }
 }
 
@@ -130,18 +121,13 @@ impl Store for MapStore {
     }
 }
 
-impl LeafStore for MapStore {
-    fn write_leaf(&mut self, id: u32, entry: &PrefixEntry) -> Result<(), MapsError> {
-        self.leaves.write(id, entry)
+impl WithLeaves for MapStore {
+    type Leaves = LeafMap;
+    fn leaves(&self) -> &LeafMap {
+        &self.leaves
     }
-    fn read_leaf(&self, id: u32) -> Result<PrefixEntry, MapsError> {
-        self.leaves.read(id)
-    }
-    fn leaf_limit(&self) -> u32 {
-        self.leaves.len()
-    }
-    fn grace(&mut self) {
-        grace_period();
+    fn leaves_mut(&mut self) -> &mut LeafMap {
+        &mut self.leaves
     }
 }
 

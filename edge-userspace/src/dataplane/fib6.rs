@@ -36,7 +36,7 @@ use ipnet::Ipv6Net;
 
 use super::{
     MapsError,
-    slab::{Ids, LeafMap, LeafStore, Leaves, Mmap, full, grace_period, zeroed},
+    slab::{Ids, LeafMap, LeafStore, Leaves, Mmap, VecLeaves, WithLeaves, full, zeroed},
 };
 
 const NODE_ENTRIES: usize = fib6::NODE_ENTRIES;
@@ -63,9 +63,7 @@ pub trait Store6: LeafStore {
 pub struct VecStore6 {
     nodes: Vec<AtomicU32>,
     tails: Vec<Tail6>,
-    leaves: Vec<PrefixEntry>,
-    /// Grace periods waited for.
-    pub graces: u32,
+    pub leaves: VecLeaves,
 }
 
 impl VecStore6 {
@@ -74,8 +72,7 @@ impl VecStore6 {
         Self {
             nodes: zeroed(nodes as usize * NODE_ENTRIES),
             tails: vec![Tail6::default(); tails as usize],
-            leaves: vec![PrefixEntry::default(); leaves as usize],
-            graces: 0,
+            leaves: VecLeaves::new(leaves),
         }
     }
 }
@@ -101,19 +98,13 @@ impl Store6 for VecStore6 {
     }
 }
 
-impl LeafStore for VecStore6 {
-    fn write_leaf(&mut self, id: u32, entry: &PrefixEntry) -> Result<(), MapsError> {
-        self.leaves[id as usize] = *entry;
-        Ok(())
+impl WithLeaves for VecStore6 {
+    type Leaves = VecLeaves;
+    fn leaves(&self) -> &VecLeaves {
+        &self.leaves
     }
-    fn read_leaf(&self, id: u32) -> Result<PrefixEntry, MapsError> {
-        Ok(self.leaves[id as usize])
-    }
-    fn leaf_limit(&self) -> u32 {
-        self.leaves.len() as u32
-    }
-    fn grace(&mut self) {
-        self.graces += 1;
+    fn leaves_mut(&mut self) -> &mut VecLeaves {
+        &mut self.leaves
     }
 }
 
@@ -157,18 +148,13 @@ impl Store6 for MapStore6 {
     }
 }
 
-impl LeafStore for MapStore6 {
-    fn write_leaf(&mut self, id: u32, entry: &PrefixEntry) -> Result<(), MapsError> {
-        self.leaves.write(id, entry)
+impl WithLeaves for MapStore6 {
+    type Leaves = LeafMap;
+    fn leaves(&self) -> &LeafMap {
+        &self.leaves
     }
-    fn read_leaf(&self, id: u32) -> Result<PrefixEntry, MapsError> {
-        self.leaves.read(id)
-    }
-    fn leaf_limit(&self) -> u32 {
-        self.leaves.len()
-    }
-    fn grace(&mut self) {
-        grace_period();
+    fn leaves_mut(&mut self) -> &mut LeafMap {
+        &mut self.leaves
     }
 }
 

@@ -24,6 +24,61 @@ pub trait LeafStore {
     fn grace(&mut self);
 }
 
+/// A table store whose leaves are kept by a [`LeafStore`] of its own.
+pub trait WithLeaves {
+    type Leaves: LeafStore;
+    fn leaves(&self) -> &Self::Leaves;
+    fn leaves_mut(&mut self) -> &mut Self::Leaves;
+}
+
+impl<T: WithLeaves> LeafStore for T {
+    fn write_leaf(&mut self, id: u32, entry: &PrefixEntry) -> Result<(), MapsError> {
+        self.leaves_mut().write_leaf(id, entry)
+    }
+    fn read_leaf(&self, id: u32) -> Result<PrefixEntry, MapsError> {
+        self.leaves().read_leaf(id)
+    }
+    fn leaf_limit(&self) -> u32 {
+        self.leaves().leaf_limit()
+    }
+    fn grace(&mut self) {
+        self.leaves_mut().grace();
+    }
+}
+
+/// Leaves in plain memory (the models alone, for tests and tools); grace
+/// periods are only counted.
+pub struct VecLeaves {
+    leaves: Vec<PrefixEntry>,
+    /// Grace periods waited for.
+    pub graces: u32,
+}
+
+impl VecLeaves {
+    pub fn new(limit: u32) -> Self {
+        Self {
+            leaves: vec![PrefixEntry::default(); limit as usize],
+            graces: 0,
+        }
+    }
+}
+
+impl LeafStore for VecLeaves {
+    fn write_leaf(&mut self, id: u32, entry: &PrefixEntry) -> Result<(), MapsError> {
+        self.leaves[id as usize] = *entry;
+        Ok(())
+    }
+    fn read_leaf(&self, id: u32) -> Result<PrefixEntry, MapsError> {
+        Ok(self.leaves[id as usize])
+    }
+    fn leaf_limit(&self) -> u32 {
+        self.leaves.len() as u32
+    }
+    fn grace(&mut self) {
+        self.graces += 1;
+    }
+}
+
 /// A zeroed `Vec<AtomicU32>` of `n` entries, without touching each one.
 pub fn zeroed(n: usize) -> Vec<AtomicU32> {
     let mut v = std::mem::ManuallyDrop::new(vec![0u32; n]);
@@ -249,8 +304,10 @@ impl LeafMap {
             .map_err(|source| MapsError::Map { map: name, source })?;
         Ok(Self { name, leaves })
     }
+}
 
-    pub fn write(&mut self, id: u32, entry: &PrefixEntry) -> Result<(), MapsError> {
+impl LeafStore for LeafMap {
+    fn write_leaf(&mut self, id: u32, entry: &PrefixEntry) -> Result<(), MapsError> {
         self.leaves
             .set(id, entry, 0)
             .map_err(|source| MapsError::Map {
@@ -258,16 +315,17 @@ impl LeafMap {
                 source,
             })
     }
-
-    pub fn read(&self, id: u32) -> Result<PrefixEntry, MapsError> {
+    fn read_leaf(&self, id: u32) -> Result<PrefixEntry, MapsError> {
         self.leaves.get(&id, 0).map_err(|source| MapsError::Map {
             map: self.name,
             source,
         })
     }
-
-    pub fn len(&self) -> u32 {
+    fn leaf_limit(&self) -> u32 {
         self.leaves.len()
+    }
+    fn grace(&mut self) {
+        grace_period();
     }
 }
 

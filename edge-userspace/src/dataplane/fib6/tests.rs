@@ -116,9 +116,9 @@ fn equal_entries_share_a_leaf_and_freed_ones_wait_for_a_grace_period() {
     // Leaves 1 and 2 are taken (the limit is 3, leaf 0 is "none"):
     // freeing one and taking one again waits for a grace period.
     fib.remove(net("2001:db8:3::/48")).unwrap();
-    let graces = fib.store().graces;
+    let graces = fib.store().leaves.graces;
     fib.insert(net("2001:db8:4::/48"), entry(9)).unwrap();
-    assert_eq!(fib.store().graces, graces + 1);
+    assert_eq!(fib.store().leaves.graces, graces + 1);
     let err = fib.insert(net("2001:db8:5::/48"), entry(10)).unwrap_err();
     assert!(matches!(err, MapsError::MapFull { map, limit: 3 } if map == map_names::FIB6_LEAVES));
     assert_eq!(slot(&fib, "2001:db8:5::1"), None);
