@@ -202,7 +202,7 @@ pub mod limits {
     /// IPv6 trie nodes for `prefixes_v6` prefixes (`[limits] prefixes_v6`),
     /// the root's [`crate::fib6::ROOT_BLOCKS`] included: one per trie entry
     /// holding two or more prefixes longer than the entry; a table shaped
-    /// like the public one takes about 0.28 per prefix (BENCHMARKS.md), so
+    /// like the public one takes 0.20-0.25 per prefix (BENCHMARKS.md), so
     /// a quarter of the prefix limit.
     pub const fn fib6_nodes(prefixes_v6: u32) -> u32 {
         let below = prefixes_v6 / 4;

@@ -183,7 +183,7 @@ fn main() -> Result<()> {
             .find("\n## ")
             .map_or(text.len(), |i| start + HEAD.len() + i + 1);
         let section = format!(
-            "{}\n_This section: `edge-bench --only packet` at commit {}; the rest of the report may come from another run._\n",
+            "{}\n\n_This section: `edge-bench --only packet` at commit {}; the rest of the report may come from another run._\n",
             text[start..end].trim_end(),
             cli.commit
         );
