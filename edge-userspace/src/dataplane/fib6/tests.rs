@@ -154,6 +154,40 @@ fn full_tables_fail_cleanly_naming_the_map() {
     assert_eq!(slot(&fib, "2003:db8::1"), Some(3));
 }
 
+#[test]
+fn recovery_repairs_updates_cut_short() {
+    let mut fib = Fib6::new(VecStore6::new(300, 64, 64));
+    fib.insert(net("2001:db8::/32"), entry(1)).unwrap();
+    fib.insert(net("2001:db8:1::/48"), entry(2)).unwrap();
+    fib.insert(net("2001:db8:2::/48"), entry(3)).unwrap();
+    // A delete cut short after the tables, before the registry: the
+    // registry still holds 2001:db8:2::/48. An insert cut short after the
+    // registry, before the tables: it holds 2001:db8:3::/64 already.
+    fib.remove(net("2001:db8:2::/48")).unwrap();
+    let registry = [
+        (net("2001:db8::/32"), entry(1)),
+        (net("2001:db8:1::/48"), entry(2)),
+        (net("2001:db8:2::/48"), entry(3)),
+        (net("2001:db8:3::/64"), entry(4)),
+    ];
+    let Fib6 { store, .. } = fib;
+    let mut fib = Fib6::new(store);
+    fib.recover(registry).unwrap();
+    assert_eq!(slot(&fib, "2001:db8:1::1"), Some(2));
+    assert_eq!(slot(&fib, "2001:db8:2::1"), Some(3));
+    assert_eq!(slot(&fib, "2001:db8:3::1"), Some(4));
+    assert_eq!(slot(&fib, "2001:db8:3:1::1"), Some(1));
+    // The counts below each node are right: deleting everything frees all.
+    for (n, _) in registry {
+        fib.remove(n).unwrap().unwrap();
+    }
+    assert_eq!(
+        (fib.nodes_in_use(), fib.tails_in_use(), fib.leaves_in_use()),
+        (0, 0, 0)
+    );
+    assert_eq!(slot(&fib, "2001:db8:1::1"), None);
+}
+
 /// Allocations the random prefixes are carved from (a /29-/32 each, in the
 /// registries' blocks), so that prefixes nest and overlap as in the public
 /// table.
