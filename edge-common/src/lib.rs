@@ -60,9 +60,18 @@ pub mod map_names {
     /// Per-CPU array, one entry: [`crate::EventBudget`], the rate limit of
     /// the ICMP errors the program sends ([`crate::ICMP_RATE`]).
     pub const ICMP_BUDGET: &str = "EDGE_ICMP_BDGT";
+    /// Array (mmapable): the IPv6 multibit trie's nodes, 256 [`crate::fib6`]
+    /// entries each (`[u32; 256]`); the first
+    /// [`crate::fib6::ROOT_BLOCKS`] are the root, one entry per /16.
+    pub const FIB6_NODES: &str = "EDGE_FIB6_NODE";
+    /// Array (mmapable): IPv6 [`crate::Tail6`] records, a single prefix
+    /// below a trie entry.
+    pub const FIB6_TAILS: &str = "EDGE_FIB6_TAIL";
+    /// Array: IPv6 leaf id → [`crate::PrefixEntry`] (leaf 0 is "no prefix").
+    pub const FIB6_LEAVES: &str = "EDGE_FIB6_LEAF";
 
     /// Every map the daemon pins, in a stable order.
-    pub const ALL: [&str; 23] = [
+    pub const ALL: [&str; 26] = [
         PORTS,
         PREFIX_V4,
         PREFIX_V6,
@@ -86,6 +95,9 @@ pub mod map_names {
         PORT_INDEX,
         LOCAL_BITS,
         ICMP_BUDGET,
+        FIB6_NODES,
+        FIB6_TAILS,
+        FIB6_LEAVES,
     ];
 }
 
@@ -154,9 +166,10 @@ pub mod prog_names {
     /// `XDP_PASS` only: attached to veth peers so that XDP_REDIRECT into a veth
     /// is delivered (a veth drops redirected frames unless its peer runs XDP).
     pub const PASS: &str = "edge_pass";
-    /// The forwarder with its IPv4 lookup through the LPM trie instead of
-    /// DIR-24-8: the baseline of `cargo xtask bench` and the reference of
-    /// the differential packet test. Never attached.
+    /// The forwarder with its lookups through the LPM tries instead of
+    /// DIR-24-8 (IPv4) and the multibit trie (IPv6): the baseline of
+    /// `cargo xtask bench` and the reference of the differential packet
+    /// test. Never attached.
     pub const EDGE_LPM: &str = "edge_lpm";
     /// Test only, never attached by edged: strips an outer IPv4 (IP-in-IP)
     /// or IPv6 (IPv6-in-IPv6) header and passes the inner packet to the
@@ -181,6 +194,29 @@ pub mod limits {
     /// Distinct IPv4 [`crate::PrefixEntry`] values (prefixes with equal
     /// entries share a leaf), leaf 0 included.
     pub const FIB4_LEAVES: u32 = 1 << 18;
+    /// IPv6 trie nodes (1 KiB each) for the default IPv6 prefix limit.
+    pub const FIB6_NODES: u32 = fib6_nodes(MAX_PREFIXES_V6);
+    /// IPv6 tail records (32 bytes each) for the default IPv6 prefix limit.
+    pub const FIB6_TAILS: u32 = fib6_tails(MAX_PREFIXES_V6);
+
+    /// IPv6 trie nodes for `prefixes_v6` prefixes (`[limits] prefixes_v6`),
+    /// the root's [`crate::fib6::ROOT_BLOCKS`] included: one per trie entry
+    /// holding two or more prefixes longer than the entry; a table shaped
+    /// like the public one takes 0.20-0.25 per prefix (BENCHMARKS.md), so
+    /// a quarter of the prefix limit.
+    pub const fn fib6_nodes(prefixes_v6: u32) -> u32 {
+        let below = prefixes_v6 / 4;
+        crate::fib6::ROOT_BLOCKS + if below < 64 { 64 } else { below }
+    }
+
+    /// IPv6 tail records for `prefixes_v6` prefixes: one per trie entry
+    /// holding exactly one prefix longer than the entry, so never more than
+    /// the prefixes, plus the 3 an update may hold while it swaps them.
+    pub const fn fib6_tails(prefixes_v6: u32) -> u32 {
+        prefixes_v6 + 3
+    }
+    /// Distinct IPv6 [`crate::PrefixEntry`] values, leaf 0 included.
+    pub const FIB6_LEAVES: u32 = 1 << 18;
     /// Ifindexes below this have their port in the `EDGE_PORT_IDX` array
     /// (one load); larger ones are looked up in the `EDGE_PORTS` hash.
     pub const PORT_INDEX: u32 = 4096;
@@ -206,6 +242,70 @@ pub mod fib {
     pub const TBL24_PAIRS: u32 = 1 << 23;
     /// Entries per TBL8 block.
     pub const BLOCK_ENTRIES: usize = 256;
+}
+
+/// The IPv6 lookup, a multibit trie (see docs/lookup.md): a root of 2^16
+/// entries indexed by the address's first two bytes, then nodes of 256
+/// entries, one per further byte. An entry is a `u32`: with [`fib6::NODE`],
+/// [`fib6::INDEX`] is the node below; with [`fib6::TAIL`], it is a
+/// [`Tail6`] (the one prefix below the entry); otherwise it is a leaf id
+/// ([`fib6::LEAF`], 0: no prefix) with the length of the prefix it came
+/// from in bits 22..30 (userspace bookkeeping; the kernel masks it off).
+pub mod fib6 {
+    /// The entry points to a node of the next level.
+    pub const NODE: u32 = 1 << 31;
+    /// The entry points to a [`crate::Tail6`].
+    pub const TAIL: u32 = 1 << 30;
+    /// Node or tail index.
+    pub const INDEX: u32 = (1 << 30) - 1;
+    /// Leaf id.
+    pub const LEAF: u32 = (1 << 22) - 1;
+    /// Position of the prefix length (userspace bookkeeping).
+    pub const DEPTH_SHIFT: u32 = 22;
+    /// Address bits the root indexes.
+    pub const ROOT_BITS: u32 = 16;
+    /// Entries per node (one address byte).
+    pub const NODE_ENTRIES: usize = 256;
+    /// Nodes the root takes at the start of the node array (2^16 entries).
+    pub const ROOT_BLOCKS: u32 = 1 << (ROOT_BITS - 8);
+    /// Node levels below the root: one per remaining address byte.
+    pub const LEVELS: usize = 14;
+}
+
+/// The one prefix below an IPv6 trie entry: the lookup compares the
+/// address with `key_hi`/`key_lo` under the first `len` bits, and takes
+/// `leaf` on a match, `fallback` (the entry's answer without it) otherwise.
+/// Both are leaf entries ([`fib6`], never a node or a tail). Immutable once
+/// published: a change writes a new record and swaps the entry.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Tail6 {
+    /// The prefix's first 64 bits, as a big-endian number.
+    pub key_hi: u64,
+    /// Its last 64 bits.
+    pub key_lo: u64,
+    /// Its length, 17-128.
+    pub len: u32,
+    pub leaf: u32,
+    pub fallback: u32,
+    pub _pad: u32,
+}
+const _: () = assert!(core::mem::size_of::<Tail6>() == 32);
+
+impl Tail6 {
+    /// Whether the address `hi`:`lo` is inside the record's prefix.
+    #[inline(always)]
+    pub const fn covers(&self, hi: u64, lo: u64) -> bool {
+        let len = self.len;
+        if len <= 64 {
+            // len > 16: the shift is in range.
+            let mask = u64::MAX << ((64 - len) & 63);
+            (hi ^ self.key_hi) & mask == 0
+        } else {
+            let mask = u64::MAX << ((128 - len) & 63);
+            hi == self.key_hi && (lo ^ self.key_lo) & mask == 0
+        }
+    }
 }
 
 /// Port roles (`PortEntry::role`).
@@ -598,6 +698,7 @@ mod pod {
     unsafe impl aya::Pod for super::Counter {}
     unsafe impl aya::Pod for super::ProtectionEvent {}
     unsafe impl aya::Pod for super::EventBudget {}
+    unsafe impl aya::Pod for super::Tail6 {}
 }
 
 #[cfg(test)]
@@ -646,6 +747,34 @@ mod tests {
             f64::from(min) > mean * 0.5 && f64::from(max) < mean * 1.6,
             "min {min} max {max} mean {mean}"
         );
+    }
+
+    #[test]
+    fn a_tail_covers_its_prefix_only() {
+        let tail = |hi: u64, lo: u64, len: u32| Tail6 {
+            key_hi: hi,
+            key_lo: lo,
+            len,
+            ..Tail6::default()
+        };
+        // 2001:db8:1::/48
+        let t = tail(0x2001_0db8_0001_0000, 0, 48);
+        assert!(t.covers(0x2001_0db8_0001_ffff, u64::MAX));
+        assert!(!t.covers(0x2001_0db8_0002_0000, 0));
+        // /64, /65 and /128 at the word boundaries.
+        let t = tail(0x2001_0db8_0001_0002, 0, 64);
+        assert!(t.covers(0x2001_0db8_0001_0002, u64::MAX));
+        assert!(!t.covers(0x2001_0db8_0001_0003, 0));
+        let t = tail(0x2001_0db8_0001_0002, 1 << 63, 65);
+        assert!(t.covers(0x2001_0db8_0001_0002, u64::MAX));
+        assert!(!t.covers(0x2001_0db8_0001_0002, 1));
+        let t = tail(1, 7, 128);
+        assert!(t.covers(1, 7));
+        assert!(!t.covers(1, 6));
+        // /17: one bit past the root's /16.
+        let t = tail(0x2001_8000_0000_0000, 0, 17);
+        assert!(t.covers(0x2001_ffff_0000_0000, 0));
+        assert!(!t.covers(0x2001_7fff_0000_0000, 0));
     }
 
     #[test]

@@ -10,7 +10,7 @@ use edge_common::{
 use network_types::ip::{Ipv4Hdr, Ipv6Hdr};
 
 use crate::{
-    classify, fib, icmp,
+    classify, fib, fib6, icmp,
     maps::{EDGE_PFX_V4, EDGE_PFX_V6},
     parse::{self, L2, L3},
     rewrite,
@@ -37,8 +37,9 @@ pub trait Family: Sized {
     fn martian(ip: &L3<Self>) -> bool;
     /// Whether `dst` is one of this host's addresses.
     fn is_local(dst: &Self::Addr) -> bool;
-    /// The longest registered prefix covering `addr`; `LPM` selects the
-    /// IPv4 lookup (IPv6 always uses the trie).
+    /// The longest registered prefix covering `addr`: through the kernel's
+    /// LPM trie (the registry) with `LPM`, else through edge's own tables
+    /// (DIR-24-8 for IPv4, the multibit trie for IPv6).
     fn lookup<const LPM: bool>(addr: Self::Addr) -> Option<&'static PrefixEntry>;
     /// The flow hash of the policy table.
     fn flow_hash(ip: &L3<Self>, ports: u32) -> u32;
@@ -152,7 +153,11 @@ impl Family for Ipv6Hdr {
 
     #[inline(always)]
     fn lookup<const LPM: bool>(addr: [u8; 16]) -> Option<&'static PrefixEntry> {
-        EDGE_PFX_V6.get(Key::new(128, addr))
+        if LPM {
+            EDGE_PFX_V6.get(Key::new(128, addr))
+        } else {
+            fib6::lookup_v6(addr)
+        }
     }
 
     #[inline(always)]

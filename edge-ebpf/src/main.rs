@@ -11,6 +11,7 @@ mod decap;
 mod events;
 mod family;
 mod fib;
+mod fib6;
 mod icmp;
 mod maps;
 mod parse;
@@ -61,15 +62,15 @@ pub fn edge(ctx: XdpContext) -> u32 {
     run::<false>(&ctx)
 }
 
-/// The same forwarder with the IPv4 lookup through the LPM trie (the
-/// registry DIR-24-8 is derived from): the baseline of `cargo xtask bench`
+/// The same forwarder with both lookups through the LPM tries (the
+/// registries DIR-24-8 and the IPv6 trie are derived from): the baseline of `cargo xtask bench`
 /// and the reference of the differential packet test. Never attached.
 #[xdp]
 pub fn edge_lpm(ctx: XdpContext) -> u32 {
     run::<true>(&ctx)
 }
 
-/// Forwards and counts; `LPM` selects the IPv4 lookup.
+/// Forwards and counts; `LPM` selects the lookups.
 #[inline(always)]
 fn run<const LPM: bool>(ctx: &XdpContext) -> u32 {
     let bytes = parse::frame_len(ctx) as u64;

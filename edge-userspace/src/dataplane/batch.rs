@@ -3,16 +3,8 @@
 //! 4096 prefixes instead of one per prefix).
 
 use aya::maps::{MapData, MapError};
-use ipnet::IpNet;
 
 use super::error::MapsError;
-
-pub(super) fn v6_octets(n: &IpNet) -> [u8; 16] {
-    match n {
-        IpNet::V6(n) => n.trunc().network().octets(),
-        IpNet::V4(_) => unreachable!("an IPv6 prefix"),
-    }
-}
 
 pub(super) fn raw_fd(map: &MapData) -> std::os::fd::RawFd {
     use std::os::fd::{AsFd as _, AsRawFd as _};

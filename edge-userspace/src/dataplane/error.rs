@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use aya::maps::{MapError, xdp::XdpMapError};
+use edge_common::map_names;
 
 #[derive(Debug, thiserror::Error)]
 pub enum MapsError {
@@ -25,8 +26,13 @@ pub enum MapsError {
     Mmap { map: &'static str, what: String },
 }
 
-/// For a prefix map, the `[limits]` key that sizes it.
+/// For a prefix map, the `[limits]` key that sizes it (the IPv6 trie's
+/// nodes and tails follow the IPv6 prefix limit).
 fn limit_hint(map: &str) -> String {
+    if map == map_names::FIB6_NODES || map == map_names::FIB6_TAILS {
+        let key = crate::config::limit_key(map_names::PREFIX_V6).unwrap_or("prefixes_v6");
+        return format!("; [limits] {key} sets its size");
+    }
     crate::config::limit_key(map)
         .map(|k| format!("; [limits] {k} sets its size"))
         .unwrap_or_default()

@@ -20,48 +20,36 @@
 use std::{
     collections::HashMap,
     net::Ipv4Addr,
-    os::fd::{AsFd as _, AsRawFd as _},
     sync::atomic::{AtomicU32, Ordering},
 };
 
-use aya::maps::{Array, MapData};
+use aya::maps::MapData;
 use edge_common::{PrefixEntry, fib, limits, map_names};
 use ipnet::Ipv4Net;
 
-use super::MapsError;
+pub use super::slab::LeafStore;
+use super::{
+    MapsError,
+    slab::{Ids, LeafMap, Leaves, Mmap, VecLeaves, WithLeaves, full, zeroed},
+};
 
 /// Entries in TBL24.
 pub const TBL24_ENTRIES: usize = 1 << 24;
 const BLOCK: usize = fib::BLOCK_ENTRIES;
 
 /// Where the entries live.
-pub trait Store {
+pub trait Store: LeafStore {
     /// The 2^24 TBL24 entries.
     fn tbl24(&self) -> &[AtomicU32];
     /// Every TBL8 block, 256 entries each.
     fn tbl8(&self) -> &[AtomicU32];
-    fn write_leaf(&mut self, id: u32, entry: &PrefixEntry) -> Result<(), MapsError>;
-    fn read_leaf(&self, id: u32) -> Result<PrefixEntry, MapsError>;
-    /// Leaf ids available (leaf 0 included).
-    fn leaf_limit(&self) -> u32;
-    /// Returns once no lookup that started before the call is still running.
-    fn grace(&mut self);
-}
-
-/// A zeroed `Vec<AtomicU32>` of `n` entries, without touching each one.
-fn zeroed(n: usize) -> Vec<AtomicU32> {
-    let mut v = std::mem::ManuallyDrop::new(vec![0u32; n]);
-    // SAFETY: AtomicU32 has the size, alignment and bit validity of u32.
-    unsafe { Vec::from_raw_parts(v.as_mut_ptr().cast::<AtomicU32>(), v.len(), v.capacity()) }
 }
 
 /// The tables in plain memory: the model alone, for tests and for tools.
 pub struct VecStore {
     tbl24: Vec<AtomicU32>,
     tbl8: Vec<AtomicU32>,
-    leaves: Vec<PrefixEntry>,
-    /// Grace periods waited for.
-    pub graces: u32,
+    pub leaves: VecLeaves,
 }
 
 impl VecStore {
@@ -69,8 +57,7 @@ impl VecStore {
         Self {
             tbl24: zeroed(TBL24_ENTRIES),
             tbl8: zeroed(blocks as usize * BLOCK),
-            leaves: vec![PrefixEntry::default(); leaves as usize],
-            graces: 0,
+            leaves: VecLeaves::new(leaves),
         }
     }
 }
@@ -88,80 +75,15 @@ impl Store for VecStore {
     fn tbl8(&self) -> &[AtomicU32] {
         &self.tbl8
     }
-    fn write_leaf(&mut self, id: u32, entry: &PrefixEntry) -> Result<(), MapsError> {
-        self.leaves[id as usize] = *entry;
-        Ok(())
-    }
-    fn read_leaf(&self, id: u32) -> Result<PrefixEntry, MapsError> {
-        Ok(self.leaves[id as usize])
-    }
-    fn leaf_limit(&self) -> u32 {
-        self.leaves.len() as u32
-    }
-    fn grace(&mut self) {
-        self.graces += 1;
-    }
 }
 
-/// include/uapi/linux/bpf.h: the array can be memory-mapped.
-const BPF_F_MMAPABLE: u32 = 1 << 10;
-
-/// A shared, writable mapping of an mmapable array map.
-struct Mmap {
-    ptr: *mut AtomicU32,
-    entries: usize,
-}
-
-// SAFETY: the mapping is plain shared memory accessed only through atomics.
-unsafe impl Send for Mmap {}
-unsafe impl Sync for Mmap {}
-
-impl Mmap {
-    /// Maps `map` (an mmapable array of `value_size`-byte values), checking its shape.
-    fn new(map: &MapData, name: &'static str, value_size: u32) -> Result<Self, MapsError> {
-        let bad = |what: String| MapsError::Mmap { map: name, what };
-        let info = map
-            .info()
-            .map_err(|source| MapsError::Map { map: name, source })?;
-        if info.value_size() != value_size || info.map_flags() & BPF_F_MMAPABLE == 0 {
-            return Err(bad(format!(
-                "value size {} flags {:#x}: not an mmapable array of {value_size}-byte values",
-                info.value_size(),
-                info.map_flags()
-            )));
-        }
-        let bytes = info.max_entries() as usize * value_size as usize;
-        // SAFETY: a fresh shared mapping of the map's fd; the kernel checks
-        // the length against the map, and the mapping is unmapped on drop.
-        let ptr = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                bytes,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED,
-                map.fd().as_fd().as_raw_fd(),
-                0,
-            )
-        };
-        if ptr == libc::MAP_FAILED {
-            return Err(bad(format!("mmap: {}", std::io::Error::last_os_error())));
-        }
-        Ok(Self {
-            ptr: ptr.cast(),
-            entries: bytes / 4,
-        })
+impl WithLeaves for VecStore {
+    type Leaves = VecLeaves;
+    fn leaves(&self) -> &VecLeaves {
+        &self.leaves
     }
-
-    fn slice(&self) -> &[AtomicU32] {
-        // SAFETY: the mapping is `entries` u32s long, page aligned, and lives as long as self.
-        unsafe { std::slice::from_raw_parts(self.ptr, self.entries) }
-    }
-}
-
-impl Drop for Mmap {
-    fn drop(&mut self) {
-        // SAFETY: unmaps exactly what `new` mapped.
-        unsafe { libc::munmap(self.ptr.cast(), self.entries * 4) };
+    fn leaves_mut(&mut self) -> &mut VecLeaves {
+        &mut self.leaves
     }
 }
 
@@ -170,71 +92,42 @@ impl Drop for Mmap {
 pub struct MapStore {
     tbl24: Mmap,
     tbl8: Mmap,
-    leaves: Array<MapData, PrefixEntry>,
-    /// The mapped maps' fds, kept so the maps show up as this process's.
-    _fds: (MapData, MapData),
+    leaves: LeafMap,
 }
 
 impl MapStore {
     pub fn new(tbl24: MapData, tbl8: MapData, leaves: MapData) -> Result<Self, MapsError> {
-        let t24 = Mmap::new(&tbl24, map_names::FIB4_TBL24, 8)?;
-        if t24.entries != TBL24_ENTRIES {
+        let t24 = Mmap::new(tbl24, map_names::FIB4_TBL24, 8)?;
+        if t24.words().len() != TBL24_ENTRIES {
             return Err(MapsError::Mmap {
                 map: map_names::FIB4_TBL24,
-                what: format!("{} entries, expected {TBL24_ENTRIES}", t24.entries),
+                what: format!("{} entries, expected {TBL24_ENTRIES}", t24.words().len()),
             });
         }
-        let t8 = Mmap::new(&tbl8, map_names::FIB4_TBL8, (BLOCK * 4) as u32)?;
-        let leaves =
-            Array::try_from(aya::maps::Map::Array(leaves)).map_err(|source| MapsError::Map {
-                map: map_names::FIB4_LEAVES,
-                source,
-            })?;
         Ok(Self {
             tbl24: t24,
-            tbl8: t8,
-            leaves,
-            _fds: (tbl24, tbl8),
+            tbl8: Mmap::new(tbl8, map_names::FIB4_TBL8, (BLOCK * 4) as u32)?,
+            leaves: LeafMap::new(map_names::FIB4_LEAVES, leaves)?,
         })
     }
 }
 
 impl Store for MapStore {
     fn tbl24(&self) -> &[AtomicU32] {
-        self.tbl24.slice()
+        self.tbl24.words()
     }
     fn tbl8(&self) -> &[AtomicU32] {
-        self.tbl8.slice()
+        self.tbl8.words()
     }
-    fn write_leaf(&mut self, id: u32, entry: &PrefixEntry) -> Result<(), MapsError> {
-        self.leaves
-            .set(id, entry, 0)
-            .map_err(|source| MapsError::Map {
-                map: map_names::FIB4_LEAVES,
-                source,
-            })
+}
+
+impl WithLeaves for MapStore {
+    type Leaves = LeafMap;
+    fn leaves(&self) -> &LeafMap {
+        &self.leaves
     }
-    fn read_leaf(&self, id: u32) -> Result<PrefixEntry, MapsError> {
-        self.leaves.get(&id, 0).map_err(|source| MapsError::Map {
-            map: map_names::FIB4_LEAVES,
-            source,
-        })
-    }
-    fn leaf_limit(&self) -> u32 {
-        self.leaves.len()
-    }
-    /// membarrier(MEMBARRIER_CMD_GLOBAL) waits for an RCU grace period
-    /// (synchronize_rcu), and XDP programs run inside RCU read-side
-    /// sections: afterwards no lookup can still hold a freed leaf or block.
-    fn grace(&mut self) {
-        const MEMBARRIER_CMD_GLOBAL: libc::c_long = 1;
-        // SAFETY: membarrier takes no pointers.
-        let r = unsafe { libc::syscall(libc::SYS_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0) };
-        if r != 0 {
-            // nohz_full kernels refuse it: a lookup takes well under a
-            // microsecond, so a long sleep is a safe stand-in.
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
+    fn leaves_mut(&mut self) -> &mut LeafMap {
+        &mut self.leaves
     }
 }
 
@@ -252,84 +145,13 @@ const fn leaf_entry(id: u32, len: u8) -> u32 {
     (len as u32) << fib::DEPTH_SHIFT | id
 }
 
-/// An id allocator that quarantines freed ids until a grace period passed.
-#[derive(Debug)]
-struct Ids {
-    limit: u32,
-    next: u32,
-    free: Vec<u32>,
-    quarantine: Vec<u32>,
-}
-
-impl Ids {
-    fn new(first: u32, limit: u32) -> Self {
-        Self {
-            limit,
-            next: first,
-            free: Vec::new(),
-            quarantine: Vec::new(),
-        }
-    }
-
-    /// Everything from `first` not in `used` is free (after `recover`'s grace period).
-    fn with_used(first: u32, limit: u32, used: &[bool]) -> Self {
-        Self {
-            limit,
-            next: limit,
-            free: (first..limit)
-                .rev()
-                .filter(|&i| !used[i as usize])
-                .collect(),
-            quarantine: Vec::new(),
-        }
-    }
-
-    fn alloc(&mut self, grace: impl FnOnce()) -> Option<u32> {
-        if let Some(i) = self.free.pop() {
-            return Some(i);
-        }
-        if self.next < self.limit {
-            self.next += 1;
-            return Some(self.next - 1);
-        }
-        if self.quarantine.is_empty() {
-            return None;
-        }
-        grace();
-        self.free.append(&mut self.quarantine);
-        self.free.pop()
-    }
-
-    fn release(&mut self, i: u32) {
-        self.quarantine.push(i);
-    }
-
-    fn in_use(&self, first: u32) -> u32 {
-        self.next - first - (self.free.len() + self.quarantine.len()) as u32
-    }
-}
-
-/// A leaf's identity: every field of the entry.
-type LeafKey = (u64, u32, u32, u8, u8);
-
-fn leaf_key(e: &PrefixEntry) -> LeafKey {
-    (e.allowed_ports, e.slot, e.policy, e.preference, e.dscp)
-}
-
 /// The DIR-24-8 model over a [`Store`].
 pub struct Fib4<S> {
     store: S,
     /// Registered prefixes by length: network (host order) → leaf id.
     by_len: Vec<HashMap<u32, u32>>,
-    leaf_ids: HashMap<LeafKey, u32>,
-    /// By leaf id: the entry and the number of prefixes using it.
-    leaves: Vec<(PrefixEntry, u32)>,
-    leaf_alloc: Ids,
+    leaves: Leaves,
     blocks: Ids,
-}
-
-fn full(map: &'static str, limit: u32) -> MapsError {
-    MapsError::MapFull { map, limit }
 }
 
 impl<S: Store> Fib4<S> {
@@ -340,9 +162,7 @@ impl<S: Store> Fib4<S> {
         Self {
             store,
             by_len: vec![HashMap::new(); 33],
-            leaf_ids: HashMap::new(),
-            leaves: Vec::new(),
-            leaf_alloc: Ids::new(1, leaves),
+            leaves: Leaves::new(map_names::FIB4_LEAVES, leaves),
             blocks: Ids::new(0, blocks),
         }
     }
@@ -358,9 +178,8 @@ impl<S: Store> Fib4<S> {
     ) -> Result<(), MapsError> {
         let store = &mut self.store;
         let nblocks = store.tbl8().len() / BLOCK;
-        let leaf_limit = store.leaf_limit();
         let mut used_blocks = vec![false; nblocks];
-        let mut used_leaves = vec![false; leaf_limit as usize];
+        let mut used_leaves = vec![false; store.leaf_limit() as usize];
         let mut mark = |e: u32| {
             if let Some(u) = used_leaves.get_mut(index(e) as usize) {
                 *u = true;
@@ -384,30 +203,15 @@ impl<S: Store> Fib4<S> {
         // A lookup may still hold something an earlier writer freed.
         store.grace();
         self.by_len = vec![HashMap::new(); 33];
-        self.leaf_ids.clear();
-        self.leaves.clear();
-        self.leaf_alloc = Ids::with_used(1, leaf_limit, &used_leaves);
         self.blocks = Ids::with_used(0, nblocks as u32, &used_blocks);
-        let mut live = Vec::new();
-        for id in 1..leaf_limit {
-            if used_leaves[id as usize] {
-                let entry = self.store.read_leaf(id)?;
-                self.set_leaf(id, entry, 0);
-                self.leaf_ids.entry(leaf_key(&entry)).or_insert(id);
-                live.push(id);
-            }
-        }
+        let live = self.leaves.recover(&self.store, &used_leaves)?;
         let mut prefixes: Vec<_> = prefixes.into_iter().collect();
         prefixes.sort_by_key(|(n, _)| n.prefix_len());
         for (net, entry) in prefixes {
             self.insert(net, entry)?;
         }
         // Leaves the tables pointed to that no prefix uses any more.
-        for id in live {
-            if self.leaves[id as usize].1 == 0 {
-                self.forget_leaf(id);
-            }
-        }
+        self.leaves.drop_unused(&live);
         Ok(())
     }
 
@@ -431,64 +235,21 @@ impl<S: Store> Fib4<S> {
 
     /// Distinct leaves in use.
     pub fn leaves_in_use(&self) -> u32 {
-        self.leaf_alloc.in_use(1)
+        self.leaves.in_use()
     }
 
     /// The entry registered for exactly `net`.
     pub fn get(&self, net: Ipv4Net) -> Option<PrefixEntry> {
         let id = self.by_len[net.prefix_len() as usize].get(&u32::from(net.network()))?;
-        Some(self.leaves[*id as usize].0)
+        Some(self.leaves.entry(*id))
     }
 
     /// Longest-prefix match through the tables, as the kernel does it.
     pub fn lookup(&self, addr: Ipv4Addr) -> Option<PrefixEntry> {
         match index(entry_of(&self.store, addr)) {
             0 => None,
-            id => Some(self.leaves[id as usize].0),
+            id => Some(self.leaves.entry(id)),
         }
-    }
-
-    fn set_leaf(&mut self, id: u32, entry: PrefixEntry, refs: u32) {
-        let i = id as usize;
-        if self.leaves.len() <= i {
-            self.leaves.resize(i + 1, (PrefixEntry::default(), 0));
-        }
-        self.leaves[i] = (entry, refs);
-    }
-
-    /// A leaf holding `entry`, shared or newly written; counts one more user.
-    fn acquire_leaf(&mut self, entry: &PrefixEntry) -> Result<u32, MapsError> {
-        if let Some(&id) = self.leaf_ids.get(&leaf_key(entry)) {
-            self.leaves[id as usize].1 += 1;
-            return Ok(id);
-        }
-        let store = &mut self.store;
-        let limit = self.leaf_alloc.limit;
-        let id = self
-            .leaf_alloc
-            .alloc(|| store.grace())
-            .ok_or(full(map_names::FIB4_LEAVES, limit))?;
-        self.store.write_leaf(id, entry)?;
-        self.set_leaf(id, *entry, 1);
-        self.leaf_ids.insert(leaf_key(entry), id);
-        Ok(id)
-    }
-
-    fn release_leaf(&mut self, id: u32) {
-        let refs = &mut self.leaves[id as usize].1;
-        *refs -= 1;
-        if *refs == 0 {
-            self.forget_leaf(id);
-        }
-    }
-
-    /// Frees leaf `id` (reused after a grace period).
-    fn forget_leaf(&mut self, id: u32) {
-        let key = leaf_key(&self.leaves[id as usize].0);
-        if self.leaf_ids.get(&key) == Some(&id) {
-            self.leaf_ids.remove(&key);
-        }
-        self.leaf_alloc.release(id);
     }
 
     /// Registers (or replaces) `net`; returns the entry it replaced.
@@ -500,24 +261,24 @@ impl<S: Store> Fib4<S> {
         let (n, len) = (u32::from(net.network()), net.prefix_len());
         let old = self.by_len[len as usize].get(&n).copied();
         if let Some(old) = old
-            && leaf_key(&self.leaves[old as usize].0) == leaf_key(&entry)
+            && self.leaves.holds(old, &entry)
         {
             // Nothing changes, but a recovering model repaints.
             self.paint(n, len, leaf_entry(old, len), |d| d <= len);
             return Ok(Some(entry));
         }
-        let id = self.acquire_leaf(&entry)?;
+        let id = self.leaves.acquire(&mut self.store, &entry)?;
         if len > 24
             && let Err(e) = self.split((n >> 8) as usize)
         {
-            self.release_leaf(id);
+            self.leaves.release(id);
             return Err(e);
         }
         self.paint(n, len, leaf_entry(id, len), |d| d <= len);
         self.by_len[len as usize].insert(n, id);
         Ok(old.map(|old| {
-            let e = self.leaves[old as usize].0;
-            self.release_leaf(old);
+            let e = self.leaves.entry(old);
+            self.leaves.release(old);
             e
         }))
     }
@@ -543,8 +304,8 @@ impl<S: Store> Fib4<S> {
         if len > 24 {
             self.merge((n >> 8) as usize);
         }
-        let e = self.leaves[id as usize].0;
-        self.release_leaf(id);
+        let e = self.leaves.entry(id);
+        self.leaves.release(id);
         Ok(Some(e))
     }
 

@@ -286,6 +286,8 @@ fn expected_maps(limits: Limits) -> Result<Vec<(&'static str, [u32; 4])>> {
             let max = match name {
                 map_names::PREFIX_V4 => limits.prefixes_v4,
                 map_names::PREFIX_V6 => limits.prefixes_v6,
+                map_names::FIB6_NODES => edge_common::limits::fib6_nodes(limits.prefixes_v6),
+                map_names::FIB6_TAILS => edge_common::limits::fib6_tails(limits.prefixes_v6),
                 _ => m.max_entries(),
             };
             Ok((name, [m.key_size(), m.value_size(), max, m.map_flags()]))
@@ -345,7 +347,15 @@ impl Dataplane {
         let mut loader = EbpfLoader::new();
         loader
             .map_max_entries(map_names::PREFIX_V4, limits.prefixes_v4)
-            .map_max_entries(map_names::PREFIX_V6, limits.prefixes_v6);
+            .map_max_entries(map_names::PREFIX_V6, limits.prefixes_v6)
+            .map_max_entries(
+                map_names::FIB6_NODES,
+                edge_common::limits::fib6_nodes(limits.prefixes_v6),
+            )
+            .map_max_entries(
+                map_names::FIB6_TAILS,
+                edge_common::limits::fib6_tails(limits.prefixes_v6),
+            );
         let paths: Vec<(&str, PathBuf)> = map_names::ALL
             .iter()
             .map(|&n| {

@@ -3,18 +3,16 @@
 
 use std::{net::IpAddr, path::Path};
 
-use aya::maps::{
-    Array, DevMapHash, HashMap, IterableMap as _, LpmTrie, Map, MapData, MapError, lpm_trie::Key,
-    xdp::XdpMapError,
-};
+use aya::maps::{Array, DevMapHash, HashMap, Map, MapData, MapError, xdp::XdpMapError};
 use edge_common::{PolicyTable, Pop, PortEntry, PrefixEntry, Settings, limits, map_names};
-use ipnet::{IpNet, Ipv4Net};
+use ipnet::IpNet;
 
 use super::{
-    batch::*,
     error::{MapsError, write_error},
     fib::{self, Fib4, MapStore},
+    fib6::{self, Fib6, MapStore6},
     index::Index,
+    prefixes::Family,
 };
 
 /// Whether a map error says the key is not there: aya returns the delete
@@ -30,7 +28,7 @@ pub(super) fn not_found(e: &MapError) -> bool {
 }
 
 /// A delete's result: `Ok(false)` when the key was not there.
-fn deleted(r: Result<(), MapError>) -> Result<bool, MapError> {
+pub(super) fn deleted(r: Result<(), MapError>) -> Result<bool, MapError> {
     match r {
         Ok(()) => Ok(true),
         Err(e) if not_found(&e) => Ok(false),
@@ -48,22 +46,16 @@ pub(super) fn open_pinned(dir: &Path, map: &'static str) -> Result<Map, MapsErro
 /// The forwarding tables: everything the program reads except counters.
 pub struct Tables {
     ports: HashMap<MapData, u32, PortEntry>,
-    prefixes_v4: LpmTrie<MapData, [u8; 4], PrefixEntry>,
-    prefixes_v6: LpmTrie<MapData, [u8; 16], PrefixEntry>,
+    /// The IPv4 registry trie and the DIR-24-8 tables derived from it.
+    v4: Family<Fib4<MapStore>>,
+    /// The IPv6 registry trie and the multibit trie derived from it.
+    v6: Family<Fib6<MapStore6>>,
     policies: Array<MapData, PolicyTable>,
     pops: Array<MapData, Pop>,
     tx_ports: DevMapHash<MapData>,
     settings: Array<MapData, Settings>,
     local_v4: HashMap<MapData, [u8; 4], u8>,
     local_v6: HashMap<MapData, [u8; 16], u8>,
-    /// Sizes of the prefix maps as created (config `[limits]`).
-    limit_v4: u32,
-    limit_v6: u32,
-    /// The IPv4 DIR-24-8 tables the kernel reads, derived from `prefixes_v4`.
-    fib4: Fib4<MapStore>,
-    /// Whether `fib4`'s model has been rebuilt from the maps (done on the
-    /// first IPv4 prefix change: the maps may be pinned ones in use).
-    fib4_ready: bool,
     /// Whether the kernel takes batched updates of the LPM tries
     /// (`BPF_MAP_UPDATE_BATCH`); `None` until the first batch tells.
     batch_ok: Option<bool>,
@@ -79,7 +71,7 @@ fn lpm_size(m: &Result<Map, MapsError>, default: u32) -> u32 {
     }
 }
 
-const TABLE_MAPS: [&str; 14] = [
+const TABLE_MAPS: [&str; 17] = [
     map_names::PORTS,
     map_names::PREFIX_V4,
     map_names::PREFIX_V6,
@@ -94,6 +86,9 @@ const TABLE_MAPS: [&str; 14] = [
     map_names::FIB4_LEAVES,
     map_names::PORT_INDEX,
     map_names::LOCAL_BITS,
+    map_names::FIB6_NODES,
+    map_names::FIB6_TAILS,
+    map_names::FIB6_LEAVES,
 ];
 
 pub(super) fn typed<T: TryFrom<Map, Error = MapError>>(
@@ -120,7 +115,7 @@ impl Tables {
         Self::from_maps(TABLE_MAPS.map(|map| open_pinned(dir, map)))
     }
 
-    fn from_maps(maps: [Result<Map, MapsError>; 14]) -> Result<Self, MapsError> {
+    fn from_maps(maps: [Result<Map, MapsError>; 17]) -> Result<Self, MapsError> {
         let [
             ports,
             v4,
@@ -136,6 +131,9 @@ impl Tables {
             leaves,
             port_index,
             local_bits,
+            n6,
+            t6,
+            leaves6,
         ] = maps;
         let limit_v4 = lpm_size(&v4, limits::MAX_PREFIXES_V4);
         let limit_v6 = lpm_size(&v6, limits::MAX_PREFIXES_V6);
@@ -151,19 +149,20 @@ impl Tables {
             array(map_names::FIB4_TBL8, t8?)?,
             array(map_names::FIB4_LEAVES, leaves?)?,
         )?;
+        let fib6 = MapStore6::new(
+            array(map_names::FIB6_NODES, n6?)?,
+            array(map_names::FIB6_TAILS, t6?)?,
+            array(map_names::FIB6_LEAVES, leaves6?)?,
+        )?;
         Ok(Self {
-            limit_v4,
-            limit_v6,
-            fib4: Fib4::new(fib4),
-            fib4_ready: false,
+            v4: Family::new(typed(map_names::PREFIX_V4, v4?)?, Fib4::new(fib4), limit_v4),
+            v6: Family::new(typed(map_names::PREFIX_V6, v6?)?, Fib6::new(fib6), limit_v6),
             batch_ok: None,
             index: Index::new(
                 typed(map_names::PORT_INDEX, port_index?)?,
                 typed(map_names::LOCAL_BITS, local_bits?)?,
             ),
             ports: typed(map_names::PORTS, ports?)?,
-            prefixes_v4: typed(map_names::PREFIX_V4, v4?)?,
-            prefixes_v6: typed(map_names::PREFIX_V6, v6?)?,
             policies: typed(map_names::POLICIES, policies?)?,
             pops: typed(map_names::POPS, pops?)?,
             tx_ports: typed(map_names::TX_PORTS, tx?)?,
@@ -191,59 +190,13 @@ impl Tables {
             })
     }
 
-    /// The IPv4 DIR-24-8 model, rebuilt from the maps and the trie on first use.
-    fn fib4(&mut self) -> Result<&mut Fib4<MapStore>, MapsError> {
-        if !self.fib4_ready {
-            let registry = self
-                .prefixes_v4
-                .iter()
-                .map(|r| {
-                    r.map(|(k, e)| {
-                        let net = Ipv4Net::new(k.data().into(), k.prefix_len() as u8)
-                            .expect("the kernel keeps prefix lengths ≤ 32");
-                        (net, e)
-                    })
-                })
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|source| MapsError::Map {
-                    map: map_names::PREFIX_V4,
-                    source,
-                })?;
-            self.fib4.recover(registry)?;
-            self.fib4_ready = true;
-        }
-        Ok(&mut self.fib4)
-    }
-
     /// Registers (or replaces) a prefix: in the LPM trie (the registry)
-    /// first, then, for IPv4, in the DIR-24-8 tables the kernel reads (on
-    /// failure there the trie is restored).
+    /// first, then in the tables the kernel reads (IPv4: DIR-24-8, IPv6:
+    /// the multibit trie); on failure there the trie is restored.
     pub fn set_prefix(&mut self, net: IpNet, entry: PrefixEntry) -> Result<(), MapsError> {
         match net {
-            IpNet::V4(n) => {
-                let n = n.trunc();
-                let key = Key::new(n.prefix_len().into(), n.network().octets());
-                let old = self.fib4()?.get(n);
-                self.prefixes_v4
-                    .insert(&key, entry, 0)
-                    .map_err(|e| write_error(map_names::PREFIX_V4, self.limit_v4, e))?;
-                if let Err(e) = self.fib4.insert(n, entry) {
-                    let _ = match old {
-                        Some(old) => self.prefixes_v4.insert(&key, old, 0),
-                        None => self.prefixes_v4.remove(&key),
-                    };
-                    return Err(e);
-                }
-                Ok(())
-            }
-            IpNet::V6(n) => self
-                .prefixes_v6
-                .insert(
-                    &Key::new(n.prefix_len().into(), n.network().octets()),
-                    entry,
-                    0,
-                )
-                .map_err(|e| write_error(map_names::PREFIX_V6, self.limit_v6, e)),
+            IpNet::V4(_) => self.v4.set(&net, entry),
+            IpNet::V6(_) => self.v6.set(&net, entry),
         }
     }
 
@@ -268,12 +221,11 @@ impl Tables {
                 .take_while(|(n, _)| n.addr().is_ipv4() == v4)
                 .count();
             let chunk = &rest[..run];
-            let result = if self.batch_ok == Some(false) || run < MIN_BATCH {
-                self.set_prefixes_one_by_one(chunk)
-            } else if v4 {
-                self.set_v4_batch(chunk)
-            } else {
-                self.set_v6_batch(chunk)
+            let result = match (self.batch_ok == Some(false) || run < MIN_BATCH, v4) {
+                (true, true) => self.v4.set_each(chunk),
+                (true, false) => self.v6.set_each(chunk),
+                (false, true) => self.v4.set_batch(chunk, &mut self.batch_ok),
+                (false, false) => self.v6.set_batch(chunk, &mut self.batch_ok),
             };
             match result {
                 (n, Ok(())) => done += n,
@@ -281,100 +233,6 @@ impl Tables {
             }
         }
         (done, Ok(()))
-    }
-
-    fn set_prefixes_one_by_one(
-        &mut self,
-        items: &[(IpNet, PrefixEntry)],
-    ) -> (usize, Result<(), MapsError>) {
-        for (i, (net, entry)) in items.iter().enumerate() {
-            if let Err(e) = self.set_prefix(*net, *entry) {
-                return (i, Err(e));
-            }
-        }
-        (items.len(), Ok(()))
-    }
-
-    /// One batch of IPv6 prefixes: the trie is all there is.
-    fn set_v6_batch(&mut self, items: &[(IpNet, PrefixEntry)]) -> (usize, Result<(), MapsError>) {
-        let keys: Vec<Key<[u8; 16]>> = items
-            .iter()
-            .map(|(n, _)| Key::new(u32::from(n.prefix_len()), v6_octets(n)))
-            .collect();
-        let values: Vec<PrefixEntry> = items.iter().map(|(_, e)| *e).collect();
-        let fd = raw_fd(self.prefixes_v6.map());
-        match update_batch(fd, &keys, &values) {
-            Ok(()) => {
-                self.batch_ok = Some(true);
-                (items.len(), Ok(()))
-            }
-            Err(BatchError::Unsupported) => {
-                self.batch_ok = Some(false);
-                self.set_prefixes_one_by_one(items)
-            }
-            Err(BatchError::Failed { done, error }) => (
-                done,
-                Err(batch_error(map_names::PREFIX_V6, self.limit_v6, error)),
-            ),
-        }
-    }
-
-    /// One batch of IPv4 prefixes: the trie in one syscall, then the
-    /// DIR-24-8 tables one prefix at a time (trie entries whose DIR-24-8
-    /// write did not happen are restored).
-    fn set_v4_batch(&mut self, items: &[(IpNet, PrefixEntry)]) -> (usize, Result<(), MapsError>) {
-        let nets: Vec<Ipv4Net> = items
-            .iter()
-            .map(|(n, _)| match n {
-                IpNet::V4(n) => n.trunc(),
-                IpNet::V6(_) => unreachable!("a run of IPv4 prefixes"),
-            })
-            .collect();
-        let fib = match self.fib4() {
-            Ok(f) => f,
-            Err(e) => return (0, Err(e)),
-        };
-        let old: Vec<Option<PrefixEntry>> = nets.iter().map(|n| fib.get(*n)).collect();
-        let keys: Vec<Key<[u8; 4]>> = nets
-            .iter()
-            .map(|n| Key::new(n.prefix_len().into(), n.network().octets()))
-            .collect();
-        let values: Vec<PrefixEntry> = items.iter().map(|(_, e)| *e).collect();
-        let fd = raw_fd(self.prefixes_v4.map());
-        let in_trie = match update_batch(fd, &keys, &values) {
-            Ok(()) => {
-                self.batch_ok = Some(true);
-                items.len()
-            }
-            Err(BatchError::Unsupported) => {
-                self.batch_ok = Some(false);
-                return self.set_prefixes_one_by_one(items);
-            }
-            Err(BatchError::Failed { done, error }) => {
-                // The first `done` are in the trie: restore them.
-                self.restore_v4_trie(&keys[..done], &old[..done]);
-                return (
-                    0,
-                    Err(batch_error(map_names::PREFIX_V4, self.limit_v4, error)),
-                );
-            }
-        };
-        for (i, (net, (_, entry))) in nets.iter().zip(items).enumerate().take(in_trie) {
-            if let Err(e) = self.fib4.insert(*net, *entry) {
-                self.restore_v4_trie(&keys[i..in_trie], &old[i..in_trie]);
-                return (i, Err(e));
-            }
-        }
-        (in_trie, Ok(()))
-    }
-
-    fn restore_v4_trie(&mut self, keys: &[Key<[u8; 4]>], old: &[Option<PrefixEntry>]) {
-        for (key, old) in keys.iter().zip(old) {
-            let _ = match old {
-                Some(old) => self.prefixes_v4.insert(key, *old, 0),
-                None => self.prefixes_v4.remove(key),
-            };
-        }
     }
 
     /// Unregisters many prefixes, as [`Tables::del_prefix`] does one at a
@@ -393,10 +251,10 @@ impl Tables {
                 .take_while(|n| n.addr().is_ipv4() == v4)
                 .count();
             let chunk = &rest[..run];
-            let result = if self.batch_ok == Some(false) || run < MIN_BATCH {
-                self.del_prefixes_one_by_one(chunk)
-            } else {
-                self.del_batch(chunk, v4)
+            let result = match (self.batch_ok == Some(false) || run < MIN_BATCH, v4) {
+                (true, _) => self.del_prefixes_one_by_one(chunk),
+                (false, true) => self.v4.del_batch(chunk, &mut self.batch_ok),
+                (false, false) => self.v6.del_batch(chunk, &mut self.batch_ok),
             };
             match result {
                 (n, Ok(())) => done += n,
@@ -415,111 +273,11 @@ impl Tables {
         (nets.len(), Ok(()))
     }
 
-    /// One batch of one family: IPv4 leaves the DIR-24-8 tables first, then
-    /// the trie. A prefix the trie does not hold is skipped.
-    fn del_batch(&mut self, nets: &[IpNet], v4: bool) -> (usize, Result<(), MapsError>) {
-        let mut removed_fib: Vec<(Ipv4Net, PrefixEntry)> = Vec::new();
-        if v4 {
-            let fib = match self.fib4() {
-                Ok(f) => f,
-                Err(e) => return (0, Err(e)),
-            };
-            for (i, n) in nets.iter().enumerate() {
-                let IpNet::V4(n) = n else { unreachable!() };
-                match fib.remove(n.trunc()) {
-                    Ok(Some(old)) => removed_fib.push((n.trunc(), old)),
-                    Ok(None) => {}
-                    Err(e) => {
-                        // Put back what this batch took out.
-                        for (n, old) in removed_fib {
-                            let _ = self.fib4.insert(n, old);
-                        }
-                        return (i, Err(e));
-                    }
-                }
-            }
-        }
-        let (fd, map, key_bytes) = if v4 {
-            (raw_fd(self.prefixes_v4.map()), map_names::PREFIX_V4, 8)
-        } else {
-            (raw_fd(self.prefixes_v6.map()), map_names::PREFIX_V6, 20)
-        };
-        let mut keys: Vec<u8> = Vec::with_capacity(nets.len() * key_bytes);
-        for n in nets {
-            keys.extend_from_slice(&u32::from(n.prefix_len()).to_ne_bytes());
-            match n {
-                IpNet::V4(n) => keys.extend_from_slice(&n.trunc().network().octets()),
-                IpNet::V6(_) => keys.extend_from_slice(&v6_octets(n)),
-            }
-        }
-        let mut at = 0;
-        while at < nets.len() {
-            match delete_batch(fd, &keys[at * key_bytes..], key_bytes, nets.len() - at) {
-                Ok(()) => at = nets.len(),
-                Err(BatchError::Unsupported) => {
-                    self.batch_ok = Some(false);
-                    for n in &nets[at..] {
-                        let r = match n {
-                            IpNet::V4(n) => self.prefixes_v4.remove(&Key::new(
-                                n.prefix_len().into(),
-                                n.trunc().network().octets(),
-                            )),
-                            IpNet::V6(_) => self
-                                .prefixes_v6
-                                .remove(&Key::new(n.prefix_len().into(), v6_octets(n))),
-                        };
-                        if let Err(source) = deleted(r) {
-                            return (at, Err(MapsError::Map { map, source }));
-                        }
-                        at += 1;
-                    }
-                }
-                Err(BatchError::Failed { done, error }) => {
-                    at += done;
-                    if error.raw_os_error() == Some(libc::ENOENT) {
-                        at += 1; // not registered: nothing to remove
-                        continue;
-                    }
-                    // The rest stay registered: back into the DIR-24-8 tables.
-                    let rest: Vec<Ipv4Net> = nets[at..]
-                        .iter()
-                        .filter_map(|n| match n {
-                            IpNet::V4(n) => Some(n.trunc()),
-                            IpNet::V6(_) => None,
-                        })
-                        .collect();
-                    for (n, old) in removed_fib.iter().filter(|(n, _)| rest.contains(n)) {
-                        let _ = self.fib4.insert(*n, *old);
-                    }
-                    return (at, Err(batch_error(map, 0, error)));
-                }
-            }
-        }
-        self.batch_ok = Some(true);
-        (nets.len(), Ok(()))
-    }
-
     /// Every registered prefix and its entry, read back from the maps.
     pub fn prefixes(&self) -> Result<Vec<(IpNet, PrefixEntry)>, MapsError> {
         let mut out = Vec::new();
-        for item in self.prefixes_v4.iter() {
-            let (key, entry) = item.map_err(|source| MapsError::Map {
-                map: map_names::PREFIX_V4,
-                source,
-            })?;
-            let net = ipnet::Ipv4Net::new(key.data().into(), key.prefix_len() as u8)
-                .expect("the kernel holds valid lengths");
-            out.push((IpNet::V4(net), entry));
-        }
-        for item in self.prefixes_v6.iter() {
-            let (key, entry) = item.map_err(|source| MapsError::Map {
-                map: map_names::PREFIX_V6,
-                source,
-            })?;
-            let net = ipnet::Ipv6Net::new(key.data().into(), key.prefix_len() as u8)
-                .expect("the kernel holds valid lengths");
-            out.push((IpNet::V6(net), entry));
-        }
+        self.v4.list(&mut out)?;
+        self.v6.list(&mut out)?;
         Ok(out)
     }
 
@@ -593,43 +351,32 @@ impl Tables {
         self.index.sync_local(addr, &locals)
     }
 
-    /// Unregisters a prefix; true if it was registered. IPv4 leaves the
-    /// DIR-24-8 tables first, then the trie.
+    /// Unregisters a prefix; true if it was registered. It leaves the
+    /// tables the kernel reads first, then the trie.
     pub fn del_prefix(&mut self, net: IpNet) -> Result<bool, MapsError> {
-        let removed = match net {
-            IpNet::V4(n) => {
-                let n = n.trunc();
-                self.fib4()?.remove(n)?;
-                self.prefixes_v4
-                    .remove(&Key::new(n.prefix_len().into(), n.network().octets()))
-            }
-            IpNet::V6(n) => {
-                let n = n.trunc();
-                self.prefixes_v6
-                    .remove(&Key::new(n.prefix_len().into(), n.network().octets()))
-            }
-        };
-        let map = match net {
-            IpNet::V4(_) => map_names::PREFIX_V4,
-            IpNet::V6(_) => map_names::PREFIX_V6,
-        };
-        deleted(removed).map_err(|source| MapsError::Map { map, source })
+        match net {
+            IpNet::V4(_) => self.v4.del(&net),
+            IpNet::V6(_) => self.v6.del(&net),
+        }
     }
 
     /// The entry of the longest registered prefix covering `addr`, as the
-    /// kernel finds it (IPv4: through the DIR-24-8 tables; IPv6: the trie).
+    /// kernel finds it (through the DIR-24-8 tables or the IPv6 trie).
     pub fn lookup(&self, addr: IpAddr) -> Result<Option<PrefixEntry>, MapsError> {
-        let (map, result) = match addr {
-            IpAddr::V4(a) => return fib::lookup_in(self.fib4.store(), a),
-            IpAddr::V6(a) => (
-                map_names::PREFIX_V6,
-                self.prefixes_v6.get(&Key::new(128, a.octets()), 0),
-            ),
-        };
-        match result {
-            Ok(entry) => Ok(Some(entry)),
-            Err(MapError::KeyNotFound) => Ok(None),
-            Err(source) => Err(MapsError::Map { map, source }),
+        match addr {
+            IpAddr::V4(a) => fib::lookup_in(self.v4.tables().store(), a),
+            IpAddr::V6(a) => fib6::lookup_in(self.v6.tables().store(), a),
+        }
+    }
+
+    /// What the IPv6 multibit trie holds (as the model counts it: after
+    /// the first IPv6 change since the maps were taken).
+    pub fn ipv6_usage(&self) -> Ipv6Usage {
+        let t = self.v6.tables();
+        Ipv6Usage {
+            nodes: t.nodes_in_use(),
+            tails: t.tails_in_use(),
+            leaves: t.leaves_in_use(),
         }
     }
 
@@ -688,6 +435,14 @@ impl Tables {
         let locals = self.locals()?;
         self.index.sync_local(addr, &locals)
     }
+}
+
+/// Nodes (below the root), tails and leaves the IPv6 multibit trie uses.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Ipv6Usage {
+    pub nodes: u32,
+    pub tails: u32,
+    pub leaves: u32,
 }
 
 /// Prefixes per batched trie write.

@@ -82,9 +82,9 @@ fn equal_entries_share_a_leaf_and_freed_ones_wait_for_a_grace_period() {
     // Ids 1..3 are taken (the limit is 4, leaf 0 is "none"): freeing
     // one and allocating again must wait for a grace period.
     fib.remove(net("203.0.113.0/25")).unwrap();
-    assert_eq!(fib.store().graces, 0);
+    assert_eq!(fib.store().leaves.graces, 0);
     fib.insert(net("203.0.113.0/26"), entry(10)).unwrap();
-    assert_eq!(fib.store().graces, 1);
+    assert_eq!(fib.store().leaves.graces, 1);
     assert_eq!(fib.lookup("203.0.113.1".parse().unwrap()), Some(entry(10)));
     // Full: the error names the map and its limit, and nothing changed.
     let err = fib.insert(net("203.0.113.64/26"), entry(11)).unwrap_err();

@@ -50,7 +50,8 @@ struct Cli {
     #[arg(long)]
     quick: bool,
     /// Run one section only (`packet`: the per-packet figures, printed to
-    /// stderr; no report is written; `veth`: the throughput sweep, its
+    /// stderr, whose section of the report (--out) and plot (--plot) are
+    /// rewritten in place; `veth`: the throughput sweep, its
     /// Markdown section printed and its plot written next to `--plot`; no
     /// report is written; `scale`: the control plane at scale, whose section
     /// of the report (--out) is rewritten in place).
@@ -171,6 +172,31 @@ fn main() -> Result<()> {
     in_netns(&ns, || per_packet(&sizes, &mut report))?;
     drop(lab);
     if cli.only.as_deref() == Some("packet") {
+        // Only the per-packet section of the report (and its plot) is
+        // rewritten; the Targets table is the full run's.
+        const HEAD: &str = "## Per-packet cost";
+        let text = report.markdown(&cli.commit, cli.quick);
+        let start = text
+            .find(HEAD)
+            .context("the report has a per-packet section")?;
+        let end = text[start + HEAD.len()..]
+            .find("\n## ")
+            .map_or(text.len(), |i| start + HEAD.len() + i + 1);
+        let section = format!(
+            "{}\n\n_This section: `edge-bench --only packet` at commit {}; the rest of the report may come from another run._\n",
+            text[start..end].trim_end(),
+            cli.commit
+        );
+        if let Some(out) = &cli.out {
+            let doc = std::fs::read_to_string(out).unwrap_or_default();
+            std::fs::write(out, scale::replace_named_section(&doc, HEAD, &section))
+                .with_context(|| format!("writing {}", out.display()))?;
+            eprintln!("bench: rewrote the per-packet section of {}", out.display());
+        }
+        if let Some(plot) = &cli.plot {
+            report.plot(plot)?;
+            eprintln!("bench: wrote {}", plot.display());
+        }
         eprintln!(
             "bench: per-packet only, done in {:.0} s",
             started.elapsed().as_secs_f64()
@@ -234,6 +260,8 @@ fn mac(m: [u8; 6]) -> String {
 pub struct Sizes {
     pub v4: Vec<usize>,
     pub v6: Vec<usize>,
+    /// Sizes of the real-shaped IPv6 table.
+    pub v6_real: Vec<usize>,
     pub repeat: u32,
     pub load: Vec<usize>,
     pub throughput_secs: f64,
@@ -247,6 +275,7 @@ impl Sizes {
             Self {
                 v4: vec![1_000, 20_000],
                 v6: vec![1_000, 20_000],
+                v6_real: vec![20_000],
                 repeat: 100_000,
                 load: vec![20_000],
                 throughput_secs: 0.3,
@@ -256,6 +285,7 @@ impl Sizes {
             Self {
                 v4: vec![1_000, 100_000, 1_000_000],
                 v6: vec![1_000, 100_000, 200_000],
+                v6_real: vec![100_000, 200_000],
                 repeat: 1_000_000,
                 load: vec![100_000, 1_000_000],
                 throughput_secs: 1.0,

@@ -16,7 +16,7 @@ use edge_tests::{
     frames::Pkt,
     harness::{
         self,
-        maps::{Count, Counters, Stats, Tables},
+        maps::{Count, Counters, Ipv6Usage, Stats, Tables},
         netdev,
     },
 };
@@ -25,7 +25,7 @@ use rand::{Rng, SeedableRng, rngs::SmallRng};
 
 use crate::{
     BB_MAC, CONFIG, CUST_MAC, FRAME, NH_CUST, RUNS, Sizes, TEMPLATES,
-    prefixes::{PrefixGen, bench_entry_in, host_in},
+    prefixes::{PrefixGen, RealV6, bench_entry_in, host_in},
     report::Report,
 };
 
@@ -35,11 +35,16 @@ pub struct Figure {
     pub prefixes: usize,
     /// `hot`, `spread` or `miss`.
     pub case: &'static str,
-    /// The edge program (DIR-24-8 for IPv4).
+    /// The edge program (DIR-24-8 for IPv4, the multibit trie for IPv6).
     pub fib: Measured,
     /// The edge program built on the LPM trie.
     pub lpm: Measured,
+    /// IPv6: what the multibit trie holds for the table.
+    pub usage: Option<Ipv6Usage>,
 }
+
+/// The family of the real-shaped IPv6 table ([`RealV6`]).
+pub const REAL_V6: &str = "IPv6 real-shaped";
 
 /// One program's figure, from RUNS batches each between two floor batches.
 #[derive(Clone, Copy, Debug, Default)]
@@ -482,17 +487,33 @@ pub fn per_packet(sizes: &Sizes, report: &mut Report) -> Result<()> {
     );
 
     let mut generator = PrefixGen::new(1);
+    let mut real = RealV6::new(3, sizes.v6_real.iter().copied().max().unwrap_or(0));
     let mut rng = SmallRng::seed_from_u64(2);
-    for family in ["IPv4", "IPv6"] {
+    for family in ["IPv4", "IPv6", REAL_V6] {
         let v4 = family == "IPv4";
         let mut nets: Vec<IpNet> = Vec::new();
-        for &n in if v4 { &sizes.v4 } else { &sizes.v6 } {
+        let counts = match family {
+            "IPv4" => &sizes.v4,
+            "IPv6" => &sizes.v6,
+            _ => &sizes.v6_real,
+        };
+        if family == REAL_V6 {
+            // The synthetic IPv6 table goes first (one IPv6 table at a time).
+            let v6: Vec<IpNet> = b
+                .tables
+                .prefixes()?
+                .into_iter()
+                .filter_map(|(n, _)| matches!(n, IpNet::V6(_)).then_some(n))
+                .collect();
+            b.tables.del_prefixes(&v6).1?;
+        }
+        for &n in counts {
             let t = Instant::now();
             while nets.len() < n {
-                let net = if v4 {
-                    IpNet::V4(generator.v4())
-                } else {
-                    IpNet::V6(generator.v6())
+                let net = match family {
+                    "IPv4" => IpNet::V4(generator.v4()),
+                    "IPv6" => IpNet::V6(generator.v6()),
+                    _ => IpNet::V6(real.next()),
                 };
                 b.tables
                     .set_prefix(net, bench_entry_in(nets.len(), b.policy))?;
@@ -502,6 +523,13 @@ pub fn per_packet(sizes: &Sizes, report: &mut Report) -> Result<()> {
                 "{family}: {n} prefixes registered ({:.1} s)",
                 t.elapsed().as_secs_f64()
             );
+            let usage = (!v4).then(|| b.tables.ipv6_usage());
+            if let Some(u) = usage {
+                eprintln!(
+                    "{family}: {n} prefixes take {} trie nodes, {} tails, {} leaves",
+                    u.nodes, u.tails, u.leaves
+                );
+            }
             let usable = |a: &IpAddr| match a {
                 IpAddr::V4(a) => a.octets()[0] != 127,
                 IpAddr::V6(_) => true,
@@ -516,12 +544,12 @@ pub fn per_packet(sizes: &Sizes, report: &mut Report) -> Result<()> {
             let spread: Vec<IpAddr> = (0..TEMPLATES).map(|_| hit()).collect();
             let mut miss = Vec::new();
             while miss.len() < TEMPLATES {
-                let a = if v4 {
-                    IpAddr::V4(Ipv4Addr::from(rng.random_range(1u32 << 24..224 << 24)))
-                } else {
-                    IpAddr::V6(Ipv6Addr::from(
+                let a = match family {
+                    "IPv4" => IpAddr::V4(Ipv4Addr::from(rng.random_range(1u32 << 24..224 << 24))),
+                    "IPv6" => IpAddr::V6(Ipv6Addr::from(
                         rng.random::<u128>() & (u128::MAX >> 3) | (1u128 << 125),
-                    ))
+                    )),
+                    _ => IpAddr::V6(real.anywhere()),
                 };
                 if usable(&a) && b.tables.lookup(a)?.is_none() {
                     miss.push(a);
@@ -550,6 +578,7 @@ pub fn per_packet(sizes: &Sizes, report: &mut Report) -> Result<()> {
                     case,
                     fib,
                     lpm,
+                    usage,
                 });
             }
         }

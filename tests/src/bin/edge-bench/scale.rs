@@ -891,16 +891,22 @@ pub fn markdown(runs: &[ScaleRun], timeout: Duration, commit: &str) -> String {
 /// `doc` (BENCHMARKS.md) with its "Control plane at scale" section replaced
 /// by `section` (added before the plot when it has none).
 pub fn replace_section(doc: &str, section: &str) -> String {
-    const HEAD: &str = "## Control plane at scale";
+    replace_named_section(doc, "## Control plane at scale", section)
+}
+
+/// `doc` with its section under the heading `head` (up to the next `## `
+/// heading or plot) replaced by `section`, or with `section` added before
+/// the plots.
+pub fn replace_named_section(doc: &str, head: &str, section: &str) -> String {
     let ends = |from: usize| {
         doc[from..]
             .match_indices('\n')
             .map(|(i, _)| from + i + 1)
             .find(|&i| doc[i..].starts_with("## ") || doc[i..].starts_with("!["))
     };
-    match doc.find(HEAD) {
+    match doc.find(head) {
         Some(start) => {
-            let end = ends(start + HEAD.len()).unwrap_or(doc.len());
+            let end = ends(start + head.len()).unwrap_or(doc.len());
             format!("{}{section}\n{}", &doc[..start], &doc[end..])
         }
         None => match doc.find("\n![") {
