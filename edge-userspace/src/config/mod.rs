@@ -199,9 +199,23 @@ fn recover(text: &str, first: toml::de::Error) -> Invalid {
             break;
         };
         // The table the error is in (an error at the end: the last one).
-        let i = starts
+        let mut i = starts
             .partition_point(|&s| s <= span.start)
             .saturating_sub(1);
+        // An error on a table's header line or the line after it, while
+        // the table above does not parse on its own: a value of that table
+        // runs into this one (an array or inline table left open over
+        // lines). That table is the one in error, and is left out whole.
+        let runs_over = i > 0
+            && doc
+                .get(starts[i]..span.start)
+                .is_some_and(|s| !s.trim_end().contains('\n'))
+            && doc
+                .get(starts[i - 1]..starts[i])
+                .is_some_and(|above| toml::from_str::<toml::Table>(above).is_err());
+        if runs_over {
+            i -= 1;
+        }
         let end = starts.get(i + 1).copied().unwrap_or(doc.len());
         if !reported[i] {
             if problems.len() == MAX_TOML_ERRORS {
@@ -214,12 +228,20 @@ fn recover(text: &str, first: toml::de::Error) -> Invalid {
                 break;
             }
             reported[i] = true;
-            problems.push(toml_problem(&doc, &error));
+            let mut p = toml_problem(&doc, &error);
+            if runs_over {
+                p.message = format!(
+                    "{}: a value of the table from line {} is not closed before this header",
+                    p.message,
+                    line_of(&doc, starts[i].max(1))
+                );
+            }
+            problems.push(p);
         }
         if blanked[i] {
             break; // blanking did not move it (a string left open to the end)
         }
-        match key_value_line(&doc, span.start).filter(|_| !line_blanked[i]) {
+        match key_value_line(&doc, span.start).filter(|_| !line_blanked[i] && !runs_over) {
             Some(line) => {
                 line_blanked[i] = true;
                 blank(&mut doc, line);

@@ -1103,3 +1103,27 @@ mod reading {
         assert!(p.len() > 2 && p[2].contains("tr0"), "{p:?}");
     }
 }
+
+/// A value left open over several lines (an array not closed) runs into
+/// the tables after it: the error is its table's, which is left out; the
+/// problems of the later tables are still reported (found by a docs-only
+/// lab check: every later table header was reported as a missing comma
+/// and the real problems below were lost).
+#[test]
+fn a_value_left_open_over_lines_hides_no_later_problem() {
+    let text = GOOD
+        .replace(
+            "members = [{ pop = \"ams\", weight = 3 }, { pop = \"core\", weight = 1 }]",
+            "members = [{ pop = \"ams\", weight = 3 },\n  { pop = \"core\", weight = 1 },",
+        )
+        .replace("dscp = 46", "dscp = 99");
+    let p = problems(&text);
+    assert_eq!(p.len(), 3, "{p:#?}");
+    assert!(
+        p[0].contains("a value of the table from line 39 is not closed"),
+        "{p:#?}"
+    );
+    // What only follows from the table left out, and the later table's own.
+    assert!(p[1].contains("unknown policy \"eu\""), "{p:#?}");
+    assert!(p[2].contains("99"), "{p:#?}");
+}

@@ -264,9 +264,10 @@ async fn connection(
         );
         write_reply(&mut write, &reply).await?;
         warn!(
-            "control socket: refused uid {} (pid {:?})",
+            "control socket: refused uid {} (pid {})",
             cred.uid(),
             cred.pid()
+                .map_or_else(|| "unknown".into(), |p| p.to_string())
         );
         return Ok(());
     };
@@ -314,10 +315,11 @@ async fn connection(
             Err(refused) => refused.into(),
             Ok(request) if access == Access::Read && !request.reads_only() => {
                 warn!(
-                    "control socket: refused {} from uid {} (pid {:?}): read-only access",
+                    "control socket: refused {} from uid {} (pid {}): read-only access",
                     request.command(),
                     cred.uid(),
                     cred.pid()
+                        .map_or_else(|| "unknown".into(), |p| p.to_string())
                 );
                 let denied = Response::error(
                     ErrorKind::Denied,
@@ -503,11 +505,19 @@ pub fn send(
     items: &[BatchItem],
     timeout: Duration,
 ) -> Result<(StdUnixStream, std::io::Result<()>)> {
-    let mut stream = StdUnixStream::connect(socket).with_context(|| {
-        format!(
-            "connecting to edged at {} (is it running? --socket or EDGE_SOCKET sets the path)",
-            socket.display()
-        )
+    let mut stream = StdUnixStream::connect(socket).map_err(|e| {
+        let denied = e.kind() == std::io::ErrorKind::PermissionDenied;
+        anyhow::Error::new(e).context(if denied {
+            format!(
+                "connecting to edged at {}: not allowed (the control socket admits root, and the members of `[daemon] read_group` for the show commands)",
+                socket.display()
+            )
+        } else {
+            format!(
+                "connecting to edged at {} (is it running? --socket or EDGE_SOCKET sets the path)",
+                socket.display()
+            )
+        })
     })?;
     stream.set_read_timeout(Some(timeout))?;
     stream.set_write_timeout(Some(timeout))?;

@@ -102,11 +102,10 @@ pub fn load(path: &Path, o: &Overrides) -> Result<Loaded> {
         .state_path
         .clone()
         .unwrap_or_else(|| parsed.state_path().to_path_buf());
-    let mut state = State::load(&state_path)?;
+    let state = State::load(&state_path)?;
     let mut plan = parsed
         .validate(&text, &state.live)
         .with_context(|| format!("config {}", path.display()))?;
-    pipeline::forget_stale_removals(&mut state, &mut plan);
     o.apply(&mut plan);
     Ok(Loaded { text, plan, state })
 }
@@ -384,8 +383,9 @@ impl Daemon {
         let Loaded {
             text,
             mut plan,
-            state,
+            mut state,
         } = loaded;
+        pipeline::forget_stale_removals(&mut state, &mut plan);
         // Before anything changes: a state file that cannot be written
         // (read-only or missing directory, a file where the directory
         // belongs) would fail the start half way.

@@ -284,7 +284,17 @@ fn main() -> ExitCode {
             } else {
                 eprintln!("edgectl: {e:#}");
             }
-            ExitCode::FAILURE
+            // The control socket's permissions refused us: denied, as when
+            // edged refuses the peer.
+            let denied = e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::PermissionDenied)
+            });
+            if denied {
+                ExitCode::from(5)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }

@@ -269,7 +269,18 @@ pub(super) fn diff(
             (None, Some(by)) => format!(", by {by}"),
             (None, None) => String::new(),
         };
-        let _ = writeln!(out, "@@ {} {}{when} @@\n [[prefixes]]", c.network, c.kind);
+        // The table header is context when both sides have the entry, else
+        // it is added or removed with it.
+        let header = match (dropped.contains_key(&c.network), c.spec.is_some()) {
+            (true, true) => ' ',
+            (true, false) => '-',
+            _ => '+',
+        };
+        let _ = writeln!(
+            out,
+            "@@ {} {}{when} @@\n{header}[[prefixes]]",
+            c.network, c.kind
+        );
         if let Some(file) = dropped.get(&c.network) {
             for line in toml::to_string(file)?.lines() {
                 let _ = writeln!(out, "-{line}");
