@@ -523,6 +523,7 @@ pub(super) fn status(v: &Status) -> String {
     );
     if !v.veth_peers.is_empty() {
         out += "veth peers (what XDP redirects into the port reaches the peer?):\n";
+        let width = v.veth_peers.iter().map(|p| p.port.len()).max().unwrap_or(0);
         for p in &v.veth_peers {
             let peer = match (&p.peer, &p.netns) {
                 (Some(peer), Some(ns)) => format!("{peer} (netns {ns})"),
@@ -541,7 +542,7 @@ pub(super) fn status(v: &Status) -> String {
             };
             let _ = writeln!(
                 out,
-                "  {:<12} → {peer}: xdp {}{}, gro {gro}, {}: {receives}",
+                "  {:<width$} → {peer}: xdp {}{}, gro {gro}, {}: {receives}",
                 p.port,
                 p.xdp.as_deref().unwrap_or("?"),
                 if p.edged_pass { " (edged's pass)" } else { "" },
@@ -560,11 +561,12 @@ pub(super) fn status(v: &Status) -> String {
             vec![
                 k.to_string(),
                 m.used.to_string(),
-                format!("/ {}", m.limit),
+                "/".to_string(),
+                m.limit.to_string(),
                 format!("({:.1}%)", 100.0 * m.used as f64 / m.limit as f64),
             ]
         }),
-        &[1, 2, 3],
+        &[1, 3, 4],
         "  ",
     );
     if !v.drained.is_empty() {
