@@ -6,6 +6,8 @@
 //! lookup miss.
 #![no_std]
 
+pub mod rtt;
+
 /// Map names, shared by the kernel program and userspace (a packet test
 /// checks that each one exists in the object). At most 15 characters.
 pub mod map_names {
@@ -69,9 +71,20 @@ pub mod map_names {
     pub const FIB6_TAILS: &str = "EDGE_FIB6_TAIL";
     /// Array: IPv6 leaf id → [`crate::PrefixEntry`] (leaf 0 is "no prefix").
     pub const FIB6_LEAVES: &str = "EDGE_FIB6_LEAF";
+    /// LRU hash: [`crate::rtt::RttFlow`] → [`crate::rtt::RttState`], the
+    /// TCP flows customer latency waits on (`[limits] rtt_flows`).
+    pub const RTT_FLOWS: &str = "EDGE_RTT_FLOWS";
+    /// Per-CPU hash: [`crate::rtt::RttBucketKey`] → samples (`u64`), the
+    /// customer latency histograms (`[limits] rtt_buckets`).
+    pub const RTT_HIST: &str = "EDGE_RTT_HIST";
+    /// Per-CPU array: [`crate::rtt::rtt_stats`] index → [`crate::Counter`].
+    pub const RTT_STATS: &str = "EDGE_RTT_STATS";
+    /// Per-CPU array, one entry: [`crate::rtt::RttScratch`], the kernel's
+    /// working room (not read by userspace).
+    pub const RTT_SCRATCH: &str = "EDGE_RTT_SCR";
 
     /// Every map the daemon pins, in a stable order.
-    pub const ALL: [&str; 26] = [
+    pub const ALL: [&str; 30] = [
         PORTS,
         PREFIX_V4,
         PREFIX_V6,
@@ -98,6 +111,10 @@ pub mod map_names {
         FIB6_NODES,
         FIB6_TAILS,
         FIB6_LEAVES,
+        RTT_FLOWS,
+        RTT_HIST,
+        RTT_STATS,
+        RTT_SCRATCH,
     ];
 }
 
@@ -222,6 +239,11 @@ pub mod limits {
     pub const PORT_INDEX: u32 = 4096;
     /// Bits of the local-address filter (`EDGE_LOCAL_BITS`, 64 per word).
     pub const LOCAL_BITS: u32 = 1 << 16;
+    /// Default TCP flows customer latency follows at once (`[limits] rtt_flows`).
+    pub const RTT_FLOWS: u32 = 1 << 16;
+    /// Default (slot, bucket) pairs of the latency histograms
+    /// (`[limits] rtt_buckets`).
+    pub const RTT_BUCKETS: u32 = 1 << 17;
     /// Most VLAN tags (802.1Q / 802.1ad) the parser walks.
     pub const VLAN_MAX_DEPTH: usize = 2;
 }
@@ -477,9 +499,15 @@ pub struct Settings {
     pub transit_table: u32,
     /// TTL / hop limit of outer headers.
     pub encap_ttl: u8,
-    pub _pad: [u8; 3],
+    /// 1: customer latency is measured (`[latency] enabled`); 0: TCP
+    /// packets cost nothing more than others.
+    pub rtt: u8,
+    pub _pad: [u8; 2],
+    /// Per TCP flow, at most one timestamp sample per this many
+    /// nanoseconds (`[latency] interval`).
+    pub rtt_interval_ns: u64,
 }
-const _: () = assert!(core::mem::size_of::<Settings>() == 16);
+const _: () = assert!(core::mem::size_of::<Settings>() == 24);
 
 impl Default for Settings {
     fn default() -> Self {
@@ -488,7 +516,9 @@ impl Default for Settings {
             backbone_table: NO_EXIT,
             transit_table: NO_EXIT,
             encap_ttl: 64,
-            _pad: [0; 3],
+            rtt: 0,
+            _pad: [0; 2],
+            rtt_interval_ns: 0,
         }
     }
 }
@@ -699,6 +729,10 @@ mod pod {
     unsafe impl aya::Pod for super::ProtectionEvent {}
     unsafe impl aya::Pod for super::EventBudget {}
     unsafe impl aya::Pod for super::Tail6 {}
+    unsafe impl aya::Pod for super::rtt::RttFlow {}
+    unsafe impl aya::Pod for super::rtt::RttState {}
+    unsafe impl aya::Pod for super::rtt::RttBucketKey {}
+    unsafe impl aya::Pod for super::rtt::RttScratch {}
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
 //! edge: the XDP forwarder. Reads top to bottom: parse → classify → decide →
-//! MTU → rewrite → count. Everything that can be computed ahead of time (policy
+//! MTU → measure → rewrite → count. Everything that can be computed ahead of time (policy
 //! selection tables, next-hop MACs, tunnel endpoints, egress ports) is
 //! computed by edged and read from maps.
 #![no_std]
@@ -16,6 +16,7 @@ mod icmp;
 mod maps;
 mod parse;
 mod rewrite;
+mod rtt;
 
 use aya_ebpf::{bindings::xdp_action, macros::xdp, maps::PerCpuArray, programs::XdpContext};
 use edge_common::{
@@ -192,6 +193,12 @@ fn forward_ip<H: Family, const LPM: bool>(
     if exceeds_mtu::<H>(pop, ip.end - l2.l3) {
         let (action, reason) = H::too_big(ctx, l2, &ip, pop);
         return Verdict { pop: NONE, ..v }.with(action, reason);
+    }
+
+    // Measure: customer latency from forwarded TCP (rtt.rs), before the
+    // rewrite moves the headers. Other packets pay these two compares.
+    if ip.proto == parse::IPPROTO_TCP && settings.rtt != 0 {
+        rtt::measure(ctx, &ip, from_customer, prefix.slot, settings);
     }
 
     // Rewrite.

@@ -4,7 +4,7 @@
 
 use aya_ebpf::{
     macros::map,
-    maps::{Array, DevMapHash, HashMap, LpmTrie, PerCpuArray, RingBuf},
+    maps::{Array, DevMapHash, HashMap, LpmTrie, LruHashMap, PerCpuArray, PerCpuHashMap, RingBuf},
 };
 use edge_common::{
     Action, Counter, PolicyTable, Pop, PortEntry, PortSlot, PrefixEntry, Reason, Settings, limits,
@@ -102,4 +102,27 @@ pub static EDGE_EVT_STATS: PerCpuArray<Counter> =
 /// (`edge_common::ICMP_RATE`).
 #[map]
 pub static EDGE_ICMP_BDGT: PerCpuArray<edge_common::EventBudget> =
+    PerCpuArray::with_max_entries(1, 0);
+
+/// The TCP flows customer latency waits on (`rtt.rs`); its size is
+/// `[limits] rtt_flows` (set at load). LRU: when full, the least recently
+/// used flow makes room, losing the sample it waited for.
+#[map]
+pub static EDGE_RTT_FLOWS: LruHashMap<edge_common::rtt::RttFlow, edge_common::rtt::RttState> =
+    LruHashMap::with_max_entries(limits::RTT_FLOWS, 0);
+
+/// Customer latency histograms: (prefix slot, bucket) → samples, per CPU;
+/// its size is `[limits] rtt_buckets`.
+#[map]
+pub static EDGE_RTT_HIST: PerCpuHashMap<edge_common::rtt::RttBucketKey, u64> =
+    PerCpuHashMap::with_max_entries(limits::RTT_BUCKETS, 0);
+
+/// What customer latency did (`edge_common::rtt::rtt_stats`).
+#[map]
+pub static EDGE_RTT_STATS: PerCpuArray<Counter> =
+    PerCpuArray::with_max_entries(edge_common::rtt::rtt_stats::COUNT, 0);
+
+/// Per-CPU room for the flow key and a new flow state (`rtt.rs`).
+#[map]
+pub static EDGE_RTT_SCR: PerCpuArray<edge_common::rtt::RttScratch> =
     PerCpuArray::with_max_entries(1, 0);

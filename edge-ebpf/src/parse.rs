@@ -245,6 +245,83 @@ pub fn ports(ctx: &XdpContext, l4: usize, end: usize) -> Result<u32, ()> {
     Ok(u32::from_ne_bytes(unsafe { bytes(p) }))
 }
 
+/// TCP flags (RFC 9293 §3.1), in the header's 14th byte.
+pub const TCP_SYN: u8 = 0x02;
+pub const TCP_ACK: u8 = 0x10;
+/// The TCP header without options.
+const TCP_MIN_LEN: usize = 20;
+/// The TCP timestamps option (RFC 7323 §3): kind 8, length 10.
+const TCPOPT_TIMESTAMP: u8 = 8;
+const TCPOLEN_TIMESTAMP: u8 = 10;
+const TCPOPT_NOP: u8 = 1;
+/// What customer latency reads of a TCP header.
+pub struct Tcp {
+    /// Sequence and acknowledgement numbers (host order).
+    pub seq: u32,
+    pub ack: u32,
+    /// Source and destination ports as they sit in the header.
+    pub sport: u16,
+    pub dport: u16,
+    pub flags: u8,
+    /// Header length with options, bytes (20-60).
+    pub len: usize,
+}
+
+/// The TCP header at `l4`, if it is whole inside the datagram ending at `end`.
+#[inline(always)]
+pub fn tcp(ctx: &XdpContext, l4: usize, end: usize) -> Result<Tcp, ()> {
+    if l4 + TCP_MIN_LEN > end {
+        return Err(());
+    }
+    let p: *const [u8; TCP_MIN_LEN] = ptr_at(ctx, l4)?;
+    // SAFETY: ptr_at checked the 20 bytes; l4 is even (see `ports`).
+    let h = unsafe { bytes(p) };
+    let len = (h[12] >> 4) as usize * 4;
+    if len < TCP_MIN_LEN || l4 + len > end {
+        return Err(());
+    }
+    Ok(Tcp {
+        seq: u32::from_be_bytes([h[4], h[5], h[6], h[7]]),
+        ack: u32::from_be_bytes([h[8], h[9], h[10], h[11]]),
+        sport: u16::from_ne_bytes([h[0], h[1]]),
+        dport: u16::from_ne_bytes([h[2], h[3]]),
+        flags: h[13],
+        len,
+    })
+}
+
+/// The TCP timestamps option of the header at `l4` (`len` bytes long, as
+/// [`tcp`] checked): `(TSval, TSecr)`, host order; read where every common
+/// stack (Linux, the BSDs, macOS, Windows) puts it on segments other than
+/// SYNs: first, after two NOPs (RFC 7323 appendix A), or first without
+/// them. Elsewhere it is not looked for: a walk over the options at
+/// variable offsets multiplies the paths the verifier explores past its
+/// limit, for segments no common stack sends (docs/monitoring.md).
+#[inline(always)]
+pub fn tcp_timestamps(ctx: &XdpContext, l4: usize, len: usize) -> Option<(u32, u32)> {
+    if len < TCP_MIN_LEN + 12 {
+        return None;
+    }
+    let p: *const [u8; 12] = ptr_at(ctx, l4 + TCP_MIN_LEN).ok()?;
+    // SAFETY: ptr_at checked the 12 bytes; at l4 + 20, even.
+    let o = unsafe { bytes(p) };
+    if o[..4] == [TCPOPT_NOP, TCPOPT_NOP, TCPOPT_TIMESTAMP, TCPOLEN_TIMESTAMP] {
+        return Some(timestamps(&[o[4], o[5], o[6], o[7], o[8], o[9], o[10], o[11]]));
+    }
+    if o[..2] == [TCPOPT_TIMESTAMP, TCPOLEN_TIMESTAMP] {
+        return Some(timestamps(&[o[2], o[3], o[4], o[5], o[6], o[7], o[8], o[9]]));
+    }
+    None
+}
+
+#[inline(always)]
+fn timestamps(b: &[u8; 8]) -> (u32, u32) {
+    (
+        u32::from_be_bytes([b[0], b[1], b[2], b[3]]),
+        u32::from_be_bytes([b[4], b[5], b[6], b[7]]),
+    )
+}
+
 /// `N` bytes of header (`N` even) at a 2-byte aligned address, read as
 /// 16-bit loads. Headers are `#[repr(packed)]`, so copying a `[u8; N]`
 /// field compiles to `N` byte loads and shifts to reassemble them; every

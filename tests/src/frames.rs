@@ -22,12 +22,73 @@ pub enum L4 {
         sport: u16,
         dport: u16,
     },
+    /// A TCP segment with the fields customer latency reads.
+    Segment(Segment),
     /// ICMPv4 echo request, or for IPv6 an ICMPv6 message of this type.
     Icmp {
         ty: u8,
     },
     /// Any other protocol number, payload only.
     Other(u8),
+}
+
+/// A TCP segment: ports, sequence and acknowledgement numbers, SYN and
+/// ACK flags, raw options (at most 40 bytes, padded with EOL to 4).
+#[derive(Clone, Copy, Debug)]
+pub struct Segment {
+    pub sport: u16,
+    pub dport: u16,
+    pub seq: u32,
+    pub ack: u32,
+    pub syn: bool,
+    pub ack_flag: bool,
+    pub options: [u8; 40],
+    pub options_len: usize,
+}
+
+impl Segment {
+    /// A segment with only ACK set (ack 0) and no options.
+    pub fn new(sport: u16, dport: u16, seq: u32) -> Self {
+        Self {
+            sport,
+            dport,
+            seq,
+            ack: 0,
+            syn: false,
+            ack_flag: true,
+            options: [0; 40],
+            options_len: 0,
+        }
+    }
+
+    /// SYN set; ACK set only if `ack` is given (a SYN-ACK).
+    pub fn syn(mut self, ack: Option<u32>) -> Self {
+        self.syn = true;
+        self.ack_flag = ack.is_some();
+        self.ack = ack.unwrap_or(0);
+        self
+    }
+
+    pub fn acking(mut self, ack: u32) -> Self {
+        self.ack_flag = true;
+        self.ack = ack;
+        self
+    }
+
+    /// Appends raw option bytes.
+    pub fn option(mut self, bytes: &[u8]) -> Self {
+        self.options[self.options_len..self.options_len + bytes.len()].copy_from_slice(bytes);
+        self.options_len += bytes.len();
+        self
+    }
+
+    /// Appends NOP, NOP, timestamps (RFC 7323), as Linux lays them out.
+    pub fn timestamps(self, val: u32, ecr: u32) -> Self {
+        let mut o = [1, 1, 8, 10, 0, 0, 0, 0, 0, 0, 0, 0];
+        o[4..8].copy_from_slice(&val.to_be_bytes());
+        o[8..12].copy_from_slice(&ecr.to_be_bytes());
+        self.option(&o)
+    }
 }
 
 /// An IP packet in an Ethernet frame, optionally VLAN-tagged.
@@ -356,6 +417,23 @@ impl Pkt {
             }
             L4::Tcp { sport, dport } => {
                 let mut h = TcpHeader::new(sport, dport, 1, 4096);
+                h.checksum = if src.is_ipv4() {
+                    h.calc_checksum_ipv4_raw(v4(src), v4(dst), &self.payload)
+                        .unwrap()
+                } else {
+                    h.calc_checksum_ipv6_raw(v6(src), v6(dst), &self.payload)
+                        .unwrap()
+                };
+                h.write(&mut out).unwrap();
+                IpNumber::TCP
+            }
+            L4::Segment(seg) => {
+                let mut h = TcpHeader::new(seg.sport, seg.dport, seg.seq, 4096);
+                h.acknowledgment_number = seg.ack;
+                h.syn = seg.syn;
+                h.ack = seg.ack_flag;
+                let padded = seg.options_len.div_ceil(4) * 4;
+                h.set_options_raw(&seg.options[..padded]).unwrap();
                 h.checksum = if src.is_ipv4() {
                     h.calc_checksum_ipv4_raw(v4(src), v4(dst), &self.payload)
                         .unwrap()

@@ -11,7 +11,7 @@ use aya::{
 use edge_common::{POLICY_SLOTS, PolicyTable, Pop, PrefixEntry, pop_flags, prog_names};
 pub use edge_userspace::{
     config,
-    dataplane::{loader, maps},
+    dataplane::{latency, loader, maps},
     desired::{self, state},
     health,
     host::netdev,
@@ -121,8 +121,21 @@ pub fn load_programs(ebpf: &mut Ebpf, programs: &[&str]) -> Result<()> {
 /// The edge object with `programs` loaded and its maps filled from
 /// `config_text`, as edged fills them.
 pub fn load(config_text: &str, programs: &[&str]) -> Result<(Ebpf, Tables, Counters, Plan)> {
+    load_with(config_text, programs, |_| {})
+}
+
+/// [`load`], with `setup` changing the loader first (say, a map's size).
+pub fn load_with(
+    config_text: &str,
+    programs: &[&str],
+    setup: impl FnOnce(&mut EbpfLoader),
+) -> Result<(Ebpf, Tables, Counters, Plan)> {
     let plan = config::parse(config_text).map_err(|e| anyhow::anyhow!("config: {e:?}"))?;
-    let mut ebpf = loader::load()?;
+    let mut loader = EbpfLoader::new();
+    setup(&mut loader);
+    let mut ebpf = loader
+        .load(loader::object())
+        .context("loading the edge eBPF object")?;
     load_programs(&mut ebpf, programs)?;
     let mut tables = Tables::take(&mut ebpf)?;
     let counters = Counters::take(&mut ebpf)?;
@@ -148,8 +161,13 @@ pub struct Harness {
 
 impl Harness {
     pub fn new(config_text: &str) -> Self {
+        Self::new_with(config_text, |_| {})
+    }
+
+    /// [`Harness::new`], with `setup` changing the loader first.
+    pub fn new_with(config_text: &str, setup: impl FnOnce(&mut EbpfLoader)) -> Self {
         let (ebpf, mut tables, counters, plan) =
-            load(config_text, &[prog_names::EDGE]).expect("load the edge object");
+            load_with(config_text, &[prog_names::EDGE], setup).expect("load the edge object");
         let empty_policy = plan.policies.len() as u32;
         tables
             .set_policy(empty_policy, &PolicyTable::default())

@@ -11,6 +11,7 @@ pub mod events;
 pub mod fib;
 pub mod fib6;
 pub mod index;
+pub mod latency;
 pub mod loader;
 pub mod maps;
 mod prefixes;

@@ -318,7 +318,7 @@ pub fn compile_on(
                 .transit_table
                 .map_or(NO_EXIT, |k| table_ids[k as usize]),
             encap_ttl: plan.encap_ttl,
-            _pad: [0; 3],
+            ..Settings::default()
         },
         ..Desired::default()
     };

@@ -1,0 +1,121 @@
+//! Reader of the customer latency maps (`edge_common::rtt`): the per-slot
+//! round-trip histograms and the sampling counters, summed over CPUs, and
+//! the flow table's fill. The kernel writes them; edged only reads, and
+//! clears a slot's histogram before the slot is given to another prefix.
+
+use std::{collections::BTreeMap, path::Path};
+
+use aya::maps::{HashMap as AyaHashMap, Map, MapData, PerCpuArray, PerCpuHashMap};
+use edge_common::{
+    Counter, map_names,
+    rtt::{RttBucketKey, RttFlow, RttState, rtt_stats},
+};
+
+use super::{
+    error::MapsError,
+    maps::{open_pinned, typed},
+};
+
+/// Sample counts by bucket (`edge_common::rtt::bucket`), one histogram.
+pub type Buckets = BTreeMap<u32, u64>;
+
+/// The latency maps.
+pub struct Latency {
+    flows: AyaHashMap<MapData, RttFlow, RttState>,
+    /// The flow table's size (`[limits] rtt_flows`, as the kernel has it).
+    flow_limit: u32,
+    hist: PerCpuHashMap<MapData, RttBucketKey, u64>,
+    stats: PerCpuArray<MapData, Counter>,
+}
+
+const MAPS: [&str; 3] = [map_names::RTT_FLOWS, map_names::RTT_HIST, map_names::RTT_STATS];
+
+impl Latency {
+    /// Takes the maps out of a loaded object.
+    pub fn take(ebpf: &mut aya::Ebpf) -> Result<Self, MapsError> {
+        Self::from_maps(MAPS.map(|map| ebpf.take_map(map).ok_or(MapsError::Missing { map })))
+    }
+
+    /// Opens the maps pinned under `dir`.
+    pub fn open(dir: &Path) -> Result<Self, MapsError> {
+        Self::from_maps(MAPS.map(|map| open_pinned(dir, map)))
+    }
+
+    fn from_maps(maps: [Result<Map, MapsError>; 3]) -> Result<Self, MapsError> {
+        let [flows, hist, stats] = maps;
+        let flows = flows?;
+        let flow_limit = match &flows {
+            Map::LruHashMap(d) => d.info().map_or(0, |i| i.max_entries()),
+            _ => 0,
+        };
+        Ok(Self {
+            flows: typed(map_names::RTT_FLOWS, flows)?,
+            flow_limit,
+            hist: typed(map_names::RTT_HIST, hist?)?,
+            stats: typed(map_names::RTT_STATS, stats?)?,
+        })
+    }
+
+    /// Every slot's histogram, summed over CPUs (slots without samples are
+    /// absent). One pass over the map's keys.
+    pub fn histograms(&self) -> Result<BTreeMap<u32, Buckets>, MapsError> {
+        let err = |source| MapsError::Map {
+            map: map_names::RTT_HIST,
+            source,
+        };
+        let mut out: BTreeMap<u32, Buckets> = BTreeMap::new();
+        for item in self.hist.iter() {
+            let (key, per_cpu) = item.map_err(err)?;
+            let n: u64 = per_cpu.iter().sum();
+            if n != 0 {
+                *out.entry(key.slot).or_default().entry(key.bucket).or_default() += n;
+            }
+        }
+        Ok(out)
+    }
+
+    /// The sampling counters (`rtt_stats::NAMES` order), summed over CPUs.
+    pub fn stats(&self) -> Result<Vec<(&'static str, u64)>, MapsError> {
+        (0..rtt_stats::COUNT)
+            .map(|i| {
+                let per_cpu = self.stats.get(&i, 0).map_err(|source| MapsError::Map {
+                    map: map_names::RTT_STATS,
+                    source,
+                })?;
+                Ok((
+                    rtt_stats::NAMES[i as usize],
+                    per_cpu.iter().map(|c| c.packets).sum(),
+                ))
+            })
+            .collect()
+    }
+
+    /// Flows in the flow table now, and its size.
+    pub fn flows(&self) -> (usize, u32) {
+        let n = self.flows.keys().filter(Result::is_ok).count();
+        (n, self.flow_limit)
+    }
+
+    /// Removes every histogram bucket of `slot` (before the slot is given
+    /// to another prefix).
+    pub fn clear_slot(&mut self, slot: u32) -> Result<(), MapsError> {
+        let keys: Vec<RttBucketKey> = self
+            .hist
+            .keys()
+            .filter_map(Result::ok)
+            .filter(|k| k.slot == slot)
+            .collect();
+        for k in keys {
+            match self.hist.remove(&k) {
+                Ok(()) | Err(aya::maps::MapError::KeyNotFound) => {}
+                Err(source) => {
+                    return Err(MapsError::Map {
+                        map: map_names::RTT_HIST,
+                        source,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+}
