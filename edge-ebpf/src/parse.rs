@@ -306,10 +306,14 @@ pub fn tcp_timestamps(ctx: &XdpContext, l4: usize, len: usize) -> Option<(u32, u
     // SAFETY: ptr_at checked the 12 bytes; at l4 + 20, even.
     let o = unsafe { bytes(p) };
     if o[..4] == [TCPOPT_NOP, TCPOPT_NOP, TCPOPT_TIMESTAMP, TCPOLEN_TIMESTAMP] {
-        return Some(timestamps(&[o[4], o[5], o[6], o[7], o[8], o[9], o[10], o[11]]));
+        return Some(timestamps(&[
+            o[4], o[5], o[6], o[7], o[8], o[9], o[10], o[11],
+        ]));
     }
     if o[..2] == [TCPOPT_TIMESTAMP, TCPOLEN_TIMESTAMP] {
-        return Some(timestamps(&[o[2], o[3], o[4], o[5], o[6], o[7], o[8], o[9]]));
+        return Some(timestamps(&[
+            o[2], o[3], o[4], o[5], o[6], o[7], o[8], o[9],
+        ]));
     }
     None
 }

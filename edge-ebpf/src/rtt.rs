@@ -185,7 +185,10 @@ fn answer(flow: &RttFlow, tcp: &Tcp, ts: Option<(u32, u32)>, slot: u32, now: u64
 /// rather than fail, so a failure is unexpected).
 #[inline(always)]
 fn create(scratch: &RttScratch) {
-    if EDGE_RTT_FLOWS.insert(&scratch.flow, &scratch.state, 0).is_ok() {
+    if EDGE_RTT_FLOWS
+        .insert(&scratch.flow, &scratch.state, 0)
+        .is_ok()
+    {
         count(&EDGE_RTT_STATS, rtt_stats::FLOWS, 0);
     } else {
         count(&EDGE_RTT_STATS, rtt_stats::FLOW_FAILED, 0);

@@ -6,6 +6,7 @@
 //! |---|---|
 //! | [`plan`] | the validated model every layer speaks (no TOML, no maps) |
 //! | [`policy`] | routing methods and table layout: plan + PoP health → selection tables (pure) |
+//! | [`latency`] | customer latency: histograms, report windows, objective watch (pure) |
 //! | [`config`] | the TOML schema, parsing and validation, producing a plan |
 //! | [`health`] | probes, the health state machine, the per-PoP runner |
 //! | [`host`] | the host through netlink: routes, neighbours, interfaces |
@@ -24,15 +25,17 @@ pub mod dataplane;
 pub mod desired;
 pub mod health;
 pub mod host;
+pub mod latency;
 pub mod metrics;
 pub mod plan;
 pub mod policy;
 
 /// The layers, lowest first (the order of the module list above).
 #[cfg(test)]
-const LAYERS: [&str; 10] = [
+const LAYERS: [&str; 11] = [
     "plan",
     "policy",
+    "latency",
     "config",
     "health",
     "host",

@@ -140,7 +140,10 @@ impl Lab {
 /// generous slack (the machine may be busy).
 fn assert_sample_at_least(sample: (Duration, Duration), at_least: Duration) {
     let (lo, hi) = sample;
-    assert!(hi > at_least, "bucket {lo:?}..{hi:?} ends before {at_least:?}");
+    assert!(
+        hi > at_least,
+        "bucket {lo:?}..{hi:?} ends before {at_least:?}"
+    );
     assert!(
         lo < at_least + Duration::from_millis(250),
         "bucket {lo:?}..{hi:?} far beyond {at_least:?}"
@@ -165,8 +168,15 @@ fn handshakes_give_one_sample_per_role_and_family() {
             // Customer as client: its SYN asks nothing of it; the SYN-ACK
             // toward it does, and its ACK answers.
             lab.from(f, syn_options(Segment::new(CPORT, RPORT, 100), 1).syn(None));
-            assert_eq!(lab.stat("flows"), 2 * i as u64, "a SYN from the customer creates no state");
-            lab.toward(f, syn_options(Segment::new(RPORT, CPORT, 7000), 9).syn(Some(101)));
+            assert_eq!(
+                lab.stat("flows"),
+                2 * i as u64,
+                "a SYN from the customer creates no state"
+            );
+            lab.toward(
+                f,
+                syn_options(Segment::new(RPORT, CPORT, 7000), 9).syn(Some(101)),
+            );
             assert_eq!(lab.stat("flows"), 2 * i as u64 + 1);
             sleep(Duration::from_millis(20));
             // An ACK of something else answers nothing.
@@ -179,9 +189,15 @@ fn handshakes_give_one_sample_per_role_and_family() {
             assert_eq!(lab.stat("handshake_samples"), base + 1);
 
             // Customer as server: the SYN toward it asks, its SYN-ACK answers.
-            lab.toward(f, syn_options(Segment::new(RPORT + 1, CPORT, 9000), 5).syn(None));
+            lab.toward(
+                f,
+                syn_options(Segment::new(RPORT + 1, CPORT, 9000), 5).syn(None),
+            );
             sleep(Duration::from_millis(30));
-            lab.from(f, syn_options(Segment::new(CPORT, RPORT + 1, 500), 6).syn(Some(9001)));
+            lab.from(
+                f,
+                syn_options(Segment::new(CPORT, RPORT + 1, 500), 6).syn(Some(9001)),
+            );
             assert_eq!(lab.stat("handshake_samples"), base + 2);
 
             let samples = lab.samples(f.registration);
@@ -233,14 +249,27 @@ fn timestamps_sample_a_long_flow_at_most_once_per_interval() {
         let t = Instant::now();
         for i in 0..5000u32 {
             let val = 1_000 + i;
-            lab.toward(f, Segment::new(RPORT, CPORT, 1 + i * 100).acking(1).timestamps(val, 77));
-            lab.from(f, Segment::new(CPORT, RPORT, 1).acking(1 + i * 100).timestamps(88, val));
+            lab.toward(
+                f,
+                Segment::new(RPORT, CPORT, 1 + i * 100)
+                    .acking(1)
+                    .timestamps(val, 77),
+            );
+            lab.from(
+                f,
+                Segment::new(CPORT, RPORT, 1)
+                    .acking(1 + i * 100)
+                    .timestamps(88, val),
+            );
         }
         let elapsed = t.elapsed();
         let samples = lab.stat("ts_samples");
         let allowed = (elapsed.as_nanos() / interval.as_nanos()) as u64 + 1;
         println!("10000 packets in {elapsed:?}: {samples} timestamp samples (at most {allowed})");
-        assert!(samples >= 1 && samples <= allowed, "{samples} samples, at most {allowed}");
+        assert!(
+            samples >= 1 && samples <= allowed,
+            "{samples} samples, at most {allowed}"
+        );
         assert_eq!(lab.stat("ts_sent"), samples, "every value taken was echoed");
         assert_eq!(lab.samples(f.registration).len() as u64, samples);
 
@@ -249,19 +278,46 @@ fn timestamps_sample_a_long_flow_at_most_once_per_interval() {
         sleep(interval);
         let mut ts = [8, 10, 0, 0, 0, 0, 0, 0, 0, 0];
         ts[2..6].copy_from_slice(&424_242u32.to_be_bytes());
-        lab.toward(f, Segment::new(RPORT, CPORT, 1).acking(1).option(&ts).option(&[1, 1]));
+        lab.toward(
+            f,
+            Segment::new(RPORT, CPORT, 1)
+                .acking(1)
+                .option(&ts)
+                .option(&[1, 1]),
+        );
         sleep(Duration::from_millis(40));
-        lab.from(f, Segment::new(CPORT, RPORT, 1).acking(1).timestamps(88, 424_241));
+        lab.from(
+            f,
+            Segment::new(CPORT, RPORT, 1)
+                .acking(1)
+                .timestamps(88, 424_241),
+        );
         assert_eq!(lab.stat("ts_samples"), samples);
-        lab.from(f, Segment::new(CPORT, RPORT, 1).acking(1).timestamps(88, 424_242));
+        lab.from(
+            f,
+            Segment::new(CPORT, RPORT, 1)
+                .acking(1)
+                .timestamps(88, 424_242),
+        );
         assert_eq!(lab.stat("ts_samples"), samples + 1);
         // Behind another option (a SACK block), which no common stack
         // sends: not looked for (docs/monitoring.md), no sample, still forwarded.
         sleep(interval);
         ts[2..6].copy_from_slice(&525_252u32.to_be_bytes());
         let sack = [5, 10, 0, 0, 0, 1, 0, 0, 0, 2];
-        lab.toward(f, Segment::new(RPORT, CPORT, 1).acking(1).option(&sack).option(&ts));
-        lab.from(f, Segment::new(CPORT, RPORT, 1).acking(1).timestamps(88, 525_252));
+        lab.toward(
+            f,
+            Segment::new(RPORT, CPORT, 1)
+                .acking(1)
+                .option(&sack)
+                .option(&ts),
+        );
+        lab.from(
+            f,
+            Segment::new(CPORT, RPORT, 1)
+                .acking(1)
+                .timestamps(88, 525_252),
+        );
         assert_eq!(lab.stat("ts_samples"), samples + 1);
         let all = lab.samples(f.registration);
         let slowest = *all.last().unwrap();
@@ -274,7 +330,12 @@ fn nothing_is_measured_when_latency_is_off() {
     with_latency("rtt-off", Duration::from_millis(100), None, false, |lab| {
         lab.toward(V4, Segment::new(RPORT, CPORT, 7000).syn(Some(101)));
         lab.from(V4, Segment::new(CPORT, RPORT, 101).acking(7001));
-        lab.toward(V4, Segment::new(RPORT, CPORT, 7001).acking(101).timestamps(5, 6));
+        lab.toward(
+            V4,
+            Segment::new(RPORT, CPORT, 7001)
+                .acking(101)
+                .timestamps(5, 6),
+        );
         let stats = lab.lat.stats().unwrap();
         assert!(stats.iter().all(|(_, n)| *n == 0), "{stats:?}");
         assert_eq!(lab.lat.flows().0, 0);
@@ -286,22 +347,31 @@ fn nothing_is_measured_when_latency_is_off() {
 fn a_full_flow_table_forgets_its_oldest_flows_and_keeps_measuring() {
     const SIZE: u32 = 16;
     const FLOWS: u16 = 200;
-    with_latency("rtt-lru", Duration::from_millis(100), Some(SIZE), true, |lab| {
-        let f = V4;
-        for i in 0..FLOWS {
-            lab.toward(f, Segment::new(RPORT + i, CPORT, 7000).syn(Some(101)));
-        }
-        assert_eq!(lab.stat("flows"), u64::from(FLOWS), "every flow created");
-        assert_eq!(lab.stat("flow_failed"), 0, "the LRU map makes room");
-        let (held, size) = lab.lat.flows();
-        assert_eq!(size, SIZE);
-        assert!(held <= SIZE as usize, "{held} flows held in a table of {SIZE}");
-        // The first flow was evicted: its answer gives nothing.
-        lab.from(f, Segment::new(CPORT, RPORT, 101).acking(7001));
-        assert_eq!(lab.stat("handshake_samples"), 0);
-        // The last one is still there.
-        lab.from(f, Segment::new(CPORT, RPORT + FLOWS - 1, 101).acking(7001));
-        assert_eq!(lab.stat("handshake_samples"), 1);
-        assert_eq!(lab.samples(f.registration).len(), 1);
-    });
+    with_latency(
+        "rtt-lru",
+        Duration::from_millis(100),
+        Some(SIZE),
+        true,
+        |lab| {
+            let f = V4;
+            for i in 0..FLOWS {
+                lab.toward(f, Segment::new(RPORT + i, CPORT, 7000).syn(Some(101)));
+            }
+            assert_eq!(lab.stat("flows"), u64::from(FLOWS), "every flow created");
+            assert_eq!(lab.stat("flow_failed"), 0, "the LRU map makes room");
+            let (held, size) = lab.lat.flows();
+            assert_eq!(size, SIZE);
+            assert!(
+                held <= SIZE as usize,
+                "{held} flows held in a table of {SIZE}"
+            );
+            // The first flow was evicted: its answer gives nothing.
+            lab.from(f, Segment::new(CPORT, RPORT, 101).acking(7001));
+            assert_eq!(lab.stat("handshake_samples"), 0);
+            // The last one is still there.
+            lab.from(f, Segment::new(CPORT, RPORT + FLOWS - 1, 101).acking(7001));
+            assert_eq!(lab.stat("handshake_samples"), 1);
+            assert_eq!(lab.samples(f.registration).len(), 1);
+        },
+    );
 }

@@ -28,7 +28,11 @@ pub struct Latency {
     stats: PerCpuArray<MapData, Counter>,
 }
 
-const MAPS: [&str; 3] = [map_names::RTT_FLOWS, map_names::RTT_HIST, map_names::RTT_STATS];
+const MAPS: [&str; 3] = [
+    map_names::RTT_FLOWS,
+    map_names::RTT_HIST,
+    map_names::RTT_STATS,
+];
 
 impl Latency {
     /// Takes the maps out of a loaded object.
@@ -68,7 +72,10 @@ impl Latency {
             let (key, per_cpu) = item.map_err(err)?;
             let n: u64 = per_cpu.iter().sum();
             if n != 0 {
-                *out.entry(key.slot).or_default().entry(key.bucket).or_default() += n;
+                *out.entry(key.slot)
+                    .or_default()
+                    .entry(key.bucket)
+                    .or_default() += n;
             }
         }
         Ok(out)
