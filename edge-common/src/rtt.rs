@@ -57,9 +57,18 @@ pub struct RttState {
     pub ts_val: u32,
     /// [`rtt_flags`].
     pub flags: u32,
-    pub _pad: u32,
+    /// The last TSval seen toward the customer: a value is taken only on
+    /// the first segment that carries it (later ones with the same value
+    /// may be answered by an echo the first one caused: too short a sample).
+    pub ts_seen: u32,
 }
 const _: () = assert!(core::mem::size_of::<RttState>() == 40);
+
+/// A timestamp value awaiting its echo holds its flow's place this long at
+/// most: a newer value is taken only once the echo came or this passed (an
+/// echo lost, or a customer that never echoes), so a flow whose round
+/// trip is longer than its interval still gives samples.
+pub const TS_PENDING_NS: u64 = 1_000_000_000;
 
 /// `RttState::flags`.
 pub mod rtt_flags {

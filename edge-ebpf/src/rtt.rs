@@ -16,7 +16,9 @@
 use aya_ebpf::helpers::bpf_ktime_get_ns;
 use edge_common::{
     Settings,
-    rtt::{RttBucketKey, RttFlow, RttScratch, RttState, bucket, rtt_flags, rtt_stats},
+    rtt::{
+        RttBucketKey, RttFlow, RttScratch, RttState, TS_PENDING_NS, bucket, rtt_flags, rtt_stats,
+    },
 };
 
 use crate::{
@@ -125,15 +127,18 @@ fn ask(scratch: &mut RttScratch, tcp: &Tcp, ts: Option<(u32, u32)>, settings: &S
     match state {
         // SAFETY: as above.
         Some(s) => unsafe {
-            // One value per interval, and only a value not seen before
-            // (a burst repeats it; only its first copy was answered first).
-            if ts_val != (*s).ts_val
-                && now.wrapping_sub((*s).ts_taken_ns) >= settings.rtt_interval_ns
-            {
-                (*s).ts_val = ts_val;
-                (*s).ts_ns = now;
-                (*s).ts_taken_ns = now;
-                count(&EDGE_RTT_STATS, rtt_stats::TS_SENT, 0);
+            // Only the first segment with a new value, at most one value per
+            // interval, and not while an earlier one awaits its echo.
+            if ts_val != (*s).ts_seen {
+                (*s).ts_seen = ts_val;
+                if now.wrapping_sub((*s).ts_taken_ns) >= settings.rtt_interval_ns
+                    && ((*s).ts_ns == 0 || now.wrapping_sub((*s).ts_ns) >= TS_PENDING_NS)
+                {
+                    (*s).ts_val = ts_val;
+                    (*s).ts_ns = now;
+                    (*s).ts_taken_ns = now;
+                    count(&EDGE_RTT_STATS, rtt_stats::TS_SENT, 0);
+                }
             }
         },
         None => {
@@ -141,6 +146,7 @@ fn ask(scratch: &mut RttScratch, tcp: &Tcp, ts: Option<(u32, u32)>, settings: &S
                 ts_ns: now,
                 ts_taken_ns: now,
                 ts_val,
+                ts_seen: ts_val,
                 ..RttState::default()
             };
             create(scratch);

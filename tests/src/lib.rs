@@ -1,8 +1,9 @@
 //! Test harness shared by the tests and the `edge-lab`, `edge-bench` and
 //! `edge-reliability` binaries: namespace labs, the standard edge topology,
-//! frame builders, the eBPF object under BPF_PROG_TEST_RUN.
+//! frame builders, the eBPF object under BPF_PROG_TEST_RUN, a delay line.
 
 pub mod bird;
+pub mod delayline;
 pub mod expect;
 pub mod frames;
 pub mod fuzzgen;

@@ -322,6 +322,41 @@ fn timestamps_sample_a_long_flow_at_most_once_per_interval() {
         let all = lab.samples(f.registration);
         let slowest = *all.last().unwrap();
         assert_sample_at_least(slowest, Duration::from_millis(40));
+
+        // A new flow. A value awaiting its echo holds the flow's place: a
+        // newer one, even past the interval, is not taken meanwhile.
+        let seg = |ts: u32| {
+            Segment::new(RPORT + 9, CPORT, 1)
+                .acking(1)
+                .timestamps(ts, 0)
+        };
+        let echo = |ts: u32| {
+            Segment::new(CPORT, RPORT + 9, 1)
+                .acking(1)
+                .timestamps(0, ts)
+        };
+        let (sent, got) = (lab.stat("ts_sent"), lab.stat("ts_samples"));
+        lab.toward(f, seg(10));
+        sleep(interval);
+        lab.toward(f, seg(11));
+        assert_eq!(lab.stat("ts_sent"), sent + 1);
+        lab.from(f, echo(11));
+        assert_eq!(lab.stat("ts_samples"), got);
+        lab.from(f, echo(10));
+        assert_eq!(lab.stat("ts_samples"), got + 1);
+        // Only the first segment with a value is taken: 13 is first seen
+        // within 12's interval, so a later segment still carrying 13 is
+        // not taken (its echo may come from the first one); 14 is.
+        lab.toward(f, seg(12));
+        assert_eq!(lab.stat("ts_sent"), sent + 2);
+        lab.toward(f, seg(13));
+        lab.from(f, echo(12));
+        assert_eq!(lab.stat("ts_samples"), got + 2);
+        sleep(interval);
+        lab.toward(f, seg(13));
+        assert_eq!(lab.stat("ts_sent"), sent + 2);
+        lab.toward(f, seg(14));
+        assert_eq!(lab.stat("ts_sent"), sent + 3);
     });
 }
 
@@ -374,4 +409,316 @@ fn a_full_flow_table_forgets_its_oldest_flows_and_keeps_measuring() {
             assert_eq!(lab.samples(f.registration).len(), 1);
         },
     );
+}
+
+// ---------------------------------------------------------------------------
+// Real TCP stacks through the program attached to veths: a remote host on
+// the backbone side, two customer hosts on two peering ports, each behind
+// a delay line (these machines have no netem) that holds frames toward the
+// customer for a known time. The histograms must show each delay.
+// ---------------------------------------------------------------------------
+
+mod real {
+    use std::{
+        io::{Read as _, Write as _},
+        net::{SocketAddr, TcpListener, TcpStream},
+        time::{Duration, Instant},
+    };
+
+    use aya::programs::{Xdp, XdpMode};
+    use edge_common::{Settings, prog_names};
+    use edge_tests::{
+        delayline::DelayLine,
+        harness::{latency::Latency, load, maps::prefix_slot},
+        netns::{Lab, in_netns},
+        topology::attach_pass,
+    };
+    use edge_userspace::latency::Histogram;
+
+    const REMOTE_MAC: &str = "02:00:00:00:71:01";
+    const EDGE_BB_MAC: &str = "02:00:00:00:71:fe";
+    const EDGE_P0_MAC: &str = "02:00:00:00:72:fe";
+    const EDGE_P1_MAC: &str = "02:00:00:00:73:fe";
+    const NEAR_MAC: &str = "02:00:00:00:72:01";
+    const FAR_MAC: &str = "02:00:00:00:73:01";
+    const REMOTE: &str = "198.18.0.1";
+    const NEAR: &str = "192.0.2.10";
+    const FAR: &str = "192.0.2.140";
+
+    fn config() -> String {
+        format!(
+            r#"
+[[ports]]
+interface = "bb0"
+role = "backbone"
+[[ports]]
+interface = "peer0"
+role = "peering"
+[[ports]]
+interface = "peer1"
+role = "peering"
+
+[forwarding]
+backbone_exit = "remote"
+
+[[pops]]
+name = "remote"
+interface = "bb0"
+mac = "{REMOTE_MAC}"
+[[pops]]
+name = "near"
+interface = "peer0"
+mac = "{NEAR_MAC}"
+[[pops]]
+name = "far"
+interface = "peer1"
+mac = "{FAR_MAC}"
+
+[[prefixes]]
+prefix = "192.0.2.0/25"
+registration = "near"
+pop = "near"
+[[prefixes]]
+prefix = "192.0.2.128/25"
+registration = "far"
+pop = "far"
+"#
+        )
+    }
+
+    /// The longest the traffic of one customer may take.
+    const TRAFFIC_DEADLINE: Duration = Duration::from_secs(60);
+
+    /// Accepts one connection on a non-blocking listener before `deadline`.
+    fn accept(server: &TcpListener, deadline: Instant) -> TcpStream {
+        loop {
+            match server.accept() {
+                Ok((c, _)) => {
+                    c.set_nonblocking(false).unwrap();
+                    return c;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    assert!(
+                        Instant::now() < deadline,
+                        "no connection before the deadline"
+                    );
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                Err(e) => panic!("accept: {e}"),
+            }
+        }
+    }
+
+    /// Sends `bytes` over `n` connections from the remote to a customer's
+    /// listener (the customer as server: handshake samples at the SYN,
+    /// timestamp samples on the data), then `n` the other way round (the
+    /// customer as client, data still toward it). Bounded by timeouts.
+    fn traffic(remote_ns: &str, cust_ns: &str, cust: &str, n: usize, bytes: usize) {
+        let cust_addr: SocketAddr = format!("{cust}:8080").parse().unwrap();
+        let remote_addr: SocketAddr = format!("{REMOTE}:9090").parse().unwrap();
+        let deadline = Instant::now() + TRAFFIC_DEADLINE;
+        let listen = |ns: &str, addr| {
+            in_netns(ns, || {
+                let l = TcpListener::bind(addr).unwrap();
+                l.set_nonblocking(true).unwrap();
+                l
+            })
+        };
+        std::thread::scope(|s| {
+            // The customer's server: reads everything each client sends.
+            let server = listen(cust_ns, cust_addr);
+            s.spawn(move || {
+                for _ in 0..n {
+                    let mut c = accept(&server, deadline);
+                    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                    let mut buf = [0u8; 65536];
+                    while let Ok(k) = c.read(&mut buf) {
+                        if k == 0 {
+                            break;
+                        }
+                    }
+                }
+            });
+            in_netns(remote_ns, || {
+                for _ in 0..n {
+                    let mut c = TcpStream::connect_timeout(&cust_addr, Duration::from_secs(5))
+                        .expect("remote → customer connect");
+                    c.set_write_timeout(Some(Duration::from_secs(10))).unwrap();
+                    c.write_all(&vec![7u8; bytes]).unwrap();
+                }
+            });
+            // The remote's server: sends `bytes` to each customer client.
+            let server = listen(remote_ns, remote_addr);
+            s.spawn(move || {
+                for _ in 0..n {
+                    let mut c = accept(&server, deadline);
+                    c.set_write_timeout(Some(Duration::from_secs(10))).unwrap();
+                    c.write_all(&vec![9u8; bytes]).unwrap();
+                }
+            });
+            in_netns(cust_ns, || {
+                for _ in 0..n {
+                    let mut c = TcpStream::connect_timeout(&remote_addr, Duration::from_secs(5))
+                        .expect("customer → remote connect");
+                    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                    let mut buf = vec![0u8; bytes];
+                    c.read_exact(&mut buf).expect("data from the remote");
+                }
+            });
+        });
+    }
+
+    #[test]
+    fn real_tcp_through_delay_lines_shows_each_delay_per_prefix() {
+        let mut lab = Lab::new("rtt-real");
+        let edge = lab.add_ns("edge");
+        let remote = lab.add_ns("remote");
+        let (dl_near, dl_far) = (lab.add_ns("dlnear"), lab.add_ns("dlfar"));
+        let (near, far) = (lab.add_ns("near"), lab.add_ns("far"));
+        lab.veth((&edge, "bb0", EDGE_BB_MAC), (&remote, "r0", REMOTE_MAC));
+        for (port, port_mac, dl, cust, cust_mac) in [
+            ("peer0", EDGE_P0_MAC, &dl_near, &near, NEAR_MAC),
+            ("peer1", EDGE_P1_MAC, &dl_far, &far, FAR_MAC),
+        ] {
+            lab.veth((&edge, port, port_mac), (dl, "in0", "02:00:00:00:7f:01"));
+            lab.veth((dl, "out0", "02:00:00:00:7f:02"), (cust, "eth0", cust_mac));
+        }
+        // Hosts reach each other through the edge only (static neighbours:
+        // the edge's kernel answers nothing, XDP carries every frame).
+        lab.addr(&remote, "r0", &format!("{REMOTE}/24"));
+        lab.ip(
+            &remote,
+            &[
+                "neigh",
+                "add",
+                "198.18.0.254",
+                "lladdr",
+                EDGE_BB_MAC,
+                "dev",
+                "r0",
+                "nud",
+                "permanent",
+            ],
+        );
+        lab.ip(
+            &remote,
+            &["route", "add", "192.0.2.0/24", "via", "198.18.0.254"],
+        );
+        for (cust, addr, gw, mac) in [
+            (&near, NEAR, "192.0.2.126", EDGE_P0_MAC),
+            (&far, FAR, "192.0.2.254", EDGE_P1_MAC),
+        ] {
+            lab.addr(cust, "eth0", &format!("{addr}/25"));
+            lab.ip(
+                cust,
+                &[
+                    "neigh",
+                    "add",
+                    gw,
+                    "lladdr",
+                    mac,
+                    "dev",
+                    "eth0",
+                    "nud",
+                    "permanent",
+                ],
+            );
+            lab.ip(cust, &["route", "add", "198.18.0.0/15", "via", gw]);
+        }
+        // XDP_REDIRECT into a veth needs a program on its peer; a program
+        // there also keeps the peer from sending GSO frames the delay
+        // lines could not send on.
+        let _pass = [
+            attach_pass(&remote, "r0"),
+            attach_pass(&dl_near, "in0"),
+            attach_pass(&dl_near, "out0"),
+            attach_pass(&dl_far, "in0"),
+            attach_pass(&dl_far, "out0"),
+        ];
+        let config = config();
+        let (_ebpf, lat, slots) = in_netns(&edge, || {
+            let (mut ebpf, mut tables, _counters, plan) =
+                load(&config, &[prog_names::EDGE]).expect("load");
+            let lat = Latency::take(&mut ebpf).unwrap();
+            let s = tables.settings().unwrap();
+            tables
+                .set_settings(Settings {
+                    rtt: 1,
+                    rtt_interval_ns: 10_000_000,
+                    ..s
+                })
+                .unwrap();
+            let prog: &mut Xdp = ebpf
+                .program_mut(prog_names::EDGE)
+                .unwrap()
+                .try_into()
+                .unwrap();
+            for port in ["bb0", "peer0", "peer1"] {
+                prog.attach(port, XdpMode::Driver).expect("attach");
+            }
+            let slot = |reg: &str| {
+                prefix_slot(
+                    plan.prefixes
+                        .iter()
+                        .position(|p| p.registration == reg)
+                        .unwrap(),
+                )
+            };
+            (ebpf, lat, [slot("near"), slot("far")])
+        });
+        let lines = [
+            DelayLine::start(
+                &dl_near,
+                "in0",
+                "out0",
+                Duration::from_millis(20),
+                Duration::ZERO,
+            ),
+            DelayLine::start(
+                &dl_far,
+                "in0",
+                "out0",
+                Duration::from_millis(80),
+                Duration::ZERO,
+            ),
+        ];
+        // Both customers answer a ping through the edge first.
+        for addr in [NEAR, FAR] {
+            lab.exec(&remote, "ping", &["-c", "1", "-W", "2", addr]);
+        }
+        let t = Instant::now();
+        std::thread::scope(|s| {
+            s.spawn(|| traffic(&remote, &near, NEAR, 8, 200_000));
+            s.spawn(|| traffic(&remote, &far, FAR, 8, 200_000));
+        });
+        println!("traffic took {:?}", t.elapsed());
+        for l in lines {
+            let (toward, back) = l.stop();
+            println!("delay line: {toward} frames toward the customer, {back} back");
+        }
+        let hist = lat.histograms().unwrap();
+        let stats = lat.stats().unwrap();
+        println!("{stats:?}");
+        let stat = |n: &str| stats.iter().find(|(k, _)| *k == n).unwrap().1;
+        for (slot, name, delay) in [(slots[0], "near", 20u64), (slots[1], "far", 80)] {
+            let h = Histogram::from_buckets(hist.get(&slot).cloned().unwrap_or_default());
+            let p50 = h.quantile(0.5).expect("samples");
+            println!(
+                "{name}: {} samples, min {:?}, p50 {p50:?}, p90 {:?}, p99 {:?}",
+                h.count(),
+                h.min().unwrap(),
+                h.quantile(0.9).unwrap(),
+                h.quantile(0.99).unwrap()
+            );
+            assert!(h.count() >= 32, "{name}: {} samples", h.count());
+            let want = Duration::from_millis(delay);
+            assert!(
+                p50.abs_diff(want) <= Duration::from_millis(2),
+                "{name}: p50 {p50:?}, delay {want:?}"
+            );
+        }
+        // 16 connections each way: a handshake sample per connection.
+        assert!(stat("handshake_samples") >= 30, "{stats:?}");
+        assert!(stat("ts_samples") >= 2, "{stats:?}");
+    }
 }
