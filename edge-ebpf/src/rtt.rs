@@ -89,6 +89,10 @@ pub fn measure<H: Family>(
 
 /// A packet toward the customer: remembers a handshake packet, or a new
 /// timestamp value when the flow's interval has passed.
+// The maps take keys and values as `impl Borrow`: the scratch entry's go
+// by reference, since by value they would be copied onto the stack the
+// scratch entry is there to spare.
+#[allow(clippy::needless_borrows_for_generic_args)]
 #[inline(always)]
 fn ask(scratch: &mut RttScratch, tcp: &Tcp, ts: Option<(u32, u32)>, settings: &Settings, now: u64) {
     let state = EDGE_RTT_FLOWS.get_ptr_mut(&scratch.flow);
@@ -189,6 +193,7 @@ fn answer(flow: &RttFlow, tcp: &Tcp, ts: Option<(u32, u32)>, slot: u32, now: u64
 
 /// A new flow state; counted, and a failure too (the LRU map evicts
 /// rather than fail, so a failure is unexpected).
+#[allow(clippy::needless_borrows_for_generic_args)] // See `ask`.
 #[inline(always)]
 fn create(scratch: &RttScratch) {
     if EDGE_RTT_FLOWS
@@ -208,17 +213,17 @@ fn record(slot: u32, ns: u64) {
         slot,
         bucket: bucket(ns),
     };
-    if let Some(n) = EDGE_RTT_HIST.get_ptr_mut(&key) {
+    if let Some(n) = EDGE_RTT_HIST.get_ptr_mut(key) {
         // SAFETY: this CPU's value of a per-CPU map (softirq context).
         unsafe { *n += 1 };
         return;
     }
-    if EDGE_RTT_HIST.insert(&key, &1, BPF_NOEXIST).is_ok() {
+    if EDGE_RTT_HIST.insert(key, 1, BPF_NOEXIST).is_ok() {
         return;
     }
     // Another CPU created the pair meanwhile (this CPU's value is 0), or
     // the map is full.
-    match EDGE_RTT_HIST.get_ptr_mut(&key) {
+    match EDGE_RTT_HIST.get_ptr_mut(key) {
         // SAFETY: as above.
         Some(n) => unsafe { *n += 1 },
         None => count(&EDGE_RTT_STATS, rtt_stats::HIST_FULL, 0),
