@@ -14,6 +14,8 @@ use std::{
 
 use edge_common::rtt::{BUCKETS, bucket_bounds};
 
+pub mod report;
+
 /// Sample counts by bucket (`edge_common::rtt::bucket`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Histogram {
@@ -100,6 +102,42 @@ impl Histogram {
             .keys()
             .next_back()
             .map(|&b| Duration::from_nanos(bucket_bounds(b).0))
+    }
+
+    /// Samples at or below each bound of `les` (ascending), as a
+    /// Prometheus histogram counts them: a bucket counts toward a bound its
+    /// upper end does not pass (buckets are at most 3 % wide, so a sample
+    /// just below a bound may count only toward the next one).
+    pub fn cumulative(&self, les: &[Duration]) -> Vec<u64> {
+        les.iter()
+            .map(|le| {
+                let le = le.as_nanos() as u64;
+                self.buckets
+                    .iter()
+                    .take_while(|(b, _)| bucket_bounds(**b).1 <= le)
+                    .map(|(_, n)| n)
+                    .sum()
+            })
+            .collect()
+    }
+
+    /// The sum of the samples, each taken at its bucket's midpoint (the
+    /// open-ended last bucket at its lower bound), for a Prometheus `_sum`.
+    pub fn approximate_sum(&self) -> Duration {
+        let ns: f64 = self
+            .buckets
+            .iter()
+            .map(|(&b, &n)| {
+                let (low, high) = bucket_bounds(b);
+                let mid = if high == u64::MAX {
+                    low as f64
+                } else {
+                    (low as f64 + high as f64) / 2.0
+                };
+                mid * n as f64
+            })
+            .sum();
+        Duration::from_nanos(ns as u64)
     }
 
     /// The share (0-1) of samples above `threshold`, a bucket that
