@@ -14,6 +14,7 @@ use std::{
 
 use edge_common::rtt::{BUCKETS, bucket_bounds};
 
+pub mod monitor;
 pub mod report;
 
 /// Sample counts by bucket (`edge_common::rtt::bucket`).
