@@ -317,6 +317,21 @@ impl Daemon {
         let exist = present
             .iter()
             .all(|p| crate::host::netdev::ifindex(p).is_ok());
+        // Only prefixes changed, on the same host: a delta, as for live
+        // changes (the same result as the whole pipeline, checked by the
+        // walk), its cost following the change rather than the config.
+        if !moved
+            && absent.is_empty()
+            && seen == self.host.interfaces
+            && self.failover.unresolved.is_empty()
+            && let Some(changes) = self.reload_delta(&plan, &state)?
+        {
+            self.source.text = text;
+            self.applied.plan = plan;
+            self.applied.state = state;
+            self.pending = pending;
+            return Ok(changes);
+        }
         let attached = if moved && exist {
             Some(self.dp.attach_ports(&present, plan.xdp_mode)?)
         } else {
@@ -387,6 +402,85 @@ impl Daemon {
         self.sync_monitors();
         self.publish_health();
         Ok(changes)
+    }
+
+    /// `plan` (with `state`) as a delta of the running prefixes, applied
+    /// and recorded, the view updated; `None` when only the whole pipeline
+    /// can apply it ([`desired::delta::plan_reload`]). On an error nothing
+    /// changed.
+    fn reload_delta(&mut self, plan: &Plan, state: &State) -> Result<Option<Changes>> {
+        let Some(port_ids) = plan
+            .ports
+            .iter()
+            .map(|p| state.ids.ports.get(&p.interface).copied())
+            .collect::<Option<Vec<u32>>>()
+        else {
+            return Ok(None);
+        };
+        if state.ids != self.applied.state.ids {
+            return Ok(None);
+        }
+        let view = self.snapshot();
+        let Some(d) = desired::delta::plan_reload(
+            &desired::delta::Registered {
+                plan: &self.applied.plan,
+                layout: &self.applied.layout,
+                current: &self.applied.current,
+                prefixes: &view.prefixes,
+                slots: &self.applied.slots,
+                table_ids: &self.applied.table_ids,
+                port_ids: &port_ids,
+                file_removed: &|_| false,
+            },
+            plan,
+        ) else {
+            return Ok(None);
+        };
+        drop(view);
+        let mut maps = desired::Maps {
+            tables: &mut self.dp.tables,
+            counters: Some(&mut self.dp.counters),
+        };
+        let changes = desired::apply_prefixes(&mut maps, &d.writes, &d.removals)?;
+        if let Err(e) = state.save(&plan.state_path) {
+            // Keep the maps and the disk in agreement.
+            if let Err(u) = desired::undo_prefixes(&mut maps, &d.writes, &d.removals) {
+                error!("restoring the maps after a failed state write: {u:#}");
+            }
+            return Err(e.context("recording the desired state"));
+        }
+        let mut grown = [0isize; 2];
+        for (net, _, old) in &d.writes {
+            if old.is_none() {
+                grown[usize::from(net.addr().is_ipv6())] += 1;
+            }
+        }
+        for (net, _) in &d.removals {
+            grown[usize::from(net.addr().is_ipv6())] -= 1;
+        }
+        // The view: taken out of its lock and changed in place when no
+        // reader holds it (else copied).
+        let mut slot = self.view.write().expect("view lock");
+        let old = std::mem::take(&mut *slot);
+        let mut view = Arc::try_unwrap(old).unwrap_or_else(|shared| (*shared).clone());
+        d.commit(desired::delta::ReloadTarget {
+            layout: &mut self.applied.layout,
+            current: &mut self.applied.current,
+            prefixes: Arc::make_mut(&mut view.prefixes),
+            slots: &mut self.applied.slots,
+        });
+        for (map, used, _) in &mut view.maps {
+            let g = match *map {
+                m if m == edge_common::map_names::PREFIX_V4 => grown[0],
+                m if m == edge_common::map_names::PREFIX_V6 => grown[1],
+                _ => 0,
+            };
+            *used = (*used as isize + g) as u32;
+        }
+        view.generation += 1;
+        view.routes = route_view(&self.routes.store);
+        *slot = Arc::new(view);
+        Ok(Some(changes))
     }
 
     /// Re-reads the config file and applies it. Restart-only keys it
