@@ -455,49 +455,20 @@ impl Daemon {
             return Ok(None);
         };
         drop(view);
-        let mut maps = desired::Maps {
-            tables: &mut self.dp.tables,
-            counters: Some(&mut self.dp.counters),
-        };
-        let changes = desired::apply_prefixes(&mut maps, &d.writes, &d.removals)?;
-        if let Err(e) = state.save(&plan.state_path) {
-            // Keep the maps and the disk in agreement.
-            if let Err(u) = desired::undo_prefixes(&mut maps, &d.writes, &d.removals) {
-                error!("restoring the maps after a failed state write: {u:#}");
-            }
-            return Err(e.context("recording the desired state"));
-        }
-        let mut grown = [0isize; 2];
-        for (net, _, old) in &d.writes {
-            if old.is_none() {
-                grown[usize::from(net.addr().is_ipv6())] += 1;
-            }
-        }
-        for (net, _) in &d.removals {
-            grown[usize::from(net.addr().is_ipv6())] -= 1;
-        }
-        // The view: taken out of its lock and changed in place when no
-        // reader holds it (else copied).
-        let mut slot = self.view.write().expect("view lock");
-        let old = std::mem::take(&mut *slot);
-        let mut view = Arc::try_unwrap(old).unwrap_or_else(|shared| (*shared).clone());
-        d.commit(desired::delta::ReloadTarget {
-            layout: &mut self.applied.layout,
-            current: &mut self.applied.current,
-            prefixes: Arc::make_mut(&mut view.prefixes),
-            slots: &mut self.applied.slots,
-        });
-        for (map, used, _) in &mut view.maps {
-            let g = match *map {
-                m if m == edge_common::map_names::PREFIX_V4 => grown[0],
-                m if m == edge_common::map_names::PREFIX_V6 => grown[1],
-                _ => 0,
-            };
-            *used = (*used as isize + g) as u32;
-        }
-        view.generation += 1;
-        view.routes = route_view(&self.routes.store);
-        *slot = Arc::new(view);
+        let changes = super::live::write_recorded(&mut self.dp, &d.writes, &d.removals, || {
+            state.save(&plan.state_path)
+        })?;
+        self.publish_delta(
+            super::live::grown(&d.writes, &d.removals),
+            |applied, rows| {
+                d.commit(desired::delta::ReloadTarget {
+                    layout: &mut applied.layout,
+                    current: &mut applied.current,
+                    prefixes: rows,
+                    slots: &mut applied.slots,
+                });
+            },
+        );
         Ok(Some(changes))
     }
 

@@ -385,42 +385,10 @@ impl Walk {
             &Choices::default(),
         )
         .unwrap_or_else(|e| panic!("{what}: {e:#}"));
-        let before = self.r.maps.maps.clone();
-        self.arm(fault);
-        let applied = desired::apply_prefixes(&mut self.r.maps, &d.writes, &d.removals);
-        self.r.maps.fail_at = None;
-        let changes = match applied {
-            Ok(changes) => changes,
-            Err(e) => {
-                assert!(
-                    matches!(fault, Fault::Write(_)),
-                    "{what}: failed without a fault: {e:#}"
-                );
-                self.count_fault(fault);
-                same(
-                    &self.r.maps.maps,
-                    &before,
-                    &format!("{what}: a failed write undone"),
-                );
-                return Some(());
-            }
-        };
-        if fault == Fault::Save {
-            desired::undo_prefixes(&mut self.r.maps, &d.writes, &d.removals).unwrap();
-            self.count_fault(fault);
-            same(
-                &self.r.maps.maps,
-                &before,
-                &format!("{what}: an unrecorded change undone"),
-            );
+        if !self.apply_delta(&d.writes, &d.removals, &want.desired, fault, &what) {
             return Some(());
         }
         self.r.saved = state.encode().unwrap();
-        let whole_changes = {
-            let mut m = Memory::holding(&before);
-            desired::apply_to(&mut m, &before, &want.desired).unwrap()
-        };
-        assert_eq!(changes, whole_changes, "{what}");
         let r = &mut self.r;
         d.commit(desired::delta::ReloadTarget {
             layout: &mut r.applied.layout,
@@ -490,6 +458,61 @@ impl Walk {
         }
     }
 
+    /// Writes a delta's map changes as edged does, with `fault` injected,
+    /// and checks them against the whole pipeline's (`want`): `false` when
+    /// the change failed (checked: the maps are as they were), else
+    /// applied (the caller records it).
+    #[allow(clippy::type_complexity)]
+    fn apply_delta(
+        &mut self,
+        writes: &[(
+            IpNet,
+            edge_common::PrefixEntry,
+            Option<edge_common::PrefixEntry>,
+        )],
+        removals: &[(IpNet, edge_common::PrefixEntry)],
+        want: &Desired,
+        fault: Fault,
+        what: &str,
+    ) -> bool {
+        let before = self.r.maps.maps.clone();
+        self.arm(fault);
+        let applied = desired::apply_prefixes(&mut self.r.maps, writes, removals);
+        self.r.maps.fail_at = None;
+        let changes = match applied {
+            Ok(changes) => changes,
+            Err(e) => {
+                assert!(
+                    matches!(fault, Fault::Write(_)),
+                    "{what}: failed without a fault: {e:#}"
+                );
+                self.count_fault(fault);
+                same(
+                    &self.r.maps.maps,
+                    &before,
+                    &format!("{what}: a failed write undone"),
+                );
+                return false;
+            }
+        };
+        if fault == Fault::Save {
+            desired::undo_prefixes(&mut self.r.maps, writes, removals).unwrap();
+            self.count_fault(fault);
+            same(
+                &self.r.maps.maps,
+                &before,
+                &format!("{what}: an unrecorded change undone"),
+            );
+            return false;
+        }
+        let whole_changes = {
+            let mut m = Memory::holding(&before);
+            desired::apply_to(&mut m, &before, want).unwrap()
+        };
+        assert_eq!(changes, whole_changes, "{what}");
+        true
+    }
+
     /// Makes the map write numbered so in the next change fail.
     fn arm(&mut self, fault: Fault) {
         if let Fault::Write(n) = fault {
@@ -552,42 +575,10 @@ impl Walk {
             }
             Ok(Some(d)) => {
                 let want = want.unwrap_or_else(|e| panic!("{what}: {e:#}"));
-                let before = self.r.maps.maps.clone();
-                self.arm(fault);
-                let applied = desired::apply_prefixes(&mut self.r.maps, &d.writes, &d.removals);
-                self.r.maps.fail_at = None;
-                let changes = match applied {
-                    Ok(changes) => changes,
-                    Err(e) => {
-                        assert!(
-                            matches!(fault, Fault::Write(_)),
-                            "{what}: failed without a fault: {e:#}"
-                        );
-                        self.count_fault(fault);
-                        same(
-                            &self.r.maps.maps,
-                            &before,
-                            &format!("{what}: a failed write undone"),
-                        );
-                        return what;
-                    }
-                };
-                if fault == Fault::Save {
-                    desired::undo_prefixes(&mut self.r.maps, &d.writes, &d.removals).unwrap();
-                    self.count_fault(fault);
-                    same(
-                        &self.r.maps.maps,
-                        &before,
-                        &format!("{what}: an unrecorded change undone"),
-                    );
+                if !self.apply_delta(&d.writes, &d.removals, &want.desired, fault, &what) {
                     return what;
                 }
                 self.r.saved = state.encode().unwrap();
-                let whole_changes = {
-                    let mut m = Memory::holding(&before);
-                    desired::apply_to(&mut m, &before, &want.desired).unwrap()
-                };
-                assert_eq!(changes, whole_changes, "{what}");
                 let r = &mut self.r;
                 d.commit(Target {
                     plan: &mut r.applied.plan,

@@ -172,7 +172,7 @@ impl Counters {
         let cpus = aya::util::nr_cpus().map_err(|(_, e)| MapsError::Cpus(e))?;
         // A per-CPU value in a batch: one value per possible CPU, each
         // rounded up to 8 bytes (`Counter` is).
-        const _: () = assert!(size_of::<Counter>() % 8 == 0);
+        const _: () = assert!(size_of::<Counter>().is_multiple_of(8));
         let zero = vec![Counter::default(); cpus * super::maps::BATCH.min(slots.len())];
         let fd = raw_fd(aya::maps::IterableMap::map(&self.maps[2]));
         for (k, chunk) in slots.chunks(super::maps::BATCH).enumerate() {

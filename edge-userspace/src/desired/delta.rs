@@ -115,6 +115,73 @@ pub struct Registered<'a> {
     pub file_removed: &'a dyn Fn(&IpNet) -> bool,
 }
 
+impl Registered<'_> {
+    /// The map entry of new entry `p` with table key `key` and counter
+    /// slot `slot`, as a whole compile makes it.
+    fn entry(&self, p: &PlannedPrefix, key: Option<u32>, slot: u32) -> PrefixEntry {
+        PrefixEntry {
+            allowed_ports: p
+                .protect
+                .iter()
+                .fold(0u64, |m, &id| m | (1 << self.port_ids[id as usize])),
+            slot,
+            policy: key.map_or(0, |k| self.table_ids[k as usize]),
+            preference: match p.preference {
+                Preference::Microsoft => preference::MICROSOFT,
+                Preference::Internet => preference::INTERNET,
+            },
+            dscp: p.dscp.unwrap_or(DSCP_KEEP),
+            _pad: [0; 6],
+        }
+    }
+}
+
+/// The layout key index of new entry `p`'s selection table (`Some(None)`:
+/// no policy); `None` when the table does not exist yet or the policy is
+/// a subnet one (only a whole compile can place those).
+fn table_of(
+    plan: &Plan,
+    sensitive: &[bool],
+    layout: &Layout,
+    p: &PlannedPrefix,
+) -> Option<Option<u32>> {
+    let Some(id) = p.policy else {
+        return Some(None);
+    };
+    let policy = plan.policies.get(id as usize)?;
+    if policy.method == crate::plan::Method::Subnet {
+        return None;
+    }
+    let key = TableKey {
+        policy: policy.name.clone(),
+        region: sensitive[id as usize].then(|| p.region.clone().unwrap_or_default()),
+        subnet_member: None,
+        exit: None,
+    };
+    Some(Some(layout.keys.binary_search(&key).ok()? as u32))
+}
+
+/// Whether a table would be left without prefixes (it then leaves the
+/// layout: a whole compile's work) when the entries at `gone` leave and
+/// entries with table keys `keys` come.
+fn a_table_left_unused(layout: &Layout, gone: &[usize], keys: &[Option<u32>]) -> bool {
+    let mut users = vec![0usize; layout.keys.len()];
+    for k in layout.prefix_table.iter().flatten() {
+        users[*k as usize] += 1;
+    }
+    for &i in gone {
+        if let Some(k) = layout.prefix_table[i] {
+            users[k as usize] -= 1;
+        }
+    }
+    for k in keys.iter().flatten() {
+        users[*k as usize] += 1;
+    }
+    gone.iter()
+        .filter_map(|&i| layout.prefix_table[i])
+        .any(|k| users[k as usize] == 0)
+}
+
 /// A change of registered prefixes, worked out: the map writes to make,
 /// then [`Delta::commit`] for the rest.
 #[derive(Debug)]
@@ -148,26 +215,10 @@ pub fn plan_delta(r: &Registered<'_>, add: Vec<PlannedPrefix>, remove: &[IpNet])
     }
     let sensitive = region_sensitive(plan);
     // Each new entry's table must exist already.
-    let mut keys = Vec::with_capacity(add.len());
-    for p in &add {
-        let key = match p.policy {
-            None => None,
-            Some(id) => {
-                let policy = plan.policies.get(id as usize)?;
-                if policy.method == crate::plan::Method::Subnet {
-                    return None;
-                }
-                let key = TableKey {
-                    policy: policy.name.clone(),
-                    region: sensitive[id as usize].then(|| p.region.clone().unwrap_or_default()),
-                    subnet_member: None,
-                    exit: None,
-                };
-                Some(layout.keys.binary_search(&key).ok()? as u32)
-            }
-        };
-        keys.push(key);
-    }
+    let keys = add
+        .iter()
+        .map(|p| table_of(plan, &sensitive, layout, p))
+        .collect::<Option<Vec<_>>>()?;
     // The entries that leave: removed, and replaced by new ones.
     let targets: HashSet<IpNet> = remove
         .iter()
@@ -191,24 +242,7 @@ pub fn plan_delta(r: &Registered<'_>, add: Vec<PlannedPrefix>, remove: &[IpNet])
         if gone.len() != targets.len() {
             return None; // the maps hold an entry the plan does not (a subnet's)
         }
-        // A table no prefix would use any more leaves the layout.
-        let mut users = vec![0usize; layout.keys.len()];
-        for k in layout.prefix_table.iter().flatten() {
-            users[*k as usize] += 1;
-        }
-        for &i in &gone {
-            if let Some(k) = layout.prefix_table[i] {
-                users[k as usize] -= 1;
-            }
-        }
-        for k in keys.iter().flatten() {
-            users[*k as usize] += 1;
-        }
-        if gone
-            .iter()
-            .filter_map(|&i| layout.prefix_table[i])
-            .any(|k| users[k as usize] == 0)
-        {
+        if a_table_left_unused(layout, &gone, &keys) {
             return None;
         }
     }
@@ -275,30 +309,8 @@ pub fn plan_delta(r: &Registered<'_>, add: Vec<PlannedPrefix>, remove: &[IpNet])
         .collect();
     for (p, key) in add.into_iter().zip(keys) {
         let old = r.current.prefixes.get(&p.net).copied();
-        let slot = match old {
-            Some(e) if e.slot != 0 => e.slot,
-            _ => {
-                let s = free.take(&mut slots);
-                if s == 0 {
-                    slots.zero += 1;
-                }
-                s
-            }
-        };
-        let entry = PrefixEntry {
-            allowed_ports: p
-                .protect
-                .iter()
-                .fold(0u64, |m, &id| m | (1 << r.port_ids[id as usize])),
-            slot,
-            policy: key.map_or(0, |k| r.table_ids[k as usize]),
-            preference: match p.preference {
-                Preference::Microsoft => preference::MICROSOFT,
-                Preference::Internet => preference::INTERNET,
-            },
-            dscp: p.dscp.unwrap_or(DSCP_KEEP),
-            _pad: [0; 6],
-        };
+        let slot = free.keep_or_take(old, &mut slots);
+        let entry = r.entry(&p, key, slot);
         // A network of the file's (registered by it, replaced or removed
         // by a live change) is shadowed by a live entry.
         let of_file = r.plan.shadowed.contains(&p.net)
@@ -365,6 +377,22 @@ impl Free {
                 s
             }
             None => 0,
+        }
+    }
+
+    /// The slot of an entry whose network the maps hold as `before`: the
+    /// one it has there, else the next free one (0, counted, once they
+    /// run out).
+    fn keep_or_take(&mut self, before: Option<PrefixEntry>, slots: &mut Slots) -> u32 {
+        match before {
+            Some(e) if e.slot != 0 => e.slot,
+            _ => {
+                let s = self.take(slots);
+                if s == 0 {
+                    slots.zero += 1;
+                }
+                s
+            }
         }
     }
 }
@@ -568,48 +596,12 @@ pub fn plan_reload(r: &Registered<'_>, new: &Plan) -> Option<Reload> {
 
     // Each new entry's table must exist already.
     let sensitive = region_sensitive(new);
-    let mut keys = Vec::with_capacity(came.len());
-    for &j in &came {
-        let p = &now[j];
-        let key = match p.policy {
-            None => None,
-            Some(id) => {
-                let policy = new.policies.get(id as usize)?;
-                if policy.method == crate::plan::Method::Subnet {
-                    return None;
-                }
-                let key = TableKey {
-                    policy: policy.name.clone(),
-                    region: sensitive[id as usize].then(|| p.region.clone().unwrap_or_default()),
-                    subnet_member: None,
-                    exit: None,
-                };
-                Some(layout.keys.binary_search(&key).ok()? as u32)
-            }
-        };
-        keys.push(key);
-    }
-    // A table no prefix would use any more leaves the layout.
-    if !gone.is_empty() {
-        let mut users = vec![0usize; layout.keys.len()];
-        for k in layout.prefix_table.iter().flatten() {
-            users[*k as usize] += 1;
-        }
-        for &i in &gone {
-            if let Some(k) = layout.prefix_table[i] {
-                users[k as usize] -= 1;
-            }
-        }
-        for k in keys.iter().flatten() {
-            users[*k as usize] += 1;
-        }
-        if gone
-            .iter()
-            .filter_map(|&i| layout.prefix_table[i])
-            .any(|k| users[k as usize] == 0)
-        {
-            return None;
-        }
+    let keys = came
+        .iter()
+        .map(|&j| table_of(new, &sensitive, layout, &now[j]))
+        .collect::<Option<Vec<_>>>()?;
+    if !gone.is_empty() && a_table_left_unused(layout, &gone, &keys) {
+        return None;
     }
 
     let mut slots = r.slots.clone();
@@ -645,16 +637,7 @@ pub fn plan_reload(r: &Registered<'_>, new: &Plan) -> Option<Reload> {
     // next old entry that stays.
     for pos in 0..now.len() {
         if c < came.len() && came[c] == pos {
-            new_slots[c] = match before[c] {
-                Some(e) if e.slot != 0 => e.slot,
-                _ => {
-                    let s = free.take(&mut slots);
-                    if s == 0 {
-                        slots.zero += 1;
-                    }
-                    s
-                }
-            };
+            new_slots[c] = free.keep_or_take(before[c], &mut slots);
             c += 1;
             continue;
         }
@@ -662,16 +645,7 @@ pub fn plan_reload(r: &Registered<'_>, new: &Plan) -> Option<Reload> {
             // No old entry can gain a slot any more: the new ones that
             // remain take what is left.
             for k in c..came.len() {
-                new_slots[k] = match before[k] {
-                    Some(e) if e.slot != 0 => e.slot,
-                    _ => {
-                        let s = free.take(&mut slots);
-                        if s == 0 {
-                            slots.zero += 1;
-                        }
-                        s
-                    }
-                };
+                new_slots[k] = free.keep_or_take(before[k], &mut slots);
             }
             break;
         }
@@ -697,20 +671,7 @@ pub fn plan_reload(r: &Registered<'_>, new: &Plan) -> Option<Reload> {
     let mut rows = Vec::with_capacity(came.len());
     for (((&j, key), slot), old) in came.iter().zip(keys).zip(new_slots).zip(before) {
         let p = &now[j];
-        let entry = PrefixEntry {
-            allowed_ports: p
-                .protect
-                .iter()
-                .fold(0u64, |m, &id| m | (1 << r.port_ids[id as usize])),
-            slot,
-            policy: key.map_or(0, |k| r.table_ids[k as usize]),
-            preference: match p.preference {
-                Preference::Microsoft => preference::MICROSOFT,
-                Preference::Internet => preference::INTERNET,
-            },
-            dscp: p.dscp.unwrap_or(DSCP_KEEP),
-            _pad: [0; 6],
-        };
+        let entry = r.entry(p, key, slot);
         if old != Some(entry) {
             writes.push((p.net, entry, old));
         }
