@@ -233,6 +233,9 @@ pub fn extend(plan: &mut Plan, store: &mut RouteStore) {
         })
         .collect();
     chosen.sort_by_key(|(i, r)| (*i, r.net));
+    // Exactly what they take: grown by doubling, a million entries of the
+    // plan would carry up to as many spare ones (112 bytes each).
+    plan.prefixes.reserve_exact(chosen.len());
     for (i, r) in chosen {
         if !taken.insert(r.net) {
             continue;
