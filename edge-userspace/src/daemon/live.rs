@@ -184,6 +184,59 @@ pub(super) fn work_out(
     ))
 }
 
+/// Writes a delta's `writes` and `removals` into the maps (undone on a
+/// failed write), then records the state with `save`; a failed record
+/// undoes the writes too. Either way, an error leaves the maps as they were.
+#[allow(clippy::type_complexity)]
+pub(super) fn write_recorded(
+    dp: &mut Dataplane,
+    writes: &[(
+        IpNet,
+        edge_common::PrefixEntry,
+        Option<edge_common::PrefixEntry>,
+    )],
+    removals: &[(IpNet, edge_common::PrefixEntry)],
+    save: impl FnOnce() -> Result<()>,
+) -> Result<Changes> {
+    let mut maps = desired::Maps {
+        tables: &mut dp.tables,
+        counters: Some(&mut dp.counters),
+    };
+    let changes = desired::apply_prefixes(&mut maps, writes, removals)?;
+    if let Err(e) = save() {
+        // Keep the maps and the disk in agreement.
+        if let Err(u) = desired::undo_prefixes(&mut maps, writes, removals) {
+            error!("restoring the maps after a failed state write: {u:#}");
+        }
+        return Err(e.context("recording the desired state"));
+    }
+    Ok(changes)
+}
+
+/// How many entries the prefix maps (IPv4, IPv6) gain with `writes` and
+/// `removals`.
+#[allow(clippy::type_complexity)]
+pub(super) fn grown(
+    writes: &[(
+        IpNet,
+        edge_common::PrefixEntry,
+        Option<edge_common::PrefixEntry>,
+    )],
+    removals: &[(IpNet, edge_common::PrefixEntry)],
+) -> [isize; 2] {
+    let family = |n: &IpNet| usize::from(n.addr().is_ipv6());
+    let mut grown = [0isize; 2];
+    for (net, _, old) in writes {
+        if old.is_none() {
+            grown[family(net)] += 1;
+        }
+    }
+    for (net, _) in removals {
+        grown[family(net)] -= 1;
+    }
+    grown
+}
+
 impl Daemon {
     /// Which of `nets` the config file registers (its entry may be
     /// replaced by a live one): one pass over the prefixes.
@@ -459,40 +512,34 @@ impl Daemon {
             return Ok(None);
         };
         drop(view);
-        let mut maps = desired::Maps {
-            tables: &mut self.dp.tables,
-            counters: Some(&mut self.dp.counters),
-        };
-        let changes = desired::apply_prefixes(&mut maps, &d.writes, &d.removals)?;
-        if let Err(e) = self.applied.state.save(&self.applied.plan.state_path) {
-            // Keep the maps and the disk in agreement.
-            if let Err(u) = desired::undo_prefixes(&mut maps, &d.writes, &d.removals) {
-                error!("restoring the maps after a failed state write: {u:#}");
-            }
-            return Err(e.context("recording the desired state"));
-        }
-        let family = |n: &IpNet| usize::from(n.addr().is_ipv6());
-        let mut grown = [0isize; 2];
-        for (net, _, old) in &d.writes {
-            if old.is_none() {
-                grown[family(net)] += 1;
-            }
-        }
-        for (net, _) in &d.removals {
-            grown[family(net)] -= 1;
-        }
-        // The view: taken out of its lock and changed in place when no
-        // reader holds it (else copied).
+        let (state, path) = (&self.applied.state, &self.applied.plan.state_path);
+        let changes = write_recorded(&mut self.dp, &d.writes, &d.removals, || state.save(path))?;
+        self.publish_delta(grown(&d.writes, &d.removals), |applied, rows| {
+            d.commit(Target {
+                plan: &mut applied.plan,
+                layout: &mut applied.layout,
+                current: &mut applied.current,
+                prefixes: rows,
+                slots: &mut applied.slots,
+            });
+        });
+        Ok(Some(changes))
+    }
+
+    /// Publishes a change of prefixes made without a whole compile: `commit`
+    /// puts it into the running state and the view's rows, the map counts
+    /// grow by `grown` (IPv4, IPv6: [`grown`]), and the view gets a new
+    /// generation. The view is taken out of its lock and changed in place
+    /// when no reader holds it (else copied).
+    pub(super) fn publish_delta(
+        &mut self,
+        grown: [isize; 2],
+        commit: impl FnOnce(&mut Applied, &mut Vec<desired::PrefixView>),
+    ) {
         let mut slot = self.view.write().expect("view lock");
         let old = std::mem::take(&mut *slot);
         let mut view = Arc::try_unwrap(old).unwrap_or_else(|shared| (*shared).clone());
-        d.commit(Target {
-            plan: &mut self.applied.plan,
-            layout: &mut self.applied.layout,
-            current: &mut self.applied.current,
-            prefixes: Arc::make_mut(&mut view.prefixes),
-            slots: &mut self.applied.slots,
-        });
+        commit(&mut self.applied, Arc::make_mut(&mut view.prefixes));
         for (map, used, _) in &mut view.maps {
             let g = match *map {
                 m if m == edge_common::map_names::PREFIX_V4 => grown[0],
@@ -502,8 +549,7 @@ impl Daemon {
             *used = (*used as isize + g) as u32;
         }
         view.generation += 1;
+        view.routes = pipeline::route_view(&self.routes.store);
         *slot = Arc::new(view);
-        drop(slot);
-        Ok(Some(changes))
     }
 }

@@ -124,8 +124,9 @@ policy = "near"
 
 /// The config texts a reload chooses from: the base, a file prefix gone,
 /// other weights and a new file prefix (maybe live already), a new PoP in a
-/// policy and a new IPv6 prefix, a prefix turned hot potato, and an invalid
-/// file (a prefix naming a PoP that does not exist).
+/// policy and a new IPv6 prefix, a prefix turned hot potato, and invalid
+/// files (a prefix, a policy member naming a PoP that does not exist);
+/// then texts that change prefixes alone (applied as deltas).
 fn texts() -> Vec<String> {
     let rep = |from: &str, to: &str| {
         assert!(BASE.contains(from), "{from}");
@@ -147,6 +148,26 @@ fn texts() -> Vec<String> {
         ) + "\n[[pops]]\nname = \"south\"\ninterface = \"bb0\"\nmac = \"02:00:00:00:00:05\"\nregion = \"world > africa\"\n\n[[prefixes]]\nprefix = \"2001:db8:9::/48\"\npop = \"south\"\n",
         rep("pop = \"west\"\ndscp = \"ef\"", "preference = \"internet\""),
         rep("pop = \"core\"\n", "pop = \"nowhere\"\n"),
+        // Invalid whatever the live changes (a member naming no PoP).
+        rep("{ pop = \"east\" }]", "{ pop = \"atlantis\" }]"),
+        // Prefixes alone: one entry changed, one replaced by another
+        // network, one more in the middle, one gone (reloads as deltas).
+        rep(
+            "registration = \"contoso\"\n",
+            "registration = \"contoso\"\ndscp = \"af41\"\n",
+        ),
+        rep(
+            "prefix = \"198.51.100.48/28\"",
+            "prefix = \"198.51.100.64/28\"",
+        ),
+        rep(
+            "[[prefixes]]\nprefix = \"198.51.100.16/28\"",
+            "[[prefixes]]\nprefix = \"203.0.113.128/28\"\npolicy = \"spread\"\n\n[[prefixes]]\nprefix = \"198.51.100.16/28\"",
+        ),
+        rep(
+            "[[prefixes]]\nprefix = \"2001:db8:1::/48\"\npreference = \"internet\"\n",
+            "",
+        ),
     ]
 }
 
@@ -194,6 +215,8 @@ pub struct Tally {
     /// Reloads applied, and refused (an invalid text or live entries it
     /// makes invalid).
     pub reloads: usize,
+    /// Reloads applied as deltas (the prefixes alone changed).
+    pub reload_deltas: usize,
     pub refused_reloads: usize,
     /// Changes that failed on a map write, and on recording the state.
     pub failed_writes: usize,
@@ -310,9 +333,80 @@ impl Walk {
                 return what;
             }
         };
-        self.whole_change(plan, state, text, fault, &what);
+        if self
+            .reload_delta(&plan, &state, text, fault, &what)
+            .is_none()
+        {
+            self.whole_change(plan, state, text, fault, &what);
+        }
         self.tally.reloads += 1;
         what
+    }
+
+    /// A reload that changes prefixes alone, as a delta (`Daemon::change`
+    /// makes it so): `None` when only the whole pipeline can apply it.
+    fn reload_delta(
+        &mut self,
+        plan: &crate::plan::Plan,
+        state: &State,
+        text: usize,
+        fault: Fault,
+        what: &str,
+    ) -> Option<()> {
+        let r = &self.r;
+        let port_ids = plan
+            .ports
+            .iter()
+            .map(|p| state.ids.ports.get(&p.interface).copied())
+            .collect::<Option<Vec<u32>>>()?;
+        if state.ids != r.applied.state.ids {
+            return None;
+        }
+        let d = desired::delta::plan_reload(
+            &desired::delta::Registered {
+                plan: &r.applied.plan,
+                layout: &r.applied.layout,
+                current: &r.applied.current,
+                prefixes: &r.rows,
+                slots: &r.applied.slots,
+                table_ids: &r.applied.table_ids,
+                port_ids: &port_ids,
+                file_removed: &|_| false,
+            },
+            plan,
+        )?;
+        let what = format!("{what} (as a delta)");
+        let want = desired::compile_on(
+            &Lab,
+            plan,
+            state,
+            &r.applied.current,
+            &up,
+            &Choices::default(),
+        )
+        .unwrap_or_else(|e| panic!("{what}: {e:#}"));
+        if !self.apply_delta(&d.writes, &d.removals, &want.desired, fault, &what) {
+            return Some(());
+        }
+        self.r.saved = state.encode().unwrap();
+        let r = &mut self.r;
+        d.commit(desired::delta::ReloadTarget {
+            layout: &mut r.applied.layout,
+            current: &mut r.applied.current,
+            prefixes: &mut r.rows,
+            slots: &mut r.applied.slots,
+        });
+        r.applied.plan = plan.clone();
+        r.applied.state = state.clone();
+        r.text = text;
+        assert_eq!(r.applied.layout, want.layout, "{what}");
+        same(&r.applied.current, &want.desired, &what);
+        same(&r.maps.maps, &want.desired, &what);
+        assert_eq!(r.rows, *want.view.prefixes, "{what}");
+        assert_eq!(r.applied.slots, Slots::of(&want.view.prefixes), "{what}");
+        assert_eq!(r.applied.state.ids, want.ids, "{what}");
+        self.tally.reload_deltas += 1;
+        Some(())
     }
 
     /// A change through the whole pipeline (`commit`), as edged makes it
@@ -362,6 +456,61 @@ impl Walk {
                 false
             }
         }
+    }
+
+    /// Writes a delta's map changes as edged does, with `fault` injected,
+    /// and checks them against the whole pipeline's (`want`): `false` when
+    /// the change failed (checked: the maps are as they were), else
+    /// applied (the caller records it).
+    #[allow(clippy::type_complexity)]
+    fn apply_delta(
+        &mut self,
+        writes: &[(
+            IpNet,
+            edge_common::PrefixEntry,
+            Option<edge_common::PrefixEntry>,
+        )],
+        removals: &[(IpNet, edge_common::PrefixEntry)],
+        want: &Desired,
+        fault: Fault,
+        what: &str,
+    ) -> bool {
+        let before = self.r.maps.maps.clone();
+        self.arm(fault);
+        let applied = desired::apply_prefixes(&mut self.r.maps, writes, removals);
+        self.r.maps.fail_at = None;
+        let changes = match applied {
+            Ok(changes) => changes,
+            Err(e) => {
+                assert!(
+                    matches!(fault, Fault::Write(_)),
+                    "{what}: failed without a fault: {e:#}"
+                );
+                self.count_fault(fault);
+                same(
+                    &self.r.maps.maps,
+                    &before,
+                    &format!("{what}: a failed write undone"),
+                );
+                return false;
+            }
+        };
+        if fault == Fault::Save {
+            desired::undo_prefixes(&mut self.r.maps, writes, removals).unwrap();
+            self.count_fault(fault);
+            same(
+                &self.r.maps.maps,
+                &before,
+                &format!("{what}: an unrecorded change undone"),
+            );
+            return false;
+        }
+        let whole_changes = {
+            let mut m = Memory::holding(&before);
+            desired::apply_to(&mut m, &before, want).unwrap()
+        };
+        assert_eq!(changes, whole_changes, "{what}");
+        true
     }
 
     /// Makes the map write numbered so in the next change fail.
@@ -426,42 +575,10 @@ impl Walk {
             }
             Ok(Some(d)) => {
                 let want = want.unwrap_or_else(|e| panic!("{what}: {e:#}"));
-                let before = self.r.maps.maps.clone();
-                self.arm(fault);
-                let applied = desired::apply_prefixes(&mut self.r.maps, &d.writes, &d.removals);
-                self.r.maps.fail_at = None;
-                let changes = match applied {
-                    Ok(changes) => changes,
-                    Err(e) => {
-                        assert!(
-                            matches!(fault, Fault::Write(_)),
-                            "{what}: failed without a fault: {e:#}"
-                        );
-                        self.count_fault(fault);
-                        same(
-                            &self.r.maps.maps,
-                            &before,
-                            &format!("{what}: a failed write undone"),
-                        );
-                        return what;
-                    }
-                };
-                if fault == Fault::Save {
-                    desired::undo_prefixes(&mut self.r.maps, &d.writes, &d.removals).unwrap();
-                    self.count_fault(fault);
-                    same(
-                        &self.r.maps.maps,
-                        &before,
-                        &format!("{what}: an unrecorded change undone"),
-                    );
+                if !self.apply_delta(&d.writes, &d.removals, &want.desired, fault, &what) {
                     return what;
                 }
                 self.r.saved = state.encode().unwrap();
-                let whole_changes = {
-                    let mut m = Memory::holding(&before);
-                    desired::apply_to(&mut m, &before, &want.desired).unwrap()
-                };
-                assert_eq!(changes, whole_changes, "{what}");
                 let r = &mut self.r;
                 d.commit(Target {
                     plan: &mut r.applied.plan,
@@ -697,8 +814,8 @@ mod tests {
             "every kind of live change: {t:?}"
         );
         assert!(
-            t.reloads > 30 && t.refused_reloads > 5,
-            "reloads applied and refused: {t:?}"
+            t.reloads > 30 && t.refused_reloads > 5 && t.reload_deltas > 10,
+            "reloads applied (some as deltas) and refused: {t:?}"
         );
         assert!(
             t.failed_writes > 10 && t.failed_saves > 10,

@@ -77,13 +77,16 @@ pub(super) fn batch_syscall(cmd: libc::c_long, attr: &mut BatchAttr) -> Result<(
     }
 }
 
-/// `BPF_MAP_UPDATE_BATCH` of `keys[i]` → `values[i]` (flags `BPF_ANY`).
+/// `BPF_MAP_UPDATE_BATCH` of `keys[i]` → `values[i * per_key..]`
+/// (flags `BPF_ANY`); `per_key` values for each key: 1, or the number of
+/// possible CPUs for a per-CPU map.
 pub(super) fn update_batch<K, V>(
     fd: std::os::fd::RawFd,
     keys: &[K],
     values: &[V],
+    per_key: usize,
 ) -> Result<(), BatchError> {
-    assert_eq!(keys.len(), values.len());
+    assert_eq!(keys.len() * per_key, values.len());
     let mut attr = BatchAttr {
         keys: keys.as_ptr() as u64,
         values: values.as_ptr() as u64,

@@ -164,6 +164,34 @@ impl Counters {
         })
     }
 
+    /// [`Counters::reset_prefix_slot`] for many slots: one
+    /// `BPF_MAP_UPDATE_BATCH` per [`super::maps::BATCH`] slots where the
+    /// kernel batches (a million-prefix load gives 65,535 slots anew).
+    pub fn reset_prefix_slots(&mut self, slots: &[u32]) -> Result<(), MapsError> {
+        use super::batch::{BatchError, batch_error, raw_fd, update_batch};
+        let cpus = aya::util::nr_cpus().map_err(|(_, e)| MapsError::Cpus(e))?;
+        // A per-CPU value in a batch: one value per possible CPU, each
+        // rounded up to 8 bytes (`Counter` is).
+        const _: () = assert!(size_of::<Counter>().is_multiple_of(8));
+        let zero = vec![Counter::default(); cpus * super::maps::BATCH.min(slots.len())];
+        let fd = raw_fd(aya::maps::IterableMap::map(&self.maps[2]));
+        for (k, chunk) in slots.chunks(super::maps::BATCH).enumerate() {
+            match update_batch(fd, chunk, &zero[..chunk.len() * cpus], cpus) {
+                Ok(()) => {}
+                Err(BatchError::Unsupported) => {
+                    for &s in &slots[k * super::maps::BATCH..] {
+                        self.reset_prefix_slot(s)?;
+                    }
+                    return Ok(());
+                }
+                Err(BatchError::Failed { error, .. }) => {
+                    return Err(batch_error(COUNTER_MAPS[2], 0, error));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// A snapshot of every counter; prefix slots are read up to
     /// `prefix_slots` (one syscall per slot: pass the number in use).
     pub fn read(&self, prefix_slots: u32) -> Result<Stats, MapsError> {

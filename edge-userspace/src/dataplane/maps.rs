@@ -213,11 +213,10 @@ impl Tables {
         let mut done = 0;
         while done < items.len() {
             let rest = &items[done..];
-            // A run of one family, at most BATCH long.
+            // A run of one family (written in batches of BATCH).
             let v4 = rest[0].0.addr().is_ipv4();
             let run = rest
                 .iter()
-                .take(BATCH)
                 .take_while(|(n, _)| n.addr().is_ipv4() == v4)
                 .count();
             let chunk = &rest[..run];

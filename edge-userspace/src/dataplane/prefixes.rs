@@ -15,13 +15,13 @@ use super::{
     error::{MapsError, write_error},
     fib::{Fib4, MapStore},
     fib6::{Fib6, MapStore6},
-    maps::deleted,
+    maps::{BATCH, deleted},
 };
 
 /// Lookup tables derived from a family's registry trie.
 pub trait Derived {
     /// The trie key's data: the address bytes.
-    type Addr: aya::Pod;
+    type Addr: aya::Pod + Sync;
     type Net: Copy + PartialEq;
     /// The registry trie's name.
     const TRIE: &'static str;
@@ -106,6 +106,15 @@ impl Derived for Fib6<MapStore6> {
     }
 }
 
+/// One batch of [`Family::set_batch`].
+struct Batch<F: Derived> {
+    nets: Vec<F::Net>,
+    keys: Vec<Key<F::Addr>>,
+    values: Vec<PrefixEntry>,
+    /// The entry each network had before (`None`: not registered).
+    old: Vec<Option<PrefixEntry>>,
+}
+
 /// A family's registry and derived tables.
 pub struct Family<F: Derived> {
     trie: LpmTrie<MapData, F::Addr, PrefixEntry>,
@@ -179,45 +188,112 @@ impl<F: Derived> Family<F> {
         Ok(())
     }
 
-    /// Registers many prefixes, the trie written in one batch
-    /// (`BPF_MAP_UPDATE_BATCH`), then the tables one prefix at a time (trie
-    /// entries whose table write did not happen are restored). Returns how
-    /// many were written; `batch_ok` learns whether the kernel batches.
+    /// Registers many prefixes: the trie in batches of [`BATCH`]
+    /// (`BPF_MAP_UPDATE_BATCH`, one syscall each), the tables one prefix at
+    /// a time after their batch is in the trie. The two overlap: while the
+    /// tables take batch k, another thread writes batch k + 1 into the trie
+    /// (the trie stays ahead: the tables never hold a prefix it lacks).
+    /// Returns how many were written; on an error, the ones before that
+    /// count are written (trie entries beyond it are restored) and nothing
+    /// after it. `batch_ok` learns whether the kernel batches.
     pub fn set_batch(
         &mut self,
         items: &[(IpNet, PrefixEntry)],
         batch_ok: &mut Option<bool>,
     ) -> (usize, Result<(), MapsError>) {
-        let nets: Vec<F::Net> = items.iter().map(|(n, _)| F::net(n)).collect();
-        let tables = match self.model() {
-            Ok(t) => t,
+        let chunks: Vec<&[(IpNet, PrefixEntry)]> = items.chunks(BATCH).collect();
+        let Some(first) = chunks.first() else {
+            return (0, Ok(()));
+        };
+        let mut cur = match self.prepare(first) {
+            Ok(b) => b,
             Err(e) => return (0, Err(e)),
         };
-        let old: Vec<Option<PrefixEntry>> = nets.iter().map(|n| tables.get(*n)).collect();
-        let keys: Vec<Key<F::Addr>> = nets.iter().map(F::key).collect();
-        let values: Vec<PrefixEntry> = items.iter().map(|(_, e)| *e).collect();
-        let in_trie = match update_batch(raw_fd(self.trie.map()), &keys, &values) {
-            Ok(()) => {
-                *batch_ok = Some(true);
-                items.len()
-            }
+        let fd = raw_fd(self.trie.map());
+        match update_batch(fd, &cur.keys, &cur.values, 1) {
+            Ok(()) => *batch_ok = Some(true),
             Err(BatchError::Unsupported) => {
                 *batch_ok = Some(false);
                 return self.set_each(items);
             }
             Err(BatchError::Failed { done, error }) => {
                 // The first `done` are in the trie: restore them.
-                self.restore(&keys[..done], &old[..done]);
+                self.restore(&cur.keys[..done], &cur.old[..done]);
                 return (0, Err(batch_error(F::TRIE, self.limit, error)));
             }
-        };
-        for (i, (net, (_, entry))) in nets.iter().zip(items).enumerate().take(in_trie) {
+        }
+        let mut done = 0;
+        for k in 0..chunks.len() {
+            let next = match chunks.get(k + 1).map(|c| self.prepare(c)).transpose() {
+                Ok(n) => n,
+                Err(e) => {
+                    let (n, r) = self.paint(&cur, chunks[k]);
+                    return (done + n, r.and(Err(e)));
+                }
+            };
+            let (painted, written) = std::thread::scope(|s| {
+                let writer = next.as_ref().map(|n| {
+                    let (keys, values) = (&n.keys[..], &n.values[..]);
+                    s.spawn(move || update_batch(fd, keys, values, 1))
+                });
+                let painted = self.paint(&cur, chunks[k]);
+                (painted, writer.map(|w| w.join().expect("the trie writer")))
+            });
+            // What of the next batch is in the trie.
+            let (ahead, error) = match written {
+                None | Some(Ok(())) => (next.as_ref().map_or(0, |n| n.keys.len()), None),
+                Some(Err(BatchError::Unsupported)) => (0, None),
+                Some(Err(BatchError::Failed { done, error })) => (done, Some(error)),
+            };
+            if let (n, Err(e)) = painted {
+                if let Some(n) = &next {
+                    self.restore(&n.keys[..ahead], &n.old[..ahead]);
+                }
+                return (done + n, Err(e));
+            }
+            done += chunks[k].len();
+            let Some(n) = next else { break };
+            if let Some(error) = error {
+                self.restore(&n.keys[..ahead], &n.old[..ahead]);
+                return (done, Err(batch_error(F::TRIE, self.limit, error)));
+            }
+            if ahead < n.keys.len() {
+                // The kernel stopped batching (it did batch the first).
+                let (m, r) = self.set_each(&items[done..]);
+                return (done + m, r);
+            }
+            cur = n;
+        }
+        (done, Ok(()))
+    }
+
+    /// A batch's trie keys and values, and what the model holds for its
+    /// networks now (to restore the trie from).
+    fn prepare(&mut self, items: &[(IpNet, PrefixEntry)]) -> Result<Batch<F>, MapsError> {
+        let tables = self.model()?;
+        let nets: Vec<F::Net> = items.iter().map(|(n, _)| F::net(n)).collect();
+        Ok(Batch {
+            old: nets.iter().map(|n| tables.get(*n)).collect(),
+            keys: nets.iter().map(F::key).collect(),
+            values: items.iter().map(|(_, e)| *e).collect(),
+            nets,
+        })
+    }
+
+    /// The tables' part of a batch already in the trie; trie entries whose
+    /// table write did not happen are restored.
+    fn paint(
+        &mut self,
+        b: &Batch<F>,
+        items: &[(IpNet, PrefixEntry)],
+    ) -> (usize, Result<(), MapsError>) {
+        for (i, (net, (_, entry))) in b.nets.iter().zip(items).enumerate() {
             if let Err(e) = self.tables.insert(*net, *entry) {
-                self.restore(&keys[i..in_trie], &old[i..in_trie]);
+                self.restore(&b.keys[i..], &b.old[i..]);
                 return (i, Err(e));
             }
         }
-        (in_trie, Ok(()))
+        (items.len(), Ok(()))
     }
 
     /// [`Family::set`] for each of `items`, in order.

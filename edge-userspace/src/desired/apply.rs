@@ -59,6 +59,10 @@ pub trait MapWriter {
     fn del_prefixes(&mut self, nets: &[IpNet]) -> (usize, Result<(), MapsError>);
     /// Zeroes the counters of prefix slot `slot` (a slot given to a new prefix).
     fn reset_prefix_slot(&mut self, slot: u32) -> Result<(), MapsError>;
+    /// [`MapWriter::reset_prefix_slot`] for each of `slots`.
+    fn reset_prefix_slots(&mut self, slots: &[u32]) -> Result<(), MapsError> {
+        slots.iter().try_for_each(|&s| self.reset_prefix_slot(s))
+    }
 }
 
 /// The kernel's maps as a [`MapWriter`]; without `counters`, slots are not
@@ -105,6 +109,12 @@ impl MapWriter for Maps<'_> {
     fn reset_prefix_slot(&mut self, slot: u32) -> Result<(), MapsError> {
         match self.counters.as_mut() {
             Some(c) => c.reset_prefix_slot(slot),
+            None => Ok(()),
+        }
+    }
+    fn reset_prefix_slots(&mut self, slots: &[u32]) -> Result<(), MapsError> {
+        match self.counters.as_mut() {
+            Some(c) => c.reset_prefix_slots(slots),
             None => Ok(()),
         }
     }
@@ -245,12 +255,18 @@ fn write_prefixes(
     reset: bool,
     log: &mut Vec<Undo>,
 ) -> Result<()> {
-    for &(net, new, old) in writes.iter().filter(|_| reset) {
-        if old.map(|o| o.slot) != Some(new.slot) && new.slot != 0 {
-            tables
-                .reset_prefix_slot(new.slot)
-                .with_context(|| format!("clearing the counter slot of {net}"))?;
-        }
+    if reset {
+        let slots: Vec<u32> = writes
+            .iter()
+            .filter(|(_, new, old)| old.map(|o| o.slot) != Some(new.slot) && new.slot != 0)
+            .map(|(_, new, _)| new.slot)
+            .collect();
+        tables.reset_prefix_slots(&slots).with_context(|| {
+            format!(
+                "clearing the counter slots given anew ({} prefixes)",
+                slots.len()
+            )
+        })?;
     }
     log.reserve(writes.len() + removals.len());
     let items: Vec<(IpNet, PrefixEntry)> = writes.iter().map(|&(n, e, _)| (n, e)).collect();

@@ -115,6 +115,73 @@ pub struct Registered<'a> {
     pub file_removed: &'a dyn Fn(&IpNet) -> bool,
 }
 
+impl Registered<'_> {
+    /// The map entry of new entry `p` with table key `key` and counter
+    /// slot `slot`, as a whole compile makes it.
+    fn entry(&self, p: &PlannedPrefix, key: Option<u32>, slot: u32) -> PrefixEntry {
+        PrefixEntry {
+            allowed_ports: p
+                .protect
+                .iter()
+                .fold(0u64, |m, &id| m | (1 << self.port_ids[id as usize])),
+            slot,
+            policy: key.map_or(0, |k| self.table_ids[k as usize]),
+            preference: match p.preference {
+                Preference::Microsoft => preference::MICROSOFT,
+                Preference::Internet => preference::INTERNET,
+            },
+            dscp: p.dscp.unwrap_or(DSCP_KEEP),
+            _pad: [0; 6],
+        }
+    }
+}
+
+/// The layout key index of new entry `p`'s selection table (`Some(None)`:
+/// no policy); `None` when the table does not exist yet or the policy is
+/// a subnet one (only a whole compile can place those).
+fn table_of(
+    plan: &Plan,
+    sensitive: &[bool],
+    layout: &Layout,
+    p: &PlannedPrefix,
+) -> Option<Option<u32>> {
+    let Some(id) = p.policy else {
+        return Some(None);
+    };
+    let policy = plan.policies.get(id as usize)?;
+    if policy.method == crate::plan::Method::Subnet {
+        return None;
+    }
+    let key = TableKey {
+        policy: policy.name.clone(),
+        region: sensitive[id as usize].then(|| p.region.clone().unwrap_or_default()),
+        subnet_member: None,
+        exit: None,
+    };
+    Some(Some(layout.keys.binary_search(&key).ok()? as u32))
+}
+
+/// Whether a table would be left without prefixes (it then leaves the
+/// layout: a whole compile's work) when the entries at `gone` leave and
+/// entries with table keys `keys` come.
+fn a_table_left_unused(layout: &Layout, gone: &[usize], keys: &[Option<u32>]) -> bool {
+    let mut users = vec![0usize; layout.keys.len()];
+    for k in layout.prefix_table.iter().flatten() {
+        users[*k as usize] += 1;
+    }
+    for &i in gone {
+        if let Some(k) = layout.prefix_table[i] {
+            users[k as usize] -= 1;
+        }
+    }
+    for k in keys.iter().flatten() {
+        users[*k as usize] += 1;
+    }
+    gone.iter()
+        .filter_map(|&i| layout.prefix_table[i])
+        .any(|k| users[k as usize] == 0)
+}
+
 /// A change of registered prefixes, worked out: the map writes to make,
 /// then [`Delta::commit`] for the rest.
 #[derive(Debug)]
@@ -148,26 +215,10 @@ pub fn plan_delta(r: &Registered<'_>, add: Vec<PlannedPrefix>, remove: &[IpNet])
     }
     let sensitive = region_sensitive(plan);
     // Each new entry's table must exist already.
-    let mut keys = Vec::with_capacity(add.len());
-    for p in &add {
-        let key = match p.policy {
-            None => None,
-            Some(id) => {
-                let policy = plan.policies.get(id as usize)?;
-                if policy.method == crate::plan::Method::Subnet {
-                    return None;
-                }
-                let key = TableKey {
-                    policy: policy.name.clone(),
-                    region: sensitive[id as usize].then(|| p.region.clone().unwrap_or_default()),
-                    subnet_member: None,
-                    exit: None,
-                };
-                Some(layout.keys.binary_search(&key).ok()? as u32)
-            }
-        };
-        keys.push(key);
-    }
+    let keys = add
+        .iter()
+        .map(|p| table_of(plan, &sensitive, layout, p))
+        .collect::<Option<Vec<_>>>()?;
     // The entries that leave: removed, and replaced by new ones.
     let targets: HashSet<IpNet> = remove
         .iter()
@@ -191,24 +242,7 @@ pub fn plan_delta(r: &Registered<'_>, add: Vec<PlannedPrefix>, remove: &[IpNet])
         if gone.len() != targets.len() {
             return None; // the maps hold an entry the plan does not (a subnet's)
         }
-        // A table no prefix would use any more leaves the layout.
-        let mut users = vec![0usize; layout.keys.len()];
-        for k in layout.prefix_table.iter().flatten() {
-            users[*k as usize] += 1;
-        }
-        for &i in &gone {
-            if let Some(k) = layout.prefix_table[i] {
-                users[k as usize] -= 1;
-            }
-        }
-        for k in keys.iter().flatten() {
-            users[*k as usize] += 1;
-        }
-        if gone
-            .iter()
-            .filter_map(|&i| layout.prefix_table[i])
-            .any(|k| users[k as usize] == 0)
-        {
+        if a_table_left_unused(layout, &gone, &keys) {
             return None;
         }
     }
@@ -275,30 +309,8 @@ pub fn plan_delta(r: &Registered<'_>, add: Vec<PlannedPrefix>, remove: &[IpNet])
         .collect();
     for (p, key) in add.into_iter().zip(keys) {
         let old = r.current.prefixes.get(&p.net).copied();
-        let slot = match old {
-            Some(e) if e.slot != 0 => e.slot,
-            _ => {
-                let s = free.take(&mut slots);
-                if s == 0 {
-                    slots.zero += 1;
-                }
-                s
-            }
-        };
-        let entry = PrefixEntry {
-            allowed_ports: p
-                .protect
-                .iter()
-                .fold(0u64, |m, &id| m | (1 << r.port_ids[id as usize])),
-            slot,
-            policy: key.map_or(0, |k| r.table_ids[k as usize]),
-            preference: match p.preference {
-                Preference::Microsoft => preference::MICROSOFT,
-                Preference::Internet => preference::INTERNET,
-            },
-            dscp: p.dscp.unwrap_or(DSCP_KEEP),
-            _pad: [0; 6],
-        };
+        let slot = free.keep_or_take(old, &mut slots);
+        let entry = r.entry(&p, key, slot);
         // A network of the file's (registered by it, replaced or removed
         // by a live change) is shadowed by a live entry.
         let of_file = r.plan.shadowed.contains(&p.net)
@@ -365,6 +377,22 @@ impl Free {
                 s
             }
             None => 0,
+        }
+    }
+
+    /// The slot of an entry whose network the maps hold as `before`: the
+    /// one it has there, else the next free one (0, counted, once they
+    /// run out).
+    fn keep_or_take(&mut self, before: Option<PrefixEntry>, slots: &mut Slots) -> u32 {
+        match before {
+            Some(e) if e.slot != 0 => e.slot,
+            _ => {
+                let s = self.take(slots);
+                if s == 0 {
+                    slots.zero += 1;
+                }
+                s
+            }
         }
     }
 }
@@ -448,6 +476,302 @@ impl Delta {
             } else {
                 t.plan.shadowed.remove(&net);
             }
+        }
+        *t.slots = self.slots;
+    }
+}
+
+/// Whether `a` and `b` differ in their prefixes alone (the registered
+/// prefixes and what follows from them: `shadowed`, `stale_removals`).
+fn same_but_prefixes(a: &Plan, b: &Plan) -> bool {
+    let Plan {
+        pin_path,
+        socket_path,
+        read_group,
+        state_path,
+        reload,
+        xdp_mode,
+        limits,
+        metrics_address,
+        prefix_metrics,
+        default_action,
+        backbone_exit,
+        transit_exit,
+        encap_ttl,
+        ports,
+        pops,
+        policies,
+        prefixes: _,
+        route_sources,
+        shadowed: _,
+        stale_removals: _,
+    } = a;
+    *pin_path == b.pin_path
+        && *socket_path == b.socket_path
+        && *read_group == b.read_group
+        && *state_path == b.state_path
+        && *reload == b.reload
+        && *xdp_mode == b.xdp_mode
+        && *limits == b.limits
+        && *metrics_address == b.metrics_address
+        && *prefix_metrics == b.prefix_metrics
+        && *default_action == b.default_action
+        && *backbone_exit == b.backbone_exit
+        && *transit_exit == b.transit_exit
+        && *encap_ttl == b.encap_ttl
+        && *ports == b.ports
+        && *pops == b.pops
+        && *policies == b.policies
+        && *route_sources == b.route_sources
+}
+
+/// A whole new plan that differs from the running one in its prefixes
+/// alone (a config reload, routes that came or went), worked out as a
+/// delta: [`plan_reload`].
+#[derive(Debug)]
+pub struct Reload {
+    /// Old plan indices that leave, ascending.
+    gone: Vec<usize>,
+    /// New entries: (index in the new plan, table key, view row),
+    /// ascending.
+    new: Vec<(usize, Option<u32>, PrefixView)>,
+    /// Existing entries (old plan index) given a counter slot of their own.
+    upgrades: Vec<(usize, u32)>,
+    /// Map writes: (network, entry, the entry before).
+    pub writes: Vec<(IpNet, PrefixEntry, Option<PrefixEntry>)>,
+    /// Map removals: (network, the entry before).
+    pub removals: Vec<(IpNet, PrefixEntry)>,
+    slots: Slots,
+}
+
+/// More changed entries than this share of the plan: a whole compile.
+const RELOAD_MAX_SHARE: usize = 4;
+
+/// Works out going from the running plan (`r`) to `new`, a plan that
+/// differs from it in its prefixes alone, exactly as compiling `new` as a
+/// whole over the maps would: the same map entries, counter slots (kept by
+/// network; the others the lowest free ones in plan order), view rows and
+/// layout. `None` when only a whole compile can (other settings, policies
+/// or PoPs; a selection table gained or left unused; a subnet policy;
+/// many changes).
+pub fn plan_reload(r: &Registered<'_>, new: &Plan) -> Option<Reload> {
+    let (plan, layout) = (r.plan, r.layout);
+    if !same_but_prefixes(plan, new) {
+        return None;
+    }
+    if !layout.more_specific.is_empty() || layout.keys.iter().any(|k| k.subnet_member.is_some()) {
+        return None;
+    }
+    // Align the two lists: equal entries kept, the rest leave and come.
+    let (old, now) = (&plan.prefixes, &new.prefixes);
+    let (mut i, mut j) = (0, 0);
+    let mut gone = Vec::new();
+    let mut came = Vec::new();
+    let limit = old.len().max(now.len()) / RELOAD_MAX_SHARE + 16;
+    while i < old.len() && j < now.len() {
+        if old[i] == now[j] {
+            i += 1;
+            j += 1;
+        } else if old.get(i + 1) == Some(&now[j]) {
+            gone.push(i);
+            i += 1;
+        } else if now.get(j + 1) == Some(&old[i]) {
+            came.push(j);
+            j += 1;
+        } else {
+            gone.push(i);
+            came.push(j);
+            i += 1;
+            j += 1;
+        }
+        if gone.len() + came.len() > limit {
+            return None;
+        }
+    }
+    gone.extend(i..old.len());
+    came.extend(j..now.len());
+    if gone.len() + came.len() > limit {
+        return None;
+    }
+
+    // Each new entry's table must exist already.
+    let sensitive = region_sensitive(new);
+    let keys = came
+        .iter()
+        .map(|&j| table_of(new, &sensitive, layout, &now[j]))
+        .collect::<Option<Vec<_>>>()?;
+    if !gone.is_empty() && a_table_left_unused(layout, &gone, &keys) {
+        return None;
+    }
+
+    let mut slots = r.slots.clone();
+    let came_nets: HashSet<IpNet> = came.iter().map(|&j| now[j].net).collect();
+    // The maps' entry for each new entry's network.
+    let before: Vec<Option<PrefixEntry>> = came
+        .iter()
+        .map(|&j| r.current.prefixes.get(&now[j].net).copied())
+        .collect();
+    let kept: HashSet<IpNet> = came
+        .iter()
+        .zip(&before)
+        .filter(|(_, e)| e.is_some_and(|e| e.slot != 0))
+        .map(|(&j, _)| now[j].net)
+        .collect();
+    for &i in &gone {
+        let row = &r.prefixes[i];
+        match row.counter_slot {
+            0 => slots.zero -= 1,
+            s if !kept.contains(&row.prefix) => slots.set(s, false),
+            _ => {}
+        }
+    }
+    // Existing entries without a slot of their own, still to pass.
+    let mut zero_ahead = slots.zero;
+    let mut free = Free {
+        next: slots.free_from(1),
+    };
+    let mut new_slots = vec![0u32; came.len()];
+    let mut upgrades = Vec::new();
+    let (mut g, mut c, mut i) = (0, 0, 0);
+    // Walk the new plan's order: a new entry where one comes, else the
+    // next old entry that stays.
+    for pos in 0..now.len() {
+        if c < came.len() && came[c] == pos {
+            new_slots[c] = free.keep_or_take(before[c], &mut slots);
+            c += 1;
+            continue;
+        }
+        if free.next.is_none() || zero_ahead == 0 {
+            // No old entry can gain a slot any more: the new ones that
+            // remain take what is left.
+            for k in c..came.len() {
+                new_slots[k] = free.keep_or_take(before[k], &mut slots);
+            }
+            break;
+        }
+        while g < gone.len() && gone[g] == i {
+            g += 1;
+            i += 1;
+        }
+        if r.prefixes[i].counter_slot == 0 {
+            zero_ahead -= 1;
+            let s = free.take(&mut slots);
+            slots.zero -= 1;
+            upgrades.push((i, s));
+        }
+        i += 1;
+    }
+
+    let policy_names: Vec<Arc<str>> = new
+        .policies
+        .iter()
+        .map(|p| Arc::from(p.name.as_str()))
+        .collect();
+    let mut writes = Vec::with_capacity(came.len() + upgrades.len());
+    let mut rows = Vec::with_capacity(came.len());
+    for (((&j, key), slot), old) in came.iter().zip(keys).zip(new_slots).zip(before) {
+        let p = &now[j];
+        let entry = r.entry(p, key, slot);
+        if old != Some(entry) {
+            writes.push((p.net, entry, old));
+        }
+        let row = super::compile::prefix_row(
+            new,
+            p,
+            Arc::from(p.registration.as_str()),
+            &policy_names,
+            slot,
+        );
+        rows.push((j, key, row));
+    }
+    for &(i, s) in &upgrades {
+        let net = r.prefixes[i].prefix;
+        let old = *r.current.prefixes.get(&net)?;
+        writes.push((net, PrefixEntry { slot: s, ..old }, Some(old)));
+    }
+    let mut removals = Vec::new();
+    for &i in &gone {
+        let net = old[i].net;
+        if !came_nets.contains(&net) {
+            removals.push((net, *r.current.prefixes.get(&net)?));
+        }
+    }
+    writes.sort_by_key(|w| w.0);
+    removals.sort_by_key(|w| w.0);
+    Some(Reload {
+        gone,
+        new: rows,
+        upgrades,
+        writes,
+        removals,
+        slots,
+    })
+}
+
+/// What [`Reload::commit`] changes in memory (the plan is replaced whole
+/// by the new one).
+pub struct ReloadTarget<'a> {
+    pub layout: &'a mut Layout,
+    pub current: &'a mut Desired,
+    pub prefixes: &'a mut Vec<PrefixView>,
+    pub slots: &'a mut Slots,
+}
+
+/// `v` without the elements at `gone` (ascending) and with `new` (final
+/// index, element; ascending) put in.
+fn splice_at<T>(v: &mut Vec<T>, gone: &[usize], new: Vec<(usize, T)>) {
+    if gone.len() == new.len() && gone.iter().zip(&new).all(|(g, (n, _))| g == n) {
+        // Entries replaced where they stand: nothing moves.
+        for (at, x) in new {
+            v[at] = x;
+        }
+        return;
+    }
+    remove_at(v, gone);
+    if new.is_empty() {
+        return;
+    }
+    let old = std::mem::take(v);
+    v.reserve(old.len() + new.len());
+    let mut rest = old.into_iter();
+    for (at, x) in new {
+        while v.len() < at {
+            v.push(rest.next().expect("a final index within the new length"));
+        }
+        v.push(x);
+    }
+    v.extend(rest);
+}
+
+impl Reload {
+    /// Changed entries (map writes and removals).
+    pub fn len(&self) -> usize {
+        self.writes.len() + self.removals.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Puts the change into the layout, map contents, view rows and slots:
+    /// as a compile of the new plan would have left them.
+    pub fn commit(self, t: ReloadTarget<'_>) {
+        for &(i, s) in &self.upgrades {
+            t.prefixes[i].counter_slot = s;
+        }
+        let mut keys = Vec::with_capacity(self.new.len());
+        let mut rows = Vec::with_capacity(self.new.len());
+        for (j, k, row) in self.new {
+            keys.push((j, k));
+            rows.push((j, row));
+        }
+        splice_at(&mut t.layout.prefix_table, &self.gone, keys);
+        splice_at(t.prefixes, &self.gone, rows);
+        for (net, _) in &self.removals {
+            t.current.prefixes.remove(net);
+        }
+        for (net, e, _) in &self.writes {
+            t.current.prefixes.insert(*net, *e);
         }
         *t.slots = self.slots;
     }

@@ -56,14 +56,76 @@ pub enum RouteEvent {
     Changes(Vec<((u32, IpNet, u32), Option<Route>)>),
 }
 
+/// A route without its table and network (the store's key).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Tail {
+    protocol: u8,
+    metric: u32,
+    realm: u32,
+}
+
+/// The routes of one (table, network), by ascending metric (one each).
+#[derive(Debug, Clone)]
+enum Metrics {
+    One(Tail),
+    /// Two or more.
+    Many(Vec<Tail>),
+}
+
+impl Metrics {
+    fn first(&self) -> Tail {
+        match self {
+            Metrics::One(t) => *t,
+            Metrics::Many(v) => v[0],
+        }
+    }
+
+    /// Adds `t`, replacing the route of its metric.
+    fn insert(&mut self, t: Tail) {
+        match self {
+            Metrics::One(o) if o.metric == t.metric => *o = t,
+            Metrics::One(o) => {
+                let o = *o;
+                *self = Metrics::Many(if o.metric < t.metric {
+                    vec![o, t]
+                } else {
+                    vec![t, o]
+                });
+            }
+            Metrics::Many(v) => match v.binary_search_by_key(&t.metric, |x| x.metric) {
+                Ok(i) => v[i] = t,
+                Err(i) => v.insert(i, t),
+            },
+        }
+    }
+
+    /// Removes the route of `metric`; true when none is left.
+    fn remove(&mut self, metric: u32) -> bool {
+        match self {
+            Metrics::One(o) => o.metric == metric,
+            Metrics::Many(v) => {
+                v.retain(|t| t.metric != metric);
+                match v[..] {
+                    [] => true,
+                    [t] => {
+                        *self = Metrics::One(t);
+                        false
+                    }
+                    _ => false,
+                }
+            }
+        }
+    }
+}
+
 /// The routes of the followed tables, as the daemon keeps them.
 #[derive(Debug, Clone, Default)]
 pub struct RouteStore {
     /// (table, network) → its routes by ascending metric (one metric each);
-    /// the first is the route. A Vec, not a map: nearly every network has
-    /// one route, and at a million routes a map per network costs hundreds
-    /// of MiB.
-    routes: BTreeMap<(u32, IpNet), Vec<Route>>,
+    /// the first is the route. Nearly every network has one route, kept
+    /// inline (at a million routes a map, or a Vec, per network costs
+    /// hundreds of MiB).
+    routes: BTreeMap<(u32, IpNet), Metrics>,
     /// Full resyncs done (the first dump included).
     pub resyncs: u64,
     /// Routes left out because a prefix map was full, at the last extend.
@@ -88,11 +150,10 @@ impl RouteStore {
                     match route {
                         Some(r) => self.insert(r),
                         None => {
-                            if let Some(m) = self.routes.get_mut(&(table, net)) {
-                                m.retain(|r| r.metric != metric);
-                                if m.is_empty() {
-                                    self.routes.remove(&(table, net));
-                                }
+                            if let Some(m) = self.routes.get_mut(&(table, net))
+                                && m.remove(metric)
+                            {
+                                self.routes.remove(&(table, net));
                             }
                         }
                     }
@@ -102,19 +163,31 @@ impl RouteStore {
     }
 
     fn insert(&mut self, r: Route) {
-        let m = self
-            .routes
-            .entry((r.table, r.net))
-            .or_insert_with(|| Vec::with_capacity(1));
-        match m.binary_search_by_key(&r.metric, |x| x.metric) {
-            Ok(i) => m[i] = r,
-            Err(i) => m.insert(i, r),
+        let t = Tail {
+            protocol: r.protocol,
+            metric: r.metric,
+            realm: r.realm,
+        };
+        match self.routes.entry((r.table, r.net)) {
+            std::collections::btree_map::Entry::Vacant(v) => {
+                v.insert(Metrics::One(t));
+            }
+            std::collections::btree_map::Entry::Occupied(mut o) => o.get_mut().insert(t),
         }
     }
 
     /// The best route of every (table, network).
-    pub fn best(&self) -> impl Iterator<Item = &Route> {
-        self.routes.values().filter_map(|m| m.first())
+    pub fn best(&self) -> impl Iterator<Item = Route> + '_ {
+        self.routes.iter().map(|(&(table, net), m)| {
+            let t = m.first();
+            Route {
+                net,
+                table,
+                protocol: t.protocol,
+                metric: t.metric,
+                realm: t.realm,
+            }
+        })
     }
 
     pub fn len(&self) -> usize {
@@ -152,14 +225,17 @@ pub fn extend(plan: &mut Plan, store: &mut RouteStore) {
     let mut v6 = plan.prefixes.len() - v4;
     let mut skipped = 0;
     let mut martians: Vec<IpNet> = Vec::new();
-    let mut chosen: Vec<(usize, &Route)> = store
+    let mut chosen: Vec<(usize, Route)> = store
         .best()
         .filter_map(|r| {
-            let i = plan.route_sources.iter().position(|s| matches(s, r))?;
+            let i = plan.route_sources.iter().position(|s| matches(s, &r))?;
             Some((i, r))
         })
         .collect();
     chosen.sort_by_key(|(i, r)| (*i, r.net));
+    // Exactly what they take: grown by doubling, a million entries of the
+    // plan would carry up to as many spare ones (112 bytes each).
+    plan.prefixes.reserve_exact(chosen.len());
     for (i, r) in chosen {
         if !taken.insert(r.net) {
             continue;
@@ -503,8 +579,29 @@ mod tests {
             ((200, "192.0.2.0/24".parse().unwrap(), 10), None),
             ((200, "198.51.100.0/24".parse().unwrap(), 5), None),
         ]));
-        let best: Vec<_> = s.best().copied().collect();
+        let best: Vec<_> = s.best().collect();
         assert_eq!(best, [r("192.0.2.0/24", 200, 20)]);
+        // Three metrics, one replaced, then removed down to none.
+        let net: IpNet = "203.0.113.0/24".parse().unwrap();
+        s.apply(RouteEvent::Changes(vec![
+            ((200, net, 30), Some(r("203.0.113.0/24", 200, 30))),
+            ((200, net, 7), Some(r("203.0.113.0/24", 200, 7))),
+            ((200, net, 9), Some(r("203.0.113.0/24", 200, 9))),
+            (
+                (200, net, 7),
+                Some(Route {
+                    protocol: 4,
+                    ..r("203.0.113.0/24", 200, 7)
+                }),
+            ),
+        ]));
+        let best = |s: &RouteStore| s.best().find(|b| b.net == net);
+        assert_eq!(best(&s).map(|b| (b.metric, b.protocol)), Some((7, 4)));
+        for (gone, next) in [(7, Some(9)), (30, Some(9)), (9, None)] {
+            s.apply(RouteEvent::Changes(vec![((200, net, gone), None)]));
+            assert_eq!(best(&s).map(|b| b.metric), next);
+        }
+        assert_eq!(s.len(), 1);
         s.apply(RouteEvent::Full(vec![]));
         assert!(s.is_empty());
         assert_eq!(s.resyncs, 2);

@@ -199,7 +199,9 @@ pub fn planned(net: Ipv4Net, dscp: Option<u8>) -> plan::PlannedPrefix {
 /// `--compile-only COUNT`: edged's path for a whole config in a fresh
 /// process: `desired::compile` then `desired::apply` into fresh maps, then a
 /// reload where 1% of the prefixes change (half get another DSCP, half are
-/// replaced by other prefixes). Prints JSON.
+/// replaced by other prefixes), as edged makes it: a delta
+/// (`desired::delta::plan_reload`), checked against the whole compile.
+/// Prints JSON.
 pub fn compile_only(n: usize) -> Result<()> {
     let mut plan = config::parse(CONFIG).map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut generator = PrefixGen::new(1);
@@ -243,15 +245,67 @@ pub fn compile_only(n: usize) -> Result<()> {
         ids: c.ids.clone(),
         ..State::default()
     };
+    // As edged reloads a file whose prefixes alone changed: a delta of the
+    // running prefixes (`desired::delta::plan_reload`), its writes applied
+    // with undo, then the running state changed in place.
+    let port_ids: Vec<u32> = plan
+        .ports
+        .iter()
+        .map(|p| c.ids.ports[&p.interface])
+        .collect();
+    let mut slots = desired::delta::Slots::of(&c.view.prefixes);
+    let mut layout = c.layout.clone();
+    let mut current = c.desired.clone();
+    let mut view = c.view.clone();
+    view.prefixes = std::sync::Arc::new(c.view.prefixes.to_vec());
     let t = Instant::now();
-    let c2 = desired::compile(&reloaded, &state, &c.desired, &up, &Choices::default())?;
+    let d = desired::delta::plan_reload(
+        &desired::delta::Registered {
+            plan: &plan,
+            layout: &c.layout,
+            current: &c.desired,
+            prefixes: &c.view.prefixes,
+            slots: &slots,
+            table_ids: &c.table_ids,
+            port_ids: &port_ids,
+            file_removed: &|_| false,
+        },
+        &reloaded,
+    )
+    .context("a reload of prefixes alone is a delta")?;
     let reload_compile_s = t.elapsed().as_secs_f64();
     let t = Instant::now();
-    let reload = desired::apply(&mut tables, Some(&mut counters), &c.desired, &c2.desired)?;
+    let reload = desired::apply_prefixes(
+        &mut desired::Maps {
+            tables: &mut tables,
+            counters: Some(&mut counters),
+        },
+        &d.writes,
+        &d.removals,
+    )?;
+    d.commit(desired::delta::ReloadTarget {
+        layout: &mut layout,
+        current: &mut current,
+        prefixes: std::sync::Arc::make_mut(&mut view.prefixes),
+        slots: &mut slots,
+    });
     let reload_apply_s = t.elapsed().as_secs_f64();
     eprintln!(
-        "  reload changing {changed} prefixes: compiled in {reload_compile_s:.2} s, applied in {reload_apply_s:.3} s ({} written, {} removed)",
+        "  reload changing {changed} prefixes as a delta: worked out in {reload_compile_s:.3} s, applied in {reload_apply_s:.3} s ({} written, {} removed)",
         reload.written, reload.removed
+    );
+    // The whole compile it stands for, for comparison and as the check.
+    let t = Instant::now();
+    let c2 = desired::compile(&reloaded, &state, &c.desired, &up, &Choices::default())?;
+    let reload_whole_s = t.elapsed().as_secs_f64();
+    eprintln!("  the same reload compiled whole: {reload_whole_s:.2} s");
+    ensure!(
+        current == c2.desired && layout == c2.layout && view.prefixes == c2.view.prefixes,
+        "the reload as a delta differs from the whole compile"
+    );
+    ensure!(
+        slots == desired::delta::Slots::of(&c2.view.prefixes),
+        "the reload as a delta gives other counter slots"
     );
     // What the maps hold is what was compiled.
     let held = tables.prefixes()?;
@@ -281,6 +335,7 @@ pub fn compile_only(n: usize) -> Result<()> {
             "reload_changed": changed,
             "reload_compile_s": reload_compile_s,
             "reload_apply_s": reload_apply_s,
+            "reload_whole_s": reload_whole_s,
             "reload_written": reload.written,
             "reload_removed": reload.removed,
             "vm_rss_kib": status_kib(&status, "VmRSS:"),
@@ -300,6 +355,8 @@ pub struct FullLoad {
     pub changed: u64,
     pub reload_compile_s: f64,
     pub reload_apply_s: f64,
+    /// The same reload compiled whole (as before deltas), s.
+    pub reload_whole_s: f64,
     pub rss_anon_kib: u64,
 }
 
@@ -324,6 +381,7 @@ pub fn full_loads(sizes: &Sizes) -> Result<Vec<FullLoad>> {
             changed: v["reload_changed"].as_u64().unwrap_or(0),
             reload_compile_s: f("reload_compile_s")?,
             reload_apply_s: f("reload_apply_s")?,
+            reload_whole_s: f("reload_whole_s")?,
             rss_anon_kib: v["rss_anon_kib"].as_u64().unwrap_or(0),
         });
     }
