@@ -9,6 +9,7 @@
 //! | [`config`] | the TOML schema, parsing and validation, producing a plan |
 //! | [`health`] | probes, the health state machine, the per-PoP runner |
 //! | [`host`] | the host through netlink: routes, neighbours, interfaces |
+//! | [`analytics`] | route analytics: BMP sessions, the view of who announces the registered prefixes, hijack and leak detection |
 //! | [`dataplane`] | the kernel program: loader, typed map owners, DIR-24-8, batch syscalls, counters, ring buffer |
 //! | [`desired`] | plan → desired map contents (compile), diff and apply with undo behind [`desired::MapWriter`], the state file |
 //! | [`metrics`] | the Prometheus endpoint |
@@ -17,6 +18,7 @@
 //!
 //! See docs/architecture.md for two walks through the layers.
 
+pub mod analytics;
 pub mod config;
 pub mod control;
 pub mod daemon;
@@ -30,12 +32,13 @@ pub mod policy;
 
 /// The layers, lowest first (the order of the module list above).
 #[cfg(test)]
-const LAYERS: [&str; 10] = [
+const LAYERS: [&str; 11] = [
     "plan",
     "policy",
     "config",
     "health",
     "host",
+    "analytics",
     "dataplane",
     "desired",
     "metrics",
