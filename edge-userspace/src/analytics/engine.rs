@@ -91,6 +91,16 @@ pub enum Rib {
     LocRib,
 }
 
+impl fmt::Display for Rib {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Rib::PrePolicy => "pre_policy",
+            Rib::PostPolicy => "post_policy",
+            Rib::LocRib => "loc_rib",
+        })
+    }
+}
+
 /// A BGP peer of a monitored router.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Peer {
@@ -122,15 +132,15 @@ impl fmt::Display for Peer {
 pub struct Attrs {
     /// AS_PATH flattened (sets included, in order), prepends kept.
     pub as_path: Vec<u32>,
-    /// The origin AS: the path's last AS; `None` when the path ends in an
-    /// AS_SET of several ASes (ambiguous) or is empty.
-    pub origin_asn: Option<u32>,
-    /// ORIGIN attribute: `igp`, `egp`, `incomplete` (empty when absent).
-    pub origin: String,
     /// Communities (standard, extended, large) as text.
     pub communities: Vec<String>,
     /// AS-path length (RFC 4271 route selection: a set counts one, prepends count).
     pub hops: u32,
+    /// ORIGIN attribute: `igp`, `egp`, `incomplete` (empty when absent).
+    pub origin: String,
+    /// The origin AS: the path's last AS; `None` when the path ends in an
+    /// AS_SET of several ASes (ambiguous) or is empty.
+    pub origin_asn: Option<u32>,
 }
 
 /// One path as kept: its attributes, when it was announced, whether its
@@ -156,27 +166,28 @@ struct Key {
     peer: Option<Peer>,
 }
 
-/// An anomaly, active or cleared.
+/// An anomaly, active or cleared (fields in alphabetical order, as every
+/// reply of the control protocol).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Anomaly {
-    pub kind: Kind,
-    pub registration: String,
-    /// The registered prefix concerned.
-    pub registered: Option<IpNet>,
-    /// The announced prefix (a more-specific for a sub-prefix hijack).
-    pub prefix: Option<IpNet>,
-    /// The offending origin AS (hijacks) or the AS not allowed (leak).
-    pub asn: Option<u32>,
     /// A path that shows it (the first seen).
     pub as_path: Vec<u32>,
-    /// The monitored peers whose routes show it now.
-    pub peers: Vec<Peer>,
-    /// Unix seconds when it was raised.
-    pub since: f64,
+    /// The offending origin AS (hijacks) or the AS not allowed (leak).
+    pub asn: Option<u32>,
     /// Unix seconds when it cleared (`None`: active).
     pub cleared: Option<f64>,
+    pub kind: Kind,
     /// What it is, in words.
     pub message: String,
+    /// The monitored peers whose routes show it now.
+    pub peers: Vec<Peer>,
+    /// The announced prefix (a more-specific for a sub-prefix hijack).
+    pub prefix: Option<IpNet>,
+    /// The registered prefix concerned.
+    pub registered: Option<IpNet>,
+    pub registration: String,
+    /// Unix seconds when it was raised.
+    pub since: f64,
 }
 
 /// Something to log and record as an event.
@@ -192,17 +203,17 @@ pub struct Event {
 /// One path of `routes show`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PathRow {
-    pub prefix: IpNet,
-    pub peer: Peer,
-    pub rib: Rib,
+    /// The anomaly it shows (`None`: none).
+    pub anomaly: Option<Kind>,
     #[serde(flatten)]
     pub attrs: Attrs,
+    pub peer: Peer,
+    pub prefix: IpNet,
+    pub rib: Rib,
     /// Unix seconds when announced.
     pub since: f64,
     /// Its router's BMP session ended; kept until it sends it again.
     pub stale: bool,
-    /// The anomaly it shows (`None`: none).
-    pub anomaly: Option<Kind>,
 }
 
 /// Per registration, for the metrics.
@@ -221,18 +232,22 @@ pub struct RegistrationStats {
     pub prefixes: u64,
 }
 
-/// Ingest totals, for the metrics and `status`.
+/// Ingest totals, for the metrics and the `routes` replies.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Totals {
-    pub sessions: u64,
-    pub sessions_total: u64,
-    pub messages: u64,
+    /// Prefixes announced (every one, kept or not).
     pub announcements: u64,
-    pub withdrawals: u64,
     /// Sessions closed because a message was malformed.
     pub malformed: u64,
-    /// Paths kept (registered prefixes and more-specifics).
+    /// BMP messages applied.
+    pub messages: u64,
+    /// Paths kept (registered prefixes and their more-specifics).
     pub paths: u64,
+    /// Sessions open now, and since edged started.
+    pub sessions: u64,
+    pub sessions_total: u64,
+    /// Prefixes withdrawn.
+    pub withdrawals: u64,
 }
 
 /// Per (registration, peer): the AS hops of its current paths.
