@@ -84,14 +84,32 @@ pub enum Action {
     },
     /// Statistics, route mirroring, Adj-RIB-Out: not used.
     Ignored,
+    /// A Peer Up whose OPEN messages do not decode: FRR 8 sends an empty
+    /// OPEN (19 bytes) when it no longer has the one it received ("bmp:
+    /// missing RX OPEN message"). edge uses nothing of a Peer Up but its
+    /// log line, so it is logged and the session goes on.
+    UnreadablePeerUp {
+        why: String,
+    },
 }
+
+/// BMP message type Peer Up Notification (RFC 7854 section 4.1).
+const PEER_UP: u8 = 3;
 
 /// Decodes one whole message (common header included) from `router`.
 pub fn decode(router: IpAddr, frame: &[u8]) -> Result<Vec<Action>, BmpError> {
     let kind = frame.get(5).copied().unwrap_or(0);
     let malformed = |why: String| BmpError::Malformed { kind, why };
     let mut data = Bytes::copy_from_slice(frame);
-    let msg = parse_bmp_msg(&mut data).map_err(|e| malformed(e.to_string()))?;
+    let msg = match parse_bmp_msg(&mut data) {
+        Ok(m) => m,
+        Err(e)
+            if kind == PEER_UP && frame_len(&header_of(frame)).is_ok_and(|l| l == frame.len()) =>
+        {
+            return Ok(vec![Action::UnreadablePeerUp { why: e.to_string() }]);
+        }
+        Err(e) => return Err(malformed(e.to_string())),
+    };
     if !data.is_empty() {
         return Err(malformed(format!("{} bytes past the message", data.len())));
     }
@@ -127,7 +145,7 @@ pub fn decode(router: IpAddr, frame: &[u8]) -> Result<Vec<Action>, BmpError> {
                 });
                 return Ok(vec![Action::EndOfRib { peer, v6 }]);
             }
-            route_monitoring(peer, rib, update, h)
+            route_monitoring(peer, rib, update, h, rib != Rib::LocRib)
         }
         BmpMessageBody::PeerUpNotification(_) => match header {
             Some(h) => vec![Action::PeerUp(peer_of(h))],
@@ -164,11 +182,19 @@ pub fn decode(router: IpAddr, frame: &[u8]) -> Result<Vec<Action>, BmpError> {
     })
 }
 
+fn header_of(frame: &[u8]) -> [u8; HEADER_LEN] {
+    let mut h = [0u8; HEADER_LEN];
+    let n = frame.len().min(HEADER_LEN);
+    h[..n].copy_from_slice(&frame[..n]);
+    h
+}
+
 fn route_monitoring(
     peer: Peer,
     rib: Rib,
     update: bgpkit_parser::models::BgpUpdateMessage,
     h: &bgpkit_parser::parser::bmp::messages::BmpPerPeerHeader,
+    adj_rib_in: bool,
 ) -> Vec<Action> {
     let mut announced = Vec::new();
     let mut withdrawn = Vec::new();
@@ -178,7 +204,11 @@ fn route_monitoring(
             ElemType::WITHDRAW => withdrawn.push(elem.prefix.prefix),
             ElemType::ANNOUNCE => {
                 if attrs.is_none() {
-                    attrs = Some(Arc::new(attrs_of(&elem)));
+                    let mut a = attrs_of(&elem);
+                    if adj_rib_in {
+                        strip_own_as(&mut a, peer.asn);
+                    }
+                    attrs = Some(Arc::new(a));
                 }
                 announced.push(elem.prefix.prefix);
             }
@@ -201,6 +231,19 @@ fn route_monitoring(
         });
     }
     out
+}
+
+/// FRR 8's BMP Route Monitoring (pre- and post-policy) encodes the path
+/// as the router would send it on, its own AS prepended: an Adj-RIB-In
+/// path from an eBGP peer starts with the peer's AS, so a path whose
+/// first AS is not the peer's and whose second is has that extra AS in
+/// front, and it is dropped (a route server's path, which does not start
+/// with its AS, is left alone unless its second AS is the server's).
+fn strip_own_as(a: &mut Attrs, peer_asn: u32) {
+    if a.as_path.len() >= 2 && a.as_path[0] != peer_asn && a.as_path[1] == peer_asn {
+        a.as_path.remove(0);
+        a.hops = a.hops.saturating_sub(1);
+    }
 }
 
 fn attrs_of(elem: &bgpkit_parser::BgpElem) -> Attrs {
@@ -313,6 +356,10 @@ impl Session {
                     log::info!("bmp {}: initiated", self.name());
                 }
                 Action::Termination { reason } => outcome = Outcome::Terminated(reason),
+                Action::UnreadablePeerUp { why } => log::warn!(
+                    "bmp {}: a Peer Up whose OPEN messages do not decode ({why}): ignored, the session goes on (edge needs nothing from it)",
+                    self.name()
+                ),
                 Action::Ignored => {}
             }
         }

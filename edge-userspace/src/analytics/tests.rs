@@ -508,3 +508,51 @@ fn malformed_messages_are_errors_not_panics() {
     let d = bmp::decode(router(), &synth::peer_down(&p)).unwrap();
     assert!(matches!(&d[..], [Action::PeerDown { peer, .. }] if peer.asn == EDGE_PEER));
 }
+
+/// A session from Debian's FRR 8.4 (bgpd -M bmp, pre- and post-policy),
+/// captured: Initiation, a Peer Up with an empty received OPEN (FRR's
+/// "missing RX OPEN"), a /25 announced (own AS prepended, as FRR does),
+/// End-of-RIB, a /26.
+#[test]
+fn a_real_frr_session_decodes() {
+    let data = include_bytes!("frr-8.4.bmp");
+    let (mut e, mut s) = (engine(), Session::new(router()));
+    let mut at = 0;
+    let mut kinds = Vec::new();
+    while at < data.len() {
+        let header: [u8; 6] = data[at..at + 6].try_into().unwrap();
+        let len = bmp::frame_len(&header).unwrap();
+        let actions = bmp::decode(router(), &data[at..at + len]).unwrap();
+        kinds.extend(actions.iter().map(|a| {
+            format!("{a:?}")
+                .split([' ', '('])
+                .next()
+                .unwrap()
+                .to_string()
+        }));
+        s.apply(actions, &mut e, 1.0);
+        at += len;
+    }
+    assert_eq!(
+        kinds,
+        [
+            "Initiation",
+            "UnreadablePeerUp",
+            "Announce",
+            "Announce",
+            "EndOfRib",
+            "EndOfRib",
+            "Announce",
+            "Announce"
+        ]
+    );
+    assert_eq!(s.sys_name.as_deref(), Some("edge"));
+    let rows = e.routes(net("192.0.2.0/24"));
+    assert_eq!(rows.len(), 4, "{rows:?}");
+    assert!(
+        rows.iter()
+            .all(|r| r.attrs.as_path == [CUSTOMER] && r.attrs.hops == 1 && r.anomaly.is_none()),
+        "{rows:?}"
+    );
+    assert_eq!(active(&e), []);
+}
