@@ -1,10 +1,12 @@
 //! Test harness shared by the tests and the `edge-lab`, `edge-bench` and
 //! `edge-reliability` binaries: namespace labs, the standard edge topology,
-//! frame builders, the eBPF object under BPF_PROG_TEST_RUN.
+//! frame builders, the eBPF object under BPF_PROG_TEST_RUN, BIRD and FRR
+//! instances.
 
 pub mod bird;
 pub mod expect;
 pub mod frames;
+pub mod frr;
 pub mod fuzzgen;
 pub mod harness;
 pub mod netns;

@@ -39,6 +39,7 @@ enum Frame {
     },
     Message {
         id: u64,
+        router: IpAddr,
         bytes: Vec<u8>,
     },
     Closed {
@@ -116,11 +117,28 @@ async fn session(stream: TcpStream, from: SocketAddr, id: u64, tx: mpsc::Sender<
         if let Err(e) = reader.read_exact(&mut bytes[HEADER_LEN..]).await {
             break format!("the session ended inside a message: {e}");
         }
-        if tx.send(Frame::Message { id, bytes }).await.is_err() {
+        if tx.send(Frame::Message { id, router, bytes }).await.is_err() {
             return;
         }
     };
     let _ = tx.send(Frame::Closed { id, why }).await;
+}
+
+/// A frame, its message decoded.
+enum Decoded {
+    Open {
+        id: u64,
+        router: IpAddr,
+        close: watch::Sender<Option<String>>,
+    },
+    Message {
+        id: u64,
+        actions: Result<Vec<bmp::Action>, bmp::BmpError>,
+    },
+    Closed {
+        id: u64,
+        why: String,
+    },
 }
 
 struct Open {
@@ -141,30 +159,25 @@ fn ingest(mut rx: mpsc::Receiver<Frame>, engine: Shared, events: mpsc::Sender<Ev
                 Err(_) => break,
             }
         }
-        // Decode outside the lock.
-        let decoded: Vec<_> = batch
+        // Decode outside the lock (a message carries its router: its
+        // session may open in this same batch).
+        let decoded: Vec<Decoded> = batch
             .drain(..)
             .map(|f| match f {
-                Frame::Message { id, bytes } => {
-                    let router = sessions.get(&id).map(|s| s.session.router);
-                    let d = router.map(|r| bmp::decode(r, &bytes));
-                    (
-                        Frame::Message {
-                            id,
-                            bytes: Vec::new(),
-                        },
-                        d,
-                    )
-                }
-                other => (other, None),
+                Frame::Open { id, router, close } => Decoded::Open { id, router, close },
+                Frame::Message { id, router, bytes } => Decoded::Message {
+                    id,
+                    actions: bmp::decode(router, &bytes),
+                },
+                Frame::Closed { id, why } => Decoded::Closed { id, why },
             })
             .collect();
         let out = {
             let mut e = lock(&engine);
             let t = now();
-            for (frame, d) in decoded {
-                match frame {
-                    Frame::Open { id, router, close } => {
+            for d in decoded {
+                match d {
+                    Decoded::Open { id, router, close } => {
                         e.totals.sessions += 1;
                         e.totals.sessions_total += 1;
                         sessions.insert(
@@ -176,12 +189,12 @@ fn ingest(mut rx: mpsc::Receiver<Frame>, engine: Shared, events: mpsc::Sender<Ev
                             },
                         );
                     }
-                    Frame::Message { id, .. } => {
+                    Decoded::Message { id, actions } => {
                         let Some(s) = sessions.get_mut(&id).filter(|s| !s.dead) else {
                             continue;
                         };
-                        match d {
-                            Some(Ok(actions)) => {
+                        match actions {
+                            Ok(actions) => {
                                 if let Outcome::Terminated(reason) =
                                     s.session.apply(actions, &mut e, t)
                                 {
@@ -191,7 +204,7 @@ fn ingest(mut rx: mpsc::Receiver<Frame>, engine: Shared, events: mpsc::Sender<Ev
                                     );
                                 }
                             }
-                            Some(Err(err)) => {
+                            Err(err) => {
                                 e.totals.malformed += 1;
                                 warn!(
                                     "bmp {}: {err}; closing this session (other sessions go on; its routes are kept as stale until it reconnects)",
@@ -200,10 +213,9 @@ fn ingest(mut rx: mpsc::Receiver<Frame>, engine: Shared, events: mpsc::Sender<Ev
                                 s.dead = true;
                                 let _ = s.close.send(Some(err.to_string()));
                             }
-                            None => {}
                         }
                     }
-                    Frame::Closed { id, why } => {
+                    Decoded::Closed { id, why } => {
                         if let Some(s) = sessions.remove(&id) {
                             info!(
                                 "bmp {}: session ended ({why}); its routes are kept as stale for {}s or until it sends them again",
