@@ -556,3 +556,68 @@ fn a_real_frr_session_decodes() {
     );
     assert_eq!(active(&e), []);
 }
+
+/// The listener end to end on loopback: a session's first messages (sent
+/// at once, so they share the ingest batch with its opening) are applied,
+/// events come out, and a malformed message closes that session only.
+#[test]
+fn the_listener_ingests_and_closes_only_a_malformed_session() {
+    use std::{
+        io::{Read as _, Write as _},
+        time::{Duration, Instant},
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let engine = super::Shared::default();
+    super::lock(&engine).configure(&[contoso()], [(net("192.0.2.0/24"), "contoso")], 0.0);
+    let (tx, mut rx) = tokio::sync::mpsc::channel(16);
+    let addr = rt
+        .block_on(async {
+            super::listener::listen("127.0.0.1:0".parse().unwrap(), engine.clone(), tx)
+        })
+        .unwrap();
+    let q = peer("203.0.113.2", 64502);
+    let mut good = std::net::TcpStream::connect(addr).unwrap();
+    let mut bytes = synth::initiation("r1");
+    bytes.extend(synth::announce(&q, &[net("192.0.2.0/24")], &[64502, 64666]));
+    good.write_all(&bytes).unwrap();
+    let event = rt
+        .block_on(async { tokio::time::timeout(Duration::from_secs(5), rx.recv()).await })
+        .expect("an event within 5 s")
+        .unwrap();
+    assert!(
+        event.raised && event.kind == Kind::OriginHijack,
+        "{event:?}"
+    );
+    // A malformed message on a second session: it is closed, the first
+    // goes on.
+    let mut bad = std::net::TcpStream::connect(addr).unwrap();
+    bad.write_all(&[3, 0, 0, 0, 48, 0]).unwrap();
+    bad.write_all(&[0; 42]).unwrap();
+    bad.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    assert_eq!(bad.read(&mut [0u8; 1]).unwrap_or(1), 0, "closed by edged");
+    good.write_all(&synth::withdraw(&q, &[net("192.0.2.0/24")]))
+        .unwrap();
+    let event = rt
+        .block_on(async { tokio::time::timeout(Duration::from_secs(5), rx.recv()).await })
+        .expect("an event within 5 s")
+        .unwrap();
+    assert!(
+        !event.raised && event.kind == Kind::OriginHijack,
+        "{event:?}"
+    );
+    let t = Instant::now();
+    loop {
+        let totals = super::lock(&engine).totals.clone();
+        if totals.malformed == 1 && totals.sessions == 1 {
+            assert_eq!(totals.sessions_total, 2);
+            assert_eq!(totals.messages, 3);
+            break;
+        }
+        assert!(t.elapsed() < Duration::from_secs(5), "{totals:?}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
