@@ -155,6 +155,57 @@ struct Stored {
     anomaly: Option<Key>,
 }
 
+/// The paths of one prefix, by (peer, RIB): a few (monitored peers times
+/// RIBs), so a vector (a B-tree node per prefix would cost over a
+/// kilobyte each at a full table).
+#[derive(Clone, Debug, Default)]
+struct Paths(Vec<((Peer, Rib), Stored)>);
+
+impl Paths {
+    fn position(&self, key: &(Peer, Rib)) -> Option<usize> {
+        self.0.iter().position(|(k, _)| k == key)
+    }
+
+    fn remove(&mut self, key: &(Peer, Rib)) -> Option<Stored> {
+        self.position(key).map(|i| self.0.swap_remove(i).1)
+    }
+
+    /// Sets the path of `key`; the one it replaces.
+    fn insert(&mut self, key: (Peer, Rib), value: Stored) -> Option<Stored> {
+        match self.position(&key) {
+            Some(i) => Some(std::mem::replace(&mut self.0[i].1, value)),
+            None => {
+                self.0.push((key, value));
+                None
+            }
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&(Peer, Rib), &Stored)> {
+        self.0.iter().map(|(k, v)| (k, v))
+    }
+
+    fn iter_mut(&mut self) -> impl Iterator<Item = (&(Peer, Rib), &mut Stored)> {
+        self.0.iter_mut().map(|(k, v)| (&*k, v))
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+}
+
+impl IntoIterator for Paths {
+    type Item = ((Peer, Rib), Stored);
+    type IntoIter = std::vec::IntoIter<((Peer, Rib), Stored)>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
+    }
+}
+
 /// Identity of an anomaly: one per kind, registration, announced prefix,
 /// offending AS and (AS hops) peer.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -255,12 +306,34 @@ pub struct Totals {
 struct Hops {
     /// Current hops by prefix.
     by_prefix: HashMap<IpNet, u32>,
+    /// How many prefixes have each hop count (the current shortest is the
+    /// first key: no scan per update).
+    counts: BTreeMap<u32, usize>,
     shortest: Option<u32>,
 }
 
 impl Hops {
     fn current(&self) -> Option<u32> {
-        self.by_prefix.values().copied().min()
+        self.counts.keys().next().copied()
+    }
+
+    /// Sets (`Some`) or removes (`None`) a prefix's hop count.
+    fn set(&mut self, prefix: IpNet, hops: Option<u32>) {
+        let old = match hops {
+            Some(h) => {
+                *self.counts.entry(h).or_default() += 1;
+                self.by_prefix.insert(prefix, h)
+            }
+            None => self.by_prefix.remove(&prefix),
+        };
+        if let Some(o) = old
+            && let Some(n) = self.counts.get_mut(&o)
+        {
+            *n -= 1;
+            if *n == 0 {
+                self.counts.remove(&o);
+            }
+        }
     }
 }
 
@@ -281,7 +354,7 @@ pub struct Engine {
     trie4: Trie,
     trie6: Trie,
     /// Announced prefix → path per (peer, rib).
-    routes: HashMap<IpNet, BTreeMap<(Peer, Rib), Stored>>,
+    routes: HashMap<IpNet, Paths>,
     active: BTreeMap<Key, Anomaly>,
     /// Witnesses of each active path anomaly.
     witnesses: HashMap<Key, BTreeSet<(Peer, Rib)>>,
@@ -295,6 +368,8 @@ pub struct Engine {
     dirty_hops: BTreeSet<(usize, Peer)>,
     raised: BTreeMap<(usize, Kind), u64>,
     events: Vec<Event>,
+    /// Paths in `routes`.
+    paths: u64,
     pub totals: Totals,
 }
 
@@ -358,6 +433,7 @@ impl Engine {
         let prefixes: Vec<IpNet> = self.routes.keys().copied().collect();
         for prefix in prefixes {
             let paths = self.routes.remove(&prefix).unwrap_or_default();
+            self.paths -= paths.len() as u64;
             for ((peer, rib), stored) in paths {
                 self.unwitness(&prefix, &peer, rib, &stored);
                 if self.covering(&prefix).is_some() {
@@ -435,6 +511,7 @@ impl Engine {
             .and_then(|m| m.remove(&(peer.clone(), rib)));
         let since = match old {
             Some(o) => {
+                self.paths -= 1;
                 self.unwitness(&prefix, peer, rib, &o);
                 // The same path sent again (a refresh, a reconnect's
                 // table): it keeps its time.
@@ -455,6 +532,7 @@ impl Engine {
         let Some(old) = paths.remove(&(peer.clone(), rib)) else {
             return;
         };
+        self.paths -= 1;
         if paths.is_empty() {
             self.routes.remove(&prefix);
         }
@@ -511,7 +589,7 @@ impl Engine {
     fn remove_where(&mut self, f: impl Fn(&Peer, &IpNet, &Stored) -> bool) {
         let mut gone = Vec::new();
         for (prefix, paths) in &self.routes {
-            for ((p, rib), s) in paths {
+            for ((p, rib), s) in paths.iter() {
                 if f(p, prefix, s) {
                     gone.push((*prefix, p.clone(), *rib));
                 }
@@ -521,6 +599,7 @@ impl Engine {
             if let Some(paths) = self.routes.get_mut(&prefix)
                 && let Some(old) = paths.remove(&(peer.clone(), rib))
             {
+                self.paths -= 1;
                 if paths.is_empty() {
                     self.routes.remove(&prefix);
                 }
@@ -577,14 +656,13 @@ impl Engine {
             self.hops
                 .entry((reg, peer.clone()))
                 .or_default()
-                .by_prefix
-                .insert(prefix, attrs.hops);
+                .set(prefix, Some(attrs.hops));
             self.dirty_hops.insert((reg, peer.clone()));
         }
         if self.registered[r].net == prefix {
             self.dirty_registered.insert(r);
         }
-        self.routes.entry(prefix).or_default().insert(
+        let old = self.routes.entry(prefix).or_default().insert(
             (peer, rib),
             Stored {
                 attrs,
@@ -593,6 +671,9 @@ impl Engine {
                 anomaly,
             },
         );
+        if old.is_none() {
+            self.paths += 1;
+        }
     }
 
     /// Takes a removed path's witness out.
@@ -613,10 +694,7 @@ impl Engine {
                     .min()
             });
             if let Some(h) = self.hops.get_mut(&(reg, peer.clone())) {
-                match other {
-                    Some(o) => h.by_prefix.insert(*prefix, o),
-                    None => h.by_prefix.remove(prefix),
-                };
+                h.set(*prefix, other);
             }
             self.dirty_hops.insert((reg, peer.clone()));
         }
@@ -807,7 +885,7 @@ impl Engine {
             if !prefix.contains(net) {
                 continue;
             }
-            for ((peer, rib), s) in paths {
+            for ((peer, rib), s) in paths.iter() {
                 rows.push(PathRow {
                     prefix: *net,
                     peer: peer.clone(),
@@ -895,7 +973,11 @@ impl Engine {
 
     /// Paths kept.
     pub fn path_count(&self) -> u64 {
-        self.routes.values().map(|m| m.len() as u64).sum()
+        debug_assert_eq!(
+            self.paths,
+            self.routes.values().map(|m| m.len() as u64).sum::<u64>()
+        );
+        self.paths
     }
 }
 

@@ -31,7 +31,9 @@ pub const BATCH: usize = 1024;
 /// Events queued toward the daemon.
 pub const EVENTS: usize = 1024;
 
-enum Frame {
+/// What a session passes to the ingest thread: its opening, a message
+/// (`T`: its bytes; then, decoded, its actions), its end.
+enum Frame<T> {
     Open {
         id: u64,
         router: IpAddr,
@@ -40,13 +42,15 @@ enum Frame {
     Message {
         id: u64,
         router: IpAddr,
-        bytes: Vec<u8>,
+        body: T,
     },
     Closed {
         id: u64,
         why: String,
     },
 }
+
+type Decoded = Frame<Result<Vec<bmp::Action>, bmp::BmpError>>;
 
 /// Binds `addr` now (a failure names it), then accepts BMP sessions on
 /// the current tokio runtime and ingests them on a thread of its own;
@@ -68,7 +72,7 @@ pub fn listen(
     Ok(bound)
 }
 
-async fn accept(listener: TcpListener, tx: mpsc::Sender<Frame>) {
+async fn accept(listener: TcpListener, tx: mpsc::Sender<Frame<Vec<u8>>>) {
     let mut next = 0u64;
     loop {
         match listener.accept().await {
@@ -85,7 +89,7 @@ async fn accept(listener: TcpListener, tx: mpsc::Sender<Frame>) {
     }
 }
 
-async fn session(stream: TcpStream, from: SocketAddr, id: u64, tx: mpsc::Sender<Frame>) {
+async fn session(stream: TcpStream, from: SocketAddr, id: u64, tx: mpsc::Sender<Frame<Vec<u8>>>) {
     let (close, mut closed) = watch::channel(None);
     let router = from.ip().to_canonical();
     if tx.send(Frame::Open { id, router, close }).await.is_err() {
@@ -117,28 +121,19 @@ async fn session(stream: TcpStream, from: SocketAddr, id: u64, tx: mpsc::Sender<
         if let Err(e) = reader.read_exact(&mut bytes[HEADER_LEN..]).await {
             break format!("the session ended inside a message: {e}");
         }
-        if tx.send(Frame::Message { id, router, bytes }).await.is_err() {
+        if tx
+            .send(Frame::Message {
+                id,
+                router,
+                body: bytes,
+            })
+            .await
+            .is_err()
+        {
             return;
         }
     };
     let _ = tx.send(Frame::Closed { id, why }).await;
-}
-
-/// A frame, its message decoded.
-enum Decoded {
-    Open {
-        id: u64,
-        router: IpAddr,
-        close: watch::Sender<Option<String>>,
-    },
-    Message {
-        id: u64,
-        actions: Result<Vec<bmp::Action>, bmp::BmpError>,
-    },
-    Closed {
-        id: u64,
-        why: String,
-    },
 }
 
 struct Open {
@@ -148,7 +143,7 @@ struct Open {
     dead: bool,
 }
 
-fn ingest(mut rx: mpsc::Receiver<Frame>, engine: Shared, events: mpsc::Sender<Event>) {
+fn ingest(mut rx: mpsc::Receiver<Frame<Vec<u8>>>, engine: Shared, events: mpsc::Sender<Event>) {
     let mut sessions: HashMap<u64, Open> = HashMap::new();
     let mut batch = Vec::with_capacity(BATCH);
     while let Some(first) = rx.blocking_recv() {
@@ -165,9 +160,10 @@ fn ingest(mut rx: mpsc::Receiver<Frame>, engine: Shared, events: mpsc::Sender<Ev
             .drain(..)
             .map(|f| match f {
                 Frame::Open { id, router, close } => Decoded::Open { id, router, close },
-                Frame::Message { id, router, bytes } => Decoded::Message {
+                Frame::Message { id, router, body } => Decoded::Message {
                     id,
-                    actions: bmp::decode(router, &bytes),
+                    router,
+                    body: bmp::decode(router, &body),
                 },
                 Frame::Closed { id, why } => Decoded::Closed { id, why },
             })
@@ -189,7 +185,9 @@ fn ingest(mut rx: mpsc::Receiver<Frame>, engine: Shared, events: mpsc::Sender<Ev
                             },
                         );
                     }
-                    Decoded::Message { id, actions } => {
+                    Decoded::Message {
+                        id, body: actions, ..
+                    } => {
                         let Some(s) = sessions.get_mut(&id).filter(|s| !s.dead) else {
                             continue;
                         };
