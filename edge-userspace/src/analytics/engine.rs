@@ -152,7 +152,8 @@ struct Stored {
     since: f64,
     stale: bool,
     /// The anomaly it witnesses.
-    anomaly: Option<Key>,
+    /// Boxed: most paths show none, and a full table keeps a million.
+    anomaly: Option<Box<Key>>,
 }
 
 /// The paths of one prefix, by (peer, RIB): a few (monitored peers times
@@ -662,15 +663,19 @@ impl Engine {
         if self.registered[r].net == prefix {
             self.dirty_registered.insert(r);
         }
-        let old = self.routes.entry(prefix).or_default().insert(
-            (peer, rib),
-            Stored {
-                attrs,
-                since,
-                stale,
-                anomaly,
-            },
-        );
+        let old = self
+            .routes
+            .entry(prefix)
+            .or_insert_with(|| Paths(Vec::with_capacity(1)))
+            .insert(
+                (peer, rib),
+                Stored {
+                    attrs,
+                    since,
+                    stale,
+                    anomaly: anomaly.map(Box::new),
+                },
+            );
         if old.is_none() {
             self.paths += 1;
         }
@@ -682,7 +687,7 @@ impl Engine {
             if let Some(w) = self.witnesses.get_mut(key) {
                 w.remove(&(peer.clone(), rib));
             }
-            self.dirty.insert(key.clone());
+            self.dirty.insert(Key::clone(key));
         } else if let Some(r) = self.covering(prefix) {
             let reg = self.registered[r].registration;
             // A legitimate path of the same peer for the same prefix in

@@ -642,6 +642,8 @@ mod shipped_example {
         assert!(plan.pops.iter().any(|p| p.next_hop.is_some()));
         assert_eq!(plan.route_sources.len(), 2);
         assert_eq!(plan.prefixes.len(), 6);
+        assert_eq!(plan.registrations.len(), 1);
+        assert!(plan.bmp_listen.is_some());
         for section in [
             "[daemon]",
             "[limits]",
@@ -651,6 +653,8 @@ mod shipped_example {
             "[[policies]]",
             "[[prefixes]]",
             "[[route_sources]]",
+            "[bmp]",
+            "[[registrations]]",
         ] {
             assert!(text.contains(section), "{section}");
         }
