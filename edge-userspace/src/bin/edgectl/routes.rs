@@ -166,6 +166,40 @@ mod tests {
     use super::*;
 
     #[test]
+    fn paths_and_anomalies_as_text() {
+        let v: serde_json::Value = serde_json::json!({
+            "bmp": {"listen": "127.0.0.1:11019", "totals": {"announcements": 2, "malformed": 0, "messages": 3, "paths": 1, "sessions": 1, "sessions_total": 1, "withdrawals": 0}},
+            "paths": [{
+                "anomaly": "origin_hijack", "as_path": [64511], "communities": ["64511:1"], "hops": 1,
+                "origin": "igp", "origin_asn": 64511,
+                "peer": {"address": "198.18.2.1", "asn": 64511, "distinguisher": 0, "router": "127.0.0.1"},
+                "prefix": "192.0.2.0/25", "rib": "pre_policy", "since": 0.0, "stale": true
+            }],
+            "prefix": "192.0.2.0/25", "registered": "192.0.2.0/25", "registration": "contoso"
+        });
+        let r: RoutePaths = serde_json::from_value(v).unwrap();
+        let text = show(&r);
+        assert!(
+            text.contains("192.0.2.0/25: registered as 192.0.2.0/25 (contoso)"),
+            "{text}"
+        );
+        assert!(text.contains("198.18.2.1 AS64511 @127.0.0.1"), "{text}");
+        assert!(text.contains("origin_hijack (stale)"), "{text}");
+        assert!(text.contains("1970-01-01T00:00:00.000Z"), "{text}");
+        let a = Anomalies {
+            active: Vec::new(),
+            bmp: r.bmp.clone(),
+            cleared: Vec::new(),
+        };
+        let text = anomalies(&a);
+        assert!(text.contains("0 active\n0 cleared\n"), "{text}");
+        assert!(
+            text.starts_with("BMP on 127.0.0.1:11019: 1 sessions open"),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn since_takes_durations_and_times() {
         assert_eq!(since("90s", 1000.0).unwrap(), 910.0);
         assert_eq!(since("15m", 1000.0).unwrap(), 100.0);
