@@ -43,6 +43,9 @@ _edgectl() {
             edgectl,report)
                 cmd="edgectl__subcmd__report"
                 ;;
+            edgectl,routes)
+                cmd="edgectl__subcmd__routes"
+                ;;
             edgectl,stats)
                 cmd="edgectl__subcmd__stats"
                 ;;
@@ -109,6 +112,9 @@ _edgectl() {
             edgectl__subcmd__help,report)
                 cmd="edgectl__subcmd__help__subcmd__report"
                 ;;
+            edgectl__subcmd__help,routes)
+                cmd="edgectl__subcmd__help__subcmd__routes"
+                ;;
             edgectl__subcmd__help,stats)
                 cmd="edgectl__subcmd__help__subcmd__stats"
                 ;;
@@ -168,6 +174,12 @@ _edgectl() {
                 ;;
             edgectl__subcmd__help__subcmd__report,latency)
                 cmd="edgectl__subcmd__help__subcmd__report__subcmd__latency"
+                ;;
+            edgectl__subcmd__help__subcmd__routes,anomalies)
+                cmd="edgectl__subcmd__help__subcmd__routes__subcmd__anomalies"
+                ;;
+            edgectl__subcmd__help__subcmd__routes,show)
+                cmd="edgectl__subcmd__help__subcmd__routes__subcmd__show"
                 ;;
             edgectl__subcmd__help__subcmd__stats,prefix)
                 cmd="edgectl__subcmd__help__subcmd__stats__subcmd__prefix"
@@ -280,6 +292,24 @@ _edgectl() {
             edgectl__subcmd__report__subcmd__help,latency)
                 cmd="edgectl__subcmd__report__subcmd__help__subcmd__latency"
                 ;;
+            edgectl__subcmd__routes,anomalies)
+                cmd="edgectl__subcmd__routes__subcmd__anomalies"
+                ;;
+            edgectl__subcmd__routes,help)
+                cmd="edgectl__subcmd__routes__subcmd__help"
+                ;;
+            edgectl__subcmd__routes,show)
+                cmd="edgectl__subcmd__routes__subcmd__show"
+                ;;
+            edgectl__subcmd__routes__subcmd__help,anomalies)
+                cmd="edgectl__subcmd__routes__subcmd__help__subcmd__anomalies"
+                ;;
+            edgectl__subcmd__routes__subcmd__help,help)
+                cmd="edgectl__subcmd__routes__subcmd__help__subcmd__help"
+                ;;
+            edgectl__subcmd__routes__subcmd__help,show)
+                cmd="edgectl__subcmd__routes__subcmd__help__subcmd__show"
+                ;;
             edgectl__subcmd__stats,help)
                 cmd="edgectl__subcmd__stats__subcmd__help"
                 ;;
@@ -299,7 +329,7 @@ _edgectl() {
 
     case "${cmd}" in
         edgectl)
-            opts="-h -V --socket --json --timeout --help --version status stats prefix pop policy config live report events teardown completions help"
+            opts="-h -V --socket --json --timeout --help --version status stats prefix pop policy config live report events routes teardown completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -567,7 +597,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__help)
-            opts="status stats prefix pop policy config live report events teardown completions help"
+            opts="status stats prefix pop policy config live report events routes teardown completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -931,6 +961,48 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__help__subcmd__report__subcmd__latency)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__help__subcmd__routes)
+            opts="show anomalies"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__help__subcmd__routes__subcmd__anomalies)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__help__subcmd__routes__subcmd__show)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1759,6 +1831,132 @@ _edgectl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --socket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__routes)
+            opts="-h --socket --json --timeout --help show anomalies help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --socket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__routes__subcmd__anomalies)
+            opts="-h --since --socket --json --timeout --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --since)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --socket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__routes__subcmd__help)
+            opts="show anomalies help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__routes__subcmd__help__subcmd__anomalies)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__routes__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__routes__subcmd__help__subcmd__show)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__routes__subcmd__show)
+            opts="-h --socket --json --timeout --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 --socket)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

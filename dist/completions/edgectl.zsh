@@ -607,6 +607,75 @@ _arguments "${_arguments_options[@]}" : \
 '--help[Print help]' \
 && ret=0
 ;;
+(routes)
+_arguments "${_arguments_options[@]}" : \
+'--socket=[edged'\''s control socket (\`daemon.socket_path\` in edged'\''s config)]:SOCKET:_files' \
+'--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
+'--json[Print machine-readable JSON instead of text]' \
+'-h[Print help]' \
+'--help[Print help]' \
+":: :_edgectl__subcmd__routes_commands" \
+"*::: :->routes" \
+&& ret=0
+
+    case $state in
+    (routes)
+        words=($line[1] "${words[@]}")
+        (( CURRENT += 1 ))
+        curcontext="${curcontext%:*:*}:edgectl-routes-command-$line[1]:"
+        case $line[1] in
+            (show)
+_arguments "${_arguments_options[@]}" : \
+'--socket=[edged'\''s control socket (\`daemon.socket_path\` in edged'\''s config)]:SOCKET:_files' \
+'--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
+'--json[Print machine-readable JSON instead of text]' \
+'-h[Print help]' \
+'--help[Print help]' \
+':prefix:_default' \
+&& ret=0
+;;
+(anomalies)
+_arguments "${_arguments_options[@]}" : \
+'--since=[Only those raised or cleared since\: a duration back from now (90s, 15m, 2h, 1d) or an RFC 3339 time]:WHEN:_default' \
+'--socket=[edged'\''s control socket (\`daemon.socket_path\` in edged'\''s config)]:SOCKET:_files' \
+'--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
+'--json[Print machine-readable JSON instead of text]' \
+'-h[Print help]' \
+'--help[Print help]' \
+&& ret=0
+;;
+(help)
+_arguments "${_arguments_options[@]}" : \
+":: :_edgectl__subcmd__routes__subcmd__help_commands" \
+"*::: :->help" \
+&& ret=0
+
+    case $state in
+    (help)
+        words=($line[1] "${words[@]}")
+        (( CURRENT += 1 ))
+        curcontext="${curcontext%:*:*}:edgectl-routes-help-command-$line[1]:"
+        case $line[1] in
+            (show)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(anomalies)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(help)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+        esac
+    ;;
+esac
+;;
+        esac
+    ;;
+esac
+;;
 (teardown)
 _arguments "${_arguments_options[@]}" : \
 '--socket=[edged'\''s control socket (\`daemon.socket_path\` in edged'\''s config)]:SOCKET:_files' \
@@ -830,6 +899,30 @@ esac
 _arguments "${_arguments_options[@]}" : \
 && ret=0
 ;;
+(routes)
+_arguments "${_arguments_options[@]}" : \
+":: :_edgectl__subcmd__help__subcmd__routes_commands" \
+"*::: :->routes" \
+&& ret=0
+
+    case $state in
+    (routes)
+        words=($line[1] "${words[@]}")
+        (( CURRENT += 1 ))
+        curcontext="${curcontext%:*:*}:edgectl-help-routes-command-$line[1]:"
+        case $line[1] in
+            (show)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(anomalies)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+        esac
+    ;;
+esac
+;;
 (teardown)
 _arguments "${_arguments_options[@]}" : \
 && ret=0
@@ -863,6 +956,7 @@ _edgectl_commands() {
 'live:Live changes\: the prefixes added, replaced or removed with edgectl on top of the config file' \
 'report:Reports' \
 'events:Recent events\: protection violations, PoP state changes, fallbacks, interface changes, operators'\'' changes' \
+'routes:Route analytics from the BGP speakers'\'' BMP feeds\: who announces the registered prefixes, hijacks, leaks, visibility, AS hops' \
 'teardown:Remove the forwarder\: detach from every port, remove pins and state; edged exits' \
 'completions:Print a shell completion script' \
 'help:Print this message or the help of the given subcommand(s)' \
@@ -958,6 +1052,7 @@ _edgectl__subcmd__help_commands() {
 'live:Live changes\: the prefixes added, replaced or removed with edgectl on top of the config file' \
 'report:Reports' \
 'events:Recent events\: protection violations, PoP state changes, fallbacks, interface changes, operators'\'' changes' \
+'routes:Route analytics from the BGP speakers'\'' BMP feeds\: who announces the registered prefixes, hijacks, leaks, visibility, AS hops' \
 'teardown:Remove the forwarder\: detach from every port, remove pins and state; edged exits' \
 'completions:Print a shell completion script' \
 'help:Print this message or the help of the given subcommand(s)' \
@@ -1116,6 +1211,24 @@ _edgectl__subcmd__help__subcmd__report_commands() {
 _edgectl__subcmd__help__subcmd__report__subcmd__latency_commands() {
     local commands; commands=()
     _describe -t commands 'edgectl help report latency commands' commands "$@"
+}
+(( $+functions[_edgectl__subcmd__help__subcmd__routes_commands] )) ||
+_edgectl__subcmd__help__subcmd__routes_commands() {
+    local commands; commands=(
+'show:Every path the monitored peers announce for PREFIX and its more-specifics\: peer, RIB, AS path, origin, communities, since when, and the anomaly it shows' \
+'anomalies:Route anomalies\: the active ones, then the cleared ones edged keeps' \
+    )
+    _describe -t commands 'edgectl help routes commands' commands "$@"
+}
+(( $+functions[_edgectl__subcmd__help__subcmd__routes__subcmd__anomalies_commands] )) ||
+_edgectl__subcmd__help__subcmd__routes__subcmd__anomalies_commands() {
+    local commands; commands=()
+    _describe -t commands 'edgectl help routes anomalies commands' commands "$@"
+}
+(( $+functions[_edgectl__subcmd__help__subcmd__routes__subcmd__show_commands] )) ||
+_edgectl__subcmd__help__subcmd__routes__subcmd__show_commands() {
+    local commands; commands=()
+    _describe -t commands 'edgectl help routes show commands' commands "$@"
 }
 (( $+functions[_edgectl__subcmd__help__subcmd__stats_commands] )) ||
 _edgectl__subcmd__help__subcmd__stats_commands() {
@@ -1389,6 +1502,49 @@ _edgectl__subcmd__report__subcmd__help__subcmd__latency_commands() {
 _edgectl__subcmd__report__subcmd__latency_commands() {
     local commands; commands=()
     _describe -t commands 'edgectl report latency commands' commands "$@"
+}
+(( $+functions[_edgectl__subcmd__routes_commands] )) ||
+_edgectl__subcmd__routes_commands() {
+    local commands; commands=(
+'show:Every path the monitored peers announce for PREFIX and its more-specifics\: peer, RIB, AS path, origin, communities, since when, and the anomaly it shows' \
+'anomalies:Route anomalies\: the active ones, then the cleared ones edged keeps' \
+'help:Print this message or the help of the given subcommand(s)' \
+    )
+    _describe -t commands 'edgectl routes commands' commands "$@"
+}
+(( $+functions[_edgectl__subcmd__routes__subcmd__anomalies_commands] )) ||
+_edgectl__subcmd__routes__subcmd__anomalies_commands() {
+    local commands; commands=()
+    _describe -t commands 'edgectl routes anomalies commands' commands "$@"
+}
+(( $+functions[_edgectl__subcmd__routes__subcmd__help_commands] )) ||
+_edgectl__subcmd__routes__subcmd__help_commands() {
+    local commands; commands=(
+'show:Every path the monitored peers announce for PREFIX and its more-specifics\: peer, RIB, AS path, origin, communities, since when, and the anomaly it shows' \
+'anomalies:Route anomalies\: the active ones, then the cleared ones edged keeps' \
+'help:Print this message or the help of the given subcommand(s)' \
+    )
+    _describe -t commands 'edgectl routes help commands' commands "$@"
+}
+(( $+functions[_edgectl__subcmd__routes__subcmd__help__subcmd__anomalies_commands] )) ||
+_edgectl__subcmd__routes__subcmd__help__subcmd__anomalies_commands() {
+    local commands; commands=()
+    _describe -t commands 'edgectl routes help anomalies commands' commands "$@"
+}
+(( $+functions[_edgectl__subcmd__routes__subcmd__help__subcmd__help_commands] )) ||
+_edgectl__subcmd__routes__subcmd__help__subcmd__help_commands() {
+    local commands; commands=()
+    _describe -t commands 'edgectl routes help help commands' commands "$@"
+}
+(( $+functions[_edgectl__subcmd__routes__subcmd__help__subcmd__show_commands] )) ||
+_edgectl__subcmd__routes__subcmd__help__subcmd__show_commands() {
+    local commands; commands=()
+    _describe -t commands 'edgectl routes help show commands' commands "$@"
+}
+(( $+functions[_edgectl__subcmd__routes__subcmd__show_commands] )) ||
+_edgectl__subcmd__routes__subcmd__show_commands() {
+    local commands; commands=()
+    _describe -t commands 'edgectl routes show commands' commands "$@"
 }
 (( $+functions[_edgectl__subcmd__stats_commands] )) ||
 _edgectl__subcmd__stats_commands() {

@@ -974,6 +974,32 @@ pub fn http_get(ns: &str, addr: SocketAddr, path: &str) -> String {
     })
 }
 
+/// Lints an exposition in the classic text format with `promtool check
+/// metrics` (Debian package prometheus); panics with its findings.
+pub fn promtool_check(exposition: &str) {
+    use std::io::Write as _;
+    let mut promtool = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool (xtask setup installs the Debian package prometheus)");
+    promtool
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(exposition.as_bytes())
+        .unwrap();
+    let out = promtool.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool check metrics: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// The value of the sample `name{labels}` in a Prometheus exposition.
 pub fn sample(exposition: &str, series: &str) -> Option<f64> {
     exposition

@@ -54,12 +54,13 @@ pub fn fuzz(seconds: u64, frames: u64, seed: Option<String>) -> Result<ExitCode>
 pub const TEST_FUZZ_SECONDS: u64 = 3;
 
 /// The cargo-fuzz targets (fuzz/Cargo.toml) and their dictionaries.
-const FUZZ_TARGETS: [(&str, Option<&str>); 5] = [
+const FUZZ_TARGETS: [(&str, Option<&str>); 6] = [
     ("config_parse", Some("config.dict")),
     ("config_parse_with", Some("config.dict")),
     ("live_strings", None),
     ("change_pipeline", None),
     ("control_decode", Some("control.dict")),
+    ("bmp_decode", None),
 ];
 
 /// Runs every cargo-fuzz target for `seconds` (nightly, libFuzzer), from

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use anyhow::{Context as _, Result};
 use clap::Parser;
 use edge_userspace::{
+    analytics,
     control::{self, Request},
     daemon::{self, Daemon, Overrides, logging, notify},
     dataplane::{events, loader},
@@ -153,8 +154,19 @@ async fn run(args: Args) -> Result<()> {
             plan.pin_path.clone(),
             daemon.view(),
             daemon.host_facts(),
+            plan.bmp_listen.map(|_| daemon.analytics()),
         )?;
         info!("metrics on http://{addr}/metrics");
+    }
+    // Route analytics: BMP sessions ingested on a thread of their own;
+    // their events come back here (bounded).
+    let (route_tx, mut route_rx) = mpsc::channel(analytics::listener::EVENTS);
+    if let Some(addr) = plan.bmp_listen {
+        let bound = analytics::listener::listen(addr, daemon.analytics(), route_tx)
+            .with_context(|| format!("binding the BMP listener [bmp] listen = \"{addr}\""))?;
+        info!("route analytics: BMP on {bound}");
+    } else {
+        drop(route_tx);
     }
     let (tx, mut rx) = mpsc::channel(64);
     tokio::spawn(control::serve(listener, tx, readers));
@@ -188,7 +200,11 @@ async fn run(args: Args) -> Result<()> {
                 if reload {
                     notify::reloading("reloading the config (control socket)");
                 }
-                let (response, exit) = block_in_place(|| daemon.handle(request, Some(caller)));
+                let (response, exit) = block_in_place(|| {
+                    let r = daemon.handle(request, Some(caller));
+                    daemon.sync_analytics();
+                    r
+                });
                 if reload && response.ok {
                     // Ports may have changed.
                     block_in_place(|| {
@@ -219,17 +235,26 @@ async fn run(args: Args) -> Result<()> {
                     break;
                 }
             }
-            Some(event) = events.routes.recv() => block_in_place(|| daemon.routes_changed(event, &mut events.routes)),
+            Some(event) = events.routes.recv() => block_in_place(|| {
+                daemon.routes_changed(event, &mut events.routes);
+                daemon.sync_analytics();
+            }),
+            Some(event) = route_rx.recv() => daemon.route_event(event),
             Some(event) = events.health.recv() => block_in_place(|| daemon.health_event(event)),
             Some(()) = events.links.recv() => block_in_place(|| daemon.check_links()),
             Some(()) = events.neighbours.recv() => block_in_place(|| daemon.neighbours_changed(&mut events.neighbours)),
             Some(event) = events.protection.recv() => daemon.protection_event(event),
-            _ = flush.tick() => daemon.flush_events(),
+            _ = flush.tick() => {
+                daemon.flush_events();
+                daemon.analytics_tick();
+            }
             _ = host_check.tick() => block_in_place(|| daemon.check_veth_peers(false)),
             _ = link_check.tick() => block_in_place(|| daemon.check_links()),
             _ = sighup.recv() => {
                 notify::reloading("reloading the config (SIGHUP)");
-                match block_in_place(|| daemon.reload(false)) {
+                let reloaded = block_in_place(|| daemon.reload(false));
+                daemon.sync_analytics();
+                match reloaded {
                     Ok(c) => {
                         info!("SIGHUP: reloaded ({} written, {} removed)", c.written, c.removed);
                         block_in_place(|| {

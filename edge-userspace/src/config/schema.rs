@@ -30,6 +30,27 @@ pub(crate) struct File {
     pub(crate) prefixes: Vec<PrefixConfig>,
     #[serde(default)]
     pub(crate) route_sources: Vec<RouteSourceConfig>,
+    #[serde(default)]
+    pub(crate) registrations: Vec<RegistrationConfig>,
+    pub(crate) bmp: Option<BmpConfig>,
+}
+
+/// `[[registrations]]`: who may announce a registration's prefixes in BGP
+/// (route analytics over BMP).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RegistrationConfig {
+    pub(crate) name: Spanned<String>,
+    pub(crate) origin_asns: Spanned<Vec<Spanned<i64>>>,
+    #[serde(default)]
+    pub(crate) upstream_asns: Option<Spanned<Vec<Spanned<i64>>>>,
+}
+
+/// `[bmp]`: where edged listens for BGP speakers' BMP sessions.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct BmpConfig {
+    pub(crate) listen: Spanned<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -642,6 +642,8 @@ mod shipped_example {
         assert!(plan.pops.iter().any(|p| p.next_hop.is_some()));
         assert_eq!(plan.route_sources.len(), 2);
         assert_eq!(plan.prefixes.len(), 6);
+        assert_eq!(plan.registrations.len(), 1);
+        assert!(plan.bmp_listen.is_some());
         for section in [
             "[daemon]",
             "[limits]",
@@ -651,6 +653,8 @@ mod shipped_example {
             "[[policies]]",
             "[[prefixes]]",
             "[[route_sources]]",
+            "[bmp]",
+            "[[registrations]]",
         ] {
             assert!(text.contains(section), "{section}");
         }
@@ -1126,4 +1130,61 @@ fn a_value_left_open_over_lines_hides_no_later_problem() {
     // What only follows from the table left out, and the later table's own.
     assert!(p[1].contains("unknown policy \"eu\""), "{p:#?}");
     assert!(p[2].contains("99"), "{p:#?}");
+}
+
+#[test]
+fn registrations_and_bmp_resolve() {
+    let text = format!(
+        "{GOOD}\n[bmp]\nlisten = \"127.0.0.1:11019\"\n\n[[registrations]]\nname = \"contoso\"\norigin_asns = [64500, 65536]\nupstream_asns = [64501]\n"
+    );
+    let plan = parse(&text).unwrap();
+    assert_eq!(plan.bmp_listen, Some("127.0.0.1:11019".parse().unwrap()));
+    assert_eq!(
+        plan.registrations,
+        [PlannedRegistration {
+            name: "contoso".into(),
+            origin_asns: vec![64500, 65536],
+            upstream_asns: vec![64501],
+        }]
+    );
+    // Neither is required.
+    let plan = parse(GOOD).unwrap();
+    assert_eq!(plan.bmp_listen, None);
+    assert!(plan.registrations.is_empty());
+}
+
+#[test]
+fn bad_registrations_are_reported_with_their_lines() {
+    let base = GOOD.lines().count();
+    let text = format!(
+        "{GOOD}\n[bmp]\nlisten = \"localhost\"\n\n[[registrations]]\nname = \"contoso\"\norigin_asns = [0, 23456, 64500, 64500, 4294967296]\nupstream_asns = [-1]\n\n[[registrations]]\nname = \"contoso\"\norigin_asns = [64500]\n\n[[registrations]]\nname = \"nobody\"\norigin_asns = []\n"
+    );
+    let got = problems(&text);
+    let line = |n: usize| format!("line {}", base + n);
+    let want = [
+        (line(3), "[bmp] listen \"localhost\" is not an IP:port"),
+        (line(7), "origin_asns: 0 is not an ASN"),
+        (line(7), "23456 is AS_TRANS"),
+        (line(7), "64500 is listed twice"),
+        (line(7), "4294967296 is not an ASN"),
+        (line(8), "upstream_asns: -1 is not an ASN"),
+        (line(11), "registration \"contoso\" is declared twice"),
+        (line(15), "registration \"nobody\": no [[prefixes]] entry"),
+        (line(16), "registration \"nobody\": origin_asns is empty"),
+    ];
+    for (l, m) in &want {
+        assert!(
+            got.iter().any(|p| p.contains(l.as_str()) && p.contains(m)),
+            "no problem {m:?} at {l} in {got:#?}"
+        );
+    }
+    assert_eq!(got.len(), want.len(), "{got:#?}");
+}
+
+#[test]
+fn registrations_need_bmp() {
+    let text = format!("{GOOD}\n[[registrations]]\nname = \"contoso\"\norigin_asns = [64500]\n");
+    let got = problems(&text);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(got[0].contains("add [bmp] listen"), "{got:?}");
 }

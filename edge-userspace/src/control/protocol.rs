@@ -20,7 +20,7 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::{config::PrefixSpec, desired};
+use crate::{analytics, config::PrefixSpec, desired};
 
 /// The protocol version this build speaks (requests and replies).
 pub const PROTOCOL: u32 = 1;
@@ -151,6 +151,16 @@ pub enum Request {
     ConfigShow {},
     /// Reply: [`TornDown`].
     Teardown {},
+    /// Every path the BMP-monitored peers announce for `prefix` and its
+    /// more-specifics (route analytics). Reply: [`RoutePaths`].
+    RoutesShow { prefix: IpNet },
+    /// Route anomalies: the active ones and the cleared ones edged keeps;
+    /// with `since` (Unix seconds), only those raised or cleared since.
+    /// Reply: [`Anomalies`].
+    RoutesAnomalies {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        since: Option<f64>,
+    },
 }
 
 impl Request {
@@ -169,7 +179,9 @@ impl Request {
             | Request::Events { .. }
             | Request::ReportLatency { .. }
             | Request::LiveList {}
-            | Request::ConfigShow {} => true,
+            | Request::ConfigShow {}
+            | Request::RoutesShow { .. }
+            | Request::RoutesAnomalies { .. } => true,
             Request::PrefixAdd { .. }
             | Request::PrefixDel { .. }
             | Request::PrefixBatch { .. }
@@ -396,6 +408,8 @@ pub enum Reply {
     LiveList(LiveList),
     ConfigShow(Box<ConfigShow>),
     TornDown(TornDown),
+    RoutePaths(RoutePaths),
+    Anomalies(Anomalies),
 }
 
 /// `status`: the daemon.
@@ -1245,11 +1259,42 @@ pub struct Events {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Event {
-    /// `protection`, `pop`, `fallback`.
+    /// `protection`, `pop`, `fallback`, `route` (route analytics), ...
     pub kind: String,
     pub message: String,
     /// Seconds since the Unix epoch.
     pub time: f64,
+}
+
+/// The BMP listener and what it has ingested (in `routes_show` and
+/// `routes_anomalies`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Bmp {
+    /// `[bmp] listen` as edged runs it; `None`: off.
+    pub listen: Option<String>,
+    pub totals: analytics::Totals,
+}
+
+/// `routes_show`: the paths for a prefix and its more-specifics.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RoutePaths {
+    pub bmp: Bmp,
+    /// By prefix (shortest first), peer, RIB.
+    pub paths: Vec<analytics::PathRow>,
+    pub prefix: IpNet,
+    /// The registered prefix covering `prefix` and its registration, if
+    /// one does (only those and their more-specifics are kept).
+    pub registered: Option<IpNet>,
+    pub registration: Option<String>,
+}
+
+/// `routes_anomalies`: route anomalies, oldest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Anomalies {
+    pub active: Vec<analytics::Anomaly>,
+    pub bmp: Bmp,
+    /// The most recent cleared ones edged keeps (up to 1,000).
+    pub cleared: Vec<analytics::Anomaly>,
 }
 
 /// `report_latency`: RTT percentiles per PoP.

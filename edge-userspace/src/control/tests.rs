@@ -577,6 +577,8 @@ fn the_protocol_doc_examples_match_the_types() {
                     "TornDown" => same::<TornDown>(&block),
                     "LiveList" => same::<LiveList>(&block),
                     "ConfigShow" => same::<ConfigShow>(&block),
+                    "RoutePaths" => same::<RoutePaths>(&block),
+                    "Anomalies" => same::<Anomalies>(&block),
                     "error" => same::<Value>(&block).and_then(|()| {
                         // Its kind is one the types know.
                         serde_json::from_str::<Response<Value>>(&block)
@@ -626,6 +628,8 @@ fn the_protocol_doc_examples_match_the_types() {
         "live_list",
         "live_clear",
         "teardown",
+        "routes_show",
+        "routes_anomalies",
     ];
     let missing: Vec<_> = all_verbs.iter().filter(|v| !verbs.contains(**v)).collect();
     assert!(
@@ -647,6 +651,8 @@ fn the_protocol_doc_examples_match_the_types() {
         "LiveList",
         "ConfigShow",
         "TornDown",
+        "RoutePaths",
+        "Anomalies",
         "error",
     ];
     let missing: Vec<_> = all_replies

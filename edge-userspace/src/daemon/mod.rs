@@ -20,6 +20,7 @@ use log::{error, info, warn};
 use tokio::sync::mpsc;
 
 use crate::{
+    analytics,
     config::{self},
     control::{LinkRepair, LinkRepairs, Pins, VethPeer},
     dataplane::{
@@ -142,6 +143,7 @@ pub struct Running {
     pub metrics_address: Option<std::net::SocketAddr>,
     pub xdp_mode: XdpMode,
     pub limits: Limits,
+    pub bmp_listen: Option<std::net::SocketAddr>,
 }
 
 /// A restart-only key the config sets otherwise than edged runs with.
@@ -175,6 +177,7 @@ impl Running {
             metrics_address: plan.metrics_address,
             xdp_mode: plan.xdp_mode,
             limits: plan.limits,
+            bmp_listen: plan.bmp_listen,
         }
     }
 
@@ -215,6 +218,7 @@ impl Running {
                 plan.limits.prefixes_v6.to_string(),
                 self.limits.prefixes_v6.to_string(),
             ),
+            ("bmp.listen", addr(plan.bmp_listen), addr(self.bmp_listen)),
         ];
         rows.into_iter()
             .filter(|(_, config, running)| config != running)
@@ -236,6 +240,7 @@ impl Running {
         plan.metrics_address = self.metrics_address;
         plan.xdp_mode = self.xdp_mode;
         plan.limits = self.limits;
+        plan.bmp_listen = self.bmp_listen;
     }
 }
 
@@ -262,6 +267,15 @@ pub struct Daemon {
     /// Who sent the request being handled (the record of live changes
     /// names them).
     caller: Option<crate::control::Caller>,
+    /// Route analytics: the engine the BMP sessions feed.
+    analytics: Analytics,
+}
+
+/// Route analytics as the daemon holds it.
+struct Analytics {
+    engine: analytics::Shared,
+    /// The view generation the engine was last configured from.
+    generation: u64,
 }
 
 /// What edged found when it checked the host: where its pins are visible
@@ -480,7 +494,12 @@ impl Daemon {
             pending: Vec::new(),
             slot_rows: (0, Vec::new()),
             caller: None,
+            analytics: Analytics {
+                engine: analytics::Shared::default(),
+                generation: 0,
+            },
         };
+        daemon.sync_analytics();
         daemon.sync_monitors();
         daemon.publish_health();
         daemon.check_veth_peers(true);
@@ -494,6 +513,61 @@ impl Daemon {
                 protection: protection_rx,
             },
         ))
+    }
+
+    /// The route analytics engine (for the BMP listener and the metrics).
+    pub fn analytics(&self) -> analytics::Shared {
+        self.analytics.engine.clone()
+    }
+
+    /// Gives the engine the registrations and registered prefixes of the
+    /// change last applied, when there was one since the last call.
+    pub fn sync_analytics(&mut self) {
+        let generation = self.snapshot().generation;
+        if generation == self.analytics.generation {
+            return;
+        }
+        self.analytics.generation = generation;
+        let plan = &self.applied.plan;
+        let names: BTreeSet<&str> = plan.registrations.iter().map(|r| r.name.as_str()).collect();
+        let events = {
+            let mut e = analytics::lock(&self.analytics.engine);
+            e.configure(
+                &plan.registrations,
+                plan.prefixes
+                    .iter()
+                    .filter(|p| names.contains(p.registration.as_str()))
+                    .map(|p| (p.net, p.registration.as_str())),
+                analytics::now(),
+            );
+            e.take_events()
+        };
+        for ev in events {
+            self.route_event(ev);
+        }
+    }
+
+    /// A route analytics event: into the event log (`route`).
+    pub fn route_event(&mut self, ev: analytics::Event) {
+        let level = if ev.raised {
+            log::Level::Warn
+        } else {
+            log::Level::Info
+        };
+        self.events.record_at(level, "route", ev.message);
+    }
+
+    /// Drops the paths of routers whose BMP session ended and that did
+    /// not come back in time (every [`events::LOG_INTERVAL`]).
+    pub fn analytics_tick(&mut self) {
+        let events = {
+            let mut e = analytics::lock(&self.analytics.engine);
+            e.sweep(analytics::now());
+            e.take_events()
+        };
+        for ev in events {
+            self.route_event(ev);
+        }
     }
 
     pub fn plan(&self) -> &Plan {

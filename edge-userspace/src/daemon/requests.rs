@@ -181,6 +181,10 @@ impl Daemon {
                     .inspect(|c| self.audit(what, c))
                     .map(changed)
             }
+            Request::RoutesShow { prefix } => Ok(Reply::RoutePaths(self.routes_show(prefix))),
+            Request::RoutesAnomalies { since } => {
+                Ok(Reply::Anomalies(self.routes_anomalies(since)))
+            }
             Request::PolicyList {} => Ok(Reply::PolicyList(
                 self.snapshot().policies.iter().map(Into::into).collect(),
             )),
@@ -671,5 +675,36 @@ impl Daemon {
     /// Logs violation counts pending from the last interval.
     pub fn flush_events(&mut self) {
         self.events.flush();
+    }
+
+    fn bmp(&self, e: &crate::analytics::Engine) -> crate::control::Bmp {
+        crate::control::Bmp {
+            listen: self.running.bmp_listen.map(|a| a.to_string()),
+            totals: e.totals.clone(),
+        }
+    }
+
+    /// `routes_show`: the paths kept for `prefix` and its more-specifics.
+    fn routes_show(&self, prefix: IpNet) -> crate::control::RoutePaths {
+        let e = crate::analytics::lock(&self.analytics.engine);
+        let registered = e.registered_for(&prefix);
+        crate::control::RoutePaths {
+            bmp: self.bmp(&e),
+            paths: e.routes(prefix),
+            prefix,
+            registered: registered.map(|(n, _)| n),
+            registration: registered.map(|(_, r)| r.to_string()),
+        }
+    }
+
+    /// `routes_anomalies`: active and cleared anomalies.
+    fn routes_anomalies(&self, since: Option<f64>) -> crate::control::Anomalies {
+        let e = crate::analytics::lock(&self.analytics.engine);
+        let (active, cleared) = e.anomalies(since);
+        crate::control::Anomalies {
+            active,
+            bmp: self.bmp(&e),
+            cleared,
+        }
     }
 }

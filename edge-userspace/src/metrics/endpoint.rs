@@ -653,6 +653,7 @@ pub fn serve(
     pin_dir: PathBuf,
     view: Arc<RwLock<Arc<View>>>,
     host: Arc<RwLock<Arc<HostFacts>>>,
+    routes: Option<crate::analytics::Shared>,
 ) -> Result<JoinHandle<()>> {
     let listener = bind(addr)?;
     let counters =
@@ -665,10 +666,14 @@ pub fn serve(
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .read(view.prefix_slots())?;
+        let routes = routes
+            .as_ref()
+            .map(|e| super::RouteFacts::of(&crate::analytics::lock(e)));
         Ok(render(
             &stats,
             &view,
             &host,
+            routes.as_ref(),
             endpoint,
             started.elapsed().as_secs(),
         ))

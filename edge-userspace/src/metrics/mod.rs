@@ -9,6 +9,7 @@ use prometheus_client::{
 };
 
 use crate::{
+    analytics::{self, Kind, RegistrationStats, Totals},
     dataplane::maps::{Count, Stats},
     desired::View,
     health::{RTT_BUCKETS, RttHistogram},
@@ -148,11 +149,138 @@ pub struct HostFacts {
     pub veth_peers: Vec<(String, String, Option<bool>)>,
 }
 
-/// The exposition for one snapshot of the counters.
+/// Route analytics' figures (BMP), read from the engine at each scrape.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RouteFacts {
+    pub registrations: std::collections::BTreeMap<String, RegistrationStats>,
+    pub totals: Totals,
+}
+
+impl RouteFacts {
+    pub fn of(engine: &analytics::Engine) -> Self {
+        Self {
+            registrations: engine.registration_stats(),
+            totals: engine.totals.clone(),
+        }
+    }
+}
+
+/// Route analytics: per registration and anomaly kind (a bounded set:
+/// the config's registrations times five kinds), and the BMP ingest.
+fn route_metrics(r: &mut Registry, f: &RouteFacts) {
+    let gauge = |r: &mut Registry, name: &str, help: &str, value: i64| {
+        let g = Gauge::<i64>::default();
+        g.set(value);
+        r.register(name, help, g);
+    };
+    let active = Family::<Labels, Gauge>::default();
+    let raised = Family::<Labels, Counter>::default();
+    let visible = Family::<Labels, Gauge>::default();
+    let registered = Family::<Labels, Gauge>::default();
+    let best = Family::<Labels, Gauge>::default();
+    let shortest = Family::<Labels, Gauge>::default();
+    for (name, s) in &f.registrations {
+        for kind in Kind::ALL {
+            let labels = vec![
+                ("registration", name.clone()),
+                ("kind", kind.as_str().to_string()),
+            ];
+            active
+                .get_or_create(&labels)
+                .set(s.active.get(&kind).copied().unwrap_or(0) as i64);
+            raised
+                .get_or_create(&labels)
+                .inc_by(s.raised.get(&kind).copied().unwrap_or(0));
+        }
+        let labels = vec![("registration", name.clone())];
+        visible.get_or_create(&labels).set(s.visible as i64);
+        registered.get_or_create(&labels).set(s.prefixes as i64);
+        if let Some(h) = s.best_hops {
+            best.get_or_create(&labels).set(i64::from(h));
+        }
+        if let Some(h) = s.shortest_hops {
+            shortest.get_or_create(&labels).set(i64::from(h));
+        }
+    }
+    r.register(
+        "route_anomalies",
+        "Active route anomalies (BMP) by registration and kind: origin_hijack, sub_prefix_hijack, route_leak, visibility_loss, as_hops",
+        active,
+    );
+    r.register(
+        "route_anomalies_raised",
+        "Route anomalies raised since edged started, by registration and kind",
+        raised,
+    );
+    r.register(
+        "route_visible_prefixes",
+        "Registered prefixes of the registration that at least one monitored peer announces",
+        visible,
+    );
+    r.register(
+        "route_registered_prefixes",
+        "Registered prefixes of the registration that route analytics monitors",
+        registered,
+    );
+    r.register(
+        "route_as_hops_best",
+        "The AS-path length of the shortest current legitimate path to the registration, over the monitored peers",
+        best,
+    );
+    r.register(
+        "route_as_hops_shortest",
+        "The shortest AS-path length to the registration seen since edged started",
+        shortest,
+    );
+    let t = &f.totals;
+    gauge(
+        r,
+        "bmp_sessions",
+        "BMP sessions open now",
+        t.sessions as i64,
+    );
+    gauge(
+        r,
+        "route_paths",
+        "Paths kept by route analytics (registered prefixes and their more-specifics, per monitored peer and RIB)",
+        t.paths as i64,
+    );
+    for (name, help, n) in [
+        (
+            "bmp_sessions_opened",
+            "BMP sessions accepted since edged started",
+            t.sessions_total,
+        ),
+        ("bmp_messages", "BMP messages applied", t.messages),
+        (
+            "bmp_announcements",
+            "Prefixes announced in BMP route monitoring (kept or not)",
+            t.announcements,
+        ),
+        (
+            "bmp_withdrawals",
+            "Prefixes withdrawn in BMP route monitoring",
+            t.withdrawals,
+        ),
+        (
+            "bmp_malformed",
+            "BMP sessions closed because a message was malformed",
+            t.malformed,
+        ),
+    ] {
+        let c = Counter::<u64>::default();
+        c.inc_by(n);
+        r.register(name, help, c);
+    }
+}
+
+/// The exposition for one snapshot of the counters (and of route
+/// analytics, when `[bmp]` is on).
 pub fn render(
     stats: &Stats,
     view: &View,
     host: &HostFacts,
+    routes: Option<&RouteFacts>,
     endpoint: &EndpointStats,
     uptime_seconds: u64,
 ) -> String {
@@ -397,6 +525,9 @@ pub fn render(
         repairs,
     );
     endpoint_metrics(r, endpoint);
+    if let Some(f) = routes {
+        route_metrics(r, f);
+    }
     let changes = Family::<Labels, Counter>::default();
     for (interface, event, n) in &host.interface_events {
         changes
@@ -676,7 +807,7 @@ mod tests {
             timed_out: 4,
             accept_errors: 5,
         };
-        let text = render(&stats, &view, &host, &endpoint, 42);
+        let text = render(&stats, &view, &host, None, &endpoint, 42);
         for line in [
             "edge_action_packets_total{action=\"redirect\"} 7",
             "edge_reason_bytes_total{reason=\"policy\"} 700",
@@ -811,6 +942,7 @@ mod cardinality {
                 &stats,
                 view,
                 &HostFacts::default(),
+                None,
                 &EndpointStats::default(),
                 1,
             )

@@ -95,6 +95,17 @@ pub struct PlannedRouteSource {
     pub protect: Vec<u32>,
 }
 
+/// A validated `[[registrations]]` entry: the ASNs that may originate its
+/// prefixes in BGP and, if declared, the ASNs their paths may pass through.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedRegistration {
+    pub name: String,
+    /// Never empty.
+    pub origin_asns: Vec<u32>,
+    /// Empty: any path is fine (no leak check).
+    pub upstream_asns: Vec<u32>,
+}
+
 /// Sizes of the prefix maps (entries).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
@@ -357,6 +368,10 @@ pub struct Plan {
     pub policies: Vec<PlannedPolicy>,
     pub prefixes: Vec<PlannedPrefix>,
     pub route_sources: Vec<PlannedRouteSource>,
+    /// Route analytics: who may announce each registration's prefixes.
+    pub registrations: Vec<PlannedRegistration>,
+    /// Where edged listens for BMP (`[bmp] listen`); `None`: off.
+    pub bmp_listen: Option<std::net::SocketAddr>,
     /// Networks the config file registers whose entry a live change
     /// replaces (a live `prefix del` of one removes the file's entry too).
     pub shadowed: std::collections::BTreeSet<IpNet>,

@@ -11,6 +11,7 @@ mod batch;
 mod commands;
 mod list;
 mod render;
+mod routes;
 
 use std::{net::IpAddr, path::PathBuf, process::ExitCode};
 
@@ -92,6 +93,10 @@ enum Command {
         #[arg(long, default_value_t = 1.0)]
         interval: f64,
     },
+    /// Route analytics from the BGP speakers' BMP feeds: who announces
+    /// the registered prefixes, hijacks, leaks, visibility, AS hops.
+    #[command(subcommand)]
+    Routes(RoutesCommand),
     /// Remove the forwarder: detach from every port, remove pins and state;
     /// edged exits.
     Teardown,
@@ -182,6 +187,21 @@ enum PolicyCommand {
     List,
     /// A policy's members and its selection table summary.
     Show { policy: String },
+}
+
+#[derive(Debug, Subcommand)]
+enum RoutesCommand {
+    /// Every path the monitored peers announce for PREFIX and its
+    /// more-specifics: peer, RIB, AS path, origin, communities, since
+    /// when, and the anomaly it shows.
+    Show { prefix: IpNet },
+    /// Route anomalies: the active ones, then the cleared ones edged keeps.
+    Anomalies {
+        /// Only those raised or cleared since: a duration back from now
+        /// (90s, 15m, 2h, 1d) or an RFC 3339 time.
+        #[arg(long, value_name = "WHEN")]
+        since: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -348,6 +368,29 @@ fn run(cli: &Cli) -> Result<ExitCode> {
             render::latency,
         ),
         Command::Status => simple(cli, Request::Status {}, render::status),
+        Command::Routes(RoutesCommand::Show { prefix }) => {
+            simple(cli, Request::RoutesShow { prefix: *prefix }, routes::show)
+        }
+        Command::Routes(RoutesCommand::Anomalies { since }) => {
+            let since = match since {
+                Some(s) => match routes::since(s, edge_userspace::analytics::now()) {
+                    Ok(t) => Some(t),
+                    Err(e) => {
+                        if cli.json {
+                            println!(
+                                "{}",
+                                serde_json::json!({"ok": false, "kind": "invalid", "error": format!("{e:#}")})
+                            );
+                        } else {
+                            eprintln!("edgectl: {e:#}");
+                        }
+                        return Ok(ExitCode::from(2));
+                    }
+                },
+                None => None,
+            };
+            simple(cli, Request::RoutesAnomalies { since }, routes::anomalies)
+        }
         Command::Teardown => simple(cli, Request::Teardown {}, render::torn_down),
         Command::Stats {
             watch,

@@ -18,7 +18,7 @@ use serde::Serialize;
 /// apart, as wide as their widest cell (never wrapped to the terminal),
 /// the columns in `right` right-aligned; no trailing blanks. Each line
 /// starts with `indent`.
-fn grid(
+pub(super) fn grid(
     header: Option<&[&str]>,
     rows: impl IntoIterator<Item = Vec<String>>,
     right: &[usize],
@@ -160,7 +160,7 @@ pub(super) fn events(v: &Events) -> String {
 }
 
 /// A time in seconds since the Unix epoch as UTC, RFC 3339, milliseconds.
-fn utc(time: f64) -> String {
+pub(super) fn utc(time: f64) -> String {
     jiff::Timestamp::from_microsecond((time * 1e6) as i64)
         .map_or_else(|_| format!("{time:.3}"), |t| format!("{t:.3}"))
 }

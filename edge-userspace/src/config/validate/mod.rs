@@ -4,6 +4,7 @@
 mod policies;
 mod pops;
 mod prefixes;
+mod registrations;
 
 use std::{collections::HashMap, ops::Range};
 
@@ -138,6 +139,9 @@ impl Validator {
             },
         };
 
+        let registrations = self.registrations(&file.registrations, &prefixes, &route_sources);
+        let bmp_listen = self.bmp(file.bmp.as_ref(), &registrations);
+
         self.exits_required(
             fwd.backbone_exit.is_some(),
             fwd.transit_exit.is_some(),
@@ -168,6 +172,8 @@ impl Validator {
             policies,
             prefixes,
             route_sources,
+            registrations,
+            bmp_listen,
             shadowed: Default::default(),
             stale_removals: Default::default(),
         };

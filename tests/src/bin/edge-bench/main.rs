@@ -15,6 +15,7 @@
 //!
 //! How every counted run takes the measured path: see `per_packet::Bench::run_batch`.
 
+mod bmp;
 mod control;
 mod per_packet;
 mod prefixes;
@@ -54,7 +55,8 @@ struct Cli {
     /// rewritten in place; `veth`: the throughput sweep, its
     /// Markdown section printed and its plot written next to `--plot`; no
     /// report is written; `scale`: the control plane at scale, whose section
-    /// of the report (--out) is rewritten in place).
+    /// of the report (--out) is rewritten in place; `bmp`: route analytics
+    /// ingest at --scale-sizes announcements, its section printed).
     #[arg(long)]
     only: Option<String>,
     /// Internal: load this many prefixes of a family in a fresh process and
@@ -130,6 +132,11 @@ fn main() -> Result<()> {
     if cli.scale_only {
         let runs = scale::scale(&cli.scale_options())?;
         scale::print_json(&runs);
+        return Ok(());
+    }
+    if cli.only.as_deref() == Some("bmp") {
+        let runs = bmp::ingest(&cli.scale_options().bin_dir, &cli.scale_sizes)?;
+        print!("{}", bmp::markdown(&runs));
         return Ok(());
     }
     if cli.only.as_deref() == Some("scale") {
@@ -213,6 +220,7 @@ fn main() -> Result<()> {
             let o = cli.scale_options();
             report.scale = scale::scale(&o)?;
             report.scale_timeout = o.timeout;
+            report.bmp = bmp::ingest(&o.bin_dir, &o.sizes)?;
         }
     }
     eprintln!("bench: done in {:.0} s", started.elapsed().as_secs_f64());

@@ -21,6 +21,7 @@ pub struct Report {
     /// The control plane at scale, and the bound on each of its steps.
     pub scale: Vec<crate::scale::ScaleRun>,
     pub scale_timeout: std::time::Duration,
+    pub bmp: Vec<crate::bmp::BmpRun>,
 }
 
 pub fn machine() -> (String, String, usize) {
@@ -414,6 +415,10 @@ impl Report {
         if !self.scale.is_empty() {
             s.push('\n');
             s += &crate::scale::markdown(&self.scale, self.scale_timeout, commit);
+        }
+        if !self.bmp.is_empty() {
+            s.push('\n');
+            s += &crate::bmp::markdown(&self.bmp);
         }
         let _ = writeln!(s, "\n![ns per packet against prefix count](benchmarks.svg)");
         let _ = writeln!(
