@@ -503,6 +503,8 @@ fn same_but_prefixes(a: &Plan, b: &Plan) -> bool {
         policies,
         prefixes: _,
         route_sources,
+        registrations,
+        bmp_listen,
         shadowed: _,
         stale_removals: _,
     } = a;
@@ -523,6 +525,8 @@ fn same_but_prefixes(a: &Plan, b: &Plan) -> bool {
         && *pops == b.pops
         && *policies == b.policies
         && *route_sources == b.route_sources
+        && *registrations == b.registrations
+        && *bmp_listen == b.bmp_listen
 }
 
 /// A whole new plan that differs from the running one in its prefixes
