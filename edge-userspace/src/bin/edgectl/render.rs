@@ -155,7 +155,11 @@ pub(super) fn events(v: &Events) -> String {
     for e in &v.events {
         out += &event(e);
     }
-    let _ = writeln!(out, "({} protection events received in all)", v.received);
+    let _ = writeln!(
+        out,
+        "(protection violations received since edged started: {}; the list shows events of every kind)",
+        v.received
+    );
     out
 }
 
