@@ -209,6 +209,26 @@ fn transmit(sock: &OwnedFd, rx: &mpsc::Receiver<(Instant, Vec<u8>)>) -> u64 {
 /// An AF_PACKET socket bound to `ifname` in `ns`, receiving every frame
 /// with a short timeout (so the receiver sees the stop flag).
 fn packet_socket(ns: &str, ifname: &str) -> OwnedFd {
+    let fd = bound_packet_socket(ns, ifname);
+    let tv = libc::timeval {
+        tv_sec: 0,
+        tv_usec: POLL.as_micros() as _,
+    };
+    // SAFETY: valid fd and option pointer.
+    unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVTIMEO,
+            (&raw const tv).cast(),
+            std::mem::size_of::<libc::timeval>() as u32,
+        );
+    }
+    fd
+}
+
+/// An AF_PACKET socket in `ns` bound to `ifname`, every protocol.
+pub fn bound_packet_socket(ns: &str, ifname: &str) -> OwnedFd {
     let ifname = ifname.to_string();
     in_netns(ns, move || {
         let ifindex = crate::harness::netdev::ifindex(&ifname).expect("ifindex");
@@ -236,17 +256,6 @@ fn packet_socket(ns: &str, ifname: &str) -> OwnedFd {
                 0,
                 "bind AF_PACKET {ifname}: {}",
                 std::io::Error::last_os_error()
-            );
-            let tv = libc::timeval {
-                tv_sec: 0,
-                tv_usec: POLL.as_micros() as _,
-            };
-            libc::setsockopt(
-                fd.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_RCVTIMEO,
-                (&raw const tv).cast(),
-                std::mem::size_of::<libc::timeval>() as u32,
             );
             fd
         }

@@ -19,7 +19,7 @@ use std::{
     io::{BufRead as _, BufReader},
     net::{IpAddr, SocketAddr, UdpSocket},
     os::{
-        fd::{AsRawFd as _, FromRawFd as _, OwnedFd},
+        fd::{AsRawFd as _, OwnedFd},
         unix::process::CommandExt as _,
     },
     path::{Path, PathBuf},
@@ -792,32 +792,9 @@ pub struct Capture {
 
 impl Capture {
     pub fn open(ns: &str, ifname: &str) -> Self {
-        let ifname = ifname.to_string();
-        in_netns(ns, move || {
-            let ifindex = crate::harness::netdev::ifindex(&ifname).expect("ifindex");
-            let proto = (libc::ETH_P_ALL as u16).to_be();
-            // SAFETY: plain socket syscalls with checked results.
-            unsafe {
-                let fd = libc::socket(libc::AF_PACKET, libc::SOCK_RAW, i32::from(proto));
-                assert!(
-                    fd >= 0,
-                    "AF_PACKET socket: {}",
-                    std::io::Error::last_os_error()
-                );
-                let fd = OwnedFd::from_raw_fd(fd);
-                let mut sll: libc::sockaddr_ll = std::mem::zeroed();
-                sll.sll_family = libc::AF_PACKET as u16;
-                sll.sll_protocol = proto;
-                sll.sll_ifindex = ifindex as i32;
-                let rc = libc::bind(
-                    fd.as_raw_fd(),
-                    (&raw const sll).cast(),
-                    std::mem::size_of::<libc::sockaddr_ll>() as u32,
-                );
-                assert_eq!(rc, 0, "bind AF_PACKET: {}", std::io::Error::last_os_error());
-                Self { fd }
-            }
-        })
+        Self {
+            fd: crate::delayline::bound_packet_socket(ns, ifname),
+        }
     }
 
     /// The next incoming frame for which `pred` holds, within `timeout`.
