@@ -65,6 +65,16 @@ pub enum Action {
         rib: Rib,
         prefixes: Vec<IpNet>,
     },
+    /// Paths whose AS path holds the monitored router's own AS (a peer
+    /// sent the router's own announcement back): BGP loop detection
+    /// rejects them, but a pre-policy Adj-RIB-In keeps them and the
+    /// router never withdraws them over BMP. Not kept: each withdraws
+    /// that peer's path for the prefix.
+    Echoed {
+        peer: Peer,
+        rib: Rib,
+        prefixes: Vec<IpNet>,
+    },
     EndOfRib {
         peer: Peer,
         v6: bool,
@@ -199,14 +209,15 @@ fn route_monitoring(
     let mut announced = Vec::new();
     let mut withdrawn = Vec::new();
     let mut attrs: Option<Arc<Attrs>> = None;
+    let mut echoed = false;
     for elem in Elementor::bgp_update_to_elems_iter(update, h.timestamp, &h.peer_ip, &h.peer_asn) {
         match elem.elem_type {
             ElemType::WITHDRAW => withdrawn.push(elem.prefix.prefix),
             ElemType::ANNOUNCE => {
                 if attrs.is_none() {
                     let mut a = attrs_of(&elem);
-                    if adj_rib_in {
-                        strip_own_as(&mut a, peer.asn);
+                    if adj_rib_in && let Some(own) = strip_own_as(&mut a, peer.asn) {
+                        echoed = a.as_path.contains(&own);
                     }
                     attrs = Some(Arc::new(a));
                 }
@@ -222,7 +233,13 @@ fn route_monitoring(
             prefixes: withdrawn,
         });
     }
-    if let Some(attrs) = attrs {
+    if attrs.is_some() && echoed {
+        out.push(Action::Echoed {
+            peer,
+            rib,
+            prefixes: announced,
+        });
+    } else if let Some(attrs) = attrs {
         out.push(Action::Announce {
             peer,
             rib,
@@ -239,11 +256,13 @@ fn route_monitoring(
 /// first AS is not the peer's and whose second is has that extra AS in
 /// front, and it is dropped (a route server's path, which does not start
 /// with its AS, is left alone unless its second AS is the server's).
-fn strip_own_as(a: &mut Attrs, peer_asn: u32) {
+/// The AS dropped (the router's own) is returned.
+fn strip_own_as(a: &mut Attrs, peer_asn: u32) -> Option<u32> {
     if a.as_path.len() >= 2 && a.as_path[0] != peer_asn && a.as_path[1] == peer_asn {
-        a.as_path.remove(0);
         a.hops = a.hops.saturating_sub(1);
+        return Some(a.as_path.remove(0));
     }
+    None
 }
 
 fn attrs_of(elem: &bgpkit_parser::BgpElem) -> Attrs {
@@ -291,6 +310,9 @@ fn attrs_of(elem: &bgpkit_parser::BgpElem) -> Attrs {
 pub struct Session {
     pub router: IpAddr,
     pub sys_name: Option<String>,
+    /// It sent a route (announcement or withdrawal) or a Peer Up: when
+    /// it ends, it may leave stale routes.
+    pub routes: bool,
 }
 
 /// What became of a session after a message.
@@ -306,6 +328,7 @@ impl Session {
         Self {
             router,
             sys_name: None,
+            routes: false,
         }
     }
 
@@ -322,6 +345,17 @@ impl Session {
         engine.totals.messages += 1;
         let mut outcome = Outcome::Continue;
         for a in actions {
+            if matches!(
+                a,
+                Action::Announce { .. }
+                    | Action::Withdraw { .. }
+                    | Action::Echoed { .. }
+                    | Action::EndOfRib { .. }
+                    | Action::PeerUp(_)
+                    | Action::UnreadablePeerUp { .. }
+            ) {
+                self.routes = true;
+            }
             match a {
                 Action::Announce {
                     peer,
@@ -340,6 +374,15 @@ impl Session {
                 } => {
                     for p in prefixes {
                         engine.withdraw(&peer, rib, p, now);
+                    }
+                }
+                Action::Echoed {
+                    peer,
+                    rib,
+                    prefixes,
+                } => {
+                    for p in prefixes {
+                        engine.echoed(&peer, rib, p, now);
                     }
                 }
                 Action::EndOfRib { peer, v6 } => engine.end_of_rib(&peer, v6, now),

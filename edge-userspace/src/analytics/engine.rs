@@ -300,6 +300,11 @@ pub struct Totals {
     pub sessions_total: u64,
     /// Prefixes withdrawn.
     pub withdrawals: u64,
+    /// Prefixes announced with the monitored router's own AS in their
+    /// path (a peer echoing the router's own announcement back): not
+    /// kept, as BGP loop detection rejects them.
+    #[serde(default)]
+    pub echoed: u64,
 }
 
 /// Per (registration, peer): the AS hops of its current paths.
@@ -524,9 +529,22 @@ impl Engine {
         self.settle(now);
     }
 
+    /// A path with the monitored router's own AS in it (echoed back by
+    /// `peer`): BGP rejects it, so it replaces (withdraws) what `peer`
+    /// had for `prefix` in `rib` and is not kept.
+    pub fn echoed(&mut self, peer: &Peer, rib: Rib, prefix: IpNet, now: f64) {
+        self.totals.announcements += 1;
+        self.totals.echoed += 1;
+        self.remove_path(peer, rib, prefix, now);
+    }
+
     /// Removes a path.
     pub fn withdraw(&mut self, peer: &Peer, rib: Rib, prefix: IpNet, now: f64) {
         self.totals.withdrawals += 1;
+        self.remove_path(peer, rib, prefix, now);
+    }
+
+    fn remove_path(&mut self, peer: &Peer, rib: Rib, prefix: IpNet, now: f64) {
         let Some(paths) = self.routes.get_mut(&prefix) else {
             return;
         };
@@ -713,6 +731,7 @@ impl Engine {
 
     /// Raises and clears what the last operation changed.
     fn settle(&mut self, now: f64) {
+        self.totals.paths = self.paths;
         for key in std::mem::take(&mut self.dirty) {
             let witnesses: Vec<Peer> = self
                 .witnesses

@@ -47,6 +47,8 @@ enum Frame<T> {
     Closed {
         id: u64,
         why: String,
+        /// A malformed common header (bad version or length) ended it.
+        malformed: bool,
     },
 }
 
@@ -97,6 +99,7 @@ async fn session(stream: TcpStream, from: SocketAddr, id: u64, tx: mpsc::Sender<
     }
     info!("bmp: session from {from}");
     let mut reader = BufReader::with_capacity(1 << 18, stream);
+    let mut malformed = false;
     let why = loop {
         let mut header = [0u8; HEADER_LEN];
         tokio::select! {
@@ -113,6 +116,7 @@ async fn session(stream: TcpStream, from: SocketAddr, id: u64, tx: mpsc::Sender<
             Ok(l) => l,
             Err(e) => {
                 warn!("bmp {from}: {e}; closing this session (other sessions go on)");
+                malformed = true;
                 break e.to_string();
             }
         };
@@ -133,7 +137,7 @@ async fn session(stream: TcpStream, from: SocketAddr, id: u64, tx: mpsc::Sender<
             return;
         }
     };
-    let _ = tx.send(Frame::Closed { id, why }).await;
+    let _ = tx.send(Frame::Closed { id, why, malformed }).await;
 }
 
 struct Open {
@@ -165,7 +169,7 @@ fn ingest(mut rx: mpsc::Receiver<Frame<Vec<u8>>>, engine: Shared, events: mpsc::
                     router,
                     body: bmp::decode(router, &body),
                 },
-                Frame::Closed { id, why } => Decoded::Closed { id, why },
+                Frame::Closed { id, why, malformed } => Decoded::Closed { id, why, malformed },
             })
             .collect();
         let out = {
@@ -213,13 +217,23 @@ fn ingest(mut rx: mpsc::Receiver<Frame<Vec<u8>>>, engine: Shared, events: mpsc::
                             }
                         }
                     }
-                    Decoded::Closed { id, why } => {
+                    Decoded::Closed { id, why, malformed } => {
+                        if malformed {
+                            e.totals.malformed += 1;
+                        }
                         if let Some(s) = sessions.remove(&id) {
-                            info!(
-                                "bmp {}: session ended ({why}); its routes are kept as stale for {}s or until it sends them again",
-                                s.session.name(),
-                                super::engine::STALE_HOLD
-                            );
+                            if s.session.routes {
+                                info!(
+                                    "bmp {}: session ended ({why}); its routes are kept as stale for {}s or until it sends them again",
+                                    s.session.name(),
+                                    super::engine::STALE_HOLD
+                                );
+                            } else {
+                                info!(
+                                    "bmp {}: session ended ({why}); it had sent no routes",
+                                    s.session.name()
+                                );
+                            }
                             e.totals.sessions -= 1;
                             let router = s.session.router;
                             if !sessions.values().any(|o| o.session.router == router) {

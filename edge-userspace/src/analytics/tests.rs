@@ -351,12 +351,86 @@ fn a_bmp_session_reset_keeps_anomalies_until_the_router_resends() {
     e.session_down(router(), 5.0);
     e.sweep(5.0 + STALE_HOLD - 1.0);
     assert_eq!(active(&e).len(), 1);
+    assert_eq!(e.totals.paths, 1);
     e.sweep(5.0 + STALE_HOLD);
     assert_eq!(e.path_count(), 0);
+    // The totals follow the expiry (no other message needed).
+    assert_eq!(e.totals.paths, 0);
     assert_eq!(
         active(&e),
         [(Kind::VisibilityLoss, Some(net("192.0.2.0/24")), None)]
     );
+}
+
+/// A peer sends the monitored router's own announcement back: the
+/// pre-policy Adj-RIB-In keeps it (FRR reports it, its own AS prepended
+/// in front of the peer's path) though BGP rejects it, and no withdrawal
+/// ever comes. It is not kept: it raises nothing, and it withdraws the
+/// real path it replaces.
+#[test]
+fn an_echoed_path_is_not_kept() {
+    const OWN: u32 = 64510;
+    let (mut e, mut s) = (engine(), Session::new(router()));
+    let p = peer("203.0.113.1", EDGE_PEER);
+    // The router's own AS prepended (as FRR 8 does) to the echo of its
+    // own announcement: OWN, peer, OWN, the customer.
+    let echo = [OWN, EDGE_PEER, OWN, CUSTOMER];
+    let decoded = bmp::decode(
+        router(),
+        &synth::announce(&p, &[net("192.0.2.0/24")], &echo),
+    )
+    .unwrap();
+    assert!(
+        matches!(decoded.as_slice(), [Action::Echoed { prefixes, .. }] if prefixes == &[net("192.0.2.0/24")]),
+        "{decoded:?}"
+    );
+    feed(
+        &mut e,
+        &mut s,
+        &synth::announce(&p, &[net("192.0.2.0/24")], &echo),
+        1.0,
+    );
+    assert_eq!(active(&e), []);
+    assert!(e.take_events().is_empty());
+    assert_eq!(e.path_count(), 0);
+    assert_eq!((e.totals.echoed, e.totals.paths), (1, 0));
+    // A real path (a hijack), then the peer's echo replaces it: it is
+    // withdrawn, and the hijack clears.
+    feed(
+        &mut e,
+        &mut s,
+        &synth::announce(&p, &[net("192.0.2.0/24")], &[EDGE_PEER, 64666]),
+        2.0,
+    );
+    assert_eq!(
+        active(&e),
+        [(Kind::OriginHijack, Some(net("192.0.2.0/24")), Some(64666))]
+    );
+    e.take_events();
+    feed(
+        &mut e,
+        &mut s,
+        &synth::announce(&p, &[net("192.0.2.0/24")], &echo),
+        3.0,
+    );
+    assert!(e.routes(net("192.0.2.0/24")).is_empty());
+    assert_eq!((e.totals.echoed, e.totals.paths), (2, 0));
+    let ev = e.take_events();
+    assert!(
+        ev.iter().any(|v| v.kind == Kind::OriginHijack && !v.raised),
+        "{ev:?}"
+    );
+    // A path with the peer's own AS prepended but no echo is kept.
+    feed(
+        &mut e,
+        &mut s,
+        &synth::announce(&p, &[net("192.0.2.0/24")], &[OWN, EDGE_PEER, CUSTOMER]),
+        4.0,
+    );
+    let rows = e.routes(net("192.0.2.0/24"));
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0].attrs.as_path, [EDGE_PEER, CUSTOMER]);
+    assert_eq!(e.totals.echoed, 2);
 }
 
 #[test]
@@ -599,6 +673,14 @@ fn the_listener_ingests_and_closes_only_a_malformed_session() {
     bad.write_all(&[0; 42]).unwrap();
     bad.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     assert_eq!(bad.read(&mut [0u8; 1]).unwrap_or(1), 0, "closed by edged");
+    // A bad common header (version 9, then a length past the limit):
+    // closed, and counted as malformed too.
+    for header in [[9u8, 0, 0, 0, 6, 4], [3, 0, 0x10, 0, 0, 4]] {
+        let mut bad = std::net::TcpStream::connect(addr).unwrap();
+        bad.write_all(&header).unwrap();
+        bad.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        assert_eq!(bad.read(&mut [0u8; 1]).unwrap_or(1), 0, "closed by edged");
+    }
     good.write_all(&synth::withdraw(&q, &[net("192.0.2.0/24")]))
         .unwrap();
     let event = rt
@@ -612,8 +694,8 @@ fn the_listener_ingests_and_closes_only_a_malformed_session() {
     let t = Instant::now();
     loop {
         let totals = super::lock(&engine).totals.clone();
-        if totals.malformed == 1 && totals.sessions == 1 {
-            assert_eq!(totals.sessions_total, 2);
+        if totals.malformed == 3 && totals.sessions == 1 {
+            assert_eq!(totals.sessions_total, 4);
             assert_eq!(totals.messages, 3);
             break;
         }

@@ -16,6 +16,10 @@ pub(super) fn since(text: &str, now: f64) -> Result<f64> {
     if let Ok(t) = text.parse::<jiff::Timestamp>() {
         return Ok(t.as_millisecond() as f64 / 1e3);
     }
+    // A date and time without an offset: a time, but which zone's?
+    if text.parse::<jiff::civil::DateTime>().is_ok() {
+        bail!("--since {text:?}: an RFC 3339 time needs its offset (Z or +01:00, as in {text}Z)");
+    }
     let split = text
         .find(|c: char| !c.is_ascii_digit())
         .unwrap_or(text.len());
@@ -49,12 +53,13 @@ fn bmp(b: &Bmp) -> String {
     match &b.listen {
         None => "BMP: off ([bmp] listen is not set)\n".into(),
         Some(l) => format!(
-            "BMP on {l}: {} sessions open, {} messages, {} announcements, {} withdrawals, {} paths kept, {} sessions closed as malformed\n",
+            "BMP on {l}: {} sessions open, {} messages, {} announcements, {} withdrawals, {} paths kept, {} echoed paths dropped, {} sessions closed as malformed\n",
             b.totals.sessions,
             b.totals.messages,
             b.totals.announcements,
             b.totals.withdrawals,
             b.totals.paths,
+            b.totals.echoed,
             b.totals.malformed
         ),
     }
@@ -66,10 +71,17 @@ pub(super) fn show(r: &RoutePaths) -> String {
         (Some(n), Some(reg)) => {
             let _ = writeln!(out, "{}: registered as {n} ({reg})", r.prefix);
         }
-        _ => {
+        _ if r.paths.is_empty() => {
             let _ = writeln!(
                 out,
                 "{}: no registration with origin_asns covers it; only registered prefixes and their more-specifics are kept",
+                r.prefix
+            );
+        }
+        _ => {
+            let _ = writeln!(
+                out,
+                "{}: not itself covered by a registration with origin_asns; the paths below are of the registered prefixes inside it (and their more-specifics)",
                 r.prefix
             );
         }
