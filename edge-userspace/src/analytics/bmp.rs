@@ -79,7 +79,11 @@ pub enum Action {
         peer: Peer,
         v6: bool,
     },
-    PeerUp(Peer),
+    PeerUp {
+        peer: Peer,
+        /// The monitored router's AS on this session (the OPEN it sent).
+        local_asn: Option<u32>,
+    },
     PeerDown {
         peer: Peer,
         reason: String,
@@ -157,8 +161,11 @@ pub fn decode(router: IpAddr, frame: &[u8]) -> Result<Vec<Action>, BmpError> {
             }
             route_monitoring(peer, rib, update, h, rib != Rib::LocRib)
         }
-        BmpMessageBody::PeerUpNotification(_) => match header {
-            Some(h) => vec![Action::PeerUp(peer_of(h))],
+        BmpMessageBody::PeerUpNotification(up) => match header {
+            Some(h) => vec![Action::PeerUp {
+                peer: peer_of(h),
+                local_asn: open_asn(&up.sent_open),
+            }],
             None => return Err(malformed("peer up without a per-peer header".into())),
         },
         BmpMessageBody::PeerDownNotification(d) => match header {
@@ -190,6 +197,24 @@ pub fn decode(router: IpAddr, frame: &[u8]) -> Result<Vec<Action>, BmpError> {
             vec![Action::Ignored]
         }
     })
+}
+
+/// The AS of an OPEN message: its 4-octet AS capability (RFC 6793),
+/// else its 2-octet My AS unless AS_TRANS.
+fn open_asn(open: &BgpMessage) -> Option<u32> {
+    use bgpkit_parser::models::{CapabilityValue, ParamValue};
+    let BgpMessage::Open(o) = open else {
+        return None;
+    };
+    let four = o.opt_params.iter().find_map(|p| match &p.param_value {
+        ParamValue::Capacities(caps) => caps.iter().find_map(|c| match &c.value {
+            CapabilityValue::FourOctetAs(f) => Some(f.asn),
+            _ => None,
+        }),
+        ParamValue::Raw(_) => None,
+    });
+    let two = u32::from(o.asn);
+    four.or((two != 0 && two != 23456).then_some(two))
 }
 
 fn header_of(frame: &[u8]) -> [u8; HEADER_LEN] {
@@ -313,6 +338,9 @@ pub struct Session {
     /// It sent a route (announcement or withdrawal) or a Peer Up: when
     /// it ends, it may leave stale routes.
     pub routes: bool,
+    /// The router's own AS per peer session, from its Peer Up: a path
+    /// holding it is an echo of the router's own route.
+    pub local_asns: std::collections::HashMap<Peer, u32>,
 }
 
 /// What became of a session after a message.
@@ -329,6 +357,7 @@ impl Session {
             router,
             sys_name: None,
             routes: false,
+            local_asns: std::collections::HashMap::new(),
         }
     }
 
@@ -351,7 +380,7 @@ impl Session {
                     | Action::Withdraw { .. }
                     | Action::Echoed { .. }
                     | Action::EndOfRib { .. }
-                    | Action::PeerUp(_)
+                    | Action::PeerUp { .. }
                     | Action::UnreadablePeerUp { .. }
             ) {
                 self.routes = true;
@@ -363,8 +392,17 @@ impl Session {
                     prefixes,
                     attrs,
                 } => {
+                    let echoed = rib != Rib::LocRib
+                        && self
+                            .local_asns
+                            .get(&peer)
+                            .is_some_and(|own| attrs.as_path.contains(own));
                     for p in prefixes {
-                        engine.announce(&peer, rib, p, attrs.clone(), now);
+                        if echoed {
+                            engine.echoed(&peer, rib, p, now);
+                        } else {
+                            engine.announce(&peer, rib, p, attrs.clone(), now);
+                        }
                     }
                 }
                 Action::Withdraw {
@@ -386,7 +424,13 @@ impl Session {
                     }
                 }
                 Action::EndOfRib { peer, v6 } => engine.end_of_rib(&peer, v6, now),
-                Action::PeerUp(peer) => log::info!("bmp {}: {peer} up", self.name()),
+                Action::PeerUp { peer, local_asn } => {
+                    log::info!("bmp {}: {peer} up", self.name());
+                    match local_asn {
+                        Some(a) => self.local_asns.insert(peer, a),
+                        None => self.local_asns.remove(&peer),
+                    };
+                }
                 Action::PeerDown { peer, reason } => {
                     log::info!(
                         "bmp {}: {peer} down ({reason}); its routes are withdrawn",

@@ -431,6 +431,25 @@ fn an_echoed_path_is_not_kept() {
     assert_eq!(rows.len(), 1, "{rows:?}");
     assert_eq!(rows[0].attrs.as_path, [EDGE_PEER, CUSTOMER]);
     assert_eq!(e.totals.echoed, 2);
+    // A router that does not prepend its own AS: the Peer Up's sent
+    // OPEN gave it; a path holding it is an echo too.
+    s.local_asns.insert(
+        Peer {
+            router: router(),
+            address: p.address,
+            asn: EDGE_PEER,
+            distinguisher: 0,
+        },
+        OWN,
+    );
+    feed(
+        &mut e,
+        &mut s,
+        &synth::announce(&p, &[net("192.0.2.0/24")], &[EDGE_PEER, OWN, CUSTOMER]),
+        5.0,
+    );
+    assert!(e.routes(net("192.0.2.0/24")).is_empty());
+    assert_eq!(e.totals.echoed, 3);
 }
 
 #[test]

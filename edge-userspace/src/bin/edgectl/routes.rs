@@ -219,5 +219,29 @@ mod tests {
         assert_eq!(since("1970-01-01T00:01:00Z", 0.0).unwrap(), 60.0);
         assert!(since("15x", 0.0).is_err());
         assert!(since("soon", 0.0).is_err());
+        let e = since("2026-12-03T12:57:45", 0.0).unwrap_err().to_string();
+        assert!(e.contains("needs its offset"), "{e}");
+    }
+
+    #[test]
+    fn a_less_specific_of_a_registered_prefix_lists_the_paths_inside() {
+        let v: serde_json::Value = serde_json::json!({
+            "bmp": {"listen": "127.0.0.1:11019", "totals": {"announcements": 1, "malformed": 0, "messages": 1, "paths": 1, "sessions": 1, "sessions_total": 1, "withdrawals": 0}},
+            "paths": [{
+                "anomaly": null, "as_path": [64500], "communities": [], "hops": 1,
+                "origin": "igp", "origin_asn": 64500,
+                "peer": {"address": "198.18.2.1", "asn": 64500, "distinguisher": 0, "router": "127.0.0.1"},
+                "prefix": "198.51.100.0/24", "rib": "pre_policy", "since": 0.0, "stale": false
+            }],
+            "prefix": "198.51.0.0/16", "registered": null, "registration": null
+        });
+        let r: RoutePaths = serde_json::from_value(v).unwrap();
+        let text = show(&r);
+        assert!(
+            text.contains("the paths below are of the registered prefixes inside it"),
+            "{text}"
+        );
+        assert!(!text.contains("only registered prefixes"), "{text}");
+        assert!(text.contains("0 echoed paths dropped"), "{text}");
     }
 }
