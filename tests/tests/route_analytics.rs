@@ -21,6 +21,8 @@ const HIJACKER_AS: u32 = 64511;
 /// contoso's registered prefix in tests/lab.toml.
 const PREFIX: &str = "192.0.2.0/25";
 const MORE_SPECIFIC: &str = "192.0.2.0/26";
+/// A more-specific the edge announces itself (its echoes are dropped).
+const ECHOED: &str = "192.0.2.64/26";
 const BMP_PORT: u16 = 11019;
 /// The bound on reporting an anomaly.
 const REPORT_WITHIN: Duration = Duration::from_secs(2);
@@ -457,6 +459,33 @@ fn hijacks_and_leaks_from_real_frr_over_bmp() {
     );
     // promtool (Debian package prometheus) lints the route families too.
     promtool_check(&metrics);
+
+    // Echoes: the edge announces a more-specific of its own and lets the
+    // hijacker have its routes; the hijacker sends them back (its own AS
+    // in front of the edge's). BGP loop detection rejects them but the
+    // pre-policy Adj-RIB-In keeps them, and FRR never withdraws them over
+    // BMP: edged drops them (counted), so they raise nothing (else: a
+    // sub-prefix hijack by AS64496 and a route leak through AS64511).
+    bgp(&edge, EDGE_AS, &format!("network {ECHOED}"));
+    bgp(
+        &edge,
+        EDGE_AS,
+        "no neighbor 198.18.2.1 route-map NOTHING out",
+    );
+    let echoed = || {
+        edged.ctl_ok(&["routes", "anomalies"])["bmp"]["totals"]["echoed"]
+            .as_u64()
+            .unwrap_or(0)
+    };
+    wait_for("the hijacker's echoes", Duration::from_secs(15), || {
+        echoed() >= 2
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let (active, _) = anomalies(&edged);
+    assert_eq!(active, Vec::<Value>::new(), "echoes raise nothing");
+    let show = edged.ctl_ok(&["routes", "show", ECHOED]);
+    assert_eq!(show["paths"], serde_json::json!([]), "{show:#}");
+    println!("echoes: {} dropped, nothing raised", echoed());
     drop(edge);
     drop(leaker);
     drop(hijacker);
