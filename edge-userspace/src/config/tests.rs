@@ -1186,5 +1186,10 @@ fn registrations_need_bmp() {
     let text = format!("{GOOD}\n[[registrations]]\nname = \"contoso\"\norigin_asns = [64500]\n");
     let got = problems(&text);
     assert_eq!(got.len(), 1, "{got:?}");
-    assert!(got[0].contains("add [bmp] listen"), "{got:?}");
+    // On the line of the registration's origin_asns (the last line).
+    let line = text.lines().count();
+    assert!(
+        got[0].starts_with(&format!("line {line}: ")) && got[0].contains("add a [bmp] section"),
+        "{got:?}"
+    );
 }

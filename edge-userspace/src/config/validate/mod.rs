@@ -140,7 +140,7 @@ impl Validator {
         };
 
         let registrations = self.registrations(&file.registrations, &prefixes, &route_sources);
-        let bmp_listen = self.bmp(file.bmp.as_ref(), &registrations);
+        let bmp_listen = self.bmp(file.bmp.as_ref(), &file.registrations);
 
         self.exits_required(
             fwd.backbone_exit.is_some(),

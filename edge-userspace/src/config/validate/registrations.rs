@@ -97,15 +97,15 @@ impl Validator {
     pub(super) fn bmp(
         &mut self,
         bmp: Option<&BmpConfig>,
-        registrations: &[PlannedRegistration],
+        declared: &[RegistrationConfig],
     ) -> Option<SocketAddr> {
         let Some(bmp) = bmp else {
-            if let Some(r) = registrations.first() {
+            if let Some(r) = declared.first() {
                 self.bad(
-                    None,
+                    Some(r.origin_asns.span()),
                     format!(
-                        "registration {:?} declares origin_asns, which only BMP feeds check: add [bmp] listen = \"127.0.0.1:11019\" and point the BGP speaker's BMP at it",
-                        r.name
+                        "registration {:?} declares origin_asns, which only BMP feeds check: add a [bmp] section with `listen = \"IP:port\"` (the address edged accepts BMP sessions on) and point the BGP speaker's BMP at it",
+                        r.name.get_ref()
                     ),
                 );
             }
