@@ -415,25 +415,20 @@ impl Pkt {
                 h.write(&mut out).unwrap();
                 IpNumber::UDP
             }
-            L4::Tcp { sport, dport } => {
-                let mut h = TcpHeader::new(sport, dport, 1, 4096);
-                h.checksum = if src.is_ipv4() {
-                    h.calc_checksum_ipv4_raw(v4(src), v4(dst), &self.payload)
-                        .unwrap()
-                } else {
-                    h.calc_checksum_ipv6_raw(v6(src), v6(dst), &self.payload)
-                        .unwrap()
+            L4::Tcp { .. } | L4::Segment(_) => {
+                let mut h = match self.l4 {
+                    L4::Segment(seg) => {
+                        let mut h = TcpHeader::new(seg.sport, seg.dport, seg.seq, 4096);
+                        h.acknowledgment_number = seg.ack;
+                        h.syn = seg.syn;
+                        h.ack = seg.ack_flag;
+                        let padded = seg.options_len.div_ceil(4) * 4;
+                        h.set_options_raw(&seg.options[..padded]).unwrap();
+                        h
+                    }
+                    L4::Tcp { sport, dport } => TcpHeader::new(sport, dport, 1, 4096),
+                    _ => unreachable!("a TCP variant"),
                 };
-                h.write(&mut out).unwrap();
-                IpNumber::TCP
-            }
-            L4::Segment(seg) => {
-                let mut h = TcpHeader::new(seg.sport, seg.dport, seg.seq, 4096);
-                h.acknowledgment_number = seg.ack;
-                h.syn = seg.syn;
-                h.ack = seg.ack_flag;
-                let padded = seg.options_len.div_ceil(4) * 4;
-                h.set_options_raw(&seg.options[..padded]).unwrap();
                 h.checksum = if src.is_ipv4() {
                     h.calc_checksum_ipv4_raw(v4(src), v4(dst), &self.payload)
                         .unwrap()
