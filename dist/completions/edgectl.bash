@@ -172,6 +172,9 @@ _edgectl() {
             edgectl__subcmd__help__subcmd__prefix,show)
                 cmd="edgectl__subcmd__help__subcmd__prefix__subcmd__show"
                 ;;
+            edgectl__subcmd__help__subcmd__report,customers)
+                cmd="edgectl__subcmd__help__subcmd__report__subcmd__customers"
+                ;;
             edgectl__subcmd__help__subcmd__report,latency)
                 cmd="edgectl__subcmd__help__subcmd__report__subcmd__latency"
                 ;;
@@ -280,11 +283,17 @@ _edgectl() {
             edgectl__subcmd__prefix__subcmd__help,show)
                 cmd="edgectl__subcmd__prefix__subcmd__help__subcmd__show"
                 ;;
+            edgectl__subcmd__report,customers)
+                cmd="edgectl__subcmd__report__subcmd__customers"
+                ;;
             edgectl__subcmd__report,help)
                 cmd="edgectl__subcmd__report__subcmd__help"
                 ;;
             edgectl__subcmd__report,latency)
                 cmd="edgectl__subcmd__report__subcmd__latency"
+                ;;
+            edgectl__subcmd__report__subcmd__help,customers)
+                cmd="edgectl__subcmd__report__subcmd__help__subcmd__customers"
                 ;;
             edgectl__subcmd__report__subcmd__help,help)
                 cmd="edgectl__subcmd__report__subcmd__help__subcmd__help"
@@ -947,8 +956,22 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__help__subcmd__report)
-            opts="latency"
+            opts="latency customers"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__help__subcmd__report__subcmd__customers)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -1757,7 +1780,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__report)
-            opts="-h --socket --json --timeout --help latency help"
+            opts="-h --socket --json --timeout --help latency customers help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1778,9 +1801,53 @@ _edgectl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        edgectl__subcmd__report__subcmd__help)
-            opts="latency help"
+        edgectl__subcmd__report__subcmd__customers)
+            opts="-h --by --since --socket --json --timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --by)
+                    COMPREPLY=($(compgen -W "prefix registration region" -- "${cur}"))
+                    return 0
+                    ;;
+                --since)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --socket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__report__subcmd__help)
+            opts="latency customers help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        edgectl__subcmd__report__subcmd__help__subcmd__customers)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

@@ -210,18 +210,28 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand live; and __fish_seen_su
 complete -c edgectl -n "__fish_edgectl_using_subcommand live; and __fish_seen_subcommand_from help" -f -a "list" -d 'Every live change: network, kind (added, replaced, removed), when, by whom, and the live entry'
 complete -c edgectl -n "__fish_edgectl_using_subcommand live; and __fish_seen_subcommand_from help" -f -a "clear" -d 'Drop live changes from the overlay (destructive: the live entries are lost): each network goes back to what the config file says, its entry or nothing. One change, all or nothing'
 complete -c edgectl -n "__fish_edgectl_using_subcommand live; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c edgectl -n "__fish_edgectl_using_subcommand report; and not __fish_seen_subcommand_from latency help" -l socket -d 'edged\'s control socket (`daemon.socket_path` in edged\'s config)' -r -F
-complete -c edgectl -n "__fish_edgectl_using_subcommand report; and not __fish_seen_subcommand_from latency help" -l timeout -d 'How long to wait for edged\'s reply (seconds)' -r
-complete -c edgectl -n "__fish_edgectl_using_subcommand report; and not __fish_seen_subcommand_from latency help" -l json -d 'Print machine-readable JSON instead of text'
-complete -c edgectl -n "__fish_edgectl_using_subcommand report; and not __fish_seen_subcommand_from latency help" -s h -l help -d 'Print help'
-complete -c edgectl -n "__fish_edgectl_using_subcommand report; and not __fish_seen_subcommand_from latency help" -f -a "latency" -d 'RTT percentiles per PoP from the health probes'
-complete -c edgectl -n "__fish_edgectl_using_subcommand report; and not __fish_seen_subcommand_from latency help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c edgectl -n "__fish_edgectl_using_subcommand report; and not __fish_seen_subcommand_from latency customers help" -l socket -d 'edged\'s control socket (`daemon.socket_path` in edged\'s config)' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand report; and not __fish_seen_subcommand_from latency customers help" -l timeout -d 'How long to wait for edged\'s reply (seconds)' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand report; and not __fish_seen_subcommand_from latency customers help" -l json -d 'Print machine-readable JSON instead of text'
+complete -c edgectl -n "__fish_edgectl_using_subcommand report; and not __fish_seen_subcommand_from latency customers help" -s h -l help -d 'Print help'
+complete -c edgectl -n "__fish_edgectl_using_subcommand report; and not __fish_seen_subcommand_from latency customers help" -f -a "latency" -d 'RTT percentiles per PoP from the health probes'
+complete -c edgectl -n "__fish_edgectl_using_subcommand report; and not __fish_seen_subcommand_from latency customers help" -f -a "customers" -d 'Customer round-trip times (edge ↔ customer host, measured passively from forwarded TCP): samples, min, p50, p90, p99, the objective and the share above it, per prefix, registration or region'
+complete -c edgectl -n "__fish_edgectl_using_subcommand report; and not __fish_seen_subcommand_from latency customers help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c edgectl -n "__fish_edgectl_using_subcommand report; and __fish_seen_subcommand_from latency" -l window -d 'Seconds of history (at most 3600)' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand report; and __fish_seen_subcommand_from latency" -l socket -d 'edged\'s control socket (`daemon.socket_path` in edged\'s config)' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand report; and __fish_seen_subcommand_from latency" -l timeout -d 'How long to wait for edged\'s reply (seconds)' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand report; and __fish_seen_subcommand_from latency" -l json -d 'Print machine-readable JSON instead of text'
 complete -c edgectl -n "__fish_edgectl_using_subcommand report; and __fish_seen_subcommand_from latency" -s h -l help -d 'Print help'
+complete -c edgectl -n "__fish_edgectl_using_subcommand report; and __fish_seen_subcommand_from customers" -l by -d 'How rows are grouped' -r -f -a "prefix\t''
+registration\t''
+region\t''"
+complete -c edgectl -n "__fish_edgectl_using_subcommand report; and __fish_seen_subcommand_from customers" -l since -d 'How far back: a duration (90s, 15m, 2h; at most what `[latency] retain_minutes` keeps)' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand report; and __fish_seen_subcommand_from customers" -l socket -d 'edged\'s control socket (`daemon.socket_path` in edged\'s config)' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand report; and __fish_seen_subcommand_from customers" -l timeout -d 'How long to wait for edged\'s reply (seconds)' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand report; and __fish_seen_subcommand_from customers" -l json -d 'Print machine-readable JSON instead of text'
+complete -c edgectl -n "__fish_edgectl_using_subcommand report; and __fish_seen_subcommand_from customers" -s h -l help -d 'Print help'
 complete -c edgectl -n "__fish_edgectl_using_subcommand report; and __fish_seen_subcommand_from help" -f -a "latency" -d 'RTT percentiles per PoP from the health probes'
+complete -c edgectl -n "__fish_edgectl_using_subcommand report; and __fish_seen_subcommand_from help" -f -a "customers" -d 'Customer round-trip times (edge ↔ customer host, measured passively from forwarded TCP): samples, min, p50, p90, p99, the objective and the share above it, per prefix, registration or region'
 complete -c edgectl -n "__fish_edgectl_using_subcommand report; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c edgectl -n "__fish_edgectl_using_subcommand events" -l limit -d 'How many of the most recent events' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand events" -l interval -d 'Seconds between two looks at edged\'s events with --follow' -r
@@ -288,5 +298,6 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_su
 complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from live" -f -a "list" -d 'Every live change: network, kind (added, replaced, removed), when, by whom, and the live entry'
 complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from live" -f -a "clear" -d 'Drop live changes from the overlay (destructive: the live entries are lost): each network goes back to what the config file says, its entry or nothing. One change, all or nothing'
 complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from report" -f -a "latency" -d 'RTT percentiles per PoP from the health probes'
+complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from report" -f -a "customers" -d 'Customer round-trip times (edge ↔ customer host, measured passively from forwarded TCP): samples, min, p50, p90, p99, the objective and the share above it, per prefix, registration or region'
 complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from routes" -f -a "show" -d 'Every path the monitored peers announce for PREFIX and its more-specifics: peer, RIB, AS path, origin, communities, since when, and the anomaly it shows'
 complete -c edgectl -n "__fish_edgectl_using_subcommand help; and __fish_seen_subcommand_from routes" -f -a "anomalies" -d 'Route anomalies: the active ones, then the cleared ones edged keeps'

@@ -566,6 +566,17 @@ _arguments "${_arguments_options[@]}" : \
 '--help[Print help]' \
 && ret=0
 ;;
+(customers)
+_arguments "${_arguments_options[@]}" : \
+'--by=[How rows are grouped]:BY:(prefix registration region)' \
+'--since=[How far back\: a duration (90s, 15m, 2h; at most what \`\[latency\] retain_minutes\` keeps)]:DURATION:_default' \
+'--socket=[edged'\''s control socket (\`daemon.socket_path\` in edged'\''s config)]:SOCKET:_files' \
+'--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
+'--json[Print machine-readable JSON instead of text]' \
+'-h[Print help]' \
+'--help[Print help]' \
+&& ret=0
+;;
 (help)
 _arguments "${_arguments_options[@]}" : \
 ":: :_edgectl__subcmd__report__subcmd__help_commands" \
@@ -579,6 +590,10 @@ _arguments "${_arguments_options[@]}" : \
         curcontext="${curcontext%:*:*}:edgectl-report-help-command-$line[1]:"
         case $line[1] in
             (latency)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(customers)
 _arguments "${_arguments_options[@]}" : \
 && ret=0
 ;;
@@ -888,6 +903,10 @@ _arguments "${_arguments_options[@]}" : \
         curcontext="${curcontext%:*:*}:edgectl-help-report-command-$line[1]:"
         case $line[1] in
             (latency)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(customers)
 _arguments "${_arguments_options[@]}" : \
 && ret=0
 ;;
@@ -1204,8 +1223,14 @@ _edgectl__subcmd__help__subcmd__prefix__subcmd__show_commands() {
 _edgectl__subcmd__help__subcmd__report_commands() {
     local commands; commands=(
 'latency:RTT percentiles per PoP from the health probes' \
+'customers:Customer round-trip times (edge ↔ customer host, measured passively from forwarded TCP)\: samples, min, p50, p90, p99, the objective and the share above it, per prefix, registration or region' \
     )
     _describe -t commands 'edgectl help report commands' commands "$@"
+}
+(( $+functions[_edgectl__subcmd__help__subcmd__report__subcmd__customers_commands] )) ||
+_edgectl__subcmd__help__subcmd__report__subcmd__customers_commands() {
+    local commands; commands=()
+    _describe -t commands 'edgectl help report customers commands' commands "$@"
 }
 (( $+functions[_edgectl__subcmd__help__subcmd__report__subcmd__latency_commands] )) ||
 _edgectl__subcmd__help__subcmd__report__subcmd__latency_commands() {
@@ -1476,17 +1501,29 @@ _edgectl__subcmd__prefix__subcmd__show_commands() {
 _edgectl__subcmd__report_commands() {
     local commands; commands=(
 'latency:RTT percentiles per PoP from the health probes' \
+'customers:Customer round-trip times (edge ↔ customer host, measured passively from forwarded TCP)\: samples, min, p50, p90, p99, the objective and the share above it, per prefix, registration or region' \
 'help:Print this message or the help of the given subcommand(s)' \
     )
     _describe -t commands 'edgectl report commands' commands "$@"
+}
+(( $+functions[_edgectl__subcmd__report__subcmd__customers_commands] )) ||
+_edgectl__subcmd__report__subcmd__customers_commands() {
+    local commands; commands=()
+    _describe -t commands 'edgectl report customers commands' commands "$@"
 }
 (( $+functions[_edgectl__subcmd__report__subcmd__help_commands] )) ||
 _edgectl__subcmd__report__subcmd__help_commands() {
     local commands; commands=(
 'latency:RTT percentiles per PoP from the health probes' \
+'customers:Customer round-trip times (edge ↔ customer host, measured passively from forwarded TCP)\: samples, min, p50, p90, p99, the objective and the share above it, per prefix, registration or region' \
 'help:Print this message or the help of the given subcommand(s)' \
     )
     _describe -t commands 'edgectl report help commands' commands "$@"
+}
+(( $+functions[_edgectl__subcmd__report__subcmd__help__subcmd__customers_commands] )) ||
+_edgectl__subcmd__report__subcmd__help__subcmd__customers_commands() {
+    local commands; commands=()
+    _describe -t commands 'edgectl report help customers commands' commands "$@"
 }
 (( $+functions[_edgectl__subcmd__report__subcmd__help__subcmd__help_commands] )) ||
 _edgectl__subcmd__report__subcmd__help__subcmd__help_commands() {

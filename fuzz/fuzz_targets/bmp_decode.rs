@@ -24,6 +24,7 @@ fuzz_target!(|data: &[u8]| {
             name: "contoso".into(),
             origin_asns: vec![64500],
             upstream_asns: vec![64496],
+            rtt_p90: None,
         }],
         [(registered, "contoso")],
         0.0,

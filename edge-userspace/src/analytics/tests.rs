@@ -30,6 +30,7 @@ fn contoso() -> PlannedRegistration {
         name: "contoso".into(),
         origin_asns: vec![CUSTOMER],
         upstream_asns: vec![EDGE_PEER, UPSTREAM],
+        rtt_p90: None,
     }
 }
 

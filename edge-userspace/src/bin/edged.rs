@@ -155,6 +155,7 @@ async fn run(args: Args) -> Result<()> {
             daemon.view(),
             daemon.host_facts(),
             plan.bmp_listen.map(|_| daemon.analytics()),
+            daemon.customer_facts(),
         )?;
         info!("metrics on http://{addr}/metrics");
     }
@@ -175,6 +176,10 @@ async fn run(args: Args) -> Result<()> {
         tokio::time::Instant::now() + daemon::HOST_CHECK_INTERVAL,
         daemon::HOST_CHECK_INTERVAL,
     );
+    // Customer latency reads the kernel's histograms every `[latency]
+    // period_ms`; the tick only checks whether one is due.
+    let mut latency_tick = tokio::time::interval(std::time::Duration::from_millis(100));
+    latency_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut link_check = tokio::time::interval_at(
         tokio::time::Instant::now() + daemon::LINK_CHECK_INTERVAL,
         daemon::LINK_CHECK_INTERVAL,
@@ -250,6 +255,7 @@ async fn run(args: Args) -> Result<()> {
             }
             _ = host_check.tick() => block_in_place(|| daemon.check_veth_peers(false)),
             _ = link_check.tick() => block_in_place(|| daemon.check_links()),
+            _ = latency_tick.tick() => block_in_place(|| daemon.latency_tick()),
             _ = sighup.recv() => {
                 notify::reloading("reloading the config (SIGHUP)");
                 let reloaded = block_in_place(|| daemon.reload(false));

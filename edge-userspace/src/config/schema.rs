@@ -33,6 +33,22 @@ pub(crate) struct File {
     #[serde(default)]
     pub(crate) registrations: Vec<RegistrationConfig>,
     pub(crate) bmp: Option<BmpConfig>,
+    pub(crate) latency: Option<LatencyConfig>,
+}
+
+/// `[latency]`: passive customer round-trip times.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct LatencyConfig {
+    /// `false` keeps the section but measures nothing.
+    pub(crate) enabled: Option<bool>,
+    pub(crate) sample_interval_ms: Option<Spanned<i64>>,
+    pub(crate) period_ms: Option<Spanned<i64>>,
+    pub(crate) retain_minutes: Option<Spanned<i64>>,
+    pub(crate) rtt_p90_ms: Option<Spanned<i64>>,
+    pub(crate) window_ms: Option<Spanned<i64>>,
+    pub(crate) hold_ms: Option<Spanned<i64>>,
+    pub(crate) min_samples: Option<Spanned<i64>>,
 }
 
 /// `[[registrations]]`: who may announce a registration's prefixes in BGP
@@ -41,9 +57,12 @@ pub(crate) struct File {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RegistrationConfig {
     pub(crate) name: Spanned<String>,
-    pub(crate) origin_asns: Spanned<Vec<Spanned<i64>>>,
+    #[serde(default)]
+    pub(crate) origin_asns: Option<Spanned<Vec<Spanned<i64>>>>,
     #[serde(default)]
     pub(crate) upstream_asns: Option<Spanned<Vec<Spanned<i64>>>>,
+    /// The customer latency objective.
+    pub(crate) rtt_p90_ms: Option<Spanned<i64>>,
 }
 
 /// `[bmp]`: where edged listens for BGP speakers' BMP sessions.
@@ -136,6 +155,8 @@ pub(crate) fn default_state_path() -> PathBuf {
 pub(crate) struct LimitsConfig {
     pub(crate) prefixes_v4: Option<Spanned<i64>>,
     pub(crate) prefixes_v6: Option<Spanned<i64>>,
+    pub(crate) rtt_flows: Option<Spanned<i64>>,
+    pub(crate) rtt_buckets: Option<Spanned<i64>>,
 }
 
 pub(crate) fn default_pin_path() -> PathBuf {

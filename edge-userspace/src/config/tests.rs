@@ -1145,6 +1145,7 @@ fn registrations_and_bmp_resolve() {
             name: "contoso".into(),
             origin_asns: vec![64500, 65536],
             upstream_asns: vec![64501],
+            rtt_p90: None,
         }]
     );
     // Neither is required.
@@ -1190,6 +1191,96 @@ fn registrations_need_bmp() {
     let line = text.lines().count();
     assert!(
         got[0].starts_with(&format!("line {line}: ")) && got[0].contains("add a [bmp] section"),
+        "{got:?}"
+    );
+}
+
+#[test]
+fn latency_and_objectives_resolve() {
+    let text = format!(
+        "{GOOD}\n[latency]\nsample_interval_ms = 100\nperiod_ms = 1000\nretain_minutes = 30\nrtt_p90_ms = 120\nwindow_ms = 20000\nhold_ms = 5000\nmin_samples = 8\n\n[limits]\nrtt_flows = 1024\n\n[[registrations]]\nname = \"contoso\"\nrtt_p90_ms = 40\n"
+    );
+    let plan = parse(&text).unwrap();
+    assert_eq!(
+        plan.latency,
+        Some(LatencyPlan {
+            sample_interval: Duration::from_millis(100),
+            period: Duration::from_secs(1),
+            retain: Duration::from_secs(1800),
+            rtt_p90: Some(Duration::from_millis(120)),
+            window: Duration::from_secs(20),
+            hold: Duration::from_secs(5),
+            min_samples: 8,
+        })
+    );
+    assert_eq!(plan.limits.rtt_flows, 1024);
+    assert_eq!(plan.limits.rtt_buckets, edge_common::limits::RTT_BUCKETS);
+    // A registration with an objective and no origin ASNs: no BMP needed.
+    assert_eq!(
+        plan.registrations,
+        [PlannedRegistration {
+            name: "contoso".into(),
+            origin_asns: vec![],
+            upstream_asns: vec![],
+            rtt_p90: Some(Duration::from_millis(40)),
+        }]
+    );
+    // The section alone: the defaults; `enabled = false`: off.
+    let plan = parse(&format!("{GOOD}\n[latency]\n")).unwrap();
+    assert_eq!(plan.latency, Some(LatencyPlan::default()));
+    let plan = parse(&format!("{GOOD}\n[latency]\nenabled = false\n")).unwrap();
+    assert_eq!(plan.latency, None);
+    assert_eq!(parse(GOOD).unwrap().latency, None);
+}
+
+#[test]
+fn bad_latency_settings_are_reported_with_their_lines() {
+    let base = GOOD.lines().count();
+    let text = format!(
+        "{GOOD}\n[latency]\nperiod_ms = 5000\nwindow_ms = 1000\nsample_interval_ms = 0\nretain_minutes = 0\nrtt_p90_ms = 0\n\n[[registrations]]\nname = \"contoso\"\nrtt_p90_ms = 100000\n\n[[registrations]]\nname = \"fabrikam\"\nupstream_asns = [64500]\n\n[limits]\nrtt_flows = 0\n"
+    );
+    let got = problems(&text);
+    let line = |n: usize| format!("line {}", base + n);
+    let want = [
+        (
+            line(4),
+            "[latency] window_ms 1000 is shorter than period_ms 5000",
+        ),
+        (
+            line(5),
+            "[latency] sample_interval_ms 0 is outside 10-60000",
+        ),
+        (line(6), "[latency] retain_minutes 0 is outside 1-1440"),
+        (line(7), "[latency] rtt_p90_ms 0 is outside 1-60000"),
+        (
+            line(11),
+            "registration \"contoso\": rtt_p90_ms 100000 is outside 1-60000",
+        ),
+        (line(14), "registration \"fabrikam\": no [[prefixes]] entry"),
+        (
+            line(14),
+            "registration \"fabrikam\" declares neither origin_asns",
+        ),
+        (line(15), "upstream_asns without origin_asns"),
+        (line(18), "[limits] rtt_flows 0 is outside 1-1048576"),
+    ];
+    for (l, m) in &want {
+        assert!(
+            got.iter().any(|p| p.contains(l.as_str()) && p.contains(m)),
+            "no problem {m:?} at {l} in {got:#?}"
+        );
+    }
+    assert_eq!(got.len(), want.len(), "{got:#?}");
+}
+
+#[test]
+fn an_objective_needs_the_latency_section() {
+    let text = format!("{GOOD}\n[[registrations]]\nname = \"contoso\"\nrtt_p90_ms = 40\n");
+    let got = problems(&text);
+    assert_eq!(got.len(), 1, "{got:?}");
+    let line = text.lines().count();
+    assert!(
+        got[0].starts_with(&format!("line {line}: ")) && got[0].contains("add a [latency] section"),
         "{got:?}"
     );
 }

@@ -127,6 +127,15 @@ pub enum Request {
         #[serde(default = "default_window")]
         window_seconds: u64,
     },
+    /// Customer round-trip times (`[latency]`) over the last
+    /// `since_seconds`, one row per prefix, registration or region (`by`).
+    /// Reply: [`Customers`].
+    ReportCustomers {
+        #[serde(default = "default_by")]
+        by: GroupBy,
+        #[serde(default = "default_since")]
+        since_seconds: u64,
+    },
     /// Re-read the config file; `force` applies it even when it drops more
     /// of the file's prefixes than `reload_max_shrink_percent`.
     /// Reply: [`Changed`].
@@ -178,6 +187,7 @@ impl Request {
             | Request::PolicyShow { .. }
             | Request::Events { .. }
             | Request::ReportLatency { .. }
+            | Request::ReportCustomers { .. }
             | Request::LiveList {}
             | Request::ConfigShow {}
             | Request::RoutesShow { .. }
@@ -208,6 +218,33 @@ fn default_limit() -> usize {
 
 fn default_window() -> u64 {
     300
+}
+
+fn default_by() -> GroupBy {
+    GroupBy::Registration
+}
+
+fn default_since() -> u64 {
+    900
+}
+
+/// How `report_customers` groups its rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GroupBy {
+    Prefix,
+    Registration,
+    Region,
+}
+
+impl From<GroupBy> for crate::latency::report::GroupBy {
+    fn from(g: GroupBy) -> Self {
+        match g {
+            GroupBy::Prefix => Self::Prefix,
+            GroupBy::Registration => Self::Registration,
+            GroupBy::Region => Self::Region,
+        }
+    }
 }
 
 /// The request as one line (no newline), with the protocol version.
@@ -405,6 +442,7 @@ pub enum Reply {
     PolicyShow(PolicyShow),
     Events(Events),
     Latency(Latency),
+    Customers(Customers),
     LiveList(LiveList),
     ConfigShow(Box<ConfigShow>),
     TornDown(TornDown),
@@ -1314,6 +1352,52 @@ pub struct PopLatency {
     pub p99_ms: Option<f64>,
     pub pop: String,
     pub samples: usize,
+}
+
+/// `report_customers`: customer round-trip times, edge ↔ customer host
+/// (docs/monitoring.md).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Customers {
+    pub by: GroupBy,
+    /// Whether customer latency is measured (`[latency]` in the config).
+    pub enabled: bool,
+    /// The kernel's sampling counters since the maps were created
+    /// (`handshake_sent`, `handshake_samples`, `retransmitted`,
+    /// `ambiguous`, `ts_sent`, `ts_samples`, `flows`, `flow_failed`,
+    /// `hist_full`).
+    pub counters: BTreeMap<String, u64>,
+    /// Flows followed now, and the flow table's size (`[limits] rtt_flows`).
+    pub flows: u64,
+    pub flow_limit: u64,
+    /// Groups (`registration NAME`, `region NAME`) degraded now.
+    pub degraded: Vec<String>,
+    /// How often edged reads the kernel's histograms (`period_ms`).
+    pub period_seconds: f64,
+    /// The span the rows cover: `since_seconds` as asked, cut to what
+    /// edged has kept (`retain_minutes`) and been running.
+    pub covered_seconds: f64,
+    pub since_seconds: u64,
+    pub rows: Vec<CustomerRow>,
+}
+
+/// One group's round-trip times, milliseconds (null without samples).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CustomerRow {
+    /// The prefix, registration or region (`(none)`: prefixes without a
+    /// region; `(shared)`: prefixes without a counter slot of their own).
+    pub key: String,
+    pub samples: u64,
+    pub min_ms: Option<f64>,
+    pub p50_ms: Option<f64>,
+    pub p90_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
+    /// The objective (p90) the row is held to, if any.
+    pub objective_ms: Option<f64>,
+    /// The share (0-1) of the samples above the objective.
+    pub above_objective: Option<f64>,
+    /// Whether the group is degraded now (registration and region rows
+    /// with an objective; null otherwise).
+    pub degraded: Option<bool>,
 }
 
 /// `live_list`: every live change made with edgectl on top of the config

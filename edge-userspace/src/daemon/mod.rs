@@ -40,6 +40,7 @@ use crate::{
 
 mod failover;
 mod interfaces;
+mod latency;
 mod live;
 pub mod logging;
 pub mod notify;
@@ -218,6 +219,16 @@ impl Running {
                 plan.limits.prefixes_v6.to_string(),
                 self.limits.prefixes_v6.to_string(),
             ),
+            (
+                "limits.rtt_flows",
+                plan.limits.rtt_flows.to_string(),
+                self.limits.rtt_flows.to_string(),
+            ),
+            (
+                "limits.rtt_buckets",
+                plan.limits.rtt_buckets.to_string(),
+                self.limits.rtt_buckets.to_string(),
+            ),
             ("bmp.listen", addr(plan.bmp_listen), addr(self.bmp_listen)),
         ];
         rows.into_iter()
@@ -269,6 +280,8 @@ pub struct Daemon {
     caller: Option<crate::control::Caller>,
     /// Route analytics: the engine the BMP sessions feed.
     analytics: Analytics,
+    /// Customer latency: the monitor the kernel's histograms feed.
+    latency: latency::CustomerLatency,
 }
 
 /// Route analytics as the daemon holds it.
@@ -498,6 +511,7 @@ impl Daemon {
                 engine: analytics::Shared::default(),
                 generation: 0,
             },
+            latency: latency::CustomerLatency::new(),
         };
         daemon.sync_analytics();
         daemon.sync_monitors();
@@ -529,11 +543,18 @@ impl Daemon {
         }
         self.analytics.generation = generation;
         let plan = &self.applied.plan;
-        let names: BTreeSet<&str> = plan.registrations.iter().map(|r| r.name.as_str()).collect();
+        // Registrations without origin ASNs only set a latency objective.
+        let watched: Vec<_> = plan
+            .registrations
+            .iter()
+            .filter(|r| !r.origin_asns.is_empty())
+            .cloned()
+            .collect();
+        let names: BTreeSet<&str> = watched.iter().map(|r| r.name.as_str()).collect();
         let events = {
             let mut e = analytics::lock(&self.analytics.engine);
             e.configure(
-                &plan.registrations,
+                &watched,
                 plan.prefixes
                     .iter()
                     .filter(|p| names.contains(p.registration.as_str()))

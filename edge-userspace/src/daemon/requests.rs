@@ -154,6 +154,9 @@ impl Daemon {
                     .collect(),
                 received: self.events.received,
             })),
+            Request::ReportCustomers { by, since_seconds } => {
+                Ok(Reply::Customers(self.report_customers(by, since_seconds)))
+            }
             Request::ReportLatency { window_seconds } => Ok(Reply::Latency(self.latency(
                 Duration::from_secs(window_seconds.clamp(1, RTT_WINDOW.as_secs())),
             ))),

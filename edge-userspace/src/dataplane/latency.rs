@@ -1,7 +1,7 @@
 //! Reader of the customer latency maps (`edge_common::rtt`): the per-slot
 //! round-trip histograms and the sampling counters, summed over CPUs, and
 //! the flow table's fill. The kernel writes them; edged only reads, and
-//! clears a slot's histogram before the slot is given to another prefix.
+//! clears the histograms of slots no prefix holds any more.
 
 use std::{collections::BTreeMap, path::Path};
 
@@ -103,14 +103,17 @@ impl Latency {
         (n, self.flow_limit)
     }
 
-    /// Removes every histogram bucket of `slot` (before the slot is given
-    /// to another prefix).
-    pub fn clear_slot(&mut self, slot: u32) -> Result<(), MapsError> {
+    /// Removes every histogram bucket of `slots` (slots no prefix holds
+    /// any more): one pass over the map's keys.
+    pub fn clear_slots(
+        &mut self,
+        slots: &std::collections::BTreeSet<u32>,
+    ) -> Result<(), MapsError> {
         let keys: Vec<RttBucketKey> = self
             .hist
             .keys()
             .filter_map(Result::ok)
-            .filter(|k| k.slot == slot)
+            .filter(|k| slots.contains(&k.slot))
             .collect();
         for k in keys {
             match self.hist.remove(&k) {

@@ -259,6 +259,8 @@ pub struct Dataplane {
     ebpf: Ebpf,
     pub tables: Tables,
     pub counters: Counters,
+    /// Customer latency: the RTT histograms, counters and flow table.
+    pub latency: super::latency::Latency,
     /// Protection events; the daemon takes it for its reader thread.
     pub events: Option<RingBuf<MapData>>,
     pin_dir: PathBuf,
@@ -288,6 +290,8 @@ fn expected_maps(limits: Limits) -> Result<Vec<(&'static str, [u32; 4])>> {
                 map_names::PREFIX_V6 => limits.prefixes_v6,
                 map_names::FIB6_NODES => edge_common::limits::fib6_nodes(limits.prefixes_v6),
                 map_names::FIB6_TAILS => edge_common::limits::fib6_tails(limits.prefixes_v6),
+                map_names::RTT_FLOWS => limits.rtt_flows,
+                map_names::RTT_HIST => limits.rtt_buckets,
                 _ => m.max_entries(),
             };
             Ok((name, [m.key_size(), m.value_size(), max, m.map_flags()]))
@@ -355,7 +359,9 @@ impl Dataplane {
             .map_max_entries(
                 map_names::FIB6_TAILS,
                 edge_common::limits::fib6_tails(limits.prefixes_v6),
-            );
+            )
+            .map_max_entries(map_names::RTT_FLOWS, limits.rtt_flows)
+            .map_max_entries(map_names::RTT_HIST, limits.rtt_buckets);
         let paths: Vec<(&str, PathBuf)> = map_names::ALL
             .iter()
             .map(|&n| {
@@ -385,13 +391,14 @@ impl Dataplane {
                 .context("the verifier rejected the edge program")?;
             let tables = Tables::take(&mut ebpf)?;
             let counters = Counters::take(&mut ebpf)?;
+            let latency = super::latency::Latency::take(&mut ebpf)?;
             let events = ebpf
                 .take_map(map_names::EVENTS)
                 .context("map EDGE_EVENTS missing from object")
                 .and_then(|m| RingBuf::try_from(m).context("EDGE_EVENTS is not a ring buffer"))?;
-            Ok((ebpf, tables, counters, events))
+            Ok((ebpf, tables, counters, latency, events))
         })();
-        let (ebpf, tables, counters, events) = match loaded {
+        let (ebpf, tables, counters, latency, events) = match loaded {
             Ok(l) => l,
             Err(e) => {
                 if fresh {
@@ -409,6 +416,7 @@ impl Dataplane {
             ebpf,
             tables,
             counters,
+            latency,
             events: Some(events),
             pin_dir: pin_dir.to_path_buf(),
             fresh,

@@ -318,6 +318,10 @@ pub fn compile_on(
                 .transit_table
                 .map_or(NO_EXIT, |k| table_ids[k as usize]),
             encap_ttl: plan.encap_ttl,
+            rtt: u8::from(plan.latency.is_some()),
+            rtt_interval_ns: plan
+                .latency
+                .map_or(0, |l| l.sample_interval.as_nanos() as u64),
             ..Settings::default()
         },
         ..Desired::default()

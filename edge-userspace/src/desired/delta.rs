@@ -505,6 +505,7 @@ fn same_but_prefixes(a: &Plan, b: &Plan) -> bool {
         route_sources,
         registrations,
         bmp_listen,
+        latency,
         shadowed: _,
         stale_removals: _,
     } = a;
@@ -527,6 +528,7 @@ fn same_but_prefixes(a: &Plan, b: &Plan) -> bool {
         && *route_sources == b.route_sources
         && *registrations == b.registrations
         && *bmp_listen == b.bmp_listen
+        && *latency == b.latency
 }
 
 /// A whole new plan that differs from the running one in its prefixes

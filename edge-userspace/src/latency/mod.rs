@@ -225,13 +225,19 @@ impl History {
         }
     }
 
-    /// Forgets `slot` (given to another prefix): its past samples are not
-    /// the new prefix's.
+    /// Forgets `slot`'s past periods (the slot was given to another
+    /// prefix: they are not the new prefix's). The last reading stays the
+    /// base the next period is measured against, so the next period holds
+    /// only what arrives from now on.
     pub fn forget(&mut self, slot: u32) {
-        self.last.remove(&slot);
         for (_, p) in &mut self.periods {
             p.remove(&slot);
         }
+    }
+
+    /// What the most recent period added, by slot.
+    pub fn last_period(&self) -> Option<&BTreeMap<u32, Histogram>> {
+        self.periods.back().map(|(_, p)| p)
     }
 
     /// Every slot's samples over the periods that ended within `span`
@@ -330,6 +336,11 @@ impl Watch {
     /// Whether `group` is degraded now.
     pub fn degraded(&self, group: &str) -> bool {
         self.groups.get(group).is_some_and(|g| g.degraded)
+    }
+
+    /// Every group watched, and whether it is degraded.
+    pub fn groups(&self) -> impl Iterator<Item = (&str, bool)> {
+        self.groups.iter().map(|(g, s)| (g.as_str(), s.degraded))
     }
 
     /// Drops groups no longer configured.

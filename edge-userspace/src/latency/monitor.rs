@@ -28,11 +28,22 @@ impl Objectives {
     }
 }
 
-/// History and watch together.
+/// History and watch together, and every sample since the monitor began
+/// by registration and by region (the Prometheus histograms: they only
+/// grow, whatever slots are given to other prefixes).
 #[derive(Debug)]
 pub struct Monitor {
     history: History,
     watch: Watch,
+    totals: Totals,
+}
+
+/// Every sample since the monitor began, by registration and by region
+/// (prefixes without a region under [`NO_REGION`]).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Totals {
+    pub registrations: BTreeMap<String, Histogram>,
+    pub regions: BTreeMap<String, Histogram>,
 }
 
 impl Monitor {
@@ -41,7 +52,16 @@ impl Monitor {
         Self {
             history: History::new(period, retain),
             watch: Watch::default(),
+            totals: Totals::default(),
         }
+    }
+
+    pub fn totals(&self) -> &Totals {
+        &self.totals
+    }
+
+    pub fn watch(&self) -> &Watch {
+        &self.watch
     }
 
     pub fn history(&self) -> &History {
@@ -59,6 +79,21 @@ impl Monitor {
         objectives: &Objectives,
     ) -> Vec<Change> {
         self.history.record(now, reading);
+        if let Some(added) = self.history.last_period() {
+            for (slot, h) in added {
+                let Some(s) = slots.get(slot) else { continue };
+                self.totals
+                    .registrations
+                    .entry(s.registration.clone())
+                    .or_default()
+                    .merge(h);
+                self.totals
+                    .regions
+                    .entry(s.region.clone().unwrap_or_else(|| NO_REGION.into()))
+                    .or_default()
+                    .merge(h);
+            }
+        }
         let mut changes = Vec::new();
         let mut groups: Vec<String> = Vec::new();
         let windows: BTreeMap<Duration, BTreeMap<u32, Histogram>> = objectives

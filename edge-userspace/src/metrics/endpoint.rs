@@ -654,6 +654,7 @@ pub fn serve(
     view: Arc<RwLock<Arc<View>>>,
     host: Arc<RwLock<Arc<HostFacts>>>,
     routes: Option<crate::analytics::Shared>,
+    customers: Arc<RwLock<Arc<super::CustomerFacts>>>,
 ) -> Result<JoinHandle<()>> {
     let listener = bind(addr)?;
     let counters =
@@ -662,6 +663,10 @@ pub fn serve(
     let source = move |endpoint: &EndpointStats| -> Result<String> {
         let view = view.read().unwrap_or_else(PoisonError::into_inner).clone();
         let host = host.read().unwrap_or_else(PoisonError::into_inner).clone();
+        let customers = customers
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
         let stats = counters
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -674,6 +679,7 @@ pub fn serve(
             &view,
             &host,
             routes.as_ref(),
+            &customers,
             endpoint,
             started.elapsed().as_secs(),
         ))

@@ -13,6 +13,7 @@ use crate::{
     dataplane::maps::{Count, Stats},
     desired::View,
     health::{RTT_BUCKETS, RttHistogram},
+    latency::{Histogram, monitor::Totals as LatencyTotals},
 };
 
 pub mod endpoint;
@@ -50,6 +51,160 @@ impl EncodeMetric for ProbeRtt {
 
     fn metric_type(&self) -> MetricType {
         Self::TYPE
+    }
+}
+
+/// Customer RTT histograms (one per registration or region): the latency
+/// layer's fine buckets folded into [`CUSTOMER_RTT_BUCKETS`]. By hand for
+/// the same reason as [`ProbeRtt`].
+#[derive(Debug)]
+struct CustomerRtt(Vec<(Labels, Histogram)>);
+
+/// Upper bounds of the customer RTT buckets, seconds: 1 ms to 10 s, a
+/// 1-2-5 series (a metro customer to another continent's, and stalls).
+pub const CUSTOMER_RTT_BUCKETS: [f64; 13] = [
+    0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0,
+];
+
+impl TypedMetric for CustomerRtt {
+    const TYPE: MetricType = MetricType::Histogram;
+}
+
+impl EncodeMetric for CustomerRtt {
+    fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
+        let les: Vec<std::time::Duration> = CUSTOMER_RTT_BUCKETS
+            .iter()
+            .map(|&s| std::time::Duration::from_secs_f64(s))
+            .collect();
+        for (labels, h) in &self.0 {
+            let cumulative = h.cumulative(&les);
+            let count = h.count();
+            // prometheus-client takes each bucket's own count.
+            let mut below = 0;
+            let buckets: Vec<(f64, u64)> = CUSTOMER_RTT_BUCKETS
+                .iter()
+                .copied()
+                .chain([f64::MAX]) // +Inf
+                .zip(cumulative.iter().copied().chain([count]))
+                .map(|(le, c)| {
+                    let own = c - below;
+                    below = c;
+                    (le, own)
+                })
+                .collect();
+            encoder
+                .encode_family(labels)?
+                .encode_histogram::<NoLabelSet>(
+                    h.approximate_sum().as_secs_f64(),
+                    count,
+                    &buckets,
+                    None,
+                )?;
+        }
+        Ok(())
+    }
+
+    fn metric_type(&self) -> MetricType {
+        Self::TYPE
+    }
+}
+
+/// Customer latency as the daemon publishes it for the metrics.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CustomerFacts {
+    /// `[latency]` is on.
+    pub enabled: bool,
+    /// Every sample since edged started, by registration and region.
+    pub totals: LatencyTotals,
+    /// (`registration NAME` / `region NAME`, degraded) of every group with
+    /// an objective that has had a verdict.
+    pub groups: Vec<(String, bool)>,
+    pub degradations: u64,
+    pub recoveries: u64,
+    /// The kernel's sampling counters (`rtt_stats::NAMES`).
+    pub counters: Vec<(&'static str, u64)>,
+    /// Flows followed, and the flow table's size (counted every 10 s).
+    pub flows: Option<(u64, u64)>,
+}
+
+/// Customer latency: histograms per registration and per region (bounded:
+/// the config's registrations and regions), the objective verdicts, the
+/// kernel's sampling counters.
+fn customer_metrics(r: &mut Registry, f: &CustomerFacts) {
+    if !f.enabled {
+        return;
+    }
+    let of = |key: &'static str, m: &std::collections::BTreeMap<String, Histogram>| {
+        CustomerRtt(
+            m.iter()
+                .map(|(name, h)| (vec![(key, name.clone())], h.clone()))
+                .collect(),
+        )
+    };
+    r.register(
+        "customer_rtt_seconds",
+        "Customer round-trip times (edge to customer host, passive TCP) since edged started, by registration",
+        of("registration", &f.totals.registrations),
+    );
+    r.register(
+        "customer_region_rtt_seconds",
+        "Customer round-trip times since edged started, by the prefixes' region",
+        of("region", &f.totals.regions),
+    );
+    let degraded = Family::<Labels, Gauge>::default();
+    for (group, d) in &f.groups {
+        let (kind, name) = group.split_once(' ').unwrap_or(("registration", group));
+        degraded
+            .get_or_create(&vec![
+                ("kind", kind.to_string()),
+                ("name", name.to_string()),
+            ])
+            .set(i64::from(*d));
+    }
+    r.register(
+        "customer_latency_degraded",
+        "1 while a registration or region is past its customer RTT objective",
+        degraded,
+    );
+    let changes = Family::<Labels, Counter>::default();
+    for (change, n) in [("degraded", f.degradations), ("recovered", f.recoveries)] {
+        changes
+            .get_or_create(&vec![("change", change.to_string())])
+            .inc_by(n);
+    }
+    r.register(
+        "customer_latency_events",
+        "Customer latency degradations and recoveries since edged started",
+        changes,
+    );
+    let sampling = Family::<Labels, Counter>::default();
+    for (name, n) in &f.counters {
+        sampling
+            .get_or_create(&vec![("counter", name.to_string())])
+            .inc_by(*n);
+    }
+    r.register(
+        "customer_rtt_sampling",
+        "The kernel's customer RTT sampling counters (docs/monitoring.md)",
+        sampling,
+    );
+    if let Some((n, limit)) = f.flows {
+        for (name, help, v) in [
+            (
+                "customer_rtt_flows",
+                "TCP flows customer latency follows now",
+                n,
+            ),
+            (
+                "customer_rtt_flows_limit",
+                "Size of the customer latency flow table ([limits] rtt_flows)",
+                limit,
+            ),
+        ] {
+            let g = Gauge::<i64>::default();
+            g.set(v as i64);
+            r.register(name, help, g);
+        }
     }
 }
 
@@ -281,6 +436,7 @@ pub fn render(
     view: &View,
     host: &HostFacts,
     routes: Option<&RouteFacts>,
+    customers: &CustomerFacts,
     endpoint: &EndpointStats,
     uptime_seconds: u64,
 ) -> String {
@@ -528,6 +684,7 @@ pub fn render(
     if let Some(f) = routes {
         route_metrics(r, f);
     }
+    customer_metrics(r, customers);
     let changes = Family::<Labels, Counter>::default();
     for (interface, event, n) in &host.interface_events {
         changes
@@ -807,7 +964,15 @@ mod tests {
             timed_out: 4,
             accept_errors: 5,
         };
-        let text = render(&stats, &view, &host, None, &endpoint, 42);
+        let text = render(
+            &stats,
+            &view,
+            &host,
+            None,
+            &CustomerFacts::default(),
+            &endpoint,
+            42,
+        );
         for line in [
             "edge_action_packets_total{action=\"redirect\"} 7",
             "edge_reason_bytes_total{reason=\"policy\"} 700",
@@ -943,6 +1108,7 @@ mod cardinality {
                 view,
                 &HostFacts::default(),
                 None,
+                &CustomerFacts::default(),
                 &EndpointStats::default(),
                 1,
             )

@@ -96,14 +96,51 @@ pub struct PlannedRouteSource {
 }
 
 /// A validated `[[registrations]]` entry: the ASNs that may originate its
-/// prefixes in BGP and, if declared, the ASNs their paths may pass through.
+/// prefixes in BGP and, if declared, the ASNs their paths may pass through;
+/// its customer latency objective.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlannedRegistration {
     pub name: String,
-    /// Never empty.
+    /// Empty: route analytics does not watch the registration.
     pub origin_asns: Vec<u32>,
     /// Empty: any path is fine (no leak check).
     pub upstream_asns: Vec<u32>,
+    /// The customer RTT the registration's p90 should stay within
+    /// (`rtt_p90_ms`); `None`: `[latency] rtt_p90_ms`, if any.
+    pub rtt_p90: Option<Duration>,
+}
+
+/// `[latency]`: passive customer round-trip times (docs/monitoring.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LatencyPlan {
+    /// Per flow, the least time between two timestamp samples.
+    pub sample_interval: Duration,
+    /// How often edged reads the kernel's histograms.
+    pub period: Duration,
+    /// How far back reports reach.
+    pub retain: Duration,
+    /// The objective of registrations without their own and of regions.
+    pub rtt_p90: Option<Duration>,
+    /// The span an objective's p90 is taken over.
+    pub window: Duration,
+    /// How long past (within) the objective before degraded (recovered).
+    pub hold: Duration,
+    /// Fewer samples in the window: no verdict either way.
+    pub min_samples: u64,
+}
+
+impl Default for LatencyPlan {
+    fn default() -> Self {
+        Self {
+            sample_interval: Duration::from_millis(200),
+            period: Duration::from_secs(5),
+            retain: Duration::from_secs(3600),
+            rtt_p90: None,
+            window: Duration::from_secs(60),
+            hold: Duration::from_secs(30),
+            min_samples: 20,
+        }
+    }
 }
 
 /// Sizes of the prefix maps (entries).
@@ -111,6 +148,10 @@ pub struct PlannedRegistration {
 pub struct Limits {
     pub prefixes_v4: u32,
     pub prefixes_v6: u32,
+    /// TCP flows customer latency follows at once.
+    pub rtt_flows: u32,
+    /// (prefix slot, bucket) pairs of the latency histograms.
+    pub rtt_buckets: u32,
 }
 
 impl Default for Limits {
@@ -118,6 +159,8 @@ impl Default for Limits {
         Self {
             prefixes_v4: limits::MAX_PREFIXES_V4,
             prefixes_v6: limits::MAX_PREFIXES_V6,
+            rtt_flows: limits::RTT_FLOWS,
+            rtt_buckets: limits::RTT_BUCKETS,
         }
     }
 }
@@ -372,6 +415,8 @@ pub struct Plan {
     pub registrations: Vec<PlannedRegistration>,
     /// Where edged listens for BMP (`[bmp] listen`); `None`: off.
     pub bmp_listen: Option<std::net::SocketAddr>,
+    /// Customer latency (`[latency]`); `None`: not measured.
+    pub latency: Option<LatencyPlan>,
     /// Networks the config file registers whose entry a live change
     /// replaces (a live `prefix del` of one removes the file's entry too).
     pub shadowed: std::collections::BTreeSet<IpNet>,

@@ -17,7 +17,7 @@ use std::{net::IpAddr, path::PathBuf, process::ExitCode};
 
 use anyhow::Result;
 use clap::{CommandFactory as _, Parser, Subcommand};
-use edge_userspace::control::Request;
+use edge_userspace::control::{GroupBy, Request};
 use ipnet::IpNet;
 
 /// Operate an edge forwarder.
@@ -212,6 +212,26 @@ enum ReportCommand {
         #[arg(long, default_value_t = 300)]
         window: u64,
     },
+    /// Customer round-trip times (edge ↔ customer host, measured passively
+    /// from forwarded TCP): samples, min, p50, p90, p99, the objective and
+    /// the share above it, per prefix, registration or region.
+    Customers {
+        /// How rows are grouped.
+        #[arg(long, value_enum, default_value_t = By::Registration)]
+        by: By,
+        /// How far back: a duration (90s, 15m, 2h; at most what
+        /// `[latency] retain_minutes` keeps).
+        #[arg(long, value_name = "DURATION", default_value = "15m")]
+        since: String,
+    },
+}
+
+/// `report customers --by`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum By {
+    Prefix,
+    Registration,
+    Region,
 }
 
 #[derive(Debug, Subcommand)]
@@ -367,6 +387,24 @@ fn run(cli: &Cli) -> Result<ExitCode> {
             },
             render::latency,
         ),
+        Command::Report(ReportCommand::Customers { by, since }) => {
+            let now = edge_userspace::analytics::now();
+            let since_seconds = match routes::since(since, now) {
+                Ok(t) if t <= now => (now - t).round() as u64,
+                Ok(_) => return invalid(cli, &format!("--since {since:?} is in the future")),
+                Err(e) => return invalid(cli, &format!("{e:#}")),
+            };
+            let by = match by {
+                By::Prefix => GroupBy::Prefix,
+                By::Registration => GroupBy::Registration,
+                By::Region => GroupBy::Region,
+            };
+            simple(
+                cli,
+                Request::ReportCustomers { by, since_seconds },
+                render::customers,
+            )
+        }
         Command::Status => simple(cli, Request::Status {}, render::status),
         Command::Routes(RoutesCommand::Show { prefix }) => {
             simple(cli, Request::RoutesShow { prefix: *prefix }, routes::show)
@@ -375,17 +413,7 @@ fn run(cli: &Cli) -> Result<ExitCode> {
             let since = match since {
                 Some(s) => match routes::since(s, edge_userspace::analytics::now()) {
                     Ok(t) => Some(t),
-                    Err(e) => {
-                        if cli.json {
-                            println!(
-                                "{}",
-                                serde_json::json!({"ok": false, "kind": "invalid", "error": format!("{e:#}")})
-                            );
-                        } else {
-                            eprintln!("edgectl: {e:#}");
-                        }
-                        return Ok(ExitCode::from(2));
-                    }
+                    Err(e) => return invalid(cli, &format!("{e:#}")),
                 },
                 None => None,
             };
@@ -462,4 +490,18 @@ fn run(cli: &Cli) -> Result<ExitCode> {
             ),
         },
     }
+}
+
+/// A bad argument edgectl found itself: exit code 2, the error as JSON with
+/// `--json`.
+fn invalid(cli: &Cli, error: &str) -> Result<ExitCode> {
+    if cli.json {
+        println!(
+            "{}",
+            serde_json::json!({"ok": false, "kind": "invalid", "error": error})
+        );
+    } else {
+        eprintln!("edgectl: {error}");
+    }
+    Ok(ExitCode::from(2))
 }

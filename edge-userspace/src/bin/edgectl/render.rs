@@ -8,8 +8,8 @@ use std::{borrow::Cow, fmt::Write as _, net::IpAddr};
 use edge_userspace::{
     config::PrefixSpec,
     control::{
-        Changed, ConfigShow, Events, Latency, LiveList, Lookup, PolicyList, PolicyShow, PopList,
-        Prefix, Share, Stats, Status, TornDown,
+        Changed, ConfigShow, Customers, Events, GroupBy, Latency, LiveList, Lookup, PolicyList,
+        PolicyShow, PopList, Prefix, Share, Stats, Status, TornDown,
     },
 };
 use serde::Serialize;
@@ -323,6 +323,76 @@ pub(super) fn latency(v: &Latency) -> String {
             ""
         )
     )
+}
+
+pub(super) fn customers(v: &Customers) -> String {
+    if !v.enabled {
+        return "customer latency is off: add a [latency] section to the config (docs/monitoring.md)\n".into();
+    }
+    let ms = |x: Option<f64>| x.map_or("-".into(), |m| format!("{m:.2}"));
+    let by = match v.by {
+        GroupBy::Prefix => "prefix",
+        GroupBy::Registration => "registration",
+        GroupBy::Region => "region",
+    };
+    let rows = v.rows.iter().map(|r| {
+        vec![
+            r.key.clone(),
+            r.samples.to_string(),
+            ms(r.min_ms),
+            ms(r.p50_ms),
+            ms(r.p90_ms),
+            ms(r.p99_ms),
+            ms(r.objective_ms),
+            r.above_objective
+                .map_or("-".into(), |a| format!("{:.1}%", a * 100.0)),
+            match r.degraded {
+                Some(true) => "DEGRADED".into(),
+                Some(false) => "ok".into(),
+                None => "-".into(),
+            },
+        ]
+    });
+    let c = |k: &str| v.counters.get(k).copied().unwrap_or(0);
+    let mut out = format!(
+        "customer RTT over the last {:.0} s (asked {} s; read every {} s), milliseconds\n",
+        v.covered_seconds, v.since_seconds, v.period_seconds
+    );
+    if v.rows.is_empty() {
+        out.push_str("no samples in that span\n");
+    } else {
+        out.push_str(&grid(
+            Some(&[
+                by,
+                "samples",
+                "min",
+                "p50",
+                "p90",
+                "p99",
+                "objective",
+                "above",
+                "state",
+            ]),
+            rows,
+            &[1, 2, 3, 4, 5, 6, 7],
+            "",
+        ));
+    }
+    if !v.degraded.is_empty() {
+        let _ = writeln!(out, "degraded now: {}", v.degraded.join(", "));
+    }
+    let _ = writeln!(
+        out,
+        "kernel: {} handshake and {} timestamp samples, {} retransmitted handshakes skipped, {} flows followed of {} ({} not followed: table full), {} samples lost (histogram map full)",
+        c("handshake_samples"),
+        c("ts_samples"),
+        c("retransmitted"),
+        v.flows,
+        v.flow_limit,
+        c("flow_failed"),
+        c("hist_full")
+    );
+    out
 }
 
 /// A `prefix_list` row borrowed from the reply line: a million rows cost

@@ -141,6 +141,7 @@ impl Validator {
 
         let registrations = self.registrations(&file.registrations, &prefixes, &route_sources);
         let bmp_listen = self.bmp(file.bmp.as_ref(), &file.registrations);
+        let latency = self.latency(file.latency.as_ref(), &file.registrations);
 
         self.exits_required(
             fwd.backbone_exit.is_some(),
@@ -174,6 +175,7 @@ impl Validator {
             route_sources,
             registrations,
             bmp_listen,
+            latency,
             shadowed: Default::default(),
             stale_removals: Default::default(),
         };
@@ -350,20 +352,44 @@ impl Validator {
     }
 
     pub(super) fn limits(&mut self, l: &LimitsConfig) -> Limits {
-        let mut size = |v: &Option<Spanned<i64>>, key: &str, max: u32| match v {
-            None => max,
+        let mut size = |v: &Option<Spanned<i64>>, key: &str, default: u32, max: u32| match v {
+            None => default,
             Some(v) if (1..=i64::from(max)).contains(v.get_ref()) => *v.get_ref() as u32,
             Some(v) => {
                 self.bad(
                     Some(v.span()),
                     format!("[limits] {key} {} is outside 1-{max}", v.get_ref()),
                 );
-                max
+                default
             }
         };
         Limits {
-            prefixes_v4: size(&l.prefixes_v4, "prefixes_v4", limits::MAX_PREFIXES_V4),
-            prefixes_v6: size(&l.prefixes_v6, "prefixes_v6", limits::MAX_PREFIXES_V6),
+            prefixes_v4: size(
+                &l.prefixes_v4,
+                "prefixes_v4",
+                limits::MAX_PREFIXES_V4,
+                limits::MAX_PREFIXES_V4,
+            ),
+            prefixes_v6: size(
+                &l.prefixes_v6,
+                "prefixes_v6",
+                limits::MAX_PREFIXES_V6,
+                limits::MAX_PREFIXES_V6,
+            ),
+            // Beyond the defaults × 16 the kernel memory (40-byte flows,
+            // 8 bytes per CPU per pair) stops being a small-host matter.
+            rtt_flows: size(
+                &l.rtt_flows,
+                "rtt_flows",
+                limits::RTT_FLOWS,
+                limits::RTT_FLOWS * 16,
+            ),
+            rtt_buckets: size(
+                &l.rtt_buckets,
+                "rtt_buckets",
+                limits::RTT_BUCKETS,
+                limits::RTT_BUCKETS * 16,
+            ),
         }
     }
 

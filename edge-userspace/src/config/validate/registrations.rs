@@ -1,7 +1,8 @@
 //! `[[registrations]]` (route analytics: the ASNs that may announce a
-//! registration's prefixes) and `[bmp]` (where edged listens for them).
+//! registration's prefixes; customer latency: its objective), `[bmp]`
+//! (where edged listens for BGP speakers) and `[latency]`.
 
-use std::{collections::BTreeSet, net::SocketAddr};
+use std::{collections::BTreeSet, net::SocketAddr, time::Duration};
 
 use toml::Spanned;
 
@@ -46,21 +47,43 @@ impl Validator {
                     ),
                 );
             }
-            let origin_asns = self.asns(name, "origin_asns", &r.origin_asns);
-            if r.origin_asns.get_ref().is_empty() {
-                self.bad(
-                    Some(r.origin_asns.span()),
-                    format!("registration {name:?}: origin_asns is empty (list the ASNs that may originate its prefixes)"),
-                );
-            }
+            let origin_asns = match &r.origin_asns {
+                Some(list) => {
+                    if list.get_ref().is_empty() {
+                        self.bad(
+                            Some(list.span()),
+                            format!("registration {name:?}: origin_asns is empty (list the ASNs that may originate its prefixes)"),
+                        );
+                    }
+                    self.asns(name, "origin_asns", list)
+                }
+                None => Vec::new(),
+            };
             let upstream_asns = match &r.upstream_asns {
+                Some(u) if r.origin_asns.is_none() => {
+                    self.bad(
+                        Some(u.span()),
+                        format!("registration {name:?}: upstream_asns without origin_asns: route analytics checks paths of registrations that list their origin ASNs"),
+                    );
+                    Vec::new()
+                }
                 Some(u) => self.asns(name, "upstream_asns", u),
                 None => Vec::new(),
             };
+            let rtt_p90 = r.rtt_p90_ms.as_ref().and_then(|v| {
+                self.millis(v, &format!("registration {name:?}: rtt_p90_ms"), 1, 60_000)
+            });
+            if r.origin_asns.is_none() && r.rtt_p90_ms.is_none() {
+                self.bad(
+                    Some(r.name.span()),
+                    format!("registration {name:?} declares neither origin_asns (route analytics) nor rtt_p90_ms (a customer latency objective)"),
+                );
+            }
             out.push(PlannedRegistration {
                 name: name.clone(),
                 origin_asns,
                 upstream_asns,
+                rtt_p90,
             });
         }
         out
@@ -100,9 +123,12 @@ impl Validator {
         declared: &[RegistrationConfig],
     ) -> Option<SocketAddr> {
         let Some(bmp) = bmp else {
-            if let Some(r) = declared.first() {
+            if let Some((r, origins)) = declared
+                .iter()
+                .find_map(|r| Some((r, r.origin_asns.as_ref()?)))
+            {
                 self.bad(
-                    Some(r.origin_asns.span()),
+                    Some(origins.span()),
                     format!(
                         "registration {:?} declares origin_asns, which only BMP feeds check: add a [bmp] section with `listen = \"IP:port\"` (the address edged accepts BMP sessions on) and point the BGP speaker's BMP at it",
                         r.name.get_ref()
@@ -134,5 +160,117 @@ impl Validator {
                 None
             }
         }
+    }
+
+    /// A duration in milliseconds within `min..=max`.
+    fn millis(&mut self, v: &Spanned<i64>, key: &str, min: i64, max: i64) -> Option<Duration> {
+        let n = *v.get_ref();
+        if (min..=max).contains(&n) {
+            Some(Duration::from_millis(n as u64))
+        } else {
+            self.bad(Some(v.span()), format!("{key} {n} is outside {min}-{max}"));
+            None
+        }
+    }
+
+    /// `[latency]`; a registration's `rtt_p90_ms` needs it.
+    pub(super) fn latency(
+        &mut self,
+        config: Option<&LatencyConfig>,
+        declared: &[RegistrationConfig],
+    ) -> Option<LatencyPlan> {
+        let Some(c) = config else {
+            if let Some((r, v)) = declared
+                .iter()
+                .find_map(|r| Some((r, r.rtt_p90_ms.as_ref()?)))
+            {
+                self.bad(
+                    Some(v.span()),
+                    format!(
+                        "registration {:?} sets rtt_p90_ms, but customer latency is not measured: add a [latency] section",
+                        r.name.get_ref()
+                    ),
+                );
+            }
+            return None;
+        };
+        let d = LatencyPlan::default();
+        let mut ms =
+            |v: &Option<Spanned<i64>>, key: &str, min: i64, max: i64, default: Duration| {
+                v.as_ref()
+                    .map_or(Some(default), |v| {
+                        self.millis(v, &format!("[latency] {key}"), min, max)
+                    })
+                    .unwrap_or(default)
+            };
+        let sample_interval = ms(
+            &c.sample_interval_ms,
+            "sample_interval_ms",
+            10,
+            60_000,
+            d.sample_interval,
+        );
+        let period = ms(&c.period_ms, "period_ms", 100, 60_000, d.period);
+        let window = ms(&c.window_ms, "window_ms", 100, 3_600_000, d.window);
+        let hold = ms(&c.hold_ms, "hold_ms", 0, 3_600_000, d.hold);
+        let retain = match &c.retain_minutes {
+            None => d.retain,
+            Some(v) if (1..=1440).contains(v.get_ref()) => {
+                Duration::from_secs(*v.get_ref() as u64 * 60)
+            }
+            Some(v) => {
+                self.bad(
+                    Some(v.span()),
+                    format!("[latency] retain_minutes {} is outside 1-1440", v.get_ref()),
+                );
+                d.retain
+            }
+        };
+        let rtt_p90 = c
+            .rtt_p90_ms
+            .as_ref()
+            .and_then(|v| self.millis(v, "[latency] rtt_p90_ms", 1, 60_000));
+        let min_samples = match &c.min_samples {
+            None => d.min_samples,
+            Some(v) if (1..=1_000_000).contains(v.get_ref()) => *v.get_ref() as u64,
+            Some(v) => {
+                self.bad(
+                    Some(v.span()),
+                    format!("[latency] min_samples {} is outside 1-1000000", v.get_ref()),
+                );
+                d.min_samples
+            }
+        };
+        if window < period {
+            let span = c.window_ms.as_ref().map(|v| v.span());
+            self.bad(
+                span,
+                format!(
+                    "[latency] window_ms {} is shorter than period_ms {}: an objective is judged over whole periods",
+                    window.as_millis(),
+                    period.as_millis()
+                ),
+            );
+        }
+        if window > retain {
+            let span = c.window_ms.as_ref().map(|v| v.span());
+            self.bad(
+                span,
+                format!(
+                    "[latency] window_ms {} reaches further back than retain_minutes keeps ({} min)",
+                    window.as_millis(),
+                    retain.as_secs() / 60
+                ),
+            );
+        }
+        (c.enabled != Some(false)).then_some(LatencyPlan {
+            sample_interval,
+            period,
+            retain,
+            rtt_p90,
+            window,
+            hold,
+            min_samples,
+        })
     }
 }
