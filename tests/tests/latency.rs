@@ -442,10 +442,10 @@ mod real {
     const NEAR_MAC: &str = "02:00:00:00:72:01";
     const FAR_MAC: &str = "02:00:00:00:73:01";
     const REMOTE: &str = "198.18.0.1";
-    const NEAR: &str = "192.0.2.10";
-    const FAR: &str = "192.0.2.140";
+    pub(super) const NEAR: &str = "192.0.2.10";
+    pub(super) const FAR: &str = "192.0.2.140";
 
-    fn config() -> String {
+    pub(super) fn config() -> String {
         format!(
             r#"
 [[ports]]
@@ -513,7 +513,7 @@ pop = "far"
     /// listener (the customer as server: handshake samples at the SYN,
     /// timestamp samples on the data), then `n` the other way round (the
     /// customer as client, data still toward it). Bounded by timeouts.
-    fn traffic(remote_ns: &str, cust_ns: &str, cust: &str, n: usize, bytes: usize) {
+    pub(super) fn traffic(remote_ns: &str, cust_ns: &str, cust: &str, n: usize, bytes: usize) {
         let cust_addr: SocketAddr = format!("{cust}:8080").parse().unwrap();
         let remote_addr: SocketAddr = format!("{REMOTE}:9090").parse().unwrap();
         let deadline = Instant::now() + TRAFFIC_DEADLINE;
@@ -568,9 +568,23 @@ pop = "far"
         });
     }
 
-    #[test]
-    fn real_tcp_through_delay_lines_shows_each_delay_per_prefix() {
-        let mut lab = Lab::new("rtt-real");
+    /// The lab: a remote host behind the backbone port, two customers
+    /// (near, far) behind a delay line each on their peering ports. The
+    /// namespaces (edge, remote, dl_near, dl_far, near, far) and the pass
+    /// programs the redirects need.
+    pub(super) struct RealLab {
+        pub(super) lab: Lab,
+        pub(super) edge: String,
+        pub(super) remote: String,
+        pub(super) near: String,
+        pub(super) far: String,
+        pub(super) dl_near: String,
+        pub(super) dl_far: String,
+        pub(super) _pass: [aya::Ebpf; 5],
+    }
+
+    pub(super) fn real_lab(tag: &str) -> RealLab {
+        let mut lab = Lab::new(tag);
         let edge = lab.add_ns("edge");
         let remote = lab.add_ns("remote");
         let (dl_near, dl_far) = (lab.add_ns("dlnear"), lab.add_ns("dlfar"));
@@ -635,6 +649,30 @@ pop = "far"
             attach_pass(&dl_far, "in0"),
             attach_pass(&dl_far, "out0"),
         ];
+        RealLab {
+            lab,
+            edge,
+            remote,
+            near,
+            far,
+            dl_near,
+            dl_far,
+            _pass,
+        }
+    }
+
+    #[test]
+    fn real_tcp_through_delay_lines_shows_each_delay_per_prefix() {
+        let RealLab {
+            lab,
+            edge,
+            remote,
+            near,
+            far,
+            dl_near,
+            dl_far,
+            _pass,
+        } = real_lab("rtt-real");
         let config = config();
         let (_ebpf, lat, slots) = in_netns(&edge, || {
             let (mut ebpf, mut tables, _counters, plan) =
@@ -720,5 +758,324 @@ pop = "far"
         // 16 connections each way: a handshake sample per connection.
         assert!(stat("handshake_samples") >= 30, "{stats:?}");
         assert!(stat("ts_samples") >= 2, "{stats:?}");
+    }
+}
+
+/// Customer latency as users see it: edged with `[latency]`, real TCP
+/// through delay lines, `edgectl report customers`, the objective's
+/// degradation and recovery in `edgectl events` and the metrics.
+mod edged {
+    use std::{
+        io::{Read as _, Write as _},
+        net::TcpStream,
+        time::{Duration, Instant},
+    };
+
+    use edge_tests::{
+        delayline::DelayLine,
+        netns::in_netns,
+        topology::{Edged, EdgedLog},
+    };
+    use serde_json::Value;
+
+    use super::real::{FAR, NEAR, config, real_lab, traffic};
+
+    const METRICS: &str = "127.0.0.1:9479";
+    const PERIOD_MS: u64 = 250;
+    const WINDOW_MS: u64 = 3000;
+    const HOLD_MS: u64 = 1500;
+
+    fn edged_config() -> String {
+        let regions = config()
+            .replace(
+                "registration = \"near\"\npop = \"near\"",
+                "registration = \"near\"\npop = \"near\"\nregion = \"europe > ie\"",
+            )
+            .replace(
+                "registration = \"far\"\npop = \"far\"",
+                "registration = \"far\"\npop = \"far\"\nregion = \"america > us\"",
+            );
+        format!(
+            r#"[daemon]
+metrics_address = "{METRICS}"
+
+[latency]
+sample_interval_ms = 10
+period_ms = {PERIOD_MS}
+window_ms = {WINDOW_MS}
+hold_ms = {HOLD_MS}
+min_samples = 5
+rtt_p90_ms = 200
+{regions}
+[[registrations]]
+name = "near"
+rtt_p90_ms = 50
+
+[[registrations]]
+name = "far"
+rtt_p90_ms = 150
+"#
+        )
+    }
+
+    fn scrape(ns: &str) -> String {
+        in_netns(ns, || {
+            let mut s =
+                TcpStream::connect_timeout(&METRICS.parse().unwrap(), Duration::from_secs(2))
+                    .expect("metrics endpoint");
+            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            s.write_all(b"GET /metrics HTTP/1.1\r\nHost: edge\r\n\r\n")
+                .unwrap();
+            let mut body = String::new();
+            s.read_to_string(&mut body).unwrap();
+            body
+        })
+    }
+
+    /// The value of the series `series` (name and labels as printed).
+    fn metric(body: &str, series: &str) -> Option<f64> {
+        body.lines()
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+    }
+
+    /// The report rows by `by`, keyed.
+    fn rows(e: &Edged, by: &str) -> Vec<(String, Value)> {
+        let r = e.ctl_ok(&["report", "customers", "--by", by, "--since", "5m"]);
+        assert_eq!(r["enabled"], true, "{r}");
+        r["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|row| (row["key"].as_str().unwrap().to_string(), row.clone()))
+            .collect()
+    }
+
+    fn latency_events(e: &Edged) -> Vec<String> {
+        e.ctl_ok(&["events", "--limit", "1000"])["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|ev| ev["kind"] == "latency")
+            .map(|ev| ev["message"].as_str().unwrap().to_string())
+            .collect()
+    }
+
+    /// Runs traffic to `cust` until an event containing `needle` appears
+    /// (or the deadline): how long it took.
+    fn traffic_until(
+        e: &Edged,
+        lab: (&str, &str),
+        cust: &str,
+        needle: &str,
+        deadline: Duration,
+    ) -> Duration {
+        let t = Instant::now();
+        loop {
+            if latency_events(e).iter().any(|m| m.contains(needle)) {
+                return t.elapsed();
+            }
+            assert!(
+                t.elapsed() < deadline,
+                "no event {needle:?} within {deadline:?}: {:?}",
+                latency_events(e)
+            );
+            traffic(lab.0, lab.1, cust, 2, 20_000);
+        }
+    }
+
+    #[test]
+    fn report_events_and_metrics_follow_the_customers_delays() {
+        let l = real_lab("rtt-edged");
+        let dir = std::env::temp_dir().join("edge-rtt-edged");
+        std::fs::create_dir_all(&dir).unwrap();
+        let config = dir.join("edge.toml");
+        std::fs::write(&config, edged_config()).unwrap();
+        let pin = std::path::PathBuf::from("/sys/fs/bpf/edge-rtt-edged");
+        let (e, log): (Edged, EdgedLog) = Edged::start_logged(&l.edge, &config, &pin, &[]);
+        let near_line = DelayLine::start(
+            &l.dl_near,
+            "in0",
+            "out0",
+            Duration::from_millis(20),
+            Duration::ZERO,
+        );
+        let far_line = DelayLine::start(
+            &l.dl_far,
+            "in0",
+            "out0",
+            Duration::from_millis(80),
+            Duration::ZERO,
+        );
+        for addr in [NEAR, FAR] {
+            l.lab.exec(&l.remote, "ping", &["-c", "1", "-W", "2", addr]);
+        }
+        std::thread::scope(|s| {
+            s.spawn(|| traffic(&l.remote, &l.near, NEAR, 8, 200_000));
+            s.spawn(|| traffic(&l.remote, &l.far, FAR, 8, 200_000));
+        });
+        // The next reading takes them in.
+        let t = Instant::now();
+        while rows(&e, "prefix").len() < 2 {
+            assert!(
+                t.elapsed() < Duration::from_secs(5),
+                "{:?}",
+                rows(&e, "prefix")
+            );
+            std::thread::sleep(Duration::from_millis(PERIOD_MS));
+        }
+        let p50 = |row: &Value| row["p50_ms"].as_f64().unwrap();
+        let by_prefix = rows(&e, "prefix");
+        let by_registration = rows(&e, "registration");
+        let by_region = rows(&e, "region");
+        println!("by prefix: {by_prefix:#?}");
+        println!("by region: {by_region:#?}");
+        for (by, rows, keys) in [
+            ("prefix", &by_prefix, ["192.0.2.0/25", "192.0.2.128/25"]),
+            ("registration", &by_registration, ["near", "far"]),
+            ("region", &by_region, ["europe > ie", "america > us"]),
+        ] {
+            assert_eq!(rows.len(), 2, "by {by}: {rows:#?}");
+            for (key, delay) in keys.iter().zip([20.0, 80.0]) {
+                let row = &rows
+                    .iter()
+                    .find(|(k, _)| k == key)
+                    .unwrap_or_else(|| panic!("no row {key}: {rows:#?}"))
+                    .1;
+                assert!((p50(row) - delay).abs() <= 2.0, "by {by}, {key}: {row}");
+                assert!(row["samples"].as_u64().unwrap() >= 16, "{row}");
+                for q in ["min_ms", "p90_ms", "p99_ms"] {
+                    assert!(row[q].as_f64().unwrap() > 0.0, "{row}");
+                }
+            }
+        }
+        // The same samples, however grouped; objectives and shares.
+        let samples = |rows: &[(String, Value)]| -> u64 {
+            rows.iter()
+                .map(|(_, r)| r["samples"].as_u64().unwrap())
+                .sum()
+        };
+        assert_eq!(samples(&by_prefix), samples(&by_registration));
+        assert_eq!(samples(&by_prefix), samples(&by_region));
+        let near = &by_registration.iter().find(|(k, _)| k == "near").unwrap().1;
+        assert_eq!(near["objective_ms"], 50.0, "{near}");
+        assert!(near["above_objective"].as_f64().unwrap() < 0.05, "{near}");
+        assert_eq!(near["degraded"], false, "{near}");
+        let region = &by_region
+            .iter()
+            .find(|(k, _)| k == "america > us")
+            .unwrap()
+            .1;
+        assert_eq!(region["objective_ms"], 200.0, "{region}");
+        let text = e.ctl_text(&["report", "customers", "--by", "prefix"]);
+        assert!(
+            text.contains("192.0.2.128/25") && text.contains("p90"),
+            "{text}"
+        );
+
+        // The near customer slows down past its objective (50 ms).
+        near_line.set(Duration::from_millis(100), Duration::ZERO);
+        let degraded = traffic_until(
+            &e,
+            (&l.remote, &l.near),
+            NEAR,
+            "registration near degraded",
+            Duration::from_secs(30),
+        );
+        println!(
+            "degradation event {degraded:?} after the delay went up (hold {HOLD_MS} ms, window {WINDOW_MS} ms)"
+        );
+        assert!(
+            degraded <= Duration::from_millis(WINDOW_MS + HOLD_MS),
+            "degraded after {degraded:?}"
+        );
+        assert!(
+            log.wait_for("registration near degraded", Duration::from_secs(2))
+                .is_some(),
+            "{log:?}"
+        );
+        let body = scrape(&l.edge);
+        assert_eq!(
+            metric(
+                &body,
+                "edge_customer_latency_degraded{kind=\"registration\",name=\"near\"}"
+            ),
+            Some(1.0),
+            "{body}"
+        );
+        assert_eq!(
+            metric(
+                &body,
+                "edge_customer_latency_events_total{change=\"degraded\"}"
+            ),
+            Some(1.0),
+            "{body}"
+        );
+        let near_count = metric(
+            &body,
+            "edge_customer_rtt_seconds_count{registration=\"near\"}",
+        )
+        .expect("near's histogram");
+        assert!(near_count >= 16.0, "{body}");
+        assert!(
+            metric(
+                &body,
+                "edge_customer_rtt_seconds_bucket{le=\"0.05\",registration=\"far\"}"
+            ) == Some(0.0)
+                && metric(
+                    &body,
+                    "edge_customer_rtt_seconds_bucket{le=\"0.1\",registration=\"far\"}"
+                ) > Some(0.0),
+            "far's 80 ms samples between the 50 and 100 ms bounds: {body}"
+        );
+        assert!(
+            metric(
+                &body,
+                "edge_customer_region_rtt_seconds_count{region=\"europe > ie\"}"
+            )
+            .is_some(),
+            "{body}"
+        );
+        let report = rows(&e, "registration");
+        let near = &report.iter().find(|(k, _)| k == "near").unwrap().1;
+        assert_eq!(near["degraded"], true, "{near}");
+
+        // Back to 20 ms: recovered once the window's p90 is back within.
+        near_line.set(Duration::from_millis(20), Duration::ZERO);
+        let recovered = traffic_until(
+            &e,
+            (&l.remote, &l.near),
+            NEAR,
+            "registration near recovered",
+            Duration::from_secs(30),
+        );
+        println!("recovery event {recovered:?} after the delay went down");
+        assert!(
+            recovered <= Duration::from_millis(WINDOW_MS + 4 * PERIOD_MS + 2000),
+            "recovered after {recovered:?}"
+        );
+        let body = scrape(&l.edge);
+        assert_eq!(
+            metric(
+                &body,
+                "edge_customer_latency_degraded{kind=\"registration\",name=\"near\"}"
+            ),
+            Some(0.0),
+            "{body}"
+        );
+        assert_eq!(
+            metric(
+                &body,
+                "edge_customer_latency_events_total{change=\"recovered\"}"
+            ),
+            Some(1.0),
+            "{body}"
+        );
+        // The far customer stayed within its objective throughout.
+        let events = latency_events(&e);
+        assert!(events.iter().all(|m| !m.contains("far")), "{events:?}");
+        assert_eq!(events.len(), 2, "{events:?}");
+        near_line.stop();
+        far_line.stop();
+        drop(e);
     }
 }
