@@ -1180,3 +1180,61 @@ mod dashboard {
         assert!(checked > 20, "{checked} metric references");
     }
 }
+
+#[cfg(test)]
+mod customers {
+    use std::collections::BTreeMap;
+
+    use edge_common::rtt::bucket;
+
+    use super::*;
+
+    /// The fine buckets fold into the 1-2-5 bounds, cumulatively; the
+    /// series are per registration and region only; off: no series.
+    #[test]
+    fn customer_rtt_histograms_fold_into_the_published_buckets() {
+        let mut h = Histogram::default();
+        for ms in [1u64, 3, 3, 30, 3000] {
+            // Inside each bucket, away from the bounds.
+            h.add_bucket(bucket(ms * 1_000_000 - 10_000), 1);
+        }
+        let facts = CustomerFacts {
+            enabled: true,
+            totals: LatencyTotals {
+                registrations: BTreeMap::from([("contoso".to_string(), h.clone())]),
+                regions: BTreeMap::from([("europe > ie".to_string(), h)]),
+            },
+            groups: vec![("registration contoso".into(), true)],
+            degradations: 1,
+            recoveries: 0,
+            counters: vec![("handshake_samples", 5)],
+            flows: Some((3, 1024)),
+        };
+        let mut r = Registry::default();
+        customer_metrics(&mut r, &facts);
+        let mut text = String::new();
+        encode(&mut text, &r).unwrap();
+        for line in [
+            "customer_rtt_seconds_bucket{le=\"0.001\",registration=\"contoso\"} 1",
+            "customer_rtt_seconds_bucket{le=\"0.002\",registration=\"contoso\"} 1",
+            "customer_rtt_seconds_bucket{le=\"0.005\",registration=\"contoso\"} 3",
+            "customer_rtt_seconds_bucket{le=\"0.05\",registration=\"contoso\"} 4",
+            "customer_rtt_seconds_bucket{le=\"5.0\",registration=\"contoso\"} 5",
+            "customer_rtt_seconds_bucket{le=\"+Inf\",registration=\"contoso\"} 5",
+            "customer_rtt_seconds_count{registration=\"contoso\"} 5",
+            "customer_region_rtt_seconds_count{region=\"europe > ie\"} 5",
+            "customer_latency_degraded{kind=\"registration\",name=\"contoso\"} 1",
+            "customer_latency_events_total{change=\"degraded\"} 1",
+            "customer_rtt_sampling_total{counter=\"handshake_samples\"} 5",
+            "customer_rtt_flows 3",
+            "customer_rtt_flows_limit 1024",
+        ] {
+            assert!(text.lines().any(|l| l == line), "no {line:?} in\n{text}");
+        }
+        let mut r = Registry::default();
+        customer_metrics(&mut r, &CustomerFacts::default());
+        let mut text = String::new();
+        encode(&mut text, &r).unwrap();
+        assert!(!text.contains("customer"), "{text}");
+    }
+}
