@@ -36,6 +36,8 @@ pub struct DelayLine {
     stop: Arc<AtomicBool>,
     /// Delay from the first interface to the second, and back, in ns.
     delays: [Arc<AtomicU64>; 2],
+    /// Frames received so far from the first interface, and from the second.
+    carried: [Arc<AtomicU64>; 2],
     threads: Vec<JoinHandle<u64>>,
 }
 
@@ -48,25 +50,40 @@ impl DelayLine {
             Arc::new(AtomicU64::new(a_to_b.as_nanos() as u64)),
             Arc::new(AtomicU64::new(b_to_a.as_nanos() as u64)),
         ];
+        let carried = [Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0))];
         let (sa, sb) = (packet_socket(ns, a), packet_socket(ns, b));
         let (sa, sb) = (Arc::new(sa), Arc::new(sb));
         let mut threads = Vec::new();
-        for (from, to, delay) in [
-            (sa.clone(), sb.clone(), delays[0].clone()),
-            (sb, sa, delays[1].clone()),
+        for (from, to, delay, count) in [
+            (
+                sa.clone(),
+                sb.clone(),
+                delays[0].clone(),
+                carried[0].clone(),
+            ),
+            (sb, sa, delays[1].clone(), carried[1].clone()),
         ] {
             let (tx, rx) = mpsc::channel::<(Instant, Vec<u8>)>();
             let stop_rx = stop.clone();
             threads.push(std::thread::spawn(move || {
-                receive(&from, &tx, &delay, &stop_rx)
+                receive(&from, &tx, &delay, &count, &stop_rx)
             }));
             threads.push(std::thread::spawn(move || transmit(&to, &rx)));
         }
         Self {
             stop,
             delays,
+            carried,
             threads,
         }
+    }
+
+    /// Frames received so far in each direction (a → b, b → a).
+    pub fn carried(&self) -> (u64, u64) {
+        (
+            self.carried[0].load(Ordering::Relaxed),
+            self.carried[1].load(Ordering::Relaxed),
+        )
     }
 
     /// Changes the delays (frames already in the line keep theirs).
@@ -107,6 +124,7 @@ fn receive(
     sock: &OwnedFd,
     tx: &mpsc::Sender<(Instant, Vec<u8>)>,
     delay: &AtomicU64,
+    count: &AtomicU64,
     stop: &AtomicBool,
 ) -> u64 {
     let started = Instant::now();
@@ -141,6 +159,7 @@ fn receive(
             break;
         }
         n += 1;
+        count.fetch_add(1, Ordering::Relaxed);
     }
     n
 }

@@ -435,13 +435,13 @@ mod real {
     };
     use edge_userspace::latency::Histogram;
 
-    const REMOTE_MAC: &str = "02:00:00:00:71:01";
-    const EDGE_BB_MAC: &str = "02:00:00:00:71:fe";
+    pub(super) const REMOTE_MAC: &str = "02:00:00:00:71:01";
+    pub(super) const EDGE_BB_MAC: &str = "02:00:00:00:71:fe";
     const EDGE_P0_MAC: &str = "02:00:00:00:72:fe";
     const EDGE_P1_MAC: &str = "02:00:00:00:73:fe";
     const NEAR_MAC: &str = "02:00:00:00:72:01";
     const FAR_MAC: &str = "02:00:00:00:73:01";
-    const REMOTE: &str = "198.18.0.1";
+    pub(super) const REMOTE: &str = "198.18.0.1";
     pub(super) const NEAR: &str = "192.0.2.10";
     pub(super) const FAR: &str = "192.0.2.140";
 
@@ -778,7 +778,7 @@ mod edged {
     };
     use serde_json::Value;
 
-    use super::real::{FAR, NEAR, config, real_lab, traffic};
+    use super::real::{EDGE_BB_MAC, FAR, NEAR, REMOTE, REMOTE_MAC, config, real_lab, traffic};
 
     const METRICS: &str = "127.0.0.1:9479";
     const PERIOD_MS: u64 = 250;
@@ -1074,8 +1074,157 @@ rtt_p90_ms = 150
         let events = latency_events(&e);
         assert!(events.iter().all(|m| !m.contains("far")), "{events:?}");
         assert_eq!(events.len(), 2, "{events:?}");
+
+        // A SYN sent twice (crafted on the remote's wire): the customer
+        // answers each copy, and neither answer is a sample (Karn).
+        retransmitted_syn_gives_no_sample(&e, &l);
+
+        // A flow of 10,000 packets toward a customer with a 500 ms
+        // sample interval (a reload): a few samples, not one per packet.
+        let text = std::fs::read_to_string(&config).unwrap();
+        std::fs::write(
+            &config,
+            text.replace("sample_interval_ms = 10", "sample_interval_ms = 500"),
+        )
+        .unwrap();
+        e.ctl_ok(&["config", "reload"]);
+        long_flow_is_rate_limited(&e, &l, &near_line);
         near_line.stop();
         far_line.stop();
         drop(e);
+    }
+
+    fn counter(e: &Edged, name: &str) -> u64 {
+        e.ctl_ok(&["report", "customers"])["counters"][name]
+            .as_u64()
+            .unwrap_or_else(|| panic!("no counter {name}"))
+    }
+
+    fn mac(s: &str) -> [u8; 6] {
+        let mut m = [0u8; 6];
+        for (b, h) in m.iter_mut().zip(s.split(':')) {
+            *b = u8::from_str_radix(h, 16).unwrap();
+        }
+        m
+    }
+
+    fn retransmitted_syn_gives_no_sample(e: &Edged, l: &super::real::RealLab) {
+        use std::os::fd::AsRawFd as _;
+
+        use edge_tests::{
+            delayline::bound_packet_socket,
+            frames::{L4, Pkt, Segment},
+        };
+        // Something to answer the SYNs (a listener that never accepts).
+        let _listener = in_netns(&l.near, || {
+            std::net::TcpListener::bind(format!("{NEAR}:8081")).unwrap()
+        });
+        let before = |n| counter(e, n);
+        let (samples, retransmitted, ambiguous) = (
+            before("handshake_samples"),
+            before("retransmitted"),
+            before("ambiguous"),
+        );
+        let syn = Pkt::udp(REMOTE, NEAR)
+            .with(|p| {
+                p.src_mac = mac(REMOTE_MAC);
+                p.dst_mac = mac(EDGE_BB_MAC);
+                p.l4 = L4::Segment(Segment::new(41000, 8081, 7_000_000).syn(None));
+                p.payload = Vec::new();
+            })
+            .build();
+        let sock = bound_packet_socket(&l.remote, "r0");
+        // The copy leaves before the answer to the first is back (20 ms):
+        // either answer could be to either copy.
+        for _ in 0..2 {
+            // SAFETY: a valid socket and buffer.
+            let sent = unsafe { libc::send(sock.as_raw_fd(), syn.as_ptr().cast(), syn.len(), 0) };
+            assert_eq!(
+                sent,
+                syn.len() as isize,
+                "{}",
+                std::io::Error::last_os_error()
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        // Both SYN-ACKs come back through the edge (20 ms away), then one
+        // reading.
+        let t = Instant::now();
+        while counter(e, "ambiguous") < ambiguous + 1 {
+            assert!(
+                t.elapsed() < Duration::from_secs(5),
+                "no answer to the SYNs came back"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert_eq!(counter(e, "retransmitted"), retransmitted + 1);
+        assert_eq!(
+            counter(e, "handshake_samples"),
+            samples,
+            "an ambiguous answer was sampled"
+        );
+        println!(
+            "a SYN sent twice: retransmitted +1, ambiguous +{}, no sample",
+            counter(e, "ambiguous") - ambiguous
+        );
+    }
+
+    fn long_flow_is_rate_limited(e: &Edged, l: &super::real::RealLab, line: &DelayLine) {
+        use std::net::TcpListener;
+        let ts_before = counter(e, "ts_samples");
+        let frames_before = line.carried().0;
+        let server = in_netns(&l.near, || {
+            TcpListener::bind(format!("{NEAR}:8082")).unwrap()
+        });
+        let t = Instant::now();
+        std::thread::scope(|s| {
+            s.spawn(move || {
+                let (mut c, _) = server.accept().unwrap();
+                c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                let mut buf = [0u8; 65536];
+                while let Ok(k) = c.read(&mut buf) {
+                    if k == 0 {
+                        break;
+                    }
+                }
+            });
+            in_netns(&l.remote, || {
+                let mut c = TcpStream::connect_timeout(
+                    &format!("{NEAR}:8082").parse().unwrap(),
+                    Duration::from_secs(5),
+                )
+                .unwrap();
+                c.set_nodelay(true).unwrap();
+                c.set_write_timeout(Some(Duration::from_secs(10))).unwrap();
+                // Small writes, paced: about one segment each, 10,000
+                // over a few seconds (several sample intervals).
+                while line.carried().0 - frames_before < 10_000 {
+                    assert!(
+                        t.elapsed() < Duration::from_secs(30),
+                        "10,000 frames took too long"
+                    );
+                    for _ in 0..50 {
+                        c.write_all(&[5u8; 100]).unwrap();
+                    }
+                    std::thread::sleep(Duration::from_millis(15));
+                }
+            });
+        });
+        let took = t.elapsed();
+        let frames = line.carried().0 - frames_before;
+        // One more reading takes the last samples in.
+        std::thread::sleep(Duration::from_millis(2 * PERIOD_MS));
+        let samples = counter(e, "ts_samples") - ts_before;
+        // At most one per 500 ms (the first at once), and one pending at a
+        // time.
+        let allowed = took.as_millis() as u64 / 500 + 2;
+        println!(
+            "a flow of {frames} frames over {took:?}: {samples} timestamp samples (at most {allowed} allowed)"
+        );
+        assert!(frames >= 10_000);
+        assert!(
+            (1..=allowed).contains(&samples),
+            "{samples} samples, {allowed} allowed"
+        );
     }
 }
