@@ -25,6 +25,7 @@ fuzz_target!(|data: &[u8]| {
             origin_asns: vec![64500],
             upstream_asns: vec![64496],
             rtt_p90: None,
+            hold_on_hijack: vec![],
         }],
         [(registered, "contoso")],
         0.0,

@@ -5,13 +5,23 @@
 //! anomaly is reported within 2 s (measured and printed), withdrawals clear
 //! them, the legitimate path raises nothing, and neither a BMP session
 //! reset nor an edged restart loses an anomaly that is still present.
+//! With `hold_on_hijack`, an origin hijack holds the registered prefix's
+//! traffic to its registered peering port until the hijack is withdrawn
+//! (frames sent and captured byte for byte, counters read back).
 
 use std::{
     io::Write as _,
+    os::fd::AsRawFd as _,
     time::{Duration, Instant},
 };
 
-use edge_tests::{frr::Frr, netns::in_netns, topology::*};
+use edge_tests::{
+    delayline::bound_packet_socket,
+    frames::{L4, Pkt},
+    frr::Frr,
+    netns::in_netns,
+    topology::*,
+};
 use serde_json::Value;
 
 const EDGE_AS: u32 = 64496;
@@ -486,10 +496,272 @@ fn hijacks_and_leaks_from_real_frr_over_bmp() {
     let show = edged.ctl_ok(&["routes", "show", ECHOED]);
     assert_eq!(show["paths"], serde_json::json!([]), "{show:#}");
     println!("echoes: {} dropped, nothing raised", echoed());
+    let metrics = http_get(&lab.edge, "127.0.0.1:9477".parse().unwrap(), "/metrics");
+    assert_eq!(
+        sample(&metrics, "edge_bmp_echoed_total"),
+        Some(echoed() as f64),
+        "{metrics}"
+    );
     drop(edge);
     drop(leaker);
     drop(hijacker);
     drop(customer);
+    drop(edged);
+    std::fs::remove_file(config_path).unwrap();
+}
+
+/// fabrikam's registered prefix in tests/lab.toml (no `protect` of its own).
+const FABRIKAM_PREFIX: &str = "192.0.2.128/25";
+
+fn mac(s: &str) -> [u8; 6] {
+    let b: Vec<u8> = s
+        .split(':')
+        .map(|h| u8::from_str_radix(h, 16).unwrap())
+        .collect();
+    b.try_into().unwrap()
+}
+
+/// Sends `frame` as is from `ns`'s eth0 (AF_PACKET): it arrives on the
+/// edge port at the other end of the veth.
+fn send_frame(ns: &str, frame: &[u8]) {
+    let fd = bound_packet_socket(ns, "eth0");
+    // SAFETY: a valid socket and buffer.
+    let sent = unsafe { libc::send(fd.as_raw_fd(), frame.as_ptr().cast(), frame.len(), 0) };
+    assert_eq!(
+        sent,
+        frame.len() as isize,
+        "send on {ns}: {}",
+        std::io::Error::last_os_error()
+    );
+}
+
+/// `stats` packets dropped because a protected prefix's traffic came in
+/// on another peering port.
+fn protection_drops(edged: &Edged) -> u64 {
+    let stats = edged.ctl_ok(&["stats"]);
+    stats["reasons"]["protection"]["packets"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("reasons/protection missing in {stats}"))
+}
+
+/// `status.bmp.held`'s prefixes.
+fn held(edged: &Edged) -> Vec<String> {
+    let s = edged.ctl_ok(&["status"]);
+    s["bmp"]["held"]
+        .as_array()
+        .unwrap_or_else(|| panic!("status.bmp.held missing in {s}"))
+        .iter()
+        .map(|h| h["prefix"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn a_hijack_holds_the_prefix_to_its_registered_port_until_withdrawn() {
+    let mut lab = EdgeLab::build("hold");
+    let ns = lab.lab.add_ns("as-hijacker");
+    lab.lab.veth(
+        (&ns, "eth0", "02:00:00:00:21:01"),
+        (&lab.edge, "bmp1", "02:00:00:00:21:02"),
+    );
+    lab.lab.addr(&ns, "eth0", "198.18.1.1/30");
+    lab.lab.addr(&lab.edge, "bmp1", "198.18.1.2/30");
+    let config_path = std::env::temp_dir().join(format!("{}.toml", lab.edge));
+    std::fs::write(
+        &config_path,
+        format!(
+            "{LAB_CONFIG}
+[bmp]
+listen = \"127.0.0.1:{BMP_PORT}\"
+
+[[registrations]]
+name = \"fabrikam\"
+origin_asns = [{CUSTOMER_AS}]
+hold_on_hijack = [\"peer0\"]
+"
+        ),
+    )
+    .unwrap();
+    let (edged, log) = Edged::start_logged(&lab.edge, &config_path, &lab.pin_path(), &[]);
+    let hijacker = Frr::start(
+        &ns,
+        &format!("{ns}-frr"),
+        &announcer(HIJACKER_AS, "198.18.1.1", "198.18.1.2", ""),
+    );
+    let edge = Frr::start(
+        &lab.edge,
+        &format!("{}-frr", lab.edge),
+        &edge_frr(&[("198.18.1.1", HIJACKER_AS)]),
+    );
+    edge.wait_established(1, Duration::from_secs(30));
+    // The hijacker's session as the BMP feed reports it (a session that
+    // FRR resets once at the start shows up again), so that the time
+    // measured below is the announcement's.
+    assert!(
+        log.wait_for(
+            &format!("peer 198.18.1.1 AS{HIJACKER_AS} of router 127.0.0.1 up"),
+            Duration::from_secs(15)
+        )
+        .is_some(),
+        "no BMP Peer Up for the hijacker"
+    );
+    assert_eq!(edged.ctl_ok(&["status"])["bmp"]["totals"]["sessions"], 1);
+    let status = edged.ctl_ok(&["status"]);
+    assert_eq!(
+        status["bmp"]["listen"],
+        format!("127.0.0.1:{BMP_PORT}"),
+        "{status}"
+    );
+    assert!(
+        status["bmp"]["totals"]["messages"].as_u64().unwrap() > 0,
+        "{status}"
+    );
+    assert!(
+        edged
+            .ctl_text(&["status"])
+            .contains(&format!("BMP on 127.0.0.1:{BMP_PORT}: 1 sessions open"))
+    );
+
+    // fabrikam's traffic (internet preference, DSCP af41) to transit, from
+    // the customer on peer0 and from the other peer on peer1.
+    let at_transit = Capture::open(&lab.transit, "eth0");
+    let from_peer0 = |dport: u16| {
+        Pkt::udp(FABRIKAM_V4, TRANSIT_V4).with(|p| {
+            p.src_mac = mac(CUST_MAC);
+            p.dst_mac = mac(EDGE_PEER0_MAC);
+            p.l4 = L4::Udp {
+                sport: 40000,
+                dport,
+            };
+        })
+    };
+    let from_peer1 = |dport: u16| {
+        from_peer0(dport).with(|p| {
+            p.src_mac = mac(ROGUE_MAC);
+            p.dst_mac = mac(EDGE_PEER1_MAC);
+        })
+    };
+    let forwarded = |pkt: &Pkt| pkt.forwarded(mac(EDGE_TR_MAC), mac(TRANSIT_MAC), Some(34));
+    // Sent from `ns`: arrives at transit exactly as forwarded.
+    let arrives = |ns: &str, pkt: Pkt| {
+        let want = forwarded(&pkt);
+        send_frame(ns, &pkt.build());
+        at_transit
+            .next_matching(Duration::from_secs(3), |f| f == want)
+            .is_some()
+    };
+    // Sent from `ns` `n` times: dropped, each counted as protection.
+    let dropped = |ns: &str, pkt: Pkt, n: u64| {
+        let before = protection_drops(&edged);
+        let want = forwarded(&pkt);
+        for _ in 0..n {
+            send_frame(ns, &pkt.build());
+        }
+        wait_for("the drops counted", Duration::from_secs(5), || {
+            protection_drops(&edged) >= before + n
+        });
+        assert_eq!(protection_drops(&edged), before + n, "counted once each");
+        assert!(
+            at_transit
+                .next_matching(Duration::from_millis(300), |f| f == want)
+                .is_none(),
+            "a dropped frame reached transit"
+        );
+    };
+    assert!(arrives(&lab.cust, from_peer0(7101)), "peer0 before");
+    assert!(
+        arrives(&lab.rogue, from_peer1(7102)),
+        "peer1 before the hijack"
+    );
+    assert_eq!(protection_drops(&edged), 0);
+    assert!(held(&edged).is_empty());
+
+    // The origin hijack: held to peer0 once reported.
+    let bgp = |cmd: &str| {
+        hijacker.configure(&[
+            &format!("router bgp {HIJACKER_AS}"),
+            "address-family ipv4 unicast",
+            cmd,
+        ])
+    };
+    let t = Instant::now();
+    bgp(&format!("network {FABRIKAM_PREFIX}"));
+    wait_for("the hold", Duration::from_secs(10), || {
+        held(&edged) == [FABRIKAM_PREFIX]
+    });
+    // From before vtysh configured the announcement (an upper bound that
+    // includes BGP and FRR's BMP), and edged's own part: from the anomaly
+    // raised to the hold in the maps (both edged's clock).
+    let took = t.elapsed();
+    let a = edged.ctl_ok(&["routes", "anomalies"]);
+    let hijack = a["active"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| is(a, "origin_hijack", FABRIKAM_PREFIX, HIJACKER_AS))
+        .unwrap_or_else(|| panic!("no origin hijack in {a:#}"));
+    let hold = &a["bmp"]["held"][0];
+    assert_eq!(hold["ports"], serde_json::json!(["peer0"]), "{hold}");
+    assert_eq!(hold["registration"], "fabrikam");
+    let inside = hold["since"].as_f64().unwrap() - hijack["since"].as_f64().unwrap();
+    println!(
+        "hold in the maps {took:?} after the announcement; {:.1} ms after the anomaly was raised",
+        inside * 1e3
+    );
+    assert!(
+        (0.0..1.0).contains(&inside),
+        "held {inside} s after the anomaly"
+    );
+    assert!(took <= Duration::from_secs(5), "held after {took:?}");
+    dropped(&lab.rogue, from_peer1(7103), 3);
+    assert!(arrives(&lab.cust, from_peer0(7104)), "peer0 while held");
+    let prefix = edged.ctl_ok(&["prefix", "show", FABRIKAM_PREFIX]);
+    assert_eq!(prefix["protect"], serde_json::json!(["peer0"]), "{prefix}");
+    assert!(
+        log.wait_for(
+            "holding 192.0.2.128/25 (fabrikam) to ports peer0 (origin hijack by AS64511)",
+            Duration::from_secs(1)
+        )
+        .is_some()
+    );
+
+    // Withdrawn: released, peer1 forwards again.
+    let t = Instant::now();
+    bgp(&format!("no network {FABRIKAM_PREFIX}"));
+    wait_for("the release", Duration::from_secs(10), || {
+        held(&edged).is_empty()
+    });
+    println!("released {:?} after the withdrawal", t.elapsed());
+    let drops = protection_drops(&edged);
+    assert!(
+        arrives(&lab.rogue, from_peer1(7105)),
+        "peer1 after the release"
+    );
+    assert!(
+        arrives(&lab.cust, from_peer0(7106)),
+        "peer0 after the release"
+    );
+    assert_eq!(protection_drops(&edged), drops);
+    let prefix = edged.ctl_ok(&["prefix", "show", FABRIKAM_PREFIX]);
+    assert_eq!(prefix["protect"], serde_json::json!([]), "{prefix}");
+    let events = edged.ctl_ok(&["events"]);
+    let route: Vec<&str> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "route")
+        .map(|e| e["message"].as_str().unwrap())
+        .collect();
+    for needle in [
+        "holding 192.0.2.128/25 (fabrikam) to ports peer0",
+        "released 192.0.2.128/25 (fabrikam) from ports peer0",
+    ] {
+        assert!(
+            route.iter().any(|m| m.starts_with(needle)),
+            "no event {needle:?} in {route:#?}"
+        );
+    }
+    drop(edge);
+    drop(hijacker);
     drop(edged);
     std::fs::remove_file(config_path).unwrap();
 }

@@ -62,7 +62,8 @@ impl Kind {
         }
     }
 
-    fn title(self) -> &'static str {
+    /// In words (`origin hijack`).
+    pub fn title(self) -> &'static str {
         match self {
             Kind::OriginHijack => "origin hijack",
             Kind::SubPrefixHijack => "sub-prefix hijack",
@@ -955,6 +956,11 @@ impl Engine {
         active.sort_by(|a, b| a.since.total_cmp(&b.since));
         let cleared = self.cleared.iter().filter(keep).cloned().collect();
         (active, cleared)
+    }
+
+    /// The active anomalies, in no particular order (no copy).
+    pub fn active(&self) -> impl Iterator<Item = &Anomaly> {
+        self.active.values().filter(|a| !a.since.is_nan())
     }
 
     /// Per registration: anomalies and hops, for the metrics.

@@ -11,6 +11,8 @@
 //! - [`listener`]: the TCP sessions (tokio) and the ingest thread that
 //!   decodes and applies them, off the daemon's runtime, through bounded
 //!   channels;
+//! - [`hold`]: which registered prefixes a hijack holds to their
+//!   registration's peering ports (`hold_on_hijack`); pure;
 //! - [`synth`]: a synthetic BMP sender's messages, for tests, the
 //!   benchmark and the fuzz seeds.
 //!
@@ -18,6 +20,7 @@
 
 pub mod bmp;
 pub mod engine;
+pub mod hold;
 pub mod listener;
 pub mod synth;
 #[cfg(test)]

@@ -31,6 +31,7 @@ fn contoso() -> PlannedRegistration {
         origin_asns: vec![CUSTOMER],
         upstream_asns: vec![EDGE_PEER, UPSTREAM],
         rtt_p90: None,
+        hold_on_hijack: vec![],
     }
 }
 

@@ -244,7 +244,10 @@ async fn run(args: Args) -> Result<()> {
                 daemon.routes_changed(event, &mut events.routes);
                 daemon.sync_analytics();
             }),
-            Some(event) = route_rx.recv() => daemon.route_event(event),
+            Some(event) = route_rx.recv() => block_in_place(|| {
+                daemon.route_event(event);
+                daemon.sync_holds();
+            }),
             Some(event) = events.health.recv() => block_in_place(|| daemon.health_event(event)),
             Some(()) = events.links.recv() => block_in_place(|| daemon.check_links()),
             Some(()) = events.neighbours.recv() => block_in_place(|| daemon.neighbours_changed(&mut events.neighbours)),

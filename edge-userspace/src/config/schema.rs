@@ -63,6 +63,9 @@ pub(crate) struct RegistrationConfig {
     pub(crate) upstream_asns: Option<Spanned<Vec<Spanned<i64>>>>,
     /// The customer latency objective.
     pub(crate) rtt_p90_ms: Option<Spanned<i64>>,
+    /// Route analytics: the peering ports a hijacked prefix is held to.
+    #[serde(default)]
+    pub(crate) hold_on_hijack: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 /// `[bmp]`: where edged listens for BGP speakers' BMP sessions.

@@ -1146,6 +1146,7 @@ fn registrations_and_bmp_resolve() {
             origin_asns: vec![64500, 65536],
             upstream_asns: vec![64501],
             rtt_p90: None,
+            hold_on_hijack: vec![],
         }]
     );
     // Neither is required.
@@ -1223,6 +1224,7 @@ fn latency_and_objectives_resolve() {
             origin_asns: vec![],
             upstream_asns: vec![],
             rtt_p90: Some(Duration::from_millis(40)),
+            hold_on_hijack: vec![],
         }]
     );
     // The section alone: the defaults; `enabled = false`: off.

@@ -454,6 +454,10 @@ pub enum Reply {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Status {
     pub backbone_exit: Option<String>,
+    /// Route analytics: the BMP listener, what it ingested, the prefixes
+    /// held; null when `[bmp]` is off (or from an older edged).
+    #[serde(default)]
+    pub bmp: Option<Bmp>,
     /// The config file's path.
     pub config: PathBuf,
     pub default_action: String,
@@ -1308,6 +1312,11 @@ pub struct Event {
 /// `routes_anomalies`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Bmp {
+    /// The prefixes held to their registered peering ports while a
+    /// hijack of them is active (`hold_on_hijack`). Absent from an older
+    /// edged: empty.
+    #[serde(default)]
+    pub held: Vec<analytics::hold::Held>,
     /// `[bmp] listen` as edged runs it; `None`: off.
     pub listen: Option<String>,
     pub totals: analytics::Totals,

@@ -34,6 +34,16 @@ fn status() -> Status {
     let fill = |used, limit| Fill { limit, used };
     Status {
         backbone_exit: Some("bb-a".into()),
+        bmp: Some(Bmp {
+            held: vec![crate::analytics::hold::Held {
+                ports: vec!["peer0".into()],
+                prefix: "192.0.2.0/25".parse().unwrap(),
+                registration: "contoso".into(),
+                since: 1764688012.75,
+            }],
+            listen: Some("127.0.0.1:11019".into()),
+            totals: Default::default(),
+        }),
         config: "/etc/edge/edge.toml".into(),
         default_action: "pass".into(),
         drained: vec!["pop-b".into()],

@@ -39,6 +39,7 @@ use crate::{
 };
 
 mod failover;
+mod hold;
 mod interfaces;
 mod latency;
 mod live;
@@ -289,6 +290,10 @@ struct Analytics {
     engine: analytics::Shared,
     /// The view generation the engine was last configured from.
     generation: u64,
+    /// The holds every change puts into its plan (`hold_on_hijack`).
+    holds: analytics::hold::Holds,
+    /// When each prefix held now was put into the maps (Unix seconds).
+    held_since: BTreeMap<ipnet::IpNet, f64>,
 }
 
 /// What edged found when it checked the host: where its pins are visible
@@ -510,6 +515,8 @@ impl Daemon {
             analytics: Analytics {
                 engine: analytics::Shared::default(),
                 generation: 0,
+                holds: Default::default(),
+                held_since: BTreeMap::new(),
             },
             latency: latency::CustomerLatency::new(),
         };
@@ -535,8 +542,14 @@ impl Daemon {
     }
 
     /// Gives the engine the registrations and registered prefixes of the
-    /// change last applied, when there was one since the last call.
+    /// change last applied, when there was one since the last call; then
+    /// the holds ([`Daemon::sync_holds`]).
     pub fn sync_analytics(&mut self) {
+        self.configure_analytics();
+        self.sync_holds();
+    }
+
+    fn configure_analytics(&mut self) {
         let generation = self.snapshot().generation;
         if generation == self.analytics.generation {
             return;
@@ -589,6 +602,7 @@ impl Daemon {
         for ev in events {
             self.route_event(ev);
         }
+        self.sync_holds();
     }
 
     pub fn plan(&self) -> &Plan {

@@ -288,6 +288,9 @@ impl Daemon {
             self.routes.sync = start_sync(&plan, &mut self.routes.store, &self.routes.tx)?;
         }
         routes::extend(&mut plan, &mut self.routes.store);
+        if let Some(holds) = self.holds() {
+            crate::analytics::hold::apply(&mut plan, holds);
+        }
         let state_path = plan.state_path.clone();
         let drained = state.drained.clone();
         let none = BTreeSet::new();

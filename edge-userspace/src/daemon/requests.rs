@@ -274,6 +274,10 @@ impl Daemon {
         };
         Status {
             backbone_exit: view.backbone_exit.clone(),
+            bmp: self
+                .running
+                .bmp_listen
+                .map(|_| self.bmp(&crate::analytics::lock(&self.analytics.engine))),
             config: self.source.config_path.clone(),
             default_action: view.default_action.into(),
             drained: self.applied.state.drained.iter().cloned().collect(),
@@ -682,6 +686,7 @@ impl Daemon {
 
     fn bmp(&self, e: &crate::analytics::Engine) -> crate::control::Bmp {
         crate::control::Bmp {
+            held: self.held(),
             listen: self.running.bmp_listen.map(|a| a.to_string()),
             totals: e.totals.clone(),
         }

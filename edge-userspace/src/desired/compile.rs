@@ -212,7 +212,7 @@ pub(crate) fn prefix_row(
         policy: p.policy.map(|i| policy_names[i as usize].clone()),
         dscp: p.dscp,
         protect: p
-            .protect
+            .allowed_ports()
             .iter()
             .map(|&id| plan.ports[id as usize].interface.clone())
             .collect(),
@@ -545,7 +545,7 @@ pub fn compile_on(
         let slot = slot.expect("assigned above");
         let entry = PrefixEntry {
             allowed_ports: p
-                .protect
+                .allowed_ports()
                 .iter()
                 .fold(0u64, |m, &id| m | (1 << port_ids[id as usize])),
             slot,

@@ -121,7 +121,7 @@ impl Registered<'_> {
     fn entry(&self, p: &PlannedPrefix, key: Option<u32>, slot: u32) -> PrefixEntry {
         PrefixEntry {
             allowed_ports: p
-                .protect
+                .allowed_ports()
                 .iter()
                 .fold(0u64, |m, &id| m | (1 << self.port_ids[id as usize])),
             slot,

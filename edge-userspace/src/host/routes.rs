@@ -263,6 +263,7 @@ pub fn extend(plan: &mut Plan, store: &mut RouteStore) {
             dscp: s.dscp,
             protect: s.protect.clone(),
             region: None,
+            held: Vec::new(),
         });
     }
     store.skipped = skipped;

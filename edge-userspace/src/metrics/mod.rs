@@ -422,6 +422,11 @@ fn route_metrics(r: &mut Registry, f: &RouteFacts) {
             "BMP sessions closed because a message was malformed",
             t.malformed,
         ),
+        (
+            "bmp_echoed",
+            "Prefixes announced with the monitored router's own AS in their path (a peer echoing the router's route back): not kept",
+            t.echoed,
+        ),
     ] {
         let c = Counter::<u64>::default();
         c.inc_by(n);

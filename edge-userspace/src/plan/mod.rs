@@ -108,6 +108,10 @@ pub struct PlannedRegistration {
     /// The customer RTT the registration's p90 should stay within
     /// (`rtt_p90_ms`); `None`: `[latency] rtt_p90_ms`, if any.
     pub rtt_p90: Option<Duration>,
+    /// Port ids of the peering ports a registered prefix of it is held to
+    /// while an origin or sub-prefix hijack of it is active
+    /// (`hold_on_hijack`); empty: never held.
+    pub hold_on_hijack: Vec<u32>,
 }
 
 /// `[latency]`: passive customer round-trip times (docs/monitoring.md).
@@ -525,6 +529,23 @@ pub struct PlannedPrefix {
     pub protect: Vec<u32>,
     /// Where the customer is (geographic method); `None` = the root.
     pub region: Option<Region>,
+    /// Port ids route analytics holds the prefix to while a hijack of it is
+    /// active (its registration's `hold_on_hijack`); never from the config,
+    /// and only in effect while `protect` is empty (the config's own list
+    /// wins): see [`PlannedPrefix::allowed_ports`].
+    pub held: Vec<u32>,
+}
+
+impl PlannedPrefix {
+    /// The peering ports the prefix's traffic is accepted on (empty: any):
+    /// the config's `protect`, else what a hijack holds it to.
+    pub fn allowed_ports(&self) -> &[u32] {
+        if self.protect.is_empty() {
+            &self.held
+        } else {
+            &self.protect
+        }
+    }
 }
 
 /// Where a registered prefix comes from. Precedence, highest first: live

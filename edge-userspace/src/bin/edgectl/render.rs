@@ -646,6 +646,9 @@ pub(super) fn status(v: &Status) -> String {
     if !v.drained.is_empty() {
         let _ = writeln!(out, "drained: {}", v.drained.join(", "));
     }
+    if let Some(b) = &v.bmp {
+        out += &super::routes::bmp(b);
+    }
     if !v.pending_restart.is_empty() {
         let _ = writeln!(
             out,

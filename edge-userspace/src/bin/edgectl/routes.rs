@@ -49,8 +49,9 @@ fn path(p: &[u32]) -> String {
     p.iter().map(u32::to_string).collect::<Vec<_>>().join(" ")
 }
 
-fn bmp(b: &Bmp) -> String {
-    match &b.listen {
+/// The BMP line of `routes` and `status`, and the prefixes held.
+pub(super) fn bmp(b: &Bmp) -> String {
+    let mut out = match &b.listen {
         None => "BMP: off ([bmp] listen is not set)\n".into(),
         Some(l) => format!(
             "BMP on {l}: {} sessions open, {} messages, {} announcements, {} withdrawals, {} paths kept, {} echoed paths dropped, {} sessions closed as malformed\n",
@@ -62,7 +63,18 @@ fn bmp(b: &Bmp) -> String {
             b.totals.echoed,
             b.totals.malformed
         ),
+    };
+    for h in &b.held {
+        let _ = writeln!(
+            out,
+            "held (a hijack is active): {} ({}) to ports {} since {}",
+            h.prefix,
+            h.registration,
+            h.ports.join(", "),
+            utc(h.since)
+        );
     }
+    out
 }
 
 pub(super) fn show(r: &RoutePaths) -> String {
@@ -243,5 +255,20 @@ mod tests {
         );
         assert!(!text.contains("only registered prefixes"), "{text}");
         assert!(text.contains("0 echoed paths dropped"), "{text}");
+    }
+
+    #[test]
+    fn held_prefixes_are_listed_under_the_bmp_line() {
+        let b: Bmp = serde_json::from_value(serde_json::json!({
+            "held": [{"ports": ["peer0", "peer2"], "prefix": "192.0.2.0/25", "registration": "contoso", "since": 0.0}],
+            "listen": "127.0.0.1:11019",
+            "totals": {"announcements": 1, "malformed": 0, "messages": 1, "paths": 1, "sessions": 1, "sessions_total": 1, "withdrawals": 0}
+        }))
+        .unwrap();
+        let text = bmp(&b);
+        assert!(
+            text.contains("held (a hijack is active): 192.0.2.0/25 (contoso) to ports peer0, peer2 since 1970-01-01"),
+            "{text}"
+        );
     }
 }

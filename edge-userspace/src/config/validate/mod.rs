@@ -139,7 +139,8 @@ impl Validator {
             },
         };
 
-        let registrations = self.registrations(&file.registrations, &prefixes, &route_sources);
+        let registrations =
+            self.registrations(&file.registrations, &prefixes, &route_sources, &ports);
         let bmp_listen = self.bmp(file.bmp.as_ref(), &file.registrations);
         let latency = self.latency(file.latency.as_ref(), &file.registrations);
 

@@ -300,6 +300,7 @@ impl Validator {
             dscp,
             protect,
             region,
+            held: Vec::new(),
         })
     }
 

@@ -19,6 +19,7 @@ impl Validator {
         config: &[RegistrationConfig],
         prefixes: &[PlannedPrefix],
         route_sources: &[PlannedRouteSource],
+        ports: &[PlannedPort],
     ) -> Vec<PlannedRegistration> {
         let mut seen = BTreeSet::new();
         let mut out = Vec::new();
@@ -79,13 +80,62 @@ impl Validator {
                     format!("registration {name:?} declares neither origin_asns (route analytics) nor rtt_p90_ms (a customer latency objective)"),
                 );
             }
+            let hold_on_hijack = self.hold_on_hijack(name, r, ports);
             out.push(PlannedRegistration {
                 name: name.clone(),
                 origin_asns,
                 upstream_asns,
                 rtt_p90,
+                hold_on_hijack,
             });
         }
+        out
+    }
+
+    /// `hold_on_hijack`: known peering ports, no duplicates, with
+    /// `origin_asns` (only route analytics raises a hijack); port ids.
+    fn hold_on_hijack(
+        &mut self,
+        name: &str,
+        r: &RegistrationConfig,
+        ports: &[PlannedPort],
+    ) -> Vec<u32> {
+        let Some(list) = &r.hold_on_hijack else {
+            return Vec::new();
+        };
+        if r.origin_asns.is_none() {
+            self.bad(
+                Some(list.span()),
+                format!("registration {name:?}: hold_on_hijack without origin_asns: only route analytics raises a hijack, and it checks registrations that list their origin ASNs"),
+            );
+            return Vec::new();
+        }
+        if list.get_ref().is_empty() {
+            self.bad(
+                Some(list.span()),
+                format!("registration {name:?}: hold_on_hijack is empty (list the peering ports its prefixes' traffic arrives on, or leave the key out)"),
+            );
+        }
+        let mut out = Vec::new();
+        for p in list.get_ref() {
+            let port = p.get_ref();
+            match ports.iter().position(|q| q.interface == *port) {
+                Some(id) if ports[id].role != Role::Peering => self.bad(
+                    Some(p.span()),
+                    format!("registration {name:?}: hold_on_hijack names {port}, which is not a peering port"),
+                ),
+                Some(id) if out.contains(&(id as u32)) => self.bad(
+                    Some(p.span()),
+                    format!("registration {name:?}: hold_on_hijack: {port} is listed twice"),
+                ),
+                Some(id) => out.push(id as u32),
+                None => self.bad(
+                    Some(p.span()),
+                    format!("registration {name:?}: hold_on_hijack names unknown port {port:?}"),
+                ),
+            }
+        }
+        out.sort_unstable();
         out
     }
 

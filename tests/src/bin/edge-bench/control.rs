@@ -193,6 +193,7 @@ pub fn planned(net: Ipv4Net, dscp: Option<u8>) -> plan::PlannedPrefix {
         dscp,
         protect: Vec::new(),
         region: None,
+        held: Vec::new(),
     }
 }
 
