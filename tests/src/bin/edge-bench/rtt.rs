@@ -316,7 +316,7 @@ fn cases(hit: IpAddr) -> Vec<Case> {
         Case {
             name: "the customer's ACK answering a SYN-ACK: handshake sample",
             what: "the customer's ACKs (66 B, with timestamps) acknowledging the SYN-ACK its flow's state \
-                   remembers from 40 ms earlier: one sample into the histogram of the prefix's slot (the \
+                   remembers from about 40 ms earlier (40 ms before the bench wrote the states): one sample into the histogram of the prefix's slot (the \
                    bucket exists but for the first sample of a bucket); the customer's SYN-ACK answering a \
                    SYN takes the same path without reading timestamps",
             sampled: true,
@@ -356,8 +356,8 @@ fn cases(hit: IpAddr) -> Vec<Case> {
         },
         Case {
             name: "the customer's ACK echoing the pending TSval: timestamp sample",
-            what: "the customer's ACKs (66 B) whose TSecr is the value its flow's state took 40 ms earlier: \
-                   one sample into the histogram",
+            what: "the customer's ACKs (66 B) whose TSecr is the value its flow's state took about 40 ms \
+                   earlier: one sample into the histogram (as above)",
             sampled: true,
             expect: expect_from(&ts_echo),
             from_customer: true,
@@ -619,7 +619,9 @@ impl RttReport {
              just written by userspace (in cache, where a real flow's may not be). After every batch the bench \
              checks, besides the action, reason, output frame and run count of every batch: the `EDGE_RTT_STATS` \
              counters grew by exactly the row's count per run (on) and by 0 (off, and every counter the row does \
-             not name); it fails otherwise.\n",
+             not name); it fails otherwise. For a sampled row, on − off is what taking the sample or creating the \
+             state adds to forwarding the same packet with latency off; each run touches another flow's entry, as \
+             packets of many flows would.\n",
             self.rows
                 .iter()
                 .find(|r| !r.sampled)
