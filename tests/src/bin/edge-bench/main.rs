@@ -8,6 +8,9 @@
 //!   measured between every two program batches;
 //! - throughput through veth on one CPU at paced rates with fresh frames:
 //!   edge, the kernel's forwarding and a plain XDP redirect;
+//! - customer latency cost: the per-packet cost of TCP frames (and the
+//!   UDP frame) with customer latency off and on, for packets it samples
+//!   and packets it does not (rtt.rs);
 //! - control plane: prefix load time, loader RSS, map memory, failover;
 //!   edged's path for a whole config of 100k/1M prefixes (compile + apply)
 //!   and a reload changing 1% of them; route sync of 100k/1M routes through
@@ -20,6 +23,7 @@ mod control;
 mod per_packet;
 mod prefixes;
 mod report;
+mod rtt;
 mod scale;
 mod throughput;
 
@@ -56,7 +60,9 @@ struct Cli {
     /// Markdown section printed and its plot written next to `--plot`; no
     /// report is written; `scale`: the control plane at scale, whose section
     /// of the report (--out) is rewritten in place; `bmp`: route analytics
-    /// ingest at --scale-sizes announcements, its section printed).
+    /// ingest at --scale-sizes announcements, its section printed; `rtt`:
+    /// the customer latency cost, whose section of the report (--out) is
+    /// rewritten in place, or added before the plots).
     #[arg(long)]
     only: Option<String>,
     /// Internal: load this many prefixes of a family in a fresh process and
@@ -176,7 +182,36 @@ fn main() -> Result<()> {
         }
         return Ok(());
     }
+    if cli.only.as_deref() == Some("rtt") {
+        eprintln!("== customer latency cost");
+        let rtt = in_netns(&ns, || rtt::rtt(&sizes, cli.quick))?;
+        drop(lab);
+        let section = format!(
+            "{}\n_This section: `edge-bench --only rtt` at commit {}; the rest of the report may come from another run._\n",
+            rtt.markdown(&cli.commit, cli.quick),
+            cli.commit
+        );
+        println!("{section}");
+        if let Some(out) = &cli.out {
+            let doc = std::fs::read_to_string(out).unwrap_or_default();
+            std::fs::write(out, scale::replace_named_section(&doc, rtt::HEAD, &section))
+                .with_context(|| format!("writing {}", out.display()))?;
+            eprintln!(
+                "bench: rewrote the customer latency section of {}",
+                out.display()
+            );
+        }
+        eprintln!(
+            "bench: customer latency only, done in {:.0} s",
+            started.elapsed().as_secs_f64()
+        );
+        return Ok(());
+    }
     in_netns(&ns, || per_packet(&sizes, &mut report))?;
+    if cli.only.as_deref() != Some("packet") {
+        eprintln!("== customer latency cost");
+        report.rtt = Some(in_netns(&ns, || rtt::rtt(&sizes, cli.quick))?);
+    }
     drop(lab);
     if cli.only.as_deref() == Some("packet") {
         // Only the per-packet section of the report (and its plot) is

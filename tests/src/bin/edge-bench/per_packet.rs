@@ -99,6 +99,9 @@ pub struct Bench {
     pub tables: Tables,
     pub counters: Counters,
     pub bb0: u32,
+    /// The port the batches' frames arrive on (bb0 unless a bench sets
+    /// another: frames from the customer arrive on cust0).
+    pub ingress: u32,
     pub repeat: u32,
     /// The policy table id of the config's prefix (`to-cust`).
     pub policy: u32,
@@ -157,20 +160,26 @@ pub fn swap_macs(frame: &[u8]) -> Vec<u8> {
 
 impl Bench {
     pub fn new(repeat: u32) -> Result<Self> {
-        let (edge, tables, counters, _) =
-            harness::load(CONFIG, &[prog_names::EDGE, prog_names::EDGE_LPM])?;
+        Self::with(repeat, &[prog_names::EDGE, prog_names::EDGE_LPM])
+    }
+
+    /// [`Bench::new`] with only `programs` of the edge object loaded.
+    pub fn with(repeat: u32, programs: &[&str]) -> Result<Self> {
+        let (edge, tables, counters, _) = harness::load(CONFIG, programs)?;
         // The table id compile gave the config's prefix (192.0.2.0/24).
         let policy = tables
             .lookup("192.0.2.1".parse()?)?
             .context("the bench config's prefix is not in the maps")?
             .policy;
         let harness = harness::load_bench(&["bench_floor", "bench_reset"])?;
+        let bb0 = netdev::ifindex("bb0")?;
         Ok(Self {
             edge,
             harness,
             tables,
             counters,
-            bb0: netdev::ifindex("bb0")?,
+            bb0,
+            ingress: bb0,
             repeat,
             policy,
         })
@@ -191,18 +200,30 @@ impl Bench {
     }
 
     /// Loads `expect`'s templates and the words to restore into `bench_reset`.
+    ///
+    /// `bench_reset` restores the first FRAME bytes only: a longer frame
+    /// (a TCP segment with options) must hold the same bytes past them in
+    /// every template and every output.
     pub fn arm(&mut self, expect: &Expect) -> Result<()> {
         let templates = &expect.templates;
         ensure!(templates.len().is_power_of_two() && templates.len() <= TEMPLATES);
+        let tail = &templates[0][FRAME.min(templates[0].len())..];
+        ensure!(
+            templates
+                .iter()
+                .chain(&expect.outputs)
+                .all(|f| f.len() == templates[0].len() && f.get(FRAME..) == Some(tail)),
+            "the templates and outputs differ past the first {FRAME} bytes"
+        );
         let mut frames: Array<&mut MapData, [u64; FRAME / 8]> = Array::try_from(
             self.harness
                 .map_mut("BENCH_FRAMES")
                 .context("BENCH_FRAMES")?,
         )?;
         for (i, t) in templates.iter().enumerate() {
-            ensure!(t.len() == FRAME, "template of {} bytes", t.len());
+            ensure!(t.len() >= FRAME, "template of {} bytes", t.len());
             let mut words = [0u64; FRAME / 8];
-            for (w, c) in words.iter_mut().zip(t.chunks(8)) {
+            for (w, c) in words.iter_mut().zip(t[..FRAME].chunks(8)) {
                 *w = u64::from_ne_bytes(c.try_into().unwrap());
             }
             frames.set(i as u32, words, 0)?;
@@ -239,10 +260,10 @@ impl Bench {
     /// in the expected action and reason and by 0 in every other.
     pub fn run_batch(&mut self, target: Target, direct: bool, expect: &Expect) -> Result<f64> {
         let input = &expect.templates[0].clone();
-        let ctx = harness::xdp_md(FRAME, self.bb0);
+        let ctx = harness::xdp_md(input.len(), self.ingress);
         self.seq(Some(0))?;
         let before = self.stats()?;
-        let mut out = vec![0u8; FRAME + 256];
+        let mut out = vec![0u8; input.len() + 256];
         let prog = if direct {
             harness::xdp(&self.harness, "bench_floor")?
         } else {
@@ -348,7 +369,7 @@ impl Bench {
 
     /// One floor pair: the floor run directly, then through `bench_reset`
     /// with the armed templates and words; leaves the tail call at `back`.
-    fn floors(&mut self, expect: &Expect, back: Option<Target>) -> Result<(f64, f64)> {
+    pub fn floors(&mut self, expect: &Expect, back: Option<Target>) -> Result<(f64, f64)> {
         let direct = self.run_batch(Target::Floor, true, expect)?;
         self.point(Target::Floor)?;
         let wrapped = self.run_batch(Target::Floor, false, expect)?;

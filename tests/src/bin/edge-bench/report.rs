@@ -22,6 +22,8 @@ pub struct Report {
     pub scale: Vec<crate::scale::ScaleRun>,
     pub scale_timeout: std::time::Duration,
     pub bmp: Vec<crate::bmp::BmpRun>,
+    /// The customer latency cost (rtt.rs).
+    pub rtt: Option<crate::rtt::RttReport>,
 }
 
 pub fn machine() -> (String, String, usize) {
@@ -419,6 +421,10 @@ impl Report {
         if !self.bmp.is_empty() {
             s.push('\n');
             s += &crate::bmp::markdown(&self.bmp);
+        }
+        if let Some(r) = &self.rtt {
+            s.push('\n');
+            s += &r.markdown(commit, quick);
         }
         let _ = writeln!(s, "\n![ns per packet against prefix count](benchmarks.svg)");
         let _ = writeln!(
