@@ -82,9 +82,12 @@ pub mod map_names {
     /// Per-CPU array, one entry: [`crate::rtt::RttScratch`], the kernel's
     /// working room (not read by userspace).
     pub const RTT_SCRATCH: &str = "EDGE_RTT_SCR";
+    /// Array of [`crate::rtt::RttGate`], [`crate::limits::RTT_GATES`]
+    /// entries: what customer latency checks before a flow lookup.
+    pub const RTT_GATE: &str = "EDGE_RTT_GATE";
 
     /// Every map the daemon pins, in a stable order.
-    pub const ALL: [&str; 30] = [
+    pub const ALL: [&str; 31] = [
         PORTS,
         PREFIX_V4,
         PREFIX_V6,
@@ -115,6 +118,7 @@ pub mod map_names {
         RTT_HIST,
         RTT_STATS,
         RTT_SCRATCH,
+        RTT_GATE,
     ];
 }
 
@@ -244,6 +248,8 @@ pub mod limits {
     /// Default (slot, bucket) pairs of the latency histograms
     /// (`[limits] rtt_buckets`).
     pub const RTT_BUCKETS: u32 = 1 << 17;
+    /// Entries of the customer latency gate array (a power of two).
+    pub const RTT_GATES: u32 = 1 << 16;
     /// Most VLAN tags (802.1Q / 802.1ad) the parser walks.
     pub const VLAN_MAX_DEPTH: usize = 2;
 }
@@ -733,6 +739,7 @@ mod pod {
     unsafe impl aya::Pod for super::rtt::RttState {}
     unsafe impl aya::Pod for super::rtt::RttBucketKey {}
     unsafe impl aya::Pod for super::rtt::RttScratch {}
+    unsafe impl aya::Pod for super::rtt::RttGate {}
 }
 
 #[cfg(test)]

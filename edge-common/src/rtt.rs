@@ -27,14 +27,76 @@ pub struct RttFlow {
 }
 const _: () = assert!(core::mem::size_of::<RttFlow>() == 40);
 
-/// Per-CPU room for the flow key and a new state (`EDGE_RTT_SCRATCH`, one
-/// entry): map helpers take them by pointer, and on the program's stack
-/// they would push the forwarder past the verifier's 512 bytes.
+/// Per-CPU room for the flow key, a new state and the packet's TCP facts
+/// (`EDGE_RTT_SCR`, one entry): map helpers take keys and values by
+/// pointer, and the measuring code keeps what it needs across helper
+/// calls here; on the program's stack (or spilled there) they would push
+/// the forwarder past the verifier's 512 bytes.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RttScratch {
     pub flow: RttFlow,
     pub state: RttState,
+    pub packet: RttPacket,
+}
+
+/// What the sampling code needs of the packet being measured.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RttPacket {
+    /// `Settings::rtt_interval_ns`.
+    pub interval_ns: u64,
+    /// TCP sequence and acknowledgement numbers (host order).
+    pub seq: u32,
+    pub ack: u32,
+    /// TSval and TSecr (host order), if `has_ts`.
+    pub ts_val: u32,
+    pub ts_ecr: u32,
+    /// The prefix counter slot.
+    pub slot: u32,
+    /// TCP flags.
+    pub flags: u8,
+    pub has_ts: u8,
+    pub from_customer: u8,
+    pub _pad: u8,
+}
+const _: () = assert!(core::mem::size_of::<RttPacket>() == 32);
+
+/// One entry of `EDGE_RTT_GATE` (an array of [`crate::limits::RTT_GATES`]
+/// entries indexed by a hash of the flow key, shared by the flows that
+/// hash alike): what the program checks before it looks a flow up, so
+/// that packets that cannot give or ask for a sample skip the flow table.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RttGate {
+    /// When a flow of this entry last asked for an answer (a handshake
+    /// packet or a timestamp value toward the customer); 0: none awaited,
+    /// so packets from the customer skip the lookup.
+    pub pending_ns: u64,
+    /// Toward the customer, timestamp values are not taken before this
+    /// (the per-flow interval).
+    pub next_ns: u64,
+    /// The last TSval seen toward the customer: only the first segment
+    /// carrying a value may take it.
+    pub ts_seen: u32,
+    pub _pad: u32,
+}
+const _: () = assert!(core::mem::size_of::<RttGate>() == 24);
+
+/// A gate's pending mark older than this is stale (its answer lost or
+/// its flow evicted): cleared by the next packet that looks.
+pub const GATE_STALE_NS: u64 = 3 * TS_PENDING_NS;
+
+/// The gate index of a flow key given as its five words (customer
+/// address, remote address, ports and family): a multiplicative hash.
+#[inline(always)]
+pub fn gate_index(w: &[u64; 5]) -> u32 {
+    let x = w[0]
+        ^ w[1].rotate_left(11)
+        ^ w[2].rotate_left(23)
+        ^ w[3].rotate_left(37)
+        ^ w[4].rotate_left(51);
+    (x.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 48) as u32 & (crate::limits::RTT_GATES - 1)
 }
 
 /// What a flow waits for from its customer.

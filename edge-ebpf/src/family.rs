@@ -43,6 +43,10 @@ pub trait Family: Sized {
     fn lookup<const LPM: bool>(addr: Self::Addr) -> Option<&'static PrefixEntry>;
     /// The flow hash of the policy table.
     fn flow_hash(ip: &L3<Self>, ports: u32) -> u32;
+    /// `addr` as two words laid out as its bytes in memory (IPv4: the
+    /// first word's low half, the rest zero): flow keys are written with
+    /// word stores, not a byte loop.
+    fn words(addr: &Self::Addr) -> [u64; 2];
     /// TTL or hop limit.
     fn ttl(hdr: *const Self) -> u8;
     /// Writes `dscp` into the DS field, keeping the ECN bits.
@@ -95,6 +99,11 @@ impl Family for Ipv4Hdr {
     #[inline(always)]
     fn flow_hash(ip: &L3<Self>, ports: u32) -> u32 {
         flow_hash_v4(ip.src, ip.dst, ip.proto, ports)
+    }
+
+    #[inline(always)]
+    fn words(addr: &[u8; 4]) -> [u64; 2] {
+        [u64::from(u32::from_ne_bytes(*addr)), 0]
     }
 
     #[inline(always)]
@@ -163,6 +172,32 @@ impl Family for Ipv6Hdr {
     #[inline(always)]
     fn flow_hash(ip: &L3<Self>, ports: u32) -> u32 {
         flow_hash_v6(ip.src, ip.dst, ip.proto, ports)
+    }
+
+    #[inline(always)]
+    fn words(addr: &[u8; 16]) -> [u64; 2] {
+        let [
+            a0,
+            a1,
+            a2,
+            a3,
+            a4,
+            a5,
+            a6,
+            a7,
+            b0,
+            b1,
+            b2,
+            b3,
+            b4,
+            b5,
+            b6,
+            b7,
+        ] = *addr;
+        [
+            u64::from_ne_bytes([a0, a1, a2, a3, a4, a5, a6, a7]),
+            u64::from_ne_bytes([b0, b1, b2, b3, b4, b5, b6, b7]),
+        ]
     }
 
     #[inline(always)]

@@ -197,7 +197,9 @@ fn forward_ip<H: Family, const LPM: bool>(
 
     // Measure: customer latency from forwarded TCP (rtt.rs), before the
     // rewrite moves the headers. Other packets pay these two compares.
-    if ip.proto == parse::IPPROTO_TCP && settings.rtt != 0 {
+    // Not in the bench's kernel-trie variant (`edge_lpm`, a lookup
+    // reference): its larger frame leaves no stack for the call.
+    if !LPM && ip.proto == parse::IPPROTO_TCP && settings.rtt != 0 {
         rtt::measure(ctx, &ip, from_customer, prefix.slot, settings);
     }
 

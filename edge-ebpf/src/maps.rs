@@ -122,6 +122,11 @@ pub static EDGE_RTT_HIST: PerCpuHashMap<edge_common::rtt::RttBucketKey, u64> =
 pub static EDGE_RTT_STATS: PerCpuArray<Counter> =
     PerCpuArray::with_max_entries(edge_common::rtt::rtt_stats::COUNT, 0);
 
+/// Customer latency's gates (`rtt.rs`): checked before a flow lookup.
+#[map]
+pub static EDGE_RTT_GATE: Array<edge_common::rtt::RttGate> =
+    Array::with_max_entries(limits::RTT_GATES, 0);
+
 /// Per-CPU room for the flow key and a new flow state (`rtt.rs`).
 #[map]
 pub static EDGE_RTT_SCR: PerCpuArray<edge_common::rtt::RttScratch> =

@@ -17,15 +17,16 @@ use aya_ebpf::helpers::bpf_ktime_get_ns;
 use edge_common::{
     Settings,
     rtt::{
-        RttBucketKey, RttFlow, RttScratch, RttState, TS_PENDING_NS, bucket, rtt_flags, rtt_stats,
+        GATE_STALE_NS, RttBucketKey, RttFlow, RttGate, RttScratch, RttState, TS_PENDING_NS, bucket,
+        gate_index, rtt_flags, rtt_stats,
     },
 };
 
 use crate::{
     count,
     family::Family,
-    maps::{EDGE_RTT_FLOWS, EDGE_RTT_HIST, EDGE_RTT_SCR, EDGE_RTT_STATS},
-    parse::{self, L3, TCP_ACK, TCP_SYN, Tcp},
+    maps::{EDGE_RTT_FLOWS, EDGE_RTT_GATE, EDGE_RTT_HIST, EDGE_RTT_SCR, EDGE_RTT_STATS},
+    parse::{self, L3, TCP_ACK, TCP_SYN},
 };
 
 /// `BPF_NOEXIST` (include/uapi/linux/bpf.h): create, never replace.
@@ -45,60 +46,132 @@ pub fn measure<H: Family>(
     slot: u32,
     settings: &Settings,
 ) {
-    let Ok(tcp) = parse::tcp(ctx, ip.l4, ip.end) else {
-        return;
-    };
+    // What is kept across helper calls lives in this CPU's scratch entry,
+    // not in registers the calls clobber (their spills would push the
+    // forwarder's stack past 512 bytes).
     let Some(scratch) = EDGE_RTT_SCR.get_ptr_mut(0) else {
         return;
     };
     // SAFETY: this CPU's entry of a per-CPU map (softirq context): nothing
     // else uses it during this run.
     let scratch = unsafe { &mut *scratch };
-    let flow = &mut scratch.flow;
-    let (customer, remote) = if from_customer {
-        (ip.src.as_ref(), ip.dst.as_ref())
-    } else {
-        (ip.dst.as_ref(), ip.src.as_ref())
+    let Ok(tcp) = parse::tcp(ctx, ip.l4, ip.end) else {
+        return;
     };
-    let n = customer.len().min(16);
-    flow.customer = [0; 16];
-    flow.remote = [0; 16];
-    flow.customer[..n].copy_from_slice(&customer[..n]);
-    flow.remote[..n].copy_from_slice(&remote[..n]);
-    (flow.customer_port, flow.remote_port) = if from_customer {
-        (tcp.sport, tcp.dport)
-    } else {
-        (tcp.dport, tcp.sport)
-    };
-    flow.family = H::EVENT;
-    flow._pad = [0; 3];
+    let syn = tcp.flags & TCP_SYN != 0;
     // A SYN's timestamps are never used.
-    let ts = if tcp.flags & TCP_SYN == 0 {
-        parse::tcp_timestamps(ctx, ip.l4, tcp.len)
-    } else {
+    let ts = if syn {
         None
-    };
-    // SAFETY: a helper without arguments or side effects.
-    let now = unsafe { bpf_ktime_get_ns() };
-    if from_customer {
-        answer(&scratch.flow, &tcp, ts, slot, now);
     } else {
-        ask(scratch, &tcp, ts, settings, now);
+        parse::tcp_timestamps(ctx, ip.l4, tcp.len)
+    };
+    // Packets that can neither ask nor answer stop here: toward the
+    // customer, segments without a timestamp after the handshake; from
+    // it, its own SYN (it answers nothing).
+    if from_customer {
+        if syn && tcp.flags & TCP_ACK == 0 {
+            return;
+        }
+    } else if !syn && ts.is_none() {
+        return;
+    }
+    let p = &mut scratch.packet;
+    p.interval_ns = settings.rtt_interval_ns;
+    p.seq = tcp.seq;
+    p.ack = tcp.ack;
+    (p.ts_val, p.ts_ecr, p.has_ts) = match ts {
+        Some((val, ecr)) => (val, ecr, 1),
+        None => (0, 0, 0),
+    };
+    p.slot = slot;
+    p.flags = tcp.flags;
+    p.from_customer = u8::from(from_customer);
+    key(&mut scratch.flow, ip, from_customer, tcp.sport, tcp.dport);
+    sample(scratch);
+}
+
+/// Writes the flow key, the customer's side first (both directions of a
+/// flow give the same key), as five words: `RttFlow` is 40 bytes at the
+/// start of the scratch entry (8-aligned).
+#[inline(never)]
+fn key<H: Family>(flow: &mut RttFlow, ip: &L3<H>, from_customer: bool, sport: u16, dport: u16) {
+    let (customer, remote, customer_port, remote_port) = if from_customer {
+        (&ip.src, &ip.dst, sport, dport)
+    } else {
+        (&ip.dst, &ip.src, dport, sport)
+    };
+    let w = core::ptr::from_mut(flow).cast::<u64>();
+    // SAFETY: five words inside the scratch entry.
+    unsafe {
+        let [c0, c1] = H::words(customer);
+        *w = c0;
+        *w.add(1) = c1;
+        let [r0, r1] = H::words(remote);
+        *w.add(2) = r0;
+        *w.add(3) = r1;
+        // The ports, the family, padding (little endian, as the BPF
+        // target is).
+        *w.add(4) =
+            u64::from(customer_port) | u64::from(remote_port) << 16 | u64::from(H::EVENT) << 32;
+    }
+}
+
+/// The family-free part: the gate, then asking or answering. A function of
+/// its own (one copy for both families) whose only argument is the scratch
+/// entry, so that little lives across its helper calls.
+#[inline(always)]
+fn sample(scratch: &mut RttScratch) {
+    // SAFETY: five words at the start of the scratch entry (see `measure`).
+    let words = unsafe { &*(&raw const scratch.flow).cast::<[u64; 5]>() };
+    // The gate: most packets need no flow lookup (see `RttGate`).
+    let Some(gate) = EDGE_RTT_GATE.get_ptr_mut(gate_index(words)) else {
+        return;
+    };
+    // SAFETY: an entry of an array map, mapped for the program's life;
+    // other CPUs may write it too: at worst a sample is lost or a lookup
+    // made for nothing.
+    let gate = unsafe { &mut *gate };
+    let now;
+    if scratch.packet.from_customer != 0 {
+        // Nothing of this gate's flows awaits an answer.
+        if gate.pending_ns == 0 {
+            return;
+        }
+        // SAFETY: a helper without arguments or side effects.
+        now = unsafe { bpf_ktime_get_ns() };
+        answer(scratch, gate, now);
+    } else {
+        if scratch.packet.flags & TCP_SYN == 0 {
+            // Only the first segment with a new value, and not before the
+            // flow's interval has passed.
+            let ts_val = scratch.packet.ts_val;
+            if ts_val == gate.ts_seen {
+                return;
+            }
+            gate.ts_seen = ts_val;
+        }
+        // SAFETY: as above.
+        now = unsafe { bpf_ktime_get_ns() };
+        if scratch.packet.flags & TCP_SYN == 0 && now < gate.next_ns {
+            return;
+        }
+        ask(scratch, gate, now);
     }
 }
 
 /// A packet toward the customer: remembers a handshake packet, or a new
-/// timestamp value when the flow's interval has passed.
+/// timestamp value (the gate let it through: new, and the interval passed).
 // The maps take keys and values as `impl Borrow`: the scratch entry's go
 // by reference, since by value they would be copied onto the stack the
 // scratch entry is there to spare.
 #[allow(clippy::needless_borrows_for_generic_args)]
 #[inline(always)]
-fn ask(scratch: &mut RttScratch, tcp: &Tcp, ts: Option<(u32, u32)>, settings: &Settings, now: u64) {
+fn ask(scratch: &mut RttScratch, gate: &mut RttGate, now: u64) {
     let state = EDGE_RTT_FLOWS.get_ptr_mut(&scratch.flow);
-    if tcp.flags & TCP_SYN != 0 {
-        let ack = tcp.seq.wrapping_add(1);
+    if scratch.packet.flags & TCP_SYN != 0 {
+        let ack = scratch.packet.seq.wrapping_add(1);
         count(&EDGE_RTT_STATS, rtt_stats::HANDSHAKE_SENT, 0);
+        gate.pending_ns = now;
         match state {
             // SAFETY: the flow's value, mapped for this run (RCU); other
             // CPUs may write it too: at worst a sample is lost or skipped.
@@ -109,86 +182,96 @@ fn ask(scratch: &mut RttScratch, tcp: &Tcp, ts: Option<(u32, u32)>, settings: &S
                     count(&EDGE_RTT_STATS, rtt_stats::RETRANSMITTED, 0);
                 } else {
                     // A new connection on the same ports.
-                    *s = RttState::default();
-                    (*s).handshake_ack = ack;
+                    set_state(&mut *s, now, ack, 0, 0);
                 }
                 (*s).handshake_ns = now;
             },
             None => {
-                scratch.state = RttState {
-                    handshake_ns: now,
-                    handshake_ack: ack,
-                    ..RttState::default()
-                };
+                set_state(&mut scratch.state, now, ack, 0, 0);
                 create(scratch);
             }
         }
         return;
     }
-    let Some((ts_val, _)) = ts else {
-        return;
-    };
-    match state {
-        // SAFETY: as above.
+    let ts_val = scratch.packet.ts_val;
+    let taken = match state {
+        // SAFETY: as above. Not while an earlier value awaits its echo.
         Some(s) => unsafe {
-            // Only the first segment with a new value, at most one value per
-            // interval, and not while an earlier one awaits its echo.
-            if ts_val != (*s).ts_seen {
+            let free = (*s).ts_ns == 0 || now.wrapping_sub((*s).ts_ns) >= TS_PENDING_NS;
+            if free {
+                (*s).ts_val = ts_val;
+                (*s).ts_ns = now;
+                (*s).ts_taken_ns = now;
                 (*s).ts_seen = ts_val;
-                if now.wrapping_sub((*s).ts_taken_ns) >= settings.rtt_interval_ns
-                    && ((*s).ts_ns == 0 || now.wrapping_sub((*s).ts_ns) >= TS_PENDING_NS)
-                {
-                    (*s).ts_val = ts_val;
-                    (*s).ts_ns = now;
-                    (*s).ts_taken_ns = now;
-                    count(&EDGE_RTT_STATS, rtt_stats::TS_SENT, 0);
-                }
             }
+            free
         },
         None => {
-            scratch.state = RttState {
-                ts_ns: now,
-                ts_taken_ns: now,
-                ts_val,
-                ts_seen: ts_val,
-                ..RttState::default()
-            };
+            set_state(&mut scratch.state, 0, 0, now, ts_val);
             create(scratch);
-            count(&EDGE_RTT_STATS, rtt_stats::TS_SENT, 0);
+            true
         }
+    };
+    if taken {
+        gate.next_ns = now + scratch.packet.interval_ns;
+        gate.pending_ns = now;
+        count(&EDGE_RTT_STATS, rtt_stats::TS_SENT, 0);
     }
 }
 
-/// A packet from the customer: a sample if it answers what its flow waits for.
+/// A packet from the customer: a sample if it answers what its flow waits
+/// for; the gate closes once nothing of the flow awaits an answer.
 #[inline(always)]
-fn answer(flow: &RttFlow, tcp: &Tcp, ts: Option<(u32, u32)>, slot: u32, now: u64) {
+fn answer(scratch: &RttScratch, gate: &mut RttGate, now: u64) {
     // No state: nothing was asked, or the asking direction does not pass
     // this host (asymmetric routing), or the LRU evicted the flow.
-    let Some(s) = EDGE_RTT_FLOWS.get_ptr_mut(flow) else {
+    let Some(s) = EDGE_RTT_FLOWS.get_ptr_mut(&scratch.flow) else {
+        if now.wrapping_sub(gate.pending_ns) >= GATE_STALE_NS {
+            gate.pending_ns = 0;
+        }
         return;
     };
     // SAFETY: as in `ask`.
     let s = unsafe { &mut *s };
-    if s.handshake_ns != 0 && tcp.flags & TCP_ACK != 0 && tcp.ack == s.handshake_ack {
+    let p = &scratch.packet;
+    // The ask this packet answers (its time), if any.
+    let mut answered = 0;
+    if s.handshake_ns != 0 && p.flags & TCP_ACK != 0 && p.ack == s.handshake_ack {
         if s.flags & rtt_flags::RETRANSMITTED != 0 {
             count(&EDGE_RTT_STATS, rtt_stats::AMBIGUOUS, 0);
         } else {
-            record(slot, now.wrapping_sub(s.handshake_ns));
+            record(p.slot, now.wrapping_sub(s.handshake_ns));
             count(&EDGE_RTT_STATS, rtt_stats::HANDSHAKE_SAMPLES, 0);
         }
+        answered = s.handshake_ns;
         s.handshake_ns = 0;
-        return;
-    }
-    if s.ts_ns == 0 {
-        return;
-    }
-    if let Some((_, ts_ecr)) = ts
-        && ts_ecr == s.ts_val
-    {
-        record(slot, now.wrapping_sub(s.ts_ns));
+    } else if s.ts_ns != 0 && p.has_ts != 0 && p.ts_ecr == s.ts_val {
+        record(p.slot, now.wrapping_sub(s.ts_ns));
         count(&EDGE_RTT_STATS, rtt_stats::TS_SAMPLES, 0);
+        answered = s.ts_ns;
         s.ts_ns = 0;
     }
+    // Close the gate when this flow waits for nothing more and the gate's
+    // mark is its own (another flow's later ask keeps it open), or stale.
+    if s.handshake_ns == 0
+        && s.ts_ns == 0
+        && (gate.pending_ns == answered || now.wrapping_sub(gate.pending_ns) >= GATE_STALE_NS)
+    {
+        gate.pending_ns = 0;
+    }
+}
+
+/// Writes a whole flow state field by field (a struct literal would be
+/// built on the stack and copied).
+#[inline(always)]
+fn set_state(st: &mut RttState, handshake_ns: u64, handshake_ack: u32, ts_ns: u64, ts_val: u32) {
+    st.handshake_ns = handshake_ns;
+    st.ts_ns = ts_ns;
+    st.ts_taken_ns = ts_ns;
+    st.handshake_ack = handshake_ack;
+    st.ts_val = ts_val;
+    st.flags = 0;
+    st.ts_seen = ts_val;
 }
 
 /// A new flow state; counted, and a failure too (the LRU map evicts

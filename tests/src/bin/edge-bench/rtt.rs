@@ -25,10 +25,10 @@
 use std::{fmt::Write as _, net::IpAddr, time::Duration};
 
 use anyhow::{Context as _, Result, ensure};
-use aya::maps::{HashMap as AyaHashMap, MapData, MapError, PerCpuArray};
+use aya::maps::{Array, HashMap as AyaHashMap, MapData, MapError, PerCpuArray};
 use edge_common::{
     Action, Counter, Reason, Settings, event_family, map_names, prog_names,
-    rtt::{RttFlow, RttState, rtt_stats},
+    rtt::{RttFlow, RttGate, RttState, gate_index, rtt_stats},
 };
 use edge_tests::frames::{L4, Pkt, Segment};
 use ipnet::IpNet;
@@ -130,11 +130,46 @@ fn v4(a: &str) -> [u8; 16] {
 
 /// The key of flow i (the customer's port CPORT, the far end's RPORT + i).
 fn flow(i: usize) -> RttFlow {
+    flow_with(port(i))
+}
+
+/// The key as the kernel hashes it (five words, as laid out in memory).
+fn words(k: &RttFlow) -> [u64; 5] {
+    // SAFETY: `RttFlow` is repr(C), 40 bytes, no padding left undefined.
+    unsafe { std::mem::transmute::<RttFlow, [u64; 5]>(*k) }
+}
+
+/// The far end's port of flow i: from RPORT up, skipping ports whose flow
+/// shares a gate (`EDGE_RTT_GATE`) with an earlier flow, so that every
+/// flow of a batch has a gate of its own and takes exactly the path its
+/// row measures.
+fn port(i: usize) -> u16 {
+    static PORTS: std::sync::OnceLock<Vec<u16>> = std::sync::OnceLock::new();
+    PORTS.get_or_init(|| {
+        let mut seen = std::collections::HashSet::new();
+        let mut out = Vec::with_capacity(FLOWS);
+        let mut p = RPORT;
+        while out.len() < FLOWS {
+            let k = RttFlow {
+                remote_port: u16::from_ne_bytes(p.to_be_bytes()),
+                ..flow_with(RPORT)
+            };
+            if seen.insert(gate_index(&words(&k))) {
+                out.push(p);
+            }
+            p += 1;
+        }
+        out
+    })[i]
+}
+
+/// The key of the flow whose far end uses `remote_port`.
+fn flow_with(remote_port: u16) -> RttFlow {
     RttFlow {
         customer: v4(CUSTOMER),
         remote: v4(REMOTE),
         customer_port: u16::from_ne_bytes(CPORT.to_be_bytes()),
-        remote_port: u16::from_ne_bytes((RPORT + i as u16).to_be_bytes()),
+        remote_port: u16::from_ne_bytes(remote_port.to_be_bytes()),
         family: event_family::IPV4,
         _pad: [0; 3],
     }
@@ -217,12 +252,12 @@ fn cases(hit: IpAddr) -> Vec<Case> {
     let ack_toward = vec![toward(Segment::new(RPORT, CPORT, 7001).acking(101))];
     // Sampled: FLOWS flows, template i a packet of flow i.
     let syn_toward: Vec<Pkt> = (0..FLOWS)
-        .map(|i| toward(syn_options(Segment::new(RPORT + i as u16, CPORT, 7000)).syn(None)))
+        .map(|i| toward(syn_options(Segment::new(port(i), CPORT, 7000)).syn(None)))
         .collect();
     let handshake_ack: Vec<Pkt> = (0..FLOWS)
         .map(|i| {
             from(
-                Segment::new(CPORT, RPORT + i as u16, 101)
+                Segment::new(CPORT, port(i), 101)
                     .acking(7001)
                     .timestamps(4000, 5000),
             )
@@ -231,7 +266,7 @@ fn cases(hit: IpAddr) -> Vec<Case> {
     let ts_toward: Vec<Pkt> = (0..FLOWS)
         .map(|i| {
             toward(
-                Segment::new(RPORT + i as u16, CPORT, 7001)
+                Segment::new(port(i), CPORT, 7001)
                     .acking(101)
                     .timestamps(5000, 4000),
             )
@@ -240,7 +275,7 @@ fn cases(hit: IpAddr) -> Vec<Case> {
     let ts_echo: Vec<Pkt> = (0..FLOWS)
         .map(|i| {
             from(
-                Segment::new(CPORT, RPORT + i as u16, 101)
+                Segment::new(CPORT, port(i), 101)
                     .acking(7001)
                     .timestamps(4001, 5000),
             )
@@ -259,8 +294,9 @@ fn cases(hit: IpAddr) -> Vec<Case> {
         },
         Case {
             name: "TCP ACK without options toward the customer, no flow state",
-            what: "an ACK (64 B frame, 10 B payload) of a flow with no state: the flow key is built, the flow \
-                   looked up (a miss), no timestamps to read",
+            what: "an ACK (64 B frame, 10 B payload) without timestamps toward the customer: the TCP \
+                   header and options are read, then nothing can be asked (no SYN, no timestamp): no flow key, \
+                   no lookup",
             sampled: false,
             expect: Expect::forward(&ack_toward),
             from_customer: false,
@@ -269,10 +305,10 @@ fn cases(hit: IpAddr) -> Vec<Case> {
         },
         Case {
             name: "TCP ACK + timestamps toward the customer, established flow, not sampled",
-            what: "ACKs (66 B, NOP NOP TS as Linux sends them) of one flow whose state has a value pending \
-                   and was sampled less than the interval (200 ms) ago; the two templates alternate TSval, \
-                   so every packet carries a new value: the state is found, `ts_seen` written, the interval \
-                   test fails",
+            what: "ACKs (66 B, NOP NOP TS as Linux sends them) of one flow sampled less than the interval \
+                   (200 ms) ago; the two templates alternate TSval, so every packet carries a new value: the \
+                   key is built, the flow's gate read, `ts_seen` written, the clock read, the interval not \
+                   passed: no flow lookup",
             sampled: false,
             expect: Expect::forward(&ack_ts_toward),
             from_customer: false,
@@ -288,13 +324,29 @@ fn cases(hit: IpAddr) -> Vec<Case> {
         Case {
             name: "TCP ACK + timestamps from the customer, established flow, not an answer",
             what: "the customer's ACKs (66 B, arriving on cust0, to the backbone exit) of one flow whose \
-                   state awaits the echo of another value: the state is found, the timestamps read, the \
-                   echo does not match",
+                   state awaits the echo of another value (the gate is open: about one round trip per \
+                   interval): the flow is looked up, the echo does not match",
             sampled: false,
             expect: expect_from(&ack_ts_from),
             from_customer: true,
             prep: Prep::Set(flows(1), |now| RttState {
                 ts_ns: now,
+                ts_taken_ns: now,
+                ts_val: 6000,
+                ts_seen: 6000,
+                ..RttState::default()
+            }),
+            per_run: &[],
+        },
+        Case {
+            name: "TCP ACK + timestamps from the customer, nothing awaited",
+            what: "the same ACKs of one flow that awaits no answer (its last value was echoed: the common \
+                   case between samples): the key is built, the gate read and found closed: no clock, no \
+                   lookup",
+            sampled: false,
+            expect: expect_from(&ack_ts_from),
+            from_customer: true,
+            prep: Prep::Set(flows(1), |now| RttState {
                 ts_taken_ns: now,
                 ts_val: 6000,
                 ts_seen: 6000,
@@ -393,30 +445,53 @@ fn set_latency(b: &mut Bench, on: bool) -> Result<()> {
 }
 
 fn prepare(b: &mut Bench, prep: &Prep) -> Result<()> {
-    let mut map: AyaHashMap<&mut MapData, RttFlow, RttState> = AyaHashMap::try_from(
-        b.edge
-            .map_mut(map_names::RTT_FLOWS)
-            .context("EDGE_RTT_FLOWS")?,
-    )?;
-    match prep {
-        Prep::Nothing => {}
-        Prep::Remove(keys) => {
-            for k in keys {
-                // A missing key's delete is a syscall error (ENOENT), not
-                // `KeyNotFound`: look first.
-                match map.get(k, 0) {
-                    Ok(_) => map.remove(k)?,
-                    Err(MapError::KeyNotFound) => {}
-                    Err(e) => return Err(e.into()),
-                }
-            }
-        }
+    // The gate each flow's state implies, as the kernel would have left it.
+    let gate = |s: &RttState| RttGate {
+        pending_ns: s.handshake_ns.max(s.ts_ns),
+        next_ns: if s.ts_taken_ns == 0 {
+            0
+        } else {
+            s.ts_taken_ns + INTERVAL.as_nanos() as u64
+        },
+        ts_seen: s.ts_seen,
+        _pad: 0,
+    };
+    let gates: Vec<(RttFlow, RttGate)> = match prep {
+        Prep::Nothing => Vec::new(),
+        Prep::Remove(keys) => keys.iter().map(|k| (*k, RttGate::default())).collect(),
         Prep::Set(keys, state) => {
             let s = state(now_ns());
+            let mut map: AyaHashMap<&mut MapData, RttFlow, RttState> = AyaHashMap::try_from(
+                b.edge
+                    .map_mut(map_names::RTT_FLOWS)
+                    .context("EDGE_RTT_FLOWS")?,
+            )?;
             for k in keys {
                 map.insert(k, s, 0)?;
             }
+            keys.iter().map(|k| (*k, gate(&s))).collect()
         }
+    };
+    if let Prep::Remove(keys) = prep {
+        let mut map: AyaHashMap<&mut MapData, RttFlow, RttState> = AyaHashMap::try_from(
+            b.edge
+                .map_mut(map_names::RTT_FLOWS)
+                .context("EDGE_RTT_FLOWS")?,
+        )?;
+        for k in keys {
+            // A missing key's delete is a syscall error (ENOENT), not
+            // `KeyNotFound`: look first.
+            match map.get(k, 0) {
+                Ok(_) => map.remove(k)?,
+                Err(MapError::KeyNotFound) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    let mut array: Array<&mut MapData, RttGate> =
+        Array::try_from(b.edge.map_mut(map_names::RTT_GATE).context("EDGE_RTT_GATE")?)?;
+    for (k, g) in gates {
+        array.set(gate_index(&words(&k)), g, 0)?;
     }
     Ok(())
 }
