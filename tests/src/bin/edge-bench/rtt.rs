@@ -488,8 +488,11 @@ fn prepare(b: &mut Bench, prep: &Prep) -> Result<()> {
             }
         }
     }
-    let mut array: Array<&mut MapData, RttGate> =
-        Array::try_from(b.edge.map_mut(map_names::RTT_GATE).context("EDGE_RTT_GATE")?)?;
+    let mut array: Array<&mut MapData, RttGate> = Array::try_from(
+        b.edge
+            .map_mut(map_names::RTT_GATE)
+            .context("EDGE_RTT_GATE")?,
+    )?;
     for (k, g) in gates {
         array.set(gate_index(&words(&k)), g, 0)?;
     }
@@ -686,9 +689,11 @@ impl RttReport {
         let _ = writeln!(
             s,
             "Unsampled rows run {} times per batch on one or two templates; the flow state they need is \
-             written before every batch (for the timestamp rows: a value pending, taken just now, so no run takes \
-             a sample however long the batch; for the plain ACK: no state). Sampled rows change the state they find (created, or a pending value consumed), so before \
-             every batch the bench writes (or removes) the state of {FLOWS} flows, and the batch runs exactly \
+             written before every batch, with the flow's gate (`EDGE_RTT_GATE`) as the kernel would have left it \
+             (for the timestamp rows: a value taken just now, pending or already echoed, so no run takes a sample \
+             however long the batch; for the plain ACK: no state). Sampled rows change the state they find \
+             (created, or a pending value consumed), so before every batch the bench writes (or removes) the state \
+             and gate of {FLOWS} flows, each flow with a gate of its own, and the batch runs exactly \
              {FLOWS} times on {FLOWS} templates, the i-th run a packet of flow i: every run takes the sampled path \
              once. Their batches are short (about a millisecond), so their times are noisier, and the state was \
              just written by userspace (in cache, where a real flow's may not be). After every batch the bench \
