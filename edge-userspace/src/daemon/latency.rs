@@ -150,11 +150,21 @@ impl Daemon {
         if plan != l.plan {
             // On, off, or new timings: history and watch start over (the
             // kernel's histograms are kept; the next reading is the base).
-            let keep = matches!((plan, l.plan), (Some(a), Some(b)) if a.period == b.period && a.retain == b.retain);
-            if !keep {
-                l.monitor = plan.map(|p| Monitor::new(p.period, p.retain));
-                l.generation = 0;
+            // New timings: the report history starts over; degraded groups
+            // stay degraded and the totals keep counting (see
+            // `Monitor::retime`). Off: everything goes.
+            match (plan, l.monitor.as_mut()) {
+                (Some(p), Some(m)) => {
+                    if l.plan
+                        .is_some_and(|o| o.period != p.period || o.retain != p.retain)
+                    {
+                        m.retime(p.period, p.retain);
+                    }
+                }
+                (Some(p), None) => l.monitor = Some(Monitor::new(p.period, p.retain)),
+                (None, _) => l.monitor = None,
             }
+            l.generation = 0;
             l.plan = plan;
             l.due = Duration::ZERO;
         }
@@ -301,7 +311,10 @@ impl Daemon {
         };
         let now = l.started.elapsed();
         let span = Duration::from_secs(since_seconds);
-        out.covered_seconds = span.min(m.history().retained()).min(now).as_secs_f64();
+        out.covered_seconds = span
+            .min(m.history().retained())
+            .min(m.history().recording(now))
+            .as_secs_f64();
         out.degraded = m
             .watch()
             .groups()

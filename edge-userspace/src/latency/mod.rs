@@ -171,10 +171,13 @@ impl Histogram {
 pub struct History {
     period: Duration,
     keep: usize,
-    /// The cumulative reading the last period was measured against.
-    last: BTreeMap<u32, Histogram>,
+    /// The cumulative reading the last period was measured against;
+    /// `None` before the first reading.
+    last: Option<BTreeMap<u32, Histogram>>,
     /// (end of the period, what it added), oldest first.
     periods: VecDeque<(Duration, BTreeMap<u32, Histogram>)>,
+    /// When the first reading was taken.
+    since: Option<Duration>,
 }
 
 impl History {
@@ -184,8 +187,9 @@ impl History {
         Self {
             period,
             keep,
-            last: BTreeMap::new(),
+            last: None,
             periods: VecDeque::new(),
+            since: None,
         }
     }
 
@@ -202,27 +206,34 @@ impl History {
     /// fixed start): the period ending now gets what was added since the
     /// previous reading. The first reading only sets the base.
     pub fn record(&mut self, now: Duration, reading: BTreeMap<u32, Histogram>) {
-        let first = self.last.is_empty() && self.periods.is_empty();
-        let mut added = BTreeMap::new();
-        if !first {
-            for (slot, h) in &reading {
-                let d = match self.last.get(slot) {
-                    Some(before) => h.since(before),
-                    None => h.clone(),
-                };
-                if !d.is_empty() {
-                    added.insert(*slot, d);
-                }
-            }
-        }
-        self.last = reading;
-        if first {
+        // The first reading is only the base (what the kernel held before
+        // this history began), even when it is empty: a fresh map's
+        // first samples are the next period's.
+        let Some(last) = self.last.replace(reading) else {
+            self.since = Some(now);
             return;
+        };
+        let reading = self.last.as_ref().expect("just set");
+        let mut added = BTreeMap::new();
+        for (slot, h) in reading {
+            let d = match last.get(slot) {
+                Some(before) => h.since(before),
+                None => h.clone(),
+            };
+            if !d.is_empty() {
+                added.insert(*slot, d);
+            }
         }
         self.periods.push_back((now, added));
         while self.periods.len() > self.keep {
             self.periods.pop_front();
         }
+    }
+
+    /// How long this history has been recording at `now` (zero before
+    /// its first reading).
+    pub fn recording(&self, now: Duration) -> Duration {
+        self.since.map_or(Duration::ZERO, |s| now.saturating_sub(s))
     }
 
     /// Forgets `slot`'s past periods (the slot was given to another

@@ -56,6 +56,13 @@ impl Monitor {
         }
     }
 
+    /// New timings: the report history starts over; the watch (degraded
+    /// groups stay degraded until their samples say otherwise) and the
+    /// totals (Prometheus counters never go back) are kept.
+    pub fn retime(&mut self, period: Duration, retain: Duration) {
+        self.history = History::new(period, retain);
+    }
+
     pub fn totals(&self) -> &Totals {
         &self.totals
     }

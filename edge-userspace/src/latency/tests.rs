@@ -165,3 +165,18 @@ fn an_objective_degrades_after_its_hold_and_recovers() {
     w.retain(|g| g != "registration a");
     assert!(!w.degraded("registration a"));
 }
+
+#[test]
+fn a_fresh_maps_first_samples_count_after_an_empty_first_reading() {
+    let mut hist = History::new(secs(1), secs(60));
+    let reading = |h: &Histogram| BTreeMap::from([(3u32, h.clone())]);
+    // edged's first reading of new maps: nothing yet. It is the base.
+    hist.record(secs(0), BTreeMap::new());
+    assert_eq!(hist.recording(secs(5)), secs(5));
+    // The kernel's first samples are the next period's.
+    hist.record(secs(1), reading(&of(&[ms(20); 4])));
+    assert_eq!(hist.window(secs(1), secs(10))[&3].count(), 4);
+    // Then only what each period added.
+    hist.record(secs(2), reading(&of(&[ms(20); 6])));
+    assert_eq!(hist.window(secs(2), secs(10))[&3].count(), 6);
+}

@@ -219,8 +219,8 @@ enum ReportCommand {
         /// How rows are grouped.
         #[arg(long, value_enum, default_value_t = By::Registration)]
         by: By,
-        /// How far back: a duration (90s, 15m, 2h; at most what
-        /// `[latency] retain_minutes` keeps).
+        /// How far back: a duration (90s, 15m, 2h, 1d) or an RFC 3339 time
+        /// (cut to what `[latency] retain_minutes` keeps).
         #[arg(long, value_name = "DURATION", default_value = "15m")]
         since: String,
     },

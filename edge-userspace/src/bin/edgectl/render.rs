@@ -327,7 +327,7 @@ pub(super) fn latency(v: &Latency) -> String {
 
 pub(super) fn customers(v: &Customers) -> String {
     if !v.enabled {
-        return "customer latency is off: add a [latency] section to the config (docs/monitoring.md)\n".into();
+        return "customer latency is off: the config has no [latency] section, or enabled = false (docs/monitoring.md)\n".into();
     }
     let ms = |x: Option<f64>| x.map_or("-".into(), |m| format!("{m:.2}"));
     let by = match v.by {
