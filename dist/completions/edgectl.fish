@@ -225,7 +225,7 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand report; and __fish_seen_
 complete -c edgectl -n "__fish_edgectl_using_subcommand report; and __fish_seen_subcommand_from customers" -l by -d 'How rows are grouped' -r -f -a "prefix\t''
 registration\t''
 region\t''"
-complete -c edgectl -n "__fish_edgectl_using_subcommand report; and __fish_seen_subcommand_from customers" -l since -d 'How far back: a duration (90s, 15m, 2h; at most what `[latency] retain_minutes` keeps)' -r
+complete -c edgectl -n "__fish_edgectl_using_subcommand report; and __fish_seen_subcommand_from customers" -l since -d 'How far back: a duration (90s, 15m, 2h, 1d) or an RFC 3339 time (cut to what `[latency] retain_minutes` keeps)' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand report; and __fish_seen_subcommand_from customers" -l socket -d 'edged\'s control socket (`daemon.socket_path` in edged\'s config)' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand report; and __fish_seen_subcommand_from customers" -l timeout -d 'How long to wait for edged\'s reply (seconds)' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand report; and __fish_seen_subcommand_from customers" -l json -d 'Print machine-readable JSON instead of text'

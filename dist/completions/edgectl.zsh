@@ -569,7 +569,7 @@ _arguments "${_arguments_options[@]}" : \
 (customers)
 _arguments "${_arguments_options[@]}" : \
 '--by=[How rows are grouped]:BY:(prefix registration region)' \
-'--since=[How far back\: a duration (90s, 15m, 2h; at most what \`\[latency\] retain_minutes\` keeps)]:DURATION:_default' \
+'--since=[How far back\: a duration (90s, 15m, 2h, 1d) or an RFC 3339 time (cut to what \`\[latency\] retain_minutes\` keeps)]:DURATION:_default' \
 '--socket=[edged'\''s control socket (\`daemon.socket_path\` in edged'\''s config)]:SOCKET:_files' \
 '--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
 '--json[Print machine-readable JSON instead of text]' \
