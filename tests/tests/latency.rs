@@ -923,8 +923,18 @@ rtt_p90_ms = 150
             );
             std::thread::sleep(Duration::from_millis(PERIOD_MS));
         }
+        // Traffic is over: after one more reading, the report holds every
+        // sample the kernel took, from the very first (fresh maps: edged's
+        // first reading was empty).
+        std::thread::sleep(Duration::from_millis(3 * PERIOD_MS));
         let p50 = |row: &Value| row["p50_ms"].as_f64().unwrap();
         let by_prefix = rows(&e, "prefix");
+        let kernel = counter(&e, "handshake_samples") + counter(&e, "ts_samples");
+        let reported: u64 = by_prefix
+            .iter()
+            .map(|(_, r)| r["samples"].as_u64().unwrap())
+            .sum();
+        assert_eq!(reported, kernel, "the report lost samples the kernel took");
         let by_registration = rows(&e, "registration");
         let by_region = rows(&e, "region");
         println!("by prefix: {by_prefix:#?}");
