@@ -221,6 +221,7 @@ fn ask(scratch: &mut RttScratch, gate: &mut RttGate, now: u64) {
 
 /// A packet from the customer: a sample if it answers what its flow waits
 /// for; the gate closes once nothing of the flow awaits an answer.
+#[allow(clippy::needless_borrows_for_generic_args)] // See `ask`.
 #[inline(always)]
 fn answer(scratch: &RttScratch, gate: &mut RttGate, now: u64) {
     // No state: nothing was asked, or the asking direction does not pass
