@@ -19,7 +19,7 @@ use crate::{
     latency::{
         Histogram, Objective,
         monitor::{Monitor, Objectives},
-        report::Slot,
+        report::{SHARED, Slot},
     },
     metrics::CustomerFacts,
     plan::{LatencyPlan, Plan},
@@ -28,9 +28,6 @@ use crate::{
 /// How often the flow table's fill is counted for the metrics (a walk over
 /// its keys: cheap, but not every period of 100 ms).
 const FLOWS_EVERY: Duration = Duration::from_secs(10);
-
-/// The slot of prefixes without a counter slot of their own.
-pub const SHARED: &str = "(shared)";
 
 /// What edged keeps of customer latency.
 pub(super) struct CustomerLatency {

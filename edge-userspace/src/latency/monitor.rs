@@ -7,7 +7,7 @@ use std::{collections::BTreeMap, time::Duration};
 
 use super::{
     Change, Histogram, History, Objective, Watch,
-    report::{GroupBy, NO_REGION, Row, Slot, rows},
+    report::{GroupBy, NO_REGION, Row, SHARED, Slot, rows},
 };
 
 /// The objectives: per registration, and the default for registrations
@@ -131,6 +131,10 @@ impl Monitor {
             h
         };
         for (name, members) in &registrations {
+            // The shared slot mixes registrations: no verdict on it.
+            if *name == SHARED {
+                continue;
+            }
             let Some(o) = objectives.of_registration(name) else {
                 continue;
             };
@@ -210,6 +214,14 @@ mod tests {
                     region: None,
                 },
             ),
+            (
+                0,
+                Slot {
+                    prefix: SHARED.into(),
+                    registration: SHARED.into(),
+                    region: None,
+                },
+            ),
         ]);
         let objective = Objective {
             p90: ms(40),
@@ -225,7 +237,11 @@ mod tests {
             }),
         };
         let mut m = Monitor::new(Duration::from_secs(1), Duration::from_secs(60));
-        let mut cumulative = [Histogram::default(), Histogram::default()];
+        let mut cumulative = [
+            Histogram::default(),
+            Histogram::default(),
+            Histogram::default(),
+        ];
         let mut events = Vec::new();
         // 40 s, one reading a second: near answers in 20 ms, then 80 ms
         // from 10 s to 25 s; far always in 60 ms (within the default 100).
@@ -234,8 +250,14 @@ mod tests {
             for _ in 0..10 {
                 cumulative[0].add_bucket(bucket(near * 1_000_000), 1);
                 cumulative[1].add_bucket(bucket(60_000_000), 1);
+                // The shared slot, far past every objective: no verdict.
+                cumulative[2].add_bucket(bucket(900_000_000), 1);
             }
-            let reading = BTreeMap::from([(1, cumulative[0].clone()), (2, cumulative[1].clone())]);
+            let reading = BTreeMap::from([
+                (1, cumulative[0].clone()),
+                (2, cumulative[1].clone()),
+                (0, cumulative[2].clone()),
+            ]);
             for c in m.tick(Duration::from_secs(t), reading, &slots, &objectives) {
                 events.push((t, c.group, c.degraded));
             }
@@ -256,7 +278,13 @@ mod tests {
             GroupBy::Registration,
             &objectives,
         );
-        assert_eq!(report.len(), 2);
+        // The shared slot is reported, with the default objective's share.
+        assert_eq!(report.len(), 3);
+        assert_eq!(
+            (report[0].key.as_str(), report[0].samples),
+            ("(shared)", 50)
+        );
+        let report = &report[1..];
         assert_eq!((report[0].key.as_str(), report[0].samples), ("far", 50));
         assert_eq!(report[0].objective, Some(ms(100)));
         assert!(report[1].p50.unwrap().abs_diff(ms(20)) < ms(1));

@@ -27,6 +27,11 @@ pub struct Slot {
 /// The group name of prefixes without a region.
 pub const NO_REGION: &str = "(none)";
 
+/// The prefix and registration name of the counter slot shared by the
+/// prefixes beyond the slots (their registrations mixed): reported, never
+/// held to an objective.
+pub const SHARED: &str = "(shared)";
+
 /// One row of the report.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Row {
