@@ -169,11 +169,13 @@ fn the_metrics_endpoint_holds_against_half_open_slow_and_pipelining_clients() {
     let (soft, hard) = nofile(pid);
     assert!(hard > 256, "the hard limit {hard} leaves nothing to raise");
     assert_eq!(soft, hard, "edged raises its soft limit to the hard one");
+    // The log comes through its own reader: the line may trail readiness.
     assert!(
-        !log.matching(&format!(
-            "soft limit raised from 256 to the hard limit, {hard}"
-        ))
-        .is_empty(),
+        log.wait_for(
+            &format!("soft limit raised from 256 to the hard limit, {hard}"),
+            Duration::from_secs(5)
+        )
+        .is_some(),
         "{:?}",
         log.lines()
     );
