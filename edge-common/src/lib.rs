@@ -85,9 +85,18 @@ pub mod map_names {
     /// Array of [`crate::rtt::RttGate`], [`crate::limits::RTT_GATES`]
     /// entries: what customer latency checks before a flow lookup.
     pub const RTT_GATE: &str = "EDGE_RTT_GATE";
+    /// HashMap: [`crate::LportKey`] (ifindex and VLAN tags) →
+    /// [`crate::PortEntry`], the logical ports of tagged frames on
+    /// interfaces whose port entry has [`crate::port_flags::TAGGED`].
+    pub const LPORTS: &str = "EDGE_LPORTS";
+    /// LPM trie: [`crate::DomainKey4`] (private domain id, then the IPv4
+    /// address) → [`crate::PrefixEntry`]: the private domains' prefixes.
+    pub const DOMAIN_V4: &str = "EDGE_DOM_V4";
+    /// LPM trie: [`crate::DomainKey6`] → [`crate::PrefixEntry`].
+    pub const DOMAIN_V6: &str = "EDGE_DOM_V6";
 
     /// Every map the daemon pins, in a stable order.
-    pub const ALL: [&str; 31] = [
+    pub const ALL: [&str; 34] = [
         PORTS,
         PREFIX_V4,
         PREFIX_V6,
@@ -119,6 +128,9 @@ pub mod map_names {
         RTT_STATS,
         RTT_SCRATCH,
         RTT_GATE,
+        LPORTS,
+        DOMAIN_V4,
+        DOMAIN_V6,
     ];
 }
 
@@ -252,6 +264,15 @@ pub mod limits {
     pub const RTT_GATES: u32 = 1 << 16;
     /// Most VLAN tags (802.1Q / 802.1ad) the parser walks.
     pub const VLAN_MAX_DEPTH: usize = 2;
+    /// Logical ports by VLAN tags (`EDGE_LPORTS`); every logical port is
+    /// a port, so [`MAX_PORTS`] bounds them too.
+    pub const MAX_LPORTS: u32 = MAX_PORTS;
+    /// Routing domains, the public one (id 0) included: each private
+    /// domain needs a port of its own.
+    pub const MAX_DOMAINS: u32 = MAX_PORTS;
+    /// Prefixes of all private domains together, per family
+    /// (`EDGE_DOM_V4`, `EDGE_DOM_V6`).
+    pub const MAX_DOMAIN_PREFIXES: u32 = 1 << 16;
 }
 
 /// The IPv4 DIR-24-8 lookup (see docs/lookup.md). An entry is a `u32`:
@@ -346,7 +367,25 @@ pub mod role {
     pub const TRANSIT: u32 = 2;
 }
 
-/// An attached port.
+/// `PortEntry::flags` of an interface's entry (`EDGE_PORTS`,
+/// `EDGE_PORT_IDX`); the entries of `EDGE_LPORTS` have none.
+pub mod port_flags {
+    /// The interface has logical ports by VLAN tags: a tagged frame's port
+    /// is its `EDGE_LPORTS` entry (ifindex and exact tags), and a tag no
+    /// entry claims is `Reason::UnknownVlan`. Without it every frame, tagged
+    /// or not, is the interface's port (the tags are kept).
+    pub const TAGGED: u32 = 1;
+    /// No port takes the interface's untagged frames (`Reason::UnknownVlan`):
+    /// only `role` and `id` of the entry are unused.
+    pub const NO_UNTAGGED: u32 = 2;
+}
+
+/// The public routing domain's id (`PortEntry::domain`, `Pop::domain`):
+/// registered prefixes through DIR-24-8 and the IPv6 trie, the exits.
+pub const PUBLIC_DOMAIN: u32 = 0;
+
+/// An attached port: an interface, or a logical port (an interface and
+/// VLAN tags).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PortEntry {
@@ -355,8 +394,13 @@ pub struct PortEntry {
     /// Dense port id (0..MAX_PORTS): bit in `PrefixEntry::allowed_ports`,
     /// index of the port counters.
     pub id: u32,
+    /// Routing domain: [`PUBLIC_DOMAIN`], or a private domain's id
+    /// (1..`limits::MAX_DOMAINS`), whose prefixes are in `EDGE_DOM_V4/V6`.
+    pub domain: u32,
+    /// `port_flags::*`.
+    pub flags: u32,
 }
-const _: () = assert!(core::mem::size_of::<PortEntry>() == 8);
+const _: () = assert!(core::mem::size_of::<PortEntry>() == 16);
 
 /// An `EDGE_PORT_IDX` element: the port of an ifindex, if `valid` is 1.
 #[repr(C)]
@@ -367,7 +411,32 @@ pub struct PortSlot {
     pub valid: u32,
     pub _pad: u32,
 }
-const _: () = assert!(core::mem::size_of::<PortSlot>() == 16);
+const _: () = assert!(core::mem::size_of::<PortSlot>() == 24);
+
+/// A VLAN tag's place in [`LportKey`]: the VID (12 bits) with this bit
+/// set; 0 is "no tag". (So VID 0, a priority tag, is a tag too.)
+pub const VLAN_PRESENT: u16 = 0x1000;
+/// The VID bits of a tag's TCI.
+pub const VLAN_VID_MASK: u16 = 0x0FFF;
+
+/// An `EDGE_LPORTS` key: a tagged frame's interface and exact tags.
+/// Outer is the first tag after the MACs (802.1Q or 802.1ad, the TPID is
+/// not part of the key), inner the second; each `VLAN_PRESENT | VID`, or 0.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LportKey {
+    pub ifindex: u32,
+    pub outer: u16,
+    pub inner: u16,
+}
+const _: () = assert!(core::mem::size_of::<LportKey>() == 8);
+
+/// The `EDGE_DOM_V4` LPM key's data: the private domain id (big endian,
+/// so it is the key's first 32 bits), then the address; the key's prefix
+/// length is 32 + the prefix's.
+pub type DomainKey4 = [u8; 8];
+/// The `EDGE_DOM_V6` LPM key's data: domain id (big endian), address.
+pub type DomainKey6 = [u8; 20];
 
 /// The `EDGE_LOCAL_BITS` bit of a local address: its last two bytes (the
 /// part of an address that varies most between hosts). A clear bit means
@@ -477,8 +546,34 @@ pub struct Pop {
     pub tunnel_src_v6: [u8; 16],
     /// IPv6 tunnel endpoint.
     pub tunnel_dst_v6: [u8; 16],
+    /// `vlan_mode::*`: the VLAN tags of frames sent to this PoP.
+    pub vlan_mode: u8,
+    /// Tags in `vlan` (0-2) for `vlan_mode::SET`; 1 for `PUSH`.
+    pub vlan_count: u8,
+    pub _pad2: [u8; 2],
+    /// VIDs (1-4094), outermost first, host order; the priority bits of a
+    /// written tag are 0.
+    pub vlan: [u16; 2],
+    /// The routing domain of the PoP's egress port: a frame of a domain
+    /// is only ever sent to a PoP of that domain (`Reason::NoNextHop`
+    /// otherwise; config validation prevents it).
+    pub domain: u32,
+    pub _pad3: u32,
 }
-const _: () = assert!(core::mem::size_of::<Pop>() == 64);
+const _: () = assert!(core::mem::size_of::<Pop>() == 80);
+
+/// `Pop::vlan_mode`.
+pub mod vlan_mode {
+    /// The tags the frame arrived with stay (0, 1 or 2).
+    pub const KEEP: u8 = 0;
+    /// The frame leaves with exactly `vlan[..vlan_count]`: 0 strips every
+    /// tag, otherwise the received tags are replaced. 802.1Q (0x8100) for
+    /// one tag; 802.1ad (0x88A8) outer and 802.1Q inner for two.
+    pub const SET: u8 = 1;
+    /// `vlan[0]` is pushed outside the received tags (802.1ad when the
+    /// frame was tagged, else 802.1Q): up to three tags leave.
+    pub const PUSH: u8 = 2;
+}
 
 /// Default actions for traffic no registered prefix covers.
 pub mod default_action {
@@ -662,6 +757,9 @@ reasons! {
     /// ::, ::1, IPv4-mapped, a multicast source. Dropped, even when a
     /// registered prefix (a default route) covers it.
     Martian = 21, "martian";
+    /// Arrived on an interface with logical ports by VLAN tags, with tags
+    /// (or none) that no port claims: the kernel's.
+    UnknownVlan = 22, "unknown_vlan";
 }
 
 /// The policy table slot of a flow hash: `hash * POLICY_SLOTS / 2^32`
@@ -727,6 +825,7 @@ mod pod {
     // with explicit padding and no implicit holes (checked by the size asserts).
     unsafe impl aya::Pod for super::PortEntry {}
     unsafe impl aya::Pod for super::PortSlot {}
+    unsafe impl aya::Pod for super::LportKey {}
     unsafe impl aya::Pod for super::PrefixEntry {}
     unsafe impl aya::Pod for super::PolicyTable {}
     unsafe impl aya::Pod for super::Pop {}

@@ -602,7 +602,11 @@ mod tests {
     /// tunnel only), is empty, or does not exist; PoP 1 the backbone exit,
     /// PoP 2 the transit exit; unregistered traffic dropped.
     fn model() -> Model {
-        let port = |role, id| PortEntry { role, id };
+        let port = |role, id| PortEntry {
+            role,
+            id,
+            ..PortEntry::default()
+        };
         let entry = |preference, allowed_ports| PrefixEntry {
             policy: 0,
             preference,

@@ -362,6 +362,7 @@ pub fn compile_on(
             PortEntry {
                 role: port.role.code(),
                 id: port_ids[i],
+                ..PortEntry::default()
             },
         );
         view.ports.push(PortView {

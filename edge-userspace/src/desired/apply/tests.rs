@@ -48,8 +48,22 @@ fn before_after() -> (Desired, Desired) {
     let mut a = Desired::default();
     a.settings.encap_ttl = 64;
     a.ports = BTreeMap::from([
-        (2, PortEntry { role: 1, id: 0 }),
-        (3, PortEntry { role: 2, id: 1 }),
+        (
+            2,
+            PortEntry {
+                role: 1,
+                id: 0,
+                ..PortEntry::default()
+            },
+        ),
+        (
+            3,
+            PortEntry {
+                role: 2,
+                id: 1,
+                ..PortEntry::default()
+            },
+        ),
     ]);
     a.pops[0] = pop(3, 1);
     a.pops[1] = pop(3, 2);
@@ -64,7 +78,14 @@ fn before_after() -> (Desired, Desired) {
     let mut b = a.clone();
     b.settings.encap_ttl = 32;
     b.ports.remove(&3);
-    b.ports.insert(4, PortEntry { role: 2, id: 1 });
+    b.ports.insert(
+        4,
+        PortEntry {
+            role: 2,
+            id: 1,
+            ..PortEntry::default()
+        },
+    );
     b.pops[1] = Pop::default(); // unused now
     b.pops[2] = pop(4, 3);
     b.policies[0] = table(&[0]);
