@@ -11,7 +11,7 @@ use network_types::ip::{Ipv4Hdr, Ipv6Hdr};
 
 use crate::{
     classify, fib, fib6, icmp,
-    maps::{EDGE_PFX_V4, EDGE_PFX_V6},
+    maps::{EDGE_DOM_V4, EDGE_DOM_V6, EDGE_PFX_V4, EDGE_PFX_V6},
     parse::{self, L2, L3},
     rewrite,
 };
@@ -28,6 +28,8 @@ pub trait Family: Sized {
     const OPTIONS: Reason;
     /// Bytes the tunnel of the family adds (its outer header).
     const TUNNEL_LEN: usize;
+    /// The EtherType of the family (host order).
+    const ETHER_TYPE: u16;
 
     /// The network header at `l3`; `Err` if malformed.
     fn parse(ctx: &XdpContext, l3: usize) -> Result<L3<Self>, ()>;
@@ -41,6 +43,9 @@ pub trait Family: Sized {
     /// LPM trie (the registry) with `LPM`, else through edge's own tables
     /// (DIR-24-8 for IPv4, the multibit trie for IPv6).
     fn lookup<const LPM: bool>(addr: Self::Addr) -> Option<&'static PrefixEntry>;
+    /// The longest prefix of private routing domain `domain` covering
+    /// `addr`, through the domain trie (key: the domain id, then `addr`).
+    fn domain_lookup(domain: u32, addr: &Self::Addr) -> Option<&'static PrefixEntry>;
     /// The flow hash of the policy table.
     fn flow_hash(ip: &L3<Self>, ports: u32) -> u32;
     /// `addr` as two words laid out as its bytes in memory (IPv4: the
@@ -66,6 +71,7 @@ impl Family for Ipv4Hdr {
     const ENCAP: u32 = pop_flags::ENCAP_IPIP;
     const OPTIONS: Reason = Reason::Ipv4Options;
     const TUNNEL_LEN: usize = Ipv4Hdr::LEN;
+    const ETHER_TYPE: u16 = parse::ETH_P_IP;
 
     #[inline(always)]
     fn parse(ctx: &XdpContext, l3: usize) -> Result<L3<Self>, ()> {
@@ -94,6 +100,11 @@ impl Family for Ipv4Hdr {
         } else {
             fib::lookup_v4(addr)
         }
+    }
+
+    #[inline(always)]
+    fn domain_lookup(domain: u32, addr: &[u8; 4]) -> Option<&'static PrefixEntry> {
+        domain_lookup_v4(domain, addr)
     }
 
     #[inline(always)]
@@ -139,6 +150,7 @@ impl Family for Ipv6Hdr {
     const ENCAP: u32 = pop_flags::ENCAP_IP6IP6;
     const OPTIONS: Reason = Reason::Ipv6Extension;
     const TUNNEL_LEN: usize = Ipv6Hdr::LEN;
+    const ETHER_TYPE: u16 = parse::ETH_P_IPV6;
 
     #[inline(always)]
     fn parse(ctx: &XdpContext, l3: usize) -> Result<L3<Self>, ()> {
@@ -167,6 +179,11 @@ impl Family for Ipv6Hdr {
         } else {
             fib6::lookup_v6(addr)
         }
+    }
+
+    #[inline(always)]
+    fn domain_lookup(domain: u32, addr: &[u8; 16]) -> Option<&'static PrefixEntry> {
+        domain_lookup_v6(domain, addr)
     }
 
     #[inline(always)]
@@ -225,4 +242,27 @@ impl Family for Ipv6Hdr {
     fn too_big(ctx: &XdpContext, l2: &L2, ip: &L3<Self>, pop: &Pop) -> (Action, Reason) {
         icmp::ipv6(ctx, l2, ip, pop)
     }
+}
+
+/// The private domains' lookups, functions of their own in the object
+/// (BPF-to-BPF calls): their keys (12 and 24 bytes) live in their own
+/// stack frames, beside customer latency's call rather than under it.
+#[inline(never)]
+fn domain_lookup_v4(domain: u32, a: &[u8; 4]) -> Option<&'static PrefixEntry> {
+    let d = domain.to_be_bytes();
+    let key = [d[0], d[1], d[2], d[3], a[0], a[1], a[2], a[3]];
+    EDGE_DOM_V4.get(Key::new(32 + 32, key))
+}
+
+#[inline(never)]
+fn domain_lookup_v6(domain: u32, a: &[u8; 16]) -> Option<&'static PrefixEntry> {
+    let d = domain.to_be_bytes();
+    // Element by element: a slice copy may become a byte-wise memmove call.
+    #[rustfmt::skip]
+    let key = [
+        d[0], d[1], d[2], d[3],
+        a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7],
+        a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15],
+    ];
+    EDGE_DOM_V6.get(Key::new(32 + 128, key))
 }

@@ -1,7 +1,10 @@
-//! edge: the XDP forwarder. Reads top to bottom: parse → classify → decide →
-//! MTU → measure → rewrite → count. Everything that can be computed ahead of time (policy
-//! selection tables, next-hop MACs, tunnel endpoints, egress ports) is
-//! computed by edged and read from maps.
+//! edge: the XDP forwarder. Reads top to bottom: parse (with the port
+//! demux: the interface, or the logical port of its VLAN tags) → classify
+//! (the public routing domain's tables, or the port's private domain's) →
+//! decide → MTU → measure → rewrite (the PoP's VLAN tags last) → count.
+//! Everything that can be computed ahead of time (policy selection tables,
+//! next-hop MACs, tunnel endpoints, egress ports and tags, logical ports)
+//! is computed by edged and read from maps.
 #![no_std]
 #![no_main]
 
@@ -17,11 +20,13 @@ mod maps;
 mod parse;
 mod rewrite;
 mod rtt;
+mod vlan;
 
 use aya_ebpf::{bindings::xdp_action, macros::xdp, maps::PerCpuArray, programs::XdpContext};
 use edge_common::{
-    Action, Counter, DSCP_KEEP, Pop, PortEntry, PrefixEntry, Reason, Settings, default_action,
-    limits, policy_slot, pop_flags, preference, role,
+    Action, Counter, DSCP_KEEP, LportKey, PUBLIC_DOMAIN, Pop, PortEntry, PrefixEntry, Reason,
+    Settings, default_action, limits, policy_slot, pop_flags, port_flags, preference, role,
+    vlan_mode,
 };
 use family::Family;
 use maps::*;
@@ -100,13 +105,30 @@ fn forward<const LPM: bool>(ctx: &XdpContext) -> Verdict {
         slot: NONE,
         pop: NONE,
     };
-    let Some(port) = port(ctx.ingress_ifindex() as u32) else {
+    let ifindex = ctx.ingress_ifindex() as u32;
+    let Some(iface) = port(ifindex) else {
         return v.pass(Reason::UnknownPort);
     };
-    let v = Verdict { port: port.id, ..v };
     let Ok(l2) = parse::ethernet(ctx) else {
-        return v.pass(Reason::Malformed);
+        // Counted on the interface's port, unless no port has that entry.
+        let port = if iface.flags & port_flags::NO_UNTAGGED == 0 {
+            iface.id
+        } else {
+            NONE
+        };
+        return Verdict { port, ..v }.pass(Reason::Malformed);
     };
+    // Port demux: on an interface with logical ports, the port of the
+    // frame's tags; elsewhere every frame, tagged or not, is the interface's.
+    let port = if iface.flags & port_flags::TAGGED == 0 {
+        iface
+    } else {
+        match logical_port(iface, ifindex, l2.outer, l2.inner) {
+            Some(p) => p,
+            None => return v.pass(Reason::UnknownVlan),
+        }
+    };
+    let v = Verdict { port: port.id, ..v };
     // The settings entry always exists (array map); the check is for the verifier.
     let Some(settings) = EDGE_SETTINGS.get(0) else {
         return v.pass(Reason::Malformed);
@@ -135,6 +157,33 @@ fn port(ifindex: u32) -> Option<&'static PortEntry> {
     unsafe { EDGE_PORTS.get(ifindex) }
 }
 
+/// The port of a frame on an interface with logical ports (`iface`, with
+/// `port_flags::TAGGED`): a tagged frame's is the `EDGE_LPORTS` entry of
+/// its exact tags, an untagged frame's the interface's own unless
+/// `NO_UNTAGGED`; `None` when no port claims the frame.
+///
+/// A function of its own in the object (a BPF-to-BPF call): its key and
+/// branches stay out of the forwarder's stack frame, which customer
+/// latency's call fills up to the verifier's 512 bytes.
+#[inline(never)]
+fn logical_port(
+    iface: &'static PortEntry,
+    ifindex: u32,
+    outer: u16,
+    inner: u16,
+) -> Option<&'static PortEntry> {
+    if outer == 0 {
+        return (iface.flags & port_flags::NO_UNTAGGED == 0).then_some(iface);
+    }
+    let key = LportKey {
+        ifindex,
+        outer,
+        inner,
+    };
+    // SAFETY: as in `port`: a map value read under RCU, never written.
+    unsafe { EDGE_LPORTS.get(&key) }
+}
+
 /// The pipeline of both families, compiled once for each (`H` is the
 /// family's header type, see `family.rs`).
 #[inline(always)]
@@ -159,9 +208,23 @@ fn forward_ip<H: Family, const LPM: bool>(
         Err(Reason::Martian) => return v.with(Action::Drop, Reason::Martian),
         Err(reason) => return v.pass(reason),
     };
-    let from_customer = port.role == role::PEERING;
-    let Some(prefix) = H::lookup::<LPM>(if from_customer { ip.src } else { ip.dst }) else {
-        return unregistered(v, settings);
+    // The public domain: by source on peering ports, by destination
+    // elsewhere, unregistered traffic gets the configured default. A
+    // private domain: by destination in its own table, and what it does
+    // not hold is dropped: the kernel's routing table is the public
+    // domain's, so passing would leak the packet into it.
+    let from_customer = port.domain == PUBLIC_DOMAIN && port.role == role::PEERING;
+    let prefix = if port.domain == PUBLIC_DOMAIN {
+        H::lookup::<LPM>(if from_customer { ip.src } else { ip.dst })
+    } else {
+        H::domain_lookup(port.domain, &ip.dst)
+    };
+    let Some(prefix) = prefix else {
+        return if port.domain == PUBLIC_DOMAIN {
+            unregistered(v, settings)
+        } else {
+            v.with(Action::Drop, Reason::Unregistered)
+        };
     };
 
     // Decide.
@@ -198,8 +261,10 @@ fn forward_ip<H: Family, const LPM: bool>(
     // Measure: customer latency from forwarded TCP (rtt.rs), before the
     // rewrite moves the headers. Other packets pay these two compares.
     // Not in the bench's kernel-trie variant (`edge_lpm`, a lookup
-    // reference): its larger frame leaves no stack for the call.
-    if !LPM && ip.proto == parse::IPPROTO_TCP && settings.rtt != 0 {
+    // reference): its larger frame leaves no stack for the call. Nor in a
+    // private domain: classified by destination both ways, it has no
+    // answers to sample (only the public side knows who the customer is).
+    if !LPM && ip.proto == parse::IPPROTO_TCP && settings.rtt != 0 && port.domain == PUBLIC_DOMAIN {
         rtt::measure(ctx, &ip, from_customer, prefix.slot, settings);
     }
 
@@ -216,6 +281,11 @@ fn forward_ip<H: Family, const LPM: bool>(
         }
     } else {
         rewrite::set_macs(l2.eth, pop);
+    }
+    // The PoP's VLAN tags, around whatever header is there now (the same
+    // length as received: encapsulation adds its header after it).
+    if pop.vlan_mode != vlan_mode::KEEP && vlan::retag(ctx, l2.l3, pop, H::ETHER_TYPE).is_err() {
+        return v.with(Action::Drop, Reason::EncapFailed);
     }
     v
 }
@@ -263,6 +333,11 @@ struct Route {
 /// |---|---|---|
 /// | microsoft (cold potato) | backbone exit's table | the policy's table |
 /// | internet (hot potato) | transit exit's table | transit exit's table |
+///
+/// A private domain has neither exits nor preferences: the policy's table,
+/// no protection. Its PoP must be of the same domain, and where the public
+/// domain passes a packet it cannot send (no next hop, no transmit port)
+/// a private one drops it: the kernel would route it by the public table.
 #[inline(always)]
 fn decide(
     ctx: &XdpContext,
@@ -276,8 +351,18 @@ fn decide(
         slot: prefix.slot,
         ..v
     };
+    let public = port.domain == PUBLIC_DOMAIN;
+    // Not sent: the kernel's in the public domain, dropped in a private one.
+    let unsent = |reason| {
+        if public {
+            v.pass(reason)
+        } else {
+            v.with(Action::Drop, reason)
+        }
+    };
     // Traffic protection: a prefix registered on some peering ports,
     // arriving from the customer side on another one, is a spoof or hijack.
+    // (`from_customer` is only ever set in the public domain.)
     if route.from_customer
         && prefix.allowed_ports != 0
         && (prefix.allowed_ports >> (port.id & 63)) & 1 == 0
@@ -291,7 +376,9 @@ fn decide(
     // Every direction picks its PoP the same way: a selection table that
     // edged computes from the members, method and health, indexed by the
     // flow hash (exits are tables too, so they follow health).
-    let (table, reason) = if prefix.preference == preference::INTERNET {
+    let (table, reason) = if !public {
+        (prefix.policy, Reason::Policy)
+    } else if prefix.preference == preference::INTERNET {
         (settings.transit_table, Reason::Transit)
     } else if route.from_customer {
         (settings.backbone_table, Reason::Backbone)
@@ -299,29 +386,31 @@ fn decide(
         (prefix.policy, Reason::Policy)
     };
     let Some(table) = EDGE_POLICIES.get(table) else {
-        return Err(v.pass(Reason::NoNextHop));
+        return Err(unsent(Reason::NoNextHop));
     };
     // policy_slot() < POLICY_SLOTS ≤ 1024, which the verifier can follow.
     let pop_id = match table.pops.get(policy_slot(route.hash)) {
         Some(&p) => p as u32,
-        None => return Err(v.pass(Reason::NoNextHop)),
+        None => return Err(unsent(Reason::NoNextHop)),
     };
     let Some(pop) = EDGE_POPS.get(pop_id) else {
-        return Err(v.pass(Reason::NoNextHop));
+        return Err(unsent(Reason::NoNextHop));
     };
-    // Unused, or reached only through a tunnel of the other family.
+    // Unused, reached only through a tunnel of the other family, or in
+    // another routing domain (config validation prevents the last).
     let tunnels = pop_flags::ENCAP_IPIP | pop_flags::ENCAP_IP6IP6;
     if pop.flags & pop_flags::VALID == 0
         || (pop.flags & tunnels != 0 && pop.flags & route.encap == 0)
+        || pop.domain != port.domain
     {
-        return Err(v.pass(Reason::NoNextHop));
+        return Err(unsent(Reason::NoNextHop));
     }
     let action = if pop.ifindex == ctx.ingress_ifindex() as u32 {
         Action::Tx
     } else if EDGE_TX_PORTS.redirect(pop.ifindex, 0).is_ok() {
         Action::Redirect
     } else {
-        return Err(v.pass(Reason::NoTxPort));
+        return Err(unsent(Reason::NoTxPort));
     };
     Ok((Verdict { pop: pop_id, ..v }.with(action, reason), pop))
 }

@@ -7,7 +7,8 @@ use aya_ebpf::{
     maps::{Array, DevMapHash, HashMap, LpmTrie, LruHashMap, PerCpuArray, PerCpuHashMap, RingBuf},
 };
 use edge_common::{
-    Action, Counter, PolicyTable, Pop, PortEntry, PortSlot, PrefixEntry, Reason, Settings, limits,
+    Action, Counter, DomainKey4, DomainKey6, LportKey, PolicyTable, Pop, PortEntry, PortSlot,
+    PrefixEntry, Reason, Settings, limits,
 };
 
 /// Ingress ifindex → port role and id.
@@ -18,6 +19,23 @@ pub static EDGE_PORTS: HashMap<u32, PortEntry> = HashMap::with_max_entries(limit
 /// array load instead of a hash lookup. Userspace writes it with `EDGE_PORTS`.
 #[map]
 pub static EDGE_PORT_IDX: Array<PortSlot> = Array::with_max_entries(limits::PORT_INDEX, 0);
+
+/// Logical ports: (ifindex, exact VLAN tags) → port, for tagged frames on
+/// interfaces whose entry has `port_flags::TAGGED`.
+#[map]
+pub static EDGE_LPORTS: HashMap<LportKey, PortEntry> =
+    HashMap::with_max_entries(limits::MAX_LPORTS, 0);
+
+/// The private routing domains' IPv4 prefixes (key: domain id big endian,
+/// then the address; prefix length 32 + the prefix's).
+#[map]
+pub static EDGE_DOM_V4: LpmTrie<DomainKey4, PrefixEntry> =
+    LpmTrie::with_max_entries(limits::MAX_DOMAIN_PREFIXES, 0);
+
+/// The private routing domains' IPv6 prefixes (as `EDGE_DOM_V4`, 32 + 128 bits).
+#[map]
+pub static EDGE_DOM_V6: LpmTrie<DomainKey6, PrefixEntry> =
+    LpmTrie::with_max_entries(limits::MAX_DOMAIN_PREFIXES, 0);
 
 /// IPv4 registered prefixes (key: address in network byte order).
 #[map]

@@ -5,7 +5,7 @@
 use core::mem::size_of;
 
 use aya_ebpf::programs::XdpContext;
-use edge_common::limits::VLAN_MAX_DEPTH;
+use edge_common::{VLAN_PRESENT, VLAN_VID_MASK, limits::VLAN_MAX_DEPTH};
 use network_types::{
     eth::EthHdr,
     ip::{Ipv4Hdr, Ipv6Hdr},
@@ -17,8 +17,8 @@ use crate::{csum, family::Family};
 // EtherTypes (include/uapi/linux/if_ether.h).
 pub const ETH_P_IP: u16 = 0x0800;
 pub const ETH_P_IPV6: u16 = 0x86DD;
-const ETH_P_8021Q: u16 = 0x8100;
-const ETH_P_8021AD: u16 = 0x88A8;
+pub const ETH_P_8021Q: u16 = 0x8100;
+pub const ETH_P_8021AD: u16 = 0x88A8;
 
 // IP protocol and IPv6 next-header numbers (IANA, include/uapi/linux/in.h, in6.h).
 /// IPv6 hop-by-hop options.
@@ -78,6 +78,10 @@ pub struct L2 {
     pub proto: u16,
     /// Offset of the network header = length of the L2 header (14, 18 or 22).
     pub l3: usize,
+    /// The tags as `edge_common::LportKey` halves: `VLAN_PRESENT | VID` of
+    /// the first (outer) and second (inner) tag, 0 for a tag not there.
+    pub outer: u16,
+    pub inner: u16,
 }
 
 /// Ethernet plus up to `VLAN_MAX_DEPTH` 802.1Q/802.1ad tags.
@@ -87,17 +91,26 @@ pub fn ethernet(ctx: &XdpContext) -> Result<L2, ()> {
     // SAFETY: ptr_at checked that the Ethernet header is inside the frame.
     let mut proto = u16::from_be(unsafe { (*eth).ether_type });
     let mut l3 = EthHdr::LEN;
+    let mut tags = [0u16; VLAN_MAX_DEPTH];
     // Fixed bound so the verifier sees a finite loop.
-    for _ in 0..VLAN_MAX_DEPTH {
+    for tag in tags.iter_mut() {
         if proto != ETH_P_8021Q && proto != ETH_P_8021AD {
             break;
         }
         let vlan: *const VlanHdr = ptr_at(ctx, l3)?;
         // SAFETY: ptr_at checked that the tag is inside the frame.
-        proto = u16::from_be(unsafe { (*vlan).ether_type });
+        let (tci, next) = unsafe { (u16::from_be_bytes((*vlan).tci), (*vlan).ether_type) };
+        *tag = VLAN_PRESENT | (tci & VLAN_VID_MASK);
+        proto = u16::from_be(next);
         l3 += VlanHdr::LEN;
     }
-    Ok(L2 { eth, proto, l3 })
+    Ok(L2 {
+        eth,
+        proto,
+        l3,
+        outer: tags[0],
+        inner: tags[1],
+    })
 }
 
 /// The network layer of either family, as classification sees it.
@@ -337,15 +350,18 @@ fn timestamps(b: &[u8; 8]) -> (u32, u32) {
 /// `p` must point to `N` readable bytes, 2-byte aligned.
 #[inline(always)]
 pub unsafe fn bytes<const N: usize>(p: *const [u8; N]) -> [u8; N] {
+    /// The result, 2-byte aligned so that it is written word by word.
+    #[repr(C, align(2))]
+    struct Words<const N: usize>([u8; N]);
     let p = p as *const u16;
-    let mut out = [0u8; N];
+    let mut out = Words([0u8; N]);
+    let o = out.0.as_mut_ptr() as *mut u16;
     let mut i = 0;
     while i < N / 2 {
-        // SAFETY: word i of the N bytes the caller vouches for.
-        let [a, b] = unsafe { *p.add(i) }.to_ne_bytes();
-        out[2 * i] = a;
-        out[2 * i + 1] = b;
+        // SAFETY: word i of the N bytes the caller vouches for, into word
+        // i of `out` (N bytes, 2-byte aligned).
+        unsafe { *o.add(i) = *p.add(i) };
         i += 1;
     }
-    out
+    out.0
 }

@@ -3,9 +3,16 @@
 
 use std::{net::IpAddr, path::Path};
 
-use aya::maps::{Array, DevMapHash, HashMap, Map, MapData, MapError, xdp::XdpMapError};
-use edge_common::{PolicyTable, Pop, PortEntry, PrefixEntry, Settings, limits, map_names};
-use ipnet::IpNet;
+use aya::maps::{
+    Array, DevMapHash, HashMap, Map, MapData, MapError,
+    lpm_trie::{Key, LpmTrie},
+    xdp::XdpMapError,
+};
+use edge_common::{
+    DomainKey4, DomainKey6, LportKey, PolicyTable, Pop, PortEntry, PrefixEntry, Settings, limits,
+    map_names,
+};
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
 use super::{
     error::{MapsError, write_error},
@@ -56,6 +63,11 @@ pub struct Tables {
     settings: Array<MapData, Settings>,
     local_v4: HashMap<MapData, [u8; 4], u8>,
     local_v6: HashMap<MapData, [u8; 16], u8>,
+    /// Logical ports: (ifindex, VLAN tags) → port.
+    lports: HashMap<MapData, LportKey, PortEntry>,
+    /// The private routing domains' prefixes (domain id, then the address).
+    domain_v4: LpmTrie<MapData, DomainKey4, PrefixEntry>,
+    domain_v6: LpmTrie<MapData, DomainKey6, PrefixEntry>,
     /// Whether the kernel takes batched updates of the LPM tries
     /// (`BPF_MAP_UPDATE_BATCH`); `None` until the first batch tells.
     batch_ok: Option<bool>,
@@ -71,7 +83,7 @@ fn lpm_size(m: &Result<Map, MapsError>, default: u32) -> u32 {
     }
 }
 
-const TABLE_MAPS: [&str; 17] = [
+const TABLE_MAPS: [&str; 20] = [
     map_names::PORTS,
     map_names::PREFIX_V4,
     map_names::PREFIX_V6,
@@ -89,6 +101,9 @@ const TABLE_MAPS: [&str; 17] = [
     map_names::FIB6_NODES,
     map_names::FIB6_TAILS,
     map_names::FIB6_LEAVES,
+    map_names::LPORTS,
+    map_names::DOMAIN_V4,
+    map_names::DOMAIN_V6,
 ];
 
 pub(super) fn typed<T: TryFrom<Map, Error = MapError>>(
@@ -115,7 +130,7 @@ impl Tables {
         Self::from_maps(TABLE_MAPS.map(|map| open_pinned(dir, map)))
     }
 
-    fn from_maps(maps: [Result<Map, MapsError>; 17]) -> Result<Self, MapsError> {
+    fn from_maps(maps: [Result<Map, MapsError>; 20]) -> Result<Self, MapsError> {
         let [
             ports,
             v4,
@@ -134,6 +149,9 @@ impl Tables {
             n6,
             t6,
             leaves6,
+            lports,
+            domain_v4,
+            domain_v6,
         ] = maps;
         let limit_v4 = lpm_size(&v4, limits::MAX_PREFIXES_V4);
         let limit_v6 = lpm_size(&v6, limits::MAX_PREFIXES_V6);
@@ -169,6 +187,9 @@ impl Tables {
             settings: typed(map_names::SETTINGS, settings?)?,
             local_v4: typed(map_names::LOCAL_V4, l4?)?,
             local_v6: typed(map_names::LOCAL_V6, l6?)?,
+            lports: typed(map_names::LPORTS, lports?)?,
+            domain_v4: typed(map_names::DOMAIN_V4, domain_v4?)?,
+            domain_v6: typed(map_names::DOMAIN_V6, domain_v6?)?,
         })
     }
 
@@ -433,6 +454,158 @@ impl Tables {
         added?;
         let locals = self.locals()?;
         self.index.sync_local(addr, &locals)
+    }
+}
+
+/// Logical ports and private routing domains.
+impl Tables {
+    /// Declares (or replaces) a logical port: frames arriving on
+    /// `key.ifindex` with exactly `key`'s VLAN tags are port `entry`. The
+    /// interface's own entry ([`Tables::set_port`], with
+    /// `port_flags::TAGGED`) makes the program look here, and is the
+    /// transmit target.
+    pub fn set_lport(&mut self, key: LportKey, entry: PortEntry) -> Result<(), MapsError> {
+        self.lports
+            .insert(key, entry, 0)
+            .map_err(|e| write_error(map_names::LPORTS, limits::MAX_LPORTS, e))
+    }
+
+    /// Removes a logical port; true if it was there.
+    pub fn del_lport(&mut self, key: LportKey) -> Result<bool, MapsError> {
+        deleted(self.lports.remove(&key)).map_err(|source| MapsError::Map {
+            map: map_names::LPORTS,
+            source,
+        })
+    }
+
+    /// Every logical port: (key, entry), in key order.
+    pub fn lports(&self) -> Result<Vec<(LportKey, PortEntry)>, MapsError> {
+        let mut out = self
+            .lports
+            .iter()
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|source| MapsError::Map {
+                map: map_names::LPORTS,
+                source,
+            })?;
+        out.sort_by_key(|(k, _)| *k);
+        Ok(out)
+    }
+
+    /// Registers (or replaces) `net` in private routing domain `domain`
+    /// (not [`edge_common::PUBLIC_DOMAIN`], whose prefixes are
+    /// [`Tables::set_prefix`]'s). Host bits of `net` are cleared.
+    pub fn set_domain_prefix(
+        &mut self,
+        domain: u32,
+        net: IpNet,
+        entry: PrefixEntry,
+    ) -> Result<(), MapsError> {
+        let limit = limits::MAX_DOMAIN_PREFIXES;
+        match net.trunc() {
+            IpNet::V4(n) => self
+                .domain_v4
+                .insert(&domain_key4(domain, n), entry, 0)
+                .map_err(|e| write_error(map_names::DOMAIN_V4, limit, e)),
+            IpNet::V6(n) => self
+                .domain_v6
+                .insert(&domain_key6(domain, n), entry, 0)
+                .map_err(|e| write_error(map_names::DOMAIN_V6, limit, e)),
+        }
+    }
+
+    /// Unregisters `net` from private domain `domain`; true if it was there.
+    pub fn del_domain_prefix(&mut self, domain: u32, net: IpNet) -> Result<bool, MapsError> {
+        let (map, r) = match net.trunc() {
+            IpNet::V4(n) => (
+                map_names::DOMAIN_V4,
+                self.domain_v4.remove(&domain_key4(domain, n)),
+            ),
+            IpNet::V6(n) => (
+                map_names::DOMAIN_V6,
+                self.domain_v6.remove(&domain_key6(domain, n)),
+            ),
+        };
+        deleted(r).map_err(|source| MapsError::Map { map, source })
+    }
+
+    /// Every private domain's prefixes: (domain, prefix, entry), sorted by
+    /// domain, then prefix (IPv4 first).
+    pub fn domain_prefixes(&self) -> Result<Vec<(u32, IpNet, PrefixEntry)>, MapsError> {
+        let err = |map| move |source| MapsError::Map { map, source };
+        let mut out = Vec::new();
+        for item in self.domain_v4.iter() {
+            let (k, e) = item.map_err(err(map_names::DOMAIN_V4))?;
+            let (domain, len, d) = split_key(&k);
+            let a = std::net::Ipv4Addr::from(<[u8; 4]>::try_from(&d[4..]).expect("4 bytes"));
+            out.push((domain, IpNet::V4(Ipv4Net::new(a, len).map_err(bad_len)?), e));
+        }
+        for item in self.domain_v6.iter() {
+            let (k, e) = item.map_err(err(map_names::DOMAIN_V6))?;
+            let (domain, len, d) = split_key(&k);
+            let a = std::net::Ipv6Addr::from(<[u8; 16]>::try_from(&d[4..]).expect("16 bytes"));
+            out.push((domain, IpNet::V6(Ipv6Net::new(a, len).map_err(bad_len)?), e));
+        }
+        out.sort_by_key(|(d, n, _)| (*d, *n));
+        Ok(out)
+    }
+
+    /// The entry of the longest prefix of private domain `domain` covering
+    /// `addr`, as the kernel finds it.
+    pub fn domain_lookup(
+        &self,
+        domain: u32,
+        addr: IpAddr,
+    ) -> Result<Option<PrefixEntry>, MapsError> {
+        let found = |map, r: Result<PrefixEntry, MapError>| match r {
+            Ok(e) => Ok(Some(e)),
+            Err(e) if not_found(&e) => Ok(None),
+            Err(source) => Err(MapsError::Map { map, source }),
+        };
+        match addr {
+            IpAddr::V4(a) => {
+                let key = domain_key4(domain, Ipv4Net::new(a, 32).expect("/32"));
+                found(map_names::DOMAIN_V4, self.domain_v4.get(&key, 0))
+            }
+            IpAddr::V6(a) => {
+                let key = domain_key6(domain, Ipv6Net::new(a, 128).expect("/128"));
+                found(map_names::DOMAIN_V6, self.domain_v6.get(&key, 0))
+            }
+        }
+    }
+}
+
+/// The `EDGE_DOM_V4` key of `net` in `domain`: the domain id big endian,
+/// then the address; 32 bits more than the prefix.
+fn domain_key4(domain: u32, net: Ipv4Net) -> Key<DomainKey4> {
+    let mut data = [0u8; 8];
+    data[..4].copy_from_slice(&domain.to_be_bytes());
+    data[4..].copy_from_slice(&net.addr().octets());
+    Key::new(32 + u32::from(net.prefix_len()), data)
+}
+
+/// The `EDGE_DOM_V6` key of `net` in `domain`, as [`domain_key4`].
+fn domain_key6(domain: u32, net: Ipv6Net) -> Key<DomainKey6> {
+    let mut data = [0u8; 20];
+    data[..4].copy_from_slice(&domain.to_be_bytes());
+    data[4..].copy_from_slice(&net.addr().octets());
+    Key::new(32 + u32::from(net.prefix_len()), data)
+}
+
+/// A domain key's domain id, prefix length and whole data (the address
+/// from byte 4).
+fn split_key<const N: usize>(k: &Key<[u8; N]>) -> (u32, u8, [u8; N]) {
+    let d = k.data();
+    let domain = u32::from_be_bytes([d[0], d[1], d[2], d[3]]);
+    (domain, k.prefix_len().saturating_sub(32) as u8, d)
+}
+
+/// A key read back whose prefix length does not fit its family (the
+/// kernel never holds one: every key is written by this module).
+fn bad_len(e: ipnet::PrefixLenError) -> MapsError {
+    MapsError::Mmap {
+        map: map_names::DOMAIN_V4,
+        what: format!("a key read back has a bad prefix length: {e}"),
     }
 }
 
