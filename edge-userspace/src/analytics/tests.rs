@@ -32,6 +32,8 @@ fn contoso() -> PlannedRegistration {
         upstream_asns: vec![EDGE_PEER, UPSTREAM],
         rtt_p90: None,
         hold_on_hijack: vec![],
+        continent: None,
+        scope: crate::plan::Scope::Continent,
     }
 }
 

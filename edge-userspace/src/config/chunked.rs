@@ -128,6 +128,7 @@ fn shift(p: PrefixConfig, by: usize) -> PrefixConfig {
         dscp: p.dscp.map(|s: Spanned<Dscp>| moved(s, by)),
         protect: p.protect.into_iter().map(|s| moved(s, by)).collect(),
         region: p.region.map(|s| moved(s, by)),
+        domain: p.domain.map(|s| moved(s, by)),
     }
 }
 

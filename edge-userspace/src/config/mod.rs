@@ -10,6 +10,8 @@ mod reload;
 mod schema;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+pub(crate) mod tests_domains;
 mod validate;
 
 use std::{collections::HashSet, fmt, path::Path};
@@ -465,7 +467,7 @@ pub fn validate_live(
         .ports
         .iter()
         .enumerate()
-        .map(|(i, p)| (p.interface.as_str(), i as u32))
+        .map(|(i, p)| (p.name.as_str(), i as u32))
         .collect();
     let pop_ids: std::collections::HashMap<&str, u32> = plan
         .pops
@@ -488,7 +490,9 @@ pub fn validate_live(
             &port_ids,
             &pop_ids,
             &mut policies,
-        ) {
+        ) && v.live_in_public(&p, &policies, plan)
+        {
+            v.live_in_scope(&p, &policies, plan);
             out.push(p);
         }
         if v.problem_count() > before {
@@ -563,5 +567,6 @@ fn live_entry(spec: &PrefixSpec, at: usize) -> Result<PrefixConfig, String> {
             .map(|d| Spanned::new(at..at + 1, Dscp::Name(d.clone()))),
         protect: spec.protect.iter().map(|p| span(p)).collect(),
         region: spec.region.as_deref().map(span),
+        domain: None,
     })
 }

@@ -8,8 +8,15 @@ use toml::Spanned;
 
 use crate::plan::{
     DEFAULT_PIN_PATH, DEFAULT_SOCKET_PATH, DEFAULT_STATE_PATH, DefaultAction, Fallback, Family,
-    Method, Preference, PrefixMetrics, Role, XdpMode,
+    Method, Preference, PrefixMetrics, Role, Scope, XdpMode,
 };
+
+/// `[[domains]]`: a private routing domain (a customer's private peering).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DomainConfig {
+    pub(crate) name: Spanned<String>,
+}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -20,6 +27,8 @@ pub(crate) struct File {
     pub(crate) forwarding: Forwarding,
     #[serde(default)]
     pub(crate) limits: LimitsConfig,
+    #[serde(default)]
+    pub(crate) domains: Vec<DomainConfig>,
     #[serde(default)]
     pub(crate) ports: Vec<PortConfig>,
     #[serde(default)]
@@ -66,6 +75,9 @@ pub(crate) struct RegistrationConfig {
     /// Route analytics: the peering ports a hijacked prefix is held to.
     #[serde(default)]
     pub(crate) hold_on_hijack: Option<Spanned<Vec<Spanned<String>>>>,
+    /// The connection's continent, a region path.
+    pub(crate) continent: Option<Spanned<String>>,
+    pub(crate) scope: Option<Spanned<Scope>>,
 }
 
 /// `[bmp]`: where edged listens for BGP speakers' BMP sessions.
@@ -185,6 +197,12 @@ pub(crate) struct Forwarding {
 pub(crate) struct PortConfig {
     pub(crate) interface: Spanned<String>,
     pub(crate) role: Role,
+    /// Unique; default: the interface (`interface.VID[.VID]` when tagged).
+    pub(crate) name: Option<Spanned<String>>,
+    /// `[outer]` or `[outer, inner]`.
+    pub(crate) vlan: Option<Spanned<Vec<Spanned<i64>>>>,
+    /// A `[[domains]]` name; default: the public domain.
+    pub(crate) domain: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -198,7 +216,13 @@ pub(crate) struct Tunnel {
 #[serde(deny_unknown_fields)]
 pub(crate) struct PopConfig {
     pub(crate) name: Spanned<String>,
-    pub(crate) interface: Spanned<String>,
+    pub(crate) interface: Option<Spanned<String>>,
+    /// The egress port by name (its interface, tags and domain).
+    pub(crate) port: Option<Spanned<String>>,
+    /// The tags frames leave with (`[]`: untagged).
+    pub(crate) vlan: Option<Spanned<Vec<Spanned<i64>>>>,
+    /// A tag pushed outside the received ones.
+    pub(crate) vlan_push: Option<Spanned<i64>>,
     pub(crate) mac: Option<Spanned<String>>,
     /// The next hop's address, its MAC taken from the neighbour table.
     pub(crate) next_hop: Option<Spanned<String>>,
@@ -280,6 +304,8 @@ pub(crate) struct PrefixConfig {
     #[serde(default)]
     pub(crate) protect: Vec<Spanned<String>>,
     pub(crate) region: Option<Spanned<String>>,
+    /// A private domain's name; default: the public domain.
+    pub(crate) domain: Option<Spanned<String>>,
 }
 
 /// An exit names one PoP or policy. A list (`["pop-a", "pop-b"]`) is the

@@ -90,8 +90,11 @@ fn good_config_resolves_names() {
     assert_eq!(
         plan.ports[2],
         PlannedPort {
+            name: "tr0".into(),
             interface: "tr0".into(),
-            role: Role::Transit
+            role: Role::Transit,
+            vlan: vec![],
+            domain: None,
         }
     );
     assert_eq!(
@@ -636,18 +639,27 @@ mod shipped_example {
     fn the_complete_example_is_valid() {
         let text = include_str!("../../../dist/edge.toml");
         let plan = super::parse(text).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(plan.ports.len(), 4);
-        assert_eq!(plan.pops.len(), 5);
-        assert!(plan.pops.iter().filter(|p| p.probe.is_some()).count() == 4);
+        assert_eq!(plan.ports.len(), 7);
+        assert_eq!(plan.ports.iter().filter(|p| !p.vlan.is_empty()).count(), 3);
+        assert_eq!(plan.domains, ["woodgrove-private"]);
+        assert_eq!(plan.pops.len(), 9);
+        assert!(plan.pops.iter().filter(|p| p.probe.is_some()).count() == 5);
         assert!(plan.pops.iter().any(|p| p.next_hop.is_some()));
+        assert!(
+            plan.pops
+                .iter()
+                .any(|p| p.vlan == crate::plan::EgressVlan::Push(3000))
+        );
         assert_eq!(plan.route_sources.len(), 2);
-        assert_eq!(plan.prefixes.len(), 6);
-        assert_eq!(plan.registrations.len(), 1);
+        assert_eq!(plan.prefixes.len(), 7);
+        assert_eq!(plan.domain_prefixes.len(), 2);
+        assert_eq!(plan.registrations.len(), 2);
         assert!(plan.bmp_listen.is_some());
         for section in [
             "[daemon]",
             "[limits]",
             "[forwarding]",
+            "[[domains]]",
             "[[ports]]",
             "[[pops]]",
             "[[policies]]",
@@ -1147,6 +1159,8 @@ fn registrations_and_bmp_resolve() {
             upstream_asns: vec![64501],
             rtt_p90: None,
             hold_on_hijack: vec![],
+            continent: None,
+            scope: Scope::Continent,
         }]
     );
     // Neither is required.
@@ -1225,6 +1239,8 @@ fn latency_and_objectives_resolve() {
             upstream_asns: vec![],
             rtt_p90: Some(Duration::from_millis(40)),
             hold_on_hijack: vec![],
+            continent: None,
+            scope: Scope::Continent,
         }]
     );
     // The section alone: the defaults; `enabled = false`: off.
@@ -1261,7 +1277,7 @@ fn bad_latency_settings_are_reported_with_their_lines() {
         (line(14), "registration \"fabrikam\": no [[prefixes]] entry"),
         (
             line(14),
-            "registration \"fabrikam\" declares neither origin_asns",
+            "registration \"fabrikam\" declares none of origin_asns",
         ),
         (line(15), "upstream_asns without origin_asns"),
         (line(18), "[limits] rtt_flows 0 is outside 1-1048576"),

@@ -69,6 +69,10 @@ pub enum Request {
         /// Only prefixes from this source: `config`, `live` or `route`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         source: Option<String>,
+        /// A private domain's prefixes instead of the public ones (`public`:
+        /// the public domain, as without it).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        domain: Option<String>,
     },
     /// Reply: [`Changed`].
     PrefixAdd { spec: PrefixSpec },
@@ -100,11 +104,21 @@ pub enum Request {
         /// Only prefixes from this source: `config`, `live` or `route`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         source: Option<String>,
+        /// A private domain's prefixes instead of the public ones (`public`:
+        /// the public domain, as without it).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        domain: Option<String>,
     },
     /// Reply: [`Prefix`].
     PrefixShow { prefix: IpNet },
     /// Reply: [`Lookup`].
-    PrefixLookup { address: IpAddr },
+    PrefixLookup {
+        address: IpAddr,
+        /// A private domain's name: its prefixes instead of the public
+        /// ones (absent or `public`: the public domain).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        domain: Option<String>,
+    },
     /// Reply: [`PopList`].
     PopList {},
     /// Reply: [`Changed`].
@@ -607,21 +621,39 @@ pub struct Port {
     /// it: no map entry, nothing taken from or sent to it (`ifindex` 0).
     #[serde(default)]
     pub absent: bool,
+    /// `public`, or the port's private domain.
+    #[serde(default = "public")]
+    pub domain: String,
     pub id: u32,
     pub ifindex: u32,
     pub interface: String,
+    /// The port's name: the interface's unless tagged (`eth0.100`) or
+    /// named in the config.
+    #[serde(default)]
+    pub name: String,
     /// `peering`, `backbone`, `transit`, ...
     pub role: String,
+    /// The port's VLAN tags, outermost first; empty: untagged.
+    #[serde(default)]
+    pub vlan: Vec<u16>,
+}
+
+/// The public domain's name, what an older edged's replies mean.
+fn public() -> String {
+    "public".into()
 }
 
 impl From<&desired::PortView> for Port {
     fn from(p: &desired::PortView) -> Self {
         Self {
             absent: p.absent,
+            domain: p.domain.clone(),
             id: p.id,
             ifindex: p.ifindex,
             interface: p.interface.clone(),
+            name: p.name.clone(),
             role: p.role.into(),
+            vlan: p.vlan.clone(),
         }
     }
 }
@@ -1046,6 +1078,9 @@ pub enum Lookup {
 pub struct Registered {
     pub address: IpAddr,
     pub counter_slot: u32,
+    /// `public`, or the private domain looked up.
+    #[serde(default = "public")]
+    pub domain: String,
     /// Null: the packet's DSCP is kept.
     pub dscp: Option<u8>,
     /// The exit the customer's traffic takes: the backbone exit
@@ -1075,7 +1110,12 @@ pub struct Registered {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Unregistered {
     pub address: IpAddr,
+    /// What the program does with such traffic: the config's
+    /// `default_action` in the public domain, `drop` in a private one.
     pub default_action: String,
+    /// `public`, or the private domain looked up.
+    #[serde(default = "public")]
+    pub domain: String,
     pub registered: bool,
 }
 
@@ -1128,6 +1168,9 @@ impl From<desired::Changes> for Changed {
 /// A PoP and its health.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Pop {
+    /// `public`, or the private domain of its port.
+    #[serde(default = "public")]
+    pub domain: String,
     pub drained: bool,
     pub encap: Vec<String>,
     pub health: Health,
@@ -1140,14 +1183,26 @@ pub struct Pop {
     #[serde(default)]
     pub mtu: Option<u32>,
     pub name: String,
+    /// The port it was given by (`port = "NAME"`), if any.
+    #[serde(default)]
+    pub port: Option<String>,
     /// The probe, described (`icmp 198.51.100.6 every 1s`), if any.
     pub probe: Option<String>,
     pub region: Option<String>,
+    /// The VLAN tags of frames sent to it: `keep` (as received),
+    /// `untagged`, `set 100` / `set 300.20`, `push 300`.
+    #[serde(default = "keep")]
+    pub vlan: String,
+}
+
+fn keep() -> String {
+    "keep".into()
 }
 
 impl Pop {
     pub fn new(p: &desired::PopView, h: &desired::PopHealthView) -> Self {
         Self {
+            domain: p.domain.clone(),
             drained: p.drained,
             encap: p.encap.clone(),
             health: h.into(),
@@ -1156,8 +1211,10 @@ impl Pop {
             mac: p.mac.clone(),
             mtu: Some(p.mtu),
             name: p.name.clone(),
+            port: p.port.clone(),
             probe: p.probe.clone(),
             region: p.region.clone(),
+            vlan: p.vlan.clone(),
         }
     }
 }

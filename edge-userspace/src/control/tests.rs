@@ -78,10 +78,13 @@ fn status() -> Status {
         pops: 2,
         ports: vec![Port {
             absent: false,
+            domain: "public".into(),
             id: 0,
             ifindex: 3,
             interface: "peer0".into(),
+            name: "peer0".into(),
             role: "peering".into(),
+            vlan: vec![],
         }],
         prefixes: PrefixCounts {
             live: 1,
@@ -163,6 +166,7 @@ fn prefix(dscp: Option<u8>, policy: Option<&str>) -> Prefix {
 
 fn pop(drained: bool) -> Pop {
     Pop {
+        domain: "public".into(),
         drained,
         encap: vec!["vlan 100".into()],
         health: Health {
@@ -181,8 +185,10 @@ fn pop(drained: bool) -> Pop {
         mac: "198.51.100.2 (02:00:00:00:0a:01)".into(),
         mtu: Some(1500),
         name: "pop-a".into(),
+        port: None,
         probe: Some("icmp 198.51.100.2 every 1s".into()),
         region: None,
+        vlan: "keep".into(),
     }
 }
 
@@ -209,6 +215,7 @@ fn registered(internet: bool) -> Lookup {
     Lookup::Registered(Registered {
         address: "192.0.2.1".parse().unwrap(),
         counter_slot: 1,
+        domain: "public".into(),
         dscp: (!internet).then_some(46),
         from_customer: Some("pop:bb-a".into()),
         from_customer_pops: vec![share(Some("bb-a"), 1021)],
@@ -241,6 +248,7 @@ fn every_reply_round_trips() {
     round_trip(&Lookup::Unregistered(Unregistered {
         address: "2001:db8::1".parse().unwrap(),
         default_action: "pass".into(),
+        domain: "public".into(),
         registered: false,
     }));
     round_trip(&Changed {
@@ -453,6 +461,9 @@ fn replies_keep_the_shape_of_the_views() {
         id: 1,
         name: "pop-a".into(),
         interface: "bb-a".into(),
+        port: None,
+        vlan: "keep".into(),
+        domain: "public".into(),
         mac: "198.51.100.2 (02:00:00:00:0a:01)".into(),
         encap: vec!["vlan 100".into()],
         region: Some("eu".into()),
@@ -497,7 +508,10 @@ fn replies_keep_the_shape_of_the_views() {
     );
     let port = desired::PortView {
         id: 0,
+        name: "peer0".into(),
         interface: "peer0".into(),
+        vlan: vec![],
+        domain: "public".into(),
         role: "peering",
         ifindex: 7,
         absent: false,

@@ -163,7 +163,7 @@ pub(super) fn work_out(
     let Some(port_ids) = plan
         .ports
         .iter()
-        .map(|p| applied.state.ids.ports.get(&p.interface).copied())
+        .map(|p| applied.state.ids.ports.get(&p.name).copied())
         .collect::<Option<Vec<u32>>>()
     else {
         return Ok(None);

@@ -714,9 +714,9 @@ impl Daemon {
         let ports: Vec<String> = self
             .applied
             .plan
-            .ports
-            .iter()
-            .map(|p| p.interface.clone())
+            .interfaces()
+            .into_iter()
+            .map(String::from)
             .collect();
         // A port the config no longer names (renamed in it, removed) has
         // nothing left to warn about.
@@ -983,7 +983,7 @@ fn install(dp: &mut Dataplane, plan: &Plan, state: State) -> Result<(desired::Co
             error!("putting the running maps back after a failed restart: {e:#}");
         }
     };
-    let ports: Vec<&str> = plan.ports.iter().map(|p| p.interface.as_str()).collect();
+    let ports: Vec<&str> = plan.interfaces();
     let attached = match dp.attach_ports(&ports, plan.xdp_mode) {
         Ok(a) => a,
         Err(e) => {

@@ -309,7 +309,7 @@ impl Daemon {
         // New ports are attached before the change is committed (a port
         // the maps do not know yet passes everything to the kernel), and
         // detached again if it fails; ports that left are detached after.
-        let ports: Vec<&str> = plan.ports.iter().map(|p| p.interface.as_str()).collect();
+        let ports: Vec<&str> = plan.interfaces();
         let present: Vec<&str> = ports
             .iter()
             .copied()
@@ -323,15 +323,7 @@ impl Daemon {
                     != seen.links.get(*p).copied().flatten().map(|l| l.ifindex)
             })
         });
-        let moved = returned
-            || ports
-                != self
-                    .applied
-                    .plan
-                    .ports
-                    .iter()
-                    .map(|p| p.interface.as_str())
-                    .collect::<Vec<_>>();
+        let moved = returned || ports != self.applied.plan.interfaces();
         // (A port that does not exist is left to the compile to report.)
         let exist = present
             .iter()
@@ -433,7 +425,7 @@ impl Daemon {
         let Some(port_ids) = plan
             .ports
             .iter()
-            .map(|p| state.ids.ports.get(&p.interface).copied())
+            .map(|p| state.ids.ports.get(&p.name).copied())
             .collect::<Option<Vec<u32>>>()
         else {
             return Ok(None);

@@ -77,8 +77,11 @@ impl Daemon {
                 registration,
                 within,
                 source,
+                domain,
             } => match PrefixFilter::new(registration, within, source) {
-                Ok(filter) => self.stats(prefix, top, &filter).map(Reply::Stats),
+                Ok(filter) => self
+                    .stats(prefix, top, &filter, domain.as_deref())
+                    .map(Reply::Stats),
                 Err(e) => return (Response::error(ErrorKind::Invalid, e), false),
             },
             Request::PrefixList {
@@ -86,17 +89,20 @@ impl Daemon {
                 registration,
                 within,
                 source,
+                domain,
             } => match PrefixFilter::new(registration, within, source) {
-                Ok(filter) => self.prefix_list(top, &filter).map(Reply::PrefixRows),
+                Ok(filter) => self
+                    .prefix_list(top, &filter, domain.as_deref())
+                    .map(Reply::PrefixRows),
                 Err(e) => return (Response::error(ErrorKind::Invalid, e), false),
             },
             Request::PrefixShow { prefix } => match self.snapshot().prefix(prefix) {
                 Some(p) => Ok(Reply::Prefix(p.into())),
                 None => return (not_registered(prefix), false),
             },
-            Request::PrefixLookup { address } => {
-                self.lookup(address).map(|l| Reply::Lookup(Box::new(l)))
-            }
+            Request::PrefixLookup { address, domain } => self
+                .lookup(address, domain.as_deref())
+                .map(|l| Reply::Lookup(Box::new(l))),
             Request::PrefixAdd { spec } => {
                 let what = format!("prefix {} added (live)", spec.prefix);
                 self.live_change(vec![spec], Vec::new())
@@ -350,12 +356,28 @@ impl Daemon {
 
     /// The rows of `prefix list`, from a view snapshot (encoded by the
     /// connection as it sends them).
+    /// The published view, or the view from one domain (see
+    /// [`View::in_domain`]).
+    fn view_in(&self, domain: Option<&str>) -> Result<Arc<View>> {
+        let view = self.snapshot();
+        match domain {
+            None => Ok(view),
+            Some(d) => match view.in_domain(d) {
+                Some(v) => Ok(Arc::new(v)),
+                None => anyhow::bail!(NotFound(format!(
+                    "unknown domain {d:?}: public, or a name of [[domains]] in the config"
+                ))),
+            },
+        }
+    }
+
     pub(super) fn prefix_list(
         &self,
         top: Option<usize>,
         filter: &PrefixFilter,
+        domain: Option<&str>,
     ) -> Result<crate::control::PrefixRows> {
-        let view = self.snapshot();
+        let view = self.view_in(domain)?;
         let rows = match top {
             None if filter.is_empty() => None,
             None => Some(
@@ -384,8 +406,9 @@ impl Daemon {
         prefix: Option<IpNet>,
         top: Option<usize>,
         filter: &PrefixFilter,
+        domain: Option<&str>,
     ) -> Result<Stats> {
-        let view = self.snapshot();
+        let view = self.view_in(domain)?;
         let stats = self.dp.counters.read(view.prefix_slots())?;
         let counts = stats.prefix_counts();
         let count = |c: maps::Count| Count {
@@ -460,7 +483,7 @@ impl Daemon {
                     PortCount {
                         bytes: c.bytes,
                         packets: c.packets,
-                        port: p.interface.clone(),
+                        port: p.name.clone(),
                         role: p.role.into(),
                     }
                 })
@@ -532,12 +555,21 @@ impl Daemon {
         })
     }
 
-    pub(super) fn lookup(&self, address: IpAddr) -> Result<Lookup> {
-        let view = self.snapshot();
-        let Some(entry) = self.dp.tables.lookup(address)? else {
+    pub(super) fn lookup(&self, address: IpAddr, domain: Option<&str>) -> Result<Lookup> {
+        let domain = domain.unwrap_or("public");
+        let view = self.view_in(Some(domain))?;
+        let entry = match view.domain_id(domain) {
+            None => self.dp.tables.lookup(address)?,
+            Some(id) => self.dp.tables.domain_lookup(id, address)?,
+        };
+        let private = domain != "public";
+        let Some(entry) = entry else {
             return Ok(Lookup::Unregistered(Unregistered {
                 address,
-                default_action: view.default_action.into(),
+                // A private domain's misses are dropped (the kernel's table
+                // is the public domain's).
+                default_action: if private { "drop" } else { view.default_action }.into(),
+                domain: domain.into(),
                 registered: false,
             }));
         };
@@ -549,11 +581,32 @@ impl Daemon {
             .filter(|p| p.prefix.contains(&address))
             .max_by_key(|p| p.prefix.prefix_len());
         let internet = entry.preference == preference::INTERNET;
+        if private {
+            // Classified by destination only, no exits: the policy's table
+            // both ways.
+            let shares = self.shares(&view, entry.policy)?;
+            return Ok(Lookup::Registered(Registered {
+                address,
+                counter_slot: entry.slot,
+                domain: domain.into(),
+                dscp: (entry.dscp != DSCP_KEEP).then_some(entry.dscp),
+                from_customer: None,
+                from_customer_pops: Vec::new(),
+                policy: view.table_name(entry.policy).map(str::to_string),
+                preference: "microsoft".into(),
+                prefix: prefix.map(|p| p.prefix),
+                protect: Vec::new(),
+                registered: true,
+                registration: prefix.map(|p| p.registration.to_string()),
+                source: prefix.map(|p| p.source.to_string()),
+                toward_customer: shares,
+            }));
+        }
         let protect: Vec<String> = (0..64u32)
             .filter(|i| entry.allowed_ports >> i & 1 == 1)
             .map(|i| {
                 view.port(i)
-                    .map_or_else(|| format!("port {i}"), |p| p.interface.clone())
+                    .map_or_else(|| format!("port {i}"), |p| p.name.clone())
             })
             .collect();
         let (exit, exit_table) = if internet {
@@ -573,6 +626,7 @@ impl Daemon {
         Ok(Lookup::Registered(Registered {
             address,
             counter_slot: entry.slot,
+            domain: domain.into(),
             dscp: (entry.dscp != DSCP_KEEP).then_some(entry.dscp),
             from_customer: exit.clone(),
             from_customer_pops: exit_shares.clone(),
@@ -672,7 +726,7 @@ impl Daemon {
         };
         let port = view
             .port(ev.port)
-            .map_or_else(|| format!("port {}", ev.port), |p| p.interface.clone());
+            .map_or_else(|| format!("port {}", ev.port), |p| p.name.clone());
         self.events.protection(prefix, port, src, &registered_on);
         let mut view = (*view).clone();
         view.protection = self.events.totals();

@@ -357,7 +357,7 @@ impl Walk {
         let port_ids = plan
             .ports
             .iter()
-            .map(|p| state.ids.ports.get(&p.interface).copied())
+            .map(|p| state.ids.ports.get(&p.name).copied())
             .collect::<Option<Vec<u32>>>()?;
         if state.ids != r.applied.state.ids {
             return None;

@@ -4,7 +4,7 @@
 use std::{collections::BTreeMap, net::IpAddr};
 
 use anyhow::{Context as _, Result};
-use edge_common::{PolicyTable, Pop, PortEntry, PrefixEntry, Settings};
+use edge_common::{LportKey, PolicyTable, Pop, PortEntry, PrefixEntry, Settings};
 use ipnet::IpNet;
 use log::warn;
 
@@ -35,6 +35,8 @@ enum Undo {
     Policy(u32, Box<PolicyTable>),
     Prefix(IpNet, Option<PrefixEntry>),
     Local(IpAddr, bool),
+    Lport(LportKey, Option<PortEntry>),
+    DomainPrefix((u32, IpNet), Option<PrefixEntry>),
 }
 
 /// The writes [`apply`] makes: the table maps, and the prefix counters a
@@ -59,6 +61,17 @@ pub trait MapWriter {
     fn del_prefixes(&mut self, nets: &[IpNet]) -> (usize, Result<(), MapsError>);
     /// Zeroes the counters of prefix slot `slot` (a slot given to a new prefix).
     fn reset_prefix_slot(&mut self, slot: u32) -> Result<(), MapsError>;
+    /// A logical port (tagged frames on an interface).
+    fn set_lport(&mut self, key: LportKey, entry: PortEntry) -> Result<(), MapsError>;
+    fn del_lport(&mut self, key: LportKey) -> Result<bool, MapsError>;
+    /// A private domain's prefix.
+    fn set_domain_prefix(
+        &mut self,
+        domain: u32,
+        net: IpNet,
+        entry: PrefixEntry,
+    ) -> Result<(), MapsError>;
+    fn del_domain_prefix(&mut self, domain: u32, net: IpNet) -> Result<bool, MapsError>;
     /// [`MapWriter::reset_prefix_slot`] for each of `slots`.
     fn reset_prefix_slots(&mut self, slots: &[u32]) -> Result<(), MapsError> {
         slots.iter().try_for_each(|&s| self.reset_prefix_slot(s))
@@ -106,6 +119,23 @@ impl MapWriter for Maps<'_> {
     fn del_prefixes(&mut self, nets: &[IpNet]) -> (usize, Result<(), MapsError>) {
         self.tables.del_prefixes(nets)
     }
+    fn set_lport(&mut self, key: LportKey, entry: PortEntry) -> Result<(), MapsError> {
+        self.tables.set_lport(key, entry)
+    }
+    fn del_lport(&mut self, key: LportKey) -> Result<bool, MapsError> {
+        self.tables.del_lport(key)
+    }
+    fn set_domain_prefix(
+        &mut self,
+        domain: u32,
+        net: IpNet,
+        entry: PrefixEntry,
+    ) -> Result<(), MapsError> {
+        self.tables.set_domain_prefix(domain, net, entry)
+    }
+    fn del_domain_prefix(&mut self, domain: u32, net: IpNet) -> Result<bool, MapsError> {
+        self.tables.del_domain_prefix(domain, net)
+    }
     fn reset_prefix_slot(&mut self, slot: u32) -> Result<(), MapsError> {
         match self.counters.as_mut() {
             Some(c) => c.reset_prefix_slot(slot),
@@ -143,6 +173,8 @@ pub fn apply_to(w: &mut impl MapWriter, from: &Desired, to: &Desired) -> Result<
                 .iter()
                 .filter(|u| {
                     matches!(u, Undo::Port(i, Some(_)) if !to.ports.contains_key(i))
+                        || matches!(u, Undo::Lport(k, Some(_)) if !to.lports.contains_key(k))
+                        || matches!(u, Undo::DomainPrefix(k, Some(_)) if !to.domain_prefixes.contains_key(k))
                         || matches!(u, Undo::Prefix(n, Some(_)) if !to.prefixes.contains_key(n))
                         || matches!(u, Undo::Local(a, true) if !to.locals.contains(a))
                 })
@@ -177,6 +209,10 @@ fn undo_one(tables: &mut impl MapWriter, undo: Undo) -> Result<(), MapsError> {
         Undo::Prefix(net, None) => tables.del_prefix(net).map(|_| ()),
         Undo::Local(addr, true) => tables.add_local(addr),
         Undo::Local(addr, false) => tables.del_local(addr),
+        Undo::Lport(key, Some(e)) => tables.set_lport(key, e),
+        Undo::Lport(key, None) => tables.del_lport(key).map(|_| ()),
+        Undo::DomainPrefix((d, net), Some(e)) => tables.set_domain_prefix(d, net, e),
+        Undo::DomainPrefix((d, net), None) => tables.del_domain_prefix(d, net).map(|_| ()),
     }
 }
 
@@ -194,13 +230,6 @@ fn write_diff(
             log.push(Undo::Pop(id as u32, *old));
         }
     }
-    for (&ifindex, new) in &to.ports {
-        let old = from.ports.get(&ifindex);
-        if old != Some(new) {
-            tables.set_port(ifindex, *new)?;
-            log.push(Undo::Port(ifindex, old.copied()));
-        }
-    }
     for addr in to.locals.difference(&from.locals) {
         tables.add_local(*addr)?;
         log.push(Undo::Local(*addr, false));
@@ -214,6 +243,33 @@ fn write_diff(
     if from.settings != to.settings {
         tables.set_settings(to.settings)?;
         log.push(Undo::Settings(from.settings));
+    }
+    // The private domains' prefixes (their tables are written), then the
+    // logical ports, then the interfaces' entries: a port's domain and
+    // tags find their entries in place when packets start to use them.
+    for (&(d, net), new) in &to.domain_prefixes {
+        let old = from.domain_prefixes.get(&(d, net));
+        if old != Some(new) {
+            if old.is_none_or(|o| o.slot != new.slot) {
+                tables.reset_prefix_slot(new.slot)?;
+            }
+            tables.set_domain_prefix(d, net, *new)?;
+            log.push(Undo::DomainPrefix((d, net), old.copied()));
+        }
+    }
+    for (&key, new) in &to.lports {
+        let old = from.lports.get(&key);
+        if old != Some(new) {
+            tables.set_lport(key, *new)?;
+            log.push(Undo::Lport(key, old.copied()));
+        }
+    }
+    for (&ifindex, new) in &to.ports {
+        let old = from.ports.get(&ifindex);
+        if old != Some(new) {
+            tables.set_port(ifindex, *new)?;
+            log.push(Undo::Port(ifindex, old.copied()));
+        }
     }
     // 2. Prefixes: new and changed, then removed.
     let (writes, removals) = prefix_diff(&from.prefixes, &to.prefixes);
@@ -235,6 +291,18 @@ fn write_diff(
         if !to.ports.contains_key(&ifindex) {
             tables.del_port(ifindex)?;
             log.push(Undo::Port(ifindex, Some(*old)));
+        }
+    }
+    for (&key, old) in &from.lports {
+        if !to.lports.contains_key(&key) {
+            tables.del_lport(key)?;
+            log.push(Undo::Lport(key, Some(*old)));
+        }
+    }
+    for (&(d, net), old) in &from.domain_prefixes {
+        if !to.domain_prefixes.contains_key(&(d, net)) {
+            tables.del_domain_prefix(d, net)?;
+            log.push(Undo::DomainPrefix((d, net), Some(*old)));
         }
     }
     for addr in from.locals.difference(&to.locals) {

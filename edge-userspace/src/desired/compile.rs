@@ -13,7 +13,7 @@ use super::*;
 use crate::{
     config::{Invalid, Problem},
     host::netdev,
-    plan::{DefaultAction, Fallback, Plan, PlannedPop, Preference, Target},
+    plan::{DefaultAction, EgressVlan, Fallback, Plan, PlannedPop, Preference, Target},
     policy::{Choices, Layout, PopView as PopHealth, Resolved, member_label, resolve},
 };
 
@@ -214,7 +214,7 @@ pub(crate) fn prefix_row(
         protect: p
             .allowed_ports()
             .iter()
-            .map(|&id| plan.ports[id as usize].interface.clone())
+            .map(|&id| plan.ports[id as usize].name.clone())
             .collect(),
         source: p.origin,
         counter_slot,
@@ -265,10 +265,28 @@ pub fn compile_on(
         &plan
             .ports
             .iter()
-            .map(|p| p.interface.as_str())
+            .map(|p| p.name.as_str())
             .collect::<Vec<_>>(),
         limits::MAX_PORTS,
     );
+    // Private domains are numbered from 1 (0 is the public domain): the
+    // previous ids shifted down for `assign`, and back up.
+    let domain_ids: Vec<u32> = Ids::assign(
+        &state
+            .ids
+            .domains
+            .iter()
+            .filter(|(_, id)| **id > 0)
+            .map(|(n, &id)| (n.clone(), id - 1))
+            .collect(),
+        &plan.domains.iter().map(String::as_str).collect::<Vec<_>>(),
+        limits::MAX_DOMAINS - 1,
+    )
+    .into_iter()
+    .map(|id| id + 1)
+    .collect();
+    let domain_id =
+        |d: Option<u32>| d.map_or(edge_common::PUBLIC_DOMAIN, |d| domain_ids[d as usize]);
     let pop_ids = Ids::assign(
         &state.ids.pops,
         &plan
@@ -290,7 +308,13 @@ pub fn compile_on(
             .ports
             .iter()
             .zip(&port_ids)
-            .map(|(p, &id)| (p.interface.clone(), id))
+            .map(|(p, &id)| (p.name.clone(), id))
+            .collect(),
+        domains: plan
+            .domains
+            .iter()
+            .cloned()
+            .zip(domain_ids.iter().copied())
             .collect(),
         pops: plan
             .pops
@@ -343,35 +367,67 @@ pub fn compile_on(
         ..View::default()
     };
 
-    for (i, port) in plan.ports.iter().enumerate() {
-        if host.absent(&port.interface) {
-            // No map entry: nothing arrives on it, and nothing is sent
-            // through it (the kernel dropped its device map entry).
+    // Ports: each interface's entry is its untagged port (if any) and
+    // says whether its tagged frames have ports of their own (`lports`).
+    for interface in plan.interfaces() {
+        let on: Vec<usize> = (0..plan.ports.len())
+            .filter(|&i| plan.ports[i].interface == interface)
+            .collect();
+        let absent = host.absent(interface);
+        let ifindex = if absent { 0 } else { host.ifindex(interface)? };
+        let untagged = on.iter().copied().find(|&i| plan.ports[i].vlan.is_empty());
+        let tagged = on.iter().any(|&i| !plan.ports[i].vlan.is_empty());
+        for &i in &on {
+            let port = &plan.ports[i];
             view.ports.push(PortView {
                 id: port_ids[i],
+                name: port.name.clone(),
                 interface: port.interface.clone(),
+                vlan: port.vlan.clone(),
+                domain: plan.domain_name(port.domain).to_string(),
                 role: role_name(port.role),
-                ifindex: 0,
-                absent: true,
+                ifindex,
+                absent,
             });
+        }
+        if absent {
+            // No map entry: nothing arrives on it, and nothing is sent
+            // through it (the kernel dropped its device map entry).
             continue;
         }
-        let ifindex = host.ifindex(&port.interface)?;
-        d.ports.insert(
-            ifindex,
+        let entry = |i: usize| PortEntry {
+            role: plan.ports[i].role.code(),
+            id: port_ids[i],
+            domain: domain_id(plan.ports[i].domain),
+            flags: 0,
+        };
+        let mut own = untagged.map_or(
             PortEntry {
-                role: port.role.code(),
-                id: port_ids[i],
+                flags: edge_common::port_flags::NO_UNTAGGED,
                 ..PortEntry::default()
             },
+            entry,
         );
-        view.ports.push(PortView {
-            id: port_ids[i],
-            interface: port.interface.clone(),
-            role: role_name(port.role),
-            ifindex,
-            absent: false,
-        });
+        if tagged {
+            own.flags |= edge_common::port_flags::TAGGED;
+        }
+        d.ports.insert(ifindex, own);
+        for &i in on.iter().filter(|&&i| !plan.ports[i].vlan.is_empty()) {
+            let tag = |n: usize| {
+                plan.ports[i]
+                    .vlan
+                    .get(n)
+                    .map_or(0, |v| edge_common::VLAN_PRESENT | v)
+            };
+            d.lports.insert(
+                edge_common::LportKey {
+                    ifindex,
+                    outer: tag(0),
+                    inner: tag(1),
+                },
+                entry(i),
+            );
+        }
     }
     let mut unresolved = BTreeSet::new();
     let mut next_hops = BTreeSet::new();
@@ -384,6 +440,9 @@ pub fn compile_on(
                 id: pop_ids[i],
                 name: pop.name.clone(),
                 interface: pop.interface.clone(),
+                port: pop.port.map(|p| plan.ports[p as usize].name.clone()),
+                vlan: pop.vlan.to_string(),
+                domain: plan.domain_name(pop.domain).to_string(),
                 mac: format!("{} (interface gone)", mac_text(pop.mac)),
                 encap: Vec::new(),
                 region: pop.region.as_ref().map(|r| r.to_string()),
@@ -424,8 +483,24 @@ pub fn compile_on(
             dst_mac: pop.mac,
             // An IP packet is at most 65535 bytes: a larger MTU never binds.
             mtu: mtu.min(u32::from(u16::MAX)) as u16,
+            domain: domain_id(pop.domain),
             ..Pop::default()
         };
+        match &pop.vlan {
+            EgressVlan::Keep => {}
+            EgressVlan::Set(tags) => {
+                entry.vlan_mode = edge_common::vlan_mode::SET;
+                entry.vlan_count = tags.len() as u8;
+                for (slot, &t) in entry.vlan.iter_mut().zip(tags) {
+                    *slot = t;
+                }
+            }
+            EgressVlan::Push(t) => {
+                entry.vlan_mode = edge_common::vlan_mode::PUSH;
+                entry.vlan_count = 1;
+                entry.vlan[0] = *t;
+            }
+        }
         let mut mac = mac_text(pop.mac);
         if let Some(ip) = pop.next_hop {
             next_hops.insert((ifindex, ip));
@@ -470,6 +545,9 @@ pub fn compile_on(
             id: pop_ids[i],
             name: pop.name.clone(),
             interface: pop.interface.clone(),
+            port: pop.port.map(|p| plan.ports[p as usize].name.clone()),
+            vlan: pop.vlan.to_string(),
+            domain: plan.domain_name(pop.domain).to_string(),
             mac,
             encap,
             region: pop.region.as_ref().map(|r| r.to_string()),
@@ -528,8 +606,27 @@ pub fn compile_on(
         })
         .collect();
     drop(held);
+    // The private domains' prefixes keep theirs too, by (domain, network).
+    let held_private: std::collections::HashMap<(u32, IpNet), u32> = current
+        .domain_prefixes
+        .iter()
+        .filter(|(_, e)| e.slot != 0 && e.slot < limit)
+        .map(|(k, e)| (*k, e.slot))
+        .collect();
+    let mut private_slots: Vec<Option<u32>> = plan
+        .domain_prefixes
+        .iter()
+        .map(|(d, p)| {
+            let slot = *held_private.get(&(domain_id(Some(*d)), p.net))?;
+            (!std::mem::replace(&mut taken[slot as usize], true)).then_some(slot)
+        })
+        .collect();
     let mut free = (1..limit).filter(|&s| !taken[s as usize]);
-    for s in slots.iter_mut().filter(|s| s.is_none()) {
+    for s in slots
+        .iter_mut()
+        .chain(private_slots.iter_mut())
+        .filter(|s| s.is_none())
+    {
         *s = Some(free.next().unwrap_or(0));
     }
     let policy_names: Vec<Arc<str>> = plan
@@ -592,6 +689,37 @@ pub fn compile_on(
     }
     view.prefixes = Arc::new(prefixes);
     view.more_specific = Arc::new(more);
+    // The private domains' prefixes: classified by destination only, so
+    // no protection; their own selection tables.
+    let mut private_rows = Vec::with_capacity(plan.domain_prefixes.len());
+    for (i, ((dom, p), slot)) in plan.domain_prefixes.iter().zip(private_slots).enumerate() {
+        let slot = slot.expect("assigned above");
+        let entry = PrefixEntry {
+            allowed_ports: 0,
+            slot,
+            policy: layout.domain_table[i].map_or(0, |k| table_ids[k as usize]),
+            preference: preference::MICROSOFT,
+            dscp: p.dscp.unwrap_or(DSCP_KEEP),
+            _pad: [0; 6],
+        };
+        d.domain_prefixes
+            .insert((domain_id(Some(*dom)), p.net), entry);
+        let registration = registrations
+            .entry(p.registration.as_str())
+            .or_insert_with(|| Arc::from(p.registration.as_str()))
+            .clone();
+        private_rows.push((
+            plan.domains[*dom as usize].clone(),
+            prefix_row(plan, p, registration, &policy_names, slot),
+        ));
+    }
+    view.domain_prefixes = Arc::new(private_rows);
+    view.domains = plan
+        .domains
+        .iter()
+        .cloned()
+        .zip(domain_ids.iter().copied())
+        .collect();
     let v4 = d.prefixes.keys().filter(|n| n.addr().is_ipv4()).count() as u32;
     let v6 = d.prefixes.len() as u32 - v4;
     view.maps = vec![
@@ -604,6 +732,22 @@ pub fn compile_on(
             limits::MAX_POLICIES,
         ),
         (map_names::PORTS, plan.ports.len() as u32, limits::MAX_PORTS),
+        (
+            map_names::DOMAIN_V4,
+            d.domain_prefixes
+                .keys()
+                .filter(|(_, n)| n.addr().is_ipv4())
+                .count() as u32,
+            limits::MAX_DOMAIN_PREFIXES,
+        ),
+        (
+            map_names::DOMAIN_V6,
+            d.domain_prefixes
+                .keys()
+                .filter(|(_, n)| n.addr().is_ipv6())
+                .count() as u32,
+            limits::MAX_DOMAIN_PREFIXES,
+        ),
         (
             map_names::LOCAL_V4,
             d.locals.iter().filter(|a| a.is_ipv4()).count() as u32,

@@ -498,10 +498,12 @@ fn same_but_prefixes(a: &Plan, b: &Plan) -> bool {
         backbone_exit,
         transit_exit,
         encap_ttl,
+        domains,
         ports,
         pops,
         policies,
         prefixes: _,
+        domain_prefixes,
         route_sources,
         registrations,
         bmp_listen,
@@ -522,6 +524,8 @@ fn same_but_prefixes(a: &Plan, b: &Plan) -> bool {
         && *backbone_exit == b.backbone_exit
         && *transit_exit == b.transit_exit
         && *encap_ttl == b.encap_ttl
+        && *domains == b.domains
+        && *domain_prefixes == b.domain_prefixes
         && *ports == b.ports
         && *pops == b.pops
         && *policies == b.policies

@@ -3,7 +3,9 @@
 
 use std::net::IpAddr;
 
-use edge_common::{NO_POP, PolicyTable, Pop, PortEntry, PrefixEntry, Settings, preference};
+use edge_common::{
+    LportKey, NO_POP, PolicyTable, Pop, PortEntry, PrefixEntry, Settings, preference,
+};
 use ipnet::IpNet;
 
 use super::{Desired, MapWriter};
@@ -128,5 +130,29 @@ impl MapWriter for Memory {
         self.step()?;
         self.reset.push(slot);
         Ok(())
+    }
+    fn set_lport(&mut self, key: LportKey, entry: PortEntry) -> Result<(), MapsError> {
+        self.step()?;
+        self.maps.lports.insert(key, entry);
+        Ok(())
+    }
+    fn del_lport(&mut self, key: LportKey) -> Result<bool, MapsError> {
+        self.step()?;
+        Ok(self.maps.lports.remove(&key).is_some())
+    }
+    fn set_domain_prefix(
+        &mut self,
+        domain: u32,
+        net: IpNet,
+        entry: PrefixEntry,
+    ) -> Result<(), MapsError> {
+        self.check_prefix(&entry);
+        self.step()?;
+        self.maps.domain_prefixes.insert((domain, net), entry);
+        Ok(())
+    }
+    fn del_domain_prefix(&mut self, domain: u32, net: IpNet) -> Result<bool, MapsError> {
+        self.step()?;
+        Ok(self.maps.domain_prefixes.remove(&(domain, net)).is_some())
     }
 }

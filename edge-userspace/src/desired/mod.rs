@@ -13,6 +13,8 @@ pub mod delta;
 #[cfg(any(test, feature = "fuzzing"))]
 pub(crate) mod memory;
 pub mod state;
+#[cfg(test)]
+mod tests_domains;
 mod view;
 
 use std::{
@@ -23,7 +25,7 @@ use std::{
 use anyhow::Result;
 pub use apply::*;
 pub use compile::*;
-use edge_common::{PolicyTable, Pop, PortEntry, PrefixEntry, Settings, limits};
+use edge_common::{LportKey, PolicyTable, Pop, PortEntry, PrefixEntry, Settings, limits};
 use ipnet::IpNet;
 use state::{Ids, State};
 pub use view::*;
@@ -34,13 +36,18 @@ use crate::dataplane::{MapsError, maps::Tables};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Desired {
     pub settings: Settings,
-    /// ifindex → port.
+    /// ifindex → the interface's port entry (its untagged port, and
+    /// whether tagged frames are looked up in `lports`).
     pub ports: BTreeMap<u32, PortEntry>,
+    /// (ifindex, tags) → logical port, for tagged frames.
+    pub lports: BTreeMap<LportKey, PortEntry>,
     /// PoP id → next hop; unused ids hold `Pop::default()`.
     pub pops: Vec<Pop>,
     /// Policy id → table; unused ids hold `PolicyTable::default()` (all `NO_POP`).
     pub policies: Vec<PolicyTable>,
     pub prefixes: BTreeMap<IpNet, PrefixEntry>,
+    /// (private domain id, network) → prefix.
+    pub domain_prefixes: BTreeMap<(u32, IpNet), PrefixEntry>,
     pub locals: BTreeSet<IpAddr>,
 }
 
@@ -52,6 +59,8 @@ impl Default for Desired {
             pops: vec![Pop::default(); limits::MAX_POPS as usize],
             policies: vec![PolicyTable::default(); limits::MAX_POLICIES as usize],
             prefixes: BTreeMap::new(),
+            lports: BTreeMap::new(),
+            domain_prefixes: BTreeMap::new(),
             locals: BTreeSet::new(),
         }
     }
@@ -63,6 +72,12 @@ pub fn dump(tables: &Tables) -> Result<Desired, MapsError> {
         settings: tables.settings()?,
         ports: tables.ports()?.into_iter().collect(),
         prefixes: tables.prefixes()?.into_iter().collect(),
+        lports: tables.lports()?.into_iter().collect(),
+        domain_prefixes: tables
+            .domain_prefixes()?
+            .into_iter()
+            .map(|(d, n, e)| ((d, n), e))
+            .collect(),
         locals: tables.locals()?.into_iter().collect(),
         ..Desired::default()
     };

@@ -39,6 +39,9 @@ pub struct Ids {
     pub pops: BTreeMap<String, u32>,
     #[serde(default, deserialize_with = "unique_names")]
     pub policies: BTreeMap<String, u32>,
+    /// Private domains (ids from 1; 0 is the public domain).
+    #[serde(default, deserialize_with = "unique_names")]
+    pub domains: BTreeMap<String, u32>,
 }
 
 impl Ids {

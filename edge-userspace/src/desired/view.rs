@@ -19,6 +19,10 @@ pub struct View {
     pub pops: Vec<PopView>,
     pub policies: Vec<PolicyView>,
     pub prefixes: Arc<Vec<PrefixView>>,
+    /// The private domains: (name, id in the maps).
+    pub domains: Vec<(String, u32)>,
+    /// The private domains' prefixes: (domain name, row).
+    pub domain_prefixes: Arc<Vec<(String, PrefixView)>>,
     /// More-specific entries subnet policies add: (network, table id).
     pub more_specific: Arc<Vec<(IpNet, u32)>>,
     pub default_action: &'static str,
@@ -80,7 +84,13 @@ pub struct RoutesView {
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct PortView {
     pub id: u32,
+    /// The port's name (the interface's, unless tagged or named).
+    pub name: String,
     pub interface: String,
+    /// VLAN tags, outermost first; empty: untagged.
+    pub vlan: Vec<u16>,
+    /// `public`, or a private domain's name.
+    pub domain: String,
     pub role: &'static str,
     /// 0 while the interface is absent (deleted or renamed away).
     pub ifindex: u32,
@@ -93,6 +103,12 @@ pub struct PopView {
     pub id: u32,
     pub name: String,
     pub interface: String,
+    /// The port it was given by, if any.
+    pub port: Option<String>,
+    /// The tags of frames sent to it: `keep`, `untagged`, `set 100.20`, `push 300`.
+    pub vlan: String,
+    /// `public`, or its port's private domain.
+    pub domain: String,
     pub mac: String,
     pub encap: Vec<String>,
     pub region: Option<String>,
@@ -150,6 +166,39 @@ pub struct PrefixView {
 }
 
 impl View {
+    /// This view seen from one domain (`public` or a private domain's
+    /// name): its prefixes as `prefixes`, its ports and PoPs only.
+    /// `None` for a domain the config does not declare.
+    pub fn in_domain(&self, domain: &str) -> Option<View> {
+        let prefixes: Vec<PrefixView> = if domain == "public" {
+            self.prefixes.to_vec()
+        } else if self.domains.iter().any(|(n, _)| n == domain) {
+            self.domain_prefixes
+                .iter()
+                .filter(|(d, _)| d == domain)
+                .map(|(_, p)| p.clone())
+                .collect()
+        } else {
+            return None;
+        };
+        let mut v = self.clone();
+        if domain != "public" {
+            v.more_specific = Arc::new(Vec::new());
+        }
+        v.prefixes = Arc::new(prefixes);
+        v.ports.retain(|p| p.domain == domain);
+        v.pops.retain(|p| p.domain == domain);
+        Some(v)
+    }
+
+    /// The id of private domain `name` in the maps.
+    pub fn domain_id(&self, name: &str) -> Option<u32> {
+        self.domains
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, id)| *id)
+    }
+
     pub fn pop_name(&self, id: u32) -> Option<&str> {
         self.pops
             .iter()

@@ -482,10 +482,19 @@ pub fn render(
         "port_received",
         "received on each port",
         stats.ports.iter().map(|&(id, c)| {
-            let (name, role) = view.port(id).map_or((id.to_string(), "unknown"), |p| {
-                (p.interface.clone(), p.role)
-            });
-            (vec![("port", name), ("role", role.to_string())], c)
+            let (name, role, domain) = view
+                .port(id)
+                .map_or((id.to_string(), "unknown", "public".to_string()), |p| {
+                    (p.name.clone(), p.role, p.domain.clone())
+                });
+            (
+                vec![
+                    ("port", name),
+                    ("role", role.to_string()),
+                    ("domain", domain),
+                ],
+                c,
+            )
         }),
     );
     let gauge = |r: &mut Registry, name: &str, help: &str, value: i64| {
@@ -881,7 +890,10 @@ mod tests {
             generation: 3,
             ports: vec![PortView {
                 id: 0,
+                name: "bb0".into(),
                 interface: "bb0".into(),
+                vlan: vec![],
+                domain: "public".into(),
                 role: "backbone",
                 ifindex: 7,
                 absent: false,
@@ -890,6 +902,9 @@ mod tests {
                 id: 0,
                 name: "ams".into(),
                 interface: "bb0".into(),
+                port: None,
+                vlan: "keep".into(),
+                domain: "public".into(),
                 mac: "02:00:00:00:00:01".into(),
                 encap: vec![],
                 region: None,
@@ -985,7 +1000,7 @@ mod tests {
             "edge_registration_packets_total{registration=\"contoso\"} 7",
             "edge_registration_bytes_total{registration=\"contoso\"} 700",
             "edge_pop_packets_total{pop=\"ams\"} 7",
-            "edge_port_received_packets_total{port=\"bb0\",role=\"backbone\"} 7",
+            "edge_port_received_packets_total{port=\"bb0\",role=\"backbone\",domain=\"public\"} 7",
             "edge_build_info{version=\"0.1.0\"} 1",
             "edge_uptime_seconds 42",
             "edge_registered_prefixes 1",

@@ -112,6 +112,11 @@ pub struct PlannedRegistration {
     /// while an origin or sub-prefix hijack of it is active
     /// (`hold_on_hijack`); empty: never held.
     pub hold_on_hijack: Vec<u32>,
+    /// The connection's continent (a region path) and reach: with
+    /// `Scope::Continent`, every PoP its prefixes' policies may choose is
+    /// at or below it (validated). `None`: no scope.
+    pub continent: Option<Region>,
+    pub scope: Scope,
 }
 
 /// `[latency]`: passive customer round-trip times (docs/monitoring.md).
@@ -407,13 +412,19 @@ pub struct Plan {
     /// The transit exit (internet preference).
     pub transit_exit: Option<Exit>,
     pub encap_ttl: u8,
-    /// Port id = index.
+    /// The private routing domains, by name; a domain's index here is
+    /// `PlannedPort::domain` and friends (the public domain is `None`).
+    pub domains: Vec<String>,
+    /// Port index = index (ids are assigned by name when compiled).
     pub ports: Vec<PlannedPort>,
     /// PoP id = index.
     pub pops: Vec<PlannedPop>,
     /// Policy id = index.
     pub policies: Vec<PlannedPolicy>,
     pub prefixes: Vec<PlannedPrefix>,
+    /// The private domains' prefixes (config only): the domain's index
+    /// in `domains`, and the prefix (its policy one of that domain's).
+    pub domain_prefixes: Vec<(u32, PlannedPrefix)>,
     pub route_sources: Vec<PlannedRouteSource>,
     /// Route analytics: who may announce each registration's prefixes.
     pub registrations: Vec<PlannedRegistration>,
@@ -433,14 +444,107 @@ pub struct Plan {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlannedPort {
+    /// Unique: `name`, else the interface, or `interface.VID[.VID]` for a
+    /// tagged port.
+    pub name: String,
     pub interface: String,
     pub role: Role,
+    /// The port's VLAN tags, outermost first (VIDs 1-4094); empty: the
+    /// interface's untagged frames (and, on an interface without tagged
+    /// ports, every frame).
+    pub vlan: Vec<u16>,
+    /// Private domain (index into `Plan::domains`); `None`: public.
+    pub domain: Option<u32>,
+}
+
+impl Plan {
+    /// The interfaces the ports are on, each once, in the order of their
+    /// first port: what XDP is attached to.
+    pub fn interfaces(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
+        for p in &self.ports {
+            if !out.contains(&p.interface.as_str()) {
+                out.push(&p.interface);
+            }
+        }
+        out
+    }
+
+    /// The name of private domain `d` (`None`: `public`).
+    pub fn domain_name(&self, d: Option<u32>) -> &str {
+        d.and_then(|d| self.domains.get(d as usize))
+            .map_or("public", String::as_str)
+    }
+}
+
+impl PlannedPort {
+    /// The default name of a port on `interface` with tags `vlan`.
+    pub fn default_name(interface: &str, vlan: &[u16]) -> String {
+        let mut name = interface.to_string();
+        for v in vlan {
+            name.push_str(&format!(".{v}"));
+        }
+        name
+    }
+}
+
+/// The VLAN tags of frames sent to a PoP.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum EgressVlan {
+    /// As received.
+    #[default]
+    Keep,
+    /// Exactly these (outermost first; empty: untagged).
+    Set(Vec<u16>),
+    /// This tag pushed outside the received ones.
+    Push(u16),
+}
+
+impl fmt::Display for EgressVlan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EgressVlan::Keep => f.write_str("keep"),
+            EgressVlan::Set(v) if v.is_empty() => f.write_str("untagged"),
+            EgressVlan::Set(v) => {
+                let v: Vec<String> = v.iter().map(u16::to_string).collect();
+                write!(f, "set {}", v.join("."))
+            }
+            EgressVlan::Push(v) => write!(f, "push {v}"),
+        }
+    }
+}
+
+/// A registration's reach (ExpressRoute's standard and premium).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    /// Only PoPs in the registration's continent.
+    #[default]
+    Continent,
+    /// Any PoP (premium).
+    Global,
+}
+
+impl Scope {
+    pub fn name(self) -> &'static str {
+        match self {
+            Scope::Continent => "continent",
+            Scope::Global => "global",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlannedPop {
     pub name: String,
+    /// The egress interface (the named port's, for a PoP given by `port`).
     pub interface: String,
+    /// The port it was given by (`port = "NAME"`), index into `Plan::ports`.
+    pub port: Option<u32>,
+    /// The tags of frames sent to it.
+    pub vlan: EgressVlan,
+    /// Its port's private domain; `None`: public.
+    pub domain: Option<u32>,
     /// The next hop's MAC (zero when `next_hop` gives its address instead).
     pub mac: [u8; 6],
     /// The next hop's address: its MAC comes from the neighbour table.
@@ -470,6 +574,8 @@ pub struct PlannedPolicy {
     pub fallback: Fallback,
     /// Performance method only.
     pub hysteresis: Hysteresis,
+    /// The private domain of its members (all in one); `None`: public.
+    pub domain: Option<u32>,
 }
 
 /// What a policy member points at.

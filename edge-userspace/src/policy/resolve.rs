@@ -102,6 +102,9 @@ pub struct Layout {
     pub keys: Vec<TableKey>,
     /// By prefix index: the index into `keys` of its table (`None`: no policy).
     pub prefix_table: Vec<Option<u32>>,
+    /// By index in `Plan::domain_prefixes`: the index into `keys` of its
+    /// table (private domains have no subnet policies).
+    pub domain_table: Vec<Option<u32>>,
     /// Entries subnet policies add, by prefix, then in mapping order.
     pub more_specific: Vec<MoreSpecific>,
     /// Index into `keys` of the backbone exit's table.
@@ -231,6 +234,14 @@ impl Layout {
                 }
             }
         }
+        let domain_raw: Vec<Option<u32>> = plan
+            .domain_prefixes
+            .iter()
+            .map(|(_, prefix)| {
+                let p = prefix.policy?;
+                Some(intern(key_of(p, &prefix.region, None)))
+            })
+            .collect();
         let mut exit_key = |kind: ExitKind, exit: Option<crate::plan::Exit>| {
             exit.map(|e| {
                 intern(TableKey {
@@ -256,6 +267,10 @@ impl Layout {
             .collect();
         Layout {
             prefix_table: raw.iter().map(|k| k.map(|k| place[k as usize])).collect(),
+            domain_table: domain_raw
+                .iter()
+                .map(|k| k.map(|k| place[k as usize]))
+                .collect(),
             more_specific: extra
                 .iter()
                 .map(|&(prefix, net, k)| MoreSpecific {

@@ -77,8 +77,8 @@ pub(super) fn simple<T: Serialize + DeserializeOwned>(
 }
 
 /// `prefix lookup`: exit code 3 for an address no prefix covers.
-pub(super) fn lookup(cli: &Cli, address: IpAddr) -> Result<ExitCode> {
-    let r: Response<Lookup> = call(cli, &Request::PrefixLookup { address })?;
+pub(super) fn lookup(cli: &Cli, address: IpAddr, domain: Option<String>) -> Result<ExitCode> {
+    let r: Response<Lookup> = call(cli, &Request::PrefixLookup { address, domain })?;
     if !r.ok {
         return failed(cli, &r);
     }

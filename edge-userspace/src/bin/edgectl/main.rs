@@ -119,6 +119,10 @@ struct Filters {
     /// Only the prefixes from this source (route: any route table's).
     #[arg(long, value_parser = ["config", "live", "route"])]
     source: Option<String>,
+    /// A private domain's prefixes, ports and PoPs (`public`: the public
+    /// domain's); without it, the public prefixes and every port and PoP.
+    #[arg(long, value_name = "NAME")]
+    domain: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -168,7 +172,12 @@ enum PrefixCommand {
     Show { prefix: IpNet },
     /// What a packet to or from ADDRESS gets right now: prefix, preference,
     /// policy and the PoPs of its selection table.
-    Lookup { address: IpAddr },
+    Lookup {
+        address: IpAddr,
+        /// Look ADDRESS up in this private domain (`public`: the default).
+        #[arg(long, value_name = "NAME")]
+        domain: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -434,6 +443,7 @@ fn run(cli: &Cli) -> Result<ExitCode> {
                 registration: f.registration,
                 within: f.within,
                 source: f.source,
+                domain: f.domain,
             };
             commands::stats(cli, *watch, *interval, request)
         }
@@ -460,13 +470,16 @@ fn run(cli: &Cli) -> Result<ExitCode> {
                     registration: f.registration,
                     within: f.within,
                     source: f.source,
+                    domain: f.domain,
                 };
                 list::prefix_list(cli, request)
             }
             PrefixCommand::Show { prefix } => {
                 simple(cli, Request::PrefixShow { prefix: *prefix }, render::prefix)
             }
-            PrefixCommand::Lookup { address } => commands::lookup(cli, *address),
+            PrefixCommand::Lookup { address, domain } => {
+                commands::lookup(cli, *address, domain.clone())
+            }
         },
         Command::Pop(p) => match p {
             PopCommand::List => simple(cli, Request::PopList {}, render::pop_list),

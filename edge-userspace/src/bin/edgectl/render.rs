@@ -452,7 +452,9 @@ pub(super) fn pop_list(v: &PopList) -> String {
             vec![
                 p.id.to_string(),
                 p.name.clone(),
+                p.domain.clone(),
                 p.interface.clone(),
+                p.vlan.clone(),
                 p.mac.clone(),
                 or_dash(p.mtu),
                 match &h.down_reason {
@@ -474,7 +476,9 @@ pub(super) fn pop_list(v: &PopList) -> String {
     let head = [
         "id",
         "pop",
+        "domain",
         "interface",
+        "vlan",
         "next hop",
         "mtu",
         "state",
@@ -483,7 +487,7 @@ pub(super) fn pop_list(v: &PopList) -> String {
         "loss",
         "encapsulation",
     ];
-    grid(Some(&head), rows, &[0, 4], "")
+    grid(Some(&head), rows, &[0, 6], "")
 }
 
 pub(super) fn policy_list(v: &PolicyList) -> String {
@@ -582,9 +586,22 @@ pub(super) fn status(v: &Status) -> String {
     out += &grid(
         None,
         v.ports.iter().map(|p| {
+            let vlan = if p.vlan.is_empty() {
+                "untagged".to_string()
+            } else {
+                let v: Vec<String> = p.vlan.iter().map(u16::to_string).collect();
+                format!("vlan {}", v.join("."))
+            };
             vec![
+                if p.name.is_empty() {
+                    p.interface.clone()
+                } else {
+                    p.name.clone()
+                },
                 p.interface.clone(),
+                vlan,
                 p.role.clone(),
+                format!("domain {}", p.domain),
                 if p.absent {
                     "absent".to_string()
                 } else {
@@ -689,6 +706,9 @@ pub(super) fn status(v: &Status) -> String {
 
 pub(super) fn lookup(address: IpAddr, v: &Lookup) -> String {
     let r = match v {
+        Lookup::Unregistered(u) if u.domain != "public" => {
+            return format!("{address}: no prefix of domain {} (dropped)\n", u.domain);
+        }
         Lookup::Unregistered(u) => {
             return format!(
                 "{address}: no registered prefix (default action {})\n",
@@ -703,6 +723,19 @@ pub(super) fn lookup(address: IpAddr, v: &Lookup) -> String {
         or_dash(r.registration.as_deref()),
         or_dash(r.source.as_deref())
     );
+    if r.domain != "public" {
+        // A private domain: by destination only, the policy's table.
+        let _ = writeln!(out, "  domain           {}", r.domain);
+        let _ = writeln!(out, "  policy           {}", or_dash(r.policy.as_deref()));
+        let _ = writeln!(
+            out,
+            "  dscp             {}",
+            r.dscp.map_or("keep".into(), |d| d.to_string())
+        );
+        out += "  by flow:\n";
+        out += &table(&r.toward_customer);
+        return out;
+    }
     let _ = writeln!(out, "  preference       {}", r.preference);
     let _ = writeln!(out, "  policy           {}", or_dash(r.policy.as_deref()));
     let _ = writeln!(
@@ -856,6 +889,7 @@ mod tests {
 
     fn pop(id: u32, name: &str, mac: &str, state: &str, up: bool, drained: bool) -> Pop {
         Pop {
+            domain: "public".into(),
             drained,
             encap: Vec::new(),
             health: Health {
@@ -874,8 +908,10 @@ mod tests {
             mac: mac.into(),
             mtu: Some(1500),
             name: name.into(),
+            port: None,
             probe: None,
             region: None,
+            vlan: "keep".into(),
         }
     }
 

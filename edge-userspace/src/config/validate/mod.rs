@@ -16,7 +16,21 @@ use toml::Spanned;
 use super::{Invalid, Problem, schema::*};
 use crate::plan::*;
 
+/// The built-in domain's name.
+pub(super) const PUBLIC: &str = "public";
+
+/// A name of a domain or port: it appears in metrics labels and CLI
+/// arguments, so it is kept plain.
+pub(super) fn valid_name(name: &str) -> bool {
+    (1..=63).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
 pub(crate) struct Validator {
+    /// The private domain of each PoP (by plan index), once PoPs are read.
+    pub(super) pop_domains: Vec<Option<u32>>,
     /// Length of the config file's own text; entries past it are live changes.
     pub(super) base_len: usize,
     /// Byte offset where each line starts (line n at index n - 1).
@@ -31,6 +45,7 @@ impl Validator {
         let mut newlines = vec![0];
         newlines.extend(text.match_indices('\n').map(|(i, _)| i + 1));
         Self {
+            pop_domains: Vec::new(),
             base_len: text.len(),
             newlines,
             problems: Vec::new(),
@@ -79,19 +94,21 @@ impl Validator {
     }
 
     pub(super) fn run(mut self, file: File) -> Result<Plan, Invalid> {
-        let ports = self.ports(&file.ports);
+        let domains = self.domains(&file.domains);
+        let ports = self.ports(&file.ports, &domains);
         let port_ids: HashMap<&str, u32> = ports
             .iter()
             .enumerate()
-            .map(|(i, p)| (p.interface.as_str(), i as u32))
+            .map(|(i, p)| (p.name.as_str(), i as u32))
             .collect();
-        let pops = self.pops(&file.pops, &port_ids);
+        let pops = self.pops(&file.pops, &ports, &port_ids);
+        self.pop_domains = pops.iter().map(|p| p.domain).collect();
         let pop_ids: HashMap<&str, u32> = pops
             .iter()
             .enumerate()
             .map(|(i, p)| (p.name.as_str(), i as u32))
             .collect();
-        let mut policies = self.policies(&file.policies, &pops);
+        let mut policies = self.policies(&file.policies, &pops, &domains);
         let fwd = &file.forwarding;
         let configured = file.policies.len();
         let backbone_exit = self.exit(fwd, ExitKind::Backbone, &pop_ids, &mut policies, configured);
@@ -108,13 +125,14 @@ impl Validator {
             }
         };
         let limits = self.limits(&file.limits);
-        let prefixes = self.prefixes(
+        let (prefixes, domain_prefixes) = self.prefixes(
             &file.prefixes,
             &ports,
             &port_ids,
             &pop_ids,
             &mut policies,
             limits,
+            &domains,
         );
         let route_sources = self.route_sources(
             &file.route_sources,
@@ -139,8 +157,15 @@ impl Validator {
             },
         };
 
-        let registrations =
-            self.registrations(&file.registrations, &prefixes, &route_sources, &ports);
+        let registrations = self.registrations(
+            &file.registrations,
+            &prefixes,
+            &domain_prefixes,
+            &route_sources,
+            &ports,
+            &policies,
+            &pops,
+        );
         let bmp_listen = self.bmp(file.bmp.as_ref(), &file.registrations);
         let latency = self.latency(file.latency.as_ref(), &file.registrations);
 
@@ -169,10 +194,12 @@ impl Validator {
             backbone_exit,
             transit_exit,
             encap_ttl,
+            domains,
             ports,
             pops,
             policies,
             prefixes,
+            domain_prefixes,
             route_sources,
             registrations,
             bmp_listen,
@@ -225,6 +252,8 @@ impl Validator {
         for (i, policy) in policies.iter_mut().enumerate() {
             let configured = config.get(i).and_then(|c| c.fallback.as_ref());
             policy.fallback = match configured {
+                // A private domain's `transit` is refused already.
+                Some(_) if policy.domain.is_some() => Fallback::Pass,
                 Some(f) if *f.get_ref() == Fallback::Transit && !transit_exit => {
                     self.bad(
                         Some(f.span()),
@@ -246,7 +275,7 @@ impl Validator {
                     Fallback::Pass
                 }
                 Some(f) => *f.get_ref(),
-                None if transit_exit => Fallback::Transit,
+                None if transit_exit && policy.domain.is_none() => Fallback::Transit,
                 None => Fallback::Pass,
             };
         }
@@ -300,7 +329,10 @@ impl Validator {
                 );
                 return None;
             }
-            (Some(&pop_id), _) => pop_policy(policies, pop, pop_id),
+            (Some(&pop_id), _) => {
+                let domain = self.pop_domains.get(pop_id as usize).copied().flatten();
+                pop_policy(policies, pop, pop_id, domain)
+            }
             (None, Some(id)) => id as u32,
             (None, None) => {
                 self.bad(
@@ -314,6 +346,15 @@ impl Validator {
             self.bad(
                 Some(name.span()),
                 format!("{key}: policy {text:?} is a subnet policy, which maps customer addresses; an exit needs another method"),
+            );
+            return None;
+        }
+        if policies[id as usize].domain.is_some() {
+            self.bad(
+                Some(name.span()),
+                format!(
+                    "{key}: {text:?} is in a private domain; the exits are the public domain's"
+                ),
             );
             return None;
         }

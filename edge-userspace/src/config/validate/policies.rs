@@ -4,7 +4,7 @@ use std::{collections::HashMap, ops::Range, time::Duration};
 
 use toml::Spanned;
 
-use super::{super::schema::*, Validator, prefixes::dscp_by_name};
+use super::{super::schema::*, PUBLIC, Validator, prefixes::dscp_by_name};
 use crate::plan::*;
 
 /// The attribute keys shared by `[[prefixes]]` and `[[route_sources]]`.
@@ -30,6 +30,7 @@ impl Validator {
         &mut self,
         policies: &[PolicyConfig],
         pops: &[PlannedPop],
+        domains: &[String],
     ) -> Vec<PlannedPolicy> {
         let pop_ids: HashMap<&str, u32> = pops
             .iter()
@@ -236,10 +237,95 @@ impl Validator {
                 // Set once the exits are known (`fallbacks`).
                 fallback: Fallback::Pass,
                 hysteresis,
+                // Set below, once every member is known.
+                domain: None,
             });
         }
         self.nesting(policies, &out);
+        self.policy_domains(policies, &mut out, pops, domains);
         out
+    }
+
+    /// Each policy's domain: the one its PoPs and nested policies are in.
+    /// A policy mixing domains is refused (traffic of one domain would
+    /// leave through another's ports); so is a subnet policy or a
+    /// `transit` fallback in a private domain (neither exists there).
+    fn policy_domains(
+        &mut self,
+        config: &[PolicyConfig],
+        policies: &mut [PlannedPolicy],
+        pops: &[PlannedPop],
+        domains: &[String],
+    ) {
+        fn walk(
+            policies: &[PlannedPolicy],
+            pops: &[PlannedPop],
+            at: usize,
+            seen: &mut Vec<bool>,
+            out: &mut Vec<Option<u32>>,
+        ) {
+            if std::mem::replace(&mut seen[at], true) {
+                return;
+            }
+            for m in &policies[at].members {
+                match m.target {
+                    Target::Pop(p) => out.push(pops[p as usize].domain),
+                    Target::Policy(q) => walk(policies, pops, q as usize, seen, out),
+                }
+            }
+        }
+        let name = |d: Option<u32>| d.map_or(PUBLIC, |d| domains[d as usize].as_str());
+        for i in 0..policies.len() {
+            let mut found = Vec::new();
+            walk(
+                policies,
+                pops,
+                i,
+                &mut vec![false; policies.len()],
+                &mut found,
+            );
+            found.sort();
+            found.dedup();
+            let Some(&first) = found.first() else {
+                continue;
+            };
+            if found.len() > 1 {
+                let names: Vec<&str> = found.iter().map(|&d| name(d)).collect();
+                self.bad(
+                    Some(config[i].name.span()),
+                    format!(
+                        "policy {}: its PoPs are in domains {} (a policy's PoPs, nested ones included, are all in one domain)",
+                        policies[i].name,
+                        names.join(", ")
+                    ),
+                );
+                continue;
+            }
+            policies[i].domain = first;
+            if first.is_some() && config[i].method == Method::Subnet {
+                self.bad(
+                    Some(config[i].name.span()),
+                    format!(
+                        "policy {}: subnet policies are for the public domain, and its PoPs are in domain {}",
+                        policies[i].name,
+                        name(first)
+                    ),
+                );
+            }
+            if let Some(f) = &config[i].fallback
+                && first.is_some()
+                && *f.get_ref() == Fallback::Transit
+            {
+                self.bad(
+                    Some(f.span()),
+                    format!(
+                        "policy {}: fallback = \"transit\" would take domain {}'s traffic out of it; a private domain's policy falls back to \"pass\" (dropped and counted, no_next_hop)",
+                        policies[i].name,
+                        name(first)
+                    ),
+                );
+            }
+        }
     }
 
     /// Resolves what a prefix (or a route source) asks for: its policy (a
@@ -273,7 +359,8 @@ impl Validator {
             },
             (None, Some(pop)) => {
                 let pop_id = self.pop_ref(pop, pop_ids, what)?;
-                Some(pop_policy(policies, pop.get_ref(), pop_id))
+                let domain = self.pop_domains.get(pop_id as usize).copied().flatten();
+                Some(pop_policy(policies, pop.get_ref(), pop_id, domain))
             }
             (None, None) if c.preference == Preference::Internet => None,
             (None, None) => {
@@ -304,6 +391,13 @@ impl Validator {
         let mut protect = Vec::new();
         for p in c.protect {
             match port_ids.get(p.get_ref().as_str()) {
+                Some(&id) if ports[id as usize].domain.is_some() => self.bad(
+                    Some(p.span()),
+                    format!(
+                        "{what}: protect names {}, a port of a private domain (protection is the public domain's)",
+                        p.get_ref()
+                    ),
+                ),
                 Some(&id) if ports[id as usize].role == Role::Peering => protect.push(id),
                 Some(_) => self.bad(
                     Some(p.span()),
@@ -329,7 +423,12 @@ impl Validator {
 /// The id of PoP `pop_id`'s one-member policy `pop:NAME` (method
 /// `priority`, fallback `pass`), created on first use: what `pop = "NAME"`
 /// means on a prefix, a route source or an exit.
-pub(super) fn pop_policy(policies: &mut Vec<PlannedPolicy>, name: &str, pop_id: u32) -> u32 {
+pub(super) fn pop_policy(
+    policies: &mut Vec<PlannedPolicy>,
+    name: &str,
+    pop_id: u32,
+    domain: Option<u32>,
+) -> u32 {
     let name = format!("pop:{name}");
     match policies.iter().position(|p| p.name == name) {
         Some(id) => id as u32,
@@ -340,6 +439,7 @@ pub(super) fn pop_policy(policies: &mut Vec<PlannedPolicy>, name: &str, pop_id: 
                 members: vec![Member::pop(pop_id, 1, 1)],
                 fallback: Fallback::Pass,
                 hysteresis: Hysteresis::default(),
+                domain,
             });
             (policies.len() - 1) as u32
         }

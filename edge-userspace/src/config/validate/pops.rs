@@ -10,30 +10,176 @@ use edge_common::limits;
 use macaddr::MacAddr6;
 use toml::Spanned;
 
-use super::{super::schema::*, Validator};
+use super::{super::schema::*, PUBLIC, Validator, valid_name};
 use crate::plan::*;
 
 impl Validator {
-    pub(super) fn ports(&mut self, ports: &[PortConfig]) -> Vec<PlannedPort> {
-        let mut out: Vec<PlannedPort> = Vec::new();
-        for port in ports {
-            let name = port.interface.get_ref();
-            if name.is_empty() || name.len() > 15 {
+    /// `[[domains]]`: the private domains' names, unique, not `public`.
+    pub(super) fn domains(&mut self, domains: &[DomainConfig]) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for d in domains {
+            let name = d.name.get_ref();
+            if !valid_name(name) {
                 self.bad(
-                    Some(port.interface.span()),
-                    format!("interface name {name:?} must be 1-15 characters"),
+                    Some(d.name.span()),
+                    format!("domain name {name:?} must be 1-63 letters, digits, '-', '_' or '.'"),
                 );
-            } else if out.iter().any(|p| &p.interface == name) {
+            } else if name == PUBLIC {
                 self.bad(
-                    Some(port.interface.span()),
-                    format!("port {name} is listed twice"),
+                    Some(d.name.span()),
+                    "domain \"public\" is built in (ports, PoPs and prefixes without a domain are in it); name private domains otherwise",
+                );
+            } else if out.contains(name) {
+                self.bad(
+                    Some(d.name.span()),
+                    format!("domain {name} is declared twice"),
                 );
             } else {
-                out.push(PlannedPort {
-                    interface: name.clone(),
-                    role: port.role,
-                });
+                out.push(name.clone());
             }
+        }
+        // Each private domain needs a port of its own, and the public
+        // domain takes the ids' 0.
+        self.limit("domains", out.len(), limits::MAX_DOMAINS - 1);
+        out
+    }
+
+    /// A `domain = "NAME"` reference: `None` for the public domain.
+    pub(super) fn domain_ref(
+        &mut self,
+        name: Option<&Spanned<String>>,
+        domains: &[String],
+        what: &str,
+    ) -> Result<Option<u32>, ()> {
+        let Some(name) = name else { return Ok(None) };
+        if name.get_ref() == PUBLIC {
+            return Ok(None);
+        }
+        match domains.iter().position(|d| d == name.get_ref()) {
+            Some(i) => Ok(Some(i as u32)),
+            None => {
+                self.bad(
+                    Some(name.span()),
+                    format!(
+                        "{what}: unknown domain {:?} (declare it in [[domains]], or leave the key out for the public domain)",
+                        name.get_ref()
+                    ),
+                );
+                Err(())
+            }
+        }
+    }
+
+    /// A list of VLAN tags (VIDs 1-4094, at most `max`).
+    fn vlan_list(
+        &mut self,
+        v: &Spanned<Vec<Spanned<i64>>>,
+        max: usize,
+        what: &str,
+    ) -> Option<Vec<u16>> {
+        if v.get_ref().len() > max {
+            self.bad(
+                Some(v.span()),
+                format!(
+                    "{what}: vlan has {} tags; at most {max} (an outer and an inner tag)",
+                    v.get_ref().len()
+                ),
+            );
+            return None;
+        }
+        let mut out = Vec::new();
+        for t in v.get_ref() {
+            out.push(self.ranged(t, 1..=4094, &format!("{what}: VLAN id"))? as u16);
+        }
+        Some(out)
+    }
+
+    pub(super) fn ports(&mut self, ports: &[PortConfig], domains: &[String]) -> Vec<PlannedPort> {
+        let mut out: Vec<PlannedPort> = Vec::new();
+        for port in ports {
+            let interface = port.interface.get_ref();
+            if interface.is_empty() || interface.len() > 15 {
+                self.bad(
+                    Some(port.interface.span()),
+                    format!("interface name {interface:?} must be 1-15 characters"),
+                );
+                continue;
+            }
+            let vlan = match &port.vlan {
+                None => Vec::new(),
+                Some(v) if v.get_ref().is_empty() => {
+                    self.bad(
+                        Some(v.span()),
+                        format!(
+                            "port on {interface}: vlan = [] is the untagged port: leave the key out"
+                        ),
+                    );
+                    continue;
+                }
+                Some(v) => match self.vlan_list(v, 2, &format!("port on {interface}")) {
+                    Some(v) => v,
+                    None => continue,
+                },
+            };
+            let name = match &port.name {
+                Some(n) if !valid_name(n.get_ref()) => {
+                    self.bad(
+                        Some(n.span()),
+                        format!(
+                            "port name {:?} must be 1-63 letters, digits, '-', '_' or '.'",
+                            n.get_ref()
+                        ),
+                    );
+                    continue;
+                }
+                Some(n) => n.get_ref().clone(),
+                None => PlannedPort::default_name(interface, &vlan),
+            };
+            let at = port
+                .name
+                .as_ref()
+                .map_or(port.interface.span(), |n| n.span());
+            if out.iter().any(|p| p.name == name) {
+                self.bad(
+                    Some(at),
+                    format!("port {name} is listed twice (ports on one interface need distinct vlan tags, or names)"),
+                );
+                continue;
+            }
+            if let Some(other) = out
+                .iter()
+                .find(|p| &p.interface == interface && p.vlan == vlan)
+            {
+                let tags = if vlan.is_empty() {
+                    "untagged frames".to_string()
+                } else {
+                    format!("vlan {vlan:?}")
+                };
+                self.bad(
+                    Some(
+                        port.vlan
+                            .as_ref()
+                            .map_or(port.interface.span(), |v| v.span()),
+                    ),
+                    format!(
+                        "port {name}: {tags} on {interface} are already port {}'s",
+                        other.name
+                    ),
+                );
+                continue;
+            }
+            let Ok(domain) =
+                self.domain_ref(port.domain.as_ref(), domains, &format!("port {name}"))
+            else {
+                continue;
+            };
+            out.push(PlannedPort {
+                name,
+                interface: interface.clone(),
+                role: port.role,
+                vlan,
+                domain,
+            });
         }
         self.limit("ports", out.len(), limits::MAX_PORTS);
         out
@@ -42,6 +188,7 @@ impl Validator {
     pub(super) fn pops(
         &mut self,
         pops: &[PopConfig],
+        ports: &[PlannedPort],
         port_ids: &HashMap<&str, u32>,
     ) -> Vec<PlannedPop> {
         let mut out: Vec<PlannedPop> = Vec::new();
@@ -55,13 +202,10 @@ impl Validator {
                     format!("PoP {name} is defined twice"),
                 );
             }
-            let interface = pop.interface.get_ref();
-            if !port_ids.contains_key(interface.as_str()) {
-                self.bad(
-                    Some(pop.interface.span()),
-                    format!("PoP {name}: interface {interface} is not a listed port"),
-                );
-            }
+            // On a problem, the rest of the PoP is still checked.
+            let (interface, port, vlan, domain) =
+                self.pop_egress(pop, ports, port_ids).unwrap_or_default();
+            let interface = &interface;
             let mac = match &pop.mac {
                 None => [0; 6],
                 Some(m) => match m.get_ref().parse::<MacAddr6>() {
@@ -135,6 +279,9 @@ impl Validator {
             out.push(PlannedPop {
                 name: name.clone(),
                 interface: interface.clone(),
+                port,
+                vlan,
+                domain,
                 mac,
                 next_hop,
                 encap_ipv4,
@@ -146,6 +293,76 @@ impl Validator {
         }
         self.limit("PoPs", out.len(), limits::MAX_POPS);
         out
+    }
+
+    /// Where a PoP's frames leave: `interface` (an interface some port is
+    /// on; tags kept unless `vlan` or `vlan_push` say otherwise; the
+    /// public domain) or `port` (that port's interface and tags, and its
+    /// domain).
+    #[allow(clippy::type_complexity)]
+    fn pop_egress(
+        &mut self,
+        pop: &PopConfig,
+        ports: &[PlannedPort],
+        port_ids: &HashMap<&str, u32>,
+    ) -> Option<(String, Option<u32>, EgressVlan, Option<u32>)> {
+        let name = pop.name.get_ref();
+        let (interface, port) = match (&pop.interface, &pop.port) {
+            (Some(i), None) => {
+                if !ports.iter().any(|p| &p.interface == i.get_ref()) {
+                    self.bad(
+                        Some(i.span()),
+                        format!("PoP {name}: interface {} is not a listed port", i.get_ref()),
+                    );
+                    return None;
+                }
+                (i.get_ref().clone(), None)
+            }
+            (None, Some(p)) => match port_ids.get(p.get_ref().as_str()) {
+                Some(&id) => (ports[id as usize].interface.clone(), Some(id)),
+                None => {
+                    self.bad(
+                        Some(p.span()),
+                        format!("PoP {name}: unknown port {:?}", p.get_ref()),
+                    );
+                    return None;
+                }
+            },
+            (Some(_), Some(p)) => {
+                self.bad(
+                    Some(p.span()),
+                    format!("PoP {name}: give either interface or port, not both (a port names its interface)"),
+                );
+                return None;
+            }
+            (None, None) => {
+                self.bad(
+                    Some(pop.name.span()),
+                    format!("PoP {name}: needs interface (an interface some port is on) or port (a port by name: its interface, tags and domain)"),
+                );
+                return None;
+            }
+        };
+        let what = format!("PoP {name}");
+        let vlan = match (&pop.vlan, &pop.vlan_push) {
+            (Some(_), Some(p)) => {
+                self.bad(
+                    Some(p.span()),
+                    format!("{what}: give either vlan (the tags frames leave with) or vlan_push (a tag pushed outside the received ones), not both"),
+                );
+                return None;
+            }
+            (Some(v), None) => EgressVlan::Set(self.vlan_list(v, 2, &what)?),
+            (None, Some(p)) => {
+                EgressVlan::Push(self.ranged(p, 1..=4094, &format!("{what}: vlan_push"))? as u16)
+            }
+            (None, None) => match port {
+                Some(id) => EgressVlan::Set(ports[id as usize].vlan.clone()),
+                None => EgressVlan::Keep,
+            },
+        };
+        let domain = port.and_then(|id| ports[id as usize].domain);
+        Some((interface, port, vlan, domain))
     }
 
     /// A PoP's `mtu`: 1280 (the IPv6 minimum, above IPv4's 576 and 68) to

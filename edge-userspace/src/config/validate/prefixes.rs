@@ -142,6 +142,20 @@ impl Validator {
             else {
                 continue;
             };
+            if let Some(id) = policy
+                && policies[id as usize].domain.is_some()
+            {
+                let at = s
+                    .policy
+                    .as_ref()
+                    .or(s.pop.as_ref())
+                    .map_or(s.table.span(), |x| x.span());
+                self.bad(
+                    Some(at),
+                    format!("{what}: {} is in a private domain; routes become prefixes of the public domain", policies[id as usize].name),
+                );
+                continue;
+            }
             out.push(PlannedRouteSource {
                 table: table as u32,
                 family: s.family,
@@ -190,23 +204,112 @@ impl Validator {
         pop_ids: &HashMap<&str, u32>,
         policies: &mut Vec<PlannedPolicy>,
         sizes: Limits,
-    ) -> Vec<PlannedPrefix> {
+        domains: &[String],
+    ) -> (Vec<PlannedPrefix>, Vec<(u32, PlannedPrefix)>) {
         let mut out = Vec::with_capacity(prefixes.len());
+        let mut private = Vec::new();
         let mut seen: HashMap<IpNet, Option<usize>> = HashMap::with_capacity(prefixes.len());
+        let mut seen_private: Vec<HashMap<IpNet, Option<usize>>> =
+            vec![HashMap::new(); domains.len()];
         let (mut v4, mut v6) = (0usize, 0usize);
         for entry in prefixes {
-            let Some(p) = self.prefix(entry, &mut seen, ports, port_ids, pop_ids, policies) else {
+            let Ok(domain) = self.domain_ref(
+                entry.domain.as_ref(),
+                domains,
+                &format!("prefix {}", entry.prefix.get_ref()),
+            ) else {
                 continue;
             };
-            match p.net {
-                IpNet::V4(_) => v4 += 1,
-                IpNet::V6(_) => v6 += 1,
+            if let (Some(d), Some(first)) = (domain, entry.protect.first()) {
+                // Reported alone (the ports it names are not checked).
+                self.bad(
+                    Some(first.span()),
+                    format!("prefix {} (domain {}): protect applies to the public domain (a private domain's traffic is classified by destination, only on its own ports)", entry.prefix.get_ref(), domains[d as usize]),
+                );
+                continue;
             }
-            out.push(p);
+            let seen = match domain {
+                Some(d) => &mut seen_private[d as usize],
+                None => &mut seen,
+            };
+            let Some(p) = self.prefix(entry, seen, ports, port_ids, pop_ids, policies) else {
+                continue;
+            };
+            if !self.prefix_domain(entry, &p, domain, policies, domains) {
+                continue;
+            }
+            match domain {
+                Some(d) => private.push((d, p)),
+                None => {
+                    match p.net {
+                        IpNet::V4(_) => v4 += 1,
+                        IpNet::V6(_) => v6 += 1,
+                    }
+                    out.push(p);
+                }
+            }
         }
         self.map_limits(v4, v6, sizes);
+        for (family, v6) in [("IPv4", false), ("IPv6", true)] {
+            let n = private
+                .iter()
+                .filter(|(_, p)| p.net.addr().is_ipv6() == v6)
+                .count();
+            self.limit(
+                &format!("{family} prefixes of private domains"),
+                n,
+                limits::MAX_DOMAIN_PREFIXES,
+            );
+        }
         self.limit("policies", policies.len(), limits::MAX_POLICIES);
-        out
+        (out, private)
+    }
+
+    /// What a prefix in `domain` (`None`: public) may ask for: its
+    /// policy in the same domain; in a private domain, the microsoft
+    /// preference (no transit there). (`protect` is refused before.)
+    fn prefix_domain(
+        &mut self,
+        entry: &PrefixConfig,
+        p: &PlannedPrefix,
+        domain: Option<u32>,
+        policies: &[PlannedPolicy],
+        domains: &[String],
+    ) -> bool {
+        let name = |d: Option<u32>| d.map_or(super::PUBLIC, |d| domains[d as usize].as_str());
+        let net = p.net;
+        if let Some(id) = p.policy {
+            let pd = policies[id as usize].domain;
+            if pd != domain {
+                let at = entry
+                    .policy
+                    .as_ref()
+                    .or(entry.pop.as_ref())
+                    .map_or(entry.prefix.span(), |s| s.span());
+                self.bad(
+                    Some(at),
+                    format!(
+                        "prefix {net} (domain {}): {} {} is in domain {}; a prefix's traffic only goes to PoPs of its own domain",
+                        name(domain),
+                        if entry.pop.is_some() { "PoP" } else { "policy" },
+                        entry.pop.as_ref().or(entry.policy.as_ref()).map_or("", |s| s.get_ref().as_str()),
+                        name(pd)
+                    ),
+                );
+                return false;
+            }
+        }
+        if domain.is_none() {
+            return true;
+        }
+        if p.preference == Preference::Internet {
+            self.bad(
+                Some(entry.prefix.span()),
+                format!("prefix {net} (domain {}): a private domain has no transit; preference is microsoft (the default)", name(domain)),
+            );
+            return false;
+        }
+        true
     }
 
     /// One `[[prefixes]]` entry (or live prefix), checked and resolved;

@@ -18,8 +18,11 @@ impl Validator {
         &mut self,
         config: &[RegistrationConfig],
         prefixes: &[PlannedPrefix],
+        domain_prefixes: &[(u32, PlannedPrefix)],
         route_sources: &[PlannedRouteSource],
         ports: &[PlannedPort],
+        policies: &[PlannedPolicy],
+        pops: &[PlannedPop],
     ) -> Vec<PlannedRegistration> {
         let mut seen = BTreeSet::new();
         let mut out = Vec::new();
@@ -37,6 +40,7 @@ impl Validator {
                 continue;
             }
             let used = prefixes.iter().any(|p| p.registration == *name)
+                || domain_prefixes.iter().any(|(_, p)| p.registration == *name)
                 || route_sources
                     .iter()
                     .any(|s| s.registration.as_deref() == Some(name));
@@ -74,22 +78,158 @@ impl Validator {
             let rtt_p90 = r.rtt_p90_ms.as_ref().and_then(|v| {
                 self.millis(v, &format!("registration {name:?}: rtt_p90_ms"), 1, 60_000)
             });
-            if r.origin_asns.is_none() && r.rtt_p90_ms.is_none() {
+            if r.origin_asns.is_none() && r.rtt_p90_ms.is_none() && r.continent.is_none() {
                 self.bad(
                     Some(r.name.span()),
-                    format!("registration {name:?} declares neither origin_asns (route analytics) nor rtt_p90_ms (a customer latency objective)"),
+                    format!("registration {name:?} declares none of origin_asns (route analytics), rtt_p90_ms (a customer latency objective) and continent (its scope)"),
                 );
             }
             let hold_on_hijack = self.hold_on_hijack(name, r, ports);
+            let continent = r
+                .continent
+                .as_ref()
+                .and_then(|c| self.region(c, &format!("registration {name:?}: continent")));
+            let scope = r.scope.as_ref().map_or(Scope::Continent, |s| *s.get_ref());
+            if let (Some(s), None) = (&r.scope, &r.continent)
+                && *s.get_ref() == Scope::Continent
+            {
+                self.bad(
+                    Some(s.span()),
+                    format!("registration {name:?}: scope = \"continent\" needs continent (the region path of the connection's continent, e.g. \"world > europe\")"),
+                );
+            }
+            if let (Some(c), Some(continent), Scope::Continent) = (&r.continent, &continent, scope)
+            {
+                // Every policy the registration's prefixes use.
+                let used: BTreeSet<u32> = prefixes
+                    .iter()
+                    .chain(domain_prefixes.iter().map(|(_, p)| p))
+                    .filter(|p| p.registration == *name)
+                    .filter_map(|p| p.policy)
+                    .chain(
+                        route_sources
+                            .iter()
+                            .filter(|s| s.registration.as_deref() == Some(name))
+                            .filter_map(|s| s.policy),
+                    )
+                    .collect();
+                self.in_scope(name, c, continent, &used, policies, pops);
+            }
             out.push(PlannedRegistration {
                 name: name.clone(),
                 origin_asns,
                 upstream_asns,
                 rtt_p90,
                 hold_on_hijack,
+                continent,
+                scope,
             });
         }
         out
+    }
+
+    /// A live prefix is a public one: its policy (or PoP) must be too.
+    pub(crate) fn live_in_public(
+        &mut self,
+        p: &PlannedPrefix,
+        policies: &[PlannedPolicy],
+        plan: &Plan,
+    ) -> bool {
+        let Some(id) = p.policy else { return true };
+        let domain = policies[id as usize].domain;
+        if domain.is_none() {
+            return true;
+        }
+        self.bad(
+            Some(0..1),
+            format!(
+                "prefix {}: {} is in domain {}; live changes register prefixes of the public domain (a private domain's come from the config file)",
+                p.net,
+                policies[id as usize].name,
+                plan.domain_name(domain)
+            ),
+        );
+        false
+    }
+
+    /// A live prefix of a registration with scope `continent` keeps to
+    /// it, as the config's prefixes do.
+    pub(crate) fn live_in_scope(
+        &mut self,
+        p: &PlannedPrefix,
+        policies: &[PlannedPolicy],
+        plan: &Plan,
+    ) {
+        let Some(policy) = p.policy else { return };
+        let Some(r) = plan.registrations.iter().find(|r| r.name == p.registration) else {
+            return;
+        };
+        if let (Some(continent), Scope::Continent) = (&r.continent, r.scope) {
+            let at = Spanned::new(0..1, r.name.clone());
+            self.in_scope(
+                &r.name,
+                &at,
+                continent,
+                &BTreeSet::from([policy]),
+                policies,
+                &plan.pops,
+            );
+        }
+    }
+
+    /// Scope `continent`: every PoP the policies `used` may choose (nested
+    /// ones included) lies in `continent`, so no failover leaves it. One
+    /// problem per policy, naming the PoPs outside.
+    fn in_scope(
+        &mut self,
+        name: &str,
+        at: &Spanned<String>,
+        continent: &Region,
+        used: &BTreeSet<u32>,
+        policies: &[PlannedPolicy],
+        pops: &[PlannedPop],
+    ) {
+        fn walk(
+            policies: &[PlannedPolicy],
+            at: u32,
+            seen: &mut BTreeSet<u32>,
+            out: &mut BTreeSet<u32>,
+        ) {
+            if !seen.insert(at) {
+                return;
+            }
+            for m in &policies[at as usize].members {
+                match m.target {
+                    Target::Pop(p) => {
+                        out.insert(p);
+                    }
+                    Target::Policy(q) => walk(policies, q, seen, out),
+                }
+            }
+        }
+        for &policy in used {
+            let mut members = BTreeSet::new();
+            walk(policies, policy, &mut BTreeSet::new(), &mut members);
+            let outside: Vec<String> = members
+                .iter()
+                .map(|&p| &pops[p as usize])
+                .filter(|p| !p.region.as_ref().is_some_and(|r| r.within(continent)))
+                .map(|p| match &p.region {
+                    Some(r) => format!("{} ({r})", p.name),
+                    None => format!("{} (no region)", p.name),
+                })
+                .collect();
+            if !outside.is_empty() {
+                self.bad(
+                    Some(at.span()),
+                    format!(
+                        "registration {name:?} (scope continent, {continent}): policy {} may choose PoPs outside the continent: {}; give them a region within it, use a policy without them, or set scope = \"global\"",
+                        policies[policy as usize].name,
+                        outside.join(", ")
+                    ),
+                );
+            }
+        }
     }
 
     /// `hold_on_hijack`: known peering ports, no duplicates, with
@@ -119,7 +259,11 @@ impl Validator {
         let mut out = Vec::new();
         for p in list.get_ref() {
             let port = p.get_ref();
-            match ports.iter().position(|q| q.interface == *port) {
+            match ports.iter().position(|q| q.name == *port) {
+                Some(id) if ports[id].domain.is_some() => self.bad(
+                    Some(p.span()),
+                    format!("registration {name:?}: hold_on_hijack names {port}, a port of a private domain (protection is the public domain's)"),
+                ),
                 Some(id) if ports[id].role != Role::Peering => self.bad(
                     Some(p.span()),
                     format!("registration {name:?}: hold_on_hijack names {port}, which is not a peering port"),
