@@ -1698,7 +1698,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__prefix__subcmd__list)
-            opts="-h --top --registration --within --source --socket --json --timeout --help"
+            opts="-h --top --registration --within --source --domain --socket --json --timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1720,6 +1720,10 @@ _edgectl() {
                     COMPREPLY=($(compgen -W "config live route" -- "${cur}"))
                     return 0
                     ;;
+                --domain)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --socket)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1736,12 +1740,16 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__prefix__subcmd__lookup)
-            opts="-h --socket --json --timeout --help"
+            opts="-h --domain --socket --json --timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --domain)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --socket)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -2040,7 +2048,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__stats)
-            opts="-h --watch --interval --top --registration --within --source --socket --json --timeout --help prefix help"
+            opts="-h --watch --interval --top --registration --within --source --domain --socket --json --timeout --help prefix help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2064,6 +2072,10 @@ _edgectl() {
                     ;;
                 --source)
                     COMPREPLY=($(compgen -W "config live route" -- "${cur}"))
+                    return 0
+                    ;;
+                --domain)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --socket)

@@ -53,6 +53,7 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand stats; and not __fish_se
 complete -c edgectl -n "__fish_edgectl_using_subcommand stats; and not __fish_seen_subcommand_from prefix help" -l source -d 'Only the prefixes from this source (route: any route table\'s)' -r -f -a "config\t''
 live\t''
 route\t''"
+complete -c edgectl -n "__fish_edgectl_using_subcommand stats; and not __fish_seen_subcommand_from prefix help" -l domain -d 'A private domain\'s prefixes, ports and PoPs (`public`: the public domain\'s); without it, the public prefixes and every port and PoP' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand stats; and not __fish_seen_subcommand_from prefix help" -l socket -d 'edged\'s control socket (`daemon.socket_path` in edged\'s config)' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand stats; and not __fish_seen_subcommand_from prefix help" -l timeout -d 'How long to wait for edged\'s reply (seconds)' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand stats; and not __fish_seen_subcommand_from prefix help" -l watch -d 'Refresh in place every interval until interrupted'
@@ -99,6 +100,7 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_
 complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from list" -l source -d 'Only the prefixes from this source (route: any route table\'s)' -r -f -a "config\t''
 live\t''
 route\t''"
+complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from list" -l domain -d 'A private domain\'s prefixes, ports and PoPs (`public`: the public domain\'s); without it, the public prefixes and every port and PoP' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from list" -l socket -d 'edged\'s control socket (`daemon.socket_path` in edged\'s config)' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from list" -l timeout -d 'How long to wait for edged\'s reply (seconds)' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from list" -l json -d 'Print machine-readable JSON instead of text'
@@ -107,6 +109,7 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_
 complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from show" -l timeout -d 'How long to wait for edged\'s reply (seconds)' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from show" -l json -d 'Print machine-readable JSON instead of text'
 complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help'
+complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from lookup" -l domain -d 'Look ADDRESS up in this private domain (`public`: the default)' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from lookup" -l socket -d 'edged\'s control socket (`daemon.socket_path` in edged\'s config)' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from lookup" -l timeout -d 'How long to wait for edged\'s reply (seconds)' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from lookup" -l json -d 'Print machine-readable JSON instead of text'

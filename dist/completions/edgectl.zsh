@@ -47,6 +47,7 @@ _arguments "${_arguments_options[@]}" : \
 '--registration=[Only the prefixes of this registration]:NAME:_default' \
 '--within=[Only the prefixes inside this network (or equal to it)]:CIDR:_default' \
 '--source=[Only the prefixes from this source (route\: any route table'\''s)]:SOURCE:(config live route)' \
+'--domain=[A private domain'\''s prefixes, ports and PoPs (\`public\`\: the public domain'\''s); without it, the public prefixes and every port and PoP]:NAME:_default' \
 '--socket=[edged'\''s control socket (\`daemon.socket_path\` in edged'\''s config)]:SOCKET:_files' \
 '--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
 '--watch[Refresh in place every interval until interrupted]' \
@@ -153,6 +154,7 @@ _arguments "${_arguments_options[@]}" : \
 '--registration=[Only the prefixes of this registration]:NAME:_default' \
 '--within=[Only the prefixes inside this network (or equal to it)]:CIDR:_default' \
 '--source=[Only the prefixes from this source (route\: any route table'\''s)]:SOURCE:(config live route)' \
+'--domain=[A private domain'\''s prefixes, ports and PoPs (\`public\`\: the public domain'\''s); without it, the public prefixes and every port and PoP]:NAME:_default' \
 '--socket=[edged'\''s control socket (\`daemon.socket_path\` in edged'\''s config)]:SOCKET:_files' \
 '--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
 '--json[Print machine-readable JSON instead of text]' \
@@ -172,6 +174,7 @@ _arguments "${_arguments_options[@]}" : \
 ;;
 (lookup)
 _arguments "${_arguments_options[@]}" : \
+'--domain=[Look ADDRESS up in this private domain (\`public\`\: the default)]:NAME:_default' \
 '--socket=[edged'\''s control socket (\`daemon.socket_path\` in edged'\''s config)]:SOCKET:_files' \
 '--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
 '--json[Print machine-readable JSON instead of text]' \
