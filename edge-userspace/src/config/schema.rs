@@ -112,6 +112,8 @@ pub(crate) struct RouteSourceConfig {
     pub(crate) dscp: Option<Spanned<Dscp>>,
     #[serde(default)]
     pub(crate) protect: Vec<Spanned<String>>,
+    /// A private domain's name: the routes become its prefixes.
+    pub(crate) domain: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -217,6 +217,20 @@ pub fn extend(plan: &mut Plan, store: &mut RouteStore) {
         return;
     }
     let mut taken: BTreeSet<IpNet> = plan.prefixes.iter().map(|p| p.net).collect();
+    // Private domains' networks, by (domain, network); their routes go to
+    // `domain_prefixes`, within the private domains' limit.
+    let mut taken_private: BTreeSet<(u32, IpNet)> =
+        plan.domain_prefixes.iter().map(|(d, p)| (*d, p.net)).collect();
+    let mut private = [
+        plan.domain_prefixes
+            .iter()
+            .filter(|(_, p)| p.net.addr().is_ipv4())
+            .count(),
+        plan.domain_prefixes
+            .iter()
+            .filter(|(_, p)| p.net.addr().is_ipv6())
+            .count(),
+    ];
     let mut v4 = plan
         .prefixes
         .iter()
@@ -237,6 +251,35 @@ pub fn extend(plan: &mut Plan, store: &mut RouteStore) {
     // plan would carry up to as many spare ones (112 bytes each).
     plan.prefixes.reserve_exact(chosen.len());
     for (i, r) in chosen {
+        if let Some(d) = plan.route_sources[i].domain {
+            if !taken_private.insert((d, r.net)) {
+                continue;
+            }
+            if martian(&r.net).is_some() {
+                martians.push(r.net);
+                continue;
+            }
+            let n = &mut private[usize::from(r.net.addr().is_ipv6())];
+            if *n >= edge_common::limits::MAX_DOMAIN_PREFIXES as usize {
+                skipped += 1;
+                continue;
+            }
+            *n += 1;
+            let s = &plan.route_sources[i];
+            let prefix = PlannedPrefix {
+                net: r.net,
+                registration: s.registration.clone().unwrap_or_else(|| r.net.to_string()),
+                origin: Origin::Route { table: r.table },
+                preference: s.preference,
+                policy: s.policy,
+                dscp: s.dscp,
+                protect: Vec::new(),
+                region: None,
+                held: Vec::new(),
+            };
+            plan.domain_prefixes.push((d, prefix));
+            continue;
+        }
         if !taken.insert(r.net) {
             continue;
         }
@@ -629,5 +672,50 @@ mod tests {
         let nets: Vec<String> = plan.prefixes.iter().map(|p| p.net.to_string()).collect();
         assert_eq!(nets, ["0.0.0.0/0", "192.0.2.0/24"]);
         assert_eq!((s.martians, s.skipped), (3, 0));
+    }
+
+    #[test]
+    fn a_private_domains_table_fills_that_domain_only() {
+        // Table 300 is domain red's (as a VRF's table would be), 200 the
+        // public one; the same network in both, and red's config entry wins
+        // over its route.
+        let mut plan = crate::config::parse(
+            "[forwarding]\ntransit_exit = \"isp\"\n\
+             [[domains]]\nname = \"red\"\n\
+             [[ports]]\ninterface = \"tr0\"\nrole = \"transit\"\n\
+             [[ports]]\ninterface = \"bb0\"\nvlan = [7]\nrole = \"backbone\"\ndomain = \"red\"\n\
+             [[pops]]\nname = \"isp\"\ninterface = \"tr0\"\nmac = \"02:00:00:00:0a:01\"\n\
+             [[pops]]\nname = \"gw\"\nport = \"bb0.7\"\nmac = \"02:00:00:00:0a:02\"\n\
+             [[prefixes]]\nprefix = \"198.51.100.0/24\"\ndomain = \"red\"\npop = \"gw\"\n\
+             [[route_sources]]\ntable = 200\npreference = \"internet\"\n\
+             [[route_sources]]\ntable = 300\ndomain = \"red\"\npop = \"gw\"\nregistration = \"red-vnets\"\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let mut s = RouteStore::default();
+        s.apply(RouteEvent::Full(vec![
+            r("192.0.2.0/24", 200, 1),
+            r("192.0.2.0/24", 300, 1),
+            r("198.51.100.0/24", 300, 1),
+            r("203.0.113.0/24", 300, 1),
+        ]));
+        extend(&mut plan, &mut s);
+        let public: Vec<String> = plan.prefixes.iter().map(|p| p.net.to_string()).collect();
+        assert_eq!(public, ["192.0.2.0/24"]);
+        let red: Vec<(String, Origin, String)> = plan
+            .domain_prefixes
+            .iter()
+            .map(|(d, p)| {
+                assert_eq!(*d, 0);
+                (p.net.to_string(), p.origin, p.registration.clone())
+            })
+            .collect();
+        assert_eq!(
+            red,
+            [
+                ("198.51.100.0/24".into(), Origin::Config, "198.51.100.0/24".into()),
+                ("192.0.2.0/24".into(), Origin::Route { table: 300 }, "red-vnets".into()),
+                ("203.0.113.0/24".into(), Origin::Route { table: 300 }, "red-vnets".into()),
+            ]
+        );
     }
 }

@@ -93,6 +93,9 @@ pub struct PlannedRouteSource {
     pub policy: Option<u32>,
     pub dscp: Option<u8>,
     pub protect: Vec<u32>,
+    /// Private domain (index into `Plan::domains`) whose prefixes the
+    /// routes become; `None`: public.
+    pub domain: Option<u32>,
 }
 
 /// A validated `[[registrations]]` entry: the ASNs that may originate its

@@ -140,6 +140,7 @@ impl Validator {
             &port_ids,
             &pop_ids,
             &mut policies,
+            &domains,
         );
         self.fallbacks(&file.policies, &mut policies, transit_exit.is_some());
         let metrics_address = match &file.daemon.metrics_address {

@@ -256,6 +256,17 @@ impl Validator {
                     None
                 }
             };
+            let tagged = match &vlan {
+                EgressVlan::Keep => false,
+                EgressVlan::Set(tags) => !tags.is_empty(),
+                EgressVlan::Push(_) => true,
+            };
+            if let (true, Some(ip)) = (tagged, &pop.next_hop) {
+                self.bad(
+                    Some(ip.span()),
+                    format!("PoP {name}: next_hop is resolved in the kernel's neighbour table of {interface}, untagged; a PoP sent tagged frames needs mac"),
+                );
+            }
             let encap_ipv4 = pop
                 .encap_ipv4
                 .as_ref()

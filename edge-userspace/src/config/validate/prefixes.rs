@@ -75,6 +75,7 @@ impl Validator {
         port_ids: &HashMap<&str, u32>,
         pop_ids: &HashMap<&str, u32>,
         policies: &mut Vec<PlannedPolicy>,
+        domains: &[String],
     ) -> Vec<PlannedRouteSource> {
         let mut out = Vec::new();
         for s in sources {
@@ -87,6 +88,23 @@ impl Validator {
                 continue;
             }
             let what = format!("route source table {table}");
+            let Ok(domain) = self.domain_ref(s.domain.as_ref(), domains, &what) else {
+                continue;
+            };
+            if let (Some(d), Some(first)) = (domain, s.protect.first()) {
+                self.bad(
+                    Some(first.span()),
+                    format!("{what} (domain {}): protect applies to the public domain", domains[d as usize]),
+                );
+                continue;
+            }
+            if domain.is_some() && s.preference == Preference::Internet {
+                self.bad(
+                    Some(s.table.span()),
+                    format!("{what} (domain {}): a private domain has no transit; preference is microsoft (the default)", domains[domain.unwrap_or(0) as usize]),
+                );
+                continue;
+            }
             let mut number = |v: &Option<Spanned<i64>>, key: &str| -> Result<Option<u32>, ()> {
                 match v {
                     None => Ok(None),
@@ -143,16 +161,22 @@ impl Validator {
                 continue;
             };
             if let Some(id) = policy
-                && policies[id as usize].domain.is_some()
+                && policies[id as usize].domain != domain
             {
                 let at = s
                     .policy
                     .as_ref()
                     .or(s.pop.as_ref())
                     .map_or(s.table.span(), |x| x.span());
+                let name = |d: Option<u32>| d.map_or(super::PUBLIC, |d| domains[d as usize].as_str());
                 self.bad(
                     Some(at),
-                    format!("{what}: {} is in a private domain; routes become prefixes of the public domain", policies[id as usize].name),
+                    format!(
+                        "{what} (domain {}): {} is in domain {}; a route's traffic only goes to PoPs of the source's domain",
+                        name(domain),
+                        policies[id as usize].name,
+                        name(policies[id as usize].domain)
+                    ),
                 );
                 continue;
             }
@@ -167,6 +191,7 @@ impl Validator {
                 policy,
                 dscp,
                 protect,
+                domain,
             });
         }
         out
