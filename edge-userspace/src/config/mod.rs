@@ -387,8 +387,13 @@ fn merge(mut file: File, text: &str, live: &Live) -> Result<Plan, Invalid> {
     let removed: HashSet<IpNet> = live.removed.iter().copied().collect();
     let mut shadowed = std::collections::BTreeSet::new();
     let mut stale_removals: std::collections::BTreeSet<IpNet> = removed.iter().copied().collect();
-    file.prefixes
-        .retain(|p| match p.prefix.get_ref().parse::<IpNet>() {
+    // Live changes are the public domain's: a private domain's entry for
+    // the same network stays.
+    file.prefixes.retain(|p| {
+        if p.domain.as_ref().is_some_and(|d| d.get_ref() != "public") {
+            return true;
+        }
+        match p.prefix.get_ref().parse::<IpNet>() {
             Ok(n) if added.contains(&n) => {
                 shadowed.insert(n);
                 false
@@ -398,7 +403,8 @@ fn merge(mut file: File, text: &str, live: &Live) -> Result<Plan, Invalid> {
                 false
             }
             _ => true,
-        });
+        }
+    });
     let mut problems = Vec::new();
     for (i, spec) in live.added.iter().enumerate() {
         match live_entry(spec, text.len() + i) {
@@ -477,6 +483,7 @@ pub fn validate_live(
         .collect();
     let mut policies = plan.policies.clone();
     let mut v = Validator::live();
+    v.pop_domains = plan.pops.iter().map(|p| p.domain).collect();
     let mut seen = std::collections::HashMap::with_capacity(entries.len());
     let mut out = Vec::with_capacity(entries.len());
     // (spec, the first of its problems)

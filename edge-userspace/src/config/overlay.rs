@@ -28,8 +28,16 @@ pub fn spec_table(spec: &PrefixSpec) -> Table {
     Table::try_from(spec).expect("a prefix spec is a table")
 }
 
-/// The network a `[[prefixes]]` table registers, if it names one.
+/// The network a `[[prefixes]]` table registers in the public domain (the
+/// one live changes act on), if it names one.
 fn net_of(entry: &Value) -> Option<IpNet> {
+    if entry
+        .get("domain")
+        .and_then(Value::as_str)
+        .is_some_and(|d| d != "public")
+    {
+        return None;
+    }
     entry.get("prefix")?.as_str()?.parse().ok()
 }
 

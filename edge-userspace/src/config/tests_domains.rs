@@ -379,3 +379,74 @@ fn a_continent_scope_keeps_policies_in_the_continent() {
         "{p:?}"
     );
 }
+
+#[test]
+fn live_changes_leave_private_domains_alone() {
+    // 192.0.2.0/24 is registered publicly and in both private domains: a
+    // live replacement and a live removal of it act on the public entry.
+    let spec = PrefixSpec {
+        prefix: "192.0.2.0/24".into(),
+        pop: Some("handoff".into()),
+        ..PrefixSpec::default()
+    };
+    let live = Live {
+        added: vec![spec],
+        removed: vec![],
+    };
+    let plan = parse_with(TWO_CUSTOMERS, &live).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(plan.domain_prefixes.len(), 2);
+    let public = plan
+        .prefixes
+        .iter()
+        .find(|p| p.net.to_string() == "192.0.2.0/24")
+        .unwrap();
+    assert_eq!(public.origin, Origin::Live);
+    let live = Live {
+        added: vec![],
+        removed: vec!["192.0.2.0/24".parse().unwrap()],
+    };
+    let plan = parse_with(TWO_CUSTOMERS, &live).unwrap();
+    assert_eq!(plan.domain_prefixes.len(), 2);
+    assert!(
+        plan.prefixes
+            .iter()
+            .all(|p| p.net.to_string() != "192.0.2.0/24")
+    );
+    // The effective config shows the private entries kept.
+    let o = overlay::overlay(TWO_CUSTOMERS, &live).unwrap();
+    assert_eq!(o.dropped.len(), 1);
+    let kept = o.effective["prefixes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["prefix"].as_str() == Some("192.0.2.0/24"))
+        .count();
+    assert_eq!(kept, 2);
+    // A live prefix cannot name a private domain's policy or PoP: the
+    // fast check and the whole validation say so.
+    let plan = parse(TWO_CUSTOMERS).unwrap();
+    let spec = PrefixSpec {
+        prefix: "203.0.113.0/24".into(),
+        policy: Some("contoso-gws".into()),
+        ..PrefixSpec::default()
+    };
+    let err = validate_live(&plan, std::slice::from_ref(&spec), &|_| false, None).unwrap_err();
+    assert_eq!(
+        err.0[0].to_string(),
+        "live change: prefix 203.0.113.0/24: contoso-gws is in domain contoso; live changes register prefixes of the public domain (a private domain's come from the config file)"
+    );
+    let spec = PrefixSpec {
+        pop: Some("contoso-ams".into()),
+        policy: None,
+        ..spec
+    };
+    let live = Live {
+        added: vec![spec],
+        removed: vec![],
+    };
+    let err = parse_with(TWO_CUSTOMERS, &live).unwrap_err();
+    assert_eq!(
+        err.0[0].to_string(),
+        "live change: prefix 203.0.113.0/24 (domain public): PoP contoso-ams is in domain contoso; a prefix's traffic only goes to PoPs of its own domain"
+    );
+}

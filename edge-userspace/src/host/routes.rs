@@ -219,8 +219,11 @@ pub fn extend(plan: &mut Plan, store: &mut RouteStore) {
     let mut taken: BTreeSet<IpNet> = plan.prefixes.iter().map(|p| p.net).collect();
     // Private domains' networks, by (domain, network); their routes go to
     // `domain_prefixes`, within the private domains' limit.
-    let mut taken_private: BTreeSet<(u32, IpNet)> =
-        plan.domain_prefixes.iter().map(|(d, p)| (*d, p.net)).collect();
+    let mut taken_private: BTreeSet<(u32, IpNet)> = plan
+        .domain_prefixes
+        .iter()
+        .map(|(d, p)| (*d, p.net))
+        .collect();
     let mut private = [
         plan.domain_prefixes
             .iter()
@@ -712,9 +715,21 @@ mod tests {
         assert_eq!(
             red,
             [
-                ("198.51.100.0/24".into(), Origin::Config, "198.51.100.0/24".into()),
-                ("192.0.2.0/24".into(), Origin::Route { table: 300 }, "red-vnets".into()),
-                ("203.0.113.0/24".into(), Origin::Route { table: 300 }, "red-vnets".into()),
+                (
+                    "198.51.100.0/24".into(),
+                    Origin::Config,
+                    "198.51.100.0/24".into()
+                ),
+                (
+                    "192.0.2.0/24".into(),
+                    Origin::Route { table: 300 },
+                    "red-vnets".into()
+                ),
+                (
+                    "203.0.113.0/24".into(),
+                    Origin::Route { table: 300 },
+                    "red-vnets".into()
+                ),
             ]
         );
     }

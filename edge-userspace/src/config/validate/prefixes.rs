@@ -94,7 +94,10 @@ impl Validator {
             if let (Some(d), Some(first)) = (domain, s.protect.first()) {
                 self.bad(
                     Some(first.span()),
-                    format!("{what} (domain {}): protect applies to the public domain", domains[d as usize]),
+                    format!(
+                        "{what} (domain {}): protect applies to the public domain",
+                        domains[d as usize]
+                    ),
                 );
                 continue;
             }
@@ -168,7 +171,8 @@ impl Validator {
                     .as_ref()
                     .or(s.pop.as_ref())
                     .map_or(s.table.span(), |x| x.span());
-                let name = |d: Option<u32>| d.map_or(super::PUBLIC, |d| domains[d as usize].as_str());
+                let name =
+                    |d: Option<u32>| d.map_or(super::PUBLIC, |d| domains[d as usize].as_str());
                 self.bad(
                     Some(at),
                     format!(
