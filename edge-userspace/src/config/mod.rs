@@ -339,6 +339,24 @@ pub struct Live {
     pub added: Vec<PrefixSpec>,
     #[serde(default)]
     pub removed: Vec<IpNet>,
+    /// The file's entries of private domains removed live.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub removed_private: Vec<DomainNet>,
+}
+
+/// A network in a private domain.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DomainNet {
+    pub domain: String,
+    pub network: IpNet,
+}
+
+impl PrefixSpec {
+    /// The private domain the spec registers in; `None`: the public one.
+    pub fn private_domain(&self) -> Option<&str> {
+        self.domain.as_deref().filter(|d| *d != "public")
+    }
 }
 
 /// A prefix as `edgectl prefix add` gives it: the keys of a `[[prefixes]]` entry.
@@ -361,6 +379,9 @@ pub struct PrefixSpec {
     /// Where the customer is (a region path), for geographic policies.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
+    /// A private domain's name: the prefix is that domain's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain: Option<String>,
 }
 
 /// Parses and validates the config `text` with the live changes applied:
@@ -372,7 +393,7 @@ pub fn parse_with(text: &str, live: &Live) -> Result<Plan, Invalid> {
 
 /// The file's `file` (parsed from `text`) with `live` merged, validated.
 fn merge(mut file: File, text: &str, live: &Live) -> Result<Plan, Invalid> {
-    if live.added.is_empty() && live.removed.is_empty() {
+    if live.added.is_empty() && live.removed.is_empty() && live.removed_private.is_empty() {
         return validate(text, file);
     }
     // Live entries are merged as values keyed by the parsed network (never
@@ -382,7 +403,20 @@ fn merge(mut file: File, text: &str, live: &Live) -> Result<Plan, Invalid> {
     let added: HashSet<IpNet> = live
         .added
         .iter()
+        .filter(|s| s.private_domain().is_none())
         .filter_map(|s| s.prefix.parse::<IpNet>().ok())
+        .collect();
+    // A private domain's live entries replace (and its live removals
+    // remove) the file's entry for the same network in that domain.
+    let private: HashSet<(&str, IpNet)> = live
+        .added
+        .iter()
+        .filter_map(|s| Some((s.private_domain()?, s.prefix.parse::<IpNet>().ok()?)))
+        .chain(
+            live.removed_private
+                .iter()
+                .map(|d| (d.domain.as_str(), d.network)),
+        )
         .collect();
     let removed: HashSet<IpNet> = live.removed.iter().copied().collect();
     let mut shadowed = std::collections::BTreeSet::new();
@@ -390,8 +424,12 @@ fn merge(mut file: File, text: &str, live: &Live) -> Result<Plan, Invalid> {
     // Live changes are the public domain's: a private domain's entry for
     // the same network stays.
     file.prefixes.retain(|p| {
-        if p.domain.as_ref().is_some_and(|d| d.get_ref() != "public") {
-            return true;
+        if let Some(d) = p.domain.as_ref().filter(|d| d.get_ref() != "public") {
+            return p
+                .prefix
+                .get_ref()
+                .parse::<IpNet>()
+                .is_ok_and(|n| !private.contains(&(d.get_ref().as_str(), n)));
         }
         match p.prefix.get_ref().parse::<IpNet>() {
             Ok(n) if added.contains(&n) => {
@@ -451,6 +489,10 @@ pub fn validate_live(
         }
         p
     };
+    // A private domain's prefixes are checked by the whole validation.
+    if specs.iter().any(|s| s.private_domain().is_some()) {
+        return Ok(None);
+    }
     let mut problems = Vec::new();
     let mut entries = Vec::with_capacity(specs.len());
     for (i, spec) in specs.iter().enumerate() {
@@ -574,6 +616,6 @@ fn live_entry(spec: &PrefixSpec, at: usize) -> Result<PrefixConfig, String> {
             .map(|d| Spanned::new(at..at + 1, Dscp::Name(d.clone()))),
         protect: spec.protect.iter().map(|p| span(p)).collect(),
         region: spec.region.as_deref().map(span),
-        domain: None,
+        domain: spec.domain.as_deref().map(span),
     })
 }

@@ -41,6 +41,12 @@ fn net_of(entry: &Value) -> Option<IpNet> {
     entry.get("prefix")?.as_str()?.parse().ok()
 }
 
+/// The (private domain, network) a `[[prefixes]]` table registers.
+fn private_of(entry: &Value) -> Option<(String, IpNet)> {
+    let d = entry.get("domain")?.as_str().filter(|d| *d != "public")?;
+    Some((d.to_string(), entry.get("prefix")?.as_str()?.parse().ok()?))
+}
+
 /// `text` (a config file that parses) with `live` on top.
 pub fn overlay(text: &str, live: &Live) -> Result<Overlay, Invalid> {
     let mut effective: Table = toml::from_str(text).map_err(|e| {
@@ -53,8 +59,19 @@ pub fn overlay(text: &str, live: &Live) -> Result<Overlay, Invalid> {
     let named: HashSet<IpNet> = live
         .added
         .iter()
+        .filter(|s| s.private_domain().is_none())
         .filter_map(|s| s.prefix.parse().ok())
         .chain(live.removed.iter().copied())
+        .collect();
+    let named_private: HashSet<(String, IpNet)> = live
+        .added
+        .iter()
+        .filter_map(|s| Some((s.private_domain()?.to_string(), s.prefix.parse().ok()?)))
+        .chain(
+            live.removed_private
+                .iter()
+                .map(|d| (d.domain.clone(), d.network)),
+        )
         .collect();
     let mut dropped = BTreeMap::new();
     let prefixes = effective
@@ -62,6 +79,7 @@ pub fn overlay(text: &str, live: &Live) -> Result<Overlay, Invalid> {
         .or_insert_with(|| Value::Array(Vec::new()));
     if let Value::Array(entries) = prefixes {
         entries.retain(|entry| match net_of(entry) {
+            None => !private_of(entry).is_some_and(|k| named_private.contains(&k)),
             Some(net) if named.contains(&net) => {
                 if let Value::Table(t) = entry {
                     dropped.insert(net, t.clone());
@@ -144,6 +162,7 @@ dscp = 46
                 },
             ],
             removed: vec!["203.0.113.0/24".parse().unwrap()],
+            removed_private: Vec::new(),
         }
     }
 

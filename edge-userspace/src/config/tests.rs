@@ -710,6 +710,7 @@ pop = "core"
         let live = Live {
             added: vec![],
             removed: vec!["198.51.100.0/24".parse().unwrap()],
+            removed_private: Vec::new(),
         };
         let plan = parse_with(BASE, &live).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(plan.prefixes.len(), 1);
@@ -727,6 +728,7 @@ pop = "core"
                 "198.51.100.0/24".parse().unwrap(),
                 "203.0.113.0/24".parse().unwrap(),
             ],
+            removed_private: Vec::new(),
         };
         let plan = parse_with(BASE, &live).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(plan.prefixes.len(), 1);
@@ -739,6 +741,7 @@ pop = "core"
         let live = Live {
             added: vec![spec("2001:DB8:A::/48")],
             removed: vec![],
+            removed_private: Vec::new(),
         };
         let plan = parse_with(BASE, &live).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(plan.prefixes.len(), 2);
@@ -767,6 +770,7 @@ mac = "02:00:00:00:00:01"
         let live = Live {
             added: vec![spec("203.0.113.0/24")],
             removed: vec![],
+            removed_private: Vec::new(),
         };
         let plan = parse_with(inline, &live).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(plan.prefixes.len(), 2);
@@ -782,6 +786,7 @@ mac = "02:00:00:00:00:01"
                 ..spec("203.0.113.0/24")
             }],
             removed: vec![],
+            removed_private: Vec::new(),
         };
         let plan = parse_with(BASE, &with("World > Europe > IE")).unwrap_or_else(|e| panic!("{e}"));
         let p = plan
@@ -824,6 +829,7 @@ mac = "02:00:00:00:00:01"
                 },
             ],
             removed: vec![],
+            removed_private: Vec::new(),
         };
         let e = parse_with(BASE, &live).unwrap_err();
         assert!(e.0.iter().all(|p| p.line.is_none()), "{e}");
@@ -832,6 +838,7 @@ mac = "02:00:00:00:00:01"
         let dup = Live {
             added: vec![spec("203.0.113.0/24"), spec("203.0.113.0/24")],
             removed: vec![],
+            removed_private: Vec::new(),
         };
         let e = parse_with(BASE, &dup).unwrap_err();
         assert!(

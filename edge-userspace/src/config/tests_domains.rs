@@ -61,7 +61,7 @@ domain = "fabrikam"
 
 [[pops]]
 name = "core"
-interface = "bb0"
+port = "bb0"
 mac = "02:00:00:00:0a:01"
 region = "world > europe > nl"
 
@@ -156,7 +156,7 @@ fn ports_domains_and_egress_tags_resolve() {
     assert_eq!(plan.ports[3].domain, Some(0));
     assert_eq!(plan.interfaces(), ["cust0", "bb0"]);
     let pop = |n: &str| plan.pops.iter().find(|p| p.name == n).unwrap();
-    assert_eq!(pop("core").vlan, EgressVlan::Keep);
+    assert_eq!(pop("core").vlan, EgressVlan::Set(vec![]));
     assert_eq!(pop("core").domain, None);
     assert_eq!(pop("contoso-ams").vlan, EgressVlan::Set(vec![2001]));
     assert_eq!(pop("contoso-ams").interface, "bb0");
@@ -284,7 +284,7 @@ mac = "02:00:00:00:0a:02"
 
 [[pops]]
 name = "public"
-interface = "bb0"
+port = "bb0"
 mac = "02:00:00:00:0a:03"
 
 [[pops]]
@@ -392,6 +392,7 @@ fn live_changes_leave_private_domains_alone() {
     let live = Live {
         added: vec![spec],
         removed: vec![],
+        removed_private: Vec::new(),
     };
     let plan = parse_with(TWO_CUSTOMERS, &live).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(plan.domain_prefixes.len(), 2);
@@ -404,6 +405,7 @@ fn live_changes_leave_private_domains_alone() {
     let live = Live {
         added: vec![],
         removed: vec!["192.0.2.0/24".parse().unwrap()],
+        removed_private: Vec::new(),
     };
     let plan = parse_with(TWO_CUSTOMERS, &live).unwrap();
     assert_eq!(plan.domain_prefixes.len(), 2);
@@ -443,10 +445,35 @@ fn live_changes_leave_private_domains_alone() {
     let live = Live {
         added: vec![spec],
         removed: vec![],
+        removed_private: Vec::new(),
     };
     let err = parse_with(TWO_CUSTOMERS, &live).unwrap_err();
     assert_eq!(
         err.0[0].to_string(),
         "live change: prefix 203.0.113.0/24 (domain public): PoP contoso-ams is in domain contoso; a prefix's traffic only goes to PoPs of its own domain"
     );
+}
+
+#[test]
+fn a_pop_never_writes_another_domains_tags() {
+    // A public PoP setting contoso's private tag, a contoso PoP pushing
+    // fabrikam's: both refused; the same tags in the PoP's own domain are fine.
+    let text = TWO_CUSTOMERS.replace(
+        "[[pops]]\nname = \"handoff\"",
+        "[[pops]]\nname = \"leak-pub\"\ninterface = \"cust0\"\nmac = \"02:00:00:00:c0:11\"\nvlan = [101]\n\n\
+         [[pops]]\nname = \"leak-red\"\nport = \"contoso-gw\"\nmac = \"02:00:00:00:c0:12\"\nvlan_push = 300\nregion = \"world > europe > nl\"\n\n\
+         [[pops]]\nname = \"own\"\nport = \"contoso-gw\"\nmac = \"02:00:00:00:c0:13\"\nvlan = [101]\nregion = \"world > europe > nl\"\n\n\
+         [[pops]]\nname = \"handoff\"",
+    );
+    let p = problems(&text);
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert!(
+        p[0].ends_with("PoP leak-pub: its frames would leave cust0 in port contoso-pvt's VLAN, of another domain than the PoP's; a PoP writes only its own domain's tags"),
+        "{p:?}"
+    );
+    let text = text.replace(
+        "vlan = [101]\n\n[[pops]]\nname = \"leak-red\"",
+        "vlan = [100]\n\n[[pops]]\nname = \"leak-red\"",
+    );
+    parse(&text).unwrap_or_else(|e| panic!("{e}"));
 }

@@ -77,7 +77,12 @@ pub enum Request {
     /// Reply: [`Changed`].
     PrefixAdd { spec: PrefixSpec },
     /// Reply: [`Changed`].
-    PrefixDel { prefix: IpNet },
+    PrefixDel {
+        prefix: IpNet,
+        /// A private domain's name: its entry for the prefix.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        domain: Option<String>,
+    },
     /// Registers and unregisters prefixes as one transaction: validated
     /// whole, applied in one change and recorded once, or not at all. The
     /// request line is followed by `count` lines, one [`BatchItem`] each
@@ -110,7 +115,12 @@ pub enum Request {
         domain: Option<String>,
     },
     /// Reply: [`Prefix`].
-    PrefixShow { prefix: IpNet },
+    PrefixShow {
+        prefix: IpNet,
+        /// A private domain's name: its prefix.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        domain: Option<String>,
+    },
     /// Reply: [`Lookup`].
     PrefixLookup {
         address: IpAddr,
@@ -798,8 +808,11 @@ pub struct PopCount {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PortCount {
     pub bytes: u64,
+    /// `public`, or the port's private domain.
+    #[serde(default = "public")]
+    pub domain: String,
     pub packets: u64,
-    /// The interface.
+    /// The port's name (the interface's unless tagged or named).
     pub port: String,
     pub role: String,
 }
@@ -1487,6 +1500,9 @@ pub struct LiveChange {
     pub network: IpNet,
     /// The live entry, the keys `prefix_add` was given; null for `removed`.
     pub spec: Option<PrefixSpec>,
+    /// The private domain of the change; absent for the public domain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain: Option<String>,
     /// Seconds since the Unix epoch; null when not known (made by an edged
     /// that did not record it).
     pub time: Option<f64>,

@@ -59,7 +59,12 @@ pub(super) fn health_of<'a>(
 /// The tables that fall back in `new` and did not in `old`, each as its
 /// `fallback` event's message: after a health change, and after a change (a
 /// drain that leaves a policy without members, a reload).
-pub(super) fn new_fallbacks(old: &Resolved, new: &Resolved) -> Vec<String> {
+/// `private` tells the policies of private domains, whose `pass` drops.
+pub(super) fn new_fallbacks(
+    old: &Resolved,
+    new: &Resolved,
+    private: &dyn Fn(&str) -> bool,
+) -> Vec<String> {
     new.in_fallback()
         .filter(|(key, fallback)| {
             old.tables
@@ -73,6 +78,9 @@ pub(super) fn new_fallbacks(old: &Resolved, new: &Resolved) -> Vec<String> {
                 match fallback {
                     crate::plan::Fallback::Transit => "the transit exit",
                     crate::plan::Fallback::Backbone => "the backbone exit",
+                    crate::plan::Fallback::Pass if private(&key.policy) => {
+                        "nothing: dropped and counted (pass, in a private domain)"
+                    }
                     crate::plan::Fallback::Pass => "the kernel (pass)",
                 }
             )
@@ -102,8 +110,9 @@ pub(super) fn record_fallbacks(
     events: &mut events::Events,
     old: &Resolved,
     new: &Resolved,
+    private: &dyn Fn(&str) -> bool,
 ) {
-    for m in new_fallbacks(old, new) {
+    for m in new_fallbacks(old, new, private) {
         *fallbacks += 1;
         events.record_at(log::Level::Error, "fallback", m);
     }
@@ -252,11 +261,13 @@ impl Daemon {
                 Err(e) => error!("writing selection table {id}: {e}"),
             }
         }
+        let plan = &self.applied.plan;
         record_fallbacks(
             &mut self.failover.fallbacks,
             &mut self.events,
             &self.applied.resolved,
             &resolved,
+            &|name| plan.is_private_policy(name),
         );
         if written > 0 {
             info!("failover: {written} selection tables rewritten");
@@ -403,22 +414,22 @@ mod tests {
         let choices = crate::policy::Choices::default();
         let up = resolve::resolve(&plan, &layout, &|_| PopHealth::UP, &choices);
         let drained = resolve::resolve(&plan, &layout, &|_| PopHealth::DOWN, &choices);
-        assert!(new_fallbacks(&up, &up).is_empty());
+        assert!(new_fallbacks(&up, &up, &|_| false).is_empty());
         assert_eq!(
-            new_fallbacks(&up, &drained),
+            new_fallbacks(&up, &drained, &|_| false),
             [
                 "policy only-a: every member is down or drained; its traffic falls back to the kernel (pass)"
             ]
         );
-        assert!(new_fallbacks(&drained, &drained).is_empty());
+        assert!(new_fallbacks(&drained, &drained, &|_| false).is_empty());
         let mut count = 0;
         let mut events = events::Events::default();
-        record_fallbacks(&mut count, &mut events, &up, &drained);
+        record_fallbacks(&mut count, &mut events, &up, &drained, &|_| false);
         assert_eq!(count, 1);
         assert_eq!(events.recent(10).len(), 1);
         // And back: one event that it ended, not counted as a fallback.
         assert!(ended_fallbacks(&up, &drained).is_empty());
-        record_fallbacks(&mut count, &mut events, &drained, &up);
+        record_fallbacks(&mut count, &mut events, &drained, &up, &|_| false);
         assert_eq!(count, 1);
         let recent = events.recent(10);
         assert_eq!(

@@ -23,8 +23,12 @@ use crate::{
     },
 };
 
-/// The network a spec names, if it parses.
+/// The public network a spec names, if it parses (`None` for a private
+/// domain's spec: those are [`Daemon::live_private`]'s).
 fn net_of(spec: &PrefixSpec) -> Option<IpNet> {
+    if spec.private_domain().is_some() {
+        return None;
+    }
     spec.prefix.parse::<IpNet>().ok()
 }
 
@@ -324,6 +328,7 @@ impl Daemon {
         let change = |net: IpNet, kind: &str, spec: Option<&PrefixSpec>| {
             let stamp = state.stamps.get(&net);
             LiveChange {
+                domain: None,
                 by: stamp.and_then(|s| s.by.clone()),
                 kind: kind.into(),
                 network: net,
@@ -345,7 +350,98 @@ impl Daemon {
             .removed
             .iter()
             .map(|&net| change(net, "removed", None));
-        added.chain(removed).collect()
+        // A private domain's: not stamped (the stamps are the public
+        // networks').
+        let file = self.file_private();
+        let in_file = |d: &str, n: IpNet| file.contains(&(d.to_string(), n));
+        let private_added = state.live.added.iter().filter_map(|spec| {
+            let d = spec.private_domain()?;
+            let net = spec.prefix.parse::<IpNet>().ok()?;
+            Some(LiveChange {
+                by: None,
+                domain: Some(d.to_string()),
+                kind: if in_file(d, net) { "replaced" } else { "added" }.into(),
+                network: net,
+                spec: Some(spec.clone()),
+                time: None,
+            })
+        });
+        let private_removed = state.live.removed_private.iter().map(|d| LiveChange {
+            by: None,
+            domain: Some(d.domain.clone()),
+            kind: "removed".into(),
+            network: d.network,
+            spec: None,
+            time: None,
+        });
+        added
+            .chain(removed)
+            .chain(private_added)
+            .chain(private_removed)
+            .collect()
+    }
+
+    /// The (private domain, network) pairs the config file registers (read
+    /// from its text: the running plan has the live changes merged in).
+    fn file_private(&self) -> HashSet<(String, IpNet)> {
+        config::parse(&self.source.text).map_or_else(
+            |_| HashSet::new(),
+            |p| {
+                p.domain_prefixes
+                    .iter()
+                    .map(|(d, q)| (p.domains[*d as usize].clone(), q.net))
+                    .collect()
+            },
+        )
+    }
+
+    /// A private domain's live change: `add` registers a prefix in its
+    /// domain (replacing the live or file entry for the network there),
+    /// `del` removes one (a live entry, or the file's). Always the whole
+    /// pipeline (a private domain is small); checked as the file's entries
+    /// are.
+    pub(super) fn live_private(
+        &mut self,
+        add: Option<PrefixSpec>,
+        del: Option<config::DomainNet>,
+    ) -> Result<Changes> {
+        let mut state = self.applied.state.clone();
+        let live = &mut state.live;
+        if let Some(spec) = add {
+            // A prefix that does not parse is the validation's to report.
+            if let Ok(net) = spec.prefix.parse::<IpNet>() {
+                let d = spec.private_domain().unwrap_or_default().to_string();
+                let same = |s: &PrefixSpec| {
+                    s.private_domain() == Some(d.as_str())
+                        && s.prefix.parse::<IpNet>().ok() == Some(net)
+                };
+                live.added.retain(|s| !same(s));
+                live.removed_private
+                    .retain(|x| !(x.domain == d && x.network == net));
+            }
+            live.added.push(spec);
+        }
+        if let Some(del) = del {
+            let same = |s: &PrefixSpec| {
+                s.private_domain() == Some(del.domain.as_str())
+                    && s.prefix.parse::<IpNet>().ok() == Some(del.network)
+            };
+            let had_live = live.added.iter().any(same);
+            live.added.retain(|s| !same(s));
+            let in_file = self
+                .file_private()
+                .contains(&(del.domain.clone(), del.network));
+            if !had_live && !in_file {
+                anyhow::bail!(super::requests::NotFound(format!(
+                    "prefix {} is not registered in domain {}",
+                    del.network, del.domain
+                )));
+            }
+            if in_file && !live.removed_private.contains(&del) {
+                live.removed_private.push(del);
+            }
+        }
+        self.change(self.source.text.clone(), state)
     }
 
     /// Drops the live changes of `networks` (every one with `all`) from the

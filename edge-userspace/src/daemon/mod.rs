@@ -448,7 +448,12 @@ impl Daemon {
                 }));
             }
         };
-        let slots = desired::delta::Slots::of(&c.view.prefixes);
+        let slots = desired::delta::Slots::of_all(
+            c.view
+                .prefixes
+                .iter()
+                .chain(c.view.domain_prefixes.iter().map(|(_, p)| p)),
+        );
         let mut view = c.view;
         view.generation = 1;
         view.routes = route_view(&store);

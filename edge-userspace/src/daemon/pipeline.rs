@@ -387,7 +387,14 @@ impl Daemon {
             self.dp.detach_others(&ports);
         }
         let want = c.desired;
-        self.applied.slots = desired::delta::Slots::of(&c.view.prefixes);
+        // Every slot in use, the private domains' too (a live prefix must
+        // not take one of theirs).
+        self.applied.slots = desired::delta::Slots::of_all(
+            c.view
+                .prefixes
+                .iter()
+                .chain(c.view.domain_prefixes.iter().map(|(_, p)| p)),
+        );
         let mut view = c.view;
         view.generation = self.snapshot().generation + 1;
         view.routes = route_view(&self.routes.store);
@@ -405,6 +412,7 @@ impl Daemon {
             &mut self.events,
             &self.applied.resolved,
             &c.resolved,
+            &|name| self.applied.plan.is_private_policy(name),
         );
         self.applied.resolved = c.resolved;
         self.failover.unresolved = c.unresolved;

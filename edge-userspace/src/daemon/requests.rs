@@ -96,18 +96,46 @@ impl Daemon {
                     .map(Reply::PrefixRows),
                 Err(e) => return (Response::error(ErrorKind::Invalid, e), false),
             },
-            Request::PrefixShow { prefix } => match self.snapshot().prefix(prefix) {
-                Some(p) => Ok(Reply::Prefix(p.into())),
-                None => return (not_registered(prefix), false),
+            Request::PrefixShow { prefix, domain } => match self.view_in(domain.as_deref()) {
+                Ok(view) => match view.prefix(prefix) {
+                    Some(p) => Ok(Reply::Prefix(p.into())),
+                    None => return (not_registered(prefix), false),
+                },
+                Err(e) => Err(e),
             },
             Request::PrefixLookup { address, domain } => self
                 .lookup(address, domain.as_deref())
                 .map(|l| Reply::Lookup(Box::new(l))),
+            Request::PrefixAdd { spec } if spec.private_domain().is_some() => {
+                let what = format!(
+                    "prefix {} added in domain {} (live)",
+                    spec.prefix,
+                    spec.private_domain().unwrap_or_default()
+                );
+                self.live_private(Some(spec), None)
+                    .inspect(|c| self.audit(what, c))
+                    .map(changed)
+            }
             Request::PrefixAdd { spec } => {
                 let what = format!("prefix {} added (live)", spec.prefix);
                 self.live_change(vec![spec], Vec::new())
                     .inspect(|c| self.audit(what, c))
                     .map(changed)
+            }
+            Request::PrefixDel {
+                prefix,
+                domain: Some(domain),
+            } if domain != "public" => {
+                let what = format!("prefix {prefix} removed from domain {domain} (live)");
+                self.live_private(
+                    None,
+                    Some(crate::config::DomainNet {
+                        domain,
+                        network: prefix,
+                    }),
+                )
+                .inspect(|c| self.audit(what, c))
+                .map(changed)
             }
             Request::PrefixBatch { items, .. } => {
                 let what = format!("batch of {} prefix changes applied (live)", items.len());
@@ -115,7 +143,7 @@ impl Daemon {
                     .inspect(|c| self.audit(what, c))
                     .map(changed)
             }
-            Request::PrefixDel { prefix } => {
+            Request::PrefixDel { prefix, .. } => {
                 match self.snapshot().prefix(prefix) {
                     None => return (not_registered(prefix), false),
                     Some(p) if matches!(p.source, crate::plan::Origin::Route { .. }) => {
@@ -482,6 +510,7 @@ impl Daemon {
                     let c = stats.port(p.id);
                     PortCount {
                         bytes: c.bytes,
+                        domain: p.domain.clone(),
                         packets: c.packets,
                         port: p.name.clone(),
                         role: p.role.into(),
@@ -496,10 +525,18 @@ impl Daemon {
 
     /// Shares of a kernel selection table: (PoP name or "kernel", slots).
     pub(super) fn shares(&self, view: &View, policy: u32) -> Result<Vec<Share>> {
+        self.shares_in(view, policy, false)
+    }
+
+    /// [`Self::shares`]; `private`: a private domain's table, whose empty
+    /// slots drop.
+    pub(super) fn shares_in(&self, view: &View, policy: u32, private: bool) -> Result<Vec<Share>> {
         let table = self.dp.tables.policy(policy)?;
         let mut shares: Vec<(String, usize)> = Vec::new();
         for &pop in &table.pops[..POLICY_SLOTS] {
-            let name = if pop == NO_POP {
+            let name = if pop == NO_POP && private {
+                "none (dropped)".to_string()
+            } else if pop == NO_POP {
                 "none (to the kernel)".to_string()
             } else {
                 view.pop_name(u32::from(pop))
@@ -584,7 +621,7 @@ impl Daemon {
         if private {
             // Classified by destination only, no exits: the policy's table
             // both ways.
-            let shares = self.shares(&view, entry.policy)?;
+            let shares = self.shares_in(&view, entry.policy, true)?;
             return Ok(Lookup::Registered(Registered {
                 address,
                 counter_slot: entry.slot,

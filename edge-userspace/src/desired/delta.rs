@@ -60,6 +60,11 @@ impl Default for Slots {
 impl Slots {
     /// The slots of `prefixes` (a view's rows).
     pub fn of(prefixes: &[PrefixView]) -> Self {
+        Self::of_all(prefixes.iter())
+    }
+
+    /// The slots of every row of `prefixes`.
+    pub fn of_all<'a>(prefixes: impl Iterator<Item = &'a PrefixView>) -> Self {
         let mut s = Self::default();
         for p in prefixes {
             match p.counter_slot {

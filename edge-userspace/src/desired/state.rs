@@ -144,6 +144,8 @@ struct LiveOnDisk {
     added: Vec<PrefixSpec>,
     #[serde(default)]
     removed: Vec<IpNet>,
+    #[serde(default)]
+    removed_private: Vec<crate::config::DomainNet>,
 }
 
 fn live_on_disk<'de, D: Deserializer<'de>>(d: D) -> Result<Live, D::Error> {
@@ -151,6 +153,7 @@ fn live_on_disk<'de, D: Deserializer<'de>>(d: D) -> Result<Live, D::Error> {
     Ok(Live {
         added: l.added,
         removed: l.removed,
+        removed_private: l.removed_private,
     })
 }
 

@@ -473,6 +473,13 @@ impl Plan {
         out
     }
 
+    /// Whether the policy named `name` is a private domain's.
+    pub fn is_private_policy(&self, name: &str) -> bool {
+        self.policies
+            .iter()
+            .any(|p| p.name == name && p.domain.is_some())
+    }
+
     /// The name of private domain `d` (`None`: `public`).
     pub fn domain_name(&self, d: Option<u32>) -> &str {
         d.and_then(|d| self.domains.get(d as usize))

@@ -55,6 +55,7 @@ impl Keys {
             dscp: self.dscp.clone(),
             protect: self.protect.clone(),
             region: self.region.clone(),
+            domain: None,
         }
     }
 }

@@ -110,8 +110,17 @@ pub(super) fn config_check(cli: &Cli, file: &Path) -> Result<ExitCode> {
                     serde_json::json!({"ok": true, "problems": []})
                 ))?;
             } else {
+                let private = if plan.domains.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        ", {} in {} private domains",
+                        plan.domain_prefixes.len(),
+                        plan.domains.len()
+                    )
+                };
                 out(&format!(
-                    "{}: ok ({} ports, {} PoPs, {} policies, {} prefixes)\n",
+                    "{}: ok ({} ports, {} PoPs, {} policies, {} prefixes{private})\n",
                     file.display(),
                     plan.ports.len(),
                     plan.pops.len(),

@@ -121,7 +121,7 @@ struct Filters {
     source: Option<String>,
     /// A private domain's prefixes, ports and PoPs (`public`: the public
     /// domain's); without it, the public prefixes and every port and PoP.
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", global = true)]
     domain: Option<String>,
 }
 
@@ -148,9 +148,14 @@ enum PrefixCommand {
         /// blank lines and `#` comments are skipped.
         #[arg(long, value_name = "FILE", conflicts_with_all = [
             "prefix", "registration", "preference", "policy", "pop", "dscp", "protect",
-            "region"
+            "region", "domain"
         ])]
         file: Option<PathBuf>,
+        /// Register it in this private domain (`public`: the default):
+        /// replaces the domain's entry for the network, always checked and
+        /// applied through the whole pipeline.
+        #[arg(long, value_name = "NAME")]
+        domain: Option<String>,
     },
     /// Remove a prefix (a config prefix stays removed until `prefix add`),
     /// or every prefix of a file in one transaction (--file).
@@ -160,8 +165,12 @@ enum PrefixCommand {
         /// Remove every prefix of FILE (`-`: standard input) as one
         /// transaction, all or nothing: one prefix per line; blank lines and
         /// `#` comments are skipped.
-        #[arg(long, value_name = "FILE", conflicts_with = "prefix")]
+        #[arg(long, value_name = "FILE", conflicts_with_all = ["prefix", "domain"])]
         file: Option<PathBuf>,
+        /// Remove it from this private domain (its live entry, or the
+        /// file's).
+        #[arg(long, value_name = "NAME")]
+        domain: Option<String>,
     },
     /// Every registered prefix and where it came from.
     List {
@@ -169,7 +178,12 @@ enum PrefixCommand {
         filters: Filters,
     },
     /// One registered prefix.
-    Show { prefix: IpNet },
+    Show {
+        prefix: IpNet,
+        /// A private domain's prefix (`public`: the default).
+        #[arg(long, value_name = "NAME")]
+        domain: Option<String>,
+    },
     /// What a packet to or from ADDRESS gets right now: prefix, preference,
     /// policy and the PoPs of its selection table.
     Lookup {
@@ -448,19 +462,34 @@ fn run(cli: &Cli) -> Result<ExitCode> {
             commands::stats(cli, *watch, *interval, request)
         }
         Command::Prefix(p) => match p {
-            PrefixCommand::Add { prefix, keys, file } => match (prefix, file) {
+            PrefixCommand::Add {
+                prefix,
+                keys,
+                file,
+                domain,
+            } => match (prefix, file) {
                 (_, Some(file)) => commands::batch(cli, file, batch::Kind::Add),
                 (Some(prefix), None) => {
-                    let spec = keys.spec(prefix.clone());
+                    let mut spec = keys.spec(prefix.clone());
+                    spec.domain = domain.clone();
                     simple(cli, Request::PrefixAdd { spec }, render::changed)
                 }
                 (None, None) => unreachable!("clap requires one"),
             },
-            PrefixCommand::Del { prefix, file } => match (prefix, file) {
+            PrefixCommand::Del {
+                prefix,
+                file,
+                domain,
+            } => match (prefix, file) {
                 (_, Some(file)) => commands::batch(cli, file, batch::Kind::Del),
-                (Some(prefix), None) => {
-                    simple(cli, Request::PrefixDel { prefix: *prefix }, render::changed)
-                }
+                (Some(prefix), None) => simple(
+                    cli,
+                    Request::PrefixDel {
+                        prefix: *prefix,
+                        domain: domain.clone(),
+                    },
+                    render::changed,
+                ),
                 (None, None) => unreachable!("clap requires one"),
             },
             PrefixCommand::List { filters } => {
@@ -474,9 +503,14 @@ fn run(cli: &Cli) -> Result<ExitCode> {
                 };
                 list::prefix_list(cli, request)
             }
-            PrefixCommand::Show { prefix } => {
-                simple(cli, Request::PrefixShow { prefix: *prefix }, render::prefix)
-            }
+            PrefixCommand::Show { prefix, domain } => simple(
+                cli,
+                Request::PrefixShow {
+                    prefix: *prefix,
+                    domain: domain.clone(),
+                },
+                render::prefix,
+            ),
             PrefixCommand::Lookup { address, domain } => {
                 commands::lookup(cli, *address, domain.clone())
             }

@@ -31,6 +31,9 @@ pub(super) fn valid_name(name: &str) -> bool {
 pub(crate) struct Validator {
     /// The private domain of each PoP (by plan index), once PoPs are read.
     pub(super) pop_domains: Vec<Option<u32>>,
+    /// PoPs (by plan index) whose egress had a problem: their domain is
+    /// not known, so no problem follows from it.
+    pub(super) doubtful_pops: Vec<bool>,
     /// Length of the config file's own text; entries past it are live changes.
     pub(super) base_len: usize,
     /// Byte offset where each line starts (line n at index n - 1).
@@ -46,6 +49,7 @@ impl Validator {
         newlines.extend(text.match_indices('\n').map(|(i, _)| i + 1));
         Self {
             pop_domains: Vec::new(),
+            doubtful_pops: Vec::new(),
             base_len: text.len(),
             newlines,
             problems: Vec::new(),

@@ -260,6 +260,7 @@ impl Validator {
         fn walk(
             policies: &[PlannedPolicy],
             pops: &[PlannedPop],
+            doubtful: &[bool],
             at: usize,
             seen: &mut Vec<bool>,
             out: &mut Vec<Option<u32>>,
@@ -269,17 +270,21 @@ impl Validator {
             }
             for m in &policies[at].members {
                 match m.target {
+                    // A PoP whose egress had a problem says nothing.
+                    Target::Pop(p) if doubtful.get(p as usize) == Some(&true) => {}
                     Target::Pop(p) => out.push(pops[p as usize].domain),
-                    Target::Policy(q) => walk(policies, pops, q as usize, seen, out),
+                    Target::Policy(q) => walk(policies, pops, doubtful, q as usize, seen, out),
                 }
             }
         }
         let name = |d: Option<u32>| d.map_or(PUBLIC, |d| domains[d as usize].as_str());
         for i in 0..policies.len() {
             let mut found = Vec::new();
+            let doubtful = self.doubtful_pops.clone();
             walk(
                 policies,
                 pops,
+                &doubtful,
                 i,
                 &mut vec![false; policies.len()],
                 &mut found,

@@ -202,9 +202,11 @@ impl Validator {
                     format!("PoP {name} is defined twice"),
                 );
             }
-            // On a problem, the rest of the PoP is still checked.
-            let (interface, port, vlan, domain) =
-                self.pop_egress(pop, ports, port_ids).unwrap_or_default();
+            // On a problem, the rest of the PoP is still checked; its
+            // domain is then unknown, and checks that need it skip it.
+            let egress = self.pop_egress(pop, ports, port_ids);
+            self.doubtful_pops.push(egress.is_none());
+            let (interface, port, vlan, domain) = egress.unwrap_or_default();
             let interface = &interface;
             let mac = match &pop.mac {
                 None => [0; 6],
@@ -373,6 +375,40 @@ impl Validator {
             },
         };
         let domain = port.and_then(|id| ports[id as usize].domain);
+        // The tags a PoP writes never put its frames into another
+        // domain's port on that interface (a VLAN is a domain boundary).
+        let on: Vec<&PlannedPort> = ports.iter().filter(|p| p.interface == interface).collect();
+        let clash = match &vlan {
+            EgressVlan::Keep if on.iter().any(|p| !p.vlan.is_empty()) => {
+                self.bad(
+                    Some(pop.interface.as_ref().map_or(pop.name.span(), |i| i.span())),
+                    format!("PoP {name}: {interface} has VLAN ports: give port (a port's interface and tags), vlan (the tags frames leave with) or vlan_push; frames keeping the tags they arrived with could land in another port's VLAN"),
+                );
+                return None;
+            }
+            EgressVlan::Keep => None,
+            EgressVlan::Set(tags) => on.iter().find(|p| p.vlan == *tags && p.domain != domain),
+            EgressVlan::Push(v) => on
+                .iter()
+                .find(|p| p.vlan.first() == Some(v) && p.domain != domain),
+        };
+        if let Some(other) = clash {
+            let at = pop
+                .vlan
+                .as_ref()
+                .map(|v| v.span())
+                .or(pop.vlan_push.as_ref().map(|v| v.span()))
+                .unwrap_or(pop.name.span());
+            self.bad(
+                Some(at),
+                format!(
+                    "PoP {name}: its frames would leave {interface} {} port {}'s VLAN, of another domain than the PoP's; a PoP writes only its own domain's tags",
+                    if matches!(vlan, EgressVlan::Push(_)) { "pushed into" } else { "in" },
+                    other.name
+                ),
+            );
+            return None;
+        }
         Some((interface, port, vlan, domain))
     }
 

@@ -309,7 +309,11 @@ impl Validator {
         let net = p.net;
         if let Some(id) = p.policy {
             let pd = policies[id as usize].domain;
-            if pd != domain {
+            // A PoP with a problem of its own: its domain is not known.
+            let doubtful = policies[id as usize].members.iter().any(|m| {
+                matches!(m.target, Target::Pop(q) if self.doubtful_pops.get(q as usize) == Some(&true))
+            });
+            if pd != domain && !doubtful {
                 let at = entry
                     .policy
                     .as_ref()

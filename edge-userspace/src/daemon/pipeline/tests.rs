@@ -93,6 +93,7 @@ fn live_add(prefix: &str) -> State {
                 ..PrefixSpec::default()
             }],
             removed: Vec::new(),
+            removed_private: Vec::new(),
         },
         ..State::default()
     }
