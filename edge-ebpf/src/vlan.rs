@@ -31,14 +31,14 @@ use crate::{
 pub fn retag(ctx: &XdpContext, l2_len: usize, pop: &Pop, proto: u16) -> Result<(), ()> {
     let had = (l2_len - EthHdr::LEN) / VlanHdr::LEN;
     let push = pop.vlan_mode == vlan_mode::PUSH;
+    // PUSH leaves up to three tags, SET up to two.
     let tags = if push {
         had + 1
-    } else {
+    } else if pop.vlan_count <= 2 {
         pop.vlan_count as usize
-    };
-    if tags > 2 {
+    } else {
         return Err(());
-    }
+    };
     // Negative grows the frame in front, positive shrinks it.
     let delta = (had as i32 - tags as i32) * VlanHdr::LEN as i32;
     // SAFETY: `ctx.ctx` is this program's xdp_md; packet pointers taken
