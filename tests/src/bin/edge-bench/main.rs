@@ -11,6 +11,9 @@
 //! - customer latency cost: the per-packet cost of TCP frames (and the
 //!   UDP frame) with customer latency off and on, for packets it samples
 //!   and packets it does not (rtt.rs);
+//! - logical ports and domains (`--only lports`): the per-packet cost of
+//!   a public packet on a plain and on a tagged logical port, of a
+//!   private-domain packet and of an egress VLAN SET;
 //! - control plane: prefix load time, loader RSS, map memory, failover;
 //!   edged's path for a whole config of 100k/1M prefixes (compile + apply)
 //!   and a reload changing 1% of them; route sync of 100k/1M routes through
@@ -20,6 +23,7 @@
 
 mod bmp;
 mod control;
+mod lports;
 mod per_packet;
 mod prefixes;
 mod report;
@@ -62,7 +66,8 @@ struct Cli {
     /// of the report (--out) is rewritten in place; `bmp`: route analytics
     /// ingest at --scale-sizes announcements, its section printed; `rtt`:
     /// the customer latency cost, whose section of the report (--out) is
-    /// rewritten in place, or added before the plots).
+    /// rewritten in place, or added before the plots; `lports`: logical
+    /// ports and domains, its table printed).
     #[arg(long)]
     only: Option<String>,
     /// Internal: load this many prefixes of a family in a fresh process and
@@ -205,6 +210,13 @@ fn main() -> Result<()> {
             "bench: customer latency only, done in {:.0} s",
             started.elapsed().as_secs_f64()
         );
+        return Ok(());
+    }
+    if cli.only.as_deref() == Some("lports") {
+        eprintln!("== logical ports and domains");
+        let rows = in_netns(&ns, || lports::lports(&sizes))?;
+        drop(lab);
+        println!("{}", lports::markdown(&rows, &cli.commit, sizes.repeat));
         return Ok(());
     }
     in_netns(&ns, || per_packet(&sizes, &mut report))?;
