@@ -206,6 +206,15 @@ fn forward_ip<H: Family, const LPM: bool>(
         Ok(ports) => ports,
         // A router discards martians (RFC 1812 5.3.7); the rest is the kernel's.
         Err(Reason::Martian) => return v.with(Action::Drop, Reason::Martian),
+        // In a private domain the kernel may have what is for this host
+        // (control, local; malformed it drops), never what it would
+        // forward by the public domain's routing table (fragments,
+        // options, extension headers): those are dropped.
+        Err(reason @ (Reason::Fragment | Reason::Ipv4Options | Reason::Ipv6Extension))
+            if port.domain != PUBLIC_DOMAIN =>
+        {
+            return v.with(Action::Drop, reason);
+        }
         Err(reason) => return v.pass(reason),
     };
     // The public domain: by source on peering ports, by destination
@@ -255,6 +264,13 @@ fn forward_ip<H: Family, const LPM: bool>(
     // gets it (icmp.rs). Not sent to the PoP, so not counted for it.
     if exceeds_mtu::<H>(pop, ip.end - l2.l3) {
         let (action, reason) = H::too_big(ctx, l2, &ip, pop);
+        // The kernel would fragment or forward it by the public domain's
+        // routing: not a private domain's packet.
+        let action = if action == Action::Pass && port.domain != PUBLIC_DOMAIN {
+            Action::Drop
+        } else {
+            action
+        };
         return Verdict { pop: NONE, ..v }.with(action, reason);
     }
 

@@ -130,6 +130,7 @@ fn stats() -> Stats {
         }],
         ports: vec![PortCount {
             bytes: 1500,
+            domain: "public".into(),
             packets: 10,
             port: "peer0".into(),
             role: "peering".into(),
