@@ -1520,7 +1520,7 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__prefix__subcmd__add)
-            opts="-h --registration --preference --policy --pop --dscp --protect --region --file --socket --json --timeout --help"
+            opts="-h --registration --preference --policy --pop --dscp --protect --region --file --domain --socket --json --timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1558,6 +1558,10 @@ _edgectl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --domain)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --socket)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1574,13 +1578,17 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__prefix__subcmd__del)
-            opts="-h --file --socket --json --timeout --help"
+            opts="-h --file --domain --socket --json --timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --domain)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1766,12 +1774,16 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__prefix__subcmd__show)
-            opts="-h --socket --json --timeout --help"
+            opts="-h --domain --socket --json --timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --domain)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --socket)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -2136,12 +2148,16 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__stats__subcmd__prefix)
-            opts="-h --socket --json --timeout --help"
+            opts="-h --domain --socket --json --timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --domain)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --socket)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -61,6 +61,7 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand stats; and not __fish_se
 complete -c edgectl -n "__fish_edgectl_using_subcommand stats; and not __fish_seen_subcommand_from prefix help" -s h -l help -d 'Print help'
 complete -c edgectl -n "__fish_edgectl_using_subcommand stats; and not __fish_seen_subcommand_from prefix help" -f -a "prefix" -d 'Only one registered prefix'
 complete -c edgectl -n "__fish_edgectl_using_subcommand stats; and not __fish_seen_subcommand_from prefix help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c edgectl -n "__fish_edgectl_using_subcommand stats; and __fish_seen_subcommand_from prefix" -l domain -d 'A private domain\'s prefixes, ports and PoPs (`public`: the public domain\'s); without it, the public prefixes and every port and PoP' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand stats; and __fish_seen_subcommand_from prefix" -l socket -d 'edged\'s control socket (`daemon.socket_path` in edged\'s config)' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand stats; and __fish_seen_subcommand_from prefix" -l timeout -d 'How long to wait for edged\'s reply (seconds)' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand stats; and __fish_seen_subcommand_from prefix" -l json -d 'Print machine-readable JSON instead of text'
@@ -85,11 +86,13 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_
 complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from add" -l protect -d 'Peering ports the prefix is registered on (comma separated)' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from add" -l region -d 'Where the customer is, a region path (`"world > europe > ie"`): chooses among the members of geographic policies' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from add" -l file -d 'Register every prefix of FILE (`-`: standard input) as one transaction, all or nothing: one per line, written as this command\'s arguments (`PREFIX [--pop NAME] [--dscp ef] ...`); blank lines and `#` comments are skipped' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from add" -l domain -d 'Register it in this private domain (`public`: the default): replaces the domain\'s entry for the network, always checked and applied through the whole pipeline' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from add" -l socket -d 'edged\'s control socket (`daemon.socket_path` in edged\'s config)' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from add" -l timeout -d 'How long to wait for edged\'s reply (seconds)' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from add" -l json -d 'Print machine-readable JSON instead of text'
 complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from add" -s h -l help -d 'Print help'
 complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from del" -l file -d 'Remove every prefix of FILE (`-`: standard input) as one transaction, all or nothing: one prefix per line; blank lines and `#` comments are skipped' -r -F
+complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from del" -l domain -d 'Remove it from this private domain (its live entry, or the file\'s)' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from del" -l socket -d 'edged\'s control socket (`daemon.socket_path` in edged\'s config)' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from del" -l timeout -d 'How long to wait for edged\'s reply (seconds)' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from del" -l json -d 'Print machine-readable JSON instead of text'
@@ -105,6 +108,7 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_
 complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from list" -l timeout -d 'How long to wait for edged\'s reply (seconds)' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from list" -l json -d 'Print machine-readable JSON instead of text'
 complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
+complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from show" -l domain -d 'A private domain\'s prefix (`public`: the default)' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from show" -l socket -d 'edged\'s control socket (`daemon.socket_path` in edged\'s config)' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from show" -l timeout -d 'How long to wait for edged\'s reply (seconds)' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand prefix; and __fish_seen_subcommand_from show" -l json -d 'Print machine-readable JSON instead of text'

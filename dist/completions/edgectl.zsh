@@ -66,6 +66,7 @@ _arguments "${_arguments_options[@]}" : \
         case $line[1] in
             (prefix)
 _arguments "${_arguments_options[@]}" : \
+'--domain=[A private domain'\''s prefixes, ports and PoPs (\`public\`\: the public domain'\''s); without it, the public prefixes and every port and PoP]:NAME:_default' \
 '--socket=[edged'\''s control socket (\`daemon.socket_path\` in edged'\''s config)]:SOCKET:_files' \
 '--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
 '--json[Print machine-readable JSON instead of text]' \
@@ -128,7 +129,8 @@ _arguments "${_arguments_options[@]}" : \
 '--dscp=[DSCP class name or number]:DSCP:_default' \
 '*--protect=[Peering ports the prefix is registered on (comma separated)]:PROTECT:_default' \
 '--region=[Where the customer is, a region path (\`"world > europe > ie"\`)\: chooses among the members of geographic policies]:REGION:_default' \
-'(--registration --preference --policy --pop --dscp --protect --region)--file=[Register every prefix of FILE (\`-\`\: standard input) as one transaction, all or nothing\: one per line, written as this command'\''s arguments (\`PREFIX \[--pop NAME\] \[--dscp ef\] ...\`); blank lines and \`#\` comments are skipped]:FILE:_files' \
+'(--registration --preference --policy --pop --dscp --protect --region --domain)--file=[Register every prefix of FILE (\`-\`\: standard input) as one transaction, all or nothing\: one per line, written as this command'\''s arguments (\`PREFIX \[--pop NAME\] \[--dscp ef\] ...\`); blank lines and \`#\` comments are skipped]:FILE:_files' \
+'--domain=[Register it in this private domain (\`public\`\: the default)\: replaces the domain'\''s entry for the network, always checked and applied through the whole pipeline]:NAME:_default' \
 '--socket=[edged'\''s control socket (\`daemon.socket_path\` in edged'\''s config)]:SOCKET:_files' \
 '--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
 '--json[Print machine-readable JSON instead of text]' \
@@ -139,7 +141,8 @@ _arguments "${_arguments_options[@]}" : \
 ;;
 (del)
 _arguments "${_arguments_options[@]}" : \
-'()--file=[Remove every prefix of FILE (\`-\`\: standard input) as one transaction, all or nothing\: one prefix per line; blank lines and \`#\` comments are skipped]:FILE:_files' \
+'(--domain)--file=[Remove every prefix of FILE (\`-\`\: standard input) as one transaction, all or nothing\: one prefix per line; blank lines and \`#\` comments are skipped]:FILE:_files' \
+'--domain=[Remove it from this private domain (its live entry, or the file'\''s)]:NAME:_default' \
 '--socket=[edged'\''s control socket (\`daemon.socket_path\` in edged'\''s config)]:SOCKET:_files' \
 '--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
 '--json[Print machine-readable JSON instead of text]' \
@@ -164,6 +167,7 @@ _arguments "${_arguments_options[@]}" : \
 ;;
 (show)
 _arguments "${_arguments_options[@]}" : \
+'--domain=[A private domain'\''s prefix (\`public\`\: the default)]:NAME:_default' \
 '--socket=[edged'\''s control socket (\`daemon.socket_path\` in edged'\''s config)]:SOCKET:_files' \
 '--timeout=[How long to wait for edged'\''s reply (seconds)]:TIMEOUT:_default' \
 '--json[Print machine-readable JSON instead of text]' \

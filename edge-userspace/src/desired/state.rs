@@ -276,6 +276,10 @@ impl State {
         list(&mut out, &self.live.added)?;
         out.extend_from_slice(b",\n    \"removed\": ");
         list(&mut out, &self.live.removed)?;
+        if !self.live.removed_private.is_empty() {
+            out.extend_from_slice(b",\n    \"removed_private\": ");
+            list(&mut out, &self.live.removed_private)?;
+        }
         out.extend_from_slice(b"\n  },\n  \"drained\": ");
         serde_json::to_writer(&mut out, &self.drained)?;
         out.extend_from_slice(b",\n  \"ids\": ");
@@ -440,7 +444,19 @@ mod tests {
         let mut s = State::default();
         s.drained.insert("ams".into());
         s.live.removed.push("192.0.2.0/24".parse().unwrap());
+        // A private domain's removal of the same network, and its live entry.
+        s.live.removed_private.push(crate::config::DomainNet {
+            domain: "red".into(),
+            network: "192.0.2.0/24".parse().unwrap(),
+        });
+        s.live.added.push(PrefixSpec {
+            prefix: "198.18.0.0/24".into(),
+            pop: Some("red-gw".into()),
+            domain: Some("red".into()),
+            ..PrefixSpec::default()
+        });
         s.ids.pops.insert("ams".into(), 3);
+        s.ids.domains.insert("red".into(), 1);
         s.stamps.insert(
             "192.0.2.0/24".parse().unwrap(),
             Stamp {
