@@ -199,6 +199,13 @@ fn live_changes_of_a_private_domain_reach_its_trie_and_survive_a_restart() {
     );
     assert_eq!(pop_for(&e, "red", "198.18.0.9"), None);
 
+    // `live clear` of a network clears it in every domain: red's live
+    // entry goes, the public file entry stays.
+    e.ctl_ok(&["live", "clear", "203.0.113.0/24"]);
+    assert_eq!(pop_for(&e, "red", "203.0.113.7"), None);
+    let public = e.ctl_ok(&["prefix", "lookup", "203.0.113.7"]);
+    assert_eq!(public["toward_customer"][0]["pop"], "a", "{public}");
+
     // Adding it again undoes the removal.
     e.ctl_ok(&[
         "prefix",

@@ -481,11 +481,17 @@ impl Daemon {
         }
         let gone: HashSet<IpNet> = cleared.iter().copied().collect();
         let mut state = self.applied.state.clone();
+        // Every domain's changes of those networks.
+        state.live.added.retain(|spec| {
+            spec.prefix
+                .parse::<IpNet>()
+                .map_or(true, |n| !gone.contains(&n))
+        });
+        state.live.removed.retain(|n| !gone.contains(n));
         state
             .live
-            .added
-            .retain(|spec| net_of(spec).is_none_or(|n| !gone.contains(&n)));
-        state.live.removed.retain(|n| !gone.contains(n));
+            .removed_private
+            .retain(|d| !gone.contains(&d.network));
         state.stamps.retain(|n, _| !gone.contains(n));
         let changes = self.change(self.source.text.clone(), state)?;
         Ok((changes, cleared))
