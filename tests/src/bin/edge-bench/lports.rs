@@ -149,19 +149,28 @@ pub fn lports(sizes: &Sizes) -> Result<Vec<Row>> {
     Ok(out)
 }
 
-/// The rows as a Markdown table (raw ns, the adjacent floors, net).
-pub fn markdown(rows: &[Row], commit: &str, repeat: u32) -> String {
+/// The section (Markdown): heading, method, the rows' raw ns, their
+/// adjacent floors and net cost.
+pub fn section(rows: &[Row], commit: &str, repeat: u32) -> String {
     let mut s = String::new();
+    let _ = writeln!(s, "{HEAD}\n");
     let _ = writeln!(
         s,
-        "`edge-bench --only lports` at commit {commit}: BPF_PROG_TEST_RUN, repeat {repeat}, median of {} batches per row, each between two floor pairs.\n",
+        "The per-packet cost of logical ports and routing domains (issue 20), from `edge-bench --only lports` (tests/src/bin/edge-bench/lports.rs) at commit {commit}. Method: the per-packet section's (BPF_PROG_TEST_RUN through `bench_reset`, the kernel's time per run in whole ns, the batch thread SCHED_FIFO), {} batches of {repeat} runs per row, each between two floor pairs; the figures are the medians of the batches, net = ns − (wrapped floor − floor). Every row is a 64-byte UDP frame from bb0 to the bench config's 192.0.2.0/24 (or a copy of its path), redirected to cust0 and checked (action, reason, output frame, runs): `public, plain port` is untagged on bb0 without `TAGGED` (the per-packet section's `IPv4 hot` path); `egress SET 1→1` is tagged 100 on the plain bb0 toward a PoP that sets tag 7 (the frame keeps its length, as `bench_reset` needs); `public, logical port` is tagged 100 on bb0 with `TAGGED`, a public backbone logical port; `private domain` is tagged 200, a port of domain 1 whose trie holds 192.0.2.0/24, toward a domain-1 PoP.\n",
         crate::RUNS
     );
+    s += &markdown(rows);
+    s
+}
+
+/// The rows as a Markdown table (raw ns, the adjacent floors, net).
+pub fn markdown(rows: &[Row]) -> String {
+    let mut s = String::new();
     let _ = writeln!(
         s,
         "| row | ns/packet (through bench_reset) | floor | floor through bench_reset | net (ns − wrapped floor + floor) |"
     );
-    let _ = writeln!(s, "|---|---|---|---|---|");
+    let _ = writeln!(s, "|---|---:|---:|---:|---:|");
     for r in rows {
         let _ = writeln!(
             s,

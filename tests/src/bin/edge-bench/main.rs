@@ -67,7 +67,8 @@ struct Cli {
     /// ingest at --scale-sizes announcements, its section printed; `rtt`:
     /// the customer latency cost, whose section of the report (--out) is
     /// rewritten in place, or added before the plots; `lports`: logical
-    /// ports and domains, its table printed).
+    /// ports and domains, whose section of the report (--out) is rewritten
+    /// in place, or added before the plots).
     #[arg(long)]
     only: Option<String>,
     /// Internal: load this many prefixes of a family in a fresh process and
@@ -216,13 +217,28 @@ fn main() -> Result<()> {
         eprintln!("== logical ports and domains");
         let rows = in_netns(&ns, || lports::lports(&sizes))?;
         drop(lab);
-        println!("{}", lports::markdown(&rows, &cli.commit, sizes.repeat));
+        let section = lports::section(&rows, &cli.commit, sizes.repeat);
+        println!("{section}");
+        if let Some(out) = &cli.out {
+            let doc = std::fs::read_to_string(out).unwrap_or_default();
+            std::fs::write(
+                out,
+                scale::replace_named_section(&doc, lports::HEAD, &section),
+            )
+            .with_context(|| format!("writing {}", out.display()))?;
+            eprintln!(
+                "bench: rewrote the logical ports section of {}",
+                out.display()
+            );
+        }
         return Ok(());
     }
     in_netns(&ns, || per_packet(&sizes, &mut report))?;
     if cli.only.as_deref() != Some("packet") {
         eprintln!("== customer latency cost");
         report.rtt = Some(in_netns(&ns, || rtt::rtt(&sizes, cli.quick))?);
+        eprintln!("== logical ports and domains");
+        report.lports = in_netns(&ns, || lports::lports(&sizes))?;
     }
     drop(lab);
     if cli.only.as_deref() == Some("packet") {

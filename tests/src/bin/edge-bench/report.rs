@@ -24,6 +24,8 @@ pub struct Report {
     pub bmp: Vec<crate::bmp::BmpRun>,
     /// The customer latency cost (rtt.rs).
     pub rtt: Option<crate::rtt::RttReport>,
+    /// Logical ports and domains (lports.rs).
+    pub lports: Vec<crate::lports::Row>,
 }
 
 pub fn machine() -> (String, String, usize) {
@@ -425,6 +427,10 @@ impl Report {
         if let Some(r) = &self.rtt {
             s.push('\n');
             s += &r.markdown(commit, quick);
+        }
+        if !self.lports.is_empty() {
+            s.push('\n');
+            s += &crate::lports::section(&self.lports, commit, self.repeat);
         }
         let _ = writeln!(s, "\n![ns per packet against prefix count](benchmarks.svg)");
         let _ = writeln!(
