@@ -181,7 +181,7 @@ fn logical_port(
         inner,
     };
     // SAFETY: as in `port`: a map value read under RCU, never written.
-    unsafe { EDGE_LPORTS.get(&key) }
+    unsafe { EDGE_LPORTS.get(key) }
 }
 
 /// The pipeline of both families, compiled once for each (`H` is the
