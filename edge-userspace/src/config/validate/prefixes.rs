@@ -225,6 +225,8 @@ impl Validator {
         }
     }
 
+    // Each section takes what the sections before it resolved.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn prefixes(
         &mut self,
         prefixes: &[PrefixConfig],

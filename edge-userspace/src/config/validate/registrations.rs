@@ -14,6 +14,8 @@ use crate::plan::*;
 const AS_TRANS: i64 = 23456;
 
 impl Validator {
+    // Each section takes what the sections before it resolved.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn registrations(
         &mut self,
         config: &[RegistrationConfig],
