@@ -63,7 +63,7 @@ prefix = "198.51.100.0/24"
 pop = "ams"
 "#;
 
-fn problems(text: &str) -> Vec<String> {
+pub(super) fn problems(text: &str) -> Vec<String> {
     parse(text)
         .unwrap_err()
         .0

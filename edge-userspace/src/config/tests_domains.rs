@@ -1,7 +1,7 @@
 //! Logical ports, routing domains, egress tags and scope: what the config
 //! accepts, and every problem with its line.
 
-use super::*;
+use super::{tests::problems, *};
 use crate::plan::*;
 
 /// Two customers on one peering interface: each a public (Microsoft
@@ -125,14 +125,6 @@ continent = "world > europe"
 scope = "global"
 "#;
 
-fn problems(text: &str) -> Vec<String> {
-    parse(text)
-        .unwrap_err()
-        .0
-        .iter()
-        .map(ToString::to_string)
-        .collect()
-}
 
 #[test]
 fn ports_domains_and_egress_tags_resolve() {
