@@ -125,7 +125,6 @@ continent = "world > europe"
 scope = "global"
 "#;
 
-
 #[test]
 fn ports_domains_and_egress_tags_resolve() {
     let plan = parse(TWO_CUSTOMERS).unwrap_or_else(|e| panic!("{e}"));

@@ -387,6 +387,16 @@ impl Daemon {
             self.dp.detach_others(&ports);
         }
         let want = c.desired;
+        // A port id that now names another port (renamed, or replaced)
+        // counts from zero: its packets are not the old port's.
+        for (name, id) in &state.ids.ports {
+            let before = self.applied.state.ids.ports.iter().find(|(_, i)| *i == id);
+            if before.is_some_and(|(n, _)| n != name)
+                && let Err(e) = self.dp.counters.reset_port(*id)
+            {
+                error!("zeroing the counters of port {name} (id {id}): {e}");
+            }
+        }
         // Every slot in use, the private domains' too (a live prefix must
         // not take one of theirs).
         self.applied.slots = desired::delta::Slots::of_all(

@@ -150,7 +150,18 @@ impl Counters {
 
     /// Zeroes a prefix counter slot (before it is given to another prefix).
     pub fn reset_prefix_slot(&mut self, slot: u32) -> Result<(), MapsError> {
-        let map = &mut self.maps[2];
+        self.reset(2, slot)
+    }
+
+    /// Zeroes the counters of port id `id` (an id given to another port).
+    pub fn reset_port(&mut self, id: u32) -> Result<(), MapsError> {
+        self.reset(4, id)
+    }
+
+    /// Zeroes entry `slot` of counter map `COUNTER_MAPS[map]`.
+    fn reset(&mut self, map: usize, slot: u32) -> Result<(), MapsError> {
+        let name = COUNTER_MAPS[map];
+        let map = &mut self.maps[map];
         let zero = aya::maps::PerCpuValues::try_from(vec![
             Counter::default();
             aya::util::nr_cpus().map_err(
@@ -158,10 +169,8 @@ impl Counters {
             )?
         ])
         .expect("one value per CPU");
-        map.set(slot, zero, 0).map_err(|source| MapsError::Map {
-            map: COUNTER_MAPS[2],
-            source,
-        })
+        map.set(slot, zero, 0)
+            .map_err(|source| MapsError::Map { map: name, source })
     }
 
     /// [`Counters::reset_prefix_slot`] for many slots: one
