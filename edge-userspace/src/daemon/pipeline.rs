@@ -387,14 +387,22 @@ impl Daemon {
             self.dp.detach_others(&ports);
         }
         let want = c.desired;
-        // A port id that now names another port (renamed, or replaced)
-        // counts from zero: its packets are not the old port's.
-        for (name, id) in &state.ids.ports {
-            let before = self.applied.state.ids.ports.iter().find(|(_, i)| *i == id);
-            if before.is_some_and(|(n, _)| n != name)
-                && let Err(e) = self.dp.counters.reset_port(*id)
-            {
+        // A port or PoP id that now names another one (renamed, or
+        // replaced) counts from zero: its packets are not the old one's.
+        let handed_over = |old: &BTreeMap<String, u32>, new: &BTreeMap<String, u32>| {
+            new.iter()
+                .filter(|(name, id)| old.iter().any(|(n, i)| i == *id && n != *name))
+                .map(|(name, id)| (name.clone(), *id))
+                .collect::<Vec<_>>()
+        };
+        for (name, id) in handed_over(&self.applied.state.ids.ports, &state.ids.ports) {
+            if let Err(e) = self.dp.counters.reset_port(id) {
                 error!("zeroing the counters of port {name} (id {id}): {e}");
+            }
+        }
+        for (name, id) in handed_over(&self.applied.state.ids.pops, &state.ids.pops) {
+            if let Err(e) = self.dp.counters.reset_pop(id) {
+                error!("zeroing the counters of PoP {name} (id {id}): {e}");
             }
         }
         // Every slot in use, the private domains' too (a live prefix must

@@ -158,6 +158,11 @@ impl Counters {
         self.reset(4, id)
     }
 
+    /// Zeroes the counters of PoP id `id` (an id given to another PoP).
+    pub fn reset_pop(&mut self, id: u32) -> Result<(), MapsError> {
+        self.reset(3, id)
+    }
+
     /// Zeroes entry `slot` of counter map `COUNTER_MAPS[map]`.
     fn reset(&mut self, map: usize, slot: u32) -> Result<(), MapsError> {
         let name = COUNTER_MAPS[map];
