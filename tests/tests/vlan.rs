@@ -762,8 +762,28 @@ fn private_domains_are_isolated() {
                 .slot(slot),
             );
         }
-        // The public side keeps passing what it cannot send: the harness's
-        // prefix toward a PoP without a transmit port.
+        // A public prefix whose table points at a private domain's PoP: the
+        // public side passes what it cannot send.
+        h.tables
+            .set_prefix(
+                "198.18.0.0/24".parse().unwrap(),
+                PrefixEntry {
+                    preference: edge_common::preference::MICROSOFT,
+                    ..entry(t_d1, 48)
+                },
+            )
+            .unwrap();
+        cases.push(
+            case(
+                "untagged on bb0, a public prefix toward domain 1's PoP: passed",
+                "bb0",
+                Pkt::udp("198.51.100.7", "198.18.0.1").build(),
+                (Action::Pass, Reason::NoNextHop),
+                Some(2),
+            )
+            .slot(48),
+        );
+        // ... and the harness's prefix toward a PoP without a transmit port.
         cases.push(case(
             "untagged on bb0 toward no transmit port: public, passed",
             "bb0",
