@@ -340,7 +340,9 @@ fn timestamps(b: &[u8; 8]) -> (u32, u32) {
 }
 
 /// `N` bytes of header (`N` even) at a 2-byte aligned address, read as
-/// 16-bit loads. Headers are `#[repr(packed)]`, so copying a `[u8; N]`
+/// 16-bit loads and written as 16-bit stores (a byte array assembled from
+/// the words' bytes would be spilled byte by byte: the forwarder's stack
+/// frame took 64 bytes more). Headers are `#[repr(packed)]`, so copying a `[u8; N]`
 /// field compiles to `N` byte loads and shifts to reassemble them; every
 /// header field read this way (addresses, ports) sits at an even offset
 /// of a frame that starts 2-byte aligned.

@@ -538,13 +538,21 @@ impl Tables {
             let (k, e) = item.map_err(err(map_names::DOMAIN_V4))?;
             let (domain, len, d) = split_key(&k);
             let a = std::net::Ipv4Addr::from(<[u8; 4]>::try_from(&d[4..]).expect("4 bytes"));
-            out.push((domain, IpNet::V4(Ipv4Net::new(a, len).map_err(bad_len)?), e));
+            out.push((
+                domain,
+                IpNet::V4(Ipv4Net::new(a, len).map_err(bad_len(map_names::DOMAIN_V4))?),
+                e,
+            ));
         }
         for item in self.domain_v6.iter() {
             let (k, e) = item.map_err(err(map_names::DOMAIN_V6))?;
             let (domain, len, d) = split_key(&k);
             let a = std::net::Ipv6Addr::from(<[u8; 16]>::try_from(&d[4..]).expect("16 bytes"));
-            out.push((domain, IpNet::V6(Ipv6Net::new(a, len).map_err(bad_len)?), e));
+            out.push((
+                domain,
+                IpNet::V6(Ipv6Net::new(a, len).map_err(bad_len(map_names::DOMAIN_V6))?),
+                e,
+            ));
         }
         out.sort_by_key(|(d, n, _)| (*d, *n));
         Ok(out)
@@ -602,9 +610,9 @@ fn split_key<const N: usize>(k: &Key<[u8; N]>) -> (u32, u8, [u8; N]) {
 
 /// A key read back whose prefix length does not fit its family (the
 /// kernel never holds one: every key is written by this module).
-fn bad_len(e: ipnet::PrefixLenError) -> MapsError {
-    MapsError::Mmap {
-        map: map_names::DOMAIN_V4,
+fn bad_len(map: &'static str) -> impl Fn(ipnet::PrefixLenError) -> MapsError {
+    move |e| MapsError::Mmap {
+        map,
         what: format!("a key read back has a bad prefix length: {e}"),
     }
 }
