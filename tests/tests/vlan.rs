@@ -824,3 +824,114 @@ fn private_domains_are_isolated() {
         );
     });
 }
+
+/// A private domain keeps what the public one leaves to the kernel to
+/// forward (fragments, IPv4 options, IPv6 extension headers, a packet too
+/// big with no ICMP error from the program): the kernel would route it by
+/// the public table, so it is dropped, under its reason, frame untouched.
+/// The same frames untagged on bb0 (public) are passed.
+#[test]
+fn private_domains_drop_what_the_kernel_would_forward() {
+    with_harness("dom-kernel", |h| {
+        set_iface(
+            h,
+            "bb0",
+            port(role::BACKBONE, 2, PUBLIC_DOMAIN, port_flags::TAGGED),
+        );
+        h.tables
+            .set_lport(lkey("bb0", Some(10), None), port(role::BACKBONE, 20, D1, 0))
+            .unwrap();
+        // A PoP of domain 1 with a 1280-byte link and no tunnel: a larger
+        // packet gets no ICMP error from the program (`too_big_no_icmp`).
+        h.tables
+            .set_pop(
+                POP_D1,
+                Pop {
+                    ifindex: ifindex("peer1"),
+                    flags: pop_flags::VALID,
+                    src_mac: port_mac("peer1"),
+                    dst_mac: [0x02, 0, 0, 0, 0xd0, 1],
+                    mtu: 1280,
+                    domain: D1,
+                    ..Pop::default()
+                },
+            )
+            .unwrap();
+        let table = h.plan.policies.len() as u32 + 2;
+        let mut t = PolicyTable::default();
+        t.pops[..POLICY_SLOTS].fill(POP_D1 as u16);
+        h.tables.set_policy(table, &t).unwrap();
+        let entry = PrefixEntry {
+            policy: table,
+            slot: 50,
+            ..PrefixEntry::default()
+        };
+        for net in ["192.0.2.0/24", "2001:db8:c::/48"] {
+            h.tables
+                .set_domain_prefix(D1, net.parse().unwrap(), entry)
+                .unwrap();
+        }
+        let v4 = Pkt::udp("198.51.100.7", "192.0.2.10");
+        let v6 = Pkt::udp("2001:db8:1234::1", "2001:db8:c::10");
+        let frames = [
+            (
+                "IPv4 first fragment",
+                v4.with(|p| (p.more_fragments, p.dont_fragment) = (true, false)),
+                Reason::Fragment,
+                None,
+            ),
+            (
+                "IPv4 with options",
+                v4.with(|p| p.ipv4_options = vec![0x94, 4, 0, 0]),
+                Reason::Ipv4Options,
+                None,
+            ),
+            (
+                "IPv6 hop-by-hop header",
+                v6.with(|p| p.v6_ext = Some(0)),
+                Reason::Ipv6Extension,
+                None,
+            ),
+            (
+                "IPv4 too big, DF clear",
+                v4.with(|p| p.dont_fragment = false).sized(1400),
+                Reason::TooBigNoDf,
+                Some(50),
+            ),
+            (
+                "IPv6 too big, no tunnel",
+                v6.sized(1400),
+                Reason::TooBigNoIcmp,
+                Some(50),
+            ),
+        ];
+        for (what, p, reason, slot) in frames {
+            let mut private = case(
+                format!("{what} on VLAN 10 (domain 1): dropped"),
+                "bb0",
+                with_tags(&p.build(), &[(Q, 10)]),
+                (Action::Drop, reason),
+                Some(20),
+            );
+            if let Some(s) = slot {
+                private = private.slot(s);
+            }
+            run(h, &private);
+            // Untagged on bb0, the public domain: the kernel's.
+            let public = case(
+                format!("{what} untagged (public): passed"),
+                "bb0",
+                p.build(),
+                (Action::Pass, reason),
+                Some(2),
+            );
+            if matches!(reason, Reason::TooBigNoDf | Reason::TooBigNoIcmp) {
+                // Too big in the public domain depends on the public PoP's
+                // link (not this one's): checked above in the private
+                // domain only.
+                continue;
+            }
+            run(h, &public);
+        }
+    });
+}
