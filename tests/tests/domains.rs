@@ -1,0 +1,1025 @@
+//! Logical ports, routing domains, egress tags and scope (tier 3): crafted
+//! VLAN-tagged frames through edged's XDP program between namespaces, read
+//! back raw at the far ends (tests/src/vlan_lab.rs). The contract is
+//! docs/config.md: "[[ports]]", "Logical ports and domains", "[[domains]]",
+//! "[[pops]]" (`port`, `vlan`), "[[prefixes]]" (`domain`),
+//! "[[registrations]]" (`continent`, `scope`) and "Scope".
+
+use std::{
+    collections::BTreeMap,
+    path::PathBuf,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use edge_tests::{
+    frames::{L4, Pkt},
+    netns::Lab,
+    topology::{Edged, attach_pass, workspace_bin},
+    vlan_lab::{RawPort, Rx, mac, quiet_ns, tags},
+};
+use serde_json::{Value, json};
+
+// ---------------------------------------------------------------------------
+// Two customers on one peering interface.
+//
+//  custs:eth0 ── edge:cust  (peering)   red:  [100] public "cust.100", [101] private "red-pvt"
+//                                       blue: [300, 21] public "cust.300.21", [300, 20] private "blue-pvt"
+//  bbone:eth0 ── edge:bb    (backbone)  untagged public "bb", [2001] "red-bb", [2002] "blue-bb"
+// ---------------------------------------------------------------------------
+
+const CUSTS_MAC: &str = "02:00:00:00:e1:01";
+const EDGE_CUST_MAC: &str = "02:00:00:00:e1:fe";
+const BBONE_MAC: &str = "02:00:00:00:e2:01";
+const EDGE_BB_MAC: &str = "02:00:00:00:e2:fe";
+const CORE_MAC: &str = "02:00:00:00:0a:01";
+const RED_GW_MAC: &str = "02:00:00:00:c1:01";
+const RED_ONPREM_MAC: &str = "02:00:00:00:c1:09";
+const BLUE_GW_MAC: &str = "02:00:00:00:b1:01";
+
+const TWO_CUSTOMERS: &str = r#"
+[daemon]
+metrics_address = ""
+
+[forwarding]
+backbone_exit = "core"
+
+[[domains]]
+name = "red"
+
+[[domains]]
+name = "blue"
+
+[[ports]]
+interface = "cust"
+vlan = [100]                # red's Microsoft peering: cust.100, public
+role = "peering"
+
+[[ports]]
+interface = "cust"
+name = "red-pvt"
+vlan = [101]
+role = "peering"
+domain = "red"
+
+[[ports]]
+interface = "cust"
+vlan = [300, 21]            # blue's Microsoft peering (QinQ): cust.300.21
+role = "peering"
+
+[[ports]]
+interface = "cust"
+name = "blue-pvt"
+vlan = [300, 20]
+role = "peering"
+domain = "blue"
+
+[[ports]]
+interface = "bb"            # the backbone, untagged: public
+role = "backbone"
+
+[[ports]]
+interface = "bb"
+name = "red-bb"
+vlan = [2001]
+role = "backbone"
+domain = "red"
+
+[[ports]]
+interface = "bb"
+name = "blue-bb"
+vlan = [2002]
+role = "backbone"
+domain = "blue"
+
+[[pops]]
+name = "core"
+interface = "bb"
+vlan = []                   # a PoP by interface keeps received tags: strip them
+mac = "02:00:00:00:0a:01"
+
+[[pops]]
+name = "red-gw"
+port = "red-bb"
+mac = "02:00:00:00:c1:01"
+
+[[pops]]
+name = "blue-gw"
+port = "blue-bb"
+mac = "02:00:00:00:b1:01"
+
+[[pops]]
+name = "red-onprem"
+port = "red-pvt"
+mac = "02:00:00:00:c1:09"
+
+[[prefixes]]
+prefix = "192.0.2.0/24"
+domain = "red"
+pop = "red-gw"
+
+[[prefixes]]
+prefix = "192.0.2.0/24"
+domain = "blue"
+pop = "blue-gw"
+
+[[prefixes]]
+prefix = "198.18.0.0/24"    # red's on-premises network
+domain = "red"
+pop = "red-onprem"
+
+[[prefixes]]
+prefix = "198.51.100.0/25"
+registration = "red"
+pop = "core"
+protect = ["cust.100"]
+
+[[prefixes]]
+prefix = "198.51.100.128/25"
+registration = "blue"
+pop = "core"
+protect = ["cust.300.21"]
+"#;
+
+/// Frames per stream.
+const N: usize = 40;
+
+struct TwoCustomers {
+    edge: String,
+    custs: String,
+    bbone: String,
+    _pass: Vec<aya::Ebpf>,
+    /// Dropped last: deletes the namespaces.
+    lab: Lab,
+}
+
+impl TwoCustomers {
+    fn build() -> Self {
+        let mut lab = Lab::new("dom");
+        let custs = lab.add_ns("custs");
+        let edge = lab.add_ns("edge");
+        let bbone = lab.add_ns("bbone");
+        for ns in [&custs, &edge, &bbone] {
+            quiet_ns(&lab, ns);
+        }
+        lab.veth((&custs, "eth0", CUSTS_MAC), (&edge, "cust", EDGE_CUST_MAC));
+        lab.veth((&bbone, "eth0", BBONE_MAC), (&edge, "bb", EDGE_BB_MAC));
+        lab.sysctl(&edge, "net.ipv4.ip_forward", "0");
+        let pass = [&custs, &bbone]
+            .map(|ns| attach_pass(ns, "eth0"))
+            .into();
+        Self {
+            edge,
+            custs,
+            bbone,
+            _pass: pass,
+            lab,
+        }
+    }
+}
+
+/// One stream of crafted frames: where it enters, with what, and where
+/// (with which tags and MAC) it must come out, if anywhere.
+struct Flow {
+    name: &'static str,
+    /// Enters from the customers' side (else the backbone's).
+    from_customers: bool,
+    vlans: Vec<u16>,
+    src: &'static str,
+    dst: &'static str,
+    /// (arrives at the customers' side, tags, destination MAC), or None:
+    /// must not arrive anywhere.
+    out: Option<(bool, Vec<u16>, &'static str)>,
+}
+
+impl Flow {
+    fn pkt(&self, seq: usize) -> Pkt {
+        let (src_mac, dst_mac) = if self.from_customers {
+            (CUSTS_MAC, EDGE_CUST_MAC)
+        } else {
+            (BBONE_MAC, EDGE_BB_MAC)
+        };
+        Pkt::udp(self.src, self.dst).with(|p| {
+            p.src_mac = mac(src_mac);
+            p.dst_mac = mac(dst_mac);
+            p.vlans = self.vlans.clone();
+            p.ident = seq as u16;
+            p.l4 = L4::Udp {
+                sport: 40000 + seq as u16,
+                dport: 5000,
+            };
+            p.payload = format!("{} #{seq:04} edge domains test", self.name).into_bytes();
+        })
+    }
+
+    /// The frame as it must arrive.
+    fn expected(&self, seq: usize) -> Option<Vec<u8>> {
+        let (to_customers, vlans, pop_mac) = self.out.as_ref()?;
+        let src_mac = if *to_customers {
+            EDGE_CUST_MAC
+        } else {
+            EDGE_BB_MAC
+        };
+        Some(
+            self.pkt(seq)
+                .with(|p| p.vlans = vlans.clone())
+                .forwarded(mac(src_mac), mac(pop_mac), None),
+        )
+    }
+}
+
+/// The flow (one of `names`) and sequence number a received frame carries.
+fn marker(frame: &[u8], names: &[&'static str]) -> Option<(&'static str, usize)> {
+    names.iter().find_map(|&name| {
+        let tag = format!("{name} #");
+        let at = frame
+            .windows(tag.len())
+            .position(|w| w == tag.as_bytes())?;
+        let digits = frame.get(at + tag.len()..at + tag.len() + 4)?;
+        Some((name, std::str::from_utf8(digits).ok()?.parse().ok()?))
+    })
+}
+
+fn counter(stats: &Value, group: &str, name: &str) -> u64 {
+    stats[group][name]["packets"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{group}/{name} missing in {stats}"))
+}
+
+/// `"port"` / `"pop"` rows of `edgectl stats` as name → packets.
+fn rows(stats: &Value, group: &str, key: &str) -> BTreeMap<String, u64> {
+    stats[group]
+        .as_array()
+        .unwrap_or_else(|| panic!("{group} missing in {stats}"))
+        .iter()
+        .map(|r| {
+            (
+                r[key].as_str().unwrap().to_string(),
+                r["packets"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn delta(after: &BTreeMap<String, u64>, before: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
+    after
+        .iter()
+        .map(|(k, v)| (k.clone(), v - before.get(k).copied().unwrap_or(0)))
+        .collect()
+}
+
+fn write_config(ns: &str, text: &str) -> PathBuf {
+    let path = std::env::temp_dir().join(format!("{ns}.toml"));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Removes the config file on drop, also when the test panics.
+struct TempFile(PathBuf);
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+#[test]
+fn two_customers_share_one_peering_interface() {
+    let lab = TwoCustomers::build();
+    let config = TempFile(write_config(&lab.edge, TWO_CUSTOMERS));
+    let pin = PathBuf::from(format!("/sys/fs/bpf/{}", lab.edge));
+    let edged = Edged::start(&lab.edge, &config.0, &pin);
+    let at_custs = RawPort::open(&lab.custs, "eth0");
+    let at_bbone = RawPort::open(&lab.bbone, "eth0");
+
+    // The ports as edged names them: default names of tagged ports, tags,
+    // domains.
+    let status = edged.ctl_ok(&["status"]);
+    let ports: BTreeMap<String, (Value, Value)> = status["ports"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{status}"))
+        .iter()
+        .map(|p| {
+            (
+                p["name"].as_str().unwrap().to_string(),
+                (p["vlan"].clone(), p["domain"].clone()),
+            )
+        })
+        .collect();
+    let want: BTreeMap<String, (Value, Value)> = [
+        ("cust.100", json!([100]), "public"),
+        ("red-pvt", json!([101]), "red"),
+        ("cust.300.21", json!([300, 21]), "public"),
+        ("blue-pvt", json!([300, 20]), "blue"),
+        ("bb", json!([]), "public"),
+        ("red-bb", json!([2001]), "red"),
+        ("blue-bb", json!([2002]), "blue"),
+    ]
+    .into_iter()
+    .map(|(n, v, d)| (n.to_string(), (v, json!(d))))
+    .collect();
+    assert_eq!(ports, want, "{status}");
+
+    let flows = [
+        // (a) red's private peering to its network behind its gateways.
+        Flow {
+            name: "a-red-pvt",
+            from_customers: true,
+            vlans: vec![101],
+            src: "198.18.0.5",
+            dst: "192.0.2.9",
+            out: Some((false, vec![2001], RED_GW_MAC)),
+        },
+        // (b) blue's, the same addresses, QinQ in, one tag out.
+        Flow {
+            name: "b-blue-pvt",
+            from_customers: true,
+            vlans: vec![300, 20],
+            src: "198.18.0.5",
+            dst: "192.0.2.9",
+            out: Some((false, vec![2002], BLUE_GW_MAC)),
+        },
+        // (c) red's public prefix on its Microsoft peering: the backbone exit.
+        Flow {
+            name: "c-red-pub",
+            from_customers: true,
+            vlans: vec![100],
+            src: "198.51.100.10",
+            dst: "203.0.113.50",
+            out: Some((false, vec![], CORE_MAC)),
+        },
+        // (d) blue's public prefix on its (QinQ) Microsoft peering.
+        Flow {
+            name: "d-blue-pub",
+            from_customers: true,
+            vlans: vec![300, 21],
+            src: "198.51.100.130",
+            dst: "203.0.113.50",
+            out: Some((false, vec![], CORE_MAC)),
+        },
+        // (e) red's public prefix as source on blue's public VLAN: a spoof.
+        Flow {
+            name: "e-spoof",
+            from_customers: true,
+            vlans: vec![300, 21],
+            src: "198.51.100.10",
+            dst: "203.0.113.50",
+            out: None,
+        },
+        // (f) tags no port claims: [999], the outer tag of blue's QinQ
+        // alone, no tag at all on an interface without an untagged port,
+        // and [2003] on the backbone.
+        Flow {
+            name: "f-unknown-999",
+            from_customers: true,
+            vlans: vec![999],
+            src: "198.18.0.5",
+            dst: "192.0.2.9",
+            out: None,
+        },
+        Flow {
+            name: "f-unknown-300",
+            from_customers: true,
+            vlans: vec![300],
+            src: "198.51.100.130",
+            dst: "203.0.113.50",
+            out: None,
+        },
+        Flow {
+            name: "f-unknown-untagged",
+            from_customers: true,
+            vlans: vec![],
+            src: "198.51.100.10",
+            dst: "203.0.113.50",
+            out: None,
+        },
+        Flow {
+            name: "f-unknown-2003",
+            from_customers: false,
+            vlans: vec![2003],
+            src: "192.0.2.9",
+            dst: "198.18.0.5",
+            out: None,
+        },
+        // (g) blue's private peering toward red's on-premises network:
+        // not in blue's domain, dropped (a private domain's miss).
+        Flow {
+            name: "g-blue-to-red",
+            from_customers: true,
+            vlans: vec![300, 20],
+            src: "192.0.2.9",
+            dst: "198.18.0.5",
+            out: None,
+        },
+        // (r) from red's gateways (bb tagged 2001) back to red's
+        // on-premises network: out on cust tagged 101.
+        Flow {
+            name: "r-red-back",
+            from_customers: false,
+            vlans: vec![2001],
+            src: "192.0.2.9",
+            dst: "198.18.0.5",
+            out: Some((true, vec![101], RED_ONPREM_MAC)),
+        },
+    ];
+
+    let names: Vec<&'static str> = flows.iter().map(|f| f.name).collect();
+    let before = edged.ctl_ok(&["stats"]);
+    for seq in 0..N {
+        for f in &flows {
+            let port = if f.from_customers { &at_custs } else { &at_bbone };
+            port.send(&f.pkt(seq).build());
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let quiet = Duration::from_millis(500);
+    let got_bbone = at_bbone.drain(quiet, Duration::from_secs(5));
+    let got_custs = at_custs.drain(quiet, Duration::from_secs(5));
+
+    // Every frame that arrived is one of ours, where and as it must be.
+    let mut seen: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (to_customers, got) in [(false, &got_bbone), (true, &got_custs)] {
+        for Rx { frame, .. } in got.iter() {
+            let (name, seq) = marker(frame, &names).unwrap_or_else(|| {
+                panic!(
+                    "a frame that is not the test's arrived at the {} side: {frame:02x?}",
+                    if to_customers { "customers'" } else { "backbone" }
+                )
+            });
+            let f = flows
+                .iter()
+                .find(|f| f.name == name)
+                .unwrap_or_else(|| panic!("unknown flow {name}"));
+            let Some((side, _, _)) = &f.out else {
+                panic!(
+                    "{name} #{seq} must not be forwarded, arrived at the {} side with tags {:?}: {frame:02x?}",
+                    if to_customers { "customers'" } else { "backbone" },
+                    tags(frame).0
+                );
+            };
+            assert_eq!(
+                *side, to_customers,
+                "{name} #{seq} arrived on the wrong side, tags {:?}",
+                tags(frame).0
+            );
+            let want = f.expected(seq).unwrap();
+            assert_eq!(
+                frame,
+                &want,
+                "{name} #{seq}: arrived (tags {:?}) differs from expected (tags {:?})",
+                tags(frame).0,
+                tags(&want).0
+            );
+            seen.entry(f.name).or_default().push(seq);
+        }
+    }
+    for f in flows.iter().filter(|f| f.out.is_some()) {
+        let mut s = seen.get(f.name).cloned().unwrap_or_default();
+        s.sort_unstable();
+        assert_eq!(
+            s,
+            (0..N).collect::<Vec<_>>(),
+            "{}: every frame exactly once",
+            f.name
+        );
+    }
+    println!(
+        "two customers: {} frames at the backbone, {} at the customers' side, every one as expected",
+        got_bbone.len(),
+        got_custs.len()
+    );
+
+    // Counters: exactly what was sent, per reason, port and PoP.
+    let after = edged.ctl_ok(&["stats"]);
+    let n = N as u64;
+    let reasons: BTreeMap<&str, u64> = [
+        "backbone",
+        "policy",
+        "protection",
+        "unknown_vlan",
+        "unregistered",
+        "no_next_hop",
+        "not_ip",
+        "malformed",
+    ]
+    .into_iter()
+    .map(|r| (r, counter(&after, "reasons", r) - counter(&before, "reasons", r)))
+    .collect();
+    let want_reasons: BTreeMap<&str, u64> = [
+        ("backbone", 2 * n),
+        ("policy", 3 * n),
+        ("protection", n),
+        ("unknown_vlan", 4 * n),
+        ("unregistered", n),
+        ("no_next_hop", 0),
+        ("not_ip", 0),
+        ("malformed", 0),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(reasons, want_reasons, "{after}");
+    let actions: BTreeMap<&str, u64> = ["redirect", "drop", "pass", "tx"]
+        .into_iter()
+        .map(|a| (a, counter(&after, "actions", a) - counter(&before, "actions", a)))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            ("redirect", 5 * n),
+            ("drop", 2 * n),
+            ("pass", 4 * n),
+            ("tx", 0)
+        ]
+        .into_iter()
+        .collect(),
+        "{after}"
+    );
+    let ports = delta(
+        &rows(&after, "ports", "port"),
+        &rows(&before, "ports", "port"),
+    );
+    let want_ports: BTreeMap<String, u64> = [
+        ("cust.100", n),
+        ("red-pvt", n),
+        ("cust.300.21", 2 * n),
+        ("blue-pvt", 2 * n),
+        ("bb", 0),
+        ("red-bb", n),
+        ("blue-bb", 0),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    assert_eq!(ports, want_ports, "{after}");
+    let pops = delta(&rows(&after, "pops", "pop"), &rows(&before, "pops", "pop"));
+    let want_pops: BTreeMap<String, u64> = [
+        ("core", 2 * n),
+        ("red-gw", n),
+        ("blue-gw", n),
+        ("red-onprem", n),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    assert_eq!(pops, want_pops, "{after}");
+
+    // One domain's view: only its ports, PoPs and prefixes.
+    let red = edged.ctl_ok(&["stats", "--domain", "red"]);
+    assert_eq!(
+        rows(&red, "ports", "port"),
+        [("red-pvt".to_string(), n), ("red-bb".to_string(), n)]
+            .into_iter()
+            .collect(),
+        "{red}"
+    );
+    assert_eq!(
+        rows(&red, "pops", "pop"),
+        [("red-gw".to_string(), n), ("red-onprem".to_string(), n)]
+            .into_iter()
+            .collect(),
+        "{red}"
+    );
+    assert_eq!(
+        rows(&red, "prefixes", "prefix"),
+        [
+            ("192.0.2.0/24".to_string(), n),
+            ("198.18.0.0/24".to_string(), n)
+        ]
+        .into_iter()
+        .collect(),
+        "{red}"
+    );
+    let blue = edged.ctl_ok(&["stats", "--domain", "blue"]);
+    assert_eq!(
+        rows(&blue, "ports", "port"),
+        [("blue-pvt".to_string(), 2 * n), ("blue-bb".to_string(), 0)]
+            .into_iter()
+            .collect(),
+        "{blue}"
+    );
+
+    // What the operator sees for 192.0.2.9, per domain.
+    for (domain, pop) in [("red", "red-gw"), ("blue", "blue-gw")] {
+        let o = edged.ctl(&["prefix", "lookup", "--domain", domain, "192.0.2.9"]);
+        let v = &o.json["data"];
+        assert_eq!(o.code, Some(0), "{o:?}");
+        assert_eq!(
+            (
+                &v["domain"],
+                &v["registered"],
+                &v["prefix"],
+                &v["from_customer"]
+            ),
+            (&json!(domain), &json!(true), &json!("192.0.2.0/24"), &Value::Null),
+            "{v}"
+        );
+        assert_eq!(
+            v["toward_customer"],
+            json!([{"pop": pop, "slots": 1021, "share": 1.0}]),
+            "{v}"
+        );
+    }
+    let o = edged.ctl(&["prefix", "lookup", "192.0.2.9"]);
+    assert_eq!(o.code, Some(3), "{o:?}");
+    assert_eq!(
+        (
+            &o.json["data"]["domain"],
+            &o.json["data"]["registered"],
+            &o.json["data"]["default_action"]
+        ),
+        (&json!("public"), &json!(false), &json!("pass")),
+        "{o:?}"
+    );
+    let o = edged.ctl(&["prefix", "lookup", "--domain", "blue", "198.18.0.5"]);
+    assert_eq!(o.code, Some(3), "{o:?}");
+    assert_eq!(
+        (&o.json["data"]["registered"], &o.json["data"]["default_action"]),
+        (&json!(false), &json!("drop")),
+        "{o:?}"
+    );
+    drop(edged);
+}
+
+// ---------------------------------------------------------------------------
+// Scope: a continent connection never fails over out of its continent.
+//
+//  src:eth0 ── edge:src0 (backbone)   the sender, toward the customers
+//  ams:eth0 ── edge:nl0  (backbone)   PoP ams, world > europe > nl
+//  dub:eth0 ── edge:ie0  (backbone)   PoP dub, world > europe > ie
+//  nyc:eth0 ── edge:us0  (backbone)   PoP nyc, world > america > us
+// ---------------------------------------------------------------------------
+
+const SCOPE: &str = r#"
+[daemon]
+metrics_address = ""
+
+[[ports]]
+interface = "src0"
+role = "backbone"
+
+[[ports]]
+interface = "nl0"
+role = "backbone"
+
+[[ports]]
+interface = "ie0"
+role = "backbone"
+
+[[ports]]
+interface = "us0"
+role = "backbone"
+
+[[pops]]
+name = "ams"
+interface = "nl0"
+mac = "02:00:00:00:51:01"
+region = "world > europe > nl"
+
+[[pops]]
+name = "dub"
+interface = "ie0"
+mac = "02:00:00:00:52:01"
+region = "world > europe > ie"
+
+[[pops]]
+name = "nyc"
+interface = "us0"
+mac = "02:00:00:00:53:01"
+region = "world > america > us"
+
+[[policies]]
+name = "eu-std-order"
+method = "priority"
+members = [{ pop = "ams" }, { pop = "dub" }]
+
+[[policies]]
+name = "eu-premium-order"
+method = "priority"
+members = [{ pop = "ams" }, { pop = "dub" }, { pop = "nyc" }]
+
+[[prefixes]]
+prefix = "203.0.113.0/25"
+registration = "eu-std"
+policy = "eu-std-order"
+
+[[prefixes]]
+prefix = "203.0.113.128/25"
+registration = "eu-premium"
+policy = "eu-premium-order"
+
+[[registrations]]
+name = "eu-std"
+continent = "world > europe"
+
+[[registrations]]
+name = "eu-premium"
+continent = "world > europe"
+scope = "global"
+"#;
+
+const SRC_MAC: &str = "02:00:00:00:50:01";
+const EDGE_SRC_MAC: &str = "02:00:00:00:50:fe";
+/// (namespace name, edge interface, PoP MAC, edge MAC)
+const SITES: [(&str, &str, &str, &str); 3] = [
+    ("ams", "nl0", "02:00:00:00:51:01", "02:00:00:00:51:fe"),
+    ("dub", "ie0", "02:00:00:00:52:01", "02:00:00:00:52:fe"),
+    ("nyc", "us0", "02:00:00:00:53:01", "02:00:00:00:53:fe"),
+];
+const STD_DST: &str = "203.0.113.10";
+const PREMIUM_DST: &str = "203.0.113.200";
+
+#[test]
+fn a_continent_registration_may_not_name_a_pop_outside_it() {
+    // No lab: the check looks at the file only (still as root, as edged).
+    edge_tests::netns::require_root();
+    let bad = SCOPE.replace(
+        "name = \"eu-std-order\"\nmethod = \"priority\"\nmembers = [{ pop = \"ams\" }, { pop = \"dub\" }]",
+        "name = \"eu-std-order\"\nmethod = \"priority\"\nmembers = [{ pop = \"ams\" }, { pop = \"dub\" }, { pop = \"nyc\" }]",
+    );
+    assert_ne!(bad, SCOPE);
+    let dir = std::env::temp_dir().join(format!("edge-scope-check-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let _cleanup = TempDir(dir.clone());
+    let (good_path, bad_path) = (dir.join("good.toml"), dir.join("bad.toml"));
+    std::fs::write(&good_path, SCOPE).unwrap();
+    std::fs::write(&bad_path, &bad).unwrap();
+    let check = |path: &PathBuf| {
+        std::process::Command::new(workspace_bin("edgectl"))
+            .args(["config", "check"])
+            .arg(path)
+            .output()
+            .expect("run edgectl")
+    };
+    let good = check(&good_path);
+    assert_eq!(good.status.code(), Some(0), "{good:?}");
+    let out = check(&bad_path);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    println!("edgectl config check (eu-std-order lists nyc): {stderr}");
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(
+        stderr.contains("eu-std-order") && stderr.contains("nyc"),
+        "the problem names the policy and the PoP: {stderr}"
+    );
+    // The line of the problem: the registration's or the policy's.
+    assert!(stderr.contains("line "), "{stderr}");
+    // edged --check says the same, exit code 2.
+    let out = std::process::Command::new(workspace_bin("edged"))
+        .arg("--check")
+        .arg("--config")
+        .arg(&bad_path)
+        .arg("--state")
+        .arg(dir.join("state.json"))
+        .output()
+        .expect("run edged --check");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(
+        stderr.contains("eu-std-order") && stderr.contains("nyc"),
+        "{stderr}"
+    );
+}
+
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Arrivals at one PoP: (when, destination is eu-std's, sequence number).
+type Arrivals = Arc<Mutex<Vec<(Instant, bool, u32)>>>;
+
+fn spawn_arrivals(port: RawPort, done: Arc<AtomicBool>) -> (Arrivals, std::thread::JoinHandle<()>) {
+    let log: Arrivals = Arc::default();
+    let l = log.clone();
+    let h = std::thread::spawn(move || {
+        while !done.load(Ordering::Relaxed) {
+            let Some(rx) = port.recv(Duration::from_millis(50)) else {
+                continue;
+            };
+            let f = &rx.frame;
+            // Untagged IPv4 to 203.0.113.x, UDP, sequence number first.
+            if f.len() < 46 || f[12..14] != [0x08, 0x00] || f[30..33] != [203, 0, 113] {
+                panic!("{}: an unexpected frame {f:02x?}", port.what);
+            }
+            let seq = u32::from_be_bytes([f[42], f[43], f[44], f[45]]);
+            l.lock().unwrap().push((rx.at, f[33] < 128, seq));
+        }
+    });
+    (log, h)
+}
+
+/// Waits (bounded) for the first arrival in `log` after `t` of eu-std's
+/// (`std`) or eu-premium's stream; its delay after `t`.
+fn first_arrival(log: &Arrivals, std: bool, t: Instant, limit: Duration) -> Option<Duration> {
+    let deadline = t + limit;
+    loop {
+        if let Some(at) = log
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|(at, s, _)| *at >= t && *s == std)
+            .map(|(at, _, _)| *at)
+        {
+            return Some(at - t);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+fn count_since(log: &Arrivals, std: bool, t: Instant) -> usize {
+    log.lock()
+        .unwrap()
+        .iter()
+        .filter(|(at, s, _)| *at >= t && *s == std)
+        .count()
+}
+
+fn scope_frame(dst: &str, seq: u32) -> Vec<u8> {
+    let mut payload = seq.to_be_bytes().to_vec();
+    payload.extend_from_slice(b" edge scope test");
+    Pkt::udp("198.51.100.77", dst)
+        .with(|p| {
+            p.src_mac = mac(SRC_MAC);
+            p.dst_mac = mac(EDGE_SRC_MAC);
+            p.payload = payload;
+        })
+        .build()
+}
+
+#[test]
+fn a_continent_registration_does_not_fail_over_out_of_its_continent() {
+    let mut lab = Lab::new("scope");
+    let edge = lab.add_ns("edge");
+    let src = lab.add_ns("src");
+    let sites: Vec<String> = SITES.iter().map(|s| lab.add_ns(s.0)).collect();
+    for ns in sites.iter().chain([&edge, &src]) {
+        quiet_ns(&lab, ns);
+    }
+    lab.veth((&src, "eth0", SRC_MAC), (&edge, "src0", EDGE_SRC_MAC));
+    for (ns, (_, port, pop_mac, edge_mac)) in sites.iter().zip(SITES) {
+        lab.veth((ns, "eth0", pop_mac), (&edge, port, edge_mac));
+    }
+    lab.sysctl(&edge, "net.ipv4.ip_forward", "0");
+    let _pass: Vec<aya::Ebpf> = sites.iter().map(|ns| attach_pass(ns, "eth0")).collect();
+    let config = TempFile(write_config(&edge, SCOPE));
+    let pin = PathBuf::from(format!("/sys/fs/bpf/{edge}"));
+    let edged = Edged::start(&edge, &config.0, &pin);
+
+    let done = Arc::new(AtomicBool::new(false));
+    let (logs, receivers): (Vec<Arrivals>, Vec<_>) = sites
+        .iter()
+        .map(|ns| spawn_arrivals(RawPort::open(ns, "eth0"), done.clone()))
+        .unzip();
+    let [ams, dub, nyc] = [&logs[0], &logs[1], &logs[2]];
+
+    // Both streams, one frame each per millisecond, at most 20 s.
+    let stop = Arc::new(AtomicBool::new(false));
+    let sender = {
+        let (stop, src) = (stop.clone(), src.clone());
+        std::thread::spawn(move || {
+            let port = RawPort::open(&src, "eth0");
+            let start = Instant::now();
+            let mut seq = 0u32;
+            while !stop.load(Ordering::Relaxed) && seq < 20_000 {
+                port.send(&scope_frame(STD_DST, seq));
+                port.send(&scope_frame(PREMIUM_DST, seq));
+                seq += 1;
+                if let Some(w) =
+                    (start + Duration::from_millis(u64::from(seq))).checked_duration_since(Instant::now())
+                {
+                    std::thread::sleep(w);
+                }
+            }
+            seq
+        })
+    };
+    let finish = |stop: &AtomicBool| stop.store(true, Ordering::Relaxed);
+
+    // Both at ams, their first choice.
+    let t = Instant::now();
+    for std in [true, false] {
+        assert!(
+            first_arrival(ams, std, t, Duration::from_secs(3)).is_some(),
+            "{} reaches ams",
+            if std { "eu-std" } else { "eu-premium" }
+        );
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(
+        (count_since(dub, true, t) + count_since(dub, false, t)),
+        0,
+        "nothing at dub while ams is up"
+    );
+    assert_eq!(count_since(nyc, true, t) + count_since(nyc, false, t), 0);
+
+    // ams's link goes down: both to dub.
+    let down_nl = Instant::now();
+    lab.ip(&edge, &["link", "set", "nl0", "down"]);
+    let std_to_dub = first_arrival(dub, true, down_nl, Duration::from_secs(5));
+    let premium_to_dub = first_arrival(dub, false, down_nl, Duration::from_secs(5));
+    println!("scope: nl0 down -> eu-std at dub after {std_to_dub:?}, eu-premium at dub after {premium_to_dub:?}");
+    let (Some(std_to_dub), Some(premium_to_dub)) = (std_to_dub, premium_to_dub) else {
+        finish(&stop);
+        panic!("after ams's link went down: eu-std at dub {std_to_dub:?}, eu-premium {premium_to_dub:?}");
+    };
+
+    // dub's too: eu-premium to nyc; eu-std stays in Europe, so nowhere.
+    std::thread::sleep(Duration::from_millis(300));
+    let down_ie = Instant::now();
+    lab.ip(&edge, &["link", "set", "ie0", "down"]);
+    let premium_to_nyc = first_arrival(nyc, false, down_ie, Duration::from_secs(5));
+    println!("scope: ie0 down -> eu-premium at nyc after {premium_to_nyc:?}");
+    std::thread::sleep(Duration::from_millis(500));
+    finish(&stop);
+    let sent = sender.join().unwrap();
+    let std_at_nyc = count_since(nyc, true, down_ie);
+    let lookups = (
+        edged.ctl_ok(&["prefix", "lookup", STD_DST]),
+        edged.ctl_ok(&["prefix", "lookup", PREMIUM_DST]),
+    );
+    let pops = edged.ctl_ok(&["pop", "list"]);
+    println!(
+        "scope: sent {sent} frames per stream; at ams {}, dub {}, nyc {} (eu-std at nyc: {std_at_nyc})",
+        ams.lock().unwrap().len(),
+        dub.lock().unwrap().len(),
+        nyc.lock().unwrap().len()
+    );
+    let premium_to_nyc = premium_to_nyc.expect("eu-premium (global) reaches nyc after ams and dub went down");
+    assert_eq!(std_at_nyc, 0, "eu-std (scope continent) must not reach nyc");
+    assert_eq!(
+        lookups.0["toward_customer"],
+        json!([{"pop": "none (to the kernel)", "slots": 1021, "share": 1.0}]),
+        "{}",
+        lookups.0
+    );
+    assert_eq!(
+        lookups.1["toward_customer"],
+        json!([{"pop": "nyc", "slots": 1021, "share": 1.0}]),
+        "{}",
+        lookups.1
+    );
+    for p in ["ams", "dub"] {
+        let row = pops
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == p)
+            .unwrap_or_else(|| panic!("{pops}"));
+        assert!(
+            row["health"]["down_reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("no carrier")),
+            "{row}"
+        );
+    }
+
+    // Counted exactly now that nothing moves: M frames each.
+    const M: u32 = 100;
+    let before = edged.ctl_ok(&["stats"]);
+    let t = Instant::now();
+    let port = RawPort::open(&src, "eth0");
+    for seq in 0..M {
+        port.send(&scope_frame(STD_DST, 100_000 + seq));
+        port.send(&scope_frame(PREMIUM_DST, 100_000 + seq));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let after = edged.ctl_ok(&["stats"]);
+    done.store(true, Ordering::Relaxed);
+    for r in receivers {
+        r.join().unwrap();
+    }
+    let d = |g: &str, n: &str| counter(&after, g, n) - counter(&before, g, n);
+    assert_eq!(
+        (
+            count_since(nyc, false, t),
+            count_since(nyc, true, t),
+            count_since(ams, true, t) + count_since(dub, true, t)
+        ),
+        (M as usize, 0, 0),
+        "eu-premium at nyc, eu-std nowhere"
+    );
+    assert_eq!(
+        (d("reasons", "no_next_hop"), d("reasons", "policy"), d("actions", "pass")),
+        (u64::from(M), u64::from(M), u64::from(M)),
+        "{after}"
+    );
+    println!(
+        "scope failover times: nl0 down -> dub: eu-std {:.1} ms, eu-premium {:.1} ms; ie0 down -> nyc: eu-premium {:.1} ms",
+        std_to_dub.as_secs_f64() * 1e3,
+        premium_to_dub.as_secs_f64() * 1e3,
+        premium_to_nyc.as_secs_f64() * 1e3
+    );
+    assert!(
+        std_to_dub.max(premium_to_dub).max(premium_to_nyc) < Duration::from_secs(2),
+        "a carrier loss takes a PoP down at once"
+    );
+    drop(edged);
+}
