@@ -153,7 +153,7 @@ struct TwoCustomers {
     bbone: String,
     _pass: Vec<aya::Ebpf>,
     /// Dropped last: deletes the namespaces.
-    lab: Lab,
+    _lab: Lab,
 }
 
 impl TwoCustomers {
@@ -176,7 +176,7 @@ impl TwoCustomers {
             custs,
             bbone,
             _pass: pass,
-            lab,
+            _lab: lab,
         }
     }
 }
