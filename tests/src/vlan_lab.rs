@@ -53,6 +53,20 @@ impl RawPort {
             )
         };
         assert_eq!(rc, 0, "PACKET_AUXDATA: {}", std::io::Error::last_os_error());
+        // Room for every frame of a burst read after it (the default
+        // buffer holds about 150 small frames).
+        let size: libc::c_int = 16 << 20;
+        // SAFETY: valid fd and option pointer.
+        let rc = unsafe {
+            libc::setsockopt(
+                fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_RCVBUFFORCE,
+                (&raw const size).cast(),
+                std::mem::size_of::<libc::c_int>() as u32,
+            )
+        };
+        assert_eq!(rc, 0, "SO_RCVBUFFORCE: {}", std::io::Error::last_os_error());
         Self {
             fd,
             ifindex,

@@ -28,7 +28,8 @@ use serde_json::{Value, json};
 //
 //  custs:eth0 ── edge:cust  (peering)   red:  [100] public "cust.100", [101] private "red-pvt"
 //                                       blue: [300, 21] public "cust.300.21", [300, 20] private "blue-pvt"
-//  bbone:eth0 ── edge:bb    (backbone)  untagged public "bb", [2001] "red-bb", [2002] "blue-bb"
+//  bbone:eth0 ── edge:bb    (backbone)  untagged public "bb", [2100] public "bb.2100",
+//                                       [2001] "red-bb", [2002] "blue-bb"
 // ---------------------------------------------------------------------------
 
 const CUSTS_MAC: &str = "02:00:00:00:e1:01";
@@ -39,10 +40,13 @@ const CORE_MAC: &str = "02:00:00:00:0a:01";
 const RED_GW_MAC: &str = "02:00:00:00:c1:01";
 const RED_ONPREM_MAC: &str = "02:00:00:00:c1:09";
 const BLUE_GW_MAC: &str = "02:00:00:00:b1:01";
+const HANDOFF_MAC: &str = "02:00:00:00:d1:01";
+const DOUBLE_MAC: &str = "02:00:00:00:d2:01";
 
 const TWO_CUSTOMERS: &str = r#"
 [daemon]
 metrics_address = ""
+reload_settle_ms = 0
 
 [forwarding]
 backbone_exit = "core"
@@ -83,6 +87,11 @@ role = "backbone"
 
 [[ports]]
 interface = "bb"
+vlan = [2100]               # a public backbone VLAN: bb.2100
+role = "backbone"
+
+[[ports]]
+interface = "bb"
 name = "red-bb"
 vlan = [2001]
 role = "backbone"
@@ -116,10 +125,42 @@ name = "red-onprem"
 port = "red-pvt"
 mac = "02:00:00:00:c1:09"
 
+[[pops]]
+name = "handoff"            # a partner's VLAN on the customers' interface
+interface = "cust"
+vlan_push = 3000
+mac = "02:00:00:00:d1:01"
+
+[[pops]]
+name = "double"
+interface = "cust"
+vlan = [400, 41]
+mac = "02:00:00:00:d2:01"
+
 [[prefixes]]
 prefix = "192.0.2.0/24"
 domain = "red"
 pop = "red-gw"
+
+[[prefixes]]
+prefix = "2001:db8:100::/48"
+domain = "red"
+pop = "red-gw"
+
+[[prefixes]]
+prefix = "2001:db8:100::/48"
+domain = "blue"
+pop = "blue-gw"
+
+[[prefixes]]
+prefix = "203.0.113.0/25"
+registration = "partner"
+pop = "handoff"
+
+[[prefixes]]
+prefix = "203.0.113.128/25"
+registration = "partner"
+pop = "double"
 
 [[prefixes]]
 prefix = "192.0.2.0/24"
@@ -168,9 +209,7 @@ impl TwoCustomers {
         lab.veth((&custs, "eth0", CUSTS_MAC), (&edge, "cust", EDGE_CUST_MAC));
         lab.veth((&bbone, "eth0", BBONE_MAC), (&edge, "bb", EDGE_BB_MAC));
         lab.sysctl(&edge, "net.ipv4.ip_forward", "0");
-        let pass = [&custs, &bbone]
-            .map(|ns| attach_pass(ns, "eth0"))
-            .into();
+        let pass = [&custs, &bbone].map(|ns| attach_pass(ns, "eth0")).into();
         Self {
             edge,
             custs,
@@ -223,11 +262,11 @@ impl Flow {
         } else {
             EDGE_BB_MAC
         };
-        Some(
-            self.pkt(seq)
-                .with(|p| p.vlans = vlans.clone())
-                .forwarded(mac(src_mac), mac(pop_mac), None),
-        )
+        Some(self.pkt(seq).with(|p| p.vlans = vlans.clone()).forwarded(
+            mac(src_mac),
+            mac(pop_mac),
+            None,
+        ))
     }
 }
 
@@ -235,9 +274,7 @@ impl Flow {
 fn marker(frame: &[u8], names: &[&'static str]) -> Option<(&'static str, usize)> {
     names.iter().find_map(|&name| {
         let tag = format!("{name} #");
-        let at = frame
-            .windows(tag.len())
-            .position(|w| w == tag.as_bytes())?;
+        let at = frame.windows(tag.len()).position(|w| w == tag.as_bytes())?;
         let digits = frame.get(at + tag.len()..at + tag.len() + 4)?;
         Some((name, std::str::from_utf8(digits).ok()?.parse().ok()?))
     })
@@ -286,6 +323,85 @@ impl Drop for TempFile {
     }
 }
 
+/// Sends `N` frames of every flow, then checks every frame that arrived
+/// at either side (tags, MACs, TTL, checksums, payload: byte for byte)
+/// and that each flow that must arrive did, every frame exactly once.
+fn exchange(at_custs: &RawPort, at_bbone: &RawPort, flows: &[Flow]) {
+    let names: Vec<&'static str> = flows.iter().map(|f| f.name).collect();
+    for seq in 0..N {
+        for f in flows {
+            let port = if f.from_customers { at_custs } else { at_bbone };
+            port.send(&f.pkt(seq).build());
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let quiet = Duration::from_millis(500);
+    let got_bbone = at_bbone.drain(quiet, Duration::from_secs(5));
+    let got_custs = at_custs.drain(quiet, Duration::from_secs(5));
+
+    // Every frame that arrived is one of ours, where and as it must be.
+    let mut seen: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (to_customers, got) in [(false, &got_bbone), (true, &got_custs)] {
+        for Rx { frame, .. } in got.iter() {
+            let (name, seq) = marker(frame, &names).unwrap_or_else(|| {
+                panic!(
+                    "a frame that is not the test's arrived at the {} side: {frame:02x?}",
+                    if to_customers {
+                        "customers'"
+                    } else {
+                        "backbone"
+                    }
+                )
+            });
+            let f = flows
+                .iter()
+                .find(|f| f.name == name)
+                .unwrap_or_else(|| panic!("unknown flow {name}"));
+            let Some((side, _, _)) = &f.out else {
+                panic!(
+                    "{name} #{seq} must not be forwarded, arrived at the {} side with tags {:?}: {frame:02x?}",
+                    if to_customers {
+                        "customers'"
+                    } else {
+                        "backbone"
+                    },
+                    tags(frame).0
+                );
+            };
+            assert_eq!(
+                *side,
+                to_customers,
+                "{name} #{seq} arrived on the wrong side, tags {:?}",
+                tags(frame).0
+            );
+            let want = f.expected(seq).unwrap();
+            assert_eq!(
+                frame,
+                &want,
+                "{name} #{seq}: arrived (tags {:?}) differs from expected (tags {:?})",
+                tags(frame).0,
+                tags(&want).0
+            );
+            seen.entry(f.name).or_default().push(seq);
+        }
+    }
+    for f in flows.iter().filter(|f| f.out.is_some()) {
+        let mut s = seen.get(f.name).cloned().unwrap_or_default();
+        s.sort_unstable();
+        assert_eq!(
+            s,
+            (0..N).collect::<Vec<_>>(),
+            "{}: every frame exactly once",
+            f.name
+        );
+    }
+    println!(
+        "two customers: {} frames at the backbone, {} at the customers' side, every one as expected",
+        got_bbone.len(),
+        got_custs.len()
+    );
+}
+
 #[test]
 fn two_customers_share_one_peering_interface() {
     let lab = TwoCustomers::build();
@@ -315,6 +431,7 @@ fn two_customers_share_one_peering_interface() {
         ("cust.300.21", json!([300, 21]), "public"),
         ("blue-pvt", json!([300, 20]), "blue"),
         ("bb", json!([]), "public"),
+        ("bb.2100", json!([2100]), "public"),
         ("red-bb", json!([2001]), "red"),
         ("blue-bb", json!([2002]), "blue"),
     ]
@@ -424,73 +541,54 @@ fn two_customers_share_one_peering_interface() {
             dst: "198.18.0.5",
             out: Some((true, vec![101], RED_ONPREM_MAC)),
         },
+        // (a6, b6) both private domains in IPv6, the same network in each.
+        Flow {
+            name: "a6-red-pvt",
+            from_customers: true,
+            vlans: vec![101],
+            src: "2001:db8:a::5",
+            dst: "2001:db8:100::9",
+            out: Some((false, vec![2001], RED_GW_MAC)),
+        },
+        Flow {
+            name: "b6-blue-pvt",
+            from_customers: true,
+            vlans: vec![300, 20],
+            src: "2001:db8:a::5",
+            dst: "2001:db8:100::9",
+            out: Some((false, vec![2002], BLUE_GW_MAC)),
+        },
+        // (h) public traffic toward PoPs that write tags: `vlan_push` on
+        // an untagged frame (one 802.1Q tag), on a tagged one (802.1ad
+        // outside the received tag), and `vlan = [400, 41]`.
+        Flow {
+            name: "h-push-untagged",
+            from_customers: false,
+            vlans: vec![],
+            src: "192.0.2.77",
+            dst: "203.0.113.10",
+            out: Some((true, vec![3000], HANDOFF_MAC)),
+        },
+        Flow {
+            name: "h-push-tagged",
+            from_customers: false,
+            vlans: vec![2100],
+            src: "192.0.2.77",
+            dst: "203.0.113.10",
+            out: Some((true, vec![3000, 2100], HANDOFF_MAC)),
+        },
+        Flow {
+            name: "h-double",
+            from_customers: false,
+            vlans: vec![2100],
+            src: "192.0.2.77",
+            dst: "203.0.113.200",
+            out: Some((true, vec![400, 41], DOUBLE_MAC)),
+        },
     ];
 
-    let names: Vec<&'static str> = flows.iter().map(|f| f.name).collect();
     let before = edged.ctl_ok(&["stats"]);
-    for seq in 0..N {
-        for f in &flows {
-            let port = if f.from_customers { &at_custs } else { &at_bbone };
-            port.send(&f.pkt(seq).build());
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    let quiet = Duration::from_millis(500);
-    let got_bbone = at_bbone.drain(quiet, Duration::from_secs(5));
-    let got_custs = at_custs.drain(quiet, Duration::from_secs(5));
-
-    // Every frame that arrived is one of ours, where and as it must be.
-    let mut seen: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-    for (to_customers, got) in [(false, &got_bbone), (true, &got_custs)] {
-        for Rx { frame, .. } in got.iter() {
-            let (name, seq) = marker(frame, &names).unwrap_or_else(|| {
-                panic!(
-                    "a frame that is not the test's arrived at the {} side: {frame:02x?}",
-                    if to_customers { "customers'" } else { "backbone" }
-                )
-            });
-            let f = flows
-                .iter()
-                .find(|f| f.name == name)
-                .unwrap_or_else(|| panic!("unknown flow {name}"));
-            let Some((side, _, _)) = &f.out else {
-                panic!(
-                    "{name} #{seq} must not be forwarded, arrived at the {} side with tags {:?}: {frame:02x?}",
-                    if to_customers { "customers'" } else { "backbone" },
-                    tags(frame).0
-                );
-            };
-            assert_eq!(
-                *side, to_customers,
-                "{name} #{seq} arrived on the wrong side, tags {:?}",
-                tags(frame).0
-            );
-            let want = f.expected(seq).unwrap();
-            assert_eq!(
-                frame,
-                &want,
-                "{name} #{seq}: arrived (tags {:?}) differs from expected (tags {:?})",
-                tags(frame).0,
-                tags(&want).0
-            );
-            seen.entry(f.name).or_default().push(seq);
-        }
-    }
-    for f in flows.iter().filter(|f| f.out.is_some()) {
-        let mut s = seen.get(f.name).cloned().unwrap_or_default();
-        s.sort_unstable();
-        assert_eq!(
-            s,
-            (0..N).collect::<Vec<_>>(),
-            "{}: every frame exactly once",
-            f.name
-        );
-    }
-    println!(
-        "two customers: {} frames at the backbone, {} at the customers' side, every one as expected",
-        got_bbone.len(),
-        got_custs.len()
-    );
+    exchange(&at_custs, &at_bbone, &flows);
 
     // Counters: exactly what was sent, per reason, port and PoP.
     let after = edged.ctl_ok(&["stats"]);
@@ -506,11 +604,16 @@ fn two_customers_share_one_peering_interface() {
         "malformed",
     ]
     .into_iter()
-    .map(|r| (r, counter(&after, "reasons", r) - counter(&before, "reasons", r)))
+    .map(|r| {
+        (
+            r,
+            counter(&after, "reasons", r) - counter(&before, "reasons", r),
+        )
+    })
     .collect();
     let want_reasons: BTreeMap<&str, u64> = [
         ("backbone", 2 * n),
-        ("policy", 3 * n),
+        ("policy", 8 * n),
         ("protection", n),
         ("unknown_vlan", 4 * n),
         ("unregistered", n),
@@ -523,12 +626,17 @@ fn two_customers_share_one_peering_interface() {
     assert_eq!(reasons, want_reasons, "{after}");
     let actions: BTreeMap<&str, u64> = ["redirect", "drop", "pass", "tx"]
         .into_iter()
-        .map(|a| (a, counter(&after, "actions", a) - counter(&before, "actions", a)))
+        .map(|a| {
+            (
+                a,
+                counter(&after, "actions", a) - counter(&before, "actions", a),
+            )
+        })
         .collect();
     assert_eq!(
         actions,
         [
-            ("redirect", 5 * n),
+            ("redirect", 10 * n),
             ("drop", 2 * n),
             ("pass", 4 * n),
             ("tx", 0)
@@ -543,10 +651,11 @@ fn two_customers_share_one_peering_interface() {
     );
     let want_ports: BTreeMap<String, u64> = [
         ("cust.100", n),
-        ("red-pvt", n),
+        ("red-pvt", 2 * n),
         ("cust.300.21", 2 * n),
-        ("blue-pvt", 2 * n),
-        ("bb", 0),
+        ("blue-pvt", 3 * n),
+        ("bb", n),
+        ("bb.2100", 2 * n),
         ("red-bb", n),
         ("blue-bb", 0),
     ]
@@ -557,9 +666,11 @@ fn two_customers_share_one_peering_interface() {
     let pops = delta(&rows(&after, "pops", "pop"), &rows(&before, "pops", "pop"));
     let want_pops: BTreeMap<String, u64> = [
         ("core", 2 * n),
-        ("red-gw", n),
-        ("blue-gw", n),
+        ("red-gw", 2 * n),
+        ("blue-gw", 2 * n),
         ("red-onprem", n),
+        ("handoff", 2 * n),
+        ("double", n),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
@@ -570,14 +681,14 @@ fn two_customers_share_one_peering_interface() {
     let red = edged.ctl_ok(&["stats", "--domain", "red"]);
     assert_eq!(
         rows(&red, "ports", "port"),
-        [("red-pvt".to_string(), n), ("red-bb".to_string(), n)]
+        [("red-pvt".to_string(), 2 * n), ("red-bb".to_string(), n)]
             .into_iter()
             .collect(),
         "{red}"
     );
     assert_eq!(
         rows(&red, "pops", "pop"),
-        [("red-gw".to_string(), n), ("red-onprem".to_string(), n)]
+        [("red-gw".to_string(), 2 * n), ("red-onprem".to_string(), n)]
             .into_iter()
             .collect(),
         "{red}"
@@ -586,7 +697,8 @@ fn two_customers_share_one_peering_interface() {
         rows(&red, "prefixes", "prefix"),
         [
             ("192.0.2.0/24".to_string(), n),
-            ("198.18.0.0/24".to_string(), n)
+            ("198.18.0.0/24".to_string(), n),
+            ("2001:db8:100::/48".to_string(), n),
         ]
         .into_iter()
         .collect(),
@@ -595,7 +707,7 @@ fn two_customers_share_one_peering_interface() {
     let blue = edged.ctl_ok(&["stats", "--domain", "blue"]);
     assert_eq!(
         rows(&blue, "ports", "port"),
-        [("blue-pvt".to_string(), 2 * n), ("blue-bb".to_string(), 0)]
+        [("blue-pvt".to_string(), 3 * n), ("blue-bb".to_string(), 0)]
             .into_iter()
             .collect(),
         "{blue}"
@@ -613,7 +725,12 @@ fn two_customers_share_one_peering_interface() {
                 &v["prefix"],
                 &v["from_customer"]
             ),
-            (&json!(domain), &json!(true), &json!("192.0.2.0/24"), &Value::Null),
+            (
+                &json!(domain),
+                &json!(true),
+                &json!("192.0.2.0/24"),
+                &Value::Null
+            ),
             "{v}"
         );
         assert_eq!(
@@ -636,9 +753,80 @@ fn two_customers_share_one_peering_interface() {
     let o = edged.ctl(&["prefix", "lookup", "--domain", "blue", "198.18.0.5"]);
     assert_eq!(o.code, Some(3), "{o:?}");
     assert_eq!(
-        (&o.json["data"]["registered"], &o.json["data"]["default_action"]),
+        (
+            &o.json["data"]["registered"],
+            &o.json["data"]["default_action"]
+        ),
         (&json!(false), &json!("drop")),
         "{o:?}"
+    );
+
+    // A reload moves blue's private peering to [300, 22]: the port keeps
+    // its name, so its id and counter; [300, 20] is no port's any more.
+    let ids = |edged: &Edged| -> BTreeMap<String, u64> {
+        let status = edged.ctl_ok(&["status"]);
+        status["ports"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{status}"))
+            .iter()
+            .map(|p| {
+                (
+                    p["name"].as_str().unwrap().to_string(),
+                    p["id"].as_u64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let ids_before = ids(&edged);
+    let moved = TWO_CUSTOMERS.replace("vlan = [300, 20]", "vlan = [300, 22]");
+    assert_ne!(moved, TWO_CUSTOMERS);
+    std::fs::write(&config.0, moved).unwrap();
+    let reply = edged.ctl_ok(&["config", "reload"]);
+    println!("reload: {reply}");
+    assert_eq!(ids(&edged), ids_before, "port ids kept across the reload");
+    let before = edged.ctl_ok(&["stats"]);
+    exchange(
+        &at_custs,
+        &at_bbone,
+        &[
+            Flow {
+                name: "b-old-vlan",
+                from_customers: true,
+                vlans: vec![300, 20],
+                src: "198.18.0.5",
+                dst: "192.0.2.9",
+                out: None,
+            },
+            Flow {
+                name: "b-new-vlan",
+                from_customers: true,
+                vlans: vec![300, 22],
+                src: "198.18.0.5",
+                dst: "192.0.2.9",
+                out: Some((false, vec![2002], BLUE_GW_MAC)),
+            },
+        ],
+    );
+    let after = edged.ctl_ok(&["stats"]);
+    let d = |g: &str, k: &str| counter(&after, g, k) - counter(&before, g, k);
+    assert_eq!(
+        (d("reasons", "unknown_vlan"), d("reasons", "policy")),
+        (n, n),
+        "{after}"
+    );
+    let ports = delta(
+        &rows(&after, "ports", "port"),
+        &rows(&before, "ports", "port"),
+    );
+    assert_eq!(
+        ports.iter().filter(|(_, v)| **v > 0).collect::<Vec<_>>(),
+        vec![(&"blue-pvt".to_string(), &n)],
+        "{after}"
+    );
+    assert_eq!(
+        rows(&after, "ports", "port")["blue-pvt"],
+        4 * n,
+        "the port's counter goes on across the reload"
     );
     drop(edged);
 }
@@ -892,8 +1080,8 @@ fn a_continent_registration_does_not_fail_over_out_of_its_continent() {
                 port.send(&scope_frame(STD_DST, seq));
                 port.send(&scope_frame(PREMIUM_DST, seq));
                 seq += 1;
-                if let Some(w) =
-                    (start + Duration::from_millis(u64::from(seq))).checked_duration_since(Instant::now())
+                if let Some(w) = (start + Duration::from_millis(u64::from(seq)))
+                    .checked_duration_since(Instant::now())
                 {
                     std::thread::sleep(w);
                 }
@@ -925,10 +1113,14 @@ fn a_continent_registration_does_not_fail_over_out_of_its_continent() {
     lab.ip(&edge, &["link", "set", "nl0", "down"]);
     let std_to_dub = first_arrival(dub, true, down_nl, Duration::from_secs(5));
     let premium_to_dub = first_arrival(dub, false, down_nl, Duration::from_secs(5));
-    println!("scope: nl0 down -> eu-std at dub after {std_to_dub:?}, eu-premium at dub after {premium_to_dub:?}");
+    println!(
+        "scope: nl0 down -> eu-std at dub after {std_to_dub:?}, eu-premium at dub after {premium_to_dub:?}"
+    );
     let (Some(std_to_dub), Some(premium_to_dub)) = (std_to_dub, premium_to_dub) else {
         finish(&stop);
-        panic!("after ams's link went down: eu-std at dub {std_to_dub:?}, eu-premium {premium_to_dub:?}");
+        panic!(
+            "after ams's link went down: eu-std at dub {std_to_dub:?}, eu-premium {premium_to_dub:?}"
+        );
     };
 
     // dub's too: eu-premium to nyc; eu-std stays in Europe, so nowhere.
@@ -952,7 +1144,8 @@ fn a_continent_registration_does_not_fail_over_out_of_its_continent() {
         dub.lock().unwrap().len(),
         nyc.lock().unwrap().len()
     );
-    let premium_to_nyc = premium_to_nyc.expect("eu-premium (global) reaches nyc after ams and dub went down");
+    let premium_to_nyc =
+        premium_to_nyc.expect("eu-premium (global) reaches nyc after ams and dub went down");
     assert_eq!(std_at_nyc, 0, "eu-std (scope continent) must not reach nyc");
     assert_eq!(
         lookups.0["toward_customer"],
@@ -1007,7 +1200,11 @@ fn a_continent_registration_does_not_fail_over_out_of_its_continent() {
         "eu-premium at nyc, eu-std nowhere"
     );
     assert_eq!(
-        (d("reasons", "no_next_hop"), d("reasons", "policy"), d("actions", "pass")),
+        (
+            d("reasons", "no_next_hop"),
+            d("reasons", "policy"),
+            d("actions", "pass")
+        ),
         (u64::from(M), u64::from(M), u64::from(M)),
         "{after}"
     );
