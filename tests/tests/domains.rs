@@ -761,6 +761,19 @@ fn two_customers_share_one_peering_interface() {
         "{o:?}"
     );
 
+    let o = edged.ctl(&["stats", "--domain", "green"]);
+    assert_eq!(o.code, Some(3), "an unknown domain is not_found: {o:?}");
+    let list = edged.ctl_ok(&["prefix", "list", "--domain", "blue"]);
+    let listed: Vec<&str> = list
+        .as_array()
+        .or_else(|| list["prefixes"].as_array())
+        .unwrap_or_else(|| panic!("{list}"))
+        .iter()
+        .map(|p| p["prefix"].as_str().unwrap())
+        .collect();
+    // In the file's order.
+    assert_eq!(listed, ["2001:db8:100::/48", "192.0.2.0/24"], "{list}");
+
     // A reload moves blue's private peering to [300, 22]: the port keeps
     // its name, so its id and counter; [300, 20] is no port's any more.
     let ids = |edged: &Edged| -> BTreeMap<String, u64> {
@@ -1042,6 +1055,53 @@ fn scope_frame(dst: &str, seq: u32) -> Vec<u8> {
         .build()
 }
 
+/// Both streams (eu-std's and eu-premium's), one frame each per
+/// millisecond from the sender's namespace, at most 20 s; stopped by
+/// [`Sender::finish`] or on drop.
+struct Sender {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<u32>>,
+}
+
+impl Sender {
+    fn start(src: &str) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (s, src) = (stop.clone(), src.to_string());
+        let thread = std::thread::spawn(move || {
+            let port = RawPort::open(&src, "eth0");
+            let start = Instant::now();
+            let mut seq = 0u32;
+            while !s.load(Ordering::Relaxed) && seq < 20_000 {
+                port.send(&scope_frame(STD_DST, seq));
+                port.send(&scope_frame(PREMIUM_DST, seq));
+                seq += 1;
+                if let Some(w) = (start + Duration::from_millis(u64::from(seq)))
+                    .checked_duration_since(Instant::now())
+                {
+                    std::thread::sleep(w);
+                }
+            }
+            seq
+        });
+        Self {
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Stops it; the frames sent per stream.
+    fn finish(mut self) -> u32 {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.take().unwrap().join().unwrap()
+    }
+}
+
+impl Drop for Sender {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
 #[test]
 fn a_continent_registration_does_not_fail_over_out_of_its_continent() {
     let mut lab = Lab::new("scope");
@@ -1068,28 +1128,7 @@ fn a_continent_registration_does_not_fail_over_out_of_its_continent() {
         .unzip();
     let [ams, dub, nyc] = [&logs[0], &logs[1], &logs[2]];
 
-    // Both streams, one frame each per millisecond, at most 20 s.
-    let stop = Arc::new(AtomicBool::new(false));
-    let sender = {
-        let (stop, src) = (stop.clone(), src.clone());
-        std::thread::spawn(move || {
-            let port = RawPort::open(&src, "eth0");
-            let start = Instant::now();
-            let mut seq = 0u32;
-            while !stop.load(Ordering::Relaxed) && seq < 20_000 {
-                port.send(&scope_frame(STD_DST, seq));
-                port.send(&scope_frame(PREMIUM_DST, seq));
-                seq += 1;
-                if let Some(w) = (start + Duration::from_millis(u64::from(seq)))
-                    .checked_duration_since(Instant::now())
-                {
-                    std::thread::sleep(w);
-                }
-            }
-            seq
-        })
-    };
-    let finish = |stop: &AtomicBool| stop.store(true, Ordering::Relaxed);
+    let sender = Sender::start(&src);
 
     // Both at ams, their first choice.
     let t = Instant::now();
@@ -1117,7 +1156,6 @@ fn a_continent_registration_does_not_fail_over_out_of_its_continent() {
         "scope: nl0 down -> eu-std at dub after {std_to_dub:?}, eu-premium at dub after {premium_to_dub:?}"
     );
     let (Some(std_to_dub), Some(premium_to_dub)) = (std_to_dub, premium_to_dub) else {
-        finish(&stop);
         panic!(
             "after ams's link went down: eu-std at dub {std_to_dub:?}, eu-premium {premium_to_dub:?}"
         );
@@ -1130,8 +1168,7 @@ fn a_continent_registration_does_not_fail_over_out_of_its_continent() {
     let premium_to_nyc = first_arrival(nyc, false, down_ie, Duration::from_secs(5));
     println!("scope: ie0 down -> eu-premium at nyc after {premium_to_nyc:?}");
     std::thread::sleep(Duration::from_millis(500));
-    finish(&stop);
-    let sent = sender.join().unwrap();
+    let sent = sender.finish();
     let std_at_nyc = count_since(nyc, true, down_ie);
     let lookups = (
         edged.ctl_ok(&["prefix", "lookup", STD_DST]),
@@ -1185,10 +1222,6 @@ fn a_continent_registration_does_not_fail_over_out_of_its_continent() {
     }
     std::thread::sleep(Duration::from_millis(500));
     let after = edged.ctl_ok(&["stats"]);
-    done.store(true, Ordering::Relaxed);
-    for r in receivers {
-        r.join().unwrap();
-    }
     let d = |g: &str, n: &str| counter(&after, g, n) - counter(&before, g, n);
     assert_eq!(
         (
@@ -1208,6 +1241,62 @@ fn a_continent_registration_does_not_fail_over_out_of_its_continent() {
         (u64::from(M), u64::from(M), u64::from(M)),
         "{after}"
     );
+
+    // Live prefixes are held to the same scope.
+    let o = edged.ctl(&[
+        "prefix",
+        "add",
+        "203.0.113.64/26",
+        "--registration",
+        "eu-std",
+        "--pop",
+        "nyc",
+    ]);
+    let said = format!("{}{}", o.json, o.stderr);
+    println!(
+        "scope: live eu-std prefix toward nyc: exit {:?}: {said}",
+        o.code
+    );
+    assert!(
+        o.code.is_some_and(|c| c != 0)
+            && said.contains("nyc")
+            && said.contains("outside the continent"),
+        "{o:?}"
+    );
+    let o = edged.ctl(&[
+        "prefix",
+        "add",
+        "203.0.113.64/26",
+        "--registration",
+        "eu-premium",
+        "--pop",
+        "nyc",
+    ]);
+    assert_eq!(o.code, Some(0), "a global registration may use nyc: {o:?}");
+    edged.ctl_ok(&["prefix", "del", "203.0.113.64/26"]);
+
+    // The links come back: a PoP without a probe is up at once.
+    let sender = Sender::start(&src);
+    std::thread::sleep(Duration::from_millis(200));
+    let up_ie = Instant::now();
+    lab.ip(&edge, &["link", "set", "ie0", "up"]);
+    let back_std = first_arrival(dub, true, up_ie, Duration::from_secs(5));
+    let back_premium = first_arrival(dub, false, up_ie, Duration::from_secs(5));
+    std::thread::sleep(Duration::from_millis(200));
+    let up_nl = Instant::now();
+    lab.ip(&edge, &["link", "set", "nl0", "up"]);
+    let home_std = first_arrival(ams, true, up_nl, Duration::from_secs(5));
+    let home_premium = first_arrival(ams, false, up_nl, Duration::from_secs(5));
+    std::thread::sleep(Duration::from_millis(200));
+    let sent2 = sender.finish();
+    std::thread::sleep(Duration::from_millis(200));
+    done.store(true, Ordering::Relaxed);
+    for r in receivers {
+        r.join().unwrap();
+    }
+    println!(
+        "scope: carrier back ({sent2} frames per stream): ie0 up -> at dub: eu-std {back_std:?}, eu-premium {back_premium:?}; nl0 up -> at ams: eu-std {home_std:?}, eu-premium {home_premium:?}"
+    );
     println!(
         "scope failover times: nl0 down -> dub: eu-std {:.1} ms, eu-premium {:.1} ms; ie0 down -> nyc: eu-premium {:.1} ms",
         std_to_dub.as_secs_f64() * 1e3,
@@ -1218,5 +1307,16 @@ fn a_continent_registration_does_not_fail_over_out_of_its_continent() {
         std_to_dub.max(premium_to_dub).max(premium_to_nyc) < Duration::from_secs(2),
         "a carrier loss takes a PoP down at once"
     );
+    for (what, t) in [
+        ("eu-std back at dub", back_std),
+        ("eu-premium back at dub", back_premium),
+        ("eu-std back at ams", home_std),
+        ("eu-premium back at ams", home_premium),
+    ] {
+        assert!(
+            t.is_some_and(|t| t < Duration::from_secs(3)),
+            "{what}: {t:?} (an unprobed PoP is up as soon as its link runs again)"
+        );
+    }
     drop(edged);
 }
