@@ -396,7 +396,7 @@ fn exchange(at_custs: &RawPort, at_bbone: &RawPort, flows: &[Flow]) {
         );
     }
     println!(
-        "two customers: {} frames at the backbone, {} at the customers' side, every one as expected",
+        "exchange: {} frames at the backbone, {} at the customers' side, every one as expected",
         got_bbone.len(),
         got_custs.len()
     );
@@ -841,6 +841,135 @@ fn two_customers_share_one_peering_interface() {
         4 * n,
         "the port's counter goes on across the reload"
     );
+    drop(edged);
+}
+
+/// The health of PoP `name` in `edgectl pop list`: (state, down_reason).
+fn pop_health(edged: &Edged, name: &str) -> (String, String) {
+    let list = edged.ctl_ok(&["pop", "list"]);
+    let row = list
+        .as_array()
+        .unwrap_or_else(|| panic!("{list}"))
+        .iter()
+        .find(|p| p["name"] == name)
+        .unwrap_or_else(|| panic!("no PoP {name}: {list}"))
+        .clone();
+    (
+        row["health"]["state"].as_str().unwrap_or("-").to_string(),
+        row["health"]["down_reason"]
+            .as_str()
+            .unwrap_or("-")
+            .to_string(),
+    )
+}
+
+/// PoPs given by `port =` a tagged port follow their interface's carrier
+/// like PoPs given by `interface` (docs/operations.md, "Interfaces that
+/// change"): the backbone interface goes down, red's gateway is down at
+/// once, red's private traffic toward it is dropped as `no_next_hop` (a
+/// private domain's policy falls back to `pass`, which drops), and the
+/// public exit's traffic goes to the kernel; back up, forwarded again.
+/// Then edged is stopped: the data plane goes on forwarding both domains;
+/// started again it keeps the ports' ids.
+#[test]
+fn pops_on_tagged_ports_follow_their_carrier_and_edged_restarts() {
+    let lab = TwoCustomers::build();
+    let config = TempFile(write_config(&lab.edge, TWO_CUSTOMERS));
+    let pin = PathBuf::from(format!("/sys/fs/bpf/{}", lab.edge));
+    let mut edged = Edged::start(&lab.edge, &config.0, &pin);
+    let at_custs = RawPort::open(&lab.custs, "eth0");
+    let at_bbone = RawPort::open(&lab.bbone, "eth0");
+    let red = |name| Flow {
+        name,
+        from_customers: true,
+        vlans: vec![101],
+        src: "198.18.0.5",
+        dst: "192.0.2.9",
+        out: Some((false, vec![2001], RED_GW_MAC)),
+    };
+    let public = |name| Flow {
+        name,
+        from_customers: true,
+        vlans: vec![100],
+        src: "198.51.100.10",
+        dst: "203.0.113.50",
+        out: Some((false, vec![], CORE_MAC)),
+    };
+    exchange(&at_custs, &at_bbone, &[red("a-before"), public("c-before")]);
+
+    lab._lab.ip(&lab.edge, &["link", "set", "bb", "down"]);
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while pop_health(&edged, "red-gw").0 != "down" && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for pop in ["red-gw", "blue-gw", "core"] {
+        let (state, why) = pop_health(&edged, pop);
+        assert_eq!(state, "down", "{pop}: {why}");
+        assert!(why.contains("no carrier on bb"), "{pop}: {why}");
+    }
+    let onprem = pop_health(&edged, "red-onprem");
+    assert!(
+        onprem.0.starts_with("up"),
+        "red-onprem is on cust: {onprem:?}"
+    );
+    let before = edged.ctl_ok(&["stats"]);
+    let down = |name| Flow {
+        out: None,
+        ..red(name)
+    };
+    let down_public = |name| Flow {
+        out: None,
+        ..public(name)
+    };
+    exchange(
+        &at_custs,
+        &at_bbone,
+        &[down("a-bb-down"), down_public("c-bb-down")],
+    );
+    let after = edged.ctl_ok(&["stats"]);
+    let d = |g: &str, k: &str| counter(&after, g, k) - counter(&before, g, k);
+    let n = N as u64;
+    assert_eq!(
+        [
+            d("reasons", "no_next_hop"),
+            d("actions", "drop"),
+            d("actions", "pass"),
+            d("actions", "redirect")
+        ],
+        [2 * n, n, n, 0],
+        "red's private traffic dropped, the public exit's to the kernel: {after}"
+    );
+
+    lab._lab.ip(&lab.edge, &["link", "set", "bb", "up"]);
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while !pop_health(&edged, "red-gw").0.starts_with("up") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The veth needs a moment before it carries frames again.
+    std::thread::sleep(Duration::from_millis(300));
+    exchange(&at_custs, &at_bbone, &[red("a-bb-up"), public("c-bb-up")]);
+
+    // edged stopped: the pinned program forwards on; restarted: same ids.
+    let ids = |edged: &Edged| edged.ctl_ok(&["status"])["ports"].clone();
+    let ids_before = ids(&edged);
+    edged.stop();
+    exchange(
+        &at_custs,
+        &at_bbone,
+        &[red("a-no-edged"), public("c-no-edged")],
+    );
+    edged.restart();
+    assert_eq!(ids(&edged), ids_before, "ports across a restart");
+    exchange(
+        &at_custs,
+        &at_bbone,
+        &[red("a-restarted"), public("c-restarted")],
+    );
+    let stats = edged.ctl_ok(&["stats", "--domain", "red"]);
+    // Counters live in the pinned maps: every frame of red's private
+    // peering since the start (five rounds; the one while bb was down too).
+    assert_eq!(rows(&stats, "ports", "port")["red-pvt"], 5 * n, "{stats}");
+    assert_eq!(rows(&stats, "pops", "pop")["red-gw"], 4 * n, "{stats}");
     drop(edged);
 }
 
