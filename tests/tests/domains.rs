@@ -973,6 +973,150 @@ fn pops_on_tagged_ports_follow_their_carrier_and_edged_restarts() {
     drop(edged);
 }
 
+/// TWO_CUSTOMERS with blue gone and green in its place: its ports on
+/// blue's tags, its gateway PoP, and prefixes of its own (not
+/// 192.0.2.0/24). Domain, port and PoP ids freed by blue may be reused.
+fn green_instead_of_blue() -> String {
+    let mut c = TWO_CUSTOMERS.to_string();
+    for (from, to) in [
+        (
+            "[[domains]]\nname = \"blue\"",
+            "[[domains]]\nname = \"green\"",
+        ),
+        (
+            "name = \"blue-pvt\"\nvlan = [300, 20]\nrole = \"peering\"\ndomain = \"blue\"",
+            "name = \"green-pvt\"\nvlan = [300, 20]\nrole = \"peering\"\ndomain = \"green\"",
+        ),
+        (
+            "name = \"blue-bb\"\nvlan = [2002]\nrole = \"backbone\"\ndomain = \"blue\"",
+            "name = \"green-bb\"\nvlan = [2002]\nrole = \"backbone\"\ndomain = \"green\"",
+        ),
+        (
+            "name = \"blue-gw\"\nport = \"blue-bb\"\nmac = \"02:00:00:00:b1:01\"",
+            "name = \"green-gw\"\nport = \"green-bb\"\nmac = \"02:00:00:00:9e:01\"",
+        ),
+        (
+            "prefix = \"192.0.2.0/24\"\ndomain = \"blue\"\npop = \"blue-gw\"",
+            "prefix = \"198.18.0.0/24\"\ndomain = \"green\"\npop = \"green-gw\"",
+        ),
+        (
+            "prefix = \"2001:db8:100::/48\"\ndomain = \"blue\"\npop = \"blue-gw\"",
+            "prefix = \"2001:db8:200::/48\"\ndomain = \"green\"\npop = \"green-gw\"",
+        ),
+    ] {
+        assert!(c.contains(from), "{from}");
+        c = c.replace(from, to);
+    }
+    assert!(!c.contains("domain = \"blue\""), "{c}");
+    c
+}
+
+/// A reload replaces the blue domain by green (on blue's tags): blue's
+/// prefixes must not survive under an id green takes over, green's own
+/// prefixes answer on its ports, red is untouched, and blue is unknown.
+#[test]
+fn a_reload_replaces_a_domain_without_leaking_its_prefixes() {
+    let lab = TwoCustomers::build();
+    let config = TempFile(write_config(&lab.edge, TWO_CUSTOMERS));
+    let pin = PathBuf::from(format!("/sys/fs/bpf/{}", lab.edge));
+    let edged = Edged::start(&lab.edge, &config.0, &pin);
+    let at_custs = RawPort::open(&lab.custs, "eth0");
+    let at_bbone = RawPort::open(&lab.bbone, "eth0");
+    let flow = |name, vlans: Vec<u16>, dst: &'static str, out| Flow {
+        name,
+        from_customers: true,
+        vlans,
+        src: if dst.contains(':') {
+            "2001:db8:a::77"
+        } else {
+            "198.18.0.77"
+        },
+        dst,
+        out,
+    };
+    exchange(
+        &at_custs,
+        &at_bbone,
+        &[flow(
+            "b-blue",
+            vec![300, 20],
+            "192.0.2.9",
+            Some((false, vec![2002], BLUE_GW_MAC)),
+        )],
+    );
+    let ids = |edged: &Edged| {
+        let s = edged.ctl_ok(&["status"]);
+        (s["ports"].clone(), edged.ctl_ok(&["pop", "list"]))
+    };
+    let (_, pops_before) = ids(&edged);
+    std::fs::write(&config.0, green_instead_of_blue()).unwrap();
+    let reply = edged.ctl_ok(&["config", "reload"]);
+    println!("reload (blue -> green): {reply}");
+    let (ports, pops) = ids(&edged);
+    let id_of = |list: &Value, key: &str, name: &str| {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p[key] == name)
+            .map(|p| p["id"].clone())
+    };
+    println!(
+        "ids: blue-gw was {:?}, green-gw is {:?}; green-pvt {:?}",
+        id_of(&pops_before, "name", "blue-gw"),
+        id_of(&pops, "name", "green-gw"),
+        id_of(&ports, "name", "green-pvt")
+    );
+
+    let before = edged.ctl_ok(&["stats"]);
+    exchange(
+        &at_custs,
+        &at_bbone,
+        &[
+            // blue's network is not green's: a miss, dropped.
+            flow("g-blue-net", vec![300, 20], "192.0.2.9", None),
+            flow("g-blue-net6", vec![300, 20], "2001:db8:100::9", None),
+            // green's own.
+            flow(
+                "g-green-net",
+                vec![300, 20],
+                "198.18.0.5",
+                Some((false, vec![2002], "02:00:00:00:9e:01")),
+            ),
+            flow(
+                "g-green-net6",
+                vec![300, 20],
+                "2001:db8:200::5",
+                Some((false, vec![2002], "02:00:00:00:9e:01")),
+            ),
+            // red's unchanged.
+            flow(
+                "a-red",
+                vec![101],
+                "192.0.2.9",
+                Some((false, vec![2001], RED_GW_MAC)),
+            ),
+        ],
+    );
+    let after = edged.ctl_ok(&["stats"]);
+    let d = |g: &str, k: &str| counter(&after, g, k) - counter(&before, g, k);
+    let n = N as u64;
+    assert_eq!(
+        [d("reasons", "unregistered"), d("reasons", "policy")],
+        [2 * n, 3 * n],
+        "{after}"
+    );
+    let o = edged.ctl(&["prefix", "lookup", "--domain", "green", "192.0.2.9"]);
+    assert_eq!(
+        (o.code, &o.json["data"]["registered"]),
+        (Some(3), &json!(false)),
+        "{o:?}"
+    );
+    let o = edged.ctl(&["prefix", "lookup", "--domain", "blue", "192.0.2.9"]);
+    assert_eq!(o.code, Some(3), "blue is gone: {o:?}");
+    assert_eq!(o.json["kind"], "not_found", "{o:?}");
+    drop(edged);
+}
+
 // ---------------------------------------------------------------------------
 // Scope: a continent connection never fails over out of its continent.
 //
