@@ -1256,6 +1256,123 @@ fn a_continent_registration_may_not_name_a_pop_outside_it() {
     );
 }
 
+/// The scope rules at validation, case by case (docs/config.md, "Scope"):
+/// what `edgectl config check` accepts, and what it refuses (exit 2) with
+/// the policy and the PoPs named.
+#[test]
+fn scope_is_checked_through_nesting_domains_route_sources_and_region_paths() {
+    edge_tests::netns::require_root();
+    let eu_std = "name = \"eu-std-order\"\nmethod = \"priority\"\nmembers = [{ pop = \"ams\" }, { pop = \"dub\" }]";
+    assert!(SCOPE.contains(eu_std));
+    let with_std = |members: &str, extra: &str| {
+        SCOPE.replace(
+            eu_std,
+            &format!("name = \"eu-std-order\"\nmethod = \"priority\"\nmembers = {members}"),
+        ) + extra
+    };
+    let extra_pop = |name: &str, region: Option<&str>| {
+        format!(
+            "\n[[pops]]\nname = \"{name}\"\ninterface = \"us0\"\nmac = \"02:00:00:00:53:09\"\n{}",
+            region.map_or(String::new(), |r| format!("region = \"{r}\"\n"))
+        )
+    };
+    // (what, config, refused, words the problem must hold)
+    let cases: Vec<(&str, String, bool, Vec<&str>)> = vec![
+        (
+            "a nested policy reaching nyc",
+            with_std(
+                "[{ pop = \"ams\" }, { policy = \"far\" }]",
+                "\n[[policies]]\nname = \"far\"\nmethod = \"priority\"\nmembers = [{ pop = \"nyc\" }]\n",
+            ),
+            true,
+            vec!["eu-std", "nyc"],
+        ),
+        (
+            "a PoP without a region",
+            with_std(
+                "[{ pop = \"ams\" }, { pop = \"lost\" }]",
+                &extra_pop("lost", None),
+            ),
+            true,
+            vec!["eu-std-order", "lost"],
+        ),
+        (
+            "a region that only starts with the continent's letters",
+            with_std(
+                "[{ pop = \"ams\" }, { pop = \"riga\" }]",
+                &extra_pop("riga", Some("world > europe-east > lv")),
+            ),
+            true,
+            vec!["eu-std-order", "riga"],
+        ),
+        (
+            "a PoP at the continent itself",
+            with_std(
+                "[{ pop = \"ams\" }, { pop = \"eu\" }]",
+                &extra_pop("eu", Some("world > europe")),
+            ),
+            false,
+            vec![],
+        ),
+        (
+            "the continent written in other case and spacing",
+            SCOPE.replace(
+                "name = \"eu-std\"\ncontinent = \"world > europe\"",
+                "name = \"eu-std\"\ncontinent = \"World>EUROPE\"",
+            ),
+            false,
+            vec![],
+        ),
+        (
+            "a private domain's prefix of the registration toward nyc's VLAN",
+            SCOPE.to_string()
+                + "\n[[domains]]\nname = \"priv\"\n\n[[ports]]\ninterface = \"us0\"\nname = \"priv-us\"\nvlan = [5]\nrole = \"backbone\"\ndomain = \"priv\"\n\n[[pops]]\nname = \"priv-nyc\"\nport = \"priv-us\"\nmac = \"02:00:00:00:53:05\"\nregion = \"world > america > us\"\n\n[[prefixes]]\nprefix = \"192.0.2.0/24\"\ndomain = \"priv\"\nregistration = \"eu-std\"\npop = \"priv-nyc\"\n",
+            true,
+            vec!["eu-std", "priv-nyc"],
+        ),
+        (
+            "a route source of the registration toward nyc",
+            SCOPE.to_string()
+                + "\n[[route_sources]]\ntable = 200\nregistration = \"eu-std\"\npop = \"nyc\"\n",
+            true,
+            vec!["eu-std", "nyc"],
+        ),
+        (
+            "scope continent without a continent",
+            SCOPE.replace(
+                "name = \"eu-std\"\ncontinent = \"world > europe\"",
+                "name = \"eu-std\"\nscope = \"continent\"",
+            ),
+            true,
+            vec!["eu-std", "continent"],
+        ),
+    ];
+    let dir = std::env::temp_dir().join(format!("edge-scope-cases-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let _cleanup = TempDir(dir.clone());
+    let mut wrong = Vec::new();
+    for (i, (what, text, refused, words)) in cases.iter().enumerate() {
+        assert_ne!(text, SCOPE, "{what}: the variant changes nothing");
+        let path = dir.join(format!("case{i}.toml"));
+        std::fs::write(&path, text).unwrap();
+        let out = std::process::Command::new(workspace_bin("edgectl"))
+            .args(["config", "check"])
+            .arg(&path)
+            .output()
+            .expect("run edgectl");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        println!("{what}: exit {:?} {stderr}", out.status.code());
+        let want = if *refused { Some(2) } else { Some(0) };
+        if out.status.code() != want || !words.iter().all(|w| stderr.contains(w)) {
+            wrong.push(format!(
+                "{what}: exit {:?} (want {want:?}), words {words:?}: {stderr}",
+                out.status.code()
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
 struct TempDir(PathBuf);
 
 impl Drop for TempDir {
