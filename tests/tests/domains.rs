@@ -45,7 +45,7 @@ const DOUBLE_MAC: &str = "02:00:00:00:d2:01";
 
 const TWO_CUSTOMERS: &str = r#"
 [daemon]
-metrics_address = ""
+metrics_address = "127.0.0.1:9477"
 reload_settle_ms = 0
 
 [forwarding]
@@ -760,6 +760,35 @@ fn two_customers_share_one_peering_interface() {
         (&json!(false), &json!("drop")),
         "{o:?}"
     );
+
+    // The metrics carry each port's domain.
+    let text =
+        edge_tests::topology::http_get(&lab.edge, "127.0.0.1:9477".parse().unwrap(), "/metrics");
+    let series = |port: &str| -> Vec<&str> {
+        text.lines()
+            .filter(|l| {
+                l.starts_with("edge_port_received_packets_total{")
+                    && l.contains(&format!("port=\"{port}\""))
+            })
+            .collect()
+    };
+    for (port, role, domain, packets) in [
+        ("red-pvt", "peering", "red", 2 * n),
+        ("blue-pvt", "peering", "blue", 3 * n),
+        ("cust.300.21", "peering", "public", 2 * n),
+        ("red-bb", "backbone", "red", n),
+        ("bb.2100", "backbone", "public", 2 * n),
+    ] {
+        let found = series(port);
+        assert_eq!(found.len(), 1, "{port}: {found:?}");
+        let line = found[0];
+        assert!(
+            line.contains(&format!("role=\"{role}\""))
+                && line.contains(&format!("domain=\"{domain}\""))
+                && line.ends_with(&format!(" {packets}")),
+            "{line}"
+        );
+    }
 
     let o = edged.ctl(&["stats", "--domain", "green"]);
     assert_eq!(o.code, Some(3), "an unknown domain is not_found: {o:?}");
