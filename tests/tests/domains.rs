@@ -803,6 +803,26 @@ fn two_customers_share_one_peering_interface() {
     // In the file's order.
     assert_eq!(listed, ["2001:db8:100::/48", "192.0.2.0/24"], "{list}");
 
+    // Live prefixes are public: a private domain's PoP or port is refused.
+    for args in [
+        &["prefix", "add", "203.0.113.64/26", "--pop", "red-gw"][..],
+        &[
+            "prefix",
+            "add",
+            "203.0.113.64/26",
+            "--pop",
+            "core",
+            "--protect",
+            "red-pvt",
+        ][..],
+    ] {
+        let o = edged.ctl(args);
+        println!("{args:?}: {:?} {}", o.code, o.json);
+        assert_eq!(o.code, Some(2), "refused as invalid: {args:?} {o:?}");
+    }
+    let o = edged.ctl(&["prefix", "lookup", "203.0.113.70"]);
+    assert_eq!(o.json["data"]["prefix"], "203.0.113.0/25", "{o:?}");
+
     // A reload moves blue's private peering to [300, 22]: the port keeps
     // its name, so its id and counter; [300, 20] is no port's any more.
     let ids = |edged: &Edged| -> BTreeMap<String, u64> {
@@ -994,10 +1014,32 @@ fn pops_on_tagged_ports_follow_their_carrier_and_edged_restarts() {
         &at_bbone,
         &[red("a-restarted"), public("c-restarted")],
     );
+    // TTL 1 in a private domain: `ttl_exceeded`, handed to the kernel
+    // (docs/config.md's reason table; the private domain section changes
+    // only misses and PoPs that are down).
+    let before = edged.ctl_ok(&["stats"]);
+    let ttl1 = red("a-ttl1").pkt(0).with(|p| p.ttl = 1).build();
+    for _ in 0..5 {
+        at_custs.send(&ttl1);
+    }
+    let arrived = at_bbone.drain(Duration::from_millis(300), Duration::from_secs(2));
+    assert!(arrived.is_empty(), "TTL 1 forwarded: {arrived:?}");
+    let after = edged.ctl_ok(&["stats"]);
+    let d = |g: &str, k: &str| counter(&after, g, k) - counter(&before, g, k);
+    assert_eq!(
+        [d("reasons", "ttl_exceeded"), d("actions", "pass")],
+        [5, 5],
+        "{after}"
+    );
+
     let stats = edged.ctl_ok(&["stats", "--domain", "red"]);
     // Counters live in the pinned maps: every frame of red's private
     // peering since the start (five rounds; the one while bb was down too).
-    assert_eq!(rows(&stats, "ports", "port")["red-pvt"], 5 * n, "{stats}");
+    assert_eq!(
+        rows(&stats, "ports", "port")["red-pvt"],
+        5 * n + 5,
+        "{stats}"
+    );
     assert_eq!(rows(&stats, "pops", "pop")["red-gw"], 4 * n, "{stats}");
     drop(edged);
 }
