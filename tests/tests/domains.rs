@@ -1188,6 +1188,123 @@ fn a_reload_replaces_a_domain_without_leaking_its_prefixes() {
     drop(edged);
 }
 
+/// The peering interface with all the tagged ports is deleted and created
+/// again (a new index): edged compiles every port on it back in
+/// (docs/operations.md, "Interfaces that change"), so both customers'
+/// public and private peerings work again, both ways.
+#[test]
+fn a_recreated_interface_brings_all_its_tagged_ports_back() {
+    let lab = TwoCustomers::build();
+    let config = TempFile(write_config(&lab.edge, TWO_CUSTOMERS));
+    let pin = PathBuf::from(format!("/sys/fs/bpf/{}", lab.edge));
+    let edged = Edged::start(&lab.edge, &config.0, &pin);
+    let at_bbone = RawPort::open(&lab.bbone, "eth0");
+    let flows = |tag: &str| -> Vec<Flow> {
+        let name = |s: &str| -> &'static str { format!("{s}-{tag}").leak() };
+        vec![
+            Flow {
+                name: name("a"),
+                from_customers: true,
+                vlans: vec![101],
+                src: "198.18.0.5",
+                dst: "192.0.2.9",
+                out: Some((false, vec![2001], RED_GW_MAC)),
+            },
+            Flow {
+                name: name("b"),
+                from_customers: true,
+                vlans: vec![300, 20],
+                src: "198.18.0.5",
+                dst: "192.0.2.9",
+                out: Some((false, vec![2002], BLUE_GW_MAC)),
+            },
+            Flow {
+                name: name("d"),
+                from_customers: true,
+                vlans: vec![300, 21],
+                src: "198.51.100.130",
+                dst: "203.0.113.50",
+                out: Some((false, vec![], CORE_MAC)),
+            },
+            Flow {
+                name: name("e"),
+                from_customers: true,
+                vlans: vec![300, 21],
+                src: "198.51.100.10",
+                dst: "203.0.113.50",
+                out: None,
+            },
+            Flow {
+                name: name("r"),
+                from_customers: false,
+                vlans: vec![2001],
+                src: "192.0.2.9",
+                dst: "198.18.0.5",
+                out: Some((true, vec![101], RED_ONPREM_MAC)),
+            },
+        ]
+    };
+    let ifindex = |edged: &Edged| -> Vec<(String, Value, Value)> {
+        let s = edged.ctl_ok(&["status"]);
+        s["ports"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{s}"))
+            .iter()
+            .filter(|p| p["interface"] == "cust")
+            .map(|p| {
+                (
+                    p["name"].as_str().unwrap().to_string(),
+                    p["ifindex"].clone(),
+                    p["absent"].clone(),
+                )
+            })
+            .collect()
+    };
+    {
+        let at_custs = RawPort::open(&lab.custs, "eth0");
+        exchange(&at_custs, &at_bbone, &flows("first"));
+    }
+    let before = ifindex(&edged);
+    lab._lab.ip(&lab.edge, &["link", "del", "cust"]);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while ifindex(&edged).iter().any(|p| p.2 != true) {
+        assert!(
+            Instant::now() < deadline,
+            "cust not gone: {:?}",
+            ifindex(&edged)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    lab._lab.veth(
+        (&lab.custs, "eth0", CUSTS_MAC),
+        (&lab.edge, "cust", EDGE_CUST_MAC),
+    );
+    let _pass = attach_pass(&lab.custs, "eth0");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let after = loop {
+        let now = ifindex(&edged);
+        if now.iter().all(|p| p.2 == false) && now.iter().all(|p| p.1 != before[0].1) {
+            break now;
+        }
+        assert!(Instant::now() < deadline, "cust not back: {now:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    println!("cust recreated: {before:?} -> {after:?}");
+    // The veths need a moment before they carry frames.
+    std::thread::sleep(Duration::from_millis(300));
+    let at_custs = RawPort::open(&lab.custs, "eth0");
+    let stats_before = edged.ctl_ok(&["stats"]);
+    exchange(&at_custs, &at_bbone, &flows("again"));
+    let stats_after = edged.ctl_ok(&["stats"]);
+    let d = |k: &str| counter(&stats_after, "reasons", k) - counter(&stats_before, "reasons", k);
+    assert_eq!(
+        [d("protection"), d("unknown_vlan"), d("unknown_port")],
+        [N as u64, 0, 0],
+        "{stats_after}"
+    );
+    drop(edged);
+}
+
 // ---------------------------------------------------------------------------
 // Scope: a continent connection never fails over out of its continent.
 //
