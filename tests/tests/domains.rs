@@ -956,6 +956,26 @@ fn pops_on_tagged_ports_follow_their_carrier_and_edged_restarts() {
         assert_eq!(state, "down", "{pop}: {why}");
         assert!(why.contains("no carrier on bb"), "{pop}: {why}");
     }
+    // The fallback event of red's gateway policy (checked at the end).
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let fallback_event = loop {
+        let events = edged.ctl_ok(&["events"]);
+        let found = events["events"].as_array().and_then(|l| {
+            l.iter()
+                .filter(|e| e["kind"] == "fallback")
+                .filter_map(|e| e["message"].as_str())
+                .find(|m| m.starts_with("policy pop:red-gw:"))
+                .map(str::to_string)
+        });
+        if let Some(m) = found {
+            break m;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no fallback event for pop:red-gw: {events}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
     let onprem = pop_health(&edged, "red-onprem");
     assert!(
         onprem.0.starts_with("up"),
@@ -1042,6 +1062,16 @@ fn pops_on_tagged_ports_follow_their_carrier_and_edged_restarts() {
     );
     assert_eq!(rows(&stats, "pops", "pop")["red-gw"], 4 * n, "{stats}");
     drop(edged);
+    // A private domain's policy falls back to `pass`, which drops (as
+    // asserted above from the counters; docs/config.md, "Logical ports
+    // and domains"): its event must not tell the operator that the
+    // customer's private traffic goes to the host's kernel, which is what
+    // the docs say never happens.
+    println!("fallback event: {fallback_event}");
+    assert!(
+        !fallback_event.contains("to the kernel"),
+        "the fallback event of a private domain's policy says its traffic goes to the kernel, but it is dropped: {fallback_event:?}"
+    );
 }
 
 /// TWO_CUSTOMERS with blue gone and green in its place: its ports on
