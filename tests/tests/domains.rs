@@ -1335,6 +1335,110 @@ fn a_recreated_interface_brings_all_its_tagged_ports_back() {
     drop(edged);
 }
 
+/// A reload renames red's public port (`cust.100` → `red-pub`, `protect`
+/// following): a new id, its counter starting anew (docs/config.md,
+/// "[[ports]]"), and protection holding red's prefix to the renamed port.
+/// A reload that would mix domains is refused whole, nothing changed.
+#[test]
+fn a_reload_renames_a_port_and_protection_follows() {
+    let lab = TwoCustomers::build();
+    let config = TempFile(write_config(&lab.edge, TWO_CUSTOMERS));
+    let pin = PathBuf::from(format!("/sys/fs/bpf/{}", lab.edge));
+    let edged = Edged::start(&lab.edge, &config.0, &pin);
+    let at_custs = RawPort::open(&lab.custs, "eth0");
+    let at_bbone = RawPort::open(&lab.bbone, "eth0");
+    let red_public = |name, out| Flow {
+        name,
+        from_customers: true,
+        vlans: vec![100],
+        src: "198.51.100.10",
+        dst: "203.0.113.50",
+        out,
+    };
+    let spoof = |name| Flow {
+        name,
+        from_customers: true,
+        vlans: vec![300, 21],
+        src: "198.51.100.10",
+        dst: "203.0.113.50",
+        out: None,
+    };
+    let core = Some((false, vec![], CORE_MAC));
+    exchange(
+        &at_custs,
+        &at_bbone,
+        &[red_public("c-before", core.clone()), spoof("e-before")],
+    );
+    let port_ids = |edged: &Edged| -> BTreeMap<String, u64> {
+        let s = edged.ctl_ok(&["status"]);
+        s["ports"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{s}"))
+            .iter()
+            .map(|p| {
+                (
+                    p["name"].as_str().unwrap().to_string(),
+                    p["id"].as_u64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let ids_before = port_ids(&edged);
+
+    // Refused whole: blue's prefix toward red's gateway.
+    let mixed = TWO_CUSTOMERS.replace(
+        "prefix = \"2001:db8:100::/48\"\ndomain = \"blue\"\npop = \"blue-gw\"",
+        "prefix = \"2001:db8:100::/48\"\ndomain = \"blue\"\npop = \"red-gw\"",
+    );
+    assert_ne!(mixed, TWO_CUSTOMERS);
+    std::fs::write(&config.0, &mixed).unwrap();
+    let o = edged.ctl(&["config", "reload"]);
+    println!("reload mixing domains: {:?} {}", o.code, o.json);
+    assert_eq!(o.code, Some(2), "{o:?}");
+    assert!(o.json.to_string().contains("red-gw"), "{o:?}");
+    assert_eq!(port_ids(&edged), ids_before);
+
+    let renamed = TWO_CUSTOMERS
+        .replace(
+            "interface = \"cust\"\nvlan = [100]",
+            "interface = \"cust\"\nname = \"red-pub\"\nvlan = [100]",
+        )
+        .replace("protect = [\"cust.100\"]", "protect = [\"red-pub\"]");
+    assert!(renamed.contains("name = \"red-pub\"") && renamed.contains("[\"red-pub\"]"));
+    std::fs::write(&config.0, &renamed).unwrap();
+    let reply = edged.ctl_ok(&["config", "reload"]);
+    println!("reload renaming cust.100: {reply}");
+    let ids_after = port_ids(&edged);
+    println!("port ids: {ids_before:?} -> {ids_after:?}");
+    assert!(!ids_after.contains_key("cust.100"), "{ids_after:?}");
+    for (name, id) in &ids_before {
+        if name != "cust.100" {
+            assert_eq!(ids_after.get(name), Some(id), "{name} keeps its id");
+        }
+    }
+    let before = edged.ctl_ok(&["stats"]);
+    // Checked at the end: the counter of the renamed port right after.
+    let at_rename = rows(&before, "ports", "port").get("red-pub").copied();
+    exchange(
+        &at_custs,
+        &at_bbone,
+        &[red_public("c-renamed", core), spoof("e-renamed")],
+    );
+    let after = edged.ctl_ok(&["stats"]);
+    let d = |k: &str| counter(&after, "reasons", k) - counter(&before, "reasons", k);
+    let n = N as u64;
+    assert_eq!([d("backbone"), d("protection")], [n, n], "{after}");
+    let o = edged.ctl(&["prefix", "lookup", "198.51.100.10"]);
+    assert_eq!(o.json["data"]["protect"], json!(["red-pub"]), "{o:?}");
+    drop(edged);
+    assert_eq!(
+        at_rename,
+        Some(0),
+        "a renamed port's counter starts anew (docs/config.md, [[ports]]: \"Changing a port's name gives it a new id (counters start anew)\"); red-pub took cust.100's id {} and its {n} packets",
+        ids_after["red-pub"]
+    );
+}
+
 // ---------------------------------------------------------------------------
 // Scope: a continent connection never fails over out of its continent.
 //
