@@ -790,6 +790,25 @@ fn two_customers_share_one_peering_interface() {
         );
     }
 
+    let public = edged.ctl_ok(&["stats", "--domain", "public"]);
+    assert_eq!(
+        (
+            rows(&public, "ports", "port")
+                .into_keys()
+                .collect::<Vec<_>>(),
+            rows(&public, "pops", "pop").into_keys().collect::<Vec<_>>()
+        ),
+        (
+            vec![
+                "bb".to_string(),
+                "bb.2100".into(),
+                "cust.100".into(),
+                "cust.300.21".into()
+            ],
+            vec!["core".to_string(), "double".into(), "handoff".into()]
+        ),
+        "{public}"
+    );
     let o = edged.ctl(&["stats", "--domain", "green"]);
     assert_eq!(o.code, Some(3), "an unknown domain is not_found: {o:?}");
     let list = edged.ctl_ok(&["prefix", "list", "--domain", "blue"]);
