@@ -4,6 +4,12 @@
 //! docs/config.md: "[[ports]]", "Logical ports and domains", "[[domains]]",
 //! "[[pops]]" (`port`, `vlan`), "[[prefixes]]" (`domain`),
 //! "[[registrations]]" (`continent`, `scope`) and "Scope".
+//!
+//! Two assertions fail against edged as it is (findings, kept on purpose):
+//! a port renamed by a reload takes the old port's id and keeps its
+//! counter ("counters start anew"), and a private domain's fallback event
+//! says its traffic "falls back to the kernel (pass)" while it is dropped.
+//! Both are checked last in their tests, after everything else.
 
 use std::{
     collections::BTreeMap,
