@@ -14,3 +14,4 @@ pub mod netns;
 pub mod reference;
 pub mod three_pops;
 pub mod topology;
+pub mod vlan_lab;
