@@ -21,6 +21,19 @@ pub struct Overlay {
     /// The file's `[[prefixes]]` entries replaced or removed by a live
     /// change, by network.
     pub dropped: BTreeMap<IpNet, Table>,
+    /// The same for the private domains' entries, by (domain, network).
+    pub dropped_private: BTreeMap<(String, IpNet), Table>,
+}
+
+impl Overlay {
+    /// The file's entry a live change of `network` in `domain` (`None`:
+    /// public) dropped.
+    pub fn dropped_entry(&self, domain: Option<&str>, network: IpNet) -> Option<&Table> {
+        match domain {
+            Some(d) if d != "public" => self.dropped_private.get(&(d.to_string(), network)),
+            _ => self.dropped.get(&network),
+        }
+    }
 }
 
 /// A live entry as the `[[prefixes]]` table its keys make.
@@ -74,12 +87,21 @@ pub fn overlay(text: &str, live: &Live) -> Result<Overlay, Invalid> {
         )
         .collect();
     let mut dropped = BTreeMap::new();
+    let mut dropped_private = BTreeMap::new();
     let prefixes = effective
         .entry("prefixes")
         .or_insert_with(|| Value::Array(Vec::new()));
     if let Value::Array(entries) = prefixes {
         entries.retain(|entry| match net_of(entry) {
-            None => !private_of(entry).is_some_and(|k| named_private.contains(&k)),
+            None => match private_of(entry) {
+                Some(k) if named_private.contains(&k) => {
+                    if let Value::Table(t) = entry {
+                        dropped_private.insert(k, t.clone());
+                    }
+                    false
+                }
+                _ => true,
+            },
             Some(net) if named.contains(&net) => {
                 if let Value::Table(t) = entry {
                     dropped.insert(net, t.clone());
@@ -93,7 +115,11 @@ pub fn overlay(text: &str, live: &Live) -> Result<Overlay, Invalid> {
             effective.remove("prefixes");
         }
     }
-    Ok(Overlay { effective, dropped })
+    Ok(Overlay {
+        effective,
+        dropped,
+        dropped_private,
+    })
 }
 
 #[cfg(test)]

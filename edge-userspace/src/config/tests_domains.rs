@@ -426,7 +426,7 @@ fn live_changes_leave_private_domains_alone() {
     let err = validate_live(&plan, std::slice::from_ref(&spec), &|_| false, None).unwrap_err();
     assert_eq!(
         err.0[0].to_string(),
-        "live change: prefix 203.0.113.0/24: contoso-gws is in domain contoso; live changes register prefixes of the public domain (a private domain's come from the config file)"
+        "live change: prefix 203.0.113.0/24: contoso-gws is in domain contoso; without --domain a live change registers a prefix of the public domain (add --domain contoso for that domain's)"
     );
     let spec = PrefixSpec {
         pop: Some("contoso-ams".into()),

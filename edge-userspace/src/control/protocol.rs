@@ -1527,9 +1527,13 @@ impl ConfigShow {
     pub fn live(&self) -> crate::config::Live {
         let mut live = crate::config::Live::default();
         for c in &self.changes {
-            match &c.spec {
-                Some(spec) => live.added.push(spec.clone()),
-                None => live.removed.push(c.network),
+            match (&c.spec, &c.domain) {
+                (Some(spec), _) => live.added.push(spec.clone()),
+                (None, Some(domain)) => live.removed_private.push(crate::config::DomainNet {
+                    domain: domain.clone(),
+                    network: c.network,
+                }),
+                (None, None) => live.removed.push(c.network),
             }
         }
         live

@@ -431,6 +431,24 @@ impl Daemon {
             let in_file = self
                 .file_private()
                 .contains(&(del.domain.clone(), del.network));
+            let view = self.snapshot();
+            let row = view
+                .domain_prefixes
+                .iter()
+                .find(|(d, p)| *d == del.domain && p.prefix == del.network);
+            if let Some((_, p)) = row.filter(|_| !had_live && !in_file)
+                && let crate::plan::Origin::Route { .. } = p.source
+            {
+                return Err(Invalid(vec![Problem {
+                    line: None,
+                    message: format!(
+                        "prefix {} of domain {} comes from {}: withdraw the route (or add a live entry to override it)",
+                        del.network, del.domain, p.source
+                    ),
+                    map_full: false,
+                }])
+                .into());
+            }
             if !had_live && !in_file {
                 anyhow::bail!(super::requests::NotFound(format!(
                     "prefix {} is not registered in domain {}",

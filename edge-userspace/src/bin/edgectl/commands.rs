@@ -211,7 +211,7 @@ pub(super) fn config_diff(cli: &Cli) -> Result<ExitCode> {
             .map(|c| {
                 serde_json::json!({
                     "by": c.by,
-                    "file": overlay.dropped.get(&c.network),
+                    "file": overlay.dropped_entry(c.domain.as_deref(), c.network),
                     "kind": c.kind,
                     "live": c.spec.as_ref().map(config::overlay::spec_table),
                     "network": c.network,
@@ -222,7 +222,7 @@ pub(super) fn config_diff(cli: &Cli) -> Result<ExitCode> {
         let v = serde_json::json!({"ok": true, "config": show.config, "changes": changes});
         out(&format!("{}\n", serde_json::to_string_pretty(&v)?))?;
     } else {
-        out(&render::diff(show, &overlay.dropped)?)?;
+        out(&render::diff(show, &overlay)?)?;
     }
     Ok(ExitCode::SUCCESS)
 }

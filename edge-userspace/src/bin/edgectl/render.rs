@@ -202,6 +202,9 @@ fn spec_args(spec: &PrefixSpec) -> String {
     if !spec.protect.is_empty() {
         let _ = write!(out, " --protect {}", quoted(&spec.protect.join(",")));
     }
+    if let Some(d) = &spec.domain {
+        let _ = write!(out, " --domain {}", quoted(d));
+    }
     out
 }
 
@@ -214,6 +217,7 @@ pub(super) fn live_list(v: &LiveList) -> String {
     let rows = v.changes.iter().map(|c| {
         vec![
             c.network.to_string(),
+            c.domain.clone().unwrap_or_else(|| "public".into()),
             c.kind.clone(),
             c.time.map_or_else(|| "-".into(), utc),
             or_dash(c.by.as_deref()),
@@ -221,7 +225,7 @@ pub(super) fn live_list(v: &LiveList) -> String {
         ]
     });
     grid(
-        Some(&["network", "kind", "when (UTC)", "by", "entry"]),
+        Some(&["network", "domain", "kind", "when (UTC)", "by", "entry"]),
         rows,
         &[],
         "",
@@ -252,7 +256,7 @@ pub(super) fn effective(show: &ConfigShow, table: &toml::Table) -> anyhow::Resul
 /// live entry it adds (`+`).
 pub(super) fn diff(
     show: &ConfigShow,
-    dropped: &std::collections::BTreeMap<ipnet::IpNet, toml::Table>,
+    overlay: &edge_userspace::config::overlay::Overlay,
 ) -> anyhow::Result<String> {
     if show.changes.is_empty() {
         return Ok(format!(
@@ -275,17 +279,22 @@ pub(super) fn diff(
         };
         // The table header is context when both sides have the entry, else
         // it is added or removed with it.
-        let header = match (dropped.contains_key(&c.network), c.spec.is_some()) {
+        let file = overlay.dropped_entry(c.domain.as_deref(), c.network);
+        let header = match (file.is_some(), c.spec.is_some()) {
             (true, true) => ' ',
             (true, false) => '-',
             _ => '+',
         };
+        let domain = c
+            .domain
+            .as_ref()
+            .map_or_else(String::new, |d| format!(" (domain {d})"));
         let _ = writeln!(
             out,
-            "@@ {} {}{when} @@\n{header}[[prefixes]]",
+            "@@ {}{domain} {}{when} @@\n{header}[[prefixes]]",
             c.network, c.kind
         );
-        if let Some(file) = dropped.get(&c.network) {
+        if let Some(file) = file {
             for line in toml::to_string(file)?.lines() {
                 let _ = writeln!(out, "-{line}");
             }

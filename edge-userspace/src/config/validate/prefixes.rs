@@ -163,8 +163,15 @@ impl Validator {
             else {
                 continue;
             };
+            // A PoP with a problem of its own: its domain is not known.
+            let doubtful = policy.is_some_and(|id| {
+                policies[id as usize].members.iter().any(|m| {
+                    matches!(m.target, Target::Pop(q) if self.doubtful_pops.get(q as usize) == Some(&true))
+                })
+            });
             if let Some(id) = policy
                 && policies[id as usize].domain != domain
+                && !doubtful
             {
                 let at = s
                     .policy

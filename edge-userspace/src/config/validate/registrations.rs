@@ -145,9 +145,10 @@ impl Validator {
         self.bad(
             Some(0..1),
             format!(
-                "prefix {}: {} is in domain {}; live changes register prefixes of the public domain (a private domain's come from the config file)",
+                "prefix {}: {} is in domain {}; without --domain a live change registers a prefix of the public domain (add --domain {} for that domain's)",
                 p.net,
                 policies[id as usize].name,
+                plan.domain_name(domain),
                 plan.domain_name(domain)
             ),
         );
