@@ -165,6 +165,44 @@ fn live_changes_of_a_private_domain_reach_its_trie_and_survive_a_restart() {
         "{live}"
     );
 
+    // Only red's PoPs and policies with --domain red.
+    let names = |v: serde_json::Value| -> Vec<String> {
+        let mut n: Vec<String> = v
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap().to_string())
+            .collect();
+        n.sort();
+        n
+    };
+    assert_eq!(
+        names(e.ctl_ok(&["pop", "list", "--domain", "red"])),
+        ["red-ams", "red-onprem"]
+    );
+    assert_eq!(
+        names(e.ctl_ok(&["policy", "list", "--domain", "red"])),
+        ["pop:red-ams", "pop:red-onprem"]
+    );
+    assert_eq!(
+        names(e.ctl_ok(&["pop", "list", "--domain", "public"])),
+        ["a"]
+    );
+    // The text of `live list` and `config diff` name the domain, and the
+    // entry replays as a `prefix add`.
+    let text = e.ctl_text(&["live", "list"]);
+    assert!(
+        text.contains("203.0.113.0/24 --pop red-ams --domain red"),
+        "{text}"
+    );
+    let diff = e.ctl_text(&["config", "diff"]);
+    assert!(
+        diff.contains("@@ 198.18.0.0/24 (domain red) removed @@\n-[[prefixes]]\n")
+            && diff.contains("-domain = \"red\"\n")
+            && diff.contains("-pop = \"red-onprem\"\n"),
+        "{diff}"
+    );
+
     // Refused, nothing changed: a public PoP for a private prefix, a
     // network the domain does not register, an unknown domain.
     let o = e.ctl(&[

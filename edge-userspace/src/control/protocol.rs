@@ -130,13 +130,21 @@ pub enum Request {
         domain: Option<String>,
     },
     /// Reply: [`PopList`].
-    PopList {},
+    PopList {
+        /// Only this domain's PoPs (`public` or a private domain's name).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        domain: Option<String>,
+    },
     /// Reply: [`Changed`].
     PopDrain { pop: String },
     /// Reply: [`Changed`].
     PopUndrain { pop: String },
     /// Reply: [`PolicyList`].
-    PolicyList {},
+    PolicyList {
+        /// Only this domain's policies.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        domain: Option<String>,
+    },
     /// Reply: [`PolicyShow`].
     PolicyShow { policy: String },
     /// The most recent `limit` events (protection, PoP state, fallback).
@@ -206,8 +214,8 @@ impl Request {
             | Request::PrefixList { .. }
             | Request::PrefixShow { .. }
             | Request::PrefixLookup { .. }
-            | Request::PopList {}
-            | Request::PolicyList {}
+            | Request::PopList { .. }
+            | Request::PolicyList { .. }
             | Request::PolicyShow { .. }
             | Request::Events { .. }
             | Request::ReportLatency { .. }
@@ -1276,6 +1284,9 @@ pub type PopList = Vec<Pop>;
 /// A policy, its members and its selection tables.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Policy {
+    /// `public`, or the private domain of its PoPs.
+    #[serde(default = "public")]
+    pub domain: String,
     pub members: Vec<Member>,
     pub method: String,
     pub name: String,
@@ -1285,6 +1296,7 @@ pub struct Policy {
 impl From<&desired::PolicyView> for Policy {
     fn from(p: &desired::PolicyView) -> Self {
         Self {
+            domain: p.domain.clone(),
             members: p
                 .members
                 .iter()

@@ -195,6 +195,7 @@ fn pop(drained: bool) -> Pop {
 
 fn policy() -> Policy {
     Policy {
+        domain: "public".into(),
         members: vec![Member {
             member: "pop:pop-a".into(),
             priority: 0,
@@ -489,6 +490,7 @@ fn replies_keep_the_shape_of_the_views() {
     assert_eq!(serde_json::to_value(Pop::new(&pop, &health)).unwrap(), old);
     let policy = desired::PolicyView {
         name: "contoso-nearest".into(),
+        domain: "public".into(),
         method: "nearest",
         members: vec![desired::MemberView {
             member: "pop:pop-a".into(),

@@ -165,16 +165,15 @@ impl Daemon {
                     .inspect(|c| self.audit(what, c))
                     .map(changed)
             }
-            Request::PopList {} => {
-                let view = self.snapshot();
-                Ok(Reply::PopList(
+            Request::PopList { domain } => self.view_in(domain.as_deref()).map(|view| {
+                Reply::PopList(
                     view.pops
                         .iter()
                         .zip(&view.health)
                         .map(|(p, h)| Pop::new(p, h))
                         .collect(),
-                ))
-            }
+                )
+            }),
             Request::Events { limit } => Ok(Reply::Events(Events {
                 events: self
                     .events
@@ -222,9 +221,9 @@ impl Daemon {
             Request::RoutesAnomalies { since } => {
                 Ok(Reply::Anomalies(self.routes_anomalies(since)))
             }
-            Request::PolicyList {} => Ok(Reply::PolicyList(
-                self.snapshot().policies.iter().map(Into::into).collect(),
-            )),
+            Request::PolicyList { domain } => self
+                .view_in(domain.as_deref())
+                .map(|view| Reply::PolicyList(view.policies.iter().map(Into::into).collect())),
             Request::PolicyShow { policy } => self.policy(&policy).map(Reply::PolicyShow),
             Request::ConfigReload { force } => self.reload(force).map(|c| {
                 Reply::Changed(Changed {

@@ -79,6 +79,7 @@ pub fn policy_views(
         .iter()
         .map(|p| PolicyView {
             name: p.name.clone(),
+            domain: plan.domain_name(p.domain).to_string(),
             method: method_name(p.method),
             members: p
                 .members

@@ -123,6 +123,8 @@ pub struct PopView {
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct PolicyView {
     pub name: String,
+    /// `public`, or the private domain of its PoPs.
+    pub domain: String,
     pub method: &'static str,
     pub members: Vec<MemberView>,
     /// The selection tables the policy fills (one, unless regions or
@@ -188,6 +190,9 @@ impl View {
         v.prefixes = Arc::new(prefixes);
         v.ports.retain(|p| p.domain == domain);
         v.pops.retain(|p| p.domain == domain);
+        // `health` goes with `pops`, by index.
+        v.health.retain(|h| v.pops.iter().any(|p| p.name == h.pop));
+        v.policies.retain(|p| p.domain == domain);
         Some(v)
     }
 

@@ -944,6 +944,7 @@ mod tests {
             }]),
             policies: vec![crate::desired::PolicyView {
                 name: "pop:ams".into(),
+                domain: "public".into(),
                 method: "priority",
                 members: vec![],
                 tables: vec![crate::desired::TableView {

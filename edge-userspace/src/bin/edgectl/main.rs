@@ -197,7 +197,11 @@ enum PrefixCommand {
 #[derive(Debug, Subcommand)]
 enum PopCommand {
     /// Every PoP: next hop, health (state, since, RTT, loss), encapsulation.
-    List,
+    List {
+        /// Only this domain's PoPs (`public` or a private domain's name).
+        #[arg(long, value_name = "NAME")]
+        domain: Option<String>,
+    },
     /// Take a PoP out of every policy (counts as down).
     Drain { pop: String },
     /// Put a drained PoP back (up again if its probe says so).
@@ -207,7 +211,11 @@ enum PopCommand {
 #[derive(Debug, Subcommand)]
 enum PolicyCommand {
     /// Every policy: method, members (up or down), its selection tables.
-    List,
+    List {
+        /// Only this domain's policies.
+        #[arg(long, value_name = "NAME")]
+        domain: Option<String>,
+    },
     /// A policy's members and its selection table summary.
     Show { policy: String },
 }
@@ -516,7 +524,13 @@ fn run(cli: &Cli) -> Result<ExitCode> {
             }
         },
         Command::Pop(p) => match p {
-            PopCommand::List => simple(cli, Request::PopList {}, render::pop_list),
+            PopCommand::List { domain } => simple(
+                cli,
+                Request::PopList {
+                    domain: domain.clone(),
+                },
+                render::pop_list,
+            ),
             PopCommand::Drain { pop } => {
                 simple(cli, Request::PopDrain { pop: pop.clone() }, render::changed)
             }
@@ -527,7 +541,13 @@ fn run(cli: &Cli) -> Result<ExitCode> {
             ),
         },
         Command::Policy(p) => match p {
-            PolicyCommand::List => simple(cli, Request::PolicyList {}, render::policy_list),
+            PolicyCommand::List { domain } => simple(
+                cli,
+                Request::PolicyList {
+                    domain: domain.clone(),
+                },
+                render::policy_list,
+            ),
             PolicyCommand::Show { policy } => simple(
                 cli,
                 Request::PolicyShow {

@@ -1005,6 +1005,7 @@ mod tests {
             policy_show(&PolicyShow {
                 first_prefixes: Vec::new(),
                 policy: edge_userspace::control::Policy {
+                    domain: "public".into(),
                     members: Vec::new(),
                     method: "priority".into(),
                     name: "bb-exits".into(),
