@@ -61,7 +61,9 @@ fn probes_reach_each_pop_and_see_its_delay_and_its_failure() {
         for v6 in [false, true] {
             let rtt = probe_from_edge(&lab, &udp_probe(i, v6))
                 .unwrap_or_else(|e| panic!("pop{} v6={v6}: {e}", i + 1));
-            assert!(rtt < Duration::from_millis(50), "{rtt:?}");
+            // Undelayed: well below the 80 ms delay set next (a busy
+            // machine's scheduler added 55 ms once, so not tighter).
+            assert!(rtt < Duration::from_millis(75), "{rtt:?}");
         }
     }
     // pop2 gets 80 ms slower.
