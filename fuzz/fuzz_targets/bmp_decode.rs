@@ -26,6 +26,8 @@ fuzz_target!(|data: &[u8]| {
             upstream_asns: vec![64496],
             rtt_p90: None,
             hold_on_hijack: vec![],
+            continent: None,
+            scope: Default::default(),
         }],
         [(registered, "contoso")],
         0.0,

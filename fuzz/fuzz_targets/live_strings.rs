@@ -21,6 +21,7 @@ fuzz_target!(|data: &[u8]| {
             ..PrefixSpec::default()
         }],
         removed: vec!["203.0.113.128/25".parse().unwrap()],
+        removed_private: Vec::new(),
     };
     let json = serde_json::to_string(&live).expect("live changes encode");
     let back: Live = serde_json::from_str(&json).expect("live changes decode");
