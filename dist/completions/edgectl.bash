@@ -1296,12 +1296,16 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__policy__subcmd__list)
-            opts="-h --socket --json --timeout --help"
+            opts="-h --domain --socket --json --timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --domain)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --socket)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1454,12 +1458,16 @@ _edgectl() {
             return 0
             ;;
         edgectl__subcmd__pop__subcmd__list)
-            opts="-h --socket --json --timeout --help"
+            opts="-h --domain --socket --json --timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --domain)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --socket)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

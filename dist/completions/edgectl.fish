@@ -132,6 +132,7 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand pop; and not __fish_seen
 complete -c edgectl -n "__fish_edgectl_using_subcommand pop; and not __fish_seen_subcommand_from list drain undrain help" -f -a "drain" -d 'Take a PoP out of every policy (counts as down)'
 complete -c edgectl -n "__fish_edgectl_using_subcommand pop; and not __fish_seen_subcommand_from list drain undrain help" -f -a "undrain" -d 'Put a drained PoP back (up again if its probe says so)'
 complete -c edgectl -n "__fish_edgectl_using_subcommand pop; and not __fish_seen_subcommand_from list drain undrain help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c edgectl -n "__fish_edgectl_using_subcommand pop; and __fish_seen_subcommand_from list" -l domain -d 'Only this domain\'s PoPs (`public` or a private domain\'s name)' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand pop; and __fish_seen_subcommand_from list" -l socket -d 'edged\'s control socket (`daemon.socket_path` in edged\'s config)' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand pop; and __fish_seen_subcommand_from list" -l timeout -d 'How long to wait for edged\'s reply (seconds)' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand pop; and __fish_seen_subcommand_from list" -l json -d 'Print machine-readable JSON instead of text'
@@ -155,6 +156,7 @@ complete -c edgectl -n "__fish_edgectl_using_subcommand policy; and not __fish_s
 complete -c edgectl -n "__fish_edgectl_using_subcommand policy; and not __fish_seen_subcommand_from list show help" -f -a "list" -d 'Every policy: method, members (up or down), its selection tables'
 complete -c edgectl -n "__fish_edgectl_using_subcommand policy; and not __fish_seen_subcommand_from list show help" -f -a "show" -d 'A policy\'s members and its selection table summary'
 complete -c edgectl -n "__fish_edgectl_using_subcommand policy; and not __fish_seen_subcommand_from list show help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c edgectl -n "__fish_edgectl_using_subcommand policy; and __fish_seen_subcommand_from list" -l domain -d 'Only this domain\'s policies' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand policy; and __fish_seen_subcommand_from list" -l socket -d 'edged\'s control socket (`daemon.socket_path` in edged\'s config)' -r -F
 complete -c edgectl -n "__fish_edgectl_using_subcommand policy; and __fish_seen_subcommand_from list" -l timeout -d 'How long to wait for edged\'s reply (seconds)' -r
 complete -c edgectl -n "__fish_edgectl_using_subcommand policy; and __fish_seen_subcommand_from list" -l json -d 'Print machine-readable JSON instead of text'
