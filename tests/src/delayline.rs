@@ -229,9 +229,16 @@ fn transmit(sock: &OwnedFd, rx: &mpsc::Receiver<(Instant, Vec<u8>)>) -> u64 {
 /// with a short timeout (so the receiver sees the stop flag).
 fn packet_socket(ns: &str, ifname: &str) -> OwnedFd {
     let fd = bound_packet_socket(ns, ifname);
+    set_recv_timeout(&fd, POLL);
+    fd
+}
+
+/// `SO_RCVTIMEO` of `fd`: a receive returns after `timeout` (at least 1 µs:
+/// 0 would mean "never").
+pub fn set_recv_timeout(fd: &OwnedFd, timeout: Duration) {
     let tv = libc::timeval {
-        tv_sec: 0,
-        tv_usec: POLL.as_micros() as _,
+        tv_sec: timeout.as_secs() as _,
+        tv_usec: timeout.subsec_micros().max(1) as _,
     };
     // SAFETY: valid fd and option pointer.
     unsafe {
@@ -243,7 +250,6 @@ fn packet_socket(ns: &str, ifname: &str) -> OwnedFd {
             std::mem::size_of::<libc::timeval>() as u32,
         );
     }
-    fd
 }
 
 /// An AF_PACKET socket in `ns` bound to `ifname`, every protocol.

@@ -258,3 +258,42 @@ impl Harness {
             .map(|i| i as u32)
     }
 }
+
+/// Counters that moved between two snapshots: (`kind:name`, packets,
+/// bytes), sorted; `kind` is action, reason, prefix, pop or port.
+pub fn moved(before: &Stats, after: &Stats) -> Vec<(String, u64, u64)> {
+    let mut out = Vec::new();
+    let mut diff = |kind: &str, b: &[(String, maps::Count)], a: &[(String, maps::Count)]| {
+        for (name, c) in a {
+            let old = b
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, c)| *c)
+                .unwrap_or_default();
+            if *c != old {
+                out.push((
+                    format!("{kind}:{name}"),
+                    c.packets - old.packets,
+                    c.bytes - old.bytes,
+                ));
+            }
+        }
+    };
+    let named = |rows: &[(&'static str, maps::Count)]| {
+        rows.iter()
+            .map(|(n, c)| (n.to_string(), *c))
+            .collect::<Vec<_>>()
+    };
+    let ids = |rows: &[(u32, maps::Count)]| {
+        rows.iter()
+            .map(|(n, c)| (n.to_string(), *c))
+            .collect::<Vec<_>>()
+    };
+    diff("action", &named(&before.actions), &named(&after.actions));
+    diff("reason", &named(&before.reasons), &named(&after.reasons));
+    diff("prefix", &ids(&before.prefixes), &ids(&after.prefixes));
+    diff("pop", &ids(&before.pops), &ids(&after.pops));
+    diff("port", &ids(&before.ports), &ids(&after.ports));
+    out.sort();
+    out
+}

@@ -807,19 +807,9 @@ impl Capture {
         let mut buf = vec![0u8; 4096];
         loop {
             let left = deadline.checked_duration_since(Instant::now())?;
-            let tv = libc::timeval {
-                tv_sec: left.as_secs() as _,
-                tv_usec: left.subsec_micros().max(1) as _,
-            };
-            // SAFETY: valid fd, buffer and option pointers.
+            crate::delayline::set_recv_timeout(&self.fd, left);
+            // SAFETY: valid fd and buffer pointers.
             let n = unsafe {
-                libc::setsockopt(
-                    self.fd.as_raw_fd(),
-                    libc::SOL_SOCKET,
-                    libc::SO_RCVTIMEO,
-                    (&raw const tv).cast(),
-                    std::mem::size_of::<libc::timeval>() as u32,
-                );
                 let mut from: libc::sockaddr_ll = std::mem::zeroed();
                 let mut len = std::mem::size_of::<libc::sockaddr_ll>() as u32;
                 let n = libc::recvfrom(

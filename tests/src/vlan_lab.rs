@@ -109,20 +109,10 @@ impl RawPort {
         let mut control = [0u64; 64];
         loop {
             let left = deadline.checked_duration_since(Instant::now())?;
-            let tv = libc::timeval {
-                tv_sec: left.as_secs() as _,
-                tv_usec: left.subsec_micros().max(1) as _,
-            };
+            crate::delayline::set_recv_timeout(&self.fd, left);
             // SAFETY: valid fd, buffers, and control messages walked
             // within the length the kernel returned.
             let got = unsafe {
-                libc::setsockopt(
-                    self.fd.as_raw_fd(),
-                    libc::SOL_SOCKET,
-                    libc::SO_RCVTIMEO,
-                    (&raw const tv).cast(),
-                    std::mem::size_of::<libc::timeval>() as u32,
-                );
                 let mut from: libc::sockaddr_ll = std::mem::zeroed();
                 let mut iov = libc::iovec {
                     iov_base: buf.as_mut_ptr().cast(),

@@ -11,11 +11,7 @@ use std::net::IpAddr;
 use edge_common::{Action, Reason, map_names, prog_names};
 use edge_tests::{
     frames::{L4, Pkt, arp_request, ipv4_checksum_ok, lldp},
-    harness::{
-        Harness, PACKET_CONFIG as CONFIG, loader,
-        maps::{Count, Stats},
-        port_lab, port_mac,
-    },
+    harness::{Harness, PACKET_CONFIG as CONFIG, loader, moved, port_lab, port_mac},
     netns::in_netns,
 };
 
@@ -691,44 +687,6 @@ fn passed_cases() -> Vec<Case> {
 }
 
 type Moved = Vec<(String, u64, u64)>;
-
-/// Counters that moved between two snapshots: (name, packets, bytes).
-fn moved(before: &Stats, after: &Stats) -> Moved {
-    let mut out = Vec::new();
-    let mut diff = |kind: &str, b: &[(String, Count)], a: &[(String, Count)]| {
-        for (name, c) in a {
-            let old = b
-                .iter()
-                .find(|(n, _)| n == name)
-                .map(|(_, c)| *c)
-                .unwrap_or_default();
-            if *c != old {
-                out.push((
-                    format!("{kind}:{name}"),
-                    c.packets - old.packets,
-                    c.bytes - old.bytes,
-                ));
-            }
-        }
-    };
-    let named = |rows: &[(&'static str, Count)]| {
-        rows.iter()
-            .map(|(n, c)| (n.to_string(), *c))
-            .collect::<Vec<_>>()
-    };
-    let ids = |rows: &[(u32, Count)]| {
-        rows.iter()
-            .map(|(n, c)| (n.to_string(), *c))
-            .collect::<Vec<_>>()
-    };
-    diff("action", &named(&before.actions), &named(&after.actions));
-    diff("reason", &named(&before.reasons), &named(&after.reasons));
-    diff("prefix", &ids(&before.prefixes), &ids(&after.prefixes));
-    diff("pop", &ids(&before.pops), &ids(&after.pops));
-    diff("port", &ids(&before.ports), &ids(&after.ports));
-    out.sort();
-    out
-}
 
 fn run_cases(h: &Harness, cases: &[Case]) {
     for c in cases {

@@ -17,11 +17,7 @@ use edge_common::{
 };
 use edge_tests::{
     frames::Pkt,
-    harness::{
-        Harness, PACKET_CONFIG as CONFIG,
-        maps::{Count, Stats},
-        netdev, port_lab, port_mac,
-    },
+    harness::{Harness, PACKET_CONFIG as CONFIG, moved, netdev, port_lab, port_mac},
     netns::in_netns,
 };
 
@@ -85,44 +81,6 @@ fn with_tags(frame: &[u8], tags: &[(u16, u16)]) -> Vec<u8> {
         out.extend_from_slice(&vid.to_be_bytes());
     }
     out.extend_from_slice(&frame[12..]);
-    out
-}
-
-/// Counters that moved between two snapshots: (name, packets, bytes).
-fn moved(before: &Stats, after: &Stats) -> Vec<(String, u64, u64)> {
-    let mut out = Vec::new();
-    let mut diff = |kind: &str, b: Vec<(String, Count)>, a: Vec<(String, Count)>| {
-        for (name, c) in a {
-            let old = b
-                .iter()
-                .find(|(n, _)| *n == name)
-                .map(|(_, c)| *c)
-                .unwrap_or_default();
-            if c != old {
-                out.push((
-                    format!("{kind}:{name}"),
-                    c.packets - old.packets,
-                    c.bytes - old.bytes,
-                ));
-            }
-        }
-    };
-    let named = |rows: &[(&'static str, Count)]| {
-        rows.iter()
-            .map(|(n, c)| (n.to_string(), *c))
-            .collect::<Vec<_>>()
-    };
-    let ids = |rows: &[(u32, Count)]| {
-        rows.iter()
-            .map(|(n, c)| (n.to_string(), *c))
-            .collect::<Vec<_>>()
-    };
-    diff("action", named(&before.actions), named(&after.actions));
-    diff("reason", named(&before.reasons), named(&after.reasons));
-    diff("prefix", ids(&before.prefixes), ids(&after.prefixes));
-    diff("pop", ids(&before.pops), ids(&after.pops));
-    diff("port", ids(&before.ports), ids(&after.ports));
-    out.sort();
     out
 }
 

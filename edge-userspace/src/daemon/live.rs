@@ -352,7 +352,18 @@ impl Daemon {
             .map(|&net| change(net, "removed", None));
         // A private domain's: not stamped (the stamps are the public
         // networks').
-        let file = self.file_private();
+        // The file is read again only when there is a private change (its
+        // text may hold a million public prefixes).
+        let any_private = state
+            .live
+            .added
+            .iter()
+            .any(|s| s.private_domain().is_some());
+        let file = if any_private {
+            self.file_private()
+        } else {
+            HashSet::new()
+        };
         let in_file = |d: &str, n: IpNet| file.contains(&(d.to_string(), n));
         let private_added = state.live.added.iter().filter_map(|spec| {
             let d = spec.private_domain()?;

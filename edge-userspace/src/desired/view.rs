@@ -172,14 +172,17 @@ impl View {
     /// name): its prefixes as `prefixes`, its ports and PoPs only.
     /// `None` for a domain the config does not declare.
     pub fn in_domain(&self, domain: &str) -> Option<View> {
-        let prefixes: Vec<PrefixView> = if domain == "public" {
-            self.prefixes.to_vec()
+        // The public rows are shared, not copied (a million of them).
+        let prefixes: Arc<Vec<PrefixView>> = if domain == "public" {
+            self.prefixes.clone()
         } else if self.domains.iter().any(|(n, _)| n == domain) {
-            self.domain_prefixes
-                .iter()
-                .filter(|(d, _)| d == domain)
-                .map(|(_, p)| p.clone())
-                .collect()
+            Arc::new(
+                self.domain_prefixes
+                    .iter()
+                    .filter(|(d, _)| d == domain)
+                    .map(|(_, p)| p.clone())
+                    .collect(),
+            )
         } else {
             return None;
         };
@@ -187,7 +190,7 @@ impl View {
         if domain != "public" {
             v.more_specific = Arc::new(Vec::new());
         }
-        v.prefixes = Arc::new(prefixes);
+        v.prefixes = prefixes;
         v.ports.retain(|p| p.domain == domain);
         v.pops.retain(|p| p.domain == domain);
         // `health` goes with `pops`, by index.

@@ -254,53 +254,35 @@ pub fn extend(plan: &mut Plan, store: &mut RouteStore) {
     // plan would carry up to as many spare ones (112 bytes each).
     plan.prefixes.reserve_exact(chosen.len());
     for (i, r) in chosen {
-        if let Some(d) = plan.route_sources[i].domain {
-            if !taken_private.insert((d, r.net)) {
-                continue;
-            }
-            if martian(&r.net).is_some() {
-                martians.push(r.net);
-                continue;
-            }
-            let n = &mut private[usize::from(r.net.addr().is_ipv6())];
-            if *n >= edge_common::limits::MAX_DOMAIN_PREFIXES as usize {
-                skipped += 1;
-                continue;
-            }
-            *n += 1;
-            let s = &plan.route_sources[i];
-            let prefix = PlannedPrefix {
-                net: r.net,
-                registration: s.registration.clone().unwrap_or_else(|| r.net.to_string()),
-                origin: Origin::Route { table: r.table },
-                preference: s.preference,
-                policy: s.policy,
-                dscp: s.dscp,
-                protect: Vec::new(),
-                region: None,
-                held: Vec::new(),
-            };
-            plan.domain_prefixes.push((d, prefix));
-            continue;
-        }
-        if !taken.insert(r.net) {
+        let s = &plan.route_sources[i];
+        // A private domain's source fills that domain (validated: its
+        // policy is the domain's, no protect), within the private limit.
+        let fresh = match s.domain {
+            Some(d) => taken_private.insert((d, r.net)),
+            None => taken.insert(r.net),
+        };
+        if !fresh {
             continue;
         }
         if martian(&r.net).is_some() {
             martians.push(r.net);
             continue;
         }
-        let (n, limit) = match r.net {
-            IpNet::V4(_) => (&mut v4, plan.limits.prefixes_v4),
-            IpNet::V6(_) => (&mut v6, plan.limits.prefixes_v6),
+        let is_v6 = r.net.addr().is_ipv6();
+        let (n, limit) = match s.domain {
+            Some(_) => (
+                &mut private[usize::from(is_v6)],
+                edge_common::limits::MAX_DOMAIN_PREFIXES,
+            ),
+            None if is_v6 => (&mut v6, plan.limits.prefixes_v6),
+            None => (&mut v4, plan.limits.prefixes_v4),
         };
         if *n >= limit as usize {
             skipped += 1;
             continue;
         }
         *n += 1;
-        let s = &plan.route_sources[i];
-        plan.prefixes.push(PlannedPrefix {
+        let prefix = PlannedPrefix {
             net: r.net,
             registration: s.registration.clone().unwrap_or_else(|| r.net.to_string()),
             origin: Origin::Route { table: r.table },
@@ -310,7 +292,11 @@ pub fn extend(plan: &mut Plan, store: &mut RouteStore) {
             protect: s.protect.clone(),
             region: None,
             held: Vec::new(),
-        });
+        };
+        match s.domain {
+            Some(d) => plan.domain_prefixes.push((d, prefix)),
+            None => plan.prefixes.push(prefix),
+        }
     }
     store.skipped = skipped;
     if !martians.is_empty() && martians.len() != store.martians {
@@ -322,7 +308,9 @@ pub fn extend(plan: &mut Plan, store: &mut RouteStore) {
     }
     store.martians = martians.len();
     if skipped > 0 {
-        warn!("{skipped} routes left out: the prefix maps are full ([limits])");
+        warn!(
+            "{skipped} routes left out: the prefix maps are full ([limits]; private domains: 65,536 per family in all)"
+        );
     }
 }
 
