@@ -85,6 +85,10 @@ pub mod map_names {
     /// Array of [`crate::rtt::RttGate`], [`crate::limits::RTT_GATES`]
     /// entries: what customer latency checks before a flow lookup.
     pub const RTT_GATE: &str = "EDGE_RTT_GATE";
+    /// Mmapable array, one `u64`: `CLOCK_MONOTONIC` in ns as edged last
+    /// wrote it (every [`crate::rtt::CLOCK_TICK_NS`]), the coarse clock of
+    /// customer latency's gates; 0 when nothing writes it.
+    pub const RTT_CLOCK: &str = "EDGE_RTT_CLOCK";
     /// HashMap: [`crate::LportKey`] (ifindex and VLAN tags) →
     /// [`crate::PortEntry`], the logical ports of tagged frames on
     /// interfaces whose port entry has [`crate::port_flags::TAGGED`].
@@ -96,7 +100,7 @@ pub mod map_names {
     pub const DOMAIN_V6: &str = "EDGE_DOM_V6";
 
     /// Every map the daemon pins, in a stable order.
-    pub const ALL: [&str; 34] = [
+    pub const ALL: [&str; 35] = [
         PORTS,
         PREFIX_V4,
         PREFIX_V6,
@@ -128,6 +132,7 @@ pub mod map_names {
         RTT_STATS,
         RTT_SCRATCH,
         RTT_GATE,
+        RTT_CLOCK,
         LPORTS,
         DOMAIN_V4,
         DOMAIN_V6,

@@ -64,39 +64,107 @@ const _: () = assert!(core::mem::size_of::<RttPacket>() == 32);
 
 /// One entry of `EDGE_RTT_GATE` (an array of [`crate::limits::RTT_GATES`]
 /// entries indexed by a hash of the flow key, shared by the flows that
-/// hash alike): what the program checks before it looks a flow up, so
-/// that packets that cannot give or ask for a sample skip the flow table.
+/// hash alike): what the program checks before it reads anything past the
+/// TCP flags, so that packets that can neither give nor ask for a sample
+/// cost a few loads and compares (no clock, no flow lookup; see
+/// `edge-ebpf/src/rtt.rs`, `wanted`).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RttGate {
     /// When a flow of this entry last asked for an answer (a handshake
     /// packet or a timestamp value toward the customer); 0: none awaited,
-    /// so packets from the customer skip the lookup.
+    /// so packets from the customer go no further.
     pub pending_ns: u64,
-    /// Toward the customer, timestamp values are not taken before this
-    /// (the per-flow interval).
+    /// Toward the customer, timestamp values are not looked at before this
+    /// (the per-flow interval), by the coarse clock `EDGE_RTT_CLOCK`.
     pub next_ns: u64,
     /// The last TSval seen toward the customer: only the first segment
     /// carrying a value may take it.
     pub ts_seen: u32,
-    pub _pad: u32,
+    /// What answers the asks awaited ([`gate_flags`]): the acknowledgement
+    /// number that answers a handshake packet, the TSval whose echo
+    /// answers a timestamp value (host order). Packets from the customer
+    /// that carry neither go no further.
+    pub await_ack: u32,
+    pub await_ts: u32,
+    /// [`gate_tag`] of the flow that asked ([`gate_flags::SHARED`] when
+    /// another flow of this entry asks while one waits).
+    pub owner: u32,
+    /// [`gate_flags`].
+    pub flags: u32,
+    /// Toward the customer: the gate opened (the interval passed) and the
+    /// packet that found it so set `ts_seen`, so every later packet is
+    /// seen: the next new TSval is the first segment carrying it.
+    pub armed: u32,
 }
-const _: () = assert!(core::mem::size_of::<RttGate>() == 24);
+const _: () = assert!(core::mem::size_of::<RttGate>() == 40);
+
+/// `RttGate::flags`.
+pub mod gate_flags {
+    /// A handshake answer is awaited: `await_ack`.
+    pub const HANDSHAKE: u32 = 1;
+    /// A timestamp echo is awaited: `await_ts`.
+    pub const TS: u32 = 2;
+    /// Two flows of the gate wait at once: `await_*` hold the later one's
+    /// only, so every packet from the customer of the gate's flows goes on
+    /// to the flow lookup until the gate closes.
+    pub const SHARED: u32 = 4;
+}
 
 /// A gate's pending mark older than this is stale (its answer lost or
 /// its flow evicted): cleared by the next packet that looks.
 pub const GATE_STALE_NS: u64 = 3 * TS_PENDING_NS;
 
-/// The gate index of a flow key given as its five words (customer
-/// address, remote address, ports and family): a multiplicative hash.
+/// How often edged writes `CLOCK_MONOTONIC` (the clock `bpf_ktime_get_ns`
+/// reads) into `EDGE_RTT_CLOCK`: the gate's interval test uses this coarse
+/// clock, one load, instead of reading the clock per packet; a flow's
+/// interval is honoured to within this much. While nothing writes it (0:
+/// never written, as under BPF_PROG_TEST_RUN without edged) every packet
+/// takes the precise path.
+pub const CLOCK_TICK_NS: u64 = 5_000_000;
+
+/// The flow key's five words (customer address, remote address, ports and
+/// family), as [`RttFlow`] lays them out in memory: addresses as
+/// `Family::words` gives them, ports as they sit in the header.
 #[inline(always)]
-pub fn gate_index(w: &[u64; 5]) -> u32 {
+pub fn key_words(
+    customer: [u64; 2],
+    remote: [u64; 2],
+    customer_port: u16,
+    remote_port: u16,
+    family: u8,
+) -> [u64; 5] {
+    [
+        customer[0],
+        customer[1],
+        remote[0],
+        remote[1],
+        // Little endian, as the BPF target is (and the hosts edge runs on).
+        u64::from(customer_port) | u64::from(remote_port) << 16 | u64::from(family) << 32,
+    ]
+}
+
+#[inline(always)]
+fn gate_hash(w: &[u64; 5]) -> u64 {
     let x = w[0]
         ^ w[1].rotate_left(11)
         ^ w[2].rotate_left(23)
         ^ w[3].rotate_left(37)
         ^ w[4].rotate_left(51);
-    (x.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 48) as u32 & (crate::limits::RTT_GATES - 1)
+    x.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
+/// The gate index of a flow key given as its five words: a multiplicative
+/// hash.
+#[inline(always)]
+pub fn gate_index(w: &[u64; 5]) -> u32 {
+    (gate_hash(w) >> 48) as u32 & (crate::limits::RTT_GATES - 1)
+}
+
+/// A tag telling flows of one gate apart (other bits of the same hash).
+#[inline(always)]
+pub fn gate_tag(w: &[u64; 5]) -> u32 {
+    gate_hash(w) as u32 | 1
 }
 
 /// What a flow waits for from its customer.

@@ -275,12 +275,19 @@ fn forward_ip<H: Family, const LPM: bool>(
     }
 
     // Measure: customer latency from forwarded TCP (rtt.rs), before the
-    // rewrite moves the headers. Other packets pay these two compares.
+    // rewrite moves the headers. Other packets pay these compares, TCP
+    // packets that can neither give nor ask for a sample the gate's few
+    // loads (`rtt::wanted`).
     // Not in the bench's kernel-trie variant (`edge_lpm`, a lookup
     // reference): its larger frame leaves no stack for the call. Nor in a
     // private domain: classified by destination both ways, it has no
     // answers to sample (only the public side knows who the customer is).
-    if !LPM && ip.proto == parse::IPPROTO_TCP && settings.rtt != 0 && port.domain == PUBLIC_DOMAIN {
+    if !LPM
+        && ip.proto == parse::IPPROTO_TCP
+        && settings.rtt != 0
+        && port.domain == PUBLIC_DOMAIN
+        && rtt::wanted(ctx, &ip, from_customer, ports)
+    {
         rtt::measure(ctx, &ip, from_customer, prefix.slot, settings);
     }
 

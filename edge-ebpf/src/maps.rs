@@ -145,6 +145,11 @@ pub static EDGE_RTT_STATS: PerCpuArray<Counter> =
 pub static EDGE_RTT_GATE: Array<edge_common::rtt::RttGate> =
     Array::with_max_entries(limits::RTT_GATES, 0);
 
+/// `CLOCK_MONOTONIC` as edged last wrote it (`edge_common::rtt::CLOCK_TICK_NS`).
+#[map]
+pub static EDGE_RTT_CLOCK: Array<u64> =
+    Array::with_max_entries(1, aya_ebpf::bindings::BPF_F_MMAPABLE);
+
 /// Per-CPU room for the flow key and a new flow state (`rtt.rs`).
 #[map]
 pub static EDGE_RTT_SCR: PerCpuArray<edge_common::rtt::RttScratch> =

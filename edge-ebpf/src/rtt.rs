@@ -13,24 +13,92 @@
 //! prefix's counter slot. A handshake packet sent twice gives no sample
 //! (Karn's rule: its answer could belong to either copy).
 
-use aya_ebpf::helpers::bpf_ktime_get_ns;
+use aya_ebpf::{helpers::bpf_ktime_get_ns, programs::XdpContext};
 use edge_common::{
     Settings,
     rtt::{
         GATE_STALE_NS, RttBucketKey, RttFlow, RttGate, RttScratch, RttState, TS_PENDING_NS, bucket,
-        gate_index, rtt_flags, rtt_stats,
+        gate_flags, gate_index, gate_tag, key_words, rtt_flags, rtt_stats,
     },
 };
 
 use crate::{
     count,
     family::Family,
-    maps::{EDGE_RTT_FLOWS, EDGE_RTT_GATE, EDGE_RTT_HIST, EDGE_RTT_SCR, EDGE_RTT_STATS},
+    maps::{
+        EDGE_RTT_CLOCK, EDGE_RTT_FLOWS, EDGE_RTT_GATE, EDGE_RTT_HIST, EDGE_RTT_SCR, EDGE_RTT_STATS,
+    },
     parse::{self, L3, TCP_ACK, TCP_SYN},
 };
 
 /// `BPF_NOEXIST` (include/uapi/linux/bpf.h): create, never replace.
 const BPF_NOEXIST: u64 = 1;
+
+/// The coarse clock edged keeps (`EDGE_RTT_CLOCK`); 0: nobody keeps it.
+#[inline(always)]
+fn clock() -> u64 {
+    match EDGE_RTT_CLOCK.get(0) {
+        Some(c) => *c,
+        None => 0,
+    }
+}
+
+/// Whether a forwarded TCP packet (`ports`: its first four header bytes)
+/// can give or ask for a sample: the test every TCP packet pays, inlined
+/// into the forwarder. It reads the data offset and flags, the flow's gate
+/// and the coarse clock, no flow state: a handshake packet goes on;
+/// toward the customer, a segment with room for timestamps goes on only
+/// once its flow's interval has passed; from the customer, a segment goes
+/// on only while its gate awaits an answer and it carries what answers
+/// (the awaited acknowledgement number, or the awaited TSval in its
+/// TSecr), or while two flows of the gate await one each.
+#[inline(always)]
+pub fn wanted<H: Family>(ctx: &XdpContext, ip: &L3<H>, from_customer: bool, ports: u32) -> bool {
+    let Some((len, flags)) = parse::tcp_len_flags(ctx, ip.l4) else {
+        return false;
+    };
+    if flags & TCP_SYN != 0 {
+        // The customer's own SYN asks and answers nothing.
+        return !from_customer || flags & TCP_ACK != 0;
+    }
+    // Toward the customer only a timestamp asks: no options, no room.
+    if !from_customer && len < parse::TCP_TS_LEN {
+        return false;
+    }
+    let (sport, dport) = (ports as u16, (ports >> 16) as u16);
+    let words = if from_customer {
+        key_words(H::words(&ip.src), H::words(&ip.dst), sport, dport, H::EVENT)
+    } else {
+        key_words(H::words(&ip.dst), H::words(&ip.src), dport, sport, H::EVENT)
+    };
+    let Some(gate) = EDGE_RTT_GATE.get(gate_index(&words)) else {
+        return false;
+    };
+    if !from_customer {
+        let clock = clock();
+        return clock == 0 || clock >= gate.next_ns;
+    }
+    if gate.pending_ns == 0 {
+        return false;
+    }
+    if gate.flags & gate_flags::SHARED != 0 {
+        return true;
+    }
+    if gate.flags & gate_flags::HANDSHAKE != 0
+        && flags & TCP_ACK != 0
+        && parse::tcp_ack(ctx, ip.l4) == Some(gate.await_ack)
+    {
+        return true;
+    }
+    if gate.flags & gate_flags::TS != 0
+        && matches!(parse::tcp_timestamps(ctx, ip.l4, len), Some((_, ecr)) if ecr == gate.await_ts)
+    {
+        return true;
+    }
+    // Not an answer. (A stale mark, its answer lost, is cleared by the
+    // flows' next look toward the customer: `sample`.)
+    false
+}
 
 /// Takes what a forwarded TCP packet of prefix counter slot `slot` says
 /// about its flow's round trip (the packet itself is not changed).
@@ -40,7 +108,7 @@ const BPF_NOEXIST: u64 = 1;
 /// forwarder's rewrite after it once, not once per path through here.
 #[inline(never)]
 pub fn measure<H: Family>(
-    ctx: &aya_ebpf::programs::XdpContext,
+    ctx: &XdpContext,
     ip: &L3<H>,
     from_customer: bool,
     slot: u32,
@@ -100,19 +168,16 @@ fn key<H: Family>(flow: &mut RttFlow, ip: &L3<H>, from_customer: bool, sport: u1
     } else {
         (&ip.dst, &ip.src, dport, sport)
     };
-    let w = core::ptr::from_mut(flow).cast::<u64>();
+    let w = core::ptr::from_mut(flow).cast::<[u64; 5]>();
     // SAFETY: five words inside the scratch entry.
     unsafe {
-        let [c0, c1] = H::words(customer);
-        *w = c0;
-        *w.add(1) = c1;
-        let [r0, r1] = H::words(remote);
-        *w.add(2) = r0;
-        *w.add(3) = r1;
-        // The ports, the family, padding (little endian, as the BPF
-        // target is).
-        *w.add(4) =
-            u64::from(customer_port) | u64::from(remote_port) << 16 | u64::from(H::EVENT) << 32;
+        *w = key_words(
+            H::words(customer),
+            H::words(remote),
+            customer_port,
+            remote_port,
+            H::EVENT,
+        );
     }
 }
 
@@ -123,7 +188,6 @@ fn key<H: Family>(flow: &mut RttFlow, ip: &L3<H>, from_customer: bool, sport: u1
 fn sample(scratch: &mut RttScratch) {
     // SAFETY: five words at the start of the scratch entry (see `measure`).
     let words = unsafe { &*(&raw const scratch.flow).cast::<[u64; 5]>() };
-    // The gate: most packets need no flow lookup (see `RttGate`).
     let Some(gate) = EDGE_RTT_GATE.get_ptr_mut(gate_index(words)) else {
         return;
     };
@@ -142,21 +206,49 @@ fn sample(scratch: &mut RttScratch) {
         answer(scratch, gate, now);
     } else {
         if scratch.packet.flags & TCP_SYN == 0 {
-            // Only the first segment with a new value, and not before the
-            // flow's interval has passed.
+            // Only the first segment with a new value. Without the coarse
+            // clock every segment comes here, so `ts_seen` is the previous
+            // segment's value; with it, segments come here only once the
+            // interval passed, so the first that does arms the gate and
+            // the next new value is taken.
             let ts_val = scratch.packet.ts_val;
             if ts_val == gate.ts_seen {
                 return;
             }
             gate.ts_seen = ts_val;
+            if gate.armed == 0 && clock() != 0 {
+                gate.armed = 1;
+                return;
+            }
         }
         // SAFETY: as above.
         now = unsafe { bpf_ktime_get_ns() };
+        // A mark whose answer never came (lost, or the other direction
+        // does not pass this host) no longer holds the gate open.
+        if gate.pending_ns != 0 && now.wrapping_sub(gate.pending_ns) >= GATE_STALE_NS {
+            close(gate);
+        }
         if scratch.packet.flags & TCP_SYN == 0 && now < gate.next_ns {
             return;
         }
-        ask(scratch, gate, now);
+        ask(scratch, gate, gate_tag(words), now);
     }
+}
+
+/// Marks `gate` as awaiting an answer of `kind` ([`gate_flags`]) asked by
+/// the flow tagged `tag` at `now`.
+#[inline(always)]
+fn mark(gate: &mut RttGate, tag: u32, now: u64, kind: u32) {
+    let waiting = gate.pending_ns != 0 && now.wrapping_sub(gate.pending_ns) < GATE_STALE_NS;
+    if !waiting {
+        gate.flags = kind;
+    } else if gate.owner != tag {
+        gate.flags |= kind | gate_flags::SHARED;
+    } else {
+        gate.flags |= kind;
+    }
+    gate.owner = tag;
+    gate.pending_ns = now;
 }
 
 /// A packet toward the customer: remembers a handshake packet, or a new
@@ -166,12 +258,13 @@ fn sample(scratch: &mut RttScratch) {
 // scratch entry is there to spare.
 #[allow(clippy::needless_borrows_for_generic_args)]
 #[inline(always)]
-fn ask(scratch: &mut RttScratch, gate: &mut RttGate, now: u64) {
+fn ask(scratch: &mut RttScratch, gate: &mut RttGate, tag: u32, now: u64) {
     let state = EDGE_RTT_FLOWS.get_ptr_mut(&scratch.flow);
     if scratch.packet.flags & TCP_SYN != 0 {
         let ack = scratch.packet.seq.wrapping_add(1);
         count(&EDGE_RTT_STATS, rtt_stats::HANDSHAKE_SENT, 0);
-        gate.pending_ns = now;
+        mark(gate, tag, now, gate_flags::HANDSHAKE);
+        gate.await_ack = ack;
         match state {
             // SAFETY: the flow's value, mapped for this run (RCU); other
             // CPUs may write it too: at worst a sample is lost or skipped.
@@ -212,9 +305,14 @@ fn ask(scratch: &mut RttScratch, gate: &mut RttGate, now: u64) {
             true
         }
     };
+    // The next look one interval on, taken or not (a value still awaiting
+    // its echo keeps the flow's place: looking again per packet meanwhile
+    // would only cost).
+    gate.next_ns = now + scratch.packet.interval_ns;
+    gate.armed = 0;
     if taken {
-        gate.next_ns = now + scratch.packet.interval_ns;
-        gate.pending_ns = now;
+        mark(gate, tag, now, gate_flags::TS);
+        gate.await_ts = ts_val;
         count(&EDGE_RTT_STATS, rtt_stats::TS_SENT, 0);
     }
 }
@@ -228,7 +326,7 @@ fn answer(scratch: &RttScratch, gate: &mut RttGate, now: u64) {
     // this host (asymmetric routing), or the LRU evicted the flow.
     let Some(s) = EDGE_RTT_FLOWS.get_ptr_mut(&scratch.flow) else {
         if now.wrapping_sub(gate.pending_ns) >= GATE_STALE_NS {
-            gate.pending_ns = 0;
+            close(gate);
         }
         return;
     };
@@ -251,6 +349,9 @@ fn answer(scratch: &RttScratch, gate: &mut RttGate, now: u64) {
         count(&EDGE_RTT_STATS, rtt_stats::TS_SAMPLES, 0);
         answered = s.ts_ns;
         s.ts_ns = 0;
+        // The flow's place is free: its next value one interval after
+        // this one was taken (a look refused meanwhile moved the gate on).
+        gate.next_ns = s.ts_taken_ns + p.interval_ns;
     }
     // Close the gate when this flow waits for nothing more and the gate's
     // mark is its own (another flow's later ask keeps it open), or stale.
@@ -258,8 +359,15 @@ fn answer(scratch: &RttScratch, gate: &mut RttGate, now: u64) {
         && s.ts_ns == 0
         && (gate.pending_ns == answered || now.wrapping_sub(gate.pending_ns) >= GATE_STALE_NS)
     {
-        gate.pending_ns = 0;
+        close(gate);
     }
+}
+
+/// Nothing of the gate's flows awaits an answer any more.
+#[inline(always)]
+fn close(gate: &mut RttGate) {
+    gate.pending_ns = 0;
+    gate.flags = 0;
 }
 
 /// Writes a whole flow state field by field (a struct literal would be

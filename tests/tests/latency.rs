@@ -14,12 +14,16 @@ use std::{
 };
 
 use edge_common::{
-    Action, Settings, map_names,
-    rtt::{BUCKETS, bucket_bounds},
+    Action, Settings, event_family, map_names,
+    rtt::{BUCKETS, bucket_bounds, gate_index, key_words},
 };
 use edge_tests::{
     frames::{L4, Pkt, Segment},
-    harness::{Harness, PACKET_CONFIG as CONFIG, latency::Latency, port_lab, port_mac},
+    harness::{
+        Harness, PACKET_CONFIG as CONFIG,
+        latency::{self, Latency},
+        port_lab, port_mac,
+    },
     netns::in_netns,
 };
 
@@ -357,6 +361,102 @@ fn timestamps_sample_a_long_flow_at_most_once_per_interval() {
         assert_eq!(lab.stat("ts_sent"), sent + 2);
         lab.toward(f, seg(14));
         assert_eq!(lab.stat("ts_sent"), sent + 3);
+    });
+}
+
+/// The gate index of the IPv4 flow customer:`cport` ↔ remote:`rport`.
+fn gate_of(f: Family, cport: u16, rport: u16) -> u32 {
+    let word = |a: &str| {
+        let a: std::net::Ipv4Addr = a.parse().unwrap();
+        [u64::from(u32::from_ne_bytes(a.octets())), 0]
+    };
+    let port = |p: u16| u16::from_ne_bytes(p.to_be_bytes());
+    gate_index(&key_words(
+        word(f.customer),
+        word(f.remote),
+        port(cport),
+        port(rport),
+        event_family::IPV4,
+    ))
+}
+
+/// With the coarse clock kept (as edged keeps it), packets that can
+/// neither give nor ask for a sample stop at the gate: toward the
+/// customer nothing is looked at before the flow's interval has passed by
+/// that clock (a clock nobody moves takes nothing, however much time
+/// really passed); once it has, the first packet arms the gate and the
+/// next new value is taken. From the customer, only what answers goes on,
+/// also when two flows of one gate await answers at once.
+#[test]
+fn the_coarse_clock_and_the_gates_decide_what_is_looked_at() {
+    let interval = Duration::from_millis(50);
+    with_latency("rtt-clock", interval, None, true, |lab| {
+        let f = V4;
+        let clock = latency::Clock::take(&mut lab.h.ebpf).expect("the clock map");
+        let tick = || clock.set(latency::monotonic_ns());
+        let seg = |rport: u16, ts: u32| Segment::new(rport, CPORT, 1).acking(1).timestamps(ts, 0);
+        let echo = |rport: u16, ts: u32| Segment::new(CPORT, rport, 1).acking(1).timestamps(0, ts);
+        tick();
+        // A new flow: the first packet arms its gate, a second with the
+        // same value is not the first to carry it, the next value is taken.
+        lab.toward(f, seg(RPORT, 100));
+        lab.toward(f, seg(RPORT, 100));
+        assert_eq!(lab.stat("ts_sent"), 0, "arming takes nothing");
+        lab.toward(f, seg(RPORT, 101));
+        assert_eq!(lab.stat("ts_sent"), 1);
+        // An echo of another value answers nothing; the awaited one does.
+        lab.from(f, echo(RPORT, 100));
+        assert_eq!(lab.stat("ts_samples"), 0);
+        lab.from(f, echo(RPORT, 101));
+        assert_eq!(lab.stat("ts_samples"), 1);
+        // The interval really passes, but the clock stands still (nobody
+        // keeps it): nothing is looked at.
+        sleep(interval + Duration::from_millis(10));
+        lab.toward(f, seg(RPORT, 104));
+        lab.toward(f, seg(RPORT, 105));
+        assert_eq!(lab.stat("ts_sent"), 1, "a standing clock takes nothing");
+        // Kept again: the first packet arms, the next new value is taken.
+        tick();
+        lab.toward(f, seg(RPORT, 106));
+        lab.toward(f, seg(RPORT, 106));
+        assert_eq!(lab.stat("ts_sent"), 1);
+        lab.toward(f, seg(RPORT, 107));
+        assert_eq!(lab.stat("ts_sent"), 2);
+        lab.from(f, echo(RPORT, 107));
+        assert_eq!(lab.stat("ts_samples"), 2);
+
+        // A handshake goes past the gate whatever the clock; of the
+        // customer's ACKs only the one acknowledging the SYN-ACK answers.
+        lab.toward(f, Segment::new(RPORT + 1, CPORT, 7000).syn(Some(1)));
+        assert_eq!(lab.stat("handshake_sent"), 1);
+        lab.from(f, Segment::new(CPORT, RPORT + 1, 1).acking(6000));
+        assert_eq!(lab.stat("handshake_samples"), 0);
+        lab.from(f, Segment::new(CPORT, RPORT + 1, 1).acking(7001));
+        assert_eq!(lab.stat("handshake_samples"), 1);
+
+        // Two flows of one gate awaiting an echo each: the gate keeps the
+        // later one's value only, yet both answers give their sample.
+        let a = (CPORT, RPORT + 100);
+        let b = (CPORT..CPORT + 64)
+            .flat_map(|c| (1..u16::MAX).map(move |r| (c, r)))
+            .find(|&(c, r)| (c, r) != a && gate_of(f, c, r) == gate_of(f, a.0, a.1))
+            .expect("two flows sharing a gate");
+        // Flows of one gate share its interval too: b asks one interval
+        // after a.
+        let (sent, got) = (lab.stat("ts_sent"), lab.stat("ts_samples"));
+        for ((c, r), val) in [(a, 500), (b, 900)] {
+            for v in [val, val + 1] {
+                lab.toward(f, Segment::new(r, c, 1).acking(1).timestamps(v, 0));
+            }
+            sleep(interval + Duration::from_millis(10));
+            tick();
+        }
+        assert_eq!(lab.stat("ts_sent"), sent + 2);
+        for ((c, r), val) in [(a, 501), (b, 901)] {
+            lab.from(f, Segment::new(c, r, 1).acking(1).timestamps(0, val));
+        }
+        assert_eq!(lab.stat("ts_samples"), got + 2);
+        assert_eq!(lab.samples(f.registration).len() as u64, got + 2 + 1);
     });
 }
 

@@ -229,6 +229,9 @@ const DEBIAN: &[(&str, &str)] = &[
     ("setpriv", "util-linux"),
     ("promtool", "prometheus"),
     ("bird", "bird2"),
+    // The customer latency tests check each customer answers through the
+    // edge before they time anything.
+    ("ping", "iputils-ping"),
     // The route analytics test: FRR's bgpd streams BMP (its bmp module,
     // `bgpd -M bmp`, is in the frr package). bgpd is not on PATH.
     ("/usr/lib/frr/bgpd", "frr"),

@@ -464,6 +464,9 @@ impl Daemon {
         crate::host::neigh::watch(watched.clone(), neighbour_tx).context("watching neighbours")?;
         let (link_tx, link_rx) = mpsc::channel(1);
         crate::host::links::watch(link_tx).context("watching links and addresses")?;
+        if let Some(clock) = dp.clock.take() {
+            clock.spawn().context("starting customer latency's clock")?;
+        }
         if let Some(ring) = dp.events.take() {
             events::spawn(ring, protection_tx, Arc::new(AtomicBool::new(false)))
                 .context("starting the event reader")?;

@@ -3,17 +3,24 @@
 //! the flow table's fill. The kernel writes them; edged only reads, and
 //! clears the histograms of slots no prefix holds any more.
 
-use std::{collections::BTreeMap, path::Path};
+use std::{
+    collections::BTreeMap,
+    path::Path,
+    sync::atomic::Ordering,
+    thread::{self, JoinHandle},
+    time::Duration,
+};
 
 use aya::maps::{HashMap as AyaHashMap, Map, MapData, PerCpuArray, PerCpuHashMap};
 use edge_common::{
     Counter, map_names,
-    rtt::{RttBucketKey, RttFlow, RttState, rtt_stats},
+    rtt::{CLOCK_TICK_NS, RttBucketKey, RttFlow, RttState, rtt_stats},
 };
 
 use super::{
     error::MapsError,
     maps::{open_pinned, typed},
+    slab::Mmap,
 };
 
 /// Sample counts by bucket (`edge_common::rtt::bucket`), one histogram.
@@ -128,4 +135,82 @@ impl Latency {
         }
         Ok(())
     }
+}
+
+/// The coarse clock of customer latency's gates (`EDGE_RTT_CLOCK`,
+/// `edge_common::rtt::CLOCK_TICK_NS`): `CLOCK_MONOTONIC`, the clock the
+/// kernel's samples are taken with, written by a thread of edged's own so
+/// that nothing edged's other work does (a long reload) holds it back.
+/// Mapped, so a tick is one store.
+pub struct Clock {
+    map: Mmap,
+}
+
+impl Clock {
+    /// Takes the map out of a loaded object.
+    pub fn take(ebpf: &mut aya::Ebpf) -> Result<Self, MapsError> {
+        let map = ebpf
+            .take_map(map_names::RTT_CLOCK)
+            .ok_or(MapsError::Missing {
+                map: map_names::RTT_CLOCK,
+            })?;
+        Self::from_map(map)
+    }
+
+    /// Opens the map pinned under `dir`.
+    pub fn open(dir: &Path) -> Result<Self, MapsError> {
+        Self::from_map(open_pinned(dir, map_names::RTT_CLOCK)?)
+    }
+
+    fn from_map(map: aya::maps::Map) -> Result<Self, MapsError> {
+        let aya::maps::Map::Array(data) = map else {
+            return Err(MapsError::Mmap {
+                map: map_names::RTT_CLOCK,
+                what: "not an array".into(),
+            });
+        };
+        Ok(Self {
+            map: Mmap::new(data, map_names::RTT_CLOCK, 8)?,
+        })
+    }
+
+    /// Writes `ns` (0: the kernel reads the clock itself on every packet
+    /// that could matter).
+    pub fn set(&self, ns: u64) {
+        self.map.word64().store(ns, Ordering::Relaxed);
+    }
+
+    /// What the map holds.
+    pub fn get(&self) -> u64 {
+        self.map.word64().load(Ordering::Relaxed)
+    }
+
+    /// Writes the time now.
+    pub fn tick(&self) {
+        self.set(monotonic_ns());
+    }
+
+    /// Ticks every `CLOCK_TICK_NS` from a thread of its own, for the
+    /// process's life.
+    pub fn spawn(self) -> std::io::Result<JoinHandle<()>> {
+        thread::Builder::new()
+            .name("rtt-clock".into())
+            .spawn(move || {
+                loop {
+                    self.tick();
+                    thread::sleep(Duration::from_nanos(CLOCK_TICK_NS));
+                }
+            })
+    }
+}
+
+/// `CLOCK_MONOTONIC` in ns: what `bpf_ktime_get_ns` reads.
+pub fn monotonic_ns() -> u64 {
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: a valid clock id and a valid pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut t) };
+    t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64
 }

@@ -261,6 +261,9 @@ pub struct Dataplane {
     pub counters: Counters,
     /// Customer latency: the RTT histograms, counters and flow table.
     pub latency: super::latency::Latency,
+    /// Customer latency's coarse clock, for edged to keep ticking
+    /// (`Clock::spawn`); taken by whoever ticks it.
+    pub clock: Option<super::latency::Clock>,
     /// Protection events; the daemon takes it for its reader thread.
     pub events: Option<RingBuf<MapData>>,
     pin_dir: PathBuf,
@@ -392,13 +395,14 @@ impl Dataplane {
             let tables = Tables::take(&mut ebpf)?;
             let counters = Counters::take(&mut ebpf)?;
             let latency = super::latency::Latency::take(&mut ebpf)?;
+            let clock = super::latency::Clock::take(&mut ebpf)?;
             let events = ebpf
                 .take_map(map_names::EVENTS)
                 .context("map EDGE_EVENTS missing from object")
                 .and_then(|m| RingBuf::try_from(m).context("EDGE_EVENTS is not a ring buffer"))?;
-            Ok((ebpf, tables, counters, latency, events))
+            Ok((ebpf, tables, counters, latency, clock, events))
         })();
-        let (ebpf, tables, counters, latency, events) = match loaded {
+        let (ebpf, tables, counters, latency, clock, events) = match loaded {
             Ok(l) => l,
             Err(e) => {
                 if fresh {
@@ -417,6 +421,7 @@ impl Dataplane {
             tables,
             counters,
             latency,
+            clock: Some(clock),
             events: Some(events),
             pin_dir: pin_dir.to_path_buf(),
             fresh,

@@ -6,7 +6,7 @@
 use std::{
     collections::HashMap,
     os::fd::{AsFd as _, AsRawFd as _},
-    sync::atomic::AtomicU32,
+    sync::atomic::{AtomicU32, AtomicU64},
 };
 
 use aya::maps::{Array, MapData};
@@ -386,6 +386,13 @@ impl Mmap {
     pub fn words(&self) -> &[AtomicU32] {
         // SAFETY: the mapping is `bytes` long, page aligned, and lives as long as self.
         unsafe { std::slice::from_raw_parts(self.ptr.cast(), self.bytes / 4) }
+    }
+
+    /// The mapping's first 8 bytes as one atomic word.
+    pub fn word64(&self) -> &AtomicU64 {
+        assert!(self.bytes >= 8, "a mapping of at least 8 bytes");
+        // SAFETY: in range, page aligned, and lives as long as self.
+        unsafe { &*self.ptr.cast::<AtomicU64>() }
     }
 
     /// Element `i` of an array of `T`s, if in range.

@@ -28,7 +28,7 @@ use anyhow::{Context as _, Result, ensure};
 use aya::maps::{Array, HashMap as AyaHashMap, MapData, MapError, PerCpuArray};
 use edge_common::{
     Action, Counter, Reason, Settings, event_family, map_names, prog_names,
-    rtt::{RttFlow, RttGate, RttState, gate_index, rtt_stats},
+    rtt::{RttFlow, RttGate, RttState, gate_flags, gate_index, gate_tag, rtt_stats},
 };
 use edge_tests::frames::{L4, Pkt, Segment};
 use ipnet::IpNet;
@@ -294,9 +294,9 @@ fn cases(hit: IpAddr) -> Vec<Case> {
         },
         Case {
             name: "TCP ACK without options toward the customer, no flow state",
-            what: "an ACK (64 B frame, 10 B payload) without timestamps toward the customer: the TCP \
-                   header and options are read, then nothing can be asked (no SYN, no timestamp): no flow key, \
-                   no lookup",
+            what: "an ACK (64 B frame, 10 B payload) without options toward the customer: the data offset and \
+                   flags are read, no SYN and no room for timestamps: nothing can be asked (no gate, no clock, \
+                   no lookup)",
             sampled: false,
             expect: Expect::forward(&ack_toward),
             from_customer: false,
@@ -307,8 +307,8 @@ fn cases(hit: IpAddr) -> Vec<Case> {
             name: "TCP ACK + timestamps toward the customer, established flow, not sampled",
             what: "ACKs (66 B, NOP NOP TS as Linux sends them) of one flow sampled less than the interval \
                    (200 ms) ago; the two templates alternate TSval, so every packet carries a new value: the \
-                   key is built, the flow's gate read, `ts_seen` written, the clock read, the interval not \
-                   passed: no flow lookup",
+                   data offset and flags are read, the key's words hashed, the flow's gate and the coarse clock \
+                   read: the interval has not passed (no options read, no clock helper, no lookup)",
             sampled: false,
             expect: Expect::forward(&ack_ts_toward),
             from_customer: false,
@@ -324,8 +324,9 @@ fn cases(hit: IpAddr) -> Vec<Case> {
         Case {
             name: "TCP ACK + timestamps from the customer, established flow, not an answer",
             what: "the customer's ACKs (66 B, arriving on cust0, to the backbone exit) of one flow whose \
-                   state awaits the echo of another value (the gate is open: about one round trip per \
-                   interval): the flow is looked up, the echo does not match",
+                   state awaits the echo of another value (about one round trip per interval): the gate \
+                   awaits a timestamp echo, the packet's TSecr is read and is not the awaited value (no clock \
+                   helper, no lookup)",
             sampled: false,
             expect: expect_from(&ack_ts_from),
             from_customer: true,
@@ -341,8 +342,8 @@ fn cases(hit: IpAddr) -> Vec<Case> {
         Case {
             name: "TCP ACK + timestamps from the customer, nothing awaited",
             what: "the same ACKs of one flow that awaits no answer (its last value was echoed: the common \
-                   case between samples): the key is built, the gate read and found closed: no clock, no \
-                   lookup",
+                   case between samples): the key's words hashed, the gate read and found closed: no options \
+                   read, no clock, no lookup",
             sampled: false,
             expect: expect_from(&ack_ts_from),
             from_customer: true,
@@ -445,8 +446,9 @@ fn set_latency(b: &mut Bench, on: bool) -> Result<()> {
 }
 
 fn prepare(b: &mut Bench, prep: &Prep) -> Result<()> {
-    // The gate each flow's state implies, as the kernel would have left it.
-    let gate = |s: &RttState| RttGate {
+    // The gate each flow's state implies, as the kernel would have left it
+    // (armed: the flow's previous packet came after its interval passed).
+    let gate = |k: &RttFlow, s: &RttState| RttGate {
         pending_ns: s.handshake_ns.max(s.ts_ns),
         next_ns: if s.ts_taken_ns == 0 {
             0
@@ -454,13 +456,36 @@ fn prepare(b: &mut Bench, prep: &Prep) -> Result<()> {
             s.ts_taken_ns + INTERVAL.as_nanos() as u64
         },
         ts_seen: s.ts_seen,
-        _pad: 0,
+        await_ack: s.handshake_ack,
+        await_ts: s.ts_val,
+        owner: gate_tag(&words(k)),
+        flags: if s.handshake_ns != 0 {
+            gate_flags::HANDSHAKE
+        } else {
+            0
+        } | if s.ts_ns != 0 { gate_flags::TS } else { 0 },
+        armed: 1,
     };
+    // A flow without state: its gate armed by its previous packet, whose
+    // TSval (4999) differs from the rows' packets'.
+    let fresh = RttGate {
+        ts_seen: 4999,
+        armed: 1,
+        ..RttGate::default()
+    };
+    let now = now_ns();
+    // The coarse clock as edged keeps it.
+    let mut clock: Array<&mut MapData, u64> = Array::try_from(
+        b.edge
+            .map_mut(map_names::RTT_CLOCK)
+            .context("EDGE_RTT_CLOCK")?,
+    )?;
+    clock.set(0, now, 0)?;
     let gates: Vec<(RttFlow, RttGate)> = match prep {
         Prep::Nothing => Vec::new(),
-        Prep::Remove(keys) => keys.iter().map(|k| (*k, RttGate::default())).collect(),
+        Prep::Remove(keys) => keys.iter().map(|k| (*k, fresh)).collect(),
         Prep::Set(keys, state) => {
-            let s = state(now_ns());
+            let s = state(now);
             let mut map: AyaHashMap<&mut MapData, RttFlow, RttState> = AyaHashMap::try_from(
                 b.edge
                     .map_mut(map_names::RTT_FLOWS)
@@ -469,7 +494,7 @@ fn prepare(b: &mut Bench, prep: &Prep) -> Result<()> {
             for k in keys {
                 map.insert(k, s, 0)?;
             }
-            keys.iter().map(|k| (*k, gate(&s))).collect()
+            keys.iter().map(|k| (*k, gate(k, &s))).collect()
         }
     };
     if let Prep::Remove(keys) = prep {
@@ -689,7 +714,8 @@ impl RttReport {
         let _ = writeln!(
             s,
             "Unsampled rows run {} times per batch on one or two templates; the flow state they need is \
-             written before every batch, with the flow's gate (`EDGE_RTT_GATE`) as the kernel would have left it \
+             written before every batch, with the flow's gate (`EDGE_RTT_GATE`) as the kernel would have left it, \
+             and the coarse clock (`EDGE_RTT_CLOCK`) set to the time then, as edged keeps it \
              (for the timestamp rows: a value taken just now, pending or already echoed, so no run takes a sample \
              however long the batch; for the plain ACK: no state). Sampled rows change the state they find \
              (created, or a pending value consumed), so before every batch the bench writes (or removes) the state \
