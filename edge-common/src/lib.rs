@@ -85,6 +85,9 @@ pub mod map_names {
     /// Array of [`crate::rtt::RttGate`], [`crate::limits::RTT_GATES`]
     /// entries: what customer latency checks before a flow lookup.
     pub const RTT_GATE: &str = "EDGE_RTT_GATE";
+    /// Array of [`crate::rtt::RttPace`], as many entries: the per-flow
+    /// interval customer latency checks toward the customer.
+    pub const RTT_PACE: &str = "EDGE_RTT_PACE";
     /// Mmapable array, one `u64`: `CLOCK_MONOTONIC` in ns as edged last
     /// wrote it (every [`crate::rtt::CLOCK_TICK_NS`]), the coarse clock of
     /// customer latency's gates; 0 when nothing writes it.
@@ -100,7 +103,7 @@ pub mod map_names {
     pub const DOMAIN_V6: &str = "EDGE_DOM_V6";
 
     /// Every map the daemon pins, in a stable order.
-    pub const ALL: [&str; 35] = [
+    pub const ALL: [&str; 36] = [
         PORTS,
         PREFIX_V4,
         PREFIX_V6,
@@ -132,6 +135,7 @@ pub mod map_names {
         RTT_STATS,
         RTT_SCRATCH,
         RTT_GATE,
+        RTT_PACE,
         RTT_CLOCK,
         LPORTS,
         DOMAIN_V4,
@@ -844,6 +848,7 @@ mod pod {
     unsafe impl aya::Pod for super::rtt::RttBucketKey {}
     unsafe impl aya::Pod for super::rtt::RttScratch {}
     unsafe impl aya::Pod for super::rtt::RttGate {}
+    unsafe impl aya::Pod for super::rtt::RttPace {}
 }
 
 #[cfg(test)]

@@ -54,20 +54,25 @@ pub struct RttPacket {
     pub ts_ecr: u32,
     /// The prefix counter slot.
     pub slot: u32,
+    /// The flow's gate ([`RttGate`], by the hash of its packets from the
+    /// customer) and pace ([`RttPace`], by that of its packets toward it).
+    pub gate: u32,
+    pub pace: u32,
     /// TCP flags.
     pub flags: u8,
     pub has_ts: u8,
     pub from_customer: u8,
     pub _pad: u8,
 }
-const _: () = assert!(core::mem::size_of::<RttPacket>() == 32);
+const _: () = assert!(core::mem::size_of::<RttPacket>() == 40);
 
 /// One entry of `EDGE_RTT_GATE` (an array of [`crate::limits::RTT_GATES`]
-/// entries indexed by a hash of the flow key, shared by the flows that
-/// hash alike): what the program checks before it reads anything past the
-/// TCP flags, so that packets that can neither give nor ask for a sample
-/// cost a few loads and compares (no clock, no flow lookup; see
-/// `edge-ebpf/src/rtt.rs`, `wanted`).
+/// entries indexed by [`gate`] of the flow hash the customer's packets
+/// have, so shared by the flows that hash alike): whether anything awaits
+/// an answer from the customer, and what answers. The program checks it
+/// before it reads anything of a customer's packet past the TCP flags, so
+/// that packets that answer nothing cost a few loads and compares (no
+/// clock, no flow lookup; see `edge-ebpf/src/rtt.rs`, `wanted`).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RttGate {
@@ -75,12 +80,6 @@ pub struct RttGate {
     /// packet or a timestamp value toward the customer); 0: none awaited,
     /// so packets from the customer go no further.
     pub pending_ns: u64,
-    /// Toward the customer, timestamp values are not looked at before this
-    /// (the per-flow interval), by the coarse clock `EDGE_RTT_CLOCK`.
-    pub next_ns: u64,
-    /// The last TSval seen toward the customer: only the first segment
-    /// carrying a value may take it.
-    pub ts_seen: u32,
     /// What answers the asks awaited ([`gate_flags`]): the acknowledgement
     /// number that answers a handshake packet, the TSval whose echo
     /// answers a timestamp value (host order). Packets from the customer
@@ -92,12 +91,28 @@ pub struct RttGate {
     pub owner: u32,
     /// [`gate_flags`].
     pub flags: u32,
-    /// Toward the customer: the gate opened (the interval passed) and the
-    /// packet that found it so set `ts_seen`, so every later packet is
-    /// seen: the next new TSval is the first segment carrying it.
+}
+const _: () = assert!(core::mem::size_of::<RttGate>() == 24);
+
+/// One entry of `EDGE_RTT_PACE` (as many entries as the gates, indexed by
+/// [`gate`] of the flow hash packets toward the customer have): the
+/// per-flow interval between timestamp values, checked before anything of
+/// a packet toward the customer past the TCP flags is read.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RttPace {
+    /// Timestamp values are not looked at before this, by the coarse
+    /// clock `EDGE_RTT_CLOCK`.
+    pub next_ns: u64,
+    /// The last TSval seen toward the customer: only the first segment
+    /// carrying a value may take it.
+    pub ts_seen: u32,
+    /// The interval passed and the packet that found it so set `ts_seen`,
+    /// so every later packet is seen: the next new TSval is the first
+    /// segment carrying it.
     pub armed: u32,
 }
-const _: () = assert!(core::mem::size_of::<RttGate>() == 40);
+const _: () = assert!(core::mem::size_of::<RttPace>() == 16);
 
 /// `RttGate::flags`.
 pub mod gate_flags {
@@ -144,27 +159,23 @@ pub fn key_words(
     ]
 }
 
+/// The gate (and pace) index of a packet whose flow hash (the policy
+/// tables' `flow_hash_v4`/`flow_hash_v6`) is `hash`: the forwarder has
+/// computed it already.
 #[inline(always)]
-fn gate_hash(w: &[u64; 5]) -> u64 {
+pub fn gate(hash: u32) -> u32 {
+    hash & (crate::limits::RTT_GATES - 1)
+}
+
+/// A tag telling flows of one gate apart, from the flow key's five words.
+#[inline(always)]
+pub fn gate_tag(w: &[u64; 5]) -> u32 {
     let x = w[0]
         ^ w[1].rotate_left(11)
         ^ w[2].rotate_left(23)
         ^ w[3].rotate_left(37)
         ^ w[4].rotate_left(51);
-    x.wrapping_mul(0x9E37_79B9_7F4A_7C15)
-}
-
-/// The gate index of a flow key given as its five words: a multiplicative
-/// hash.
-#[inline(always)]
-pub fn gate_index(w: &[u64; 5]) -> u32 {
-    (gate_hash(w) >> 48) as u32 & (crate::limits::RTT_GATES - 1)
-}
-
-/// A tag telling flows of one gate apart (other bits of the same hash).
-#[inline(always)]
-pub fn gate_tag(w: &[u64; 5]) -> u32 {
-    gate_hash(w) as u32 | 1
+    (x.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as u32 | 1
 }
 
 /// What a flow waits for from its customer.

@@ -48,6 +48,9 @@ pub trait Family: Sized {
     fn domain_lookup(domain: u32, addr: &Self::Addr) -> Option<&'static PrefixEntry>;
     /// The flow hash of the policy table.
     fn flow_hash(ip: &L3<Self>, ports: u32) -> u32;
+    /// The flow hash the other direction of the packet's flow has (its
+    /// addresses and ports swapped).
+    fn flow_hash_reverse(ip: &L3<Self>, ports: u32) -> u32;
     /// `addr` as two words laid out as its bytes in memory (IPv4: the
     /// first word's low half, the rest zero): flow keys are written with
     /// word stores, not a byte loop.
@@ -110,6 +113,11 @@ impl Family for Ipv4Hdr {
     #[inline(always)]
     fn flow_hash(ip: &L3<Self>, ports: u32) -> u32 {
         flow_hash_v4(ip.src, ip.dst, ip.proto, ports)
+    }
+
+    #[inline(always)]
+    fn flow_hash_reverse(ip: &L3<Self>, ports: u32) -> u32 {
+        flow_hash_v4(ip.dst, ip.src, ip.proto, ports.rotate_left(16))
     }
 
     #[inline(always)]
@@ -189,6 +197,11 @@ impl Family for Ipv6Hdr {
     #[inline(always)]
     fn flow_hash(ip: &L3<Self>, ports: u32) -> u32 {
         flow_hash_v6(ip.src, ip.dst, ip.proto, ports)
+    }
+
+    #[inline(always)]
+    fn flow_hash_reverse(ip: &L3<Self>, ports: u32) -> u32 {
+        flow_hash_v6(ip.dst, ip.src, ip.proto, ports.rotate_left(16))
     }
 
     #[inline(always)]

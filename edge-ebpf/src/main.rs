@@ -237,10 +237,11 @@ fn forward_ip<H: Family, const LPM: bool>(
     };
 
     // Decide.
+    let hash = H::flow_hash(&ip, ports);
     let route = Route {
         from_customer,
         ttl: H::ttl(ip.hdr),
-        hash: H::flow_hash(&ip, ports),
+        hash,
         encap: H::ENCAP,
     };
     let (v, pop) = match decide(ctx, v, port, prefix, settings, route) {
@@ -286,9 +287,15 @@ fn forward_ip<H: Family, const LPM: bool>(
         && ip.proto == parse::IPPROTO_TCP
         && settings.rtt != 0
         && port.domain == PUBLIC_DOMAIN
-        && rtt::wanted(ctx, &ip, from_customer, ports)
+        && rtt::wanted(ctx, &ip, from_customer, hash)
     {
-        rtt::measure(ctx, &ip, from_customer, prefix.slot, settings);
+        rtt::measure(
+            ctx,
+            &ip,
+            ports,
+            rtt::packet_facts(prefix.slot, from_customer, hash),
+            settings.rtt_interval_ns,
+        );
     }
 
     // Rewrite.

@@ -140,9 +140,14 @@ pub static EDGE_RTT_HIST: PerCpuHashMap<edge_common::rtt::RttBucketKey, u64> =
 pub static EDGE_RTT_STATS: PerCpuArray<Counter> =
     PerCpuArray::with_max_entries(edge_common::rtt::rtt_stats::COUNT, 0);
 
-/// Customer latency's gates (`rtt.rs`): checked before a flow lookup.
+/// Customer latency's gates (`rtt.rs`): what the customer's packets may answer.
 #[map]
 pub static EDGE_RTT_GATE: Array<edge_common::rtt::RttGate> =
+    Array::with_max_entries(limits::RTT_GATES, 0);
+
+/// Customer latency's paces (`rtt.rs`): the per-flow interval toward the customer.
+#[map]
+pub static EDGE_RTT_PACE: Array<edge_common::rtt::RttPace> =
     Array::with_max_entries(limits::RTT_GATES, 0);
 
 /// `CLOCK_MONOTONIC` as edged last wrote it (`edge_common::rtt::CLOCK_TICK_NS`).

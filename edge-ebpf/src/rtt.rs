@@ -14,19 +14,17 @@
 //! (Karn's rule: its answer could belong to either copy).
 
 use aya_ebpf::{helpers::bpf_ktime_get_ns, programs::XdpContext};
-use edge_common::{
-    Settings,
-    rtt::{
-        GATE_STALE_NS, RttBucketKey, RttFlow, RttGate, RttScratch, RttState, TS_PENDING_NS, bucket,
-        gate_flags, gate_index, gate_tag, key_words, rtt_flags, rtt_stats,
-    },
+use edge_common::rtt::{
+    GATE_STALE_NS, RttBucketKey, RttFlow, RttGate, RttPace, RttScratch, RttState, TS_PENDING_NS,
+    bucket, gate, gate_flags, gate_tag, key_words, rtt_flags, rtt_stats,
 };
 
 use crate::{
     count,
     family::Family,
     maps::{
-        EDGE_RTT_CLOCK, EDGE_RTT_FLOWS, EDGE_RTT_GATE, EDGE_RTT_HIST, EDGE_RTT_SCR, EDGE_RTT_STATS,
+        EDGE_RTT_CLOCK, EDGE_RTT_FLOWS, EDGE_RTT_GATE, EDGE_RTT_HIST, EDGE_RTT_PACE, EDGE_RTT_SCR,
+        EDGE_RTT_STATS,
     },
     parse::{self, L3, TCP_ACK, TCP_SYN},
 };
@@ -43,17 +41,18 @@ fn clock() -> u64 {
     }
 }
 
-/// Whether a forwarded TCP packet (`ports`: its first four header bytes)
-/// can give or ask for a sample: the test every TCP packet pays, inlined
-/// into the forwarder. It reads the data offset and flags, the flow's gate
-/// and the coarse clock, no flow state: a handshake packet goes on;
-/// toward the customer, a segment with room for timestamps goes on only
-/// once its flow's interval has passed; from the customer, a segment goes
-/// on only while its gate awaits an answer and it carries what answers
-/// (the awaited acknowledgement number, or the awaited TSval in its
-/// TSecr), or while two flows of the gate await one each.
+/// Whether a forwarded TCP packet can give or ask for a sample: the test
+/// every TCP packet pays, inlined into the forwarder. It reads the data
+/// offset and flags, one entry indexed by the flow hash the forwarder has
+/// computed anyway (`hash`), and the coarse clock; no flow state: a
+/// handshake packet goes on; toward the customer, a segment with room for
+/// timestamps goes on only once its flow's interval has passed (its
+/// `RttPace`); from the customer, a segment goes on only while its
+/// `RttGate` awaits an answer and it carries what answers (the awaited
+/// acknowledgement number, or the awaited TSval in its TSecr), or while
+/// two flows of the gate await one each.
 #[inline(always)]
-pub fn wanted<H: Family>(ctx: &XdpContext, ip: &L3<H>, from_customer: bool, ports: u32) -> bool {
+pub fn wanted<H: Family>(ctx: &XdpContext, ip: &L3<H>, from_customer: bool, hash: u32) -> bool {
     let Some((len, flags)) = parse::tcp_len_flags(ctx, ip.l4) else {
         return false;
     };
@@ -61,59 +60,55 @@ pub fn wanted<H: Family>(ctx: &XdpContext, ip: &L3<H>, from_customer: bool, port
         // The customer's own SYN asks and answers nothing.
         return !from_customer || flags & TCP_ACK != 0;
     }
-    // Toward the customer only a timestamp asks: no options, no room.
-    if !from_customer && len < parse::TCP_TS_LEN {
-        return false;
-    }
-    let (sport, dport) = (ports as u16, (ports >> 16) as u16);
-    let words = if from_customer {
-        key_words(H::words(&ip.src), H::words(&ip.dst), sport, dport, H::EVENT)
-    } else {
-        key_words(H::words(&ip.dst), H::words(&ip.src), dport, sport, H::EVENT)
-    };
-    let Some(gate) = EDGE_RTT_GATE.get(gate_index(&words)) else {
-        return false;
-    };
     if !from_customer {
+        // Only a timestamp asks: no options, no room.
+        if len < parse::TCP_TS_LEN {
+            return false;
+        }
+        let Some(pace) = EDGE_RTT_PACE.get(gate(hash)) else {
+            return false;
+        };
         let clock = clock();
-        return clock == 0 || clock >= gate.next_ns;
+        return clock == 0 || clock >= pace.next_ns;
     }
-    if gate.pending_ns == 0 {
+    let Some(g) = EDGE_RTT_GATE.get(gate(hash)) else {
+        return false;
+    };
+    if g.pending_ns == 0 {
         return false;
     }
-    if gate.flags & gate_flags::SHARED != 0 {
+    if g.flags & gate_flags::SHARED != 0 {
         return true;
     }
-    if gate.flags & gate_flags::HANDSHAKE != 0
+    if g.flags & gate_flags::HANDSHAKE != 0
         && flags & TCP_ACK != 0
-        && parse::tcp_ack(ctx, ip.l4) == Some(gate.await_ack)
+        && parse::tcp_ack(ctx, ip.l4) == Some(g.await_ack)
     {
         return true;
     }
-    if gate.flags & gate_flags::TS != 0
-        && matches!(parse::tcp_timestamps(ctx, ip.l4, len), Some((_, ecr)) if ecr == gate.await_ts)
-    {
-        return true;
-    }
-    // Not an answer. (A stale mark, its answer lost, is cleared by the
-    // flows' next look toward the customer: `sample`.)
-    false
+    // Else only the awaited echo. (A stale mark, its answer lost, is
+    // cleared by the flow's next look toward the customer: `sample`.)
+    g.flags & gate_flags::TS != 0
+        && matches!(parse::tcp_timestamps(ctx, ip.l4, len), Some((_, ecr)) if ecr == g.await_ts)
 }
 
-/// Takes what a forwarded TCP packet of prefix counter slot `slot` says
-/// about its flow's round trip (the packet itself is not changed).
+/// `measure`'s packed argument (a BPF-to-BPF call takes five): the
+/// prefix counter slot, the direction and the packet's flow hash.
+#[inline(always)]
+pub fn packet_facts(slot: u32, from_customer: bool, hash: u32) -> u64 {
+    u64::from(hash) << 32 | u64::from(from_customer) << 31 | u64::from(slot & 0x7fff_ffff)
+}
+
+/// Takes what a forwarded TCP packet (`ports`: its first four header
+/// bytes; `facts`: [`packet_facts`]) says about its flow's round trip (the
+/// packet itself is not changed).
 ///
 /// A function of its own in the object (a BPF-to-BPF call): the call
 /// leaves the caller's state as it found it, so the verifier explores the
 /// forwarder's rewrite after it once, not once per path through here.
 #[inline(never)]
-pub fn measure<H: Family>(
-    ctx: &XdpContext,
-    ip: &L3<H>,
-    from_customer: bool,
-    slot: u32,
-    settings: &Settings,
-) {
+pub fn measure<H: Family>(ctx: &XdpContext, ip: &L3<H>, ports: u32, facts: u64, interval_ns: u64) {
+    let from_customer = facts & 1 << 31 != 0;
     // What is kept across helper calls lives in this CPU's scratch entry,
     // not in registers the calls clobber (their spills would push the
     // forwarder's stack past 512 bytes).
@@ -144,14 +139,20 @@ pub fn measure<H: Family>(
         return;
     }
     let p = &mut scratch.packet;
-    p.interval_ns = settings.rtt_interval_ns;
+    p.interval_ns = interval_ns;
     p.seq = tcp.seq;
     p.ack = tcp.ack;
     (p.ts_val, p.ts_ecr, p.has_ts) = match ts {
         Some((val, ecr)) => (val, ecr, 1),
         None => (0, 0, 0),
     };
-    p.slot = slot;
+    p.slot = facts as u32 & 0x7fff_ffff;
+    let (hash, reverse) = ((facts >> 32) as u32, H::flow_hash_reverse(ip, ports));
+    (p.gate, p.pace) = if from_customer {
+        (gate(hash), gate(reverse))
+    } else {
+        (gate(reverse), gate(hash))
+    };
     p.flags = tcp.flags;
     p.from_customer = u8::from(from_customer);
     key(&mut scratch.flow, ip, from_customer, tcp.sport, tcp.dport);
@@ -181,20 +182,21 @@ fn key<H: Family>(flow: &mut RttFlow, ip: &L3<H>, from_customer: bool, sport: u1
     }
 }
 
-/// The family-free part: the gate, then asking or answering. A function of
-/// its own (one copy for both families) whose only argument is the scratch
-/// entry, so that little lives across its helper calls.
+/// The family-free part: the gate and pace, then asking or answering. A
+/// function of its own (one copy for both families) whose only argument is
+/// the scratch entry, so that little lives across its helper calls.
 #[inline(always)]
 fn sample(scratch: &mut RttScratch) {
-    // SAFETY: five words at the start of the scratch entry (see `measure`).
-    let words = unsafe { &*(&raw const scratch.flow).cast::<[u64; 5]>() };
-    let Some(gate) = EDGE_RTT_GATE.get_ptr_mut(gate_index(words)) else {
+    let (Some(gate), Some(pace)) = (
+        EDGE_RTT_GATE.get_ptr_mut(scratch.packet.gate),
+        EDGE_RTT_PACE.get_ptr_mut(scratch.packet.pace),
+    ) else {
         return;
     };
-    // SAFETY: an entry of an array map, mapped for the program's life;
-    // other CPUs may write it too: at worst a sample is lost or a lookup
+    // SAFETY: entries of two array maps, mapped for the program's life;
+    // other CPUs may write them too: at worst a sample is lost or a lookup
     // made for nothing.
-    let gate = unsafe { &mut *gate };
+    let (gate, pace) = unsafe { (&mut *gate, &mut *pace) };
     let now;
     if scratch.packet.from_customer != 0 {
         // Nothing of this gate's flows awaits an answer.
@@ -203,21 +205,21 @@ fn sample(scratch: &mut RttScratch) {
         }
         // SAFETY: a helper without arguments or side effects.
         now = unsafe { bpf_ktime_get_ns() };
-        answer(scratch, gate, now);
+        answer(scratch, gate, pace, now);
     } else {
         if scratch.packet.flags & TCP_SYN == 0 {
             // Only the first segment with a new value. Without the coarse
             // clock every segment comes here, so `ts_seen` is the previous
             // segment's value; with it, segments come here only once the
-            // interval passed, so the first that does arms the gate and
+            // interval passed, so the first that does arms the pace and
             // the next new value is taken.
             let ts_val = scratch.packet.ts_val;
-            if ts_val == gate.ts_seen {
+            if ts_val == pace.ts_seen {
                 return;
             }
-            gate.ts_seen = ts_val;
-            if gate.armed == 0 && clock() != 0 {
-                gate.armed = 1;
+            pace.ts_seen = ts_val;
+            if pace.armed == 0 && clock() != 0 {
+                pace.armed = 1;
                 return;
             }
         }
@@ -228,10 +230,12 @@ fn sample(scratch: &mut RttScratch) {
         if gate.pending_ns != 0 && now.wrapping_sub(gate.pending_ns) >= GATE_STALE_NS {
             close(gate);
         }
-        if scratch.packet.flags & TCP_SYN == 0 && now < gate.next_ns {
+        if scratch.packet.flags & TCP_SYN == 0 && now < pace.next_ns {
             return;
         }
-        ask(scratch, gate, gate_tag(words), now);
+        // SAFETY: five words at the start of the scratch entry (see `key`).
+        let words = unsafe { &*(&raw const scratch.flow).cast::<[u64; 5]>() };
+        ask(scratch, gate, pace, gate_tag(words), now);
     }
 }
 
@@ -252,13 +256,13 @@ fn mark(gate: &mut RttGate, tag: u32, now: u64, kind: u32) {
 }
 
 /// A packet toward the customer: remembers a handshake packet, or a new
-/// timestamp value (the gate let it through: new, and the interval passed).
+/// timestamp value (the pace let it through: new, and the interval passed).
 // The maps take keys and values as `impl Borrow`: the scratch entry's go
 // by reference, since by value they would be copied onto the stack the
 // scratch entry is there to spare.
 #[allow(clippy::needless_borrows_for_generic_args)]
 #[inline(always)]
-fn ask(scratch: &mut RttScratch, gate: &mut RttGate, tag: u32, now: u64) {
+fn ask(scratch: &mut RttScratch, gate: &mut RttGate, pace: &mut RttPace, tag: u32, now: u64) {
     let state = EDGE_RTT_FLOWS.get_ptr_mut(&scratch.flow);
     if scratch.packet.flags & TCP_SYN != 0 {
         let ack = scratch.packet.seq.wrapping_add(1);
@@ -308,8 +312,8 @@ fn ask(scratch: &mut RttScratch, gate: &mut RttGate, tag: u32, now: u64) {
     // The next look one interval on, taken or not (a value still awaiting
     // its echo keeps the flow's place: looking again per packet meanwhile
     // would only cost).
-    gate.next_ns = now + scratch.packet.interval_ns;
-    gate.armed = 0;
+    pace.next_ns = now + scratch.packet.interval_ns;
+    pace.armed = 0;
     if taken {
         mark(gate, tag, now, gate_flags::TS);
         gate.await_ts = ts_val;
@@ -321,7 +325,7 @@ fn ask(scratch: &mut RttScratch, gate: &mut RttGate, tag: u32, now: u64) {
 /// for; the gate closes once nothing of the flow awaits an answer.
 #[allow(clippy::needless_borrows_for_generic_args)] // See `ask`.
 #[inline(always)]
-fn answer(scratch: &RttScratch, gate: &mut RttGate, now: u64) {
+fn answer(scratch: &RttScratch, gate: &mut RttGate, pace: &mut RttPace, now: u64) {
     // No state: nothing was asked, or the asking direction does not pass
     // this host (asymmetric routing), or the LRU evicted the flow.
     let Some(s) = EDGE_RTT_FLOWS.get_ptr_mut(&scratch.flow) else {
@@ -350,8 +354,8 @@ fn answer(scratch: &RttScratch, gate: &mut RttGate, now: u64) {
         answered = s.ts_ns;
         s.ts_ns = 0;
         // The flow's place is free: its next value one interval after
-        // this one was taken (a look refused meanwhile moved the gate on).
-        gate.next_ns = s.ts_taken_ns + p.interval_ns;
+        // this one was taken (a look refused meanwhile moved the pace on).
+        pace.next_ns = s.ts_taken_ns + p.interval_ns;
     }
     // Close the gate when this flow waits for nothing more and the gate's
     // mark is its own (another flow's later ask keeps it open), or stale.

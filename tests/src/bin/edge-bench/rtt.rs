@@ -22,13 +22,13 @@
 //! the row's count per run with latency on, and by 0 with it off; the bench
 //! fails otherwise.
 
-use std::{fmt::Write as _, net::IpAddr, time::Duration};
+use std::{collections::HashSet, fmt::Write as _, net::IpAddr, time::Duration};
 
 use anyhow::{Context as _, Result, ensure};
 use aya::maps::{Array, HashMap as AyaHashMap, MapData, MapError, PerCpuArray};
 use edge_common::{
-    Action, Counter, Reason, Settings, event_family, map_names, prog_names,
-    rtt::{RttFlow, RttGate, RttState, gate_flags, gate_index, gate_tag, rtt_stats},
+    Action, Counter, Reason, Settings, event_family, flow_hash_v4, map_names, prog_names,
+    rtt::{RttFlow, RttGate, RttPace, RttState, gate, gate_flags, gate_tag, rtt_stats},
 };
 use edge_tests::frames::{L4, Pkt, Segment};
 use ipnet::IpNet;
@@ -144,14 +144,24 @@ fn words(k: &RttFlow) -> [u64; 5] {
     unsafe { std::mem::transmute::<RttFlow, [u64; 5]>(*k) }
 }
 
+/// The gate (`EDGE_RTT_GATE`, by the flow hash of the customer's
+/// packets) and pace (`EDGE_RTT_PACE`, by that of the packets toward it)
+/// indexes of flow `k`, as the forwarder computes them.
+fn gate_pace(k: &RttFlow) -> (u32, u32) {
+    let [c, r] = [k.customer, k.remote].map(|a| [a[0], a[1], a[2], a[3]]);
+    let [cp, rp] = [k.customer_port, k.remote_port].map(u16::to_ne_bytes);
+    let from = flow_hash_v4(c, r, 6, u32::from_ne_bytes([cp[0], cp[1], rp[0], rp[1]]));
+    let toward = flow_hash_v4(r, c, 6, u32::from_ne_bytes([rp[0], rp[1], cp[0], cp[1]]));
+    (gate(from), gate(toward))
+}
+
 /// The far end's port of flow i: from RPORT up, skipping ports whose flow
-/// shares a gate (`EDGE_RTT_GATE`) with an earlier flow, so that every
-/// flow of a batch has a gate of its own and takes exactly the path its
-/// row measures.
+/// shares a gate or a pace with an earlier flow, so that every flow of a
+/// batch has its own and takes exactly the path its row measures.
 fn port(i: usize) -> u16 {
     static PORTS: std::sync::OnceLock<Vec<u16>> = std::sync::OnceLock::new();
     PORTS.get_or_init(|| {
-        let mut seen = std::collections::HashSet::new();
+        let (mut gates, mut paces) = (HashSet::new(), HashSet::new());
         let mut out = Vec::with_capacity(FLOWS);
         let mut p = RPORT;
         while out.len() < FLOWS {
@@ -159,7 +169,10 @@ fn port(i: usize) -> u16 {
                 remote_port: u16::from_ne_bytes(p.to_be_bytes()),
                 ..flow_with(RPORT)
             };
-            if seen.insert(gate_index(&words(&k))) {
+            let (g, pace) = gate_pace(&k);
+            if !gates.contains(&g) && !paces.contains(&pace) {
+                gates.insert(g);
+                paces.insert(pace);
                 out.push(p);
             }
             p += 1;
@@ -461,16 +474,11 @@ fn set_latency(b: &mut Bench, on: bool) -> Result<()> {
 }
 
 fn prepare(b: &mut Bench, prep: &Prep) -> Result<()> {
-    // The gate each flow's state implies, as the kernel would have left it
-    // (armed: the flow's previous packet came after its interval passed).
+    // The gate and pace each flow's state implies, as the kernel would have
+    // left them (armed: the flow's previous packet came after its interval
+    // passed).
     let gate = |k: &RttFlow, s: &RttState| RttGate {
         pending_ns: s.handshake_ns.max(s.ts_ns),
-        next_ns: if s.ts_taken_ns == 0 {
-            0
-        } else {
-            s.ts_taken_ns + INTERVAL.as_nanos() as u64
-        },
-        ts_seen: s.ts_seen,
         await_ack: s.handshake_ack,
         await_ts: s.ts_val,
         owner: gate_tag(&words(k)),
@@ -479,15 +487,26 @@ fn prepare(b: &mut Bench, prep: &Prep) -> Result<()> {
         } else {
             0
         } | if s.ts_ns != 0 { gate_flags::TS } else { 0 },
+    };
+    let pace = |s: &RttState| RttPace {
+        next_ns: if s.ts_taken_ns == 0 {
+            0
+        } else {
+            s.ts_taken_ns + INTERVAL.as_nanos() as u64
+        },
+        ts_seen: s.ts_seen,
         armed: 1,
     };
-    // A flow without state: its gate armed by its previous packet, whose
+    // A flow without state: its pace armed by its previous packet, whose
     // TSval (4999) differs from the rows' packets'.
-    let fresh = RttGate {
-        ts_seen: 4999,
-        armed: 1,
-        ..RttGate::default()
-    };
+    let fresh = (
+        RttGate::default(),
+        RttPace {
+            ts_seen: 4999,
+            armed: 1,
+            ..RttPace::default()
+        },
+    );
     let now = now_ns();
     // The coarse clock as edged keeps it.
     let mut clock: Array<&mut MapData, u64> = Array::try_from(
@@ -496,7 +515,7 @@ fn prepare(b: &mut Bench, prep: &Prep) -> Result<()> {
             .context("EDGE_RTT_CLOCK")?,
     )?;
     clock.set(0, now, 0)?;
-    let gates: Vec<(RttFlow, RttGate)> = match prep {
+    let gates: Vec<(RttFlow, (RttGate, RttPace))> = match prep {
         Prep::Nothing => Vec::new(),
         Prep::Remove(keys) => keys.iter().map(|k| (*k, fresh)).collect(),
         Prep::Set(keys, state) => {
@@ -509,7 +528,7 @@ fn prepare(b: &mut Bench, prep: &Prep) -> Result<()> {
             for k in keys {
                 map.insert(k, s, 0)?;
             }
-            keys.iter().map(|k| (*k, gate(k, &s))).collect()
+            keys.iter().map(|k| (*k, (gate(k, &s), pace(&s)))).collect()
         }
     };
     if let Prep::Remove(keys) = prep {
@@ -528,13 +547,20 @@ fn prepare(b: &mut Bench, prep: &Prep) -> Result<()> {
             }
         }
     }
-    let mut array: Array<&mut MapData, RttGate> = Array::try_from(
-        b.edge
-            .map_mut(map_names::RTT_GATE)
-            .context("EDGE_RTT_GATE")?,
-    )?;
-    for (k, g) in gates {
-        array.set(gate_index(&words(&k)), g, 0)?;
+    for (k, (g, p)) in gates {
+        let (gi, pi) = gate_pace(&k);
+        Array::<&mut MapData, RttGate>::try_from(
+            b.edge
+                .map_mut(map_names::RTT_GATE)
+                .context("EDGE_RTT_GATE")?,
+        )?
+        .set(gi, g, 0)?;
+        Array::<&mut MapData, RttPace>::try_from(
+            b.edge
+                .map_mut(map_names::RTT_PACE)
+                .context("EDGE_RTT_PACE")?,
+        )?
+        .set(pi, p, 0)?;
     }
     Ok(())
 }
