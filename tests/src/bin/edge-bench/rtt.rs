@@ -326,9 +326,7 @@ fn cases(hit: IpAddr) -> Vec<Case> {
         Case {
             name: "TCP ACK + timestamps toward the customer, established flow, not sampled",
             what: "ACKs (66 B, NOP NOP TS as Linux sends them) of one flow sampled less than the interval \
-                   (200 ms) ago; the two templates alternate TSval, so every packet carries a new value: the \
-                   data offset and flags are read, the key's words hashed, the flow's gate and the coarse clock \
-                   read: the interval has not passed (no options read, no clock helper, no lookup)",
+                   (200 ms) ago; the two templates alternate TSval, so every packet carries a new value: the data offset and flags are read, then the flow's pace (`EDGE_RTT_PACE`, indexed by the flow hash the forwarder has computed anyway) and the coarse clock: the interval has not passed (no options read, no clock helper, no lookup)",
             sampled: false,
             window: false,
             expect: Expect::forward(&ack_ts_toward),
@@ -364,8 +362,7 @@ fn cases(hit: IpAddr) -> Vec<Case> {
         Case {
             name: "TCP ACK + timestamps from the customer, nothing awaited",
             what: "the same ACKs of one flow that awaits no answer (its last value was echoed: the common \
-                   case between samples): the key's words hashed, the gate read and found closed: no options \
-                   read, no clock, no lookup",
+                   case between samples): the flow's gate (`EDGE_RTT_GATE`, indexed by the flow hash) read and found closed: no options read, no clock, no lookup",
             sampled: false,
             window: false,
             expect: expect_from(&ack_ts_from),
@@ -756,12 +753,10 @@ impl RttReport {
         let _ = writeln!(
             s,
             "Unsampled rows run {} times per batch on one or two templates; the flow state they need is \
-             written before every batch, with the flow's gate (`EDGE_RTT_GATE`) as the kernel would have left it, \
-             and the coarse clock (`EDGE_RTT_CLOCK`) set to the time then, as edged keeps it \
+             written before every batch, with the flow's gate (`EDGE_RTT_GATE`) and pace (`EDGE_RTT_PACE`) as the kernel would have left them, and the coarse clock (`EDGE_RTT_CLOCK`) set to the time then, as edged keeps it \
              (for the timestamp rows: a value taken just now, pending or already echoed, so no run takes a sample \
              however long the batch; for the plain ACK: no state). Sampled rows change the state they find \
-             (created, or a pending value consumed), so before every batch the bench writes (or removes) the state \
-             and gate of {FLOWS} flows, each flow with a gate of its own, and the batch runs exactly \
+             (created, or a pending value consumed), so before every batch the bench writes (or removes) the state, gate and pace of {FLOWS} flows, each flow with a gate and a pace of its own, and the batch runs exactly \
              {FLOWS} times on {FLOWS} templates, the i-th run a packet of flow i: every run takes the sampled path \
              once. Their batches are short (about a millisecond), so their times are noisier, and the state was \
              just written by userspace (in cache, where a real flow's may not be). After every batch the bench \
@@ -852,7 +847,7 @@ impl RttReport {
             if during <= LIMIT_NS {
                 "within the bound too"
             } else {
-                "their TSecr is read and compared, which the bound does not cover"
+                "above the bound (their TSecr is read and compared with the awaited value)"
             }
         );
         s
