@@ -259,6 +259,7 @@ pub fn ports(ctx: &XdpContext, l4: usize, end: usize) -> Result<u32, ()> {
 }
 
 /// TCP flags (RFC 9293 §3.1), in the header's 14th byte.
+pub const TCP_FIN: u8 = 0x01;
 pub const TCP_SYN: u8 = 0x02;
 pub const TCP_ACK: u8 = 0x10;
 /// The TCP header without options.

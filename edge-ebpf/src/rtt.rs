@@ -7,7 +7,8 @@
 //! Toward the customer (classified by destination) a packet that asks for
 //! an answer is remembered in its flow's state: a SYN or SYN-ACK (the
 //! answer acknowledges its sequence number + 1), else a new TCP timestamp
-//! value (the answer echoes it), at most one per flow per
+//! value on a segment with data or FIN (the acknowledgement answering it
+//! echoes it), at most one per flow per
 //! `Settings::rtt_interval_ns`. From the customer (classified by source)
 //! the packet that answers gives one sample into the histogram of the
 //! prefix's counter slot. A handshake packet sent twice gives no sample
@@ -26,7 +27,7 @@ use crate::{
         EDGE_RTT_CLOCK, EDGE_RTT_FLOWS, EDGE_RTT_GATE, EDGE_RTT_HIST, EDGE_RTT_PACE, EDGE_RTT_SCR,
         EDGE_RTT_STATS,
     },
-    parse::{self, L3, TCP_ACK, TCP_SYN},
+    parse::{self, L3, TCP_ACK, TCP_FIN, TCP_SYN},
 };
 
 /// `BPF_NOEXIST` (include/uapi/linux/bpf.h): create, never replace.
@@ -61,8 +62,10 @@ pub fn wanted<H: Family>(ctx: &XdpContext, ip: &L3<H>, from_customer: bool, hash
         return !from_customer || flags & TCP_ACK != 0;
     }
     if !from_customer {
-        // Only a timestamp asks: no options, no room.
-        if len < parse::TCP_TS_LEN {
+        // Only a timestamp on a segment the customer must acknowledge asks:
+        // no options, no room; no data (nor FIN), no answer due (a pure
+        // ACK's value is echoed only when the customer next sends).
+        if len < parse::TCP_TS_LEN || (ip.end <= ip.l4 + len && flags & TCP_FIN == 0) {
             return false;
         }
         let Some(pace) = EDGE_RTT_PACE.get(gate(hash)) else {
@@ -129,13 +132,14 @@ pub fn measure<H: Family>(ctx: &XdpContext, ip: &L3<H>, ports: u32, facts: u64, 
         parse::tcp_timestamps(ctx, ip.l4, tcp.len)
     };
     // Packets that can neither ask nor answer stop here: toward the
-    // customer, segments without a timestamp after the handshake; from
-    // it, its own SYN (it answers nothing).
+    // customer, segments after the handshake without a timestamp or
+    // without data (or FIN) the customer must acknowledge (see `wanted`);
+    // from it, its own SYN (it answers nothing).
     if from_customer {
         if syn && tcp.flags & TCP_ACK == 0 {
             return;
         }
-    } else if !syn && ts.is_none() {
+    } else if !syn && (ts.is_none() || (ip.end <= ip.l4 + tcp.len && tcp.flags & TCP_FIN == 0)) {
         return;
     }
     let p = &mut scratch.packet;

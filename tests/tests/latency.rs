@@ -103,6 +103,17 @@ impl Lab {
         assert_eq!(out, pkt.forwarded(port_mac("peer0"), NH_CUST, None));
     }
 
+    /// [`Lab::toward`] without data: a pure ACK.
+    fn toward_bare(&self, f: Family, seg: Segment) {
+        let pkt = Pkt::udp(f.remote, f.customer).with(|p| {
+            p.l4 = L4::Segment(seg);
+            p.payload = Vec::new();
+        });
+        let (action, out) = self.h.run("bb0", &pkt.build());
+        assert_eq!(action, Action::Redirect as u32, "toward the customer");
+        assert_eq!(out, pkt.forwarded(port_mac("peer0"), NH_CUST, None));
+    }
+
     /// Sends `seg` from the customer (arriving on peer0), its ports swapped
     /// into the customer's view: forwarded to the backbone exit as usual.
     fn from(&self, f: Family, seg: Segment) {
@@ -394,8 +405,14 @@ fn the_coarse_clock_and_the_gates_decide_what_is_looked_at() {
         let seg = |rport: u16, ts: u32| Segment::new(rport, CPORT, 1).acking(1).timestamps(ts, 0);
         let echo = |rport: u16, ts: u32| Segment::new(CPORT, rport, 1).acking(1).timestamps(0, ts);
         tick();
-        // A new flow: the first packet arms its gate, a second with the
-        // same value is not the first to carry it, the next value is taken.
+        // Pure ACKs ask nothing (the customer echoes their value only when
+        // it next sends), however new their values: nor do they arm.
+        lab.toward_bare(f, seg(RPORT, 98));
+        lab.toward_bare(f, seg(RPORT, 99));
+        assert_eq!(lab.stat("ts_sent"), 0, "pure ACKs take nothing");
+        // A new flow: the first data segment arms its pace, a second with
+        // the same value is not the first to carry it, the next value is
+        // taken.
         lab.toward(f, seg(RPORT, 100));
         lab.toward(f, seg(RPORT, 100));
         assert_eq!(lab.stat("ts_sent"), 0, "arming takes nothing");

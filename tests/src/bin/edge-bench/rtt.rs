@@ -198,15 +198,19 @@ fn flows(n: usize) -> Vec<RttFlow> {
 }
 
 /// A segment with payload enough for a 64-byte frame at least (bench_reset
-/// restores 64 bytes).
+/// restores 64 bytes), and at least `DATA` bytes after the handshake (a
+/// timestamp is taken only from a segment with data).
 fn segment(src: &str, dst: &str, seg: Segment, dst_mac: [u8; 6]) -> Pkt {
+    const DATA: usize = 10;
+    let syn = seg.syn;
     let p = Pkt::udp(src, dst).with(|p| {
         p.dst_mac = dst_mac;
         p.l4 = L4::Segment(seg);
         p.payload = Vec::new();
     });
     let len = p.build().len();
-    p.with(|p| p.payload = vec![0x5a; FRAME.saturating_sub(len)])
+    let data = FRAME.saturating_sub(len).max(if syn { 0 } else { DATA });
+    p.with(|p| p.payload = vec![0x5a; data])
 }
 
 /// Remote → customer, arriving on bb0.
@@ -324,8 +328,8 @@ fn cases(hit: IpAddr) -> Vec<Case> {
             per_run: &[],
         },
         Case {
-            name: "TCP ACK + timestamps toward the customer, established flow, not sampled",
-            what: "ACKs (66 B, NOP NOP TS as Linux sends them) of one flow sampled less than the interval \
+            name: "TCP data + timestamps toward the customer, established flow, not sampled",
+            what: "data segments (76 B: NOP NOP TS as Linux sends them, 10 bytes of data) of one flow sampled less than the interval \
                    (200 ms) ago; the two templates alternate TSval, so every packet carries a new value: the data offset and flags are read, then the flow's pace (`EDGE_RTT_PACE`, indexed by the flow hash the forwarder has computed anyway) and the coarse clock: the interval has not passed (no options read, no clock helper, no lookup)",
             sampled: false,
             window: false,
@@ -342,7 +346,7 @@ fn cases(hit: IpAddr) -> Vec<Case> {
         },
         Case {
             name: "TCP ACK + timestamps from the customer, established flow, not an answer",
-            what: "the customer's ACKs (66 B, arriving on cust0, to the backbone exit) of one flow whose \
+            what: "the customer's ACKs (76 B with 10 bytes of data, arriving on cust0, to the backbone exit) of one flow whose \
                    state awaits the echo of another value (about one round trip per interval): the gate \
                    awaits a timestamp echo, the packet's TSecr is read and is not the awaited value (no clock \
                    helper, no lookup)",
@@ -389,7 +393,7 @@ fn cases(hit: IpAddr) -> Vec<Case> {
         },
         Case {
             name: "the customer's ACK answering a SYN-ACK: handshake sample",
-            what: "the customer's ACKs (66 B, with timestamps) acknowledging the SYN-ACK its flow's state \
+            what: "the customer's ACKs (76 B, with timestamps and data) acknowledging the SYN-ACK its flow's state \
                    remembers from about 40 ms earlier (40 ms before the bench wrote the states): one sample into the histogram of the prefix's slot (the \
                    bucket exists but for the first sample of a bucket); the customer's SYN-ACK answering a \
                    SYN takes the same path without reading timestamps",
@@ -405,8 +409,8 @@ fn cases(hit: IpAddr) -> Vec<Case> {
             per_run: &[st::HANDSHAKE_SAMPLES],
         },
         Case {
-            name: "timestamped ACK toward the customer, established flow: value taken",
-            what: "ACKs (66 B) toward the customer, each of a flow whose state has nothing pending and whose \
+            name: "timestamped data toward the customer, established flow: value taken",
+            what: "data segments (76 B) toward the customer, each of a flow whose state has nothing pending and whose \
                    last value was taken 1 s ago (past the interval): the new TSval is remembered",
             sampled: true,
             window: false,
@@ -421,7 +425,7 @@ fn cases(hit: IpAddr) -> Vec<Case> {
             per_run: &[st::TS_SENT],
         },
         Case {
-            name: "timestamped ACK toward the customer, new flow: state created with the value",
+            name: "timestamped data toward the customer, new flow: state created with the value",
             what: "the same ACKs, each of a flow with no state (a flow first seen mid-connection): a new \
                    entry inserted with the TSval",
             sampled: true,
@@ -433,7 +437,7 @@ fn cases(hit: IpAddr) -> Vec<Case> {
         },
         Case {
             name: "the customer's ACK echoing the pending TSval: timestamp sample",
-            what: "the customer's ACKs (66 B) whose TSecr is the value its flow's state took about 40 ms \
+            what: "the customer's ACKs (76 B) whose TSecr is the value its flow's state took about 40 ms \
                    earlier: one sample into the histogram (as above)",
             sampled: true,
             window: false,
