@@ -983,7 +983,7 @@ _edgectl_commands() {
 'config:Config file operations' \
 'live:Live changes\: the prefixes added, replaced or removed with edgectl on top of the config file' \
 'report:Reports' \
-'events:Recent events\: protection violations, PoP state changes, fallbacks, interface changes, operators'\'' changes' \
+'events:Recent events\: protection violations, PoP state changes, fallbacks, interface changes, operators'\'' changes, route anomalies and holds, customer latency degradations and recoveries' \
 'routes:Route analytics from the BGP speakers'\'' BMP feeds\: who announces the registered prefixes, hijacks, leaks, visibility, AS hops' \
 'teardown:Remove the forwarder\: detach from every port, remove pins and state; edged exits' \
 'completions:Print a shell completion script' \
@@ -1079,7 +1079,7 @@ _edgectl__subcmd__help_commands() {
 'config:Config file operations' \
 'live:Live changes\: the prefixes added, replaced or removed with edgectl on top of the config file' \
 'report:Reports' \
-'events:Recent events\: protection violations, PoP state changes, fallbacks, interface changes, operators'\'' changes' \
+'events:Recent events\: protection violations, PoP state changes, fallbacks, interface changes, operators'\'' changes, route anomalies and holds, customer latency degradations and recoveries' \
 'routes:Route analytics from the BGP speakers'\'' BMP feeds\: who announces the registered prefixes, hijacks, leaks, visibility, AS hops' \
 'teardown:Remove the forwarder\: detach from every port, remove pins and state; edged exits' \
 'completions:Print a shell completion script' \

@@ -80,7 +80,8 @@ enum Command {
     #[command(subcommand)]
     Report(ReportCommand),
     /// Recent events: protection violations, PoP state changes, fallbacks,
-    /// interface changes, operators' changes.
+    /// interface changes, operators' changes, route anomalies and holds,
+    /// customer latency degradations and recoveries.
     Events {
         /// How many of the most recent events.
         #[arg(long, default_value_t = 50)]
