@@ -111,7 +111,7 @@ pub fn in_plan(plan: &Plan) -> Holds {
             (
                 p.net,
                 Hold {
-                    registration: p.registration.clone(),
+                    registration: p.registration.to_string(),
                     ports: p.held.clone(),
                     because: String::new(),
                 },

@@ -284,7 +284,10 @@ pub fn extend(plan: &mut Plan, store: &mut RouteStore) {
         *n += 1;
         let prefix = PlannedPrefix {
             net: r.net,
-            registration: s.registration.clone().unwrap_or_else(|| r.net.to_string()),
+            registration: s
+                .registration
+                .as_deref()
+                .map_or_else(|| r.net.to_string().into(), Into::into),
             origin: Origin::Route { table: r.table },
             preference: s.preference,
             policy: s.policy,
@@ -697,7 +700,7 @@ mod tests {
             .iter()
             .map(|(d, p)| {
                 assert_eq!(*d, 0);
-                (p.net.to_string(), p.origin, p.registration.clone())
+                (p.net.to_string(), p.origin, p.registration.to_string())
             })
             .collect();
         assert_eq!(

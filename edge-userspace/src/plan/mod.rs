@@ -634,7 +634,7 @@ impl Member {
 pub struct PlannedPrefix {
     pub net: IpNet,
     /// Registration name (defaults to the prefix itself).
-    pub registration: String,
+    pub registration: compact_str::CompactString,
     /// Where the entry comes from.
     pub origin: Origin,
     pub preference: Preference,

@@ -433,8 +433,8 @@ impl Validator {
             net,
             registration: entry
                 .registration
-                .clone()
-                .unwrap_or_else(|| net.to_string()),
+                .as_deref()
+                .map_or_else(|| net.to_string().into(), Into::into),
             origin: if entry.prefix.span().start >= self.base_len {
                 Origin::Live
             } else {
