@@ -579,35 +579,8 @@ pub fn plan_reload(r: &Registered<'_>, new: &Plan) -> Option<Reload> {
     }
     // Align the two lists: equal entries kept, the rest leave and come.
     let (old, now) = (&plan.prefixes, &new.prefixes);
-    let (mut i, mut j) = (0, 0);
-    let mut gone = Vec::new();
-    let mut came = Vec::new();
     let limit = old.len().max(now.len()) / RELOAD_MAX_SHARE + 16;
-    while i < old.len() && j < now.len() {
-        if old[i] == now[j] {
-            i += 1;
-            j += 1;
-        } else if old.get(i + 1) == Some(&now[j]) {
-            gone.push(i);
-            i += 1;
-        } else if now.get(j + 1) == Some(&old[i]) {
-            came.push(j);
-            j += 1;
-        } else {
-            gone.push(i);
-            came.push(j);
-            i += 1;
-            j += 1;
-        }
-        if gone.len() + came.len() > limit {
-            return None;
-        }
-    }
-    gone.extend(i..old.len());
-    came.extend(j..now.len());
-    if gone.len() + came.len() > limit {
-        return None;
-    }
+    let (gone, came) = align_halves(old, now, limit)?;
 
     // Each new entry's table must exist already.
     let sensitive = region_sensitive(new);
@@ -723,6 +696,90 @@ pub fn plan_reload(r: &Registered<'_>, new: &Plan) -> Option<Reload> {
     })
 }
 
+/// Below this many prefixes the lists are aligned in one go.
+const ALIGN_SPLIT_MIN: usize = 100_000;
+
+/// [`align`] of `old` and `now`, as two halves aligned at once on two
+/// threads for long lists: the pass reads every entry of both lists (two
+/// times a hundred megabytes at a million prefixes) and is bound by memory,
+/// not by the compares, so two cores read it in about half the time. The
+/// halves meet at an entry near the middle of `old` found equal in `now`
+/// close to the same place (the lists keep the config's order, and a
+/// reload moves an entry by the count of entries added or removed before
+/// it); without one nearby, the lists are aligned in one go. Any meeting
+/// point gives a correct delta: it is one that gives the smallest.
+fn align_halves(
+    old: &[PlannedPrefix],
+    now: &[PlannedPrefix],
+    limit: usize,
+) -> Option<(Vec<usize>, Vec<usize>)> {
+    if old.len() < ALIGN_SPLIT_MIN || now.len() < ALIGN_SPLIT_MIN {
+        return align(old, now, limit);
+    }
+    let Some((i_mid, j_mid)) = meeting_point(old, now) else {
+        return align(old, now, limit);
+    };
+    let (front, back) = std::thread::scope(|s| {
+        let back = s.spawn(|| align(&old[i_mid..], &now[j_mid..], limit));
+        (
+            align(&old[..i_mid], &now[..j_mid], limit),
+            back.join().expect("the aligning thread"),
+        )
+    });
+    let ((mut gone, mut came), (gone_back, came_back)) = (front?, back?);
+    gone.extend(gone_back.iter().map(|i| i + i_mid));
+    came.extend(came_back.iter().map(|j| j + j_mid));
+    (gone.len() + came.len() <= limit).then_some((gone, came))
+}
+
+/// An entry of `old` near its middle and the equal entry of `now` within
+/// [`MEET_WITHIN`] places of it, if any.
+fn meeting_point(old: &[PlannedPrefix], now: &[PlannedPrefix]) -> Option<(usize, usize)> {
+    let mid = old.len() / 2;
+    (mid..(mid + 16).min(old.len())).find_map(|i| {
+        let near = |j: usize| (now.get(j) == Some(&old[i])).then_some((i, j));
+        (0..=MEET_WITHIN).find_map(|d| near(i + d).or_else(|| i.checked_sub(d).and_then(near)))
+    })
+}
+
+/// How far from an entry's place in `old` its equal in `now` is looked for.
+const MEET_WITHIN: usize = 4096;
+
+/// Lines `now` up with `old`: equal entries are kept, the others leave
+/// (`old` indexes) and come (`now` indexes). `None` past `limit` changes.
+fn align(
+    old: &[PlannedPrefix],
+    now: &[PlannedPrefix],
+    limit: usize,
+) -> Option<(Vec<usize>, Vec<usize>)> {
+    let (mut i, mut j) = (0, 0);
+    let mut gone = Vec::new();
+    let mut came = Vec::new();
+    while i < old.len() && j < now.len() {
+        if old[i] == now[j] {
+            i += 1;
+            j += 1;
+        } else if old.get(i + 1) == Some(&now[j]) {
+            gone.push(i);
+            i += 1;
+        } else if now.get(j + 1) == Some(&old[i]) {
+            came.push(j);
+            j += 1;
+        } else {
+            gone.push(i);
+            came.push(j);
+            i += 1;
+            j += 1;
+        }
+        if gone.len() + came.len() > limit {
+            return None;
+        }
+    }
+    gone.extend(i..old.len());
+    came.extend(j..now.len());
+    (gone.len() + came.len() <= limit).then_some((gone, came))
+}
+
 /// What [`Reload::commit`] changes in memory (the plan is replaced whole
 /// by the new one).
 pub struct ReloadTarget<'a> {
@@ -789,5 +846,64 @@ impl Reload {
             t.current.prefixes.insert(*net, *e);
         }
         *t.slots = self.slots;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ipnet::{IpNet, Ipv4Net};
+
+    use super::{ALIGN_SPLIT_MIN, align, align_halves};
+    use crate::plan::{Origin, PlannedPrefix, Preference};
+
+    fn planned(i: u32, dscp: Option<u8>) -> PlannedPrefix {
+        PlannedPrefix {
+            net: IpNet::V4(Ipv4Net::new((0x0a00_0000 + i * 7).into(), 32).unwrap()),
+            registration: "r".into(),
+            origin: Origin::Config,
+            preference: Preference::Microsoft,
+            policy: Some(0),
+            dscp,
+            protect: Vec::new(),
+            region: None,
+            held: Vec::new(),
+        }
+    }
+
+    /// Long lists are aligned as two halves on two threads: the same
+    /// entries leave and come as when aligned in one go, for changes on
+    /// both sides of the middle, entries removed and added before it (the
+    /// halves meet off the middle of `now`), and at the meeting point.
+    #[test]
+    fn halves_align_as_one_pass_does() {
+        let n = (ALIGN_SPLIT_MIN * 2) as u32;
+        let old: Vec<PlannedPrefix> = (0..n).map(|i| planned(i, None)).collect();
+        let mut now = old.clone();
+        for i in (0..n as usize).step_by(997) {
+            now[i].dscp = Some(46);
+        }
+        // Removed and added before the middle (one at a time, as the pass
+        // lines them up): the rest of `now` moves.
+        for at in [9000, 7000, 3000, 1000] {
+            now.remove(at);
+        }
+        for k in 0..6 {
+            now.insert(11_000 + 2000 * k as usize, planned(n + k, None));
+        }
+        // Changed at the middle itself.
+        now[old.len() / 2 + 15].dscp = Some(10);
+        now.push(planned(n + 100, None));
+        let limit = old.len() / 4 + 16;
+        let one = align(&old, &now, limit).expect("within the limit");
+        let two = align_halves(&old, &now, limit).expect("within the limit");
+        assert_eq!(one, two);
+        // Came: the 6 added, the changed (every 997th, the middle's), the
+        // one pushed; gone: the 4 removed and the changed.
+        let changed = (n as usize).div_ceil(997) + 1;
+        assert_eq!((one.0.len(), one.1.len()), (4 + changed, 6 + changed + 1));
+        // Lists with nothing in common near the middle: aligned in one go
+        // (and past the limit here).
+        let other: Vec<PlannedPrefix> = (0..n).map(|i| planned(i + n, None)).collect();
+        assert_eq!(align_halves(&old, &other, limit), None);
     }
 }
