@@ -157,11 +157,6 @@ impl Clock {
         Self::from_map(map)
     }
 
-    /// Opens the map pinned under `dir`.
-    pub fn open(dir: &Path) -> Result<Self, MapsError> {
-        Self::from_map(open_pinned(dir, map_names::RTT_CLOCK)?)
-    }
-
     fn from_map(map: aya::maps::Map) -> Result<Self, MapsError> {
         let aya::maps::Map::Array(data) = map else {
             return Err(MapsError::Mmap {
@@ -178,11 +173,6 @@ impl Clock {
     /// that could matter).
     pub fn set(&self, ns: u64) {
         self.map.word64().store(ns, Ordering::Relaxed);
-    }
-
-    /// What the map holds.
-    pub fn get(&self) -> u64 {
-        self.map.word64().load(Ordering::Relaxed)
     }
 
     /// Writes the time now.

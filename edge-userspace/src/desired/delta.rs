@@ -707,7 +707,8 @@ const ALIGN_SPLIT_MIN: usize = 100_000;
 /// close to the same place (the lists keep the config's order, and a
 /// reload moves an entry by the count of entries added or removed before
 /// it); without one nearby, the lists are aligned in one go. Any meeting
-/// point gives a correct delta: it is one that gives the smallest.
+/// point gives a correct delta; an entry equal on both sides gives the
+/// same one as a single pass.
 fn align_halves(
     old: &[PlannedPrefix],
     now: &[PlannedPrefix],
@@ -853,7 +854,7 @@ impl Reload {
 mod tests {
     use ipnet::{IpNet, Ipv4Net};
 
-    use super::{ALIGN_SPLIT_MIN, align, align_halves};
+    use super::{ALIGN_SPLIT_MIN, align, align_halves, meeting_point};
     use crate::plan::{Origin, PlannedPrefix, Preference};
 
     fn planned(i: u32, dscp: Option<u8>) -> PlannedPrefix {
@@ -894,6 +895,9 @@ mod tests {
         now[old.len() / 2 + 15].dscp = Some(10);
         now.push(planned(n + 100, None));
         let limit = old.len() / 4 + 16;
+        // The halves meet where `now` has moved by the two more entries.
+        let mid = old.len() / 2;
+        assert_eq!(meeting_point(&old, &now), Some((mid, mid + 2)));
         let one = align(&old, &now, limit).expect("within the limit");
         let two = align_halves(&old, &now, limit).expect("within the limit");
         assert_eq!(one, two);

@@ -243,17 +243,6 @@ fn syn_options(seg: Segment) -> Segment {
         .option(&[1, 3, 3, 7])
 }
 
-fn now_ns() -> u64 {
-    // bpf_ktime_get_ns is CLOCK_MONOTONIC.
-    let mut t = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: a valid clock id and a valid pointer.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut t) };
-    t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64
-}
-
 fn cases(hit: IpAddr) -> Vec<Case> {
     use rtt_stats as st;
     // Unsampled: one flow (0), the templates of one batch its packets.
@@ -508,7 +497,7 @@ fn prepare(b: &mut Bench, prep: &Prep) -> Result<()> {
             ..RttPace::default()
         },
     );
-    let now = now_ns();
+    let now = edge_userspace::dataplane::latency::monotonic_ns();
     // The coarse clock as edged keeps it.
     let mut clock: Array<&mut MapData, u64> = Array::try_from(
         b.edge
