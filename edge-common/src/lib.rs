@@ -13,10 +13,18 @@ pub mod rtt;
 pub mod map_names {
     /// HashMap: ingress ifindex → [`crate::PortEntry`].
     pub const PORTS: &str = "EDGE_PORTS";
-    /// LPM trie: IPv4 prefix → [`crate::PrefixEntry`].
+    /// Array (mmapable) of [`crate::Registered4`]: the registry of IPv4
+    /// prefixes, which edged writes by memory stores, derives the lookup
+    /// tables from and reads back on a restart. The program never reads it.
     pub const PREFIX_V4: &str = "EDGE_PFX_V4";
-    /// LPM trie: IPv6 prefix → [`crate::PrefixEntry`].
+    /// Array (mmapable) of [`crate::Registered6`]: the IPv6 registry.
     pub const PREFIX_V6: &str = "EDGE_PFX_V6";
+    /// LPM trie: IPv4 prefix → [`crate::PrefixEntry`], read only by
+    /// `edge_lpm`, the bench's reference program, and filled by the bench;
+    /// edged never writes it, and it is not pinned (not in [`ALL`]).
+    pub const LPM_V4: &str = "EDGE_LPM_V4";
+    /// LPM trie: IPv6 prefix → [`crate::PrefixEntry`], as [`LPM_V4`].
+    pub const LPM_V6: &str = "EDGE_LPM_V6";
     /// Array: policy id → [`crate::PolicyTable`].
     pub const POLICIES: &str = "EDGE_POLICIES";
     /// Array: PoP id → [`crate::Pop`] (next hop).
@@ -440,6 +448,38 @@ pub struct LportKey {
 }
 const _: () = assert!(core::mem::size_of::<LportKey>() == 8);
 
+/// A record of the IPv4 prefix registry (`EDGE_PFX_V4`), at a slot edged
+/// allocates. `used` is written last when a record is made and alone when
+/// it is cleared, so a crash of edged between two stores leaves either a
+/// whole record or none. Written and read only by edged: a memory store per
+/// prefix instead of a map update (a million prefixes load in
+/// milliseconds, where an LPM trie or a hash map took over a second of
+/// syscalls).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Registered4 {
+    pub entry: PrefixEntry,
+    /// Network address, host bits clear.
+    pub addr: [u8; 4],
+    pub len: u8,
+    /// 1: a registered prefix; 0: a free slot.
+    pub used: u8,
+    pub _pad: [u8; 2],
+}
+const _: () = assert!(core::mem::size_of::<Registered4>() == 32);
+
+/// A record of the IPv6 prefix registry (`EDGE_PFX_V6`), as [`Registered4`].
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Registered6 {
+    pub entry: PrefixEntry,
+    pub addr: [u8; 16],
+    pub len: u8,
+    pub used: u8,
+    pub _pad: [u8; 6],
+}
+const _: () = assert!(core::mem::size_of::<Registered6>() == 48);
+
 /// The `EDGE_DOM_V4` LPM key's data: the private domain id (big endian,
 /// so it is the key's first 32 bits), then the address; the key's prefix
 /// length is 32 + the prefix's.
@@ -836,6 +876,8 @@ mod pod {
     unsafe impl aya::Pod for super::PortSlot {}
     unsafe impl aya::Pod for super::LportKey {}
     unsafe impl aya::Pod for super::PrefixEntry {}
+    unsafe impl aya::Pod for super::Registered4 {}
+    unsafe impl aya::Pod for super::Registered6 {}
     unsafe impl aya::Pod for super::PolicyTable {}
     unsafe impl aya::Pod for super::Pop {}
     unsafe impl aya::Pod for super::Settings {}

@@ -11,7 +11,7 @@ use network_types::ip::{Ipv4Hdr, Ipv6Hdr};
 
 use crate::{
     classify, fib, fib6, icmp,
-    maps::{EDGE_DOM_V4, EDGE_DOM_V6, EDGE_PFX_V4, EDGE_PFX_V6},
+    maps::{EDGE_DOM_V4, EDGE_DOM_V6, EDGE_LPM_V4, EDGE_LPM_V6},
     parse::{self, L2, L3},
     rewrite,
 };
@@ -99,7 +99,7 @@ impl Family for Ipv4Hdr {
     #[inline(always)]
     fn lookup<const LPM: bool>(addr: [u8; 4]) -> Option<&'static PrefixEntry> {
         if LPM {
-            EDGE_PFX_V4.get(Key::new(32, addr))
+            EDGE_LPM_V4.get(Key::new(32, addr))
         } else {
             fib::lookup_v4(addr)
         }
@@ -183,7 +183,7 @@ impl Family for Ipv6Hdr {
     #[inline(always)]
     fn lookup<const LPM: bool>(addr: [u8; 16]) -> Option<&'static PrefixEntry> {
         if LPM {
-            EDGE_PFX_V6.get(Key::new(128, addr))
+            EDGE_LPM_V6.get(Key::new(128, addr))
         } else {
             fib6::lookup_v6(addr)
         }

@@ -8,7 +8,7 @@ use aya_ebpf::{
 };
 use edge_common::{
     Action, Counter, DomainKey4, DomainKey6, LportKey, PolicyTable, Pop, PortEntry, PortSlot,
-    PrefixEntry, Reason, Settings, limits,
+    PrefixEntry, Reason, Registered4, Registered6, Settings, limits,
 };
 
 /// Ingress ifindex → port role and id.
@@ -37,14 +37,27 @@ pub static EDGE_DOM_V4: LpmTrie<DomainKey4, PrefixEntry> =
 pub static EDGE_DOM_V6: LpmTrie<DomainKey6, PrefixEntry> =
     LpmTrie::with_max_entries(limits::MAX_DOMAIN_PREFIXES, 0);
 
-/// IPv4 registered prefixes (key: address in network byte order).
+/// The IPv4 prefix registry: edged's records, never read here; in the
+/// object so that it is created and pinned with the rest.
 #[map]
-pub static EDGE_PFX_V4: LpmTrie<[u8; 4], PrefixEntry> =
+pub static EDGE_PFX_V4: Array<Registered4> =
+    Array::with_max_entries(limits::MAX_PREFIXES_V4, aya_ebpf::bindings::BPF_F_MMAPABLE);
+
+/// The IPv6 prefix registry, as `EDGE_PFX_V4`.
+#[map]
+pub static EDGE_PFX_V6: Array<Registered6> =
+    Array::with_max_entries(limits::MAX_PREFIXES_V6, aya_ebpf::bindings::BPF_F_MMAPABLE);
+
+/// IPv4 prefixes in the kernel's LPM trie (key: address in network byte
+/// order), for `edge_lpm` only: the bench's reference lookup, filled by
+/// the bench. edged neither pins nor writes it.
+#[map]
+pub static EDGE_LPM_V4: LpmTrie<[u8; 4], PrefixEntry> =
     LpmTrie::with_max_entries(limits::MAX_PREFIXES_V4, 0);
 
-/// IPv6 registered prefixes (key: address in network byte order).
+/// IPv6 prefixes in the kernel's LPM trie, as `EDGE_LPM_V4`.
 #[map]
-pub static EDGE_PFX_V6: LpmTrie<[u8; 16], PrefixEntry> =
+pub static EDGE_LPM_V6: LpmTrie<[u8; 16], PrefixEntry> =
     LpmTrie::with_max_entries(limits::MAX_PREFIXES_V6, 0);
 
 /// Policy id → selection table (flow hash → PoP id).

@@ -998,6 +998,130 @@ fn lookup_from_userspace_matches_the_kernel() {
     });
 }
 
+/// The prefix registry (`EDGE_PFX_V4`/`_V6`: records in an mmapable array
+/// that edged writes with stores and reads back on a restart): what a
+/// second owner of the pinned maps reads is exactly what was registered
+/// (entries, and the tables' lookups through the model it rebuilds), the
+/// slots of removed prefixes are used again, a full registry refuses the
+/// next prefix with `MapFull` and keeps what it held, and a record whose
+/// `used` byte was never written (edged stopped between its two stores) is
+/// no prefix.
+#[test]
+fn the_registry_is_read_back_and_reuses_its_slots() {
+    use aya::{
+        EbpfLoader,
+        maps::{Array, MapData},
+    };
+    use edge_common::{PrefixEntry, Registered4};
+    use edge_tests::harness::maps::Tables;
+    use edge_userspace::dataplane::MapsError;
+    use ipnet::IpNet;
+
+    edge_tests::netns::require_root();
+    const CAP: u32 = 64;
+    let dir = std::path::PathBuf::from(format!(
+        "/sys/fs/bpf/edge-test-registry-{}",
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    // The pins go however the test ends.
+    struct Pins(std::path::PathBuf);
+    impl Drop for Pins {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+    let _pins = Pins(dir.clone());
+    let mut ebpf = EbpfLoader::new()
+        .map_max_entries(map_names::PREFIX_V4, CAP)
+        .map_max_entries(map_names::PREFIX_V6, CAP)
+        .load(loader::object())
+        .unwrap();
+    for name in map_names::ALL {
+        ebpf.map(name).unwrap().pin(dir.join(name)).unwrap();
+    }
+    // A record edged left without its `used` byte, at slot 0.
+    {
+        let mut raw: Array<MapData, Registered4> = Array::try_from(aya::maps::Map::Array(
+            MapData::from_pin(dir.join(map_names::PREFIX_V4)).unwrap(),
+        ))
+        .unwrap();
+        let torn = Registered4 {
+            entry: PrefixEntry {
+                slot: 9,
+                ..PrefixEntry::default()
+            },
+            addr: [203, 0, 113, 0],
+            len: 24,
+            used: 0,
+            _pad: [0; 2],
+        };
+        raw.set(0, torn, 0).unwrap();
+    }
+    let entry = |k: u32| PrefixEntry {
+        slot: k + 1,
+        policy: k % 7,
+        ..PrefixEntry::default()
+    };
+    let v4 = |a: u8, k: u32| -> IpNet { format!("198.{a}.{k}.0/24").parse().unwrap() };
+    let v6 = |k: u32| -> IpNet { format!("2001:db8:{k:x}::/48").parse().unwrap() };
+    let mut want: Vec<(IpNet, PrefixEntry)> = (0..CAP).map(|k| (v4(18, k), entry(k))).collect();
+    want.extend((0..5).map(|k| (v6(k), entry(100 + k))));
+
+    let mut t = Tables::take(&mut ebpf).unwrap();
+    let (n, r) = t.set_prefixes(&want);
+    assert_eq!((n, r.is_ok()), (want.len(), true), "{r:?}");
+    // Full: the next IPv4 prefix is refused, nothing is lost.
+    let extra = (v4(19, 200), entry(200));
+    match t.set_prefix(extra.0, extra.1) {
+        Err(MapsError::MapFull { map, limit }) => {
+            assert_eq!((map, limit), (map_names::PREFIX_V4, CAP));
+        }
+        other => panic!("a full registry took a prefix: {other:?}"),
+    }
+    let sorted = |mut v: Vec<(IpNet, PrefixEntry)>| {
+        v.sort_by_key(|(n, _)| *n);
+        v
+    };
+    assert_eq!(sorted(t.prefixes().unwrap()), sorted(want.clone()));
+    assert_eq!(t.lookup("198.19.200.1".parse().unwrap()).unwrap(), None);
+    // Half go; as many others take their slots (the registry holds CAP).
+    let gone: Vec<IpNet> = (0..CAP).step_by(2).map(|k| v4(18, k)).collect();
+    assert_eq!(t.del_prefixes(&gone).0, gone.len());
+    want.retain(|(n, _)| !gone.contains(n));
+    let others: Vec<(IpNet, PrefixEntry)> =
+        (0..CAP / 2).map(|k| (v4(19, k), entry(300 + k))).collect();
+    let (n, r) = t.set_prefixes(&others);
+    assert_eq!(
+        (n, r.is_ok()),
+        (others.len(), true),
+        "slots were not reused: {r:?}"
+    );
+    want.extend(others);
+    // A changed entry is written in place.
+    t.set_prefix(v4(18, 1), entry(999)).unwrap();
+    want.iter_mut().find(|(n, _)| *n == v4(18, 1)).unwrap().1 = entry(999);
+    drop(t);
+    drop(ebpf);
+
+    // A second owner (edged after a restart) reads the pinned maps.
+    let mut t = Tables::open(&dir).unwrap();
+    assert_eq!(sorted(t.prefixes().unwrap()), sorted(want.clone()));
+    for (net, e) in &want {
+        assert_eq!(t.lookup(net.addr()).unwrap(), Some(*e), "{net}");
+    }
+    assert_eq!(t.lookup("203.0.113.1".parse().unwrap()).unwrap(), None);
+    // Its model is rebuilt from the records: removals and additions work.
+    assert!(t.del_prefix(v4(19, 3)).unwrap());
+    assert!(!t.del_prefix(v4(19, 3)).unwrap(), "removed twice");
+    assert_eq!(t.lookup("198.19.3.1".parse().unwrap()).unwrap(), None);
+    t.set_prefix(extra.0, extra.1).unwrap();
+    assert_eq!(
+        t.lookup("198.19.200.1".parse().unwrap()).unwrap(),
+        Some(extra.1)
+    );
+}
+
 #[test]
 fn protection_events_are_rate_limited_in_the_kernel() {
     use aya::maps::{Map, MapData, RingBuf};

@@ -15,8 +15,8 @@ pub(super) enum BatchError {
     /// The kernel has no batch operation for this map (or no batch
     /// commands at all): write one element at a time.
     Unsupported,
-    /// The first `done` elements were processed, then `error`.
-    Failed { done: usize, error: std::io::Error },
+    /// Some elements (the kernel says how many) were processed, then `error`.
+    Failed { error: std::io::Error },
 }
 
 pub(super) fn batch_error(map: &'static str, limit: u32, error: std::io::Error) -> MapsError {
@@ -47,7 +47,6 @@ pub(super) struct BatchAttr {
 }
 
 pub(super) const BPF_MAP_UPDATE_BATCH: libc::c_long = 26;
-pub(super) const BPF_MAP_DELETE_BATCH: libc::c_long = 27;
 /// The kernel's ENOTSUPP (not in libc: internal, but returned to userspace).
 pub(super) const ENOTSUPP: i32 = 524;
 
@@ -73,7 +72,7 @@ pub(super) fn batch_syscall(cmd: libc::c_long, attr: &mut BatchAttr) -> Result<(
         Some(libc::EINVAL | ENOTSUPP | libc::EOPNOTSUPP) if done == 0 => {
             Err(BatchError::Unsupported)
         }
-        _ => Err(BatchError::Failed { done, error }),
+        _ => Err(BatchError::Failed { error }),
     }
 }
 
@@ -95,21 +94,4 @@ pub(super) fn update_batch<K, V>(
         ..BatchAttr::default()
     };
     batch_syscall(BPF_MAP_UPDATE_BATCH, &mut attr)
-}
-
-/// `BPF_MAP_DELETE_BATCH` of `count` keys of `key_size` bytes each.
-pub(super) fn delete_batch(
-    fd: std::os::fd::RawFd,
-    keys: &[u8],
-    key_size: usize,
-    count: usize,
-) -> Result<(), BatchError> {
-    assert!(keys.len() >= key_size * count);
-    let mut attr = BatchAttr {
-        keys: keys.as_ptr() as u64,
-        count: count as u32,
-        map_fd: fd as u32,
-        ..BatchAttr::default()
-    };
-    batch_syscall(BPF_MAP_DELETE_BATCH, &mut attr)
 }

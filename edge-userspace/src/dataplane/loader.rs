@@ -278,8 +278,9 @@ pub struct Dataplane {
 
 const BPF_F_RDONLY_PROG: u32 = 1 << 7;
 
-/// What the object expects of a map: (key size, value size, max entries, flags).
-fn expected_maps(limits: Limits) -> Result<Vec<(&'static str, [u32; 4])>> {
+/// What the object expects of a map: (type, key size, value size, max
+/// entries, flags).
+fn expected_maps(limits: Limits) -> Result<Vec<(&'static str, [u32; 5])>> {
     let obj = aya_obj::Object::parse(object()).context("parsing the edge eBPF object")?;
     map_names::ALL
         .iter()
@@ -297,7 +298,16 @@ fn expected_maps(limits: Limits) -> Result<Vec<(&'static str, [u32; 4])>> {
                 map_names::RTT_HIST => limits.rtt_buckets,
                 _ => m.max_entries(),
             };
-            Ok((name, [m.key_size(), m.value_size(), max, m.map_flags()]))
+            Ok((
+                name,
+                [
+                    m.map_type(),
+                    m.key_size(),
+                    m.value_size(),
+                    max,
+                    m.map_flags(),
+                ],
+            ))
         })
         .collect()
 }
@@ -327,6 +337,7 @@ impl Dataplane {
             // The kernel adds BPF_F_RDONLY_PROG to device maps' flags.
             let have = aya::maps::MapInfo::from_pin(&path).map(|i| {
                 [
+                    i.map_type().map_or(u32::MAX, |t| t as u32),
                     i.key_size(),
                     i.value_size(),
                     i.max_entries(),
@@ -336,7 +347,7 @@ impl Dataplane {
             match have {
                 Ok(have) if have == *want => {}
                 Ok(have) => differ.push(format!(
-                    "{name}: key, value, entries, flags {have:?}, this build {want:?}"
+                    "{name}: type, key, value, entries, flags {have:?}, this build {want:?}"
                 )),
                 Err(e) => differ.push(format!("{name}: {e}")),
             }

@@ -68,19 +68,8 @@ pub struct Tables {
     /// The private routing domains' prefixes (domain id, then the address).
     domain_v4: LpmTrie<MapData, DomainKey4, PrefixEntry>,
     domain_v6: LpmTrie<MapData, DomainKey6, PrefixEntry>,
-    /// Whether the kernel takes batched updates of the LPM tries
-    /// (`BPF_MAP_UPDATE_BATCH`); `None` until the first batch tells.
-    batch_ok: Option<bool>,
     /// The kernel's array copy of `ports` and filter of `local_v4`/`local_v6`.
     index: Index,
-}
-
-/// max_entries of an LPM trie map, as the kernel has it.
-fn lpm_size(m: &Result<Map, MapsError>, default: u32) -> u32 {
-    match m {
-        Ok(Map::LpmTrie(d)) => d.info().map_or(default, |i| i.max_entries()),
-        _ => default,
-    }
 }
 
 const TABLE_MAPS: [&str; 20] = [
@@ -153,8 +142,6 @@ impl Tables {
             domain_v4,
             domain_v6,
         ] = maps;
-        let limit_v4 = lpm_size(&v4, limits::MAX_PREFIXES_V4);
-        let limit_v6 = lpm_size(&v6, limits::MAX_PREFIXES_V6);
         let array = |map: &'static str, m: Map| match m {
             Map::Array(data) => Ok(data),
             _ => Err(MapsError::Mmap {
@@ -173,9 +160,8 @@ impl Tables {
             array(map_names::FIB6_LEAVES, leaves6?)?,
         )?;
         Ok(Self {
-            v4: Family::new(typed(map_names::PREFIX_V4, v4?)?, Fib4::new(fib4), limit_v4),
-            v6: Family::new(typed(map_names::PREFIX_V6, v6?)?, Fib6::new(fib6), limit_v6),
-            batch_ok: None,
+            v4: Family::new(array(map_names::PREFIX_V4, v4?)?, Fib4::new(fib4))?,
+            v6: Family::new(array(map_names::PREFIX_V6, v6?)?, Fib6::new(fib6))?,
             index: Index::new(
                 typed(map_names::PORT_INDEX, port_index?)?,
                 typed(map_names::LOCAL_BITS, local_bits?)?,
@@ -211,9 +197,9 @@ impl Tables {
             })
     }
 
-    /// Registers (or replaces) a prefix: in the LPM trie (the registry)
-    /// first, then in the tables the kernel reads (IPv4: DIR-24-8, IPv6:
-    /// the multibit trie); on failure there the trie is restored.
+    /// Registers (or replaces) a prefix: in the registry first, then in
+    /// the tables the kernel reads (IPv4: DIR-24-8, IPv6: the multibit
+    /// trie); on failure there the registry is restored.
     pub fn set_prefix(&mut self, net: IpNet, entry: PrefixEntry) -> Result<(), MapsError> {
         match net {
             IpNet::V4(_) => self.v4.set(&net, entry),
@@ -221,70 +207,26 @@ impl Tables {
         }
     }
 
-    /// Registers (or replaces) many prefixes, in order, as [`Tables::set_prefix`]
-    /// does one at a time, but with the LPM trie written in batches
-    /// (`BPF_MAP_UPDATE_BATCH`, one syscall per [`BATCH`] prefixes) where
-    /// the kernel supports it. Returns how many were written; on an error,
-    /// the ones before that count are written and nothing after it (the
-    /// maps hold the old entries of the rest).
+    /// Registers (or replaces) many prefixes, in order, as
+    /// [`Tables::set_prefix`] does. Returns how many were written; on an
+    /// error, the ones before that count are written and nothing after it
+    /// (the maps hold the old entries of the rest).
     pub fn set_prefixes(
         &mut self,
         items: &[(IpNet, PrefixEntry)],
     ) -> (usize, Result<(), MapsError>) {
-        let mut done = 0;
-        while done < items.len() {
-            let rest = &items[done..];
-            // A run of one family (written in batches of BATCH).
-            let v4 = rest[0].0.addr().is_ipv4();
-            let run = rest
-                .iter()
-                .take_while(|(n, _)| n.addr().is_ipv4() == v4)
-                .count();
-            let chunk = &rest[..run];
-            let result = match (self.batch_ok == Some(false) || run < MIN_BATCH, v4) {
-                (true, true) => self.v4.set_each(chunk),
-                (true, false) => self.v6.set_each(chunk),
-                (false, true) => self.v4.set_batch(chunk, &mut self.batch_ok),
-                (false, false) => self.v6.set_batch(chunk, &mut self.batch_ok),
-            };
-            match result {
-                (n, Ok(())) => done += n,
-                (n, Err(e)) => return (done + n, Err(e)),
+        for (i, (net, entry)) in items.iter().enumerate() {
+            if let Err(e) = self.set_prefix(*net, *entry) {
+                return (i, Err(e));
             }
         }
-        (done, Ok(()))
+        (items.len(), Ok(()))
     }
 
-    /// Unregisters many prefixes, as [`Tables::del_prefix`] does one at a
-    /// time, with the trie deletes batched (`BPF_MAP_DELETE_BATCH`) where
-    /// the kernel supports it. Returns how many were removed (or were not
-    /// registered); on an error, the ones before that count are removed and
-    /// nothing after it.
+    /// Unregisters many prefixes, as [`Tables::del_prefix`] does. Returns
+    /// how many were removed (or were not registered); on an error, the
+    /// ones before that count are removed and nothing after it.
     pub fn del_prefixes(&mut self, nets: &[IpNet]) -> (usize, Result<(), MapsError>) {
-        let mut done = 0;
-        while done < nets.len() {
-            let rest = &nets[done..];
-            let v4 = rest[0].addr().is_ipv4();
-            let run = rest
-                .iter()
-                .take(BATCH)
-                .take_while(|n| n.addr().is_ipv4() == v4)
-                .count();
-            let chunk = &rest[..run];
-            let result = match (self.batch_ok == Some(false) || run < MIN_BATCH, v4) {
-                (true, _) => self.del_prefixes_one_by_one(chunk),
-                (false, true) => self.v4.del_batch(chunk, &mut self.batch_ok),
-                (false, false) => self.v6.del_batch(chunk, &mut self.batch_ok),
-            };
-            match result {
-                (n, Ok(())) => done += n,
-                (n, Err(e)) => return (done + n, Err(e)),
-            }
-        }
-        (done, Ok(()))
-    }
-
-    fn del_prefixes_one_by_one(&mut self, nets: &[IpNet]) -> (usize, Result<(), MapsError>) {
         for (i, net) in nets.iter().enumerate() {
             if let Err(e) = self.del_prefix(*net) {
                 return (i, Err(e));
@@ -627,7 +569,5 @@ pub struct Ipv6Usage {
 
 /// Prefixes per batched trie write.
 pub const BATCH: usize = 4096;
-/// Fewer prefixes than this are written one at a time.
-const MIN_BATCH: usize = 8;
 
 pub use super::counters::{Count, Counters, Stats, prefix_slot};

@@ -417,6 +417,13 @@ impl Mmap {
         unsafe { std::ptr::write_volatile(self.ptr.cast::<T>().add(i), *value) }
     }
 
+    /// Writes the byte at `offset` (a record's flag, after the record).
+    pub fn write_byte(&mut self, offset: usize, value: u8) {
+        assert!(offset < self.bytes, "byte {offset} out of range");
+        // SAFETY: in range; a byte store needs no alignment.
+        unsafe { std::ptr::write_volatile(self.ptr.add(offset), value) }
+    }
+
     /// Elements of `T` the mapping holds.
     pub fn records<T>(&self) -> u32 {
         (self.bytes / size_of::<T>()) as u32

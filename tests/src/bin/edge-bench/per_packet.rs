@@ -8,10 +8,10 @@ use std::{
 use anyhow::{Context as _, Result, ensure};
 use aya::{
     Ebpf,
-    maps::{Array, MapData, ProgramArray},
+    maps::{Array, LpmTrie, MapData, ProgramArray, lpm_trie::Key},
     programs::{TestRun as _, TestRunOptions},
 };
-use edge_common::{Action, Reason, prog_names};
+use edge_common::{Action, PrefixEntry, Reason, map_names, prog_names};
 use edge_tests::{
     frames::Pkt,
     harness::{
@@ -173,7 +173,7 @@ impl Bench {
             .policy;
         let harness = harness::load_bench(&["bench_floor", "bench_reset"])?;
         let bb0 = netdev::ifindex("bb0")?;
-        Ok(Self {
+        let mut b = Self {
             edge,
             harness,
             tables,
@@ -182,7 +182,62 @@ impl Bench {
             ingress: bb0,
             repeat,
             policy,
-        })
+        };
+        // The reference tries start with what the config registered.
+        for (net, entry) in b.tables.prefixes()? {
+            b.set_reference(net, Some(entry))?;
+        }
+        Ok(b)
+    }
+
+    /// Registers a prefix as edged does (registry and edge's tables) and in
+    /// the kernel LPM trie `edge_lpm` looks up instead (`EDGE_LPM_V4`/`_V6`,
+    /// which edged never writes).
+    pub fn set_prefix(&mut self, net: IpNet, entry: PrefixEntry) -> Result<()> {
+        self.tables.set_prefix(net, entry)?;
+        self.set_reference(net, Some(entry))
+    }
+
+    /// Unregisters prefixes from both.
+    pub fn del_prefixes(&mut self, nets: &[IpNet]) -> Result<()> {
+        self.tables.del_prefixes(nets).1?;
+        for net in nets {
+            self.set_reference(*net, None)?;
+        }
+        Ok(())
+    }
+
+    /// Writes (`Some`) or removes `net` in the reference LPM trie of its family.
+    fn set_reference(&mut self, net: IpNet, entry: Option<PrefixEntry>) -> Result<()> {
+        fn write<K: aya::Pod>(
+            ebpf: &mut Ebpf,
+            name: &str,
+            key: Key<K>,
+            entry: Option<PrefixEntry>,
+        ) -> Result<()> {
+            let mut trie: LpmTrie<&mut MapData, K, PrefixEntry> =
+                LpmTrie::try_from(ebpf.map_mut(name).with_context(|| name.to_string())?)?;
+            match entry {
+                Some(e) => trie.insert(&key, e, 0)?,
+                None => trie.remove(&key)?,
+            }
+            Ok(())
+        }
+        let len = u32::from(net.prefix_len());
+        match net.trunc() {
+            IpNet::V4(n) => write(
+                &mut self.edge,
+                map_names::LPM_V4,
+                Key::new(len, n.network().octets()),
+                entry,
+            ),
+            IpNet::V6(n) => write(
+                &mut self.edge,
+                map_names::LPM_V6,
+                Key::new(len, n.network().octets()),
+                entry,
+            ),
+        }
     }
 
     /// Points `bench_reset`'s tail call at `target`.
@@ -526,7 +581,7 @@ pub fn per_packet(sizes: &Sizes, report: &mut Report) -> Result<()> {
                 .into_iter()
                 .filter_map(|(n, _)| matches!(n, IpNet::V6(_)).then_some(n))
                 .collect();
-            b.tables.del_prefixes(&v6).1?;
+            b.del_prefixes(&v6)?;
         }
         for &n in counts {
             let t = Instant::now();
@@ -536,8 +591,7 @@ pub fn per_packet(sizes: &Sizes, report: &mut Report) -> Result<()> {
                     "IPv6" => IpNet::V6(generator.v6()),
                     _ => IpNet::V6(real.next()),
                 };
-                b.tables
-                    .set_prefix(net, bench_entry_in(nets.len(), b.policy))?;
+                b.set_prefix(net, bench_entry_in(nets.len(), b.policy))?;
                 nets.push(net);
             }
             eprintln!(

@@ -317,13 +317,13 @@ impl Report {
         let _ = writeln!(
             s,
             "A fresh loader process (`edge-bench --load-only v4 N`) loads the object and registers N IPv4 prefixes \
-             with `Tables::set_prefixes`, as edged's `desired::apply` does: into the LPM trie (the registry) in \
-             batches of 4096 (`BPF_MAP_UPDATE_BATCH`, one syscall per batch), and into the DIR-24-8 tables (stores \
-             into the memory-mapped maps; a leaf write when the entry is new). The prefixes come in random order.\n"
+             with `Tables::set_prefixes`, as edged's `desired::apply` does: a record into the registry (a store \
+             into the memory-mapped `EDGE_PFX_V4` array) and into the DIR-24-8 tables (stores into the \
+             memory-mapped maps; a leaf write when the entry is new). The prefixes come in random order.\n"
         );
         let _ = writeln!(
             s,
-            "| prefixes | load time | loader VmRSS | of which anonymous | DIR-24-8 maps | LPM trie | all maps |\n|---:|---:|---:|---:|---:|---:|---:|"
+            "| prefixes | load time | loader VmRSS | of which anonymous | DIR-24-8 maps | registry | all maps |\n|---:|---:|---:|---:|---:|---:|---:|"
         );
         for (n, secs, rss, anon, maps) in &c.loads {
             let sum = |p: &str| -> u64 {
