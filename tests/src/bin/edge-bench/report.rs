@@ -222,7 +222,7 @@ impl Report {
         target(
             &format!("IPv4, {v4max} prefixes, one hot destination"),
             self.figure("IPv4", v4max, "hot").map(|x| x.fib.ratio),
-            1.6,
+            2.0,
             "× floor",
         );
         target(
