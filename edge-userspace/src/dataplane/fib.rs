@@ -18,7 +18,6 @@
 //! period (so no lookup still holds it).
 
 use std::{
-    collections::HashMap,
     net::Ipv4Addr,
     sync::atomic::{AtomicU32, Ordering},
 };
@@ -30,7 +29,7 @@ use ipnet::Ipv4Net;
 pub use super::slab::LeafStore;
 use super::{
     MapsError,
-    slab::{Ids, LeafMap, Leaves, Mmap, VecLeaves, WithLeaves, full, zeroed},
+    slab::{FastMap, Ids, LeafMap, Leaves, Mmap, VecLeaves, WithLeaves, full, zeroed},
 };
 
 /// Entries in TBL24.
@@ -149,7 +148,7 @@ const fn leaf_entry(id: u32, len: u8) -> u32 {
 pub struct Fib4<S> {
     store: S,
     /// Registered prefixes by length: network (host order) → leaf id.
-    by_len: Vec<HashMap<u32, u32>>,
+    by_len: Vec<FastMap<u32, u32>>,
     leaves: Leaves,
     blocks: Ids,
 }
@@ -161,7 +160,7 @@ impl<S: Store> Fib4<S> {
         let leaves = store.leaf_limit();
         Self {
             store,
-            by_len: vec![HashMap::new(); 33],
+            by_len: vec![FastMap::default(); 33],
             leaves: Leaves::new(map_names::FIB4_LEAVES, leaves),
             blocks: Ids::new(0, blocks),
         }
@@ -202,7 +201,7 @@ impl<S: Store> Fib4<S> {
         used_leaves[0] = true;
         // A lookup may still hold something an earlier writer freed.
         store.grace();
-        self.by_len = vec![HashMap::new(); 33];
+        self.by_len = vec![FastMap::default(); 33];
         self.blocks = Ids::with_used(0, nblocks as u32, &used_blocks);
         let live = self.leaves.recover(&self.store, &used_leaves)?;
         let mut prefixes: Vec<_> = prefixes.into_iter().collect();
@@ -221,7 +220,7 @@ impl<S: Store> Fib4<S> {
 
     /// Registered prefixes.
     pub fn len(&self) -> usize {
-        self.by_len.iter().map(HashMap::len).sum()
+        self.by_len.iter().map(FastMap::len).sum()
     }
 
     pub fn is_empty(&self) -> bool {

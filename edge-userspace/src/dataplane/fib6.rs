@@ -25,7 +25,6 @@
 //! grace period.
 
 use std::{
-    collections::HashMap,
     net::Ipv6Addr,
     sync::atomic::{AtomicU32, Ordering},
 };
@@ -36,7 +35,7 @@ use ipnet::Ipv6Net;
 
 use super::{
     MapsError,
-    slab::{Ids, LeafMap, LeafStore, Leaves, Mmap, VecLeaves, WithLeaves, full, zeroed},
+    slab::{FastMap, Ids, LeafMap, LeafStore, Leaves, Mmap, VecLeaves, WithLeaves, full, zeroed},
 };
 
 const NODE_ENTRIES: usize = fib6::NODE_ENTRIES;
@@ -258,7 +257,7 @@ impl Pick {
 pub struct Fib6<S> {
     store: S,
     /// Registered prefixes by length: network → leaf id.
-    by_len: Vec<HashMap<u128, u32>>,
+    by_len: Vec<FastMap<u128, u32>>,
     leaves: Leaves,
     nodes: Ids,
     tails: Ids,
@@ -274,7 +273,7 @@ impl<S: Store6> Fib6<S> {
         let (tails, leaves) = (store.tail_limit(), store.leaf_limit());
         Self {
             store,
-            by_len: vec![HashMap::new(); 129],
+            by_len: vec![FastMap::default(); 129],
             leaves: Leaves::new(map_names::FIB6_LEAVES, leaves),
             nodes: Ids::new(fib6::ROOT_BLOCKS, nodes),
             tails: Ids::new(0, tails),
@@ -329,7 +328,7 @@ impl<S: Store6> Fib6<S> {
         used_nodes[..fib6::ROOT_BLOCKS as usize].fill(true);
         // A lookup may still hold something an earlier writer freed.
         store.grace();
-        self.by_len = vec![HashMap::new(); 129];
+        self.by_len = vec![FastMap::default(); 129];
         self.nodes = Ids::with_used(fib6::ROOT_BLOCKS, nnodes as u32, &used_nodes);
         self.tails = Ids::with_used(0, used_tails.len() as u32, &used_tails);
         let live = self.leaves.recover(&self.store, &used_leaves)?;
@@ -369,7 +368,7 @@ impl<S: Store6> Fib6<S> {
 
     /// Registered prefixes.
     pub fn len(&self) -> usize {
-        self.by_len.iter().map(HashMap::len).sum()
+        self.by_len.iter().map(FastMap::len).sum()
     }
 
     pub fn is_empty(&self) -> bool {

@@ -14,7 +14,7 @@
 //! syscalls; the stores take milliseconds.
 
 use std::{
-    collections::{HashMap, hash_map::Entry},
+    collections::hash_map::Entry,
     hash::Hash,
     mem::offset_of,
     net::{Ipv4Addr, Ipv6Addr},
@@ -28,7 +28,7 @@ use super::{
     error::MapsError,
     fib::{Fib4, MapStore},
     fib6::{Fib6, MapStore6},
-    slab::Mmap,
+    slab::{FastMap, Mmap},
 };
 
 /// Lookup tables derived from a family's registry.
@@ -135,7 +135,7 @@ impl Derived for Fib6<MapStore6> {
 struct Registry<F: Derived> {
     records: Mmap,
     /// Prefix → slot, built from the records on first use ([`Registry::load`]).
-    index: HashMap<F::Net, u32>,
+    index: FastMap<F::Net, u32>,
     /// Free slots below `next`.
     free: Vec<u32>,
     /// Slots from here on are free and were not handed out since the load.
@@ -148,7 +148,7 @@ impl<F: Derived> Registry<F> {
         let size = size_of::<F::Record>() as u32;
         Ok(Self {
             records: Mmap::new(map, F::REGISTRY, size)?,
-            index: HashMap::new(),
+            index: FastMap::default(),
             free: Vec::new(),
             next: 0,
             loaded: false,
@@ -172,7 +172,7 @@ impl<F: Derived> Registry<F> {
     /// its first record; the other is cleared.
     fn load(&mut self) -> Vec<(F::Net, PrefixEntry)> {
         let found: Vec<(u32, F::Net, PrefixEntry)> = self.scan().collect();
-        let mut index = HashMap::with_capacity(found.len());
+        let mut index = FastMap::with_capacity_and_hasher(found.len(), Default::default());
         let mut held = Vec::with_capacity(found.len());
         let mut doubles = Vec::new();
         for (slot, net, entry) in found {

@@ -15,6 +15,12 @@ use edge_common::PrefixEntry;
 use super::MapsError;
 
 /// The leaf map of a table, and the grace period its freed ids wait for.
+/// The hash maps of the lookup models and the registry index (network →
+/// leaf id or slot): foldhash instead of std's SipHash, as a load of a
+/// million prefixes makes a million inserts and lookups in them. Seeded
+/// anew in each process, so colliding keys cannot be chosen in advance.
+pub type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+
 pub trait LeafStore {
     fn write_leaf(&mut self, id: u32, entry: &PrefixEntry) -> Result<(), MapsError>;
     fn read_leaf(&self, id: u32) -> Result<PrefixEntry, MapsError>;

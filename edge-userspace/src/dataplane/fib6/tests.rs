@@ -1,3 +1,5 @@
+use std::collections::HashMap;
+
 use rand::{Rng, SeedableRng, rngs::SmallRng};
 
 use super::*;
