@@ -310,6 +310,8 @@ impl Report {
                 if r >= 2.0 { "yes" } else { "**no**" }
             );
         }
+        s += "\nWhat the per-packet cost, the load and reload times and edged's memory are made of, measured piece \
+              by piece (which pieces a missed target would need): [docs/performance.md](docs/performance.md).\n";
         s += &self.throughput_markdown();
 
         let c = &self.control;
