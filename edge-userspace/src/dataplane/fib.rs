@@ -29,7 +29,9 @@ use ipnet::Ipv4Net;
 pub use super::slab::LeafStore;
 use super::{
     MapsError,
-    slab::{FastMap, Ids, LeafMap, Leaves, Mmap, VecLeaves, WithLeaves, full, zeroed},
+    slab::{
+        FastMap, Held, Ids, LeafMap, Leaves, Mmap, NO_SLOT, VecLeaves, WithLeaves, full, zeroed,
+    },
 };
 
 /// Entries in TBL24.
@@ -147,8 +149,9 @@ const fn leaf_entry(id: u32, len: u8) -> u32 {
 /// The DIR-24-8 model over a [`Store`].
 pub struct Fib4<S> {
     store: S,
-    /// Registered prefixes by length: network (host order) → leaf id.
-    by_len: Vec<FastMap<u32, u32>>,
+    /// Registered prefixes by length: network (host order) → leaf id and
+    /// registry slot.
+    by_len: Vec<FastMap<u32, Held>>,
     leaves: Leaves,
     blocks: Ids,
 }
@@ -237,10 +240,29 @@ impl<S: Store> Fib4<S> {
         self.leaves.in_use()
     }
 
+    /// The registry slot of `net` (as [`Fib4::set_slot`] gave it).
+    pub fn slot(&self, net: Ipv4Net) -> Option<u32> {
+        let held = self.by_len[net.prefix_len() as usize].get(&u32::from(net.network()))?;
+        (held.slot != NO_SLOT).then_some(held.slot)
+    }
+
+    /// Keeps `net`'s registry slot with it (the registry has no index of
+    /// its own: this map has a row per prefix already). False if `net` is
+    /// not registered.
+    pub fn set_slot(&mut self, net: Ipv4Net, slot: u32) -> bool {
+        match self.by_len[net.prefix_len() as usize].get_mut(&u32::from(net.network())) {
+            Some(held) => {
+                held.slot = slot;
+                true
+            }
+            None => false,
+        }
+    }
+
     /// The entry registered for exactly `net`.
     pub fn get(&self, net: Ipv4Net) -> Option<PrefixEntry> {
-        let id = self.by_len[net.prefix_len() as usize].get(&u32::from(net.network()))?;
-        Some(self.leaves.entry(*id))
+        let held = self.by_len[net.prefix_len() as usize].get(&u32::from(net.network()))?;
+        Some(self.leaves.entry(held.leaf))
     }
 
     /// Longest-prefix match through the tables, as the kernel does it.
@@ -258,7 +280,8 @@ impl<S: Store> Fib4<S> {
         entry: PrefixEntry,
     ) -> Result<Option<PrefixEntry>, MapsError> {
         let (n, len) = (u32::from(net.network()), net.prefix_len());
-        let old = self.by_len[len as usize].get(&n).copied();
+        let held = self.by_len[len as usize].get(&n).copied();
+        let old = held.map(|h| h.leaf);
         if let Some(old) = old
             && self.leaves.holds(old, &entry)
         {
@@ -274,7 +297,13 @@ impl<S: Store> Fib4<S> {
             return Err(e);
         }
         self.paint(n, len, leaf_entry(id, len), |d| d <= len);
-        self.by_len[len as usize].insert(n, id);
+        self.by_len[len as usize].insert(
+            n,
+            Held {
+                leaf: id,
+                slot: held.map_or(NO_SLOT, |h| h.slot),
+            },
+        );
         Ok(old.map(|old| {
             let e = self.leaves.entry(old);
             self.leaves.release(old);
@@ -285,7 +314,7 @@ impl<S: Store> Fib4<S> {
     /// Unregisters `net`; returns its entry if it was registered.
     pub fn remove(&mut self, net: Ipv4Net) -> Result<Option<PrefixEntry>, MapsError> {
         let (n, len) = (u32::from(net.network()), net.prefix_len());
-        let Some(id) = self.by_len[len as usize].remove(&n) else {
+        let Some(Held { leaf: id, .. }) = self.by_len[len as usize].remove(&n) else {
             return Ok(None);
         };
         let parent = (0..len)
@@ -296,7 +325,9 @@ impl<S: Store> Fib4<S> {
                 } else {
                     n & (u32::MAX << (32 - l))
                 };
-                self.by_len[l as usize].get(&p).map(|&id| leaf_entry(id, l))
+                self.by_len[l as usize]
+                    .get(&p)
+                    .map(|h| leaf_entry(h.leaf, l))
             })
             .unwrap_or(0);
         self.paint(n, len, parent, |d| d == len);

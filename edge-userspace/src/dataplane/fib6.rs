@@ -35,7 +35,10 @@ use ipnet::Ipv6Net;
 
 use super::{
     MapsError,
-    slab::{FastMap, Ids, LeafMap, LeafStore, Leaves, Mmap, VecLeaves, WithLeaves, full, zeroed},
+    slab::{
+        FastMap, Held, Ids, LeafMap, LeafStore, Leaves, Mmap, NO_SLOT, VecLeaves, WithLeaves, full,
+        zeroed,
+    },
 };
 
 const NODE_ENTRIES: usize = fib6::NODE_ENTRIES;
@@ -256,8 +259,8 @@ impl Pick {
 /// The multibit trie model over a [`Store6`].
 pub struct Fib6<S> {
     store: S,
-    /// Registered prefixes by length: network → leaf id.
-    by_len: Vec<FastMap<u128, u32>>,
+    /// Registered prefixes by length: network → leaf id and registry slot.
+    by_len: Vec<FastMap<u128, Held>>,
     leaves: Leaves,
     nodes: Ids,
     tails: Ids,
@@ -392,8 +395,25 @@ impl<S: Store6> Fib6<S> {
 
     /// The entry registered for exactly `net`.
     pub fn get(&self, net: Ipv6Net) -> Option<PrefixEntry> {
-        let id = self.by_len[net.prefix_len() as usize].get(&u128::from(net.network()))?;
-        Some(self.leaves.entry(*id))
+        let held = self.by_len[net.prefix_len() as usize].get(&u128::from(net.network()))?;
+        Some(self.leaves.entry(held.leaf))
+    }
+
+    /// The registry slot of `net`, as for [`super::fib::Fib4::slot`].
+    pub fn slot(&self, net: Ipv6Net) -> Option<u32> {
+        let held = self.by_len[net.prefix_len() as usize].get(&u128::from(net.network()))?;
+        (held.slot != NO_SLOT).then_some(held.slot)
+    }
+
+    /// Keeps `net`'s registry slot with it; false if `net` is not registered.
+    pub fn set_slot(&mut self, net: Ipv6Net, slot: u32) -> bool {
+        match self.by_len[net.prefix_len() as usize].get_mut(&u128::from(net.network())) {
+            Some(held) => {
+                held.slot = slot;
+                true
+            }
+            None => false,
+        }
     }
 
     /// Longest-prefix match through the tables, as the kernel does it.
@@ -411,7 +431,8 @@ impl<S: Store6> Fib6<S> {
         entry: PrefixEntry,
     ) -> Result<Option<PrefixEntry>, MapsError> {
         let (p, len) = (u128::from(net.network()), net.prefix_len());
-        let old = self.by_len[len as usize].get(&p).copied();
+        let held = self.by_len[len as usize].get(&p).copied();
+        let old = held.map(|h| h.leaf);
         if let Some(old) = old
             && self.leaves.holds(old, &entry)
         {
@@ -422,7 +443,13 @@ impl<S: Store6> Fib6<S> {
         self.headroom(NODE_HEADROOM, TAIL_HEADROOM)?;
         let id = self.leaves.acquire(&mut self.store, &entry)?;
         self.place(p, len, leaf_entry(id, len), old.is_none());
-        self.by_len[len as usize].insert(p, id);
+        self.by_len[len as usize].insert(
+            p,
+            Held {
+                leaf: id,
+                slot: held.map_or(NO_SLOT, |h| h.slot),
+            },
+        );
         Ok(old.map(|old| {
             let e = self.leaves.entry(old);
             self.leaves.release(old);
@@ -437,12 +464,15 @@ impl<S: Store6> Fib6<S> {
             return Ok(None);
         }
         self.headroom(0, 1)?;
-        let id = self.by_len[len as usize].remove(&p).expect("checked above");
+        let id = self.by_len[len as usize]
+            .remove(&p)
+            .expect("checked above")
+            .leaf;
         let parent = (0..len)
             .rev()
             .find_map(|l| {
-                let id = self.by_len[l as usize].get(&trunc(p, l.into()))?;
-                Some(leaf_entry(*id, l))
+                let held = self.by_len[l as usize].get(&trunc(p, l.into()))?;
+                Some(leaf_entry(held.leaf, l))
             })
             .unwrap_or(0);
         let target = level_of(len);

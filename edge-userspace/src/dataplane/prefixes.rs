@@ -14,7 +14,6 @@
 //! syscalls; the stores take milliseconds.
 
 use std::{
-    collections::hash_map::Entry,
     hash::Hash,
     mem::offset_of,
     net::{Ipv4Addr, Ipv6Addr},
@@ -51,6 +50,9 @@ pub trait Derived {
     fn remove(&mut self, net: Self::Net) -> Result<Option<PrefixEntry>, MapsError>;
     /// Rebuilds the model over tables in use from the registry.
     fn recover(&mut self, registry: Vec<(Self::Net, PrefixEntry)>) -> Result<(), MapsError>;
+    /// The registry slot kept with `net` ([`Derived::set_slot`]).
+    fn slot(&self, net: Self::Net) -> Option<u32>;
+    fn set_slot(&mut self, net: Self::Net, slot: u32);
 }
 
 impl Derived for Fib4<MapStore> {
@@ -90,6 +92,12 @@ impl Derived for Fib4<MapStore> {
     fn recover(&mut self, registry: Vec<(Ipv4Net, PrefixEntry)>) -> Result<(), MapsError> {
         Fib4::recover(self, registry)
     }
+    fn slot(&self, net: Ipv4Net) -> Option<u32> {
+        Fib4::slot(self, net)
+    }
+    fn set_slot(&mut self, net: Ipv4Net, slot: u32) {
+        Fib4::set_slot(self, net, slot);
+    }
 }
 
 impl Derived for Fib6<MapStore6> {
@@ -128,19 +136,24 @@ impl Derived for Fib6<MapStore6> {
     fn recover(&mut self, registry: Vec<(Ipv6Net, PrefixEntry)>) -> Result<(), MapsError> {
         Fib6::recover(self, registry)
     }
+    fn slot(&self, net: Ipv6Net) -> Option<u32> {
+        Fib6::slot(self, net)
+    }
+    fn set_slot(&mut self, net: Ipv6Net, slot: u32) {
+        Fib6::set_slot(self, net, slot);
+    }
 }
 
-/// A family's registry: its records in the mapped array, and where each
-/// prefix's record is.
+/// A family's registry: its records in the mapped array and its free
+/// slots. Which slot holds which prefix is kept by the tables' model
+/// ([`Derived::slot`]), which has a row per prefix already.
 struct Registry<F: Derived> {
     records: Mmap,
-    /// Prefix → slot, built from the records on first use ([`Registry::load`]).
-    index: FastMap<F::Net, u32>,
     /// Free slots below `next`.
     free: Vec<u32>,
     /// Slots from here on are free and were not handed out since the load.
     next: u32,
-    loaded: bool,
+    _family: std::marker::PhantomData<F>,
 }
 
 impl<F: Derived> Registry<F> {
@@ -148,10 +161,9 @@ impl<F: Derived> Registry<F> {
         let size = size_of::<F::Record>() as u32;
         Ok(Self {
             records: Mmap::new(map, F::REGISTRY, size)?,
-            index: FastMap::default(),
             free: Vec::new(),
             next: 0,
-            loaded: false,
+            _family: std::marker::PhantomData,
         })
     }
 
@@ -167,54 +179,43 @@ impl<F: Derived> Registry<F> {
         })
     }
 
-    /// Builds the index and the free slots from the records; returns what
-    /// they hold. A prefix found twice (not written by this edged) keeps
-    /// its first record; the other is cleared.
-    fn load(&mut self) -> Vec<(F::Net, PrefixEntry)> {
+    /// The free slots, from the records; returns what they hold, one
+    /// (slot, prefix, entry) per prefix. A prefix found twice (not written
+    /// by an edged) keeps its first record; the other is cleared.
+    fn load(&mut self) -> Vec<(u32, F::Net, PrefixEntry)> {
         let found: Vec<(u32, F::Net, PrefixEntry)> = self.scan().collect();
-        let mut index = FastMap::with_capacity_and_hasher(found.len(), Default::default());
+        // Only for finding doubles, dropped after.
+        let mut seen: FastMap<F::Net, ()> =
+            FastMap::with_capacity_and_hasher(found.len(), Default::default());
         let mut held = Vec::with_capacity(found.len());
-        let mut doubles = Vec::new();
         for (slot, net, entry) in found {
-            match index.entry(net) {
-                Entry::Occupied(_) => doubles.push(slot),
-                Entry::Vacant(v) => {
-                    v.insert(slot);
-                    held.push((net, entry));
-                }
+            if seen.insert(net, ()).is_some() {
+                self.clear(slot);
+            } else {
+                held.push((slot, net, entry));
             }
         }
-        self.next = index.values().map(|s| s + 1).max().unwrap_or(0);
-        self.index = index;
-        for slot in doubles {
-            self.clear_slot(slot);
-        }
+        drop(seen);
+        self.next = held.iter().map(|(s, _, _)| s + 1).max().unwrap_or(0);
         let mut used = vec![false; self.next as usize];
-        for &s in self.index.values() {
-            used[s as usize] = true;
+        for (s, _, _) in &held {
+            used[*s as usize] = true;
         }
         self.free = (0..self.next)
             .rev()
             .filter(|&s| !used[s as usize])
             .collect();
-        self.loaded = true;
         held
     }
 
-    fn get(&self, net: F::Net) -> Option<PrefixEntry> {
-        let slot = *self.index.get(&net)?;
+    fn entry(&self, slot: u32) -> Option<PrefixEntry> {
         let r = self.records.record::<F::Record>(slot)?;
         F::read(&r).map(|(_, e)| e)
     }
 
-    /// Writes `net`'s record (in place if it has one); returns the entry it
-    /// had. Fails only when every slot is taken.
-    fn put(&mut self, net: F::Net, entry: PrefixEntry) -> Result<Option<PrefixEntry>, MapsError> {
-        if let Some(&slot) = self.index.get(&net) {
-            let old = self.get(net);
-            self.records.write_record(slot, &F::record(net, entry, 1));
-            return Ok(old);
-        }
+    /// Writes `net`'s record at a free slot and returns the slot. Fails
+    /// only when every slot is taken.
+    fn add(&mut self, net: F::Net, entry: PrefixEntry) -> Result<u32, MapsError> {
         let slot = match self.free.pop() {
             Some(s) => s,
             None if self.next < self.capacity() => {
@@ -233,34 +234,23 @@ impl<F: Derived> Registry<F> {
         self.records.write_record(slot, &F::record(net, entry, 0));
         self.records
             .write_byte(slot as usize * size_of::<F::Record>() + F::USED_AT, 1);
-        self.index.insert(net, slot);
-        Ok(None)
+        Ok(slot)
     }
 
-    /// Clears `net`'s record; returns the entry it had.
-    fn remove(&mut self, net: F::Net) -> Option<PrefixEntry> {
-        let old = self.get(net);
-        let slot = self.index.remove(&net)?;
-        self.clear_slot(slot);
+    /// Rewrites the record at `slot` (`net`'s) with `entry`.
+    fn replace(&mut self, slot: u32, net: F::Net, entry: PrefixEntry) {
+        self.records.write_record(slot, &F::record(net, entry, 1));
+    }
+
+    /// Clears `used` at `slot` and frees it.
+    fn remove(&mut self, slot: u32) {
+        self.clear(slot);
         self.free.push(slot);
-        old
     }
 
-    fn clear_slot(&mut self, slot: u32) {
+    fn clear(&mut self, slot: u32) {
         self.records
             .write_byte(slot as usize * size_of::<F::Record>() + F::USED_AT, 0);
-    }
-
-    /// Puts back what `net` had before a write whose tables part failed.
-    fn restore(&mut self, net: F::Net, old: Option<PrefixEntry>) {
-        match old {
-            Some(e) => {
-                let _ = self.put(net, e);
-            }
-            None => {
-                self.remove(net);
-            }
-        }
     }
 }
 
@@ -268,6 +258,10 @@ impl<F: Derived> Registry<F> {
 pub struct Family<F: Derived> {
     registry: Registry<F>,
     tables: F,
+    /// Whether the model (and the registry's free slots) are rebuilt from
+    /// the maps, done on the first prefix change: the maps may be pinned
+    /// ones in use.
+    ready: bool,
 }
 
 impl<F: Derived> Family<F> {
@@ -275,6 +269,7 @@ impl<F: Derived> Family<F> {
         Ok(Self {
             registry: Registry::new(registry)?,
             tables,
+            ready: false,
         })
     }
 
@@ -285,11 +280,16 @@ impl<F: Derived> Family<F> {
     }
 
     /// The model, rebuilt from the maps and the registry on first use (the
-    /// maps may be pinned ones in use).
+    /// maps may be pinned ones in use), with each prefix's slot.
     fn model(&mut self) -> Result<&mut F, MapsError> {
-        if !self.registry.loaded {
+        if !self.ready {
             let held = self.registry.load();
-            self.tables.recover(held)?;
+            self.tables
+                .recover(held.iter().map(|&(_, n, e)| (n, e)).collect())?;
+            for (slot, net, _) in held {
+                self.tables.set_slot(net, slot);
+            }
+            self.ready = true;
         }
         Ok(&mut self.tables)
     }
@@ -304,11 +304,25 @@ impl<F: Derived> Family<F> {
     /// tables (on failure there the registry is restored).
     pub fn set(&mut self, net: &IpNet, entry: PrefixEntry) -> Result<(), MapsError> {
         let n = F::net(net);
-        self.model()?;
-        let old = self.registry.put(n, entry)?;
-        if let Err(e) = self.tables.insert(n, entry) {
-            self.registry.restore(n, old);
-            return Err(e);
+        match self.model()?.slot(n) {
+            Some(slot) => {
+                let old = self.registry.entry(slot);
+                self.registry.replace(slot, n, entry);
+                if let Err(e) = self.tables.insert(n, entry) {
+                    if let Some(old) = old {
+                        self.registry.replace(slot, n, old);
+                    }
+                    return Err(e);
+                }
+            }
+            None => {
+                let slot = self.registry.add(n, entry)?;
+                if let Err(e) = self.tables.insert(n, entry) {
+                    self.registry.remove(slot);
+                    return Err(e);
+                }
+                self.tables.set_slot(n, slot);
+            }
         }
         Ok(())
     }
@@ -317,7 +331,11 @@ impl<F: Derived> Family<F> {
     /// was registered.
     pub fn del(&mut self, net: &IpNet) -> Result<bool, MapsError> {
         let n = F::net(net);
-        self.model()?.remove(n)?;
-        Ok(self.registry.remove(n).is_some())
+        let slot = self.model()?.slot(n);
+        let was = self.tables.remove(n)?.is_some();
+        if let Some(slot) = slot {
+            self.registry.remove(slot);
+        }
+        Ok(was)
     }
 }

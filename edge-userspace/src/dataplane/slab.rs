@@ -21,6 +21,18 @@ use super::MapsError;
 /// anew in each process, so colliding keys cannot be chosen in advance.
 pub type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
+/// What the lookup models keep per registered prefix: its leaf, and the
+/// slot of its record in the registry (`prefixes.rs`; [`NO_SLOT`] until
+/// the registry gives it one).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Held {
+    pub leaf: u32,
+    pub slot: u32,
+}
+
+/// No registry slot.
+pub const NO_SLOT: u32 = u32::MAX;
+
 pub trait LeafStore {
     fn write_leaf(&mut self, id: u32, entry: &PrefixEntry) -> Result<(), MapsError>;
     fn read_leaf(&self, id: u32) -> Result<PrefixEntry, MapsError>;

@@ -198,3 +198,24 @@ fn agrees_with_a_plain_reference_over_a_million_lookups() {
         );
     }
 }
+
+/// The registry slot kept with a prefix stays through a replaced entry and
+/// goes with the prefix (the registry has no index of its own).
+#[test]
+fn a_prefix_keeps_its_registry_slot_until_removed() {
+    let mut fib = Fib4::new(VecStore::new(4, 64));
+    let net: Ipv4Net = "198.51.100.0/24".parse().unwrap();
+    assert!(
+        !fib.set_slot(net, 7),
+        "an unregistered prefix takes no slot"
+    );
+    fib.insert(net, entry(1)).unwrap();
+    assert_eq!(fib.slot(net), None);
+    assert!(fib.set_slot(net, 7));
+    fib.insert(net, entry(2)).unwrap();
+    assert_eq!((fib.slot(net), fib.get(net)), (Some(7), Some(entry(2))));
+    fib.remove(net).unwrap();
+    assert_eq!(fib.slot(net), None);
+    fib.insert(net, entry(3)).unwrap();
+    assert_eq!(fib.slot(net), None, "a new registration starts without one");
+}

@@ -337,3 +337,18 @@ fn agrees_with_a_plain_reference_over_a_million_lookups() {
             .all(|e| e.load(Ordering::Relaxed) == 0)
     );
 }
+
+/// As for IPv4: the registry slot stays through a replaced entry and goes
+/// with the prefix.
+#[test]
+fn a_prefix_keeps_its_registry_slot_until_removed() {
+    let mut fib = Fib6::new(VecStore6::new(300, 64, 64));
+    let net: Ipv6Net = "2001:db8:5::/48".parse().unwrap();
+    assert!(!fib.set_slot(net, 7));
+    fib.insert(net, entry(1)).unwrap();
+    assert!(fib.set_slot(net, 7));
+    fib.insert(net, entry(2)).unwrap();
+    assert_eq!((fib.slot(net), fib.get(net)), (Some(7), Some(entry(2))));
+    fib.remove(net).unwrap();
+    assert_eq!(fib.slot(net), None);
+}
