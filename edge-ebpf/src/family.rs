@@ -39,8 +39,8 @@ pub trait Family: Sized {
     fn martian(ip: &L3<Self>) -> bool;
     /// Whether `dst` is one of this host's addresses.
     fn is_local(dst: &Self::Addr) -> bool;
-    /// The longest registered prefix covering `addr`: through the kernel's
-    /// LPM trie (the registry) with `LPM`, else through edge's own tables
+    /// The longest registered prefix covering `addr`: through the bench's
+    /// kernel LPM trie with `LPM`, else through edge's own tables
     /// (DIR-24-8 for IPv4, the multibit trie for IPv6).
     fn lookup<const LPM: bool>(addr: Self::Addr) -> Option<&'static PrefixEntry>;
     /// The longest prefix of private routing domain `domain` covering

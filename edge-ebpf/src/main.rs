@@ -68,9 +68,9 @@ pub fn edge(ctx: XdpContext) -> u32 {
     run::<false>(&ctx)
 }
 
-/// The same forwarder with both lookups through the LPM tries (the
-/// registries DIR-24-8 and the IPv6 trie are derived from): the baseline of `cargo xtask bench`
-/// and the reference of the differential packet test. Never attached.
+/// The same forwarder with both lookups through kernel LPM tries
+/// (`EDGE_LPM_V4`/`_V6`, which the bench fills): the baseline of `cargo
+/// xtask bench`. Never attached; edged never writes those tries.
 #[xdp]
 pub fn edge_lpm(ctx: XdpContext) -> u32 {
     run::<true>(&ctx)

@@ -132,14 +132,14 @@ pub fn measure<H: Family>(ctx: &XdpContext, ip: &L3<H>, ports: u32, facts: u64, 
         parse::tcp_timestamps(ctx, ip.l4, tcp.len)
     };
     // Packets that can neither ask nor answer stop here: toward the
-    // customer, segments after the handshake without a timestamp or
-    // without data (or FIN) the customer must acknowledge (see `wanted`);
-    // from it, its own SYN (it answers nothing).
+    // customer, segments after the handshake without a timestamp (`wanted`
+    // let through only those with data or FIN, and room for one); from
+    // it, its own SYN (it answers nothing).
     if from_customer {
         if syn && tcp.flags & TCP_ACK == 0 {
             return;
         }
-    } else if !syn && (ts.is_none() || (ip.end <= ip.l4 + tcp.len && tcp.flags & TCP_FIN == 0)) {
+    } else if !syn && ts.is_none() {
         return;
     }
     let p = &mut scratch.packet;

@@ -53,9 +53,9 @@ pub(super) fn open_pinned(dir: &Path, map: &'static str) -> Result<Map, MapsErro
 /// The forwarding tables: everything the program reads except counters.
 pub struct Tables {
     ports: HashMap<MapData, u32, PortEntry>,
-    /// The IPv4 registry trie and the DIR-24-8 tables derived from it.
+    /// The IPv4 registry and the DIR-24-8 tables derived from it.
     v4: Family<Fib4<MapStore>>,
-    /// The IPv6 registry trie and the multibit trie derived from it.
+    /// The IPv6 registry and the multibit trie derived from it.
     v6: Family<Fib6<MapStore6>>,
     policies: Array<MapData, PolicyTable>,
     pops: Array<MapData, Pop>,
